@@ -1,0 +1,32 @@
+# `make demo` and `make test` work on a fresh machine: each creates .venv when it is
+# missing and installs the pinned set it needs (requirements/*.txt), then runs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: demo test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-installed: requirements/run.txt pyproject.toml | $(PY)
+	$(PIP) install -q -r requirements/run.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e . || $(PIP) install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.dev-installed: requirements/dev.txt requirements/run.txt pyproject.toml $(VENV)/.run-installed
+	$(PIP) install -q -r requirements/dev.txt
+	touch $@
+
+demo: $(VENV)/.run-installed
+	$(PY) -m lstmlab demo
+
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.dev-installed
+	$(PY) bench/bench_lstm.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

@@ -1,0 +1,86 @@
+"""Input checks that turn bad input into errors naming the argument and what was expected."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_float_array(value, name: str, dtype, ndim: int | tuple[int, ...] | None = None,
+                   finite: bool = True) -> np.ndarray:
+    """``value`` as a NumPy array of ``dtype``; rejects non-real dtypes, wrong rank, NaN/inf.
+
+    Accepts anything array-like, including torch tensors (via ``numpy()``), and real
+    floating arrays of another precision (converted).
+    """
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "f":
+        raise TypeError(f"{name} must be a real floating-point array, got dtype {arr.dtype} "
+                        f"(convert with .astype(np.float32) or np.float64)")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            want = " or ".join(str(n) for n in allowed)
+            raise ValueError(f"{name} must have {want} dimensions, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+    return arr
+
+
+def check_shape(arr: np.ndarray, expected: tuple[int, ...], name: str) -> None:
+    if tuple(arr.shape) != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(arr.shape)}")
+
+
+def as_lengths(lengths, T: int, B: int, name: str = "lengths") -> np.ndarray | None:
+    """Validate per-sequence lengths: integers in [1, T], one per batch row."""
+    if lengths is None:
+        return None
+    if hasattr(lengths, "detach") and hasattr(lengths, "numpy"):
+        lengths = lengths.detach().cpu().numpy()
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"{name} must have shape ({B},) (one length per sequence), got {arr.shape}")
+    if B and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(f"{name} must lie in [1, {T}] (T = {T}), got values from "
+                         f"{int(arr.min())} to {int(arr.max())}")
+    return arr.astype(np.int64)
+
+
+def positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def probability(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def generator(rng, name: str = "rng") -> np.random.Generator:
+    """``rng`` if it is a Generator; a fresh unseeded one for None; an error otherwise."""
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng

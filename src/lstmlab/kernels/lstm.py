@@ -1,0 +1,171 @@
+"""The lecture's LSTM over a whole sequence: forward and hand-derived backward (BPTT).
+
+Dimensions: T time, B batch, D input features, H hidden units. Time-major: ``x (T, B, D)``.
+
+The lecture (``seed/lstm-theory.en.md``) writes, with ``[h_{t-1}, x_t]`` the concatenation::
+
+    f_t  = σ(W_f · [h_{t-1}, x_t] + b_f)        forget gate
+    i_t  = σ(W_i · [h_{t-1}, x_t] + b_i)        input gate
+    C̃_t = tanh(W_C · [h_{t-1}, x_t] + b_C)     candidate
+    C_t  = f_t * C_{t-1} + i_t * C̃_t            cell state
+    o_t  = σ(W_o · [h_{t-1}, x_t] + b_o)        output gate
+    h_t  = o_t * tanh(C_t)                       hidden state
+
+Weight layout (chosen once here; every converter is a function of it):
+
+* ``Wx (D, 4H)`` and ``Wh (H, 4H)`` are the two row blocks of the lecture's weight acting on
+  ``[h_{t-1}, x_t]``: ``W_gate.T == vstack([Wh, Wx])[:, block]``, so the pre-activation of all
+  four gates is the row vector ``x_t @ Wx + h_{t-1} @ Wh + b``.
+* ``b (4H,)`` is the lecture's single bias (PyTorch's ``bias_ih + bias_hh``), or ``None``.
+* Column blocks, in this order: **f, i, o, C̃** — ``[0:H]`` forget, ``[H:2H]`` input,
+  ``[2H:3H]`` output, ``[3H:4H]`` candidate. The three sigmoid gates are contiguous so one
+  call covers them. (PyTorch orders i, f, g, o; Keras i, f, c, o; ONNX i, o, f, c.)
+
+Variable lengths: with ``lengths (B,)`` step t of sequence b is active when t < lengths[b].
+Outputs of inactive steps are 0, the state is carried through them unchanged (so the final
+state is the state at the last valid step) and they receive no gradient: PyTorch's
+packed-sequence semantics.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._common import sigmoid, step_masks
+
+
+class LSTMParams(NamedTuple):
+    """Parameters of one LSTM direction of one layer (see the module docstring for layout)."""
+
+    Wx: np.ndarray  # (D, 4H)  input weights, gate blocks f, i, o, C̃
+    Wh: np.ndarray  # (H, 4H)  recurrent weights, same blocks
+    b: np.ndarray | None  # (4H,)  bias, or None for bias=False
+
+
+class LSTMCache(NamedTuple):
+    """What forward saves for backward; backward takes exactly this."""
+
+    x: np.ndarray  # (T, B, D)    inputs
+    h: np.ndarray  # (T+1, B, H)  hidden states, h[0] = h0
+    c: np.ndarray  # (T+1, B, H)  cell states, c[0] = c0
+    gates: np.ndarray  # (T, B, 4H)  activated gates f, i, o, C̃ of every step
+    tanh_c: np.ndarray  # (T, B, H)  tanh(C_t)
+    params: LSTMParams
+    active: np.ndarray | None  # (T, B, 1) 1.0 on valid steps; None when all lengths == T
+
+
+def lstm_cell(z: np.ndarray, c_prev: np.ndarray, c_out: np.ndarray, tanh_c_out: np.ndarray,
+              h_out: np.ndarray) -> None:
+    """One step of the lecture's equations, in place.
+
+    ``z (B, 4H)`` holds the pre-activations ``W·[h_{t-1}, x_t] + b`` and is overwritten by the
+    activated gates. Writes C_t, tanh(C_t) and h_t into the given ``(B, H)`` buffers. The
+    sequence kernel and the layers' single-step path both call this: the equations live here.
+    """
+    H = c_prev.shape[-1]
+    sigmoid(z[:, : 3 * H], out=z[:, : 3 * H])  # f_t, i_t, o_t = σ(...)
+    np.tanh(z[:, 3 * H:], out=z[:, 3 * H:])  # C̃_t = tanh(...)
+    f, i, o, g = z[:, :H], z[:, H: 2 * H], z[:, 2 * H: 3 * H], z[:, 3 * H:]
+    np.multiply(f, c_prev, out=c_out)  # C_t = f_t * C_{t-1} ...
+    c_out += i * g  # ... + i_t * C̃_t
+    np.tanh(c_out, out=tanh_c_out)
+    np.multiply(o, tanh_c_out, out=h_out)  # h_t = o_t * tanh(C_t)
+
+
+def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMParams,
+                 lengths: np.ndarray | None = None):
+    """Run the LSTM over ``x (T, B, D)`` from ``(h0, c0)``, each ``(B, H)``.
+
+    Returns ``(y, hT, cT, cache)``: ``y (T, B, H)`` every step's hidden state (0 past a
+    sequence's length; a read-only view into the cache), ``hT, cT (B, H)`` the final state.
+    """
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    active = step_masks(lengths, T, dtype)
+
+    # Input projection of every step in one GEMM; the recurrent part is added per step.
+    gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # (T, B, 4H)
+    if b is not None:
+        gates += b
+    h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
+    h[0] = h0
+    c[0] = c0
+    rec = np.empty((B, 4 * H), dtype)  # (B, 4H) recurrent product of one step
+    for t in range(T):
+        np.matmul(h[t], Wh, out=rec)
+        gates[t] += rec  # z_t = W·[h_{t-1}, x_t] + b
+        lstm_cell(gates[t], c[t], c[t + 1], tanh_c[t], h[t + 1])
+        if active is not None:  # finished sequences carry their state unchanged
+            done = active[t] == 0
+            np.copyto(h[t + 1], h[t], where=done)
+            np.copyto(c[t + 1], c[t], where=done)
+
+    if active is None:
+        y = h[1:]
+        y.flags.writeable = False
+    else:
+        y = h[1:] * active
+    cache = LSTMCache(x, h, c, gates, tanh_c, params, active)
+    return y, h[T].copy(), c[T].copy(), cache
+
+
+def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray | None,
+                  cache: LSTMCache):
+    """Backpropagation through time for :func:`lstm_forward`.
+
+    ``dy (T, B, H)`` is the gradient on every output, ``dhT, dcT (B, H)`` on the final state
+    (any may be ``None`` for zero). Returns ``(dx, dh0, dc0, grads)`` with ``grads`` an
+    :class:`LSTMParams` of gradients (``b`` is ``None`` when the layer has no bias).
+    """
+    x, h, c, gates, tanh_c, params, active = cache
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+
+    dh = np.zeros((B, H), dtype) if dhT is None else np.array(dhT, dtype=dtype)  # dL/dh_t
+    dc = np.zeros((B, H), dtype) if dcT is None else np.array(dcT, dtype=dtype)  # dL/dC_t
+    if dy is not None and active is not None:
+        dy = dy * active  # padded outputs are constant zeros: no gradient flows from them
+    dz = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) gradient on the pre-activations
+    for t in range(T - 1, -1, -1):
+        f, i, o, g = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
+        if dy is not None:
+            dh = dh + dy[t]
+        dzf, dzi, dzo, dzg = (dz[t, :, k * H:(k + 1) * H] for k in range(4))
+        # backprop h_t = o_t * tanh(C_t)
+        np.multiply(dh, tanh_c[t], out=dzo)
+        dc_t = dc + dh * o * (1.0 - tanh_c[t] * tanh_c[t])
+        # backprop C_t = f_t * C_{t-1} + i_t * C̃_t
+        np.multiply(dc_t, c[t], out=dzf)
+        np.multiply(dc_t, g, out=dzi)
+        np.multiply(dc_t, i, out=dzg)
+        dc_prev = dc_t * f
+        # backprop the nonlinearities: σ' = σ(1-σ), tanh' = 1 - tanh²
+        dzf *= f * (1.0 - f)
+        dzi *= i * (1.0 - i)
+        dzo *= o * (1.0 - o)
+        dzg *= 1.0 - g * g
+        if active is not None:  # inactive steps pass the state gradient straight through
+            done = active[t] == 0
+            dz[t] *= active[t]
+            dh_prev = dz[t] @ Wh.T
+            np.copyto(dh_prev, dh, where=done)
+            np.copyto(dc_prev, dc, where=done)
+        else:
+            dh_prev = dz[t] @ Wh.T  # backprop into h_{t-1} through W
+        dh, dc = dh_prev, dc_prev
+
+    # Weight gradients as one GEMM each over all T·B rows.
+    dz2 = dz.reshape(T * B, 4 * H)
+    dWx = x.reshape(T * B, D).T @ dz2  # (D, 4H)
+    dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, 4H)
+    db = dz2.sum(axis=0) if b is not None else None  # (4H,)
+    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    return dx, dh, dc, LSTMParams(dWx, dWh, db)
