@@ -1,3 +1,6 @@
 """lstmlab: the lecture's vanilla RNN and LSTM in NumPy, exact and fast, from equations up."""
 
+from .layers import LSTM, RNN, Module
+
 __version__ = "0.1.0"
+__all__ = ["LSTM", "RNN", "Module", "__version__"]

@@ -1,0 +1,429 @@
+"""Recurrent layers ``RNN`` and ``LSTM``: stacked, bidirectional, batch-first, with dropout.
+
+Dimensions: T time, B batch, D input features, H hidden units, L layers, K directions (1 or 2).
+
+The layers follow ``torch.nn.RNN`` / ``torch.nn.LSTM`` in arguments, shapes and semantics, so a
+PyTorch user needs no new docs; the arithmetic is the kernels' (``lstmlab.kernels``), whose
+docstrings fix the weight layout. Parameters, per layer ``l`` and direction (suffix
+``_reverse`` for the backward direction of a bidirectional layer)::
+
+    Wx_l{l}   (D_l, G*H)   input weights      (D_0 = input_size, D_l = K*H above)
+    Wh_l{l}   (H, G*H)     recurrent weights
+    b_l{l}    (G*H,)       bias (absent when bias=False)
+
+with G = 4 gate blocks (f, i, o, C̃) for the LSTM and G = 1 for the RNN. PyTorch keeps two
+biases (``bias_ih`` + ``bias_hh``); the lecture, Keras and this library keep their sum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import (as_float_array, as_lengths, check_shape, float_dtype, generator,
+                       positive_int, probability)
+from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_forward,
+                       reverse_padded, rnn_backward, rnn_cell, rnn_forward)
+from .base import Module
+
+# Our LSTM gate blocks are (f, i, o, C̃); PyTorch's are (i, f, g, o). Block k of one layout is
+# block _TORCH_PERM[k] of the other (the permutation is its own inverse).
+_TORCH_PERM = (1, 0, 3, 2)
+
+
+def _permute_blocks(a: np.ndarray, perm, axis: int) -> np.ndarray:
+    blocks = np.split(a, len(perm), axis=axis)
+    return np.concatenate([blocks[k] for k in perm], axis=axis)
+
+
+def _to_numpy(v) -> np.ndarray:
+    if hasattr(v, "detach") and hasattr(v, "numpy"):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
+class _Recurrent(Module):
+    """Shared machinery of RNN and LSTM; subclasses set the gate count and the kernels."""
+
+    _gates = 1
+    _has_cell = False
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
+                 dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None):
+        super().__init__()
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.num_layers = positive_int(num_layers, "num_layers")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.dropout = probability(dropout, "dropout")
+        self.dtype = float_dtype(dtype)
+        self.rng = generator(rng)
+        self.num_directions = 2 if self.bidirectional else 1
+        self._caches = None
+
+        H, G = self.hidden_size, self._gates
+        k = 1.0 / np.sqrt(H)  # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
+        for layer in range(self.num_layers):
+            d_in = self.input_size if layer == 0 else H * self.num_directions
+            for suffix in self._suffixes(layer):
+                self._register(f"Wx_{suffix}", self._uniform((d_in, G * H), k))
+                self._register(f"Wh_{suffix}", self._uniform((H, G * H), k))
+                if self.bias:
+                    self._register(f"b_{suffix}", self._uniform((G * H,), k))
+
+    # -- helpers ----------------------------------------------------------------------
+    def _uniform(self, shape, k) -> np.ndarray:
+        return self.rng.uniform(-k, k, size=shape).astype(self.dtype)
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"l{layer}"] + ([f"l{layer}_reverse"] if self.bidirectional else [])
+
+    def _layer_params(self, suffix: str):
+        p = self._params
+        cls = LSTMParams if self._has_cell else RNNParams
+        return cls(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"))
+
+    def _check_input(self, x):
+        x = as_float_array(x, "x", self.dtype, ndim=(2, 3))
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x[:, None, :]  # (T, 1, D)
+        elif self.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))  # (B, T, D) -> (T, B, D)
+        T, B, D = x.shape
+        if D != self.input_size:
+            raise ValueError(f"x must have {self.input_size} features (input_size) in its last "
+                             f"dimension, got shape {self._user_shape(x.shape, unbatched)}")
+        if T == 0 or B == 0:
+            raise ValueError(f"x must have at least one time step and one sequence, got shape "
+                             f"{self._user_shape(x.shape, unbatched)}")
+        return x, unbatched
+
+    def _user_shape(self, tbx, unbatched):
+        T, B, F = tbx
+        if unbatched:
+            return (T, F)
+        return (B, T, F) if self.batch_first else (T, B, F)
+
+    def _state_shape(self, B, unbatched):
+        n = self.num_layers * self.num_directions
+        return (n, self.hidden_size) if unbatched else (n, B, self.hidden_size)
+
+    def _check_state(self, s, name, B, unbatched) -> np.ndarray:
+        n = self.num_layers * self.num_directions
+        if s is None:
+            return np.zeros((n, B, self.hidden_size), self.dtype)
+        s = as_float_array(s, name, self.dtype)
+        check_shape(s, self._state_shape(B, unbatched), name)
+        return s[:, None, :] if unbatched else s
+
+    def _to_user(self, y, unbatched):
+        if unbatched:
+            return y[:, 0, :]
+        return y.transpose(1, 0, 2) if self.batch_first else y
+
+    def _from_user(self, dy, name, T, B, F, unbatched):
+        dy = as_float_array(dy, name, self.dtype)
+        check_shape(dy, self._user_shape((T, B, F), unbatched), name)
+        if unbatched:
+            return dy[:, None, :]
+        return np.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy
+
+    # -- the stack --------------------------------------------------------------------
+    def _run(self, x, states, lengths):
+        """Forward through layers and directions. ``states``: tuple of (L*K, B, H) arrays."""
+        K = self.num_directions
+        finals = [np.empty_like(s) for s in states]
+        caches, masks = [], []
+        inp = x
+        for layer in range(self.num_layers):
+            outs, layer_caches = [], []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                idx = layer * K + d
+                seq = inp if d == 0 else reverse_padded(inp, lengths)
+                res = self._kernel_forward(seq, tuple(s[idx] for s in states),
+                                           self._layer_params(suffix), lengths)
+                y, fin, cache = res[0], res[1:-1], res[-1]
+                for f_arr, v in zip(finals, fin):
+                    f_arr[idx] = v
+                outs.append(y if d == 0 else reverse_padded(y, lengths))
+                layer_caches.append(cache)
+            out = outs[0] if K == 1 else np.concatenate(outs, axis=-1)  # (T, B, K*H)
+            mask = None
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                keep = self.rng.random(out.shape) >= self.dropout
+                mask = keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
+                out = out * mask  # inverted dropout between layers
+            caches.append(layer_caches)
+            masks.append(mask)
+            inp = out
+        return inp, finals, caches, masks
+
+    def _forward(self, x, states, lengths):
+        x, unbatched = self._check_input(x)
+        T, B, _ = x.shape
+        lengths = as_lengths(lengths, T, B)
+        states = tuple(self._check_state(s, n, B, unbatched) for s, n in states)
+        y, finals, caches, masks = self._run(x, states, lengths)
+        self._caches = (caches, masks, lengths, unbatched, T, B)
+        finals = [f[:, 0, :] if unbatched else f for f in finals]
+        return self._to_user(y, unbatched), finals
+
+    def _backward(self, dy, dfinals):
+        if self._caches is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward: call "
+                               f"forward first (backward uses what forward saved)")
+        caches, masks, lengths, unbatched, T, B = self._caches
+        K, H = self.num_directions, self.hidden_size
+        if dy is None:
+            dcur = np.zeros((T, B, K * H), self.dtype)
+        else:
+            dcur = self._from_user(dy, "dy", T, B, K * H, unbatched)
+        dfin = []
+        for d, name in dfinals:
+            if d is None:
+                dfin.append(None)
+                continue
+            d = as_float_array(d, name, self.dtype)
+            check_shape(d, self._state_shape(B, unbatched), name)
+            dfin.append(d[:, None, :] if unbatched else d)
+        dinit = [np.empty((self.num_layers * K, B, H), self.dtype) for _ in dfinals]
+        for layer in range(self.num_layers - 1, -1, -1):
+            if masks[layer] is not None:
+                dcur = dcur * masks[layer]  # backprop the dropout on this layer's output
+            dx = None
+            for d, suffix in enumerate(self._suffixes(layer)):
+                idx = layer * K + d
+                dyd = dcur[:, :, d * H:(d + 1) * H]
+                if d == 1:
+                    dyd = reverse_padded(dyd, lengths)
+                res = self._kernel_backward(dyd, tuple(None if f is None else f[idx] for f in dfin),
+                                            caches[layer][d])
+                dxd, dstate, g = res[0], res[1:-1], res[-1]
+                if d == 1:
+                    dxd = reverse_padded(dxd, lengths)
+                dx = dxd if dx is None else dx + dxd
+                for arr, v in zip(dinit, dstate):
+                    arr[idx] = v
+                self._grads[f"Wx_{suffix}"][...] = g.Wx
+                self._grads[f"Wh_{suffix}"][...] = g.Wh
+                if self.bias:
+                    self._grads[f"b_{suffix}"][...] = g.b
+            dcur = dx
+        dinit = [a[:, 0, :] if unbatched else a for a in dinit]
+        return self._to_user(dcur, unbatched), dinit
+
+    # -- PyTorch layout ---------------------------------------------------------------
+    def _torch_key_pairs(self):
+        for layer in range(self.num_layers):
+            for suffix in self._suffixes(layer):
+                ts = suffix  # our suffix l{n}[_reverse] equals torch's
+                yield suffix, ts
+
+    def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
+        """The parameters (or, with ``grads=True``, their gradients) under PyTorch's keys,
+        shapes and gate order. ``bias_ih`` carries the bias and ``bias_hh`` is zero; with
+        ``grads=True`` both get the bias gradient, as autograd would fill them."""
+        src = self._grads if grads else self._params
+        perm = _TORCH_PERM if self._has_cell else (0,)
+        out = {}
+        for suffix, ts in self._torch_key_pairs():
+            out[f"weight_ih_{ts}"] = _permute_blocks(src[f"Wx_{suffix}"].T, perm, 0).copy()
+            out[f"weight_hh_{ts}"] = _permute_blocks(src[f"Wh_{suffix}"].T, perm, 0).copy()
+            if self.bias:
+                b = _permute_blocks(src[f"b_{suffix}"], perm, 0).copy()
+                out[f"bias_ih_{ts}"] = b
+                out[f"bias_hh_{ts}"] = b.copy() if grads else np.zeros_like(b)
+        return out
+
+    def load_torch_state_dict(self, state_dict) -> None:
+        """Load a PyTorch ``state_dict`` (tensors or arrays) of the same configuration.
+
+        The two PyTorch biases are summed into the lecture's single bias."""
+        expected = self.torch_state_dict()
+        sd = {k: _to_numpy(v) for k, v in dict(state_dict).items()}
+        missing = sorted(set(expected) - set(sd))
+        extra = sorted(set(sd) - set(expected))
+        if missing or extra:
+            raise ValueError(f"state_dict keys do not match this {type(self).__name__} "
+                             f"configuration: missing {missing}, unexpected {extra}")
+        for k, ref in expected.items():
+            if sd[k].shape != ref.shape:
+                raise ValueError(f"state_dict[{k!r}] must have shape {ref.shape}, got {sd[k].shape}")
+            if sd[k].dtype.kind != "f":
+                raise TypeError(f"state_dict[{k!r}] must be floating point, got {sd[k].dtype}")
+        perm = _TORCH_PERM if self._has_cell else (0,)
+        for suffix, ts in self._torch_key_pairs():
+            self._params[f"Wx_{suffix}"][...] = _permute_blocks(sd[f"weight_ih_{ts}"], perm, 0).T
+            self._params[f"Wh_{suffix}"][...] = _permute_blocks(sd[f"weight_hh_{ts}"], perm, 0).T
+            if self.bias:
+                b = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
+                self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
+
+    def _check_step(self, x_t):
+        if self.bidirectional:
+            raise ValueError(f"{type(self).__name__}.step works on unidirectional layers only "
+                             f"(a backward direction needs the whole sequence); use forward")
+        x_t = as_float_array(x_t, "x_t", self.dtype, ndim=(1, 2))
+        unbatched = x_t.ndim == 1
+        if unbatched:
+            x_t = x_t[None, :]
+        if x_t.shape[1] != self.input_size:
+            raise ValueError(f"x_t must have {self.input_size} features (input_size) in its last "
+                             f"dimension, got shape {x_t.shape}")
+        return x_t, unbatched
+
+    def __repr__(self) -> str:
+        opts = [f"{self.input_size}", f"{self.hidden_size}"]
+        if self.num_layers != 1:
+            opts.append(f"num_layers={self.num_layers}")
+        if not self.bias:
+            opts.append("bias=False")
+        if self.batch_first:
+            opts.append("batch_first=True")
+        if self.bidirectional:
+            opts.append("bidirectional=True")
+        if self.dropout:
+            opts.append(f"dropout={self.dropout}")
+        opts.append(f"dtype={self.dtype.name}")
+        return f"{type(self).__name__}({', '.join(opts)})"
+
+
+class LSTM(_Recurrent):
+    """The lecture's LSTM (forget, input and output gates, cell state), as ``torch.nn.LSTM``.
+
+    ``forget_bias`` is added to the forget gate's bias at initialisation. The default 0.0
+    matches PyTorch; 1.0 is the common advice (Gers, Schmidhuber & Cummins 2000; Jozefowicz,
+    Zaremba & Sutskever 2015), so that a fresh cell starts by remembering.
+
+    ``y, (h_n, c_n) = lstm.forward(x, state=None, lengths=None)``:
+    ``x`` is ``(T, B, D)`` (``(B, T, D)`` with batch_first, ``(T, D)`` unbatched), ``state`` a
+    pair ``(h_0, c_0)`` of ``(L*K, B, H)`` arrays (zeros when None), ``lengths (B,)`` the valid
+    length of each sequence. ``y`` is ``(T, B, K*H)``; ``h_n, c_n`` are ``(L*K, B, H)``.
+    ``dx, (dh_0, dc_0) = lstm.backward(dy, dstate=None)`` with ``dstate = (dh_n, dc_n)``.
+    """
+
+    _gates = 4
+    _has_cell = True
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
+                 dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
+                 forget_bias: float = 0.0):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dropout, dtype, rng)
+        self.forget_bias = float(forget_bias)
+        if self.bias and self.forget_bias:
+            for name, b in self._params.items():
+                if name.startswith("b_"):
+                    b[: self.hidden_size] += self.dtype.type(self.forget_bias)  # block 0 is f
+
+    _kernel_forward = staticmethod(lambda x, s, p, lengths: lstm_forward(x, s[0], s[1], p, lengths))
+    _kernel_backward = staticmethod(lambda dy, ds, cache: lstm_backward(dy, ds[0], ds[1], cache))
+
+    def forward(self, x, state=None, lengths=None):
+        if state is None:
+            state = (None, None)
+        elif not (isinstance(state, (tuple, list)) and len(state) == 2):
+            raise TypeError("state must be a pair (h_0, c_0) of arrays, or None for zeros")
+        y, (h_n, c_n) = self._forward(x, ((state[0], "state[0] (h_0)"), (state[1], "state[1] (c_0)")),
+                                      lengths)
+        return y, (h_n, c_n)
+
+    def backward(self, dy, dstate=None):
+        if dstate is None:
+            dstate = (None, None)
+        elif not (isinstance(dstate, (tuple, list)) and len(dstate) == 2):
+            raise TypeError("dstate must be a pair (dh_n, dc_n) of arrays (either may be None), or None")
+        dx, (dh0, dc0) = self._backward(dy, ((dstate[0], "dstate[0] (dh_n)"),
+                                             (dstate[1], "dstate[1] (dc_n)")))
+        return dx, (dh0, dc0)
+
+    def step(self, x_t, state=None):
+        """One time step for streaming or generation: ``(y_t, (h, c))``, no cache kept.
+
+        ``x_t (B, D)``, ``state`` as :meth:`forward` takes and returns it. Runs the same cell
+        function as the sequence kernel. Dropout between layers is not applied (inference).
+        """
+        x_t, unbatched = self._check_step(x_t)
+        B, H = x_t.shape[0], self.hidden_size
+        if state is None:
+            h = np.zeros((self.num_layers, B, H), self.dtype)
+            c = np.zeros((self.num_layers, B, H), self.dtype)
+        else:
+            if not (isinstance(state, (tuple, list)) and len(state) == 2):
+                raise TypeError("state must be a pair (h, c) of arrays, or None for zeros")
+            h = self._check_state(state[0], "state[0] (h)", B, unbatched)
+            c = self._check_state(state[1], "state[1] (c)", B, unbatched)
+        h_new = np.empty_like(h)
+        c_new = np.empty_like(c)
+        tanh_c = np.empty((B, H), self.dtype)
+        inp = x_t
+        for layer in range(self.num_layers):
+            Wx, Wh, b = self._layer_params(f"l{layer}")
+            z = inp @ Wx  # (B, 4H)
+            z += h[layer] @ Wh
+            if b is not None:
+                z += b
+            lstm_cell(z, c[layer], c_new[layer], tanh_c, h_new[layer])
+            inp = h_new[layer]
+        if unbatched:
+            return inp[0].copy(), (h_new[:, 0], c_new[:, 0])
+        return inp.copy(), (h_new, c_new)
+
+
+class RNN(_Recurrent):
+    """The lecture's vanilla RNN, ``h_t = act(W [h_{t-1}, x_t] + b)``, as ``torch.nn.RNN``.
+
+    ``nonlinearity`` is ``"tanh"`` (the lecture) or ``"relu"``.
+    ``y, h_n = rnn.forward(x, h0=None, lengths=None)``; ``dx, dh0 = rnn.backward(dy, dh_n=None)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 bidirectional: bool = False, dropout: float = 0.0, dtype=np.float32,
+                 rng: np.random.Generator | None = None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dropout, dtype, rng)
+
+    def _kernel_forward(self, x, s, p, lengths):
+        return rnn_forward(x, s[0], p, self.nonlinearity, lengths)
+
+    def _kernel_backward(self, dy, ds, cache):
+        return rnn_backward(dy, ds[0], cache)
+
+    def forward(self, x, h0=None, lengths=None):
+        y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
+        return y, h_n
+
+    def backward(self, dy, dh_n=None):
+        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),))
+        return dx, dh0
+
+    def step(self, x_t, state=None):
+        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None."""
+        x_t, unbatched = self._check_step(x_t)
+        B = x_t.shape[0]
+        h = self._check_state(state, "state", B, unbatched)
+        h_new = np.empty_like(h)
+        inp = x_t
+        for layer in range(self.num_layers):
+            Wx, Wh, b = self._layer_params(f"l{layer}")
+            z = inp @ Wx  # (B, H)
+            z += h[layer] @ Wh
+            if b is not None:
+                z += b
+            rnn_cell(z, self.nonlinearity, h_new[layer])
+            inp = h_new[layer]
+        if unbatched:
+            return inp[0].copy(), h_new[:, 0]
+        return inp.copy(), h_new
+
+    def __repr__(self) -> str:
+        r = super().__repr__()
+        return r if self.nonlinearity == "tanh" else r[:-1] + ", nonlinearity='relu')"
