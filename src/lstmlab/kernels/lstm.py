@@ -116,12 +116,15 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
 
 
 def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray | None,
-                  cache: LSTMCache):
+                  cache: LSTMCache, dh_seq: np.ndarray | None = None,
+                  dc_seq: np.ndarray | None = None):
     """Backpropagation through time for :func:`lstm_forward`.
 
     ``dy (T, B, H)`` is the gradient on every output, ``dhT, dcT (B, H)`` on the final state
     (any may be ``None`` for zero). Returns ``(dx, dh0, dc0, grads)`` with ``grads`` an
     :class:`LSTMParams` of gradients (``b`` is ``None`` when the layer has no bias).
+    Optional ``dh_seq, dc_seq (T, B, H)`` receive the total gradients dL/dh_t and dL/dC_t
+    of every step (used to measure how far back the gradient reaches).
     """
     x, h, c, gates, tanh_c, params, active = cache
     Wx, Wh, b = params
@@ -138,10 +141,14 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
         f, i, o, g = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
         if dy is not None:
             dh = dh + dy[t]
+        if dh_seq is not None:
+            dh_seq[t] = dh
         dzf, dzi, dzo, dzg = (dz[t, :, k * H:(k + 1) * H] for k in range(4))
         # backprop h_t = o_t * tanh(C_t)
         np.multiply(dh, tanh_c[t], out=dzo)
         dc_t = dc + dh * o * (1.0 - tanh_c[t] * tanh_c[t])
+        if dc_seq is not None:
+            dc_seq[t] = dc_t
         # backprop C_t = f_t * C_{t-1} + i_t * C̃_t
         np.multiply(dc_t, c[t], out=dzf)
         np.multiply(dc_t, g, out=dzi)

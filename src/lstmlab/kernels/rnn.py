@@ -82,8 +82,12 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
     return y, h[T].copy(), RNNCache(x, h, params, act, active)
 
 
-def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache):
-    """BPTT for :func:`rnn_forward`. Returns ``(dx, dh0, grads)``, ``grads`` an RNNParams."""
+def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
+                 dh_seq: np.ndarray | None = None):
+    """BPTT for :func:`rnn_forward`. Returns ``(dx, dh0, grads)``, ``grads`` an RNNParams.
+
+    Optional ``dh_seq (T, B, H)`` receives the total gradient dL/dh_t of every step.
+    """
     x, h, params, act, active = cache
     Wx, Wh, b = params
     T, B, D = x.shape
@@ -97,6 +101,8 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache)
     for t in range(T - 1, -1, -1):
         if dy is not None:
             dh = dh + dy[t]
+        if dh_seq is not None:
+            dh_seq[t] = dh
         # backprop through the nonlinearity: tanh' = 1 - h², relu' = [h > 0]
         if act == "tanh":
             np.multiply(dh, 1.0 - h[t + 1] * h[t + 1], out=dz[t])

@@ -1,0 +1,220 @@
+"""Layer behaviour: bad input, single-step use, dropout and modes, initialisation."""
+
+import re
+
+import numpy as np
+import pytest
+
+import lstmlab
+
+
+def lstm(**kw):
+    kw.setdefault("rng", np.random.default_rng(0))
+    return lstmlab.LSTM(3, 4, **kw)
+
+
+# -- bad input: each error names the argument and what was expected -------------------------
+@pytest.mark.parametrize("x,exc,pattern", [
+    (np.zeros((5, 2)), ValueError, r"x must have 3 features .* got shape \(5, 2\)"),
+    (np.zeros((5,)), ValueError, r"x must have 2 or 3 dimensions, got shape \(5,\)"),
+    (np.zeros((5, 2, 3, 1)), ValueError, r"x must have 2 or 3 dimensions"),
+    (np.zeros((5, 2, 4)), ValueError, r"x must have 3 features .* got shape \(5, 2, 4\)"),
+    (np.zeros((5, 2, 3), dtype=np.int64), TypeError, r"x must be a real floating-point array, got dtype int64"),
+    (np.zeros((5, 2, 3), dtype=np.complex128), TypeError, r"x must be a real floating-point.*complex128"),
+    (np.full((5, 2, 3), np.nan), ValueError, r"x contains NaN or inf \(first at index \(0, 0, 0\)\)"),
+    (np.zeros((0, 2, 3)), ValueError, r"at least one time step"),
+])
+def test_bad_x(x, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        lstm().forward(x)
+
+
+def test_inf_in_x_is_located():
+    x = np.zeros((4, 2, 3))
+    x[2, 1, 0] = np.inf
+    with pytest.raises(ValueError, match=re.escape("x contains NaN or inf (first at index (2, 1, 0))")):
+        lstm().forward(x)
+
+
+@pytest.mark.parametrize("lengths,exc,pattern", [
+    ([0, 3], ValueError, r"lengths must lie in \[1, 5\] \(T = 5\), got values from 0 to 3"),
+    ([6, 3], ValueError, r"lengths must lie in \[1, 5\]"),
+    ([3, 3, 3], ValueError, r"lengths must have shape \(2,\)"),
+    ([2.5, 3], TypeError, r"lengths must be integers"),
+])
+def test_bad_lengths(lengths, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        lstm().forward(np.zeros((5, 2, 3)), lengths=lengths)
+
+
+def test_lengths_work_with_batch_first():
+    rng = np.random.default_rng(1)
+    a = lstmlab.LSTM(3, 4, batch_first=True, dtype=np.float64, rng=np.random.default_rng(2))
+    b = lstmlab.LSTM(3, 4, batch_first=False, dtype=np.float64, rng=np.random.default_rng(2))
+    x = rng.normal(size=(2, 5, 3))
+    ya, (ha, _) = a.forward(x, lengths=[2, 5])
+    yb, (hb, _) = b.forward(x.transpose(1, 0, 2), lengths=[2, 5])
+    np.testing.assert_array_equal(ya, yb.transpose(1, 0, 2))
+    np.testing.assert_array_equal(ha, hb)
+    assert np.all(ya[0, 2:] == 0)
+
+
+def test_state_of_another_size_is_rejected():
+    layer = lstm(num_layers=2)
+    x = np.zeros((5, 2, 3))
+    with pytest.raises(ValueError, match=r"state\[0\] \(h_0\) must have shape \(2, 2, 4\), got \(1, 2, 4\)"):
+        layer.forward(x, (np.zeros((1, 2, 4)), np.zeros((2, 2, 4))))
+    with pytest.raises(ValueError, match=r"state\[1\] \(c_0\) must have shape \(2, 2, 4\), got \(2, 2, 5\)"):
+        layer.forward(x, (np.zeros((2, 2, 4)), np.zeros((2, 2, 5))))
+    with pytest.raises(TypeError, match="state must be a pair"):
+        layer.forward(x, np.zeros((2, 2, 4)))
+    rnn = lstmlab.RNN(3, 4, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, 2, 4\), got \(1, 2, 3\)"):
+        rnn.forward(x, np.zeros((1, 2, 3)))
+
+
+def test_backward_before_forward_and_bad_dy():
+    layer = lstm()
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        layer.backward(np.zeros((5, 2, 4)))
+    layer.forward(np.zeros((5, 2, 3)))
+    with pytest.raises(ValueError, match=r"dy must have shape \(5, 2, 4\), got \(5, 2, 3\)"):
+        layer.backward(np.zeros((5, 2, 3)))
+    with pytest.raises(ValueError, match=r"dstate\[1\] \(dc_n\) must have shape \(1, 2, 4\)"):
+        layer.backward(np.zeros((5, 2, 4)), (None, np.zeros((2, 4))))
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    (dict(hidden_size=0), "hidden_size must be a positive integer"),
+    (dict(num_layers=-1), "num_layers must be a positive integer"),
+    (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
+    (dict(dtype=np.int32), "dtype must be float32 or float64"),
+])
+def test_bad_constructor_arguments(kwargs, pattern):
+    args = dict(input_size=3, hidden_size=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=pattern):
+        lstmlab.LSTM(**args)
+
+
+def test_rng_must_be_a_generator_and_nonlinearity_known():
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        lstmlab.LSTM(3, 4, rng=42)
+    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+        lstmlab.RNN(3, 4, nonlinearity="sigmoid")
+
+
+# -- single-step use ---------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_step_equals_forward(kind):
+    rng = np.random.default_rng(5)
+    if kind == "lstm":
+        layer = lstmlab.LSTM(3, 4, num_layers=3, dtype=np.float64, rng=rng)
+        state = (rng.normal(size=(3, 2, 4)), rng.normal(size=(3, 2, 4)))
+    else:
+        layer = lstmlab.RNN(3, 4, num_layers=3, dtype=np.float64, rng=rng)
+        state = rng.normal(size=(3, 2, 4))
+    x = rng.normal(size=(6, 2, 3))
+    y, final = layer.forward(x, state)
+    s = state
+    for t in range(6):
+        y_t, s = layer.step(x[t], s)
+        np.testing.assert_allclose(y_t, y[t], rtol=0, atol=1e-14)
+    for a, b in zip(s if kind == "lstm" else (s,), final if kind == "lstm" else (final,)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
+
+
+def test_step_refuses_bidirectional_and_checks_width():
+    layer = lstm(bidirectional=True)
+    with pytest.raises(ValueError, match="unidirectional layers only"):
+        layer.step(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"x_t must have 3 features .* got shape \(2, 5\)"):
+        lstm().step(np.zeros((2, 5)))
+
+
+# -- dropout, modes, initialisation --------------------------------------------------------
+def test_dropout_only_between_layers_and_only_in_training():
+    x = np.random.default_rng(0).normal(size=(4, 3, 3))
+    layer = lstmlab.LSTM(3, 4, num_layers=2, dropout=0.5, dtype=np.float64,
+                         rng=np.random.default_rng(1))
+    y_eval1, _ = layer.eval().forward(x)
+    y_eval2, _ = layer.forward(x)
+    np.testing.assert_array_equal(y_eval1, y_eval2)
+    y_train, _ = layer.train().forward(x)
+    assert not np.allclose(y_train, y_eval1)
+    single = lstmlab.LSTM(3, 4, num_layers=1, dropout=0.5, dtype=np.float64,
+                          rng=np.random.default_rng(1))
+    a, _ = single.train().forward(x)
+    b, _ = single.eval().forward(x)
+    np.testing.assert_array_equal(a, b)  # one layer: nothing between layers to drop
+
+
+def test_dropout_backward_matches_finite_differences():
+    rng = np.random.default_rng(2)
+    layer = lstmlab.LSTM(2, 3, num_layers=2, dropout=0.4, dtype=np.float64, rng=rng)
+    x = rng.normal(size=(3, 2, 2))
+    dy = rng.normal(size=(3, 2, 3))
+    state = np.random.default_rng(9).bit_generator.state
+
+    def loss():  # replay the same dropout mask on every call
+        layer.rng.bit_generator.state = state
+        y, _ = layer.forward(x)
+        return float((y * dy).sum())
+
+    loss()
+    dx, _ = layer.backward(dy)
+    eps = 1e-6
+    num = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        up = loss()
+        x[idx] = old - eps
+        down = loss()
+        x[idx] = old
+        num[idx] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
+
+
+def test_initialisation_like_pytorch_and_forget_bias():
+    layer = lstmlab.LSTM(10, 64, rng=np.random.default_rng(0))
+    k = 1 / np.sqrt(64)
+    for name, p in layer.params().items():
+        assert p.dtype == np.float32
+        assert np.abs(p).max() <= k + 1e-7, name
+        assert np.abs(p).max() > 0.9 * k, name
+    shifted = lstmlab.LSTM(10, 64, forget_bias=1.0, rng=np.random.default_rng(0))
+    diff = shifted.params()["b_l0"] - layer.params()["b_l0"]
+    np.testing.assert_allclose(diff[:64], 1.0, atol=1e-6)  # block 0 is the forget gate
+    np.testing.assert_array_equal(diff[64:], 0.0)
+
+
+def test_same_seed_same_weights_and_names():
+    a = lstmlab.LSTM(3, 4, num_layers=2, bidirectional=True, rng=np.random.default_rng(7))
+    b = lstmlab.LSTM(3, 4, num_layers=2, bidirectional=True, rng=np.random.default_rng(7))
+    assert list(a.params()) == ["Wx_l0", "Wh_l0", "b_l0", "Wx_l0_reverse", "Wh_l0_reverse",
+                                "b_l0_reverse", "Wx_l1", "Wh_l1", "b_l1", "Wx_l1_reverse",
+                                "Wh_l1_reverse", "b_l1_reverse"]
+    assert a.params()["Wx_l1"].shape == (8, 16)
+    for k in a.params():
+        np.testing.assert_array_equal(a.params()[k], b.params()[k])
+    assert set(a.grads()) == set(a.params())
+
+
+def test_float64_layer_accepts_float32_input_and_outputs_float64():
+    layer = lstmlab.LSTM(3, 4, dtype=np.float64, rng=np.random.default_rng(0))
+    y, (h, c) = layer.forward(np.ones((2, 1, 3), np.float32))
+    assert y.dtype == h.dtype == c.dtype == np.float64
+
+
+def test_load_torch_state_dict_errors():
+    layer = lstm()
+    sd = layer.torch_state_dict()
+    bad = dict(sd)
+    bad.pop("bias_hh_l0")
+    with pytest.raises(ValueError, match=r"missing \['bias_hh_l0'\]"):
+        layer.load_torch_state_dict(bad)
+    bad = dict(sd)
+    bad["weight_ih_l0"] = np.zeros((16, 5))
+    with pytest.raises(ValueError, match=r"weight_ih_l0'\] must have shape \(16, 3\), got \(16, 5\)"):
+        layer.load_torch_state_dict(bad)
