@@ -30,7 +30,7 @@ def t64(a, grad=False):
 @pytest.mark.parametrize("lead", LEAD_SHAPES)
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_matches_torch(lead, bias):
-    rng = np.random.default_rng(hash((lead, bias)) % 2**32)
+    rng = np.random.default_rng([len(lead), *lead, bias])
     D, O = int(rng.integers(1, 7)), int(rng.integers(1, 7))
     layer = Linear(D, O, bias=bias, dtype=np.float64, rng=rng)
     x = rng.standard_normal(lead + (D,))
@@ -111,7 +111,7 @@ def test_linear_float32_input_conversion():
 
 @pytest.mark.parametrize("shape", [(1,), (7,), (1, 1), (4, 3), (2, 3, 5)])
 def test_embedding_matches_torch(shape):
-    rng = np.random.default_rng(sum(shape))
+    rng = np.random.default_rng([len(shape), *shape])
     V, E = int(rng.integers(2, 9)), int(rng.integers(1, 6))
     layer = Embedding(V, E, dtype=np.float64, rng=rng)
     tokens = rng.integers(0, V, size=shape)  # repeats guaranteed for the larger shapes
@@ -288,3 +288,16 @@ def test_dropout_rejects_non_float_input():
         Dropout(0.5).forward(np.zeros(3, dtype=np.int32))
     with pytest.raises(ValueError, match="x's dtype must be float32 or float64"):
         Dropout(0.5).forward(np.zeros(3, dtype=np.float16))
+
+
+def test_zero_dimensional_inputs_keep_their_shape():
+    layer = Linear(1, 2, dtype=np.float64, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., 1\) .*got \(\)"):
+        layer.forward(np.float64(1.0))
+    drop = Dropout(0.5, rng=np.random.default_rng(0))
+    assert drop.forward(np.float64(2.0)).shape == ()
+    assert drop.backward(np.float64(1.0)).shape == ()
+    emb = Embedding(3, 2, dtype=np.float64, rng=np.random.default_rng(0))
+    assert emb.forward(np.int64(1)).shape == (2,)
+    emb.backward(np.ones(2))
+    np.testing.assert_array_equal(emb.grads()["weight"], [[0, 0], [1, 1], [0, 0]])

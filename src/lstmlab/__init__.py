@@ -1,6 +1,7 @@
 """lstmlab: the lecture's vanilla RNN and LSTM in NumPy, exact and fast, from equations up."""
 
-from .layers import LSTM, RNN, Module
+from .layers import LSTM, RNN, CharLM, CharLMConfig, Dropout, Embedding, Linear, Module
 
 __version__ = "0.1.0"
-__all__ = ["LSTM", "RNN", "Module", "__version__"]
+__all__ = ["LSTM", "RNN", "CharLM", "CharLMConfig", "Dropout", "Embedding", "Linear", "Module",
+           "__version__"]

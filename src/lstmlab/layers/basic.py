@@ -2,7 +2,7 @@
 
 Dimensions: ``...`` any leading shape (e.g. ``(T, B)`` time-major), V vocabulary size,
 E embedding width, D input features, O output features, M the number of leading positions
-flattened into one (``M = prod(...)``).
+flattened into one (``M = prod(...)``), U the number of distinct tokens in a batch.
 
 Each layer is a :class:`~lstmlab.layers.base.Module`: ``forward`` saves what ``backward``
 needs in a typed cache on the layer, ``backward(dout)`` fills (overwrites, never
@@ -32,6 +32,14 @@ from .. import _checks
 from .base import Module
 
 
+def _as_float(value, name: str, dtype, finite: bool = True) -> np.ndarray:
+    """``_checks.as_float_array`` that keeps a 0-d input 0-d (ascontiguousarray makes it 1-d)."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    shape = np.shape(value)
+    return _checks.as_float_array(value, name, dtype, finite=finite).reshape(shape)
+
+
 def _require_cache(layer: Module, cache):
     """The layer's cache, or a RuntimeError saying forward has to run first."""
     if cache is None:
@@ -47,7 +55,7 @@ def _as_dout(dout, expected_shape: tuple[int, ...], dtype) -> np.ndarray:
     No NaN scan here: backward runs on every step and the loss already rejected non-finite
     values; a non-finite gradient shows up in the global norm (see ``training.optim``).
     """
-    dout = _checks.as_float_array(dout, "dout", dtype, finite=False)
+    dout = _as_float(dout, "dout", dtype, finite=False)
     _checks.check_shape(dout, expected_shape, "dout (the gradient of forward's output)")
     return dout
 
@@ -73,7 +81,8 @@ class Embedding(Module):
         self.dtype = _checks.float_dtype(dtype)
         rng = _checks.generator(rng)
         V, E = self.num_embeddings, self.embedding_dim
-        self.weight = self._register("weight", rng.standard_normal((V, E)).astype(self.dtype))  # (V, E)
+        weight = rng.standard_normal((V, E)).astype(self.dtype)  # (V, E)
+        self.weight = self._register("weight", weight)
         self._cache: EmbeddingCache | None = None
 
     def _check_tokens(self, tokens) -> np.ndarray:
@@ -90,7 +99,7 @@ class Embedding(Module):
                 bad = lo if lo < 0 else hi
                 raise ValueError(f"tokens must lie in [0, {V - 1}] (num_embeddings = {V}), "
                                  f"got {bad}")
-        return tokens.astype(np.int64, copy=False)
+        return np.array(tokens, dtype=np.int64)  # a copy: the caller may reuse its buffer
 
     def forward(self, tokens) -> np.ndarray:
         """``tokens (...)`` integer ids -> embeddings ``(..., E)``."""
@@ -149,8 +158,11 @@ class Linear(Module):
         self._cache: LinearCache | None = None
 
     def forward(self, x) -> np.ndarray:
-        """``x (..., D)`` -> ``y (..., O)``."""
-        x = _checks.as_float_array(x, "x", self.dtype)
+        """``x (..., D)`` -> ``y (..., O)``.
+
+        ``x`` is kept (not copied) for backward: do not overwrite it in between.
+        """
+        x = _as_float(x, "x", self.dtype)
         D = self.in_features
         if x.ndim == 0 or x.shape[-1] != D:
             raise ValueError(f"x must have shape (..., {D}) (in_features = {D}), got {x.shape}")
@@ -198,9 +210,7 @@ class Dropout(Module):
     def forward(self, x) -> np.ndarray:
         """``x (...)`` -> ``y (...)``; the identity in eval mode or when ``p == 0``."""
         # No NaN scan: dropout only passes values through; the layers around it check.
-        x = np.asarray(x)
-        x = _checks.as_float_array(x, "x", x.dtype if x.dtype.kind == "f" else None,
-                                   finite=False)
+        x = _as_float(x, "x", None, finite=False)  # dtype None: keep x's own precision
         _checks.float_dtype(x.dtype, "x's dtype")  # the Generator draws only these two
         if not self.training or self.p == 0.0:
             self._cache = DropoutCache(None, x.shape)
@@ -214,7 +224,5 @@ class Dropout(Module):
     def backward(self, dout) -> np.ndarray:
         """``dout (...)`` -> ``dx (...)``: the same mask as forward, or the identity."""
         mask, shape = _require_cache(self, self._cache)
-        dout = np.asarray(dout)
-        dtype = mask.dtype if mask is not None else (dout.dtype if dout.dtype.kind == "f" else None)
-        dout = _as_dout(dout, shape, dtype)
+        dout = _as_dout(dout, shape, None if mask is None else mask.dtype)
         return dout if mask is None else dout * mask  # (...)

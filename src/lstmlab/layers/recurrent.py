@@ -23,6 +23,8 @@ from .._checks import (as_float_array, as_lengths, check_shape, float_dtype, gen
                        positive_int, probability)
 from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_forward,
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
+from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
+                                     lstm_peephole_cell, lstm_peephole_forward)
 from .base import Module
 
 # Our LSTM gate blocks are (f, i, o, C̃); PyTorch's are (i, f, g, o). Block k of one layout is
@@ -211,6 +213,8 @@ class _Recurrent(Module):
                 self._grads[f"Wh_{suffix}"][...] = g.Wh
                 if self.bias:
                     self._grads[f"b_{suffix}"][...] = g.b
+                if getattr(g, "P", None) is not None:  # peephole LSTM
+                    self._grads[f"P_{suffix}"][...] = g.P
             dcur = dx
         dinit = [a[:, 0, :] if unbatched else a for a in dinit]
         return self._to_user(dcur, unbatched), dinit
@@ -303,6 +307,12 @@ class LSTM(_Recurrent):
     pair ``(h_0, c_0)`` of ``(L*K, B, H)`` arrays (zeros when None), ``lengths (B,)`` the valid
     length of each sequence. ``y`` is ``(T, B, K*H)``; ``h_n, c_n`` are ``(L*K, B, H)``.
     ``dx, (dh_0, dc_0) = lstm.backward(dy, dstate=None)`` with ``dstate = (dh_n, dc_n)``.
+
+    The ONNX LSTM variants (``lstmlab.kernels.lstm_peephole``): ``peephole=True`` adds the
+    peephole weights ``P_l{l}[_reverse] (3H,)`` (blocks p_f, p_i, p_o; Gers & Schmidhuber 2000,
+    the output gate seeing the new C_t), ``clip`` clamps every gate pre-activation to
+    ``[-clip, clip]``, ``input_forget=True`` couples the gates as ``f_t = 1 - i_t``. PyTorch
+    has none of them.
     """
 
     _gates = 4
@@ -311,7 +321,8 @@ class LSTM(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
-                 forget_bias: float = 0.0):
+                 forget_bias: float = 0.0, *, peephole: bool = False, clip: float | None = None,
+                 input_forget: bool = False):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout, dtype, rng)
         self.forget_bias = float(forget_bias)
@@ -319,6 +330,66 @@ class LSTM(_Recurrent):
             for name, b in self._params.items():
                 if name.startswith("b_"):
                     b[: self.hidden_size] += self.dtype.type(self.forget_bias)  # block 0 is f
+        if clip is not None and not (isinstance(clip, (int, float)) and 0 < clip < np.inf):
+            raise ValueError(f"clip must be a positive number or None, got {clip!r}")
+        self.peephole = bool(peephole)
+        self.clip = None if clip is None else float(clip)
+        self.input_forget = bool(input_forget)
+        if self.peephole:  # drawn after the other weights: plain layers keep their init
+            k = 1.0 / np.sqrt(self.hidden_size)
+            for layer in range(self.num_layers):
+                for suffix in self._suffixes(layer):
+                    self._register(f"P_{suffix}", self._uniform((3 * self.hidden_size,), k))
+        if self._is_variant():  # instance attributes shadow the plain kernels below
+            self._kernel_forward = self._variant_forward
+            self._kernel_backward = self._variant_backward
+
+    def _is_variant(self) -> bool:
+        return self.peephole or self.clip is not None or self.input_forget
+
+    def _layer_params(self, suffix: str):
+        if not self._is_variant():
+            return super()._layer_params(suffix)
+        p = self._params
+        return LSTMPeepholeParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
+                                  p.get(f"P_{suffix}"))
+
+    def _variant_forward(self, x, s, p, lengths):
+        return lstm_peephole_forward(x, s[0], s[1], p, lengths, self.clip, self.input_forget)
+
+    def _variant_backward(self, dy, ds, cache):
+        return lstm_peephole_backward(dy, ds[0], ds[1], cache)
+
+    def _variant_step(self, x_t, unbatched, h, c):
+        B, H = x_t.shape[0], self.hidden_size
+        h_new, c_new = np.empty_like(h), np.empty_like(c)
+        tanh_c = np.empty((B, H), self.dtype)
+        inp = x_t
+        for layer in range(self.num_layers):
+            Wx, Wh, b, P = self._layer_params(f"l{layer}")
+            z = inp @ Wx  # (B, 4H)
+            z += h[layer] @ Wh
+            if b is not None:
+                z += b
+            lstm_peephole_cell(z, P, c[layer], c_new[layer], tanh_c, h_new[layer], self.clip,
+                               self.input_forget)
+            inp = h_new[layer]
+        if unbatched:
+            return inp[0].copy(), (h_new[:, 0], c_new[:, 0])
+        return inp.copy(), (h_new, c_new)
+
+    def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
+        if self._is_variant():
+            raise ValueError("PyTorch's LSTM has no peephole, clip or input_forget: this layer "
+                             "cannot be written as a torch state_dict (ONNX export keeps them)")
+        return super().torch_state_dict(grads)
+
+    def __repr__(self) -> str:
+        extra = [o for o, on in (("peephole=True", self.peephole),
+                                 (f"clip={self.clip}", self.clip is not None),
+                                 ("input_forget=True", self.input_forget)) if on]
+        r = super().__repr__()
+        return r if not extra else r[:-1] + ", " + ", ".join(extra) + ")"
 
     _kernel_forward = staticmethod(lambda x, s, p, lengths: lstm_forward(x, s[0], s[1], p, lengths))
     _kernel_backward = staticmethod(lambda dy, ds, cache: lstm_backward(dy, ds[0], ds[1], cache))
@@ -357,6 +428,8 @@ class LSTM(_Recurrent):
                 raise TypeError("state must be a pair (h, c) of arrays, or None for zeros")
             h = self._check_state(state[0], "state[0] (h)", B, unbatched)
             c = self._check_state(state[1], "state[1] (c)", B, unbatched)
+        if self._is_variant():
+            return self._variant_step(x_t, unbatched, h, c)
         h_new = np.empty_like(h)
         c_new = np.empty_like(c)
         tanh_c = np.empty((B, H), self.dtype)

@@ -36,12 +36,15 @@ from .. import _checks
 _REDUCTIONS = ("mean", "sum")
 
 
-def _float_input(value, name: str, ndim_min: int = 0) -> np.ndarray:
-    """A finite floating array keeping its own precision, with at least ``ndim_min`` axes."""
-    arr = _checks.as_float_array(value, name, dtype=None)  # dtype=None keeps float32/float64
-    if arr.ndim < ndim_min:
-        raise ValueError(f"{name} must have at least {ndim_min} dimension(s), got shape {arr.shape}")
-    return arr
+def _float_input(value, name: str, ndim_min: int = 0, dtype=None) -> np.ndarray:
+    """A finite floating array with at least ``ndim_min`` axes, of ``dtype`` (None: its own)."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    shape = np.shape(value)
+    if len(shape) < ndim_min:
+        raise ValueError(f"{name} must have at least {ndim_min} dimension(s), got shape {shape}")
+    # The reshape undoes as_float_array's (ascontiguousarray's) 0-d -> 1-d.
+    return _checks.as_float_array(value, name, dtype=dtype).reshape(shape)
 
 
 def _check_reduction(reduction) -> str:
@@ -51,7 +54,8 @@ def _check_reduction(reduction) -> str:
 
 
 def _check_axis(x: np.ndarray, axis, name: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < x.ndim:
+    integral = isinstance(axis, numbers.Integral) and not isinstance(axis, bool)
+    if not integral or not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis must be an integer in [{-x.ndim}, {x.ndim - 1}] for {name} of "
                          f"shape {x.shape}, got {axis!r}")
     return int(axis)
@@ -125,7 +129,8 @@ def softmax_cross_entropy(logits, targets, ignore_index: int | None = None, mask
 
     z = logits.reshape(-1, V)  # (N, V)
     t = targets.reshape(-1).astype(np.int64, copy=False)  # (N,)
-    counted = _counted_positions(t, ignore_index, None if mask is None else mask.reshape(-1))  # (N,)
+    flat_mask = None if mask is None else mask.reshape(-1)  # (N,)
+    counted = _counted_positions(t, ignore_index, flat_mask)  # (N,)
     n_counted = int(counted.sum())
     if n_counted == 0:
         raise ValueError("every position is ignored (by ignore_index or mask), so the loss is "
@@ -163,7 +168,7 @@ def mse_loss(pred, target, reduction: str = "mean") -> tuple[float, np.ndarray]:
     """Mean (or summed) squared error and its gradient ``dpred`` (same shape as ``pred``)."""
     reduction = _check_reduction(reduction)
     pred = _float_input(pred, "pred")
-    target = _checks.as_float_array(target, "target", pred.dtype)
+    target = _float_input(target, "target", dtype=pred.dtype)
     if target.shape != pred.shape:
         # No broadcasting: a (B,) target against a (B, 1) prediction silently makes a
         # (B, B) loss, a classic mistake, so demand equal shapes.
@@ -177,4 +182,4 @@ def mse_loss(pred, target, reduction: str = "mean") -> tuple[float, np.ndarray]:
         loss /= pred.size
         scale /= pred.size
     diff *= scale  # ∂L/∂pred = 2 (pred - target) [/ n]
-    return loss, diff
+    return loss, np.asarray(diff)  # a 0-d pred makes diff a NumPy scalar

@@ -23,10 +23,12 @@ Loshchilov & Hutter 2019, decoupled weight decay)::
     v̂ ← max(v̂, v)  (AMSGrad)   or   v̂ ← v
     θ ← θ - (η / (1 - β₁ᵗ)) · m / (√v̂ / √(1 - β₂ᵗ) + ε)
 
-Note where ε sits: torch adds it to ``√v̂ / √(1 - β₂ᵗ)``, not to ``√v̂`` before correcting.
+Note where ε sits: torch adds it to ``√v̂ / √(1 - β₂ᵗ)``, not to ``√v̂`` before the
+correction.
 
-Global-norm clipping (``torch.nn.utils.clip_grad_norm_``): with ``N = ‖(g₁, g₂, ...)‖₂`` the
-norm of all gradients as one vector, every gradient is scaled by ``min(1, c / (N + 10⁻⁶))``.
+Global-norm clipping (``torch.nn.utils.clip_grad_norm_``): with ``N = ‖(g₁, g₂, ...)‖₂``
+the norm of all gradients as one vector, every gradient is scaled by
+``min(1, c / (N + 10⁻⁶))``.
 
 Schedules are pure functions of the step index ``k`` (the number of optimizer steps taken),
 ``lr = schedule(k)``; after ``k`` calls of a torch scheduler's ``step()`` its lr is the same:
@@ -163,7 +165,8 @@ class Optimizer:
         for name, p in self.params.items():
             g = np.asarray(grads[name])
             if g.dtype.kind != "f":
-                raise TypeError(f"grads[{name!r}] must be a floating-point array, got dtype {g.dtype}")
+                raise TypeError(f"grads[{name!r}] must be a floating-point array, "
+                                f"got dtype {g.dtype}")
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] must have the shape of its parameter "
                                  f"{p.shape}, got {g.shape}")
@@ -210,6 +213,9 @@ class Optimizer:
                              f"this optimizer has {shapes}")
         lr = _non_negative(meta["lr"], "lr")
         step = _non_negative_int(meta["step"], "step")
+        if not isinstance(meta["hyperparameters"], dict):
+            raise ValueError(f"optimizer state's hyperparameters must be a dict, got "
+                             f"{type(meta['hyperparameters']).__name__} (corrupt checkpoint?)")
 
         # Validate the hyperparameters on a scratch instance so that self stays untouched.
         scratch = object.__new__(type(self))
@@ -230,7 +236,9 @@ class Optimizer:
         for b in buffers:
             for name, p in self.params.items():
                 key = f"{b}/{name}"
-                arr = _checks.as_float_array(arrays[key], f"optimizer state {key!r}", p.dtype)
+                value = np.asarray(arrays[key])
+                arr = _checks.as_float_array(value, f"optimizer state {key!r}", p.dtype)
+                arr = arr.reshape(value.shape)  # as_float_array turns 0-d into 1-d
                 _checks.check_shape(arr, p.shape, f"optimizer state {key!r}")
                 state[b][name] = arr.copy()  # own the buffer: updated in place from now on
 
@@ -274,7 +282,9 @@ class SGD(Optimizer):
             buffers = self.state.setdefault("momentum_buffer", {})
             buf = buffers.get(name)
             if buf is None:
-                buf = buffers[name] = g.copy()  # torch starts the buffer at g, not at 0
+                # torch starts the buffer at g, not at 0. np.array, not g.copy(): for a 0-d
+                # parameter g + λθ is a NumPy scalar, and the buffer must be an array.
+                buf = buffers[name] = np.array(g, dtype=p.dtype, copy=True)
             else:
                 buf *= self.momentum
                 buf += (1 - self.dampening) * g
@@ -386,8 +396,10 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float,
                          f"(a NaN or inf gradient: the run has probably diverged)")
     clip_coef = max_norm / (total_norm + 1e-6)
     if not clip_coef >= 1.0:  # also true for NaN, which torch propagates too
-        for g in grads.values():
-            g *= clip_coef
+        # An inf norm gives clip_coef 0 and inf * 0 = NaN, as in torch; no warning for it.
+        with np.errstate(invalid="ignore"):
+            for g in grads.values():
+                g *= clip_coef
     return total_norm
 
 
@@ -446,7 +458,8 @@ class Cosine(Schedule):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr", _positive(self.lr, "lr"))
-        object.__setattr__(self, "total_steps", _checks.positive_int(self.total_steps, "total_steps"))
+        object.__setattr__(self, "total_steps",
+                           _checks.positive_int(self.total_steps, "total_steps"))
         min_lr = _non_negative(self.min_lr, "min_lr")
         if min_lr > self.lr:
             raise ValueError(f"min_lr must be <= lr ({self.lr!r}), got {min_lr!r}")

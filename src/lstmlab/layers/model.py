@@ -1,0 +1,137 @@
+"""The character-level language model: embedding -> stacked RNN/LSTM -> linear head.
+
+Dimensions: T time, B batch, V vocabulary, E embedding width, H hidden units, L layers.
+
+One named parameter registry (``embed.weight``, ``rnn.Wx_l0``, ..., ``head.weight``,
+``head.bias``) serves optimizers, checkpoints and converters. The recurrent state is always
+a tuple: ``(h, c)`` for the LSTM, ``(h,)`` for the RNN, each ``(L, B, H)``, so that training
+and generation carry it the same way for both cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .._checks import float_dtype, positive_int, probability
+from .base import Module
+from .basic import Dropout, Embedding, Linear
+from .recurrent import LSTM, RNN
+
+
+@dataclass(frozen=True)
+class CharLMConfig:
+    """Everything needed to rebuild a CharLM (stored as JSON in checkpoints)."""
+
+    vocab_size: int  # V, number of distinct characters
+    hidden_size: int = 256  # H, units per recurrent layer
+    num_layers: int = 2  # L, stacked recurrent layers
+    embed_dim: int = 64  # E, width of the character embedding
+    cell: str = "lstm"  # "lstm" or "rnn" (tanh)
+    dropout: float = 0.0  # dropout between layers and before the head (training only)
+    forget_bias: float = 1.0  # LSTM forget-gate bias at initialisation
+    dtype: str = "float32"  # "float32" or "float64"
+
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_layers", "embed_dim"):
+            positive_int(getattr(self, name), name)
+        if self.cell not in ("lstm", "rnn"):
+            raise ValueError(f"cell must be 'lstm' or 'rnn', got {self.cell!r}")
+        probability(self.dropout, "dropout")
+        float_dtype(self.dtype)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "CharLMConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"model config must be a JSON object, got {type(d).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"model config has unknown fields {unknown}")
+        return cls(**d)
+
+
+class CharLM(Module):
+    """Embedding -> RNN/LSTM stack -> Linear, over time-major token arrays ``(T, B)``."""
+
+    def __init__(self, config: CharLMConfig, rng: np.random.Generator | None = None):
+        super().__init__()
+        self.config = config
+        dtype = float_dtype(config.dtype)
+        self.dtype = dtype
+        self.embed = Embedding(config.vocab_size, config.embed_dim, dtype=dtype, rng=rng)
+        if config.cell == "lstm":
+            self.rnn = LSTM(config.embed_dim, config.hidden_size, config.num_layers,
+                            dropout=config.dropout, dtype=dtype, rng=rng,
+                            forget_bias=config.forget_bias)
+        else:
+            self.rnn = RNN(config.embed_dim, config.hidden_size, config.num_layers,
+                           dropout=config.dropout, dtype=dtype, rng=rng)
+        self.drop = Dropout(config.dropout, rng=rng)
+        self.head = Linear(config.hidden_size, config.vocab_size, dtype=dtype, rng=rng)
+
+    def children(self):
+        return {"embed": self.embed, "rnn": self.rnn, "head": self.head}
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.drop.train(mode)
+        return self
+
+    @property
+    def is_lstm(self) -> bool:
+        return self.config.cell == "lstm"
+
+    def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
+        shape = (self.config.num_layers, batch, self.config.hidden_size)
+        n = 2 if self.is_lstm else 1
+        return tuple(np.zeros(shape, self.dtype) for _ in range(n))
+
+    def forward(self, tokens, state=None):
+        """``tokens (T, B)`` -> ``logits (T, B, V)`` and the final state tuple."""
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens must have shape (T, B), got {tokens.shape}")
+        emb = self.embed.forward(tokens)  # (T, B, E)
+        if self.is_lstm:
+            y, (h, c) = self.rnn.forward(emb, state)
+            final = (h, c)
+        else:
+            y, h = self.rnn.forward(emb, None if state is None else state[0])
+            final = (h,)
+        y = self.drop.forward(y)  # (T, B, H)
+        logits = self.head.forward(y)  # (T, B, V)
+        return logits, final
+
+    def backward(self, dlogits, dstate=None):
+        """Backprop ``dlogits (T, B, V)`` (and optionally the final-state gradients); fills
+        every parameter's gradient and returns the initial-state gradient tuple."""
+        dy = self.head.backward(dlogits)  # (T, B, H)
+        dy = self.drop.backward(dy)
+        if self.is_lstm:
+            demb, (dh0, dc0) = self.rnn.backward(dy, dstate)
+            dinit = (dh0, dc0)
+        else:
+            demb, dh0 = self.rnn.backward(dy, None if dstate is None else dstate[0])
+            dinit = (dh0,)
+        self.embed.backward(demb)
+        return dinit
+
+    def step(self, token, state=None):
+        """One token per sequence ``(B,)`` -> ``logits (B, V)`` and the new state (no cache)."""
+        emb = self.embed.weight[self.embed._check_tokens(token)]  # (B, E)
+        if self.is_lstm:
+            y, (h, c) = self.rnn.step(emb, state)
+            new = (h, c)
+        else:
+            y, h = self.rnn.step(emb, None if state is None else state[0])
+            new = (h,)
+        W, b = self.head.weight, self.head.params().get("bias")
+        logits = y @ W.T  # (B, V)
+        if b is not None:
+            logits += b
+        return logits, new

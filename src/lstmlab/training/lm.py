@@ -1,0 +1,445 @@
+"""Training character-level language models: truncated BPTT, evaluation, checkpoints, resume.
+
+Dimensions: S steps per chunk (seq_len), B batch (parallel streams), V vocabulary.
+
+One training step (:func:`train_step`) is: forward a chunk ``(S, B)`` from the state the
+previous chunk left, fused softmax cross-entropy, backward, global-norm clipping, one
+optimizer update; the final state is carried to the next chunk (truncated BPTT: gradients
+stop at the chunk boundary, the state does not). It resets to zeros at the start of every
+epoch, where the streams restart.
+
+The :class:`LMTrainer` wraps that in a run: a schedule for the learning rate, evaluation on a
+held-out split, best-model tracking and early stopping, a progress line, a metrics log
+(JSON lines) and checkpoints (``last.ckpt``, ``best.ckpt``) from which ``resume`` continues
+with exactly the loss trajectory an uninterrupted run would have had: the checkpoint holds
+the parameters, the optimizer's buffers, the carried state, the step and the RNG state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import positive_int, probability
+from ..data.text import LMBatcher, Vocab
+from ..layers.model import CharLM, CharLMConfig
+from .checkpoint import CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
+from .losses import softmax_cross_entropy
+from .optim import SGD, Adam, AdamW, Constant, Cosine, StepDecay, Warmup, clip_grad_norm
+
+LN2 = math.log(2.0)
+KIND = "charlm"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (stored in checkpoints; a resumed run uses the stored values)."""
+
+    seq_len: int = 100  # S, characters per chunk (truncated-BPTT length)
+    batch_size: int = 32  # B, parallel streams
+    steps: int = 2000  # optimizer steps in the whole run
+    lr: float = 2e-3  # peak learning rate
+    optimizer: str = "adam"  # "sgd", "adam" or "adamw"
+    momentum: float = 0.9  # SGD momentum
+    nesterov: bool = False  # SGD Nesterov momentum
+    weight_decay: float = 0.0  # L2 (sgd, adam) or decoupled (adamw) weight decay
+    clip: float = 5.0  # global gradient-norm limit; 0 disables clipping
+    schedule: str = "cosine"  # "constant", "cosine" (to lr/10) or "step" (x0.5 every steps/4)
+    warmup: int = 0  # linear warm-up steps before the schedule
+    eval_every: int = 200  # steps between evaluations on the validation split
+    eval_chunks: int = 20  # validation chunks per evaluation (0 = the whole split)
+    checkpoint_every: int = 200  # steps between checkpoints
+    patience: int = 0  # stop after this many evaluations without improvement (0 = never)
+    val_fraction: float = 0.05  # share of the text (its end) held out for validation
+
+    def __post_init__(self):
+        for name in ("seq_len", "batch_size", "steps", "eval_every", "checkpoint_every"):
+            positive_int(getattr(self, name), name)
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine", "step"):
+            raise ValueError(f"schedule must be 'constant', 'cosine' or 'step', got {self.schedule!r}")
+        if not self.clip >= 0:
+            raise ValueError(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
+        for name in ("warmup", "eval_chunks", "patience"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        probability(self.val_fraction, "val_fraction")
+        if self.val_fraction == 0:
+            raise ValueError("val_fraction must be > 0: a validation split is needed")
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def make_optimizer(cfg: TrainConfig, params: dict):
+    if cfg.optimizer == "sgd":
+        return SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                   weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_schedule(cfg: TrainConfig):
+    if cfg.schedule == "constant":
+        base = Constant(cfg.lr)
+    elif cfg.schedule == "cosine":
+        base = Cosine(cfg.lr, max(1, cfg.steps - cfg.warmup), min_lr=cfg.lr / 10)
+    else:
+        base = StepDecay(cfg.lr, step_size=max(1, cfg.steps // 4), gamma=0.5)
+    return Warmup(base, cfg.warmup, start_factor=0.0) if cfg.warmup else base
+
+
+def train_step(model: CharLM, optimizer, inputs: np.ndarray, targets: np.ndarray, state,
+               clip: float):
+    """One truncated-BPTT step. Returns ``(loss, grad_norm, final_state)``.
+
+    ``loss`` is the mean cross-entropy in nats per character of this chunk, computed before
+    the update; ``grad_norm`` the global gradient norm before clipping.
+    """
+    logits, final = model.forward(inputs, state)  # (S, B, V)
+    loss, dlogits = softmax_cross_entropy(logits, targets)
+    model.backward(dlogits)
+    grads = model.grads()
+    if clip > 0:
+        norm = clip_grad_norm(grads, clip)
+    else:
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if math.isfinite(loss) and math.isfinite(norm):
+        optimizer.step(grads)
+    return loss, norm, final
+
+
+def evaluate_lm(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int,
+                max_chunks: int = 0) -> tuple[float, int]:
+    """Mean cross-entropy (nats per character) of ``model`` on the token stream ``ids``, in
+    eval mode, carrying the state across chunks. Returns ``(loss, characters scored)``."""
+    was_training = model.training
+    model.eval()
+    try:
+        B = max(1, min(batch_size, (len(ids) - 1) // (seq_len + 1)))
+        batcher = LMBatcher(ids, B, seq_len)
+        n = len(batcher) if max_chunks <= 0 else min(max_chunks, len(batcher))
+        state, total, count = None, 0.0, 0
+        for k in range(n):
+            x, y = batcher.chunk(k)
+            logits, state = model.forward(x, state)
+            loss, _ = softmax_cross_entropy(logits, y, reduction="sum")
+            total += loss
+            count += y.size
+        return total / count, count
+    finally:
+        model.train(was_training)
+
+
+def fingerprint(ids: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    m, s = divmod(seconds, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+class TrainingStopped(Exception):
+    """The run stopped early for a reason the user must see (NaN loss)."""
+
+
+class LMTrainer:
+    """A training run of a CharLM, writing into ``out_dir``.
+
+    ``out_dir`` receives ``last.ckpt`` (every ``checkpoint_every`` steps and at the end),
+    ``best.ckpt`` (the lowest validation loss so far) and ``metrics.jsonl``.
+    """
+
+    def __init__(self, model: CharLM, vocab: Vocab, train_ids, val_ids, cfg: TrainConfig,
+                 out_dir, rng: np.random.Generator, data_description: str = "",
+                 log=None, progress: bool = True):
+        self.model, self.vocab, self.cfg = model, vocab, cfg
+        self.train_ids, self.val_ids = train_ids, val_ids
+        self.out_dir = Path(out_dir)
+        self.rng = rng
+        self.data_description = data_description
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.progress = progress
+        self.batcher = LMBatcher(train_ids, cfg.batch_size, cfg.seq_len)
+        if (len(val_ids) - 1) // (cfg.seq_len + 1) < 1:
+            raise ValueError(f"the validation split has {len(val_ids)} characters, fewer than one "
+                             f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise --val-fraction or "
+                             f"lower --seq-len")
+        self.optimizer = make_optimizer(cfg, model.params())
+        self.schedule = make_schedule(cfg)
+        self.step = 0
+        self.state = None
+        self.best_val = math.inf
+        self.best_step = -1
+        self.evals_since_best = 0
+        self.data_fp = fingerprint(np.concatenate([train_ids, val_ids]))
+        self._stop_requested = False
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _meta(self) -> dict:
+        opt_meta, _ = self.optimizer.state_dict()
+        return {
+            "kind": KIND,
+            "model": self.model.config.to_json(),
+            "vocab": self.vocab.to_json(),
+            "train": asdict(self.cfg),
+            "optimizer": opt_meta,
+            "step": self.step,
+            "rng": self.rng.bit_generator.state,
+            "best_val": None if math.isinf(self.best_val) else self.best_val,
+            "best_step": self.best_step,
+            "evals_since_best": self.evals_since_best,
+            "data": {"fingerprint": self.data_fp, "description": self.data_description,
+                     "train_chars": int(len(self.train_ids)), "val_chars": int(len(self.val_ids))},
+            "has_state": self.state is not None,
+        }
+
+    def _arrays(self) -> dict:
+        arrays = {f"param/{k}": v for k, v in self.model.params().items()}
+        _, opt_arrays = self.optimizer.state_dict()
+        arrays.update({f"optim/{k}": v for k, v in opt_arrays.items()})
+        if self.state is not None:
+            arrays.update({f"state/{i}": s for i, s in enumerate(self.state)})
+        return arrays
+
+    def save(self, name: str) -> Path:
+        path = self.out_dir / name
+        save_checkpoint(path, self._meta(), self._arrays())
+        return path
+
+    def restore(self, path) -> None:
+        """Continue from a checkpoint of this same run (same data, model and settings)."""
+        meta, arrays = load_checkpoint(path, expect_kind=KIND)
+        if meta["data"]["fingerprint"] != self.data_fp:
+            raise CheckpointError(f"checkpoint {path} was trained on other data "
+                                  f"({meta['data']['description'] or 'unknown'}); resume needs "
+                                  f"the same text files")
+        if Vocab.from_json(meta["vocab"]) != self.vocab:
+            raise CheckpointError(f"checkpoint {path} has another vocabulary")
+        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        self.model.load_params(params)
+        opt_arrays = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
+        self.optimizer.load_state_dict(meta["optimizer"], opt_arrays)
+        self.step = int(meta["step"])
+        self.rng.bit_generator.state = meta["rng"]
+        self.best_val = math.inf if meta["best_val"] is None else float(meta["best_val"])
+        self.best_step = int(meta["best_step"])
+        self.evals_since_best = int(meta["evals_since_best"])
+        if meta["has_state"]:
+            n = 2 if self.model.is_lstm else 1
+            self.state = tuple(arrays[f"state/{i}"].astype(self.model.dtype) for i in range(n))
+        else:
+            self.state = None
+        self._truncate_metrics(self.step)
+
+    # -- metrics ------------------------------------------------------------------------
+    @property
+    def metrics_path(self) -> Path:
+        return self.out_dir / "metrics.jsonl"
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log lines past ``step`` (written after the checkpoint a resume starts from)."""
+        if not self.metrics_path.exists():
+            return
+        keep = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+        atomic_write_text(self.metrics_path, "".join(line + "\n" for line in keep))
+
+    def _write_metrics(self, record: dict) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- the loop -----------------------------------------------------------------------
+    def _evaluate(self) -> float:
+        loss, _ = evaluate_lm(self.model, self.val_ids, self.cfg.seq_len, self.cfg.batch_size,
+                              self.cfg.eval_chunks)
+        return loss
+
+    def _on_sigint(self, signum, frame):
+        if self._stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_requested = True
+
+    def run(self) -> dict:
+        """Train until ``cfg.steps`` (or early stopping, Ctrl-C, NaN). Returns a summary."""
+        cfg = self.cfg
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.model.train()
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread: Ctrl-C handling is the caller's
+            previous = None
+        chars_per_step = cfg.seq_len * cfg.batch_size
+        t_start = time.perf_counter()
+        start_step = self.step
+        last_print = 0.0
+        status = "finished"
+        last_loss = float("nan")
+        try:
+            while self.step < cfg.steps:
+                k = self.step % len(self.batcher)
+                if k == 0:
+                    self.state = None  # a new epoch: the streams restart from their beginnings
+                inputs, targets = self.batcher.chunk(k)
+                self.optimizer.lr = self.schedule(self.step)
+                loss, norm, final = train_step(self.model, self.optimizer, inputs, targets,
+                                               self.state, cfg.clip)
+                if not (math.isfinite(loss) and math.isfinite(norm)):
+                    last = self.out_dir / "last.ckpt"
+                    where = (f"the last good checkpoint is {last}" if last.exists()
+                             else "no checkpoint was written yet")
+                    raise TrainingStopped(
+                        f"the loss became {loss} (gradient norm {norm}) at step {self.step + 1}; "
+                        f"stopped without updating the weights; {where}. Try a lower --lr or "
+                        f"a --clip value.")
+                self.state = final
+                self.step += 1
+                last_loss = loss
+                elapsed = time.perf_counter() - t_start
+                done = self.step - start_step
+                cps = done * chars_per_step / max(elapsed, 1e-9)
+                record = {"step": self.step, "loss": loss, "bpc": loss / LN2,
+                          "lr": self.optimizer.lr, "grad_norm": norm,
+                          "chars_per_sec": round(cps, 1)}
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    val = self._evaluate()
+                    record.update(val_loss=val, val_bpc=val / LN2)
+                    if val < self.best_val:
+                        self.best_val, self.best_step, self.evals_since_best = val, self.step, 0
+                        self.save("best.ckpt")
+                    else:
+                        self.evals_since_best += 1
+                self._write_metrics(record)
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    self.save("last.ckpt")
+                now = time.perf_counter()
+                if self.progress and (now - last_print > 0.5 or self.step == cfg.steps
+                                      or "val_loss" in record):
+                    eta = (cfg.steps - self.step) * elapsed / max(done, 1)
+                    line = (f"step {self.step}/{cfg.steps}  loss {loss:.3f}  bpc {loss / LN2:.3f}"
+                            f"  {cps / 1000:.1f}k chars/s  ETA {_format_duration(eta)}")
+                    if "val_loss" in record:
+                        line += f"  | val bpc {record['val_bpc']:.3f}"
+                    if sys.stderr.isatty():
+                        end = "\n" if "val_loss" in record or self.step == cfg.steps else ""
+                        print("\r" + line.ljust(100), end=end, file=sys.stderr, flush=True)
+                    elif "val_loss" in record or now - last_print > 10 or self.step == cfg.steps:
+                        print(line, file=sys.stderr, flush=True)
+                    last_print = now
+                if cfg.patience and self.evals_since_best >= cfg.patience:
+                    status = "early-stopped"
+                    self.log(f"early stop: no validation improvement in {cfg.patience} evaluations")
+                    break
+                if self._stop_requested:
+                    status = "interrupted"
+                    break
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if status != "finished" or self.step % cfg.checkpoint_every:
+            path = self.save("last.ckpt")
+            if status == "interrupted":
+                self.log(f"\ninterrupted: saved {path} at step {self.step}; continue with --resume")
+        return {"status": status, "step": self.step, "last_loss": last_loss,
+                "best_val": self.best_val, "best_step": self.best_step,
+                "seconds": time.perf_counter() - t_start}
+
+
+def load_charlm(path, dtype=None) -> tuple[CharLM, Vocab, dict]:
+    """Rebuild a CharLM and its vocabulary from a checkpoint (for generate/evaluate/export)."""
+    meta, arrays = load_checkpoint(path, expect_kind=KIND)
+    try:
+        config = CharLMConfig.from_json(meta["model"])
+        vocab = Vocab.from_json(meta["vocab"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has a broken model description: {exc}") from None
+    if dtype is not None:
+        config = CharLMConfig(**{**config.to_json(), "dtype": np.dtype(dtype).name})
+    model = CharLM(config, rng=np.random.default_rng(0))
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    try:
+        model.load_params(params)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path} does not match its own model description: {exc}") from None
+    model.eval()
+    return model, vocab, meta
+
+
+def sample_next(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
+    """One token from ``logits (V,)``: argmax at temperature 0, else softmax(logits / T)
+    restricted to the ``top_k`` largest (0 = all)."""
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return int(np.argmax(logits))
+    z = logits / temperature
+    if 0 < top_k < len(z):
+        cut = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= cut, z, -np.inf)
+    z -= z.max()
+    p = np.exp(z)
+    p /= p.sum()
+    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+
+
+def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature: float = 1.0,
+             top_k: int = 0, rng: np.random.Generator | None = None, on_char=None,
+             unknown: str = "error") -> str:
+    """Continue ``prompt`` by ``length`` characters with the single-step path.
+
+    ``on_char(ch)`` is called for each new character as it is produced (streaming).
+    """
+    if temperature < 0 or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length!r}")
+    if not prompt:
+        raise ValueError("prompt must not be empty: the model needs at least one character to start from")
+    rng = rng if rng is not None else np.random.default_rng()
+    ids = vocab.encode(prompt, unknown=unknown)
+    state = None
+    logits = None
+    for t in ids:  # read the prompt
+        logits, state = model.step(np.array([t]), state)
+    out = []
+    for _ in range(length):
+        nxt = sample_next(logits[0], temperature, top_k, rng)
+        ch = vocab.decode([nxt])
+        out.append(ch)
+        if on_char is not None:
+            on_char(ch)
+        logits, state = model.step(np.array([nxt]), state)
+    return "".join(out)
