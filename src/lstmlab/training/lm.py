@@ -116,6 +116,8 @@ def train_step(model: CharLM, optimizer, inputs: np.ndarray, targets: np.ndarray
     the update; ``grad_norm`` the global gradient norm before clipping.
     """
     logits, final = model.forward(inputs, state)  # (S, B, V)
+    if not np.isfinite(logits).all():  # diverged: report it, leave the weights alone
+        return float("nan"), float("nan"), final
     loss, dlogits = softmax_cross_entropy(logits, targets)
     model.backward(dlogits)
     grads = model.grads()

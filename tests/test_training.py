@@ -1,0 +1,309 @@
+"""Training a char-LM: exact against PyTorch, resume after SIGKILL, Ctrl-C, NaN, bad input."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmlab.cli import main
+from lstmlab.data.text import Vocab
+from lstmlab.layers.model import CharLM, CharLMConfig
+from lstmlab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lstmlab.training.lm import (LMTrainer, TrainConfig, TrainingStopped, generate, load_charlm,
+                                 make_optimizer, train_step)
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def sample_text(n_lines=400, seed=0):
+    rng = np.random.default_rng(seed)
+    words = ["the", "cell", "state", "gate", "forget", "input", "output", "tanh", "sigma", "lstm"]
+    lines = [" ".join(rng.choice(words, size=rng.integers(3, 9))) + "." for _ in range(n_lines)]
+    return "\n".join(lines) + "\n"
+
+
+# -- exactness against torch ----------------------------------------------------------------
+def torch_twin(model: CharLM):
+    torch = pytest.importorskip("torch")
+    cfg = model.config
+    emb = torch.nn.Embedding(cfg.vocab_size, cfg.embed_dim).double()
+    cls = torch.nn.LSTM if cfg.cell == "lstm" else torch.nn.RNN
+    rnn = cls(cfg.embed_dim, cfg.hidden_size, cfg.num_layers).double()
+    head = torch.nn.Linear(cfg.hidden_size, cfg.vocab_size).double()
+    with torch.no_grad():
+        emb.weight.copy_(torch.from_numpy(model.embed.weight))
+        rnn.load_state_dict({k: torch.from_numpy(v) for k, v in model.rnn.torch_state_dict().items()})
+        head.weight.copy_(torch.from_numpy(model.head.weight))
+        head.bias.copy_(torch.from_numpy(model.head.params()["bias"]))
+    # lstmlab keeps the lecture's single bias: torch's bias_hh stays at zero, untrained.
+    for name, p in rnn.named_parameters():
+        if name.startswith("bias_hh"):
+            p.requires_grad_(False)
+    return torch, emb, rnn, head
+
+
+@pytest.mark.parametrize("optimizer,cell", [("adam", "lstm"), ("sgd", "lstm"), ("adam", "rnn")])
+def test_training_matches_pytorch_step_by_step(optimizer, cell):
+    rng = np.random.default_rng(0)
+    config = CharLMConfig(vocab_size=11, hidden_size=7, num_layers=2, embed_dim=5, cell=cell,
+                          forget_bias=0.5, dtype="float64")
+    model = CharLM(config, rng=rng)
+    torch, emb, rnn, head = torch_twin(model)
+    cfg = TrainConfig(optimizer=optimizer, lr=0.01 if optimizer == "adam" else 0.3, momentum=0.9,
+                      clip=0.1)
+    opt = make_optimizer(cfg, model.params())
+    tparams = [p for m in (emb, rnn, head) for p in m.parameters() if p.requires_grad]
+    if optimizer == "adam":
+        topt = torch.optim.Adam(tparams, lr=cfg.lr)
+    else:
+        topt = torch.optim.SGD(tparams, lr=cfg.lr, momentum=0.9)
+    state, tstate = None, None
+    clipped = 0
+    for step in range(20):
+        x = rng.integers(0, 11, size=(6, 3))
+        y = rng.integers(0, 11, size=(6, 3))
+        loss, norm, state = train_step(model, opt, x, y, state, cfg.clip)
+        topt.zero_grad()
+        out, tfinal = rnn(emb(torch.from_numpy(x)), tstate)
+        logits = head(out)
+        tloss = torch.nn.functional.cross_entropy(logits.reshape(-1, 11), torch.from_numpy(y).reshape(-1))
+        tloss.backward()
+        tnorm = torch.nn.utils.clip_grad_norm_(tparams, cfg.clip)
+        topt.step()
+        tstate = tuple(s.detach() for s in tfinal) if cell == "lstm" else tfinal.detach()
+        assert abs(loss - tloss.item()) <= 1e-9 * abs(tloss.item()), (step, loss, tloss.item())
+        assert abs(norm - tnorm.item()) <= 1e-9 * tnorm.item()
+        clipped += norm > cfg.clip
+    assert clipped > 0  # the clipping path was exercised
+    tw = head.weight.detach().numpy()
+    assert np.abs(model.head.weight - tw).max() <= 1e-9 * np.abs(tw).max()
+
+
+def test_first_step_loss_is_log_vocab():
+    rng = np.random.default_rng(1)
+    for V in (20, 95):
+        model = CharLM(CharLMConfig(vocab_size=V, hidden_size=32, num_layers=2), rng=rng)
+        opt = make_optimizer(TrainConfig(), model.params())
+        x = rng.integers(0, V, size=(50, 8))
+        loss, _, _ = train_step(model, opt, x, rng.integers(0, V, size=(50, 8)), None, 5.0)
+        assert abs(loss - math.log(V)) < 0.03 * math.log(V)
+
+
+# -- the run: resume, interrupt, NaN ----------------------------------------------------------
+def _train_cmd(corpus, out, steps, extra=()):
+    return [sys.executable, "-m", "lstmlab", "train", str(corpus), "--out", str(out), "--steps",
+            str(steps), "--hidden", "24", "--layers", "2", "--embed", "8", "--seq-len", "20",
+            "--batch-size", "4", "--eval-every", "10", "--eval-chunks", "2",
+            "--checkpoint-every", "10", "--dropout", "0.1", "--seed", "3", "--quiet", *extra]
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=SRC, OPENBLAS_NUM_THREADS="1")
+    return env
+
+
+def _losses(run_dir):
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+def _wait_for_step(run_dir, step, proc, timeout=60):
+    deadline = time.time() + timeout
+    path = Path(run_dir) / "metrics.jsonl"
+    while time.time() < deadline:
+        if path.exists():
+            lines = path.read_text().splitlines()
+            if len(lines) >= step:
+                return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    return False
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(sample_text(), encoding="utf-8")
+    steps = 300
+    full = subprocess.run(_train_cmd(corpus, tmp_path / "full", steps), env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    proc = subprocess.Popen(_train_cmd(corpus, tmp_path / "cut", steps), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait_for_step(tmp_path / "cut", 25, proc), "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    meta, _ = load_checkpoint(tmp_path / "cut" / "last.ckpt")
+    killed_at = meta["step"]
+    assert 20 <= killed_at < steps
+    resumed = subprocess.run(_train_cmd(corpus, tmp_path / "cut", steps, ["--resume"]), env=_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "cut")
+    assert sorted(a) == sorted(b) == list(range(1, steps + 1))
+    assert all(a[s] == b[s] for s in a), [s for s in a if a[s] != b[s]][:5]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(sample_text(), encoding="utf-8")
+    proc = subprocess.Popen(_train_cmd(corpus, tmp_path / "run", 100000), env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _wait_for_step(tmp_path / "run", 15, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: saved" in err
+    meta, _ = load_checkpoint(tmp_path / "run" / "last.ckpt")
+    assert meta["step"] >= 15
+    assert max(_losses(tmp_path / "run")) == meta["step"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    text = sample_text()
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    rng = np.random.default_rng(0)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4), rng=rng)
+    cfg = TrainConfig(seq_len=10, batch_size=2, steps=10, checkpoint_every=5, eval_every=5, eval_chunks=1)
+    trainer = LMTrainer(model, vocab, ids[:-500], ids[-500:], cfg, tmp_path, rng, progress=False)
+    trainer.run()
+    good = (tmp_path / "last.ckpt").read_bytes()
+    trainer.cfg = TrainConfig(**{**cfg.__dict__, "steps": 20})
+    model.head.weight[0, 0] = np.nan
+    with np.errstate(all="ignore"), pytest.raises(TrainingStopped, match=r"loss became nan .* at step 11;.*last good checkpoint is"):
+        trainer.run()
+    assert (tmp_path / "last.ckpt").read_bytes() == good
+
+
+# -- generate and evaluate ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    corpus = d / "corpus.txt"
+    corpus.write_text(sample_text(), encoding="utf-8")
+    args = ["train", str(corpus), "--out", str(d / "run"), "--steps", "40", "--hidden", "32",
+            "--layers", "1", "--seq-len", "20", "--batch-size", "8", "--eval-every", "20",
+            "--checkpoint-every", "20", "--lr", "0.01", "--quiet"]
+    assert main(args) == 0
+    return d
+
+
+def test_generate_greedy_is_deterministic_and_streams(trained, capsys):
+    ckpt = str(trained / "run" / "best.ckpt")
+    assert main(["generate", ckpt, "--prompt", "the ", "--length", "40", "--temperature", "0"]) == 0
+    first = capsys.readouterr().out
+    assert main(["generate", ckpt, "--prompt", "the ", "--length", "40", "--temperature", "0",
+                 "--seed", "9"]) == 0
+    assert capsys.readouterr().out == first
+    assert first.startswith("the ") and len(first.rstrip("\n")) == 44
+    model, vocab, _ = load_charlm(ckpt)
+    streamed = []
+    text = generate(model, vocab, "ga", 25, temperature=0.8, top_k=3,
+                    rng=np.random.default_rng(0), on_char=streamed.append)
+    assert "".join(streamed) == text and len(text) == 25
+    assert set(text) <= set(vocab.chars)
+
+
+def test_generate_unknown_character_is_a_clear_error(trained, capsys):
+    ckpt = str(trained / "run" / "best.ckpt")
+    assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "Z" in err and "KeyError" not in err and "Traceback" not in err
+
+
+def test_evaluate_prints_nats_and_bits(trained, capsys):
+    corpus = trained / "held.txt"
+    corpus.write_text(sample_text(60, seed=5), encoding="utf-8")
+    assert main(["evaluate", str(trained / "run" / "best.ckpt"), str(corpus)]) == 0
+    out = capsys.readouterr().out
+    nats = float(out.split(": ")[1].split()[0])
+    bits = float(out.split("= ")[1].split()[0])
+    assert bits == pytest.approx(nats / math.log(2), abs=1e-3)
+    assert 0 < bits < 5
+
+
+def test_refuses_to_overwrite_a_run(trained, capsys):
+    corpus = trained / "corpus.txt"
+    assert main(["train", str(corpus), "--out", str(trained / "run"), "--steps", "2"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+# -- bad input ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("content,pattern", [
+    (None, "does not exist"),
+    (b"", "is empty"),
+    (b"abc\x00\x01\x02", "binary file .*byte offset 3"),
+    (b"hello \xff world", "byte offset 6"),
+])
+def test_bad_training_files(tmp_path, capsys, content, pattern):
+    path = tmp_path / "data.txt"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["train", str(path), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "data.txt" in err
+    import re
+    assert re.search(pattern, err), err
+
+
+def test_corpus_shorter_than_one_chunk(tmp_path, capsys):
+    path = tmp_path / "tiny.txt"
+    path.write_text("short text\n", encoding="utf-8")
+    assert main(["train", str(path), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "characters" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--hidden", "0"], "expected a positive integer"),
+    (["--layers", "-1"], "expected a positive integer"),
+    (["--lr", "0"], "expected a number > 0"),
+    (["--lr", "-0.1"], "expected a number >= 0"),
+    (["--batch-size", "abc"], "expected a positive integer"),
+])
+def test_nonsensical_hyperparameters(tmp_path, capsys, args, pattern):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--out", str(tmp_path / "o"), *args])
+    assert exc.value.code == 2
+    assert pattern in capsys.readouterr().err
+
+
+def test_corrupt_truncated_and_foreign_checkpoints(trained, tmp_path, capsys):
+    good = (trained / "run" / "best.ckpt").read_bytes()
+    trunc = tmp_path / "trunc.ckpt"
+    trunc.write_bytes(good[: len(good) // 2])
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(bytes(flipped))
+    foreign = tmp_path / "foreign.ckpt"
+    save_checkpoint(foreign, {"kind": "forecaster"}, {"x": np.zeros(3)})
+    for path, pattern in [(trunc, "corrupt or truncated"), (corrupt, "corrupt"),
+                          (foreign, "holds a 'forecaster' model"),
+                          (tmp_path / "missing.ckpt", "does not exist")]:
+        assert main(["generate", str(path), "--length", "3"]) == 2
+        err = capsys.readouterr().err
+        assert pattern in err and "Traceback" not in err, err
+        with pytest.raises(CheckpointError):
+            load_charlm(path)
+
+
+def test_checkpoint_has_no_pickle_and_readable_json(trained):
+    import zipfile
+    with zipfile.ZipFile(trained / "run" / "last.ckpt") as zf:
+        meta = json.loads(zf.read("meta.json"))
+        assert all(n == "meta.json" or n.endswith(".npy") for n in zf.namelist())
+    assert meta["kind"] == "charlm" and meta["step"] == 40
+    assert meta["vocab"] == sorted(meta["vocab"])
+    assert {"model", "train", "optimizer", "rng", "data"} <= set(meta)
