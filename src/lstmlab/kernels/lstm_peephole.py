@@ -103,7 +103,7 @@ def lstm_peephole_cell(z: np.ndarray, P: np.ndarray | None, c_prev: np.ndarray,
 
 
 def _clip_blocks(z, blocks, H, clip, unclipped_out):
-    """Clamp gate blocks of ``z`` to [-clip, clip]; mark in ``unclipped_out`` where it did not bite."""
+    """Clamp gate blocks of ``z`` to [-clip, clip]; ``unclipped_out`` marks untouched entries."""
     for k in blocks:
         zk = z[:, k * H:(k + 1) * H]
         if unclipped_out is not None:

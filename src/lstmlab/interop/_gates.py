@@ -1,0 +1,66 @@
+"""Gate orders of the outside formats, as permutations of lstmlab's one layout.
+
+lstmlab's LSTM keeps its four gate blocks in the order **f, i, o, C̃** (``kernels/lstm.py``)
+and its peephole vectors in the order **f, i, o** (``kernels/lstm_peephole.py``). Every
+converter in this package is one of the permutations below applied to those blocks; nothing
+else about the layout differs between the formats except transposes and the bias split.
+
+A permutation ``perm`` maps blocks as ``out_block[k] = in_block[perm[k]]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# PyTorch orders i, f, g, o and Keras i, f, c, o: the same order, so one permutation.
+# It is its own inverse.
+TORCH_FROM_OURS = (1, 0, 3, 2)
+OURS_FROM_TORCH = TORCH_FROM_OURS
+KERAS_FROM_OURS = TORCH_FROM_OURS
+OURS_FROM_KERAS = TORCH_FROM_OURS
+
+# ONNX orders i, o, f, c; its peepholes i, o, f.
+ONNX_FROM_OURS = (1, 2, 0, 3)
+OURS_FROM_ONNX = (2, 0, 1, 3)
+ONNX_P_FROM_OURS = (1, 2, 0)
+OURS_P_FROM_ONNX = (2, 0, 1)
+
+
+def permute_blocks(a: np.ndarray, perm, axis: int = 0) -> np.ndarray:
+    """Reorder the ``len(perm)`` equal blocks of ``a`` along ``axis`` (a new array)."""
+    if len(perm) == 1:
+        return np.array(a, copy=True)
+    blocks = np.split(np.asarray(a), len(perm), axis=axis)
+    return np.concatenate([blocks[k] for k in perm], axis=axis)
+
+
+def direction_suffixes(layer) -> list[list[str]]:
+    """``[[l0], [l1], ...]`` or ``[[l0, l0_reverse], ...]``: the parameter suffixes of each
+    layer of a stacked recurrent layer, forward direction first."""
+    out = []
+    for l in range(layer.num_layers):
+        out.append([f"l{l}"] + ([f"l{l}_reverse"] if layer.bidirectional else []))
+    return out
+
+
+def kind_of(layer) -> str:
+    """``"LSTM"`` or ``"RNN"`` for an lstmlab recurrent layer; a TypeError otherwise."""
+    from ..layers import LSTM, RNN
+    if isinstance(layer, LSTM):
+        return "LSTM"
+    if isinstance(layer, RNN):
+        return "RNN"
+    raise TypeError(f"expected an lstmlab LSTM or RNN layer, got {type(layer).__name__}")
+
+
+def has_variant(layer) -> bool:
+    """True for an LSTM with peepholes, clip or coupled input-forget gate (ONNX-only options)."""
+    return bool(getattr(layer, "peephole", False) or getattr(layer, "clip", None) is not None
+                or getattr(layer, "input_forget", False))
+
+
+def as_numpy(v) -> np.ndarray:
+    """A NumPy array from an array-like or a torch tensor (without importing torch)."""
+    if hasattr(v, "detach") and hasattr(v, "numpy"):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)

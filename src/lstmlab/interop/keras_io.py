@@ -1,0 +1,171 @@
+"""Keras weight arrays, both ways, without Keras.
+
+Keras stores a recurrent layer as the list ``layer.get_weights()`` returns, and takes the same
+list in ``layer.set_weights(...)``::
+
+    keras.layers.LSTM       [kernel (D, 4H), recurrent_kernel (H, 4H), bias (4H,)]  gates i, f, c, o
+    keras.layers.SimpleRNN  [kernel (D, H),  recurrent_kernel (H, H),  bias (H,)]
+    Bidirectional(...)      forward layer's list followed by the backward layer's
+    use_bias=False          the same lists without the bias
+
+``kernel`` and ``recurrent_kernel`` already act on row vectors, as lstmlab's ``Wx`` and
+``Wh`` do, so the conversion is only the gate order (lstmlab: f, i, o, C̃) — and a Keras
+LSTM has one bias, like lstmlab. A stacked lstmlab layer corresponds to a stack of Keras
+layers: the functions here take and return one list per lstmlab layer level.
+
+The Keras layers must compute what lstmlab computes: ``activation="tanh"`` (or ``"relu"`` for
+a SimpleRNN to match ``nonlinearity="relu"``), ``recurrent_activation="sigmoid"`` (the
+Keras 3 default), no recurrent dropout at inference. Keras is batch-major (``(B, T, D)``):
+build the lstmlab layer with ``batch_first=True`` to feed it the same arrays, and pass
+initial states as ``initial_state=[h, c]`` per Keras layer (``h_0[l*K + d]`` in lstmlab).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._gates import (KERAS_FROM_OURS, OURS_FROM_KERAS, as_numpy, direction_suffixes, has_variant,
+                     kind_of, permute_blocks)
+
+__all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
+
+
+def _perm(layer_kind: str, to_keras: bool):
+    if layer_kind != "LSTM":
+        return (0,)
+    return KERAS_FROM_OURS if to_keras else OURS_FROM_KERAS
+
+
+def to_keras_weights(module) -> list:
+    """Keras weight lists for an lstmlab layer.
+
+    For ``LSTM`` / ``RNN``: a list with one entry per layer level, each the list that
+    ``keras.layers.LSTM`` / ``SimpleRNN`` (or ``Bidirectional`` of it) takes in
+    ``set_weights``. For ``Embedding``: ``[embeddings (V, E)]``; for ``Linear``: the
+    ``keras.layers.Dense`` list ``[kernel (D, O), bias (O,)]``.
+    """
+    from ..layers.basic import Embedding, Linear
+    if isinstance(module, Embedding):
+        return [module.params()["weight"].copy()]
+    if isinstance(module, Linear):
+        p = module.params()
+        return [p["weight"].T.copy()] + ([p["bias"].copy()] if "bias" in p else [])
+    kind = kind_of(module)
+    if has_variant(module):
+        raise ValueError("Keras's LSTM has no peephole, clip or input_forget: this layer cannot "
+                         "be written as Keras weights (ONNX export keeps them)")
+    perm = _perm(kind, to_keras=True)
+    p = module.params()
+    out = []
+    for suffixes in direction_suffixes(module):
+        level = []
+        for s in suffixes:
+            level.append(permute_blocks(p[f"Wx_{s}"], perm, axis=1))  # kernel (D, G*H)
+            level.append(permute_blocks(p[f"Wh_{s}"], perm, axis=1))  # recurrent_kernel (H, G*H)
+            if module.bias:
+                level.append(permute_blocks(p[f"b_{s}"], perm, axis=0))  # bias (G*H,)
+        out.append(level)
+    return out
+
+
+def load_keras_weights(module, weights: Sequence) -> None:
+    """Copy Keras weight lists (the format of :func:`to_keras_weights`) into ``module``."""
+    from ..layers.basic import Embedding, Linear
+    if isinstance(module, Embedding):
+        module.load_params({"weight": _float(weights[0], "weights[0] (embeddings)")})
+        return
+    if isinstance(module, Linear):
+        n = 2 if module.bias is not None else 1
+        if len(weights) != n:
+            raise ValueError(f"a Dense layer {'with' if n == 2 else 'without'} bias has {n} "
+                             f"weight arrays, got {len(weights)}")
+        vals = {"weight": _float(weights[0], "weights[0] (kernel)").T}
+        if n == 2:
+            vals["bias"] = _float(weights[1], "weights[1] (bias)")
+        module.load_params(vals)
+        return
+    kind = kind_of(module)
+    if has_variant(module):
+        raise ValueError("Keras's LSTM has no peephole, clip or input_forget: cannot load Keras "
+                         "weights into this layer")
+    levels = direction_suffixes(module)
+    if len(weights) != len(levels):
+        raise ValueError(f"expected one weight list per layer level ({len(levels)}), got "
+                         f"{len(weights)}")
+    per_dir = 3 if module.bias else 2
+    perm = _perm(kind, to_keras=False)
+    own = module.params()
+    new = {}
+    for l, (suffixes, level) in enumerate(zip(levels, weights)):
+        if len(level) != per_dir * len(suffixes):
+            raise ValueError(
+                f"weights[{l}] must hold {per_dir * len(suffixes)} arrays ({per_dir} per "
+                f"direction: kernel, recurrent_kernel{', bias' if module.bias else ''}), got "
+                f"{len(level)}")
+        for d, s in enumerate(suffixes):
+            arrs = [_float(a, f"weights[{l}][{per_dir * d + j}]")
+                    for j, a in enumerate(level[per_dir * d: per_dir * (d + 1)])]
+            names = ["Wx", "Wh", "b"][:per_dir]
+            for name, a, keras_name in zip(names, arrs, ("kernel", "recurrent_kernel", "bias")):
+                want = own[f"{name}_{s}"].shape
+                if a.shape != want:
+                    raise ValueError(f"weights[{l}] {keras_name} of direction {d} must have shape "
+                                     f"{want}, got {a.shape}")
+                new[f"{name}_{s}"] = permute_blocks(a, perm, axis=a.ndim - 1)
+    module.load_params(new)
+
+
+def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: bool | None = None,
+                       nonlinearity: str = "tanh", batch_first: bool = False, dtype=None):
+    """Build an lstmlab ``LSTM`` or ``RNN`` from Keras weight lists (one list per level).
+
+    ``kind`` is ``"LSTM"`` or ``"RNN"`` (``"SimpleRNN"`` is accepted too). Whether the levels
+    are bidirectional and carry a bias is read off the number of arrays per level (LSTM:
+    2 or 3 unidirectional, 4 or 6 bidirectional), unless ``bidirectional`` is given.
+    """
+    from ..layers import LSTM, RNN
+    kind = {"SIMPLERNN": "RNN"}.get(kind.upper(), kind.upper())
+    if kind not in ("LSTM", "RNN"):
+        raise ValueError(f"kind must be 'LSTM' or 'SimpleRNN', got {kind!r}")
+    if not weights or not all(isinstance(level, (list, tuple)) for level in weights):
+        raise ValueError("weights must be a non-empty list with one list of arrays per layer "
+                         "level (wrap a single Keras layer's get_weights() in a list)")
+    n = len(weights[0])
+    options = {2: (False, False), 3: (False, True), 4: (True, False), 6: (True, True)}
+    if n not in options:
+        raise ValueError(f"a Keras recurrent layer has 2, 3, 4 or 6 weight arrays, got {n}")
+    bi, bias = options[n]
+    if bidirectional is not None and bool(bidirectional) != bi:
+        raise ValueError(f"bidirectional={bidirectional} but the first level has {n} arrays "
+                         f"({'bi' if bi else 'uni'}directional{' with' if bias else ' without'} "
+                         f"bias)")
+    kernel = as_numpy(weights[0][0])
+    rec = as_numpy(weights[0][1])
+    if kernel.ndim != 2 or rec.ndim != 2:
+        raise ValueError(f"kernel and recurrent_kernel must be matrices, got shapes "
+                         f"{kernel.shape} and {rec.shape}")
+    H = rec.shape[0]
+    G = 4 if kind == "LSTM" else 1
+    if rec.shape[1] != G * H:
+        hint = " (an LSTM's is (H, 4H): pass kind='LSTM')" if rec.shape[1] == 4 * H else ""
+        raise ValueError(f"a {kind} recurrent_kernel must have shape (H, {G}H); got "
+                         f"{rec.shape}{hint}")
+    if dtype is None:
+        dtype = np.float64 if kernel.dtype == np.float64 else np.float32
+    common = dict(num_layers=len(weights), bias=bias, batch_first=batch_first, bidirectional=bi,
+                  dtype=dtype, rng=np.random.default_rng(0))
+    if kind == "LSTM":
+        layer = LSTM(kernel.shape[0], H, **common)
+    else:
+        layer = RNN(kernel.shape[0], H, nonlinearity=nonlinearity, **common)
+    load_keras_weights(layer, weights)
+    return layer
+
+
+def _float(a, name) -> np.ndarray:
+    a = as_numpy(a)
+    if a.dtype.kind != "f":
+        raise TypeError(f"{name} must be floating point, got {a.dtype}")
+    return a

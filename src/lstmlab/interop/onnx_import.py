@@ -1,0 +1,585 @@
+"""ONNX import: LSTM and RNN nodes become lstmlab layers; the graph around them runs in NumPy.
+
+Dimensions: T time, B batch, D input features, H hidden units, K directions (1 or 2).
+
+An ONNX ``LSTM`` / ``RNN`` node is one layer level. :func:`node_to_layer` turns it into an
+lstmlab ``LSTM`` / ``RNN`` (``num_layers=1``, bidirectional when ``direction`` is) wrapped in a
+:class:`RecurrentNode` that keeps what the node means beyond the weights — a ``reverse``
+direction, ``layout=1`` — and can run the node with ONNX's input and output shapes.
+
+What the importer maps, attribute by attribute (anything else is an :class:`OnnxImportError`
+naming it):
+
+* ``W, R, B`` — transposed, gates from ONNX's i, o, f, c to lstmlab's f, i, o, C̃, the two bias
+  halves summed; ``P`` (peepholes i, o, f) -> ``LSTM(peephole=True)``.
+* ``direction`` forward / bidirectional -> the layer's own; reverse -> the layer run on each
+  sequence reversed within its length.
+* ``layout`` 0 / 1 -> time-major / batch-major inputs and outputs.
+* ``sequence_lens`` -> the layers' ``lengths`` (a length of 0 gives zero outputs and a zero
+  final state, as ONNX Runtime does).
+* ``clip`` (LSTM) -> ``LSTM(clip=...)``; ``input_forget`` -> ``LSTM(input_forget=True)``.
+* ``activations`` — LSTM: Sigmoid, Tanh, Tanh (per direction); RNN: Tanh or Relu, the same in
+  both directions. ``activation_alpha`` / ``activation_beta`` do not affect these and are ignored.
+
+:func:`import_onnx` reads a whole model: its LSTM/RNN nodes become layers and the few other
+ops a recurrent model uses (Transpose, Squeeze, Reshape, Concat, Split, Gather, MatMul, Add,
+Gemm, ...) are evaluated in NumPy, so ``OnnxModel.run`` computes the graph's outputs with
+lstmlab doing the recurrent part. ``OnnxModel.to_layer()`` fuses a stack of levels (as
+:func:`lstmlab.interop.to_onnx` writes them) back into one stacked layer, and
+``OnnxModel.pieces()`` also recovers the Embedding and Linear of a char-LM graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..kernels import reverse_padded
+from ._gates import OURS_FROM_ONNX, OURS_P_FROM_ONNX, permute_blocks
+
+__all__ = ["OnnxImportError", "RecurrentNode", "OnnxModel", "node_to_layer", "import_onnx"]
+
+
+class OnnxImportError(ValueError):
+    """An ONNX model or node that lstmlab cannot import exactly; the message says what and why."""
+
+
+_LSTM_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
+               "hidden_size", "input_forget", "layout"}
+_RNN_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
+              "hidden_size", "layout"}
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, list):
+            v = [x.decode() if isinstance(x, bytes) else x for x in v]
+        out[a.name] = v
+    return out
+
+
+def _node_label(node) -> str:
+    return f"{node.op_type} node {node.name!r}" if node.name else f"{node.op_type} node"
+
+
+@dataclass
+class RecurrentNode:
+    """One ONNX LSTM/RNN node as an lstmlab layer, plus the node semantics the layer lacks."""
+
+    op: str  # "LSTM" or "RNN"
+    name: str
+    layer: object  # lstmlab LSTM or RNN, num_layers=1
+    reverse: bool = False  # direction == "reverse"
+    layout: int = 0  # 0: (T, B, ...) ; 1: (B, T, ...)
+    has_bias: bool = True
+    has_peepholes: bool = False
+    attrs: dict = field(default_factory=dict)
+
+    def run(self, X, sequence_lens=None, initial_h=None, initial_c=None):
+        """The node's outputs ``(Y, Y_h[, Y_c])`` with ONNX's shapes for its layout:
+        ``Y (T, K, B, H)`` and ``Y_h (K, B, H)`` (layout 0) or ``(B, T, K, H)``, ``(B, K, H)``."""
+        layer = self.layer
+        dt = layer.dtype
+        x = np.asarray(X, dtype=dt)
+        if x.ndim != 3:
+            raise OnnxImportError(f"{self.op} {self.name!r}: X must have 3 dimensions, got "
+                                  f"{x.shape}")
+        if self.layout == 1:
+            x = x.transpose(1, 0, 2)
+        x = np.ascontiguousarray(x)  # (T, B, D)
+        T, B, _ = x.shape
+        K, H = layer.num_directions, layer.hidden_size
+        states = []
+        for s, nm in ((initial_h, "initial_h"), (initial_c, "initial_c")):
+            if s is None:
+                states.append(None)
+                continue
+            s = np.asarray(s, dtype=dt)
+            if self.layout == 1 and s.ndim == 3:
+                s = s.transpose(1, 0, 2)
+            if s.shape != (K, B, H):
+                raise OnnxImportError(f"{self.op} {self.name!r}: {nm} must have shape "
+                                      f"{(K, B, H) if self.layout == 0 else (B, K, H)}, got "
+                                      f"{np.shape(initial_h if nm == 'initial_h' else initial_c)}")
+            states.append(np.ascontiguousarray(s))
+        lengths, empty = None, None
+        if sequence_lens is not None:
+            lengths = np.asarray(sequence_lens).astype(np.int64)
+            if lengths.shape != (B,) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > T:
+                raise OnnxImportError(f"{self.op} {self.name!r}: sequence_lens must be {B} values "
+                                      f"in [0, {T}], got {np.asarray(sequence_lens).tolist()}")
+            empty = lengths == 0
+            lengths = np.maximum(lengths, 1)  # run a step, then zero those rows below
+            if not empty.any():
+                empty = None
+        if self.reverse:
+            x = np.ascontiguousarray(reverse_padded(x, lengths))
+        if self.op == "LSTM":
+            y, (h_n, c_n) = layer.forward(x, None if states[0] is None and states[1] is None
+                                          else tuple(np.zeros((K, B, H), dt) if s is None else s
+                                                     for s in states), lengths=lengths)
+            finals = [h_n, c_n]
+        else:
+            y, h_n = layer.forward(x, states[0], lengths=lengths)
+            finals = [h_n]
+        if self.reverse:
+            y = reverse_padded(y, lengths)
+        Y = np.ascontiguousarray(y.reshape(T, B, K, H).transpose(0, 2, 1, 3))  # (T, K, B, H)
+        if empty is not None:
+            Y[:, :, empty] = 0
+            for f in finals:
+                f[:, empty] = 0
+        if self.layout == 1:
+            Y = Y.transpose(2, 0, 1, 3)  # (B, T, K, H)
+            finals = [f.transpose(1, 0, 2) for f in finals]
+        return (Y, *finals)
+
+
+def _check_activations(op: str, label: str, acts, K: int):
+    if acts is None:
+        return "tanh"
+    given, acts = list(acts), [a.lower() for a in acts]
+    per_dir = 3 if op == "LSTM" else 1
+    if len(acts) != per_dir * K:
+        raise OnnxImportError(f"{label}: 'activations' must list {per_dir * K} functions "
+                              f"({per_dir} per direction), got {len(acts)}")
+    if op == "LSTM":
+        for k, (a, want) in enumerate(zip(acts, ["sigmoid", "tanh", "tanh"] * K)):
+            if a != want:
+                role = "fgh"[k % 3]
+                raise OnnxImportError(
+                    f"{label}: activation {given[k]!r} for {role} (position {k}) is not "
+                    f"supported; lstmlab's LSTM computes f=Sigmoid, g=Tanh, h=Tanh")
+        return "tanh"
+    for k, a in enumerate(acts):
+        if a not in ("tanh", "relu"):
+            raise OnnxImportError(f"{label}: activation {given[k]!r} (position {k}) is not "
+                                  f"supported; lstmlab's RNN computes Tanh or Relu")
+    if len(set(acts)) != 1:
+        raise OnnxImportError(f"{label}: the two directions use different activations {given}; "
+                              f"lstmlab's RNN has one nonlinearity for both")
+    return acts[0]
+
+
+def _as_weight(value, name: str, label: str) -> np.ndarray:
+    a = np.asarray(value)
+    if a.dtype not in (np.float32, np.float64):
+        raise OnnxImportError(f"{label}: input {name} must be float32 or float64, got {a.dtype}")
+    return a
+
+
+def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
+    """An ONNX ``LSTM`` or ``RNN`` node (a ``NodeProto``) with its weight values -> lstmlab.
+
+    The layer's dtype is W's (float32 or float64). Raises :class:`OnnxImportError` for an op,
+    attribute, activation or shape lstmlab cannot reproduce exactly.
+    """
+    from ..layers import LSTM, RNN
+    op = node.op_type
+    label = _node_label(node)
+    if op not in ("LSTM", "RNN"):
+        raise OnnxImportError(f"{label}: node_to_layer takes LSTM or RNN nodes, not {op!r}")
+    attrs = _attrs(node)
+    unknown = sorted(set(attrs) - (_LSTM_ATTRS if op == "LSTM" else _RNN_ATTRS))
+    if unknown:
+        raise OnnxImportError(f"{label}: attribute {unknown[0]!r} is not supported "
+                              f"(known: {sorted(_LSTM_ATTRS if op == 'LSTM' else _RNN_ATTRS)})")
+    direction = attrs.get("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise OnnxImportError(f"{label}: direction {direction!r} is not one of forward, reverse, "
+                              f"bidirectional")
+    K = 2 if direction == "bidirectional" else 1
+    layout = int(attrs.get("layout", 0))
+    if layout not in (0, 1):
+        raise OnnxImportError(f"{label}: layout must be 0 or 1, got {layout}")
+    G = 4 if op == "LSTM" else 1
+
+    W = _as_weight(W, "W", label)
+    R = _as_weight(R, "R", label)
+    dtype = W.dtype
+    if R.ndim != 3:
+        raise OnnxImportError(f"{label}: R must have shape ({K}, {G}*H, H), got {R.shape}")
+    H = int(attrs.get("hidden_size", R.shape[-1]))
+    if H < 1:
+        raise OnnxImportError(f"{label}: hidden_size must be positive, got {H}")
+    if W.ndim != 3 or W.shape[:2] != (K, G * H) or W.shape[2] < 1:
+        raise OnnxImportError(f"{label}: W must have shape ({K}, {G * H}, input_size) "
+                              f"(num_directions, {G}*hidden_size, input_size), got {W.shape}")
+    D = W.shape[2]
+    if R.shape != (K, G * H, H):
+        raise OnnxImportError(f"{label}: R must have shape {(K, G * H, H)}, got {R.shape}")
+    if B is not None:
+        B = _as_weight(B, "B", label)
+        if B.shape != (K, 2 * G * H):
+            raise OnnxImportError(f"{label}: B must have shape {(K, 2 * G * H)}, got {B.shape}")
+    if P is not None:
+        if op != "LSTM":
+            raise OnnxImportError(f"{label}: an RNN node has no peephole input P")
+        P = _as_weight(P, "P", label)
+        if P.shape != (K, 3 * H):
+            raise OnnxImportError(f"{label}: P must have shape {(K, 3 * H)}, got {P.shape}")
+
+    nonlinearity = _check_activations(op, label, attrs.get("activations"), K)
+    clip = attrs.get("clip")
+    if clip is not None:
+        if op == "RNN":
+            raise OnnxImportError(f"{label}: attribute 'clip' on an RNN node is not supported "
+                                  f"(lstmlab clips LSTM gate pre-activations only)")
+        if not clip > 0:
+            raise OnnxImportError(f"{label}: clip must be positive, got {clip}")
+    input_forget = bool(attrs.get("input_forget", 0))
+
+    common = dict(num_layers=1, bias=B is not None, bidirectional=K == 2, dtype=dtype,
+                  rng=np.random.default_rng(0))
+    if op == "LSTM":
+        layer = LSTM(D, H, peephole=P is not None, clip=clip, input_forget=input_forget,
+                     **common)
+    else:
+        layer = RNN(D, H, nonlinearity=nonlinearity, **common)
+
+    perm = OURS_FROM_ONNX if op == "LSTM" else (0,)
+    values = {}
+    for d, s in enumerate(["l0", "l0_reverse"][:K]):
+        values[f"Wx_{s}"] = permute_blocks(W[d], perm, 0).T  # (D, G·H)
+        values[f"Wh_{s}"] = permute_blocks(R[d], perm, 0).T  # (H, G·H)
+        if B is not None:
+            wb, rb = B[d, :G * H], B[d, G * H:]
+            values[f"b_{s}"] = permute_blocks(wb.astype(np.float64) + rb, perm, 0)  # (G·H,)
+        if P is not None:
+            values[f"P_{s}"] = permute_blocks(P[d], OURS_P_FROM_ONNX, 0)  # (3H,)
+    layer.load_params(values)
+    return RecurrentNode(op, node.name, layer, reverse=direction == "reverse", layout=layout,
+                         has_bias=B is not None, has_peepholes=P is not None, attrs=attrs)
+
+
+# -- the rest of a graph, in NumPy ----------------------------------------------------------
+
+def _ints(v) -> list[int]:
+    return [int(i) for i in np.asarray(v).reshape(-1)]
+
+
+def _squeeze(x, axes):
+    if axes is None:
+        return np.squeeze(x)
+    return np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
+
+
+def _unsqueeze(x, axes):
+    out_rank = x.ndim + len(axes)
+    for a in sorted(a % out_rank for a in axes):
+        x = np.expand_dims(x, a)
+    return x
+
+
+def _reshape(x, shape, allowzero=0):
+    shape = _ints(shape)
+    if not allowzero:
+        shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x.reshape(shape)
+
+
+def _split(x, attrs, split, n_out):
+    axis = attrs.get("axis", 0) % x.ndim
+    sizes = _ints(split) if split is not None else attrs.get("split")
+    if sizes is None:
+        n = attrs.get("num_outputs", n_out)
+        size = -(-x.shape[axis] // n)
+        sizes = [min(size, x.shape[axis] - k * size) for k in range(n)]
+    return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+
+
+def _slice(x, starts, ends, axes=None, steps=None):
+    idx = [slice(None)] * x.ndim
+    axes = range(len(_ints(starts))) if axes is None else _ints(axes)
+    steps = [1] * len(_ints(starts)) if steps is None else _ints(steps)
+    for a, s, e, st in zip(axes, _ints(starts), _ints(ends), steps):
+        idx[a % x.ndim] = slice(s, e, st)
+    return x[tuple(idx)]
+
+
+def _gemm(a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0):
+    a = a.T if transA else a
+    b = b.T if transB else b
+    y = alpha * (a @ b)
+    return y if c is None else y + beta * c
+
+
+def _expand(x, shape):
+    return np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(_ints(shape)))).copy()
+
+
+def _cast(x, to):
+    from onnx import helper
+    return x.astype(helper.tensor_dtype_to_np_dtype(to))
+
+
+def _shape(x, start=0, end=None):
+    return np.array(x.shape[start:end], dtype=np.int64)
+
+
+# op -> function(attrs, *inputs) -> output or tuple of outputs; absent optional inputs are None
+_NUMPY_OPS = {
+    "Identity": lambda a, x: x,
+    "Transpose": lambda a, x: np.transpose(x, a.get("perm")),
+    "Squeeze": lambda a, x, axes=None: _squeeze(x, a.get("axes") if axes is None else _ints(axes)),
+    "Unsqueeze": lambda a, x, axes=None: _unsqueeze(x, a["axes"] if axes is None else _ints(axes)),
+    "Reshape": lambda a, x, shape: _reshape(x, shape, a.get("allowzero", 0)),
+    "Concat": lambda a, *xs: np.concatenate(xs, axis=a["axis"]),
+    "Shape": lambda a, x: _shape(x, a.get("start", 0), a.get("end")),
+    "Gather": lambda a, x, idx: np.take(x, np.asarray(idx, np.int64), axis=a.get("axis", 0)),
+    "Expand": lambda a, x, shape: _expand(x, shape),
+    "MatMul": lambda a, x, y: np.matmul(x, y),
+    "Add": lambda a, x, y: np.add(x, y),
+    "Sub": lambda a, x, y: np.subtract(x, y),
+    "Mul": lambda a, x, y: np.multiply(x, y),
+    "Gemm": lambda a, x, y, c=None: _gemm(x, y, c, a.get("alpha", 1.0), a.get("beta", 1.0),
+                                          a.get("transA", 0), a.get("transB", 0)),
+    "Cast": lambda a, x: _cast(x, a["to"]),
+    "Slice": lambda a, x, starts, ends, axes=None, steps=None: _slice(x, starts, ends, axes, steps),
+}
+SUPPORTED_OPS = ("LSTM", "RNN", "Constant", "Split") + tuple(_NUMPY_OPS)
+
+
+def _constant_value(node) -> np.ndarray:
+    from onnx import numpy_helper
+    a = _attrs(node)
+    if "value" in a:
+        return numpy_helper.to_array(a["value"])
+    for key, dt in (("value_float", np.float32), ("value_floats", np.float32),
+                    ("value_int", np.int64), ("value_ints", np.int64)):
+        if key in a:
+            return np.array(a[key], dtype=dt)
+    raise OnnxImportError(f"{_node_label(node)}: only tensor, float(s) and int(s) constants "
+                          f"are supported, got attributes {sorted(a)}")
+
+
+class OnnxModel:
+    """An imported ONNX model: lstmlab layers for its recurrent nodes, NumPy for the rest.
+
+    ``inputs`` are the names :meth:`run` needs (graph inputs without a value; inputs that
+    have an initializer are optional overrides), ``outputs`` the graph's output names,
+    ``nodes`` the :class:`RecurrentNode` of every LSTM/RNN node in graph order, ``metadata``
+    the model's ``metadata_props`` and ``vocab`` its decoded ``"vocab"`` entry, if any.
+    """
+
+    def __init__(self, model, weights: dict | None = None):
+        from onnx import numpy_helper
+        graph = model.graph
+        for imp in model.opset_import:
+            if imp.domain not in ("", "ai.onnx"):
+                raise OnnxImportError(f"opset domain {imp.domain!r} is not supported (only the "
+                                      f"default ONNX domain)")
+        self.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.consts.update({k: np.asarray(v) for k, v in (weights or {}).items()})
+        self.metadata = {p.key: p.value for p in model.metadata_props}
+        self.vocab = json.loads(self.metadata["vocab"]) if "vocab" in self.metadata else None
+        self.outputs = [o.name for o in graph.output]
+        self.inputs = [i.name for i in graph.input if i.name not in self.consts]
+        self._graph_nodes = list(graph.node)
+        self._producer = {o: n for n in graph.node for o in n.output if o}
+        self.nodes: list[RecurrentNode] = []
+        self._rec = {}
+        for n in graph.node:
+            if n.domain not in ("", "ai.onnx"):
+                raise OnnxImportError(f"{_node_label(n)}: domain {n.domain!r} is not supported")
+            if n.op_type not in SUPPORTED_OPS:
+                around = ", ".join(sorted(SUPPORTED_OPS[2:]))
+                raise OnnxImportError(
+                    f"{_node_label(n)}: op {n.op_type!r} is not supported; lstmlab imports LSTM "
+                    f"and RNN nodes and these ops around them: {around}")
+            if n.op_type == "Constant":
+                self.consts[n.output[0]] = _constant_value(n)
+            elif n.op_type in ("LSTM", "RNN"):
+                rn = node_to_layer(n, *self._weight_inputs(n))
+                self.nodes.append(rn)
+                self._rec[id(n)] = rn
+
+    def _weight_inputs(self, n):
+        label = _node_label(n)
+        names = list(n.input) + [""] * 8
+        slots = (1, 2, 3, 7) if n.op_type == "LSTM" else (1, 2, 3)
+        out = []
+        for slot, what in zip(slots, ("W", "R", "B", "P")):
+            nm = names[slot]
+            if not nm:
+                if what in ("W", "R"):
+                    raise OnnxImportError(f"{label}: required input {what} is missing")
+                out.append(None)
+                continue
+            if nm not in self.consts:
+                raise OnnxImportError(
+                    f"{label}: input {what} ({nm!r}) is not a constant of the model (an "
+                    f"initializer or Constant node); pass its value as weights={{{nm!r}: array}}")
+            out.append(self.consts[nm])
+        while len(out) < 4:
+            out.append(None)
+        return out
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Evaluate the graph on ``feeds`` (name -> array); returns the requested outputs
+        (default: all graph outputs) by name, in order."""
+        missing = [n for n in self.inputs if n not in feeds]
+        if missing:
+            raise OnnxImportError(f"missing input(s) {missing}; the model needs {self.inputs}")
+        env = dict(self.consts)
+        env.update({k: np.asarray(v) for k, v in feeds.items()})
+        for n in self._graph_nodes:
+            if n.op_type == "Constant":
+                continue
+            args = [env[i] if i else None for i in n.input]
+            if n.op_type in ("LSTM", "RNN"):
+                args += [None] * (8 - len(args))
+                rn = self._rec[id(n)]
+                res = rn.run(args[0], args[4], args[5], args[6] if n.op_type == "LSTM" else None)
+            elif n.op_type == "Split":
+                res = _split(args[0], _attrs(n), args[1] if len(args) > 1 else None, len(n.output))
+            else:
+                try:
+                    res = _NUMPY_OPS[n.op_type](_attrs(n), *args)
+                except (ValueError, TypeError, IndexError, KeyError) as e:
+                    raise OnnxImportError(f"{_node_label(n)} failed on inputs of shapes "
+                                          f"{[None if a is None else np.shape(a) for a in args]}: "
+                                          f"{e}") from e
+            if not isinstance(res, (tuple, list)):
+                res = (res,)
+            for name, v in zip(n.output, res):
+                if name:
+                    env[name] = v
+        wanted = self.outputs if outputs is None else outputs
+        return {k: env[k] for k in wanted}
+
+    # -- back to lstmlab layers ---------------------------------------------------------
+    def _consumers(self, name: str):
+        return [n for n in self._graph_nodes if name in n.input]
+
+    def _level_output(self, rn_index: int) -> str | None:
+        """Name of the (T, B, K·H) tensor that the glue after recurrent node ``rn_index``
+        makes from its Y (Squeeze axis 1, or Transpose [0,2,1,3] + Reshape [0,0,-1])."""
+        node = next(n for n in self._graph_nodes if self._rec.get(id(n)) is self.nodes[rn_index])
+        y = node.output[0] if node.output else ""
+        if not y:
+            return None
+        K = self.nodes[rn_index].layer.num_directions
+        flat = ([0, 0, -1], [0, 0, K * self.nodes[rn_index].layer.hidden_size])
+        for c in self._consumers(y):
+            if K == 1 and c.op_type == "Squeeze":
+                axes = _attrs(c).get("axes")
+                if axes is None and len(c.input) > 1:
+                    axes = _ints(self.consts.get(c.input[1], []))
+                if axes in ([1], [-3]):
+                    return c.output[0]
+            if c.op_type == "Transpose" and _attrs(c).get("perm") == [0, 2, 1, 3]:
+                for r in self._consumers(c.output[0]):
+                    if (r.op_type == "Reshape" and r.input[1] in self.consts
+                            and _ints(self.consts[r.input[1]]) in flat):
+                        return r.output[0]
+        return None
+
+    def to_layer(self, batch_first: bool | None = None):
+        """One stacked lstmlab ``LSTM``/``RNN`` holding the weights of every recurrent node.
+
+        The nodes must form a stack as :func:`lstmlab.interop.to_onnx` writes it: the same op,
+        hidden size, direction (forward or bidirectional), layout 0 and options, each level's
+        input the previous level's output through Squeeze or Transpose + Reshape.
+        ``batch_first`` defaults to what the exporter recorded, else False. The graph's
+        initial states are inputs, not parameters: pass them to the layer's forward.
+        """
+        from ..layers import LSTM, RNN
+        if not self.nodes:
+            raise OnnxImportError("the model has no LSTM or RNN node")
+        first = self.nodes[0]
+        for k, rn in enumerate(self.nodes):
+            why = None
+            if rn.op != first.op:
+                why = f"it mixes {first.op} and {rn.op} nodes"
+            elif rn.reverse:
+                why = "a node has direction 'reverse', which a stacked layer cannot hold"
+            elif rn.layout != 0:
+                why = "a node has layout=1"
+            elif (rn.layer.hidden_size, rn.layer.num_directions) != (
+                    first.layer.hidden_size, first.layer.num_directions):
+                why = "the nodes differ in hidden_size or direction"
+            elif rn.op == "RNN" and rn.layer.nonlinearity != first.layer.nonlinearity:
+                why = "the RNN nodes differ in activation"
+            elif rn.op == "LSTM" and (rn.layer.clip, rn.layer.input_forget) != (
+                    first.layer.clip, first.layer.input_forget):
+                why = "the LSTM nodes differ in clip or input_forget"
+            elif k > 0:
+                x_in = next(n for n in self._graph_nodes if self._rec.get(id(n)) is rn).input[0]
+                if self._level_output(k - 1) != x_in:
+                    why = (f"the input of node {rn.name!r} is not the previous node's output "
+                           f"reshaped to (T, B, K*H)")
+            if why:
+                raise OnnxImportError(f"the recurrent nodes do not form one stacked layer: {why}; "
+                                      f"use .nodes[i].layer for each node, or .run()")
+        ref = first.layer
+        if batch_first is None:
+            cfg = json.loads(self.metadata.get("lstmlab_config", "{}"))
+            batch_first = bool(cfg.get("batch_first", False))
+        common = dict(num_layers=len(self.nodes), bias=any(rn.has_bias for rn in self.nodes),
+                      batch_first=batch_first, bidirectional=ref.bidirectional, dtype=ref.dtype,
+                      rng=np.random.default_rng(0))
+        if first.op == "LSTM":
+            layer = LSTM(ref.input_size, ref.hidden_size, peephole=any(
+                rn.has_peepholes for rn in self.nodes), clip=ref.clip,
+                input_forget=ref.input_forget, **common)
+        else:
+            layer = RNN(ref.input_size, ref.hidden_size, nonlinearity=ref.nonlinearity, **common)
+        values = {k: np.zeros_like(v) for k, v in layer.params().items()}  # absent B, P mean 0
+        for level, rn in enumerate(self.nodes):
+            for k, v in rn.layer.params().items():
+                values[k.replace("_l0", f"_l{level}", 1)] = v
+        layer.load_params(values)
+        return layer
+
+    def pieces(self) -> dict:
+        """``{"embedding": Embedding | None, "rnn": LSTM | RNN, "head": Linear | None}`` of a
+        char-LM graph (Gather from a constant table -> recurrent stack -> MatMul [+ Add])."""
+        from ..layers.basic import Embedding, Linear
+        rnn = self.to_layer(batch_first=False)
+        first = next(n for n in self._graph_nodes if self._rec.get(id(n)) is self.nodes[0])
+        embedding = None
+        prod = self._producer.get(first.input[0])
+        if prod is not None and prod.op_type == "Gather" and prod.input[0] in self.consts:
+            table = self.consts[prod.input[0]]
+            if table.ndim == 2 and _attrs(prod).get("axis", 0) == 0:
+                embedding = Embedding(*table.shape, dtype=table.dtype, rng=np.random.default_rng(0))
+                embedding.load_params({"weight": table})
+        head = None
+        y = self._level_output(len(self.nodes) - 1)
+        mm = [c for c in self._consumers(y) if c.op_type == "MatMul" and c.input[0] == y
+              and c.input[1] in self.consts] if y else []
+        if mm:
+            w = self.consts[mm[0].input[1]]  # (K·H, V)
+            adds = [c for c in self._consumers(mm[0].output[0]) if c.op_type == "Add"
+                    and any(i in self.consts and self.consts[i].shape == (w.shape[1],)
+                            for i in c.input)]
+            head = Linear(w.shape[0], w.shape[1], bias=bool(adds), dtype=w.dtype,
+                          rng=np.random.default_rng(0))
+            vals = {"weight": w.T}
+            if adds:
+                vals["bias"] = next(self.consts[i] for i in adds[0].input if i in self.consts)
+            head.load_params(vals)
+        return {"embedding": embedding, "rnn": rnn, "head": head}
+
+
+def import_onnx(model, weights: dict | None = None) -> OnnxModel:
+    """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes).
+
+    ``weights`` gives values for node inputs that the model leaves as graph inputs (ONNX's
+    own node tests feed ``W``, ``R``, ``B``, ``P`` that way). Imports onnx.
+    """
+    import onnx
+    if isinstance(model, (bytes, bytearray)):
+        model = onnx.load_model_from_string(bytes(model))
+    elif not isinstance(model, onnx.ModelProto):
+        model = onnx.load_model(str(model))
+    return OnnxModel(model, weights)

@@ -1,0 +1,219 @@
+"""PyTorch, both ways: state dicts as plain NumPy arrays, and real ``torch.nn`` modules.
+
+The state-dict functions need only NumPy, so a ``state_dict`` saved as arrays (``.npz``, or
+tensors converted with ``.numpy()``) converts on a machine without torch. ``to_torch`` and
+``from_torch`` build or read real modules and import torch when called.
+
+Correspondence (the layers take PyTorch's arguments, so only the weights need converting)::
+
+    lstmlab LSTM / RNN     torch.nn.LSTM / torch.nn.RNN   weight_ih = Wxᵀ, weight_hh = Whᵀ, gate
+                                                          blocks (f, i, o, C̃) -> (i, f, g, o);
+                                                          bias_ih + bias_hh = b
+    lstmlab Embedding      torch.nn.Embedding             weight (V, E), the same array
+    lstmlab Linear         torch.nn.Linear                weight (O, D), bias (O,), the same
+
+A whole model is a mapping of names to these pieces (``{"embed": Embedding, "rnn": LSTM,
+"head": Linear}``): :func:`model_state_dict` and :func:`load_model_state_dict` prefix each
+piece's keys with its name and a dot, as ``torch.nn.Module.state_dict`` does for children.
+PyTorch's LSTM has no peepholes, clip or coupled gates: such layers raise a ValueError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._gates import as_numpy, kind_of
+
+__all__ = ["torch_state_dict", "load_torch_state_dict", "from_torch_state_dict",
+           "model_state_dict", "load_model_state_dict", "to_torch", "from_torch"]
+
+
+def _basic():
+    from ..layers.basic import Embedding, Linear
+    return Embedding, Linear
+
+
+def torch_state_dict(module) -> dict[str, np.ndarray]:
+    """The module's parameters under PyTorch's names, shapes and gate order (NumPy arrays).
+
+    ``module`` is an lstmlab ``LSTM``, ``RNN``, ``Embedding`` or ``Linear``. For the recurrent
+    layers ``bias_ih`` carries the whole bias and ``bias_hh`` is zero (their sum is what counts).
+    """
+    Embedding, Linear = _basic()
+    if isinstance(module, Embedding):
+        return {"weight": module.params()["weight"].copy()}
+    if isinstance(module, Linear):
+        p = module.params()
+        return {k: p[k].copy() for k in ("weight", "bias") if k in p}
+    kind_of(module)  # a TypeError for anything else
+    return module.torch_state_dict()
+
+
+def load_torch_state_dict(module, state_dict: Mapping) -> None:
+    """Copy a PyTorch state dict (tensors or arrays) into ``module``, of the same configuration."""
+    Embedding, Linear = _basic()
+    if isinstance(module, (Embedding, Linear)):
+        sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
+        for k, v in sd.items():
+            if v.dtype.kind != "f":
+                raise TypeError(f"state_dict[{k!r}] must be floating point, got {v.dtype}")
+        module.load_params(sd)
+        return
+    kind_of(module)
+    module.load_torch_state_dict(state_dict)
+
+
+def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
+    """(num_layers, bidirectional, bias) read off the keys of a recurrent state dict."""
+    layers = 0
+    while f"weight_ih_l{layers}" in sd:
+        layers += 1
+    if layers == 0:
+        raise ValueError(f"not a torch.nn.LSTM/RNN state_dict: no 'weight_ih_l0' among the keys "
+                         f"{sorted(sd)[:8]}")
+    if any(k.startswith("weight_hr_") for k in sd):
+        raise ValueError("this LSTM state_dict has projections (weight_hr_*, torch's proj_size); "
+                         "lstmlab's LSTM has none")
+    return layers, "weight_ih_l0_reverse" in sd, "bias_ih_l0" in sd
+
+
+def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
+                          nonlinearity: str = "tanh", batch_first: bool = False,
+                          dtype=None):
+    """Build an lstmlab ``LSTM`` or ``RNN`` from a ``torch.nn.LSTM`` / ``torch.nn.RNN`` state dict.
+
+    Sizes, layer count, bidirectionality and bias are read off the keys and shapes; ``kind``
+    (``"LSTM"`` or ``"RNN"``) defaults to what the weight shapes say (4H rows: LSTM, H: RNN).
+    What a state dict does not record is passed in: ``nonlinearity`` of an RNN,
+    ``batch_first``. ``dtype`` defaults to the arrays' (float32 or float64).
+    """
+    from ..layers import LSTM, RNN
+    sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
+    L, bidirectional, bias = _layer_keys(sd)
+    w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
+    if w_ih.ndim != 2 or w_hh.ndim != 2:
+        raise ValueError(f"weight_ih_l0 and weight_hh_l0 must be matrices, got shapes "
+                         f"{w_ih.shape} and {w_hh.shape}")
+    H = w_hh.shape[1]
+    gates = w_hh.shape[0] // H if H else 0
+    inferred = {4: "LSTM", 1: "RNN"}.get(gates) if w_hh.shape[0] == gates * H else None
+    if inferred is None:
+        raise ValueError(f"weight_hh_l0 has shape {w_hh.shape}: an LSTM has (4H, H), an RNN "
+                         f"(H, H); {gates} gate blocks (a GRU has 3) are not supported")
+    kind = inferred if kind is None else kind.upper()
+    if kind != inferred:
+        raise ValueError(f"kind={kind!r} but the weights are those of an {inferred} "
+                         f"(weight_hh_l0 has shape {w_hh.shape})")
+    if dtype is None:
+        dtype = np.float64 if w_ih.dtype == np.float64 else np.float32
+    common = dict(num_layers=L, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
+                  dtype=dtype, rng=np.random.default_rng(0))
+    if kind == "LSTM":
+        layer = LSTM(w_ih.shape[1], H, **common)
+    else:
+        layer = RNN(w_ih.shape[1], H, nonlinearity=nonlinearity, **common)
+    layer.load_torch_state_dict(sd)
+    return layer
+
+
+def model_state_dict(pieces: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """One PyTorch-style state dict for a model made of named pieces, ``"name.key"`` keys.
+
+    ``model_state_dict({"embed": emb, "rnn": lstm, "head": linear})`` has the keys of a
+    ``torch.nn.Module`` whose children ``embed``, ``rnn``, ``head`` are ``nn.Embedding``,
+    ``nn.LSTM``, ``nn.Linear``.
+    """
+    out = {}
+    for name, piece in pieces.items():
+        out.update({f"{name}.{k}": v for k, v in torch_state_dict(piece).items()})
+    return out
+
+
+def load_model_state_dict(pieces: Mapping[str, object], state_dict: Mapping) -> None:
+    """The inverse of :func:`model_state_dict`: split the keys by prefix and load each piece."""
+    sd = dict(state_dict)
+    for name, piece in pieces.items():
+        prefix = f"{name}."
+        part = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+        if not part:
+            raise ValueError(f"state_dict has no keys for the piece {name!r} (prefix {prefix!r})")
+        load_torch_state_dict(piece, part)
+    known = tuple(f"{n}." for n in pieces)
+    extra = sorted(k for k in sd if not k.startswith(known))
+    if extra:
+        raise ValueError(f"state_dict has keys for no piece of the model: {extra}")
+
+
+# -- real torch modules ---------------------------------------------------------------------
+
+def _torch_dtype(torch, dtype):
+    return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
+
+
+def to_torch(module):
+    """The equivalent ``torch.nn`` module (``LSTM``, ``RNN``, ``Embedding`` or ``Linear``),
+    holding a copy of the weights, in the layer's dtype. Imports torch."""
+    import torch
+    Embedding, Linear = _basic()
+    tdt = _torch_dtype(torch, module.dtype)
+    if isinstance(module, Embedding):
+        out = torch.nn.Embedding(module.num_embeddings, module.embedding_dim, dtype=tdt)
+    elif isinstance(module, Linear):
+        out = torch.nn.Linear(module.in_features, module.out_features,
+                              bias=module.bias is not None, dtype=tdt)
+    else:
+        kind = kind_of(module)
+        kwargs = dict(num_layers=module.num_layers, bias=module.bias,
+                      batch_first=module.batch_first, bidirectional=module.bidirectional,
+                      dropout=module.dropout, dtype=tdt)
+        if kind == "LSTM":
+            out = torch.nn.LSTM(module.input_size, module.hidden_size, **kwargs)
+        else:
+            out = torch.nn.RNN(module.input_size, module.hidden_size,
+                               nonlinearity=module.nonlinearity, **kwargs)
+    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in torch_state_dict(module).items()}
+    out.load_state_dict(sd)
+    return out
+
+
+def from_torch(module, dtype=None):
+    """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``Embedding`` or ``Linear``.
+
+    ``dtype`` defaults to the module's (float64 stays float64, anything else becomes float32).
+    """
+    import torch
+    from ..layers import LSTM, RNN
+    Embedding, Linear = _basic()
+    params = list(module.parameters())
+    if dtype is None:
+        dtype = np.float64 if params and params[0].dtype == torch.float64 else np.float32
+    sd = module.state_dict()
+    rng = np.random.default_rng(0)
+    if isinstance(module, torch.nn.Embedding):
+        if module.padding_idx is not None or module.max_norm is not None:
+            raise ValueError("torch.nn.Embedding with padding_idx or max_norm has no lstmlab "
+                             "equivalent (a plain lookup table); set them to None")
+        out = Embedding(module.num_embeddings, module.embedding_dim, dtype=dtype, rng=rng)
+    elif isinstance(module, torch.nn.Linear):
+        out = Linear(module.in_features, module.out_features, bias=module.bias is not None,
+                     dtype=dtype, rng=rng)
+    elif isinstance(module, (torch.nn.LSTM, torch.nn.RNN)):
+        if getattr(module, "proj_size", 0):
+            raise ValueError(f"torch.nn.LSTM with proj_size={module.proj_size} has no lstmlab "
+                             f"equivalent (lstmlab's LSTM has no projection)")
+        common = dict(num_layers=module.num_layers, bias=module.bias,
+                      batch_first=module.batch_first, bidirectional=module.bidirectional,
+                      dropout=float(module.dropout), dtype=dtype, rng=rng)
+        if isinstance(module, torch.nn.LSTM):
+            out = LSTM(module.input_size, module.hidden_size, **common)
+        else:
+            out = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
+                      **common)
+    else:
+        raise TypeError(f"from_torch converts torch.nn.LSTM, RNN, Embedding and Linear; got "
+                        f"{type(module).__name__} (a GRU or another module has no lstmlab "
+                        f"equivalent)")
+    load_torch_state_dict(out, sd)
+    return out

@@ -1,0 +1,156 @@
+"""Keras weight arrays: NumPy round trips without Keras, and real Keras 3 when installed.
+
+The real-Keras tests use the torch backend (set before Keras is imported) and compare
+Keras's outputs and final states with lstmlab's on random inputs with non-zero initial
+states, float32 to 1e-5: stacked, bidirectional, without bias, SimpleRNN tanh and relu.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from lstmlab import LSTM, RNN
+from lstmlab.interop import from_keras_weights, load_keras_weights, to_keras_weights
+from lstmlab.layers.basic import Embedding, Linear
+
+
+def make(kind, L=1, bi=False, bias=True, act="tanh", seed=0, D=3, H=5):
+    rng = np.random.default_rng(seed)
+    common = dict(num_layers=L, bidirectional=bi, bias=bias, batch_first=True, rng=rng)
+    layer = LSTM(D, H, **common) if kind == "LSTM" else RNN(D, H, nonlinearity=act, **common)
+    for v in layer.params().values():
+        v[...] = rng.normal(0, 0.5, size=v.shape)
+    return layer
+
+
+CASES = [("LSTM", 1, False, True, "tanh"), ("LSTM", 2, True, True, "tanh"),
+         ("LSTM", 2, False, False, "tanh"), ("RNN", 1, False, True, "tanh"),
+         ("RNN", 2, True, True, "relu"), ("RNN", 1, True, False, "tanh")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_numpy_round_trip(case):
+    kind, L, bi, bias, act = case
+    layer = make(kind, L, bi, bias, act)
+    weights = to_keras_weights(layer)
+    G = 4 if kind == "LSTM" else 1
+    assert len(weights) == L
+    assert weights[0][0].shape == (3, G * 5) and weights[0][1].shape == (5, G * 5)
+    assert len(weights[0]) == (3 if bias else 2) * (2 if bi else 1)
+    back = from_keras_weights(weights, kind=kind, nonlinearity=act, batch_first=True)
+    assert repr(back) == repr(layer)
+    for k, v in layer.params().items():
+        np.testing.assert_array_equal(back.params()[k], v, err_msg=k)
+
+
+def test_gate_order_is_keras_ifco():
+    layer = make("LSTM")
+    H = layer.hidden_size
+    kernel = to_keras_weights(layer)[0][0]
+    Wx = layer.params()["Wx_l0"]  # blocks f, i, o, C̃
+    for keras_block, ours in enumerate((1, 0, 3, 2)):  # Keras i, f, c, o
+        np.testing.assert_array_equal(kernel[:, keras_block * H:(keras_block + 1) * H],
+                                      Wx[:, ours * H:(ours + 1) * H])
+
+
+def test_embedding_and_dense_lists():
+    rng = np.random.default_rng(0)
+    emb, lin = Embedding(6, 3, rng=rng), Linear(3, 4, rng=rng)
+    (table,) = to_keras_weights(emb)
+    kernel, bias = to_keras_weights(lin)
+    assert table.shape == (6, 3) and kernel.shape == (3, 4) and bias.shape == (4,)
+    lin2 = Linear(3, 4, rng=rng)
+    load_keras_weights(lin2, [kernel, bias])
+    np.testing.assert_array_equal(lin2.params()["weight"], lin.params()["weight"])
+
+
+def test_errors_name_the_problem():
+    layer = make("LSTM", 2, True)
+    w = to_keras_weights(layer)
+    with pytest.raises(ValueError, match="one weight list per layer level"):
+        load_keras_weights(layer, w[:1])
+    with pytest.raises(ValueError, match=r"weights\[1\] must hold 6 arrays"):
+        load_keras_weights(layer, [w[0], w[1][:3]])
+    bad = [list(w[0]), w[1]]
+    bad[0][1] = bad[0][1][:, :8]
+    with pytest.raises(ValueError, match="recurrent_kernel of direction 0 must have shape"):
+        load_keras_weights(layer, bad)
+    with pytest.raises(ValueError, match="2, 3, 4 or 6"):
+        from_keras_weights([w[0][:5]])
+    with pytest.raises(ValueError, match=r"\(H, 1H\)"):
+        from_keras_weights([w[0]], kind="SimpleRNN")
+    with pytest.raises(ValueError, match="peephole"):
+        to_keras_weights(LSTM(2, 3, peephole=True))
+    with pytest.raises(TypeError, match="floating point"):
+        load_keras_weights(make("RNN"), [[np.zeros((3, 5), int), np.zeros((5, 5)), np.zeros(5)]])
+
+
+# -- real Keras -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keras():
+    pytest.importorskip("torch")
+    if os.environ.get("KERAS_BACKEND", "torch") != "torch":
+        pytest.skip("these tests run Keras on its torch backend")
+    os.environ["KERAS_BACKEND"] = "torch"
+    return pytest.importorskip("keras")
+
+
+def keras_stack(keras, kind, L, bi, bias, act, H, T, D):
+    """Functional Keras model of L recurrent layers returning (y, states of every layer)."""
+    inp = keras.Input((T, D))
+    states_in, outs_state = [], []
+    x = inp
+    for _ in range(L):
+        if kind == "LSTM":
+            cell = keras.layers.LSTM(H, use_bias=bias, return_sequences=True, return_state=True)
+            n = 2
+        else:
+            cell = keras.layers.SimpleRNN(H, activation=act, use_bias=bias,
+                                          return_sequences=True, return_state=True)
+            n = 1
+        rec = keras.layers.Bidirectional(cell) if bi else cell
+        init = [keras.Input((H,)) for _ in range(n * (2 if bi else 1))]
+        states_in += init
+        res = rec(x, initial_state=init)
+        x, st = res[0], list(res[1:])
+        outs_state += st
+    return keras.Model([inp] + states_in, [x] + outs_state)
+
+
+# Keras 3.15's torch backend converts tensors with np.array(x), which NumPy 2 warns about.
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_real_keras_computes_the_same(keras, case):
+    kind, L, bi, bias, act = case
+    layer = make(kind, L, bi, bias, act, seed=1)
+    B, T, D, H = 3, 4, layer.input_size, layer.hidden_size
+    model = keras_stack(keras, kind, L, bi, bias, act, H, T, D)
+    rec_layers = [lay for lay in model.layers if lay.weights]
+    for kl, w in zip(rec_layers, to_keras_weights(layer)):
+        kl.set_weights(w)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(B, T, D)).astype(np.float32)
+    K = 2 if bi else 1
+    h0 = rng.normal(size=(L * K, B, H)).astype(np.float32)
+    c0 = rng.normal(size=(L * K, B, H)).astype(np.float32)
+    # Keras's state order: per layer, per direction, (h, c) for an LSTM
+    if kind == "LSTM":
+        flat = [s for i in range(L * K) for s in (h0[i], c0[i])]
+        y, (h, c) = layer(x, (h0, c0))
+    else:
+        flat = [h0[i] for i in range(L * K)]
+        y, h = layer(x, h0)
+    out = [o.detach().cpu().numpy() for o in model([x] + flat)]  # torch backend tensors
+    np.testing.assert_allclose(out[0], y, rtol=0, atol=1e-5)
+    per = 2 if kind == "LSTM" else 1
+    for i in range(L * K):
+        np.testing.assert_allclose(out[1 + per * i], h[i], rtol=0, atol=1e-5)
+        if kind == "LSTM":
+            np.testing.assert_allclose(out[2 + per * i], c[i], rtol=0, atol=1e-5)
+    # and back: Keras's own get_weights() -> lstmlab
+    back = from_keras_weights([kl.get_weights() for kl in rec_layers], kind=kind,
+                              nonlinearity=act, batch_first=True)
+    for k, v in layer.params().items():
+        np.testing.assert_array_equal(back.params()[k], v, err_msg=k)

@@ -1,0 +1,206 @@
+"""ONNX export: onnx.checker accepts the graphs and ONNX Runtime computes what lstmlab does.
+
+Randomized layer configurations (LSTM and RNN, 1-3 levels, bidirectional, batch_first,
+with and without bias, ragged sequence_lens, peepholes, clip, coupled gates) with random
+weights and non-zero initial states, float32 to 1e-5. Then the char-LM graph (Embedding ->
+LSTM stack -> Linear): its logits, its vocabulary metadata, and the same greedy text.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from lstmlab import LSTM, RNN  # noqa: E402
+from lstmlab.interop import onnx_weights, to_onnx  # noqa: E402
+from lstmlab.layers.basic import Embedding, Linear  # noqa: E402
+
+
+def session(model):
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # the overridable h0/c0 initializers are intended
+    return ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def random_layer(seed):
+    rng = np.random.default_rng(seed)
+    kind = ["LSTM", "RNN", "LSTM"][seed % 3]
+    common = dict(num_layers=int(rng.integers(1, 4)), bidirectional=bool(rng.integers(2)),
+                  bias=seed % 4 != 3, batch_first=bool(rng.integers(2)), rng=rng)
+    D, H = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    if kind == "LSTM":
+        variant = {}
+        if seed % 3 == 2:  # every third LSTM case uses the ONNX-only options
+            variant = dict(peephole=True, clip=[None, 1.0][seed % 2], input_forget=seed % 5 == 2)
+        layer = LSTM(D, H, **common, **variant)
+    else:
+        layer = RNN(D, H, nonlinearity=["tanh", "relu"][seed % 2], **common)
+    for v in layer.params().values():
+        v[...] = rng.normal(0, 0.7, size=v.shape)
+    return rng, layer
+
+
+@pytest.mark.parametrize("seed", range(18))
+def test_onnxruntime_equals_lstmlab(seed):
+    rng, layer = random_layer(seed)
+    T = int(rng.integers(1, 7)) if seed % 5 else 1
+    B = int(rng.integers(1, 5)) if seed % 7 else 1
+    use_lens = seed % 2 == 0
+    model = to_onnx(layer, sequence_lens=use_lens)
+    D, H = layer.input_size, layer.hidden_size
+    n = layer.num_layers * layer.num_directions
+    x = rng.normal(size=(B, T, D) if layer.batch_first else (T, B, D)).astype(np.float32)
+    h0 = rng.normal(size=(n, B, H)).astype(np.float32)
+    c0 = rng.normal(size=(n, B, H)).astype(np.float32)
+    feeds = {"X": x, "h0": h0}
+    lengths = None
+    if use_lens:
+        lengths = rng.integers(1, T + 1, size=B)
+        feeds["sequence_lens"] = lengths.astype(np.int32)
+    if isinstance(layer, LSTM):
+        feeds["c0"] = c0
+        y, (h, c) = layer(x, (h0, c0), lengths=lengths)
+        want = [y, h, c]
+    else:
+        y, h = layer(x, h0, lengths=lengths)
+        want = [y, h]
+    got = session(model).run(None, feeds)
+    assert [o.name for o in model.graph.output] == ["Y", "h_n", "c_n"][:len(want)]
+    for g, w, name in zip(got, want, ["Y", "h_n", "c_n"]):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-5, err_msg=name)
+
+
+def test_absent_initial_state_is_zeros():
+    rng = np.random.default_rng(0)
+    layer = LSTM(3, 4, num_layers=2, bidirectional=True, rng=rng)
+    x = rng.normal(size=(5, 3, 3)).astype(np.float32)
+    got = session(to_onnx(layer)).run(None, {"X": x})
+    y, (h, c) = layer(x)
+    for g, w in zip(got, (y, h, c)):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-5)
+
+
+def test_onnx_weight_layout():
+    rng = np.random.default_rng(1)
+    layer = LSTM(2, 3, bidirectional=True, peephole=True, rng=rng)
+    w = onnx_weights(layer, 0)
+    H = 3
+    assert w["W"].shape == (2, 12, 2) and w["R"].shape == (2, 12, 3)
+    assert w["B"].shape == (2, 24) and w["P"].shape == (2, 9)
+    p = layer.params()
+    for onnx_block, ours in enumerate((1, 2, 0, 3)):  # ONNX i, o, f, c; ours f, i, o, C̃
+        np.testing.assert_array_equal(w["W"][1, onnx_block * H:(onnx_block + 1) * H],
+                                      p["Wx_l0_reverse"][:, ours * H:(ours + 1) * H].T)
+        np.testing.assert_array_equal(w["B"][0, onnx_block * H:(onnx_block + 1) * H],
+                                      p["b_l0"][ours * H:(ours + 1) * H])
+    assert not w["B"][:, 12:].any()  # the recurrent-bias half is zero
+    for onnx_block, ours in enumerate((1, 2, 0)):  # peepholes ONNX i, o, f; ours f, i, o
+        np.testing.assert_array_equal(w["P"][0, onnx_block * H:(onnx_block + 1) * H],
+                                      p["P_l0"][ours * H:(ours + 1) * H])
+
+
+def test_export_rejects_mismatched_pieces(tmp_path):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="input_size"):
+        to_onnx(LSTM(4, 5, rng=rng), embedding=Embedding(3, 2, rng=rng))
+    with pytest.raises(ValueError, match="output width"):
+        to_onnx(LSTM(4, 5, rng=rng), head=Linear(4, 3, rng=rng))
+    with pytest.raises(ValueError, match="vocab has 2 entries"):
+        to_onnx(LSTM(2, 5, rng=rng), embedding=Embedding(3, 2, rng=rng), vocab="ab")
+    with pytest.raises(TypeError, match="LSTM or RNN"):
+        to_onnx(Linear(2, 2, rng=rng))
+    path = tmp_path / "m.onnx"
+    to_onnx(RNN(2, 3, rng=rng), path=path)
+    onnx.checker.check_model(str(path))
+
+
+# -- the char-LM graph ----------------------------------------------------------------------
+
+def char_lm(seed=0, num_layers=2):
+    rng = np.random.default_rng(seed)
+    vocab = list("\n abcdehilnorstw")
+    V, E, H = len(vocab), 8, 12
+    emb = Embedding(V, E, rng=rng)
+    rnn = LSTM(E, H, num_layers=num_layers, rng=rng)
+    head = Linear(H, V, rng=rng)
+    for m in (rnn, head):
+        for v in m.params().values():
+            v[...] = rng.normal(0, 0.8, size=v.shape)
+    return rng, vocab, emb, rnn, head
+
+
+def greedy_lstmlab(vocab, emb, rnn, head, prompt, n):
+    """Greedy continuation of ``prompt`` by lstmlab itself, one step at a time."""
+    state = None
+    for ch in prompt:
+        y, state = rnn.step(emb(np.array([vocab.index(ch)])), state)
+    out = []
+    for _ in range(n):
+        nxt = int(np.argmax(head(y)[0]))
+        out.append(vocab[nxt])
+        y, state = rnn.step(emb(np.array([nxt])), state)
+    return "".join(out)
+
+
+def test_char_lm_logits_and_vocab():
+    rng, vocab, emb, rnn, head = char_lm()
+    model = to_onnx(rnn, embedding=emb, head=head, vocab=vocab)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["vocab"]) == vocab
+    assert [i.name for i in model.graph.input] == ["tokens", "h0", "c0"]
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    tokens = rng.integers(0, len(vocab), size=(7, 3))
+    h0 = rng.normal(size=(2, 3, 12)).astype(np.float32)
+    c0 = rng.normal(size=(2, 3, 12)).astype(np.float32)
+    logits, h_n, c_n = session(model).run(None, {"tokens": tokens, "h0": h0, "c0": c0})
+    y, (h, c) = rnn(emb(tokens), (h0, c0))
+    np.testing.assert_allclose(logits, head(y), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(h_n, h, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(c_n, c, rtol=0, atol=1e-5)
+    logits0, _, _ = session(model).run(None, {"tokens": tokens})  # h0/c0 default to zeros
+    np.testing.assert_allclose(logits0, head(rnn(emb(tokens))[0]), rtol=0, atol=1e-5)
+
+
+def test_char_lm_greedy_text_is_the_same_in_onnxruntime():
+    _, vocab, emb, rnn, head = char_lm(seed=9)  # a seed whose continuation varies
+    model = to_onnx(rnn, embedding=emb, head=head, vocab=vocab)
+    sess = session(model)
+    meta = sess.get_modelmeta().custom_metadata_map
+    chars = json.loads(meta["vocab"])
+
+    def greedy_onnx(prompt, n):
+        ids = np.array([[chars.index(ch)] for ch in prompt], dtype=np.int64)  # (T, 1)
+        logits, h, c = sess.run(None, {"tokens": ids})
+        out = []
+        for _ in range(n):
+            nxt = int(np.argmax(logits[-1, 0]))
+            out.append(chars[nxt])
+            logits, h, c = sess.run(None, {"tokens": np.array([[nxt]], np.int64), "h0": h, "c0": c})
+        return "".join(out)
+
+    text = greedy_lstmlab(vocab, emb, rnn, head, "the ", 40)
+    assert greedy_onnx("the ", 40) == text
+    assert len(set(text)) > 2  # a non-trivial continuation, not one repeated character
+
+
+def test_docs_snippet_runs_with_onnxruntime_alone(tmp_path):
+    """docs/interop.md's snippet, verbatim, in a fresh interpreter where lstmlab cannot load."""
+    import pathlib
+    import re
+    import subprocess
+    import sys
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "interop.md").read_text("utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    (snippet,) = [b for b in blocks if b.startswith("# Needs only numpy and onnxruntime")]
+    assert "lstmlab" not in snippet
+    _, vocab, emb, rnn, head = char_lm(seed=9)
+    to_onnx(rnn, embedding=emb, head=head, vocab=vocab, path=tmp_path / "charlm.onnx")
+    guard = "import sys; sys.modules['lstmlab'] = None\n"
+    res = subprocess.run([sys.executable, "-c", guard + snippet], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "the " + greedy_lstmlab(vocab, emb, rnn, head, "the ", 100) + "\n"

@@ -1,0 +1,171 @@
+"""PyTorch interop: NumPy state-dict converters, and real torch modules both ways.
+
+The state-dict round trips need no torch. With torch installed, every layer option is
+carried to ``torch.nn`` and back and both compute the same outputs and final states on
+random inputs with non-zero initial states (float64 to 1e-12, float32 to 1e-5).
+"""
+
+import numpy as np
+import pytest
+
+from lstmlab import LSTM, RNN
+from lstmlab.interop import (from_torch_state_dict, load_model_state_dict, model_state_dict,
+                             torch_state_dict)
+from lstmlab.layers.basic import Embedding, Linear
+
+CONFIGS = [  # (kind, num_layers, bidirectional, bias, batch_first, nonlinearity)
+    ("LSTM", 1, False, True, False, "tanh"),
+    ("LSTM", 2, True, True, True, "tanh"),
+    ("LSTM", 3, False, False, False, "tanh"),
+    ("RNN", 2, True, True, False, "relu"),
+    ("RNN", 1, False, False, True, "tanh"),
+    ("RNN", 3, True, False, True, "tanh"),
+]
+
+
+def make(cfg, dtype=np.float64, seed=0):
+    kind, L, bi, bias, bf, act = cfg
+    rng = np.random.default_rng(seed)
+    common = dict(num_layers=L, bidirectional=bi, bias=bias, batch_first=bf, dtype=dtype, rng=rng)
+    layer = LSTM(3, 5, **common) if kind == "LSTM" else RNN(3, 5, nonlinearity=act, **common)
+    for v in layer.params().values():
+        v[...] = rng.normal(0, 0.5, size=v.shape)
+    return layer
+
+
+def inputs(layer, rng, T=4, B=3):
+    D, H = layer.input_size, layer.hidden_size
+    x = rng.normal(size=(B, T, D) if layer.batch_first else (T, B, D)).astype(layer.dtype)
+    n = layer.num_layers * layer.num_directions
+    h0 = rng.normal(size=(n, B, H)).astype(layer.dtype)
+    c0 = rng.normal(size=(n, B, H)).astype(layer.dtype)
+    return x, h0, c0
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=str)
+def test_numpy_state_dict_round_trip(cfg):
+    layer = make(cfg)
+    sd = torch_state_dict(layer)
+    assert all(isinstance(v, np.ndarray) for v in sd.values())
+    back = from_torch_state_dict(sd, nonlinearity=cfg[5], batch_first=cfg[4])
+    assert type(back) is type(layer) and repr(back) == repr(layer)
+    for k, v in layer.params().items():
+        np.testing.assert_allclose(back.params()[k], v, rtol=0, atol=1e-15, err_msg=k)
+
+
+def test_state_dict_bias_halves_are_summed():
+    layer = make(CONFIGS[0])
+    sd = torch_state_dict(layer)
+    rng = np.random.default_rng(1)
+    split = rng.normal(size=sd["bias_ih_l0"].shape)
+    sd["bias_hh_l0"] = split
+    sd["bias_ih_l0"] = sd["bias_ih_l0"] - split
+    back = from_torch_state_dict(sd)
+    np.testing.assert_allclose(back.params()["b_l0"], layer.params()["b_l0"], atol=1e-15)
+
+
+def test_state_dict_errors_name_the_problem():
+    sd = torch_state_dict(make(CONFIGS[0]))
+    with pytest.raises(ValueError, match="weight_ih_l0"):
+        from_torch_state_dict({"weight": np.zeros((2, 2))})
+    gru = {"weight_ih_l0": np.zeros((9, 3)), "weight_hh_l0": np.zeros((9, 3))}
+    with pytest.raises(ValueError, match="GRU"):
+        from_torch_state_dict(gru)
+    with pytest.raises(ValueError, match="kind='RNN'"):
+        from_torch_state_dict(sd, kind="RNN")
+    with pytest.raises(ValueError, match="proj_size"):
+        from_torch_state_dict({**sd, "weight_hr_l0": np.zeros((2, 5))})
+    bad = dict(sd, weight_hh_l0=np.zeros((20, 4)))
+    with pytest.raises(ValueError, match=r"weight_hh_l0.*\(20, 5\)"):
+        make(CONFIGS[0]).load_torch_state_dict(bad)
+    with pytest.raises(ValueError, match="peephole"):
+        torch_state_dict(LSTM(3, 4, peephole=True))
+
+
+def test_model_state_dict_prefixes_and_round_trips():
+    rng = np.random.default_rng(0)
+    pieces = {"embed": Embedding(7, 3, rng=rng), "rnn": make(CONFIGS[1], np.float32),
+              "head": Linear(10, 7, rng=rng)}
+    sd = model_state_dict(pieces)
+    assert {"embed.weight", "rnn.weight_ih_l1_reverse", "head.weight", "head.bias"} <= set(sd)
+    fresh = {"embed": Embedding(7, 3, rng=rng), "rnn": make(CONFIGS[1], np.float32, seed=9),
+             "head": Linear(10, 7, rng=rng)}
+    load_model_state_dict(fresh, sd)
+    for name in pieces:
+        for k, v in pieces[name].params().items():
+            np.testing.assert_array_equal(fresh[name].params()[k], v)
+    with pytest.raises(ValueError, match="no piece"):
+        load_model_state_dict(fresh, {**sd, "extra.weight": np.zeros(1)})
+
+
+# -- real torch -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=str)
+def test_to_torch_computes_the_same(cfg, dtype):
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch, to_torch
+    layer = make(cfg, dtype)
+    mod = to_torch(layer)
+    assert isinstance(mod, torch.nn.LSTM if cfg[0] == "LSTM" else torch.nn.RNN)
+    rng = np.random.default_rng(3)
+    x, h0, c0 = inputs(layer, rng)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    with torch.no_grad():
+        if cfg[0] == "LSTM":
+            ty, (th, tc) = mod(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+            y, (h, c) = layer(x, (h0, c0))
+            np.testing.assert_allclose(tc.numpy(), c, rtol=0, atol=tol)
+        else:
+            ty, th = mod(torch.from_numpy(x), torch.from_numpy(h0))
+            y, h = layer(x, h0)
+    np.testing.assert_allclose(ty.numpy(), y, rtol=0, atol=tol)
+    np.testing.assert_allclose(th.numpy(), h, rtol=0, atol=tol)
+    back = from_torch(mod)  # lstmlab -> torch -> lstmlab
+    assert repr(back) == repr(layer)
+    for k, v in layer.params().items():
+        np.testing.assert_allclose(back.params()[k], v, rtol=0, atol=tol, err_msg=k)
+
+
+def test_from_torch_reads_a_fresh_torch_module():
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch
+    torch.manual_seed(0)
+    mod = torch.nn.LSTM(4, 3, num_layers=2, bidirectional=True, dropout=0.25).double()
+    layer = from_torch(mod)
+    assert layer.dropout == 0.25 and layer.dtype == np.float64
+    layer.eval()
+    mod.eval()
+    x = np.random.default_rng(0).normal(size=(5, 2, 4))
+    with torch.no_grad():
+        ty, (th, tc) = mod(torch.from_numpy(x))
+    y, (h, c) = layer(x)
+    np.testing.assert_allclose(y, ty.numpy(), atol=1e-12)
+    np.testing.assert_allclose(c, tc.numpy(), atol=1e-12)
+
+
+def test_embedding_and_linear_both_ways():
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch, to_torch
+    rng = np.random.default_rng(0)
+    emb, lin = Embedding(6, 4, rng=rng), Linear(4, 6, rng=rng)
+    temb, tlin = to_torch(emb), to_torch(lin)
+    tokens = np.array([[0, 5], [3, 3]])
+    with torch.no_grad():
+        out = tlin(temb(torch.from_numpy(tokens))).numpy()
+    np.testing.assert_allclose(out, lin(emb(tokens)), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(from_torch(temb).params()["weight"], emb.params()["weight"])
+    np.testing.assert_array_equal(from_torch(tlin).params()["bias"], lin.params()["bias"])
+    no_bias = from_torch(torch.nn.Linear(3, 2, bias=False))
+    assert "bias" not in no_bias.params()
+
+
+def test_from_torch_refuses_what_has_no_equivalent():
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch
+    with pytest.raises(TypeError, match="GRU"):
+        from_torch(torch.nn.GRU(3, 4))
+    with pytest.raises(ValueError, match="proj_size"):
+        from_torch(torch.nn.LSTM(3, 4, proj_size=2))
+    with pytest.raises(ValueError, match="padding_idx"):
+        from_torch(torch.nn.Embedding(5, 2, padding_idx=0))
