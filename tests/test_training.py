@@ -307,3 +307,28 @@ def test_checkpoint_has_no_pickle_and_readable_json(trained):
     assert meta["kind"] == "charlm" and meta["step"] == 40
     assert meta["vocab"] == sorted(meta["vocab"])
     assert {"model", "train", "optimizer", "rng", "data"} <= set(meta)
+
+
+def test_export_formats(trained, tmp_path, capsys):
+    ckpt = str(trained / "run" / "best.ckpt")
+    model, vocab, _ = load_charlm(ckpt)
+    assert main(["export", ckpt, "--format", "torch", "--out", str(tmp_path / "m.npz")]) == 0
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        sd = dict(z)
+    assert set(sd) >= {"embed.weight", "rnn.weight_ih_l0", "head.weight", "head.bias"}
+    np.testing.assert_array_equal(sd["embed.weight"], model.embed.weight)
+    side = json.loads((tmp_path / "m.vocab.json").read_text())
+    assert side["vocab"] == list(vocab.chars)
+    assert main(["export", ckpt, "--format", "keras", "--out", str(tmp_path / "k.npz")]) == 0
+    with np.load(tmp_path / "k.npz", allow_pickle=False) as z:
+        assert z["rnn/0/0"].shape == (model.config.embed_dim, 4 * model.config.hidden_size)
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+    assert main(["export", ckpt, "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    tokens = vocab.encode("the cell state")[:, None]
+    logits = sess.run(["logits"], {"tokens": tokens})[0]
+    ours, _ = model.forward(tokens)
+    np.testing.assert_allclose(logits, ours, rtol=1e-4, atol=1e-5)
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["vocab"]) == list(vocab.chars)

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_generate(sub)
     _add_evaluate(sub)
+    _add_export(sub)
     return parser
 
 
@@ -164,6 +165,77 @@ def _add_evaluate(sub):
     p.add_argument("--seq-len", type=_positive, default=None, help="chunk length (default: the training one)")
     p.add_argument("--unknown", choices=["error", "replace"], default="error")
     p.set_defaults(func=cmd_evaluate)
+
+
+EXPORT_HELP = """\
+Export a trained char-LM for other frameworks.
+
+  onnx   an ONNX graph: input `tokens` int64 (T, B), optional `h0`/`c0`; outputs `logits`
+         (T, B, V), `h_n`, `c_n`; the vocabulary as JSON in metadata_props["vocab"]. Runs
+         in onnxruntime without lstmlab (see docs/interop.md).
+  torch  a .npz of NumPy arrays under the state-dict keys of a torch module with children
+         `embed` (nn.Embedding), `rnn` (nn.LSTM/nn.RNN), `head` (nn.Linear), plus
+         `vocab.json` beside it. Load with {k: torch.from_numpy(v) for k, v in np.load(f).items()}.
+  keras  a .npz of Keras weight arrays: `embed/0`, `rnn/<level>/<i>` (the set_weights list of
+         each LSTM/SimpleRNN level), `head/0` (kernel), `head/1` (bias), plus `vocab.json`.
+
+No pickle is written. Files are written atomically.
+
+examples:
+  lstmlab export runs/stdlib/best.ckpt --format onnx --out charlm.onnx
+  lstmlab export runs/stdlib/best.ckpt --format torch --out charlm_torch.npz
+"""
+
+
+def _add_export(sub):
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, PyTorch or Keras arrays",
+                       description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--format", choices=["onnx", "torch", "keras"], required=True)
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    import io
+    import json
+
+    import numpy as np
+
+    from .training.checkpoint import atomic_write_bytes, atomic_write_text
+    from .training.lm import load_charlm
+
+    model, vocab, _ = load_charlm(args.checkpoint)
+    out = Path(args.out)
+    pieces = {"embed": model.embed, "rnn": model.rnn, "head": model.head}
+    if args.format == "onnx":
+        from .interop import to_onnx
+
+        proto = to_onnx(model.rnn, embedding=model.embed, head=model.head, vocab=vocab.to_json())
+        atomic_write_bytes(out, proto.SerializeToString())
+        print(f"wrote {out}: ONNX graph tokens (T, B) -> logits (T, B, {len(vocab)}), h_n, c_n; "
+              f"vocabulary in metadata_props['vocab']")
+        return 0
+    if args.format == "torch":
+        from .interop import model_state_dict
+
+        arrays = model_state_dict(pieces)
+    else:
+        from .interop import to_keras_weights
+
+        arrays = {"embed/0": to_keras_weights(model.embed)[0]}
+        for level, ws in enumerate(to_keras_weights(model.rnn)):
+            arrays.update({f"rnn/{level}/{i}": w for i, w in enumerate(ws)})
+        arrays.update({f"head/{i}": w for i, w in enumerate(to_keras_weights(model.head))})
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(out, buf.getvalue())
+    side = out.with_name(out.stem + ".vocab.json")
+    cfg = model.config.to_json()
+    atomic_write_text(side, json.dumps({"vocab": vocab.to_json(), "model": cfg}, indent=1))
+    print(f"wrote {out} ({len(arrays)} arrays, {args.format} layout) and {side} "
+          f"(vocabulary and model sizes)")
+    return 0
 
 
 def cmd_train(args) -> int:
