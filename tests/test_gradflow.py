@@ -69,8 +69,10 @@ def test_gradient_flow_refuses_bidirectional():
         gradient_flow(layer, np.zeros((3, 1, 2), np.float32))
 
 
-def test_demo_runs_and_shows_the_rnn_vanishing(capsys):
-    assert main(["demo", "--length", "60", "--batch", "4", "--hidden", "16"]) == 0
+def test_demo_runs_and_shows_the_rnn_vanishing(capsys, tmp_path):
+    # --quick shrinks the training sections; the gradient section takes the sizes given here
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--length", "60", "--batch", "4",
+                 "--hidden", "16"]) == 0
     out = capsys.readouterr().out
     rnn_row = next(line for line in out.splitlines() if line.startswith("RNN (tanh)"))
     last = float(rnn_row.split()[-1])

@@ -7,14 +7,20 @@ import sys
 from pathlib import Path
 
 DEMO_HELP = """\
-The lecture, measured. A vanilla RNN and LSTMs (forget-gate bias 0 as in PyTorch, 1 as
-commonly advised, 3) read the same random sequence; the loss is on the last step only. The
-table shows how much of its gradient reaches earlier steps: the RNN's "so many tanh" make
-it vanish, and the LSTM's cell state keeps it alive once the forget gate is open.
+The lecture, end to end, in a few minutes on a laptop CPU; writes OUT/report.html (one
+self-contained page, figures inline) and OUT/summary.json, and prints a summary.
 
-example:
-  lstmlab demo
-  lstmlab demo --length 200 --hidden 128 --seed 1
+  1. RNN, the problem: fresh networks read a random sequence with the loss on the last step;
+     how much gradient reaches k steps back (through h, and the LSTM's cell state C), and
+     the Jacobian norms ||dh_T/dh_t|| from random projections.
+  2. The fix, LSTM: a vanilla RNN and an LSTM trained on the adding problem (Hochreiter &
+     Schmidhuber 1997) with the same budget and data; the RNN fails, the LSTM solves it.
+  3. The five steps: the trained LSTM's gates f, i, C~, C, o, h over one sequence.
+
+examples:
+  lstmlab demo                          # about 2 minutes on 2 cores
+  lstmlab demo --out /tmp/lecture --seed 1
+  lstmlab demo --quick                  # seconds: tiny networks, tiny budget (for tests)
 """
 
 
@@ -35,14 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="run 'lstmlab COMMAND --help' for a command's options and examples")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="the lecture's claims, measured", description=DEMO_HELP,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    demo.add_argument("--length", type=_positive, default=100, help="sequence length T (default 100)")
-    demo.add_argument("--hidden", type=_positive, default=64, help="hidden units H (default 64)")
-    demo.add_argument("--batch", type=_positive, default=32, help="sequences in the batch (default 32)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.set_defaults(func=cmd_demo)
+    _add_demo(sub)
     _add_train(sub)
+    _add_forecast(sub)
+    _add_classify(sub)
+    _add_experiment(sub)
+    _add_inspect(sub)
     _add_generate(sub)
     _add_evaluate(sub)
     _add_export(sub)
@@ -104,6 +108,20 @@ def _pos_float(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError("expected a number > 0, got 0")
     return value
+
+
+def _add_forecast(sub):
+    # forecast train|predict|benchmark; parsing and commands live in lstmlab.forecast.cli
+    from .forecast.cli import add_forecast_parser
+
+    add_forecast_parser(sub)
+
+
+def _add_classify(sub):
+    # classify train|predict; parsing and commands live in lstmlab.classify.cli
+    from .classify.cli import add_classify_parser
+
+    add_classify_parser(sub)
 
 
 def _add_train(sub):
@@ -351,13 +369,41 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from .insight.lecture import vanishing_gradients
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="the lecture's claims, measured", description=DEMO_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="lstmlab-demo", help="output directory (default lstmlab-demo)")
+    p.add_argument("--quick", action="store_true", help="tiny networks and budget: seconds, not minutes")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--length", type=_positive, default=None,
+                   help="T of the gradient-flow section (default 100)")
+    p.add_argument("--hidden", type=_positive, default=None,
+                   help="H of the gradient-flow section (default 64)")
+    p.add_argument("--batch", type=_positive, default=None,
+                   help="sequences in the gradient-flow batch (default 32)")
+    p.add_argument("--adding-length", type=_positive, default=None,
+                   help="T of the adding problem (default 100; at least 11)")
+    p.add_argument("--budget", type=_positive, default=None,
+                   help="training sequences per network (default 128000; a network stops once solved)")
+    p.set_defaults(func=cmd_demo)
 
-    rows, ks = vanishing_gradients(T=args.length, batch=args.batch, hidden=args.hidden,
-                                   seed=args.seed)
-    T = args.length
-    print(f"Vanishing gradients, measured (T={T}, B={args.batch}, H={args.hidden}, seed {args.seed})")
+
+def cmd_demo(args) -> int:
+    from .insight.demo import DemoConfig, run_demo
+
+    given = {k: v for k, v in (("seed", args.seed), ("length", args.length),
+                               ("hidden", args.hidden), ("batch", args.batch),
+                               ("adding_length", args.adding_length), ("budget", args.budget))
+             if v is not None}
+    given["out"] = args.out
+    if given.get("adding_length", 11) < 11:
+        raise ValueError("--adding-length must be at least 11 (the first mark lies in the "
+                         "first ten pairs, before the last one)")
+    cfg = DemoConfig.quick_version(**given) if args.quick else DemoConfig(**given)
+    s = run_demo(cfg)
+    rows, ks, T = s["rows"], s["ks"], cfg.length
+    print(f"1. Vanishing gradients at initialisation (T={T}, B={cfg.batch}, H={cfg.hidden}, "
+          f"seed {cfg.seed})")
     print("Loss on the last step only; each column: ||dL/d(state at step T-k)|| / ||dL/d(state at T)||")
     print()
     head = f"{'model':<26}{'path':<6}" + "".join(f"{'k=' + str(k):>10}" for k in ks)
@@ -365,11 +411,156 @@ def cmd_demo(args) -> int:
     print("-" * len(head))
     for name, path, rel in rows:
         print(f"{name:<26}{path:<6}" + "".join(f"{rel[k]:>10.1e}" for k in ks))
-    print()
     print("h: through the hidden state; C: through the LSTM's cell state.")
-    print("The RNN's gradient falls by orders of magnitude within a few dozen steps. The LSTM's")
-    print("path through C decays like the product of its forget gates: with PyTorch's default")
-    print("bias (f ~ 0.5) it still vanishes; with the forget gate open it carries the gradient back.")
+    print()
+    TA = cfg.adding_length
+    print(f"2. Adding problem, T={TA}: same budget ({cfg.budget:,} sequences), same data, "
+          f"{cfg.eval_size:,} held-out sequences")
+    print(f"{'model':<8}{'held-out MSE':>14}{'solved':>9}{'until solved':>14}{'seen':>10}{'seconds':>9}")
+    for m in ("rnn", "lstm"):
+        r = s["adding"][m]
+        until = f"{r['solved_at']:,}" if r["solved_at"] else "-"
+        print(f"{m.upper():<8}{r['error']:>14.4f}{r['score']:>9.3f}{until:>14}{r['seen']:>10,}"
+              f"{r['seconds']:>9.0f}")
+    print("(constant prediction: MSE 0.0417; solved = fraction with |error| < 0.04)")
+    print()
+    print("3. Summary")
+    width = max(len(c[1]) for c in s["claims_rows"])
+    for claim, measured, value in s["claims_rows"]:
+        print(f"  {claim:<28}{measured:<{width + 2}}{value}")
+    print()
+    print(f"report: {Path(cfg.out) / 'report.html'}  ({s['seconds']:.0f} s)")
+    return 0
+
+
+EXPERIMENT_HELP = """\
+Train each model at each length with the same budget and seeds on a long-time-lag task, and
+print a table: held-out error, fraction solved (adding) or recall accuracy (copy), runs solved,
+training sequences until solved. Writes OUT/results.json (after every run; rerunning the same
+command continues an interrupted experiment), OUT/TASK.png and OUT/report.html.
+
+  adding  Hochreiter & Schmidhuber (1997): solved when |error| < 0.04 on >= 95% of the
+          held-out sequences
+  copy    Arjovsky et al. (2016): ten symbols, T blanks, reproduce them; compared with the
+          memoryless baseline 10 ln 8 / (T + 20); solved at >= 95% recall accuracy
+
+examples:
+  lstmlab experiment adding --lengths 20 50 100 200 --models rnn lstm --seeds 0 1 2
+  lstmlab experiment copy --lengths 10 50 100 --budget 200000 --hidden 64
+  lstmlab experiment adding --lengths 20 --budget 2000 --seeds 0 --out /tmp/try
+"""
+
+
+def _add_experiment(sub):
+    p = sub.add_parser("experiment", help="RNN vs LSTM on the adding problem or the copy task",
+                       description=EXPERIMENT_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", choices=["adding", "copy"])
+    p.add_argument("--lengths", type=_positive, nargs="+", required=True, metavar="T",
+                   help="task lengths T")
+    p.add_argument("--models", nargs="+", choices=["rnn", "lstm"], default=["rnn", "lstm"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--budget", type=_positive, default=128_000,
+                   help="training sequences per run (default 128000)")
+    p.add_argument("--hidden", type=_positive, default=32, help="hidden units (default 32)")
+    p.add_argument("--batch", type=_positive, default=32, help="sequences per step (default 32)")
+    p.add_argument("--lr", type=_pos_float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--clip", type=_nonneg_float, default=1.0, help="gradient-norm clip, 0 = off (default 1)")
+    p.add_argument("--forget-bias", type=float, default=5.0,
+                   help="LSTM forget-gate bias at init (default 5: f = 0.993, a memory half-life "
+                        "of about 100 steps)")
+    p.add_argument("--eval-every", type=_positive, default=4000,
+                   help="training sequences between evaluations (default 4000)")
+    p.add_argument("--eval-size", type=_positive, default=2000, help="held-out sequences (default 2000)")
+    p.add_argument("--target", type=_pos_float, default=0.95, help="score that counts as solved (default 0.95)")
+    p.add_argument("--no-stop", action="store_true", help="train the whole budget even once solved")
+    p.add_argument("--out", default=None, help="output directory (default runs/experiment-TASK)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_experiment)
+
+
+def cmd_experiment(args) -> int:
+    from .insight.experiments import (ExperimentConfig, format_table, load_results, run_experiment,
+                                      save_results, summarize, table_notes, write_report)
+
+    cfg = ExperimentConfig(task=args.task, lengths=tuple(args.lengths), models=tuple(args.models),
+                           seeds=tuple(args.seeds), budget=args.budget, hidden=args.hidden,
+                           batch=args.batch, lr=args.lr, clip=args.clip, forget_bias=args.forget_bias,
+                           eval_every=args.eval_every, eval_size=args.eval_size, target=args.target,
+                           stop_when_solved=not args.no_stop)
+    out = Path(args.out or f"runs/experiment-{args.task}")
+    results_path = out / "results.json"
+    done = load_results(results_path, cfg)
+    if done:
+        print(f"continuing {results_path}: {len(done)} run(s) already done", file=sys.stderr)
+    finished = list(done)
+
+    def save(result):
+        finished.append(result)
+        save_results(results_path, cfg, finished)
+
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    results = run_experiment(cfg, log=log, on_result=save, done=done)
+    print(format_table(cfg, summarize(results)))
+    print()
+    print(table_notes(cfg))
+    png, report = write_report(cfg, results, out)
+    print(f"\nresults: {results_path}; figure: {png}; report: {report}")
+    return 0
+
+
+INSPECT_HELP = """\
+Look inside a character LSTM checkpoint (from 'lstmlab train'): heatmaps of its gates and cell
+state over the characters of a text, and the cells whose state follows something nameable —
+inside quotes, inside brackets, bracket depth, inside a comment, position in the line,
+indentation (after Karpathy, Johnson & Fei-Fei 2015). Writes OUT/inspect.html and prints the
+cells found. The search needs a few thousand characters to be meaningful: pass --file.
+
+examples:
+  lstmlab inspect runs/stdlib/best.ckpt --text "def f(x):\\n    return [x, 'a(b']\\n"
+  lstmlab inspect runs/stdlib/best.ckpt --file some_module.py --max-chars 5000
+"""
+
+
+def _add_inspect(sub):
+    p = sub.add_parser("inspect", help="gates and nameable cells of a character LSTM",
+                       description=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", metavar="CKPT")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--text", help="the text to read (escapes like \\n are not interpreted by the shell)")
+    g.add_argument("--file", help="read the text from this UTF-8 file")
+    p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
+    p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
+    p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
+    p.add_argument("--per-signal", type=_positive, default=2, help="cells listed per property (default 2)")
+    p.add_argument("--unknown", choices=["error", "replace"], default="error",
+                   help="characters outside the vocabulary: stop with an error (default) or replace them")
+    p.add_argument("--out", default="lstmlab-inspect", help="output directory (default lstmlab-inspect)")
+    p.set_defaults(func=cmd_inspect)
+
+
+def cmd_inspect(args) -> int:
+    from .insight.inspection import inspect_text
+    from .training.lm import load_charlm
+
+    model, vocab, _ = load_charlm(args.checkpoint)
+    if args.file:
+        from .data.text import read_text_files
+        text, source = read_text_files([args.file]), args.file
+    else:
+        text, source = args.text.replace("\\n", "\n").replace("\\t", "\t"), "--text"
+    text = text[: args.max_chars]
+    matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
+                                 units=args.units, per_signal=args.per_signal,
+                                 unknown=args.unknown, source=source)
+    print(f"{len(text):,} characters from {source}; cells whose state C_t follows a property "
+          f"(Pearson r):")
+    print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
+    for m in matches:
+        print(f"  {m.signal:<18}{m.layer:>6}{m.unit:>6}{m.r:>+8.3f}")
+    if len(text) < 1000:
+        print("(a short text: these correlations are noisy; pass --file with a few thousand characters)")
+    print(f"report: {path}")
     return 0
 
 

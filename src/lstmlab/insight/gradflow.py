@@ -6,7 +6,13 @@ through T - t factors ``diag(tanh') W``, and shrinks; the LSTM's cell state offe
 for a layer and a batch it runs BPTT with the reference kernels and records, for every step,
 the total gradient ``dL/dh_t`` (and ``dL/dC_t`` for the LSTM) and its norm.
 
-Dimensions: T time, B batch, D input features, H hidden units, L layers.
+The same backward pass, started from random directions, also gives the Jacobian view:
+for ``v ~ N(0, I)`` placed on ``h_T``, backprop yields ``u_t = (∂h_T/∂h_t)ᵀ v`` and
+``E ||u_t||² = ||∂h_T/∂h_t||_F²`` (Hutchinson's trace estimator applied to ``J Jᵀ``), so a few
+probes estimate the Frobenius norm of the Jacobian from every step to the last at once
+(:func:`jacobian_norms`).
+
+Dimensions: T time, B batch, D input features, H hidden units, L layers, K probes.
 """
 
 from __future__ import annotations
@@ -35,6 +41,45 @@ class GradientFlow:
             out["C"] = self.dc_norm[layer] / self.dc_norm[layer, -1]
         return out
 
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "dh_norm": self.dh_norm.tolist(),
+                "dc_norm": None if self.dc_norm is None else self.dc_norm.tolist()}
+
+
+def _prepare(layer, x, state, what: str):
+    """Checked ``x (T, B, D)`` and initial states ``h0, c0 (L, B, H)`` (``c0`` None for the RNN)."""
+    if not isinstance(layer, (LSTM, RNN)):
+        raise TypeError(f"layer must be an lstmlab LSTM or RNN, got {type(layer).__name__}")
+    if layer.bidirectional or layer.batch_first:
+        raise ValueError(f"{what} needs a unidirectional, time-major layer "
+                         "(bidirectional=False, batch_first=False)")
+    if isinstance(layer, LSTM) and layer._is_variant():
+        raise ValueError(f"{what} measures the lecture's LSTM; this layer has peepholes, clip "
+                         "or coupled gates")
+    x = as_float_array(x, "x", layer.dtype, ndim=3)
+    B = x.shape[1]
+    H, L = layer.hidden_size, layer.num_layers
+    if state is None:
+        return x, np.zeros((L, B, H), layer.dtype), (
+            np.zeros((L, B, H), layer.dtype) if isinstance(layer, LSTM) else None)
+    if isinstance(layer, LSTM):
+        return x, state[0], state[1]
+    return x, state, None
+
+
+def _forward_stack(layer, x, h0, c0) -> list:
+    """Forward every layer with the reference kernels; the caches, bottom layer first."""
+    caches, inp = [], x
+    for l in range(layer.num_layers):
+        p = layer._layer_params(f"l{l}")
+        if isinstance(layer, LSTM):
+            y, _, _, cache = lstm_forward(inp, h0[l], c0[l], p)
+        else:
+            y, _, cache = rnn_forward(inp, h0[l], p, layer.nonlinearity)
+        caches.append(cache)
+        inp = y
+    return caches
+
 
 def gradient_flow(layer, x, dy=None, dhT=None, state=None) -> GradientFlow:
     """Run ``layer`` (unidirectional RNN or LSTM, time-major) on ``x (T, B, D)`` and backprop
@@ -43,35 +88,15 @@ def gradient_flow(layer, x, dy=None, dhT=None, state=None) -> GradientFlow:
     With neither ``dy`` nor ``dhT`` given, the loss is on the last step only:
     ``dhT`` is a fixed random direction of unit norm per sequence (seeded, so reruns agree).
     """
-    if not isinstance(layer, (LSTM, RNN)):
-        raise TypeError(f"layer must be an lstmlab LSTM or RNN, got {type(layer).__name__}")
-    if layer.bidirectional or layer.batch_first:
-        raise ValueError("gradient_flow needs a unidirectional, time-major layer "
-                         "(bidirectional=False, batch_first=False)")
-    x = as_float_array(x, "x", layer.dtype, ndim=3)
+    x, h0, c0 = _prepare(layer, x, state, "gradient_flow")
     T, B, _ = x.shape
     H, L = layer.hidden_size, layer.num_layers
     is_lstm = isinstance(layer, LSTM)
-    if state is None:
-        h0 = np.zeros((L, B, H), layer.dtype)
-        c0 = np.zeros((L, B, H), layer.dtype)
-    elif is_lstm:
-        h0, c0 = state
-    else:
-        h0, c0 = state, None
     if dy is None and dhT is None:
         g = np.random.default_rng(0).normal(size=(B, H))
         dhT = (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(layer.dtype)
 
-    caches, inp = [], x
-    for l in range(L):
-        p = layer._layer_params(f"l{l}")
-        if is_lstm:
-            y, _, _, cache = lstm_forward(inp, h0[l], c0[l], p)
-        else:
-            y, _, cache = rnn_forward(inp, h0[l], p, layer.nonlinearity)
-        caches.append(cache)
-        inp = y
+    caches = _forward_stack(layer, x, h0, c0)
 
     dh_norm = np.zeros((L, T))
     dc_norm = np.zeros((L, T)) if is_lstm else None
@@ -88,3 +113,52 @@ def gradient_flow(layer, x, dy=None, dhT=None, state=None) -> GradientFlow:
         dh_norm[l] = np.sqrt((dh_seq.astype(np.float64) ** 2).sum(axis=(1, 2)))
         dcur = dx
     return GradientFlow("lstm" if is_lstm else "rnn", dh_norm, dc_norm)
+
+
+@dataclass
+class JacobianNorms:
+    """Estimated ``||∂h_T/∂h_t||_F`` (and ``||∂h_T/∂C_t||_F``, LSTM) of the top layer."""
+
+    kind: str  # "lstm" or "rnn"
+    dh: np.ndarray  # (T, B) per sequence, row t is step t; sqrt(H) at t = T - 1 (J = I)
+    dc: np.ndarray | None  # (T, B) same for the cell state (LSTM only)
+    probes: int  # K random directions averaged
+
+    def mean(self) -> dict[str, np.ndarray]:
+        """Per step, the geometric mean over sequences (norms spread over decades)."""
+        out = {"h": np.exp(np.log(np.maximum(self.dh, 1e-300)).mean(axis=1))}
+        if self.dc is not None:
+            out["C"] = np.exp(np.log(np.maximum(self.dc, 1e-300)).mean(axis=1))
+        return out
+
+
+def jacobian_norms(layer, x, probes: int = 16, rng: np.random.Generator | None = None,
+                   state=None) -> JacobianNorms:
+    """Frobenius norms of the Jacobians from every step's state to the last hidden state.
+
+    One forward pass, then ``probes`` backward passes of the top layer, each from
+    ``dhT = v ~ N(0, I_H)`` per sequence: the gradient reaching ``h_t`` is ``J_tᵀ v`` with
+    ``J_t = ∂h_T/∂h_t``, and the mean of ``||J_tᵀ v||²`` over probes estimates ``||J_t||_F²``
+    (exact in expectation; relative error about ``sqrt(2/K)`` for a rank-one J). At
+    ``t = T - 1`` the Jacobian is the identity, so the estimate there is about ``sqrt(H)``.
+    """
+    x, h0, c0 = _prepare(layer, x, state, "jacobian_norms")
+    rng = np.random.default_rng(0) if rng is None else rng
+    T, B, _ = x.shape
+    H = layer.hidden_size
+    is_lstm = isinstance(layer, LSTM)
+    cache = _forward_stack(layer, x, h0, c0)[-1]
+    sq_h = np.zeros((T, B))  # (T, B) running sum of ||J_t^T v||^2
+    sq_c = np.zeros((T, B)) if is_lstm else None
+    for _ in range(probes):
+        v = rng.normal(size=(B, H)).astype(layer.dtype)  # (B, H) probe on h_T
+        dh_seq = np.zeros((T, B, H), layer.dtype)  # (T, B, H)
+        if is_lstm:
+            dc_seq = np.zeros((T, B, H), layer.dtype)  # (T, B, H)
+            lstm_backward(None, v, None, cache, dh_seq, dc_seq)
+            sq_c += (dc_seq.astype(np.float64) ** 2).sum(axis=2)
+        else:
+            rnn_backward(None, v, cache, dh_seq)
+        sq_h += (dh_seq.astype(np.float64) ** 2).sum(axis=2)
+    return JacobianNorms("lstm" if is_lstm else "rnn", np.sqrt(sq_h / probes),
+                         None if sq_c is None else np.sqrt(sq_c / probes), probes)

@@ -49,6 +49,35 @@ class _Recurrent(Module):
     _gates = 1
     _has_cell = False
 
+    # Which kernels run: "auto" (the compiled ones of ``lstmlab.kernels.fast`` when numba is
+    # installed, else the NumPy reference), "numpy" (always the reference), or "fast" (the
+    # compiled ones; an error without numba). Per layer: ``lstm.backend = "numpy"``.
+    # In eval mode the fast forward keeps no cache; a backward after it recomputes the
+    # forward first (same result, one more forward's time).
+    backend = "auto"
+
+    def _fast_kernels(self):
+        """The module ``lstmlab.kernels.fast`` when this layer should use it, else None."""
+        from ..kernels import fast  # imports no numba until a kernel runs
+
+        if self.backend == "numpy":
+            return None
+        if self.backend == "fast":
+            if not fast.available():
+                raise RuntimeError(f"{type(self).__name__}.backend is 'fast' but numba cannot be "
+                                   f"imported: pip install numba, or set backend = 'auto'")
+            return fast
+        if self.backend != "auto":
+            raise ValueError(f"backend must be 'auto', 'numpy' or 'fast', got {self.backend!r}")
+        return fast if fast.available() else None
+
+    @staticmethod
+    def _cache_for_backward(cache):
+        """The kernel cache; runs the forward again when an eval-mode forward kept none."""
+        from ..kernels.fast import Recompute
+
+        return cache.forward() if isinstance(cache, Recompute) else cache
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None):
@@ -330,7 +359,8 @@ class LSTM(_Recurrent):
             for name, b in self._params.items():
                 if name.startswith("b_"):
                     b[: self.hidden_size] += self.dtype.type(self.forget_bias)  # block 0 is f
-        if clip is not None and not (isinstance(clip, (int, float)) and 0 < clip < np.inf):
+        real = isinstance(clip, (int, float, np.floating)) and not isinstance(clip, bool)
+        if clip is not None and not (real and 0 < clip < np.inf):
             raise ValueError(f"clip must be a positive number or None, got {clip!r}")
         self.peephole = bool(peephole)
         self.clip = None if clip is None else float(clip)
@@ -391,8 +421,22 @@ class LSTM(_Recurrent):
         r = super().__repr__()
         return r if not extra else r[:-1] + ", " + ", ".join(extra) + ")"
 
-    _kernel_forward = staticmethod(lambda x, s, p, lengths: lstm_forward(x, s[0], s[1], p, lengths))
-    _kernel_backward = staticmethod(lambda dy, ds, cache: lstm_backward(dy, ds[0], ds[1], cache))
+    def _kernel_forward(self, x, s, p, lengths):
+        fast = self._fast_kernels()
+        if fast is None:
+            return lstm_forward(x, s[0], s[1], p, lengths)
+        if self.training:
+            return fast.lstm_forward(x, s[0], s[1], p, lengths)
+        h0, c0 = s[0].copy(), s[1].copy()  # inference: no cache; backward would recompute it
+        y, h_n, c_n, _ = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False)
+        return y, h_n, c_n, fast.Recompute(lambda: fast.lstm_forward(x, h0, c0, p, lengths)[-1])
+
+    def _kernel_backward(self, dy, ds, cache):
+        fast = self._fast_kernels()
+        cache = self._cache_for_backward(cache)
+        if fast is None:
+            return lstm_backward(dy, ds[0], ds[1], cache)
+        return fast.lstm_backward(dy, ds[0], ds[1], cache)
 
     def forward(self, x, state=None, lengths=None):
         if state is None:
@@ -434,8 +478,13 @@ class LSTM(_Recurrent):
         c_new = np.empty_like(c)
         tanh_c = np.empty((B, H), self.dtype)
         inp = x_t
+        fast = self._fast_kernels()
         for layer in range(self.num_layers):
             Wx, Wh, b = self._layer_params(f"l{layer}")
+            if fast is not None:  # the same step, fused
+                fast.lstm_step(inp, h[layer], c[layer], (Wx, Wh, b), h_new[layer], c_new[layer])
+                inp = h_new[layer]
+                continue
             z = inp @ Wx  # (B, 4H)
             z += h[layer] @ Wh
             if b is not None:
@@ -465,10 +514,21 @@ class RNN(_Recurrent):
                          dropout, dtype, rng)
 
     def _kernel_forward(self, x, s, p, lengths):
-        return rnn_forward(x, s[0], p, self.nonlinearity, lengths)
+        fast = self._fast_kernels()
+        if fast is None:
+            return rnn_forward(x, s[0], p, self.nonlinearity, lengths)
+        if self.training:
+            return fast.rnn_forward(x, s[0], p, self.nonlinearity, lengths)
+        h0, act = s[0].copy(), self.nonlinearity  # inference: no cache (see _Recurrent.backend)
+        y, h_n, _ = fast.rnn_forward(x, h0, p, act, lengths, need_cache=False)
+        return y, h_n, fast.Recompute(lambda: fast.rnn_forward(x, h0, p, act, lengths)[-1])
 
     def _kernel_backward(self, dy, ds, cache):
-        return rnn_backward(dy, ds[0], cache)
+        fast = self._fast_kernels()
+        cache = self._cache_for_backward(cache)
+        if fast is None:
+            return rnn_backward(dy, ds[0], cache)
+        return fast.rnn_backward(dy, ds[0], cache)
 
     def forward(self, x, h0=None, lengths=None):
         y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
@@ -485,8 +545,13 @@ class RNN(_Recurrent):
         h = self._check_state(state, "state", B, unbatched)
         h_new = np.empty_like(h)
         inp = x_t
+        fast = self._fast_kernels()
         for layer in range(self.num_layers):
             Wx, Wh, b = self._layer_params(f"l{layer}")
+            if fast is not None:  # the same step, fused
+                fast.rnn_step(inp, h[layer], (Wx, Wh, b), self.nonlinearity, h_new[layer])
+                inp = h_new[layer]
+                continue
             z = inp @ Wx  # (B, H)
             z += h[layer] @ Wh
             if b is not None:

@@ -1,0 +1,562 @@
+"""Benchmark: lstmlab's LSTM and RNN against torch.nn.LSTM / nn.RNN on the same inputs.
+
+Dimensions: T time, B batch, D input features, H hidden units (here D = H).
+
+One process, same inputs for both; for every shape the candidates are timed in interleaved
+repeats (ours, torch, ours, torch, ...) with a short pause between calls, because BLAS
+threads keep spinning for a while after a call and slow down whatever runs next. Reported:
+median and min–max time, the ratio torch time / lstmlab time (> 1: lstmlab is faster),
+achieved GFLOP/s (GEMM FLOPs only) and the fraction of the float32 GEMM peak measured here.
+
+    .venv/bin/python bench/bench_lstm.py            # the full grid (a few minutes)
+    .venv/bin/python bench/bench_lstm.py --quick    # a small run (under a minute)
+    .venv/bin/python bench/bench_lstm.py --profile --memory --compile   # the extra studies
+
+Suites: train (forward + loss + backward, float32), infer (forward in eval mode / torch
+inference_mode), stream (B = 1, 1000 single steps: ``LSTM.step`` vs nn.LSTM called per step
+and nn.LSTMCell), f64 (float64 training), rnn (train and infer against nn.RNN).
+Extra studies: --profile (where lstmlab's training step spends its time: GEMM, fused
+elementwise kernels, the rest), --memory (peak resident memory of one training step, each
+library in its own subprocess), --compile (numba's first-call compile time with an empty
+cache, and the first call with a warm on-disk cache, in subprocesses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+_OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small grid, 3 repeats")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per candidate (7)")
+    p.add_argument("--pause", type=float, default=0.05, help="seconds between candidates")
+    p.add_argument("--suites", default="train,infer,stream,f64,rnn",
+                   help="comma-separated subset of train,infer,stream,f64,rnn")
+    p.add_argument("--profile", action="store_true", help="time split of a training step")
+    p.add_argument("--memory", action="store_true", help="peak memory of a training step")
+    p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
+    p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
+                   help="before each shape, wait up to this long for the other processes on the "
+                        "machine to use < 15%% of the CPU (shared machines); the busy fraction "
+                        "seen is printed per row")
+    p.add_argument("--unset-openblas-env", action="store_true",
+                   help="re-run without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (both together)")
+    p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+ARGS = parse_args()
+if ARGS.unset_openblas_env and any(k in os.environ for k in _OPENBLAS_VARS):
+    env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_VARS}
+    env["LSTMLAB_BENCH_UNSET"] = ",".join(f"{k}={os.environ[k]}" for k in _OPENBLAS_VARS
+                                          if k in os.environ)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+import datetime  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+GRID = [(100, 32, 128), (100, 64, 256), (50, 16, 512), (200, 8, 64), (100, 128, 128),
+        (1000, 1, 128)]
+QUICK_GRID = [(100, 32, 128), (50, 16, 512), (200, 8, 64)]
+
+
+def lstm_flops(T, B, D, H, G=4, train=True) -> float:
+    """GEMM FLOPs: forward 2·T·B·(D+H)·G·H; backward twice that (dx, dh and the weights)."""
+    fwd = 2.0 * T * B * (D + H) * G * H
+    return 3 * fwd if train else fwd
+
+
+# -- machine facts ------------------------------------------------------------------------
+def machine_facts(torch) -> list[str]:
+    from threadpoolctl import threadpool_info
+
+    lines = [f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+             f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}",
+             f"cpu: {_cpu_name()}, {os.cpu_count()} logical cores; load average at start "
+             f"{os.getloadavg()[0]:.2f}",
+             f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}"
+             f" ({torch.get_num_threads()} threads, mkldnn "
+             f"{'on' if torch.backends.mkldnn.is_available() else 'off'})"]
+    try:
+        import numba
+        lines.append(f"numba {numba.__version__}")
+    except ImportError:
+        lines.append("numba: not installed (lstmlab runs its NumPy reference kernels)")
+    unset = os.environ.get("LSTMLAB_BENCH_UNSET")
+    for k in _OPENBLAS_VARS:
+        state = os.environ.get(k)
+        lines.append(f"{k}: {state!r}" + (f" (unset for this run; was {unset})" if unset else ""))
+    for info in threadpool_info():
+        lines.append(f"threadpool: {info['internal_api']} {info.get('version')} "
+                     f"arch={info.get('architecture')} threads={info['num_threads']} "
+                     f"({os.path.basename(info['filepath'])})")
+    return lines
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def gemm_peak(torch, dtype=np.float32, n=2048, reps=8) -> tuple[float, float]:
+    """Best GFLOP/s of an n×n×n GEMM through NumPy's BLAS and through torch."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+    out = np.empty((n, n), dtype)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    best_np = best_t = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best_np = min(best_np, time.perf_counter() - t0)
+        time.sleep(0.05)
+        t0 = time.perf_counter()
+        torch.mm(ta, tb)
+        best_t = min(best_t, time.perf_counter() - t0)
+        time.sleep(0.05)
+    f = 2.0 * n ** 3
+    return f / best_np / 1e9, f / best_t / 1e9
+
+
+# -- candidates ---------------------------------------------------------------------------
+def make_inputs(T, B, D, H, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(T, B, D)).astype(dtype)
+    dy = rng.normal(size=(T, B, H)).astype(dtype)
+    return x, dy
+
+
+def ours_lstm(kind, D, H, dtype):
+    import lstmlab
+    cls = lstmlab.LSTM if kind == "lstm" else lstmlab.RNN
+    return cls(D, H, dtype=dtype, rng=np.random.default_rng(1))
+
+
+def torch_twin(torch, layer, kind):
+    mod = (torch.nn.LSTM if kind == "lstm" else torch.nn.RNN)(layer.input_size, layer.hidden_size)
+    mod = mod.to(torch.float64 if layer.dtype == np.float64 else torch.float32)
+    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in layer.torch_state_dict().items()}
+    mod.load_state_dict(sd)
+    return mod
+
+
+def train_candidates(torch, kind, T, B, D, H, dtype):
+    layer = ours_lstm(kind, D, H, dtype)
+    mod = torch_twin(torch, layer, kind)
+    x, dy = make_inputs(T, B, D, H, dtype)
+    tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+
+    def ours():
+        y, _ = layer.forward(x)
+        loss = float(np.vdot(y, dy))  # the loss sum(y * dy), whose gradient on y is dy
+        layer.backward(dy)
+        return loss
+
+    def theirs():
+        mod.zero_grad(set_to_none=True)
+        y, _ = mod(tx)
+        loss = (y * tdy).sum()
+        loss.backward()
+        return float(loss.detach())
+
+    return ours, theirs
+
+
+def infer_candidates(torch, kind, T, B, D, H, dtype):
+    layer = ours_lstm(kind, D, H, dtype).eval()
+    mod = torch_twin(torch, layer, kind).eval()
+    x, _ = make_inputs(T, B, D, H, dtype)
+    tx = torch.from_numpy(x)
+
+    def ours():
+        return layer.forward(x)[0]
+
+    def theirs():
+        with torch.inference_mode():
+            return mod(tx)[0]
+
+    return ours, theirs
+
+
+def stream_candidates(torch, H=128, steps=1000):
+    layer = ours_lstm("lstm", H, H, np.float32).eval()
+    mod = torch_twin(torch, layer, "lstm").eval()
+    cell = torch.nn.LSTMCell(H, H)
+    with torch.no_grad():
+        cell.weight_ih.copy_(mod.weight_ih_l0)
+        cell.weight_hh.copy_(mod.weight_hh_l0)
+        cell.bias_ih.copy_(mod.bias_ih_l0)
+        cell.bias_hh.copy_(mod.bias_hh_l0)
+    xs = np.random.default_rng(0).normal(size=(steps, 1, H)).astype(np.float32)
+    txs = torch.from_numpy(xs)
+
+    def ours():
+        state = None
+        for t in range(steps):
+            y, state = layer.step(xs[t], state)
+        return y
+
+    def lstm_per_step():
+        state = None
+        with torch.inference_mode():
+            for t in range(steps):
+                y, state = mod(txs[t:t + 1], state)
+        return y
+
+    def lstm_cell():
+        state = None
+        with torch.inference_mode():
+            for t in range(steps):
+                state = cell(txs[t], state)
+        return state[0]
+
+    return ours, lstm_per_step, lstm_cell
+
+
+def cpu_busy(interval: float = 0.5) -> float:
+    """Fraction of all cores busy during ``interval`` while this process sleeps (so: others)."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(n) for n in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    try:
+        t0, i0 = snap()
+        time.sleep(interval)
+        t1, i1 = snap()
+    except OSError:
+        return float("nan")
+    return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.15) -> str:
+    """Wait (up to ``max_wait`` s) until other processes use < ``threshold`` of the CPU."""
+    if max_wait <= 0:
+        return ""
+    t_end = time.perf_counter() + max_wait
+    busy = cpu_busy()
+    while busy >= threshold and time.perf_counter() < t_end:
+        time.sleep(2.0)
+        busy = cpu_busy()
+    return f"{busy:.0%}"
+
+
+def interleaved(cands: dict, repeats: int, pause: float, warmup: int = 2) -> dict:
+    """Time each candidate ``repeats`` times, round-robin, pausing between calls."""
+    for f in cands.values():
+        for _ in range(warmup):
+            f()
+        time.sleep(pause)
+    times = {k: [] for k in cands}
+    for _ in range(repeats):
+        for k, f in cands.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+            time.sleep(pause)
+    return {k: np.array(v) for k, v in times.items()}
+
+
+def fmt_t(ts) -> str:
+    med, lo, hi = np.median(ts), ts.min(), ts.max()
+    u, s = (1e3, "ms") if med >= 1e-3 else (1e6, "µs")
+    return f"{med * u:.3g} {s} ({lo * u:.3g}–{hi * u:.3g})"
+
+
+def table(title, header, rows):
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c) for c in r) + " |")
+    sys.stdout.flush()
+
+
+def run_sequence_suite(torch, name, kind, make, grid, dtype, train, peak, repeats, pause):
+    rows = []
+    for (T, B, H) in grid:
+        ours, theirs = make(torch, kind, T, B, H, H, dtype)
+        busy = wait_quiet(ARGS.quiet_wait)
+        ts = interleaved({"ours": ours, "torch": theirs}, repeats, pause)
+        busy_after = f"{cpu_busy():.0%}" if ARGS.quiet_wait else ""
+        fl = lstm_flops(T, B, H, H, 4 if kind == "lstm" else 1, train)
+        mo, mt = np.median(ts["ours"]), np.median(ts["torch"])
+        ratio = mt / mo
+        lo = ts["torch"].min() / ts["ours"].max()
+        hi = ts["torch"].max() / ts["ours"].min()
+        best = ts["torch"].min() / ts["ours"].min()
+        rows.append([f"{T}, {B}, {H}", fmt_t(ts["ours"]), fmt_t(ts["torch"]),
+                     f"**{ratio:.2f}** ({lo:.2f}–{hi:.2f})", f"{best:.2f}",
+                     f"{fl / mo / 1e9:.0f}", f"{fl / mt / 1e9:.0f}",
+                     f"{fl / ts['ours'].min() / 1e9 / peak:.0%}"]
+                    + ([f"{busy} / {busy_after}"] if ARGS.quiet_wait else []))
+    table(name, ["T, B, D=H", "lstmlab", "torch", "torch/lstmlab (medians)", "best/best",
+                 "GFLOP/s ours", "GFLOP/s torch", "of peak (ours, best)"] + (["others' CPU before / after"]
+                                                if ARGS.quiet_wait else []), rows)
+
+
+def run_stream(torch, repeats, pause, steps=1000):
+    ours, per_step, cell = stream_candidates(torch, steps=steps)
+    wait_quiet(ARGS.quiet_wait)
+    ts = interleaved({"ours": ours, "nn.LSTM": per_step, "nn.LSTMCell": cell}, repeats, pause)
+    mo, bo = np.median(ts["ours"]), ts["ours"].min()
+    rows = [[k, fmt_t(v / steps), f"**{np.median(v) / mo:.2f}**", f"{v.min() / bo:.2f}"]
+            for k, v in ts.items()]
+    table(f"streaming: B=1, D=H=128, {steps} steps, time per step",
+          ["candidate", "per step", "time / lstmlab's (medians)", "best/best"], rows)
+
+
+# -- profile ------------------------------------------------------------------------------
+def profile_train(T, B, H, dtype=np.float32, repeats=5):
+    """Where lstmlab's fast training step spends its time, single-threaded batch (no split):
+    a replica of ``fast.lstm_forward`` / ``lstm_backward`` with timers around each part."""
+    from lstmlab.kernels import fast
+    nb = fast._nb()
+    rng = np.random.default_rng(0)
+    D = H
+    x = rng.normal(size=(T, B, D)).astype(dtype)
+    dy = rng.normal(size=(T, B, H)).astype(dtype)
+    Wx = (rng.normal(size=(D, 4 * H)) * 0.1).astype(dtype)
+    Wh = (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype)
+    b = np.zeros(4 * H, dtype)
+    lens = np.full(B, T, np.int64)
+    pc = time.perf_counter
+    best = None
+    for _ in range(repeats + 1):
+        acc = dict.fromkeys(["input GEMM", "recurrent GEMM", "fused elementwise",
+                             "weight-gradient GEMMs", "dx GEMM"], 0.0)
+        t_all = pc()
+        t0 = pc()
+        gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)
+        acc["input GEMM"] += pc() - t0
+        h = np.zeros((T + 1, B, H), dtype)
+        c = np.zeros((T + 1, B, H), dtype)
+        tc = np.empty((T, B, H), dtype)
+        rec = np.empty((B, 4 * H), dtype)
+        for t in range(T):
+            t0 = pc()
+            np.dot(h[t], Wh, out=rec)
+            t1 = pc()
+            nb.lstm_step_forward(gates[t], rec, b, h[t], c[t], h[t + 1], c[t + 1], tc[t], lens, t)
+            t2 = pc()
+            acc["recurrent GEMM"] += t1 - t0
+            acc["fused elementwise"] += t2 - t1
+        dz = np.empty((T, B, 4 * H), dtype)
+        dh = np.empty((B, H), dtype)
+        dhT = np.zeros((B, H), dtype)
+        dc = np.zeros((B, H), dtype)
+        WhT = Wh.T
+        for t in range(T - 1, -1, -1):
+            t0 = pc()
+            nb.lstm_step_backward(dh, dhT, dy[t], dc, gates[t], tc[t], c[t], dz[t], lens, t)
+            t1 = pc()
+            np.dot(dz[t], WhT, out=dh)
+            t2 = pc()
+            acc["fused elementwise"] += t1 - t0
+            acc["recurrent GEMM"] += t2 - t1
+        t0 = pc()
+        dz2 = dz.reshape(T * B, 4 * H)
+        _ = x.reshape(T * B, D).T @ dz2
+        _ = h[:-1].reshape(T * B, H).T @ dz2
+        _ = dz2.sum(axis=0)
+        t1 = pc()
+        _ = dz2 @ Wx.T
+        t2 = pc()
+        acc["weight-gradient GEMMs"] += t1 - t0
+        acc["dx GEMM"] += t2 - t1
+        total = pc() - t_all
+        acc["rest (Python, allocation, timers)"] = total - sum(acc.values())
+        acc["total"] = total
+        if best is None or total < best["total"]:
+            best = acc
+    return best
+
+
+def run_profile(grid):
+    from lstmlab.kernels import fast
+    if not fast.available():
+        print("\n(--profile needs numba)")
+        return
+    rows = []
+    keys = None
+    for (T, B, H) in grid:
+        wait_quiet(ARGS.quiet_wait)
+        acc = profile_train(T, B, H)
+        keys = [k for k in acc if k != "total"]
+        tot = acc["total"]
+        rows.append([f"{T}, {B}, {H}", f"{tot * 1e3:.2f} ms"]
+                    + [f"{acc[k] / tot:.0%}" for k in keys])
+    table("profile of one float32 training step (batch not split; best of 6)",
+          ["T, B, D=H", "total"] + keys, rows)
+
+
+# -- memory -------------------------------------------------------------------------------
+_MEM_CHILD = r"""
+import sys, tracemalloc, json
+import numpy as np
+which, T, B, H = sys.argv[1], *map(int, sys.argv[2:5])
+import torch, lstmlab
+rng = np.random.default_rng(0)
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(key + ":"))  # KiB
+
+def setup(T, B):
+    x = rng.normal(size=(T, B, H)).astype(np.float32)
+    dy = rng.normal(size=(T, B, H)).astype(np.float32)
+    if which == "torch":
+        mod = torch.nn.LSTM(H, H); tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+        def step():
+            mod.zero_grad(set_to_none=True); y, _ = mod(tx); (y * tdy).sum().backward()
+    else:
+        layer = lstmlab.LSTM(H, H, rng=rng); layer.backend = which
+        def step():
+            y, _ = layer.forward(x); layer.backward(dy)
+    return step
+
+setup(2, 2)()  # libraries loaded, kernels compiled, outside the measurement
+step = setup(T, B)
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak-RSS mark (VmHWM) to the current RSS
+tracemalloc.start()
+step()
+_, traced = tracemalloc.get_traced_memory()
+print(json.dumps({"rss_delta_mib": (status("VmHWM") - before) / 1024, "traced_mib": traced / 2**20}))
+"""
+
+
+def run_memory(grid):
+    import json
+    rows = []
+    for (T, B, H) in grid:
+        res = {}
+        for which in ("fast", "numpy", "torch"):
+            env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")  # big blocks go back at free
+            out = subprocess.run([sys.executable, "-c", _MEM_CHILD, which, str(T), str(B), str(H)],
+                                 capture_output=True, text=True, check=True, env=env)
+            res[which] = json.loads(out.stdout.strip().splitlines()[-1])
+        cache_mib = (7 * T + 2) * B * H * 4 / 2**20  # gates 4H, tanh C, h and c (T+1) per row
+        rows.append([f"{T}, {B}, {H}", f"{res['fast']['rss_delta_mib']:.1f}",
+                     f"{res['fast']['traced_mib']:.1f}", f"{res['numpy']['rss_delta_mib']:.1f}",
+                     f"{res['torch']['rss_delta_mib']:.1f}", f"{cache_mib:.1f}"])
+    table("peak memory of one float32 training step, MiB (each in a fresh subprocess: peak RSS "
+          "during the step minus RSS before it, with glibc returning big blocks at free; and "
+          "tracemalloc's peak of NumPy's allocations)",
+          ["T, B, D=H", "lstmlab fast RSS", "lstmlab fast traced", "lstmlab numpy RSS",
+           "torch RSS", "cache size (7T+2)·B·H·4 B"], rows)
+
+
+# -- compile cost -------------------------------------------------------------------------
+_COMPILE_CHILD = r"""
+import time, json
+t0 = time.perf_counter()
+import numpy as np, lstmlab
+from lstmlab.kernels import fast
+t1 = time.perf_counter()
+ok = fast.available()
+t2 = time.perf_counter()
+res = {"import_lstmlab_s": t1 - t0, "import_numba_s": t2 - t1}
+for dt in (np.float32, np.float64):
+    layer = lstmlab.LSTM(8, 8, dtype=dt, rng=np.random.default_rng(0)); layer.backend = "fast"
+    x = np.ones((3, 2, 8), dt)
+    t0 = time.perf_counter(); y, _ = layer.forward(x); layer.backward(np.ones_like(y))
+    t1 = time.perf_counter(); y, _ = layer.forward(x); layer.backward(np.ones_like(y))
+    t2 = time.perf_counter()
+    res[f"lstm_{np.dtype(dt).name}_first_s"] = t1 - t0
+    res[f"lstm_{np.dtype(dt).name}_second_s"] = t2 - t1
+print(json.dumps(res))
+"""
+
+
+def run_compile():
+    import json
+    rows = []
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+        for label in ("empty cache (compiles)", "warm on-disk cache"):
+            out = subprocess.run([sys.executable, "-c", _COMPILE_CHILD], env=env,
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append([label, f"{r['import_lstmlab_s']:.2f}", f"{r['import_numba_s']:.2f}",
+                         f"{r['lstm_float32_first_s']:.2f}", f"{r['lstm_float64_first_s']:.2f}",
+                         f"{r['lstm_float32_second_s'] * 1e3:.2f} ms"])
+    table("compile cost (LSTM forward + backward kernels; fresh subprocesses, NUMBA_CACHE_DIR "
+          "a new temporary directory)", ["run", "import lstmlab, s", "import numba, s",
+                                         "first float32 call, s", "first float64 call, s",
+                                         "next call"], rows)
+
+
+def main() -> int:
+    import torch
+    from lstmlab.kernels import fast
+
+    quick = ARGS.quick
+    repeats = ARGS.repeats or (3 if quick else 7)
+    grid = QUICK_GRID if quick else GRID
+    suites = set(ARGS.suites.split(","))
+    print("## lstmlab vs PyTorch\n")
+    for line in machine_facts(torch):
+        print(f"- {line}")
+    print(f"- lstmlab fast kernels: {'numba' if fast.available() else 'unavailable (NumPy reference)'}"
+          f"; repeats {repeats}, pause {ARGS.pause} s")
+    wait_quiet(ARGS.quiet_wait)
+    peak32 = gemm_peak(torch, np.float32)
+    peak64 = gemm_peak(torch, np.float64)
+    peak = max(peak32)
+    print(f"- GEMM peak 2048³: float32 NumPy {peak32[0]:.0f}, torch {peak32[1]:.0f} GFLOP/s "
+          f"(peak used: {peak:.0f}); float64 NumPy {peak64[0]:.0f}, torch {peak64[1]:.0f}")
+    if fast.available():  # compile (or load) outside the timings
+        warm = ours_lstm("lstm", 4, 4, np.float32)
+        warm.forward(np.zeros((2, 2, 4), np.float32))
+    t_start = time.perf_counter()
+    if "train" in suites:
+        run_sequence_suite(torch, "LSTM training step, float32 (forward + loss + backward)", "lstm",
+                           train_candidates, grid, np.float32, True, peak, repeats, ARGS.pause)
+    if "infer" in suites:
+        run_sequence_suite(torch, "LSTM inference, float32 (full sequence)", "lstm",
+                           infer_candidates, grid, np.float32, False, peak, repeats, ARGS.pause)
+    if "stream" in suites:
+        run_stream(torch, repeats, ARGS.pause, steps=300 if quick else 1000)
+    if "f64" in suites:
+        run_sequence_suite(torch, "LSTM training step, float64 (fraction of the float64 peak)",
+                           "lstm", train_candidates, grid, np.float64, True, max(peak64), repeats,
+                           ARGS.pause)
+    if "rnn" in suites:
+        rgrid = grid[:3] if quick else grid
+        run_sequence_suite(torch, "RNN (tanh) training step, float32", "rnn", train_candidates,
+                           rgrid, np.float32, True, peak, repeats, ARGS.pause)
+        run_sequence_suite(torch, "RNN (tanh) inference, float32", "rnn", infer_candidates,
+                           rgrid, np.float32, False, peak, repeats, ARGS.pause)
+    if ARGS.profile:
+        run_profile(grid)
+    if ARGS.memory:
+        run_memory(grid)
+    if ARGS.compile:
+        run_compile()
+    print(f"\n(timed suites took {time.perf_counter() - t_start:.0f} s; load average at end "
+          f"{os.getloadavg()[0]:.2f}; peak RSS of this process "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Labelled sequences: a long-format CSV reader, a UCR/UEA ``.ts`` reader, padding, examples.
+
+Dimensions: n sequences, T_i the length of sequence i, T = max T_i, D features per step.
+
+**CSV (long format)**: one row per time step, with a sequence-id column, an optional
+time-order column, feature columns and a label column::
+
+    id,t,x,y,label
+    a,0,0.1,1.2,walk
+    a,1,0.3,1.0,walk
+    b,0,...
+
+Rows are grouped by id (in order of first appearance) and sorted by the time column within
+a sequence (numbers, or ISO dates of one width); a repeated time inside a sequence, a label
+that changes within a sequence, a non-numeric feature cell (named by line and column) and
+missing values (under ``missing="refuse"``) are errors.
+
+**UCR/UEA ``.ts``** (the sktime / timeseriesclassification.com format): ``@`` header lines
+(``@problemName``, ``@univariate``, ``@dimensions``, ``@equalLength``, ``@classLabel true
+<labels>``, ...) then ``@data`` and one case per line: the dimensions separated by ``:``, the
+values of each by ``,``, the class label last; ``?`` is a missing value. Sequences may differ
+in length between cases (all dimensions of one case have the same length). Time-stamped
+(``@timeStamps true``) files are not supported and say so.
+
+Sequences of different lengths are padded into one ``(T, n, D)`` array with ``lengths (n,)``
+(the network's variable-length path ignores the padding).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..forecast.data import (MISSING_POLICIES, SeriesError, time_order_problem, column_index,
+                             fill_missing, parse_numeric_column, read_csv_table)
+
+
+class SequenceDataError(SeriesError):
+    """Labelled-sequence data that cannot be used; the message says where and why."""
+
+
+def _as_sequence_errors(reader):
+    """The CSV helpers shared with forecasting raise SeriesError; readers here raise
+    SequenceDataError (a subclass), so one ``except`` catches all of their problems."""
+    @functools.wraps(reader)
+    def wrapped(*args, **kwargs):
+        try:
+            return reader(*args, **kwargs)
+        except SequenceDataError:
+            raise
+        except SeriesError as exc:
+            raise SequenceDataError(str(exc)) from None
+    return wrapped
+
+
+@dataclass
+class SequenceSet:
+    """Variable-length sequences with (optional) labels."""
+
+    x: list  # n arrays of shape (T_i, D), float64
+    labels: list | None  # n class labels (str), or None when the data is unlabelled
+    ids: list  # n sequence ids (str)
+    features: list  # D feature names
+    source: str = ""
+    notes: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def num_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(s) for s in self.x], np.int64)  # (n,)
+
+    def padded(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+        """``x (T, n, D)`` zero-padded after each sequence's end, and ``lengths (n,)``."""
+        lengths = self.lengths
+        out = np.zeros((int(lengths.max()), len(self.x), self.num_features), dtype)  # (T, n, D)
+        for i, s in enumerate(self.x):
+            out[: len(s), i] = s
+        return out, lengths
+
+    def subset(self, idx) -> "SequenceSet":
+        idx = [int(i) for i in idx]
+        return SequenceSet([self.x[i] for i in idx],
+                           None if self.labels is None else [self.labels[i] for i in idx],
+                           [self.ids[i] for i in idx], self.features, self.source, self.notes)
+
+
+# -- CSV ------------------------------------------------------------------------------------
+
+@_as_sequence_errors
+def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
+                      time_col: str | None = None, features: list[str] | None = None,
+                      missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
+    """Read a long-format CSV of labelled sequences (see the module docstring)."""
+    header, rows, lines = read_csv_table(path)
+    where = str(path)
+    i_id = column_index(header, id_col, path, "sequence-id column")
+    i_t = None if time_col is None else column_index(header, time_col, path, "time column")
+    i_y = None
+    if label_col is not None and (require_labels or label_col in header):
+        i_y = column_index(header, label_col, path, "label column")
+    used = {i for i in (i_id, i_t, i_y) if i is not None}
+    if features:
+        i_f = [column_index(header, f, path, "feature column") for f in features]
+        clash = [header[i] for i in i_f if i in used]
+        if clash:
+            raise SequenceDataError(f"{clash} cannot be both a feature and the id/time/label column")
+    else:
+        i_f = [i for i in range(len(header)) if i not in used]
+        if not i_f:
+            raise SequenceDataError(f"{where} has no feature columns besides id/time/label "
+                                    f"({', '.join(header)})")
+    names = [header[i] for i in i_f]
+    values = np.column_stack([parse_numeric_column([r[i] for r in rows], lines, header[i], path)
+                              for i in i_f])  # (rows, D) with NaN where missing
+    groups: dict[str, list[int]] = {}
+    for k, r in enumerate(rows):
+        groups.setdefault(r[i_id], []).append(k)
+    xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
+    for sid, ks in groups.items():
+        if i_t is not None:
+            keys = [rows[k][i_t] for k in ks]
+            try:
+                order = sorted(range(len(ks)), key=lambda j: float(keys[j]))
+            except ValueError:
+                order = sorted(range(len(ks)), key=lambda j: keys[j])
+            ks = [ks[j] for j in order]
+            problem = time_order_problem([rows[k][i_t] for k in ks], [lines[k] for k in ks])
+            if problem and "repeats" in problem:
+                raise SequenceDataError(f"{where}, sequence {sid!r}: {problem}")
+        seq_lines = [lines[k] for k in ks]
+        seq = values[ks].copy()  # (T_i, D)
+        for j, name in enumerate(names):
+            seq[:, j], note = fill_missing(seq[:, j], missing, name, seq_lines,
+                                           f"{where}, sequence {sid!r}")
+            if note:
+                notes.append(f"sequence {sid!r}, {note}")
+        if i_y is not None:
+            found = {rows[k][i_y] for k in ks}
+            if len(found) > 1:
+                first = {}
+                for k in ks:
+                    first.setdefault(rows[k][i_y], lines[k])
+                shown = ", ".join(f"{lab!r} (line {ln})" for lab, ln in first.items())
+                raise SequenceDataError(f"{where}: sequence {sid!r} has more than one label: "
+                                        f"{shown}; a sequence has one label")
+            label = found.pop()
+            if label == "" or label.lower() in ("na", "nan", "?"):
+                raise SequenceDataError(f"{where}, line {seq_lines[0]}: sequence {sid!r} has no "
+                                        f"label")
+            labels.append(label)
+        xs.append(seq)
+        ids.append(sid)
+    return SequenceSet(xs, labels, ids, names, where, notes)
+
+
+# -- UCR/UEA .ts ----------------------------------------------------------------------------
+
+def _ts_value(text: str, line: int, where: str) -> float:
+    text = text.strip()
+    if text == "?" or text.lower() == "nan":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise SequenceDataError(f"{where}, line {line}: {text!r} is not a number") from None
+
+
+@_as_sequence_errors
+def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
+    """Read a UCR/UEA ``.ts`` file (see the module docstring)."""
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise SequenceDataError(f".ts file {where!r} does not exist")
+    text = path.read_text(encoding="utf-8-sig", errors="strict")
+    if not text.strip():
+        raise SequenceDataError(f".ts file {where!r} is empty")
+    tags: dict[str, str] = {}
+    in_data = False
+    xs, labels, notes = [], [], []
+    dims = None
+    for ln, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise SequenceDataError(f"{where}, line {ln}: expected an @tag before @data, got "
+                                        f"{line[:40]!r}")
+            key, _, value = line[1:].partition(" ")
+            key = key.lower()
+            if key == "data":
+                in_data = True
+                if tags.get("timestamps", "false").lower() == "true":
+                    raise SequenceDataError(f"{where}: time-stamped .ts files (@timeStamps true) "
+                                            f"are not supported; export the values without "
+                                            f"time stamps")
+                if "targetlabel" in tags and tags["targetlabel"].lower().startswith("true"):
+                    raise SequenceDataError(f"{where}: a regression .ts file (@targetLabel true); "
+                                            f"classify needs class labels")
+                continue
+            tags[key] = value.strip()
+            continue
+        has_label = tags.get("classlabel", "false").lower().startswith("true")
+        parts = line.split(":")
+        if has_label:
+            label = parts.pop().strip()
+            labels.append(label)
+        if "(" in line:
+            raise SequenceDataError(f"{where}, line {ln}: time-stamped values '(t,v)' are not "
+                                    f"supported")
+        series = [[_ts_value(v, ln, where) for v in p.split(",")] for p in parts]
+        if dims is None:
+            dims = len(series)
+        elif len(series) != dims:
+            raise SequenceDataError(f"{where}, line {ln}: {len(series)} dimensions, but earlier "
+                                    f"cases have {dims}")
+        lens = {len(s) for s in series}
+        if len(lens) != 1:
+            raise SequenceDataError(f"{where}, line {ln}: the dimensions of this case have "
+                                    f"different lengths {sorted(lens)}")
+        seq = np.array(series, np.float64).T  # (T_i, D)
+        sid = str(len(xs))
+        for j in range(dims):
+            seq[:, j], note = fill_missing(seq[:, j], missing, f"dim_{j}", [ln] * len(seq),
+                                           f"{where}, case {sid} (line {ln})")
+            if note:
+                notes.append(f"case {sid}, {note}")
+        xs.append(seq)
+    if not in_data:
+        raise SequenceDataError(f"{where}: no @data line; is this a UCR/UEA .ts file?")
+    if not xs:
+        raise SequenceDataError(f"{where}: @data is followed by no cases")
+    if not labels:
+        if require_labels:
+            raise SequenceDataError(f"{where}: the cases have no class labels (@classLabel false)")
+        labels = None
+    declared = tags.get("classlabel", "").split()[1:]
+    if labels and declared:
+        unknown = sorted(set(labels) - set(declared))
+        if unknown:
+            raise SequenceDataError(f"{where}: labels {unknown[:5]} are not among the declared "
+                                    f"@classLabel values {declared}")
+    features = [f"dim_{j}" for j in range(dims)]
+    name = tags.get("problemname", path.stem)
+    return SequenceSet(xs, labels, [str(i) for i in range(len(xs))], features,
+                       f"{where} ({name})", notes)
+
+
+def ucr_pair(directory) -> tuple[Path, Path | None]:
+    """``(train, test)`` files of a UCR/UEA problem folder (``*_TRAIN.ts``, ``*_TEST.ts``)."""
+    d = Path(directory)
+    train = sorted(d.glob("*_TRAIN.ts"))
+    if len(train) != 1:
+        found = ", ".join(p.name for p in sorted(d.glob("*.ts"))) or "no .ts files"
+        raise SequenceDataError(f"folder {str(d)!r} should hold one *_TRAIN.ts file (and its "
+                                f"*_TEST.ts); found: {found}")
+    test = train[0].with_name(train[0].name[: -len("_TRAIN.ts")] + "_TEST.ts")
+    return train[0], (test if test.exists() else None)
+
+
+def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:
+    """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
+    missing)."""
+    p = Path(path)
+    if p.suffix.lower() == ".ts":
+        return read_ts(p, missing=csv_options.get("missing", "refuse"),
+                       require_labels=require_labels)
+    return read_sequence_csv(p, require_labels=require_labels, **csv_options)
+
+
+# -- example sets ---------------------------------------------------------------------------
+
+def synthetic_sequences(n: int, rng: np.random.Generator, min_len: int = 8, max_len: int = 24
+                        ) -> SequenceSet:
+    """A set with a known answer: the class is the frequency of a noisy sine.
+
+    Class k in {0, 1, 2} draws ``sin(2π f_k t + φ) + 0.3·noise`` with periods 1/f of
+    16, 8 and 4 steps, a random phase φ and a random length in ``[min_len, max_len]``.
+    A sequence of at least 8 steps shows half a period of the slowest class, so a
+    correct classifier is right on nearly every sequence; chance is 1/3.
+    """
+    periods = (16.0, 8.0, 4.0)
+    y = rng.integers(0, 3, size=n)
+    xs = []
+    for k in y:
+        T = int(rng.integers(min_len, max_len + 1))
+        t = np.arange(T)
+        phase = rng.uniform(0, 2 * np.pi)
+        s = np.sin(2 * np.pi * t / periods[k] + phase) + 0.3 * rng.normal(size=T)
+        xs.append(s[:, None])
+    labels = [f"period_{int(periods[k])}" for k in y]
+    return SequenceSet(xs, labels, [str(i) for i in range(n)], ["x"], "synthetic sines")
+
+
+def digits_sequences() -> SequenceSet:
+    """scikit-learn's bundled 8x8 handwritten digits read row by row: 8 steps of 8 pixels
+    (values 0..16). Needs scikit-learn (the data ships inside it; nothing is downloaded)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise OSError("the digits set ships with scikit-learn; pip install scikit-learn") from None
+    d = load_digits()
+    xs = [img.astype(np.float64) for img in d.images]  # each (8 rows = steps, 8 columns)
+    return SequenceSet(xs, [str(int(t)) for t in d.target], [str(i) for i in range(len(xs))],
+                       [f"col_{j}" for j in range(8)], "scikit-learn digits (8 rows x 8 pixels)")

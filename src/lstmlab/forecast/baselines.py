@@ -1,0 +1,91 @@
+"""The baselines every forecast is judged against, and the error measures.
+
+Dimensions: N time steps, n windows (forecast origins), L lookback, D input columns,
+K horizon.
+
+Baselines (each gives ``(n, K)`` forecasts for the same windows the network sees):
+
+* **persistence**: every step ahead is the last observed value, ``ŷ_{t+k} = y_{t-1}``;
+* **seasonal naive** with season m: the value one season earlier,
+  ``ŷ_{t+k} = y_{t+k-m·⌈(k+1)/m⌉}`` (for k < m simply ``y_{t+k-m}``);
+* **linear AR**: for each step ahead k, ``ŷ_{t+k} = w_k · window + b_k`` fitted by least
+  squares on the training windows (direct multi-step, like the network; same lookback).
+
+Errors, averaged over all windows and all K steps ahead unless a step is chosen:
+``MAE = mean|e|``, ``RMSE = sqrt(mean e²)``, and the mean absolute scaled error
+``MASE = MAE / mean_t |y_t - y_{t-m}|`` whose denominator is the in-sample one-step error of
+the (seasonal, m >= 1) naive forecast on the training part (Hyndman & Koehler 2006): MASE < 1
+beats that naive method on average.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def persistence(X: np.ndarray, horizon: int) -> np.ndarray:
+    """``X (n, L, D)`` raw windows -> ``(n, K)``: the last target value, repeated."""
+    return np.repeat(X[:, -1, 0][:, None], horizon, axis=1)
+
+
+def seasonal_naive(y: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """``(n, K)`` forecasts from the target series ``y (N,)``, one season back."""
+    k = np.arange(horizon)
+    back = season * ((k // season) + 1)  # (K,) how far back each step ahead looks
+    idx = np.asarray(origins)[:, None] + k[None, :] - back[None, :]  # (n, K)
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"seasonal naive with season {season} needs {season} past values "
+                         f"before the first origin {int(np.min(origins))}")
+    return np.asarray(y, np.float64)[idx]
+
+
+class LinearAR:
+    """Direct multi-step linear autoregression on flattened windows, by least squares."""
+
+    def __init__(self, ridge: float = 1e-8):
+        self.ridge = ridge  # tiny Tikhonov term: a constant column (e.g. relative mode) stays solvable
+        self.coef = None  # (L*D + 1, K), last row the intercept
+
+    @staticmethod
+    def _design(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64).reshape(len(x), -1)  # (n, L*D)
+        return np.hstack([x, np.ones((len(x), 1))])  # (n, L*D + 1)
+
+    def fit(self, x: np.ndarray, Y: np.ndarray) -> "LinearAR":
+        A = self._design(x)
+        lam = self.ridge * np.eye(A.shape[1])
+        lam[-1, -1] = 0.0  # no penalty on the intercept
+        self.coef = np.linalg.solve(A.T @ A + lam * len(A), A.T @ np.asarray(Y, np.float64))
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if self.coef is None:
+            raise RuntimeError("LinearAR is not fitted")
+        return self._design(x) @ self.coef  # (n, K)
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+def mae(y: np.ndarray, yhat: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(yhat) - np.asarray(y))))
+
+
+def rmse(y: np.ndarray, yhat: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(yhat) - np.asarray(y)))))
+
+
+def mase_scale(y_train: np.ndarray, season: int = 1) -> float:
+    """``mean |y_t - y_{t-m}|`` on the training part: the MASE denominator."""
+    y_train = np.asarray(y_train, np.float64)
+    m = season if len(y_train) > season else 1
+    d = np.abs(y_train[m:] - y_train[:-m])
+    scale = float(d.mean()) if d.size else 0.0
+    return scale if scale > 0 else 1.0  # a constant training part: fall back to MAE
+
+
+def scores(y: np.ndarray, yhat: np.ndarray, scale: float) -> dict:
+    """``y, yhat (n, K)`` -> MAE, RMSE and MASE over all steps, RMSE at step 1 and per step."""
+    y, yhat = np.asarray(y, np.float64), np.asarray(yhat, np.float64)
+    per_step = np.sqrt(np.mean(np.square(yhat - y), axis=0))  # (K,)
+    return {"mae": mae(y, yhat), "rmse": rmse(y, yhat), "mase": mae(y, yhat) / scale,
+            "rmse_1": float(per_step[0]), "rmse_per_step": per_step.tolist()}

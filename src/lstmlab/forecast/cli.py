@@ -1,0 +1,343 @@
+"""``lstmlab forecast train|predict|benchmark``: argument parsing and the three commands.
+
+``lstmlab.cli`` registers these through ``_add_forecast``; the work is in the modules of this
+package, so the functions here only read arguments, call them and print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+FORECAST_HELP = """\
+Forecast a numeric column with an LSTM (or RNN), beside the baselines every forecaster
+checks first: persistence, seasonal naive, and a linear autoregression on the same lookback.
+
+  train      fit on the start of a series, report MAE/RMSE/MASE on its held-out end
+  predict    forecast the steps after the end of a CSV with a trained model
+  benchmark  both shipped series, several seeds: the tables in docs/forecasting.md
+"""
+
+TRAIN_HELP = """\
+Train a forecaster on a CSV column and score it on the end of the series (the test part)
+beside persistence, seasonal naive and linear AR. The series is split in time order:
+training part, validation part (choice of epoch), test part; the scaler, the season and
+the baselines see the training part only. The model outputs all --horizon steps at once
+(direct multi-step output; its own forecasts are never fed back).
+
+Writes OUT/model.ckpt, OUT/forecasts.csv (every test window, every method), OUT/report.json,
+OUT/metrics.jsonl (per epoch) and OUT/forecast.png (history, truth, forecasts).
+With no CSV it trains on the shipped monthly airline series (--dataset sunspots for the
+yearly sunspots) with settings suited to it, and says so.
+
+examples:
+  lstmlab forecast train --out runs/airline
+  lstmlab forecast train --dataset sunspots --out runs/sunspots
+  lstmlab forecast train sales.csv --target units --time date --lookback 28 --horizon 7 \\
+      --features price,promo --missing interpolate --out runs/sales
+"""
+
+PREDICT_HELP = """\
+Forecast the --horizon steps after the last row of a CSV with a trained model (it reads the
+last --lookback rows; the columns are those it was trained on). Prints the forecast and,
+with --out, writes it as CSV.
+
+example:
+  lstmlab forecast predict runs/airline/model.ckpt airline.csv --horizon 6 --out next.csv
+"""
+
+BENCH_HELP = """\
+The comparison in docs/forecasting.md: for each shipped series and each seed, train with
+the series' preset and report the test RMSE (one step ahead and over the whole horizon) of
+the network beside persistence, seasonal naive and both linear AR models; mean and
+standard deviation over seeds. About a minute per series and seed on one core.
+
+example:
+  lstmlab forecast benchmark --seeds 5 --out bench.md
+"""
+
+# Settings for the shipped series (used when the user does not give them). Only the data
+# handling differs between the two; the network and its training are the same.
+PRESETS = {
+    "airline": dict(lookback=24, horizon=12, transform="log", anchor="season"),
+    "sunspots": dict(lookback=24, horizon=10, transform="none", anchor="last"),
+}
+DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return value
+
+
+def _nonneg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _posfloat(text: str) -> float:
+    value = _nonneg(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
+    return value
+
+
+def _columns(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("expected comma-separated column names")
+    return cols
+
+
+def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
+                        patience: int = 50) -> None:
+    """Network and training options shared by the forecast and classify commands."""
+    p.add_argument("--model", choices=["lstm", "rnn"], default="lstm", help="recurrent cell (default lstm)")
+    p.add_argument("--hidden", type=_positive, default=hidden, help=f"hidden units per layer (default {hidden})")
+    p.add_argument("--layers", type=_positive, default=1, help="stacked layers (default 1)")
+    p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers (default 0)")
+    p.add_argument("--epochs", type=_positive, default=epochs, help=f"most passes over the data (default {epochs})")
+    p.add_argument("--batch-size", type=_positive, default=32, help="sequences per update (default 32)")
+    p.add_argument("--lr", type=_posfloat, default=lr, help=f"Adam learning rate, cosine-decayed (default {lr:g})")
+    p.add_argument("--weight-decay", type=_nonneg, default=0.0, help="AdamW weight decay (default 0)")
+    p.add_argument("--clip", type=_nonneg, default=1.0, help="gradient-norm clip, 0 = off (default 1)")
+    p.add_argument("--patience", type=int, default=patience,
+                   help=f"stop after N epochs without validation improvement, 0 = never (default {patience})")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def add_forecast_parser(sub) -> None:
+    f = sub.add_parser("forecast", help="forecast a CSV column; baselines beside",
+                       description=FORECAST_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    fsub = f.add_subparsers(dest="forecast_command", metavar="ACTION")
+    f.set_defaults(func=lambda args: _no_action(f))
+
+    t = fsub.add_parser("train", help="train and score against the baselines", description=TRAIN_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("csv", nargs="?", metavar="CSV", help="the data (default: a shipped series)")
+    t.add_argument("--dataset", choices=["airline", "sunspots"], default=None,
+                   help="shipped series to use when no CSV is given (default airline)")
+    t.add_argument("--target", help="the column to forecast (required with a CSV)")
+    t.add_argument("--features", type=_columns, default=None,
+                   help="extra input columns, comma-separated (their past values are inputs)")
+    t.add_argument("--time", help="time column (labels in outputs; its order is checked)")
+    t.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
+                   help="missing cells: stop with an error (default), carry forward, or interpolate")
+    t.add_argument("--lookback", type=_positive, default=None, help="steps the model reads (default 24)")
+    t.add_argument("--horizon", type=_positive, default=None, help="steps forecast at once (default 12)")
+    t.add_argument("--transform", choices=["none", "log"], default=None,
+                   help="model log(target) (needs positive values; default none)")
+    t.add_argument("--anchor", choices=["none", "last", "season"], default=None,
+                   help="predict the residual over the last value (default), over the seasonal "
+                        "naive forecast, or levels")
+    t.add_argument("--season", type=_positive, default=None,
+                   help="season length for seasonal naive (default: detected on the training part)")
+    t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
+    t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
+    add_network_options(t)
+    t.add_argument("--out", default="runs/forecast", help="run directory (default runs/forecast)")
+    t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
+    t.add_argument("--no-plot", action="store_true", help="do not draw OUT/forecast.png")
+    t.set_defaults(func=cmd_forecast_train)
+
+    p = fsub.add_parser("predict", help="forecast after the end of a CSV", description=PREDICT_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("csv", metavar="CSV")
+    p.add_argument("--horizon", type=_positive, default=None,
+                   help="steps ahead, at most the trained horizon (default: all of it)")
+    p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse")
+    p.add_argument("--out", default=None, help="write the forecast to this CSV file")
+    p.set_defaults(func=cmd_forecast_predict)
+
+    b = fsub.add_parser("benchmark", help="shipped series x seeds: network vs baselines",
+                        description=BENCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b.add_argument("--dataset", nargs="+", choices=["airline", "sunspots"],
+                   default=["airline", "sunspots"])
+    b.add_argument("--seeds", type=_positive, default=5, help="seeds 0..N-1 (default 5)")
+    b.add_argument("--epochs", type=_positive, default=300)
+    b.add_argument("--out", default=None, help="also write the markdown tables here")
+    b.set_defaults(func=cmd_forecast_benchmark)
+
+
+def _no_action(parser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+class _Progress:
+    """Per-epoch records to OUT/metrics.jsonl and a progress line on stderr."""
+
+    def __init__(self, path: Path | None, epochs: int, quiet: bool):
+        self.f = open(path, "w", encoding="utf-8") if path else None
+        self.epochs, self.quiet = epochs, quiet
+
+    def __call__(self, record: dict) -> None:
+        if self.f:
+            self.f.write(json.dumps(record) + "\n")
+        if self.quiet:
+            return
+        e = record["epoch"]
+        if e == 1 or e % 10 == 0 or e == self.epochs:
+            line = f"epoch {e}/{self.epochs}  train loss {record['train_loss']:.4f}"
+            if "val_loss" in record:
+                line += f"  val loss {record['val_loss']:.4f}"
+            end = "" if sys.stderr.isatty() else "\n"
+            print(("\r" if end == "" else "") + line.ljust(70), end=end, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.f:
+            self.f.close()
+        if not self.quiet and sys.stderr.isatty():
+            print(file=sys.stderr)
+
+
+def _fit_config(args):
+    from ..training.supervised import FitConfig
+
+    return FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     weight_decay=args.weight_decay, clip=args.clip, patience=max(0, args.patience))
+
+
+def cmd_forecast_train(args) -> int:
+    import numpy as np
+
+    from .data import SHIPPED, load_shipped, read_series
+    from .model import ForecastConfig, Forecaster
+    from .report import evaluate, format_table, plot_forecast, write_forecasts_csv
+    from .windows import chronological_split
+
+    if args.csv is None:
+        name = args.dataset or "airline"
+        series = load_shipped(name)
+        preset = PRESETS[name]
+        print(f"no CSV given: using the {series.source} ({len(series)} rows)", file=sys.stderr)
+        if args.target or args.features or args.time:
+            raise ValueError("--target/--features/--time need a CSV; the shipped series has "
+                             "its own columns")
+    else:
+        if args.dataset:
+            raise ValueError("give either a CSV or --dataset, not both")
+        if not args.target:
+            raise ValueError("a CSV needs --target COLUMN (the column to forecast)")
+        series = read_series(args.csv, args.target, args.features, args.time, args.missing)
+        preset = DEFAULTS
+    chosen = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in preset.items()}
+    for note in series.notes:
+        print(f"missing values: {note}", file=sys.stderr)
+    config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
+                            test_fraction=args.test_fraction, **chosen)
+    chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
+                        config.test_fraction)  # too short? say so before anything is written
+    if config.transform == "log" and not (series.target > 0).all():
+        i = int(series.target.argmin())
+        raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
+                         f"{series.target[i]:g} at line {series.lines[i]}; use --transform none")
+    out = Path(args.out)
+    if (out / "model.ckpt").exists() and not args.force:
+        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
+                         f"--force to overwrite it (nothing was overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
+          f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
+          f"{args.layers}x{args.hidden}", file=sys.stderr)
+    progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
+    try:
+        fc = Forecaster.train(series, config, np.random.default_rng(args.seed),
+                              hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
+                              dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args),
+                              on_epoch=progress)
+    finally:
+        progress.close()
+    sm = fc.meta["summary"]
+    split = fc.split
+    ev = evaluate(fc, series)
+    report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
+              "season": fc.season, "split": split.to_json(), "training": sm,
+              "part": ev.part, "windows": int(len(ev.origins)), "mase_scale": ev.scale,
+              "scores": ev.scores, "seed": args.seed}
+    fc.save(out / "model.ckpt", extra={"target": series.columns[0],
+                                       "features": series.columns[1:],
+                                       "time": args.time if args.csv else SHIPPED[name][1],
+                                       "report": {k: v["rmse"] for k, v in ev.scores.items()}})
+    write_forecasts_csv(out / "forecasts.csv", ev, series)
+    from ..training.checkpoint import atomic_write_text
+
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1))
+    if not args.no_plot:
+        plot_forecast(out / "forecast.png", ev, series)
+    season = (f"season {fc.season} ({'given' if args.season else 'detected'})" if fc.season
+              else "no season detected (seasonal naive left out)")
+    print(f"split: {split.train} training, {split.val} validation, {split.test} test steps; "
+          f"{season}; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
+          f"{sm['seconds']:.0f} s)")
+    print(f"{ev.part} part: {len(ev.origins)} windows, each forecasting {config.horizon} steps; "
+          f"MASE relative to the in-sample {'seasonal ' if fc.season else ''}naive error "
+          f"{ev.scale:.3g}")
+    print(format_table(ev))
+    print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
+          + ("" if args.no_plot else f", {out / 'forecast.png'}"))
+    return 0
+
+
+def cmd_forecast_predict(args) -> int:
+    from ..training.checkpoint import atomic_write_text, load_checkpoint
+    from .data import read_series
+    from .model import KIND, Forecaster, future_labels
+
+    meta, _ = load_checkpoint(args.checkpoint, expect_kind=KIND)
+    fc = Forecaster.load(args.checkpoint)
+    target = meta.get("target") or fc.columns[0]
+    features = meta.get("features") or fc.columns[1:]
+    series = read_series(args.csv, target, features, meta.get("time"), args.missing)
+    for note in series.notes:
+        print(f"missing values: {note}", file=sys.stderr)
+    K = args.horizon or fc.config.horizon
+    pred = fc.forecast_next(series, K)
+    labels = future_labels(series.time, K)
+    lines = ["step,time,forecast"] + [f"{k + 1},{labels[k]},{pred[k]:.6g}" for k in range(K)]
+    text = "\n".join(lines) + "\n"
+    print(f"{K}-step forecast of {target!r} after the last row ({series.time_label(len(series) - 1)}) "
+          f"of {args.csv}:", file=sys.stderr)
+    sys.stdout.write(text)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_forecast_benchmark(args) -> int:
+    from ..training.checkpoint import atomic_write_text
+    from .benchmark import run_benchmark
+
+    text = run_benchmark(args.dataset, args.seeds, args.epochs,
+                         log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(text)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    return 0

@@ -1,0 +1,190 @@
+"""The LSTM forecaster: windows -> SequenceNet (last-state readout, K outputs) -> forecasts.
+
+Dimensions: N time steps, D input columns (the target first), L lookback, K horizon,
+n windows.
+
+:meth:`Forecaster.train` does, in order: the chronological split (train / validation /
+test, see :mod:`.windows`), the season (given, or detected on the training part), the
+training windows and the :class:`WindowScaler` fitted on them alone, then minibatch Adam on
+the mean squared error of the K scaled outputs, keeping the epoch with the lowest validation
+loss. Output is direct multi-step: one forward pass gives all K steps ahead.
+
+A checkpoint (``kind = "forecaster"``) holds the network, the fitted scaler, the column
+names, the season, the split and the settings, so ``forecast predict`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .._checks import positive_int
+from ..layers.seqnet import SequenceNet, SequenceNetConfig
+from ..training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..training.losses import mse_loss
+from ..training.supervised import FitConfig, fit_sequence_net
+from .data import TimeSeries, detect_season
+from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
+
+KIND = "forecaster"
+TRANSFORMS = ("none", "log")
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """What to forecast from what (stored in checkpoints)."""
+
+    lookback: int = 24  # L, past steps the model reads
+    horizon: int = 12  # K, steps ahead it forecasts at once (direct multi-step)
+    transform: str = "none"  # "none" or "log" (of the target)
+    anchor: str = "last"  # residual over: "last" value, "season" (seasonal naive) or "none"
+    val_fraction: float = 0.15  # share of the series (after the training part) for validation
+    test_fraction: float = 0.2  # share at the end for the test
+    season: int | None = None  # seasonal-naive season; None: detect on the training part
+
+    def __post_init__(self):
+        positive_int(self.lookback, "lookback")
+        positive_int(self.horizon, "horizon")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
+        if self.season is not None:
+            positive_int(self.season, "season")
+        if self.anchor not in ANCHORS:
+            raise ValueError(f"anchor must be one of {ANCHORS}, got {self.anchor!r}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ForecastConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def fingerprint(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()[:16]
+
+
+class Forecaster:
+    """A trained network with everything needed to turn raw windows into forecasts."""
+
+    def __init__(self, net: SequenceNet, scaler: WindowScaler, config: ForecastConfig,
+                 columns: list[str], season: int | None, split: Split | None = None,
+                 fit_config: FitConfig | None = None, meta: dict | None = None):
+        self.net, self.scaler, self.config = net, scaler, config
+        self.columns, self.season, self.split = list(columns), season, split
+        self.fit_config = fit_config or FitConfig()
+        self.meta = dict(meta or {})  # data description, training summary
+
+    # -- training ---------------------------------------------------------------------------
+    @classmethod
+    def train(cls, series: TimeSeries, config: ForecastConfig, rng: np.random.Generator,
+              hidden_size: int = 32, num_layers: int = 1, cell: str = "lstm",
+              dropout: float = 0.0, dtype: str = "float32", fit_config: FitConfig | None = None,
+              on_epoch=None) -> "Forecaster":
+        fit_config = fit_config or FitConfig()
+        L, K = config.lookback, config.horizon
+        split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
+        y_train = series.target[: split.train]
+        season = config.season or detect_season(y_train)
+        X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
+        scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
+                              season=season).fit(X, Y)
+        net_config = SequenceNetConfig(input_size=series.values.shape[1], output_size=K,
+                                       hidden_size=hidden_size, num_layers=num_layers, cell=cell,
+                                       readout="last", dropout=dropout, dtype=dtype)
+        net = SequenceNet(net_config, rng=rng)
+        x, y = scaler.encode(X, Y)
+        x, y = x.astype(net.dtype), y.astype(net.dtype)
+        val = None
+        if split.val:
+            Xv, Yv = make_windows(series.values, L, K, split.origins("val", L, K))
+            xv, yv = scaler.encode(Xv, Yv)
+            val = (xv.astype(net.dtype), yv.astype(net.dtype), None)
+        summary = fit_sequence_net(net, x, y, mse_loss, fit_config, rng, val=val, on_epoch=on_epoch)
+        meta = {"data": {"source": series.source, "n": len(series),
+                         "fingerprint": fingerprint(series.values), "notes": series.notes},
+                "summary": summary, "train_windows": int(len(X))}
+        return cls(net, scaler, config, series.columns, season, split, fit_config, meta)
+
+    # -- forecasting ------------------------------------------------------------------------
+    def predict_windows(self, X: np.ndarray, horizon: int | None = None) -> np.ndarray:
+        """Raw windows ``X (n, L, D)`` -> forecasts ``(n, K')`` in the series' units."""
+        K = self.config.horizon if horizon is None else horizon
+        if not 1 <= K <= self.config.horizon:
+            raise ValueError(f"this model forecasts {self.config.horizon} steps ahead at once "
+                             f"(direct multi-step output); --horizon must be 1..{self.config.horizon}"
+                             f", got {K}; retrain with --horizon {K} for more")
+        L, D = self.config.lookback, len(self.columns)
+        if X.ndim != 3 or X.shape[1:] != (L, D):
+            raise ValueError(f"windows must have shape (n, {L}, {D}), got {X.shape}")
+        x, _ = self.scaler.encode(X)
+        out = self.net.predict(x.astype(self.net.dtype)).astype(np.float64)  # (n, K)
+        return self.scaler.decode(X, out)[:, :K]
+
+    def forecast_next(self, series: TimeSeries, horizon: int | None = None) -> np.ndarray:
+        """The K' steps after the end of ``series`` (its last L rows are the input)."""
+        L = self.config.lookback
+        if len(series) < L:
+            raise ValueError(f"the series has {len(series)} steps; this model reads the last "
+                             f"{L} (its lookback), so it needs at least {L}")
+        X = series.values[-L:][None]  # (1, L, D)
+        return self.predict_windows(X, horizon)[0]
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, path, extra: dict | None = None) -> None:
+        meta = {"kind": KIND, "model": self.net.config.to_json(),
+                "forecast": self.config.to_json(), "fit": self.fit_config.to_json(),
+                "scaler": self.scaler.to_json(), "columns": self.columns, "season": self.season,
+                "split": None if self.split is None else self.split.to_json(), **self.meta,
+                **(extra or {})}
+        arrays = {f"param/{k}": v for k, v in self.net.params().items()}
+        save_checkpoint(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path) -> "Forecaster":
+        meta, arrays = load_checkpoint(path, expect_kind=KIND)
+        try:
+            net_config = SequenceNetConfig.from_json(meta["model"])
+            config = ForecastConfig.from_json(meta["forecast"])
+            fit_config = FitConfig.from_json(meta["fit"])
+            scaler = WindowScaler.from_json(meta["scaler"])
+            columns, season = list(meta["columns"]), meta["season"]
+            split = None if meta.get("split") is None else Split(**meta["split"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None
+        net = SequenceNet(net_config, rng=np.random.default_rng(0))
+        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        try:
+            net.load_params(params)
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint {path} does not match its own model: {exc}") from None
+        net.eval()
+        rest = {k: meta[k] for k in ("data", "summary", "train_windows") if k in meta}
+        return cls(net, scaler, config, columns, season, split, fit_config, rest)
+
+
+def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
+    """Time labels for the K steps after ``labels``: continued for equally spaced numbers
+    (years) and ``YYYY-MM`` months; otherwise ``+1, +2, ...``."""
+    steps = [f"+{k}" for k in range(1, horizon + 1)]
+    if not labels:
+        return steps
+    if len(labels) >= 2:
+        try:
+            a, b = int(labels[-2]), int(labels[-1])
+            return [str(b + (b - a) * k) for k in range(1, horizon + 1)]
+        except ValueError:
+            pass
+    m = re.fullmatch(r"(\d{4})-(\d{2})", labels[-1])
+    if m:
+        y, mo = int(m.group(1)), int(m.group(2))
+        out = []
+        for k in range(1, horizon + 1):
+            t = y * 12 + (mo - 1) + k
+            out.append(f"{t // 12:04d}-{t % 12 + 1:02d}")
+        return out
+    return steps

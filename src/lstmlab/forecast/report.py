@@ -1,0 +1,157 @@
+"""Test-part evaluation of a forecaster beside the baselines: scores, forecasts CSV, plot.
+
+Dimensions: n test windows (forecast origins), K horizon, L lookback.
+
+Every report scores the same test windows with:
+
+* the network (``lstm`` or ``rnn``);
+* ``persistence`` and, when a season is known, ``seasonal_naive``;
+* ``linear_ar``: least squares on the raw lookback window (levels), direct multi-step;
+* ``linear_ar_t``: the same regression fitted in the network's own coordinates (after its
+  log / anchor / scaling), so that the difference between it and the network is the
+  network's nonlinearity and not its choice of transform.
+
+MASE uses one denominator for all methods: the in-sample seasonal-naive (m = season, or 1)
+one-step MAE on the training part.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..training.checkpoint import atomic_write_bytes, atomic_write_text
+from .baselines import LinearAR, mase_scale, persistence, scores, seasonal_naive
+from .data import TimeSeries
+from .model import Forecaster
+from .windows import make_windows
+
+LABELS = {
+    "persistence": "persistence",
+    "seasonal_naive": "seasonal naive",
+    "linear_ar": "linear AR (levels)",
+    "linear_ar_t": "linear AR (network's transform)",
+}
+
+
+@dataclass
+class Evaluation:
+    """Forecasts and scores of every method on the test windows."""
+
+    origins: np.ndarray  # (n,) index of each window's first forecast step
+    truth: np.ndarray  # (n, K)
+    preds: dict  # method -> (n, K)
+    scores: dict  # method -> {"mae", "rmse", "mase", "rmse_1", "rmse_per_step"}
+    season: int | None
+    scale: float  # MASE denominator
+    part: str  # "test" (or "validation" when there is no test part)
+
+    def label(self, method: str) -> str:
+        if method == "seasonal_naive":
+            return f"seasonal naive (m={self.season})"
+        return LABELS.get(method, f"{method.upper()} (this model)")
+
+
+def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray:
+    x_tr, y_tr = fc.scaler.encode(X_train, Y_train)
+    ar = LinearAR().fit(x_tr.transpose(1, 0, 2), y_tr)
+    x, _ = fc.scaler.encode(X)
+    return fc.scaler.decode(X, ar.predict(x.transpose(1, 0, 2)))
+
+
+def evaluate(fc: Forecaster, series: TimeSeries) -> Evaluation:
+    """Score ``fc`` and the baselines on the test part of ``series`` (the training series)."""
+    split = fc.split
+    if split is None or split.n != len(series):
+        raise ValueError("evaluate needs the series the model was trained on (same length)")
+    L, K = fc.config.lookback, fc.config.horizon
+    part = "test" if split.test else "val"
+    if part == "val" and not split.val:
+        raise ValueError("there is neither a test nor a validation part to evaluate on; "
+                         "set a test fraction > 0")
+    origins = split.origins(part, L, K)
+    X, Y = make_windows(series.values, L, K, origins)
+    Xtr, Ytr = make_windows(series.values, L, K, split.origins("train", L, K))
+    name = fc.net.config.cell
+    preds = {name: fc.predict_windows(X), "persistence": persistence(X, K)}
+    if fc.season and origins.min() >= fc.season:
+        preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, fc.season)
+    preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
+    preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
+    scale = mase_scale(series.target[: split.train], fc.season or 1)
+    return Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
+                      fc.season, scale, "test" if part == "test" else "validation")
+
+
+def format_table(ev: Evaluation) -> str:
+    """A plain-text table: one row per method, best RMSE marked."""
+    K = ev.truth.shape[1]
+    head = f"{'method':<34}{'RMSE h=1':>10}{f'RMSE 1..{K}':>12}{'MAE':>10}{'MASE':>8}"
+    lines = [head, "-" * len(head)]
+    best = min(ev.scores, key=lambda k: ev.scores[k]["rmse"])
+    for method, s in ev.scores.items():
+        mark = "  <- best" if method == best else ""
+        lines.append(f"{ev.label(method):<34}{s['rmse_1']:>10.3f}{s['rmse']:>12.3f}"
+                     f"{s['mae']:>10.3f}{s['mase']:>8.3f}{mark}")
+    return "\n".join(lines)
+
+
+def forecasts_csv(ev: Evaluation, series: TimeSeries) -> str:
+    """One row per (origin, step ahead): times, truth and every method's forecast."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    methods = list(ev.preds)
+    w.writerow(["origin_time", "target_time", "step", "truth", *methods])
+    for i, t in enumerate(ev.origins):
+        for k in range(ev.truth.shape[1]):
+            w.writerow([series.time_label(int(t) - 1), series.time_label(int(t) + k), k + 1,
+                        f"{ev.truth[i, k]:.6g}", *(f"{ev.preds[m][i, k]:.6g}" for m in methods)])
+    return buf.getvalue()
+
+
+def write_forecasts_csv(path, ev: Evaluation, series: TimeSeries) -> None:
+    atomic_write_text(path, forecasts_csv(ev, series))
+
+
+def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> None:
+    """History, truth and forecasts of the evaluated part, as a PNG (needs matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")  # files only; never open a window
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise OSError("the plot needs matplotlib (pip install 'lstmlab[plot]'); pass --no-plot "
+                      "to skip it") from None
+    y = series.target
+    first = int(ev.origins[0])
+    K = ev.truth.shape[1]
+    net = next(iter(ev.preds))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    t = np.arange(len(y))
+    ax.plot(t[: first], y[: first], color="0.55", lw=1.2, label="history")
+    ax.plot(t[first:], y[first:], color="black", lw=1.5, label=f"truth ({ev.part} part)")
+    one_step = ev.preds[net][:, 0]
+    ax.plot(ev.origins, one_step, color="tab:blue", lw=1.5, label=f"{net.upper()}, 1 step ahead")
+    span = first + np.arange(K)
+    ax.plot(span, ev.preds[net][0], "o--", color="tab:blue", ms=3, lw=1,
+            label=f"{net.upper()}, {K} steps from the first origin")
+    ax.plot(span, ev.preds["linear_ar"][0], "s:", color="tab:orange", ms=3, lw=1,
+            label=f"linear AR, {K} steps")
+    ax.axvline(first - 0.5, color="0.8", lw=1)
+    if series.time is not None:
+        ticks = np.linspace(0, len(y) - 1, 8).astype(int)
+        ax.set_xticks(ticks, [series.time[i] for i in ticks])
+    ax.set_ylabel(series.columns[0])
+    s = ev.scores
+    ax.set_title(title or f"{series.columns[0]}: {ev.part} RMSE {net.upper()} {s[net]['rmse']:.2f}, "
+                 f"linear AR {s['linear_ar']['rmse']:.2f}, persistence "
+                 f"{s['persistence']['rmse']:.2f}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

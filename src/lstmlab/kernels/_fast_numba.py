@@ -1,0 +1,247 @@
+"""Fused per-step gate math for the fast kernels, compiled by numba (imported on first use).
+
+Dimensions: B batch, H hidden units. Every function here does the elementwise work of ONE
+time step over the whole batch in one compiled call, with no temporaries; the matrix
+products stay in BLAS, called by ``fast.py`` between these calls. The equations are the
+reference kernels' (``lstm.py``, ``rnn.py``); only the loop structure differs.
+
+Compiled with ``error_model="numpy"`` (no Python-style division checks, so loops vectorise),
+``fastmath`` OFF (no reassociation: the float64 path must agree with PyTorch to 1e-10), and
+``cache=True`` (the machine code is kept on disk next to this file). Each function is compiled
+for two signatures only, float32 and float64 with C-contiguous arrays.
+
+tanh is written out here because numba's ``math.tanh`` is a scalar libm call per element:
+
+* float64: ``tanh|x| = -expm1(-2|x|) / (2 + expm1(-2|x|))`` with ``expm1`` by Cody–Waite range
+  reduction ``2|x| = k·ln2 + r``, a degree-13 Taylor polynomial on ``|r| <= ln2/2`` and ``2^-k``
+  built from the exponent bits: within 3 ulp of the correctly rounded tanh.
+* float32: the rational minimax approximation used by Eigen (clamped to ±7.9053, where
+  tanh rounds to ±1), within a few ulp.
+
+Both compile to branch-free SIMD code. The logistic sigmoid is ``σ(x) = ½·tanh(x/2) + ½``
+(exact identity; the halving is exact in binary floating point).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload, register_jitable
+
+_JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
+
+
+# -- tanh ------------------------------------------------------------------------------
+@intrinsic
+def _as_f64(typingctx, bits):
+    """Reinterpret an int64 as the float64 with the same bits."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _as_i64(typingctx, x):
+    """Reinterpret a float64 as the int64 with the same bits."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k·_LN2_HI is exact (fdlibm)
+_LN2_LO = 1.90821492927058770002e-10
+_ROUND = 6755399441055744.0  # 1.5·2^52: adding it rounds to an integer held in the low bits
+_ROUND_BITS = 0x4338000000000000
+
+
+@register_jitable
+def _tanh64(v):
+    y = 2.0 * min(abs(v), 20.0)  # tanh(20) is 1.0 in float64
+    kr = y * _LOG2E + _ROUND
+    k = kr - _ROUND  # nearest integer to y / ln2, 0 <= k <= 58
+    r = (k * _LN2_HI - y) + k * _LN2_LO  # -y = -k·ln2 + r, |r| <= ln2/2
+    p = 1.0 / 6227020800.0  # exp(r) - 1 = r + r²·(1/2! + r/3! + ... + r^11/13!)
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    em1 = r + r * r * p
+    s = _as_f64((1023 - (_as_i64(kr) - _ROUND_BITS)) << 52)  # 2^-k
+    e = s * em1 + (s - 1.0)  # expm1(-y) = 2^-k·exp(r) - 1
+    t = -e / (2.0 + e)
+    return t if v >= 0.0 else -t
+
+
+_F32 = np.float32
+_CLAMP32 = _F32(7.90531110763549805)
+_P32 = tuple(_F32(c) for c in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                               5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+                               4.89352455891786e-03))
+_Q32 = tuple(_F32(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+                               4.89352518554385e-03))
+
+
+@register_jitable
+def _tanh32(v):
+    x = min(max(v, -_CLAMP32), _CLAMP32)
+    x2 = x * x
+    p = _P32[0]
+    p = p * x2 + _P32[1]
+    p = p * x2 + _P32[2]
+    p = p * x2 + _P32[3]
+    p = p * x2 + _P32[4]
+    p = p * x2 + _P32[5]
+    p = p * x2 + _P32[6]
+    q = _Q32[0]
+    q = q * x2 + _Q32[1]
+    q = q * x2 + _Q32[2]
+    q = q * x2 + _Q32[3]
+    return x * p / q
+
+
+def tanh(x):  # pragma: no cover - replaced inside compiled code by the overload below
+    raise NotImplementedError("tanh is only callable from numba-compiled code")
+
+
+@overload(tanh, jit_options=dict(error_model="numpy"))
+def _tanh_overload(x):
+    if x == types.float32:
+        return lambda x: _tanh32(x)
+    if x == types.float64:
+        return lambda x: _tanh64(x)
+    return None
+
+
+# -- LSTM ------------------------------------------------------------------------------
+# Gate blocks f, i, o, C̃ as in lstm.py: block k of a (B, 4H) row is [k*H:(k+1)*H].
+#
+# Each row is processed by a few short loops rather than one: LLVM vectorises a loop only when
+# it can check at run time that the arrays it writes do not overlap the ones it reads, and it
+# gives up beyond 8 such checks. Reading and writing ``gates`` through ONE argument (in place)
+# is what lets the gate loop vectorise at all. All rows of a step fit in L1/L2.
+@njit(**_JIT)
+def lstm_step_forward(gates, rec, b, h_prev, c_prev, h, c, tanh_c, lengths, t):
+    """One step. On entry ``gates (B, 4H)`` holds x_t·Wx; ``rec (B, 4H)`` = h_{t-1}·Wh, ``b (4H,)``.
+
+    On exit ``gates`` holds the activated gates (f, i, o, C̃), and C_t, tanh(C_t), h_t are in
+    ``c``, ``tanh_c``, ``h (B, H)``. Row ``n`` with ``t >= lengths[n]`` is padding: it carries
+    ``h_prev``, ``c_prev`` unchanged, and its gates and tanh(C) are set to 0 (finite, so that
+    the reference backward, which masks by multiplying, can take this cache too).
+    """
+    B, H = h.shape
+    half = h.dtype.type(0.5)
+    for n in range(B):
+        if t >= lengths[n]:
+            h[n, :] = h_prev[n, :]
+            c[n, :] = c_prev[n, :]
+            gates[n, :] = 0.0
+            tanh_c[n, :] = 0.0
+            continue
+        gn, recn = gates[n], rec[n]
+        for j in range(3 * H):  # f_t, i_t, o_t = σ(W·[h_{t-1}, x_t] + b)
+            gn[j] = half * tanh(half * (gn[j] + recn[j] + b[j])) + half
+        for j in range(3 * H, 4 * H):  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
+            gn[j] = tanh(gn[j] + recn[j] + b[j])
+        cp, cn = c_prev[n], c[n]
+        for j in range(H):  # C_t = f_t * C_{t-1} + i_t * C̃_t
+            cn[j] = gn[j] * cp[j] + gn[H + j] * gn[3 * H + j]
+        tcn, hn = tanh_c[n], h[n]
+        for j in range(H):  # h_t = o_t * tanh(C_t)
+            tcn[j] = tanh(cn[j])
+            hn[j] = gn[2 * H + j] * tcn[j]
+
+
+@njit(**_JIT)
+def lstm_step_backward(dh, dhT, dy, dc, gates, tanh_c, c_prev, dz, lengths, t):
+    """One step of BPTT; undoes :func:`lstm_step_forward` line by line.
+
+    On entry ``dh (B, H)`` = dz_{t+1}·Whᵀ, the gradient reaching h_t through step t+1; rows
+    where step t+1 is padding take ``dhT`` instead (carried unchanged through the padding).
+    ``dy (B, H)`` is the output gradient of step t (``dh`` is overwritten with the sum).
+    ``dc (B, H)`` holds dL/dC_t on entry and dL/dC_{t-1} on exit (padding rows untouched).
+    Writes ``dz (B, 4H)``, the gradient on the four pre-activations (0 on padding rows).
+    """
+    B, H = dc.shape
+    one = dc.dtype.type(1.0)
+    for n in range(B):
+        if t >= lengths[n]:
+            dz[n, :] = 0.0
+            continue
+        dhn, dyn = dh[n], dy[n]
+        if t + 1 < lengths[n]:
+            for j in range(H):
+                dhn[j] += dyn[j]  # dL/dh_t
+        else:
+            dhTn = dhT[n]
+            for j in range(H):
+                dhn[j] = dhTn[j] + dyn[j]
+        gn, dzn, dcn, tcn = gates[n], dz[n], dc[n], tanh_c[n]
+        for j in range(H):  # backprop h_t = o_t * tanh(C_t), and o_t = σ(...)
+            o, tc = gn[2 * H + j], tcn[j]
+            dzn[2 * H + j] = dhn[j] * tc * (o * (one - o))
+            dcn[j] += dhn[j] * o * (one - tc * tc)  # dL/dC_t, all paths
+        cp = c_prev[n]
+        for j in range(H):  # backprop C_t = f_t * C_{t-1} + i_t * C̃_t, σ' = σ(1-σ), tanh' = 1-tanh²
+            f, i, g, dct = gn[j], gn[H + j], gn[3 * H + j], dcn[j]
+            dzn[j] = dct * cp[j] * (f * (one - f))
+            dzn[H + j] = dct * g * (i * (one - i))
+            dzn[3 * H + j] = dct * i * (one - g * g)
+            dcn[j] = dct * f  # dL/dC_{t-1}
+
+
+# -- RNN -------------------------------------------------------------------------------
+@njit(**_JIT)
+def rnn_step_forward(z, rec, b, h_prev, h, relu, lengths, t):
+    """``h_t = act(x_t·Wx + h_{t-1}·Wh + b)``: ``z (B, H)`` holds x_t·Wx (overwritten),
+    ``rec`` = h_{t-1}·Wh; act is tanh or (``relu``) max(·, 0); padding rows carry ``h_prev``."""
+    B, H = h.shape
+    zero = h.dtype.type(0.0)
+    for n in range(B):
+        if t >= lengths[n]:
+            h[n, :] = h_prev[n, :]
+            continue
+        zn, recn, hn = z[n], rec[n], h[n]
+        for j in range(H):
+            zn[j] += recn[j] + b[j]
+        if relu:
+            for j in range(H):
+                hn[j] = max(zn[j], zero)
+        else:
+            for j in range(H):
+                hn[j] = tanh(zn[j])
+
+
+@njit(**_JIT)
+def rnn_step_backward(dh, dhT, dy, h, dz, relu, lengths, t):
+    """BPTT through one RNN step, ``dz = dL/dh_t * act'``; ``dh``, ``dhT``, ``dy`` as in
+    :func:`lstm_step_backward`, ``h (B, H)`` the step's output."""
+    B, H = h.shape
+    one, zero = h.dtype.type(1.0), h.dtype.type(0.0)
+    for n in range(B):
+        if t >= lengths[n]:
+            dz[n, :] = 0.0
+            continue
+        dhn, dyn = dh[n], dy[n]
+        if t + 1 < lengths[n]:
+            for j in range(H):
+                dhn[j] += dyn[j]
+        else:
+            dhTn = dhT[n]
+            for j in range(H):
+                dhn[j] = dhTn[j] + dyn[j]
+        hn, dzn = h[n], dz[n]
+        if relu:
+            for j in range(H):
+                dzn[j] = dhn[j] if hn[j] > zero else zero  # relu' = [h > 0]
+        else:
+            for j in range(H):
+                dzn[j] = dhn[j] * (one - hn[j] * hn[j])  # tanh' = 1 - h²

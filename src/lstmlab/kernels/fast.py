@@ -1,0 +1,366 @@
+"""Fast LSTM and RNN kernels: the reference kernels' contract, fused per-step gate math.
+
+Dimensions: T time, B batch, D input features, H hidden units. Time-major: ``x (T, B, D)``.
+
+Same functions, arguments, weight layout, cache and results as ``lstm.py`` / ``rnn.py`` (the
+readable reference, which the docs' equation table points to); the differences are all in how
+the work is scheduled:
+
+* the elementwise math of one step (four gates, cell, tanh(C), h) is ONE compiled loop
+  (``_fast_numba.py``) instead of about a dozen NumPy passes with temporaries;
+* the recurrent product ``h_{t-1}·Wh`` (and ``dz_t·Whᵀ`` in backward) stays in BLAS, the input
+  projection and the weight gradients are one GEMM each over all T·B rows, as in the reference;
+* with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
+  state rows instead of T+1, no tanh(C) history, and returns ``cache=None``;
+* the batch can be split across two threads, each running the whole recurrence on its half
+  with single-threaded BLAS (``threads=2``; see :func:`split_batch`).
+
+The caches are the reference's ``LSTMCache`` / ``RNNCache``, so a fast forward can be
+differentiated by either backward and vice versa.
+
+numba is optional. :func:`available` says whether it can be used; nothing here imports it
+until the first fast call, so ``import lstmlab`` stays light. ``LSTMLAB_FAST=0`` in the
+environment disables the fast path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ._common import step_masks
+from .lstm import LSTMCache, LSTMParams
+from .rnn import ACTIVATIONS, RNNCache, RNNParams
+
+
+class Recompute(NamedTuple):
+    """Stands in for the cache of a forward run with ``need_cache=False`` (inference).
+
+    A backward that receives it calls ``forward()``, which runs the same forward again from
+    the same inputs, parameters and initial state, this time keeping the cache, and returns
+    that cache. The inputs and parameters are held by reference, as a cache holds them.
+    """
+
+    forward: Callable[[], object]
+
+
+_state = {"checked": False, "ok": False, "mod": None}
+_lock = threading.Lock()
+
+
+def available() -> bool:
+    """True when the compiled kernels can be used: numba imports and ``LSTMLAB_FAST`` is not 0.
+
+    The answer is computed once (it imports numba, which takes a moment); compiling happens
+    later, on the first call of each kernel for each dtype, and is cached on disk.
+    """
+    if not _state["checked"]:
+        with _lock:
+            if not _state["checked"]:
+                if os.environ.get("LSTMLAB_FAST", "1") == "0":
+                    _state["ok"] = False
+                else:
+                    try:
+                        from . import _fast_numba
+                        _state["mod"], _state["ok"] = _fast_numba, True
+                    except Exception:  # numba missing or broken: the reference path serves
+                        _state["ok"] = False
+                _state["checked"] = True
+    return _state["ok"]
+
+
+def _nb():
+    if _state["ok"]:
+        return _state["mod"]
+    if not available():
+        raise RuntimeError("the fast kernels need numba (pip install numba); "
+                           "use the reference kernels in lstmlab.kernels instead")
+    return _state["mod"]
+
+
+def _lengths_array(lengths, active, T: int, B: int) -> np.ndarray:
+    """``(B,)`` int64 lengths; all T when there is no padding."""
+    if active is not None:
+        return active[:, :, 0].sum(axis=0).astype(np.int64)
+    if lengths is not None:
+        return np.array(lengths, np.int64)  # a fresh writeable copy (see _arg)
+    return np.full(B, T, np.int64)
+
+
+_ONES = np.ones(256, np.int64)  # never written (a read-only flag would be one more numba type)
+
+
+def _ones(B: int) -> np.ndarray:
+    """``(B,)`` lengths of one step (a shared array for the usual small B)."""
+    return _ONES[:B] if B <= _ONES.size else np.ones(B, np.int64)
+
+
+def _bias(b, n: int, dtype) -> np.ndarray:
+    return np.zeros(n, dtype) if b is None else _arg(b, dtype)
+
+
+def _arg(a, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous, writeable array of ``dtype`` (copied only when it is not): the
+    compiled kernels are specialised for exactly that, so nothing else triggers a recompile."""
+    a = np.ascontiguousarray(a, dtype)
+    return a if a.flags.writeable else a.copy()
+
+
+def split_batch(B: int, H: int, threads: int | None) -> list[slice]:
+    """How the batch is divided between threads: one slice per thread.
+
+    ``threads=None`` picks: two halves when the machine has at least 2 cores, each half has at
+    least 8 rows, H <= 256 (where the benchmark measured a gain; at H = 512 the per-step GEMM
+    is large enough for BLAS's own two threads to win) and threadpoolctl is installed (without
+    it BLAS cannot be held to one thread per half, and 2 × 2 threads on 2 cores thrash);
+    otherwise one slice.
+    """
+    if threads is None:
+        threads = 2 if ((os.cpu_count() or 1) >= 2 and B >= 16 and H <= 256
+                        and _blas_single_thread.possible()) else 1
+    threads = max(1, min(int(threads), B))
+    edges = np.linspace(0, B, threads + 1).round().astype(int)
+    return [slice(int(a), int(z)) for a, z in zip(edges[:-1], edges[1:])]
+
+
+def _run_split(parts: list[slice], work) -> None:
+    """Run ``work(slice)`` for every part; with more than one part, each on its own thread
+    and with BLAS limited to one thread meanwhile (two BLAS pools on two cores fight)."""
+    if len(parts) == 1:
+        work(parts[0])
+        return
+    with _blas_single_thread():
+        errors = []
+
+        def guarded(s):
+            try:
+                work(s)
+            except BaseException as e:  # re-raised in the caller below
+                errors.append(e)
+
+        workers = [threading.Thread(target=guarded, args=(s,)) for s in parts[1:]]
+        for w in workers:
+            w.start()
+        guarded(parts[0])
+        for w in workers:
+            w.join()
+    if errors:
+        raise errors[0]
+
+
+class _blas_single_thread:
+    """Context manager: BLAS limited to one thread (via threadpoolctl when installed)."""
+
+    _controller = None  # one ThreadpoolController, made on first use (it scans the libraries)
+
+    @classmethod
+    def possible(cls) -> bool:
+        if cls._controller is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                cls._controller = False
+            else:
+                cls._controller = ThreadpoolController()
+        return cls._controller is not False
+
+    def __enter__(self):
+        ok = self.possible()
+        self._limit = self._controller.limit(limits=1, user_api="blas") if ok else None
+        return self
+
+    def __exit__(self, *exc):
+        if self._limit is not None:
+            self._limit.restore_original_limits()
+        return False
+
+
+# -- LSTM ------------------------------------------------------------------------------
+def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMParams,
+                 lengths: np.ndarray | None = None, need_cache: bool = True,
+                 threads: int | None = None):
+    """As :func:`lstmlab.kernels.lstm_forward`; with ``need_cache=False`` the returned cache
+    is ``None`` and the forward keeps only what the outputs need."""
+    nb = _nb()
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    active = step_masks(lengths, T, dtype)
+    lens = _lengths_array(lengths, active, T, B)
+    bias = _bias(b, 4 * H, dtype)
+
+    gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # (T, B, 4H) x_t·Wx, then gates
+    h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    h[0] = h0
+    if need_cache:
+        c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+        tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
+    else:
+        c = np.empty((2, B, H), dtype)  # rows t % 2: C_{t-1} and C_t
+        tanh_c = np.empty((1, B, H), dtype)  # scratch
+    c[0] = c0
+
+    def recurrence(s: slice):
+        # this thread's rows of every buffer, sliced once (per-step indexing is then cheap)
+        hs, cs, gs, tcs, ls = h[:, s], c[:, s], gates[:, s], tanh_c[:, s], lens[s]
+        rec = np.empty((s.stop - s.start, 4 * H), dtype)  # (b, 4H) h_{t-1}·Wh of one step
+        for t in range(T):
+            np.dot(hs[t], Wh, out=rec)  # np.dot: less call overhead than np.matmul
+            if need_cache:
+                cp, cn, tc = cs[t], cs[t + 1], tcs[t]
+            else:
+                cp, cn, tc = cs[t % 2], cs[(t + 1) % 2], tcs[0]
+            nb.lstm_step_forward(gs[t], rec, bias, hs[t], cp, hs[t + 1], cn, tc, ls, t)
+
+    _run_split(split_batch(B, H, threads), recurrence)
+
+    cT = c[T] if need_cache else c[T % 2]
+    if active is None:
+        y = h[1:]
+        y.flags.writeable = False
+    else:
+        y = h[1:] * active
+    cache = LSTMCache(x, h, c, gates, tanh_c, params, active) if need_cache else None
+    return y, h[T].copy(), cT.copy(), cache
+
+
+def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray | None,
+                  cache: LSTMCache, threads: int | None = None):
+    """As :func:`lstmlab.kernels.lstm_backward` (takes the cache of either forward)."""
+    nb = _nb()
+    x, h, c, gates, tanh_c, params, active = cache
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    lens = _lengths_array(None, active, T, B)
+
+    dhT = np.zeros((B, H), dtype) if dhT is None else _arg(dhT, dtype)
+    dc = np.zeros((B, H), dtype) if dcT is None else np.array(dcT, dtype=dtype)  # dL/dC_t
+    dy = None if dy is None else _arg(dy, dtype)
+    dz = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) gradient on the pre-activations
+    dh_rec = np.empty((B, H), dtype)  # dz_{t+1}·Whᵀ; ends as dL/dh0
+    WhT = Wh.T
+
+    def recurrence(s: slice):
+        dhs, dhTs, dcs, ls = dh_rec[s], dhT[s], dc[s], lens[s]
+        gs, tcs, cs, dzs = gates[:, s], tanh_c[:, s], c[:, s], dz[:, s]
+        dys = np.zeros((1, s.stop - s.start, H), dtype) if dy is None else dy[:, s]
+        for t in range(T - 1, -1, -1):
+            nb.lstm_step_backward(dhs, dhTs, dys[0 if dy is None else t], dcs, gs[t], tcs[t],
+                                  cs[t], dzs[t], ls, t)
+            np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
+
+    _run_split(split_batch(B, H, threads), recurrence)
+
+    # Weight gradients as one GEMM each over all T·B rows.
+    dz2 = dz.reshape(T * B, 4 * H)
+    dWx = x.reshape(T * B, D).T @ dz2  # (D, 4H)
+    dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, 4H)
+    db = dz2.sum(axis=0) if b is not None else None  # (4H,)
+    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    return dx, dh_rec, dc, LSTMParams(dWx, dWh, db)
+
+
+def lstm_step(x_t: np.ndarray, h: np.ndarray, c: np.ndarray, params: LSTMParams,
+              h_out: np.ndarray, c_out: np.ndarray) -> None:
+    """One step for streaming: ``x_t (B, D)``, state ``h, c (B, H)`` in; writes the new state
+    into ``h_out, c_out (B, H)``. Nothing is kept."""
+    nb = _nb()
+    Wx, Wh, b = params
+    B, H = h.shape
+    dtype = h.dtype
+    z = x_t @ Wx  # (B, 4H), becomes the gates
+    rec = h @ Wh  # (B, 4H)
+    h, c = _arg(h, dtype), _arg(c, dtype)
+    nb.lstm_step_forward(z, rec, _bias(b, 4 * H, dtype), h, c, h_out, c_out,
+                         np.empty((B, H), dtype), _ones(B), 0)
+
+
+# -- RNN -------------------------------------------------------------------------------
+def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "tanh",
+                lengths: np.ndarray | None = None, need_cache: bool = True,
+                threads: int | None = None):
+    """As :func:`lstmlab.kernels.rnn_forward`; ``need_cache=False`` returns ``cache=None``."""
+    if act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
+    nb = _nb()
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    active = step_masks(lengths, T, dtype)
+    lens = _lengths_array(lengths, active, T, B)
+    bias = _bias(b, H, dtype)
+    relu = act == "relu"
+
+    gx = (x.reshape(T * B, D) @ Wx).reshape(T, B, H)  # (T, B, H) input projection, all steps
+    h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    h[0] = h0
+
+    def recurrence(s: slice):
+        hs, gs, ls = h[:, s], gx[:, s], lens[s]
+        rec = np.empty((s.stop - s.start, H), dtype)
+        for t in range(T):
+            np.dot(hs[t], Wh, out=rec)
+            nb.rnn_step_forward(gs[t], rec, bias, hs[t], hs[t + 1], relu, ls, t)
+
+    _run_split(split_batch(B, H, threads), recurrence)
+
+    if active is None:
+        y = h[1:]
+        y.flags.writeable = False
+    else:
+        y = h[1:] * active
+    cache = RNNCache(x, h, params, act, active) if need_cache else None
+    return y, h[T].copy(), cache
+
+
+def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
+                 threads: int | None = None):
+    """As :func:`lstmlab.kernels.rnn_backward`."""
+    nb = _nb()
+    x, h, params, act, active = cache
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    lens = _lengths_array(None, active, T, B)
+    relu = act == "relu"
+
+    dhT = np.zeros((B, H), dtype) if dhT is None else _arg(dhT, dtype)
+    dy = None if dy is None else _arg(dy, dtype)
+    dz = np.empty((T, B, H), dtype)  # (T, B, H) gradient on pre-activations
+    dh_rec = np.empty((B, H), dtype)
+    WhT = Wh.T
+
+    def recurrence(s: slice):
+        dhs, dhTs, ls, hs, dzs = dh_rec[s], dhT[s], lens[s], h[:, s], dz[:, s]
+        dys = np.zeros((1, s.stop - s.start, H), dtype) if dy is None else dy[:, s]
+        for t in range(T - 1, -1, -1):
+            nb.rnn_step_backward(dhs, dhTs, dys[0 if dy is None else t], hs[t + 1], dzs[t], relu,
+                                 ls, t)
+            np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
+
+    _run_split(split_batch(B, H, threads), recurrence)
+
+    dz2 = dz.reshape(T * B, H)
+    dWx = x.reshape(T * B, D).T @ dz2  # (D, H)
+    dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, H)
+    db = dz2.sum(axis=0) if b is not None else None  # (H,)
+    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    return dx, dh_rec, RNNParams(dWx, dWh, db)
+
+
+def rnn_step(x_t: np.ndarray, h: np.ndarray, params: RNNParams, act: str,
+             h_out: np.ndarray) -> None:
+    """One RNN step: writes ``act(x_t·Wx + h·Wh + b)`` into ``h_out (B, H)``."""
+    nb = _nb()
+    Wx, Wh, b = params
+    B, H = h.shape
+    nb.rnn_step_forward(x_t @ Wx, h @ Wh, _bias(b, H, h.dtype), _arg(h, h.dtype), h_out,
+                        act == "relu", _ones(B), 0)

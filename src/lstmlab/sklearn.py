@@ -1,0 +1,370 @@
+"""scikit-learn-style estimators: ``LSTMForecaster`` (a regressor) and ``LSTMClassifier``.
+
+Dimensions: n samples, T steps per sequence, D features per step, K outputs (steps ahead).
+
+Both read each sample as a sequence. ``X`` is either ``(n, T, D)`` or, as scikit-learn
+pipelines pass it, ``(n, T*D)`` read as T steps of ``step_features = D`` consecutive
+columns (the default ``step_features=1`` reads every column as one step of a univariate
+sequence; ``LSTMClassifier(step_features=8)`` reads an 8x8 digit row by row).
+
+``LSTMForecaster`` takes windows of a series and their futures: ``X`` the last T values
+(oldest first; with D > 1 the target is feature 0), ``y`` the next value ``(n,)`` or the
+next K values ``(n, K)`` (direct multi-step). :func:`lstmlab.sklearn.make_windows` builds
+them from a series. Inputs and targets go through the same :class:`WindowScaler` as the
+``forecast`` command (``anchor="last"``: residual over the last value; ``log``).
+
+``LSTMClassifier`` takes any labels; ``fit``/``predict``/``predict_proba``/``score``
+accept ``lengths=`` (n,) for variable-length sequences zero-padded to T.
+
+With scikit-learn installed the estimators derive from its ``BaseEstimator`` and mixins,
+validate input with its ``validate_data``, and pass ``check_estimator`` (see
+``tests/test_sklearn_api.py`` and ``docs/classification.md``); without it they behave the
+same with a small fallback for ``get_params``/``set_params``/``score`` and validation.
+``random_state`` (None, an int, or a ``numpy.random.Generator``) seeds initialisation and
+shuffling; an int makes ``fit`` repeatable.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+
+from .forecast.windows import WindowScaler
+from .forecast.windows import make_windows as _make_windows
+from .layers.seqnet import SequenceNet, SequenceNetConfig
+from .training.losses import mse_loss, softmax, softmax_cross_entropy
+from .training.supervised import FitConfig, fit_sequence_net
+
+try:  # scikit-learn is optional: its base classes when present, a fallback otherwise
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+    HAVE_SKLEARN = True
+except ImportError:  # pragma: no cover - exercised only where scikit-learn is absent
+    HAVE_SKLEARN = False
+
+    class NotFittedError(ValueError, AttributeError):
+        """The estimator is used before ``fit``."""
+
+    class BaseEstimator:
+        """``get_params``/``set_params`` from the ``__init__`` signature, as scikit-learn."""
+
+        @classmethod
+        def _get_param_names(cls):
+            sig = inspect.signature(cls.__init__)
+            return sorted(p for p in sig.parameters if p != "self")
+
+        def get_params(self, deep=True):
+            return {k: getattr(self, k) for k in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for k, v in params.items():
+                if k not in valid:
+                    raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; "
+                                     f"valid parameters: {valid}")
+                setattr(self, k, v)
+            return self
+
+        def __repr__(self):
+            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+            return f"{type(self).__name__}({args})"
+
+    class RegressorMixin:
+        _estimator_type = "regressor"
+
+        def score(self, X, y, sample_weight=None):
+            y = np.asarray(y, np.float64)
+            pred = np.asarray(self.predict(X), np.float64).reshape(y.shape)
+            w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+            ss_res = (w[:, None] * (y - pred).reshape(len(y), -1) ** 2).sum(0)
+            dev = y.reshape(len(y), -1) - np.average(y.reshape(len(y), -1), axis=0, weights=w)
+            ss_tot = (w[:, None] * dev ** 2).sum(0)
+            r2 = 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)
+            return float(np.mean(r2))
+
+    class ClassifierMixin:
+        _estimator_type = "classifier"
+
+        def score(self, X, y, sample_weight=None):
+            return float(np.average(np.asarray(self.predict(X)) == np.asarray(y),
+                                    weights=sample_weight))
+
+    def check_is_fitted(estimator, attributes=None):
+        if not any(k.endswith("_") and not k.startswith("__") for k in vars(estimator)):
+            raise NotFittedError(f"this {type(estimator).__name__} instance is not fitted yet; "
+                                 f"call fit first")
+
+    def check_classification_targets(y):
+        y = np.asarray(y)
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise ValueError("Unknown label type: continuous targets; a classifier needs classes")
+
+    def validate_data(est, X, y="no_validation", reset=True, allow_nd=False, dtype=None,
+                      multi_output=False, y_numeric=False, **_):
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            X = X.astype(np.float64)
+        X = X.astype(np.float64)
+        if X.ndim < 2 or (X.ndim > 2 and not allow_nd):
+            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"Found array with shape {X.shape}; at least 1 sample and 1 "
+                             f"feature are required")
+        if not np.isfinite(X).all():
+            raise ValueError("Input X contains NaN or infinity")
+        if reset:
+            est.n_features_in_ = X.shape[1]
+        elif X.shape[1] != est.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                             f"expecting {est.n_features_in_} features as input")
+        if isinstance(y, str) and y == "no_validation":
+            return X
+        if y is None:
+            raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y "
+                             f"is None")
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise ValueError(f"X and y have different numbers of samples: {len(X)} and {len(y)}")
+        if y_numeric:
+            y = y.astype(np.float64)
+            if not np.isfinite(y).all():
+                raise ValueError("Input y contains NaN or infinity")
+        return X, y
+
+
+__all__ = ["LSTMClassifier", "LSTMForecaster", "make_windows", "HAVE_SKLEARN"]
+
+
+def make_windows(series, lookback: int, horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` from a series ``(N,)`` or ``(N, D)``: every window of ``lookback`` steps
+    and the ``horizon`` target values after it (``y`` is ``(n,)`` for horizon 1)."""
+    values = np.asarray(series, np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if len(values) < lookback + horizon:
+        raise ValueError(f"the series has {len(values)} steps, shorter than lookback + horizon "
+                         f"= {lookback + horizon}")
+    X, Y = _make_windows(values, lookback, horizon, np.arange(lookback, len(values) - horizon + 1))
+    X = X[:, :, 0] if values.shape[1] == 1 else X
+    return X, (Y[:, 0] if horizon == 1 else Y)
+
+
+def _generator(random_state) -> np.random.Generator:
+    """A fresh Generator for one fit: seeded by an int, drawn from a given Generator or
+    RandomState (which advances it, as scikit-learn does), or from entropy for None."""
+    if random_state is None or (isinstance(random_state, numbers.Integral)
+                                and not isinstance(random_state, bool)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state.integers(2**63))
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    raise ValueError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
+
+
+class _LSTMEstimator(BaseEstimator):
+    """What both estimators share: reading X as sequences, the network, the fit settings."""
+
+    def _check_settings(self) -> None:
+        for name in ("hidden_size", "num_layers", "step_features", "epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got "
+                             f"{self.validation_fraction!r}")
+
+    def _fit_config(self) -> FitConfig:
+        return FitConfig(epochs=int(self.epochs), batch_size=int(self.batch_size),
+                         lr=float(self.lr), weight_decay=float(self.weight_decay),
+                         clip=float(self.clip), patience=int(self.patience))
+
+    def _as_sequences(self, X) -> np.ndarray:
+        """Validated X -> ``(n, T, D)`` float64."""
+        X = np.asarray(X, np.float64)
+        if X.ndim == 3:
+            return X
+        D = int(self.step_features)
+        if X.shape[1] % D:
+            raise ValueError(f"X has {X.shape[1]} columns, not a multiple of step_features={D}")
+        return X.reshape(X.shape[0], X.shape[1] // D, D)
+
+    def _make_net(self, input_size: int, output_size: int, readout: str, rng) -> SequenceNet:
+        return SequenceNet(SequenceNetConfig(input_size=input_size, output_size=output_size,
+                                             hidden_size=int(self.hidden_size),
+                                             num_layers=int(self.num_layers), cell=self.cell,
+                                             readout=readout, dtype=self.dtype), rng=rng)
+
+    def _predict_net(self, x: np.ndarray, lengths=None) -> np.ndarray:
+        return self.net_.predict(x.astype(self.net_.dtype), lengths).astype(np.float64)
+
+
+class LSTMForecaster(RegressorMixin, _LSTMEstimator):
+    """LSTM (or RNN) regressor over windows; direct multi-step when ``y`` has K columns.
+
+    Parameters: ``hidden_size``, ``num_layers``, ``cell`` ("lstm"/"rnn") shape the network;
+    ``anchor`` ("last": predict the change over the window's last target value; "none":
+    levels), ``log`` (model log of the target; needs positive values), ``step_features``
+    (columns per step for 2-D X); ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``clip`` train it (Adam, cosine schedule); ``validation_fraction`` > 0 holds out the last
+    samples (windows in time order) to pick the best epoch, stopping after ``patience``
+    epochs without improvement; ``dtype``; ``random_state``.
+    """
+
+    def __init__(self, hidden_size=32, num_layers=1, cell="lstm", anchor="last", log=False,
+                 step_features=1, epochs=200, batch_size=32, lr=3e-3, weight_decay=0.0,
+                 clip=1.0, validation_fraction=0.0, patience=50, dtype="float64",
+                 random_state=None):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.cell = cell
+        self.anchor = anchor
+        self.log = log
+        self.step_features = step_features
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip = clip
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X, y):
+        """Fit on windows ``X`` and their futures ``y`` ((n,) or (n, K)); returns self."""
+        self._check_settings()
+        if self.anchor not in ("none", "last"):
+            raise ValueError(f"anchor must be 'none' or 'last', got {self.anchor!r} (the "
+                             f"seasonal anchor is in the forecast command)")
+        X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True)
+        X3 = self._as_sequences(X)  # (n, T, D)
+        y = np.asarray(y, np.float64)
+        self._y_ndim = y.ndim
+        Y = y.reshape(len(y), -1)  # (n, K)
+        rng = _generator(self.random_state)
+        n_val = int(round(self.validation_fraction * len(X3))) if len(X3) > 2 else 0
+        n_tr = len(X3) - n_val
+        self.scaler_ = WindowScaler(log=bool(self.log), anchor=self.anchor).fit(X3[:n_tr], Y[:n_tr])
+        self.net_ = self._make_net(X3.shape[2], Y.shape[1], "last", rng)
+        x, t = self.scaler_.encode(X3, Y)  # (T, n, D), (n, K)
+        dt = self.net_.dtype
+        val = (x[:, n_tr:].astype(dt), t[n_tr:].astype(dt), None) if n_val else None
+        self.fit_summary_ = fit_sequence_net(self.net_, x[:, :n_tr].astype(dt), t[:n_tr].astype(dt),
+                                             mse_loss, self._fit_config(), rng, val=val)
+        self.n_outputs_ = Y.shape[1]
+        self.n_iter_ = self.fit_summary_["epochs_run"]
+        return self
+
+    def predict(self, X):
+        """Forecasts ``(n,)`` (or ``(n, K)`` when fitted on K columns)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True)
+        X3 = self._as_sequences(X)
+        x, _ = self.scaler_.encode(X3)
+        pred = self.scaler_.decode(X3, self._predict_net(x))  # (n, K)
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+
+class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
+    """LSTM (or RNN) sequence classifier with a "last"-state or "mean"-pooled readout.
+
+    Parameters as :class:`LSTMForecaster`, plus ``readout``; features are standardised with
+    the training data's mean and standard deviation per feature.
+    """
+
+    def __init__(self, hidden_size=32, num_layers=1, cell="lstm", readout="last",
+                 step_features=1, epochs=100, batch_size=32, lr=1e-2, weight_decay=0.0,
+                 clip=1.0, validation_fraction=0.0, patience=20, dtype="float64",
+                 random_state=None):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.cell = cell
+        self.readout = readout
+        self.step_features = step_features
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip = clip
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def _encode(self, X, lengths):
+        X3 = self._as_sequences(X)  # (n, T, D)
+        x = ((X3 - self.mean_) / self.std_).transpose(1, 0, 2)  # (T, n, D)
+        if lengths is not None:
+            lengths = np.asarray(lengths)
+            if lengths.shape != (X3.shape[0],):
+                raise ValueError(f"lengths must have shape ({X3.shape[0]},), got {lengths.shape}")
+            x = x.copy()
+            x[np.arange(x.shape[0])[:, None] >= lengths[None, :]] = 0.0  # padding stays 0
+        return np.ascontiguousarray(x), lengths
+
+    def fit(self, X, y, lengths=None):
+        """Fit on sequences ``X`` with labels ``y``; ``lengths`` for padded sequences."""
+        self._check_settings()
+        if self.readout not in ("last", "mean"):
+            raise ValueError(f"readout must be 'last' or 'mean', got {self.readout!r}")
+        X, y = validate_data(self, X, y, allow_nd=True)
+        check_classification_targets(y)
+        self.classes_, yi = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier "
+                             f"needs at least two classes")
+        X3 = self._as_sequences(X)
+        if lengths is not None:
+            lengths = np.asarray(lengths)
+            mask = np.arange(X3.shape[1])[None, :] < lengths[:, None]  # (n, T) valid steps
+            steps = X3[mask]
+        else:
+            steps = X3.reshape(-1, X3.shape[2])
+        self.mean_ = steps.mean(axis=0)
+        std = steps.std(axis=0)
+        self.std_ = np.where(std > 1e-12, std, 1.0)
+        rng = _generator(self.random_state)
+        x, lengths = self._encode(X3, lengths)
+        n = len(yi)
+        val = None
+        keep = np.arange(n)
+        if self.validation_fraction > 0 and n > 2:
+            order = rng.permutation(n)
+            n_val = max(1, int(round(self.validation_fraction * n)))
+            keep, held = np.sort(order[n_val:]), np.sort(order[:n_val])
+            val = (x[:, held], yi[held], None if lengths is None else lengths[held])
+        self.net_ = self._make_net(X3.shape[2], len(self.classes_), self.readout, rng)
+        dt = self.net_.dtype
+        if val is not None:
+            val = (val[0].astype(dt), val[1], val[2])
+        self.fit_summary_ = fit_sequence_net(
+            self.net_, x[:, keep].astype(dt), yi[keep], softmax_cross_entropy, self._fit_config(),
+            rng, lengths=None if lengths is None else lengths[keep], val=val)
+        self.n_iter_ = self.fit_summary_["epochs_run"]
+        return self
+
+    def predict_proba(self, X, lengths=None):
+        """``(n, C)`` class probabilities, columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True)
+        x, lengths = self._encode(X, lengths)
+        return softmax(self._predict_net(x, lengths))
+
+    def predict(self, X, lengths=None):
+        """Labels ``(n,)``: the most probable class of each sequence."""
+        proba = self.predict_proba(X, lengths)  # first: it checks that fit was called
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None, lengths=None):
+        """Accuracy (weighted by ``sample_weight``)."""
+        return float(np.average(self.predict(X, lengths) == np.asarray(y), weights=sample_weight))

@@ -1,0 +1,172 @@
+"""Sequence classification: readers, bad input, a known-answer set, digits, the command."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.classify import (SequenceClassifier, SequenceDataError, confusion_matrix,
+                              read_sequence_csv, read_ts, stratified_split, synthetic_sequences)
+from lstmlab.cli import main
+from lstmlab.training.supervised import FitConfig
+
+TS_HEADER = """# a comment
+@problemName Toy
+@timeStamps false
+@missing true
+@univariate false
+@dimensions 2
+@equalLength false
+@classLabel true up down
+@data
+"""
+
+
+def _toy_ts(path, n=40, seed=0, labels=("up", "down")):
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n):
+        k = i % 2
+        T = int(rng.integers(5, 12))
+        slope = 1.0 if k == 0 else -1.0
+        a = slope * np.arange(T) / T + 0.1 * rng.normal(size=T)
+        b = rng.normal(size=T)
+        lines.append(",".join(f"{v:.3f}" for v in a) + ":" + ",".join(f"{v:.3f}" for v in b)
+                     + ":" + labels[k])
+    return write(path, TS_HEADER + "\n".join(lines) + "\n")
+
+
+def test_ts_reader_variable_lengths_and_labels(tmp_path):
+    data = read_ts(_toy_ts(tmp_path / "Toy_TRAIN.ts", n=6))
+    assert len(data) == 6 and data.features == ["dim_0", "dim_1"]
+    assert data.labels[:2] == ["up", "down"]
+    x, lengths = data.padded()
+    assert x.shape == (lengths.max(), 6, 2)
+    i = int(np.argmin(lengths))
+    assert np.all(x[lengths[i]:, i] == 0)  # zero padding after the end
+
+
+def test_ts_reader_errors(tmp_path):
+    with pytest.raises(SequenceDataError, match="is empty"):
+        read_ts(write(tmp_path / "e.ts", ""))
+    with pytest.raises(SequenceDataError, match="no @data line"):
+        read_ts(write(tmp_path / "n.ts", "@problemName x\n"))
+    with pytest.raises(SequenceDataError, match="line 10: 'abc' is not a number"):
+        read_ts(write(tmp_path / "t.ts", TS_HEADER + "1,abc:1,2:up\n"))
+    with pytest.raises(SequenceDataError, match="not among the declared"):
+        read_ts(write(tmp_path / "l.ts", TS_HEADER + "1,2:1,2:sideways\n"))
+    with pytest.raises(SequenceDataError, match="different lengths"):
+        read_ts(write(tmp_path / "d.ts", TS_HEADER + "1,2,3:1,2:up\n"))
+    with pytest.raises(SequenceDataError, match="time-stamped"):
+        read_ts(write(tmp_path / "s.ts", TS_HEADER.replace("timeStamps false", "timeStamps true")
+                      + "(0,1):(0,2):up\n"))
+    nan = write(tmp_path / "m.ts", TS_HEADER + "1,?,3:1,2,3:up\n1,2,3:1,2,3:down\n")
+    with pytest.raises(SequenceDataError, match="dim_0.*1 missing value"):
+        read_ts(nan)
+    assert read_ts(nan, missing="interpolate").x[0][:, 0].tolist() == [1, 2, 3]
+
+
+CSV_TEXT = """id,t,x,label
+a,2,0.3,walk
+a,0,0.1,walk
+a,1,0.2,walk
+b,0,1.0,run
+b,1,0.5,run
+"""
+
+
+def test_csv_reader_groups_and_sorts_by_time(tmp_path):
+    data = read_sequence_csv(write(tmp_path / "s.csv", CSV_TEXT), time_col="t")
+    assert data.ids == ["a", "b"] and data.labels == ["walk", "run"]
+    assert data.x[0][:, 0].tolist() == [0.1, 0.2, 0.3]
+    assert data.features == ["x"] and data.lengths.tolist() == [3, 2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "is empty"),
+    ("id,x\na,1\n", "label column 'label' is not in"),
+    ("id,x,label\na,1,u\na,zz,u\n", "line 3, column 'x': 'zz' is not a number"),
+    ("id,x,label\na,1,u\na,2,v\n", "sequence 'a' has more than one label: 'u' \\(line 2\\), 'v' \\(line 3\\)"),
+    ("id,x,label\na,1,u\na,,u\na,3,u\n", "sequence 'a'.*1 missing value"),
+    ("id,t,x,label\na,0,1,u\na,0,2,u\n", "repeats"),
+])
+def test_csv_reader_bad_input(tmp_path, text, message):
+    with pytest.raises(SequenceDataError, match=message):
+        read_sequence_csv(write(tmp_path / "bad.csv", text), time_col="t" if ",t," in text else None)
+
+
+def test_single_class_is_refused():
+    data = synthetic_sequences(10, np.random.default_rng(0))
+    data.labels = ["same"] * 10
+    with pytest.raises(SequenceDataError, match="only one class"):
+        SequenceClassifier.train(data, np.random.default_rng(0))
+
+
+def test_stratified_split_and_confusion():
+    keep, held = stratified_split(["a"] * 10 + ["b"] * 5, 0.2, np.random.default_rng(0))
+    assert len(held) == 3 and len(keep) == 12 and not set(keep) & set(held)
+    cm = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_known_answer_synthetic_set(tmp_path):
+    """Three sine periods (16, 8, 4 steps), lengths 8..24: the class is always visible."""
+    rng = np.random.default_rng(0)
+    train, test = synthetic_sequences(300, rng), synthetic_sequences(200, rng)
+    assert len(set(len(s) for s in train.x)) > 10  # really variable lengths
+    model = SequenceClassifier.train(train, np.random.default_rng(1), hidden_size=16,
+                                     dtype="float64", fit_config=FitConfig(epochs=30, lr=1e-2,
+                                                                           patience=10))
+    res = model.evaluate(test)
+    assert res["accuracy"] >= 0.95, res["accuracy"]
+    assert res["confusion"].sum() == 200 and res["majority_accuracy"] < 0.5
+    model.save(tmp_path / "c.ckpt")
+    back = SequenceClassifier.load(tmp_path / "c.ckpt")
+    np.testing.assert_array_equal(back.predict_proba(test), model.predict_proba(test))
+    assert back.classes == ["period_16", "period_4", "period_8"]
+
+
+def test_digits_row_by_row():
+    pytest.importorskip("sklearn")
+    from lstmlab.classify import digits_sequences
+
+    d = digits_sequences()
+    assert len(d) == 1797 and d.x[0].shape == (8, 8)
+    keep, held = stratified_split(d.labels, 0.2, np.random.default_rng(0))
+    model = SequenceClassifier.train(d.subset(keep), np.random.default_rng(0), hidden_size=32,
+                                     val_fraction=0.0,
+                                     fit_config=FitConfig(epochs=10, lr=1e-2, batch_size=64))
+    assert model.evaluate(d.subset(held))["accuracy"] >= 0.9
+
+
+def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
+    folder = tmp_path / "Toy"
+    folder.mkdir()
+    _toy_ts(folder / "Toy_TRAIN.ts", n=60, seed=0)
+    _toy_ts(folder / "Toy_TEST.ts", n=30, seed=1)
+    out = tmp_path / "run"
+    rc = main(["classify", "train", str(folder), "--hidden", "8", "--epochs", "15", "--readout",
+               "mean", "--quiet", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "test: accuracy" in text and "on 30 sequences" in text and "truth \\ pred" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_test"] == 30 and sorted(report["classes"]) == ["down", "up"]
+    assert report["accuracy"] >= 0.8
+    rc = main(["classify", "predict", str(out / "model.ckpt"), str(folder / "Toy_TEST.ts"),
+               "--out", str(tmp_path / "p.csv")])
+    assert rc == 0
+    rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
+    assert len(rows) == 30 and set(rows[0]) == {"id", "predicted", "label", "p_down", "p_up"}
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_cli_single_class_and_empty_file(tmp_path, capsys):
+    one = write(tmp_path / "one.csv", "id,x,label\n" + "".join(f"{i},{i},same\n" for i in range(6)))
+    assert main(["classify", "train", str(one), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "only one class" in capsys.readouterr().err
+    empty = write(tmp_path / "empty.csv", "")
+    assert main(["classify", "train", str(empty), "--out", str(tmp_path / "r")]) == 2
+    assert "lstmlab classify: error:" in capsys.readouterr().err

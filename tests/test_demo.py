@@ -1,0 +1,38 @@
+"""`lstmlab demo --quick` end to end: the printed summary, summary.json, and a report whose
+sections follow the lecture and whose figures are real PNGs."""
+
+import base64
+import json
+import re
+
+from lstmlab.cli import main
+
+
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "lecture"
+    assert main(["demo", "--quick", "--out", str(out), "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    for part in ("1. Vanishing gradients", "2. Adding problem, T=12", "3. Summary", "RNN (tanh)",
+                 "LSTM, forget bias 3", "report:"):
+        assert part in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["quick"] is True and summary["config"]["seed"] == 1
+    assert set(summary["adding"]) == {"rnn", "lstm"}
+    assert summary["adding"]["rnn"]["seen"] == summary["adding"]["rnn"]["curve"][-1][0]
+    assert len(summary["claims"]) == 6 and summary["gates"]
+
+    html = (out / "report.html").read_text()
+    sections = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
+    assert [s.split(".")[0] for s in sections] == ["1", "2", "3", "4"]
+    assert "vanishing" in sections[0] and "LSTM" in sections[1] and "five steps" in sections[2]
+    images = re.findall(r"src='data:image/png;base64,([^']+)'", html)
+    assert len(images) == html.count("<img") == 4
+    for data in images:
+        assert base64.b64decode(data, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "http://" not in html and "https://" not in html  # self-contained
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_demo_refuses_an_adding_length_the_task_does_not_define(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--adding-length", "10"]) == 2
+    assert "at least 11" in capsys.readouterr().err

@@ -1,0 +1,131 @@
+"""The RNN-vs-LSTM experiment runner on tiny budgets: determinism, same data for every model,
+early stop, summaries, and `lstmlab experiment` with its resumable results file."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lstmlab.cli import main
+from lstmlab.data.tasks import copy_memory_baseline
+from lstmlab.insight.experiments import (AddingTask, CopyTask, ExperimentConfig, RunResult,
+                                         format_table, run_experiment, summarize, train_run)
+
+TINY = dict(budget=64, hidden=4, batch=16, eval_every=32, eval_size=40)
+
+
+def test_config_refuses_what_the_tasks_do_not_define():
+    with pytest.raises(ValueError, match="integers >= 11"):
+        ExperimentConfig(task="adding", lengths=(10,))
+    with pytest.raises(ValueError, match="models must be among"):
+        ExperimentConfig(task="copy", lengths=(5,), models=("gru",))
+    with pytest.raises(ValueError, match="task must be one of"):
+        ExperimentConfig(task="parity", lengths=(5,))
+    cfg = ExperimentConfig(task="copy", lengths=(5, 7), seeds=(3,))
+    assert ExperimentConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+
+
+@pytest.mark.parametrize("task", ["adding", "copy"])
+def test_a_run_is_deterministic_and_evaluated_on_schedule(task):
+    cfg = ExperimentConfig(task=task, lengths=(12,), **TINY)
+    a, net = train_run(cfg, "lstm", 12, seed=1)
+    b, _ = train_run(cfg, "lstm", 12, seed=1)
+    assert [row[:3] for row in a.curve] == [row[:3] for row in b.curve]
+    assert [row[0] for row in a.curve] == [32, 64] and a.seen == 64
+    assert a.error == a.curve[-1][1] and np.isfinite(a.error)
+    assert 0 <= a.score <= 1
+    assert a.baseline == (pytest.approx(1 / 24) if task == "adding" else copy_memory_baseline(12))
+    c, _ = train_run(cfg, "lstm", 12, seed=2)
+    assert c.curve != a.curve
+
+
+def test_every_model_sees_the_same_training_sequences(monkeypatch):
+    seen = []
+    orig = AddingTask.sample
+
+    def spy(self, n, rng):
+        batch = orig(self, n, rng)
+        seen.append(batch[2].copy())
+        return batch
+
+    monkeypatch.setattr(AddingTask, "sample", spy)
+    cfg = ExperimentConfig(task="adding", lengths=(12,), **TINY)
+    eval_data = orig(AddingTask(12), 8, np.random.default_rng(9))
+    streams = {}
+    for model in ("rnn", "lstm"):
+        seen.clear()
+        train_run(cfg, model, 12, seed=0, eval_data=eval_data)
+        streams[model] = list(seen)
+    assert len(streams["rnn"]) == len(streams["lstm"]) == 4
+    for u, v in zip(streams["rnn"], streams["lstm"]):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_a_solved_run_stops_at_the_evaluation_that_solved_it():
+    cfg = ExperimentConfig(task="copy", lengths=(3,), target=0.01, **TINY)  # chance is 1/8
+    r, _ = train_run(cfg, "rnn", 3, seed=0)
+    assert r.solved_at == 32 and r.seen == 32 and len(r.curve) == 1
+    cfg = ExperimentConfig(task="copy", lengths=(3,), target=0.01, stop_when_solved=False, **TINY)
+    r, _ = train_run(cfg, "rnn", 3, seed=0)
+    assert r.solved_at == 32 and r.seen == 64
+
+
+def test_copy_task_scores_recall_on_the_last_ten_steps():
+    task = CopyTask(5)
+    x, _, y = task.sample(3, np.random.default_rng(0))
+    assert x.shape == (25, 3, 10) and np.all(x.sum(axis=-1) == 1)
+
+    class Oracle:  # predicts the targets perfectly
+        def predict(self, x, batch_size=None):
+            return np.where(np.eye(10)[y] > 0, 20.0, -20.0).astype(np.float32)
+
+    ce, acc = task.evaluate(Oracle(), (x, None, y))
+    assert acc == 1.0 and ce < 1e-6
+
+
+def _result(model, T, seed, score, solved_at, error=0.01):
+    return RunResult("adding", model, T, seed, seen=1000, solved_at=solved_at, error=error,
+                     score=score, baseline=1 / 24, seconds=1.0, curve=[[1000, error, score]])
+
+
+def test_summaries_give_mean_spread_and_solved_counts():
+    rs = [_result("lstm", 50, 0, 0.99, 300), _result("lstm", 50, 1, 0.97, 500, 0.03),
+          _result("lstm", 50, 2, 0.2, None, 0.04), _result("rnn", 50, 0, 0.1, None, 0.04)]
+    rows = summarize(rs)
+    assert [(s.model, s.T) for s in rows] == [("rnn", 50), ("lstm", 50)]
+    lstm = rows[1]
+    assert lstm.runs == 3 and lstm.n_solved == 2 and lstm.solved_at_median == 400
+    assert lstm.score_mean == pytest.approx((0.99 + 0.97 + 0.2) / 3)
+    assert (lstm.score_min, lstm.score_max) == (0.2, 0.99)
+    assert lstm.error_std == pytest.approx(np.std([0.01, 0.03, 0.04]))
+    cfg = ExperimentConfig(task="adding", lengths=(50,), **TINY)
+    table = format_table(cfg, rows)
+    assert "2/3" in table and "0/1" in table and "| RNN" in table
+
+
+def test_run_experiment_keeps_finished_runs():
+    cfg = ExperimentConfig(task="adding", lengths=(12,), models=("rnn",), seeds=(0, 1), **TINY)
+    done = [_result("rnn", 12, 0, 0.5, None)]
+    got = []
+    results = run_experiment(cfg, on_result=got.append, done=done)
+    assert results[0] is done[0] and len(results) == 2
+    assert [(r.model, r.seed) for r in got] == [("rnn", 1)]
+
+
+def test_experiment_cli_prints_a_table_and_continues_where_it_stopped(tmp_path, capsys):
+    out = tmp_path / "exp"
+    args = ["experiment", "adding", "--lengths", "12", "15", "--models", "rnn", "lstm", "--seeds",
+            "0", "1", "--budget", "32", "--hidden", "4", "--batch", "16", "--eval-every", "16",
+            "--eval-size", "30", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "fraction solved" in printed and printed.count("| LSTM") == 2
+    stored = json.loads((out / "results.json").read_text())
+    assert len(stored["runs"]) == 8
+    assert (out / "adding.png").read_bytes().startswith(b"\x89PNG")
+    html = (out / "report.html").read_text()
+    assert html.count("<img") == 2
+    assert main(args) == 0  # the same command again: nothing to redo
+    assert "8 run(s) already done" in capsys.readouterr().err
+    assert main(args[:-1] + ["--budget", "48"]) == 2
+    assert "other settings" in capsys.readouterr().err

@@ -1,0 +1,266 @@
+"""The compiled fast kernels (``lstmlab.kernels.fast``) against the NumPy reference and PyTorch.
+
+Randomized shapes including T=1 and B=1, variable lengths, non-zero biases and initial states,
+random upstream gradients on outputs and final state. float64 to 1e-10, float32 to 1e-5.
+Tests that need numba skip when it is missing; the fallback tests run either way. The number of
+compiled specialisations is kept to two per kernel (float32, float64, C-contiguous): compile
+time counts toward the test run.
+"""
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lstmlab
+from lstmlab.kernels import (LSTMParams, RNNParams, fast, lstm_backward, lstm_forward,
+                             rnn_backward, rnn_forward)
+
+needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None or not fast.available(),
+                                 reason="numba is not installed (the fast kernels are optional)")
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+CASES = [  # T, B, D, H, lengths?
+    (1, 1, 3, 4, False), (5, 1, 2, 3, True), (1, 4, 3, 2, True), (7, 5, 3, 6, True),
+    (6, 17, 4, 5, True), (9, 20, 5, 8, False),  # B >= 16: the batch is split over two threads
+]
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    diff = np.abs(a - b).max()
+    return 0.0 if diff == 0 else diff / max(np.abs(b).max(), 1e-300)
+
+
+def assert_close(got, want, dtype, what):
+    for name, g, w in zip(what, got, want):
+        if w is None:
+            assert g is None, name
+            continue
+        assert rel_err(g, w) <= TOL[dtype], (name, rel_err(g, w))
+
+
+def random_inputs(rng, T, B, D, H, G, use_lengths, dtype, bias=True):
+    r = lambda *s: rng.normal(size=s).astype(dtype)  # noqa: E731
+    params = (r(D, G * H) * 0.6, r(H, G * H) * 0.6, r(G * H) if bias else None)
+    lengths = None
+    if use_lengths:
+        lengths = rng.integers(1, T + 1, size=B)
+    return r(T, B, D), r(B, H), r(B, H), params, lengths, r(T, B, H), r(B, H), r(B, H)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_lstm_fast_matches_reference(case, dtype):
+    T, B, D, H, use_lengths = CASES[case]
+    rng = np.random.default_rng(case)
+    x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, T, B, D, H, 4, use_lengths, dtype,
+                                                        bias=case != 2)
+    p = LSTMParams(*p)
+    ref = lstm_forward(x, h0, c0, p, lengths)
+    got = fast.lstm_forward(x, h0, c0, p, lengths)
+    assert_close(got[:3], ref[:3], dtype, ["y", "hT", "cT"])
+    lean = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False)
+    assert lean[3] is None
+    assert_close(lean[:3], ref[:3], dtype, ["y (no cache)", "hT (no cache)", "cT (no cache)"])
+    gref = lstm_backward(dy, dhT, dcT, ref[3])
+    ggot = fast.lstm_backward(dy, dhT, dcT, got[3])
+    names = ["dx", "dh0", "dc0", "dWx", "dWh", "db"]
+    assert_close(ggot[:3] + tuple(ggot[3]), gref[:3] + tuple(gref[3]), dtype, names)
+    # the caches are interchangeable, and absent upstream gradients mean zeros
+    gmix = fast.lstm_backward(None, None, dcT, ref[3])
+    gnone = lstm_backward(None, None, dcT, got[3])
+    assert_close(gmix[:3] + tuple(gmix[3]), gnone[:3] + tuple(gnone[3]), dtype, names)
+
+
+@needs_numba
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rnn_fast_matches_reference(dtype, act):
+    for case, (T, B, D, H, use_lengths) in enumerate(CASES):
+        rng = np.random.default_rng(100 + case)
+        x, h0, _, p, lengths, dy, dhT, _ = random_inputs(rng, T, B, D, H, 1, use_lengths, dtype,
+                                                         bias=case != 3)
+        p = RNNParams(*p)
+        ref = rnn_forward(x, h0, p, act, lengths)
+        got = fast.rnn_forward(x, h0, p, act, lengths)
+        assert_close(got[:2], ref[:2], dtype, ["y", "hT"])
+        lean = fast.rnn_forward(x, h0, p, act, lengths, need_cache=False)
+        assert lean[2] is None
+        assert_close(lean[:2], ref[:2], dtype, ["y (no cache)", "hT (no cache)"])
+        gref = rnn_backward(dy, dhT, ref[2])
+        ggot = fast.rnn_backward(dy, dhT, got[2])
+        assert_close(ggot[:2] + tuple(ggot[2]), gref[:2] + tuple(gref[2]), dtype,
+                     ["dx", "dh0", "dWx", "dWh", "db"])
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_tanh_is_accurate_over_the_whole_range(dtype):
+    """h_1 = tanh(x) through the RNN kernel (Wx = 1, Wh = 0, no bias, h0 = 0): the hand-written
+    tanh against NumPy's, from 0 and subnormals to saturation."""
+    v = np.concatenate([np.linspace(-25, 25, 20001), np.geomspace(1e-300, 30, 4000),
+                        [0.0, 5e-324, 1e-8, 0.3465, 0.3466, 9.0, 19.0, 20.0, 21.0, 710.0]])
+    v = np.concatenate([v, -v]).astype(dtype)  # positives, then their negatives
+    n = v.size  # one batch row per value keeps the matrices tiny: x (1, n, 1), Wx = [[1]], H = 1
+    y, _, _ = fast.rnn_forward(v.reshape(1, n, 1), np.zeros((n, 1), dtype),
+                               RNNParams(np.ones((1, 1), dtype), np.zeros((1, 1), dtype), None),
+                               "tanh", need_cache=False)
+    got = y.reshape(n).astype(np.float64)
+    want = np.tanh(v.astype(np.float64))
+    if dtype == np.float64:
+        ulps = np.abs(got - want) / np.spacing(np.maximum(np.abs(want), np.finfo(np.float64).tiny))
+        assert ulps.max() <= 4
+    else:
+        assert np.abs(got - want).max() <= 1e-6
+        assert np.all(np.abs(got) <= 1)
+    assert np.array_equal(got[: n // 2], -got[n // 2:])  # odd, exactly
+
+
+# -- the layers on the fast path ------------------------------------------------------------
+def make_pair(kind, dtype, seed, **kw):
+    """Two identical layers, one on the reference kernels and one on the fast ones."""
+    cls = lstmlab.LSTM if kind == "lstm" else lstmlab.RNN
+    if kind != "lstm":
+        kw["nonlinearity"] = kind[4:]
+    ref = cls(3, 5, dtype=dtype, rng=np.random.default_rng(seed), **kw)
+    fst = cls(3, 5, dtype=dtype, rng=np.random.default_rng(seed), **kw)
+    ref.backend, fst.backend = "numpy", "fast"
+    return ref, fst
+
+
+def run_layer(layer, x, state, lengths, dy, dstate):
+    y, fin = layer.forward(x, state, lengths)
+    dx, dinit = layer.backward(dy, dstate)
+    fin = fin if isinstance(fin, tuple) else (fin,)
+    dinit = dinit if isinstance(dinit, tuple) else (dinit,)
+    return [y, *fin, dx, *dinit, *layer.grads().values()]
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_layer_fast_backend_matches_reference_and_eval_backward_recomputes(kind, dtype):
+    rng = np.random.default_rng(7)
+    ref, fst = make_pair(kind, dtype, 3, num_layers=2, bidirectional=True)
+    T, B, H = 6, 4, 5
+    ns = 2 if kind == "lstm" else 1
+    state = tuple(rng.normal(size=(4, B, H)).astype(dtype) for _ in range(ns))
+    dstate = tuple(rng.normal(size=(4, B, H)).astype(dtype) for _ in range(ns))
+    x = rng.normal(size=(T, B, 3)).astype(dtype)
+    dy = rng.normal(size=(T, B, 2 * H)).astype(dtype)
+    lengths = np.array([6, 2, 1, 5])
+    if kind != "lstm":
+        state, dstate = state[0], dstate[0]
+    want = run_layer(ref, x, state, lengths, dy, dstate)
+    got = run_layer(fst, x, state, lengths, dy, dstate)
+    for g, w in zip(got, want):
+        assert rel_err(g, w) <= TOL[dtype]
+    fst.eval()  # no dropout here, so eval and train compute the same; eval keeps no cache
+    got_eval = run_layer(fst, x, state, lengths, dy, dstate)
+    for g, w in zip(got_eval, want):
+        assert rel_err(g, w) <= TOL[dtype]
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["lstm", "rnn_relu"])
+def test_step_fast_equals_reference(kind):
+    ref, fst = make_pair(kind, np.float64, 11, num_layers=2)
+    rng = np.random.default_rng(5)
+    s_ref = s_fst = None
+    for t in range(4):
+        x_t = rng.normal(size=(3, 3))
+        y_ref, s_ref = ref.step(x_t, s_ref)
+        y_fst, s_fst = fst.step(x_t, s_fst)
+        assert rel_err(y_fst, y_ref) <= 1e-12
+    y_ref, _ = ref.step(x_t[0], None)  # unbatched
+    y_fst, _ = fst.step(x_t[0], None)
+    assert rel_err(y_fst, y_ref) <= 1e-12
+
+
+@needs_numba
+def test_batch_split_over_threads_gives_the_same_result():
+    rng = np.random.default_rng(2)
+    x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, 5, 20, 4, 6, 4, True, np.float64)
+    p = LSTMParams(*p)
+    one = fast.lstm_forward(x, h0, c0, p, lengths, threads=1)
+    two = fast.lstm_forward(x, h0, c0, p, lengths, threads=2)
+    assert [len(s) for s in [range(20)[sl] for sl in fast.split_batch(20, 6, 2)]] == [10, 10]
+    assert_close(two[:3], one[:3], np.float64, ["y", "hT", "cT"])
+    g1 = fast.lstm_backward(dy, dhT, dcT, one[3], threads=1)
+    g2 = fast.lstm_backward(dy, dhT, dcT, two[3], threads=2)
+    assert_close(g2[:3] + tuple(g2[3]), g1[:3] + tuple(g1[3]), np.float64, ["dx", "dh0", "dc0"])
+
+
+@needs_numba
+def test_layer_matches_torch_on_the_fast_path():
+    pytest.importorskip("torch")
+    from torch_ref import make_torch_twin, torch_run
+
+    for dtype in (np.float64, np.float32):
+        rng = np.random.default_rng(21)
+        layer = lstmlab.LSTM(4, 6, num_layers=2, bidirectional=True, batch_first=True,
+                             dtype=dtype, rng=rng)
+        layer.backend = "fast"
+        mod = make_torch_twin(layer, rng)
+        T, B = 7, 18  # B >= 16: batch split over two threads
+        x = rng.normal(size=(B, T, 4)).astype(dtype)
+        state = tuple(rng.normal(size=(4, B, 6)).astype(dtype) for _ in range(2))
+        lengths = rng.integers(1, T + 1, size=B)
+        lengths[0] = T
+        dy = rng.normal(size=(B, T, 12)).astype(dtype)
+        dstate = tuple(rng.normal(size=(4, B, 6)).astype(dtype) for _ in range(2))
+        y, fin = layer.forward(x, state, lengths)
+        dx, dinit = layer.backward(dy, dstate)
+        ty, tfin, tdx, tdinit, tgrads = torch_run(mod, x, state, lengths, dy, dstate)
+        for g, w in [(y, ty), (fin[0], tfin[0]), (fin[1], tfin[1]), (dx, tdx),
+                     (dinit[0], tdinit[0]), (dinit[1], tdinit[1])]:
+            assert rel_err(g, w) <= TOL[dtype]
+        ours = layer.torch_state_dict(grads=True)
+        for k, w in tgrads.items():
+            assert rel_err(ours[k], w) <= TOL[dtype], k
+
+
+# -- without numba ------------------------------------------------------------------------------
+def test_fallback_when_numba_is_missing(monkeypatch):
+    """With numba unavailable everything runs on the reference kernels, silently; asking for
+    the fast backend explicitly is a clear error."""
+    monkeypatch.setitem(fast._state, "checked", True)
+    monkeypatch.setitem(fast._state, "ok", False)
+    assert not fast.available()
+    rng = np.random.default_rng(0)
+    layer = lstmlab.LSTM(3, 4, dtype=np.float64, rng=rng)
+    x = rng.normal(size=(5, 2, 3))
+    y, (h, c) = layer.forward(x)
+    dx, _ = layer.backward(np.ones_like(y))
+    want = lstm_forward(x, np.zeros((2, 4)), np.zeros((2, 4)), layer._layer_params("l0"))
+    assert np.array_equal(y, want[0])
+    layer.step(x[0])
+    layer.backend = "fast"
+    with pytest.raises(RuntimeError, match="numba"):
+        layer.forward(x)
+    layer.backend = "blas"
+    with pytest.raises(ValueError, match="backend"):
+        layer.forward(x)
+
+
+def test_environment_switch_disables_the_fast_path(monkeypatch):
+    monkeypatch.setenv("LSTMLAB_FAST", "0")
+    monkeypatch.setitem(fast._state, "checked", False)  # the answer is computed once per process
+    monkeypatch.setitem(fast._state, "ok", False)
+    assert not fast.available()
+    with pytest.raises(RuntimeError, match="numba"):
+        fast.lstm_forward(np.zeros((1, 1, 1)), np.zeros((1, 1)), np.zeros((1, 1)),
+                          LSTMParams(np.zeros((1, 4)), np.zeros((1, 4)), None))
+
+
+def test_import_and_help_do_not_import_numba():
+    code = ("import sys, contextlib, io, lstmlab\n"
+            "from lstmlab.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "assert 'numba' not in sys.modules, 'numba imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

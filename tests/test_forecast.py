@@ -1,0 +1,223 @@
+"""Windows, split, scaling, baselines, the LSTM forecaster and the forecast command."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.cli import main
+from lstmlab.forecast.baselines import (LinearAR, mase_scale, persistence, rmse, scores,
+                                        seasonal_naive)
+from lstmlab.forecast.data import TimeSeries
+from lstmlab.forecast.model import ForecastConfig, Forecaster, future_labels
+from lstmlab.forecast.report import evaluate
+from lstmlab.forecast.windows import (WindowError, WindowScaler, chronological_split,
+                                      make_windows)
+from lstmlab.training.supervised import FitConfig
+
+
+def _series(y, features=None):
+    y = np.asarray(y, np.float64)
+    cols = [y] + ([] if features is None else list(features))
+    return TimeSeries(np.column_stack(cols), ["y"] + [f"f{i}" for i in range(len(cols) - 1)],
+                      None, "test", np.arange(len(y)) + 2)
+
+
+def test_windows_read_the_past_and_forecast_the_future():
+    values = np.arange(10.0)
+    X, Y = make_windows(values, 3, 2, [3, 8])
+    assert X[:, :, 0].tolist() == [[0, 1, 2], [5, 6, 7]]
+    assert Y.tolist() == [[3, 4], [8, 9]]
+
+
+def test_split_parts_do_not_overlap_and_hold_all_targets():
+    sp = chronological_split(100, lookback=10, horizon=5, val_fraction=0.15, test_fraction=0.2)
+    assert (sp.train, sp.val, sp.test) == (65, 15, 20)
+    tr, va, te = (sp.origins(p, 10, 5) for p in ("train", "val", "test"))
+    assert tr[0] == 10 and tr[-1] + 5 <= 65          # training targets inside the training part
+    assert va[0] == 65 and va[-1] + 5 <= 80
+    assert te[0] == 80 and te[-1] + 5 == 100
+
+
+def test_series_shorter_than_lookback_plus_horizon():
+    with pytest.raises(WindowError, match="shorter than lookback \\+ horizon = 20 \\+ 5 = 25"):
+        chronological_split(24, 20, 5)
+    with pytest.raises(WindowError, match="training part has"):
+        chronological_split(35, 20, 5)
+    with pytest.raises(WindowError, match="test part has 3 steps, fewer than the horizon 5"):
+        chronological_split(100, 5, 5, val_fraction=0.1, test_fraction=0.03)
+
+
+@pytest.mark.parametrize("anchor", ["none", "last", "season"])
+@pytest.mark.parametrize("log", [False, True])
+def test_scaler_round_trip(anchor, log):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, size=(7, 6, 2))
+    Y = rng.uniform(1, 5, size=(7, 3))
+    sc = WindowScaler(log=log, anchor=anchor, season=4).fit(X, Y)
+    x, y = sc.encode(X, Y)
+    assert x.shape == ((2 if anchor == "season" else 6), 7, 2)
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-12)  # standardised on these windows
+    np.testing.assert_allclose(sc.decode(X, y), Y, rtol=1e-12)
+    again = WindowScaler.from_json(sc.to_json())
+    np.testing.assert_allclose(again.decode(X, y), Y, rtol=1e-12)
+
+
+def test_scaler_log_needs_positive_values():
+    with pytest.raises(ValueError, match="log transform needs a positive target"):
+        WindowScaler(log=True).fit(np.zeros((2, 3, 1)), np.ones((2, 1)))
+
+
+def test_baselines_on_a_known_series():
+    y = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10.0])
+    X, Y = make_windows(y, 4, 3, [4, 6])
+    assert persistence(X, 3).tolist() == [[4, 4, 4], [6, 6, 6]]
+    # season 2: y[t+k-2*(k//2+1)]
+    assert seasonal_naive(y, [4, 6], 3, 2).tolist() == [[3, 4, 3], [5, 6, 5]]
+    assert mase_scale(y, 1) == 1.0 and mase_scale(y, 3) == 3.0
+    s = scores(Y, persistence(X, 3), 1.0)
+    assert s["rmse_1"] == 1.0 and s["mae"] == 2.0 and s["mase"] == 2.0
+
+
+def test_linear_ar_recovers_an_autoregression():
+    rng = np.random.default_rng(0)
+    y = np.zeros(3000)
+    for t in range(2, len(y)):
+        y[t] = 0.6 * y[t - 1] - 0.3 * y[t - 2] + 1.0 + 0.1 * rng.normal()
+    X, Y = make_windows(y, 3, 1, np.arange(3, len(y)))
+    ar = LinearAR(ridge=0).fit(X, Y)
+    np.testing.assert_allclose(ar.coef[:, 0], [0, -0.3, 0.6, 1.0], atol=0.05)
+
+
+def _sine(n=260, seed=0):
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    return 10 + 3 * np.sin(2 * np.pi * t / 12) + 0.1 * t + 0.2 * rng.normal(size=n)
+
+
+def test_forecaster_learns_a_seasonal_series_and_round_trips(tmp_path):
+    s = _series(_sine())
+    cfg = ForecastConfig(lookback=24, horizon=6)
+    fc = Forecaster.train(s, cfg, np.random.default_rng(0), hidden_size=16, dtype="float64",
+                          fit_config=FitConfig(epochs=30, lr=1e-2, patience=20))
+    assert fc.season == 12
+    ev = evaluate(fc, s)
+    assert set(ev.preds) == {"lstm", "persistence", "seasonal_naive", "linear_ar", "linear_ar_t"}
+    assert ev.scores["lstm"]["rmse"] < 0.5 * ev.scores["persistence"]["rmse"]
+    fc.save(tmp_path / "m.ckpt")
+    back = Forecaster.load(tmp_path / "m.ckpt")
+    X, _ = make_windows(s.values, 24, 6, fc.split.origins("test", 24, 6))
+    np.testing.assert_array_equal(back.predict_windows(X), fc.predict_windows(X))
+    assert back.season == 12 and back.split == fc.split
+    np.testing.assert_allclose(back.forecast_next(s, 3), fc.predict_windows(s.values[-24:][None])[0, :3])
+    with pytest.raises(ValueError, match="direct multi-step output"):
+        back.forecast_next(s, 7)
+
+
+def test_scaler_and_season_ignore_the_test_part():
+    y = _sine(160)
+    cfg = ForecastConfig(lookback=24, horizon=6, val_fraction=0.15, test_fraction=0.2)
+    kw = dict(hidden_size=4, dtype="float64", fit_config=FitConfig(epochs=2))
+    a = Forecaster.train(_series(y), cfg, np.random.default_rng(0), **kw)
+    z = y.copy()
+    z[a.split.train + a.split.val:] *= 100  # wreck the test part
+    b = Forecaster.train(_series(z), cfg, np.random.default_rng(0), **kw)
+    assert a.scaler.to_json() == b.scaler.to_json() and a.season == b.season
+    for k, v in a.net.params().items():
+        np.testing.assert_array_equal(v, b.net.params()[k])
+
+
+def test_future_labels():
+    assert future_labels(["1959-11", "1959-12"], 3) == ["1960-01", "1960-02", "1960-03"]
+    assert future_labels(["2006", "2007", "2008"], 2) == ["2009", "2010"]
+    assert future_labels(None, 2) == ["+1", "+2"]
+
+
+# -- the command ----------------------------------------------------------------------------
+
+def _csv(tmp_path, n=150):
+    y = _sine(n)
+    rows = ["date,units,price"] + [f"{2000 + i // 12}-{i % 12 + 1:02d},{v:.4f},{1 + (i % 3)}"
+                                   for i, v in enumerate(y)]
+    return write(tmp_path / "sales.csv", "\n".join(rows) + "\n")
+
+
+def test_cli_train_then_predict(tmp_path, capsys):
+    path = _csv(tmp_path)
+    out = tmp_path / "run"
+    rc = main(["forecast", "train", str(path), "--target", "units", "--time", "date",
+               "--features", "price", "--lookback", "24", "--horizon", "6", "--hidden", "8",
+               "--epochs", "5", "--quiet", "--out", str(out), "--dtype", "float64"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    for method in ("LSTM (this model)", "persistence", "seasonal naive (m=12)",
+                   "linear AR (levels)", "linear AR (network's transform)"):
+        assert method in text
+    assert "RMSE h=1" in text and "MASE" in text
+    assert {p.name for p in out.iterdir()} >= {"model.ckpt", "forecasts.csv", "report.json",
+                                               "metrics.jsonl", "forecast.png"}
+    rows = list(csv.DictReader((out / "forecasts.csv").read_text().splitlines()))
+    assert rows[0]["origin_time"] < rows[0]["target_time"]
+    assert set(rows[0]) >= {"truth", "lstm", "persistence", "linear_ar"}
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"]["test"] == 30 and report["season"] == 12
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 5
+    # a second run into the same folder is refused, nothing overwritten
+    assert main(["forecast", "train", str(path), "--target", "units", "--out", str(out)]) == 2
+    assert "already holds a model" in capsys.readouterr().err
+
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(path), "--horizon", "3",
+                 "--out", str(tmp_path / "next.csv")]) == 0
+    lines = (tmp_path / "next.csv").read_text().splitlines()
+    assert lines[0] == "step,time,forecast" and lines[1].startswith("1,2012-07,")
+    assert len(lines) == 4
+
+
+def test_cli_default_series_says_so(tmp_path, capsys):
+    rc = main(["forecast", "train", "--dataset", "sunspots", "--epochs", "1", "--hidden", "4",
+               "--quiet", "--no-plot", "--out", str(tmp_path / "r")])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "no CSV given: using the shipped series 'sunspots'" in err
+
+
+@pytest.mark.parametrize("content, args, message", [
+    ("", [], "is empty"),
+    ("date,units\n2000-01,1\n", ["--target", "sales"], "target column 'sales' is not in"),
+    ("date,units\n2000-01,1\n2000-02,x\n", [], "line 3, column 'units': 'x' is not a number"),
+    ("date,units\n" + "".join(f"2000-{m:02d},{m}\n" for m in range(1, 13)), [],
+     "shorter than lookback \\+ horizon"),
+    ("date,units\n" + "".join(f"{1900 + i},{'' if i == 50 else i}\n" for i in range(100)), [],
+     "1 missing value"),
+])
+def test_cli_bad_inputs_exit_2_with_a_clear_message(tmp_path, capsys, content, args, message):
+    path = write(tmp_path / "bad.csv", content)
+    argv = ["forecast", "train", str(path), "--time", "date" if "date" in content else "units",
+            "--out", str(tmp_path / "r"), "--quiet", "--epochs", "1"]
+    if "--target" not in args:
+        argv += ["--target", "units"]
+    if content.startswith("date,units\n19"):
+        argv[argv.index("--time") + 1] = "date"
+    assert main(argv + args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lstmlab forecast: error: ")
+    import re
+    assert re.search(message, err), err
+    assert not (tmp_path / "r" / "model.ckpt").exists()
+
+
+def test_cli_missing_values_filled_on_request(tmp_path, capsys):
+    y = _sine(120)
+    rows = ["t,y"] + [f"{i},{'' if i in (40, 41) else f'{v:.3f}'}" for i, v in enumerate(y)]
+    path = write(tmp_path / "gap.csv", "\n".join(rows) + "\n")
+    rc = main(["forecast", "train", str(path), "--target", "y", "--time", "t", "--missing",
+               "interpolate", "--lookback", "12", "--horizon", "3", "--epochs", "1", "--hidden",
+               "4", "--quiet", "--no-plot", "--out", str(tmp_path / "r")])
+    assert rc == 0
+    assert "2 missing value(s) at line(s) 42, 43: interpolated" in capsys.readouterr().err
+
+
+def test_rmse_helper():
+    assert rmse(np.array([0.0, 0.0]), np.array([3.0, 4.0])) == pytest.approx(np.sqrt(12.5))

@@ -1,0 +1,113 @@
+"""Reading forecasting CSVs: every bad input gets an error naming what is wrong and where."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.forecast.data import (SeriesError, autocorrelation, detect_season, load_shipped,
+                                   read_series, shipped_path)
+
+SHA256 = {
+    "airline": "28af0eb869db6d9fbd31d5af03993a0cbf36c0857c3eb046a068c094b60da851",
+    "sunspots": "f67889b1d9002cd5227f0e0ef54e35b419cdd85a31279adef6f73fb41e5c0a9b",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHA256))
+def test_shipped_series_are_the_provenance_files(name):
+    data = Path(shipped_path(name)).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == SHA256[name]
+
+
+def test_shipped_series_read():
+    air = load_shipped("airline")
+    assert len(air) == 144 and air.columns == ["Passengers"]
+    assert air.time[0] == "1949-01" and air.time[-1] == "1960-12"
+    assert air.target[:3].tolist() == [112, 118, 132]
+    sun = load_shipped("sunspots")
+    assert len(sun) == 309 and sun.time[0] == "1700" and sun.time[-1] == "2008"
+    assert "shipped" in sun.source
+
+
+def test_empty_csv(tmp_path):
+    with pytest.raises(SeriesError, match="is empty"):
+        read_series(write(tmp_path / "e.csv", ""), "y")
+    with pytest.raises(SeriesError, match="no data rows"):
+        read_series(write(tmp_path / "h.csv", "t,y\n"), "y")
+
+
+def test_missing_target_column(tmp_path):
+    p = write(tmp_path / "a.csv", "t,Sales\n1,2\n2,3\n")
+    with pytest.raises(SeriesError, match=r"target column 'y' is not in .*columns are: t, Sales"):
+        read_series(p, "y")
+    with pytest.raises(SeriesError, match="did you mean 'Sales'"):
+        read_series(p, "sales")
+
+
+def test_text_in_numeric_column_names_line_and_column(tmp_path):
+    p = write(tmp_path / "a.csv", "t,y,x\n1,2,0\n2,3,0\n3,abc,0\n")
+    with pytest.raises(SeriesError, match=r"line 4, column 'y': 'abc' is not a number"):
+        read_series(p, "y", ["x"])
+
+
+def test_ragged_row(tmp_path):
+    p = write(tmp_path / "a.csv", "t,y\n1,2\n2,3,4\n")
+    with pytest.raises(SeriesError, match="line 3: 3 fields, but the header has 2"):
+        read_series(p, "y")
+
+
+def test_nan_in_the_middle_refused_by_default(tmp_path):
+    p = write(tmp_path / "a.csv", "t,y\n1,1\n2,2\n3,\n4,NA\n5,5\n")
+    with pytest.raises(SeriesError, match=r"2 missing value\(s\) \(line\(s\) 4, 5\).*--missing"):
+        read_series(p, "y")
+
+
+def test_nan_in_the_middle_filled_on_request(tmp_path):
+    p = write(tmp_path / "a.csv", "t,y\n1,1\n2,2\n3,nan\n4,?\n5,5\n")
+    s = read_series(p, "y", missing="ffill")
+    assert s.target.tolist() == [1, 2, 2, 2, 5]
+    assert "carried" in s.notes[0] and "4, 5" in s.notes[0]
+    s = read_series(p, "y", missing="interpolate")
+    assert s.target.tolist() == [1, 2, 3, 4, 5]
+    assert "interpolated" in s.notes[0]
+
+
+def test_ffill_cannot_fill_a_leading_gap(tmp_path):
+    p = write(tmp_path / "a.csv", "t,y\n1,\n2,2\n3,3\n")
+    with pytest.raises(SeriesError, match="starts with 1 missing"):
+        read_series(p, "y", missing="ffill")
+    assert read_series(p, "y", missing="interpolate").target.tolist() == [2, 2, 3]
+
+
+def test_time_column_order_is_checked(tmp_path):
+    p = write(tmp_path / "a.csv", "t,y\n2001,1\n2003,2\n2002,3\n")
+    with pytest.raises(SeriesError, match="line 4: the time column goes back in time"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "b.csv", "t,y\n2001-01,1\n2001-01,2\n")
+    with pytest.raises(SeriesError, match="repeats"):
+        read_series(p, "y", time="t")
+
+
+def test_infinite_values_rejected(tmp_path):
+    with pytest.raises(SeriesError, match="line 3, column 'y': 'inf' is infinite"):
+        read_series(write(tmp_path / "a.csv", "y\n1\ninf\n"), "y")
+
+
+def test_features_read_after_the_target(tmp_path):
+    s = read_series(write(tmp_path / "a.csv", "x,y,z\n1,2,3\n4,5,6\n"), "y", ["z", "x"])
+    assert s.columns == ["y", "z", "x"]
+    assert s.values.tolist() == [[2, 3, 1], [5, 6, 4]]
+
+
+def test_season_detection():
+    air = load_shipped("airline")
+    assert detect_season(air.target[:93]) == 12  # the training part of the default split
+    rng = np.random.default_rng(0)
+    assert detect_season(rng.normal(size=200).cumsum()) is None  # a random walk has none
+    t = np.arange(200)
+    assert detect_season(np.sin(2 * np.pi * t / 7) + 0.01 * t) == 7
+    r = autocorrelation(np.sin(2 * np.pi * t / 7), 14)
+    assert r[0] == pytest.approx(1.0) and r[7] > 0.9

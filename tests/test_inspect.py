@@ -1,0 +1,187 @@
+"""Looking inside: gate traces against the lecture's equations, the Jacobian view against
+finite differences, the text properties, the unit search, and `lstmlab inspect`."""
+
+import numpy as np
+import pytest
+
+import lstmlab
+from lstmlab.cli import main
+from lstmlab.insight.gates import FIELDS, record_gates
+from lstmlab.insight.gradflow import jacobian_norms
+from lstmlab.insight.units import correlations, find_units, text_signals
+from lstmlab.kernels import lstm_forward, rnn_forward
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@pytest.mark.parametrize("T,B,D,H,L", [(1, 1, 2, 3, 1), (6, 3, 4, 5, 2), (4, 1, 3, 2, 3)])
+def test_gate_traces_follow_the_lecture_step_by_step(T, B, D, H, L):
+    rng = np.random.default_rng(T * 100 + B)
+    layer = lstmlab.LSTM(D, H, num_layers=L, dtype=np.float64, forget_bias=0.7, rng=rng)
+    x = rng.normal(size=(T, B, D))
+    h0, c0 = rng.normal(size=(L, B, H)), rng.normal(size=(L, B, H))
+    traces = record_gates(layer, x, state=(h0, c0))
+    assert len(traces) == L
+    inp = x
+    for l, tr in enumerate(traces):
+        Wx, Wh, b = layer._layer_params(f"l{l}")
+        W = np.vstack([Wh, Wx])  # the lecture's W acting on [h_{t-1}, x_t]
+        h, c = h0[l], c0[l]
+        for t in range(T):
+            z = np.concatenate([h, inp[t]], axis=1) @ W + b  # (B, 4H), blocks f, i, o, C̃
+            f = _sigmoid(z[:, :H])
+            i = _sigmoid(z[:, H:2 * H])
+            o = _sigmoid(z[:, 2 * H:3 * H])
+            g = np.tanh(z[:, 3 * H:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            for name, want in zip(FIELDS, (f, i, g, c, o, h)):
+                np.testing.assert_allclose(getattr(tr, name)[t], want, rtol=1e-12, atol=1e-14,
+                                           err_msg=f"layer {l} step {t} {name}")
+        inp = tr.hidden
+    y, (h_n, c_n) = layer.forward(x, (h0, c0))  # whichever kernel the layer runs
+    np.testing.assert_allclose(traces[-1].hidden, y, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.stack([tr.cell[-1] for tr in traces]), c_n, rtol=1e-12, atol=1e-14)
+
+
+def test_gate_traces_hold_state_past_a_sequence_end():
+    rng = np.random.default_rng(1)
+    layer = lstmlab.LSTM(2, 3, dtype=np.float64, rng=rng)
+    x = rng.normal(size=(5, 2, 2))
+    tr = record_gates(layer, x, lengths=[5, 2])[0]
+    _, (h_n, c_n) = layer.forward(x, lengths=[5, 2])
+    np.testing.assert_allclose(tr.cell[1, 1], c_n[0, 1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(tr.cell[4, 1], tr.cell[1, 1])
+
+
+def test_record_gates_refuses_what_has_no_gates():
+    with pytest.raises(TypeError, match="no gates"):
+        record_gates(lstmlab.RNN(2, 3, rng=np.random.default_rng(0)), np.zeros((2, 1, 2), np.float32))
+    with pytest.raises(ValueError, match="unidirectional"):
+        record_gates(lstmlab.LSTM(2, 3, bidirectional=True, rng=np.random.default_rng(0)),
+                     np.zeros((2, 1, 2), np.float32))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_jacobian_view_matches_finite_differences(kind):
+    """The estimate is sqrt(mean_k ||J_t^T v_k||^2) for the probes v_k it draws; rebuild the
+    same probes and J_t^T v_k = d(v_k · h_T)/dh_t by central differences."""
+    rng = np.random.default_rng(2)
+    T, B, D, H, K = 5, 2, 3, 4, 3
+    layer = (lstmlab.LSTM if kind == "lstm" else lstmlab.RNN)(D, H, dtype=np.float64, rng=rng)
+    x = rng.normal(size=(T, B, D))
+    est = jacobian_norms(layer, x, probes=K, rng=np.random.default_rng(5))
+    g = np.random.default_rng(5)
+    probes = [g.normal(size=(B, H)) for _ in range(K)]
+    p = layer._layer_params("l0")
+    zeros = np.zeros((B, H))
+    if kind == "lstm":
+        _, _, _, cache = lstm_forward(x, zeros, zeros, p)
+    else:
+        _, _, cache = rnn_forward(x, zeros, p, "tanh")
+
+    def h_last(t, h_t, c_t):
+        rest = x[t + 1:]
+        if not len(rest):
+            return h_t
+        if kind == "lstm":
+            return lstm_forward(rest, h_t, c_t, p)[1]
+        return rnn_forward(rest, h_t, p, "tanh")[1]
+
+    eps = 1e-6
+    for t in range(T):
+        h_t = cache.h[t + 1].copy()
+        c_t = cache.c[t + 1].copy() if kind == "lstm" else None
+        sq = np.zeros(B)
+        for v in probes:
+            num = np.zeros((B, H))
+            for idx in np.ndindex(B, H):
+                old = h_t[idx]
+                h_t[idx] = old + eps
+                up = (v * h_last(t, h_t, c_t)).sum()
+                h_t[idx] = old - eps
+                down = (v * h_last(t, h_t, c_t)).sum()
+                h_t[idx] = old
+                num[idx] = (up - down) / (2 * eps)
+            sq += (num ** 2).sum(axis=1)
+        np.testing.assert_allclose(est.dh[t], np.sqrt(sq / K), rtol=1e-6)
+    # at the last step the Jacobian is the identity: the estimate is the probes' own norm
+    np.testing.assert_allclose(est.dh[-1], np.sqrt(sum((v ** 2).sum(axis=1) for v in probes) / K))
+
+
+def test_text_signals_name_quotes_brackets_lines_and_indentation():
+    text = 'f(a, "x(")  # c(\n    return [1]\n'
+    s = text_signals(text)
+    at = {name: dict(zip(range(len(text)), v)) for name, v in s.items()}
+    q = text.index('"')
+    assert at["inside quotes"][q] == 1 and at["inside quotes"][q + 2] == 1  # the ( inside
+    assert at["inside quotes"][text.index('")') + 1] == 0
+    assert at["bracket depth"][text.index('x(') + 1] == 1  # a ( in a string does not count
+    assert at["inside brackets"][text.index(")  #")] == 0
+    assert at["inside comment"][text.index("c(")] == 1 and at["inside comment"][text.index("\n")] == 0
+    r = text.index("return")
+    assert at["indentation"][r] == 4 and at["position in line"][r] == 5
+    assert at["bracket depth"][text.index("1]")] == 1
+    assert all(len(v) == len(text) for v in s.values())
+
+
+def test_triple_quotes_and_escapes():
+    text = "x = '''a\n'b'\n''' + 'it\\'s'\n"
+    s = text_signals(text)["inside quotes"]
+    assert s[text.index("a")] == 1 and s[text.index("b")] == 1  # spans lines
+    assert s[text.index(" +")] == 0
+    assert s[text.index("s'")] == 1  # the escaped quote did not close the string
+
+
+def test_the_unit_search_finds_a_planted_cell():
+    rng = np.random.default_rng(3)
+    text = ("def f(x):\n    return [x, 'a']\n" * 30)
+    sig = text_signals(text)
+    cells = rng.normal(size=(len(text), 8))
+    cells[:, 5] = 2.0 * sig["inside quotes"] - 1 + 0.05 * rng.normal(size=len(text))
+    cells[:, 2] = -0.1 * sig["position in line"]
+    matches = find_units([rng.normal(size=(len(text), 4)), cells], sig, per_signal=1)
+    best = {m.signal: m for m in matches}
+    assert (best["inside quotes"].layer, best["inside quotes"].unit) == (1, 5)
+    assert best["inside quotes"].r > 0.99
+    assert (best["position in line"].unit, round(best["position in line"].r, 6)) == (2, -1.0)
+    assert "inside comment" not in best  # no comment in the text: a constant signal is skipped
+    r = correlations(np.ones((len(text), 2)), sig)
+    assert np.all(r == 0)  # a constant cell correlates with nothing
+
+
+def test_inspect_cli_end_to_end(tmp_path, capsys):
+    corpus = tmp_path / "code.py"
+    corpus.write_text("def f(x):\n    return [x, 'a(b)']  # done\n" * 60)
+    run = tmp_path / "run"
+    assert main(["train", str(corpus), "--out", str(run), "--steps", "3", "--hidden", "8",
+                 "--layers", "2", "--embed", "4", "--seq-len", "20", "--batch-size", "2",
+                 "--eval-every", "3", "--quiet"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "look"
+    assert main(["inspect", str(run / "last.ckpt"), "--file", str(corpus), "--out", str(out),
+                 "--heat-chars", "40", "--units", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "inside quotes" in printed and "indentation" in printed
+    html = (out / "inspect.html").read_text()
+    assert html.count("<img") == html.count("Figure ") >= 2 + 3  # per-layer heatmaps + per property
+    assert html.count("class='chars'") >= 3
+    # --text with \n escapes; a character outside the vocabulary is refused, then replaced
+    assert main(["inspect", str(run / "last.ckpt"), "--text", "def f(x):\\n    z", "--out", str(out)]) == 2
+    assert "z" in capsys.readouterr().err
+    assert main(["inspect", str(run / "last.ckpt"), "--text", "def f(x):\\n    z", "--out", str(out),
+                 "--unknown", "replace"]) == 0
+    assert "short text" in capsys.readouterr().out
+
+
+def test_inspect_refuses_an_rnn_checkpoint(tmp_path, capsys):
+    corpus = tmp_path / "t.txt"
+    corpus.write_text("abc abc abc\n" * 50)
+    assert main(["train", str(corpus), "--out", str(tmp_path / "r"), "--model", "rnn", "--steps", "1",
+                 "--hidden", "4", "--layers", "1", "--embed", "2", "--seq-len", "8",
+                 "--batch-size", "2", "--quiet"]) == 0
+    assert main(["inspect", str(tmp_path / "r" / "last.ckpt"), "--text", "abc", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "no gates" in capsys.readouterr().err

@@ -1,0 +1,181 @@
+"""The scikit-learn-style estimators: the API a pipeline expects, and check_estimator.
+
+scikit-learn's ``check_estimator`` runs in two parts, to keep this file fast:
+
+* every check, on instances with a tiny training budget (3 epochs): they test the API
+  (input validation, cloning, pickling, fitted state, error messages, repeatability), not
+  how well the model learns; the two checks that demand a good training score
+  (``check_regressors_train``: R² > 0.5, ``check_classifiers_train``: accuracy > 0.83) are
+  expected to fail at that budget and are listed as such;
+* those two checks again, in all their variants, on instances with a real budget, where
+  they must pass.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread  # noqa: F401
+
+from lstmlab.sklearn import LSTMClassifier, LSTMForecaster, make_windows
+
+try:
+    import sklearn
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils import estimator_checks as ec
+except ImportError:
+    sklearn = None
+needs_sklearn = pytest.mark.skipif(sklearn is None, reason="scikit-learn is not installed")
+
+FAST = [LSTMForecaster(hidden_size=8, epochs=3, batch_size=64),
+        LSTMClassifier(hidden_size=8, epochs=3, batch_size=64)]
+TRAINED = {
+    "regressor": LSTMForecaster(hidden_size=16, epochs=60, lr=2e-2, batch_size=64, anchor="none"),
+    "classifier": LSTMClassifier(hidden_size=16, epochs=30, lr=3e-2, batch_size=64),
+}
+SCORE_CHECKS = {"check_regressors_train", "check_classifiers_train"}
+
+
+def _expected_failures(estimator):
+    return {name: "3 epochs cannot reach the score this check asks for; "
+                  "test_score_checks_with_a_training_budget runs it with one"
+            for name in SCORE_CHECKS}
+
+
+if sklearn is not None:
+    @ec.parametrize_with_checks(FAST, expected_failed_checks=_expected_failures,
+                                xfail_strict=False)
+    def test_check_estimator(estimator, check):
+        check(estimator)
+
+
+@needs_sklearn
+@pytest.mark.parametrize("variant", [{}, {"readonly_memmap": True},
+                                     {"readonly_memmap": True, "X_dtype": "float32"}])
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_score_checks_with_a_training_budget(kind, variant):
+    est = clone(TRAINED[kind]).set_params(random_state=0)
+    check = ec.check_regressors_train if kind == "regressor" else ec.check_classifiers_train
+    check(type(est).__name__, est, **variant)
+
+
+FALLBACK = """
+import sys
+sys.modules["sklearn"] = None  # as if scikit-learn were not installed
+import numpy as np
+from lstmlab.sklearn import HAVE_SKLEARN, LSTMClassifier, LSTMForecaster, NotFittedError, make_windows
+assert not HAVE_SKLEARN
+X, y = make_windows(5 + np.sin(2 * np.pi * np.arange(200) / 12), 12)
+f = LSTMForecaster(hidden_size=8, epochs=10, lr=1e-2, random_state=0)
+assert f.set_params(epochs=12).get_params()["epochs"] == 12 and "epochs=12" in repr(f)
+assert f.fit(X[:150], y[:150]).score(X[150:], y[150:]) > 0.9
+for bad, err in ((lambda: LSTMForecaster().predict(X), NotFittedError),
+                 (lambda: f.predict(X[:, :5]), ValueError),
+                 (lambda: f.fit(np.full_like(X, np.nan), y), ValueError),
+                 (lambda: LSTMClassifier().fit(X, ["a"] * len(X)), ValueError)):
+    try:
+        bad()
+    except err:
+        pass
+    else:
+        raise AssertionError("no error")
+c = LSTMClassifier(epochs=5, random_state=0).fit(X, y > 5)
+assert c.score(X, y > 5) > 0.8 and list(c.classes_) == [False, True]
+print("ok")
+"""
+
+
+def test_without_scikit_learn_the_fallback_keeps_the_api():
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(FALLBACK)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+@needs_sklearn
+def test_params_round_trip_and_clone():
+    est = LSTMForecaster(hidden_size=5, anchor="none", random_state=3)
+    assert est.get_params()["hidden_size"] == 5
+    est.set_params(hidden_size=7, log=True)
+    assert est.hidden_size == 7 and est.log is True
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin is not est
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        est.set_params(nope=1)
+
+
+def _sine_series(n=300, seed=0):
+    t = np.arange(n)
+    return 5 + np.sin(2 * np.pi * t / 12) + 0.05 * np.random.default_rng(seed).normal(size=n)
+
+
+def test_forecaster_windows_fit_predict_score_and_random_state():
+    X, y = make_windows(_sine_series(), lookback=24, horizon=3)
+    assert X.shape == (274, 24) and y.shape == (274, 3)
+    Xtr, ytr, Xte, yte = X[:200], y[:200], X[200:], y[200:]
+    est = LSTMForecaster(hidden_size=16, epochs=25, lr=1e-2, random_state=0).fit(Xtr, ytr)
+    pred = est.predict(Xte)
+    assert pred.shape == (74, 3)
+    assert est.score(Xte, yte) > 0.9
+    again = LSTMForecaster(hidden_size=16, epochs=25, lr=1e-2, random_state=0).fit(Xtr, ytr)
+    np.testing.assert_array_equal(again.predict(Xte), pred)  # same seed, same model
+    other = LSTMForecaster(hidden_size=16, epochs=25, lr=1e-2, random_state=1).fit(Xtr, ytr)
+    assert not np.array_equal(other.predict(Xte), pred)
+    X1, y1 = make_windows(_sine_series(), lookback=12)
+    assert y1.ndim == 1 and LSTMForecaster(epochs=1).fit(X1, y1).predict(X1).shape == y1.shape
+
+
+@needs_sklearn
+def test_forecaster_in_a_pipeline():
+    X, y = make_windows(_sine_series(), lookback=12)
+    pipe = make_pipeline(FunctionTransformer(lambda a: a * 2.0, inverse_func=None),
+                         LSTMForecaster(hidden_size=8, epochs=20, lr=1e-2, random_state=0))
+    assert pipe.fit(X[:200], y[:200]).score(X[200:], y[200:]) > 0.8
+
+
+def test_classifier_variable_lengths_step_features_and_labels():
+    from lstmlab.classify import synthetic_sequences
+
+    data = synthetic_sequences(300, np.random.default_rng(0))
+    x, lengths = data.padded()  # (T, n, 1)
+    X = x.transpose(1, 0, 2)[:, :, 0]  # (n, T): padded, lengths given separately
+    y = np.array(data.labels)
+    est = LSTMClassifier(hidden_size=16, epochs=30, random_state=0)
+    est.fit(X[:200], y[:200], lengths=lengths[:200])
+    assert list(est.classes_) == ["period_16", "period_4", "period_8"]
+    assert est.score(X[200:], y[200:], lengths=lengths[200:]) >= 0.9
+    proba = est.predict_proba(X[200:], lengths=lengths[200:])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # 2-D input read as steps of several features: 4 features x 2 steps == (n, 2, 4)
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(40, 8))
+    a = LSTMClassifier(step_features=4, epochs=2, random_state=0).fit(Z, Z[:, 0] > 0)
+    b = LSTMClassifier(epochs=2, random_state=0).fit(Z.reshape(40, 2, 4), Z[:, 0] > 0)
+    np.testing.assert_array_equal(a.predict_proba(Z), b.predict_proba(Z.reshape(40, 2, 4)))
+    with pytest.raises(ValueError, match="not a multiple of step_features=3"):
+        LSTMClassifier(step_features=3).fit(Z, Z[:, 0] > 0)
+
+
+@needs_sklearn
+def test_classifier_rejects_one_class_and_unfitted_use():
+    X = np.zeros((5, 3))
+    with pytest.raises(ValueError, match="only one class"):
+        LSTMClassifier().fit(X, ["a"] * 5)
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        LSTMClassifier().predict(X)
+
+
+@needs_sklearn
+def test_digits_accuracy_row_by_row():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)  # (1797, 64): 8 rows of 8 pixels
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+    est = LSTMClassifier(step_features=8, hidden_size=32, epochs=10, batch_size=64,
+                         random_state=0).fit(Xtr, ytr)
+    assert est.score(Xte, yte) >= 0.9
