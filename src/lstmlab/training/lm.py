@@ -347,17 +347,20 @@ class LMTrainer:
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                     self.save("last.ckpt")
                 now = time.perf_counter()
-                if self.progress and (now - last_print > 0.5 or self.step == cfg.steps
+                final_step = self.step == cfg.steps
+                tty = sys.stderr.isatty()
+                interval = 0.5 if tty else 10.0  # a log file gets a line every 10 s, not a flood
+                if self.progress and (now - last_print > interval or final_step
                                       or "val_loss" in record):
                     eta = (cfg.steps - self.step) * elapsed / max(done, 1)
                     line = (f"step {self.step}/{cfg.steps}  loss {loss:.3f}  bpc {loss / LN2:.3f}"
                             f"  {cps / 1000:.1f}k chars/s  ETA {_format_duration(eta)}")
                     if "val_loss" in record:
                         line += f"  | val bpc {record['val_bpc']:.3f}"
-                    if sys.stderr.isatty():
-                        end = "\n" if "val_loss" in record or self.step == cfg.steps else ""
+                    if tty:
+                        end = "\n" if "val_loss" in record or final_step else ""
                         print("\r" + line.ljust(100), end=end, file=sys.stderr, flush=True)
-                    elif "val_loss" in record or now - last_print > 10 or self.step == cfg.steps:
+                    else:
                         print(line, file=sys.stderr, flush=True)
                     last_print = now
                 if cfg.patience and self.evals_since_best >= cfg.patience:
