@@ -45,13 +45,18 @@ def parse_args(argv=None):
                    help="before each shape, wait up to this long for the other processes on the "
                         "machine to use < 15%% of the CPU (shared machines); the busy fraction "
                         "seen is printed per row")
+    p.add_argument("--single-thread", action="store_true",
+                   help="both libraries on one thread (torch.set_num_threads(1), BLAS limited "
+                        "to 1, LSTMLAB_THREADS=1) and timed by process CPU time: a per-core "
+                        "comparison that stays meaningful while other processes load the machine")
     p.add_argument("--unset-openblas-env", action="store_true",
                    help="re-run without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (both together)")
-    p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 ARGS = parse_args()
+if ARGS.single_thread:
+    os.environ["LSTMLAB_THREADS"] = "1"
 if ARGS.unset_openblas_env and any(k in os.environ for k in _OPENBLAS_VARS):
     env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_VARS}
     env["LSTMLAB_BENCH_UNSET"] = ",".join(f"{k}={os.environ[k]}" for k in _OPENBLAS_VARS
@@ -123,14 +128,15 @@ def gemm_peak(torch, dtype=np.float32, n=2048, reps=8) -> tuple[float, float]:
     out = np.empty((n, n), dtype)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     best_np = best_t = float("inf")
+    clock = time.process_time if ARGS.single_thread else time.perf_counter
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         np.matmul(a, b, out=out)
-        best_np = min(best_np, time.perf_counter() - t0)
+        best_np = min(best_np, clock() - t0)
         time.sleep(0.05)
-        t0 = time.perf_counter()
+        t0 = clock()
         torch.mm(ta, tb)
-        best_t = min(best_t, time.perf_counter() - t0)
+        best_t = min(best_t, clock() - t0)
         time.sleep(0.05)
     f = 2.0 * n ** 3
     return f / best_np / 1e9, f / best_t / 1e9
@@ -264,12 +270,13 @@ def interleaved(cands: dict, repeats: int, pause: float, warmup: int = 2) -> dic
         for _ in range(warmup):
             f()
         time.sleep(pause)
+    clock = time.process_time if ARGS.single_thread else time.perf_counter
     times = {k: [] for k in cands}
     for _ in range(repeats):
         for k, f in cands.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             f()
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(clock() - t0)
             time.sleep(pause)
     return {k: np.array(v) for k, v in times.items()}
 
@@ -337,7 +344,7 @@ def profile_train(T, B, H, dtype=np.float32, repeats=5):
     Wh = (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype)
     b = np.zeros(4 * H, dtype)
     lens = np.full(B, T, np.int64)
-    pc = time.perf_counter
+    pc = time.process_time if ARGS.single_thread else time.perf_counter
     best = None
     for _ in range(repeats + 1):
         acc = dict.fromkeys(["input GEMM", "recurrent GEMM", "fused elementwise",
@@ -403,7 +410,8 @@ def run_profile(grid):
         tot = acc["total"]
         rows.append([f"{T}, {B}, {H}", f"{tot * 1e3:.2f} ms"]
                     + [f"{acc[k] / tot:.0%}" for k in keys])
-    table("profile of one float32 training step (batch not split; best of 6)",
+    table("profile of one float32 training step (batch not split; best of 6; "
+          + ("process CPU time, one thread)" if ARGS.single_thread else "wall time)"),
           ["T, B, D=H", "total"] + keys, rows)
 
 
@@ -509,6 +517,11 @@ def main() -> int:
     import torch
     from lstmlab.kernels import fast
 
+    if ARGS.single_thread:
+        from threadpoolctl import threadpool_limits
+        torch.set_num_threads(1)
+        main.limits = threadpool_limits(1)  # kept for the whole run
+
     quick = ARGS.quick
     repeats = ARGS.repeats or (3 if quick else 7)
     grid = QUICK_GRID if quick else GRID
@@ -517,7 +530,8 @@ def main() -> int:
     for line in machine_facts(torch):
         print(f"- {line}")
     print(f"- lstmlab fast kernels: {'numba' if fast.available() else 'unavailable (NumPy reference)'}"
-          f"; repeats {repeats}, pause {ARGS.pause} s")
+          f"; repeats {repeats}, pause {ARGS.pause} s"
+          + ("; SINGLE THREAD, times are process CPU time" if ARGS.single_thread else ""))
     wait_quiet(ARGS.quiet_wait)
     peak32 = gemm_peak(torch, np.float32)
     peak64 = gemm_peak(torch, np.float64)

@@ -9,7 +9,8 @@ import pytest
 from lstmlab.cli import main
 from lstmlab.data.tasks import copy_memory_baseline
 from lstmlab.insight.experiments import (AddingTask, CopyTask, ExperimentConfig, RunResult,
-                                         format_table, run_experiment, summarize, train_run)
+                                         format_table, initial_net, run_experiment, summarize,
+                                         train_run)
 
 TINY = dict(budget=64, hidden=4, batch=16, eval_every=32, eval_size=40)
 
@@ -115,17 +116,31 @@ def test_run_experiment_keeps_finished_runs():
 def test_experiment_cli_prints_a_table_and_continues_where_it_stopped(tmp_path, capsys):
     out = tmp_path / "exp"
     args = ["experiment", "adding", "--lengths", "12", "15", "--models", "rnn", "lstm", "--seeds",
-            "0", "1", "--budget", "32", "--hidden", "4", "--batch", "16", "--eval-every", "16",
+            "0", "--budget", "32", "--hidden", "4", "--batch", "16", "--eval-every", "16",
             "--eval-size", "30", "--out", str(out), "--quiet"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "fraction solved" in printed and printed.count("| LSTM") == 2
     stored = json.loads((out / "results.json").read_text())
-    assert len(stored["runs"]) == 8
+    assert len(stored["runs"]) == 4
+    assert stored["command"].startswith("lstmlab experiment adding --lengths 12 15")
     assert (out / "adding.png").read_bytes().startswith(b"\x89PNG")
     html = (out / "report.html").read_text()
     assert html.count("<img") == 2
     assert main(args) == 0  # the same command again: nothing to redo
-    assert "8 run(s) already done" in capsys.readouterr().err
+    assert "4 run(s) already done" in capsys.readouterr().err
     assert main(args[:-1] + ["--budget", "48"]) == 2
     assert "other settings" in capsys.readouterr().err
+
+
+def test_the_lstm_starts_with_its_gate_biases_shifted():
+    base = ExperimentConfig(task="adding", lengths=(12,), forget_bias=0.0, input_bias=0.0, **TINY)
+    shifted = ExperimentConfig(task="adding", lengths=(12,), forget_bias=5.0, input_bias=-5.0, **TINY)
+    b0 = initial_net(base, "lstm", 12, 0).rnn.params()["b_l0"]
+    b1 = initial_net(shifted, "lstm", 12, 0).rnn.params()["b_l0"]
+    H = TINY["hidden"]
+    np.testing.assert_allclose(b1 - b0, np.r_[np.full(H, 5.0), np.full(H, -5.0), np.zeros(2 * H)],
+                               atol=1e-6)  # blocks f, i, o, C̃
+    r0 = initial_net(base, "rnn", 12, 0).rnn.params()
+    r1 = initial_net(shifted, "rnn", 12, 0).rnn.params()
+    assert all(np.array_equal(r0[k], r1[k]) for k in r0)  # the RNN has no gates to shift

@@ -166,8 +166,8 @@ def test_inspect_cli_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "inside quotes" in printed and "indentation" in printed
     html = (out / "inspect.html").read_text()
-    assert html.count("<img") == html.count("Figure ") >= 2 + 3  # per-layer heatmaps + per property
-    assert html.count("class='chars'") >= 3
+    assert html.count("<img") == 2  # one heatmap figure per layer
+    assert html.count("class='chars'") >= 3  # the text coloured by each property's best cell
     # --text with \n escapes; a character outside the vocabulary is refused, then replaced
     assert main(["inspect", str(run / "last.ckpt"), "--text", "def f(x):\\n    z", "--out", str(out)]) == 2
     assert "z" in capsys.readouterr().err

@@ -469,6 +469,9 @@ def _add_experiment(sub):
     p.add_argument("--forget-bias", type=float, default=5.0,
                    help="LSTM forget-gate bias at init (default 5: f = 0.993, a memory half-life "
                         "of about 100 steps)")
+    p.add_argument("--input-bias", type=float, default=-5.0,
+                   help="LSTM input-gate bias at init (default -5: i = 0.007, the cells start "
+                        "nearly closed to input)")
     p.add_argument("--eval-every", type=_positive, default=4000,
                    help="training sequences between evaluations (default 4000)")
     p.add_argument("--eval-size", type=_positive, default=2000, help="held-out sequences (default 2000)")
@@ -486,7 +489,7 @@ def cmd_experiment(args) -> int:
     cfg = ExperimentConfig(task=args.task, lengths=tuple(args.lengths), models=tuple(args.models),
                            seeds=tuple(args.seeds), budget=args.budget, hidden=args.hidden,
                            batch=args.batch, lr=args.lr, clip=args.clip, forget_bias=args.forget_bias,
-                           eval_every=args.eval_every, eval_size=args.eval_size, target=args.target,
+                           input_bias=args.input_bias, eval_every=args.eval_every, eval_size=args.eval_size, target=args.target,
                            stop_when_solved=not args.no_stop)
     out = Path(args.out or f"runs/experiment-{args.task}")
     results_path = out / "results.json"

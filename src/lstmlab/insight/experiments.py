@@ -58,6 +58,7 @@ class ExperimentConfig:
     lr: float = 3e-3  # Adam learning rate (constant)
     clip: float = 1.0  # global gradient-norm clip (0 = off)
     forget_bias: float = 5.0  # LSTM forget-gate bias at init: start by remembering (f = 0.993)
+    input_bias: float = -5.0  # LSTM input-gate bias at init: start by writing little (i = 0.007)
     eval_every: int = 4_000  # training sequences between held-out evaluations
     eval_size: int = 2_000  # held-out sequences (the same for every model and seed)
     target: float = 0.95  # held-out fraction solved (adding) / recall accuracy (copy)
@@ -95,7 +96,8 @@ class ExperimentConfig:
                  "--models", *self.models, "--seeds", *map(str, self.seeds),
                  "--budget", str(self.budget), "--hidden", str(self.hidden),
                  "--batch", str(self.batch), "--lr", f"{self.lr:g}", "--clip", f"{self.clip:g}",
-                 "--forget-bias", f"{self.forget_bias:g}", "--eval-every", str(self.eval_every),
+                 "--forget-bias", f"{self.forget_bias:g}", "--input-bias", f"{self.input_bias:g}",
+                 "--eval-every", str(self.eval_every),
                  "--eval-size", str(self.eval_size), "--target", f"{self.target:g}"]
         return " ".join(words + ([] if self.stop_when_solved else ["--no-stop"]))
 
@@ -233,10 +235,21 @@ def held_out(task, n: int):
 # -- one run ----------------------------------------------------------------------------------
 
 def initial_net(cfg: ExperimentConfig, model: str, T: int, seed: int) -> SequenceNet:
-    """The network a run starts from (its weights depend on seed, T and model only)."""
+    """The network a run starts from (its weights depend on seed, T and model only).
+
+    The LSTM's gate biases start shifted: ``forget_bias`` on f (via the layer) and
+    ``input_bias`` on i (here), as Hochreiter & Schmidhuber (1997) started their input gates
+    negative so that the cells do not fill up with the inputs before they learn what to keep.
+    """
     task = make_task(cfg.task, T)
-    return SequenceNet(task.net_config(cfg, model),
-                       rng=np.random.default_rng([seed, T, 2, MODELS.index(model)]))
+    net = SequenceNet(task.net_config(cfg, model),
+                      rng=np.random.default_rng([seed, T, 2, MODELS.index(model)]))
+    if model == "lstm" and cfg.input_bias:
+        H = cfg.hidden
+        for name, b in net.rnn.params().items():
+            if name.startswith("b_"):
+                b[H:2 * H] += b.dtype.type(cfg.input_bias)  # block 1 is the input gate i
+    return net
 
 
 def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=None,
@@ -384,7 +397,8 @@ def table_notes(cfg: ExperimentConfig) -> str:
             f"{cfg.target:g} on {cfg.eval_size:,} held-out sequences; sequences until solved "
             f"is the median over solved runs, evaluated every {cfg.eval_every:,}; budget "
             f"{cfg.budget:,} training sequences per run; H={cfg.hidden}, batch {cfg.batch}, "
-            f"Adam lr {cfg.lr:g}, clip {cfg.clip:g}, LSTM forget bias {cfg.forget_bias:g}.")
+            f"Adam lr {cfg.lr:g}, clip {cfg.clip:g}, LSTM gate biases at init: forget "
+            f"{cfg.forget_bias:+g}, input {cfg.input_bias:+g}.")
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -37,24 +37,21 @@ def inspect_text(model, vocab, text: str, out_dir, heat_chars: int = 120, units:
     rep.text("Every cell's state C_t after each character is correlated (Pearson's r) with "
              "properties of the text at that point, after Karpathy, Johnson & Fei-Fei (2015), "
              "\"Visualizing and Understanding Recurrent Networks\". |r| near 1: the cell tracks "
-             "the property; a cell from a fresh, untrained network scores much lower.")
+             "the property. Compare with the same search on an untrained network of the same "
+             "shape: a leaky cell that the newline kicks already follows the position in the "
+             "line somewhat, so only the gain over that baseline is learned.")
     rep.table(["property", "definition", "layer", "cell", "r"],
               [[m.signal, SIGNAL_DOCS[m.signal], m.layer, m.unit, f"{m.r:+.3f}"] for m in matches])
     shown = min(len(text), 2000)  # characters coloured in the page
-    plotted = min(len(text), 600)  # characters in the line plots
     best_per_signal = {}
     for m in matches:
         best_per_signal.setdefault(m.signal, m)
     for name, m in best_per_signal.items():
-        rep.text(f"{name}: layer {m.layer}, cell {m.unit} (r = {m.r:+.3f}); red = positive, "
-                 f"blue = negative C_t; the first {shown:,} characters.")
-        rep.raw(colored_chars(text[:shown], cells[m.layer][:shown, m.unit]))
-        rep.figure(plots.unit_signal_figure(cells[m.layer][:plotted, m.unit],
-                                            signals[name][:plotted],
-                                            f"layer {m.layer}, cell {m.unit} vs {name}", m.r),
-                   f"C_t of layer {m.layer} cell {m.unit} (blue) and the property '{name}' "
-                   f"(orange) over the first {plotted:,} characters; r is over all "
-                   f"{len(text):,}.")
+        c = cells[m.layer][:, m.unit]
+        rep.text(f"{name}: layer {m.layer}, cell {m.unit} (r = {m.r:+.3f}); red: C_t above its "
+                 f"mean over the text ({c.mean():+.2f}), blue: below; the first {shown:,} "
+                 f"characters.")
+        rep.raw(colored_chars(text[:shown], c[:shown] - c.mean()))
 
     rep.section("Gates over the characters", "gates")
     n = min(len(text), heat_chars)

@@ -188,19 +188,3 @@ def gates_figure(trace, units=None, chars: str | None = None, marks=None,
     else:
         axes[-1].set_xlabel("time step t")
     return _png(fig)
-
-
-def unit_signal_figure(cell: np.ndarray, signal: np.ndarray, label: str, r: float) -> bytes:
-    """One cell's C_t against the property it follows, over the text."""
-    fig = _figure(10.0, 2.2)
-    ax = fig.subplots()
-    _margins(fig, left=0.7, right=0.7, top=0.35, bottom=0.5)
-    t = np.arange(len(cell))
-    ax.plot(t, cell, color="#1f77b4", lw=1, label="C_t")
-    ax2 = ax.twinx()
-    ax2.plot(t, signal, color="#ff7f0e", lw=1, alpha=0.7, label="property")
-    ax.set_title(f"{label} (r = {r:+.2f})", fontsize=9)
-    ax.set_xlabel("character")
-    ax.set_ylabel("C_t", color="#1f77b4")
-    ax2.set_ylabel("property", color="#ff7f0e")
-    return _png(fig)

@@ -20,8 +20,8 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bott
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #555; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 .note { color: #555; font-size: 0.9em; }
 .chars { font: 13px/1.6 ui-monospace, monospace; white-space: pre-wrap; word-break: break-all;
@@ -66,7 +66,8 @@ class Report:
     def table(self, head: list[str], rows: list[list]) -> None:
         out = ["<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>"]
         for row in rows:
-            out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
+            out.append("<tr>" + "".join(f"<td{_num_class(c)}>{html.escape(str(c))}</td>"
+                                        for c in row) + "</tr>")
         self.parts.append("".join(out) + "</table>")
 
     def figure(self, png: bytes, caption: str, alt: str | None = None) -> None:
@@ -86,6 +87,15 @@ class Report:
 
     def write(self, path) -> None:
         atomic_write_text(path, self.html())
+
+
+def _num_class(cell) -> str:
+    """Numbers are right-aligned: ``" class='num'"`` for a cell made of a number (with a
+    spread such as ``± 0.01`` or ``[0.2, 0.9]``, or a count such as ``48k``) and nothing else."""
+    text = str(cell).strip()
+    if any(ch.isdigit() for ch in text) and all(ch in "0123456789.,+-e ±[]/k" for ch in text):
+        return " class='num'"
+    return ""
 
 
 def colored_chars(text: str, values, scale: float | None = None) -> str:

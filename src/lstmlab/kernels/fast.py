@@ -11,7 +11,8 @@ the work is scheduled:
 * the recurrent product ``h_{t-1}·Wh`` (and ``dz_t·Whᵀ`` in backward) stays in BLAS, the input
   projection and the weight gradients are one GEMM each over all T·B rows, as in the reference;
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
-  state rows instead of T+1, no tanh(C) history, and returns ``cache=None``;
+  state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
+  chunk of steps at a time into a buffer that stays in cache; it returns ``cache=None``;
 * the batch can be split across two threads, each running the whole recurrence on its half
   with single-threaded BLAS (``threads=2``; see :func:`split_batch`).
 
@@ -116,8 +117,10 @@ def split_batch(B: int, H: int, threads: int | None) -> list[slice]:
     least 8 rows, H <= 256 (where the benchmark measured a gain; at H = 512 the per-step GEMM
     is large enough for BLAS's own two threads to win) and threadpoolctl is installed (without
     it BLAS cannot be held to one thread per half, and 2 × 2 threads on 2 cores thrash);
-    otherwise one slice.
+    otherwise one slice. ``LSTMLAB_THREADS`` in the environment, when set, replaces None.
     """
+    if threads is None and os.environ.get("LSTMLAB_THREADS"):
+        threads = int(os.environ["LSTMLAB_THREADS"])
     if threads is None:
         threads = 2 if ((os.cpu_count() or 1) >= 2 and B >= 16 and H <= 256
                         and _blas_single_thread.possible()) else 1
@@ -193,28 +196,44 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     lens = _lengths_array(lengths, active, T, B)
     bias = _bias(b, 4 * H, dtype)
 
-    gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # (T, B, 4H) x_t·Wx, then gates
     h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
     h[0] = h0
     if need_cache:
+        gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # (T, B, 4H) x_t·Wx, then gates
         c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
         tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
     else:
+        gates = None  # inference: projected chunk by chunk into a small buffer, see below
         c = np.empty((2, B, H), dtype)  # rows t % 2: C_{t-1} and C_t
         tanh_c = np.empty((1, B, H), dtype)  # scratch
     c[0] = c0
 
     def recurrence(s: slice):
         # this thread's rows of every buffer, sliced once (per-step indexing is then cheap)
-        hs, cs, gs, tcs, ls = h[:, s], c[:, s], gates[:, s], tanh_c[:, s], lens[s]
+        hs, cs, tcs, ls = h[:, s], c[:, s], tanh_c[:, s], lens[s]
         rec = np.empty((s.stop - s.start, 4 * H), dtype)  # (b, 4H) h_{t-1}·Wh of one step
-        for t in range(T):
-            np.dot(hs[t], Wh, out=rec)  # np.dot: less call overhead than np.matmul
-            if need_cache:
-                cp, cn, tc = cs[t], cs[t + 1], tcs[t]
-            else:
-                cp, cn, tc = cs[t % 2], cs[(t + 1) % 2], tcs[0]
-            nb.lstm_step_forward(gs[t], rec, bias, hs[t], cp, hs[t + 1], cn, tc, ls, t)
+        if need_cache:
+            gs = gates[:, s]
+            for t in range(T):
+                np.dot(hs[t], Wh, out=rec)  # np.dot: less call overhead than np.matmul
+                nb.lstm_step_forward(gs[t], rec, bias, hs[t], cs[t], hs[t + 1], cs[t + 1], tcs[t],
+                                     ls, t)
+            return
+        # Inference: x_t·Wx for a chunk of steps at a time into a buffer that stays in cache,
+        # instead of a (T, B, 4H) array. A chunk has >= 512 rows (an efficient GEMM) and <= 2 MB.
+        nb_rows = s.stop - s.start
+        Tc = max(1, min(T, -(-512 // nb_rows), (2 << 20) // (nb_rows * 4 * H * x.itemsize)))
+        gbuf = np.empty((Tc, nb_rows, 4 * H), dtype)  # (Tc, b, 4H)
+        for t0 in range(0, T, Tc):
+            n = min(Tc, T - t0)
+            xc = x[t0:t0 + n, s]
+            if not xc.flags.c_contiguous:
+                xc = np.ascontiguousarray(xc)
+            np.matmul(xc.reshape(n * nb_rows, D), Wx, out=gbuf[:n].reshape(n * nb_rows, 4 * H))
+            for t in range(t0, t0 + n):
+                np.dot(hs[t], Wh, out=rec)
+                nb.lstm_step_forward(gbuf[t - t0], rec, bias, hs[t], cs[t % 2], hs[t + 1],
+                                     cs[(t + 1) % 2], tcs[0], ls, t)
 
     _run_split(split_batch(B, H, threads), recurrence)
 
