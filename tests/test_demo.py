@@ -19,7 +19,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert summary["config"]["quick"] is True and summary["config"]["seed"] == 1
     assert set(summary["adding"]) == {"rnn", "lstm"}
     assert summary["adding"]["rnn"]["seen"] == summary["adding"]["rnn"]["curve"][-1][0]
-    assert len(summary["claims"]) == 6 and summary["gates"]
+    assert len(summary["claims"]) == 7 and summary["gates"]
 
     html = (out / "report.html").read_text()
     sections = re.findall(r"<h2[^>]*>(.*?)</h2>", html)

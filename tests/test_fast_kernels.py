@@ -19,7 +19,7 @@ from lstmlab.kernels import (LSTMParams, RNNParams, fast, lstm_backward, lstm_fo
                              rnn_backward, rnn_forward)
 
 needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None or not fast.available(),
-                                 reason="numba is not installed (the fast kernels are optional)")
+                                 reason="numba unavailable (not installed, or LSTMLAB_FAST=0)")
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 CASES = [  # T, B, D, H, lengths?
     (1, 1, 3, 4, False), (5, 1, 2, 3, True), (1, 4, 3, 2, True), (7, 5, 3, 6, True),

@@ -225,11 +225,14 @@ def _section_gates(cfg: DemoConfig, rep: Report, lstm_net, summary: dict, log):
                "f (forget), i (input gate), C̃ (candidate), C (cell state), o (output gate), "
                "h (hidden state).")
     rep.text(f"Over {n_stats} held-out sequences of length {TA}: the cells whose final state C_T "
-             "correlates best with the target, their mean input gate at the two marked pairs and "
-             "at the others, and their mean forget gate after the first mark.")
-    rep.table(["cell", "corr(C_T, target)", "i_t at marks", "i_t elsewhere", "f_t after 1st mark"],
-              [[s["unit"], f"{s['r']:+.3f}", f"{s['input_marked']:.3f}",
-                f"{s['input_other']:.3f}", f"{s['forget_after_mark']:.3f}"] for s in stats])
+             "correlates best with the target; their mean input gate i_t and the mean size of "
+             "what step 2 writes into the cell, |i_t C̃_t|, at the two marked pairs and at the "
+             "others; and their mean forget gate after the first mark.")
+    rep.table(["cell", "corr(C_T, target)", "i_t at marks", "i_t elsewhere", "|i_t C̃_t| at marks",
+               "|i_t C̃_t| elsewhere", "f_t after 1st mark"],
+              [[s["unit"], f"{s['r']:+.3f}", f"{s['input_marked']:.3f}", f"{s['input_other']:.3f}",
+                f"{s['write_marked']:.4f}", f"{s['write_other']:.4f}",
+                f"{s['forget_after_mark']:.4f}"] for s in stats])
     return stats
 
 
@@ -251,10 +254,12 @@ def _claims(rows, ks, flows, results, stats, TA):
     ]
     if stats:
         best = stats[0]
+        claims.append(("the cell holds the sum", f"corr(C_T of cell {best['unit']}, target)",
+                       f"{best['r']:+.3f}"))
         claims.append(("gates write at the marks",
-                       f"input gate of cell {best['unit']} at marked / other pairs",
-                       f"{best['input_marked']:.2f} / {best['input_other']:.2f}"))
+                       f"|i_t C̃_t| of cell {best['unit']} at marked / other pairs",
+                       f"{best['write_marked']:.4f} / {best['write_other']:.4f}"))
         claims.append(("gates keep in between",
                        f"forget gate of cell {best['unit']} after the first mark",
-                       f"{best['forget_after_mark']:.3f}"))
+                       f"{best['forget_after_mark']:.4f}"))
     return claims

@@ -30,14 +30,15 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .._checks import positive_int
 from ..data.tasks import N_CATEGORIES, adding_problem, copy_memory, copy_memory_baseline, solved
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
-from ..training.losses import mse_loss, softmax_cross_entropy
 from ..training.checkpoint import atomic_write_bytes, atomic_write_text
+from ..training.losses import mse_loss, softmax_cross_entropy
 from ..training.optim import Adam, clip_grad_norm
 
 TASKS = ("adding", "copy")
@@ -257,7 +258,8 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
     """Train ``model`` on ``cfg.task`` at length ``T`` from ``seed``; the result and the net.
 
     The data stream depends on ``(seed, T)`` only, the initial weights on ``(seed, T, model)``.
-    ``log(msg)`` receives a line at every evaluation.
+    ``log(msg)`` receives a progress line at the evaluation that solves the task, at the last
+    one, and otherwise at most every 10 seconds.
     """
     with blas_single_thread():
         return _train_run(cfg, model, T, seed, eval_data, log)
@@ -405,8 +407,6 @@ def table_notes(cfg: ExperimentConfig) -> str:
 
 def load_results(path, cfg: ExperimentConfig) -> list[RunResult]:
     """The runs stored in ``path`` (a results.json) for exactly ``cfg``; [] when there is none."""
-    from pathlib import Path
-
     path = Path(path)
     if not path.exists():
         return []
@@ -430,8 +430,6 @@ def save_results(path, cfg: ExperimentConfig, results: list[RunResult]) -> None:
 
 def write_report(cfg: ExperimentConfig, results: list[RunResult], out) -> tuple:
     """``out/TASK.png`` (the summary figure) and ``out/report.html``; returns both paths."""
-    from pathlib import Path
-
     from . import plots
     from .report import Report
 

@@ -95,9 +95,10 @@ def gate_statistics(net, T: int, n: int = 200, seed: int = 0, top: int = 4):
     """What the gates of a trained adding-problem LSTM do, on ``n`` fresh sequences.
 
     For every cell: the correlation over sequences of its final state C_T with the target
-    (the "sum" it should hold), the mean input gate i_t at the two marked pairs and at the
-    other pairs, and the mean forget gate f_t after the first mark. Returns the ``top``
-    cells by |correlation| as dicts, best first.
+    (the "sum" it should hold); the mean input gate i_t and the mean size of what step 2
+    writes, |i_t * C̃_t|, at the two marked pairs and at the other pairs; and the mean forget
+    gate f_t after the first mark. Returns the ``top`` cells by |correlation| as dicts, best
+    first.
     """
     rng = np.random.default_rng([seed, T, 7])
     x, y = adding_exact_length(n, T, rng)
@@ -113,8 +114,11 @@ def gate_statistics(net, T: int, n: int = 200, seed: int = 0, top: int = 4):
     rows = []
     for u in order:
         i_u, f_u = trace.input_gate[:, :, u], trace.forget[:, :, u]  # (T, n)
+        write = np.abs(i_u * trace.candidate[:, :, u])  # (T, n) |i_t * C̃_t|
         rows.append({"unit": int(u), "r": float(r[u]),
                      "input_marked": float(i_u[marked].mean()),
                      "input_other": float(i_u[~marked].mean()),
+                     "write_marked": float(write[marked].mean()),
+                     "write_other": float(write[~marked].mean()),
                      "forget_after_mark": float(f_u[after & ~marked].mean())})
     return rows

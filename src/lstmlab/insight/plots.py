@@ -139,8 +139,8 @@ def gates_figure(trace, units=None, chars: str | None = None, marks=None,
     """Heatmaps of f, i, C̃, C, o, h (rows: units, columns: steps) of one sequence.
 
     ``trace``: a :class:`~lstmlab.insight.gates.GateTrace` of one sequence (arrays ``(T, H)``);
-    Colours: the gates on viridis from 0 to 1, C̃ and h on red-blue from -1 to 1, C on
-    red-blue symmetric about 0 (the scale is written beside each panel).
+    Colours: the gates on viridis from 0 to 1, C̃ on red-blue from -1 to 1, C and h on
+    red-blue symmetric about 0 up to their largest |value| (written beside each panel).
     ``units``: which units to show, in order (default all); ``chars``: label the columns
     with these characters; ``marks``: steps to outline (e.g. the adding problem's marked
     pairs); ``inputs (T, D)``: drawn as a strip on top.
@@ -170,7 +170,8 @@ def gates_figure(trace, units=None, chars: str | None = None, marks=None,
             ax.imshow(data, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
             scale = "0..1"
         else:
-            lim = max(1.0, float(np.abs(data).max())) if name == "cell" else 1.0
+            # C and h use their own range (small states would look blank on ±1), C̃ its ±1
+            lim = 1.0 if name == "candidate" else max(float(np.abs(data).max()), 1e-6)
             ax.imshow(data, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
                       interpolation="nearest")
             scale = f"±{lim:.2g}"
