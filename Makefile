@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/bench_lstm.py
+
+bench-quick: $(VENV)/.dev-installed
+	$(PY) bench/bench_lstm.py --quick
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
