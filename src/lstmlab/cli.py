@@ -6,6 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._argtypes import nonneg_float as _nonneg_float
+from ._argtypes import nonneg_int as _nonneg_int
+from ._argtypes import pos_float as _pos_float
+from ._argtypes import positive_int as _positive
+
 DEMO_HELP = """\
 The lecture, end to end, in a few minutes on a laptop CPU; writes OUT/report.html (one
 self-contained page, figures inline) and OUT/summary.json, and prints a summary.
@@ -23,15 +28,6 @@ examples:
   lstmlab demo --quick                  # seconds: tiny networks, tiny budget (for tests)
 """
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,31 +79,7 @@ example:
 """
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
 
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _pos_float(text: str) -> float:
-    value = _nonneg_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return value
 
 
 def _add_forecast(sub):

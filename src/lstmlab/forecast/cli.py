@@ -11,6 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+from .._argtypes import fraction as _fraction
+from .._argtypes import nonneg_float as _nonneg
+from .._argtypes import pos_float as _posfloat
+from .._argtypes import positive_int as _positive
+
 FORECAST_HELP = """\
 Forecast a numeric column with an LSTM (or RNN), beside the baselines every forecaster
 checks first: persistence, seasonal naive, and a linear autoregression on the same lookback.
@@ -67,41 +72,8 @@ PRESETS = {
 DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
-    return value
-
-
-def _nonneg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
-def _posfloat(text: str) -> float:
-    value = _nonneg(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return value
 
 
 def _columns(text: str) -> list[str]:
