@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
-from ..training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
+                                   save_checkpoint)
 from ..training.losses import softmax, softmax_cross_entropy
 from ..training.supervised import FitConfig, fit_sequence_net
 from .data import SequenceDataError, SequenceSet
@@ -165,7 +166,7 @@ class SequenceClassifier:
                 "classes": self.classes, "features": self.features,
                 "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()},
                 **self.meta, **(extra or {})}
-        save_checkpoint(path, meta, {f"param/{k}": v for k, v in self.net.params().items()})
+        save_checkpoint(path, meta, param_arrays(self.net))
 
     @classmethod
     def load(cls, path) -> "SequenceClassifier":
@@ -178,11 +179,7 @@ class SequenceClassifier:
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None
         net = SequenceNet(config, rng=np.random.default_rng(0))
-        try:
-            net.load_params({k[len("param/"):]: v for k, v in arrays.items()
-                             if k.startswith("param/")})
-        except ValueError as exc:
-            raise CheckpointError(f"checkpoint {path} does not match its own model: {exc}") from None
+        restore_params(net, arrays, path)
         net.eval()
         rest = {k: meta[k] for k in ("data", "summary", "class_counts") if k in meta}
         return cls(net, classes, features, mean, std, fit_config, rest)

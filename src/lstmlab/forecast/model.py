@@ -23,7 +23,8 @@ import numpy as np
 
 from .._checks import positive_int
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
-from ..training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
+                                   save_checkpoint)
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .data import TimeSeries, detect_season
@@ -141,7 +142,7 @@ class Forecaster:
                 "scaler": self.scaler.to_json(), "columns": self.columns, "season": self.season,
                 "split": None if self.split is None else self.split.to_json(), **self.meta,
                 **(extra or {})}
-        arrays = {f"param/{k}": v for k, v in self.net.params().items()}
+        arrays = param_arrays(self.net)
         save_checkpoint(path, meta, arrays)
 
     @classmethod
@@ -157,11 +158,7 @@ class Forecaster:
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None
         net = SequenceNet(net_config, rng=np.random.default_rng(0))
-        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-        try:
-            net.load_params(params)
-        except ValueError as exc:
-            raise CheckpointError(f"checkpoint {path} does not match its own model: {exc}") from None
+        restore_params(net, arrays, path)
         net.eval()
         rest = {k: meta[k] for k in ("data", "summary", "train_windows") if k in meta}
         return cls(net, scaler, config, columns, season, split, fit_config, rest)

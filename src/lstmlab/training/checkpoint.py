@@ -113,3 +113,22 @@ def load_checkpoint(path: str | os.PathLike, expect_kind: str | None = None):
         raise CheckpointError(f"checkpoint {path} holds a {meta.get('kind')!r} model, but this "
                               f"command needs a {expect_kind!r} model")
     return meta, arrays
+
+
+PARAM_PREFIX = "param/"
+
+
+def param_arrays(module) -> dict[str, np.ndarray]:
+    """A module's parameters as checkpoint arrays, under ``param/<name>``."""
+    return {f"{PARAM_PREFIX}{k}": v for k, v in module.params().items()}
+
+
+def restore_params(module, arrays: dict[str, np.ndarray], path) -> None:
+    """Load the ``param/<name>`` arrays of a checkpoint into ``module``; a mismatch of names
+    or shapes is a :class:`CheckpointError` naming the file."""
+    params = {k[len(PARAM_PREFIX):]: v for k, v in arrays.items() if k.startswith(PARAM_PREFIX)}
+    try:
+        module.load_params(params)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path} does not match its own model description: "
+                              f"{exc}") from None

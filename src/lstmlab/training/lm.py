@@ -31,7 +31,8 @@ import numpy as np
 from .._checks import positive_int, probability
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
-from .checkpoint import CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import (CheckpointError, atomic_write_text, load_checkpoint, param_arrays,
+                         restore_params, save_checkpoint)
 from .losses import softmax_cross_entropy
 from .optim import SGD, Adam, AdamW, Constant, Cosine, StepDecay, Warmup, clip_grad_norm
 
@@ -223,7 +224,7 @@ class LMTrainer:
         }
 
     def _arrays(self) -> dict:
-        arrays = {f"param/{k}": v for k, v in self.model.params().items()}
+        arrays = param_arrays(self.model)
         _, opt_arrays = self.optimizer.state_dict()
         arrays.update({f"optim/{k}": v for k, v in opt_arrays.items()})
         if self.state is not None:
@@ -244,8 +245,7 @@ class LMTrainer:
                                   f"the same text files")
         if Vocab.from_json(meta["vocab"]) != self.vocab:
             raise CheckpointError(f"checkpoint {path} has another vocabulary")
-        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-        self.model.load_params(params)
+        restore_params(self.model, arrays, path)
         opt_arrays = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
         self.optimizer.load_state_dict(meta["optimizer"], opt_arrays)
         self.step = int(meta["step"])
@@ -393,11 +393,7 @@ def load_charlm(path, dtype=None) -> tuple[CharLM, Vocab, dict]:
     if dtype is not None:
         config = CharLMConfig(**{**config.to_json(), "dtype": np.dtype(dtype).name})
     model = CharLM(config, rng=np.random.default_rng(0))
-    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-    try:
-        model.load_params(params)
-    except ValueError as exc:
-        raise CheckpointError(f"checkpoint {path} does not match its own model description: {exc}") from None
+    restore_params(model, arrays, path)
     model.eval()
     return model, vocab, meta
 
