@@ -38,6 +38,8 @@ def parse_args(argv=None):
     p.add_argument("--pause", type=float, default=0.05, help="seconds between candidates")
     p.add_argument("--suites", default="train,infer,stream,f64,rnn",
                    help="comma-separated subset of train,infer,stream,f64,rnn")
+    p.add_argument("--shapes", default=None, metavar="T,B,H;...",
+                   help="replace the grid, e.g. '100,32,128;100,64,256' (D = H)")
     p.add_argument("--profile", action="store_true", help="time split of a training step")
     p.add_argument("--memory", action="store_true", help="peak memory of a training step")
     p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
@@ -525,6 +527,8 @@ def main() -> int:
     quick = ARGS.quick
     repeats = ARGS.repeats or (3 if quick else 7)
     grid = QUICK_GRID if quick else GRID
+    if ARGS.shapes:
+        grid = [tuple(int(v) for v in part.split(",")) for part in ARGS.shapes.split(";")]
     suites = set(ARGS.suites.split(","))
     print("## lstmlab vs PyTorch\n")
     for line in machine_facts(torch):

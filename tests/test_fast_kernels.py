@@ -182,6 +182,87 @@ def test_step_fast_equals_reference(kind):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "rnn_relu"])
+def test_streaming_lane_equals_reference(kind, dtype):
+    """``step`` for B <= fast.STREAM_ROWS runs one compiled call per layer with the matrix
+    products inside; B = 5 takes them to BLAS. Both must equal the reference step by step,
+    with and without bias, batched and unbatched, from a given and from a zero state."""
+    rng = np.random.default_rng(31)
+    for bias in (True, False):
+        ref, fst = make_pair(kind, dtype, 12, num_layers=2, bias=bias)
+        for B in (1, 2, fast.STREAM_ROWS, fast.STREAM_ROWS + 1):
+            shape = (2, B, 5)
+            s0 = rng.normal(size=shape).astype(dtype)
+            s_ref = s_fst = (s0, -s0) if kind == "lstm" else s0
+            for t in range(3):
+                x_t = rng.normal(size=(B, 3)).astype(dtype)
+                y_ref, s_ref = ref.step(x_t, s_ref)
+                y_fst, s_fst = fst.step(x_t, s_fst)
+                assert y_fst.shape == y_ref.shape == (B, 5)
+                assert rel_err(y_fst, y_ref) <= TOL[dtype]
+                for a, b in zip(s_fst if kind == "lstm" else (s_fst,),
+                                s_ref if kind == "lstm" else (s_ref,)):
+                    assert a.shape == shape and rel_err(a, b) <= TOL[dtype]
+        y_ref, s_ref = ref.step(x_t[0], None)  # unbatched: (D,) in, (H,) and (L, H) out
+        y_fst, s_fst = fst.step(x_t[0], None)
+        assert y_fst.shape == (5,) and rel_err(y_fst, y_ref) <= TOL[dtype]
+        y_ref, _ = ref.step(x_t[1], s_ref)
+        y_fst, _ = fst.step(x_t[1], s_fst)
+        assert rel_err(y_fst, y_ref) <= TOL[dtype]
+
+
+@needs_numba
+def test_streaming_lane_matches_torch_cell():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    layer = lstmlab.LSTM(6, 7, dtype=np.float64, rng=rng)
+    layer.backend = "fast"
+    cell = torch.nn.LSTMCell(6, 7, dtype=torch.float64)
+    sd = layer.torch_state_dict()
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(torch.from_numpy(sd[name + "_l0"]))
+    h, c = rng.normal(size=(1, 7)), rng.normal(size=(1, 7))
+    state, tstate = (h[None], c[None]), (torch.from_numpy(h), torch.from_numpy(c))
+    for t in range(20):
+        x = rng.normal(size=(1, 6))
+        y, state = layer.step(x, state)
+        tstate = cell(torch.from_numpy(x), tstate)
+        assert rel_err(y, tstate[0].detach().numpy()) <= 1e-12
+        assert rel_err(state[1][0], tstate[1].detach().numpy()) <= 1e-12
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh"])
+def test_streaming_lane_rejects_nan_and_converts_what_it_can(kind):
+    ref, fst = make_pair(kind, np.float64, 3)
+    x = np.ones((2, 3))
+    s = np.zeros((1, 2, 5))
+    state = (s, s) if kind == "lstm" else s
+    with pytest.raises(ValueError, match="x_t contains NaN or inf"):
+        fst.step(np.array([[1.0, np.nan, 0.0], [0, 0, 0]]), state)
+    bad = s.copy()
+    bad[0, 1, 4] = np.inf
+    if kind == "lstm":
+        with pytest.raises(ValueError, match=r"state\[0\] \(h\) contains NaN or inf"):
+            fst.step(x, (bad, s))
+        with pytest.raises(ValueError, match=r"state\[1\] \(c\) contains NaN or inf"):
+            fst.step(x, (s, bad))
+    else:
+        with pytest.raises(ValueError, match="state contains NaN or inf"):
+            fst.step(x, bad)
+    # float32 input, a list state, a Fortran-ordered x: converted by the general path
+    y_ref, _ = ref.step(x, state)
+    for x_in, s_in in ((x.astype(np.float32), state), (np.asfortranarray(x), state),
+                       (x, list(state) if kind == "lstm" else state)):
+        y_fst, _ = fst.step(x_in, s_in)
+        assert rel_err(y_fst, y_ref) <= 1e-12
+    with pytest.raises(ValueError, match="x_t must have 3 features"):
+        fst.step(np.ones((2, 4)), state)
+
+
+@needs_numba
 def test_batch_split_over_threads_gives_the_same_result():
     rng = np.random.default_rng(2)
     x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, 5, 20, 4, 6, 4, True, np.float64)

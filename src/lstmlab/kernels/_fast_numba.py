@@ -198,6 +198,108 @@ def lstm_step_backward(dh, dhT, dy, dc, gates, tanh_c, c_prev, dz, lengths, t):
             dcn[j] = dct * f  # dL/dC_{t-1}
 
 
+# -- a whole step for a few rows (streaming) ---------------------------------------------
+# For B = 1..4 the two matrix products of a step are vector-matrix products whose cost is
+# reading the weights; a BLAS call adds ~1.5 µs of overhead each and the Python between the
+# calls more. These kernels do the products themselves, so a streaming step is ONE call.
+@register_jitable
+def _vecmat_add(v, W, z):
+    """``z (N,) += v (K,) · W (K, N)``, eight rows of W per pass over z (so z is loaded and
+    stored K/8 times, not K times); the inner loop over N vectorises."""
+    K, N = W.shape
+    k = 0
+    while k + 8 <= K:
+        a0, a1, a2, a3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        a4, a5, a6, a7 = v[k + 4], v[k + 5], v[k + 6], v[k + 7]
+        w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
+        w4, w5, w6, w7 = W[k + 4], W[k + 5], W[k + 6], W[k + 7]
+        for j in range(N):
+            z[j] += (((a0 * w0[j] + a1 * w1[j]) + (a2 * w2[j] + a3 * w3[j]))
+                     + ((a4 * w4[j] + a5 * w5[j]) + (a6 * w6[j] + a7 * w7[j])))
+        k += 8
+    while k < K:
+        a0, w0 = v[k], W[k]
+        for j in range(N):
+            z[j] += a0 * w0[j]
+        k += 1
+
+
+@register_jitable
+def _finite(a):
+    """True when the 2-D array ``a`` holds no NaN or inf (x·0 is 0 for finite x, else NaN)."""
+    s = a.dtype.type(0.0)
+    for n in range(a.shape[0]):
+        an = a[n]
+        for j in range(a.shape[1]):
+            s += an[j] * 0.0
+    return s == 0.0
+
+
+@njit(**_JIT)
+def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c, z):
+    """One whole step of a stack of L LSTM layers for a few rows, products included.
+
+    ``x (B, D)``; state ``h_prev, c_prev (L, B, H)``; ``Wxs``, ``Whs``, ``bs`` tuples of the L
+    layers' weights as in ``lstm.py`` (layer l > 0 takes h of layer l-1 as its input); writes
+    ``h, c (L, B, H)``, uses ``z (B, 4H)`` as scratch. Returns 0, or 1/2/3 when
+    ``x``/``h_prev``/``c_prev`` holds NaN or inf (then nothing is written).
+    """
+    if not _finite(x):
+        return 1
+    if not _finite(h_prev.reshape(-1, h_prev.shape[2])):
+        return 2
+    if not _finite(c_prev.reshape(-1, c_prev.shape[2])):
+        return 3
+    L, B, H = h.shape
+    half = h.dtype.type(0.5)
+    for layer in range(L):
+        inp = x if layer == 0 else h[layer - 1]
+        Wx, Wh, b = Wxs[layer], Whs[layer], bs[layer]
+        for n in range(B):
+            zn = z[n]
+            zn[:] = b
+            _vecmat_add(inp[n], Wx, zn)  # x_t·Wx + b
+            _vecmat_add(h_prev[layer, n], Wh, zn)  # + h_{t-1}·Wh
+            for j in range(3 * H):  # f_t, i_t, o_t
+                zn[j] = half * tanh(half * zn[j]) + half
+            for j in range(3 * H, 4 * H):  # C̃_t
+                zn[j] = tanh(zn[j])
+            cp, cn, hn = c_prev[layer, n], c[layer, n], h[layer, n]
+            for j in range(H):  # C_t = f_t * C_{t-1} + i_t * C̃_t
+                cn[j] = zn[j] * cp[j] + zn[H + j] * zn[3 * H + j]
+            for j in range(H):  # h_t = o_t * tanh(C_t)
+                hn[j] = zn[2 * H + j] * tanh(cn[j])
+    return 0
+
+
+@njit(**_JIT)
+def rnn_stream_step(x, h_prev, Wxs, Whs, bs, h, relu):
+    """One whole step of a stack of L RNN layers for a few rows, products included (see
+    :func:`lstm_stream_step`): writes ``h (L, B, H)``, which must not overlap ``h_prev``.
+    Returns 0, or 1/2 for NaN or inf in ``x``/``h_prev`` (nothing written)."""
+    if not _finite(x):
+        return 1
+    if not _finite(h_prev.reshape(-1, h_prev.shape[2])):
+        return 2
+    L, B, H = h.shape
+    zero = h.dtype.type(0.0)
+    for layer in range(L):
+        inp = x if layer == 0 else h[layer - 1]
+        Wx, Wh, b = Wxs[layer], Whs[layer], bs[layer]
+        for n in range(B):
+            hn = h[layer, n]
+            hn[:] = b
+            _vecmat_add(inp[n], Wx, hn)
+            _vecmat_add(h_prev[layer, n], Wh, hn)
+            if relu:
+                for j in range(H):
+                    hn[j] = max(hn[j], zero)
+            else:
+                for j in range(H):
+                    hn[j] = tanh(hn[j])
+    return 0
+
+
 # -- RNN -------------------------------------------------------------------------------
 @njit(**_JIT)
 def rnn_step_forward(z, rec, b, h_prev, h, relu, lengths, t):

@@ -73,6 +73,16 @@ def available() -> bool:
     return _state["ok"]
 
 
+def kernels():
+    """The compiled kernels (module ``_fast_numba``), for callers that already hold arguments
+    of the exact kind they are compiled for; an error when :func:`available` is False.
+
+    The layers' streaming lane calls ``kernels().lstm_stream_step`` directly: its arguments are
+    the layer's own weights and arrays it has just checked, so the normalisation
+    :func:`lstm_step` does (~4 µs at B = 1) would be wasted."""
+    return _nb()
+
+
 def _nb():
     if _state["ok"]:
         return _state["mod"]
@@ -99,8 +109,22 @@ def _ones(B: int) -> np.ndarray:
     return _ONES[:B] if B <= _ONES.size else np.ones(B, np.int64)
 
 
+_ZERO_BIAS: dict = {}  # (n, dtype) -> zeros, for layers without bias (never written)
+
+
 def _bias(b, n: int, dtype) -> np.ndarray:
-    return np.zeros(n, dtype) if b is None else _arg(b, dtype)
+    return bias_or_zeros(None if b is None else _arg(b, dtype), n, dtype)
+
+
+def bias_or_zeros(b, n: int, dtype) -> np.ndarray:
+    """``b``, or a shared ``(n,)`` zero vector of ``dtype`` when ``b`` is None (never written)."""
+    if b is not None:
+        return b
+    key = (n, np.dtype(dtype))
+    z = _ZERO_BIAS.get(key)
+    if z is None:
+        z = _ZERO_BIAS[key] = np.zeros(n, dtype)
+    return z
 
 
 def _arg(a, dtype) -> np.ndarray:
@@ -285,19 +309,35 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     return dx, dh_rec, dc, LSTMParams(dWx, dWh, db)
 
 
+STREAM_ROWS = 4  # up to this many rows, a step is one compiled call, products included
+
+
 def lstm_step(x_t: np.ndarray, h: np.ndarray, c: np.ndarray, params: LSTMParams,
-              h_out: np.ndarray, c_out: np.ndarray) -> None:
+              h_out: np.ndarray, c_out: np.ndarray) -> int:
     """One step for streaming: ``x_t (B, D)``, state ``h, c (B, H)`` in; writes the new state
-    into ``h_out, c_out (B, H)``. Nothing is kept."""
+    into ``h_out, c_out (B, H)`` (C-contiguous, of ``h``'s dtype). Nothing is kept.
+
+    For B <= :data:`STREAM_ROWS` the whole step, both matrix products included, is one
+    compiled call, which also checks ``x_t``, ``h`` and ``c`` for NaN and inf: the result is
+    0, or 1, 2, 3 naming the first of them that holds one (nothing is written then). Larger
+    batches take the products to BLAS and are not checked here (result 0).
+    """
     nb = _nb()
     Wx, Wh, b = params
     B, H = h.shape
     dtype = h.dtype
+    if B <= STREAM_ROWS:
+        return nb.lstm_stream_step(_arg(x_t, dtype), _arg(h, dtype).reshape(1, B, H),
+                                   _arg(c, dtype).reshape(1, B, H), (_arg(Wx, dtype),),
+                                   (_arg(Wh, dtype),), (_bias(b, 4 * H, dtype),),
+                                   h_out.reshape(1, B, H), c_out.reshape(1, B, H),
+                                   np.empty((B, 4 * H), dtype))
     z = x_t @ Wx  # (B, 4H), becomes the gates
     rec = h @ Wh  # (B, 4H)
     h, c = _arg(h, dtype), _arg(c, dtype)
     nb.lstm_step_forward(z, rec, _bias(b, 4 * H, dtype), h, c, h_out, c_out,
                          np.empty((B, H), dtype), _ones(B), 0)
+    return 0
 
 
 # -- RNN -------------------------------------------------------------------------------
@@ -376,10 +416,18 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
 
 
 def rnn_step(x_t: np.ndarray, h: np.ndarray, params: RNNParams, act: str,
-             h_out: np.ndarray) -> None:
-    """One RNN step: writes ``act(x_t·Wx + h·Wh + b)`` into ``h_out (B, H)``."""
+             h_out: np.ndarray) -> int:
+    """One RNN step: writes ``act(x_t·Wx + h·Wh + b)`` into ``h_out (B, H)``, which must not
+    overlap ``h``. Small batches as in :func:`lstm_step` (result 0, or 1, 2 for NaN or inf
+    in ``x_t``, ``h``)."""
     nb = _nb()
     Wx, Wh, b = params
     B, H = h.shape
-    nb.rnn_step_forward(x_t @ Wx, h @ Wh, _bias(b, H, h.dtype), _arg(h, h.dtype), h_out,
+    dtype = h.dtype
+    if B <= STREAM_ROWS:
+        return nb.rnn_stream_step(_arg(x_t, dtype), _arg(h, dtype).reshape(1, B, H),
+                                  (_arg(Wx, dtype),), (_arg(Wh, dtype),), (_bias(b, H, dtype),),
+                                  h_out.reshape(1, B, H), act == "relu")
+    nb.rnn_step_forward(x_t @ Wx, h @ Wh, _bias(b, H, dtype), _arg(h, dtype), h_out,
                         act == "relu", _ones(B), 0)
+    return 0

@@ -25,6 +25,7 @@ from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_for
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                      lstm_peephole_cell, lstm_peephole_forward)
+from ..kernels import fast  # imports no numba until a fast kernel runs
 from .base import Module
 
 # Our LSTM gate blocks are (f, i, o, C̃); PyTorch's are (i, f, g, o). Block k of one layout is
@@ -58,8 +59,6 @@ class _Recurrent(Module):
 
     def _fast_kernels(self):
         """The module ``lstmlab.kernels.fast`` when this layer should use it, else None."""
-        from ..kernels import fast  # imports no numba until a kernel runs
-
         if self.backend == "numpy":
             return None
         if self.backend == "fast":
@@ -74,9 +73,7 @@ class _Recurrent(Module):
     @staticmethod
     def _cache_for_backward(cache):
         """The kernel cache; runs the forward again when an eval-mode forward kept none."""
-        from ..kernels.fast import Recompute
-
-        return cache.forward() if isinstance(cache, Recompute) else cache
+        return cache.forward() if isinstance(cache, fast.Recompute) else cache
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
@@ -295,6 +292,57 @@ class _Recurrent(Module):
                 b = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
                 self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
 
+    def _stream_args(self, x_t, state, n_states: int):
+        """The streaming fast lane's arguments, or None when the general path must take them.
+
+        ``(x (B, D), states, unbatched)`` with ``states`` a tuple of ``n_states`` (L, B, H)
+        arrays, when nothing needs converting: ndarrays of the layer's dtype, C-contiguous, of
+        the right shapes, B <= ``fast.STREAM_ROWS``, a unidirectional layer. These checks cost
+        well under a microsecond; NaN and inf are caught inside the compiled step. Anything
+        else (None is returned) goes through :meth:`_check_step` / :meth:`_check_state`, which
+        convert what can be converted and name what is wrong.
+        """
+        dt = self.dtype
+        if (type(x_t) is not np.ndarray or x_t.dtype != dt or not x_t.flags.c_contiguous
+                or self.bidirectional or x_t.ndim not in (1, 2)):
+            return None
+        unbatched = x_t.ndim == 1
+        x = x_t.reshape(1, -1) if unbatched else x_t
+        B, D = x.shape
+        if D != self.input_size or not 0 < B <= fast.STREAM_ROWS:
+            return None
+        L, H = self.num_layers, self.hidden_size
+        if state is None:
+            return x, (np.zeros((L, B, H), dt),) * n_states, unbatched
+        if n_states == 1:
+            parts = (state,)
+        elif type(state) in (tuple, list) and len(state) == n_states:
+            parts = state
+        else:
+            return None
+        shape = (L, H) if unbatched else (L, B, H)
+        for s in parts:
+            if (type(s) is not np.ndarray or s.dtype != dt or s.shape != shape
+                    or not s.flags.c_contiguous):
+                return None
+        if unbatched:
+            parts = tuple(s.reshape(L, 1, H) for s in parts)
+        return x, tuple(parts), unbatched
+
+    def _stream_weights(self):
+        """``(Wxs, Whs, bs)``: the layers' weights as tuples for the compiled streaming step
+        (zeros for a missing bias). Kept between calls; parameters are only ever updated in
+        place (optimisers, loaders), and the first array's identity is checked anyway."""
+        cached = getattr(self, "_stream_cache", None)
+        if cached is not None and cached[0][0] is self._params["Wx_l0"]:
+            return cached
+        G = 4 if self._has_cell else 1
+        per_layer = [self._layer_params(f"l{layer}") for layer in range(self.num_layers)]
+        self._stream_cache = (tuple(p[0] for p in per_layer), tuple(p[1] for p in per_layer),
+                              tuple(fast.bias_or_zeros(p[2], G * self.hidden_size, self.dtype)
+                                    for p in per_layer))
+        return self._stream_cache
+
     def _check_step(self, x_t):
         if self.bidirectional:
             raise ValueError(f"{type(self).__name__}.step works on unidirectional layers only "
@@ -462,6 +510,20 @@ class LSTM(_Recurrent):
         ``x_t (B, D)``, ``state`` as :meth:`forward` takes and returns it. Runs the same cell
         function as the sequence kernel. Dropout between layers is not applied (inference).
         """
+        fast = self._fast_kernels()
+        lean = None if fast is None or self._is_variant() else self._stream_args(x_t, state, 2)
+        if lean is not None:  # the streaming fast lane: one compiled call per layer
+            x, (h, c), unbatched = lean
+            new = np.empty((2,) + h.shape, self.dtype)  # (2, L, B, H): h_n, c_n
+            code = fast.kernels().lstm_stream_step(
+                x, h, c, *self._stream_weights(), new[0], new[1],
+                np.empty((x.shape[0], 4 * self.hidden_size), self.dtype))
+            if code:
+                raise ValueError(f"{('x_t', 'state[0] (h)', 'state[1] (c)')[code - 1]} "
+                                 f"contains NaN or inf")
+            if unbatched:
+                return new[0, -1, 0].copy(), (new[0, :, 0], new[1, :, 0])
+            return new[0, -1].copy(), (new[0], new[1])
         x_t, unbatched = self._check_step(x_t)
         B, H = x_t.shape[0], self.hidden_size
         if state is None:
@@ -478,7 +540,6 @@ class LSTM(_Recurrent):
         c_new = np.empty_like(c)
         tanh_c = np.empty((B, H), self.dtype)
         inp = x_t
-        fast = self._fast_kernels()
         for layer in range(self.num_layers):
             Wx, Wh, b = self._layer_params(f"l{layer}")
             if fast is not None:  # the same step, fused
@@ -540,12 +601,23 @@ class RNN(_Recurrent):
 
     def step(self, x_t, state=None):
         """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None."""
+        fast = self._fast_kernels()
+        lean = None if fast is None else self._stream_args(x_t, state, 1)
+        if lean is not None:  # the streaming fast lane, as in LSTM.step
+            x, (h,), unbatched = lean
+            h_new = np.empty_like(h)
+            code = fast.kernels().rnn_stream_step(x, h, *self._stream_weights(), h_new,
+                                                  self.nonlinearity == "relu")
+            if code:
+                raise ValueError(f"{('x_t', 'state')[code - 1]} contains NaN or inf")
+            if unbatched:
+                return h_new[-1, 0].copy(), h_new[:, 0]
+            return h_new[-1].copy(), h_new
         x_t, unbatched = self._check_step(x_t)
         B = x_t.shape[0]
         h = self._check_state(state, "state", B, unbatched)
         h_new = np.empty_like(h)
         inp = x_t
-        fast = self._fast_kernels()
         for layer in range(self.num_layers):
             Wx, Wh, b = self._layer_params(f"l{layer}")
             if fast is not None:  # the same step, fused
