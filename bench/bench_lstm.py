@@ -3,8 +3,10 @@
 Dimensions: T time, B batch, D input features, H hidden units (here D = H).
 
 One process, same inputs for both; for every shape the candidates are timed in interleaved
-repeats (ours, torch, ours, torch, ...) with a short pause between calls, because BLAS
-threads keep spinning for a while after a call and slow down whatever runs next. Reported:
+repeats (ours, torch, ours, torch, ...) with a pause between calls, because BLAS
+threads keep spinning for a while after a call and slow down whatever runs next (NumPy's
+OpenBLAS: ~110 ms of busy-waiting after each multi-threaded call, measured here, hence the
+0.2 s default; a shorter pause hands that spinning thread to the next candidate). Reported:
 median and min–max time, the ratio torch time / lstmlab time (> 1: lstmlab is faster),
 achieved GFLOP/s (GEMM FLOPs only) and the fraction of the float32 GEMM peak measured here.
 
@@ -35,7 +37,9 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small grid, 3 repeats")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per candidate (7)")
-    p.add_argument("--pause", type=float, default=0.05, help="seconds between candidates")
+    p.add_argument("--pause", type=float, default=0.2,
+                   help="seconds between candidates (longer than OpenBLAS's ~0.11 s of "
+                        "busy-waiting after a call)")
     p.add_argument("--suites", default="train,infer,stream,f64,rnn",
                    help="comma-separated subset of train,infer,stream,f64,rnn")
     p.add_argument("--shapes", default=None, metavar="T,B,H;...",

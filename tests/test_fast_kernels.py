@@ -23,8 +23,22 @@ needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None or no
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 CASES = [  # T, B, D, H, lengths?
     (1, 1, 3, 4, False), (5, 1, 2, 3, True), (1, 4, 3, 2, True), (7, 5, 3, 6, True),
-    (6, 17, 4, 5, True), (9, 20, 5, 8, False),  # B >= 16: the batch is split over two threads
+    (6, 17, 4, 5, True), (9, 20, 5, 8, False),  # B > 4: the recurrent product goes to BLAS
 ]
+LOOPS = ["compiled", "python"]  # the time loop compiled (BLAS called inside), or in Python
+
+
+@pytest.fixture
+def time_loop(request, monkeypatch):
+    """Runs a test on one of the two time loops: ``python`` makes :func:`fast.gemm_address`
+    answer None, as it does for a NumPy without its own OpenBLAS."""
+    if request.param == "python":
+        monkeypatch.setattr(fast, "_gemm_state", {np.dtype(np.float32): None,
+                                                  np.dtype(np.float64): None})
+    else:
+        for dt in (np.float32, np.float64):
+            assert fast.gemm_address(dt) is not None, "NumPy's OpenBLAS cblas_?gemm not found"
+    return request.param
 
 
 def rel_err(a, b) -> float:
@@ -52,9 +66,10 @@ def random_inputs(rng, T, B, D, H, G, use_lengths, dtype, bias=True):
 
 
 @needs_numba
+@pytest.mark.parametrize("time_loop", LOOPS, indirect=True)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_lstm_fast_matches_reference(case, dtype):
+def test_lstm_fast_matches_reference(case, dtype, time_loop):
     T, B, D, H, use_lengths = CASES[case]
     rng = np.random.default_rng(case)
     x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, T, B, D, H, 4, use_lengths, dtype,
@@ -263,7 +278,8 @@ def test_streaming_lane_rejects_nan_and_converts_what_it_can(kind):
 
 
 @needs_numba
-def test_batch_split_over_threads_gives_the_same_result():
+@pytest.mark.parametrize("time_loop", LOOPS, indirect=True)
+def test_batch_split_over_threads_gives_the_same_result(time_loop):
     rng = np.random.default_rng(2)
     x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, 5, 20, 4, 6, 4, True, np.float64)
     p = LSTMParams(*p)
@@ -274,6 +290,14 @@ def test_batch_split_over_threads_gives_the_same_result():
     g1 = fast.lstm_backward(dy, dhT, dcT, one[3], threads=1)
     g2 = fast.lstm_backward(dy, dhT, dcT, two[3], threads=2)
     assert_close(g2[:3] + tuple(g2[3]), g1[:3] + tuple(g1[3]), np.float64, ["dx", "dh0", "dc0"])
+    # inference, and halves of 3 rows (the recurrent product without BLAS) next to halves of 10
+    for B in (6, 20):
+        x, h0, c0, p, lengths, *_ = random_inputs(rng, 9, B, 4, 6, 4, True, np.float64)
+        p = LSTMParams(*p)
+        ref = lstm_forward(x, h0, c0, p, lengths)
+        for threads in (1, 2):
+            got = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False, threads=threads)
+            assert_close(got[:3], ref[:3], np.float64, ["y", "hT", "cT"])
 
 
 @needs_numba
@@ -287,7 +311,7 @@ def test_layer_matches_torch_on_the_fast_path():
                              dtype=dtype, rng=rng)
         layer.backend = "fast"
         mod = make_torch_twin(layer, rng)
-        T, B = 7, 18  # B >= 16: batch split over two threads
+        T, B = 7, 18
         x = rng.normal(size=(B, T, 4)).astype(dtype)
         state = tuple(rng.normal(size=(4, B, 6)).astype(dtype) for _ in range(2))
         lengths = rng.integers(1, T + 1, size=B)

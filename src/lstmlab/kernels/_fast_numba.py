@@ -6,8 +6,9 @@ products stay in BLAS, called by ``fast.py`` between these calls. The equations 
 reference kernels' (``lstm.py``, ``rnn.py``); only the loop structure differs.
 
 Compiled with ``error_model="numpy"`` (no Python-style division checks, so loops vectorise),
-``fastmath`` OFF (no reassociation: the float64 path must agree with PyTorch to 1e-10), and
-``cache=True`` (the machine code is kept on disk next to this file). Each function is compiled
+``fastmath`` limited to ``contract`` (a*b + c may be one fused multiply-add; no reassociation,
+no approximate functions: the float64 path must agree with PyTorch to 1e-10, and does to
+~1e-15), and ``cache=True`` (the machine code is kept on disk next to this file). Each function is compiled
 for two signatures only, float32 and float64 with C-contiguous arrays.
 
 tanh is written out here because numba's ``math.tanh`` is a scalar libm call per element:
@@ -30,6 +31,10 @@ from numba import njit, types
 from numba.extending import intrinsic, overload, register_jitable
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
+# ... and with fused multiply-add allowed (LLVM's ``contract`` flag: a*b + c may become one
+# FMA, rounded once). No reassociation, no approximations: results stay within an ulp or so
+# of the unfused code, and the float64 tanh polynomial runs ~1.5x faster.
+_JIT_FMA = dict(_JIT, fastmath={"contract"})
 
 
 # -- tanh ------------------------------------------------------------------------------
@@ -124,11 +129,69 @@ def _tanh_overload(x):
 # -- LSTM ------------------------------------------------------------------------------
 # Gate blocks f, i, o, C̃ as in lstm.py: block k of a (B, 4H) row is [k*H:(k+1)*H].
 #
-# Each row is processed by a few short loops rather than one: LLVM vectorises a loop only when
-# it can check at run time that the arrays it writes do not overlap the ones it reads, and it
-# gives up beyond 8 such checks. Reading and writing ``gates`` through ONE argument (in place)
-# is what lets the gate loop vectorise at all. All rows of a step fit in L1/L2.
-@njit(**_JIT)
+# The math of one row of one step is in two helpers (_lstm_row_forward/_backward), used by
+# the per-step kernels (called from Python between BLAS calls), the whole-sequence loops
+# (which call BLAS themselves) and the streaming step. Each helper is a few short loops rather
+# than one, each running from 0 over slices taken before it (``gn[3*H:]``), never over an
+# offset range such as ``range(3*H, 4*H)``: LLVM vectorises a loop only when it can check at
+# run time that the arrays it writes do not overlap the ones it reads (it gives up beyond 8
+# such checks), and the offset form defeated that for the C̃ loop, which then ran ~5x slower
+# than the others. Reading and writing the gates in place is what lets the gate loops
+# vectorise at all.
+@register_jitable
+def _lstm_row_forward(gn, b, cp, cn, tcn, hn):
+    """One row of one step. ``gn (4H,)`` holds x_t·Wx + h_{t-1}·Wh on entry and the activated
+    gates (f, i, o, C̃) on exit; writes C_t, tanh(C_t), h_t into ``cn``, ``tcn``, ``hn (H,)``."""
+    H = cn.shape[0]
+    half = cn.dtype.type(0.5)
+    g3, b3 = gn[:3 * H], b[:3 * H]
+    for j in range(3 * H):  # f_t, i_t, o_t = σ(W·[h_{t-1}, x_t] + b)
+        g3[j] = half * tanh(half * (g3[j] + b3[j])) + half
+    gg, bg = gn[3 * H:], b[3 * H:]
+    for j in range(H):  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
+        gg[j] = tanh(gg[j] + bg[j])
+    f, i, o = gn[:H], gn[H:2 * H], gn[2 * H:3 * H]
+    for j in range(H):  # C_t = f_t * C_{t-1} + i_t * C̃_t
+        cn[j] = f[j] * cp[j] + i[j] * gg[j]
+    for j in range(H):  # h_t = o_t * tanh(C_t)
+        tcn[j] = tanh(cn[j])
+        hn[j] = o[j] * tcn[j]
+
+
+@register_jitable
+def _lstm_row_backward(dhn, dcn, gn, tcn, cp, dzn):
+    """BPTT through one row of one step: ``dhn`` = dL/dh_t, ``dcn`` = dL/dC_t from later steps
+    (becomes dL/dC_{t-1}); ``gn``, ``tcn``, ``cp`` the forward's gates, tanh(C_t), C_{t-1};
+    writes ``dzn (4H,)``, the gradient on the four pre-activations."""
+    H = dcn.shape[0]
+    one = dcn.dtype.type(1.0)
+    fg, ig, og, gg = gn[:H], gn[H:2 * H], gn[2 * H:3 * H], gn[3 * H:]
+    dzf, dzi, dzo, dzg = dzn[:H], dzn[H:2 * H], dzn[2 * H:3 * H], dzn[3 * H:]
+    for j in range(H):  # backprop h_t = o_t * tanh(C_t), and o_t = σ(...)
+        o, tc = og[j], tcn[j]
+        dzo[j] = dhn[j] * tc * (o * (one - o))
+        dcn[j] += dhn[j] * o * (one - tc * tc)  # dL/dC_t, all paths
+    for j in range(H):  # backprop C_t = f_t * C_{t-1} + i_t * C̃_t, σ' = σ(1-σ), tanh' = 1-tanh²
+        f, i, g, dct = fg[j], ig[j], gg[j], dcn[j]
+        dzf[j] = dct * cp[j] * (f * (one - f))
+        dzi[j] = dct * g * (i * (one - i))
+        dzg[j] = dct * i * (one - g * g)
+        dcn[j] = dct * f  # dL/dC_{t-1}
+
+
+@register_jitable
+def _dh_total(dhn, dhTn, dyn, carried):
+    """dL/dh_t into ``dhn``: what came back through step t+1 (``dhn``) or, when step t+1 is
+    padding or past the end, the final-state gradient ``dhTn``; plus the output's ``dyn``."""
+    if carried:
+        for j in range(dhn.shape[0]):
+            dhn[j] += dyn[j]
+    else:
+        for j in range(dhn.shape[0]):
+            dhn[j] = dhTn[j] + dyn[j]
+
+
+@njit(**_JIT_FMA)
 def lstm_step_forward(gates, rec, b, h_prev, c_prev, h, c, tanh_c, lengths, t):
     """One step. On entry ``gates (B, 4H)`` holds x_t·Wx; ``rec (B, 4H)`` = h_{t-1}·Wh, ``b (4H,)``.
 
@@ -137,9 +200,7 @@ def lstm_step_forward(gates, rec, b, h_prev, c_prev, h, c, tanh_c, lengths, t):
     ``h_prev``, ``c_prev`` unchanged, and its gates and tanh(C) are set to 0 (finite, so that
     the reference backward, which masks by multiplying, can take this cache too).
     """
-    B, H = h.shape
-    half = h.dtype.type(0.5)
-    for n in range(B):
+    for n in range(h.shape[0]):
         if t >= lengths[n]:
             h[n, :] = h_prev[n, :]
             c[n, :] = c_prev[n, :]
@@ -147,20 +208,12 @@ def lstm_step_forward(gates, rec, b, h_prev, c_prev, h, c, tanh_c, lengths, t):
             tanh_c[n, :] = 0.0
             continue
         gn, recn = gates[n], rec[n]
-        for j in range(3 * H):  # f_t, i_t, o_t = σ(W·[h_{t-1}, x_t] + b)
-            gn[j] = half * tanh(half * (gn[j] + recn[j] + b[j])) + half
-        for j in range(3 * H, 4 * H):  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
-            gn[j] = tanh(gn[j] + recn[j] + b[j])
-        cp, cn = c_prev[n], c[n]
-        for j in range(H):  # C_t = f_t * C_{t-1} + i_t * C̃_t
-            cn[j] = gn[j] * cp[j] + gn[H + j] * gn[3 * H + j]
-        tcn, hn = tanh_c[n], h[n]
-        for j in range(H):  # h_t = o_t * tanh(C_t)
-            tcn[j] = tanh(cn[j])
-            hn[j] = gn[2 * H + j] * tcn[j]
+        for j in range(gn.shape[0]):
+            gn[j] += recn[j]
+        _lstm_row_forward(gn, b, c_prev[n], c[n], tanh_c[n], h[n])
 
 
-@njit(**_JIT)
+@njit(**_JIT_FMA)
 def lstm_step_backward(dh, dhT, dy, dc, gates, tanh_c, c_prev, dz, lengths, t):
     """One step of BPTT; undoes :func:`lstm_step_forward` line by line.
 
@@ -170,32 +223,159 @@ def lstm_step_backward(dh, dhT, dy, dc, gates, tanh_c, c_prev, dz, lengths, t):
     ``dc (B, H)`` holds dL/dC_t on entry and dL/dC_{t-1} on exit (padding rows untouched).
     Writes ``dz (B, 4H)``, the gradient on the four pre-activations (0 on padding rows).
     """
-    B, H = dc.shape
-    one = dc.dtype.type(1.0)
-    for n in range(B):
+    for n in range(dc.shape[0]):
         if t >= lengths[n]:
             dz[n, :] = 0.0
             continue
-        dhn, dyn = dh[n], dy[n]
-        if t + 1 < lengths[n]:
-            for j in range(H):
-                dhn[j] += dyn[j]  # dL/dh_t
+        _dh_total(dh[n], dhT[n], dy[n], t + 1 < lengths[n])
+        _lstm_row_backward(dh[n], dc[n], gates[n], tanh_c[n], c_prev[n], dz[n])
+
+
+# -- whole sequences, BLAS called from compiled code -----------------------------------------
+# Called from Python once per sequence (per thread), these loops run every step without
+# returning to the interpreter: no ~3 µs of Python per step, and no global interpreter lock
+# to hand back and forth, so two threads, each on half of the batch, really run in parallel.
+# BLAS is NumPy's own OpenBLAS, reached through the address of its cblas_?gemm (ILP64),
+# which ``fast.py`` looks up and passes in as an integer.
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_FEW_ROWS = 4  # up to this many rows the recurrent product is done here, not by BLAS
+
+
+@intrinsic
+def _address(typingctx, arr):
+    """The address of an array's first element, as an int64."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, value=args[0])
+        return builder.ptrtoint(ary.data, ir.IntType(64))
+    return types.int64(arr), codegen
+
+
+@intrinsic
+def _gemm(typingctx, fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """``C = A·op(B) + beta·C`` through the ILP64 ``cblas_?gemm`` at address ``fn``, row-major:
+    A (m, k) at address ``a``, op(B) (k, n) = B at ``b`` or, with ``trans_b`` true, Bᵀ of a
+    stored (n, k) B; C (m, n) at ``c``; leading dimensions lda, ldb, ldc in elements. The
+    precision (sgemm or dgemm) follows the type of ``beta``."""
+    if beta not in (types.float32, types.float64):
+        return None
+    ints = (fn, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+    if not all(isinstance(v, (types.Integer, types.Boolean)) for v in ints):
+        return None
+    sig = types.void(fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, sig, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        ft = ir.FloatType() if sig.args[9] == types.float32 else ir.DoubleType()
+        vp = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, ft, vp, i64, vp,
+                                               i64, ft, vp, i64])
+        as64 = [context.cast(builder, v, t, types.int64) for v, t in zip(args, sig.args)]
+        fptr = builder.inttoptr(as64[0], fnty.as_pointer())
+        transb = builder.select(builder.icmp_signed("!=", as64[1], i64(0)), i32(_TRANS),
+                                i32(_NO_TRANS))
+        ptr = lambda v: builder.inttoptr(v, vp)  # noqa: E731
+        builder.call(fptr, [i32(_ROW_MAJOR), i32(_NO_TRANS), transb, as64[2], as64[3], as64[4],
+                            ft(1.0), ptr(as64[5]), as64[6], ptr(as64[7]), as64[8], args[9],
+                            ptr(as64[10]), as64[11]])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@njit(**_JIT_FMA)
+def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0, r1, project,
+                      cache):
+    """Steps 0..T-1 of rows ``r0:r1`` of the batch; ``gemm`` the address of cblas_?gemm.
+
+    Read through BLAS only, and so passed as addresses of C-contiguous arrays: ``px`` of
+    ``x (T, B, D)``, ``pwx`` of ``Wx (D, 4H)``. ``Wh (H, 4H)`` C-contiguous, ``b (4H,)``;
+    ``h (T+1, B, H)`` with h_0 in ``h[0]``. With ``cache``: ``gates (T, B, 4H)``,
+    ``c (T+1, B, H)``, ``tanh_c (T, B, H)`` are the cache, filled here (``gates`` must already
+    hold x_t·Wx unless ``project``). Without (inference): ``gates (Tc, B, 4H)`` is a buffer for
+    Tc steps of x_t·Wx, ``c (2, B, H)`` holds C_{t-1} and C_t by turns, ``tanh_c (1, B, H)`` is
+    scratch. Padding rows as in :func:`lstm_step_forward`.
+    """
+    T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
+    G = 4 * H
+    rows = r1 - r0
+    isz = h.itemsize
+    zero, one = h.dtype.type(0.0), h.dtype.type(1.0)
+    Tc = gates.shape[0]
+    pg, ph, pwh = _address(gates), _address(h), _address(Wh)
+    for t in range(T):
+        slot = t if cache else t % Tc
+        if not cache and rows == B:
+            if slot == 0:  # x_t·Wx for the next Tc steps in one GEMM: (n·B, D)·(D, 4H)
+                n = min(Tc, T - t)
+                _gemm(gemm, 0, n * B, G, D, px + t * B * D * isz, D, pwx, G, zero, pg, G)
+        elif project or not cache:
+            _gemm(gemm, 0, rows, G, D, px + (t * B + r0) * D * isz, D, pwx, G, zero,
+                  pg + (slot * B + r0) * G * isz, G)
+        # + h_{t-1}·Wh, accumulated onto x_t·Wx in place (a few rows: without BLAS's overhead)
+        if rows <= _FEW_ROWS:
+            for n in range(r0, r1):
+                _vecmat_add(h[t, n], Wh, gates[slot, n])
         else:
-            dhTn = dhT[n]
-            for j in range(H):
-                dhn[j] = dhTn[j] + dyn[j]
-        gn, dzn, dcn, tcn = gates[n], dz[n], dc[n], tanh_c[n]
-        for j in range(H):  # backprop h_t = o_t * tanh(C_t), and o_t = σ(...)
-            o, tc = gn[2 * H + j], tcn[j]
-            dzn[2 * H + j] = dhn[j] * tc * (o * (one - o))
-            dcn[j] += dhn[j] * o * (one - tc * tc)  # dL/dC_t, all paths
-        cp = c_prev[n]
-        for j in range(H):  # backprop C_t = f_t * C_{t-1} + i_t * C̃_t, σ' = σ(1-σ), tanh' = 1-tanh²
-            f, i, g, dct = gn[j], gn[H + j], gn[3 * H + j], dcn[j]
-            dzn[j] = dct * cp[j] * (f * (one - f))
-            dzn[H + j] = dct * g * (i * (one - i))
-            dzn[3 * H + j] = dct * i * (one - g * g)
-            dcn[j] = dct * f  # dL/dC_{t-1}
+            _gemm(gemm, 0, rows, G, H, ph + (t * B + r0) * H * isz, H, pwh, G, one,
+                  pg + (slot * B + r0) * G * isz, G)
+        cp = c[t] if cache else c[t % 2]
+        cn = c[t + 1] if cache else c[(t + 1) % 2]
+        tc = tanh_c[t] if cache else tanh_c[0]
+        g, hp, hn = gates[slot], h[t], h[t + 1]
+        for n in range(r0, r1):
+            if t >= lengths[n]:  # padding: carry the state, zero gates
+                hn[n, :] = hp[n, :]
+                cn[n, :] = cp[n, :]
+                g[n, :] = 0.0
+                tc[n, :] = 0.0
+            else:
+                _lstm_row_forward(g[n], b, cp[n], cn[n], tc[n], hn[n])
+
+
+@njit(**_JIT_FMA)
+def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, lengths, r0, r1):
+    """BPTT over steps T-1..0 of rows ``r0:r1``; ``gemm`` as in :func:`lstm_forward_loop`,
+    ``WhT (4H, H)`` a C-contiguous copy of Whᵀ.
+
+    ``dh (B, H)`` ends as dL/dh_0, ``dc (B, H)`` holds dL/dC_T on entry and ends as dL/dC_0;
+    ``dhT (B, H)``; ``dy (T, B, H)``, or ``(1, B, H)`` zeros when the outputs get no gradient;
+    ``gates``, ``tanh_c``, ``c`` the forward's cache; writes ``dz (T, B, 4H)``.
+    """
+    T, B, G = dz.shape
+    H = G // 4
+    rows = r1 - r0
+    isz = dz.itemsize
+    zero = dz.dtype.type(0.0)
+    pdz, pdh, pwht = _address(dz), _address(dh), _address(WhT)
+    for t in range(T - 1, -1, -1):
+        dyt = dy[t] if dy.shape[0] == T else dy[0]
+        g, tc, cp, dzt = gates[t], tanh_c[t], c[t], dz[t]
+        for n in range(r0, r1):
+            if t >= lengths[n]:
+                dzt[n, :] = 0.0
+                continue
+            _dh_total(dh[n], dhT[n], dyt[n], t + 1 < lengths[n])
+            _lstm_row_backward(dh[n], dc[n], g[n], tc[n], cp[n], dzt[n])
+        # dL/dh_{t-1} through W: dz_t·Whᵀ
+        if rows <= _FEW_ROWS:
+            for n in range(r0, r1):
+                dh[n, :] = 0.0
+                _vecmat_add(dzt[n], WhT, dh[n])
+        else:
+            _gemm(gemm, 0, rows, H, G, pdz + (t * B + r0) * G * isz, G, pwht, H, zero,
+                  pdh + r0 * H * isz, H)
+
+
+@njit(**_JIT_FMA)
+def gemm_selftest(gemm, a, w, out, trans):
+    """``out = a·w`` (or ``a·wᵀ`` with ``trans``) through the cblas_?gemm at ``gemm``: lets
+    ``fast.py`` check the address and calling convention once before trusting them."""
+    m, k = a.shape
+    n = out.shape[1]
+    _gemm(gemm, trans, m, n, k, _address(a), k, _address(w), k if trans else n,
+          out.dtype.type(0.0), _address(out), n)
 
 
 # -- a whole step for a few rows (streaming) ---------------------------------------------
@@ -235,13 +415,13 @@ def _finite(a):
     return s == 0.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_FMA)
 def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c, z):
     """One whole step of a stack of L LSTM layers for a few rows, products included.
 
     ``x (B, D)``; state ``h_prev, c_prev (L, B, H)``; ``Wxs``, ``Whs``, ``bs`` tuples of the L
     layers' weights as in ``lstm.py`` (layer l > 0 takes h of layer l-1 as its input); writes
-    ``h, c (L, B, H)``, uses ``z (B, 4H)`` as scratch. Returns 0, or 1/2/3 when
+    ``h, c (L, B, H)``, uses ``z (B, 5H)`` as scratch. Returns 0, or 1/2/3 when
     ``x``/``h_prev``/``c_prev`` holds NaN or inf (then nothing is written).
     """
     if not _finite(x):
@@ -251,28 +431,19 @@ def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c, z):
     if not _finite(c_prev.reshape(-1, c_prev.shape[2])):
         return 3
     L, B, H = h.shape
-    half = h.dtype.type(0.5)
     for layer in range(L):
         inp = x if layer == 0 else h[layer - 1]
         Wx, Wh, b = Wxs[layer], Whs[layer], bs[layer]
         for n in range(B):
-            zn = z[n]
-            zn[:] = b
-            _vecmat_add(inp[n], Wx, zn)  # x_t·Wx + b
+            zn, tcn = z[n, :4 * H], z[n, 4 * H:]
+            zn[:] = 0.0
+            _vecmat_add(inp[n], Wx, zn)  # x_t·Wx
             _vecmat_add(h_prev[layer, n], Wh, zn)  # + h_{t-1}·Wh
-            for j in range(3 * H):  # f_t, i_t, o_t
-                zn[j] = half * tanh(half * zn[j]) + half
-            for j in range(3 * H, 4 * H):  # C̃_t
-                zn[j] = tanh(zn[j])
-            cp, cn, hn = c_prev[layer, n], c[layer, n], h[layer, n]
-            for j in range(H):  # C_t = f_t * C_{t-1} + i_t * C̃_t
-                cn[j] = zn[j] * cp[j] + zn[H + j] * zn[3 * H + j]
-            for j in range(H):  # h_t = o_t * tanh(C_t)
-                hn[j] = zn[2 * H + j] * tanh(cn[j])
+            _lstm_row_forward(zn, b, c_prev[layer, n], c[layer, n], tcn, h[layer, n])
     return 0
 
 
-@njit(**_JIT)
+@njit(**_JIT_FMA)
 def rnn_stream_step(x, h_prev, Wxs, Whs, bs, h, relu):
     """One whole step of a stack of L RNN layers for a few rows, products included (see
     :func:`lstm_stream_step`): writes ``h (L, B, H)``, which must not overlap ``h_prev``.
@@ -301,7 +472,7 @@ def rnn_stream_step(x, h_prev, Wxs, Whs, bs, h, relu):
 
 
 # -- RNN -------------------------------------------------------------------------------
-@njit(**_JIT)
+@njit(**_JIT_FMA)
 def rnn_step_forward(z, rec, b, h_prev, h, relu, lengths, t):
     """``h_t = act(x_t·Wx + h_{t-1}·Wh + b)``: ``z (B, H)`` holds x_t·Wx (overwritten),
     ``rec`` = h_{t-1}·Wh; act is tanh or (``relu``) max(·, 0); padding rows carry ``h_prev``."""
@@ -322,7 +493,7 @@ def rnn_step_forward(z, rec, b, h_prev, h, relu, lengths, t):
                 hn[j] = tanh(zn[j])
 
 
-@njit(**_JIT)
+@njit(**_JIT_FMA)
 def rnn_step_backward(dh, dhT, dy, h, dz, relu, lengths, t):
     """BPTT through one RNN step, ``dz = dL/dh_t * act'``; ``dh``, ``dhT``, ``dy`` as in
     :func:`lstm_step_backward`, ``h (B, H)`` the step's output."""

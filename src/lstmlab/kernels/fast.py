@@ -134,20 +134,76 @@ def _arg(a, dtype) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
+_GEMM_SYMBOLS = {np.dtype(np.float32): "scipy_cblas_sgemm64_",
+                 np.dtype(np.float64): "scipy_cblas_dgemm64_"}
+_gemm_state: dict = {}  # dtype -> address, or None when the compiled loops cannot be used
+
+
+def gemm_address(dtype) -> int | None:
+    """Address of ``cblas_sgemm`` / ``cblas_dgemm`` in NumPy's own OpenBLAS, for the compiled
+    whole-sequence loops; None when they cannot be used (then the time loop runs in Python,
+    one BLAS call and one compiled call per step).
+
+    NumPy's wheels ship OpenBLAS as ``numpy.libs/libscipy_openblas64_*.so`` with the ILP64
+    CBLAS symbols ``scipy_cblas_?gemm64_``; a NumPy built against another BLAS has no such
+    file, and the fallback serves. The first lookup checks the address with a small product
+    against ``np.dot``. ``LSTMLAB_FAST_LOOP=0`` in the environment disables the loops.
+    """
+    dtype = np.dtype(dtype)
+    if dtype in _gemm_state:
+        return _gemm_state[dtype]
+    _nb()  # imports numba (taking _lock itself) before _lock is taken below
+    with _lock:
+        if dtype not in _gemm_state:
+            _gemm_state[dtype] = _find_gemm(dtype)
+    return _gemm_state[dtype]
+
+
+def _find_gemm(dtype) -> int | None:
+    import ctypes
+    import glob
+
+    if os.environ.get("LSTMLAB_FAST_LOOP", "1") == "0" or dtype not in _GEMM_SYMBOLS:
+        return None
+    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so*"))):
+        try:
+            fn = getattr(ctypes.CDLL(path), _GEMM_SYMBOLS[dtype])
+        except (OSError, AttributeError):
+            continue
+        address = ctypes.cast(fn, ctypes.c_void_p).value
+        rng = np.random.default_rng(0)
+        a, w = rng.normal(size=(3, 5)).astype(dtype), rng.normal(size=(5, 4)).astype(dtype)
+        out, out_t = np.empty((3, 4), dtype), np.empty((3, 5), dtype)
+        _nb().gemm_selftest(address, a, w, out, False)
+        _nb().gemm_selftest(address, out, w, out_t, True)
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        if np.allclose(out, a @ w, rtol=tol, atol=tol) and np.allclose(out_t, out @ w.T,
+                                                                      rtol=tol, atol=tol):
+            return address
+    return None
+
+
 def split_batch(B: int, H: int, threads: int | None) -> list[slice]:
     """How the batch is divided between threads: one slice per thread.
 
-    ``threads=None`` picks: two halves when the machine has at least 2 cores, each half has at
-    least 8 rows, H <= 256 (where the benchmark measured a gain; at H = 512 the per-step GEMM
-    is large enough for BLAS's own two threads to win) and threadpoolctl is installed (without
-    it BLAS cannot be held to one thread per half, and 2 × 2 threads on 2 cores thrash);
-    otherwise one slice. ``LSTMLAB_THREADS`` in the environment, when set, replaces None.
+    ``threads=None`` means one slice: the whole batch on the calling thread, with BLAS using
+    its own threads inside each product. ``threads=2`` splits the batch in halves, each run by
+    its own thread with single-threaded BLAS (when threadpoolctl is installed; without it BLAS
+    cannot be held to one thread per half, and 2 × 2 threads on 2 cores thrash).
+
+    Splitting used to be the default for B >= 16, H <= 256. Measured again (docs/speed.md)
+    it lost on every training shape of the benchmark grid and on most inference shapes,
+    for two reasons: after any multi-threaded call OpenBLAS keeps its worker thread
+    busy-waiting for ~0.11 s, so in a training loop the second half always shares a core
+    with that spinning thread; and, before the time loop was compiled, every step handed the
+    interpreter lock between the two threads. ``LSTMLAB_THREADS`` in the environment, when
+    set, replaces None.
     """
     if threads is None and os.environ.get("LSTMLAB_THREADS"):
         threads = int(os.environ["LSTMLAB_THREADS"])
     if threads is None:
-        threads = 2 if ((os.cpu_count() or 1) >= 2 and B >= 16 and H <= 256
-                        and _blas_single_thread.possible()) else 1
+        threads = 1
     threads = max(1, min(int(threads), B))
     edges = np.linspace(0, B, threads + 1).round().astype(int)
     return [slice(int(a), int(z)) for a, z in zip(edges[:-1], edges[1:])]
@@ -232,6 +288,42 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
         tanh_c = np.empty((1, B, H), dtype)  # scratch
     c[0] = c0
 
+    gemm = gemm_address(dtype)
+    if gemm is not None:  # the whole time loop compiled, BLAS called from inside
+        xc, Wxc = np.ascontiguousarray(x, dtype), np.ascontiguousarray(Wx, dtype)
+        Whc = _arg(Wh, dtype)
+        if need_cache:
+            buf = gates
+        else:  # x_t·Wx for a chunk of steps: >= 512 rows (an efficient GEMM), <= 2 MiB
+            Tc = max(1, min(T, -(-512 // B), (2 << 20) // (B * 4 * H * x.itemsize)))
+            buf = np.empty((Tc, B, 4 * H), dtype)
+
+        def recurrence(s: slice):
+            nb.lstm_forward_loop(gemm, xc.ctypes.data, D, Wxc.ctypes.data, Whc, bias, buf, h, c,
+                                 tanh_c, lens, s.start, s.stop, False, need_cache)
+    else:
+        recurrence = _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens,
+                                          need_cache)
+
+    _run_split(split_batch(B, H, threads), recurrence)
+
+    cT = c[T] if need_cache else c[T % 2]
+    if active is None:
+        y = h[1:]
+        y.flags.writeable = False
+    else:
+        y = h[1:] * active
+    cache = LSTMCache(x, h, c, gates, tanh_c, params, active) if need_cache else None
+    return y, h[T].copy(), cT.copy(), cache
+
+
+def _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache):
+    """The time loop in Python (when :func:`gemm_address` is None): per step one BLAS call
+    through NumPy and one compiled call for the gate math. Returns ``recurrence(slice)``."""
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+
     def recurrence(s: slice):
         # this thread's rows of every buffer, sliced once (per-step indexing is then cheap)
         hs, cs, tcs, ls = h[:, s], c[:, s], tanh_c[:, s], lens[s]
@@ -259,16 +351,7 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
                 nb.lstm_step_forward(gbuf[t - t0], rec, bias, hs[t], cs[t % 2], hs[t + 1],
                                      cs[(t + 1) % 2], tcs[0], ls, t)
 
-    _run_split(split_batch(B, H, threads), recurrence)
-
-    cT = c[T] if need_cache else c[T % 2]
-    if active is None:
-        y = h[1:]
-        y.flags.writeable = False
-    else:
-        y = h[1:] * active
-    cache = LSTMCache(x, h, c, gates, tanh_c, params, active) if need_cache else None
-    return y, h[T].copy(), cT.copy(), cache
+    return recurrence
 
 
 def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray | None,
@@ -287,16 +370,26 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     dy = None if dy is None else _arg(dy, dtype)
     dz = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) gradient on the pre-activations
     dh_rec = np.empty((B, H), dtype)  # dz_{t+1}·Whᵀ; ends as dL/dh0
-    WhT = Wh.T
 
-    def recurrence(s: slice):
-        dhs, dhTs, dcs, ls = dh_rec[s], dhT[s], dc[s], lens[s]
-        gs, tcs, cs, dzs = gates[:, s], tanh_c[:, s], c[:, s], dz[:, s]
-        dys = np.zeros((1, s.stop - s.start, H), dtype) if dy is None else dy[:, s]
-        for t in range(T - 1, -1, -1):
-            nb.lstm_step_backward(dhs, dhTs, dys[0 if dy is None else t], dcs, gs[t], tcs[t],
-                                  cs[t], dzs[t], ls, t)
-            np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
+    gemm = gemm_address(dtype)
+    if gemm is not None:  # the whole time loop compiled, BLAS called from inside
+        WhT = np.ascontiguousarray(Wh.T, dtype)  # (4H, H), once per sequence
+        dys = np.zeros((1, B, H), dtype) if dy is None else dy
+
+        def recurrence(s: slice):
+            nb.lstm_backward_loop(gemm, dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhT, lens,
+                                  s.start, s.stop)
+    else:
+        WhT = Wh.T
+
+        def recurrence(s: slice):
+            dhs, dhTs, dcs, ls = dh_rec[s], dhT[s], dc[s], lens[s]
+            gs, tcs, cs, dzs = gates[:, s], tanh_c[:, s], c[:, s], dz[:, s]
+            dys = np.zeros((1, s.stop - s.start, H), dtype) if dy is None else dy[:, s]
+            for t in range(T - 1, -1, -1):
+                nb.lstm_step_backward(dhs, dhTs, dys[0 if dy is None else t], dcs, gs[t], tcs[t],
+                                      cs[t], dzs[t], ls, t)
+                np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
 
     _run_split(split_batch(B, H, threads), recurrence)
 
@@ -331,7 +424,7 @@ def lstm_step(x_t: np.ndarray, h: np.ndarray, c: np.ndarray, params: LSTMParams,
                                    _arg(c, dtype).reshape(1, B, H), (_arg(Wx, dtype),),
                                    (_arg(Wh, dtype),), (_bias(b, 4 * H, dtype),),
                                    h_out.reshape(1, B, H), c_out.reshape(1, B, H),
-                                   np.empty((B, 4 * H), dtype))
+                                   np.empty((B, 5 * H), dtype))
     z = x_t @ Wx  # (B, 4H), becomes the gates
     rec = h @ Wh  # (B, 4H)
     h, c = _arg(h, dtype), _arg(c, dtype)

@@ -517,7 +517,7 @@ class LSTM(_Recurrent):
             new = np.empty((2,) + h.shape, self.dtype)  # (2, L, B, H): h_n, c_n
             code = fast.kernels().lstm_stream_step(
                 x, h, c, *self._stream_weights(), new[0], new[1],
-                np.empty((x.shape[0], 4 * self.hidden_size), self.dtype))
+                np.empty((x.shape[0], 5 * self.hidden_size), self.dtype))  # scratch
             if code:
                 raise ValueError(f"{('x_t', 'state[0] (h)', 'state[1] (c)')[code - 1]} "
                                  f"contains NaN or inf")
