@@ -338,8 +338,8 @@ def run_stream(torch, repeats, pause, steps=1000):
 
 # -- profile ------------------------------------------------------------------------------
 def profile_train(T, B, H, dtype=np.float32, repeats=5):
-    """Where lstmlab's fast training step spends its time, single-threaded batch (no split):
-    a replica of ``fast.lstm_forward`` / ``lstm_backward`` with timers around each part."""
+    """Where the fallback fast training step (time loop in Python) spends its time, batch not
+    split: a replica of that loop with timers around each call."""
     from lstmlab.kernels import fast
     nb = fast._nb()
     rng = np.random.default_rng(0)
@@ -402,23 +402,80 @@ def profile_train(T, B, H, dtype=np.float32, repeats=5):
     return best
 
 
+def profile_compiled(T, B, H, dtype=np.float32, repeats=5):
+    """The default fast path's training step in phases (batch not split): the compiled time
+    loops (recurrent GEMM through BLAS + gate math, per step, inside one call) against the
+    big GEMMs done from Python."""
+    from lstmlab.kernels import fast
+    nb = fast.kernels()
+    gemm = fast.gemm_address(dtype)
+    rng = np.random.default_rng(0)
+    D = H
+    x = rng.normal(size=(T, B, D)).astype(dtype)
+    dy = rng.normal(size=(T, B, H)).astype(dtype)
+    Wx = (rng.normal(size=(D, 4 * H)) * 0.1).astype(dtype)
+    Wh = (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype)
+    b = np.zeros(4 * H, dtype)
+    lens = np.full(B, T, np.int64)
+    pc = time.process_time if ARGS.single_thread else time.perf_counter
+    best = None
+    for _ in range(repeats + 1):
+        acc = {}
+        t_all = t0 = pc()
+        gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)
+        h = np.zeros((T + 1, B, H), dtype)
+        c = np.zeros((T + 1, B, H), dtype)
+        tc = np.empty((T, B, H), dtype)
+        t1 = pc()
+        nb.lstm_forward_loop(gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, b, gates, h, c, tc, lens,
+                             0, B, False, True)
+        t2 = pc()
+        dz = np.empty((T, B, 4 * H), dtype)
+        dh, dhT, dc = np.empty((B, H), dtype), np.zeros((B, H), dtype), np.zeros((B, H), dtype)
+        WhT = np.ascontiguousarray(Wh.T)
+        t3 = pc()
+        nb.lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tc, c, dz, WhT, lens, 0, B)
+        t4 = pc()
+        dz2 = dz.reshape(T * B, 4 * H)
+        _ = x.reshape(T * B, D).T @ dz2
+        _ = h[:-1].reshape(T * B, H).T @ dz2
+        _ = dz2.sum(axis=0)
+        t5 = pc()
+        _ = dz2 @ Wx.T
+        t6 = pc()
+        acc = {"input GEMM (+ allocation)": t1 - t0, "forward time loop": t2 - t1,
+               "backward time loop": t4 - t3, "weight-gradient GEMMs": t5 - t4,
+               "dx GEMM": t6 - t5}
+        total = pc() - t_all
+        acc["rest"] = total - sum(acc.values())
+        acc["total"] = total
+        if best is None or total < best["total"]:
+            best = acc
+    return best
+
+
 def run_profile(grid):
     from lstmlab.kernels import fast
     if not fast.available():
         print("\n(--profile needs numba)")
         return
-    rows = []
-    keys = None
-    for (T, B, H) in grid:
-        wait_quiet(ARGS.quiet_wait)
-        acc = profile_train(T, B, H)
-        keys = [k for k in acc if k != "total"]
-        tot = acc["total"]
-        rows.append([f"{T}, {B}, {H}", f"{tot * 1e3:.2f} ms"]
-                    + [f"{acc[k] / tot:.0%}" for k in keys])
-    table("profile of one float32 training step (batch not split; best of 6; "
-          + ("process CPU time, one thread)" if ARGS.single_thread else "wall time)"),
-          ["T, B, D=H", "total"] + keys, rows)
+    how = "process CPU time, one thread)" if ARGS.single_thread else "wall time)"
+    for title, fn in (("the default path: compiled time loops", profile_compiled),
+                      ("the same step with the time loop in Python (the fallback), a timer "
+                       "around every call", profile_train)):
+        if fn is profile_compiled and fast.gemm_address(np.float32) is None:
+            continue
+        rows = []
+        keys = None
+        for (T, B, H) in grid:
+            wait_quiet(ARGS.quiet_wait)
+            acc = fn(T, B, H)
+            keys = [k for k in acc if k != "total"]
+            tot = acc["total"]
+            rows.append([f"{T}, {B}, {H}", f"{tot * 1e3:.2f} ms"]
+                        + [f"{acc[k] / tot:.0%}" for k in keys])
+        table(f"profile of one float32 training step, {title} (batch not split; best of 6; "
+              + how, ["T, B, D=H", "total"] + keys, rows)
 
 
 # -- memory -------------------------------------------------------------------------------

@@ -514,16 +514,17 @@ class LSTM(_Recurrent):
         lean = None if fast is None or self._is_variant() else self._stream_args(x_t, state, 2)
         if lean is not None:  # the streaming fast lane: one compiled call per layer
             x, (h, c), unbatched = lean
-            new = np.empty((2,) + h.shape, self.dtype)  # (2, L, B, H): h_n, c_n
+            h_new, c_new = np.empty((2,) + h.shape, self.dtype)  # (L, B, H) each: h_n, c_n
+            Wxs, Whs, bs = self._stream_weights()
             code = fast.kernels().lstm_stream_step(
-                x, h, c, *self._stream_weights(), new[0], new[1],
+                x, h, c, Wxs, Whs, bs, h_new, c_new,
                 np.empty((x.shape[0], 5 * self.hidden_size), self.dtype))  # scratch
             if code:
                 raise ValueError(f"{('x_t', 'state[0] (h)', 'state[1] (c)')[code - 1]} "
                                  f"contains NaN or inf")
             if unbatched:
-                return new[0, -1, 0].copy(), (new[0, :, 0], new[1, :, 0])
-            return new[0, -1].copy(), (new[0], new[1])
+                return h_new[-1, 0].copy(), (h_new[:, 0], c_new[:, 0])
+            return h_new[-1].copy(), (h_new, c_new)
         x_t, unbatched = self._check_step(x_t)
         B, H = x_t.shape[0], self.hidden_size
         if state is None:
