@@ -337,20 +337,24 @@ def run_stream(torch, repeats, pause, steps=1000):
 
 
 # -- profile ------------------------------------------------------------------------------
+def _profile_inputs(T, B, H, dtype):
+    """Inputs, upstream gradient, weights (D = H), lengths and the clock of the profiles."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(T, B, H)).astype(dtype)
+    dy = rng.normal(size=(T, B, H)).astype(dtype)
+    Wx = (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype)
+    Wh = (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype)
+    pc = time.process_time if ARGS.single_thread else time.perf_counter
+    return x, dy, Wx, Wh, np.zeros(4 * H, dtype), np.full(B, T, np.int64), pc
+
+
 def profile_train(T, B, H, dtype=np.float32, repeats=5):
     """Where the fallback fast training step (time loop in Python) spends its time, batch not
     split: a replica of that loop with timers around each call."""
     from lstmlab.kernels import fast
     nb = fast._nb()
-    rng = np.random.default_rng(0)
     D = H
-    x = rng.normal(size=(T, B, D)).astype(dtype)
-    dy = rng.normal(size=(T, B, H)).astype(dtype)
-    Wx = (rng.normal(size=(D, 4 * H)) * 0.1).astype(dtype)
-    Wh = (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype)
-    b = np.zeros(4 * H, dtype)
-    lens = np.full(B, T, np.int64)
-    pc = time.process_time if ARGS.single_thread else time.perf_counter
+    x, dy, Wx, Wh, b, lens, pc = _profile_inputs(T, B, H, dtype)
     best = None
     for _ in range(repeats + 1):
         acc = dict.fromkeys(["input GEMM", "recurrent GEMM", "fused elementwise",
@@ -409,15 +413,8 @@ def profile_compiled(T, B, H, dtype=np.float32, repeats=5):
     from lstmlab.kernels import fast
     nb = fast.kernels()
     gemm = fast.gemm_address(dtype)
-    rng = np.random.default_rng(0)
     D = H
-    x = rng.normal(size=(T, B, D)).astype(dtype)
-    dy = rng.normal(size=(T, B, H)).astype(dtype)
-    Wx = (rng.normal(size=(D, 4 * H)) * 0.1).astype(dtype)
-    Wh = (rng.normal(size=(H, 4 * H)) * 0.1).astype(dtype)
-    b = np.zeros(4 * H, dtype)
-    lens = np.full(B, T, np.int64)
-    pc = time.process_time if ARGS.single_thread else time.perf_counter
+    x, dy, Wx, Wh, b, lens, pc = _profile_inputs(T, B, H, dtype)
     best = None
     for _ in range(repeats + 1):
         acc = {}
