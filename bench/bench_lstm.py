@@ -47,6 +47,10 @@ def parse_args(argv=None):
     p.add_argument("--profile", action="store_true", help="time split of a training step")
     p.add_argument("--memory", action="store_true", help="peak memory of a training step")
     p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
+    p.add_argument("--elementwise", action="store_true",
+                   help="the fused gate math alone: ns per hidden unit per step")
+    p.add_argument("--blas-spin", action="store_true",
+                   help="how long NumPy's OpenBLAS keeps a thread busy after a call")
     p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
                    help="before each shape, wait up to this long for the other processes on the "
                         "machine to use < 15%% of the CPU (shared machines); the busy fraction "
@@ -573,6 +577,117 @@ def run_compile():
                                          "next call"], rows)
 
 
+def run_elementwise(grid):
+    """Time the compiled per-step gate math alone (forward and backward kernels, one call per
+    step as the Python time loop makes them), per hidden unit and step."""
+    from lstmlab.kernels import fast
+    nb = fast.kernels()
+    rows = []
+    for (T, B, H) in grid:
+        row = [f"{B}, {H}"]
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            g = rng.normal(size=(B, 4 * H)).astype(dtype)
+            rec, b = g.copy(), rng.normal(size=4 * H).astype(dtype)
+            s = [rng.normal(size=(B, H)).astype(dtype) for _ in range(9)]
+            lens = np.full(B, 10, np.int64)
+            gs = (1 / (1 + np.exp(-g))).astype(dtype)
+            calls = {"forward": lambda: nb.lstm_step_forward(g, rec, b, *s[:5], lens, 0),
+                     "backward": lambda: nb.lstm_step_backward(*s[5:9], gs, s[0], s[1], g, lens, 0)}
+            for name, f in calls.items():
+                f()
+                n = max(50, 200_000 // (B * H))
+                best = float("inf")
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        f()
+                    best = min(best, (time.perf_counter() - t0) / n)
+                row.append(f"{best / (B * H) * 1e9:.2f}")
+        rows.append(row)
+    table("fused gate math alone, ns per hidden unit per step (one compiled call per step over "
+          "B rows, best of 5; includes the ~1-2 µs of each call)",
+          ["B, H", "forward float32", "backward float32", "forward float64", "backward float64"],
+          rows)
+
+
+def run_blas_spin():
+    """CPU time the process uses while the main thread sleeps right after one multi-threaded
+    OpenBLAS call: the worker thread's busy-waiting."""
+    a = np.random.default_rng(0).normal(size=(512, 512)).astype(np.float32)
+    rows = []
+    for sleep in (0.02, 0.05, 0.1, 0.2, 0.4):
+        np.dot(a, a)
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        time.sleep(sleep)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+        rows.append([f"{sleep:.2f}", f"{cpu * 1e3:.0f}"])
+    table("CPU used by the process while sleeping just after a 512³ float32 np.dot (2 BLAS "
+          "threads)", ["sleep, s", "process CPU during the sleep, ms"], rows)
+
+    # What the busy thread costs two threads of our own compiled code (the batch split), and
+    # what the interpreter lock costs two threads that call BLAS once per step.
+    import threading
+
+    from threadpoolctl import threadpool_limits
+    from lstmlab.kernels import fast
+    step = fast.kernels().lstm_step_forward  # any nogil kernel serves as fixed work
+    B, H = 64, 256
+    rng = np.random.default_rng(1)
+    g0 = rng.normal(size=(B, 4 * H)).astype(np.float32)
+    args = [[g0.copy(), g0.copy(), np.zeros(4 * H, np.float32)]
+            + [np.zeros((B, H), np.float32) for _ in range(5)]
+            + [np.full(B, 10, np.int64), 0] for _ in range(2)]
+
+    def work(a):
+        for _ in range(400):
+            step(*a)
+
+    def two(target, targs):
+        ts = [threading.Thread(target=target, args=(a,)) for a in targs]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return time.perf_counter() - t0
+
+    work(args[0])
+    rows = []
+    for rest in (0.0, 0.3):
+        best = float("inf")
+        for _ in range(3):
+            np.dot(a, a)
+            time.sleep(rest)
+            best = min(best, two(work, args))
+        rows.append([f"{rest:.1f}", f"{best * 1e3:.0f}"])
+    table("two threads of compiled gate math (400 steps each, B=64, H=256) started right after "
+          "a 2-thread np.dot, or after a rest; best of 3",
+          ["rest after the np.dot, s", "wall time, ms"], rows)
+
+    A = [rng.normal(size=(16, 128)).astype(np.float32) for _ in range(2)]
+    W = rng.normal(size=(128, 512)).astype(np.float32)
+    C = [np.empty((16, 512), np.float32) for _ in range(2)]
+
+    def dots(i, n=1000):
+        for _ in range(n):
+            np.dot(A[i], W, out=C[i])
+
+    with threadpool_limits(1):
+        dots(0, 10)
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        dots(0, 2000)
+        one = time.perf_counter() - t0
+        time.sleep(0.3)
+        both = two(dots, (0, 1))
+    table("(16, 128)·(128, 512) float32 np.dot, single-threaded BLAS: 2,000 calls on one "
+          "thread against 1,000 on each of two threads",
+          ["one thread, ms", "two threads, ms", "speed-up"],
+          [[f"{one * 1e3:.0f}", f"{both * 1e3:.0f}", f"{one / both:.2f}"]])
+
+
 def main() -> int:
     import torch
     from lstmlab.kernels import fast
@@ -628,6 +743,10 @@ def main() -> int:
         run_memory(grid)
     if ARGS.compile:
         run_compile()
+    if ARGS.elementwise:
+        run_elementwise(grid)
+    if ARGS.blas_spin:
+        run_blas_spin()
     print(f"\n(timed suites took {time.perf_counter() - t_start:.0f} s; load average at end "
           f"{os.getloadavg()[0]:.2f}; peak RSS of this process "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
