@@ -352,6 +352,26 @@ def test_fallback_when_numba_is_missing(monkeypatch):
         layer.forward(x)
 
 
+@needs_numba
+def test_gemm_lookup_falls_back_to_the_python_loop(monkeypatch):
+    """No usable cblas_?gemm (another BLAS build, or LSTMLAB_FAST_LOOP=0): the address is None
+    and the fast kernels still give the reference's results through the Python time loop."""
+    monkeypatch.setattr(fast, "_gemm_state", {})
+    monkeypatch.setitem(fast._GEMM_SYMBOLS, np.dtype(np.float64), "no_such_symbol")
+    assert fast.gemm_address(np.float64) is None
+    monkeypatch.setattr(fast, "_gemm_state", {})
+    monkeypatch.setenv("LSTMLAB_FAST_LOOP", "0")
+    assert fast.gemm_address(np.float32) is None
+    assert fast.gemm_address(np.float64) is None
+    rng = np.random.default_rng(4)
+    x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, 6, 7, 3, 5, 4, True, np.float64)
+    p = LSTMParams(*p)
+    ref, got = lstm_forward(x, h0, c0, p, lengths), fast.lstm_forward(x, h0, c0, p, lengths)
+    assert_close(got[:3], ref[:3], np.float64, ["y", "hT", "cT"])
+    gref, ggot = lstm_backward(dy, dhT, dcT, ref[3]), fast.lstm_backward(dy, dhT, dcT, got[3])
+    assert_close(ggot[:3], gref[:3], np.float64, ["dx", "dh0", "dc0"])
+
+
 def test_environment_switch_disables_the_fast_path(monkeypatch):
     monkeypatch.setenv("LSTMLAB_FAST", "0")
     monkeypatch.setitem(fast._state, "checked", False)  # the answer is computed once per process
