@@ -12,7 +12,7 @@ the work is scheduled:
   projection and the weight gradients are one GEMM each over all T·B rows, as in the reference;
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
-  chunk of steps at a time into a buffer that stays in cache; it returns ``cache=None``;
+  chunk of steps at a time into a buffer of at most 16 MiB; it returns ``cache=None``;
 * the batch can be split across two threads, each running the whole recurrence on its half
   with single-threaded BLAS (``threads=2``; see :func:`split_batch`).
 
@@ -294,9 +294,8 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
         Whc = _arg(Wh, dtype)
         if need_cache:
             buf = gates
-        else:  # x_t·Wx for a chunk of steps: >= 512 rows (an efficient GEMM), <= 2 MiB
-            Tc = max(1, min(T, -(-512 // B), (2 << 20) // (B * 4 * H * x.itemsize)))
-            buf = np.empty((Tc, B, 4 * H), dtype)
+        else:  # x_t·Wx for a chunk of steps at a time
+            buf = np.empty((_chunk_steps(T, B, H, x.itemsize), B, 4 * H), dtype)
 
         def recurrence(s: slice):
             nb.lstm_forward_loop(gemm, xc.ctypes.data, D, Wxc.ctypes.data, Whc, bias, buf, h, c,
@@ -317,6 +316,13 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     return y, h[T].copy(), cT.copy(), cache
 
 
+def _chunk_steps(T: int, rows: int, H: int, itemsize: int) -> int:
+    """Steps per chunk of the inference input projection ``x_t·Wx``: enough for a GEMM of
+    >= 4096 rows (an efficient one; chunks of 512 rows were slower on the benchmark grid),
+    at most 16 MiB of buffer, at most T."""
+    return max(1, min(T, -(-4096 // rows), (16 << 20) // (rows * 4 * H * itemsize)))
+
+
 def _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache):
     """The time loop in Python (when :func:`gemm_address` is None): per step one BLAS call
     through NumPy and one compiled call for the gate math. Returns ``recurrence(slice)``."""
@@ -335,10 +341,9 @@ def _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_ca
                 nb.lstm_step_forward(gs[t], rec, bias, hs[t], cs[t], hs[t + 1], cs[t + 1], tcs[t],
                                      ls, t)
             return
-        # Inference: x_t·Wx for a chunk of steps at a time into a buffer that stays in cache,
-        # instead of a (T, B, 4H) array. A chunk has >= 512 rows (an efficient GEMM) and <= 2 MB.
+        # Inference: x_t·Wx for a chunk of steps at a time instead of a (T, B, 4H) array.
         nb_rows = s.stop - s.start
-        Tc = max(1, min(T, -(-512 // nb_rows), (2 << 20) // (nb_rows * 4 * H * x.itemsize)))
+        Tc = _chunk_steps(T, nb_rows, H, x.itemsize)
         gbuf = np.empty((Tc, nb_rows, 4 * H), dtype)  # (Tc, b, 4H)
         for t0 in range(0, T, Tc):
             n = min(Tc, T - t0)
