@@ -1,4 +1,4 @@
-"""Fast LSTM and RNN kernels: the reference kernels' contract, fused per-step gate math.
+"""Fast LSTM and RNN kernels: the reference kernels' contract, compiled time loops.
 
 Dimensions: T time, B batch, D input features, H hidden units. Time-major: ``x (T, B, D)``.
 
@@ -6,10 +6,15 @@ Same functions, arguments, weight layout, cache and results as ``lstm.py`` / ``r
 readable reference, which the docs' equation table points to); the differences are all in how
 the work is scheduled:
 
-* the elementwise math of one step (four gates, cell, tanh(C), h) is ONE compiled loop
-  (``_fast_numba.py``) instead of about a dozen NumPy passes with temporaries;
-* the recurrent product ``h_{t-1}·Wh`` (and ``dz_t·Whᵀ`` in backward) stays in BLAS, the input
-  projection and the weight gradients are one GEMM each over all T·B rows, as in the reference;
+* the LSTM's whole time loop is ONE compiled call (``_fast_numba.py``): per step the
+  recurrent product ``h_{t-1}·Wh`` (``dz_t·Whᵀ`` in backward) through NumPy's own OpenBLAS,
+  called from compiled code (:func:`gemm_address`), then the elementwise math of the step
+  (four gates, cell, tanh(C), h) in one pass per row instead of about a dozen NumPy passes
+  with temporaries. Without a usable BLAS address the time loop runs in Python, one BLAS call
+  and one compiled call per step (the RNN always does);
+* the input projection and the weight gradients are one GEMM each over all T·B rows, as in
+  the reference;
+* a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
   chunk of steps at a time into a buffer of at most 16 MiB; it returns ``cache=None``;
