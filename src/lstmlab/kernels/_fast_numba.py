@@ -1,9 +1,13 @@
-"""Fused per-step gate math for the fast kernels, compiled by numba (imported on first use).
+"""The compiled code of the fast kernels, by numba (imported on first use).
 
-Dimensions: B batch, H hidden units. Every function here does the elementwise work of ONE
-time step over the whole batch in one compiled call, with no temporaries; the matrix
-products stay in BLAS, called by ``fast.py`` between these calls. The equations are the
-reference kernels' (``lstm.py``, ``rnn.py``); only the loop structure differs.
+Dimensions: T time, B batch, D input features, H hidden units, L layers. Three kinds of
+function: per-step kernels (the elementwise work of ONE time step over the batch, called
+from a Python time loop between BLAS calls), whole-sequence loops (all T steps in one call,
+calling NumPy's OpenBLAS ``gemm`` themselves through an address from ``fast.py``), and the
+streaming steps (one step of all L layers for a few rows, matrix products included). The
+equations are the reference kernels' (``lstm.py``, ``rnn.py``); only the loop structure
+differs, and the math of one row of one LSTM step is written once
+(``_lstm_row_forward`` / ``_lstm_row_backward``) and shared by all three.
 
 Compiled with ``error_model="numpy"`` (no Python-style division checks, so loops vectorise),
 ``fastmath`` limited to ``contract`` (a*b + c may be one fused multiply-add; no reassociation,
