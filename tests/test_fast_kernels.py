@@ -92,9 +92,10 @@ def test_lstm_fast_matches_reference(case, dtype, time_loop):
 
 
 @needs_numba
+@pytest.mark.parametrize("time_loop", LOOPS, indirect=True)
 @pytest.mark.parametrize("act", ["tanh", "relu"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_rnn_fast_matches_reference(dtype, act):
+def test_rnn_fast_matches_reference(dtype, act, time_loop):
     for case, (T, B, D, H, use_lengths) in enumerate(CASES):
         rng = np.random.default_rng(100 + case)
         x, h0, _, p, lengths, dy, dhT, _ = random_inputs(rng, T, B, D, H, 1, use_lengths, dtype,
@@ -298,6 +299,15 @@ def test_batch_split_over_threads_gives_the_same_result(time_loop):
         for threads in (1, 2):
             got = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False, threads=threads)
             assert_close(got[:3], ref[:3], np.float64, ["y", "hT", "cT"])
+        # the RNN's loops, split the same way
+        x, h0, _, p, lengths, dy, dhT, _ = random_inputs(rng, 9, B, 4, 6, 1, True, np.float64)
+        p = RNNParams(*p)
+        ref = rnn_forward(x, h0, p, "tanh", lengths)
+        gref = rnn_backward(dy, dhT, ref[2])
+        got = fast.rnn_forward(x, h0, p, "tanh", lengths, threads=2)
+        ggot = fast.rnn_backward(dy, dhT, got[2], threads=2)
+        assert_close(got[:2] + ggot[:2] + tuple(ggot[2]), ref[:2] + gref[:2] + tuple(gref[2]),
+                     np.float64, ["y", "hT", "dx", "dh0", "dWx", "dWh", "db"])
 
 
 @needs_numba

@@ -288,6 +288,26 @@ def _gemm(typingctx, fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
     return sig, codegen
 
 
+@register_jitable
+def _times_w(gemm, src, t, W, dst, slot, r0, r1, accumulate):
+    """``dst[slot, r0:r1] (+)= src[t, r0:r1] · W``: the recurrent product of one step for rows
+    r0:r1. ``src (., B, K)``, ``dst (., B, N)``, ``W (K, N)``, all C-contiguous. A few rows are
+    done here (vector–matrix products), more through BLAS (``gemm``, see :func:`_gemm`)."""
+    B, K = src.shape[1], src.shape[2]
+    N = W.shape[1]
+    rows = r1 - r0
+    if rows <= _FEW_ROWS:
+        for n in range(r0, r1):
+            if not accumulate:
+                dst[slot, n, :] = 0.0
+            _vecmat_add(src[t, n], W, dst[slot, n])
+    else:
+        isz = src.itemsize
+        beta = src.dtype.type(1.0 if accumulate else 0.0)
+        _gemm(gemm, 0, rows, N, K, _address(src) + (t * B + r0) * K * isz, K, _address(W), N,
+              beta, _address(dst) + (slot * B + r0) * N * isz, N)
+
+
 @njit(**_JIT_FMA)
 def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0, r1, project,
                       cache):
@@ -305,9 +325,9 @@ def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0,
     G = 4 * H
     rows = r1 - r0
     isz = h.itemsize
-    zero, one = h.dtype.type(0.0), h.dtype.type(1.0)
+    zero = h.dtype.type(0.0)
     Tc = gates.shape[0]
-    pg, ph, pwh = _address(gates), _address(h), _address(Wh)
+    pg = _address(gates)
     for t in range(T):
         slot = t if cache else t % Tc
         if not cache and rows == B:
@@ -317,13 +337,7 @@ def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0,
         elif project or not cache:
             _gemm(gemm, 0, rows, G, D, px + (t * B + r0) * D * isz, D, pwx, G, zero,
                   pg + (slot * B + r0) * G * isz, G)
-        # + h_{t-1}·Wh, accumulated onto x_t·Wx in place (a few rows: without BLAS's overhead)
-        if rows <= _FEW_ROWS:
-            for n in range(r0, r1):
-                _vecmat_add(h[t, n], Wh, gates[slot, n])
-        else:
-            _gemm(gemm, 0, rows, G, H, ph + (t * B + r0) * H * isz, H, pwh, G, one,
-                  pg + (slot * B + r0) * G * isz, G)
+        _times_w(gemm, h, t, Wh, gates, slot, r0, r1, True)  # + h_{t-1}·Wh onto x_t·Wx
         cp = c[t] if cache else c[t % 2]
         cn = c[t + 1] if cache else c[(t + 1) % 2]
         tc = tanh_c[t] if cache else tanh_c[0]
@@ -347,12 +361,8 @@ def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, lengths
     ``dhT (B, H)``; ``dy (T, B, H)``, or ``(1, B, H)`` zeros when the outputs get no gradient;
     ``gates``, ``tanh_c``, ``c`` the forward's cache; writes ``dz (T, B, 4H)``.
     """
-    T, B, G = dz.shape
-    H = G // 4
-    rows = r1 - r0
-    isz = dz.itemsize
-    zero = dz.dtype.type(0.0)
-    pdz, pdh, pwht = _address(dz), _address(dh), _address(WhT)
+    T = dz.shape[0]
+    dh3 = dh.reshape((1,) + dh.shape)  # (1, B, H), as _times_w wants
     for t in range(T - 1, -1, -1):
         dyt = dy[t] if dy.shape[0] == T else dy[0]
         g, tc, cp, dzt = gates[t], tanh_c[t], c[t], dz[t]
@@ -362,14 +372,7 @@ def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, lengths
                 continue
             _dh_total(dh[n], dhT[n], dyt[n], t + 1 < lengths[n])
             _lstm_row_backward(dh[n], dc[n], g[n], tc[n], cp[n], dzt[n])
-        # dL/dh_{t-1} through W: dz_t·Whᵀ
-        if rows <= _FEW_ROWS:
-            for n in range(r0, r1):
-                dh[n, :] = 0.0
-                _vecmat_add(dzt[n], WhT, dh[n])
-        else:
-            _gemm(gemm, 0, rows, H, G, pdz + (t * B + r0) * G * isz, G, pwht, H, zero,
-                  pdh + r0 * H * isz, H)
+        _times_w(gemm, dz, t, WhT, dh3, 0, r0, r1, False)  # dL/dh_{t-1} = dz_t·Whᵀ
 
 
 @njit(**_JIT_FMA)
@@ -457,68 +460,97 @@ def rnn_stream_step(x, h_prev, Wxs, Whs, bs, h, relu):
     if not _finite(h_prev.reshape(-1, h_prev.shape[2])):
         return 2
     L, B, H = h.shape
-    zero = h.dtype.type(0.0)
     for layer in range(L):
         inp = x if layer == 0 else h[layer - 1]
         Wx, Wh, b = Wxs[layer], Whs[layer], bs[layer]
         for n in range(B):
             hn = h[layer, n]
-            hn[:] = b
+            hn[:] = 0.0
             _vecmat_add(inp[n], Wx, hn)
             _vecmat_add(h_prev[layer, n], Wh, hn)
-            if relu:
-                for j in range(H):
-                    hn[j] = max(hn[j], zero)
-            else:
-                for j in range(H):
-                    hn[j] = tanh(hn[j])
+            _rnn_row_forward(hn, b, hn, relu)
     return 0
 
 
 # -- RNN -------------------------------------------------------------------------------
+@register_jitable
+def _rnn_row_forward(zn, b, hn, relu):
+    """``hn = act(zn + b)`` for one row: ``zn (H,)`` holds x_t·Wx + h_{t-1}·Wh."""
+    if relu:
+        zero = hn.dtype.type(0.0)
+        for j in range(hn.shape[0]):
+            hn[j] = max(zn[j] + b[j], zero)
+    else:
+        for j in range(hn.shape[0]):
+            hn[j] = tanh(zn[j] + b[j])
+
+
+@register_jitable
+def _rnn_row_backward(dhn, hn, dzn, relu):
+    """``dzn = dL/dh_t * act'`` for one row, from the step's output ``hn``."""
+    one, zero = hn.dtype.type(1.0), hn.dtype.type(0.0)
+    if relu:
+        for j in range(hn.shape[0]):
+            dzn[j] = dhn[j] if hn[j] > zero else zero  # relu' = [h > 0]
+    else:
+        for j in range(hn.shape[0]):
+            dzn[j] = dhn[j] * (one - hn[j] * hn[j])  # tanh' = 1 - h²
+
+
 @njit(**_JIT_FMA)
 def rnn_step_forward(z, rec, b, h_prev, h, relu, lengths, t):
     """``h_t = act(x_t·Wx + h_{t-1}·Wh + b)``: ``z (B, H)`` holds x_t·Wx (overwritten),
     ``rec`` = h_{t-1}·Wh; act is tanh or (``relu``) max(·, 0); padding rows carry ``h_prev``."""
-    B, H = h.shape
-    zero = h.dtype.type(0.0)
-    for n in range(B):
+    for n in range(h.shape[0]):
         if t >= lengths[n]:
             h[n, :] = h_prev[n, :]
             continue
-        zn, recn, hn = z[n], rec[n], h[n]
-        for j in range(H):
-            zn[j] += recn[j] + b[j]
-        if relu:
-            for j in range(H):
-                hn[j] = max(zn[j], zero)
-        else:
-            for j in range(H):
-                hn[j] = tanh(zn[j])
+        zn, recn = z[n], rec[n]
+        for j in range(zn.shape[0]):
+            zn[j] += recn[j]
+        _rnn_row_forward(zn, b, h[n], relu)
 
 
 @njit(**_JIT_FMA)
 def rnn_step_backward(dh, dhT, dy, h, dz, relu, lengths, t):
     """BPTT through one RNN step, ``dz = dL/dh_t * act'``; ``dh``, ``dhT``, ``dy`` as in
     :func:`lstm_step_backward`, ``h (B, H)`` the step's output."""
-    B, H = h.shape
-    one, zero = h.dtype.type(1.0), h.dtype.type(0.0)
-    for n in range(B):
+    for n in range(h.shape[0]):
         if t >= lengths[n]:
             dz[n, :] = 0.0
             continue
-        dhn, dyn = dh[n], dy[n]
-        if t + 1 < lengths[n]:
-            for j in range(H):
-                dhn[j] += dyn[j]
-        else:
-            dhTn = dhT[n]
-            for j in range(H):
-                dhn[j] = dhTn[j] + dyn[j]
-        hn, dzn = h[n], dz[n]
-        if relu:
-            for j in range(H):
-                dzn[j] = dhn[j] if hn[j] > zero else zero  # relu' = [h > 0]
-        else:
-            for j in range(H):
-                dzn[j] = dhn[j] * (one - hn[j] * hn[j])  # tanh' = 1 - h²
+        _dh_total(dh[n], dhT[n], dy[n], t + 1 < lengths[n])
+        _rnn_row_backward(dh[n], h[n], dz[n], relu)
+
+
+@njit(**_JIT_FMA)
+def rnn_forward_loop(gemm, gx, Wh, b, h, lengths, r0, r1, relu):
+    """Steps 0..T-1 of rows ``r0:r1``, as :func:`lstm_forward_loop` for the RNN:
+    ``gx (T, B, H)`` holds x_t·Wx on entry (the pre-activations on exit), ``Wh (H, H)`` and
+    ``h (T+1, B, H)`` (h_0 in ``h[0]``) C-contiguous. Padding rows carry their state."""
+    for t in range(gx.shape[0]):
+        _times_w(gemm, h, t, Wh, gx, t, r0, r1, True)  # + h_{t-1}·Wh, in place
+        for n in range(r0, r1):
+            if t >= lengths[n]:
+                h[t + 1, n, :] = h[t, n, :]
+            else:
+                _rnn_row_forward(gx[t, n], b, h[t + 1, n], relu)
+
+
+@njit(**_JIT_FMA)
+def rnn_backward_loop(gemm, dh, dhT, dy, h, dz, WhT, lengths, r0, r1, relu):
+    """BPTT over steps T-1..0 of rows ``r0:r1``, as :func:`lstm_backward_loop` for the RNN:
+    ``h (T+1, B, H)`` the forward's states, ``WhT (H, H)`` a C-contiguous copy of Whᵀ;
+    writes ``dz (T, B, H)`` and ends with dL/dh_0 in ``dh``."""
+    T = dz.shape[0]
+    dh3 = dh.reshape((1,) + dh.shape)  # (1, B, H), as _times_w wants
+    for t in range(T - 1, -1, -1):
+        dyt = dy[t] if dy.shape[0] == T else dy[0]
+        dzt = dz[t]
+        for n in range(r0, r1):
+            if t >= lengths[n]:
+                dzt[n, :] = 0.0
+                continue
+            _dh_total(dh[n], dhT[n], dyt[n], t + 1 < lengths[n])
+            _rnn_row_backward(dh[n], h[t + 1, n], dzt[n], relu)
+        _times_w(gemm, dz, t, WhT, dh3, 0, r0, r1, False)  # dL/dh_{t-1} = dz_t·Whᵀ

@@ -10,8 +10,8 @@ the work is scheduled:
   recurrent product ``h_{t-1}·Wh`` (``dz_t·Whᵀ`` in backward) through NumPy's own OpenBLAS,
   called from compiled code (:func:`gemm_address`), then the elementwise math of the step
   (four gates, cell, tanh(C), h) in one pass per row instead of about a dozen NumPy passes
-  with temporaries. Without a usable BLAS address the time loop runs in Python, one BLAS call
-  and one compiled call per step (the RNN always does);
+  with temporaries; the same for the RNN. Without a usable BLAS address the time loop runs in
+  Python, one BLAS call and one compiled call per step;
 * the input projection and the weight gradients are one GEMM each over all T·B rows, as in
   the reference;
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
@@ -464,12 +464,19 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
     h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
     h[0] = h0
 
-    def recurrence(s: slice):
-        hs, gs, ls = h[:, s], gx[:, s], lens[s]
-        rec = np.empty((s.stop - s.start, H), dtype)
-        for t in range(T):
-            np.dot(hs[t], Wh, out=rec)
-            nb.rnn_step_forward(gs[t], rec, bias, hs[t], hs[t + 1], relu, ls, t)
+    gemm = gemm_address(dtype)
+    if gemm is not None:  # the whole time loop compiled, as for the LSTM
+        Whc = _arg(Wh, dtype)
+
+        def recurrence(s: slice):
+            nb.rnn_forward_loop(gemm, gx, Whc, bias, h, lens, s.start, s.stop, relu)
+    else:
+        def recurrence(s: slice):
+            hs, gs, ls = h[:, s], gx[:, s], lens[s]
+            rec = np.empty((s.stop - s.start, H), dtype)
+            for t in range(T):
+                np.dot(hs[t], Wh, out=rec)
+                nb.rnn_step_forward(gs[t], rec, bias, hs[t], hs[t + 1], relu, ls, t)
 
     _run_split(split_batch(B, H, threads), recurrence)
 
@@ -498,15 +505,24 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
     dy = None if dy is None else _arg(dy, dtype)
     dz = np.empty((T, B, H), dtype)  # (T, B, H) gradient on pre-activations
     dh_rec = np.empty((B, H), dtype)
-    WhT = Wh.T
+    gemm = gemm_address(dtype)
+    if gemm is not None:  # the whole time loop compiled, as for the LSTM
+        WhT = np.ascontiguousarray(Wh.T, dtype)  # (H, H), once per sequence
+        dys = np.zeros((1, B, H), dtype) if dy is None else dy
+        hc = np.ascontiguousarray(h, dtype)
 
-    def recurrence(s: slice):
-        dhs, dhTs, ls, hs, dzs = dh_rec[s], dhT[s], lens[s], h[:, s], dz[:, s]
-        dys = np.zeros((1, s.stop - s.start, H), dtype) if dy is None else dy[:, s]
-        for t in range(T - 1, -1, -1):
-            nb.rnn_step_backward(dhs, dhTs, dys[0 if dy is None else t], hs[t + 1], dzs[t], relu,
-                                 ls, t)
-            np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
+        def recurrence(s: slice):
+            nb.rnn_backward_loop(gemm, dh_rec, dhT, dys, hc, dz, WhT, lens, s.start, s.stop, relu)
+    else:
+        WhT = Wh.T
+
+        def recurrence(s: slice):
+            dhs, dhTs, ls, hs, dzs = dh_rec[s], dhT[s], lens[s], h[:, s], dz[:, s]
+            dys = np.zeros((1, s.stop - s.start, H), dtype) if dy is None else dy[:, s]
+            for t in range(T - 1, -1, -1):
+                nb.rnn_step_backward(dhs, dhTs, dys[0 if dy is None else t], hs[t + 1], dzs[t],
+                                     relu, ls, t)
+                np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
 
     _run_split(split_batch(B, H, threads), recurrence)
 
