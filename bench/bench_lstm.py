@@ -352,6 +352,19 @@ def _profile_inputs(T, B, H, dtype):
     return x, dy, Wx, Wh, np.zeros(4 * H, dtype), np.full(B, T, np.int64), pc
 
 
+def _time_grads(pc, x, h, dz, Wx) -> dict:
+    """Time the GEMMs after the backward time loop (as ``fast.lstm_backward`` does them):
+    weight gradients (with the bias sum), then dx."""
+    t0 = pc()
+    T, B, D = x.shape
+    dz2 = dz.reshape(T * B, dz.shape[2])
+    _ = x.reshape(T * B, D).T @ dz2, h[:-1].reshape(T * B, h.shape[2]).T @ dz2, dz2.sum(axis=0)
+    t1 = pc()
+    _ = dz2 @ Wx.T
+    t2 = pc()
+    return {"weight-gradient GEMMs": t1 - t0, "dx GEMM": t2 - t1}
+
+
 def profile_train(T, B, H, dtype=np.float32, repeats=5):
     """Where the fallback fast training step (time loop in Python) spends its time, batch not
     split: a replica of that loop with timers around each call."""
@@ -392,16 +405,7 @@ def profile_train(T, B, H, dtype=np.float32, repeats=5):
             t2 = pc()
             acc["fused elementwise"] += t1 - t0
             acc["recurrent GEMM"] += t2 - t1
-        t0 = pc()
-        dz2 = dz.reshape(T * B, 4 * H)
-        _ = x.reshape(T * B, D).T @ dz2
-        _ = h[:-1].reshape(T * B, H).T @ dz2
-        _ = dz2.sum(axis=0)
-        t1 = pc()
-        _ = dz2 @ Wx.T
-        t2 = pc()
-        acc["weight-gradient GEMMs"] += t1 - t0
-        acc["dx GEMM"] += t2 - t1
+        acc.update(_time_grads(pc, x, h, dz, Wx))
         total = pc() - t_all
         acc["rest (Python, allocation, timers)"] = total - sum(acc.values())
         acc["total"] = total
@@ -429,7 +433,7 @@ def profile_compiled(T, B, H, dtype=np.float32, repeats=5):
         tc = np.empty((T, B, H), dtype)
         t1 = pc()
         nb.lstm_forward_loop(gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, b, gates, h, c, tc, lens,
-                             0, B, False, True)
+                             0, B, True)
         t2 = pc()
         dz = np.empty((T, B, 4 * H), dtype)
         dh, dhT, dc = np.empty((B, H), dtype), np.zeros((B, H), dtype), np.zeros((B, H), dtype)
@@ -437,16 +441,8 @@ def profile_compiled(T, B, H, dtype=np.float32, repeats=5):
         t3 = pc()
         nb.lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tc, c, dz, WhT, lens, 0, B)
         t4 = pc()
-        dz2 = dz.reshape(T * B, 4 * H)
-        _ = x.reshape(T * B, D).T @ dz2
-        _ = h[:-1].reshape(T * B, H).T @ dz2
-        _ = dz2.sum(axis=0)
-        t5 = pc()
-        _ = dz2 @ Wx.T
-        t6 = pc()
         acc = {"input GEMM (+ allocation)": t1 - t0, "forward time loop": t2 - t1,
-               "backward time loop": t4 - t3, "weight-gradient GEMMs": t5 - t4,
-               "dx GEMM": t6 - t5}
+               "backward time loop": t4 - t3, **_time_grads(pc, x, h, dz, Wx)}
         total = pc() - t_all
         acc["rest"] = total - sum(acc.values())
         acc["total"] = total

@@ -309,17 +309,17 @@ def _times_w(gemm, src, t, W, dst, slot, r0, r1, accumulate):
 
 
 @njit(**_JIT_FMA)
-def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0, r1, project,
-                      cache):
+def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0, r1, cache):
     """Steps 0..T-1 of rows ``r0:r1`` of the batch; ``gemm`` the address of cblas_?gemm.
 
     Read through BLAS only, and so passed as addresses of C-contiguous arrays: ``px`` of
     ``x (T, B, D)``, ``pwx`` of ``Wx (D, 4H)``. ``Wh (H, 4H)`` C-contiguous, ``b (4H,)``;
     ``h (T+1, B, H)`` with h_0 in ``h[0]``. With ``cache``: ``gates (T, B, 4H)``,
     ``c (T+1, B, H)``, ``tanh_c (T, B, H)`` are the cache, filled here (``gates`` must already
-    hold x_t·Wx unless ``project``). Without (inference): ``gates (Tc, B, 4H)`` is a buffer for
-    Tc steps of x_t·Wx, ``c (2, B, H)`` holds C_{t-1} and C_t by turns, ``tanh_c (1, B, H)`` is
-    scratch. Padding rows as in :func:`lstm_step_forward`.
+    hold x_t·Wx). Without (inference): ``gates (Tc, B, 4H)`` is a buffer for Tc steps of
+    x_t·Wx, projected here (Tc steps in one GEMM, or step by step when the batch is split),
+    ``c (2, B, H)`` holds C_{t-1} and C_t by turns, ``tanh_c (1, B, H)`` is scratch. Padding
+    rows as in :func:`lstm_step_forward`.
     """
     T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
     G = 4 * H
@@ -334,7 +334,7 @@ def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0,
             if slot == 0:  # x_t·Wx for the next Tc steps in one GEMM: (n·B, D)·(D, 4H)
                 n = min(Tc, T - t)
                 _gemm(gemm, 0, n * B, G, D, px + t * B * D * isz, D, pwx, G, zero, pg, G)
-        elif project or not cache:
+        elif not cache:  # split batch: this thread's rows of x_t·Wx
             _gemm(gemm, 0, rows, G, D, px + (t * B + r0) * D * isz, D, pwx, G, zero,
                   pg + (slot * B + r0) * G * isz, G)
         _times_w(gemm, h, t, Wh, gates, slot, r0, r1, True)  # + h_{t-1}·Wh onto x_t·Wx

@@ -304,7 +304,7 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
 
         def recurrence(s: slice):
             nb.lstm_forward_loop(gemm, xc.ctypes.data, D, Wxc.ctypes.data, Whc, bias, buf, h, c,
-                                 tanh_c, lens, s.start, s.stop, False, need_cache)
+                                 tanh_c, lens, s.start, s.stop, need_cache)
     else:
         recurrence = _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens,
                                           need_cache)
@@ -402,14 +402,20 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
                 np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
 
     _run_split(split_batch(B, H, threads), recurrence)
-
-    # Weight gradients as one GEMM each over all T·B rows.
-    dz2 = dz.reshape(T * B, 4 * H)
-    dWx = x.reshape(T * B, D).T @ dz2  # (D, 4H)
-    dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, 4H)
-    db = dz2.sum(axis=0) if b is not None else None  # (4H,)
-    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    dx, dWx, dWh, db = _grads_after_loop(dz, x, h, Wx, b is not None)
     return dx, dh_rec, dc, LSTMParams(dWx, dWh, db)
+
+
+def _grads_after_loop(dz, x, h, Wx, has_bias: bool):
+    """``(dx, dWx, dWh, db)`` from the pre-activation gradients ``dz (T, B, G·H)`` of a whole
+    sequence: one GEMM each over all T·B rows, as the reference kernels do after their loop."""
+    T, B, D = x.shape
+    dz2 = dz.reshape(T * B, dz.shape[2])
+    dWx = x.reshape(T * B, D).T @ dz2  # (D, G·H)
+    dWh = h[:-1].reshape(T * B, h.shape[2]).T @ dz2  # (H, G·H)
+    db = dz2.sum(axis=0) if has_bias else None  # (G·H,)
+    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    return dx, dWx, dWh, db
 
 
 STREAM_ROWS = 4  # up to this many rows, a step is one compiled call, products included
@@ -525,12 +531,7 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
                 np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
 
     _run_split(split_batch(B, H, threads), recurrence)
-
-    dz2 = dz.reshape(T * B, H)
-    dWx = x.reshape(T * B, D).T @ dz2  # (D, H)
-    dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, H)
-    db = dz2.sum(axis=0) if b is not None else None  # (H,)
-    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    dx, dWx, dWh, db = _grads_after_loop(dz, x, h, Wx, b is not None)
     return dx, dh_rec, RNNParams(dWx, dWh, db)
 
 
