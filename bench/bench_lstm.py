@@ -14,9 +14,11 @@ achieved GFLOP/s (GEMM FLOPs only) and the fraction of the float32 GEMM peak mea
     .venv/bin/python bench/bench_lstm.py --quick    # a small run (under a minute)
     .venv/bin/python bench/bench_lstm.py --profile --memory --compile   # the extra studies
 
-Suites: train (forward + loss + backward, float32), infer (forward in eval mode / torch
-inference_mode), stream (B = 1, 1000 single steps: ``LSTM.step`` vs nn.LSTM called per step
-and nn.LSTMCell), f64 (float64 training), rnn (train and infer against nn.RNN).
+Suites: train (forward + loss + backward, float32, the input is data: no gradient with
+respect to it on either side), train-dx (the same with the input gradient on both sides, as
+for a layer inside a stack), infer (forward in eval mode / torch inference_mode), stream
+(B = 1, 1000 single steps: ``LSTM.step`` vs nn.LSTM called per step and nn.LSTMCell), f64
+and f64-dx (float64 training, as train and train-dx), rnn (train and infer against nn.RNN).
 Extra studies: --profile (where lstmlab's training step spends its time: GEMM, fused
 elementwise kernels, the rest), --memory (peak resident memory of one training step, each
 library in its own subprocess), --compile (numba's first-call compile time with an empty
@@ -40,8 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--pause", type=float, default=0.2,
                    help="seconds between candidates (longer than OpenBLAS's ~0.11 s of "
                         "busy-waiting after a call)")
-    p.add_argument("--suites", default="train,infer,stream,f64,rnn",
-                   help="comma-separated subset of train,infer,stream,f64,rnn")
+    p.add_argument("--suites", default="train,train-dx,infer,stream,f64,f64-dx,rnn",
+                   help="comma-separated subset of train,train-dx,infer,stream,f64,f64-dx,rnn")
     p.add_argument("--shapes", default=None, metavar="T,B,H;...",
                    help="replace the grid, e.g. '100,32,128;100,64,256' (D = H)")
     p.add_argument("--profile", action="store_true", help="time split of a training step")
@@ -87,10 +89,13 @@ GRID = [(100, 32, 128), (100, 64, 256), (50, 16, 512), (200, 8, 64), (100, 128, 
 QUICK_GRID = [(100, 32, 128), (50, 16, 512), (200, 8, 64)]
 
 
-def lstm_flops(T, B, D, H, G=4, train=True) -> float:
-    """GEMM FLOPs: forward 2·T·B·(D+H)·G·H; backward twice that (dx, dh and the weights)."""
+def lstm_flops(T, B, D, H, G=4, train=True, input_grad=True) -> float:
+    """GEMM FLOPs: forward 2·T·B·(D+H)·G·H; backward twice that (dx, dh and the weights),
+    less the dx GEMM (2·T·B·G·H·D) when the input needs no gradient."""
     fwd = 2.0 * T * B * (D + H) * G * H
-    return 3 * fwd if train else fwd
+    if not train:
+        return fwd
+    return 3 * fwd - (0.0 if input_grad else 2.0 * T * B * G * H * D)
 
 
 # -- machine facts ------------------------------------------------------------------------
@@ -174,20 +179,28 @@ def torch_twin(torch, layer, kind):
     return mod
 
 
-def train_candidates(torch, kind, T, B, D, H, dtype):
+def train_candidates(torch, kind, T, B, D, H, dtype, input_grad=False):
+    """A training step on both sides. ``input_grad=False``: the input is data, as in a
+    network's first layer — torch's input does not require grad, and lstmlab's layer is told
+    the same (``backward(..., input_grad=False)``); torch's float32 (oneDNN) kernel computes
+    the input gradient anyway, its float64 path skips it. ``True``: both compute ``dx``, as
+    every layer of a stack above the first must."""
     layer = ours_lstm(kind, D, H, dtype)
     mod = torch_twin(torch, layer, kind)
     x, dy = make_inputs(T, B, D, H, dtype)
     tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+    if input_grad:
+        tx.requires_grad_(True)
 
     def ours():
         y, _ = layer.forward(x)
         loss = float(np.vdot(y, dy))  # the loss sum(y * dy), whose gradient on y is dy
-        layer.backward(dy)
+        layer.backward(dy, input_grad=input_grad)
         return loss
 
     def theirs():
         mod.zero_grad(set_to_none=True)
+        tx.grad = None
         y, _ = mod(tx)
         loss = (y * tdy).sum()
         loss.backward()
@@ -306,14 +319,16 @@ def table(title, header, rows):
     sys.stdout.flush()
 
 
-def run_sequence_suite(torch, name, kind, make, grid, dtype, train, peak, repeats, pause):
+def run_sequence_suite(torch, name, kind, make, grid, dtype, train, peak, repeats, pause,
+                       input_grad=False):
     rows = []
     for (T, B, H) in grid:
-        ours, theirs = make(torch, kind, T, B, H, H, dtype)
+        ours, theirs = (make(torch, kind, T, B, H, H, dtype, input_grad) if train
+                        else make(torch, kind, T, B, H, H, dtype))
         busy = wait_quiet(ARGS.quiet_wait)
         ts = interleaved({"ours": ours, "torch": theirs}, repeats, pause)
         busy_after = f"{cpu_busy():.0%}" if ARGS.quiet_wait else ""
-        fl = lstm_flops(T, B, H, H, 4 if kind == "lstm" else 1, train)
+        fl = lstm_flops(T, B, H, H, 4 if kind == "lstm" else 1, train, input_grad)
         mo, mt = np.median(ts["ours"]), np.median(ts["torch"])
         ratio = mt / mo
         lo = ts["torch"].min() / ts["ours"].max()
@@ -431,15 +446,17 @@ def profile_compiled(T, B, H, dtype=np.float32, repeats=5):
         h = np.zeros((T + 1, B, H), dtype)
         c = np.zeros((T + 1, B, H), dtype)
         tc = np.empty((T, B, H), dtype)
+        Whp = fast.packed_weights(Wh, B, 1)  # as fast.lstm_forward packs (or not)
         t1 = pc()
-        nb.lstm_forward_loop(gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, b, gates, h, c, tc, lens,
-                             0, B, True)
+        nb.lstm_forward_loop(gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, Whp, b, gates, h, c, tc,
+                             lens, 0, B, True)
         t2 = pc()
         dz = np.empty((T, B, 4 * H), dtype)
         dh, dhT, dc = np.empty((B, H), dtype), np.zeros((B, H), dtype), np.zeros((B, H), dtype)
         WhT = np.ascontiguousarray(Wh.T)
+        WhTp = fast.packed_weights(WhT, B, 1)
         t3 = pc()
-        nb.lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tc, c, dz, WhT, lens, 0, B)
+        nb.lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tc, c, dz, WhT, WhTp, lens, 0, B)
         t4 = pc()
         acc = {"input GEMM (+ allocation)": t1 - t0, "forward time loop": t2 - t1,
                "backward time loop": t4 - t3, **_time_grads(pc, x, h, dz, Wx)}
@@ -718,6 +735,10 @@ def main() -> int:
     if "train" in suites:
         run_sequence_suite(torch, "LSTM training step, float32 (forward + loss + backward)", "lstm",
                            train_candidates, grid, np.float32, True, peak, repeats, ARGS.pause)
+    if "train-dx" in suites:
+        run_sequence_suite(torch, "LSTM training step, float32, with the input gradient dx",
+                           "lstm", train_candidates, grid, np.float32, True, peak, repeats,
+                           ARGS.pause, input_grad=True)
     if "infer" in suites:
         run_sequence_suite(torch, "LSTM inference, float32 (full sequence)", "lstm",
                            infer_candidates, grid, np.float32, False, peak, repeats, ARGS.pause)
@@ -727,6 +748,10 @@ def main() -> int:
         run_sequence_suite(torch, "LSTM training step, float64 (fraction of the float64 peak)",
                            "lstm", train_candidates, grid, np.float64, True, max(peak64), repeats,
                            ARGS.pause)
+    if "f64-dx" in suites:
+        run_sequence_suite(torch, "LSTM training step, float64, with the input gradient dx",
+                           "lstm", train_candidates, grid, np.float64, True, max(peak64), repeats,
+                           ARGS.pause, input_grad=True)
     if "rnn" in suites:
         rgrid = grid[:3] if quick else grid
         run_sequence_suite(torch, "RNN (tanh) training step, float32", "rnn", train_candidates,

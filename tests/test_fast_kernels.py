@@ -24,18 +24,24 @@ TOL = {np.float64: 1e-10, np.float32: 1e-5}
 CASES = [  # T, B, D, H, lengths?
     (1, 1, 3, 4, False), (5, 1, 2, 3, True), (1, 4, 3, 2, True), (7, 5, 3, 6, True),
     (6, 17, 4, 5, True), (9, 20, 5, 8, False),  # B > 4: the recurrent product goes to BLAS
+    # H a multiple of 16: the packed product can serve (B = 6..13: every tile height 1..6)
+    (4, 11, 5, 16, True), (3, 9, 6, 32, False), (1, 10, 3, 16, True), (2, 8, 4, 16, False),
 ]
-LOOPS = ["compiled", "python"]  # the time loop compiled (BLAS called inside), or in Python
+# The time loop compiled (BLAS called inside), compiled with the packed recurrent product
+# wherever it can run (what a single-threaded BLAS gets), or in Python.
+LOOPS = ["compiled", "packed", "python"]
 
 
 @pytest.fixture
 def time_loop(request, monkeypatch):
-    """Runs a test on one of the two time loops: ``python`` makes :func:`fast.gemm_address`
-    answer None, as it does for a NumPy without its own OpenBLAS."""
+    """Runs a test on one of the time loops: ``python`` makes :func:`fast.gemm_address`
+    answer None, as it does for a NumPy without its own OpenBLAS; ``packed`` sets
+    ``LSTMLAB_PACKED=1``, ``compiled`` ``LSTMLAB_PACKED=0``."""
     if request.param == "python":
         monkeypatch.setattr(fast, "_gemm_state", {np.dtype(np.float32): None,
                                                   np.dtype(np.float64): None})
     else:
+        monkeypatch.setenv("LSTMLAB_PACKED", "1" if request.param == "packed" else "0")
         for dt in (np.float32, np.float64):
             assert fast.gemm_address(dt) is not None, "NumPy's OpenBLAS cblas_?gemm not found"
     return request.param
@@ -276,6 +282,47 @@ def test_streaming_lane_rejects_nan_and_converts_what_it_can(kind):
         assert rel_err(y_fst, y_ref) <= 1e-12
     with pytest.raises(ValueError, match="x_t must have 3 features"):
         fst.step(np.ones((2, 4)), state)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_packed_product_equals_blas(dtype):
+    """The register-tiled kernel on packed weights: every tile height (rows 1..13), both
+    accumulate modes, against np.dot."""
+    rng = np.random.default_rng(7)
+    nb = fast.kernels()
+    nr = 64 // np.dtype(dtype).itemsize
+    for rows in range(1, 14):
+        K, N = int(rng.integers(1, 40)), nr * int(rng.integers(1, 4))
+        a = rng.normal(size=(rows, K)).astype(dtype)
+        W = rng.normal(size=(K, N)).astype(dtype)
+        wp = fast.packed_weights(W, 99, 2)  # rows > STREAM_ROWS, split: packed
+        assert wp.shape == (N // nr, K, nr)
+        np.testing.assert_array_equal(wp[1 % wp.shape[0], :, 3], W[:, (1 % wp.shape[0]) * nr + 3])
+        c0 = rng.normal(size=(rows, N)).astype(dtype)
+        want = a.astype(np.float64) @ W.astype(np.float64)
+        for accumulate in (False, True):
+            c = c0.copy()
+            nb.packed_product(a, wp, c, accumulate)
+            expect = want + c0 if accumulate else want
+            assert rel_err(c, expect) <= (1e-14 if dtype == np.float64 else 1e-6), (rows, K, N)
+
+
+@needs_numba
+def test_packed_product_is_chosen_where_the_product_runs_on_one_thread(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv("LSTMLAB_PACKED", raising=False)
+    W = np.ones((8, 32), np.float32)
+    assert fast.packed_weights(W, 16, 2).shape == (2, 8, 16)  # split batch
+    assert fast.packed_weights(W, 4, 2).shape[0] == 0  # few rows: vector-matrix products
+    assert fast.packed_weights(np.ones((8, 24), np.float32), 16, 2).shape[0] == 0  # 24 % 16
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert fast.blas_threads() == 1
+        assert fast.packed_weights(W, 16, 1).shape == (2, 8, 16)
+    if (fast.blas_threads() or 1) > 1:  # BLAS's own threads do the product
+        assert fast.packed_weights(W, 16, 1).shape[0] == 0
+    monkeypatch.setenv("LSTMLAB_PACKED", "0")
+    assert fast.packed_weights(W, 16, 2).shape[0] == 0
 
 
 @needs_numba

@@ -186,6 +186,12 @@ def test_layer_gradients_match_finite_differences(opts):
             arr[idx] = old
             numeric[idx] = (up - down) / 2e-6
         np.testing.assert_allclose(grads[name], numeric, rtol=1e-6, atol=1e-7, err_msg=name)
+    layer.forward(x, state, lengths)  # the last loss() ran on perturbed weights
+    dx_full = layer.backward(dy, (dh, dc))[0]
+    dx, (dh0, _) = layer.backward(dy, (dh, dc), input_grad=False)
+    assert dx_full.shape == x.shape and dx is None and dh0.shape == h.shape
+    for name, g in layer.grads().items():  # everything but dx as before
+        np.testing.assert_array_equal(g, grads[name], err_msg=name)
 
 
 def test_step_equals_forward():

@@ -133,3 +133,34 @@ def test_torch_state_dict_round_trip_keeps_outputs():
     b.load_torch_state_dict(a.torch_state_dict())
     for k, v in a.params().items():
         np.testing.assert_array_equal(b.params()[k], v)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "fast"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 5, 10, 11])
+def test_input_grad_false_skips_dx_only(backend, seed):
+    """``backward(..., input_grad=False)``: dx is None, every other gradient is unchanged
+    (bit for bit: only the input-gradient GEMM of the first layer is skipped)."""
+    if backend == "fast":
+        pytest.importorskip("numba")
+    cfg = random_config(seed)
+    cfg["L"] = 2  # the upper layer must still pass its dx down
+    rng = np.random.default_rng(seed)
+    layer = build(cfg, np.float64, rng)
+    layer.backend = backend
+    T, B, D, H = cfg["T"], cfg["B"], cfg["D"], cfg["H"]
+    K = 2 if cfg["bidirectional"] else 1
+    x = rng.normal(size=(B, T, D) if cfg["batch_first"] else (T, B, D))
+    dy = rng.normal(size=(B, T, K * H) if cfg["batch_first"] else (T, B, K * H))
+    runs = []
+    for input_grad in (True, False):
+        layer.forward(x)
+        dx, dinit = layer.backward(dy, input_grad=input_grad)
+        runs.append((dx, dinit, {k: v.copy() for k, v in layer.torch_state_dict(grads=True).items()}))
+    (dx, dinit, grads), (dx2, dinit2, grads2) = runs
+    assert dx is not None and dx.shape == x.shape and dx2 is None
+    as_tuple = (lambda d: d) if cfg["kind"] == "lstm" else (lambda d: (d,))
+    for a, b in zip(as_tuple(dinit), as_tuple(dinit2), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert set(grads) == set(grads2)
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], grads2[k])

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
@@ -288,28 +289,158 @@ def _gemm(typingctx, fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
     return sig, codegen
 
 
+# -- the recurrent product with the weights packed once per sequence ---------------------
+# BLAS packs its operands into cache-friendly panels on every call: for the recurrent product
+# of one step, (B, H)·(H, 4H) with B of 16 or 64 rows, that is copying all of Wh (4 MiB at
+# H = 512, float32) to multiply it by a few rows. Here Wh is packed ONCE per sequence, into
+# panels of NR columns stored row after row — ``Wp[p, k, :] = W[k, p·NR:(p+1)·NR]``, 64 bytes
+# per row of a panel (NR = 16 float32, 8 float64) — and each step runs a register-tiled
+# kernel over the panels, on the calling thread. The kernel is written in LLVM IR (numba has
+# no SIMD types): for a tile of MR ≤ 6 rows it keeps the MR×NR block of the result in 2·MR
+# vector registers and, for every k, loads the panel's row k (two vectors), broadcasts
+# A[r, k] and does 2·MR fused multiply-adds. Summation over k runs in order, one rounding per
+# step. On one core it beats single-threaded BLAS on every shape measured (docs/speed.md), so
+# ``fast.py`` uses it wherever the product would run on one thread anyway.
+_PANEL_BYTES = 64  # one row of a packed panel: two AVX vectors
+_TILE_ROWS = 6  # rows of the result held in registers at once (12 vector accumulators)
+
+
+def _make_tile(mr: int):
+    @intrinsic
+    def tile(typingctx, a, lda, wp, k, c, ldc, accumulate, zero):
+        """``C[:mr, :NR] (+)= A[:mr, :k] · P`` for one panel ``P (k, NR)``; ``a``, ``wp``, ``c``
+        addresses (int64) of row-major A, the panel and C; ``lda``, ``ldc`` in elements. The
+        precision follows ``zero`` (float32: NR = 16, float64: NR = 8)."""
+        if zero not in (types.float32, types.float64):
+            return None
+        sig = types.void(a, lda, wp, k, c, ldc, accumulate, zero)
+
+        def codegen(context, builder, sig, args):
+            a_, lda_, wp_, k_, c_, ldc_, acc_ = args[:7]
+            f32 = sig.args[7] == types.float32
+            ft = ir.FloatType() if f32 else ir.DoubleType()
+            lanes = 8 if f32 else 4
+            vt = ir.VectorType(ft, lanes)
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                f"llvm.fma.v{lanes}{'f32' if f32 else 'f64'}")
+            A, P, C = (builder.inttoptr(v, ft.as_pointer()) for v in (a_, wp_, c_))
+            vzero = ir.Constant(vt, None)
+            splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+
+            def vload(ptr, off):
+                return builder.load(builder.bitcast(builder.gep(ptr, [off]), vt.as_pointer()),
+                                    align=4)
+
+            entry = builder.basic_block
+            loop = builder.append_basic_block("tile.loop")
+            done = builder.append_basic_block("tile.done")
+            builder.cbranch(builder.icmp_signed(">", k_, ir.Constant(i64, 0)), loop, done)
+            builder.position_at_end(loop)
+            kk = builder.phi(i64)
+            kk.add_incoming(ir.Constant(i64, 0), entry)
+            accs = [builder.phi(vt) for _ in range(2 * mr)]
+            for ph in accs:
+                ph.add_incoming(vzero, entry)
+            row = builder.mul(kk, ir.Constant(i64, 2 * lanes))
+            p0 = vload(P, row)
+            p1 = vload(P, builder.add(row, ir.Constant(i64, lanes)))
+            new = []
+            for r in range(mr):
+                av = builder.load(builder.gep(A, [builder.add(builder.mul(ir.Constant(i64, r), lda_), kk)]))
+                bv = builder.shuffle_vector(
+                    builder.insert_element(ir.Constant(vt, ir.Undefined), av, ir.Constant(i32, 0)),
+                    ir.Constant(vt, ir.Undefined), splat)
+                new += [builder.call(fma, [bv, p0, accs[2 * r]]),
+                        builder.call(fma, [bv, p1, accs[2 * r + 1]])]
+            k1 = builder.add(kk, ir.Constant(i64, 1))
+            kk.add_incoming(k1, loop)
+            for ph, v in zip(accs, new):
+                ph.add_incoming(v, loop)
+            builder.cbranch(builder.icmp_signed("<", k1, k_), loop, done)
+            builder.position_at_end(done)
+            results = [builder.phi(vt) for _ in range(2 * mr)]  # phis first in the block
+            for res, v in zip(results, new):
+                res.add_incoming(vzero, entry)
+                res.add_incoming(v, loop)
+            flag = builder.icmp_unsigned("!=", acc_, ir.Constant(acc_.type, 0))
+            for r in range(mr):
+                for half in range(2):
+                    res = results[2 * r + half]
+                    off = builder.add(builder.mul(ir.Constant(i64, r), ldc_),
+                                      ir.Constant(i64, half * lanes))
+                    ptr = builder.bitcast(builder.gep(C, [off]), vt.as_pointer())
+                    old = builder.load(ptr, align=4)
+                    builder.store(builder.select(flag, builder.fadd(old, res), res), ptr, align=4)
+            return context.get_dummy_value()
+        return sig, codegen
+    return tile
+
+
+_tile1, _tile2, _tile3, _tile4, _tile5, _tile6 = (_make_tile(m) for m in range(1, 7))
+
+
 @register_jitable
-def _times_w(gemm, src, t, W, dst, slot, r0, r1, accumulate):
+def _packed_panels(pa, lda, rows, pw, K, nr, pc, ldc, p0, p1, accumulate, zero):
+    """Panels p0..p1-1 of ``C (rows, ·) (+)= A (rows, K) · W`` with W packed at ``pw``."""
+    isz = 4 if nr == 16 else 8
+    for p in range(p0, p1):
+        pp, cp = pw + p * K * nr * isz, pc + p * nr * isz
+        r = 0
+        while r + _TILE_ROWS <= rows:
+            _tile6(pa + r * lda * isz, lda, pp, K, cp + r * ldc * isz, ldc, accumulate, zero)
+            r += _TILE_ROWS
+        n, ar, cr = rows - r, pa + r * lda * isz, cp + r * ldc * isz
+        if n == 1:
+            _tile1(ar, lda, pp, K, cr, ldc, accumulate, zero)
+        elif n == 2:
+            _tile2(ar, lda, pp, K, cr, ldc, accumulate, zero)
+        elif n == 3:
+            _tile3(ar, lda, pp, K, cr, ldc, accumulate, zero)
+        elif n == 4:
+            _tile4(ar, lda, pp, K, cr, ldc, accumulate, zero)
+        elif n == 5:
+            _tile5(ar, lda, pp, K, cr, ldc, accumulate, zero)
+
+
+@njit(**_JIT_FMA)
+def packed_product(a, wp, c, accumulate):
+    """``c (M, N) (+)= a (M, K) · W`` with W packed as ``wp (N/NR, K, NR)``, all C-contiguous
+    (what the time loops do per step, callable alone for tests and benchmarks)."""
+    M, K = a.shape
+    _packed_panels(_address(a), K, M, _address(wp), K, wp.shape[2], _address(c), c.shape[1], 0,
+                   wp.shape[0], accumulate, c.dtype.type(0.0))
+
+
+@register_jitable
+def _times_w(gemm, src, t, W, Wp, dst, slot, r0, r1, accumulate):
     """``dst[slot, r0:r1] (+)= src[t, r0:r1] · W``: the recurrent product of one step for rows
     r0:r1. ``src (., B, K)``, ``dst (., B, N)``, ``W (K, N)``, all C-contiguous. A few rows are
-    done here (vector–matrix products), more through BLAS (``gemm``, see :func:`_gemm`)."""
+    done here (vector–matrix products); more by the packed kernel when ``Wp`` holds W packed
+    (``Wp (N/NR, K, NR)``; an empty ``Wp`` means no), else through BLAS (``gemm``, see
+    :func:`_gemm`)."""
     B, K = src.shape[1], src.shape[2]
     N = W.shape[1]
     rows = r1 - r0
+    isz = src.itemsize
     if rows <= _FEW_ROWS:
         for n in range(r0, r1):
             if not accumulate:
                 dst[slot, n, :] = 0.0
             _vecmat_add(src[t, n], W, dst[slot, n])
+    elif Wp.shape[0] > 0:
+        _packed_panels(_address(src) + (t * B + r0) * K * isz, K, rows, _address(Wp), K,
+                       Wp.shape[2], _address(dst) + (slot * B + r0) * N * isz, N, 0, Wp.shape[0],
+                       accumulate, src.dtype.type(0.0))
     else:
-        isz = src.itemsize
         beta = src.dtype.type(1.0 if accumulate else 0.0)
         _gemm(gemm, 0, rows, N, K, _address(src) + (t * B + r0) * K * isz, K, _address(W), N,
               beta, _address(dst) + (slot * B + r0) * N * isz, N)
 
 
 @njit(**_JIT_FMA)
-def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0, r1, cache):
+def lstm_forward_loop(gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, lengths, r0, r1, cache):
     """Steps 0..T-1 of rows ``r0:r1`` of the batch; ``gemm`` the address of cblas_?gemm.
 
     Read through BLAS only, and so passed as addresses of C-contiguous arrays: ``px`` of
@@ -319,7 +450,8 @@ def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0,
     hold x_t·Wx). Without (inference): ``gates (Tc, B, 4H)`` is a buffer for Tc steps of
     x_t·Wx, projected here (Tc steps in one GEMM, or step by step when the batch is split),
     ``c (2, B, H)`` holds C_{t-1} and C_t by turns, ``tanh_c (1, B, H)`` is scratch. Padding
-    rows as in :func:`lstm_step_forward`.
+    rows as in :func:`lstm_step_forward`. ``Whp``: Wh packed for :func:`packed_product`, or
+    empty (BLAS does the recurrent product).
     """
     T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
     G = 4 * H
@@ -337,7 +469,7 @@ def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0,
         elif not cache:  # split batch: this thread's rows of x_t·Wx
             _gemm(gemm, 0, rows, G, D, px + (t * B + r0) * D * isz, D, pwx, G, zero,
                   pg + (slot * B + r0) * G * isz, G)
-        _times_w(gemm, h, t, Wh, gates, slot, r0, r1, True)  # + h_{t-1}·Wh onto x_t·Wx
+        _times_w(gemm, h, t, Wh, Whp, gates, slot, r0, r1, True)  # + h_{t-1}·Wh onto x_t·Wx
         cp = c[t] if cache else c[t % 2]
         cn = c[t + 1] if cache else c[(t + 1) % 2]
         tc = tanh_c[t] if cache else tanh_c[0]
@@ -353,9 +485,10 @@ def lstm_forward_loop(gemm, px, D, pwx, Wh, b, gates, h, c, tanh_c, lengths, r0,
 
 
 @njit(**_JIT_FMA)
-def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, lengths, r0, r1):
+def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, WhTp, lengths, r0,
+                       r1):
     """BPTT over steps T-1..0 of rows ``r0:r1``; ``gemm`` as in :func:`lstm_forward_loop`,
-    ``WhT (4H, H)`` a C-contiguous copy of Whᵀ.
+    ``WhT (4H, H)`` a C-contiguous copy of Whᵀ, ``WhTp`` it packed or empty.
 
     ``dh (B, H)`` ends as dL/dh_0, ``dc (B, H)`` holds dL/dC_T on entry and ends as dL/dC_0;
     ``dhT (B, H)``; ``dy (T, B, H)``, or ``(1, B, H)`` zeros when the outputs get no gradient;
@@ -372,7 +505,7 @@ def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, lengths
                 continue
             _dh_total(dh[n], dhT[n], dyt[n], t + 1 < lengths[n])
             _lstm_row_backward(dh[n], dc[n], g[n], tc[n], cp[n], dzt[n])
-        _times_w(gemm, dz, t, WhT, dh3, 0, r0, r1, False)  # dL/dh_{t-1} = dz_t·Whᵀ
+        _times_w(gemm, dz, t, WhT, WhTp, dh3, 0, r0, r1, False)  # dL/dh_{t-1} = dz_t·Whᵀ
 
 
 @njit(**_JIT_FMA)
@@ -524,12 +657,12 @@ def rnn_step_backward(dh, dhT, dy, h, dz, relu, lengths, t):
 
 
 @njit(**_JIT_FMA)
-def rnn_forward_loop(gemm, gx, Wh, b, h, lengths, r0, r1, relu):
+def rnn_forward_loop(gemm, gx, Wh, Whp, b, h, lengths, r0, r1, relu):
     """Steps 0..T-1 of rows ``r0:r1``, as :func:`lstm_forward_loop` for the RNN:
     ``gx (T, B, H)`` holds x_t·Wx on entry (the pre-activations on exit), ``Wh (H, H)`` and
     ``h (T+1, B, H)`` (h_0 in ``h[0]``) C-contiguous. Padding rows carry their state."""
     for t in range(gx.shape[0]):
-        _times_w(gemm, h, t, Wh, gx, t, r0, r1, True)  # + h_{t-1}·Wh, in place
+        _times_w(gemm, h, t, Wh, Whp, gx, t, r0, r1, True)  # + h_{t-1}·Wh, in place
         for n in range(r0, r1):
             if t >= lengths[n]:
                 h[t + 1, n, :] = h[t, n, :]
@@ -538,7 +671,7 @@ def rnn_forward_loop(gemm, gx, Wh, b, h, lengths, r0, r1, relu):
 
 
 @njit(**_JIT_FMA)
-def rnn_backward_loop(gemm, dh, dhT, dy, h, dz, WhT, lengths, r0, r1, relu):
+def rnn_backward_loop(gemm, dh, dhT, dy, h, dz, WhT, WhTp, lengths, r0, r1, relu):
     """BPTT over steps T-1..0 of rows ``r0:r1``, as :func:`lstm_backward_loop` for the RNN:
     ``h (T+1, B, H)`` the forward's states, ``WhT (H, H)`` a C-contiguous copy of Whᵀ;
     writes ``dz (T, B, H)`` and ends with dL/dh_0 in ``dh``."""
@@ -553,4 +686,4 @@ def rnn_backward_loop(gemm, dh, dhT, dy, h, dz, WhT, lengths, r0, r1, relu):
                 continue
             _dh_total(dh[n], dhT[n], dyt[n], t + 1 < lengths[n])
             _rnn_row_backward(dh[n], h[t + 1, n], dzt[n], relu)
-        _times_w(gemm, dz, t, WhT, dh3, 0, r0, r1, False)  # dL/dh_{t-1} = dz_t·Whᵀ
+        _times_w(gemm, dz, t, WhT, WhTp, dh3, 0, r0, r1, False)  # dL/dh_{t-1} = dz_t·Whᵀ

@@ -166,16 +166,11 @@ def gemm_address(dtype) -> int | None:
 
 def _find_gemm(dtype) -> int | None:
     import ctypes
-    import glob
 
     if os.environ.get("LSTMLAB_FAST_LOOP", "1") == "0" or dtype not in _GEMM_SYMBOLS:
         return None
-    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so*"))):
-        try:
-            fn = getattr(ctypes.CDLL(path), _GEMM_SYMBOLS[dtype])
-        except (OSError, AttributeError):
-            continue
+    fn = _openblas_function(_GEMM_SYMBOLS[dtype])
+    if fn is not None:
         address = ctypes.cast(fn, ctypes.c_void_p).value
         rng = np.random.default_rng(0)
         a, w = rng.normal(size=(3, 5)).astype(dtype), rng.normal(size=(5, 4)).astype(dtype)
@@ -186,6 +181,72 @@ def _find_gemm(dtype) -> int | None:
         if np.allclose(out, a @ w, rtol=tol, atol=tol) and np.allclose(out_t, out @ w.T,
                                                                       rtol=tol, atol=tol):
             return address
+    return None
+
+
+def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
+    """``W (K, N)`` packed for the compiled loops' own recurrent product, or an empty array
+    when BLAS does it.
+
+    Packed means panels of NR = 64 bytes of columns, each stored row after row:
+    ``Wp[p, k, :] = W[k, p·NR:(p+1)·NR]``, so that a step's product reads the weights in the
+    order the kernel uses them, from a copy made once per sequence, instead of BLAS copying
+    them into that order on every step (``_fast_numba.packed_product``). The kernel runs on
+    the calling thread, and on one core it is faster than single-threaded BLAS on every
+    shape measured; with two cores BLAS's own threads win. So it serves where the product
+    runs on one thread anyway: when the batch is split over threads (``parts > 1``, each
+    part with single-threaded BLAS) or NumPy's OpenBLAS is set to one thread
+    (``OPENBLAS_NUM_THREADS=1``, threadpoolctl). Also required: more than
+    :data:`STREAM_ROWS` rows (fewer use vector–matrix products) and N a whole number of
+    panels. ``LSTMLAB_PACKED=0`` in the environment turns it off, ``=1`` on wherever it can
+    run (the tests use that).
+
+    Why not run it on two threads of its own: measured, two numba threads sharing out the
+    panels made the product 1.5–2× faster than two-threaded BLAS *in isolation*, and the
+    time loop 2× slower right after any multi-threaded BLAS call, because OpenBLAS keeps a
+    worker busy-waiting for ~0.11 s after every such call (``bench_lstm.py --blas-spin``)
+    and that worker takes turns on a core with any thread that is not OpenBLAS's own.
+    """
+    K, N = W.shape
+    nr = 64 // W.itemsize
+    mode = os.environ.get("LSTMLAB_PACKED", "")
+    usable = rows > STREAM_ROWS and N % nr == 0 and mode != "0"
+    if usable and (mode == "1" or parts > 1 or blas_threads() == 1):
+        return np.ascontiguousarray(W.reshape(K, N // nr, nr).transpose(1, 0, 2))
+    empty = _NO_PACK.get(W.dtype)
+    if empty is None:
+        empty = _NO_PACK[W.dtype] = np.empty((0, 1, 1), W.dtype)
+    return empty
+
+
+_NO_PACK: dict = {}
+
+
+def blas_threads() -> int | None:
+    """The number of threads NumPy's OpenBLAS is set to use now (None if it cannot be asked:
+    another BLAS)."""
+    if "threads" not in _gemm_state:
+        import ctypes
+        fn = _openblas_function("scipy_openblas_get_num_threads64_")
+        if fn is not None:
+            fn.restype, fn.argtypes = ctypes.c_int, []
+        _gemm_state["threads"] = fn
+    fn = _gemm_state["threads"]
+    return None if fn is None else int(fn())
+
+
+def _openblas_function(name: str):
+    """A function of NumPy's bundled OpenBLAS (``numpy.libs/libscipy_openblas64_*.so``),
+    through ctypes; None when there is no such library or symbol."""
+    import ctypes
+    import glob
+
+    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so*"))):
+        try:
+            return getattr(ctypes.CDLL(path), name)
+        except (OSError, AttributeError):
+            continue
     return None
 
 
@@ -294,22 +355,24 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     c[0] = c0
 
     gemm = gemm_address(dtype)
+    parts = split_batch(B, H, threads)
     if gemm is not None:  # the whole time loop compiled, BLAS called from inside
         xc, Wxc = np.ascontiguousarray(x, dtype), np.ascontiguousarray(Wx, dtype)
         Whc = _arg(Wh, dtype)
+        Whp = packed_weights(Whc, B // len(parts), len(parts))
         if need_cache:
             buf = gates
         else:  # x_t·Wx for a chunk of steps at a time
             buf = np.empty((_chunk_steps(T, B, H, x.itemsize), B, 4 * H), dtype)
 
         def recurrence(s: slice):
-            nb.lstm_forward_loop(gemm, xc.ctypes.data, D, Wxc.ctypes.data, Whc, bias, buf, h, c,
-                                 tanh_c, lens, s.start, s.stop, need_cache)
+            nb.lstm_forward_loop(gemm, xc.ctypes.data, D, Wxc.ctypes.data, Whc, Whp, bias, buf,
+                                 h, c, tanh_c, lens, s.start, s.stop, need_cache)
     else:
         recurrence = _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens,
                                           need_cache)
 
-    _run_split(split_batch(B, H, threads), recurrence)
+    _run_split(parts, recurrence)
 
     cT = c[T] if need_cache else c[T % 2]
     if active is None:
@@ -365,7 +428,7 @@ def _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_ca
 
 
 def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray | None,
-                  cache: LSTMCache, threads: int | None = None):
+                  cache: LSTMCache, threads: int | None = None, need_dx: bool = True):
     """As :func:`lstmlab.kernels.lstm_backward` (takes the cache of either forward)."""
     nb = _nb()
     x, h, c, gates, tanh_c, params, active = cache
@@ -382,13 +445,15 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     dh_rec = np.empty((B, H), dtype)  # dz_{t+1}·Whᵀ; ends as dL/dh0
 
     gemm = gemm_address(dtype)
+    parts = split_batch(B, H, threads)
     if gemm is not None:  # the whole time loop compiled, BLAS called from inside
         WhT = np.ascontiguousarray(Wh.T, dtype)  # (4H, H), once per sequence
+        WhTp = packed_weights(WhT, B // len(parts), len(parts))
         dys = np.zeros((1, B, H), dtype) if dy is None else dy
 
         def recurrence(s: slice):
-            nb.lstm_backward_loop(gemm, dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhT, lens,
-                                  s.start, s.stop)
+            nb.lstm_backward_loop(gemm, dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhT, WhTp,
+                                  lens, s.start, s.stop)
     else:
         WhT = Wh.T
 
@@ -401,20 +466,21 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
                                       cs[t], dzs[t], ls, t)
                 np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
 
-    _run_split(split_batch(B, H, threads), recurrence)
-    dx, dWx, dWh, db = _grads_after_loop(dz, x, h, Wx, b is not None)
+    _run_split(parts, recurrence)
+    dx, dWx, dWh, db = _grads_after_loop(dz, x, h, Wx, b is not None, need_dx)
     return dx, dh_rec, dc, LSTMParams(dWx, dWh, db)
 
 
-def _grads_after_loop(dz, x, h, Wx, has_bias: bool):
+def _grads_after_loop(dz, x, h, Wx, has_bias: bool, need_dx: bool):
     """``(dx, dWx, dWh, db)`` from the pre-activation gradients ``dz (T, B, G·H)`` of a whole
-    sequence: one GEMM each over all T·B rows, as the reference kernels do after their loop."""
+    sequence: one GEMM each over all T·B rows, as the reference kernels do after their loop
+    (``dx`` is ``None`` when not needed)."""
     T, B, D = x.shape
     dz2 = dz.reshape(T * B, dz.shape[2])
     dWx = x.reshape(T * B, D).T @ dz2  # (D, G·H)
     dWh = h[:-1].reshape(T * B, h.shape[2]).T @ dz2  # (H, G·H)
     db = dz2.sum(axis=0) if has_bias else None  # (G·H,)
-    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    dx = (dz2 @ Wx.T).reshape(T, B, D) if need_dx else None  # (T, B, D)
     return dx, dWx, dWh, db
 
 
@@ -471,11 +537,13 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
     h[0] = h0
 
     gemm = gemm_address(dtype)
+    parts = split_batch(B, H, threads)
     if gemm is not None:  # the whole time loop compiled, as for the LSTM
         Whc = _arg(Wh, dtype)
+        Whp = packed_weights(Whc, B // len(parts), len(parts))
 
         def recurrence(s: slice):
-            nb.rnn_forward_loop(gemm, gx, Whc, bias, h, lens, s.start, s.stop, relu)
+            nb.rnn_forward_loop(gemm, gx, Whc, Whp, bias, h, lens, s.start, s.stop, relu)
     else:
         def recurrence(s: slice):
             hs, gs, ls = h[:, s], gx[:, s], lens[s]
@@ -484,7 +552,7 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
                 np.dot(hs[t], Wh, out=rec)
                 nb.rnn_step_forward(gs[t], rec, bias, hs[t], hs[t + 1], relu, ls, t)
 
-    _run_split(split_batch(B, H, threads), recurrence)
+    _run_split(parts, recurrence)
 
     if active is None:
         y = h[1:]
@@ -496,7 +564,7 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
 
 
 def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
-                 threads: int | None = None):
+                 threads: int | None = None, need_dx: bool = True):
     """As :func:`lstmlab.kernels.rnn_backward`."""
     nb = _nb()
     x, h, params, act, active = cache
@@ -512,13 +580,16 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
     dz = np.empty((T, B, H), dtype)  # (T, B, H) gradient on pre-activations
     dh_rec = np.empty((B, H), dtype)
     gemm = gemm_address(dtype)
+    parts = split_batch(B, H, threads)
     if gemm is not None:  # the whole time loop compiled, as for the LSTM
         WhT = np.ascontiguousarray(Wh.T, dtype)  # (H, H), once per sequence
+        WhTp = packed_weights(WhT, B // len(parts), len(parts))
         dys = np.zeros((1, B, H), dtype) if dy is None else dy
         hc = np.ascontiguousarray(h, dtype)
 
         def recurrence(s: slice):
-            nb.rnn_backward_loop(gemm, dh_rec, dhT, dys, hc, dz, WhT, lens, s.start, s.stop, relu)
+            nb.rnn_backward_loop(gemm, dh_rec, dhT, dys, hc, dz, WhT, WhTp, lens, s.start,
+                                 s.stop, relu)
     else:
         WhT = Wh.T
 
@@ -530,8 +601,8 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
                                      relu, ls, t)
                 np.dot(dzs[t], WhT, out=dhs)  # backprop into h_{t-1} through W
 
-    _run_split(split_batch(B, H, threads), recurrence)
-    dx, dWx, dWh, db = _grads_after_loop(dz, x, h, Wx, b is not None)
+    _run_split(parts, recurrence)
+    dx, dWx, dWh, db = _grads_after_loop(dz, x, h, Wx, b is not None, need_dx)
     return dx, dh_rec, RNNParams(dWx, dWh, db)
 
 

@@ -117,14 +117,16 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
 
 def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray | None,
                   cache: LSTMCache, dh_seq: np.ndarray | None = None,
-                  dc_seq: np.ndarray | None = None):
+                  dc_seq: np.ndarray | None = None, need_dx: bool = True):
     """Backpropagation through time for :func:`lstm_forward`.
 
     ``dy (T, B, H)`` is the gradient on every output, ``dhT, dcT (B, H)`` on the final state
     (any may be ``None`` for zero). Returns ``(dx, dh0, dc0, grads)`` with ``grads`` an
     :class:`LSTMParams` of gradients (``b`` is ``None`` when the layer has no bias).
     Optional ``dh_seq, dc_seq (T, B, H)`` receive the total gradients dL/dh_t and dL/dC_t
-    of every step (used to measure how far back the gradient reaches).
+    of every step (used to measure how far back the gradient reaches). ``need_dx=False``
+    skips the input gradient (``dx`` is returned as ``None``): the first layer of a network
+    fed with data needs no ``dx``, and its GEMM is a sixth of the step's arithmetic.
     """
     x, h, c, gates, tanh_c, params, active = cache
     Wx, Wh, b = params
@@ -174,5 +176,5 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     dWx = x.reshape(T * B, D).T @ dz2  # (D, 4H)
     dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, 4H)
     db = dz2.sum(axis=0) if b is not None else None  # (4H,)
-    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    dx = (dz2 @ Wx.T).reshape(T, B, D) if need_dx else None  # (T, B, D)
     return dx, dh, dc, LSTMParams(dWx, dWh, db)

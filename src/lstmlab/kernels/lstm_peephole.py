@@ -156,11 +156,12 @@ def lstm_peephole_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
 
 
 def lstm_peephole_backward(dy: np.ndarray | None, dhT: np.ndarray | None,
-                           dcT: np.ndarray | None, cache: LSTMPeepholeCache):
+                           dcT: np.ndarray | None, cache: LSTMPeepholeCache,
+                           need_dx: bool = True):
     """BPTT for :func:`lstm_peephole_forward`.
 
     Returns ``(dx, dh0, dc0, grads)``, ``grads`` an :class:`LSTMPeepholeParams` (``b`` / ``P``
-    are None when the layer has none).
+    are None when the layer has none); ``dx`` is ``None`` with ``need_dx=False``.
     """
     x, h, c, gates, tanh_c, unclipped, params, clip, input_forget, active = cache
     Wx, Wh, b, P = params
@@ -225,5 +226,5 @@ def lstm_peephole_backward(dy: np.ndarray | None, dhT: np.ndarray | None,
     dWx = x.reshape(T * B, D).T @ dz2  # (D, 4H)
     dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, 4H)
     db = dz2.sum(axis=0) if b is not None else None  # (4H,)
-    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    dx = (dz2 @ Wx.T).reshape(T, B, D) if need_dx else None  # (T, B, D)
     return dx, dh, dc, LSTMPeepholeParams(dWx, dWh, db, dP if P is not None else None)

@@ -83,10 +83,11 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
 
 
 def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
-                 dh_seq: np.ndarray | None = None):
+                 dh_seq: np.ndarray | None = None, need_dx: bool = True):
     """BPTT for :func:`rnn_forward`. Returns ``(dx, dh0, grads)``, ``grads`` an RNNParams.
 
-    Optional ``dh_seq (T, B, H)`` receives the total gradient dL/dh_t of every step.
+    Optional ``dh_seq (T, B, H)`` receives the total gradient dL/dh_t of every step;
+    ``need_dx=False`` skips the input gradient (``dx`` is ``None``), as for the LSTM.
     """
     x, h, params, act, active = cache
     Wx, Wh, b = params
@@ -120,5 +121,5 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
     dWx = x.reshape(T * B, D).T @ dz2  # (D, H)
     dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, H)
     db = dz2.sum(axis=0) if b is not None else None  # (H,)
-    dx = (dz2 @ Wx.T).reshape(T, B, D)  # (T, B, D)
+    dx = (dz2 @ Wx.T).reshape(T, B, D) if need_dx else None  # (T, B, D)
     return dx, dh, RNNParams(dWx, dWh, db)

@@ -199,7 +199,7 @@ class _Recurrent(Module):
         finals = [f[:, 0, :] if unbatched else f for f in finals]
         return self._to_user(y, unbatched), finals
 
-    def _backward(self, dy, dfinals):
+    def _backward(self, dy, dfinals, input_grad=True):
         if self._caches is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward: call "
                                f"forward first (backward uses what forward saved)")
@@ -222,17 +222,19 @@ class _Recurrent(Module):
             if masks[layer] is not None:
                 dcur = dcur * masks[layer]  # backprop the dropout on this layer's output
             dx = None
+            need_dx = layer > 0 or bool(input_grad)  # the layers above always pass dx down
             for d, suffix in enumerate(self._suffixes(layer)):
                 idx = layer * K + d
                 dyd = dcur[:, :, d * H:(d + 1) * H]
                 if d == 1:
                     dyd = reverse_padded(dyd, lengths)
                 res = self._kernel_backward(dyd, tuple(None if f is None else f[idx] for f in dfin),
-                                            caches[layer][d])
+                                            caches[layer][d], need_dx)
                 dxd, dstate, g = res[0], res[1:-1], res[-1]
-                if d == 1:
-                    dxd = reverse_padded(dxd, lengths)
-                dx = dxd if dx is None else dx + dxd
+                if need_dx:
+                    if d == 1:
+                        dxd = reverse_padded(dxd, lengths)
+                    dx = dxd if dx is None else dx + dxd
                 for arr, v in zip(dinit, dstate):
                     arr[idx] = v
                 self._grads[f"Wx_{suffix}"][...] = g.Wx
@@ -243,7 +245,7 @@ class _Recurrent(Module):
                     self._grads[f"P_{suffix}"][...] = g.P
             dcur = dx
         dinit = [a[:, 0, :] if unbatched else a for a in dinit]
-        return self._to_user(dcur, unbatched), dinit
+        return (None if dcur is None else self._to_user(dcur, unbatched)), dinit
 
     # -- PyTorch layout ---------------------------------------------------------------
     def _torch_key_pairs(self):
@@ -383,7 +385,10 @@ class LSTM(_Recurrent):
     ``x`` is ``(T, B, D)`` (``(B, T, D)`` with batch_first, ``(T, D)`` unbatched), ``state`` a
     pair ``(h_0, c_0)`` of ``(L*K, B, H)`` arrays (zeros when None), ``lengths (B,)`` the valid
     length of each sequence. ``y`` is ``(T, B, K*H)``; ``h_n, c_n`` are ``(L*K, B, H)``.
-    ``dx, (dh_0, dc_0) = lstm.backward(dy, dstate=None)`` with ``dstate = (dh_n, dc_n)``.
+    ``dx, (dh_0, dc_0) = lstm.backward(dy, dstate=None)`` with ``dstate = (dh_n, dc_n)``;
+    ``backward(..., input_grad=False)`` returns ``dx = None`` and skips its GEMM (a sixth of
+    the step's arithmetic) when the input is data, as PyTorch does for an input that does
+    not require grad.
 
     The ONNX LSTM variants (``lstmlab.kernels.lstm_peephole``): ``peephole=True`` adds the
     peephole weights ``P_l{l}[_reverse] (3H,)`` (blocks p_f, p_i, p_o; Gers & Schmidhuber 2000,
@@ -435,8 +440,8 @@ class LSTM(_Recurrent):
     def _variant_forward(self, x, s, p, lengths):
         return lstm_peephole_forward(x, s[0], s[1], p, lengths, self.clip, self.input_forget)
 
-    def _variant_backward(self, dy, ds, cache):
-        return lstm_peephole_backward(dy, ds[0], ds[1], cache)
+    def _variant_backward(self, dy, ds, cache, need_dx=True):
+        return lstm_peephole_backward(dy, ds[0], ds[1], cache, need_dx=need_dx)
 
     def _variant_step(self, x_t, unbatched, h, c):
         B, H = x_t.shape[0], self.hidden_size
@@ -479,12 +484,12 @@ class LSTM(_Recurrent):
         y, h_n, c_n, _ = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False)
         return y, h_n, c_n, fast.Recompute(lambda: fast.lstm_forward(x, h0, c0, p, lengths)[-1])
 
-    def _kernel_backward(self, dy, ds, cache):
+    def _kernel_backward(self, dy, ds, cache, need_dx=True):
         fast = self._fast_kernels()
         cache = self._cache_for_backward(cache)
         if fast is None:
-            return lstm_backward(dy, ds[0], ds[1], cache)
-        return fast.lstm_backward(dy, ds[0], ds[1], cache)
+            return lstm_backward(dy, ds[0], ds[1], cache, need_dx=need_dx)
+        return fast.lstm_backward(dy, ds[0], ds[1], cache, need_dx=need_dx)
 
     def forward(self, x, state=None, lengths=None):
         if state is None:
@@ -495,13 +500,13 @@ class LSTM(_Recurrent):
                                       lengths)
         return y, (h_n, c_n)
 
-    def backward(self, dy, dstate=None):
+    def backward(self, dy, dstate=None, *, input_grad=True):
         if dstate is None:
             dstate = (None, None)
         elif not (isinstance(dstate, (tuple, list)) and len(dstate) == 2):
             raise TypeError("dstate must be a pair (dh_n, dc_n) of arrays (either may be None), or None")
         dx, (dh0, dc0) = self._backward(dy, ((dstate[0], "dstate[0] (dh_n)"),
-                                             (dstate[1], "dstate[1] (dc_n)")))
+                                             (dstate[1], "dstate[1] (dc_n)")), input_grad)
         return dx, (dh0, dc0)
 
     def step(self, x_t, state=None):
@@ -562,7 +567,8 @@ class RNN(_Recurrent):
     """The lecture's vanilla RNN, ``h_t = act(W [h_{t-1}, x_t] + b)``, as ``torch.nn.RNN``.
 
     ``nonlinearity`` is ``"tanh"`` (the lecture) or ``"relu"``.
-    ``y, h_n = rnn.forward(x, h0=None, lengths=None)``; ``dx, dh0 = rnn.backward(dy, dh_n=None)``.
+    ``y, h_n = rnn.forward(x, h0=None, lengths=None)``; ``dx, dh0 = rnn.backward(dy, dh_n=None)``
+    (``input_grad=False``: ``dx = None``, as for the LSTM).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -585,19 +591,19 @@ class RNN(_Recurrent):
         y, h_n, _ = fast.rnn_forward(x, h0, p, act, lengths, need_cache=False)
         return y, h_n, fast.Recompute(lambda: fast.rnn_forward(x, h0, p, act, lengths)[-1])
 
-    def _kernel_backward(self, dy, ds, cache):
+    def _kernel_backward(self, dy, ds, cache, need_dx=True):
         fast = self._fast_kernels()
         cache = self._cache_for_backward(cache)
         if fast is None:
-            return rnn_backward(dy, ds[0], cache)
-        return fast.rnn_backward(dy, ds[0], cache)
+            return rnn_backward(dy, ds[0], cache, need_dx=need_dx)
+        return fast.rnn_backward(dy, ds[0], cache, need_dx=need_dx)
 
     def forward(self, x, h0=None, lengths=None):
         y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
         return y, h_n
 
-    def backward(self, dy, dh_n=None):
-        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),))
+    def backward(self, dy, dh_n=None, *, input_grad=True):
+        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),), input_grad)
         return dx, dh0
 
     def step(self, x_t, state=None):

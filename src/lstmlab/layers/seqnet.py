@@ -117,7 +117,7 @@ class SequenceNet(Module):
             n = lengths if lengths is not None else np.full(B, T)
             dy = np.broadcast_to(dfeats / n[:, None].astype(self.dtype), (T, B, H)).copy()
             # steps past a length output constant zeros; the layer ignores their gradient
-        self.rnn.backward(dy)
+        self.rnn.backward(dy, input_grad=False)  # the input is data: no dx GEMM
 
     def predict(self, x, lengths=None, batch_size: int = 1024):
         """Forward in eval mode, in batches, without keeping caches between batches."""
