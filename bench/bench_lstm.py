@@ -20,7 +20,8 @@ for a layer inside a stack), infer (forward in eval mode / torch inference_mode)
 (B = 1, 1000 single steps: ``LSTM.step`` vs nn.LSTM called per step and nn.LSTMCell), f64
 and f64-dx (float64 training, as train and train-dx), rnn (train and infer against nn.RNN).
 Extra studies: --profile (where lstmlab's training step spends its time: GEMM, fused
-elementwise kernels, the rest), --memory (peak resident memory of one training step, each
+elementwise kernels, the rest), --packed (the per-step recurrent product by BLAS and by the
+packed kernel), --memory (peak resident memory of one training step, each
 library in its own subprocess), --compile (numba's first-call compile time with an empty
 cache, and the first call with a warm on-disk cache, in subprocesses).
 """
@@ -51,6 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
     p.add_argument("--elementwise", action="store_true",
                    help="the fused gate math alone: ns per hidden unit per step")
+    p.add_argument("--packed", action="store_true",
+                   help="the per-step recurrent product: BLAS vs the packed kernel")
     p.add_argument("--blas-spin", action="store_true",
                    help="how long NumPy's OpenBLAS keeps a thread busy after a call")
     p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
@@ -624,6 +627,60 @@ def run_elementwise(grid):
           rows)
 
 
+def run_packed(grid):
+    """The recurrent product of one step — forward (B, H)·(H, 4H), backward (B, 4H)·(4H, H) —
+    by BLAS on one thread, by lstmlab's packed kernel (weights packed once, outside the
+    timing) on one thread, and by BLAS on its threads: µs per step, median of 5 runs of
+    many steps, interleaved with pauses."""
+    from threadpoolctl import threadpool_limits
+
+    from lstmlab.kernels import fast
+    nb = fast.kernels()
+    rows = []
+    for (T, B, H) in grid:
+        if B <= fast.STREAM_ROWS:
+            continue  # a few rows: vector-matrix products, neither BLAS nor packed
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            for name, (K, N) in (("forward", (H, 4 * H)), ("backward", (4 * H, H))):
+                a = rng.normal(size=(B, K)).astype(dtype)
+                W = rng.normal(size=(K, N)).astype(dtype)
+                wp = fast.packed_weights(W, B, 2)
+                c = np.empty((B, N), dtype)
+                n = max(20, int(2e8 / (2 * B * K * N)))
+
+                def blas():
+                    for _ in range(n):
+                        np.dot(a, W, out=c)
+
+                def packed():
+                    for _ in range(n):
+                        nb.packed_product(a, wp, c, False)
+
+                times = {"blas1": [], "packed": [], "blas": []}
+                blas(), packed()
+                for _ in range(5):
+                    for key in times:
+                        time.sleep(ARGS.pause)
+                        if key == "blas1":
+                            with threadpool_limits(1, user_api="blas"):
+                                t0 = time.perf_counter()
+                                blas()
+                        else:
+                            t0 = time.perf_counter()
+                            (packed if key == "packed" else blas)()
+                        times[key].append((time.perf_counter() - t0) / n)
+                med = {k: float(np.median(v)) for k, v in times.items()}
+                flops = 2.0 * B * K * N
+                rows.append([f"{B}, {H}", np.dtype(dtype).name, name,
+                             f"{med['blas1'] * 1e6:.1f}", f"{med['packed'] * 1e6:.1f}",
+                             f"{med['blas1'] / med['packed']:.2f}",
+                             f"{flops / med['packed'] / 1e9:.0f}", f"{med['blas'] * 1e6:.1f}"])
+    table("the recurrent product of one step, µs (median of 5; packed weights prepared once)",
+          ["B, H", "dtype", "product", "BLAS, 1 thread", "packed, 1 thread",
+           "BLAS 1 thread / packed", "GFLOP/s packed", "BLAS, its threads"], rows)
+
+
 def run_blas_spin():
     """CPU time the process uses while the main thread sleeps right after one multi-threaded
     OpenBLAS call: the worker thread's busy-waiting."""
@@ -766,6 +823,8 @@ def main() -> int:
         run_compile()
     if ARGS.elementwise:
         run_elementwise(grid)
+    if ARGS.packed:
+        run_packed(grid)
     if ARGS.blas_spin:
         run_blas_spin()
     print(f"\n(timed suites took {time.perf_counter() - t_start:.0f} s; load average at end "

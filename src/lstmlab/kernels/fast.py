@@ -193,10 +193,13 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     order the kernel uses them, from a copy made once per sequence, instead of BLAS copying
     them into that order on every step (``_fast_numba.packed_product``). The kernel runs on
     the calling thread, and on one core it is faster than single-threaded BLAS on every
-    shape measured; with two cores BLAS's own threads win. So it serves where the product
-    runs on one thread anyway: when the batch is split over threads (``parts > 1``, each
-    part with single-threaded BLAS) or NumPy's OpenBLAS is set to one thread
-    (``OPENBLAS_NUM_THREADS=1``, threadpoolctl). Also required: more than
+    shape measured (``bench_lstm.py --packed``). So it serves where the product runs on one
+    thread anyway: the batch split over threads (``parts > 1``, each part with
+    single-threaded BLAS), or NumPy's OpenBLAS set to one thread (``OPENBLAS_NUM_THREADS=1``,
+    threadpoolctl). With BLAS on its threads the default stays BLAS, even where one core of
+    the packed kernel beats BLAS's two (small products, e.g. B = 8, H = 64): in float32 its
+    sums round differently from OpenBLAS's, and the default path's results — the documented
+    experiments among them — stay what they were. Also required: more than
     :data:`STREAM_ROWS` rows (fewer use vector–matrix products) and N a whole number of
     panels. ``LSTMLAB_PACKED=0`` in the environment turns it off, ``=1`` on wherever it can
     run (the tests use that).
