@@ -645,7 +645,7 @@ def run_packed(grid):
             for name, (K, N) in (("forward", (H, 4 * H)), ("backward", (4 * H, H))):
                 a = rng.normal(size=(B, K)).astype(dtype)
                 W = rng.normal(size=(K, N)).astype(dtype)
-                wp = fast.packed_weights(W, B, 2)
+                wp = fast.pack_panels(W)
                 c = np.empty((B, N), dtype)
                 n = max(20, int(2e8 / (2 * B * K * N)))
 

@@ -296,7 +296,7 @@ def test_packed_product_equals_blas(dtype):
         K, N = int(rng.integers(1, 40)), nr * int(rng.integers(1, 4))
         a = rng.normal(size=(rows, K)).astype(dtype)
         W = rng.normal(size=(K, N)).astype(dtype)
-        wp = fast.packed_weights(W, 99, 2)  # rows > STREAM_ROWS, split: packed
+        wp = fast.pack_panels(W)
         assert wp.shape == (N // nr, K, nr)
         np.testing.assert_array_equal(wp[1 % wp.shape[0], :, 3], W[:, (1 % wp.shape[0]) * nr + 3])
         c0 = rng.normal(size=(rows, N)).astype(dtype)
@@ -315,6 +315,9 @@ def test_packed_product_is_chosen_where_the_product_runs_on_one_thread(monkeypat
     W = np.ones((8, 32), np.float32)
     assert fast.packed_weights(W, 16, 2).shape == (2, 8, 16)  # split batch
     assert fast.packed_weights(W, 4, 2).shape[0] == 0  # few rows: vector-matrix products
+    assert fast.packed_weights(W, 64, 2).shape[0] == 0  # many rows: BLAS as fast
+    with pytest.raises(ValueError, match="multiple of 16 columns"):
+        fast.pack_panels(np.ones((8, 24), np.float32))
     assert fast.packed_weights(np.ones((8, 24), np.float32), 16, 2).shape[0] == 0  # 24 % 16
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
         assert fast.blas_threads() == 1

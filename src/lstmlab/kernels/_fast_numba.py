@@ -299,8 +299,8 @@ def _gemm(typingctx, fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
 # no SIMD types): for a tile of MR ≤ 6 rows it keeps the MR×NR block of the result in 2·MR
 # vector registers and, for every k, loads the panel's row k (two vectors), broadcasts
 # A[r, k] and does 2·MR fused multiply-adds. Summation over k runs in order, one rounding per
-# step. On one core it beats single-threaded BLAS on every shape measured (docs/speed.md), so
-# ``fast.py`` uses it wherever the product would run on one thread anyway.
+# step. On one core it beats single-threaded BLAS for 8 to 32 rows (docs/speed.md), and
+# ``fast.py`` uses it there when the product would run on one thread anyway.
 _PANEL_BYTES = 64  # one row of a packed panel: two AVX vectors
 _TILE_ROWS = 6  # rows of the result held in registers at once (12 vector accumulators)
 

@@ -184,6 +184,9 @@ def _find_gemm(dtype) -> int | None:
     return None
 
 
+PACKED_MAX_ROWS = 32  # the packed product's advantage over one-threaded BLAS fades above
+
+
 def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     """``W (K, N)`` packed for the compiled loops' own recurrent product, or an empty array
     when BLAS does it.
@@ -192,34 +195,44 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     ``Wp[p, k, :] = W[k, p·NR:(p+1)·NR]``, so that a step's product reads the weights in the
     order the kernel uses them, from a copy made once per sequence, instead of BLAS copying
     them into that order on every step (``_fast_numba.packed_product``). The kernel runs on
-    the calling thread, and on one core it is faster than single-threaded BLAS on every
-    shape measured (``bench_lstm.py --packed``). So it serves where the product runs on one
-    thread anyway: the batch split over threads (``parts > 1``, each part with
-    single-threaded BLAS), or NumPy's OpenBLAS set to one thread (``OPENBLAS_NUM_THREADS=1``,
-    threadpoolctl). With BLAS on its threads the default stays BLAS, even where one core of
-    the packed kernel beats BLAS's two (small products, e.g. B = 8, H = 64): in float32 its
-    sums round differently from OpenBLAS's, and the default path's results — the documented
-    experiments among them — stay what they were. Also required: more than
-    :data:`STREAM_ROWS` rows (fewer use vector–matrix products) and N a whole number of
+    the calling thread. Against single-threaded BLAS (``bench_lstm.py --packed``) it takes
+    0.65–0.85 of the time for 8 to 32 rows, and about the same (0.85–1.1) for 64 and 128
+    rows. So it serves where the product runs on one thread anyway — the batch split over
+    threads (``parts > 1``, each part with single-threaded BLAS), or NumPy's OpenBLAS set to
+    one thread (``OPENBLAS_NUM_THREADS=1``, threadpoolctl) — for STREAM_ROWS < rows <=
+    :data:`PACKED_MAX_ROWS` (fewer rows use vector–matrix products), N a whole number of
     panels. ``LSTMLAB_PACKED=0`` in the environment turns it off, ``=1`` on wherever it can
     run (the tests use that).
 
-    Why not run it on two threads of its own: measured, two numba threads sharing out the
-    panels made the product 1.5–2× faster than two-threaded BLAS *in isolation*, and the
-    time loop 2× slower right after any multi-threaded BLAS call, because OpenBLAS keeps a
-    worker busy-waiting for ~0.11 s after every such call (``bench_lstm.py --blas-spin``)
-    and that worker takes turns on a core with any thread that is not OpenBLAS's own.
+    With BLAS on its threads the default stays BLAS, even where one core of the packed kernel
+    matches or beats BLAS's two (B = 8, H = 64; B = 16, H = 512): in float32 its sums round
+    differently from OpenBLAS's, and the default path's results — the documented experiments
+    among them — stay what they were. Two threads of the packed kernel were tried: 1.5–2×
+    faster than BLAS's two per step in isolation, 2× slower inside a training step, because
+    OpenBLAS keeps a worker busy-waiting for ~0.11 s after every multi-threaded call
+    (``bench_lstm.py --blas-spin``) and that worker takes turns on a core with any thread that
+    is not OpenBLAS's own.
     """
     K, N = W.shape
     nr = 64 // W.itemsize
     mode = os.environ.get("LSTMLAB_PACKED", "")
     usable = rows > STREAM_ROWS and N % nr == 0 and mode != "0"
-    if usable and (mode == "1" or parts > 1 or blas_threads() == 1):
-        return np.ascontiguousarray(W.reshape(K, N // nr, nr).transpose(1, 0, 2))
+    wanted = rows <= PACKED_MAX_ROWS and (parts > 1 or blas_threads() == 1)
+    if usable and (mode == "1" or wanted):
+        return pack_panels(W)
     empty = _NO_PACK.get(W.dtype)
     if empty is None:
         empty = _NO_PACK[W.dtype] = np.empty((0, 1, 1), W.dtype)
     return empty
+
+
+def pack_panels(W: np.ndarray) -> np.ndarray:
+    """``W (K, N)`` as ``(N/NR, K, NR)`` panels of NR = 64 bytes of columns (N a multiple)."""
+    K, N = W.shape
+    nr = 64 // W.itemsize
+    if N % nr:
+        raise ValueError(f"W must have a multiple of {nr} columns to be packed, got {N}")
+    return np.ascontiguousarray(W.reshape(K, N // nr, nr).transpose(1, 0, 2))
 
 
 _NO_PACK: dict = {}
