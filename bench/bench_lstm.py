@@ -21,7 +21,7 @@ for a layer inside a stack), infer (forward in eval mode / torch inference_mode)
 and f64-dx (float64 training, as train and train-dx), rnn (train and infer against nn.RNN).
 Extra studies: --profile (where lstmlab's training step spends its time: GEMM, fused
 elementwise kernels, the rest), --packed (the per-step recurrent product by BLAS and by the
-packed kernel), --memory (peak resident memory of one training step, each
+packed kernel), --split (lstmlab's default against its batch split over two threads), --memory (peak resident memory of one training step, each
 library in its own subprocess), --compile (numba's first-call compile time with an empty
 cache, and the first call with a warm on-disk cache, in subprocesses).
 """
@@ -52,6 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
     p.add_argument("--elementwise", action="store_true",
                    help="the fused gate math alone: ns per hidden unit per step")
+    p.add_argument("--split", action="store_true",
+                   help="lstmlab's default against its batch split over two threads")
     p.add_argument("--packed", action="store_true",
                    help="the per-step recurrent product: BLAS vs the packed kernel")
     p.add_argument("--blas-spin", action="store_true",
@@ -681,6 +683,60 @@ def run_packed(grid):
            "BLAS 1 thread / packed", "GFLOP/s packed", "BLAS, its threads"], rows)
 
 
+def run_split(grid, repeats):
+    """lstmlab against itself: the default (one thread runs the time loop, BLAS uses both
+    cores in each product) and the batch split in halves over two threads (``threads=2``,
+    each half with one-threaded BLAS and, for <= 32 rows, the packed product), interleaved
+    in one process; medians."""
+    rows = []
+    for (T, B, H) in grid:
+        if B < 2:
+            continue
+        x, dy = make_inputs(T, B, H, H, np.float32)
+        train_layer = ours_lstm("lstm", H, H, np.float32)
+        infer_layer = ours_lstm("lstm", H, H, np.float32).eval()
+        cands = {}
+        for threads in (1, 2):
+            def train(threads=threads):
+                with _env("LSTMLAB_THREADS", str(threads)):
+                    y, _ = train_layer.forward(x)
+                    float(np.vdot(y, dy))
+                    train_layer.backward(dy, input_grad=False)
+
+            def infer(threads=threads):
+                with _env("LSTMLAB_THREADS", str(threads)):
+                    infer_layer.forward(x)
+            cands[("train", threads)], cands[("infer", threads)] = train, infer
+        ts = interleaved(cands, repeats, ARGS.pause)
+        m = {k: float(np.median(v)) for k, v in ts.items()}
+        rows.append([f"{T}, {B}, {H}"] + [f"{m[(n, t)] * 1e3:.3g} ms" for n in ("train", "infer")
+                                          for t in (1, 2)]
+                    + [f"{m[('train', 1)] / m[('train', 2)]:.2f}",
+                       f"{m[('infer', 1)] / m[('infer', 2)]:.2f}"])
+    table("lstmlab, default against the batch split over two threads, float32 (interleaved, "
+          "medians)", ["T, B, D=H", "training, default", "training, split", "inference, default",
+                       "inference, split", "training default/split", "inference default/split"],
+          rows)
+
+
+class _env:
+    """Set an environment variable for the duration of a ``with`` block."""
+
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def __enter__(self):
+        self.old = os.environ.get(self.name)
+        os.environ[self.name] = self.value
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            del os.environ[self.name]
+        else:
+            os.environ[self.name] = self.old
+        return False
+
+
 def run_blas_spin():
     """CPU time the process uses while the main thread sleeps right after one multi-threaded
     OpenBLAS call: the worker thread's busy-waiting."""
@@ -823,6 +879,8 @@ def main() -> int:
         run_compile()
     if ARGS.elementwise:
         run_elementwise(grid)
+    if ARGS.split:
+        run_split(grid, repeats)
     if ARGS.packed:
         run_packed(grid)
     if ARGS.blas_spin:

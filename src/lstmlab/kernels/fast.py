@@ -207,9 +207,9 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     With BLAS on its threads the default stays BLAS, even where one core of the packed kernel
     matches or beats BLAS's two (B = 8, H = 64; B = 16, H = 512): in float32 its sums round
     differently from OpenBLAS's, and the default path's results — the documented experiments
-    among them — stay what they were. Two threads of the packed kernel were tried: 1.5–2×
-    faster than BLAS's two per step in isolation, 2× slower inside a training step, because
-    OpenBLAS keeps a worker busy-waiting for ~0.11 s after every multi-threaded call
+    among them — stay what they were. Two threads of the packed kernel were tried: faster than
+    BLAS's two per step in isolation, much slower inside a training step, because OpenBLAS
+    keeps a worker busy-waiting for ~0.11 s after every multi-threaded call
     (``bench_lstm.py --blas-spin``) and that worker takes turns on a core with any thread that
     is not OpenBLAS's own.
     """
