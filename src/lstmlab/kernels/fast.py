@@ -13,7 +13,10 @@ the work is scheduled:
   with temporaries; the same for the RNN. Without a usable BLAS address the time loop runs in
   Python, one BLAS call and one compiled call per step;
 * the input projection and the weight gradients are one GEMM each over all T·B rows, as in
-  the reference;
+  the reference, and the input gradient's GEMM is skipped when not asked for (``need_dx``);
+* where the recurrent product runs on one thread anyway (split batch, one-threaded BLAS) and
+  has 5–32 rows, the compiled loop does it with its own kernel on weights packed once per
+  sequence (:func:`packed_weights`);
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
