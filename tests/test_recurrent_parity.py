@@ -136,7 +136,7 @@ def test_torch_state_dict_round_trip_keeps_outputs():
 
 
 @pytest.mark.parametrize("backend", ["numpy", "fast"])
-@pytest.mark.parametrize("seed", [0, 1, 2, 5, 10, 11])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 6, 10])
 def test_input_grad_false_skips_dx_only(backend, seed):
     """``backward(..., input_grad=False)``: dx is None, every other gradient is unchanged
     (bit for bit: only the input-gradient GEMM of the first layer is skipped)."""
