@@ -216,12 +216,10 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     (``bench_lstm.py --blas-spin``) and that worker takes turns on a core with any thread that
     is not OpenBLAS's own.
     """
-    K, N = W.shape
-    nr = 64 // W.itemsize
     mode = os.environ.get("LSTMLAB_PACKED", "")
-    usable = rows > STREAM_ROWS and N % nr == 0 and mode != "0"
-    wanted = rows <= PACKED_MAX_ROWS and (parts > 1 or blas_threads() == 1)
-    if usable and (mode == "1" or wanted):
+    usable = rows > STREAM_ROWS and W.shape[1] % _panel_width(W.dtype) == 0 and mode != "0"
+    if usable and (mode == "1" or (rows <= PACKED_MAX_ROWS
+                                   and (parts > 1 or blas_threads() == 1))):
         return pack_panels(W)
     empty = _NO_PACK.get(W.dtype)
     if empty is None:
@@ -232,25 +230,31 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
 def pack_panels(W: np.ndarray) -> np.ndarray:
     """``W (K, N)`` as ``(N/NR, K, NR)`` panels of NR = 64 bytes of columns (N a multiple)."""
     K, N = W.shape
-    nr = 64 // W.itemsize
+    nr = _panel_width(W.dtype)
     if N % nr:
         raise ValueError(f"W must have a multiple of {nr} columns to be packed, got {N}")
     return np.ascontiguousarray(W.reshape(K, N // nr, nr).transpose(1, 0, 2))
 
 
+def _panel_width(dtype) -> int:
+    """Columns per packed panel: 64 bytes, two AVX vectors (16 float32, 8 float64)."""
+    return 64 // np.dtype(dtype).itemsize
+
+
 _NO_PACK: dict = {}
+_blas_threads_fn: list = []  # [ctypes function or None], looked up once
 
 
 def blas_threads() -> int | None:
     """The number of threads NumPy's OpenBLAS is set to use now (None if it cannot be asked:
     another BLAS)."""
-    if "threads" not in _gemm_state:
+    if not _blas_threads_fn:
         import ctypes
         fn = _openblas_function("scipy_openblas_get_num_threads64_")
         if fn is not None:
             fn.restype, fn.argtypes = ctypes.c_int, []
-        _gemm_state["threads"] = fn
-    fn = _gemm_state["threads"]
+        _blas_threads_fn.append(fn)
+    fn = _blas_threads_fn[0]
     return None if fn is None else int(fn())
 
 
