@@ -12,7 +12,8 @@ $(PY):
 
 $(VENV)/.run-installed: requirements/run.txt pyproject.toml | $(PY)
 	$(PIP) install -q -r requirements/run.txt
-	$(PIP) install -q --no-deps --no-build-isolation -e . || $(PIP) install -q --no-deps -e .
+	@# offline first (the venv's own setuptools); if that cannot build, pip's isolated build
+	$(PIP) install -q --no-deps --no-build-isolation -e . 2>/dev/null || $(PIP) install -q --no-deps -e .
 	touch $@
 
 $(VENV)/.dev-installed: requirements/dev.txt requirements/run.txt pyproject.toml $(VENV)/.run-installed
