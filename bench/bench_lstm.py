@@ -21,8 +21,9 @@ for a layer inside a stack), infer (forward in eval mode / torch inference_mode)
 and f64-dx (float64 training, as train and train-dx), rnn (train and infer against nn.RNN).
 Extra studies: --profile (where lstmlab's training step spends its time: GEMM, fused
 elementwise kernels, the rest), --packed (the per-step recurrent product by BLAS and by the
-packed kernel), --split (lstmlab's default against its batch split over two threads), --memory (peak resident memory of one training step, each
-library in its own subprocess), --compile (numba's first-call compile time with an empty
+packed kernel), --threads (lstmlab's ways of using two cores against each other: its default,
+one thread running the time loop, the two-thread unit split, the batch split), --memory (peak
+resident memory of one training step, each library in its own subprocess), --compile (numba's first-call compile time with an empty
 cache, and the first call with a warm on-disk cache, in subprocesses).
 """
 
@@ -52,8 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
     p.add_argument("--elementwise", action="store_true",
                    help="the fused gate math alone: ns per hidden unit per step")
-    p.add_argument("--split", action="store_true",
-                   help="lstmlab's default against its batch split over two threads")
+    p.add_argument("--threads", action="store_true",
+                   help="lstmlab's ways of using two cores against each other")
     p.add_argument("--packed", action="store_true",
                    help="the per-step recurrent product: BLAS vs the packed kernel")
     p.add_argument("--blas-spin", action="store_true",
@@ -292,18 +293,26 @@ def wait_quiet(max_wait: float, threshold: float = 0.15) -> str:
     return f"{busy:.0%}"
 
 
-def interleaved(cands: dict, repeats: int, pause: float, warmup: int = 2) -> dict:
-    """Time each candidate ``repeats`` times, round-robin, pausing between calls."""
+def interleaved(cands: dict, repeats: int, pause: float, warmup: int = 2,
+                rng: np.random.Generator | None = None) -> dict:
+    """Time each candidate ``repeats`` times in rounds, pausing between calls. Each round runs
+    the candidates in a new random order (``rng``, seeded by default), so that no candidate
+    always runs first, or always right after the same other one: what a call leaves behind —
+    freed memory, a busy BLAS thread, a changed BLAS thread count — would otherwise fall on
+    the same candidate every time."""
+    rng = np.random.default_rng(0) if rng is None else rng
     for f in cands.values():
         for _ in range(warmup):
             f()
         time.sleep(pause)
     clock = time.process_time if ARGS.single_thread else time.perf_counter
     times = {k: [] for k in cands}
+    keys = list(cands)
     for _ in range(repeats):
-        for k, f in cands.items():
+        for i in rng.permutation(len(keys)):
+            k = keys[i]
             t0 = clock()
-            f()
+            cands[k]()
             times[k].append(clock() - t0)
             time.sleep(pause)
     return {k: np.array(v) for k, v in times.items()}
@@ -435,9 +444,10 @@ def profile_train(T, B, H, dtype=np.float32, repeats=5):
 
 
 def profile_compiled(T, B, H, dtype=np.float32, repeats=5):
-    """The default fast path's training step in phases (batch not split): the compiled time
-    loops (recurrent GEMM through BLAS + gate math, per step, inside one call) against the
-    big GEMMs done from Python."""
+    """The fast path's training step on one thread running the time loop (the default except
+    where the two-thread pair serves) in phases: the compiled time loops (recurrent GEMM
+    through BLAS + gate math, per step, inside one call) against the big GEMMs done from
+    Python."""
     from lstmlab.kernels import fast
     nb = fast.kernels()
     gemm = fast.gemm_address(dtype)
@@ -479,7 +489,7 @@ def run_profile(grid):
         print("\n(--profile needs numba)")
         return
     how = "process CPU time, one thread)" if ARGS.single_thread else "wall time)"
-    for title, fn in (("the default path: compiled time loops", profile_compiled),
+    for title, fn in (("one thread running the compiled time loops", profile_compiled),
                       ("the same step with the time loop in Python (the fallback), a timer "
                        "around every call", profile_train)):
         if fn is profile_compiled and fast.gemm_address(np.float32) is None:
@@ -683,57 +693,68 @@ def run_packed(grid):
            "BLAS 1 thread / packed", "GFLOP/s packed", "BLAS, its threads"], rows)
 
 
-def run_split(grid, repeats):
-    """lstmlab against itself: the default (one thread runs the time loop, BLAS uses both
-    cores in each product) and the batch split in halves over two threads (``threads=2``,
-    each half with one-threaded BLAS and, for <= 32 rows, the packed product), interleaved
-    in one process; medians."""
+THREAD_MODES = {  # lstmlab's ways of using the two cores, as environment settings
+    "default": {},  # the pair where it serves (fast.unit_halves), else one loop
+    "one loop": {"LSTMLAB_PAIR": "0"},  # one thread runs the time loop, BLAS on both cores
+    "pair always": {"LSTMLAB_PAIR": "1"},  # two threads, one per half of the hidden units
+    "batch split": {"LSTMLAB_THREADS": "2"},  # two threads, one per half of the batch
+}
+
+
+def run_threads(grid, repeats):
+    """lstmlab against itself: the ways it can use two cores (:data:`THREAD_MODES`) on the
+    same training step (input as data), float32 inference and float64 training step,
+    interleaved in one process; medians, and each mode's time over the default's."""
     rows = []
     for (T, B, H) in grid:
-        if B < 2:
-            continue
-        x, dy = make_inputs(T, B, H, H, np.float32)
-        train_layer = ours_lstm("lstm", H, H, np.float32)
-        infer_layer = ours_lstm("lstm", H, H, np.float32).eval()
         cands = {}
-        for threads in (1, 2):
-            def train(threads=threads):
-                with _env("LSTMLAB_THREADS", str(threads)):
-                    y, _ = train_layer.forward(x)
-                    float(np.vdot(y, dy))
-                    train_layer.backward(dy, input_grad=False)
+        for dtype, kinds in ((np.float32, ("train", "infer")), (np.float64, ("train",))):
+            x, dy = make_inputs(T, B, H, H, dtype)
+            for kind in kinds:
+                layer = ours_lstm("lstm", H, H, dtype)
+                if kind == "infer":
+                    layer.eval()
+                for mode, env in THREAD_MODES.items():
+                    if mode == "batch split" and B < 2:
+                        continue
 
-            def infer(threads=threads):
-                with _env("LSTMLAB_THREADS", str(threads)):
-                    infer_layer.forward(x)
-            cands[("train", threads)], cands[("infer", threads)] = train, infer
+                    def run(layer=layer, env=env, kind=kind, x=x, dy=dy):
+                        with _env(env):
+                            y, _ = layer.forward(x)
+                            if kind == "train":
+                                float(np.vdot(y, dy))
+                                layer.backward(dy, input_grad=False)
+                    cands[(np.dtype(dtype).name, kind, mode)] = run
         ts = interleaved(cands, repeats, ARGS.pause)
         m = {k: float(np.median(v)) for k, v in ts.items()}
-        rows.append([f"{T}, {B}, {H}"] + [f"{m[(n, t)] * 1e3:.3g} ms" for n in ("train", "infer")
-                                          for t in (1, 2)]
-                    + [f"{m[('train', 1)] / m[('train', 2)]:.2f}",
-                       f"{m[('infer', 1)] / m[('infer', 2)]:.2f}"])
-    table("lstmlab, default against the batch split over two threads, float32 (interleaved, "
-          "medians)", ["T, B, D=H", "training, default", "training, split", "inference, default",
-                       "inference, split", "training default/split", "inference default/split"],
+        for (dt, kind) in (("float32", "train"), ("float32", "infer"), ("float64", "train")):
+            base = m[(dt, kind, "default")]
+            cells = []
+            for mode in THREAD_MODES:
+                t = m.get((dt, kind, mode))
+                cells.append("—" if t is None else f"{t * 1e3:.3g} ms ({t / base:.2f})")
+            rows.append([f"{T}, {B}, {H}", f"{kind} {dt}"] + cells)
+    table("lstmlab's ways of using two cores (interleaved, medians; in brackets the time over "
+          "the default's: > 1 means the default is faster)", ["T, B, D=H", "step"] + list(THREAD_MODES),
           rows)
 
 
 class _env:
-    """Set an environment variable for the duration of a ``with`` block."""
+    """Set environment variables (a dict) for the duration of a ``with`` block."""
 
-    def __init__(self, name, value):
-        self.name, self.value = name, value
+    def __init__(self, values: dict):
+        self.values = values
 
     def __enter__(self):
-        self.old = os.environ.get(self.name)
-        os.environ[self.name] = self.value
+        self.old = {k: os.environ.get(k) for k in self.values}
+        os.environ.update(self.values)
 
     def __exit__(self, *exc):
-        if self.old is None:
-            del os.environ[self.name]
-        else:
-            os.environ[self.name] = self.old
+        for k, v in self.old.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
         return False
 
 
@@ -879,8 +900,8 @@ def main() -> int:
         run_compile()
     if ARGS.elementwise:
         run_elementwise(grid)
-    if ARGS.split:
-        run_split(grid, repeats)
+    if ARGS.threads:
+        run_threads(grid, repeats)
     if ARGS.packed:
         run_packed(grid)
     if ARGS.blas_spin:

@@ -8,8 +8,11 @@ time counts toward the test run.
 """
 
 import importlib.util
+import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -28,23 +31,33 @@ CASES = [  # T, B, D, H, lengths?
     (4, 11, 5, 16, True), (3, 9, 6, 32, False), (1, 10, 3, 16, True), (2, 8, 4, 16, False),
 ]
 # The time loop compiled (BLAS called inside), compiled with the packed recurrent product
-# wherever it can run (what a single-threaded BLAS gets), or in Python.
-LOOPS = ["compiled", "packed", "python"]
+# wherever it can run (what a single-threaded BLAS gets), in Python, or on two threads split
+# by hidden units (the LSTM; the RNN runs its compiled loop) with the pair's own choice of
+# packed product or with BLAS only.
+LOOPS = ["compiled", "packed", "python", "pair", "pair-blas"]
 
 
 @pytest.fixture
 def time_loop(request, monkeypatch):
     """Runs a test on one of the time loops: ``python`` makes :func:`fast.gemm_address`
     answer None, as it does for a NumPy without its own OpenBLAS; ``packed`` sets
-    ``LSTMLAB_PACKED=1``, ``compiled`` ``LSTMLAB_PACKED=0``."""
-    if request.param == "python":
+    ``LSTMLAB_PACKED=1``, ``compiled`` ``LSTMLAB_PACKED=0``, both with ``LSTMLAB_PAIR=0``;
+    ``pair`` sets ``LSTMLAB_PAIR=1``, ``pair-blas`` that and ``LSTMLAB_PACKED=0``."""
+    mode = request.param
+    monkeypatch.setenv("LSTMLAB_PAIR", "1" if mode.startswith("pair") else "0")
+    if mode == "python":
         monkeypatch.setattr(fast, "_gemm_state", {np.dtype(np.float32): None,
                                                   np.dtype(np.float64): None})
+        return mode
+    if mode in ("packed", "compiled", "pair-blas"):
+        monkeypatch.setenv("LSTMLAB_PACKED", "1" if mode == "packed" else "0")
     else:
-        monkeypatch.setenv("LSTMLAB_PACKED", "1" if request.param == "packed" else "0")
-        for dt in (np.float32, np.float64):
-            assert fast.gemm_address(dt) is not None, "NumPy's OpenBLAS cblas_?gemm not found"
-    return request.param
+        monkeypatch.delenv("LSTMLAB_PACKED", raising=False)
+    for dt in (np.float32, np.float64):
+        assert fast.gemm_address(dt) is not None, "NumPy's OpenBLAS cblas_?gemm not found"
+    if mode.startswith("pair"):
+        assert fast.unit_halves(5, 4, np.float64, None) == [(0, 2), (2, 4)]
+    return mode
 
 
 def rel_err(a, b) -> float:
@@ -326,6 +339,80 @@ def test_packed_product_is_chosen_where_the_product_runs_on_one_thread(monkeypat
         assert fast.packed_weights(W, 16, 1).shape[0] == 0
     monkeypatch.setenv("LSTMLAB_PACKED", "0")
     assert fast.packed_weights(W, 16, 2).shape[0] == 0
+
+
+@needs_numba
+def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
+    """The two-thread unit split: halves on whole panels where possible; not with an explicit
+    ``threads``, BLAS held to one thread, or another thread of the process running."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv("LSTMLAB_PAIR", raising=False)
+    monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
+    assert fast.unit_halves(8, 100, np.float32, 1) is None
+    assert fast.unit_halves(8, 100, np.float32, 2) is None
+    assert fast.unit_halves(8, 1, np.float32, None) is None
+    monkeypatch.setenv("LSTMLAB_PAIR", "1")
+    assert fast.unit_halves(8, 100, np.float32, None) == [(0, 48), (48, 100)]  # 3 panels of 16
+    assert fast.unit_halves(8, 100, np.float64, None) == [(0, 48), (48, 100)]  # 6 panels of 8
+    assert fast.unit_halves(8, 3, np.float32, None) == [(0, 1), (1, 3)]
+    monkeypatch.setenv("LSTMLAB_PAIR", "0")
+    assert fast.unit_halves(8, 100, np.float32, None) is None
+    monkeypatch.delenv("LSTMLAB_PAIR")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert fast.unit_halves(16, 512, np.float32, None) is None
+    if len(os.sched_getaffinity(0)) < 2 or (fast.blas_threads() or 1) < 2:
+        return
+    assert not fast._another_thread_running()
+    # by default only where the benchmark measured a gain
+    assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
+    assert fast.unit_halves(16, 128, np.float32, None) is None
+    assert fast.unit_halves(32, 512, np.float32, None) is None
+    assert fast.unit_halves(16, 512, np.float64, None) is None
+    stop = threading.Event()
+
+    def spin():  # a busy thread, as OpenBLAS's worker is for ~0.11 s after a call
+        while not stop.is_set():
+            pass
+    busy = threading.Thread(target=spin)
+    busy.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not fast._another_thread_running() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert fast.unit_halves(16, 512, np.float32, None) is None
+    finally:
+        stop.set()
+        busy.join()
+
+
+@needs_numba
+@pytest.mark.parametrize("failing", [0, 1])
+def test_pair_fails_cleanly_when_one_thread_cannot_start(failing):
+    """When one of the two calls fails before entering compiled code, the other one, waiting
+    at the first barrier, is released, and the error reaches the caller (no hang)."""
+    nb = fast.kernels()
+    rng = np.random.default_rng(4)
+    T, B, D, H = 3, 2, 3, 4
+    x, h0, c0, (Wx, Wh, b), *_ = random_inputs(rng, T, B, D, H, 4, False, np.float64)
+    h, c = np.zeros((T + 1, B, H)), np.zeros((2, B, H))
+    tanh_c, lens = np.zeros((1, B, H)), np.full(B, T, np.int64)
+    gemm = fast.gemm_address(np.float64)
+    args = []
+    for u0, u1 in ((0, 2), (2, 4)):
+        Wxu = np.ascontiguousarray(Wx.reshape(D, 4, H)[:, :, u0:u1]).reshape(D, 8)
+        Whu = np.ascontiguousarray(Wh.reshape(H, 4, H)[:, :, u0:u1]).reshape(H, 8)
+        args.append((gemm, x.ctypes.data, D, Wxu, Whu, fast._empty_pack(np.float64), b,
+                     np.zeros((T, B, 8)), fast._empty_pack(np.float64), h, c, tanh_c, lens,
+                     u0, u1, False))
+    fast._run_pair(nb.lstm_forward_units, *args)  # as built, the pair runs
+    y = h[1:].copy()
+    want = lstm_forward(x, h0 * 0, c0 * 0, LSTMParams(Wx, Wh, b))[0]
+    assert rel_err(y, want) <= TOL[np.float64]
+    before = fast.blas_threads()
+    args[failing] = args[failing][:3] + ("not an array",) + args[failing][4:]
+    with pytest.raises(Exception, match="(?i)typing|invalid|resolution|argument"):
+        fast._run_pair(nb.lstm_forward_units, *args)
+    assert fast.blas_threads() == before  # BLAS's thread count was restored
 
 
 @needs_numba

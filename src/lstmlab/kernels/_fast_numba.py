@@ -3,7 +3,8 @@
 Dimensions: T time, B batch, D input features, H hidden units, L layers. Three kinds of
 function: per-step kernels (the elementwise work of ONE time step over the batch, called
 from a Python time loop between BLAS calls), whole-sequence loops (all T steps in one call,
-calling NumPy's OpenBLAS ``gemm`` themselves through an address from ``fast.py``), and the
+calling NumPy's OpenBLAS ``gemm`` themselves through an address from ``fast.py``; the LSTM's
+also in a version run by two threads at once, each on half of the hidden units), and the
 streaming steps (one step of all L layers for a few rows, matrix products included). The
 equations are the reference kernels' (``lstm.py``, ``rnn.py``); only the loop structure
 differs, and the math of one row of one LSTM step is written once
@@ -28,6 +29,8 @@ Both compile to branch-free SIMD code. The logistic sigmoid is ``σ(x) = ½·tan
 """
 
 from __future__ import annotations
+
+import platform
 
 import numpy as np
 from llvmlite import ir
@@ -155,10 +158,15 @@ def _lstm_row_forward(gn, b, cp, cn, tcn, hn):
     gg, bg = gn[3 * H:], b[3 * H:]
     for j in range(H):  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
         gg[j] = tanh(gg[j] + bg[j])
-    f, i, o = gn[:H], gn[H:2 * H], gn[2 * H:3 * H]
-    for j in range(H):  # C_t = f_t * C_{t-1} + i_t * C̃_t
+    _lstm_cell(gn[:H], gn[H:2 * H], gn[2 * H:3 * H], gg, cp, cn, tcn, hn)
+
+
+@register_jitable
+def _lstm_cell(f, i, o, gg, cp, cn, tcn, hn):
+    """C_t, tanh(C_t), h_t of one row from its activated gates (all ``(n,)`` slices)."""
+    for j in range(cn.shape[0]):  # C_t = f_t * C_{t-1} + i_t * C̃_t
         cn[j] = f[j] * cp[j] + i[j] * gg[j]
-    for j in range(H):  # h_t = o_t * tanh(C_t)
+    for j in range(cn.shape[0]):  # h_t = o_t * tanh(C_t)
         tcn[j] = tanh(cn[j])
         hn[j] = o[j] * tcn[j]
 
@@ -169,14 +177,19 @@ def _lstm_row_backward(dhn, dcn, gn, tcn, cp, dzn):
     (becomes dL/dC_{t-1}); ``gn``, ``tcn``, ``cp`` the forward's gates, tanh(C_t), C_{t-1};
     writes ``dzn (4H,)``, the gradient on the four pre-activations."""
     H = dcn.shape[0]
+    _lstm_units_backward(dhn, dcn, gn[:H], gn[H:2 * H], gn[2 * H:3 * H], gn[3 * H:], tcn, cp,
+                         dzn[:H], dzn[H:2 * H], dzn[2 * H:3 * H], dzn[3 * H:])
+
+
+@register_jitable
+def _lstm_units_backward(dhn, dcn, fg, ig, og, gg, tcn, cp, dzf, dzi, dzo, dzg):
+    """:func:`_lstm_row_backward` for some of a row's hidden units, each gate's slice apart."""
     one = dcn.dtype.type(1.0)
-    fg, ig, og, gg = gn[:H], gn[H:2 * H], gn[2 * H:3 * H], gn[3 * H:]
-    dzf, dzi, dzo, dzg = dzn[:H], dzn[H:2 * H], dzn[2 * H:3 * H], dzn[3 * H:]
-    for j in range(H):  # backprop h_t = o_t * tanh(C_t), and o_t = σ(...)
+    for j in range(dcn.shape[0]):  # backprop h_t = o_t * tanh(C_t), and o_t = σ(...)
         o, tc = og[j], tcn[j]
         dzo[j] = dhn[j] * tc * (o * (one - o))
         dcn[j] += dhn[j] * o * (one - tc * tc)  # dL/dC_t, all paths
-    for j in range(H):  # backprop C_t = f_t * C_{t-1} + i_t * C̃_t, σ' = σ(1-σ), tanh' = 1-tanh²
+    for j in range(dcn.shape[0]):  # backprop C_t = f_t * C_{t-1} + i_t * C̃_t, σ' = σ(1-σ), tanh' = 1-tanh²
         f, i, g, dct = fg[j], ig[j], gg[j], dcn[j]
         dzf[j] = dct * cp[j] * (f * (one - f))
         dzi[j] = dct * g * (i * (one - i))
@@ -259,17 +272,18 @@ def _address(typingctx, arr):
 
 
 @intrinsic
-def _gemm(typingctx, fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
-    """``C = A·op(B) + beta·C`` through the ILP64 ``cblas_?gemm`` at address ``fn``, row-major:
-    A (m, k) at address ``a``, op(B) (k, n) = B at ``b`` or, with ``trans_b`` true, Bᵀ of a
-    stored (n, k) B; C (m, n) at ``c``; leading dimensions lda, ldb, ldc in elements. The
-    precision (sgemm or dgemm) follows the type of ``beta``."""
+def _gemm(typingctx, fn, trans, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """``C = op(A)·op(B) + beta·C`` through the ILP64 ``cblas_?gemm`` at address ``fn``,
+    row-major: op(A) (m, k) = A at ``a`` or, with bit 2 of ``trans`` set, Aᵀ of a stored (k, m)
+    A; op(B) (k, n) = B at ``b`` or, with bit 1 set, Bᵀ of a stored (n, k) B; C (m, n) at
+    ``c``; leading dimensions lda, ldb, ldc in elements. The precision (sgemm or dgemm)
+    follows the type of ``beta``."""
     if beta not in (types.float32, types.float64):
         return None
-    ints = (fn, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+    ints = (fn, trans, m, n, k, a, lda, b, ldb, c, ldc)
     if not all(isinstance(v, (types.Integer, types.Boolean)) for v in ints):
         return None
-    sig = types.void(fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+    sig = types.void(fn, trans, m, n, k, a, lda, b, ldb, beta, c, ldc)
 
     def codegen(context, builder, sig, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
@@ -279,10 +293,11 @@ def _gemm(typingctx, fn, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc):
                                                i64, ft, vp, i64])
         as64 = [context.cast(builder, v, t, types.int64) for v, t in zip(args, sig.args)]
         fptr = builder.inttoptr(as64[0], fnty.as_pointer())
-        transb = builder.select(builder.icmp_signed("!=", as64[1], i64(0)), i32(_TRANS),
-                                i32(_NO_TRANS))
+        def flag(bit):
+            on = builder.icmp_signed("!=", builder.and_(as64[1], i64(bit)), i64(0))
+            return builder.select(on, i32(_TRANS), i32(_NO_TRANS))
         ptr = lambda v: builder.inttoptr(v, vp)  # noqa: E731
-        builder.call(fptr, [i32(_ROW_MAJOR), i32(_NO_TRANS), transb, as64[2], as64[3], as64[4],
+        builder.call(fptr, [i32(_ROW_MAJOR), flag(2), flag(1), as64[2], as64[3], as64[4],
                             ft(1.0), ptr(as64[5]), as64[6], ptr(as64[7]), as64[8], args[9],
                             ptr(as64[10]), as64[11]])
         return context.get_dummy_value()
@@ -516,6 +531,217 @@ def gemm_selftest(gemm, a, w, out, trans):
     n = out.shape[1]
     _gemm(gemm, trans, m, n, k, _address(a), k, _address(w), k if trans else n,
           out.dtype.type(0.0), _address(out), n)
+
+
+# -- one sequence on two threads, each owning half of the hidden units --------------------
+# Two threads run the same function at once, on units u0:u1 each: the input projection of
+# their gate columns, then every step's recurrent product for those columns (all of h_{t-1}
+# times the weights of their own units: each thread reads only its half of Wh), the gate
+# math of their units, and a barrier before the next step reads h_t. Backward the same:
+# each thread the gate backward of its units, a barrier, then its units of dz_t·Whᵀ. So both
+# cores share every step, and each core streams half of the weights, where a two-thread BLAS
+# call per step repacks all of them. BLAS inside is held to one thread by the caller
+# (``fast.py``): no OpenBLAS worker exists to take a core from the pair. The barrier is a
+# shared counter, incremented atomically by each arriving thread, waited on by spinning
+# (a core's pause instruction, then sched_yield); a second word set by the caller aborts the
+# wait when the other thread failed to start.
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+_SPINS = 200  # pause instructions before each sched_yield while waiting
+
+
+@intrinsic
+def _atomic_add(typingctx, addr, val):
+    """Atomically add ``val`` to the int64 at address ``addr`` (sequentially consistent)."""
+    sig = types.void(types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ptr = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        builder.atomic_rmw("add", ptr, args[1], "seq_cst")
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def _atomic_load(typingctx, addr):
+    """The int64 at address ``addr``, read atomically (sequentially consistent)."""
+    sig = types.int64(types.int64)
+
+    def codegen(context, builder, sig, args):
+        ptr = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.load_atomic(ptr, "seq_cst", 8)
+    return sig, codegen
+
+
+@intrinsic
+def _relax(typingctx, yield_fn, spins):
+    """One turn of a spin wait: a ``pause`` instruction (x86), and every ``_SPINS`` turns a
+    call of the C function ``int f(void)`` at address ``yield_fn`` (sched_yield)."""
+    sig = types.void(types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        if _X86:
+            pause = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+            builder.call(pause, [])
+        due = builder.icmp_signed("==", builder.srem(args[1], ir.Constant(ir.IntType(64), _SPINS)),
+                                  ir.Constant(ir.IntType(64), _SPINS - 1))
+        with builder.if_then(due, likely=False):
+            fnty = ir.FunctionType(ir.IntType(32), [])
+            builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@register_jitable
+def _barrier(sync, target, yield_fn):
+    """Arrive at the barrier whose counter is the int64 at ``sync`` and wait until it reaches
+    ``target``; False when the int64 after it became non-zero meanwhile (abort)."""
+    _atomic_add(sync, 1)
+    spins = 0
+    while _atomic_load(sync) < target:
+        if _atomic_load(sync + 8) != 0:
+            return False
+        _relax(yield_fn, spins)
+        spins += 1
+    return True
+
+
+@register_jitable
+def _units_product(gemm, a, lda, rows, W, Wp, c, ldc, accumulate):
+    """``C (rows, ·) (+)= A (rows, K) · W`` for addresses ``a``, ``c`` (leading dimensions lda,
+    ldc): by the packed kernel when ``Wp`` holds W packed, else by BLAS."""
+    K, N = W.shape
+    if Wp.shape[0] > 0:
+        _packed_panels(a, lda, rows, _address(Wp), K, Wp.shape[2], c, ldc, 0, Wp.shape[0],
+                       accumulate, W.dtype.type(0.0))
+    else:
+        _gemm(gemm, 0, rows, N, K, a, lda, _address(W), N,
+              W.dtype.type(1.0 if accumulate else 0.0), c, ldc)
+
+
+@njit(**_JIT_FMA)
+def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, lengths, u0,
+                       u1, cache, sync, yield_fn):
+    """:func:`lstm_forward_loop` for hidden units ``u0:u1`` of every row, run by two threads
+    at once (one per half of the units), meeting at a barrier after every step.
+
+    ``Wxu (D, 4n)`` and ``Whu (H, 4n)`` are the columns of Wx and Wh for these n units, gate
+    after gate (f, i, o, C̃); ``Whup`` Whu packed or empty; ``z (Tc, B, 4n)`` this thread's
+    buffer for Tc steps of x_t·Wxu + h_{t-1}·Whu. With ``cache`` the activated gates go to
+    ``gates (T, B, 4H)`` (this thread's columns ``q·H + u0 : q·H + u1``, q = 0..3), else they
+    stay in ``z`` (``gates`` unused). ``h``, ``c``, ``tanh_c`` and the rest as in
+    :func:`lstm_forward_loop`, filled for units u0:u1. Returns False when a wait at a barrier
+    was aborted.
+    """
+    T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
+    n4 = z.shape[2]
+    nu = n4 // 4
+    isz = h.itemsize
+    half = h.dtype.type(0.5)
+    Tc = z.shape[0]
+    for t in range(T):
+        slot = t % Tc
+        if slot == 0:  # x_t·Wxu for the next Tc steps, one GEMM: (m·B, D)·(D, 4n)
+            m = min(Tc, T - t)
+            _gemm(gemm, 0, m * B, n4, D, px + t * B * D * isz, D, _address(Wxu), n4,
+                  h.dtype.type(0.0), _address(z), n4)
+        # + h_{t-1}·Whu onto it
+        _units_product(gemm, _address(h) + t * B * H * isz, H, B, Whu, Whup,
+                       _address(z) + slot * B * n4 * isz, n4, True)
+        cp = c[t] if cache else c[t % 2]
+        cn = c[t + 1] if cache else c[(t + 1) % 2]
+        tc = tanh_c[t] if cache else tanh_c[0]
+        hp, hn = h[t], h[t + 1]
+        for n in range(B):
+            zn = z[slot, n]
+            if t >= lengths[n]:  # padding: carry the state, zero gates
+                hn[n, u0:u1] = hp[n, u0:u1]
+                cn[n, u0:u1] = cp[n, u0:u1]
+                zn[:] = 0.0
+                tc[n, u0:u1] = 0.0
+            else:  # in place, as _lstm_row_forward (a loop that reads one array and writes
+                # another overlapping it exactly would not vectorise)
+                for q in range(3):  # f_t, i_t, o_t = σ(W·[h_{t-1}, x_t] + b)
+                    zq, bq = zn[q * nu:(q + 1) * nu], b[q * H + u0:q * H + u1]
+                    for j in range(nu):
+                        zq[j] = half * tanh(half * (zq[j] + bq[j])) + half
+                zg, bg = zn[3 * nu:], b[3 * H + u0:3 * H + u1]
+                for j in range(nu):  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
+                    zg[j] = tanh(zg[j] + bg[j])
+                _lstm_cell(zn[:nu], zn[nu:2 * nu], zn[2 * nu:3 * nu], zg, cp[n, u0:u1],
+                           cn[n, u0:u1], tc[n, u0:u1], hn[n, u0:u1])
+            if cache:  # this thread's columns of the cached gates
+                gn = gates[t, n]
+                for q in range(4):
+                    gq, zq = gn[q * H + u0:q * H + u1], zn[q * nu:(q + 1) * nu]
+                    for j in range(nu):  # a loop: slice assignment would allocate a copy
+                        gq[j] = zq[j]
+        if not _barrier(sync, 2 * (t + 1), yield_fn):
+            return False
+    return True
+
+
+@njit(**_JIT_FMA)
+def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup, lengths,
+                        u0, u1, part, x, h, Wx, dWx, dWh, db, dx, sync, yield_fn):
+    """:func:`lstm_backward_loop` and the weight gradients after it, for hidden units
+    ``u0:u1``, two threads at once (``part`` 0 and 1; see :func:`lstm_forward_units`).
+
+    Per step: the gate backward of these units, a barrier (dz_t complete), then these units'
+    columns of dL/dh_{t-1} = dz_t·Whᵀ (``WhTu (4H, n)``: columns u0:u1 of Whᵀ, C-contiguous;
+    ``WhTup`` it packed or empty). After the loop: this thread's columns of ``db (4H,)`` (a
+    zero-length ``db`` means no bias), a barrier, and its half of the rows of ``dWx (D, 4H)``,
+    ``dWh (H, 4H)`` and ``dx (T, B, D)`` (zero-length: not wanted), each one GEMM over all T·B
+    rows, from ``x (T, B, D)``, ``h (T+1, B, H)`` and ``Wx (D, 4H)``. The rest as in
+    :func:`lstm_backward_loop`. Returns False when a wait was aborted.
+    """
+    T, B, H = dz.shape[0], dz.shape[1], dh.shape[1]
+    D = x.shape[2]
+    G = 4 * H
+    isz = dz.itemsize
+    for t in range(T - 1, -1, -1):
+        dyt = dy[t] if dy.shape[0] == T else dy[0]
+        g, tc, cp, dzt = gates[t], tanh_c[t], c[t], dz[t]
+        for n in range(B):
+            gn, dzn = g[n], dzt[n]
+            if t >= lengths[n]:
+                for q in range(4):
+                    dzn[q * H + u0:q * H + u1] = 0.0
+                continue
+            dhn, dcn = dh[n, u0:u1], dc[n, u0:u1]
+            _dh_total(dhn, dhT[n, u0:u1], dyt[n, u0:u1], t + 1 < lengths[n])
+            _lstm_units_backward(dhn, dcn, gn[u0:u1], gn[H + u0:H + u1],
+                                 gn[2 * H + u0:2 * H + u1], gn[3 * H + u0:3 * H + u1],
+                                 tc[n, u0:u1], cp[n, u0:u1], dzn[u0:u1], dzn[H + u0:H + u1],
+                                 dzn[2 * H + u0:2 * H + u1], dzn[3 * H + u0:3 * H + u1])
+        if not _barrier(sync, 2 * (T - t), yield_fn):
+            return False
+        _units_product(gemm, _address(dz) + t * B * G * isz, G, B, WhTu, WhTup,
+                       _address(dh) + u0 * isz, H, False)
+    rows = T * B
+    dz2 = dz.reshape(rows, G)
+    if db.shape[0] > 0:  # row after row, as NumPy's dz.sum(axis=0)
+        for q in range(4):
+            dbq = db[q * H + u0:q * H + u1]
+            dbq[:] = dz2[0, q * H + u0:q * H + u1]
+            for r in range(1, rows):
+                zr = dz2[r, q * H + u0:q * H + u1]
+                for j in range(dbq.shape[0]):
+                    dbq[j] += zr[j]
+    if not _barrier(sync, 2 * T + 2, yield_fn):  # all of dz is written
+        return False
+    zero = dz.dtype.type(0.0)
+    a0, a1 = part * D // 2, (part + 1) * D // 2  # dWx = xᵀ·dz, rows a0:a1
+    _gemm(gemm, 2, a1 - a0, G, rows, _address(x) + a0 * isz, D, _address(dz), G, zero,
+          _address(dWx) + a0 * G * isz, G)
+    a0, a1 = part * H // 2, (part + 1) * H // 2  # dWh = h_{t-1}ᵀ·dz, rows a0:a1
+    _gemm(gemm, 2, a1 - a0, G, rows, _address(h) + a0 * isz, H, _address(dz), G, zero,
+          _address(dWh) + a0 * G * isz, G)
+    if dx.shape[0] > 0:  # dx = dz·Wxᵀ, rows a0:a1 of the T·B
+        a0, a1 = part * rows // 2, (part + 1) * rows // 2
+        _gemm(gemm, 1, a1 - a0, D, G, _address(dz) + a0 * G * isz, G, _address(Wx), G, zero,
+              _address(dx) + a0 * D * isz, D)
+    return True
 
 
 # -- a whole step for a few rows (streaming) ---------------------------------------------

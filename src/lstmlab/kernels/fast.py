@@ -17,6 +17,9 @@ the work is scheduled:
 * where the recurrent product runs on one thread anyway (split batch, one-threaded BLAS) and
   has 5–32 rows, the compiled loop does it with its own kernel on weights packed once per
   sequence (:func:`packed_weights`);
+* for float32 with H >= 256 and B <= 16, and the cores otherwise idle, a sequence runs on
+  two threads, each owning half of the hidden units, meeting at a barrier after every step
+  (:func:`unit_halves`);
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
@@ -221,9 +224,14 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     if usable and (mode == "1" or (rows <= PACKED_MAX_ROWS
                                    and (parts > 1 or blas_threads() == 1))):
         return pack_panels(W)
-    empty = _NO_PACK.get(W.dtype)
+    return _empty_pack(W.dtype)
+
+
+def _empty_pack(dtype) -> np.ndarray:
+    """The empty array that tells the compiled loops to use BLAS (one per dtype)."""
+    empty = _NO_PACK.get(dtype)
     if empty is None:
-        empty = _NO_PACK[W.dtype] = np.empty((0, 1, 1), W.dtype)
+        empty = _NO_PACK[dtype] = np.empty((0, 1, 1), dtype)
     return empty
 
 
@@ -350,6 +358,167 @@ class _blas_single_thread:
         return False
 
 
+# -- one sequence on two threads, split by hidden units ---------------------------------
+# Where the pair runs by default, from the measurements in docs/speed.md (*Two threads on one
+# sequence*): float32, at least this many hidden units, at most this many rows.
+PAIR_MIN_HIDDEN = 256
+PAIR_MAX_ROWS = 16
+PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES = 256, 1 << 20  # each thread's buffer of projected steps
+
+
+def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, int]] | None:
+    """The two ranges of hidden units when an LSTM sequence runs on two threads, or None for
+    one thread.
+
+    The pair (``_fast_numba.lstm_forward_units`` / ``lstm_backward_units``): each thread owns
+    half of the hidden units — their four gate columns, their part of the input projection,
+    of every step's recurrent product and gate math, and of the weight gradients — and the
+    two meet at a barrier after every step, with NumPy's OpenBLAS held to one thread
+    meanwhile, so that no BLAS worker competes with them for the cores. Each core then reads
+    half of the recurrent weights per step, where a two-thread BLAS call per step repacks all
+    of them (docs/speed.md, *Two threads on one sequence*).
+
+    Used when ``threads`` is None (the default), the compiled loops can run (NumPy's
+    OpenBLAS, :func:`gemm_address`), this process may run on two CPUs or more, NumPy's
+    OpenBLAS is allowed two threads or more (a program that holds BLAS to one thread gets one
+    thread here too), no other thread of the process is running (:func:`_another_thread_running`),
+    and the shape is one where the benchmark measured a gain: float32, H >=
+    :data:`PAIR_MIN_HIDDEN`, B <= :data:`PAIR_MAX_ROWS` (the per-step product is then large,
+    and done by the packed kernel). Elsewhere it was slower than one thread running the loop:
+    at H = 128 (per-step work too small for a barrier per step), for 32 rows or more in
+    training, in float64. ``LSTMLAB_PAIR=0`` in the environment turns it off, ``=1`` on
+    whenever it can run (the tests use both).
+    """
+    mode = os.environ.get("LSTMLAB_PAIR", "")
+    if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS") or H < 2:
+        return None
+    if gemm_address(dtype) is None or _set_blas_threads() is None:
+        return None
+    if mode != "1":
+        if (np.dtype(dtype) != np.float32 or H < PAIR_MIN_HIDDEN or B > PAIR_MAX_ROWS
+                or len(os.sched_getaffinity(0)) < 2 or (blas_threads() or 1) < 2
+                or _another_thread_running()):
+            return None
+    nr = _panel_width(dtype)
+    half = int(round(H / 2 / nr)) * nr  # a whole number of panels where possible
+    if not 0 < half < H:
+        half = H // 2
+    return [(0, half), (half, H)]
+
+
+def _another_thread_running() -> bool:
+    """True when another thread of this process is running (state R in ``/proc``), or when
+    that cannot be read. Typically it is OpenBLAS's worker, busy-waiting for ~0.11 s after a
+    multi-threaded call (``bench_lstm.py --blas-spin``): the pair would share a core with it,
+    and every step would wait at the barrier for the thread that lost its core. Reading the
+    threads' states is a directory listing and one small read per thread."""
+    me = threading.get_native_id()
+    try:
+        tids = os.listdir("/proc/self/task")
+        for tid in tids:
+            if int(tid) == me:
+                continue
+            try:
+                with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:  # the thread has just ended
+                continue
+            end = stat.rindex(b")")  # the state follows the (name), which may hold spaces
+            if stat[end + 2:end + 3] == b"R":
+                return True
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+_set_threads_fn: list = []
+_pair_lock = threading.Lock()  # one pair at a time: it has one worker thread
+_pair_pool: dict = {}  # process id -> ThreadPoolExecutor with the pair's second thread
+_yield_address: list = []
+
+
+def _set_blas_threads():
+    """``openblas_set_num_threads`` of NumPy's OpenBLAS (ctypes), or None."""
+    if not _set_threads_fn:
+        import ctypes
+        fn = _openblas_function("scipy_openblas_set_num_threads64_")
+        if fn is not None:
+            fn.restype, fn.argtypes = None, [ctypes.c_int]
+        _set_threads_fn.append(fn)
+    return _set_threads_fn[0]
+
+
+def _sched_yield_address() -> int:
+    if not _yield_address:
+        import ctypes
+        _yield_address.append(ctypes.cast(ctypes.CDLL(None).sched_yield, ctypes.c_void_p).value)
+    return _yield_address[0]
+
+
+def _run_pair(fn, args0: tuple, args1: tuple) -> None:
+    """``fn(*args0, sync, yield)`` on this thread and ``fn(*args1, sync, yield)`` on the pair's
+    worker thread at once, NumPy's OpenBLAS held to one thread meanwhile. ``sync`` is the
+    barrier's counter and abort flag: set when either call fails before entering compiled code,
+    so that the other does not wait for it forever."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sync = np.zeros(2, np.int64)
+    tail = (sync.ctypes.data, _sched_yield_address())
+    with _pair_lock:
+        pool = _pair_pool.get(os.getpid())
+        if pool is None:  # first use, or a child forked after it: threads do not survive fork
+            pool = _pair_pool[os.getpid()] = ThreadPoolExecutor(1, thread_name_prefix="lstmlab-pair")
+        set_threads = _set_blas_threads()
+        before = blas_threads()
+        set_threads(1)
+        try:
+            def second():
+                try:
+                    return fn(*args1, *tail)
+                except BaseException:
+                    sync[1] = 1
+                    raise
+            future = pool.submit(second)
+            try:
+                ok = fn(*args0, *tail)
+            except BaseException:
+                sync[1] = 1
+                raise
+            finally:
+                ok2 = future.result()  # waits for the other half; raises its error
+        finally:
+            set_threads(before)
+    if not (ok and ok2):
+        raise RuntimeError("the two-thread LSTM loop was aborted")
+
+
+def _unit_pack(W: np.ndarray, rows: int) -> np.ndarray:
+    """``W`` packed for a pair's recurrent product (any number of rows up to
+    :data:`PACKED_MAX_ROWS`, the pair's product being one-threaded), or empty (BLAS)."""
+    mode = os.environ.get("LSTMLAB_PACKED", "")
+    if mode != "0" and W.shape[1] % _panel_width(W.dtype) == 0 and (
+            mode == "1" or rows <= PACKED_MAX_ROWS):
+        return pack_panels(W)
+    return _empty_pack(W.dtype)
+
+
+def _pair_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache, halves):
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    xc = np.ascontiguousarray(x, dtype)
+    args = []
+    for u0, u1 in halves:
+        n = u1 - u0
+        Wxu = np.ascontiguousarray(Wx.reshape(D, 4, H)[:, :, u0:u1], dtype).reshape(D, 4 * n)
+        Whu = np.ascontiguousarray(Wh.reshape(H, 4, H)[:, :, u0:u1], dtype).reshape(H, 4 * n)
+        z = np.empty((_chunk_steps(T, B, n, x.itemsize, PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES), B,
+                      4 * n), dtype)
+        args.append((gemm_address(dtype), xc.ctypes.data, D, Wxu, Whu, _unit_pack(Whu, B),
+                     bias, z, gates, h, c, tanh_c, lens, u0, u1, need_cache))
+    _run_pair(nb.lstm_forward_units, *args)
+
+
 # -- LSTM ------------------------------------------------------------------------------
 def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMParams,
                  lengths: np.ndarray | None = None, need_cache: bool = True,
@@ -365,9 +534,14 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     lens = _lengths_array(lengths, active, T, B)
     bias = _bias(b, 4 * H, dtype)
 
+    halves = unit_halves(B, H, dtype, threads)
     h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
     h[0] = h0
-    if need_cache:
+    if need_cache and halves is not None:  # the gates, filled by the pair
+        gates = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H)
+        c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+        tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
+    elif need_cache:
         gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # (T, B, 4H) x_t·Wx, then gates
         c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
         tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
@@ -376,6 +550,11 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
         c = np.empty((2, B, H), dtype)  # rows t % 2: C_{t-1} and C_t
         tanh_c = np.empty((1, B, H), dtype)  # scratch
     c[0] = c0
+
+    if halves is not None:  # two threads, one per half of the hidden units
+        _pair_forward(nb, x, Wx, Wh, bias, _empty_pack(dtype) if gates is None else gates, h, c,
+                      tanh_c, lens, need_cache, halves)
+        return _forward_result(x, h, c, gates, tanh_c, params, active, need_cache)
 
     gemm = gemm_address(dtype)
     parts = split_batch(B, H, threads)
@@ -396,7 +575,12 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
                                           need_cache)
 
     _run_split(parts, recurrence)
+    return _forward_result(x, h, c, gates, tanh_c, params, active, need_cache)
 
+
+def _forward_result(x, h, c, gates, tanh_c, params, active, need_cache):
+    """``(y, hT, cT, cache)`` of :func:`lstm_forward` from its filled buffers."""
+    T = x.shape[0]
     cT = c[T] if need_cache else c[T % 2]
     if active is None:
         y = h[1:]
@@ -407,11 +591,12 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     return y, h[T].copy(), cT.copy(), cache
 
 
-def _chunk_steps(T: int, rows: int, H: int, itemsize: int) -> int:
+def _chunk_steps(T: int, rows: int, H: int, itemsize: int, min_rows: int = 4096,
+                 max_bytes: int = 16 << 20) -> int:
     """Steps per chunk of the inference input projection ``x_t·Wx``: enough for a GEMM of
-    >= 4096 rows (an efficient one; chunks of 512 rows were slower on the benchmark grid),
-    at most 16 MiB of buffer, at most T."""
-    return max(1, min(T, -(-4096 // rows), (16 << 20) // (rows * 4 * H * itemsize)))
+    >= ``min_rows`` rows (4096: an efficient one; chunks of 512 rows were slower on the
+    benchmark grid), at most ``max_bytes`` of buffer, at most T."""
+    return max(1, min(T, -(-min_rows // rows), max_bytes // (rows * 4 * H * itemsize)))
 
 
 def _python_forward_loop(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache):
@@ -467,6 +652,11 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     dz = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) gradient on the pre-activations
     dh_rec = np.empty((B, H), dtype)  # dz_{t+1}·Whᵀ; ends as dL/dh0
 
+    halves = unit_halves(B, H, dtype, threads)
+    if halves is not None:  # two threads, one per half of the hidden units
+        grads = _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx)
+        return grads[0], dh_rec, dc, LSTMParams(*grads[1:])
+
     gemm = gemm_address(dtype)
     parts = split_batch(B, H, threads)
     if gemm is not None:  # the whole time loop compiled, BLAS called from inside
@@ -492,6 +682,28 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     _run_split(parts, recurrence)
     dx, dWx, dWh, db = _grads_after_loop(dz, x, h, Wx, b is not None, need_dx)
     return dx, dh_rec, dc, LSTMParams(dWx, dWh, db)
+
+
+def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
+    """The backward of :func:`lstm_backward` on two threads; ``(dx, dWx, dWh, db)``."""
+    x, h, c, gates, tanh_c, params, active = cache
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    dys = np.zeros((1, B, H), dtype) if dy is None else dy
+    xc, hc, Wxc = (_arg(a, dtype) for a in (x, h, Wx))
+    gates, tanh_c, c = (_arg(a, dtype) for a in (gates, tanh_c, c))
+    dWx, dWh = np.empty((D, 4 * H), dtype), np.empty((H, 4 * H), dtype)
+    db = np.empty(4 * H if b is not None else 0, dtype)
+    dx = np.empty((T, B, D) if need_dx else (0, 1, 1), dtype)
+    args = []
+    for part, (u0, u1) in enumerate(halves):
+        WhTu = np.ascontiguousarray(Wh[u0:u1].T, dtype)  # (4H, n)
+        args.append((gemm_address(dtype), dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhTu,
+                     _unit_pack(WhTu, B), lens, u0, u1, part, xc, hc, Wxc, dWx, dWh, db, dx))
+    _run_pair(nb.lstm_backward_units, *args)
+    return (dx if need_dx else None), dWx, dWh, (db if b is not None else None)
 
 
 def _grads_after_loop(dz, x, h, Wx, has_bias: bool, need_dx: bool):
