@@ -396,14 +396,19 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
         return None
     if mode != "1":
         if (np.dtype(dtype) != np.float32 or H < PAIR_MIN_HIDDEN or B > PAIR_MAX_ROWS
-                or len(os.sched_getaffinity(0)) < 2 or (blas_threads() or 1) < 2
-                or _another_thread_running()):
+                or _cpus() < 2 or (blas_threads() or 1) < 2 or _another_thread_running()):
             return None
     nr = _panel_width(dtype)
     half = int(round(H / 2 / nr)) * nr  # a whole number of panels where possible
     if not 0 < half < H:
         half = H // 2
     return [(0, half), (half, H)]
+
+
+def _cpus() -> int:
+    """The number of CPUs this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def _another_thread_running() -> bool:
