@@ -28,6 +28,7 @@ CASES = [  # T, B, D, H, lengths?
     (6, 17, 4, 5, True), (9, 20, 5, 8, False),  # B > 4: the recurrent product goes to BLAS
     # H a multiple of 16: the packed product can serve (B = 6..13: every tile height 1..6)
     (4, 11, 5, 16, True), (3, 9, 6, 32, False), (1, 10, 3, 16, True), (2, 8, 4, 16, False),
+    (2, 3, 1, 5, True),  # one input feature: a thread of the pair gets no rows of dWx
 ]
 # The time loop compiled (BLAS called inside), compiled with the packed recurrent product
 # wherever it can run (what a single-threaded BLAS gets), in Python, or on two threads split
