@@ -20,7 +20,7 @@ for a layer inside a stack), infer (forward in eval mode / torch inference_mode)
 (B = 1, 1000 single steps: ``LSTM.step`` vs nn.LSTM called per step and nn.LSTMCell), f64
 and f64-dx (float64 training, as train and train-dx), rnn (train and infer against nn.RNN).
 Extra studies: --profile (where lstmlab's training step spends its time: GEMM, fused
-elementwise kernels, the rest), --packed (the per-step recurrent product by BLAS and by the
+elementwise kernels, the rest; and the two-thread pair's time split by phase), --packed (the per-step recurrent product by BLAS and by the
 packed kernel), --threads (lstmlab's ways of using two cores against each other: its default,
 one thread running the time loop, the two-thread unit split, the batch split), --memory (peak
 resident memory of one training step, each library in its own subprocess), --compile (numba's first-call compile time with an empty
@@ -505,6 +505,54 @@ def run_profile(grid):
                         + [f"{acc[k] / tot:.0%}" for k in keys])
         table(f"profile of one float32 training step, {title} (batch not split; best of 6; "
               + how, ["T, B, D=H", "total"] + keys, rows)
+    if not ARGS.single_thread:
+        run_pair_profile(grid)
+
+
+PAIR_PHASES = {"inference": ("input projection", "recurrent product", "gate math"),
+               "forward": ("input projection", "recurrent product", "gate math"),
+               "backward": ("gate backward", "recurrent product", "weight-gradient GEMMs")}
+
+
+def run_pair_profile(grid, repeats=6):
+    """Where the two-thread pair spends its time, on the grid shapes where it is the default
+    (``fast.unit_halves``' shape rule): a training step with dx (forward, backward) and an
+    inference, ``repeats`` times each; each thread's cycle counts per phase, summed, as shares
+    of that thread's total (the last column: waiting at the barriers)."""
+    from lstmlab.kernels import fast
+    rows = []
+    for (T, B, H) in grid:
+        if B > fast.PAIR_MAX_ROWS or H < fast.PAIR_MIN_HIDDEN or fast.gemm_address(np.float32) is None:
+            continue
+        x, dy = make_inputs(T, B, H, H, np.float32)
+        layer = ours_lstm("lstm", H, H, np.float32)
+        infer = ours_lstm("lstm", H, H, np.float32).eval()
+        fast.pair_cycles = []
+        try:
+            for _ in range(repeats):
+                time.sleep(ARGS.pause)
+                y, _ = layer.forward(x)
+                layer.backward(dy, input_grad=True)
+                time.sleep(ARGS.pause)
+                infer.forward(x)
+            got = fast.pair_cycles
+        finally:
+            fast.pair_cycles = None
+        for kind, phases in PAIR_PHASES.items():
+            runs = [c for k, c in got if k == kind]
+            for thread in (0, 1):
+                counts = np.sum([c[thread] for c in runs], axis=0) if runs else None
+                if counts is None or counts.sum() == 0:
+                    continue
+                share = counts / counts.sum()
+                rows.append([f"{T}, {B}, {H}", kind, str(thread), f"{len(runs)}/{repeats}"]
+                            + [f"{v:.0%}" for v in share])
+    if rows:
+        table("the two-thread pair's time split (cycle counts of each thread, summed over the "
+              "runs that took the pair; phases as in lstm_forward_units / lstm_backward_units)",
+              ["T, B, D=H", "call", "thread", "runs on the pair", "projection / gate backward",
+               "recurrent product", "gate math / weight-gradient GEMMs", "waiting at barriers"],
+              rows)
 
 
 # -- memory -------------------------------------------------------------------------------

@@ -386,6 +386,25 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
 
 
 @needs_numba
+def test_pair_reports_its_time_split(monkeypatch):
+    """With ``fast.pair_cycles`` a list, each pair call appends its two threads' cycle counts
+    per phase (what ``bench_lstm.py --profile`` reports)."""
+    monkeypatch.setenv("LSTMLAB_PAIR", "1")
+    monkeypatch.setattr(fast, "pair_cycles", [])
+    rng = np.random.default_rng(5)
+    x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, 6, 5, 4, 8, 4, True, np.float32)
+    p = LSTMParams(*p)
+    cache = fast.lstm_forward(x, h0, c0, p, lengths)[3]
+    fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False)
+    fast.lstm_backward(dy, dhT, dcT, cache)
+    assert [k for k, _ in fast.pair_cycles] == ["forward", "inference", "backward"]
+    for _, counts in fast.pair_cycles:
+        assert len(counts) == 2
+        for c in counts:
+            assert c.shape == (4,) and (c >= 0).all() and c.sum() > 0
+
+
+@needs_numba
 @pytest.mark.parametrize("failing", [0, 1])
 def test_pair_fails_cleanly_when_one_thread_cannot_start(failing):
     """When one of the two calls fails before entering compiled code, the other one, waiting
@@ -403,7 +422,7 @@ def test_pair_fails_cleanly_when_one_thread_cannot_start(failing):
         Whu = np.ascontiguousarray(Wh.reshape(H, 4, H)[:, :, u0:u1]).reshape(H, 8)
         args.append((gemm, x.ctypes.data, D, Wxu, Whu, fast._empty_pack(np.float64), b,
                      np.zeros((T, B, 8)), fast._empty_pack(np.float64), h, c, tanh_c, lens,
-                     u0, u1, False))
+                     u0, u1, False, np.zeros(4, np.int64)))
     fast._run_pair(nb.lstm_forward_units, *args)  # as built, the pair runs
     y = h[1:].copy()
     want = lstm_forward(x, h0 * 0, c0 * 0, LSTMParams(Wx, Wh, b))[0]

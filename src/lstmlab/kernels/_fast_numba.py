@@ -592,6 +592,19 @@ def _relax(typingctx, yield_fn, spins):
     return sig, codegen
 
 
+@intrinsic
+def _cycles(typingctx):
+    """The CPU's cycle counter (``llvm.readcyclecounter``: rdtsc on x86), for the pair's
+    time split; its unit does not matter, only shares of it are reported."""
+    sig = types.int64()
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter")
+        return builder.call(fn, [])
+    return sig, codegen
+
+
 @register_jitable
 def _barrier(sync, target, yield_fn):
     """Arrive at the barrier whose counter is the int64 at ``sync`` and wait until it reaches
@@ -621,7 +634,7 @@ def _units_product(gemm, a, lda, rows, W, Wp, c, ldc, accumulate):
 
 @njit(**_JIT_FMA)
 def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, lengths, u0,
-                       u1, cache, sync, yield_fn):
+                       u1, cache, prof, sync, yield_fn):
     """:func:`lstm_forward_loop` for hidden units ``u0:u1`` of every row, run by two threads
     at once (one per half of the units), meeting at a barrier after every step.
 
@@ -630,8 +643,9 @@ def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, l
     buffer for Tc steps of x_t·Wxu + h_{t-1}·Whu. With ``cache`` the activated gates go to
     ``gates (T, B, 4H)`` (this thread's columns ``q·H + u0 : q·H + u1``, q = 0..3), else they
     stay in ``z`` (``gates`` unused). ``h``, ``c``, ``tanh_c`` and the rest as in
-    :func:`lstm_forward_loop`, filled for units u0:u1. Returns False when a wait at a barrier
-    was aborted.
+    :func:`lstm_forward_loop`, filled for units u0:u1. ``prof (4,)`` int64 accumulates this
+    thread's cycle counts: input projection, recurrent product, gate math, waiting at
+    barriers. Returns False when a wait at a barrier was aborted.
     """
     T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
     n4 = z.shape[2]
@@ -641,13 +655,16 @@ def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, l
     Tc = z.shape[0]
     for t in range(T):
         slot = t % Tc
+        t0 = _cycles()
         if slot == 0:  # x_t·Wxu for the next Tc steps, one GEMM: (m·B, D)·(D, 4n)
             m = min(Tc, T - t)
             _gemm(gemm, 0, m * B, n4, D, px + t * B * D * isz, D, _address(Wxu), n4,
                   h.dtype.type(0.0), _address(z), n4)
+        t1 = _cycles()
         # + h_{t-1}·Whu onto it
         _units_product(gemm, _address(h) + t * B * H * isz, H, B, Whu, Whup,
                        _address(z) + slot * B * n4 * isz, n4, True)
+        t2 = _cycles()
         cp = c[t] if cache else c[t % 2]
         cn = c[t + 1] if cache else c[(t + 1) % 2]
         tc = tanh_c[t] if cache else tanh_c[0]
@@ -676,14 +693,19 @@ def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, l
                     gq, zq = gn[q * H + u0:q * H + u1], zn[q * nu:(q + 1) * nu]
                     for j in range(nu):  # a loop: slice assignment would allocate a copy
                         gq[j] = zq[j]
+        t3 = _cycles()
         if not _barrier(sync, 2 * (t + 1), yield_fn):
             return False
+        prof[0] += t1 - t0
+        prof[1] += t2 - t1
+        prof[2] += t3 - t2
+        prof[3] += _cycles() - t3
     return True
 
 
 @njit(**_JIT_FMA)
 def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup, lengths,
-                        u0, u1, part, x, h, Wx, dWx, dWh, db, dx, sync, yield_fn):
+                        u0, u1, part, x, h, Wx, dWx, dWh, db, dx, prof, sync, yield_fn):
     """:func:`lstm_backward_loop` and the weight gradients after it, for hidden units
     ``u0:u1``, two threads at once (``part`` 0 and 1; see :func:`lstm_forward_units`).
 
@@ -693,13 +715,16 @@ def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup
     zero-length ``db`` means no bias), a barrier, and its half of the rows of ``dWx (D, 4H)``,
     ``dWh (H, 4H)`` and ``dx (T, B, D)`` (zero-length: not wanted), each one GEMM over all T·B
     rows, from ``x (T, B, D)``, ``h (T+1, B, H)`` and ``Wx (D, 4H)``. The rest as in
-    :func:`lstm_backward_loop`. Returns False when a wait was aborted.
+    :func:`lstm_backward_loop`. ``prof (4,)`` int64 accumulates this thread's cycle counts:
+    gate backward (and ``db``), recurrent product, weight-gradient GEMMs, waiting at barriers.
+    Returns False when a wait was aborted.
     """
     T, B, H = dz.shape[0], dz.shape[1], dh.shape[1]
     D = x.shape[2]
     G = 4 * H
     isz = dz.itemsize
     for t in range(T - 1, -1, -1):
+        t0 = _cycles()
         dyt = dy[t] if dy.shape[0] == T else dy[0]
         g, tc, cp, dzt = gates[t], tanh_c[t], c[t], dz[t]
         for n in range(B):
@@ -714,10 +739,16 @@ def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup
                                  gn[2 * H + u0:2 * H + u1], gn[3 * H + u0:3 * H + u1],
                                  tc[n, u0:u1], cp[n, u0:u1], dzn[u0:u1], dzn[H + u0:H + u1],
                                  dzn[2 * H + u0:2 * H + u1], dzn[3 * H + u0:3 * H + u1])
+        t1 = _cycles()
         if not _barrier(sync, 2 * (T - t), yield_fn):
             return False
+        t2 = _cycles()
         _units_product(gemm, _address(dz) + t * B * G * isz, G, B, WhTu, WhTup,
                        _address(dh) + u0 * isz, H, False)
+        prof[0] += t1 - t0
+        prof[3] += t2 - t1
+        prof[1] += _cycles() - t2
+    t0 = _cycles()
     rows = T * B
     dz2 = dz.reshape(rows, G)
     if db.shape[0] > 0:  # row after row, as NumPy's dz.sum(axis=0)
@@ -728,8 +759,10 @@ def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup
                 zr = dz2[r, q * H + u0:q * H + u1]
                 for j in range(dbq.shape[0]):
                     dbq[j] += zr[j]
+    t1 = _cycles()
     if not _barrier(sync, 2 * T + 2, yield_fn):  # all of dz is written
         return False
+    t2 = _cycles()
     zero = dz.dtype.type(0.0)
     a0, a1 = part * D // 2, (part + 1) * D // 2  # dWx = xᵀ·dz, rows a0:a1
     _gemm(gemm, 2, a1 - a0, G, rows, _address(x) + a0 * isz, D, _address(dz), G, zero,
@@ -741,6 +774,9 @@ def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup
         a0, a1 = part * rows // 2, (part + 1) * rows // 2
         _gemm(gemm, 1, a1 - a0, D, G, _address(dz) + a0 * G * isz, G, _address(Wx), G, zero,
               _address(dx) + a0 * D * isz, D)
+    prof[0] += t1 - t0
+    prof[3] += t2 - t1
+    prof[2] += _cycles() - t2
     return True
 
 

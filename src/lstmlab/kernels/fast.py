@@ -497,6 +497,17 @@ def _run_pair(fn, args0: tuple, args1: tuple) -> None:
         raise RuntimeError("the two-thread LSTM loop was aborted")
 
 
+pair_cycles: list | None = None  # set to a list to collect the pair's time split (benchmark)
+
+
+def _record_pair(kind: str, args: list) -> None:
+    """Append ``(kind, [thread 0's counts, thread 1's])`` to :data:`pair_cycles` when it is a
+    list: each thread's cycle counts per phase, the last argument before the barrier's (see
+    ``lstm_forward_units`` / ``lstm_backward_units``)."""
+    if pair_cycles is not None:
+        pair_cycles.append((kind, [a[-1].copy() for a in args]))
+
+
 def _unit_pack(W: np.ndarray, rows: int) -> np.ndarray:
     """``W`` packed for a pair's recurrent product (any number of rows up to
     :data:`PACKED_MAX_ROWS`, the pair's product being one-threaded), or empty (BLAS)."""
@@ -520,8 +531,9 @@ def _pair_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache, ha
         z = np.empty((_chunk_steps(T, B, n, x.itemsize, PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES), B,
                       4 * n), dtype)
         args.append((gemm_address(dtype), xc.ctypes.data, D, Wxu, Whu, _unit_pack(Whu, B),
-                     bias, z, gates, h, c, tanh_c, lens, u0, u1, need_cache))
+                     bias, z, gates, h, c, tanh_c, lens, u0, u1, need_cache, np.zeros(4, np.int64)))
     _run_pair(nb.lstm_forward_units, *args)
+    _record_pair("forward" if need_cache else "inference", args)
 
 
 # -- LSTM ------------------------------------------------------------------------------
@@ -706,8 +718,10 @@ def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
     for part, (u0, u1) in enumerate(halves):
         WhTu = np.ascontiguousarray(Wh[u0:u1].T, dtype)  # (4H, n)
         args.append((gemm_address(dtype), dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhTu,
-                     _unit_pack(WhTu, B), lens, u0, u1, part, xc, hc, Wxc, dWx, dWh, db, dx))
+                     _unit_pack(WhTu, B), lens, u0, u1, part, xc, hc, Wxc, dWx, dWh, db, dx,
+                     np.zeros(4, np.int64)))
     _run_pair(nb.lstm_backward_units, *args)
+    _record_pair("backward", args)
     return (dx if need_dx else None), dWx, dWh, (db if b is not None else None)
 
 
