@@ -712,9 +712,9 @@ def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup
     Per step: the gate backward of these units, a barrier (dz_t complete), then these units'
     columns of dL/dh_{t-1} = dz_t·Whᵀ (``WhTu (4H, n)``: columns u0:u1 of Whᵀ, C-contiguous;
     ``WhTup`` it packed or empty). After the loop: this thread's columns of ``db (4H,)`` (a
-    zero-length ``db`` means no bias), a barrier, and its half of the D + H rows of
-    ``[dWx (D, 4H); dWh (H, 4H)]`` and of the rows of ``dx (T, B, D)`` (zero-length: not
-    wanted), GEMMs over all T·B rows, from ``x (T, B, D)``, ``h (T+1, B, H)`` and ``Wx (D, 4H)``. The rest as in
+    zero-length ``db`` means no bias), a barrier, and its half of the rows of ``dWx (D, 4H)``,
+    ``dWh (H, 4H)`` and ``dx (T, B, D)`` (zero-length: not wanted), each one GEMM over all T·B
+    rows, from ``x (T, B, D)``, ``h (T+1, B, H)`` and ``Wx (D, 4H)``. The rest as in
     :func:`lstm_backward_loop`. ``prof (4,)`` int64 accumulates this thread's cycle counts:
     gate backward (and ``db``), recurrent product, weight-gradient GEMMs, waiting at barriers.
     Returns False when a wait was aborted.
@@ -764,17 +764,12 @@ def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup
         return False
     t2 = _cycles()
     zero = dz.dtype.type(0.0)
-    # [dWx; dWh] = [x, h_{t-1}]ᵀ·dz, (D + H, 4H): this thread's half of those D + H rows, so
-    # that with D = H one thread does dWx and the other dWh, each one GEMM reading dz once
-    r0, r1 = part * (D + H) // 2, (part + 1) * (D + H) // 2
-    a0, a1 = min(r0, D), min(r1, D)  # rows of dWx = xᵀ·dz
-    if a1 > a0:
-        _gemm(gemm, 2, a1 - a0, G, rows, _address(x) + a0 * isz, D, _address(dz), G, zero,
-              _address(dWx) + a0 * G * isz, G)
-    a0, a1 = max(r0, D) - D, max(r1, D) - D  # rows of dWh = h_{t-1}ᵀ·dz
-    if a1 > a0:
-        _gemm(gemm, 2, a1 - a0, G, rows, _address(h) + a0 * isz, H, _address(dz), G, zero,
-              _address(dWh) + a0 * G * isz, G)
+    a0, a1 = part * D // 2, (part + 1) * D // 2  # dWx = xᵀ·dz, rows a0:a1
+    _gemm(gemm, 2, a1 - a0, G, rows, _address(x) + a0 * isz, D, _address(dz), G, zero,
+          _address(dWx) + a0 * G * isz, G)
+    a0, a1 = part * H // 2, (part + 1) * H // 2  # dWh = h_{t-1}ᵀ·dz, rows a0:a1
+    _gemm(gemm, 2, a1 - a0, G, rows, _address(h) + a0 * isz, H, _address(dz), G, zero,
+          _address(dWh) + a0 * G * isz, G)
     if dx.shape[0] > 0:  # dx = dz·Wxᵀ, rows a0:a1 of the T·B
         a0, a1 = part * rows // 2, (part + 1) * rows // 2
         _gemm(gemm, 1, a1 - a0, D, G, _address(dz) + a0 * G * isz, G, _address(Wx), G, zero,
