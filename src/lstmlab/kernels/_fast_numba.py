@@ -622,24 +622,74 @@ def _barrier(sync, target, yield_fn):
 @register_jitable
 def _units_product(gemm, a, lda, rows, W, Wp, c, ldc, accumulate):
     """``C (rows, ·) (+)= A (rows, K) · W`` for addresses ``a``, ``c`` (leading dimensions lda,
-    ldc): by the packed kernel when ``Wp`` holds W packed, else by BLAS."""
-    K, N = W.shape
-    if Wp.shape[0] > 0:
-        _packed_panels(a, lda, rows, _address(Wp), K, Wp.shape[2], c, ldc, 0, Wp.shape[0],
-                       accumulate, W.dtype.type(0.0))
+    ldc): by the packed kernel when ``Wp`` holds W packed (``W`` is then unused), else by
+    BLAS."""
+    if Wp.shape[0] > 0:  # (N/NR, K, NR)
+        _packed_panels(a, lda, rows, _address(Wp), Wp.shape[1], Wp.shape[2], c, ldc, 0,
+                       Wp.shape[0], accumulate, Wp.dtype.type(0.0))
     else:
+        K, N = W.shape
         _gemm(gemm, 0, rows, N, K, a, lda, _address(W), N,
               W.dtype.type(1.0 if accumulate else 0.0), c, ldc)
 
 
+@register_jitable
+def _gather_units(W, H, u0, u1, out):
+    """``out (K, 4n)``: the columns of ``W (K, 4H)`` for hidden units u0:u1, gate after gate."""
+    n = u1 - u0
+    for k in range(W.shape[0]):
+        wk, ok = W[k], out[k]
+        for q in range(4):
+            src, dst = wk[q * H + u0:q * H + u1], ok[q * n:(q + 1) * n]
+            for j in range(n):
+                dst[j] = src[j]
+
+
+@register_jitable
+def _pack_units(W, H, u0, u1, out):
+    """:func:`_gather_units` straight into packed panels ``out (4n/NR, K, NR)``."""
+    n, nr = u1 - u0, out.shape[2]
+    for k in range(W.shape[0]):
+        wk = W[k]
+        p, r = 0, 0
+        for q in range(4):
+            src = wk[q * H + u0:q * H + u1]
+            for j in range(n):
+                out[p, k, r] = src[j]
+                r += 1
+                if r == nr:
+                    p, r = p + 1, 0
+
+
+@register_jitable
+def _transpose_units(W, u0, u1, out):
+    """``out (4H, n)`` = rows u0:u1 of ``W (H, 4H)``, transposed."""
+    for j in range(u1 - u0):
+        wj = W[u0 + j]
+        for k in range(W.shape[1]):
+            out[k, j] = wj[k]
+
+
+@register_jitable
+def _transpose_pack_units(W, u0, u1, out):
+    """:func:`_transpose_units` straight into packed panels ``out (n/NR, 4H, NR)``."""
+    nr = out.shape[2]
+    for j in range(u1 - u0):
+        wj, oj = W[u0 + j], out[j // nr]
+        r = j % nr
+        for k in range(W.shape[1]):
+            oj[k, r] = wj[k]
+
+
 @njit(**_JIT_FMA)
-def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, lengths, u0,
-                       u1, cache, prof, sync, yield_fn):
+def lstm_forward_units(gemm, px, D, Wx, Wh, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, lengths,
+                       u0, u1, cache, prof, sync, yield_fn):
     """:func:`lstm_forward_loop` for hidden units ``u0:u1`` of every row, run by two threads
     at once (one per half of the units), meeting at a barrier after every step.
 
-    ``Wxu (D, 4n)`` and ``Whu (H, 4n)`` are the columns of Wx and Wh for these n units, gate
-    after gate (f, i, o, C̃); ``Whup`` Whu packed or empty; ``z (Tc, B, 4n)`` this thread's
+    ``Wx (D, 4H)``, ``Wh (H, 4H)`` the weights; this thread first copies the columns of its n
+    units, gate after gate (f, i, o, C̃), into ``Wxu (D, 4n)`` and into ``Whup`` (packed, for
+    :func:`packed_product`) or, when ``Whup`` is empty, ``Whu (H, 4n)``; ``z (Tc, B, 4n)`` this thread's
     buffer for Tc steps of x_t·Wxu + h_{t-1}·Whu. With ``cache`` the activated gates go to
     ``gates (T, B, 4H)`` (this thread's columns ``q·H + u0 : q·H + u1``, q = 0..3), else they
     stay in ``z`` (``gates`` unused). ``h``, ``c``, ``tanh_c`` and the rest as in
@@ -653,6 +703,13 @@ def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, l
     isz = h.itemsize
     half = h.dtype.type(0.5)
     Tc = z.shape[0]
+    t0 = _cycles()
+    _gather_units(Wx, H, u0, u1, Wxu)
+    if Whup.shape[0] > 0:
+        _pack_units(Wh, H, u0, u1, Whup)
+    else:
+        _gather_units(Wh, H, u0, u1, Whu)
+    prof[0] += _cycles() - t0
     for t in range(T):
         slot = t % Tc
         t0 = _cycles()
@@ -704,14 +761,14 @@ def lstm_forward_units(gemm, px, D, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, l
 
 
 @njit(**_JIT_FMA)
-def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup, lengths,
+def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, Wh, WhTu, WhTup, lengths,
                         u0, u1, part, x, h, Wx, dWx, dWh, db, dx, prof, sync, yield_fn):
     """:func:`lstm_backward_loop` and the weight gradients after it, for hidden units
     ``u0:u1``, two threads at once (``part`` 0 and 1; see :func:`lstm_forward_units`).
 
-    Per step: the gate backward of these units, a barrier (dz_t complete), then these units'
-    columns of dL/dh_{t-1} = dz_t·Whᵀ (``WhTu (4H, n)``: columns u0:u1 of Whᵀ, C-contiguous;
-    ``WhTup`` it packed or empty). After the loop: this thread's columns of ``db (4H,)`` (a
+    First this thread copies columns u0:u1 of Whᵀ (``Wh (H, 4H)``) into ``WhTup`` (packed) or,
+    when that is empty, ``WhTu (4H, n)``. Per step: the gate backward of these units, a barrier
+    (dz_t complete), then these units' columns of dL/dh_{t-1} = dz_t·Whᵀ. After the loop: this thread's columns of ``db (4H,)`` (a
     zero-length ``db`` means no bias), a barrier, and its half of the rows of ``dWx (D, 4H)``,
     ``dWh (H, 4H)`` and ``dx (T, B, D)`` (zero-length: not wanted), each one GEMM over all T·B
     rows, from ``x (T, B, D)``, ``h (T+1, B, H)`` and ``Wx (D, 4H)``. The rest as in
@@ -723,6 +780,12 @@ def lstm_backward_units(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhTu, WhTup
     D = x.shape[2]
     G = 4 * H
     isz = dz.itemsize
+    t0 = _cycles()
+    if WhTup.shape[0] > 0:
+        _transpose_pack_units(Wh, u0, u1, WhTup)
+    else:
+        _transpose_units(Wh, u0, u1, WhTu)
+    prof[0] += _cycles() - t0
     for t in range(T - 1, -1, -1):
         t0 = _cycles()
         dyt = dy[t] if dy.shape[0] == T else dy[0]

@@ -508,30 +508,31 @@ def _record_pair(kind: str, args: list) -> None:
         pair_cycles.append((kind, [a[-1].copy() for a in args]))
 
 
-def _unit_pack(W: np.ndarray, rows: int) -> np.ndarray:
-    """``W`` packed for a pair's recurrent product (any number of rows up to
-    :data:`PACKED_MAX_ROWS`, the pair's product being one-threaded), or empty (BLAS)."""
+def _unit_buffers(K: int, N: int, rows: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Buffers for a pair thread's share ``(K, N)`` of the recurrent weights, which the thread
+    fills itself: ``(plain, packed)``, one of them empty. Packed for the pair's one-threaded
+    product when N is a whole number of panels and rows <= :data:`PACKED_MAX_ROWS`
+    (``LSTMLAB_PACKED=0``: never, ``=1``: whenever N allows); else plain, for BLAS."""
     mode = os.environ.get("LSTMLAB_PACKED", "")
-    if mode != "0" and W.shape[1] % _panel_width(W.dtype) == 0 and (
-            mode == "1" or rows <= PACKED_MAX_ROWS):
-        return pack_panels(W)
-    return _empty_pack(W.dtype)
+    nr = _panel_width(dtype)
+    if mode != "0" and N % nr == 0 and (mode == "1" or rows <= PACKED_MAX_ROWS):
+        return np.empty((0, 0), dtype), np.empty((N // nr, K, nr), dtype)
+    return np.empty((K, N), dtype), _empty_pack(dtype)
 
 
 def _pair_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache, halves):
     T, B, D = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
-    xc = np.ascontiguousarray(x, dtype)
+    xc, Wxc, Whc = (np.ascontiguousarray(a, dtype) for a in (x, Wx, Wh))
     args = []
     for u0, u1 in halves:
         n = u1 - u0
-        Wxu = np.ascontiguousarray(Wx.reshape(D, 4, H)[:, :, u0:u1], dtype).reshape(D, 4 * n)
-        Whu = np.ascontiguousarray(Wh.reshape(H, 4, H)[:, :, u0:u1], dtype).reshape(H, 4 * n)
         z = np.empty((_chunk_steps(T, B, n, x.itemsize, PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES), B,
                       4 * n), dtype)
-        args.append((gemm_address(dtype), xc.ctypes.data, D, Wxu, Whu, _unit_pack(Whu, B),
-                     bias, z, gates, h, c, tanh_c, lens, u0, u1, need_cache, np.zeros(4, np.int64)))
+        args.append((gemm_address(dtype), xc.ctypes.data, D, Wxc, Whc, np.empty((D, 4 * n), dtype),
+                     *_unit_buffers(H, 4 * n, B, dtype), bias, z, gates, h, c, tanh_c, lens, u0,
+                     u1, need_cache, np.zeros(4, np.int64)))
     _run_pair(nb.lstm_forward_units, *args)
     _record_pair("forward" if need_cache else "inference", args)
 
@@ -709,16 +710,16 @@ def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
     H = Wh.shape[0]
     dtype = x.dtype
     dys = np.zeros((1, B, H), dtype) if dy is None else dy
-    xc, hc, Wxc = (_arg(a, dtype) for a in (x, h, Wx))
+    xc, hc, Wxc, Whc = (_arg(a, dtype) for a in (x, h, Wx, Wh))
     gates, tanh_c, c = (_arg(a, dtype) for a in (gates, tanh_c, c))
     dWx, dWh = np.empty((D, 4 * H), dtype), np.empty((H, 4 * H), dtype)
     db = np.empty(4 * H if b is not None else 0, dtype)
     dx = np.empty((T, B, D) if need_dx else (0, 1, 1), dtype)
     args = []
     for part, (u0, u1) in enumerate(halves):
-        WhTu = np.ascontiguousarray(Wh[u0:u1].T, dtype)  # (4H, n)
-        args.append((gemm_address(dtype), dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhTu,
-                     _unit_pack(WhTu, B), lens, u0, u1, part, xc, hc, Wxc, dWx, dWh, db, dx,
+        args.append((gemm_address(dtype), dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, Whc,
+                     *_unit_buffers(4 * H, u1 - u0, B, dtype), lens, u0, u1, part, xc, hc, Wxc,
+                     dWx, dWh, db, dx,
                      np.zeros(4, np.int64)))
     _run_pair(nb.lstm_backward_units, *args)
     _record_pair("backward", args)
