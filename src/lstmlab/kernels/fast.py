@@ -384,10 +384,11 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     thread here too), no other thread of the process is running (:func:`_another_thread_running`),
     and the shape is one where the benchmark measured a gain: float32, H >=
     :data:`PAIR_MIN_HIDDEN`, B <= :data:`PAIR_MAX_ROWS` (the per-step product is then large,
-    and done by the packed kernel). Elsewhere it was slower than one thread running the loop:
-    at H = 128 (per-step work too small for a barrier per step), for 32 rows or more in
-    training, in float64. ``LSTMLAB_PAIR=0`` in the environment turns it off, ``=1`` on
-    whenever it can run (the tests use both).
+    and done by the packed kernel). Elsewhere it was slower than one thread running the loop,
+    or not faster beyond the noise: at H <= 128 with few rows (per-step work too small for a
+    barrier per step), from 64 rows (the per-thread product is then one-threaded BLAS), and
+    in float64. ``LSTMLAB_PAIR=0`` in the environment turns it off, ``=1`` on whenever it can
+    run (the tests use both).
     """
     mode = os.environ.get("LSTMLAB_PAIR", "")
     if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS") or H < 2:
