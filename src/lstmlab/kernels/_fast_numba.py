@@ -429,6 +429,20 @@ def packed_product(a, wp, c, accumulate):
 
 
 @register_jitable
+def _units_product(gemm, a, lda, rows, W, Wp, c, ldc, accumulate):
+    """``C (rows, ·) (+)= A (rows, K) · W`` for addresses ``a``, ``c`` (leading dimensions lda,
+    ldc): by the packed kernel when ``Wp`` holds W packed (``W`` is then unused), else by
+    BLAS."""
+    if Wp.shape[0] > 0:  # (N/NR, K, NR)
+        _packed_panels(a, lda, rows, _address(Wp), Wp.shape[1], Wp.shape[2], c, ldc, 0,
+                       Wp.shape[0], accumulate, Wp.dtype.type(0.0))
+    else:
+        K, N = W.shape
+        _gemm(gemm, 0, rows, N, K, a, lda, _address(W), N,
+              W.dtype.type(1.0 if accumulate else 0.0), c, ldc)
+
+
+@register_jitable
 def _times_w(gemm, src, t, W, Wp, dst, slot, r0, r1, accumulate):
     """``dst[slot, r0:r1] (+)= src[t, r0:r1] · W``: the recurrent product of one step for rows
     r0:r1. ``src (., B, K)``, ``dst (., B, N)``, ``W (K, N)``, all C-contiguous. A few rows are
@@ -444,14 +458,9 @@ def _times_w(gemm, src, t, W, Wp, dst, slot, r0, r1, accumulate):
             if not accumulate:
                 dst[slot, n, :] = 0.0
             _vecmat_add(src[t, n], W, dst[slot, n])
-    elif Wp.shape[0] > 0:
-        _packed_panels(_address(src) + (t * B + r0) * K * isz, K, rows, _address(Wp), K,
-                       Wp.shape[2], _address(dst) + (slot * B + r0) * N * isz, N, 0, Wp.shape[0],
-                       accumulate, src.dtype.type(0.0))
     else:
-        beta = src.dtype.type(1.0 if accumulate else 0.0)
-        _gemm(gemm, 0, rows, N, K, _address(src) + (t * B + r0) * K * isz, K, _address(W), N,
-              beta, _address(dst) + (slot * B + r0) * N * isz, N)
+        _units_product(gemm, _address(src) + (t * B + r0) * K * isz, K, rows, W, Wp,
+                       _address(dst) + (slot * B + r0) * N * isz, N, accumulate)
 
 
 @njit(**_JIT_FMA)
@@ -617,20 +626,6 @@ def _barrier(sync, target, yield_fn):
         _relax(yield_fn, spins)
         spins += 1
     return True
-
-
-@register_jitable
-def _units_product(gemm, a, lda, rows, W, Wp, c, ldc, accumulate):
-    """``C (rows, ·) (+)= A (rows, K) · W`` for addresses ``a``, ``c`` (leading dimensions lda,
-    ldc): by the packed kernel when ``Wp`` holds W packed (``W`` is then unused), else by
-    BLAS."""
-    if Wp.shape[0] > 0:  # (N/NR, K, NR)
-        _packed_panels(a, lda, rows, _address(Wp), Wp.shape[1], Wp.shape[2], c, ldc, 0,
-                       Wp.shape[0], accumulate, Wp.dtype.type(0.0))
-    else:
-        K, N = W.shape
-        _gemm(gemm, 0, rows, N, K, a, lda, _address(W), N,
-              W.dtype.type(1.0 if accumulate else 0.0), c, ldc)
 
 
 @register_jitable

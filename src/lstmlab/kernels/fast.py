@@ -37,6 +37,7 @@ environment disables the fast path.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Callable, NamedTuple
@@ -250,20 +251,26 @@ def _panel_width(dtype) -> int:
 
 
 _NO_PACK: dict = {}
-_blas_threads_fn: list = []  # [ctypes function or None], looked up once
 
 
 def blas_threads() -> int | None:
     """The number of threads NumPy's OpenBLAS is set to use now (None if it cannot be asked:
     another BLAS)."""
-    if not _blas_threads_fn:
-        import ctypes
-        fn = _openblas_function("scipy_openblas_get_num_threads64_")
-        if fn is not None:
-            fn.restype, fn.argtypes = ctypes.c_int, []
-        _blas_threads_fn.append(fn)
-    fn = _blas_threads_fn[0]
+    fn = _openblas_call("scipy_openblas_get_num_threads64_", "int")
     return None if fn is None else int(fn())
+
+
+@functools.cache
+def _openblas_call(name: str, restype: str | None, *argtypes: str):
+    """:func:`_openblas_function` with its C signature set (ctypes type names, e.g. "int"),
+    looked up once per name."""
+    import ctypes
+
+    fn = _openblas_function(name)
+    if fn is not None:
+        fn.restype = None if restype is None else getattr(ctypes, "c_" + restype)
+        fn.argtypes = [getattr(ctypes, "c_" + a) for a in argtypes]
+    return fn
 
 
 def _openblas_function(name: str):
@@ -437,28 +444,20 @@ def _another_thread_running() -> bool:
     return False
 
 
-_set_threads_fn: list = []
 _pair_lock = threading.Lock()  # one pair at a time: it has one worker thread
 _pair_pool: dict = {}  # process id -> ThreadPoolExecutor with the pair's second thread
-_yield_address: list = []
 
 
 def _set_blas_threads():
     """``openblas_set_num_threads`` of NumPy's OpenBLAS (ctypes), or None."""
-    if not _set_threads_fn:
-        import ctypes
-        fn = _openblas_function("scipy_openblas_set_num_threads64_")
-        if fn is not None:
-            fn.restype, fn.argtypes = None, [ctypes.c_int]
-        _set_threads_fn.append(fn)
-    return _set_threads_fn[0]
+    return _openblas_call("scipy_openblas_set_num_threads64_", None, "int")
 
 
+@functools.cache
 def _sched_yield_address() -> int:
-    if not _yield_address:
-        import ctypes
-        _yield_address.append(ctypes.cast(ctypes.CDLL(None).sched_yield, ctypes.c_void_p).value)
-    return _yield_address[0]
+    """The address of libc's ``sched_yield``, which the pair's barrier calls while waiting."""
+    import ctypes
+    return ctypes.cast(ctypes.CDLL(None).sched_yield, ctypes.c_void_p).value
 
 
 def _run_pair(fn, args0: tuple, args1: tuple) -> None:
@@ -556,12 +555,11 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     halves = unit_halves(B, H, dtype, threads)
     h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
     h[0] = h0
-    if need_cache and halves is not None:  # the gates, filled by the pair
-        gates = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H)
-        c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
-        tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
-    elif need_cache:
-        gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # (T, B, 4H) x_t·Wx, then gates
+    if need_cache:
+        if halves is not None:  # the pair projects and fills the gates itself
+            gates = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H)
+        else:
+            gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # x_t·Wx, then the gates
         c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
         tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
     else:
