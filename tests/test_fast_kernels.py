@@ -362,12 +362,13 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
         assert fast.unit_halves(16, 512, np.float32, None) is None
     if fast._cpus() < 2 or (fast.blas_threads() or 1) < 2:
         return
+    fast._stop_blas_workers()
     assert not fast._another_thread_running()
     # by default only where the benchmark measured a gain
     assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
     assert fast.unit_halves(16, 128, np.float32, None) is None
     assert fast.unit_halves(32, 512, np.float32, None) is None
-    assert fast.unit_halves(16, 512, np.float64, None) is None
+    assert fast.unit_halves(16, 512, np.float64, None) == [(0, 256), (256, 512)]
     stop = threading.Event()
 
     def spin():  # a busy thread, as OpenBLAS's worker is for ~0.11 s after a call
@@ -383,6 +384,56 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
     finally:
         stop.set()
         busy.join()
+
+
+@needs_numba
+def test_busy_blas_workers_are_ended_for_the_pair(monkeypatch):
+    """After a multi-threaded BLAS call OpenBLAS's worker busy-waits; with no other Python
+    thread alive the fast path ends it (it would share the cores with the pair), the pair is
+    chosen, and BLAS afterwards computes the same with its thread count unchanged."""
+    monkeypatch.delenv("LSTMLAB_PAIR", raising=False)
+    monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
+    if (fast.gemm_address(np.float32) is None or fast._cpus() < 2
+            or (fast.blas_threads() or 1) < 2):
+        pytest.skip("needs NumPy's OpenBLAS with two threads on two CPUs")
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()
+              and not t.name.startswith(fast._PAIR_THREAD_NAME)]
+    if others:
+        pytest.skip(f"other Python threads are alive: {[t.name for t in others]}")
+    a = np.random.default_rng(0).normal(size=(400, 400))
+    want = a @ a  # multi-threaded: leaves the worker busy-waiting
+    assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
+    assert not fast._another_thread_running()
+    before = fast.blas_threads()
+    layer = lstmlab.LSTM(512, 512, dtype=np.float32, rng=np.random.default_rng(1))
+    x = np.random.default_rng(2).normal(size=(3, 16, 512)).astype(np.float32)
+    monkeypatch.setattr(fast, "pair_cycles", [])
+    _ = a @ a
+    y, _ = layer.forward(x)  # the pair, after ending the worker the product above woke
+    assert [kind for kind, _ in fast.pair_cycles] == ["forward"]
+    assert fast.blas_threads() == before
+    np.testing.assert_array_equal(a @ a, want)  # BLAS starts its workers again
+    with monkeypatch.context() as m:
+        m.setenv("LSTMLAB_PAIR", "0")
+        y1, _ = layer.forward(x)
+    np.testing.assert_allclose(y, y1, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_busy_blas_workers_are_left_alone_beside_another_python_thread(monkeypatch):
+    """With another Python thread alive, a BLAS call may be in flight on OpenBLAS's workers:
+    they are not ended, and the pair is not chosen while they run."""
+    monkeypatch.delenv("LSTMLAB_PAIR", raising=False)
+    if fast.gemm_address(np.float32) is None:
+        pytest.skip("needs NumPy's OpenBLAS")
+    stop = threading.Event()
+    idle = threading.Thread(target=stop.wait)
+    idle.start()
+    try:
+        assert fast._stop_blas_workers() is False
+    finally:
+        stop.set()
+        idle.join()
 
 
 @needs_numba

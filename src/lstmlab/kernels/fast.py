@@ -367,7 +367,7 @@ class _blas_single_thread:
 
 # -- one sequence on two threads, split by hidden units ---------------------------------
 # Where the pair runs by default, from the measurements in docs/speed.md (*Two threads on one
-# sequence*): float32, at least this many hidden units, at most this many rows.
+# sequence*): at least this many hidden units, at most this many rows.
 PAIR_MIN_HIDDEN = 256
 PAIR_MAX_ROWS = 16
 PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES = 256, 1 << 20  # each thread's buffer of projected steps
@@ -388,14 +388,14 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     Used when ``threads`` is None (the default), the compiled loops can run (NumPy's
     OpenBLAS, :func:`gemm_address`), this process may run on two CPUs or more, NumPy's
     OpenBLAS is allowed two threads or more (a program that holds BLAS to one thread gets one
-    thread here too), no other thread of the process is running (:func:`_another_thread_running`),
-    and the shape is one where the benchmark measured a gain: float32, H >=
-    :data:`PAIR_MIN_HIDDEN`, B <= :data:`PAIR_MAX_ROWS` (the per-step product is then large,
-    and done by the packed kernel). Elsewhere it was slower than one thread running the loop,
-    or not faster beyond the noise: at H <= 128 with few rows (per-step work too small for a
-    barrier per step), from 64 rows (the per-thread product is then one-threaded BLAS), and
-    in float64. ``LSTMLAB_PAIR=0`` in the environment turns it off, ``=1`` on whenever it can
-    run (the tests use both).
+    thread here too), no other thread of the process is running once OpenBLAS's own idle
+    workers are stopped (:func:`_cores_free`), and the shape is one where the benchmark
+    measured a gain: H >= :data:`PAIR_MIN_HIDDEN`, B <= :data:`PAIR_MAX_ROWS` (the per-step
+    product is then large, and done by the packed kernel), float32 or float64. Elsewhere it
+    was slower than one thread running the loop, or not faster beyond the noise: at H <= 128
+    with few rows (per-step work too small for a barrier per step) and from 64 rows (the
+    per-thread product is then one-threaded BLAS). ``LSTMLAB_PAIR=0`` in the environment
+    turns it off, ``=1`` on whenever it can run (the tests use both).
     """
     mode = os.environ.get("LSTMLAB_PAIR", "")
     if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS") or H < 2:
@@ -403,9 +403,11 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     if gemm_address(dtype) is None or _set_blas_threads() is None:
         return None
     if mode != "1":
-        if (np.dtype(dtype) != np.float32 or H < PAIR_MIN_HIDDEN or B > PAIR_MAX_ROWS
-                or _cpus() < 2 or (blas_threads() or 1) < 2 or _another_thread_running()):
+        if (H < PAIR_MIN_HIDDEN or B > PAIR_MAX_ROWS or _cpus() < 2
+                or (blas_threads() or 1) < 2 or not _cores_free()):
             return None
+    else:
+        _cores_free()  # forced: still stop OpenBLAS's busy workers where that is safe
     nr = _panel_width(dtype)
     half = int(round(H / 2 / nr)) * nr  # a whole number of panels where possible
     if not 0 < half < H:
@@ -417,6 +419,33 @@ def _cpus() -> int:
     """The number of CPUs this process may run on."""
     affinity = getattr(os, "sched_getaffinity", None)
     return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
+def _cores_free() -> bool:
+    """True when no other thread of this process is running, after stopping NumPy's
+    OpenBLAS workers if they were what ran (:func:`_stop_blas_workers`)."""
+    if not _another_thread_running():
+        return True
+    return _stop_blas_workers() and not _another_thread_running()
+
+
+def _stop_blas_workers() -> bool:
+    """End the worker threads of NumPy's OpenBLAS, which busy-wait for ~0.11 s after every
+    multi-threaded call (``bench_lstm.py --blas-spin``) and would take turns on the cores with
+    the pair's two threads. OpenBLAS's ``blas_thread_shutdown_`` (the function it runs itself
+    before a fork) tells each worker to exit and joins it; the next multi-threaded call starts
+    them again (~0.1 ms). Done only when no other Python thread exists besides the pair's own
+    worker (idle between calls), so that no BLAS call can be in flight on the workers being
+    ended: a call from another thread could be. Returns True when the workers were ended."""
+    shutdown = _openblas_call("blas_thread_shutdown_", "int")
+    if shutdown is None:
+        return False
+    me = threading.current_thread()
+    for t in threading.enumerate():
+        if t is not me and not t.name.startswith(_PAIR_THREAD_NAME):
+            return False
+    shutdown()
+    return True
 
 
 def _another_thread_running() -> bool:
@@ -445,6 +474,7 @@ def _another_thread_running() -> bool:
 
 
 _pair_lock = threading.Lock()  # one pair at a time: it has one worker thread
+_PAIR_THREAD_NAME = "lstmlab-pair"
 _pair_pool: dict = {}  # process id -> ThreadPoolExecutor with the pair's second thread
 
 
@@ -472,10 +502,12 @@ def _run_pair(fn, args0: tuple, args1: tuple) -> None:
     with _pair_lock:
         pool = _pair_pool.get(os.getpid())
         if pool is None:  # first use, or a child forked after it: threads do not survive fork
-            pool = _pair_pool[os.getpid()] = ThreadPoolExecutor(1, thread_name_prefix="lstmlab-pair")
+            pool = _pair_pool[os.getpid()] = ThreadPoolExecutor(
+                1, thread_name_prefix=_PAIR_THREAD_NAME)
         set_threads = _set_blas_threads()
         before = blas_threads()
-        set_threads(1)
+        set_threads(1)  # this starts OpenBLAS's workers again if they were ended ...
+        _stop_blas_workers()  # ... and busy-waiting: end them (when safe) for the pair's time
         try:
             def second():
                 try:
