@@ -506,8 +506,9 @@ def _run_pair(fn, args0: tuple, args1: tuple) -> None:
                 1, thread_name_prefix=_PAIR_THREAD_NAME)
         set_threads = _set_blas_threads()
         before = blas_threads()
-        set_threads(1)  # this starts OpenBLAS's workers again if they were ended ...
-        _stop_blas_workers()  # ... and busy-waiting: end them (when safe) for the pair's time
+        set_threads(1)  # this starts OpenBLAS's workers again if _cores_free ended them ...
+        if _another_thread_running():  # ... and they busy-wait: end them (when safe) again
+            _stop_blas_workers()
         try:
             def second():
                 try:
