@@ -890,6 +890,29 @@ def run_blas_spin():
           ["one thread, ms", "two threads, ms", "speed-up"],
           [[f"{one * 1e3:.0f}", f"{both * 1e3:.0f}", f"{one / both:.2f}"]])
 
+    # What the pair's guard costs: right after a multi-threaded call, reading the threads'
+    # states, ending OpenBLAS's busy workers and reading again (fast._cores_free); then the
+    # next multi-threaded call, which starts them again.
+    rows = []
+    for _ in range(7):
+        np.dot(a, a)
+        t0 = time.perf_counter()
+        free = fast._cores_free()
+        t1 = time.perf_counter()
+        np.dot(a, a)
+        t2 = time.perf_counter()
+        np.dot(a, a)
+        t3 = time.perf_counter()
+        rows.append((t1 - t0, free, t2 - t1, t3 - t2))
+        time.sleep(0.3)
+    guard, free, after, again = zip(*rows)
+    table("the pair's guard right after a 2-thread 512³ np.dot: reading the threads' states, "
+          "ending OpenBLAS's busy worker (when no other Python thread exists), reading again; "
+          "medians of 7",
+          ["guard, ms", "cores free afterwards", "next np.dot, ms", "the one after, ms"],
+          [[f"{np.median(guard) * 1e3:.2f}", f"{sum(free)}/7", f"{np.median(after) * 1e3:.2f}",
+            f"{np.median(again) * 1e3:.2f}"]])
+
 
 def main() -> int:
     import torch
