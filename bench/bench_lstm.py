@@ -32,6 +32,7 @@ cache, and the first call with a warm on-disk cache, in subprocesses).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 
@@ -497,22 +498,24 @@ def run_profile(grid):
         print("\n(--profile needs numba)")
         return
     how = "process CPU time, one thread)" if ARGS.single_thread else "wall time)"
-    for title, fn in (("one thread running the compiled time loops", profile_compiled),
-                      ("the same step with the time loop in Python (the fallback), a timer "
-                       "around every call", profile_train)):
-        if fn is profile_compiled and fast.gemm_address(np.float32) is None:
+    for dtype, (title, fn) in itertools.product(
+            (np.float32, np.float64),
+            (("one thread running the compiled time loops", profile_compiled),
+             ("the same step with the time loop in Python (the fallback), a timer around "
+              "every call", profile_train))):
+        if fn is profile_compiled and fast.gemm_address(dtype) is None:
             continue
         rows = []
         keys = None
         for (T, B, H) in grid:
             wait_quiet(ARGS.quiet_wait)
-            acc = fn(T, B, H)
+            acc = fn(T, B, H, dtype)
             keys = [k for k in acc if k != "total"]
             tot = acc["total"]
             rows.append([f"{T}, {B}, {H}", f"{tot * 1e3:.2f} ms"]
                         + [f"{acc[k] / tot:.0%}" for k in keys])
-        table(f"profile of one float32 training step, {title} (batch not split; best of 6; "
-              + how, ["T, B, D=H", "total"] + keys, rows)
+        table(f"profile of one {np.dtype(dtype).name} training step, {title} (batch not split; "
+              "best of 6; " + how, ["T, B, D=H", "total"] + keys, rows)
     if not ARGS.single_thread:
         run_pair_profile(grid)
 
