@@ -8,9 +8,10 @@ threads keep spinning for a while after a call and slow down whatever runs next 
 OpenBLAS: ~110 ms of busy-waiting after each multi-threaded call, measured here, hence the
 0.2 s default; a shorter pause hands that spinning thread to the next candidate). Reported:
 median and min–max time, the ratio torch time / lstmlab time (> 1: lstmlab is faster) —
-of the medians, and per round (each round times both once, within about a second, so the ratio of
-the two cancels what the machine does on a scale of seconds: the median of the rounds'
-ratios and their middle half) — achieved GFLOP/s (GEMM FLOPs only) and the fraction of the float32 GEMM peak measured here.
+of the medians, and per round (each round times both once, within about a second, so their
+ratio cancels what the machine does on a scale of seconds: the median of the rounds' ratios
+and their middle half) — achieved GFLOP/s (GEMM FLOPs only) and the fraction of the GEMM
+peak measured here.
 
     .venv/bin/python bench/bench_lstm.py            # the full grid (a few minutes)
     .venv/bin/python bench/bench_lstm.py --quick    # a small run (under a minute)
@@ -43,7 +44,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small grid, 3 repeats")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats (rounds) per candidate (9)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed repeats (rounds) per candidate (9)")
     p.add_argument("--pause", type=float, default=0.2,
                    help="seconds between candidates (longer than OpenBLAS's ~0.11 s of "
                         "busy-waiting after a call)")

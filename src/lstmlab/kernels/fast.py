@@ -434,7 +434,7 @@ def _stop_blas_workers() -> bool:
     multi-threaded call (``bench_lstm.py --blas-spin``) and would take turns on the cores with
     the pair's two threads. OpenBLAS's ``blas_thread_shutdown_`` (the function it runs itself
     before a fork) tells each worker to exit and joins it; the next multi-threaded call starts
-    them again (~0.1 ms). Done only when no other Python thread exists besides the pair's own
+    them again, and takes longer (0.35–2.3 ms in ``--blas-spin`` runs). Done only when no other Python thread exists besides the pair's own
     worker (idle between calls), so that no BLAS call can be in flight on the workers being
     ended: a call from another thread could be. Returns True when the workers were ended."""
     shutdown = _openblas_call("blas_thread_shutdown_", "int")
