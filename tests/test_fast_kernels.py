@@ -425,6 +425,31 @@ def test_busy_blas_workers_are_ended_for_the_pair(monkeypatch):
 
 
 @needs_numba
+def test_batch_split_ends_busy_blas_workers_first(monkeypatch):
+    """``threads=2`` (the batch split) ends OpenBLAS's busy worker before its two halves
+    start, as the pair does, and still computes what one thread computes."""
+    pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv("LSTMLAB_PAIR", raising=False)
+    if fast.gemm_address(np.float64) is None or (fast.blas_threads() or 1) < 2:
+        pytest.skip("needs NumPy's OpenBLAS with two threads")
+    calls = []
+    real = fast._stop_blas_workers
+    monkeypatch.setattr(fast, "_stop_blas_workers", lambda: calls.append(1) or real())
+    monkeypatch.setattr(fast, "_another_thread_running", lambda: True)
+    rng = np.random.default_rng(3)
+    T, B, D, H = 4, 8, 5, 6
+    x = rng.normal(size=(T, B, D))
+    params = LSTMParams(rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)),
+                        rng.normal(size=4 * H))
+    h0, c0 = rng.normal(size=(B, H)), rng.normal(size=(B, H))
+    y2, *_ = fast.lstm_forward(x, h0, c0, params, threads=2)
+    assert calls == [1]
+    y1, *_ = fast.lstm_forward(x, h0, c0, params, threads=1)
+    assert calls == [1]  # one thread: nothing to end
+    np.testing.assert_allclose(y2, y1, rtol=1e-12, atol=1e-12)
+
+
+@needs_numba
 def test_busy_blas_workers_are_left_alone_beside_another_python_thread(monkeypatch):
     """With another Python thread alive, a BLAS call may be in flight on OpenBLAS's workers:
     they are not ended, and the pair is not chosen while they run."""

@@ -299,8 +299,9 @@ def split_batch(B: int, H: int, threads: int | None) -> list[slice]:
     Splitting used to be the default for B >= 16, H <= 256. Measured again (docs/speed.md)
     it lost on every training shape of the benchmark grid and on most inference shapes,
     for two reasons: after any multi-threaded call OpenBLAS keeps its worker thread
-    busy-waiting for ~0.11 s, so in a training loop the second half always shares a core
-    with that spinning thread; and, before the time loop was compiled, every step handed the
+    busy-waiting for ~0.11 s, so in a training loop the second half always shared a core
+    with that spinning thread (now ended first where that is safe, as for the pair:
+    :func:`_stop_blas_workers`); and, before the time loop was compiled, every step handed the
     interpreter lock between the two threads. ``LSTMLAB_THREADS`` in the environment, when
     set, replaces None.
     """
@@ -320,6 +321,8 @@ def _run_split(parts: list[slice], work) -> None:
         work(parts[0])
         return
     with _blas_single_thread():
+        if _another_thread_running():  # OpenBLAS's worker, busy: end it (when safe), as the
+            _stop_blas_workers()  # pair does; else one half shares a core with it
         errors = []
 
         def guarded(s):
