@@ -341,6 +341,18 @@ def test_packed_product_is_chosen_where_the_product_runs_on_one_thread(monkeypat
     assert fast.packed_weights(W, 16, 2).shape[0] == 0
 
 
+def _wait_until_no_other_thread_runs(seconds: float = 5.0) -> None:
+    """Wait until no other thread of this process is running — OpenBLAS's worker and other
+    libraries' pools (torch's, from earlier tests) busy-wait for a while after their calls —
+    or skip the test."""
+    fast._stop_blas_workers()
+    deadline = time.monotonic() + seconds
+    while fast._another_thread_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if fast._another_thread_running():
+        pytest.skip("another thread of this process keeps running")
+
+
 @needs_numba
 def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
     """The two-thread unit split: halves on whole panels where possible; not with an explicit
@@ -362,8 +374,7 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
         assert fast.unit_halves(16, 512, np.float32, None) is None
     if fast._cpus() < 2 or (fast.blas_threads() or 1) < 2:
         return
-    fast._stop_blas_workers()
-    assert not fast._another_thread_running()
+    _wait_until_no_other_thread_runs()
     # by default only where the benchmark measured a gain
     assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
     assert fast.unit_halves(16, 128, np.float32, None) is None
@@ -400,11 +411,7 @@ def test_busy_blas_workers_are_ended_for_the_pair(monkeypatch):
               and not t.name.startswith(fast._PAIR_THREAD_NAME)]
     if others:
         pytest.skip(f"other Python threads are alive: {[t.name for t in others]}")
-    deadline = time.monotonic() + 5  # let other libraries' threads (torch's) go to sleep
-    while fast._another_thread_running() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if fast._another_thread_running():
-        pytest.skip("another thread of this process keeps running")
+    _wait_until_no_other_thread_runs()
     a = np.random.default_rng(0).normal(size=(400, 400))
     want = a @ a  # multi-threaded: leaves the worker busy-waiting
     assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
