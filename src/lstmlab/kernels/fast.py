@@ -17,9 +17,9 @@ the work is scheduled:
 * where the recurrent product runs on one thread anyway (split batch, one-threaded BLAS) and
   has 5–32 rows, the compiled loop does it with its own kernel on weights packed once per
   sequence (:func:`packed_weights`);
-* for float32 with H >= 256 and B <= 16, and the cores otherwise idle, a sequence runs on
-  two threads, each owning half of the hidden units, meeting at a barrier after every step
-  (:func:`unit_halves`);
+* for H >= 256 and B <= 16, and the cores otherwise idle (OpenBLAS's busy-waiting workers
+  ended first where that is safe), a sequence runs on two threads, each owning half of the
+  hidden units, meeting at a barrier after every step (:func:`unit_halves`);
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
