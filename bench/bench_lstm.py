@@ -22,12 +22,14 @@ respect to it on either side), train-dx (the same with the input gradient on bot
 for a layer inside a stack), infer (forward in eval mode / torch inference_mode), stream
 (B = 1, 1000 single steps: ``LSTM.step`` vs nn.LSTM called per step and nn.LSTMCell), f64
 and f64-dx (float64 training, as train and train-dx), rnn (train and infer against nn.RNN).
-Extra studies: --profile (where lstmlab's training step spends its time: GEMM, fused
-elementwise kernels, the rest; and the two-thread pair's time split by phase), --packed (the per-step recurrent product by BLAS and by the
-packed kernel), --threads (lstmlab's ways of using two cores against each other: its default,
-one thread running the time loop, the two-thread unit split, the batch split), --memory (peak
-resident memory of one training step, each library in its own subprocess), --compile (numba's first-call compile time with an empty
-cache, and the first call with a warm on-disk cache, in subprocesses).
+Extra studies: --profile (where lstmlab's training step spends its time, float32 and
+float64: GEMM, fused elementwise kernels, the rest; and the two-thread pair's time split by
+phase), --packed (the per-step recurrent product by BLAS and by the packed kernel),
+--threads (lstmlab's ways of using two cores against each other: its default, one thread
+running the time loop, the two-thread unit split, the batch split), --memory (peak resident
+memory of one training step, each library in its own subprocess), --compile (numba's
+first-call compile time with an empty cache, and the first call with a warm on-disk cache,
+in subprocesses), --blas-spin (OpenBLAS's busy-waiting worker, and the pair's guard).
 """
 
 from __future__ import annotations
@@ -535,7 +537,8 @@ def run_pair_profile(grid, repeats=6):
     from lstmlab.kernels import fast
     rows = []
     for (T, B, H) in grid:
-        if B > fast.PAIR_MAX_ROWS or H < fast.PAIR_MIN_HIDDEN or fast.gemm_address(np.float32) is None:
+        if (B > fast.PAIR_MAX_ROWS or H < fast.PAIR_MIN_HIDDEN
+                or fast.gemm_address(np.float32) is None):
             continue
         x, dy = make_inputs(T, B, H, H, np.float32)
         layer = ours_lstm("lstm", H, H, np.float32)
@@ -796,8 +799,8 @@ def run_threads(grid, repeats):
                 cells.append("—" if t is None else f"{t * 1e3:.3g} ms ({t / base:.2f})")
             rows.append([f"{T}, {B}, {H}", f"{kind} {dt}"] + cells)
     table("lstmlab's ways of using two cores (interleaved, medians; in brackets the time over "
-          "the default's: > 1 means the default is faster)", ["T, B, D=H", "step"] + list(THREAD_MODES),
-          rows)
+          "the default's: > 1 means the default is faster)",
+          ["T, B, D=H", "step"] + list(THREAD_MODES), rows)
 
 
 class _env:

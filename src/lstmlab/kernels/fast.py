@@ -321,8 +321,6 @@ def _run_split(parts: list[slice], work) -> None:
         work(parts[0])
         return
     with _blas_single_thread():
-        if _another_thread_running():  # OpenBLAS's worker, busy: end it (when safe), as the
-            _stop_blas_workers()  # pair does; else one half shares a core with it
         errors = []
 
         def guarded(s):
@@ -342,7 +340,9 @@ def _run_split(parts: list[slice], work) -> None:
 
 
 class _blas_single_thread:
-    """Context manager: BLAS limited to one thread (via threadpoolctl when installed)."""
+    """Context manager: BLAS limited to one thread (via threadpoolctl when installed), and
+    OpenBLAS's busy worker ended where that is safe (:func:`_end_busy_blas_workers`), since
+    otherwise the threads that follow share a core with it."""
 
     _controller = None  # one ThreadpoolController, made on first use (it scans the libraries)
 
@@ -360,6 +360,7 @@ class _blas_single_thread:
     def __enter__(self):
         ok = self.possible()
         self._limit = self._controller.limit(limits=1, user_api="blas") if ok else None
+        _end_busy_blas_workers()
         return self
 
     def __exit__(self, *exc):
@@ -432,14 +433,23 @@ def _cores_free() -> bool:
     return _stop_blas_workers() and not _another_thread_running()
 
 
+def _end_busy_blas_workers() -> None:
+    """After BLAS was held to one thread: ``openblas_set_num_threads`` starts OpenBLAS's
+    workers again when :func:`_cores_free` had ended them, and they busy-wait; end them again
+    (when safe) if any other thread runs."""
+    if _another_thread_running():
+        _stop_blas_workers()
+
+
 def _stop_blas_workers() -> bool:
     """End the worker threads of NumPy's OpenBLAS, which busy-wait for ~0.11 s after every
     multi-threaded call (``bench_lstm.py --blas-spin``) and would take turns on the cores with
     the pair's two threads. OpenBLAS's ``blas_thread_shutdown_`` (the function it runs itself
     before a fork) tells each worker to exit and joins it; the next multi-threaded call starts
-    them again, and takes longer (0.35–2.3 ms in ``--blas-spin`` runs). Done only when no other Python thread exists besides the pair's own
-    worker (idle between calls), so that no BLAS call can be in flight on the workers being
-    ended: a call from another thread could be. Returns True when the workers were ended."""
+    them again, and takes longer (0.35–2.3 ms in ``--blas-spin`` runs). Done only when no
+    other Python thread exists besides the pair's own worker (idle between calls), so that no
+    BLAS call can be in flight on the workers being ended: a call from another thread could
+    be. Returns True when the workers were ended."""
     shutdown = _openblas_call("blas_thread_shutdown_", "int")
     if shutdown is None:
         return False
@@ -509,9 +519,8 @@ def _run_pair(fn, args0: tuple, args1: tuple) -> None:
                 1, thread_name_prefix=_PAIR_THREAD_NAME)
         set_threads = _set_blas_threads()
         before = blas_threads()
-        set_threads(1)  # this starts OpenBLAS's workers again if _cores_free ended them ...
-        if _another_thread_running():  # ... and they busy-wait: end them (when safe) again
-            _stop_blas_workers()
+        set_threads(1)
+        _end_busy_blas_workers()
         try:
             def second():
                 try:
