@@ -29,7 +29,9 @@ phase), --packed (the per-step recurrent product by BLAS and by the packed kerne
 running the time loop, the two-thread unit split, the batch split), --memory (peak resident
 memory of one training step, each library in its own subprocess), --compile (numba's
 first-call compile time with an empty cache, and the first call with a warm on-disk cache,
-in subprocesses), --blas-spin (OpenBLAS's busy-waiting worker, and the pair's guard).
+in subprocesses), --blas-spin (OpenBLAS's busy-waiting worker, and the pair's guard),
+--pool (the first write to fresh memory against a rewrite; lstmlab's training step with its
+buffer pool and without).
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ def parse_args(argv=None):
                    help="the per-step recurrent product: BLAS vs the packed kernel")
     p.add_argument("--blas-spin", action="store_true",
                    help="how long NumPy's OpenBLAS keeps a thread busy after a call")
+    p.add_argument("--pool", action="store_true",
+                   help="fresh memory's page faults, and training steps with and without "
+                        "lstmlab's buffer pool")
     p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
                    help="before each shape, wait up to this long for the other processes on the "
                         "machine to use < 15%% of the CPU (shared machines); the busy fraction "
@@ -929,6 +934,60 @@ def run_blas_spin():
             f"{np.median(again) * 1e3:.2f}", ", ".join(woke)]])
 
 
+def run_pool(grid, repeats):
+    """What fresh memory costs: the first write to a newly allocated array against a second
+    write to it; then lstmlab's training step (input as data) with its buffer pool serving
+    (``fast.buffers``, the default) and with it off, interleaved, float32 and float64."""
+    from lstmlab.kernels import fast
+    rows = []
+    for mib in (8, 24, 48, 96):
+        n = mib * 2**20 // 8
+        first, again = [], []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            a = np.empty(n)
+            a.fill(1.0)
+            t1 = time.perf_counter()
+            a.fill(2.0)
+            t2 = time.perf_counter()
+            del a
+            first.append(t1 - t0)
+            again.append(t2 - t1)
+        f, g = np.median(first), np.median(again)
+        rows.append([f"{mib}", f"{f * 1e3:.2f}", f"{g * 1e3:.2f}", f"{f / g:.2f}"])
+    table("writing a newly allocated float64 array (np.empty, then fill) against writing it "
+          "again; medians of 7", ["MiB", "first write, ms", "second write, ms", "ratio"], rows)
+
+    default = fast.buffers.min_bytes
+    rows = []
+    for (T, B, H) in grid:
+        for dtype in (np.float32, np.float64):
+            x, dy = make_inputs(T, B, H, H, dtype)
+            cands = {}
+            for mode, min_bytes in (("pool", default), ("no pool", 1 << 62)):
+                layer = ours_lstm("lstm", H, H, dtype)
+
+                def run(layer=layer, min_bytes=min_bytes, x=x, dy=dy):
+                    fast.buffers.min_bytes = min_bytes
+                    try:
+                        y, _ = layer.forward(x)
+                        float(np.vdot(y, dy))
+                        layer.backward(dy, input_grad=False)
+                    finally:
+                        fast.buffers.min_bytes = default
+                cands[mode] = run
+            ts = interleaved(cands, repeats, ARGS.pause)
+            on, off = np.median(ts["pool"]), np.median(ts["no pool"])
+            pooled = T * B * 4 * H * np.dtype(dtype).itemsize >= default  # the (T, B, 4H) arrays
+            rows.append([f"{T}, {B}, {H}", np.dtype(dtype).name,
+                         "yes" if pooled else "no", f"{on * 1e3:.3g} ms",
+                         f"{off * 1e3:.3g} ms", f"{off / on:.2f}"])
+    table(f"lstmlab's training step with its buffer pool (arrays of >= {default >> 20} MiB "
+          "reused) and without; interleaved, medians", ["T, B, D=H", "dtype",
+          "gate cache pooled", "pool", "no pool", "no pool / pool"], rows)
+    fast.buffers.release()
+
+
 def main() -> int:
     import torch
     from lstmlab.kernels import fast
@@ -1000,6 +1059,8 @@ def main() -> int:
         run_packed(grid)
     if ARGS.blas_spin:
         run_blas_spin()
+    if ARGS.pool:
+        run_pool(grid, repeats)
     print(f"\n(timed suites took {time.perf_counter() - t_start:.0f} s; load average at end "
           f"{os.getloadavg()[0]:.2f}; peak RSS of this process "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")

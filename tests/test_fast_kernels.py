@@ -42,9 +42,14 @@ def time_loop(request, monkeypatch):
     """Runs a test on one of the time loops: ``python`` makes :func:`fast.gemm_address`
     answer None, as it does for a NumPy without its own OpenBLAS; ``packed`` sets
     ``LSTMLAB_PACKED=1``, ``compiled`` ``LSTMLAB_PACKED=0``, both with ``LSTMLAB_PAIR=0``;
-    ``pair`` sets ``LSTMLAB_PAIR=1``, ``pair-blas`` that and ``LSTMLAB_PACKED=0``."""
+    ``pair`` sets ``LSTMLAB_PAIR=1``, ``pair-blas`` that and ``LSTMLAB_PACKED=0``. In every
+    mode the buffer pool serves arrays of any size."""
     mode = request.param
     monkeypatch.setenv("LSTMLAB_PAIR", "1" if mode.startswith("pair") else "0")
+    # every array the kernels take from the buffer pool is pooled, however small, so that the
+    # exactness tests run on reused buffers (a reuse while a cache still holds one would show)
+    monkeypatch.setattr(fast.buffers, "min_bytes", 0)
+    request.addfinalizer(fast.buffers.release)
     if mode == "python":
         monkeypatch.setattr(fast, "_gemm_state", {np.dtype(np.float32): None,
                                                   np.dtype(np.float64): None})

@@ -21,6 +21,10 @@ the work is scheduled:
   ended first where that is safe), a sequence runs on two threads, each owning half of the
   hidden units, meeting at a barrier after every step (:func:`unit_halves`);
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
+* the big arrays of a step (gate cache and its gradient, h, the input projection) come from
+  a pool (:data:`buffers`, ``_pool.py``) that hands a buffer out again once nothing
+  references it: glibc maps blocks of 32 MiB or more fresh on every allocation, and the
+  first write to fresh memory pays a page fault per page;
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
   chunk of steps at a time into a buffer of at most 16 MiB; it returns ``cache=None``;
@@ -45,6 +49,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ._common import step_masks
+from ._pool import BufferPool
 from .lstm import LSTMCache, LSTMParams
 from .rnn import ACTIVATIONS, RNNCache, RNNParams
 
@@ -61,6 +66,10 @@ class Recompute(NamedTuple):
 
 
 _state = {"checked": False, "ok": False, "mod": None}
+
+# The big arrays of a training step (the gate cache, its gradient, h, the input projection)
+# come from here and are reused by the next step once nothing references them (_pool.py).
+buffers = BufferPool()
 _lock = threading.Lock()
 
 
@@ -598,15 +607,14 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     bias = _bias(b, 4 * H, dtype)
 
     halves = unit_halves(B, H, dtype, threads)
-    h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    h = buffers.empty((T + 1, B, H), dtype)  # (T+1, B, H)
     h[0] = h0
     if need_cache:
-        if halves is not None:  # the pair projects and fills the gates itself
-            gates = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H)
-        else:
-            gates = (x.reshape(T * B, D) @ Wx).reshape(T, B, 4 * H)  # x_t·Wx, then the gates
-        c = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
-        tanh_c = np.empty((T, B, H), dtype)  # (T, B, H)
+        gates = buffers.empty((T, B, 4 * H), dtype)  # (T, B, 4H)
+        if halves is None:  # x_t·Wx, then the gates (the pair projects its units itself)
+            np.matmul(x.reshape(T * B, D), Wx, out=gates.reshape(T * B, 4 * H))
+        c = buffers.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+        tanh_c = buffers.empty((T, B, H), dtype)  # (T, B, H)
     else:
         gates = None  # inference: projected chunk by chunk into a small buffer, see below
         c = np.empty((2, B, H), dtype)  # rows t % 2: C_{t-1} and C_t
@@ -711,7 +719,7 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     dhT = np.zeros((B, H), dtype) if dhT is None else _arg(dhT, dtype)
     dc = np.zeros((B, H), dtype) if dcT is None else np.array(dcT, dtype=dtype)  # dL/dC_t
     dy = None if dy is None else _arg(dy, dtype)
-    dz = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) gradient on the pre-activations
+    dz = buffers.empty((T, B, 4 * H), dtype)  # (T, B, 4H) gradient on the pre-activations
     dh_rec = np.empty((B, H), dtype)  # dz_{t+1}·Whᵀ; ends as dL/dh0
 
     halves = unit_halves(B, H, dtype, threads)
@@ -758,7 +766,7 @@ def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
     gates, tanh_c, c = (_arg(a, dtype) for a in (gates, tanh_c, c))
     dWx, dWh = np.empty((D, 4 * H), dtype), np.empty((H, 4 * H), dtype)
     db = np.empty(4 * H if b is not None else 0, dtype)
-    dx = np.empty((T, B, D) if need_dx else (0, 1, 1), dtype)
+    dx = buffers.empty((T, B, D), dtype) if need_dx else np.empty((0, 1, 1), dtype)
     args = []
     for part, (u0, u1) in enumerate(halves):
         args.append((gemm_address(dtype), dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, Whc,
@@ -779,7 +787,10 @@ def _grads_after_loop(dz, x, h, Wx, has_bias: bool, need_dx: bool):
     dWx = x.reshape(T * B, D).T @ dz2  # (D, G·H)
     dWh = h[:-1].reshape(T * B, h.shape[2]).T @ dz2  # (H, G·H)
     db = dz2.sum(axis=0) if has_bias else None  # (G·H,)
-    dx = (dz2 @ Wx.T).reshape(T, B, D) if need_dx else None  # (T, B, D)
+    dx = None
+    if need_dx:
+        dx = buffers.empty((T, B, D), dz.dtype)  # (T, B, D)
+        np.matmul(dz2, Wx.T, out=dx.reshape(T * B, D))
     return dx, dWx, dWh, db
 
 
@@ -831,8 +842,9 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
     bias = _bias(b, H, dtype)
     relu = act == "relu"
 
-    gx = (x.reshape(T * B, D) @ Wx).reshape(T, B, H)  # (T, B, H) input projection, all steps
-    h = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    gx = buffers.empty((T, B, H), dtype)  # (T, B, H) input projection, all steps
+    np.matmul(x.reshape(T * B, D), Wx, out=gx.reshape(T * B, H))
+    h = buffers.empty((T + 1, B, H), dtype)  # (T+1, B, H)
     h[0] = h0
 
     gemm = gemm_address(dtype)
@@ -876,7 +888,7 @@ def rnn_backward(dy: np.ndarray | None, dhT: np.ndarray | None, cache: RNNCache,
 
     dhT = np.zeros((B, H), dtype) if dhT is None else _arg(dhT, dtype)
     dy = None if dy is None else _arg(dy, dtype)
-    dz = np.empty((T, B, H), dtype)  # (T, B, H) gradient on pre-activations
+    dz = buffers.empty((T, B, H), dtype)  # (T, B, H) gradient on pre-activations
     dh_rec = np.empty((B, H), dtype)
     gemm = gemm_address(dtype)
     parts = split_batch(B, H, threads)
