@@ -542,8 +542,7 @@ def run_pair_profile(grid, repeats=6):
     from lstmlab.kernels import fast
     rows = []
     for (T, B, H) in grid:
-        if (B > fast.PAIR_MAX_ROWS or H < fast.PAIR_MIN_HIDDEN
-                or fast.gemm_address(np.float32) is None):
+        if not fast.pair_shape(B, H) or fast.gemm_address(np.float32) is None:
             continue
         x, dy = make_inputs(T, B, H, H, np.float32)
         layer = ours_lstm("lstm", H, H, np.float32)
@@ -766,6 +765,7 @@ THREAD_MODES = {  # lstmlab's ways of using the two cores, as environment settin
     "default": {},  # the pair where it serves (fast.unit_halves), else one loop
     "one loop": {"LSTMLAB_PAIR": "0"},  # one thread runs the time loop, BLAS on both cores
     "pair always": {"LSTMLAB_PAIR": "1"},  # two threads, one per half of the hidden units
+    "pair, BLAS product": {"LSTMLAB_PAIR": "1", "LSTMLAB_PACKED": "0"},  # its product by BLAS
     "batch split": {"LSTMLAB_THREADS": "2"},  # two threads, one per half of the batch
 }
 

@@ -29,6 +29,7 @@ CASES = [  # T, B, D, H, lengths?
     # H a multiple of 16: the packed product can serve (B = 6..13: every tile height 1..6)
     (4, 11, 5, 16, True), (3, 9, 6, 32, False), (1, 10, 3, 16, True), (2, 8, 4, 16, False),
     (2, 3, 1, 5, True),  # one input feature: a thread of the pair gets no rows of dWx
+    (2, 67, 3, 16, True),  # > 64 rows: the pair's packed product over 11 tiles and a rest
 ]
 # The time loop compiled (BLAS called inside), compiled with the packed recurrent product
 # wherever it can run (what a single-threaded BLAS gets), in Python, or on two threads split
@@ -382,9 +383,16 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
     _wait_until_no_other_thread_runs()
     # by default only where the benchmark measured a gain
     assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
-    assert fast.unit_halves(16, 128, np.float32, None) is None
-    assert fast.unit_halves(32, 512, np.float32, None) is None
     assert fast.unit_halves(16, 512, np.float64, None) == [(0, 256), (256, 512)]
+    assert fast.unit_halves(128, 128, np.float32, None) == [(0, 64), (64, 128)]
+    assert fast.unit_halves(16, 128, np.float32, None) is None
+    assert fast.unit_halves(256, 128, np.float64, None) is None
+    wins = {(16, 512), (32, 256), (64, 256), (128, 256), (64, 128), (128, 128), (1, 256)}
+    for B in (1, 8, 16, 32, 64, 128, 129, 256):
+        for H in (64, 127, 128, 256, 512):
+            assert fast.pair_shape(B, H) == (H >= 128 and B <= 128 and (H >= 256 or B >= 64))
+    assert all(fast.pair_shape(B, H) for B, H in wins)
+    assert not any(fast.pair_shape(B, H) for B, H in [(32, 128), (8, 64), (1, 128), (256, 128)])
     stop = threading.Event()
 
     def spin():  # a busy thread, as OpenBLAS's worker is for ~0.11 s after a call

@@ -380,10 +380,18 @@ class _blas_single_thread:
 
 # -- one sequence on two threads, split by hidden units ---------------------------------
 # Where the pair runs by default, from the measurements in docs/speed.md (*Two threads on one
-# sequence*): at least this many hidden units, at most this many rows.
-PAIR_MIN_HIDDEN = 256
-PAIR_MAX_ROWS = 16
+# sequence*): at least PAIR_MIN_HIDDEN hidden units and at most PAIR_MAX_ROWS rows, and then
+# either PAIR_WIDE_HIDDEN units or more, or PAIR_MIN_ROWS rows or more.
+PAIR_MIN_HIDDEN, PAIR_WIDE_HIDDEN = 128, 256
+PAIR_MIN_ROWS, PAIR_MAX_ROWS = 64, 128
 PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES = 256, 1 << 20  # each thread's buffer of projected steps
+
+
+def pair_shape(B: int, H: int) -> bool:
+    """Whether the pair is the default for B rows of H hidden units (where it measured
+    faster than one thread running the loop; see :func:`unit_halves`)."""
+    return (PAIR_MIN_HIDDEN <= H and B <= PAIR_MAX_ROWS
+            and (H >= PAIR_WIDE_HIDDEN or B >= PAIR_MIN_ROWS))
 
 
 def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, int]] | None:
@@ -403,12 +411,15 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     OpenBLAS is allowed two threads or more (a program that holds BLAS to one thread gets one
     thread here too), no other thread of the process is running once OpenBLAS's own idle
     workers are stopped (:func:`_cores_free`), and the shape is one where the benchmark
-    measured a gain: H >= :data:`PAIR_MIN_HIDDEN`, B <= :data:`PAIR_MAX_ROWS` (the per-step
-    product is then large, and done by the packed kernel), float32 or float64. Elsewhere it
-    was slower than one thread running the loop, or not faster beyond the noise: at H <= 128
-    with few rows (per-step work too small for a barrier per step) and from 64 rows (the
-    per-thread product is then one-threaded BLAS). ``LSTMLAB_PAIR=0`` in the environment
-    turns it off, ``=1`` on whenever it can run (the tests use both).
+    measured a gain (:func:`pair_shape`): 128 <= H, B <= 128, and H >= 256 or B >= 64 —
+    float32 or float64. There each thread's half of the per-step product, done by the packed
+    kernel on weights packed once, is a big enough piece of work to pay for a barrier per
+    step, and one loop's two-thread BLAS call repacks all of ``Wh`` on every step. Elsewhere
+    the pair was slower than one thread running the loop, or not faster beyond the noise: at
+    H <= 64, and at H = 128 with up to 32 rows (per-step work too small for a barrier per
+    step), and from 256 rows (BLAS's packing is then a small part of its product).
+    ``LSTMLAB_PAIR=0`` in the environment turns it off, ``=1`` on whenever it can run (the
+    tests use both).
     """
     mode = os.environ.get("LSTMLAB_PAIR", "")
     if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS") or H < 2:
@@ -416,8 +427,8 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     if gemm_address(dtype) is None or _set_blas_threads() is None:
         return None
     if mode != "1":
-        if (H < PAIR_MIN_HIDDEN or B > PAIR_MAX_ROWS or _cpus() < 2
-                or (blas_threads() or 1) < 2 or not _cores_free()):
+        if (not pair_shape(B, H) or _cpus() < 2 or (blas_threads() or 1) < 2
+                or not _cores_free()):
             return None
     else:
         _cores_free()  # forced: still stop OpenBLAS's busy workers where that is safe
@@ -562,14 +573,16 @@ def _record_pair(kind: str, args: list) -> None:
         pair_cycles.append((kind, [a[-1].copy() for a in args]))
 
 
-def _unit_buffers(K: int, N: int, rows: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+def _unit_buffers(K: int, N: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """Buffers for a pair thread's share ``(K, N)`` of the recurrent weights, which the thread
     fills itself: ``(plain, packed)``, one of them empty. Packed for the pair's one-threaded
-    product when N is a whole number of panels and rows <= :data:`PACKED_MAX_ROWS`
-    (``LSTMLAB_PACKED=0``: never, ``=1``: whenever N allows); else plain, for BLAS."""
+    product when N is a whole number of panels (``LSTMLAB_PACKED=0``: never); else plain, for
+    BLAS. Unlike :func:`packed_weights`, for any number of rows: a thread's product in the
+    pair was faster on packed weights than with one-threaded BLAS at 64 and 128 rows too
+    (docs/speed.md, *Two threads on one sequence*)."""
     mode = os.environ.get("LSTMLAB_PACKED", "")
     nr = _panel_width(dtype)
-    if mode != "0" and N % nr == 0 and (mode == "1" or rows <= PACKED_MAX_ROWS):
+    if mode != "0" and N % nr == 0:
         return np.empty((0, 0), dtype), np.empty((N // nr, K, nr), dtype)
     return np.empty((K, N), dtype), _empty_pack(dtype)
 
@@ -585,7 +598,7 @@ def _pair_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache, ha
         z = np.empty((_chunk_steps(T, B, n, x.itemsize, PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES), B,
                       4 * n), dtype)
         args.append((gemm_address(dtype), xc.ctypes.data, D, Wxc, Whc, np.empty((D, 4 * n), dtype),
-                     *_unit_buffers(H, 4 * n, B, dtype), bias, z, gates, h, c, tanh_c, lens, u0,
+                     *_unit_buffers(H, 4 * n, dtype), bias, z, gates, h, c, tanh_c, lens, u0,
                      u1, need_cache, np.zeros(4, np.int64)))
     _run_pair(nb.lstm_forward_units, *args)
     _record_pair("forward" if need_cache else "inference", args)
@@ -770,7 +783,7 @@ def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
     args = []
     for part, (u0, u1) in enumerate(halves):
         args.append((gemm_address(dtype), dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, Whc,
-                     *_unit_buffers(4 * H, u1 - u0, B, dtype), lens, u0, u1, part, xc, hc, Wxc,
+                     *_unit_buffers(4 * H, u1 - u0, dtype), lens, u0, u1, part, xc, hc, Wxc,
                      dWx, dWh, db, dx,
                      np.zeros(4, np.int64)))
     _run_pair(nb.lstm_backward_units, *args)
