@@ -384,15 +384,13 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
     # by default only where the benchmark measured a gain
     assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
     assert fast.unit_halves(16, 512, np.float64, None) == [(0, 256), (256, 512)]
-    assert fast.unit_halves(128, 128, np.float32, None) == [(0, 64), (64, 128)]
+    assert fast.unit_halves(64, 256, np.float32, None) == [(0, 128), (128, 256)]
     assert fast.unit_halves(16, 128, np.float32, None) is None
-    assert fast.unit_halves(256, 128, np.float64, None) is None
-    wins = {(16, 512), (32, 256), (64, 256), (128, 256), (64, 128), (128, 128), (1, 256)}
-    for B in (1, 8, 16, 32, 64, 128, 129, 256):
-        for H in (64, 127, 128, 256, 512):
-            assert fast.pair_shape(B, H) == (H >= 128 and B <= 128 and (H >= 256 or B >= 64))
-    assert all(fast.pair_shape(B, H) for B, H in wins)
-    assert not any(fast.pair_shape(B, H) for B, H in [(32, 128), (8, 64), (1, 128), (256, 128)])
+    assert fast.unit_halves(128, 256, np.float64, None) is None
+    # the measured gains, and where it was slower or within the noise
+    assert all(fast.pair_shape(B, H) for B, H in [(16, 512), (32, 256), (64, 256), (1, 256)])
+    assert not any(fast.pair_shape(B, H) for B, H in [(32, 128), (8, 64), (1, 128), (64, 128),
+                                                       (128, 128), (128, 256), (65, 512)])
     stop = threading.Event()
 
     def spin():  # a busy thread, as OpenBLAS's worker is for ~0.11 s after a call

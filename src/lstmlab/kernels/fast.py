@@ -17,9 +17,11 @@ the work is scheduled:
 * where the recurrent product runs on one thread anyway (split batch, one-threaded BLAS) and
   has 5–32 rows, the compiled loop does it with its own kernel on weights packed once per
   sequence (:func:`packed_weights`);
-* for H >= 256 and B <= 16, and the cores otherwise idle (OpenBLAS's busy-waiting workers
-  ended first where that is safe), a sequence runs on two threads, each owning half of the
-  hidden units, meeting at a barrier after every step (:func:`unit_halves`);
+* for H >= 256 and B <= 64 (:func:`pair_shape`), and the cores
+  otherwise idle (OpenBLAS's busy-waiting workers ended first where that is safe), a
+  sequence runs on two threads, each owning half of the hidden units, meeting at a barrier
+  after every step (:func:`unit_halves`), each thread's share of the recurrent product done
+  by the packed kernel;
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
 * the big arrays of a step (gate cache and its gradient, h, the input projection) come from
   a pool (:data:`buffers`, ``_pool.py``) that hands a buffer out again once nothing
@@ -380,18 +382,16 @@ class _blas_single_thread:
 
 # -- one sequence on two threads, split by hidden units ---------------------------------
 # Where the pair runs by default, from the measurements in docs/speed.md (*Two threads on one
-# sequence*): at least PAIR_MIN_HIDDEN hidden units and at most PAIR_MAX_ROWS rows, and then
-# either PAIR_WIDE_HIDDEN units or more, or PAIR_MIN_ROWS rows or more.
-PAIR_MIN_HIDDEN, PAIR_WIDE_HIDDEN = 128, 256
-PAIR_MIN_ROWS, PAIR_MAX_ROWS = 64, 128
+# sequence*): at least this many hidden units, at most this many rows.
+PAIR_MIN_HIDDEN = 256
+PAIR_MAX_ROWS = 64
 PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES = 256, 1 << 20  # each thread's buffer of projected steps
 
 
 def pair_shape(B: int, H: int) -> bool:
     """Whether the pair is the default for B rows of H hidden units (where it measured
     faster than one thread running the loop; see :func:`unit_halves`)."""
-    return (PAIR_MIN_HIDDEN <= H and B <= PAIR_MAX_ROWS
-            and (H >= PAIR_WIDE_HIDDEN or B >= PAIR_MIN_ROWS))
+    return H >= PAIR_MIN_HIDDEN and B <= PAIR_MAX_ROWS
 
 
 def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, int]] | None:
@@ -411,13 +411,13 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     OpenBLAS is allowed two threads or more (a program that holds BLAS to one thread gets one
     thread here too), no other thread of the process is running once OpenBLAS's own idle
     workers are stopped (:func:`_cores_free`), and the shape is one where the benchmark
-    measured a gain (:func:`pair_shape`): 128 <= H, B <= 128, and H >= 256 or B >= 64 —
-    float32 or float64. There each thread's half of the per-step product, done by the packed
-    kernel on weights packed once, is a big enough piece of work to pay for a barrier per
-    step, and one loop's two-thread BLAS call repacks all of ``Wh`` on every step. Elsewhere
-    the pair was slower than one thread running the loop, or not faster beyond the noise: at
-    H <= 64, and at H = 128 with up to 32 rows (per-step work too small for a barrier per
-    step), and from 256 rows (BLAS's packing is then a small part of its product).
+    measured a gain (:func:`pair_shape`): H >= 256 and B <= 64, float32 or float64. There
+    each thread's half of the per-step product, done by the packed kernel on weights packed
+    once, is a big enough piece of work to pay for a barrier per step, while one loop's
+    two-thread BLAS call repacks all of ``Wh`` on every step. Elsewhere the pair was slower
+    than one thread running the loop, or not faster beyond the noise: at H <= 128 (per-step
+    work too small for a barrier per step; at H = 128 from 64 rows within the noise) and
+    at B = 128 (BLAS's packing is then a small part of its product).
     ``LSTMLAB_PAIR=0`` in the environment turns it off, ``=1`` on whenever it can run (the
     tests use both).
     """
@@ -577,9 +577,10 @@ def _unit_buffers(K: int, N: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """Buffers for a pair thread's share ``(K, N)`` of the recurrent weights, which the thread
     fills itself: ``(plain, packed)``, one of them empty. Packed for the pair's one-threaded
     product when N is a whole number of panels (``LSTMLAB_PACKED=0``: never); else plain, for
-    BLAS. Unlike :func:`packed_weights`, for any number of rows: a thread's product in the
-    pair was faster on packed weights than with one-threaded BLAS at 64 and 128 rows too
-    (docs/speed.md, *Two threads on one sequence*)."""
+    BLAS. Unlike :func:`packed_weights`, for any number of rows: one kernel for every shape
+    the pair serves (up to 64 rows by default), where at 64 rows the pair on packed weights
+    and the pair with one-threaded BLAS measured alike (docs/speed.md, *Two threads on one
+    sequence*)."""
     mode = os.environ.get("LSTMLAB_PACKED", "")
     nr = _panel_width(dtype)
     if mode != "0" and N % nr == 0:
