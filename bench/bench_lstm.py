@@ -959,6 +959,7 @@ def run_pool(grid, repeats):
           "again; medians of 7", ["MiB", "first write, ms", "second write, ms", "ratio"], rows)
 
     default = fast.buffers.min_bytes
+    fast.buffers.release()  # what earlier studies of this run left in the pool
     rows = []
     for (T, B, H) in grid:
         for dtype in (np.float32, np.float64):
@@ -979,12 +980,18 @@ def run_pool(grid, repeats):
             ts = interleaved(cands, repeats, ARGS.pause)
             on, off = np.median(ts["pool"]), np.median(ts["no pool"])
             pooled = T * B * 4 * H * np.dtype(dtype).itemsize >= default  # the (T, B, 4H) arrays
+            cands["pool"]()  # one more step: what the pool holds between steps of a loop
+            used, free = (v / 2**20 for v in fast.buffers.held_bytes())
             rows.append([f"{T}, {B}, {H}", np.dtype(dtype).name,
                          "yes" if pooled else "no", f"{on * 1e3:.3g} ms",
-                         f"{off * 1e3:.3g} ms", f"{off / on:.2f}"])
+                         f"{off * 1e3:.3g} ms", f"{off / on:.2f}", f"{used:.0f} / {free:.0f}"])
+            del cands, ts
+            fast.buffers.release()
     table(f"lstmlab's training step with its buffer pool (arrays of >= {default >> 20} MiB "
-          "reused) and without; interleaved, medians", ["T, B, D=H", "dtype",
-          "gate cache pooled", "pool", "no pool", "no pool / pool"], rows)
+          "reused) and without; interleaved, medians; and the pool's buffers after one more "
+          "step: referenced (by the layer's cache) / free", ["T, B, D=H", "dtype",
+          "gate cache pooled", "pool", "no pool", "no pool / pool", "pool after a step, MiB"],
+          rows)
     fast.buffers.release()
 
 
