@@ -3,10 +3,11 @@
 Why: glibc's malloc hands every block of 32 MiB or more (its largest mmap threshold on 64-bit
 systems) straight from and back to the kernel, so each such ``np.empty`` is fresh memory and
 the first write to each of its pages is a page fault. A training loop allocates the same big
-arrays every step — the gate cache and its gradient are ``T·B·4H`` elements, 52 MiB in float64
+arrays every step — the gate cache and its gradient are ``T·B·4H`` elements, 50 MiB in float64
 at T = 100, B = 128, H = 128 — and paid those faults every step: the first write to a fresh
-52 MiB array took about twice as long as the next one here (``bench/bench_lstm.py --suites
-none --pool``, which also times the training steps with and without the pool).
+48 MiB array took about twice as long as the next one here (``bench/bench_lstm.py --suites
+none --pool``, which also times the training steps with and without the pool; docs/speed.md,
+*Fresh memory*).
 
 How it stays safe: the pool keeps a reference to each buffer it made and hands out views of
 it. A buffer is free again when the pool holds the only reference — every view, and every
