@@ -17,11 +17,11 @@ the work is scheduled:
 * where the recurrent product runs on one thread anyway (split batch, one-threaded BLAS) and
   has 5–32 rows, the compiled loop does it with its own kernel on weights packed once per
   sequence (:func:`packed_weights`);
-* for H >= 256 and B <= 64 (:func:`pair_shape`), and the cores
-  otherwise idle (OpenBLAS's busy-waiting workers ended first where that is safe), a
-  sequence runs on two threads, each owning half of the hidden units, meeting at a barrier
-  after every step (:func:`unit_halves`), each thread's share of the recurrent product done
-  by the packed kernel;
+* for H >= 256 and B <= 64 (:func:`pair_shape`), and the cores otherwise idle (OpenBLAS's
+  busy-waiting workers ended first where that is safe), a sequence runs on two threads, each
+  owning half of the hidden units, meeting at a barrier after every step
+  (:func:`unit_halves`), each thread's share of the recurrent product done by the packed
+  kernel;
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
 * the big arrays of a step (gate cache and its gradient, h, the input projection) come from
   a pool (:data:`buffers`, ``_pool.py``) that hands a buffer out again once nothing
@@ -68,11 +68,11 @@ class Recompute(NamedTuple):
 
 
 _state = {"checked": False, "ok": False, "mod": None}
-
-# The big arrays of a training step (the gate cache, its gradient, h, the input projection)
-# come from here and are reused by the next step once nothing references them (_pool.py).
-buffers = BufferPool()
 _lock = threading.Lock()
+
+# The big arrays of a training step (the gate cache, its gradient, h, the input projection,
+# dx) come from here and are reused by a later step once nothing references them (_pool.py).
+buffers = BufferPool()
 
 
 def available() -> bool:
@@ -795,7 +795,7 @@ def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
 def _grads_after_loop(dz, x, h, Wx, has_bias: bool, need_dx: bool):
     """``(dx, dWx, dWh, db)`` from the pre-activation gradients ``dz (T, B, G·H)`` of a whole
     sequence: one GEMM each over all T·B rows, as the reference kernels do after their loop
-    (``dx`` is ``None`` when not needed)."""
+    (``dx`` is ``None`` when not needed, else from :data:`buffers`)."""
     T, B, D = x.shape
     dz2 = dz.reshape(T * B, dz.shape[2])
     dWx = x.reshape(T * B, D).T @ dz2  # (D, G·H)
