@@ -3,6 +3,9 @@ when nothing but the pool references it, within the size window and the bounds; 
 kernels give the same results, bit for bit, on reused buffers, without ever writing into an
 array the caller still holds."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -158,3 +161,17 @@ def test_kernels_on_reused_buffers_are_bit_for_bit_and_leave_held_arrays_alone(k
         assert p[4].keys() == q[4].keys()
         for k in p[4]:
             assert np.array_equal(p[4][k], q[4][k]), (step, k)
+
+
+def test_environment_switch_turns_the_pool_off():
+    code = ("import numpy as np; from lstmlab.kernels import fast; "
+            "a = fast.buffers.empty((1 << 23,), np.float64); "
+            "print(fast.buffers.held_bytes(), fast.buffers.min_bytes > 1 << 40)")
+    out = {}
+    for value in ("0", "1"):
+        env = dict(os.environ, LSTMLAB_POOL=value)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, check=True)
+        out[value] = res.stdout.strip()
+    assert out["0"] == "(0, 0) True"  # 64 MiB, not pooled
+    assert out["1"] == f"({64 * MiB}, 0) False"

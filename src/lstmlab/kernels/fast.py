@@ -26,7 +26,7 @@ the work is scheduled:
 * the big arrays of a step (gate cache and its gradient, h, the input projection) come from
   a pool (:data:`buffers`, ``_pool.py``) that hands a buffer out again once nothing
   references it: glibc maps blocks of 32 MiB or more fresh on every allocation, and the
-  first write to fresh memory pays a page fault per page;
+  first write to fresh memory pays a page fault per page (``LSTMLAB_POOL=0``: no pool);
 * with ``need_cache=False`` the forward keeps nothing for backward (inference): two cell
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
   chunk of steps at a time into a buffer of at most 16 MiB; it returns ``cache=None``;
@@ -72,7 +72,10 @@ _lock = threading.Lock()
 
 # The big arrays of a training step (the gate cache, its gradient, h, the input projection,
 # dx) come from here and are reused by a later step once nothing references them (_pool.py).
+# LSTMLAB_POOL=0 in the environment at import: nothing is pooled (plain np.empty throughout).
 buffers = BufferPool()
+if os.environ.get("LSTMLAB_POOL", "1") == "0":
+    buffers.min_bytes = 1 << 62
 
 
 def available() -> bool:
