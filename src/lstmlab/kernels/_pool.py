@@ -86,9 +86,9 @@ class BufferPool:
             self._trim(self.max_free_bytes, self.max_free_count)
         return buf[:nbytes].view(dtype).reshape(shape)
 
-    def _trim(self, keep_bytes: int, keep_count: int) -> None:
+    def _trim(self, keep_bytes: int, keep_count: int) -> int:
         """Drop free buffers, oldest first, until at most ``keep_bytes`` bytes and
-        ``keep_count`` buffers of them are held."""
+        ``keep_count`` buffers of them are held; returns the bytes dropped."""
         free = [i for i in range(len(self._bufs)) if self._is_free(i)]
         held = sum(self._bufs[i].nbytes for i in free)
         drop = []
@@ -97,15 +97,16 @@ class BufferPool:
                 break
             held -= self._bufs[i].nbytes
             drop.append(i)
+        dropped = 0
         for i in reversed(drop):  # from the back, so that the other indices stay valid
+            dropped += self._bufs[i].nbytes
             del self._bufs[i]
+        return dropped
 
     def release(self) -> int:
         """Drop every free buffer; returns the bytes given back."""
         with self._lock:
-            before = self._held()[1]
-            self._trim(0, 0)
-            return before - self._held()[1]
+            return self._trim(0, 0)
 
     def held_bytes(self) -> tuple[int, int]:
         """``(in use, free)``: bytes of the pool's buffers that something still references,
