@@ -527,6 +527,69 @@ def run_profile(grid):
               "best of 6; " + how, ["T, B, D=H", "total"] + keys, rows)
     if not ARGS.single_thread:
         run_pair_profile(grid)
+        run_stream_profile()
+
+
+def run_stream_profile(H=128, steps=1000, rounds=9):
+    """Where a streaming step's time goes (B = 1, D = H, float32): the layer's ``step`` as the
+    streaming suite calls it; the compiled step alone on arguments checked beforehand (what the
+    layer adds is its Python: type and shape checks, the allocation of the new state, the copy
+    of y); an empty compiled function with the same arguments (numba's dispatch); and the
+    step's two vector-matrix products looped inside compiled code (no call at all), with the
+    rate at which they read the weights. Rounds interleaved, pauses between candidates."""
+    from numba import njit
+
+    from lstmlab.kernels import fast
+    nb = fast.kernels()
+    layer = ours_lstm("lstm", H, H, np.float32).eval()
+    xs = np.random.default_rng(0).normal(size=(steps, 1, H)).astype(np.float32)
+    _, (h, c) = layer.step(xs[0], None)
+    Wxs, Whs, bs = layer._stream_weights()
+    hn, cn = np.empty_like(h), np.empty_like(c)
+
+    @njit(cache=False)
+    def empty(x, h_prev, c_prev, Wxs, Whs, bs, h, c):
+        return 0
+
+    @njit(cache=False, error_model="numpy", fastmath={"contract"})
+    def products(x, h, Wx, Wh, z, n):
+        for _ in range(n):
+            z[:] = 0.0
+            nb._vecmat_add(x, Wx, z)
+            nb._vecmat_add(h, Wh, z)
+
+    z = np.empty(4 * H, np.float32)
+
+    def step():
+        state = None
+        for t in range(steps):
+            y, state = layer.step(xs[t], state)
+
+    def kernel():
+        for t in range(steps):
+            nb.lstm_stream_step(xs[t], h, c, Wxs, Whs, bs, hn, cn)
+
+    def dispatch():
+        for t in range(steps):
+            empty(xs[t], h, c, Wxs, Whs, bs, hn, cn)
+
+    def vecmat():
+        products(xs[0, 0], h[0, 0], Wxs[0], Whs[0], z, steps)
+
+    cands = {"layer.step (the streaming suite's call)": step,
+             "compiled step alone (arguments checked beforehand)": kernel,
+             "empty compiled call, same arguments (dispatch)": dispatch,
+             "the two vector-matrix products, looped in compiled code": vecmat}
+    ts = interleaved(cands, rounds, 0.05)
+    full = np.median(ts[next(iter(cands))])
+    kib = 2 * H * 4 * H * 4 / 1024
+    rows = []
+    for name, v in ts.items():
+        extra = (f"; reads the weights ({kib:.0f} KiB) at {kib * 1024 / (np.median(v) / steps) / 1e9:.0f} GB/s"
+                 if name.startswith("the two") else "")
+        rows.append([name, fmt_t(v / steps), f"{np.median(v) / full:.0%}{extra}"])
+    table(f"streaming step split, B=1, D=H={H}, float32, {steps} steps (µs per step; "
+          f"{rounds} rounds)", ["part", "per step", "of layer.step (medians)"], rows)
 
 
 PAIR_PHASES = {"inference": ("input projection", "recurrent product", "gate math"),

@@ -254,6 +254,34 @@ def test_streaming_lane_equals_reference(kind, dtype):
 
 
 @needs_numba
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh"])
+def test_streaming_lane_outputs_are_the_callers(kind):
+    """The lane allocates h_n and c_n together (one array, indexed): the state it returns
+    must not share memory with the state it was given or with y, so a caller who keeps an old
+    state, or edits y or one half of the new state, changes nothing else."""
+    rng = np.random.default_rng(5)
+    _, layer = make_pair(kind, np.float32, 8, num_layers=2)
+    s0 = rng.normal(size=(2, 1, 5)).astype(np.float32)  # (L, B, H)
+    state = (s0, -s0) if kind == "lstm" else s0
+    kept = [a.copy() for a in (state if kind == "lstm" else (state,))]
+    x = rng.normal(size=(1, 3)).astype(np.float32)
+    y, new = layer.step(x, state)
+    parts = new if kind == "lstm" else (new,)
+    for old, k in zip(state if kind == "lstm" else (state,), kept):
+        assert np.array_equal(old, k)  # the given state is read, never written
+        assert not any(np.shares_memory(old, p) for p in parts)
+    assert not any(np.shares_memory(y, p) for p in parts)
+    if kind == "lstm":
+        before = parts[1].copy()
+        parts[0][...] = 7.0  # editing h_n leaves c_n as it was
+        assert np.array_equal(parts[1], before)
+    y2, _ = layer.step(x, new)
+    y[...] = 0.0  # y is the caller's: the next step does not see it
+    y3, _ = layer.step(x, new)
+    assert np.array_equal(y2, y3)
+
+
+@needs_numba
 def test_streaming_lane_matches_torch_cell():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(8)

@@ -832,8 +832,7 @@ def lstm_step(x_t: np.ndarray, h: np.ndarray, c: np.ndarray, params: LSTMParams,
         return nb.lstm_stream_step(_arg(x_t, dtype), _arg(h, dtype).reshape(1, B, H),
                                    _arg(c, dtype).reshape(1, B, H), (_arg(Wx, dtype),),
                                    (_arg(Wh, dtype),), (_bias(b, 4 * H, dtype),),
-                                   h_out.reshape(1, B, H), c_out.reshape(1, B, H),
-                                   np.empty((B, 5 * H), dtype))
+                                   h_out.reshape(1, B, H), c_out.reshape(1, B, H))
     z = x_t @ Wx  # (B, 4H), becomes the gates
     rec = h @ Wh  # (B, 4H)
     h, c = _arg(h, dtype), _arg(c, dtype)

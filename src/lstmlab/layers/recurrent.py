@@ -519,11 +519,10 @@ class LSTM(_Recurrent):
         lean = None if fast is None or self._is_variant() else self._stream_args(x_t, state, 2)
         if lean is not None:  # the streaming fast lane: one compiled call per layer
             x, (h, c), unbatched = lean
-            h_new, c_new = np.empty((2,) + h.shape, self.dtype)  # (L, B, H) each: h_n, c_n
-            Wxs, Whs, bs = self._stream_weights()
-            code = fast.kernels().lstm_stream_step(
-                x, h, c, Wxs, Whs, bs, h_new, c_new,
-                np.empty((x.shape[0], 5 * self.hidden_size), self.dtype))  # scratch
+            hc = np.empty((2,) + h.shape, self.dtype)  # h_n, c_n (L, B, H): one allocation,
+            h_new, c_new = hc[0], hc[1]  # and indexed (unpacking an array costs ~2 µs)
+            code = fast.kernels().lstm_stream_step(x, h, c, *self._stream_weights(), h_new,
+                                                   c_new)
             if code:
                 raise ValueError(f"{('x_t', 'state[0] (h)', 'state[1] (c)')[code - 1]} "
                                  f"contains NaN or inf")
