@@ -603,9 +603,10 @@ def run_pair_profile(grid, repeats=6):
     inference, ``repeats`` times each; each thread's cycle counts per phase, summed, as shares
     of that thread's total (the last column: waiting at the barriers)."""
     from lstmlab.kernels import fast
-    rows = []
+    rows, pipe_rows = [], []
     for (T, B, H) in grid:
-        if not fast.pair_shape(B, H) or fast.gemm_address(np.float32) is None:
+        if (not (fast.pair_shape(B, H) or fast.pipe_shape(B, H))
+                or fast.gemm_address(np.float32) is None):
             continue
         x, dy = make_inputs(T, B, H, H, np.float32)
         layer = ours_lstm("lstm", H, H, np.float32)
@@ -630,6 +631,20 @@ def run_pair_profile(grid, repeats=6):
                 share = counts / counts.sum()
                 rows.append([f"{T}, {B}, {H}", kind, str(thread), f"{len(runs)}/{repeats}"]
                             + [f"{v:.0%}" for v in share])
+        runs = [c for k, c in got if k == "pipe backward"]
+        if runs:  # the pipelined backward: per thread, shares of the longer thread's total
+            counts = [np.sum([c[thread] for c in runs], axis=0) for thread in (0, 1)]
+            longest = max(float(c.sum()) for c in counts) or 1.0
+            for thread, what in ((0, "recurrence, then dWx"), (1, "dx and dWh, chunk by chunk")):
+                cnt = counts[thread]
+                pipe_rows.append([f"{T}, {B}, {H}", f"{thread}: {what}", f"{len(runs)}/{repeats}",
+                                  f"{cnt[0] / longest:.0%}", f"{cnt[1] / longest:.0%}",
+                                  f"{cnt[2] / longest:.0%}", f"{cnt.sum() / longest:.0%}"])
+    if pipe_rows:
+        table("the pipelined backward's time split (cycle counts of each thread, summed over the "
+              "runs that took it, as shares of the busier thread's total; lstm_backward_pipe)",
+              ["T, B, D=H", "thread", "runs pipelined", "recurrence", "GEMMs",
+               "waiting for the recurrence", "thread's total"], pipe_rows)
     if rows:
         table("the two-thread pair's time split (cycle counts of each thread, summed over the "
               "runs that took the pair; phases as in lstm_forward_units / lstm_backward_units)",
@@ -825,8 +840,13 @@ def run_packed(grid):
 
 
 THREAD_MODES = {  # lstmlab's ways of using the two cores, as environment settings
-    "default": {},  # the pair where it serves (fast.unit_halves), else one loop
-    "one loop": {"LSTMLAB_PAIR": "0"},  # one thread runs the time loop, BLAS on both cores
+    # the pair where it serves (fast.unit_halves), the pipelined backward where that serves
+    # (fast.pipe_backward), else one loop
+    "default": {},
+    # one thread runs the time loop, BLAS on both cores
+    "one loop": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "0"},
+    # the backward's recurrence on one thread, its GEMMs on the other (forward: one loop)
+    "pipe always": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "1"},
     "pair always": {"LSTMLAB_PAIR": "1"},  # two threads, one per half of the hidden units
     "pair, BLAS product": {"LSTMLAB_PAIR": "1", "LSTMLAB_PACKED": "0"},  # its product by BLAS
     "batch split": {"LSTMLAB_THREADS": "2"},  # two threads, one per half of the batch
@@ -835,12 +855,14 @@ THREAD_MODES = {  # lstmlab's ways of using the two cores, as environment settin
 
 def run_threads(grid, repeats):
     """lstmlab against itself: the ways it can use two cores (:data:`THREAD_MODES`) on the
-    same training step (input as data), float32 inference and float64 training step,
-    interleaved in one process; medians, and each mode's time over the default's."""
+    same training step (input as data; float32 also with dx), float32 inference and float64
+    training step, interleaved in one process; medians, and each mode's time over the
+    default's."""
     rows = []
     for (T, B, H) in grid:
         cands = {}
-        for dtype, kinds in ((np.float32, ("train", "infer")), (np.float64, ("train",))):
+        for dtype, kinds in ((np.float32, ("train", "train dx", "infer")),
+                             (np.float64, ("train",))):
             x, dy = make_inputs(T, B, H, H, dtype)
             for kind in kinds:
                 layer = ours_lstm("lstm", H, H, dtype)
@@ -853,13 +875,14 @@ def run_threads(grid, repeats):
                     def run(layer=layer, env=env, kind=kind, x=x, dy=dy):
                         with _env(env):
                             y, _ = layer.forward(x)
-                            if kind == "train":
+                            if kind.startswith("train"):
                                 float(np.vdot(y, dy))
-                                layer.backward(dy, input_grad=False)
+                                layer.backward(dy, input_grad=kind == "train dx")
                     cands[(np.dtype(dtype).name, kind, mode)] = run
         ts = interleaved(cands, repeats, ARGS.pause)
         m = {k: float(np.median(v)) for k, v in ts.items()}
-        for (dt, kind) in (("float32", "train"), ("float32", "infer"), ("float64", "train")):
+        for (dt, kind) in (("float32", "train"), ("float32", "train dx"), ("float32", "infer"),
+                           ("float64", "train")):
             base = m[(dt, kind, "default")]
             cells = []
             for mode in THREAD_MODES:

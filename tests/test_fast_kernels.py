@@ -35,7 +35,7 @@ CASES = [  # T, B, D, H, lengths?
 # wherever it can run (what a single-threaded BLAS gets), in Python, or on two threads split
 # by hidden units (the LSTM; the RNN runs its compiled loop) with the pair's own choice of
 # packed product or with BLAS only.
-LOOPS = ["compiled", "packed", "python", "pair", "pair-blas"]
+LOOPS = ["compiled", "packed", "python", "pair", "pair-blas", "pipe", "pipe-blas"]
 
 
 @pytest.fixture
@@ -43,10 +43,13 @@ def time_loop(request, monkeypatch):
     """Runs a test on one of the time loops: ``python`` makes :func:`fast.gemm_address`
     answer None, as it does for a NumPy without its own OpenBLAS; ``packed`` sets
     ``LSTMLAB_PACKED=1``, ``compiled`` ``LSTMLAB_PACKED=0``, both with ``LSTMLAB_PAIR=0``;
-    ``pair`` sets ``LSTMLAB_PAIR=1``, ``pair-blas`` that and ``LSTMLAB_PACKED=0``. In every
-    mode the buffer pool serves arrays of any size."""
+    ``pair`` sets ``LSTMLAB_PAIR=1``, ``pair-blas`` that and ``LSTMLAB_PACKED=0``; ``pipe``
+    (the LSTM's pipelined backward) ``LSTMLAB_PIPE=1``, ``pipe-blas`` that and
+    ``LSTMLAB_PACKED=0``; the other modes ``LSTMLAB_PIPE=0``. In every mode the buffer pool
+    serves arrays of any size."""
     mode = request.param
     monkeypatch.setenv("LSTMLAB_PAIR", "1" if mode.startswith("pair") else "0")
+    monkeypatch.setenv("LSTMLAB_PIPE", "1" if mode.startswith("pipe") else "0")
     # every array the kernels take from the buffer pool is pooled, however small, so that the
     # exactness tests run on reused buffers (a reuse while a cache still holds one would show)
     monkeypatch.setattr(fast.buffers, "min_bytes", 0)
@@ -55,7 +58,7 @@ def time_loop(request, monkeypatch):
         monkeypatch.setattr(fast, "_gemm_state", {np.dtype(np.float32): None,
                                                   np.dtype(np.float64): None})
         return mode
-    if mode in ("packed", "compiled", "pair-blas"):
+    if mode in ("packed", "compiled", "pair-blas", "pipe-blas"):
         monkeypatch.setenv("LSTMLAB_PACKED", "1" if mode == "packed" else "0")
     else:
         monkeypatch.delenv("LSTMLAB_PACKED", raising=False)
@@ -63,6 +66,8 @@ def time_loop(request, monkeypatch):
         assert fast.gemm_address(dt) is not None, "NumPy's OpenBLAS cblas_?gemm not found"
     if mode.startswith("pair"):
         assert fast.unit_halves(5, 4, np.float64, None) == [(0, 2), (2, 4)]
+    if mode.startswith("pipe"):
+        assert fast.pipe_backward(5, 4, np.float64, None)
     return mode
 
 
@@ -437,6 +442,61 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
 
 
 @needs_numba
+def test_pipe_is_chosen_only_where_it_can_serve(monkeypatch):
+    """The pipelined backward: never with an explicit ``threads`` or BLAS held to one thread;
+    by default on the shapes where it measured faster, and not where the pair serves."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv("LSTMLAB_PIPE", raising=False)
+    monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
+    assert not fast.pipe_backward(32, 128, np.float32, 1)
+    assert not fast.pipe_backward(32, 128, np.float32, 2)
+    monkeypatch.setenv("LSTMLAB_PIPE", "1")
+    assert fast.pipe_backward(3, 5, np.float64, None)
+    assert not fast.pipe_backward(3, 5, np.float64, 1)
+    monkeypatch.setenv("LSTMLAB_PIPE", "0")
+    assert not fast.pipe_backward(32, 128, np.float32, None)
+    monkeypatch.delenv("LSTMLAB_PIPE")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert not fast.pipe_backward(32, 128, np.float32, None)
+    # the measured gains, and where it was slower or within the noise (or the pair serves)
+    assert all(fast.pipe_shape(B, H) for B, H in [(32, 128), (64, 128), (128, 128), (128, 256)])
+    assert not any(fast.pipe_shape(B, H) for B, H in [(16, 128), (8, 128), (8, 64), (16, 64),
+                                                       (1, 128), (32, 64), (16, 512),
+                                                       (64, 256)])
+    if fast._cpus() < 2 or (fast.blas_threads() or 1) < 2:
+        return
+    _wait_until_no_other_thread_runs()
+    assert fast.pipe_backward(32, 128, np.float32, None)
+    assert fast.pipe_backward(128, 128, np.float64, None)
+    assert not fast.pipe_backward(16, 128, np.float32, None)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pipe_is_deterministic_and_skips_dx(dtype, monkeypatch):
+    """Which thread computes which GEMM, and in which order the chunks of dWh are summed, is
+    fixed: two runs give the same bits. Without dx the other gradients are the same bits as
+    with it. Chunks of one step each (B > PIPE_CHUNK_ROWS / 2 rounds up to 1) and of several."""
+    monkeypatch.setenv("LSTMLAB_PIPE", "1")
+    monkeypatch.setenv("LSTMLAB_PAIR", "0")
+    rng = np.random.default_rng(9)
+    for T, B, D, H in [(6, 200, 5, 16), (23, 12, 4, 16), (1, 7, 3, 5)]:
+        x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, T, B, D, H, 4, True, dtype)
+        p = LSTMParams(*p)
+        cache = fast.lstm_forward(x, h0, c0, p, lengths)[3]
+        one = fast.lstm_backward(dy, dhT, dcT, cache)
+        two = fast.lstm_backward(dy, dhT, dcT, cache)
+        flat = lambda g: [g[0], g[1], g[2], *g[3]]  # noqa: E731
+        assert all(np.array_equal(a, b) for a, b in zip(flat(one), flat(two)))
+        lean = fast.lstm_backward(dy, dhT, dcT, cache, need_dx=False)
+        assert lean[0] is None
+        assert all(np.array_equal(a, b) for a, b in zip(flat(lean)[1:], flat(one)[1:]))
+        ref = lstm_backward(dy, dhT, dcT, lstm_forward(x, h0, c0, p, lengths)[3])
+        assert_close(tuple(flat(one)), tuple(flat(ref)), dtype,
+                     ["dx", "dh0", "dc0", "dWx", "dWh", "db"])
+
+
+@needs_numba
 def test_busy_blas_workers_are_ended_for_the_pair(monkeypatch):
     """After a multi-threaded BLAS call OpenBLAS's worker busy-waits; with no other Python
     thread alive the fast path ends it (it would share the cores with the pair), the pair is
@@ -593,7 +653,11 @@ def test_batch_split_over_threads_gives_the_same_result(time_loop):
 
 
 @needs_numba
-def test_layer_matches_torch_on_the_fast_path():
+@pytest.mark.parametrize("pipe", ["0", "1"])
+def test_layer_matches_torch_on_the_fast_path(pipe, monkeypatch):
+    """Both directions of both layers through the fast kernels, with the pipelined backward
+    forced (``1``) or off."""
+    monkeypatch.setenv("LSTMLAB_PIPE", pipe)
     pytest.importorskip("torch")
     from torch_ref import make_torch_twin, torch_run
 

@@ -533,6 +533,71 @@ def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, WhTp, l
 
 
 @njit(**_JIT_FMA)
+def lstm_backward_pipe(role, gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, WhTp, lengths,
+                       x, h, Wx, dWx, dWh, dx, Tc, prof, sync, yield_fn):
+    """The backward of one sequence on two threads without a barrier per step: one thread
+    (``role`` 0) runs the recurrence, the other (``role`` 1) the big GEMMs behind it.
+
+    Role 0 runs :func:`lstm_backward_loop` over all rows (``WhTp``: Whᵀ packed, for the packed
+    kernel on this one core; empty: BLAS), and after each step adds 1 to the int64 at
+    ``sync`` (steps done); after the loop it computes ``dWx (D, 4H) = xᵀ·dz`` over all T·B
+    rows, one GEMM. Role 1 takes the steps in chunks of ``Tc``, latest first, in the order the
+    recurrence finishes them; for each chunk, once the counter shows it done, its rows of
+    ``dx (T, B, D) = dz·Wxᵀ`` (zero-length ``dx``: not wanted) and its term of
+    ``dWh (H, 4H) = Σ h_{t-1}ᵀ·dz_t``, the chunks summed in that fixed order. Who computes what,
+    and in which order, never depends on timing: the results are the same on every run. BLAS
+    must be held to one thread (the caller's job). ``prof (4,)`` int64 accumulates cycles:
+    recurrence, weight-gradient GEMMs, waiting, unused. Returns False when a wait was aborted
+    (the int64 after ``sync`` became non-zero).
+    """
+    T, B, H = dz.shape[0], dz.shape[1], dh.shape[1]
+    D = x.shape[2]
+    G = 4 * H
+    isz = dz.itemsize
+    zero, one = dz.dtype.type(0.0), dz.dtype.type(1.0)
+    if role == 0:
+        t0 = _cycles()
+        dh3 = dh.reshape((1,) + dh.shape)
+        for t in range(T - 1, -1, -1):
+            dyt = dy[t] if dy.shape[0] == T else dy[0]
+            g, tc, cp, dzt = gates[t], tanh_c[t], c[t], dz[t]
+            for n in range(B):
+                if t >= lengths[n]:
+                    dzt[n, :] = 0.0
+                    continue
+                _dh_total(dh[n], dhT[n], dyt[n], t + 1 < lengths[n])
+                _lstm_row_backward(dh[n], dc[n], g[n], tc[n], cp[n], dzt[n])
+            _times_w(gemm, dz, t, WhT, WhTp, dh3, 0, 0, B, False)  # dL/dh_{t-1} = dz_t·Whᵀ
+            _atomic_add(sync, 1)  # dz_t is written: role 1 may read it
+        t1 = _cycles()
+        _gemm(gemm, 2, D, G, T * B, _address(x), D, _address(dz), G, zero, _address(dWx), G)
+        prof[0] += t1 - t0
+        prof[1] += _cycles() - t1
+        return True
+    for i in range((T + Tc - 1) // Tc):
+        s1 = T - i * Tc
+        s0 = max(0, s1 - Tc)
+        t0 = _cycles()
+        spins = 0
+        while _atomic_load(sync) < T - s0:  # steps s0..s1-1 not all done yet
+            if _atomic_load(sync + 8) != 0:
+                return False
+            _relax(yield_fn, spins)
+            spins += 1
+        t1 = _cycles()
+        rows = (s1 - s0) * B
+        pz = _address(dz) + s0 * B * G * isz
+        if dx.shape[0] > 0:  # dx rows of these steps: dz·Wxᵀ
+            _gemm(gemm, 1, rows, D, G, pz, G, _address(Wx), G, zero,
+                  _address(dx) + s0 * B * D * isz, D)
+        _gemm(gemm, 2, H, G, rows, _address(h) + s0 * B * H * isz, H, pz, G,
+              zero if i == 0 else one, _address(dWh), G)
+        prof[2] += t1 - t0
+        prof[1] += _cycles() - t1
+    return True
+
+
+@njit(**_JIT_FMA)
 def gemm_selftest(gemm, a, w, out, trans):
     """``out = a·w`` (or ``a·wᵀ`` with ``trans``) through the cblas_?gemm at ``gemm``: lets
     ``fast.py`` check the address and calling convention once before trusting them."""

@@ -744,6 +744,10 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
         grads = _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx)
         return grads[0], dh_rec, dc, LSTMParams(*grads[1:])
 
+    if pipe_backward(B, H, dtype, threads):  # the recurrence on one thread, GEMMs on the other
+        grads = _pipe_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, need_dx)
+        return grads[0], dh_rec, dc, LSTMParams(*grads[1:])
+
     gemm = gemm_address(dtype)
     parts = split_batch(B, H, threads)
     if gemm is not None:  # the whole time loop compiled, BLAS called from inside
@@ -793,6 +797,73 @@ def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
     _run_pair(nb.lstm_backward_units, *args)
     _record_pair("backward", args)
     return (dx if need_dx else None), dWx, dWh, (db if b is not None else None)
+
+
+PIPE_CHUNK_ROWS = 256  # rows (steps × batch) of dz per chunk of the pipelined GEMMs
+PIPE_MIN_ROWS, PIPE_MIN_HIDDEN = 32, 128
+
+
+def pipe_shape(B: int, H: int) -> bool:
+    """Whether the pipelined backward is the default for B rows of H hidden units: where it
+    measured faster than one thread running the loop (see :func:`pipe_backward`)."""
+    return B >= PIPE_MIN_ROWS and H >= PIPE_MIN_HIDDEN and not pair_shape(B, H)
+
+
+def pipe_backward(B: int, H: int, dtype, threads: int | None) -> bool:
+    """Whether an LSTM backward runs as a pipeline on two threads
+    (``_fast_numba.lstm_backward_pipe``): one thread runs the recurrence — the per-step gate
+    backward and ``dz_t·Whᵀ``, by the packed kernel on one core — while the other computes
+    ``dx`` and ``dWh`` chunk by chunk of steps as soon as the recurrence has finished them;
+    after its loop the first computes ``dWx``. With one thread running the loop, the second
+    core idles through the gate math of every step, the per-step product is a small
+    two-thread BLAS call that uses both cores poorly, and the three big GEMMs wait until the
+    loop ends.
+
+    The same conditions as the pair (:func:`unit_halves`: default ``threads``, the compiled
+    loops, two CPUs, BLAS allowed two threads, no other thread of the process running), on
+    the shapes :func:`pipe_shape` names: B >= 32 and H >= 128 where the pair does not serve.
+    Below that (B = 8..16, H = 64..128) the thread hand-over cost more than the overlap
+    saved (docs/speed.md, *The pipelined backward*). ``LSTMLAB_PIPE=0`` in the environment
+    turns it off, ``=1`` on wherever it can run (the tests use both)."""
+    mode = os.environ.get("LSTMLAB_PIPE", "")
+    if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS"):
+        return False
+    if gemm_address(dtype) is None or _set_blas_threads() is None:
+        return False
+    if mode != "1":
+        if (not pipe_shape(B, H) or _cpus() < 2 or (blas_threads() or 1) < 2
+                or not _cores_free()):
+            return False
+    else:
+        _cores_free()  # forced: still stop OpenBLAS's busy workers where that is safe
+    return True
+
+
+def _pipe_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, need_dx):
+    """The backward of :func:`lstm_backward` as a two-thread pipeline (:func:`pipe_backward`);
+    ``(dx, dWx, dWh, db)``."""
+    x, h, c, gates, tanh_c, params, active = cache
+    Wx, Wh, b = params
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    dys = np.zeros((1, B, H), dtype) if dy is None else dy
+    xc, hc, Wxc = (_arg(a, dtype) for a in (x, h, Wx))
+    gates, tanh_c, c = (_arg(a, dtype) for a in (gates, tanh_c, c))
+    WhT = np.ascontiguousarray(Wh.T, dtype)  # (4H, H)
+    nr = _panel_width(dtype)
+    WhTp = (pack_panels(WhT) if B > STREAM_ROWS and H % nr == 0
+            and os.environ.get("LSTMLAB_PACKED", "") != "0" else np.empty((0, 1, nr), dtype))
+    dWx, dWh = np.empty((D, 4 * H), dtype), np.empty((H, 4 * H), dtype)
+    dx = buffers.empty((T, B, D), dtype) if need_dx else np.empty((0, 1, 1), dtype)
+    Tc = max(1, -(-PIPE_CHUNK_ROWS // B))
+    gemm = gemm_address(dtype)
+    args = [(role, gemm, dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhT, WhTp, lens, xc, hc,
+             Wxc, dWx, dWh, dx, Tc, np.zeros(4, np.int64)) for role in (0, 1)]
+    _run_pair(nb.lstm_backward_pipe, *args)
+    _record_pair("pipe backward", args)
+    db = dz.reshape(T * B, 4 * H).sum(axis=0) if b is not None else None
+    return (dx if need_dx else None), dWx, dWh, db
 
 
 def _grads_after_loop(dz, x, h, Wx, has_bias: bool, need_dx: bool):
