@@ -424,22 +424,31 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     ``LSTMLAB_PAIR=0`` in the environment turns it off, ``=1`` on whenever it can run (the
     tests use both).
     """
-    mode = os.environ.get("LSTMLAB_PAIR", "")
-    if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS") or H < 2:
+    if H < 2 or not _two_threads("LSTMLAB_PAIR", pair_shape(B, H), dtype, threads):
         return None
-    if gemm_address(dtype) is None or _set_blas_threads() is None:
-        return None
-    if mode != "1":
-        if (not pair_shape(B, H) or _cpus() < 2 or (blas_threads() or 1) < 2
-                or not _cores_free()):
-            return None
-    else:
-        _cores_free()  # forced: still stop OpenBLAS's busy workers where that is safe
     nr = _panel_width(dtype)
     half = int(round(H / 2 / nr)) * nr  # a whole number of panels where possible
     if not 0 < half < H:
         half = H // 2
     return [(0, half), (half, H)]
+
+
+def _two_threads(switch: str, shape_ok: bool, dtype, threads: int | None) -> bool:
+    """Whether one of the fast path's two-thread schedules (the pair, the pipelined backward)
+    may run: the environment variable ``switch`` is not ``0``, ``threads`` is the default,
+    the compiled loops and a way to hold NumPy's OpenBLAS to one thread exist; and either
+    ``switch`` is ``1`` (forced) or the shape is one of the schedule's (``shape_ok``), this
+    process may run on two CPUs, BLAS may use two threads and no other thread of the process
+    is running (:func:`_cores_free`)."""
+    mode = os.environ.get(switch, "")
+    if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS"):
+        return False
+    if gemm_address(dtype) is None or _set_blas_threads() is None:
+        return False
+    if mode == "1":
+        _cores_free()  # forced: still stop OpenBLAS's busy workers where that is safe
+        return True
+    return shape_ok and _cpus() >= 2 and (blas_threads() or 1) >= 2 and _cores_free()
 
 
 def _cpus() -> int:
@@ -825,18 +834,7 @@ def pipe_backward(B: int, H: int, dtype, threads: int | None) -> bool:
     Below that (B = 8..16, H = 64..128) the thread hand-over cost more than the overlap
     saved (docs/speed.md, *The pipelined backward*). ``LSTMLAB_PIPE=0`` in the environment
     turns it off, ``=1`` on wherever it can run (the tests use both)."""
-    mode = os.environ.get("LSTMLAB_PIPE", "")
-    if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS"):
-        return False
-    if gemm_address(dtype) is None or _set_blas_threads() is None:
-        return False
-    if mode != "1":
-        if (not pipe_shape(B, H) or _cpus() < 2 or (blas_threads() or 1) < 2
-                or not _cores_free()):
-            return False
-    else:
-        _cores_free()  # forced: still stop OpenBLAS's busy workers where that is safe
-    return True
+    return _two_threads("LSTMLAB_PIPE", pipe_shape(B, H), dtype, threads)
 
 
 def _pipe_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, need_dx):
