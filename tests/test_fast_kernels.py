@@ -426,7 +426,7 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
                                                        (128, 128), (128, 256), (65, 512)])
     stop = threading.Event()
 
-    def spin():  # a busy thread, as OpenBLAS's worker is for ~0.11 s after a call
+    def spin():  # a busy thread of the program's own
         while not stop.is_set():
             pass
     busy = threading.Thread(target=spin)
@@ -435,7 +435,51 @@ def test_pair_is_chosen_only_where_it_can_serve(monkeypatch):
         deadline = time.monotonic() + 5
         while not fast._another_thread_running() and time.monotonic() < deadline:
             time.sleep(0.001)
-        assert fast.unit_halves(16, 512, np.float32, None) is None
+        # still the pair: the choice never depends on what else runs (results would)
+        assert fast.unit_halves(16, 512, np.float32, None) == [(0, 256), (256, 512)]
+        assert fast.pipe_backward(32, 128, np.float32, None)
+    finally:
+        stop.set()
+        busy.join()
+
+
+@needs_numba
+@pytest.mark.parametrize("B, H", [(32, 128), (4, 256)])  # the pipelined backward, the pair
+def test_results_do_not_depend_on_what_else_runs(B, H, monkeypatch):
+    """A training step on a two-thread shape gives the same bits whether or not another
+    thread of the program keeps a core busy: the schedule is chosen from the configuration,
+    not from the moment (a run that sometimes fell back to one loop would not repeat)."""
+    monkeypatch.delenv("LSTMLAB_PAIR", raising=False)
+    monkeypatch.delenv("LSTMLAB_PIPE", raising=False)
+    monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
+    if fast._cpus() < 2 or (fast.blas_threads() or 1) < 2 or fast.gemm_address(np.float32) is None:
+        pytest.skip("needs two CPUs and NumPy's OpenBLAS with two threads")
+    rng = np.random.default_rng(6)
+    layer = lstmlab.LSTM(8, H, dtype=np.float32, rng=rng)
+    x = rng.normal(size=(5, B, 8)).astype(np.float32)
+    dy = rng.normal(size=(5, B, H)).astype(np.float32)
+
+    def step():
+        monkeypatch.setattr(fast, "pair_cycles", [])
+        y, _ = layer.forward(x)
+        dx, _ = layer.backward(dy)
+        kinds = {k for k, _ in fast.pair_cycles}
+        return [y, dx, *(g.copy() for g in layer.grads().values())], kinds
+
+    quiet, kinds = step()
+    assert kinds & {"pipe backward", "backward"}  # a two-thread schedule ran
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+    busy = threading.Thread(target=spin)
+    busy.start()
+    try:
+        for _ in range(3):
+            loud, kinds_loud = step()
+            assert kinds_loud == kinds
+            assert all(np.array_equal(a, b) for a, b in zip(loud, quiet))
     finally:
         stop.set()
         busy.join()
@@ -558,7 +602,8 @@ def test_batch_split_ends_busy_blas_workers_first(monkeypatch):
 @needs_numba
 def test_busy_blas_workers_are_left_alone_beside_another_python_thread(monkeypatch):
     """With another Python thread alive, a BLAS call may be in flight on OpenBLAS's workers:
-    they are not ended, and the pair is not chosen while they run."""
+    they are not ended (the pair still runs beside them: its choice never depends on
+    timing)."""
     monkeypatch.delenv("LSTMLAB_PAIR", raising=False)
     if fast.gemm_address(np.float32) is None:
         pytest.skip("needs NumPy's OpenBLAS")

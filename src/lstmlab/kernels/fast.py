@@ -22,6 +22,10 @@ the work is scheduled:
   owning half of the hidden units, meeting at a barrier after every step
   (:func:`unit_halves`), each thread's share of the recurrent product done by the packed
   kernel;
+* elsewhere for B >= 32 and H >= 128 (:func:`pipe_shape`), the LSTM's backward is a
+  pipeline on two threads (:func:`pipe_backward`): one runs the recurrence with the packed
+  product, the other computes ``dx`` and ``dWh`` chunk by chunk behind it, without a barrier
+  per step;
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
 * the big arrays of a step (gate cache and its gradient, h, the input projection) come from
   a pool (:data:`buffers`, ``_pool.py``) that hands a buffer out again once nothing
@@ -412,9 +416,10 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     Used when ``threads`` is None (the default), the compiled loops can run (NumPy's
     OpenBLAS, :func:`gemm_address`), this process may run on two CPUs or more, NumPy's
     OpenBLAS is allowed two threads or more (a program that holds BLAS to one thread gets one
-    thread here too), no other thread of the process is running once OpenBLAS's own idle
-    workers are stopped (:func:`_cores_free`), and the shape is one where the benchmark
-    measured a gain (:func:`pair_shape`): H >= 256 and B <= 64, float32 or float64. There
+    thread here too), and the shape is one where the benchmark measured a gain
+    (:func:`pair_shape`): H >= 256 and B <= 64, float32 or float64 — never on what else is
+    running at the moment, so that results do not depend on timing (:func:`_two_threads`;
+    OpenBLAS's busy-waiting workers are ended first where that is safe). There
     each thread's half of the per-step product, done by the packed kernel on weights packed
     once, is a big enough piece of work to pay for a barrier per step, while one loop's
     two-thread BLAS call repacks all of ``Wh`` on every step. Elsewhere the pair was slower
@@ -435,20 +440,27 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
 
 def _two_threads(switch: str, shape_ok: bool, dtype, threads: int | None) -> bool:
     """Whether one of the fast path's two-thread schedules (the pair, the pipelined backward)
-    may run: the environment variable ``switch`` is not ``0``, ``threads`` is the default,
-    the compiled loops and a way to hold NumPy's OpenBLAS to one thread exist; and either
+    runs: the environment variable ``switch`` is not ``0``, ``threads`` is the default, the
+    compiled loops and a way to hold NumPy's OpenBLAS to one thread exist; and either
     ``switch`` is ``1`` (forced) or the shape is one of the schedule's (``shape_ok``), this
-    process may run on two CPUs, BLAS may use two threads and no other thread of the process
-    is running (:func:`_cores_free`)."""
+    process may run on two CPUs and BLAS may use two threads.
+
+    The answer depends on the configuration only, never on what the machine is doing at the
+    moment: the schedules round differently from one loop in float32, so a choice that
+    followed, say, whether another thread happened to be running would make the same
+    training run give different results from one run to the next. OpenBLAS's busy-waiting
+    workers are ended before the schedule starts where that is safe (:func:`_cores_free`);
+    a thread of the program's own that keeps running then shares the cores with it (slower,
+    never different)."""
     mode = os.environ.get(switch, "")
     if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS"):
         return False
     if gemm_address(dtype) is None or _set_blas_threads() is None:
         return False
-    if mode == "1":
-        _cores_free()  # forced: still stop OpenBLAS's busy workers where that is safe
-        return True
-    return shape_ok and _cpus() >= 2 and (blas_threads() or 1) >= 2 and _cores_free()
+    if mode != "1" and not (shape_ok and _cpus() >= 2 and (blas_threads() or 1) >= 2):
+        return False
+    _cores_free()  # end OpenBLAS's busy workers where that is safe; not part of the choice
+    return True
 
 
 def _cpus() -> int:
