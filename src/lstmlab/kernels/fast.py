@@ -229,10 +229,12 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     panels. ``LSTMLAB_PACKED=0`` in the environment turns it off, ``=1`` on wherever it can
     run (the tests use that).
 
-    With BLAS on its threads the default stays BLAS, even where one core of the packed kernel
+    With BLAS on its threads one loop keeps BLAS, even where one core of the packed kernel
     matches or beats BLAS's two (B = 8, H = 64; B = 16, H = 512): in float32 its sums round
-    differently from OpenBLAS's, and the default path's results — the documented experiments
-    among them — stay what they were. Two threads of the packed kernel were tried: faster than
+    differently from OpenBLAS's, and the one loop's results stay what they were (the pair and
+    the pipelined backward use the packed kernel on their own threads; their shapes' float32
+    results changed with them, and the documented runs at those shapes were made with them).
+    Two threads of the packed kernel in one loop were tried: faster than
     BLAS's two per step in isolation, much slower inside a training step, because OpenBLAS
     keeps a worker busy-waiting for ~0.11 s after every multi-threaded call
     (``bench_lstm.py --blas-spin``) and that worker takes turns on a core with any thread that
@@ -840,9 +842,9 @@ def pipe_backward(B: int, H: int, dtype, threads: int | None) -> bool:
     two-thread BLAS call that uses both cores poorly, and the three big GEMMs wait until the
     loop ends.
 
-    The same conditions as the pair (:func:`unit_halves`: default ``threads``, the compiled
-    loops, two CPUs, BLAS allowed two threads, no other thread of the process running), on
-    the shapes :func:`pipe_shape` names: B >= 32 and H >= 128 where the pair does not serve.
+    The same conditions as the pair (:func:`_two_threads`: default ``threads``, the compiled
+    loops, two CPUs, BLAS allowed two threads; never what runs at the moment), on the shapes
+    :func:`pipe_shape` names: B >= 32 and H >= 128 where the pair does not serve.
     Below that (B = 8..16, H = 64..128) the thread hand-over cost more than the overlap
     saved (docs/speed.md, *The pipelined backward*). ``LSTMLAB_PIPE=0`` in the environment
     turns it off, ``=1`` on wherever it can run (the tests use both)."""
