@@ -845,8 +845,9 @@ def pipe_backward(B: int, H: int, dtype, threads: int | None) -> bool:
     The same conditions as the pair (:func:`_two_threads`: default ``threads``, the compiled
     loops, two CPUs, BLAS allowed two threads; never what runs at the moment), on the shapes
     :func:`pipe_shape` names: B >= 32 and H >= 128 where the pair does not serve.
-    Below that (B = 8..16, H = 64..128) the thread hand-over cost more than the overlap
-    saved (docs/speed.md, *The pipelined backward*). ``LSTMLAB_PIPE=0`` in the environment
+    With fewer rows (B = 8: slower, B = 16: even) the thread hand-over costs as much as the
+    overlap saves; at H = 128 from 32 rows it measured even to 1.17x faster (docs/speed.md,
+    *The pipelined backward*). ``LSTMLAB_PIPE=0`` in the environment
     turns it off, ``=1`` on wherever it can run (the tests use both)."""
     return _two_threads("LSTMLAB_PIPE", pipe_shape(B, H), dtype, threads)
 
