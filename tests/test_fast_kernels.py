@@ -666,6 +666,38 @@ def test_pair_fails_cleanly_when_one_thread_cannot_start(failing):
 
 
 @needs_numba
+@pytest.mark.parametrize("failing", [0, 1])
+def test_pipe_fails_cleanly_when_one_thread_cannot_start(failing):
+    """The pipelined backward: when the recurrence's call fails before entering compiled code,
+    the other thread, waiting for steps that will never come, is released; when the GEMMs'
+    call fails, the recurrence finishes alone. Either way the error reaches the caller."""
+    nb = fast.kernels()
+    rng = np.random.default_rng(5)
+    T, B, D, H = 4, 3, 2, 5
+    x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, T, B, D, H, 4, False, np.float64)
+    cache = lstm_forward(x, h0, c0, LSTMParams(*p))[3]
+    gemm = fast.gemm_address(np.float64)
+
+    def args():  # both threads share every array, as fast._pipe_backward passes them
+        shared = (gemm, np.zeros((B, H)), dhT, dy, np.array(dcT), cache.gates, cache.tanh_c,
+                  cache.c, np.zeros((T, B, 4 * H)), np.ascontiguousarray(p[1].T),
+                  fast._empty_pack(np.float64), np.full(B, T, np.int64), x, cache.h, p[0],
+                  np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros((T, B, D)), 2)
+        return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
+    a0, a1 = args()
+    fast._run_pair(nb.lstm_backward_pipe, a0, a1)  # as built, it runs
+    want = lstm_backward(dy, dhT, dcT, cache)
+    assert_close((a0[18], a0[16], a0[17]), (want[0], want[3][0], want[3][1]), np.float64,
+                 ["dx", "dWx", "dWh"])
+    before = fast.blas_threads()
+    bad = args()
+    bad[failing] = bad[failing][:6] + ("not an array",) + bad[failing][7:]
+    with pytest.raises(Exception, match="(?i)typing|invalid|resolution|argument"):
+        fast._run_pair(nb.lstm_backward_pipe, *bad)
+    assert fast.blas_threads() == before
+
+
+@needs_numba
 @pytest.mark.parametrize("time_loop", LOOPS, indirect=True)
 def test_batch_split_over_threads_gives_the_same_result(time_loop):
     rng = np.random.default_rng(2)

@@ -947,9 +947,9 @@ def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c):
     ``x (B, D)``; state ``h_prev, c_prev (L, B, H)``; ``Wxs``, ``Whs``, ``bs`` tuples of the L
     layers' weights as in ``lstm.py`` (layer l > 0 takes h of layer l-1 as its input); writes
     ``h, c (L, B, H)``. Returns 0, or 1/2/3 when ``x``/``h_prev``/``c_prev`` holds NaN or inf
-    (then nothing is written). Its scratch row is allocated here: inside compiled code that
-    costs a tenth of what ``np.empty`` costs a caller in Python, and a streaming step is
-    short enough for the difference to show.
+    (then nothing is written). Its scratch row is allocated here, where an allocation costs
+    less than a call of ``np.empty`` from Python, and a streaming step is short enough for
+    the difference to show.
     """
     if not _finite(x):
         return 1

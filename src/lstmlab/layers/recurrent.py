@@ -520,7 +520,7 @@ class LSTM(_Recurrent):
         if lean is not None:  # the streaming fast lane: one compiled call per layer
             x, (h, c), unbatched = lean
             hc = np.empty((2,) + h.shape, self.dtype)  # h_n, c_n (L, B, H): one allocation,
-            h_new, c_new = hc[0], hc[1]  # and indexed (unpacking an array costs ~2 µs)
+            h_new, c_new = hc[0], hc[1]  # and indexed (unpacking iterates it in Python)
             code = fast.kernels().lstm_stream_step(x, h, c, *self._stream_weights(), h_new,
                                                    c_new)
             if code:
