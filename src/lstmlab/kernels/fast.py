@@ -798,28 +798,52 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     return dx, dh_rec, dc, LSTMParams(dWx, dWh, db)
 
 
-def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
-    """The backward of :func:`lstm_backward` on two threads; ``(dx, dWx, dWh, db)``."""
-    x, h, c, gates, tanh_c, params, active = cache
-    Wx, Wh, b = params
+class _BackwardOperands(NamedTuple):
+    """What both two-thread backwards (the pair, the pipeline) hand their compiled threads:
+    the cache's arrays C-contiguous in its dtype, the upstream gradient (zeros of one step
+    when there is none) and the weight-gradient outputs (``dx`` zero-length when not
+    wanted)."""
+
+    x: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
+    gates: np.ndarray
+    tanh_c: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    has_bias: bool
+    dy: np.ndarray
+    dWx: np.ndarray
+    dWh: np.ndarray
+    dx: np.ndarray
+
+
+def _backward_operands(dy, cache: LSTMCache, need_dx: bool) -> _BackwardOperands:
+    x, h, c, gates, tanh_c, (Wx, Wh, b), _ = cache
     T, B, D = x.shape
     H = Wh.shape[0]
     dtype = x.dtype
-    dys = np.zeros((1, B, H), dtype) if dy is None else dy
-    xc, hc, Wxc, Whc = (_arg(a, dtype) for a in (x, h, Wx, Wh))
-    gates, tanh_c, c = (_arg(a, dtype) for a in (gates, tanh_c, c))
-    dWx, dWh = np.empty((D, 4 * H), dtype), np.empty((H, 4 * H), dtype)
-    db = np.empty(4 * H if b is not None else 0, dtype)
-    dx = buffers.empty((T, B, D), dtype) if need_dx else np.empty((0, 1, 1), dtype)
-    args = []
-    for part, (u0, u1) in enumerate(halves):
-        args.append((gemm_address(dtype), dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, Whc,
-                     *_unit_buffers(4 * H, u1 - u0, dtype), lens, u0, u1, part, xc, hc, Wxc,
-                     dWx, dWh, db, dx,
-                     np.zeros(4, np.int64)))
+    x, h, c, gates, tanh_c, Wx, Wh = (_arg(a, dtype) for a in (x, h, c, gates, tanh_c, Wx, Wh))
+    return _BackwardOperands(
+        x, h, c, gates, tanh_c, Wx, Wh, b is not None,
+        np.zeros((1, B, H), dtype) if dy is None else dy,
+        np.empty((D, 4 * H), dtype), np.empty((H, 4 * H), dtype),
+        buffers.empty((T, B, D), dtype) if need_dx else np.empty((0, 1, 1), dtype))
+
+
+def _pair_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, halves, need_dx):
+    """The backward of :func:`lstm_backward` on two threads; ``(dx, dWx, dWh, db)``."""
+    o = _backward_operands(dy, cache, need_dx)
+    H = o.Wh.shape[0]
+    dtype = o.x.dtype
+    db = np.empty(4 * H if o.has_bias else 0, dtype)
+    args = [(gemm_address(dtype), dh_rec, dhT, o.dy, dc, o.gates, o.tanh_c, o.c, dz, o.Wh,
+             *_unit_buffers(4 * H, u1 - u0, dtype), lens, u0, u1, part, o.x, o.h, o.Wx,
+             o.dWx, o.dWh, db, o.dx, np.zeros(4, np.int64))
+            for part, (u0, u1) in enumerate(halves)]
     _run_pair(nb.lstm_backward_units, *args)
     _record_pair("backward", args)
-    return (dx if need_dx else None), dWx, dWh, (db if b is not None else None)
+    return (o.dx if need_dx else None), o.dWx, o.dWh, (db if o.has_bias else None)
 
 
 PIPE_CHUNK_ROWS = 256  # rows (steps × batch) of dz per chunk of the pipelined GEMMs
@@ -855,28 +879,22 @@ def pipe_backward(B: int, H: int, dtype, threads: int | None) -> bool:
 def _pipe_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, need_dx):
     """The backward of :func:`lstm_backward` as a two-thread pipeline (:func:`pipe_backward`);
     ``(dx, dWx, dWh, db)``."""
-    x, h, c, gates, tanh_c, params, active = cache
-    Wx, Wh, b = params
-    T, B, D = x.shape
-    H = Wh.shape[0]
-    dtype = x.dtype
-    dys = np.zeros((1, B, H), dtype) if dy is None else dy
-    xc, hc, Wxc = (_arg(a, dtype) for a in (x, h, Wx))
-    gates, tanh_c, c = (_arg(a, dtype) for a in (gates, tanh_c, c))
-    WhT = np.ascontiguousarray(Wh.T, dtype)  # (4H, H)
-    nr = _panel_width(dtype)
-    WhTp = (pack_panels(WhT) if B > STREAM_ROWS and H % nr == 0
-            and os.environ.get("LSTMLAB_PACKED", "") != "0" else np.empty((0, 1, nr), dtype))
-    dWx, dWh = np.empty((D, 4 * H), dtype), np.empty((H, 4 * H), dtype)
-    dx = buffers.empty((T, B, D), dtype) if need_dx else np.empty((0, 1, 1), dtype)
+    o = _backward_operands(dy, cache, need_dx)
+    T, B, D = o.x.shape
+    H = o.Wh.shape[0]
+    dtype = o.x.dtype
+    WhT = np.ascontiguousarray(o.Wh.T)  # (4H, H)
+    packed = (B > STREAM_ROWS and H % _panel_width(dtype) == 0
+              and os.environ.get("LSTMLAB_PACKED", "") != "0")
+    WhTp = pack_panels(WhT) if packed else _empty_pack(dtype)
     Tc = max(1, -(-PIPE_CHUNK_ROWS // B))
-    gemm = gemm_address(dtype)
-    args = [(role, gemm, dh_rec, dhT, dys, dc, gates, tanh_c, c, dz, WhT, WhTp, lens, xc, hc,
-             Wxc, dWx, dWh, dx, Tc, np.zeros(4, np.int64)) for role in (0, 1)]
+    args = [(role, gemm_address(dtype), dh_rec, dhT, o.dy, dc, o.gates, o.tanh_c, o.c, dz, WhT,
+             WhTp, lens, o.x, o.h, o.Wx, o.dWx, o.dWh, o.dx, Tc, np.zeros(4, np.int64))
+            for role in (0, 1)]
     _run_pair(nb.lstm_backward_pipe, *args)
     _record_pair("pipe backward", args)
-    db = dz.reshape(T * B, 4 * H).sum(axis=0) if b is not None else None
-    return (dx if need_dx else None), dWx, dWh, db
+    db = dz.reshape(T * B, 4 * H).sum(axis=0) if o.has_bias else None
+    return (o.dx if need_dx else None), o.dWx, o.dWh, db
 
 
 def _grads_after_loop(dz, x, h, Wx, has_bias: bool, need_dx: bool):
