@@ -615,9 +615,10 @@ def run_pair_profile(grid, repeats=6):
         try:
             for _ in range(repeats):
                 time.sleep(ARGS.pause)
-                y, _ = layer.forward(x)
-                layer.backward(dy, input_grad=True)
-                time.sleep(ARGS.pause)
+                for dx in (True, False):
+                    layer.forward(x)
+                    layer.backward(dy, input_grad=dx)
+                    time.sleep(ARGS.pause)
                 infer.forward(x)
             got = fast.pair_cycles
         finally:
@@ -631,19 +632,25 @@ def run_pair_profile(grid, repeats=6):
                 share = counts / counts.sum()
                 rows.append([f"{T}, {B}, {H}", kind, str(thread), f"{len(runs)}/{repeats}"]
                             + [f"{v:.0%}" for v in share])
-        runs = [c for k, c in got if k == "pipe backward"]
-        if runs:  # the pipelined backward: per thread, shares of the longer thread's total
+        for kind in ("pipe backward", "pipe backward, no dx"):
+            runs = [c for k, c in got if k == kind]
+            if not runs:
+                continue
+            # per thread, shares of the busier thread's total
             counts = [np.sum([c[thread] for c in runs], axis=0) for thread in (0, 1)]
             longest = max(float(c.sum()) for c in counts) or 1.0
-            for thread, what in ((0, "recurrence, then dWx"), (1, "dx and dWh, chunk by chunk")):
+            for thread, what in ((0, "recurrence, then shares of dWx (and dx)"),
+                                 (1, "dWh (and dx) chunk by chunk, then shares of dWx")):
                 cnt = counts[thread]
-                pipe_rows.append([f"{T}, {B}, {H}", f"{thread}: {what}", f"{len(runs)}/{repeats}",
-                                  f"{cnt[0] / longest:.0%}", f"{cnt[1] / longest:.0%}",
-                                  f"{cnt[2] / longest:.0%}", f"{cnt.sum() / longest:.0%}"])
+                pipe_rows.append([f"{T}, {B}, {H}", "with dx" if kind == "pipe backward"
+                                  else "without dx", f"{thread}: {what}",
+                                  f"{len(runs)}/{repeats}", f"{cnt[0] / longest:.0%}",
+                                  f"{cnt[1] / longest:.0%}", f"{cnt[2] / longest:.0%}",
+                                  f"{cnt.sum() / longest:.0%}"])
     if pipe_rows:
         table("the pipelined backward's time split (cycle counts of each thread, summed over the "
               "runs that took it, as shares of the busier thread's total; lstm_backward_pipe)",
-              ["T, B, D=H", "thread", "runs pipelined", "recurrence", "GEMMs",
+              ["T, B, D=H", "backward", "thread", "runs pipelined", "recurrence", "GEMMs",
                "waiting for the recurrence", "thread's total"], pipe_rows)
     if rows:
         table("the two-thread pair's time split (cycle counts of each thread, summed over the "
@@ -847,6 +854,9 @@ THREAD_MODES = {  # lstmlab's ways of using the two cores, as environment settin
     "one loop": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "0"},
     # the backward's recurrence on one thread, its GEMMs on the other (forward: one loop)
     "pipe always": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "1"},
+    # the same with all of dWx on the recurrence's thread (the pipeline before its balancing)
+    "pipe, dWx on one thread": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "1",
+                                "LSTMLAB_PIPE_BALANCE": "0"},
     "pair always": {"LSTMLAB_PAIR": "1"},  # two threads, one per half of the hidden units
     "pair, BLAS product": {"LSTMLAB_PAIR": "1", "LSTMLAB_PACKED": "0"},  # its product by BLAS
     "batch split": {"LSTMLAB_THREADS": "2"},  # two threads, one per half of the batch

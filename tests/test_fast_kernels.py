@@ -516,22 +516,27 @@ def test_pipe_is_chosen_only_where_it_can_serve(monkeypatch):
 
 
 @needs_numba
+@pytest.mark.parametrize("balance", ["1", "0"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_pipe_is_deterministic_and_skips_dx(dtype, monkeypatch):
-    """Which thread computes which GEMM, and in which order the chunks of dWh are summed, is
-    fixed: two runs give the same bits. Without dx the other gradients are the same bits as
-    with it. Chunks of one step each (B > PIPE_CHUNK_ROWS / 2 rounds up to 1) and of several."""
+def test_pipe_is_deterministic_and_skips_dx(dtype, balance, monkeypatch):
+    """Which GEMMs are computed, on which arguments, and in which order the chunks of dWh are
+    summed, is fixed (balanced: which thread runs a block of dWx or a chunk's dx is not, but
+    either computes the same): repeated runs give the same bits. Without dx the other
+    gradients are the same bits as with it. Chunks of one step each (B > PIPE_CHUNK_ROWS / 2
+    rounds up to 1) and of several. ``balance`` "0": all of dWx on the recurrence's thread."""
     monkeypatch.setenv("LSTMLAB_PIPE", "1")
     monkeypatch.setenv("LSTMLAB_PAIR", "0")
+    monkeypatch.setenv("LSTMLAB_PIPE_BALANCE", balance)
     rng = np.random.default_rng(9)
     for T, B, D, H in [(6, 200, 5, 16), (23, 12, 4, 16), (1, 7, 3, 5)]:
         x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, T, B, D, H, 4, True, dtype)
         p = LSTMParams(*p)
         cache = fast.lstm_forward(x, h0, c0, p, lengths)[3]
         one = fast.lstm_backward(dy, dhT, dcT, cache)
-        two = fast.lstm_backward(dy, dhT, dcT, cache)
         flat = lambda g: [g[0], g[1], g[2], *g[3]]  # noqa: E731
-        assert all(np.array_equal(a, b) for a, b in zip(flat(one), flat(two)))
+        for _ in range(4):
+            two = fast.lstm_backward(dy, dhT, dcT, cache)
+            assert all(np.array_equal(a, b) for a, b in zip(flat(one), flat(two)))
         lean = fast.lstm_backward(dy, dhT, dcT, cache, need_dx=False)
         assert lean[0] is None
         assert all(np.array_equal(a, b) for a, b in zip(flat(lean)[1:], flat(one)[1:]))
@@ -666,6 +671,49 @@ def test_pair_fails_cleanly_when_one_thread_cannot_start(failing):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pipe_shares_out_the_work_left_after_the_recurrence(dtype):
+    """The balanced pipeline's two extremes, run one role after the other: the recurrence's
+    thread first, alone, takes all of dWx's blocks and every chunk's dx; the GEMM thread, run
+    after it, finds them claimed and adds only dWh. The gradients equal the reference's, and
+    (float64 and float32) are the same bits as when the two threads run at once, sharing the
+    work as timing has it."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    nb = fast.kernels()
+    rng = np.random.default_rng(12)
+    T, B, D, H = 7, 3, 6, 8
+    x, h0, c0, p, lengths, dy, dhT, dcT = random_inputs(rng, T, B, D, H, 4, True, dtype)
+    cache = lstm_forward(x, h0, c0, LSTMParams(*p), lengths)[3]
+    gemm = fast.gemm_address(dtype)
+    Tc = 2
+
+    def args():  # both roles share every array, as fast._pipe_backward passes them
+        shared = (gemm, np.zeros((B, H), dtype), dhT.astype(dtype), dy, np.array(dcT, dtype),
+                  cache.gates, cache.tanh_c, cache.c, np.zeros((T, B, 4 * H), dtype),
+                  np.ascontiguousarray(p[1].T), fast._empty_pack(dtype), lengths.astype(np.int64), x, cache.h,
+                  p[0], np.zeros((D, 4 * H), dtype), np.zeros((H, 4 * H), dtype),
+                  np.zeros((T, B, D), dtype), Tc, True, np.zeros(1 + -(-T // Tc), np.int64))
+        return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
+    want = lstm_backward(dy, dhT, dcT, cache)
+    got = {}
+    for how in ("one after the other", "at once"):
+        a0, a1 = args()
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as the pair holds it
+            if how == "at once":
+                fast._run_pair(nb.lstm_backward_pipe, a0, a1)
+            else:
+                sync = np.zeros(2, np.int64)
+                tail = (sync.ctypes.data, fast._sched_yield_address())
+                assert nb.lstm_backward_pipe(*a0, *tail)
+                # role 0 alone: four dWx blocks and a fifth claim that found none; every dx
+                assert a0[21].tolist() == [5] + [1] * (len(a0[21]) - 1)
+                assert nb.lstm_backward_pipe(*a1, *tail)
+        got[how] = (a0[18], a0[16], a0[17])
+        assert_close(got[how], (want[0], want[3][0], want[3][1]), dtype, ["dx", "dWx", "dWh"])
+    assert all(np.array_equal(a, b) for a, b in zip(*got.values()))
+
+
+@needs_numba
 @pytest.mark.parametrize("failing", [0, 1])
 def test_pipe_fails_cleanly_when_one_thread_cannot_start(failing):
     """The pipelined backward: when the recurrence's call fails before entering compiled code,
@@ -682,7 +730,7 @@ def test_pipe_fails_cleanly_when_one_thread_cannot_start(failing):
         shared = (gemm, np.zeros((B, H)), dhT, dy, np.array(dcT), cache.gates, cache.tanh_c,
                   cache.c, np.zeros((T, B, 4 * H)), np.ascontiguousarray(p[1].T),
                   fast._empty_pack(np.float64), np.full(B, T, np.int64), x, cache.h, p[0],
-                  np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros((T, B, D)), 2)
+                  np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros((T, B, D)), 2, True, np.zeros(3, np.int64))
         return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
     a0, a1 = args()
     fast._run_pair(nb.lstm_backward_pipe, a0, a1)  # as built, it runs

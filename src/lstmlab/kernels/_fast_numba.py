@@ -532,29 +532,70 @@ def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, WhTp, l
         _times_w(gemm, dz, t, WhT, WhTp, dh3, 0, r0, r1, False)  # dL/dh_{t-1} = dz_t·Whᵀ
 
 
+@register_jitable
+def _pipe_dx_chunk(gemm, dz, Wx, dx, i, Tc):
+    """Rows of ``dx = dz·Wxᵀ`` for chunk ``i`` of the pipeline (steps ``T - (i+1)·Tc`` to
+    ``T - i·Tc``, clipped at 0): one GEMM whose arguments do not depend on the calling
+    thread, so either thread computes the same bits."""
+    T, B, G = dz.shape
+    D = dx.shape[2]
+    s1 = T - i * Tc
+    s0 = max(0, s1 - Tc)
+    isz = dz.itemsize
+    _gemm(gemm, 1, (s1 - s0) * B, D, G, _address(dz) + s0 * B * G * isz, G, _address(Wx), G,
+          dz.dtype.type(0.0), _address(dx) + s0 * B * D * isz, D)
+
+
+@register_jitable
+def _pipe_dwx_blocks(gemm, x, dz, dWx, claims):
+    """Blocks of columns of ``dWx = xᵀ·dz`` (the four gates' H columns each, one GEMM over all
+    T·B rows per block) claimed one by one through the counter ``claims[0]`` until none is
+    left: both threads of the pipeline run this, and each block is computed once, with the
+    same arguments whichever thread claims it."""
+    T, B, G = dz.shape
+    D = x.shape[2]
+    H = G // 4
+    isz = dz.itemsize
+    while True:
+        k = _atomic_add(_address(claims), 1)
+        if k >= 4:
+            return
+        _gemm(gemm, 2, D, H, T * B, _address(x), D, _address(dz) + k * H * isz, G,
+              dz.dtype.type(0.0), _address(dWx) + k * H * isz, G)
+
+
 @njit(**_JIT_FMA)
 def lstm_backward_pipe(role, gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, WhTp, lengths,
-                       x, h, Wx, dWx, dWh, dx, Tc, prof, sync, yield_fn):
+                       x, h, Wx, dWx, dWh, dx, Tc, balance, claims, prof, sync, yield_fn):
     """The backward of one sequence on two threads without a barrier per step: one thread
     (``role`` 0) runs the recurrence, the other (``role`` 1) the big GEMMs behind it.
 
     Role 0 runs :func:`lstm_backward_loop` over all rows (``WhTp``: Whᵀ packed, for the packed
     kernel on this one core; empty: BLAS), and after each step adds 1 to the int64 at
-    ``sync`` (steps done); after the loop it computes ``dWx (D, 4H) = xᵀ·dz`` over all T·B
-    rows, one GEMM. Role 1 takes the steps in chunks of ``Tc``, latest first, in the order the
-    recurrence finishes them; for each chunk, once the counter shows it done, its rows of
-    ``dx (T, B, D) = dz·Wxᵀ`` (zero-length ``dx``: not wanted) and its term of
-    ``dWh (H, 4H) = Σ h_{t-1}ᵀ·dz_t``, the chunks summed in that fixed order. Who computes what,
-    and in which order, never depends on timing: the results are the same on every run. BLAS
+    ``sync`` (steps done). Role 1 takes the steps in chunks of ``Tc``, latest first, in the
+    order the recurrence finishes them; for each chunk, once the counter shows it done, its
+    term of ``dWh (H, 4H) = Σ h_{t-1}ᵀ·dz_t`` (the chunks summed in that fixed order) and its
+    rows of ``dx (T, B, D) = dz·Wxᵀ`` (zero-length ``dx``: not wanted).
+
+    Then ``dWx (D, 4H) = xᵀ·dz`` over all T·B rows. Without ``balance``, role 0 computes it
+    after its loop, one GEMM. With ``balance`` (``claims``: int64 zeros, one more than there
+    are chunks) the work left after the recurrence goes to whichever thread is free: its four
+    blocks of columns (:func:`_pipe_dwx_blocks`), which role 0 starts on after its loop and
+    role 1 after its last chunk; then role 0 takes chunks' ``dx`` from the earliest steps on,
+    which role 1 reaches last, each chunk's ``dx`` claimed once through its int64 in
+    ``claims[1:]``. Where a block or a chunk runs depends on timing, what it computes does not
+    (the same GEMM on the same arguments, either thread): every run gives the same bits. BLAS
     must be held to one thread (the caller's job). ``prof (4,)`` int64 accumulates cycles:
-    recurrence, weight-gradient GEMMs, waiting, unused. Returns False when a wait was aborted
-    (the int64 after ``sync`` became non-zero).
+    recurrence, GEMMs, waiting, unused. Returns False when a wait was aborted (the int64 after
+    ``sync`` became non-zero).
     """
     T, B, H = dz.shape[0], dz.shape[1], dh.shape[1]
     D = x.shape[2]
     G = 4 * H
     isz = dz.itemsize
     zero, one = dz.dtype.type(0.0), dz.dtype.type(1.0)
+    chunks = (T + Tc - 1) // Tc
+    want_dx = dx.shape[0] > 0
     if role == 0:
         t0 = _cycles()
         dh3 = dh.reshape((1,) + dh.shape)
@@ -570,11 +611,20 @@ def lstm_backward_pipe(role, gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, W
             _times_w(gemm, dz, t, WhT, WhTp, dh3, 0, 0, B, False)  # dL/dh_{t-1} = dz_t·Whᵀ
             _atomic_add(sync, 1)  # dz_t is written: role 1 may read it
         t1 = _cycles()
-        _gemm(gemm, 2, D, G, T * B, _address(x), D, _address(dz), G, zero, _address(dWx), G)
+        if not balance:
+            _gemm(gemm, 2, D, G, T * B, _address(x), D, _address(dz), G, zero,
+                  _address(dWx), G)
+        else:
+            _pipe_dwx_blocks(gemm, x, dz, dWx, claims)
+            if want_dx:  # dx of the chunks role 1 has not reached, the last first
+                for i in range(chunks - 1, -1, -1):
+                    if _atomic_add(_address(claims) + 8 * (1 + i), 1) != 0:
+                        break  # role 1 has it, and every chunk before it
+                    _pipe_dx_chunk(gemm, dz, Wx, dx, i, Tc)
         prof[0] += t1 - t0
         prof[1] += _cycles() - t1
         return True
-    for i in range((T + Tc - 1) // Tc):
+    for i in range(chunks):
         s1 = T - i * Tc
         s0 = max(0, s1 - Tc)
         t0 = _cycles()
@@ -585,14 +635,15 @@ def lstm_backward_pipe(role, gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, W
             _relax(yield_fn, spins)
             spins += 1
         t1 = _cycles()
-        rows = (s1 - s0) * B
-        pz = _address(dz) + s0 * B * G * isz
-        if dx.shape[0] > 0:  # dx rows of these steps: dz·Wxᵀ
-            _gemm(gemm, 1, rows, D, G, pz, G, _address(Wx), G, zero,
-                  _address(dx) + s0 * B * D * isz, D)
-        _gemm(gemm, 2, H, G, rows, _address(h) + s0 * B * H * isz, H, pz, G,
-              zero if i == 0 else one, _address(dWh), G)
+        _gemm(gemm, 2, H, G, (s1 - s0) * B, _address(h) + s0 * B * H * isz, H,
+              _address(dz) + s0 * B * G * isz, G, zero if i == 0 else one, _address(dWh), G)
+        if want_dx and (not balance or _atomic_add(_address(claims) + 8 * (1 + i), 1) == 0):
+            _pipe_dx_chunk(gemm, dz, Wx, dx, i, Tc)
         prof[2] += t1 - t0
+        prof[1] += _cycles() - t1
+    if balance:  # the loop's last chunk waited for all T steps: dz is complete
+        t1 = _cycles()
+        _pipe_dwx_blocks(gemm, x, dz, dWx, claims)
         prof[1] += _cycles() - t1
     return True
 
@@ -625,13 +676,13 @@ _SPINS = 200  # pause instructions before each sched_yield while waiting
 
 @intrinsic
 def _atomic_add(typingctx, addr, val):
-    """Atomically add ``val`` to the int64 at address ``addr`` (sequentially consistent)."""
-    sig = types.void(types.int64, types.int64)
+    """Atomically add ``val`` to the int64 at address ``addr`` (sequentially consistent);
+    the value it held before."""
+    sig = types.int64(types.int64, types.int64)
 
     def codegen(context, builder, sig, args):
         ptr = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-        builder.atomic_rmw("add", ptr, args[1], "seq_cst")
-        return context.get_dummy_value()
+        return builder.atomic_rmw("add", ptr, args[1], "seq_cst")
     return sig, codegen
 
 

@@ -860,8 +860,11 @@ def pipe_backward(B: int, H: int, dtype, threads: int | None) -> bool:
     """Whether an LSTM backward runs as a pipeline on two threads
     (``_fast_numba.lstm_backward_pipe``): one thread runs the recurrence — the per-step gate
     backward and ``dz_t·Whᵀ``, by the packed kernel on one core — while the other computes
-    ``dx`` and ``dWh`` chunk by chunk of steps as soon as the recurrence has finished them;
-    after its loop the first computes ``dWx``. With one thread running the loop, the second
+    ``dWh`` and ``dx`` chunk by chunk of steps as soon as the recurrence has finished them;
+    what is left when the recurrence ends — ``dWx`` in four blocks of columns, the ``dx`` of
+    chunks the second thread has not reached — goes to whichever thread is free, each piece
+    the same GEMM whoever runs it (``LSTMLAB_PIPE_BALANCE=0``: all of ``dWx`` on the first
+    thread, as before this balancing). With one thread running the loop, the second
     core idles through the gate math of every step, the per-step product is a small
     two-thread BLAS call that uses both cores poorly, and the three big GEMMs wait until the
     loop ends.
@@ -888,11 +891,14 @@ def _pipe_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, need_dx):
               and os.environ.get("LSTMLAB_PACKED", "") != "0")
     WhTp = pack_panels(WhT) if packed else _empty_pack(dtype)
     Tc = max(1, -(-PIPE_CHUNK_ROWS // B))
+    balance = os.environ.get("LSTMLAB_PIPE_BALANCE", "") != "0"
+    claims = np.zeros(1 + -(-T // Tc), np.int64)  # dWx blocks taken, each chunk's dx taken
     args = [(role, gemm_address(dtype), dh_rec, dhT, o.dy, dc, o.gates, o.tanh_c, o.c, dz, WhT,
-             WhTp, lens, o.x, o.h, o.Wx, o.dWx, o.dWh, o.dx, Tc, np.zeros(4, np.int64))
+             WhTp, lens, o.x, o.h, o.Wx, o.dWx, o.dWh, o.dx, Tc, balance, claims,
+             np.zeros(4, np.int64))
             for role in (0, 1)]
     _run_pair(nb.lstm_backward_pipe, *args)
-    _record_pair("pipe backward", args)
+    _record_pair("pipe backward" if need_dx else "pipe backward, no dx", args)
     db = dz.reshape(T * B, 4 * H).sum(axis=0) if o.has_bias else None
     return (o.dx if need_dx else None), o.dWx, o.dWh, db
 
