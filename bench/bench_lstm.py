@@ -904,6 +904,36 @@ def run_threads(grid, repeats):
           ["T, B, D=H", "step"] + list(THREAD_MODES), rows)
 
 
+def run_stream_threads(repeats, steps=1000, sizes=(128, 256, 512)):
+    """The streaming step (B = 1, D = H, one layer, float32, ``steps`` steps of
+    ``LSTM.step``) on one thread and on two (``LSTMLAB_STREAM_PAIR=0`` / ``=1``), interleaved;
+    time per step, medians, and the two-thread time over the one-thread time per round."""
+    from lstmlab.kernels import fast
+    rows = []
+    for H in sizes:
+        layer = ours_lstm("lstm", H, H, np.float32).eval()
+        xs = np.random.default_rng(0).normal(size=(steps, 1, H)).astype(np.float32)
+        cands = {}
+        for mode in ("0", "1"):
+            def run(mode=mode):
+                with _env({"LSTMLAB_STREAM_PAIR": mode}):
+                    fast._stream_pair_memo.clear()
+                    state = None
+                    for t in range(steps):
+                        _, state = layer.step(xs[t], state)
+                fast._stream_pair_memo.clear()
+            cands[mode] = run
+        ts = interleaved(cands, repeats, ARGS.pause)
+        one, two = ts["0"] / steps, ts["1"] / steps
+        rows.append([f"1, 1, {H}", fmt_t(one), fmt_t(two), f"**{np.median(two / one):.2f}**",
+                     f"{two.min() / one.min():.2f}",
+                     "two" if fast.stream_pair(H, 1) else "one"])
+    table(f"streaming step on one thread and on two (LSTMLAB_STREAM_PAIR=0 / 1; B = 1, D = H, "
+          f"float32, {steps} steps; time per step)",
+          ["T, B, D=H", "one thread", "two threads", "two / one (per round, median)",
+           "best / best", "default"], rows)
+
+
 class _env:
     """Set environment variables (a dict) for the duration of a ``with`` block."""
 
@@ -1158,6 +1188,7 @@ def main() -> int:
         run_elementwise(grid)
     if ARGS.threads:
         run_threads(grid, repeats)
+        run_stream_threads(repeats)
     if ARGS.packed:
         run_packed(grid)
     if ARGS.blas_spin:

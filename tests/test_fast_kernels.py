@@ -227,13 +227,23 @@ def test_step_fast_equals_reference(kind):
     assert rel_err(y_fst, y_ref) <= 1e-12
 
 
+@pytest.fixture(params=["0", "1"])
+def stream_pair(request, monkeypatch):
+    """Runs a test with the LSTM's two-thread streaming step off ("0") and forced on ("1")."""
+    monkeypatch.setenv("LSTMLAB_STREAM_PAIR", request.param)
+    fast._stream_pair_memo.clear()
+    request.addfinalizer(fast._stream_pair_memo.clear)
+    return request.param
+
+
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "rnn_relu"])
-def test_streaming_lane_equals_reference(kind, dtype):
-    """``step`` for B <= fast.STREAM_ROWS runs one compiled call per layer with the matrix
-    products inside; B = 5 takes them to BLAS. Both must equal the reference step by step,
-    with and without bias, batched and unbatched, from a given and from a zero state."""
+def test_streaming_lane_equals_reference(kind, dtype, stream_pair):
+    """``step`` for B <= fast.STREAM_ROWS runs one compiled call for all layers with the
+    matrix products inside (the LSTM's on one thread or two); B = 5 takes them to BLAS. All
+    must equal the reference step by step, with and without bias, batched and unbatched,
+    from a given and from a zero state."""
     rng = np.random.default_rng(31)
     for bias in (True, False):
         ref, fst = make_pair(kind, dtype, 12, num_layers=2, bias=bias)
@@ -287,6 +297,132 @@ def test_streaming_lane_outputs_are_the_callers(kind):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stream_pair_gives_the_same_bits_and_shares_the_steps(dtype, monkeypatch):
+    """The two-thread streaming step computes every output element with the same code as the
+    one-thread step: the same bits, whether the helper took part in a step or not — after
+    its first wake it does, after it was sent back to sleep the next steps run alone until
+    it is back. Odd H (unequal halves), H = 2,
+    several layers and rows."""
+    calls = {"wake": 0}
+    helper = fast.stream_helper
+    real_wake = helper.wake
+
+    def counting_wake():
+        calls["wake"] += 1
+        real_wake()
+    monkeypatch.setattr(helper, "wake", counting_wake)
+    monkeypatch.setattr(fast, "STREAM_IDLE_CYCLES", 20_000_000)  # let waits stay in the helper
+    rng = np.random.default_rng(21)
+    for D, H, L, B in [(6, 37, 3, 4), (16, 64, 1, 1), (3, 2, 2, 2), (9, 130, 2, 3)]:
+        layer = lstmlab.LSTM(D, H, num_layers=L, dtype=dtype, rng=rng).eval()
+        xs = rng.normal(size=(40, B, D)).astype(dtype)
+        s0 = rng.normal(size=(L, B, H)).astype(dtype)
+        runs = {}
+        for mode in ("0", "1"):
+            monkeypatch.setenv("LSTMLAB_STREAM_PAIR", mode)
+            fast._stream_pair_memo.clear()
+            calls["wake"] = 0
+            state, ys = (s0, -s0), []
+            for t in range(len(xs)):
+                if mode == "1" and t == 25:  # idle: the helper leaves its wait
+                    helper.stop()
+                    deadline = time.monotonic() + 5
+                    while helper.ctl[0] != 0 and time.monotonic() < deadline:
+                        time.sleep(0.001)
+                    assert helper.ctl[0] == 0
+                y, state = layer.step(xs[t], state)
+                ys.append(y)
+                if mode == "1" and t == 0:  # give the helper time to arrive (and compile)
+                    deadline = time.monotonic() + 120
+                    while helper.ctl[0] == 0 and time.monotonic() < deadline:
+                        time.sleep(0.001)
+            runs[mode] = (np.array(ys), *state)
+            if mode == "1":
+                # the first step and the one after the pause ran alone (and woke the helper,
+                # as did the steps until it came back); at least ten were shared
+                assert 2 <= calls["wake"] <= len(xs) - 10, calls
+            else:
+                assert calls["wake"] == 0
+        assert all(np.array_equal(a, b) for a, b in zip(runs["0"], runs["1"])), (D, H, L, B)
+    fast._stream_pair_memo.clear()
+
+
+@needs_numba
+def test_stream_pair_rule_and_the_pair_stops_the_helper(monkeypatch):
+    """Two threads for streaming from H = 256 (at H = 128 they measured no faster), on two
+    CPUs with BLAS allowed two threads; the switches; at most STREAM_MAX_LAYERS layers. A
+    helper left waiting is sent back to sleep when the pair starts (it would take a core)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
+    nb = fast.kernels()
+    for mode, H, L, want in [("1", 8, 1, True), ("1", 8, nb.STREAM_MAX_LAYERS + 1, False),
+                             ("0", 512, 1, False), ("", 128, 1, False)]:
+        monkeypatch.setenv("LSTMLAB_STREAM_PAIR", mode)
+        fast._stream_pair_memo.clear()
+        assert fast.stream_pair(H, L) is want
+    monkeypatch.setenv("LSTMLAB_STREAM_PAIR", "1")
+    monkeypatch.setenv("LSTMLAB_THREADS", "2")
+    fast._stream_pair_memo.clear()
+    assert not fast.stream_pair(256, 1)
+    monkeypatch.delenv("LSTMLAB_THREADS")
+    monkeypatch.setenv("LSTMLAB_STREAM_PAIR", "")
+    fast._stream_pair_memo.clear()
+    if fast._cpus() >= 2 and (fast.blas_threads() or 1) >= 2:
+        assert fast.stream_pair(256, 2)
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            fast._stream_pair_memo.clear()
+            assert not fast.stream_pair(256, 2)
+    fast._stream_pair_memo.clear()
+    # the pair stops a waiting helper
+    monkeypatch.setattr(fast, "STREAM_IDLE_CYCLES", 10 ** 12)  # it would wait ~minutes
+    fast.stream_helper.wake()
+    deadline = time.monotonic() + 120
+    while fast.stream_helper.ctl[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert fast.stream_helper.ctl[0] != 0
+    monkeypatch.setenv("LSTMLAB_PAIR", "1")
+    x = np.ones((3, 2, 4), np.float32)
+    lstmlab.LSTM(4, 6, dtype=np.float32, rng=np.random.default_rng(0)).forward(x)
+    deadline = time.monotonic() + 5
+    while fast.stream_helper.ctl[0] != 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert fast.stream_helper.ctl[0] == 0
+
+
+@needs_numba
+def test_stream_pair_in_a_forked_child():
+    """A child forked while the helper waits has no helper thread: it gets a new one (or
+    none), and its streaming steps neither hang nor differ."""
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    script = (
+        "import os, time, numpy as np, lstmlab\n"
+        "from lstmlab.kernels import fast\n"
+        "os.environ['LSTMLAB_STREAM_PAIR'] = '1'\n"
+        "fast.STREAM_IDLE_CYCLES = 10 ** 12\n"
+        "layer = lstmlab.LSTM(5, 9, dtype=np.float64, rng=np.random.default_rng(0)).eval()\n"
+        "x = np.ones((1, 5))\n"
+        "y0, s = layer.step(x)\n"
+        "deadline = time.monotonic() + 120\n"
+        "while fast.stream_helper.ctl[0] == 0 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.001)\n"
+        "assert fast.stream_helper.ctl[0] != 0\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ys = [layer.step(x, s)[0] for _ in range(50)]\n"
+        "    os._exit(0 if all(np.array_equal(v, ys[0]) for v in ys) else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "fast.stream_helper.stop()\n"
+        "print('child', os.waitstatus_to_exitcode(status))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "child 0" in out.stdout
+
+
+@needs_numba
 def test_streaming_lane_matches_torch_cell():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(8)
@@ -309,7 +445,7 @@ def test_streaming_lane_matches_torch_cell():
 
 @needs_numba
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh"])
-def test_streaming_lane_rejects_nan_and_converts_what_it_can(kind):
+def test_streaming_lane_rejects_nan_and_converts_what_it_can(kind, stream_pair):
     ref, fst = make_pair(kind, np.float64, 3)
     x = np.ones((2, 3))
     s = np.zeros((1, 2, 5))

@@ -34,7 +34,7 @@ import platform
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
@@ -991,6 +991,19 @@ def _finite(a):
     return s == 0.0
 
 
+@register_jitable
+def _nonfinite_input(x, h_prev, c_prev):
+    """0, or 1/2/3 for the first of ``x (B, D)``, ``h_prev``, ``c_prev (L, B, H)`` that holds
+    NaN or inf (a streaming step's inputs)."""
+    if not _finite(x):
+        return 1
+    if not _finite(h_prev.reshape(-1, h_prev.shape[2])):
+        return 2
+    if not _finite(c_prev.reshape(-1, c_prev.shape[2])):
+        return 3
+    return 0
+
+
 @njit(**_JIT_FMA)
 def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c):
     """One whole step of a stack of L LSTM layers for a few rows, products included.
@@ -1002,12 +1015,9 @@ def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c):
     less than a call of ``np.empty`` from Python, and a streaming step is short enough for
     the difference to show.
     """
-    if not _finite(x):
-        return 1
-    if not _finite(h_prev.reshape(-1, h_prev.shape[2])):
-        return 2
-    if not _finite(c_prev.reshape(-1, c_prev.shape[2])):
-        return 3
+    bad = _nonfinite_input(x, h_prev, c_prev)
+    if bad:
+        return bad
     L, B, H = h.shape
     z = np.empty((B, 5 * H), h.dtype)  # per row: the four gates, then tanh(C_t)
     for layer in range(L):
@@ -1020,6 +1030,215 @@ def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c):
             _vecmat_add(h_prev[layer, n], Wh, zn)  # + h_{t-1}·Wh
             _lstm_row_forward(zn, b, c_prev[layer, n], c[layer, n], tcn, h[layer, n])
     return 0
+
+
+# -- the streaming step on two threads --------------------------------------------------
+# At B <= 4 a streaming step is two vector-matrix products per layer: every weight is read
+# once and used for one multiply-add (or four), so the step runs at the speed one core reads
+# the weights (~47 GB/s here; 512 KiB of float32 weights at H = 128 — a core's whole L2).
+# Two cores each reading half of them halve that. The caller's thread and a helper thread
+# split the hidden units as the pair does for sequences (each thread: its units' four gate
+# columns of both products, their gate math, cell state and output; a barrier between
+# layers). The helper cannot be handed a job through Python (a wake-up takes tens of
+# microseconds, more than the step): it waits in compiled code, spinning, for a job posted in
+# shared memory, and returns to Python (to sleep) after a while without one. The job's
+# arrays reach it as addresses in a mailbox. Both threads run the same function on their
+# units, and the caller runs it on all units when the helper is not there: each output
+# element is computed by the same code either way, so results never depend on whether the
+# helper took part (tested: the same bits).
+#
+# ctl (int64[64]): [0] state, [8] barrier counter, [16] stop request, [24:] the mailbox.
+_S_OFF, _S_READY, _S_CLAIMED, _S_POSTED = 0, 1, 2, 3
+_MB = 24  # mailbox: dtype code, L, B, D, H, x, h_prev, c_prev, h, c, z, (Wx, Wh, b) per layer
+STREAM_MAX_LAYERS = (64 - _MB - 11) // 3  # layers a mailbox holds (9)
+
+
+@intrinsic
+def _cas(typingctx, addr, old, new):
+    """Atomically: if the int64 at ``addr`` equals ``old``, set it to ``new``; True if it did."""
+    sig = types.boolean(types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ptr = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        res = builder.cmpxchg(ptr, args[1], args[2], "seq_cst", "seq_cst")
+        return builder.extract_value(res, 1)
+    return sig, codegen
+
+
+@intrinsic
+def _atomic_store(typingctx, addr, val):
+    """Atomically store ``val`` into the int64 at ``addr`` (sequentially consistent)."""
+    sig = types.void(types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ptr = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        builder.store_atomic(args[1], ptr, "seq_cst", 8)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def _pointer(typingctx, addr, like):
+    """The int64 ``addr`` as a pointer to elements of ``like``'s type (for ``carray``)."""
+    if not isinstance(like, types.Float):
+        return None
+    sig = types.CPointer(like)(types.int64, like)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+    return sig, codegen
+
+
+@register_jitable
+def _vecmat_add_band(v, W, c0, z):
+    """``z (N,) += v (K,) · W[:, c0:c0+N]``: :func:`_vecmat_add` on a band of W's columns,
+    with the same expression for every element (so the same bits as the whole row gives)."""
+    K = W.shape[0]
+    N = z.shape[0]
+    c1 = c0 + N
+    k = 0
+    while k + 8 <= K:
+        a0, a1, a2, a3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        a4, a5, a6, a7 = v[k + 4], v[k + 5], v[k + 6], v[k + 7]
+        w0, w1, w2, w3 = W[k, c0:c1], W[k + 1, c0:c1], W[k + 2, c0:c1], W[k + 3, c0:c1]
+        w4, w5, w6, w7 = W[k + 4, c0:c1], W[k + 5, c0:c1], W[k + 6, c0:c1], W[k + 7, c0:c1]
+        for j in range(N):
+            z[j] += (((a0 * w0[j] + a1 * w1[j]) + (a2 * w2[j] + a3 * w3[j]))
+                     + ((a4 * w4[j] + a5 * w5[j]) + (a6 * w6[j] + a7 * w7[j])))
+        k += 8
+    while k < K:
+        a0, w0 = v[k], W[k, c0:c1]
+        for j in range(N):
+            z[j] += a0 * w0[j]
+        k += 1
+
+
+@njit(**_JIT_FMA)
+def _stream_part(mb, part, barrier, yield_fn, zero):
+    """Part ``part`` of a streaming step of L LSTM layers, everything read from the mailbox
+    ``mb`` (layout above; ``zero`` of the dtype its addresses point to): part 0 the columns of
+    the f and i gates and the gate math of the first half of the units, part 1 the o and C̃
+    columns and the second half, part -1 all of it (the caller alone). With ``barrier`` (the
+    address of the barrier counter; 0 when alone) the two threads meet after each layer's
+    products (the gate math of a unit needs all four of its gates) and after its gate math
+    when another layer follows (whose input is all of this one's h)."""
+    L, B, D, H = mb[1], mb[2], mb[3], mb[4]
+    G = 4 * H
+    x = carray(_pointer(mb[5], zero), (B, D))
+    h_prev = carray(_pointer(mb[6], zero), (L, B, H))
+    c_prev = carray(_pointer(mb[7], zero), (L, B, H))
+    h = carray(_pointer(mb[8], zero), (L, B, H))
+    c = carray(_pointer(mb[9], zero), (L, B, H))
+    z = carray(_pointer(mb[10], zero), (B, 5 * H))  # per row: the four gates, then tanh(C_t)
+    if part < 0:
+        c0, c1, u0, u1 = 0, G, 0, H
+    elif part == 0:
+        c0, c1, u0, u1 = 0, 2 * H, 0, H // 2
+    else:
+        c0, c1, u0, u1 = 2 * H, G, H // 2, H
+    half = h.dtype.type(0.5)
+    for layer in range(L):
+        K = D if layer == 0 else H
+        Wx = carray(_pointer(mb[11 + 3 * layer], zero), (K, G))
+        Wh = carray(_pointer(mb[12 + 3 * layer], zero), (H, G))
+        b = carray(_pointer(mb[13 + 3 * layer], zero), (G,))
+        for n in range(B):
+            inp = x[n] if layer == 0 else h[layer - 1, n]
+            zn = z[n, c0:c1]
+            zn[:] = 0.0
+            _vecmat_add_band(inp, Wx, c0, zn)  # x_t·Wx, this part's columns
+            _vecmat_add_band(h_prev[layer, n], Wh, c0, zn)  # + h_{t-1}·Wh
+        if barrier != 0:
+            _barrier(barrier, 4 * layer + 2, yield_fn)
+        for n in range(B):
+            zn = z[n]
+            for g in range(3):  # f_t, i_t, o_t = σ(W·[h_{t-1}, x_t] + b)
+                zg, bg = zn[g * H + u0:g * H + u1], b[g * H + u0:g * H + u1]
+                for j in range(u1 - u0):
+                    zg[j] = half * tanh(half * (zg[j] + bg[j])) + half
+            zg, bg = zn[3 * H + u0:3 * H + u1], b[3 * H + u0:3 * H + u1]
+            for j in range(u1 - u0):  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
+                zg[j] = tanh(zg[j] + bg[j])
+            _lstm_cell(zn[u0:u1], zn[H + u0:H + u1], zn[2 * H + u0:2 * H + u1], zg,
+                       c_prev[layer, n, u0:u1], c[layer, n, u0:u1], zn[4 * H + u0:4 * H + u1],
+                       h[layer, n, u0:u1])
+        if barrier != 0 and layer + 1 < L:
+            _barrier(barrier, 4 * layer + 4, yield_fn)
+
+
+@njit(**_JIT_FMA)
+def lstm_stream_step_two(x, h_prev, c_prev, Wxs, Whs, bs, h, c, ctl, yield_fn):
+    """:func:`lstm_stream_step` with the helper thread's help when it is waiting
+    (:func:`lstm_stream_helper`): this thread then computes part 0 of :func:`_stream_part`,
+    the helper part 1; otherwise this thread all of it. Returns 0, 1/2/3 for NaN or inf in
+    ``x``/``h_prev``/``c_prev`` (nothing written), or 4: done alone because no helper was
+    waiting (the caller may start one)."""
+    bad = _nonfinite_input(x, h_prev, c_prev)
+    if bad:
+        return bad
+    L, B, H = h.shape
+    zero = h.dtype.type(0.0)
+    z = np.empty((B, 5 * H), h.dtype)  # the gates and tanh(C_t), shared by the two threads
+    mb = np.empty(max(64 - _MB, 11 + 3 * L), np.int64)
+    mb[0] = 0 if h.itemsize == 4 else 1
+    mb[1] = L
+    mb[2] = B
+    mb[3] = x.shape[1]
+    mb[4] = H
+    mb[5] = _address(x)
+    mb[6] = _address(h_prev)
+    mb[7] = _address(c_prev)
+    mb[8] = _address(h)
+    mb[9] = _address(c)
+    mb[10] = _address(z)
+    for layer in range(L):
+        mb[11 + 3 * layer] = _address(Wxs[layer])
+        mb[12 + 3 * layer] = _address(Whs[layer])
+        mb[13 + 3 * layer] = _address(bs[layer])
+    base = _address(ctl)
+    if H < 2 or L > STREAM_MAX_LAYERS or not _cas(base, _S_READY, _S_CLAIMED):
+        _stream_part(mb, -1, 0, yield_fn, zero)
+        return 4
+    ctl[_MB:] = mb[:64 - _MB]
+    ctl[8] = 0
+    _atomic_store(base, _S_POSTED)
+    _stream_part(mb, 0, base + 64, yield_fn, zero)
+    spins = 0
+    while _atomic_load(base) == _S_POSTED:  # the helper sets READY when its half is written
+        _relax(yield_fn, spins)
+        spins += 1
+    return 0
+
+
+@njit(**_JIT_FMA)
+def lstm_stream_helper(ctl, yield_fn, idle_cycles):
+    """The helper thread's wait (see above): marks itself waiting, then spins until a job is
+    posted (runs the second half of its units, marks itself waiting again), a stop is
+    requested (``ctl[2]``), or ``idle_cycles`` pass without a job; then returns. Leaving is
+    a compare-and-swap from waiting to off, so a job posted at that moment is still done."""
+    base = _address(ctl)
+    _atomic_store(base, _S_READY)
+    last = _cycles()
+    spins = 0
+    while True:
+        state = _atomic_load(base)
+        if state == _S_POSTED:
+            mb = ctl[_MB:].copy()  # an array of the same kind as the caller's own mailbox
+            if mb[0] == 0:
+                _stream_part(mb, 1, base + 64, yield_fn, np.float32(0.0))
+            else:
+                _stream_part(mb, 1, base + 64, yield_fn, np.float64(0.0))
+            _atomic_store(base, _S_READY)
+            last = _cycles()
+            spins = 0
+            continue
+        if state == _S_READY and (_atomic_load(base + 128) != 0
+                                  or _cycles() - last > idle_cycles):
+            if _cas(base, _S_READY, _S_OFF):
+                return
+            continue
+        _relax(yield_fn, spins)
+        spins += 1
 
 
 @njit(**_JIT_FMA)

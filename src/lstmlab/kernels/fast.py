@@ -27,6 +27,8 @@ the work is scheduled:
   product, the other computes ``dx`` and ``dWh`` chunk by chunk behind it, without a barrier
   per step;
 * a streaming step for B <= :data:`STREAM_ROWS` is one compiled call, products included;
+  from H >= 256 the LSTM's runs on two threads, the caller's and a helper that waits for
+  steps in compiled code (:func:`stream_pair`), each reading half of the weights;
 * the big arrays of a step (gate cache and its gradient, h, the input projection) come from
   a pool (:data:`buffers`, ``_pool.py``) that hands a buffer out again once nothing
   references it: glibc maps blocks of 32 MiB or more fresh on every allocation, and the
@@ -50,6 +52,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -107,7 +110,8 @@ def kernels():
     """The compiled kernels (module ``_fast_numba``), for callers that already hold arguments
     of the exact kind they are compiled for; an error when :func:`available` is False.
 
-    The layers' streaming lane calls ``kernels().lstm_stream_step`` directly: its arguments are
+    The layers' streaming lane calls ``kernels().lstm_stream_step`` (or
+    ``lstm_stream_step_two``) directly: its arguments are
     the layer's own weights and arrays it has just checked, so the normalisation
     :func:`lstm_step` does (~4 µs at B = 1) would be wasted."""
     return _nb()
@@ -461,6 +465,7 @@ def _two_threads(switch: str, shape_ok: bool, dtype, threads: int | None) -> boo
         return False
     if mode != "1" and not (shape_ok and _cpus() >= 2 and (blas_threads() or 1) >= 2):
         return False
+    stream_helper.stop()  # a streaming step's helper, spinning, would take a core
     _cores_free()  # end OpenBLAS's busy workers where that is safe; not part of the choice
     return True
 
@@ -920,6 +925,90 @@ def _grads_after_loop(dz, x, h, Wx, has_bias: bool, need_dx: bool):
 
 
 STREAM_ROWS = 4  # up to this many rows, a step is one compiled call, products included
+STREAM_PAIR_MIN_HIDDEN = 256  # from this many hidden units, two threads share a streaming step
+STREAM_IDLE_CYCLES = 3_000_000  # the helper spins this long (~1 ms) for the next step
+
+
+def stream_pair(H: int, L: int) -> bool:
+    """Whether an LSTM streaming step (B <= :data:`STREAM_ROWS`) of L layers of H units runs
+    on two threads (``_fast_numba.lstm_stream_step_two``): the caller's thread on the first
+    half of the hidden units, a helper thread on the second, so that each reads half of the
+    weights — reading them is what a streaming step's time is (two vector–matrix products
+    per layer, each weight used once per row). By default for H >= :data:`STREAM_PAIR_MIN_HIDDEN`
+    and at most ``_fast_numba.STREAM_MAX_LAYERS`` layers when this process may run on two
+    CPUs and NumPy's OpenBLAS may use two threads (a program that holds BLAS to one thread
+    gets one here too); ``LSTMLAB_STREAM_PAIR=0`` turns it off, ``=1`` on wherever it can
+    run, ``LSTMLAB_THREADS`` (any value) off. Results are the same bits either way: each
+    output element is computed by the same code on either thread.
+
+    A step takes ~20 µs and these checks several, so the answer is kept for 50 ms per
+    (H, L): a change of the environment or of BLAS's threads takes effect within that."""
+    now = time.monotonic()
+    got = _stream_pair_memo.get((H, L))
+    if got is not None and now < got[1]:
+        return got[0]
+    mode = os.environ.get("LSTMLAB_STREAM_PAIR", "")
+    ok = (mode != "0" and not os.environ.get("LSTMLAB_THREADS")
+          and L <= _nb().STREAM_MAX_LAYERS
+          and (mode == "1" or (H >= STREAM_PAIR_MIN_HIDDEN and _cpus() >= 2
+                               and (blas_threads() or 2) >= 2)))
+    _stream_pair_memo[(H, L)] = (ok, now + 0.05)
+    return ok
+
+
+_stream_pair_memo: dict = {}
+
+
+class _StreamHelper:
+    """The streaming step's helper thread: sleeps on an event in Python; woken, it waits in
+    compiled code (``_fast_numba.lstm_stream_helper``), spinning, for steps to share, and
+    comes back to sleep after :data:`STREAM_IDLE_CYCLES` without one, or when asked to stop
+    (before the pair starts, whose threads need both cores). ``ctl`` is the shared state
+    the compiled step and the helper meet on (layout in ``_fast_numba``)."""
+
+    def __init__(self):
+        self.ctl = np.zeros(64, np.int64)
+        self.yield_fn = 0  # sched_yield's address, set by the first wake (used only after it)
+        self._wake = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        """Start the helper's wait for steps (a step that ran alone because the helper was
+        not waiting calls this); the next steps after it arrives are shared."""
+        with self._lock:
+            if self._thread is None:
+                self.yield_fn = _sched_yield_address()
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=_PAIR_THREAD_NAME + "-stream")
+                self._thread.start()
+        self.ctl[16] = 0
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask a waiting helper to go back to sleep (it does within microseconds)."""
+        if self.ctl[0] != 0:
+            self.ctl[16] = 1
+
+    def _run(self) -> None:
+        nb = _nb()
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self.ctl[16] == 0:
+                nb.lstm_stream_helper(self.ctl, self.yield_fn, STREAM_IDLE_CYCLES)
+
+
+stream_helper = _StreamHelper()
+
+
+def _new_stream_helper_in_child() -> None:
+    global stream_helper  # the helper thread does not survive a fork; its state must not
+    stream_helper = _StreamHelper()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_stream_helper_in_child)
 
 
 def lstm_step(x_t: np.ndarray, h: np.ndarray, c: np.ndarray, params: LSTMParams,

@@ -521,8 +521,17 @@ class LSTM(_Recurrent):
             x, (h, c), unbatched = lean
             hc = np.empty((2,) + h.shape, self.dtype)  # h_n, c_n (L, B, H): one allocation,
             h_new, c_new = hc[0], hc[1]  # and indexed (unpacking iterates it in Python)
-            code = fast.kernels().lstm_stream_step(x, h, c, *self._stream_weights(), h_new,
-                                                   c_new)
+            if fast.stream_pair(self.hidden_size, self.num_layers):  # a helper thread shares it
+                helper = fast.stream_helper
+                code = fast.kernels().lstm_stream_step_two(x, h, c, *self._stream_weights(),
+                                                           h_new, c_new, helper.ctl,
+                                                           helper.yield_fn)
+                if code == 4:  # done alone: the helper was not waiting (first step, or idle)
+                    helper.wake()
+                    code = 0
+            else:
+                code = fast.kernels().lstm_stream_step(x, h, c, *self._stream_weights(), h_new,
+                                                       c_new)
             if code:
                 raise ValueError(f"{('x_t', 'state[0] (h)', 'state[1] (c)')[code - 1]} "
                                  f"contains NaN or inf")
