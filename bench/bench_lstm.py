@@ -599,8 +599,8 @@ PAIR_PHASES = {"inference": ("input projection", "recurrent product", "gate math
 
 def run_pair_profile(grid, repeats=6):
     """Where the two-thread pair spends its time, on the grid shapes where it is the default
-    (``fast.unit_halves``' shape rule): a training step with dx (forward, backward) and an
-    inference, ``repeats`` times each; each thread's cycle counts per phase, summed, as shares
+    (``fast.unit_halves``' shape rule): two training steps (forward, backward; with dx and
+    without) and an inference, ``repeats`` times each; each thread's cycle counts per phase, summed, as shares
     of that thread's total (the last column: waiting at the barriers)."""
     from lstmlab.kernels import fast
     rows, pipe_rows = [], []
@@ -630,7 +630,8 @@ def run_pair_profile(grid, repeats=6):
                 if counts is None or counts.sum() == 0:
                     continue
                 share = counts / counts.sum()
-                rows.append([f"{T}, {B}, {H}", kind, str(thread), f"{len(runs)}/{repeats}"]
+                calls = repeats * (1 if kind == "inference" else 2)  # training: with dx, without
+                rows.append([f"{T}, {B}, {H}", kind, str(thread), f"{len(runs)}/{calls}"]
                             + [f"{v:.0%}" for v in share])
         for kind in ("pipe backward", "pipe backward, no dx"):
             runs = [c for k, c in got if k == kind]

@@ -969,6 +969,7 @@ class _StreamHelper:
     def __init__(self):
         self.ctl = np.zeros(64, np.int64)
         self.yield_fn = 0  # sched_yield's address, set by the first wake (used only after it)
+        self.error = None  # what ended the helper thread, if anything did
         self._wake = threading.Event()
         self._thread = None
         self._lock = threading.Lock()
@@ -991,12 +992,15 @@ class _StreamHelper:
             self.ctl[16] = 1
 
     def _run(self) -> None:
-        nb = _nb()
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self.ctl[16] == 0:
-                nb.lstm_stream_helper(self.ctl, self.yield_fn, STREAM_IDLE_CYCLES)
+        try:
+            nb = _nb()
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self.ctl[16] == 0:
+                    nb.lstm_stream_helper(self.ctl, self.yield_fn, STREAM_IDLE_CYCLES)
+        except BaseException as e:  # e.g. the kernel failed to compile: steps then run alone
+            self.error = e  # (the compiled step never waits for a helper that is not there)
 
 
 stream_helper = _StreamHelper()
