@@ -893,6 +893,40 @@ def test_pipe_fails_cleanly_when_one_thread_cannot_start(failing):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inference_splits_the_batch_where_it_measured_faster(dtype, monkeypatch):
+    """An inference of >= 128 rows splits the batch on two threads by default (not where the
+    pair serves, not with explicit threads or BLAS held to one thread, never a training
+    forward); forced on every shape, it equals the reference (padding, B = 1 and 3, odd H),
+    and two runs give the same bits."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
+    monkeypatch.delenv("LSTMLAB_INFER_SPLIT", raising=False)
+    assert not fast.infer_split(64, 128, dtype, None)
+    assert not fast.infer_split(128, 128, dtype, 1)
+    assert not fast.infer_split(128, 128, dtype, 2)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert not fast.infer_split(128, 128, dtype, None)
+    if fast._cpus() >= 2 and (fast.blas_threads() or 1) >= 2:
+        assert fast.infer_split(128, 128, dtype, None)
+        assert fast.infer_split(256, 512, dtype, None)
+    monkeypatch.setenv("LSTMLAB_INFER_SPLIT", "0")
+    assert not fast.infer_split(128, 128, dtype, None)
+    monkeypatch.setenv("LSTMLAB_INFER_SPLIT", "1")
+    monkeypatch.setenv("LSTMLAB_PAIR", "0")
+    assert fast.infer_split(3, 5, dtype, None)
+    rng = np.random.default_rng(17)
+    for T, B, D, H, use_lengths in [(7, 9, 4, 5, True), (1, 1, 3, 6, False), (12, 3, 6, 17, True)]:
+        x, h0, c0, p, lengths, *_ = random_inputs(rng, T, B, D, H, 4, use_lengths, dtype)
+        p = LSTMParams(*p)
+        ref = lstm_forward(x, h0, c0, p, lengths)
+        got = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False)
+        assert_close(got[:3], ref[:3], dtype, ["y", "hT", "cT"])
+        again = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False)
+        assert all(np.array_equal(a, b) for a, b in zip(got[:3], again[:3]))
+
+
+@needs_numba
 @pytest.mark.parametrize("time_loop", LOOPS, indirect=True)
 def test_batch_split_over_threads_gives_the_same_result(time_loop):
     rng = np.random.default_rng(2)

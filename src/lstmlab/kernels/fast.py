@@ -338,6 +338,26 @@ def split_batch(B: int, H: int, threads: int | None) -> list[slice]:
     return [slice(int(a), int(z)) for a, z in zip(edges[:-1], edges[1:])]
 
 
+INFER_SPLIT_MIN_ROWS = 128  # from this many rows an inference splits the batch on two threads
+
+
+def infer_split(B: int, H: int, dtype, threads: int | None) -> bool:
+    """Whether an LSTM inference (``need_cache=False``) of B rows splits the batch in halves
+    on two threads by default (as ``threads=2`` does), each half's time loop with
+    single-threaded BLAS. With one loop, each step's product is one two-thread BLAS call
+    that hands work to OpenBLAS's worker and back; with B >= 128 each half is a product big
+    enough for one core on its own. At (100, 128, 128) the split took 0.86–0.87 of one
+    loop's time in five runs of ``bench_lstm.py --threads`` and 0.87–0.95 at (50, 128, 256)
+    (docs/speed.md); for training it lost or was even. Not where the pair serves; the same
+    conditions as the pair otherwise (:func:`_two_threads`), and threadpoolctl to hold BLAS
+    to one thread per half. ``LSTMLAB_INFER_SPLIT=0`` turns it off, ``=1`` on wherever it can
+    run. An inference's float32 results differ from one loop's in the last bits (each half's
+    products are one-thread BLAS calls), the same on every run."""
+    return (_blas_single_thread.possible()
+            and _two_threads("LSTMLAB_INFER_SPLIT",
+                             B >= INFER_SPLIT_MIN_ROWS and not pair_shape(B, H), dtype, threads))
+
+
 def _run_split(parts: list[slice], work) -> None:
     """Run ``work(slice)`` for every part; with more than one part, each on its own thread
     and with BLAS limited to one thread meanwhile (two BLAS pools on two cores fight)."""
@@ -673,6 +693,8 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
 
     gemm = gemm_address(dtype)
     parts = split_batch(B, H, threads)
+    if not need_cache and len(parts) == 1 and infer_split(B, H, dtype, threads):
+        parts = split_batch(B, H, 2)
     if gemm is not None:  # the whole time loop compiled, BLAS called from inside
         xc, Wxc = np.ascontiguousarray(x, dtype), np.ascontiguousarray(Wx, dtype)
         Whc = _arg(Wh, dtype)
