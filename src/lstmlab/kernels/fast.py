@@ -37,7 +37,8 @@ the work is scheduled:
   state rows instead of T+1, no tanh(C) or gate history, the input projection computed a
   chunk of steps at a time into a buffer of at most 16 MiB; it returns ``cache=None``;
 * the batch can be split across two threads, each running the whole recurrence on its half
-  with single-threaded BLAS (``threads=2``; see :func:`split_batch`).
+  with single-threaded BLAS (``threads=2``; see :func:`split_batch`); an inference of
+  >= 128 rows does that by default (:func:`infer_split`).
 
 The caches are the reference's ``LSTMCache`` / ``RNNCache``, so a fast forward can be
 differentiated by either backward and vice versa.
