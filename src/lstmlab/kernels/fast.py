@@ -971,7 +971,7 @@ def stream_pair(H: int, L: int) -> bool:
     if got is not None and now < got[1]:
         return got[0]
     mode = os.environ.get("LSTMLAB_STREAM_PAIR", "")
-    ok = (mode != "0" and not os.environ.get("LSTMLAB_THREADS")
+    ok = (mode != "0" and not os.environ.get("LSTMLAB_THREADS") and H >= 2
           and L <= _nb().STREAM_MAX_LAYERS
           and (mode == "1" or (H >= STREAM_PAIR_MIN_HIDDEN and _cpus() >= 2
                                and (blas_threads() or 2) >= 2)))
