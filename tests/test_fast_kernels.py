@@ -332,14 +332,14 @@ def test_stream_pair_gives_the_same_bits_and_shares_the_steps(dtype, monkeypatch
                 if mode == "1" and t == 25:  # idle: the helper leaves its wait
                     helper.stop()
                     deadline = time.monotonic() + 5
-                    while helper.ctl[0] != 0 and time.monotonic() < deadline:
+                    while helper.waiting and time.monotonic() < deadline:
                         time.sleep(0.001)
-                    assert helper.ctl[0] == 0
+                    assert not helper.waiting
                 y, state = layer.step(xs[t], state)
                 ys.append(y)
                 if mode == "1" and t in (0, 25):  # give the helper time to arrive
                     deadline = time.monotonic() + 120
-                    while helper.ctl[0] == 0 and time.monotonic() < deadline:
+                    while not helper.waiting and time.monotonic() < deadline:
                         time.sleep(0.001)
             runs[mode] = (np.array(ys), *state)
             if mode == "1":
@@ -350,7 +350,7 @@ def test_stream_pair_gives_the_same_bits_and_shares_the_steps(dtype, monkeypatch
                 assert calls["wake"] == 0
             request_stop()  # and wait until it sleeps: the next run's first step runs alone
             deadline = time.monotonic() + 5
-            while helper.ctl[0] != 0 and time.monotonic() < deadline:
+            while helper.waiting and time.monotonic() < deadline:
                 time.sleep(0.001)
         assert all(np.array_equal(a, b) for a, b in zip(runs["0"], runs["1"])), (D, H, L, B)
     fast._stream_pair_memo.clear()
@@ -387,16 +387,16 @@ def test_stream_pair_rule_and_the_pair_stops_the_helper(monkeypatch):
     try:
         fast.stream_helper.wake()
         deadline = time.monotonic() + 120
-        while fast.stream_helper.ctl[0] == 0 and time.monotonic() < deadline:
+        while not fast.stream_helper.waiting and time.monotonic() < deadline:
             time.sleep(0.001)
-        assert fast.stream_helper.ctl[0] != 0
+        assert fast.stream_helper.waiting
         monkeypatch.setenv("LSTMLAB_PAIR", "1")
         x = np.ones((3, 2, 4), np.float32)
         lstmlab.LSTM(4, 6, dtype=np.float32, rng=np.random.default_rng(0)).forward(x)
         deadline = time.monotonic() + 5
-        while fast.stream_helper.ctl[0] != 0 and time.monotonic() < deadline:
+        while fast.stream_helper.waiting and time.monotonic() < deadline:
             time.sleep(0.001)
-        assert fast.stream_helper.ctl[0] == 0
+        assert not fast.stream_helper.waiting
     finally:
         fast.stream_helper.stop()  # never leave a helper spinning for the tests after this
 
@@ -417,9 +417,9 @@ def test_stream_pair_in_a_forked_child():
         "x = np.ones((1, 5))\n"
         "y0, s = layer.step(x)\n"
         "deadline = time.monotonic() + 120\n"
-        "while fast.stream_helper.ctl[0] == 0 and time.monotonic() < deadline:\n"
+        "while not fast.stream_helper.waiting and time.monotonic() < deadline:\n"
         "    time.sleep(0.001)\n"
-        "assert fast.stream_helper.ctl[0] != 0\n"
+        "assert fast.stream_helper.waiting\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
         "    ys = [layer.step(x, s)[0] for _ in range(50)]\n"

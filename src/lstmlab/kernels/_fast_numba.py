@@ -38,6 +38,9 @@ from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
+from ._common import (STREAM_BARRIER, STREAM_CLAIMED, STREAM_CTL_WORDS, STREAM_MAILBOX,
+                      STREAM_OFF, STREAM_POSTED, STREAM_READY, STREAM_STATE, STREAM_STOP)
+
 _JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
 # ... and with fused multiply-add allowed (LLVM's ``contract`` flag: a*b + c may become one
 # FMA, rounded once). No reassociation, no approximations: results stay within an ulp or so
@@ -533,14 +536,20 @@ def lstm_backward_loop(gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, WhTp, l
 
 
 @register_jitable
+def _pipe_chunk(T, Tc, i):
+    """Steps ``s0:s1`` of the pipeline's chunk ``i``: chunks of ``Tc`` steps, latest first."""
+    s1 = T - i * Tc
+    return max(0, s1 - Tc), s1
+
+
+@register_jitable
 def _pipe_dx_chunk(gemm, dz, Wx, dx, i, Tc):
     """Rows of ``dx = dz·Wxᵀ`` for chunk ``i`` of the pipeline (steps ``T - (i+1)·Tc`` to
     ``T - i·Tc``, clipped at 0): one GEMM whose arguments do not depend on the calling
     thread, so either thread computes the same bits."""
     T, B, G = dz.shape
     D = dx.shape[2]
-    s1 = T - i * Tc
-    s0 = max(0, s1 - Tc)
+    s0, s1 = _pipe_chunk(T, Tc, i)
     isz = dz.itemsize
     _gemm(gemm, 1, (s1 - s0) * B, D, G, _address(dz) + s0 * B * G * isz, G, _address(Wx), G,
           dz.dtype.type(0.0), _address(dx) + s0 * B * D * isz, D)
@@ -625,8 +634,7 @@ def lstm_backward_pipe(role, gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, W
         prof[1] += _cycles() - t1
         return True
     for i in range(chunks):
-        s1 = T - i * Tc
-        s0 = max(0, s1 - Tc)
+        s0, s1 = _pipe_chunk(T, Tc, i)
         t0 = _cycles()
         spins = 0
         while _atomic_load(sync) < T - s0:  # steps s0..s1-1 not all done yet
@@ -1037,9 +1045,9 @@ def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c):
 # once and used for one multiply-add (or four), so the step runs at the speed one core reads
 # the weights (~47 GB/s here; 512 KiB of float32 weights at H = 128 — a core's whole L2).
 # Two cores each reading half of them halve that. The caller's thread and a helper thread
-# split the hidden units as the pair does for sequences (each thread: its units' four gate
-# columns of both products, their gate math, cell state and output; a barrier between
-# layers). The helper cannot be handed a job through Python (a wake-up takes tens of
+# split the work (:func:`_stream_part`): the caller the f and i gate columns of both
+# products, the helper the o and C̃ columns, a barrier, then each the gate math, cell state
+# and output of half of the units (and a barrier before the next layer). The helper cannot be handed a job through Python (a wake-up takes tens of
 # microseconds, more than the step): it waits in compiled code, spinning, for a job posted in
 # shared memory, and returns to Python (to sleep) after a while without one. The job's
 # arrays reach it as addresses in a mailbox. Both threads run the same function on their
@@ -1047,10 +1055,10 @@ def lstm_stream_step(x, h_prev, c_prev, Wxs, Whs, bs, h, c):
 # element is computed by the same code either way, so results never depend on whether the
 # helper took part (tested: the same bits).
 #
-# ctl (int64[64]): [0] state, [8] barrier counter, [16] stop request, [24:] the mailbox.
-_S_OFF, _S_READY, _S_CLAIMED, _S_POSTED = 0, 1, 2, 3
-_MB = 24  # mailbox: dtype code, L, B, D, H, x, h_prev, c_prev, h, c, z, (Wx, Wh, b) per layer
-STREAM_MAX_LAYERS = (64 - _MB - 11) // 3  # layers a mailbox holds (9)
+# ctl (int64, layout in _common): the state, the barrier counter, the stop request, then the
+# mailbox: dtype code, L, B, D, H, x, h_prev, c_prev, h, c, z, (Wx, Wh, b) per layer.
+_MB_WORDS = STREAM_CTL_WORDS - STREAM_MAILBOX
+STREAM_MAX_LAYERS = (_MB_WORDS - 11) // 3  # layers a mailbox holds (9)
 
 
 @intrinsic
@@ -1179,7 +1187,7 @@ def lstm_stream_step_two(x, h_prev, c_prev, Wxs, Whs, bs, h, c, ctl, yield_fn):
     L, B, H = h.shape
     zero = h.dtype.type(0.0)
     z = np.empty((B, 5 * H), h.dtype)  # the gates and tanh(C_t), shared by the two threads
-    mb = np.empty(max(64 - _MB, 11 + 3 * L), np.int64)
+    mb = np.empty(max(_MB_WORDS, 11 + 3 * L), np.int64)
     mb[0] = 0 if h.itemsize == 4 else 1
     mb[1] = L
     mb[2] = B
@@ -1195,16 +1203,16 @@ def lstm_stream_step_two(x, h_prev, c_prev, Wxs, Whs, bs, h, c, ctl, yield_fn):
         mb[11 + 3 * layer] = _address(Wxs[layer])
         mb[12 + 3 * layer] = _address(Whs[layer])
         mb[13 + 3 * layer] = _address(bs[layer])
-    base = _address(ctl)
-    if H < 2 or L > STREAM_MAX_LAYERS or not _cas(base, _S_READY, _S_CLAIMED):
+    state, barrier = _address(ctl) + 8 * STREAM_STATE, _address(ctl) + 8 * STREAM_BARRIER
+    if H < 2 or L > STREAM_MAX_LAYERS or not _cas(state, STREAM_READY, STREAM_CLAIMED):
         _stream_part(mb, -1, 0, yield_fn, zero)
         return 4
-    ctl[_MB:] = mb[:64 - _MB]
-    ctl[8] = 0
-    _atomic_store(base, _S_POSTED)
-    _stream_part(mb, 0, base + 64, yield_fn, zero)
+    ctl[STREAM_MAILBOX:] = mb[:_MB_WORDS]
+    ctl[STREAM_BARRIER] = 0
+    _atomic_store(state, STREAM_POSTED)
+    _stream_part(mb, 0, barrier, yield_fn, zero)
     spins = 0
-    while _atomic_load(base) == _S_POSTED:  # the helper sets READY when its half is written
+    while _atomic_load(state) == STREAM_POSTED:  # the helper sets READY when its part is done
         _relax(yield_fn, spins)
         spins += 1
     return 0
@@ -1213,28 +1221,29 @@ def lstm_stream_step_two(x, h_prev, c_prev, Wxs, Whs, bs, h, c, ctl, yield_fn):
 @njit(**_JIT_FMA)
 def lstm_stream_helper(ctl, yield_fn, idle_cycles):
     """The helper thread's wait (see above): marks itself waiting, then spins until a job is
-    posted (runs the second half of its units, marks itself waiting again), a stop is
-    requested (``ctl[2]``), or ``idle_cycles`` pass without a job; then returns. Leaving is
-    a compare-and-swap from waiting to off, so a job posted at that moment is still done."""
-    base = _address(ctl)
-    _atomic_store(base, _S_READY)
+    posted (runs part 1 of :func:`_stream_part`, marks itself waiting again), a stop is
+    requested (the stop word non-zero), or ``idle_cycles`` pass without a job; then returns.
+    Leaving is a compare-and-swap from waiting to off, so a job posted at that moment is
+    still done."""
+    state, barrier = _address(ctl) + 8 * STREAM_STATE, _address(ctl) + 8 * STREAM_BARRIER
+    stop = _address(ctl) + 8 * STREAM_STOP
+    _atomic_store(state, STREAM_READY)
     last = _cycles()
     spins = 0
     while True:
-        state = _atomic_load(base)
-        if state == _S_POSTED:
-            mb = ctl[_MB:].copy()  # an array of the same kind as the caller's own mailbox
+        now = _atomic_load(state)
+        if now == STREAM_POSTED:
+            mb = ctl[STREAM_MAILBOX:].copy()  # an array of the kind of the caller's mailbox
             if mb[0] == 0:
-                _stream_part(mb, 1, base + 64, yield_fn, np.float32(0.0))
+                _stream_part(mb, 1, barrier, yield_fn, np.float32(0.0))
             else:
-                _stream_part(mb, 1, base + 64, yield_fn, np.float64(0.0))
-            _atomic_store(base, _S_READY)
+                _stream_part(mb, 1, barrier, yield_fn, np.float64(0.0))
+            _atomic_store(state, STREAM_READY)
             last = _cycles()
             spins = 0
             continue
-        if state == _S_READY and (_atomic_load(base + 128) != 0
-                                  or _cycles() - last > idle_cycles):
-            if _cas(base, _S_READY, _S_OFF):
+        if now == STREAM_READY and (_atomic_load(stop) != 0 or _cycles() - last > idle_cycles):
+            if _cas(state, STREAM_READY, STREAM_OFF):
                 return
             continue
         _relax(yield_fn, spins)

@@ -58,7 +58,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._common import step_masks
+from ._common import STREAM_CTL_WORDS, STREAM_OFF, STREAM_STATE, STREAM_STOP, step_masks
 from ._pool import BufferPool
 from .lstm import LSTMCache, LSTMParams
 from .rnn import ACTIVATIONS, RNNCache, RNNParams
@@ -246,11 +246,18 @@ def packed_weights(W: np.ndarray, rows: int, parts: int) -> np.ndarray:
     is not OpenBLAS's own.
     """
     mode = os.environ.get("LSTMLAB_PACKED", "")
-    usable = rows > STREAM_ROWS and W.shape[1] % _panel_width(W.dtype) == 0 and mode != "0"
-    if usable and (mode == "1" or (rows <= PACKED_MAX_ROWS
-                                   and (parts > 1 or blas_threads() == 1))):
+    if _packable(W, rows) and (mode == "1" or (rows <= PACKED_MAX_ROWS
+                                               and (parts > 1 or blas_threads() == 1))):
         return pack_panels(W)
     return _empty_pack(W.dtype)
+
+
+def _packable(W: np.ndarray, rows: int) -> bool:
+    """Whether the packed kernel can do a product of ``rows`` rows with ``W``: more than
+    :data:`STREAM_ROWS` rows (fewer use vector–matrix products), W's columns a whole number
+    of panels, and ``LSTMLAB_PACKED`` not 0."""
+    return (rows > STREAM_ROWS and W.shape[1] % _panel_width(W.dtype) == 0
+            and os.environ.get("LSTMLAB_PACKED", "") != "0")
 
 
 def _empty_pack(dtype) -> np.ndarray:
@@ -479,16 +486,25 @@ def _two_threads(switch: str, shape_ok: bool, dtype, threads: int | None) -> boo
     workers are ended before the schedule starts where that is safe (:func:`_cores_free`);
     a thread of the program's own that keeps running then shares the cores with it (slower,
     never different)."""
-    mode = os.environ.get(switch, "")
-    if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS"):
-        return False
     if gemm_address(dtype) is None or _set_blas_threads() is None:
         return False
-    if mode != "1" and not (shape_ok and _cpus() >= 2 and (blas_threads() or 1) >= 2):
+    if not _second_thread_allowed(switch, shape_ok, threads):
         return False
     stream_helper.stop()  # a streaming step's helper, spinning, would take a core
     _cores_free()  # end OpenBLAS's busy workers where that is safe; not part of the choice
     return True
+
+
+def _second_thread_allowed(switch: str, shape_ok: bool, threads: int | None,
+                           unknown_blas: int = 1) -> bool:
+    """The configuration part of every two-thread choice: the environment variable
+    ``switch`` is not ``0``, ``threads`` is the default and ``LSTMLAB_THREADS`` unset; and
+    either ``switch`` is ``1`` (forced) or ``shape_ok``, this process may run on two CPUs and
+    BLAS may use two threads (``unknown_blas``: the count assumed when BLAS cannot be asked)."""
+    mode = os.environ.get(switch, "")
+    if mode == "0" or threads is not None or os.environ.get("LSTMLAB_THREADS"):
+        return False
+    return mode == "1" or (shape_ok and _cpus() >= 2 and (blas_threads() or unknown_blas) >= 2)
 
 
 def _cpus() -> int:
@@ -915,9 +931,7 @@ def _pipe_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, need_dx):
     H = o.Wh.shape[0]
     dtype = o.x.dtype
     WhT = np.ascontiguousarray(o.Wh.T)  # (4H, H)
-    packed = (B > STREAM_ROWS and H % _panel_width(dtype) == 0
-              and os.environ.get("LSTMLAB_PACKED", "") != "0")
-    WhTp = pack_panels(WhT) if packed else _empty_pack(dtype)
+    WhTp = pack_panels(WhT) if _packable(WhT, B) else _empty_pack(dtype)  # on its own core
     Tc = max(1, -(-PIPE_CHUNK_ROWS // B))
     balance = os.environ.get("LSTMLAB_PIPE_BALANCE", "") != "0"
     claims = np.zeros(1 + -(-T // Tc), np.int64)  # dWx blocks taken, each chunk's dx taken
@@ -954,9 +968,10 @@ STREAM_IDLE_CYCLES = 3_000_000  # the helper spins this long (~1 ms) for the nex
 
 def stream_pair(H: int, L: int) -> bool:
     """Whether an LSTM streaming step (B <= :data:`STREAM_ROWS`) of L layers of H units runs
-    on two threads (``_fast_numba.lstm_stream_step_two``): the caller's thread on the first
-    half of the hidden units, a helper thread on the second, so that each reads half of the
-    weights — reading them is what a streaming step's time is (two vector–matrix products
+    on two threads (``_fast_numba.lstm_stream_step_two``): the caller's thread on the f and i
+    gate columns, a helper thread on the o and C̃ columns, then each on half of the units'
+    gate math, so that each reads half of the weights — reading them is what a streaming
+    step's time is (two vector–matrix products
     per layer, each weight used once per row). By default for H >= :data:`STREAM_PAIR_MIN_HIDDEN`
     and at most ``_fast_numba.STREAM_MAX_LAYERS`` layers when this process may run on two
     CPUs and NumPy's OpenBLAS may use two threads (a program that holds BLAS to one thread
@@ -970,11 +985,9 @@ def stream_pair(H: int, L: int) -> bool:
     got = _stream_pair_memo.get((H, L))
     if got is not None and now < got[1]:
         return got[0]
-    mode = os.environ.get("LSTMLAB_STREAM_PAIR", "")
-    ok = (mode != "0" and not os.environ.get("LSTMLAB_THREADS") and H >= 2
-          and L <= _nb().STREAM_MAX_LAYERS
-          and (mode == "1" or (H >= STREAM_PAIR_MIN_HIDDEN and _cpus() >= 2
-                               and (blas_threads() or 2) >= 2)))
+    ok = (H >= 2 and L <= _nb().STREAM_MAX_LAYERS  # streaming needs no BLAS: unknown is fine
+          and _second_thread_allowed("LSTMLAB_STREAM_PAIR", H >= STREAM_PAIR_MIN_HIDDEN, None,
+                                     unknown_blas=2))
     _stream_pair_memo[(H, L)] = (ok, now + 0.05)
     return ok
 
@@ -990,7 +1003,7 @@ class _StreamHelper:
     the compiled step and the helper meet on (layout in ``_fast_numba``)."""
 
     def __init__(self):
-        self.ctl = np.zeros(64, np.int64)
+        self.ctl = np.zeros(STREAM_CTL_WORDS, np.int64)
         self.yield_fn = 0  # sched_yield's address, set by the first wake (used only after it)
         self.error = None  # what ended the helper thread, if anything did
         self._wake = threading.Event()
@@ -1006,13 +1019,18 @@ class _StreamHelper:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name=_PAIR_THREAD_NAME + "-stream")
                 self._thread.start()
-        self.ctl[16] = 0
+        self.ctl[STREAM_STOP] = 0
         self._wake.set()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the helper is in its compiled wait (ready for steps, or running one)."""
+        return bool(self.ctl[STREAM_STATE] != STREAM_OFF)
 
     def stop(self) -> None:
         """Ask a waiting helper to go back to sleep (it does within microseconds)."""
-        if self.ctl[0] != 0:
-            self.ctl[16] = 1
+        if self.waiting:
+            self.ctl[STREAM_STOP] = 1
 
     def _run(self) -> None:
         try:
@@ -1020,7 +1038,7 @@ class _StreamHelper:
             while True:
                 self._wake.wait()
                 self._wake.clear()
-                if self.ctl[16] == 0:
+                if self.ctl[STREAM_STOP] == 0:
                     nb.lstm_stream_helper(self.ctl, self.yield_fn, STREAM_IDLE_CYCLES)
         except BaseException as e:  # e.g. the kernel failed to compile: steps then run alone
             self.error = e  # (the compiled step never waits for a helper that is not there)
