@@ -463,7 +463,7 @@ def profile_train(T, B, H, dtype=np.float32, repeats=5):
 
 def profile_compiled(T, B, H, dtype=np.float32, repeats=5):
     """The fast path's training step on one thread running the time loop (the default except
-    where the two-thread pair serves) in phases: the compiled time loops (recurrent GEMM
+    where the pair or the pipelines serve: ``--profile`` splits those apart) in phases: the compiled time loops (recurrent GEMM
     through BLAS + gate math, per step, inside one call) against the big GEMMs done from
     Python."""
     from lstmlab.kernels import fast
@@ -603,7 +603,7 @@ def run_pair_profile(grid, repeats=6):
     without) and an inference, ``repeats`` times each; each thread's cycle counts per phase, summed, as shares
     of that thread's total (the last column: waiting at the barriers)."""
     from lstmlab.kernels import fast
-    rows, pipe_rows = [], []
+    rows, pipe_rows, fwd_rows = [], [], []
     for (T, B, H) in grid:
         if (not (fast.pair_shape(B, H) or fast.pipe_shape(B, H))
                 or fast.gemm_address(np.float32) is None):
@@ -648,6 +648,21 @@ def run_pair_profile(grid, repeats=6):
                                   f"{len(runs)}/{repeats}", f"{cnt[0] / longest:.0%}",
                                   f"{cnt[1] / longest:.0%}", f"{cnt[2] / longest:.0%}",
                                   f"{cnt.sum() / longest:.0%}"])
+        runs = [c for k, c in got if k == "pipe forward"]
+        if runs:
+            counts = [np.sum([c[thread] for c in runs], axis=0) for thread in (0, 1)]
+            longest = max(float(c.sum()) for c in counts) or 1.0
+            for thread, what in ((0, "recurrence"), (1, "input projection, chunk by chunk")):
+                cnt = counts[thread]
+                fwd_rows.append([f"{T}, {B}, {H}", f"{thread}: {what}",
+                                 f"{len(runs)}/{2 * repeats}", f"{cnt[0] / longest:.0%}",
+                                 f"{cnt[1] / longest:.0%}", f"{cnt[2] / longest:.0%}",
+                                 f"{cnt.sum() / longest:.0%}"])
+    if fwd_rows:
+        table("the pipelined forward's time split (cycle counts of each thread, summed over the "
+              "runs that took it, as shares of the busier thread's total; lstm_forward_pipe)",
+              ["T, B, D=H", "thread", "runs pipelined", "recurrence", "projection",
+               "waiting for the projection", "thread's total"], fwd_rows)
     if pipe_rows:
         table("the pipelined backward's time split (cycle counts of each thread, summed over the "
               "runs that took it, as shares of the busier thread's total; lstm_backward_pipe)",
@@ -852,12 +867,16 @@ THREAD_MODES = {  # lstmlab's ways of using the two cores, as environment settin
     # (fast.pipe_backward), else one loop
     "default": {},
     # one thread runs the time loop, BLAS on both cores
-    "one loop": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "0"},
-    # the backward's recurrence on one thread, its GEMMs on the other (forward: one loop)
-    "pipe always": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "1"},
-    # the same with all of dWx on the recurrence's thread (the pipeline before its balancing)
+    "one loop": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "0", "LSTMLAB_PIPE_FORWARD": "0"},
+    # each recurrence on one thread, the big GEMMs on the other: the forward's input
+    # projection ahead of it, the backward's weight gradients and dx behind it
+    "pipe always": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "1", "LSTMLAB_PIPE_FORWARD": "1"},
+    # the backward pipelined, the forward one loop (the default before the forward pipeline)
+    "pipe, backward only": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "1",
+                            "LSTMLAB_PIPE_FORWARD": "0"},
+    # both pipelined, all of dWx on the recurrence's thread (before the backward's balancing)
     "pipe, dWx on one thread": {"LSTMLAB_PAIR": "0", "LSTMLAB_PIPE": "1",
-                                "LSTMLAB_PIPE_BALANCE": "0"},
+                                "LSTMLAB_PIPE_FORWARD": "1", "LSTMLAB_PIPE_BALANCE": "0"},
     "pair always": {"LSTMLAB_PAIR": "1"},  # two threads, one per half of the hidden units
     "pair, BLAS product": {"LSTMLAB_PAIR": "1", "LSTMLAB_PACKED": "0"},  # its product by BLAS
     "batch split": {"LSTMLAB_THREADS": "2"},  # two threads, one per half of the batch

@@ -8,6 +8,7 @@ time counts toward the test run.
 """
 
 import importlib.util
+import os
 import subprocess
 import sys
 import threading
@@ -44,12 +45,13 @@ def time_loop(request, monkeypatch):
     answer None, as it does for a NumPy without its own OpenBLAS; ``packed`` sets
     ``LSTMLAB_PACKED=1``, ``compiled`` ``LSTMLAB_PACKED=0``, both with ``LSTMLAB_PAIR=0``;
     ``pair`` sets ``LSTMLAB_PAIR=1``, ``pair-blas`` that and ``LSTMLAB_PACKED=0``; ``pipe``
-    (the LSTM's pipelined backward) ``LSTMLAB_PIPE=1``, ``pipe-blas`` that and
-    ``LSTMLAB_PACKED=0``; the other modes ``LSTMLAB_PIPE=0``. In every mode the buffer pool
-    serves arrays of any size."""
+    (the LSTM's pipelined forward and backward) ``LSTMLAB_PIPE=1`` and
+    ``LSTMLAB_PIPE_FORWARD=1``, ``pipe-blas`` those and ``LSTMLAB_PACKED=0``; the other modes
+    turn both pipelines off. In every mode the buffer pool serves arrays of any size."""
     mode = request.param
     monkeypatch.setenv("LSTMLAB_PAIR", "1" if mode.startswith("pair") else "0")
     monkeypatch.setenv("LSTMLAB_PIPE", "1" if mode.startswith("pipe") else "0")
+    monkeypatch.setenv("LSTMLAB_PIPE_FORWARD", "1" if mode.startswith("pipe") else "0")
     # every array the kernels take from the buffer pool is pooled, however small, so that the
     # exactness tests run on reused buffers (a reuse while a cache still holds one would show)
     monkeypatch.setattr(fast.buffers, "min_bytes", 0)
@@ -68,6 +70,7 @@ def time_loop(request, monkeypatch):
         assert fast.unit_halves(5, 4, np.float64, None) == [(0, 2), (2, 4)]
     if mode.startswith("pipe"):
         assert fast.pipe_backward(5, 4, np.float64, None)
+        assert fast.pipe_forward(5, 4, np.float64, None)
     return mode
 
 
@@ -598,6 +601,7 @@ def test_results_do_not_depend_on_what_else_runs(B, H, monkeypatch):
     not from the moment (a run that sometimes fell back to one loop would not repeat)."""
     monkeypatch.delenv("LSTMLAB_PAIR", raising=False)
     monkeypatch.delenv("LSTMLAB_PIPE", raising=False)
+    monkeypatch.delenv("LSTMLAB_PIPE_FORWARD", raising=False)
     monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
     if fast._cpus() < 2 or (fast.blas_threads() or 1) < 2 or fast.gemm_address(np.float32) is None:
         pytest.skip("needs two CPUs and NumPy's OpenBLAS with two threads")
@@ -615,6 +619,7 @@ def test_results_do_not_depend_on_what_else_runs(B, H, monkeypatch):
 
     quiet, kinds = step()
     assert kinds & {"pipe backward", "backward"}  # a two-thread schedule ran
+    assert kinds & {"pipe forward", "forward"}  # for both halves of the step
     stop = threading.Event()
 
     def spin():
@@ -633,22 +638,25 @@ def test_results_do_not_depend_on_what_else_runs(B, H, monkeypatch):
 
 
 @needs_numba
-def test_pipe_is_chosen_only_where_it_can_serve(monkeypatch):
-    """The pipelined backward: never with an explicit ``threads`` or BLAS held to one thread;
-    by default on the shapes where it measured faster, and not where the pair serves."""
+@pytest.mark.parametrize("switch, chosen", [("LSTMLAB_PIPE", fast.pipe_backward),
+                                            ("LSTMLAB_PIPE_FORWARD", fast.pipe_forward)])
+def test_pipe_is_chosen_only_where_it_can_serve(switch, chosen, monkeypatch):
+    """The pipelined backward and forward: never with an explicit ``threads`` or BLAS held to
+    one thread; by default on the shapes where they measured faster (the same for both), and
+    not where the pair serves; each its own switch."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.delenv("LSTMLAB_PIPE", raising=False)
-    monkeypatch.delenv("LSTMLAB_THREADS", raising=False)
-    assert not fast.pipe_backward(32, 128, np.float32, 1)
-    assert not fast.pipe_backward(32, 128, np.float32, 2)
-    monkeypatch.setenv("LSTMLAB_PIPE", "1")
-    assert fast.pipe_backward(3, 5, np.float64, None)
-    assert not fast.pipe_backward(3, 5, np.float64, 1)
-    monkeypatch.setenv("LSTMLAB_PIPE", "0")
-    assert not fast.pipe_backward(32, 128, np.float32, None)
-    monkeypatch.delenv("LSTMLAB_PIPE")
+    for var in ("LSTMLAB_PIPE", "LSTMLAB_PIPE_FORWARD", "LSTMLAB_THREADS", "LSTMLAB_PAIR"):
+        monkeypatch.delenv(var, raising=False)
+    assert not chosen(32, 128, np.float32, 1)
+    assert not chosen(32, 128, np.float32, 2)
+    monkeypatch.setenv(switch, "1")
+    assert chosen(3, 5, np.float64, None)
+    assert not chosen(3, 5, np.float64, 1)
+    monkeypatch.setenv(switch, "0")
+    assert not chosen(32, 128, np.float32, None)
+    monkeypatch.delenv(switch)
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        assert not fast.pipe_backward(32, 128, np.float32, None)
+        assert not chosen(32, 128, np.float32, None)
     # the measured gains, and where it was slower or within the noise (or the pair serves)
     assert all(fast.pipe_shape(B, H) for B, H in [(32, 128), (64, 128), (128, 128), (128, 256)])
     assert not any(fast.pipe_shape(B, H) for B, H in [(16, 128), (8, 128), (8, 64), (16, 64),
@@ -657,9 +665,95 @@ def test_pipe_is_chosen_only_where_it_can_serve(monkeypatch):
     if fast._cpus() < 2 or (fast.blas_threads() or 1) < 2:
         return
     _wait_until_no_other_thread_runs()
-    assert fast.pipe_backward(32, 128, np.float32, None)
-    assert fast.pipe_backward(128, 128, np.float64, None)
-    assert not fast.pipe_backward(16, 128, np.float32, None)
+    assert chosen(32, 128, np.float32, None)
+    assert chosen(128, 128, np.float64, None)
+    assert not chosen(16, 128, np.float32, None)
+    other = "LSTMLAB_PIPE_FORWARD" if switch == "LSTMLAB_PIPE" else "LSTMLAB_PIPE"
+    monkeypatch.setenv(other, "0")  # one switch does not turn off the other
+    assert chosen(32, 128, np.float32, None)
+
+
+@needs_numba
+def test_inference_is_never_pipelined(monkeypatch):
+    """An inference keeps no cache and never takes the pipelined forward (its one loop
+    projects chunk by chunk): its outputs are the same bits with the pipeline forced on and
+    off, and no two-thread schedule ran."""
+    for var in ("LSTMLAB_PIPE", "LSTMLAB_THREADS", "LSTMLAB_PAIR", "LSTMLAB_INFER_SPLIT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LSTMLAB_PIPE_FORWARD", "1")
+    rng = np.random.default_rng(4)
+    layer = lstmlab.LSTM(6, 128, dtype=np.float32, rng=rng).eval()
+    x = rng.normal(size=(3, 32, 6)).astype(np.float32)
+    monkeypatch.setattr(fast, "pair_cycles", [])
+    y = layer.forward(x)[0].copy()
+    assert not fast.pair_cycles
+    monkeypatch.setenv("LSTMLAB_PIPE_FORWARD", "0")
+    assert np.array_equal(layer.forward(x)[0], y)
+
+
+def test_pipe_forward_chunks_grow_from_one_step():
+    """The projection's chunks: the first one step (the recurrence starts after one small
+    GEMM), each next twice as long up to PIPE_FORWARD_MAX_ROWS rows, the last ending at T."""
+    assert fast._pipe_forward_ends(1, 32).tolist() == [1]
+    assert fast._pipe_forward_ends(100, 32).tolist() == [1, 3, 7, 15, 31, 63, 100]
+    cap = fast.PIPE_FORWARD_MAX_ROWS // 128
+    ends = fast._pipe_forward_ends(100, 128)
+    assert ends[-1] == 100 and np.all(np.diff(ends) <= cap) and np.all(np.diff(ends) > 0)
+    assert fast._pipe_forward_ends(5, 10 ** 6).tolist() == [1, 2, 3, 4, 5]  # a row cap < 1 step
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pipe_forward_is_deterministic_and_exact(dtype, monkeypatch):
+    """The pipelined forward makes the same GEMM calls on every run (chunks fixed by T and B,
+    whichever thread is ahead): repeated runs give the same bits; outputs, final state and
+    cache equal the reference's, with padding, T = 1, B = 1, odd H, and B over the packed
+    kernel's rows (BLAS then does the recurrent product)."""
+    monkeypatch.setenv("LSTMLAB_PIPE_FORWARD", "1")
+    monkeypatch.setenv("LSTMLAB_PAIR", "0")
+    rng = np.random.default_rng(21)
+    for T, B, D, H in [(9, 32, 5, 16), (1, 3, 4, 7), (12, 1, 3, 5), (6, 40, 2, 16)]:
+        x, h0, c0, p, lengths, *_ = random_inputs(rng, T, B, D, H, 4, True, dtype)
+        p = LSTMParams(*p)
+        runs = [fast.lstm_forward(x, h0, c0, p, lengths) for _ in range(4)]
+        for y, hT, cT, cache in runs[1:]:
+            assert np.array_equal(y, runs[0][0]) and np.array_equal(hT, runs[0][1])
+            assert np.array_equal(cT, runs[0][2]) and np.array_equal(cache.gates, runs[0][3].gates)
+        want = lstm_forward(x, h0, c0, p, lengths)
+        assert_close(runs[0][:3], want[:3], dtype, ["y", "hT", "cT"])
+
+
+@needs_numba
+@pytest.mark.parametrize("failing", [0, 1])
+def test_pipe_forward_fails_cleanly_when_one_thread_cannot_start(failing):
+    """The pipelined forward: when the projection's call fails before entering compiled code,
+    the recurrence, waiting for steps that will never be projected, is released; when the
+    recurrence's call fails, the projection finishes alone. Either way the error reaches the
+    caller and BLAS's thread count is restored."""
+    nb = fast.kernels()
+    rng = np.random.default_rng(8)
+    T, B, D, H = 5, 3, 2, 4
+    x, h0, c0, p, *_ = random_inputs(rng, T, B, D, H, 4, False, np.float64)
+    Wx, Wh, b = (np.ascontiguousarray(a) for a in p)
+    gemm = fast.gemm_address(np.float64)
+
+    def args():  # both threads share every array, as fast._pipe_forward passes them
+        h, c = np.zeros((T + 1, B, H)), np.zeros((T + 1, B, H))
+        h[0], c[0] = h0, c0
+        shared = (gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, fast._empty_pack(np.float64), b,
+                  np.zeros((T, B, 4 * H)), h, c, np.zeros((T, B, H)), np.full(B, T, np.int64),
+                  fast._pipe_forward_ends(T, B))
+        return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
+    a0, a1 = args()
+    fast._run_pair(nb.lstm_forward_pipe, a0, a1)  # as built, it runs
+    want = lstm_forward(x, h0, c0, LSTMParams(Wx, Wh, b))
+    assert_close((a0[9][1:], a0[9][T], a0[10][T]), want[:3], np.float64, ["y", "hT", "cT"])
+    before = fast.blas_threads()
+    bad = args()
+    bad[failing] = bad[failing][:5] + ("not an array",) + bad[failing][6:]
+    with pytest.raises(Exception, match="(?i)typing|invalid|resolution|argument"):
+        fast._run_pair(nb.lstm_forward_pipe, *bad)
+    assert fast.blas_threads() == before
 
 
 @needs_numba
@@ -724,6 +818,37 @@ def test_busy_blas_workers_are_ended_for_the_pair(monkeypatch):
         m.setenv("LSTMLAB_PAIR", "0")
         y1, _ = layer.forward(x)
     np.testing.assert_allclose(y, y1, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_two_thread_schedules_start_no_blas_worker(monkeypatch):
+    """The pipelined training step holds BLAS to one thread by writing OpenBLAS's thread count
+    (``fast._blas_thread_count``), not through ``openblas_set_num_threads``, which starts the
+    workers again once they were ended: a step after the workers were ended adds no thread
+    but the schedules' own, restores the count, and BLAS's next multi-threaded call starts
+    its workers and computes what it computed before."""
+    for var in ("LSTMLAB_PAIR", "LSTMLAB_PIPE", "LSTMLAB_PIPE_FORWARD", "LSTMLAB_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    if (fast.gemm_address(np.float32) is None or fast._cpus() < 2
+            or (fast.blas_threads() or 1) < 2 or fast._blas_thread_count() is None):
+        pytest.skip("needs NumPy's OpenBLAS with two threads on two CPUs")
+    layer = lstmlab.LSTM(6, 128, dtype=np.float32, rng=np.random.default_rng(3))
+    x = np.random.default_rng(4).normal(size=(4, 32, 6)).astype(np.float32)
+    dy = np.random.default_rng(5).normal(size=(4, 32, 128)).astype(np.float32)
+    a = np.random.default_rng(0).normal(size=(400, 400))
+    want = a @ a
+    layer.forward(x)  # the schedules' own thread exists from here on
+    before = fast.blas_threads()
+    if not fast._stop_blas_workers():
+        pytest.skip("other Python threads are alive")
+    threads = set(os.listdir("/proc/self/task"))
+    monkeypatch.setattr(fast, "pair_cycles", [])
+    layer.forward(x)
+    layer.backward(dy)
+    assert [k for k, _ in fast.pair_cycles] == ["pipe forward", "pipe backward"]
+    assert set(os.listdir("/proc/self/task")) <= threads  # no OpenBLAS worker was started
+    assert fast.blas_threads() == before
+    np.testing.assert_array_equal(a @ a, want)
 
 
 @needs_numba

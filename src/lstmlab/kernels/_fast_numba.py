@@ -500,15 +500,22 @@ def lstm_forward_loop(gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, lengths
         cp = c[t] if cache else c[t % 2]
         cn = c[t + 1] if cache else c[(t + 1) % 2]
         tc = tanh_c[t] if cache else tanh_c[0]
-        g, hp, hn = gates[slot], h[t], h[t + 1]
-        for n in range(r0, r1):
-            if t >= lengths[n]:  # padding: carry the state, zero gates
-                hn[n, :] = hp[n, :]
-                cn[n, :] = cp[n, :]
-                g[n, :] = 0.0
-                tc[n, :] = 0.0
-            else:
-                _lstm_row_forward(g[n], b, cp[n], cn[n], tc[n], hn[n])
+        _lstm_rows_forward(gates[slot], b, h[t], h[t + 1], cp, cn, tc, lengths, t, r0, r1)
+
+
+@register_jitable
+def _lstm_rows_forward(g, b, hp, hn, cp, cn, tc, lengths, t, r0, r1):
+    """The gate math of step ``t`` for rows ``r0:r1``: ``g (B, 4H)`` holds the pre-activations
+    (becomes the activated gates), ``hp``/``cp`` the previous state, ``hn``/``cn``/``tc`` get
+    h_t, C_t, tanh(C_t). Rows whose sequence has ended carry their state, gates zero."""
+    for n in range(r0, r1):
+        if t >= lengths[n]:  # padding: carry the state, zero gates
+            hn[n, :] = hp[n, :]
+            cn[n, :] = cp[n, :]
+            g[n, :] = 0.0
+            tc[n, :] = 0.0
+        else:
+            _lstm_row_forward(g[n], b, cp[n], cn[n], tc[n], hn[n])
 
 
 @njit(**_JIT_FMA)
@@ -653,6 +660,54 @@ def lstm_backward_pipe(role, gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, W
         t1 = _cycles()
         _pipe_dwx_blocks(gemm, x, dz, dWx, claims)
         prof[1] += _cycles() - t1
+    return True
+
+
+@njit(**_JIT_FMA)
+def lstm_forward_pipe(role, gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, lengths, ends,
+                      prof, sync, yield_fn):
+    """The training forward of one sequence on two threads without a barrier per step: one
+    thread (``role`` 1) projects the input, ``x_t·Wx`` into ``gates``, a chunk of steps at a
+    time (chunk ``i`` ends at step ``ends[i]``; ``ends`` increasing, the last T), and adds each
+    chunk's step count to the int64 at ``sync`` when its rows are written; the other
+    (``role`` 0) runs the recurrence of :func:`lstm_forward_loop` (with a cache, all rows;
+    ``Whp``: Wh packed for the packed kernel on this one core, or empty: BLAS), waiting
+    before step t until the counter passes t. Each chunk is one GEMM whose arguments do not
+    depend on timing: every run gives the same bits. Arguments as in
+    :func:`lstm_forward_loop`; BLAS must be held to one thread (the caller's job).
+    ``prof (4,)`` int64 accumulates cycles: recurrence, projection, waiting, unused. Returns
+    False when a wait was aborted (the int64 after ``sync`` became non-zero)."""
+    T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
+    G = 4 * H
+    isz = h.itemsize
+    if role == 1:
+        t0 = _cycles()
+        s0 = 0
+        for i in range(ends.shape[0]):
+            s1 = ends[i]
+            _gemm(gemm, 0, (s1 - s0) * B, G, D, px + s0 * B * D * isz, D, pwx, G,
+                  h.dtype.type(0.0), _address(gates) + s0 * B * G * isz, G)
+            _atomic_add(sync, s1 - s0)  # steps s0..s1-1 projected: role 0 may read them
+            s0 = s1
+        prof[1] += _cycles() - t0
+        return True
+    waited = 0
+    t0 = _cycles()
+    for t in range(T):
+        if _atomic_load(sync) <= t:
+            w0 = _cycles()
+            spins = 0
+            while _atomic_load(sync) <= t:
+                if _atomic_load(sync + 8) != 0:
+                    return False
+                _relax(yield_fn, spins)
+                spins += 1
+            waited += _cycles() - w0
+        _times_w(gemm, h, t, Wh, Whp, gates, t, 0, B, True)  # + h_{t-1}·Wh onto x_t·Wx
+        _lstm_rows_forward(gates[t], b, h[t], h[t + 1], c[t], c[t + 1], tanh_c[t], lengths, t,
+                           0, B)
+    prof[0] += _cycles() - t0 - waited
+    prof[2] += waited
     return True
 
 

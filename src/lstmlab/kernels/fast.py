@@ -342,8 +342,8 @@ def split_batch(B: int, H: int, threads: int | None) -> list[slice]:
     if threads is None:
         threads = 1
     threads = max(1, min(int(threads), B))
-    edges = np.linspace(0, B, threads + 1).round().astype(int)
-    return [slice(int(a), int(z)) for a, z in zip(edges[:-1], edges[1:])]
+    edges = [round(k * B / threads) for k in range(threads + 1)]  # as np.linspace(0, B, ·)
+    return [slice(a, z) for a, z in zip(edges[:-1], edges[1:])]  # .round(), without its ~0.1 ms
 
 
 INFER_SPLIT_MIN_ROWS = 128  # from this many rows an inference splits the batch on two threads
@@ -585,6 +585,30 @@ def _set_blas_threads():
 
 
 @functools.cache
+def _blas_thread_count():
+    """OpenBLAS's own thread count, ``blas_cpu_number`` (a ``ctypes.c_int`` in NumPy's
+    OpenBLAS), or None. The two-thread schedules hold BLAS to one thread by writing it:
+    ``openblas_set_num_threads`` also starts OpenBLAS's workers when they were ended
+    (:func:`_stop_blas_workers`), and they busy-wait ~0.11 s (``bench_lstm.py --blas-spin``),
+    so every schedule started them twice — to one thread, then back — and ended them once:
+    about a millisecond of a training step at (100, 32, 128), and a spinning worker beside
+    whatever came next. With the count written directly, a call with BLAS at one thread never
+    touches the workers, and the next multi-threaded call starts them if they were ended (as
+    OpenBLAS does after a fork). ``openblas_get_num_threads`` reads the same variable."""
+    import ctypes
+    import glob
+
+    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so*"))):
+        try:
+            count = ctypes.c_int.in_dll(ctypes.CDLL(path), "blas_cpu_number")
+        except (OSError, ValueError):
+            continue
+        return count if count.value == blas_threads() else None
+    return None
+
+
+@functools.cache
 def _sched_yield_address() -> int:
     """The address of libc's ``sched_yield``, which the pair's barrier calls while waiting."""
     import ctypes
@@ -605,10 +629,13 @@ def _run_pair(fn, args0: tuple, args1: tuple) -> None:
         if pool is None:  # first use, or a child forked after it: threads do not survive fork
             pool = _pair_pool[os.getpid()] = ThreadPoolExecutor(
                 1, thread_name_prefix=_PAIR_THREAD_NAME)
-        set_threads = _set_blas_threads()
+        count = _blas_thread_count()  # written directly: starts no worker, ends none
+        set_threads = (_set_blas_threads() if count is None
+                       else functools.partial(setattr, count, "value"))
         before = blas_threads()
         set_threads(1)
-        _end_busy_blas_workers()
+        if count is None:
+            _end_busy_blas_workers()
         try:
             def second():
                 try:
@@ -689,12 +716,13 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     bias = _bias(b, 4 * H, dtype)
 
     halves = unit_halves(B, H, dtype, threads)
+    pipe = need_cache and halves is None and pipe_forward(B, H, dtype, threads)
     h = buffers.empty((T + 1, B, H), dtype)  # (T+1, B, H)
     h[0] = h0
     if need_cache:
         gates = buffers.empty((T, B, 4 * H), dtype)  # (T, B, 4H)
-        if halves is None:  # x_t·Wx, then the gates (the pair projects its units itself)
-            np.matmul(x.reshape(T * B, D), Wx, out=gates.reshape(T * B, 4 * H))
+        if halves is None and not pipe:  # x_t·Wx, then the gates (the two-thread schedules
+            np.matmul(x.reshape(T * B, D), Wx, out=gates.reshape(T * B, 4 * H))  # project)
         c = buffers.empty((T + 1, B, H), dtype)  # (T+1, B, H)
         tanh_c = buffers.empty((T, B, H), dtype)  # (T, B, H)
     else:
@@ -706,6 +734,9 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     if halves is not None:  # two threads, one per half of the hidden units
         _pair_forward(nb, x, Wx, Wh, bias, _empty_pack(dtype) if gates is None else gates, h, c,
                       tanh_c, lens, need_cache, halves)
+        return _forward_result(x, h, c, gates, tanh_c, params, active, need_cache)
+    if pipe:  # two threads: the recurrence, and the input projection ahead of it
+        _pipe_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens)
         return _forward_result(x, h, c, gates, tanh_c, params, active, need_cache)
 
     gemm = gemm_address(dtype)
@@ -921,6 +952,57 @@ def pipe_backward(B: int, H: int, dtype, threads: int | None) -> bool:
     *The pipelined backward*). ``LSTMLAB_PIPE=0`` in the environment
     turns it off, ``=1`` on wherever it can run (the tests use both)."""
     return _two_threads("LSTMLAB_PIPE", pipe_shape(B, H), dtype, threads)
+
+
+def pipe_forward(B: int, H: int, dtype, threads: int | None) -> bool:
+    """Whether an LSTM training forward (one that keeps the cache) runs as a pipeline on two
+    threads (``_fast_numba.lstm_forward_pipe``): one thread runs the recurrence — the
+    per-step ``h_{t-1}·Wh`` on one core (the packed kernel up to :data:`PACKED_MAX_ROWS`
+    rows, one-threaded BLAS above) and the gate math — while the other projects the input,
+    ``x_t·Wx``, in chunks of steps ahead of it (:func:`_pipe_forward_ends`). With one thread
+    running the loop the projection is a two-thread GEMM before the loop, and the loop's
+    per-step product a small two-thread BLAS call that uses both cores poorly, while the gate
+    math of every step leaves the second core idle.
+
+    The same conditions as the pipelined backward (:func:`pipe_backward`; the shapes of
+    :func:`pipe_shape`). ``LSTMLAB_PIPE_FORWARD=0`` in the environment turns it off, ``=1``
+    on wherever it can run (the tests use both)."""
+    return _two_threads("LSTMLAB_PIPE_FORWARD", pipe_shape(B, H), dtype, threads)
+
+
+PIPE_FORWARD_MAX_ROWS = 2048  # rows (steps × batch) of x·Wx per chunk of the forward pipeline
+
+
+def _pipe_forward_ends(T: int, B: int) -> np.ndarray:
+    """Where the chunks of the forward pipeline's input projection end (int64, increasing,
+    the last T): 1 step, then twice as many each chunk, up to :data:`PIPE_FORWARD_MAX_ROWS`
+    rows — the recurrence waits only for the first small chunk, and the projection, running
+    faster than the recurrence, stays ahead with fewer, larger GEMMs after it. Fixed by
+    (T, B) alone, so every run makes the same GEMM calls."""
+    cap = max(1, PIPE_FORWARD_MAX_ROWS // B)
+    ends, t, n = [], 0, 1
+    while t < T:
+        t = min(T, t + n)
+        ends.append(t)
+        n = min(2 * n, cap)
+    return np.array(ends, np.int64)
+
+
+def _pipe_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens):
+    """The forward of :func:`lstm_forward` with a cache as a two-thread pipeline
+    (:func:`pipe_forward`); fills ``gates``, ``h``, ``c``, ``tanh_c``."""
+    T, B, D = x.shape
+    dtype = x.dtype
+    xc, Wxc = np.ascontiguousarray(x, dtype), np.ascontiguousarray(Wx, dtype)
+    Whc = _arg(Wh, dtype)
+    Whp = (pack_panels(Whc) if _packable(Whc, B) and B <= PACKED_MAX_ROWS
+           else _empty_pack(dtype))
+    ends = _pipe_forward_ends(T, B)
+    args = [(role, gemm_address(dtype), xc.ctypes.data, D, Wxc.ctypes.data, Whc, Whp, bias,
+             gates, h, c, tanh_c, lens, ends, np.zeros(4, np.int64))
+            for role in (0, 1)]
+    _run_pair(nb.lstm_forward_pipe, *args)
+    _record_pair("pipe forward", args)
 
 
 def _pipe_backward(nb, dy, dh_rec, dhT, dc, dz, cache, lens, need_dx):
