@@ -695,10 +695,12 @@ def test_pipe_forward_chunks_grow_from_one_step():
     """The projection's chunks: the first one step (the recurrence starts after one small
     GEMM), each next twice as long up to PIPE_FORWARD_MAX_ROWS rows, the last ending at T."""
     assert fast._pipe_forward_ends(1, 32).tolist() == [1]
-    assert fast._pipe_forward_ends(100, 32).tolist() == [1, 3, 7, 15, 31, 63, 100]
-    cap = fast.PIPE_FORWARD_MAX_ROWS // 128
-    ends = fast._pipe_forward_ends(100, 128)
+    assert fast.PIPE_FORWARD_MAX_ROWS == 128
+    assert fast._pipe_forward_ends(20, 32).tolist() == [1, 3, 7, 11, 15, 19, 20]
+    cap = fast.PIPE_FORWARD_MAX_ROWS // 16
+    ends = fast._pipe_forward_ends(100, 16)
     assert ends[-1] == 100 and np.all(np.diff(ends) <= cap) and np.all(np.diff(ends) > 0)
+    assert np.diff(ends).tolist()[:4] == [2, 4, 8, 8]
     assert fast._pipe_forward_ends(5, 10 ** 6).tolist() == [1, 2, 3, 4, 5]  # a row cap < 1 step
 
 

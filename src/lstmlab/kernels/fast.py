@@ -970,15 +970,18 @@ def pipe_forward(B: int, H: int, dtype, threads: int | None) -> bool:
     return _two_threads("LSTMLAB_PIPE_FORWARD", pipe_shape(B, H), dtype, threads)
 
 
-PIPE_FORWARD_MAX_ROWS = 2048  # rows (steps × batch) of x·Wx per chunk of the forward pipeline
+PIPE_FORWARD_MAX_ROWS = 128  # rows (steps × batch) of x·Wx per chunk of the forward pipeline
 
 
 def _pipe_forward_ends(T: int, B: int) -> np.ndarray:
     """Where the chunks of the forward pipeline's input projection end (int64, increasing,
     the last T): 1 step, then twice as many each chunk, up to :data:`PIPE_FORWARD_MAX_ROWS`
-    rows — the recurrence waits only for the first small chunk, and the projection, running
-    faster than the recurrence, stays ahead with fewer, larger GEMMs after it. Fixed by
-    (T, B) alone, so every run makes the same GEMM calls."""
+    rows. The recurrence can start a chunk's steps only once the whole chunk is projected,
+    and the projection runs only a little faster than the recurrence (0.73 of its time at
+    (100, 32, 128)): with chunks growing to 2,048 rows the recurrence waited 25% of the
+    forward for them (``bench_lstm.py --profile``, commit 7c9d2e9; docs/speed.md, *The
+    pipelined backward*, for the 128 rows of now). Fixed by (T, B) alone, so every run
+    makes the same GEMM calls."""
     cap = max(1, PIPE_FORWARD_MAX_ROWS // B)
     ends, t, n = [], 0, 1
     while t < T:
