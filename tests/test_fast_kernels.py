@@ -726,6 +726,52 @@ def test_pipe_forward_is_deterministic_and_exact(dtype, monkeypatch):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pipe_forward_shares_out_the_projection(dtype):
+    """The pipelined forward's two extremes, run one role after the other: the recurrence's
+    thread first, alone, claims and projects every chunk itself; the projection's thread,
+    run after it, finds none left. The outputs equal the reference's and are the same bits
+    (float64 and float32) as when the two threads run at once, sharing the chunks as timing
+    has it."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    nb = fast.kernels()
+    rng = np.random.default_rng(14)
+    T, B, D, H = 9, 5, 4, 8
+    x, h0, c0, p, lengths, *_ = random_inputs(rng, T, B, D, H, 4, True, dtype)
+    Wx, Wh, b = (np.ascontiguousarray(a, dtype) for a in p)
+    gemm = fast.gemm_address(dtype)
+    ends = fast._pipe_forward_ends(T, B)
+
+    def args():  # both roles share every array, as fast._pipe_forward passes them
+        h, c = np.zeros((T + 1, B, H), dtype), np.zeros((T + 1, B, H), dtype)
+        h[0], c[0] = h0, c0
+        shared = (gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, fast._empty_pack(dtype), b,
+                  np.zeros((T, B, 4 * H), dtype), h, c, np.zeros((T, B, H), dtype),
+                  lengths.astype(np.int64), ends, np.zeros(1 + len(ends), np.int64))
+        return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
+    want = lstm_forward(x, h0, c0, LSTMParams(Wx, Wh, b), lengths)
+    got = {}
+    for how in ("one after the other", "at once"):
+        a0, a1 = args()
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as the pair holds it
+            if how == "at once":
+                fast._run_pair(nb.lstm_forward_pipe, a0, a1)
+            else:
+                sync = np.zeros(2, np.int64)
+                tail = (sync.ctypes.data, fast._sched_yield_address())
+                assert nb.lstm_forward_pipe(*a0, *tail)
+                # role 0 alone claimed every chunk (and one claim more ended role 1 at once)
+                assert a0[14].tolist() == [len(ends)] + [1] * len(ends)
+                assert nb.lstm_forward_pipe(*a1, *tail)
+                assert a0[14][0] == len(ends) + 1
+        h = a0[9]
+        got[how] = (h.copy(), a0[8].copy())
+        y = h[1:] * (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+        assert_close((y,), (want[0],), dtype, ["y"])
+    assert all(np.array_equal(a, b) for a, b in zip(*got.values()))
+
+
+@needs_numba
 @pytest.mark.parametrize("failing", [0, 1])
 def test_pipe_forward_fails_cleanly_when_one_thread_cannot_start(failing):
     """The pipelined forward: when the projection's call fails before entering compiled code,
@@ -742,9 +788,10 @@ def test_pipe_forward_fails_cleanly_when_one_thread_cannot_start(failing):
     def args():  # both threads share every array, as fast._pipe_forward passes them
         h, c = np.zeros((T + 1, B, H)), np.zeros((T + 1, B, H))
         h[0], c[0] = h0, c0
+        ends = fast._pipe_forward_ends(T, B)
         shared = (gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, fast._empty_pack(np.float64), b,
                   np.zeros((T, B, 4 * H)), h, c, np.zeros((T, B, H)), np.full(B, T, np.int64),
-                  fast._pipe_forward_ends(T, B))
+                  ends, np.zeros(1 + len(ends), np.int64))
         return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
     a0, a1 = args()
     fast._run_pair(nb.lstm_forward_pipe, a0, a1)  # as built, it runs

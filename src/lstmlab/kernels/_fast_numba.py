@@ -663,41 +663,72 @@ def lstm_backward_pipe(role, gemm, dh, dhT, dy, dc, gates, tanh_c, c, dz, WhT, W
     return True
 
 
+@register_jitable
+def _pipe_project(gemm, px, D, pwx, gates, ends, k):
+    """Chunk ``k`` of the forward pipeline's input projection: ``x_t·Wx`` into ``gates`` for
+    steps ``ends[k-1]`` (0 for the first) to ``ends[k]``, one GEMM whose arguments do not
+    depend on the calling thread, so either thread computes the same bits."""
+    B, G = gates.shape[1], gates.shape[2]
+    isz = gates.itemsize
+    s0 = ends[k - 1] if k > 0 else 0
+    s1 = ends[k]
+    _gemm(gemm, 0, (s1 - s0) * B, G, D, px + s0 * B * D * isz, D, pwx, G,
+          gates.dtype.type(0.0), _address(gates) + s0 * B * G * isz, G)
+
+
 @njit(**_JIT_FMA)
 def lstm_forward_pipe(role, gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, lengths, ends,
-                      prof, sync, yield_fn):
+                      claims, prof, sync, yield_fn):
     """The training forward of one sequence on two threads without a barrier per step: one
-    thread (``role`` 1) projects the input, ``x_t·Wx`` into ``gates``, a chunk of steps at a
-    time (chunk ``i`` ends at step ``ends[i]``; ``ends`` increasing, the last T), and adds each
-    chunk's step count to the int64 at ``sync`` when its rows are written; the other
-    (``role`` 0) runs the recurrence of :func:`lstm_forward_loop` (with a cache, all rows;
-    ``Whp``: Wh packed for the packed kernel on this one core, or empty: BLAS), waiting
-    before step t until the counter passes t. Each chunk is one GEMM whose arguments do not
-    depend on timing: every run gives the same bits. Arguments as in
-    :func:`lstm_forward_loop`; BLAS must be held to one thread (the caller's job).
-    ``prof (4,)`` int64 accumulates cycles: recurrence, projection, waiting, unused. Returns
-    False when a wait was aborted (the int64 after ``sync`` became non-zero)."""
-    T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
-    G = 4 * H
-    isz = h.itemsize
+    thread (``role`` 0) runs the recurrence of :func:`lstm_forward_loop` (with a cache, all
+    rows; ``Whp``: Wh packed for the packed kernel on this one core, or empty: BLAS), the
+    other (``role`` 1) projects the input, ``x_t·Wx`` into ``gates``, ahead of it.
+
+    The projection is done in chunks of steps (chunk ``i`` ends at step ``ends[i]``;
+    ``ends`` increasing, the last T), each claimed once, in order, through the counter
+    ``claims[0]`` (``claims``: int64 zeros, one more than there are chunks) by whichever
+    thread gets there first, and marked done in ``claims[1 + i]`` once its rows are written.
+    Role 1 claims chunk after chunk until none is left. Role 0, before a step whose chunk is
+    not done, projects an unclaimed chunk meanwhile if one is left (whichever comes next: the
+    one it needs when the other thread is still waking up, a later one when the other thread
+    is busy with the one it needs), and waits only when none is.
+    Each chunk is the same GEMM on the same arguments whichever thread runs it: every run
+    gives the same bits. Arguments as in :func:`lstm_forward_loop`; BLAS must be held to one
+    thread (the caller's job). ``prof (4,)`` int64 accumulates cycles: recurrence,
+    projection, waiting, unused. Returns False when a wait was aborted (the int64 after
+    ``sync`` became non-zero)."""
+    T = h.shape[0] - 1
+    B = h.shape[1]
+    n = ends.shape[0]
+    next_chunk = _address(claims)
     if role == 1:
         t0 = _cycles()
-        s0 = 0
-        for i in range(ends.shape[0]):
-            s1 = ends[i]
-            _gemm(gemm, 0, (s1 - s0) * B, G, D, px + s0 * B * D * isz, D, pwx, G,
-                  h.dtype.type(0.0), _address(gates) + s0 * B * G * isz, G)
-            _atomic_add(sync, s1 - s0)  # steps s0..s1-1 projected: role 0 may read them
-            s0 = s1
+        while True:
+            k = _atomic_add(next_chunk, 1)
+            if k >= n:
+                break
+            _pipe_project(gemm, px, D, pwx, gates, ends, k)
+            _atomic_store(next_chunk + 8 * (1 + k), 1)  # chunk k written: role 0 may read it
         prof[1] += _cycles() - t0
         return True
-    waited = 0
+    waited = projected = 0
     t0 = _cycles()
+    i = 0  # the chunk of step t
     for t in range(T):
-        if _atomic_load(sync) <= t:
+        if t >= ends[i]:
+            i += 1
+        if _atomic_load(next_chunk + 8 * (1 + i)) == 0:
             w0 = _cycles()
             spins = 0
-            while _atomic_load(sync) <= t:
+            while _atomic_load(next_chunk + 8 * (1 + i)) == 0:
+                if _atomic_load(next_chunk) < n:  # a chunk is unclaimed: project it meanwhile
+                    k = _atomic_add(next_chunk, 1)
+                    if k < n:
+                        p0 = _cycles()
+                        _pipe_project(gemm, px, D, pwx, gates, ends, k)
+                        _atomic_store(next_chunk + 8 * (1 + k), 1)
+                        projected += _cycles() - p0
+                    continue
                 if _atomic_load(sync + 8) != 0:
                     return False
                 _relax(yield_fn, spins)
@@ -707,7 +738,8 @@ def lstm_forward_pipe(role, gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, l
         _lstm_rows_forward(gates[t], b, h[t], h[t + 1], c[t], c[t + 1], tanh_c[t], lengths, t,
                            0, B)
     prof[0] += _cycles() - t0 - waited
-    prof[2] += waited
+    prof[1] += projected
+    prof[2] += waited - projected
     return True
 
 

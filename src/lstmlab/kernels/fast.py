@@ -959,7 +959,9 @@ def pipe_forward(B: int, H: int, dtype, threads: int | None) -> bool:
     threads (``_fast_numba.lstm_forward_pipe``): one thread runs the recurrence — the
     per-step ``h_{t-1}·Wh`` on one core (the packed kernel up to :data:`PACKED_MAX_ROWS`
     rows, one-threaded BLAS above) and the gate math — while the other projects the input,
-    ``x_t·Wx``, in chunks of steps ahead of it (:func:`_pipe_forward_ends`). With one thread
+    ``x_t·Wx``, in chunks of steps ahead of it (:func:`_pipe_forward_ends`); each chunk is
+    claimed once by whichever thread is free, the recurrence's thread taking one whenever
+    its next step's chunk is not ready yet. With one thread
     running the loop the projection is a two-thread GEMM before the loop, and the loop's
     per-step product a small two-thread BLAS call that uses both cores poorly, while the gate
     math of every step leaves the second core idle.
@@ -980,8 +982,8 @@ def _pipe_forward_ends(T: int, B: int) -> np.ndarray:
     and the projection runs only a little faster than the recurrence (0.73 of its time at
     (100, 32, 128)): with chunks growing to 2,048 rows the recurrence waited 25% of the
     forward for them (``bench_lstm.py --profile``, commit 7c9d2e9; docs/speed.md, *The
-    pipelined backward*, for the 128 rows of now). Fixed by (T, B) alone, so every run
-    makes the same GEMM calls."""
+    pipelined backward*, for what the 128 rows and the shared chunks of now leave). Fixed by
+    (T, B) alone, so every run makes the same GEMM calls."""
     cap = max(1, PIPE_FORWARD_MAX_ROWS // B)
     ends, t, n = [], 0, 1
     while t < T:
@@ -1001,8 +1003,9 @@ def _pipe_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens):
     Whp = (pack_panels(Whc) if _packable(Whc, B) and B <= PACKED_MAX_ROWS
            else _empty_pack(dtype))
     ends = _pipe_forward_ends(T, B)
+    claims = np.zeros(1 + len(ends), np.int64)  # the next chunk to claim; each chunk done
     args = [(role, gemm_address(dtype), xc.ctypes.data, D, Wxc.ctypes.data, Whc, Whp, bias,
-             gates, h, c, tanh_c, lens, ends, np.zeros(4, np.int64))
+             gates, h, c, tanh_c, lens, ends, claims, np.zeros(4, np.int64))
             for role in (0, 1)]
     _run_pair(nb.lstm_forward_pipe, *args)
     _record_pair("pipe forward", args)
