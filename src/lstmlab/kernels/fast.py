@@ -590,9 +590,8 @@ def _blas_thread_count():
     OpenBLAS), or None. The two-thread schedules hold BLAS to one thread by writing it:
     ``openblas_set_num_threads`` also starts OpenBLAS's workers when they were ended
     (:func:`_stop_blas_workers`), and they busy-wait ~0.11 s (``bench_lstm.py --blas-spin``),
-    so every schedule started them twice — to one thread, then back — and ended them once:
-    about a millisecond of a training step at (100, 32, 128), and a spinning worker beside
-    whatever came next. With the count written directly, a call with BLAS at one thread never
+    so every schedule started them twice — to one thread, then back — and ended them once,
+    leaving a spinning worker beside whatever came next. With the count written directly, a call with BLAS at one thread never
     touches the workers, and the next multi-threaded call starts them if they were ended (as
     OpenBLAS does after a fork). ``openblas_get_num_threads`` reads the same variable."""
     import ctypes
