@@ -725,6 +725,38 @@ def test_pipe_forward_is_deterministic_and_exact(dtype, monkeypatch):
         assert_close(runs[0][:3], want[:3], dtype, ["y", "hT", "cT"])
 
 
+def _pipe_forward_args(x, h0, c0, Wx, Wh, b, lengths):
+    """Both roles' arguments of ``lstm_forward_pipe``, sharing every array as
+    ``fast._pipe_forward`` passes them (Wh not packed: BLAS does the recurrent product)."""
+    T, B, D = x.shape
+    H = Wh.shape[0]
+    dtype = x.dtype
+    h, c = np.zeros((T + 1, B, H), dtype), np.zeros((T + 1, B, H), dtype)
+    h[0], c[0] = h0, c0
+    ends = fast._pipe_forward_ends(T, B)
+    shared = (fast.gemm_address(dtype), x.ctypes.data, D, Wx.ctypes.data, Wh,
+              fast._empty_pack(dtype), b, np.zeros((T, B, 4 * H), dtype), h, c,
+              np.zeros((T, B, H), dtype), lengths.astype(np.int64), ends,
+              np.zeros(1 + len(ends), np.int64))
+    return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
+
+
+def _run_roles(kernel, a0, a1, at_once, check_alone):
+    """A pipeline kernel's two roles with BLAS on one thread, as the pair holds it: at once on
+    two threads (``fast._run_pair``), or role 0 alone to the end, ``check_alone(a0)``, then
+    role 1 — the extreme where the first thread takes every piece of shared work."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        if at_once:
+            fast._run_pair(kernel, a0, a1)
+            return
+        sync = np.zeros(2, np.int64)
+        tail = (sync.ctypes.data, fast._sched_yield_address())
+        assert kernel(*a0, *tail)
+        check_alone(a0)
+        assert kernel(*a1, *tail)
+
+
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pipe_forward_shares_out_the_projection(dtype):
@@ -733,37 +765,22 @@ def test_pipe_forward_shares_out_the_projection(dtype):
     run after it, finds none left. The outputs equal the reference's and are the same bits
     (float64 and float32) as when the two threads run at once, sharing the chunks as timing
     has it."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     nb = fast.kernels()
     rng = np.random.default_rng(14)
     T, B, D, H = 9, 5, 4, 8
     x, h0, c0, p, lengths, *_ = random_inputs(rng, T, B, D, H, 4, True, dtype)
     Wx, Wh, b = (np.ascontiguousarray(a, dtype) for a in p)
-    gemm = fast.gemm_address(dtype)
     ends = fast._pipe_forward_ends(T, B)
-
-    def args():  # both roles share every array, as fast._pipe_forward passes them
-        h, c = np.zeros((T + 1, B, H), dtype), np.zeros((T + 1, B, H), dtype)
-        h[0], c[0] = h0, c0
-        shared = (gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, fast._empty_pack(dtype), b,
-                  np.zeros((T, B, 4 * H), dtype), h, c, np.zeros((T, B, H), dtype),
-                  lengths.astype(np.int64), ends, np.zeros(1 + len(ends), np.int64))
-        return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
     want = lstm_forward(x, h0, c0, LSTMParams(Wx, Wh, b), lengths)
     got = {}
     for how in ("one after the other", "at once"):
-        a0, a1 = args()
-        with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as the pair holds it
-            if how == "at once":
-                fast._run_pair(nb.lstm_forward_pipe, a0, a1)
-            else:
-                sync = np.zeros(2, np.int64)
-                tail = (sync.ctypes.data, fast._sched_yield_address())
-                assert nb.lstm_forward_pipe(*a0, *tail)
-                # role 0 alone claimed every chunk (and one claim more ended role 1 at once)
-                assert a0[14].tolist() == [len(ends)] + [1] * len(ends)
-                assert nb.lstm_forward_pipe(*a1, *tail)
-                assert a0[14][0] == len(ends) + 1
+        a0, a1 = _pipe_forward_args(x, h0, c0, Wx, Wh, b, lengths)
+
+        def alone(a0):  # role 0 alone claimed every chunk
+            assert a0[14].tolist() == [len(ends)] + [1] * len(ends)
+        _run_roles(nb.lstm_forward_pipe, a0, a1, how == "at once", alone)
+        if how != "at once":  # and one claim more ended role 1 at once
+            assert a0[14][0] == len(ends) + 1
         h = a0[9]
         got[how] = (h.copy(), a0[8].copy())
         y = h[1:] * (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
@@ -783,16 +800,10 @@ def test_pipe_forward_fails_cleanly_when_one_thread_cannot_start(failing):
     T, B, D, H = 5, 3, 2, 4
     x, h0, c0, p, *_ = random_inputs(rng, T, B, D, H, 4, False, np.float64)
     Wx, Wh, b = (np.ascontiguousarray(a) for a in p)
-    gemm = fast.gemm_address(np.float64)
+    full = np.full(B, T, np.int64)
 
-    def args():  # both threads share every array, as fast._pipe_forward passes them
-        h, c = np.zeros((T + 1, B, H)), np.zeros((T + 1, B, H))
-        h[0], c[0] = h0, c0
-        ends = fast._pipe_forward_ends(T, B)
-        shared = (gemm, x.ctypes.data, D, Wx.ctypes.data, Wh, fast._empty_pack(np.float64), b,
-                  np.zeros((T, B, 4 * H)), h, c, np.zeros((T, B, H)), np.full(B, T, np.int64),
-                  ends, np.zeros(1 + len(ends), np.int64))
-        return [(role,) + shared + (np.zeros(4, np.int64),) for role in (0, 1)]
+    def args():
+        return _pipe_forward_args(x, h0, c0, Wx, Wh, b, full)
     a0, a1 = args()
     fast._run_pair(nb.lstm_forward_pipe, a0, a1)  # as built, it runs
     want = lstm_forward(x, h0, c0, LSTMParams(Wx, Wh, b))
@@ -999,7 +1010,6 @@ def test_pipe_shares_out_the_work_left_after_the_recurrence(dtype):
     after it, finds them claimed and adds only dWh. The gradients equal the reference's, and
     (float64 and float32) are the same bits as when the two threads run at once, sharing the
     work as timing has it."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     nb = fast.kernels()
     rng = np.random.default_rng(12)
     T, B, D, H = 7, 3, 6, 8
@@ -1019,16 +1029,10 @@ def test_pipe_shares_out_the_work_left_after_the_recurrence(dtype):
     got = {}
     for how in ("one after the other", "at once"):
         a0, a1 = args()
-        with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as the pair holds it
-            if how == "at once":
-                fast._run_pair(nb.lstm_backward_pipe, a0, a1)
-            else:
-                sync = np.zeros(2, np.int64)
-                tail = (sync.ctypes.data, fast._sched_yield_address())
-                assert nb.lstm_backward_pipe(*a0, *tail)
-                # role 0 alone: four dWx blocks and a fifth claim that found none; every dx
-                assert a0[21].tolist() == [5] + [1] * (len(a0[21]) - 1)
-                assert nb.lstm_backward_pipe(*a1, *tail)
+
+        def alone(a0):  # role 0 alone: four dWx blocks and a fifth claim that found none; every dx
+            assert a0[21].tolist() == [5] + [1] * (len(a0[21]) - 1)
+        _run_roles(nb.lstm_backward_pipe, a0, a1, how == "at once", alone)
         got[how] = (a0[18], a0[16], a0[17])
         assert_close(got[how], (want[0], want[3][0], want[3][1]), dtype, ["dx", "dWx", "dWh"])
     assert all(np.array_equal(a, b) for a, b in zip(*got.values()))

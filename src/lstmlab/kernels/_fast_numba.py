@@ -676,6 +676,19 @@ def _pipe_project(gemm, px, D, pwx, gates, ends, k):
           gates.dtype.type(0.0), _address(gates) + s0 * B * G * isz, G)
 
 
+@register_jitable
+def _pipe_project_next(gemm, px, D, pwx, gates, ends, claims):
+    """Claim the next chunk of the projection through ``claims[0]`` and, if one was left,
+    project it (:func:`_pipe_project`) and mark it done in ``claims[1 + k]``; False when
+    every chunk was already claimed."""
+    k = _atomic_add(_address(claims), 1)
+    if k >= ends.shape[0]:
+        return False
+    _pipe_project(gemm, px, D, pwx, gates, ends, k)
+    _atomic_store(_address(claims) + 8 * (1 + k), 1)  # chunk k written: it may be read
+    return True
+
+
 @njit(**_JIT_FMA)
 def lstm_forward_pipe(role, gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, lengths, ends,
                       claims, prof, sync, yield_fn):
@@ -703,12 +716,8 @@ def lstm_forward_pipe(role, gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, l
     next_chunk = _address(claims)
     if role == 1:
         t0 = _cycles()
-        while True:
-            k = _atomic_add(next_chunk, 1)
-            if k >= n:
-                break
-            _pipe_project(gemm, px, D, pwx, gates, ends, k)
-            _atomic_store(next_chunk + 8 * (1 + k), 1)  # chunk k written: role 0 may read it
+        while _pipe_project_next(gemm, px, D, pwx, gates, ends, claims):
+            pass
         prof[1] += _cycles() - t0
         return True
     waited = projected = 0
@@ -722,12 +731,9 @@ def lstm_forward_pipe(role, gemm, px, D, pwx, Wh, Whp, b, gates, h, c, tanh_c, l
             spins = 0
             while _atomic_load(next_chunk + 8 * (1 + i)) == 0:
                 if _atomic_load(next_chunk) < n:  # a chunk is unclaimed: project it meanwhile
-                    k = _atomic_add(next_chunk, 1)
-                    if k < n:
-                        p0 = _cycles()
-                        _pipe_project(gemm, px, D, pwx, gates, ends, k)
-                        _atomic_store(next_chunk + 8 * (1 + k), 1)
-                        projected += _cycles() - p0
+                    p0 = _cycles()
+                    _pipe_project_next(gemm, px, D, pwx, gates, ends, claims)
+                    projected += _cycles() - p0
                     continue
                 if _atomic_load(sync + 8) != 0:
                     return False

@@ -305,18 +305,27 @@ def _openblas_call(name: str, restype: str | None, *argtypes: str):
     return fn
 
 
-def _openblas_function(name: str):
-    """A function of NumPy's bundled OpenBLAS (``numpy.libs/libscipy_openblas64_*.so``),
-    through ctypes; None when there is no such library or symbol."""
+def _openblas_libraries():
+    """NumPy's bundled OpenBLAS (``numpy.libs/libscipy_openblas64_*.so``), each file that
+    loads, as a ``ctypes.CDLL``."""
     import ctypes
     import glob
 
     libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
     for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so*"))):
         try:
-            return getattr(ctypes.CDLL(path), name)
-        except (OSError, AttributeError):
+            yield ctypes.CDLL(path)
+        except OSError:
             continue
+
+
+def _openblas_function(name: str):
+    """A function of NumPy's bundled OpenBLAS, through ctypes; None when there is no such
+    library or symbol."""
+    for lib in _openblas_libraries():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            return fn
     return None
 
 
@@ -595,13 +604,11 @@ def _blas_thread_count():
     touches the workers, and the next multi-threaded call starts them if they were ended (as
     OpenBLAS does after a fork). ``openblas_get_num_threads`` reads the same variable."""
     import ctypes
-    import glob
 
-    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so*"))):
+    for lib in _openblas_libraries():
         try:
-            count = ctypes.c_int.in_dll(ctypes.CDLL(path), "blas_cpu_number")
-        except (OSError, ValueError):
+            count = ctypes.c_int.in_dll(lib, "blas_cpu_number")
+        except ValueError:
             continue
         return count if count.value == blas_threads() else None
     return None
