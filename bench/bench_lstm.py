@@ -64,6 +64,10 @@ def parse_args(argv=None):
                    help="the fused gate math alone: ns per hidden unit per step")
     p.add_argument("--threads", action="store_true",
                    help="lstmlab's ways of using two cores against each other")
+    p.add_argument("--modes", default=None, metavar="MODE;...",
+                   help="with --threads: only these of its modes (the default is always "
+                        "run), e.g. 'one loop;pipe always', for a study of a few with more "
+                        "repeats")
     p.add_argument("--packed", action="store_true",
                    help="the per-step recurrent product: BLAS vs the packed kernel")
     p.add_argument("--blas-spin", action="store_true",
@@ -860,6 +864,52 @@ def run_packed(grid):
     table("the recurrent product of one step, µs (median of 5; packed weights prepared once)",
           ["B, H", "dtype", "product", "BLAS, 1 thread", "packed, 1 thread",
            "BLAS 1 thread / packed", "GFLOP/s packed", "BLAS, its threads"], rows)
+    run_pack_units(grid)
+
+
+def run_pack_units(grid):
+    """What a thread of the pair does before its first step, on every call: its half of the
+    hidden units' recurrent weights packed for the packed kernel — columns of ``Wh`` for the
+    forward (``_pack_units``), rows of ``Wh`` transposed for the backward
+    (``_transpose_pack_units``). ms per call, median of 9; GB/s of packed weights written."""
+    from numba import njit
+
+    from lstmlab.kernels import _fast_numba as nbm
+    from lstmlab.kernels import fast
+
+    @njit(cache=False, nogil=True)
+    def pack(W, H, u0, u1, out):
+        nbm._pack_units(W, H, u0, u1, out)
+
+    @njit(cache=False, nogil=True)
+    def transpose_pack(W, H, u0, u1, out):
+        nbm._transpose_pack_units(W, u0, u1, out)
+
+    rows = []
+    for H in sorted({H for (_, _, H) in grid if H >= fast.PAIR_MIN_HIDDEN}):
+        for dtype in (np.float32, np.float64):
+            nr = 64 // np.dtype(dtype).itemsize
+            u0 = int(round(H / 2 / nr)) * nr  # the second half, as fast.unit_halves splits
+            n = H - u0
+            Wh = np.random.default_rng(0).normal(size=(H, 4 * H)).astype(dtype)
+            cells = []
+            for fn, out in ((pack, np.empty((4 * n // nr, H, nr), dtype)),
+                            (transpose_pack, np.empty((n // nr, 4 * H, nr), dtype))):
+                if out.shape[0] * nr != out.size // out.shape[1]:
+                    cells += ["", ""]
+                    continue
+                fn(Wh, H, u0, H, out)
+                times = []
+                for _ in range(9):  # back to back, as in a call (after a pause the core
+                    t0 = time.perf_counter()  # runs its first milliseconds slower)
+                    fn(Wh, H, u0, H, out)
+                    times.append(time.perf_counter() - t0)
+                med = float(np.median(times))
+                cells += [f"{med * 1e3:.3f}", f"{out.nbytes / med / 1e9:.1f}"]
+            rows.append([str(H), np.dtype(dtype).name, f"{n}", *cells])
+    table("a pair thread's share of Wh packed, per call (one thread; median of 9)",
+          ["H", "dtype", "units", "forward pack, ms", "GB/s", "backward transposed pack, ms",
+           "GB/s"], rows)
 
 
 THREAD_MODES = {  # lstmlab's ways of using the two cores, as environment settings
@@ -888,6 +938,7 @@ def run_threads(grid, repeats):
     same training step (input as data; float32 also with dx), float32 inference and float64
     training step, interleaved in one process; medians, and each mode's time over the
     default's."""
+    modes = thread_modes()
     rows = []
     for (T, B, H) in grid:
         cands = {}
@@ -898,7 +949,7 @@ def run_threads(grid, repeats):
                 layer = ours_lstm("lstm", H, H, dtype)
                 if kind == "infer":
                     layer.eval()
-                for mode, env in THREAD_MODES.items():
+                for mode, env in modes.items():
                     if mode == "batch split" and B < 2:
                         continue
 
@@ -915,13 +966,25 @@ def run_threads(grid, repeats):
                            ("float64", "train")):
             base = m[(dt, kind, "default")]
             cells = []
-            for mode in THREAD_MODES:
+            for mode in modes:
                 t = m.get((dt, kind, mode))
                 cells.append("—" if t is None else f"{t * 1e3:.3g} ms ({t / base:.2f})")
             rows.append([f"{T}, {B}, {H}", f"{kind} {dt}"] + cells)
     table("lstmlab's ways of using two cores (interleaved, medians; in brackets the time over "
           "the default's: > 1 means the default is faster)",
-          ["T, B, D=H", "step"] + list(THREAD_MODES), rows)
+          ["T, B, D=H", "step"] + list(modes), rows)
+
+
+def thread_modes() -> dict:
+    """The modes of :data:`THREAD_MODES` that ``--modes`` names (all without it), the default
+    first; an unknown name stops the benchmark with the list of known ones."""
+    if not ARGS.modes:
+        return dict(THREAD_MODES)
+    names = [m.strip() for m in ARGS.modes.split(";") if m.strip()]
+    unknown = [m for m in names if m not in THREAD_MODES]
+    if unknown:
+        raise SystemExit(f"--modes: unknown {unknown}; known: {', '.join(THREAD_MODES)}")
+    return {m: THREAD_MODES[m] for m in ["default"] + [m for m in names if m != "default"]}
 
 
 def run_stream_threads(repeats, steps=1000, sizes=(128, 256, 512)):

@@ -861,7 +861,17 @@ def _gather_units(W, H, u0, u1, out):
 def _pack_units(W, H, u0, u1, out):
     """:func:`_gather_units` straight into packed panels ``out (4n/NR, K, NR)``."""
     n, nr = u1 - u0, out.shape[2]
-    for k in range(W.shape[0]):
+    if n % nr == 0:  # each panel within one gate: NR contiguous columns per row, copied as
+        per = n // nr  # a block that vectorises, panel after panel (bench_lstm.py --packed
+        for p in range(out.shape[0]):  # times it; the loop below does not vectorise)
+            col = (p // per) * H + u0 + (p % per) * nr
+            op = out[p]
+            for k in range(W.shape[0]):
+                src, dst = W[k, col:col + nr], op[k]
+                for r in range(nr):
+                    dst[r] = src[r]
+        return
+    for k in range(W.shape[0]):  # panels straddling two gates' columns
         wk = W[k]
         p, r = 0, 0
         for q in range(4):
