@@ -1018,18 +1018,20 @@ def test_pair_fails_cleanly_when_one_thread_cannot_start(failing):
     h, c = np.zeros((T + 1, B, H)), np.zeros((2, B, H))
     tanh_c, lens = np.zeros((1, B, H)), np.full(B, T, np.int64)
     gemm = fast.gemm_address(np.float64)
-    args = []
-    for u0, u1 in ((0, 2), (2, 4)):
-        args.append((gemm, x.ctypes.data, D, Wx, Wh, np.empty((D, 8)), np.empty((H, 8)),
-                     fast._empty_pack(np.float64), b, np.zeros((T, B, 8)),
-                     fast._empty_pack(np.float64), h, c, tanh_c, lens, u0, u1, False,
-                     np.zeros(4, np.int64)))
+    empty = fast._empty_pack(np.float64)
+    Wxu = [np.empty((D, 8)), np.empty((D, 8))]
+    z = [np.zeros((T, B, 8)), np.zeros((T, B, 8))]
+    units, items = np.array([0, 2, 4], np.int64), np.zeros(1 + 2 * T, np.int64)
+    args = [(part, gemm, x.ctypes.data, D, Wx, Wh, Wxu[0], empty, Wxu[1], empty,
+             np.empty((H, 8)), empty, b, z[0], z[1], empty, h, c, tanh_c, lens, units, items,
+             False, np.zeros(4, np.int64)) for part in (0, 1)]
     fast._run_pair(nb.lstm_forward_units, *args)  # as built, the pair runs
     y = h[1:].copy()
     want = lstm_forward(x, h0 * 0, c0 * 0, LSTMParams(Wx, Wh, b))[0]
     assert rel_err(y, want) <= TOL[np.float64]
     before = fast.blas_threads()
-    args[failing] = args[failing][:3] + ("not an array",) + args[failing][4:]
+    items[:] = 0
+    args[failing] = args[failing][:4] + ("not an array",) + args[failing][5:]
     with pytest.raises(Exception, match="(?i)typing|invalid|resolution|argument"):
         fast._run_pair(nb.lstm_forward_units, *args)
     assert fast.blas_threads() == before  # BLAS's thread count was restored

@@ -903,42 +903,108 @@ def _transpose_pack_units(W, u0, u1, out):
             oj[k, r] = wj[k]
 
 
+@register_jitable
+def _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items, limit):
+    """Claim the next item of the pair's input projection through ``items[0]`` when fewer
+    than ``limit`` were claimed (the two threads racing, the last item claimed is at most
+    item ``limit``) and one of the 2T is left, project it and mark it done in
+    ``items[1 + i]``. Item
+    ``i`` is step ``i // 2`` of half ``i % 2``: ``x_s·Wxu`` into that half's buffer ``z0`` /
+    ``z1 (S, B, 4n)``, slot ``s % S``, by the packed kernel (or BLAS when that half's
+    ``Wxup`` is empty). False when no item could be claimed."""
+    addr = _address(items)
+    if _atomic_load(addr) >= limit:
+        return False
+    i = _atomic_add(addr, 1)
+    if i >= items.shape[0] - 1:
+        return False
+    s, u = i // 2, i % 2
+    z = z0 if u == 0 else z1
+    B, n4 = z.shape[1], z.shape[2]
+    isz = z.itemsize
+    src = px + s * B * D * isz
+    dst = _address(z) + (s % z.shape[0]) * B * n4 * isz
+    if u == 0:
+        _units_product(gemm, src, D, B, Wxu0, Wxup0, dst, n4, False)
+    else:
+        _units_product(gemm, src, D, B, Wxu1, Wxup1, dst, n4, False)
+    _atomic_store(addr + 8 * (1 + i), 1)  # written: its step may use it
+    return True
+
+
 @njit(**_JIT_FMA)
-def lstm_forward_units(gemm, px, D, Wx, Wh, Wxu, Whu, Whup, b, z, gates, h, c, tanh_c, lengths,
-                       u0, u1, cache, prof, sync, yield_fn):
+def lstm_forward_units(part, gemm, px, D, Wx, Wh, Wxu0, Wxup0, Wxu1, Wxup1, Whu, Whup, b, z0,
+                       z1, gates, h, c, tanh_c, lengths, units, items, cache, prof, sync,
+                       yield_fn):
     """:func:`lstm_forward_loop` for hidden units ``u0:u1`` of every row, run by two threads
-    at once (one per half of the units), meeting at a barrier after every step.
+    at once (``part`` 0 and 1, ``u0, u1 = units[part], units[part + 1]``), meeting once per
+    step: step t+1 needs all of ``h_t``.
 
     ``Wx (D, 4H)``, ``Wh (H, 4H)`` the weights; this thread first copies the columns of its n
-    units, gate after gate (f, i, o, C̃), into ``Wxu (D, 4n)`` and into ``Whup`` (packed, for
-    :func:`packed_product`) or, when ``Whup`` is empty, ``Whu (H, 4n)``; ``z (Tc, B, 4n)`` this thread's
-    buffer for Tc steps of x_t·Wxu + h_{t-1}·Whu. With ``cache`` the activated gates go to
-    ``gates (T, B, 4H)`` (this thread's columns ``q·H + u0 : q·H + u1``, q = 0..3), else they
-    stay in ``z`` (``gates`` unused). ``h``, ``c``, ``tanh_c`` and the rest as in
-    :func:`lstm_forward_loop`, filled for units u0:u1. ``prof (4,)`` int64 accumulates this
-    thread's cycle counts: input projection, recurrent product, gate math, waiting at
-    barriers. Returns False when a wait at a barrier was aborted.
+    units, gate after gate (f, i, o, C̃), into its half's ``Wxup`` (packed, for the packed
+    kernel) or, when that is empty, ``Wxu (D, 4n)``, and likewise ``Whup`` / ``Whu``. ``z0``,
+    ``z1 (S, B, 4n)`` the two halves' buffers for S >= 2 steps of x_t·Wxu + h_{t-1}·Whu (with
+    one slot, the two threads racing for the next item could leave a step's own item
+    unclaimable). With
+    ``cache`` the activated gates go to ``gates (T, B, 4H)`` (this thread's columns ``q·H +
+    u0 : q·H + u1``, q = 0..3), else they stay in z (``gates`` unused). ``h``, ``c``,
+    ``tanh_c`` and the rest as in :func:`lstm_forward_loop`, filled for units u0:u1.
+
+    The input projection is not split by halves but shared out: its items, one step of one
+    half each, are claimed in order through ``items`` (int64 zeros, 1 + 2T) by whichever
+    thread is free (:func:`_pair_project_next`). A thread about to run step t projects items
+    until its own of step t is claimed (waiting only if the other thread has it in hand),
+    and a thread waiting for the other's half of h_t projects items ahead, up to S - 1 steps
+    (the buffers' depth), instead of waiting — so that the thread on the faster core does
+    more of the projection and neither waits long for the other. Each item is the same call
+    whichever thread runs it: every run gives the same bits.
+    ``prof (4,)`` int64 accumulates this thread's cycle counts: input projection (with the
+    copies of the weights), recurrent product, gate math, waiting. Returns False when a wait
+    was aborted.
     """
     T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
+    u0, u1 = units[part], units[part + 1]
+    z = z0 if part == 0 else z1
     n4 = z.shape[2]
     nu = n4 // 4
     isz = h.itemsize
     half = h.dtype.type(0.5)
-    Tc = z.shape[0]
+    S = z.shape[0]
+    addr = _address(items)
     t0 = _cycles()
-    _gather_units(Wx, H, u0, u1, Wxu)
+    if part == 0:
+        if Wxup0.shape[0] > 0:
+            _pack_units(Wx, H, u0, u1, Wxup0)
+        else:
+            _gather_units(Wx, H, u0, u1, Wxu0)
+    else:
+        if Wxup1.shape[0] > 0:
+            _pack_units(Wx, H, u0, u1, Wxup1)
+        else:
+            _gather_units(Wx, H, u0, u1, Wxu1)
     if Whup.shape[0] > 0:
         _pack_units(Wh, H, u0, u1, Whup)
     else:
         _gather_units(Wh, H, u0, u1, Whu)
     prof[0] += _cycles() - t0
+    if not _barrier(sync, 2, yield_fn):  # both halves' weights copied: either may project
+        return False
     for t in range(T):
-        slot = t % Tc
+        slot = t % S
         t0 = _cycles()
-        if slot == 0:  # x_t·Wxu for the next Tc steps, one GEMM: (m·B, D)·(D, 4n)
-            m = min(Tc, T - t)
-            _gemm(gemm, 0, m * B, n4, D, px + t * B * D * isz, D, _address(Wxu), n4,
-                  h.dtype.type(0.0), _address(z), n4)
+        own = addr + 8 * (2 * t + part + 1)
+        spins = 0
+        waited = 0
+        while _atomic_load(own) == 0:  # x_t·Wxu: project until this thread's item is done
+            if _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items,
+                                  2 * (t + S) - 1):
+                continue
+            w0 = _cycles()  # claimed by the other thread, still being written
+            if _atomic_load(sync + 8) != 0:
+                return False
+            _relax(yield_fn, spins)
+            spins += 1
+            waited += _cycles() - w0
         t1 = _cycles()
         # + h_{t-1}·Whu onto it
         _units_product(gemm, _address(h) + t * B * H * isz, H, B, Whu, Whup,
@@ -973,12 +1039,26 @@ def lstm_forward_units(gemm, px, D, Wx, Wh, Wxu, Whu, Whup, b, z, gates, h, c, t
                     for j in range(nu):  # a loop: slice assignment would allocate a copy
                         gq[j] = zq[j]
         t3 = _cycles()
-        if not _barrier(sync, 2 * (t + 1), yield_fn):
-            return False
-        prof[0] += t1 - t0
+        # the barrier of step t, waited out by projecting ahead. Here, as at the start of
+        # the step, both threads have finished step t - 1: the slots of steps up to
+        # t - 1 + S are free, items up to 2(t + S) - 1
+        _atomic_add(sync, 1)
+        target = 2 * (t + 2)
+        while _atomic_load(sync) < target:
+            if _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items,
+                                  2 * (t + S) - 1):
+                continue
+            w0 = _cycles()
+            if _atomic_load(sync + 8) != 0:
+                return False
+            _relax(yield_fn, spins)
+            spins += 1
+            waited += _cycles() - w0
+        t4 = _cycles()
+        prof[0] += (t1 - t0) + (t4 - t3) - waited
         prof[1] += t2 - t1
         prof[2] += t3 - t2
-        prof[3] += _cycles() - t3
+        prof[3] += waited
     return True
 
 

@@ -449,9 +449,10 @@ def unit_halves(B: int, H: int, dtype, threads: int | None) -> list[tuple[int, i
     one thread.
 
     The pair (``_fast_numba.lstm_forward_units`` / ``lstm_backward_units``): each thread owns
-    half of the hidden units — their four gate columns, their part of the input projection,
-    of every step's recurrent product and gate math, and of the weight gradients — and the
-    two meet at a barrier after every step, with NumPy's OpenBLAS held to one thread
+    half of the hidden units — their four gate columns, their part of every step's recurrent
+    product and gate math, and of the weight gradients; the forward's input projection goes,
+    a step of a half at a time, to whichever thread is free — and the two meet at a barrier
+    after every step, with NumPy's OpenBLAS held to one thread
     meanwhile, so that no BLAS worker competes with them for the cores. Each core then reads
     half of the recurrent weights per step, where a two-thread BLAS call per step repacks all
     of them (docs/speed.md, *Two threads on one sequence*).
@@ -694,14 +695,18 @@ def _pair_forward(nb, x, Wx, Wh, bias, gates, h, c, tanh_c, lens, need_cache, ha
     H = Wh.shape[0]
     dtype = x.dtype
     xc, Wxc, Whc = (np.ascontiguousarray(a, dtype) for a in (x, Wx, Wh))
-    args = []
-    for u0, u1 in halves:
-        n = u1 - u0
-        z = np.empty((_chunk_steps(T, B, n, x.itemsize, PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES), B,
-                      4 * n), dtype)
-        args.append((gemm_address(dtype), xc.ctypes.data, D, Wxc, Whc, np.empty((D, 4 * n), dtype),
-                     *_unit_buffers(H, 4 * n, dtype), bias, z, gates, h, c, tanh_c, lens, u0,
-                     u1, need_cache, np.zeros(4, np.int64)))
+    S = max(2, _chunk_steps(T, B, max(u1 - u0 for u0, u1 in halves), x.itemsize,
+                            PAIR_CHUNK_ROWS, PAIR_CHUNK_BYTES))  # >= 2: lstm_forward_units
+    Wxu, z = [], []
+    for u0, u1 in halves:  # per half, shared by both threads: its input weights, its buffer
+        Wxu.append(_unit_buffers(D, 4 * (u1 - u0), dtype))
+        z.append(np.empty((S, B, 4 * (u1 - u0)), dtype))
+    units = np.array([halves[0][0], halves[0][1], halves[1][1]], np.int64)
+    items = np.zeros(1 + 2 * T, np.int64)
+    args = [(part, gemm_address(dtype), xc.ctypes.data, D, Wxc, Whc, *Wxu[0], *Wxu[1],
+             *_unit_buffers(H, 4 * (u1 - u0), dtype), bias, z[0], z[1], gates, h, c, tanh_c,
+             lens, units, items, need_cache, np.zeros(4, np.int64))
+            for part, (u0, u1) in enumerate(halves)]
     _run_pair(nb.lstm_forward_units, *args)
     _record_pair("forward" if need_cache else "inference", args)
 
