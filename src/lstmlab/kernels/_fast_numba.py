@@ -932,6 +932,26 @@ def _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items, lim
     return True
 
 
+@register_jitable
+def _project_until(addr, target, gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items, limit,
+                   sync, yield_fn):
+    """Until the int64 at ``addr`` reaches ``target``: project the pair's next item
+    (:func:`_pair_project_next`, up to item ``limit``) or, with none to claim, spin. The
+    cycles spent spinning, or -1 when the wait was aborted (the int64 after ``sync``)."""
+    waited = 0
+    spins = 0
+    while _atomic_load(addr) < target:
+        if _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items, limit):
+            continue
+        w0 = _cycles()
+        if _atomic_load(sync + 8) != 0:
+            return -1
+        _relax(yield_fn, spins)
+        spins += 1
+        waited += _cycles() - w0
+    return waited
+
+
 @njit(**_JIT_FMA)
 def lstm_forward_units(part, gemm, px, D, Wx, Wh, Wxu0, Wxup0, Wxu1, Wxup1, Whu, Whup, b, z0,
                        z1, gates, h, c, tanh_c, lengths, units, items, cache, prof, sync,
@@ -992,19 +1012,13 @@ def lstm_forward_units(part, gemm, px, D, Wx, Wh, Wxu0, Wxup0, Wxu1, Wxup1, Whu,
     for t in range(T):
         slot = t % S
         t0 = _cycles()
-        own = addr + 8 * (2 * t + part + 1)
-        spins = 0
-        waited = 0
-        while _atomic_load(own) == 0:  # x_t·Wxu: project until this thread's item is done
-            if _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items,
-                                  2 * (t + S) - 1):
-                continue
-            w0 = _cycles()  # claimed by the other thread, still being written
-            if _atomic_load(sync + 8) != 0:
-                return False
-            _relax(yield_fn, spins)
-            spins += 1
-            waited += _cycles() - w0
+        # x_t·Wxu: project until this thread's item is done (waiting only while the other
+        # thread writes it). Here, as at the barrier below, both threads have finished step
+        # t - 1: the slots of steps up to t - 1 + S are free, items up to 2(t + S) - 1
+        waited = _project_until(addr + 8 * (2 * t + part + 1), 1, gemm, px, D, Wxu0, Wxup0,
+                                Wxu1, Wxup1, z0, z1, items, 2 * (t + S) - 1, sync, yield_fn)
+        if waited < 0:
+            return False
         t1 = _cycles()
         # + h_{t-1}·Whu onto it
         _units_product(gemm, _address(h) + t * B * H * isz, H, B, Whu, Whup,
@@ -1039,21 +1053,12 @@ def lstm_forward_units(part, gemm, px, D, Wx, Wh, Wxu0, Wxup0, Wxu1, Wxup1, Whu,
                     for j in range(nu):  # a loop: slice assignment would allocate a copy
                         gq[j] = zq[j]
         t3 = _cycles()
-        # the barrier of step t, waited out by projecting ahead. Here, as at the start of
-        # the step, both threads have finished step t - 1: the slots of steps up to
-        # t - 1 + S are free, items up to 2(t + S) - 1
-        _atomic_add(sync, 1)
-        target = 2 * (t + 2)
-        while _atomic_load(sync) < target:
-            if _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items,
-                                  2 * (t + S) - 1):
-                continue
-            w0 = _cycles()
-            if _atomic_load(sync + 8) != 0:
-                return False
-            _relax(yield_fn, spins)
-            spins += 1
-            waited += _cycles() - w0
+        _atomic_add(sync, 1)  # the barrier of step t, waited out by projecting ahead
+        w = _project_until(sync, 2 * (t + 2), gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1,
+                           items, 2 * (t + S) - 1, sync, yield_fn)
+        if w < 0:
+            return False
+        waited += w
         t4 = _cycles()
         prof[0] += (t1 - t0) + (t4 - t3) - waited
         prof[1] += t2 - t1
