@@ -872,18 +872,14 @@ def run_pack_units(grid):
     hidden units' recurrent weights packed for the packed kernel — columns of ``Wh`` for the
     forward (``_pack_units``), rows of ``Wh`` transposed for the backward
     (``_transpose_pack_units``). ms per call, median of 9; GB/s of packed weights written."""
-    from numba import njit
-
-    from lstmlab.kernels import _fast_numba as nbm
     from lstmlab.kernels import fast
+    nb = fast.kernels()
 
-    @njit(cache=False, nogil=True)
     def pack(W, H, u0, u1, out):
-        nbm._pack_units(W, H, u0, u1, out)
+        nb.pack_units(W, H, u0, u1, out)
 
-    @njit(cache=False, nogil=True)
     def transpose_pack(W, H, u0, u1, out):
-        nbm._transpose_pack_units(W, u0, u1, out)
+        nb.transpose_pack_units(W, u0, u1, out)
 
     rows = []
     for H in sorted({H for (_, _, H) in grid if H >= fast.PAIR_MIN_HIDDEN}):

@@ -516,18 +516,7 @@ def test_pair_packs_its_units_as_pack_panels_would(dtype):
     """A pair thread's share of Wh, packed by the thread itself: its units' columns gate after
     gate, in panels (_pack_units; both branches: units a whole number of panels, and panels
     straddling two gates), and the backward's transposed rows (_transpose_pack_units)."""
-    from numba import njit
-
-    from lstmlab.kernels import _fast_numba as nbm
-
-    @njit(cache=False)
-    def pack(W, H, u0, u1, out):
-        nbm._pack_units(W, H, u0, u1, out)
-
-    @njit(cache=False)
-    def transpose_pack(W, u0, u1, out):
-        nbm._transpose_pack_units(W, u0, u1, out)
-
+    nb = fast.kernels()
     nr = 64 // np.dtype(dtype).itemsize
     rng = np.random.default_rng(11)
     for H, u0, u1 in ((2 * nr, 0, nr), (2 * nr, nr, 2 * nr), (3 * nr, nr, 3 * nr),
@@ -535,11 +524,11 @@ def test_pair_packs_its_units_as_pack_panels_would(dtype):
         W = rng.normal(size=(H, 4 * H)).astype(dtype)
         cols = np.concatenate([W[:, q * H + u0:q * H + u1] for q in range(4)], axis=1)
         out = np.full((4 * (u1 - u0) // nr, H, nr), np.nan, dtype)
-        pack(W, H, u0, u1, out)
+        nb.pack_units(W, H, u0, u1, out)
         np.testing.assert_array_equal(out, fast.pack_panels(cols), err_msg=str((H, u0, u1)))
         if (u1 - u0) % nr == 0:
             outT = np.full(((u1 - u0) // nr, 4 * H, nr), np.nan, dtype)
-            transpose_pack(W, u0, u1, outT)
+            nb.transpose_pack_units(W, u0, u1, outT)
             np.testing.assert_array_equal(outT, fast.pack_panels(np.ascontiguousarray(W[u0:u1].T)))
 
 

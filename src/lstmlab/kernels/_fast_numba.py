@@ -884,6 +884,28 @@ def _pack_units(W, H, u0, u1, out):
 
 
 @register_jitable
+def _copy_units(W, H, u0, u1, plain, packed):
+    """Units u0:u1's columns of ``W (K, 4H)`` into ``packed`` (:func:`_pack_units`) or, when
+    that is empty, ``plain`` (:func:`_gather_units`)."""
+    if packed.shape[0] > 0:
+        _pack_units(W, H, u0, u1, packed)
+    else:
+        _gather_units(W, H, u0, u1, plain)
+
+
+@njit(**_JIT)
+def pack_units(W, H, u0, u1, out):
+    """:func:`_pack_units`, callable alone (tests, ``bench_lstm.py --packed``)."""
+    _pack_units(W, H, u0, u1, out)
+
+
+@njit(**_JIT)
+def transpose_pack_units(W, u0, u1, out):
+    """:func:`_transpose_pack_units`, callable alone (tests, ``bench_lstm.py --packed``)."""
+    _transpose_pack_units(W, u0, u1, out)
+
+
+@register_jitable
 def _transpose_units(W, u0, u1, out):
     """``out (4H, n)`` = rows u0:u1 of ``W (H, 4H)``, transposed."""
     for j in range(u1 - u0):
@@ -924,10 +946,8 @@ def _pair_project_next(gemm, px, D, Wxu0, Wxup0, Wxu1, Wxup1, z0, z1, items, lim
     isz = z.itemsize
     src = px + s * B * D * isz
     dst = _address(z) + (s % z.shape[0]) * B * n4 * isz
-    if u == 0:
-        _units_product(gemm, src, D, B, Wxu0, Wxup0, dst, n4, False)
-    else:
-        _units_product(gemm, src, D, B, Wxu1, Wxup1, dst, n4, False)
+    _units_product(gemm, src, D, B, Wxu0 if u == 0 else Wxu1, Wxup0 if u == 0 else Wxup1,
+                   dst, n4, False)
     _atomic_store(addr + 8 * (1 + i), 1)  # written: its step may use it
     return True
 
@@ -993,19 +1013,10 @@ def lstm_forward_units(part, gemm, px, D, Wx, Wh, Wxu0, Wxup0, Wxu1, Wxup1, Whu,
     addr = _address(items)
     t0 = _cycles()
     if part == 0:
-        if Wxup0.shape[0] > 0:
-            _pack_units(Wx, H, u0, u1, Wxup0)
-        else:
-            _gather_units(Wx, H, u0, u1, Wxu0)
+        _copy_units(Wx, H, u0, u1, Wxu0, Wxup0)
     else:
-        if Wxup1.shape[0] > 0:
-            _pack_units(Wx, H, u0, u1, Wxup1)
-        else:
-            _gather_units(Wx, H, u0, u1, Wxu1)
-    if Whup.shape[0] > 0:
-        _pack_units(Wh, H, u0, u1, Whup)
-    else:
-        _gather_units(Wh, H, u0, u1, Whu)
+        _copy_units(Wx, H, u0, u1, Wxu1, Wxup1)
+    _copy_units(Wh, H, u0, u1, Whu, Whup)
     prof[0] += _cycles() - t0
     if not _barrier(sync, 2, yield_fn):  # both halves' weights copied: either may project
         return False
