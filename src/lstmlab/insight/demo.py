@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..training.checkpoint import atomic_write_text
-from .experiments import (ExperimentConfig, blas_single_thread, held_out, initial_net, make_task,
-                          train_run)
+from .experiments import ExperimentConfig, held_out, initial_net, make_task, train_run
 from .gates import record_gates
 from .lecture import (adding_exact_length, adding_flow, flow_at_init, gate_statistics,
                       vanishing_gradients)
@@ -75,10 +74,9 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
                  f"lstmlab demo{' --quick' if cfg.quick else ''} (seed {cfg.seed}); "
                  f"Python {platform.python_version()}, NumPy {np.__version__}")
     summary: dict = {"config": asdict(cfg)}
-    with blas_single_thread():
-        rows, ks, flows = _section_gradients(cfg, rep, summary, log)
-        results, nets = _section_adding(cfg, rep, summary, log)
-        stats = _section_gates(cfg, rep, nets["lstm"], summary, log)
+    rows, ks, flows = _section_gradients(cfg, rep, summary, log)
+    results, nets = _section_adding(cfg, rep, summary, log)
+    stats = _section_gates(cfg, rep, nets["lstm"], summary, log)
     claims = _claims(rows, ks, flows, results, stats, cfg.adding_length)
     seconds = time.perf_counter() - t_start
     rep.section("4. Summary", "summary")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,23 +131,6 @@ class RunResult:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-@contextmanager
-def blas_single_thread():
-    """BLAS limited to one thread meanwhile (through threadpoolctl, when it is installed).
-
-    These networks multiply matrices of a few dozen rows, where BLAS threads only contend: on
-    2 busy cores one RNN training step took 130 ms with OpenBLAS's default threads and 10 ms
-    with one thread.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 # -- the two tasks ---------------------------------------------------------------------------
@@ -261,11 +243,6 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
     ``log(msg)`` receives a progress line at the evaluation that solves the task, at the last
     one, and otherwise at most every 10 seconds.
     """
-    with blas_single_thread():
-        return _train_run(cfg, model, T, seed, eval_data, log)
-
-
-def _train_run(cfg, model, T, seed, eval_data, log):
     task = make_task(cfg.task, T)
     if eval_data is None:
         eval_data = held_out(task, cfg.eval_size)

@@ -56,12 +56,3 @@ def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         return x[::-1]
     idx = reverse_index(lengths, T, B)
     return x[idx, np.arange(B)[None, :]]
-
-
-# The two-thread LSTM streaming step's control block (``fast._StreamHelper.ctl``, an int64
-# array of STREAM_CTL_WORDS, read and written by the compiled code in ``_fast_numba``): the
-# indices of its words, each the first of its own 64-byte cache line, and the states of
-# the helper thread. Here, in a module without numba, so that both sides name them alike.
-STREAM_CTL_WORDS = 64
-STREAM_STATE, STREAM_BARRIER, STREAM_STOP, STREAM_MAILBOX = 0, 8, 16, 24
-STREAM_OFF, STREAM_READY, STREAM_CLAIMED, STREAM_POSTED = 0, 1, 2, 3

@@ -17,6 +17,9 @@ biases (``bias_ih`` + ``bias_hh``); the lecture, Keras and this library keep the
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from .._checks import (as_float_array, as_lengths, check_shape, float_dtype, generator,
@@ -70,10 +73,42 @@ class _Recurrent(Module):
             raise ValueError(f"backend must be 'auto', 'numpy' or 'fast', got {self.backend!r}")
         return fast if fast.available() else None
 
-    @staticmethod
-    def _cache_for_backward(cache):
-        """The kernel cache; runs the forward again when an eval-mode forward kept none."""
-        return cache.forward() if isinstance(cache, fast.Recompute) else cache
+    # -- one direction of one layer, on either kernels ------------------------------------
+    # The cell's name and options for the fast kernels, and its reference kernels.
+    def _cell(self) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def _reference_forward(self, x, states, params, lengths):
+        raise NotImplementedError
+
+    def _reference_backward(self, dy, dfinals, cache, need_dx):
+        raise NotImplementedError
+
+    def _kernel_forward(self, x, states, params, lengths):
+        """``(y, finals, cache)`` for one direction of one layer: ``states`` and ``finals``
+        are tuples of (B, H) arrays (h, and c for the LSTM)."""
+        fast = self._fast_kernels()
+        if fast is None:
+            return self._reference_forward(x, states, params, lengths)
+        cell, options = self._cell()
+        Wx, Wh, b = params[:3]
+        if len(params) == 4:
+            options = dict(options, P=params[3])
+        if self.training:
+            return fast.sequence_forward(cell, x, states, Wx, Wh, b, lengths, True, **options)
+        states = tuple(s.copy() for s in states)  # no cache: a backward recomputes from these
+        y, finals, _ = fast.sequence_forward(cell, x, states, Wx, Wh, b, lengths, False,
+                                             **options)
+        return y, finals, fast.Recompute(lambda: fast.sequence_forward(
+            cell, x, states, Wx, Wh, b, lengths, True, **options)[2])
+
+    def _kernel_backward(self, dy, dfinals, cache, need_dx):
+        """``(dx, dstates, (dWx, dWh, db, dP))`` for the cache of :meth:`_kernel_forward`."""
+        if isinstance(cache, fast.Recompute):
+            cache = cache.forward()
+        if isinstance(cache, fast.FastCache):
+            return fast.sequence_backward(dy, dfinals, cache, need_dx)
+        return self._reference_backward(dy, dfinals, cache, need_dx)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
@@ -90,6 +125,7 @@ class _Recurrent(Module):
         self.rng = generator(rng)
         self.num_directions = 2 if self.bidirectional else 1
         self._caches = None
+        self._in_use = threading.Lock()  # forward/backward of one layer: one thread at a time
 
         H, G = self.hidden_size, self._gates
         k = 1.0 / np.sqrt(H)  # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
@@ -100,6 +136,15 @@ class _Recurrent(Module):
                 self._register(f"Wh_{suffix}", self._uniform((H, G * H), k))
                 if self.bias:
                     self._register(f"b_{suffix}", self._uniform((G * H,), k))
+
+    def __getstate__(self):  # copy.deepcopy: a new lock, not the original's
+        state = self.__dict__.copy()
+        del state["_in_use"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._in_use = threading.Lock()
 
     # -- helpers ----------------------------------------------------------------------
     def _uniform(self, shape, k) -> np.ndarray:
@@ -171,9 +216,8 @@ class _Recurrent(Module):
             for d, suffix in enumerate(self._suffixes(layer)):
                 idx = layer * K + d
                 seq = inp if d == 0 else reverse_padded(inp, lengths)
-                res = self._kernel_forward(seq, tuple(s[idx] for s in states),
-                                           self._layer_params(suffix), lengths)
-                y, fin, cache = res[0], res[1:-1], res[-1]
+                y, fin, cache = self._kernel_forward(seq, tuple(s[idx] for s in states),
+                                                     self._layer_params(suffix), lengths)
                 for f_arr, v in zip(finals, fin):
                     f_arr[idx] = v
                 outs.append(y if d == 0 else reverse_padded(y, lengths))
@@ -189,21 +233,45 @@ class _Recurrent(Module):
             inp = out
         return inp, finals, caches, masks
 
+    @contextlib.contextmanager
+    def _exclusive(self, what: str):
+        """Holds the layer for a forward or backward: a layer keeps its last forward for its
+        backward, so two threads using one layer at once would mix them up."""
+        if not self._in_use.acquire(blocking=False):
+            raise RuntimeError(
+                f"{type(self).__name__}.{what} called while another thread is running this "
+                f"layer's forward or backward: a layer keeps what its last forward saved for "
+                f"backward, so give each thread its own layer (copy.deepcopy(layer))")
+        try:
+            yield
+        finally:
+            self._in_use.release()
+
     def _forward(self, x, states, lengths):
-        x, unbatched = self._check_input(x)
-        T, B, _ = x.shape
-        lengths = as_lengths(lengths, T, B)
-        states = tuple(self._check_state(s, n, B, unbatched) for s, n in states)
-        y, finals, caches, masks = self._run(x, states, lengths)
-        self._caches = (caches, masks, lengths, unbatched, T, B)
+        with self._exclusive("forward"):
+            x, unbatched = self._check_input(x)
+            T, B, _ = x.shape
+            lengths = as_lengths(lengths, T, B)
+            states = tuple(self._check_state(s, n, B, unbatched) for s, n in states)
+            y, finals, caches, masks = self._run(x, states, lengths)
+            self._caches = (caches, masks, lengths, unbatched, T, B, threading.get_ident())
         finals = [f[:, 0, :] if unbatched else f for f in finals]
         return self._to_user(y, unbatched), finals
 
     def _backward(self, dy, dfinals, input_grad=True):
+        with self._exclusive("backward"):
+            return self._backward_locked(dy, dfinals, input_grad)
+
+    def _backward_locked(self, dy, dfinals, input_grad):
         if self._caches is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward: call "
                                f"forward first (backward uses what forward saved)")
-        caches, masks, lengths, unbatched, T, B = self._caches
+        caches, masks, lengths, unbatched, T, B, thread = self._caches
+        if thread != threading.get_ident():
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called on another thread than the layer's "
+                f"last forward: it would differentiate that thread's forward; run forward and "
+                f"backward on one thread, or give each thread its own layer")
         K, H = self.num_directions, self.hidden_size
         if dy is None:
             dcur = np.zeros((T, B, K * H), self.dtype)
@@ -228,21 +296,21 @@ class _Recurrent(Module):
                 dyd = dcur[:, :, d * H:(d + 1) * H]
                 if d == 1:
                     dyd = reverse_padded(dyd, lengths)
-                res = self._kernel_backward(dyd, tuple(None if f is None else f[idx] for f in dfin),
-                                            caches[layer][d], need_dx)
-                dxd, dstate, g = res[0], res[1:-1], res[-1]
+                dxd, dstate, g = self._kernel_backward(
+                    dyd, tuple(None if f is None else f[idx] for f in dfin), caches[layer][d],
+                    need_dx)
                 if need_dx:
                     if d == 1:
                         dxd = reverse_padded(dxd, lengths)
                     dx = dxd if dx is None else dx + dxd
                 for arr, v in zip(dinit, dstate):
                     arr[idx] = v
-                self._grads[f"Wx_{suffix}"][...] = g.Wx
-                self._grads[f"Wh_{suffix}"][...] = g.Wh
+                self._grads[f"Wx_{suffix}"][...] = g[0]
+                self._grads[f"Wh_{suffix}"][...] = g[1]
                 if self.bias:
-                    self._grads[f"b_{suffix}"][...] = g.b
-                if getattr(g, "P", None) is not None:  # peephole LSTM
-                    self._grads[f"P_{suffix}"][...] = g.P
+                    self._grads[f"b_{suffix}"][...] = g[2]
+                if len(g) > 3 and g[3] is not None:  # peephole LSTM
+                    self._grads[f"P_{suffix}"][...] = g[3]
             dcur = dx
         dinit = [a[:, 0, :] if unbatched else a for a in dinit]
         return (None if dcur is None else self._to_user(dcur, unbatched)), dinit
@@ -331,19 +399,58 @@ class _Recurrent(Module):
             parts = tuple(s.reshape(L, 1, H) for s in parts)
         return x, tuple(parts), unbatched
 
-    def _stream_weights(self):
-        """``(Wxs, Whs, bs)``: the layers' weights as tuples for the compiled streaming step
-        (zeros for a missing bias). Kept between calls; parameters are only ever updated in
-        place (optimisers, loaders), and the first array's identity is checked anyway."""
+    def _stream_weights(self, fast):
+        """``(specs, Wxs, Whs)`` per layer for the compiled streaming step. Kept between
+        calls: parameters are only ever updated in place (optimisers, loaders), and the first
+        array's identity is checked anyway."""
         cached = getattr(self, "_stream_cache", None)
-        if cached is not None and cached[0][0] is self._params["Wx_l0"]:
+        if cached is not None and cached[1][0] is self._params["Wx_l0"]:
             return cached
-        G = 4 if self._has_cell else 1
+        cell, options = self._cell()
         per_layer = [self._layer_params(f"l{layer}") for layer in range(self.num_layers)]
-        self._stream_cache = (tuple(p[0] for p in per_layer), tuple(p[1] for p in per_layer),
-                              tuple(fast.bias_or_zeros(p[2], G * self.hidden_size, self.dtype)
-                                    for p in per_layer))
+        self._stream_cache = fast.stream_weights(cell, per_layer, self.hidden_size, self.dtype,
+                                                 options)
         return self._stream_cache
+
+    def _step(self, x_t, state, n_states: int, names: tuple[str, ...]):
+        """One time step of every layer: ``(y_t, new states)`` for the layers' ``step``.
+        Runs the same cell as the sequence kernels: the compiled streaming step for a few
+        rows, the sequence kernels with T = 1 for more, the NumPy cells without numba."""
+        fast = self._fast_kernels()
+        lean = None if fast is None else self._stream_args(x_t, state, n_states)
+        if lean is not None:  # the streaming lane: one compiled call for all layers
+            x, states, unbatched = lean
+            new = fast.stream_step(self._cell()[0], *self._stream_weights(fast), x, states)
+        else:
+            x, unbatched = self._check_step(x_t)
+            B = x.shape[0]
+            if state is None:
+                state = (None,) * n_states
+            elif n_states == 1:
+                state = (state,)
+            elif not (isinstance(state, (tuple, list)) and len(state) == n_states):
+                raise TypeError(f"state must be a tuple ({', '.join(names)}) of arrays, or None "
+                                f"for zeros")
+            states = tuple(self._check_state(s, name, B, unbatched) for s, name in zip(state, names))
+            new = tuple(np.empty_like(s) for s in states)
+            inp = x
+            for layer in range(self.num_layers):
+                params = self._layer_params(f"l{layer}")
+                prev = tuple(s[layer] for s in states)
+                if fast is not None:
+                    cell, options = self._cell()
+                    if len(params) == 4:
+                        options = dict(options, P=params[3])
+                    _, finals, _ = fast.sequence_forward(cell, inp[None], prev, *params[:3],
+                                                         need_cache=False, **options)
+                else:
+                    finals = self._reference_step(inp, prev, params)
+                for arr, v in zip(new, finals):
+                    arr[layer] = v
+                inp = new[0][layer]
+        if unbatched:
+            return new[0][-1, 0].copy(), tuple(s[:, 0] for s in new)
+        return new[0][-1].copy(), new
 
     def _check_step(self, x_t):
         if self.bidirectional:
@@ -407,6 +514,9 @@ class LSTM(_Recurrent):
                  input_forget: bool = False):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout, dtype, rng)
+        real = isinstance(forget_bias, (int, float, np.integer, np.floating))
+        if isinstance(forget_bias, bool) or not real or not np.isfinite(forget_bias):
+            raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
         self.forget_bias = float(forget_bias)
         if self.bias and self.forget_bias:
             for name, b in self._params.items():
@@ -423,9 +533,6 @@ class LSTM(_Recurrent):
             for layer in range(self.num_layers):
                 for suffix in self._suffixes(layer):
                     self._register(f"P_{suffix}", self._uniform((3 * self.hidden_size,), k))
-        if self._is_variant():  # instance attributes shadow the plain kernels below
-            self._kernel_forward = self._variant_forward
-            self._kernel_backward = self._variant_backward
 
     def _is_variant(self) -> bool:
         return self.peephole or self.clip is not None or self.input_forget
@@ -437,29 +544,39 @@ class LSTM(_Recurrent):
         return LSTMPeepholeParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
                                   p.get(f"P_{suffix}"))
 
-    def _variant_forward(self, x, s, p, lengths):
-        return lstm_peephole_forward(x, s[0], s[1], p, lengths, self.clip, self.input_forget)
+    def _cell(self):
+        if self._is_variant():
+            return "peephole", {"clip": self.clip, "input_forget": self.input_forget}
+        return "lstm", {}
 
-    def _variant_backward(self, dy, ds, cache, need_dx=True):
-        return lstm_peephole_backward(dy, ds[0], ds[1], cache, need_dx=need_dx)
+    def _reference_forward(self, x, states, params, lengths):
+        if self._is_variant():
+            y, hT, cT, cache = lstm_peephole_forward(x, *states, params, lengths, self.clip,
+                                                     self.input_forget)
+        else:
+            y, hT, cT, cache = lstm_forward(x, *states, params, lengths)
+        return y, (hT, cT), cache
 
-    def _variant_step(self, x_t, unbatched, h, c):
-        B, H = x_t.shape[0], self.hidden_size
-        h_new, c_new = np.empty_like(h), np.empty_like(c)
-        tanh_c = np.empty((B, H), self.dtype)
-        inp = x_t
-        for layer in range(self.num_layers):
-            Wx, Wh, b, P = self._layer_params(f"l{layer}")
-            z = inp @ Wx  # (B, 4H)
-            z += h[layer] @ Wh
-            if b is not None:
-                z += b
-            lstm_peephole_cell(z, P, c[layer], c_new[layer], tanh_c, h_new[layer], self.clip,
+    def _reference_backward(self, dy, dfinals, cache, need_dx):
+        if self._is_variant():
+            dx, dh0, dc0, g = lstm_peephole_backward(dy, *dfinals, cache, need_dx=need_dx)
+            return dx, (dh0, dc0), tuple(g)
+        dx, dh0, dc0, g = lstm_backward(dy, *dfinals, cache, need_dx=need_dx)
+        return dx, (dh0, dc0), (g.Wx, g.Wh, g.b, None)
+
+    def _reference_step(self, x, states, params):
+        """One step of one layer with the NumPy reference cell: ``(h_t, C_t)``."""
+        h, c = states
+        z = x @ params[0] + h @ params[1]  # (B, 4H)
+        if params[2] is not None:
+            z += params[2]
+        h_new, c_new, tanh_c = np.empty_like(h), np.empty_like(c), np.empty_like(c)
+        if self._is_variant():
+            lstm_peephole_cell(z, params[3], c, c_new, tanh_c, h_new, self.clip,
                                self.input_forget)
-            inp = h_new[layer]
-        if unbatched:
-            return inp[0].copy(), (h_new[:, 0], c_new[:, 0])
-        return inp.copy(), (h_new, c_new)
+        else:
+            lstm_cell(z, c, c_new, tanh_c, h_new)
+        return h_new, c_new
 
     def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
         if self._is_variant():
@@ -473,23 +590,6 @@ class LSTM(_Recurrent):
                                  ("input_forget=True", self.input_forget)) if on]
         r = super().__repr__()
         return r if not extra else r[:-1] + ", " + ", ".join(extra) + ")"
-
-    def _kernel_forward(self, x, s, p, lengths):
-        fast = self._fast_kernels()
-        if fast is None:
-            return lstm_forward(x, s[0], s[1], p, lengths)
-        if self.training:
-            return fast.lstm_forward(x, s[0], s[1], p, lengths)
-        h0, c0 = s[0].copy(), s[1].copy()  # inference: no cache; backward would recompute it
-        y, h_n, c_n, _ = fast.lstm_forward(x, h0, c0, p, lengths, need_cache=False)
-        return y, h_n, c_n, fast.Recompute(lambda: fast.lstm_forward(x, h0, c0, p, lengths)[-1])
-
-    def _kernel_backward(self, dy, ds, cache, need_dx=True):
-        fast = self._fast_kernels()
-        cache = self._cache_for_backward(cache)
-        if fast is None:
-            return lstm_backward(dy, ds[0], ds[1], cache, need_dx=need_dx)
-        return fast.lstm_backward(dy, ds[0], ds[1], cache, need_dx=need_dx)
 
     def forward(self, x, state=None, lengths=None):
         if state is None:
@@ -513,62 +613,11 @@ class LSTM(_Recurrent):
         """One time step for streaming or generation: ``(y_t, (h, c))``, no cache kept.
 
         ``x_t (B, D)``, ``state`` as :meth:`forward` takes and returns it. Runs the same cell
-        function as the sequence kernel. Dropout between layers is not applied (inference).
+        as the sequence kernels. Dropout between layers is not applied (inference). A step
+        keeps nothing in the layer: threads may share a layer for ``step``.
         """
-        fast = self._fast_kernels()
-        lean = None if fast is None or self._is_variant() else self._stream_args(x_t, state, 2)
-        if lean is not None:  # the streaming fast lane: one compiled call per layer
-            x, (h, c), unbatched = lean
-            hc = np.empty((2,) + h.shape, self.dtype)  # h_n, c_n (L, B, H): one allocation,
-            h_new, c_new = hc[0], hc[1]  # and indexed (unpacking iterates it in Python)
-            if fast.stream_pair(self.hidden_size, self.num_layers):  # a helper thread shares it
-                helper = fast.stream_helper
-                code = fast.kernels().lstm_stream_step_two(x, h, c, *self._stream_weights(),
-                                                           h_new, c_new, helper.ctl,
-                                                           helper.yield_fn)
-                if code == 4:  # done alone: the helper was not waiting (first step, or idle)
-                    helper.wake()
-                    code = 0
-            else:
-                code = fast.kernels().lstm_stream_step(x, h, c, *self._stream_weights(), h_new,
-                                                       c_new)
-            if code:
-                raise ValueError(f"{('x_t', 'state[0] (h)', 'state[1] (c)')[code - 1]} "
-                                 f"contains NaN or inf")
-            if unbatched:
-                return h_new[-1, 0].copy(), (h_new[:, 0], c_new[:, 0])
-            return h_new[-1].copy(), (h_new, c_new)
-        x_t, unbatched = self._check_step(x_t)
-        B, H = x_t.shape[0], self.hidden_size
-        if state is None:
-            h = np.zeros((self.num_layers, B, H), self.dtype)
-            c = np.zeros((self.num_layers, B, H), self.dtype)
-        else:
-            if not (isinstance(state, (tuple, list)) and len(state) == 2):
-                raise TypeError("state must be a pair (h, c) of arrays, or None for zeros")
-            h = self._check_state(state[0], "state[0] (h)", B, unbatched)
-            c = self._check_state(state[1], "state[1] (c)", B, unbatched)
-        if self._is_variant():
-            return self._variant_step(x_t, unbatched, h, c)
-        h_new = np.empty_like(h)
-        c_new = np.empty_like(c)
-        tanh_c = np.empty((B, H), self.dtype)
-        inp = x_t
-        for layer in range(self.num_layers):
-            Wx, Wh, b = self._layer_params(f"l{layer}")
-            if fast is not None:  # the same step, fused
-                fast.lstm_step(inp, h[layer], c[layer], (Wx, Wh, b), h_new[layer], c_new[layer])
-                inp = h_new[layer]
-                continue
-            z = inp @ Wx  # (B, 4H)
-            z += h[layer] @ Wh
-            if b is not None:
-                z += b
-            lstm_cell(z, c[layer], c_new[layer], tanh_c, h_new[layer])
-            inp = h_new[layer]
-        if unbatched:
-            return inp[0].copy(), (h_new[:, 0], c_new[:, 0])
-        return inp.copy(), (h_new, c_new)
+        y, (h, c) = self._step(x_t, state, 2, ("state[0] (h)", "state[1] (c)"))
+        return y, (h, c)
 
 
 class RNN(_Recurrent):
@@ -589,22 +638,25 @@ class RNN(_Recurrent):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout, dtype, rng)
 
-    def _kernel_forward(self, x, s, p, lengths):
-        fast = self._fast_kernels()
-        if fast is None:
-            return rnn_forward(x, s[0], p, self.nonlinearity, lengths)
-        if self.training:
-            return fast.rnn_forward(x, s[0], p, self.nonlinearity, lengths)
-        h0, act = s[0].copy(), self.nonlinearity  # inference: no cache (see _Recurrent.backend)
-        y, h_n, _ = fast.rnn_forward(x, h0, p, act, lengths, need_cache=False)
-        return y, h_n, fast.Recompute(lambda: fast.rnn_forward(x, h0, p, act, lengths)[-1])
+    def _cell(self):
+        return "rnn", {"act": self.nonlinearity}
 
-    def _kernel_backward(self, dy, ds, cache, need_dx=True):
-        fast = self._fast_kernels()
-        cache = self._cache_for_backward(cache)
-        if fast is None:
-            return rnn_backward(dy, ds[0], cache, need_dx=need_dx)
-        return fast.rnn_backward(dy, ds[0], cache, need_dx=need_dx)
+    def _reference_forward(self, x, states, params, lengths):
+        y, hT, cache = rnn_forward(x, states[0], params, self.nonlinearity, lengths)
+        return y, (hT,), cache
+
+    def _reference_backward(self, dy, dfinals, cache, need_dx):
+        dx, dh0, g = rnn_backward(dy, dfinals[0], cache, need_dx=need_dx)
+        return dx, (dh0,), (g.Wx, g.Wh, g.b, None)
+
+    def _reference_step(self, x, states, params):
+        """One step of one layer with the NumPy reference cell: ``(h_t,)``."""
+        z = x @ params[0] + states[0] @ params[1]  # (B, H)
+        if params[2] is not None:
+            z += params[2]
+        h_new = np.empty_like(states[0])
+        rnn_cell(z, self.nonlinearity, h_new)
+        return (h_new,)
 
     def forward(self, x, h0=None, lengths=None):
         y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
@@ -615,39 +667,10 @@ class RNN(_Recurrent):
         return dx, dh0
 
     def step(self, x_t, state=None):
-        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None."""
-        fast = self._fast_kernels()
-        lean = None if fast is None else self._stream_args(x_t, state, 1)
-        if lean is not None:  # the streaming fast lane, as in LSTM.step
-            x, (h,), unbatched = lean
-            h_new = np.empty_like(h)
-            code = fast.kernels().rnn_stream_step(x, h, *self._stream_weights(), h_new,
-                                                  self.nonlinearity == "relu")
-            if code:
-                raise ValueError(f"{('x_t', 'state')[code - 1]} contains NaN or inf")
-            if unbatched:
-                return h_new[-1, 0].copy(), h_new[:, 0]
-            return h_new[-1].copy(), h_new
-        x_t, unbatched = self._check_step(x_t)
-        B = x_t.shape[0]
-        h = self._check_state(state, "state", B, unbatched)
-        h_new = np.empty_like(h)
-        inp = x_t
-        for layer in range(self.num_layers):
-            Wx, Wh, b = self._layer_params(f"l{layer}")
-            if fast is not None:  # the same step, fused
-                fast.rnn_step(inp, h[layer], (Wx, Wh, b), self.nonlinearity, h_new[layer])
-                inp = h_new[layer]
-                continue
-            z = inp @ Wx  # (B, H)
-            z += h[layer] @ Wh
-            if b is not None:
-                z += b
-            rnn_cell(z, self.nonlinearity, h_new[layer])
-            inp = h_new[layer]
-        if unbatched:
-            return inp[0].copy(), h_new[:, 0]
-        return inp.copy(), h_new
+        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None.
+        Keeps nothing in the layer (threads may share it for ``step``)."""
+        y, (h,) = self._step(x_t, state, 1, ("state",))
+        return y, h
 
     def __repr__(self) -> str:
         r = super().__repr__()

@@ -1,0 +1,251 @@
+"""The time loops of the compiled kernels: the same for every cell, run by a team of threads.
+
+Dimensions: T time, B batch, D input features, H hidden units, G gate blocks, L layers.
+
+A call runs on a **team** of P = nb·nu threads (``fast.py`` starts them; P = 1 is the
+calling thread alone). Thread ``tid`` owns a tile of the sequence for all T steps: the rows
+of batch group ``tid // nu`` (B split in nb parts) and the hidden units of unit group
+``tid % nu`` (H split in nu parts, whole panels of ``_product``). A tile's rows are
+independent of every other row group. Its units are not independent of the other unit
+groups: the recurrent product of step t+1 needs all of h_t (backward: all of dz_t), so the
+nu threads sharing rows meet at a barrier once per step. Work that spans the whole
+sequence — packing the weights, the weight gradients, the input gradient — is shared out
+over all P threads, after a barrier of the whole team.
+
+Each element of every result is computed by the same arithmetic whichever thread computes
+it (``_product``'s chains, the cells' per-element math, sums over rows in order), so the
+results are the same bits for any P, nb and nu.
+
+Barriers are counters in ``sync (int64)``, each on its own cache line: a thread adds 1 when
+its part of a step is written and waits until the counter reaches the step's total. Waiting
+spins on an atomic load (a step's parts finish within microseconds of each other); after
+``SPINS`` checks it yields its core through Python's ``time.sleep(0)``, so that a team on a
+machine with more threads than free cores keeps going. A thread that fails sets ``ABORT``
+and the others leave their waits.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit, objmode, types
+from numba.extending import intrinsic, register_jitable
+
+from ._cells import cell_backward, cell_forward, cell_param_grads, cell_states, stream_tape
+from ._product import JIT, MR, pack, pack_panel, pack_t, product, vecmat
+
+LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
+ABORT, TEAM, GROUP = 0, LINE, 2 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
+SPINS = 20_000  # atomic checks (tens of microseconds) before a waiting thread yields
+PROJECT_ROWS = 256  # rows of x·Wx projected at once, a chunk of steps ahead of the recurrence
+
+
+def sync_words(nb: int) -> int:
+    """Length of the ``sync`` array of a team with ``nb`` row groups."""
+    return GROUP + LINE * nb
+
+
+@intrinsic
+def _atomic_add(typingctx, arr, idx, val):
+    """``arr[idx] += val`` as one atomic operation (sequentially consistent)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, value=args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        val = context.cast(builder, args[2], sig.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+    return types.int64(arr, types.intp, val), codegen
+
+
+@intrinsic
+def _atomic_load(typingctx, arr, idx):
+    """``arr[idx]``, read atomically with acquire ordering (what other threads wrote before
+    their atomic add is visible after it)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, value=args[0])
+        return builder.load_atomic(builder.gep(ary.data, [args[1]]), "acquire", 8)
+    return types.int64(arr, types.intp), codegen
+
+
+@njit(cache=True)
+def _yield():
+    with objmode():
+        time.sleep(0)
+
+
+@register_jitable
+def _wait(sync, idx, target):
+    """Until ``sync[idx] >= target``; False if the team was aborted meanwhile."""
+    spins = 0
+    while _atomic_load(sync, idx) < target:
+        if _atomic_load(sync, ABORT) != 0:
+            return False
+        spins += 1
+        if spins == SPINS:
+            _yield()
+            spins = 0
+    return True
+
+
+@register_jitable
+def _team_barrier(sync, n, P):
+    """The ``n``-th barrier of the whole team (n = 1, 2, ...); False if aborted."""
+    _atomic_add(sync, TEAM, 1)
+    return _wait(sync, TEAM, n * P)
+
+
+@register_jitable
+def share(n, parts, k):
+    """Part ``k`` of ``range(n)`` cut into ``parts`` nearly equal ranges: ``(start, stop)``."""
+    return k * n // parts, (k + 1) * n // parts
+
+
+@register_jitable
+def _units(H, nr, nu, j):
+    """Panels ``(p0, p1)`` and hidden units ``(u0, u1)`` of unit group j."""
+    p0, p1 = share((H + nr - 1) // nr, nu, j)
+    return p0, p1, p0 * nr, min(H, p1 * nr)
+
+
+@register_jitable
+def _gate_products(a, m0, m1, wp, H, G, p0, p1, c, accumulate, scratch):
+    """``C[m0:m1] (+)= A[m0:m1] · W`` on the columns of units p0..p1 of every gate block."""
+    PH = wp.shape[0] // G
+    for g in range(G):
+        product(a, False, m0, m1, wp, H, g * PH + p0, g * PH + p1, c, accumulate, scratch)
+
+
+@njit(**JIT)
+def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
+    """Thread ``tid``'s share of the forward over ``x (T, B, D)``: every step's hidden state
+    into ``tape.h[1:]`` (``tape.h[0]`` holds h_0, the cell's other initial state is in the
+    tape too). ``wxp``, ``whp``: room for ``Wx (D, G·H)`` and ``Wh (H, G·H)`` packed;
+    ``zh (B, G·H)``: the recurrent product of a step."""
+    T, B = x.shape[0], x.shape[1]
+    H, GH = tape.h.shape[2], tape.z.shape[2]
+    G, P, nr = GH // H, nb * nu, whp.shape[2]
+    scratch = np.empty((MR, nr), whp.dtype)
+    q0, q1 = share(wxp.shape[0], P, tid)  # the whole team packs the weights, then meets
+    pack(Wx, H, wxp, q0, q1)
+    pack(Wh, H, whp, q0, q1)
+    if not _team_barrier(sync, 1, P):
+        return
+    r0, r1 = share(B, nb, tid // nu)
+    p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
+    group = GROUP + LINE * (tid // nu)
+    Tz = tape.z.shape[0]
+    x2 = x.reshape(T * B, x.shape[2])
+    z2 = tape.z.reshape(Tz * B, GH)
+    steps = Tz if Tz < T else min(T, max(1, PROJECT_ROWS // (r1 - r0)))
+    for t0 in range(0, T, steps):
+        t1 = min(T, t0 + steps)
+        s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
+        if nb == 1:  # all rows: the chunk's steps are one block of rows
+            _gate_products(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, H, G, p0, p1,
+                           z2[s0 * B:(s0 + t1 - t0) * B], False, scratch)
+        else:
+            for t in range(t0, t1):
+                _gate_products(x[t], r0, r1, wxp, H, G, p0, p1, tape.z[t % Tz], False, scratch)
+        for t in range(t0, t1):
+            if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
+                return  # h_t is complete once every unit group has done step t-1
+            _gate_products(tape.h[t], r0, r1, whp, H, G, p0, p1, zh, False, scratch)
+            cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
+            if nu > 1:
+                _atomic_add(sync, group, 1)
+
+
+@njit(**JIT)
+def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dzp, dWx, dWh, db,
+             dparams, dx2, tid, nb, nu, sync):
+    """Thread ``tid``'s share of backpropagation through time for :func:`forward`'s tape.
+
+    ``grad.dh``, ``grad.dc`` (...) hold the gradients on the final state and leave with
+    those on the initial state; ``dy (T, B, H)`` is the gradient on the outputs (or has no
+    rows). Then the weight gradients ``dWx (D, G·H)``, ``dWh (H, G·H)``, ``db (G·H,)``, the
+    spec's own ``dparams`` and, unless ``dx2`` has no rows, ``dx2 (T·B, D)``. ``x2 (T·B, D)``
+    and ``h2 (T·B, H)`` are the inputs and h_0..h_{T-1} as rows; ``wxtp``, ``whtp``: room for
+    Wxᵀ and Whᵀ packed; ``dzp (P, T·B, NR)``: each thread's panel of dz.
+    """
+    T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
+    H = Wh.shape[0]
+    P, nr = nb * nu, whtp.shape[2]
+    scratch = np.empty((MR, nr), whtp.dtype)
+    q0, q1 = share(whtp.shape[0] + wxtp.shape[0], P, tid)  # Whᵀ's panels, then Wxᵀ's
+    pack_t(Wh, whtp, min(q0, whtp.shape[0]), min(q1, whtp.shape[0]))
+    pack_t(Wx, wxtp, max(q0 - whtp.shape[0], 0), max(q1 - whtp.shape[0], 0))
+    if not _team_barrier(sync, 1, P):
+        return
+    r0, r1 = share(B, nb, tid // nu)
+    p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
+    group = GROUP + LINE * (tid // nu)
+    for t in range(T - 1, -2, -1):
+        if t < T - 1:  # dL/dh_t += dz_{t+1}·Whᵀ: needs all of dz_{t+1}
+            if nu > 1 and not _wait(sync, group, (T - 1 - t) * nu):
+                return
+            product(grad.dz[t + 1], False, r0, r1, whtp, H, p0, p1, grad.dh, True, scratch)
+        if t >= 0:
+            cell_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths)
+            if nu > 1:
+                _atomic_add(sync, group, 1)
+    if not _team_barrier(sync, 2, P):  # dz is complete: the gradients over the whole sequence
+        return
+    dz2 = grad.dz.reshape(T * B, GH)
+    own = dzp[tid]  # (T·B, NR)
+    sums = np.empty(nr, dz2.dtype)
+    PH = (H + nr - 1) // nr
+    q0, q1 = share(GH // H * PH, P, tid)
+    for q in range(q0, q1):  # dW = [x, h_prev]ᵀ · dz and db = Σ dz, a panel of columns at a time
+        col, width = (q // PH) * H + (q % PH) * nr, min(nr, H - (q % PH) * nr)
+        pack_panel(dz2, col, width, own)
+        panel = own.reshape(1, T * B, nr)
+        product(x2, True, 0, x2.shape[1], panel, width, 0, 1, dWx[:, col:col + width],
+                False, scratch)
+        product(h2, True, 0, H, panel, width, 0, 1, dWh[:, col:col + width], False, scratch)
+        sums[:] = 0.0
+        for k in range(T * B):
+            for j in range(nr):
+                sums[j] += own[k, j]
+        db[col:col + width] = sums[:width]
+    pu0, pu1 = share(PH, P, tid)
+    cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
+    if dx2.shape[0]:
+        m0, m1 = share(T * B, P, tid)
+        product(dz2, False, m0, m1, wxtp, x2.shape[1], 0, wxtp.shape[0], dx2, False, scratch)
+
+
+@njit(**JIT)
+def stream_step(specs, Wxs, Whs, x, states_in, states_out):
+    """One step of all L layers for the few rows of ``x (B, D)``, weights as stored (no
+    packing): ``states_in`` / ``states_out`` are the cell's state arrays (h first), each
+    ``(L, B, H)``. Returns 0, or 1 / 2 + k when x / state k holds NaN or inf."""
+    for v in x.ravel():
+        if not np.isfinite(v):
+            return 1
+    for k in range(len(states_in)):
+        for v in states_in[k].ravel():
+            if not np.isfinite(v):
+                return 2 + k
+    B, H = x.shape[0], Whs[0].shape[0]
+    GH = Whs[0].shape[1]
+    tape = stream_tape(specs[0], B, H, x.dtype)
+    state = cell_states(tape)
+    zh = np.empty((B, GH), x.dtype)
+    lengths = np.ones(B, np.int64)
+    for layer in range(len(Wxs)):
+        below = x if layer == 0 else states_out[0][layer - 1]
+        for k in range(len(state)):
+            state[k][0] = states_in[k][layer]
+        for r in range(B):
+            vecmat(below[r], Wxs[layer], tape.z[0, r])
+            vecmat(state[0][0, r], Whs[layer], zh[r])
+        cell_forward(specs[layer], tape, zh, 0, 0, B, 0, H, lengths)
+        for k in range(len(state)):
+            states_out[k][layer] = state[k][1]
+    return 0

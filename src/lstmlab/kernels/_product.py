@@ -1,0 +1,302 @@
+"""The matrix product of the compiled kernels: ``C (+)= A · W`` with W packed into panels.
+
+Dimensions: M rows of A and C, K the summed dimension, N columns of W and C.
+
+Every product of the fast path goes through here — the input projection, the recurrent
+product of each step, the weight gradients and the input gradient — on the threads of the
+kernel that calls it, so a step never waits for another library's thread pool.
+
+**Panels.** W (K, G·H) is a stack of G column blocks of width H (the gate blocks of an
+LSTM). Each block is cut into ``PH = ceil(H / NR)`` panels of NR columns, and panel
+``q = g·PH + j`` is stored row after row, ``Wp[q, k, :] = W[k, g·H + j·NR : ... + NR]``
+(zero-padded past the block), so that the kernel reads it in the order it uses it. A
+panel never straddles two gate blocks, so a thread that owns some hidden units owns whole
+panels of every gate.
+
+**The kernel** (``_tile``) keeps an MR × NR block of C in vector registers and, for each k,
+loads row k of the panel, broadcasts A[r, k] and does one multiply-add per register. It is
+written in LLVM IR through numba's ``intrinsic`` API with generic vector types, which LLVM
+lowers to whatever the machine has (AVX-512, AVX2, SSE, NEON); NR is two of the machine's
+vector registers and MR fits the register file. Each element of C is one chain of
+multiply-adds over k in order, in chunks of ``KC`` (added to C chunk by chunk), so its value
+depends only on its row of A and its column of W: never on how rows and columns are divided
+between threads, nor on which kernel computed it (``vecmat`` makes the same chain).
+"""
+
+from __future__ import annotations
+
+import platform
+
+import llvmlite.binding as llvm
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, register_jitable
+
+# Compile options shared by all compiled kernels: no Python-style division checks (loops
+# vectorise), a*b + c may become one fused multiply-add (``contract``; no other fast-math
+# liberties, so float64 results stay within round-off of the reference), released GIL,
+# machine code kept on disk.
+JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False,
+           fastmath={"contract"})
+
+
+def _vector_bytes() -> int:
+    """Bytes in one vector register of this machine (64 AVX-512, 32 AVX, else 16)."""
+    try:
+        features = llvm.get_host_cpu_features()
+    except RuntimeError:  # llvmlite cannot read them here: assume the narrowest
+        return 16
+    if features.get("avx512f"):
+        return 64
+    return 32 if features.get("avx") else 16
+
+
+VECTOR_BYTES = _vector_bytes()
+# Registers: 32 vector registers on AVX-512 and arm64, 16 elsewhere; MR rows of two
+# registers each, plus the panel row and the broadcast value, must fit.
+MR = 8 if VECTOR_BYTES == 64 or platform.machine().lower() in ("arm64", "aarch64") else 4
+KC = 512  # rows of a panel summed in registers before C is updated (the panel stays in L1/L2)
+MC = 128  # rows of A per block: they stay in cache while every panel passes over them
+
+
+def panel_width(dtype) -> int:
+    """NR: columns per panel, two vector registers of ``dtype``."""
+    return 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+def _make_tile(mr: int):
+    @intrinsic
+    def tile(typingctx, a, a_rs, a_ks, b, k, c, c_rs, accumulate, zero):
+        """``C[:mr, :NR] (+)= A[:mr, :k] · P`` for one panel P (k, NR). ``a``, ``b``, ``c``:
+        addresses (int64) of A[0, 0], P[0, 0], C[0, 0]; A[r, k] lies at a + r·a_rs + k·a_ks
+        elements, C row r at c + r·c_rs. The precision follows ``zero``'s type."""
+        if zero not in (types.float32, types.float64):
+            return None
+        sig = types.void(a, a_rs, a_ks, b, k, c, c_rs, accumulate, zero)
+
+        def codegen(context, builder, sig, args):
+            a_, ars, aks, b_, k_, c_, crs, acc = args[:8]
+            single = sig.args[8] == types.float32
+            ft = ir.FloatType() if single else ir.DoubleType()
+            nr = 2 * VECTOR_BYTES // (4 if single else 8)
+            vt = ir.VectorType(ft, nr)
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            fmuladd = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                f"llvm.fmuladd.v{nr}{'f32' if single else 'f64'}")
+            A, P, C = (builder.inttoptr(v, ft.as_pointer()) for v in (a_, b_, c_))
+            zeros = ir.Constant(vt, None)
+            splat = ir.Constant(ir.VectorType(i32, nr), [0] * nr)
+            entry = builder.basic_block
+            loop = builder.append_basic_block("tile.loop")
+            done = builder.append_basic_block("tile.done")
+            builder.cbranch(builder.icmp_signed(">", k_, i64(0)), loop, done)
+
+            builder.position_at_end(loop)  # for kk in range(k): acc[r] += A[r, kk] * P[kk]
+            kk = builder.phi(i64)
+            kk.add_incoming(i64(0), entry)
+            acc_in = [builder.phi(vt) for _ in range(mr)]
+            for phi in acc_in:
+                phi.add_incoming(zeros, entry)
+            p_row = builder.load(builder.bitcast(builder.gep(P, [builder.mul(kk, i64(nr))]),
+                                                 vt.as_pointer()), align=4)
+            a_col = builder.mul(kk, aks)
+            acc_out = []
+            for r in range(mr):
+                a_rk = builder.load(builder.gep(A, [builder.add(builder.mul(i64(r), ars), a_col)]))
+                a_vec = builder.shuffle_vector(
+                    builder.insert_element(ir.Constant(vt, ir.Undefined), a_rk, i32(0)),
+                    ir.Constant(vt, ir.Undefined), splat)
+                acc_out.append(builder.call(fmuladd, [a_vec, p_row, acc_in[r]]))
+            k_next = builder.add(kk, i64(1))
+            kk.add_incoming(k_next, loop)
+            for phi, v in zip(acc_in, acc_out):
+                phi.add_incoming(v, loop)
+            builder.cbranch(builder.icmp_signed("<", k_next, k_), loop, done)
+
+            builder.position_at_end(done)  # C[r] = acc[r], or C[r] + acc[r]
+            totals = [builder.phi(vt) for _ in range(mr)]  # a block starts with its phis
+            for total, v in zip(totals, acc_out):
+                total.add_incoming(zeros, entry)
+                total.add_incoming(v, loop)
+            add = builder.icmp_unsigned("!=", acc, ir.Constant(acc.type, 0))
+            for r, total in enumerate(totals):
+                ptr = builder.bitcast(builder.gep(C, [builder.mul(i64(r), crs)]), vt.as_pointer())
+                old = builder.load(ptr, align=4)
+                builder.store(builder.select(add, builder.fadd(old, total), total), ptr, align=4)
+            return context.get_dummy_value()
+        return sig, codegen
+    return tile
+
+
+_tile1, _tile2, _tile3, _tile4, _tile5, _tile6, _tile7, _tile8 = (_make_tile(m)
+                                                                  for m in range(1, 9))
+
+
+@intrinsic
+def address(typingctx, arr):
+    """The address of an array's first element, as an int64."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, value=args[0])
+        return builder.ptrtoint(ary.data, ir.IntType(64))
+    return types.int64(arr), codegen
+
+
+@register_jitable
+def _tiles(pa, a_rs, a_ks, rows, pb, k, pc, c_rs, accumulate, zero, isz):
+    """``_tile`` over ``rows`` rows (``isz`` bytes per element): MR at a time, then the rest."""
+    r = 0
+    while r + MR <= rows:
+        if MR == 8:
+            _tile8(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+        else:
+            _tile4(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+        pa += MR * a_rs * isz
+        pc += MR * c_rs * isz
+        r += MR
+    n = rows - r
+    if n == 1:
+        _tile1(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+    elif n == 2:
+        _tile2(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+    elif n == 3:
+        _tile3(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+    elif n == 4:
+        _tile4(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+    elif n == 5:
+        _tile5(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+    elif n == 6:
+        _tile6(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+    elif n == 7:
+        _tile7(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+
+
+@register_jitable
+def product(a, a_t, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
+    """``C[m0:m1, panels q0..q1] (+)= A[m0:m1] · W`` with W packed as ``wp (Q, K, NR)``.
+
+    ``a`` is 2-D with contiguous rows: A = a (M, K), or with ``a_t`` A = aᵀ for a (K, M).
+    ``c (M, G·H)`` (rows contiguous, a view is fine) receives the columns of panels q0..q1
+    (gate blocks of width ``H``); ``scratch (MR, NR)`` holds the part of a panel that lies
+    past its block. ``accumulate`` adds to C instead of overwriting it.
+    """
+    K, nr = wp.shape[1], wp.shape[2]
+    PH = (H + nr - 1) // nr
+    isz = wp.itemsize
+    zero = wp.dtype.type(0.0)
+    if a_t:
+        a_rs, a_ks = 1, a.strides[0] // isz
+    else:
+        a_rs, a_ks = a.strides[0] // isz, 1
+    c_rs = c.strides[0] // isz
+    pa, pw, pc, ps = address(a), address(wp), address(c), address(scratch)
+    for k0 in range(0, K, KC):
+        kc = min(KC, K - k0)
+        add = accumulate or k0 > 0
+        for b0 in range(m0, m1, MC):
+            b1 = min(m1, b0 + MC)
+            pa_b = pa + (b0 * a_rs + k0 * a_ks) * isz
+            for q in range(q0, q1):
+                col = (q // PH) * H + (q % PH) * nr
+                width = min(nr, H - (q % PH) * nr)
+                pp = pw + (q * K + k0) * nr * isz
+                if width == nr:
+                    _tiles(pa_b, a_rs, a_ks, b1 - b0, pp, kc, pc + (b0 * c_rs + col) * isz,
+                           c_rs, add, zero, isz)
+                    continue
+                for r0 in range(b0, b1, MR):  # a panel past its block: via the scratch
+                    n = min(MR, b1 - r0)
+                    _tiles(pa + (r0 * a_rs + k0 * a_ks) * isz, a_rs, a_ks, n, pp, kc, ps, nr,
+                           False, zero, isz)
+                    for r in range(n):
+                        for j in range(width):
+                            if add:
+                                c[r0 + r, col + j] += scratch[r, j]
+                            else:
+                                c[r0 + r, col + j] = scratch[r, j]
+
+
+@register_jitable
+def vecmat(x, W, z):
+    """``z (N,) = x (K,) · W (K, N)``, W as stored: one row of A, no packing (the streaming
+    step's few rows). The same chains in the same chunks as :func:`product`, so a row gets
+    the same bits from either."""
+    K, N = W.shape
+    for k0 in range(0, K, KC):
+        k1 = min(K, k0 + KC)
+        if k0 == 0:
+            for n in range(N):
+                z[n] = 0.0
+            for k in range(k0, k1):
+                xk = x[k]
+                for n in range(N):
+                    z[n] += xk * W[k, n]
+        else:
+            for n in range(N):
+                s = z.dtype.type(0.0)
+                for k in range(k0, k1):
+                    s += x[k] * W[k, n]
+                z[n] += s
+
+
+@register_jitable
+def pack_panel(W, col, width, out):
+    """Columns col..col+width of ``W (K, N)`` into ``out (K, NR)``, zero-padded. (Unsigned
+    column indices: numba's wraparound test for negative ones would keep the copy scalar.)"""
+    c0, w = np.uint64(col), np.uint64(width)
+    for k in range(W.shape[0]):
+        row = W[k]
+        for j in range(np.uint64(0), w):
+            out[k, j] = row[c0 + j]
+        for j in range(w, np.uint64(out.shape[1])):
+            out[k, j] = 0.0
+
+
+@register_jitable
+def pack(W, H, wp, q0, q1):
+    """Panels q0..q1 of ``W (K, G·H)`` into ``wp (Q, K, NR)`` (see the module docstring)."""
+    nr = wp.shape[2]
+    PH = (H + nr - 1) // nr
+    for q in range(q0, q1):
+        pack_panel(W, (q // PH) * H + (q % PH) * nr, min(nr, H - (q % PH) * nr), wp[q])
+
+
+@register_jitable
+def pack_t(W, wp, q0, q1):
+    """Panels q0..q1 of ``Wᵀ`` for ``W (N, K)``: ``wp[q, k, j] = W[q·NR + j, k]``."""
+    N, K = W.shape
+    nr = wp.shape[2]
+    for q in range(q0, q1):
+        width = min(nr, N - q * nr)
+        panel = wp[q]
+        for k in range(K):
+            for j in range(width):
+                panel[k, j] = W[q * nr + j, k]
+            for j in range(width, nr):
+                panel[k, j] = 0.0
+
+
+def panels(n: int, dtype) -> int:
+    """Panels of a block of ``n`` columns."""
+    nr = panel_width(dtype)
+    return (n + nr - 1) // nr
+
+
+@njit(**JIT)
+def matmul(a, a_t, wp, H, c, accumulate):
+    """``c (+)= a · W`` (or ``aᵀ · W``) for W packed by :func:`pack_weights`, on the calling
+    thread: the product alone, for tests and benchmarks."""
+    scratch = np.empty((MR, wp.shape[2]), wp.dtype)
+    M = a.shape[1] if a_t else a.shape[0]
+    product(a, a_t, 0, M, wp, H, 0, wp.shape[0], c, accumulate, scratch)
+
+
+@njit(**JIT)
+def pack_weights(W, H, wp):
+    """All panels of ``W (K, G·H)``: :func:`pack` as a compiled entry point."""
+    pack(W, H, wp, 0, wp.shape[0])
