@@ -54,28 +54,30 @@ CELLS = ["lstm", "rnn_tanh", "rnn_relu", "peephole", "peephole_clip", "coupled_c
          "clip_only"]
 
 
-def run_cell(kind, kernels, x, states, params, lengths, dy, dfinals, need_dx=True):
-    """(outputs, gradients) of one cell through the reference (``kernels=None``) or the fast
-    kernels, as lists of arrays (None where there is nothing)."""
-    k = kernels
+def run_cell(kind, on_fast, x, states, params, lengths, dy, dfinals, need_dx=True):
+    """(outputs, gradients) of one cell through the reference or the fast kernels, as lists
+    of arrays (None where there is nothing)."""
+    clip = {"peephole": None, "peephole_clip": 0.8, "coupled_clip": 1.1, "clip_only": 0.5}.get(kind)
+    coupled = kind == "coupled_clip"
+    P = None if kind in ("lstm", "clip_only") or kind.startswith("rnn") else params[3]
+    if on_fast:
+        cell = "rnn" if kind.startswith("rnn") else "lstm"
+        opts = {"act": kind[4:]} if cell == "rnn" else (
+            {} if kind == "lstm" else {"P": P, "clip": clip, "input_forget": coupled})
+        y, finals, cache = fast.sequence_forward(cell, x, states, *params[:3], lengths, **opts)
+        dx, d0, g = fast.sequence_backward(dy, dfinals, cache, need_dx)
+        return [y, *finals], [dx, *d0, *(g if kind != "lstm" and cell == "lstm" else g[:3])]
     if kind == "lstm":
-        fwd, bwd = ((lstm_forward, lstm_backward) if k is None else (k.lstm_forward, k.lstm_backward))
-        y, hT, cT, cache = fwd(x, *states, LSTMParams(*params[:3]), lengths)
-        dx, dh0, dc0, g = bwd(dy, *dfinals, cache, need_dx=need_dx)
+        y, hT, cT, cache = lstm_forward(x, *states, LSTMParams(*params[:3]), lengths)
+        dx, dh0, dc0, g = lstm_backward(dy, *dfinals, cache, need_dx=need_dx)
         return [y, hT, cT], [dx, dh0, dc0, *g]
     if kind.startswith("rnn"):
-        fwd, bwd = ((rnn_forward, rnn_backward) if k is None else (k.rnn_forward, k.rnn_backward))
-        y, hT, cache = fwd(x, states[0], RNNParams(*params[:3]), kind[4:], lengths)
-        dx, dh0, g = bwd(dy, dfinals[0], cache, need_dx=need_dx)
+        y, hT, cache = rnn_forward(x, states[0], RNNParams(*params[:3]), kind[4:], lengths)
+        dx, dh0, g = rnn_backward(dy, dfinals[0], cache, need_dx=need_dx)
         return [y, hT], [dx, dh0, *g]
-    clip = {"peephole": None, "peephole_clip": 0.8, "coupled_clip": 1.1, "clip_only": 0.5}[kind]
-    coupled = kind == "coupled_clip"
-    P = None if kind == "clip_only" else params[3]
-    fwd, bwd = ((lstm_peephole_forward, lstm_peephole_backward) if k is None
-                else (k.lstm_peephole_forward, k.lstm_peephole_backward))
     p = LSTMPeepholeParams(*params[:3], P)
-    y, hT, cT, cache = fwd(x, *states, p, lengths, clip, coupled)
-    dx, dh0, dc0, g = bwd(dy, *dfinals, cache, need_dx=need_dx)
+    y, hT, cT, cache = lstm_peephole_forward(x, *states, p, lengths, clip, coupled)
+    dx, dh0, dc0, g = lstm_peephole_backward(dy, *dfinals, cache, need_dx=need_dx)
     return [y, hT, cT], [dx, dh0, dc0, *g]
 
 
@@ -100,8 +102,8 @@ def test_every_cell_matches_the_reference(kind, dtype):
     for i, (T, B, D, H) in enumerate(random_shapes(7, 6)):
         rng = np.random.default_rng(100 + i)
         args = cell_inputs(kind, rng, T, B, D, H, dtype, bias=i != 2, ragged=i % 2 == 0)
-        want_out, want_grad = run_cell(kind, None, *args)
-        got_out, got_grad = run_cell(kind, fast, *args)
+        want_out, want_grad = run_cell(kind, False, *args)
+        got_out, got_grad = run_cell(kind, True, *args)
         for g, w in zip(got_out + got_grad, want_out + want_grad):
             if w is None:
                 assert g is None
@@ -116,13 +118,13 @@ def test_no_input_gradient_and_no_output_gradient(kind):
     loss on the final state only) equals a zero ``dy``."""
     rng = np.random.default_rng(3)
     x, states, params, lengths, dy, dfinals = cell_inputs(kind, rng, 5, 3, 4, 6, np.float64)
-    _, full = run_cell(kind, fast, x, states, params, lengths, dy, dfinals)
-    _, no_dx = run_cell(kind, fast, x, states, params, lengths, dy, dfinals, need_dx=False)
+    _, full = run_cell(kind, True, x, states, params, lengths, dy, dfinals)
+    _, no_dx = run_cell(kind, True, x, states, params, lengths, dy, dfinals, need_dx=False)
     assert no_dx[0] is None
     for a, b in zip(full[1:], no_dx[1:]):
         assert (a is None and b is None) or np.array_equal(a, b)
-    _, zero = run_cell(kind, fast, x, states, params, lengths, np.zeros_like(dy), dfinals)
-    _, none = run_cell(kind, fast, x, states, params, lengths, None, dfinals)
+    _, zero = run_cell(kind, True, x, states, params, lengths, np.zeros_like(dy), dfinals)
+    _, none = run_cell(kind, True, x, states, params, lengths, None, dfinals)
     for a, b in zip(zero, none):
         assert (a is None and b is None) or np.array_equal(a, b)
 
@@ -144,8 +146,9 @@ def test_inference_gives_the_training_forwards_bits(cell):
             opts = {"P": rng.normal(size=3 * H).astype(np.float32), "clip": 1.0,
                     "input_forget": False}
         lengths = rng.integers(1, T + 1, size=B)
-        y1, f1, cache = fast.sequence_forward(cell, x, states, *W, lengths, True, **opts)
-        y2, f2, none = fast.sequence_forward(cell, x, states, *W, lengths, False, **opts)
+        name = "rnn" if cell == "rnn" else "lstm"
+        y1, f1, cache = fast.sequence_forward(name, x, states, *W, lengths, True, **opts)
+        y2, f2, none = fast.sequence_forward(name, x, states, *W, lengths, False, **opts)
         assert cache is not None and none is None
         for a, b in zip((y1, *f1), (y2, *f2)):
             assert np.array_equal(a, b)
@@ -160,9 +163,9 @@ def test_compiled_tanh_is_accurate_over_the_whole_range(dtype):
                         [0.0, 5e-324, 1e-8, 0.3465, 0.3466, 8.5, 9.0, 19.0, 20.0, 21.0, 710.0]])
     v = np.concatenate([v, -v]).astype(dtype)  # positives, then their negatives
     n = v.size  # one batch row per value: x (1, n, 1), Wx = [[1]], H = 1
-    y, _, _ = fast.rnn_forward(v.reshape(1, n, 1), np.zeros((n, 1), dtype),
-                               RNNParams(np.ones((1, 1), dtype), np.zeros((1, 1), dtype), None),
-                               "tanh", need_cache=False)
+    y, _, _ = fast.sequence_forward("rnn", v.reshape(1, n, 1), (np.zeros((n, 1), dtype),),
+                                    np.ones((1, 1), dtype), np.zeros((1, 1), dtype), None,
+                                    need_cache=False)
     got = y.reshape(n).astype(np.float64)
     want = np.tanh(v.astype(np.float64))
     tiny = np.finfo(dtype).tiny
@@ -186,8 +189,9 @@ def test_float32_gradients_are_right_when_gates_saturate(scale):
                                                                      (4 * H,))))
     dy = rng.normal(size=(T, B, H)).astype(np.float32)
     ref = lstm_backward(dy, None, None, lstm_forward(x, *states, p)[3])
-    got = fast.lstm_backward(dy, None, None, fast.lstm_forward(x, *states, p)[3])
-    for g, w in zip((got[0], got[1], got[2], *got[3]), (ref[0], ref[1], ref[2], *ref[3])):
+    dx, d0, g = fast.sequence_backward(dy, (None, None),
+                                       fast.sequence_forward("lstm", x, states, *p)[2])
+    for g, w in zip((dx, *d0, *g[:3]), (ref[0], ref[1], ref[2], *ref[3])):
         assert np.all(np.isfinite(g))
         assert np.abs(g - w).max() <= 1e-5 * max(np.abs(w).max(), 1e-30), scale
 

@@ -4,24 +4,19 @@ Dimensions: T time, B batch, D input features, H hidden units, G gate blocks, L 
 
 A call runs on a **team** of P = nb·nu threads (``fast.py`` starts them; P = 1 is the
 calling thread alone). Thread ``tid`` owns a tile of the sequence for all T steps: the rows
-of batch group ``tid // nu`` (B split in nb parts) and the hidden units of unit group
-``tid % nu`` (H split in nu parts, whole panels of ``_product``). A tile's rows are
-independent of every other row group. Its units are not independent of the other unit
-groups: the recurrent product of step t+1 needs all of h_t (backward: all of dz_t), so the
-nu threads sharing rows meet at a barrier once per step. Work that spans the whole
-sequence — packing the weights, the weight gradients, the input gradient — is shared out
-over all P threads, after a barrier of the whole team.
+of row group ``tid // nu`` (B cut in nb parts) and the hidden units of unit group
+``tid % nu`` (H cut in nu parts of whole panels). Row groups never wait for each other; the
+nu unit groups of a row group do, once per step, because step t+1's recurrent product needs
+all of h_t (backward: all of dz_t). Work over the whole sequence (packing the weights, the
+weight and input gradients) is shared out over all P threads after a barrier of the team.
+Every element of every result is computed by the same arithmetic whichever thread computes
+it, so the results are the same bits for any P, nb and nu.
 
-Each element of every result is computed by the same arithmetic whichever thread computes
-it (``_product``'s chains, the cells' per-element math, sums over rows in order), so the
-results are the same bits for any P, nb and nu.
-
-Barriers are counters in ``sync (int64)``, each on its own cache line: a thread adds 1 when
-its part of a step is written and waits until the counter reaches the step's total. Waiting
-spins on an atomic load (a step's parts finish within microseconds of each other); after
-``SPINS`` checks it yields its core through Python's ``time.sleep(0)``, so that a team on a
-machine with more threads than free cores keeps going. A thread that fails sets ``ABORT``
-and the others leave their waits.
+A barrier is a counter in ``sync (int64)`` on its own cache line: each thread adds 1 when its
+part is written and waits until the counter reaches the total, spinning on an atomic load (a
+step's parts end within microseconds of each other), and after ``SPINS`` checks yielding
+its core through Python's ``time.sleep(0)``, so that a team also progresses on a machine with
+fewer free cores than threads. A thread that fails sets ``ABORT``; the others stop waiting.
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
 from ._cells import cell_backward, cell_forward, cell_param_grads, cell_states, stream_tape
-from ._product import JIT, MR, pack, pack_panel, pack_t, product, vecmat
+from ._product import JIT, MR, pack, pack_panel, pack_t, panel_columns, product, vecmat
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
 ABORT, TEAM, GROUP = 0, LINE, 2 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
@@ -202,7 +197,7 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dzp, dWx
     PH = (H + nr - 1) // nr
     q0, q1 = share(GH // H * PH, P, tid)
     for q in range(q0, q1):  # dW = [x, h_prev]ᵀ · dz and db = Σ dz, a panel of columns at a time
-        col, width = (q // PH) * H + (q % PH) * nr, min(nr, H - (q % PH) * nr)
+        col, width = panel_columns(q, H, nr)
         pack_panel(dz2, col, width, own)
         panel = own.reshape(1, T * B, nr)
         product(x2, True, 0, x2.shape[1], panel, width, 0, 1, dWx[:, col:col + width],
@@ -213,8 +208,9 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dzp, dWx
             for j in range(nr):
                 sums[j] += own[k, j]
         db[col:col + width] = sums[:width]
-    pu0, pu1 = share(PH, P, tid)
-    cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
+    if dparams.shape[0]:
+        pu0, pu1 = share(PH, P, tid)
+        cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
     if dx2.shape[0]:
         m0, m1 = share(T * B, P, tid)
         product(dz2, False, m0, m1, wxtp, x2.shape[1], 0, wxtp.shape[0], dx2, False, scratch)

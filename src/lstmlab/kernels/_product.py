@@ -2,25 +2,22 @@
 
 Dimensions: M rows of A and C, K the summed dimension, N columns of W and C.
 
-Every product of the fast path goes through here — the input projection, the recurrent
-product of each step, the weight gradients and the input gradient — on the threads of the
-kernel that calls it, so a step never waits for another library's thread pool.
+Every product of the fast path runs here, on the threads of the kernel that calls it: the
+input projection, each step's recurrent product, the weight and input gradients.
 
-**Panels.** W (K, G·H) is a stack of G column blocks of width H (the gate blocks of an
-LSTM). Each block is cut into ``PH = ceil(H / NR)`` panels of NR columns, and panel
-``q = g·PH + j`` is stored row after row, ``Wp[q, k, :] = W[k, g·H + j·NR : ... + NR]``
-(zero-padded past the block), so that the kernel reads it in the order it uses it. A
-panel never straddles two gate blocks, so a thread that owns some hidden units owns whole
-panels of every gate.
+**Panels.** W (K, G·H) is G column blocks of width H (an LSTM's gates). Each block is cut
+into ``PH = ceil(H / NR)`` panels of NR columns, panel ``q = g·PH + j`` stored row after row
+(``Wp[q, k, :] = W[k, g·H + j·NR :][:NR]``, zero-padded past the block), in the order the
+kernel reads it. No panel straddles two blocks: a thread that owns some hidden units owns
+whole panels of every gate.
 
-**The kernel** (``_tile``) keeps an MR × NR block of C in vector registers and, for each k,
-loads row k of the panel, broadcasts A[r, k] and does one multiply-add per register. It is
-written in LLVM IR through numba's ``intrinsic`` API with generic vector types, which LLVM
-lowers to whatever the machine has (AVX-512, AVX2, SSE, NEON); NR is two of the machine's
-vector registers and MR fits the register file. Each element of C is one chain of
-multiply-adds over k in order, in chunks of ``KC`` (added to C chunk by chunk), so its value
-depends only on its row of A and its column of W: never on how rows and columns are divided
-between threads, nor on which kernel computed it (``vecmat`` makes the same chain).
+**The kernel** (``_tile``) holds an MR × NR block of C in vector registers; for each k it
+loads row k of the panel, broadcasts A[r, k] and multiply-adds. It is LLVM IR with generic
+vector types (numba's ``intrinsic`` API), which LLVM lowers to the machine's (AVX-512, AVX2,
+SSE, NEON): NR is two vector registers, MR what the register file holds. Every element of C
+is one chain of multiply-adds over k in order, in chunks of ``KC``: its value depends on its
+row of A and column of W only, never on how threads divide the work or on which kernel
+computed it (``vecmat`` makes the same chain).
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ import platform
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, register_jitable
 
@@ -48,9 +45,7 @@ def _vector_bytes() -> int:
         features = llvm.get_host_cpu_features()
     except RuntimeError:  # llvmlite cannot read them here: assume the narrowest
         return 16
-    if features.get("avx512f"):
-        return 64
-    return 32 if features.get("avx") else 16
+    return 64 if features.get("avx512f") else 32 if features.get("avx") else 16
 
 
 VECTOR_BYTES = _vector_bytes()
@@ -177,6 +172,13 @@ def _tiles(pa, a_rs, a_ks, rows, pb, k, pc, c_rs, accumulate, zero, isz):
 
 
 @register_jitable
+def panel_columns(q, H, nr):
+    """``(first column, width)`` of panel q of a W with gate blocks of width H."""
+    PH = (H + nr - 1) // nr
+    return (q // PH) * H + (q % PH) * nr, min(nr, H - (q % PH) * nr)
+
+
+@register_jitable
 def product(a, a_t, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
     """``C[m0:m1, panels q0..q1] (+)= A[m0:m1] · W`` with W packed as ``wp (Q, K, NR)``.
 
@@ -186,7 +188,6 @@ def product(a, a_t, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
     past its block. ``accumulate`` adds to C instead of overwriting it.
     """
     K, nr = wp.shape[1], wp.shape[2]
-    PH = (H + nr - 1) // nr
     isz = wp.itemsize
     zero = wp.dtype.type(0.0)
     if a_t:
@@ -202,8 +203,7 @@ def product(a, a_t, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
             b1 = min(m1, b0 + MC)
             pa_b = pa + (b0 * a_rs + k0 * a_ks) * isz
             for q in range(q0, q1):
-                col = (q // PH) * H + (q % PH) * nr
-                width = min(nr, H - (q % PH) * nr)
+                col, width = panel_columns(q, H, nr)
                 pp = pw + (q * K + k0) * nr * isz
                 if width == nr:
                     _tiles(pa_b, a_rs, a_ks, b1 - b0, pp, kc, pc + (b0 * c_rs + col) * isz,
@@ -260,10 +260,9 @@ def pack_panel(W, col, width, out):
 @register_jitable
 def pack(W, H, wp, q0, q1):
     """Panels q0..q1 of ``W (K, G·H)`` into ``wp (Q, K, NR)`` (see the module docstring)."""
-    nr = wp.shape[2]
-    PH = (H + nr - 1) // nr
     for q in range(q0, q1):
-        pack_panel(W, (q // PH) * H + (q % PH) * nr, min(nr, H - (q % PH) * nr), wp[q])
+        col, width = panel_columns(q, H, wp.shape[2])
+        pack_panel(W, col, width, wp[q])
 
 
 @register_jitable
@@ -279,24 +278,3 @@ def pack_t(W, wp, q0, q1):
                 panel[k, j] = W[q * nr + j, k]
             for j in range(width, nr):
                 panel[k, j] = 0.0
-
-
-def panels(n: int, dtype) -> int:
-    """Panels of a block of ``n`` columns."""
-    nr = panel_width(dtype)
-    return (n + nr - 1) // nr
-
-
-@njit(**JIT)
-def matmul(a, a_t, wp, H, c, accumulate):
-    """``c (+)= a · W`` (or ``aᵀ · W``) for W packed by :func:`pack_weights`, on the calling
-    thread: the product alone, for tests and benchmarks."""
-    scratch = np.empty((MR, wp.shape[2]), wp.dtype)
-    M = a.shape[1] if a_t else a.shape[0]
-    product(a, a_t, 0, M, wp, H, 0, wp.shape[0], c, accumulate, scratch)
-
-
-@njit(**JIT)
-def pack_weights(W, H, wp):
-    """All panels of ``W (K, G·H)``: :func:`pack` as a compiled entry point."""
-    pack(W, H, wp, 0, wp.shape[0])

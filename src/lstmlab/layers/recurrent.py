@@ -546,7 +546,7 @@ class LSTM(_Recurrent):
 
     def _cell(self):
         if self._is_variant():
-            return "peephole", {"clip": self.clip, "input_forget": self.input_forget}
+            return "lstm", {"clip": self.clip, "input_forget": self.input_forget}
         return "lstm", {}
 
     def _reference_forward(self, x, states, params, lengths):
