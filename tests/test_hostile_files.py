@@ -476,3 +476,62 @@ def test_many_duplicate_header_names_are_found_quickly(tmp_path):
                     encoding="utf-8")
     with pytest.raises(SeriesError, match=r"the header names \['a'\] more than once"):
         read_csv_table(path)
+
+
+# -- what the fuzz suite found (kept as plain regression tests) -----------------------------
+
+def test_a_csv_of_separators_only_is_empty(tmp_path):
+    path = tmp_path / "commas.csv"
+    path.write_text(",\n,,\n", encoding="utf-8")
+    with pytest.raises(SeriesError, match=r"is empty \(no header, no rows\)"):
+        read_csv_table(path)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda m: m.update(kind=["charlm"]), None),  # not a kind: read, but checked as no kind
+    (lambda m: m["model"].update(forget_bias=None), "forget_bias must be a finite number"),
+    (lambda m: m["model"].update(forget_bias=float("inf")), "forget_bias must be a finite"),
+])
+def test_odd_kind_and_forget_bias(run, tmp_path, change, message):
+    path = hf.with_meta(good(run), tmp_path / "m.ckpt", change)
+    if message is None:
+        meta, _ = load_checkpoint(path)
+        assert meta["kind"] == ["charlm"]
+        with pytest.raises(CheckpointError, match=r"holds a \['charlm'\] model"):
+            load_charlm(path)
+    else:
+        with pytest.raises(CheckpointError, match=message):
+            load_charlm(path)
+
+
+def test_npy_header_that_numpy_cannot_tokenize(run, tmp_path):
+    text = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,"
+    text += " " * (64 - (10 + len(text) + 1) % 64) + "\n"
+    members = hf.read_members(good(run))
+    members["arrays/param/head.bias.npy"] = (b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little")
+                                             + text.encode())
+    path = hf.write_zip(tmp_path / "t.ckpt", [hf.stored(n, d) for n, d in members.items()])
+    with pytest.raises(CheckpointError, match="is not a valid .npy array"):
+        load_checkpoint(path)
+
+
+def test_onnx_tensors_and_inputs_found_by_fuzzing(onnx_files):
+    import onnx
+    from onnx import TensorProto
+
+    from lstmlab.interop import OnnxImportError, import_onnx
+    m = onnx.load(onnx_files["model"])
+    complex_one = next(t for t in m.graph.initializer if t.name == "one")
+    complex_one.data_type = TensorProto.COMPLEX128  # its 8 bytes read as half a complex
+    with pytest.raises(OnnxImportError, match="initializer 'one'"):
+        import_onnx(m)
+    m = onnx.load(onnx_files["model"])
+    shape = next(n for n in m.graph.node if n.op_type == "Shape")
+    shape.input[0] = ""  # a required input left out
+    with pytest.raises(OnnxImportError, match=f"Shape node '{shape.name}' failed"):
+        import_onnx(m).run({"tokens": np.zeros((3, 1), np.int64)})
+    m = onnx.load(onnx_files["model"])
+    table = next(t for t in m.graph.initializer if t.name == "embedding_weight")
+    table.data_type = TensorProto.INT32  # same 4-byte items, now integers
+    with pytest.raises(OnnxImportError, match="the embedding table 'embedding_weight' must be"):
+        import_onnx(m).pieces()

@@ -94,6 +94,8 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
                               f"header has {len(header)} ({', '.join(header)})")
         rows.append(row)
         lines.append(line)
+    if header is None:  # only separators and blanks
+        raise SeriesError(f"CSV file {str(path)!r} is empty (no header, no rows)")
     if not rows:
         raise SeriesError(f"CSV file {str(path)!r} has a header ({', '.join(header)}) but no "
                           f"data rows")

@@ -77,10 +77,22 @@ def _tensor_value(tensor, what: str) -> np.ndarray:
     not an allocation."""
     from onnx import checker, numpy_helper
     try:
-        return numpy_helper.to_array(tensor)
+        value = numpy_helper.to_array(tensor)
     except (ValueError, TypeError, KeyError, checker.ValidationError) as exc:
         raise OnnxImportError(f"{what} cannot be read as an array "
                               f"({type(exc).__name__}: {shorten(str(exc))})") from None
+    if value.dtype.kind not in "biuf":  # complex, strings, ml_dtypes' packed floats
+        raise OnnxImportError(f"{what} has type {value.dtype}; lstmlab evaluates graphs of "
+                              f"boolean, integer and float16/32/64 tensors")
+    return value
+
+
+def _float_matrix(value: np.ndarray, what: str) -> np.ndarray:
+    """``value`` if it can be a layer's weight matrix: 2-D, non-empty, float32 or float64."""
+    if value.ndim != 2 or 0 in value.shape or value.dtype not in (np.float32, np.float64):
+        raise OnnxImportError(f"{what} must be a non-empty float32 or float64 matrix, got shape "
+                              f"{value.shape} of {value.dtype}")
+    return value
 
 
 def _attr(attrs: dict, name: str, kind, label: str, default=None):
@@ -524,7 +536,8 @@ class OnnxModel:
                                      len(n.output))
                     else:
                         res = _NUMPY_OPS[n.op_type](_attrs(n), *args)
-                except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as e:
+                except (ValueError, TypeError, IndexError, KeyError, AttributeError,
+                        ZeroDivisionError) as e:  # AttributeError: an absent input (None)
                     raise OnnxImportError(f"{_node_label(n)} failed on inputs of shapes "
                                           f"{[None if a is None else np.shape(a) for a in args]}: "
                                           f"{e}") from e
@@ -632,6 +645,7 @@ class OnnxModel:
         if prod is not None and prod.op_type == "Gather" and prod.input[0] in self.consts:
             table = self.consts[prod.input[0]]
             if table.ndim == 2 and _attrs(prod).get("axis", 0) == 0:
+                table = _float_matrix(table, f"the embedding table {prod.input[0]!r}")
                 embedding = Embedding(*table.shape, dtype=table.dtype, rng=np.random.default_rng(0))
                 embedding.load_params({"weight": table})
         head = None
@@ -639,15 +653,18 @@ class OnnxModel:
         mm = [c for c in self._consumers(y) if c.op_type == "MatMul" and c.input[0] == y
               and c.input[1] in self.consts] if y else []
         if mm:
-            w = self.consts[mm[0].input[1]]  # (K·H, V)
-            adds = [c for c in self._consumers(mm[0].output[0]) if c.op_type == "Add"
-                    and any(i in self.consts and self.consts[i].shape == (w.shape[1],)
-                            for i in c.input)]
-            head = Linear(w.shape[0], w.shape[1], bias=bool(adds), dtype=w.dtype,
+            w = _float_matrix(self.consts[mm[0].input[1]], f"the head weight {mm[0].input[1]!r}")
+
+            def bias_of(add):  # the Add's constant of shape (V,), or None
+                return next((self.consts[i] for i in add.input
+                             if i in self.consts and self.consts[i].shape == (w.shape[1],)), None)
+            biases = [b for c in self._consumers(mm[0].output[0]) if c.op_type == "Add"
+                      for b in [bias_of(c)] if b is not None]
+            head = Linear(w.shape[0], w.shape[1], bias=bool(biases), dtype=w.dtype,
                           rng=np.random.default_rng(0))
-            vals = {"weight": w.T}
-            if adds:
-                vals["bias"] = next(self.consts[i] for i in adds[0].input if i in self.consts)
+            vals = {"weight": w.T}  # (V, K·H)
+            if biases:
+                vals["bias"] = biases[0]
             head.load_params(vals)
         return {"embedding": embedding, "rnn": rnn, "head": head}
 

@@ -20,6 +20,7 @@ import math
 import os
 import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -224,7 +225,8 @@ def _read_header(f, info: zipfile.ZipInfo, path) -> ArrayHeader:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise ValueError(f"npy format version {version}; checkpoints use 1.0 or 2.0")
-    except (ValueError, SyntaxError, RecursionError) as exc:
+    except (ValueError, SyntaxError, RecursionError, tokenize.TokenError) as exc:
+        # NumPy parses the header (a Python literal) with ast and tokenize
         raise CheckpointError(f"checkpoint {path}: {what} is not a valid .npy array "
                               f"({exc})") from None
     if dtype.kind not in NPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
