@@ -84,3 +84,13 @@ def generator(rng, name: str = "rng") -> np.random.Generator:
         raise TypeError(f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
                         f"got {type(rng).__name__}")
     return rng
+
+
+def shorten(text: str, width: int = 300) -> str:
+    """``text`` cut to ``width`` characters, so that an error message never echoes a whole
+    field of an untrusted file."""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def short_repr(value, width: int = 60) -> str:
+    return shorten(repr(value), width)

@@ -238,14 +238,12 @@ def cmd_train(args) -> int:
     from .training.lm import LN2, LMTrainer, TrainConfig, TrainingStopped
 
     out = Path(args.out)
-    if args.files:
-        text = read_text_files(args.files)
+    if args.files:  # --max-chars bounds the read, not only the text kept
+        text = read_text_files(args.files, max_chars=args.max_chars)
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
     else:
-        text, desc = default_corpus()
+        text, desc = default_corpus(max_chars=args.max_chars)
         print(f"no FILE given: training on the default corpus, {desc}", file=sys.stderr)
-    if args.max_chars:
-        text = text[: args.max_chars]
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     lr = args.lr if args.lr is not None else (0.5 if args.optimizer == "sgd" else 2e-3)
@@ -521,10 +519,10 @@ def cmd_inspect(args) -> int:
     model, vocab, _ = load_charlm(args.checkpoint)
     if args.file:
         from .data.text import read_text_files
-        text, source = read_text_files([args.file]), args.file
+        text, source = read_text_files([args.file], max_chars=args.max_chars), args.file
     else:
         text, source = args.text.replace("\\n", "\n").replace("\\t", "\t"), "--text"
-    text = text[: args.max_chars]
+        text = text[: args.max_chars]
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import read_utf8
 from ..forecast.data import (MISSING_POLICIES, SeriesError, time_order_problem, column_index,
                              fill_missing, parse_numeric_column, read_csv_table)
 
@@ -182,9 +183,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise SequenceDataError(f".ts file {where!r} does not exist")
-    text = path.read_text(encoding="utf-8-sig", errors="strict")
+    text = read_utf8(path, ".ts file", SequenceDataError)
     if not text.strip():
         raise SequenceDataError(f".ts file {where!r} is empty")
     tags: dict[str, str] = {}

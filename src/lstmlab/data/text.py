@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import positive_int, probability
+from .._files import read_utf8
 
 
 class DataError(ValueError):
@@ -34,57 +35,39 @@ class DataError(ValueError):
 
 # -- reading files --------------------------------------------------------------------------
 
-_UTF8_BOM = b"\xef\xbb\xbf"
+def _read_one(path: Path, max_chars: int | None = None) -> str:
+    """One file's text (at most ``max_chars`` characters, read no further); every way it can
+    be unusable becomes a DataError naming the file."""
+    return read_utf8(path, "text file", DataError, max_chars)
 
 
-def _read_one(path: Path) -> str:
-    """One file's text; every way it can be unusable becomes a DataError naming the file."""
-    if not path.exists():
-        raise DataError(f"text file {str(path)!r} does not exist")
-    if path.is_dir():
-        raise DataError(f"{str(path)!r} is a directory, not a text file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:  # permissions, special files, I/O errors
-        raise DataError(f"cannot read text file {str(path)!r}: {exc.strerror or exc}") from exc
-    if not raw:
-        raise DataError(f"text file {str(path)!r} is empty")
-    # NUL never occurs in real UTF-8 text but is everywhere in binaries and UTF-16 files;
-    # checked before decoding because NUL is itself valid UTF-8 and would slip through.
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise DataError(f"{str(path)!r} looks like a binary file (NUL byte at byte offset {nul}); "
-                        f"expected UTF-8 text")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        bad = raw[exc.start:exc.start + 1]
-        raise DataError(f"{str(path)!r} is not valid UTF-8: byte 0x{bad.hex()} at byte offset "
-                        f"{exc.start} (line {line}) ({exc.reason}); re-save the file as "
-                        f"UTF-8") from None
-    # A leading byte-order mark is an encoding artefact, not a character of the text.
-    if raw.startswith(_UTF8_BOM):
-        text = text[1:]
-        if not text:
-            raise DataError(f"text file {str(path)!r} is empty (only a byte-order mark)")
-    return text
-
-
-def read_text_files(paths) -> str:
+def read_text_files(paths, max_chars: int | None = None) -> str:
     """The UTF-8 text of ``paths`` (one path or several), concatenated in the given order.
 
     The text is returned exactly as stored (line endings untouched) except that a leading
-    UTF-8 byte-order mark is dropped. Raises :class:`DataError` naming the file when a file
-    is missing, a directory, unreadable, empty, binary (contains a NUL byte) or not valid
-    UTF-8 (the message gives the byte offset and line of the first bad byte).
+    UTF-8 byte-order mark is dropped. With ``max_chars`` the text is cut to its first
+    ``max_chars`` characters and reading stops there (later files are not opened). Files
+    are read in chunks. Raises :class:`DataError` naming the file when a file is missing, a
+    directory, a device or another special file, unreadable, empty, binary (contains a NUL
+    byte) or not valid UTF-8 (the message gives the byte offset and line of the first bad
+    byte).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [Path(p) for p in paths]
     if not paths:
         raise DataError("no text files given")
-    return "".join(_read_one(p) for p in paths)
+    if max_chars is not None:
+        max_chars = positive_int(max_chars, "max_chars")
+    parts: list[str] = []
+    left = max_chars
+    for p in paths:
+        if left is not None and left <= 0:
+            break
+        parts.append(_read_one(p, left))
+        if left is not None:
+            left -= len(parts[-1])
+    return "".join(parts)
 
 
 # -- the default corpus ---------------------------------------------------------------------

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from .._files import read_utf8
 
 MISSING_POLICIES = ("refuse", "ffill", "interpolate")
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
@@ -69,27 +72,20 @@ class TimeSeries:
 def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
     """``(header, rows, line_numbers)`` of a CSV file; every row has the header's width."""
     path = Path(path)
-    if not path.exists():
-        raise SeriesError(f"CSV file {str(path)!r} does not exist")
-    if path.is_dir():
-        raise SeriesError(f"{str(path)!r} is a directory, not a CSV file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SeriesError(f"CSV file {str(path)!r} is not UTF-8 text (byte {exc.start})") from None
+    text = read_utf8(path, "CSV file", SeriesError)
     if not text.strip():
         raise SeriesError(f"CSV file {str(path)!r} is empty")
     reader = csv.reader(text.splitlines())
     header: list[str] | None = None
     rows, lines = [], []
-    for row in reader:
+    for row in _rows(reader, path):
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue  # blank lines carry nothing
         row = [c.strip() for c in row]
         if header is None:
             header = row
-            dupes = sorted({c for c in header if header.count(c) > 1})
+            dupes = sorted(c for c, n in Counter(header).items() if n > 1)
             if dupes:
                 raise SeriesError(f"CSV file {str(path)!r}: the header names {dupes} more than once")
             continue
@@ -98,10 +94,24 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
                               f"header has {len(header)} ({', '.join(header)})")
         rows.append(row)
         lines.append(line)
+    if header is None:  # only separators and blanks
+        raise SeriesError(f"CSV file {str(path)!r} is empty (no header, no rows)")
     if not rows:
         raise SeriesError(f"CSV file {str(path)!r} has a header ({', '.join(header)}) but no "
                           f"data rows")
     return header, rows, lines
+
+
+def _rows(reader, path):
+    """The rows of a ``csv.reader``, its errors (a field longer than the csv module's limit,
+    a quote left open) as a SeriesError naming the file and line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SeriesError(f"CSV file {str(path)!r}, line {reader.line_num}: {exc}") from None
 
 
 def column_index(header: list[str], name: str, path, what: str = "column") -> int:

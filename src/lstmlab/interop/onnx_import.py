@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._checks import short_repr, shorten
+from .._files import open_regular_file
 from ..kernels import reverse_padded
 from ._gates import OURS_FROM_ONNX, OURS_P_FROM_ONNX, permute_blocks
 
@@ -56,13 +58,59 @@ def _attrs(node) -> dict:
     from onnx import helper
     out = {}
     for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, list):
-            v = [x.decode() if isinstance(x, bytes) else x for x in v]
+        try:
+            v = helper.get_attribute_value(a)
+            if isinstance(v, bytes):
+                v = v.decode()
+            elif isinstance(v, list):
+                v = [x.decode() if isinstance(x, bytes) else x for x in v]
+        except (ValueError, TypeError) as exc:  # also UnicodeDecodeError
+            raise OnnxImportError(f"{_node_label(node)}: attribute {a.name!r} cannot be read "
+                                  f"({shorten(str(exc))})") from None
         out[a.name] = v
     return out
+
+
+def _tensor_value(tensor, what: str) -> np.ndarray:
+    """A TensorProto as an array; a tensor that does not decode is an OnnxImportError. The
+    array is the size of the data in the file: dims that data does not fill are an error,
+    not an allocation."""
+    from onnx import checker, numpy_helper
+    try:
+        value = numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError, checker.ValidationError) as exc:
+        raise OnnxImportError(f"{what} cannot be read as an array "
+                              f"({type(exc).__name__}: {shorten(str(exc))})") from None
+    if value.dtype.kind not in "biuf":  # complex, strings, ml_dtypes' packed floats
+        raise OnnxImportError(f"{what} has type {value.dtype}; lstmlab evaluates graphs of "
+                              f"boolean, integer and float16/32/64 tensors")
+    return value
+
+
+def _float_matrix(value: np.ndarray, what: str) -> np.ndarray:
+    """``value`` if it can be a layer's weight matrix: 2-D, non-empty, float32 or float64."""
+    if value.ndim != 2 or 0 in value.shape or value.dtype not in (np.float32, np.float64):
+        raise OnnxImportError(f"{what} must be a non-empty float32 or float64 matrix, got shape "
+                              f"{value.shape} of {value.dtype}")
+    return value
+
+
+def _attr(attrs: dict, name: str, kind, label: str, default=None):
+    """Attribute ``name`` of type ``kind`` (int, float, str or list of str), or ``default``."""
+    if name not in attrs:
+        return default
+    v = attrs[name]
+    if kind is list:
+        ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
+    elif kind is float:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    else:
+        ok = isinstance(v, kind) and not isinstance(v, bool)
+    if not ok:
+        want = "a list of strings" if kind is list else f"of type {kind.__name__}"
+        raise OnnxImportError(f"{label}: attribute {name!r} must be {want}, got "
+                              f"{short_repr(v)}")
+    return v
 
 
 def _node_label(node) -> str:
@@ -191,12 +239,12 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
     if unknown:
         raise OnnxImportError(f"{label}: attribute {unknown[0]!r} is not supported "
                               f"(known: {sorted(_LSTM_ATTRS if op == 'LSTM' else _RNN_ATTRS)})")
-    direction = attrs.get("direction", "forward")
+    direction = _attr(attrs, "direction", str, label, "forward")
     if direction not in ("forward", "reverse", "bidirectional"):
         raise OnnxImportError(f"{label}: direction {direction!r} is not one of forward, reverse, "
                               f"bidirectional")
     K = 2 if direction == "bidirectional" else 1
-    layout = int(attrs.get("layout", 0))
+    layout = _attr(attrs, "layout", int, label, 0)
     if layout not in (0, 1):
         raise OnnxImportError(f"{label}: layout must be 0 or 1, got {layout}")
     G = 4 if op == "LSTM" else 1
@@ -206,7 +254,7 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
     dtype = W.dtype
     if R.ndim != 3:
         raise OnnxImportError(f"{label}: R must have shape ({K}, {G}*H, H), got {R.shape}")
-    H = int(attrs.get("hidden_size", R.shape[-1]))
+    H = _attr(attrs, "hidden_size", int, label, R.shape[-1])
     if H < 1:
         raise OnnxImportError(f"{label}: hidden_size must be positive, got {H}")
     if W.ndim != 3 or W.shape[:2] != (K, G * H) or W.shape[2] < 1:
@@ -226,15 +274,15 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
         if P.shape != (K, 3 * H):
             raise OnnxImportError(f"{label}: P must have shape {(K, 3 * H)}, got {P.shape}")
 
-    nonlinearity = _check_activations(op, label, attrs.get("activations"), K)
-    clip = attrs.get("clip")
+    nonlinearity = _check_activations(op, label, _attr(attrs, "activations", list, label), K)
+    clip = _attr(attrs, "clip", float, label)
     if clip is not None:
         if op == "RNN":
             raise OnnxImportError(f"{label}: attribute 'clip' on an RNN node is not supported "
                                   f"(lstmlab clips LSTM gate pre-activations only)")
-        if not clip > 0:
-            raise OnnxImportError(f"{label}: clip must be positive, got {clip}")
-    input_forget = bool(attrs.get("input_forget", 0))
+        if not 0 < clip < np.inf:
+            raise OnnxImportError(f"{label}: clip must be a positive number, got {clip}")
+    input_forget = bool(_attr(attrs, "input_forget", int, label, 0))
 
     common = dict(num_layers=1, bias=B is not None, bidirectional=K == 2, dtype=dtype,
                   rng=np.random.default_rng(0))
@@ -348,16 +396,49 @@ SUPPORTED_OPS = ("LSTM", "RNN", "Constant", "Split") + tuple(_NUMPY_OPS)
 
 
 def _constant_value(node) -> np.ndarray:
-    from onnx import numpy_helper
+    from onnx import TensorProto
     a = _attrs(node)
-    if "value" in a:
-        return numpy_helper.to_array(a["value"])
+    if isinstance(a.get("value"), TensorProto):
+        return _tensor_value(a["value"], f"{_node_label(node)}: its value")
     for key, dt in (("value_float", np.float32), ("value_floats", np.float32),
                     ("value_int", np.int64), ("value_ints", np.int64)):
         if key in a:
-            return np.array(a[key], dtype=dt)
+            try:
+                return np.array(a[key], dtype=dt)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise OnnxImportError(f"{_node_label(node)}: {key} is not a {dt.__name__} "
+                                      f"value ({shorten(str(exc))})") from None
     raise OnnxImportError(f"{_node_label(node)}: only tensor, float(s) and int(s) constants "
                           f"are supported, got attributes {sorted(a)}")
+
+
+def _json_metadata(metadata: dict, key: str):
+    try:
+        return json.loads(metadata[key])
+    except RecursionError:
+        raise OnnxImportError(f"metadata_props[{key!r}] nests too deeply") from None
+    except ValueError as exc:
+        raise OnnxImportError(f"metadata_props[{key!r}] is not valid JSON ({exc})") from None
+
+
+def _check_order(nodes, available: set, outputs: list) -> None:
+    """Every node input is a graph input, a constant or an earlier node's output (ONNX
+    requires topological order), and every graph output is produced: so :meth:`OnnxModel.run`
+    finds each value it needs."""
+    available = set(available)
+    for n in nodes:
+        if n.op_type == "Constant":
+            available.update(n.output)
+            continue
+        for name in n.input:
+            if name and name not in available:
+                raise OnnxImportError(f"{_node_label(n)}: input {name!r} is neither a graph "
+                                      f"input, a constant nor the output of an earlier node "
+                                      f"(nodes must be in topological order)")
+        available.update(o for o in n.output if o)
+    missing = [o for o in outputs if o not in available]
+    if missing:
+        raise OnnxImportError(f"graph output(s) {missing} are produced by no node")
 
 
 class OnnxModel:
@@ -370,16 +451,21 @@ class OnnxModel:
     """
 
     def __init__(self, model, weights: dict | None = None):
-        from onnx import numpy_helper
         graph = model.graph
         for imp in model.opset_import:
             if imp.domain not in ("", "ai.onnx"):
                 raise OnnxImportError(f"opset domain {imp.domain!r} is not supported (only the "
                                       f"default ONNX domain)")
-        self.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.consts = {t.name: _tensor_value(t, f"initializer {t.name!r}")
+                       for t in graph.initializer}
         self.consts.update({k: np.asarray(v) for k, v in (weights or {}).items()})
         self.metadata = {p.key: p.value for p in model.metadata_props}
-        self.vocab = json.loads(self.metadata["vocab"]) if "vocab" in self.metadata else None
+        self.vocab = None
+        if "vocab" in self.metadata:
+            self.vocab = _json_metadata(self.metadata, "vocab")
+            if not (isinstance(self.vocab, list) and all(isinstance(c, str) for c in self.vocab)):
+                raise OnnxImportError("metadata_props['vocab'] must be a JSON list of "
+                                      "characters")
         self.outputs = [o.name for o in graph.output]
         self.inputs = [i.name for i in graph.input if i.name not in self.consts]
         self._graph_nodes = list(graph.node)
@@ -400,10 +486,14 @@ class OnnxModel:
                 rn = node_to_layer(n, *self._weight_inputs(n))
                 self.nodes.append(rn)
                 self._rec[id(n)] = rn
+        _check_order(self._graph_nodes, set(self.consts) | {i.name for i in graph.input},
+                     self.outputs)
 
     def _weight_inputs(self, n):
         label = _node_label(n)
         names = list(n.input) + [""] * 8
+        if not names[0]:
+            raise OnnxImportError(f"{label}: required input X is missing")
         slots = (1, 2, 3, 7) if n.op_type == "LSTM" else (1, 2, 3)
         out = []
         for slot, what in zip(slots, ("W", "R", "B", "P")):
@@ -439,12 +529,15 @@ class OnnxModel:
                 args += [None] * (8 - len(args))
                 rn = self._rec[id(n)]
                 res = rn.run(args[0], args[4], args[5], args[6] if n.op_type == "LSTM" else None)
-            elif n.op_type == "Split":
-                res = _split(args[0], _attrs(n), args[1] if len(args) > 1 else None, len(n.output))
             else:
                 try:
-                    res = _NUMPY_OPS[n.op_type](_attrs(n), *args)
-                except (ValueError, TypeError, IndexError, KeyError) as e:
+                    if n.op_type == "Split":
+                        res = _split(args[0], _attrs(n), args[1] if len(args) > 1 else None,
+                                     len(n.output))
+                    else:
+                        res = _NUMPY_OPS[n.op_type](_attrs(n), *args)
+                except (ValueError, TypeError, IndexError, KeyError, AttributeError,
+                        ZeroDivisionError) as e:  # AttributeError: an absent input (None)
                     raise OnnxImportError(f"{_node_label(n)} failed on inputs of shapes "
                                           f"{[None if a is None else np.shape(a) for a in args]}: "
                                           f"{e}") from e
@@ -522,8 +615,9 @@ class OnnxModel:
                                       f"use .nodes[i].layer for each node, or .run()")
         ref = first.layer
         if batch_first is None:
-            cfg = json.loads(self.metadata.get("lstmlab_config", "{}"))
-            batch_first = bool(cfg.get("batch_first", False))
+            cfg = _json_metadata(self.metadata, "lstmlab_config") if (
+                "lstmlab_config" in self.metadata) else {}
+            batch_first = bool(cfg.get("batch_first", False)) if isinstance(cfg, dict) else False
         common = dict(num_layers=len(self.nodes), bias=any(rn.has_bias for rn in self.nodes),
                       batch_first=batch_first, bidirectional=ref.bidirectional, dtype=ref.dtype,
                       rng=np.random.default_rng(0))
@@ -551,6 +645,7 @@ class OnnxModel:
         if prod is not None and prod.op_type == "Gather" and prod.input[0] in self.consts:
             table = self.consts[prod.input[0]]
             if table.ndim == 2 and _attrs(prod).get("axis", 0) == 0:
+                table = _float_matrix(table, f"the embedding table {prod.input[0]!r}")
                 embedding = Embedding(*table.shape, dtype=table.dtype, rng=np.random.default_rng(0))
                 embedding.load_params({"weight": table})
         head = None
@@ -558,15 +653,18 @@ class OnnxModel:
         mm = [c for c in self._consumers(y) if c.op_type == "MatMul" and c.input[0] == y
               and c.input[1] in self.consts] if y else []
         if mm:
-            w = self.consts[mm[0].input[1]]  # (K·H, V)
-            adds = [c for c in self._consumers(mm[0].output[0]) if c.op_type == "Add"
-                    and any(i in self.consts and self.consts[i].shape == (w.shape[1],)
-                            for i in c.input)]
-            head = Linear(w.shape[0], w.shape[1], bias=bool(adds), dtype=w.dtype,
+            w = _float_matrix(self.consts[mm[0].input[1]], f"the head weight {mm[0].input[1]!r}")
+
+            def bias_of(add):  # the Add's constant of shape (V,), or None
+                return next((self.consts[i] for i in add.input
+                             if i in self.consts and self.consts[i].shape == (w.shape[1],)), None)
+            biases = [b for c in self._consumers(mm[0].output[0]) if c.op_type == "Add"
+                      for b in [bias_of(c)] if b is not None]
+            head = Linear(w.shape[0], w.shape[1], bias=bool(biases), dtype=w.dtype,
                           rng=np.random.default_rng(0))
-            vals = {"weight": w.T}
-            if adds:
-                vals["bias"] = next(self.consts[i] for i in adds[0].input if i in self.consts)
+            vals = {"weight": w.T}  # (V, K·H)
+            if biases:
+                vals["bias"] = biases[0]
             head.load_params(vals)
         return {"embedding": embedding, "rnn": rnn, "head": head}
 
@@ -578,8 +676,23 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     own node tests feed ``W``, ``R``, ``B``, ``P`` that way). Imports onnx.
     """
     import onnx
+    from google.protobuf.message import DecodeError
     if isinstance(model, (bytes, bytearray)):
-        model = onnx.load_model_from_string(bytes(model))
+        try:
+            model = onnx.load_model_from_string(bytes(model))
+        except DecodeError as exc:
+            raise OnnxImportError(f"the bytes are not an ONNX model (protobuf: "
+                                  f"{shorten(str(exc))})") from None
     elif not isinstance(model, onnx.ModelProto):
-        model = onnx.load_model(str(model))
+        path = str(model)
+        with open_regular_file(path, "ONNX model", OnnxImportError):
+            pass  # missing, a directory, a device: refused before onnx reads it
+        try:
+            model = onnx.load_model(path)
+        except DecodeError as exc:
+            raise OnnxImportError(f"ONNX model {path!r} is corrupt: not a valid protobuf "
+                                  f"({shorten(str(exc))})") from None
+        except (OSError, ValueError, onnx.checker.ValidationError) as exc:  # external data
+            raise OnnxImportError(f"ONNX model {path!r} cannot be loaded "
+                                  f"({type(exc).__name__}: {shorten(str(exc))})") from None
     return OnnxModel(model, weights)

@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import struct
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from .._checks import short_repr
+from .._files import open_regular_file
+from .checkpoint_kinds import check_meta
 
 FORMAT = "lstmlab-checkpoint"
 VERSION = 1
@@ -74,44 +83,217 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike, expect_kind: str | None = None):
-    """Read a checkpoint: ``(meta, arrays)``. Any problem is a :class:`CheckpointError`
-    naming the file and what is wrong with it."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint {path} is a directory; pass the .ckpt file inside it "
-                              f"(e.g. {path / 'best.ckpt'})")
+# -- reading: every size checked before it is allocated --------------------------------------
+#
+# A checkpoint is untrusted input: someone else's file, or a damaged one. The reader checks
+# each number that sizes an allocation before allocating: the zip's directory, the declared
+# size of every member, meta.json, each .npy header, and (in .checkpoint_kinds) the model the
+# description asks for against the arrays that are really there. Every problem is one
+# CheckpointError naming the file; memory stays within a small multiple of the file's size.
+
+MiB = 1 << 20
+
+# meta.json holds configs, the vocabulary, optimizer hyperparameters and the RNG state: a
+# few KB, the vocabulary being the largest part (about 10 bytes per character, so 4 MiB
+# holds more characters than Unicode assigns). Parsed JSON takes up to ~20x its text in
+# Python objects, so this also keeps the parse under ~100 MB.
+MAX_META_BYTES = 4 * MiB
+
+# The zip's central directory (46 bytes plus the name per member) is read whole by zipfile,
+# and each entry becomes a ZipInfo object of a few hundred bytes. 1 MiB is ~12,000 members;
+# a char-LM with Adam has about 9 per layer.
+MAX_DIRECTORY_BYTES = 1 * MiB
+
+# lstmlab writes members uncompressed, but a re-zipped checkpoint may hold deflated ones:
+# the members together may declare at most this multiple of the file's size (plus the
+# slack, for small files of very regular members). Trained weights and optimizer buffers
+# are noisy floats that deflate by ~10%; a zip bomb inflates ~1000-fold.
+MAX_INFLATE_RATIO = 32
+INFLATE_SLACK_BYTES = 1 * MiB
+
+# .npy dtypes a checkpoint may hold: booleans, integers and floats (never objects, strings
+# or records, which could need pickle or a parser).
+NPY_KINDS = "biuf"
+
+_ZIP_END = struct.Struct("<4s4H2LH")  # the end-of-central-directory record
+
+
+def _directory_size(f, path) -> None:
+    """Refuse a zip whose central directory is larger than MAX_DIRECTORY_BYTES, from its end
+    record (found as zipfile finds it) before zipfile reads the directory into memory."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - _ZIP_END.size - 0xFFFF))  # the record plus the longest comment
+    tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _ZIP_END.size:
+        return  # no end record: zipfile says "not a zip file"
+    *_, members, directory, _, _ = _ZIP_END.unpack_from(tail, at)
+    if directory > MAX_DIRECTORY_BYTES:
+        raise CheckpointError(f"checkpoint {path} has a zip directory of {directory:,} bytes "
+                              f"({members:,} members); a checkpoint's is at most "
+                              f"{MAX_DIRECTORY_BYTES:,}")
+    f.seek(0)
+
+
+def _check_members(zf: zipfile.ZipFile, path, file_size: int) -> None:
+    """Names, methods, encryption and declared sizes of every member, before reading any."""
+    names = set()
+    declared = 0
+    for info in zf.infolist():
+        name = info.filename
+        if name in names:
+            raise CheckpointError(f"checkpoint {path} holds member {name!r} twice")
+        names.add(name)
+        if info.flag_bits & 0x1:
+            raise CheckpointError(f"checkpoint {path}: member {name!r} is encrypted; "
+                                  f"checkpoints are not")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(f"checkpoint {path}: member {name!r} uses compression method "
+                                  f"{info.compress_type}; checkpoints use stored or deflated "
+                                  f"members")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise CheckpointError(f"checkpoint {path}: stored member {name!r} declares "
+                                  f"{info.file_size:,} bytes but holds {info.compress_size:,}")
+        declared += info.file_size
+    limit = MAX_INFLATE_RATIO * file_size + INFLATE_SLACK_BYTES
+    if declared > limit:
+        raise CheckpointError(f"checkpoint {path} declares {declared:,} bytes of contents in a "
+                              f"file of {file_size:,}; more than {MAX_INFLATE_RATIO} times its "
+                              f"size is refused (a zip bomb?)")
+
+
+def _read_exactly(f, n: int, what: str, path) -> bytearray:
+    """``n`` bytes from the member stream ``f`` (zipfile stops at the declared size and
+    checks the CRC when it gets there), in bounded chunks."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = f.readinto(view[got:got + MiB])
+        if not k:
+            raise CheckpointError(f"checkpoint {path} is truncated: {what} ends after "
+                                  f"{got:,} of {n:,} bytes")
+        got += k
+    return buf
+
+
+def _read_meta(zf: zipfile.ZipFile, path) -> dict:
     try:
-        with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()
-            if bad is not None:
-                raise CheckpointError(f"checkpoint {path} is corrupt: member {bad} fails its CRC check")
-            try:
-                meta = json.loads(zf.read("meta.json").decode("utf-8"))
-            except KeyError:
-                raise CheckpointError(f"{path} is not an lstmlab checkpoint (no meta.json)") from None
-            arrays = {}
-            for info in zf.infolist():
-                name = info.filename
-                if name.startswith("arrays/") and name.endswith(".npy"):
-                    with zf.open(info) as f:
-                        arrays[name[len("arrays/"):-len(".npy")]] = np.lib.format.read_array(
-                            io.BytesIO(f.read()), allow_pickle=False)
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: "
-                              f"{exc})") from None
+        info = zf.getinfo("meta.json")
+    except KeyError:
+        raise CheckpointError(f"{path} is not an lstmlab checkpoint (no meta.json)") from None
+    if info.file_size > MAX_META_BYTES:
+        raise CheckpointError(f"checkpoint {path}: meta.json declares {info.file_size:,} bytes; "
+                              f"a checkpoint's is at most {MAX_META_BYTES:,}")
+    with zf.open(info) as f:
+        raw = _read_exactly(f, info.file_size, "meta.json", path)
+        f.read(1)  # at the declared end: zipfile checks the CRC
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise CheckpointError(f"checkpoint {path}: meta.json nests too deeply to be a "
+                              f"checkpoint's description") from None
+    except ValueError as exc:  # also UnicodeDecodeError, JSONDecodeError
+        raise CheckpointError(f"checkpoint {path}: meta.json is not valid UTF-8 JSON "
+                              f"({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an lstmlab checkpoint (format tag missing)")
     if meta.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {meta.get('version')}; this "
-                              f"lstmlab reads version {VERSION}")
-    if expect_kind is not None and meta.get("kind") != expect_kind:
-        raise CheckpointError(f"checkpoint {path} holds a {meta.get('kind')!r} model, but this "
-                              f"command needs a {expect_kind!r} model")
+        raise CheckpointError(f"checkpoint {path} has format version "
+                              f"{short_repr(meta.get('version'))}; this lstmlab reads version "
+                              f"{VERSION}")
+    return meta
+
+
+class ArrayHeader(NamedTuple):
+    """What a member's .npy header declares, checked against the member's size."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+    offset: int  # bytes before the data: the magic string, the header length and the header
+
+
+def _read_header(f, info: zipfile.ZipInfo, path) -> ArrayHeader:
+    """The header of the .npy member ``info`` (open as ``f``); its data must fill the rest of
+    the member exactly."""
+    what = f"member {info.filename!r}"
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version}; checkpoints use 1.0 or 2.0")
+    except (ValueError, SyntaxError, RecursionError, tokenize.TokenError) as exc:
+        # NumPy parses the header (a Python literal) with ast and tokenize
+        raise CheckpointError(f"checkpoint {path}: {what} is not a valid .npy array "
+                              f"({exc})") from None
+    if dtype.kind not in NPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise CheckpointError(f"checkpoint {path}: {what} has dtype {dtype}; checkpoints hold "
+                              f"boolean, integer and floating-point arrays")
+    if any(d < 0 for d in shape):
+        raise CheckpointError(f"checkpoint {path}: {what} declares shape {shape}")
+    offset = f.tell()
+    nbytes = math.prod(shape) * dtype.itemsize
+    if offset + nbytes != info.file_size:
+        raise CheckpointError(f"checkpoint {path}: {what} declares shape {shape} of {dtype} "
+                              f"({nbytes:,} bytes) but holds {info.file_size - offset:,} bytes "
+                              f"of data")
+    return ArrayHeader(tuple(shape), dtype, bool(fortran), offset)
+
+
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, header: ArrayHeader, path):
+    with zf.open(info) as f:
+        f.read(header.offset)
+        data = _read_exactly(f, info.file_size - header.offset, f"member {info.filename!r}",
+                             path)
+        f.read(1)  # at the declared end: zipfile checks the CRC
+    order = "F" if header.fortran_order else "C"
+    return np.frombuffer(data, header.dtype).reshape(header.shape, order=order)
+
+
+def load_checkpoint(path: str | os.PathLike, expect_kind: str | None = None):
+    """Read a checkpoint: ``(meta, arrays)``. Any problem is a :class:`CheckpointError`
+    naming the file and what is wrong with it.
+
+    Before any array is read, the zip's structure and declared sizes are checked against the
+    limits above, and a description of a known kind (``meta["kind"]``) against the arrays'
+    headers (:mod:`.checkpoint_kinds`): every field its loader reads, and the parameter
+    count its model implies. Memory stays within a small multiple of the file's size.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory; pass the .ckpt file inside it "
+                              f"(e.g. {path / 'best.ckpt'})")
+    with open_regular_file(path, "checkpoint", CheckpointError) as f:
+        try:
+            _directory_size(f, path)
+            file_size = os.fstat(f.fileno()).st_size
+            with zipfile.ZipFile(f) as zf:
+                _check_members(zf, path, file_size)
+                meta = _read_meta(zf, path)
+                if expect_kind is not None and meta.get("kind") != expect_kind:
+                    raise CheckpointError(f"checkpoint {path} holds a "
+                                          f"{short_repr(meta.get('kind'))} model, but this "
+                                          f"command needs a {expect_kind!r} model")
+                members = {}
+                for info in zf.infolist():
+                    name = info.filename
+                    if name.startswith("arrays/") and name.endswith(".npy"):
+                        with zf.open(info) as m:
+                            members[name[len("arrays/"):-len(".npy")]] = (
+                                info, _read_header(m, info, path))
+                try:
+                    check_meta(meta, {k: h for k, (_, h) in members.items()})
+                except ValueError as exc:
+                    raise CheckpointError(f"checkpoint {path}: {exc}") from None
+                arrays = {k: _read_array(zf, info, h, path) for k, (info, h) in members.items()}
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+            raise CheckpointError(f"checkpoint {path} is corrupt or truncated "
+                                  f"({type(exc).__name__}: {exc})") from None
     return meta, arrays
 
 

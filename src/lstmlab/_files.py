@@ -1,0 +1,111 @@
+"""Reading input files with bounded work: regular files only, text streamed in chunks.
+
+Every reader of a user's file (text corpora, CSV and ``.ts`` tables, checkpoints, ONNX models)
+opens it here, so that a device, a FIFO or a directory is refused up front with a message
+naming it, instead of being read forever (``/dev/zero``) or blocking (a FIFO with no writer).
+
+Text is read in chunks: a NUL byte is reported from the chunk it is in (the first one, for
+nearly every binary file), invalid UTF-8 with its byte offset and line, and reading stops
+once ``max_chars`` characters are in hand, so a limit on characters bounds the bytes read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import stat
+from typing import BinaryIO
+
+# Bytes per read: large enough that reading a corpus costs a few hundred system calls per
+# GB, small enough that the first chunk (where a binary file shows its NUL bytes) is cheap.
+CHUNK_BYTES = 1 << 20
+
+_UTF8_BOM = "\ufeff"
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
+    """``path`` opened for binary reading, if it is a regular file.
+
+    Anything else raises ``error`` with a message naming ``what`` and the path: a missing
+    file, a directory, a device, a FIFO, a socket, a file that cannot be opened. The file is
+    opened without blocking and checked with ``fstat`` on the open descriptor, so a FIFO is
+    refused rather than waited on, and the file checked is the file read.
+    """
+    shown = repr(str(path))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise error(f"{what} {shown} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{shown} is a directory, not a {what}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise error(f"{shown} is {_kind(mode)}, not a {what} (only regular files are read)")
+    return os.fdopen(fd, "rb")
+
+
+def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = None) -> str:
+    """The UTF-8 text of the regular file ``path``, read in chunks; a leading byte-order mark
+    is dropped, and with ``max_chars`` the text is cut to that many characters and reading
+    stops there.
+
+    Raises ``error`` naming ``what`` and the path when the file is not a regular file, is
+    empty, holds a NUL byte (a binary or UTF-16 file; reported by its byte offset) or is not
+    valid UTF-8 (reported by byte offset and line).
+    """
+    shown = repr(str(path))
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    parts: list[str] = []
+    chars = offset = lines = 0  # characters decoded; bytes and newlines before this chunk
+    with open_regular_file(path, what, error) as f:
+        while max_chars is None or chars < max_chars + 1:  # + 1: room for a leading BOM
+            try:
+                chunk = f.read(CHUNK_BYTES)
+            except OSError as exc:
+                raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
+            # NUL never occurs in real UTF-8 text but is everywhere in binaries and UTF-16
+            # files; checked before decoding because NUL is itself valid UTF-8.
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                raise error(f"{shown} looks like a binary file (NUL byte at byte offset "
+                            f"{offset + nul}); expected UTF-8 text")
+            pending = len(decoder.getstate()[0])  # bytes of a character split across chunks
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                at = exc.start - pending  # into this chunk (negative: in the carried bytes)
+                line = lines + chunk.count(b"\n", 0, max(at, 0)) + 1
+                bad = (decoder.getstate()[0] + chunk)[exc.start:exc.start + 1]
+                raise error(f"{shown} is not valid UTF-8: byte 0x{bad.hex()} at byte offset "
+                            f"{offset + at} (line {line}) ({exc.reason}); re-save the file "
+                            f"as UTF-8") from None
+            if not chunk:
+                break
+            parts.append(text)
+            chars += len(text)
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    text = "".join(parts)
+    if not text and offset == 0:
+        raise error(f"{what} {shown} is empty")
+    if text.startswith(_UTF8_BOM):  # an encoding artefact, not a character of the text
+        text = text[1:]
+        if not text:
+            raise error(f"{what} {shown} is empty (only a byte-order mark)")
+    return text if max_chars is None else text[:max_chars]

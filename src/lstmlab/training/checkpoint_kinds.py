@@ -1,0 +1,240 @@
+"""What each kind of checkpoint must hold, checked before anything is built from it.
+
+:func:`lstmlab.training.checkpoint.load_checkpoint` calls :func:`check_meta` with the JSON
+description and the header (shape, dtype) of every array, before reading any array's data.
+For the kinds lstmlab writes (``charlm``, ``forecaster``, ``classifier``) every field their
+loaders read is checked for type and range, and the number of parameters the model
+description implies is compared with the number the ``param/`` arrays hold. A description
+that asks for a million layers or 8000 hidden units beside the arrays of a small model is
+refused here, so building the model afterwards allocates no more than the file holds.
+
+Problems are ``ValueError`` messages naming the field; the reader adds the file's name.
+The parameter counts mirror the layers' registries (:class:`lstmlab.layers.model.CharLM`,
+:class:`lstmlab.layers.seqnet.SequenceNet`), which a test compares for many configurations.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .._checks import short_repr, shorten
+
+
+def recurrent_param_count(input_size: int, hidden_size: int, num_layers: int, cell: str) -> int:
+    """Parameters of a unidirectional stacked LSTM/RNN with biases: each layer has
+    ``Wx (D_in, G·H)``, ``Wh (H, G·H)`` and ``b (G·H,)``, with ``D_in = D`` for the first
+    layer and ``H`` above it; ``G`` = 4 gates for the LSTM, 1 for the RNN."""
+    G, H = (4 if cell == "lstm" else 1), hidden_size
+    first = (input_size + H + 1) * G * H
+    return first + (num_layers - 1) * (2 * H + 1) * G * H
+
+
+def charlm_param_count(config) -> int:
+    """Embedding ``(V, E)``, the recurrent stack, head ``(V, H)`` and its bias ``(V,)``."""
+    V, E, H = config.vocab_size, config.embed_dim, config.hidden_size
+    return V * E + recurrent_param_count(E, H, config.num_layers, config.cell) + H * V + V
+
+
+def seqnet_param_count(config) -> int:
+    """The recurrent stack, head ``(O, H)`` and its bias ``(O,)``."""
+    O, H = config.output_size, config.hidden_size
+    return recurrent_param_count(config.input_size, H, config.num_layers, config.cell) + H * O + O
+
+
+# -- field checks -----------------------------------------------------------------------------
+
+def _type_name(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _section(meta: dict, key: str) -> dict:
+    if key not in meta:
+        raise ValueError(f"the description has no {key!r}")
+    value = meta[key]
+    if not isinstance(value, dict):
+        raise ValueError(f"{key!r} must be a JSON object, got {_type_name(value)}")
+    return value
+
+
+def _config(cls, meta: dict, key: str):
+    """``cls.from_json(meta[key])``; any complaint of the config class names the field."""
+    section = _section(meta, key)
+    try:
+        return cls.from_json(section)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{key!r} is not a valid {cls.__name__}: {shorten(str(exc))}") from None
+
+
+def _model(cls, meta: dict):
+    """The model config under ``meta["model"]``. Its class checks every field but
+    ``forget_bias``, which the LSTM turns into a float when it is built, so it is checked
+    here: a finite number."""
+    config = _config(cls, meta, "model")
+    fb = config.forget_bias
+    if isinstance(fb, bool) or not isinstance(fb, numbers.Real) or not math.isfinite(fb):
+        raise ValueError(f"'model' is not a valid {cls.__name__}: forget_bias must be a finite "
+                         f"number, got {short_repr(fb)}")
+    return config
+
+
+def _int(meta: dict, key: str, minimum: int) -> int:
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key!r} must be an integer >= {minimum}, got {short_repr(value)}")
+    return value
+
+
+def _strings(value, key: str, length: int | None = None) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key!r} must be a list of strings, got {_type_name(value)}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{key!r} must list {length} names (the model's size), got {len(value)}")
+    return value
+
+
+def _numbers(value, key: str, length: int) -> None:
+    ok = isinstance(value, list) and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+        for v in value)
+    if not ok:
+        raise ValueError(f"{key!r} must be a list of finite numbers, got {_type_name(value)}")
+    if len(value) != length:
+        raise ValueError(f"{key!r} must hold {length} numbers (one per feature), got {len(value)}")
+
+
+def _optional(value, key: str, check) -> None:
+    if value is not None:
+        check(value, key)
+
+
+def _string(value, key: str) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string, got {_type_name(value)}")
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+
+
+def _rng_state(value) -> None:
+    """A NumPy bit generator's ``state`` dict, tried on a scratch generator."""
+    if not isinstance(value, dict) or value.get("bit_generator") not in _BIT_GENERATORS:
+        raise ValueError(f"'rng' must be the state of one of NumPy's bit generators "
+                         f"{_BIT_GENERATORS}")
+    scratch = getattr(np.random, value["bit_generator"])()
+    try:
+        scratch.state = value
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise ValueError(f"'rng' is not a valid {value['bit_generator']} state "
+                         f"({shorten(repr(exc))})") from None
+
+
+def _param_count(headers: dict, expected: int, model: dict) -> None:
+    present = sum(math.prod(h.shape) for name, h in headers.items() if name.startswith("param/"))
+    if present != expected:
+        sizes = ", ".join(f"{k}={short_repr(v)}" for k, v in model.items()
+                          if k in ("vocab_size", "input_size", "output_size", "hidden_size",
+                                   "num_layers", "embed_dim", "cell"))
+        raise ValueError(f"its model description ({sizes}) implies {expected:,} parameters, but "
+                         f"its param/ arrays hold {present:,}")
+
+
+# -- the kinds --------------------------------------------------------------------------------
+
+def check_charlm(meta: dict, headers: dict) -> None:
+    """What :func:`lstmlab.training.lm.load_charlm`, ``LMTrainer.restore`` and the CLI's
+    ``train --resume`` / ``evaluate`` read."""
+    from ..data.text import Vocab
+    from ..layers.model import CharLMConfig
+    from .lm import TrainConfig
+
+    config = _model(CharLMConfig, meta)
+    try:
+        vocab = Vocab.from_json(meta.get("vocab"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"'vocab' is not a valid vocabulary: {shorten(str(exc))}") from None
+    if len(vocab) != config.vocab_size:
+        raise ValueError(f"'vocab' has {len(vocab)} characters, but model.vocab_size is "
+                         f"{config.vocab_size}")
+    _param_count(headers, charlm_param_count(config), meta["model"])
+    train = _config(TrainConfig, meta, "train")
+    data = _section(meta, "data")
+    _string(data.get("fingerprint"), "data.fingerprint")
+    _optional(data.get("description"), "data.description", _string)
+    _section(meta, "optimizer")  # its contents: Optimizer.load_state_dict checks them
+    _int(meta, "step", 0)
+    _int(meta, "best_step", -1)
+    _int(meta, "evals_since_best", 0)
+    best = meta.get("best_val", 0.0)
+    if best is not None and (isinstance(best, bool) or not isinstance(best, numbers.Real)):
+        raise ValueError(f"'best_val' must be a number or null, got {_type_name(best)}")
+    _rng_state(meta.get("rng"))
+    if not isinstance(meta.get("has_state"), bool):
+        raise ValueError(f"'has_state' must be true or false, got "
+                         f"{short_repr(meta.get('has_state'))}")
+    if meta["has_state"]:
+        shape = (config.num_layers, train.batch_size, config.hidden_size)
+        for i in range(2 if config.cell == "lstm" else 1):
+            h = headers.get(f"state/{i}")
+            if h is None or h.shape != shape:
+                got = "missing" if h is None else f"of shape {h.shape}"
+                raise ValueError(f"'has_state' is true, so array state/{i} must have shape "
+                                 f"{shape} (layers, batch, hidden); it is {got}")
+
+
+def check_forecaster(meta: dict, headers: dict) -> None:
+    """What :meth:`lstmlab.forecast.model.Forecaster.load` and ``forecast predict`` read."""
+    from ..forecast.model import ForecastConfig
+    from ..forecast.windows import WindowScaler
+    from ..layers.seqnet import SequenceNetConfig
+    from .supervised import FitConfig
+
+    config = _model(SequenceNetConfig, meta)
+    _param_count(headers, seqnet_param_count(config), meta["model"])
+    _config(ForecastConfig, meta, "forecast")
+    _config(FitConfig, meta, "fit")
+    _config(WindowScaler, meta, "scaler")
+    _strings(meta.get("columns"), "columns", config.input_size)
+    season = meta.get("season")
+    if season is not None and (isinstance(season, bool) or not isinstance(season, int)
+                               or season < 1):
+        raise ValueError(f"'season' must be a positive integer or null, got {short_repr(season)}")
+    split = meta.get("split")
+    if split is not None:
+        if not isinstance(split, dict) or set(split) != {"n", "train", "val", "test"}:
+            raise ValueError("'split' must be null or an object with n, train, val and test")
+        for k in split:
+            _int(split, k, 0)
+    _optional(meta.get("target"), "target", _string)
+    _optional(meta.get("features"), "features", _strings)
+    _optional(meta.get("time"), "time", _string)
+
+
+def check_classifier(meta: dict, headers: dict) -> None:
+    """What :meth:`lstmlab.classify.model.SequenceClassifier.load` reads."""
+    from ..layers.seqnet import SequenceNetConfig
+    from .supervised import FitConfig
+
+    config = _model(SequenceNetConfig, meta)
+    _param_count(headers, seqnet_param_count(config), meta["model"])
+    _config(FitConfig, meta, "fit")
+    _strings(meta.get("classes"), "classes", config.output_size)
+    _strings(meta.get("features"), "features", config.input_size)
+    scaler = _section(meta, "scaler")
+    _numbers(scaler.get("mean"), "scaler.mean", config.input_size)
+    _numbers(scaler.get("std"), "scaler.std", config.input_size)
+
+
+CHECKS = {"charlm": check_charlm, "forecaster": check_forecaster, "classifier": check_classifier}
+
+
+def check_meta(meta: dict, headers: dict) -> None:
+    """Check ``meta`` (a checkpoint's description) against ``headers`` (array name ->
+    ``ArrayHeader``) for a kind lstmlab knows; other kinds pass unchecked. ValueError names
+    the field and what was expected."""
+    kind = meta.get("kind")
+    check = CHECKS.get(kind) if isinstance(kind, str) else None
+    if check is not None:
+        check(meta, headers)
