@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 TRAIN_HELP = """\
 Train a character-level language model (embedding -> RNN/LSTM -> linear) on text files.
 With no FILE it trains on a corpus every Python installation has: the standard library's
-own .py sources. Writes OUT/last.ckpt, OUT/best.ckpt and OUT/metrics.jsonl; Ctrl-C stops
-cleanly with a checkpoint, and --resume continues exactly where the run stopped.
+own .py sources. Writes OUT/last.ckpt (first at step 0), OUT/best.ckpt and OUT/metrics.jsonl.
+Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit 130 or 143; a second
+one stops at once), and --resume continues exactly where the last checkpoint left off.
 
 examples:
   lstmlab train --out runs/stdlib                        # default corpus, LSTM 2x256
@@ -236,6 +237,7 @@ def cmd_train(args) -> int:
     from .data.text import Vocab, default_corpus, read_text_files, split_train_val
     from .layers.model import CharLM, CharLMConfig
     from .training.lm import LN2, LMTrainer, TrainConfig, TrainingStopped
+    from .training.signals import StopNow
 
     out = Path(args.out)
     if args.files:
@@ -266,16 +268,22 @@ def cmd_train(args) -> int:
     if args.resume:
         last = out / "last.ckpt"
         if not last.exists():
-            raise ValueError(f"--resume: {last} does not exist (nothing to continue)")
+            raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
+                             f"run the same command without --resume to start the run")
         from .training.checkpoint import load_checkpoint
         meta, _ = load_checkpoint(last, expect_kind="charlm")
         stored = TrainConfig.from_json(meta["train"])
         cfg = TrainConfig(**{**stored.__dict__, "steps": steps if (args.steps or args.epochs) else stored.steps})
         config = CharLMConfig.from_json(meta["model"])
     else:
-        if (out / "last.ckpt").exists() or (out / "metrics.jsonl").exists():
+        # A run is there once it has a checkpoint (its first is written at step 0); a folder
+        # with only metrics.jsonl holds the log of steps whose weights were never saved.
+        if (out / "last.ckpt").exists() or (out / "best.ckpt").exists():
             raise ValueError(f"--out {out} already holds a run; pass --resume to continue it or "
                              f"choose another --out (nothing was overwritten)")
+        if (out / "metrics.jsonl").exists():
+            print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
+                  f"checkpoint): starting the run over", file=sys.stderr)
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
@@ -296,8 +304,10 @@ def cmd_train(args) -> int:
     except TrainingStopped as exc:
         print(f"lstmlab train: stopped: {exc}", file=sys.stderr)
         return 3
+    except StopNow as exc:
+        return exc.exit_code
     if summary["status"] == "interrupted":
-        return 130
+        return 128 + summary["signal"]
     best = summary["best_val"]
     print(f"done: step {summary['step']}, {summary['seconds']:.0f} s; best validation "
           f"{best:.4f} nats = {best / LN2:.3f} bits per character (step {summary['best_step']}); "
@@ -547,9 +557,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"lstmlab {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", 130)
     except (ValueError, TypeError, OSError) as exc:
         print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..forecast.cli import _Progress, _fit_config, _fraction, add_network_options
+from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
+                            stopped_by_signal)
 
 CLASSIFY_HELP = """\
 Label whole sequences with an LSTM (or RNN): a long-format CSV (sequence id, time order,
@@ -117,6 +118,7 @@ def cmd_classify_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from .data import digits_sequences, read_sequences, ucr_pair
+    from ..training.signals import stop_signals
     from .model import SequenceClassifier, stratified_split
 
     rng = np.random.default_rng(args.seed)
@@ -154,14 +156,16 @@ def cmd_classify_train(args) -> int:
           f"{len(test)}; {args.model.upper()} {args.layers}x{args.hidden}, readout {args.readout}",
           file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
-    try:
-        model = SequenceClassifier.train(data, rng, readout=args.readout, hidden_size=args.hidden,
-                                         num_layers=args.layers, cell=args.model,
-                                         dropout=args.dropout, dtype=args.dtype,
-                                         val_fraction=args.val_fraction,
-                                         fit_config=_fit_config(args), on_epoch=progress)
-    finally:
-        progress.close()
+    with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
+        try:
+            model = SequenceClassifier.train(data, rng, readout=args.readout,
+                                             hidden_size=args.hidden, num_layers=args.layers,
+                                             cell=args.model, dropout=args.dropout,
+                                             dtype=args.dtype, val_fraction=args.val_fraction,
+                                             fit_config=_fit_config(args), on_epoch=progress,
+                                             should_stop=lambda: stop.requested)
+        finally:
+            progress.close()
     res = model.evaluate(test)
     sm = model.meta["summary"]
     model.save(out / "model.ckpt", extra={"csv_options": {k: v for k, v in opts.items()
@@ -179,7 +183,7 @@ def cmd_classify_train(args) -> int:
           f"{sm['seconds']:.0f} s)")
     _print_evaluation(model, res, "test")
     print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}")
-    return 0
+    return stopped_by_signal(sm, stop) or 0
 
 
 def cmd_classify_predict(args) -> int:

@@ -100,7 +100,10 @@ class SequenceClassifier:
     def train(cls, data: SequenceSet, rng: np.random.Generator, readout: str = "last",
               hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
               dropout: float = 0.0, dtype: str = "float32", val_fraction: float = 0.15,
-              fit_config: FitConfig | None = None, on_epoch=None) -> "SequenceClassifier":
+              fit_config: FitConfig | None = None, on_epoch=None,
+              should_stop=None) -> "SequenceClassifier":
+        """Fit on ``data`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
+        passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
         classes = sorted(set(data.labels))
@@ -129,7 +132,8 @@ class SequenceClassifier:
             xv, lv = model._encode_x(val_set)
             val = (xv, model.encode_labels(val_set.labels), lv)
         summary = fit_sequence_net(net, x, y, softmax_cross_entropy, fit_config, rng,
-                                   lengths=lengths, val=val, on_epoch=on_epoch)
+                                   lengths=lengths, val=val, on_epoch=on_epoch,
+                                   should_stop=should_stop)
         model.meta = {"data": {"source": data.source, "n_train": int(len(keep)),
                                "n_val": int(len(held)), "notes": data.notes},
                       "summary": summary,

@@ -196,9 +196,20 @@ def _fit_config(args):
                      weight_decay=args.weight_decay, clip=args.clip, patience=max(0, args.patience))
 
 
+def stopped_by_signal(summary: dict, stop) -> int | None:
+    """The exit code 128 + N when a stop signal N ended training early (after the caller has
+    saved what it trains), else None; says so on stderr."""
+    if not stop.requested:
+        return None
+    print(f"interrupted ({stop.name}) in epoch {summary['epochs_run']}: kept the best epoch so "
+          f"far ({summary['best_epoch']}); its model and reports are written", file=sys.stderr)
+    return stop.exit_code
+
+
 def cmd_forecast_train(args) -> int:
     import numpy as np
 
+    from ..training.signals import stop_signals
     from .data import SHIPPED, load_shipped, read_series
     from .model import ForecastConfig, Forecaster
     from .report import evaluate, format_table, plot_forecast, write_forecasts_csv
@@ -239,13 +250,15 @@ def cmd_forecast_train(args) -> int:
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
           f"{args.layers}x{args.hidden}", file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
-    try:
-        fc = Forecaster.train(series, config, np.random.default_rng(args.seed),
-                              hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
-                              dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args),
-                              on_epoch=progress)
-    finally:
-        progress.close()
+    with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
+        try:
+            fc = Forecaster.train(series, config, np.random.default_rng(args.seed),
+                                  hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
+                                  dropout=args.dropout, dtype=args.dtype,
+                                  fit_config=_fit_config(args), on_epoch=progress,
+                                  should_stop=lambda: stop.requested)
+        finally:
+            progress.close()
     sm = fc.meta["summary"]
     split = fc.split
     ev = evaluate(fc, series)
@@ -274,7 +287,7 @@ def cmd_forecast_train(args) -> int:
     print(format_table(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
           + ("" if args.no_plot else f", {out / 'forecast.png'}"))
-    return 0
+    return stopped_by_signal(sm, stop) or 0
 
 
 def cmd_forecast_predict(args) -> int:

@@ -85,7 +85,9 @@ class Forecaster:
     def train(cls, series: TimeSeries, config: ForecastConfig, rng: np.random.Generator,
               hidden_size: int = 32, num_layers: int = 1, cell: str = "lstm",
               dropout: float = 0.0, dtype: str = "float32", fit_config: FitConfig | None = None,
-              on_epoch=None) -> "Forecaster":
+              on_epoch=None, should_stop=None) -> "Forecaster":
+        """Fit on ``series`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
+        passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
         fit_config = fit_config or FitConfig()
         L, K = config.lookback, config.horizon
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
@@ -105,7 +107,8 @@ class Forecaster:
             Xv, Yv = make_windows(series.values, L, K, split.origins("val", L, K))
             xv, yv = scaler.encode(Xv, Yv)
             val = (xv.astype(net.dtype), yv.astype(net.dtype), None)
-        summary = fit_sequence_net(net, x, y, mse_loss, fit_config, rng, val=val, on_epoch=on_epoch)
+        summary = fit_sequence_net(net, x, y, mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
+                                   should_stop=should_stop)
         meta = {"data": {"source": series.source, "n": len(series),
                          "fingerprint": fingerprint(series.values), "notes": series.notes},
                 "summary": summary, "train_windows": int(len(X))}
