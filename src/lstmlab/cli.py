@@ -550,18 +550,28 @@ def cmd_inspect(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
+    stderr, no traceback), 3 training diverged, 128 + N stopped by signal N (130 Ctrl-C,
+    143 SIGTERM).
+
+    Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
+    imported by the commands, not by ``import lstmlab.cli``), is the one line
+    "interrupted" and exit 130.
+    """
+    command = "lstmlab"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        command = f"lstmlab {args.command}"
         return args.func(args)
     except KeyboardInterrupt as exc:
-        print(f"lstmlab {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
     except (ValueError, TypeError, OSError) as exc:
-        print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
 
 
