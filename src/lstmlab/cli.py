@@ -234,6 +234,7 @@ def cmd_train(args) -> int:
 
     import numpy as np
 
+    from ._memory import check_training_fits, recurrent_params
     from .data.text import Vocab, default_corpus, read_text_files, split_train_val
     from .layers.model import CharLM, CharLMConfig
     from .training.lm import LN2, LMTrainer, TrainConfig, TrainingStopped
@@ -288,6 +289,15 @@ def cmd_train(args) -> int:
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
                               forget_bias=args.forget_bias, dtype=args.dtype)
+        n_params = (len(vocab) * args.embed
+                    + recurrent_params(args.model, args.embed, args.hidden, args.layers)
+                    + args.hidden * len(vocab) + len(vocab))
+        copies, what = {"sgd": (3, "weights, gradients, momentum"),
+                        "adam": (4, "weights, gradients, two Adam moments"),
+                        "adamw": (4, "weights, gradients, two Adam moments")}[args.optimizer]
+        check_training_fits(n_params, args.dtype, copies,
+                            {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
+                            what)
     rng = np.random.default_rng(args.seed)
     model = CharLM(config, rng=rng)
     trainer = LMTrainer(model, vocab, train_ids, val_ids, cfg, out, rng, data_description=desc,
@@ -570,6 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"{command}: interrupted", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"{command}: error: out of memory{detail}; choose smaller sizes (--hidden, "
+              f"--layers, --batch-size, ...)", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, OSError) as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
-                            stopped_by_signal)
+                            check_network_fits, stopped_by_signal)
 
 CLASSIFY_HELP = """\
 Label whole sequences with an LSTM (or RNN): a long-format CSV (sequence id, time order,
@@ -145,6 +145,7 @@ def cmd_classify_train(args) -> int:
         if len(held) == 0:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
+    check_network_fits(args, data.num_features, len(set(data.labels)))
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "

@@ -196,6 +196,17 @@ def _fit_config(args):
                      weight_decay=args.weight_decay, clip=args.clip, patience=max(0, args.patience))
 
 
+def check_network_fits(args, inputs: int, outputs: int) -> None:
+    """Refuse --hidden/--layers too large for this machine before the network is built
+    (see ``lstmlab._memory``): the recurrent stack and a linear head of ``outputs``."""
+    from .._memory import check_training_fits, recurrent_params
+
+    n = (recurrent_params(args.model, inputs, args.hidden, args.layers)
+         + args.hidden * outputs + outputs)
+    check_training_fits(n, args.dtype, 4, {"--hidden": args.hidden, "--layers": args.layers},
+                        "weights, gradients, two Adam moments")
+
+
 def stopped_by_signal(summary: dict, stop) -> int | None:
     """The exit code 128 + N when a stop signal N ended training early (after the caller has
     saved what it trains), else None; says so on stderr."""
@@ -241,6 +252,7 @@ def cmd_forecast_train(args) -> int:
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
                          f"{series.target[i]:g} at line {series.lines[i]}; use --transform none")
+    check_network_fits(args, series.values.shape[1], config.horizon)
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
