@@ -416,16 +416,21 @@ def load_charlm(path, dtype=None) -> tuple[CharLM, Vocab, dict]:
 
 def sample_next(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
     """One token from ``logits (V,)``: argmax at temperature 0, else softmax(logits / T)
-    restricted to the ``top_k`` largest (0 = all)."""
+    restricted to the ``top_k`` largest (0 = all).
+
+    The largest logit is subtracted before dividing by T, so the exponents are <= 0 for any
+    T > 0: a tiny T (even a subnormal one like 1e-310) sends the others to -inf and gives
+    the limit T -> 0, the argmax (ties shared equally), never NaN probabilities.
+    """
     logits = np.asarray(logits, np.float64)
     if temperature == 0:
         return int(np.argmax(logits))
-    z = logits / temperature
+    z = logits - logits.max()
     if 0 < top_k < len(z):
         cut = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= cut, z, -np.inf)
-    z -= z.max()
-    p = np.exp(z)
+    with np.errstate(over="ignore"):  # (z / T) -> -inf is the limit meant here
+        p = np.exp(z / temperature)
     p /= p.sum()
     return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
 
