@@ -13,8 +13,10 @@ from pathlib import Path
 
 from .._argtypes import fraction as _fraction
 from .._argtypes import nonneg_float as _nonneg
+from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
+from .._argtypes import seed as _seed
 
 FORECAST_HELP = """\
 Forecast a numeric column with an LSTM (or RNN), beside the baselines every forecaster
@@ -95,10 +97,10 @@ def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3
     p.add_argument("--lr", type=_posfloat, default=lr, help=f"Adam learning rate, cosine-decayed (default {lr:g})")
     p.add_argument("--weight-decay", type=_nonneg, default=0.0, help="AdamW weight decay (default 0)")
     p.add_argument("--clip", type=_nonneg, default=1.0, help="gradient-norm clip, 0 = off (default 1)")
-    p.add_argument("--patience", type=int, default=patience,
+    p.add_argument("--patience", type=_nonneg_int, default=patience,
                    help=f"stop after N epochs without validation improvement, 0 = never (default {patience})")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -193,7 +195,7 @@ def _fit_config(args):
     from ..training.supervised import FitConfig
 
     return FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     weight_decay=args.weight_decay, clip=args.clip, patience=max(0, args.patience))
+                     weight_decay=args.weight_decay, clip=args.clip, patience=args.patience)
 
 
 def check_network_fits(args, inputs: int, outputs: int) -> None:
