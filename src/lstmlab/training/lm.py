@@ -322,7 +322,10 @@ class LMTrainer:
         last_print = 0.0
         status = "finished"
         last_loss = float("nan")
-        with stop_signals() as stop:
+        # A diverging run (too high a learning rate, say) overflows to inf and NaN; the loop's
+        # own check stops it with a message naming the step, so NumPy's warnings on the way
+        # would only repeat that, as noise on stderr.
+        with stop_signals() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.step == 0:
                 self._truncate_metrics(0)
                 self.save("last.ckpt")
