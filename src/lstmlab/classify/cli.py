@@ -119,7 +119,7 @@ def cmd_classify_train(args) -> int:
     from ..training.checkpoint import atomic_write_text
     from .data import digits_sequences, read_sequences, ucr_pair
     from ..training.signals import stop_signals
-    from .model import SequenceClassifier, stratified_split
+    from .model import SequenceClassifier, check_feature_range, stratified_split
 
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
@@ -137,6 +137,9 @@ def cmd_classify_train(args) -> int:
         test = read_sequences(args.test, **opts)
     for note in data.notes + (test.notes if test else []):
         print(f"missing values: {note}", file=sys.stderr)
+    check_feature_range(data)
+    if test is not None:
+        check_feature_range(test, spread=False)
     if test is None:
         if len(set(data.labels)) < 2:
             raise ValueError(f"the data has only one class ({data.labels[0]!r}); a classifier "
@@ -190,10 +193,11 @@ def cmd_classify_train(args) -> int:
 def cmd_classify_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text
     from .data import read_sequences
-    from .model import SequenceClassifier
+    from .model import SequenceClassifier, check_feature_range
 
     model = SequenceClassifier.load(args.checkpoint)
     data = read_sequences(args.data, require_labels=False, **_csv_options(args))
+    check_feature_range(data, spread=False)
     proba = model.predict_proba(data)
     text = _predictions_csv(model, data, proba)
     if args.out:

@@ -224,7 +224,7 @@ def cmd_forecast_train(args) -> int:
 
     from ..training.signals import stop_signals
     from .data import SHIPPED, load_shipped, read_series
-    from .model import ForecastConfig, Forecaster
+    from .model import ForecastConfig, Forecaster, check_series_range
     from .report import evaluate, format_table, plot_forecast, write_forecasts_csv
     from .windows import chronological_split
 
@@ -254,6 +254,7 @@ def cmd_forecast_train(args) -> int:
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
                          f"{series.target[i]:g} at line {series.lines[i]}; use --transform none")
+    check_series_range(series)
     check_network_fits(args, series.values.shape[1], config.horizon)
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
@@ -307,7 +308,7 @@ def cmd_forecast_train(args) -> int:
 def cmd_forecast_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text, load_checkpoint
     from .data import read_series
-    from .model import KIND, Forecaster, future_labels
+    from .model import KIND, Forecaster, check_series_range, future_labels
 
     meta, _ = load_checkpoint(args.checkpoint, expect_kind=KIND)
     fc = Forecaster.load(args.checkpoint)
@@ -316,6 +317,7 @@ def cmd_forecast_predict(args) -> int:
     series = read_series(args.csv, target, features, meta.get("time"), args.missing)
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
+    check_series_range(series)
     K = args.horizon or fc.config.horizon
     pred = fc.forecast_next(series, K)
     labels = future_labels(series.time, K)
