@@ -280,6 +280,7 @@ def cmd_forecast_train(args) -> int:
     report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
               "season": fc.season, "split": split.to_json(), "training": sm,
               "part": ev.part, "windows": int(len(ev.origins)), "mase_scale": ev.scale,
+              "mase_lag": ev.mase_lag,
               "scores": ev.scores, "seed": args.seed}
     fc.save(out / "model.ckpt", extra={"target": series.columns[0],
                                        "features": series.columns[1:],
@@ -291,14 +292,19 @@ def cmd_forecast_train(args) -> int:
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     if not args.no_plot:
         plot_forecast(out / "forecast.png", ev, series)
-    season = (f"season {fc.season} ({'given' if args.season else 'detected'})" if fc.season
-              else "no season detected (seasonal naive left out)")
+    if not fc.season:
+        season = "no season detected (seasonal naive left out)"
+    else:
+        season = f"season {fc.season} ({'given' if args.season else 'detected'}"
+        if "seasonal_naive" not in ev.preds:
+            season += (f"; longer than the series allows before the first {ev.part} window, "
+                       f"so seasonal naive is left out")
+        season += ")"
     print(f"split: {split.train} training, {split.val} validation, {split.test} test steps; "
           f"{season}; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
     print(f"{ev.part} part: {len(ev.origins)} windows, each forecasting {config.horizon} steps; "
-          f"MASE relative to the in-sample {'seasonal ' if fc.season else ''}naive error "
-          f"{ev.scale:.3g}")
+          f"MASE relative to {ev.mase_basis()}")
     print(format_table(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
           + ("" if args.no_plot else f", {out / 'forecast.png'}"))
