@@ -132,6 +132,24 @@ def test_the_memory_bound_names_the_options_and_the_size():
     assert _sci(123456) == "1.23e+05"
 
 
+def test_without_a_known_memory_size_the_bound_is_one_tebibyte(monkeypatch):
+    import lstmlab._memory as memory
+
+    monkeypatch.setattr(memory, "machine_memory", lambda: None)
+    check_training_fits(10**9, "float32", 4, {"--hidden": 8}, "w")  # 15 GiB: allowed
+    with pytest.raises(ValueError, match=r"--layers 99999999999 .* 1\.0 TiB"):
+        check_training_fits(10**12, "float32", 4, {"--layers": 99999999999}, "w")
+
+
+def test_absurdly_many_layers_are_refused_before_the_first_is_built(tmp_path, capsys):
+    from lstmlab.cli import main
+
+    corpus = write(tmp_path / "c.txt", "the cell state gate\n" * 200)
+    assert main(["train", str(corpus), "--layers", "99999999999", "--hidden", "8",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "--layers 99999999999" in capsys.readouterr().err
+
+
 # -- float64 ranges and standardisation --------------------------------------------------------------
 
 def test_range_problem_names_the_column_the_place_and_the_remedy():

@@ -11,8 +11,11 @@ size they would need.
 
 The machine's memory is the physical memory the operating system reports, or the control
 group's limit when the process runs in a container that sets a lower one. Where neither is
-known, there is no check, and :func:`lstmlab.cli.main` still turns a ``MemoryError`` into a
-one-line error.
+known (Windows has no ``os.sysconf``), the bound is a fixed 1 TiB: more than a machine that
+runs this library is likely to have, so it refuses no real model, but it still stops the
+absurd sizes — ``--layers 99999999999`` would otherwise allocate layer after small layer
+until the memory runs out. :func:`lstmlab.cli.main` turns any ``MemoryError`` that remains
+into a one-line error.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import numpy as np
 
 GATES = {"lstm": 4, "rnn": 1}
+UNKNOWN_MEMORY = 2 ** 40  # the bound where the system does not say (see the module docstring)
 
 
 def recurrent_params(cell: str, input_size: int, hidden: int, layers: int) -> int:
@@ -79,9 +83,7 @@ def check_training_fits(n_params: int, dtype, copies: int, options: dict[str, in
     ``options`` maps option names to the values given (``{"--hidden": 256, ...}``);
     ``what`` says what the copies are (``"weights, gradients, two Adam moments"``).
     """
-    limit = machine_memory() if available is None else available
-    if limit is None:
-        return
+    limit = available or machine_memory() or UNKNOWN_MEMORY
     need = int(n_params) * np.dtype(dtype).itemsize * copies
     if need <= limit:
         return
