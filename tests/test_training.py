@@ -269,7 +269,7 @@ def test_corpus_shorter_than_one_chunk(tmp_path, capsys):
     (["--hidden", "0"], "expected a positive integer"),
     (["--layers", "-1"], "expected a positive integer"),
     (["--lr", "0"], "expected a number > 0"),
-    (["--lr", "-0.1"], "expected a number >= 0"),
+    (["--lr", "-0.1"], "expected a number > 0, got -0.1"),
     (["--batch-size", "abc"], "expected a positive integer"),
 ])
 def test_nonsensical_hyperparameters(tmp_path, capsys, args, pattern):

@@ -1,53 +1,106 @@
 """Argument types shared by every ``lstmlab`` command: each rejects bad numbers with a
-message that says what was expected (argparse then names the option)."""
+message that says what was expected (argparse then names the option).
+
+Every float option is finite: ``nan``, ``inf`` and texts that overflow to infinity
+(``1e999``) are refused here, so no command has to guess what an infinite learning rate,
+clip or temperature would mean.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+
+
+def _shown(text: str) -> str:
+    """``text`` for an error message, cut to a readable length (a 5000-digit number is
+    still named, not pasted)."""
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+
+
+def _int(text: str, expected: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # also: more digits than int() converts (sys.get_int_max_str_digits)
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {_shown(text)}") from None
+
+
+def _finite_float(text: str, expected: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {_shown(text)}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {_shown(text)} (not a finite "
+                                         f"number)")
+    return value
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    value = _int(text, "a positive integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
 def nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    value = _int(text, "an integer >= 0")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 
+def seed(text: str) -> int:
+    """A random seed: an integer >= 0 (what ``numpy.random.default_rng`` accepts)."""
+    value = _int(text, "an integer >= 0 as the seed")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 as the seed, got {value}")
+    return value
+
+
+def gate_bias(text: str) -> float:
+    """An initial gate bias, in [-100, 100]: a gate at ±100 is already shut or open for good
+    (sigmoid(-100) = 4e-44, sigmoid(100) rounds to 1 in float64), so a larger bias changes
+    nothing but can overflow (past 3.4e38 it is not a float32 at all)."""
+    value = _finite_float(text, "a number in [-100, 100]")
+    if not -100 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a number in [-100, 100], got {text}")
+    return value
+
+
 def nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:  # also rejects NaN
+    value = _finite_float(text, "a number >= 0")
+    if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
     return value
 
 
 def pos_float(text: str) -> float:
-    value = nonneg_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
+    value = _finite_float(text, "a number > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
 
 
 def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    """A share in [0, 1): dropout, a validation or test fraction, SGD momentum."""
+    value = _finite_float(text, "a number in [0, 1)")
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return value
+
+
+def pos_fraction(text: str) -> float:
+    """A share in (0, 1): a fraction that must leave something on both sides."""
+    value = _finite_float(text, "a number in (0, 1)")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
+    return value
+
+
+def unit_score(text: str) -> float:
+    """A score threshold in (0, 1]: a fraction solved, an accuracy."""
+    value = _finite_float(text, "a number in (0, 1]")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
     return value

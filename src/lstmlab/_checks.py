@@ -9,7 +9,8 @@ import numpy as np
 
 def as_float_array(value, name: str, dtype, ndim: int | tuple[int, ...] | None = None,
                    finite: bool = True) -> np.ndarray:
-    """``value`` as a NumPy array of ``dtype``; rejects non-real dtypes, wrong rank, NaN/inf.
+    """``value`` as a NumPy array of ``dtype``; rejects non-real dtypes, wrong rank, NaN/inf
+    (with ``finite``, also finite values that ``dtype`` cannot hold, e.g. 1e300 as float32).
 
     Accepts anything array-like, including torch tensors (via ``numpy()``), and real
     floating arrays of another precision (converted).
@@ -25,11 +26,15 @@ def as_float_array(value, name: str, dtype, ndim: int | tuple[int, ...] | None =
         if arr.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name} must have {want} dimensions, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if finite and not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
-    return arr
+    with np.errstate(over="ignore"):  # a finite value beyond dtype's range becomes inf: named below
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not np.isfinite(out).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        if np.isfinite(arr[bad]):
+            raise ValueError(f"{name} holds {arr[bad]:.3g} at index {bad}, beyond the range of "
+                             f"{out.dtype} (largest {np.finfo(out.dtype).max:.3g})")
+        raise ValueError(f"{name} contains NaN or inf (first at index {bad})")
+    return out
 
 
 def check_shape(arr: np.ndarray, expected: tuple[int, ...], name: str) -> None:

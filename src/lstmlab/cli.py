@@ -6,10 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._argtypes import fraction as _fraction
+from ._argtypes import gate_bias as _gate_bias
 from ._argtypes import nonneg_float as _nonneg_float
 from ._argtypes import nonneg_int as _nonneg_int
 from ._argtypes import pos_float as _pos_float
+from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
+from ._argtypes import seed as _seed
+from ._argtypes import unit_score as _unit_score
 
 DEMO_HELP = """\
 The lecture, end to end, in a few minutes on a laptop CPU; writes OUT/report.html (one
@@ -52,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 TRAIN_HELP = """\
 Train a character-level language model (embedding -> RNN/LSTM -> linear) on text files.
 With no FILE it trains on a corpus every Python installation has: the standard library's
-own .py sources. Writes OUT/last.ckpt, OUT/best.ckpt and OUT/metrics.jsonl; Ctrl-C stops
-cleanly with a checkpoint, and --resume continues exactly where the run stopped.
+own .py sources. Writes OUT/last.ckpt (first at step 0), OUT/best.ckpt and OUT/metrics.jsonl.
+Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit 130 or 143; a second
+one stops at once), and --resume continues exactly where the last checkpoint left off.
 
 examples:
   lstmlab train --out runs/stdlib                        # default corpus, LSTM 2x256
@@ -111,21 +117,22 @@ def _add_train(sub):
     g.add_argument("--epochs", type=_pos_float, help="passes over the training text (instead of --steps)")
     p.add_argument("--lr", type=_pos_float, default=None, help="peak learning rate (default 2e-3; 0.5 for sgd)")
     p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
-    p.add_argument("--momentum", type=_nonneg_float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--momentum", type=_fraction, default=0.9, help="SGD momentum, in [0, 1) (default 0.9)")
     p.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
     p.add_argument("--schedule", choices=["cosine", "constant", "step"], default="cosine")
     p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps")
     p.add_argument("--clip", type=_nonneg_float, default=5.0, help="global gradient-norm clip, 0 = off (default 5)")
-    p.add_argument("--dropout", type=_nonneg_float, default=0.0, help="dropout between layers (default 0)")
-    p.add_argument("--forget-bias", type=float, default=1.0, help="LSTM forget-gate bias at init (default 1)")
+    p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers, in [0, 1) (default 0)")
+    p.add_argument("--forget-bias", type=_gate_bias, default=1.0, help="LSTM forget-gate bias at init (default 1)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--val-fraction", type=_pos_float, default=0.05, help="end share held out (default 0.05)")
+    p.add_argument("--val-fraction", type=_pos_fraction, default=0.05,
+                   help="end share held out, in (0, 1) (default 0.05)")
     p.add_argument("--eval-every", type=_positive, default=200)
     p.add_argument("--eval-chunks", type=_nonneg_int, default=20, help="validation chunks per evaluation (0 = all)")
     p.add_argument("--checkpoint-every", type=_positive, default=200)
     p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
     p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/charlm", help="run directory (default runs/charlm)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.ckpt")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -138,9 +145,10 @@ def _add_generate(sub):
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
-    p.add_argument("--temperature", type=_nonneg_float, default=1.0, help="0 = greedy (default 1)")
+    p.add_argument("--temperature", type=_nonneg_float, default=1.0,
+                   help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
     p.add_argument("--top-k", type=_nonneg_int, default=0, help="sample among the k likeliest (0 = all)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (default: fresh)")
     p.add_argument("--unknown", choices=["error", "replace"], default="error",
                    help="prompt characters outside the vocabulary: stop with an error (default) or "
                         "replace them by a stand-in character")
@@ -233,9 +241,11 @@ def cmd_train(args) -> int:
 
     import numpy as np
 
+    from ._memory import check_training_fits, recurrent_params
     from .data.text import Vocab, default_corpus, read_text_files, split_train_val
     from .layers.model import CharLM, CharLMConfig
     from .training.lm import LN2, LMTrainer, TrainConfig, TrainingStopped
+    from .training.signals import StopNow
 
     out = Path(args.out)
     if args.files:  # --max-chars bounds the read, not only the text kept
@@ -264,20 +274,35 @@ def cmd_train(args) -> int:
     if args.resume:
         last = out / "last.ckpt"
         if not last.exists():
-            raise ValueError(f"--resume: {last} does not exist (nothing to continue)")
+            raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
+                             f"run the same command without --resume to start the run")
         from .training.checkpoint import load_checkpoint
         meta, _ = load_checkpoint(last, expect_kind="charlm")
         stored = TrainConfig.from_json(meta["train"])
         cfg = TrainConfig(**{**stored.__dict__, "steps": steps if (args.steps or args.epochs) else stored.steps})
         config = CharLMConfig.from_json(meta["model"])
     else:
-        if (out / "last.ckpt").exists() or (out / "metrics.jsonl").exists():
+        # A run is there once it has a checkpoint (its first is written at step 0); a folder
+        # with only metrics.jsonl holds the log of steps whose weights were never saved.
+        if (out / "last.ckpt").exists() or (out / "best.ckpt").exists():
             raise ValueError(f"--out {out} already holds a run; pass --resume to continue it or "
                              f"choose another --out (nothing was overwritten)")
+        if (out / "metrics.jsonl").exists():
+            print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
+                  f"checkpoint): starting the run over", file=sys.stderr)
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
                               forget_bias=args.forget_bias, dtype=args.dtype)
+        n_params = (len(vocab) * args.embed
+                    + recurrent_params(args.model, args.embed, args.hidden, args.layers)
+                    + args.hidden * len(vocab) + len(vocab))
+        copies, what = {"sgd": (3, "weights, gradients, momentum"),
+                        "adam": (4, "weights, gradients, two Adam moments"),
+                        "adamw": (4, "weights, gradients, two Adam moments")}[args.optimizer]
+        check_training_fits(n_params, args.dtype, copies,
+                            {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
+                            what)
     rng = np.random.default_rng(args.seed)
     model = CharLM(config, rng=rng)
     trainer = LMTrainer(model, vocab, train_ids, val_ids, cfg, out, rng, data_description=desc,
@@ -294,8 +319,10 @@ def cmd_train(args) -> int:
     except TrainingStopped as exc:
         print(f"lstmlab train: stopped: {exc}", file=sys.stderr)
         return 3
+    except StopNow as exc:
+        return exc.exit_code
     if summary["status"] == "interrupted":
-        return 130
+        return 128 + summary["signal"]
     best = summary["best_val"]
     print(f"done: step {summary['step']}, {summary['seconds']:.0f} s; best validation "
           f"{best:.4f} nats = {best / LN2:.3f} bits per character (step {summary['best_step']}); "
@@ -344,7 +371,7 @@ def _add_demo(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="lstmlab-demo", help="output directory (default lstmlab-demo)")
     p.add_argument("--quick", action="store_true", help="tiny networks and budget: seconds, not minutes")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--length", type=_positive, default=None,
                    help="T of the gradient-flow section (default 100)")
     p.add_argument("--hidden", type=_positive, default=None,
@@ -429,23 +456,24 @@ def _add_experiment(sub):
     p.add_argument("--lengths", type=_positive, nargs="+", required=True, metavar="T",
                    help="task lengths T")
     p.add_argument("--models", nargs="+", choices=["rnn", "lstm"], default=["rnn", "lstm"])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
     p.add_argument("--budget", type=_positive, default=128_000,
                    help="training sequences per run (default 128000)")
     p.add_argument("--hidden", type=_positive, default=32, help="hidden units (default 32)")
     p.add_argument("--batch", type=_positive, default=32, help="sequences per step (default 32)")
     p.add_argument("--lr", type=_pos_float, default=3e-3, help="Adam learning rate (default 3e-3)")
     p.add_argument("--clip", type=_nonneg_float, default=1.0, help="gradient-norm clip, 0 = off (default 1)")
-    p.add_argument("--forget-bias", type=float, default=5.0,
+    p.add_argument("--forget-bias", type=_gate_bias, default=5.0,
                    help="LSTM forget-gate bias at init (default 5: f = 0.993, a memory half-life "
                         "of about 100 steps)")
-    p.add_argument("--input-bias", type=float, default=-5.0,
+    p.add_argument("--input-bias", type=_gate_bias, default=-5.0,
                    help="LSTM input-gate bias at init (default -5: i = 0.007, the cells start "
                         "nearly closed to input)")
     p.add_argument("--eval-every", type=_positive, default=4000,
                    help="training sequences between evaluations (default 4000)")
     p.add_argument("--eval-size", type=_positive, default=2000, help="held-out sequences (default 2000)")
-    p.add_argument("--target", type=_pos_float, default=0.95, help="score that counts as solved (default 0.95)")
+    p.add_argument("--target", type=_unit_score, default=0.95,
+                   help="score that counts as solved, in (0, 1] (default 0.95)")
     p.add_argument("--no-stop", action="store_true", help="train the whole budget even once solved")
     p.add_argument("--out", default=None, help="output directory (default runs/experiment-TASK)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -538,18 +566,33 @@ def cmd_inspect(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
+    stderr, no traceback), 3 training diverged, 128 + N stopped by signal N (130 Ctrl-C,
+    143 SIGTERM).
+
+    Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
+    imported by the commands, not by ``import lstmlab.cli``), is the one line
+    "interrupted" and exit 130.
+    """
+    command = "lstmlab"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        command = f"lstmlab {args.command}"
         return args.func(args)
-    except KeyboardInterrupt:
-        print(f"lstmlab {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"{command}: error: out of memory{detail}; choose smaller sizes (--hidden, "
+              f"--layers, --batch-size, ...)", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, OSError) as exc:
-        print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
 
 

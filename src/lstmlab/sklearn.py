@@ -31,6 +31,7 @@ import numbers
 
 import numpy as np
 
+from ._scaling import mean_std, range_problem
 from .forecast.windows import WindowScaler
 from .forecast.windows import make_windows as _make_windows
 from .layers.seqnet import SequenceNet, SequenceNetConfig
@@ -200,7 +201,14 @@ class _LSTMEstimator(BaseEstimator):
                                              readout=readout, dtype=self.dtype), rng=rng)
 
     def _predict_net(self, x: np.ndarray, lengths=None) -> np.ndarray:
-        return self.net_.predict(x.astype(self.net_.dtype), lengths).astype(np.float64)
+        with np.errstate(over="ignore"):  # an overflow to inf is caught just below
+            x = x.astype(self.net_.dtype)  # (T, n, D)
+        if not np.isfinite(x).all():
+            t, i, j = np.argwhere(~np.isfinite(x))[0]
+            raise ValueError(f"X: sample {i}, step {t}, feature {j} is too far from the training "
+                             f"data to scale (it falls outside {self.net_.dtype} after "
+                             f"standardisation with the training statistics)")
+        return self.net_.predict(x, lengths).astype(np.float64)
 
 
 class LSTMForecaster(RegressorMixin, _LSTMEstimator):
@@ -324,15 +332,20 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
             raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier "
                              f"needs at least two classes")
         X3 = self._as_sequences(X)
+        n, T = X3.shape[:2]
         if lengths is not None:
             lengths = np.asarray(lengths)
-            mask = np.arange(X3.shape[1])[None, :] < lengths[:, None]  # (n, T) valid steps
-            steps = X3[mask]
+            mask = np.arange(T)[None, :] < lengths[:, None]  # (n, T) valid steps
         else:
-            steps = X3.reshape(-1, X3.shape[2])
-        self.mean_ = steps.mean(axis=0)
-        std = steps.std(axis=0)
-        self.std_ = np.where(std > 1e-12, std, 1.0)
+            mask = np.ones((n, T), bool)
+        steps = X3[mask]  # (valid steps, D)
+        sample, step = np.nonzero(mask)
+        for j in range(steps.shape[1]):
+            problem = range_problem(steps[:, j], f"feature {j}",
+                                    lambda i: f"sample {sample[i]}, step {step[i]}")
+            if problem:
+                raise ValueError(f"X: {problem}")
+        self.mean_, self.std_ = mean_std(steps, axis=0)
         rng = _generator(self.random_state)
         x, lengths = self._encode(X3, lengths)
         n = len(yi)

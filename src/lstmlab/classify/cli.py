@@ -9,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..forecast.cli import _Progress, _fit_config, _fraction, add_network_options
+from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
+                            check_network_fits, stopped_by_signal)
 
 CLASSIFY_HELP = """\
 Label whole sequences with an LSTM (or RNN): a long-format CSV (sequence id, time order,
@@ -117,7 +118,8 @@ def cmd_classify_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from .data import digits_sequences, read_sequences, ucr_pair
-    from .model import SequenceClassifier, stratified_split
+    from ..training.signals import stop_signals
+    from .model import SequenceClassifier, check_feature_range, stratified_split
 
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
@@ -135,6 +137,9 @@ def cmd_classify_train(args) -> int:
         test = read_sequences(args.test, **opts)
     for note in data.notes + (test.notes if test else []):
         print(f"missing values: {note}", file=sys.stderr)
+    check_feature_range(data)
+    if test is not None:
+        check_feature_range(test, spread=False)
     if test is None:
         if len(set(data.labels)) < 2:
             raise ValueError(f"the data has only one class ({data.labels[0]!r}); a classifier "
@@ -143,6 +148,7 @@ def cmd_classify_train(args) -> int:
         if len(held) == 0:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
+    check_network_fits(args, data.num_features, len(set(data.labels)))
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
@@ -154,14 +160,16 @@ def cmd_classify_train(args) -> int:
           f"{len(test)}; {args.model.upper()} {args.layers}x{args.hidden}, readout {args.readout}",
           file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
-    try:
-        model = SequenceClassifier.train(data, rng, readout=args.readout, hidden_size=args.hidden,
-                                         num_layers=args.layers, cell=args.model,
-                                         dropout=args.dropout, dtype=args.dtype,
-                                         val_fraction=args.val_fraction,
-                                         fit_config=_fit_config(args), on_epoch=progress)
-    finally:
-        progress.close()
+    with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
+        try:
+            model = SequenceClassifier.train(data, rng, readout=args.readout,
+                                             hidden_size=args.hidden, num_layers=args.layers,
+                                             cell=args.model, dropout=args.dropout,
+                                             dtype=args.dtype, val_fraction=args.val_fraction,
+                                             fit_config=_fit_config(args), on_epoch=progress,
+                                             should_stop=lambda: stop.requested)
+        finally:
+            progress.close()
     res = model.evaluate(test)
     sm = model.meta["summary"]
     model.save(out / "model.ckpt", extra={"csv_options": {k: v for k, v in opts.items()
@@ -179,16 +187,17 @@ def cmd_classify_train(args) -> int:
           f"{sm['seconds']:.0f} s)")
     _print_evaluation(model, res, "test")
     print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}")
-    return 0
+    return stopped_by_signal(sm, stop) or 0
 
 
 def cmd_classify_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text
     from .data import read_sequences
-    from .model import SequenceClassifier
+    from .model import SequenceClassifier, check_feature_range
 
     model = SequenceClassifier.load(args.checkpoint)
     data = read_sequences(args.data, require_labels=False, **_csv_options(args))
+    check_feature_range(data, spread=False)
     proba = model.predict_proba(data)
     text = _predictions_csv(model, data, proba)
     if args.out:

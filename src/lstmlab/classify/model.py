@@ -10,13 +10,17 @@ over its valid steps; padding never reaches the loss or the gradients.
 Classes are the sorted distinct training labels (so the class order, and a checkpoint, do
 not depend on the order of the rows). The feature scaler (mean and standard deviation per
 feature over all valid training steps) is fitted on the training sequences only and stored
-in the checkpoint (``kind = "classifier"``).
+in the checkpoint (``kind = "classifier"``). A feature whose values float64 cannot
+standardise (beyond ±1e150, or varying by less than 1e-150; see ``lstmlab._scaling``), and
+data the fitted scaler maps outside the network's dtype, are errors naming the case and
+feature.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._scaling import mean_std, range_problem
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
@@ -42,6 +46,25 @@ def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple
         held.extend(idx[:k].tolist())
         keep.extend(idx[k:].tolist())
     return np.sort(np.array(keep, np.int64)), np.sort(np.array(held, np.int64))
+
+
+def check_feature_range(data: SequenceSet, spread: bool = True) -> None:
+    """A ``SequenceDataError`` naming the case and feature when a feature of ``data`` cannot
+    be standardised in float64 (non-finite, beyond ±1e150, or — with ``spread``, for the data
+    a scaler is fitted on — varying by less than 1e-150)."""
+    if len(data) == 0:
+        return
+    steps = np.concatenate(data.x, axis=0)  # (sum T_i, D)
+    case = np.repeat(np.arange(len(data)), data.lengths)  # (sum T_i,) the case of each step
+
+    def where(i: int) -> str:
+        k = int(case[i])
+        return f"case {data.ids[k]!r} (step {i - int(data.lengths[:k].sum())})"
+
+    for j, name in enumerate(data.features):
+        problem = range_problem(steps[:, j], name, where, spread)
+        if problem:
+            raise SequenceDataError(f"{data.source}: feature {problem}")
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -85,7 +108,16 @@ class SequenceClassifier:
         x, lengths = data.padded(np.float64)  # (T, n, D)
         x = (x - self.mean) / self.std
         x[np.arange(x.shape[0])[:, None] >= lengths[None, :]] = 0.0  # padding stays 0
-        return x.astype(self.net.dtype), lengths
+        with np.errstate(over="ignore"):  # an overflow to inf is caught just below
+            x = x.astype(self.net.dtype)
+        if not np.isfinite(x).all():
+            t, i, j = np.argwhere(~np.isfinite(x))[0]
+            raise SequenceDataError(f"case {data.ids[i]!r}, step {t}, feature "
+                                    f"{self.features[j]!r}: {data.x[i][t, j]:.3g} is too far from "
+                                    f"the training data to scale (it falls outside "
+                                    f"{self.net.dtype} after standardisation with the training "
+                                    f"mean and standard deviation)")
+        return x, lengths
 
     def encode_labels(self, labels) -> np.ndarray:
         index = {c: i for i, c in enumerate(self.classes)}
@@ -100,7 +132,10 @@ class SequenceClassifier:
     def train(cls, data: SequenceSet, rng: np.random.Generator, readout: str = "last",
               hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
               dropout: float = 0.0, dtype: str = "float32", val_fraction: float = 0.15,
-              fit_config: FitConfig | None = None, on_epoch=None) -> "SequenceClassifier":
+              fit_config: FitConfig | None = None, on_epoch=None,
+              should_stop=None) -> "SequenceClassifier":
+        """Fit on ``data`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
+        passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
         classes = sorted(set(data.labels))
@@ -110,12 +145,11 @@ class SequenceClassifier:
         if readout not in ("last", "mean"):
             raise ValueError(f"readout must be 'last' or 'mean', got {readout!r}")
         fit_config = fit_config or FitConfig()
+        check_feature_range(data)
         keep, held = stratified_split(data.labels, val_fraction, rng)
         train_set = data.subset(keep)
         steps = np.concatenate(train_set.x, axis=0)  # (sum T_i, D)
-        mean = steps.mean(axis=0)
-        std = steps.std(axis=0)
-        std = np.where(std > 1e-12, std, 1.0)
+        mean, std = mean_std(steps, axis=0)
         net = SequenceNet(SequenceNetConfig(input_size=data.num_features, output_size=len(classes),
                                             hidden_size=hidden_size, num_layers=num_layers,
                                             cell=cell, readout=readout, dropout=dropout,
@@ -129,7 +163,8 @@ class SequenceClassifier:
             xv, lv = model._encode_x(val_set)
             val = (xv, model.encode_labels(val_set.labels), lv)
         summary = fit_sequence_net(net, x, y, softmax_cross_entropy, fit_config, rng,
-                                   lengths=lengths, val=val, on_epoch=on_epoch)
+                                   lengths=lengths, val=val, on_epoch=on_epoch,
+                                   should_stop=should_stop)
         model.meta = {"data": {"source": data.source, "n_train": int(len(keep)),
                                "n_val": int(len(held)), "notes": data.notes},
                       "summary": summary,

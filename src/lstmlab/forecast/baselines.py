@@ -74,13 +74,22 @@ def rmse(y: np.ndarray, yhat: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(np.asarray(yhat) - np.asarray(y)))))
 
 
-def mase_scale(y_train: np.ndarray, season: int = 1) -> float:
-    """``mean |y_t - y_{t-m}|`` on the training part: the MASE denominator."""
+def mase_denominator(y_train: np.ndarray, season: int = 1) -> tuple[float, int | None]:
+    """``(scale, m)``: the MASE denominator ``mean_t |y_t - y_{t-m}|`` on the training part
+    and the lag ``m`` it used — ``season`` when the training part is longer than it, else 1
+    (the plain naive forecast). A constant training part has no naive error to scale by:
+    then ``(1.0, None)``, and MASE equals MAE."""
     y_train = np.asarray(y_train, np.float64)
     m = season if len(y_train) > season else 1
     d = np.abs(y_train[m:] - y_train[:-m])
     scale = float(d.mean()) if d.size else 0.0
-    return scale if scale > 0 else 1.0  # a constant training part: fall back to MAE
+    return (scale, m) if scale > 0 else (1.0, None)
+
+
+def mase_scale(y_train: np.ndarray, season: int = 1) -> float:
+    """``mean |y_t - y_{t-m}|`` on the training part: the MASE denominator (see
+    :func:`mase_denominator`, which also says which m it used)."""
+    return mase_denominator(y_train, season)[0]
 
 
 def scores(y: np.ndarray, yhat: np.ndarray, scale: float) -> dict:

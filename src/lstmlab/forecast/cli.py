@@ -13,8 +13,10 @@ from pathlib import Path
 
 from .._argtypes import fraction as _fraction
 from .._argtypes import nonneg_float as _nonneg
+from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
+from .._argtypes import seed as _seed
 
 FORECAST_HELP = """\
 Forecast a numeric column with an LSTM (or RNN), beside the baselines every forecaster
@@ -95,10 +97,10 @@ def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3
     p.add_argument("--lr", type=_posfloat, default=lr, help=f"Adam learning rate, cosine-decayed (default {lr:g})")
     p.add_argument("--weight-decay", type=_nonneg, default=0.0, help="AdamW weight decay (default 0)")
     p.add_argument("--clip", type=_nonneg, default=1.0, help="gradient-norm clip, 0 = off (default 1)")
-    p.add_argument("--patience", type=int, default=patience,
+    p.add_argument("--patience", type=_nonneg_int, default=patience,
                    help=f"stop after N epochs without validation improvement, 0 = never (default {patience})")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -193,14 +195,36 @@ def _fit_config(args):
     from ..training.supervised import FitConfig
 
     return FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     weight_decay=args.weight_decay, clip=args.clip, patience=max(0, args.patience))
+                     weight_decay=args.weight_decay, clip=args.clip, patience=args.patience)
+
+
+def check_network_fits(args, inputs: int, outputs: int) -> None:
+    """Refuse --hidden/--layers too large for this machine before the network is built
+    (see ``lstmlab._memory``): the recurrent stack and a linear head of ``outputs``."""
+    from .._memory import check_training_fits, recurrent_params
+
+    n = (recurrent_params(args.model, inputs, args.hidden, args.layers)
+         + args.hidden * outputs + outputs)
+    check_training_fits(n, args.dtype, 4, {"--hidden": args.hidden, "--layers": args.layers},
+                        "weights, gradients, two Adam moments")
+
+
+def stopped_by_signal(summary: dict, stop) -> int | None:
+    """The exit code 128 + N when a stop signal N ended training early (after the caller has
+    saved what it trains), else None; says so on stderr."""
+    if not stop.requested:
+        return None
+    print(f"interrupted ({stop.name}) in epoch {summary['epochs_run']}: kept the best epoch so "
+          f"far ({summary['best_epoch']}); its model and reports are written", file=sys.stderr)
+    return stop.exit_code
 
 
 def cmd_forecast_train(args) -> int:
     import numpy as np
 
+    from ..training.signals import stop_signals
     from .data import SHIPPED, load_shipped, read_series
-    from .model import ForecastConfig, Forecaster
+    from .model import ForecastConfig, Forecaster, check_series_range
     from .report import evaluate, format_table, plot_forecast, write_forecasts_csv
     from .windows import chronological_split
 
@@ -230,6 +254,8 @@ def cmd_forecast_train(args) -> int:
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
                          f"{series.target[i]:g} at line {series.lines[i]}; use --transform none")
+    check_series_range(series)
+    check_network_fits(args, series.values.shape[1], config.horizon)
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
@@ -239,19 +265,22 @@ def cmd_forecast_train(args) -> int:
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
           f"{args.layers}x{args.hidden}", file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
-    try:
-        fc = Forecaster.train(series, config, np.random.default_rng(args.seed),
-                              hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
-                              dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args),
-                              on_epoch=progress)
-    finally:
-        progress.close()
+    with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
+        try:
+            fc = Forecaster.train(series, config, np.random.default_rng(args.seed),
+                                  hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
+                                  dropout=args.dropout, dtype=args.dtype,
+                                  fit_config=_fit_config(args), on_epoch=progress,
+                                  should_stop=lambda: stop.requested)
+        finally:
+            progress.close()
     sm = fc.meta["summary"]
     split = fc.split
     ev = evaluate(fc, series)
     report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
               "season": fc.season, "split": split.to_json(), "training": sm,
               "part": ev.part, "windows": int(len(ev.origins)), "mase_scale": ev.scale,
+              "mase_lag": ev.mase_lag,
               "scores": ev.scores, "seed": args.seed}
     fc.save(out / "model.ckpt", extra={"target": series.columns[0],
                                        "features": series.columns[1:],
@@ -263,24 +292,29 @@ def cmd_forecast_train(args) -> int:
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     if not args.no_plot:
         plot_forecast(out / "forecast.png", ev, series)
-    season = (f"season {fc.season} ({'given' if args.season else 'detected'})" if fc.season
-              else "no season detected (seasonal naive left out)")
+    if not fc.season:
+        season = "no season detected (seasonal naive left out)"
+    else:
+        season = f"season {fc.season} ({'given' if args.season else 'detected'}"
+        if "seasonal_naive" not in ev.preds:
+            season += (f"; longer than the series allows before the first {ev.part} window, "
+                       f"so seasonal naive is left out")
+        season += ")"
     print(f"split: {split.train} training, {split.val} validation, {split.test} test steps; "
           f"{season}; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
     print(f"{ev.part} part: {len(ev.origins)} windows, each forecasting {config.horizon} steps; "
-          f"MASE relative to the in-sample {'seasonal ' if fc.season else ''}naive error "
-          f"{ev.scale:.3g}")
+          f"MASE relative to {ev.mase_basis()}")
     print(format_table(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
           + ("" if args.no_plot else f", {out / 'forecast.png'}"))
-    return 0
+    return stopped_by_signal(sm, stop) or 0
 
 
 def cmd_forecast_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text, load_checkpoint
     from .data import read_series
-    from .model import KIND, Forecaster, future_labels
+    from .model import KIND, Forecaster, check_series_range, future_labels
 
     meta, _ = load_checkpoint(args.checkpoint, expect_kind=KIND)
     fc = Forecaster.load(args.checkpoint)
@@ -289,6 +323,7 @@ def cmd_forecast_predict(args) -> int:
     series = read_series(args.csv, target, features, meta.get("time"), args.missing)
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
+    check_series_range(series)
     K = args.horizon or fc.config.horizon
     pred = fc.forecast_next(series, K)
     labels = future_labels(series.time, K)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from .._checks import positive_int
+from .._scaling import range_problem
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
@@ -65,6 +66,20 @@ class ForecastConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+def check_series_range(series: TimeSeries) -> None:
+    """A ``ValueError`` naming the column and line when a column of ``series`` is too large or
+    varies too little to be standardised and scored in float64 (see ``lstmlab._scaling``)."""
+    lines = series.lines
+
+    def where(i: int) -> str:
+        return f"line {int(lines[i])}" if lines is not None else f"row {i}"
+
+    for j, name in enumerate(series.columns):
+        problem = range_problem(series.values[:, j], name, where)
+        if problem:
+            raise ValueError(f"{series.source}: {problem}")
+
+
 def fingerprint(values: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()[:16]
 
@@ -85,10 +100,13 @@ class Forecaster:
     def train(cls, series: TimeSeries, config: ForecastConfig, rng: np.random.Generator,
               hidden_size: int = 32, num_layers: int = 1, cell: str = "lstm",
               dropout: float = 0.0, dtype: str = "float32", fit_config: FitConfig | None = None,
-              on_epoch=None) -> "Forecaster":
+              on_epoch=None, should_stop=None) -> "Forecaster":
+        """Fit on ``series`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
+        passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
         fit_config = fit_config or FitConfig()
         L, K = config.lookback, config.horizon
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
+        check_series_range(series)
         y_train = series.target[: split.train]
         season = config.season or detect_season(y_train)
         X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
@@ -105,7 +123,8 @@ class Forecaster:
             Xv, Yv = make_windows(series.values, L, K, split.origins("val", L, K))
             xv, yv = scaler.encode(Xv, Yv)
             val = (xv.astype(net.dtype), yv.astype(net.dtype), None)
-        summary = fit_sequence_net(net, x, y, mse_loss, fit_config, rng, val=val, on_epoch=on_epoch)
+        summary = fit_sequence_net(net, x, y, mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
+                                   should_stop=should_stop)
         meta = {"data": {"source": series.source, "n": len(series),
                          "fingerprint": fingerprint(series.values), "notes": series.notes},
                 "summary": summary, "train_windows": int(len(X))}
@@ -123,7 +142,14 @@ class Forecaster:
         if X.ndim != 3 or X.shape[1:] != (L, D):
             raise ValueError(f"windows must have shape (n, {L}, {D}), got {X.shape}")
         x, _ = self.scaler.encode(X)
-        out = self.net.predict(x.astype(self.net.dtype)).astype(np.float64)  # (n, K)
+        with np.errstate(over="ignore"):  # an overflow to inf is caught just below
+            x = x.astype(self.net.dtype)  # (L', n, D)
+        if not np.isfinite(x).all():
+            _, i, j = np.argwhere(~np.isfinite(x))[0]
+            raise ValueError(f"column {self.columns[j]!r} of window {i} is too far from the "
+                             f"training data to scale: it falls outside {self.net.dtype} after "
+                             f"standardisation with the training mean and standard deviation")
+        out = self.net.predict(x).astype(np.float64)  # (n, K)
         return self.scaler.decode(X, out)[:, :K]
 
     def forecast_next(self, series: TimeSeries, horizon: int | None = None) -> np.ndarray:

@@ -11,8 +11,9 @@ Every report scores the same test windows with:
   log / anchor / scaling), so that the difference between it and the network is the
   network's nonlinearity and not its choice of transform.
 
-MASE uses one denominator for all methods: the in-sample seasonal-naive (m = season, or 1)
-one-step MAE on the training part.
+MASE uses one denominator for all methods: the in-sample seasonal-naive (m = season) MAE on
+the training part, or the plain naive one (m = 1) when there is no season or the training
+part is not longer than it; :meth:`Evaluation.mase_basis` says which was used.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..training.checkpoint import atomic_write_bytes, atomic_write_text
-from .baselines import LinearAR, mase_scale, persistence, scores, seasonal_naive
+from .baselines import LinearAR, mase_denominator, persistence, scores, seasonal_naive
 from .data import TimeSeries
 from .model import Forecaster
 from .windows import make_windows
@@ -48,11 +49,20 @@ class Evaluation:
     season: int | None
     scale: float  # MASE denominator
     part: str  # "test" (or "validation" when there is no test part)
+    mase_lag: int | None = 1  # the m of the MASE denominator; None: constant training part
 
     def label(self, method: str) -> str:
         if method == "seasonal_naive":
             return f"seasonal naive (m={self.season})"
         return LABELS.get(method, f"{method.upper()} (this model)")
+
+    def mase_basis(self) -> str:
+        """What the MASE column is relative to, as computed."""
+        if self.mase_lag is None:
+            return "nothing: the training part is constant, so MASE is the MAE"
+        if self.mase_lag == 1:
+            return f"the in-sample naive (m=1) error {self.scale:.3g}"
+        return f"the in-sample seasonal naive (m={self.mase_lag}) error {self.scale:.3g}"
 
 
 def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray:
@@ -81,9 +91,9 @@ def evaluate(fc: Forecaster, series: TimeSeries) -> Evaluation:
         preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, fc.season)
     preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
     preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
-    scale = mase_scale(series.target[: split.train], fc.season or 1)
+    scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
     return Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
-                      fc.season, scale, "test" if part == "test" else "validation")
+                      fc.season, scale, "test" if part == "test" else "validation", lag)
 
 
 def format_table(ev: Evaluation) -> str:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import positive_int
+from .._scaling import mean_std
 
 
 class WindowError(ValueError):
@@ -102,10 +103,11 @@ def chronological_split(n: int, lookback: int, horizon: int, val_fraction: float
 
 
 def _stats(a: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
-    mean = a.mean(axis=axis)
-    std = a.std(axis=axis)
-    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # constant: no scale
-    return mean, std
+    """Mean and standard deviation (1 for a constant column; see ``lstmlab._scaling``)."""
+    try:
+        return mean_std(a, axis)
+    except ValueError as exc:
+        raise WindowError(f"scaling the training windows: {exc}") from None
 
 
 ANCHORS = ("none", "last", "season")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -35,6 +34,7 @@ from .checkpoint import (CheckpointError, atomic_write_text, load_checkpoint, pa
                          restore_params, save_checkpoint)
 from .losses import softmax_cross_entropy
 from .optim import SGD, Adam, AdamW, Constant, Cosine, StepDecay, Warmup, clip_grad_norm
+from .signals import StopNow, stop_signals
 
 LN2 = math.log(2.0)
 KIND = "charlm"
@@ -175,7 +175,8 @@ class TrainingStopped(Exception):
 class LMTrainer:
     """A training run of a CharLM, writing into ``out_dir``.
 
-    ``out_dir`` receives ``last.ckpt`` (every ``checkpoint_every`` steps and at the end),
+    ``out_dir`` receives ``last.ckpt`` (at step 0, every ``checkpoint_every`` steps and at
+    the end),
     ``best.ckpt`` (the lowest validation loss so far) and ``metrics.jsonl``.
     """
 
@@ -202,7 +203,7 @@ class LMTrainer:
         self.best_step = -1
         self.evals_since_best = 0
         self.data_fp = fingerprint(np.concatenate([train_ids, val_ids]))
-        self._stop_requested = False
+        self._saved_step = None  # the step last.ckpt holds, for the message of a hard stop
 
     # -- checkpoints ----------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -288,29 +289,51 @@ class LMTrainer:
                               self.cfg.eval_chunks)
         return loss
 
-    def _on_sigint(self, signum, frame):
-        if self._stop_requested:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self._stop_requested = True
-
     def run(self) -> dict:
-        """Train until ``cfg.steps`` (or early stopping, Ctrl-C, NaN). Returns a summary."""
+        """Train until ``cfg.steps`` (or early stopping, a stop signal, NaN). Returns a summary.
+
+        A run that starts at step 0 first writes ``last.ckpt`` at step 0 (and clears any
+        ``metrics.jsonl`` of an earlier run there), so a folder holding metrics always holds
+        a checkpoint to resume from, however early the run is stopped or killed.
+
+        Ctrl-C or SIGTERM (see :mod:`.signals`): the step in progress finishes, ``last.ckpt``
+        is written, and the summary has ``status = "interrupted"`` and ``signal`` (the
+        number); a second signal raises :class:`~.signals.StopNow` at once, leaving the
+        checkpoints as they were.
+        """
+        last_path = self.out_dir / "last.ckpt"
+        self._saved_step = self.step if last_path.exists() else None
+        try:
+            return self._run(last_path)
+        except StopNow as exc:
+            held = (f"{last_path} holds step {self._saved_step}" if self._saved_step is not None
+                    else "no checkpoint was written")
+            self.log(f"\nstopped at once by a second {exc.args[0]}: nothing more saved; {held}"
+                     + ("; continue with --resume" if self._saved_step is not None else ""))
+            raise
+
+    def _run(self, last_path: Path) -> dict:
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model.train()
-        previous = None
-        try:
-            previous = signal.signal(signal.SIGINT, self._on_sigint)
-        except ValueError:  # not the main thread: Ctrl-C handling is the caller's
-            previous = None
         chars_per_step = cfg.seq_len * cfg.batch_size
         t_start = time.perf_counter()
         start_step = self.step
         last_print = 0.0
         status = "finished"
         last_loss = float("nan")
-        try:
+        # A diverging run (too high a learning rate, say) overflows to inf and NaN; the loop's
+        # own check stops it with a message naming the step, so NumPy's warnings on the way
+        # would only repeat that, as noise on stderr.
+        with stop_signals() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.step == 0:
+                self._truncate_metrics(0)
+                self.save("last.ckpt")
+                self._saved_step = 0
             while self.step < cfg.steps:
+                if stop.requested:
+                    status = "interrupted"
+                    break
                 k = self.step % len(self.batcher)
                 if k == 0:
                     self.state = None  # a new epoch: the streams restart from their beginnings
@@ -319,8 +342,7 @@ class LMTrainer:
                 loss, norm, final = train_step(self.model, self.optimizer, inputs, targets,
                                                self.state, cfg.clip)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
-                    last = self.out_dir / "last.ckpt"
-                    where = (f"the last good checkpoint is {last}" if last.exists()
+                    where = (f"the last good checkpoint is {last_path}" if last_path.exists()
                              else "no checkpoint was written yet")
                     raise TrainingStopped(
                         f"the loss became {loss} (gradient norm {norm}) at step {self.step + 1}; "
@@ -346,6 +368,7 @@ class LMTrainer:
                 self._write_metrics(record)
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                     self.save("last.ckpt")
+                    self._saved_step = self.step
                 now = time.perf_counter()
                 final_step = self.step == cfg.steps
                 tty = sys.stderr.isatty()
@@ -367,18 +390,14 @@ class LMTrainer:
                     status = "early-stopped"
                     self.log(f"early stop: no validation improvement in {cfg.patience} evaluations")
                     break
-                if self._stop_requested:
-                    status = "interrupted"
-                    break
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-        if status != "finished" or self.step % cfg.checkpoint_every:
-            path = self.save("last.ckpt")
-            if status == "interrupted":
-                self.log(f"\ninterrupted: saved {path} at step {self.step}; continue with --resume")
+            if status != "finished" or self.step % cfg.checkpoint_every:
+                path = self.save("last.ckpt")
+                if status == "interrupted":
+                    self.log(f"\ninterrupted: saved {path} at step {self.step} ({stop.name}); "
+                             f"continue with --resume")
         return {"status": status, "step": self.step, "last_loss": last_loss,
                 "best_val": self.best_val, "best_step": self.best_step,
+                "signal": stop.signum if status == "interrupted" else None,
                 "seconds": time.perf_counter() - t_start}
 
 
@@ -400,16 +419,21 @@ def load_charlm(path, dtype=None) -> tuple[CharLM, Vocab, dict]:
 
 def sample_next(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
     """One token from ``logits (V,)``: argmax at temperature 0, else softmax(logits / T)
-    restricted to the ``top_k`` largest (0 = all)."""
+    restricted to the ``top_k`` largest (0 = all).
+
+    The largest logit is subtracted before dividing by T, so the exponents are <= 0 for any
+    T > 0: a tiny T (even a subnormal one like 1e-310) sends the others to -inf and gives
+    the limit T -> 0, the argmax (ties shared equally), never NaN probabilities.
+    """
     logits = np.asarray(logits, np.float64)
     if temperature == 0:
         return int(np.argmax(logits))
-    z = logits / temperature
+    z = logits - logits.max()
     if 0 < top_k < len(z):
         cut = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= cut, z, -np.inf)
-    z -= z.max()
-    p = np.exp(z)
+    with np.errstate(over="ignore"):  # (z / T) -> -inf is the limit meant here
+        p = np.exp(z / temperature)
     p /= p.sum()
     return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
 

@@ -8,7 +8,9 @@ The forecasting and classification tasks (and their scikit-learn-style estimator
 gradient, backward, global-norm clipping, an Adam/AdamW update with a cosine learning-rate
 schedule. With a validation set, the parameters of the epoch with the lowest validation loss
 are kept (and training stops after ``patience`` epochs without improvement); without one,
-the last epoch's parameters are kept.
+the last epoch's parameters are kept. Training also ends early, with status "interrupted",
+on Ctrl-C (``KeyboardInterrupt``) or when ``should_stop()`` turns true between batches (the
+commands connect it to :func:`lstmlab.training.signals.stop_signals`).
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024)
 
 
 def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitConfig,
-                     rng: np.random.Generator, lengths=None, val=None, on_epoch=None) -> dict:
+                     rng: np.random.Generator, lengths=None, val=None, on_epoch=None,
+                     should_stop=None) -> dict:
     """Train ``net`` on ``x (T, n, D)`` and ``target`` (first axis n), in place.
 
     ``loss_fn(out, target) -> (loss, dout)`` (mean over the batch); ``val`` is ``(x, target,
     lengths)`` or None; ``on_epoch(record)`` receives each epoch's numbers (for progress and
-    metrics logs). Returns a summary: epochs run, best epoch and losses, stop reason, seconds.
+    metrics logs); ``should_stop()``, asked after every batch, ends training when true.
+    Returns a summary: epochs run, best epoch and losses, stop reason, seconds.
     """
     rng = generator(rng)
     n = x.shape[1]
@@ -92,41 +96,52 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     status, epoch, t0 = "finished", 0, time.perf_counter()
     train_loss = math.nan
     net.train()
-    try:
-        for epoch in range(1, cfg.epochs + 1):
-            order = rng.permutation(n)
-            total = 0.0
-            for s in range(0, n, B):
-                idx = order[s:s + B]
-                out = net.forward(x[:, idx], _take(lengths, idx))
-                loss, dout = loss_fn(out, target[idx])
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(f"the training loss became {loss} in epoch {epoch}; "
-                                           f"try a lower learning rate (--lr) or clipping (--clip)")
-                net.backward(dout)
-                grads = net.grads()
-                if cfg.clip > 0:
-                    clip_grad_norm(grads, cfg.clip)
-                opt.lr = schedule(opt.step_count)
-                opt.step(grads)
-                total += loss * len(idx)
-            train_loss = total / n
-            record = {"epoch": epoch, "train_loss": train_loss, "lr": opt.lr}
-            if val is not None:
-                v = evaluate_loss(net, val[0], val[1], loss_fn, val[2])
-                record["val_loss"] = v
-                if v < best["val"]:
-                    best = {"val": v, "epoch": epoch,
-                            "params": {k: p.copy() for k, p in params.items()}}
-            if on_epoch is not None:
-                on_epoch(record)
-            if val is not None and cfg.patience and epoch - best["epoch"] >= cfg.patience:
-                status = "early-stopped"
-                break
-    except KeyboardInterrupt:
-        status = "interrupted"
-    finally:
-        net.eval()
+    # Divergence overflows to inf and NaN; the loss check stops training with a message, so
+    # NumPy's overflow warnings on the way would only repeat it.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            for epoch in range(1, cfg.epochs + 1):
+                order = rng.permutation(n)
+                total = 0.0
+                stopped = False
+                for s in range(0, n, B):
+                    idx = order[s:s + B]
+                    out = net.forward(x[:, idx], _take(lengths, idx))
+                    loss, dout = loss_fn(out, target[idx])
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged(f"the training loss became {loss} in epoch "
+                                               f"{epoch}; try a lower learning rate (--lr) or "
+                                               f"clipping (--clip)")
+                    net.backward(dout)
+                    grads = net.grads()
+                    if cfg.clip > 0:
+                        clip_grad_norm(grads, cfg.clip)
+                    opt.lr = schedule(opt.step_count)
+                    opt.step(grads)
+                    total += loss * len(idx)
+                    if should_stop is not None and should_stop():
+                        stopped = True
+                        break
+                if stopped:
+                    status = "interrupted"
+                    break
+                train_loss = total / n
+                record = {"epoch": epoch, "train_loss": train_loss, "lr": opt.lr}
+                if val is not None:
+                    v = evaluate_loss(net, val[0], val[1], loss_fn, val[2])
+                    record["val_loss"] = v
+                    if v < best["val"]:
+                        best = {"val": v, "epoch": epoch,
+                                "params": {k: p.copy() for k, p in params.items()}}
+                if on_epoch is not None:
+                    on_epoch(record)
+                if val is not None and cfg.patience and epoch - best["epoch"] >= cfg.patience:
+                    status = "early-stopped"
+                    break
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:
+            net.eval()
     if best["params"] is not None:
         net.load_params(best["params"])
     return {"status": status, "epochs_run": epoch, "train_loss": train_loss,

@@ -1,0 +1,352 @@
+"""Signals and numbers at the edges: every case of issue 20's table, through the command line.
+
+Signal tests run the command in a child process (a signal sent to the test process itself
+would stop pytest) and wait for a file the run writes, never for a time. The tests name only
+what the command line offers, so they read the same against any version of the library.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.cli import main
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+POSIX = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=SRC, OPENBLAS_NUM_THREADS="1")
+
+
+def _corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["the", "cell", "state", "gate", "forget", "input", "output", "tanh", "lstm"]
+    lines = [" ".join(rng.choice(words, size=rng.integers(3, 9))) + "." for _ in range(400)]
+    return write(tmp_path / "corpus.txt", "\n".join(lines) + "\n")
+
+
+def _train_args(corpus, out, steps, extra=()):
+    return ["train", str(corpus), "--out", str(out), "--steps", str(steps), "--hidden", "24",
+            "--layers", "2", "--embed", "8", "--seq-len", "20", "--batch-size", "4",
+            "--eval-every", "10", "--eval-chunks", "2", "--checkpoint-every", "10",
+            "--seed", "3", "--quiet", *extra]
+
+
+def _metric_steps(run_dir):
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line)["step"] for line in path.read_text().splitlines()]
+
+
+def _checkpoint_step(path):
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("meta.json"))["step"]
+
+
+def _wait_for_lines(path, n, proc, timeout=120):
+    """Wait until the file ``path`` has ``n`` lines; False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    return False
+
+
+def _start(argv):
+    return subprocess.Popen([sys.executable, "-m", "lstmlab", *argv], env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# -- SIGTERM ---------------------------------------------------------------------------------
+
+@POSIX
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_at_the_current_step_and_exits_143(tmp_path):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    proc = _start(_train_args(corpus, out, 100000))
+    assert _wait_for_lines(out / "metrics.jsonl", 15, proc), "the run ended before the signal"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "SIGTERM" in err and "--resume" in err and "Traceback" not in err
+    step = _checkpoint_step(out / "last.ckpt")
+    assert step == max(_metric_steps(out)) >= 15  # no step lost, none logged but unsaved
+    assert main(_train_args(corpus, out, step + 5, ["--resume"])) == 0
+    assert _metric_steps(out) == list(range(1, step + 6))
+
+
+# -- stopped before the first checkpoint -------------------------------------------------------
+
+@POSIX
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_checkpoint_resumes_exactly(tmp_path):
+    # A constant learning rate, so the killed run (planned for 100000 steps) and the full run
+    # (30) follow the same trajectory; no checkpoint falls due before the kill.
+    corpus = _corpus(tmp_path)
+    same = ["--schedule", "constant", "--checkpoint-every", "1000"]
+    assert main(_train_args(corpus, tmp_path / "full", 30, same)) == 0
+    cut = tmp_path / "cut"
+    proc = _start(_train_args(corpus, cut, 100000, same))
+    assert _wait_for_lines(cut / "metrics.jsonl", 3, proc), "the run ended before the kill"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert _checkpoint_step(cut / "last.ckpt") == 0  # the run's first checkpoint: step 0
+    assert main(_train_args(corpus, cut, 30, [*same, "--resume"])) == 0
+    losses = [[json.loads(x)["loss"] for x in (d / "metrics.jsonl").read_text().splitlines()]
+              for d in (tmp_path / "full", cut)]
+    assert len(losses[0]) == 30 and losses[1] == losses[0]
+
+
+# A child that sends itself SIG twice, back to back, inside training step STEP: the second
+# arrives while the step is still running, which is what a hurried double Ctrl-C does.
+DOUBLE_SIGNAL = r"""
+import os, signal, sys
+import lstmlab.training.lm as lm
+
+STEP, SIG = int(sys.argv[1]), getattr(signal, sys.argv[2])
+real_step, calls = lm.train_step, [0]
+
+def send():
+    os.kill(os.getpid(), SIG)
+    for _ in range(100):  # let the handler of this one run before the next signal
+        pass
+
+def train_step(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == STEP:
+        send()
+        send()
+    return real_step(*args, **kwargs)
+
+lm.train_step = train_step
+from lstmlab.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@POSIX
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_second_signal_before_the_first_checkpoint_leaves_a_resumable_run(tmp_path, sig, code):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    run = subprocess.run([sys.executable, "-c", DOUBLE_SIGNAL, "4", sig,
+                          *_train_args(corpus, out, 100)], env=_env(), capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == code, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "stopped at once" in run.stderr and "--resume" in run.stderr  # says how to go on
+    again = subprocess.run([sys.executable, "-m", "lstmlab", *_train_args(corpus, out, 100)],
+                           env=_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "pass --resume" in again.stderr
+    assert main(_train_args(corpus, out, 12, ["--resume"])) == 0
+    assert _metric_steps(out) == list(range(1, 13))
+
+
+def test_a_folder_with_metrics_but_no_checkpoint_is_started_over(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    out.mkdir()
+    write(out / "metrics.jsonl", '{"step": 1}\n')
+    assert main(_train_args(corpus, out, 3)) == 0
+    assert "starting the run over" in capsys.readouterr().err
+    assert _metric_steps(out) == [1, 2, 3]
+
+
+def test_resume_without_a_checkpoint_says_to_start_without_resume(tmp_path, capsys):
+    assert main(_train_args(_corpus(tmp_path), tmp_path / "none", 3, ["--resume"])) == 2
+    assert "without --resume" in capsys.readouterr().err
+
+
+# -- tracebacks ---------------------------------------------------------------------------------
+
+def test_a_huge_hidden_size_is_refused_before_allocating(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(_corpus(tmp_path)), "--hidden", "99999999999", "--steps", "1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--hidden 99999999999" in err and "parameters" in err and "memory" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["forecast", "classify"])
+def test_a_huge_hidden_size_is_refused_by_forecast_and_classify(tmp_path, capsys, command):
+    if command == "forecast":
+        command = ["forecast", "train", "--dataset", "sunspots"]
+    else:
+        _ts(tmp_path / "Toy_TRAIN.ts", 20, 0)
+        command = ["classify", "train", str(tmp_path / "Toy_TRAIN.ts")]
+    out = tmp_path / "run"
+    assert main([*command, "--hidden", "99999999999", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--hidden 99999999999" in err and "Traceback" not in err, err
+    assert not (out / "model.ckpt").exists()
+
+
+# Ctrl-C at the moment the command first imports NumPy (the heaviest part of start-up),
+# through the console script's own path: `from lstmlab.cli import main; sys.exit(main())`.
+CTRL_C_AT_IMPORT = r"""
+import os, signal, sys
+
+class CtrlCAtImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlCAtImport())
+from lstmlab.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@POSIX
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path):
+    run = subprocess.run([sys.executable, "-c", CTRL_C_AT_IMPORT, "train", "--steps", "1",
+                          "--out", str(tmp_path / "run")], env=_env(), capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 130, run.stderr
+    assert "Traceback" not in run.stderr and "interrupted" in run.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# -- silently wrong -----------------------------------------------------------------------------
+
+TS_HEADER = """@problemName Toy
+@timeStamps false
+@missing true
+@univariate false
+@dimensions 2
+@equalLength false
+@classLabel true up down
+@data
+"""
+
+
+def _ts(path, n, seed, scale_case=None, scale=1.0):
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n):
+        k = i % 2
+        T = int(rng.integers(5, 12))
+        a = (1.0 if k == 0 else -1.0) * np.arange(T) / T + 0.1 * rng.normal(size=T)
+        if i == scale_case:
+            a = a * scale
+        b = rng.normal(size=T)
+        lines.append(",".join(f"{v:.4g}" for v in a) + ":" + ",".join(f"{v:.3f}" for v in b)
+                     + ":" + ("up", "down")[k])
+    return write(path, TS_HEADER + "\n".join(lines) + "\n")
+
+
+def test_a_ts_case_of_huge_values_is_an_error_naming_the_case(tmp_path, capsys):
+    folder = tmp_path / "Toy"
+    folder.mkdir()
+    _ts(folder / "Toy_TRAIN.ts", 60, 0, scale_case=3, scale=1e200)
+    _ts(folder / "Toy_TEST.ts", 30, 1)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(folder), "--hidden", "8", "--epochs", "2", "--quiet",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "case '3'" in err and "dim_0" in err and "1e+150" in err, err
+    assert not (out / "model.ckpt").exists()
+
+
+def _series_csv(path, scale, n=120):
+    t = np.arange(n)
+    y = 10 + 3 * np.sin(2 * np.pi * t / 12) + 0.1 * np.random.default_rng(0).normal(size=n)
+    return write(path, "t,y\n" + "".join(f"{i},{float(v * scale)!r}\n" for i, v in zip(t, y)))
+
+
+@pytest.mark.parametrize("scale, says", [(1e-309, "differ by at most"), (1e200, "line ")])
+def test_a_forecast_column_at_the_edges_of_float64_is_an_error_naming_it(tmp_path, capsys, scale,
+                                                                          says):
+    path = _series_csv(tmp_path / "s.csv", scale)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(path), "--target", "y", "--time", "t", "--lookback",
+                 "12", "--horizon", "3", "--epochs", "2", "--hidden", "4", "--quiet",
+                 "--no-plot", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "column 'y'" in err and says in err and "rescale" in err, err
+    assert not (out / "model.ckpt").exists()
+
+
+def test_a_season_longer_than_the_training_part_is_labelled_as_computed(tmp_path, capsys):
+    path = _series_csv(tmp_path / "s.csv", 1.0)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(path), "--target", "y", "--time", "t", "--lookback",
+                 "12", "--horizon", "3", "--epochs", "2", "--hidden", "4", "--season", "1000",
+                 "--quiet", "--no-plot", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "seasonal naive error" not in text
+    assert "MASE relative to the in-sample naive (m=1) error" in text
+    assert "seasonal naive is left out" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["season"] == 1000 and report["mase_lag"] == 1
+
+
+@pytest.fixture(scope="module")
+def charlm(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lm")
+    assert main(["train", str(_corpus(d)), "--out", str(d / "run"), "--steps", "30", "--hidden",
+                 "16", "--layers", "1", "--seq-len", "20", "--batch-size", "8", "--quiet"]) == 0
+    return str(d / "run" / "best.ckpt")
+
+
+@pytest.mark.parametrize("temperature", ["1e-310", "5e-324", "1e-300", "1e-30"])
+def test_a_tiny_temperature_samples_the_greedy_text(charlm, capsys, temperature):
+    assert main(["generate", charlm, "--prompt", "the ", "--length", "50", "--temperature", "0"]) == 0
+    greedy = capsys.readouterr().out
+    assert main(["generate", charlm, "--prompt", "the ", "--length", "50", "--temperature",
+                 temperature, "--seed", "1"]) == 0
+    assert capsys.readouterr().out == greedy
+    assert greedy.strip("\n") != "the"
+
+
+# -- ranges of the numeric options ----------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, option", [
+    (["generate", "x.ckpt", "--temperature", "inf"], "--temperature"),
+    (["generate", "x.ckpt", "--temperature", "nan"], "--temperature"),
+    (["generate", "x.ckpt", "--temperature", "-1"], "--temperature"),
+    (["generate", "x.ckpt", "--seed", "-1"], "--seed"),
+    (["train", "--epochs", "inf"], "--epochs"),
+    (["train", "--epochs", "1e999"], "--epochs"),
+    (["train", "--lr", "inf"], "--lr"),
+    (["train", "--clip", "inf"], "--clip"),
+    (["train", "--weight-decay", "inf"], "--weight-decay"),
+    (["train", "--forget-bias", "nan"], "--forget-bias"),
+    (["train", "--dropout", "1"], "--dropout"),
+    (["train", "--momentum", "1.5"], "--momentum"),
+    (["train", "--val-fraction", "1"], "--val-fraction"),
+    (["train", "--seed", "-5"], "--seed"),
+    (["forecast", "train", "--patience", "-3"], "--patience"),
+    (["forecast", "train", "--lr", "nan"], "--lr"),
+    (["classify", "train", "--seed", "-1"], "--seed"),
+    (["experiment", "adding", "--lengths", "20", "--target", "2"], "--target"),
+    (["experiment", "adding", "--lengths", "20", "--input-bias", "nan"], "--input-bias"),
+])
+def test_numeric_options_outside_their_range_are_refused_by_name(tmp_path, capsys, argv, option):
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--out", str(tmp_path / "o")] if argv[0] != "generate" else argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and "expected" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_many_digit_number_is_named_briefly(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "x.ckpt", "--length", "9" * 5000])
+    err = capsys.readouterr().err
+    assert "argument --length" in err and len(err.splitlines()[-1]) < 200
