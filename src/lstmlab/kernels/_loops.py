@@ -28,7 +28,8 @@ from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
 from ._cells import cell_backward, cell_forward, cell_param_grads, cell_states, stream_tape
-from ._product import JIT, MR, pack, pack_panel, pack_t, panel_columns, product, vecmat
+from ._product import (JIT, KC, MR, pack, pack_panel, pack_rows, pack_t, panel_columns, product,
+                       vecmat)
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
 ABORT, TEAM, GROUP = 0, LINE, 2 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
@@ -113,7 +114,7 @@ def _gate_products(a, m0, m1, wp, H, G, p0, p1, c, accumulate, scratch):
     """``C[m0:m1] (+)= A[m0:m1] · W`` on the columns of units p0..p1 of every gate block."""
     PH = wp.shape[0] // G
     for g in range(G):
-        product(a, False, m0, m1, wp, H, g * PH + p0, g * PH + p1, c, accumulate, scratch)
+        product(a, m0, m1, wp, H, g * PH + p0, g * PH + p1, c, accumulate, scratch)
 
 
 @njit(**JIT)
@@ -121,32 +122,36 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
     """Thread ``tid``'s share of the forward over ``x (T, B, D)``: every step's hidden state
     into ``tape.h[1:]`` (``tape.h[0]`` holds h_0, the cell's other initial state is in the
     tape too). ``wxp``, ``whp``: room for ``Wx (D, G·H)`` and ``Wh (H, G·H)`` packed;
-    ``zh (B, G·H)``: the recurrent product of a step."""
+    ``zh (B, G·H)``: the recurrent product of a step.
+
+    A chunk of steps at a time (``tape.z`` holds one chunk or all of them): the team
+    projects the chunk's x·Wx, all rows at once, each thread a share of the panels; then
+    each runs its tile's recurrence through the chunk."""
     T, B = x.shape[0], x.shape[1]
-    H, GH = tape.h.shape[2], tape.z.shape[2]
+    H, GH, Tz = tape.h.shape[2], tape.z.shape[2], tape.z.shape[0]
     G, P, nr = GH // H, nb * nu, whp.shape[2]
     scratch = np.empty((MR, nr), whp.dtype)
-    q0, q1 = share(wxp.shape[0], P, tid)  # the whole team packs the weights, then meets
+    q0, q1 = share(wxp.shape[0], P, tid)  # this thread's panels: packs them, projects them
     pack(Wx, H, wxp, q0, q1)
     pack(Wh, H, whp, q0, q1)
-    if not _team_barrier(sync, 1, P):
-        return
     r0, r1 = share(B, nb, tid // nu)
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
     group = GROUP + LINE * (tid // nu)
-    Tz = tape.z.shape[0]
-    x2 = x.reshape(T * B, x.shape[2])
-    z2 = tape.z.reshape(Tz * B, GH)
-    steps = Tz if Tz < T else min(T, max(1, PROJECT_ROWS // (r1 - r0)))
+    x2, z2 = x.reshape(T * B, x.shape[2]), tape.z.reshape(Tz * B, GH)
+    steps = Tz if Tz < T else min(T, max(1, PROJECT_ROWS // B))
+    barriers = 0
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
         s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
-        if nb == 1:  # all rows: the chunk's steps are one block of rows
-            _gate_products(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, H, G, p0, p1,
-                           z2[s0 * B:(s0 + t1 - t0) * B], False, scratch)
-        else:
-            for t in range(t0, t1):
-                _gate_products(x[t], r0, r1, wxp, H, G, p0, p1, tape.z[t % Tz], False, scratch)
+        if Tz < T and t0 > 0:  # everyone is done with the ring's last chunk
+            barriers += 1
+            if not _team_barrier(sync, barriers, P):
+                return
+        product(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, H, q0, q1,
+                z2[s0 * B:(s0 + t1 - t0) * B], False, scratch)
+        barriers += 1  # the chunk is projected (and, the first time, the weights packed)
+        if not _team_barrier(sync, barriers, P):
+            return
         for t in range(t0, t1):
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
@@ -157,8 +162,8 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
 
 
 @njit(**JIT)
-def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dzp, dWx, dWh, db,
-             dparams, dx2, tid, nb, nu, sync):
+def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh, db, dparams,
+             dx2, tid, nb, nu, sync):
     """Thread ``tid``'s share of backpropagation through time for :func:`forward`'s tape.
 
     ``grad.dh``, ``grad.dc`` (...) hold the gradients on the final state and leave with
@@ -166,7 +171,7 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dzp, dWx
     rows). Then the weight gradients ``dWx (D, G·H)``, ``dWh (H, G·H)``, ``db (G·H,)``, the
     spec's own ``dparams`` and, unless ``dx2`` has no rows, ``dx2 (T·B, D)``. ``x2 (T·B, D)``
     and ``h2 (T·B, H)`` are the inputs and h_0..h_{T-1} as rows; ``wxtp``, ``whtp``: room for
-    Wxᵀ and Whᵀ packed; ``dzp (P, T·B, NR)``: each thread's panel of dz.
+    Wxᵀ and Whᵀ packed.
     """
     T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
     H = Wh.shape[0]
@@ -184,36 +189,44 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dzp, dWx
         if t < T - 1:  # dL/dh_t += dz_{t+1}·Whᵀ: needs all of dz_{t+1}
             if nu > 1 and not _wait(sync, group, (T - 1 - t) * nu):
                 return
-            product(grad.dz[t + 1], False, r0, r1, whtp, H, p0, p1, grad.dh, True, scratch)
+            product(grad.dz[t + 1], r0, r1, whtp, H, p0, p1, grad.dh, True, scratch)
         if t >= 0:
             cell_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths)
             if nu > 1:
                 _atomic_add(sync, group, 1)
     if not _team_barrier(sync, 2, P):  # dz is complete: the gradients over the whole sequence
         return
-    dz2 = grad.dz.reshape(T * B, GH)
-    own = dzp[tid]  # (T·B, NR)
-    sums = np.empty(nr, dz2.dtype)
+    # dW = [x, h_prev]ᵀ · dz and db = Σ dz over the T·B rows, for this thread's panels of dz's
+    # columns: KC rows at a time, x and h packed into micro-panels of their transposes, dz
+    # into panels, so that the product reads both in order
+    dz2, TB, D = grad.dz.reshape(T * B, GH), T * B, x2.shape[1]
     PH = (H + nr - 1) // nr
     q0, q1 = share(GH // H * PH, P, tid)
-    for q in range(q0, q1):  # dW = [x, h_prev]ᵀ · dz and db = Σ dz, a panel of columns at a time
+    kc = min(KC, TB)
+    xa, ha = np.empty(((D + MR - 1) // MR, kc, MR), x2.dtype), np.empty(((H + MR - 1) // MR, kc, MR), x2.dtype)
+    zb, sums = np.empty((GH // H * PH, kc, nr), x2.dtype), np.zeros((GH // H * PH, nr), x2.dtype)
+    for k0 in range(0, TB, kc):
+        k1 = min(TB, k0 + kc)
+        pack_rows(x2, k0, k1, xa)
+        pack_rows(h2, k0, k1, ha)
+        for q in range(q0, q1):
+            col, width = panel_columns(q, H, nr)
+            pack_panel(dz2[k0:k1], col, width, zb[q])
+            for k in range(k1 - k0):
+                for j in range(nr):
+                    sums[q, j] += zb[q, k, j]
+        part = zb[:, :k1 - k0]
+        product(xa, 0, D, part, H, q0, q1, dWx, k0 > 0, scratch)
+        product(ha, 0, H, part, H, q0, q1, dWh, k0 > 0, scratch)
+    for q in range(q0, q1):
         col, width = panel_columns(q, H, nr)
-        pack_panel(dz2, col, width, own)
-        panel = own.reshape(1, T * B, nr)
-        product(x2, True, 0, x2.shape[1], panel, width, 0, 1, dWx[:, col:col + width],
-                False, scratch)
-        product(h2, True, 0, H, panel, width, 0, 1, dWh[:, col:col + width], False, scratch)
-        sums[:] = 0.0
-        for k in range(T * B):
-            for j in range(nr):
-                sums[j] += own[k, j]
-        db[col:col + width] = sums[:width]
+        db[col:col + width] = sums[q, :width]
     if dparams.shape[0]:
         pu0, pu1 = share(PH, P, tid)
         cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
     if dx2.shape[0]:
         m0, m1 = share(T * B, P, tid)
-        product(dz2, False, m0, m1, wxtp, x2.shape[1], 0, wxtp.shape[0], dx2, False, scratch)
+        product(dz2, m0, m1, wxtp, D, 0, wxtp.shape[0], dx2, False, scratch)
 
 
 @njit(**JIT)

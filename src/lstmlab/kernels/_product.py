@@ -143,15 +143,16 @@ def address(typingctx, arr):
 
 
 @register_jitable
-def _tiles(pa, a_rs, a_ks, rows, pb, k, pc, c_rs, accumulate, zero, isz):
-    """``_tile`` over ``rows`` rows (``isz`` bytes per element): MR at a time, then the rest."""
+def _tiles(pa, a_rs, a_ks, a_ts, rows, pb, k, pc, c_rs, accumulate, zero, isz):
+    """``_tile`` over ``rows`` rows (``isz`` bytes per element; A's next MR rows ``a_ts``
+    elements on): MR at a time, then the rest."""
     r = 0
     while r + MR <= rows:
         if MR == 8:
             _tile8(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
         else:
             _tile4(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-        pa += MR * a_rs * isz
+        pa += a_ts * isz
         pc += MR * c_rs * isz
         r += MR
     n = rows - r
@@ -179,21 +180,23 @@ def panel_columns(q, H, nr):
 
 
 @register_jitable
-def product(a, a_t, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
+def product(a, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
     """``C[m0:m1, panels q0..q1] (+)= A[m0:m1] · W`` with W packed as ``wp (Q, K, NR)``.
 
-    ``a`` is 2-D with contiguous rows: A = a (M, K), or with ``a_t`` A = aᵀ for a (K, M).
-    ``c (M, G·H)`` (rows contiguous, a view is fine) receives the columns of panels q0..q1
-    (gate blocks of width ``H``); ``scratch (MR, NR)`` holds the part of a panel that lies
-    past its block. ``accumulate`` adds to C instead of overwriting it.
+    ``a``: A (M, K) with contiguous rows, or A packed by :func:`pack_rows` (3-D: MR-row
+    micro-panels, each read in the order the kernel uses it; then m0 = 0). ``c (M, G·H)``
+    (rows contiguous; a view is fine) receives the columns of panels q0..q1 (gate blocks of
+    width ``H``); ``scratch (MR, NR)`` holds the part of a panel past its block. ``accumulate``
+    adds to C instead of overwriting it.
     """
     K, nr = wp.shape[1], wp.shape[2]
     isz = wp.itemsize
     zero = wp.dtype.type(0.0)
-    if a_t:
-        a_rs, a_ks = 1, a.strides[0] // isz
+    if a.ndim == 3:  # micro-panels: A[m, k] = a[m // MR, k, m % MR]
+        a_rs, a_ks, a_ts = 1, MR, a.shape[1] * MR
     else:
         a_rs, a_ks = a.strides[0] // isz, 1
+        a_ts = MR * a_rs
     c_rs = c.strides[0] // isz
     pa, pw, pc, ps = address(a), address(wp), address(c), address(scratch)
     for k0 in range(0, K, KC):
@@ -201,19 +204,18 @@ def product(a, a_t, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
         add = accumulate or k0 > 0
         for b0 in range(m0, m1, MC):
             b1 = min(m1, b0 + MC)
-            pa_b = pa + (b0 * a_rs + k0 * a_ks) * isz
             for q in range(q0, q1):
                 col, width = panel_columns(q, H, nr)
-                pp = pw + (q * K + k0) * nr * isz
-                if width == nr:
-                    _tiles(pa_b, a_rs, a_ks, b1 - b0, pp, kc, pc + (b0 * c_rs + col) * isz,
-                           c_rs, add, zero, isz)
-                    continue
-                for r0 in range(b0, b1, MR):  # a panel past its block: via the scratch
-                    n = min(MR, b1 - r0)
-                    _tiles(pa + (r0 * a_rs + k0 * a_ks) * isz, a_rs, a_ks, n, pp, kc, ps, nr,
-                           False, zero, isz)
-                    for r in range(n):
+                pp = pw + q * wp.strides[0] + k0 * nr * isz  # (wp may be a view of fewer rows)
+                for r0 in range(b0, b1, b1 - b0 if width == nr else MR):
+                    n = min(b1 - r0, b1 - b0 if width == nr else MR)
+                    pa_r = pa + ((r0 // MR) * a_ts + (r0 % MR) * a_rs + k0 * a_ks) * isz
+                    if width == nr:  # the tiles write into C
+                        _tiles(pa_r, a_rs, a_ks, a_ts, n, pp, kc, pc + (r0 * c_rs + col) * isz,
+                               c_rs, add, zero, isz)
+                        continue
+                    _tiles(pa_r, a_rs, a_ks, a_ts, n, pp, kc, ps, nr, False, zero, isz)
+                    for r in range(n):  # a panel past its block: via the scratch
                         for j in range(width):
                             if add:
                                 c[r0 + r, col + j] += scratch[r, j]
@@ -263,6 +265,22 @@ def pack(W, H, wp, q0, q1):
     for q in range(q0, q1):
         col, width = panel_columns(q, H, wp.shape[2])
         pack_panel(W, col, width, wp[q])
+
+
+@register_jitable
+def pack_rows(X, k0, k1, out):
+    """Rows k0..k1 of ``X (K, M)`` as the micro-panels of Xᵀ's rows that :func:`product`
+    reads: ``out[i, k, r] = X[k0 + k, i·MR + r]``, zero past M."""
+    M = X.shape[1]
+    for i in range(out.shape[0]):
+        c0, w = np.uint64(i * MR), np.uint64(min(MR, M - i * MR))
+        panel = out[i]
+        for k in range(k1 - k0):
+            row = X[k0 + k]
+            for r in range(np.uint64(0), w):
+                panel[k, r] = row[c0 + r]
+            for r in range(w, np.uint64(MR)):
+                panel[k, r] = 0.0
 
 
 @register_jitable

@@ -219,6 +219,25 @@ def _array(a, dtype) -> np.ndarray:
     return np.ascontiguousarray(a, dtype)
 
 
+class _Stagger:
+    """Allocates a call's arrays at distinct offsets within a 4 KiB page, each one 448 bytes
+    (7 cache lines) after the last, starting past the input's own offset. Processors match a
+    load to earlier stores by the low 12 bits of the address first: large arrays all start at
+    one offset (fresh pages), so a loop that reads one while writing another at the same rows
+    keeps stalling on false matches ("4K aliasing"), at up to half the speed here."""
+
+    def __init__(self, like: np.ndarray):
+        self.at = like.ctypes.data % 4096 + 64
+
+    def empty(self, shape, dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        n = int(np.prod(shape))
+        buf = np.empty(n + 4096 // dtype.itemsize, dtype)
+        start = (self.at - buf.ctypes.data) % 4096 // dtype.itemsize
+        self.at += 448
+        return buf[start:start + n].reshape(shape)
+
+
 def _spec(cell: str, b, H: int, dtype, options: dict):
     C = _compiled()["cells"]
     G = 1 if cell == "rnn" else 4
@@ -231,19 +250,19 @@ def _spec(cell: str, b, H: int, dtype, options: dict):
                       np.dtype(dtype).type(clip or 0.0), coupled, onnx)
 
 
-def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: bool):
+def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: bool, new):
     """The arrays a forward writes: the whole history in training, rings in inference."""
     C = _compiled()["cells"]
-    z = np.empty((T if training else min(T, max(1, _state["loops"].PROJECT_ROWS // B)), B,
-                  (1 if cell == "rnn" else 4) * H), dtype)
-    h = np.empty((T + 1, B, H), dtype)
+    z = new((T if training else min(T, max(1, _state["loops"].PROJECT_ROWS // B)), B,
+             (1 if cell == "rnn" else 4) * H), dtype)
+    h = new((T + 1, B, H), dtype)
     h[0] = states0[0]
     if cell == "rnn":
         return C.RNNTape(z, h)
-    c = np.empty((T + 1 if training else 2, B, H), dtype)
+    c = new((T + 1 if training else 2, B, H), dtype)
     c[0] = states0[1]
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
-    return C.LSTMTape(z, h, c, np.empty((T if training else 1, B, H), dtype), mask)
+    return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask)
 
 
 # -- whole sequences ----------------------------------------------------------------------------
@@ -262,12 +281,13 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     T, B, D = x.shape
     H, G = Wh.shape[0], Wh.shape[1] // Wh.shape[0]
     spec = _spec(cell, b, H, dtype, options)
-    tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache)
+    new = _Stagger(x).empty
+    tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache, new)
     lens = np.full(B, T, np.int64) if lengths is None else np.array(lengths, np.int64)
     nr = mods["product"].panel_width(dtype)
     Q = G * -(-H // nr)
-    args = (spec, tape, np.empty((B, G * H), dtype), x, lens, Wx, Wh,
-            np.empty((Q, D, nr), dtype), np.empty((Q, H, nr), dtype))
+    args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
+            new((Q, H, nr), dtype))
     _run(mods["loops"].forward, args, *plan(T, B, D, H, G, dtype), mods["loops"].sync_words)
     finals = (tape.h[T].copy(),) if cell == "rnn" else (tape.h[T].copy(),
                                                          tape.c[T % tape.c.shape[0]].copy())
@@ -293,18 +313,18 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     G = cache.Wh.shape[1] // H
     carried = [np.zeros((B, H), dtype) if d is None else np.array(d, dtype=dtype, order="C")
                for d in dstates]
-    dz = np.empty((T, B, G * H), dtype)
+    new = _Stagger(x).empty
+    dz = new((T, B, G * H), dtype)
     grad = C.RNNGrad(dz, *carried) if cache.cell == "rnn" else C.LSTMGrad(dz, *carried)
     dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((H, G * H), dtype), np.empty(G * H, dtype)
     dP = np.empty(3 * H if cache.has_peepholes else 0, dtype)
-    dx2 = np.empty((T * B if need_dx else 0, D), dtype)
+    dx2 = new((T * B if need_dx else 0, D), dtype)
     nr = mods["product"].panel_width(dtype)
     nb, nu = plan(T, B, D, H, G, dtype)
     args = (cache.spec, tape, grad, np.empty((0, B, H), dtype) if dy is None else _array(dy, dtype),
             x.reshape(T * B, D), tape.h[:T].reshape(T * B, H), cache.lengths, cache.Wx, cache.Wh,
-            np.empty((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
-            np.empty((-(-H // nr), G * H, nr), dtype), np.empty((nb * nu, T * B, nr), dtype),
-            dWx, dWh, db, dP, dx2)
+            new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
+            new((-(-H // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2)
     _run(mods["loops"].backward, args, nb, nu, mods["loops"].sync_words)
     return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:]),
             (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None))
