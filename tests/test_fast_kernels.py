@@ -238,16 +238,19 @@ def test_thread_counts_give_the_same_bits(cell, dtype, threads):
 
 
 @needs_numba
-def test_threads_of_a_team_divide_rows_and_units(threads):
-    """The plan uses the threads it is given: rows first, hidden units for the rest, and
-    one thread for small work."""
-    threads(4)
-    assert fast.plan(100, 64, 128, 128, 4, np.float32) == (4, 1)
-    assert fast.plan(100, 1, 512, 512, 4, np.float32) == (1, 4)
-    assert fast.plan(100, 16, 256, 256, 4, np.float32) == (2, 2)
-    assert fast.plan(2, 1, 4, 4, 4, np.float32) == (1, 1)
-    threads(1)
-    assert fast.plan(100, 64, 512, 512, 4, np.float32) == (1, 1)
+def test_a_team_stays_within_its_limits(threads):
+    """Whatever the shape: no more threads than set, no row group without rows, a unit group
+    at least one panel of every gate, and one thread for a tiny call."""
+    rng = np.random.default_rng(9)
+    for n in (1, 2, 3, 8):
+        threads(n)
+        for _ in range(200):
+            T, B, H = int(rng.integers(1, 500)), int(rng.integers(1, 300)), int(rng.integers(1, 1100))
+            dtype = (np.float32, np.float64)[int(rng.integers(2))]
+            nb, nu = fast.plan(T, B, H, H, 4, dtype)
+            assert 1 <= nb * nu <= n and nb <= B
+            assert nu == 1 or H >= nu * 64 // np.dtype(dtype).itemsize
+        assert fast.plan(1, 1, 2, 2, 4, np.float32) == (1, 1)
     with pytest.raises(ValueError, match="positive integer"):
         fast.set_num_threads(0)
 

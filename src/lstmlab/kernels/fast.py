@@ -106,23 +106,30 @@ def get_num_threads() -> int:
     return _threads[0]
 
 
-# A thread is worth starting for this much arithmetic (starting a team costs tens of
-# microseconds); a row group should have enough rows for its products to be limited by
-# arithmetic rather than by reading the weights; a unit group at least two panels of every
-# gate (panels of 64 bytes' columns here: the kernel's may be wider).
-MIN_THREAD_FLOPS = 4e6
+# A thread is worth starting for this much arithmetic of a call (starting a team costs tens
+# of microseconds). A row group of this many rows spends its steps on arithmetic rather than
+# on reading the weights. A thread's share of the recurrent weights should stay in its core's
+# cache from one step to the next: 1 MiB, the L2 cache of most current cores or less. A unit
+# group holds at least two panels of every gate.
+MIN_THREAD_FLOPS = 2e7
 MIN_GROUP_ROWS = 8
+CACHE_BYTES = 1 << 20
 MIN_GROUP_PANELS = 2
 
 
 def plan(T: int, B: int, D: int, H: int, G: int, dtype) -> tuple[int, int]:
-    """``(nb, nu)``: the row groups and unit groups of a call's team. Rows first, as they need
-    no barrier; units for the threads left."""
+    """``(nb, nu)``: the row groups and unit groups of a call's team. Row groups never wait for
+    each other, but each reads all of Wh at every step; unit groups read their part of it and
+    meet once per step. So rows when every thread gets enough of them; otherwise as many unit
+    groups as keep a thread's part of Wh in its cache, rows for the other threads, and units
+    again for the threads that rows cannot use."""
     flops = 2.0 * T * B * (D + H) * G * H
     P = int(min(get_num_threads(), max(1.0, flops // MIN_THREAD_FLOPS)))
-    nb = max(1, min(P, B // MIN_GROUP_ROWS))
-    panels = -(-H // (64 // np.dtype(dtype).itemsize))
-    return nb, max(1, min(P // nb, panels // MIN_GROUP_PANELS))
+    most_nu = max(1, -(-H // (64 // np.dtype(dtype).itemsize)) // MIN_GROUP_PANELS)
+    nu = 1 if B >= MIN_GROUP_ROWS * P else min(
+        P, most_nu, -(-G * H * H * np.dtype(dtype).itemsize // CACHE_BYTES))
+    nb = max(1, min(P // nu, B))
+    return nb, max(nu, min(P // nb, most_nu))
 
 
 class _Pool:
