@@ -232,8 +232,9 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
 @njit(**JIT)
 def stream_step(specs, Wxs, Whs, x, states_in, states_out):
     """One step of all L layers for the few rows of ``x (B, D)``, weights as stored (no
-    packing): ``states_in`` / ``states_out`` are the cell's state arrays (h first), each
-    ``(L, B, H)``. Returns 0, or 1 / 2 + k when x / state k holds NaN or inf."""
+    packing): ``states_in`` are the cell's state arrays (h first), each ``(L, B, H)``,
+    ``states_out (S, L, B, H)`` receives them. Returns 0, or 1 / 2 + k when x / state k
+    holds NaN or inf."""
     for v in x.ravel():
         if not np.isfinite(v):
             return 1
@@ -248,7 +249,7 @@ def stream_step(specs, Wxs, Whs, x, states_in, states_out):
     zh = np.empty((B, GH), x.dtype)
     lengths = np.ones(B, np.int64)
     for layer in range(len(Wxs)):
-        below = x if layer == 0 else states_out[0][layer - 1]
+        below = x if layer == 0 else states_out[0, layer - 1]
         for k in range(len(state)):
             state[k][0] = states_in[k][layer]
         for r in range(B):
@@ -256,5 +257,5 @@ def stream_step(specs, Wxs, Whs, x, states_in, states_out):
             vecmat(state[0][0, r], Whs[layer], zh[r])
         cell_forward(specs[layer], tape, zh, 0, 0, B, 0, H, lengths)
         for k in range(len(state)):
-            states_out[k][layer] = state[k][1]
+            states_out[k, layer] = state[k][1]
     return 0

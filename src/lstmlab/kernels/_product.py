@@ -227,23 +227,34 @@ def product(a, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
 def vecmat(x, W, z):
     """``z (N,) = x (K,) · W (K, N)``, W as stored: one row of A, no packing (the streaming
     step's few rows). The same chains in the same chunks as :func:`product`, so a row gets
-    the same bits from either."""
+    the same bits from either; eight k at a time, so that z is loaded and stored once per
+    eight multiply-adds rather than once per one."""
     K, N = W.shape
+    acc = np.empty(N, z.dtype) if K > KC else z
     for k0 in range(0, K, KC):
         k1 = min(K, k0 + KC)
-        if k0 == 0:
+        for n in range(N):
+            acc[n] = 0.0
+        k = k0
+        while k + 8 <= k1:
+            x0, x1, x2, x3, x4, x5, x6, x7 = x[k:k + 8]
             for n in range(N):
-                z[n] = 0.0
-            for k in range(k0, k1):
-                xk = x[k]
-                for n in range(N):
-                    z[n] += xk * W[k, n]
-        else:
+                a = (((acc[n] + x0 * W[k, n]) + x1 * W[k + 1, n]) + x2 * W[k + 2, n]) \
+                    + x3 * W[k + 3, n]
+                acc[n] = (((a + x4 * W[k + 4, n]) + x5 * W[k + 5, n]) + x6 * W[k + 6, n]) \
+                    + x7 * W[k + 7, n]
+            k += 8
+        while k < k1:
+            xk = x[k]
             for n in range(N):
-                s = z.dtype.type(0.0)
-                for k in range(k0, k1):
-                    s += x[k] * W[k, n]
-                z[n] += s
+                acc[n] += xk * W[k, n]
+            k += 1
+        if k0 > 0:
+            for n in range(N):
+                z[n] = acc[n] if k0 == 0 else z[n] + acc[n]
+        elif acc is not z:
+            for n in range(N):
+                z[n] = acc[n]
 
 
 @register_jitable

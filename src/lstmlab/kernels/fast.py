@@ -350,14 +350,13 @@ def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tup
             tuple(_array(p[1], dtype) for p in layers))
 
 
-def stream_step(cell: str, specs: tuple, Wxs: tuple, Whs: tuple, x: np.ndarray,
-                states: tuple) -> tuple:
+def stream_step(specs: tuple, Wxs: tuple, Whs: tuple, x: np.ndarray, states: tuple) -> tuple:
     """One step of all layers of a unidirectional stack for ``x (B, D)``, B <= STREAM_ROWS,
     from ``states`` (each (L, B, H), h first): the new states. ``specs``, ``Wxs``, ``Whs``
     from :func:`stream_weights`."""
-    out = tuple(np.empty_like(s) for s in states)
-    code = _compiled()["loops"].stream_step(specs, Wxs, Whs, x, states, out)
+    out = np.empty((len(states),) + states[0].shape, x.dtype)  # one allocation for all states
+    code = _state["loops"].stream_step(specs, Wxs, Whs, x, states, out)
     if code:
-        names = ("x_t",) + (("state",) if cell == "rnn" else ("state[0] (h)", "state[1] (c)"))
+        names = ("x_t",) + (("state",) if len(states) == 1 else ("state[0] (h)", "state[1] (c)"))
         raise ValueError(f"{names[code - 1]} contains NaN or inf")
-    return out
+    return tuple(out)

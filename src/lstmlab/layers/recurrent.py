@@ -420,7 +420,7 @@ class _Recurrent(Module):
         lean = None if fast is None else self._stream_args(x_t, state, n_states)
         if lean is not None:  # the streaming lane: one compiled call for all layers
             x, states, unbatched = lean
-            new = fast.stream_step(self._cell()[0], *self._stream_weights(fast), x, states)
+            new = fast.stream_step(*self._stream_weights(fast), x, states)
         else:
             x, unbatched = self._check_step(x_t)
             B = x.shape[0]
