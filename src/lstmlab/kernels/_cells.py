@@ -3,22 +3,22 @@
 Dimensions: T time, B batch, H hidden units, G gate blocks (4 for the LSTM, 1 for the RNN).
 
 A cell is three NamedTuples and its step functions; the loops, threads and products
-(``_loops.py``) serve every cell. Its **spec** holds what a step needs besides the weights,
-and its type selects the cell (each stub below gets its compiled body from ``@overload`` by
-that type). Its **tape** is what the forward writes, by time: ``z (Tz, B, G·H)`` receives
-x_t·Wx and keeps the gates, ``h (T+1, B, H)`` the hidden states (h[0] = h_0), plus the
-cell's own; an array shorter than T is a ring indexed modulo its length (inference). Its
-**grad** holds ``dz (T, B, G·H)``, the gradients on the pre-activations, and the carried
-state gradients, ``dh (B, H)`` first.
+(``_loops.py``) serve every cell. Its **spec** holds what a step needs besides the weights;
+its type selects the cell (each step function below is a stub that ``@overload`` gives a
+compiled body for that type). Its **tape** is what the forward writes, by time: ``z (Tz, B,
+G·H)`` receives x_t·Wx and keeps the gates, ``h (T+1, B, H)`` the hidden states (h[0] =
+h_0), then the cell's own; an array shorter than T is a ring, indexed modulo its length
+(inference). Its **grad** holds ``dz (T, B, G·H)``, the gradients on the pre-activations,
+then the carried gradients, ``dh (B, H)`` first.
 
-The step functions cover rows r0..r1 and units u0..u1 of step t (threads share a step by
-rows or by units). ``cell_forward`` computes step t from ``tape.z[t]`` and ``zh`` =
-h_{t-1}·Wh, carrying the state past a sequence's length (t >= lengths[r]).
-``cell_backward`` takes dL/dh_t from later steps in ``grad.dh``, adds ``dy[t]`` (when dy has
-rows), writes ``grad.dz[t]`` and leaves in ``grad.dh`` the part of dL/dh_{t-1} that does not
-go through Wh (the loop adds dz_t·Whᵀ). The equations and their order are the reference
-kernels' (``lstm.py``, ``rnn.py``, ``lstm_peephole.py``). A step is a few passes over its
-rows, each writing one block of one array: that is what the compiler vectorises.
+The step functions cover rows r0..r1 and units u0..u1 of step t, so that threads can share
+a step. ``cell_forward`` computes step t from ``tape.z[t]`` and ``zh`` = h_{t-1}·Wh, carrying
+the state past a sequence's length (t >= lengths[r]). ``cell_backward`` takes dL/dh_t from
+later steps in ``grad.dh``, adds ``dy[t]`` (when dy has rows), writes ``grad.dz[t]`` and leaves
+in ``grad.dh`` the part of dL/dh_{t-1} that does not go through Wh (the loop adds dz_t·Whᵀ).
+The equations and their order are the reference kernels' (``lstm.py``, ``rnn.py``,
+``lstm_peephole.py``). A step is a few passes over its rows, each writing one block of one
+array: the loops that the compiler turns into vector code.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class RNNSpec(NamedTuple):
 
 
 class RNNTape(NamedTuple):
-    z: np.ndarray  # (Tz, B, H) x_t·Wx, then the pre-activation
+    z: np.ndarray  # (Tz, B, H) x_t·Wx
     h: np.ndarray  # (T+1, B, H)
 
 
@@ -67,32 +67,32 @@ class RNNGrad(NamedTuple):
     dh: np.ndarray  # (B, H)
 
 
-# -- tanh and σ -------------------------------------------------------------------------
-@intrinsic
-def _as_float(typingctx, bits):
-    """The float of the same width whose IEEE bits are ``bits`` (int32 or int64)."""
-    ft = {types.int32: types.float32, types.int64: types.float64}.get(bits)
-    if ft is not None:
-        return ft(bits), lambda ctx, builder, sig, args: builder.bitcast(
-            args[0], ctx.get_value_type(ft))
+def _stub(name: str):
+    def stub(*args):  # pragma: no cover
+        raise NotImplementedError(f"{name} is only callable from compiled code")
+    stub.__name__ = name
+    return stub
 
 
+# -- tanh and σ ---------------------------------------------------------------------------------
 @intrinsic
-def _as_bits(typingctx, x):
-    """The IEEE bits of the float ``x`` (float32 or float64) as an integer of its width."""
-    it = {types.float32: types.int32, types.float64: types.int64}.get(x)
-    if it is not None:
-        return it(x), lambda ctx, builder, sig, args: builder.bitcast(
-            args[0], ctx.get_value_type(it))
+def _bits(typingctx, x):
+    """``x``'s IEEE bits reread as the other kind of the same width (float32 <-> int32,
+    float64 <-> int64)."""
+    pairs = {types.float32: types.int32, types.float64: types.int64}
+    to = pairs.get(x) or {v: k for k, v in pairs.items()}.get(x)
+    if to is not None:
+        return to(x), lambda ctx, builder, sig, args: builder.bitcast(args[0],
+                                                                        ctx.get_value_type(to))
 
 
 def _make_tanh(F, I, clamp, ln2_hi, ln2_lo, degree, mantissa, bias):
     """tanh in the precision F, branch-free (it vectorises), NaN kept:
-    ``tanh|v| = -expm1(-2|v|) / (2 + expm1(-2|v|))``, with expm1 by range reduction
-    ``2|v| = k·ln2 + r`` (ln2 split so that k·ln2_hi is exact), a Taylor polynomial of
-    ``degree`` on |r| <= ln2/2, and 2^-k from its exponent bits. |v| >= ``clamp`` gives
-    exactly ±1, as the correctly rounded tanh (float32 from |v| ≈ 8.5, float64 from 20): a
-    saturated unit's derivative 1 - tanh² is exactly 0."""
+    ``tanh|v| = -expm1(-2|v|) / (2 + expm1(-2|v|))``, expm1 by range reduction ``2|v| = k·ln2
+    + r`` (ln2 split so that k·ln2_hi is exact), a Taylor polynomial of ``degree`` on
+    |r| <= ln2/2, and 2^-k from its exponent bits. |v| >= ``clamp`` gives exactly ±1, as the
+    correctly rounded tanh does (float32 from |v| ≈ 8.5, float64 from 20): a saturated unit's
+    derivative 1 - tanh² is exactly 0."""
     one, two, zero, clamp = F(1), F(2), F(0), F(clamp)
     log2e, ln2_hi, ln2_lo = F(np.log2(np.e)), F(ln2_hi), F(ln2_lo)
     rnd = F(1.5 * 2.0 ** mantissa)  # adding it rounds to an integer held in the low bits
@@ -110,9 +110,8 @@ def _make_tanh(F, I, clamp, ln2_hi, ln2_lo, degree, mantissa, bias):
         for a in rest:
             p = p * r + a
         em1 = r + r * r * p  # exp(r) - 1
-        s = _as_float(I((bias - (_as_bits(kr) - rnd_bits)) << mantissa))  # 2^-k (numba widens
-        # integer arithmetic to 64 bits: I() makes it the width of F again)
-        e = s * em1 + (s - one)  # expm1(-y)
+        s = _bits(I((bias - (_bits(kr) - rnd_bits)) << mantissa))  # 2^-k (I(): numba
+        e = s * em1 + (s - one)  # expm1(-y)                           widens ints to 64 bits)
         t = -e / (two + e)
         t = t if v >= zero else -t
         return t if v == v else v
@@ -122,14 +121,7 @@ def _make_tanh(F, I, clamp, ln2_hi, ln2_lo, degree, mantissa, bias):
 _tanh32 = _make_tanh(np.float32, np.int32, 9.0, 0.693359375, -2.12194440e-4, 7, 23, 127)
 _tanh64 = _make_tanh(np.float64, np.int64, 20.0, 6.93147180369123816490e-01,
                      1.90821492927058770002e-10, 13, 52, 1023)
-
-
-def tanh(x):  # pragma: no cover - a stub: compiled code gets the overload below
-    raise NotImplementedError("tanh is only callable from compiled code")
-
-
-def sigmoid(x):  # pragma: no cover - a stub: compiled code gets the overload below
-    raise NotImplementedError("sigmoid is only callable from compiled code")
+tanh, sigmoid = _stub("tanh"), _stub("sigmoid")
 
 
 @overload(tanh)
@@ -147,14 +139,26 @@ def _sigmoid(x):
         return lambda x: half * tanh(half * x) + half
 
 
-# -- passes over the active rows r0..r1 of step t, units u0..u1 ------------------------------
+# -- passes over the active rows r0..r1 of step t, units u0..u1 ---------------------------------
 # Column indices are unsigned: numba wraps negative indices around, and the test for it in
 # every access keeps a loop scalar unless the index is known to be non-negative. Block k of a
-# row of G·H columns starts at column k·H.
+# row of G·H columns starts at column k·H; block -1 is an array of H columns.
+@register_jitable
+def _identity(v):
+    return v
+
+
+@register_jitable
+def _relu(v):
+    return max(v, v * 0)
+
+
 def _passes(act):
     """``gate(z, b, zh, k, H, ...)``: block k of z = act((z + b) + zh), a gate from x_t·Wx,
     the bias and h_{t-1}·Wh; ``apply(z, k, H, ...)``: block k of z = act(z). One pair per
-    activation, so that the loop has no branch."""
+    activation, so that the loop has no branch. (Passes update in place through one
+    argument: the same array passed twice fails the compiler's overlap check, and its
+    fallback is scalar.)"""
     @register_jitable
     def gate(z, b, zh, k, H, t, r0, r1, u0, u1, lengths):
         for r in range(r0, r1):
@@ -171,54 +175,49 @@ def _passes(act):
     return gate, apply
 
 
-@register_jitable
-def _identity(v):
-    return v
-
-
 (_sigmoid_gate, _sigmoid_apply), (_tanh_gate, _tanh_apply) = _passes(sigmoid), _passes(tanh)
-_linear_gate = _passes(_identity)[0]
-_SIG, _TANH, _TIMES, _ONE = 0, 1, 2, 3  # the last factor of _dgate: s(1-s), 1-s², s, 1
+_linear_gate, _relu_gate = _passes(_identity)[0], _passes(_relu)[0]
+_SIG, _TANH, _TIMES, _ONE, _STEP = range(5)  # _dgate's last factor: v(1-v), 1-v², v, 1, [v > 0]
 
 
 @register_jitable
 def _at(k, H):
-    """The first column of block k (block -1: an array of H columns, column 0), unsigned."""
+    """The first column of block k, unsigned (block -1: column 0)."""
     return np.uint64(max(k, 0) * H)
 
 
 @register_jitable
-def _dgate(out, k, H, a, ka, b, kb, s, ks, act, t, r0, r1, u0, u1, lengths, add=False):
-    """Block k of out = (+= with ``add``) a[block ka] · b[block kb] · the factor of
-    v = s[block ks]: σ' = v(1-v) (_SIG), tanh' = 1 - v² (_TANH), v (_TIMES) or 1 (_ONE).
-    Block -1: an array of H columns; ``b`` None: no second factor."""
-    one = out.dtype.type(1.0)
+def _dgate(out, k, H, a, ka, b, kb, s, ks, act, t, r0, r1, u0, u1, lengths, add=False, scale=1):
+    """Block k of out = (+= with ``add``) scale · a[block ka] · b[block kb] · a factor of
+    v = s[block ks]: σ' = v(1-v) (_SIG), tanh' = 1 - v² (_TANH), v (_TIMES), relu' = [v > 0]
+    (_STEP), or 1 (_ONE; ``s`` may be None). ``b`` None: no second factor; ``b`` 1-D: the same
+    for every row (peepholes)."""
+    one, zero, sc = out.dtype.type(1.0), out.dtype.type(0.0), out.dtype.type(scale)
     o, oa, ob, os = _at(k, H), _at(ka, H), _at(kb, H), _at(ks, H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                d = a[r, u + oa] if b is None else a[r, u + oa] * b[r, u + ob]
-                v = s[r, u + os]
-                d = d * (v * (one - v)) if act == _SIG else d * (one - v * v) if act == _TANH \
-                    else d * v if act == _TIMES else d
+                d = a[r, u + oa] if b is None else a[r, u + oa] * (
+                    b[u + ob] if b.ndim == 1 else b[r, u + ob])
+                if s is not None and act != _ONE:
+                    v = s[r, u + os]
+                    d = d * (v * (one - v)) if act == _SIG else d * (one - v * v) \
+                        if act == _TANH else d * v if act == _TIMES else d if v > zero else zero
+                if scale != 1:
+                    d = sc * d
                 out[r, u + o] = out[r, u + o] + d if add else d
 
 
 @register_jitable
-def _fma(acc, k, H, a, ka, b, kb, t, r0, r1, u0, u1, lengths, sign=1):
-    """Block k of acc += sign · a[block ka] * b[block kb]; ``b`` 1-D (peepholes): the same for
-    every row; ``b`` None: acc += sign · a."""
-    sg = acc.dtype.type(sign)
-    o, oa, ob = _at(k, H), _at(ka, H), _at(kb, H)
+def _scale(a, k, H, s, ks, act, t, r0, r1, u0, u1, lengths):
+    """Block k of a *= v(1-v) (_SIG) or v (_TIMES) for v = s[block ks], in place."""
+    one = a.dtype.type(1.0)
+    o, os = _at(k, H), _at(ks, H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                if b is None:
-                    acc[r, u + o] += sg * a[r, u + oa]
-                elif b.ndim == 1:
-                    acc[r, u + o] += sg * (a[r, u + oa] * b[u + ob])
-                else:
-                    acc[r, u + o] += sg * (a[r, u + oa] * b[r, u + ob])
+                v = s[r, u + os]
+                a[r, u + o] *= v * (one - v) if act == _SIG else v
 
 
 @register_jitable
@@ -234,7 +233,7 @@ def _clip(z, mask, k, H, clip, t, r0, r1, u0, u1, lengths):
 
 @register_jitable
 def _cell_state(c, g, c_prev, H, t, r0, r1, u0, u1, lengths):
-    """C_t = f_t * C_{t-1} + i_t * C̃_t from the gates g (blocks f, i, o, C̃)."""
+    """C_t = f_t * C_{t-1} + i_t * C̃_t, from the gates g (blocks f, i, o, C̃)."""
     i, gg = np.uint64(H), np.uint64(3 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
@@ -256,8 +255,7 @@ def _hidden(h, tc, g, c, H, t, r0, r1, u0, u1, lengths):
 
 @register_jitable
 def _fill(a, k, H, v, t, r0, r1, u0, u1, lengths, active):
-    """Block k of a = v on the rows that are active at step t (``active``), or on those past
-    their length (not ``active``)."""
+    """Block k of a = v on the rows active at step t (``active``), or on those past their end."""
     for r in range(r0, r1):
         if (t < lengths[r]) == active:
             for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
@@ -275,32 +273,16 @@ def _carry(states, t, r0, r1, u0, u1, lengths):
                     new[r, u] = prev[r, u]
 
 
-# -- the stubs every cell implements ------------------------------------------------------
-def cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):  # pragma: no cover
-    raise NotImplementedError
-
-
-def cell_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):  # pragma: no cover
-    raise NotImplementedError
-
-
-def cell_param_grads(spec, tape, grad, out, u0, u1):  # pragma: no cover
-    raise NotImplementedError
-
-
-def cell_states(tape):  # pragma: no cover
-    raise NotImplementedError
-
-
-def stream_tape(spec, B, H, dtype):  # pragma: no cover
-    raise NotImplementedError
+# -- the step functions every cell implements (the overloads below give their bodies) ----------
+cell_forward, cell_backward, cell_param_grads, cell_states, stream_tape = map(_stub, (
+    "cell_forward", "cell_backward", "cell_param_grads", "cell_states", "stream_tape"))
 
 
 def _is(t, cls) -> bool:
     return isinstance(t, types.BaseNamedTuple) and t.instance_class is cls
 
 
-# -- the lecture's LSTM, and ONNX's options of it --------------------------------------------
+# -- the lecture's LSTM, and ONNX's options of it ------------------------------------------------
 @overload(cell_forward)
 def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     if not _is(spec, LSTMSpec):
@@ -321,21 +303,20 @@ def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
         else:  # the peephole LSTM: f, i peek at C_{t-1}, o at C_t; clamps; coupled gates
             for k in range(4):
                 _linear_gate(z, b, zh, k, H, *rows)  # W·[h_{t-1}, x_t] + b
-            _fma(z, 0, H, c_prev, -1, P, 0, *rows)  # + p_f ⊙ C_{t-1}
-            _fma(z, 1, H, c_prev, -1, P, 1, *rows)  # + p_i ⊙ C_{t-1}
-            if clip > 0:
-                for k in (0, 1, 3):
-                    if k > 0 or not spec.coupled:  # a coupled f_t is not clamped
-                        _clip(z, mask, k, H, clip, *rows)
+            _dgate(z, 0, H, c_prev, -1, P, 0, None, 0, _ONE, *rows, True)  # + p_f ⊙ C_{t-1}
+            _dgate(z, 1, H, c_prev, -1, P, 1, None, 0, _ONE, *rows, True)  # + p_i ⊙ C_{t-1}
+            for k in range(4):
+                if clip > 0 and k != 2 and (k > 0 or not spec.coupled):
+                    _clip(z, mask, k, H, clip, *rows)
             _sigmoid_apply(z, 1, H, *rows)  # i_t
             if spec.coupled:  # f_t = 1 - i_t
                 _fill(z, 0, H, z.dtype.type(1.0), *rows, True)
-                _fma(z, 0, H, z, 1, None, 0, *rows, -1)
+                _dgate(z, 0, H, z, 1, None, 0, None, 0, _ONE, *rows, True, -1)
             else:
                 _sigmoid_apply(z, 0, H, *rows)  # f_t
             _tanh_apply(z, 3, H, *rows)  # C̃_t
             _cell_state(c, z, c_prev, H, *rows)  # C_t = f_t ⊙ C_{t-1} + i_t ⊙ C̃_t
-            _fma(z, 2, H, c, -1, P, 2, *rows)  # + p_o ⊙ C_t
+            _dgate(z, 2, H, c, -1, P, 2, None, 0, _ONE, *rows, True)  # + p_o ⊙ C_t
             if clip > 0:
                 _clip(z, mask, 2, H, clip, *rows)
             _sigmoid_apply(z, 2, H, *rows)  # o_t
@@ -355,32 +336,31 @@ def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
         dz, dh, dc = grad.dz[t], grad.dh, grad.dc
         zero = dz.dtype.type(0.0)
         rows = (t, r0, r1, u0, u1, lengths)
-        if dy.shape[0]:
-            _fma(dh, 0, H, dy[t], -1, None, 0, *rows)  # dL/dh_t: the steps after, the output
+        if dy.shape[0]:  # dL/dh_t: from the steps after t, and from the output
+            _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
         # backprop h_t = o_t * tanh(C_t): into o_t (through σ') and into C_t (through tanh')
         _dgate(dz, 2, H, dh, -1, tc, -1, g, 2, _SIG, *rows)
         if spec.onnx and clip > 0:
-            _dgate(dz, 2, H, dz, 2, None, 0, mask, 2, _TIMES, *rows)  # none through a clamp
+            _scale(dz, 2, H, mask, 2, _TIMES, *rows)  # no gradient through a clamp
         _dgate(dc, 0, H, dh, -1, g, 2, tc, -1, _TANH, *rows, True)
         if spec.onnx:
-            _fma(dc, 0, H, dz, 2, P, 2, *rows)  # the output gate's peephole on C_t
+            _dgate(dc, 0, H, dz, 2, P, 2, None, 0, _ONE, *rows, True)  # o's peephole on C_t
         # backprop C_t = f_t * C_{t-1} + i_t * C̃_t into f_t, i_t (σ') and C̃_t (tanh')
         _dgate(dz, 0, H, dc, -1, c_prev, -1, g, 0, _SIG, *rows)
         _dgate(dz, 1, H, dc, -1, g, 3, g, 1, _SIG, *rows)
         _dgate(dz, 3, H, dc, -1, g, 1, g, 3, _TANH, *rows)
-        if spec.onnx:
-            if spec.coupled:  # f_t = 1 - i_t: the forget gate's gradient goes to i_t
-                _dgate(dz, 1, H, dc, -1, g, 3, g, 1, _ONE, *rows)
-                _fma(dz, 1, H, dc, -1, c_prev, -1, *rows, -1)
-                _dgate(dz, 1, H, dz, 1, None, 0, g, 1, _SIG, *rows)
-                _fill(dz, 0, H, zero, *rows, True)
-            if clip > 0:
-                for k in (0, 1, 3):
-                    _dgate(dz, k, H, dz, k, None, 0, mask, k, _TIMES, *rows)
-        _dgate(dc, 0, H, dc, -1, None, 0, g, 0, _TIMES, *rows)  # highway: dL/dC_t * f_t
+        if spec.onnx and spec.coupled:  # f_t = 1 - i_t: f's gradient goes to i_t, f has none
+            _dgate(dz, 1, H, dc, -1, g, 3, None, 0, _ONE, *rows)
+            _dgate(dz, 1, H, dc, -1, c_prev, -1, None, 0, _ONE, *rows, True, -1)
+            _scale(dz, 1, H, g, 1, _SIG, *rows)
+            _fill(dz, 0, H, zero, *rows, True)
+        if spec.onnx and clip > 0:
+            for k in (0, 1, 3):
+                _scale(dz, k, H, mask, k, _TIMES, *rows)
+        _scale(dc, 0, H, g, 0, _TIMES, *rows)  # the highway: dL/dC_{t-1} = dL/dC_t · f_t
         if spec.onnx:  # ... and the forget and input gates' peepholes on C_{t-1}
-            _fma(dc, 0, H, dz, 0, P, 0, *rows)
-            _fma(dc, 0, H, dz, 1, P, 1, *rows)
+            _dgate(dc, 0, H, dz, 0, P, 0, None, 0, _ONE, *rows, True)
+            _dgate(dc, 0, H, dz, 1, P, 1, None, 0, _ONE, *rows, True)
         _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dz_t·Whᵀ (the loop adds it)
         for k in range(4):
             _fill(dz, k, H, zero, *rows, False)  # padding: no gate gradient
@@ -395,10 +375,9 @@ def _lstm_param_grads(spec, tape, grad, out, u0, u1):
         return None
 
     def impl(spec, tape, grad, out, u0, u1):
-        """``out (3H,)``: dL/dp_f, dL/dp_i (on C_{t-1}) and dL/dp_o (on C_t), over steps and rows
-        in order (padding has dz = 0)."""
-        H = tape.h.shape[2]
-        i, o = np.uint64(H), np.uint64(2 * H)
+        """``out (3H,)``: dL/dp_f, dL/dp_i (on C_{t-1}) and dL/dp_o (on C_t), over steps and
+        rows in order (padding has dz = 0)."""
+        i, o = np.uint64(tape.h.shape[2]), np.uint64(2 * tape.h.shape[2])
         for u in range(np.uint64(u0), np.uint64(u1)):
             out[u] = out[u + i] = out[u + o] = 0.0
         for t in range(grad.dz.shape[0]):
@@ -413,14 +392,13 @@ def _lstm_param_grads(spec, tape, grad, out, u0, u1):
 
 @overload(cell_states)
 def _states(tape):
-    if _is(tape, LSTMTape):
-        return lambda tape: (tape.h, tape.c)
-    if _is(tape, RNNTape):
-        return lambda tape: (tape.h,)
+    if _is(tape, LSTMTape) or _is(tape, RNNTape):
+        return lambda tape: (tape.h, tape.c) if len(tape) == 5 else (tape.h,)
 
 
 @overload(stream_tape)
 def _stream_tape(spec, B, H, dtype):
+    """A tape of one step: rings of two states, one step of gates."""
     if _is(spec, LSTMSpec):
         return lambda spec, B, H, dtype: LSTMTape(
             np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype), np.empty((2, B, H), dtype),
@@ -430,7 +408,7 @@ def _stream_tape(spec, B, H, dtype):
                                                  np.empty((2, B, H), dtype))
 
 
-# -- the lecture's vanilla RNN ----------------------------------------------------------------
+# -- the lecture's vanilla RNN -----------------------------------------------------------------
 @overload(cell_forward)
 def _rnn_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     if not _is(spec, RNNSpec):
@@ -440,14 +418,10 @@ def _rnn_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
         z, h = tape.z[t % tape.z.shape[0]], tape.h[t + 1]
         rows = (t, r0, r1, u0, u1, lengths)
         if spec.relu:
-            _linear_gate(z, spec.b, zh, 0, 0, *rows)  # W [h_{t-1}, x_t] + b
+            _relu_gate(z, spec.b, zh, 0, 0, *rows)  # h_t = relu(W [h_{t-1}, x_t] + b)
         else:
             _tanh_gate(z, spec.b, zh, 0, 0, *rows)  # h_t = tanh(W [h_{t-1}, x_t] + b)
-        zero = h.dtype.type(0.0)
-        for r in range(r0, r1):
-            if t < lengths[r]:
-                for u in range(np.uint64(u0), np.uint64(u1)):
-                    h[r, u] = max(z[r, u], zero) if spec.relu else z[r, u]  # (relu: max(·, 0))
+        _dgate(h, 0, 0, z, -1, None, 0, None, 0, _ONE, *rows)
         _carry((tape.h,), *rows)
     return impl
 
@@ -459,17 +433,11 @@ def _rnn_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
 
     def impl(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
         h, dz, dh = tape.h[t + 1], grad.dz[t], grad.dh
-        zero = h.dtype.type(0.0)
         rows = (t, r0, r1, u0, u1, lengths)
         if dy.shape[0]:
-            _fma(dh, 0, 0, dy[t], -1, None, 0, *rows)
-        if spec.relu:  # relu' = [h > 0]
-            for r in range(r0, r1):
-                if t < lengths[r]:
-                    for u in range(np.uint64(u0), np.uint64(u1)):
-                        dz[r, u] = dh[r, u] if h[r, u] > zero else zero
-        else:  # tanh' = 1 - h²
-            _dgate(dz, 0, 0, dh, -1, None, 0, h, -1, _TANH, *rows)
-        _fill(dh, 0, 0, zero, *rows, True)
-        _fill(dz, 0, 0, zero, *rows, False)
+            _dgate(dh, 0, 0, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
+        # backprop through relu' = [h > 0] or tanh' = 1 - h²
+        _dgate(dz, 0, 0, dh, -1, None, 0, h, -1, _STEP if spec.relu else _TANH, *rows)
+        _fill(dh, 0, 0, h.dtype.type(0.0), *rows, True)
+        _fill(dz, 0, 0, h.dtype.type(0.0), *rows, False)
     return impl
