@@ -2,27 +2,20 @@
 
 Dimensions: T time, B batch, H hidden units, G gate blocks (4 for the LSTM, 1 for the RNN).
 
-A cell is three NamedTuples and its step functions; the loops, threads and products
-(``_loops.py``) serve every cell. Its **spec** holds what a step needs besides the weights;
-its type selects the cell (each step function below is a stub that ``@overload`` gives a
-compiled body for that type). Its **tape** is what the forward writes, by time: ``z (Tz, B,
-G·H)`` receives x_t·Wx and keeps the gates, ``h (T+1, B, H)`` the hidden states (h[0] =
-h_0), then the cell's own; an array shorter than T is a ring, indexed modulo its length
-(inference). Its **grad** holds ``dz (T, B, G·H)``, the gradients on the pre-activations,
-then the carried gradients, ``dh (B, H)`` first.
-
-The step functions cover rows r0..r1 and units u0..u1 of step t, so that threads can share
-a step. ``cell_forward`` computes step t from ``tape.z[t]`` and ``zh`` = h_{t-1}·Wh, carrying
-the state past a sequence's length (t >= lengths[r]). ``cell_backward`` takes dL/dh_t from
-later steps in ``grad.dh``, adds ``dy[t]`` (when dy has rows), writes ``grad.dz[t]`` and leaves
-in ``grad.dh`` the part of dL/dh_{t-1} that does not go through Wh (the loop adds dz_t·Whᵀ).
-The equations and their order are the reference kernels' (``lstm.py``, ``rnn.py``,
-``lstm_peephole.py``). A step is a few passes over its rows, each writing one block of one
-array: the loops that the compiler turns into vector code.
+A cell is a **spec** (what a step needs besides the weights; its type selects the cell's
+``@overload`` of each step function), a **tape** (what the forward writes: ``z`` gets x_t·Wx
+and keeps the gates, ``h`` the hidden states with h[0] = h_0, then the cell's own; an array
+shorter than T is a ring, indexed modulo its length) and a **grad** (``dz``, the
+pre-activations' gradients, then the carried ones, dh first). ``cell_forward`` computes
+rows r0..r1, units u0..u1 of step t from ``tape.z[t]`` and ``zh`` = h_{t-1}·Wh, carrying the
+state past a sequence's end; ``cell_backward`` adds ``dy[t]`` to dL/dh_t in ``grad.dh``,
+writes ``grad.dz[t]`` and leaves in ``grad.dh`` what of dL/dh_{t-1} does not pass Wh. The
+equations and their order are the reference kernels'; each pass writes one block of one array.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -87,12 +80,10 @@ def _bits(typingctx, x):
 
 
 def _make_tanh(F, I, clamp, ln2_hi, ln2_lo, degree, mantissa, bias):
-    """tanh in the precision F, branch-free (it vectorises), NaN kept:
-    ``tanh|v| = -expm1(-2|v|) / (2 + expm1(-2|v|))``, expm1 by range reduction ``2|v| = k·ln2
-    + r`` (ln2 split so that k·ln2_hi is exact), a Taylor polynomial of ``degree`` on
-    |r| <= ln2/2, and 2^-k from its exponent bits. |v| >= ``clamp`` gives exactly ±1, as the
-    correctly rounded tanh does (float32 from |v| ≈ 8.5, float64 from 20): a saturated unit's
-    derivative 1 - tanh² is exactly 0."""
+    """tanh in precision F, branch-free (it vectorises), NaN kept: ``tanh|v| = -e / (2 + e)``
+    for e = expm1(-2|v|), by ``2|v| = k·ln2 + r`` (ln2 split: k·ln2_hi is exact), a Taylor
+    polynomial in r and 2^-k from exponent bits. From |v| = ``clamp`` it is exactly ±1, as the
+    correctly rounded tanh is: a saturated unit's derivative 1 - tanh² is exactly 0."""
     one, two, zero, clamp = F(1), F(2), F(0), F(clamp)
     log2e, ln2_hi, ln2_lo = F(np.log2(np.e)), F(ln2_hi), F(ln2_lo)
     rnd = F(1.5 * 2.0 ** mantissa)  # adding it rounds to an integer held in the low bits
@@ -140,25 +131,12 @@ def _sigmoid(x):
 
 
 # -- passes over the active rows r0..r1 of step t, units u0..u1 ---------------------------------
-# Column indices are unsigned: numba wraps negative indices around, and the test for it in
-# every access keeps a loop scalar unless the index is known to be non-negative. Block k of a
-# row of G·H columns starts at column k·H; block -1 is an array of H columns.
-@register_jitable
-def _identity(v):
-    return v
-
-
-@register_jitable
-def _relu(v):
-    return max(v, v * 0)
-
-
+# Column indices are unsigned: numba's test for negative (wrapped) indices keeps a loop
+# scalar. Block k of a row of G·H columns starts at column k·H; block -1 is a (·, H) array.
 def _passes(act):
-    """``gate(z, b, zh, k, H, ...)``: block k of z = act((z + b) + zh), a gate from x_t·Wx,
-    the bias and h_{t-1}·Wh; ``apply(z, k, H, ...)``: block k of z = act(z). One pair per
-    activation, so that the loop has no branch. (Passes update in place through one
-    argument: the same array passed twice fails the compiler's overlap check, and its
-    fallback is scalar.)"""
+    """``gate``: block k of z = act((z + b) + zh) (x_t·Wx, bias, h_{t-1}·Wh); ``apply``: block
+    k of z = act(z). One pair per activation: no branch in the loop. In-place updates go
+    through one argument (an array passed twice fails the vectoriser's overlap check)."""
     @register_jitable
     def gate(z, b, zh, k, H, t, r0, r1, u0, u1, lengths):
         for r in range(r0, r1):
@@ -176,7 +154,8 @@ def _passes(act):
 
 
 (_sigmoid_gate, _sigmoid_apply), (_tanh_gate, _tanh_apply) = _passes(sigmoid), _passes(tanh)
-_linear_gate, _relu_gate = _passes(_identity)[0], _passes(_relu)[0]
+_linear_gate = _passes(register_jitable(lambda v: v))[0]
+_relu_gate = _passes(register_jitable(lambda v: max(v, v * 0)))[0]
 _SIG, _TANH, _TIMES, _ONE, _STEP = range(5)  # _dgate's last factor: v(1-v), 1-v², v, 1, [v > 0]
 
 
@@ -188,10 +167,9 @@ def _at(k, H):
 
 @register_jitable
 def _dgate(out, k, H, a, ka, b, kb, s, ks, act, t, r0, r1, u0, u1, lengths, add=False, scale=1):
-    """Block k of out = (+= with ``add``) scale · a[block ka] · b[block kb] · a factor of
-    v = s[block ks]: σ' = v(1-v) (_SIG), tanh' = 1 - v² (_TANH), v (_TIMES), relu' = [v > 0]
-    (_STEP), or 1 (_ONE; ``s`` may be None). ``b`` None: no second factor; ``b`` 1-D: the same
-    for every row (peepholes)."""
+    """Block k of out = (+= with ``add``) scale · a[ka] · b[kb] · f(v) for v = s[ks] (blocks):
+    f = σ' = v(1-v) (_SIG), tanh' = 1 - v² (_TANH), v (_TIMES), relu' = [v > 0] (_STEP) or 1
+    (_ONE; s may be None). ``b`` None: no factor; 1-D: one for all rows (peepholes)."""
     one, zero, sc = out.dtype.type(1.0), out.dtype.type(0.0), out.dtype.type(scale)
     o, oa, ob, os = _at(k, H), _at(ka, H), _at(kb, H), _at(ks, H)
     for r in range(r0, r1):
@@ -278,166 +256,158 @@ cell_forward, cell_backward, cell_param_grads, cell_states, stream_tape = map(_s
     "cell_forward", "cell_backward", "cell_param_grads", "cell_states", "stream_tape"))
 
 
-def _is(t, cls) -> bool:
-    return isinstance(t, types.BaseNamedTuple) and t.instance_class is cls
+def _implements(stub, cls):
+    """Makes the decorated function ``stub``'s compiled body when its first argument is a
+    ``cls`` (a cell's spec or tape)."""
+    def register(impl):
+        @functools.wraps(impl)
+        def typing(first, *args):
+            if isinstance(first, types.BaseNamedTuple) and first.instance_class is cls:
+                return impl
+        overload(stub)(typing)
+        return impl
+    return register
 
 
 # -- the lecture's LSTM, and ONNX's options of it ------------------------------------------------
-@overload(cell_forward)
+@_implements(cell_forward, LSTMSpec)
 def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
-    if not _is(spec, LSTMSpec):
-        return None
-
-    def impl(spec, tape, zh, t, r0, r1, u0, u1, lengths):
-        H, b, P, clip = tape.h.shape[2], spec.b, spec.P, spec.clip
-        z = tape.z[t % tape.z.shape[0]]  # x_t·Wx in, the gates f, i, o, C̃ out
-        c_prev, c = tape.c[t % tape.c.shape[0]], tape.c[(t + 1) % tape.c.shape[0]]
-        tc, h, mask = tape.tc[t % tape.tc.shape[0]], tape.h[t + 1], tape.mask[t % tape.mask.shape[0]]
-        rows = (t, r0, r1, u0, u1, lengths)
-        if not spec.onnx:
-            _sigmoid_gate(z, b, zh, 0, H, *rows)  # f_t = σ(W_f·[h_{t-1}, x_t] + b_f)
-            _sigmoid_gate(z, b, zh, 1, H, *rows)  # i_t = σ(W_i·[h_{t-1}, x_t] + b_i)
-            _sigmoid_gate(z, b, zh, 2, H, *rows)  # o_t = σ(W_o·[h_{t-1}, x_t] + b_o)
-            _tanh_gate(z, b, zh, 3, H, *rows)  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
-            _cell_state(c, z, c_prev, H, *rows)  # C_t = f_t * C_{t-1} + i_t * C̃_t
-        else:  # the peephole LSTM: f, i peek at C_{t-1}, o at C_t; clamps; coupled gates
-            for k in range(4):
-                _linear_gate(z, b, zh, k, H, *rows)  # W·[h_{t-1}, x_t] + b
-            _dgate(z, 0, H, c_prev, -1, P, 0, None, 0, _ONE, *rows, True)  # + p_f ⊙ C_{t-1}
-            _dgate(z, 1, H, c_prev, -1, P, 1, None, 0, _ONE, *rows, True)  # + p_i ⊙ C_{t-1}
-            for k in range(4):
-                if clip > 0 and k != 2 and (k > 0 or not spec.coupled):
-                    _clip(z, mask, k, H, clip, *rows)
-            _sigmoid_apply(z, 1, H, *rows)  # i_t
-            if spec.coupled:  # f_t = 1 - i_t
-                _fill(z, 0, H, z.dtype.type(1.0), *rows, True)
-                _dgate(z, 0, H, z, 1, None, 0, None, 0, _ONE, *rows, True, -1)
-            else:
-                _sigmoid_apply(z, 0, H, *rows)  # f_t
-            _tanh_apply(z, 3, H, *rows)  # C̃_t
-            _cell_state(c, z, c_prev, H, *rows)  # C_t = f_t ⊙ C_{t-1} + i_t ⊙ C̃_t
-            _dgate(z, 2, H, c, -1, P, 2, None, 0, _ONE, *rows, True)  # + p_o ⊙ C_t
-            if clip > 0:
-                _clip(z, mask, 2, H, clip, *rows)
-            _sigmoid_apply(z, 2, H, *rows)  # o_t
-        _hidden(h, tc, z, c, H, *rows)  # h_t = o_t * tanh(C_t)
-        _carry((tape.h, tape.c), *rows)
-    return impl
-
-
-@overload(cell_backward)
-def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
-    if not _is(spec, LSTMSpec):
-        return None
-
-    def impl(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
-        H, P, clip = tape.h.shape[2], spec.P, spec.clip
-        g, tc, c_prev, mask = tape.z[t], tape.tc[t], tape.c[t], tape.mask[t % tape.mask.shape[0]]
-        dz, dh, dc = grad.dz[t], grad.dh, grad.dc
-        zero = dz.dtype.type(0.0)
-        rows = (t, r0, r1, u0, u1, lengths)
-        if dy.shape[0]:  # dL/dh_t: from the steps after t, and from the output
-            _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
-        # backprop h_t = o_t * tanh(C_t): into o_t (through σ') and into C_t (through tanh')
-        _dgate(dz, 2, H, dh, -1, tc, -1, g, 2, _SIG, *rows)
-        if spec.onnx and clip > 0:
-            _scale(dz, 2, H, mask, 2, _TIMES, *rows)  # no gradient through a clamp
-        _dgate(dc, 0, H, dh, -1, g, 2, tc, -1, _TANH, *rows, True)
-        if spec.onnx:
-            _dgate(dc, 0, H, dz, 2, P, 2, None, 0, _ONE, *rows, True)  # o's peephole on C_t
-        # backprop C_t = f_t * C_{t-1} + i_t * C̃_t into f_t, i_t (σ') and C̃_t (tanh')
-        _dgate(dz, 0, H, dc, -1, c_prev, -1, g, 0, _SIG, *rows)
-        _dgate(dz, 1, H, dc, -1, g, 3, g, 1, _SIG, *rows)
-        _dgate(dz, 3, H, dc, -1, g, 1, g, 3, _TANH, *rows)
-        if spec.onnx and spec.coupled:  # f_t = 1 - i_t: f's gradient goes to i_t, f has none
-            _dgate(dz, 1, H, dc, -1, g, 3, None, 0, _ONE, *rows)
-            _dgate(dz, 1, H, dc, -1, c_prev, -1, None, 0, _ONE, *rows, True, -1)
-            _scale(dz, 1, H, g, 1, _SIG, *rows)
-            _fill(dz, 0, H, zero, *rows, True)
-        if spec.onnx and clip > 0:
-            for k in (0, 1, 3):
-                _scale(dz, k, H, mask, k, _TIMES, *rows)
-        _scale(dc, 0, H, g, 0, _TIMES, *rows)  # the highway: dL/dC_{t-1} = dL/dC_t · f_t
-        if spec.onnx:  # ... and the forget and input gates' peepholes on C_{t-1}
-            _dgate(dc, 0, H, dz, 0, P, 0, None, 0, _ONE, *rows, True)
-            _dgate(dc, 0, H, dz, 1, P, 1, None, 0, _ONE, *rows, True)
-        _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dz_t·Whᵀ (the loop adds it)
+    H, b, P, clip = tape.h.shape[2], spec.b, spec.P, spec.clip
+    z = tape.z[t % tape.z.shape[0]]  # x_t·Wx in, the gates f, i, o, C̃ out
+    c_prev, c = tape.c[t % tape.c.shape[0]], tape.c[(t + 1) % tape.c.shape[0]]
+    tc, mask = tape.tc[t % tape.tc.shape[0]], tape.mask[t % tape.mask.shape[0]]
+    rows = (t, r0, r1, u0, u1, lengths)
+    if not spec.onnx:
+        _sigmoid_gate(z, b, zh, 0, H, *rows)  # f_t = σ(W_f·[h_{t-1}, x_t] + b_f)
+        _sigmoid_gate(z, b, zh, 1, H, *rows)  # i_t = σ(W_i·[h_{t-1}, x_t] + b_i)
+        _sigmoid_gate(z, b, zh, 2, H, *rows)  # o_t = σ(W_o·[h_{t-1}, x_t] + b_o)
+        _tanh_gate(z, b, zh, 3, H, *rows)  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
+        _cell_state(c, z, c_prev, H, *rows)  # C_t = f_t * C_{t-1} + i_t * C̃_t
+    else:  # the peephole LSTM: f, i peek at C_{t-1}, o at C_t; clamps; coupled gates
         for k in range(4):
-            _fill(dz, k, H, zero, *rows, False)  # padding: no gate gradient
-    return impl
+            _linear_gate(z, b, zh, k, H, *rows)  # W·[h_{t-1}, x_t] + b
+        _dgate(z, 0, H, c_prev, -1, P, 0, None, 0, _ONE, *rows, True)  # + p_f ⊙ C_{t-1}
+        _dgate(z, 1, H, c_prev, -1, P, 1, None, 0, _ONE, *rows, True)  # + p_i ⊙ C_{t-1}
+        for k in range(4):
+            if clip > 0 and k != 2 and (k > 0 or not spec.coupled):
+                _clip(z, mask, k, H, clip, *rows)
+        _sigmoid_apply(z, 1, H, *rows)  # i_t
+        if spec.coupled:  # f_t = 1 - i_t
+            _fill(z, 0, H, z.dtype.type(1.0), *rows, True)
+            _dgate(z, 0, H, z, 1, None, 0, None, 0, _ONE, *rows, True, -1)
+        else:
+            _sigmoid_apply(z, 0, H, *rows)  # f_t
+        _tanh_apply(z, 3, H, *rows)  # C̃_t
+        _cell_state(c, z, c_prev, H, *rows)  # C_t = f_t ⊙ C_{t-1} + i_t ⊙ C̃_t
+        _dgate(z, 2, H, c, -1, P, 2, None, 0, _ONE, *rows, True)  # + p_o ⊙ C_t
+        if clip > 0:
+            _clip(z, mask, 2, H, clip, *rows)
+        _sigmoid_apply(z, 2, H, *rows)  # o_t
+    _hidden(tape.h[t + 1], tc, z, c, H, *rows)  # h_t = o_t * tanh(C_t)
+    _carry((tape.h, tape.c), *rows)
 
 
-@overload(cell_param_grads)
+@_implements(cell_backward, LSTMSpec)
+def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
+    H, P, clip = tape.h.shape[2], spec.P, spec.clip
+    g, tc, c_prev, mask = tape.z[t], tape.tc[t], tape.c[t], tape.mask[t % tape.mask.shape[0]]
+    dz, dh, dc = grad.dz[t], grad.dh, grad.dc
+    zero = dz.dtype.type(0.0)
+    rows = (t, r0, r1, u0, u1, lengths)
+    if dy.shape[0]:  # dL/dh_t: from the steps after t, and from the output
+        _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
+    # backprop h_t = o_t * tanh(C_t): into o_t (through σ') and into C_t (through tanh')
+    _dgate(dz, 2, H, dh, -1, tc, -1, g, 2, _SIG, *rows)
+    if spec.onnx and clip > 0:
+        _scale(dz, 2, H, mask, 2, _TIMES, *rows)  # no gradient through a clamp
+    _dgate(dc, 0, H, dh, -1, g, 2, tc, -1, _TANH, *rows, True)
+    if spec.onnx:
+        _dgate(dc, 0, H, dz, 2, P, 2, None, 0, _ONE, *rows, True)  # o's peephole on C_t
+    # backprop C_t = f_t * C_{t-1} + i_t * C̃_t into f_t, i_t (σ') and C̃_t (tanh')
+    _dgate(dz, 0, H, dc, -1, c_prev, -1, g, 0, _SIG, *rows)
+    _dgate(dz, 1, H, dc, -1, g, 3, g, 1, _SIG, *rows)
+    _dgate(dz, 3, H, dc, -1, g, 1, g, 3, _TANH, *rows)
+    if spec.onnx and spec.coupled:  # f_t = 1 - i_t: f's gradient goes to i_t, f has none
+        _dgate(dz, 1, H, dc, -1, g, 3, None, 0, _ONE, *rows)
+        _dgate(dz, 1, H, dc, -1, c_prev, -1, None, 0, _ONE, *rows, True, -1)
+        _scale(dz, 1, H, g, 1, _SIG, *rows)
+        _fill(dz, 0, H, zero, *rows, True)
+    if spec.onnx and clip > 0:
+        for k in (0, 1, 3):
+            _scale(dz, k, H, mask, k, _TIMES, *rows)
+    _scale(dc, 0, H, g, 0, _TIMES, *rows)  # the highway: dL/dC_{t-1} = dL/dC_t · f_t
+    if spec.onnx:  # ... and the forget and input gates' peepholes on C_{t-1}
+        _dgate(dc, 0, H, dz, 0, P, 0, None, 0, _ONE, *rows, True)
+        _dgate(dc, 0, H, dz, 1, P, 1, None, 0, _ONE, *rows, True)
+    _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dz_t·Whᵀ (the loop adds it)
+    for k in range(4):
+        _fill(dz, k, H, zero, *rows, False)  # padding: no gate gradient
+
+
+@_implements(cell_param_grads, LSTMSpec)
 def _lstm_param_grads(spec, tape, grad, out, u0, u1):
-    if _is(spec, RNNSpec):
-        return lambda spec, tape, grad, out, u0, u1: None
-    if not _is(spec, LSTMSpec):
-        return None
-
-    def impl(spec, tape, grad, out, u0, u1):
-        """``out (3H,)``: dL/dp_f, dL/dp_i (on C_{t-1}) and dL/dp_o (on C_t), over steps and
-        rows in order (padding has dz = 0)."""
-        i, o = np.uint64(tape.h.shape[2]), np.uint64(2 * tape.h.shape[2])
-        for u in range(np.uint64(u0), np.uint64(u1)):
-            out[u] = out[u + i] = out[u + o] = 0.0
-        for t in range(grad.dz.shape[0]):
-            dz, c_prev, c = grad.dz[t], tape.c[t], tape.c[t + 1]
-            for r in range(dz.shape[0]):
-                for u in range(np.uint64(u0), np.uint64(u1)):
-                    out[u] += dz[r, u] * c_prev[r, u]
-                    out[u + i] += dz[r, u + i] * c_prev[r, u]
-                    out[u + o] += dz[r, u + o] * c[r, u]
-    return impl
+    """``out (3H,)``: dL/dp_f, dL/dp_i (on C_{t-1}) and dL/dp_o (on C_t), over steps and rows
+    in order (padding has dz = 0)."""
+    i, o = np.uint64(tape.h.shape[2]), np.uint64(2 * tape.h.shape[2])
+    for u in range(np.uint64(u0), np.uint64(u1)):
+        out[u] = out[u + i] = out[u + o] = 0.0
+    for t in range(grad.dz.shape[0]):
+        dz, c_prev, c = grad.dz[t], tape.c[t], tape.c[t + 1]
+        for r in range(dz.shape[0]):
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                out[u] += dz[r, u] * c_prev[r, u]
+                out[u + i] += dz[r, u + i] * c_prev[r, u]
+                out[u + o] += dz[r, u + o] * c[r, u]
 
 
-@overload(cell_states)
-def _states(tape):
-    if _is(tape, LSTMTape) or _is(tape, RNNTape):
-        return lambda tape: (tape.h, tape.c) if len(tape) == 5 else (tape.h,)
+@_implements(cell_states, LSTMTape)
+def _lstm_states(tape):
+    return tape.h, tape.c
 
 
-@overload(stream_tape)
-def _stream_tape(spec, B, H, dtype):
+@_implements(stream_tape, LSTMSpec)
+def _lstm_stream_tape(spec, B, H, dtype):
     """A tape of one step: rings of two states, one step of gates."""
-    if _is(spec, LSTMSpec):
-        return lambda spec, B, H, dtype: LSTMTape(
-            np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype), np.empty((2, B, H), dtype),
-            np.empty((1, B, H), dtype), np.empty((1, B, 4 * H), dtype))
-    if _is(spec, RNNSpec):
-        return lambda spec, B, H, dtype: RNNTape(np.empty((1, B, H), dtype),
-                                                 np.empty((2, B, H), dtype))
+    return LSTMTape(np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype),
+                    np.empty((2, B, H), dtype), np.empty((1, B, H), dtype),
+                    np.empty((1, B, 4 * H), dtype))
 
 
 # -- the lecture's vanilla RNN -----------------------------------------------------------------
-@overload(cell_forward)
+@_implements(cell_forward, RNNSpec)
 def _rnn_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
-    if not _is(spec, RNNSpec):
-        return None
-
-    def impl(spec, tape, zh, t, r0, r1, u0, u1, lengths):
-        z, h = tape.z[t % tape.z.shape[0]], tape.h[t + 1]
-        rows = (t, r0, r1, u0, u1, lengths)
-        if spec.relu:
-            _relu_gate(z, spec.b, zh, 0, 0, *rows)  # h_t = relu(W [h_{t-1}, x_t] + b)
-        else:
-            _tanh_gate(z, spec.b, zh, 0, 0, *rows)  # h_t = tanh(W [h_{t-1}, x_t] + b)
-        _dgate(h, 0, 0, z, -1, None, 0, None, 0, _ONE, *rows)
-        _carry((tape.h,), *rows)
-    return impl
+    z, h = tape.z[t % tape.z.shape[0]], tape.h[t + 1]
+    rows = (t, r0, r1, u0, u1, lengths)
+    if spec.relu:
+        _relu_gate(z, spec.b, zh, 0, 0, *rows)  # h_t = relu(W [h_{t-1}, x_t] + b)
+    else:
+        _tanh_gate(z, spec.b, zh, 0, 0, *rows)  # h_t = tanh(W [h_{t-1}, x_t] + b)
+    _dgate(h, 0, 0, z, -1, None, 0, None, 0, _ONE, *rows)
+    _carry((tape.h,), *rows)
 
 
-@overload(cell_backward)
+@_implements(cell_backward, RNNSpec)
 def _rnn_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
-    if not _is(spec, RNNSpec):
-        return None
+    h, dz, dh = tape.h[t + 1], grad.dz[t], grad.dh
+    rows = (t, r0, r1, u0, u1, lengths)
+    if dy.shape[0]:
+        _dgate(dh, 0, 0, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
+    # backprop through relu' = [h > 0] or tanh' = 1 - h²
+    _dgate(dz, 0, 0, dh, -1, None, 0, h, -1, _STEP if spec.relu else _TANH, *rows)
+    _fill(dh, 0, 0, h.dtype.type(0.0), *rows, True)
+    _fill(dz, 0, 0, h.dtype.type(0.0), *rows, False)
 
-    def impl(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
-        h, dz, dh = tape.h[t + 1], grad.dz[t], grad.dh
-        rows = (t, r0, r1, u0, u1, lengths)
-        if dy.shape[0]:
-            _dgate(dh, 0, 0, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
-        # backprop through relu' = [h > 0] or tanh' = 1 - h²
-        _dgate(dz, 0, 0, dh, -1, None, 0, h, -1, _STEP if spec.relu else _TANH, *rows)
-        _fill(dh, 0, 0, h.dtype.type(0.0), *rows, True)
-        _fill(dz, 0, 0, h.dtype.type(0.0), *rows, False)
-    return impl
+
+@_implements(cell_param_grads, RNNSpec)
+def _rnn_param_grads(spec, tape, grad, out, u0, u1):
+    pass  # no parameters besides the weights
+
+
+@_implements(cell_states, RNNTape)
+def _rnn_states(tape):
+    return (tape.h,)
+
+
+@_implements(stream_tape, RNNSpec)
+def _rnn_stream_tape(spec, B, H, dtype):
+    return RNNTape(np.empty((1, B, H), dtype), np.empty((2, B, H), dtype))

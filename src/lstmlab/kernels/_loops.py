@@ -2,21 +2,13 @@
 
 Dimensions: T time, B batch, D input features, H hidden units, G gate blocks, L layers.
 
-A call runs on a **team** of P = nb·nu threads (``fast.py`` starts them; P = 1 is the
-calling thread alone). Thread ``tid`` owns a tile of the sequence for all T steps: the rows
-of row group ``tid // nu`` (B cut in nb parts) and the hidden units of unit group
-``tid % nu`` (H cut in nu parts of whole panels). Row groups never wait for each other; the
-nu unit groups of a row group do, once per step, because step t+1's recurrent product needs
-all of h_t (backward: all of dz_t). Work over the whole sequence (packing the weights, the
-weight and input gradients) is shared out over all P threads after a barrier of the team.
-Every element of every result is computed by the same arithmetic whichever thread computes
-it, so the results are the same bits for any P, nb and nu.
-
-A barrier is a counter in ``sync (int64)`` on its own cache line: each thread adds 1 when its
-part is written and waits until the counter reaches the total, spinning on an atomic load (a
-step's parts end within microseconds of each other), and after ``SPINS`` checks yielding
-its core through Python's ``time.sleep(0)``, so that a team also progresses on a machine with
-fewer free cores than threads. A thread that fails sets ``ABORT``; the others stop waiting.
+Thread ``tid`` of a team of nb·nu owns, for all T steps, the rows of row group ``tid // nu``
+and the units (whole panels) of unit group ``tid % nu``. Unit groups of a row group meet
+once per step (step t+1 needs all of h_t; backward, dz_t); work over the whole sequence is
+shared out after a team barrier. Each result element is the same arithmetic whoever computes
+it: the same bits for any team. A barrier is a counter on its own cache line in ``sync``:
+threads add 1 and spin on an atomic load until it reaches the total, yielding the core every
+``SPINS`` checks; a thread that fails sets ``ABORT`` and the others stop waiting.
 """
 
 from __future__ import annotations
@@ -28,8 +20,7 @@ from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
 from ._cells import cell_backward, cell_forward, cell_param_grads, cell_states, stream_tape
-from ._product import (JIT, KC, MR, pack, pack_panel, pack_rows, pack_t, panel_columns, product,
-                       vecmat)
+from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
 ABORT, TEAM, GROUP = 0, LINE, 2 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
@@ -42,30 +33,25 @@ def sync_words(nb: int) -> int:
     return GROUP + LINE * nb
 
 
+def _slot(context, builder, sig, args):
+    """The address of ``arr[idx]`` (an intrinsic's first two arguments, arr int64)."""
+    return builder.gep(context.make_array(sig.args[0])(context, builder, args[0]).data, [args[1]])
+
+
 @intrinsic
 def _atomic_add(typingctx, arr, idx, val):
-    """``arr[idx] += val`` as one atomic operation (sequentially consistent)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
-        return None
-
+    """``arr[idx] += val`` as one atomic operation (sequentially consistent): the old value."""
     def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, value=args[0])
-        ptr = builder.gep(ary.data, [args[1]])
-        val = context.cast(builder, args[2], sig.args[2], types.int64)
-        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+        value = context.cast(builder, args[2], sig.args[2], types.int64)
+        return builder.atomic_rmw("add", _slot(context, builder, sig, args), value, "seq_cst")
     return types.int64(arr, types.intp, val), codegen
 
 
 @intrinsic
 def _atomic_load(typingctx, arr, idx):
-    """``arr[idx]``, read atomically with acquire ordering (what other threads wrote before
-    their atomic add is visible after it)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
-        return None
-
+    """``arr[idx]`` read atomically, acquiring (what was written before an atomic add is seen)."""
     def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, value=args[0])
-        return builder.load_atomic(builder.gep(ary.data, [args[1]]), "acquire", 8)
+        return builder.load_atomic(_slot(context, builder, sig, args), "acquire", 8)
     return types.int64(arr, types.intp), codegen
 
 
@@ -82,18 +68,17 @@ def _wait(sync, idx, target):
     while _atomic_load(sync, idx) < target:
         if _atomic_load(sync, ABORT) != 0:
             return False
-        spins += 1
-        if spins == SPINS:
+        spins = (spins + 1) % SPINS
+        if spins == 0:
             _yield()
-            spins = 0
     return True
 
 
 @register_jitable
-def _team_barrier(sync, n, P):
-    """The ``n``-th barrier of the whole team (n = 1, 2, ...); False if aborted."""
-    _atomic_add(sync, TEAM, 1)
-    return _wait(sync, TEAM, n * P)
+def _team_barrier(sync, P):
+    """Waits for all P threads of the team; False if aborted. (A thread adds to the counter at
+    its n-th barrier only after all P added at the one before: the counter is in [(n-1)P, nP).)"""
+    return _wait(sync, TEAM, (_atomic_add(sync, TEAM, 1) // P + 1) * P)
 
 
 @register_jitable
@@ -109,28 +94,17 @@ def _units(H, nr, nu, j):
     return p0, p1, p0 * nr, min(H, p1 * nr)
 
 
-@register_jitable
-def _gate_products(a, m0, m1, wp, H, G, p0, p1, c, accumulate, scratch):
-    """``C[m0:m1] (+)= A[m0:m1] · W`` on the columns of units p0..p1 of every gate block."""
-    PH = wp.shape[0] // G
-    for g in range(G):
-        product(a, m0, m1, wp, H, g * PH + p0, g * PH + p1, c, accumulate, scratch)
-
-
 @njit(**JIT)
 def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
-    """Thread ``tid``'s share of the forward over ``x (T, B, D)``: every step's hidden state
-    into ``tape.h[1:]`` (``tape.h[0]`` holds h_0, the cell's other initial state is in the
-    tape too). ``wxp``, ``whp``: room for ``Wx (D, G·H)`` and ``Wh (H, G·H)`` packed;
-    ``zh (B, G·H)``: the recurrent product of a step.
-
-    A chunk of steps at a time (``tape.z`` holds one chunk or all of them): the team
-    projects the chunk's x·Wx, all rows at once, each thread a share of the panels; then
-    each runs its tile's recurrence through the chunk."""
+    """Thread ``tid``'s share of the forward over ``x (T, B, D)`` into ``tape`` (which holds
+    the initial states); ``wxp``, ``whp``: room for Wx and Wh packed; ``zh (B, G·H)``: a
+    step's h_{t-1}·Wh. A chunk of steps at a time, the team projects the chunk's x·Wx (each
+    thread some panels, all rows), then each thread runs its tile's steps through it."""
     T, B = x.shape[0], x.shape[1]
     H, GH, Tz = tape.h.shape[2], tape.z.shape[2], tape.z.shape[0]
     G, P, nr = GH // H, nb * nu, whp.shape[2]
-    scratch = np.empty((MR, nr), whp.dtype)
+    PH = whp.shape[0] // G
+    scratch = np.empty((MC, nr), whp.dtype)
     q0, q1 = share(wxp.shape[0], P, tid)  # this thread's panels: packs them, projects them
     pack(Wx, H, wxp, q0, q1)
     pack(Wh, H, whp, q0, q1)
@@ -139,23 +113,20 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
     group = GROUP + LINE * (tid // nu)
     x2, z2 = x.reshape(T * B, x.shape[2]), tape.z.reshape(Tz * B, GH)
     steps = Tz if Tz < T else min(T, max(1, PROJECT_ROWS // B))
-    barriers = 0
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
         s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
-        if Tz < T and t0 > 0:  # everyone is done with the ring's last chunk
-            barriers += 1
-            if not _team_barrier(sync, barriers, P):
-                return
+        if Tz < T and t0 > 0 and not _team_barrier(sync, P):
+            return  # (each thread waits until everyone is done with the ring's last chunk)
         product(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, H, q0, q1,
                 z2[s0 * B:(s0 + t1 - t0) * B], False, scratch)
-        barriers += 1  # the chunk is projected (and, the first time, the weights packed)
-        if not _team_barrier(sync, barriers, P):
+        if not _team_barrier(sync, P):  # the chunk projected (the first time, weights packed)
             return
         for t in range(t0, t1):
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
-            _gate_products(tape.h[t], r0, r1, whp, H, G, p0, p1, zh, False, scratch)
+            for g in range(G):  # h_{t-1}·Wh on the columns of units u0..u1 of every gate
+                product(tape.h[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if nu > 1:
                 _atomic_add(sync, group, 1)
@@ -165,22 +136,18 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
 def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh, db, dparams,
              dx2, tid, nb, nu, sync):
     """Thread ``tid``'s share of backpropagation through time for :func:`forward`'s tape.
-
-    ``grad.dh``, ``grad.dc`` (...) hold the gradients on the final state and leave with
-    those on the initial state; ``dy (T, B, H)`` is the gradient on the outputs (or has no
-    rows). Then the weight gradients ``dWx (D, G·H)``, ``dWh (H, G·H)``, ``db (G·H,)``, the
-    spec's own ``dparams`` and, unless ``dx2`` has no rows, ``dx2 (T·B, D)``. ``x2 (T·B, D)``
-    and ``h2 (T·B, H)`` are the inputs and h_0..h_{T-1} as rows; ``wxtp``, ``whtp``: room for
-    Wxᵀ and Whᵀ packed.
-    """
+    ``grad``'s carried arrays hold the gradients on the final states and leave with those on
+    the initial ones; ``dy (T, B, H)`` may have no rows. Then ``dWx``, ``dWh``, ``db``, the
+    spec's ``dparams`` and (if it has rows) ``dx2 (T·B, D)``. ``x2``, ``h2``: x and
+    h_0..h_{T-1} as rows; ``wxtp``, ``whtp``: room for Wxᵀ and Whᵀ packed."""
     T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
     H = Wh.shape[0]
     P, nr = nb * nu, whtp.shape[2]
-    scratch = np.empty((MR, nr), whtp.dtype)
+    scratch = np.empty((MC, nr), whtp.dtype)
     q0, q1 = share(whtp.shape[0] + wxtp.shape[0], P, tid)  # Whᵀ's panels, then Wxᵀ's
-    pack_t(Wh, whtp, min(q0, whtp.shape[0]), min(q1, whtp.shape[0]))
-    pack_t(Wx, wxtp, max(q0 - whtp.shape[0], 0), max(q1 - whtp.shape[0], 0))
-    if not _team_barrier(sync, 1, P):
+    pack(Wh.T, H, whtp, min(q0, whtp.shape[0]), min(q1, whtp.shape[0]))
+    pack(Wx.T, Wx.shape[0], wxtp, max(q0 - whtp.shape[0], 0), max(q1 - whtp.shape[0], 0))
+    if not _team_barrier(sync, P):
         return
     r0, r1 = share(B, nb, tid // nu)
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
@@ -194,16 +161,16 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
             cell_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths)
             if nu > 1:
                 _atomic_add(sync, group, 1)
-    if not _team_barrier(sync, 2, P):  # dz is complete: the gradients over the whole sequence
+    if not _team_barrier(sync, P):  # dz is complete: the gradients over the whole sequence
         return
-    # dW = [x, h_prev]ᵀ · dz and db = Σ dz over the T·B rows, for this thread's panels of dz's
-    # columns: KC rows at a time, x and h packed into micro-panels of their transposes, dz
-    # into panels, so that the product reads both in order
+    # dW = [x, h_prev]ᵀ · dz, db = Σ dz over T·B rows, on this thread's panels of dz: KC rows
+    # at a time, xᵀ and hᵀ packed into micro-panels and dz into panels (both read in order)
     dz2, TB, D = grad.dz.reshape(T * B, GH), T * B, x2.shape[1]
     PH = (H + nr - 1) // nr
     q0, q1 = share(GH // H * PH, P, tid)
     kc = min(KC, TB)
-    xa, ha = np.empty(((D + MR - 1) // MR, kc, MR), x2.dtype), np.empty(((H + MR - 1) // MR, kc, MR), x2.dtype)
+    xa = np.empty(((D + MR - 1) // MR, kc, MR), x2.dtype)  # x and h rows k0..k1, transposed
+    ha = np.empty(((H + MR - 1) // MR, kc, MR), x2.dtype)
     zb, sums = np.empty((GH // H * PH, kc, nr), x2.dtype), np.zeros((GH // H * PH, nr), x2.dtype)
     for k0 in range(0, TB, kc):
         k1 = min(TB, k0 + kc)
@@ -231,10 +198,9 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
 
 @njit(**JIT)
 def stream_step(specs, Wxs, Whs, x, states_in, states_out):
-    """One step of all L layers for the few rows of ``x (B, D)``, weights as stored (no
-    packing): ``states_in`` are the cell's state arrays (h first), each ``(L, B, H)``,
-    ``states_out (S, L, B, H)`` receives them. Returns 0, or 1 / 2 + k when x / state k
-    holds NaN or inf."""
+    """One step of all L layers for the few rows of ``x (B, D)``, weights as stored: from
+    ``states_in`` (each (L, B, H), h first) into ``states_out (S, L, B, H)``. Returns 0, or
+    1 / 2 + k when x / state k holds NaN or inf."""
     for v in x.ravel():
         if not np.isfinite(v):
             return 1

@@ -2,22 +2,12 @@
 
 Dimensions: M rows of A and C, K the summed dimension, N columns of W and C.
 
-Every product of the fast path runs here, on the threads of the kernel that calls it: the
-input projection, each step's recurrent product, the weight and input gradients.
-
-**Panels.** W (K, G·H) is G column blocks of width H (an LSTM's gates). Each block is cut
-into ``PH = ceil(H / NR)`` panels of NR columns, panel ``q = g·PH + j`` stored row after row
-(``Wp[q, k, :] = W[k, g·H + j·NR :][:NR]``, zero-padded past the block), in the order the
-kernel reads it. No panel straddles two blocks: a thread that owns some hidden units owns
-whole panels of every gate.
-
-**The kernel** (``_tile``) holds an MR × NR block of C in vector registers; for each k it
-loads row k of the panel, broadcasts A[r, k] and multiply-adds. It is LLVM IR with generic
-vector types (numba's ``intrinsic`` API), which LLVM lowers to the machine's (AVX-512, AVX2,
-SSE, NEON): NR is two vector registers, MR what the register file holds. Every element of C
-is one chain of multiply-adds over k in order, in chunks of ``KC``: its value depends on its
-row of A and column of W only, never on how threads divide the work or on which kernel
-computed it (``vecmat`` makes the same chain).
+W (K, G·H) has G column blocks of width H (an LSTM's gates), each cut into ``PH = ceil(H /
+NR)`` panels of NR columns, zero-padded past the block: ``Wp[g·PH + j, k, :] = W[k, g·H +
+j·NR :][:NR]``, so units owned are whole panels of every gate. The kernel (``_tile``, LLVM IR
+on generic vectors: AVX-512, AVX2, SSE or NEON) keeps an MR × NR block of C in registers.
+Each element of C is one chain of multiply-adds over k in order, in chunks of ``KC``: the
+same bits whoever computes it (``vecmat`` makes the same chain).
 """
 
 from __future__ import annotations
@@ -31,10 +21,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, register_jitable
 
-# Compile options shared by all compiled kernels: no Python-style division checks (loops
-# vectorise), a*b + c may become one fused multiply-add (``contract``; no other fast-math
-# liberties, so float64 results stay within round-off of the reference), released GIL,
-# machine code kept on disk.
+# Shared compile options: no division checks, fused multiply-adds allowed (no other fast-math,
+# so float64 stays within round-off of the reference), no GIL, machine code cached on disk.
 JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False,
            fastmath={"contract"})
 
@@ -64,7 +52,7 @@ def panel_width(dtype) -> int:
 def _make_tile(mr: int):
     @intrinsic
     def tile(typingctx, a, a_rs, a_ks, b, k, c, c_rs, accumulate, zero):
-        """``C[:mr, :NR] (+)= A[:mr, :k] · P`` for one panel P (k, NR). ``a``, ``b``, ``c``:
+        """``C[:mr, :NR] (+)= A[:mr, :k] · P`` for one panel P (k >= 1, NR). ``a``, ``b``, ``c``:
         addresses (int64) of A[0, 0], P[0, 0], C[0, 0]; A[r, k] lies at a + r·a_rs + k·a_ks
         elements, C row r at c + r·c_rs. The precision follows ``zero``'s type."""
         if zero not in (types.float32, types.float64):
@@ -82,19 +70,16 @@ def _make_tile(mr: int):
                 builder.module, ir.FunctionType(vt, [vt, vt, vt]),
                 f"llvm.fmuladd.v{nr}{'f32' if single else 'f64'}")
             A, P, C = (builder.inttoptr(v, ft.as_pointer()) for v in (a_, b_, c_))
-            zeros = ir.Constant(vt, None)
             splat = ir.Constant(ir.VectorType(i32, nr), [0] * nr)
-            entry = builder.basic_block
-            loop = builder.append_basic_block("tile.loop")
-            done = builder.append_basic_block("tile.done")
-            builder.cbranch(builder.icmp_signed(">", k_, i64(0)), loop, done)
+            entry, loop = builder.basic_block, builder.append_basic_block("tile.loop")
+            builder.branch(loop)  # k >= 1
 
             builder.position_at_end(loop)  # for kk in range(k): acc[r] += A[r, kk] * P[kk]
             kk = builder.phi(i64)
             kk.add_incoming(i64(0), entry)
             acc_in = [builder.phi(vt) for _ in range(mr)]
             for phi in acc_in:
-                phi.add_incoming(zeros, entry)
+                phi.add_incoming(ir.Constant(vt, None), entry)
             p_row = builder.load(builder.bitcast(builder.gep(P, [builder.mul(kk, i64(nr))]),
                                                  vt.as_pointer()), align=4)
             a_col = builder.mul(kk, aks)
@@ -109,15 +94,12 @@ def _make_tile(mr: int):
             kk.add_incoming(k_next, loop)
             for phi, v in zip(acc_in, acc_out):
                 phi.add_incoming(v, loop)
+            done = builder.append_basic_block("tile.done")
             builder.cbranch(builder.icmp_signed("<", k_next, k_), loop, done)
 
             builder.position_at_end(done)  # C[r] = acc[r], or C[r] + acc[r]
-            totals = [builder.phi(vt) for _ in range(mr)]  # a block starts with its phis
-            for total, v in zip(totals, acc_out):
-                total.add_incoming(zeros, entry)
-                total.add_incoming(v, loop)
             add = builder.icmp_unsigned("!=", acc, ir.Constant(acc.type, 0))
-            for r, total in enumerate(totals):
+            for r, total in enumerate(acc_out):
                 ptr = builder.bitcast(builder.gep(C, [builder.mul(i64(r), crs)]), vt.as_pointer())
                 old = builder.load(ptr, align=4)
                 builder.store(builder.select(add, builder.fadd(old, total), total), ptr, align=4)
@@ -126,50 +108,31 @@ def _make_tile(mr: int):
     return tile
 
 
-_tile1, _tile2, _tile3, _tile4, _tile5, _tile6, _tile7, _tile8 = (_make_tile(m)
-                                                                  for m in range(1, 9))
-
-
-@intrinsic
-def address(typingctx, arr):
-    """The address of an array's first element, as an int64."""
-    if not isinstance(arr, types.Array):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, value=args[0])
-        return builder.ptrtoint(ary.data, ir.IntType(64))
-    return types.int64(arr), codegen
+_tile1, _tile2, _tile4, _tile8 = (_make_tile(m) for m in (1, 2, 4, 8))
 
 
 @register_jitable
 def _tiles(pa, a_rs, a_ks, a_ts, rows, pb, k, pc, c_rs, accumulate, zero, isz):
     """``_tile`` over ``rows`` rows (``isz`` bytes per element; A's next MR rows ``a_ts``
-    elements on): MR at a time, then the rest."""
+    elements on): MR at a time, then the rest as 4, 2 and 1 rows."""
     r = 0
-    while r + MR <= rows:
-        if MR == 8:
+    while r < rows:
+        n = rows - r
+        if n >= 8 and MR == 8:
             _tile8(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-        else:
+            n = 8
+        elif n >= 4:
             _tile4(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-        pa += a_ts * isz
-        pc += MR * c_rs * isz
-        r += MR
-    n = rows - r
-    if n == 1:
-        _tile1(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-    elif n == 2:
-        _tile2(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-    elif n == 3:
-        _tile3(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-    elif n == 4:
-        _tile4(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-    elif n == 5:
-        _tile5(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-    elif n == 6:
-        _tile6(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
-    elif n == 7:
-        _tile7(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+            n = 4
+        elif n >= 2:
+            _tile2(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+            n = 2
+        else:
+            _tile1(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+            n = 1
+        r += n
+        pa += (a_ts if n == MR else n * a_rs) * isz
+        pc += n * c_rs * isz
 
 
 @register_jitable
@@ -181,14 +144,10 @@ def panel_columns(q, H, nr):
 
 @register_jitable
 def product(a, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
-    """``C[m0:m1, panels q0..q1] (+)= A[m0:m1] · W`` with W packed as ``wp (Q, K, NR)``.
-
-    ``a``: A (M, K) with contiguous rows, or A packed by :func:`pack_rows` (3-D: MR-row
-    micro-panels, each read in the order the kernel uses it; then m0 = 0). ``c (M, G·H)``
-    (rows contiguous; a view is fine) receives the columns of panels q0..q1 (gate blocks of
-    width ``H``); ``scratch (MR, NR)`` holds the part of a panel past its block. ``accumulate``
-    adds to C instead of overwriting it.
-    """
+    """``C[m0:m1, panels q0..q1] (+)= A[m0:m1] · W`` (+= with ``accumulate``) for W packed as
+    ``wp (Q, K, NR)`` with gate blocks of width ``H``. ``a``: A (M, K) with contiguous rows, or
+    its MR-row micro-panels from :func:`pack_rows` (3-D; then m0 = 0). ``c (M, G·H)``: rows
+    contiguous. ``scratch (MC, NR)`` receives a panel that runs past its block."""
     K, nr = wp.shape[1], wp.shape[2]
     isz = wp.itemsize
     zero = wp.dtype.type(0.0)
@@ -198,37 +157,34 @@ def product(a, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
         a_rs, a_ks = a.strides[0] // isz, 1
         a_ts = MR * a_rs
     c_rs = c.strides[0] // isz
-    pa, pw, pc, ps = address(a), address(wp), address(c), address(scratch)
+    pa, pw = np.int64(a.ctypes.data), np.int64(wp.ctypes.data)  # addresses, in bytes
+    pc, ps = np.int64(c.ctypes.data), np.int64(scratch.ctypes.data)
     for k0 in range(0, K, KC):
         kc = min(KC, K - k0)
         add = accumulate or k0 > 0
         for b0 in range(m0, m1, MC):
-            b1 = min(m1, b0 + MC)
+            n = min(m1, b0 + MC) - b0
+            pa_b = pa + ((b0 // MR) * a_ts + (b0 % MR) * a_rs + k0 * a_ks) * isz
             for q in range(q0, q1):
                 col, width = panel_columns(q, H, nr)
                 pp = pw + q * wp.strides[0] + k0 * nr * isz  # (wp may be a view of fewer rows)
-                for r0 in range(b0, b1, b1 - b0 if width == nr else MR):
-                    n = min(b1 - r0, b1 - b0 if width == nr else MR)
-                    pa_r = pa + ((r0 // MR) * a_ts + (r0 % MR) * a_rs + k0 * a_ks) * isz
-                    if width == nr:  # the tiles write into C
-                        _tiles(pa_r, a_rs, a_ks, a_ts, n, pp, kc, pc + (r0 * c_rs + col) * isz,
-                               c_rs, add, zero, isz)
-                        continue
-                    _tiles(pa_r, a_rs, a_ks, a_ts, n, pp, kc, ps, nr, False, zero, isz)
-                    for r in range(n):  # a panel past its block: via the scratch
-                        for j in range(width):
-                            if add:
-                                c[r0 + r, col + j] += scratch[r, j]
-                            else:
-                                c[r0 + r, col + j] = scratch[r, j]
+                if width == nr:  # the tiles write into C
+                    _tiles(pa_b, a_rs, a_ks, a_ts, n, pp, kc, pc + (b0 * c_rs + col) * isz, c_rs,
+                           add, zero, isz)
+                    continue
+                _tiles(pa_b, a_rs, a_ks, a_ts, n, pp, kc, ps, nr, False, zero, isz)
+                for r in range(n):  # a panel past its block: through the scratch
+                    for j in range(width):
+                        if add:
+                            c[b0 + r, col + j] += scratch[r, j]
+                        else:
+                            c[b0 + r, col + j] = scratch[r, j]
 
 
 @register_jitable
 def vecmat(x, W, z):
-    """``z (N,) = x (K,) · W (K, N)``, W as stored: one row of A, no packing (the streaming
-    step's few rows). The same chains in the same chunks as :func:`product`, so a row gets
-    the same bits from either; eight k at a time, so that z is loaded and stored once per
-    eight multiply-adds rather than once per one."""
+    """``z (N,) = x (K,) · W (K, N)``, W as stored (the streaming step's few rows): the same
+    chains in the same chunks as :func:`product`, so the same bits; eight k per pass over z."""
     K, N = W.shape
     acc = np.empty(N, z.dtype) if K > KC else z
     for k0 in range(0, K, KC):
@@ -249,12 +205,9 @@ def vecmat(x, W, z):
             for n in range(N):
                 acc[n] += xk * W[k, n]
             k += 1
-        if k0 > 0:
+        if acc is not z:
             for n in range(N):
                 z[n] = acc[n] if k0 == 0 else z[n] + acc[n]
-        elif acc is not z:
-            for n in range(N):
-                z[n] = acc[n]
 
 
 @register_jitable
@@ -282,28 +235,5 @@ def pack(W, H, wp, q0, q1):
 def pack_rows(X, k0, k1, out):
     """Rows k0..k1 of ``X (K, M)`` as the micro-panels of Xᵀ's rows that :func:`product`
     reads: ``out[i, k, r] = X[k0 + k, i·MR + r]``, zero past M."""
-    M = X.shape[1]
     for i in range(out.shape[0]):
-        c0, w = np.uint64(i * MR), np.uint64(min(MR, M - i * MR))
-        panel = out[i]
-        for k in range(k1 - k0):
-            row = X[k0 + k]
-            for r in range(np.uint64(0), w):
-                panel[k, r] = row[c0 + r]
-            for r in range(w, np.uint64(MR)):
-                panel[k, r] = 0.0
-
-
-@register_jitable
-def pack_t(W, wp, q0, q1):
-    """Panels q0..q1 of ``Wᵀ`` for ``W (N, K)``: ``wp[q, k, j] = W[q·NR + j, k]``."""
-    N, K = W.shape
-    nr = wp.shape[2]
-    for q in range(q0, q1):
-        width = min(nr, N - q * nr)
-        panel = wp[q]
-        for k in range(K):
-            for j in range(width):
-                panel[k, j] = W[q * nr + j, k]
-            for j in range(width, nr):
-                panel[k, j] = 0.0
+        pack_panel(X[k0:k1], i * MR, min(MR, X.shape[1] - i * MR), out[i])

@@ -1,80 +1,64 @@
-"""The fast path: the reference kernels' results on compiled loops and lstmlab's own threads.
+"""The fast path: the NumPy reference kernels' results, to round-off, on compiled loops.
 
 Dimensions: T time, B batch, D input features, H hidden units, G gate blocks, L layers.
 
-:func:`sequence_forward` and :func:`sequence_backward` compute what the NumPy reference
-kernels (``lstm.py``, ``rnn.py``, ``lstm_peephole.py``) compute, to round-off:
-
-* **One cell definition, one set of loops.** Each cell's per-step math, forward and
-  backward, is written once (``_cells.py``); the time loops (``_loops.py``) serve every
-  cell: training, inference (``need_cache=False``: rings instead of the history), ragged
-  lengths, and the streaming step (:func:`stream_step`).
-* **All arithmetic on lstmlab's own product kernel** (``_product.py``), no BLAS: nothing
-  waits for, or competes with, another library's thread pool, no library setting is
-  touched, and the results do not depend on which BLAS NumPy has.
-* **Threads**: a call runs on a team of up to :func:`get_num_threads` threads (by default
-  the cores this process may use), dividing the batch into row groups and, when rows are
-  too few for every thread, the hidden units into groups that meet once per step
-  (:func:`plan`). Results are the same bits for any number of threads, so a call made while
-  another thread's team runs simply runs alone.
-
-numba is optional: :func:`available` says whether it imports; nothing here imports it
-before the first fast call, so ``import lstmlab`` stays light.
+Each cell's step is written once (``_cells.py``); one set of time loops (``_loops.py``)
+serves every cell, in training, inference, ragged batches and streaming; every product runs
+on lstmlab's own kernel (``_product.py``), never on BLAS. A call runs on a team of up to
+:func:`get_num_threads` threads and gives the same bits for any team. numba is optional and
+imported on the first fast call (:func:`available`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import os
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-_state: dict = {}
-_lock = threading.Lock()
+
+@functools.cache
+def _modules():
+    """The compiled kernels' modules, or None without numba or with ``LSTMLAB_FAST=0``."""
+    if os.environ.get("LSTMLAB_FAST", "1") == "0":
+        return None
+    try:
+        from . import _cells, _loops, _product
+    except ImportError:
+        return None
+    _drop_stale_cache(_loops)
+    return SimpleNamespace(cells=_cells, loops=_loops, product=_product)
 
 
 def available() -> bool:
-    """True when the compiled kernels can be used: numba imports and the environment does not
-    say ``LSTMLAB_FAST=0`` (the one switch: everything on the NumPy reference). Checked once;
-    each kernel compiles on its first call for a dtype, and is cached on disk."""
-    if "ok" not in _state:
-        with _lock:
-            if "ok" not in _state and os.environ.get("LSTMLAB_FAST", "1") == "0":
-                _state["ok"] = False
-            elif "ok" not in _state:
-                try:
-                    from . import _cells, _loops, _product
-                except ImportError:
-                    _state["ok"] = False
-                else:
-                    _drop_stale_cache(_loops)
-                    _state.update(ok=True, cells=_cells, loops=_loops, product=_product)
-    return _state["ok"]
+    """True when the compiled kernels can be used: numba imports and ``LSTMLAB_FAST`` is not
+    ``0`` (the one switch: everything on the NumPy reference). Each kernel compiles on its
+    first call for a dtype and is cached on disk."""
+    return _modules() is not None
 
 
-def _compiled():
+def _compiled() -> SimpleNamespace:
     if not available():
         raise RuntimeError("the fast kernels need numba (pip install numba); the reference "
                            "kernels in lstmlab.kernels work without it")
-    return _state
+    return _modules()
 
 
 def _drop_stale_cache(loops) -> None:
-    """numba keys its on-disk cache of a function on that function's own file, so the
-    compiled loops would outlive an edit of the cells or the product they inline. A stamp of
-    the three sources next to the cache drops the loops' entries when any of them changes."""
-    here = Path(__file__).parent
-    digest = hashlib.sha256(b"".join((here / f"{m}.py").read_bytes()
-                                     for m in ("_product", "_cells", "_loops"))).hexdigest()
+    """numba keys its disk cache on a function's own file, so the compiled loops would outlive
+    an edit of the cells or the product they inline: a stamp of the three sources drops them."""
+    sources = [Path(__file__).with_name(f"{m}.py") for m in ("_product", "_cells", "_loops")]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in sources)).hexdigest()
     try:
-        cache = Path(loops.forward.stats.cache_path)
-        stamp = cache / "lstmlab-kernels.stamp"
+        stamp = Path(loops.forward.stats.cache_path) / "lstmlab-kernels.stamp"
         if not stamp.exists() or stamp.read_text() != digest:
-            for f in cache.glob("_loops.*.nb[ci]"):
+            for f in stamp.parent.glob("_loops.*.nb[ci]"):
                 f.unlink()
             stamp.write_text(digest)
     except (OSError, AttributeError):  # no cache folder, or not writable: numba recompiles
@@ -82,15 +66,8 @@ def _drop_stale_cache(loops) -> None:
 
 
 # -- threads ------------------------------------------------------------------------------------
-def _cores() -> int:
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
-_threads = [_cores()]
+_threads = [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")  # usable cores
+            else os.cpu_count() or 1]
 
 
 def set_num_threads(n: int) -> None:
@@ -106,15 +83,10 @@ def get_num_threads() -> int:
     return _threads[0]
 
 
-# A thread is worth starting for this much arithmetic of a call (starting a team costs tens
-# of microseconds). A row group of this many rows spends its steps on arithmetic rather than
-# on reading the weights. A thread's share of the recurrent weights should stay in its core's
-# cache from one step to the next: 1 MiB, the L2 cache of most current cores or less. A unit
-# group holds at least two panels of every gate.
-MIN_THREAD_FLOPS = 2e7
-MIN_GROUP_ROWS = 8
-CACHE_BYTES = 1 << 20
-MIN_GROUP_PANELS = 2
+MIN_THREAD_FLOPS = 2e7  # a call's arithmetic per thread of its team (a team starts in ~50 µs)
+MIN_GROUP_ROWS = 8  # rows that keep a row group busy with arithmetic rather than reading Wh
+CACHE_BYTES = 1 << 20  # a thread's share of Wh, kept in its core's cache (most L2s or less)
+MIN_GROUP_PANELS = 2  # panels of every gate in a unit group
 
 
 def plan(T: int, B: int, D: int, H: int, G: int, dtype) -> tuple[int, int]:
@@ -133,18 +105,16 @@ def plan(T: int, B: int, D: int, H: int, G: int, dtype) -> tuple[int, int]:
 
 
 class _Pool:
-    """The worker threads of teams (the caller is a team's thread 0), one team at a time."""
+    """Worker threads for teams (a team's thread 0 is its caller); one team at a time."""
 
     def __init__(self):
-        self.busy = threading.Lock()  # held while a team runs
-        self.executor, self.size = None, 0
+        self.busy, self.executor, self.size = threading.Lock(), None, 0  # busy: a team runs
 
     def workers(self, n: int) -> concurrent.futures.ThreadPoolExecutor:
-        if self.size < n:
+        if self.size < n:  # a larger team: a larger executor (the old one's threads exit)
             if self.executor is not None:
                 self.executor.shutdown(wait=False)
-            self.executor = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="lstmlab")
-            self.size = n
+            self.executor, self.size = concurrent.futures.ThreadPoolExecutor(n, "lstmlab"), n
         return self.executor
 
 
@@ -213,25 +183,11 @@ class FastCache(NamedTuple):
     lengths: np.ndarray  # (B,) int64
 
 
-class Recompute(NamedTuple):
-    """Stands in for the cache of an inference forward (``need_cache=False``): a backward
-    that receives it calls ``forward()``, which runs the same forward again keeping the cache
-    (the inputs and parameters are held by reference, as a cache holds them)."""
-
-    forward: Callable[[], object]
-
-
-def _array(a, dtype) -> np.ndarray:
-    """``a`` as a C-contiguous array of ``dtype``, copied only when it is not one."""
-    return np.ascontiguousarray(a, dtype)
-
-
 class _Stagger:
-    """Allocates a call's arrays at distinct offsets within a 4 KiB page, each one 448 bytes
-    (7 cache lines) after the last, starting past the input's own offset. Processors match a
-    load to earlier stores by the low 12 bits of the address first: large arrays all start at
-    one offset (fresh pages), so a loop that reads one while writing another at the same rows
-    keeps stalling on false matches ("4K aliasing"), at up to half the speed here."""
+    """Allocates a call's arrays 448 bytes (7 cache lines) apart within a 4 KiB page, past the
+    input's own offset. A core matches loads to earlier stores by the address's low 12 bits
+    first; arrays on fresh pages share them, and a loop that reads one while writing another
+    at the same rows stalls on false matches ("4K aliasing"), at up to half the speed."""
 
     def __init__(self, like: np.ndarray):
         self.at = like.ctypes.data % 4096 + 64
@@ -246,21 +202,21 @@ class _Stagger:
 
 
 def _spec(cell: str, b, H: int, dtype, options: dict):
-    C = _compiled()["cells"]
+    C = _compiled().cells
     G = 1 if cell == "rnn" else 4
-    b = np.zeros(G * H, dtype) if b is None else _array(b, dtype)
+    b = np.zeros(G * H, dtype) if b is None else np.ascontiguousarray(b, dtype)
     if cell == "rnn":
         return C.RNNSpec(b, options.get("act", "tanh") == "relu")
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
     onnx = P is not None or clip is not None or coupled
-    return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else _array(P, dtype),
+    return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else np.ascontiguousarray(P, dtype),
                       np.dtype(dtype).type(clip or 0.0), coupled, onnx)
 
 
 def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: bool, new):
     """The arrays a forward writes: the whole history in training, rings in inference."""
-    C = _compiled()["cells"]
-    z = new((T if training else min(T, max(1, _state["loops"].PROJECT_ROWS // B)), B,
+    C = _compiled().cells
+    z = new((T if training else min(T, max(1, _modules().loops.PROJECT_ROWS // B)), B,
              (1 if cell == "rnn" else 4) * H), dtype)
     h = new((T + 1, B, H), dtype)
     h[0] = states0[0]
@@ -282,22 +238,21 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     nothing is padded), the final states, and a :class:`FastCache` (None with
     ``need_cache=False``)."""
     mods = _compiled()
-    x = _array(x, x.dtype)
+    x = np.ascontiguousarray(x, x.dtype)
     dtype = x.dtype
-    Wx, Wh = _array(Wx, dtype), _array(Wh, dtype)
+    Wx, Wh = np.ascontiguousarray(Wx, dtype), np.ascontiguousarray(Wh, dtype)
     T, B, D = x.shape
     H, G = Wh.shape[0], Wh.shape[1] // Wh.shape[0]
     spec = _spec(cell, b, H, dtype, options)
     new = _Stagger(x).empty
     tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache, new)
     lens = np.full(B, T, np.int64) if lengths is None else np.array(lengths, np.int64)
-    nr = mods["product"].panel_width(dtype)
+    nr = mods.product.panel_width(dtype)
     Q = G * -(-H // nr)
     args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
             new((Q, H, nr), dtype))
-    _run(mods["loops"].forward, args, *plan(T, B, D, H, G, dtype), mods["loops"].sync_words)
-    finals = (tape.h[T].copy(),) if cell == "rnn" else (tape.h[T].copy(),
-                                                         tape.c[T % tape.c.shape[0]].copy())
+    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype), mods.loops.sync_words)
+    finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if cell == "rnn" else tape[1:3]))
     y = tape.h[1:]
     if (lens < T).any():
         y = y * (np.arange(T)[:, None] < lens[None, :]).astype(dtype)[:, :, None]
@@ -314,7 +269,7 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     dstates0, (dWx, dWh, db, dP))``: ``dx`` None with ``need_dx=False``, ``db`` None without
     bias, ``dP`` the peepholes' gradient (3H,) or None."""
     mods = _compiled()
-    C, tape, x = mods["cells"], cache.tape, cache.x
+    C, tape, x = mods.cells, cache.tape, cache.x
     T, B, D = x.shape
     H, dtype = tape.h.shape[2], x.dtype
     G = cache.Wh.shape[1] // H
@@ -326,13 +281,14 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((H, G * H), dtype), np.empty(G * H, dtype)
     dP = np.empty(3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
-    nr = mods["product"].panel_width(dtype)
+    nr = mods.product.panel_width(dtype)
     nb, nu = plan(T, B, D, H, G, dtype)
-    args = (cache.spec, tape, grad, np.empty((0, B, H), dtype) if dy is None else _array(dy, dtype),
+    dy = np.empty((0, B, H), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
+    args = (cache.spec, tape, grad, dy,
             x.reshape(T * B, D), tape.h[:T].reshape(T * B, H), cache.lengths, cache.Wx, cache.Wh,
             new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
             new((-(-H // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2)
-    _run(mods["loops"].backward, args, nb, nu, mods["loops"].sync_words)
+    _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
     return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:]),
             (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None))
 
@@ -346,8 +302,8 @@ def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tup
     ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied)."""
     specs = tuple(_spec(cell, p[2], H, dtype, dict(options, P=p[3] if len(p) > 3 else None))
                   for p in layers)
-    return (specs, tuple(_array(p[0], dtype) for p in layers),
-            tuple(_array(p[1], dtype) for p in layers))
+    return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
+            tuple(np.ascontiguousarray(p[1], dtype) for p in layers))
 
 
 def stream_step(specs: tuple, Wxs: tuple, Whs: tuple, x: np.ndarray, states: tuple) -> tuple:
@@ -355,7 +311,7 @@ def stream_step(specs: tuple, Wxs: tuple, Whs: tuple, x: np.ndarray, states: tup
     from ``states`` (each (L, B, H), h first): the new states. ``specs``, ``Wxs``, ``Whs``
     from :func:`stream_weights`."""
     out = np.empty((len(states),) + states[0].shape, x.dtype)  # one allocation for all states
-    code = _state["loops"].stream_step(specs, Wxs, Whs, x, states, out)
+    code = _modules().loops.stream_step(specs, Wxs, Whs, x, states, out)
     if code:
         names = ("x_t",) + (("state",) if len(states) == 1 else ("state[0] (h)", "state[1] (c)"))
         raise ValueError(f"{names[code - 1]} contains NaN or inf")

@@ -99,13 +99,13 @@ class _Recurrent(Module):
         states = tuple(s.copy() for s in states)  # no cache: a backward recomputes from these
         y, finals, _ = fast.sequence_forward(cell, x, states, Wx, Wh, b, lengths, False,
                                              **options)
-        return y, finals, fast.Recompute(lambda: fast.sequence_forward(
-            cell, x, states, Wx, Wh, b, lengths, True, **options)[2])
+        return y, finals, lambda: fast.sequence_forward(  # a backward calls it for the cache
+            cell, x, states, Wx, Wh, b, lengths, True, **options)[2]
 
     def _kernel_backward(self, dy, dfinals, cache, need_dx):
         """``(dx, dstates, (dWx, dWh, db, dP))`` for the cache of :meth:`_kernel_forward`."""
-        if isinstance(cache, fast.Recompute):
-            cache = cache.forward()
+        if callable(cache):  # an inference forward's: run it again, keeping the cache
+            cache = cache()
         if isinstance(cache, fast.FastCache):
             return fast.sequence_backward(dy, dfinals, cache, need_dx)
         return self._reference_backward(dy, dfinals, cache, need_dx)
