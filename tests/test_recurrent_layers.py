@@ -189,6 +189,24 @@ def test_initialisation_like_pytorch_and_forget_bias():
     np.testing.assert_array_equal(diff[64:], 0.0)
 
 
+@pytest.mark.parametrize("make,pattern", [
+    (lambda: lstmlab.LSTM(3, 4, forget_bias=float("nan")), r"forget_bias must be a finite number"),
+    (lambda: lstmlab.LSTM(3, 4, forget_bias=1e39), r"forget_bias .* within float32's range, got 1e\+39"),
+    (lambda: lstmlab.LSTM(3, 4, forget_bias=10**400), r"forget_bias must be a finite number"),
+    (lambda: lstmlab.LSTM(3, 4, forget_bias="1"), r"forget_bias must be a finite number"),
+    (lambda: lstmlab.LSTM(3, 10**12), r"too large for this machine: input_size 3, hidden_size 1000000000000"),
+    (lambda: lstmlab.RNN(3, 8, num_layers=10**10), r"too large .* num_layers 10000000000"),
+    (lambda: lstmlab.LSTM(10**13, 8), r"too large .* input_size 10000000000000"),
+])
+def test_bad_sizes_and_forget_bias_are_refused_before_any_allocation(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+def test_forget_bias_within_float64_range_is_kept():
+    assert lstmlab.LSTM(3, 4, forget_bias=1e39, dtype=np.float64).forget_bias == 1e39
+
+
 def test_same_seed_same_weights_and_names():
     a = lstmlab.LSTM(3, 4, num_layers=2, bidirectional=True, rng=np.random.default_rng(7))
     b = lstmlab.LSTM(3, 4, num_layers=2, bidirectional=True, rng=np.random.default_rng(7))

@@ -68,6 +68,18 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def finite_float(value, name: str, dtype=np.float64) -> float:
+    """``value`` as a float: a real number, finite also when rounded to ``dtype``."""
+    try:
+        x = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
+    except OverflowError:  # an int beyond any float
+        x = None
+    if x is None or not abs(x) <= float(np.finfo(dtype).max):
+        raise ValueError(f"{name} must be a finite number within {np.dtype(dtype).name}'s range, "
+                         f"got {short_repr(value)}")
+    return x
+
+
 def probability(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._checks import float_dtype, positive_int, probability
+from .._checks import finite_float, float_dtype, positive_int, probability
 from .base import Module
 from .basic import Dropout, Embedding, Linear
 from .recurrent import LSTM, RNN
@@ -39,7 +39,7 @@ class CharLMConfig:
         if self.cell not in ("lstm", "rnn"):
             raise ValueError(f"cell must be 'lstm' or 'rnn', got {self.cell!r}")
         probability(self.dropout, "dropout")
-        float_dtype(self.dtype)
+        finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
 
     def to_json(self) -> dict:
         return asdict(self)

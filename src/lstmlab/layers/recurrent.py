@@ -22,8 +22,9 @@ import threading
 
 import numpy as np
 
-from .._checks import (as_float_array, as_lengths, check_shape, float_dtype, generator,
-                       positive_int, probability)
+from .._checks import (as_float_array, as_lengths, check_shape, finite_float, float_dtype,
+                       generator, positive_int, probability)
+from .._memory import check_training_fits
 from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_forward,
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
@@ -127,7 +128,12 @@ class _Recurrent(Module):
         self._caches = None
         self._in_use = threading.Lock()  # forward/backward of one layer: one thread at a time
 
-        H, G = self.hidden_size, self._gates
+        H, G, dirs = self.hidden_size, self._gates, self.num_directions
+        above = (self.num_layers - 1) * (dirs * H + H + 1)  # inputs of the layers above: dirs·H
+        per_direction = G * H * (self.input_size + H + 1 + above)
+        check_training_fits(dirs * per_direction, self.dtype, 2,
+                            {"input_size": self.input_size, "hidden_size": H,
+                             "num_layers": self.num_layers}, "weights and gradients")
         k = 1.0 / np.sqrt(H)  # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
         for layer in range(self.num_layers):
             d_in = self.input_size if layer == 0 else H * self.num_directions
@@ -514,10 +520,7 @@ class LSTM(_Recurrent):
                  input_forget: bool = False):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout, dtype, rng)
-        real = isinstance(forget_bias, (int, float, np.integer, np.floating))
-        if isinstance(forget_bias, bool) or not real or not np.isfinite(forget_bias):
-            raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
-        self.forget_bias = float(forget_bias)
+        self.forget_bias = finite_float(forget_bias, "forget_bias", self.dtype)
         if self.bias and self.forget_bias:
             for name, b in self._params.items():
                 if name.startswith("b_"):

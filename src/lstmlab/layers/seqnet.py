@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, as_lengths, float_dtype, positive_int, probability
+from .._checks import (as_float_array, as_lengths, finite_float, float_dtype, positive_int,
+                       probability)
 from .base import Module
 from .basic import Linear
 from .recurrent import LSTM, RNN
@@ -49,7 +50,7 @@ class SequenceNetConfig:
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {self.readout!r}")
         probability(self.dropout, "dropout")
-        float_dtype(self.dtype)
+        finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -68,18 +68,6 @@ def _config(cls, meta: dict, key: str):
         raise ValueError(f"{key!r} is not a valid {cls.__name__}: {shorten(str(exc))}") from None
 
 
-def _model(cls, meta: dict):
-    """The model config under ``meta["model"]``. Its class checks every field but
-    ``forget_bias``, which the LSTM turns into a float when it is built, so it is checked
-    here: a finite number."""
-    config = _config(cls, meta, "model")
-    fb = config.forget_bias
-    if isinstance(fb, bool) or not isinstance(fb, numbers.Real) or not math.isfinite(fb):
-        raise ValueError(f"'model' is not a valid {cls.__name__}: forget_bias must be a finite "
-                         f"number, got {short_repr(fb)}")
-    return config
-
-
 def _int(meta: dict, key: str, minimum: int) -> int:
     value = meta.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -150,7 +138,7 @@ def check_charlm(meta: dict, headers: dict) -> None:
     from ..layers.model import CharLMConfig
     from .lm import TrainConfig
 
-    config = _model(CharLMConfig, meta)
+    config = _config(CharLMConfig, meta, "model")
     try:
         vocab = Vocab.from_json(meta.get("vocab"))
     except (TypeError, ValueError) as exc:
@@ -191,7 +179,7 @@ def check_forecaster(meta: dict, headers: dict) -> None:
     from ..layers.seqnet import SequenceNetConfig
     from .supervised import FitConfig
 
-    config = _model(SequenceNetConfig, meta)
+    config = _config(SequenceNetConfig, meta, "model")
     _param_count(headers, seqnet_param_count(config), meta["model"])
     _config(ForecastConfig, meta, "forecast")
     _config(FitConfig, meta, "fit")
@@ -217,7 +205,7 @@ def check_classifier(meta: dict, headers: dict) -> None:
     from ..layers.seqnet import SequenceNetConfig
     from .supervised import FitConfig
 
-    config = _model(SequenceNetConfig, meta)
+    config = _config(SequenceNetConfig, meta, "model")
     _param_count(headers, seqnet_param_count(config), meta["model"])
     _config(FitConfig, meta, "fit")
     _strings(meta.get("classes"), "classes", config.output_size)
