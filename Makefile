@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test bench bench-quick clean
+.PHONY: demo test bench bench-quick memcheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ bench: $(VENV)/.dev-installed
 
 bench-quick: $(VENV)/.dev-installed
 	$(PY) bench/bench_lstm.py --quick
+
+# The streaming generate under memory checkers (see bench/memcheck_generate.py); ~40 min.
+memcheck: $(VENV)/.dev-installed
+	MALLOC_CHECK_=3 MALLOC_PERTURB_=165 $(PY) bench/memcheck_generate.py --chars 1000000
+	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(VENV)/numba-boundscheck $(PY) bench/memcheck_generate.py --chars 100000
+	@if command -v valgrind >/dev/null; then \
+	  PYTHONMALLOC=malloc valgrind --quiet --error-exitcode=99 --undef-value-errors=no \
+	    --suppressions=bench/valgrind.supp $(PY) bench/memcheck_generate.py --chars 5000; \
+	else echo "valgrind is not installed: its run is skipped"; fi
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -56,7 +56,6 @@ def parse_args(argv=None):
                    help="both libraries on one thread, timed by process CPU time")
     p.add_argument("--baseline", metavar="DIR",
                    help="also time the lstmlab package of the checkout at DIR (its src/lstmlab)")
-    p.add_argument("--memory", action="store_true", help="peak memory of a training step")
     p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
     return p.parse_args(argv)
 
@@ -257,48 +256,7 @@ def run_stream(sizes, rng, steps=1000):
            "nn.LSTMCell / lstmlab"], rows)
 
 
-# -- memory and compile cost, in subprocesses --------------------------------------------------
-_MEM_CHILD = r"""
-import json, resource, sys
-import numpy as np
-which, T, B, H = sys.argv[1], *map(int, sys.argv[2:])
-rng = np.random.default_rng(0)
-x = rng.normal(size=(T, B, H)).astype(np.float32)
-dy = rng.normal(size=(T, B, H)).astype(np.float32)
-if which == "torch":
-    import torch
-    mod = torch.nn.LSTM(H, H); tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
-    def step():
-        mod.zero_grad(set_to_none=True); y, _ = mod(tx); (y * tdy).sum().backward()
-else:
-    import lstmlab
-    layer = lstmlab.LSTM(H, H, rng=rng); layer.backend = which
-    def step():
-        y, _ = layer.forward(x); layer.backward(dy)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-step()
-print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "before_mib": before / 1024}))
-"""
-
-
-def run_memory(shapes):
-    import json
-    rows = []
-    for label, (T, B, H) in shapes:
-        res = {}
-        for which in ("fast", "torch"):
-            out = subprocess.run([sys.executable, "-c", _MEM_CHILD, which, str(T), str(B), str(H)],
-                                 capture_output=True, text=True, check=True)
-            res[which] = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append([label, f"{T}, {B}, {H}", f"{res['fast']['peak_mib']:.0f}",
-                     f"{res['torch']['peak_mib']:.0f}",
-                     f"{(7 * T + 2) * B * H * 4 / 2**20:.0f}"])
-    table("peak resident memory of a process that builds the layer and runs one float32 "
-          "training step, MiB (Linux ru_maxrss)",
-          ["shape", "T, B, D=H", "lstmlab", "torch", "the cache alone (7T+2)·B·H·4 B"], rows)
-
-
+# -- compile cost, in subprocesses --------------------------------------------------
 _COMPILE_CHILD = r"""
 import json, time
 import numpy as np, lstmlab
@@ -354,8 +312,6 @@ def main():
             run_stream([128] + [s[2] for _, s in shapes if _ == "sample"][:3], rng)
         else:
             run_sequences(suite, shapes, rng)
-    if ARGS.memory:
-        run_memory(shapes[:4])
     if ARGS.compile:
         run_compile()
 
