@@ -289,6 +289,21 @@ def check_exit(code: int, err: str, allowed=(0, 2)) -> None:
         assert "error:" in err, err  # "lstmlab X: error: ..." or argparse's "... error: argument"
 
 
+def draw_options(data, table: dict) -> list:
+    """Up to six of ``table``'s options, in a drawn order."""
+    return data.draw(st.lists(st.sampled_from(sorted(table)), max_size=6, unique=True))
+
+
+def run_with_options(argv: list, chosen: list, table: dict, data, capsys, allowed=(0, 2)):
+    """Runs ``argv`` plus a drawn value of each chosen option, into a fresh ``--out``."""
+    for option in chosen:
+        argv = argv + [option, data.draw(numbers(table[option], option in WORK), label=option)]
+    with tempfile.TemporaryDirectory() as tmp:
+        code, err = run_cli(argv + ["--out", str(Path(tmp) / "run")], capsys)
+    hypothesis.event(f"exit {code}")
+    check_exit(code, err, allowed)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("fuzz")
@@ -336,17 +351,12 @@ WORK = {"--epochs"}  # options whose valid huge values would start a long run
 @given(data=st.data(), optimizer=st.sampled_from(["adam", "adamw", "sgd"]),
        model=st.sampled_from(["lstm", "rnn"]))
 def test_train_options(corpus, capsys, data, optimizer, model):
-    chosen = data.draw(st.lists(st.sampled_from(sorted(TRAIN_OPTIONS)), max_size=6, unique=True))
+    chosen = draw_options(data, TRAIN_OPTIONS)
     argv = ["train", str(corpus), "--optimizer", optimizer, "--model", model, "--quiet",
             "--hidden", "8", "--embed", "4", "--seq-len", "10", "--batch-size", "4"]
     if "--epochs" not in chosen:
         argv += ["--steps", "2"]
-    for option in chosen:
-        argv += [option, data.draw(numbers(TRAIN_OPTIONS[option], option in WORK), label=option)]
-    with tempfile.TemporaryDirectory() as tmp:
-        code, err = run_cli(argv + ["--out", str(Path(tmp) / "run")], capsys)
-    hypothesis.event(f"exit {code}")
-    check_exit(code, err, allowed=(0, 2, 3))
+    run_with_options(argv, chosen, TRAIN_OPTIONS, data, capsys, allowed=(0, 2, 3))
 
 
 NETWORK_OPTIONS = {
@@ -376,17 +386,11 @@ def series_csv(tmp_path_factory):
 @given(data=st.data(), anchor=st.sampled_from(["none", "last", "season"]),
        transform=st.sampled_from(["none", "log"]), model=st.sampled_from(["lstm", "rnn"]))
 def test_forecast_train_options(series_csv, capsys, data, anchor, transform, model):
-    chosen = data.draw(st.lists(st.sampled_from(sorted(FORECAST_OPTIONS)), max_size=6, unique=True))
+    chosen = draw_options(data, FORECAST_OPTIONS)
     argv = ["forecast", "train", str(series_csv), "--target", "y", "--time", "t", "--features",
             "f", "--anchor", anchor, "--transform", transform, "--model", model, "--quiet",
             "--no-plot", "--epochs", "1", "--hidden", "4", "--lookback", "12", "--horizon", "3"]
-    for option in chosen:
-        argv += [option, data.draw(numbers(FORECAST_OPTIONS[option], option in WORK),
-                                   label=option)]
-    with tempfile.TemporaryDirectory() as tmp:
-        code, err = run_cli(argv + ["--out", str(Path(tmp) / "run")], capsys)
-    hypothesis.event(f"exit {code}")
-    check_exit(code, err)
+    run_with_options(argv, chosen, FORECAST_OPTIONS, data, capsys)
 
 
 TS_HEADER = ("@problemName Fuzz\n@timeStamps false\n@missing false\n@univariate true\n"
@@ -407,16 +411,10 @@ def ts_file(tmp_path_factory):
 @fuzz(30)
 @given(data=st.data(), readout=st.sampled_from(["last", "mean"]))
 def test_classify_train_options(ts_file, capsys, data, readout):
-    chosen = data.draw(st.lists(st.sampled_from(sorted(CLASSIFY_OPTIONS)), max_size=6, unique=True))
+    chosen = draw_options(data, CLASSIFY_OPTIONS)
     argv = ["classify", "train", str(ts_file), "--readout", readout, "--quiet", "--epochs", "1",
             "--hidden", "4"]
-    for option in chosen:
-        argv += [option, data.draw(numbers(CLASSIFY_OPTIONS[option], option in WORK),
-                                   label=option)]
-    with tempfile.TemporaryDirectory() as tmp:
-        code, err = run_cli(argv + ["--out", str(Path(tmp) / "run")], capsys)
-    hypothesis.event(f"exit {code}")
-    check_exit(code, err)
+    run_with_options(argv, chosen, CLASSIFY_OPTIONS, data, capsys)
 
 
 

@@ -36,26 +36,24 @@ def _finite_float(text: str, expected: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    value = _int(text, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+def _int_from(text: str, low: int, expected: str) -> int:
+    value = _int(text, expected)
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _int_from(text, 1, "a positive integer")
 
 
 def nonneg_int(text: str) -> int:
-    value = _int(text, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    return _int_from(text, 0, "an integer >= 0")
 
 
 def seed(text: str) -> int:
     """A random seed: an integer >= 0 (what ``numpy.random.default_rng`` accepts)."""
-    value = _int(text, "an integer >= 0 as the seed")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0 as the seed, got {value}")
-    return value
+    return _int_from(text, 0, "an integer >= 0 as the seed")
 
 
 def gate_bias(text: str) -> float:
