@@ -38,6 +38,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+    from threadpoolctl import ThreadpoolController
 
     from lstmlab.data.text import LMBatcher, Vocab, default_corpus, split_train_val
     from lstmlab.layers.model import CharLM, CharLMConfig
@@ -89,6 +90,7 @@ def main() -> None:
                 count += y.size
             return total / count
 
+    blas = ThreadpoolController()  # lstmlab's steps hold NumPy's BLAS to one thread, as `lstmlab train` does
     ours_t = theirs_t = 0.0
     state = tstate = None
     for step in range(args.steps):
@@ -98,9 +100,10 @@ def main() -> None:
         x, y = batcher.chunk(k)
         lr = schedule(step)
         opt.lr = lr
-        t0 = time.perf_counter()
-        loss, _, state = train_step(model, opt, x, y, state, args.clip)
-        ours_t += time.perf_counter() - t0
+        with blas.limit(limits=1, user_api="blas"):
+            t0 = time.perf_counter()
+            loss, _, state = train_step(model, opt, x, y, state, args.clip)
+            ours_t += time.perf_counter() - t0
         time.sleep(args.pause)  # let BLAS threads park before the other candidate runs
         for g in topt.param_groups:
             g["lr"] = lr

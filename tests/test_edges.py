@@ -350,3 +350,24 @@ def test_a_many_digit_number_is_named_briefly(capsys):
         main(["generate", "x.ckpt", "--length", "9" * 5000])
     err = capsys.readouterr().err
     assert "argument --length" in err and len(err.splitlines()[-1]) < 200
+
+
+# -- process state ---------------------------------------------------------------------------
+
+def test_a_command_leaves_numpy_blas_threads_as_it_found_them(tmp_path):
+    """A command may hold NumPy's BLAS to one thread while it runs; a caller of ``main`` (a
+    notebook, a test) gets its own setting back, after success and after an error alike."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        corpus = _corpus(tmp_path)
+        assert main(_train_args(corpus, tmp_path / "warm-up", 2)) == 0  # loads every library
+        before = blas_threads()
+        assert main(_train_args(corpus, tmp_path / "run", 4)) == 0
+        assert blas_threads() == before
+        assert main(["generate", str(tmp_path / "missing.npz")]) == 2
+        assert blas_threads() == before

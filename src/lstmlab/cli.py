@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -565,6 +566,21 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _blas_on_one_thread():
+    """While a command runs on the compiled kernels, NumPy's BLAS (embedding, linear heads,
+    losses, optimizer: small products) runs on one thread. OpenBLAS's idle threads busy-wait
+    after each call, and a busy-waiting thread takes a core from the kernels' team, which
+    meets at a barrier every time step; the team already uses every core. Through
+    threadpoolctl's documented limit, restored when the command ends. Without the compiled
+    kernels (the NumPy reference runs on BLAS) or without threadpoolctl: no change."""
+    from .kernels import fast
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas") if fast.available() else contextlib.nullcontext()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 128 + N stopped by signal N (130 Ctrl-C,
@@ -582,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         command = f"lstmlab {args.command}"
-        return args.func(args)
+        with _blas_on_one_thread():
+            return args.func(args)
     except KeyboardInterrupt as exc:
         print(f"{command}: interrupted", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
