@@ -1,4 +1,5 @@
-"""Recurrent layers ``RNN`` and ``LSTM``: stacked, bidirectional, batch-first, with dropout.
+"""Recurrent layers ``RNN``, ``LSTM`` and ``GRU``: stacked, bidirectional, batch-first, with
+dropout.
 
 Dimensions: T time, B batch, D input features, H hidden units, L layers, K directions (1 or 2).
 
@@ -11,8 +12,10 @@ docstrings fix the weight layout. Parameters, per layer ``l`` and direction (suf
     Wh_l{l}   (H, G*H)     recurrent weights
     b_l{l}    (G*H,)       bias (absent when bias=False)
 
-with G = 4 gate blocks (f, i, o, C̃) for the LSTM and G = 1 for the RNN. PyTorch keeps two
-biases (``bias_ih`` + ``bias_hh``); the lecture, Keras and this library keep their sum.
+with G = 4 gate blocks (f, i, o, C̃) for the LSTM, G = 1 for the RNN and G = 3 (r, z, n) for
+the GRU, whose bias has four blocks (b_r, b_z, b_in, b_hn: see ``lstmlab.kernels.gru``).
+PyTorch keeps two biases (``bias_ih`` + ``bias_hh``); the lecture, Keras and this library keep
+their sum wherever the equations only use the sum.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_for
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                      lstm_peephole_cell, lstm_peephole_forward)
 from ..kernels import fast  # imports no numba until a fast kernel runs
+from ..kernels.gru import GRUParams, gru_backward, gru_cell, gru_forward
 from .base import Module
 
 # Our LSTM gate blocks are (f, i, o, C̃); PyTorch's are (i, f, g, o). Block k of one layout is
@@ -52,6 +56,7 @@ class _Recurrent(Module):
     """Shared machinery of RNN and LSTM; subclasses set the gate count and the kernels."""
 
     _gates = 1
+    _bias_blocks = None  # blocks of H in the bias when not _gates (the GRU's four)
     _has_cell = False
 
     # Which kernels run: "auto" (the compiled ones of ``lstmlab.kernels.fast`` when numba is
@@ -141,7 +146,7 @@ class _Recurrent(Module):
                 self._register(f"Wx_{suffix}", self._uniform((d_in, G * H), k))
                 self._register(f"Wh_{suffix}", self._uniform((H, G * H), k))
                 if self.bias:
-                    self._register(f"b_{suffix}", self._uniform((G * H,), k))
+                    self._register(f"b_{suffix}", self._uniform(((self._bias_blocks or G) * H,), k))
 
     def __getstate__(self):  # copy.deepcopy: a new lock, not the original's
         state = self.__dict__.copy()
@@ -348,6 +353,17 @@ class _Recurrent(Module):
         """Load a PyTorch ``state_dict`` (tensors or arrays) of the same configuration.
 
         The two PyTorch biases are summed into the lecture's single bias."""
+        sd = self._checked_torch_state_dict(state_dict)
+        perm = _TORCH_PERM if self._has_cell else (0,)
+        for suffix, ts in self._torch_key_pairs():
+            self._params[f"Wx_{suffix}"][...] = _permute_blocks(sd[f"weight_ih_{ts}"], perm, 0).T
+            self._params[f"Wh_{suffix}"][...] = _permute_blocks(sd[f"weight_hh_{ts}"], perm, 0).T
+            if self.bias:
+                b = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
+                self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
+
+    def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
+        """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
         expected = self.torch_state_dict()
         sd = {k: _to_numpy(v) for k, v in dict(state_dict).items()}
         missing = sorted(set(expected) - set(sd))
@@ -360,13 +376,7 @@ class _Recurrent(Module):
                 raise ValueError(f"state_dict[{k!r}] must have shape {ref.shape}, got {sd[k].shape}")
             if sd[k].dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {sd[k].dtype}")
-        perm = _TORCH_PERM if self._has_cell else (0,)
-        for suffix, ts in self._torch_key_pairs():
-            self._params[f"Wx_{suffix}"][...] = _permute_blocks(sd[f"weight_ih_{ts}"], perm, 0).T
-            self._params[f"Wh_{suffix}"][...] = _permute_blocks(sd[f"weight_hh_{ts}"], perm, 0).T
-            if self.bias:
-                b = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
-                self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
+        return sd
 
     def _stream_args(self, x_t, state, n_states: int):
         """The streaming fast lane's arguments, or None when the general path must take them.
@@ -678,3 +688,99 @@ class RNN(_Recurrent):
     def __repr__(self) -> str:
         r = super().__repr__()
         return r if self.nonlinearity == "tanh" else r[:-1] + ", nonlinearity='relu')"
+
+
+class GRU(_Recurrent):
+    """The gated recurrent unit (Cho et al. 2014) as ``torch.nn.GRU``: gates r, z, n, the reset
+    gate applied after the recurrent product (``lstmlab.kernels.gru`` has the equations).
+
+    ``y, h_n = gru.forward(x, h0=None, lengths=None)``; ``dx, dh0 = gru.backward(dy,
+    dh_n=None)`` (``input_grad=False``: ``dx = None``); ``step`` as the RNN's. Parameters
+    ``Wx_l{l} (D_l, 3H)``, ``Wh_l{l} (H, 3H)`` (blocks r, z, n) and ``b_l{l} (4H,)`` (b_r,
+    b_z, b_in, b_hn: PyTorch's ``b_ir + b_hr``, ``b_iz + b_hz``, ``b_in``, ``b_hn``).
+    """
+
+    _gates = 3
+    _bias_blocks = 4
+
+    def _layer_params(self, suffix: str):
+        p = self._params
+        return GRUParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"))
+
+    def _cell(self):
+        return "gru", {}
+
+    def _reference_forward(self, x, states, params, lengths):
+        y, hT, cache = gru_forward(x, states[0], params, lengths)
+        return y, (hT,), cache
+
+    def _reference_backward(self, dy, dfinals, cache, need_dx):
+        dx, dh0, g = gru_backward(dy, dfinals[0], cache, need_dx=need_dx)
+        return dx, (dh0,), (g.Wx, g.Wh, g.b, None)
+
+    def _reference_step(self, x, states, params):
+        """One step of one layer with the NumPy reference cell: ``(h_t,)``."""
+        H = self.hidden_size
+        gx = x @ params[0]  # (B, 3H)
+        b = params[2]
+        if b is not None:
+            gx += b[:3 * H]
+        h_new, gates = np.empty_like(states[0]), np.empty((x.shape[0], 4 * H), self.dtype)
+        gru_cell(gx, states[0] @ params[1], None if b is None else b[3 * H:], states[0], gates,
+                 h_new)
+        return (h_new,)
+
+    def _stream_weights(self, fast):
+        # the compiled step runs on copies in four blocks (fast._gru_blocks): made per call,
+        # so that a parameter updated in place is always seen
+        cell, options = self._cell()
+        per_layer = [self._layer_params(f"l{layer}") for layer in range(self.num_layers)]
+        return fast.stream_weights(cell, per_layer, self.hidden_size, self.dtype, options)
+
+    def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
+        """The parameters (or their gradients) under ``nn.GRU``'s keys and shapes (the gate
+        order r, z, n is PyTorch's). ``bias_ih`` = (b_r, b_z, b_in), ``bias_hh`` = (0, 0, b_hn);
+        with ``grads=True`` the r and z blocks of both get their bias's gradient, as autograd
+        would fill them."""
+        src, H = (self._grads if grads else self._params), self.hidden_size
+        out = {}
+        for suffix, ts in self._torch_key_pairs():
+            out[f"weight_ih_{ts}"] = src[f"Wx_{suffix}"].T.copy()
+            out[f"weight_hh_{ts}"] = src[f"Wh_{suffix}"].T.copy()
+            if self.bias:
+                b = src[f"b_{suffix}"]
+                out[f"bias_ih_{ts}"] = b[:3 * H].copy()
+                hh = np.zeros(3 * H, b.dtype)
+                if grads:
+                    hh[:2 * H] = b[:2 * H]
+                hh[2 * H:] = b[3 * H:]
+                out[f"bias_hh_{ts}"] = hh
+        return out
+
+    def load_torch_state_dict(self, state_dict) -> None:
+        """Load an ``nn.GRU`` ``state_dict`` (tensors or arrays) of the same configuration:
+        b_r = b_ir + b_hr, b_z = b_iz + b_hz; b_in and b_hn stay apart."""
+        sd = self._checked_torch_state_dict(state_dict)
+        H = self.hidden_size
+        for suffix, ts in self._torch_key_pairs():
+            self._params[f"Wx_{suffix}"][...] = sd[f"weight_ih_{ts}"].T
+            self._params[f"Wh_{suffix}"][...] = sd[f"weight_hh_{ts}"].T
+            if self.bias:
+                bi = sd[f"bias_ih_{ts}"].astype(np.float64)
+                bh = sd[f"bias_hh_{ts}"].astype(np.float64)
+                self._params[f"b_{suffix}"][...] = np.concatenate(
+                    [bi[:2 * H] + bh[:2 * H], bi[2 * H:], bh[2 * H:]])
+
+    def forward(self, x, h0=None, lengths=None):
+        y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
+        return y, h_n
+
+    def backward(self, dy, dh_n=None, *, input_grad=True):
+        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),), input_grad)
+        return dx, dh0
+
+    def step(self, x_t, state=None):
+        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None.
+        Keeps nothing in the layer (threads may share it for ``step``)."""
+        y, (h,) = self._step(x_t, state, 1, ("state",))
+        return y, h
