@@ -8,6 +8,7 @@ ones) and initial states, random upstream gradients on outputs and final state: 
 """
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -159,3 +160,35 @@ def test_gru_repr_params_and_errors():
         layer.forward(np.ones((5, 2, 3), np.float32), np.zeros((4, 2, 5)))
     with pytest.raises(RuntimeError, match="before forward"):
         lstmlab.GRU(3, 4).backward(np.ones((5, 2, 4)))
+
+
+def test_charlm_cli_trains_resumes_generates_and_evaluates_a_gru(tmp_path, capsys):
+    """``lstmlab train --cell gru``: a run resumed from its step-10 checkpoint logs the
+    uninterrupted run's losses; the checkpoint generates and evaluates."""
+    from lstmlab.cli import main
+    from lstmlab.training.lm import load_charlm
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("def gate(x):\n    return reset(x) + update(x)\n" * 40, encoding="utf-8")
+
+    def train(out, steps, *extra):
+        return main(["train", str(corpus), "--cell", "gru", "--out", str(out), "--steps",
+                     str(steps), "--hidden", "12", "--embed", "6", "--seq-len", "16",
+                     "--batch-size", "3", "--eval-every", "10", "--eval-chunks", "2",
+                     "--checkpoint-every", "10", "--schedule", "constant", "--seed", "2", "--quiet",
+                     *extra])
+
+    assert train(tmp_path / "full", 20) == 0
+    assert train(tmp_path / "part", 10) == 0
+    assert train(tmp_path / "part", 20, "--resume") == 0
+    logs = [[json.loads(line)["loss"] for line in (tmp_path / d / "metrics.jsonl")
+             .read_text().splitlines() if "loss" in json.loads(line)] for d in ("full", "part")]
+    assert len(logs[0]) == 20 and logs[0] == logs[1]
+    model, vocab, _ = load_charlm(tmp_path / "full" / "best.ckpt")
+    assert model.config.cell == "gru" and isinstance(model.rnn, lstmlab.GRU)
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "full" / "best.ckpt"), "--prompt", "def ",
+                 "--length", "30", "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out) >= 30
+    assert main(["evaluate", str(tmp_path / "full" / "best.ckpt"), str(corpus)]) == 0
+    assert "bits per character" in capsys.readouterr().out

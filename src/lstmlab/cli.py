@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 TRAIN_HELP = """\
-Train a character-level language model (embedding -> RNN/LSTM -> linear) on text files.
+Train a character-level language model (embedding -> RNN/LSTM/GRU -> linear) on text files.
 With no FILE it trains on a corpus every Python installation has: the standard library's
 own .py sources. Writes OUT/last.ckpt (first at step 0), OUT/best.ckpt and OUT/metrics.jsonl.
 Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit 130 or 143; a second
@@ -65,6 +65,7 @@ examples:
   lstmlab train --out runs/stdlib                        # default corpus, LSTM 2x256
   lstmlab train book.txt --hidden 128 --steps 500 --out runs/book
   lstmlab train book.txt --model rnn --optimizer sgd --lr 0.1 --out runs/rnn
+  lstmlab train book.txt --cell gru --out runs/gru       # --cell is --model's other name
   lstmlab train book.txt --out runs/book --resume --steps 1000   # continue, extend
 """
 
@@ -106,7 +107,8 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a character-level language model",
                        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", metavar="FILE", help="UTF-8 text files (default: the stdlib's .py sources)")
-    p.add_argument("--model", choices=["lstm", "rnn"], default="lstm", help="recurrent cell (default lstm)")
+    p.add_argument("--model", "--cell", choices=["lstm", "rnn", "gru"], default="lstm",
+                   help="recurrent cell (default lstm)")
     p.add_argument("--hidden", type=_positive, default=256, help="hidden units per layer (default 256)")
     p.add_argument("--layers", type=_positive, default=2, help="stacked layers (default 2)")
     p.add_argument("--embed", type=_positive, default=64, help="embedding width (default 64)")
