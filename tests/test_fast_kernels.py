@@ -427,6 +427,32 @@ def test_results_do_not_depend_on_numpys_blas(tmp_path):
     assert len(digests) == 1
 
 
+@needs_numba
+@pytest.mark.slow
+def test_cells_compiled_by_different_processes_keep_their_own_code(tmp_path):
+    """numba's disk cache names compiled code after a function's name and a per-process
+    counter: cells compiled by separate processes and then loaded by one must each still run
+    their own steps (two same-named passes once linked to one body)."""
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent("""
+        import sys, numpy as np
+        from lstmlab.kernels import GRUParams, RNNParams, fast, gru_forward, rnn_forward
+        rng = np.random.default_rng(0)
+        x, h0 = rng.normal(size=(3, 2, 3)), rng.normal(size=(2, 4))
+        W = {"rnn": [rng.normal(size=s) for s in ((3, 4), (4, 4), (4,))],
+             "gru": [rng.normal(size=s) for s in ((3, 12), (4, 12), (16,))]}
+        want = {"rnn": rnn_forward(x, h0, RNNParams(*W["rnn"]), "relu")[0],
+                "gru": gru_forward(x, h0, GRUParams(*W["gru"]))[0]}
+        for cell in sys.argv[1:]:
+            y = fast.sequence_forward(cell, x, (h0,), *W[cell], need_cache=False, act="relu")[0]
+            assert np.abs(y - want[cell]).max() < 1e-12, cell
+    """))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.path.join(ROOT, "src"))
+    for cells in (["rnn"], ["gru"], ["rnn", "gru"]):
+        subprocess.run([sys.executable, str(script), *cells], env=env, timeout=600, check=True)
+
+
 # -- the layers on the fast path ------------------------------------------------------------
 def make_pair(kind, dtype, seed, **kw):
     """Two identical layers, one on the reference kernels and one on the fast ones."""

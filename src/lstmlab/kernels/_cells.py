@@ -148,29 +148,42 @@ def _sigmoid(x):
 # -- passes over the active rows r0..r1 of step t, units u0..u1 ---------------------------------
 # Column indices are unsigned: numba's test for negative (wrapped) indices keeps a loop
 # scalar. Block k of a row of G·H columns starts at column k·H; block -1 is a (·, H) array.
-def _passes(act):
+def _passes(act, name: str):
     """``gate``: block k of z = act((z + b) + zh) (x_t·Wx, bias, h_{t-1}·Wh); ``apply``: block
     k of z = act(z). One pair per activation: no branch in the loop. In-place updates go
-    through one argument (an array passed twice fails the vectoriser's overlap check)."""
-    @register_jitable
+    through one argument (an array passed twice fails the vectoriser's overlap check).
+    ``name`` makes the pair's names unique: numba names compiled code after a function's
+    qualified name and a per-process counter, so two functions of one name and signature from
+    different processes' disk caches would link to one body."""
     def gate(z, b, zh, k, H, t, r0, r1, u0, u1, lengths):
         for r in range(r0, r1):
             if t < lengths[r]:
                 for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
                     z[r, u] = act((z[r, u] + b[u]) + zh[r, u])
 
-    @register_jitable
     def apply(z, k, H, t, r0, r1, u0, u1, lengths):
         for r in range(r0, r1):
             if t < lengths[r]:
                 for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
                     z[r, u] = act(z[r, u])
-    return gate, apply
+    for f in (gate, apply):
+        f.__name__ = f.__qualname__ = f"_{name}_{f.__name__}"
+    return register_jitable(gate), register_jitable(apply)
 
 
-(_sigmoid_gate, _sigmoid_apply), (_tanh_gate, _tanh_apply) = _passes(sigmoid), _passes(tanh)
-_linear_gate = _passes(register_jitable(lambda v: v))[0]
-_relu_gate = _passes(register_jitable(lambda v: max(v, v * 0)))[0]
+@register_jitable
+def _identity(v):
+    return v
+
+
+@register_jitable
+def _relu(v):
+    return max(v, v * 0)
+
+
+(_sigmoid_gate, _sigmoid_apply), (_tanh_gate, _tanh_apply) = (_passes(sigmoid, "sigmoid"),
+                                                              _passes(tanh, "tanh"))
+_linear_gate, _relu_gate = _passes(_identity, "linear")[0], _passes(_relu, "relu")[0]
 _SIG, _TANH, _TIMES, _ONE, _STEP = range(5)  # _dgate's last factor: v(1-v), 1-v², v, 1, [v > 0]
 
 

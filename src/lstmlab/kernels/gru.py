@@ -53,6 +53,23 @@ class GRUCache(NamedTuple):
     active: np.ndarray | None  # (T, B, 1) or None
 
 
+def gru_bias_split(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lstmlab's GRU bias ``(4H,)`` (b_r, b_z, b_in, b_hn) as the input and recurrent biases
+    ``(3H,)`` each, r, z, n: ``(b_r, b_z, b_in)`` and ``(0, 0, b_hn)``."""
+    H = b.shape[0] // 4
+    rec = np.zeros(3 * H, b.dtype)
+    rec[2 * H:] = b[3 * H:]
+    return b[:3 * H].copy(), rec
+
+
+def gru_bias_join(bi: np.ndarray, bh: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`gru_bias_split` for any two biases r, z, n (the r and z blocks
+    summed, computed in float64)."""
+    bi, bh = np.asarray(bi, np.float64), np.asarray(bh, np.float64)
+    H = bi.shape[0] // 3
+    return np.concatenate([bi[:2 * H] + bh[:2 * H], bi[2 * H:], bh[2 * H:]])
+
+
 def gru_cell(gx: np.ndarray, gh: np.ndarray, b_hn, h_prev: np.ndarray, gates_out: np.ndarray,
              h_out: np.ndarray) -> None:
     """One step: ``gx (B, 3H)`` = x_t·Wx + (b_r, b_z, b_in), ``gh (B, 3H)`` = h_{t-1}·Wh

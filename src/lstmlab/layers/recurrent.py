@@ -33,7 +33,8 @@ from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_for
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                      lstm_peephole_cell, lstm_peephole_forward)
 from ..kernels import fast  # imports no numba until a fast kernel runs
-from ..kernels.gru import GRUParams, gru_backward, gru_cell, gru_forward
+from ..kernels.gru import (GRUParams, gru_backward, gru_bias_join, gru_bias_split, gru_cell,
+                           gru_forward)
 from .base import Module
 
 # Our LSTM gate blocks are (f, i, o, C̃); PyTorch's are (i, f, g, o). Block k of one layout is
@@ -749,27 +750,21 @@ class GRU(_Recurrent):
             out[f"weight_hh_{ts}"] = src[f"Wh_{suffix}"].T.copy()
             if self.bias:
                 b = src[f"b_{suffix}"]
-                out[f"bias_ih_{ts}"] = b[:3 * H].copy()
-                hh = np.zeros(3 * H, b.dtype)
+                out[f"bias_ih_{ts}"], out[f"bias_hh_{ts}"] = gru_bias_split(b)
                 if grads:
-                    hh[:2 * H] = b[:2 * H]
-                hh[2 * H:] = b[3 * H:]
-                out[f"bias_hh_{ts}"] = hh
+                    out[f"bias_hh_{ts}"][:2 * H] = b[:2 * H]
         return out
 
     def load_torch_state_dict(self, state_dict) -> None:
         """Load an ``nn.GRU`` ``state_dict`` (tensors or arrays) of the same configuration:
         b_r = b_ir + b_hr, b_z = b_iz + b_hz; b_in and b_hn stay apart."""
         sd = self._checked_torch_state_dict(state_dict)
-        H = self.hidden_size
         for suffix, ts in self._torch_key_pairs():
             self._params[f"Wx_{suffix}"][...] = sd[f"weight_ih_{ts}"].T
             self._params[f"Wh_{suffix}"][...] = sd[f"weight_hh_{ts}"].T
             if self.bias:
-                bi = sd[f"bias_ih_{ts}"].astype(np.float64)
-                bh = sd[f"bias_hh_{ts}"].astype(np.float64)
-                self._params[f"b_{suffix}"][...] = np.concatenate(
-                    [bi[:2 * H] + bh[:2 * H], bi[2 * H:], bh[2 * H:]])
+                self._params[f"b_{suffix}"][...] = gru_bias_join(sd[f"bias_ih_{ts}"],
+                                                                 sd[f"bias_hh_{ts}"])
 
     def forward(self, x, h0=None, lengths=None):
         y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
