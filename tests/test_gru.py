@@ -192,3 +192,70 @@ def test_charlm_cli_trains_resumes_generates_and_evaluates_a_gru(tmp_path, capsy
     assert len(capsys.readouterr().out) >= 30
     assert main(["evaluate", str(tmp_path / "full" / "best.ckpt"), str(corpus)]) == 0
     assert "bits per character" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_onnx_export_runs_in_onnxruntime_and_imports_back(seed, tmp_path):
+    """A GRU exported to ONNX (a GRU node per level, linear_before_reset=1) computes in ONNX
+    Runtime what lstmlab computes (float32, 1e-5; ragged sequence_lens, non-zero h0) and
+    imports back to the same parameters."""
+    ort = pytest.importorskip("onnxruntime")
+    from lstmlab.interop import import_onnx, to_onnx
+    rng = np.random.default_rng(seed)
+    layer = lstmlab.GRU(int(rng.integers(1, 6)), int(rng.integers(1, 6)),
+                        num_layers=int(rng.integers(1, 4)), bidirectional=bool(seed % 2),
+                        batch_first=seed % 3 == 1, bias=seed != 4, rng=rng)
+    for v in layer.params().values():
+        v[...] = rng.normal(0, 0.7, size=v.shape)
+    T, B = (1, 1) if seed == 0 else (int(rng.integers(1, 7)), int(rng.integers(1, 5)))
+    D, H, n = layer.input_size, layer.hidden_size, layer.num_layers * layer.num_directions
+    x = rng.normal(size=(B, T, D) if layer.batch_first else (T, B, D)).astype(np.float32)
+    h0 = rng.normal(size=(n, B, H)).astype(np.float32)
+    lengths = rng.integers(1, T + 1, size=B)
+    path = tmp_path / "gru.onnx"
+    model = to_onnx(layer, sequence_lens=True, path=path)
+    assert {nd.op_type for nd in model.graph.node} >= {"GRU"}
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"X": x, "h0": h0, "sequence_lens": lengths.astype(np.int32)})
+    y, h_n = layer(x, h0, lengths=lengths)
+    assert len(got) == 2
+    np.testing.assert_allclose(got[0], y, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got[1], h_n, rtol=0, atol=1e-5)
+    back = import_onnx(path).to_layer()
+    assert repr(back) == repr(layer)
+    for k, v in layer.params().items():
+        np.testing.assert_allclose(back.params()[k], v, rtol=0, atol=1e-6, err_msg=k)
+
+
+def test_charlm_export_of_a_gru_runs_in_onnxruntime_and_loads_in_torch(tmp_path):
+    """``lstmlab export`` of a GRU char-LM: the ONNX graph's logits equal lstmlab's (float32,
+    1e-5) and the torch arrays load into nn.GRU computing the same."""
+    ort = pytest.importorskip("onnxruntime")
+    from lstmlab.cli import main
+    from lstmlab.data.text import Vocab
+    from lstmlab.layers.model import CharLM, CharLMConfig
+    from lstmlab.training.lm import LMTrainer, TrainConfig
+
+    vocab = Vocab.from_text("abc def\n")
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=6, num_layers=2, embed_dim=4,
+                                cell="gru"), rng=np.random.default_rng(0))
+    ids = np.array(vocab.encode("abc def\n" * 20))
+    trainer = LMTrainer(model, vocab, ids, ids, TrainConfig(steps=1, batch_size=2, seq_len=8), tmp_path / "run",
+                        np.random.default_rng(0), progress=False)
+    ckpt = trainer.save("last")
+    assert main(["export", str(ckpt), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert main(["export", str(ckpt), "--format", "torch", "--out", str(tmp_path / "m.npz")]) == 0
+    tokens = np.random.default_rng(1).integers(0, len(vocab), size=(5, 2))
+    logits, _ = model.forward(tokens)
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    onnx_logits, h_n = sess.run(None, {"tokens": tokens})
+    np.testing.assert_allclose(onnx_logits, logits, rtol=0, atol=1e-5)
+    arrays = dict(np.load(tmp_path / "m.npz"))
+    gru = torch.nn.GRU(4, 6, num_layers=2)
+    gru.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items()
+                         if k.startswith("rnn.")})
+    emb = torch.from_numpy(arrays["embed.weight"])[torch.from_numpy(tokens)]
+    with torch.no_grad():
+        y, _ = gru(emb)
+    np.testing.assert_allclose(y.numpy() @ arrays["head.weight"].T + arrays["head.bias"],
+                               logits, rtol=0, atol=1e-5)

@@ -170,14 +170,14 @@ def _add_evaluate(sub):
 EXPORT_HELP = """\
 Export a trained char-LM for other frameworks.
 
-  onnx   an ONNX graph: input `tokens` int64 (T, B), optional `h0`/`c0`; outputs `logits`
-         (T, B, V), `h_n`, `c_n`; the vocabulary as JSON in metadata_props["vocab"]. Runs
-         in onnxruntime without lstmlab (see docs/interop.md).
+  onnx   an ONNX graph: input `tokens` int64 (T, B), optional `h0`/`c0` (`c0` for an LSTM);
+         outputs `logits` (T, B, V), `h_n`, `c_n` (LSTM); the vocabulary as JSON in
+         metadata_props["vocab"]. Runs in onnxruntime without lstmlab (see docs/interop.md).
   torch  a .npz of NumPy arrays under the state-dict keys of a torch module with children
-         `embed` (nn.Embedding), `rnn` (nn.LSTM/nn.RNN), `head` (nn.Linear), plus
+         `embed` (nn.Embedding), `rnn` (nn.LSTM/nn.RNN/nn.GRU), `head` (nn.Linear), plus
          `vocab.json` beside it. Load with {k: torch.from_numpy(v) for k, v in np.load(f).items()}.
   keras  a .npz of Keras weight arrays: `embed/0`, `rnn/<level>/<i>` (the set_weights list of
-         each LSTM/SimpleRNN level), `head/0` (kernel), `head/1` (bias), plus `vocab.json`.
+         each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus `vocab.json`.
 
 No pickle is written. Files are written atomically.
 
@@ -213,7 +213,8 @@ def cmd_export(args) -> int:
 
         proto = to_onnx(model.rnn, embedding=model.embed, head=model.head, vocab=vocab.to_json())
         atomic_write_bytes(out, proto.SerializeToString())
-        print(f"wrote {out}: ONNX graph tokens (T, B) -> logits (T, B, {len(vocab)}), h_n, c_n; "
+        states = "h_n, c_n" if model.is_lstm else "h_n"
+        print(f"wrote {out}: ONNX graph tokens (T, B) -> logits (T, B, {len(vocab)}), {states}; "
               f"vocabulary in metadata_props['vocab']")
         return 0
     if args.format == "torch":
