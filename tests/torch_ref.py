@@ -16,6 +16,8 @@ def make_torch_twin(layer, rng):
     kind = type(layer).__name__
     kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
                   bidirectional=layer.bidirectional)
+    if getattr(layer, "proj_size", 0):
+        kwargs["proj_size"] = layer.proj_size
     if kind in ("LSTM", "GRU"):
         mod = getattr(torch.nn, kind)(layer.input_size, layer.hidden_size, **kwargs)
     else:

@@ -66,6 +66,13 @@ def has_variant(layer) -> bool:
                 or getattr(layer, "input_forget", False))
 
 
+def refuse_projection(layer, fmt: str) -> None:
+    """A clear error for an LSTM with ``proj_size`` in a format whose LSTM has none."""
+    if getattr(layer, "proj_size", 0):
+        raise ValueError(f"{fmt}'s LSTM has no projection: an LSTM with proj_size="
+                         f"{layer.proj_size} cannot be written as {fmt} (PyTorch's has one)")
+
+
 def as_numpy(v) -> np.ndarray:
     """A NumPy array from an array-like or a torch tensor (without importing torch)."""
     if hasattr(v, "detach") and hasattr(v, "numpy"):

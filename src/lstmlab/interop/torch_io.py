@@ -18,7 +18,8 @@ Correspondence (the layers take PyTorch's arguments, so only the weights need co
 A whole model is a mapping of names to these pieces (``{"embed": Embedding, "rnn": LSTM,
 "head": Linear}``): :func:`model_state_dict` and :func:`load_model_state_dict` prefix each
 piece's keys with its name and a dot, as ``torch.nn.Module.state_dict`` does for children.
-PyTorch's LSTM has no peepholes, clip or coupled gates: such layers raise a ValueError.
+PyTorch's LSTM has no peepholes, clip or coupled gates: such layers raise a ValueError. Its
+projections (``proj_size``, ``weight_hr_l{k} = Wrᵀ``) are lstmlab's ``LSTM(proj_size=...)``.
 """
 
 from __future__ import annotations
@@ -77,9 +78,6 @@ def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
     if layers == 0:
         raise ValueError(f"not a torch.nn.LSTM/RNN/GRU state_dict: no 'weight_ih_l0' among the keys "
                          f"{sorted(sd)[:8]}")
-    if any(k.startswith("weight_hr_") for k in sd):
-        raise ValueError("this LSTM state_dict has projections (weight_hr_*, torch's proj_size); "
-                         "lstmlab's LSTM has none")
     return layers, "weight_ih_l0_reverse" in sd, "bias_ih_l0" in sd
 
 
@@ -102,7 +100,11 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     if w_ih.ndim != 2 or w_hh.ndim != 2:
         raise ValueError(f"weight_ih_l0 and weight_hh_l0 must be matrices, got shapes "
                          f"{w_ih.shape} and {w_hh.shape}")
-    H = w_hh.shape[1]
+    w_hr = sd.get("weight_hr_l0")  # (P, H): an LSTM with projections, whose w_hh is (4H, P)
+    if w_hr is not None and (w_hr.ndim != 2 or w_hh.shape[1] != w_hr.shape[0]):
+        raise ValueError(f"weight_hr_l0 must have shape (proj_size, hidden_size) = "
+                         f"({w_hh.shape[1]}, H), got {w_hr.shape}")
+    H = w_hh.shape[1] if w_hr is None else w_hr.shape[1]
     gates = w_hh.shape[0] // H if H else 0
     inferred = {4: "LSTM", 3: "GRU", 1: "RNN"}.get(gates) if w_hh.shape[0] == gates * H else None
     if inferred is None:
@@ -116,8 +118,12 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
         dtype = np.float64 if w_ih.dtype == np.float64 else np.float32
     common = dict(num_layers=L, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
                   dtype=dtype, rng=np.random.default_rng(0))
-    if kind in ("LSTM", "GRU"):
-        layer = (LSTM if kind == "LSTM" else GRU)(w_ih.shape[1], H, **common)
+    if w_hr is not None and kind != "LSTM":
+        raise ValueError(f"weight_hr_l0 (projections) belongs to an LSTM, not an {kind}")
+    if kind == "LSTM":
+        layer = LSTM(w_ih.shape[1], H, proj_size=0 if w_hr is None else w_hr.shape[0], **common)
+    elif kind == "GRU":
+        layer = GRU(w_ih.shape[1], H, **common)
     else:
         layer = RNN(w_ih.shape[1], H, nonlinearity=nonlinearity, **common)
     layer.load_torch_state_dict(sd)
@@ -174,8 +180,11 @@ def to_torch(module):
         kwargs = dict(num_layers=module.num_layers, bias=module.bias,
                       batch_first=module.batch_first, bidirectional=module.bidirectional,
                       dropout=module.dropout, dtype=tdt)
-        if kind in ("LSTM", "GRU"):
-            out = getattr(torch.nn, kind)(module.input_size, module.hidden_size, **kwargs)
+        if kind == "LSTM":
+            out = torch.nn.LSTM(module.input_size, module.hidden_size,
+                                proj_size=module.proj_size, **kwargs)
+        elif kind == "GRU":
+            out = torch.nn.GRU(module.input_size, module.hidden_size, **kwargs)
         else:
             out = torch.nn.RNN(module.input_size, module.hidden_size,
                                nonlinearity=module.nonlinearity, **kwargs)
@@ -207,15 +216,14 @@ def from_torch(module, dtype=None):
         out = Linear(module.in_features, module.out_features, bias=module.bias is not None,
                      dtype=dtype, rng=rng)
     elif isinstance(module, (torch.nn.LSTM, torch.nn.RNN, torch.nn.GRU)):
-        if getattr(module, "proj_size", 0):
-            raise ValueError(f"torch.nn.LSTM with proj_size={module.proj_size} has no lstmlab "
-                             f"equivalent (lstmlab's LSTM has no projection)")
         common = dict(num_layers=module.num_layers, bias=module.bias,
                       batch_first=module.batch_first, bidirectional=module.bidirectional,
                       dropout=float(module.dropout), dtype=dtype, rng=rng)
-        if isinstance(module, (torch.nn.LSTM, torch.nn.GRU)):
-            cls = LSTM if isinstance(module, torch.nn.LSTM) else GRU
-            out = cls(module.input_size, module.hidden_size, **common)
+        if isinstance(module, torch.nn.LSTM):
+            out = LSTM(module.input_size, module.hidden_size, proj_size=module.proj_size,
+                       **common)
+        elif isinstance(module, torch.nn.GRU):
+            out = GRU(module.input_size, module.hidden_size, **common)
         else:
             out = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
                       **common)

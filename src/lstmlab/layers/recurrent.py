@@ -32,6 +32,7 @@ from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_for
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                      lstm_peephole_cell, lstm_peephole_forward)
+from ..kernels.lstm_proj import LSTMProjParams, lstm_proj_backward, lstm_proj_forward
 from ..kernels import fast  # imports no numba until a fast kernel runs
 from ..kernels.gru import (GRUParams, gru_backward, gru_bias_join, gru_bias_split, gru_cell,
                            gru_forward)
@@ -59,6 +60,7 @@ class _Recurrent(Module):
     _gates = 1
     _bias_blocks = None  # blocks of H in the bias when not _gates (the GRU's four)
     _has_cell = False
+    proj_size = 0  # the LSTM's projection width P (0: none): h is P wide, C stays H wide
 
     # Which kernels run: "auto" (the compiled ones of ``lstmlab.kernels.fast`` when numba is
     # installed, else the NumPy reference), "numpy" (always the reference), or "fast" (the
@@ -135,17 +137,18 @@ class _Recurrent(Module):
         self._in_use = threading.Lock()  # forward/backward of one layer: one thread at a time
 
         H, G, dirs = self.hidden_size, self._gates, self.num_directions
-        above = (self.num_layers - 1) * (dirs * H + H + 1)  # inputs of the layers above: dirs·H
-        per_direction = G * H * (self.input_size + H + 1 + above)
+        O = self.proj_size or H  # the width of h: of the outputs and the recurrent input
+        above = (self.num_layers - 1) * (dirs * O + O + 1)  # inputs of the layers above: dirs·O
+        per_direction = G * H * (self.input_size + O + 1 + above)
         check_training_fits(dirs * per_direction, self.dtype, 2,
                             {"input_size": self.input_size, "hidden_size": H,
                              "num_layers": self.num_layers}, "weights and gradients")
         k = 1.0 / np.sqrt(H)  # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
         for layer in range(self.num_layers):
-            d_in = self.input_size if layer == 0 else H * self.num_directions
+            d_in = self.input_size if layer == 0 else O * self.num_directions
             for suffix in self._suffixes(layer):
                 self._register(f"Wx_{suffix}", self._uniform((d_in, G * H), k))
-                self._register(f"Wh_{suffix}", self._uniform((H, G * H), k))
+                self._register(f"Wh_{suffix}", self._uniform((O, G * H), k))
                 if self.bias:
                     self._register(f"b_{suffix}", self._uniform(((self._bias_blocks or G) * H,), k))
 
@@ -192,16 +195,20 @@ class _Recurrent(Module):
             return (T, F)
         return (B, T, F) if self.batch_first else (T, B, F)
 
-    def _state_shape(self, B, unbatched):
-        n = self.num_layers * self.num_directions
-        return (n, self.hidden_size) if unbatched else (n, B, self.hidden_size)
+    def _widths(self, n_states: int) -> tuple[int, ...]:
+        """The widths of the states: h's (P with a projection, else H), then C's (H)."""
+        return ((self.proj_size or self.hidden_size), self.hidden_size)[:n_states]
 
-    def _check_state(self, s, name, B, unbatched) -> np.ndarray:
+    def _state_shape(self, B, unbatched, width=None):
+        n, width = self.num_layers * self.num_directions, width or self.hidden_size
+        return (n, width) if unbatched else (n, B, width)
+
+    def _check_state(self, s, name, B, unbatched, width=None) -> np.ndarray:
         n = self.num_layers * self.num_directions
         if s is None:
-            return np.zeros((n, B, self.hidden_size), self.dtype)
+            return np.zeros((n, B, width or self.hidden_size), self.dtype)
         s = as_float_array(s, name, self.dtype)
-        check_shape(s, self._state_shape(B, unbatched), name)
+        check_shape(s, self._state_shape(B, unbatched, width), name)
         return s[:, None, :] if unbatched else s
 
     def _to_user(self, y, unbatched):
@@ -264,7 +271,8 @@ class _Recurrent(Module):
             x, unbatched = self._check_input(x)
             T, B, _ = x.shape
             lengths = as_lengths(lengths, T, B)
-            states = tuple(self._check_state(s, n, B, unbatched) for s, n in states)
+            states = tuple(self._check_state(s, n, B, unbatched, w)
+                           for (s, n), w in zip(states, self._widths(len(states))))
             y, finals, caches, masks = self._run(x, states, lengths)
             self._caches = (caches, masks, lengths, unbatched, T, B, threading.get_ident())
         finals = [f[:, 0, :] if unbatched else f for f in finals]
@@ -284,20 +292,21 @@ class _Recurrent(Module):
                 f"{type(self).__name__}.backward called on another thread than the layer's "
                 f"last forward: it would differentiate that thread's forward; run forward and "
                 f"backward on one thread, or give each thread its own layer")
-        K, H = self.num_directions, self.hidden_size
+        K, H = self.num_directions, self.proj_size or self.hidden_size  # H: the width of h
+        widths = self._widths(len(dfinals))
         if dy is None:
             dcur = np.zeros((T, B, K * H), self.dtype)
         else:
             dcur = self._from_user(dy, "dy", T, B, K * H, unbatched)
         dfin = []
-        for d, name in dfinals:
+        for (d, name), w in zip(dfinals, widths):
             if d is None:
                 dfin.append(None)
                 continue
             d = as_float_array(d, name, self.dtype)
-            check_shape(d, self._state_shape(B, unbatched), name)
+            check_shape(d, self._state_shape(B, unbatched, w), name)
             dfin.append(d[:, None, :] if unbatched else d)
-        dinit = [np.empty((self.num_layers * K, B, H), self.dtype) for _ in dfinals]
+        dinit = [np.empty((self.num_layers * K, B, w), self.dtype) for w in widths]
         for layer in range(self.num_layers - 1, -1, -1):
             if masks[layer] is not None:
                 dcur = dcur * masks[layer]  # backprop the dropout on this layer's output
@@ -323,6 +332,8 @@ class _Recurrent(Module):
                     self._grads[f"b_{suffix}"][...] = g[2]
                 if len(g) > 3 and g[3] is not None:  # peephole LSTM
                     self._grads[f"P_{suffix}"][...] = g[3]
+                if len(g) > 4:  # projected LSTM
+                    self._grads[f"Wr_{suffix}"][...] = g[4]
             dcur = dx
         dinit = [a[:, 0, :] if unbatched else a for a in dinit]
         return (None if dcur is None else self._to_user(dcur, unbatched)), dinit
@@ -348,6 +359,8 @@ class _Recurrent(Module):
                 b = _permute_blocks(src[f"b_{suffix}"], perm, 0).copy()
                 out[f"bias_ih_{ts}"] = b
                 out[f"bias_hh_{ts}"] = b.copy() if grads else np.zeros_like(b)
+            if self.proj_size:
+                out[f"weight_hr_{ts}"] = src[f"Wr_{suffix}"].T.copy()  # (P, H)
         return out
 
     def load_torch_state_dict(self, state_dict) -> None:
@@ -362,6 +375,8 @@ class _Recurrent(Module):
             if self.bias:
                 b = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
                 self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
+            if self.proj_size:
+                self._params[f"Wr_{suffix}"][...] = sd[f"weight_hr_{ts}"].T
 
     def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
         """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
@@ -448,7 +463,8 @@ class _Recurrent(Module):
             elif not (isinstance(state, (tuple, list)) and len(state) == n_states):
                 raise TypeError(f"state must be a tuple ({', '.join(names)}) of arrays, or None "
                                 f"for zeros")
-            states = tuple(self._check_state(s, name, B, unbatched) for s, name in zip(state, names))
+            states = tuple(self._check_state(s, name, B, unbatched, w)
+                           for s, name, w in zip(state, names, self._widths(n_states)))
             new = tuple(np.empty_like(s) for s in states)
             inp = x
             for layer in range(self.num_layers):
@@ -514,6 +530,12 @@ class LSTM(_Recurrent):
     the step's arithmetic) when the input is data, as PyTorch does for an input that does
     not require grad.
 
+    ``proj_size=P`` (0 < P < H; PyTorch's, LSTMP of Sak et al. 2014,
+    ``lstmlab.kernels.lstm_proj``) projects ``m_t = o_t * tanh(C_t)`` to ``h_t = m_t · Wr``:
+    parameters ``Wr_l{l} (H, P)`` (PyTorch's ``weight_hr_l{l}`` transposed), ``Wh_l{l} (P, 4H)``,
+    inputs of the layers above ``K*P`` wide; ``h_0``, ``h_n`` and ``y`` are P wide, ``c`` H
+    wide. It runs on the NumPy reference kernels.
+
     The ONNX LSTM variants (``lstmlab.kernels.lstm_peephole``): ``peephole=True`` adds the
     peephole weights ``P_l{l}[_reverse] (3H,)`` (blocks p_f, p_i, p_o; Gers & Schmidhuber 2000,
     the output gate seeing the new C_t), ``clip`` clamps every gate pre-activation to
@@ -528,7 +550,16 @@ class LSTM(_Recurrent):
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
                  forget_bias: float = 0.0, *, peephole: bool = False, clip: float | None = None,
-                 input_forget: bool = False):
+                 input_forget: bool = False, proj_size: int = 0):
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or not (
+                0 <= proj_size < positive_int(hidden_size, "hidden_size")):
+            raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, "
+                             f"{hidden_size}), got {proj_size!r}")
+        self.proj_size = int(proj_size)
+        if self.proj_size and (peephole or clip is not None or input_forget):
+            raise ValueError("proj_size does not combine with peephole, clip or input_forget "
+                             "(ONNX's options have no projection, PyTorch's projection no "
+                             "peepholes): choose one")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout, dtype, rng)
         self.forget_bias = finite_float(forget_bias, "forget_bias", self.dtype)
@@ -547,14 +578,31 @@ class LSTM(_Recurrent):
             for layer in range(self.num_layers):
                 for suffix in self._suffixes(layer):
                     self._register(f"P_{suffix}", self._uniform((3 * self.hidden_size,), k))
+        if self.proj_size:  # PyTorch's init, U(-1/sqrt(H), 1/sqrt(H)), as every weight
+            k = 1.0 / np.sqrt(self.hidden_size)
+            for layer in range(self.num_layers):
+                for suffix in self._suffixes(layer):
+                    self._register(f"Wr_{suffix}", self._uniform((self.hidden_size,
+                                                                  self.proj_size), k))
+
+    def _fast_kernels(self):
+        if not self.proj_size:
+            return super()._fast_kernels()
+        if self.backend == "fast":
+            raise RuntimeError("LSTM(proj_size=...) runs on the NumPy reference kernels only: "
+                               "set backend = 'auto' or 'numpy'")
+        return None
 
     def _is_variant(self) -> bool:
         return self.peephole or self.clip is not None or self.input_forget
 
     def _layer_params(self, suffix: str):
+        p = self._params
+        if self.proj_size:
+            return LSTMProjParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
+                                  p[f"Wr_{suffix}"])
         if not self._is_variant():
             return super()._layer_params(suffix)
-        p = self._params
         return LSTMPeepholeParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
                                   p.get(f"P_{suffix}"))
 
@@ -564,7 +612,9 @@ class LSTM(_Recurrent):
         return "lstm", {}
 
     def _reference_forward(self, x, states, params, lengths):
-        if self._is_variant():
+        if self.proj_size:
+            y, hT, cT, cache = lstm_proj_forward(x, *states, params, lengths)
+        elif self._is_variant():
             y, hT, cT, cache = lstm_peephole_forward(x, *states, params, lengths, self.clip,
                                                      self.input_forget)
         else:
@@ -572,6 +622,9 @@ class LSTM(_Recurrent):
         return y, (hT, cT), cache
 
     def _reference_backward(self, dy, dfinals, cache, need_dx):
+        if self.proj_size:
+            dx, dh0, dc0, g = lstm_proj_backward(dy, *dfinals, cache, need_dx=need_dx)
+            return dx, (dh0, dc0), (g.Wx, g.Wh, g.b, None, g.Wr)
         if self._is_variant():
             dx, dh0, dc0, g = lstm_peephole_backward(dy, *dfinals, cache, need_dx=need_dx)
             return dx, (dh0, dc0), tuple(g)
@@ -585,6 +638,10 @@ class LSTM(_Recurrent):
         if params[2] is not None:
             z += params[2]
         h_new, c_new, tanh_c = np.empty_like(h), np.empty_like(c), np.empty_like(c)
+        if self.proj_size:
+            m = np.empty_like(c)
+            lstm_cell(z, c, c_new, tanh_c, m)
+            return m @ params[3], c_new  # h_t = m_t · W_r
         if self._is_variant():
             lstm_peephole_cell(z, params[3], c, c_new, tanh_c, h_new, self.clip,
                                self.input_forget)
@@ -601,7 +658,8 @@ class LSTM(_Recurrent):
     def __repr__(self) -> str:
         extra = [o for o, on in (("peephole=True", self.peephole),
                                  (f"clip={self.clip}", self.clip is not None),
-                                 ("input_forget=True", self.input_forget)) if on]
+                                 ("input_forget=True", self.input_forget),
+                                 (f"proj_size={self.proj_size}", self.proj_size)) if on]
         r = super().__repr__()
         return r if not extra else r[:-1] + ", " + ", ".join(extra) + ")"
 
