@@ -25,6 +25,7 @@ import os
 import numpy as np
 
 GATES = {"lstm": (4, 4), "rnn": (1, 1), "gru": (3, 4)}  # blocks of H in W, in the bias
+UNKNOWN_MEMORY = 2 ** 40  # the bound where the system does not say (see the module docstring)
 
 
 def recurrent_params(cell: str, input_size: int, hidden: int, layers: int) -> int:
