@@ -1,4 +1,4 @@
-"""Benchmark: lstmlab's LSTM and RNN against torch.nn.LSTM / nn.RNN in one process.
+"""Benchmark: lstmlab's LSTM, RNN and GRU against torch.nn.LSTM / nn.RNN / nn.GRU in one process.
 
 Dimensions: T time, B batch, D input features, H hidden units (here D = H).
 
@@ -13,7 +13,8 @@ median over lstmlab's (> 1: lstmlab is faster).
 
 Suites: train-dx (forward + backward with the input gradient, float32), infer (forward in eval
 mode / torch inference_mode), f64 (float64 training with dx), rnn (nn.RNN, training with dx),
-stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell).
+gru (nn.GRU, training with dx; its GFLOP/s count nn.GRU's three gate blocks, while lstmlab's
+compiled GRU multiplies four, one of zeros: ``kernels/_cells.py``), stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell).
 
     .venv/bin/python bench/bench_lstm.py                      # grid + 8 random shapes
     .venv/bin/python bench/bench_lstm.py --quick              # a smaller run
@@ -36,7 +37,7 @@ import numpy as np
 
 GRID = [(100, 32, 128), (100, 64, 256), (50, 16, 512), (200, 8, 64), (100, 128, 128),
         (1000, 1, 128)]
-SUITES = ("train-dx", "infer", "f64", "rnn", "stream")
+SUITES = ("train-dx", "infer", "f64", "rnn", "gru", "stream")
 
 
 def parse_args(argv=None):
@@ -98,13 +99,13 @@ def lstm_flops(T, B, D, H, G=4, train=True) -> float:
 
 # -- the candidates -------------------------------------------------------------------------
 def make_layer(pkg, kind, H, dtype, train):
-    cls = pkg.LSTM if kind == "lstm" else pkg.RNN
+    cls = {"lstm": pkg.LSTM, "rnn": pkg.RNN, "gru": getattr(pkg, "GRU", None)}[kind]
     layer = cls(H, H, dtype=dtype, rng=np.random.default_rng(1))
     return layer if train else layer.eval()
 
 
 def torch_twin(layer, kind):
-    mod = (torch.nn.LSTM if kind == "lstm" else torch.nn.RNN)(layer.input_size, layer.hidden_size)
+    mod = getattr(torch.nn, kind.upper())(layer.input_size, layer.hidden_size)
     mod = mod.to(torch.float64 if layer.dtype == np.float64 else torch.float32)
     mod.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
                          for k, v in layer.torch_state_dict().items()})
@@ -217,14 +218,14 @@ def table(title, header, rows):
 
 
 def run_sequences(suite, shapes, rng):
-    kind = "rnn" if suite == "rnn" else "lstm"
+    kind = suite if suite in ("rnn", "gru") else "lstm"
     dtype = np.float64 if suite == "f64" else np.float32
     train = suite != "infer"
     rows = []
     for label, (T, B, H) in shapes:
         ts = timed_blocks(sequence_candidates(kind, T, B, H, dtype, train), rng)
         ours, theirs = np.median(ts["lstmlab"]), np.median(ts["torch"])
-        fl = lstm_flops(T, B, H, H, 4 if kind == "lstm" else 1, train)
+        fl = lstm_flops(T, B, H, H, {"lstm": 4, "gru": 3}.get(kind, 1), train)
         row = [label, f"{T}, {B}, {H}", fmt(ours), fmt(theirs), f"**{theirs / ours:.2f}**",
                f"{np.median(ts['torch'] / ts['lstmlab']):.2f}", f"{fl / ours / 1e9:.0f}",
                f"{fl / theirs / 1e9:.0f}"]
@@ -238,7 +239,8 @@ def run_sequences(suite, shapes, rng):
         header += ["baseline", "baseline / lstmlab"]
     what = {"train-dx": "float32 training step with dx", "infer": "float32 inference",
             "f64": "float64 training step with dx", "rnn": "nn.RNN (tanh), float32 training "
-                                                          "step with dx"}[suite]
+                                                          "step with dx",
+            "gru": "nn.GRU, float32 training step with dx"}[suite]
     table(f"{what}: median time per call", header, rows)
 
 

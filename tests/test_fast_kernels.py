@@ -1,7 +1,7 @@
 """The compiled fast kernels (``lstmlab.kernels.fast``) against the NumPy reference and PyTorch.
 
-Every cell (LSTM, RNN tanh/relu, the peephole LSTM with and without clip, coupled gates and
-peepholes) through every loop (training forward and backward, inference, the streaming step),
+Every cell (LSTM, RNN tanh/relu, GRU, the peephole LSTM with and without clip, coupled gates
+and peepholes) through every loop (training forward and backward, inference, the streaming step),
 on randomized shapes including T=1, B=1 and odd H, variable lengths, non-zero biases and
 initial states, random upstream gradients on the outputs and the final state: float64 to
 1e-10, float32 to 1e-5 (relative to the largest entry). Then what the threads promise: the
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import lstmlab
-from lstmlab.kernels import (LSTMParams, RNNParams, fast, lstm_backward, lstm_forward,
-                             rnn_backward, rnn_forward)
+from lstmlab.kernels import (GRUParams, LSTMParams, RNNParams, fast, gru_backward, gru_forward,
+                             lstm_backward, lstm_forward, rnn_backward, rnn_forward)
 from lstmlab.kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                            lstm_peephole_forward)
 
@@ -50,7 +50,7 @@ def random_shapes(seed: int, n: int) -> list:
 
 
 # -- one cell, one direction: the kernels against the reference -------------------------
-CELLS = ["lstm", "rnn_tanh", "rnn_relu", "peephole", "peephole_clip", "coupled_clip",
+CELLS = ["lstm", "rnn_tanh", "rnn_relu", "gru", "peephole", "peephole_clip", "coupled_clip",
          "clip_only"]
 
 
@@ -59,9 +59,9 @@ def run_cell(kind, on_fast, x, states, params, lengths, dy, dfinals, need_dx=Tru
     of arrays (None where there is nothing)."""
     clip = {"peephole": None, "peephole_clip": 0.8, "coupled_clip": 1.1, "clip_only": 0.5}.get(kind)
     coupled = kind == "coupled_clip"
-    P = None if kind in ("lstm", "clip_only") or kind.startswith("rnn") else params[3]
+    P = None if kind in ("lstm", "clip_only", "gru") or kind.startswith("rnn") else params[3]
     if on_fast:
-        cell = "rnn" if kind.startswith("rnn") else "lstm"
+        cell = "rnn" if kind.startswith("rnn") else kind if kind == "gru" else "lstm"
         opts = {"act": kind[4:]} if cell == "rnn" else (
             {} if kind == "lstm" else {"P": P, "clip": clip, "input_forget": coupled})
         y, finals, cache = fast.sequence_forward(cell, x, states, *params[:3], lengths, **opts)
@@ -75,6 +75,10 @@ def run_cell(kind, on_fast, x, states, params, lengths, dy, dfinals, need_dx=Tru
         y, hT, cache = rnn_forward(x, states[0], RNNParams(*params[:3]), kind[4:], lengths)
         dx, dh0, g = rnn_backward(dy, dfinals[0], cache, need_dx=need_dx)
         return [y, hT], [dx, dh0, *g]
+    if kind == "gru":
+        y, hT, cache = gru_forward(x, states[0], GRUParams(*params[:3]), lengths)
+        dx, dh0, g = gru_backward(dy, dfinals[0], cache, need_dx=need_dx)
+        return [y, hT], [dx, dh0, *g]
     p = LSTMPeepholeParams(*params[:3], P)
     y, hT, cT, cache = lstm_peephole_forward(x, *states, p, lengths, clip, coupled)
     dx, dh0, dc0, g = lstm_peephole_backward(dy, *dfinals, cache, need_dx=need_dx)
@@ -82,13 +86,13 @@ def run_cell(kind, on_fast, x, states, params, lengths, dy, dfinals, need_dx=Tru
 
 
 def cell_inputs(kind, rng, T, B, D, H, dtype, bias=True, ragged=True):
-    G = 1 if kind.startswith("rnn") else 4
-    n = 1 if kind.startswith("rnn") else 2
+    G = 1 if kind.startswith("rnn") else 3 if kind == "gru" else 4
+    n = 1 if kind.startswith("rnn") or kind == "gru" else 2
     r = lambda *s: rng.normal(size=s).astype(dtype)  # noqa: E731
     # weights of initialisation scale: float32 round-off stays round-off (a chaotic network
     # would amplify any difference in the last bit, the reference's own included)
-    params = [r(D, G * H) / np.sqrt(D), r(H, G * H) / np.sqrt(H), r(G * H) if bias else None,
-              r(3 * H)]
+    params = [r(D, G * H) / np.sqrt(D), r(H, G * H) / np.sqrt(H),
+              r((G + (kind == "gru")) * H) if bias else None, r(3 * H)]
     lengths = rng.integers(1, T + 1, size=B) if ragged and B > 1 else None
     states = tuple(r(B, H) for _ in range(n))
     dfinals = tuple(r(B, H) for _ in range(n))
@@ -112,7 +116,7 @@ def test_every_cell_matches_the_reference(kind, dtype):
 
 
 @needs_numba
-@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "peephole_clip"])
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru", "peephole_clip"])
 def test_no_input_gradient_and_no_output_gradient(kind):
     """``need_dx=False`` returns dx = None and the same parameter gradients; ``dy=None`` (the
     loss on the final state only) equals a zero ``dy``."""
@@ -130,23 +134,23 @@ def test_no_input_gradient_and_no_output_gradient(kind):
 
 
 @needs_numba
-@pytest.mark.parametrize("cell", ["lstm", "rnn", "peephole"])
+@pytest.mark.parametrize("cell", ["lstm", "rnn", "gru", "peephole"])
 def test_inference_gives_the_training_forwards_bits(cell):
     """``need_cache=False`` keeps rings instead of the history (chunks of the input
     projection): the same arithmetic, so the same bits."""
     rng = np.random.default_rng(8)
     for T, B, D, H in [(300, 2, 5, 9), (40, 70, 3, 17), (1, 1, 2, 3)]:
-        G = 1 if cell == "rnn" else 4
+        G, nb = {"rnn": (1, 1), "gru": (3, 4)}.get(cell, (4, 4))  # blocks of W, of b
         x = rng.normal(size=(T, B, D)).astype(np.float32)
         states = tuple(rng.normal(size=(B, H)).astype(np.float32)
-                       for _ in range(1 if cell == "rnn" else 2))
-        W = [rng.normal(size=s).astype(np.float32) * 0.5 for s in ((D, G * H), (H, G * H), (G * H,))]
+                       for _ in range(1 if cell in ("rnn", "gru") else 2))
+        W = [rng.normal(size=s).astype(np.float32) * 0.5 for s in ((D, G * H), (H, G * H), (nb * H,))]
         opts = {"act": "tanh"} if cell == "rnn" else {}
         if cell == "peephole":
             opts = {"P": rng.normal(size=3 * H).astype(np.float32), "clip": 1.0,
                     "input_forget": False}
         lengths = rng.integers(1, T + 1, size=B)
-        name = "rnn" if cell == "rnn" else "lstm"
+        name = "lstm" if cell == "peephole" else cell
         y1, f1, cache = fast.sequence_forward(name, x, states, *W, lengths, True, **opts)
         y2, f2, none = fast.sequence_forward(name, x, states, *W, lengths, False, **opts)
         assert cache is not None and none is None
@@ -207,10 +211,11 @@ def threads():
 
 def training_step(cell, T, B, D, H, dtype, seed=5):
     rng = np.random.default_rng(seed)
-    G = 1 if cell == "rnn" else 4
+    G, nb = {"rnn": (1, 1), "gru": (3, 4)}.get(cell, (4, 4))  # blocks of W, of b
     x = rng.normal(size=(T, B, D)).astype(dtype)
-    states = tuple(rng.normal(size=(B, H)).astype(dtype) for _ in range(1 if cell == "rnn" else 2))
-    W = [rng.normal(size=s).astype(dtype) * 0.3 for s in ((D, G * H), (H, G * H), (G * H,))]
+    states = tuple(rng.normal(size=(B, H)).astype(dtype)
+                   for _ in range(1 if cell in ("rnn", "gru") else 2))
+    W = [rng.normal(size=s).astype(dtype) * 0.3 for s in ((D, G * H), (H, G * H), (nb * H,))]
     opts = {"act": "tanh"} if cell == "rnn" else {}
     lengths = rng.integers(1, T + 1, size=B)
     y, finals, cache = fast.sequence_forward(cell, x, states, *W, lengths, **opts)
@@ -225,7 +230,7 @@ TEAM_SHAPES = [(30, 40, 20, 48), (40, 2, 30, 256), (20, 33, 10, 200)]
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "rnn", "gru"])
 def test_thread_counts_give_the_same_bits(cell, dtype, threads):
     for shape in TEAM_SHAPES:
         threads(1)
@@ -422,10 +427,36 @@ def test_results_do_not_depend_on_numpys_blas(tmp_path):
     assert len(digests) == 1
 
 
+@needs_numba
+@pytest.mark.slow
+def test_cells_compiled_by_different_processes_keep_their_own_code(tmp_path):
+    """numba's disk cache names compiled code after a function's name and a per-process
+    counter: cells compiled by separate processes and then loaded by one must each still run
+    their own steps (two same-named passes once linked to one body)."""
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent("""
+        import sys, numpy as np
+        from lstmlab.kernels import GRUParams, RNNParams, fast, gru_forward, rnn_forward
+        rng = np.random.default_rng(0)
+        x, h0 = rng.normal(size=(3, 2, 3)), rng.normal(size=(2, 4))
+        W = {"rnn": [rng.normal(size=s) for s in ((3, 4), (4, 4), (4,))],
+             "gru": [rng.normal(size=s) for s in ((3, 12), (4, 12), (16,))]}
+        want = {"rnn": rnn_forward(x, h0, RNNParams(*W["rnn"]), "relu")[0],
+                "gru": gru_forward(x, h0, GRUParams(*W["gru"]))[0]}
+        for cell in sys.argv[1:]:
+            y = fast.sequence_forward(cell, x, (h0,), *W[cell], need_cache=False, act="relu")[0]
+            assert np.abs(y - want[cell]).max() < 1e-12, cell
+    """))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.path.join(ROOT, "src"))
+    for cells in (["rnn"], ["gru"], ["rnn", "gru"]):
+        subprocess.run([sys.executable, str(script), *cells], env=env, timeout=600, check=True)
+
+
 # -- the layers on the fast path ------------------------------------------------------------
 def make_pair(kind, dtype, seed, **kw):
     """Two identical layers, one on the reference kernels and one on the fast ones."""
-    cls = lstmlab.RNN if kind.startswith("rnn") else lstmlab.LSTM
+    cls = lstmlab.RNN if kind.startswith("rnn") else lstmlab.GRU if kind == "gru" else lstmlab.LSTM
     if kind.startswith("rnn"):
         kw["nonlinearity"] = kind[4:]
     elif kind == "peephole":
@@ -445,7 +476,7 @@ def run_layer(layer, x, state, lengths, dy, dstate):
 
 
 @needs_numba
-@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "peephole"])
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru", "peephole"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_layer_fast_backend_matches_reference_and_eval_backward_recomputes(kind, dtype):
     """Two bidirectional layers with ragged lengths, on both kernels; in eval mode the fast
@@ -453,7 +484,7 @@ def test_layer_fast_backend_matches_reference_and_eval_backward_recomputes(kind,
     rng = np.random.default_rng(7)
     ref, fst = make_pair(kind, dtype, 3, num_layers=2, bidirectional=True)
     T, B, H = 6, 4, 5
-    ns = 1 if kind.startswith("rnn") else 2
+    ns = 1 if kind.startswith("rnn") or kind == "gru" else 2
     state = tuple(rng.normal(size=(4, B, H)).astype(dtype) for _ in range(ns))
     dstate = tuple(rng.normal(size=(4, B, H)).astype(dtype) for _ in range(ns))
     x = rng.normal(size=(T, B, 3)).astype(dtype)
@@ -473,7 +504,7 @@ def test_layer_fast_backend_matches_reference_and_eval_backward_recomputes(kind,
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "rnn_relu", "peephole"])
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "rnn_relu", "gru", "peephole"])
 def test_streaming_step_equals_reference(kind, dtype):
     """``step`` (one compiled call for every layer for B <= fast.STREAM_ROWS, the sequence
     kernels with T = 1 above) equals the reference step by step, with and without bias,
@@ -484,15 +515,15 @@ def test_streaming_step_equals_reference(kind, dtype):
         for B in (1, 2, fast.STREAM_ROWS, fast.STREAM_ROWS + 1):
             shape = (2, B, 5)
             s0 = rng.normal(size=shape).astype(dtype)
-            s_ref = s_fst = s0 if kind.startswith("rnn") else (s0, -s0)
+            single = kind.startswith("rnn") or kind == "gru"
+            s_ref = s_fst = s0 if single else (s0, -s0)
             for t in range(3):
                 x_t = rng.normal(size=(B, 3)).astype(dtype)
                 y_ref, s_ref = ref.step(x_t, s_ref)
                 y_fst, s_fst = fst.step(x_t, s_fst)
                 assert y_fst.shape == y_ref.shape == (B, 5)
                 assert rel_err(y_fst, y_ref) <= TOL[dtype]
-                for a, b in zip((s_fst,) if kind.startswith("rnn") else s_fst,
-                                (s_ref,) if kind.startswith("rnn") else s_ref):
+                for a, b in zip((s_fst,) if single else s_fst, (s_ref,) if single else s_ref):
                     assert a.shape == shape and rel_err(a, b) <= TOL[dtype]
         y_ref, s_ref = ref.step(x_t[0], None)  # unbatched: (D,) in, (H,) and (L, H) out
         y_fst, s_fst = fst.step(x_t[0], None)
@@ -503,7 +534,7 @@ def test_streaming_step_equals_reference(kind, dtype):
 
 
 @needs_numba
-@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "peephole"])
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru", "peephole"])
 def test_streaming_steps_give_the_sequence_kernels_bits(kind):
     """The streaming step multiplies by the weights as stored, the sequence kernels by packed
     panels: the same sums in the same order, so stepping through a sequence gives forward's

@@ -2,7 +2,8 @@
 
 The real-Keras tests use the torch backend (set before Keras is imported) and compare
 Keras's outputs and final states with lstmlab's on random inputs with non-zero initial
-states, float32 to 1e-5: stacked, bidirectional, without bias, SimpleRNN tanh and relu.
+states, float32 to 1e-5: stacked, bidirectional, without bias, SimpleRNN tanh and relu, GRU
+(reset_after=True).
 """
 
 import os
@@ -10,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from lstmlab import LSTM, RNN
+from lstmlab import GRU, LSTM, RNN
 from lstmlab.interop import from_keras_weights, load_keras_weights, to_keras_weights
 from lstmlab.layers.basic import Embedding, Linear
 
@@ -18,7 +19,8 @@ from lstmlab.layers.basic import Embedding, Linear
 def make(kind, L=1, bi=False, bias=True, act="tanh", seed=0, D=3, H=5):
     rng = np.random.default_rng(seed)
     common = dict(num_layers=L, bidirectional=bi, bias=bias, batch_first=True, rng=rng)
-    layer = LSTM(D, H, **common) if kind == "LSTM" else RNN(D, H, nonlinearity=act, **common)
+    layer = (LSTM(D, H, **common) if kind == "LSTM" else GRU(D, H, **common) if kind == "GRU"
+             else RNN(D, H, nonlinearity=act, **common))
     for v in layer.params().values():
         v[...] = rng.normal(0, 0.5, size=v.shape)
     return layer
@@ -26,7 +28,9 @@ def make(kind, L=1, bi=False, bias=True, act="tanh", seed=0, D=3, H=5):
 
 CASES = [("LSTM", 1, False, True, "tanh"), ("LSTM", 2, True, True, "tanh"),
          ("LSTM", 2, False, False, "tanh"), ("RNN", 1, False, True, "tanh"),
-         ("RNN", 2, True, True, "relu"), ("RNN", 1, True, False, "tanh")]
+         ("RNN", 2, True, True, "relu"), ("RNN", 1, True, False, "tanh"),
+         ("GRU", 1, False, True, "tanh"), ("GRU", 2, True, True, "tanh"),
+         ("GRU", 2, False, False, "tanh")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -34,7 +38,7 @@ def test_numpy_round_trip(case):
     kind, L, bi, bias, act = case
     layer = make(kind, L, bi, bias, act)
     weights = to_keras_weights(layer)
-    G = 4 if kind == "LSTM" else 1
+    G = {"LSTM": 4, "GRU": 3}.get(kind, 1)
     assert len(weights) == L
     assert weights[0][0].shape == (3, G * 5) and weights[0][1].shape == (5, G * 5)
     assert len(weights[0]) == (3 if bias else 2) * (2 if bi else 1)
@@ -52,6 +56,21 @@ def test_gate_order_is_keras_ifco():
     for keras_block, ours in enumerate((1, 0, 3, 2)):  # Keras i, f, c, o
         np.testing.assert_array_equal(kernel[:, keras_block * H:(keras_block + 1) * H],
                                       Wx[:, ours * H:(ours + 1) * H])
+
+
+def test_gru_gate_order_is_keras_zrh_and_the_bias_has_two_rows():
+    layer = make("GRU")
+    H = layer.hidden_size
+    kernel, _, bias = to_keras_weights(layer)[0]
+    Wx, b = layer.params()["Wx_l0"], layer.params()["b_l0"]  # blocks r, z, n; b_r, b_z, b_in, b_hn
+    for keras_block, ours in enumerate((1, 0, 2)):  # Keras z, r, h
+        np.testing.assert_array_equal(kernel[:, keras_block * H:(keras_block + 1) * H],
+                                      Wx[:, ours * H:(ours + 1) * H])
+    assert bias.shape == (2, 3 * H)
+    np.testing.assert_array_equal(bias[0], np.concatenate([b[H:2 * H], b[:H], b[2 * H:3 * H]]))
+    np.testing.assert_array_equal(bias[1], np.concatenate([np.zeros(2 * H), b[3 * H:]]))
+    with pytest.raises(ValueError, match=r"bias of direction 0 must have shape \(2, 15\)"):
+        load_keras_weights(layer, [[kernel, _, bias[0]]])
 
 
 def test_embedding_and_dense_lists():
@@ -106,6 +125,10 @@ def keras_stack(keras, kind, L, bi, bias, act, H, T, D):
         if kind == "LSTM":
             cell = keras.layers.LSTM(H, use_bias=bias, return_sequences=True, return_state=True)
             n = 2
+        elif kind == "GRU":
+            cell = keras.layers.GRU(H, use_bias=bias, reset_after=True, return_sequences=True,
+                                    return_state=True)
+            n = 1
         else:
             cell = keras.layers.SimpleRNN(H, activation=act, use_bias=bias,
                                           return_sequences=True, return_state=True)

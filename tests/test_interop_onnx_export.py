@@ -111,7 +111,7 @@ def test_export_rejects_mismatched_pieces(tmp_path):
         to_onnx(LSTM(4, 5, rng=rng), head=Linear(4, 3, rng=rng))
     with pytest.raises(ValueError, match="vocab has 2 entries"):
         to_onnx(LSTM(2, 5, rng=rng), embedding=Embedding(3, 2, rng=rng), vocab="ab")
-    with pytest.raises(TypeError, match="LSTM or RNN"):
+    with pytest.raises(TypeError, match="LSTM, RNN or GRU"):
         to_onnx(Linear(2, 2, rng=rng))
     path = tmp_path / "m.onnx"
     to_onnx(RNN(2, 3, rng=rng), path=path)

@@ -5,7 +5,8 @@
    (``onnx/backend/test/case/node/lstm.py`` and ``rnn.py``), run through the importer.
 2. Those cases use the same weights for every gate, so they cannot see a wrong gate order:
    random-weight nodes (every direction, ragged and zero sequence_lens, initial states,
-   peepholes, clip, input_forget, Relu) run in ONNX Runtime and through the importer.
+   peepholes, clip, input_forget, Relu, GRU with linear_before_reset=1) run in ONNX Runtime and
+   through the importer.
 3. Round trips lstmlab -> ONNX -> lstmlab, and the errors for what cannot be imported.
 """
 
@@ -17,7 +18,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from lstmlab import LSTM, RNN  # noqa: E402
+from lstmlab import GRU, LSTM, RNN  # noqa: E402
 from lstmlab.interop import OnnxImportError, import_onnx, node_to_layer, to_onnx  # noqa: E402
 from lstmlab.layers.basic import Embedding, Linear  # noqa: E402
 
@@ -64,7 +65,7 @@ def single_node_model(op, rng, T, B, D, H, direction="forward", bias=True, peep=
                       seq=False, init=False, **attrs):
     """A one-node model with random weights as initializers; returns (model, feeds)."""
     K = 2 if direction == "bidirectional" else 1
-    G = 4 if op == "LSTM" else 1
+    G = {"LSTM": 4, "GRU": 3}.get(op, 1)
 
     def const(name, shape):
         return numpy_helper.from_array(rng.normal(0, 0.6, shape).astype(np.float32), name)
@@ -118,6 +119,11 @@ RANDOM = [  # (op, direction, options)
     ("RNN", "reverse", dict(seq=True, init=True, activations=["Relu"])),
     ("RNN", "bidirectional", dict(seq=True, init=True, activations=["Relu", "Relu"])),
     ("RNN", "bidirectional", dict(bias=False, init=True)),
+    ("GRU", "forward", dict(seq=True, init=True, linear_before_reset=1)),
+    ("GRU", "reverse", dict(seq=True, init=True, linear_before_reset=1)),
+    ("GRU", "bidirectional", dict(seq=True, init=True, linear_before_reset=1)),
+    ("GRU", "bidirectional", dict(bias=False, linear_before_reset=1,
+                                  activations=["Sigmoid", "Tanh"] * 2)),
 ]
 
 
@@ -156,7 +162,8 @@ def test_weights_given_at_import_equal_initializers():
     lambda rng: LSTM(3, 4, num_layers=2, batch_first=True, peephole=True, clip=2.0, rng=rng),
     lambda rng: LSTM(3, 4, bias=False, input_forget=True, rng=rng),
     lambda rng: RNN(3, 5, num_layers=2, nonlinearity="relu", bidirectional=True, rng=rng),
-], ids=["lstm-bi-3", "lstm-peephole-bf", "lstm-coupled", "rnn-relu-bi"])
+    lambda rng: GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True, rng=rng),
+], ids=["lstm-bi-3", "lstm-peephole-bf", "lstm-coupled", "rnn-relu-bi", "gru-bi-bf"])
 def test_lstmlab_onnx_lstmlab(make, tmp_path):
     rng = np.random.default_rng(0)
     layer = make(rng)
@@ -253,12 +260,21 @@ def test_unhandled_op_is_named():
     model.graph.node.append(helper.make_node("Softmax", ["Y"], ["probs"], name="sm"))
     with pytest.raises(OnnxImportError, match=r"Softmax node 'sm': op 'Softmax' is not supported"):
         import_onnx(model)
-    gru = helper.make_node("GRU", ["X", "W", "R"], ["Y"], name="g", hidden_size=2)
-    graph = helper.make_graph([gru], "g",
-                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 1, 3])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
-    with pytest.raises(OnnxImportError, match="op 'GRU' is not supported"):
-        import_onnx(helper.make_model(graph))
+
+
+def test_gru_options_lstmlab_cannot_compute_are_named():
+    W, R = weights(G=3)
+
+    def gru(**attrs):
+        return helper.make_node("GRU", ["X", "W", "R"], ["Y"], name="g", hidden_size=2, **attrs)
+    with pytest.raises(OnnxImportError, match="linear_before_reset=0 .* not supported"):
+        node_to_layer(gru(), W, R)  # ONNX's default: the reset before the recurrent product
+    with pytest.raises(OnnxImportError, match="'clip' on a GRU node"):
+        node_to_layer(gru(linear_before_reset=1, clip=1.0), W, R)
+    with pytest.raises(OnnxImportError, match=r"activation 'Relu' for g \(position 1\)"):
+        node_to_layer(gru(linear_before_reset=1, activations=["Sigmoid", "Relu"]), W, R)
+    with pytest.raises(OnnxImportError, match=r"W must have shape \(1, 6, input_size\)"):
+        node_to_layer(gru(linear_before_reset=1), *weights(G=4))
 
 
 def test_a_graph_that_is_not_a_stack_is_refused_by_to_layer():

@@ -8,7 +8,7 @@ random inputs with non-zero initial states (float64 to 1e-12, float32 to 1e-5).
 import numpy as np
 import pytest
 
-from lstmlab import LSTM, RNN
+from lstmlab import GRU, LSTM, RNN
 from lstmlab.interop import (from_torch_state_dict, load_model_state_dict, model_state_dict,
                              torch_state_dict)
 from lstmlab.layers.basic import Embedding, Linear
@@ -20,6 +20,8 @@ CONFIGS = [  # (kind, num_layers, bidirectional, bias, batch_first, nonlinearity
     ("RNN", 2, True, True, False, "relu"),
     ("RNN", 1, False, False, True, "tanh"),
     ("RNN", 3, True, False, True, "tanh"),
+    ("GRU", 2, True, True, True, "tanh"),
+    ("GRU", 1, False, False, False, "tanh"),
 ]
 
 
@@ -27,7 +29,8 @@ def make(cfg, dtype=np.float64, seed=0):
     kind, L, bi, bias, bf, act = cfg
     rng = np.random.default_rng(seed)
     common = dict(num_layers=L, bidirectional=bi, bias=bias, batch_first=bf, dtype=dtype, rng=rng)
-    layer = LSTM(3, 5, **common) if kind == "LSTM" else RNN(3, 5, nonlinearity=act, **common)
+    layer = (LSTM(3, 5, **common) if kind == "LSTM" else GRU(3, 5, **common) if kind == "GRU"
+             else RNN(3, 5, nonlinearity=act, **common))
     for v in layer.params().values():
         v[...] = rng.normal(0, 0.5, size=v.shape)
     return layer
@@ -68,12 +71,12 @@ def test_state_dict_errors_name_the_problem():
     sd = torch_state_dict(make(CONFIGS[0]))
     with pytest.raises(ValueError, match="weight_ih_l0"):
         from_torch_state_dict({"weight": np.zeros((2, 2))})
-    gru = {"weight_ih_l0": np.zeros((9, 3)), "weight_hh_l0": np.zeros((9, 3))}
-    with pytest.raises(ValueError, match="GRU"):
-        from_torch_state_dict(gru)
+    five = {"weight_ih_l0": np.zeros((15, 3)), "weight_hh_l0": np.zeros((15, 3))}
+    with pytest.raises(ValueError, match="5 gate blocks are not supported"):
+        from_torch_state_dict(five)
     with pytest.raises(ValueError, match="kind='RNN'"):
         from_torch_state_dict(sd, kind="RNN")
-    with pytest.raises(ValueError, match="proj_size"):
+    with pytest.raises(ValueError, match=r"weight_hr_l0 must have shape \(proj_size, hidden_size\)"):
         from_torch_state_dict({**sd, "weight_hr_l0": np.zeros((2, 5))})
     bad = dict(sd, weight_hh_l0=np.zeros((20, 4)))
     with pytest.raises(ValueError, match=r"weight_hh_l0.*\(20, 5\)"):
@@ -107,7 +110,7 @@ def test_to_torch_computes_the_same(cfg, dtype):
     from lstmlab.interop import from_torch, to_torch
     layer = make(cfg, dtype)
     mod = to_torch(layer)
-    assert isinstance(mod, torch.nn.LSTM if cfg[0] == "LSTM" else torch.nn.RNN)
+    assert isinstance(mod, getattr(torch.nn, cfg[0]))
     rng = np.random.default_rng(3)
     x, h0, c0 = inputs(layer, rng)
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -163,9 +166,7 @@ def test_embedding_and_linear_both_ways():
 def test_from_torch_refuses_what_has_no_equivalent():
     torch = pytest.importorskip("torch")
     from lstmlab.interop import from_torch
-    with pytest.raises(TypeError, match="GRU"):
-        from_torch(torch.nn.GRU(3, 4))
-    with pytest.raises(ValueError, match="proj_size"):
-        from_torch(torch.nn.LSTM(3, 4, proj_size=2))
+    with pytest.raises(TypeError, match="GRUCell"):
+        from_torch(torch.nn.GRUCell(3, 4))
     with pytest.raises(ValueError, match="padding_idx"):
         from_torch(torch.nn.Embedding(5, 2, padding_idx=0))

@@ -34,7 +34,7 @@ def torch_twin(model: CharLM):
     torch = pytest.importorskip("torch")
     cfg = model.config
     emb = torch.nn.Embedding(cfg.vocab_size, cfg.embed_dim).double()
-    cls = torch.nn.LSTM if cfg.cell == "lstm" else torch.nn.RNN
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(cfg.cell, torch.nn.RNN)
     rnn = cls(cfg.embed_dim, cfg.hidden_size, cfg.num_layers).double()
     head = torch.nn.Linear(cfg.hidden_size, cfg.vocab_size).double()
     with torch.no_grad():
@@ -42,14 +42,20 @@ def torch_twin(model: CharLM):
         rnn.load_state_dict({k: torch.from_numpy(v) for k, v in model.rnn.torch_state_dict().items()})
         head.weight.copy_(torch.from_numpy(model.head.weight))
         head.bias.copy_(torch.from_numpy(model.head.params()["bias"]))
-    # lstmlab keeps the lecture's single bias: torch's bias_hh stays at zero, untrained.
+    # lstmlab keeps the lecture's single bias: torch's bias_hh stays at zero, untrained
+    # (the GRU's b_hn block aside: that one is a parameter of its own).
     for name, p in rnn.named_parameters():
-        if name.startswith("bias_hh"):
+        if name.startswith("bias_hh") and cfg.cell == "gru":
+            keep = torch.zeros_like(p)
+            keep[2 * cfg.hidden_size:] = 1.0
+            p.register_hook(lambda g, keep=keep: g * keep)
+        elif name.startswith("bias_hh"):
             p.requires_grad_(False)
     return torch, emb, rnn, head
 
 
-@pytest.mark.parametrize("optimizer,cell", [("adam", "lstm"), ("sgd", "lstm"), ("adam", "rnn")])
+@pytest.mark.parametrize("optimizer,cell", [("adam", "lstm"), ("sgd", "lstm"), ("adam", "rnn"),
+                                            ("adam", "gru")])
 def test_training_matches_pytorch_step_by_step(optimizer, cell):
     rng = np.random.default_rng(0)
     config = CharLMConfig(vocab_size=11, hidden_size=7, num_layers=2, embed_dim=5, cell=cell,

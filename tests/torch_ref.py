@@ -1,4 +1,4 @@
-"""Run a torch.nn.LSTM / torch.nn.RNN as the exactness oracle for an lstmlab layer.
+"""Run a torch.nn.LSTM / torch.nn.RNN / torch.nn.GRU as the exactness oracle for an lstmlab layer.
 
 Both see the same weights (through the layer's torch state dict), the same inputs, the same
 non-zero initial state and the same random upstream gradients on outputs and final state.
@@ -16,8 +16,10 @@ def make_torch_twin(layer, rng):
     kind = type(layer).__name__
     kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
                   bidirectional=layer.bidirectional)
-    if kind == "LSTM":
-        mod = torch.nn.LSTM(layer.input_size, layer.hidden_size, **kwargs)
+    if getattr(layer, "proj_size", 0):
+        kwargs["proj_size"] = layer.proj_size
+    if kind in ("LSTM", "GRU"):
+        mod = getattr(torch.nn, kind)(layer.input_size, layer.hidden_size, **kwargs)
     else:
         mod = torch.nn.RNN(layer.input_size, layer.hidden_size, nonlinearity=layer.nonlinearity,
                            **kwargs)

@@ -1,4 +1,5 @@
-"""lstmlab: the lecture's vanilla RNN and LSTM in NumPy, exact and fast, from equations up.
+"""lstmlab: the lecture's vanilla RNN and LSTM, and the GRU, in NumPy, exact and fast, from
+equations up.
 
 The layers are imported on first use (``lstmlab.LSTM``, ``from lstmlab import LSTM``), not
 by ``import lstmlab`` itself: the command line (``lstmlab.cli``) then starts without loading
@@ -11,10 +12,10 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["LSTM", "RNN", "CharLM", "CharLMConfig", "Dropout", "Embedding", "Linear", "Module",
-           "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["LSTM", "RNN", "GRU", "CharLM", "CharLMConfig", "Dropout", "Embedding", "Linear",
+           "Module", "get_num_threads", "set_num_threads", "__version__"]
 
-_FROM = {name: ".layers" for name in __all__[:8]} | {name: ".kernels.fast" for name in __all__[8:10]}
+_FROM = {name: ".layers" for name in __all__[:9]} | {name: ".kernels.fast" for name in __all__[9:11]}
 
 
 def __getattr__(name: str):

@@ -24,17 +24,18 @@ import os
 
 import numpy as np
 
-GATES = {"lstm": 4, "rnn": 1}
+GATES = {"lstm": (4, 4), "rnn": (1, 1), "gru": (3, 4)}  # blocks of H in W, in the bias
 UNKNOWN_MEMORY = 2 ** 40  # the bound where the system does not say (see the module docstring)
 
 
 def recurrent_params(cell: str, input_size: int, hidden: int, layers: int) -> int:
-    """Parameters of a stack of ``layers`` recurrent layers: per layer ``G·H·(D_l + H + 1)``
-    (input weights, recurrent weights, one bias; G = 4 gate blocks for the LSTM, 1 for the
-    RNN; D_0 = ``input_size``, D_l = H above)."""
-    g = GATES[cell]
-    first = g * hidden * (input_size + hidden + 1)
-    return first + (layers - 1) * g * hidden * (2 * hidden + 1)
+    """Parameters of a stack of ``layers`` recurrent layers: per layer ``G·H·(D_l + H) + Gb·H``
+    (input weights, recurrent weights, bias; G = Gb = 4 gate blocks for the LSTM, 1 for the
+    RNN; the GRU's G = 3 and Gb = 4: b_r, b_z, b_in, b_hn; D_0 = ``input_size``, D_l = H
+    above)."""
+    g, gb = GATES[cell]
+    first = g * hidden * (input_size + hidden) + gb * hidden
+    return first + (layers - 1) * (g * hidden * 2 * hidden + gb * hidden)
 
 
 def machine_memory() -> int | None:

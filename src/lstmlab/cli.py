@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 TRAIN_HELP = """\
-Train a character-level language model (embedding -> RNN/LSTM -> linear) on text files.
+Train a character-level language model (embedding -> RNN/LSTM/GRU -> linear) on text files.
 With no FILE it trains on a corpus every Python installation has: the standard library's
 own .py sources. Writes OUT/last.ckpt (first at step 0), OUT/best.ckpt and OUT/metrics.jsonl.
 Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit 130 or 143; a second
@@ -66,6 +66,7 @@ examples:
   lstmlab train --out runs/stdlib                        # default corpus, LSTM 2x256
   lstmlab train book.txt --hidden 128 --steps 500 --out runs/book
   lstmlab train book.txt --model rnn --optimizer sgd --lr 0.1 --out runs/rnn
+  lstmlab train book.txt --cell gru --out runs/gru       # --cell is --model's other name
   lstmlab train book.txt --out runs/book --resume --steps 1000   # continue, extend
 """
 
@@ -107,7 +108,8 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a character-level language model",
                        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", metavar="FILE", help="UTF-8 text files (default: the stdlib's .py sources)")
-    p.add_argument("--model", choices=["lstm", "rnn"], default="lstm", help="recurrent cell (default lstm)")
+    p.add_argument("--model", "--cell", choices=["lstm", "rnn", "gru"], default="lstm",
+                   help="recurrent cell (default lstm)")
     p.add_argument("--hidden", type=_positive, default=256, help="hidden units per layer (default 256)")
     p.add_argument("--layers", type=_positive, default=2, help="stacked layers (default 2)")
     p.add_argument("--embed", type=_positive, default=64, help="embedding width (default 64)")
@@ -169,14 +171,14 @@ def _add_evaluate(sub):
 EXPORT_HELP = """\
 Export a trained char-LM for other frameworks.
 
-  onnx   an ONNX graph: input `tokens` int64 (T, B), optional `h0`/`c0`; outputs `logits`
-         (T, B, V), `h_n`, `c_n`; the vocabulary as JSON in metadata_props["vocab"]. Runs
-         in onnxruntime without lstmlab (see docs/interop.md).
+  onnx   an ONNX graph: input `tokens` int64 (T, B), optional `h0`/`c0` (`c0` for an LSTM);
+         outputs `logits` (T, B, V), `h_n`, `c_n` (LSTM); the vocabulary as JSON in
+         metadata_props["vocab"]. Runs in onnxruntime without lstmlab (see docs/interop.md).
   torch  a .npz of NumPy arrays under the state-dict keys of a torch module with children
-         `embed` (nn.Embedding), `rnn` (nn.LSTM/nn.RNN), `head` (nn.Linear), plus
+         `embed` (nn.Embedding), `rnn` (nn.LSTM/nn.RNN/nn.GRU), `head` (nn.Linear), plus
          `vocab.json` beside it. Load with {k: torch.from_numpy(v) for k, v in np.load(f).items()}.
   keras  a .npz of Keras weight arrays: `embed/0`, `rnn/<level>/<i>` (the set_weights list of
-         each LSTM/SimpleRNN level), `head/0` (kernel), `head/1` (bias), plus `vocab.json`.
+         each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus `vocab.json`.
 
 No pickle is written. Files are written atomically.
 
@@ -212,7 +214,8 @@ def cmd_export(args) -> int:
 
         proto = to_onnx(model.rnn, embedding=model.embed, head=model.head, vocab=vocab.to_json())
         atomic_write_bytes(out, proto.SerializeToString())
-        print(f"wrote {out}: ONNX graph tokens (T, B) -> logits (T, B, {len(vocab)}), h_n, c_n; "
+        states = "h_n, c_n" if model.is_lstm else "h_n"
+        print(f"wrote {out}: ONNX graph tokens (T, B) -> logits (T, B, {len(vocab)}), {states}; "
               f"vocabulary in metadata_props['vocab']")
         return 0
     if args.format == "torch":

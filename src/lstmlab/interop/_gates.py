@@ -5,6 +5,10 @@ and its peephole vectors in the order **f, i, o** (``kernels/lstm_peephole.py``)
 converter in this package is one of the permutations below applied to those blocks; nothing
 else about the layout differs between the formats except transposes and the bias split.
 
+The GRU keeps PyTorch's blocks **r, z, n** (``kernels/gru.py``); Keras and ONNX order them
+z, r, n (one swap, its own inverse), and keep the candidate's two biases apart as lstmlab does
+(``kernels.gru.gru_bias_split`` / ``gru_bias_join``).
+
 A permutation ``perm`` maps blocks as ``out_block[k] = in_block[perm[k]]``.
 """
 
@@ -25,6 +29,9 @@ OURS_FROM_ONNX = (2, 0, 1, 3)
 ONNX_P_FROM_OURS = (1, 2, 0)
 OURS_P_FROM_ONNX = (2, 0, 1)
 
+# The GRU: Keras and ONNX order z, r, n (lstmlab and PyTorch r, z, n).
+GRU_SWAP_RZ = (1, 0, 2)
+
 
 def permute_blocks(a: np.ndarray, perm, axis: int = 0) -> np.ndarray:
     """Reorder the ``len(perm)`` equal blocks of ``a`` along ``axis`` (a new array)."""
@@ -44,19 +51,26 @@ def direction_suffixes(layer) -> list[list[str]]:
 
 
 def kind_of(layer) -> str:
-    """``"LSTM"`` or ``"RNN"`` for an lstmlab recurrent layer; a TypeError otherwise."""
-    from ..layers import LSTM, RNN
-    if isinstance(layer, LSTM):
-        return "LSTM"
-    if isinstance(layer, RNN):
-        return "RNN"
-    raise TypeError(f"expected an lstmlab LSTM or RNN layer, got {type(layer).__name__}")
+    """``"LSTM"``, ``"RNN"`` or ``"GRU"`` for an lstmlab recurrent layer; a TypeError
+    otherwise."""
+    from ..layers import GRU, LSTM, RNN
+    for cls in (LSTM, RNN, GRU):
+        if isinstance(layer, cls):
+            return cls.__name__
+    raise TypeError(f"expected an lstmlab LSTM, RNN or GRU layer, got {type(layer).__name__}")
 
 
 def has_variant(layer) -> bool:
     """True for an LSTM with peepholes, clip or coupled input-forget gate (ONNX-only options)."""
     return bool(getattr(layer, "peephole", False) or getattr(layer, "clip", None) is not None
                 or getattr(layer, "input_forget", False))
+
+
+def refuse_projection(layer, fmt: str) -> None:
+    """A clear error for an LSTM with ``proj_size`` in a format whose LSTM has none."""
+    if getattr(layer, "proj_size", 0):
+        raise ValueError(f"{fmt}'s LSTM has no projection: an LSTM with proj_size="
+                         f"{layer.proj_size} cannot be written as {fmt} (PyTorch's has one)")
 
 
 def as_numpy(v) -> np.ndarray:

@@ -5,12 +5,15 @@ list in ``layer.set_weights(...)``::
 
     keras.layers.LSTM       [kernel (D, 4H), recurrent_kernel (H, 4H), bias (4H,)]  gates i, f, c, o
     keras.layers.SimpleRNN  [kernel (D, H),  recurrent_kernel (H, H),  bias (H,)]
+    keras.layers.GRU        [kernel (D, 3H), recurrent_kernel (H, 3H), bias (2, 3H)]  gates z, r, h
+                            (reset_after=True, the Keras 3 default: bias[0] input, bias[1]
+                            recurrent; lstmlab's b_r, b_z sum the two, b_in and b_hn are them)
     Bidirectional(...)      forward layer's list followed by the backward layer's
     use_bias=False          the same lists without the bias
 
 ``kernel`` and ``recurrent_kernel`` already act on row vectors, as lstmlab's ``Wx`` and
-``Wh`` do, so the conversion is only the gate order (lstmlab: f, i, o, C̃) — and a Keras
-LSTM has one bias, like lstmlab. A stacked lstmlab layer corresponds to a stack of Keras
+``Wh`` do, so the conversion is only the gate order (lstmlab: f, i, o, C̃; GRU r, z, n) — and
+a Keras LSTM has one bias, like lstmlab. A stacked lstmlab layer corresponds to a stack of Keras
 layers: the functions here take and return one list per lstmlab layer level.
 
 The Keras layers must compute what lstmlab computes: ``activation="tanh"`` (or ``"relu"`` for
@@ -26,23 +29,39 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._gates import (KERAS_FROM_OURS, OURS_FROM_KERAS, as_numpy, direction_suffixes, has_variant,
-                     kind_of, permute_blocks)
+from ..kernels.gru import gru_bias_join, gru_bias_split
+from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, as_numpy, direction_suffixes,
+                     has_variant, kind_of, permute_blocks, refuse_projection)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
 
 def _perm(layer_kind: str, to_keras: bool):
+    if layer_kind == "GRU":
+        return GRU_SWAP_RZ
     if layer_kind != "LSTM":
         return (0,)
     return KERAS_FROM_OURS if to_keras else OURS_FROM_KERAS
 
 
+def _bias_to_keras(kind: str, b: np.ndarray, perm) -> np.ndarray:
+    """The Keras bias of one direction: (G·H,), or the GRU's (2, 3H) input and recurrent rows."""
+    if kind == "GRU":
+        return np.stack([permute_blocks(part, perm) for part in gru_bias_split(b)])
+    return permute_blocks(b, perm, axis=0)
+
+
+def _bias_from_keras(kind: str, a: np.ndarray, perm) -> np.ndarray:
+    if kind == "GRU":
+        return gru_bias_join(permute_blocks(a[0], perm), permute_blocks(a[1], perm))
+    return permute_blocks(a, perm, axis=0)
+
+
 def to_keras_weights(module) -> list:
     """Keras weight lists for an lstmlab layer.
 
-    For ``LSTM`` / ``RNN``: a list with one entry per layer level, each the list that
-    ``keras.layers.LSTM`` / ``SimpleRNN`` (or ``Bidirectional`` of it) takes in
+    For ``LSTM`` / ``RNN`` / ``GRU``: a list with one entry per layer level, each the list that
+    ``keras.layers.LSTM`` / ``SimpleRNN`` / ``GRU`` (or ``Bidirectional`` of it) takes in
     ``set_weights``. For ``Embedding``: ``[embeddings (V, E)]``; for ``Linear``: the
     ``keras.layers.Dense`` list ``[kernel (D, O), bias (O,)]``.
     """
@@ -53,6 +72,7 @@ def to_keras_weights(module) -> list:
         p = module.params()
         return [p["weight"].T.copy()] + ([p["bias"].copy()] if "bias" in p else [])
     kind = kind_of(module)
+    refuse_projection(module, "Keras")
     if has_variant(module):
         raise ValueError("Keras's LSTM has no peephole, clip or input_forget: this layer cannot "
                          "be written as Keras weights (ONNX export keeps them)")
@@ -65,7 +85,7 @@ def to_keras_weights(module) -> list:
             level.append(permute_blocks(p[f"Wx_{s}"], perm, axis=1))  # kernel (D, G*H)
             level.append(permute_blocks(p[f"Wh_{s}"], perm, axis=1))  # recurrent_kernel (H, G*H)
             if module.bias:
-                level.append(permute_blocks(p[f"b_{s}"], perm, axis=0))  # bias (G*H,)
+                level.append(_bias_to_keras(kind, p[f"b_{s}"], perm))  # bias (G*H,) or (2, 3H)
         out.append(level)
     return out
 
@@ -87,6 +107,7 @@ def load_keras_weights(module, weights: Sequence) -> None:
         module.load_params(vals)
         return
     kind = kind_of(module)
+    refuse_projection(module, "Keras")
     if has_variant(module):
         raise ValueError("Keras's LSTM has no peephole, clip or input_forget: cannot load Keras "
                          "weights into this layer")
@@ -110,25 +131,29 @@ def load_keras_weights(module, weights: Sequence) -> None:
             names = ["Wx", "Wh", "b"][:per_dir]
             for name, a, keras_name in zip(names, arrs, ("kernel", "recurrent_kernel", "bias")):
                 want = own[f"{name}_{s}"].shape
+                if name == "b" and kind == "GRU":
+                    want = (2, 3 * module.hidden_size)
                 if a.shape != want:
                     raise ValueError(f"weights[{l}] {keras_name} of direction {d} must have shape "
                                      f"{want}, got {a.shape}")
-                new[f"{name}_{s}"] = permute_blocks(a, perm, axis=a.ndim - 1)
+                new[f"{name}_{s}"] = (_bias_from_keras(kind, a, perm) if name == "b" else
+                                      permute_blocks(a, perm, axis=1))
     module.load_params(new)
 
 
 def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: bool | None = None,
                        nonlinearity: str = "tanh", batch_first: bool = False, dtype=None):
-    """Build an lstmlab ``LSTM`` or ``RNN`` from Keras weight lists (one list per level).
+    """Build an lstmlab ``LSTM``, ``RNN`` or ``GRU`` from Keras weight lists (one list per level).
 
-    ``kind`` is ``"LSTM"`` or ``"RNN"`` (``"SimpleRNN"`` is accepted too). Whether the levels
+    ``kind`` is ``"LSTM"``, ``"RNN"`` (``"SimpleRNN"`` is accepted too) or ``"GRU"`` (Keras'
+    ``reset_after=True``). Whether the levels
     are bidirectional and carry a bias is read off the number of arrays per level (LSTM:
     2 or 3 unidirectional, 4 or 6 bidirectional), unless ``bidirectional`` is given.
     """
-    from ..layers import LSTM, RNN
+    from ..layers import GRU, LSTM, RNN
     kind = {"SIMPLERNN": "RNN"}.get(kind.upper(), kind.upper())
-    if kind not in ("LSTM", "RNN"):
-        raise ValueError(f"kind must be 'LSTM' or 'SimpleRNN', got {kind!r}")
+    if kind not in ("LSTM", "RNN", "GRU"):
+        raise ValueError(f"kind must be 'LSTM', 'SimpleRNN' or 'GRU', got {kind!r}")
     if not weights or not all(isinstance(level, (list, tuple)) for level in weights):
         raise ValueError("weights must be a non-empty list with one list of arrays per layer "
                          "level (wrap a single Keras layer's get_weights() in a list)")
@@ -147,7 +172,7 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
         raise ValueError(f"kernel and recurrent_kernel must be matrices, got shapes "
                          f"{kernel.shape} and {rec.shape}")
     H = rec.shape[0]
-    G = 4 if kind == "LSTM" else 1
+    G = {"LSTM": 4, "GRU": 3}.get(kind, 1)
     if rec.shape[1] != G * H:
         hint = " (an LSTM's is (H, 4H): pass kind='LSTM')" if rec.shape[1] == 4 * H else ""
         raise ValueError(f"a {kind} recurrent_kernel must have shape (H, {G}H); got "
@@ -158,6 +183,8 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
                   dtype=dtype, rng=np.random.default_rng(0))
     if kind == "LSTM":
         layer = LSTM(kernel.shape[0], H, **common)
+    elif kind == "GRU":
+        layer = GRU(kernel.shape[0], H, **common)
     else:
         layer = RNN(kernel.shape[0], H, nonlinearity=nonlinearity, **common)
     load_keras_weights(layer, weights)

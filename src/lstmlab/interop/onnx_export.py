@@ -1,14 +1,16 @@
-"""ONNX export: an lstmlab LSTM/RNN, alone or as the core of an Embedding → RNN → Linear model.
+"""ONNX export: an lstmlab LSTM/RNN/GRU, alone or as the core of an Embedding → RNN → Linear model.
 
 Dimensions: T time, B batch, D input features, H hidden units, L layers, K directions,
 V vocabulary, E embedding width.
 
-Each lstmlab layer level becomes one ONNX ``LSTM`` or ``RNN`` node (direction ``forward`` or
-``bidirectional``). ONNX keeps the weights per direction as ``W (K, G·H, D)``,
+Each lstmlab layer level becomes one ONNX ``LSTM``, ``RNN`` or ``GRU`` node (direction
+``forward`` or ``bidirectional``; the GRU with ``linear_before_reset=1``, PyTorch's and
+lstmlab's reset after the recurrent product, gates z, r, h). ONNX keeps the weights per direction as ``W (K, G·H, D)``,
 ``R (K, G·H, H)``, ``B (K, 2·G·H)`` (an input bias then a recurrent bias) and, for peepholes,
 ``P (K, 3H)``, with gates in the order i, o, f, c (peepholes i, o, f); lstmlab's ``Wx``,
 ``Wh``, ``b``, ``P`` map onto them by a transpose and the block permutations of
-``interop/_gates.py``, the whole bias going into the input half. A node outputs
+``interop/_gates.py``, the whole bias going into the input half (the GRU's b_hn into the
+recurrent half's h block). A node outputs
 ``Y (T, K, B, H)``; between levels a ``Squeeze`` (K = 1) or ``Transpose`` + ``Reshape``
 (K = 2) makes it the next level's ``(T, B, K·H)`` input.
 
@@ -22,7 +24,7 @@ The exported graph (opset 17, IR version 8, float32)::
     outputs  Y (T, B, K·H)                or logits (T, B, V) with a head
              h_n, c_n (L·K, B, H)         the final state, as lstmlab and PyTorch lay it out
 
-ONNX Runtime computes LSTM and RNN in float32 only and with ``layout=0`` only, hence the
+ONNX Runtime computes LSTM, RNN and GRU in float32 only and with ``layout=0`` only, hence the
 float32 weights and the Transposes for batch_first.
 """
 
@@ -33,7 +35,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._gates import ONNX_FROM_OURS, ONNX_P_FROM_OURS, direction_suffixes, kind_of, permute_blocks
+from ..kernels.gru import gru_bias_split
+from ._gates import (GRU_SWAP_RZ, ONNX_FROM_OURS, ONNX_P_FROM_OURS, direction_suffixes, kind_of,
+                     permute_blocks, refuse_projection)
 
 __all__ = ["to_onnx", "onnx_weights", "OPSET"]
 
@@ -44,13 +48,17 @@ IR_VERSION = 8  # the IR version that goes with opset 17
 def onnx_weights(layer, level: int, dtype=np.float32) -> dict[str, np.ndarray]:
     """The ONNX node inputs ``W``, ``R`` and (when present) ``B``, ``P`` of one layer level."""
     kind = kind_of(layer)
-    perm = ONNX_FROM_OURS if kind == "LSTM" else (0,)
+    refuse_projection(layer, "ONNX")
+    perm = {"LSTM": ONNX_FROM_OURS, "GRU": GRU_SWAP_RZ}.get(kind, (0,))
     p = layer.params()
     W, R, B, P = [], [], [], []
     for s in direction_suffixes(layer)[level]:
         W.append(permute_blocks(p[f"Wx_{s}"].T, perm, 0))  # (G·H, D)
         R.append(permute_blocks(p[f"Wh_{s}"].T, perm, 0))  # (G·H, H)
-        if layer.bias:
+        if layer.bias and kind == "GRU":  # (6H,) input bias z, r, h, recurrent bias (0, 0, b_hn)
+            B.append(np.concatenate([permute_blocks(b, perm, 0)
+                                     for b in gru_bias_split(p[f"b_{s}"])]))
+        elif layer.bias:
             b = permute_blocks(p[f"b_{s}"], perm, 0)  # (G·H,)
             B.append(np.concatenate([b, np.zeros_like(b)]))  # (2·G·H,) input bias, recurrent bias
         if f"P_{s}" in p:
@@ -114,6 +122,9 @@ def _recurrent_stack(g: _Graph, layer, x: str, seq: str, h0: str, c0: str | None
                 attrs["input_forget"] = 1
             y, yh, yc = g.node("LSTM", inputs, n_out=3, **attrs)
             cs.append(yc)
+        elif kind == "GRU":
+            inputs = [inp, names["W"], names["R"], names.get("B", ""), seq, h0s[level]]
+            y, yh = g.node("GRU", inputs, n_out=2, linear_before_reset=1, **attrs)
         else:
             inputs = [inp, names["W"], names["R"], names.get("B", ""), seq, h0s[level]]
             act = "Tanh" if layer.nonlinearity == "tanh" else "Relu"
@@ -145,7 +156,7 @@ def _state_default(g: _Graph, name: str, batch_src: str, n: int, H: int, dtype):
 
 def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = None,
             sequence_lens: bool = False, path=None, graph_name: str | None = None):
-    """Export ``rnn`` (an lstmlab ``LSTM`` or ``RNN``) to an ``onnx.ModelProto``.
+    """Export ``rnn`` (an lstmlab ``LSTM``, ``RNN`` or ``GRU``) to an ``onnx.ModelProto``.
 
     With ``embedding`` (an lstmlab ``Embedding``) the graph takes ``tokens`` int64 ``(T, B)``
     through a ``Gather``; with ``head`` (an lstmlab ``Linear``) it returns ``logits``
@@ -159,6 +170,7 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     import onnx
     from onnx import TensorProto, helper
     kind = kind_of(rnn)
+    refuse_projection(rnn, "ONNX")
     dtype = np.float32
     L, K, H = rnn.num_layers, rnn.num_directions, rnn.hidden_size
     g = _Graph(onnx)
@@ -243,6 +255,6 @@ def _config(rnn) -> dict:
                batch_first=rnn.batch_first)
     if kind_of(rnn) == "RNN":
         cfg["nonlinearity"] = rnn.nonlinearity
-    else:
+    elif kind_of(rnn) == "LSTM":
         cfg.update(peephole=rnn.peephole, clip=rnn.clip, input_forget=rnn.input_forget)
     return cfg

@@ -1,9 +1,10 @@
-"""ONNX import: LSTM and RNN nodes become lstmlab layers; the graph around them runs in NumPy.
+"""ONNX import: LSTM, RNN and GRU nodes become lstmlab layers; the graph around them runs in
+NumPy.
 
 Dimensions: T time, B batch, D input features, H hidden units, K directions (1 or 2).
 
-An ONNX ``LSTM`` / ``RNN`` node is one layer level. :func:`node_to_layer` turns it into an
-lstmlab ``LSTM`` / ``RNN`` (``num_layers=1``, bidirectional when ``direction`` is) wrapped in a
+An ONNX ``LSTM`` / ``RNN`` / ``GRU`` node is one layer level. :func:`node_to_layer` turns it
+into an lstmlab ``LSTM`` / ``RNN`` / ``GRU`` (``num_layers=1``, bidirectional when ``direction`` is) wrapped in a
 :class:`RecurrentNode` that keeps what the node means beyond the weights — a ``reverse``
 direction, ``layout=1`` — and can run the node with ONNX's input and output shapes.
 
@@ -11,17 +12,20 @@ What the importer maps, attribute by attribute (anything else is an :class:`Onnx
 naming it):
 
 * ``W, R, B`` — transposed, gates from ONNX's i, o, f, c to lstmlab's f, i, o, C̃, the two bias
-  halves summed; ``P`` (peepholes i, o, f) -> ``LSTM(peephole=True)``.
+  halves summed; ``P`` (peepholes i, o, f) -> ``LSTM(peephole=True)``. A GRU's gates go from
+  z, r, h to r, z, n, its r and z bias halves summed, the candidate's two kept apart.
+* ``linear_before_reset`` (GRU) must be 1, the reset after the recurrent product as lstmlab,
+  PyTorch and Keras' ``reset_after=True`` compute it; 0 (the reset before it) is an error.
 * ``direction`` forward / bidirectional -> the layer's own; reverse -> the layer run on each
   sequence reversed within its length.
 * ``layout`` 0 / 1 -> time-major / batch-major inputs and outputs.
 * ``sequence_lens`` -> the layers' ``lengths`` (a length of 0 gives zero outputs and a zero
   final state, as ONNX Runtime does).
 * ``clip`` (LSTM) -> ``LSTM(clip=...)``; ``input_forget`` -> ``LSTM(input_forget=True)``.
-* ``activations`` — LSTM: Sigmoid, Tanh, Tanh (per direction); RNN: Tanh or Relu, the same in
-  both directions. ``activation_alpha`` / ``activation_beta`` do not affect these and are ignored.
+* ``activations`` — LSTM: Sigmoid, Tanh, Tanh (per direction); GRU: Sigmoid, Tanh; RNN: Tanh
+  or Relu, the same in both directions. ``activation_alpha`` / ``activation_beta`` do not affect these and are ignored.
 
-:func:`import_onnx` reads a whole model: its LSTM/RNN nodes become layers and the few other
+:func:`import_onnx` reads a whole model: its LSTM/RNN/GRU nodes become layers and the few other
 ops a recurrent model uses (Transpose, Squeeze, Reshape, Concat, Split, Gather, MatMul, Add,
 Gemm, ...) are evaluated in NumPy, so ``OnnxModel.run`` computes the graph's outputs with
 lstmlab doing the recurrent part. ``OnnxModel.to_layer()`` fuses a stack of levels (as
@@ -39,7 +43,8 @@ import numpy as np
 from .._checks import short_repr, shorten
 from .._files import open_regular_file
 from ..kernels import reverse_padded
-from ._gates import OURS_FROM_ONNX, OURS_P_FROM_ONNX, permute_blocks
+from ..kernels.gru import gru_bias_join
+from ._gates import GRU_SWAP_RZ, OURS_FROM_ONNX, OURS_P_FROM_ONNX, permute_blocks
 
 __all__ = ["OnnxImportError", "RecurrentNode", "OnnxModel", "node_to_layer", "import_onnx"]
 
@@ -52,6 +57,8 @@ _LSTM_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "di
                "hidden_size", "input_forget", "layout"}
 _RNN_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction",
               "hidden_size", "layout"}
+_KNOWN_ATTRS = {"LSTM": _LSTM_ATTRS, "RNN": _RNN_ATTRS, "GRU": _RNN_ATTRS | {"linear_before_reset"}}
+RECURRENT_OPS = tuple(_KNOWN_ATTRS)
 
 
 def _attrs(node) -> dict:
@@ -119,11 +126,11 @@ def _node_label(node) -> str:
 
 @dataclass
 class RecurrentNode:
-    """One ONNX LSTM/RNN node as an lstmlab layer, plus the node semantics the layer lacks."""
+    """One ONNX LSTM/RNN/GRU node as an lstmlab layer, plus the node semantics the layer lacks."""
 
-    op: str  # "LSTM" or "RNN"
+    op: str  # "LSTM", "RNN" or "GRU"
     name: str
-    layer: object  # lstmlab LSTM or RNN, num_layers=1
+    layer: object  # lstmlab LSTM, RNN or GRU, num_layers=1
     reverse: bool = False  # direction == "reverse"
     layout: int = 0  # 0: (T, B, ...) ; 1: (B, T, ...)
     has_bias: bool = True
@@ -194,7 +201,7 @@ def _check_activations(op: str, label: str, acts, K: int):
     if acts is None:
         return "tanh"
     given, acts = list(acts), [a.lower() for a in acts]
-    per_dir = 3 if op == "LSTM" else 1
+    per_dir = {"LSTM": 3, "GRU": 2}.get(op, 1)
     if len(acts) != per_dir * K:
         raise OnnxImportError(f"{label}: 'activations' must list {per_dir * K} functions "
                               f"({per_dir} per direction), got {len(acts)}")
@@ -205,6 +212,13 @@ def _check_activations(op: str, label: str, acts, K: int):
                 raise OnnxImportError(
                     f"{label}: activation {given[k]!r} for {role} (position {k}) is not "
                     f"supported; lstmlab's LSTM computes f=Sigmoid, g=Tanh, h=Tanh")
+        return "tanh"
+    if op == "GRU":
+        for k, (a, want) in enumerate(zip(acts, ["sigmoid", "tanh"] * K)):
+            if a != want:
+                raise OnnxImportError(
+                    f"{label}: activation {given[k]!r} for {'fg'[k % 2]} (position {k}) is not "
+                    f"supported; lstmlab's GRU computes f=Sigmoid, g=Tanh")
         return "tanh"
     for k, a in enumerate(acts):
         if a not in ("tanh", "relu"):
@@ -224,21 +238,26 @@ def _as_weight(value, name: str, label: str) -> np.ndarray:
 
 
 def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
-    """An ONNX ``LSTM`` or ``RNN`` node (a ``NodeProto``) with its weight values -> lstmlab.
+    """An ONNX ``LSTM``, ``RNN`` or ``GRU`` node (a ``NodeProto``) with its weight values ->
+    lstmlab.
 
     The layer's dtype is W's (float32 or float64). Raises :class:`OnnxImportError` for an op,
     attribute, activation or shape lstmlab cannot reproduce exactly.
     """
-    from ..layers import LSTM, RNN
+    from ..layers import GRU, LSTM, RNN
     op = node.op_type
     label = _node_label(node)
-    if op not in ("LSTM", "RNN"):
-        raise OnnxImportError(f"{label}: node_to_layer takes LSTM or RNN nodes, not {op!r}")
+    if op not in RECURRENT_OPS:
+        raise OnnxImportError(f"{label}: node_to_layer takes LSTM, RNN or GRU nodes, not {op!r}")
     attrs = _attrs(node)
-    unknown = sorted(set(attrs) - (_LSTM_ATTRS if op == "LSTM" else _RNN_ATTRS))
+    unknown = sorted(set(attrs) - _KNOWN_ATTRS[op])
     if unknown:
         raise OnnxImportError(f"{label}: attribute {unknown[0]!r} is not supported "
-                              f"(known: {sorted(_LSTM_ATTRS if op == 'LSTM' else _RNN_ATTRS)})")
+                              f"(known: {sorted(_KNOWN_ATTRS[op])})")
+    if op == "GRU" and _attr(attrs, "linear_before_reset", int, label, 0) != 1:
+        raise OnnxImportError(f"{label}: linear_before_reset=0 (the reset gate applied before "
+                              f"the recurrent product) is not supported; lstmlab's GRU applies "
+                              f"it after, as PyTorch does: linear_before_reset=1")
     direction = _attr(attrs, "direction", str, label, "forward")
     if direction not in ("forward", "reverse", "bidirectional"):
         raise OnnxImportError(f"{label}: direction {direction!r} is not one of forward, reverse, "
@@ -247,7 +266,7 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
     layout = _attr(attrs, "layout", int, label, 0)
     if layout not in (0, 1):
         raise OnnxImportError(f"{label}: layout must be 0 or 1, got {layout}")
-    G = 4 if op == "LSTM" else 1
+    G = {"LSTM": 4, "GRU": 3}.get(op, 1)
 
     W = _as_weight(W, "W", label)
     R = _as_weight(R, "R", label)
@@ -269,7 +288,8 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
             raise OnnxImportError(f"{label}: B must have shape {(K, 2 * G * H)}, got {B.shape}")
     if P is not None:
         if op != "LSTM":
-            raise OnnxImportError(f"{label}: an RNN node has no peephole input P")
+            raise OnnxImportError(f"{label}: {'an' if op == 'RNN' else 'a'} {op} node has no "
+                                  f"peephole input P")
         P = _as_weight(P, "P", label)
         if P.shape != (K, 3 * H):
             raise OnnxImportError(f"{label}: P must have shape {(K, 3 * H)}, got {P.shape}")
@@ -277,8 +297,9 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
     nonlinearity = _check_activations(op, label, _attr(attrs, "activations", list, label), K)
     clip = _attr(attrs, "clip", float, label)
     if clip is not None:
-        if op == "RNN":
-            raise OnnxImportError(f"{label}: attribute 'clip' on an RNN node is not supported "
+        if op != "LSTM":
+            raise OnnxImportError(f"{label}: attribute 'clip' on {'an' if op == 'RNN' else 'a'} "
+                                  f"{op} node is not supported "
                                   f"(lstmlab clips LSTM gate pre-activations only)")
         if not 0 < clip < np.inf:
             raise OnnxImportError(f"{label}: clip must be a positive number, got {clip}")
@@ -289,15 +310,20 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
     if op == "LSTM":
         layer = LSTM(D, H, peephole=P is not None, clip=clip, input_forget=input_forget,
                      **common)
+    elif op == "GRU":
+        layer = GRU(D, H, **common)
     else:
         layer = RNN(D, H, nonlinearity=nonlinearity, **common)
 
-    perm = OURS_FROM_ONNX if op == "LSTM" else (0,)
+    perm = {"LSTM": OURS_FROM_ONNX, "GRU": GRU_SWAP_RZ}.get(op, (0,))
     values = {}
     for d, s in enumerate(["l0", "l0_reverse"][:K]):
         values[f"Wx_{s}"] = permute_blocks(W[d], perm, 0).T  # (D, G·H)
         values[f"Wh_{s}"] = permute_blocks(R[d], perm, 0).T  # (H, G·H)
-        if B is not None:
+        if B is not None and op == "GRU":  # (4H,) b_r, b_z, b_in, b_hn
+            values[f"b_{s}"] = gru_bias_join(permute_blocks(B[d, :G * H], perm, 0),
+                                             permute_blocks(B[d, G * H:], perm, 0))
+        elif B is not None:
             wb, rb = B[d, :G * H], B[d, G * H:]
             values[f"b_{s}"] = permute_blocks(wb.astype(np.float64) + rb, perm, 0)  # (G·H,)
         if P is not None:
@@ -392,7 +418,7 @@ _NUMPY_OPS = {
     "Cast": lambda a, x: _cast(x, a["to"]),
     "Slice": lambda a, x, starts, ends, axes=None, steps=None: _slice(x, starts, ends, axes, steps),
 }
-SUPPORTED_OPS = ("LSTM", "RNN", "Constant", "Split") + tuple(_NUMPY_OPS)
+SUPPORTED_OPS = RECURRENT_OPS + ("Constant", "Split") + tuple(_NUMPY_OPS)
 
 
 def _constant_value(node) -> np.ndarray:
@@ -446,7 +472,7 @@ class OnnxModel:
 
     ``inputs`` are the names :meth:`run` needs (graph inputs without a value; inputs that
     have an initializer are optional overrides), ``outputs`` the graph's output names,
-    ``nodes`` the :class:`RecurrentNode` of every LSTM/RNN node in graph order, ``metadata``
+    ``nodes`` the :class:`RecurrentNode` of every LSTM/RNN/GRU node in graph order, ``metadata``
     the model's ``metadata_props`` and ``vocab`` its decoded ``"vocab"`` entry, if any.
     """
 
@@ -476,13 +502,13 @@ class OnnxModel:
             if n.domain not in ("", "ai.onnx"):
                 raise OnnxImportError(f"{_node_label(n)}: domain {n.domain!r} is not supported")
             if n.op_type not in SUPPORTED_OPS:
-                around = ", ".join(sorted(SUPPORTED_OPS[2:]))
+                around = ", ".join(sorted(SUPPORTED_OPS[len(RECURRENT_OPS):]))
                 raise OnnxImportError(
-                    f"{_node_label(n)}: op {n.op_type!r} is not supported; lstmlab imports LSTM "
-                    f"and RNN nodes and these ops around them: {around}")
+                    f"{_node_label(n)}: op {n.op_type!r} is not supported; lstmlab imports LSTM, "
+                    f"RNN and GRU nodes and these ops around them: {around}")
             if n.op_type == "Constant":
                 self.consts[n.output[0]] = _constant_value(n)
-            elif n.op_type in ("LSTM", "RNN"):
+            elif n.op_type in RECURRENT_OPS:
                 rn = node_to_layer(n, *self._weight_inputs(n))
                 self.nodes.append(rn)
                 self._rec[id(n)] = rn
@@ -525,7 +551,7 @@ class OnnxModel:
             if n.op_type == "Constant":
                 continue
             args = [env[i] if i else None for i in n.input]
-            if n.op_type in ("LSTM", "RNN"):
+            if n.op_type in RECURRENT_OPS:
                 args += [None] * (8 - len(args))
                 rn = self._rec[id(n)]
                 res = rn.run(args[0], args[4], args[5], args[6] if n.op_type == "LSTM" else None)
@@ -577,7 +603,8 @@ class OnnxModel:
         return None
 
     def to_layer(self, batch_first: bool | None = None):
-        """One stacked lstmlab ``LSTM``/``RNN`` holding the weights of every recurrent node.
+        """One stacked lstmlab ``LSTM``/``RNN``/``GRU`` holding the weights of every recurrent
+        node.
 
         The nodes must form a stack as :func:`lstmlab.interop.to_onnx` writes it: the same op,
         hidden size, direction (forward or bidirectional), layout 0 and options, each level's
@@ -585,9 +612,9 @@ class OnnxModel:
         ``batch_first`` defaults to what the exporter recorded, else False. The graph's
         initial states are inputs, not parameters: pass them to the layer's forward.
         """
-        from ..layers import LSTM, RNN
+        from ..layers import GRU, LSTM, RNN
         if not self.nodes:
-            raise OnnxImportError("the model has no LSTM or RNN node")
+            raise OnnxImportError("the model has no LSTM, RNN or GRU node")
         first = self.nodes[0]
         for k, rn in enumerate(self.nodes):
             why = None
@@ -625,6 +652,8 @@ class OnnxModel:
             layer = LSTM(ref.input_size, ref.hidden_size, peephole=any(
                 rn.has_peepholes for rn in self.nodes), clip=ref.clip,
                 input_forget=ref.input_forget, **common)
+        elif first.op == "GRU":
+            layer = GRU(ref.input_size, ref.hidden_size, **common)
         else:
             layer = RNN(ref.input_size, ref.hidden_size, nonlinearity=ref.nonlinearity, **common)
         values = {k: np.zeros_like(v) for k, v in layer.params().items()}  # absent B, P mean 0
@@ -635,7 +664,7 @@ class OnnxModel:
         return layer
 
     def pieces(self) -> dict:
-        """``{"embedding": Embedding | None, "rnn": LSTM | RNN, "head": Linear | None}`` of a
+        """``{"embedding": Embedding | None, "rnn": LSTM | RNN | GRU, "head": Linear | None}`` of a
         char-LM graph (Gather from a constant table -> recurrent stack -> MatMul [+ Add])."""
         from ..layers.basic import Embedding, Linear
         rnn = self.to_layer(batch_first=False)

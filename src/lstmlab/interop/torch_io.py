@@ -9,13 +9,17 @@ Correspondence (the layers take PyTorch's arguments, so only the weights need co
     lstmlab LSTM / RNN     torch.nn.LSTM / torch.nn.RNN   weight_ih = Wxᵀ, weight_hh = Whᵀ, gate
                                                           blocks (f, i, o, C̃) -> (i, f, g, o);
                                                           bias_ih + bias_hh = b
+    lstmlab GRU            torch.nn.GRU                   weight_ih = Wxᵀ, weight_hh = Whᵀ (r, z,
+                                                          n both); b = (b_ir + b_hr, b_iz + b_hz,
+                                                          b_in, b_hn)
     lstmlab Embedding      torch.nn.Embedding             weight (V, E), the same array
     lstmlab Linear         torch.nn.Linear                weight (O, D), bias (O,), the same
 
 A whole model is a mapping of names to these pieces (``{"embed": Embedding, "rnn": LSTM,
 "head": Linear}``): :func:`model_state_dict` and :func:`load_model_state_dict` prefix each
 piece's keys with its name and a dot, as ``torch.nn.Module.state_dict`` does for children.
-PyTorch's LSTM has no peepholes, clip or coupled gates: such layers raise a ValueError.
+PyTorch's LSTM has no peepholes, clip or coupled gates: such layers raise a ValueError. Its
+projections (``proj_size``, ``weight_hr_l{k} = Wrᵀ``) are lstmlab's ``LSTM(proj_size=...)``.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ def _basic():
 def torch_state_dict(module) -> dict[str, np.ndarray]:
     """The module's parameters under PyTorch's names, shapes and gate order (NumPy arrays).
 
-    ``module`` is an lstmlab ``LSTM``, ``RNN``, ``Embedding`` or ``Linear``. For the recurrent
-    layers ``bias_ih`` carries the whole bias and ``bias_hh`` is zero (their sum is what counts).
+    ``module`` is an lstmlab ``LSTM``, ``RNN``, ``GRU``, ``Embedding`` or ``Linear``. For the
+    recurrent layers ``bias_ih`` carries the whole bias and ``bias_hh`` is zero (their sum is
+    what counts), but for the GRU's b_hn, which is ``bias_hh``'s n block.
     """
     Embedding, Linear = _basic()
     if isinstance(module, Embedding):
@@ -71,37 +76,40 @@ def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
     while f"weight_ih_l{layers}" in sd:
         layers += 1
     if layers == 0:
-        raise ValueError(f"not a torch.nn.LSTM/RNN state_dict: no 'weight_ih_l0' among the keys "
+        raise ValueError(f"not a torch.nn.LSTM/RNN/GRU state_dict: no 'weight_ih_l0' among the keys "
                          f"{sorted(sd)[:8]}")
-    if any(k.startswith("weight_hr_") for k in sd):
-        raise ValueError("this LSTM state_dict has projections (weight_hr_*, torch's proj_size); "
-                         "lstmlab's LSTM has none")
     return layers, "weight_ih_l0_reverse" in sd, "bias_ih_l0" in sd
 
 
 def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
                           nonlinearity: str = "tanh", batch_first: bool = False,
                           dtype=None):
-    """Build an lstmlab ``LSTM`` or ``RNN`` from a ``torch.nn.LSTM`` / ``torch.nn.RNN`` state dict.
+    """Build an lstmlab ``LSTM``, ``RNN`` or ``GRU`` from a ``torch.nn.LSTM`` / ``RNN`` / ``GRU``
+    state dict.
 
     Sizes, layer count, bidirectionality and bias are read off the keys and shapes; ``kind``
-    (``"LSTM"`` or ``"RNN"``) defaults to what the weight shapes say (4H rows: LSTM, H: RNN).
+    (``"LSTM"``, ``"RNN"`` or ``"GRU"``) defaults to what the weight shapes say (4H rows: LSTM,
+    3H: GRU, H: RNN).
     What a state dict does not record is passed in: ``nonlinearity`` of an RNN,
     ``batch_first``. ``dtype`` defaults to the arrays' (float32 or float64).
     """
-    from ..layers import LSTM, RNN
+    from ..layers import GRU, LSTM, RNN
     sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
     L, bidirectional, bias = _layer_keys(sd)
     w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
     if w_ih.ndim != 2 or w_hh.ndim != 2:
         raise ValueError(f"weight_ih_l0 and weight_hh_l0 must be matrices, got shapes "
                          f"{w_ih.shape} and {w_hh.shape}")
-    H = w_hh.shape[1]
+    w_hr = sd.get("weight_hr_l0")  # (P, H): an LSTM with projections, whose w_hh is (4H, P)
+    if w_hr is not None and (w_hr.ndim != 2 or w_hh.shape[1] != w_hr.shape[0]):
+        raise ValueError(f"weight_hr_l0 must have shape (proj_size, hidden_size) = "
+                         f"({w_hh.shape[1]}, H), got {w_hr.shape}")
+    H = w_hh.shape[1] if w_hr is None else w_hr.shape[1]
     gates = w_hh.shape[0] // H if H else 0
-    inferred = {4: "LSTM", 1: "RNN"}.get(gates) if w_hh.shape[0] == gates * H else None
+    inferred = {4: "LSTM", 3: "GRU", 1: "RNN"}.get(gates) if w_hh.shape[0] == gates * H else None
     if inferred is None:
-        raise ValueError(f"weight_hh_l0 has shape {w_hh.shape}: an LSTM has (4H, H), an RNN "
-                         f"(H, H); {gates} gate blocks (a GRU has 3) are not supported")
+        raise ValueError(f"weight_hh_l0 has shape {w_hh.shape}: an LSTM has (4H, H), a GRU "
+                         f"(3H, H), an RNN (H, H); {gates} gate blocks are not supported")
     kind = inferred if kind is None else kind.upper()
     if kind != inferred:
         raise ValueError(f"kind={kind!r} but the weights are those of an {inferred} "
@@ -110,8 +118,12 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
         dtype = np.float64 if w_ih.dtype == np.float64 else np.float32
     common = dict(num_layers=L, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
                   dtype=dtype, rng=np.random.default_rng(0))
+    if w_hr is not None and kind != "LSTM":
+        raise ValueError(f"weight_hr_l0 (projections) belongs to an LSTM, not an {kind}")
     if kind == "LSTM":
-        layer = LSTM(w_ih.shape[1], H, **common)
+        layer = LSTM(w_ih.shape[1], H, proj_size=0 if w_hr is None else w_hr.shape[0], **common)
+    elif kind == "GRU":
+        layer = GRU(w_ih.shape[1], H, **common)
     else:
         layer = RNN(w_ih.shape[1], H, nonlinearity=nonlinearity, **common)
     layer.load_torch_state_dict(sd)
@@ -153,7 +165,7 @@ def _torch_dtype(torch, dtype):
 
 
 def to_torch(module):
-    """The equivalent ``torch.nn`` module (``LSTM``, ``RNN``, ``Embedding`` or ``Linear``),
+    """The equivalent ``torch.nn`` module (``LSTM``, ``RNN``, ``GRU``, ``Embedding``, ``Linear``),
     holding a copy of the weights, in the layer's dtype. Imports torch."""
     import torch
     Embedding, Linear = _basic()
@@ -169,7 +181,10 @@ def to_torch(module):
                       batch_first=module.batch_first, bidirectional=module.bidirectional,
                       dropout=module.dropout, dtype=tdt)
         if kind == "LSTM":
-            out = torch.nn.LSTM(module.input_size, module.hidden_size, **kwargs)
+            out = torch.nn.LSTM(module.input_size, module.hidden_size,
+                                proj_size=module.proj_size, **kwargs)
+        elif kind == "GRU":
+            out = torch.nn.GRU(module.input_size, module.hidden_size, **kwargs)
         else:
             out = torch.nn.RNN(module.input_size, module.hidden_size,
                                nonlinearity=module.nonlinearity, **kwargs)
@@ -179,12 +194,13 @@ def to_torch(module):
 
 
 def from_torch(module, dtype=None):
-    """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``Embedding`` or ``Linear``.
+    """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``GRU``, ``Embedding`` or
+    ``Linear``.
 
     ``dtype`` defaults to the module's (float64 stays float64, anything else becomes float32).
     """
     import torch
-    from ..layers import LSTM, RNN
+    from ..layers import GRU, LSTM, RNN
     Embedding, Linear = _basic()
     params = list(module.parameters())
     if dtype is None:
@@ -199,21 +215,20 @@ def from_torch(module, dtype=None):
     elif isinstance(module, torch.nn.Linear):
         out = Linear(module.in_features, module.out_features, bias=module.bias is not None,
                      dtype=dtype, rng=rng)
-    elif isinstance(module, (torch.nn.LSTM, torch.nn.RNN)):
-        if getattr(module, "proj_size", 0):
-            raise ValueError(f"torch.nn.LSTM with proj_size={module.proj_size} has no lstmlab "
-                             f"equivalent (lstmlab's LSTM has no projection)")
+    elif isinstance(module, (torch.nn.LSTM, torch.nn.RNN, torch.nn.GRU)):
         common = dict(num_layers=module.num_layers, bias=module.bias,
                       batch_first=module.batch_first, bidirectional=module.bidirectional,
                       dropout=float(module.dropout), dtype=dtype, rng=rng)
         if isinstance(module, torch.nn.LSTM):
-            out = LSTM(module.input_size, module.hidden_size, **common)
+            out = LSTM(module.input_size, module.hidden_size, proj_size=module.proj_size,
+                       **common)
+        elif isinstance(module, torch.nn.GRU):
+            out = GRU(module.input_size, module.hidden_size, **common)
         else:
             out = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
                       **common)
     else:
-        raise TypeError(f"from_torch converts torch.nn.LSTM, RNN, Embedding and Linear; got "
-                        f"{type(module).__name__} (a GRU or another module has no lstmlab "
-                        f"equivalent)")
+        raise TypeError(f"from_torch converts torch.nn.LSTM, RNN, GRU, Embedding and Linear; "
+                        f"got {type(module).__name__}")
     load_torch_state_dict(out, sd)
     return out

@@ -1,6 +1,7 @@
 """The recurrent cells of the compiled kernels: the math of one step, forward and backward.
 
-Dimensions: T time, B batch, H hidden units, G gate blocks (4 for the LSTM, 1 for the RNN).
+Dimensions: T time, B batch, H hidden units, G gate blocks (4 for the LSTM and the GRU, 1 for
+the RNN).
 
 A cell is a **spec** (what a step needs besides the weights; its type selects the cell's
 ``@overload`` of each step function), a **tape** (what the forward writes: ``z`` gets x_t·Wx
@@ -57,6 +58,20 @@ class RNNTape(NamedTuple):
 
 class RNNGrad(NamedTuple):
     dz: np.ndarray  # (T, B, H)
+    dh: np.ndarray  # (B, H)
+
+
+class GRUSpec(NamedTuple):
+    b: np.ndarray  # (4H,) b_r, b_z, b_in, b_hn (zeros without bias)
+
+
+class GRUTape(NamedTuple):
+    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in (block 3 zero), r, z, n, W_hn·h_{t-1} + b_hn out
+    h: np.ndarray  # (T+1, B, H)
+
+
+class GRUGrad(NamedTuple):
+    dz: np.ndarray  # (T, B, 4H) da_r, da_z, da_n, and da_n * r_t on W_hn·h_{t-1} + b_hn
     dh: np.ndarray  # (B, H)
 
 
@@ -133,29 +148,42 @@ def _sigmoid(x):
 # -- passes over the active rows r0..r1 of step t, units u0..u1 ---------------------------------
 # Column indices are unsigned: numba's test for negative (wrapped) indices keeps a loop
 # scalar. Block k of a row of G·H columns starts at column k·H; block -1 is a (·, H) array.
-def _passes(act):
+def _passes(act, name: str):
     """``gate``: block k of z = act((z + b) + zh) (x_t·Wx, bias, h_{t-1}·Wh); ``apply``: block
     k of z = act(z). One pair per activation: no branch in the loop. In-place updates go
-    through one argument (an array passed twice fails the vectoriser's overlap check)."""
-    @register_jitable
+    through one argument (an array passed twice fails the vectoriser's overlap check).
+    ``name`` makes the pair's names unique: numba names compiled code after a function's
+    qualified name and a per-process counter, so two functions of one name and signature from
+    different processes' disk caches would link to one body."""
     def gate(z, b, zh, k, H, t, r0, r1, u0, u1, lengths):
         for r in range(r0, r1):
             if t < lengths[r]:
                 for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
                     z[r, u] = act((z[r, u] + b[u]) + zh[r, u])
 
-    @register_jitable
     def apply(z, k, H, t, r0, r1, u0, u1, lengths):
         for r in range(r0, r1):
             if t < lengths[r]:
                 for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
                     z[r, u] = act(z[r, u])
-    return gate, apply
+    for f in (gate, apply):
+        f.__name__ = f.__qualname__ = f"_{name}_{f.__name__}"
+    return register_jitable(gate), register_jitable(apply)
 
 
-(_sigmoid_gate, _sigmoid_apply), (_tanh_gate, _tanh_apply) = _passes(sigmoid), _passes(tanh)
-_linear_gate = _passes(register_jitable(lambda v: v))[0]
-_relu_gate = _passes(register_jitable(lambda v: max(v, v * 0)))[0]
+@register_jitable
+def _identity(v):
+    return v
+
+
+@register_jitable
+def _relu(v):
+    return max(v, v * 0)
+
+
+(_sigmoid_gate, _sigmoid_apply), (_tanh_gate, _tanh_apply) = (_passes(sigmoid, "sigmoid"),
+                                                              _passes(tanh, "tanh"))
+_linear_gate, _relu_gate = _passes(_identity, "linear")[0], _passes(_relu, "relu")[0]
 _SIG, _TANH, _TIMES, _ONE, _STEP = range(5)  # _dgate's last factor: v(1-v), 1-v², v, 1, [v > 0]
 
 
@@ -411,3 +439,90 @@ def _rnn_states(tape):
 @_implements(stream_tape, RNNSpec)
 def _rnn_stream_tape(spec, B, H, dtype):
     return RNNTape(np.empty((1, B, H), dtype), np.empty((2, B, H), dtype))
+
+
+# -- the GRU (PyTorch's nn.GRU: the reset gate after the recurrent product) ----------------------
+# The fast path runs it on four blocks: Wx (D, 4H) = [W_r, W_z, W_in, 0] and Wh (H, 4H) =
+# [W_r, W_z, 0, W_hn] (``fast._gru_blocks``), so that one pre-activation gradient
+# dz = [da_r, da_z, da_n, da_n * r_t] serves both sides: dz·Wxᵀ, xᵀ·dz see da_n and dz·Whᵀ,
+# hᵀ·dz see da_n * r_t, and Σ dz is the gradient of the four bias blocks.
+@register_jitable
+def _candidate(z, b, H, t, r0, r1, u0, u1, lengths):
+    """n_t = tanh(W_in·x_t + b_in + r_t * (W_hn·h_{t-1} + b_hn)) into block 2 of z."""
+    n, hn = np.uint64(2 * H), np.uint64(3 * H)
+    for r in range(r0, r1):
+        if t < lengths[r]:
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                z[r, u + n] = tanh((z[r, u + n] + b[u + n]) + z[r, u] * z[r, u + hn])
+
+
+@register_jitable
+def _gru_hidden(h, g, h_prev, H, t, r0, r1, u0, u1, lengths):
+    """h_t = (1 - z_t) * n_t + z_t * h_{t-1}, as n_t + z_t * (h_{t-1} - n_t)."""
+    zg, n = np.uint64(H), np.uint64(2 * H)
+    for r in range(r0, r1):
+        if t < lengths[r]:
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                h[r, u] = g[r, u + n] + g[r, u + zg] * (h_prev[r, u] - g[r, u + n])
+
+
+@register_jitable
+def _gru_dgates(dz, dh, g, h_prev, H, t, r0, r1, u0, u1, lengths):
+    """The four blocks of dz from dL/dh_t, each in its own pass, then dh *= z_t (the direct
+    path z_t * h_{t-1}; the loop adds dz·Whᵀ)."""
+    one = dz.dtype.type(1.0)
+    zg, n, hn = np.uint64(H), np.uint64(2 * H), np.uint64(3 * H)
+    for r in range(r0, r1):
+        if t < lengths[r]:
+            for u in range(np.uint64(u0), np.uint64(u1)):  # da_n = dh (1 - z_t) tanh'
+                v = g[r, u + n]
+                dz[r, u + n] = dh[r, u] * (one - g[r, u + zg]) * (one - v * v)
+            for u in range(np.uint64(u0), np.uint64(u1)):  # da_z = dh (h_{t-1} - n_t) σ'
+                v = g[r, u + zg]
+                dz[r, u + zg] = dh[r, u] * (h_prev[r, u] - g[r, u + n]) * (v * (one - v))
+            for u in range(np.uint64(u0), np.uint64(u1)):  # da_r = da_n (W_hn·h + b_hn) σ'
+                v = g[r, u]
+                dz[r, u] = dz[r, u + n] * g[r, u + hn] * (v * (one - v))
+            for u in range(np.uint64(u0), np.uint64(u1)):  # on W_hn·h_{t-1} + b_hn: da_n r_t
+                dz[r, u + hn] = dz[r, u + n] * g[r, u]
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                dh[r, u] = dh[r, u] * g[r, u + zg]
+
+
+@_implements(cell_forward, GRUSpec)
+def _gru_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
+    H, b = tape.h.shape[2], spec.b
+    z = tape.z[t % tape.z.shape[0]]
+    rows = (t, r0, r1, u0, u1, lengths)
+    _sigmoid_gate(z, b, zh, 0, H, *rows)  # r_t = σ(W_r·[h_{t-1}, x_t] + b_r)
+    _sigmoid_gate(z, b, zh, 1, H, *rows)  # z_t = σ(W_z·[h_{t-1}, x_t] + b_z)
+    _linear_gate(z, b, zh, 3, H, *rows)  # W_hn·h_{t-1} + b_hn
+    _candidate(z, b, H, *rows)  # n_t
+    _gru_hidden(tape.h[t + 1], z, tape.h[t], H, *rows)  # h_t
+    _carry((tape.h,), *rows)
+
+
+@_implements(cell_backward, GRUSpec)
+def _gru_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
+    H, dz, dh = tape.h.shape[2], grad.dz[t], grad.dh
+    rows = (t, r0, r1, u0, u1, lengths)
+    if dy.shape[0]:
+        _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
+    _gru_dgates(dz, dh, tape.z[t], tape.h[t], H, *rows)
+    for k in range(4):
+        _fill(dz, k, H, dz.dtype.type(0.0), *rows, False)  # padding: no gate gradient
+
+
+@_implements(cell_param_grads, GRUSpec)
+def _gru_param_grads(spec, tape, grad, out, u0, u1):
+    pass  # b_hn's gradient is Σ dz of block 3, with the other biases'
+
+
+@_implements(cell_states, GRUTape)
+def _gru_states(tape):
+    return (tape.h,)
+
+
+@_implements(stream_tape, GRUSpec)
+def _gru_stream_tape(spec, B, H, dtype):
+    return GRUTape(np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype))

@@ -207,6 +207,8 @@ def _spec(cell: str, b, H: int, dtype, options: dict):
     b = np.zeros(G * H, dtype) if b is None else np.ascontiguousarray(b, dtype)
     if cell == "rnn":
         return C.RNNSpec(b, options.get("act", "tanh") == "relu")
+    if cell == "gru":
+        return C.GRUSpec(b)
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
     onnx = P is not None or clip is not None or coupled
     return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else np.ascontiguousarray(P, dtype),
@@ -222,17 +224,35 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     h[0] = states0[0]
     if cell == "rnn":
         return C.RNNTape(z, h)
+    if cell == "gru":
+        return C.GRUTape(z, h)
     c = new((T + 1 if training else 2, B, H), dtype)
     c[0] = states0[1]
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
     return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask)
 
 
+def _gru_blocks(Wx, Wh):
+    """The GRU's ``Wx (D, 3H)``, ``Wh (H, 3H)`` (blocks r, z, n) as the four blocks its
+    compiled cell runs on: ``[W_r, W_z, W_in, 0]`` and ``[W_r, W_z, 0, W_hn]`` (``_cells``)."""
+    H = Wh.shape[0]
+    wx = np.zeros((Wx.shape[0], 4 * H), Wx.dtype)
+    wh = np.zeros((H, 4 * H), Wh.dtype)
+    wx[:, :3 * H] = Wx
+    wh[:, :2 * H], wh[:, 3 * H:] = Wh[:, :2 * H], Wh[:, 2 * H:]
+    return wx, wh
+
+
+def _single(cell: str) -> bool:
+    """True for the cells whose only state is h (the RNN and the GRU)."""
+    return cell in ("rnn", "gru")
+
+
 # -- whole sequences ----------------------------------------------------------------------------
 def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
                      need_cache: bool = True, **options):
-    """Run ``cell`` ("lstm" or "rnn") over ``x (T, B, D)`` from ``states0`` (h_0, and c_0 for
-    the LSTM, each (B, H)). Options: ``act`` ("tanh", "relu") for the RNN; ``P`` (3H,)
+    """Run ``cell`` ("lstm", "rnn" or "gru") over ``x (T, B, D)`` from ``states0`` (h_0, and
+    c_0 for the LSTM, each (B, H)). Options: ``act`` ("tanh", "relu") for the RNN; ``P`` (3H,)
     peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant). Returns
     ``(y, finals, cache)``: ``y (T, B, H)`` (0 past a sequence's length; a read-only view when
     nothing is padded), the final states, and a :class:`FastCache` (None with
@@ -241,6 +261,8 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     x = np.ascontiguousarray(x, x.dtype)
     dtype = x.dtype
     Wx, Wh = np.ascontiguousarray(Wx, dtype), np.ascontiguousarray(Wh, dtype)
+    if cell == "gru":
+        Wx, Wh = _gru_blocks(Wx, Wh)
     T, B, D = x.shape
     H, G = Wh.shape[0], Wh.shape[1] // Wh.shape[0]
     spec = _spec(cell, b, H, dtype, options)
@@ -252,7 +274,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
             new((Q, H, nr), dtype))
     _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype), mods.loops.sync_words)
-    finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if cell == "rnn" else tape[1:3]))
+    finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if _single(cell) else tape[1:3]))
     y = tape.h[1:]
     if (lens < T).any():
         y = y * (np.arange(T)[:, None] < lens[None, :]).astype(dtype)[:, :, None]
@@ -277,7 +299,7 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
                for d in dstates]
     new = _Stagger(x).empty
     dz = new((T, B, G * H), dtype)
-    grad = C.RNNGrad(dz, *carried) if cache.cell == "rnn" else C.LSTMGrad(dz, *carried)
+    grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}.get(cache.cell, C.LSTMGrad)(dz, *carried)
     dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((H, G * H), dtype), np.empty(G * H, dtype)
     dP = np.empty(3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
@@ -289,6 +311,8 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
             new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
             new((-(-H // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2)
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
+    if cache.cell == "gru":  # back from the four blocks: Wx's r, z, n; Wh's r, z, hn
+        dWx, dWh = dWx[:, :3 * H], np.concatenate([dWh[:, :2 * H], dWh[:, 3 * H:]], axis=1)
     return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:]),
             (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None))
 
@@ -299,9 +323,12 @@ STREAM_ROWS = 4  # a streaming step of up to this many rows multiplies by the we
 
 def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tuple:
     """``(specs, Wxs, Whs)`` for :func:`stream_step` from each layer's parameters
-    ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied)."""
+    ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied), except the
+    GRU's, which are copied into its four blocks."""
     specs = tuple(_spec(cell, p[2], H, dtype, dict(options, P=p[3] if len(p) > 3 else None))
                   for p in layers)
+    if cell == "gru":
+        layers = [_gru_blocks(np.asarray(p[0], dtype), np.asarray(p[1], dtype)) for p in layers]
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
             tuple(np.ascontiguousarray(p[1], dtype) for p in layers))
 

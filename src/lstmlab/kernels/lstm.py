@@ -74,6 +74,31 @@ def lstm_cell(z: np.ndarray, c_prev: np.ndarray, c_out: np.ndarray, tanh_c_out: 
     np.multiply(o, tanh_c_out, out=h_out)  # h_t = o_t * tanh(C_t)
 
 
+def lstm_cell_backward(dh: np.ndarray, dc: np.ndarray, gates: np.ndarray, c: np.ndarray,
+                       tanh_c: np.ndarray, t: int, dz: np.ndarray):
+    """Backward of :func:`lstm_cell` at step ``t``: from ``dh`` = dL/dh_t and ``dc`` = dL/dC_t
+    arriving from step t+1 (each (B, H)), writes the pre-activations' gradient ``dz[t]
+    (B, 4H)`` and returns ``(dc_t, dc_prev)``: dL/dC_t in all, and its part that reaches
+    C_{t-1} through the forget gate. ``gates``, ``c``, ``tanh_c`` are the forward's."""
+    H = dh.shape[-1]
+    f, i, o, g = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
+    dzf, dzi, dzo, dzg = (dz[t, :, k * H:(k + 1) * H] for k in range(4))
+    # backprop h_t = o_t * tanh(C_t)
+    np.multiply(dh, tanh_c[t], out=dzo)
+    dc_t = dc + dh * o * (1.0 - tanh_c[t] * tanh_c[t])
+    # backprop C_t = f_t * C_{t-1} + i_t * C̃_t
+    np.multiply(dc_t, c[t], out=dzf)
+    np.multiply(dc_t, g, out=dzi)
+    np.multiply(dc_t, i, out=dzg)
+    dc_prev = dc_t * f
+    # backprop the nonlinearities: σ' = σ(1-σ), tanh' = 1 - tanh²
+    dzf *= f * (1.0 - f)
+    dzi *= i * (1.0 - i)
+    dzo *= o * (1.0 - o)
+    dzg *= 1.0 - g * g
+    return dc_t, dc_prev
+
+
 def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMParams,
                  lengths: np.ndarray | None = None):
     """Run the LSTM over ``x (T, B, D)`` from ``(h0, c0)``, each ``(B, H)``.
@@ -140,27 +165,13 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
         dy = dy * active  # padded outputs are constant zeros: no gradient flows from them
     dz = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) gradient on the pre-activations
     for t in range(T - 1, -1, -1):
-        f, i, o, g = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
         if dy is not None:
             dh = dh + dy[t]
         if dh_seq is not None:
             dh_seq[t] = dh
-        dzf, dzi, dzo, dzg = (dz[t, :, k * H:(k + 1) * H] for k in range(4))
-        # backprop h_t = o_t * tanh(C_t)
-        np.multiply(dh, tanh_c[t], out=dzo)
-        dc_t = dc + dh * o * (1.0 - tanh_c[t] * tanh_c[t])
+        dc_t, dc_prev = lstm_cell_backward(dh, dc, gates, c, tanh_c, t, dz)
         if dc_seq is not None:
             dc_seq[t] = dc_t
-        # backprop C_t = f_t * C_{t-1} + i_t * C̃_t
-        np.multiply(dc_t, c[t], out=dzf)
-        np.multiply(dc_t, g, out=dzi)
-        np.multiply(dc_t, i, out=dzg)
-        dc_prev = dc_t * f
-        # backprop the nonlinearities: σ' = σ(1-σ), tanh' = 1 - tanh²
-        dzf *= f * (1.0 - f)
-        dzi *= i * (1.0 - i)
-        dzo *= o * (1.0 - o)
-        dzg *= 1.0 - g * g
         if active is not None:  # inactive steps pass the state gradient straight through
             done = active[t] == 0
             dz[t] *= active[t]

@@ -3,6 +3,6 @@
 from .base import Module
 from .basic import Dropout, Embedding, Linear
 from .model import CharLM, CharLMConfig
-from .recurrent import LSTM, RNN
+from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["CharLM", "CharLMConfig", "Dropout", "Embedding", "LSTM", "Linear", "Module", "RNN"]
+__all__ = ["CharLM", "CharLMConfig", "Dropout", "Embedding", "GRU", "LSTM", "Linear", "Module", "RNN"]

@@ -1,11 +1,11 @@
-"""The character-level language model: embedding -> stacked RNN/LSTM -> linear head.
+"""The character-level language model: embedding -> stacked RNN/LSTM/GRU -> linear head.
 
 Dimensions: T time, B batch, V vocabulary, E embedding width, H hidden units, L layers.
 
 One named parameter registry (``embed.weight``, ``rnn.Wx_l0``, ..., ``head.weight``,
 ``head.bias``) serves optimizers, checkpoints and converters. The recurrent state is always
-a tuple: ``(h, c)`` for the LSTM, ``(h,)`` for the RNN, each ``(L, B, H)``, so that training
-and generation carry it the same way for both cells.
+a tuple: ``(h, c)`` for the LSTM, ``(h,)`` for the RNN and the GRU, each ``(L, B, H)``, so
+that training and generation carry it the same way for every cell.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from .._checks import finite_float, float_dtype, positive_int, probability
 from .base import Module
 from .basic import Dropout, Embedding, Linear
-from .recurrent import LSTM, RNN
+from .recurrent import GRU, LSTM, RNN
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class CharLMConfig:
     hidden_size: int = 256  # H, units per recurrent layer
     num_layers: int = 2  # L, stacked recurrent layers
     embed_dim: int = 64  # E, width of the character embedding
-    cell: str = "lstm"  # "lstm" or "rnn" (tanh)
+    cell: str = "lstm"  # "lstm", "rnn" (tanh) or "gru"
     dropout: float = 0.0  # dropout between layers and before the head (training only)
     forget_bias: float = 1.0  # LSTM forget-gate bias at initialisation
     dtype: str = "float32"  # "float32" or "float64"
@@ -36,8 +36,8 @@ class CharLMConfig:
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers", "embed_dim"):
             positive_int(getattr(self, name), name)
-        if self.cell not in ("lstm", "rnn"):
-            raise ValueError(f"cell must be 'lstm' or 'rnn', got {self.cell!r}")
+        if self.cell not in ("lstm", "rnn", "gru"):
+            raise ValueError(f"cell must be 'lstm', 'rnn' or 'gru', got {self.cell!r}")
         probability(self.dropout, "dropout")
         finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
 
@@ -56,7 +56,7 @@ class CharLMConfig:
 
 
 class CharLM(Module):
-    """Embedding -> RNN/LSTM stack -> Linear, over time-major token arrays ``(T, B)``."""
+    """Embedding -> RNN/LSTM/GRU stack -> Linear, over time-major token arrays ``(T, B)``."""
 
     def __init__(self, config: CharLMConfig, rng: np.random.Generator | None = None):
         super().__init__()
@@ -69,8 +69,9 @@ class CharLM(Module):
                             dropout=config.dropout, dtype=dtype, rng=rng,
                             forget_bias=config.forget_bias)
         else:
-            self.rnn = RNN(config.embed_dim, config.hidden_size, config.num_layers,
-                           dropout=config.dropout, dtype=dtype, rng=rng)
+            self.rnn = (GRU if config.cell == "gru" else RNN)(
+                config.embed_dim, config.hidden_size, config.num_layers, dropout=config.dropout,
+                dtype=dtype, rng=rng)
         self.drop = Dropout(config.dropout, rng=rng)
         self.head = Linear(config.hidden_size, config.vocab_size, dtype=dtype, rng=rng)
 

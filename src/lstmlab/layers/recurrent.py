@@ -1,4 +1,5 @@
-"""Recurrent layers ``RNN`` and ``LSTM``: stacked, bidirectional, batch-first, with dropout.
+"""Recurrent layers ``RNN``, ``LSTM`` and ``GRU``: stacked, bidirectional, batch-first, with
+dropout.
 
 Dimensions: T time, B batch, D input features, H hidden units, L layers, K directions (1 or 2).
 
@@ -11,8 +12,10 @@ docstrings fix the weight layout. Parameters, per layer ``l`` and direction (suf
     Wh_l{l}   (H, G*H)     recurrent weights
     b_l{l}    (G*H,)       bias (absent when bias=False)
 
-with G = 4 gate blocks (f, i, o, C̃) for the LSTM and G = 1 for the RNN. PyTorch keeps two
-biases (``bias_ih`` + ``bias_hh``); the lecture, Keras and this library keep their sum.
+with G = 4 gate blocks (f, i, o, C̃) for the LSTM, G = 1 for the RNN and G = 3 (r, z, n) for
+the GRU, whose bias has four blocks (b_r, b_z, b_in, b_hn: see ``lstmlab.kernels.gru``).
+PyTorch keeps two biases (``bias_ih`` + ``bias_hh``); the lecture, Keras and this library keep
+their sum wherever the equations only use the sum.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_for
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                      lstm_peephole_cell, lstm_peephole_forward)
+from ..kernels.lstm_proj import LSTMProjParams, lstm_proj_backward, lstm_proj_forward
 from ..kernels import fast  # imports no numba until a fast kernel runs
+from ..kernels.gru import (GRUParams, gru_backward, gru_bias_join, gru_bias_split, gru_cell,
+                           gru_forward)
 from .base import Module
 
 # Our LSTM gate blocks are (f, i, o, C̃); PyTorch's are (i, f, g, o). Block k of one layout is
@@ -52,7 +58,9 @@ class _Recurrent(Module):
     """Shared machinery of RNN and LSTM; subclasses set the gate count and the kernels."""
 
     _gates = 1
+    _bias_blocks = None  # blocks of H in the bias when not _gates (the GRU's four)
     _has_cell = False
+    proj_size = 0  # the LSTM's projection width P (0: none): h is P wide, C stays H wide
 
     # Which kernels run: "auto" (the compiled ones of ``lstmlab.kernels.fast`` when numba is
     # installed, else the NumPy reference), "numpy" (always the reference), or "fast" (the
@@ -129,19 +137,20 @@ class _Recurrent(Module):
         self._in_use = threading.Lock()  # forward/backward of one layer: one thread at a time
 
         H, G, dirs = self.hidden_size, self._gates, self.num_directions
-        above = (self.num_layers - 1) * (dirs * H + H + 1)  # inputs of the layers above: dirs·H
-        per_direction = G * H * (self.input_size + H + 1 + above)
+        O = self.proj_size or H  # the width of h: of the outputs and the recurrent input
+        above = (self.num_layers - 1) * (dirs * O + O + 1)  # inputs of the layers above: dirs·O
+        per_direction = G * H * (self.input_size + O + 1 + above)
         check_training_fits(dirs * per_direction, self.dtype, 2,
                             {"input_size": self.input_size, "hidden_size": H,
                              "num_layers": self.num_layers}, "weights and gradients")
         k = 1.0 / np.sqrt(H)  # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
         for layer in range(self.num_layers):
-            d_in = self.input_size if layer == 0 else H * self.num_directions
+            d_in = self.input_size if layer == 0 else O * self.num_directions
             for suffix in self._suffixes(layer):
                 self._register(f"Wx_{suffix}", self._uniform((d_in, G * H), k))
-                self._register(f"Wh_{suffix}", self._uniform((H, G * H), k))
+                self._register(f"Wh_{suffix}", self._uniform((O, G * H), k))
                 if self.bias:
-                    self._register(f"b_{suffix}", self._uniform((G * H,), k))
+                    self._register(f"b_{suffix}", self._uniform(((self._bias_blocks or G) * H,), k))
 
     def __getstate__(self):  # copy.deepcopy: a new lock, not the original's
         state = self.__dict__.copy()
@@ -186,16 +195,20 @@ class _Recurrent(Module):
             return (T, F)
         return (B, T, F) if self.batch_first else (T, B, F)
 
-    def _state_shape(self, B, unbatched):
-        n = self.num_layers * self.num_directions
-        return (n, self.hidden_size) if unbatched else (n, B, self.hidden_size)
+    def _widths(self, n_states: int) -> tuple[int, ...]:
+        """The widths of the states: h's (P with a projection, else H), then C's (H)."""
+        return ((self.proj_size or self.hidden_size), self.hidden_size)[:n_states]
 
-    def _check_state(self, s, name, B, unbatched) -> np.ndarray:
+    def _state_shape(self, B, unbatched, width=None):
+        n, width = self.num_layers * self.num_directions, width or self.hidden_size
+        return (n, width) if unbatched else (n, B, width)
+
+    def _check_state(self, s, name, B, unbatched, width=None) -> np.ndarray:
         n = self.num_layers * self.num_directions
         if s is None:
-            return np.zeros((n, B, self.hidden_size), self.dtype)
+            return np.zeros((n, B, width or self.hidden_size), self.dtype)
         s = as_float_array(s, name, self.dtype)
-        check_shape(s, self._state_shape(B, unbatched), name)
+        check_shape(s, self._state_shape(B, unbatched, width), name)
         return s[:, None, :] if unbatched else s
 
     def _to_user(self, y, unbatched):
@@ -258,7 +271,8 @@ class _Recurrent(Module):
             x, unbatched = self._check_input(x)
             T, B, _ = x.shape
             lengths = as_lengths(lengths, T, B)
-            states = tuple(self._check_state(s, n, B, unbatched) for s, n in states)
+            states = tuple(self._check_state(s, n, B, unbatched, w)
+                           for (s, n), w in zip(states, self._widths(len(states))))
             y, finals, caches, masks = self._run(x, states, lengths)
             self._caches = (caches, masks, lengths, unbatched, T, B, threading.get_ident())
         finals = [f[:, 0, :] if unbatched else f for f in finals]
@@ -278,20 +292,21 @@ class _Recurrent(Module):
                 f"{type(self).__name__}.backward called on another thread than the layer's "
                 f"last forward: it would differentiate that thread's forward; run forward and "
                 f"backward on one thread, or give each thread its own layer")
-        K, H = self.num_directions, self.hidden_size
+        K, H = self.num_directions, self.proj_size or self.hidden_size  # H: the width of h
+        widths = self._widths(len(dfinals))
         if dy is None:
             dcur = np.zeros((T, B, K * H), self.dtype)
         else:
             dcur = self._from_user(dy, "dy", T, B, K * H, unbatched)
         dfin = []
-        for d, name in dfinals:
+        for (d, name), w in zip(dfinals, widths):
             if d is None:
                 dfin.append(None)
                 continue
             d = as_float_array(d, name, self.dtype)
-            check_shape(d, self._state_shape(B, unbatched), name)
+            check_shape(d, self._state_shape(B, unbatched, w), name)
             dfin.append(d[:, None, :] if unbatched else d)
-        dinit = [np.empty((self.num_layers * K, B, H), self.dtype) for _ in dfinals]
+        dinit = [np.empty((self.num_layers * K, B, w), self.dtype) for w in widths]
         for layer in range(self.num_layers - 1, -1, -1):
             if masks[layer] is not None:
                 dcur = dcur * masks[layer]  # backprop the dropout on this layer's output
@@ -317,6 +332,8 @@ class _Recurrent(Module):
                     self._grads[f"b_{suffix}"][...] = g[2]
                 if len(g) > 3 and g[3] is not None:  # peephole LSTM
                     self._grads[f"P_{suffix}"][...] = g[3]
+                if len(g) > 4:  # projected LSTM
+                    self._grads[f"Wr_{suffix}"][...] = g[4]
             dcur = dx
         dinit = [a[:, 0, :] if unbatched else a for a in dinit]
         return (None if dcur is None else self._to_user(dcur, unbatched)), dinit
@@ -342,12 +359,27 @@ class _Recurrent(Module):
                 b = _permute_blocks(src[f"b_{suffix}"], perm, 0).copy()
                 out[f"bias_ih_{ts}"] = b
                 out[f"bias_hh_{ts}"] = b.copy() if grads else np.zeros_like(b)
+            if self.proj_size:
+                out[f"weight_hr_{ts}"] = src[f"Wr_{suffix}"].T.copy()  # (P, H)
         return out
 
     def load_torch_state_dict(self, state_dict) -> None:
         """Load a PyTorch ``state_dict`` (tensors or arrays) of the same configuration.
 
         The two PyTorch biases are summed into the lecture's single bias."""
+        sd = self._checked_torch_state_dict(state_dict)
+        perm = _TORCH_PERM if self._has_cell else (0,)
+        for suffix, ts in self._torch_key_pairs():
+            self._params[f"Wx_{suffix}"][...] = _permute_blocks(sd[f"weight_ih_{ts}"], perm, 0).T
+            self._params[f"Wh_{suffix}"][...] = _permute_blocks(sd[f"weight_hh_{ts}"], perm, 0).T
+            if self.bias:
+                b = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
+                self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
+            if self.proj_size:
+                self._params[f"Wr_{suffix}"][...] = sd[f"weight_hr_{ts}"].T
+
+    def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
+        """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
         expected = self.torch_state_dict()
         sd = {k: _to_numpy(v) for k, v in dict(state_dict).items()}
         missing = sorted(set(expected) - set(sd))
@@ -360,13 +392,7 @@ class _Recurrent(Module):
                 raise ValueError(f"state_dict[{k!r}] must have shape {ref.shape}, got {sd[k].shape}")
             if sd[k].dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {sd[k].dtype}")
-        perm = _TORCH_PERM if self._has_cell else (0,)
-        for suffix, ts in self._torch_key_pairs():
-            self._params[f"Wx_{suffix}"][...] = _permute_blocks(sd[f"weight_ih_{ts}"], perm, 0).T
-            self._params[f"Wh_{suffix}"][...] = _permute_blocks(sd[f"weight_hh_{ts}"], perm, 0).T
-            if self.bias:
-                b = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
-                self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
+        return sd
 
     def _stream_args(self, x_t, state, n_states: int):
         """The streaming fast lane's arguments, or None when the general path must take them.
@@ -437,7 +463,8 @@ class _Recurrent(Module):
             elif not (isinstance(state, (tuple, list)) and len(state) == n_states):
                 raise TypeError(f"state must be a tuple ({', '.join(names)}) of arrays, or None "
                                 f"for zeros")
-            states = tuple(self._check_state(s, name, B, unbatched) for s, name in zip(state, names))
+            states = tuple(self._check_state(s, name, B, unbatched, w)
+                           for s, name, w in zip(state, names, self._widths(n_states)))
             new = tuple(np.empty_like(s) for s in states)
             inp = x
             for layer in range(self.num_layers):
@@ -503,6 +530,12 @@ class LSTM(_Recurrent):
     the step's arithmetic) when the input is data, as PyTorch does for an input that does
     not require grad.
 
+    ``proj_size=P`` (0 < P < H; PyTorch's, LSTMP of Sak et al. 2014,
+    ``lstmlab.kernels.lstm_proj``) projects ``m_t = o_t * tanh(C_t)`` to ``h_t = m_t · Wr``:
+    parameters ``Wr_l{l} (H, P)`` (PyTorch's ``weight_hr_l{l}`` transposed), ``Wh_l{l} (P, 4H)``,
+    inputs of the layers above ``K*P`` wide; ``h_0``, ``h_n`` and ``y`` are P wide, ``c`` H
+    wide. It runs on the NumPy reference kernels.
+
     The ONNX LSTM variants (``lstmlab.kernels.lstm_peephole``): ``peephole=True`` adds the
     peephole weights ``P_l{l}[_reverse] (3H,)`` (blocks p_f, p_i, p_o; Gers & Schmidhuber 2000,
     the output gate seeing the new C_t), ``clip`` clamps every gate pre-activation to
@@ -517,7 +550,16 @@ class LSTM(_Recurrent):
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
                  forget_bias: float = 0.0, *, peephole: bool = False, clip: float | None = None,
-                 input_forget: bool = False):
+                 input_forget: bool = False, proj_size: int = 0):
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or not (
+                0 <= proj_size < positive_int(hidden_size, "hidden_size")):
+            raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, "
+                             f"{hidden_size}), got {proj_size!r}")
+        self.proj_size = int(proj_size)
+        if self.proj_size and (peephole or clip is not None or input_forget):
+            raise ValueError("proj_size does not combine with peephole, clip or input_forget "
+                             "(ONNX's options have no projection, PyTorch's projection no "
+                             "peepholes): choose one")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout, dtype, rng)
         self.forget_bias = finite_float(forget_bias, "forget_bias", self.dtype)
@@ -536,14 +578,31 @@ class LSTM(_Recurrent):
             for layer in range(self.num_layers):
                 for suffix in self._suffixes(layer):
                     self._register(f"P_{suffix}", self._uniform((3 * self.hidden_size,), k))
+        if self.proj_size:  # PyTorch's init, U(-1/sqrt(H), 1/sqrt(H)), as every weight
+            k = 1.0 / np.sqrt(self.hidden_size)
+            for layer in range(self.num_layers):
+                for suffix in self._suffixes(layer):
+                    self._register(f"Wr_{suffix}", self._uniform((self.hidden_size,
+                                                                  self.proj_size), k))
+
+    def _fast_kernels(self):
+        if not self.proj_size:
+            return super()._fast_kernels()
+        if self.backend == "fast":
+            raise RuntimeError("LSTM(proj_size=...) runs on the NumPy reference kernels only: "
+                               "set backend = 'auto' or 'numpy'")
+        return None
 
     def _is_variant(self) -> bool:
         return self.peephole or self.clip is not None or self.input_forget
 
     def _layer_params(self, suffix: str):
+        p = self._params
+        if self.proj_size:
+            return LSTMProjParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
+                                  p[f"Wr_{suffix}"])
         if not self._is_variant():
             return super()._layer_params(suffix)
-        p = self._params
         return LSTMPeepholeParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
                                   p.get(f"P_{suffix}"))
 
@@ -553,7 +612,9 @@ class LSTM(_Recurrent):
         return "lstm", {}
 
     def _reference_forward(self, x, states, params, lengths):
-        if self._is_variant():
+        if self.proj_size:
+            y, hT, cT, cache = lstm_proj_forward(x, *states, params, lengths)
+        elif self._is_variant():
             y, hT, cT, cache = lstm_peephole_forward(x, *states, params, lengths, self.clip,
                                                      self.input_forget)
         else:
@@ -561,6 +622,9 @@ class LSTM(_Recurrent):
         return y, (hT, cT), cache
 
     def _reference_backward(self, dy, dfinals, cache, need_dx):
+        if self.proj_size:
+            dx, dh0, dc0, g = lstm_proj_backward(dy, *dfinals, cache, need_dx=need_dx)
+            return dx, (dh0, dc0), (g.Wx, g.Wh, g.b, None, g.Wr)
         if self._is_variant():
             dx, dh0, dc0, g = lstm_peephole_backward(dy, *dfinals, cache, need_dx=need_dx)
             return dx, (dh0, dc0), tuple(g)
@@ -574,6 +638,10 @@ class LSTM(_Recurrent):
         if params[2] is not None:
             z += params[2]
         h_new, c_new, tanh_c = np.empty_like(h), np.empty_like(c), np.empty_like(c)
+        if self.proj_size:
+            m = np.empty_like(c)
+            lstm_cell(z, c, c_new, tanh_c, m)
+            return m @ params[3], c_new  # h_t = m_t · W_r
         if self._is_variant():
             lstm_peephole_cell(z, params[3], c, c_new, tanh_c, h_new, self.clip,
                                self.input_forget)
@@ -590,7 +658,8 @@ class LSTM(_Recurrent):
     def __repr__(self) -> str:
         extra = [o for o, on in (("peephole=True", self.peephole),
                                  (f"clip={self.clip}", self.clip is not None),
-                                 ("input_forget=True", self.input_forget)) if on]
+                                 ("input_forget=True", self.input_forget),
+                                 (f"proj_size={self.proj_size}", self.proj_size)) if on]
         r = super().__repr__()
         return r if not extra else r[:-1] + ", " + ", ".join(extra) + ")"
 
@@ -678,3 +747,93 @@ class RNN(_Recurrent):
     def __repr__(self) -> str:
         r = super().__repr__()
         return r if self.nonlinearity == "tanh" else r[:-1] + ", nonlinearity='relu')"
+
+
+class GRU(_Recurrent):
+    """The gated recurrent unit (Cho et al. 2014) as ``torch.nn.GRU``: gates r, z, n, the reset
+    gate applied after the recurrent product (``lstmlab.kernels.gru`` has the equations).
+
+    ``y, h_n = gru.forward(x, h0=None, lengths=None)``; ``dx, dh0 = gru.backward(dy,
+    dh_n=None)`` (``input_grad=False``: ``dx = None``); ``step`` as the RNN's. Parameters
+    ``Wx_l{l} (D_l, 3H)``, ``Wh_l{l} (H, 3H)`` (blocks r, z, n) and ``b_l{l} (4H,)`` (b_r,
+    b_z, b_in, b_hn: PyTorch's ``b_ir + b_hr``, ``b_iz + b_hz``, ``b_in``, ``b_hn``).
+    """
+
+    _gates = 3
+    _bias_blocks = 4
+
+    def _layer_params(self, suffix: str):
+        p = self._params
+        return GRUParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"))
+
+    def _cell(self):
+        return "gru", {}
+
+    def _reference_forward(self, x, states, params, lengths):
+        y, hT, cache = gru_forward(x, states[0], params, lengths)
+        return y, (hT,), cache
+
+    def _reference_backward(self, dy, dfinals, cache, need_dx):
+        dx, dh0, g = gru_backward(dy, dfinals[0], cache, need_dx=need_dx)
+        return dx, (dh0,), (g.Wx, g.Wh, g.b, None)
+
+    def _reference_step(self, x, states, params):
+        """One step of one layer with the NumPy reference cell: ``(h_t,)``."""
+        H = self.hidden_size
+        gx = x @ params[0]  # (B, 3H)
+        b = params[2]
+        if b is not None:
+            gx += b[:3 * H]
+        h_new, gates = np.empty_like(states[0]), np.empty((x.shape[0], 4 * H), self.dtype)
+        gru_cell(gx, states[0] @ params[1], None if b is None else b[3 * H:], states[0], gates,
+                 h_new)
+        return (h_new,)
+
+    def _stream_weights(self, fast):
+        # the compiled step runs on copies in four blocks (fast._gru_blocks): made per call,
+        # so that a parameter updated in place is always seen
+        cell, options = self._cell()
+        per_layer = [self._layer_params(f"l{layer}") for layer in range(self.num_layers)]
+        return fast.stream_weights(cell, per_layer, self.hidden_size, self.dtype, options)
+
+    def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
+        """The parameters (or their gradients) under ``nn.GRU``'s keys and shapes (the gate
+        order r, z, n is PyTorch's). ``bias_ih`` = (b_r, b_z, b_in), ``bias_hh`` = (0, 0, b_hn);
+        with ``grads=True`` the r and z blocks of both get their bias's gradient, as autograd
+        would fill them."""
+        src, H = (self._grads if grads else self._params), self.hidden_size
+        out = {}
+        for suffix, ts in self._torch_key_pairs():
+            out[f"weight_ih_{ts}"] = src[f"Wx_{suffix}"].T.copy()
+            out[f"weight_hh_{ts}"] = src[f"Wh_{suffix}"].T.copy()
+            if self.bias:
+                b = src[f"b_{suffix}"]
+                out[f"bias_ih_{ts}"], out[f"bias_hh_{ts}"] = gru_bias_split(b)
+                if grads:
+                    out[f"bias_hh_{ts}"][:2 * H] = b[:2 * H]
+        return out
+
+    def load_torch_state_dict(self, state_dict) -> None:
+        """Load an ``nn.GRU`` ``state_dict`` (tensors or arrays) of the same configuration:
+        b_r = b_ir + b_hr, b_z = b_iz + b_hz; b_in and b_hn stay apart."""
+        sd = self._checked_torch_state_dict(state_dict)
+        for suffix, ts in self._torch_key_pairs():
+            self._params[f"Wx_{suffix}"][...] = sd[f"weight_ih_{ts}"].T
+            self._params[f"Wh_{suffix}"][...] = sd[f"weight_hh_{ts}"].T
+            if self.bias:
+                self._params[f"b_{suffix}"][...] = gru_bias_join(sd[f"bias_ih_{ts}"],
+                                                                 sd[f"bias_hh_{ts}"])
+
+    def forward(self, x, h0=None, lengths=None):
+        y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
+        return y, h_n
+
+    def backward(self, dy, dh_n=None, *, input_grad=True):
+        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),), input_grad)
+        return dx, dh0
+
+    def step(self, x_t, state=None):
+        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None.
+        Keeps nothing in the layer (threads may share it for ``step``)."""
+        y, (h,) = self._step(x_t, state, 1, ("state",))
+        return y, h

@@ -21,15 +21,13 @@ import numbers
 import numpy as np
 
 from .._checks import short_repr, shorten
+from .._memory import recurrent_params
 
 
 def recurrent_param_count(input_size: int, hidden_size: int, num_layers: int, cell: str) -> int:
-    """Parameters of a unidirectional stacked LSTM/RNN with biases: each layer has
-    ``Wx (D_in, G·H)``, ``Wh (H, G·H)`` and ``b (G·H,)``, with ``D_in = D`` for the first
-    layer and ``H`` above it; ``G`` = 4 gates for the LSTM, 1 for the RNN."""
-    G, H = (4 if cell == "lstm" else 1), hidden_size
-    first = (input_size + H + 1) * G * H
-    return first + (num_layers - 1) * (2 * H + 1) * G * H
+    """Parameters of a unidirectional stacked LSTM/RNN/GRU with biases (the layers' own
+    count, ``lstmlab._memory.recurrent_params``)."""
+    return recurrent_params(cell, input_size, hidden_size, num_layers)
 
 
 def charlm_param_count(config) -> int:
@@ -164,7 +162,7 @@ def check_charlm(meta: dict, headers: dict) -> None:
                          f"{short_repr(meta.get('has_state'))}")
     if meta["has_state"]:
         shape = (config.num_layers, train.batch_size, config.hidden_size)
-        for i in range(2 if config.cell == "lstm" else 1):
+        for i in range(2 if config.cell == "lstm" else 1):  # (h, c) or (h,)
             h = headers.get(f"state/{i}")
             if h is None or h.shape != shape:
                 got = "missing" if h is None else f"of shape {h.shape}"
