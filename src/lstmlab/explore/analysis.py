@@ -94,11 +94,17 @@ def _lstm_fields(model, ids):
 
 
 def _state_fields(model, ids):
-    """Any recurrent layer: its state after each character, stepped with ``model.step``."""
+    """Any recurrent layer: its state after each character, stepped with ``model.step`` on the
+    NumPy reference kernels (as :func:`record_gates` runs them; a compiled step would first
+    spend seconds compiling for a page that reads a few thousand characters)."""
     states, state = [], None
-    for t in ids:
-        _, state = model.step(np.array([t]), state)
-        states.append(tuple(np.array(s[:, 0], np.float64) for s in state))  # each (L, H)
+    backend, model.rnn.backend = model.rnn.backend, "numpy"
+    try:
+        for t in ids:
+            _, state = model.step(np.array([t]), state)
+            states.append(tuple(np.array(s[:, 0], np.float64) for s in state))  # each (L, H)
+    finally:
+        model.rnn.backend = backend
     names = ["h", "C"] if len(states[0]) == 2 else ["h"] + [f"s{k}" for k in
                                                             range(1, len(states[0]))]
     fields = {name: np.stack([s[k] for s in states], axis=1)  # (L, T, H)
