@@ -109,13 +109,16 @@ class Chromium:
         """Insert ``text`` at the focused element's caret, as typing or pasting does."""
         self.send("Input.insertText", text=text)
 
-    def screenshot(self, path, full_page: bool = True) -> None:
-        params = {"format": "png"}
-        if full_page:
+    def screenshot(self, path, selector: str | None = None) -> None:
+        """A PNG of the whole page, or of the first element matching ``selector``."""
+        if selector is None:
             m = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": m["width"], "height": m["height"],
-                                "scale": 1})
+            box = {"x": 0, "y": 0, "width": m["width"], "height": m["height"]}
+        else:
+            box = self.eval(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                            f".getBoundingClientRect(); return {{x: r.left + scrollX, "
+                            f"y: r.top + scrollY, width: r.width, height: r.height}}; }})()")
+        params = {"format": "png", "captureBeyondViewport": True, "clip": dict(box, scale=1)}
         data = self.send("Page.captureScreenshot", **params)["data"]
         Path(path).write_bytes(base64.b64decode(data))
 

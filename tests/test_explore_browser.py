@@ -84,11 +84,23 @@ def test_the_page_shows_the_models_numbers(browser):
                        "getComputedStyle(s).backgroundColor])")
         want = tr.unit_values("C", layer, u)
         np.testing.assert_allclose([v for v, _ in shown], want, rtol=1e-5, atol=1e-9)
-        scale = np.abs(want).max()
+        mean = want.mean()  # states are coloured by their distance from their mean
+        scale = np.abs(want - mean).max()
         for (v, css), w in zip(shown, want):
             r, g, bl, a = _rgba(css)
-            assert (r, g, bl) == ((214, 39, 40) if w >= 0 else (31, 119, 180))
-            assert a == pytest.approx(min(1, abs(w) / scale), abs=0.01)
+            assert (r, g, bl) == ((214, 39, 40) if w >= mean else (31, 119, 180))
+            assert a == pytest.approx(min(1, abs(w - mean) / scale), abs=0.01)
+
+        # a gate: green, as opaque as its value
+        b.eval("(() => { const f = document.getElementById('field'); f.value = 'f';"
+               " f.dispatchEvent(new Event('change')); })()")
+        b.wait("chars.dataset.field === 'f' && document.documentElement.dataset.busy === '0'")
+        shown = b.eval("[...chars.children].map(s => getComputedStyle(s).backgroundColor)")
+        for css, w in zip(shown, tr.unit_values("f", layer, u)):
+            assert _rgba(css) == pytest.approx([44, 160, 44, w], abs=0.01)
+        b.eval("(() => { const f = document.getElementById('field'); f.value = 'C';"
+               " f.dispatchEvent(new Event('change')); })()")
+        b.wait("chars.dataset.field === 'C' && document.documentElement.dataset.busy === '0'")
 
         # hover: the next-character predictions after that character
         k = 14
@@ -102,6 +114,8 @@ def test_the_page_shows_the_models_numbers(browser):
                      f".map(td => [td.dataset.field, Number(td.textContent)])")
         for f, v in row:
             assert v == pytest.approx(tr.unit_values(f, layer, u)[k], abs=6e-4)
+        start = max(0, min(k - 60, len(TYPED) - 120))  # the stacked view centres the hovered one
+        assert b.eval("document.getElementById('stack').dataset.start") == str(start)
 
         # select a span in the text box, add it: the ranking is rank_units'
         a, z = TYPED.index("# see"), TYPED.index("(y)\n")
@@ -123,7 +137,7 @@ def test_the_page_shows_the_models_numbers(browser):
         best = ranked[0]
         b.wait(f"chars.dataset.unit === '{best.layer}/{best.unit}'"
                " && document.documentElement.dataset.busy === '0'")
-        assert b.eval("[...document.querySelectorAll('#stack svg')].map(s => s.dataset.field)") == \
+        assert b.eval("[...document.querySelectorAll('#stack svg[data-field]')].map(s => s.dataset.field)") == \
             ["f", "i", "o", "C̃", "C", "h"]
         v = b.eval("[...chars.children].map(s => Number(s.dataset.v))")
         np.testing.assert_allclose(v, tr.unit_values("C", best.layer, best.unit), rtol=1e-5, atol=1e-9)
@@ -165,7 +179,7 @@ def test_an_rnn_page_and_a_saved_page(browser, tmp_path):
         b.goto(url)
         _settled(b, START)
         assert b.eval("[...document.getElementById('field').options].map(o => o.value)") == ["h"]
-        assert b.eval("[...document.querySelectorAll('#stack svg')].map(s => s.dataset.field)") == ["h"]
+        assert b.eval("[...document.querySelectorAll('#stack svg[data-field]')].map(s => s.dataset.field)") == ["h"]
         assert "has no gates" in b.eval("document.getElementById('sat').textContent")
     finally:
         _stop(server, thread)

@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   info: null, text: "", field: "h", current: [0, 0], pinned: [],
-  view: null, spans: [], ranked: null, busy: 0,
+  view: null, spans: [], ranked: null, busy: 0, hovered: -1, stackStart: 0,
 };
 
 // -- talking to the server ----------------------------------------------------------------
@@ -70,12 +70,20 @@ function scaleOf(values) {
   return m || 1;
 }
 
-// Gates (sigmoids, in [0, 1]) on white-to-green; everything else red/blue by sign, full
-// colour at the largest |value| over the text.
-function colour(v, field, scale) {
+// Gates (sigmoids, in [0, 1]) on white-to-green; states red above their mean over the text
+// and blue below, full colour at the largest distance from it (a cell that drifts far from
+// zero still shows what moves it, as the correlations see it).
+function centre(values, field) {
+  if (isGate(field)) return 0;
+  let s = 0;
+  for (const v of values) s += v;
+  return s / values.length;
+}
+
+function colour(v, field, mean, scale) {
   if (isGate(field)) return `rgba(44,160,44,${v.toFixed(3)})`;
-  const a = Math.min(1, Math.abs(v) / scale).toFixed(3);
-  return v >= 0 ? `rgba(214,39,40,${a})` : `rgba(31,119,180,${a})`;
+  const a = Math.min(1, Math.abs(v - mean) / scale).toFixed(3);
+  return v >= mean ? `rgba(214,39,40,${a})` : `rgba(31,119,180,${a})`;
 }
 
 function el(tag, attrs, text) {
@@ -105,15 +113,16 @@ function drawChars() {
   const view = state.view;
   if (!view) return;
   const values = view.values[state.field][unitIndex(state.current)];
-  const scale = scaleOf(values);
+  const mean = centre(values, state.field);
+  const scale = scaleOf(values.map((v) => v - mean));
   box.dataset.field = state.field;
   box.dataset.unit = unitName(state.current);
-  box.dataset.scale = scale;
+  box.dataset.mean = mean;
   const frag = document.createDocumentFragment();
   for (let i = 0; i < view.text.length; i++) {
     const ch = view.text[i];
     const s = el("span", {"data-i": i, "data-v": values[i]}, ch === "\n" ? "↵\n" : ch);
-    s.style.background = colour(values[i], state.field, scale);
+    s.style.background = colour(values[i], state.field, mean, scale);
     frag.appendChild(s);
   }
   box.appendChild(frag);
@@ -162,35 +171,62 @@ function hover(ev) {
   if (!s || !state.view) return;
   for (const o of $("chars").querySelectorAll("span.hover")) o.classList.remove("hover");
   s.classList.add("hover");
-  showTip(Number(s.dataset.i));
+  state.hovered = Number(s.dataset.i);
+  state.stackStart = state.hovered - WINDOW / 2;
+  showTip(state.hovered);
+  drawStack();
 }
 
 // -- 2. one cell over time ----------------------------------------------------------------
+const WINDOW = 120;  // characters in the stacked view: hovering a character centres it
+
 function drawStack() {
   const box = $("stack");
   box.textContent = "";
   const view = state.view;
   if (!view) return;
   const k = unitIndex(state.current);
-  const W = Math.max(300, box.clientWidth - 60), Hh = 46;
-  box.appendChild(el("p", {class: "note"}, `layer ${state.current[0]}, unit ${state.current[1]}`));
-  for (const f of state.info.fields) {
-    const v = view.values[f][k];
-    const gate = isGate(f);
-    const m = gate ? 1 : scaleOf(v);
-    const y = (x) => (gate ? Hh - 2 - x * (Hh - 4) : Hh / 2 - (x / m) * (Hh / 2 - 2));
-    const svg = svgEl("svg", {width: W, height: Hh, "data-field": f});
-    svg.appendChild(svgEl("rect", {x: 0, y: 0, width: W, height: Hh, fill: "#fafafa"}));
-    svg.appendChild(svgEl("line", {x1: 0, x2: W, y1: y(0), y2: y(0), stroke: "#ccc"}));
-    const dx = W / Math.max(1, v.length - 1);
-    const pts = v.map((x, i) => `${(i * dx).toFixed(1)},${y(x).toFixed(1)}`).join(" ");
-    svg.appendChild(svgEl("polyline", {points: pts, fill: "none", stroke: "#1f4e9a",
-                                       "stroke-width": 1}));
+  const T = view.text.length;
+  const a = Math.max(0, Math.min(state.stackStart || 0, T - WINDOW));
+  const b = Math.min(T, a + WINDOW);
+  const W = Math.max(300, box.clientWidth - 70), Hh = 46;
+  const dx = W / WINDOW, xs = (t) => (t - a + 0.5) * dx;
+  box.dataset.start = a;
+  box.appendChild(el("p", {class: "note"},
+    `layer ${state.current[0]}, unit ${state.current[1]}; characters ${a}–${b - 1} ` +
+    "(hover a character in the text to move the window)"));
+  const rows = state.info.fields.map((f) => [f, view.values[f][k]]);
+  rows.push(["", null]);  // the characters
+  for (const [f, all] of rows) {
+    const svg = svgEl("svg", {width: W, height: all ? Hh : 16});
     const row = el("div", {class: "stack-row"});
     row.appendChild(el("span", {class: "label"}, f));
     row.appendChild(svg);
-    row.appendChild(el("span", {class: "note"}, gate ? "[0, 1]" : `±${m.toPrecision(3)}`));
     box.appendChild(row);
+    if (!all) {
+      for (let t = a; t < b; t++) {
+        const c = svgEl("text", {x: xs(t), y: 12, "font-size": 10, "text-anchor": "middle",
+                                 "font-family": "monospace"});
+        c.textContent = shown(view.text[t]);
+        svg.appendChild(c);
+      }
+      continue;
+    }
+    svg.setAttribute("data-field", f);
+    const v = all.slice(a, b);
+    const gate = isGate(f);
+    const m = gate ? 1 : scaleOf(v);  // states: the window's own scale
+    const y = (x) => (gate ? Hh - 2 - x * (Hh - 4) : Hh / 2 - (x / m) * (Hh / 2 - 2));
+    svg.appendChild(svgEl("rect", {x: 0, y: 0, width: W, height: Hh, fill: "#fafafa"}));
+    svg.appendChild(svgEl("line", {x1: 0, x2: W, y1: y(0), y2: y(0), stroke: "#ccc"}));
+    if (state.hovered >= a && state.hovered < b) {
+      svg.appendChild(svgEl("line", {x1: xs(state.hovered), x2: xs(state.hovered), y1: 0, y2: Hh,
+                                     stroke: "#e6a100"}));
+    }
+    const pts = v.map((x, i) => `${xs(a + i).toFixed(1)},${y(x).toFixed(1)}`).join(" ");
+    svg.appendChild(svgEl("polyline", {points: pts, fill: "none", stroke: "#1f4e9a",
+                                       "stroke-width": 1.3}));
+    row.appendChild(el("span", {class: "note"}, gate ? "[0, 1]" : `±${m.toPrecision(3)}`));
   }
 }
 
@@ -306,8 +342,10 @@ async function findMatches() {
     tr.appendChild(el("td", {class: "num"}, dist === null ? "query" : dist.toFixed(4)));
     const snip = el("td", {class: "snippet"});
     const a = Math.max(0, start - 15), stop = start + res.width;
+    const win = state.text.slice(start, stop);
+    const cut = win.length > 60 ? win.slice(0, 60) + "…" : win;
     snip.appendChild(document.createTextNode(state.text.slice(a, start).replaceAll("\n", "↵")));
-    snip.appendChild(el("mark", {}, state.text.slice(start, stop).replaceAll("\n", "↵")));
+    snip.appendChild(el("mark", {}, cut.replaceAll("\n", "↵")));
     snip.appendChild(document.createTextNode(state.text.slice(stop, stop + 15).replaceAll("\n", "↵")));
     tr.appendChild(snip);
     tr.addEventListener("click", () => markMatch(start, res.width));
@@ -374,6 +412,10 @@ async function drawSaturation() {
       svg.appendChild(e);
     };
     lbl(pad + S / 2, S + 16, "fraction left-saturated");
+    const ylab = svgEl("text", {x: 0, y: 0, "font-size": 10, "text-anchor": "middle",
+                                transform: `translate(${pad - 6},${S / 2}) rotate(-90)`});
+    ylab.textContent = "fraction right-saturated";
+    svg.appendChild(ylab);
     lbl(pad, S + 10, "0");
     lbl(pad + S, S + 10, "1");
     lbl(pad - 4, 10, "1", "end");
@@ -389,8 +431,13 @@ async function drawSaturation() {
       });
     });
     fig.appendChild(svg);
-    const layers = res.gates[g].left.map((_, l) => `layer ${l}`).join(", ");
-    fig.appendChild(el("figcaption", {}, `${g}: ${layers} (colours: blue, red, green, ...)`));
+    const cap = el("figcaption", {}, `${g}: `);
+    res.gates[g].left.forEach((_, l) => {
+      const key = el("span", {}, ` ● layer ${l} `);
+      key.style.color = LAYER_COLOURS[l % 6];
+      cap.appendChild(key);
+    });
+    fig.appendChild(cap);
     grid.appendChild(fig);
   }
   box.appendChild(grid);
