@@ -176,10 +176,11 @@ def test_hypotheses_report_the_best_pearson_r_of_each_property():
 def test_match_windows_against_a_brute_force_search():
     rng = np.random.default_rng(6)
     T, N = 50, 3
-    values = rng.normal(size=(T, N))
-    values[30:36] = values[10:16] + 0.01  # a planted look-alike of the query
+    values = rng.normal(size=(T, N)) * [1.0, 50.0, 0.1] + [0.0, 7.0, -3.0]
+    values[30:36] = values[10:16] + 0.01 * values.std(axis=0)  # a planted look-alike
     found = analysis.match_windows(values, 10, 16, count=4)
-    assert found[0].start == 30 and found[0].distance == pytest.approx(0.01)
+    assert found[0].start == 30 and found[0].distance < 0.02
+    values = (values - values.mean(axis=0)) / values.std(axis=0)  # distances in std units
     taken = set(range(10, 16))
     dists = {s: np.sqrt(((values[s:s + 6] - values[10:16]) ** 2).mean()) for s in range(T - 5)}
     for m in found:  # each is the closest window that overlaps neither query nor earlier ones

@@ -229,8 +229,14 @@ class Match:
 def match_windows(values: np.ndarray, start: int, stop: int, count: int = 5) -> list[Match]:
     """Places where the units of ``values (T, N)`` behave as they do on ``[start, stop)``: the
     ``count`` windows of the same width with the smallest root-mean-square difference from
-    the query, none overlapping the query or each other, closest first."""
+    the query, none overlapping the query or each other, closest first.
+
+    Each unit is first standardised over the text (zero mean, unit variance; a constant unit
+    becomes 0), so that a cell state that wanders to ±100 does not outweigh a gate that moves
+    within [0, 1]: distances are in standard deviations."""
     values = np.asarray(values, np.float64)
+    std = values.std(axis=0)
+    values = (values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)  # (T, N)
     T = values.shape[0]
     if not (_is_int(start) and _is_int(stop) and 0 <= start < stop <= T):
         raise ValueError(f"the query must be [start, stop) with 0 <= start < stop <= {T}, "
