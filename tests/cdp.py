@@ -105,6 +105,16 @@ class Chromium:
             self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left",
                       clickCount=1)
 
+    KEYS = {"ArrowRight": 39, "ArrowLeft": 37, "Home": 36, "End": 35}
+    SHIFT, CTRL = 8, 2  # the protocol's modifier bits
+
+    def press(self, key: str, modifiers: int = 0, times: int = 1) -> None:
+        """Press and release a navigation key (``KEYS``), e.g. Shift+ArrowRight to select."""
+        for _ in range(times):
+            for kind in ("rawKeyDown", "keyUp"):
+                self.send("Input.dispatchKeyEvent", type=kind, key=key, code=key,
+                          windowsVirtualKeyCode=self.KEYS[key], modifiers=modifiers)
+
     def type(self, text: str) -> None:
         """Insert ``text`` at the focused element's caret, as typing or pasting does."""
         self.send("Input.insertText", text=text)

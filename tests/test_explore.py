@@ -278,6 +278,16 @@ def test_bad_requests_get_a_clear_error(served, path, body, message):
     assert status == 400 and message in json.loads(data)["error"]
 
 
+def test_the_server_listens_on_the_loopback_address_only():
+    model, vocab = _model("rnn", 2, 1)
+    server, url = start_server(Explorer(model, vocab, TEXT))
+    try:
+        assert server.server_address == ("127.0.0.1", server.port)
+        assert url == f"http://127.0.0.1:{server.port}/" and server.port > 0
+    finally:
+        server.server_close()
+
+
 def test_a_port_in_use_is_named(served):
     explorer, port = served
     with pytest.raises(OSError, match=f"127.0.0.1:{port} is already in use"):

@@ -117,9 +117,13 @@ def test_the_page_shows_the_models_numbers(browser):
         start = max(0, min(k - 60, len(TYPED) - 120))  # the stacked view centres the hovered one
         assert b.eval("document.getElementById('stack').dataset.start") == str(start)
 
-        # select a span in the text box, add it: the ranking is rank_units'
+        # select a span in the text box with the keyboard, add it: the ranking is rank_units'
         a, z = TYPED.index("# see"), TYPED.index("(y)\n")
-        b.eval(f"document.getElementById('text').setSelectionRange({a}, {z})")
+        b.click("#text")
+        b.press("Home", b.CTRL)
+        b.press("ArrowRight", times=a)
+        b.press("ArrowRight", b.SHIFT, times=z - a)
+        assert b.eval("[text.selectionStart, text.selectionEnd]") == [a, z]
         b.click("#add-span")
         b.wait("document.querySelectorAll('#ranked tr.pick').length === 10"
                " && document.documentElement.dataset.busy === '0'")
