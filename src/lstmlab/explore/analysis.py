@@ -38,7 +38,7 @@ class Trace:
 
     text: str
     cell: str  # the model's cell ("lstm", "rnn", ...)
-    fields: dict[str, np.ndarray]  # symbol -> (L, T, H) float64, in display order
+    fields: dict[str, np.ndarray]  # symbol -> (L, T, H) in the model's dtype, display order
     gates: tuple[str, ...]  # the fields that are sigmoid gates, in [0, 1]
     probs: np.ndarray  # (T, V) next-character probabilities after each character
     replaced: tuple[str, ...] = ()  # characters not in the vocabulary, read as a replacement
@@ -88,7 +88,7 @@ def _lstm_fields(model, ids):
     traces = record_gates(model.rnn, emb)
     names = {"f": "forget", "i": "input_gate", "o": "output_gate", "C̃": "candidate",
              "C": "cell", "h": "hidden"}
-    fields = {sym: np.stack([getattr(tr, name)[:, 0] for tr in traces]).astype(np.float64)
+    fields = {sym: np.stack([getattr(tr, name)[:, 0] for tr in traces])
               for sym, name in names.items()}  # each (L, T, H)
     return fields, ("f", "i", "o")
 
@@ -102,7 +102,7 @@ def _state_fields(model, ids):
     try:
         for t in ids:
             _, state = model.step(np.array([t]), state)
-            states.append(tuple(np.array(s[:, 0], np.float64) for s in state))  # each (L, H)
+            states.append(tuple(np.array(s[:, 0]) for s in state))  # each (L, H)
     finally:
         model.rnn.backend = backend
     names = ["h", "C"] if len(states[0]) == 2 else ["h"] + [f"s{k}" for k in
@@ -139,7 +139,7 @@ def trace_text(model, vocab, text: str) -> Trace:
     replaced = tuple(sorted({ch for ch in text if ch not in vocab}))
     recorder = RECORDERS.get(type(model.rnn), _state_fields)
     fields, gates = recorder(model, ids)
-    top = fields["h"][-1]  # (T, H) the last layer's output feeds the head
+    top = fields["h"][-1].astype(np.float64)  # (T, H) the last layer's output feeds the head
     W = model.head.weight.astype(np.float64)  # (V, H)
     b = model.head.params().get("bias")
     logits = top @ W.T + (0.0 if b is None else b.astype(np.float64))  # (T, V)

@@ -1,8 +1,8 @@
 """``lstmlab explore``'s web application: a Werkzeug WSGI app on 127.0.0.1 and its JSON API.
 
 The page (``static/``, shipped with the package) asks the API for numbers and draws them; the
-server keeps no per-user state, only the last few traces (a trace is a pure function of
-the text). Every route:
+server keeps no per-user state, only the last CACHED traces (a trace is a pure function
+of the text). Every route:
 
     GET  /                   the page
     GET  /static/<name>      one of the page's own files (STATIC_FILES); anything else 404
@@ -31,7 +31,6 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from ..data.text import DataError
 from ..insight.units import SIGNAL_DOCS
 from . import analysis
 
@@ -40,6 +39,7 @@ MAX_BODY = 4 << 20  # bytes of one API request
 TOP_K = 5  # next-character predictions shown on hover
 MAX_UNITS = 64  # units one view request may ask for
 RANKED = 10  # units listed for a selection
+CACHED = 2  # traces kept: one of 10,000 characters of a 2x256 float32 LSTM is 123 MB
 
 
 def static_text(name: str) -> str:
@@ -92,7 +92,7 @@ class Explorer:
                 return self._traces[text]
             tr = analysis.trace_text(self.model, self.vocab, text)
             self._traces[text] = tr
-            if len(self._traces) > 4:
+            if len(self._traces) > CACHED:
                 self._traces.popitem(last=False)
             return tr
 
@@ -193,7 +193,7 @@ class App:
             raise BadRequest("the request body must be a JSON object")
         try:
             answer = getattr(self.explorer, args["name"])(body)
-        except (ValueError, TypeError, DataError) as exc:
+        except (ValueError, TypeError) as exc:  # bad input (DataError is a ValueError)
             return Response(json.dumps({"error": str(exc)}), status=400,
                             mimetype="application/json")
         return Response(json.dumps(answer), mimetype="application/json")
