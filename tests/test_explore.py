@@ -3,9 +3,14 @@ routes and limits, and the command's errors. The page in a browser: test_explore
 
 import http.client
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -352,3 +357,25 @@ def test_the_commands_bad_inputs(checkpoint, tmp_path, capsys):
     finally:
         busy.close()
 
+
+
+def test_the_command_serves_until_interrupted(checkpoint):
+    ckpt, text = checkpoint
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    proc = subprocess.Popen([sys.executable, "-m", "lstmlab", "explore", str(ckpt), str(text),
+                             "--no-browser"], env=dict(os.environ, PYTHONPATH=src),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        port = int(re.search(r"at http://127\.0\.0\.1:(\d+)/ ", line).group(1))
+        status, page = _request(port, "GET", "/")
+        assert status == 200 and b"<title>lstmlab explore</title>" in page
+        info = json.loads(_request(port, "POST", "/api/info", {})[1])
+        assert info["text"] == text.read_text() and info["cell"] == "lstm"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "stopped" in out, err

@@ -621,11 +621,12 @@ def cmd_explore(args) -> int:
         import webbrowser
         webbrowser.open(url)
     try:
-        server.serve_forever()
+        server.serve_forever()  # returns on Ctrl-C (Werkzeug's server catches it)
     except KeyboardInterrupt:
-        print("stopped")
+        pass
     finally:
         server.server_close()
+    print("stopped")
     return 0
 
 
