@@ -27,6 +27,7 @@ import numpy as np
 from ..insight.gates import record_gates
 from ..insight.units import correlations, find_units, text_signals
 from ..layers.recurrent import LSTM
+from ..training.losses import softmax
 
 # A gate counts as saturated below LOW or above HIGH (Karpathy et al.'s thresholds).
 LOW, HIGH = 0.1, 0.9
@@ -67,7 +68,7 @@ class Trace:
     def unit_values(self, field: str, layer: int, unit: int) -> np.ndarray:
         """``field`` of one unit over the text, ``(T,)``."""
         self.check_unit(layer, unit)
-        return self.values(field)[:, layer * self.hidden_size + unit]
+        return self.field(field)[layer, :, unit]
 
     def check_unit(self, layer, unit) -> None:
         L, H = self.num_layers, self.hidden_size
@@ -115,12 +116,6 @@ def _state_fields(model, ids):
 # Layer type -> function (model, ids) -> (fields, gate names). Layers not listed show their
 # recurrent state (``_state_fields``).
 RECORDERS = {LSTM: _lstm_fields}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def trace_text(model, vocab, text: str) -> Trace:
