@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 
 import numpy as np
@@ -29,6 +30,10 @@ SAVE_UNITS = 16  # units a saved page holds: the hypotheses' best, then the most
 def _bound_socket(port: int) -> socket.socket:
     """A listening socket on 127.0.0.1:``port`` (0: a free one), with the errors named."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if os.name == "posix":  # a restart may reuse a port whose old connections linger in
+        # TIME_WAIT; a port another program listens on stays refused. (On Windows the same
+        # option would let two servers share a port, so it is left off there.)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
         sock.listen(64)
