@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classify(sub)
     _add_experiment(sub)
     _add_inspect(sub)
+    _add_explore(sub)
     _add_generate(sub)
     _add_evaluate(sub)
     _add_export(sub)
@@ -566,6 +567,70 @@ def cmd_inspect(args) -> int:
     if len(text) < 1000:
         print("(a short text: these correlations are noisy; pass --file with a few thousand characters)")
     print(f"report: {path}")
+    return 0
+
+
+EXPLORE_HELP = """\
+Look inside a character model checkpoint (from 'lstmlab train') in the browser: a local web
+page, served on 127.0.0.1 only, where each character you type is coloured by a unit's gate or
+state, hovering shows the next-character predictions, selected spans rank the units that
+separate them (LSTMVis), built-in hypotheses (quotes, brackets, comments, position in the
+line, indentation) find the units that follow them, look-alike places are found, and the
+gates' saturation is plotted. The TEXT_FILEs fill the text box. Runs until Ctrl-C.
+See docs/explore.md.
+
+examples:
+  lstmlab explore runs/stdlib/best.ckpt some_module.py
+  lstmlab explore runs/stdlib/best.ckpt --port 8765 --no-browser
+  lstmlab explore runs/stdlib/best.ckpt some_module.py --save page.html   # a static page
+"""
+
+
+def _add_explore(sub):
+    p = sub.add_parser("explore", help="look inside a character model in the browser",
+                       description=EXPLORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("files", nargs="*", metavar="TEXT_FILE", help="UTF-8 text for the text box")
+    p.add_argument("--port", type=_nonneg_int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
+    p.add_argument("--max-chars", type=_positive, default=10_000,
+                   help="longest text read from the files or typed (default 10000)")
+    p.add_argument("--save", metavar="PAGE.html",
+                   help="write a static, self-contained page of the views instead of serving")
+    p.set_defaults(func=cmd_explore)
+
+
+def cmd_explore(args) -> int:
+    try:
+        from .explore import Explorer, save_page, start_server
+    except ModuleNotFoundError as exc:
+        print(f"lstmlab explore: error: needs the package {exc.name!r}: "
+              f"pip install 'lstmlab[explore]'", file=sys.stderr)
+        return 2
+    from .training.lm import load_charlm
+
+    model, vocab, _ = load_charlm(args.checkpoint)
+    text = ""
+    if args.files:
+        from .data.text import read_text_files
+        text = read_text_files(args.files, max_chars=args.max_chars)
+    explorer = Explorer(model, vocab, text, ", ".join(args.files), max_chars=args.max_chars)
+    if args.save:
+        n = save_page(explorer, args.save)
+        print(f"wrote {args.save} (the first {n:,} characters)")
+        return 0
+    server, url = start_server(explorer, args.port)
+    print(f"lstmlab explore: serving {args.checkpoint} at {url} (Ctrl-C stops)", flush=True)
+    if not args.no_browser:
+        import webbrowser
+        webbrowser.open(url)
+    try:
+        server.serve_forever()  # returns on Ctrl-C (Werkzeug's server catches it)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    print("stopped")
     return 0
 
 

@@ -1,0 +1,199 @@
+"""`lstmlab explore` in a real headless Chromium, driven over the DevTools protocol: type text,
+hover a character, select a span, click a ranked unit, ask for look-alikes; every number the
+page shows is compared with the same computation in Python. Skipped where no Chromium is
+installed (.ci/run installs Debian's)."""
+
+import json
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from cdp import CHROMIUM, Chromium
+from lstmlab.data.text import Vocab
+from lstmlab.explore import Explorer, analysis, save_page, start_server
+from lstmlab.layers.model import CharLM, CharLMConfig
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed")
+
+START = 'x = f(a, [b, "c"])\n'
+TYPED = 'def g(y):\n    # see (y)\n    return [y, "s(t"]\n' * 3
+
+
+def _explorer(cell, text=START):
+    vocab = Vocab.from_text(TYPED + START + "?")
+    cfg = CharLMConfig(vocab_size=len(vocab), hidden_size=5, num_layers=2, embed_dim=4,
+                       cell=cell, dtype="float64")
+    model = CharLM(cfg, rng=np.random.default_rng(11)).eval()
+    return Explorer(model, vocab, text, "test text", max_chars=500)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    b = Chromium(tmp_path_factory.mktemp("chromium"))
+    yield b
+    b.close()
+
+
+def _serve(explorer):
+    server, url = start_server(explorer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread, url
+
+
+def _stop(server, thread):
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _settled(b, text):
+    """Wait until the page shows ``text`` coloured and has no request in flight."""
+    b.wait(f"document.documentElement.dataset.ready === '1'"
+           f" && document.documentElement.dataset.busy === '0'"
+           f" && document.getElementById('chars').children.length === {len(text)}"
+           f" && document.getElementById('chars').textContent.replaceAll('↵', '') === {json.dumps(text)}")
+
+
+def _rgba(css):
+    """``rgb(r, g, b)`` or ``rgba(r, g, b, a)`` as four numbers."""
+    v = [float(x) for x in re.findall(r"[\d.]+", css)]
+    return v if len(v) == 4 else v + [1.0]
+
+
+def test_the_page_shows_the_models_numbers(browser):
+    b = browser
+    explorer = _explorer("lstm")
+    server, thread, url = _serve(explorer)
+    try:
+        b.goto(url)
+        _settled(b, START)
+        # type: replace the text box's content as a user pasting or typing would
+        b.eval("(() => { const t = document.getElementById('text'); t.focus(); t.select(); })()")
+        b.type(TYPED)
+        _settled(b, TYPED)
+        tr = analysis.trace_text(explorer.model, explorer.vocab, TYPED)
+
+        # colours: the default field is C; the unit shown is the one in the controls
+        field, unit = b.eval("[chars.dataset.field, chars.dataset.unit]")
+        layer, u = map(int, unit.split("/"))
+        assert field == "C"
+        shown = b.eval("[...chars.children].map(s => [Number(s.dataset.v), "
+                       "getComputedStyle(s).backgroundColor])")
+        want = tr.unit_values("C", layer, u)
+        np.testing.assert_allclose([v for v, _ in shown], want, rtol=1e-5, atol=1e-9)
+        mean = want.mean()  # states are coloured by their distance from their mean
+        scale = np.abs(want - mean).max()
+        for (v, css), w in zip(shown, want):
+            r, g, bl, a = _rgba(css)
+            assert (r, g, bl) == ((214, 39, 40) if w >= mean else (31, 119, 180))
+            assert a == pytest.approx(min(1, abs(w - mean) / scale), abs=0.01)
+
+        # a gate: green, as opaque as its value
+        b.eval("(() => { const f = document.getElementById('field'); f.value = 'f';"
+               " f.dispatchEvent(new Event('change')); })()")
+        b.wait("chars.dataset.field === 'f' && document.documentElement.dataset.busy === '0'")
+        shown = b.eval("[...chars.children].map(s => getComputedStyle(s).backgroundColor)")
+        for css, w in zip(shown, tr.unit_values("f", layer, u)):
+            assert _rgba(css) == pytest.approx([44, 160, 44, w], abs=0.01)
+        b.eval("(() => { const f = document.getElementById('field'); f.value = 'C';"
+               " f.dispatchEvent(new Event('change')); })()")
+        b.wait("chars.dataset.field === 'C' && document.documentElement.dataset.busy === '0'")
+
+        # hover: the next-character predictions after that character
+        k = 14
+        b.hover(f"#chars span[data-i='{k}']")
+        b.wait(f"document.getElementById('tip').dataset.i === '{k}'")
+        preds = b.eval("[...document.querySelectorAll('#tip .pred')].map(p => [p.dataset.ch, Number(p.dataset.p)])")
+        top = analysis.top_predictions(tr, explorer.vocab, 5)[k]
+        assert [c for c, _ in preds] == [c for c, _ in top]
+        np.testing.assert_allclose([p for _, p in preds], [p for _, p in top], atol=1e-4)
+        row = b.eval(f"[...document.querySelectorAll('#tip tr[data-unit=\"{unit}\"] td')]"
+                     f".map(td => [td.dataset.field, Number(td.textContent)])")
+        for f, v in row:
+            assert v == pytest.approx(tr.unit_values(f, layer, u)[k], abs=6e-4)
+        start = max(0, min(k - 60, len(TYPED) - 120))  # the stacked view centres the hovered one
+        assert b.eval("document.getElementById('stack').dataset.start") == str(start)
+
+        # select a span in the text box with the keyboard, add it: the ranking is rank_units'
+        a, z = TYPED.index("# see"), TYPED.index("(y)\n")
+        b.click("#text")
+        b.press("Home", b.CTRL)
+        b.press("ArrowRight", times=a)
+        b.press("ArrowRight", b.SHIFT, times=z - a)
+        assert b.eval("[text.selectionStart, text.selectionEnd]") == [a, z]
+        b.click("#add-span")
+        b.wait("document.querySelectorAll('#ranked tr.pick').length === 10"
+               " && document.documentElement.dataset.busy === '0'")
+        ranked = analysis.rank_units(tr, "C", [[a, z]])
+        rows = b.eval("[...document.querySelectorAll('#ranked tr.pick')].map(r => "
+                      "[r.dataset.unit, Number(r.querySelector('.auc').textContent), "
+                      "Number(r.querySelector('.r').textContent)])")
+        assert [r[0] for r in rows] == [f"{x.layer}/{x.unit}" for x in ranked]
+        np.testing.assert_allclose([r[1] for r in rows], [x.auc for x in ranked], atol=6e-4)
+        np.testing.assert_allclose([r[2] for r in rows], [x.r for x in ranked], atol=6e-4)
+        assert b.eval("document.querySelectorAll('#chars span.sel').length") == z - a
+
+        # click the best unit: the text and the stacked view of f, i, o, C̃, C, h follow it
+        b.click("#ranked tr.pick")
+        best = ranked[0]
+        b.wait(f"chars.dataset.unit === '{best.layer}/{best.unit}'"
+               " && document.documentElement.dataset.busy === '0'")
+        assert b.eval("[...document.querySelectorAll('#stack svg[data-field]')].map(s => s.dataset.field)") == \
+            ["f", "i", "o", "C̃", "C", "h"]
+        v = b.eval("[...chars.children].map(s => Number(s.dataset.v))")
+        np.testing.assert_allclose(v, tr.unit_values("C", best.layer, best.unit), rtol=1e-5, atol=1e-9)
+
+        # look-alikes of the span under the five best units
+        b.click("#find-matches")
+        b.wait("document.querySelectorAll('#matches tr.pick').length > 1"
+               " && document.documentElement.dataset.busy === '0'")
+        H = tr.hidden_size
+        cols = tr.values("C")[:, [x.layer * H + x.unit for x in ranked[:5]]]
+        want = [m.start for m in analysis.match_windows(cols, a, z)]
+        got = b.eval("[...document.querySelectorAll('#matches tr.pick')].map(r => Number(r.dataset.start))")
+        assert got == [a] + want
+
+        # hypotheses and saturation of the typed text
+        hyp = b.eval("[...document.querySelectorAll('#hyp tr.pick')].map(r => "
+                     "[r.dataset.signal, r.dataset.unit, Number(r.querySelector('.r').textContent)])")
+        found = analysis.hypotheses(tr, "C")
+        assert [(h[0], h[1]) for h in hyp] == [(m.signal, f"{m.layer}/{m.unit}") for m in found]
+        np.testing.assert_allclose([h[2] for h in hyp], [m.r for m in found], atol=6e-4)
+        assert b.eval("[...document.querySelectorAll('#sat figure')].map(f => "
+                      "[f.dataset.gate, f.querySelectorAll('circle').length])") == \
+            [["f", 10], ["i", 10], ["o", 10]]
+
+        # over-long input: the server's limit, shown on the page
+        b.eval("(() => { const t = document.getElementById('text'); t.maxLength = 100000;"
+               " t.focus(); t.select(); })()")
+        b.type("y" * 501)
+        msg = b.wait("!document.getElementById('error').hidden && document.getElementById('error').textContent")
+        assert "the text has 501 characters; the limit is 500" in msg
+    finally:
+        _stop(server, thread)
+
+
+def test_an_rnn_page_and_a_saved_page(browser, tmp_path):
+    b = browser
+    server, thread, url = _serve(_explorer("rnn"))
+    try:
+        b.goto(url)
+        _settled(b, START)
+        assert b.eval("[...document.getElementById('field').options].map(o => o.value)") == ["h"]
+        assert b.eval("[...document.querySelectorAll('#stack svg[data-field]')].map(s => s.dataset.field)") == ["h"]
+        assert "has no gates" in b.eval("document.getElementById('sat').textContent")
+    finally:
+        _stop(server, thread)
+    explorer = _explorer("lstm", TYPED)
+    save_page(explorer, tmp_path / "page.html")
+    b.goto((tmp_path / "page.html").as_uri())
+    _settled(b, TYPED)
+    tr = analysis.trace_text(explorer.model, explorer.vocab, TYPED)
+    layer, u = map(int, b.eval("chars.dataset.unit").split("/"))
+    v = b.eval("[...chars.children].map(s => Number(s.dataset.v))")
+    np.testing.assert_allclose(v, tr.unit_values("C", layer, u), rtol=1e-5, atol=1e-9)
+    assert b.eval("document.getElementById('hyp').querySelectorAll('tr.pick').length") > 0
+    assert b.eval("document.getElementById('text').readOnly")
