@@ -13,7 +13,7 @@ from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import positive_int as _positive
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, stopped_by_signal)
-from .defaults import AUTO_VAL_MIN, MODELS
+from .defaults import AUTO_VAL_MIN, MIN_EPOCHS, MIN_UPDATES, MODELS, default_epochs
 
 CLASSIFY_HELP = """\
 Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV (sequence id, time order,
@@ -80,9 +80,11 @@ def add_classify_parser(sub) -> None:
                    "(default: scikit-learn digits)")
     t.add_argument("--test", default=None, metavar="FILE", help="test set (CSV or .ts)")
     _add_data_options(t)
-    add_network_options(t, hidden=None, epochs=100, lr=3e-3, patience=30, batch_size=16,
+    add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=30, batch_size=16,
                         models=MODELS, hidden_help="LSTM units (default 8 for lstm-fcn, "
-                        "64 for lstm and rnn)")
+                        "64 for lstm and rnn)",
+                        epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
+                        f"updates, at least {MIN_EPOCHS})")
     t.add_argument("--readout", choices=["last", "mean"], default="last",
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default last)")
@@ -241,6 +243,10 @@ def cmd_classify_train(args) -> int:
                          f"than any training sequence ({data.lengths.max()}); lstm-fcn reads at "
                          f"most the longest training length (use --model lstm)")
     _check_fits(args, data, len(set(data.labels)))
+    if args.epochs is None:
+        val = args.val_fraction if args.val_fraction is not None else (
+            0.15 if len(data) >= AUTO_VAL_MIN else 0.0)
+        args.epochs = default_epochs(round(len(data) * (1 - val)), args.batch_size)
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
