@@ -52,7 +52,10 @@ def data_folder(name: str) -> Path:
     return folder
 
 
-def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: bool) -> dict:
+def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: bool,
+                save=lambda row: None) -> dict:
+    """One table row; ``save(row)`` is called after the baselines and after every seed, so a
+    long run that is stopped keeps what it measured."""
     from lstmlab.classify.baselines import baseline_accuracies
     from lstmlab.classify.data import read_ts
     from lstmlab.cli import main
@@ -68,6 +71,7 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
         t0 = time.perf_counter()
         row.update(baseline_accuracies(train, test))
         row["baseline_seconds"] = time.perf_counter() - t0
+        save(row)
     for seed in seeds:
         with tempfile.TemporaryDirectory() as out:
             argv = ["classify", "train", str(folder), "--seed", str(seed), "--out", out,
@@ -81,6 +85,7 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
             report = json.loads((Path(out) / "report.json").read_text())
         row["seeds"][str(seed)] = {"accuracy": report["accuracy"], "seconds": seconds,
                                    "member_accuracies": report["member_accuracies"]}
+        save(row)
         print(f"{name} seed {seed}: accuracy {report['accuracy']:.4f} ({seconds:.0f} s)",
               file=sys.stderr, flush=True)
     return row
@@ -100,6 +105,8 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         accs = [s["accuracy"] for s in r["seeds"].values()]
+        if not accs:
+            continue
         mean = float(np.mean(accs))
         measured = [mean] + [r[k] for k in ("1nn_euclidean", "1nn_dtw") if k in r]
         best = max(measured)
@@ -137,10 +144,15 @@ def main(argv=None) -> int:
         rows = [r for f in args.table for r in json.loads(Path(f).read_text())]
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
-        rows = [run_dataset(n.strip(), seeds, train_args, args.baselines)
-                for n in args.datasets.split(",")]
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
+        rows = []
+
+        def save(row):
+            if args.json:
+                done = [r for r in rows if r is not row]
+                Path(args.json).write_text(json.dumps(done + [row], indent=1))
+
+        for name in args.datasets.split(","):
+            rows.append(run_dataset(name.strip(), seeds, train_args, args.baselines, save))
     print(table(rows))
     return 0
 
