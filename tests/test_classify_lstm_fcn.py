@@ -141,16 +141,24 @@ def test_validation_hold_out_only_for_large_training_sets():
     assert 10 <= chosen.meta["data"]["n_val"] <= 14  # 20 % of each class, rounded
 
 
-def test_lstm_fcn_refuses_longer_sequences_and_weight_decay():
+def test_lstm_fcn_refuses_weight_decay_and_resamples_longer_sequences():
     data = synthetic_sequences(20, np.random.default_rng(3), min_len=8, max_len=10)
     with pytest.raises(ValueError, match="weight decay is not available for lstm-fcn"):
         SequenceClassifier.train(data, np.random.default_rng(0), cell="lstm-fcn",
                                  fit_config=FitConfig(epochs=1, weight_decay=0.1))
-    model = SequenceClassifier.train(data, np.random.default_rng(0), cell="lstm-fcn",
-                                     hidden_size=2, filters=(2, 2, 2), fit_config=_fit(epochs=1))
-    longer = synthetic_sequences(3, np.random.default_rng(4), min_len=12, max_len=12)
-    with pytest.raises(ValueError, match="has 12 steps; this LSTM-FCN reads at most 10"):
-        model.predict(longer)
+    config = LSTMFCNConfig(1, 2, length=5, hidden_size=2, filters=(2, 2, 2),
+                           lstm_dropout=0.0, dtype="float64")
+    net = LSTMFCN(config, rng=np.random.default_rng(0)).eval()
+    ramp = np.linspace(0.0, 1.0, 9)  # 9 steps, resampled to 5 for the LSTM branch
+    x = np.zeros((9, 2, 1))
+    x[:, 0, 0] = ramp
+    x[:4, 1, 0] = ramp[:4]  # a short sequence in the same batch: zero-padded, as ever
+    _, (h_long, _) = net.lstm.forward(np.linspace(0.0, 1.0, 5)[None, None, :])
+    _, (h_short, _) = net.lstm.forward(np.r_[ramp[:4], 0.0][None, None, :])
+    net.forward(x, lengths=np.array([9, 4]))
+    feats = net.head._cache.x  # the head's input: the LSTM branch's states come first
+    np.testing.assert_allclose(feats[0, :2], h_long[0, 0], rtol=1e-12)
+    np.testing.assert_allclose(feats[1, :2], h_short[0, 0], rtol=1e-12)
 
 
 def test_predict_reads_the_csv_columns_from_the_checkpoint(tmp_path, capsys):

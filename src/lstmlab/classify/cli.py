@@ -238,10 +238,6 @@ def cmd_classify_train(args) -> int:
         if len(held) == 0:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
-    if args.model == "lstm-fcn" and test.lengths.max() > data.lengths.max():
-        raise ValueError(f"the test set has sequences of {test.lengths.max()} steps, longer "
-                         f"than any training sequence ({data.lengths.max()}); lstm-fcn reads at "
-                         f"most the longest training length (use --model lstm)")
     _check_fits(args, data, len(set(data.labels)))
     if args.epochs is None:
         val = args.val_fraction if args.val_fraction is not None else (

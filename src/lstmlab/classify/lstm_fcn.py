@@ -12,8 +12,9 @@ directions (1 or 2), F_1..F_3 filters, C classes.
   steps of T values each (a univariate series is one step of T inputs), so it sees the whole
   series at once rather than step by step; its final hidden state (both directions when
   bidirectional) goes through dropout (0.8 in the paper) -> ``(B, K·H)``. Because of the
-  shuffle the LSTM's input width is the padded length T fixed at construction: shorter
-  sequences are zero-padded to it, longer ones are refused.
+  shuffle the LSTM's input width is a length L fixed at construction (the longest training
+  sequence): shorter sequences are zero-padded to it, as in the paper; a longer one (a test
+  set may hold some) is linearly resampled to L steps for this branch only.
 * **Head**: Linear on the concatenation ``(B, K·H + F_3)`` -> ``(B, C)`` logits.
 
 Every layer is an lstmlab layer with a hand-derived backward, exact to PyTorch in float64
@@ -128,16 +129,21 @@ class LSTMFCN(Module):
         if D != self.config.input_size:
             raise ValueError(f"x must have {self.config.input_size} feature(s) per step, got "
                              f"shape {x.shape}")
-        if T > L:
-            raise ValueError(f"the sequences are {T} steps long; this LSTM-FCN reads at most "
-                             f"{L} (the longest training sequence)")
         lengths = as_lengths(lengths, T, B)
         h = x
         for conv, bn, relu in zip(self.convs, self.bns, self.relus):
             h = relu.forward(bn.forward(conv.forward(h)))
         pooled = self.pool.forward(h, lengths)  # (B, F_3)
         shuffled = np.zeros((D, B, L), self.dtype)  # D steps of L values: the dimension shuffle
-        shuffled[:, :, :T] = x.transpose(2, 1, 0)
+        if T <= L:
+            shuffled[:, :, :T] = x.transpose(2, 1, 0)
+        else:
+            n = np.full(B, T) if lengths is None else lengths
+            for b in np.flatnonzero(n > L):  # resampled to L steps
+                grid = np.linspace(0, n[b] - 1, L)
+                shuffled[:, b] = [np.interp(grid, np.arange(n[b]), x[:n[b], b, d]) for d in range(D)]
+            short = n <= L  # their steps past L are padding
+            shuffled[:, short] = x[:L, short].transpose(2, 1, 0)
         _, (h_n, _) = self.lstm.forward(shuffled)  # h_n (K, B, H)
         K = h_n.shape[0]
         last = self.drop.forward(np.concatenate(list(h_n), axis=1))  # (B, K·H)

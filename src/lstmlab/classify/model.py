@@ -161,11 +161,6 @@ class SequenceClassifier:
                                     f"{data.num_features} ({', '.join(data.features)})")
         if len(data) == 0:
             raise SequenceDataError("there are no sequences")
-        if isinstance(self.net, LSTMFCN) and data.lengths.max() > self.net.config.length:
-            i = int(np.argmax(data.lengths))
-            raise SequenceDataError(f"case {data.ids[i]!r} has {data.lengths[i]} steps; this "
-                                    f"LSTM-FCN reads at most {self.net.config.length} (the "
-                                    f"longest training sequence)")
         raw = data
         data = self._prepare(data)
         x, lengths = data.padded(np.float64)  # (T, n, D)
