@@ -9,11 +9,14 @@ import json
 import sys
 from pathlib import Path
 
+from .._argtypes import nonneg_int as _nonneg_int
+from .._argtypes import positive_int as _positive
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, stopped_by_signal)
+from .defaults import AUTO_VAL_MIN, MIN_EPOCHS, MIN_UPDATES, MODELS, default_epochs
 
 CLASSIFY_HELP = """\
-Label whole sequences with an LSTM (or RNN): a long-format CSV (sequence id, time order,
+Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV (sequence id, time order,
 features, label) or UCR/UEA .ts files; sequences may differ in length.
 
   train      fit, then report accuracy and the confusion matrix on a test set
@@ -24,35 +27,43 @@ TRAIN_HELP = """\
 Train a sequence classifier. DATA is a CSV file (one row per time step: --id, optional
 --time, feature columns, --label), a UCR/UEA .ts file, or a UCR/UEA problem folder holding
 NAME_TRAIN.ts and NAME_TEST.ts. The test set is --test, the folder's _TEST.ts, or else a
-stratified --test-fraction of DATA; a stratified --val-fraction of the rest picks the epoch.
+stratified --test-fraction of DATA. Each series is z-normalised (--no-znorm: not). With 300
+or more training sequences a stratified 15 % picks the epoch; with fewer, training runs all
+--epochs on every sequence and keeps the last (--val-fraction F sets the hold-out).
 
 Writes OUT/model.ckpt, OUT/metrics.jsonl, OUT/predictions.csv (test set) and OUT/report.json;
-prints the test accuracy, the majority-class baseline and the confusion matrix.
+prints the test accuracy beside 1NN-Euclidean, 1NN-DTW and the majority class (best marked),
+each ensemble member's accuracy, and the confusion matrix.
 With no DATA it trains on scikit-learn's 8x8 digits read row by row (8 steps of 8 pixels),
 if scikit-learn is installed.
 
 examples:
   lstmlab classify train --out runs/digits                       # sklearn digits
   lstmlab classify train Univariate_ts/GunPoint --out runs/gunpoint
-  lstmlab classify train motions.csv --id trial --time t --label activity --readout mean
+  lstmlab classify train Univariate_ts/GunPoint --ensemble 3 --out runs/gunpoint3
+  lstmlab classify train motions.csv --id trial --time t --label activity --model lstm --readout mean
 """
 
 PREDICT_HELP = """\
-Label the sequences in DATA (CSV or .ts; same features as in training). Writes id, predicted
-label and class probabilities (to --out, or stdout); if DATA has labels, also prints the
-accuracy and the confusion matrix.
+Label the sequences in DATA (CSV or .ts; same features as in training). The CSV column names
+(--id, --time, --label, --features) default to those the model was trained with. Writes id,
+predicted label and class probabilities (to --out, or stdout); if DATA has labels, also
+prints the accuracy and the confusion matrix.
 
 example:
   lstmlab classify predict runs/gunpoint/model.ckpt GunPoint_TEST.ts --out labels.csv
 """
 
 
-def _add_data_options(p) -> None:
-    p.add_argument("--id", dest="id_col", default="id", help="CSV sequence-id column (default id)")
-    p.add_argument("--time", dest="time_col", default=None, help="CSV time-order column (default: row order)")
-    p.add_argument("--label", dest="label_col", default="label", help="CSV label column (default label)")
+def _add_data_options(p, stored: str = "") -> None:
+    p.add_argument("--id", dest="id_col", default=None,
+                   help=f"CSV sequence-id column (default{stored} id)")
+    p.add_argument("--time", dest="time_col", default=None,
+                   help=f"CSV time-order column (default{stored} row order)")
+    p.add_argument("--label", dest="label_col", default=None,
+                   help=f"CSV label column (default{stored} label)")
     p.add_argument("--features", default=None,
-                   help="CSV feature columns, comma-separated (default: all the others)")
+                   help=f"CSV feature columns, comma-separated (default{stored} all the others)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
                    help="missing values inside a sequence: error (default), carry forward, interpolate")
 
@@ -69,12 +80,32 @@ def add_classify_parser(sub) -> None:
                    "(default: scikit-learn digits)")
     t.add_argument("--test", default=None, metavar="FILE", help="test set (CSV or .ts)")
     _add_data_options(t)
+    add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=30, batch_size=16,
+                        models=MODELS, hidden_help="LSTM units (default 8 for lstm-fcn, "
+                        "64 for lstm and rnn)",
+                        epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
+                        f"updates, at least {MIN_EPOCHS})")
     t.add_argument("--readout", choices=["last", "mean"], default="last",
-                   help="classify from the last state or the mean over steps (default last)")
-    t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
+                   help="lstm/rnn: classify from the last state or the mean over steps "
+                   "(default last)")
+    t.add_argument("--filters", type=_filters, default=(32, 64, 32),
+                   help="lstm-fcn: filters of the three convolution blocks (default 32,64,32; "
+                   "the paper's 128,256,128 costs 16x the arithmetic)")
+    t.add_argument("--bidirectional", action="store_true",
+                   help="lstm-fcn: a bidirectional LSTM branch")
+    t.add_argument("--ensemble", type=_positive, default=1, metavar="K",
+                   help="train K networks from K seeds and average them (default 1)")
+    t.add_argument("--no-znorm", dest="znorm", action="store_false",
+                   help="do not z-normalise each series (default: do)")
+    t.add_argument("--val-fraction", type=_fraction, default=None,
+                   help=f"validation share that picks the epoch (default 0.15 with >= "
+                   f"{AUTO_VAL_MIN} training sequences, else none)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2,
                    help="test share when no test set is given (default 0.2)")
-    add_network_options(t, hidden=64, epochs=100, lr=1e-2, patience=20)
+    t.add_argument("--dtw-window", type=_nonneg_int, default=None, metavar="W",
+                   help="1NN-DTW baseline: Sakoe-Chiba band of W steps (default: no band)")
+    t.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip the 1NN-Euclidean and 1NN-DTW baselines")
     t.add_argument("--out", default="runs/classify", help="run directory (default runs/classify)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     t.set_defaults(func=cmd_classify_train)
@@ -83,15 +114,29 @@ def add_classify_parser(sub) -> None:
                         description=PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("data", metavar="DATA")
-    _add_data_options(p)
+    _add_data_options(p, stored=": as in training, else")
     p.add_argument("--out", default=None, help="write the predictions CSV here (default stdout)")
     p.set_defaults(func=cmd_classify_predict)
 
 
-def _csv_options(args) -> dict:
-    feats = [f.strip() for f in args.features.split(",")] if args.features else None
-    return dict(id_col=args.id_col, label_col=args.label_col, time_col=args.time_col,
-                features=feats, missing=args.missing)
+def _filters(text: str) -> tuple:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected three positive integers separated by "
+                                         f"commas (e.g. 32,64,32), got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def _csv_options(args, stored: dict | None = None) -> dict:
+    """The CSV reading options: those given on the command line, else ``stored`` (a
+    checkpoint's), else the defaults."""
+    stored = stored or {}
+    feats = ([f.strip() for f in args.features.split(",")] if args.features
+             else stored.get("features"))
+    return dict(id_col=args.id_col or stored.get("id_col") or "id",
+                label_col=args.label_col or stored.get("label_col") or "label",
+                time_col=args.time_col or stored.get("time_col"), features=feats,
+                missing=args.missing)
 
 
 def _predictions_csv(model, data, proba) -> str:
@@ -113,16 +158,61 @@ def _print_evaluation(model, res: dict, what: str) -> None:
     print(format_confusion(res["confusion"], model.classes))
 
 
+def _check_fits(args, data, classes: int) -> None:
+    """Refuse sizes beyond this machine's memory before building the network."""
+    if args.model != "lstm-fcn":
+        check_network_fits(args, data.num_features, classes)
+        return
+    from .._memory import check_training_fits
+    from .lstm_fcn import LSTMFCNConfig, lstmfcn_param_count
+
+    config = LSTMFCNConfig(input_size=data.num_features, output_size=classes,
+                           length=int(data.lengths.max()), hidden_size=args.hidden,
+                           filters=args.filters, bidirectional=args.bidirectional)
+    check_training_fits(lstmfcn_param_count(config) * args.ensemble, args.dtype, 4,
+                        {"--hidden": args.hidden, "--filters": ",".join(map(str, args.filters))},
+                        "weights, gradients, two Adam moments")
+
+
+def _comparison(model, res: dict, baselines: dict, window) -> list[tuple[str, float]]:
+    """(name, accuracy) rows: the model, the baselines and the majority class."""
+    name = model.architecture + (f" ensemble of {len(model.nets)}" if len(model.nets) > 1 else "")
+    rows = [(name, res["accuracy"])]
+    if baselines:
+        band = "full window" if window is None else f"window {window}"
+        rows += [("1NN-Euclidean", baselines["1nn_euclidean"]),
+                 (f"1NN-DTW ({band})", baselines["1nn_dtw"])]
+    return rows + [("majority class", res["majority_accuracy"])]
+
+
+def _print_comparison(rows, res: dict) -> None:
+    import numpy as np
+
+    best = max(acc for _, acc in rows)
+    width = max(len(n) for n, _ in rows)
+    print("test accuracy:")
+    for name, acc in rows:
+        print(f"  {name:<{width}}  {acc:.4f}" + ("  <- best" if acc == best else ""))
+    members = res["member_accuracies"]
+    if len(members) > 1:
+        m = np.asarray(members)
+        print(f"  members alone: {', '.join(f'{v:.4f}' for v in members)} (mean {m.mean():.4f}"
+              f" ± {m.std():.4f}, range {m.min():.4f}-{m.max():.4f})")
+
+
 def cmd_classify_train(args) -> int:
     import numpy as np
 
     from ..training.checkpoint import atomic_write_text
+    from .baselines import baseline_accuracies
     from .data import digits_sequences, read_sequences, ucr_pair
     from ..training.signals import stop_signals
     from .model import SequenceClassifier, check_feature_range, stratified_split
 
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
+    if args.hidden is None:
+        args.hidden = 8 if args.model == "lstm-fcn" else 64
     test = None
     if args.data is None:
         data = digits_sequences()
@@ -148,17 +238,24 @@ def cmd_classify_train(args) -> int:
         if len(held) == 0:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
-    check_network_fits(args, data.num_features, len(set(data.labels)))
+    _check_fits(args, data, len(set(data.labels)))
+    if args.epochs is None:
+        val = args.val_fraction if args.val_fraction is not None else (
+            0.15 if len(data) >= AUTO_VAL_MIN else 0.0)
+        args.epochs = default_epochs(round(len(data) * (1 - val)), args.batch_size)
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
                          f"--force to overwrite it (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
     lengths = data.lengths
+    shape = (f"filters {','.join(map(str, args.filters))}, LSTM {args.hidden}"
+             + (" bidirectional" if args.bidirectional else "") if args.model == "lstm-fcn"
+             else f"{args.layers}x{args.hidden}, readout {args.readout}")
     print(f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
           f"{data.num_features} feature(s)), {len(set(data.labels))} classes; testing on "
-          f"{len(test)}; {args.model.upper()} {args.layers}x{args.hidden}, readout {args.readout}",
-          file=sys.stderr)
+          f"{len(test)}; {args.model.upper()} {shape}"
+          + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         try:
@@ -167,10 +264,16 @@ def cmd_classify_train(args) -> int:
                                              cell=args.model, dropout=args.dropout,
                                              dtype=args.dtype, val_fraction=args.val_fraction,
                                              fit_config=_fit_config(args), on_epoch=progress,
-                                             should_stop=lambda: stop.requested)
+                                             should_stop=lambda: stop.requested,
+                                             znorm=args.znorm, ensemble=args.ensemble,
+                                             filters=args.filters,
+                                             bidirectional=args.bidirectional)
         finally:
             progress.close()
     res = model.evaluate(test)
+    baselines = {}
+    if args.baselines:
+        baselines = baseline_accuracies(data, test, args.dtw_window, znorm=args.znorm)
     sm = model.meta["summary"]
     model.save(out / "model.ckpt", extra={"csv_options": {k: v for k, v in opts.items()
                                                           if k != "missing"},
@@ -179,12 +282,15 @@ def cmd_classify_train(args) -> int:
     atomic_write_text(out / "predictions.csv", _predictions_csv(model, test, proba))
     report = {"train": data.source, "n_train": model.meta["data"]["n_train"],
               "n_val": model.meta["data"]["n_val"], "n_test": res["n"],
-              "classes": model.classes, "accuracy": res["accuracy"],
-              "majority_accuracy": res["majority_accuracy"],
+              "classes": model.classes, "model": model.architecture,
+              "accuracy": res["accuracy"], "member_accuracies": res["member_accuracies"],
+              "majority_accuracy": res["majority_accuracy"], "baselines": baselines,
+              "dtw_window": args.dtw_window, "znorm": args.znorm,
               "confusion": res["confusion"].tolist(), "training": sm, "seed": args.seed}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     print(f"best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
+    _print_comparison(_comparison(model, res, baselines, args.dtw_window), res)
     _print_evaluation(model, res, "test")
     print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}")
     return stopped_by_signal(sm, stop) or 0
@@ -196,7 +302,8 @@ def cmd_classify_predict(args) -> int:
     from .model import SequenceClassifier, check_feature_range
 
     model = SequenceClassifier.load(args.checkpoint)
-    data = read_sequences(args.data, require_labels=False, **_csv_options(args))
+    data = read_sequences(args.data, require_labels=False,
+                          **_csv_options(args, model.meta.get("csv_options")))
     check_feature_range(data, spread=False)
     proba = model.predict_proba(data)
     text = _predictions_csv(model, data, proba)

@@ -1,11 +1,29 @@
-"""The sequence classifier: standardised features -> SequenceNet ("last" or "mean" readout)
--> class logits, trained with the fused softmax cross-entropy; accuracy and confusion matrix.
+"""The sequence classifier: z-normalised series -> standardised features -> a network (a
+recurrent ``SequenceNet`` with the "last" or "mean" readout, or ``LSTMFCN``) -> class logits,
+trained with the fused softmax cross-entropy; an ensemble of such networks over seeds;
+accuracy and confusion matrix.
 
 Dimensions: n sequences, T longest length, D features per step, C classes.
 
 Variable lengths go through the network's ``lengths`` path: the "last" readout takes each
 sequence's state at its own last step, the "mean" readout averages the top layer's outputs
 over its valid steps; padding never reaches the loss or the gradients.
+
+**Per-series z-normalisation** (``znorm=True``, the UCR convention): each sequence is scaled
+to mean 0 and standard deviation 1 per feature over its own steps before anything else, so
+the network compares shapes, not offsets and amplitudes.
+
+**Validation**: ``val_fraction=None`` (the default) holds out 15 % of the training sequences
+(stratified) to pick the epoch only when there are at least ``AUTO_VAL_MIN`` = 300 of them;
+with fewer, training runs its full epoch budget on every sequence, the learning rate
+cosine-decayed to a tenth, and keeps the last epoch. Why: a hold-out of the 6–30 sequences a
+36–200-case set can spare measures accuracy in steps of 3–17 points, coarser than the
+differences between epochs it should choose from, and takes that share from training; the
+LSTM-FCN authors likewise keep the checkpoint of the lowest training loss.
+
+**Ensemble** (``ensemble=K``): K networks from K independent seeds (``rng.spawn``), each
+trained as above; their class probabilities are averaged. ``evaluate`` reports each member's
+accuracy beside the ensemble's, so the spread over seeds is visible.
 
 Classes are the sorted distinct training labels (so the class order, and a checkpoint, do
 not depend on the order of the rows). The feature scaler (mean and standard deviation per
@@ -21,12 +39,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._scaling import mean_std, range_problem
+from ..layers.base import Module
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
 from ..training.losses import softmax, softmax_cross_entropy
 from ..training.supervised import FitConfig, fit_sequence_net
+from .baselines import znormalise
 from .data import SequenceDataError, SequenceSet
+from .defaults import AUTO_VAL_MIN, MODELS
+from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
 KIND = "classifier"
 
@@ -86,18 +108,52 @@ def format_confusion(cm: np.ndarray, classes: list[str]) -> str:
     return "\n".join(lines)
 
 
-class SequenceClassifier:
-    """A trained network with its classes and feature scaler."""
+class _Members(Module):
+    """The networks of an ensemble as one module: parameters ``member{k}.<name>``."""
 
-    def __init__(self, net: SequenceNet, classes: list[str], features: list[str],
+    def __init__(self, nets: list) -> None:
+        super().__init__()
+        self.nets = list(nets)
+
+    def children(self):
+        return {f"member{k}": net for k, net in enumerate(self.nets)}
+
+
+def _config_class(architecture: str):
+    return LSTMFCNConfig if architecture == "lstm-fcn" else SequenceNetConfig
+
+
+def _build(config, rng):
+    return LSTMFCN(config, rng=rng) if isinstance(config, LSTMFCNConfig) else SequenceNet(config, rng=rng)
+
+
+class SequenceClassifier:
+    """Trained networks (one, or an ensemble) with their classes and feature scaler."""
+
+    def __init__(self, net, classes: list[str], features: list[str],
                  mean: np.ndarray, std: np.ndarray, fit_config: FitConfig | None = None,
-                 meta: dict | None = None):
-        self.net, self.classes, self.features = net, list(classes), list(features)
+                 meta: dict | None = None, znorm: bool = False):
+        self.nets = list(net) if isinstance(net, (list, tuple)) else [net]
+        self.net = self.nets[0] if self.nets else None  # None only while train() builds them
+        self.classes, self.features = list(classes), list(features)
         self.mean, self.std = np.asarray(mean, np.float64), np.asarray(std, np.float64)  # (D,)
         self.fit_config = fit_config or FitConfig()
         self.meta = dict(meta or {})
+        self.znorm = bool(znorm)
+
+    @property
+    def architecture(self) -> str:
+        return "lstm-fcn" if isinstance(self.net, LSTMFCN) else self.net.config.cell
 
     # -- data -> network ------------------------------------------------------------------
+    def _prepare(self, data: SequenceSet) -> SequenceSet:
+        """``data`` with each sequence z-normalised when the model does that."""
+        if not self.znorm:
+            return data
+        out = data.subset(range(len(data)))
+        out.x = [znormalise(s) for s in data.x]
+        return out
+
     def _encode_x(self, data: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
         if data.num_features != len(self.features):
             raise SequenceDataError(f"the model reads {len(self.features)} feature(s) per step "
@@ -105,6 +161,8 @@ class SequenceClassifier:
                                     f"{data.num_features} ({', '.join(data.features)})")
         if len(data) == 0:
             raise SequenceDataError("there are no sequences")
+        raw = data
+        data = self._prepare(data)
         x, lengths = data.padded(np.float64)  # (T, n, D)
         x = (x - self.mean) / self.std
         x[np.arange(x.shape[0])[:, None] >= lengths[None, :]] = 0.0  # padding stays 0
@@ -112,8 +170,8 @@ class SequenceClassifier:
             x = x.astype(self.net.dtype)
         if not np.isfinite(x).all():
             t, i, j = np.argwhere(~np.isfinite(x))[0]
-            raise SequenceDataError(f"case {data.ids[i]!r}, step {t}, feature "
-                                    f"{self.features[j]!r}: {data.x[i][t, j]:.3g} is too far from "
+            raise SequenceDataError(f"case {raw.ids[i]!r}, step {t}, feature "
+                                    f"{self.features[j]!r}: {raw.x[i][t, j]:.3g} is too far from "
                                     f"the training data to scale (it falls outside "
                                     f"{self.net.dtype} after standardisation with the training "
                                     f"mean and standard deviation)")
@@ -131,40 +189,80 @@ class SequenceClassifier:
     @classmethod
     def train(cls, data: SequenceSet, rng: np.random.Generator, readout: str = "last",
               hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
-              dropout: float = 0.0, dtype: str = "float32", val_fraction: float = 0.15,
+              dropout: float = 0.0, dtype: str = "float32", val_fraction: float | None = None,
               fit_config: FitConfig | None = None, on_epoch=None,
-              should_stop=None) -> "SequenceClassifier":
-        """Fit on ``data`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
-        passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
+              should_stop=None, znorm: bool = True, ensemble: int = 1,
+              filters: tuple = (32, 64, 32), bidirectional: bool = False) -> "SequenceClassifier":
+        """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "rnn" or
+        "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
+        convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's).
+        ``on_epoch`` and ``should_stop`` are passed to
+        :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
+        ensemble member's index as ``member``."""
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
         classes = sorted(set(data.labels))
         if len(classes) < 2:
             raise SequenceDataError(f"the training data has only one class ({classes[0]!r}); a "
                                     f"classifier needs at least two classes")
+        if cell not in MODELS:
+            raise ValueError(f"cell must be one of {MODELS}, got {cell!r}")
         if readout not in ("last", "mean"):
             raise ValueError(f"readout must be 'last' or 'mean', got {readout!r}")
+        if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
+            raise ValueError(f"ensemble must be an integer >= 1, got {ensemble!r}")
         fit_config = fit_config or FitConfig()
+        if cell == "lstm-fcn" and fit_config.weight_decay:
+            raise ValueError("weight decay is not available for lstm-fcn: AdamW would shrink "
+                             "the batch-norm running statistics too (use weight_decay 0)")
         check_feature_range(data)
+        if val_fraction is None:
+            val_fraction = 0.15 if len(data) >= AUTO_VAL_MIN else 0.0
         keep, held = stratified_split(data.labels, val_fraction, rng)
-        train_set = data.subset(keep)
-        steps = np.concatenate(train_set.x, axis=0)  # (sum T_i, D)
-        mean, std = mean_std(steps, axis=0)
-        net = SequenceNet(SequenceNetConfig(input_size=data.num_features, output_size=len(classes),
-                                            hidden_size=hidden_size, num_layers=num_layers,
-                                            cell=cell, readout=readout, dropout=dropout,
-                                            dtype=dtype), rng=rng)
-        model = cls(net, classes, data.features, mean, std, fit_config)
+        model = cls([], classes, data.features, np.zeros(data.num_features),
+                    np.ones(data.num_features), fit_config, znorm=znorm)
+        train_set = model._prepare(data.subset(keep))
+        model.znorm = False  # train_set is z-normalised already; the scaler is fitted on it
+        model.mean, model.std = mean_std(np.concatenate(train_set.x, axis=0), axis=0)
+        if cell == "lstm-fcn":
+            config = LSTMFCNConfig(input_size=data.num_features, output_size=len(classes),
+                                   length=int(data.lengths.max()), hidden_size=hidden_size,
+                                   filters=tuple(filters), bidirectional=bidirectional,
+                                   dtype=dtype)
+        else:
+            config = SequenceNetConfig(input_size=data.num_features, output_size=len(classes),
+                                       hidden_size=hidden_size, num_layers=num_layers, cell=cell,
+                                       readout=readout, dropout=dropout, dtype=dtype)
+        member_rngs = [rng] if ensemble == 1 else rng.spawn(int(ensemble))
+        nets = [_build(config, r) for r in member_rngs]
+        model.nets, model.net = nets, nets[0]
         x, lengths = model._encode_x(train_set)
         y = model.encode_labels(train_set.labels)
         val = None
         if len(held):
+            model.znorm = znorm
             val_set = data.subset(held)
             xv, lv = model._encode_x(val_set)
             val = (xv, model.encode_labels(val_set.labels), lv)
-        summary = fit_sequence_net(net, x, y, softmax_cross_entropy, fit_config, rng,
-                                   lengths=lengths, val=val, on_epoch=on_epoch,
-                                   should_stop=should_stop)
+        model.znorm = znorm
+        summaries = []
+        for k, (net, r) in enumerate(zip(nets, member_rngs)):
+            def record(rec, k=k):
+                if on_epoch is not None:
+                    on_epoch({**rec, "member": k} if ensemble > 1 else rec)
+            summaries.append(fit_sequence_net(net, x, y, softmax_cross_entropy, fit_config, r,
+                                              lengths=lengths, val=val, on_epoch=record,
+                                              should_stop=should_stop))
+            if summaries[-1]["status"] == "interrupted":
+                model.nets = nets[:k + 1]
+                model.net = model.nets[0]
+                break
+        summary = dict(summaries[0])
+        summary["seconds"] = float(sum(s["seconds"] for s in summaries))
+        if any(s["status"] == "interrupted" for s in summaries):
+            summary["status"] = "interrupted"
+        if ensemble > 1:
+            summary["members"] = summaries
         model.meta = {"data": {"source": data.source, "n_train": int(len(keep)),
                                "n_val": int(len(held)), "notes": data.notes},
                       "summary": summary,
@@ -173,27 +271,34 @@ class SequenceClassifier:
         return model
 
     # -- prediction ------------------------------------------------------------------------
-    def predict_proba(self, data: SequenceSet) -> np.ndarray:
-        """``(n, C)`` class probabilities."""
+    def member_proba(self, data: SequenceSet) -> np.ndarray:
+        """``(K, n, C)`` class probabilities of each ensemble member."""
         x, lengths = self._encode_x(data)
-        return softmax(self.net.predict(x, lengths).astype(np.float64))
+        return np.stack([softmax(net.predict(x, lengths).astype(np.float64)) for net in self.nets])
+
+    def predict_proba(self, data: SequenceSet) -> np.ndarray:
+        """``(n, C)`` class probabilities (the members' mean for an ensemble)."""
+        return self.member_proba(data).mean(axis=0)
 
     def predict(self, data: SequenceSet) -> list[str]:
         return [self.classes[i] for i in np.argmax(self.predict_proba(data), axis=1)]
 
     def evaluate(self, data: SequenceSet) -> dict:
-        """Accuracy, confusion matrix and the majority-class baseline on labelled ``data``."""
+        """Accuracy, confusion matrix and the majority-class baseline on labelled ``data``;
+        for an ensemble also each member's accuracy (``member_accuracies``)."""
         if data.labels is None:
             raise SequenceDataError("evaluation needs labels")
         truth = self.encode_labels(data.labels)
-        pred = np.argmax(self.predict_proba(data), axis=1)
+        members = self.member_proba(data)  # (K, n, C)
+        pred = np.argmax(members.mean(axis=0), axis=1)
         cm = confusion_matrix(truth, pred, len(self.classes))
         train_counts = self.meta.get("class_counts")
         majority = (int(np.argmax(train_counts)) if train_counts
                     else int(np.bincount(truth, minlength=len(self.classes)).argmax()))
         return {"accuracy": float(np.mean(pred == truth)), "n": int(len(truth)),
                 "confusion": cm, "majority_accuracy": float(np.mean(truth == majority)),
-                "pred": pred}
+                "pred": pred,
+                "member_accuracies": [float(np.mean(p.argmax(axis=1) == truth)) for p in members]}
 
     # -- checkpoints -----------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:
@@ -201,20 +306,30 @@ class SequenceClassifier:
                 "classes": self.classes, "features": self.features,
                 "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()},
                 **self.meta, **(extra or {})}
-        save_checkpoint(path, meta, param_arrays(self.net))
+        if self.architecture == "lstm-fcn":
+            meta["architecture"] = "lstm-fcn"
+        if self.znorm:
+            meta["znorm"] = True
+        if len(self.nets) > 1:
+            meta["members"] = len(self.nets)
+        module = self.net if len(self.nets) == 1 else _Members(self.nets)
+        save_checkpoint(path, meta, param_arrays(module))
 
     @classmethod
     def load(cls, path) -> "SequenceClassifier":
         meta, arrays = load_checkpoint(path, expect_kind=KIND)
         try:
-            config = SequenceNetConfig.from_json(meta["model"])
+            config = _config_class(meta.get("architecture", "seqnet")).from_json(meta["model"])
             fit_config = FitConfig.from_json(meta["fit"])
             classes, features = list(meta["classes"]), list(meta["features"])
             mean, std = meta["scaler"]["mean"], meta["scaler"]["std"]
+            members, znorm = int(meta.get("members", 1)), bool(meta.get("znorm", False))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None
-        net = SequenceNet(config, rng=np.random.default_rng(0))
-        restore_params(net, arrays, path)
-        net.eval()
-        rest = {k: meta[k] for k in ("data", "summary", "class_counts") if k in meta}
-        return cls(net, classes, features, mean, std, fit_config, rest)
+        nets = [_build(config, np.random.default_rng(0)) for _ in range(members)]
+        restore_params(nets[0] if members == 1 else _Members(nets), arrays, path)
+        for net in nets:
+            net.eval()
+        rest = {k: meta[k] for k in ("data", "summary", "class_counts", "csv_options")
+                if k in meta}
+        return cls(nets, classes, features, mean, std, fit_config, rest, znorm)

@@ -86,14 +86,20 @@ def _columns(text: str) -> list[str]:
 
 
 def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
-                        patience: int = 50) -> None:
+                        patience: int = 50, models=("lstm", "rnn"),
+                        hidden_help: str | None = None, batch_size: int = 32,
+                        epochs_help: str | None = None) -> None:
     """Network and training options shared by the forecast and classify commands."""
-    p.add_argument("--model", choices=["lstm", "rnn"], default="lstm", help="recurrent cell (default lstm)")
-    p.add_argument("--hidden", type=_positive, default=hidden, help=f"hidden units per layer (default {hidden})")
+    p.add_argument("--model", choices=list(models), default=models[0],
+                   help=f"network (default {models[0]})")
+    p.add_argument("--hidden", type=_positive, default=hidden,
+                   help=hidden_help or f"hidden units per layer (default {hidden})")
     p.add_argument("--layers", type=_positive, default=1, help="stacked layers (default 1)")
     p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers (default 0)")
-    p.add_argument("--epochs", type=_positive, default=epochs, help=f"most passes over the data (default {epochs})")
-    p.add_argument("--batch-size", type=_positive, default=32, help="sequences per update (default 32)")
+    p.add_argument("--epochs", type=_positive, default=epochs,
+                   help=epochs_help or f"most passes over the data (default {epochs})")
+    p.add_argument("--batch-size", type=_positive, default=batch_size,
+                   help=f"sequences per update (default {batch_size})")
     p.add_argument("--lr", type=_posfloat, default=lr, help=f"Adam learning rate, cosine-decayed (default {lr:g})")
     p.add_argument("--weight-decay", type=_nonneg, default=0.0, help="AdamW weight decay (default 0)")
     p.add_argument("--clip", type=_nonneg, default=1.0, help="gradient-norm clip, 0 = off (default 1)")

@@ -200,11 +200,21 @@ def check_forecaster(meta: dict, headers: dict) -> None:
 
 def check_classifier(meta: dict, headers: dict) -> None:
     """What :meth:`lstmlab.classify.model.SequenceClassifier.load` reads."""
+    from ..classify.lstm_fcn import LSTMFCNConfig, lstmfcn_param_count
     from ..layers.seqnet import SequenceNetConfig
     from .supervised import FitConfig
 
-    config = _config(SequenceNetConfig, meta, "model")
-    _param_count(headers, seqnet_param_count(config), meta["model"])
+    architecture = meta.get("architecture", "seqnet")
+    if architecture not in ("seqnet", "lstm-fcn"):
+        raise ValueError(f"'architecture' must be 'seqnet' or 'lstm-fcn', got "
+                         f"{short_repr(architecture)}")
+    members = _int(meta, "members", 1) if "members" in meta else 1
+    if architecture == "lstm-fcn":
+        config = _config(LSTMFCNConfig, meta, "model")
+        _param_count(headers, members * lstmfcn_param_count(config), meta["model"])
+    else:
+        config = _config(SequenceNetConfig, meta, "model")
+        _param_count(headers, members * seqnet_param_count(config), meta["model"])
     _config(FitConfig, meta, "fit")
     _strings(meta.get("classes"), "classes", config.output_size)
     _strings(meta.get("features"), "features", config.input_size)

@@ -1,0 +1,161 @@
+"""The classification table of docs/classification.md: `lstmlab classify train` with its
+defaults on UCR/UEA problems (official TRAIN/TEST splits, as sktime's wheel ships them) over
+seeds, beside 1NN-Euclidean, 1NN-DTW (full window) and the published LSTM-FCN.
+
+    python bench/classify_ucr.py                                  # every dataset, seeds 0 1 2
+    python bench/classify_ucr.py --datasets GunPoint --seeds 0    # one cell
+    python bench/classify_ucr.py --datasets OSULeaf --json osu.json -- --model lstm --readout mean
+    python bench/classify_ucr.py --table gunpoint.json osu.json   # one table from saved runs
+
+Arguments after ``--`` go to `classify train` (the default is its defaults). Each run uses
+one BLAS thread, so a rerun on the same machine gives the same numbers (the compiled kernels
+give the same bits for any thread count). Needs sktime (requirements/dev.txt) for the data
+only: the files are read from its install folder, sktime itself is not imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"  # before NumPy loads
+os.environ["MKL_NUM_THREADS"] = "1"
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import importlib.util  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+DATASETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions", "OSULeaf",
+            "JapaneseVowels", "ACSF1", "PLAID"]
+# Test accuracy reported by the authors of LSTM-FCN (Karim, Majumdar, Darabi & Chen 2018,
+# IEEE Access 6, Table 2: "LSTM-FCN"); the multivariate sets are not in that paper.
+PUBLISHED_LSTM_FCN = {"GunPoint": 1.000, "ItalyPowerDemand": 0.962, "ArrowHead": 0.897,
+                      "OSULeaf": 0.983}
+
+
+def data_folder(name: str) -> Path:
+    """sktime's copy of the problem ``name`` (without importing sktime)."""
+    spec = importlib.util.find_spec("sktime")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the UCR/UEA files come from sktime's wheel: pip install "
+                         "sktime==1.2.0 --no-deps (see requirements/dev.txt)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    if not (folder / f"{name}_TRAIN.ts").exists():
+        raise SystemExit(f"sktime ships no {name}_TRAIN.ts in {folder.parent}")
+    return folder
+
+
+def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: bool,
+                save=lambda row: None) -> dict:
+    """One table row; ``save(row)`` is called after the baselines and after every seed, so a
+    long run that is stopped keeps what it measured."""
+    from lstmlab.classify.baselines import baseline_accuracies
+    from lstmlab.classify.data import read_ts
+    from lstmlab.cli import main
+
+    folder = data_folder(name)
+    train = read_ts(folder / f"{name}_TRAIN.ts")
+    test = read_ts(folder / f"{name}_TEST.ts")
+    row = {"dataset": name, "n_train": len(train), "n_test": len(test),
+           "length": [int(train.lengths.min()), int(train.lengths.max())],
+           "dims": train.num_features, "classes": len(set(train.labels)),
+           "train_args": train_args, "seeds": {}}
+    if baselines:
+        t0 = time.perf_counter()
+        row.update(baseline_accuracies(train, test))
+        row["baseline_seconds"] = time.perf_counter() - t0
+        save(row)
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as out:
+            argv = ["classify", "train", str(folder), "--seed", str(seed), "--out", out,
+                    "--quiet", "--no-baselines", *train_args]
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                rc = main(argv)
+            seconds = time.perf_counter() - t0
+            if rc != 0:
+                raise SystemExit(f"{name} seed {seed}: classify train exited {rc}")
+            report = json.loads((Path(out) / "report.json").read_text())
+        row["seeds"][str(seed)] = {"accuracy": report["accuracy"], "seconds": seconds,
+                                   "member_accuracies": report["member_accuracies"]}
+        save(row)
+        print(f"{name} seed {seed}: accuracy {report['accuracy']:.4f} ({seconds:.0f} s)",
+              file=sys.stderr, flush=True)
+    return row
+
+
+def _cell(value: float | None, best: float) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.3f}"
+    return f"**{text}**" if round(value, 3) == round(best, 3) else text
+
+
+def table(rows: list[dict]) -> str:
+    """The markdown table; the best of the measured columns in bold in each row."""
+    lines = ["| dataset | train / test, length, dims | lstmlab default: mean ± sd (seeds) | "
+             "1NN-ED | 1NN-DTW | LSTM-FCN (published) | s per seed |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        accs = [s["accuracy"] for s in r["seeds"].values()]
+        if not accs:
+            continue
+        mean = float(np.mean(accs))
+        measured = [mean] + [r[k] for k in ("1nn_euclidean", "1nn_dtw") if k in r]
+        best = max(measured)
+        lo, hi = r["length"]
+        length = str(lo) if lo == hi else f"{lo}–{hi}"
+        seeds = ", ".join(f"{a:.3f}" for a in accs)
+        own = f"{mean:.3f} ± {np.std(accs):.3f} ({seeds})"
+        if round(mean, 3) == round(best, 3):
+            own = f"**{own}**"
+        secs = np.mean([s["seconds"] for s in r["seeds"].values()])
+        lines.append(f"| {r['dataset']} | {r['n_train']} / {r['n_test']}, {length}, "
+                     f"{r['dims']} | {own} | {_cell(r.get('1nn_euclidean'), best)} | "
+                     f"{_cell(r.get('1nn_dtw'), best)} | "
+                     f"{_cell(PUBLISHED_LSTM_FCN.get(r['dataset']), 2.0)} | {secs:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_args = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, train_args = argv[:cut], argv[cut + 1:]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", default=",".join(DATASETS),
+                   help=f"comma-separated (default {','.join(DATASETS)})")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip 1NN-ED and 1NN-DTW (slow on long series)")
+    p.add_argument("--json", default=None, help="also write the rows as JSON here")
+    p.add_argument("--table", nargs="+", default=None, metavar="JSON",
+                   help="print one table from rows saved with --json (runs nothing)")
+    args = p.parse_args(argv)
+    if args.table:
+        rows = [r for f in args.table for r in json.loads(Path(f).read_text())]
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        rows = []
+
+        def save(row):
+            if args.json:
+                done = [r for r in rows if r is not row]
+                Path(args.json).write_text(json.dumps(done + [row], indent=1))
+
+        for name in args.datasets.split(","):
+            rows.append(run_dataset(name.strip(), seeds, train_args, args.baselines, save))
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Choices and thresholds shared by the classifier and its command line (no imports, so that
+building the parser stays light)."""
+
+MODELS = ("lstm-fcn", "lstm", "rnn")  # the first is the default
+AUTO_VAL_MIN = 300  # training sequences from which val_fraction=None holds out 15 %
+MIN_UPDATES = 1000  # the default epoch budget gives at least this many Adam steps
+MIN_EPOCHS = 100
+
+
+def default_epochs(n_train: int, batch_size: int) -> int:
+    """Epochs for at least ``MIN_UPDATES`` updates and ``MIN_EPOCHS`` passes: a set of 36
+    sequences in batches of 16 makes 3 updates an epoch, and 100 epochs leave it far from
+    converged."""
+    batches = -(-max(1, n_train) // batch_size)
+    return max(MIN_EPOCHS, -(-MIN_UPDATES // batches))
