@@ -293,6 +293,36 @@ CLI_HINTS = {"pass unknown='replace'": "pass --unknown replace",
              "pass replacement=<a character in the vocabulary>": "remove them from the input"}
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
+    """Run a tiny char-LM shaped like ``config`` (cell, dtype, one or more layers, dropout)
+    through the kernels a command will use (``uses``: "train", "eval", "step"), so that their
+    first compile happens here, announced on stderr, and not inside a timed loop (training's
+    ETA and chars/s). With the kernels in numba's disk cache this takes about a second."""
+    import numpy as np
+
+    from .kernels.fast import first_compile
+    from .layers.model import CharLM, CharLMConfig
+
+    tiny = CharLMConfig(vocab_size=2, hidden_size=2, num_layers=min(config.num_layers, 2),
+                        embed_dim=2, cell=config.cell, dtype=config.dtype,
+                        dropout=config.dropout if "train" in uses else 0.0)
+    with first_compile(_say):
+        model = CharLM(tiny, rng=np.random.default_rng(0))
+        tokens = np.zeros((2, 1), np.int64)
+        if "train" in uses:
+            logits, _ = model.forward(tokens)
+            model.backward(np.ones_like(logits))
+        model.eval()
+        if "eval" in uses:
+            model.forward(tokens)
+        if "step" in uses:
+            model.step(tokens[0])
+
+
 def cmd_train(args) -> int:
     import math
 
@@ -367,6 +397,7 @@ def cmd_train(args) -> int:
     if args.resume:
         trainer.restore(out / "last.ckpt")
         print(f"resuming {out} at step {trainer.step} of {cfg.steps}", file=sys.stderr)
+    _compile_charlm_kernels(config, ("train", "eval"))
     print(f"model: {config.cell.upper()} {config.num_layers}x{config.hidden_size}, vocabulary "
           f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
           f"{len(val_ids):,} validation characters; {cfg.steps} steps of {cfg.batch_size}x{cfg.seq_len}",
@@ -394,6 +425,7 @@ def cmd_generate(args) -> int:
 
     model, vocab, _ = load_charlm(args.checkpoint)
     rng = np.random.default_rng(args.seed)
+    _compile_charlm_kernels(model.config, ("step",))
     sys.stdout.write(args.prompt)
 
     def emit(ch):
@@ -416,6 +448,7 @@ def cmd_evaluate(args) -> int:
     seq_len = args.seq_len or TrainConfig.from_json(meta["train"]).seq_len
     if len(ids) < 2:
         raise ValueError(f"{args.file} is too short to evaluate (needs at least 2 characters)")
+    _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
     print(f"{args.file}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
           f"({n:,} characters scored)")
@@ -453,7 +486,11 @@ def cmd_demo(args) -> int:
         raise ValueError("--adding-length must be at least 11 (the first mark lies in the "
                          "first ten pairs, before the last one)")
     cfg = DemoConfig.quick_version(**given) if args.quick else DemoConfig(**given)
-    s = run_demo(cfg)
+    from .kernels.fast import first_compile
+
+    # The demo's kernels compile inside it on a first run (its section times include that).
+    with first_compile(_say):
+        s = run_demo(cfg)
     rows, ks, T = s["rows"], s["ks"], cfg.length
     print(f"1. Vanishing gradients at initialisation (T={T}, B={cfg.batch}, H={cfg.hidden}, "
           f"seed {cfg.seed})")

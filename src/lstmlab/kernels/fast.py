@@ -12,10 +12,12 @@ imported on the first fast call (:func:`available`).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, NamedTuple
@@ -50,11 +52,15 @@ def _compiled() -> SimpleNamespace:
     return _modules()
 
 
+def _sources_digest() -> str:
+    sources = [Path(__file__).with_name(f"{m}.py") for m in ("_product", "_cells", "_loops")]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in sources)).hexdigest()
+
+
 def _drop_stale_cache(loops) -> None:
     """numba keys its disk cache on a function's own file, so the compiled loops would outlive
     an edit of the cells or the product they inline: a stamp of the three sources drops them."""
-    sources = [Path(__file__).with_name(f"{m}.py") for m in ("_product", "_cells", "_loops")]
-    digest = hashlib.sha256(b"".join(f.read_bytes() for f in sources)).hexdigest()
+    digest = _sources_digest()
     try:
         stamp = Path(loops.forward.stats.cache_path) / "lstmlab-kernels.stamp"
         if not stamp.exists() or stamp.read_text() != digest:
@@ -62,6 +68,67 @@ def _drop_stale_cache(loops) -> None:
                 f.unlink()
             stamp.write_text(digest)
     except (OSError, AttributeError):  # no cache folder, or not writable: numba recompiles
+        pass
+
+
+# -- the first compile ----------------------------------------------------------------------------
+# What a first compile of one command's kernels takes on the 2-core development machine (a
+# 2-layer float32 char-LSTM's training kernels; docs/speed.md has the command): the estimate
+# until this cache folder has timed a compile of its own.
+FIRST_COMPILE_SECONDS = 40
+NOTICE_AFTER = 3.0  # seconds: loading compiled kernels from numba's disk cache takes less
+_RECORD = "lstmlab-compile.json"  # in numba's cache folder: how long the last compile took
+
+
+def _cache_misses(loops) -> int:
+    """Compiles so far of the time loops (numba's own count of calls its disk cache missed)."""
+    return sum(sum(v.stats.cache_misses.values()) for v in vars(loops).values()
+               if hasattr(v, "stats") and hasattr(v.stats, "cache_misses"))
+
+
+@contextlib.contextmanager
+def first_compile(log: Callable[[str], None]):
+    """Around the first calls of a command's kernels: when they take longer than a load from
+    numba's disk cache (``NOTICE_AFTER`` seconds), ``log("compiling kernels, once: ~N s")``
+    while they compile, and afterwards how long it took. N is the last compile's time in this
+    cache folder, or ``FIRST_COMPILE_SECONDS``. Without numba (or with ``LSTMLAB_FAST=0``) it
+    does nothing."""
+    mods = _modules()
+    if mods is None:
+        yield
+        return
+    import json
+
+    record_path = Path(getattr(mods.loops.forward.stats, "cache_path", ".")) / _RECORD
+    try:
+        last = json.loads(record_path.read_text(encoding="utf-8")).get("seconds")
+    except (OSError, ValueError, AttributeError):
+        last = None
+    estimate = last if isinstance(last, (int, float)) and last > 0 else FIRST_COMPILE_SECONDS
+    said = []
+
+    def say():
+        said.append(True)
+        log(f"compiling kernels, once: ~{round(estimate)} s")
+
+    misses = _cache_misses(mods.loops)
+    notice = threading.Timer(NOTICE_AFTER, say)
+    notice.daemon = True
+    t0 = time.perf_counter()
+    notice.start()
+    try:
+        yield
+    finally:
+        notice.cancel()
+        notice.join()
+    seconds = time.perf_counter() - t0
+    if _cache_misses(mods.loops) == misses:
+        return
+    if said:
+        log(f"kernels compiled in {seconds:.0f} s (cached on disk for the next runs)")
+    try:
+        record_path.write_text(json.dumps({"seconds": round(seconds, 1)}), encoding="utf-8")
+    except OSError:  # a read-only cache folder: the estimate stays the default
         pass
 
 
