@@ -140,3 +140,65 @@ def test_checkpoint_of_another_kind_is_not_exported(tmp_path, capsys):
     save_checkpoint(path, {"kind": "forecaster"}, {"x": np.zeros(2)})
     assert main(["export", str(path), "--format", "torch-npz", "--out", str(tmp_path / "x.npz")]) == 2
     assert "forecaster" in capsys.readouterr().err
+
+
+def test_a_first_compile_is_announced_and_timed(monkeypatch, tmp_path):
+    """first_compile's contract, with numba's count of compiles replaced: the notice comes
+    while the block runs (the block waits for it), and the time recorded is the next
+    estimate. A block that only loads from the cache says nothing."""
+    import threading
+
+    from lstmlab.kernels import fast
+    if not fast.available():
+        pytest.skip("numba is not importable")
+    record = tmp_path / "record.json"
+    monkeypatch.setattr(fast, "_record_path", lambda loops: record)
+    compiles = [0]
+    monkeypatch.setattr(fast, "_cache_misses", lambda loops: compiles[0])
+    said, heard = [], threading.Event()
+
+    def log(msg):
+        said.append(msg)
+        heard.set()
+
+    with fast.first_compile(log):
+        compiles[0] += 2  # the block starts compiling two kernels
+        assert heard.wait(60)
+    assert said[0] == f"compiling kernels, once: ~{fast.FIRST_COMPILE_SECONDS} s"
+    assert said[1].startswith("kernels compiled in ")
+    assert json.loads(record.read_text())["seconds"] >= 0
+    said.clear()
+    heard.clear()
+    record.write_text(json.dumps({"seconds": 12.6}))
+    with fast.first_compile(log):
+        compiles[0] += 1
+        assert heard.wait(60)
+    assert said[0] == "compiling kernels, once: ~13 s"
+    said.clear()
+    before = record.read_text()
+    with fast.first_compile(log):  # loads only: numba's count does not move
+        pass
+    assert said == [] and record.read_text() == before
+
+
+def test_train_compiles_before_its_timed_loop(monkeypatch, tmp_path, capsys):
+    """The kernels' first calls (and their notice) come before the first progress line, so
+    neither ETA nor chars/s counts a compile."""
+    import contextlib
+
+    from lstmlab.kernels import fast
+
+    @contextlib.contextmanager
+    def announcing(log):
+        log("compiling kernels, once: ~1 s")
+        yield
+
+    monkeypatch.setattr(fast, "first_compile", announcing)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    assert main(["train", str(corpus), "--hidden", "6", "--layers", "2", "--embed", "5",
+                 "--steps", "2", "--seq-len", "12", "--batch-size", "4",
+                 "--out", str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    first_step = next(i for i, line in enumerate(lines) if line.lstrip("\r").startswith("step "))
+    assert lines.index("compiling kernels, once: ~1 s") < first_step

@@ -5,7 +5,7 @@ Dimensions: T time, B batch, D input features, H hidden units, G gate blocks, L 
 Each cell's step is written once (``_cells.py``); one set of time loops (``_loops.py``)
 serves every cell, in training, inference, ragged batches and streaming; every product runs
 on lstmlab's own kernel (``_product.py``), never on BLAS. A call runs on a team of up to
-:func:`get_num_threads` threads and gives the same bits for any team. numba is optional and
+:func:`get_num_threads` threads and gives the same bits for any team. numba (a dependency) is
 imported on the first fast call (:func:`available`).
 """
 
@@ -72,63 +72,73 @@ def _drop_stale_cache(loops) -> None:
 
 
 # -- the first compile ----------------------------------------------------------------------------
-# What a first compile of one command's kernels takes on the 2-core development machine (a
-# 2-layer float32 char-LSTM's training kernels; docs/speed.md has the command): the estimate
-# until this cache folder has timed a compile of its own.
-FIRST_COMPILE_SECONDS = 40
-NOTICE_AFTER = 3.0  # seconds: loading compiled kernels from numba's disk cache takes less
+# What a first compile of one command's kernels took on the 2-core development machine (a
+# 2-layer float32 char-LSTM's training and evaluation kernels: 61 s, the command is in
+# docs/speed.md): the estimate until this cache folder has timed a compile of its own.
+FIRST_COMPILE_SECONDS = 60
 _RECORD = "lstmlab-compile.json"  # in numba's cache folder: how long the last compile took
 
 
 def _cache_misses(loops) -> int:
-    """Compiles so far of the time loops (numba's own count of calls its disk cache missed)."""
-    return sum(sum(v.stats.cache_misses.values()) for v in vars(loops).values()
-               if hasattr(v, "stats") and hasattr(v.stats, "cache_misses"))
+    """Compiles begun so far of the time loops: numba counts a call its disk cache misses
+    just before it compiles."""
+    while True:
+        try:
+            return sum(sum(v.stats.cache_misses.values()) for v in list(vars(loops).values())
+                       if hasattr(v, "stats") and hasattr(v.stats, "cache_misses"))
+        except RuntimeError:  # a counter that another thread's compile was adding to
+            continue
+
+
+def _record_path(loops) -> Path:
+    return Path(loops.forward.stats.cache_path) / _RECORD
 
 
 @contextlib.contextmanager
 def first_compile(log: Callable[[str], None]):
-    """Around the first calls of a command's kernels: when they take longer than a load from
-    numba's disk cache (``NOTICE_AFTER`` seconds), ``log("compiling kernels, once: ~N s")``
-    while they compile, and afterwards how long it took. N is the last compile's time in this
-    cache folder, or ``FIRST_COMPILE_SECONDS``. Without numba (or with ``LSTMLAB_FAST=0``) it
-    does nothing."""
+    """Around the first calls of a command's kernels: as soon as one of them compiles rather
+    than loading from numba's disk cache, ``log("compiling kernels, once: ~N s")``, and after
+    the block how long it took (N: the last compile timed in this cache folder, or
+    ``FIRST_COMPILE_SECONDS``). Loading from the cache says nothing. Without numba (or with
+    ``LSTMLAB_FAST=0``) it does nothing."""
     mods = _modules()
     if mods is None:
         yield
         return
     import json
 
-    record_path = Path(getattr(mods.loops.forward.stats, "cache_path", ".")) / _RECORD
     try:
-        last = json.loads(record_path.read_text(encoding="utf-8")).get("seconds")
+        last = json.loads(_record_path(mods.loops).read_text(encoding="utf-8")).get("seconds")
     except (OSError, ValueError, AttributeError):
         last = None
     estimate = last if isinstance(last, (int, float)) and last > 0 else FIRST_COMPILE_SECONDS
-    said = []
+    before = _cache_misses(mods.loops)
+    done, said = threading.Event(), []
 
-    def say():
-        said.append(True)
-        log(f"compiling kernels, once: ~{round(estimate)} s")
+    def watch():  # polls numba's count; a compile takes seconds, a poll microseconds
+        while not done.wait(0.2):
+            if _cache_misses(mods.loops) > before:
+                said.append(True)
+                log(f"compiling kernels, once: ~{round(estimate)} s")
+                return
 
-    misses = _cache_misses(mods.loops)
-    notice = threading.Timer(NOTICE_AFTER, say)
-    notice.daemon = True
+    watcher = threading.Thread(target=watch, name="lstmlab-compile-notice", daemon=True)
     t0 = time.perf_counter()
-    notice.start()
+    watcher.start()
     try:
         yield
     finally:
-        notice.cancel()
-        notice.join()
+        done.set()
+        watcher.join()
     seconds = time.perf_counter() - t0
-    if _cache_misses(mods.loops) == misses:
+    if _cache_misses(mods.loops) == before:
         return
     if said:
         log(f"kernels compiled in {seconds:.0f} s (cached on disk for the next runs)")
     try:
-        record_path.write_text(json.dumps({"seconds": round(seconds, 1)}), encoding="utf-8")
-    except OSError:  # a read-only cache folder: the estimate stays the default
+        _record_path(mods.loops).write_text(json.dumps({"seconds": round(seconds, 1)}),
+                                            encoding="utf-8")
+    except (OSError, AttributeError):  # a read-only cache folder: the estimate stays the default
         pass
 
 
