@@ -12,6 +12,7 @@ import lstmlab
 from lstmlab import _extras
 from lstmlab.cli import main
 from lstmlab.data.text import Vocab
+from lstmlab.interop import import_onnx, save_safetensors, to_onnx
 from lstmlab.layers.model import CharLM, CharLMConfig
 from lstmlab.training.checkpoint import save_checkpoint
 from lstmlab.training.lm import LMTrainer, TrainConfig, evaluate_text, load_charlm
@@ -202,3 +203,14 @@ def test_train_compiles_before_its_timed_loop(monkeypatch, tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     first_step = next(i for i, line in enumerate(lines) if line.lstrip("\r").startswith("step "))
     assert lines.index("compiling kernels, once: ~1 s") < first_step
+
+
+@pytest.mark.parametrize("call, extra", [
+    (lambda: to_onnx(lstmlab.LSTM(2, 3)), "onnx"),
+    (lambda: import_onnx(b""), "onnx"),
+    (lambda: save_safetensors("never.safetensors", {}), "torch"),
+])
+def test_library_functions_name_their_extra(call, extra, monkeypatch):
+    monkeypatch.setattr(_extras, "_installed", lambda m: m not in _extras.MODULES[extra])
+    with pytest.raises(_extras.MissingExtra, match=rf"pip install 'lstmlab\[{extra}\]'"):
+        call()

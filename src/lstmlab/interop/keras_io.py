@@ -183,7 +183,8 @@ def keras_charlm(embed, rnn, head):
     """
     import os
 
-    from .._extras import keras_backend
+    from .._extras import keras_backend, require
+    require("keras", "lstmlab.interop.keras_charlm")
     if "KERAS_BACKEND" not in os.environ and keras_backend() is not None:
         os.environ["KERAS_BACKEND"] = keras_backend()
     import keras

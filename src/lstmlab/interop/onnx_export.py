@@ -180,6 +180,8 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     exported. The model is checked with ``onnx.checker`` and, when ``path`` is given, saved
     there. Imports onnx.
     """
+    from .._extras import require
+    require("onnx", "lstmlab.interop.to_onnx")  # one line naming the extra, not a traceback
     import onnx
     from onnx import TensorProto, helper
     kind = kind_of(rnn)

@@ -717,6 +717,8 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     ``weights`` gives values for node inputs that the model leaves as graph inputs (ONNX's
     own node tests feed ``W``, ``R``, ``B``, ``P`` that way). Imports onnx.
     """
+    from .._extras import require
+    require("onnx", "lstmlab.interop.import_onnx")  # one line naming the extra, not a traceback
     import onnx
     from google.protobuf.message import DecodeError
     if isinstance(model, (bytes, bytearray)):

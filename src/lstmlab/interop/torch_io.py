@@ -229,6 +229,8 @@ def save_safetensors(path, pieces: Mapping[str, object], metadata: Mapping[str, 
     ``module.load_state_dict`` takes (the module definition for a char-LM is in
     ``docs/interop.md``). Needs the ``safetensors`` package (the ``torch`` extra), not torch.
     """
+    from .._extras import require
+    require("torch", "lstmlab.interop.save_safetensors")
     from safetensors.numpy import save
 
     from ..training.checkpoint import atomic_write_bytes
