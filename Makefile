@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test bench bench-quick memcheck clean
+.PHONY: demo test docs bench bench-quick memcheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(VENV)/.run-installed
 
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest -q
+
+# The API reference from the docstrings (docs/api): warnings are errors; opens offline.
+docs: $(VENV)/.dev-installed
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs/api build/docs
+	@echo "API reference: build/docs/index.html"
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/bench_lstm.py

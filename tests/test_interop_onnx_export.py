@@ -20,10 +20,7 @@ from lstmlab.layers.basic import Embedding, Linear  # noqa: E402
 
 
 def session(model):
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # the overridable h0/c0 initializers are intended
-    return ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
 def random_layer(seed):
@@ -204,3 +201,49 @@ def test_docs_snippet_runs_with_onnxruntime_alone(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout == "the " + greedy_lstmlab(vocab, emb, rnn, head, "the ", 100) + "\n"
+
+
+def test_onnxruntime_loads_an_exported_char_lm_without_warnings(tmp_path):
+    """h0/c0 are optional inputs, not initializers that are also inputs (which ONNX Runtime
+    warns about, one line each). Its C++ log goes to the process's stderr: a subprocess."""
+    import subprocess
+    import sys
+    for make in (LSTM, RNN):
+        _, vocab, emb, _, head = char_lm(seed=4)
+        rnn = make(emb.embedding_dim, head.in_features, num_layers=2,
+                   rng=np.random.default_rng(4))
+        path = tmp_path / f"{make.__name__}.onnx"
+        to_onnx(rnn, embedding=emb, head=head, vocab=vocab, path=path)
+        code = ("import numpy as np, onnxruntime as ort\n"
+                f"s = ort.InferenceSession({str(path)!r}, providers=['CPUExecutionProvider'])\n"
+                "print([i.name for i in s.get_inputs()], len(s.get_overridable_initializers()))\n"
+                "s.run(None, {'tokens': np.zeros((3, 2), np.int64)})\n")
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        states = "['tokens', 'h0', 'c0']" if make is LSTM else "['tokens', 'h0']"
+        assert res.stdout == f"{states} 0\n"
+
+
+def test_states_fed_or_left_out_in_lstmlab_and_onnxruntime():
+    from lstmlab.interop import import_onnx
+    _, vocab, emb, rnn, head = char_lm(seed=5)
+    model = to_onnx(rnn, embedding=emb, head=head, vocab=vocab)
+    imported = import_onnx(model)
+    assert imported.inputs == ["tokens"]
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(0, len(vocab), size=(4, 3))
+    L, H = rnn.num_layers, rnn.hidden_size
+    h0, c0 = (rng.normal(size=(L, 3, H)).astype(np.float32) for _ in range(2))
+    y, (h, c) = rnn(emb(tokens), (h0, c0))
+    want = head(y)
+    feeds = {"tokens": tokens, "h0": h0, "c0": c0}
+    for got in (session(model).run(None, feeds), list(imported.run(feeds).values())):
+        np.testing.assert_allclose(got[0], want, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[1], h, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[2], c, rtol=1e-4, atol=1e-5)
+    zeros, _ = rnn(emb(tokens))
+    only_h = {"tokens": tokens, "h0": np.zeros((L, 3, H), np.float32)}
+    for got in (session(model).run(["logits"], only_h)[0], imported.run(only_h)["logits"],
+                imported.run({"tokens": tokens})["logits"]):
+        np.testing.assert_allclose(got, head(zeros), rtol=1e-4, atol=1e-5)

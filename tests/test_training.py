@@ -318,14 +318,14 @@ def test_checkpoint_has_no_pickle_and_readable_json(trained):
 def test_export_formats(trained, tmp_path, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     model, vocab, _ = load_charlm(ckpt)
-    assert main(["export", ckpt, "--format", "torch", "--out", str(tmp_path / "m.npz")]) == 0
+    assert main(["export", ckpt, "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
     with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
         sd = dict(z)
     assert set(sd) >= {"embed.weight", "rnn.weight_ih_l0", "head.weight", "head.bias"}
     np.testing.assert_array_equal(sd["embed.weight"], model.embed.weight)
     side = json.loads((tmp_path / "m.vocab.json").read_text())
     assert side["vocab"] == list(vocab.chars)
-    assert main(["export", ckpt, "--format", "keras", "--out", str(tmp_path / "k.npz")]) == 0
+    assert main(["export", ckpt, "--format", "keras-npz", "--out", str(tmp_path / "k.npz")]) == 0
     with np.load(tmp_path / "k.npz", allow_pickle=False) as z:
         assert z["rnn/0/0"].shape == (model.config.embed_dim, 4 * model.config.hidden_size)
     pytest.importorskip("onnxruntime")

@@ -16,9 +16,11 @@ from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
+from ._extras import MissingExtra, require
+from . import __version__
 
 DEMO_HELP = """\
-The lecture, end to end, in a few minutes on a laptop CPU; writes OUT/report.html (one
+The lecture, end to end, in well under a minute on a laptop CPU; writes OUT/report.html (one
 self-contained page, figures inline) and OUT/summary.json, and prints a summary.
 
   1. RNN, the problem: fresh networks read a random sequence with the loss on the last step;
@@ -29,7 +31,7 @@ self-contained page, figures inline) and OUT/summary.json, and prints a summary.
   3. The five steps: the trained LSTM's gates f, i, C~, C, o, h over one sequence.
 
 examples:
-  lstmlab demo                          # about 2 minutes on 2 cores
+  lstmlab demo                          # about 15 seconds on 2 cores (docs/lecture.md)
   lstmlab demo --out /tmp/lecture --seed 1
   lstmlab demo --quick                  # seconds: tiny networks, tiny budget (for tests)
 """
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The lecture's RNN and LSTM in NumPy: exact, fast, and explained.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="run 'lstmlab COMMAND --help' for a command's options and examples")
+    parser.add_argument("--version", action="version", version=f"lstmlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo(sub)
     _add_train(sub)
@@ -81,7 +84,9 @@ examples:
 """
 
 EVALUATE_HELP = """\
-Report a checkpoint's loss on a text file, in nats and in bits per character.
+Report a checkpoint's loss on a text file, in nats and in bits per character. Every
+character after the first is scored, predicted from all the characters before it (one
+stream, the state carried from chunk to chunk), so the score does not depend on --seq-len.
 
 example:
   lstmlab evaluate runs/stdlib/best.ckpt held_out.txt
@@ -164,36 +169,54 @@ def _add_evaluate(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--seq-len", type=_positive, default=None, help="chunk length (default: the training one)")
-    p.add_argument("--unknown", choices=["error", "replace"], default="error")
+    p.add_argument("--seq-len", type=_positive, default=None,
+                   help="characters per chunk: memory only, the score is the same "
+                        "(default: the training one)")
+    p.add_argument("--unknown", choices=["error", "replace"], default="error",
+                   help="characters outside the vocabulary: stop with an error (default) or "
+                        "replace them by a stand-in character")
     p.set_defaults(func=cmd_evaluate)
 
 
 EXPORT_HELP = """\
-Export a trained char-LM for other frameworks.
+Export a trained char-LM for other frameworks. No pickle is written; files are written
+atomically. Each format's file carries the vocabulary (the characters in token order).
 
-  onnx   an ONNX graph: input `tokens` int64 (T, B), optional `h0`/`c0` (`c0` for an LSTM);
-         outputs `logits` (T, B, V), `h_n`, `c_n` (LSTM); the vocabulary as JSON in
-         metadata_props["vocab"]. Runs in onnxruntime without lstmlab (see docs/interop.md).
-  torch  a .npz of NumPy arrays under the state-dict keys of a torch module with children
-         `embed` (nn.Embedding), `rnn` (nn.LSTM/nn.RNN/nn.GRU), `head` (nn.Linear), plus
-         `vocab.json` beside it. Load with {k: torch.from_numpy(v) for k, v in np.load(f).items()}.
-  keras  a .npz of Keras weight arrays: `embed/0`, `rnn/<level>/<i>` (the set_weights list of
-         each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus `vocab.json`.
-
-No pickle is written. Files are written atomically.
+  onnx       an ONNX graph: input `tokens` int64 (T, B), optional `h0`/`c0` (`c0` for an
+             LSTM); outputs `logits` (T, B, V), `h_n`, `c_n` (LSTM); the vocabulary as JSON
+             in metadata_props["vocab"]. Runs in onnxruntime without lstmlab
+             (docs/interop.md). Needs the onnx extra.
+  torch      a safetensors file of the state dict of a torch module with children `embed`
+             (nn.Embedding), `rnn` (nn.LSTM/nn.RNN/nn.GRU), `head` (nn.Linear); the header's
+             metadata holds "vocab" and "config" (JSON). Load it with
+             module.load_state_dict(safetensors.torch.load_file(FILE)); the module's
+             definition is in docs/interop.md. Needs the torch extra.
+  keras      a .keras model file: keras.saving.load_model(FILE) gives a model from tokens
+             (B, T) to logits (B, T, V); the vocabulary is written beside it as
+             <out>.vocab.json (e.g. charlm.vocab.json for charlm.keras). Needs the keras
+             extra.
+  torch-npz  the torch state dict as a .npz of NumPy arrays, plus <out>.vocab.json; loads
+             with {k: torch.from_numpy(v) for k, v in np.load(FILE).items()}. No extra.
+  keras-npz  Keras weight arrays as a .npz: `embed/0`, `rnn/<level>/<i>` (the set_weights
+             list of each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus
+             <out>.vocab.json. No extra.
 
 examples:
   lstmlab export runs/stdlib/best.ckpt --format onnx --out charlm.onnx
-  lstmlab export runs/stdlib/best.ckpt --format torch --out charlm_torch.npz
+  lstmlab export runs/stdlib/best.ckpt --format torch --out charlm.safetensors
+  lstmlab export runs/stdlib/best.ckpt --format keras --out charlm.keras
+  lstmlab export runs/stdlib/best.ckpt --format torch-npz --out charlm_torch.npz
 """
+
+EXPORT_EXTRAS = {"onnx": "onnx", "torch": "torch", "keras": "keras"}
 
 
 def _add_export(sub):
-    p = sub.add_parser("export", help="export a checkpoint to ONNX, PyTorch or Keras arrays",
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, PyTorch or Keras",
                        description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--format", choices=["onnx", "torch", "keras"], required=True)
+    p.add_argument("--format", choices=["onnx", "torch", "keras", "torch-npz", "keras-npz"],
+                   required=True)
     p.add_argument("--out", required=True, metavar="FILE")
     p.set_defaults(func=cmd_export)
 
@@ -207,9 +230,14 @@ def cmd_export(args) -> int:
     from .training.checkpoint import atomic_write_bytes, atomic_write_text
     from .training.lm import load_charlm
 
-    model, vocab, _ = load_charlm(args.checkpoint)
     out = Path(args.out)
+    if args.format == "keras" and out.suffix != ".keras":
+        raise ValueError(f"--out must end in .keras for --format keras (keras.saving.load_model "
+                         f"opens only those), got {args.out!r}")
+    model, vocab, _ = load_charlm(args.checkpoint)
     pieces = {"embed": model.embed, "rnn": model.rnn, "head": model.head}
+    side = out.with_name(out.stem + ".vocab.json")
+    described = json.dumps({"vocab": vocab.to_json(), "model": model.config.to_json()}, indent=1)
     if args.format == "onnx":
         from .interop import to_onnx
 
@@ -220,6 +248,22 @@ def cmd_export(args) -> int:
               f"vocabulary in metadata_props['vocab']")
         return 0
     if args.format == "torch":
+        from .interop import save_safetensors
+
+        save_safetensors(out, pieces, {"vocab": json.dumps(vocab.to_json(), ensure_ascii=False),
+                                       "config": json.dumps(model.config.to_json())})
+        print(f"wrote {out}: safetensors state dict of embed/rnn/head ({model.config.dtype}); "
+              f"vocabulary and model sizes in its metadata")
+        return 0
+    if args.format == "keras":
+        from .interop import save_keras_charlm
+
+        save_keras_charlm(out, model.embed, model.rnn, model.head)
+        atomic_write_text(side, described)
+        print(f"wrote {out}: Keras model tokens (B, T) -> logits (B, T, {len(vocab)}), and "
+              f"{side} (vocabulary and model sizes)")
+        return 0
+    if args.format == "torch-npz":
         from .interop import model_state_dict
 
         arrays = model_state_dict(pieces)
@@ -233,12 +277,55 @@ def cmd_export(args) -> int:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(out, buf.getvalue())
-    side = out.with_name(out.stem + ".vocab.json")
-    cfg = model.config.to_json()
-    atomic_write_text(side, json.dumps({"vocab": vocab.to_json(), "model": cfg}, indent=1))
+    atomic_write_text(side, described)
     print(f"wrote {out} ({len(arrays)} arrays, {args.format} layout) and {side} "
           f"(vocabulary and model sizes)")
     return 0
+
+
+def _needed_extra(args) -> tuple[str, str] | None:
+    """``(extra, what)`` when the parsed command needs an optional extra, else None."""
+    if args.command == "export" and args.format in EXPORT_EXTRAS:
+        return EXPORT_EXTRAS[args.format], f"export --format {args.format}"
+    if args.command == "classify" and getattr(args, "classify_command", None) == "train" \
+            and getattr(args, "data", None) is None:
+        return "sklearn", "classify train without DATA (the scikit-learn digits)"
+    return None
+
+
+# Library messages name keyword arguments; on the command line the same advice is an option.
+CLI_HINTS = {"pass unknown='replace'": "pass --unknown replace",
+             "pass replacement=<a character in the vocabulary>": "remove them from the input"}
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
+    """Run a tiny char-LM shaped like ``config`` (cell, dtype, one or more layers, dropout)
+    through the kernels a command will use (``uses``: "train", "eval", "step"), so that their
+    first compile happens here, announced on stderr, and not inside a timed loop (training's
+    ETA and chars/s). With the kernels in numba's disk cache this takes about a second."""
+    import numpy as np
+
+    from .kernels.fast import first_compile
+    from .layers.model import CharLM, CharLMConfig
+
+    tiny = CharLMConfig(vocab_size=2, hidden_size=2, num_layers=min(config.num_layers, 2),
+                        embed_dim=2, cell=config.cell, dtype=config.dtype,
+                        dropout=config.dropout if "train" in uses else 0.0)
+    with first_compile(_say):
+        model = CharLM(tiny, rng=np.random.default_rng(0))
+        tokens = np.zeros((2, 1), np.int64)
+        if "train" in uses:
+            logits, _ = model.forward(tokens)
+            model.backward(np.ones_like(logits))
+        model.eval()
+        if "eval" in uses:
+            model.forward(tokens)
+        if "step" in uses:
+            model.step(tokens[0])
 
 
 def cmd_train(args) -> int:
@@ -315,6 +402,7 @@ def cmd_train(args) -> int:
     if args.resume:
         trainer.restore(out / "last.ckpt")
         print(f"resuming {out} at step {trainer.step} of {cfg.steps}", file=sys.stderr)
+    _compile_charlm_kernels(config, ("train", "eval"))
     print(f"model: {config.cell.upper()} {config.num_layers}x{config.hidden_size}, vocabulary "
           f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
           f"{len(val_ids):,} validation characters; {cfg.steps} steps of {cfg.batch_size}x{cfg.seq_len}",
@@ -342,6 +430,7 @@ def cmd_generate(args) -> int:
 
     model, vocab, _ = load_charlm(args.checkpoint)
     rng = np.random.default_rng(args.seed)
+    _compile_charlm_kernels(model.config, ("step",))
     sys.stdout.write(args.prompt)
 
     def emit(ch):
@@ -356,7 +445,7 @@ def cmd_generate(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data.text import read_text_files
-    from .training.lm import LN2, TrainConfig, evaluate_lm, load_charlm
+    from .training.lm import LN2, TrainConfig, evaluate_text, load_charlm
 
     model, vocab, meta = load_charlm(args.checkpoint)
     text = read_text_files([args.file])
@@ -364,8 +453,8 @@ def cmd_evaluate(args) -> int:
     seq_len = args.seq_len or TrainConfig.from_json(meta["train"]).seq_len
     if len(ids) < 2:
         raise ValueError(f"{args.file} is too short to evaluate (needs at least 2 characters)")
-    seq_len = min(seq_len, len(ids) - 1)
-    loss, n = evaluate_lm(model, ids, seq_len, batch_size=16)
+    _compile_charlm_kernels(model.config, ("eval",))
+    loss, n = evaluate_text(model, ids, seq_len)
     print(f"{args.file}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
           f"({n:,} characters scored)")
     return 0
@@ -402,7 +491,11 @@ def cmd_demo(args) -> int:
         raise ValueError("--adding-length must be at least 11 (the first mark lies in the "
                          "first ten pairs, before the last one)")
     cfg = DemoConfig.quick_version(**given) if args.quick else DemoConfig(**given)
-    s = run_demo(cfg)
+    from .kernels.fast import first_compile
+
+    # The demo's kernels compile inside it on a first run (its section times include that).
+    with first_compile(_say):
+        s = run_demo(cfg)
     rows, ks, T = s["rows"], s["ks"], cfg.length
     print(f"1. Vanishing gradients at initialisation (T={T}, B={cfg.batch}, H={cfg.hidden}, "
           f"seed {cfg.seed})")
@@ -666,8 +759,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         command = f"lstmlab {args.command}"
+        needed = _needed_extra(args)
+        if needed:
+            require(*needed)
         with _blas_on_one_thread():
             return args.func(args)
+    except MissingExtra as exc:
+        print(f"{command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         print(f"{command}: interrupted", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
@@ -677,7 +776,10 @@ def main(argv: list[str] | None = None) -> int:
               f"--layers, --batch-size, ...)", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as exc:
-        print(f"{command}: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        for library, cli in CLI_HINTS.items():
+            message = message.replace(library, cli)
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2
 
 

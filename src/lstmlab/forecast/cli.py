@@ -51,8 +51,14 @@ Forecast the --horizon steps after the last row of a CSV with a trained model (i
 last --lookback rows; the columns are those it was trained on). Prints the forecast and,
 with --out, writes it as CSV.
 
-example:
-  lstmlab forecast predict runs/airline/model.ckpt airline.csv --horizon 6 --out next.csv
+The shipped series are CSV files inside the package: a model trained on the airline series
+(`lstmlab forecast train --out runs/airline`) reads airline_passengers.csv, whose path
+python -c "from lstmlab.forecast.data import shipped_path; print(shipped_path('airline'))"
+prints.
+
+examples:
+  lstmlab forecast predict runs/airline/model.ckpt airline_passengers.csv --horizon 6 --out next.csv
+  lstmlab forecast predict runs/sales/model.ckpt sales.csv
 """
 
 BENCH_HELP = """\

@@ -133,8 +133,8 @@ def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> 
         matplotlib.use("Agg")  # files only; never open a window
         import matplotlib.pyplot as plt
     except ImportError:
-        raise OSError("the plot needs matplotlib (pip install 'lstmlab[plot]'); pass --no-plot "
-                      "to skip it") from None
+        raise OSError("the plot needs matplotlib (a dependency of lstmlab: pip install "
+                      "matplotlib); pass --no-plot to skip it") from None
     y = series.target
     first = int(ev.origins[0])
     K = ev.truth.shape[1]

@@ -196,3 +196,64 @@ def _float(a, name) -> np.ndarray:
     if a.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got {a.dtype}")
     return a
+
+
+# -- a whole char-LM as a .keras model file ---------------------------------------------------
+
+def keras_charlm(embed, rnn, head):
+    """A ``keras.Sequential`` char-LM with the weights of an lstmlab ``Embedding`` -> ``LSTM``
+    or ``RNN`` -> ``Linear`` stack: int tokens ``(B, T)`` -> logits ``(B, T, V)`` (batch-major,
+    as Keras is), from zero initial states, float32.
+
+    Keras 3 runs on the backend that ``KERAS_BACKEND`` names; when it is unset this picks the
+    first installed of TensorFlow, JAX and PyTorch before importing Keras. Imports Keras.
+    """
+    import os
+
+    from .._extras import keras_backend, require
+    require("keras", "lstmlab.interop.keras_charlm")
+    if "KERAS_BACKEND" not in os.environ and keras_backend() is not None:
+        os.environ["KERAS_BACKEND"] = keras_backend()
+    import keras
+
+    kind = kind_of(rnn)
+    if rnn.bidirectional or has_variant(rnn):
+        raise ValueError("a Keras char-LM is a unidirectional LSTM/SimpleRNN stack without "
+                         "peepholes, clip or input_forget")
+    vocab_size, width = embed.params()["weight"].shape
+    layers = [keras.Input((None,), dtype="int32", name="tokens"),
+              keras.layers.Embedding(vocab_size, width, name="embed")]
+    for level in range(rnn.num_layers):
+        if kind == "LSTM":
+            layers.append(keras.layers.LSTM(rnn.hidden_size, use_bias=rnn.bias,
+                                            return_sequences=True, name=f"rnn_{level}"))
+        else:
+            layers.append(keras.layers.SimpleRNN(rnn.hidden_size, activation=rnn.nonlinearity,
+                                                 use_bias=rnn.bias, return_sequences=True,
+                                                 name=f"rnn_{level}"))
+    layers.append(keras.layers.Dense(head.out_features, use_bias=head.bias is not None,
+                                     name="head"))
+    model = keras.Sequential(layers, name=f"lstmlab_charlm_{kind.lower()}")
+    model.get_layer("embed").set_weights(to_keras_weights(embed))
+    for level, weights in enumerate(to_keras_weights(rnn)):
+        model.get_layer(f"rnn_{level}").set_weights(weights)
+    model.get_layer("head").set_weights(to_keras_weights(head))
+    return model
+
+
+def save_keras_charlm(path, embed, rnn, head) -> None:
+    """Write :func:`keras_charlm`'s model to ``path`` (a name ending in ``.keras``), atomically:
+    the file that ``keras.saving.load_model(path)`` opens (no pickle; Keras's safe mode)."""
+    import tempfile
+    from pathlib import Path
+
+    from ..training.checkpoint import atomic_write_bytes
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"a Keras model file must end in .keras (keras.saving.load_model "
+                         f"opens only those), got {path.name!r}")
+    model = keras_charlm(embed, rnn, head)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "model.keras"
+        model.save(staged)
+        atomic_write_bytes(path, staged.read_bytes())

@@ -19,8 +19,8 @@ The exported graph (opset 17, IR version 8, float32)::
     inputs   X (T, B, D)                  (B, T, D) for a batch_first layer;
                                           with an embedding: tokens int64 (T, B)
              sequence_lens int32 (B,)     only with sequence_lens=True
-             h0, c0 (L·K, B, H)           optional: initializers of zeros that a caller may
-                                          override (they broadcast over B)
+             h0, c0 (L·K, B, H)           optional inputs (ONNX optional tensors): zeros
+                                          when left out
     outputs  Y (T, B, K·H)                or logits (T, B, V) with a head
              h_n, c_n (L·K, B, H)         the final state, as lstmlab and PyTorch lay it out
 
@@ -143,15 +143,39 @@ def _recurrent_stack(g: _Graph, layer, x: str, seq: str, h0: str, c0: str | None
 
 
 def _state_default(g: _Graph, name: str, batch_src: str, n: int, H: int, dtype):
-    """An overridable ``name`` input (zeros (n, 1, H)) expanded to (n, B, H), B read from
-    dimension 1 of ``batch_src``."""
+    """The initial state ``name``: an optional graph input (an ONNX optional tensor) that is
+    the (n, B, H) state when fed and zeros (n, B, H) when left out, B read from dimension 1 of
+    ``batch_src``. Not an initializer that is also an input: ONNX Runtime warns about each of
+    those ("will not be treated as constant")."""
+    helper, TensorProto = g.onnx.helper, g.onnx.TensorProto
     g.names.add(name)
-    g.inits.append(g.onnx.numpy_helper.from_array(np.zeros((n, 1, H), dtype), name))
-    shape = g.node("Shape", [batch_src])
-    b = g.node("Gather", [shape, g.const("one", np.array([1], np.int64))], axis=0)
-    target = g.node("Concat", [g.const("n_dirs", np.array([n], np.int64)), b,
-                               g.const("hidden", np.array([H], np.int64))], axis=0)
-    return g.node("Expand", [name, target])
+    zeros = g.const(f"{name}_zeros", np.zeros((n, 1, H), dtype))
+    one = g.const("one", np.array([1], np.int64))
+    n_dirs = g.const("n_dirs", np.array([n], np.int64))
+    hidden = g.const("hidden", np.array([H], np.int64))
+    fed, shape, batch, dims, default = (g.name(f"{name}_{part}") for part in
+                                        ("fed", "shape", "batch", "dims", "default"))
+
+    def node(op, inputs, out, **attrs):
+        return helper.make_node(op, inputs, [out], name=g.name(op), **attrs)
+
+    def branch(label, nodes, out):
+        return helper.make_graph(nodes, g.name(f"{name}_{label}"), [], [
+            helper.make_tensor_value_info(out, TensorProto.FLOAT, [n, "B", H])])
+
+    when_fed = branch("when_fed", [node("OptionalGetElement", [name], fed)], fed)
+    when_absent = branch("when_absent", [
+        node("Shape", [batch_src], shape),
+        node("Gather", [shape, one], batch, axis=0),
+        node("Concat", [n_dirs, batch, hidden], dims, axis=0),
+        node("Expand", [zeros, dims], default)], default)
+    has = g.node("OptionalHasElement", [name])
+    return g.node("If", [has], then_branch=when_fed, else_branch=when_absent)
+
+
+def _state_input(helper, TensorProto, name: str, n: int, H: int):
+    tensor = helper.make_tensor_type_proto(TensorProto.FLOAT, [n, "B", H])
+    return helper.make_value_info(name, helper.make_optional_type_proto(tensor))
 
 
 def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = None,
@@ -167,6 +191,8 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     exported. The model is checked with ``onnx.checker`` and, when ``path`` is given, saved
     there. Imports onnx.
     """
+    from .._extras import require
+    require("onnx", "lstmlab.interop.to_onnx")  # one line naming the extra, not a traceback
     import onnx
     from onnx import TensorProto, helper
     kind = kind_of(rnn)
@@ -200,11 +226,11 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
         inputs.append(helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, [B_]))
         seq = "sequence_lens"
     h0 = _state_default(g, "h0", batch_src if embedding is not None else x, L * K, H, dtype)
-    inputs.append(helper.make_tensor_value_info("h0", TensorProto.FLOAT, [L * K, B_, H]))
+    inputs.append(_state_input(helper, TensorProto, "h0", L * K, H))
     c0 = None
     if kind == "LSTM":
         c0 = _state_default(g, "c0", batch_src if embedding is not None else x, L * K, H, dtype)
-        inputs.append(helper.make_tensor_value_info("c0", TensorProto.FLOAT, [L * K, B_, H]))
+        inputs.append(_state_input(helper, TensorProto, "c0", L * K, H))
 
     y, h_n, c_n = _recurrent_stack(g, rnn, x, seq, h0, c0, dtype)
 

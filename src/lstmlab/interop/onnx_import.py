@@ -27,7 +27,8 @@ naming it):
 
 :func:`import_onnx` reads a whole model: its LSTM/RNN/GRU nodes become layers and the few other
 ops a recurrent model uses (Transpose, Squeeze, Reshape, Concat, Split, Gather, MatMul, Add,
-Gemm, ...) are evaluated in NumPy, so ``OnnxModel.run`` computes the graph's outputs with
+Gemm, ...; optional inputs with OptionalHasElement, OptionalGetElement and If, as lstmlab
+writes ``h0``/``c0``) are evaluated in NumPy, so ``OnnxModel.run`` computes the graph's outputs with
 lstmlab doing the recurrent part. ``OnnxModel.to_layer()`` fuses a stack of levels (as
 :func:`lstmlab.interop.to_onnx` writes them) back into one stacked layer, and
 ``OnnxModel.pieces()`` also recovers the Embedding and Linear of a char-LM graph.
@@ -418,7 +419,18 @@ _NUMPY_OPS = {
     "Cast": lambda a, x: _cast(x, a["to"]),
     "Slice": lambda a, x, starts, ends, axes=None, steps=None: _slice(x, starts, ends, axes, steps),
 }
-SUPPORTED_OPS = RECURRENT_OPS + ("Constant", "Split") + tuple(_NUMPY_OPS)
+# Optional graph inputs (lstmlab's exported h0/c0): present or absent (None), chosen by an If.
+_NUMPY_OPS.update({
+    "OptionalHasElement": lambda a, x=None: np.array(x is not None),
+    "OptionalGetElement": lambda a, x: _present(x),
+})
+SUPPORTED_OPS = RECURRENT_OPS + ("Constant", "Split", "If") + tuple(_NUMPY_OPS)
+
+
+def _present(x):
+    if x is None:
+        raise ValueError("the optional input is absent")
+    return x
 
 
 def _constant_value(node) -> np.ndarray:
@@ -471,7 +483,7 @@ class OnnxModel:
     """An imported ONNX model: lstmlab layers for its recurrent nodes, NumPy for the rest.
 
     ``inputs`` are the names :meth:`run` needs (graph inputs without a value; inputs that
-    have an initializer are optional overrides), ``outputs`` the graph's output names,
+    have an initializer are optional overrides, and so are inputs of an optional type), ``outputs`` the graph's output names,
     ``nodes`` the :class:`RecurrentNode` of every LSTM/RNN/GRU node in graph order, ``metadata``
     the model's ``metadata_props`` and ``vocab`` its decoded ``"vocab"`` entry, if any.
     """
@@ -493,7 +505,8 @@ class OnnxModel:
                 raise OnnxImportError("metadata_props['vocab'] must be a JSON list of "
                                       "characters")
         self.outputs = [o.name for o in graph.output]
-        self.inputs = [i.name for i in graph.input if i.name not in self.consts]
+        self.inputs = [i.name for i in graph.input
+                       if i.name not in self.consts and not i.type.HasField("optional_type")]
         self._graph_nodes = list(graph.node)
         self._producer = {o: n for n in graph.node for o in n.output if o}
         self.nodes: list[RecurrentNode] = []
@@ -547,11 +560,20 @@ class OnnxModel:
             raise OnnxImportError(f"missing input(s) {missing}; the model needs {self.inputs}")
         env = dict(self.consts)
         env.update({k: np.asarray(v) for k, v in feeds.items()})
-        for n in self._graph_nodes:
+        self._evaluate(self._graph_nodes, env)
+        wanted = self.outputs if outputs is None else outputs
+        return {k: env[k] for k in wanted}
+
+    def _evaluate(self, nodes, env: dict) -> None:
+        """Run ``nodes`` in order, adding their outputs to ``env`` (an If runs the nodes of
+        the branch its condition picks, which see ``env`` too)."""
+        for n in nodes:
             if n.op_type == "Constant":
                 continue
-            args = [env[i] if i else None for i in n.input]
-            if n.op_type in RECURRENT_OPS:
+            args = [env.get(i) if i else None for i in n.input]  # an absent optional: None
+            if n.op_type == "If":
+                res = self._branch(n, args, env)
+            elif n.op_type in RECURRENT_OPS:
                 args += [None] * (8 - len(args))
                 rn = self._rec[id(n)]
                 res = rn.run(args[0], args[4], args[5], args[6] if n.op_type == "LSTM" else None)
@@ -572,8 +594,28 @@ class OnnxModel:
             for name, v in zip(n.output, res):
                 if name:
                     env[name] = v
-        wanted = self.outputs if outputs is None else outputs
-        return {k: env[k] for k in wanted}
+
+    def _branch(self, n, args, env: dict) -> tuple:
+        branches = _attrs(n)
+        try:
+            if args[0] is None:
+                raise ValueError("the condition is absent")
+            chosen = branches["then_branch" if bool(np.asarray(args[0])) else "else_branch"]
+            inner = list(chosen.node)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as e:
+            raise OnnxImportError(f"{_node_label(n)}: needs a scalar condition and two "
+                                  f"branches ({e})") from None
+        for m in inner:
+            if m.op_type not in _NUMPY_OPS and m.op_type not in ("If", "Constant"):
+                raise OnnxImportError(f"{_node_label(m)} inside {_node_label(n)}: op "
+                                      f"{m.op_type!r} is not supported in a branch")
+            if m.op_type == "Constant":
+                env[m.output[0]] = _constant_value(m)
+        self._evaluate(inner, env)
+        missing = [o.name for o in chosen.output if o.name not in env]
+        if missing:
+            raise OnnxImportError(f"{_node_label(n)}: the branch produces no {missing}")
+        return tuple(env[o.name] for o in chosen.output)
 
     # -- back to lstmlab layers ---------------------------------------------------------
     def _consumers(self, name: str):
@@ -704,6 +746,8 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     ``weights`` gives values for node inputs that the model leaves as graph inputs (ONNX's
     own node tests feed ``W``, ``R``, ``B``, ``P`` that way). Imports onnx.
     """
+    from .._extras import require
+    require("onnx", "lstmlab.interop.import_onnx")  # one line naming the extra, not a traceback
     import onnx
     from google.protobuf.message import DecodeError
     if isinstance(model, (bytes, bytearray)):

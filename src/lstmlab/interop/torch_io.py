@@ -232,3 +232,22 @@ def from_torch(module, dtype=None):
                         f"got {type(module).__name__}")
     load_torch_state_dict(out, sd)
     return out
+
+
+# -- safetensors ------------------------------------------------------------------------------
+
+def save_safetensors(path, pieces: Mapping[str, object], metadata: Mapping[str, str] | None = None
+                     ) -> None:
+    """Write :func:`model_state_dict` of ``pieces`` to ``path`` as a safetensors file,
+    atomically, in the pieces' dtype. ``metadata`` (strings to strings) goes into the file's
+    header. ``safetensors.torch.load_file(path)`` reads it back as the tensors that
+    ``module.load_state_dict`` takes (the module definition for a char-LM is in
+    ``docs/interop.md``). Needs the ``safetensors`` package (the ``torch`` extra), not torch.
+    """
+    from .._extras import require
+    require("torch", "lstmlab.interop.save_safetensors")
+    from safetensors.numpy import save
+
+    from ..training.checkpoint import atomic_write_bytes
+    arrays = {k: np.ascontiguousarray(v) for k, v in model_state_dict(pieces).items()}
+    atomic_write_bytes(path, save(arrays, metadata=dict(metadata) if metadata else None))

@@ -78,6 +78,12 @@ class CharLM(Module):
     def children(self):
         return {"embed": self.embed, "rnn": self.rnn, "head": self.head}
 
+    def __repr__(self) -> str:  # also what Jupyter shows for a model
+        c = self.config
+        return (f"CharLM({c.cell.upper()} {c.num_layers}x{c.hidden_size}, vocabulary "
+                f"{c.vocab_size}, embedding {c.embed_dim}, {self.num_params():,} parameters, "
+                f"{c.dtype})")
+
     def train(self, mode: bool = True):
         super().train(mode)
         self.drop.train(mode)

@@ -153,6 +153,33 @@ def evaluate_lm(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int,
         model.train(was_training)
 
 
+def evaluate_text(model: CharLM, ids: np.ndarray, seq_len: int) -> tuple[float, int]:
+    """Mean cross-entropy (nats per character) of ``model`` on the whole token stream ``ids``:
+    every token after the first is scored once, predicted from all the tokens before it.
+
+    One stream read in chunks of ``seq_len`` (the last one shorter when ``len(ids) - 1`` is
+    not a multiple), the state carried from chunk to chunk, in eval mode; ``seq_len`` bounds
+    the memory only, the result is the same to round-off for every ``seq_len``. Returns
+    ``(loss, characters scored)`` with ``characters scored = len(ids) - 1``.
+    """
+    positive_int(seq_len, "seq_len")
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or len(ids) < 2:
+        raise ValueError(f"ids must be one stream of at least 2 tokens, got shape {ids.shape}")
+    was_training = model.training
+    model.eval()
+    try:
+        state, total, n = None, 0.0, len(ids) - 1
+        for start in range(0, n, seq_len):
+            stop = min(start + seq_len, n)
+            logits, state = model.forward(ids[start:stop, None], state)
+            loss, _ = softmax_cross_entropy(logits, ids[start + 1:stop + 1, None], reduction="sum")
+            total += loss
+        return total / n, n
+    finally:
+        model.train(was_training)
+
+
 def fingerprint(ids: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:16]
 

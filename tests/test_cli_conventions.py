@@ -1,0 +1,216 @@
+"""What a new user meets first: --version, the extras each command checks before any work,
+help texts that name the real files, hints worded for the command line, and evaluate scoring
+the whole file."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import lstmlab
+from lstmlab import _extras
+from lstmlab.cli import main
+from lstmlab.data.text import Vocab
+from lstmlab.interop import import_onnx, save_safetensors, to_onnx
+from lstmlab.layers.model import CharLM, CharLMConfig
+from lstmlab.training.checkpoint import save_checkpoint
+from lstmlab.training.lm import LMTrainer, TrainConfig, evaluate_text, load_charlm
+
+TEXT = "the forget gate keeps, the input gate writes; " * 40
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    d = tmp_path_factory.mktemp("conv")
+    vocab = Vocab.from_text(TEXT)
+    ids = vocab.encode(TEXT)
+    rng = np.random.default_rng(3)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=6, num_layers=2, embed_dim=5),
+                   rng=rng)
+    cfg = TrainConfig(seq_len=12, batch_size=4, steps=3, eval_every=3, checkpoint_every=3)
+    LMTrainer(model, vocab, ids[:1600], ids[1600:], cfg, d, rng, progress=False).run()
+    return d / "best.ckpt"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lstmlab {lstmlab.__version__}"
+
+
+@pytest.mark.parametrize("argv, extra", [
+    (["export", "missing.ckpt", "--format", "onnx", "--out", "m.onnx"], "onnx"),
+    (["export", "missing.ckpt", "--format", "torch", "--out", "m.safetensors"], "torch"),
+    (["export", "missing.ckpt", "--format", "keras", "--out", "m.keras"], "keras"),
+    (["classify", "train", "--out", "never"], "sklearn"),
+])
+def test_a_missing_extra_stops_before_any_work(argv, extra, monkeypatch, capsys, tmp_path):
+    gone = set(_extras.MODULES[extra])
+    real = _extras._installed
+    monkeypatch.setattr(_extras, "_installed", lambda m: m not in gone and real(m))
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    # one line naming the extra, not the missing checkpoint (which is read only afterwards)
+    assert err.count("\n") == 1 and f"pip install 'lstmlab[{extra}]'" in err, err
+    assert "Traceback" not in err and "missing.ckpt" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_keras_extra_needs_a_backend(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setattr(_extras, "_installed", lambda m: m == "keras")
+    with pytest.raises(_extras.MissingExtra, match=r"missing: a Keras backend \(jax\)"):
+        _extras.require("keras", "export --format keras")
+
+
+def test_no_extra_for_the_npz_forms(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setattr(_extras, "_installed", lambda m: False)
+    for fmt in ("torch-npz", "keras-npz"):
+        assert main(["export", str(ckpt), "--format", fmt, "--out", str(tmp_path / f"{fmt}.npz")]) == 0
+        side = json.loads((tmp_path / f"{fmt}.vocab.json").read_text(encoding="utf-8"))
+        assert "".join(side["vocab"]) == "".join(sorted(set(TEXT)))
+
+
+def _help(argv, capsys) -> str:
+    with pytest.raises(SystemExit):
+        main(argv + ["--help"])
+    return capsys.readouterr().out
+
+
+def test_help_texts_name_the_real_files(capsys):
+    from lstmlab.forecast.data import shipped_path
+    assert "airline_passengers.csv" in _help(["forecast", "predict"], capsys)
+    assert "airline.csv" not in _help(["forecast", "predict"], capsys).replace(
+        "airline_passengers.csv", "")
+    assert shipped_path("airline").name == "airline_passengers.csv"
+    export = _help(["export"], capsys)
+    assert "<out>.vocab.json" in export and " vocab.json" not in export
+    demo = _help(["demo"], capsys)
+    assert "minutes on" not in demo and "15 seconds" in demo
+
+
+def test_hints_are_worded_for_the_command_line(ckpt, tmp_path, capsys):
+    assert main(["generate", str(ckpt), "--prompt", "Zebra", "--length", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--unknown replace" in err and "unknown='replace'" not in err
+    held = tmp_path / "held.txt"
+    held.write_text("the Zebra gate", encoding="utf-8")
+    assert main(["evaluate", str(ckpt), str(held)]) == 2
+    err = capsys.readouterr().err
+    assert "--unknown replace" in err and "unknown='replace'" not in err
+    assert main(["evaluate", str(ckpt), str(held), "--unknown", "replace"]) == 0
+
+
+def test_evaluate_scores_every_character_whatever_the_chunk(ckpt, tmp_path, capsys):
+    model, vocab, _ = load_charlm(ckpt, dtype=np.float64)
+    text = TEXT[:611]  # 610 characters to score: no chunk length below divides it evenly
+    ids = vocab.encode(text)
+    # the reference: one forward over the whole text
+    logits, _ = model.forward(ids[:-1, None])
+    z = logits[:, 0] - logits[:, 0].max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    want = -logp[np.arange(len(ids) - 1), ids[1:]].mean()
+    for seq_len in (1, 7, 25, 200, 609, 610, 5000):
+        loss, n = evaluate_text(model, ids, seq_len)
+        assert n == 610
+        assert loss == pytest.approx(want, rel=1e-12)
+    held = tmp_path / "held.txt"
+    held.write_text(text, encoding="utf-8")
+    for seq_len in ("25", "200"):
+        assert main(["evaluate", str(ckpt), str(held), "--seq-len", seq_len]) == 0
+        out = capsys.readouterr().out
+        assert "(610 characters scored)" in out
+        bits = float(out.split("= ")[1].split()[0])
+        assert bits == pytest.approx(want / math.log(2), abs=2e-4)  # float32 checkpoint
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        evaluate_text(model, ids[:1], 10)
+
+
+def test_evaluate_leaves_the_training_mode(ckpt):
+    model, vocab, _ = load_charlm(ckpt)
+    model.train()
+    evaluate_text(model, vocab.encode(TEXT[:50]), 8)
+    assert model.training
+
+
+def test_checkpoint_of_another_kind_is_not_exported(tmp_path, capsys):
+    path = tmp_path / "f.ckpt"
+    save_checkpoint(path, {"kind": "forecaster"}, {"x": np.zeros(2)})
+    assert main(["export", str(path), "--format", "torch-npz", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "forecaster" in capsys.readouterr().err
+
+
+def test_a_first_compile_is_announced_and_timed(monkeypatch, tmp_path):
+    """first_compile's contract, with numba's count of compiles replaced: the notice comes
+    while the block runs (the block waits for it), and the time recorded is the next
+    estimate. A block that only loads from the cache says nothing."""
+    import threading
+
+    from lstmlab.kernels import fast
+    if not fast.available():
+        pytest.skip("numba is not importable")
+    record = tmp_path / "record.json"
+    monkeypatch.setattr(fast, "_record_path", lambda loops: record)
+    compiles = [0]
+    monkeypatch.setattr(fast, "_cache_misses", lambda loops: compiles[0])
+    said, heard = [], threading.Event()
+
+    def log(msg):
+        said.append(msg)
+        heard.set()
+
+    with fast.first_compile(log):
+        compiles[0] += 2  # the block starts compiling two kernels
+        assert heard.wait(60)
+    assert said[0] == f"compiling kernels, once: ~{fast.FIRST_COMPILE_SECONDS} s"
+    assert said[1].startswith("kernels compiled in ")
+    assert json.loads(record.read_text())["seconds"] >= 0
+    said.clear()
+    heard.clear()
+    record.write_text(json.dumps({"seconds": 12.6}))
+    with fast.first_compile(log):
+        compiles[0] += 1
+        assert heard.wait(60)
+    assert said[0] == "compiling kernels, once: ~13 s"
+    said.clear()
+    before = record.read_text()
+    with fast.first_compile(log):  # loads only: numba's count does not move
+        pass
+    assert said == [] and record.read_text() == before
+
+
+def test_train_compiles_before_its_timed_loop(monkeypatch, tmp_path, capsys):
+    """The kernels' first calls (and their notice) come before the first progress line, so
+    neither ETA nor chars/s counts a compile."""
+    import contextlib
+
+    from lstmlab.kernels import fast
+
+    @contextlib.contextmanager
+    def announcing(log):
+        log("compiling kernels, once: ~1 s")
+        yield
+
+    monkeypatch.setattr(fast, "first_compile", announcing)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    assert main(["train", str(corpus), "--hidden", "6", "--layers", "2", "--embed", "5",
+                 "--steps", "2", "--seq-len", "12", "--batch-size", "4",
+                 "--out", str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    first_step = next(i for i, line in enumerate(lines) if line.lstrip("\r").startswith("step "))
+    assert lines.index("compiling kernels, once: ~1 s") < first_step
+
+
+@pytest.mark.parametrize("call, extra", [
+    (lambda: to_onnx(lstmlab.LSTM(2, 3)), "onnx"),
+    (lambda: import_onnx(b""), "onnx"),
+    (lambda: save_safetensors("never.safetensors", {}), "torch"),
+])
+def test_library_functions_name_their_extra(call, extra, monkeypatch):
+    monkeypatch.setattr(_extras, "_installed", lambda m: m not in _extras.MODULES[extra])
+    with pytest.raises(_extras.MissingExtra, match=rf"pip install 'lstmlab\[{extra}\]'"):
+        call()

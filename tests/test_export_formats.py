@@ -1,0 +1,105 @@
+"""`lstmlab export --format torch|keras`: the files each ecosystem loads, round-tripped.
+
+torch: a safetensors file that docs/interop.md's module definition loads, verbatim, in a
+fresh interpreter where lstmlab cannot be imported; its greedy text equals lstmlab's (float64).
+keras: a .keras file that keras.saving.load_model opens; its logits equal lstmlab's (float32).
+"""
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lstmlab.cli import main
+from lstmlab.data.text import Vocab
+from lstmlab.layers.model import CharLM, CharLMConfig
+from lstmlab.training.lm import LMTrainer, TrainConfig, generate, load_charlm
+from test_interop_keras import keras  # noqa: F401  (the fixture: Keras on its torch backend)
+
+TEXT = "the cell state carries the gradient; the gates decide. " * 30
+DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "interop.md"
+
+
+def _doc_block(first_line: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), flags=re.S)
+    (block,) = [b for b in blocks if b.startswith(first_line)]
+    return block
+
+
+def _checkpoint(d: pathlib.Path, cell: str, dtype: str) -> pathlib.Path:
+    vocab = Vocab.from_text(TEXT)
+    ids = vocab.encode(TEXT)
+    rng = np.random.default_rng(11)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=12, num_layers=2,
+                                embed_dim=7, cell=cell, dtype=dtype), rng=rng)
+    for v in model.params().values():  # non-zero biases everywhere, not the initial ones
+        v[...] = rng.normal(0, 0.4, size=v.shape)
+    cfg = TrainConfig(seq_len=16, batch_size=4, steps=4, eval_every=4, checkpoint_every=4,
+                      lr=0.01)
+    LMTrainer(model, vocab, ids[:1500], ids[1500:], cfg, d, rng, progress=False).run()
+    return d / "best.ckpt"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_safetensors_loads_into_the_documented_module(cell, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    ckpt = _checkpoint(tmp_path / "run", cell, "float64")
+    assert main(["export", str(ckpt), "--format", "torch",
+                 "--out", str(tmp_path / "charlm.safetensors")]) == 0
+    assert "charlm.safetensors" in capsys.readouterr().out
+    snippet = _doc_block("# Needs only torch and safetensors")
+    assert "lstmlab" not in snippet
+    if cell == "lstm":  # in a fresh interpreter where lstmlab cannot be imported
+        guard = "import sys; sys.modules['lstmlab'] = None\n"
+        res = subprocess.run([sys.executable, "-c", guard + snippet], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        printed = res.stdout
+    else:  # the same block in this process (torch is already imported: seconds less)
+        monkeypatch.chdir(tmp_path)
+        exec(snippet, {})
+        printed = capsys.readouterr().out
+    model, vocab, _ = load_charlm(ckpt)
+    want = generate(model, vocab, "the ", 40, temperature=0.0, top_k=0,
+                    rng=np.random.default_rng(0))
+    assert printed == "the " + want + "\n"
+    assert len(set(want)) > 1
+
+
+# Keras's torch backend calls np.array on torch tensors, which NumPy 2 warns about (a
+# DeprecationWarning, silent outside tests); nothing of lstmlab's is concerned.
+KERAS_TORCH_NUMPY = "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+
+
+@pytest.mark.filterwarnings(KERAS_TORCH_NUMPY)
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_keras_file_predicts_what_lstmlab_predicts(cell, keras, tmp_path, monkeypatch, capsys):
+    ckpt = _checkpoint(tmp_path / "run", cell, "float32")
+    out = tmp_path / "charlm.keras"
+    assert main(["export", str(ckpt), "--format", "keras", "--out", str(out)]) == 0
+    assert "charlm.vocab.json" in capsys.readouterr().out
+    side = json.loads((tmp_path / "charlm.vocab.json").read_text(encoding="utf-8"))
+    model, vocab, _ = load_charlm(ckpt)
+    assert side["vocab"] == vocab.to_json() and side["model"]["cell"] == cell
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(_doc_block("import json\n\nimport keras"), namespace)  # the documented use, verbatim
+    ours, _ = model.forward(vocab.encode("the cell")[:, None])
+    np.testing.assert_allclose(namespace["logits"][0], ours[:, 0], rtol=1e-5, atol=1e-5)
+    loaded = keras.saving.load_model(out)
+    batch = np.stack([vocab.encode("gates de"), vocab.encode("the cell")])  # B = 2, T = 8
+    theirs = loaded.predict(batch, verbose=0)
+    ours, _ = model.forward(batch.T)
+    np.testing.assert_allclose(theirs, ours.transpose(1, 0, 2), rtol=1e-5, atol=1e-5)
+
+
+def test_keras_needs_a_keras_file_name(tmp_path, capsys):
+    assert main(["export", "any.ckpt", "--format", "keras", "--out", str(tmp_path / "m.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "--out must end in .keras" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
