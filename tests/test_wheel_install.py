@@ -60,11 +60,12 @@ def test_wheel_and_sdist_pass_twine_check(dist):
         names = set(whl.namelist())
         meta = whl.read(f"lstmlab-{version}.dist-info/METADATA").decode()
     assert {"lstmlab/datasets/airline_passengers.csv", "lstmlab/datasets/sunspots_yearly.csv",
-            "lstmlab/cli.py"} <= names
+            "lstmlab/cli.py", "lstmlab/explore/static/app.js"} <= names
     assert not any("__pycache__" in n for n in names)
     requires = re.findall(r"^Requires-Dist: (.*)$", meta, flags=re.M)
     plain = sorted(r for r in requires if "extra ==" not in r)
-    assert [re.split(r"[<>=]", r)[0] for r in plain] == ["matplotlib", "numba", "numpy"]
+    assert [re.split(r"[<>=]", r)[0] for r in plain] == ["matplotlib", "numba", "numpy",
+                                                              "threadpoolctl", "werkzeug"]
     extras = set(re.findall(r"^Provides-Extra: (.*)$", meta, flags=re.M))
     assert {"onnx", "torch", "keras", "sklearn", "all"} <= extras
 

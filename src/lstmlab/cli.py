@@ -697,8 +697,8 @@ def cmd_explore(args) -> int:
     try:
         from .explore import Explorer, save_page, start_server
     except ModuleNotFoundError as exc:
-        print(f"lstmlab explore: error: needs the package {exc.name!r}: "
-              f"pip install 'lstmlab[explore]'", file=sys.stderr)
+        print(f"lstmlab explore: error: needs the package {exc.name!r}, a dependency of "
+              f"lstmlab: pip install {exc.name}", file=sys.stderr)
         return 2
     from .training.lm import load_charlm
 
