@@ -65,17 +65,13 @@ example:
   lstmlab forecast benchmark --seeds 5 --out bench.md
 """
 
-# Settings for the shipped series (used when the user does not give them). Only the data
-# handling differs between the two; the network and its training are the same.
-PRESETS = {
-    "airline": dict(lookback=24, horizon=12, transform="log", anchor="season"),
-    "sunspots": dict(lookback=24, horizon=10, transform="none", anchor="last"),
-}
+# The horizon of each shipped series (used when --horizon is not given); lookback, transform
+# and anchor are chosen on the validation part like for any CSV (lstmlab.forecast.select).
+HORIZONS = {"airline": 12, "sunspots": 10}
+# Settings when not given: the horizon is the user's question; lookback, transform and anchor
+# are candidates' fallbacks (used as given when the user sets them).
 DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last")
-
-
-
-
+CHOSEN = ("lookback", "transform", "anchor")
 
 
 def _columns(text: str) -> list[str]:
@@ -122,13 +118,21 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--time", help="time column (labels in outputs; its order is checked)")
     t.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
                    help="missing cells: stop with an error (default), carry forward, or interpolate")
-    t.add_argument("--lookback", type=_positive, default=None, help="steps the model reads (default 24)")
+    t.add_argument("--lookback", type=_positive, default=None,
+                   help="steps the model reads (default: chosen on the validation part)")
     t.add_argument("--horizon", type=_positive, default=None, help="steps forecast at once (default 12)")
     t.add_argument("--transform", choices=["none", "log"], default=None,
-                   help="model log(target) (needs positive values; default none)")
+                   help="model log(target) (needs positive values; default: chosen on the "
+                        "validation part)")
     t.add_argument("--anchor", choices=["none", "last", "season"], default=None,
-                   help="predict the residual over the last value (default), over the seasonal "
-                        "naive forecast, or levels")
+                   help="predict the residual over the last value, over the seasonal naive "
+                        "forecast, or levels (default: chosen on the validation part)")
+    t.add_argument("--base", choices=["ar", "none"], default="ar",
+                   help="ar (default): the hybrid, the network learns the residual of a linear "
+                        "AR and its weight is picked on validation; none: the network alone")
+    t.add_argument("--ets", action="store_true",
+                   help="add exponential smoothing to the report (needs statsmodels: pip install "
+                        "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")
     t.add_argument("--season", type=_positive, default=None,
                    help="season length for seasonal naive (default: detected on the training part)")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
@@ -219,19 +223,34 @@ def stopped_by_signal(summary: dict, stop) -> int | None:
     return stop.exit_code
 
 
+def hybrid_note(fc) -> str:
+    """What the validation part said about the hybrid's network weight."""
+    errs = fc.meta.get("mix_val_mae")
+    if not errs:
+        return "hybrid: no validation part, so the network's residual forecast is added in full"
+    alone, chosen = errs["0.0"], errs[str(fc.hybrid.mix)]
+    if fc.hybrid.mix == 0:
+        return (f"hybrid: the network did not lower the linear AR's validation MAE "
+                f"({alone:.4g}), so its weight is 0: the forecast is the linear AR's")
+    return (f"hybrid: network weight {fc.hybrid.mix:g} (validation MAE {alone:.4g} for the "
+            f"linear AR alone, {chosen:.4g} with the network)")
+
+
 def cmd_forecast_train(args) -> int:
     import numpy as np
 
     from ..training.signals import stop_signals
     from .data import SHIPPED, load_shipped, read_series
+    from .ets import available as ets_available
     from .model import ForecastConfig, Forecaster, check_series_range
     from .report import evaluate, format_table, plot_forecast, write_forecasts_csv
+    from .select import choose_settings
     from .windows import chronological_split
 
     if args.csv is None:
         name = args.dataset or "airline"
         series = load_shipped(name)
-        preset = PRESETS[name]
+        preset = {**DEFAULTS, "horizon": HORIZONS[name]}
         print(f"no CSV given: using the {series.source} ({len(series)} rows)", file=sys.stderr)
         if args.target or args.features or args.time:
             raise ValueError("--target/--features/--time need a CSV; the shipped series has "
@@ -247,14 +266,21 @@ def cmd_forecast_train(args) -> int:
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
-                            test_fraction=args.test_fraction, **chosen)
-    chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
-                        config.test_fraction)  # too short? say so before anything is written
+                            test_fraction=args.test_fraction, base=args.base, **chosen)
+    given = {k for k in CHOSEN if getattr(args, k) is not None}
+    check_series_range(series)
+    if args.ets and not ets_available():
+        raise ValueError("--ets needs statsmodels, which is not installed: pip install "
+                         "'lstmlab[ets]' (or leave out --ets)")
     if config.transform == "log" and not (series.target > 0).all():
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
                          f"{series.target[i]:g} at line {series.lines[i]}; use --transform none")
-    check_series_range(series)
+    choice = choose_settings(series, config, given)
+    config = choice.config
+    print(choice.explain(), file=sys.stderr)
+    chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
+                        config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon)
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
@@ -263,7 +289,9 @@ def cmd_forecast_train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
-          f"{args.layers}x{args.hidden}", file=sys.stderr)
+          f"{args.layers}x{args.hidden}"
+          + (" on the residual of the linear AR (hybrid)" if config.base == "ar" else ""),
+          file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         try:
@@ -274,14 +302,19 @@ def cmd_forecast_train(args) -> int:
                                   should_stop=lambda: stop.requested)
         finally:
             progress.close()
+    fc.meta["choice"] = choice.to_json()
+    if fc.hybrid is not None:
+        print(hybrid_note(fc), file=sys.stderr)
     sm = fc.meta["summary"]
     split = fc.split
-    ev = evaluate(fc, series)
+    ev = evaluate(fc, series, ets=args.ets)
     report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
               "season": fc.season, "split": split.to_json(), "training": sm,
               "part": ev.part, "windows": int(len(ev.origins)), "mase_scale": ev.scale,
               "mase_lag": ev.mase_lag,
-              "scores": ev.scores, "seed": args.seed}
+              "scores": ev.scores, "seed": args.seed, "choice": choice.to_json(),
+              "hybrid_mix": None if fc.hybrid is None else fc.hybrid.mix,
+              "labels": {m: ev.label(m) for m in ev.scores}}
     fc.save(out / "model.ckpt", extra={"target": series.columns[0],
                                        "features": series.columns[1:],
                                        "time": args.time if args.csv else SHIPPED[name][1],

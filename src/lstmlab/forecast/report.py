@@ -9,7 +9,10 @@ Every report scores the same test windows with:
 * ``linear_ar``: least squares on the raw lookback window (levels), direct multi-step;
 * ``linear_ar_t``: the same regression fitted in the network's own coordinates (after its
   log / anchor / scaling), so that the difference between it and the network is the
-  network's nonlinearity and not its choice of transform.
+  network's nonlinearity and not its choice of transform (for the hybrid, this is the
+  model the network stands on);
+* ``ets`` (with ``ets=True`` and statsmodels installed): exponential smoothing, its variant
+  picked on the validation part (:mod:`.ets`).
 
 MASE uses one denominator for all methods: the in-sample seasonal-naive (m = season) MAE on
 the training part, or the plain naive one (m = 1) when there is no season or the training
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,8 +53,11 @@ class Evaluation:
     scale: float  # MASE denominator
     part: str  # "test" (or "validation" when there is no test part)
     mase_lag: int | None = 1  # the m of the MASE denominator; None: constant training part
+    labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
 
     def label(self, method: str) -> str:
+        if method in self.labels:
+            return self.labels[method]
         if method == "seasonal_naive":
             return f"seasonal naive (m={self.season})"
         return LABELS.get(method, f"{method.upper()} (this model)")
@@ -72,8 +78,9 @@ def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray
     return fc.scaler.decode(X, ar.predict(x.transpose(1, 0, 2)))
 
 
-def evaluate(fc: Forecaster, series: TimeSeries) -> Evaluation:
-    """Score ``fc`` and the baselines on the test part of ``series`` (the training series)."""
+def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluation:
+    """Score ``fc`` and the baselines on the test part of ``series`` (the training series);
+    ``ets`` adds exponential smoothing (needs statsmodels: ``ImportError`` without it)."""
     split = fc.split
     if split is None or split.n != len(series):
         raise ValueError("evaluate needs the series the model was trained on (same length)")
@@ -91,9 +98,16 @@ def evaluate(fc: Forecaster, series: TimeSeries) -> Evaluation:
         preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, fc.season)
     preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
     preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
+    labels = {}
+    if ets:
+        from .ets import fit_ets
+
+        model = fit_ets(series.target, split.train, split.origins("val", L, K), K, fc.season)
+        preds["ets"] = model.forecast(series.target, origins, K)
+        labels["ets"] = model.describe()
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
     return Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
-                      fc.season, scale, "test" if part == "test" else "validation", lag)
+                      fc.season, scale, "test" if part == "test" else "validation", lag, labels)
 
 
 def format_table(ev: Evaluation) -> str:
