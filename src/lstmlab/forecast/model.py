@@ -9,16 +9,16 @@ training windows and the :class:`WindowScaler` fitted on them alone, then miniba
 the mean squared error of the K scaled outputs, keeping the epoch with the lowest validation
 loss. Output is direct multi-step: one forward pass gives all K steps ahead.
 
-**Hybrid** (``base="ar"``): a linear autoregression is fitted by least squares in the
-scaler's coordinates (after the log, the anchor and standardisation) on the training windows,
+**Hybrid** (``base="ar"``): a linear autoregression is fitted by ridge least squares (penalty
+by generalised cross-validation, :func:`.baselines.ridge_gcv`) in the scaler's coordinates (after the log, the anchor and standardisation) on the training windows,
 and the network learns only its residual, standardised per step ahead. The forecast is
 
     ŷ = base(x) + mix · res_std ⊙ net(x)        (scaled coordinates, then decoded)
 
-where ``mix`` in {0, 0.25, 0.5, 0.75, 1} is picked by the validation MAE after early
-stopping. ``mix = 0`` is the linear AR alone, so on the validation part the hybrid is never
-worse than the statistical model it stands on; the network adds only what the validation
-part confirms.
+where ``mix`` in {0, 0.25, 0.5, 0.75, 1} is picked on the validation MAE after early
+stopping (the smallest weight with half the best validation gain, see ``_pick_mix``).
+``mix = 0`` is the linear AR alone, so on the validation part the hybrid is never worse than
+the statistical model it stands on; the network adds only what the validation part confirms.
 
 A checkpoint (``kind = "forecaster"``) holds the network, the fitted scaler, the column
 names, the season, the split and the settings, so ``forecast predict`` needs nothing else.
@@ -39,7 +39,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
                                    save_checkpoint)
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
-from .baselines import LinearAR, mae
+from .baselines import LinearAR, mae, ridge_gcv
 from .data import TimeSeries, detect_season
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
 
@@ -105,14 +105,14 @@ def fingerprint(values: np.ndarray) -> str:
 class HybridBase:
     """The hybrid's statistical part: a linear AR in scaled coordinates and the network's weight."""
 
-    coef: np.ndarray  # (L'·D + 1, K) least-squares weights on the encoded window, intercept last
+    coef: np.ndarray  # (L'·D + 1, K) ridge weights on the encoded window, intercept last
     res_std: np.ndarray  # (K,) standard deviation of the AR's training residuals per step ahead
     mix: float = 1.0  # weight of the network's residual forecast (picked on validation)
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray) -> "HybridBase":
         """``x (L', n, D)`` encoded training windows, ``y (n, K)`` scaled targets."""
-        ar = LinearAR().fit(x.transpose(1, 0, 2), y)
+        ar, _ = ridge_gcv(x.transpose(1, 0, 2), y)
         res = y - ar.predict(x.transpose(1, 0, 2))  # (n, K)
         std = res.std(axis=0)
         return cls(ar.coef, np.where(std > 0, std, 1.0))
@@ -197,12 +197,19 @@ class Forecaster:
         return fc
 
     def _pick_mix(self, Xv: np.ndarray, Yv: np.ndarray) -> None:
-        """The hybrid's network weight with the lowest validation MAE (ties: the smaller)."""
+        """The hybrid's network weight: the smallest in :data:`MIXES` whose validation MAE
+        reaches half of the best reduction any weight achieves over the linear AR alone.
+
+        The validation part also chose the network's epoch, so the gain it shows for the
+        network is optimistic; half of it is the hedge. On the tuning series (airline,
+        sunspots) the weight with the lowest validation MAE was above the test's best in 5
+        of 6 runs (docs/forecasting.md)."""
         errors = {}
         for w in MIXES:
             self.hybrid.mix = w
             errors[w] = mae(Yv, self.predict_windows(Xv))
-        self.hybrid.mix = min(MIXES, key=lambda w: (errors[w], w))
+        gain = errors[0.0] - min(errors.values())
+        self.hybrid.mix = min(w for w in MIXES if errors[0.0] - errors[w] >= gain / 2)
         self.meta["mix_val_mae"] = {str(w): e for w, e in errors.items()}
 
     # -- forecasting ------------------------------------------------------------------------

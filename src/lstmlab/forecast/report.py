@@ -72,9 +72,13 @@ class Evaluation:
 
 
 def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray:
+    """The least-squares AR in the network's coordinates; for the hybrid, the (ridge) AR it
+    stands on."""
+    x, _ = fc.scaler.encode(X)
+    if fc.hybrid is not None:
+        return fc.scaler.decode(X, fc.hybrid.predict(x))
     x_tr, y_tr = fc.scaler.encode(X_train, Y_train)
     ar = LinearAR().fit(x_tr.transpose(1, 0, 2), y_tr)
-    x, _ = fc.scaler.encode(X)
     return fc.scaler.decode(X, ar.predict(x.transpose(1, 0, 2)))
 
 

@@ -4,8 +4,9 @@ Dimensions: n windows, L lookback, K horizon.
 
 With no ``--transform``, ``--anchor`` or ``--lookback``, ``forecast train`` tries a small set
 of candidates and keeps the one whose linear autoregression — fitted on the training windows
-in that candidate's coordinates (log or not, anchor, standardisation), the model the hybrid
-stands on — has the lowest MAE on the validation windows. The candidates:
+in that candidate's coordinates (log or not, anchor, standardisation) by ridge least squares
+with the penalty chosen by generalised cross-validation, the model the hybrid stands on — has
+the lowest MAE on the validation windows. The candidates:
 
 * transform: ``none``, and ``log`` when the whole target is positive;
 * anchor: ``none``, ``last``, and ``season`` when a season m is given or detected;
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .baselines import LinearAR, mae
+from .baselines import mae, ridge_gcv
 from .data import TimeSeries, detect_season
 from .model import ForecastConfig, Forecaster
 from .windows import WindowError, WindowScaler, chronological_split, make_windows
@@ -77,7 +78,7 @@ def validation_mae(series: TimeSeries, config: ForecastConfig, season: int | Non
     scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                           season=season).fit(X, Y)
     x, y = scaler.encode(X, Y)
-    ar = LinearAR().fit(x.transpose(1, 0, 2), y)
+    ar, _ = ridge_gcv(x.transpose(1, 0, 2), y)
     xv, _ = scaler.encode(Xv)
     return mae(Yv, scaler.decode(Xv, ar.predict(xv.transpose(1, 0, 2))))
 
