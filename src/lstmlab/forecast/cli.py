@@ -20,7 +20,9 @@ from .._argtypes import seed as _seed
 
 FORECAST_HELP = """\
 Forecast a numeric column with an LSTM (or RNN), beside the baselines every forecaster
-checks first: persistence, seasonal naive, and a linear autoregression on the same lookback.
+checks first: persistence, seasonal naive, a linear autoregression on the same lookback, and
+exponential smoothing (--ets, with statsmodels). By default the network learns the residual
+of a linear AR (the hybrid) and lookback, transform and anchor are chosen on validation.
 
   train      fit on the start of a series, report MAE/RMSE/MASE on its held-out end
   predict    forecast the steps after the end of a CSV with a trained model
@@ -30,14 +32,22 @@ checks first: persistence, seasonal naive, and a linear autoregression on the sa
 TRAIN_HELP = """\
 Train a forecaster on a CSV column and score it on the end of the series (the test part)
 beside persistence, seasonal naive and linear AR. The series is split in time order:
-training part, validation part (choice of epoch), test part; the scaler, the season and
-the baselines see the training part only. The model outputs all --horizon steps at once
-(direct multi-step output; its own forecasts are never fed back).
+training part, validation part (choice of settings, epoch and the hybrid's network weight),
+test part; the scaler, the season and the baselines see the training part only. The model
+outputs all --horizon steps at once (direct multi-step output; its own forecasts are never
+fed back).
+
+With no --lookback/--transform/--anchor, each is chosen from a small candidate set (the
+lookbacks 2m, 3m, 4m for a detected season m, else 6, 12, 24; log when the target is
+positive; anchors none, last, season) by the validation MAE of a ridge linear AR in that
+candidate's coordinates; the choice and the runners-up are printed. By default (--base ar)
+the network learns that AR's residual and its weight (0..1) is picked on validation, so it
+is never worse there than the AR alone; --base none trains the network alone.
 
 Writes OUT/model.ckpt, OUT/forecasts.csv (every test window, every method), OUT/report.json,
 OUT/metrics.jsonl (per epoch) and OUT/forecast.png (history, truth, forecasts).
 With no CSV it trains on the shipped monthly airline series (--dataset sunspots for the
-yearly sunspots) with settings suited to it, and says so.
+yearly sunspots; horizons 12 and 10), and says so.
 
 examples:
   lstmlab forecast train --out runs/airline
@@ -56,10 +66,10 @@ example:
 """
 
 BENCH_HELP = """\
-The comparison in docs/forecasting.md: for each shipped series and each seed, train with
-the series' preset and report the test RMSE (one step ahead and over the whole horizon) of
-the network beside persistence, seasonal naive and both linear AR models; mean and
-standard deviation over seeds. About a minute per series and seed on one core.
+The comparison in docs/forecasting.md: for each shipped series and each seed, train what
+`forecast train --dataset NAME` trains with no other flags and report the test RMSE (one
+step ahead and over the whole horizon) of the network beside persistence, seasonal naive and
+both linear AR models; mean and standard deviation over seeds. Seconds per series and seed.
 
 example:
   lstmlab forecast benchmark --seeds 5 --out bench.md
@@ -243,7 +253,7 @@ def cmd_forecast_train(args) -> int:
     from .data import SHIPPED, load_shipped, read_series
     from .ets import available as ets_available
     from .model import ForecastConfig, Forecaster, check_series_range
-    from .report import evaluate, format_table, plot_forecast, write_forecasts_csv
+    from .report import evaluate, format_coverage, format_table, plot_forecast, write_forecasts_csv
     from .select import choose_settings
     from .windows import chronological_split
 
@@ -314,7 +324,7 @@ def cmd_forecast_train(args) -> int:
               "mase_lag": ev.mase_lag,
               "scores": ev.scores, "seed": args.seed, "choice": choice.to_json(),
               "hybrid_mix": None if fc.hybrid is None else fc.hybrid.mix,
-              "labels": {m: ev.label(m) for m in ev.scores}}
+              "labels": {m: ev.label(m) for m in ev.scores}, "coverage": ev.coverage}
     fc.save(out / "model.ckpt", extra={"target": series.columns[0],
                                        "features": series.columns[1:],
                                        "time": args.time if args.csv else SHIPPED[name][1],
@@ -339,6 +349,7 @@ def cmd_forecast_train(args) -> int:
     print(f"{ev.part} part: {len(ev.origins)} windows, each forecasting {config.horizon} steps; "
           f"MASE relative to {ev.mase_basis()}")
     print(format_table(ev))
+    print(format_coverage(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
           + ("" if args.no_plot else f", {out / 'forecast.png'}"))
     return stopped_by_signal(sm, stop) or 0

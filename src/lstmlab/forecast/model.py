@@ -20,6 +20,9 @@ stopping (the smallest weight with half the best validation gain, see ``_pick_mi
 ``mix = 0`` is the linear AR alone, so on the validation part the hybrid is never worse than
 the statistical model it stands on; the network adds only what the validation part confirms.
 
+With a validation part, the forecaster also keeps prediction intervals fitted on its
+validation errors (:mod:`.intervals`).
+
 A checkpoint (``kind = "forecaster"``) holds the network, the fitted scaler, the column
 names, the season, the split and the settings, so ``forecast predict`` needs nothing else.
 """
@@ -41,6 +44,7 @@ from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
 from .data import TimeSeries, detect_season
+from .intervals import Intervals
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
 
 KIND = "forecaster"
@@ -154,6 +158,7 @@ class Forecaster:
         self.fit_config = fit_config or FitConfig()
         self.meta = dict(meta or {})  # data description, training summary
         self.hybrid = hybrid  # the statistical part when config.base == "ar"
+        self.intervals: Intervals | None = None  # from the validation errors, when there are any
 
     # -- training ---------------------------------------------------------------------------
     @classmethod
@@ -194,6 +199,8 @@ class Forecaster:
         fc = cls(net, scaler, config, series.columns, season, split, fit_config, meta, hybrid)
         if hybrid is not None and Xv is not None:
             fc._pick_mix(Xv, Yv)
+        if Xv is not None and len(Xv):
+            fc.intervals = Intervals.fit(Yv, fc.predict_windows(Xv), config.transform == "log")
         return fc
 
     def _pick_mix(self, Xv: np.ndarray, Yv: np.ndarray) -> None:
@@ -251,7 +258,9 @@ class Forecaster:
                 "forecast": self.config.to_json(), "fit": self.fit_config.to_json(),
                 "scaler": self.scaler.to_json(), "columns": self.columns, "season": self.season,
                 "split": None if self.split is None else self.split.to_json(),
-                "hybrid": None if self.hybrid is None else self.hybrid.to_json(), **self.meta,
+                "hybrid": None if self.hybrid is None else self.hybrid.to_json(),
+                "intervals": None if self.intervals is None else self.intervals.to_json(),
+                **self.meta,
                 **(extra or {})}
         arrays = param_arrays(self.net)
         save_checkpoint(path, meta, arrays)
@@ -267,6 +276,8 @@ class Forecaster:
             columns, season = list(meta["columns"]), meta["season"]
             split = None if meta.get("split") is None else Split(**meta["split"])
             hybrid = None if meta.get("hybrid") is None else HybridBase.from_json(meta["hybrid"])
+            intervals = (None if meta.get("intervals") is None
+                         else Intervals.from_json(meta["intervals"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None
         net = SequenceNet(net_config, rng=np.random.default_rng(0))
@@ -277,7 +288,9 @@ class Forecaster:
                                   f"{config.base!r} with{'out' if hybrid is None else ''} a hybrid part")
         rest = {k: meta[k] for k in ("data", "summary", "train_windows", "mix_val_mae", "choice")
                 if k in meta}
-        return cls(net, scaler, config, columns, season, split, fit_config, rest, hybrid)
+        fc = cls(net, scaler, config, columns, season, split, fit_config, rest, hybrid)
+        fc.intervals = intervals
+        return fc
 
 
 def future_labels(labels: list[str] | None, horizon: int) -> list[str]:

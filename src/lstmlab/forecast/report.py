@@ -54,6 +54,8 @@ class Evaluation:
     part: str  # "test" (or "validation" when there is no test part)
     mase_lag: int | None = 1  # the m of the MASE denominator; None: constant training part
     labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
+    coverage: dict = field(default_factory=dict)  # level -> share of the truth in the network's interval
+    bounds: dict = field(default_factory=dict)  # level -> (lo, hi), each (n, K)
 
     def label(self, method: str) -> str:
         if method in self.labels:
@@ -110,8 +112,20 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
         preds["ets"] = model.forecast(series.target, origins, K)
         labels["ets"] = model.describe()
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
-    return Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
-                      fc.season, scale, "test" if part == "test" else "validation", lag, labels)
+    ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
+                    fc.season, scale, "test" if part == "test" else "validation", lag, labels)
+    if fc.intervals is not None:
+        ev.coverage = fc.intervals.coverage(Y, preds[name])
+        ev.bounds = {lv: fc.intervals.bounds(preds[name], lv) for lv in fc.intervals.width}
+    return ev
+
+
+def format_coverage(ev: Evaluation) -> str:
+    """One line: the network's interval coverage on the evaluated part, per level."""
+    if not ev.coverage:
+        return "no prediction intervals (no validation part to fit them on)"
+    parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%" for lv, c in ev.coverage.items()]
+    return f"prediction intervals on the {ev.part} part: " + ", ".join(parts)
 
 
 def format_table(ev: Evaluation) -> str:
@@ -132,11 +146,15 @@ def forecasts_csv(ev: Evaluation, series: TimeSeries) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     methods = list(ev.preds)
-    w.writerow(["origin_time", "target_time", "step", "truth", *methods])
+    net = methods[0]
+    bands = [(f"{net}_{side}{float(lv) * 100:g}", b) for lv, (lo, hi) in ev.bounds.items()
+             for side, b in (("lo", lo), ("hi", hi))]
+    w.writerow(["origin_time", "target_time", "step", "truth", *methods, *(n for n, _ in bands)])
     for i, t in enumerate(ev.origins):
         for k in range(ev.truth.shape[1]):
             w.writerow([series.time_label(int(t) - 1), series.time_label(int(t) + k), k + 1,
-                        f"{ev.truth[i, k]:.6g}", *(f"{ev.preds[m][i, k]:.6g}" for m in methods)])
+                        f"{ev.truth[i, k]:.6g}", *(f"{ev.preds[m][i, k]:.6g}" for m in methods),
+                        *(f"{b[i, k]:.6g}" for _, b in bands)])
     return buf.getvalue()
 
 
@@ -166,6 +184,10 @@ def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> 
     span = first + np.arange(K)
     ax.plot(span, ev.preds[net][0], "o--", color="tab:blue", ms=3, lw=1,
             label=f"{net.upper()}, {K} steps from the first origin")
+    for level, alpha in zip(sorted(ev.bounds, key=float, reverse=True), (0.12, 0.22)):
+        lo, hi = ev.bounds[level]
+        ax.fill_between(span, lo[0], hi[0], color="tab:blue", alpha=alpha, lw=0,
+                        label=f"{float(level) * 100:g}% interval")
     ax.plot(span, ev.preds["linear_ar"][0], "s:", color="tab:orange", ms=3, lw=1,
             label=f"linear AR, {K} steps")
     ax.axvline(first - 0.5, color="0.8", lw=1)
