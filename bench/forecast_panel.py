@@ -41,7 +41,8 @@ from lstmlab.forecast.baselines import LinearAR, mae, mase_denominator
 from lstmlab.forecast.data import TimeSeries, load_shipped
 from lstmlab.forecast.model import ForecastConfig
 from lstmlab.forecast.report import evaluate
-from lstmlab.forecast.select import MIN_WINDOWS_PER_WEIGHT, _lookbacks, train_default
+from lstmlab.forecast.select import (MIN_WINDOWS_PER_WEIGHT, lookback_candidates,
+                                     train_default)
 from lstmlab.forecast.windows import chronological_split, make_windows
 from lstmlab.training.supervised import FitConfig
 
@@ -56,7 +57,7 @@ def levels_ar_tuned(series: TimeSeries, horizon: int, season: int | None) -> tup
     baseline given the same chance to choose as the default forecaster."""
     split = chronological_split(len(series), 1, horizon)
     K, best = horizon, None
-    for L in sorted(set(_lookbacks(season)) | set(_lookbacks(None))):
+    for L in sorted(set(lookback_candidates(season)) | set(lookback_candidates(None))):
         if len(split.origins("train", L, K)) < MIN_WINDOWS_PER_WEIGHT * (L + 1):
             continue
         ar = LinearAR().fit(*make_windows(series.values, L, K, split.origins("train", L, K)))

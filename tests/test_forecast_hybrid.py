@@ -80,10 +80,14 @@ def test_hybrid_checkpoint_without_its_linear_part_is_refused(tmp_path):
     fc = _fit(_series(_growth(120)), transform="log", anchor="last")
     fc.save(tmp_path / "h.ckpt")
     meta, arrays = load_checkpoint(tmp_path / "h.ckpt", expect_kind="forecaster")
-    meta["hybrid"] = None
-    save_checkpoint(tmp_path / "broken.ckpt", meta, arrays)
-    with pytest.raises(CheckpointError, match="broken description: base 'ar' without"):
-        Forecaster.load(tmp_path / "broken.ckpt")
+    for key, value, says in [("hybrid", None, "base 'ar' without"),
+                             ("hybrid", {**meta["hybrid"], "res_std": [1.0]}, "6 outputs"),
+                             ("intervals", {**meta["intervals"], "width": {"0.8": [1.0]}},
+                              "6 per level"),
+                             ("intervals", {**meta["intervals"], "width": [1]}, "")]:
+        save_checkpoint(tmp_path / "broken.ckpt", {**meta, key: value}, arrays)
+        with pytest.raises(CheckpointError, match=f"broken description: .*{says}"):
+            Forecaster.load(tmp_path / "broken.ckpt")
 
 
 def test_choice_finds_log_on_multiplicative_growth_and_tries_the_season():
@@ -107,6 +111,9 @@ def test_choice_keeps_what_the_user_gives_and_never_logs_a_non_positive_series()
     given = ForecastConfig(horizon=6, lookback=13, transform="none", anchor="last")
     c = choose_settings(s, given, {"lookback", "transform", "anchor"})
     assert c.config == given and c.tried == [] and c.explain().startswith("settings given")
+    c = choose_settings(s, ForecastConfig(horizon=6, val_fraction=0.0), set())
+    assert c.tried == [] and c.config.lookback == 24
+    assert c.explain().startswith("no candidate setting fits")
 
 
 def test_choice_on_a_short_series_falls_back_to_short_lookbacks():

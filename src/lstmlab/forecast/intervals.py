@@ -59,9 +59,10 @@ class Intervals:
         return out
 
     def to_json(self) -> dict:
-        return {"log": self.log, "n": self.n, "width": {k: v.tolist() for k, v in self.width.items()}}
+        return {"log": self.log, "n": self.n,
+                "width": {k: v.tolist() for k, v in self.width.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "Intervals":
-        return cls(bool(d["log"]), {str(k): np.asarray(v, np.float64) for k, v in d["width"].items()},
-                   int(d["n"]))
+        width = {str(k): np.asarray(v, np.float64) for k, v in d["width"].items()}
+        return cls(bool(d["log"]), width, int(d["n"]))

@@ -10,8 +10,9 @@ the mean squared error of the K scaled outputs, keeping the epoch with the lowes
 loss. Output is direct multi-step: one forward pass gives all K steps ahead.
 
 **Hybrid** (``base="ar"``): a linear autoregression is fitted by ridge least squares (penalty
-by generalised cross-validation, :func:`.baselines.ridge_gcv`) in the scaler's coordinates (after the log, the anchor and standardisation) on the training windows,
-and the network learns only its residual, standardised per step ahead. The forecast is
+by generalised cross-validation, :func:`.baselines.ridge_gcv`) in the scaler's coordinates
+(after the log, the anchor and standardisation) on the training windows, and the network
+learns only its residual, standardised per step ahead. The forecast is
 
     ŷ = base(x) + mix · res_std ⊙ net(x)        (scaled coordinates, then decoded)
 
@@ -278,7 +279,13 @@ class Forecaster:
             hybrid = None if meta.get("hybrid") is None else HybridBase.from_json(meta["hybrid"])
             intervals = (None if meta.get("intervals") is None
                          else Intervals.from_json(meta["intervals"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            K = config.horizon
+            if hybrid is not None and (hybrid.coef.ndim != 2 or hybrid.coef.shape[1] != K
+                                       or hybrid.res_std.shape != (K,)):
+                raise ValueError(f"the hybrid's linear part does not have {K} outputs")
+            if intervals is not None and any(w.shape != (K,) for w in intervals.width.values()):
+                raise ValueError(f"the interval widths are not {K} per level")
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None
         net = SequenceNet(net_config, rng=np.random.default_rng(0))
         restore_params(net, arrays, path)

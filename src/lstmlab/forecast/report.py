@@ -54,7 +54,7 @@ class Evaluation:
     part: str  # "test" (or "validation" when there is no test part)
     mase_lag: int | None = 1  # the m of the MASE denominator; None: constant training part
     labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
-    coverage: dict = field(default_factory=dict)  # level -> share of the truth in the network's interval
+    coverage: dict = field(default_factory=dict)  # level -> share of the truth in the interval
     bounds: dict = field(default_factory=dict)  # level -> (lo, hi), each (n, K)
 
     def label(self, method: str) -> str:
@@ -124,7 +124,8 @@ def format_coverage(ev: Evaluation) -> str:
     """One line: the network's interval coverage on the evaluated part, per level."""
     if not ev.coverage:
         return "no prediction intervals (no validation part to fit them on)"
-    parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%" for lv, c in ev.coverage.items()]
+    parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
+             for lv, c in ev.coverage.items()]
     return f"prediction intervals on the {ev.part} part: " + ", ".join(parts)
 
 

@@ -51,6 +51,9 @@ class Choice:
         picked = ", ".join(f"{k} {getattr(c, k)}" for k in ("lookback", "transform", "anchor"))
         if not self.chose:
             return f"settings given: {picked}"
+        if not self.tried:
+            return (f"no candidate setting fits this series with a validation part to judge "
+                    f"it; using {picked}")
         lines = [f"chose {', '.join(f'{k} {getattr(c, k)}' for k in self.chose)} from "
                  f"{len(self.tried)} candidates: lowest validation MAE of the linear AR in "
                  f"each candidate's coordinates"]
@@ -65,7 +68,8 @@ class Choice:
                            "val_mae": e} for c, e in self.tried]}
 
 
-def _lookbacks(season: int | None) -> list[int]:
+def lookback_candidates(season: int | None) -> list[int]:
+    """The lookbacks tried for a season m (or for none)."""
     return [2 * season, 3 * season, 4 * season] if season else [6, 12, 24]
 
 
@@ -121,7 +125,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set) -> Cho
     season = base.season or detect_season(series.target[: split.train])
     positive = bool(np.all(series.target > 0))
     options = {
-        "lookback": [base.lookback] if "lookback" in given else _lookbacks(season),
+        "lookback": [base.lookback] if "lookback" in given else lookback_candidates(season),
         "transform": [base.transform] if "transform" in given else
         (["none", "log"] if positive else ["none"]),
         "anchor": [base.anchor] if "anchor" in given else
@@ -132,9 +136,9 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set) -> Cho
         return Choice(base, season, [], ())
     tried = _try(series, base, season, options)
     if not tried and season and "lookback" not in given:
-        tried = _try(series, base, season, {**options, "lookback": _lookbacks(None)})
+        tried = _try(series, base, season, {**options, "lookback": lookback_candidates(None)})
     if not tried:  # too short for any candidate: the given or default settings, unranked
-        return Choice(base, season, [], ())
+        return Choice(base, season, [], chose)
     tried.sort(key=lambda ce: ce[1])
     return Choice(tried[0][0], season, tried, chose)
 
