@@ -206,3 +206,13 @@ def test_forecaster_intervals_round_trip_and_reach_the_report(tmp_path, capsys):
     assert set(ev.coverage) == {"0.8", "0.95"} and all(0 <= c <= 1 for c in ev.coverage.values())
     lo, hi = ev.bounds["0.95"]
     assert np.all(lo <= ev.preds["lstm"]) and np.all(ev.preds["lstm"] <= hi)
+
+
+def test_cli_ets_without_statsmodels_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ets, "available", lambda: False)
+    out = tmp_path / "run"
+    rc = main(["forecast", "train", str(_csv(tmp_path)), "--target", "units", "--ets",
+               "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)])
+    assert rc == 2
+    assert "--ets needs statsmodels" in capsys.readouterr().err
+    assert not (out / "model.ckpt").exists()
