@@ -216,3 +216,21 @@ def test_cli_ets_without_statsmodels_is_a_clear_error(tmp_path, capsys, monkeypa
     assert rc == 2
     assert "--ets needs statsmodels" in capsys.readouterr().err
     assert not (out / "model.ckpt").exists()
+
+
+def test_cli_backtest_reruns_everything_at_earlier_origins(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["forecast", "train", str(_csv(tmp_path, 160)), "--target", "units", "--horizon", "6",
+            "--hidden", "4", "--epochs", "2", "--quiet", "--no-plot", "--out", str(out)]
+    assert main(argv + ["--backtest", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "backtest over 3 origins (test parts ending after steps 160, 154, 148)" in text
+    report = json.loads((out / "report.json").read_text())
+    bt = report["backtest"]
+    assert bt["ends"] == [160, 154, 148] and all(len(v) == 3 for v in bt["mase"].values())
+    # fold 0 is the run the report describes: same settings, same seed, same scores
+    assert bt["mase"]["lstm"][0] == pytest.approx(report["scores"]["lstm"]["mase"], rel=1e-12)
+    assert bt["mase"]["persistence"][1] != bt["mase"]["persistence"][0]
+    assert main(argv + ["--backtest", "40", "--out", str(tmp_path / "r2")]) == 2
+    assert "--backtest 40: the earliest fold keeps" in capsys.readouterr().err
+    assert not (tmp_path / "r2" / "model.ckpt").exists()

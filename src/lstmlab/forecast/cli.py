@@ -51,7 +51,7 @@ yearly sunspots; horizons 12 and 10), and says so.
 
 examples:
   lstmlab forecast train --out runs/airline
-  lstmlab forecast train --dataset sunspots --out runs/sunspots
+  lstmlab forecast train --dataset sunspots --out runs/sunspots --ets --backtest 4
   lstmlab forecast train sales.csv --target units --time date --lookback 28 --horizon 7 \\
       --features price,promo --missing interpolate --out runs/sales
 """
@@ -143,6 +143,10 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--ets", action="store_true",
                    help="add exponential smoothing to the report (needs statsmodels: pip install "
                         "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")
+    t.add_argument("--backtest", type=_positive, default=1, metavar="F",
+                   help="also run the whole procedure at F rolling origins (the series cut "
+                        "0, K, 2K, ... steps earlier) and report each method's mean MASE "
+                        "(default 1: the one test part)")
     t.add_argument("--season", type=_positive, default=None,
                    help="season length for seasonal naive (default: detected on the training part)")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
@@ -254,6 +258,7 @@ def cmd_forecast_train(args) -> int:
     from .ets import available as ets_available
     from .model import ForecastConfig, Forecaster, check_series_range
     from .report import evaluate, format_coverage, format_table, plot_forecast, write_forecasts_csv
+    from .backtest import backtest, check_folds, format_backtest
     from .select import choose_settings
     from .windows import chronological_split
 
@@ -279,6 +284,8 @@ def cmd_forecast_train(args) -> int:
                             test_fraction=args.test_fraction, base=args.base, **chosen)
     given = {k for k in CHOSEN if getattr(args, k) is not None}
     check_series_range(series)
+    if args.backtest > 1:
+        check_folds(len(series), config, args.backtest)
     if args.ets and not ets_available():
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
@@ -286,6 +293,7 @@ def cmd_forecast_train(args) -> int:
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
                          f"{series.target[i]:g} at line {series.lines[i]}; use --transform none")
+    asked = config  # before the choice: what every backtest fold starts from
     choice = choose_settings(series, config, given)
     config = choice.config
     print(choice.explain(), file=sys.stderr)
@@ -350,6 +358,14 @@ def cmd_forecast_train(args) -> int:
           f"MASE relative to {ev.mase_basis()}")
     print(format_table(ev))
     print(format_coverage(ev))
+    if args.backtest > 1 and not stop.requested:
+        print(f"backtest: {args.backtest} folds, one network each ...", file=sys.stderr)
+        bt = backtest(series, asked, given, args.backtest, args.seed, ets=args.ets,
+                      hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
+                      dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args))
+        print(format_backtest(bt, {m: ev.label(m) for m in ev.scores}))
+        report["backtest"] = bt
+        atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
           + ("" if args.no_plot else f", {out / 'forecast.png'}"))
     return stopped_by_signal(sm, stop) or 0
