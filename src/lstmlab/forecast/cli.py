@@ -254,11 +254,11 @@ def cmd_forecast_train(args) -> int:
     import numpy as np
 
     from ..training.signals import stop_signals
+    from .backtest import backtest, check_folds, format_backtest
     from .data import SHIPPED, load_shipped, read_series
     from .ets import available as ets_available
     from .model import ForecastConfig, Forecaster, check_series_range
     from .report import evaluate, format_coverage, format_table, plot_forecast, write_forecasts_csv
-    from .backtest import backtest, check_folds, format_backtest
     from .select import choose_settings
     from .windows import chronological_split
 
