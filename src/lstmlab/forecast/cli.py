@@ -58,8 +58,9 @@ examples:
 
 PREDICT_HELP = """\
 Forecast the --horizon steps after the last row of a CSV with a trained model (it reads the
-last --lookback rows; the columns are those it was trained on). Prints the forecast and,
-with --out, writes it as CSV.
+last --lookback rows; the columns are those it was trained on). Prints the forecast with its
+80% and 95% prediction intervals (lo80,hi80,lo95,hi95; when the model had a validation part
+to fit them on) and, with --out, writes it as CSV.
 
 example:
   lstmlab forecast predict runs/airline/model.ckpt airline.csv --horizon 6 --out next.csv
@@ -387,7 +388,15 @@ def cmd_forecast_predict(args) -> int:
     K = args.horizon or fc.config.horizon
     pred = fc.forecast_next(series, K)
     labels = future_labels(series.time, K)
-    lines = ["step,time,forecast"] + [f"{k + 1},{labels[k]},{pred[k]:.6g}" for k in range(K)]
+    columns = [pred[None]]  # (1, K) per column: the forecast, then the interval bounds
+    head = "step,time,forecast"
+    if fc.intervals is not None:
+        for level in fc.intervals.width:
+            columns += fc.intervals.bounds(pred[None], level)
+            pct = f"{float(level) * 100:g}"
+            head += f",lo{pct},hi{pct}"
+    lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.6g}" for c in columns)
+                      for k in range(K)]
     text = "\n".join(lines) + "\n"
     print(f"{K}-step forecast of {target!r} after the last row ({series.time_label(len(series) - 1)}) "
           f"of {args.csv}:", file=sys.stderr)
