@@ -171,8 +171,11 @@ def test_cli_train_then_predict(tmp_path, capsys):
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(path), "--horizon", "3",
                  "--out", str(tmp_path / "next.csv")]) == 0
     lines = (tmp_path / "next.csv").read_text().splitlines()
-    assert lines[0] == "step,time,forecast" and lines[1].startswith("1,2012-07,")
+    assert lines[0] == "step,time,forecast,lo80,hi80,lo95,hi95"
+    assert lines[1].startswith("1,2012-07,")
     assert len(lines) == 4
+    f, lo80, hi80, lo95, hi95 = map(float, lines[1].split(",")[2:])
+    assert lo95 <= lo80 <= f <= hi80 <= hi95
 
 
 def test_cli_default_series_says_so(tmp_path, capsys):

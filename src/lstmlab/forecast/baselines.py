@@ -10,6 +10,10 @@ Baselines (each gives ``(n, K)`` forecasts for the same windows the network sees
   ``ŷ_{t+k} = y_{t+k-m·⌈(k+1)/m⌉}`` (for k < m simply ``y_{t+k-m}``);
 * **linear AR**: for each step ahead k, ``ŷ_{t+k} = w_k · window + b_k`` fitted by least
   squares on the training windows (direct multi-step, like the network; same lookback).
+  :func:`ridge_gcv` is the same regression with a ridge penalty whose strength is chosen by
+  generalised cross-validation on the training windows (Golub, Heath & Wahba 1979): the
+  hybrid forecaster stands on it, because a long lookback on a short series otherwise fits
+  noise.
 
 Errors, averaged over all windows and all K steps ahead unless a step is chosen:
 ``MAE = mean|e|``, ``RMSE = sqrt(mean e²)``, and the mean absolute scaled error
@@ -62,6 +66,37 @@ class LinearAR:
         if self.coef is None:
             raise RuntimeError("LinearAR is not fitted")
         return self._design(x) @ self.coef  # (n, K)
+
+
+RIDGE_GRID = (0.0, *10.0 ** np.arange(-4.0, 1.01, 0.5))  # λ per window, see ridge_gcv
+
+
+def ridge_gcv(x: np.ndarray, Y: np.ndarray) -> tuple[LinearAR, float]:
+    """A :class:`LinearAR` fitted with the ridge penalty ``λ·n·|w|²`` (intercept free) whose
+    ``λ`` in :data:`RIDGE_GRID` has the lowest generalised cross-validation score
+    ``RSS / (1 - df/n)²`` summed over the K outputs (``df`` the effective number of weights);
+    returns ``(model, λ)``. One SVD serves every λ."""
+    A = LinearAR._design(x)[:, :-1]  # (n, F) without the intercept column
+    Y = np.asarray(Y, np.float64)  # (n, K)
+    n = len(A)
+    a_mean, y_mean = A.mean(axis=0), Y.mean(axis=0)
+    U, sv, Vt = np.linalg.svd(A - a_mean, full_matrices=False)
+    UtY = U.T @ (Y - y_mean)  # (r, K)
+    best = (np.inf, 0.0)
+    for lam in RIDGE_GRID:
+        shrink = sv ** 2 / (sv ** 2 + lam * n) if lam else (sv > sv.max() * 1e-10).astype(float)
+        rss = float(np.sum(np.square(Y - y_mean - U @ (shrink[:, None] * UtY))))
+        df = float(shrink.sum()) + 1  # + the intercept
+        if df < n and rss / (1 - df / n) ** 2 < best[0]:
+            best = (rss / (1 - df / n) ** 2, lam)
+    lam = best[1]
+    inv = np.zeros_like(sv)
+    keep = sv > sv.max() * 1e-10 if sv.size else sv > 0
+    inv[keep] = sv[keep] / (sv[keep] ** 2 + lam * n)
+    W = Vt.T @ (inv[:, None] * UtY)  # (F, K)
+    model = LinearAR()
+    model.coef = np.vstack([W, (y_mean - a_mean @ W)[None]])
+    return model, lam
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The forecasting comparison of docs/forecasting.md: shipped series x seeds, network vs baselines.
 
-For each series, its preset (``lstmlab.forecast.cli.PRESETS``) and the command's default
-network and training settings, seeds 0..S-1 each train one model; every model and the
-baselines are scored on the same test windows. The baselines do not depend on the seed.
+For each series, what ``forecast train --dataset NAME`` does with no other flags (horizon
+``lstmlab.forecast.cli.HORIZONS``, lookback, transform and anchor chosen on the validation
+part, the hybrid LSTM on linear AR, the command's default network and training settings),
+seeds 0..S-1 each train one model; every model and the baselines are scored on the same test
+windows. The baselines do not depend on the seed.
 """
 
 from __future__ import annotations
@@ -11,22 +13,25 @@ import numpy as np
 
 from ..training.supervised import FitConfig
 from .data import load_shipped
-from .model import ForecastConfig, Forecaster
+from .model import ForecastConfig
 from .report import evaluate
+from .select import train_default
 
 NETWORK = dict(hidden_size=32, num_layers=1, cell="lstm", dropout=0.0, dtype="float32")
 
 
 def benchmark_series(name: str, seeds: int, epochs: int = 300, log=None) -> dict:
     """``{"config", "season", "split", "windows", "scores": method -> list over seeds}``."""
-    from .cli import PRESETS
+    from .cli import DEFAULTS, HORIZONS
 
     series = load_shipped(name)
-    config = ForecastConfig(**PRESETS[name])
+    base = ForecastConfig(**{**DEFAULTS, "horizon": HORIZONS[name]}, base="ar")
     fit = FitConfig(epochs=epochs)
     out = {"scores": {}}
     for seed in range(seeds):
-        fc = Forecaster.train(series, config, np.random.default_rng(seed), fit_config=fit, **NETWORK)
+        fc, _ = train_default(series, base, set(), np.random.default_rng(seed), fit_config=fit,
+                              **NETWORK)
+        config = fc.config
         ev = evaluate(fc, series)
         for method, s in ev.scores.items():
             out["scores"].setdefault(method, []).append(s)

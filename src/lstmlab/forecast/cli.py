@@ -20,7 +20,9 @@ from .._argtypes import seed as _seed
 
 FORECAST_HELP = """\
 Forecast a numeric column with an LSTM (or RNN), beside the baselines every forecaster
-checks first: persistence, seasonal naive, and a linear autoregression on the same lookback.
+checks first: persistence, seasonal naive, a linear autoregression on the same lookback, and
+exponential smoothing (--ets, with statsmodels). By default the network learns the residual
+of a linear AR (the hybrid) and lookback, transform and anchor are chosen on validation.
 
   train      fit on the start of a series, report MAE/RMSE/MASE on its held-out end
   predict    forecast the steps after the end of a CSV with a trained model
@@ -30,26 +32,35 @@ checks first: persistence, seasonal naive, and a linear autoregression on the sa
 TRAIN_HELP = """\
 Train a forecaster on a CSV column and score it on the end of the series (the test part)
 beside persistence, seasonal naive and linear AR. The series is split in time order:
-training part, validation part (choice of epoch), test part; the scaler, the season and
-the baselines see the training part only. The model outputs all --horizon steps at once
-(direct multi-step output; its own forecasts are never fed back).
+training part, validation part (choice of settings, epoch and the hybrid's network weight),
+test part; the scaler, the season and the baselines see the training part only. The model
+outputs all --horizon steps at once (direct multi-step output; its own forecasts are never
+fed back).
+
+With no --lookback/--transform/--anchor, each is chosen from a small candidate set (the
+lookbacks 2m, 3m, 4m for a detected season m, else 6, 12, 24; log when the target is
+positive; anchors none, last, season) by the validation MAE of a ridge linear AR in that
+candidate's coordinates; the choice and the runners-up are printed. By default (--base ar)
+the network learns that AR's residual and its weight (0..1) is picked on validation, so it
+is never worse there than the AR alone; --base none trains the network alone.
 
 Writes OUT/model.ckpt, OUT/forecasts.csv (every test window, every method), OUT/report.json,
 OUT/metrics.jsonl (per epoch) and OUT/forecast.png (history, truth, forecasts).
 With no CSV it trains on the shipped monthly airline series (--dataset sunspots for the
-yearly sunspots) with settings suited to it, and says so.
+yearly sunspots; horizons 12 and 10), and says so.
 
 examples:
   lstmlab forecast train --out runs/airline
-  lstmlab forecast train --dataset sunspots --out runs/sunspots
+  lstmlab forecast train --dataset sunspots --out runs/sunspots --ets --backtest 4
   lstmlab forecast train sales.csv --target units --time date --lookback 28 --horizon 7 \\
       --features price,promo --missing interpolate --out runs/sales
 """
 
 PREDICT_HELP = """\
 Forecast the --horizon steps after the last row of a CSV with a trained model (it reads the
-last --lookback rows; the columns are those it was trained on). Prints the forecast and,
-with --out, writes it as CSV.
+last --lookback rows; the columns are those it was trained on). Prints the forecast with its
+80% and 95% prediction intervals (lo80,hi80,lo95,hi95; when the model had a validation part
+to fit them on) and, with --out, writes it as CSV.
 
 The shipped series are CSV files inside the package: a model trained on the airline series
 (`lstmlab forecast train --out runs/airline`) reads airline_passengers.csv, whose path
@@ -62,26 +73,22 @@ examples:
 """
 
 BENCH_HELP = """\
-The comparison in docs/forecasting.md: for each shipped series and each seed, train with
-the series' preset and report the test RMSE (one step ahead and over the whole horizon) of
-the network beside persistence, seasonal naive and both linear AR models; mean and
-standard deviation over seeds. About a minute per series and seed on one core.
+The comparison in docs/forecasting.md: for each shipped series and each seed, train what
+`forecast train --dataset NAME` trains with no other flags and report the test RMSE (one
+step ahead and over the whole horizon) of the network beside persistence, seasonal naive and
+both linear AR models; mean and standard deviation over seeds. Seconds per series and seed.
 
 example:
   lstmlab forecast benchmark --seeds 5 --out bench.md
 """
 
-# Settings for the shipped series (used when the user does not give them). Only the data
-# handling differs between the two; the network and its training are the same.
-PRESETS = {
-    "airline": dict(lookback=24, horizon=12, transform="log", anchor="season"),
-    "sunspots": dict(lookback=24, horizon=10, transform="none", anchor="last"),
-}
+# The horizon of each shipped series (used when --horizon is not given); lookback, transform
+# and anchor are chosen on the validation part like for any CSV (lstmlab.forecast.select).
+HORIZONS = {"airline": 12, "sunspots": 10}
+# Settings when not given: the horizon is the user's question; lookback, transform and anchor
+# are candidates' fallbacks (used as given when the user sets them).
 DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last")
-
-
-
-
+CHOSEN = ("lookback", "transform", "anchor")
 
 
 def _columns(text: str) -> list[str]:
@@ -134,13 +141,25 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--time", help="time column (labels in outputs; its order is checked)")
     t.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
                    help="missing cells: stop with an error (default), carry forward, or interpolate")
-    t.add_argument("--lookback", type=_positive, default=None, help="steps the model reads (default 24)")
+    t.add_argument("--lookback", type=_positive, default=None,
+                   help="steps the model reads (default: chosen on the validation part)")
     t.add_argument("--horizon", type=_positive, default=None, help="steps forecast at once (default 12)")
     t.add_argument("--transform", choices=["none", "log"], default=None,
-                   help="model log(target) (needs positive values; default none)")
+                   help="model log(target) (needs positive values; default: chosen on the "
+                        "validation part)")
     t.add_argument("--anchor", choices=["none", "last", "season"], default=None,
-                   help="predict the residual over the last value (default), over the seasonal "
-                        "naive forecast, or levels")
+                   help="predict the residual over the last value, over the seasonal naive "
+                        "forecast, or levels (default: chosen on the validation part)")
+    t.add_argument("--base", choices=["ar", "none"], default="ar",
+                   help="ar (default): the hybrid, the network learns the residual of a linear "
+                        "AR and its weight is picked on validation; none: the network alone")
+    t.add_argument("--ets", action="store_true",
+                   help="add exponential smoothing to the report (needs statsmodels: pip install "
+                        "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")
+    t.add_argument("--backtest", type=_positive, default=1, metavar="F",
+                   help="also run the whole procedure at F rolling origins (the series cut "
+                        "0, K, 2K, ... steps earlier) and report each method's mean MASE "
+                        "(default 1: the one test part)")
     t.add_argument("--season", type=_positive, default=None,
                    help="season length for seasonal naive (default: detected on the training part)")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
@@ -231,19 +250,35 @@ def stopped_by_signal(summary: dict, stop) -> int | None:
     return stop.exit_code
 
 
+def hybrid_note(fc) -> str:
+    """What the validation part said about the hybrid's network weight."""
+    errs = fc.meta.get("mix_val_mae")
+    if not errs:
+        return "hybrid: no validation part, so the network's residual forecast is added in full"
+    alone, chosen = errs["0.0"], errs[str(fc.hybrid.mix)]
+    if fc.hybrid.mix == 0:
+        return (f"hybrid: the network did not lower the linear AR's validation MAE "
+                f"({alone:.4g}), so its weight is 0: the forecast is the linear AR's")
+    return (f"hybrid: network weight {fc.hybrid.mix:g} (validation MAE {alone:.4g} for the "
+            f"linear AR alone, {chosen:.4g} with the network)")
+
+
 def cmd_forecast_train(args) -> int:
     import numpy as np
 
     from ..training.signals import stop_signals
+    from .backtest import backtest, check_folds, format_backtest
     from .data import SHIPPED, load_shipped, read_series
+    from .ets import available as ets_available
     from .model import ForecastConfig, Forecaster, check_series_range
-    from .report import evaluate, format_table, plot_forecast, write_forecasts_csv
+    from .report import evaluate, format_coverage, format_table, plot_forecast, write_forecasts_csv
+    from .select import choose_settings
     from .windows import chronological_split
 
     if args.csv is None:
         name = args.dataset or "airline"
         series = load_shipped(name)
-        preset = PRESETS[name]
+        preset = {**DEFAULTS, "horizon": HORIZONS[name]}
         print(f"no CSV given: using the {series.source} ({len(series)} rows)", file=sys.stderr)
         if args.target or args.features or args.time:
             raise ValueError("--target/--features/--time need a CSV; the shipped series has "
@@ -259,14 +294,24 @@ def cmd_forecast_train(args) -> int:
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
-                            test_fraction=args.test_fraction, **chosen)
-    chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
-                        config.test_fraction)  # too short? say so before anything is written
+                            test_fraction=args.test_fraction, base=args.base, **chosen)
+    given = {k for k in CHOSEN if getattr(args, k) is not None}
+    check_series_range(series)
+    if args.backtest > 1:
+        check_folds(len(series), config, args.backtest)
+    if args.ets and not ets_available():
+        raise ValueError("--ets needs statsmodels, which is not installed: pip install "
+                         "'lstmlab[ets]' (or leave out --ets)")
     if config.transform == "log" and not (series.target > 0).all():
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
                          f"{series.target[i]:g} at line {series.lines[i]}; use --transform none")
-    check_series_range(series)
+    asked = config  # before the choice: what every backtest fold starts from
+    choice = choose_settings(series, config, given)
+    config = choice.config
+    print(choice.explain(), file=sys.stderr)
+    chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
+                        config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon)
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
@@ -275,7 +320,9 @@ def cmd_forecast_train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
-          f"{args.layers}x{args.hidden}", file=sys.stderr)
+          f"{args.layers}x{args.hidden}"
+          + (" on the residual of the linear AR (hybrid)" if config.base == "ar" else ""),
+          file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         try:
@@ -286,14 +333,19 @@ def cmd_forecast_train(args) -> int:
                                   should_stop=lambda: stop.requested)
         finally:
             progress.close()
+    fc.meta["choice"] = choice.to_json()
+    if fc.hybrid is not None:
+        print(hybrid_note(fc), file=sys.stderr)
     sm = fc.meta["summary"]
     split = fc.split
-    ev = evaluate(fc, series)
+    ev = evaluate(fc, series, ets=args.ets)
     report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
               "season": fc.season, "split": split.to_json(), "training": sm,
               "part": ev.part, "windows": int(len(ev.origins)), "mase_scale": ev.scale,
               "mase_lag": ev.mase_lag,
-              "scores": ev.scores, "seed": args.seed}
+              "scores": ev.scores, "seed": args.seed, "choice": choice.to_json(),
+              "hybrid_mix": None if fc.hybrid is None else fc.hybrid.mix,
+              "labels": {m: ev.label(m) for m in ev.scores}, "coverage": ev.coverage}
     fc.save(out / "model.ckpt", extra={"target": series.columns[0],
                                        "features": series.columns[1:],
                                        "time": args.time if args.csv else SHIPPED[name][1],
@@ -318,6 +370,15 @@ def cmd_forecast_train(args) -> int:
     print(f"{ev.part} part: {len(ev.origins)} windows, each forecasting {config.horizon} steps; "
           f"MASE relative to {ev.mase_basis()}")
     print(format_table(ev))
+    print(format_coverage(ev))
+    if args.backtest > 1 and not stop.requested:
+        print(f"backtest: {args.backtest} folds, one network each ...", file=sys.stderr)
+        bt = backtest(series, asked, given, args.backtest, args.seed, ets=args.ets,
+                      hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
+                      dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args))
+        print(format_backtest(bt, {m: ev.label(m) for m in ev.scores}))
+        report["backtest"] = bt
+        atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
           + ("" if args.no_plot else f", {out / 'forecast.png'}"))
     return stopped_by_signal(sm, stop) or 0
@@ -339,7 +400,15 @@ def cmd_forecast_predict(args) -> int:
     K = args.horizon or fc.config.horizon
     pred = fc.forecast_next(series, K)
     labels = future_labels(series.time, K)
-    lines = ["step,time,forecast"] + [f"{k + 1},{labels[k]},{pred[k]:.6g}" for k in range(K)]
+    columns = [pred[None]]  # (1, K) per column: the forecast, then the interval bounds
+    head = "step,time,forecast"
+    if fc.intervals is not None:
+        for level in fc.intervals.width:
+            columns += fc.intervals.bounds(pred[None], level)
+            pct = f"{float(level) * 100:g}"
+            head += f",lo{pct},hi{pct}"
+    lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.6g}" for c in columns)
+                      for k in range(K)]
     text = "\n".join(lines) + "\n"
     print(f"{K}-step forecast of {target!r} after the last row ({series.time_label(len(series) - 1)}) "
           f"of {args.csv}:", file=sys.stderr)

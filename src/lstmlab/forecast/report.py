@@ -9,7 +9,10 @@ Every report scores the same test windows with:
 * ``linear_ar``: least squares on the raw lookback window (levels), direct multi-step;
 * ``linear_ar_t``: the same regression fitted in the network's own coordinates (after its
   log / anchor / scaling), so that the difference between it and the network is the
-  network's nonlinearity and not its choice of transform.
+  network's nonlinearity and not its choice of transform (for the hybrid, this is the
+  model the network stands on);
+* ``ets`` (with ``ets=True`` and statsmodels installed): exponential smoothing, its variant
+  picked on the validation part (:mod:`.ets`).
 
 MASE uses one denominator for all methods: the in-sample seasonal-naive (m = season) MAE on
 the training part, or the plain naive one (m = 1) when there is no season or the training
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,8 +53,13 @@ class Evaluation:
     scale: float  # MASE denominator
     part: str  # "test" (or "validation" when there is no test part)
     mase_lag: int | None = 1  # the m of the MASE denominator; None: constant training part
+    labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
+    coverage: dict = field(default_factory=dict)  # level -> share of the truth in the interval
+    bounds: dict = field(default_factory=dict)  # level -> (lo, hi), each (n, K)
 
     def label(self, method: str) -> str:
+        if method in self.labels:
+            return self.labels[method]
         if method == "seasonal_naive":
             return f"seasonal naive (m={self.season})"
         return LABELS.get(method, f"{method.upper()} (this model)")
@@ -66,14 +74,19 @@ class Evaluation:
 
 
 def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray:
+    """The least-squares AR in the network's coordinates; for the hybrid, the (ridge) AR it
+    stands on."""
+    x, _ = fc.scaler.encode(X)
+    if fc.hybrid is not None:
+        return fc.scaler.decode(X, fc.hybrid.predict(x))
     x_tr, y_tr = fc.scaler.encode(X_train, Y_train)
     ar = LinearAR().fit(x_tr.transpose(1, 0, 2), y_tr)
-    x, _ = fc.scaler.encode(X)
     return fc.scaler.decode(X, ar.predict(x.transpose(1, 0, 2)))
 
 
-def evaluate(fc: Forecaster, series: TimeSeries) -> Evaluation:
-    """Score ``fc`` and the baselines on the test part of ``series`` (the training series)."""
+def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluation:
+    """Score ``fc`` and the baselines on the test part of ``series`` (the training series);
+    ``ets`` adds exponential smoothing (needs statsmodels: ``ImportError`` without it)."""
     split = fc.split
     if split is None or split.n != len(series):
         raise ValueError("evaluate needs the series the model was trained on (same length)")
@@ -91,9 +104,29 @@ def evaluate(fc: Forecaster, series: TimeSeries) -> Evaluation:
         preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, fc.season)
     preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
     preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
+    labels = {}
+    if ets:
+        from .ets import fit_ets
+
+        model = fit_ets(series.target, split.train, split.origins("val", L, K), K, fc.season)
+        preds["ets"] = model.forecast(series.target, origins, K)
+        labels["ets"] = model.describe()
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
-    return Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
-                      fc.season, scale, "test" if part == "test" else "validation", lag)
+    ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
+                    fc.season, scale, "test" if part == "test" else "validation", lag, labels)
+    if fc.intervals is not None:
+        ev.coverage = fc.intervals.coverage(Y, preds[name])
+        ev.bounds = {lv: fc.intervals.bounds(preds[name], lv) for lv in fc.intervals.width}
+    return ev
+
+
+def format_coverage(ev: Evaluation) -> str:
+    """One line: the network's interval coverage on the evaluated part, per level."""
+    if not ev.coverage:
+        return "no prediction intervals (no validation part to fit them on)"
+    parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
+             for lv, c in ev.coverage.items()]
+    return f"prediction intervals on the {ev.part} part: " + ", ".join(parts)
 
 
 def format_table(ev: Evaluation) -> str:
@@ -114,11 +147,15 @@ def forecasts_csv(ev: Evaluation, series: TimeSeries) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     methods = list(ev.preds)
-    w.writerow(["origin_time", "target_time", "step", "truth", *methods])
+    net = methods[0]
+    bands = [(f"{net}_{side}{float(lv) * 100:g}", b) for lv, (lo, hi) in ev.bounds.items()
+             for side, b in (("lo", lo), ("hi", hi))]
+    w.writerow(["origin_time", "target_time", "step", "truth", *methods, *(n for n, _ in bands)])
     for i, t in enumerate(ev.origins):
         for k in range(ev.truth.shape[1]):
             w.writerow([series.time_label(int(t) - 1), series.time_label(int(t) + k), k + 1,
-                        f"{ev.truth[i, k]:.6g}", *(f"{ev.preds[m][i, k]:.6g}" for m in methods)])
+                        f"{ev.truth[i, k]:.6g}", *(f"{ev.preds[m][i, k]:.6g}" for m in methods),
+                        *(f"{b[i, k]:.6g}" for _, b in bands)])
     return buf.getvalue()
 
 
@@ -148,6 +185,10 @@ def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> 
     span = first + np.arange(K)
     ax.plot(span, ev.preds[net][0], "o--", color="tab:blue", ms=3, lw=1,
             label=f"{net.upper()}, {K} steps from the first origin")
+    for level, alpha in zip(sorted(ev.bounds, key=float, reverse=True), (0.12, 0.22)):
+        lo, hi = ev.bounds[level]
+        ax.fill_between(span, lo[0], hi[0], color="tab:blue", alpha=alpha, lw=0,
+                        label=f"{float(level) * 100:g}% interval")
     ax.plot(span, ev.preds["linear_ar"][0], "s:", color="tab:orange", ms=3, lw=1,
             label=f"linear AR, {K} steps")
     ax.axvline(first - 0.5, color="0.8", lw=1)

@@ -1,0 +1,193 @@
+"""The forecasting panel of docs/forecasting.md: the default forecaster against the baselines.
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_panel.py [--seeds 3] [--only NAME ...]
+
+Series: the two shipped with lstmlab (airline, sunspots: the *tuning set*, on which the
+defaults were chosen) and ten real series that ship inside statsmodels (the *report set*,
+never used to choose anything):
+
+    co2          Mauna Loa CO2, weekly 1958-2001 -> monthly means (weeks without a reading skipped)
+    nile         Nile river flow at Aswan, yearly 1871-1970
+    elnino       sea-surface temperature, El Nino region, monthly 1950-2010
+    elec_equip   euro-area electrical equipment turnover index, monthly 1995-2016
+    realgdp, cpi, unemp, tbilrate, realinv
+                 US macroeconomic data, quarterly 1959-2009 (macrodata)
+    inflation    quarterly inflation Dp of Germany, 1972-1998 (interest_inflation)
+
+Each series: horizon 12 (monthly), 8 (quarterly) or 6 (yearly; 10 for sunspots, as its
+preset); the command's default split (test = last 20 %). Methods, all scored on the same
+test windows with the same MASE denominator: the default forecaster (``forecast train`` with
+no flags: settings chosen on validation, the hybrid LSTM on linear AR), the plain LSTM on the
+same chosen settings (``--base none``), the linear AR it stands on, and the baselines:
+naive, seasonal naive, linear AR in levels (with the default's chosen lookback, as in the
+command's report, and with its own lookback chosen on validation) and ETS. The network rows are means over seeds
+0..S-1; the rest do not depend on the seed. The last column is the share of test values
+inside the default forecaster's 80 % and 95 % prediction intervals (mean over seeds).
+Prints a markdown table and a summary of the issue's goal: default MASE <= 1.1x the best
+baseline's on every series, below every baseline's on at least half.
+
+Needs statsmodels (``pip install statsmodels``; pinned in requirements/dev.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from lstmlab.forecast.baselines import LinearAR, mae, mase_denominator
+from lstmlab.forecast.data import TimeSeries, load_shipped
+from lstmlab.forecast.model import ForecastConfig
+from lstmlab.forecast.report import evaluate
+from lstmlab.forecast.select import (MIN_WINDOWS_PER_WEIGHT, lookback_candidates,
+                                     train_default)
+from lstmlab.forecast.windows import chronological_split, make_windows
+from lstmlab.training.supervised import FitConfig
+
+TUNING = ("airline", "sunspots")
+NETWORK = dict(hidden_size=32, num_layers=1, cell="lstm", dtype="float32")
+BASELINES = ("persistence", "seasonal_naive", "linear_ar", "linear_ar_val", "ets")
+
+
+def levels_ar_tuned(series: TimeSeries, horizon: int, season: int | None) -> tuple[float, int]:
+    """``(test MASE, lookback)`` of the least-squares AR in levels whose lookback (from the
+    default's candidates, 6/12/24 added) has the lowest validation MAE: the linear AR
+    baseline given the same chance to choose as the default forecaster."""
+    split = chronological_split(len(series), 1, horizon)
+    K, best = horizon, None
+    for L in sorted(set(lookback_candidates(season)) | set(lookback_candidates(None))):
+        if len(split.origins("train", L, K)) < MIN_WINDOWS_PER_WEIGHT * (L + 1):
+            continue
+        ar = LinearAR().fit(*make_windows(series.values, L, K, split.origins("train", L, K)))
+        Xv, Yv = make_windows(series.values, L, K, split.origins("val", L, K))
+        err = mae(Yv, ar.predict(Xv))
+        if best is None or err < best[0]:
+            best = (err, L, ar)
+    _, L, ar = best
+    X, Y = make_windows(series.values, L, K, split.origins("test", L, K))
+    scale, _ = mase_denominator(series.target[: split.train], season or 1)
+    return mae(Y, ar.predict(X)) / scale, L
+
+
+def _series(name: str, values, time_labels, what: str) -> TimeSeries:
+    v = np.asarray(values, np.float64)
+    return TimeSeries(v[:, None], [name], [str(t) for t in time_labels],
+                      f"statsmodels {what}", np.arange(len(v)) + 2)
+
+
+def panel() -> dict:
+    """name -> (TimeSeries, horizon)."""
+    import statsmodels.api as sm
+    from statsmodels.datasets import elec_equip
+
+    out = {"airline": (load_shipped("airline"), 12), "sunspots": (load_shipped("sunspots"), 10)}
+    co2 = sm.datasets.co2.load_pandas().data["co2"]
+    monthly = co2.groupby([co2.index.year, co2.index.month]).mean().dropna()
+    out["co2"] = (_series("co2", monthly.values, [f"{y}-{m:02d}" for y, m in monthly.index],
+                          "co2 (monthly means)"), 12)
+    nile = sm.datasets.nile.load_pandas().data
+    out["nile"] = (_series("volume", nile["volume"], nile["year"].astype(int), "nile"), 6)
+    el = sm.datasets.elnino.load_pandas().data
+    temps = el.drop(columns="YEAR").to_numpy().ravel()
+    months = [f"{int(y)}-{m:02d}" for y in el["YEAR"] for m in range(1, 13)]
+    out["elnino"] = (_series("temperature", temps, months, "elnino"), 12)
+    ee = elec_equip.load().data.iloc[:, 0]
+    out["elec_equip"] = (_series("orders", ee.values, [t.strftime("%Y-%m") for t in ee.index],
+                                 "elec_equip"), 12)
+    macro = sm.datasets.macrodata.load_pandas().data
+    quarters = [f"{int(y)}-Q{int(q)}" for y, q in zip(macro["year"], macro["quarter"])]
+    for col in ("realgdp", "cpi", "unemp", "tbilrate", "realinv"):
+        out[col] = (_series(col, macro[col], quarters, f"macrodata {col}"), 8)
+    ii = sm.datasets.interest_inflation.load_pandas().data
+    out["inflation"] = (_series("Dp", ii["Dp"], [f"{int(y)}-Q{int(q)}" for y, q in
+                                                  zip(ii["year"], ii["quarter"])],
+                                "interest_inflation Dp"), 8)
+    return out
+
+
+def run_series(series: TimeSeries, horizon: int, seeds: int, epochs: int) -> dict:
+    """MASE per method (network rows: list over seeds) and what the default chose."""
+    config = ForecastConfig(horizon=horizon, base="ar")
+    fit = FitConfig(epochs=epochs)
+    res = {"default": [], "plain": [], "mix": [], "best_epoch": [], "cov80": [], "cov95": []}
+    for seed in range(seeds):
+        fc, choice = train_default(series, config, set(), np.random.default_rng(seed),
+                                   fit_config=fit, **NETWORK)
+        ev = evaluate(fc, series, ets=seed == 0)
+        res["default"].append(ev.scores["lstm"]["mase"])
+        res["mix"].append(fc.hybrid.mix)
+        res["best_epoch"].append(fc.meta["summary"]["best_epoch"])
+        res["cov80"].append(ev.coverage["0.8"])
+        res["cov95"].append(ev.coverage["0.95"])
+        plain = type(fc).train(series, ForecastConfig(**{**choice.config.to_json(), "base": "none"}),
+                               np.random.default_rng(seed), fit_config=fit, **NETWORK)
+        res["plain"].append(evaluate(plain, series).scores["lstm"]["mase"])
+        if seed == 0:
+            for m in ("linear_ar_t", *BASELINES):
+                if m in ev.scores:
+                    res[m] = ev.scores[m]["mase"]
+            res["ets_label"] = ev.labels.get("ets", "")
+            res["linear_ar_val"], res["ar_lookback"] = levels_ar_tuned(series, horizon, fc.season)
+            res["settings"] = (f"L={fc.config.lookback} {fc.config.transform}/"
+                               f"{fc.config.anchor} m={fc.season}")
+            res["windows"] = len(ev.origins)
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--only", nargs="+", default=None, help="these series only")
+    args = ap.parse_args(argv)
+    series = panel()
+    names = args.only or list(series)
+    rows = {}
+    for name in names:
+        t0 = time.perf_counter()
+        rows[name] = run_series(*series[name], args.seeds, args.epochs)
+        r = rows[name]
+        print(f"{name}: {r['settings']}, default MASE {np.mean(r['default']):.3f}, mix "
+              f"{r['mix']}, best epochs {r['best_epoch']} ({time.perf_counter() - t0:.0f} s)",
+              file=sys.stderr, flush=True)
+    print(format_table(rows, args.seeds))
+    return 0
+
+
+def format_table(rows: dict, seeds: int) -> str:
+    head = ("| series | set | chosen settings | default (hybrid) | plain LSTM | its linear AR | "
+            "naive | seasonal naive | linear AR (levels) | linear AR (levels, L on validation) | "
+            "ETS | best baseline | ratio | coverage 80% / 95% |")
+    lines = [head, "|" + "---|" * 14]
+    hits_every = hits_ratio = n_report = 0
+    for name, r in rows.items():
+        base = {m: r[m] for m in BASELINES if m in r}
+        best = min(base, key=base.get)
+        d = float(np.mean(r["default"]))
+        ratio = d / base[best]
+        if name not in TUNING:
+            n_report += 1
+            hits_ratio += ratio <= 1.1
+            hits_every += all(d < v for v in base.values())
+
+        def cell(m):
+            return f"{r[m]:.3f}" if m in r else "–"
+
+        lines.append(f"| {name} | {'tuning' if name in TUNING else 'report'} | {r['settings']} | "
+                     f"{d:.3f} ± {np.std(r['default']):.3f} | {np.mean(r['plain']):.3f} | "
+                     f"{cell('linear_ar_t')} | {cell('persistence')} | {cell('seasonal_naive')} | "
+                     f"{cell('linear_ar')} | {cell('linear_ar_val')} (L={r['ar_lookback']}) | "
+                     f"{cell('ets')} | {best} | {ratio:.2f} | "
+                     f"{np.mean(r['cov80']) * 100:.0f}% / {np.mean(r['cov95']) * 100:.0f}% |")
+    lines.append("")
+    lines.append(f"MASE on the test part; network columns: mean (± sd) over seeds 0..{seeds - 1}; "
+                 f"ratio = default / best baseline (naive, seasonal naive, both linear AR, ETS). "
+                 f"Report set: default <= 1.1x the best baseline on {hits_ratio}/{n_report} "
+                 f"series; better than every baseline on {hits_every}/{n_report}.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Rolling-origin backtests: the whole forecasting procedure at K forecast origins.
+
+Dimensions: N time steps, K horizon, F folds.
+
+One test part is one sample of a forecaster's skill; forecasters judge a method over several
+origins (Tashman 2000). Fold i (i = 0..F-1) cuts the series after ``N - i·K`` steps and runs
+everything on what is left, as if the data ended there: the split with the same fractions,
+the season, the choice of settings on validation, one network, the baselines, and the scores
+on that fold's test part. Fold 0 is the full series, the run the report describes. Each
+method's MASE is averaged over the folds (each fold scales by its own training part).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .data import TimeSeries
+from .model import ForecastConfig
+from .report import evaluate
+from .select import train_default
+from .windows import WindowError, chronological_split
+
+
+def cut(series: TimeSeries, end: int) -> TimeSeries:
+    """The first ``end`` steps of ``series``."""
+    return replace(series, values=series.values[:end],
+                   time=None if series.time is None else series.time[:end],
+                   lines=None if series.lines is None else series.lines[:end],
+                   notes=list(series.notes))
+
+
+def check_folds(n: int, config: ForecastConfig, folds: int) -> None:
+    """A ``WindowError`` naming ``--backtest`` when the earliest fold is too short to split."""
+    shortest = n - (folds - 1) * config.horizon
+    try:
+        chronological_split(shortest, 1, config.horizon, config.val_fraction,
+                            config.test_fraction)
+    except WindowError as exc:
+        raise WindowError(f"--backtest {folds}: the earliest fold keeps {shortest} of the "
+                          f"series' {n} steps, too few ({exc}); lower --backtest") from None
+
+
+def backtest(series: TimeSeries, config: ForecastConfig, given: set, folds: int, seed: int,
+             ets: bool = False, **network) -> dict:
+    """``{"ends": [N_i], "mase": {method: [MASE per fold]}}`` over ``folds`` origins;
+    ``network``: the keywords of :meth:`~lstmlab.forecast.model.Forecaster.train`."""
+    check_folds(len(series), config, folds)
+    ends, mase = [], {}
+    for i in range(folds):
+        end = len(series) - i * config.horizon
+        part = cut(series, end)
+        fc, _ = train_default(part, config, given, np.random.default_rng(seed), **network)
+        ev = evaluate(fc, part, ets=ets)
+        ends.append(end)
+        for method, s in ev.scores.items():
+            mase.setdefault(method, []).append(s["mase"])
+    return {"ends": ends, "mase": mase}
+
+
+def format_backtest(result: dict, labels: dict) -> str:
+    """Mean MASE per method over the folds, with the range (methods scored in every fold)."""
+    folds = len(result["ends"])
+    head = f"{'method':<34}{'MASE mean':>10}{'min':>8}{'max':>8}"
+    lines = [f"backtest over {folds} origins (test parts ending after steps "
+             f"{', '.join(str(e) for e in result['ends'])}):", head, "-" * len(head)]
+    for method, values in result["mase"].items():
+        if len(values) < folds:
+            continue  # e.g. seasonal naive, when an early fold is too short for it
+        v = np.asarray(values)
+        lines.append(f"{labels.get(method, method):<34}{v.mean():>10.3f}{v.min():>8.3f}"
+                     f"{v.max():>8.3f}")
+    return "\n".join(lines)

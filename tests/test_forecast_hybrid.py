@@ -1,0 +1,236 @@
+"""The hybrid forecaster, the settings chosen on validation, and the ETS baseline."""
+
+import json
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.cli import main
+from lstmlab.forecast import ets
+from lstmlab.forecast.baselines import LinearAR, mae, ridge_gcv
+from lstmlab.forecast.data import TimeSeries
+from lstmlab.forecast.intervals import Intervals
+from lstmlab.forecast.model import MIXES, ForecastConfig, Forecaster
+from lstmlab.forecast.report import evaluate
+from lstmlab.forecast.select import choose_settings
+from lstmlab.forecast.windows import make_windows
+from lstmlab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lstmlab.training.supervised import FitConfig
+
+
+def _series(y):
+    y = np.asarray(y, np.float64)
+    return TimeSeries(y[:, None], ["y"], None, "test", np.arange(len(y)) + 2)
+
+
+def _growth(n=180, seed=0):
+    """Multiplicative season on exponential growth, like the airline series."""
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    return 100 * np.exp(0.01 * t) * (1 + 0.2 * np.sin(2 * np.pi * t / 12)) * np.exp(
+        0.02 * rng.normal(size=n))
+
+
+def test_ridge_gcv_keeps_a_real_autoregression_and_shrinks_noise():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 3, 1))  # 2000 windows, 3 informative inputs
+    Y = X[:, :, 0] @ np.array([[0.5], [-0.3], [0.6]]) + 1.0 + 0.1 * rng.normal(size=(2000, 1))
+    ar, lam = ridge_gcv(X, Y)
+    assert lam <= 1e-3
+    np.testing.assert_allclose(ar.coef[:, 0], [0.5, -0.3, 0.6, 1.0], atol=0.02)
+    x = rng.normal(size=(40, 30, 1))  # 30 inputs unrelated to the 2 targets, 40 windows
+    t = rng.normal(size=(40, 2))
+    ar, lam = ridge_gcv(x, t)
+    assert lam >= 1.0  # a strong penalty
+    ols = LinearAR(ridge=0).fit(x, t)
+    assert np.linalg.norm(ar.coef[:-1]) < 0.3 * np.linalg.norm(ols.coef[:-1])  # shrunk to the mean
+
+
+def _fit(s, **kw):
+    cfg = ForecastConfig(**{"lookback": 24, "horizon": 6, "base": "ar", **kw})
+    return Forecaster.train(s, cfg, np.random.default_rng(1), hidden_size=8, dtype="float64",
+                            fit_config=FitConfig(epochs=15, lr=1e-2, patience=10))
+
+
+def test_hybrid_with_weight_zero_is_its_linear_ar_and_the_weight_is_the_validation_best(tmp_path):
+    s = _series(_growth())
+    fc = _fit(s, transform="log", anchor="season")
+    errors = fc.meta["mix_val_mae"]
+    assert set(errors) == {str(w) for w in MIXES}
+    alone, best = errors["0.0"], min(errors.values())
+    chosen = errors[str(fc.hybrid.mix)]
+    assert chosen <= alone and alone - chosen >= (alone - best) / 2  # never worse than the AR
+    assert all(alone - errors[str(w)] < (alone - best) / 2 for w in MIXES if w < fc.hybrid.mix)
+    L, K = 24, 6
+    Xv, Yv = make_windows(s.values, L, K, fc.split.origins("val", L, K))
+    assert mae(Yv, fc.predict_windows(Xv)) == pytest.approx(errors[str(fc.hybrid.mix)])
+    fc.hybrid.mix = 0.0
+    ev = evaluate(fc, s)
+    np.testing.assert_allclose(ev.preds["lstm"], ev.preds["linear_ar_t"], rtol=1e-10)
+    fc.hybrid.mix = 0.5
+    fc.save(tmp_path / "h.ckpt")
+    back = Forecaster.load(tmp_path / "h.ckpt")
+    assert back.config.base == "ar" and back.hybrid.mix == 0.5
+    X, _ = make_windows(s.values, L, K, fc.split.origins("test", L, K))
+    np.testing.assert_array_equal(back.predict_windows(X), fc.predict_windows(X))
+
+
+def test_hybrid_checkpoint_without_its_linear_part_is_refused(tmp_path):
+    fc = _fit(_series(_growth(120)), transform="log", anchor="last")
+    fc.save(tmp_path / "h.ckpt")
+    meta, arrays = load_checkpoint(tmp_path / "h.ckpt", expect_kind="forecaster")
+    for key, value, says in [("hybrid", None, "base 'ar' without"),
+                             ("hybrid", {**meta["hybrid"], "res_std": [1.0]}, "6 outputs"),
+                             ("intervals", {**meta["intervals"], "width": {"0.8": [1.0]}},
+                              "6 per level"),
+                             ("intervals", {**meta["intervals"], "width": [1]}, "")]:
+        save_checkpoint(tmp_path / "broken.ckpt", {**meta, key: value}, arrays)
+        with pytest.raises(CheckpointError, match=f"broken description: .*{says}"):
+            Forecaster.load(tmp_path / "broken.ckpt")
+
+
+def test_choice_finds_log_on_multiplicative_growth_and_tries_the_season():
+    s = _series(_growth(200))
+    c = choose_settings(s, ForecastConfig(horizon=6, base="ar"), set())
+    assert c.season == 12
+    assert c.config.transform == "log" and c.config.lookback in (24, 36, 48)
+    assert {cfg.anchor for cfg, _ in c.tried} == {"none", "last", "season"}
+    errs = [e for _, e in c.tried]
+    assert errs == sorted(errs) and len(c.tried) > 4
+    assert c.explain().startswith("chose lookback")
+
+
+def test_choice_keeps_what_the_user_gives_and_never_logs_a_non_positive_series():
+    y = _growth(200)
+    y[5] = -1.0
+    s = _series(y)
+    c = choose_settings(s, ForecastConfig(horizon=6, lookback=30), {"lookback"})
+    assert c.config.lookback == 30 and all(cfg.lookback == 30 for cfg, _ in c.tried)
+    assert all(cfg.transform == "none" for cfg, _ in c.tried)
+    given = ForecastConfig(horizon=6, lookback=13, transform="none", anchor="last")
+    c = choose_settings(s, given, {"lookback", "transform", "anchor"})
+    assert c.config == given and c.tried == [] and c.explain().startswith("settings given")
+    c = choose_settings(s, ForecastConfig(horizon=6, val_fraction=0.0), set())
+    assert c.tried == [] and c.config.lookback == 24
+    assert c.explain().startswith("no candidate setting fits")
+
+
+def test_choice_on_a_short_series_falls_back_to_short_lookbacks():
+    s = _series(_growth(60))  # season 12, but 2m = 24 leaves 13 training windows for 13 weights
+    c = choose_settings(s, ForecastConfig(horizon=3, season=12, base="ar"), set())
+    assert c.tried and c.config.lookback in (6, 12)
+
+
+def test_ets_beats_naive_on_a_seasonal_series_and_reports_its_variant():
+    y = _growth(144)
+    e = ets.ETSBaseline.fit(y[:100], log=True, trend=False, season=12)
+    origins = np.arange(121, 139)
+    truth = y[origins[:, None] + np.arange(6)]
+    pred = e.forecast(y, origins, 6)
+    naive = np.repeat(y[origins - 1][:, None], 6, axis=1)
+    assert pred.shape == (18, 6)
+    assert mae(truth, pred) < 0.5 * mae(truth, naive)
+    assert e.describe() == "ETS(log, no trend, season 12)"
+
+
+def test_ets_variant_is_picked_on_validation():
+    t = np.arange(80)
+    y = 50 + 0.8 * t + np.random.default_rng(0).normal(size=80)  # a clean trend, no season
+    e = ets.fit_ets(y, 50, np.arange(50, 60), 4, None)
+    assert e.trend and e.season is None
+
+
+def _csv(tmp_path, n=150):
+    y = _growth(n)
+    rows = ["date,units"] + [f"{2000 + i // 12}-{i % 12 + 1:02d},{v:.4f}" for i, v in enumerate(y)]
+    return write(tmp_path / "sales.csv", "\n".join(rows) + "\n")
+
+
+def test_cli_with_no_flags_chooses_on_validation_and_says_why(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["forecast", "train", str(_csv(tmp_path)), "--target", "units", "--time", "date",
+               "--horizon", "6", "--hidden", "4", "--epochs", "3", "--quiet", "--no-plot",
+               "--ets", "--out", str(out)])
+    assert rc == 0
+    cap = capsys.readouterr()
+    assert "chose lookback" in cap.err and "validation MAE" in cap.err
+    assert "hybrid: " in cap.err
+    assert "ETS(" in cap.out  # statsmodels is in the test set
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["base"] == "ar" and report["choice"]["chose"]
+    assert report["config"]["lookback"] == report["choice"]["tried"][0]["lookback"]
+    assert "ets" in report["scores"]
+    assert "80% interval covers" in cap.out and set(report["coverage"]) == {"0.8", "0.95"}
+    head = (out / "forecasts.csv").read_text().splitlines()[0].split(",")
+    assert head[-4:] == ["lstm_lo80", "lstm_hi80", "lstm_lo95", "lstm_hi95"]
+
+
+def test_cli_flags_override_the_choice(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["forecast", "train", str(_csv(tmp_path)), "--target", "units", "--horizon", "6",
+               "--lookback", "13", "--transform", "none", "--anchor", "last", "--base", "none",
+               "--hidden", "4", "--epochs", "2", "--quiet", "--no-plot",
+               "--out", str(out)])
+    assert rc == 0
+    cap = capsys.readouterr()
+    assert "settings given" in cap.err and "hybrid" not in cap.err and "ETS" not in cap.out
+    cfg = json.loads((out / "report.json").read_text())["config"]
+    assert (cfg["lookback"], cfg["transform"], cfg["anchor"], cfg["base"]) == (13, "none", "last",
+                                                                              "none")
+
+
+def test_conformal_intervals_cover_at_their_level_on_exchangeable_errors():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(2000, 3)) * np.array([1.0, 2.0, 4.0])  # wider further ahead
+    iv = Intervals.fit(truth, np.zeros_like(truth), log=False)
+    assert iv.width["0.8"][0] < iv.width["0.8"][2] and np.all(iv.width["0.8"] < iv.width["0.95"])
+    fresh = rng.normal(size=(4000, 3)) * np.array([1.0, 2.0, 4.0])
+    cov = iv.coverage(fresh, np.zeros_like(fresh))
+    assert abs(cov["0.8"] - 0.8) < 0.03 and abs(cov["0.95"] - 0.95) < 0.02
+    few = Intervals.fit(truth[:5], np.zeros((5, 3)), log=False)  # too few for 95 %: the max
+    np.testing.assert_array_equal(few.width["0.95"], np.abs(truth[:5]).max(axis=0))
+    lo, hi = Intervals.fit(np.full((9, 1), 110.0), np.full((9, 1), 100.0), log=True).bounds(
+        np.array([[200.0]]), "0.8")
+    np.testing.assert_allclose([lo[0, 0], hi[0, 0]], [200 / 1.1, 200 * 1.1])  # ratios in log
+
+
+def test_forecaster_intervals_round_trip_and_reach_the_report(tmp_path, capsys):
+    s = _series(_growth(150))
+    fc = _fit(s, transform="log", anchor="last")
+    assert fc.intervals is not None and fc.intervals.n == len(fc.split.origins("val", 24, 6))
+    fc.save(tmp_path / "m.ckpt")
+    back = Forecaster.load(tmp_path / "m.ckpt")
+    assert back.intervals.to_json() == fc.intervals.to_json()
+    ev = evaluate(back, s)
+    assert set(ev.coverage) == {"0.8", "0.95"} and all(0 <= c <= 1 for c in ev.coverage.values())
+    lo, hi = ev.bounds["0.95"]
+    assert np.all(lo <= ev.preds["lstm"]) and np.all(ev.preds["lstm"] <= hi)
+
+
+def test_cli_ets_without_statsmodels_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ets, "available", lambda: False)
+    out = tmp_path / "run"
+    rc = main(["forecast", "train", str(_csv(tmp_path)), "--target", "units", "--ets",
+               "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)])
+    assert rc == 2
+    assert "--ets needs statsmodels" in capsys.readouterr().err
+    assert not (out / "model.ckpt").exists()
+
+
+def test_cli_backtest_reruns_everything_at_earlier_origins(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["forecast", "train", str(_csv(tmp_path, 160)), "--target", "units", "--horizon", "6",
+            "--hidden", "4", "--epochs", "2", "--quiet", "--no-plot", "--out", str(out)]
+    assert main(argv + ["--backtest", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "backtest over 3 origins (test parts ending after steps 160, 154, 148)" in text
+    report = json.loads((out / "report.json").read_text())
+    bt = report["backtest"]
+    assert bt["ends"] == [160, 154, 148] and all(len(v) == 3 for v in bt["mase"].values())
+    # fold 0 is the run the report describes: same settings, same seed, same scores
+    assert bt["mase"]["lstm"][0] == pytest.approx(report["scores"]["lstm"]["mase"], rel=1e-12)
+    assert bt["mase"]["persistence"][1] != bt["mase"]["persistence"][0]
+    assert main(argv + ["--backtest", "40", "--out", str(tmp_path / "r2")]) == 2
+    assert "--backtest 40: the earliest fold keeps" in capsys.readouterr().err
+    assert not (tmp_path / "r2" / "model.ckpt").exists()
