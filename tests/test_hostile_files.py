@@ -345,7 +345,7 @@ def test_a_flipped_byte_in_a_deflated_member_is_corrupt(run, tmp_path):
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda m: m["model"].update(cell="gru"), "'model' is not a valid CharLMConfig: cell must be"),
+    (lambda m: m["model"].update(cell="transformer"), "'model' is not a valid CharLMConfig: cell must be"),
     (lambda m: m["model"].update(dtype="complex64"), "'model' is not a valid CharLMConfig"),
     (lambda m: m["model"].update(dtype=["f4"]), "'model' is not a valid CharLMConfig"),
     (lambda m: m.update(model=[1, 2]), "'model' must be a JSON object, got list"),

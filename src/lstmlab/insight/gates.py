@@ -97,8 +97,10 @@ def record_charlm(model, vocab, text: str, unknown: str = "error") -> list[GateT
     """Gate traces of a character LSTM (:class:`lstmlab.CharLM`) reading ``text`` from a zero
     state: one trace per layer, each array ``(len(text), 1, H)``."""
     if not model.is_lstm:
-        raise ValueError(f"this checkpoint holds a {model.config.cell.upper()}: it has no LSTM "
-                         f"gates or cell state to look at (train one with --model lstm)")
+        cell = model.config.cell.upper()
+        raise ValueError(f"this checkpoint holds {'an' if cell == 'RNN' else 'a'} {cell}: it has "
+                         f"no gates or cell state of an LSTM to look at (train one with "
+                         f"--model lstm)")
     if not text:
         raise ValueError("the text to inspect is empty")
     ids = vocab.encode(text, unknown=unknown)  # (T,)

@@ -63,6 +63,8 @@ class RNNGrad(NamedTuple):
 
 class GRUSpec(NamedTuple):
     b: np.ndarray  # (4H,) b_r, b_z, b_in, b_hn (zeros without bias)
+    hn: np.int64  # zh's block holding h_{t-1}·W_hn: 3 on the loops' four blocks, 2 when the
+    #               streaming step multiplies by the layer's own Wh (blocks r, z, n)
 
 
 class GRUTape(NamedTuple):
@@ -442,10 +444,22 @@ def _rnn_stream_tape(spec, B, H, dtype):
 
 
 # -- the GRU (PyTorch's nn.GRU: the reset gate after the recurrent product) ----------------------
-# The fast path runs it on four blocks: Wx (D, 4H) = [W_r, W_z, W_in, 0] and Wh (H, 4H) =
+# The sequence loops run it on four blocks: Wx (D, 4H) = [W_r, W_z, W_in, 0] and Wh (H, 4H) =
 # [W_r, W_z, 0, W_hn] (``fast._gru_blocks``), so that one pre-activation gradient
 # dz = [da_r, da_z, da_n, da_n * r_t] serves both sides: dz·Wxᵀ, xᵀ·dz see da_n and dz·Whᵀ,
-# hᵀ·dz see da_n * r_t, and Σ dz is the gradient of the four bias blocks.
+# hᵀ·dz see da_n * r_t, and Σ dz is the gradient of the four bias blocks. The streaming step
+# (forward only) multiplies by the layer's own three blocks: x_t·Wx fills blocks 0-2 of z and
+# h_{t-1}·W_hn is block 2 of zh (``spec.hn``); the step never reads block 3 of x_t·Wx.
+@register_jitable
+def _reset_input(z, b, zh, hn, H, t, r0, r1, u0, u1, lengths):
+    """W_hn·h_{t-1} + b_hn (block ``hn`` of zh) into block 3 of z, for the candidate."""
+    o, oh = np.uint64(3 * H), np.uint64(hn * H)
+    for r in range(r0, r1):
+        if t < lengths[r]:
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                z[r, u + o] = b[u + o] + zh[r, u + oh]
+
+
 @register_jitable
 def _candidate(z, b, H, t, r0, r1, u0, u1, lengths):
     """n_t = tanh(W_in·x_t + b_in + r_t * (W_hn·h_{t-1} + b_hn)) into block 2 of z."""
@@ -496,7 +510,7 @@ def _gru_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     rows = (t, r0, r1, u0, u1, lengths)
     _sigmoid_gate(z, b, zh, 0, H, *rows)  # r_t = σ(W_r·[h_{t-1}, x_t] + b_r)
     _sigmoid_gate(z, b, zh, 1, H, *rows)  # z_t = σ(W_z·[h_{t-1}, x_t] + b_z)
-    _linear_gate(z, b, zh, 3, H, *rows)  # W_hn·h_{t-1} + b_hn
+    _reset_input(z, b, zh, spec.hn, H, *rows)  # W_hn·h_{t-1} + b_hn
     _candidate(z, b, H, *rows)  # n_t
     _gru_hidden(tape.h[t + 1], z, tape.h[t], H, *rows)  # h_t
     _carry((tape.h,), *rows)

@@ -285,7 +285,7 @@ def _spec(cell: str, b, H: int, dtype, options: dict):
     if cell == "rnn":
         return C.RNNSpec(b, options.get("act", "tanh") == "relu")
     if cell == "gru":
-        return C.GRUSpec(b)
+        return C.GRUSpec(b, np.int64(options.get("hn", 3)))
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
     onnx = P is not None or clip is not None or coupled
     return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else np.ascontiguousarray(P, dtype),
@@ -400,12 +400,11 @@ STREAM_ROWS = 4  # a streaming step of up to this many rows multiplies by the we
 
 def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tuple:
     """``(specs, Wxs, Whs)`` for :func:`stream_step` from each layer's parameters
-    ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied), except the
-    GRU's, which are copied into its four blocks."""
+    ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied: the GRU's step
+    reads its three blocks as they are, ``_cells``)."""
+    options = dict(options, hn=2) if cell == "gru" else options
     specs = tuple(_spec(cell, p[2], H, dtype, dict(options, P=p[3] if len(p) > 3 else None))
                   for p in layers)
-    if cell == "gru":
-        layers = [_gru_blocks(np.asarray(p[0], dtype), np.asarray(p[1], dtype)) for p in layers]
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
             tuple(np.ascontiguousarray(p[1], dtype) for p in layers))
 

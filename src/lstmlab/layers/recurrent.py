@@ -789,13 +789,6 @@ class GRU(_Recurrent):
                  h_new)
         return (h_new,)
 
-    def _stream_weights(self, fast):
-        # the compiled step runs on copies in four blocks (fast._gru_blocks): made per call,
-        # so that a parameter updated in place is always seen
-        cell, options = self._cell()
-        per_layer = [self._layer_params(f"l{layer}") for layer in range(self.num_layers)]
-        return fast.stream_weights(cell, per_layer, self.hidden_size, self.dtype, options)
-
     def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
         """The parameters (or their gradients) under ``nn.GRU``'s keys and shapes (the gate
         order r, z, n is PyTorch's). ``bias_ih`` = (b_r, b_z, b_in), ``bias_hh`` = (0, 0, b_hn);
