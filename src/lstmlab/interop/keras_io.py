@@ -201,8 +201,8 @@ def _float(a, name) -> np.ndarray:
 # -- a whole char-LM as a .keras model file ---------------------------------------------------
 
 def keras_charlm(embed, rnn, head):
-    """A ``keras.Sequential`` char-LM with the weights of an lstmlab ``Embedding`` -> ``LSTM``
-    or ``RNN`` -> ``Linear`` stack: int tokens ``(B, T)`` -> logits ``(B, T, V)`` (batch-major,
+    """A ``keras.Sequential`` char-LM with the weights of an lstmlab ``Embedding`` -> ``LSTM``,
+    ``GRU`` or ``RNN`` -> ``Linear`` stack: int tokens ``(B, T)`` -> logits ``(B, T, V)`` (batch-major,
     as Keras is), from zero initial states, float32.
 
     Keras 3 runs on the backend that ``KERAS_BACKEND`` names; when it is unset this picks the
@@ -218,7 +218,7 @@ def keras_charlm(embed, rnn, head):
 
     kind = kind_of(rnn)
     if rnn.bidirectional or has_variant(rnn):
-        raise ValueError("a Keras char-LM is a unidirectional LSTM/SimpleRNN stack without "
+        raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
                          "peepholes, clip or input_forget")
     vocab_size, width = embed.params()["weight"].shape
     layers = [keras.Input((None,), dtype="int32", name="tokens"),
@@ -227,6 +227,9 @@ def keras_charlm(embed, rnn, head):
         if kind == "LSTM":
             layers.append(keras.layers.LSTM(rnn.hidden_size, use_bias=rnn.bias,
                                             return_sequences=True, name=f"rnn_{level}"))
+        elif kind == "GRU":  # PyTorch's GRU is Keras' reset_after=True
+            layers.append(keras.layers.GRU(rnn.hidden_size, use_bias=rnn.bias, reset_after=True,
+                                           return_sequences=True, name=f"rnn_{level}"))
         else:
             layers.append(keras.layers.SimpleRNN(rnn.hidden_size, activation=rnn.nonlinearity,
                                                  use_bias=rnn.bias, return_sequences=True,
