@@ -143,6 +143,10 @@ def _add_train(sub):
                         "streams (default 1; needs PyTorch; under torchrun, torchrun starts them)")
     p.add_argument("--dist-timeout", type=_pos_float, default=300.0,
                    help="seconds a process waits for the others before the run stops (default 300)")
+    p.add_argument("--engine", choices=["numpy", "torch"], default="numpy",
+                   help="numpy: lstmlab's own kernels (default); torch: the exact PyTorch twin")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where --engine torch runs (default cpu)")
     p.set_defaults(func=cmd_train)
 
 
@@ -254,7 +258,8 @@ def cmd_train(args) -> int:
                              f"this run (WORLD_SIZE); under torchrun leave --nproc out")
         from .kernels.fast import set_num_threads
         set_num_threads(distributed.threads_per_process(group.local_world))
-    elif (args.nproc or 1) > 1:
+    elif (args.nproc or 1) > 1:  # (a resumed run's stored options are checked by each process)
+        distributed.check_supported(args.nproc, args.batch_size, args.dropout, args.engine)
         return distributed.launch(args.argv, args.nproc, args.dist_timeout)
     try:
         return _train(args, group)
@@ -338,7 +343,8 @@ def _train(args, group) -> int:
     rng = np.random.default_rng(args.seed)
     model = CharLM(config, rng=rng)
     trainer = LMTrainer(model, vocab, train_ids, val_ids, cfg, out, rng, data_description=desc,
-                        progress=not args.quiet, group=group)
+                        progress=not args.quiet, group=group, engine=args.engine,
+                        device=args.device)
     if args.resume:
         trainer.restore(out / "last.ckpt")
         say(f"resuming {out} at step {trainer.step} of {cfg.steps}")

@@ -31,7 +31,7 @@ import numpy as np
 from .._checks import positive_int, probability
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
-from .distributed import GradientSum, PeerLost, stream_range
+from .distributed import GradientSum, PeerLost, check_supported, stream_range
 from .checkpoint import (CheckpointError, atomic_write_text, load_checkpoint, param_arrays,
                          restore_params, save_checkpoint)
 from .losses import softmax_cross_entropy
@@ -205,11 +205,16 @@ class LMTrainer:
     run: it trains on its share of the batch streams, every step sums the gradient over the
     processes, and only rank 0 writes files and progress; checkpoints hold the whole batch's
     carried state, so a run resumes with any number of processes.
+
+    ``engine="torch"`` trains the model's torch twin instead (:mod:`.torch_engine`, on
+    ``device``); the CharLM and optimizer here then hold the run's state at each evaluation
+    and checkpoint, so the checkpoints are the same as the NumPy engine's.
     """
 
     def __init__(self, model: CharLM, vocab: Vocab, train_ids, val_ids, cfg: TrainConfig,
                  out_dir, rng: np.random.Generator, data_description: str = "",
-                 log=None, progress: bool = True, group=None):
+                 log=None, progress: bool = True, group=None, engine: str = "numpy",
+                 device: str = "cpu"):
         self.model, self.vocab, self.cfg = model, vocab, cfg
         self.train_ids, self.val_ids = train_ids, val_ids
         self.out_dir = Path(out_dir)
@@ -223,13 +228,7 @@ class LMTrainer:
         self.streams = (0, cfg.batch_size)  # [lo, hi): the batch streams this process trains
         self.share = None
         if group is not None:
-            if cfg.batch_size < group.world:
-                raise ValueError(f"batch_size ({cfg.batch_size}) must be at least the number of "
-                                 f"processes ({group.world}): each process trains whole streams")
-            if model.config.dropout > 0:
-                raise ValueError("--dropout is not supported with more than one process: each "
-                                 "process would draw its own masks, so the run would no longer "
-                                 "be the single-process run; use --dropout 0 or one process")
+            check_supported(group.world, cfg.batch_size, model.config.dropout, engine)
             self.streams = stream_range(cfg.batch_size, group.rank, group.world)
             self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
         if (len(val_ids) - 1) // (cfg.seq_len + 1) < 1:
@@ -238,6 +237,15 @@ class LMTrainer:
                              f"lower --seq-len")
         self.optimizer = make_optimizer(cfg, model.params())
         self.schedule = make_schedule(cfg)
+        if engine not in ("numpy", "torch"):
+            raise ValueError(f"engine must be 'numpy' or 'torch', got {engine!r}")
+        if engine == "numpy" and device != "cpu":
+            raise ValueError(f"--device {device} needs --engine torch: lstmlab's own kernels run "
+                             f"on the CPU")
+        self.engine = None
+        if engine == "torch":
+            from .torch_engine import TorchEngine
+            self.engine = TorchEngine(model, self.optimizer, device)
         self.step = 0
         self.state = None
         self.best_val = math.inf
@@ -275,6 +283,8 @@ class LMTrainer:
 
     def _whole_state(self) -> tuple[np.ndarray, ...]:
         """The carried state of all B streams (each process holds its own streams' columns)."""
+        if self.engine is not None:
+            return self.engine.state_arrays(self.state)
         if self.group is None:
             return self.state
         lo, hi = self.streams
@@ -284,6 +294,7 @@ class LMTrainer:
         """Write checkpoint ``name``; every process of a data-parallel run calls this (the
         carried state is gathered) and rank 0 writes."""
         path = self.out_dir / name
+        self._sync_from_engine()
         arrays = self._arrays()
         if self.leader:
             save_checkpoint(path, self._meta(), arrays)
@@ -313,6 +324,8 @@ class LMTrainer:
                                                     dtype=self.model.dtype) for i in range(n))
         else:
             self.state = None
+        if self.engine is not None:
+            self.engine.load_from(self.model, self.optimizer)
         if self.leader:
             self._truncate_metrics(self.step)
 
@@ -339,7 +352,12 @@ class LMTrainer:
             f.write(json.dumps(record) + "\n")
 
     # -- the loop -----------------------------------------------------------------------
+    def _sync_from_engine(self) -> None:
+        if self.engine is not None:
+            self.engine.store_into(self.model, self.optimizer)
+
     def _evaluate(self) -> float:
+        self._sync_from_engine()
         part = (0, 1) if self.group is None else (self.group.rank, self.group.world)
         total, count = score_lm(self.model, self.val_ids, self.cfg.seq_len, self.cfg.batch_size,
                                 self.cfg.eval_chunks, part)
@@ -413,8 +431,12 @@ class LMTrainer:
                 self.optimizer.lr = self.schedule(self.step)
                 if self.share is not None:
                     self.share.stop_requested = stop.requested
-                loss, norm, final = train_step(self.model, self.optimizer, inputs, targets,
-                                               self.state, cfg.clip, self.share)
+                if self.engine is not None:
+                    loss, norm, final = self.engine.step(inputs, targets, self.state, cfg.clip,
+                                                         self.optimizer.lr)
+                else:
+                    loss, norm, final = train_step(self.model, self.optimizer, inputs, targets,
+                                                   self.state, cfg.clip, self.share)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     where = (f"the last good checkpoint is {last_path}" if last_path.exists()
                              else "no checkpoint was written yet")
