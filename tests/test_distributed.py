@@ -126,3 +126,51 @@ def test_a_killed_worker_ends_the_run_with_a_loadable_checkpoint(tmp_path, corpu
     # One process continues it.
     assert main(_args(corpus, tmp_path / "run", killed_at + 3, "--resume")) == 0
     assert max(_metrics(tmp_path / "run")) == killed_at + 3
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_after_the_same_step(tmp_path, corpus):
+    # One process trains 10 steps; `--nproc 2` resumes it (the state of 5 streams split 3 + 2)
+    # until Ctrl-C reaches lstmlab's launcher, which passes it on to both processes.
+    run = tmp_path / "run"
+    assert main(_args(corpus, run, 10)) == 0
+    cmd = [sys.executable, "-m", "lstmlab", *_args(corpus, run, 100000, "--resume", "--nproc", "2")]
+    proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=SRC), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        metrics = run / "metrics.jsonl"
+        while time.monotonic() < deadline and proc.poll() is None \
+                and metrics.read_text().count("\n") < 25:  # complete lines only
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "interrupted: saved" in err and "Traceback" not in err
+    meta, _ = load_checkpoint(run / "last.ckpt")
+    stopped = meta["step"]
+    assert stopped >= 25 and max(_metrics(run)) == stopped
+    # The same steps as one uninterrupted single-process run (constant learning rate after
+    # the warm-up, so the longer --steps does not change them).
+    assert main(_args(corpus, tmp_path / "one", stopped)) == 0
+    one, two = _metrics(tmp_path / "one"), _metrics(run)
+    for s in range(1, stopped + 1):
+        assert _close(one[s]["loss"], two[s]["loss"]), (s, one[s]["loss"], two[s]["loss"])
+
+
+@pytest.mark.parametrize("command", [["forecast", "train"], ["classify", "train"], ["demo", "--quick"]])
+def test_other_commands_refuse_to_run_as_several_processes(monkeypatch, capsys, command):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "only 'lstmlab train' (the char-LM) trains data-parallel" in err
+
+
+def test_batch_smaller_than_the_process_count_is_a_clear_error(tmp_path, corpus, capsys):
+    assert main(_args(corpus, tmp_path / "run", 5, "--batch-size", "1", "--nproc", "2")) == 2
+    assert "--batch-size 1 must be at least the number of processes (2)" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -625,6 +626,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         command = f"lstmlab {args.command}"
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc's processes
+        if args.command != "train" and os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):
+            # torchrun would start N copies writing the same files: refuse in each of them.
+            raise ValueError(f"only 'lstmlab train' (the char-LM) trains data-parallel; run "
+                             f"'{command}' as one process, without torchrun (WORLD_SIZE is "
+                             f"{os.environ['WORLD_SIZE']})")
         return args.func(args)
     except KeyboardInterrupt as exc:
         print(f"{command}: interrupted", file=sys.stderr)
