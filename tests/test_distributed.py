@@ -57,6 +57,29 @@ def test_stream_range_covers_the_batch_once():
             assert max(sizes) - min(sizes) <= 1
 
 
+def test_share_grads_puts_every_gradient_in_one_buffer():
+    from lstmlab.layers.model import CharLM, CharLMConfig
+    from lstmlab.training.losses import softmax_cross_entropy
+
+    rng = np.random.default_rng(1)
+    model = CharLM(CharLMConfig(vocab_size=7, hidden_size=5, num_layers=2, embed_dim=3,
+                                dtype="float64"), rng=rng)
+    x, y = rng.integers(0, 7, (4, 3)), rng.integers(0, 7, (4, 3))
+    model.backward(softmax_cross_entropy(model.forward(x)[0], y)[1])
+    before = {k: g.copy() for k, g in model.grads().items()}
+    buffer = np.zeros(model.num_params() + 1)[:-1]  # a view, as GradientSum passes
+    model.share_grads(buffer)
+    assert np.array_equal(buffer, np.concatenate([g.ravel() for g in before.values()]))
+    model.backward(softmax_cross_entropy(model.forward(x[::-1].copy())[0], y)[1])
+    after = model.grads()
+    assert np.array_equal(buffer, np.concatenate([g.ravel() for g in after.values()]))
+    assert not np.array_equal(buffer, np.concatenate([g.ravel() for g in before.values()]))
+    with pytest.raises(ValueError, match="buffer must be a contiguous 1-D array of"):
+        model.share_grads(np.zeros(3))
+    with pytest.raises(ValueError, match="buffer must have the parameters' dtype float64"):
+        model.share_grads(np.zeros(model.num_params(), np.float32))
+
+
 @pytest.mark.slow
 def test_two_processes_equal_one_and_resume_with_another_count(tmp_path, corpus):
     # 5 streams over 2 processes (3 + 2): the split is uneven on purpose.

@@ -2,6 +2,9 @@
 float64, writes ordinary checkpoints, and a run continues on either engine."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 
 from lstmlab.cli import main
 from lstmlab.training.checkpoint import load_checkpoint
-from test_training import sample_text
+from test_training import SRC, sample_text
 
 torch = pytest.importorskip("torch")
 
@@ -98,3 +101,13 @@ def test_what_the_twin_cannot_do_is_a_clear_error(tmp_path, corpus, capsys, extr
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, corpus, capsys):
     assert main(_args(corpus, tmp_path / "run", 5, "--engine", "torch", "--device", "cuda")) == 2
     assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_gpu_check_script_passes_on_the_gpu():
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
+    done = subprocess.run([sys.executable, str(script), "--steps", "5", "--max-chars", "300000"],
+                          env=dict(os.environ, PYTHONPATH=SRC),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "characters per second" in done.stdout

@@ -41,6 +41,7 @@ import numpy as np
 from .losses import softmax_cross_entropy
 
 ENV_VARS = ("RANK", "WORLD_SIZE")
+GRACE = 30.0  # seconds the launcher leaves the other processes after one has failed
 
 
 class PeerLost(RuntimeError):
@@ -170,6 +171,7 @@ class GradientSum:
         self.group = group
         self.rows = rows  # S * B: the characters of one global chunk
         n = model.num_params()
+        # One dtype for the whole buffer: a float32 run sends its loss with 7 digits.
         self.buffer = np.zeros(n + 2, model.dtype)  # (P + 2,)
         model.share_grads(self.buffer[:n])
         self.stop_requested = False
@@ -221,14 +223,15 @@ def _forward_signals(procs):
             signal.signal(s, old)
 
 
-def launch(argv: list[str], nproc: int, timeout: float, log=None) -> int:
+def launch(argv: list[str], nproc: int, log=None) -> int:
     """Run ``lstmlab ARGV`` as ``nproc`` processes on this machine; return the run's exit code.
 
     Each process gets ``RANK``, ``WORLD_SIZE`` (as torchrun sets them), a free local port,
     and ``cores / nproc`` threads. Rank 0 writes to this terminal; the others' output is kept
     and shown only if they end differently from rank 0. When a process ends with an error,
-    the others have ``timeout`` seconds (plus a margin) to notice and stop on their own, and
-    are then killed.
+    the others have ``GRACE`` seconds to notice (their next collective fails as soon as its
+    connection closes) and say so, and are then killed (a hang inside a process ends at its
+    own collective timeout, ``--dist-timeout``).
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     port = _free_port()
@@ -250,7 +253,7 @@ def launch(argv: list[str], nproc: int, timeout: float, log=None) -> int:
                 stderr=None if out is None else subprocess.STDOUT,
                 start_new_session=os.name == "posix"))
         with _forward_signals(procs):
-            _wait(procs, timeout + 30.0)
+            _wait(procs, GRACE)
     finally:
         for p in procs:  # an exception here (even a second Ctrl-C) leaves no process behind
             if p.poll() is None:

@@ -1,0 +1,56 @@
+"""Training throughput of the default char-LM: one process, ``--nproc N``, and ``--engine torch``.
+
+Each configuration is one ``lstmlab train`` command on the default corpus (the Python standard
+library's sources, cut at ``--max-chars``) with the default model (float32, LSTM 2x256, 32
+streams of 100 characters per step); its throughput is the run's own ``chars_per_sec`` (all
+processes together) at the last step of ``metrics.jsonl``, which leaves out the start-up
+(imports, reading the corpus, compiling kernels) but includes the checkpoints at step 0 and
+at the end. The load average before and after each run is printed next to it: on a shared
+machine the numbers mean little when it is above the core count.
+
+    python bench/bench_scaling.py --steps 60 --nproc 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def run(extra: list[str], steps: int, max_chars: int) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "lstmlab", "train", "--out", out, "--steps", str(steps),
+               "--max-chars", str(max_chars), "--eval-every", str(steps + 1),
+               "--checkpoint-every", str(steps + 1), "--quiet", *extra]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        last = (Path(out) / "metrics.jsonl").read_text().splitlines()[-1]
+        return json.loads(last)["chars_per_sec"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--nproc", type=int, default=2)
+    ap.add_argument("--max-chars", type=int, default=2_000_000)
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    configs = [("numpy, 1 process", []),
+               (f"numpy, --nproc {args.nproc}", ["--nproc", str(args.nproc)]),
+               ("torch engine (CPU), 1 process", ["--engine", "torch"])]
+    print(f"{os.cpu_count()} cores; {args.steps} steps of the default char-LM per run")
+    print(f"{'configuration':<32}{'chars/s':>10}   load average before / after")
+    for _ in range(args.repeat):
+        for name, extra in configs:
+            before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            cps = run(extra, args.steps, args.max_chars)
+            after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            print(f"{name:<32}{cps:>10,.0f}   {before:.1f} / {after:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
