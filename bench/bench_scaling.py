@@ -2,10 +2,10 @@
 
 Each configuration is one ``lstmlab train`` command on the default corpus (the Python standard
 library's sources, cut at ``--max-chars``) with the default model (float32, LSTM 2x256, 32
-streams of 100 characters per step); its throughput is the run's own ``chars_per_sec`` (all
-processes together) at the last step of ``metrics.jsonl``, which leaves out the start-up
-(imports, reading the corpus, compiling kernels) but includes the checkpoints at step 0 and
-at the end. The load average before and after each run is printed next to it: on a shared
+streams of 100 characters per step); its throughput (all processes together) is measured
+over the second half of the steps, from the run's own ``metrics.jsonl`` (each line's
+``chars_per_sec`` is the average since the first step), so that start-up, the first steps
+(which compile kernels) and the checkpoint at step 0 are left out. The load average before and after each run is printed next to it: on a shared
 machine the numbers mean little when it is above the core count.
 
     python bench/bench_scaling.py --steps 60 --nproc 2
@@ -27,9 +27,14 @@ def run(extra: list[str], steps: int, max_chars: int) -> float:
         cmd = [sys.executable, "-m", "lstmlab", "train", "--out", out, "--steps", str(steps),
                "--max-chars", str(max_chars), "--eval-every", str(steps + 1),
                "--checkpoint-every", str(steps + 1), "--quiet", *extra]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        last = (Path(out) / "metrics.jsonl").read_text().splitlines()[-1]
-        return json.loads(last)["chars_per_sec"]
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+        records = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+        chars = 32 * 100  # per step, the default batch
+        mid, last = records[len(records) // 2 - 1], records[-1]
+        seconds = [r["step"] * chars / r["chars_per_sec"] for r in (mid, last)]
+        return (last["step"] - mid["step"]) * chars / (seconds[1] - seconds[0])
 
 
 def main() -> None:

@@ -106,13 +106,12 @@ class Group:
 
     def __init__(self, timeout: float):
         self.torch, self.dist = _import_torch()
-        self.rank = int(os.environ["RANK"])
-        self.world = int(os.environ["WORLD_SIZE"])
-        self.local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
-        if not 0 <= self.rank < self.world:
-            raise ValueError(f"RANK must lie in [0, WORLD_SIZE), got RANK={self.rank}, "
-                             f"WORLD_SIZE={self.world}")
-        self.timeout = timeout
+        self.rank = _env_int("RANK", 0)
+        self.world = _env_int("WORLD_SIZE", 1)
+        self.local_world = _env_int("LOCAL_WORLD_SIZE", 1, self.world)
+        if not self.rank < self.world:
+            raise ValueError(f"the environment's RANK must lie in [0, WORLD_SIZE), got "
+                             f"RANK={self.rank}, WORLD_SIZE={self.world}")
         try:
             self.dist.init_process_group(
                 "gloo", timeout=datetime.timedelta(seconds=timeout), rank=self.rank,
@@ -152,6 +151,20 @@ class Group:
     def close(self) -> None:
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
+
+
+def _env_int(name: str, least: int, default: int | None = None) -> int:
+    text = os.environ.get(name)
+    if text is None and default is not None:
+        return default
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = least - 1
+    if value < least:
+        raise ValueError(f"the environment variable {name} must be an integer >= {least} "
+                         f"(set by lstmlab train --nproc or torchrun), got {text!r}")
+    return value
 
 
 def _first_line(exc: BaseException) -> str:

@@ -419,7 +419,8 @@ class LMTrainer:
             while self.step < cfg.steps:
                 # Several processes stop together: after the step in which any of them saw
                 # the signal (the flag rides on the step's all-reduce).
-                if stop.requested if self.share is None else self.share.stop_agreed:
+                stopping = stop.requested if self.share is None else self.share.stop_agreed
+                if stopping:
                     status = "interrupted"
                     break
                 k = self.step % len(self.batcher)
