@@ -153,11 +153,13 @@ def test_a_killed_worker_ends_the_run_with_a_loadable_checkpoint(tmp_path, corpu
 
 @pytest.mark.slow
 def test_ctrl_c_stops_every_process_after_the_same_step(tmp_path, corpus):
-    # One process trains 10 steps; `--nproc 2` resumes it (the state of 5 streams split 3 + 2)
-    # until Ctrl-C reaches lstmlab's launcher, which passes it on to both processes.
+    # One NumPy process trains 10 steps; 2 processes of the torch engine (DDP) resume it (the
+    # state of 5 streams split 3 + 2) until Ctrl-C reaches lstmlab's launcher, which passes it
+    # on to both processes.
     run = tmp_path / "run"
     assert main(_args(corpus, run, 10)) == 0
-    cmd = [sys.executable, "-m", "lstmlab", *_args(corpus, run, 100000, "--resume", "--nproc", "2")]
+    cmd = [sys.executable, "-m", "lstmlab",
+           *_args(corpus, run, 100000, "--resume", "--nproc", "2", "--engine", "torch")]
     proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=SRC), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -177,8 +179,8 @@ def test_ctrl_c_stops_every_process_after_the_same_step(tmp_path, corpus):
     meta, _ = load_checkpoint(run / "last.ckpt")
     stopped = meta["step"]
     assert stopped >= 25 and max(_metrics(run)) == stopped
-    # The same steps as one uninterrupted single-process run (constant learning rate after
-    # the warm-up, so the longer --steps does not change them).
+    # The same steps as one uninterrupted single-process NumPy run (constant learning rate
+    # after the warm-up, so the longer --steps does not change them).
     assert main(_args(corpus, tmp_path / "one", stopped)) == 0
     one, two = _metrics(tmp_path / "one"), _metrics(run)
     for s in range(1, stopped + 1):

@@ -260,7 +260,7 @@ def cmd_train(args) -> int:
         from .kernels.fast import set_num_threads
         set_num_threads(distributed.threads_per_process(group.local_world))
     elif (args.nproc or 1) > 1:  # (a resumed run's stored options are checked by each process)
-        distributed.check_supported(args.nproc, args.batch_size, args.dropout, args.engine)
+        distributed.check_supported(args.nproc, args.batch_size, args.dropout)
         return distributed.launch(args.argv, args.nproc)
     try:
         return _train(args, group)

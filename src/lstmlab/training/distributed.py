@@ -70,7 +70,7 @@ def stream_range(batch_size: int, rank: int, world: int) -> tuple[int, int]:
     return rank * batch_size // world, (rank + 1) * batch_size // world
 
 
-def check_supported(processes: int, batch_size: int, dropout: float, engine: str) -> None:
+def check_supported(processes: int, batch_size: int, dropout: float) -> None:
     """Refuse, with a clear error, what a run of ``processes`` > 1 cannot do exactly."""
     if processes <= 1:
         return
@@ -81,9 +81,6 @@ def check_supported(processes: int, batch_size: int, dropout: float, engine: str
         raise ValueError(f"--dropout {dropout} is not supported with {processes} processes: each "
                          f"would draw its own masks, so the run would no longer be the "
                          f"single-process one; use --dropout 0 or one process")
-    if engine != "numpy":
-        raise ValueError(f"--engine {engine} runs in one process: with --nproc or torchrun use "
-                         f"the NumPy engine (--engine numpy)")
 
 
 def _import_torch():

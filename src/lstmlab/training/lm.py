@@ -226,11 +226,13 @@ class LMTrainer:
         self.group = group
         self.leader = group is None or group.leader  # writes files, metrics and progress
         self.streams = (0, cfg.batch_size)  # [lo, hi): the batch streams this process trains
+        # The object whose per-step all-reduce carries the stop flag (several processes only).
         self.share = None
         if group is not None:
-            check_supported(group.world, cfg.batch_size, model.config.dropout, engine)
+            check_supported(group.world, cfg.batch_size, model.config.dropout)
             self.streams = stream_range(cfg.batch_size, group.rank, group.world)
-            self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
+            if engine == "numpy":
+                self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
         if (len(val_ids) - 1) // (cfg.seq_len + 1) < 1:
             raise ValueError(f"the validation split has {len(val_ids)} characters, fewer than one "
                              f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise --val-fraction or "
@@ -245,7 +247,10 @@ class LMTrainer:
         self.engine = None
         if engine == "torch":
             from .torch_engine import TorchEngine
-            self.engine = TorchEngine(model, self.optimizer, device)
+            self.engine = TorchEngine(model, self.optimizer, device, group,
+                                      cfg.seq_len * cfg.batch_size)
+            if group is not None:
+                self.share = self.engine
         self.step = 0
         self.state = None
         self.best_val = math.inf
@@ -283,12 +288,11 @@ class LMTrainer:
 
     def _whole_state(self) -> tuple[np.ndarray, ...]:
         """The carried state of all B streams (each process holds its own streams' columns)."""
-        if self.engine is not None:
-            return self.engine.state_arrays(self.state)
+        state = self.state if self.engine is None else self.engine.state_arrays(self.state)
         if self.group is None:
-            return self.state
+            return state
         lo, hi = self.streams
-        return tuple(self.group.gather_streams(s, lo, hi, self.cfg.batch_size) for s in self.state)
+        return tuple(self.group.gather_streams(s, lo, hi, self.cfg.batch_size) for s in state)
 
     def save(self, name: str) -> Path:
         """Write checkpoint ``name``; every process of a data-parallel run calls this (the

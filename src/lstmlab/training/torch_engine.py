@@ -19,6 +19,12 @@ them (before evaluation and each checkpoint) and :meth:`TorchEngine.load_from` r
 (at the start and after a resume), so a checkpoint written by either engine resumes on
 either one, and ``generate``, ``evaluate``, ``inspect`` and ``export`` read it as any other.
 
+With a :class:`~.distributed.Group` (``--nproc N`` or torchrun, CPU), the twin is wrapped in
+torch's ``DistributedDataParallel``: each process runs its share of the batch streams, as
+the NumPy engine's processes do, and scales its summed loss by ``N / (S·B)`` so that DDP's
+average of the gradients is the gradient of the global mean loss. The loss and the stop flag
+are summed by one more small all-reduce per step.
+
 Dropout is refused: lstmlab draws its masks from its own generator, torch from its own, so
 the twin would no longer be the same run.
 """
@@ -50,11 +56,30 @@ def _check_supported(model, device: str) -> None:
         raise ValueError(f"--device must be 'cpu' or 'cuda', got {device!r}")
 
 
+def _twin(torch, embed, rnn, head):
+    """The three torch modules as one ``nn.Module`` (what DDP wraps): ``(x, hx) -> (logits,
+    final state)``."""
+
+    class CharLMTwin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.rnn, self.head = embed, rnn, head
+
+        def forward(self, x, hx):
+            out, final = self.rnn(self.embed(x), hx)  # (S, B, H)
+            return self.head(out), final  # (S, B, V)
+
+    return CharLMTwin()
+
+
 class TorchEngine:
     """The torch twin of ``model`` with torch's version of lstmlab's ``optimizer``."""
 
-    def __init__(self, model, optimizer, device: str = "cpu"):
+    def __init__(self, model, optimizer, device: str = "cpu", group=None, rows: int = 0):
         _check_supported(model, device)
+        if group is not None and device != "cpu":
+            raise ValueError(f"--engine torch --device {device} runs in one process; with "
+                             f"several processes the torch engine runs on the CPU (--device cpu)")
         torch = self.torch = _import_torch()
         if device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda: this PyTorch sees no CUDA GPU (torch.cuda."
@@ -91,6 +116,12 @@ class TorchEngine:
         self.optimizer = self._make_optimizer(optimizer)
         self.steps_taken = 0
         self.load_from(model, optimizer)
+        self.net = _twin(torch, self.embed, self.rnn, self.head)
+        self.group, self.rows = group, rows  # rows: S * B, the characters of a global chunk
+        self.stop_requested = self.stop_agreed = False  # as GradientSum's, for the trainer
+        if group is not None:
+            from torch.nn.parallel import DistributedDataParallel
+            self.net = DistributedDataParallel(self.net)
 
     # -- conversions ---------------------------------------------------------------------
     @staticmethod
@@ -182,21 +213,32 @@ class TorchEngine:
             hx = tuple(torch.as_tensor(s).to(device=self.device, dtype=self.params["head.weight"].dtype)
                        for s in state)
             hx = hx if self.is_lstm else hx[0]
-        out, final = self.rnn(self.embed(x), hx)  # (S, B, H)
-        logits = self.head(out)  # (S, B, V)
+        logits, final = self.net(x, hx)  # (S, B, V)
         final = tuple(s.detach() for s in final) if self.is_lstm else (final.detach(),)
-        if not bool(torch.isfinite(logits).all()):
+        finite = bool(torch.isfinite(logits).all())
+        if self.group is None and not finite:
             return float("nan"), float("nan"), final
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                 y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        if self.group is None:
+            loss = torch.nn.functional.cross_entropy(flat_logits, flat_targets)
+            loss.backward()
+            loss = float(loss.detach())
+        else:  # every process joins DDP's all-reduce, even with a NaN (then nobody steps)
+            loss_sum = torch.nn.functional.cross_entropy(flat_logits, flat_targets,
+                                                         reduction="sum")
+            (loss_sum * (self.group.world / self.rows)).backward()  # DDP averages over N
+            sums = np.array([float(loss_sum.detach()) / self.rows if finite else np.nan,
+                             1.0 if self.stop_requested else 0.0])
+            self.group.all_reduce(sums)
+            loss, self.stop_agreed = float(sums[0]), bool(sums[1] > 0)
+            if not math.isfinite(loss):
+                return loss, float("nan"), final
         params = list(self.params.values())
         if clip > 0:
             norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
         else:
             norm = math.sqrt(sum(float(torch.sum(p.grad.double() ** 2)) for p in params))
-        loss = float(loss.detach())
         if math.isfinite(loss) and math.isfinite(norm):
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
