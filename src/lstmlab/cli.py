@@ -253,6 +253,7 @@ def cmd_train(args) -> int:
 
     group = None
     if distributed.in_process_group():  # one process of a data-parallel run
+        distributed.own_kernel_cache()
         group = distributed.Group(args.dist_timeout)
         if args.nproc is not None and args.nproc != group.world:
             raise ValueError(f"--nproc {args.nproc} disagrees with the {group.world} processes of "

@@ -64,6 +64,22 @@ def threads_per_process(processes_here: int) -> int:
     return max(1, usable_cores() // max(1, processes_here))
 
 
+def own_kernel_cache() -> None:
+    """Give this process its own on-disk cache of compiled kernels unless it is the first on
+    its machine (``LOCAL_RANK`` 0, which keeps the usual one). numba's cache is not safe for
+    processes that compile into it at the same time: their index entries and files can
+    overwrite each other, and a later run may then load another kernel's code. The
+    processes of one run all compile the same kernels at the same moment, so each other
+    process writes to ``<NUMBA_CACHE_DIR or ~/.cache/lstmlab>/numba-rank<LOCAL_RANK>``
+    (kept between runs). Must run before numba is imported; the kernels import it on their
+    first call."""
+    local_rank = os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))
+    if local_rank.strip() in ("", "0"):
+        return
+    base = os.environ.get("NUMBA_CACHE_DIR") or str(Path.home() / ".cache" / "lstmlab")
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(base) / f"numba-rank{local_rank.strip()}")
+
+
 def stream_range(batch_size: int, rank: int, world: int) -> tuple[int, int]:
     """The batch streams ``[lo, hi)`` that ``rank`` of ``world`` owns: contiguous, sizes
     differing by at most one; empty when there are fewer streams than ranks."""
@@ -125,14 +141,16 @@ class Group:
 
     def all_reduce(self, array: np.ndarray) -> None:
         """Sum ``array`` (contiguous) over all processes, in place."""
-        self._call(self.dist.all_reduce, self.torch.from_numpy(array))
+        self.collective(self.dist.all_reduce, self.torch.from_numpy(array))
 
     def barrier(self) -> None:
-        self._call(self.dist.barrier)
+        self.collective(self.dist.barrier)
 
-    def _call(self, fn, *args) -> None:
+    def collective(self, fn, *args):
+        """``fn(*args)``, a call that communicates (a collective, or DDP's backward); its
+        failure becomes :class:`PeerLost`."""
         try:
-            fn(*args)
+            return fn(*args)
         except RuntimeError as exc:  # torch's DistError and its kin are RuntimeErrors
             raise PeerLost(f"process {self.rank} of {self.world} lost contact with the others "
                            f"({_first_line(exc)})") from None

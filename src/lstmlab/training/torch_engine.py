@@ -121,7 +121,7 @@ class TorchEngine:
         self.stop_requested = self.stop_agreed = False  # as GradientSum's, for the trainer
         if group is not None:
             from torch.nn.parallel import DistributedDataParallel
-            self.net = DistributedDataParallel(self.net)
+            self.net = group.collective(DistributedDataParallel, self.net)  # broadcasts
 
     # -- conversions ---------------------------------------------------------------------
     @staticmethod
@@ -227,7 +227,8 @@ class TorchEngine:
         else:  # every process joins DDP's all-reduce, even with a NaN (then nobody steps)
             loss_sum = torch.nn.functional.cross_entropy(flat_logits, flat_targets,
                                                          reduction="sum")
-            (loss_sum * (self.group.world / self.rows)).backward()  # DDP averages over N
+            scaled = loss_sum * (self.group.world / self.rows)
+            self.group.collective(scaled.backward)  # DDP sums over the processes, / N
             sums = np.array([float(loss_sum.detach()) / self.rows if finite else np.nan,
                              1.0 if self.stop_requested else 0.0])
             self.group.all_reduce(sums)
