@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -72,6 +73,8 @@ examples:
   lstmlab train book.txt --model rnn --optimizer sgd --lr 0.1 --out runs/rnn
   lstmlab train book.txt --cell gru --out runs/gru       # --cell is --model's other name
   lstmlab train book.txt --out runs/book --resume --steps 1000   # continue, extend
+  lstmlab train book.txt --out runs/book --nproc 2       # data-parallel, 2 processes
+  torchrun --nnodes 2 --nproc-per-node 8 ... -m lstmlab train book.txt --out runs/book
 """
 
 GENERATE_HELP = """\
@@ -145,6 +148,15 @@ def _add_train(sub):
     p.add_argument("--out", default="runs/charlm", help="run directory (default runs/charlm)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.ckpt")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--nproc", type=_positive, default=None,
+                   help="data-parallel processes on this machine, each on its share of the batch "
+                        "streams (default 1; needs PyTorch; under torchrun, torchrun starts them)")
+    p.add_argument("--dist-timeout", type=_pos_float, default=300.0,
+                   help="seconds a process waits for the others before the run stops (default 300)")
+    p.add_argument("--engine", choices=["numpy", "torch"], default="numpy",
+                   help="numpy: lstmlab's own kernels (default); torch: the exact PyTorch twin")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where --engine torch runs (default cpu)")
     p.set_defaults(func=cmd_train)
 
 
@@ -329,6 +341,31 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
 
 
 def cmd_train(args) -> int:
+    from .training import distributed
+
+    group = None
+    if distributed.in_process_group():  # one process of a data-parallel run
+        distributed.own_kernel_cache()
+        group = distributed.Group(args.dist_timeout)
+        if args.nproc is not None and args.nproc != group.world:
+            raise ValueError(f"--nproc {args.nproc} disagrees with the {group.world} processes of "
+                             f"this run (WORLD_SIZE); under torchrun leave --nproc out")
+        from .kernels.fast import set_num_threads
+        set_num_threads(distributed.threads_per_process(group.local_world))
+    elif (args.nproc or 1) > 1:  # (a resumed run's stored options are checked by each process)
+        distributed.check_supported(args.nproc, args.batch_size, args.dropout)
+        return distributed.launch(args.argv, args.nproc)
+    try:
+        return _train(args, group)
+    except distributed.PeerLost as exc:
+        print(f"lstmlab train: stopped: {exc}", file=sys.stderr)
+        return 4
+    finally:
+        if group is not None:
+            group.close()
+
+
+def _train(args, group) -> int:
     import math
 
     import numpy as np
@@ -339,13 +376,15 @@ def cmd_train(args) -> int:
     from .training.lm import LN2, LMTrainer, TrainConfig, TrainingStopped
     from .training.signals import StopNow
 
+    # In a data-parallel run rank 0 speaks for all.
+    say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
     out = Path(args.out)
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
-        print(f"no FILE given: training on the default corpus, {desc}", file=sys.stderr)
+        say(f"no FILE given: training on the default corpus, {desc}")
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     lr = args.lr if args.lr is not None else (0.5 if args.optimizer == "sgd" else 2e-3)
@@ -398,15 +437,17 @@ def cmd_train(args) -> int:
     rng = np.random.default_rng(args.seed)
     model = CharLM(config, rng=rng)
     trainer = LMTrainer(model, vocab, train_ids, val_ids, cfg, out, rng, data_description=desc,
-                        progress=not args.quiet)
+                        progress=not args.quiet, group=group, engine=args.engine,
+                        device=args.device)
     if args.resume:
         trainer.restore(out / "last.ckpt")
-        print(f"resuming {out} at step {trainer.step} of {cfg.steps}", file=sys.stderr)
+        say(f"resuming {out} at step {trainer.step} of {cfg.steps}")
     _compile_charlm_kernels(config, ("train", "eval"))
-    print(f"model: {config.cell.upper()} {config.num_layers}x{config.hidden_size}, vocabulary "
-          f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
-          f"{len(val_ids):,} validation characters; {cfg.steps} steps of {cfg.batch_size}x{cfg.seq_len}",
-          file=sys.stderr)
+    processes = "" if group is None else f" over {group.world} processes"
+    say(f"model: {config.cell.upper()} {config.num_layers}x{config.hidden_size}, vocabulary "
+        f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
+        f"{len(val_ids):,} validation characters; {cfg.steps} steps of "
+        f"{cfg.batch_size}x{cfg.seq_len}{processes}")
     try:
         summary = trainer.run()
     except TrainingStopped as exc:
@@ -417,6 +458,8 @@ def cmd_train(args) -> int:
     if summary["status"] == "interrupted":
         return 128 + summary["signal"]
     best = summary["best_val"]
+    if group is not None and not group.leader:
+        return 0
     print(f"done: step {summary['step']}, {summary['seconds']:.0f} s; best validation "
           f"{best:.4f} nats = {best / LN2:.3f} bits per character (step {summary['best_step']}); "
           f"checkpoints in {out}")
@@ -744,7 +787,8 @@ def _blas_on_one_thread():
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
-    stderr, no traceback), 3 training diverged, 128 + N stopped by signal N (130 Ctrl-C,
+    stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
+    (see ``--dist-timeout``), 128 + N stopped by signal N (130 Ctrl-C,
     143 SIGTERM).
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
@@ -759,6 +803,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         command = f"lstmlab {args.command}"
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc's processes
+        if args.command != "train" and os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):
+            # torchrun would start N copies writing the same files: refuse in each of them.
+            raise ValueError(f"only 'lstmlab train' (the char-LM) trains data-parallel; run "
+                             f"'{command}' as one process, without torchrun (WORLD_SIZE is "
+                             f"{os.environ['WORLD_SIZE']})")
         needed = _needed_extra(args)
         if needed:
             require(*needed)

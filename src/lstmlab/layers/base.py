@@ -43,6 +43,35 @@ class Module:
             out.update({f"{cname}.{k}": v for k, v in child.grads().items()})
         return out
 
+    def share_grads(self, buffer: np.ndarray) -> None:
+        """Make every gradient a view into ``buffer`` (1-D, ``num_params()`` long, the
+        parameters' dtype), one after another in :meth:`params` order, keeping their values.
+
+        ``backward`` writes gradients in place, so afterwards the whole gradient is this one
+        buffer: a data-parallel run sums it over processes with a single all-reduce.
+        """
+        n = self.num_params()
+        if not isinstance(buffer, np.ndarray) or buffer.ndim != 1 or buffer.shape[0] != n \
+                or not buffer.flags.c_contiguous:
+            raise ValueError(f"buffer must be a contiguous 1-D array of {n} elements, got "
+                             f"{getattr(buffer, 'shape', type(buffer).__name__)}")
+        offset = 0
+        for module, name, g in self._grad_slots():
+            if buffer.dtype != g.dtype:
+                raise ValueError(f"buffer must have the parameters' dtype {g.dtype}, got "
+                                 f"{buffer.dtype}")
+            view = buffer[offset:offset + g.size].reshape(g.shape)
+            view[...] = g
+            module._grads[name] = view
+            offset += g.size
+
+    def _grad_slots(self):
+        """``(module, name, gradient)`` for every gradient, in :meth:`params` order."""
+        for name, g in self._grads.items():
+            yield self, name, g
+        for child in self.children().values():
+            yield from child._grad_slots()
+
     def zero_grad(self) -> None:
         for g in self.grads().values():
             g.fill(0)

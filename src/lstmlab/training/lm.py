@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -30,6 +31,7 @@ import numpy as np
 from .._checks import positive_int, probability
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
+from .distributed import GradientSum, PeerLost, check_supported, stream_range
 from .checkpoint import (CheckpointError, atomic_write_text, load_checkpoint, param_arrays,
                          restore_params, save_checkpoint)
 from .losses import softmax_cross_entropy
@@ -110,17 +112,26 @@ def make_schedule(cfg: TrainConfig):
 
 
 def train_step(model: CharLM, optimizer, inputs: np.ndarray, targets: np.ndarray, state,
-               clip: float):
+               clip: float, share=None):
     """One truncated-BPTT step. Returns ``(loss, grad_norm, final_state)``.
 
     ``loss`` is the mean cross-entropy in nats per character of this chunk, computed before
     the update; ``grad_norm`` the global gradient norm before clipping.
+
+    ``share`` (a :class:`~.distributed.GradientSum`) makes this a data-parallel step: the
+    chunk is this process's streams, and the loss and gradient are those of the global
+    chunk, summed over processes before clipping.
     """
     logits, final = model.forward(inputs, state)  # (S, B, V)
-    if not np.isfinite(logits).all():  # diverged: report it, leave the weights alone
+    if share is not None:
+        loss = share.loss_and_gradients(model, logits, targets)
+        if not math.isfinite(loss):
+            return loss, float("nan"), final
+    elif not np.isfinite(logits).all():  # diverged: report it, leave the weights alone
         return float("nan"), float("nan"), final
-    loss, dlogits = softmax_cross_entropy(logits, targets)
-    model.backward(dlogits)
+    else:
+        loss, dlogits = softmax_cross_entropy(logits, targets)
+        model.backward(dlogits)
     grads = model.grads()
     if clip > 0:
         norm = clip_grad_norm(grads, clip)
@@ -135,20 +146,31 @@ def evaluate_lm(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int,
                 max_chunks: int = 0) -> tuple[float, int]:
     """Mean cross-entropy (nats per character) of ``model`` on the token stream ``ids``, in
     eval mode, carrying the state across chunks. Returns ``(loss, characters scored)``."""
+    total, count = score_lm(model, ids, seq_len, batch_size, max_chunks)
+    return total / count, count
+
+
+def score_lm(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int,
+             max_chunks: int = 0, part: tuple[int, int] = (0, 1)) -> tuple[float, int]:
+    """The summed cross-entropy (nats) and the number of characters of :func:`evaluate_lm`,
+    over the streams that process ``part = (rank, processes)`` owns (see
+    :func:`.distributed.stream_range`; ``(0, 0)`` when it owns none)."""
     was_training = model.training
     model.eval()
     try:
         B = max(1, min(batch_size, (len(ids) - 1) // (seq_len + 1)))
+        lo, hi = stream_range(B, *part)
         batcher = LMBatcher(ids, B, seq_len)
         n = len(batcher) if max_chunks <= 0 else min(max_chunks, len(batcher))
         state, total, count = None, 0.0, 0
-        for k in range(n):
+        for k in range(n if hi > lo else 0):
             x, y = batcher.chunk(k)
+            x, y = x[:, lo:hi], y[:, lo:hi]  # (S, hi - lo)
             logits, state = model.forward(x, state)
             loss, _ = softmax_cross_entropy(logits, y, reduction="sum")
             total += loss
             count += y.size
-        return total / count, count
+        return total, count
     finally:
         model.train(was_training)
 
@@ -205,11 +227,21 @@ class LMTrainer:
     ``out_dir`` receives ``last.ckpt`` (at step 0, every ``checkpoint_every`` steps and at
     the end),
     ``best.ckpt`` (the lowest validation loss so far) and ``metrics.jsonl``.
+
+    With ``group`` (a :class:`~.distributed.Group`) this is one process of a data-parallel
+    run: it trains on its share of the batch streams, every step sums the gradient over the
+    processes, and only rank 0 writes files and progress; checkpoints hold the whole batch's
+    carried state, so a run resumes with any number of processes.
+
+    ``engine="torch"`` trains the model's torch twin instead (:mod:`.torch_engine`, on
+    ``device``); the CharLM and optimizer here then hold the run's state at each evaluation
+    and checkpoint, so the checkpoints are the same as the NumPy engine's.
     """
 
     def __init__(self, model: CharLM, vocab: Vocab, train_ids, val_ids, cfg: TrainConfig,
                  out_dir, rng: np.random.Generator, data_description: str = "",
-                 log=None, progress: bool = True):
+                 log=None, progress: bool = True, group=None, engine: str = "numpy",
+                 device: str = "cpu"):
         self.model, self.vocab, self.cfg = model, vocab, cfg
         self.train_ids, self.val_ids = train_ids, val_ids
         self.out_dir = Path(out_dir)
@@ -218,12 +250,34 @@ class LMTrainer:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.progress = progress
         self.batcher = LMBatcher(train_ids, cfg.batch_size, cfg.seq_len)
+        self.group = group
+        self.leader = group is None or group.leader  # writes files, metrics and progress
+        self.streams = (0, cfg.batch_size)  # [lo, hi): the batch streams this process trains
+        # The object whose per-step all-reduce carries the stop flag (several processes only).
+        self.share = None
+        if group is not None:
+            check_supported(group.world, cfg.batch_size, model.config.dropout)
+            self.streams = stream_range(cfg.batch_size, group.rank, group.world)
+            if engine == "numpy":
+                self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
         if (len(val_ids) - 1) // (cfg.seq_len + 1) < 1:
             raise ValueError(f"the validation split has {len(val_ids)} characters, fewer than one "
                              f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise --val-fraction or "
                              f"lower --seq-len")
         self.optimizer = make_optimizer(cfg, model.params())
         self.schedule = make_schedule(cfg)
+        if engine not in ("numpy", "torch"):
+            raise ValueError(f"engine must be 'numpy' or 'torch', got {engine!r}")
+        if engine == "numpy" and device != "cpu":
+            raise ValueError(f"--device {device} needs --engine torch: lstmlab's own kernels run "
+                             f"on the CPU")
+        self.engine = None
+        if engine == "torch":
+            from .torch_engine import TorchEngine
+            self.engine = TorchEngine(model, self.optimizer, device, group,
+                                      cfg.seq_len * cfg.batch_size)
+            if group is not None:
+                self.share = self.engine
         self.step = 0
         self.state = None
         self.best_val = math.inf
@@ -256,12 +310,25 @@ class LMTrainer:
         _, opt_arrays = self.optimizer.state_dict()
         arrays.update({f"optim/{k}": v for k, v in opt_arrays.items()})
         if self.state is not None:
-            arrays.update({f"state/{i}": s for i, s in enumerate(self.state)})
+            arrays.update({f"state/{i}": s for i, s in enumerate(self._whole_state())})
         return arrays
 
+    def _whole_state(self) -> tuple[np.ndarray, ...]:
+        """The carried state of all B streams (each process holds its own streams' columns)."""
+        state = self.state if self.engine is None else self.engine.state_arrays(self.state)
+        if self.group is None:
+            return state
+        lo, hi = self.streams
+        return tuple(self.group.gather_streams(s, lo, hi, self.cfg.batch_size) for s in state)
+
     def save(self, name: str) -> Path:
+        """Write checkpoint ``name``; every process of a data-parallel run calls this (the
+        carried state is gathered) and rank 0 writes."""
         path = self.out_dir / name
-        save_checkpoint(path, self._meta(), self._arrays())
+        self._sync_from_engine()
+        arrays = self._arrays()
+        if self.leader:
+            save_checkpoint(path, self._meta(), arrays)
         return path
 
     def restore(self, path) -> None:
@@ -283,10 +350,15 @@ class LMTrainer:
         self.evals_since_best = int(meta["evals_since_best"])
         if meta["has_state"]:
             n = 2 if self.model.is_lstm else 1
-            self.state = tuple(arrays[f"state/{i}"].astype(self.model.dtype) for i in range(n))
+            lo, hi = self.streams
+            self.state = tuple(np.ascontiguousarray(arrays[f"state/{i}"][:, lo:hi],
+                                                    dtype=self.model.dtype) for i in range(n))
         else:
             self.state = None
-        self._truncate_metrics(self.step)
+        if self.engine is not None:
+            self.engine.load_from(self.model, self.optimizer)
+        if self.leader:
+            self._truncate_metrics(self.step)
 
     # -- metrics ------------------------------------------------------------------------
     @property
@@ -311,10 +383,20 @@ class LMTrainer:
             f.write(json.dumps(record) + "\n")
 
     # -- the loop -----------------------------------------------------------------------
+    def _sync_from_engine(self) -> None:
+        if self.engine is not None:
+            self.engine.store_into(self.model, self.optimizer)
+
     def _evaluate(self) -> float:
-        loss, _ = evaluate_lm(self.model, self.val_ids, self.cfg.seq_len, self.cfg.batch_size,
-                              self.cfg.eval_chunks)
-        return loss
+        self._sync_from_engine()
+        part = (0, 1) if self.group is None else (self.group.rank, self.group.world)
+        total, count = score_lm(self.model, self.val_ids, self.cfg.seq_len, self.cfg.batch_size,
+                                self.cfg.eval_chunks, part)
+        if self.group is not None:  # each process scored its streams: add them up
+            sums = np.array([total, count], np.float64)
+            self.group.all_reduce(sums)
+            total, count = sums
+        return float(total / count)
 
     def run(self) -> dict:
         """Train until ``cfg.steps`` (or early stopping, a stop signal, NaN). Returns a summary.
@@ -332,6 +414,11 @@ class LMTrainer:
         self._saved_step = self.step if last_path.exists() else None
         try:
             return self._run(last_path)
+        except PeerLost as exc:
+            held = (f"{last_path} holds step {self._saved_step}; continue with --resume (with "
+                    f"any number of processes)" if self._saved_step is not None
+                    else "no checkpoint was written")
+            raise PeerLost(f"{exc}; the run stopped; {held}") from None
         except StopNow as exc:
             held = (f"{last_path} holds step {self._saved_step}" if self._saved_step is not None
                     else "no checkpoint was written")
@@ -352,22 +439,36 @@ class LMTrainer:
         # A diverging run (too high a learning rate, say) overflows to inf and NaN; the loop's
         # own check stops it with a message naming the step, so NumPy's warnings on the way
         # would only repeat that, as noise on stderr.
+        if self.group is not None:  # every process has checked --out before rank 0 writes there
+            self.group.barrier()
         with stop_signals() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.step == 0:
-                self._truncate_metrics(0)
+                if self.leader:
+                    self._truncate_metrics(0)
                 self.save("last.ckpt")
                 self._saved_step = 0
             while self.step < cfg.steps:
-                if stop.requested:
+                # Several processes stop together: after the step in which any of them saw
+                # the signal (the flag rides on the step's all-reduce).
+                stopping = stop.requested if self.share is None else self.share.stop_agreed
+                if stopping:
                     status = "interrupted"
                     break
                 k = self.step % len(self.batcher)
                 if k == 0:
                     self.state = None  # a new epoch: the streams restart from their beginnings
                 inputs, targets = self.batcher.chunk(k)
+                lo, hi = self.streams
+                inputs, targets = inputs[:, lo:hi], targets[:, lo:hi]  # (S, hi - lo)
                 self.optimizer.lr = self.schedule(self.step)
-                loss, norm, final = train_step(self.model, self.optimizer, inputs, targets,
-                                               self.state, cfg.clip)
+                if self.share is not None:
+                    self.share.stop_requested = stop.requested
+                if self.engine is not None:
+                    loss, norm, final = self.engine.step(inputs, targets, self.state, cfg.clip,
+                                                         self.optimizer.lr)
+                else:
+                    loss, norm, final = train_step(self.model, self.optimizer, inputs, targets,
+                                                   self.state, cfg.clip, self.share)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     where = (f"the last good checkpoint is {last_path}" if last_path.exists()
                              else "no checkpoint was written yet")
@@ -392,7 +493,8 @@ class LMTrainer:
                         self.save("best.ckpt")
                     else:
                         self.evals_since_best += 1
-                self._write_metrics(record)
+                if self.leader:
+                    self._write_metrics(record)
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                     self.save("last.ckpt")
                     self._saved_step = self.step
@@ -400,7 +502,7 @@ class LMTrainer:
                 final_step = self.step == cfg.steps
                 tty = sys.stderr.isatty()
                 interval = 0.5 if tty else 10.0  # a log file gets a line every 10 s, not a flood
-                if self.progress and (now - last_print > interval or final_step
+                if self.leader and self.progress and (now - last_print > interval or final_step
                                       or "val_loss" in record):
                     eta = (cfg.steps - self.step) * elapsed / max(done, 1)
                     line = (f"step {self.step}/{cfg.steps}  loss {loss:.3f}  bpc {loss / LN2:.3f}"
@@ -415,16 +517,20 @@ class LMTrainer:
                     last_print = now
                 if cfg.patience and self.evals_since_best >= cfg.patience:
                     status = "early-stopped"
-                    self.log(f"early stop: no validation improvement in {cfg.patience} evaluations")
+                    if self.leader:
+                        self.log(f"early stop: no validation improvement in {cfg.patience} evaluations")
                     break
             if status != "finished" or self.step % cfg.checkpoint_every:
                 path = self.save("last.ckpt")
-                if status == "interrupted":
-                    self.log(f"\ninterrupted: saved {path} at step {self.step} ({stop.name}); "
+                if status == "interrupted" and self.leader:
+                    self.log(f"\ninterrupted: saved {path} at step {self.step} "
+                             f"({stop.name or 'another process was stopped'}); "
                              f"continue with --resume")
+        # A process told to stop by another one's signal exits as if it had seen SIGTERM.
+        signum = (stop.signum or signal.SIGTERM) if status == "interrupted" else None
         return {"status": status, "step": self.step, "last_loss": last_loss,
                 "best_val": self.best_val, "best_step": self.best_step,
-                "signal": stop.signum if status == "interrupted" else None,
+                "signal": signum,
                 "seconds": time.perf_counter() - t_start}
 
 
