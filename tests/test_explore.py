@@ -41,15 +41,27 @@ def _direct(model, vocab, text):
     """The lecture's equations, one character at a time, from the parameters."""
     p = model.params()
     L, H = model.config.num_layers, model.config.hidden_size
-    lstm = model.config.cell == "lstm"
+    cell = model.config.cell
     h, c = np.zeros((L, H)), np.zeros((L, H))
-    out = {k: np.zeros((L, len(text), H)) for k in (("f", "i", "o", "C̃", "C", "h") if lstm else ("h",))}
+    names = {"lstm": ("f", "i", "o", "C̃", "C", "h"), "gru": ("r", "z", "n", "h"), "rnn": ("h",)}
+    out = {k: np.zeros((L, len(text), H)) for k in names[cell]}
     probs = []
     for t, ch in enumerate(text):
         x = p["embed.weight"][vocab.encode(ch, unknown="replace")[0]]
         for l in range(L):
+            if cell == "gru":  # PyTorch's GRU; b = b_r, b_z, b_in, b_hn
+                gx, gh, b = x @ p[f"rnn.Wx_l{l}"], h[l] @ p[f"rnn.Wh_l{l}"], p[f"rnn.b_l{l}"]
+                r = _sigmoid(gx[:H] + gh[:H] + b[:H])
+                zg = _sigmoid(gx[H:2 * H] + gh[H:2 * H] + b[H:2 * H])
+                n = np.tanh(gx[2 * H:] + b[2 * H:3 * H] + r * (gh[2 * H:] + b[3 * H:]))
+                h[l] = (1 - zg) * n + zg * h[l]
+                for k, v in zip(("r", "z", "n"), (r, zg, n)):
+                    out[k][l, t] = v
+                out["h"][l, t] = h[l]
+                x = h[l]
+                continue
             z = x @ p[f"rnn.Wx_l{l}"] + h[l] @ p[f"rnn.Wh_l{l}"] + p[f"rnn.b_l{l}"]
-            if lstm:
+            if cell == "lstm":
                 f, i, o = _sigmoid(z[:H]), _sigmoid(z[H:2 * H]), _sigmoid(z[2 * H:3 * H])
                 g = np.tanh(z[3 * H:])
                 c[l] = f * c[l] + i * g
@@ -67,7 +79,7 @@ def _direct(model, vocab, text):
 
 
 @pytest.mark.parametrize("cell,H,L,T", [("lstm", 3, 2, 1), ("lstm", 5, 1, 17), ("rnn", 4, 2, 1),
-                                        ("rnn", 2, 3, 23)])
+                                        ("rnn", 2, 3, 23), ("gru", 3, 2, 1), ("gru", 4, 3, 19)])
 def test_trace_is_the_lecture_step_by_step(cell, H, L, T):
     model, vocab = _model(cell, H, L, seed=T)
     text = (TEXT * 2)[:T]
@@ -77,7 +89,7 @@ def test_trace_is_the_lecture_step_by_step(cell, H, L, T):
     for k in want:
         np.testing.assert_allclose(tr.fields[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
     np.testing.assert_allclose(tr.probs, probs, rtol=1e-10, atol=1e-12)
-    assert tr.gates == (("f", "i", "o") if cell == "lstm" else ())
+    assert tr.gates == {"lstm": ("f", "i", "o"), "gru": ("r", "z"), "rnn": ()}[cell]
     # unit_values / values address layer l, unit u as column l*H + u
     np.testing.assert_array_equal(tr.unit_values("h", L - 1, H - 1), tr.fields["h"][L - 1, :, H - 1])
 

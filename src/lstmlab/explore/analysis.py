@@ -5,8 +5,8 @@ places and gate saturation.
 Dimensions: T characters, L layers, H units per layer, V vocabulary, N units compared, W
 characters in a window.
 
-A :class:`Trace` holds, for every field a cell has (the LSTM: f, i, o, C̃, C, h; any other
-cell: the parts of its recurrent state, ``h`` first), one ``(L, T, H)`` array: the value
+A :class:`Trace` holds, for every field a cell has (the LSTM: f, i, o, C̃, C, h; the GRU:
+r, z, n, h; any other cell: the parts of its recurrent state, ``h`` first), one ``(L, T, H)`` array: the value
 after reading each character. Which fields a layer type has is decided in one place,
 :data:`RECORDERS`: the lecture's LSTM records its gates with
 :func:`lstmlab.insight.gates.record_gates` (the kernel's own numbers); every other layer is
@@ -26,7 +26,8 @@ import numpy as np
 
 from ..insight.gates import record_gates
 from ..insight.units import correlations, find_units, text_signals
-from ..layers.recurrent import LSTM
+from ..kernels.gru import gru_forward
+from ..layers.recurrent import GRU, LSTM
 from ..training.losses import softmax
 
 # A gate counts as saturated below LOW or above HIGH (Karpathy et al.'s thresholds).
@@ -94,6 +95,25 @@ def _lstm_fields(model, ids):
     return fields, ("f", "i", "o")
 
 
+def _gru_fields(model, ids):
+    """The GRU: reset r, update z, candidate n and h per layer, from the reference kernel's
+    cache (PyTorch's equations: n = tanh(W_in·x + b_in + r * (W_hn·h + b_hn)),
+    h = (1 - z) * n + z * h_prev)."""
+    inp = model.embed.weight[ids][:, None, :]  # (T, 1, E)
+    H = model.rnn.hidden_size
+    fields = {"r": [], "z": [], "n": [], "h": []}
+    for l in range(model.rnn.num_layers):
+        params = model.rnn._layer_params(f"l{l}")
+        h0 = np.zeros((1, H), inp.dtype)
+        y, _, cache = gru_forward(np.ascontiguousarray(inp), h0, params)
+        g = cache.gates[:, 0]  # (T, 4H) r, z, n, W_hn·h + b_hn
+        for k, name in enumerate(("r", "z", "n")):
+            fields[name].append(g[:, k * H:(k + 1) * H].copy())
+        fields["h"].append(cache.h[1:, 0].copy())
+        inp = y
+    return {k: np.stack(v) for k, v in fields.items()}, ("r", "z")  # each (L, T, H)
+
+
 def _state_fields(model, ids):
     """Any recurrent layer: its state after each character, stepped with ``model.step`` on the
     NumPy reference kernels (as :func:`record_gates` runs them; a compiled step would first
@@ -115,7 +135,7 @@ def _state_fields(model, ids):
 
 # Layer type -> function (model, ids) -> (fields, gate names). Layers not listed show their
 # recurrent state (``_state_fields``).
-RECORDERS = {LSTM: _lstm_fields}
+RECORDERS = {LSTM: _lstm_fields, GRU: _gru_fields}
 
 
 def trace_text(model, vocab, text: str) -> Trace:
