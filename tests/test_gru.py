@@ -246,7 +246,7 @@ def test_charlm_export_of_a_gru_runs_in_onnxruntime_and_loads_in_torch(tmp_path)
                         np.random.default_rng(0), progress=False)
     ckpt = trainer.save("last")
     assert main(["export", str(ckpt), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
-    assert main(["export", str(ckpt), "--format", "torch", "--out", str(tmp_path / "m.npz")]) == 0
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
     tokens = np.random.default_rng(1).integers(0, len(vocab), size=(5, 2))
     logits, _ = model.forward(tokens)
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
