@@ -102,10 +102,12 @@ def ridge_gcv(x: np.ndarray, Y: np.ndarray) -> tuple[LinearAR, float]:
 # -- errors ---------------------------------------------------------------------------------
 
 def mae(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Mean absolute error of the forecasts ``yhat`` against the truth ``y`` (same shape)."""
     return float(np.mean(np.abs(np.asarray(yhat) - np.asarray(y))))
 
 
 def rmse(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Root mean squared error of the forecasts ``yhat`` against the truth ``y`` (same shape)."""
     return float(np.sqrt(np.mean(np.square(np.asarray(yhat) - np.asarray(y)))))
 
 

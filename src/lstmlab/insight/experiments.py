@@ -321,6 +321,7 @@ class Summary:
 
 
 def summarize(results: list[RunResult]) -> list[Summary]:
+    """One :class:`Summary` per (model, T) over its seeds, ordered by T, then model."""
     groups: dict[tuple[str, int], list[RunResult]] = {}
     for r in results:
         groups.setdefault((r.model, r.T), []).append(r)

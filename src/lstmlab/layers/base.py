@@ -4,9 +4,15 @@ A layer owns its parameter arrays. ``params()`` returns them by name (the live a
 optimizers update them in place), ``grads()`` the gradient arrays under the same names,
 filled (overwritten, not accumulated) by ``backward``. Containers prefix child names with
 ``child_name.``, so one flat registry serves optimizers, checkpoints and converters.
+
+A layer describes itself: ``repr`` on one line (a container shows its children, a leaf its
+parameters' shapes), :meth:`Module.summary` as a text table of every parameter (name, shape,
+dtype, count) and, in Jupyter, the same table as HTML (``_repr_html_``).
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 
@@ -104,3 +110,41 @@ class Module:
 
     def num_params(self) -> int:
         return int(sum(p.size for p in self.params().values()))
+
+    # -- description ------------------------------------------------------------------
+    def __repr__(self) -> str:
+        parts = [f"{name}={child!r}" for name, child in self.children().items()]
+        parts += [f"{name} {p.shape}" for name, p in self._params.items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _summary_rows(self) -> list[tuple[str, str, str, str]]:
+        """``(name, shape, dtype, count)`` per parameter, as :meth:`params` orders them."""
+        return [(name, str(p.shape), p.dtype.name, f"{p.size:,}") for name, p in self.params().items()]
+
+    def _summary_footer(self) -> str:
+        mode = "training" if self.training else "eval"
+        return f"{self.num_params():,} parameters in {len(self.params())} arrays; {mode} mode"
+
+    def summary(self) -> str:
+        """The layer's ``repr`` and a table of its parameters: name, shape, dtype, count."""
+        header = ("parameter", "shape", "dtype", "count")
+        rows = [header, *self._summary_rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [repr(self)]
+        for r in rows:  # text columns left-aligned, the count right-aligned
+            lines.append("  " + "  ".join(r[i].ljust(widths[i]) for i in range(3))
+                         + "  " + r[3].rjust(widths[3]))
+        lines.append(self._summary_footer())
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the :meth:`summary` table as HTML."""
+        cell = "<td style='text-align:{}'><code>{}</code></td>"
+        body = "".join(
+            "<tr>" + "".join(cell.format("right" if i == 3 else "left", html.escape(v))
+                             for i, v in enumerate(row)) + "</tr>"
+            for row in self._summary_rows())
+        return (f"<div><code>{html.escape(repr(self))}</code>"
+                "<table><thead><tr><th>parameter</th><th>shape</th><th>dtype</th><th>count</th>"
+                f"</tr></thead><tbody>{body}</tbody></table>"
+                f"<p>{html.escape(self._summary_footer())}</p></div>")
