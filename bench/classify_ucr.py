@@ -69,7 +69,7 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
            "train_args": train_args, "seeds": {}}
     if baselines:
         t0 = time.perf_counter()
-        row.update(baseline_accuracies(train, test))
+        row.update(baseline_accuracies(train, test, znorm="--no-znorm" not in train_args))
         row["baseline_seconds"] = time.perf_counter() - t0
         save(row)
     for seed in seeds:

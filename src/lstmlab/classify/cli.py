@@ -16,8 +16,9 @@ from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_optio
 from .defaults import AUTO_VAL_MIN, MIN_EPOCHS, MIN_UPDATES, MODELS, default_epochs
 
 CLASSIFY_HELP = """\
-Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV (sequence id, time order,
-features, label) or UCR/UEA .ts files; sequences may differ in length.
+Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV
+(sequence id, time order, features, label) or UCR/UEA .ts files; sequences may differ in
+length.
 
   train      fit, then report accuracy and the confusion matrix on a test set
   predict    label the sequences of a file with a trained model
@@ -121,7 +122,8 @@ def add_classify_parser(sub) -> None:
 
 def _filters(text: str) -> tuple:
     parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(p.strip().isascii() and p.strip().isdigit() and int(p) > 0
+                                  for p in parts):
         raise argparse.ArgumentTypeError(f"expected three positive integers separated by "
                                          f"commas (e.g. 32,64,32), got {text!r}")
     return tuple(int(p) for p in parts)
