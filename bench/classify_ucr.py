@@ -69,7 +69,11 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
            "train_args": train_args, "seeds": {}}
     if baselines:
         t0 = time.perf_counter()
-        row.update(baseline_accuracies(train, test, znorm="--no-znorm" not in train_args))
+        # the z-normalisation the classifier uses (its --znorm, auto by default)
+        choice = train_args[train_args.index("--znorm") + 1] if "--znorm" in train_args else "auto"
+        znorm = {"on": True, "off": False}.get(choice, train.num_features == 1)
+        row.update(baseline_accuracies(train, test, znorm=znorm))
+        row["znorm"] = znorm
         row["baseline_seconds"] = time.perf_counter() - t0
         save(row)
     for seed in seeds:
