@@ -104,7 +104,9 @@ def _cell(value: float | None, best: float) -> str:
 
 def table(rows: list[dict]) -> str:
     """The markdown table; the best of the measured columns in bold in each row."""
-    lines = ["| dataset | train / test, length, dims | lstmlab default: mean ± sd (seeds) | "
+    args = sorted({" ".join(r["train_args"]) for r in rows})
+    what = "lstmlab default" if args == [""] else "lstmlab " + " / ".join(args)
+    lines = [f"| dataset | train / test, length, dims | {what}: mean ± sd (seeds) | "
              "1NN-ED | 1NN-DTW | LSTM-FCN (published) | s per seed |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -144,8 +146,9 @@ def main(argv=None) -> int:
     p.add_argument("--table", nargs="+", default=None, metavar="JSON",
                    help="print one table from rows saved with --json (runs nothing)")
     args = p.parse_args(argv)
-    if args.table:
-        rows = [r for f in args.table for r in json.loads(Path(f).read_text())]
+    if args.table:  # a dataset's row in a later file replaces one in an earlier file
+        by_name = {r["dataset"]: r for f in args.table for r in json.loads(Path(f).read_text())}
+        rows = list(by_name.values())
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
         rows = []
