@@ -120,6 +120,10 @@ def table(rows: list[dict]) -> str:
         length = str(lo) if lo == hi else f"{lo}–{hi}"
         seeds = ", ".join(f"{a:.3f}" for a in accs)
         own = f"{mean:.3f} ± {np.std(accs):.3f} ({seeds})"
+        members = [m for s in r["seeds"].values() for m in s["member_accuracies"]]
+        if len(members) > len(accs):  # ensembles: their members alone
+            own += f"; members alone {np.mean(members):.3f} ± {np.std(members):.3f} " \
+                   f"({', '.join(f'{m:.3f}' for m in members)})"
         if round(mean, 3) == round(best, 3):
             own = f"**{own}**"
         secs = np.mean([s["seconds"] for s in r["seeds"].values()])
