@@ -69,7 +69,11 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
            "train_args": train_args, "seeds": {}}
     if baselines:
         t0 = time.perf_counter()
-        row.update(baseline_accuracies(train, test))
+        # the z-normalisation the classifier uses (its --znorm, auto by default)
+        choice = train_args[train_args.index("--znorm") + 1] if "--znorm" in train_args else "auto"
+        znorm = {"on": True, "off": False}.get(choice, train.num_features == 1)
+        row.update(baseline_accuracies(train, test, znorm=znorm))
+        row["znorm"] = znorm
         row["baseline_seconds"] = time.perf_counter() - t0
         save(row)
     for seed in seeds:
@@ -100,7 +104,9 @@ def _cell(value: float | None, best: float) -> str:
 
 def table(rows: list[dict]) -> str:
     """The markdown table; the best of the measured columns in bold in each row."""
-    lines = ["| dataset | train / test, length, dims | lstmlab default: mean ± sd (seeds) | "
+    args = sorted({" ".join(r["train_args"]) for r in rows})
+    what = "lstmlab default" if args == [""] else "lstmlab " + " / ".join(args)
+    lines = [f"| dataset | train / test, length, dims | {what}: mean ± sd (seeds) | "
              "1NN-ED | 1NN-DTW | LSTM-FCN (published) | s per seed |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -114,6 +120,10 @@ def table(rows: list[dict]) -> str:
         length = str(lo) if lo == hi else f"{lo}–{hi}"
         seeds = ", ".join(f"{a:.3f}" for a in accs)
         own = f"{mean:.3f} ± {np.std(accs):.3f} ({seeds})"
+        members = [m for s in r["seeds"].values() for m in s["member_accuracies"]]
+        if len(members) > len(accs):  # ensembles: their members alone
+            own += f"; members alone {np.mean(members):.3f} ± {np.std(members):.3f} " \
+                   f"({', '.join(f'{m:.3f}' for m in members)})"
         if round(mean, 3) == round(best, 3):
             own = f"**{own}**"
         secs = np.mean([s["seconds"] for s in r["seeds"].values()])
@@ -140,8 +150,9 @@ def main(argv=None) -> int:
     p.add_argument("--table", nargs="+", default=None, metavar="JSON",
                    help="print one table from rows saved with --json (runs nothing)")
     args = p.parse_args(argv)
-    if args.table:
-        rows = [r for f in args.table for r in json.loads(Path(f).read_text())]
+    if args.table:  # a dataset's row in a later file replaces one in an earlier file
+        by_name = {r["dataset"]: r for f in args.table for r in json.loads(Path(f).read_text())}
+        rows = list(by_name.values())
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
         rows = []

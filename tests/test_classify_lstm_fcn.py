@@ -126,6 +126,16 @@ def test_znormalised_model_ignores_offset_and_scale_of_each_series(cell):
     raw = SequenceClassifier.train(data, np.random.default_rng(0), cell=cell, hidden_size=4,
                                    filters=(4, 4, 4), fit_config=_fit(epochs=2), znorm=False)
     assert not np.allclose(raw.predict_proba(moved), raw.predict_proba(data), atol=1e-3)
+    assert model.znorm and not raw.znorm
+
+
+def test_znormalisation_by_default_for_univariate_data_only():
+    data = synthetic_sequences(20, np.random.default_rng(4))
+    two = data.subset(range(len(data)))
+    two.x, two.features = [np.hstack([s, s ** 2]) for s in data.x], ["x", "x2"]
+    kw = dict(cell="lstm", hidden_size=2, fit_config=_fit(epochs=1))
+    assert SequenceClassifier.train(data, np.random.default_rng(0), **kw).znorm
+    assert not SequenceClassifier.train(two, np.random.default_rng(0), **kw).znorm
 
 
 def test_validation_hold_out_only_for_large_training_sets():

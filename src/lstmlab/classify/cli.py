@@ -16,8 +16,9 @@ from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_optio
 from .defaults import AUTO_VAL_MIN, MIN_EPOCHS, MIN_UPDATES, MODELS, default_epochs
 
 CLASSIFY_HELP = """\
-Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV (sequence id, time order,
-features, label) or UCR/UEA .ts files; sequences may differ in length.
+Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV
+(sequence id, time order, features, label) or UCR/UEA .ts files; sequences may differ in
+length.
 
   train      fit, then report accuracy and the confusion matrix on a test set
   predict    label the sequences of a file with a trained model
@@ -27,7 +28,7 @@ TRAIN_HELP = """\
 Train a sequence classifier. DATA is a CSV file (one row per time step: --id, optional
 --time, feature columns, --label), a UCR/UEA .ts file, or a UCR/UEA problem folder holding
 NAME_TRAIN.ts and NAME_TEST.ts. The test set is --test, the folder's _TEST.ts, or else a
-stratified --test-fraction of DATA. Each series is z-normalised (--no-znorm: not). With 300
+stratified --test-fraction of DATA. Univariate series are z-normalised (--znorm). With 300
 or more training sequences a stratified 15 % picks the epoch; with fewer, training runs all
 --epochs on every sequence and keeps the last (--val-fraction F sets the hold-out).
 
@@ -95,8 +96,8 @@ def add_classify_parser(sub) -> None:
                    help="lstm-fcn: a bidirectional LSTM branch")
     t.add_argument("--ensemble", type=_positive, default=1, metavar="K",
                    help="train K networks from K seeds and average them (default 1)")
-    t.add_argument("--no-znorm", dest="znorm", action="store_false",
-                   help="do not z-normalise each series (default: do)")
+    t.add_argument("--znorm", choices=["auto", "on", "off"], default="auto",
+                   help="z-normalise each series: auto (default) = for univariate data only")
     t.add_argument("--val-fraction", type=_fraction, default=None,
                    help=f"validation share that picks the epoch (default 0.15 with >= "
                    f"{AUTO_VAL_MIN} training sequences, else none)")
@@ -121,7 +122,8 @@ def add_classify_parser(sub) -> None:
 
 def _filters(text: str) -> tuple:
     parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(p.strip().isascii() and p.strip().isdigit() and int(p) > 0
+                                  for p in parts):
         raise argparse.ArgumentTypeError(f"expected three positive integers separated by "
                                          f"commas (e.g. 32,64,32), got {text!r}")
     return tuple(int(p) for p in parts)
@@ -256,6 +258,7 @@ def cmd_classify_train(args) -> int:
           f"{data.num_features} feature(s)), {len(set(data.labels))} classes; testing on "
           f"{len(test)}; {args.model.upper()} {shape}"
           + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
+    znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         try:
@@ -265,7 +268,7 @@ def cmd_classify_train(args) -> int:
                                              dtype=args.dtype, val_fraction=args.val_fraction,
                                              fit_config=_fit_config(args), on_epoch=progress,
                                              should_stop=lambda: stop.requested,
-                                             znorm=args.znorm, ensemble=args.ensemble,
+                                             znorm=znorm, ensemble=args.ensemble,
                                              filters=args.filters,
                                              bidirectional=args.bidirectional)
         finally:
@@ -273,7 +276,7 @@ def cmd_classify_train(args) -> int:
     res = model.evaluate(test)
     baselines = {}
     if args.baselines:
-        baselines = baseline_accuracies(data, test, args.dtw_window, znorm=args.znorm)
+        baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
     sm = model.meta["summary"]
     model.save(out / "model.ckpt", extra={"csv_options": {k: v for k, v in opts.items()
                                                           if k != "missing"},
@@ -285,7 +288,7 @@ def cmd_classify_train(args) -> int:
               "classes": model.classes, "model": model.architecture,
               "accuracy": res["accuracy"], "member_accuracies": res["member_accuracies"],
               "majority_accuracy": res["majority_accuracy"], "baselines": baselines,
-              "dtw_window": args.dtw_window, "znorm": args.znorm,
+              "dtw_window": args.dtw_window, "znorm": znorm,
               "confusion": res["confusion"].tolist(), "training": sm, "seed": args.seed}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     print(f"best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "

@@ -9,9 +9,13 @@ Variable lengths go through the network's ``lengths`` path: the "last" readout t
 sequence's state at its own last step, the "mean" readout averages the top layer's outputs
 over its valid steps; padding never reaches the loss or the gradients.
 
-**Per-series z-normalisation** (``znorm=True``, the UCR convention): each sequence is scaled
-to mean 0 and standard deviation 1 per feature over its own steps before anything else, so
-the network compares shapes, not offsets and amplitudes.
+**Per-series z-normalisation** (``znorm=True``): each sequence is scaled to mean 0 and
+standard deviation 1 per feature over its own steps before anything else, so the network
+compares shapes, not offsets and amplitudes. ``znorm=None`` (the default) does so for
+univariate data only, the conventions of the two archives: the UCR univariate problems are
+z-normalised per series, the UEA multivariate ones are not, because the levels of their
+features carry the class (JapaneseVowels' cepstra: 0.79 test accuracy z-normalised, 0.99
+not; see docs/classification.md).
 
 **Validation**: ``val_fraction=None`` (the default) holds out 15 % of the training sequences
 (stratified) to pick the epoch only when there are at least ``AUTO_VAL_MIN`` = 300 of them;
@@ -191,7 +195,7 @@ class SequenceClassifier:
               hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
               dropout: float = 0.0, dtype: str = "float32", val_fraction: float | None = None,
               fit_config: FitConfig | None = None, on_epoch=None,
-              should_stop=None, znorm: bool = True, ensemble: int = 1,
+              should_stop=None, znorm: bool | None = None, ensemble: int = 1,
               filters: tuple = (32, 64, 32), bidirectional: bool = False) -> "SequenceClassifier":
         """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "rnn" or
         "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
@@ -216,6 +220,8 @@ class SequenceClassifier:
             raise ValueError("weight decay is not available for lstm-fcn: AdamW would shrink "
                              "the batch-norm running statistics too (use weight_decay 0)")
         check_feature_range(data)
+        if znorm is None:
+            znorm = data.num_features == 1
         if val_fraction is None:
             val_fraction = 0.15 if len(data) >= AUTO_VAL_MIN else 0.0
         keep, held = stratified_split(data.labels, val_fraction, rng)
