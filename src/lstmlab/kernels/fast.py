@@ -72,10 +72,10 @@ def _drop_stale_cache(loops) -> None:
 
 
 # -- the first compile ----------------------------------------------------------------------------
-# What a first compile of one command's kernels took on the 2-core development machine (a
-# 2-layer float32 char-LSTM's training and evaluation kernels: 61 s, the command is in
+# What a first compile of one command's kernels takes on the 2-core development machine (a
+# 2-layer float32 char-LSTM's training and evaluation kernels: 24 s, the command is in
 # docs/speed.md): the estimate until this cache folder has timed a compile of its own.
-FIRST_COMPILE_SECONDS = 60
+FIRST_COMPILE_SECONDS = 25
 _RECORD = "lstmlab-compile.json"  # in numba's cache folder: how long the last compile took
 
 
