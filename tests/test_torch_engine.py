@@ -88,6 +88,7 @@ def test_a_run_continues_on_the_other_engine(tmp_path, corpus):
 @pytest.mark.parametrize("extra,message", [
     (("--engine", "torch", "--dropout", "0.2"), "--engine torch does not support --dropout 0.2"),
     (("--device", "cuda"), "--device cuda needs --engine torch"),
+    (("--engine", "torch", "--cell", "gru"), "--engine torch trains LSTM and RNN char-LMs; a GRU"),
 ])
 def test_what_the_twin_cannot_do_is_a_clear_error(tmp_path, corpus, capsys, extra, message):
     assert main(_args(corpus, tmp_path / "run", 5, *extra)) == 2

@@ -48,6 +48,12 @@ def _import_torch():
 
 def _check_supported(model, device: str) -> None:
     cfg = model.config
+    if cfg.cell not in ("lstm", "rnn"):
+        # lstmlab's GRU has the biases b_r, b_z, b_in, b_hn; nn.GRU's twin would need the r and
+        # z parts of its bias_hh held at zero while the n part trains, which torch's optimizers
+        # cannot do for part of one tensor.
+        raise ValueError(f"--engine torch trains LSTM and RNN char-LMs; a {cfg.cell.upper()} "
+                         f"trains on --engine numpy (the default)")
     if cfg.dropout > 0:
         raise ValueError(f"--engine torch does not support --dropout {cfg.dropout}: the masks "
                          f"would come from torch's generator, not lstmlab's, so the run would "
