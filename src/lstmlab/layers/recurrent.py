@@ -692,7 +692,26 @@ class LSTM(_Recurrent):
         return y, (h, c)
 
 
-class RNN(_Recurrent):
+class _OneState(_Recurrent):
+    """A layer whose recurrent state is ``h`` alone (RNN, GRU): ``forward(x, h0)``,
+    ``backward(dy, dh_n)`` and ``step`` with one state array."""
+
+    def forward(self, x, h0=None, lengths=None):
+        y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
+        return y, h_n
+
+    def backward(self, dy, dh_n=None, *, input_grad=True):
+        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),), input_grad)
+        return dx, dh0
+
+    def step(self, x_t, state=None):
+        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None.
+        Keeps nothing in the layer (threads may share it for ``step``)."""
+        y, (h,) = self._step(x_t, state, 1, ("state",))
+        return y, h
+
+
+class RNN(_OneState):
     """The lecture's vanilla RNN, ``h_t = act(W [h_{t-1}, x_t] + b)``, as ``torch.nn.RNN``.
 
     ``nonlinearity`` is ``"tanh"`` (the lecture) or ``"relu"``.
@@ -730,26 +749,12 @@ class RNN(_Recurrent):
         rnn_cell(z, self.nonlinearity, h_new)
         return (h_new,)
 
-    def forward(self, x, h0=None, lengths=None):
-        y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
-        return y, h_n
-
-    def backward(self, dy, dh_n=None, *, input_grad=True):
-        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),), input_grad)
-        return dx, dh0
-
-    def step(self, x_t, state=None):
-        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None.
-        Keeps nothing in the layer (threads may share it for ``step``)."""
-        y, (h,) = self._step(x_t, state, 1, ("state",))
-        return y, h
-
     def __repr__(self) -> str:
         r = super().__repr__()
         return r if self.nonlinearity == "tanh" else r[:-1] + ", nonlinearity='relu')"
 
 
-class GRU(_Recurrent):
+class GRU(_OneState):
     """The gated recurrent unit (Cho et al. 2014) as ``torch.nn.GRU``: gates r, z, n, the reset
     gate applied after the recurrent product (``lstmlab.kernels.gru`` has the equations).
 
@@ -816,17 +821,3 @@ class GRU(_Recurrent):
             if self.bias:
                 self._params[f"b_{suffix}"][...] = gru_bias_join(sd[f"bias_ih_{ts}"],
                                                                  sd[f"bias_hh_{ts}"])
-
-    def forward(self, x, h0=None, lengths=None):
-        y, (h_n,) = self._forward(x, ((h0, "h0"),), lengths)
-        return y, h_n
-
-    def backward(self, dy, dh_n=None, *, input_grad=True):
-        dx, (dh0,) = self._backward(dy, ((dh_n, "dh_n"),), input_grad)
-        return dx, dh0
-
-    def step(self, x_t, state=None):
-        """One time step: ``(y_t, h)`` with ``state`` the ``(L, B, H)`` hidden state or None.
-        Keeps nothing in the layer (threads may share it for ``step``)."""
-        y, (h,) = self._step(x_t, state, 1, ("state",))
-        return y, h
