@@ -1,12 +1,14 @@
 """LSTM-FCN against the same network in PyTorch float64; the classifier's ensemble, per-series
 z-normalisation, validation scheme and checkpoints; `classify predict` reading the CSV
-columns from the checkpoint."""
+columns from the checkpoint; the FCN alone (``--model fcn``, the LSTM branch left out)."""
+
+import json
 
 import numpy as np
 import pytest
 
 from lstmlab.classify import SequenceClassifier, synthetic_sequences
-from lstmlab.classify.lstm_fcn import LSTMFCN, LSTMFCNConfig
+from lstmlab.classify.lstm_fcn import LSTMFCN, LSTMFCNConfig, lstmfcn_param_count
 from lstmlab.cli import main
 from lstmlab.training.supervised import FitConfig
 
@@ -189,3 +191,34 @@ def test_predict_reads_the_csv_columns_from_the_checkpoint(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith("id,predicted,label,p_run,p_walk\ns0,")
     assert "accuracy" in captured.out + captured.err
+
+
+def test_fcn_without_the_lstm_branch_trains_and_survives_a_checkpoint(tmp_path, capsys):
+    data = synthetic_sequences(60, np.random.default_rng(6))
+    test = synthetic_sequences(45, np.random.default_rng(7))
+    model = SequenceClassifier.train(data, np.random.default_rng(0), cell="fcn",
+                                     filters=(8, 8, 8), fit_config=_fit(epochs=20))
+    assert model.architecture == "fcn"
+    assert not any(name.startswith("lstm.") for name in model.net.params())
+    assert model.net.head.in_features == 8  # the pooled convolution features only
+    sizes = [v.size for v in model.net.params().values()]
+    assert lstmfcn_param_count(model.net.config) == sum(sizes)
+    assert model.evaluate(test)["accuracy"] >= 0.9  # chance is 1/3
+    model.save(tmp_path / "m.ckpt")
+    back = SequenceClassifier.load(tmp_path / "m.ckpt")
+    assert back.architecture == "fcn"
+    np.testing.assert_array_equal(back.predict_proba(test), model.predict_proba(test))
+    # the command line: --model fcn is a choice, and the report names it
+    rows = ["id,v,label"] + [f"s{i},{v:.4f},{lab}"
+                             for i, (s, lab) in enumerate(zip(data.x, data.labels))
+                             for v in s[:, 0]]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(tmp_path / "d.csv"), "--model", "fcn", "--epochs", "2",
+                 "--filters", "2,2,2", "--quiet", "--no-baselines", "--out", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["model"] == "fcn"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["classify", "train", str(tmp_path / "d.csv"), "--model", "cnn", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "--model" in err and "invalid choice: 'cnn'" in err and "'fcn'" in err

@@ -31,6 +31,8 @@ NAME_TRAIN.ts and NAME_TEST.ts. The test set is --test, the folder's _TEST.ts, o
 stratified --test-fraction of DATA. Univariate series are z-normalised (--znorm). With 300
 or more training sequences a stratified 15 % picks the epoch; with fewer, training runs all
 --epochs on every sequence and keeps the last (--val-fraction F sets the hold-out).
+--model: lstm-fcn (the default: convolutional and LSTM branches), fcn (the convolutional
+branch alone, for measuring what the LSTM branch adds), lstm or rnn (a recurrent stack).
 
 Writes OUT/model.ckpt, OUT/metrics.jsonl, OUT/predictions.csv (test set) and OUT/report.json;
 prints the test accuracy beside 1NN-Euclidean, 1NN-DTW and the majority class (best marked),
@@ -42,6 +44,7 @@ examples:
   lstmlab classify train --out runs/digits                       # sklearn digits
   lstmlab classify train Univariate_ts/GunPoint --out runs/gunpoint
   lstmlab classify train Univariate_ts/GunPoint --ensemble 3 --out runs/gunpoint3
+  lstmlab classify train Univariate_ts/GunPoint --model fcn --out runs/gunpoint-fcn
   lstmlab classify train motions.csv --id trial --time t --label activity --model lstm --readout mean
 """
 
@@ -83,14 +86,14 @@ def add_classify_parser(sub) -> None:
     _add_data_options(t)
     add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=30, batch_size=16,
                         models=MODELS, hidden_help="LSTM units (default 8 for lstm-fcn, "
-                        "64 for lstm and rnn)",
+                        "64 for lstm and rnn; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
     t.add_argument("--readout", choices=["last", "mean"], default="last",
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default last)")
     t.add_argument("--filters", type=_filters, default=(32, 64, 32),
-                   help="lstm-fcn: filters of the three convolution blocks (default 32,64,32; "
+                   help="lstm-fcn, fcn: filters of the three convolution blocks (default 32,64,32; "
                    "the paper's 128,256,128 costs 16x the arithmetic)")
     t.add_argument("--bidirectional", action="store_true",
                    help="lstm-fcn: a bidirectional LSTM branch")
@@ -162,7 +165,7 @@ def _print_evaluation(model, res: dict, what: str) -> None:
 
 def _check_fits(args, data, classes: int) -> None:
     """Refuse sizes beyond this machine's memory before building the network."""
-    if args.model != "lstm-fcn":
+    if args.model not in ("lstm-fcn", "fcn"):
         check_network_fits(args, data.num_features, classes)
         return
     from .._memory import check_training_fits
@@ -170,7 +173,8 @@ def _check_fits(args, data, classes: int) -> None:
 
     config = LSTMFCNConfig(input_size=data.num_features, output_size=classes,
                            length=int(data.lengths.max()), hidden_size=args.hidden,
-                           filters=args.filters, bidirectional=args.bidirectional)
+                           filters=args.filters, bidirectional=args.bidirectional,
+                           lstm_branch=args.model == "lstm-fcn")
     check_training_fits(lstmfcn_param_count(config) * args.ensemble, args.dtype, 4,
                         {"--hidden": args.hidden, "--filters": ",".join(map(str, args.filters))},
                         "weights, gradients, two Adam moments")
@@ -253,7 +257,8 @@ def cmd_classify_train(args) -> int:
     lengths = data.lengths
     shape = (f"filters {','.join(map(str, args.filters))}, LSTM {args.hidden}"
              + (" bidirectional" if args.bidirectional else "") if args.model == "lstm-fcn"
-             else f"{args.layers}x{args.hidden}, readout {args.readout}")
+             else f"filters {','.join(map(str, args.filters))}, no LSTM branch"
+             if args.model == "fcn" else f"{args.layers}x{args.hidden}, readout {args.readout}")
     print(f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
           f"{data.num_features} feature(s)), {len(set(data.labels))} classes; testing on "
           f"{len(test)}; {args.model.upper()} {shape}"

@@ -1,7 +1,8 @@
 """Choices and thresholds shared by the classifier and its command line (no imports, so that
 building the parser stays light)."""
 
-MODELS = ("lstm-fcn", "lstm", "rnn")  # the first is the default
+# the first is the default; fcn is LSTM-FCN without its LSTM branch
+MODELS = ("lstm-fcn", "fcn", "lstm", "rnn")
 AUTO_VAL_MIN = 300  # training sequences from which val_fraction=None holds out 15 %
 MIN_UPDATES = 1000  # the default epoch budget gives at least this many Adam steps
 MIN_EPOCHS = 100

@@ -17,13 +17,18 @@ directions (1 or 2), F_1..F_3 filters, C classes.
   set may hold some) is linearly resampled to L steps for this branch only.
 * **Head**: Linear on the concatenation ``(B, K·H + F_3)`` -> ``(B, C)`` logits.
 
+``lstm_branch=False`` leaves the LSTM branch out: the FCN alone (Wang, Yan & Oates 2017),
+the head on ``(B, F_3)``, so that the LSTM branch's share can be measured (the ablation of
+Karim et al.) with everything else the same.
+
 Every layer is an lstmlab layer with a hand-derived backward, exact to PyTorch in float64
 (the LSTM: tests/test_recurrent_parity.py; the convolutional layers: lstmlab.layers.conv).
 The batch-norm running statistics are in the parameter registry with zero gradients, so a
 checkpoint or the best epoch's snapshot carries them; AdamW's weight decay would shrink
 them too, and the classifier refuses it for this model.
 
-Parameter names: ``conv{1,2,3}.*``, ``bn{1,2,3}.*``, ``lstm.*``, ``head.*``.
+Parameter names: ``conv{1,2,3}.*``, ``bn{1,2,3}.*``, ``lstm.*`` (with the LSTM branch),
+``head.*``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class LSTMFCNConfig:
     lstm_dropout: float = 0.8
     bidirectional: bool = False
     dtype: str = "float32"
+    lstm_branch: bool = True  # False: the convolutional branch alone (FCN)
 
     def __post_init__(self):
         for name in ("input_size", "output_size", "length", "hidden_size"):
@@ -64,6 +70,8 @@ class LSTMFCNConfig:
                 positive_int(k, name)
             object.__setattr__(self, name, v)
         probability(self.lstm_dropout, "lstm_dropout")
+        if not isinstance(self.lstm_branch, bool):
+            raise ValueError(f"lstm_branch must be True or False, got {self.lstm_branch!r}")
         float_dtype(self.dtype)
 
     def to_json(self) -> dict:
@@ -85,12 +93,15 @@ def lstmfcn_param_count(config: LSTMFCNConfig) -> int:
     n = sum(widths[i + 1] * (widths[i] * config.kernels[i] + 1) for i in range(3))  # convs
     n += 4 * sum(config.filters)  # γ, β, running mean and variance
     K, H = (2 if config.bidirectional else 1), config.hidden_size
+    if not config.lstm_branch:
+        K = 0
     n += K * 4 * H * (config.length + H + 1)  # Wx, Wh, b per direction
     return n + (K * H + config.filters[2] + 1) * config.output_size  # head
 
 
 class LSTMFCN(Module):
-    """LSTM-FCN over time-major ``x (T, B, D)`` with optional ``lengths (B,)`` -> ``(B, C)``."""
+    """LSTM-FCN (or the FCN alone) over time-major ``x (T, B, D)`` with optional
+    ``lengths (B,)`` -> ``(B, C)``."""
 
     def __init__(self, config: LSTMFCNConfig, rng: np.random.Generator | None = None):
         super().__init__()
@@ -103,10 +114,13 @@ class LSTMFCN(Module):
         self.bns = [BatchNorm1d(f, dtype=self.dtype) for f in c.filters]
         self.relus = [ReLU() for _ in range(3)]
         self.pool = GlobalAvgPool()
-        self.lstm = LSTM(c.length, c.hidden_size, bidirectional=c.bidirectional,
-                         dtype=self.dtype, rng=rng)
-        self.drop = Dropout(c.lstm_dropout, rng=rng)
-        K = 2 if c.bidirectional else 1
+        self.lstm = self.drop = None
+        K = 0  # LSTM directions feeding the head
+        if c.lstm_branch:
+            self.lstm = LSTM(c.length, c.hidden_size, bidirectional=c.bidirectional,
+                             dtype=self.dtype, rng=rng)
+            self.drop = Dropout(c.lstm_dropout, rng=rng)
+            K = 2 if c.bidirectional else 1
         self.head = Linear(K * c.hidden_size + c.filters[2], c.output_size, dtype=self.dtype,
                            rng=rng)
         self._cache = None
@@ -114,12 +128,15 @@ class LSTMFCN(Module):
     def children(self):
         out = {f"conv{i + 1}": m for i, m in enumerate(self.convs)}
         out.update({f"bn{i + 1}": m for i, m in enumerate(self.bns)})
-        out.update(lstm=self.lstm, head=self.head)
+        if self.lstm is not None:
+            out["lstm"] = self.lstm
+        out["head"] = self.head
         return out
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.drop.train(mode)
+        if self.drop is not None:
+            self.drop.train(mode)
         return self
 
     def forward(self, x, lengths=None) -> np.ndarray:
@@ -134,6 +151,9 @@ class LSTMFCN(Module):
         for conv, bn, relu in zip(self.convs, self.bns, self.relus):
             h = relu.forward(bn.forward(conv.forward(h)))
         pooled = self.pool.forward(h, lengths)  # (B, F_3)
+        if self.lstm is None:
+            self._cache = (0, B)
+            return self.head.forward(pooled)
         shuffled = np.zeros((D, B, L), self.dtype)  # D steps of L values: the dimension shuffle
         if T <= L:
             shuffled[:, :, :T] = x.transpose(2, 1, 0)
@@ -157,9 +177,10 @@ class LSTMFCN(Module):
         K, B = self._cache
         H = self.config.hidden_size
         dfeats = self.head.backward(dout)  # (B, K·H + F_3)
-        dlast = self.drop.backward(dfeats[:, :K * H])
-        dh_n = dlast.reshape(B, K, H).transpose(1, 0, 2)  # (K, B, H)
-        self.lstm.backward(None, (dh_n, None), input_grad=False)
+        if self.lstm is not None:
+            dlast = self.drop.backward(dfeats[:, :K * H])
+            dh_n = dlast.reshape(B, K, H).transpose(1, 0, 2)  # (K, B, H)
+            self.lstm.backward(None, (dh_n, None), input_grad=False)
         dh = self.pool.backward(dfeats[:, K * H:])
         for conv, bn, relu in zip(self.convs[::-1], self.bns[::-1], self.relus[::-1]):
             dh = conv.backward(bn.backward(relu.backward(dh)))

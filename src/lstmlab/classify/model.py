@@ -1,5 +1,6 @@
 """The sequence classifier: z-normalised series -> standardised features -> a network (a
-recurrent ``SequenceNet`` with the "last" or "mean" readout, or ``LSTMFCN``) -> class logits,
+recurrent ``SequenceNet`` with the "last" or "mean" readout, or ``LSTMFCN``, with or without
+its LSTM branch) -> class logits,
 trained with the fused softmax cross-entropy; an ensemble of such networks over seeds;
 accuracy and confusion matrix.
 
@@ -147,7 +148,9 @@ class SequenceClassifier:
 
     @property
     def architecture(self) -> str:
-        return "lstm-fcn" if isinstance(self.net, LSTMFCN) else self.net.config.cell
+        if isinstance(self.net, LSTMFCN):
+            return "lstm-fcn" if self.net.config.lstm_branch else "fcn"
+        return self.net.config.cell
 
     # -- data -> network ------------------------------------------------------------------
     def _prepare(self, data: SequenceSet) -> SequenceSet:
@@ -197,9 +200,10 @@ class SequenceClassifier:
               fit_config: FitConfig | None = None, on_epoch=None,
               should_stop=None, znorm: bool | None = None, ensemble: int = 1,
               filters: tuple = (32, 64, 32), bidirectional: bool = False) -> "SequenceClassifier":
-        """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "rnn" or
+        """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "rnn",
         "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
-        convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's).
+        convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's)
+        or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only).
         ``on_epoch`` and ``should_stop`` are passed to
         :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
         ensemble member's index as ``member``."""
@@ -216,8 +220,8 @@ class SequenceClassifier:
         if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
             raise ValueError(f"ensemble must be an integer >= 1, got {ensemble!r}")
         fit_config = fit_config or FitConfig()
-        if cell == "lstm-fcn" and fit_config.weight_decay:
-            raise ValueError("weight decay is not available for lstm-fcn: AdamW would shrink "
+        if cell in ("lstm-fcn", "fcn") and fit_config.weight_decay:
+            raise ValueError(f"weight decay is not available for {cell}: AdamW would shrink "
                              "the batch-norm running statistics too (use weight_decay 0)")
         check_feature_range(data)
         if znorm is None:
@@ -230,11 +234,11 @@ class SequenceClassifier:
         train_set = model._prepare(data.subset(keep))
         model.znorm = False  # train_set is z-normalised already; the scaler is fitted on it
         model.mean, model.std = mean_std(np.concatenate(train_set.x, axis=0), axis=0)
-        if cell == "lstm-fcn":
+        if cell in ("lstm-fcn", "fcn"):
             config = LSTMFCNConfig(input_size=data.num_features, output_size=len(classes),
                                    length=int(data.lengths.max()), hidden_size=hidden_size,
                                    filters=tuple(filters), bidirectional=bidirectional,
-                                   dtype=dtype)
+                                   dtype=dtype, lstm_branch=cell == "lstm-fcn")
         else:
             config = SequenceNetConfig(input_size=data.num_features, output_size=len(classes),
                                        hidden_size=hidden_size, num_layers=num_layers, cell=cell,
@@ -312,7 +316,7 @@ class SequenceClassifier:
                 "classes": self.classes, "features": self.features,
                 "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()},
                 **self.meta, **(extra or {})}
-        if self.architecture == "lstm-fcn":
+        if isinstance(self.net, LSTMFCN):  # the FCN alone too: its config says lstm_branch false
             meta["architecture"] = "lstm-fcn"
         if self.znorm:
             meta["znorm"] = True
