@@ -56,3 +56,14 @@ def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         return x[::-1]
     idx = reverse_index(lengths, T, B)
     return x[idx, np.arange(B)[None, :]]
+
+
+def sequence_outputs(h: np.ndarray, active: np.ndarray | None) -> np.ndarray:
+    """The outputs ``y (T, B, H)`` of a kernel whose hidden states are ``h (T+1, B, H)``:
+    zero past each length (``active`` from :func:`step_masks`), else a read-only view of
+    ``h[1:]`` (no copy; writing into it would corrupt backward, so it raises instead)."""
+    if active is not None:
+        return h[1:] * active
+    y = h[1:]
+    y.flags.writeable = False
+    return y

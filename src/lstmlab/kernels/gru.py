@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import sigmoid, step_masks
+from ._common import sequence_outputs, sigmoid, step_masks
 
 
 class GRUParams(NamedTuple):
@@ -117,11 +117,7 @@ def gru_forward(x: np.ndarray, h0: np.ndarray, params: GRUParams,
         if active is not None:  # finished sequences carry their state unchanged
             np.copyto(h[t + 1], h[t], where=active[t] == 0)
 
-    if active is None:
-        y = h[1:]
-        y.flags.writeable = False
-    else:
-        y = h[1:] * active
+    y = sequence_outputs(h, active)
     return y, h[T].copy(), GRUCache(x, h, gates, params, active)
 
 

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import sigmoid, step_masks
+from ._common import sequence_outputs, sigmoid, step_masks
 
 
 class LSTMParams(NamedTuple):
@@ -131,11 +131,7 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
             np.copyto(h[t + 1], h[t], where=done)
             np.copyto(c[t + 1], c[t], where=done)
 
-    if active is None:
-        y = h[1:]
-        y.flags.writeable = False
-    else:
-        y = h[1:] * active
+    y = sequence_outputs(h, active)
     cache = LSTMCache(x, h, c, gates, tanh_c, params, active)
     return y, h[T].copy(), c[T].copy(), cache
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import step_masks
+from ._common import sequence_outputs, step_masks
 from .lstm import lstm_cell, lstm_cell_backward
 
 
@@ -80,9 +80,7 @@ def lstm_proj_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LST
             np.copyto(h[t + 1], h[t], where=done)
             np.copyto(c[t + 1], c[t], where=done)
 
-    y = h[1:] if active is None else h[1:] * active
-    if active is None:
-        y.flags.writeable = False
+    y = sequence_outputs(h, active)
     return y, h[T].copy(), c[T].copy(), LSTMProjCache(x, h, c, m, gates, tanh_c, params, active)
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import step_masks
+from ._common import sequence_outputs, step_masks
 
 ACTIVATIONS = ("tanh", "relu")
 
@@ -74,11 +74,7 @@ def rnn_forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, act: str = "ta
         if active is not None:
             np.copyto(h[t + 1], h[t], where=active[t] == 0)
 
-    if active is None:
-        y = h[1:]
-        y.flags.writeable = False
-    else:
-        y = h[1:] * active
+    y = sequence_outputs(h, active)
     return y, h[T].copy(), RNNCache(x, h, params, act, active)
 
 
