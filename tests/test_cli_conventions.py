@@ -149,35 +149,36 @@ def test_a_first_compile_is_announced_and_timed(monkeypatch, tmp_path):
     estimate. A block that only loads from the cache says nothing."""
     import threading
 
+    from lstmlab import _compile_notice as notice
     from lstmlab.kernels import fast
     if not fast.available():
         pytest.skip("numba is not importable")
     record = tmp_path / "record.json"
-    monkeypatch.setattr(fast, "_record_path", lambda loops: record)
+    monkeypatch.setattr(notice, "_record_path", lambda loops: record)
     compiles = [0]
-    monkeypatch.setattr(fast, "_cache_misses", lambda loops: compiles[0])
+    monkeypatch.setattr(notice, "_cache_misses", lambda loops: compiles[0])
     said, heard = [], threading.Event()
 
     def log(msg):
         said.append(msg)
         heard.set()
 
-    with fast.first_compile(log):
+    with notice.first_compile(log):
         compiles[0] += 2  # the block starts compiling two kernels
         assert heard.wait(60)
-    assert said[0] == f"compiling kernels, once: ~{fast.FIRST_COMPILE_SECONDS} s"
+    assert said[0] == f"compiling kernels, once: ~{notice.FIRST_COMPILE_SECONDS} s"
     assert said[1].startswith("kernels compiled in ")
     assert json.loads(record.read_text())["seconds"] >= 0
     said.clear()
     heard.clear()
     record.write_text(json.dumps({"seconds": 12.6}))
-    with fast.first_compile(log):
+    with notice.first_compile(log):
         compiles[0] += 1
         assert heard.wait(60)
     assert said[0] == "compiling kernels, once: ~13 s"
     said.clear()
     before = record.read_text()
-    with fast.first_compile(log):  # loads only: numba's count does not move
+    with notice.first_compile(log):  # loads only: numba's count does not move
         pass
     assert said == [] and record.read_text() == before
 
@@ -187,14 +188,14 @@ def test_train_compiles_before_its_timed_loop(monkeypatch, tmp_path, capsys):
     neither ETA nor chars/s counts a compile."""
     import contextlib
 
-    from lstmlab.kernels import fast
+    from lstmlab import _compile_notice as notice
 
     @contextlib.contextmanager
     def announcing(log):
         log("compiling kernels, once: ~1 s")
         yield
 
-    monkeypatch.setattr(fast, "first_compile", announcing)
+    monkeypatch.setattr(notice, "first_compile", announcing)
     corpus = tmp_path / "c.txt"
     corpus.write_text(TEXT, encoding="utf-8")
     assert main(["train", str(corpus), "--hidden", "6", "--layers", "2", "--embed", "5",

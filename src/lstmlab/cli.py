@@ -321,7 +321,7 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
     ETA and chars/s). With the kernels in numba's disk cache this takes about a second."""
     import numpy as np
 
-    from .kernels.fast import first_compile
+    from ._compile_notice import first_compile
     from .layers.model import CharLM, CharLMConfig
 
     tiny = CharLMConfig(vocab_size=2, hidden_size=2, num_layers=min(config.num_layers, 2),
@@ -534,7 +534,7 @@ def cmd_demo(args) -> int:
         raise ValueError("--adding-length must be at least 11 (the first mark lies in the "
                          "first ten pairs, before the last one)")
     cfg = DemoConfig.quick_version(**given) if args.quick else DemoConfig(**given)
-    from .kernels.fast import first_compile
+    from ._compile_notice import first_compile
 
     # The demo's kernels compile inside it on a first run (its section times include that).
     with first_compile(_say):
