@@ -38,12 +38,14 @@ class LSTMTape(NamedTuple):
     c: np.ndarray  # (T+1 or 2, B, H) cell states, c[0] = c_0
     tc: np.ndarray  # (T or 1, B, H) tanh(C_t)
     mask: np.ndarray  # (T or 1, B, 4H) 1 where a pre-activation is inside the clip
+    m: np.ndarray  # (T+1 or 2, B, H) o_t * tanh(C_t): h itself, or what the loops project to h
 
 
 class LSTMGrad(NamedTuple):
     dz: np.ndarray  # (T, B, 4H)
     dh: np.ndarray  # (B, H)
     dc: np.ndarray  # (B, H) dL/dC_t, carried to the step before
+    dm: np.ndarray  # (B, H) dL/dm_t: dh itself, or what the loops bring back through W_r
 
 
 class RNNSpec(NamedTuple):
@@ -302,7 +304,7 @@ def _implements(stub, cls):
 # -- the lecture's LSTM, and ONNX's options of it ------------------------------------------------
 @_implements(cell_forward, LSTMSpec)
 def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
-    H, b, P, clip = tape.h.shape[2], spec.b, spec.P, spec.clip
+    H, b, P, clip = tape.c.shape[2], spec.b, spec.P, spec.clip
     z = tape.z[t % tape.z.shape[0]]  # x_t·Wx in, the gates f, i, o, C̃ out
     c_prev, c = tape.c[t % tape.c.shape[0]], tape.c[(t + 1) % tape.c.shape[0]]
     tc, mask = tape.tc[t % tape.tc.shape[0]], tape.mask[t % tape.mask.shape[0]]
@@ -333,15 +335,15 @@ def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
         if clip > 0:
             _clip(z, mask, 2, H, clip, *rows)
         _sigmoid_apply(z, 2, H, *rows)  # o_t
-    _hidden(tape.h[t + 1], tc, z, c, H, *rows)  # h_t = o_t * tanh(C_t)
-    _carry((tape.h, tape.c), *rows)
+    _hidden(tape.m[(t + 1) % tape.m.shape[0]], tc, z, c, H, *rows)  # h_t = o_t * tanh(C_t)
+    _carry((tape.m, tape.c), *rows)
 
 
 @_implements(cell_backward, LSTMSpec)
 def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
-    H, P, clip = tape.h.shape[2], spec.P, spec.clip
+    H, P, clip = tape.c.shape[2], spec.P, spec.clip
     g, tc, c_prev, mask = tape.z[t], tape.tc[t], tape.c[t], tape.mask[t % tape.mask.shape[0]]
-    dz, dh, dc = grad.dz[t], grad.dh, grad.dc
+    dz, dh, dc = grad.dz[t], grad.dm, grad.dc
     zero = dz.dtype.type(0.0)
     rows = (t, r0, r1, u0, u1, lengths)
     if dy.shape[0]:  # dL/dh_t: from the steps after t, and from the output
@@ -378,7 +380,7 @@ def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
 def _lstm_param_grads(spec, tape, grad, out, u0, u1):
     """``out (3H,)``: dL/dp_f, dL/dp_i (on C_{t-1}) and dL/dp_o (on C_t), over steps and rows
     in order (padding has dz = 0)."""
-    i, o = np.uint64(tape.h.shape[2]), np.uint64(2 * tape.h.shape[2])
+    i, o = np.uint64(tape.c.shape[2]), np.uint64(2 * tape.c.shape[2])
     for u in range(np.uint64(u0), np.uint64(u1)):
         out[u] = out[u + i] = out[u + o] = 0.0
     for t in range(grad.dz.shape[0]):
@@ -398,9 +400,9 @@ def _lstm_states(tape):
 @_implements(stream_tape, LSTMSpec)
 def _lstm_stream_tape(spec, B, H, dtype):
     """A tape of one step: rings of two states, one step of gates."""
-    return LSTMTape(np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype),
-                    np.empty((2, B, H), dtype), np.empty((1, B, H), dtype),
-                    np.empty((1, B, 4 * H), dtype))
+    h = np.empty((2, B, H), dtype)
+    return LSTMTape(np.empty((1, B, 4 * H), dtype), h, np.empty((2, B, H), dtype),
+                    np.empty((1, B, H), dtype), np.empty((1, B, 4 * H), dtype), h)
 
 
 # -- the lecture's vanilla RNN -----------------------------------------------------------------

@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
-from ._cells import cell_backward, cell_forward, cell_param_grads, cell_states, stream_tape
+from ._cells import (_carry, cell_backward, cell_forward, cell_param_grads, cell_states,
+                     stream_tape)
 from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
@@ -95,19 +96,22 @@ def _units(H, nr, nu, j):
 
 
 @njit(**JIT)
-def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
+def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, nu, sync):
     """Thread ``tid``'s share of the forward over ``x (T, B, D)`` into ``tape`` (which holds
     the initial states); ``wxp``, ``whp``: room for Wx and Wh packed; ``zh (B, G·H)``: a
     step's h_{t-1}·Wh. A chunk of steps at a time, the team projects the chunk's x·Wx (each
-    thread some panels, all rows), then each thread runs its tile's steps through it."""
+    thread some panels, all rows), then each thread runs its tile's steps through it. With a
+    projection (``wrp`` has panels; a team of row groups only) each step ends with
+    h_t = m_t·Wr, ``m`` the cell's output (H wide; ``tape.h`` itself without one)."""
     T, B = x.shape[0], x.shape[1]
-    H, GH, Tz = tape.h.shape[2], tape.z.shape[2], tape.z.shape[0]
+    H, GH, Tz = m.shape[2], tape.z.shape[2], tape.z.shape[0]
     G, P, nr = GH // H, nb * nu, whp.shape[2]
     PH = whp.shape[0] // G
     scratch = np.empty((MC, nr), whp.dtype)
     q0, q1 = share(wxp.shape[0], P, tid)  # this thread's panels: packs them, projects them
     pack(Wx, H, wxp, q0, q1)
     pack(Wh, H, whp, q0, q1)
+    pack(Wr, Wr.shape[1], wrp, *share(wrp.shape[0], P, tid))
     r0, r1 = share(B, nb, tid // nu)
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
     group = GROUP + LINE * (tid // nu)
@@ -128,72 +132,106 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
             for g in range(G):  # h_{t-1}·Wh on the columns of units u0..u1 of every gate
                 product(tape.h[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
+            if wrp.shape[0]:  # h_t = m_t·Wr; past a sequence's end h is carried
+                product(m[(t + 1) % m.shape[0]], r0, r1, wrp, Wr.shape[1], 0, wrp.shape[0],
+                        tape.h[t + 1], False, scratch)
+                _carry((tape.h,), t, r0, r1, 0, Wr.shape[1], lengths)
             if nu > 1:
                 _atomic_add(sync, group, 1)
 
 
-@njit(**JIT)
-def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh, db, dparams,
-             dx2, tid, nb, nu, sync):
-    """Thread ``tid``'s share of backpropagation through time for :func:`forward`'s tape.
-    ``grad``'s carried arrays hold the gradients on the final states and leave with those on
-    the initial ones; ``dy (T, B, H)`` may have no rows. Then ``dWx``, ``dWh``, ``db``, the
-    spec's ``dparams`` and (if it has rows) ``dx2 (T·B, D)``. ``x2``, ``h2``: x and
-    h_0..h_{T-1} as rows; ``wxtp``, ``whtp``: room for Wxᵀ and Whᵀ packed."""
-    T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
-    H = Wh.shape[0]
-    P, nr = nb * nu, whtp.shape[2]
-    scratch = np.empty((MC, nr), whtp.dtype)
-    q0, q1 = share(whtp.shape[0] + wxtp.shape[0], P, tid)  # Whᵀ's panels, then Wxᵀ's
-    pack(Wh.T, H, whtp, min(q0, whtp.shape[0]), min(q1, whtp.shape[0]))
-    pack(Wx.T, Wx.shape[0], wxtp, max(q0 - whtp.shape[0], 0), max(q1 - whtp.shape[0], 0))
-    if not _team_barrier(sync, P):
-        return
-    r0, r1 = share(B, nb, tid // nu)
-    p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
-    group = GROUP + LINE * (tid // nu)
-    for t in range(T - 1, -2, -1):
-        if t < T - 1:  # dL/dh_t += dz_{t+1}·Whᵀ: needs all of dz_{t+1}
-            if nu > 1 and not _wait(sync, group, (T - 1 - t) * nu):
-                return
-            product(grad.dz[t + 1], r0, r1, whtp, H, p0, p1, grad.dh, True, scratch)
-        if t >= 0:
-            cell_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths)
-            if nu > 1:
-                _atomic_add(sync, group, 1)
-    if not _team_barrier(sync, P):  # dz is complete: the gradients over the whole sequence
-        return
-    # dW = [x, h_prev]ᵀ · dz, db = Σ dz over T·B rows, on this thread's panels of dz: KC rows
-    # at a time, xᵀ and hᵀ packed into micro-panels and dz into panels (both read in order)
-    dz2, TB, D = grad.dz.reshape(T * B, GH), T * B, x2.shape[1]
-    PH = (H + nr - 1) // nr
-    q0, q1 = share(GH // H * PH, P, tid)
+@register_jitable
+def _into_projection(dh, dy, dhs, t, r0, r1, lengths):
+    """dL/dh_t of the rows active at step t (dy added) into ``dhs``, and 0 into dh, which
+    then gathers dL/dh_{t-1}; a padded row's dL/dh passes on (its dhs is 0)."""
+    for r in range(r0, r1):
+        active = t < lengths[r]
+        for u in range(dh.shape[1]):
+            dhs[r, u] = 0.0 if not active else dh[r, u] + dy[t, r, u] if dy.shape[0] else dh[r, u]
+            dh[r, u] = 0.0 if active else dh[r, u]
+
+
+@register_jitable
+def _times_rows(rows, dz2, H, q0, q1, outs, sums, scratch):
+    """``outs[i] = rows[i]ᵀ · dz2`` on this thread's panels q0..q1 of dz2 (blocks of width H),
+    and dz2's column sums on them into ``sums``: KC rows at a time, each of ``rows`` (read-only
+    arrays) packed into micro-panels of its transpose and dz2 into panels (read in order)."""
+    nr, TB = scratch.shape[1], dz2.shape[0]
     kc = min(KC, TB)
-    xa = np.empty(((D + MR - 1) // MR, kc, MR), x2.dtype)  # x and h rows k0..k1, transposed
-    ha = np.empty(((H + MR - 1) // MR, kc, MR), x2.dtype)
-    zb, sums = np.empty((GH // H * PH, kc, nr), x2.dtype), np.zeros((GH // H * PH, nr), x2.dtype)
+    zb = np.empty((sums.shape[0], kc, nr), dz2.dtype)
     for k0 in range(0, TB, kc):
         k1 = min(TB, k0 + kc)
-        pack_rows(x2, k0, k1, xa)
-        pack_rows(h2, k0, k1, ha)
         for q in range(q0, q1):
             col, width = panel_columns(q, H, nr)
             pack_panel(dz2[k0:k1], col, width, zb[q])
             for k in range(k1 - k0):
                 for j in range(nr):
                     sums[q, j] += zb[q, k, j]
-        part = zb[:, :k1 - k0]
-        product(xa, 0, D, part, H, q0, q1, dWx, k0 > 0, scratch)
-        product(ha, 0, H, part, H, q0, q1, dWh, k0 > 0, scratch)
+        for i in range(len(rows)):
+            K = rows[i].shape[1]
+            a = np.empty(((K + MR - 1) // MR, k1 - k0, MR), dz2.dtype)
+            pack_rows(rows[i], k0, k1, a)
+            product(a, 0, K, zb[:, :k1 - k0], H, q0, q1, outs[i], k0 > 0, scratch)
+
+
+@njit(**JIT)
+def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh, db, dparams,
+             dx2, m2, Wr, wrtp, dhs, dm, dWr, tid, nb, nu, sync):
+    """Thread ``tid``'s share of backpropagation through time for :func:`forward`'s tape.
+    ``grad``'s carried arrays hold the gradients on the final states and leave with those on
+    the initial ones; ``dy (T, B, h's width)`` may have no rows. Then ``dWx``, ``dWh``, ``db``,
+    the spec's ``dparams`` and (if it has rows) ``dx2 (T·B, D)``. ``x2``, ``h2``: x and
+    h_0..h_{T-1} as rows (read-only views); ``wxtp``, ``whtp``: room for Wxᵀ and Whᵀ packed. With a projection
+    (``wrtp`` has panels): ``m2`` the rows m_1..m_T, ``dhs (T, B, P)`` room for dL/dh_t, and
+    ``dWr``; each step first takes dL/dh_t back through Wr into ``dm`` (the LSTM's grad.dm)."""
+    T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
+    H, Hh = m2.shape[1], Wh.shape[0]  # the cell's width and h's (P with a projection)
+    P, nr = nb * nu, whtp.shape[2]
+    scratch = np.empty((MC, nr), whtp.dtype)
+    q0, q1 = share(whtp.shape[0] + wxtp.shape[0], P, tid)  # Whᵀ's panels, then Wxᵀ's
+    pack(Wh.T, Hh, whtp, min(q0, whtp.shape[0]), min(q1, whtp.shape[0]))
+    pack(Wx.T, Wx.shape[0], wxtp, max(q0 - whtp.shape[0], 0), max(q1 - whtp.shape[0], 0))
+    pack(Wr.T, H, wrtp, *share(wrtp.shape[0], P, tid))
+    if not _team_barrier(sync, P):
+        return
+    r0, r1 = share(B, nb, tid // nu)
+    p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
+    hp0, hp1 = _units(Hh, nr, nu, tid % nu)[:2]
+    group = GROUP + LINE * (tid // nu)
+    for t in range(T - 1, -2, -1):
+        if t < T - 1:  # dL/dh_t += dz_{t+1}·Whᵀ: needs all of dz_{t+1}
+            if nu > 1 and not _wait(sync, group, (T - 1 - t) * nu):
+                return
+            product(grad.dz[t + 1], r0, r1, whtp, Hh, hp0, hp1, grad.dh, True, scratch)
+        if t >= 0 and wrtp.shape[0]:  # dL/dm_t = dL/dh_t·Wrᵀ (a team of row groups only)
+            _into_projection(grad.dh, dy, dhs[t], t, r0, r1, lengths)
+            product(dhs[t], r0, r1, wrtp, H, 0, wrtp.shape[0], dm, False, scratch)
+            cell_backward(spec, tape, grad, dy[:0], t, r0, r1, u0, u1, lengths)
+        elif t >= 0:
+            cell_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths)
+            if nu > 1:
+                _atomic_add(sync, group, 1)
+    if not _team_barrier(sync, P):  # dz is complete: the gradients over the whole sequence
+        return
+    # dW = [x, h_prev]ᵀ · dz and db = Σ dz over T·B rows, on this thread's panels of dz
+    dz2, PH = grad.dz.reshape(T * B, GH), (H + nr - 1) // nr
+    q0, q1 = share(GH // H * PH, P, tid)
+    sums = np.zeros((GH // H * PH, nr), dz2.dtype)
+    _times_rows((x2, h2), dz2, H, q0, q1, (dWx, dWh), sums, scratch)
     for q in range(q0, q1):
         col, width = panel_columns(q, H, nr)
         db[col:col + width] = sums[q, :width]
+    if wrtp.shape[0]:  # dWr = Σ m_tᵀ · dL/dh_t
+        Q = (Wr.shape[1] + nr - 1) // nr
+        w0, w1 = share(Q, P, tid)
+        _times_rows((m2,), dhs.reshape(T * B, Wr.shape[1]), Wr.shape[1], w0, w1, (dWr,),
+                    np.zeros((Q, nr), dz2.dtype), scratch)
     if dparams.shape[0]:
         pu0, pu1 = share(PH, P, tid)
         cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
     if dx2.shape[0]:
         m0, m1 = share(T * B, P, tid)
-        product(dz2, m0, m1, wxtp, D, 0, wxtp.shape[0], dx2, False, scratch)
+        product(dz2, m0, m1, wxtp, x2.shape[1], 0, wxtp.shape[0], dx2, False, scratch)
 
 
 @njit(**JIT)

@@ -93,14 +93,17 @@ CACHE_BYTES = 1 << 20  # a thread's share of Wh, kept in its core's cache (most 
 MIN_GROUP_PANELS = 2  # panels of every gate in a unit group
 
 
-def plan(T: int, B: int, D: int, H: int, G: int, dtype) -> tuple[int, int]:
+def plan(T: int, B: int, D: int, H: int, G: int, dtype, units: bool = True) -> tuple[int, int]:
     """``(nb, nu)``: the row groups and unit groups of a call's team. Row groups never wait for
     each other, but each reads all of Wh at every step; unit groups read their part of it and
     meet once per step. So rows when every thread gets enough of them; otherwise as many unit
     groups as keep a thread's part of Wh in its cache, rows for the other threads, and units
-    again for the threads that rows cannot use."""
+    again for the threads that rows cannot use. ``units=False``: row groups only (a step
+    that needs all of a row's units, as a projection does)."""
     flops = 2.0 * T * B * (D + H) * G * H
     P = int(min(get_num_threads(), max(1.0, flops // MIN_THREAD_FLOPS)))
+    if not units:
+        return max(1, min(P, B)), 1
     most_nu = max(1, -(-H // (64 // np.dtype(dtype).itemsize)) // MIN_GROUP_PANELS)
     nu = 1 if B >= MIN_GROUP_ROWS * P else min(
         P, most_nu, -(-G * H * H * np.dtype(dtype).itemsize // CACHE_BYTES))
@@ -185,6 +188,7 @@ class FastCache(NamedTuple):
     has_bias: bool
     has_peepholes: bool
     lengths: np.ndarray  # (B,) int64
+    Wr: np.ndarray  # (H, P) the LSTM's projection, or (0, 1): none
 
 
 class _Stagger:
@@ -224,7 +228,7 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     C = _compiled().cells
     z = new((T if training else min(T, max(1, _modules().loops.PROJECT_ROWS // B)), B,
              (1 if cell == "rnn" else 4) * H), dtype)
-    h = new((T + 1, B, H), dtype)
+    h = new((T + 1, B, states0[0].shape[-1]), dtype)  # P wide with a projection
     h[0] = states0[0]
     if cell == "rnn":
         return C.RNNTape(z, h)
@@ -233,7 +237,8 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     c = new((T + 1 if training else 2, B, H), dtype)
     c[0] = states0[1]
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
-    return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask)
+    m = h if h.shape[2] == H else new((T + 1 if training else 2, B, H), dtype)
+    return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask, m)
 
 
 def _gru_blocks(Wx, Wh):
@@ -260,7 +265,8 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant). Returns
     ``(y, finals, cache)``: ``y (T, B, H)`` (0 past a sequence's length; a read-only view when
     nothing is padded), the final states, and a :class:`FastCache` (None with
-    ``need_cache=False``)."""
+    ``need_cache=False``). ``Wr (H, P)``: the LSTM's projection h_t = m_t·Wr (h, its
+    initial state and y P wide)."""
     mods = _compiled()
     x = np.ascontiguousarray(x, x.dtype)
     dtype = x.dtype
@@ -268,16 +274,22 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     if cell == "gru":
         Wx, Wh = _gru_blocks(Wx, Wh)
     T, B, D = x.shape
-    H, G = Wh.shape[0], Wh.shape[1] // Wh.shape[0]
+    Wr = options.get("Wr")
+    Wr = np.empty((0, 1), dtype) if Wr is None else np.ascontiguousarray(Wr, dtype)
+    H = Wr.shape[0] or Wh.shape[0]
+    G = Wh.shape[1] // H
     spec = _spec(cell, b, H, dtype, options)
     new = _Stagger(x).empty
     tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache, new)
     lens = np.full(B, T, np.int64) if lengths is None else np.array(lengths, np.int64)
     nr = mods.product.panel_width(dtype)
     Q = G * -(-H // nr)
+    m = tape.m if cell == "lstm" else tape.h
     args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
-            new((Q, H, nr), dtype))
-    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype), mods.loops.sync_words)
+            new((Q, Wh.shape[0], nr), dtype), m, Wr,
+            new((-(-Wr.shape[1] // nr) if len(Wr) else 0, H, nr), dtype))
+    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, not len(Wr)),
+         mods.loops.sync_words)
     finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if _single(cell) else tape[1:3]))
     y = tape.h[1:]
     if (lens < T).any():
@@ -285,7 +297,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     else:
         y.flags.writeable = False
     cache = FastCache(cell, spec, tape, x, Wx, Wh, b is not None, options.get("P") is not None,
-                      lens) if need_cache else None
+                      lens, Wr) if need_cache else None
     return y, finals, cache
 
 
@@ -293,32 +305,43 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     """Backpropagation through time for :func:`sequence_forward`'s cache. ``dy (T, B, H)`` or
     None; ``dstates`` the gradients on the final states (each may be None). Returns ``(dx,
     dstates0, (dWx, dWh, db, dP))``: ``dx`` None with ``need_dx=False``, ``db`` None without
-    bias, ``dP`` the peepholes' gradient (3H,) or None."""
+    bias, ``dP`` the peepholes' gradient (3H,) or None; with a projection a fifth, dWr."""
     mods = _compiled()
-    C, tape, x = mods.cells, cache.tape, cache.x
+    C, tape, x, Wr = mods.cells, cache.tape, cache.x, cache.Wr
     T, B, D = x.shape
-    H, dtype = tape.h.shape[2], x.dtype
+    Hh, dtype = tape.h.shape[2], x.dtype  # h's width: P with a projection, else H
+    H = Wr.shape[0] or Hh
     G = cache.Wh.shape[1] // H
-    carried = [np.zeros((B, H), dtype) if d is None else np.array(d, dtype=dtype, order="C")
-               for d in dstates]
+    carried = [np.zeros((B, w), dtype) if d is None else np.array(d, dtype=dtype, order="C")
+               for d, w in zip(dstates, (Hh, H))]
     new = _Stagger(x).empty
     dz = new((T, B, G * H), dtype)
-    grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}.get(cache.cell, C.LSTMGrad)(dz, *carried)
-    dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((H, G * H), dtype), np.empty(G * H, dtype)
+    if cache.cell == "lstm":
+        grad = C.LSTMGrad(dz, *carried, carried[0] if Hh == H else new((B, H), dtype))
+    else:
+        grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}[cache.cell](dz, *carried)
+    dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((Hh, G * H), dtype), np.empty(G * H, dtype)
     dP = np.empty(3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
     nr = mods.product.panel_width(dtype)
-    nb, nu = plan(T, B, D, H, G, dtype)
-    dy = np.empty((0, B, H), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
-    args = (cache.spec, tape, grad, dy,
-            x.reshape(T * B, D), tape.h[:T].reshape(T * B, H), cache.lengths, cache.Wx, cache.Wh,
+    nb, nu = plan(T, B, D, H, G, dtype, not len(Wr))
+    dy = np.empty((0, B, Hh), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
+    dWr, P = np.empty_like(Wr), Wr.shape[1] if len(Wr) else 0
+    x2, h2 = x.reshape(T * B, D), tape.h[:T].reshape(T * B, Hh)
+    m2 = (tape.m if cache.cell == "lstm" else tape.h)[1:].reshape(T * B, H)
+    for rows in (x2, h2, m2):  # views: one type for the loops to take them as a tuple
+        rows.flags.writeable = False
+    args = (cache.spec, tape, grad, dy, x2, h2, cache.lengths, cache.Wx, cache.Wh,
             new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
-            new((-(-H // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2)
+            new((-(-Hh // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2, m2, Wr,
+            new((-(-H // nr) if P else 0, P, nr), dtype), new((T if P else 0, B, P or 1), dtype),
+            grad[-1], dWr)
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
     if cache.cell == "gru":  # back from the four blocks: Wx's r, z, n; Wh's r, z, hn
         dWx, dWh = dWx[:, :3 * H], np.concatenate([dWh[:, :2 * H], dWh[:, 3 * H:]], axis=1)
-    return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:]),
-            (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None))
+    return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:len(dstates) + 1]),
+            (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None)
+            + ((dWr,) if P else ()))
 
 
 # -- streaming ------------------------------------------------------------------------------------

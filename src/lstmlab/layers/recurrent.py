@@ -90,6 +90,13 @@ class _Recurrent(Module):
     def _reference_forward(self, x, states, params, lengths):
         raise NotImplementedError
 
+    def _fast_cell(self, params) -> tuple[str, dict]:
+        """:meth:`_cell` with a layer's fourth parameter: the peepholes, or the projection."""
+        cell, options = self._cell()
+        if len(params) == 4:
+            options = dict(options, **{"Wr" if self.proj_size else "P": params[3]})
+        return cell, options
+
     def _reference_backward(self, dy, dfinals, cache, need_dx):
         raise NotImplementedError
 
@@ -99,10 +106,8 @@ class _Recurrent(Module):
         fast = self._fast_kernels()
         if fast is None:
             return self._reference_forward(x, states, params, lengths)
-        cell, options = self._cell()
+        cell, options = self._fast_cell(params)
         Wx, Wh, b = params[:3]
-        if len(params) == 4:
-            options = dict(options, P=params[3])
         if self.training:
             return fast.sequence_forward(cell, x, states, Wx, Wh, b, lengths, True, **options)
         states = tuple(s.copy() for s in states)  # no cache: a backward recomputes from these
@@ -399,14 +404,15 @@ class _Recurrent(Module):
 
         ``(x (B, D), states, unbatched)`` with ``states`` a tuple of ``n_states`` (L, B, H)
         arrays, when nothing needs converting: ndarrays of the layer's dtype, C-contiguous, of
-        the right shapes, B <= ``fast.STREAM_ROWS``, a unidirectional layer. These checks cost
+        the right shapes, B <= ``fast.STREAM_ROWS``, a unidirectional layer without a
+        projection (its step runs the sequence kernels with T = 1). These checks cost
         well under a microsecond; NaN and inf are caught inside the compiled step. Anything
         else (None is returned) goes through :meth:`_check_step` / :meth:`_check_state`, which
         convert what can be converted and name what is wrong.
         """
         dt = self.dtype
         if (type(x_t) is not np.ndarray or x_t.dtype != dt or not x_t.flags.c_contiguous
-                or self.bidirectional or x_t.ndim not in (1, 2)):
+                or self.bidirectional or self.proj_size or x_t.ndim not in (1, 2)):
             return None
         unbatched = x_t.ndim == 1
         x = x_t.reshape(1, -1) if unbatched else x_t
@@ -471,9 +477,7 @@ class _Recurrent(Module):
                 params = self._layer_params(f"l{layer}")
                 prev = tuple(s[layer] for s in states)
                 if fast is not None:
-                    cell, options = self._cell()
-                    if len(params) == 4:
-                        options = dict(options, P=params[3])
+                    cell, options = self._fast_cell(params)
                     _, finals, _ = fast.sequence_forward(cell, inp[None], prev, *params[:3],
                                                          need_cache=False, **options)
                 else:
@@ -584,14 +588,6 @@ class LSTM(_Recurrent):
                 for suffix in self._suffixes(layer):
                     self._register(f"Wr_{suffix}", self._uniform((self.hidden_size,
                                                                   self.proj_size), k))
-
-    def _fast_kernels(self):
-        if not self.proj_size:
-            return super()._fast_kernels()
-        if self.backend == "fast":
-            raise RuntimeError("LSTM(proj_size=...) runs on the NumPy reference kernels only: "
-                               "set backend = 'auto' or 'numpy'")
-        return None
 
     def _is_variant(self) -> bool:
         return self.peephole or self.clip is not None or self.input_forget
