@@ -152,21 +152,18 @@ def _into_projection(dh, dy, dhs, t, r0, r1, lengths):
 
 
 @register_jitable
-def _times_rows(rows, dz2, H, q0, q1, outs, sums, scratch):
-    """``outs[i] = rows[i]ᵀ · dz2`` on this thread's panels q0..q1 of dz2 (blocks of width H),
-    and dz2's column sums on them into ``sums``: KC rows at a time, each of ``rows`` (read-only
-    arrays) packed into micro-panels of its transpose and dz2 into panels (read in order)."""
+def _times_rows(rows, dz2, H, q0, q1, outs, scratch):
+    """``outs[i] = rows[i]ᵀ · dz2`` on this thread's panels q0..q1 of dz2 (blocks of width H):
+    KC rows at a time, each of ``rows`` (read-only arrays) packed into micro-panels of its
+    transpose and dz2 into panels (both read in order)."""
     nr, TB = scratch.shape[1], dz2.shape[0]
     kc = min(KC, TB)
-    zb = np.empty((sums.shape[0], kc, nr), dz2.dtype)
+    zb = np.empty((q1, kc, nr), dz2.dtype)
     for k0 in range(0, TB, kc):
         k1 = min(TB, k0 + kc)
         for q in range(q0, q1):
             col, width = panel_columns(q, H, nr)
             pack_panel(dz2[k0:k1], col, width, zb[q])
-            for k in range(k1 - k0):
-                for j in range(nr):
-                    sums[q, j] += zb[q, k, j]
         for i in range(len(rows)):
             K = rows[i].shape[1]
             a = np.empty(((K + MR - 1) // MR, k1 - k0, MR), dz2.dtype)
@@ -181,8 +178,8 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     ``grad``'s carried arrays hold the gradients on the final states and leave with those on
     the initial ones; ``dy (T, B, h's width)`` may have no rows. Then ``dWx``, ``dWh``, ``db``,
     the spec's ``dparams`` and (if it has rows) ``dx2 (T·B, D)``. ``x2``, ``h2``: x and
-    h_0..h_{T-1} as rows (read-only views); ``wxtp``, ``whtp``: room for Wxᵀ and Whᵀ packed. With a projection
-    (``wrtp`` has panels): ``m2`` the rows m_1..m_T, ``dhs (T, B, P)`` room for dL/dh_t, and
+    h_0..h_{T-1} as rows (read-only views); ``wxtp``, ``whtp``: room for Wxᵀ and Whᵀ packed.
+    With a projection (``wrtp`` has panels): ``m2`` the rows m_1..m_T, ``dhs (T, B, P)`` room for dL/dh_t, and
     ``dWr``; each step first takes dL/dh_t back through Wr into ``dm`` (the LSTM's grad.dm)."""
     T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
     H, Hh = m2.shape[1], Wh.shape[0]  # the cell's width and h's (P with a projection)
@@ -213,19 +210,20 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
                 _atomic_add(sync, group, 1)
     if not _team_barrier(sync, P):  # dz is complete: the gradients over the whole sequence
         return
-    # dW = [x, h_prev]ᵀ · dz and db = Σ dz over T·B rows, on this thread's panels of dz
+    # dW = [x, h_prev]ᵀ · dz and db = Σ dz over T·B rows in order, on this thread's panels
     dz2, PH = grad.dz.reshape(T * B, GH), (H + nr - 1) // nr
     q0, q1 = share(GH // H * PH, P, tid)
-    sums = np.zeros((GH // H * PH, nr), dz2.dtype)
-    _times_rows((x2, h2), dz2, H, q0, q1, (dWx, dWh), sums, scratch)
+    _times_rows((x2, h2), dz2, H, q0, q1, (dWx, dWh), scratch)
     for q in range(q0, q1):
         col, width = panel_columns(q, H, nr)
-        db[col:col + width] = sums[q, :width]
+        db[col:col + width] = 0.0
+        for k in range(T * B):
+            for j in range(np.uint64(col), np.uint64(col + width)):
+                db[j] += dz2[k, j]
     if wrtp.shape[0]:  # dWr = Σ m_tᵀ · dL/dh_t
-        Q = (Wr.shape[1] + nr - 1) // nr
-        w0, w1 = share(Q, P, tid)
+        w0, w1 = share((Wr.shape[1] + nr - 1) // nr, P, tid)
         _times_rows((m2,), dhs.reshape(T * B, Wr.shape[1]), Wr.shape[1], w0, w1, (dWr,),
-                    np.zeros((Q, nr), dz2.dtype), scratch)
+                    scratch)
     if dparams.shape[0]:
         pu0, pu1 = share(PH, P, tid)
         cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
