@@ -111,6 +111,14 @@ def rmse(y: np.ndarray, yhat: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(np.asarray(yhat) - np.asarray(y)))))
 
 
+def smape(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Symmetric MAPE in percent (0..200) as in the M4 competition (Makridakis et al. 2020):
+    the mean of ``200 |y - ŷ| / (|y| + |ŷ|)``; a term whose truth and forecast are both 0 is 0."""
+    y, yhat = np.asarray(y, np.float64), np.asarray(yhat, np.float64)
+    num, den = 2.0 * np.abs(y - yhat), np.abs(y) + np.abs(yhat)
+    return float(100.0 * np.mean(np.divide(num, den, out=np.zeros_like(num), where=den > 0)))
+
+
 def mase_denominator(y_train: np.ndarray, season: int = 1) -> tuple[float, int | None]:
     """``(scale, m)``: the MASE denominator ``mean_t |y_t - y_{t-m}|`` on the training part
     and the lag ``m`` it used — ``season`` when the training part is longer than it, else 1
@@ -134,4 +142,5 @@ def scores(y: np.ndarray, yhat: np.ndarray, scale: float) -> dict:
     y, yhat = np.asarray(y, np.float64), np.asarray(yhat, np.float64)
     per_step = np.sqrt(np.mean(np.square(yhat - y), axis=0))  # (K,)
     return {"mae": mae(y, yhat), "rmse": rmse(y, yhat), "mase": mae(y, yhat) / scale,
-            "rmse_1": float(per_step[0]), "rmse_per_step": per_step.tolist()}
+            "smape": smape(y, yhat), "rmse_1": float(per_step[0]),
+            "rmse_per_step": per_step.tolist()}

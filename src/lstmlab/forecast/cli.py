@@ -49,11 +49,17 @@ OUT/metrics.jsonl (per epoch) and OUT/forecast.png (history, truth, forecasts).
 With no CSV it trains on the shipped monthly airline series (--dataset sunspots for the
 yearly sunspots; horizons 12 and 10), and says so.
 
+Many series, one model: a long-format CSV with --id (one row per series and time) or a
+folder of CSVs (one series each) trains one network on the windows of every series, each
+scaled by its own naive error, and reports MASE, sMAPE and the M4 OWA (relative to naive 2)
+per series and over all, beside each series' own baselines.
+
 examples:
   lstmlab forecast train --out runs/airline
   lstmlab forecast train --dataset sunspots --out runs/sunspots --ets --backtest 4
   lstmlab forecast train sales.csv --target units --time date --lookback 28 --horizon 7 \\
       --features price,promo --missing interpolate --out runs/sales
+  lstmlab forecast train panel.csv --id series --time date --value y --horizon 8 --out runs/g
 """
 
 PREDICT_HELP = """\
@@ -135,7 +141,12 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("csv", nargs="?", metavar="CSV", help="the data (default: a shipped series)")
     t.add_argument("--dataset", choices=["airline", "sunspots"], default=None,
                    help="shipped series to use when no CSV is given (default airline)")
-    t.add_argument("--target", help="the column to forecast (required with a CSV)")
+    t.add_argument("--target", "--value", dest="target",
+                   help="the column to forecast (required with a CSV)")
+    t.add_argument("--id", default=None, metavar="COLUMN",
+                   help="many series in one long-format CSV: the column naming each row's "
+                        "series; one network is trained across all of them (a folder of CSVs, "
+                        "one series each, needs no --id)")
     t.add_argument("--features", type=_columns, default=None,
                    help="extra input columns, comma-separated (their past values are inputs)")
     t.add_argument("--time", help="time column (labels in outputs; its order is checked)")
@@ -150,7 +161,7 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--anchor", choices=["none", "last", "season"], default=None,
                    help="predict the residual over the last value, over the seasonal naive "
                         "forecast, or levels (default: chosen on the validation part)")
-    t.add_argument("--base", choices=["ar", "none"], default="ar",
+    t.add_argument("--base", choices=["ar", "none"], default=None,
                    help="ar (default): the hybrid, the network learns the residual of a linear "
                         "AR and its weight is picked on validation; none: the network alone")
     t.add_argument("--ets", action="store_true",
@@ -275,6 +286,12 @@ def cmd_forecast_train(args) -> int:
     from .select import choose_settings
     from .windows import chronological_split
 
+    if args.id is not None or (args.csv is not None and Path(args.csv).is_dir()):
+        from .global_cli import cmd_global_train
+
+        return cmd_global_train(args)
+    if args.base is None:
+        args.base = "ar"
     if args.csv is None:
         name = args.dataset or "airline"
         series = load_shipped(name)
@@ -389,6 +406,11 @@ def cmd_forecast_predict(args) -> int:
     from .data import read_series
     from .model import KIND, Forecaster, check_series_range, future_labels
 
+    meta, _ = load_checkpoint(args.checkpoint)
+    if meta.get("kind") == "global_forecaster":
+        from .global_cli import cmd_global_predict
+
+        return cmd_global_predict(args, meta)
     meta, _ = load_checkpoint(args.checkpoint, expect_kind=KIND)
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]

@@ -31,7 +31,7 @@ from ..training.checkpoint import atomic_write_bytes, atomic_write_text
 from .baselines import LinearAR, mase_denominator, persistence, scores, seasonal_naive
 from .data import TimeSeries
 from .model import Forecaster
-from .windows import make_windows
+from .windows import Split, make_windows
 
 LABELS = {
     "persistence": "persistence",
@@ -84,6 +84,27 @@ def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray
     return fc.scaler.decode(X, ar.predict(x.transpose(1, 0, 2)))
 
 
+def baseline_forecasts(series: TimeSeries, split: Split, L: int, K: int, season: int | None,
+                       origins: np.ndarray, ets: bool = False) -> tuple[dict, dict]:
+    """``(preds, labels)``: persistence, seasonal naive (when the season fits before the first
+    origin), the least-squares linear AR in levels on the training windows and, with ``ets``,
+    exponential smoothing, each ``(n, K)`` at ``origins``; ``labels`` names fitted variants."""
+    X, _ = make_windows(series.values, L, K, origins)
+    Xtr, Ytr = make_windows(series.values, L, K, split.origins("train", L, K))
+    preds = {"persistence": persistence(X, K)}
+    if season and origins.min() >= season:
+        preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, season)
+    preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
+    labels = {}
+    if ets:
+        from .ets import fit_ets
+
+        model = fit_ets(series.target, split.train, split.origins("val", L, K), K, season)
+        preds["ets"] = model.forecast(series.target, origins, K)
+        labels["ets"] = model.describe()
+    return preds, labels
+
+
 def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluation:
     """Score ``fc`` and the baselines on the test part of ``series`` (the training series);
     ``ets`` adds exponential smoothing (needs statsmodels: ``ImportError`` without it)."""
@@ -99,18 +120,13 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     X, Y = make_windows(series.values, L, K, origins)
     Xtr, Ytr = make_windows(series.values, L, K, split.origins("train", L, K))
     name = fc.net.config.cell
-    preds = {name: fc.predict_windows(X), "persistence": persistence(X, K)}
-    if fc.season and origins.min() >= fc.season:
-        preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, fc.season)
-    preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
+    base, labels = baseline_forecasts(series, split, L, K, fc.season, origins, ets)
+    preds = {name: fc.predict_windows(X), "persistence": base.pop("persistence")}
+    if "seasonal_naive" in base:
+        preds["seasonal_naive"] = base.pop("seasonal_naive")
+    preds["linear_ar"] = base.pop("linear_ar")
     preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
-    labels = {}
-    if ets:
-        from .ets import fit_ets
-
-        model = fit_ets(series.target, split.train, split.origins("val", L, K), K, fc.season)
-        preds["ets"] = model.forecast(series.target, origins, K)
-        labels["ets"] = model.describe()
+    preds.update(base)
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
     ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
                     fc.season, scale, "test" if part == "test" else "validation", lag, labels)
