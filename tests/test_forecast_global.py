@@ -2,6 +2,7 @@
 naive 2, OWA), the global model's per-series scaling, training, checkpoint and CLI."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -150,13 +151,16 @@ def _train(panel, epochs=40, **kw):
 
 def test_per_series_scaling_makes_forecasts_follow_the_series_units(one_blas_thread):
     panel = _panel()
-    gf = _train(panel, epochs=3)
+    gf = _train(panel, epochs=3, deseasonalize=False)
     X = panel.series["s0"].target[:24].reshape(2, 12)
-    base = gf.predict("s0", X)
+    at = np.array([12, 24])
+    base = gf.predict("s0", X, at)
+    info = gf.info["s0"]
     for factor in (1e-3, 7.0, 1e4):  # the same shape in other units: the same forecast, rescaled
-        np.testing.assert_allclose(gf.predict("s0", X * factor, gf.info["s0"].scale * factor),
-                                   base * factor, rtol=1e-9)
-    np.testing.assert_allclose(gf.predict("s0", X + 5.0), base + 5.0, rtol=1e-9)  # level-free
+        scaled = replace(info, scale=info.scale * factor)
+        np.testing.assert_allclose(gf.predict("s0", X * factor, at, scaled), base * factor,
+                                   rtol=1e-9)
+    np.testing.assert_allclose(gf.predict("s0", X + 5.0, at), base + 5.0, rtol=1e-9)  # level-free
     assert gf.info["s2"].scale == pytest.approx(3000 * gf.info["s0"].scale, rel=0.3)
 
 
@@ -169,6 +173,19 @@ def test_global_model_learns_across_series_and_beats_naive2(one_blas_thread):
     for name, r in ev.series.items():
         assert r.scores["lstm"]["mase"] < r.scores["persistence"]["mase"], name
         assert set(r.coverage) == {"0.8", "0.95"}
+
+
+def test_deseasonalising_lets_one_network_serve_series_of_any_phase_and_level(one_blas_thread):
+    series = {}
+    for i, s in enumerate((1.0, 50.0, 3000.0)):
+        y = s * _seasonal(90, level=10, seed=i, noise=0.03, trend=0.004)
+        series[f"s{i}"] = TimeSeries(y[:, None], ["y"], None, f"s{i}", np.arange(90) + 2)
+    panel = Panel(series, "synthetic", "id", None, "y")
+    adjusted = _train(panel)
+    assert all(i.indices is not None and i.indices.shape == (4,) for i in adjusted.info.values())
+    owa_adjusted = evaluate_panel(adjusted, panel).aggregate()["lstm"]["owa"]
+    owa_raw = evaluate_panel(_train(panel, deseasonalize=False), panel).aggregate()["lstm"]["owa"]
+    assert owa_adjusted < 0.85 < 2 * owa_adjusted < owa_raw  # beats naive 2 only when adjusted
 
 
 def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread, capsys):
@@ -186,7 +203,7 @@ def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread,
     assert report["aggregate"]["naive2"]["owa"] == pytest.approx(1.0)
     gf = GlobalForecaster.load(out / "model.ckpt")
     X = series["s1"][-8:][None]
-    before = gf.predict("s1", X)
+    before = gf.predict("s1", X, np.array([70]))
     # predict: every series of the file, plus one the model never saw
     series["new"] = 5 * _seasonal(30, seed=9)
     write(tmp_path / "q.csv", _long_csv(series))

@@ -11,7 +11,11 @@ with the same fractions), and its windows are cut with the one lookback L and ho
     y_k = (z_{t+k}   − z_{t-1}) / s        (k = 0..K-1)      targets, the change over it
 
 where ``s`` is the series' mean absolute one-step change on its training part (its naive
-error, the MASE denominator with m = 1). Then one standardisation over the windows of all
+error, the MASE denominator with m = 1). Before that, a series that the M4 seasonality test
+finds seasonal (its training part, the season given or detected; positive values) is divided
+by its multiplicative seasonal indices, and the forecast multiplied back — the
+deseasonalisation of naive 2 (:mod:`.m4`) and of Smyl's ES-RNN, so the network models the
+adjusted series and need not learn every series' phase. Then one standardisation over the windows of all
 series (inputs by one mean and deviation, outputs per step ahead). One network
 (:class:`~lstmlab.layers.seqnet.SequenceNet`, last-state readout, K outputs) is trained on the
 training windows of every series by minibatch Adam on the mean squared error, keeping the
@@ -36,6 +40,7 @@ from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .data import TimeSeries, detect_season
 from .intervals import Intervals
+from .m4 import is_seasonal, seasonal_indices
 from .model import TRANSFORMS, check_series_range
 from .panel import Panel
 from .windows import Split, WindowError, chronological_split, make_windows
@@ -53,6 +58,7 @@ class GlobalConfig:
     val_fraction: float = 0.15  # per series, after its training part
     test_fraction: float = 0.2  # per series, at its end
     season: int | None = None  # every series' season; None: detected per series
+    deseasonalize: bool = True  # divide a seasonal series by its indices first (see above)
 
     def __post_init__(self):
         positive_int(self.lookback, "lookback")
@@ -85,17 +91,44 @@ class SeriesInfo:
     scale: float  # s of the module docstring
     season: int | None  # given or detected on its training part
     split: Split
+    indices: np.ndarray | None = None  # (m,) seasonal indices the series is divided by
     intervals: Intervals | None = None
 
     def to_json(self) -> dict:
         return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
+                "indices": None if self.indices is None else self.indices.tolist(),
                 "intervals": None if self.intervals is None else self.intervals.to_json()}
 
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
-        iv = d.get("intervals")
-        return cls(float(d["scale"]), d["season"], Split(**d["split"]),
+        iv, idx = d.get("intervals"), d.get("indices")
+        info = cls(float(d["scale"]), d["season"], Split(**d["split"]),
+                   None if idx is None else np.asarray(idx, np.float64),
                    None if iv is None else Intervals.from_json(iv))
+        if info.indices is not None and (info.indices.shape != (info.season,)
+                                         or not np.all(info.indices > 0)):
+            raise ValueError("seasonal indices must be season positive numbers")
+        return info
+
+    def seasonal(self, origins: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """``(n, J)`` seasonal factors of the steps ``origin + offset`` (1 without indices)."""
+        if self.indices is None:
+            return np.ones((len(origins), len(offsets)))
+        steps = np.asarray(origins)[:, None] + np.asarray(offsets)[None, :]
+        return self.indices[steps % len(self.indices)]
+
+
+def fit_series_info(y: np.ndarray, split: Split, config: GlobalConfig) -> SeriesInfo:
+    """Season, seasonal indices (when the M4 test finds the season on the training part)
+    and scale of one series, from its training part ``y[:split.train]``."""
+    y_train = np.asarray(y, np.float64)[: split.train]
+    season = config.season or detect_season(y_train)
+    indices = None
+    if (config.deseasonalize and season and season > 1 and np.all(y > 0)
+            and is_seasonal(y_train, season)):
+        indices = seasonal_indices(y_train, season)
+        y_train = y_train / indices[np.arange(split.train) % season]
+    return SeriesInfo(series_scale(y_train, config.transform == "log"), season, split, indices)
 
 
 class GlobalForecaster:
@@ -108,22 +141,28 @@ class GlobalForecaster:
         self.meta = dict(meta or {})
 
     # -- scaling ------------------------------------------------------------------------------
-    def _relative(self, X: np.ndarray, scale: float, Y: np.ndarray | None = None):
-        """Raw ``X (n, L)`` (and ``Y (n, K)``) -> relative, per-series scaled, plus the anchor."""
+    def _relative(self, X: np.ndarray, info: SeriesInfo, origins: np.ndarray,
+                  Y: np.ndarray | None = None):
+        """Raw ``X (n, L)`` (and ``Y (n, K)``) at ``origins`` -> deseasonalised, relative,
+        per-series scaled, plus the anchor ``(n, 1)``."""
+        L, K = self.config.lookback, self.config.horizon
         log = self.config.transform == "log"
         f = np.log if log else np.asarray
         for what, a in (("the input window", X), ("the target", Y)):
             if log and a is not None and not np.all(a > 0):
                 raise ValueError(f"the log transform needs positive values, but {what} holds "
                                  f"{float(np.min(a)):g}; use --transform none")
-        z = f(np.asarray(X, np.float64))
+        z = f(np.asarray(X, np.float64) / info.seasonal(origins, np.arange(-L, 0)))
         last = z[:, -1:]  # (n, 1)
-        x = (z - last) / scale
-        y = None if Y is None else (f(np.asarray(Y, np.float64)) - last) / scale
+        x = (z - last) / info.scale
+        y = None
+        if Y is not None:
+            y = (f(np.asarray(Y, np.float64) / info.seasonal(origins, np.arange(K))) - last)
+            y /= info.scale
         return x, y, last
 
-    def _encode(self, X, scale, Y=None):
-        x, y, last = self._relative(X, scale, Y)
+    def _encode(self, X, info, origins, Y=None):
+        x, y, last = self._relative(X, info, origins, Y)
         x = ((x - self.norm["x_mean"]) / self.norm["x_std"]).T[:, :, None]  # (L, n, 1)
         if y is not None:
             y = (y - self.norm["y_mean"]) / self.norm["y_std"]  # (n, K)
@@ -147,17 +186,16 @@ class GlobalForecaster:
                 raise ValueError(f"series {name!r}: --transform log needs positive values, but "
                                  f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
                                  f"--transform none")
-            y_train = s.target[: split.train]
-            info[name] = SeriesInfo(series_scale(y_train, log),
-                                    config.season or detect_season(y_train), split)
+            info[name] = fit_series_info(s.target, split, config)
             for part in parts:
-                X, Y = make_windows(s.target, L, K, split.origins(part, L, K))
-                parts[part].append((name, X[:, :, 0], Y))
+                origins = split.origins(part, L, K)
+                X, Y = make_windows(s.target, L, K, origins)
+                parts[part].append((name, origins, X[:, :, 0], Y))
         net_config = SequenceNetConfig(input_size=1, output_size=K, hidden_size=hidden_size,
                                        num_layers=num_layers, cell=cell, readout="last",
                                        dropout=dropout, dtype=dtype)
         gf = cls(SequenceNet(net_config, rng=rng), config, info, {}, fit_config)
-        rel = [gf._relative(X, info[n].scale, Y) for n, X, Y in parts["train"]]
+        rel = [gf._relative(X, info[n], o, Y) for n, o, X, Y in parts["train"]]
         x_all = np.concatenate([x for x, _, _ in rel])  # (n, L)
         y_all = np.concatenate([y for _, y, _ in rel])  # (n, K)
         x_mean, x_std = mean_std(x_all.ravel(), 0)
@@ -166,41 +204,46 @@ class GlobalForecaster:
                    "y_std": y_std}
         x, y = gf._stack(parts["train"])
         val = None
-        if any(len(X) for _, X, _ in parts["val"]):
+        if any(len(X) for _, _, X, _ in parts["val"]):
             xv, yv = gf._stack(parts["val"])
             val = (xv.astype(gf.net.dtype), yv.astype(gf.net.dtype), None)
         summary = fit_sequence_net(gf.net, x.astype(gf.net.dtype), y.astype(gf.net.dtype),
                                    mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
                                    should_stop=should_stop)
-        for name, Xv, Yv in parts["val"]:
+        for name, origins, Xv, Yv in parts["val"]:
             if len(Xv):
-                info[name].intervals = Intervals.fit(Yv, gf.predict(name, Xv), log)
+                info[name].intervals = Intervals.fit(Yv, gf.predict(name, Xv, origins), log)
         gf.meta = {"summary": summary, "train_windows": int(x.shape[1]),
                    "source": panel.source}
         return gf
 
     def _stack(self, part) -> tuple[np.ndarray, np.ndarray]:
         """Encoded windows of every series of one part: ``x (L, n, 1)``, ``y (n, K)``."""
-        enc = [self._encode(X, self.info[n].scale, Y) for n, X, Y in part if len(X)]
+        enc = [self._encode(X, self.info[n], o, Y) for n, o, X, Y in part if len(X)]
         return (np.concatenate([e[0] for e in enc], axis=1),
                 np.concatenate([e[1] for e in enc]))
 
     # -- forecasting ------------------------------------------------------------------------
-    def predict(self, name: str, X: np.ndarray, scale: float | None = None) -> np.ndarray:
-        """Raw target windows ``X (n, L)`` of series ``name`` -> forecasts ``(n, K)``;
-        ``scale`` overrides the stored one (needed for a series not seen in training)."""
-        L = self.config.lookback
+    def predict(self, name: str, X: np.ndarray, origins: np.ndarray,
+                info: SeriesInfo | None = None) -> np.ndarray:
+        """Raw target windows ``X (n, L)`` of series ``name`` whose first forecast steps are
+        ``origins (n,)`` (their positions in the series, for the seasonal phase) -> forecasts
+        ``(n, K)``; ``info`` overrides the stored one (a series not seen in training)."""
+        L, K = self.config.lookback, self.config.horizon
         X = np.asarray(X, np.float64)
-        if X.ndim != 2 or X.shape[1] != L:
-            raise ValueError(f"windows must have shape (n, {L}), got {X.shape}")
-        if scale is None:
+        origins = np.asarray(origins, np.int64)
+        if X.ndim != 2 or X.shape[1] != L or origins.shape != (len(X),):
+            raise ValueError(f"windows must have shape (n, {L}) with n origins, got {X.shape} "
+                             f"and {origins.shape}")
+        if info is None:
             if name not in self.info:
-                raise ValueError(f"series {name!r} was not in training; pass its scale")
-            scale = self.info[name].scale
-        x, _, last = self._encode(X, scale)
+                raise ValueError(f"series {name!r} was not in training; pass its SeriesInfo")
+            info = self.info[name]
+        x, _, last = self._encode(X, info, origins)
         out = self.net.predict(x.astype(self.net.dtype)).astype(np.float64)  # (n, K)
-        z = (out * self.norm["y_std"] + self.norm["y_mean"]) * scale + last
-        return np.exp(z) if self.config.transform == "log" else z
+        z = (out * self.norm["y_std"] + self.norm["y_mean"]) * info.scale + last
+        y = np.exp(z) if self.config.transform == "log" else z
+        return y * info.seasonal(origins, np.arange(K))
 
     def forecast_next(self, name: str, series: TimeSeries, horizon: int | None = None
                       ) -> tuple[np.ndarray, bool]:
@@ -214,9 +257,12 @@ class GlobalForecaster:
         if len(series) < L:
             raise ValueError(f"series {name!r} has {len(series)} steps; the model reads the "
                              f"last {L} (its lookback), so it needs at least {L}")
+        n = len(series)
         seen = name in self.info
-        scale = None if seen else series_scale(series.target, self.config.transform == "log")
-        return self.predict(name, series.target[-L:][None], scale)[0, :K2], seen
+        info = None
+        if not seen:  # everything it has is its "training part"
+            info = fit_series_info(series.target, Split(n, n, 0, 0), self.config)
+        return self.predict(name, series.target[-L:][None], np.array([n]), info)[0, :K2], seen
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:

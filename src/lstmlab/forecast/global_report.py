@@ -96,7 +96,7 @@ def evaluate_panel(gf: GlobalForecaster, panel: Panel, ets: bool = False) -> Pan
         origins = split.origins(part, L, K)
         X, Y = make_windows(s.values, L, K, origins)
         base, _ = baseline_forecasts(s, split, L, K, info.season, origins, ets)
-        preds = {net: gf.predict(name, X[:, :, 0]), **base,
+        preds = {net: gf.predict(name, X[:, :, 0], origins), **base,
                  "naive2": naive2(s.target, split.train, origins, K, info.season)}
         scale, lag = mase_denominator(s.target[: split.train], info.season or 1)
         sc = {m: scores(Y, p, scale) for m, p in preds.items()}
