@@ -97,6 +97,18 @@ DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last")
 CHOSEN = ("lookback", "transform", "anchor")
 
 
+def _levels(text: str) -> tuple:
+    try:
+        q = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated levels like 0.1,0.9, got "
+                                         f"{text!r}") from None
+    if not q or not all(0 < v < 1 for v in q):
+        raise argparse.ArgumentTypeError(f"quantile levels must lie strictly between 0 and 1, "
+                                         f"got {text!r}")
+    return tuple(q)
+
+
 def _columns(text: str) -> list[str]:
     cols = [c.strip() for c in text.split(",") if c.strip()]
     if not cols:
@@ -173,6 +185,10 @@ def add_forecast_parser(sub) -> None:
                         "(default 1: the one test part)")
     t.add_argument("--season", type=_positive, default=None,
                    help="season length for seasonal naive (default: detected on the training part)")
+    t.add_argument("--quantiles", type=_levels, default=(), metavar="LEVELS",
+                   help="also train quantile outputs for these levels with the pinball loss, "
+                        "e.g. 0.1,0.9 (an 80%% band); their test coverage is reported beside "
+                        "the conformal intervals and they are drawn in the plot")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
     add_network_options(t)
@@ -311,7 +327,8 @@ def cmd_forecast_train(args) -> int:
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
-                            test_fraction=args.test_fraction, base=args.base, **chosen)
+                            test_fraction=args.test_fraction, base=args.base,
+                            quantiles=args.quantiles, **chosen)
     given = {k for k in CHOSEN if getattr(args, k) is not None}
     check_series_range(series)
     if args.backtest > 1:
@@ -329,7 +346,7 @@ def cmd_forecast_train(args) -> int:
     print(choice.explain(), file=sys.stderr)
     chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
                         config.test_fraction)  # too short? say so before anything is written
-    check_network_fits(args, series.values.shape[1], config.horizon)
+    check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
@@ -362,7 +379,8 @@ def cmd_forecast_train(args) -> int:
               "mase_lag": ev.mase_lag,
               "scores": ev.scores, "seed": args.seed, "choice": choice.to_json(),
               "hybrid_mix": None if fc.hybrid is None else fc.hybrid.mix,
-              "labels": {m: ev.label(m) for m in ev.scores}, "coverage": ev.coverage}
+              "labels": {m: ev.label(m) for m in ev.scores}, "coverage": ev.coverage,
+              "quantile_coverage": ev.quantile_coverage}
     fc.save(out / "model.ckpt", extra={"target": series.columns[0],
                                        "features": series.columns[1:],
                                        "time": args.time if args.csv else SHIPPED[name][1],
@@ -429,6 +447,11 @@ def cmd_forecast_predict(args) -> int:
             columns += fc.intervals.bounds(pred[None], level)
             pct = f"{float(level) * 100:g}"
             head += f",lo{pct},hi{pct}"
+    if fc.config.quantiles:
+        q = fc.predict_quantiles(series.values[-fc.config.lookback:][None], K)  # (1, Q, K)
+        for j, level in enumerate(fc.config.quantiles):
+            columns.append(q[:, j])
+            head += f",q{level * 100:g}"
     lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.6g}" for c in columns)
                       for k in range(K)]
     text = "\n".join(lines) + "\n"

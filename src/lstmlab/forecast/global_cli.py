@@ -16,6 +16,7 @@ NOT_GLOBAL = {
     "features": "a global model reads the target column only",
     "base": "the global model is a network alone (no per-series linear AR under it)",
     "dataset": "a shipped series is one series; give a long-format CSV or a folder",
+    "quantiles": "quantile outputs are trained for a single series only",
 }
 
 

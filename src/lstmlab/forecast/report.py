@@ -56,6 +56,8 @@ class Evaluation:
     labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
     coverage: dict = field(default_factory=dict)  # level -> share of the truth in the interval
     bounds: dict = field(default_factory=dict)  # level -> (lo, hi), each (n, K)
+    quantiles: dict = field(default_factory=dict)  # quantile level -> (n, K) from the heads
+    quantile_coverage: dict = field(default_factory=dict)  # see quantile_scores
 
     def label(self, method: str) -> str:
         if method in self.labels:
@@ -133,16 +135,42 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     if fc.intervals is not None:
         ev.coverage = fc.intervals.coverage(Y, preds[name])
         ev.bounds = {lv: fc.intervals.bounds(preds[name], lv) for lv in fc.intervals.width}
+    if fc.config.quantiles:
+        q = fc.predict_quantiles(X)  # (n, Q, K)
+        ev.quantiles = {f"{t:g}": q[:, j] for j, t in enumerate(fc.config.quantiles)}
+        ev.quantile_coverage = quantile_scores(Y, ev.quantiles)
     return ev
 
 
+def quantile_scores(truth: np.ndarray, quantiles: dict) -> dict:
+    """``{"below": {level: share of truth below the level's forecast}, "bands": {nominal:
+    share inside [q_τ, q_{1-τ}]}}`` for quantile forecasts ``level -> (n, K)``; a band for
+    every τ < 0.5 whose 1 - τ is also forecast, its nominal coverage 1 - 2τ."""
+    below = {lv: float(np.mean(truth <= q)) for lv, q in quantiles.items()}
+    bands = {}
+    for lv, lo in quantiles.items():
+        hi = quantiles.get(f"{1 - float(lv):g}")
+        if float(lv) < 0.5 and hi is not None:
+            bands[f"{1 - 2 * float(lv):g}"] = float(np.mean((truth >= lo) & (truth <= hi)))
+    return {"below": below, "bands": bands}
+
+
 def format_coverage(ev: Evaluation) -> str:
-    """One line: the network's interval coverage on the evaluated part, per level."""
+    """The network's interval coverage on the evaluated part, per level; with quantile
+    heads a second line with theirs."""
     if not ev.coverage:
-        return "no prediction intervals (no validation part to fit them on)"
-    parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
-             for lv, c in ev.coverage.items()]
-    return f"prediction intervals on the {ev.part} part: " + ", ".join(parts)
+        line = "no prediction intervals (no validation part to fit them on)"
+    else:
+        parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
+                 for lv, c in ev.coverage.items()]
+        line = f"prediction intervals (conformal) on the {ev.part} part: " + ", ".join(parts)
+    if ev.quantile_coverage:
+        qc = ev.quantile_coverage
+        parts = [f"{float(n) * 100:g}% band covers {c * 100:.0f}%" for n, c in qc["bands"].items()]
+        parts += [f"{c * 100:.0f}% below the {float(lv) * 100:g}% quantile"
+                  for lv, c in qc["below"].items()]
+        line += f"\nquantile heads (pinball loss) on the {ev.part} part: " + ", ".join(parts)
+    return line
 
 
 def format_table(ev: Evaluation) -> str:
@@ -166,6 +194,7 @@ def forecasts_csv(ev: Evaluation, series: TimeSeries) -> str:
     net = methods[0]
     bands = [(f"{net}_{side}{float(lv) * 100:g}", b) for lv, (lo, hi) in ev.bounds.items()
              for side, b in (("lo", lo), ("hi", hi))]
+    bands += [(f"{net}_q{float(lv) * 100:g}", q) for lv, q in ev.quantiles.items()]
     w.writerow(["origin_time", "target_time", "step", "truth", *methods, *(n for n, _ in bands)])
     for i, t in enumerate(ev.origins):
         for k in range(ev.truth.shape[1]):
@@ -205,6 +234,9 @@ def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> 
         lo, hi = ev.bounds[level]
         ax.fill_between(span, lo[0], hi[0], color="tab:blue", alpha=alpha, lw=0,
                         label=f"{float(level) * 100:g}% interval")
+    for level, q in ev.quantiles.items():
+        ax.plot(span, q[0], "--", color="tab:purple", lw=1,
+                label=f"{float(level) * 100:g}% quantile (pinball head)")
     ax.plot(span, ev.preds["linear_ar"][0], "s:", color="tab:orange", ms=3, lw=1,
             label=f"linear AR, {K} steps")
     ax.axvline(first - 0.5, color="0.8", lw=1)
