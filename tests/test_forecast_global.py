@@ -14,6 +14,7 @@ from lstmlab.forecast.data import SeriesError, TimeSeries
 from lstmlab.forecast.global_model import GlobalConfig, GlobalForecaster, split_series
 from lstmlab.forecast.global_report import evaluate_panel
 from lstmlab.forecast.m4 import is_seasonal, naive2, owa, seasonal_indices
+from lstmlab.forecast.model import future_labels
 from lstmlab.forecast.panel import Panel, read_long, read_panel
 from lstmlab.forecast.windows import WindowError
 from lstmlab.training.supervised import FitConfig
@@ -221,3 +222,7 @@ def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread,
     for flag in (["--features", "x"], ["--anchor", "season"], ["--base", "ar"]):
         assert main(["forecast", "train", str(p), "--id", "id", "--target", "y",
                      "--out", str(tmp_path / "r2"), *flag]) != 0
+
+
+def test_quarter_labels_are_continued():
+    assert future_labels(["2009-Q2", "2009-Q3"], 3) == ["2009-Q4", "2010-Q1", "2010-Q2"]
