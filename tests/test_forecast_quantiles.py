@@ -8,6 +8,7 @@ import pytest
 from seq_helpers import one_blas_thread, write  # noqa: F401
 
 from lstmlab.cli import main
+from lstmlab.forecast.baselines import ridge_loo
 from lstmlab.forecast.data import TimeSeries
 from lstmlab.forecast.model import ForecastConfig, Forecaster, point_and_quantile_loss
 from lstmlab.forecast.report import evaluate, format_coverage, quantile_scores
@@ -141,3 +142,33 @@ def test_cli_quantiles_in_report_forecasts_checkpoint_and_predict(tmp_path, one_
               "--out", str(tmp_path / "r2")])
     assert exc.value.code == 2
     assert "--quantiles: quantile levels must lie strictly between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ridge_leave_one_out_equals_refitting_without_each_window(seed):
+    rng = np.random.default_rng(seed)
+    n, L, K = rng.integers(6, 14), rng.integers(1, 5), rng.integers(1, 4)
+    x, Y = rng.normal(size=(n, L, 1)), rng.normal(size=(n, K)) + 3.0
+    for lam in (0.0, 0.01, 1.0):
+        loo = ridge_loo(x, Y, lam)
+        A = np.hstack([x.reshape(n, -1), np.ones((n, 1))])  # intercept last, not penalised
+        P = lam * n * np.eye(A.shape[1])
+        P[-1, -1] = 0.0
+        for i in range(n):
+            keep = np.arange(n) != i
+            W = np.linalg.lstsq(A[keep].T @ A[keep] + P, A[keep].T @ Y[keep], rcond=None)[0]
+            np.testing.assert_allclose(loo[i], A[i] @ W, rtol=1e-8, atol=1e-8)
+
+
+def test_hybrid_intervals_calibrate_on_training_and_validation_windows(one_blas_thread):
+    s = _noisy(200)
+    cfg = dict(lookback=24, horizon=3, anchor="season", season=12)
+    fit = FitConfig(epochs=3)
+    hybrid = Forecaster.train(s, ForecastConfig(base="ar", **cfg), np.random.default_rng(0),
+                              hidden_size=4, fit_config=fit)
+    plain = Forecaster.train(s, ForecastConfig(base="none", **cfg), np.random.default_rng(0),
+                             hidden_size=4, fit_config=fit)
+    n_train = len(hybrid.split.origins("train", 24, 3))
+    n_val = len(hybrid.split.origins("val", 24, 3))
+    assert hybrid.intervals.n == n_train + n_val and plain.intervals.n == n_val
+    assert np.all(hybrid.intervals.width["0.95"] >= hybrid.intervals.width["0.8"])
