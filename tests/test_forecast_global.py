@@ -222,6 +222,8 @@ def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread,
     for flag in (["--features", "x"], ["--anchor", "season"], ["--base", "ar"]):
         assert main(["forecast", "train", str(p), "--id", "id", "--target", "y",
                      "--out", str(tmp_path / "r2"), *flag]) != 0
+    assert main(["forecast", "train", "--id", "id", "--target", "y"]) != 0
+    assert "--id needs a CSV" in capsys.readouterr().err
 
 
 def test_quarter_labels_are_continued():

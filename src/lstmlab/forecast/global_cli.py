@@ -32,6 +32,8 @@ def cmd_global_train(args) -> int:
                                 panel_forecasts_csv, panel_report)
     from .panel import read_panel
 
+    if args.csv is None:
+        raise ValueError("--id needs a CSV in long format (one row per series and time)")
     for flag, why in NOT_GLOBAL.items():
         if getattr(args, flag, None):
             raise ValueError(f"--{flag} does not apply to many series: {why}")
