@@ -71,20 +71,34 @@ class LinearAR:
 RIDGE_GRID = (0.0, *10.0 ** np.arange(-4.0, 1.01, 0.5))  # λ per window, see ridge_gcv
 
 
+def _centred_svd(x: np.ndarray, Y: np.ndarray):
+    """The flattened windows ``x`` and targets ``Y`` centred, and the SVD of the windows:
+    ``(U, sv, Vt, a_mean, y_mean, Y)`` (the intercept is the means')."""
+    A = LinearAR._design(x)[:, :-1]  # (n, F) without the intercept column
+    Y = np.asarray(Y, np.float64)  # (n, K)
+    a_mean, y_mean = A.mean(axis=0), Y.mean(axis=0)
+    U, sv, Vt = np.linalg.svd(A - a_mean, full_matrices=False)
+    return U, sv, Vt, a_mean, y_mean, Y
+
+
+def _shrink(sv: np.ndarray, lam: float, n: int) -> np.ndarray:
+    """How much of each singular direction the ridge fit ``λ·n·|w|²`` keeps (0..1)."""
+    if lam:
+        return sv ** 2 / (sv ** 2 + lam * n)
+    return (sv > sv.max() * 1e-10).astype(float) if sv.size else sv
+
+
 def ridge_gcv(x: np.ndarray, Y: np.ndarray) -> tuple[LinearAR, float]:
     """A :class:`LinearAR` fitted with the ridge penalty ``λ·n·|w|²`` (intercept free) whose
     ``λ`` in :data:`RIDGE_GRID` has the lowest generalised cross-validation score
     ``RSS / (1 - df/n)²`` summed over the K outputs (``df`` the effective number of weights);
     returns ``(model, λ)``. One SVD serves every λ."""
-    A = LinearAR._design(x)[:, :-1]  # (n, F) without the intercept column
-    Y = np.asarray(Y, np.float64)  # (n, K)
-    n = len(A)
-    a_mean, y_mean = A.mean(axis=0), Y.mean(axis=0)
-    U, sv, Vt = np.linalg.svd(A - a_mean, full_matrices=False)
+    U, sv, Vt, a_mean, y_mean, Y = _centred_svd(x, Y)
+    n = len(Y)
     UtY = U.T @ (Y - y_mean)  # (r, K)
     best = (np.inf, 0.0)
     for lam in RIDGE_GRID:
-        shrink = sv ** 2 / (sv ** 2 + lam * n) if lam else (sv > sv.max() * 1e-10).astype(float)
+        shrink = _shrink(sv, lam, n)
         rss = float(np.sum(np.square(Y - y_mean - U @ (shrink[:, None] * UtY))))
         df = float(shrink.sum()) + 1  # + the intercept
         if df < n and rss / (1 - df / n) ** 2 < best[0]:
@@ -99,6 +113,19 @@ def ridge_gcv(x: np.ndarray, Y: np.ndarray) -> tuple[LinearAR, float]:
     return model, lam
 
 
+def ridge_loo(x: np.ndarray, Y: np.ndarray, lam: float) -> np.ndarray:
+    """Leave-one-out forecasts ``(n, K)`` of the ridge fit of :func:`ridge_gcv` with penalty
+    ``λ``: window i's forecast by the regression fitted on the other windows (same penalty
+    ``λ·n·|w|²``), all from one fit through ``y_i − e_i / (1 − h_ii)`` with ``h_ii`` the
+    leverage of the linear smoother (Allen 1974)."""
+    U, sv, _, _, y_mean, Y = _centred_svd(x, Y)
+    n = len(Y)
+    shrink = _shrink(sv, lam, n)
+    fit = y_mean + U @ (shrink[:, None] * (U.T @ (Y - y_mean)))  # (n, K)
+    h = 1.0 / n + np.sum(U ** 2 * shrink, axis=1)  # (n,) the intercept's 1/n included
+    return Y - (Y - fit) / np.maximum(1 - h, 1e-12)[:, None]
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 def mae(y: np.ndarray, yhat: np.ndarray) -> float:
@@ -109,6 +136,14 @@ def mae(y: np.ndarray, yhat: np.ndarray) -> float:
 def rmse(y: np.ndarray, yhat: np.ndarray) -> float:
     """Root mean squared error of the forecasts ``yhat`` against the truth ``y`` (same shape)."""
     return float(np.sqrt(np.mean(np.square(np.asarray(yhat) - np.asarray(y)))))
+
+
+def smape(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Symmetric MAPE in percent (0..200) as in the M4 competition (Makridakis et al. 2020):
+    the mean of ``200 |y - ŷ| / (|y| + |ŷ|)``; a term whose truth and forecast are both 0 is 0."""
+    y, yhat = np.asarray(y, np.float64), np.asarray(yhat, np.float64)
+    num, den = 2.0 * np.abs(y - yhat), np.abs(y) + np.abs(yhat)
+    return float(100.0 * np.mean(np.divide(num, den, out=np.zeros_like(num), where=den > 0)))
 
 
 def mase_denominator(y_train: np.ndarray, season: int = 1) -> tuple[float, int | None]:
@@ -134,4 +169,5 @@ def scores(y: np.ndarray, yhat: np.ndarray, scale: float) -> dict:
     y, yhat = np.asarray(y, np.float64), np.asarray(yhat, np.float64)
     per_step = np.sqrt(np.mean(np.square(yhat - y), axis=0))  # (K,)
     return {"mae": mae(y, yhat), "rmse": rmse(y, yhat), "mase": mae(y, yhat) / scale,
-            "rmse_1": float(per_step[0]), "rmse_per_step": per_step.tolist()}
+            "smape": smape(y, yhat), "rmse_1": float(per_step[0]),
+            "rmse_per_step": per_step.tolist()}

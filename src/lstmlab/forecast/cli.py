@@ -49,11 +49,17 @@ OUT/metrics.jsonl (per epoch) and OUT/forecast.png (history, truth, forecasts).
 With no CSV it trains on the shipped monthly airline series (--dataset sunspots for the
 yearly sunspots; horizons 12 and 10), and says so.
 
+Many series, one model: a long-format CSV with --id (one row per series and time) or a
+folder of CSVs (one series each) trains one network on the windows of every series, each
+scaled by its own naive error, and reports MASE, sMAPE and the M4 OWA (relative to naive 2)
+per series and over all, beside each series' own baselines.
+
 examples:
   lstmlab forecast train --out runs/airline
   lstmlab forecast train --dataset sunspots --out runs/sunspots --ets --backtest 4
   lstmlab forecast train sales.csv --target units --time date --lookback 28 --horizon 7 \\
       --features price,promo --missing interpolate --out runs/sales
+  lstmlab forecast train panel.csv --id series --time date --value y --horizon 8 --out runs/g
 """
 
 PREDICT_HELP = """\
@@ -89,6 +95,18 @@ HORIZONS = {"airline": 12, "sunspots": 10}
 # are candidates' fallbacks (used as given when the user sets them).
 DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last")
 CHOSEN = ("lookback", "transform", "anchor")
+
+
+def _levels(text: str) -> tuple:
+    try:
+        q = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated levels like 0.1,0.9, got "
+                                         f"{text!r}") from None
+    if not q or not all(0 < v < 1 for v in q):
+        raise argparse.ArgumentTypeError(f"quantile levels must lie strictly between 0 and 1, "
+                                         f"got {text!r}")
+    return tuple(q)
 
 
 def _columns(text: str) -> list[str]:
@@ -135,7 +153,12 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("csv", nargs="?", metavar="CSV", help="the data (default: a shipped series)")
     t.add_argument("--dataset", choices=["airline", "sunspots"], default=None,
                    help="shipped series to use when no CSV is given (default airline)")
-    t.add_argument("--target", help="the column to forecast (required with a CSV)")
+    t.add_argument("--target", "--value", dest="target",
+                   help="the column to forecast (required with a CSV)")
+    t.add_argument("--id", default=None, metavar="COLUMN",
+                   help="many series in one long-format CSV: the column naming each row's "
+                        "series; one network is trained across all of them (a folder of CSVs, "
+                        "one series each, needs no --id)")
     t.add_argument("--features", type=_columns, default=None,
                    help="extra input columns, comma-separated (their past values are inputs)")
     t.add_argument("--time", help="time column (labels in outputs; its order is checked)")
@@ -150,7 +173,7 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--anchor", choices=["none", "last", "season"], default=None,
                    help="predict the residual over the last value, over the seasonal naive "
                         "forecast, or levels (default: chosen on the validation part)")
-    t.add_argument("--base", choices=["ar", "none"], default="ar",
+    t.add_argument("--base", choices=["ar", "none"], default=None,
                    help="ar (default): the hybrid, the network learns the residual of a linear "
                         "AR and its weight is picked on validation; none: the network alone")
     t.add_argument("--ets", action="store_true",
@@ -162,6 +185,10 @@ def add_forecast_parser(sub) -> None:
                         "(default 1: the one test part)")
     t.add_argument("--season", type=_positive, default=None,
                    help="season length for seasonal naive (default: detected on the training part)")
+    t.add_argument("--quantiles", type=_levels, default=(), metavar="LEVELS",
+                   help="also train quantile outputs for these levels with the pinball loss, "
+                        "e.g. 0.1,0.9 (an 80%% band); their test coverage is reported beside "
+                        "the conformal intervals and they are drawn in the plot")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
     add_network_options(t)
@@ -275,6 +302,12 @@ def cmd_forecast_train(args) -> int:
     from .select import choose_settings
     from .windows import chronological_split
 
+    if args.id is not None or (args.csv is not None and Path(args.csv).is_dir()):
+        from .global_cli import cmd_global_train
+
+        return cmd_global_train(args)
+    if args.base is None:
+        args.base = "ar"
     if args.csv is None:
         name = args.dataset or "airline"
         series = load_shipped(name)
@@ -294,7 +327,8 @@ def cmd_forecast_train(args) -> int:
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
-                            test_fraction=args.test_fraction, base=args.base, **chosen)
+                            test_fraction=args.test_fraction, base=args.base,
+                            quantiles=args.quantiles, **chosen)
     given = {k for k in CHOSEN if getattr(args, k) is not None}
     check_series_range(series)
     if args.backtest > 1:
@@ -312,7 +346,7 @@ def cmd_forecast_train(args) -> int:
     print(choice.explain(), file=sys.stderr)
     chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
                         config.test_fraction)  # too short? say so before anything is written
-    check_network_fits(args, series.values.shape[1], config.horizon)
+    check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
@@ -345,7 +379,8 @@ def cmd_forecast_train(args) -> int:
               "mase_lag": ev.mase_lag,
               "scores": ev.scores, "seed": args.seed, "choice": choice.to_json(),
               "hybrid_mix": None if fc.hybrid is None else fc.hybrid.mix,
-              "labels": {m: ev.label(m) for m in ev.scores}, "coverage": ev.coverage}
+              "labels": {m: ev.label(m) for m in ev.scores}, "coverage": ev.coverage,
+              "quantile_coverage": ev.quantile_coverage}
     fc.save(out / "model.ckpt", extra={"target": series.columns[0],
                                        "features": series.columns[1:],
                                        "time": args.time if args.csv else SHIPPED[name][1],
@@ -389,6 +424,11 @@ def cmd_forecast_predict(args) -> int:
     from .data import read_series
     from .model import KIND, Forecaster, check_series_range, future_labels
 
+    meta, _ = load_checkpoint(args.checkpoint)
+    if meta.get("kind") == "global_forecaster":
+        from .global_cli import cmd_global_predict
+
+        return cmd_global_predict(args, meta)
     meta, _ = load_checkpoint(args.checkpoint, expect_kind=KIND)
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]
@@ -407,6 +447,11 @@ def cmd_forecast_predict(args) -> int:
             columns += fc.intervals.bounds(pred[None], level)
             pct = f"{float(level) * 100:g}"
             head += f",lo{pct},hi{pct}"
+    if fc.config.quantiles:
+        q = fc.predict_quantiles(series.values[-fc.config.lookback:][None], K)  # (1, Q, K)
+        for j, level in enumerate(fc.config.quantiles):
+            columns.append(q[:, j])
+            head += f",q{level * 100:g}"
     lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.6g}" for c in columns)
                       for k in range(K)]
     text = "\n".join(lines) + "\n"

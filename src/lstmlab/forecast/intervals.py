@@ -1,15 +1,17 @@
-"""Prediction intervals from the forecaster's errors on the validation part (split conformal).
+"""Prediction intervals from a forecaster's out-of-sample errors (split conformal).
 
 Dimensions: n windows, K horizon.
 
-For each step ahead k, the interval at level a is the forecast ± q_k(a), where q_k(a) is
-the ``⌈(n+1)·a⌉``-th smallest absolute validation error at step k (the split-conformal
-quantile, Lei et al. 2018: with exchangeable errors the interval covers the truth with
-probability at least a). With the log transform the errors and the interval are taken in
-log units, so the interval grows with the level of the series. Time-series errors are not
-exchangeable and the validation part also chose the epoch, so the coverage is measured on
-the test part and reported beside the nominal level, not assumed. With fewer than
-``1/(1-a) - 1`` validation windows the quantile is the largest error.
+The forecaster passes the errors it has honest forecasts for: its validation windows' and,
+for the hybrid, its linear AR's leave-one-out forecasts of the training windows
+(:meth:`.model.Forecaster.train`). For each step ahead k, the interval at level a is the
+forecast ± q_k(a), where q_k(a) is the ``⌈(n+1)·a⌉``-th smallest absolute error at step k
+(the split-conformal quantile, Lei et al. 2018: with exchangeable errors the interval
+covers the truth with probability at least a). With the log transform the errors and the
+interval are taken in log units, so the interval grows with the level of the series.
+Time-series errors are not exchangeable and the validation part also chose the epoch, so
+the coverage is measured on the test part and reported beside the nominal level, not
+assumed. With fewer than ``1/(1-a) - 1`` errors the quantile is the largest error.
 """
 
 from __future__ import annotations

@@ -21,8 +21,19 @@ stopping (the smallest weight with half the best validation gain, see ``_pick_mi
 ``mix = 0`` is the linear AR alone, so on the validation part the hybrid is never worse than
 the statistical model it stands on; the network adds only what the validation part confirms.
 
-With a validation part, the forecaster also keeps prediction intervals fitted on its
-validation errors (:mod:`.intervals`).
+With a validation part, the forecaster also keeps prediction intervals (:mod:`.intervals`)
+fitted on its validation errors and, for the hybrid, on the leave-one-out errors of its
+linear AR on every training window as well (:func:`.baselines.ridge_loo`): the whole
+history's errors, so a calibration set of 9 to 99 validation windows gains the training
+part's 50 to 500, with their calmer and rougher stretches.
+
+**Quantile heads** (``quantiles=(0.1, 0.9)``, say): the network has Q·K more outputs, trained
+with the pinball loss (:func:`~lstmlab.training.losses.pinball_loss`) beside the mean squared
+error of the point outputs, so each learns the τ-quantile of the same target (for the hybrid,
+of the AR's standardised residual, added to the AR at full weight). The scaler's steps are
+monotone, so quantiles decode like forecasts; the Q decoded values of a window and step are
+sorted, so quantiles never cross (monotone rearrangement, Chernozhukov, Fernández-Val &
+Galichon 2010).
 
 A checkpoint (``kind = "forecaster"``) holds the network, the fitted scaler, the column
 names, the season, the split and the settings, so ``forecast predict`` needs nothing else.
@@ -41,9 +52,9 @@ from .._scaling import range_problem
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
-from ..training.losses import mse_loss
+from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
-from .baselines import LinearAR, mae, ridge_gcv
+from .baselines import LinearAR, mae, ridge_gcv, ridge_loo
 from .data import TimeSeries, detect_season
 from .intervals import Intervals
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -66,8 +77,17 @@ class ForecastConfig:
     test_fraction: float = 0.2  # share at the end for the test
     season: int | None = None  # seasonal-naive season; None: detect on the training part
     base: str = "none"  # "ar": the network learns the residual of a linear AR (the hybrid)
+    quantiles: tuple = ()  # levels in (0, 1) with their own outputs (pinball loss), increasing
 
     def __post_init__(self):
+        try:
+            q = tuple(float(v) for v in self.quantiles)
+        except (TypeError, ValueError):
+            raise ValueError(f"quantiles must be numbers, got {self.quantiles!r}") from None
+        if not all(0 < v < 1 for v in q) or list(q) != sorted(set(q)):
+            raise ValueError(f"quantiles must be increasing levels strictly between 0 and 1, "
+                             f"got {list(q)}")
+        object.__setattr__(self, "quantiles", q)
         positive_int(self.lookback, "lookback")
         positive_int(self.horizon, "horizon")
         if self.transform not in TRANSFORMS:
@@ -113,14 +133,20 @@ class HybridBase:
     coef: np.ndarray  # (L'·D + 1, K) ridge weights on the encoded window, intercept last
     res_std: np.ndarray  # (K,) standard deviation of the AR's training residuals per step ahead
     mix: float = 1.0  # weight of the network's residual forecast (picked on validation)
+    ridge: float = 0.0  # the ridge penalty λ chosen by generalised cross-validation
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray) -> "HybridBase":
         """``x (L', n, D)`` encoded training windows, ``y (n, K)`` scaled targets."""
-        ar, _ = ridge_gcv(x.transpose(1, 0, 2), y)
+        ar, lam = ridge_gcv(x.transpose(1, 0, 2), y)
         res = y - ar.predict(x.transpose(1, 0, 2))  # (n, K)
         std = res.std(axis=0)
-        return cls(ar.coef, np.where(std > 0, std, 1.0))
+        return cls(ar.coef, np.where(std > 0, std, 1.0), ridge=lam)
+
+    def loo(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The AR's leave-one-out forecasts ``(n, K)`` of the training windows it was fitted
+        on (``x (L', n, D)``, ``y (n, K)``), scaled coordinates."""
+        return ridge_loo(x.transpose(1, 0, 2), y, self.ridge)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``x (L', n, D)`` -> the AR's forecast ``(n, K)`` in scaled coordinates."""
@@ -139,12 +165,13 @@ class HybridBase:
         return self.predict(x)[:, :K] + w * out * self.res_std[:K]
 
     def to_json(self) -> dict:
-        return {"coef": self.coef.tolist(), "res_std": self.res_std.tolist(), "mix": self.mix}
+        return {"coef": self.coef.tolist(), "res_std": self.res_std.tolist(), "mix": self.mix,
+                "ridge": self.ridge}
 
     @classmethod
     def from_json(cls, d: dict) -> "HybridBase":
         return cls(np.asarray(d["coef"], np.float64), np.asarray(d["res_std"], np.float64),
-                   float(d["mix"]))
+                   float(d["mix"]), float(d.get("ridge", 0.0)))
 
 
 class Forecaster:
@@ -178,7 +205,8 @@ class Forecaster:
         X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
         scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                               season=season).fit(X, Y)
-        net_config = SequenceNetConfig(input_size=series.values.shape[1], output_size=K,
+        Q = len(config.quantiles)
+        net_config = SequenceNetConfig(input_size=series.values.shape[1], output_size=K * (1 + Q),
                                        hidden_size=hidden_size, num_layers=num_layers, cell=cell,
                                        readout="last", dropout=dropout, dtype=dtype)
         net = SequenceNet(net_config, rng=rng)
@@ -191,7 +219,8 @@ class Forecaster:
             xv, yv = scaler.encode(Xv, Yv)
             tv = yv if hybrid is None else hybrid.residual(xv, yv)
             val = (xv.astype(net.dtype), tv.astype(net.dtype), None)
-        summary = fit_sequence_net(net, x.astype(net.dtype), target.astype(net.dtype), mse_loss,
+        loss = mse_loss if not Q else point_and_quantile_loss(K, config.quantiles)
+        summary = fit_sequence_net(net, x.astype(net.dtype), target.astype(net.dtype), loss,
                                    fit_config, rng, val=val, on_epoch=on_epoch,
                                    should_stop=should_stop)
         meta = {"data": {"source": series.source, "n": len(series),
@@ -201,7 +230,11 @@ class Forecaster:
         if hybrid is not None and Xv is not None:
             fc._pick_mix(Xv, Yv)
         if Xv is not None and len(Xv):
-            fc.intervals = Intervals.fit(Yv, fc.predict_windows(Xv), config.transform == "log")
+            truth, pred = Yv, fc.predict_windows(Xv)
+            if hybrid is not None:  # and the AR's leave-one-out errors on every training window
+                truth = np.vstack([Y, Yv])
+                pred = np.vstack([scaler.decode(X, hybrid.loo(x, y)), pred])
+            fc.intervals = Intervals.fit(truth, pred, config.transform == "log")
         return fc
 
     def _pick_mix(self, Xv: np.ndarray, Yv: np.ndarray) -> None:
@@ -223,11 +256,36 @@ class Forecaster:
     # -- forecasting ------------------------------------------------------------------------
     def predict_windows(self, X: np.ndarray, horizon: int | None = None) -> np.ndarray:
         """Raw windows ``X (n, L, D)`` -> forecasts ``(n, K')`` in the series' units."""
+        K = self._horizon(horizon)
+        x64, out = self._outputs(X)
+        out = out[:, : self.config.horizon]  # (n, K) the point outputs
+        if self.hybrid is not None:
+            out = self.hybrid.combine(x64, out)
+        return self.scaler.decode(X, out)[:, :K]
+
+    def predict_quantiles(self, X: np.ndarray, horizon: int | None = None) -> np.ndarray:
+        """Raw windows ``X (n, L, D)`` -> ``(n, Q, K')``: the quantile heads' forecasts of the
+        levels ``config.quantiles``, in the series' units, sorted along Q."""
+        K, Kf, Q = self._horizon(horizon), self.config.horizon, len(self.config.quantiles)
+        if not Q:
+            raise ValueError("this model has no quantile outputs; train it with quantiles")
+        x64, out = self._outputs(X)
+        q = out[:, Kf:].reshape(len(out), Q, Kf)  # (n, Q, K) scaled coordinates
+        if self.hybrid is not None:  # quantiles of the standardised residual, at full weight
+            q = self.hybrid.predict(x64)[:, None, :] + q * self.hybrid.res_std
+        dec = np.stack([self.scaler.decode(X, q[:, j]) for j in range(Q)], axis=1)
+        return np.sort(dec, axis=1)[:, :, :K]
+
+    def _horizon(self, horizon: int | None) -> int:
         K = self.config.horizon if horizon is None else horizon
         if not 1 <= K <= self.config.horizon:
             raise ValueError(f"this model forecasts {self.config.horizon} steps ahead at once "
                              f"(direct multi-step output); --horizon must be 1..{self.config.horizon}"
                              f", got {K}; retrain with --horizon {K} for more")
+        return K
+
+    def _outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x64 (L', n, D), out (n, K·(1+Q)))``: encoded windows and the network's outputs."""
         L, D = self.config.lookback, len(self.columns)
         if X.ndim != 3 or X.shape[1:] != (L, D):
             raise ValueError(f"windows must have shape (n, {L}, {D}), got {X.shape}")
@@ -239,10 +297,7 @@ class Forecaster:
             raise ValueError(f"column {self.columns[j]!r} of window {i} is too far from the "
                              f"training data to scale: it falls outside {self.net.dtype} after "
                              f"standardisation with the training mean and standard deviation")
-        out = self.net.predict(x).astype(np.float64)  # (n, K)
-        if self.hybrid is not None:
-            out = self.hybrid.combine(x64, out)
-        return self.scaler.decode(X, out)[:, :K]
+        return x64, self.net.predict(x).astype(np.float64)
 
     def forecast_next(self, series: TimeSeries, horizon: int | None = None) -> np.ndarray:
         """The K' steps after the end of ``series`` (its last L rows are the input)."""
@@ -300,9 +355,25 @@ class Forecaster:
         return fc
 
 
+def point_and_quantile_loss(K: int, quantiles):
+    """``loss(out, target)`` for outputs ``(n, K·(1+Q))``: the mean squared error of the first
+    K (the point forecast) plus the mean pinball loss of the Q·K quantile outputs, each
+    against the same target ``(n, K)``."""
+    tau = np.asarray(quantiles, np.float64)[:, None]  # (Q, 1)
+
+    def loss(out, target):
+        n, Q = len(out), len(tau)
+        point, dpoint = mse_loss(out[:, :K], target)
+        q = out[:, K:].reshape(n, Q, K)
+        pin, dq = pinball_loss(q, np.broadcast_to(target[:, None, :], q.shape), tau)
+        return point + pin, np.concatenate([dpoint, dq.reshape(n, Q * K)], axis=1)
+
+    return loss
+
+
 def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     """Time labels for the K steps after ``labels``: continued for equally spaced numbers
-    (years) and ``YYYY-MM`` months; otherwise ``+1, +2, ...``."""
+    (years), ``YYYY-MM`` months and ``YYYY-Qn`` quarters; otherwise ``+1, +2, ...``."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
@@ -312,6 +383,10 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
             return [str(b + (b - a) * k) for k in range(1, horizon + 1)]
         except ValueError:
             pass
+    q = re.fullmatch(r"(\d{4})-Q([1-4])", labels[-1])
+    if q:
+        t0 = int(q.group(1)) * 4 + int(q.group(2)) - 1
+        return [f"{(t0 + k) // 4}-Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
     m = re.fullmatch(r"(\d{4})-(\d{2})", labels[-1])
     if m:
         y, mo = int(m.group(1)), int(m.group(2))

@@ -31,7 +31,7 @@ from ..training.checkpoint import atomic_write_bytes, atomic_write_text
 from .baselines import LinearAR, mase_denominator, persistence, scores, seasonal_naive
 from .data import TimeSeries
 from .model import Forecaster
-from .windows import make_windows
+from .windows import Split, make_windows
 
 LABELS = {
     "persistence": "persistence",
@@ -56,6 +56,8 @@ class Evaluation:
     labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
     coverage: dict = field(default_factory=dict)  # level -> share of the truth in the interval
     bounds: dict = field(default_factory=dict)  # level -> (lo, hi), each (n, K)
+    quantiles: dict = field(default_factory=dict)  # quantile level -> (n, K) from the heads
+    quantile_coverage: dict = field(default_factory=dict)  # see quantile_scores
 
     def label(self, method: str) -> str:
         if method in self.labels:
@@ -84,6 +86,27 @@ def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray
     return fc.scaler.decode(X, ar.predict(x.transpose(1, 0, 2)))
 
 
+def baseline_forecasts(series: TimeSeries, split: Split, L: int, K: int, season: int | None,
+                       origins: np.ndarray, ets: bool = False) -> tuple[dict, dict]:
+    """``(preds, labels)``: persistence, seasonal naive (when the season fits before the first
+    origin), the least-squares linear AR in levels on the training windows and, with ``ets``,
+    exponential smoothing, each ``(n, K)`` at ``origins``; ``labels`` names fitted variants."""
+    X, _ = make_windows(series.values, L, K, origins)
+    Xtr, Ytr = make_windows(series.values, L, K, split.origins("train", L, K))
+    preds = {"persistence": persistence(X, K)}
+    if season and origins.min() >= season:
+        preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, season)
+    preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
+    labels = {}
+    if ets:
+        from .ets import fit_ets
+
+        model = fit_ets(series.target, split.train, split.origins("val", L, K), K, season)
+        preds["ets"] = model.forecast(series.target, origins, K)
+        labels["ets"] = model.describe()
+    return preds, labels
+
+
 def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluation:
     """Score ``fc`` and the baselines on the test part of ``series`` (the training series);
     ``ets`` adds exponential smoothing (needs statsmodels: ``ImportError`` without it)."""
@@ -99,34 +122,55 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     X, Y = make_windows(series.values, L, K, origins)
     Xtr, Ytr = make_windows(series.values, L, K, split.origins("train", L, K))
     name = fc.net.config.cell
-    preds = {name: fc.predict_windows(X), "persistence": persistence(X, K)}
-    if fc.season and origins.min() >= fc.season:
-        preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, fc.season)
-    preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
+    base, labels = baseline_forecasts(series, split, L, K, fc.season, origins, ets)
+    preds = {name: fc.predict_windows(X), "persistence": base.pop("persistence")}
+    if "seasonal_naive" in base:
+        preds["seasonal_naive"] = base.pop("seasonal_naive")
+    preds["linear_ar"] = base.pop("linear_ar")
     preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
-    labels = {}
-    if ets:
-        from .ets import fit_ets
-
-        model = fit_ets(series.target, split.train, split.origins("val", L, K), K, fc.season)
-        preds["ets"] = model.forecast(series.target, origins, K)
-        labels["ets"] = model.describe()
+    preds.update(base)
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
     ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
                     fc.season, scale, "test" if part == "test" else "validation", lag, labels)
     if fc.intervals is not None:
         ev.coverage = fc.intervals.coverage(Y, preds[name])
         ev.bounds = {lv: fc.intervals.bounds(preds[name], lv) for lv in fc.intervals.width}
+    if fc.config.quantiles:
+        q = fc.predict_quantiles(X)  # (n, Q, K)
+        ev.quantiles = {f"{t:g}": q[:, j] for j, t in enumerate(fc.config.quantiles)}
+        ev.quantile_coverage = quantile_scores(Y, ev.quantiles)
     return ev
 
 
+def quantile_scores(truth: np.ndarray, quantiles: dict) -> dict:
+    """``{"below": {level: share of truth below the level's forecast}, "bands": {nominal:
+    share inside [q_τ, q_{1-τ}]}}`` for quantile forecasts ``level -> (n, K)``; a band for
+    every τ < 0.5 whose 1 - τ is also forecast, its nominal coverage 1 - 2τ."""
+    below = {lv: float(np.mean(truth <= q)) for lv, q in quantiles.items()}
+    bands = {}
+    for lv, lo in quantiles.items():
+        hi = quantiles.get(f"{1 - float(lv):g}")
+        if float(lv) < 0.5 and hi is not None:
+            bands[f"{1 - 2 * float(lv):g}"] = float(np.mean((truth >= lo) & (truth <= hi)))
+    return {"below": below, "bands": bands}
+
+
 def format_coverage(ev: Evaluation) -> str:
-    """One line: the network's interval coverage on the evaluated part, per level."""
+    """The network's interval coverage on the evaluated part, per level; with quantile
+    heads a second line with theirs."""
     if not ev.coverage:
-        return "no prediction intervals (no validation part to fit them on)"
-    parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
-             for lv, c in ev.coverage.items()]
-    return f"prediction intervals on the {ev.part} part: " + ", ".join(parts)
+        line = "no prediction intervals (no validation part to fit them on)"
+    else:
+        parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
+                 for lv, c in ev.coverage.items()]
+        line = f"prediction intervals (conformal) on the {ev.part} part: " + ", ".join(parts)
+    if ev.quantile_coverage:
+        qc = ev.quantile_coverage
+        parts = [f"{float(n) * 100:g}% band covers {c * 100:.0f}%" for n, c in qc["bands"].items()]
+        parts += [f"{c * 100:.0f}% below the {float(lv) * 100:g}% quantile"
+                  for lv, c in qc["below"].items()]
+        line += f"\nquantile heads (pinball loss) on the {ev.part} part: " + ", ".join(parts)
+    return line
 
 
 def format_table(ev: Evaluation) -> str:
@@ -150,6 +194,7 @@ def forecasts_csv(ev: Evaluation, series: TimeSeries) -> str:
     net = methods[0]
     bands = [(f"{net}_{side}{float(lv) * 100:g}", b) for lv, (lo, hi) in ev.bounds.items()
              for side, b in (("lo", lo), ("hi", hi))]
+    bands += [(f"{net}_q{float(lv) * 100:g}", q) for lv, q in ev.quantiles.items()]
     w.writerow(["origin_time", "target_time", "step", "truth", *methods, *(n for n, _ in bands)])
     for i, t in enumerate(ev.origins):
         for k in range(ev.truth.shape[1]):
@@ -189,6 +234,9 @@ def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> 
         lo, hi = ev.bounds[level]
         ax.fill_between(span, lo[0], hi[0], color="tab:blue", alpha=alpha, lw=0,
                         label=f"{float(level) * 100:g}% interval")
+    for level, q in ev.quantiles.items():
+        ax.plot(span, q[0], "--", color="tab:purple", lw=1,
+                label=f"{float(level) * 100:g}% quantile (pinball head)")
     ax.plot(span, ev.preds["linear_ar"][0], "s:", color="tab:orange", ms=3, lw=1,
             label=f"linear AR, {K} steps")
     ax.axvline(first - 0.5, color="0.8", lw=1)

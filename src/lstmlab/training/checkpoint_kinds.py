@@ -223,7 +223,25 @@ def check_classifier(meta: dict, headers: dict) -> None:
     _numbers(scaler.get("std"), "scaler.std", config.input_size)
 
 
-CHECKS = {"charlm": check_charlm, "forecaster": check_forecaster, "classifier": check_classifier}
+def check_global_forecaster(meta: dict, headers: dict) -> None:
+    """What :meth:`lstmlab.forecast.global_model.GlobalForecaster.load` reads (the per-series
+    entries are checked by the loader)."""
+    from ..forecast.global_model import GlobalConfig
+    from ..layers.seqnet import SequenceNetConfig
+    from .supervised import FitConfig
+
+    config = _config(SequenceNetConfig, meta, "model")
+    _param_count(headers, seqnet_param_count(config), meta["model"])
+    _config(GlobalConfig, meta, "forecast")
+    _config(FitConfig, meta, "fit")
+    _section(meta, "norm")
+    _section(meta, "series")
+    for key in ("id", "time", "value"):
+        _optional(meta.get(key), key, _string)
+
+
+CHECKS = {"charlm": check_charlm, "forecaster": check_forecaster, "classifier": check_classifier,
+          "global_forecaster": check_global_forecaster}
 
 
 def check_meta(meta: dict, headers: dict) -> None:

@@ -21,6 +21,11 @@ onehot(t_n)``, which avoids dividing by small probabilities. Positions whose tar
 Mean squared error: ``L = (1/n) Σ (pred - target)²`` with ``∂L/∂pred = 2 (pred - target) / n``
 (without the ``1/n`` for ``reduction="sum"``).
 
+Pinball (quantile) loss of a forecast ``q`` of the τ-quantile: ``ρ_τ(e) = max(τ e, (τ - 1) e)``
+with ``e = target - q``, averaged; its minimiser over q is the τ-quantile of the target
+(Koenker & Bassett 1978). ``∂ρ/∂q = -τ`` where the target is above q and ``1 - τ`` where it is
+below (at ``e = 0``, a kink, the subgradient ``-τ`` is taken), divided by n for the mean.
+
 Losses are summed in float64 whatever the input precision, because a float32 sum over a
 large batch loses digits that the reported loss (and a loss-curve comparison) would show.
 """
@@ -183,3 +188,32 @@ def mse_loss(pred, target, reduction: str = "mean") -> tuple[float, np.ndarray]:
         scale /= pred.size
     diff *= scale  # ∂L/∂pred = 2 (pred - target) [/ n]
     return loss, np.asarray(diff)  # a 0-d pred makes diff a NumPy scalar
+
+
+def pinball_loss(pred, target, quantiles, reduction: str = "mean") -> tuple[float, np.ndarray]:
+    """Pinball loss of ``pred`` as forecasts of the ``quantiles`` of ``target`` (see the module
+    docstring) and its gradient ``dpred``. ``quantiles`` (levels in (0, 1)) broadcasts
+    against ``pred``, e.g. shape ``(Q, 1)`` for ``pred (n, Q, K)``; ``target`` has ``pred``'s
+    shape."""
+    reduction = _check_reduction(reduction)
+    pred = _float_input(pred, "pred")
+    target = _float_input(target, "target", dtype=pred.dtype)
+    if target.shape != pred.shape:
+        raise ValueError(f"target must have the shape of pred {pred.shape}, got {target.shape}")
+    tau = np.asarray(quantiles, np.float64)
+    if not np.all((tau > 0) & (tau < 1)):
+        raise ValueError(f"quantiles must lie strictly between 0 and 1, got {tau.ravel().tolist()}")
+    try:
+        tau = np.broadcast_to(tau, pred.shape)
+    except ValueError:
+        raise ValueError(f"quantiles of shape {np.shape(quantiles)} do not broadcast against "
+                         f"pred {pred.shape}") from None
+    if pred.size == 0 and reduction == "mean":
+        raise ValueError("pred is empty: the mean pinball loss of no values is undefined")
+    e = target.astype(np.float64) - pred  # target minus forecast
+    loss = float(np.sum(np.maximum(tau * e, (tau - 1) * e)))
+    grad = np.where(e < 0, 1 - tau, -tau)  # ∂ρ/∂pred
+    if reduction == "mean":
+        loss /= pred.size
+        grad /= pred.size
+    return loss, grad.astype(pred.dtype)

@@ -1,0 +1,147 @@
+"""The global model of docs/forecasting.md: one LSTM over a panel against per-series methods.
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_global.py --panel macro [--seeds 3]
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_global.py --panel monthly
+
+Panels (real series that ship inside statsmodels 0.15.0, and lstmlab's airline series):
+
+    macro     the 12 quarterly US series of ``macrodata`` (bench/panel_csv.py writes them as
+              the long-format CSV the docs' command reads); horizon 8, season 4
+    monthly   airline, co2 (monthly means), elnino, elec_equip (as in bench/forecast_panel.py);
+              horizon 12, season 12
+
+For seeds 0..S-1: the global model (``forecast train CSV --id ...``: one LSTM 1x32 over the
+windows of every series, lookback 24) and the single-series default forecaster
+(``forecast train`` per series, no flags but the horizon and season: settings chosen on
+validation, the hybrid LSTM on a ridge AR), both scored on each series' test windows with the
+same MASE denominator; the per-series baselines (naive, seasonal naive, linear AR in levels,
+naive 2, ETS) once. Prints markdown: per-series MASE, then mean MASE, mean sMAPE and OWA.
+
+Needs statsmodels (pinned in requirements/dev.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lstmlab.forecast.baselines import scores
+from lstmlab.forecast.global_model import GlobalConfig, GlobalForecaster
+from lstmlab.forecast.global_report import evaluate_panel
+from lstmlab.forecast.m4 import owa
+from lstmlab.forecast.model import ForecastConfig
+from lstmlab.forecast.panel import Panel, read_long
+from lstmlab.forecast.select import train_default
+from lstmlab.forecast.windows import make_windows
+from lstmlab.training.supervised import FitConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from forecast_panel import panel as single_panel  # noqa: E402
+from panel_csv import macrodata_long  # noqa: E402
+
+NETWORK = dict(hidden_size=32, num_layers=1, cell="lstm", dtype="float32")
+BASELINES = ("persistence", "seasonal_naive", "linear_ar", "naive2", "ets")
+SHORT = {"persistence": "naive", "seasonal_naive": "seasonal naive", "linear_ar": "linear AR",
+         "naive2": "naive 2", "ets": "ETS", "global": "global LSTM",
+         "single": "per-series default LSTM"}
+
+
+def load(name: str) -> tuple[Panel, int, int]:
+    """``(panel, horizon, season)``."""
+    if name == "macro":
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "macro.csv"
+            path.write_text(macrodata_long(), encoding="utf-8")
+            return read_long(path, "series", "value", "quarter"), 8, 4
+    series = single_panel()
+    chosen = {n: series[n][0] for n in ("airline", "co2", "elnino", "elec_equip")}
+    return Panel(chosen, "monthly panel", None, None, "y"), 12, 12
+
+
+def run(panel: Panel, K: int, m: int, seeds: int, epochs: int, log) -> dict:
+    """name -> method -> list of (mase, smape) (over seeds for the networks)."""
+    fit = FitConfig(epochs=epochs)
+    res = {n: {} for n in panel.series}
+    for seed in range(seeds):
+        t0 = time.perf_counter()
+        gf = GlobalForecaster.train(panel, GlobalConfig(lookback=24, horizon=K, season=m),
+                                    np.random.default_rng(seed), fit_config=fit, **NETWORK)
+        ev = evaluate_panel(gf, panel, ets=seed == 0)
+        log(f"seed {seed}: global model, best epoch {gf.meta['summary']['best_epoch']} "
+            f"({time.perf_counter() - t0:.0f} s)")
+        for name, r in ev.series.items():
+            s = panel.series[name]
+            out = res[name]
+            out.setdefault("global", []).append((r.scores["lstm"]["mase"], r.scores["lstm"]["smape"]))
+            if seed == 0:
+                for b in BASELINES:
+                    if b in r.scores:
+                        out[b] = [(r.scores[b]["mase"], r.scores[b]["smape"])]
+            t0 = time.perf_counter()
+            fc, _ = train_default(s, ForecastConfig(horizon=K, base="ar", season=m), set(),
+                                  np.random.default_rng(seed), fit_config=fit, **NETWORK)
+            X, Y = make_windows(s.values, fc.config.lookback, K, r.origins)
+            scale = r.scores["persistence"]["mae"] / r.scores["persistence"]["mase"]
+            sc = scores(Y, fc.predict_windows(X), scale)
+            out.setdefault("single", []).append((sc["mase"], sc["smape"]))
+            log(f"seed {seed}: {name} per-series default ({time.perf_counter() - t0:.0f} s)")
+    return res
+
+
+def table(res: dict, seeds: int) -> str:
+    methods = ["global", "single", *BASELINES]
+    lines = ["| series | " + " | ".join(SHORT[m] for m in methods) + " | best per-series |",
+             "|" + "---|" * (len(methods) + 2)]
+    for name, r in res.items():
+        cells = []
+        for m in methods:
+            if m not in r:
+                cells.append("–")
+                continue
+            v = [x[0] for x in r[m]]
+            cells.append(f"{np.mean(v):.3f}" + (f" ± {np.std(v):.3f}" if len(v) > 1 else ""))
+        others = {m: np.mean([x[0] for x in r[m]]) for m in methods[1:] if m in r}
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {SHORT[min(others, key=others.get)]} |")
+    lines += ["", "| method | mean MASE | mean sMAPE | OWA |", "|---|---|---|---|"]
+    common = [m for m in methods if all(m in r for r in res.values())]
+    per_seed = {}
+    for m in common:
+        n = len(next(iter(res.values()))[m])
+        per_seed[m] = [(np.mean([r[m][i][0] for r in res.values()]),
+                        np.mean([r[m][i][1] for r in res.values()])) for i in range(n)]
+    n2 = per_seed["naive2"][0]
+    for m in common:
+        mase_ = [x[0] for x in per_seed[m]]
+        smape_ = [x[1] for x in per_seed[m]]
+        owas = [owa(s, a, n2[1], n2[0]) for a, s in per_seed[m]]
+        sd = (lambda v: f" ± {np.std(v):.3f}" if len(v) > 1 else "")
+        lines.append(f"| {SHORT[m]} | {np.mean(mase_):.3f}{sd(mase_)} | {np.mean(smape_):.2f} | "
+                     f"{np.mean(owas):.3f}{sd(owas)} |")
+    wins = sum(np.mean([x[0] for x in r["global"]]) < min(np.mean([x[0] for x in r[m]])
+                                                          for m in methods[1:] if m in r)
+               for r in res.values())
+    lines += ["", f"Test MASE per series (networks: mean ± sd over seeds 0..{seeds - 1}); the "
+              f"global LSTM is better than every per-series method on {wins} of {len(res)} series."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--panel", choices=["macro", "monthly"], default="macro")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=300)
+    args = ap.parse_args(argv)
+    panel, K, m = load(args.panel)
+    res = run(panel, K, m, args.seeds, args.epochs,
+              lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(table(res, args.seeds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

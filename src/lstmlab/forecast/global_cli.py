@@ -1,0 +1,135 @@
+"""``lstmlab forecast train|predict`` for many series with one model (``--id`` or a folder).
+
+:func:`lstmlab.forecast.cli.cmd_forecast_train` and ``cmd_forecast_predict`` hand over here
+when the data is a long-format CSV (``--id``) or a folder of CSVs, or the checkpoint holds a
+global model; the work is in :mod:`.panel`, :mod:`.global_model` and :mod:`.global_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+# Settings of the single-series command that a global model does not have, with why.
+NOT_GLOBAL = {
+    "features": "a global model reads the target column only",
+    "base": "the global model is a network alone (no per-series linear AR under it)",
+    "dataset": "a shipped series is one series; give a long-format CSV or a folder",
+    "quantiles": "quantile outputs are trained for a single series only",
+}
+
+
+def cmd_global_train(args) -> int:
+    import numpy as np
+
+    from ..training.checkpoint import atomic_write_text
+    from ..training.signals import stop_signals
+    from .cli import _fit_config, _Progress, check_network_fits, stopped_by_signal
+    from .ets import available as ets_available
+    from .global_model import GlobalConfig, GlobalForecaster, split_series
+    from .global_report import (evaluate_panel, format_coverage, format_panel,
+                                panel_forecasts_csv, panel_report)
+    from .panel import read_panel
+
+    if args.csv is None:
+        raise ValueError("--id needs a CSV in long format (one row per series and time)")
+    for flag, why in NOT_GLOBAL.items():
+        if getattr(args, flag, None):
+            raise ValueError(f"--{flag} does not apply to many series: {why}")
+    if args.anchor not in (None, "last"):
+        raise ValueError("a global model reads and predicts changes over each window's last "
+                         "value (anchor last); leave out --anchor")
+    if args.backtest > 1:
+        raise ValueError("--backtest is for a single series; a panel already scores every "
+                         "series' test part")
+    if not args.target:
+        raise ValueError("many series need --target COLUMN (the value column)")
+    if args.ets and not ets_available():
+        raise ValueError("--ets needs statsmodels, which is not installed: pip install "
+                         "'lstmlab[ets]' (or leave out --ets)")
+    panel = read_panel(args.csv, args.target, args.id, args.time, args.missing)
+    for name, s in panel.series.items():
+        for note in s.notes:
+            print(f"series {name!r}, missing values: {note}", file=sys.stderr)
+    config = GlobalConfig(lookback=args.lookback or 24, horizon=args.horizon or 12,
+                          transform=args.transform or "none", val_fraction=args.val_fraction,
+                          test_fraction=args.test_fraction, season=args.season)
+    for name, s in panel.series.items():
+        split_series(name, s, config)  # too short? say which before anything is written
+    check_network_fits(args, 1, config.horizon)
+    out = Path(args.out)
+    if (out / "model.ckpt").exists() and not args.force:
+        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
+                         f"--force to overwrite it (nothing was overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
+          f"{args.layers}x{args.hidden} for all: lookback {config.lookback}, horizon "
+          f"{config.horizon}, transform {config.transform}, per-series scaling",
+          file=sys.stderr)
+    progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
+    with stop_signals() as stop:
+        try:
+            gf = GlobalForecaster.train(panel, config, np.random.default_rng(args.seed),
+                                        hidden_size=args.hidden, num_layers=args.layers,
+                                        cell=args.model, dropout=args.dropout, dtype=args.dtype,
+                                        fit_config=_fit_config(args), on_epoch=progress,
+                                        should_stop=lambda: stop.requested)
+        finally:
+            progress.close()
+    sm = gf.meta["summary"]
+    ev = evaluate_panel(gf, panel, ets=args.ets)
+    gf.save(out / "model.ckpt", extra={"id": panel.id_column, "time": panel.time_column,
+                                       "value": panel.value_column})
+    atomic_write_text(out / "forecasts.csv", panel_forecasts_csv(ev, panel))
+    report = {"source": panel.source, "config": config.to_json(), "training": sm,
+              "seed": args.seed, **panel_report(ev)}
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1))
+    print(f"{gf.meta['train_windows']} training windows from {len(panel)} series; best epoch "
+          f"{sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, {sm['seconds']:.0f} s)")
+    print(format_panel(ev))
+    print(format_coverage(ev))
+    print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
+          + ("" if args.no_plot else " (no plot for many series)"))
+    return stopped_by_signal(sm, stop) or 0
+
+
+def cmd_global_predict(args, meta: dict) -> int:
+    from ..training.checkpoint import atomic_write_text
+    from .global_model import GlobalForecaster
+    from .model import check_series_range, future_labels
+    from .panel import read_panel
+
+    gf = GlobalForecaster.load(args.checkpoint)
+    panel = read_panel(args.csv, meta.get("value"), meta.get("id"), meta.get("time"),
+                       args.missing)
+    K = args.horizon or gf.config.horizon
+    levels = sorted({lv for i in gf.info.values() if i.intervals for lv in i.intervals.width},
+                    key=float)
+    head = ["series", "step", "time", "forecast"]
+    for lv in levels:
+        pct = f"{float(lv) * 100:g}"
+        head += [f"lo{pct}", f"hi{pct}"]
+    lines = [",".join(head)]
+    for name, s in panel.series.items():
+        check_series_range(s)
+        pred, seen = gf.forecast_next(name, s, K)
+        if not seen:
+            print(f"series {name!r} was not in training: its scale comes from the data given, "
+                  f"and it has no prediction intervals", file=sys.stderr)
+        iv = gf.info[name].intervals if seen else None
+        bounds = [iv.bounds(pred[None], lv) if iv and lv in iv.width else None for lv in levels]
+        labels = future_labels(s.time, K)
+        for k in range(K):
+            cells = [name, str(k + 1), labels[k], f"{pred[k]:.6g}"]
+            for b in bounds:
+                cells += ["", ""] if b is None else [f"{b[0][0, k]:.6g}", f"{b[1][0, k]:.6g}"]
+            lines.append(",".join(cells))
+    text = "\n".join(lines) + "\n"
+    print(f"{K}-step forecasts of {len(panel)} series after their last rows in {args.csv}:",
+          file=sys.stderr)
+    sys.stdout.write(text)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,308 @@
+"""One network for many series (a global model): training, forecasting, checkpoints.
+
+Dimensions: S series, L lookback, K horizon, n windows (over all series).
+
+Every series is split in time order like a single series (:func:`.windows.chronological_split`
+with the same fractions), and its windows are cut with the one lookback L and horizon K.
+**Per-series scaling** makes the windows of series of any level and unit comparable: with
+``z`` the target (or ``log`` of it, ``transform="log"``), a window with origin t becomes
+
+    x_j = (z_{t-L+j} − z_{t-1}) / s        (j = 0..L-1)      inputs, relative to the last value
+    y_k = (z_{t+k}   − z_{t-1}) / s        (k = 0..K-1)      targets, the change over it
+
+where ``s`` is the series' mean absolute one-step change on its training part (its naive
+error, the MASE denominator with m = 1). Before that, a series that the M4 seasonality test
+finds seasonal (its training part, the season given or detected; positive values) is divided
+by its multiplicative seasonal indices, and the forecast multiplied back — the
+deseasonalisation of naive 2 (:mod:`.m4`) and of Smyl's ES-RNN, so the network models the
+adjusted series and need not learn every series' phase. Then one standardisation over the windows of all
+series (inputs by one mean and deviation, outputs per step ahead). One network
+(:class:`~lstmlab.layers.seqnet.SequenceNet`, last-state readout, K outputs) is trained on the
+training windows of every series by minibatch Adam on the mean squared error, keeping the
+epoch with the lowest loss on the validation windows of every series. Each series keeps its
+own split prediction intervals fitted on its validation errors (:mod:`.intervals`).
+
+A series the model never saw can be forecast too: its ``s`` comes from the data given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .._checks import positive_int
+from .._scaling import mean_std
+from ..layers.seqnet import SequenceNet, SequenceNetConfig
+from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
+                                   save_checkpoint)
+from ..training.losses import mse_loss
+from ..training.supervised import FitConfig, fit_sequence_net
+from .data import TimeSeries, detect_season
+from .intervals import Intervals
+from .m4 import is_seasonal, seasonal_indices
+from .model import TRANSFORMS, check_series_range
+from .panel import Panel
+from .windows import Split, WindowError, chronological_split, make_windows
+
+KIND = "global_forecaster"
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    """What the global model forecasts from what (stored in checkpoints)."""
+
+    lookback: int = 24  # L, past steps the model reads (the same for every series)
+    horizon: int = 12  # K, steps ahead forecast at once
+    transform: str = "none"  # "none" or "log" (of every series; log needs positive values)
+    val_fraction: float = 0.15  # per series, after its training part
+    test_fraction: float = 0.2  # per series, at its end
+    season: int | None = None  # every series' season; None: detected per series
+    deseasonalize: bool = True  # divide a seasonal series by its indices first (see above)
+
+    def __post_init__(self):
+        positive_int(self.lookback, "lookback")
+        positive_int(self.horizon, "horizon")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
+        if self.season is not None:
+            positive_int(self.season, "season")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "GlobalConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def series_scale(y: np.ndarray, log: bool) -> float:
+    """``s``: the mean absolute one-step change of ``y (N,)`` (after the log); 1 if none."""
+    z = np.log(y) if log else np.asarray(y, np.float64)
+    s = float(np.mean(np.abs(np.diff(z)))) if len(z) > 1 else 0.0
+    return s if s > 0 and np.isfinite(s) else 1.0
+
+
+@dataclass
+class SeriesInfo:
+    """What the model keeps about one training series."""
+
+    scale: float  # s of the module docstring
+    season: int | None  # given or detected on its training part
+    split: Split
+    indices: np.ndarray | None = None  # (m,) seasonal indices the series is divided by
+    intervals: Intervals | None = None
+
+    def to_json(self) -> dict:
+        return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
+                "indices": None if self.indices is None else self.indices.tolist(),
+                "intervals": None if self.intervals is None else self.intervals.to_json()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SeriesInfo":
+        iv, idx = d.get("intervals"), d.get("indices")
+        info = cls(float(d["scale"]), d["season"], Split(**d["split"]),
+                   None if idx is None else np.asarray(idx, np.float64),
+                   None if iv is None else Intervals.from_json(iv))
+        if info.indices is not None and (info.indices.shape != (info.season,)
+                                         or not np.all(info.indices > 0)):
+            raise ValueError("seasonal indices must be season positive numbers")
+        return info
+
+    def seasonal(self, origins: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """``(n, J)`` seasonal factors of the steps ``origin + offset`` (1 without indices)."""
+        if self.indices is None:
+            return np.ones((len(origins), len(offsets)))
+        steps = np.asarray(origins)[:, None] + np.asarray(offsets)[None, :]
+        return self.indices[steps % len(self.indices)]
+
+
+def fit_series_info(y: np.ndarray, split: Split, config: GlobalConfig) -> SeriesInfo:
+    """Season, seasonal indices (when the M4 test finds the season on the training part)
+    and scale of one series, from its training part ``y[:split.train]``."""
+    y_train = np.asarray(y, np.float64)[: split.train]
+    season = config.season or detect_season(y_train)
+    indices = None
+    if (config.deseasonalize and season and season > 1 and np.all(y > 0)
+            and is_seasonal(y_train, season)):
+        indices = seasonal_indices(y_train, season)
+        y_train = y_train / indices[np.arange(split.train) % season]
+    return SeriesInfo(series_scale(y_train, config.transform == "log"), season, split, indices)
+
+
+class GlobalForecaster:
+    """One network, per-series scales; ``predict(name, X)`` forecasts any series."""
+
+    def __init__(self, net: SequenceNet, config: GlobalConfig, info: dict, norm: dict,
+                 fit_config: FitConfig | None = None, meta: dict | None = None):
+        self.net, self.config, self.info, self.norm = net, config, info, norm
+        self.fit_config = fit_config or FitConfig()
+        self.meta = dict(meta or {})
+
+    # -- scaling ------------------------------------------------------------------------------
+    def _relative(self, X: np.ndarray, info: SeriesInfo, origins: np.ndarray,
+                  Y: np.ndarray | None = None):
+        """Raw ``X (n, L)`` (and ``Y (n, K)``) at ``origins`` -> deseasonalised, relative,
+        per-series scaled, plus the anchor ``(n, 1)``."""
+        L, K = self.config.lookback, self.config.horizon
+        log = self.config.transform == "log"
+        f = np.log if log else np.asarray
+        for what, a in (("the input window", X), ("the target", Y)):
+            if log and a is not None and not np.all(a > 0):
+                raise ValueError(f"the log transform needs positive values, but {what} holds "
+                                 f"{float(np.min(a)):g}; use --transform none")
+        z = f(np.asarray(X, np.float64) / info.seasonal(origins, np.arange(-L, 0)))
+        last = z[:, -1:]  # (n, 1)
+        x = (z - last) / info.scale
+        y = None
+        if Y is not None:
+            y = (f(np.asarray(Y, np.float64) / info.seasonal(origins, np.arange(K))) - last)
+            y /= info.scale
+        return x, y, last
+
+    def _encode(self, X, info, origins, Y=None):
+        x, y, last = self._relative(X, info, origins, Y)
+        x = ((x - self.norm["x_mean"]) / self.norm["x_std"]).T[:, :, None]  # (L, n, 1)
+        if y is not None:
+            y = (y - self.norm["y_mean"]) / self.norm["y_std"]  # (n, K)
+        return np.ascontiguousarray(x), y, last
+
+    # -- training -------------------------------------------------------------------------------
+    @classmethod
+    def train(cls, panel: Panel, config: GlobalConfig, rng: np.random.Generator,
+              hidden_size: int = 32, num_layers: int = 1, cell: str = "lstm",
+              dropout: float = 0.0, dtype: str = "float32", fit_config: FitConfig | None = None,
+              on_epoch=None, should_stop=None) -> "GlobalForecaster":
+        """Fit one network on the training windows of every series in ``panel``."""
+        fit_config = fit_config or FitConfig()
+        L, K = config.lookback, config.horizon
+        log = config.transform == "log"
+        info, parts = {}, {"train": [], "val": []}
+        for name, s in panel.series.items():
+            split = split_series(name, s, config)
+            if log and not np.all(s.target > 0):
+                i = int(np.argmin(s.target))
+                raise ValueError(f"series {name!r}: --transform log needs positive values, but "
+                                 f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
+                                 f"--transform none")
+            info[name] = fit_series_info(s.target, split, config)
+            for part in parts:
+                origins = split.origins(part, L, K)
+                X, Y = make_windows(s.target, L, K, origins)
+                parts[part].append((name, origins, X[:, :, 0], Y))
+        net_config = SequenceNetConfig(input_size=1, output_size=K, hidden_size=hidden_size,
+                                       num_layers=num_layers, cell=cell, readout="last",
+                                       dropout=dropout, dtype=dtype)
+        gf = cls(SequenceNet(net_config, rng=rng), config, info, {}, fit_config)
+        rel = [gf._relative(X, info[n], o, Y) for n, o, X, Y in parts["train"]]
+        x_all = np.concatenate([x for x, _, _ in rel])  # (n, L)
+        y_all = np.concatenate([y for _, y, _ in rel])  # (n, K)
+        x_mean, x_std = mean_std(x_all.ravel(), 0)
+        y_mean, y_std = mean_std(y_all, 0)
+        gf.norm = {"x_mean": float(x_mean), "x_std": float(x_std), "y_mean": y_mean,
+                   "y_std": y_std}
+        x, y = gf._stack(parts["train"])
+        val = None
+        if any(len(X) for _, _, X, _ in parts["val"]):
+            xv, yv = gf._stack(parts["val"])
+            val = (xv.astype(gf.net.dtype), yv.astype(gf.net.dtype), None)
+        summary = fit_sequence_net(gf.net, x.astype(gf.net.dtype), y.astype(gf.net.dtype),
+                                   mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
+                                   should_stop=should_stop)
+        for name, origins, Xv, Yv in parts["val"]:
+            if len(Xv):
+                info[name].intervals = Intervals.fit(Yv, gf.predict(name, Xv, origins), log)
+        gf.meta = {"summary": summary, "train_windows": int(x.shape[1]),
+                   "source": panel.source}
+        return gf
+
+    def _stack(self, part) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded windows of every series of one part: ``x (L, n, 1)``, ``y (n, K)``."""
+        enc = [self._encode(X, self.info[n], o, Y) for n, o, X, Y in part if len(X)]
+        return (np.concatenate([e[0] for e in enc], axis=1),
+                np.concatenate([e[1] for e in enc]))
+
+    # -- forecasting ------------------------------------------------------------------------
+    def predict(self, name: str, X: np.ndarray, origins: np.ndarray,
+                info: SeriesInfo | None = None) -> np.ndarray:
+        """Raw target windows ``X (n, L)`` of series ``name`` whose first forecast steps are
+        ``origins (n,)`` (their positions in the series, for the seasonal phase) -> forecasts
+        ``(n, K)``; ``info`` overrides the stored one (a series not seen in training)."""
+        L, K = self.config.lookback, self.config.horizon
+        X = np.asarray(X, np.float64)
+        origins = np.asarray(origins, np.int64)
+        if X.ndim != 2 or X.shape[1] != L or origins.shape != (len(X),):
+            raise ValueError(f"windows must have shape (n, {L}) with n origins, got {X.shape} "
+                             f"and {origins.shape}")
+        if info is None:
+            if name not in self.info:
+                raise ValueError(f"series {name!r} was not in training; pass its SeriesInfo")
+            info = self.info[name]
+        x, _, last = self._encode(X, info, origins)
+        out = self.net.predict(x.astype(self.net.dtype)).astype(np.float64)  # (n, K)
+        z = (out * self.norm["y_std"] + self.norm["y_mean"]) * info.scale + last
+        y = np.exp(z) if self.config.transform == "log" else z
+        return y * info.seasonal(origins, np.arange(K))
+
+    def forecast_next(self, name: str, series: TimeSeries, horizon: int | None = None
+                      ) -> tuple[np.ndarray, bool]:
+        """``(forecast (K',), seen)``: the K' steps after the end of ``series``; ``seen`` says
+        whether the series was in training (else its scale comes from ``series``)."""
+        L, K = self.config.lookback, self.config.horizon
+        K2 = K if horizon is None else horizon
+        if not 1 <= K2 <= K:
+            raise ValueError(f"this model forecasts {K} steps ahead at once; --horizon must be "
+                             f"1..{K}, got {K2}")
+        if len(series) < L:
+            raise ValueError(f"series {name!r} has {len(series)} steps; the model reads the "
+                             f"last {L} (its lookback), so it needs at least {L}")
+        n = len(series)
+        seen = name in self.info
+        info = None
+        if not seen:  # everything it has is its "training part"
+            info = fit_series_info(series.target, Split(n, n, 0, 0), self.config)
+        return self.predict(name, series.target[-L:][None], np.array([n]), info)[0, :K2], seen
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def save(self, path, extra: dict | None = None) -> None:
+        norm = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.norm.items()}
+        meta = {"kind": KIND, "model": self.net.config.to_json(), "forecast": self.config.to_json(),
+                "fit": self.fit_config.to_json(), "norm": norm,
+                "series": {n: i.to_json() for n, i in self.info.items()}, **self.meta,
+                **(extra or {})}
+        save_checkpoint(path, meta, param_arrays(self.net))
+
+    @classmethod
+    def load(cls, path) -> "GlobalForecaster":
+        meta, arrays = load_checkpoint(path, expect_kind=KIND)
+        try:
+            config = GlobalConfig.from_json(meta["forecast"])
+            fit_config = FitConfig.from_json(meta["fit"])
+            n = meta["norm"]
+            norm = {"x_mean": float(n["x_mean"]), "x_std": float(n["x_std"]),
+                    "y_mean": np.asarray(n["y_mean"], np.float64),
+                    "y_std": np.asarray(n["y_std"], np.float64)}
+            if norm["y_mean"].shape != (config.horizon,) or norm["y_std"].shape != (config.horizon,):
+                raise ValueError(f"the output scaling does not have {config.horizon} steps")
+            info = {str(k): SeriesInfo.from_json(v) for k, v in meta["series"].items()}
+            net_config = SequenceNetConfig.from_json(meta["model"])
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None
+        net = SequenceNet(net_config, rng=np.random.default_rng(0))
+        restore_params(net, arrays, path)
+        net.eval()
+        rest = {k: meta[k] for k in ("summary", "train_windows", "source", "id", "time", "value")
+                if k in meta}
+        return cls(net, config, info, norm, fit_config, rest)
+
+
+def split_series(name: str, series: TimeSeries, config: GlobalConfig) -> Split:
+    """The chronological split of one series of a panel; an error naming the series when it
+    is too short (for one training window, or for a validation/test part of K steps)."""
+    check_series_range(series)
+    try:
+        return chronological_split(len(series), config.lookback, config.horizon,
+                                   config.val_fraction, config.test_fraction)
+    except WindowError as exc:
+        raise WindowError(f"series {name!r}: {exc}") from None

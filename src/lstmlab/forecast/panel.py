@@ -1,0 +1,120 @@
+"""Many series at once: a long-format CSV (one row per series and time) or a folder of CSVs.
+
+Dimensions: S series; each series has its own length N_s.
+
+A long-format file has an id column naming the series, an optional time column and a value
+column::
+
+    series,date,y
+    A,2001-01,112
+    A,2001-02,118
+    B,2001-01,7.5
+
+Rows of one series need not be adjacent. With a time column whose labels can be ordered
+(numbers, or ISO dates of one width) each series is sorted by time; otherwise its rows keep
+the file's order. Errors name the file, the series and the line: an empty id, a time that
+occurs twice within one series, a value that is not a number, missing values (handled by the
+same ``missing`` policy as a single series). A folder holds one CSV per series, named after
+the file (``sales_A.csv`` -> ``sales_A``), each read like a single series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, fill_missing,
+                   parse_numeric_column, read_csv_table, read_series)
+
+
+@dataclass
+class Panel:
+    """Named series (target only), in the order they first appear."""
+
+    series: dict  # name -> TimeSeries
+    source: str
+    id_column: str | None  # None for a folder
+    time_column: str | None
+    value_column: str
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def names(self) -> list[str]:
+        return list(self.series)
+
+
+def _order_key(labels: list[str]):
+    """Sort keys for time labels (floats, or strings of one width), or None if unorderable."""
+    try:
+        return [float(t) for t in labels]
+    except ValueError:
+        return labels if len({len(t) for t in labels}) == 1 else None
+
+
+def read_long(path, id_column: str, value: str, time: str | None = None,
+              missing: str = "refuse") -> Panel:
+    """A long-format CSV as a :class:`Panel` (see the module docstring)."""
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
+    header, rows, lines = read_csv_table(path)
+    if len({id_column, value, time} - {None}) < 2 + (time is not None):
+        raise SeriesError("--id, --target and --time must name different columns")
+    ci = column_index(header, id_column, path, "id column")
+    cv = column_index(header, value, path, "value column")
+    ct = None if time is None else column_index(header, time, path, "time column")
+    groups: dict[str, list[int]] = {}
+    for r, row in enumerate(rows):
+        name = row[ci]
+        if not name:
+            raise SeriesError(f"{str(path)!r}, line {lines[r]}: the id column {id_column!r} is "
+                              f"empty; every row needs the name of its series")
+        groups.setdefault(name, []).append(r)
+    series = {}
+    for name, idx in groups.items():
+        where = f"{str(path)!r}, series {name!r}"
+        ln = [lines[r] for r in idx]
+        labels = None
+        if ct is not None:
+            labels = [rows[r][ct] for r in idx]
+            key = _order_key(labels)
+            if key is not None:
+                order = sorted(range(len(idx)), key=lambda i: key[i])
+                idx, ln, labels = ([a[i] for i in order] for a in (idx, ln, labels))
+            seen: dict[str, int] = {}
+            for t, line in zip(labels, ln):
+                if t in seen:
+                    raise SeriesError(f"{where}: time {t!r} occurs twice (lines {seen[t]} and "
+                                      f"{line}); each series needs one value per time")
+                seen[t] = line
+        try:
+            raw = parse_numeric_column([rows[r][cv] for r in idx], ln, value, path)
+        except SeriesError as exc:
+            raise SeriesError(f"series {name!r}: {exc}") from None
+        values, note = fill_missing(raw, missing, value, ln, where)
+        series[name] = TimeSeries(values[:, None], [value], labels, f"{path} [{name}]",
+                                  np.asarray(ln), [note] if note else [])
+    return Panel(series, str(path), id_column, time, value)
+
+
+def read_folder(path, value: str, time: str | None = None, missing: str = "refuse") -> Panel:
+    """Every ``*.csv`` in the folder ``path`` as one series named after its file."""
+    files = sorted(Path(path).glob("*.csv"))
+    if not files:
+        raise SeriesError(f"folder {str(path)!r} holds no .csv files")
+    series = {f.stem: read_series(f, value, time=time, missing=missing) for f in files}
+    return Panel(series, str(path), None, time, value)
+
+
+def read_panel(path, value: str, id_column: str | None = None, time: str | None = None,
+               missing: str = "refuse") -> Panel:
+    """A folder (one CSV per series) or, with ``id_column``, a long-format CSV."""
+    if Path(path).is_dir():
+        if id_column is not None:
+            raise SeriesError(f"{str(path)!r} is a folder (one CSV per series): leave out --id")
+        return read_folder(path, value, time, missing)
+    if id_column is None:
+        raise SeriesError(f"{str(path)!r} is a file: many series in one file need --id COLUMN")
+    return read_long(path, id_column, value, time, missing)

@@ -1,0 +1,230 @@
+"""Many series, one model: long-format reading and its errors, the M4 measures (sMAPE,
+naive 2, OWA), the global model's per-series scaling, training, checkpoint and CLI."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.cli import main
+from lstmlab.forecast.baselines import smape
+from lstmlab.forecast.data import SeriesError, TimeSeries
+from lstmlab.forecast.global_model import GlobalConfig, GlobalForecaster, split_series
+from lstmlab.forecast.global_report import evaluate_panel
+from lstmlab.forecast.m4 import is_seasonal, naive2, owa, seasonal_indices
+from lstmlab.forecast.model import future_labels
+from lstmlab.forecast.panel import Panel, read_long, read_panel
+from lstmlab.forecast.windows import WindowError
+from lstmlab.training.supervised import FitConfig
+
+
+def _seasonal(n, m=4, level=100.0, seed=0, noise=0.02, trend=0.0, amplitude=0.3):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    factors = 1 + amplitude * np.sin(2 * np.pi * (np.arange(m) + 0.5) / m)
+    return level * np.exp(trend * t) * factors[t % m] * np.exp(noise * rng.normal(size=n))
+
+
+def _long_csv(series: dict) -> str:
+    rows = ["id,t,y"]
+    for name, y in series.items():
+        rows += [f"{name},{i},{float(v)!r}" for i, v in enumerate(y)]
+    return "\n".join(rows) + "\n"
+
+
+# -- the M4 measures ----------------------------------------------------------------------------
+
+def test_smape_follows_the_m4_formula():
+    assert smape([100.0], [110.0]) == pytest.approx(200 * 10 / 210)
+    assert smape([1.0, 0.0], [1.0, 0.0]) == 0.0  # both zero counts as no error
+    assert smape([1.0], [-1.0]) == pytest.approx(200.0)  # the largest possible
+
+
+def test_seasonality_test_finds_a_season_and_not_white_noise():
+    assert is_seasonal(_seasonal(80, m=4, noise=0.05), 4)
+    assert is_seasonal(_seasonal(120, m=12, noise=0.05), 12)
+    noise = 100 + np.random.default_rng(3).normal(size=200)
+    assert not is_seasonal(noise, 4) and not is_seasonal(noise, 12)
+    assert not is_seasonal(_seasonal(10, m=4), 4)  # shorter than three seasons
+    assert not is_seasonal(_seasonal(80), 1)
+
+
+def test_classical_decomposition_recovers_multiplicative_indices():
+    for m in (4, 7, 12):  # even (2 x m average) and odd
+        rng = np.random.default_rng(m)
+        f = np.exp(rng.normal(0, 0.2, m))
+        f /= f.mean()
+        n = 10 * m + 3
+        y = 50 * np.exp(0.002 * np.arange(n)) * f[np.arange(n) % m]
+        np.testing.assert_allclose(seasonal_indices(y, m), f, rtol=3e-3)
+
+
+def test_naive2_reseasonalises_the_last_adjusted_value_and_is_naive_without_season():
+    m, n = 4, 60
+    f = np.array([0.8, 1.1, 1.3, 0.8])
+    y = 200.0 * f[np.arange(n) % m]  # a level of 200 times an exact season
+    origins = np.array([40, 45, 51])
+    pred = naive2(y, 40, origins, 6, m)
+    truth = y[origins[:, None] + np.arange(6)]
+    np.testing.assert_allclose(pred, truth, rtol=1e-12)  # exact on an exact season
+    noise = 100 + np.random.default_rng(0).normal(size=n)
+    plain = naive2(noise, 40, origins, 6, m)  # no season found: the naive forecast
+    np.testing.assert_array_equal(plain, np.repeat(noise[origins - 1][:, None], 6, axis=1))
+    shifted = y - 300  # negative values: no multiplicative index, so naive
+    np.testing.assert_array_equal(naive2(shifted, 40, origins, 6, m),
+                                  np.repeat(shifted[origins - 1][:, None], 6, axis=1))
+
+
+def test_owa_is_one_for_naive2_and_halves_with_both_errors():
+    assert owa(12.0, 1.5, 12.0, 1.5) == 1.0
+    assert owa(6.0, 0.75, 12.0, 1.5) == 0.5
+    assert np.isnan(owa(1.0, 1.0, 0.0, 1.0))
+
+
+# -- reading many series ------------------------------------------------------------------------
+
+def test_long_format_groups_series_and_sorts_each_by_time(tmp_path):
+    p = write(tmp_path / "p.csv", "id,t,y\nA,2,20\nB,1,5\nA,1,10\nB,2,6\nA,3,30\n")
+    panel = read_long(p, "id", "y", "t")
+    assert panel.names() == ["A", "B"]
+    np.testing.assert_array_equal(panel.series["A"].target, [10, 20, 30])
+    assert panel.series["A"].time == ["1", "2", "3"]
+    assert list(panel.series["A"].lines) == [4, 2, 6]  # lines as the file has them
+
+
+@pytest.mark.parametrize("text, words", [
+    ("id,t,y\nA,1,1\n,2,3\n", ["line 3", "id column 'id' is empty"]),
+    ("id,t,y\nA,1,1\nB,1,2\nA,1,3\n", ["series 'A'", "time '1' occurs twice", "lines 2 and 4"]),
+    ("id,t,y\nA,1,1\nB,1,x\n", ["series 'B'", "line 3", "'x' is not a number"]),
+    ("id,t,y\nA,1,1\nB,1,2\nB,2,NA\n", ["series 'B'", "missing value", "--missing"]),
+    ("series,t,y\nA,1,1\n", ["id column 'id' is not in", "series, t, y"]),
+])
+def test_bad_long_format_files_get_errors_naming_series_and_line(tmp_path, text, words):
+    p = write(tmp_path / "bad.csv", text)
+    with pytest.raises(SeriesError) as e:
+        read_long(p, "id", "y", "t")
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_a_series_too_short_for_one_window_is_named(tmp_path):
+    y = _seasonal(80)
+    p = write(tmp_path / "p.csv", _long_csv({"long": y, "stub": y[:14]}))
+    panel = read_long(p, "id", "y", "t")
+    split_series("long", panel.series["long"], GlobalConfig(lookback=8, horizon=2))
+    with pytest.raises(WindowError, match="series 'stub'.*no training window fits"):
+        split_series("stub", panel.series["stub"], GlobalConfig(lookback=8, horizon=2))
+    rc = main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--target", "y",
+               "--lookback", "8", "--horizon", "2", "--out", str(tmp_path / "run")])
+    assert rc != 0 and not (tmp_path / "run" / "model.ckpt").exists()
+
+
+def test_folder_of_csvs_is_a_panel_named_after_the_files(tmp_path):
+    (tmp_path / "d").mkdir()
+    write(tmp_path / "d" / "north.csv", "t,y\n1,3\n2,4\n")
+    write(tmp_path / "d" / "south.csv", "t,y\n1,7\n2,8\n3,9\n")
+    panel = read_panel(tmp_path / "d", "y", time="t")
+    assert panel.names() == ["north", "south"] and len(panel.series["south"]) == 3
+    with pytest.raises(SeriesError, match="leave out --id"):
+        read_panel(tmp_path / "d", "y", id_column="id")
+    with pytest.raises(SeriesError, match="need --id"):
+        read_panel(tmp_path / "d" / "north.csv", "y")
+
+
+# -- the global model -----------------------------------------------------------------------
+
+def _panel(scales=(1.0, 50.0, 3000.0), n=90):
+    series = {}
+    for i, s in enumerate(scales):
+        y = s * _seasonal(n, level=10, seed=i, noise=0.01, trend=0.03, amplitude=0.0)
+        series[f"s{i}"] = TimeSeries(y[:, None], ["y"], None, f"s{i}", np.arange(n) + 2)
+    return Panel(series, "synthetic", "id", None, "y")
+
+
+def _train(panel, epochs=40, **kw):
+    cfg = GlobalConfig(**{"lookback": 12, "horizon": 4, "season": 4, **kw})
+    return GlobalForecaster.train(panel, cfg, np.random.default_rng(0), hidden_size=12,
+                                  dtype="float64",
+                                  fit_config=FitConfig(epochs=epochs, lr=1e-2, patience=20))
+
+
+def test_per_series_scaling_makes_forecasts_follow_the_series_units(one_blas_thread):
+    panel = _panel()
+    gf = _train(panel, epochs=3, deseasonalize=False)
+    X = panel.series["s0"].target[:24].reshape(2, 12)
+    at = np.array([12, 24])
+    base = gf.predict("s0", X, at)
+    info = gf.info["s0"]
+    for factor in (1e-3, 7.0, 1e4):  # the same shape in other units: the same forecast, rescaled
+        scaled = replace(info, scale=info.scale * factor)
+        np.testing.assert_allclose(gf.predict("s0", X * factor, at, scaled), base * factor,
+                                   rtol=1e-9)
+    np.testing.assert_allclose(gf.predict("s0", X + 5.0, at), base + 5.0, rtol=1e-9)  # level-free
+    assert gf.info["s2"].scale == pytest.approx(3000 * gf.info["s0"].scale, rel=0.3)
+
+
+def test_global_model_learns_across_series_and_beats_naive2(one_blas_thread):
+    panel = _panel()
+    ev = evaluate_panel(_train(panel, transform="log"), panel)
+    agg = ev.aggregate()
+    assert agg["naive2"]["owa"] == pytest.approx(1.0)
+    assert agg["lstm"]["owa"] < 0.5  # the growth learnt once for three series
+    for name, r in ev.series.items():
+        assert r.scores["lstm"]["mase"] < r.scores["persistence"]["mase"], name
+        assert set(r.coverage) == {"0.8", "0.95"}
+
+
+def test_deseasonalising_lets_one_network_serve_series_of_any_phase_and_level(one_blas_thread):
+    series = {}
+    for i, s in enumerate((1.0, 50.0, 3000.0)):
+        y = s * _seasonal(90, level=10, seed=i, noise=0.03, trend=0.004)
+        series[f"s{i}"] = TimeSeries(y[:, None], ["y"], None, f"s{i}", np.arange(90) + 2)
+    panel = Panel(series, "synthetic", "id", None, "y")
+    adjusted = _train(panel)
+    assert all(i.indices is not None and i.indices.shape == (4,) for i in adjusted.info.values())
+    owa_adjusted = evaluate_panel(adjusted, panel).aggregate()["lstm"]["owa"]
+    owa_raw = evaluate_panel(_train(panel, deseasonalize=False), panel).aggregate()["lstm"]["owa"]
+    assert owa_adjusted < 0.85 < 2 * owa_adjusted < owa_raw  # beats naive 2 only when adjusted
+
+
+def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread, capsys):
+    series = {f"s{i}": 10 * (i + 1) * _seasonal(70, seed=i, trend=0.003) for i in range(3)}
+    p = write(tmp_path / "p.csv", _long_csv(series))
+    out = tmp_path / "run"
+    rc = main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+               "--lookback", "8", "--horizon", "4", "--season", "4", "--epochs", "5",
+               "--hidden", "6", "--quiet", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "mean sMAPE" in text and "naive 2 (M4)" in text and "OWA" in text
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["series"]) == {"s0", "s1", "s2"}
+    assert report["aggregate"]["naive2"]["owa"] == pytest.approx(1.0)
+    gf = GlobalForecaster.load(out / "model.ckpt")
+    X = series["s1"][-8:][None]
+    before = gf.predict("s1", X, np.array([70]))
+    # predict: every series of the file, plus one the model never saw
+    series["new"] = 5 * _seasonal(30, seed=9)
+    write(tmp_path / "q.csv", _long_csv(series))
+    rc = main(["forecast", "predict", str(out / "model.ckpt"), str(tmp_path / "q.csv"),
+               "--horizon", "2", "--out", str(tmp_path / "next.csv")])
+    assert rc == 0
+    rows = (tmp_path / "next.csv").read_text().splitlines()
+    assert rows[0] == "series,step,time,forecast,lo80,hi80,lo95,hi95"
+    assert len(rows) == 1 + 4 * 2
+    s1 = [r.split(",") for r in rows if r.startswith("s1,")]
+    np.testing.assert_allclose([float(r[3]) for r in s1], before[0, :2], rtol=1e-5)
+    assert all(float(r[4]) < float(r[3]) < float(r[5]) for r in s1)
+    assert [r.split(",")[4] for r in rows if r.startswith("new,")] == ["", ""]
+    assert "was not in training" in capsys.readouterr().err
+    for flag in (["--features", "x"], ["--anchor", "season"], ["--base", "ar"]):
+        assert main(["forecast", "train", str(p), "--id", "id", "--target", "y",
+                     "--out", str(tmp_path / "r2"), *flag]) != 0
+    assert main(["forecast", "train", "--id", "id", "--target", "y"]) != 0
+    assert "--id needs a CSV" in capsys.readouterr().err
+
+
+def test_quarter_labels_are_continued():
+    assert future_labels(["2009-Q2", "2009-Q3"], 3) == ["2009-Q4", "2010-Q1", "2010-Q2"]
