@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
-from ._cells import cell_backward, cell_forward, cell_param_grads, cell_states, stream_tape
+from ._cells import (cell_backward, cell_forward, cell_param_grads, cell_states, product_grads,
+                     stream_tape)
 from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
@@ -152,11 +153,12 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     r0, r1 = share(B, nb, tid // nu)
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
     group = GROUP + LINE * (tid // nu)
+    dzx, dzh, split = product_grads(grad)  # on x·Wx and h·Wh: dz, unless the cell transforms them
     for t in range(T - 1, -2, -1):
         if t < T - 1:  # dL/dh_t += dz_{t+1}·Whᵀ: needs all of dz_{t+1}
             if nu > 1 and not _wait(sync, group, (T - 1 - t) * nu):
                 return
-            product(grad.dz[t + 1], r0, r1, whtp, H, p0, p1, grad.dh, True, scratch)
+            product(dzh[t + 1], r0, r1, whtp, H, p0, p1, grad.dh, True, scratch)
         if t >= 0:
             cell_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths)
             if nu > 1:
@@ -166,6 +168,7 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     # dW = [x, h_prev]ᵀ · dz, db = Σ dz over T·B rows, on this thread's panels of dz: KC rows
     # at a time, xᵀ and hᵀ packed into micro-panels and dz into panels (both read in order)
     dz2, TB, D = grad.dz.reshape(T * B, GH), T * B, x2.shape[1]
+    dzx2, dzh2 = dzx.reshape(TB, GH), dzh.reshape(TB, GH)
     PH = (H + nr - 1) // nr
     q0, q1 = share(GH // H * PH, P, tid)
     kc = min(KC, TB)
@@ -182,8 +185,13 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
             for k in range(k1 - k0):
                 for j in range(nr):
                     sums[q, j] += zb[q, k, j]
+            if split:
+                pack_panel(dzx2[k0:k1], col, width, zb[q])
         part = zb[:, :k1 - k0]
         product(xa, 0, D, part, H, q0, q1, dWx, k0 > 0, scratch)
+        for q in range(q0, q1 if split else q0):
+            col, width = panel_columns(q, H, nr)
+            pack_panel(dzh2[k0:k1], col, width, zb[q])
         product(ha, 0, H, part, H, q0, q1, dWh, k0 > 0, scratch)
     for q in range(q0, q1):
         col, width = panel_columns(q, H, nr)
@@ -193,7 +201,7 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
         cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
     if dx2.shape[0]:
         m0, m1 = share(T * B, P, tid)
-        product(dz2, m0, m1, wxtp, D, 0, wxtp.shape[0], dx2, False, scratch)
+        product(dzx2, m0, m1, wxtp, D, 0, wxtp.shape[0], dx2, False, scratch)
 
 
 @njit(**JIT)

@@ -166,14 +166,18 @@ CACHE_BYTES = 1 << 20  # a thread's share of Wh, kept in its core's cache (most 
 MIN_GROUP_PANELS = 2  # panels of every gate in a unit group
 
 
-def plan(T: int, B: int, D: int, H: int, G: int, dtype) -> tuple[int, int]:
+def plan(T: int, B: int, D: int, H: int, G: int, dtype, whole_rows: bool = False
+         ) -> tuple[int, int]:
     """``(nb, nu)``: the row groups and unit groups of a call's team. Row groups never wait for
     each other, but each reads all of Wh at every step; unit groups read their part of it and
     meet once per step. So rows when every thread gets enough of them; otherwise as many unit
     groups as keep a thread's part of Wh in its cache, rows for the other threads, and units
-    again for the threads that rows cannot use."""
+    again for the threads that rows cannot use. ``whole_rows``: row groups only, for a cell
+    whose step reduces over all units of a row (layer norm)."""
     flops = 2.0 * T * B * (D + H) * G * H
     P = int(min(get_num_threads(), max(1.0, flops // MIN_THREAD_FLOPS)))
+    if whole_rows:
+        return max(1, min(P, B)), 1
     most_nu = max(1, -(-H // (64 // np.dtype(dtype).itemsize)) // MIN_GROUP_PANELS)
     nu = 1 if B >= MIN_GROUP_ROWS * P else min(
         P, most_nu, -(-G * H * H * np.dtype(dtype).itemsize // CACHE_BYTES))
@@ -286,6 +290,8 @@ def _spec(cell: str, b, H: int, dtype, options: dict):
         return C.RNNSpec(b, options.get("act", "tanh") == "relu")
     if cell == "gru":
         return C.GRUSpec(b, np.int64(options.get("hn", 3)))
+    if cell == "lstm_ln":
+        return C.LNLSTMSpec(b, *(np.ascontiguousarray(a, dtype) for a in options["ln"]))
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
     onnx = P is not None or clip is not None or coupled
     return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else np.ascontiguousarray(P, dtype),
@@ -305,8 +311,12 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
         return C.GRUTape(z, h)
     c = new((T + 1 if training else 2, B, H), dtype)
     c[0] = states0[1]
+    tc = new((T if training else 1, B, H), dtype)
+    if cell == "lstm_ln":  # the norms are zero on padding (their gains' gradients sum them)
+        xn, hn, cn = (np.zeros((T if training else 1, B, n), dtype) for n in (4 * H, 4 * H, H))
+        return C.LNLSTMTape(z, h, c, tc, xn, hn, cn, new((T if training else 1, B, 3), dtype))
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
-    return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask)
+    return C.LSTMTape(z, h, c, tc, mask)
 
 
 def _gru_blocks(Wx, Wh):
@@ -330,7 +340,8 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
                      need_cache: bool = True, **options):
     """Run ``cell`` ("lstm", "rnn" or "gru") over ``x (T, B, D)`` from ``states0`` (h_0, and
     c_0 for the LSTM, each (B, H)). Options: ``act`` ("tanh", "relu") for the RNN; ``P`` (3H,)
-    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant). Returns
+    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant); ``ln``, the
+    gains and bias ``(g_x, g_h, g_c, b_c)`` of "lstm_ln", the layer-norm LSTM. Returns
     ``(y, finals, cache)``: ``y (T, B, H)`` (0 past a sequence's length; a read-only view when
     nothing is padded), the final states, and a :class:`FastCache` (None with
     ``need_cache=False``)."""
@@ -350,7 +361,8 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     Q = G * -(-H // nr)
     args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
             new((Q, H, nr), dtype))
-    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype), mods.loops.sync_words)
+    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, cell == "lstm_ln"),
+         mods.loops.sync_words)
     finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if _single(cell) else tape[1:3]))
     y = tape.h[1:]
     if (lens < T).any():
@@ -366,7 +378,8 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     """Backpropagation through time for :func:`sequence_forward`'s cache. ``dy (T, B, H)`` or
     None; ``dstates`` the gradients on the final states (each may be None). Returns ``(dx,
     dstates0, (dWx, dWh, db, dP))``: ``dx`` None with ``need_dx=False``, ``db`` None without
-    bias, ``dP`` the peepholes' gradient (3H,) or None."""
+    bias, ``dP`` the peepholes' gradient (3H,) or None, or for "lstm_ln" the gradients of
+    ``(g_x, g_h, g_c, b_c)``."""
     mods = _compiled()
     C, tape, x = mods.cells, cache.tape, cache.x
     T, B, D = x.shape
@@ -376,12 +389,15 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
                for d in dstates]
     new = _Stagger(x).empty
     dz = new((T, B, G * H), dtype)
-    grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}.get(cache.cell, C.LSTMGrad)(dz, *carried)
+    ln = cache.cell == "lstm_ln"
+    grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}.get(cache.cell, C.LSTMGrad)(dz, *carried) \
+        if not ln else C.LNLSTMGrad(dz, *carried, new((T, B, 4 * H), dtype),
+                                    new((T, B, 4 * H), dtype), new((T, B, H), dtype))
     dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((H, G * H), dtype), np.empty(G * H, dtype)
-    dP = np.empty(3 * H if cache.has_peepholes else 0, dtype)
+    dP = np.empty(10 * H if ln else 3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
     nr = mods.product.panel_width(dtype)
-    nb, nu = plan(T, B, D, H, G, dtype)
+    nb, nu = plan(T, B, D, H, G, dtype, ln)
     dy = np.empty((0, B, H), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
     args = (cache.spec, tape, grad, dy,
             x.reshape(T * B, D), tape.h[:T].reshape(T * B, H), cache.lengths, cache.Wx, cache.Wh,
@@ -390,8 +406,11 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
     if cache.cell == "gru":  # back from the four blocks: Wx's r, z, n; Wh's r, z, hn
         dWx, dWh = dWx[:, :3 * H], np.concatenate([dWh[:, :2 * H], dWh[:, 3 * H:]], axis=1)
-    return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:]),
-            (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None))
+    if ln:
+        dP = tuple(np.split(dP, [4 * H, 8 * H, 9 * H]))
+    return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:3]),
+            (dWx, dWh, db if cache.has_bias else None,
+             dP if cache.has_peepholes or ln else None))
 
 
 # -- streaming ------------------------------------------------------------------------------------
@@ -399,12 +418,12 @@ STREAM_ROWS = 4  # a streaming step of up to this many rows multiplies by the we
 
 
 def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tuple:
-    """``(specs, Wxs, Whs)`` for :func:`stream_step` from each layer's parameters
-    ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied: the GRU's step
-    reads its three blocks as they are, ``_cells``)."""
+    """``(specs, Wxs, Whs)`` for :func:`stream_step` from each layer's parameters and options
+    ``(Wx, Wh, b, layer_options)`` (the peepholes ``P``, the layer norm's ``ln``); the arrays
+    are the layer's own (nothing is copied: the GRU's step reads its three blocks as they are,
+    ``_cells``)."""
     options = dict(options, hn=2) if cell == "gru" else options
-    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, P=p[3] if len(p) > 3 else None))
-                  for p in layers)
+    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, **p[3])) for p in layers)
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
             tuple(np.ascontiguousarray(p[1], dtype) for p in layers))
 
