@@ -219,3 +219,46 @@ def test_combinations_it_does_not_have_are_refused(opts):
         lstmlab.LSTM(3, 4, layer_norm=True, **opts)
     with pytest.raises(TypeError, match="layer_norm must be True or False"):
         lstmlab.LSTM(3, 4, layer_norm="yes")
+
+
+def test_cli_trains_resumes_and_generates_a_layer_norm_lstm(tmp_path):
+    from lstmlab.cli import main
+    from lstmlab.training.checkpoint import load_checkpoint
+    from lstmlab.training.lm import load_charlm
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the layer norm lstm reads this text again and again. " * 40,
+                      encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["train", str(corpus), "--out", str(out), "--layer-norm", "--hidden", "8",
+            "--layers", "2", "--embed", "4", "--seq-len", "10", "--batch-size", "3",
+            "--eval-every", "2", "--eval-chunks", "1", "--checkpoint-every", "2", "--quiet",
+            "--schedule", "constant"]  # the learning rate does not depend on --steps
+    assert main(args + ["--steps", "2"]) == 0
+    meta, arrays = load_checkpoint(out / "last.ckpt")
+    assert meta["model"]["layer_norm"] is True
+    assert arrays["param/rnn.gc_l1"].shape == (8,)
+    assert main(args + ["--steps", "4", "--resume"]) == 0
+    whole = tmp_path / "whole"  # the same run without the stop: the same losses, bit for bit
+    assert main([a if a != str(out) else str(whole) for a in args] + ["--steps", "4"]) == 0
+    assert [r["loss"] for r in _metrics(out)] == [r["loss"] for r in _metrics(whole)]
+    model, vocab = load_charlm(out / "last.ckpt")[:2]
+    assert model.rnn.layer_norm and "LN-LSTM" in repr(model)
+    assert main(["generate", str(out / "last.ckpt"), "--prompt", "the", "--length", "5",
+                 "--seed", "1"]) == 0
+    assert main(["train", str(corpus), "--out", str(tmp_path / "g"), "--model", "gru",
+                 "--layer-norm", "--steps", "1"]) == 2
+
+
+def _metrics(run):
+    import json
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if "loss" in r]
+
+
+def test_formats_without_layer_norm_refuse_it_by_name():
+    from lstmlab.interop import keras_io, onnx_export, torch_io
+    layer = lstmlab.LSTM(3, 4, layer_norm=True)
+    for export in (torch_io.to_torch, keras_io.to_keras_weights, onnx_export.to_onnx,
+                   lambda m: onnx_export.onnx_weights(m, 0)):
+        with pytest.raises(ValueError, match="layer_norm=True"):
+            export(layer)
