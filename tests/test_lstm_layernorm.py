@@ -262,3 +262,19 @@ def test_formats_without_layer_norm_refuse_it_by_name():
                    lambda m: onnx_export.onnx_weights(m, 0)):
         with pytest.raises(ValueError, match="layer_norm=True"):
             export(layer)
+
+
+def test_the_benchmarks_pytorch_baseline_computes_the_same_layer(monkeypatch):
+    """bench/torch_lnlstm.py (what ``bench_lstm.py --suites lnlstm`` times) is the same
+    function as the layer, so the comparison is like for like."""
+    from pathlib import Path
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    from torch_lnlstm import LayerNormLSTM, load_lstmlab
+    rng = np.random.default_rng(11)
+    layer = random_layer(3, 5, 1, np.float64, rng)
+    x, h0, c0 = rng.normal(size=(4, 2, 3)), rng.normal(size=(2, 5)), rng.normal(size=(2, 5))
+    y, (h, c) = layer.forward(x, (h0[None], c0[None]))
+    mod = load_lstmlab(LayerNormLSTM(3, 5).double(), layer)
+    ty, (th, tc) = mod(*(torch.from_numpy(a) for a in (x, h0, c0)))
+    for ours, ref in ((y, ty), (h[0], th), (c[0], tc)):
+        assert rel_err(ours, ref.detach().numpy()) < 1e-10
