@@ -606,21 +606,41 @@ LN_EPS = 1e-5  # as lstm_layernorm.EPS (PyTorch's nn.LayerNorm default)
 
 
 @register_jitable
+def _term(a, r, u, m, square, b, c):
+    v = a[r, u] - m
+    v = v * v if square else v
+    v = v if b is None else v * b[u]
+    return v if c is None else v * c[r, u]
+
+
+@register_jitable
+def _row_sum(a, r, n, m, square, b, c):
+    """Σ over u < n of (a[r, u] - m) (squared with ``square``) · b[u] · c[r, u] (b, c None: 1),
+    in four interleaved partial sums: independent chains that pipeline, added in a fixed order
+    (the same bits for any team)."""
+    s0 = s1 = s2 = s3 = a.dtype.type(0.0)
+    u = 0
+    while u + 4 <= n:
+        s0 += _term(a, r, u, m, square, b, c)
+        s1 += _term(a, r, u + 1, m, square, b, c)
+        s2 += _term(a, r, u + 2, m, square, b, c)
+        s3 += _term(a, r, u + 3, m, square, b, c)
+        u += 4
+    while u < n:
+        s0 += _term(a, r, u, m, square, b, c)
+        u += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@register_jitable
 def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
     """Over the n columns of each active row of src: x̂ = (v - μ) / sqrt(σ² + EPS) into xhat,
     1/sqrt(σ² + EPS) into rstd[:, k], y = gain ⊙ x̂ (+ bias). y may be src."""
-    one, eps = y.dtype.type(1.0), y.dtype.type(LN_EPS)
+    one, zero, eps = y.dtype.type(1.0), y.dtype.type(0.0), y.dtype.type(LN_EPS)
     for r in range(r0, r1):
         if t < lengths[r]:
-            m = y.dtype.type(0.0)
-            for u in range(np.uint64(n)):
-                m += src[r, u]
-            m /= n
-            v = y.dtype.type(0.0)
-            for u in range(np.uint64(n)):
-                d = src[r, u] - m
-                v += d * d
-            s = one / np.sqrt(v / n + eps)
+            m = _row_sum(src, r, n, zero, False, None, None) / n
+            s = one / np.sqrt(_row_sum(src, r, n, m, True, None, None) / n + eps)
             rstd[r, k] = s
             for u in range(np.uint64(n)):
                 xhat[r, u] = (src[r, u] - m) * s
@@ -631,14 +651,11 @@ def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
 def _layer_norm_backward(dsrc, dy, gain, xhat, rstd, k, n, add, t, r0, r1, lengths):
     """dsrc (+= with ``add``) = rstd · (g - mean g - x̂ · mean(g ⊙ x̂)) for g = dy ⊙ gain: the
     gradient on v from the one on y = gain ⊙ LN(v) (+ bias), over n columns of active rows."""
+    zero = dsrc.dtype.type(0.0)
     for r in range(r0, r1):
         if t < lengths[r]:
-            s1, s2 = dsrc.dtype.type(0.0), dsrc.dtype.type(0.0)
-            for u in range(np.uint64(n)):
-                g = dy[r, u] * gain[u]
-                s1 += g
-                s2 += g * xhat[r, u]
-            s1, s2, s = s1 / n, s2 / n, rstd[r, k]
+            s1 = _row_sum(dy, r, n, zero, False, gain, None) / n
+            s2, s = _row_sum(dy, r, n, zero, False, gain, xhat) / n, rstd[r, k]
             for u in range(np.uint64(n)):
                 d = s * ((dy[r, u] * gain[u] - s1) - xhat[r, u] * s2)
                 dsrc[r, u] = dsrc[r, u] + d if add else d
