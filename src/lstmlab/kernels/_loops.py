@@ -165,8 +165,9 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
                 _atomic_add(sync, group, 1)
     if not _team_barrier(sync, P):  # dz is complete: the gradients over the whole sequence
         return
-    # dW = [x, h_prev]ᵀ · dz, db = Σ dz over T·B rows, on this thread's panels of dz: KC rows
-    # at a time, xᵀ and hᵀ packed into micro-panels and dz into panels (both read in order)
+    # dWx = xᵀ·dzx, dWh = h_prevᵀ·dzh, db = Σ dz over T·B rows (dzx = dzh = dz unless
+    # ``split``), on this thread's panels of dz: KC rows at a time, xᵀ and hᵀ packed into
+    # micro-panels and dz into panels (both read in order)
     dz2, TB, D = grad.dz.reshape(T * B, GH), T * B, x2.shape[1]
     dzx2, dzh2 = dzx.reshape(TB, GH), dzh.reshape(TB, GH)
     PH = (H + nr - 1) // nr
