@@ -267,8 +267,10 @@ def _metrics(run):
 def test_formats_without_layer_norm_refuse_it_by_name():
     from lstmlab.interop import keras_io, onnx_export, torch_io
     layer = lstmlab.LSTM(3, 4, layer_norm=True)
+    embed, head = lstmlab.Embedding(5, 3), lstmlab.Linear(4, 5)
     for export in (torch_io.to_torch, keras_io.to_keras_weights, onnx_export.to_onnx,
-                   lambda m: onnx_export.onnx_weights(m, 0)):
+                   lambda m: onnx_export.onnx_weights(m, 0),
+                   lambda m: keras_io.keras_charlm(embed, m, head)):
         with pytest.raises(ValueError, match="layer_norm=True"):
             export(layer)
 

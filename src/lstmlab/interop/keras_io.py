@@ -219,6 +219,7 @@ def keras_charlm(embed, rnn, head):
     import keras
 
     kind = kind_of(rnn)
+    refuse_layer_norm(rnn, "Keras")
     if rnn.bidirectional or has_variant(rnn):
         raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
                          "peepholes, clip or input_forget")
