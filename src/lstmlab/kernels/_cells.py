@@ -644,6 +644,7 @@ def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
             rstd[r, k] = s
             for u in range(np.uint64(n)):
                 xhat[r, u] = (src[r, u] - m) * s
+            for u in range(np.uint64(n)):  # a loop of its own: y may be src (see _passes)
                 y[r, u] = gain[u] * xhat[r, u] if bias is None else gain[u] * xhat[r, u] + bias[u]
 
 
