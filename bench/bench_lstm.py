@@ -14,7 +14,10 @@ median over lstmlab's (> 1: lstmlab is faster).
 Suites: train-dx (forward + backward with the input gradient, float32), infer (forward in eval
 mode / torch inference_mode), f64 (float64 training with dx), rnn (nn.RNN, training with dx),
 gru (nn.GRU, training with dx; its GFLOP/s count nn.GRU's three gate blocks, while lstmlab's
-compiled GRU multiplies four, one of zeros: ``kernels/_cells.py``), stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell).
+compiled GRU multiplies four, one of zeros: ``kernels/_cells.py``), stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell),
+lnlstm (``LSTM(layer_norm=True)``, training with dx, against the layer-norm LSTM a PyTorch
+user writes, ``bench/torch_lnlstm.py``: an eager loop and its TorchScript; the torch ratio
+is the faster of the two over lstmlab; GFLOP/s count the products only).
 
     .venv/bin/python bench/bench_lstm.py                      # grid + 8 random shapes
     .venv/bin/python bench/bench_lstm.py --quick              # a smaller run
@@ -37,7 +40,7 @@ import numpy as np
 
 GRID = [(100, 32, 128), (100, 64, 256), (50, 16, 512), (200, 8, 64), (100, 128, 128),
         (1000, 1, 128)]
-SUITES = ("train-dx", "infer", "f64", "rnn", "gru", "stream")
+SUITES = ("train-dx", "infer", "f64", "rnn", "gru", "stream", "lnlstm")
 
 
 def parse_args(argv=None):
@@ -145,6 +148,46 @@ def sequence_candidates(kind, T, B, H, dtype, train):
                 mod(tx)
     cands["torch"] = theirs
     return cands
+
+
+def lnlstm_candidates(T, B, H):
+    """A float32 training step with dx of ``LSTM(layer_norm=True)`` and of its PyTorch twins
+    (``bench/torch_lnlstm.py``), eager and TorchScript."""
+    from torch_lnlstm import LayerNormLSTM, load_lstmlab
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(T, B, H)).astype(np.float32)
+    dy = rng.normal(size=(T, B, H)).astype(np.float32)
+    layer = lstmlab.LSTM(H, H, layer_norm=True, rng=np.random.default_rng(1))
+
+    def ours():
+        layer.forward(x)
+        layer.backward(dy)
+    eager = load_lstmlab(LayerNormLSTM(H, H), layer)
+    scripted = torch.jit.script(load_lstmlab(LayerNormLSTM(H, H), layer))
+    tx, tdy, zeros = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy), torch.zeros(
+        B, H)
+
+    def step(mod):
+        def call():
+            mod.zero_grad(set_to_none=True)
+            tx.grad = None
+            y, _ = mod(tx, zeros, zeros)
+            (y * tdy).sum().backward()
+        return call
+    return {"lstmlab": ours, "torch": step(eager), "torchscript": step(scripted)}
+
+
+def run_lnlstm(shapes, rng):
+    rows = []
+    for label, (T, B, H) in shapes:
+        ts = timed_blocks(lnlstm_candidates(T, B, H), rng)
+        ours, eager, script = (np.median(ts[k]) for k in ("lstmlab", "torch", "torchscript"))
+        fl = lstm_flops(T, B, H, H)
+        rows.append([label, f"{T}, {B}, {H}", fmt(ours), fmt(eager), fmt(script),
+                     f"**{min(eager, script) / ours:.2f}**", f"{fl / ours / 1e9:.0f}"])
+    table("layer-norm LSTM, float32 training step with dx: median time per call",
+          ["shape", "T, B, D=H", "lstmlab", "torch eager", "TorchScript",
+           "fastest torch / lstmlab", "GFLOP/s lstmlab"], rows)
 
 
 def stream_candidates(H, steps):
@@ -312,6 +355,8 @@ def main():
     for suite in suites:
         if suite == "stream":
             run_stream([128] + [s[2] for _, s in shapes if _ == "sample"][:3], rng)
+        elif suite == "lnlstm":
+            run_lnlstm(shapes, rng)
         else:
             run_sequences(suite, shapes, rng)
     if ARGS.compile:

@@ -72,6 +72,7 @@ examples:
   lstmlab train book.txt --hidden 128 --steps 500 --out runs/book
   lstmlab train book.txt --model rnn --optimizer sgd --lr 0.1 --out runs/rnn
   lstmlab train book.txt --cell gru --out runs/gru       # --cell is --model's other name
+  lstmlab train book.txt --layer-norm --out runs/ln      # layer-normalised LSTM
   lstmlab train book.txt --out runs/book --resume --steps 1000   # continue, extend
   lstmlab train book.txt --out runs/book --nproc 2       # data-parallel, 2 processes
   torchrun --nnodes 2 --nproc-per-node 8 ... -m lstmlab train book.txt --out runs/book
@@ -136,6 +137,8 @@ def _add_train(sub):
     p.add_argument("--clip", type=_nonneg_float, default=5.0, help="global gradient-norm clip, 0 = off (default 5)")
     p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers, in [0, 1) (default 0)")
     p.add_argument("--forget-bias", type=_gate_bias, default=1.0, help="LSTM forget-gate bias at init (default 1)")
+    p.add_argument("--layer-norm", action="store_true",
+                   help="the layer-normalised LSTM (Ba et al. 2016; --model lstm only)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--val-fraction", type=_pos_fraction, default=0.05,
                    help="end share held out, in (0, 1) (default 0.05)")
@@ -326,7 +329,8 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
 
     tiny = CharLMConfig(vocab_size=2, hidden_size=2, num_layers=min(config.num_layers, 2),
                         embed_dim=2, cell=config.cell, dtype=config.dtype,
-                        dropout=config.dropout if "train" in uses else 0.0)
+                        dropout=config.dropout if "train" in uses else 0.0,
+                        layer_norm=config.layer_norm)
     with first_compile(_say):
         model = CharLM(tiny, rng=np.random.default_rng(0))
         tokens = np.zeros((2, 1), np.int64)
@@ -421,10 +425,14 @@ def _train(args, group) -> int:
         if (out / "metrics.jsonl").exists():
             print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
                   f"checkpoint): starting the run over", file=sys.stderr)
+        if args.layer_norm and args.model != "lstm":
+            raise ValueError(f"--layer-norm is an option of --model lstm, not of --model "
+                             f"{args.model}")
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
-                              forget_bias=args.forget_bias, dtype=args.dtype)
+                              forget_bias=args.forget_bias, dtype=args.dtype,
+                              layer_norm=args.layer_norm)
         n_params = (len(vocab) * args.embed
                     + recurrent_params(args.model, args.embed, args.hidden, args.layers)
                     + args.hidden * len(vocab) + len(vocab))
@@ -444,7 +452,8 @@ def _train(args, group) -> int:
         say(f"resuming {out} at step {trainer.step} of {cfg.steps}")
     _compile_charlm_kernels(config, ("train", "eval"))
     processes = "" if group is None else f" over {group.world} processes"
-    say(f"model: {config.cell.upper()} {config.num_layers}x{config.hidden_size}, vocabulary "
+    cell = "LN-LSTM" if config.layer_norm else config.cell.upper()
+    say(f"model: {cell} {config.num_layers}x{config.hidden_size}, vocabulary "
         f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
         f"{len(val_ids):,} validation characters; {cfg.steps} steps of "
         f"{cfg.batch_size}x{cfg.seq_len}{processes}")

@@ -67,9 +67,9 @@ def record_gates(layer: LSTM, x, state=None, lengths=None) -> list[GateTrace]:
     if layer.bidirectional or layer.batch_first:
         raise ValueError("record_gates needs a unidirectional, time-major layer "
                          "(bidirectional=False, batch_first=False)")
-    if layer._is_variant():
+    if layer._is_variant() or layer.layer_norm:
         raise ValueError("record_gates records the lecture's LSTM; this layer has peepholes, "
-                         "clip or coupled gates")
+                         "clip, coupled gates or layer norm")
     x = as_float_array(x, "x", layer.dtype, ndim=3)
     T, B, D = x.shape
     if D != layer.input_size:

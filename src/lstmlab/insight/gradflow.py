@@ -53,9 +53,9 @@ def _prepare(layer, x, state, what: str):
     if layer.bidirectional or layer.batch_first:
         raise ValueError(f"{what} needs a unidirectional, time-major layer "
                          "(bidirectional=False, batch_first=False)")
-    if isinstance(layer, LSTM) and layer._is_variant():
-        raise ValueError(f"{what} measures the lecture's LSTM; this layer has peepholes, clip "
-                         "or coupled gates")
+    if isinstance(layer, LSTM) and (layer._is_variant() or layer.layer_norm):
+        raise ValueError(f"{what} measures the lecture's LSTM; this layer has peepholes, clip, "
+                         "coupled gates or layer norm")
     x = as_float_array(x, "x", layer.dtype, ndim=3)
     B = x.shape[1]
     H, L = layer.hidden_size, layer.num_layers

@@ -73,6 +73,13 @@ def refuse_projection(layer, fmt: str) -> None:
                          f"{layer.proj_size} cannot be written as {fmt} (PyTorch's has one)")
 
 
+def refuse_layer_norm(layer, fmt: str) -> None:
+    """A clear error for a layer-normalised LSTM in a format whose LSTM has no layer norm."""
+    if getattr(layer, "layer_norm", False):
+        raise ValueError(f"{fmt}'s LSTM has no layer normalisation: an LSTM with "
+                         f"layer_norm=True cannot be written as {fmt}")
+
+
 def as_numpy(v) -> np.ndarray:
     """A NumPy array from an array-like or a torch tensor (without importing torch)."""
     if hasattr(v, "detach") and hasattr(v, "numpy"):

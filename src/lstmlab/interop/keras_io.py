@@ -31,7 +31,7 @@ import numpy as np
 
 from ..kernels.gru import gru_bias_join, gru_bias_split
 from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, as_numpy, direction_suffixes,
-                     has_variant, kind_of, permute_blocks, refuse_projection)
+                     has_variant, kind_of, permute_blocks, refuse_projection, refuse_layer_norm)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
@@ -73,6 +73,7 @@ def to_keras_weights(module) -> list:
         return [p["weight"].T.copy()] + ([p["bias"].copy()] if "bias" in p else [])
     kind = kind_of(module)
     refuse_projection(module, "Keras")
+    refuse_layer_norm(module, "Keras")
     if has_variant(module):
         raise ValueError("Keras's LSTM has no peephole, clip or input_forget: this layer cannot "
                          "be written as Keras weights (ONNX export keeps them)")
@@ -108,6 +109,7 @@ def load_keras_weights(module, weights: Sequence) -> None:
         return
     kind = kind_of(module)
     refuse_projection(module, "Keras")
+    refuse_layer_norm(module, "Keras")
     if has_variant(module):
         raise ValueError("Keras's LSTM has no peephole, clip or input_forget: cannot load Keras "
                          "weights into this layer")
@@ -217,6 +219,7 @@ def keras_charlm(embed, rnn, head):
     import keras
 
     kind = kind_of(rnn)
+    refuse_layer_norm(rnn, "Keras")
     if rnn.bidirectional or has_variant(rnn):
         raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
                          "peepholes, clip or input_forget")

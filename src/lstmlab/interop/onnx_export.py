@@ -37,7 +37,7 @@ import numpy as np
 
 from ..kernels.gru import gru_bias_split
 from ._gates import (GRU_SWAP_RZ, ONNX_FROM_OURS, ONNX_P_FROM_OURS, direction_suffixes, kind_of,
-                     permute_blocks, refuse_projection)
+                     permute_blocks, refuse_projection, refuse_layer_norm)
 
 __all__ = ["to_onnx", "onnx_weights", "OPSET"]
 
@@ -49,6 +49,7 @@ def onnx_weights(layer, level: int, dtype=np.float32) -> dict[str, np.ndarray]:
     """The ONNX node inputs ``W``, ``R`` and (when present) ``B``, ``P`` of one layer level."""
     kind = kind_of(layer)
     refuse_projection(layer, "ONNX")
+    refuse_layer_norm(layer, "ONNX")
     perm = {"LSTM": ONNX_FROM_OURS, "GRU": GRU_SWAP_RZ}.get(kind, (0,))
     p = layer.params()
     W, R, B, P = [], [], [], []
@@ -197,6 +198,7 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     from onnx import TensorProto, helper
     kind = kind_of(rnn)
     refuse_projection(rnn, "ONNX")
+    refuse_layer_norm(rnn, "ONNX")
     dtype = np.float32
     L, K, H = rnn.num_layers, rnn.num_directions, rnn.hidden_size
     g = _Graph(onnx)

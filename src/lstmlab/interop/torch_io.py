@@ -18,7 +18,8 @@ Correspondence (the layers take PyTorch's arguments, so only the weights need co
 A whole model is a mapping of names to these pieces (``{"embed": Embedding, "rnn": LSTM,
 "head": Linear}``): :func:`model_state_dict` and :func:`load_model_state_dict` prefix each
 piece's keys with its name and a dot, as ``torch.nn.Module.state_dict`` does for children.
-PyTorch's LSTM has no peepholes, clip or coupled gates: such layers raise a ValueError. Its
+PyTorch's LSTM has no peepholes, clip, coupled gates or layer norm: ``to_torch`` of such a
+layer raises a ValueError (a layer-norm LSTM's state dict carries its gains as ``ln_*`` keys). Its
 projections (``proj_size``, ``weight_hr_l{k} = Wrᵀ``) are lstmlab's ``LSTM(proj_size=...)``.
 """
 
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._gates import as_numpy, kind_of
+from ._gates import as_numpy, kind_of, refuse_layer_norm
 
 __all__ = ["torch_state_dict", "load_torch_state_dict", "from_torch_state_dict",
            "model_state_dict", "load_model_state_dict", "to_torch", "from_torch"]
@@ -177,6 +178,7 @@ def to_torch(module):
                               bias=module.bias is not None, dtype=tdt)
     else:
         kind = kind_of(module)
+        refuse_layer_norm(module, "PyTorch")  # its state dict (torch_state_dict) has the gains
         kwargs = dict(num_layers=module.num_layers, bias=module.bias,
                       batch_first=module.batch_first, bidirectional=module.bidirectional,
                       dropout=module.dropout, dtype=tdt)

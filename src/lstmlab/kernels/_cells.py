@@ -302,6 +302,26 @@ def _implements(stub, cls):
 
 
 # -- the lecture's LSTM, and ONNX's options of it ------------------------------------------------
+@register_jitable
+def _lstm_gates(z, b, zh, c, c_prev, H, t, r0, r1, u0, u1, lengths):
+    """The gates from z (+ b) + zh, then the cell state (the plain and the layer-norm LSTM)."""
+    rows = (t, r0, r1, u0, u1, lengths)
+    _sigmoid_gate(z, b, zh, 0, H, *rows)  # f_t = σ(W_f·[h_{t-1}, x_t] + b_f)
+    _sigmoid_gate(z, b, zh, 1, H, *rows)  # i_t = σ(W_i·[h_{t-1}, x_t] + b_i)
+    _sigmoid_gate(z, b, zh, 2, H, *rows)  # o_t = σ(W_o·[h_{t-1}, x_t] + b_o)
+    _tanh_gate(z, b, zh, 3, H, *rows)  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
+    _cell_state(c, z, c_prev, H, *rows)  # C_t = f_t * C_{t-1} + i_t * C̃_t
+
+
+@register_jitable
+def _lstm_dgates(dz, dc, g, c_prev, H, t, r0, r1, u0, u1, lengths):
+    """Backprop C_t = f_t * C_{t-1} + i_t * C̃_t into f_t, i_t (σ') and C̃_t (tanh')."""
+    rows = (t, r0, r1, u0, u1, lengths)
+    _dgate(dz, 0, H, dc, -1, c_prev, -1, g, 0, _SIG, *rows)
+    _dgate(dz, 1, H, dc, -1, g, 3, g, 1, _SIG, *rows)
+    _dgate(dz, 3, H, dc, -1, g, 1, g, 3, _TANH, *rows)
+
+
 @_implements(cell_forward, LSTMSpec)
 def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     H, b, P, clip = tape.c.shape[2], spec.b, spec.P, spec.clip
@@ -310,11 +330,7 @@ def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     tc, mask = tape.tc[t % tape.tc.shape[0]], tape.mask[t % tape.mask.shape[0]]
     rows = (t, r0, r1, u0, u1, lengths)
     if not spec.onnx:
-        _sigmoid_gate(z, b, zh, 0, H, *rows)  # f_t = σ(W_f·[h_{t-1}, x_t] + b_f)
-        _sigmoid_gate(z, b, zh, 1, H, *rows)  # i_t = σ(W_i·[h_{t-1}, x_t] + b_i)
-        _sigmoid_gate(z, b, zh, 2, H, *rows)  # o_t = σ(W_o·[h_{t-1}, x_t] + b_o)
-        _tanh_gate(z, b, zh, 3, H, *rows)  # C̃_t = tanh(W_C·[h_{t-1}, x_t] + b_C)
-        _cell_state(c, z, c_prev, H, *rows)  # C_t = f_t * C_{t-1} + i_t * C̃_t
+        _lstm_gates(z, b, zh, c, c_prev, H, *rows)
     else:  # the peephole LSTM: f, i peek at C_{t-1}, o at C_t; clamps; coupled gates
         for k in range(4):
             _linear_gate(z, b, zh, k, H, *rows)  # W·[h_{t-1}, x_t] + b
@@ -355,10 +371,7 @@ def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
     _dgate(dc, 0, H, dh, -1, g, 2, tc, -1, _TANH, *rows, True)
     if spec.onnx:
         _dgate(dc, 0, H, dz, 2, P, 2, None, 0, _ONE, *rows, True)  # o's peephole on C_t
-    # backprop C_t = f_t * C_{t-1} + i_t * C̃_t into f_t, i_t (σ') and C̃_t (tanh')
-    _dgate(dz, 0, H, dc, -1, c_prev, -1, g, 0, _SIG, *rows)
-    _dgate(dz, 1, H, dc, -1, g, 3, g, 1, _SIG, *rows)
-    _dgate(dz, 3, H, dc, -1, g, 1, g, 3, _TANH, *rows)
+    _lstm_dgates(dz, dc, g, c_prev, H, *rows)
     if spec.onnx and spec.coupled:  # f_t = 1 - i_t: f's gradient goes to i_t, f has none
         _dgate(dz, 1, H, dc, -1, g, 3, None, 0, _ONE, *rows)
         _dgate(dz, 1, H, dc, -1, c_prev, -1, None, 0, _ONE, *rows, True, -1)
@@ -542,3 +555,187 @@ def _gru_states(tape):
 @_implements(stream_tape, GRUSpec)
 def _gru_stream_tape(spec, B, H, dtype):
     return GRUTape(np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype))
+
+
+# -- what the products with Wx and Wh differentiate ------------------------------------------------
+product_grads = _stub("product_grads")
+
+
+@overload(product_grads)
+def _product_grads(grad):
+    """``(dzx, dzh, split)``: the gradients on x_t·Wx and on h_{t-1}·Wh, which the loops
+    multiply by Wxᵀ, Whᵀ, xᵀ and hᵀ, and whether they differ from ``dz`` (whose sum is the
+    bias's gradient). They are ``dz`` itself, but for a cell that transforms the products
+    before adding them (the layer-norm LSTM's grad has its own ``dzx`` and ``dzh``)."""
+    if "dzx" in grad.instance_class._fields:
+        return lambda grad: (grad.dzx, grad.dzh, True)
+    return lambda grad: (grad.dz, grad.dz, False)
+
+
+# -- the layer-normalised LSTM (Ba, Kiros & Hinton 2016; kernels/lstm_layernorm.py) -------------
+# Layer norm reduces over all units of a row, so this cell runs with one unit group (fast.plan
+# gives it row groups only): every step sees whole rows of x_t·Wx (tape.z) and h_{t-1}·Wh (zh),
+# and ignores u0, u1.
+class LNLSTMSpec(NamedTuple):
+    b: np.ndarray  # (4H,) bias, gate blocks f, i, o, C̃ (zeros without bias)
+    gx: np.ndarray  # (4H,) gain of LN(x_t·Wx)
+    gh: np.ndarray  # (4H,) gain of LN(h_{t-1}·Wh)
+    gc: np.ndarray  # (H,) gain of LN(C_t)
+    bc: np.ndarray  # (H,) bias of LN(C_t)
+
+
+class LNLSTMTape(NamedTuple):
+    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in, the gates f, i, o, C̃ out
+    h: np.ndarray  # (T+1, B, H)
+    c: np.ndarray  # (T+1 or 2, B, H) cell states before the norm
+    tc: np.ndarray  # (T or 1, B, H) tanh(g_c ⊙ LN(C_t) + b_c)
+    xn: np.ndarray  # (T or 1, B, 4H) LN(x_t·Wx) (0 on padding: the gains' gradients sum it)
+    hn: np.ndarray  # (T or 1, B, 4H) LN(h_{t-1}·Wh) (0 on padding)
+    cn: np.ndarray  # (T or 1, B, H) LN(C_t) (0 on padding)
+    rstd: np.ndarray  # (T or 1, B, 3) 1/sqrt(σ² + EPS) of the norms of x·Wx, h·Wh, C_t
+
+
+class LNLSTMGrad(NamedTuple):
+    dz: np.ndarray  # (T, B, 4H) on the gates' pre-activations a_t
+    dh: np.ndarray  # (B, H)
+    dc: np.ndarray  # (B, H)
+    dzx: np.ndarray  # (T, B, 4H) on x_t·Wx
+    dzh: np.ndarray  # (T, B, 4H) on h_{t-1}·Wh
+    du: np.ndarray  # (T, B, H) on u_t = g_c ⊙ LN(C_t) + b_c
+
+
+LN_EPS = 1e-5  # as lstm_layernorm.EPS (PyTorch's nn.LayerNorm default)
+
+
+@register_jitable
+def _term(a, r, u, m, square, b, c):
+    v = a[r, u] - m
+    v = v * v if square else v
+    v = v if b is None else v * b[u]
+    return v if c is None else v * c[r, u]
+
+
+@register_jitable
+def _row_sum(a, r, n, m, square, b, c):
+    """Σ over u < n of (a[r, u] - m) (squared with ``square``) · b[u] · c[r, u] (b, c None: 1),
+    in four interleaved partial sums: independent chains that pipeline, added in a fixed order
+    (the same bits for any team)."""
+    s0 = s1 = s2 = s3 = a.dtype.type(0.0)
+    u = 0
+    while u + 4 <= n:
+        s0 += _term(a, r, u, m, square, b, c)
+        s1 += _term(a, r, u + 1, m, square, b, c)
+        s2 += _term(a, r, u + 2, m, square, b, c)
+        s3 += _term(a, r, u + 3, m, square, b, c)
+        u += 4
+    while u < n:
+        s0 += _term(a, r, u, m, square, b, c)
+        u += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@register_jitable
+def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
+    """Over the n columns of each active row of src: x̂ = (v - μ) / sqrt(σ² + EPS) into xhat,
+    1/sqrt(σ² + EPS) into rstd[:, k], y = gain ⊙ x̂ (+ bias). y may be src."""
+    one, zero, eps = y.dtype.type(1.0), y.dtype.type(0.0), y.dtype.type(LN_EPS)
+    for r in range(r0, r1):
+        if t < lengths[r]:
+            m = _row_sum(src, r, n, zero, False, None, None) / n
+            s = one / np.sqrt(_row_sum(src, r, n, m, True, None, None) / n + eps)
+            rstd[r, k] = s
+            for u in range(np.uint64(n)):
+                xhat[r, u] = (src[r, u] - m) * s
+            for u in range(np.uint64(n)):  # a loop of its own: y may be src (see _passes)
+                y[r, u] = gain[u] * xhat[r, u] if bias is None else gain[u] * xhat[r, u] + bias[u]
+
+
+@register_jitable
+def _layer_norm_backward(dsrc, dy, gain, xhat, rstd, k, n, add, t, r0, r1, lengths):
+    """dsrc (+= with ``add``) = rstd · (g - mean g - x̂ · mean(g ⊙ x̂)) for g = dy ⊙ gain: the
+    gradient on v from the one on y = gain ⊙ LN(v) (+ bias), over n columns of active rows."""
+    zero = dsrc.dtype.type(0.0)
+    for r in range(r0, r1):
+        if t < lengths[r]:
+            s1 = _row_sum(dy, r, n, zero, False, gain, None) / n
+            s2, s = _row_sum(dy, r, n, zero, False, gain, xhat) / n, rstd[r, k]
+            for u in range(np.uint64(n)):
+                d = s * ((dy[r, u] * gain[u] - s1) - xhat[r, u] * s2)
+                dsrc[r, u] = dsrc[r, u] + d if add else d
+
+
+@_implements(cell_forward, LNLSTMSpec)
+def _lnlstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
+    H = tape.h.shape[2]
+    z, xn, hn = tape.z[t % tape.z.shape[0]], tape.xn[t % tape.xn.shape[0]], tape.hn[
+        t % tape.hn.shape[0]]
+    cn, rs, tc = tape.cn[t % tape.cn.shape[0]], tape.rstd[t % tape.rstd.shape[0]], tape.tc[
+        t % tape.tc.shape[0]]
+    c_prev, c = tape.c[t % tape.c.shape[0]], tape.c[(t + 1) % tape.c.shape[0]]
+    rows = (t, r0, r1, 0, H, lengths)
+    _layer_norm(z, xn, rs, 0, z, spec.gx, None, 4 * H, t, r0, r1, lengths)  # g_x ⊙ LN(x_t·Wx)
+    _layer_norm(zh, hn, rs, 1, zh, spec.gh, None, 4 * H, t, r0, r1, lengths)  # g_h ⊙ LN(h·Wh)
+    _lstm_gates(z, spec.b, zh, c, c_prev, H, *rows)  # f, i, o, C̃ of their sum + b; C_t
+    _layer_norm(zh, cn, rs, 2, c, spec.gc, spec.bc, H, t, r0, r1, lengths)  # u_t, in zh
+    _hidden(tape.h[t + 1], tc, z, zh, H, *rows)  # h_t = o_t ⊙ tanh(u_t)
+    _carry((tape.h, tape.c), *rows)
+
+
+@_implements(cell_backward, LNLSTMSpec)
+def _lnlstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
+    H = tape.h.shape[2]
+    g, tc, rs = tape.z[t], tape.tc[t], tape.rstd[t]
+    dz, dh, dc, du = grad.dz[t], grad.dh, grad.dc, grad.du[t]
+    zero = dz.dtype.type(0.0)
+    rows = (t, r0, r1, 0, H, lengths)
+    if dy.shape[0]:
+        _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
+    # backprop h_t = o_t ⊙ tanh(u_t): into o_t (σ'), into u_t (tanh'), through LN into C_t
+    _dgate(dz, 2, H, dh, -1, tc, -1, g, 2, _SIG, *rows)
+    _dgate(du, 0, H, dh, -1, g, 2, tc, -1, _TANH, *rows)
+    _layer_norm_backward(dc, du, spec.gc, tape.cn[t], rs, 2, H, True, t, r0, r1, lengths)
+    _lstm_dgates(dz, dc, g, tape.c[t], H, *rows)
+    _scale(dc, 0, H, g, 0, _TIMES, *rows)  # the highway: dL/dC_{t-1} = dL/dC_t · f_t
+    # backprop a_t = g_x ⊙ LN(x_t·Wx) + g_h ⊙ LN(h_{t-1}·Wh) + b into the two products
+    _layer_norm_backward(grad.dzx[t], dz, spec.gx, tape.xn[t], rs, 0, 4 * H, False, t, r0, r1,
+                         lengths)
+    _layer_norm_backward(grad.dzh[t], dz, spec.gh, tape.hn[t], rs, 1, 4 * H, False, t, r0, r1,
+                         lengths)
+    _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dzh_t·Whᵀ (the loop adds it)
+    _fill(du, 0, H, zero, *rows, False)  # padding: no gradient
+    for k in range(4):
+        for a in (dz, grad.dzx[t], grad.dzh[t]):
+            _fill(a, k, H, zero, *rows, False)
+
+
+@_implements(cell_param_grads, LNLSTMSpec)
+def _lnlstm_param_grads(spec, tape, grad, out, u0, u1):
+    """``out (10H,)``: dL/dg_x (4H), dL/dg_h (4H), dL/dg_c, dL/db_c (H each), summed over steps
+    and rows in order (padding has zero gradients and zero norms)."""
+    H = tape.h.shape[2]
+    for u in range(np.uint64(u0), np.uint64(u1)):
+        for k in range(10):  # units u0..u1 of every block
+            out[k * H + u] = 0.0
+    for t in range(grad.dz.shape[0]):
+        dz, du, xn, hn, cn = grad.dz[t], grad.du[t], tape.xn[t], tape.hn[t], tape.cn[t]
+        for r in range(dz.shape[0]):
+            for k in range(4):
+                for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
+                    out[u] += dz[r, u] * xn[r, u]
+                    out[4 * H + u] += dz[r, u] * hn[r, u]
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                out[8 * H + u] += du[r, u] * cn[r, u]
+                out[9 * H + u] += du[r, u]
+
+
+@_implements(cell_states, LNLSTMTape)
+def _lnlstm_states(tape):
+    return tape.h, tape.c
+
+
+@_implements(stream_tape, LNLSTMSpec)
+def _lnlstm_stream_tape(spec, B, H, dtype):
+    return LNLSTMTape(np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype),
+                      np.empty((2, B, H), dtype), np.empty((1, B, H), dtype),
+                      np.empty((1, B, 4 * H), dtype), np.empty((1, B, 4 * H), dtype),
+                      np.empty((1, B, H), dtype), np.empty((1, B, 3), dtype))

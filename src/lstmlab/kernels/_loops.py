@@ -20,6 +20,7 @@ from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
 from ._cells import (_carry, cell_backward, cell_forward, cell_param_grads, cell_states,
+                     product_grads, stream_tape)
                      stream_tape)
 from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
 
@@ -195,11 +196,12 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
     hp0, hp1 = _units(Hh, nr, nu, tid % nu)[:2]
     group = GROUP + LINE * (tid // nu)
+    dzx, dzh, split = product_grads(grad)  # on x·Wx and h·Wh: dz, unless the cell transforms them
     for t in range(T - 1, -2, -1):
         if t < T - 1:  # dL/dh_t += dz_{t+1}·Whᵀ: needs all of dz_{t+1}
             if nu > 1 and not _wait(sync, group, (T - 1 - t) * nu):
                 return
-            product(grad.dz[t + 1], r0, r1, whtp, Hh, hp0, hp1, grad.dh, True, scratch)
+            product(dzh[t + 1], r0, r1, whtp, Hh, hp0, hp1, grad.dh, True, scratch)
         if t >= 0 and wrtp.shape[0]:  # dL/dm_t = dL/dh_t·Wrᵀ (a team of row groups only)
             _into_projection(grad.dh, dy, dhs[t], t, r0, r1, lengths)
             product(dhs[t], r0, r1, wrtp, H, 0, wrtp.shape[0], dm, False, scratch)
@@ -210,10 +212,16 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
                 _atomic_add(sync, group, 1)
     if not _team_barrier(sync, P):  # dz is complete: the gradients over the whole sequence
         return
-    # dW = [x, h_prev]ᵀ · dz and db = Σ dz over T·B rows in order, on this thread's panels
+    # dWx = xᵀ·dzx and dWh = h_prevᵀ·dzh (both dz unless the cell's ``split`` makes them
+    # differ), db = Σ dz over T·B rows in order, on this thread's panels
     dz2, PH = grad.dz.reshape(T * B, GH), (H + nr - 1) // nr
+    dzx2 = dzx.reshape(T * B, GH)
     q0, q1 = share(GH // H * PH, P, tid)
-    _times_rows((x2, h2), dz2, H, q0, q1, (dWx, dWh), scratch)
+    if split:
+        _times_rows((x2,), dzx2, H, q0, q1, (dWx,), scratch)
+        _times_rows((h2,), dzh.reshape(T * B, GH), H, q0, q1, (dWh,), scratch)
+    else:
+        _times_rows((x2, h2), dz2, H, q0, q1, (dWx, dWh), scratch)
     for q in range(q0, q1):
         col, width = panel_columns(q, H, nr)
         db[col:col + width] = 0.0
@@ -229,7 +237,7 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
         cell_param_grads(spec, tape, grad, dparams, pu0 * nr, min(H, pu1 * nr))
     if dx2.shape[0]:
         m0, m1 = share(T * B, P, tid)
-        product(dz2, m0, m1, wxtp, x2.shape[1], 0, wxtp.shape[0], dx2, False, scratch)
+        product(dzx2, m0, m1, wxtp, x2.shape[1], 0, wxtp.shape[0], dx2, False, scratch)
 
 
 @njit(**JIT)

@@ -93,16 +93,17 @@ CACHE_BYTES = 1 << 20  # a thread's share of Wh, kept in its core's cache (most 
 MIN_GROUP_PANELS = 2  # panels of every gate in a unit group
 
 
-def plan(T: int, B: int, D: int, H: int, G: int, dtype, units: bool = True) -> tuple[int, int]:
+def plan(T: int, B: int, D: int, H: int, G: int, dtype, whole_rows: bool = False
+         ) -> tuple[int, int]:
     """``(nb, nu)``: the row groups and unit groups of a call's team. Row groups never wait for
     each other, but each reads all of Wh at every step; unit groups read their part of it and
     meet once per step. So rows when every thread gets enough of them; otherwise as many unit
     groups as keep a thread's part of Wh in its cache, rows for the other threads, and units
-    again for the threads that rows cannot use. ``units=False``: row groups only (a step
-    that needs all of a row's units, as a projection does)."""
+    again for the threads that rows cannot use. ``whole_rows``: row groups only, for a step
+    that needs all of a row's units (layer norm, a projection)."""
     flops = 2.0 * T * B * (D + H) * G * H
     P = int(min(get_num_threads(), max(1.0, flops // MIN_THREAD_FLOPS)))
-    if not units:
+    if whole_rows:
         return max(1, min(P, B)), 1
     most_nu = max(1, -(-H // (64 // np.dtype(dtype).itemsize)) // MIN_GROUP_PANELS)
     nu = 1 if B >= MIN_GROUP_ROWS * P else min(
@@ -217,6 +218,8 @@ def _spec(cell: str, b, H: int, dtype, options: dict):
         return C.RNNSpec(b, options.get("act", "tanh") == "relu")
     if cell == "gru":
         return C.GRUSpec(b, np.int64(options.get("hn", 3)))
+    if cell == "lstm_ln":
+        return C.LNLSTMSpec(b, *(np.ascontiguousarray(a, dtype) for a in options["ln"]))
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
     onnx = P is not None or clip is not None or coupled
     return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else np.ascontiguousarray(P, dtype),
@@ -236,9 +239,13 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
         return C.GRUTape(z, h)
     c = new((T + 1 if training else 2, B, H), dtype)
     c[0] = states0[1]
+    tc = new((T if training else 1, B, H), dtype)
+    if cell == "lstm_ln":  # the norms are zero on padding (their gains' gradients sum them)
+        xn, hn, cn = (np.zeros((T if training else 1, B, n), dtype) for n in (4 * H, 4 * H, H))
+        return C.LNLSTMTape(z, h, c, tc, xn, hn, cn, new((T if training else 1, B, 3), dtype))
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
     m = h if h.shape[2] == H else new((T + 1 if training else 2, B, H), dtype)
-    return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask, m)
+    return C.LSTMTape(z, h, c, tc, mask, m)
 
 
 def _gru_blocks(Wx, Wh):
@@ -262,7 +269,8 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
                      need_cache: bool = True, **options):
     """Run ``cell`` ("lstm", "rnn" or "gru") over ``x (T, B, D)`` from ``states0`` (h_0, and
     c_0 for the LSTM, each (B, H)). Options: ``act`` ("tanh", "relu") for the RNN; ``P`` (3H,)
-    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant). Returns
+    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant); ``ln``, the
+    gains and bias ``(g_x, g_h, g_c, b_c)`` of "lstm_ln", the layer-norm LSTM. Returns
     ``(y, finals, cache)``: ``y (T, B, H)`` (0 past a sequence's length; a read-only view when
     nothing is padded), the final states, and a :class:`FastCache` (None with
     ``need_cache=False``). ``Wr (H, P)``: the LSTM's projection h_t = m_t·Wr (h, its
@@ -288,7 +296,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
             new((Q, Wh.shape[0], nr), dtype), m, Wr,
             new((-(-Wr.shape[1] // nr) if len(Wr) else 0, H, nr), dtype))
-    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, not len(Wr)),
+    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, cell == "lstm_ln" or len(Wr) > 0),
          mods.loops.sync_words)
     finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if _single(cell) else tape[1:3]))
     y = tape.h[1:]
@@ -305,7 +313,8 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     """Backpropagation through time for :func:`sequence_forward`'s cache. ``dy (T, B, H)`` or
     None; ``dstates`` the gradients on the final states (each may be None). Returns ``(dx,
     dstates0, (dWx, dWh, db, dP))``: ``dx`` None with ``need_dx=False``, ``db`` None without
-    bias, ``dP`` the peepholes' gradient (3H,) or None; with a projection a fifth, dWr."""
+    bias, ``dP`` the peepholes' gradient (3H,) or None, or for "lstm_ln" the gradients of
+    ``(g_x, g_h, g_c, b_c)``; with a projection a fifth, dWr."""
     mods = _compiled()
     C, tape, x, Wr = mods.cells, cache.tape, cache.x, cache.Wr
     T, B, D = x.shape
@@ -316,17 +325,21 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
                for d, w in zip(dstates, (Hh, H))]
     new = _Stagger(x).empty
     dz = new((T, B, G * H), dtype)
+    ln = cache.cell == "lstm_ln"
     if cache.cell == "lstm":
         grad = C.LSTMGrad(dz, *carried, carried[0] if Hh == H else new((B, H), dtype))
+    elif ln:
+        grad = C.LNLSTMGrad(dz, *carried, new((T, B, 4 * H), dtype), new((T, B, 4 * H), dtype),
+                            new((T, B, H), dtype))
     else:
         grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}[cache.cell](dz, *carried)
     dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((Hh, G * H), dtype), np.empty(G * H, dtype)
-    dP = np.empty(3 * H if cache.has_peepholes else 0, dtype)
+    dP = np.empty(10 * H if ln else 3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
     nr = mods.product.panel_width(dtype)
-    nb, nu = plan(T, B, D, H, G, dtype, not len(Wr))
-    dy = np.empty((0, B, Hh), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
     dWr, P = np.empty_like(Wr), Wr.shape[1] if len(Wr) else 0
+    nb, nu = plan(T, B, D, H, G, dtype, ln or P > 0)
+    dy = np.empty((0, B, Hh), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
     x2, h2 = x.reshape(T * B, D), tape.h[:T].reshape(T * B, Hh)
     m2 = (tape.m if cache.cell == "lstm" else tape.h)[1:].reshape(T * B, H)
     for rows in (x2, h2, m2):  # views: one type for the loops to take them as a tuple
@@ -335,12 +348,14 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
             new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
             new((-(-Hh // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2, m2, Wr,
             new((-(-H // nr) if P else 0, P, nr), dtype), new((T if P else 0, B, P or 1), dtype),
-            grad[-1], dWr)
+            grad.dm if cache.cell == "lstm" else grad.dh, dWr)
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
     if cache.cell == "gru":  # back from the four blocks: Wx's r, z, n; Wh's r, z, hn
         dWx, dWh = dWx[:, :3 * H], np.concatenate([dWh[:, :2 * H], dWh[:, 3 * H:]], axis=1)
+    if ln:
+        dP = tuple(np.split(dP, [4 * H, 8 * H, 9 * H]))
     return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:len(dstates) + 1]),
-            (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None)
+            (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes or ln else None)
             + ((dWr,) if P else ()))
 
 
@@ -349,12 +364,12 @@ STREAM_ROWS = 4  # a streaming step of up to this many rows multiplies by the we
 
 
 def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tuple:
-    """``(specs, Wxs, Whs)`` for :func:`stream_step` from each layer's parameters
-    ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied: the GRU's step
-    reads its three blocks as they are, ``_cells``)."""
+    """``(specs, Wxs, Whs)`` for :func:`stream_step` from each layer's parameters and options
+    ``(Wx, Wh, b, layer_options)`` (the peepholes ``P``, the layer norm's ``ln``); the arrays
+    are the layer's own (nothing is copied: the GRU's step reads its three blocks as they are,
+    ``_cells``)."""
     options = dict(options, hn=2) if cell == "gru" else options
-    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, P=p[3] if len(p) > 3 else None))
-                  for p in layers)
+    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, **p[3])) for p in layers)
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
             tuple(np.ascontiguousarray(p[1], dtype) for p in layers))
 

@@ -32,6 +32,7 @@ class CharLMConfig:
     dropout: float = 0.0  # dropout between layers and before the head (training only)
     forget_bias: float = 1.0  # LSTM forget-gate bias at initialisation
     dtype: str = "float32"  # "float32" or "float64"
+    layer_norm: bool = False  # the layer-normalised LSTM (LSTM(layer_norm=True)); LSTM only
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers", "embed_dim"):
@@ -40,6 +41,10 @@ class CharLMConfig:
             raise ValueError(f"cell must be 'lstm', 'rnn' or 'gru', got {self.cell!r}")
         probability(self.dropout, "dropout")
         finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
+        if not isinstance(self.layer_norm, bool):
+            raise ValueError(f"layer_norm must be true or false, got {self.layer_norm!r}")
+        if self.layer_norm and self.cell != "lstm":
+            raise ValueError(f"layer_norm is an option of the LSTM, not of cell {self.cell!r}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -67,7 +72,7 @@ class CharLM(Module):
         if config.cell == "lstm":
             self.rnn = LSTM(config.embed_dim, config.hidden_size, config.num_layers,
                             dropout=config.dropout, dtype=dtype, rng=rng,
-                            forget_bias=config.forget_bias)
+                            forget_bias=config.forget_bias, layer_norm=config.layer_norm)
         else:
             self.rnn = (GRU if config.cell == "gru" else RNN)(
                 config.embed_dim, config.hidden_size, config.num_layers, dropout=config.dropout,
@@ -80,7 +85,8 @@ class CharLM(Module):
 
     def __repr__(self) -> str:  # also what Jupyter shows for a model
         c = self.config
-        return (f"CharLM({c.cell.upper()} {c.num_layers}x{c.hidden_size}, vocabulary "
+        cell = "LN-LSTM" if c.layer_norm else c.cell.upper()
+        return (f"CharLM({cell} {c.num_layers}x{c.hidden_size}, vocabulary "
                 f"{c.vocab_size}, embedding {c.embed_dim}, {self.num_params():,} parameters, "
                 f"{c.dtype})")
 

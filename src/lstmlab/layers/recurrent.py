@@ -32,11 +32,18 @@ from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_for
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                      lstm_peephole_cell, lstm_peephole_forward)
+from ..kernels.lstm_layernorm import (LSTMLayerNormParams, lstm_layernorm_backward,
+                                      lstm_layernorm_cell, lstm_layernorm_forward)
 from ..kernels.lstm_proj import LSTMProjParams, lstm_proj_backward, lstm_proj_forward
 from ..kernels import fast  # imports no numba until a fast kernel runs
 from ..kernels.gru import (GRUParams, gru_backward, gru_bias_join, gru_bias_split, gru_cell,
                            gru_forward)
 from .base import Module
+
+# The layer-norm LSTM's parameters besides Wx, Wh, b (``kernels/lstm_layernorm.py``): the gains
+# of LN(x·Wx) and LN(h·Wh), the gain and bias of LN(C_t); and their PyTorch-style keys.
+_LN_NAMES = ("gx", "gh", "gc", "bc")
+_LN_TORCH = ("ln_ih_weight", "ln_hh_weight", "ln_c_weight", "ln_c_bias")
 
 # Our LSTM gate blocks are (f, i, o, C̃); PyTorch's are (i, f, g, o). Block k of one layout is
 # block _TORCH_PERM[k] of the other (the permutation is its own inverse).
@@ -61,6 +68,7 @@ class _Recurrent(Module):
     _bias_blocks = None  # blocks of H in the bias when not _gates (the GRU's four)
     _has_cell = False
     proj_size = 0  # the LSTM's projection width P (0: none): h is P wide, C stays H wide
+    layer_norm = False  # the LSTM's layer normalisation (Ba et al. 2016)
 
     # Which kernels run: "auto" (the compiled ones of ``lstmlab.kernels.fast`` when numba is
     # installed, else the NumPy reference), "numpy" (always the reference), or "fast" (the
@@ -90,15 +98,12 @@ class _Recurrent(Module):
     def _reference_forward(self, x, states, params, lengths):
         raise NotImplementedError
 
-    def _fast_cell(self, params) -> tuple[str, dict]:
-        """:meth:`_cell` with a layer's fourth parameter: the peepholes, or the projection."""
-        cell, options = self._cell()
-        if len(params) == 4:
-            options = dict(options, **{"Wr" if self.proj_size else "P": params[3]})
-        return cell, options
-
     def _reference_backward(self, dy, dfinals, cache, need_dx):
         raise NotImplementedError
+
+    def _layer_options(self, params) -> dict:
+        """The fast kernels' options for one layer's parameters beyond ``(Wx, Wh, b)``."""
+        return {"P": params[3]} if len(params) == 4 else {}
 
     def _kernel_forward(self, x, states, params, lengths):
         """``(y, finals, cache)`` for one direction of one layer: ``states`` and ``finals``
@@ -106,8 +111,9 @@ class _Recurrent(Module):
         fast = self._fast_kernels()
         if fast is None:
             return self._reference_forward(x, states, params, lengths)
-        cell, options = self._fast_cell(params)
+        cell, options = self._cell()
         Wx, Wh, b = params[:3]
+        options = dict(options, **self._layer_options(params))
         if self.training:
             return fast.sequence_forward(cell, x, states, Wx, Wh, b, lengths, True, **options)
         states = tuple(s.copy() for s in states)  # no cache: a backward recomputes from these
@@ -337,8 +343,11 @@ class _Recurrent(Module):
                     self._grads[f"b_{suffix}"][...] = g[2]
                 if len(g) > 3 and g[3] is not None:  # peephole LSTM
                     self._grads[f"P_{suffix}"][...] = g[3]
-                if len(g) > 4:  # projected LSTM
+                if len(g) > 4 and g[4] is not None:  # projected LSTM
                     self._grads[f"Wr_{suffix}"][...] = g[4]
+                if len(g) > 5:  # layer-normalised LSTM: its gains and bias
+                    for name, v in zip(_LN_NAMES, g[5]):
+                        self._grads[f"{name}_{suffix}"][...] = v
             dcur = dx
         dinit = [a[:, 0, :] if unbatched else a for a in dinit]
         return (None if dcur is None else self._to_user(dcur, unbatched)), dinit
@@ -353,7 +362,11 @@ class _Recurrent(Module):
     def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
         """The parameters (or, with ``grads=True``, their gradients) under PyTorch's keys,
         shapes and gate order. ``bias_ih`` carries the bias and ``bias_hh`` is zero; with
-        ``grads=True`` both get the bias gradient, as autograd would fill them."""
+        ``grads=True`` both get the bias gradient, as autograd would fill them. A layer-norm
+        LSTM adds ``ln_ih_weight_l{k}``, ``ln_hh_weight_l{k}`` (4H, gate order i, f, g, o),
+        ``ln_c_weight_l{k}`` and ``ln_c_bias_l{k}`` (H): PyTorch has no such module, and a
+        hand-written one with ``nn.LayerNorm`` biases on the two products loads by adding them
+        to ``bias_ih``."""
         src = self._grads if grads else self._params
         perm = _TORCH_PERM if self._has_cell else (0,)
         out = {}
@@ -366,6 +379,11 @@ class _Recurrent(Module):
                 out[f"bias_hh_{ts}"] = b.copy() if grads else np.zeros_like(b)
             if self.proj_size:
                 out[f"weight_hr_{ts}"] = src[f"Wr_{suffix}"].T.copy()  # (P, H)
+            if self.layer_norm:  # 4H gains in PyTorch's gate order
+                for name, key in zip(_LN_NAMES, _LN_TORCH):
+                    v = src[f"{name}_{suffix}"]
+                    out[f"{key}_{ts}"] = (_permute_blocks(v, perm, 0) if v.size > self.hidden_size
+                                          else v).copy()
         return out
 
     def load_torch_state_dict(self, state_dict) -> None:
@@ -382,6 +400,11 @@ class _Recurrent(Module):
                 self._params[f"b_{suffix}"][...] = _permute_blocks(b, perm, 0)
             if self.proj_size:
                 self._params[f"Wr_{suffix}"][...] = sd[f"weight_hr_{ts}"].T
+            if self.layer_norm:
+                for name, key in zip(_LN_NAMES, _LN_TORCH):
+                    v = sd[f"{key}_{ts}"]
+                    self._params[f"{name}_{suffix}"][...] = (
+                        _permute_blocks(v, perm, 0) if v.size > self.hidden_size else v)
 
     def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
         """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
@@ -446,6 +469,7 @@ class _Recurrent(Module):
             return cached
         cell, options = self._cell()
         per_layer = [self._layer_params(f"l{layer}") for layer in range(self.num_layers)]
+        per_layer = [tuple(p[:3]) + (self._layer_options(p),) for p in per_layer]
         self._stream_cache = fast.stream_weights(cell, per_layer, self.hidden_size, self.dtype,
                                                  options)
         return self._stream_cache
@@ -477,7 +501,8 @@ class _Recurrent(Module):
                 params = self._layer_params(f"l{layer}")
                 prev = tuple(s[layer] for s in states)
                 if fast is not None:
-                    cell, options = self._fast_cell(params)
+                    cell, options = self._cell()
+                    options = dict(options, **self._layer_options(params))
                     _, finals, _ = fast.sequence_forward(cell, inp[None], prev, *params[:3],
                                                          need_cache=False, **options)
                 else:
@@ -545,6 +570,13 @@ class LSTM(_Recurrent):
     the output gate seeing the new C_t), ``clip`` clamps every gate pre-activation to
     ``[-clip, clip]``, ``input_forget=True`` couples the gates as ``f_t = 1 - i_t``. PyTorch
     has none of them.
+
+    ``layer_norm=True`` is the layer-normalised LSTM (Ba, Kiros & Hinton 2016,
+    ``lstmlab.kernels.lstm_layernorm``): ``x_t·Wx`` and ``h_{t-1}·Wh`` are each normalised over
+    their 4H values, and C_t before the output tanh. Parameters ``gx_l{l}``, ``gh_l{l}`` (4H,
+    gains, blocks f, i, o, C̃), ``gc_l{l}``, ``bc_l{l}`` (H, gain and bias of the cell's norm),
+    initialised to 1 and 0; ``b_l{l}`` stays the one bias of the gates. It does not combine
+    with ``proj_size``, ``peephole``, ``clip`` or ``input_forget``.
     """
 
     _gates = 4
@@ -554,12 +586,19 @@ class LSTM(_Recurrent):
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
                  forget_bias: float = 0.0, *, peephole: bool = False, clip: float | None = None,
-                 input_forget: bool = False, proj_size: int = 0):
+                 input_forget: bool = False, proj_size: int = 0, layer_norm: bool = False):
         if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or not (
                 0 <= proj_size < positive_int(hidden_size, "hidden_size")):
             raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, "
                              f"{hidden_size}), got {proj_size!r}")
         self.proj_size = int(proj_size)
+        if not isinstance(layer_norm, (bool, np.bool_)):
+            raise TypeError(f"layer_norm must be True or False, got {layer_norm!r}")
+        self.layer_norm = bool(layer_norm)
+        if self.layer_norm and (self.proj_size or peephole or clip is not None or input_forget):
+            raise ValueError("layer_norm does not combine with proj_size, peephole, clip or "
+                             "input_forget (the layer-norm LSTM of Ba et al. 2016 has none of "
+                             "them): choose one")
         if self.proj_size and (peephole or clip is not None or input_forget):
             raise ValueError("proj_size does not combine with peephole, clip or input_forget "
                              "(ONNX's options have no projection, PyTorch's projection no "
@@ -588,12 +627,21 @@ class LSTM(_Recurrent):
                 for suffix in self._suffixes(layer):
                     self._register(f"Wr_{suffix}", self._uniform((self.hidden_size,
                                                                   self.proj_size), k))
+        if self.layer_norm:  # gains 1, bias 0 (Ba et al.): a fresh norm is the identity map
+            for layer in range(self.num_layers):
+                for suffix in self._suffixes(layer):
+                    for name, size, v in zip(_LN_NAMES, (4, 4, 1, 1), (1, 1, 1, 0)):
+                        self._register(f"{name}_{suffix}",
+                                       np.full(size * self.hidden_size, v, self.dtype))
 
     def _is_variant(self) -> bool:
         return self.peephole or self.clip is not None or self.input_forget
 
     def _layer_params(self, suffix: str):
         p = self._params
+        if self.layer_norm:
+            return LSTMLayerNormParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
+                                       *(p[f"{n}_{suffix}"] for n in _LN_NAMES))
         if self.proj_size:
             return LSTMProjParams(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"),
                                   p[f"Wr_{suffix}"])
@@ -603,12 +651,27 @@ class LSTM(_Recurrent):
                                   p.get(f"P_{suffix}"))
 
     def _cell(self):
+        if self.layer_norm:
+            return "lstm_ln", {}
         if self._is_variant():
             return "lstm", {"clip": self.clip, "input_forget": self.input_forget}
         return "lstm", {}
 
+    def _layer_options(self, params) -> dict:
+        if self.layer_norm:
+            return {"ln": tuple(params[3:])}
+        return {"Wr": params[3]} if self.proj_size else super()._layer_options(params)
+
+    def _kernel_backward(self, dy, dfinals, cache, need_dx):
+        dx, dstates, g = super()._kernel_backward(dy, dfinals, cache, need_dx)
+        if self.layer_norm and len(g) == 4:  # the fast kernels' (dWx, dWh, db, LN's grads)
+            g = g[:3] + (None, None, g[3])
+        return dx, dstates, g
+
     def _reference_forward(self, x, states, params, lengths):
-        if self.proj_size:
+        if self.layer_norm:
+            y, hT, cT, cache = lstm_layernorm_forward(x, *states, params, lengths)
+        elif self.proj_size:
             y, hT, cT, cache = lstm_proj_forward(x, *states, params, lengths)
         elif self._is_variant():
             y, hT, cT, cache = lstm_peephole_forward(x, *states, params, lengths, self.clip,
@@ -618,6 +681,9 @@ class LSTM(_Recurrent):
         return y, (hT, cT), cache
 
     def _reference_backward(self, dy, dfinals, cache, need_dx):
+        if self.layer_norm:
+            dx, dh0, dc0, g = lstm_layernorm_backward(dy, *dfinals, cache, need_dx=need_dx)
+            return dx, (dh0, dc0), (g.Wx, g.Wh, g.b, None, None, tuple(g[3:]))
         if self.proj_size:
             dx, dh0, dc0, g = lstm_proj_backward(dy, *dfinals, cache, need_dx=need_dx)
             return dx, (dh0, dc0), (g.Wx, g.Wh, g.b, None, g.Wr)
@@ -630,6 +696,9 @@ class LSTM(_Recurrent):
     def _reference_step(self, x, states, params):
         """One step of one layer with the NumPy reference cell: ``(h_t, C_t)``."""
         h, c = states
+        if self.layer_norm:
+            step = lstm_layernorm_cell(x @ params.Wx, h @ params.Wh, c, params)
+            return step.h, step.c
         z = x @ params[0] + h @ params[1]  # (B, 4H)
         if params[2] is not None:
             z += params[2]
@@ -655,7 +724,8 @@ class LSTM(_Recurrent):
         extra = [o for o, on in (("peephole=True", self.peephole),
                                  (f"clip={self.clip}", self.clip is not None),
                                  ("input_forget=True", self.input_forget),
-                                 (f"proj_size={self.proj_size}", self.proj_size)) if on]
+                                 (f"proj_size={self.proj_size}", self.proj_size),
+                                 ("layer_norm=True", self.layer_norm)) if on]
         r = super().__repr__()
         return r if not extra else r[:-1] + ", " + ", ".join(extra) + ")"
 

@@ -31,9 +31,11 @@ def recurrent_param_count(input_size: int, hidden_size: int, num_layers: int, ce
 
 
 def charlm_param_count(config) -> int:
-    """Embedding ``(V, E)``, the recurrent stack, head ``(V, H)`` and its bias ``(V,)``."""
+    """Embedding ``(V, E)``, the recurrent stack (with a layer norm's gains and bias, 10H a
+    layer), head ``(V, H)`` and its bias ``(V,)``."""
     V, E, H = config.vocab_size, config.embed_dim, config.hidden_size
-    return V * E + recurrent_param_count(E, H, config.num_layers, config.cell) + H * V + V
+    ln = 10 * H * config.num_layers if config.layer_norm else 0
+    return V * E + recurrent_param_count(E, H, config.num_layers, config.cell) + ln + H * V + V
 
 
 def seqnet_param_count(config) -> int:
@@ -122,7 +124,7 @@ def _param_count(headers: dict, expected: int, model: dict) -> None:
     if present != expected:
         sizes = ", ".join(f"{k}={short_repr(v)}" for k, v in model.items()
                           if k in ("vocab_size", "input_size", "output_size", "hidden_size",
-                                   "num_layers", "embed_dim", "cell"))
+                                   "num_layers", "embed_dim", "cell", "layer_norm"))
         raise ValueError(f"its model description ({sizes}) implies {expected:,} parameters, but "
                          f"its param/ arrays hold {present:,}")
 

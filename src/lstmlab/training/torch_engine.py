@@ -54,6 +54,9 @@ def _check_supported(model, device: str) -> None:
         # cannot do for part of one tensor.
         raise ValueError(f"--engine torch trains LSTM and RNN char-LMs; a {cfg.cell.upper()} "
                          f"trains on --engine numpy (the default)")
+    if getattr(cfg, "layer_norm", False):
+        raise ValueError("--engine torch has no twin for --layer-norm (PyTorch has no "
+                         "layer-normalised LSTM); it trains on --engine numpy (the default)")
     if cfg.dropout > 0:
         raise ValueError(f"--engine torch does not support --dropout {cfg.dropout}: the masks "
                          f"would come from torch's generator, not lstmlab's, so the run would "
