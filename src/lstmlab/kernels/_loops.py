@@ -21,7 +21,6 @@ from numba.extending import intrinsic, register_jitable
 
 from ._cells import (_carry, cell_backward, cell_forward, cell_param_grads, cell_states,
                      product_grads, stream_tape)
-                     stream_tape)
 from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
