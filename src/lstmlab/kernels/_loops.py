@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
-from ._cells import cell_backward, cell_forward, cell_param_grads, cell_states, stream_tape
+from ._cells import (cell_backward, cell_forward, cell_param_grads, cell_states,
+                     recurrent_input, stream_tape)
 from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
@@ -126,7 +127,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
             for g in range(G):  # h_{t-1}·Wh on the columns of units u0..u1 of every gate
-                product(tape.h[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
+                product(recurrent_input(tape)[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if nu > 1:
                 _atomic_add(sync, group, 1)

@@ -278,7 +278,19 @@ class _Stagger:
         return buf[start:start + n].reshape(shape)
 
 
-def _spec(cell: str, b, H: int, dtype, options: dict):
+def _regularisation(masks, B: int, H: int, dtype) -> tuple:
+    """The LSTM spec's ``(hmask, keep)`` from the reference kernel's ``LSTMMasks`` (or None):
+    m as (B, H), zoneout's d^h and d^C side by side as (Tk, B, 2H), empty when absent."""
+    hmask, keep = np.empty((0, 0), dtype), np.empty((0, 0, 0), dtype)
+    if masks is not None and masks.h is not None:
+        hmask = np.ascontiguousarray(masks.h, dtype)
+    if masks is not None and masks.keep_h is not None:
+        keep = np.concatenate([np.broadcast_to(d, (len(d), B, H)).astype(dtype)
+                               for d in (masks.keep_h, masks.keep_c)], axis=2)
+    return hmask, keep
+
+
+def _spec(cell: str, b, H: int, dtype, options: dict, B: int = 0):
     C = _compiled().cells
     G = 1 if cell == "rnn" else 4
     b = np.zeros(G * H, dtype) if b is None else np.ascontiguousarray(b, dtype)
@@ -289,7 +301,8 @@ def _spec(cell: str, b, H: int, dtype, options: dict):
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
     onnx = P is not None or clip is not None or coupled
     return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else np.ascontiguousarray(P, dtype),
-                      np.dtype(dtype).type(clip or 0.0), coupled, onnx)
+                      np.dtype(dtype).type(clip or 0.0), coupled, onnx,
+                      *_regularisation(options.get("masks"), B, H, dtype))
 
 
 def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: bool, new):
@@ -306,7 +319,10 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     c = new((T + 1 if training else 2, B, H), dtype)
     c[0] = states0[1]
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
-    return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask)
+    hm = new((T + 1, B, H), dtype) if spec.hmask.shape[0] else np.empty((0, 0, 0), dtype)
+    if spec.hmask.shape[0]:
+        hm[0] = spec.hmask * h[0]
+    return C.LSTMTape(z, h, c, new((T if training else 1, B, H), dtype), mask, hm)
 
 
 def _gru_blocks(Wx, Wh):
@@ -330,7 +346,8 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
                      need_cache: bool = True, **options):
     """Run ``cell`` ("lstm", "rnn" or "gru") over ``x (T, B, D)`` from ``states0`` (h_0, and
     c_0 for the LSTM, each (B, H)). Options: ``act`` ("tanh", "relu") for the RNN; ``P`` (3H,)
-    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant). Returns
+    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant), ``masks``
+    its recurrent dropout and zoneout (``lstm.LSTMMasks``, as the reference takes them). Returns
     ``(y, finals, cache)``: ``y (T, B, H)`` (0 past a sequence's length; a read-only view when
     nothing is padded), the final states, and a :class:`FastCache` (None with
     ``need_cache=False``)."""
@@ -342,7 +359,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
         Wx, Wh = _gru_blocks(Wx, Wh)
     T, B, D = x.shape
     H, G = Wh.shape[0], Wh.shape[1] // Wh.shape[0]
-    spec = _spec(cell, b, H, dtype, options)
+    spec = _spec(cell, b, H, dtype, options, B)
     new = _Stagger(x).empty
     tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache, new)
     lens = np.full(B, T, np.int64) if lengths is None else np.array(lengths, np.int64)
@@ -376,6 +393,9 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
                for d in dstates]
     new = _Stagger(x).empty
     dz = new((T, B, G * H), dtype)
+    if cache.cell == "lstm":  # with zoneout's room for the state gradients' direct parts
+        keep = cache.spec.keep
+        carried.append(np.empty((B, 2 * H) if keep.shape[0] else (0, 0), dtype))
     grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}.get(cache.cell, C.LSTMGrad)(dz, *carried)
     dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((H, G * H), dtype), np.empty(G * H, dtype)
     dP = np.empty(3 * H if cache.has_peepholes else 0, dtype)
@@ -383,14 +403,17 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     nr = mods.product.panel_width(dtype)
     nb, nu = plan(T, B, D, H, G, dtype)
     dy = np.empty((0, B, H), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
+    h_in = tape.hm if cache.cell == "lstm" and tape.hm.shape[0] else tape.h  # what met Wh
     args = (cache.spec, tape, grad, dy,
-            x.reshape(T * B, D), tape.h[:T].reshape(T * B, H), cache.lengths, cache.Wx, cache.Wh,
+            x.reshape(T * B, D), h_in[:T].reshape(T * B, H), cache.lengths, cache.Wx, cache.Wh,
             new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
             new((-(-H // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2)
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
+    if cache.cell == "lstm" and cache.spec.hmask.shape[0]:
+        grad.dh[...] *= cache.spec.hmask  # dL/dh_0 is all through the first product
     if cache.cell == "gru":  # back from the four blocks: Wx's r, z, n; Wh's r, z, hn
         dWx, dWh = dWx[:, :3 * H], np.concatenate([dWh[:, :2 * H], dWh[:, 3 * H:]], axis=1)
-    return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:]),
+    return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:1 + len(dstates)]),
             (dWx, dWh, db if cache.has_bias else None, dP if cache.has_peepholes else None))
 
 
@@ -403,8 +426,8 @@ def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tup
     ``(Wx, Wh, b[, P])``; the arrays are the layer's own (nothing is copied: the GRU's step
     reads its three blocks as they are, ``_cells``)."""
     options = dict(options, hn=2) if cell == "gru" else options
-    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, P=p[3] if len(p) > 3 else None))
-                  for p in layers)
+    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, P=p[3] if len(p) > 3 else None),
+                        STREAM_ROWS) for p in layers)
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
             tuple(np.ascontiguousarray(p[1], dtype) for p in layers))
 
