@@ -605,6 +605,17 @@ class LSTM(_Recurrent):
     the output gate seeing the new C_t), ``clip`` clamps every gate pre-activation to
     ``[-clip, clip]``, ``input_forget=True`` couples the gates as ``f_t = 1 - i_t``. PyTorch
     has none of them.
+
+    Recurrent regularisation, in training only (each a probability in [0, 1), default 0;
+    docs/equations.md has the equations): ``dropout_input`` drops each layer's input features
+    with one mask per sequence for all steps and ``dropout_recurrent`` the units of h_{t-1}
+    that feed the recurrent product, likewise (variational dropout, Gal & Ghahramani 2016);
+    ``zoneout`` lets each unit keep its previous h and C with that probability, a fresh mask
+    every step, and uses the expectation ``p·h_{t-1} + (1-p)·h̃_t`` (C alike) in evaluation
+    and ``step`` (Krueger et al. 2017); ``weight_drop`` drops entries of Wh, one mask per
+    forward call (DropConnect, Merity et al. 2018). The masks come from ``rng``, a direction of
+    a layer at a time; evaluation draws nothing. ``dropout_input`` and ``weight_drop`` work on
+    the RNN and the GRU too.
     """
 
     _gates = 4
@@ -792,7 +803,8 @@ class _OneState(_Recurrent):
 class RNN(_OneState):
     """The lecture's vanilla RNN, ``h_t = act(W [h_{t-1}, x_t] + b)``, as ``torch.nn.RNN``.
 
-    ``nonlinearity`` is ``"tanh"`` (the lecture) or ``"relu"``.
+    ``nonlinearity`` is ``"tanh"`` (the lecture) or ``"relu"``. ``dropout_input`` and
+    ``weight_drop`` (keyword arguments) are the LSTM's recurrent regularisation.
     ``y, h_n = rnn.forward(x, h0=None, lengths=None)``; ``dx, dh0 = rnn.backward(dy, dh_n=None)``
     (``input_grad=False``: ``dx = None``, as for the LSTM).
     """
