@@ -384,8 +384,12 @@ def test_checkpoints_keep_the_options(tmp_path):
 def test_onnx_and_keras_export_refuse_zoneout_and_ignore_training_options():
     from lstmlab.interop import to_keras_weights
 
+    from lstmlab.interop import to_torch
+
     with pytest.raises(ValueError, match="has no zoneout"):
         to_keras_weights(LSTM(2, 3, zoneout=0.1))
+    with pytest.raises(ValueError, match="torch.nn.LSTM has no zoneout"):
+        to_torch(LSTM(2, 3, zoneout=0.1))
     plain = LSTM(2, 3, rng=np.random.default_rng(0))
     trained = LSTM(2, 3, rng=np.random.default_rng(0), dropout_input=0.2, weight_drop=0.3,
                    dropout_recurrent=0.1)
