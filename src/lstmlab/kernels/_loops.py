@@ -114,6 +114,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
     group = GROUP + LINE * (tid // nu)
     x2, z2 = x.reshape(T * B, x.shape[2]), tape.z.reshape(Tz * B, GH)
     steps = Tz if Tz < T else min(T, max(1, PROJECT_ROWS // B))
+    h_in = recurrent_input(tape)  # what meets Wh: h, or a cell's masked copy of it
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
         s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
@@ -127,7 +128,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, tid, nb, nu, sync):
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
             for g in range(G):  # h_{t-1}·Wh on the columns of units u0..u1 of every gate
-                product(recurrent_input(tape)[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
+                product(h_in[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if nu > 1:
                 _atomic_add(sync, group, 1)
