@@ -2,6 +2,8 @@
 overfits, plain and with each of lstmlab's recurrent regularisations, at the same steps.
 
     PYTHONPATH=src python bench/regularisation_study.py --out runs/regularisation
+    PYTHONPATH=src python bench/regularisation_study.py --out runs/regularisation-seed1 \
+        --seed 1 --only plain "variational dropout"
 
 Trains ``lstmlab train`` on the default corpus (the standard library's sources) cut to
 ``--max-chars`` so that a 2x256 LSTM overfits within the run, once per setting of RUNS with
@@ -34,15 +36,19 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/regularisation", help="folder of the runs")
     ap.add_argument("--max-chars", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--seed", type=int, default=0, help="lstmlab train's --seed (default 0)")
+    ap.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS),
+                    help="these settings only (default: all)")
     args = ap.parse_args(argv)
     print(f"{'setting':<20} {'best val bpc':>12} {'at step':>8} {'last val bpc':>12} "
           f"{'last train bpc':>14}")
-    for name, flags in RUNS.items():
+    for name in args.only:
+        flags = RUNS[name]
         out = Path(args.out) / name.replace(" ", "-")
         if not (out / "last.ckpt").exists():
             cmd = [sys.executable, "-m", "lstmlab", "train", *COMMON, *flags,
                    "--max-chars", str(args.max_chars), "--steps", str(args.steps),
-                   "--out", str(out)]
+                   "--seed", str(args.seed), "--out", str(out)]
             print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
             subprocess.run(cmd, check=True)
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
