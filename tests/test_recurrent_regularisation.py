@@ -402,3 +402,26 @@ def test_onnx_and_keras_export_refuse_zoneout_and_ignore_training_options():
     with pytest.raises(ValueError, match="ONNX's LSTM has no zoneout"):
         to_onnx(LSTM(2, 3, zoneout=0.1))
     assert to_onnx(plain).graph == to_onnx(trained).graph
+
+
+def test_a_resumed_run_draws_the_masks_of_the_uninterrupted_one(tmp_path):
+    import json
+
+    from lstmlab.cli import main
+
+    text = tmp_path / "t.txt"
+    text.write_text("".join(f"line {i}: the quick brown fox\n" for i in range(200)),
+                    encoding="utf-8")
+    common = [str(text), "--hidden", "8", "--layers", "2", "--embed", "4", "--seq-len", "10",
+              "--batch-size", "2", "--eval-every", "5", "--checkpoint-every", "5", "--quiet",
+              "--schedule", "constant", "--dropout-input", "0.2", "--zoneout", "0.2",
+              "--weight-drop", "0.2"]
+    assert main(["train", *common, "--steps", "10", "--out", str(tmp_path / "full")]) == 0
+    assert main(["train", *common, "--steps", "5", "--out", str(tmp_path / "cut")]) == 0
+    assert main(["train", *common, "--steps", "10", "--resume", "--out",
+                 str(tmp_path / "cut")]) == 0
+    losses = [{r["step"]: r["loss"] for r in map(json.loads, (tmp_path / run / "metrics.jsonl")
+                                                 .read_text().splitlines())}
+              for run in ("full", "cut")]
+    assert sorted(losses[0]) == list(range(1, 11))
+    assert losses[0] == losses[1]
