@@ -14,7 +14,10 @@ median over lstmlab's (> 1: lstmlab is faster).
 Suites: train-dx (forward + backward with the input gradient, float32), infer (forward in eval
 mode / torch inference_mode), f64 (float64 training with dx), rnn (nn.RNN, training with dx),
 gru (nn.GRU, training with dx; its GFLOP/s count nn.GRU's three gate blocks, while lstmlab's
-compiled GRU multiplies four, one of zeros: ``kernels/_cells.py``), stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell),
+compiled GRU multiplies four, one of zeros: ``kernels/_cells.py``), vdrop (an LSTM with
+variational dropout, ``LSTM(dropout_input=0.25, dropout_recurrent=0.25)``, training with dx,
+against the Python loop of LSTMCell arithmetic with masks a PyTorch user writes,
+``bench/torch_vdrop_lstm.py``, eager and TorchScript; the ratio is over the faster), stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell),
 lnlstm (``LSTM(layer_norm=True)``, training with dx, against the layer-norm LSTM a PyTorch
 user writes, ``bench/torch_lnlstm.py``: an eager loop and its TorchScript; the torch ratio
 is the faster of the two over lstmlab; GFLOP/s count the products only).
@@ -40,7 +43,7 @@ import numpy as np
 
 GRID = [(100, 32, 128), (100, 64, 256), (50, 16, 512), (200, 8, 64), (100, 128, 128),
         (1000, 1, 128)]
-SUITES = ("train-dx", "infer", "f64", "rnn", "gru", "stream", "lnlstm")
+SUITES = ("train-dx", "infer", "f64", "rnn", "gru", "vdrop", "stream", "lnlstm")
 
 
 def parse_args(argv=None):
@@ -148,6 +151,45 @@ def sequence_candidates(kind, T, B, H, dtype, train):
                 mod(tx)
     cands["torch"] = theirs
     return cands
+
+
+def vdrop_candidates(T, B, H):
+    """Variational dropout, p = 0.25 on the inputs and on h_{t-1}: a float32 training step
+    with dx of lstmlab's LSTM and of the torch loops (bench/torch_vdrop_lstm.py)."""
+    from torch_vdrop_lstm import VariationalLSTM
+
+    rng = np.random.default_rng(0)
+    x, dy = (rng.normal(size=(T, B, H)).astype(np.float32) for _ in range(2))
+    layer = lstmlab.LSTM(H, H, rng=np.random.default_rng(1), dropout_input=0.25,
+                         dropout_recurrent=0.25)
+
+    def ours():
+        layer.forward(x)
+        layer.backward(dy)
+    cands = {"lstmlab": ours}
+    tx, tdy = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
+    for name, script in (("eager", False), ("TorchScript", True)):
+        mod = VariationalLSTM(H, H, 0.25, 0.25, script=script)
+
+        def theirs(mod=mod):
+            mod.zero_grad(set_to_none=True)
+            tx.grad = None
+            y, _, _ = mod(tx)
+            (y * tdy).sum().backward()
+        cands[name] = theirs
+    return cands
+
+
+def run_vdrop(shapes, rng):
+    rows = []
+    for label, (T, B, H) in shapes:
+        ts = timed_blocks(vdrop_candidates(T, B, H), rng)
+        ours, eager, script = (np.median(ts[k]) for k in ("lstmlab", "eager", "TorchScript"))
+        rows.append([label, f"{T}, {B}, {H}", fmt(ours), fmt(eager), fmt(script),
+                     f"**{min(eager, script) / ours:.2f}**"])
+    table("variational dropout (p = 0.25 on inputs and h_{t-1}), float32 training step with dx: "
+          "median time per call", ["shape", "T, B, D=H", "lstmlab", "torch eager loop",
+                                   "torch TorchScript loop", "faster torch / lstmlab"], rows)
 
 
 def lnlstm_candidates(T, B, H):
@@ -357,6 +399,8 @@ def main():
             run_stream([128] + [s[2] for _, s in shapes if _ == "sample"][:3], rng)
         elif suite == "lnlstm":
             run_lnlstm(shapes, rng)
+        elif suite == "vdrop":
+            run_vdrop(shapes, rng)
         else:
             run_sequences(suite, shapes, rng)
     if ARGS.compile:

@@ -136,6 +136,14 @@ def _add_train(sub):
     p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps")
     p.add_argument("--clip", type=_nonneg_float, default=5.0, help="global gradient-norm clip, 0 = off (default 5)")
     p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers, in [0, 1) (default 0)")
+    p.add_argument("--dropout-input", type=_fraction, default=0.0,
+                   help="variational dropout of each layer's input: one mask per sequence (default 0)")
+    p.add_argument("--dropout-recurrent", type=_fraction, default=0.0,
+                   help="LSTM: variational dropout of h_{t-1} in the recurrent product (default 0)")
+    p.add_argument("--zoneout", type=_fraction, default=0.0,
+                   help="LSTM: units keep their previous h and C with this probability (default 0)")
+    p.add_argument("--weight-drop", type=_fraction, default=0.0,
+                   help="DropConnect on the recurrent weights, one mask per batch (default 0)")
     p.add_argument("--forget-bias", type=_gate_bias, default=1.0, help="LSTM forget-gate bias at init (default 1)")
     p.add_argument("--layer-norm", action="store_true",
                    help="the layer-normalised LSTM (Ba et al. 2016; --model lstm only)")
@@ -357,7 +365,9 @@ def cmd_train(args) -> int:
         from .kernels.fast import set_num_threads
         set_num_threads(distributed.threads_per_process(group.local_world))
     elif (args.nproc or 1) > 1:  # (a resumed run's stored options are checked by each process)
-        distributed.check_supported(args.nproc, args.batch_size, args.dropout)
+        distributed.check_supported(args.nproc, args.batch_size,
+                                    max(args.dropout, args.dropout_input, args.dropout_recurrent,
+                                        args.zoneout, args.weight_drop))
         return distributed.launch(args.argv, args.nproc)
     try:
         return _train(args, group)
@@ -431,6 +441,9 @@ def _train(args, group) -> int:
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
+                              dropout_input=args.dropout_input,
+                              dropout_recurrent=args.dropout_recurrent, zoneout=args.zoneout,
+                              weight_drop=args.weight_drop,
                               forget_bias=args.forget_bias, dtype=args.dtype,
                               layer_norm=args.layer_norm)
         n_params = (len(vocab) * args.embed

@@ -67,10 +67,17 @@ def has_variant(layer) -> bool:
 
 
 def refuse_projection(layer, fmt: str) -> None:
-    """A clear error for an LSTM with ``proj_size`` in a format whose LSTM has none."""
+    """A clear error for an LSTM with ``proj_size`` in a format whose LSTM has none, and for
+    zoneout, whose evaluation (h_t = p·h_{t-1} + (1-p)·h̃_t, the same for C) no format's LSTM
+    computes. The other recurrent regularisations act in training only: the exported
+    inference graph is the plain layer's."""
     if getattr(layer, "proj_size", 0):
         raise ValueError(f"{fmt}'s LSTM has no projection: an LSTM with proj_size="
                          f"{layer.proj_size} cannot be written as {fmt} (PyTorch's has one)")
+    if getattr(layer, "zoneout", 0):
+        raise ValueError(f"{fmt}'s LSTM has no zoneout: a layer with zoneout={layer.zoneout} "
+                         f"evaluates h_t = p·h_{{t-1}} + (1-p)·h̃_t (and C_t alike), which {fmt} "
+                         f"cannot express; export a layer with zoneout=0")
 
 
 def refuse_layer_norm(layer, fmt: str) -> None:

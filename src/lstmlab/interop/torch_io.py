@@ -167,7 +167,12 @@ def _torch_dtype(torch, dtype):
 
 def to_torch(module):
     """The equivalent ``torch.nn`` module (``LSTM``, ``RNN``, ``GRU``, ``Embedding``, ``Linear``),
-    holding a copy of the weights, in the layer's dtype. Imports torch."""
+    holding a copy of the weights, in the layer's dtype. Imports torch. The recurrent
+    regularisations act in training only and ``torch.nn`` has none: they are not carried, and
+    zoneout, which changes evaluation too, is refused."""
+    if getattr(module, "zoneout", 0):
+        raise ValueError(f"torch.nn.LSTM has no zoneout: a layer with zoneout={module.zoneout} "
+                         f"has no torch.nn equivalent; convert a layer with zoneout=0")
     import torch
     Embedding, Linear = _basic()
     tdt = _torch_dtype(torch, module.dtype)

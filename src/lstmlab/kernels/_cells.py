@@ -30,6 +30,8 @@ class LSTMSpec(NamedTuple):
     clip: np.floating  # every pre-activation clamped to [-clip, clip] (ONNX); 0: no clamp
     coupled: bool  # f_t = 1 - i_t (ONNX's input_forget)
     onnx: bool  # any of the three: the step takes the longer way that has them
+    hmask: np.ndarray  # (B, H) variational dropout's mask m on h_{t-1} in the product; (0, 0)
+    keep: np.ndarray  # (Tk, Bk, 2H) zoneout's d^h_t, d^C_t (step t % Tk); (0, 0, 0): none
 
 
 class LSTMTape(NamedTuple):
@@ -39,6 +41,7 @@ class LSTMTape(NamedTuple):
     tc: np.ndarray  # (T or 1, B, H) tanh(C_t)
     mask: np.ndarray  # (T or 1, B, 4H) 1 where a pre-activation is inside the clip
     m: np.ndarray  # (T+1 or 2, B, H) o_t * tanh(C_t): h itself, or what the loops project to h
+    hm: np.ndarray  # (T+1, B, H) m ⊙ h_t, the product's input with spec.hmask; (0, 0, 0)
 
 
 class LSTMGrad(NamedTuple):
@@ -46,6 +49,7 @@ class LSTMGrad(NamedTuple):
     dh: np.ndarray  # (B, H)
     dc: np.ndarray  # (B, H) dL/dC_t, carried to the step before
     dm: np.ndarray  # (B, H) dL/dm_t: dh itself, or what the loops bring back through W_r
+    keep: np.ndarray  # (B, 2H) zoneout: d ⊙ dL/dh_t, d ⊙ dL/dC_t within a step; (0, 0)
 
 
 class RNNSpec(NamedTuple):
@@ -283,9 +287,30 @@ def _carry(states, t, r0, r1, u0, u1, lengths):
                     new[r, u] = prev[r, u]
 
 
+@register_jitable
+def _zoneout(new, prev, d, k, H, t, r0, r1, u0, u1, lengths):
+    """Zoneout (Krueger et al. 2017): new = d ⊙ prev + (1 - d) ⊙ new, d block k of ``d``."""
+    one, o = new.dtype.type(1.0), _at(k, H)
+    for r in range(r0, r1):
+        if t < lengths[r]:
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                v = d[r, u + o]
+                new[r, u] = v * prev[r, u] + (one - v) * new[r, u]
+
+
 # -- the step functions every cell implements (the overloads below give their bodies) ----------
 cell_forward, cell_backward, cell_param_grads, cell_states, stream_tape = map(_stub, (
     "cell_forward", "cell_backward", "cell_param_grads", "cell_states", "stream_tape"))
+recurrent_input = _stub("recurrent_input")
+
+
+@overload(recurrent_input)
+def _recurrent_input(tape):
+    """What the loops multiply by Wh at step t: ``recurrent_input(tape)[t]``, the hidden
+    states, or a tape's ``hm`` (the masked ones) when it has rows."""
+    if "hm" in getattr(getattr(tape, "instance_class", None), "_fields", ()):
+        return lambda tape: tape.hm if tape.hm.shape[0] else tape.h
+    return lambda tape: tape.h
 
 
 def _implements(stub, cls):
@@ -352,7 +377,14 @@ def _lstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
             _clip(z, mask, 2, H, clip, *rows)
         _sigmoid_apply(z, 2, H, *rows)  # o_t
     _hidden(tape.m[(t + 1) % tape.m.shape[0]], tc, z, c, H, *rows)  # h_t = o_t * tanh(C_t)
+    if spec.keep.shape[0]:  # zoneout: units keep their previous values where d_t = 1
+        d = spec.keep[t % spec.keep.shape[0]]
+        _zoneout(c, c_prev, d, 1, H, *rows)  # C_t = d ⊙ C_{t-1} + (1-d) ⊙ C̃'_t
+        _zoneout(tape.h[t + 1], tape.h[t], d, 0, H, *rows)  # h_t = d ⊙ h_{t-1} + (1-d) ⊙ h̃_t
     _carry((tape.m, tape.c), *rows)
+    if spec.hmask.shape[0]:  # variational dropout: the next product reads m ⊙ h_t
+        _dgate(tape.hm[t + 1], 0, H, tape.h[t + 1], -1, spec.hmask, -1, None, 0, _ONE, *rows)
+        _carry((tape.hm,), *rows)
 
 
 @_implements(cell_backward, LSTMSpec)
@@ -362,8 +394,17 @@ def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
     dz, dh, dc = grad.dz[t], grad.dm, grad.dc
     zero = dz.dtype.type(0.0)
     rows = (t, r0, r1, u0, u1, lengths)
+    if spec.hmask.shape[0]:  # the product's part of dL/dh_t (rows that ran step t+1): · m
+        _scale(dh, 0, H, spec.hmask, 0, _TIMES, t + 1, r0, r1, u0, u1, lengths)
     if dy.shape[0]:  # dL/dh_t: from the steps after t, and from the output
         _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
+    zone = spec.keep.shape[0] > 0
+    if zone:  # backprop zoneout: d ⊙ dL/dh_t, d ⊙ dL/dC_t go straight to step t-1, the rest
+        d = spec.keep[t % spec.keep.shape[0]]  # to the step's new values h̃_t, C̃'_t
+        _dgate(grad.keep, 0, H, dh, -1, d, 0, None, 0, _ONE, *rows)
+        _dgate(grad.keep, 1, H, dc, -1, d, 1, None, 0, _ONE, *rows)
+        _dgate(dh, 0, H, grad.keep, 0, None, 0, None, 0, _ONE, *rows, True, -1)
+        _dgate(dc, 0, H, grad.keep, 1, None, 0, None, 0, _ONE, *rows, True, -1)
     # backprop h_t = o_t * tanh(C_t): into o_t (through σ') and into C_t (through tanh')
     _dgate(dz, 2, H, dh, -1, tc, -1, g, 2, _SIG, *rows)
     if spec.onnx and clip > 0:
@@ -384,7 +425,11 @@ def _lstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
     if spec.onnx:  # ... and the forget and input gates' peepholes on C_{t-1}
         _dgate(dc, 0, H, dz, 0, P, 0, None, 0, _ONE, *rows, True)
         _dgate(dc, 0, H, dz, 1, P, 1, None, 0, _ONE, *rows, True)
-    _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dz_t·Whᵀ (the loop adds it)
+    if zone:  # dL/dh_{t-1} is d ⊙ dL/dh_t + dz_t·Whᵀ (the loop adds it); C's the same
+        _dgate(dh, 0, H, grad.keep, 0, None, 0, None, 0, _ONE, *rows)
+        _dgate(dc, 0, H, grad.keep, 1, None, 0, None, 0, _ONE, *rows, True)
+    else:
+        _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dz_t·Whᵀ (the loop adds it)
     for k in range(4):
         _fill(dz, k, H, zero, *rows, False)  # padding: no gate gradient
 
@@ -415,7 +460,8 @@ def _lstm_stream_tape(spec, B, H, dtype):
     """A tape of one step: rings of two states, one step of gates."""
     h = np.empty((2, B, H), dtype)
     return LSTMTape(np.empty((1, B, 4 * H), dtype), h, np.empty((2, B, H), dtype),
-                    np.empty((1, B, H), dtype), np.empty((1, B, 4 * H), dtype), h)
+                    np.empty((1, B, H), dtype), np.empty((1, B, 4 * H), dtype), h,
+                    np.empty((0, 0, 0), dtype))
 
 
 # -- the lecture's vanilla RNN -----------------------------------------------------------------

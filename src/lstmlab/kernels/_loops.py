@@ -20,7 +20,7 @@ from numba import njit, objmode, types
 from numba.extending import intrinsic, register_jitable
 
 from ._cells import (_carry, cell_backward, cell_forward, cell_param_grads, cell_states,
-                     product_grads, stream_tape)
+                     product_grads, recurrent_input, stream_tape)
 from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
@@ -117,6 +117,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
     group = GROUP + LINE * (tid // nu)
     x2, z2 = x.reshape(T * B, x.shape[2]), tape.z.reshape(Tz * B, GH)
     steps = Tz if Tz < T else min(T, max(1, PROJECT_ROWS // B))
+    h_in = recurrent_input(tape)  # what meets Wh: h, or a cell's masked copy of it
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
         s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
@@ -130,7 +131,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
             for g in range(G):  # h_{t-1}·Wh on the columns of units u0..u1 of every gate
-                product(tape.h[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
+                product(h_in[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if wrp.shape[0]:  # h_t = m_t·Wr; past a sequence's end h is carried
                 product(m[(t + 1) % m.shape[0]], r0, r1, wrp, Wr.shape[1], 0, wrp.shape[0],

@@ -210,7 +210,19 @@ class _Stagger:
         return buf[start:start + n].reshape(shape)
 
 
-def _spec(cell: str, b, H: int, dtype, options: dict):
+def _regularisation(masks, B: int, H: int, dtype) -> tuple:
+    """The LSTM spec's ``(hmask, keep)`` from the reference kernel's ``LSTMMasks`` (or None):
+    m as (B, H), zoneout's d^h and d^C side by side as (Tk, B, 2H), empty when absent."""
+    hmask, keep = np.empty((0, 0), dtype), np.empty((0, 0, 0), dtype)
+    if masks is not None and masks.h is not None:
+        hmask = np.ascontiguousarray(masks.h, dtype)
+    if masks is not None and masks.keep_h is not None:
+        keep = np.concatenate([np.broadcast_to(d, (len(d), B, H)).astype(dtype)
+                               for d in (masks.keep_h, masks.keep_c)], axis=2)
+    return hmask, keep
+
+
+def _spec(cell: str, b, H: int, dtype, options: dict, B: int = 0):
     C = _compiled().cells
     G = 1 if cell == "rnn" else 4
     b = np.zeros(G * H, dtype) if b is None else np.ascontiguousarray(b, dtype)
@@ -223,7 +235,8 @@ def _spec(cell: str, b, H: int, dtype, options: dict):
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
     onnx = P is not None or clip is not None or coupled
     return C.LSTMSpec(b, np.zeros(3 * H, dtype) if P is None else np.ascontiguousarray(P, dtype),
-                      np.dtype(dtype).type(clip or 0.0), coupled, onnx)
+                      np.dtype(dtype).type(clip or 0.0), coupled, onnx,
+                      *_regularisation(options.get("masks"), B, H, dtype))
 
 
 def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: bool, new):
@@ -245,7 +258,10 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
         return C.LNLSTMTape(z, h, c, tc, xn, hn, cn, new((T if training else 1, B, 3), dtype))
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
     m = h if h.shape[2] == H else new((T + 1 if training else 2, B, H), dtype)
-    return C.LSTMTape(z, h, c, tc, mask, m)
+    hm = new((T + 1, B, H), dtype) if spec.hmask.shape[0] else np.empty((0, 0, 0), dtype)
+    if spec.hmask.shape[0]:
+        hm[0] = spec.hmask * h[0]
+    return C.LSTMTape(z, h, c, tc, mask, m, hm)
 
 
 def _gru_blocks(Wx, Wh):
@@ -269,8 +285,9 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
                      need_cache: bool = True, **options):
     """Run ``cell`` ("lstm", "rnn" or "gru") over ``x (T, B, D)`` from ``states0`` (h_0, and
     c_0 for the LSTM, each (B, H)). Options: ``act`` ("tanh", "relu") for the RNN; ``P`` (3H,)
-    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant); ``ln``, the
-    gains and bias ``(g_x, g_h, g_c, b_c)`` of "lstm_ln", the layer-norm LSTM. Returns
+    peepholes, ``clip`` and ``input_forget`` for the LSTM (the peephole variant), ``masks``
+    its recurrent dropout and zoneout (``lstm.LSTMMasks``, as the reference takes them);
+    ``ln``, the gains and bias ``(g_x, g_h, g_c, b_c)`` of "lstm_ln", the layer-norm LSTM. Returns
     ``(y, finals, cache)``: ``y (T, B, H)`` (0 past a sequence's length; a read-only view when
     nothing is padded), the final states, and a :class:`FastCache` (None with
     ``need_cache=False``). ``Wr (H, P)``: the LSTM's projection h_t = m_t·Wr (h, its
@@ -286,7 +303,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     Wr = np.empty((0, 1), dtype) if Wr is None else np.ascontiguousarray(Wr, dtype)
     H = Wr.shape[0] or Wh.shape[0]
     G = Wh.shape[1] // H
-    spec = _spec(cell, b, H, dtype, options)
+    spec = _spec(cell, b, H, dtype, options, B)
     new = _Stagger(x).empty
     tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache, new)
     lens = np.full(B, T, np.int64) if lengths is None else np.array(lengths, np.int64)
@@ -296,8 +313,8 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
             new((Q, Wh.shape[0], nr), dtype), m, Wr,
             new((-(-Wr.shape[1] // nr) if len(Wr) else 0, H, nr), dtype))
-    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, cell == "lstm_ln" or len(Wr) > 0),
-         mods.loops.sync_words)
+    whole_rows = cell == "lstm_ln" or len(Wr) > 0
+    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, whole_rows), mods.loops.sync_words)
     finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if _single(cell) else tape[1:3]))
     y = tape.h[1:]
     if (lens < T).any():
@@ -326,8 +343,10 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     new = _Stagger(x).empty
     dz = new((T, B, G * H), dtype)
     ln = cache.cell == "lstm_ln"
-    if cache.cell == "lstm":
-        grad = C.LSTMGrad(dz, *carried, carried[0] if Hh == H else new((B, H), dtype))
+    if cache.cell == "lstm":  # dm: dh itself without a projection; keep: zoneout's room
+        keep = cache.spec.keep
+        grad = C.LSTMGrad(dz, *carried, carried[0] if Hh == H else new((B, H), dtype),
+                          np.empty((B, 2 * H) if keep.shape[0] else (0, 0), dtype))
     elif ln:
         grad = C.LNLSTMGrad(dz, *carried, new((T, B, 4 * H), dtype), new((T, B, 4 * H), dtype),
                             new((T, B, H), dtype))
@@ -340,7 +359,8 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     dWr, P = np.empty_like(Wr), Wr.shape[1] if len(Wr) else 0
     nb, nu = plan(T, B, D, H, G, dtype, ln or P > 0)
     dy = np.empty((0, B, Hh), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
-    x2, h2 = x.reshape(T * B, D), tape.h[:T].reshape(T * B, Hh)
+    h_in = tape.hm if cache.cell == "lstm" and tape.hm.shape[0] else tape.h  # what met Wh
+    x2, h2 = x.reshape(T * B, D), h_in[:T].reshape(T * B, Hh)
     m2 = (tape.m if cache.cell == "lstm" else tape.h)[1:].reshape(T * B, H)
     for rows in (x2, h2, m2):  # views: one type for the loops to take them as a tuple
         rows.flags.writeable = False
@@ -350,6 +370,8 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
             new((-(-H // nr) if P else 0, P, nr), dtype), new((T if P else 0, B, P or 1), dtype),
             grad.dm if cache.cell == "lstm" else grad.dh, dWr)
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
+    if cache.cell == "lstm" and cache.spec.hmask.shape[0]:
+        grad.dh[...] *= cache.spec.hmask  # dL/dh_0 is all through the first product
     if cache.cell == "gru":  # back from the four blocks: Wx's r, z, n; Wh's r, z, hn
         dWx, dWh = dWx[:, :3 * H], np.concatenate([dWh[:, :2 * H], dWh[:, 3 * H:]], axis=1)
     if ln:
@@ -369,7 +391,8 @@ def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tup
     are the layer's own (nothing is copied: the GRU's step reads its three blocks as they are,
     ``_cells``)."""
     options = dict(options, hn=2) if cell == "gru" else options
-    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, **p[3])) for p in layers)
+    specs = tuple(_spec(cell, p[2], H, dtype, dict(options, **p[3]), STREAM_ROWS)
+                  for p in layers)
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
             tuple(np.ascontiguousarray(p[1], dtype) for p in layers))
 

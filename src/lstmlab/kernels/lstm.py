@@ -25,6 +25,17 @@ Variable lengths: with ``lengths (B,)`` step t of sequence b is active when t < 
 Outputs of inactive steps are 0, the state is carried through them unchanged (so the final
 state is the state at the last valid step) and they receive no gradient: PyTorch's
 packed-sequence semantics.
+
+Recurrent regularisation (:class:`LSTMMasks`, the masks drawn by the caller):
+
+* variational dropout on the recurrent state (Gal & Ghahramani 2016): one mask ``m (B, H)``
+  per sequence, the same at every step, on the state feeding the recurrent product:
+  ``z_t = x_t·Wx + (m ⊙ h_{t-1})·Wh + b``. (Its input mask is applied to ``x`` by the caller.)
+* zoneout (Krueger et al. 2017): with ``h̃_t``, ``C̃'_t`` the step's new values from the
+  equations above, ``C_t = d^C_t ⊙ C_{t-1} + (1 - d^C_t) ⊙ C̃'_t`` and
+  ``h_t = d^h_t ⊙ h_{t-1} + (1 - d^h_t) ⊙ h̃_t``, ``h̃_t = o_t ⊙ tanh(C̃'_t)``; in training
+  the ``d_t`` are fresh 0/1 masks (1 with probability p: the unit keeps its value), in
+  evaluation their expectation p.
 """
 
 from __future__ import annotations
@@ -44,6 +55,14 @@ class LSTMParams(NamedTuple):
     b: np.ndarray | None  # (4H,)  bias, or None for bias=False
 
 
+class LSTMMasks(NamedTuple):
+    """Recurrent regularisation of one direction (module docstring); None: not applied."""
+
+    h: np.ndarray | None = None  # (B, H) dropout mask on h_{t-1} in the product: 0 or 1/(1-p)
+    keep_h: np.ndarray | None = None  # (T, B, H) zoneout's d^h_t (broadcastable: p in eval)
+    keep_c: np.ndarray | None = None  # (T, B, H) zoneout's d^C_t, as keep_h
+
+
 class LSTMCache(NamedTuple):
     """What forward saves for backward; backward takes exactly this."""
 
@@ -54,6 +73,7 @@ class LSTMCache(NamedTuple):
     tanh_c: np.ndarray  # (T, B, H)  tanh(C_t)
     params: LSTMParams
     active: np.ndarray | None  # (T, B, 1) 1.0 on valid steps; None when all lengths == T
+    masks: LSTMMasks = LSTMMasks()
 
 
 def lstm_cell(z: np.ndarray, c_prev: np.ndarray, c_out: np.ndarray, tanh_c_out: np.ndarray,
@@ -100,11 +120,12 @@ def lstm_cell_backward(dh: np.ndarray, dc: np.ndarray, gates: np.ndarray, c: np.
 
 
 def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMParams,
-                 lengths: np.ndarray | None = None):
+                 lengths: np.ndarray | None = None, masks: LSTMMasks = LSTMMasks()):
     """Run the LSTM over ``x (T, B, D)`` from ``(h0, c0)``, each ``(B, H)``.
 
     Returns ``(y, hT, cT, cache)``: ``y (T, B, H)`` every step's hidden state (0 past a
     sequence's length; a read-only view into the cache), ``hT, cT (B, H)`` the final state.
+    ``masks``: recurrent dropout and zoneout (:class:`LSTMMasks`).
     """
     Wx, Wh, b = params
     T, B, D = x.shape
@@ -122,17 +143,23 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: LSTMPara
     h[0] = h0
     c[0] = c0
     rec = np.empty((B, 4 * H), dtype)  # (B, 4H) recurrent product of one step
+    m, keep_h, keep_c = masks
     for t in range(T):
-        np.matmul(h[t], Wh, out=rec)
+        h_in = h[t] if m is None else m * h[t]  # variational dropout: m ⊙ h_{t-1}
+        np.matmul(h_in, Wh, out=rec)
         gates[t] += rec  # z_t = W·[h_{t-1}, x_t] + b
         lstm_cell(gates[t], c[t], c[t + 1], tanh_c[t], h[t + 1])
+        if keep_h is not None:  # zoneout: units keep their previous values where d_t = 1
+            d_c, d_h = keep_c[min(t, len(keep_c) - 1)], keep_h[min(t, len(keep_h) - 1)]
+            c[t + 1] = d_c * c[t] + (1.0 - d_c) * c[t + 1]  # C_t = d ⊙ C_{t-1} + (1-d) ⊙ C̃'_t
+            h[t + 1] = d_h * h[t] + (1.0 - d_h) * h[t + 1]  # h_t = d ⊙ h_{t-1} + (1-d) ⊙ h̃_t
         if active is not None:  # finished sequences carry their state unchanged
             done = active[t] == 0
             np.copyto(h[t + 1], h[t], where=done)
             np.copyto(c[t + 1], c[t], where=done)
 
     y = sequence_outputs(h, active)
-    cache = LSTMCache(x, h, c, gates, tanh_c, params, active)
+    cache = LSTMCache(x, h, c, gates, tanh_c, params, active, masks)
     return y, h[T].copy(), c[T].copy(), cache
 
 
@@ -149,7 +176,7 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
     skips the input gradient (``dx`` is returned as ``None``): the first layer of a network
     fed with data needs no ``dx``, and its GEMM is a sixth of the step's arithmetic.
     """
-    x, h, c, gates, tanh_c, params, active = cache
+    x, h, c, gates, tanh_c, params, active, (m, keep_h, keep_c) = cache
     Wx, Wh, b = params
     T, B, D = x.shape
     H = Wh.shape[0]
@@ -165,23 +192,32 @@ def lstm_backward(dy: np.ndarray | None, dhT: np.ndarray | None, dcT: np.ndarray
             dh = dh + dy[t]
         if dh_seq is not None:
             dh_seq[t] = dh
-        dc_t, dc_prev = lstm_cell_backward(dh, dc, gates, c, tanh_c, t, dz)
+        dh_new, dc_new = dh, dc  # dL/dh̃_t, dL/dC̃'_t: all of dL/dh_t, dL/dC_t without zoneout
+        if keep_h is not None:  # backprop zoneout: (1-d) to the new values, d to the old
+            d_c, d_h = keep_c[min(t, len(keep_c) - 1)], keep_h[min(t, len(keep_h) - 1)]
+            dh_new, dc_new = (1.0 - d_h) * dh, (1.0 - d_c) * dc
+        dc_t, dc_prev = lstm_cell_backward(dh_new, dc_new, gates, c, tanh_c, t, dz)
         if dc_seq is not None:
             dc_seq[t] = dc_t
+        if active is not None:
+            dz[t] *= active[t]
+        dh_prev = dz[t] @ Wh.T  # backprop into h_{t-1} through W
+        if m is not None:
+            dh_prev *= m  # ... and through the dropout mask on h_{t-1}
+        if keep_h is not None:
+            dh_prev += d_h * dh  # zoneout's direct paths h_{t-1} -> h_t, C_{t-1} -> C_t
+            dc_prev += d_c * dc
         if active is not None:  # inactive steps pass the state gradient straight through
             done = active[t] == 0
-            dz[t] *= active[t]
-            dh_prev = dz[t] @ Wh.T
             np.copyto(dh_prev, dh, where=done)
             np.copyto(dc_prev, dc, where=done)
-        else:
-            dh_prev = dz[t] @ Wh.T  # backprop into h_{t-1} through W
         dh, dc = dh_prev, dc_prev
 
     # Weight gradients as one GEMM each over all T·B rows.
     dz2 = dz.reshape(T * B, 4 * H)
     dWx = x.reshape(T * B, D).T @ dz2  # (D, 4H)
-    dWh = h[:-1].reshape(T * B, H).T @ dz2  # (H, 4H)
+    h_in = h[:-1] if m is None else m * h[:-1]  # what the product saw: m ⊙ h_{t-1}
+    dWh = h_in.reshape(T * B, H).T @ dz2  # (H, 4H)
     db = dz2.sum(axis=0) if b is not None else None  # (4H,)
     dx = (dz2 @ Wx.T).reshape(T, B, D) if need_dx else None  # (T, B, D)
     return dx, dh, dc, LSTMParams(dWx, dWh, db)

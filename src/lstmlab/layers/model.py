@@ -20,6 +20,9 @@ from .basic import Dropout, Embedding, Linear
 from .recurrent import GRU, LSTM, RNN
 
 
+REGULARISATION = ("dropout_input", "dropout_recurrent", "zoneout", "weight_drop")
+
+
 @dataclass(frozen=True)
 class CharLMConfig:
     """Everything needed to rebuild a CharLM (stored as JSON in checkpoints)."""
@@ -30,6 +33,11 @@ class CharLMConfig:
     embed_dim: int = 64  # E, width of the character embedding
     cell: str = "lstm"  # "lstm", "rnn" (tanh) or "gru"
     dropout: float = 0.0  # dropout between layers and before the head (training only)
+    # Recurrent regularisation of the recurrent layers (training only; ``lstmlab.LSTM``):
+    dropout_input: float = 0.0  # variational dropout of each layer's input, a mask per sequence
+    dropout_recurrent: float = 0.0  # variational dropout of h_{t-1} in the product (LSTM)
+    zoneout: float = 0.0  # units keep their previous h and C with this probability (LSTM)
+    weight_drop: float = 0.0  # DropConnect on the recurrent weights Wh, a mask per batch
     forget_bias: float = 1.0  # LSTM forget-gate bias at initialisation
     dtype: str = "float32"  # "float32" or "float64"
     layer_norm: bool = False  # the layer-normalised LSTM (LSTM(layer_norm=True)); LSTM only
@@ -39,7 +47,14 @@ class CharLMConfig:
             positive_int(getattr(self, name), name)
         if self.cell not in ("lstm", "rnn", "gru"):
             raise ValueError(f"cell must be 'lstm', 'rnn' or 'gru', got {self.cell!r}")
-        probability(self.dropout, "dropout")
+        for name in ("dropout",) + REGULARISATION:
+            probability(getattr(self, name), name)
+        if self.cell != "lstm" and (self.dropout_recurrent or self.zoneout):
+            raise ValueError(f"dropout_recurrent and zoneout are options of the LSTM, not of "
+                             f"cell {self.cell!r}")
+        if self.dropout_recurrent and self.zoneout:
+            raise ValueError("dropout_recurrent and zoneout both act on the recurrent state: "
+                             "choose one")
         finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
         if not isinstance(self.layer_norm, bool):
             raise ValueError(f"layer_norm must be true or false, got {self.layer_norm!r}")
@@ -69,14 +84,17 @@ class CharLM(Module):
         dtype = float_dtype(config.dtype)
         self.dtype = dtype
         self.embed = Embedding(config.vocab_size, config.embed_dim, dtype=dtype, rng=rng)
+        regularisation = {name: getattr(config, name) for name in REGULARISATION
+                          if getattr(config, name)}
         if config.cell == "lstm":
             self.rnn = LSTM(config.embed_dim, config.hidden_size, config.num_layers,
                             dropout=config.dropout, dtype=dtype, rng=rng,
-                            forget_bias=config.forget_bias, layer_norm=config.layer_norm)
+                            forget_bias=config.forget_bias, layer_norm=config.layer_norm,
+                            **regularisation)
         else:
             self.rnn = (GRU if config.cell == "gru" else RNN)(
                 config.embed_dim, config.hidden_size, config.num_layers, dropout=config.dropout,
-                dtype=dtype, rng=rng)
+                dtype=dtype, rng=rng, **regularisation)
         self.drop = Dropout(config.dropout, rng=rng)
         self.head = Linear(config.hidden_size, config.vocab_size, dtype=dtype, rng=rng)
 

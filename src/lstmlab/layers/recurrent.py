@@ -30,6 +30,7 @@ from .._checks import (as_float_array, as_lengths, check_shape, finite_float, fl
 from .._memory import check_training_fits
 from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_forward,
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
+from ..kernels.lstm import LSTMMasks
 from ..kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                      lstm_peephole_cell, lstm_peephole_forward)
 from ..kernels.lstm_layernorm import (LSTMLayerNormParams, lstm_layernorm_backward,
@@ -65,6 +66,9 @@ class _Recurrent(Module):
     """Shared machinery of RNN and LSTM; subclasses set the gate count and the kernels."""
 
     _gates = 1
+    # Training-time options of the recurrence (the layer's docstring): dropout_input and
+    # weight_drop mask the kernels' inputs, dropout_recurrent and zoneout run inside them.
+    _REGULARISATION = ("dropout_input", "dropout_recurrent", "zoneout", "weight_drop")
     _bias_blocks = None  # blocks of H in the bias when not _gates (the GRU's four)
     _has_cell = False
     proj_size = 0  # the LSTM's projection width P (0: none): h is P wide, C stays H wide
@@ -95,7 +99,7 @@ class _Recurrent(Module):
     def _cell(self) -> tuple[str, dict]:
         raise NotImplementedError
 
-    def _reference_forward(self, x, states, params, lengths):
+    def _reference_forward(self, x, states, params, lengths, masks=None):
         raise NotImplementedError
 
     def _reference_backward(self, dy, dfinals, cache, need_dx):
@@ -105,15 +109,18 @@ class _Recurrent(Module):
         """The fast kernels' options for one layer's parameters beyond ``(Wx, Wh, b)``."""
         return {"P": params[3]} if len(params) == 4 else {}
 
-    def _kernel_forward(self, x, states, params, lengths):
+    def _kernel_forward(self, x, states, params, lengths, masks=None):
         """``(y, finals, cache)`` for one direction of one layer: ``states`` and ``finals``
-        are tuples of (B, H) arrays (h, and c for the LSTM)."""
+        are tuples of (B, H) arrays (h, and c for the LSTM); ``masks`` the LSTM's recurrent
+        regularisation (:meth:`_draw_masks`) or None."""
         fast = self._fast_kernels()
         if fast is None:
-            return self._reference_forward(x, states, params, lengths)
+            return self._reference_forward(x, states, params, lengths, masks)
         cell, options = self._cell()
         Wx, Wh, b = params[:3]
         options = dict(options, **self._layer_options(params))
+        if masks is not None:
+            options = dict(options, masks=masks)
         if self.training:
             return fast.sequence_forward(cell, x, states, Wx, Wh, b, lengths, True, **options)
         states = tuple(s.copy() for s in states)  # no cache: a backward recomputes from these
@@ -132,8 +139,22 @@ class _Recurrent(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
-                 dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None):
+                 dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
+                 *, dropout_input: float = 0.0, dropout_recurrent: float = 0.0,
+                 zoneout: float = 0.0, weight_drop: float = 0.0):
         super().__init__()
+        self.dropout_input = probability(dropout_input, "dropout_input")
+        self.dropout_recurrent = probability(dropout_recurrent, "dropout_recurrent")
+        self.zoneout = probability(zoneout, "zoneout")
+        self.weight_drop = probability(weight_drop, "weight_drop")
+        for name in ("dropout_recurrent", "zoneout"):
+            if getattr(self, name) and not self._has_cell:
+                raise ValueError(f"{name} is an option of the LSTM (the kernels of "
+                                 f"{type(self).__name__} have no recurrent masks); "
+                                 f"dropout_input and weight_drop work on every layer")
+        if self.dropout_recurrent and self.zoneout:
+            raise ValueError("dropout_recurrent and zoneout both act on the recurrent state "
+                             "h_{t-1}: choose one (set the other to 0)")
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
@@ -246,12 +267,15 @@ class _Recurrent(Module):
             for d, suffix in enumerate(self._suffixes(layer)):
                 idx = layer * K + d
                 seq = inp if d == 0 else reverse_padded(inp, lengths)
+                params, drops, recurrent = self._regularised(seq, self._layer_params(suffix))
+                if drops[0] is not None:
+                    seq = seq * drops[0]  # variational dropout on the inputs
                 y, fin, cache = self._kernel_forward(seq, tuple(s[idx] for s in states),
-                                                     self._layer_params(suffix), lengths)
+                                                     params, lengths, recurrent)
                 for f_arr, v in zip(finals, fin):
                     f_arr[idx] = v
                 outs.append(y if d == 0 else reverse_padded(y, lengths))
-                layer_caches.append(cache)
+                layer_caches.append((cache, drops))
             out = outs[0] if K == 1 else np.concatenate(outs, axis=-1)  # (T, B, K*H)
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
@@ -262,6 +286,42 @@ class _Recurrent(Module):
             masks.append(mask)
             inp = out
         return inp, finals, caches, masks
+
+    def _keep_mask(self, shape, p: float) -> np.ndarray:
+        """Inverted dropout: 1/(1-p) where kept (probability 1-p), 0 where dropped."""
+        keep = self.rng.random(shape) >= p
+        return keep.astype(self.dtype) / self.dtype.type(1.0 - p)
+
+    def _regularised(self, x, params):
+        """The recurrent regularisation of one direction of one layer for input ``x (T, B,
+        D)``: ``(params, (x_mask, wh_mask), masks)``. In training: the input mask (B, D), one
+        per sequence (Gal & Ghahramani 2016), Wh with DropConnect's mask (Merity et al. 2018)
+        and the kernels' :class:`LSTMMasks`; in evaluation no masks and zoneout's expectation.
+        Drawn from the layer's Generator, in this order."""
+        T, B, D = x.shape
+        H = self.hidden_size
+        x_mask = wh_mask = masks = None
+        if self.training and self.dropout_input:
+            x_mask = self._keep_mask((B, D), self.dropout_input)
+        if self.training and self.weight_drop:
+            wh_mask = self._keep_mask(params.Wh.shape, self.weight_drop)
+            params = params._replace(Wh=params.Wh * wh_mask)
+        if self.training and self.dropout_recurrent:
+            masks = LSTMMasks(h=self._keep_mask((B, H), self.dropout_recurrent))
+        if self.zoneout:
+            p = self.zoneout
+            if self.training:
+                keep_h, keep_c = ((self.rng.random((T, B, H)) < p).astype(self.dtype)
+                                  for _ in range(2))
+                masks = LSTMMasks(keep_h=keep_h, keep_c=keep_c)
+            else:
+                masks = self._zoneout_expectation()
+        return params, (x_mask, wh_mask), masks
+
+    def _zoneout_expectation(self) -> LSTMMasks:
+        """Zoneout in evaluation: every d_t is its expectation p."""
+        p = np.full((1, 1, self.hidden_size), self.zoneout, self.dtype)
+        return LSTMMasks(keep_h=p, keep_c=p)
 
     @contextlib.contextmanager
     def _exclusive(self, what: str):
@@ -328,17 +388,19 @@ class _Recurrent(Module):
                 dyd = dcur[:, :, d * H:(d + 1) * H]
                 if d == 1:
                     dyd = reverse_padded(dyd, lengths)
+                cache, (x_mask, wh_mask) = caches[layer][d]
                 dxd, dstate, g = self._kernel_backward(
-                    dyd, tuple(None if f is None else f[idx] for f in dfin), caches[layer][d],
-                    need_dx)
+                    dyd, tuple(None if f is None else f[idx] for f in dfin), cache, need_dx)
                 if need_dx:
+                    if x_mask is not None:
+                        dxd = dxd * x_mask  # backprop the input mask
                     if d == 1:
                         dxd = reverse_padded(dxd, lengths)
                     dx = dxd if dx is None else dx + dxd
                 for arr, v in zip(dinit, dstate):
                     arr[idx] = v
                 self._grads[f"Wx_{suffix}"][...] = g[0]
-                self._grads[f"Wh_{suffix}"][...] = g[1]
+                self._grads[f"Wh_{suffix}"][...] = g[1] if wh_mask is None else g[1] * wh_mask
                 if self.bias:
                     self._grads[f"b_{suffix}"][...] = g[2]
                 if len(g) > 3 and g[3] is not None:  # peephole LSTM
@@ -539,6 +601,8 @@ class _Recurrent(Module):
             opts.append("bidirectional=True")
         if self.dropout:
             opts.append(f"dropout={self.dropout}")
+        opts += [f"{name}={getattr(self, name)}" for name in self._REGULARISATION
+                 if getattr(self, name)]
         opts.append(f"dtype={self.dtype.name}")
         return f"{type(self).__name__}({', '.join(opts)})"
 
@@ -577,6 +641,16 @@ class LSTM(_Recurrent):
     gains, blocks f, i, o, C̃), ``gc_l{l}``, ``bc_l{l}`` (H, gain and bias of the cell's norm),
     initialised to 1 and 0; ``b_l{l}`` stays the one bias of the gates. It does not combine
     with ``proj_size``, ``peephole``, ``clip`` or ``input_forget``.
+    Recurrent regularisation, in training only (each a probability in [0, 1), default 0;
+    docs/equations.md has the equations): ``dropout_input`` drops each layer's input features
+    with one mask per sequence for all steps and ``dropout_recurrent`` the units of h_{t-1}
+    that feed the recurrent product, likewise (variational dropout, Gal & Ghahramani 2016);
+    ``zoneout`` lets each unit keep its previous h and C with that probability, a fresh mask
+    every step, and uses the expectation ``p·h_{t-1} + (1-p)·h̃_t`` (C alike) in evaluation
+    and ``step`` (Krueger et al. 2017); ``weight_drop`` drops entries of Wh, one mask per
+    forward call (DropConnect, Merity et al. 2018). The masks come from ``rng``, a direction of
+    a layer at a time; evaluation draws nothing. ``dropout_input`` and ``weight_drop`` work on
+    the RNN and the GRU too.
     """
 
     _gates = 4
@@ -586,7 +660,9 @@ class LSTM(_Recurrent):
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
                  forget_bias: float = 0.0, *, peephole: bool = False, clip: float | None = None,
-                 input_forget: bool = False, proj_size: int = 0, layer_norm: bool = False):
+                 input_forget: bool = False, proj_size: int = 0, layer_norm: bool = False,
+                 dropout_input: float = 0.0, dropout_recurrent: float = 0.0, zoneout: float = 0.0,
+                 weight_drop: float = 0.0):
         if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or not (
                 0 <= proj_size < positive_int(hidden_size, "hidden_size")):
             raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, "
@@ -603,8 +679,15 @@ class LSTM(_Recurrent):
             raise ValueError("proj_size does not combine with peephole, clip or input_forget "
                              "(ONNX's options have no projection, PyTorch's projection no "
                              "peepholes): choose one")
+        if (proj_size or peephole or clip is not None or input_forget or layer_norm) and (
+                dropout_recurrent or zoneout):
+            raise ValueError("dropout_recurrent and zoneout run in the plain LSTM's kernels: "
+                             "they do not combine with proj_size, peephole, clip, "
+                             "input_forget or layer_norm (dropout_input and weight_drop do)")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout, dtype, rng)
+                         dropout, dtype, rng, dropout_input=dropout_input,
+                         dropout_recurrent=dropout_recurrent, zoneout=zoneout,
+                         weight_drop=weight_drop)
         self.forget_bias = finite_float(forget_bias, "forget_bias", self.dtype)
         if self.bias and self.forget_bias:
             for name, b in self._params.items():
@@ -655,6 +738,8 @@ class LSTM(_Recurrent):
             return "lstm_ln", {}
         if self._is_variant():
             return "lstm", {"clip": self.clip, "input_forget": self.input_forget}
+        if self.zoneout:  # evaluation and streaming: zoneout's expectation (training: masks)
+            return "lstm", {"masks": self._zoneout_expectation()}
         return "lstm", {}
 
     def _layer_options(self, params) -> dict:
@@ -668,7 +753,7 @@ class LSTM(_Recurrent):
             g = g[:3] + (None, None, g[3])
         return dx, dstates, g
 
-    def _reference_forward(self, x, states, params, lengths):
+    def _reference_forward(self, x, states, params, lengths, masks=None):
         if self.layer_norm:
             y, hT, cT, cache = lstm_layernorm_forward(x, *states, params, lengths)
         elif self.proj_size:
@@ -677,7 +762,7 @@ class LSTM(_Recurrent):
             y, hT, cT, cache = lstm_peephole_forward(x, *states, params, lengths, self.clip,
                                                      self.input_forget)
         else:
-            y, hT, cT, cache = lstm_forward(x, *states, params, lengths)
+            y, hT, cT, cache = lstm_forward(x, *states, params, lengths, masks or LSTMMasks())
         return y, (hT, cT), cache
 
     def _reference_backward(self, dy, dfinals, cache, need_dx):
@@ -712,6 +797,10 @@ class LSTM(_Recurrent):
                                self.input_forget)
         else:
             lstm_cell(z, c, c_new, tanh_c, h_new)
+        if self.zoneout:  # streaming is evaluation: zoneout's expectation
+            p = self.dtype.type(self.zoneout)
+            c_new = p * c + (1 - p) * c_new
+            h_new = p * h + (1 - p) * h_new
         return h_new, c_new
 
     def torch_state_dict(self, grads: bool = False) -> dict[str, np.ndarray]:
@@ -780,7 +869,8 @@ class _OneState(_Recurrent):
 class RNN(_OneState):
     """The lecture's vanilla RNN, ``h_t = act(W [h_{t-1}, x_t] + b)``, as ``torch.nn.RNN``.
 
-    ``nonlinearity`` is ``"tanh"`` (the lecture) or ``"relu"``.
+    ``nonlinearity`` is ``"tanh"`` (the lecture) or ``"relu"``. ``dropout_input`` and
+    ``weight_drop`` (keyword arguments) are the LSTM's recurrent regularisation.
     ``y, h_n = rnn.forward(x, h0=None, lengths=None)``; ``dx, dh0 = rnn.backward(dy, dh_n=None)``
     (``input_grad=False``: ``dx = None``, as for the LSTM).
     """
@@ -788,17 +878,17 @@ class RNN(_OneState):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  bidirectional: bool = False, dropout: float = 0.0, dtype=np.float32,
-                 rng: np.random.Generator | None = None):
+                 rng: np.random.Generator | None = None, **regularisation):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout, dtype, rng)
+                         dropout, dtype, rng, **regularisation)
 
     def _cell(self):
         return "rnn", {"act": self.nonlinearity}
 
-    def _reference_forward(self, x, states, params, lengths):
+    def _reference_forward(self, x, states, params, lengths, masks=None):
         y, hT, cache = rnn_forward(x, states[0], params, self.nonlinearity, lengths)
         return y, (hT,), cache
 
@@ -840,7 +930,7 @@ class GRU(_OneState):
     def _cell(self):
         return "gru", {}
 
-    def _reference_forward(self, x, states, params, lengths):
+    def _reference_forward(self, x, states, params, lengths, masks=None):
         y, hT, cache = gru_forward(x, states[0], params, lengths)
         return y, (hT,), cache
 

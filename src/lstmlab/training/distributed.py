@@ -93,10 +93,11 @@ def check_supported(processes: int, batch_size: int, dropout: float) -> None:
     if batch_size < processes:
         raise ValueError(f"--batch-size {batch_size} must be at least the number of processes "
                          f"({processes}): each process trains whole batch streams")
-    if dropout > 0:
-        raise ValueError(f"--dropout {dropout} is not supported with {processes} processes: each "
-                         f"would draw its own masks, so the run would no longer be the "
-                         f"single-process one; use --dropout 0 or one process")
+    if dropout > 0:  # (callers pass the largest of --dropout and the recurrent options)
+        raise ValueError(f"dropout {dropout} (--dropout, --dropout-input, --dropout-recurrent, "
+                         f"--zoneout or --weight-drop) is not supported with {processes} "
+                         f"processes: each would draw its own masks, so the run would no "
+                         f"longer be the single-process one; use 0 or one process")
 
 
 def _import_torch():

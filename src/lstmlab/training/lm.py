@@ -256,7 +256,10 @@ class LMTrainer:
         # The object whose per-step all-reduce carries the stop flag (several processes only).
         self.share = None
         if group is not None:
-            check_supported(group.world, cfg.batch_size, model.config.dropout)
+            c = model.config
+            check_supported(group.world, cfg.batch_size, max(c.dropout, c.dropout_input,
+                                                             c.dropout_recurrent, c.zoneout,
+                                                             c.weight_drop))
             self.streams = stream_range(cfg.batch_size, group.rank, group.world)
             if engine == "numpy":
                 self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)

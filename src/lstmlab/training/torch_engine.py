@@ -61,6 +61,11 @@ def _check_supported(model, device: str) -> None:
         raise ValueError(f"--engine torch does not support --dropout {cfg.dropout}: the masks "
                          f"would come from torch's generator, not lstmlab's, so the run would "
                          f"not be the NumPy engine's; use --dropout 0 or --engine numpy")
+    for name in ("dropout_input", "dropout_recurrent", "zoneout", "weight_drop"):
+        if getattr(cfg, name, 0.0) > 0:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"--engine torch does not support {flag}: nn.LSTM has no such "
+                             f"option; use --engine numpy")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device must be 'cpu' or 'cuda', got {device!r}")
 
