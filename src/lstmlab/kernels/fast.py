@@ -155,11 +155,13 @@ def _run(fn: Callable, args: tuple, nb: int, nu: int, sync_words: Callable) -> N
                 sync[0] = 1  # _loops.ABORT: the others leave their waits
                 raise
 
-        others = [pool.workers(nb * nu - 1).submit(member, tid) for tid in range(1, nb * nu)]
-        errors = []
-        try:
+        others, errors = [], []
+        try:  # (an exception while the team starts, e.g. Ctrl-C, must release those started)
+            for tid in range(1, nb * nu):
+                others.append(pool.workers(nb * nu - 1).submit(member, tid))
             member(0)
         except BaseException as e:
+            sync[0] = 1
             errors.append(e)
         for f in others:  # they use the caller's arrays: wait for every one, whatever comes
             while True:
