@@ -540,3 +540,16 @@ def test_onnx_tensors_and_inputs_found_by_fuzzing(onnx_files):
     table.data_type = TensorProto.INT32  # same 4-byte items, now integers
     with pytest.raises(OnnxImportError, match="the embedding table 'embedding_weight' must be"):
         import_onnx(m).pieces()
+
+
+def test_a_zip_member_of_an_unknown_version_is_a_corrupt_checkpoint(tmp_path):
+    """zipfile raises NotImplementedError for a version (or method) it does not know: a
+    damaged byte in the central directory gives that, and it is a corrupt file to us."""
+    path = tmp_path / "x.ckpt"
+    save_checkpoint(path, {"kind": "test"}, {"w": np.zeros(3)})
+    data = bytearray(path.read_bytes())
+    at = data.rindex(b"PK\x01\x02")  # the last central directory entry
+    data[at + 6] = 64  # "version needed to extract": 6.4
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(path)

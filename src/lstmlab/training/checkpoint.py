@@ -291,7 +291,8 @@ def load_checkpoint(path: str | os.PathLike, expect_kind: str | None = None):
                 arrays = {k: _read_array(zf, info, h, path) for k, (info, h) in members.items()}
         except CheckpointError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error,
+                NotImplementedError) as exc:  # (zipfile's word for a version or method it lacks)
             raise CheckpointError(f"checkpoint {path} is corrupt or truncated "
                                   f"({type(exc).__name__}: {exc})") from None
     return meta, arrays
