@@ -92,9 +92,14 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
                 raise SystemExit(f"{name} seed {seed}: classify train exited {rc}")
             report = json.loads((Path(out) / "report.json").read_text())
         row["seeds"][str(seed)] = {"accuracy": report["accuracy"], "seconds": seconds,
-                                   "member_accuracies": report["member_accuracies"]}
+                                   "member_accuracies": report["member_accuracies"],
+                                   "hidden_size": report["hidden_size"],
+                                   "readout": report["readout"],
+                                   "selection": report["selection"]}
         save(row)
-        print(f"{name} seed {seed}: accuracy {report['accuracy']:.4f} ({seconds:.0f} s)",
+        chose = "" if report["selection"] is None else \
+            f", chose {' '.join(f'{k} {v}' for k, v in report['selection']['chosen'].items())}"
+        print(f"{name} seed {seed}: accuracy {report['accuracy']:.4f} ({seconds:.0f} s{chose})",
               file=sys.stderr, flush=True)
     return row
 
