@@ -105,6 +105,10 @@ def test_cli_chooses_what_is_not_given_and_keeps_what_is(tmp_path, capsys):
     assert report["selection"] is None and report["hidden_size"] == 3
     assert "chose" not in capsys.readouterr().out
 
+    assert main(["classify", "train", *common, "--no-select", "--out", str(tmp_path / "d")]) == 0
+    report = json.loads((tmp_path / "d" / "report.json").read_text())
+    assert report["selection"] is None and report["hidden_size"] == 8
+
     assert main(["classify", "train", *common, "--model", "lstm", "--hidden", "3",
                  "--out", str(tmp_path / "c")]) == 0
     report = json.loads((tmp_path / "c" / "report.json").read_text())

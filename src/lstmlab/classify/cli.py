@@ -31,9 +31,9 @@ NAME_TRAIN.ts and NAME_TEST.ts. The test set is --test, the folder's _TEST.ts, o
 stratified --test-fraction of DATA. Univariate series are z-normalised (--znorm). With 300
 or more training sequences a stratified 15 % picks the epoch; with fewer, training runs all
 --epochs on every sequence and keeps the last (--val-fraction F sets the hold-out).
---hidden (and for lstm/rnn --readout), when not given, are chosen first: each candidate
-trains on part of the training set and is scored on the rest (15 %, or a third below 300
-sequences); the report says what was chosen and why.
+--hidden (and for lstm/rnn --readout), when not given, are chosen first (--no-select: 8 or
+64, last): each candidate trains on part of the training set and is scored on the rest (15 %,
+or a third below 300 sequences); the report says what was chosen and why.
 --model: lstm-fcn (the default: convolutional and LSTM branches), fcn (the convolutional
 branch alone, for measuring what the LSTM branch adds), lstm or rnn (a recurrent stack).
 
@@ -89,13 +89,16 @@ def add_classify_parser(sub) -> None:
     _add_data_options(t)
     add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=30, batch_size=16,
                         models=MODELS, hidden_help="LSTM units (default: chosen on held-out "
-                        "training data from 8, 64 for lstm-fcn, 32, 64 for lstm and rnn; fcn "
-                        "has none)",
+                        "training data from 8, 64 for lstm-fcn, 32, 64 for lstm and rnn; with "
+                        "--no-select 8 and 64; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
     t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
-                   "(default: chosen on held-out training data)")
+                   "(default: chosen on held-out training data; with --no-select last)")
+    t.add_argument("--select", action=argparse.BooleanOptionalAction, default=True,
+                   help="choose --hidden and --readout, those not given, on held-out training "
+                   "data (default: on)")
     t.add_argument("--filters", type=_filters, default=(32, 64, 32),
                    help="lstm-fcn, fcn: filters of the three convolution blocks (default 32,64,32; "
                    "the paper's 128,256,128 costs 16x the arithmetic)")
@@ -247,7 +250,7 @@ def cmd_classify_train(args) -> int:
         if len(held) == 0:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
-    options = candidates(args.model, args.hidden, args.readout)
+    options = candidates(args.model, args.hidden, args.readout) if args.select else [{}]
     _check_fits(args, data, len(set(data.labels)),
                 max(o.get("hidden_size", args.hidden or 8) for o in options))
     given_epochs = args.epochs
@@ -267,10 +270,11 @@ def cmd_classify_train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
 
+    fixed = {"readout": args.readout or "last",  # what is not chosen (fcn: hidden unused)
+             "hidden_size": args.hidden or (8 if args.model == "lstm-fcn" else 64)}
+
     def train(part, generator, settings, **hooks):
         config = argparse.Namespace(**{**vars(args), "epochs": epochs_for(len(part))})
-        fixed = {"readout": args.readout or "last",
-                 "hidden_size": args.hidden or (8 if args.model == "lstm-fcn" else 64)}
         return SequenceClassifier.train(
             part, generator, **{**fixed, **settings}, num_layers=args.layers, cell=args.model,
             dropout=args.dropout, dtype=args.dtype, val_fraction=args.val_fraction,
@@ -287,8 +291,7 @@ def cmd_classify_train(args) -> int:
                                                         should_stop=lambda: stop.requested))
             print(selection.describe(), file=sys.stderr)
         chosen = options[0] if selection is None else selection.chosen
-        args.hidden = chosen.get("hidden_size", args.hidden or 64)  # fcn: unused
-        args.readout = chosen.get("readout", args.readout or "last")
+        args.hidden, args.readout = {**fixed, **chosen}["hidden_size"], {**fixed, **chosen}["readout"]
         model = _train_final(args, data, test, train, chosen, rng, stop)
     return _finish(args, opts, out, data, test, model, znorm, selection, stop)
 
@@ -331,8 +334,8 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     report = {"train": data.source, "n_train": model.meta["data"]["n_train"],
               "n_val": model.meta["data"]["n_val"], "n_test": res["n"],
               "classes": model.classes, "model": model.architecture,
-              "hidden_size": None if args.model == "fcn" else args.hidden,
-              "readout": args.readout if args.model in ("lstm", "rnn") else None,
+              "hidden_size": None if args.model == "fcn" else model.net.config.hidden_size,
+              "readout": model.net.config.readout if args.model in ("lstm", "rnn") else None,
               "selection": None if selection is None else selection.to_json(),
               "accuracy": res["accuracy"], "member_accuracies": res["member_accuracies"],
               "majority_accuracy": res["majority_accuracy"], "baselines": baselines,
