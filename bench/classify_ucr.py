@@ -7,6 +7,7 @@ wall time goes to standard error and the JSON.
     python bench/classify_ucr.py --datasets GunPoint --seeds 0    # one cell
     python bench/classify_ucr.py --datasets OSULeaf --json osu.json -- --model lstm --readout mean
     python bench/classify_ucr.py --table gunpoint.json osu.json   # one table from saved runs
+                                                                  # (rows of one dataset merged)
     python bench/classify_ucr.py --seeds none                     # the baselines alone
 
 Arguments after ``--`` go to `classify train` (the default is its defaults). Each run uses
@@ -151,6 +152,27 @@ def _own_cell(r: dict, best: float) -> tuple[str, str]:
     return own, f"{np.mean([s['seconds'] for s in r['seeds'].values()]):.0f}"
 
 
+def merged(rows: list[dict]) -> list[dict]:
+    """One row per dataset, in order of first appearance: a later row's seeds replace or add
+    to an earlier row's (they must have the same train_args), and its baselines replace
+    them; a row of baselines alone (``--seeds none``) adds them to any row."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        old = out.get(r["dataset"])
+        if old is None:
+            out[r["dataset"]] = {**r, "seeds": dict(r["seeds"])}
+            continue
+        if r["seeds"] and old["seeds"] and r["train_args"] != old["train_args"]:
+            raise SystemExit(f"{r['dataset']}: rows with different train_args "
+                             f"({old['train_args']} and {r['train_args']}) cannot be merged")
+        if r["seeds"]:
+            old["train_args"] = r["train_args"]
+            old["seeds"].update(r["seeds"])
+        old.update({k: v for k, v in r.items()
+                    if k in ("1nn_euclidean", "1nn_dtw", "znorm", "baseline_seconds")})
+    return list(out.values())
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     train_args = []
@@ -168,9 +190,8 @@ def main(argv=None) -> int:
     p.add_argument("--table", nargs="+", default=None, metavar="JSON",
                    help="print one table from rows saved with --json (runs nothing)")
     args = p.parse_args(argv)
-    if args.table:  # a dataset's row in a later file replaces one in an earlier file
-        by_name = {r["dataset"]: r for f in args.table for r in json.loads(Path(f).read_text())}
-        rows = list(by_name.values())
+    if args.table:
+        rows = merged([r for f in args.table for r in json.loads(Path(f).read_text())])
     else:
         seeds = [] if args.seeds == "none" else [int(s) for s in args.seeds.split(",")]
         rows = []
