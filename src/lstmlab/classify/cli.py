@@ -251,8 +251,10 @@ def cmd_classify_train(args) -> int:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
     options = candidates(args.model, args.hidden, args.readout) if args.select else [{}]
+    fixed = {"readout": args.readout or "last",  # what is not chosen (fcn: hidden unused)
+             "hidden_size": args.hidden or (8 if args.model == "lstm-fcn" else 64)}
     _check_fits(args, data, len(set(data.labels)),
-                max(o.get("hidden_size", args.hidden or 8) for o in options))
+                max({**fixed, **o}["hidden_size"] for o in options))
     given_epochs = args.epochs
 
     def epochs_for(n: int) -> int:
@@ -269,9 +271,6 @@ def cmd_classify_train(args) -> int:
                          f"--force to overwrite it (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
-
-    fixed = {"readout": args.readout or "last",  # what is not chosen (fcn: hidden unused)
-             "hidden_size": args.hidden or (8 if args.model == "lstm-fcn" else 64)}
 
     def train(part, generator, settings, **hooks):
         config = argparse.Namespace(**{**vars(args), "epochs": epochs_for(len(part))})
@@ -291,7 +290,8 @@ def cmd_classify_train(args) -> int:
                                                         should_stop=lambda: stop.requested))
             print(selection.describe(), file=sys.stderr)
         chosen = options[0] if selection is None else selection.chosen
-        args.hidden, args.readout = {**fixed, **chosen}["hidden_size"], {**fixed, **chosen}["readout"]
+        final = {**fixed, **chosen}
+        args.hidden, args.readout = final["hidden_size"], final["readout"]
         model = _train_final(args, data, test, train, chosen, rng, stop)
     return _finish(args, opts, out, data, test, model, znorm, selection, stop)
 
