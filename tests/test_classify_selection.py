@@ -114,3 +114,10 @@ def test_cli_chooses_what_is_not_given_and_keeps_what_is(tmp_path, capsys):
     report = json.loads((tmp_path / "c" / "report.json").read_text())
     assert [c["settings"]["readout"] for c in report["selection"]["candidates"]] == ["last", "mean"]
     assert report["readout"] == report["selection"]["chosen"]["readout"]
+
+
+def test_a_set_with_nothing_to_hold_out_says_what_to_do():
+    one_each = SequenceSet([np.zeros((3, 1)), np.ones((3, 1))], ["a", "b"], ["0", "1"], ["x"])
+    with pytest.raises(ValueError, match="--no-select"):
+        choose(one_each, np.random.default_rng(0), [{"hidden_size": 1}, {"hidden_size": 2}],
+               lambda part, g, s: _Scored({"a": 0.9, "b": 0.1}))

@@ -80,8 +80,9 @@ def choose(data: SequenceSet, rng: np.random.Generator, options: list[dict],
     fraction = LARGE_SET_FRACTION if len(data) >= AUTO_VAL_MIN else SMALL_SET_FRACTION
     keep, held = stratified_split(data.labels, fraction, rng)
     if len(held) == 0:
-        raise ValueError(f"{len(data)} training sequences leave none to hold out for choosing; "
-                         f"fix the choices (--hidden, --readout)")
+        raise ValueError(f"{len(data)} training sequences leave none to hold out for choosing "
+                         f"the width or readout; give them (--hidden, --readout) or pass "
+                         f"--no-select")
     part, rest = data.subset(keep), data.subset(held)
     seed = int(rng.integers(2**63))
     scores = []
