@@ -1,11 +1,14 @@
 """The classification table of docs/classification.md: `lstmlab classify train` with its
 defaults on UCR/UEA problems (official TRAIN/TEST splits, as sktime's wheel ships them) over
-seeds, beside 1NN-Euclidean, 1NN-DTW (full window) and the published LSTM-FCN.
+seeds, beside 1NN-Euclidean, 1NN-DTW (full window) and the published LSTM-FCN. The baselines'
+wall time goes to standard error and the JSON.
 
     python bench/classify_ucr.py                                  # every dataset, seeds 0 1 2
     python bench/classify_ucr.py --datasets GunPoint --seeds 0    # one cell
     python bench/classify_ucr.py --datasets OSULeaf --json osu.json -- --model lstm --readout mean
     python bench/classify_ucr.py --table gunpoint.json osu.json   # one table from saved runs
+                                                                  # (rows of one dataset merged)
+    python bench/classify_ucr.py --seeds none                     # the baselines alone
 
 Arguments after ``--`` go to `classify train` (the default is its defaults). Each run uses
 one BLAS thread, so a rerun on the same machine gives the same numbers (the compiled kernels
@@ -76,6 +79,8 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
         row["znorm"] = znorm
         row["baseline_seconds"] = time.perf_counter() - t0
         save(row)
+        print(f"{name} baselines: 1NN-ED {row['1nn_euclidean']:.4f}, 1NN-DTW {row['1nn_dtw']:.4f} "
+              f"({row['baseline_seconds']:.0f} s)", file=sys.stderr, flush=True)
     for seed in seeds:
         with tempfile.TemporaryDirectory() as out:
             argv = ["classify", "train", str(folder), "--seed", str(seed), "--out", out,
@@ -88,9 +93,14 @@ def run_dataset(name: str, seeds: list[int], train_args: list[str], baselines: b
                 raise SystemExit(f"{name} seed {seed}: classify train exited {rc}")
             report = json.loads((Path(out) / "report.json").read_text())
         row["seeds"][str(seed)] = {"accuracy": report["accuracy"], "seconds": seconds,
-                                   "member_accuracies": report["member_accuracies"]}
+                                   "member_accuracies": report["member_accuracies"],
+                                   "hidden_size": report["hidden_size"],
+                                   "readout": report["readout"],
+                                   "selection": report["selection"]}
         save(row)
-        print(f"{name} seed {seed}: accuracy {report['accuracy']:.4f} ({seconds:.0f} s)",
+        chose = "" if report["selection"] is None else \
+            f", chose {' '.join(f'{k} {v}' for k, v in report['selection']['chosen'].items())}"
+        print(f"{name} seed {seed}: accuracy {report['accuracy']:.4f} ({seconds:.0f} s{chose})",
               file=sys.stderr, flush=True)
     return row
 
@@ -111,27 +121,56 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         accs = [s["accuracy"] for s in r["seeds"].values()]
-        if not accs:
+        if not accs and "1nn_dtw" not in r:
             continue
-        mean = float(np.mean(accs))
-        measured = [mean] + [r[k] for k in ("1nn_euclidean", "1nn_dtw") if k in r]
+        mean = float(np.mean(accs)) if accs else None
+        measured = [v for v in [mean] + [r.get(k) for k in ("1nn_euclidean", "1nn_dtw")]
+                    if v is not None]
         best = max(measured)
         lo, hi = r["length"]
         length = str(lo) if lo == hi else f"{lo}–{hi}"
-        seeds = ", ".join(f"{a:.3f}" for a in accs)
-        own = f"{mean:.3f} ± {np.std(accs):.3f} ({seeds})"
-        members = [m for s in r["seeds"].values() for m in s["member_accuracies"]]
-        if len(members) > len(accs):  # ensembles: their members alone
-            own += f"; members alone {np.mean(members):.3f} ± {np.std(members):.3f} " \
-                   f"({', '.join(f'{m:.3f}' for m in members)})"
-        if round(mean, 3) == round(best, 3):
-            own = f"**{own}**"
-        secs = np.mean([s["seconds"] for s in r["seeds"].values()])
+        own, secs = _own_cell(r, best) if accs else ("—", "—")
         lines.append(f"| {r['dataset']} | {r['n_train']} / {r['n_test']}, {length}, "
                      f"{r['dims']} | {own} | {_cell(r.get('1nn_euclidean'), best)} | "
                      f"{_cell(r.get('1nn_dtw'), best)} | "
-                     f"{_cell(PUBLISHED_LSTM_FCN.get(r['dataset']), 2.0)} | {secs:.0f} |")
+                     f"{_cell(PUBLISHED_LSTM_FCN.get(r['dataset']), 2.0)} | {secs} |")
     return "\n".join(lines)
+
+
+def _own_cell(r: dict, best: float) -> tuple[str, str]:
+    """The trained model's cell (mean ± sd and the seeds; an ensemble's members alone too)
+    and its mean seconds per seed."""
+    accs = [s["accuracy"] for s in r["seeds"].values()]
+    mean = float(np.mean(accs))
+    own = f"{mean:.3f} ± {np.std(accs):.3f} ({', '.join(f'{a:.3f}' for a in accs)})"
+    members = [m for s in r["seeds"].values() for m in s["member_accuracies"]]
+    if len(members) > len(accs):  # ensembles: their members alone
+        own += f"; members alone {np.mean(members):.3f} ± {np.std(members):.3f} " \
+               f"({', '.join(f'{m:.3f}' for m in members)})"
+    if round(mean, 3) == round(best, 3):
+        own = f"**{own}**"
+    return own, f"{np.mean([s['seconds'] for s in r['seeds'].values()]):.0f}"
+
+
+def merged(rows: list[dict]) -> list[dict]:
+    """One row per dataset, in order of first appearance: a later row's seeds replace or add
+    to an earlier row's (they must have the same train_args), and its baselines replace
+    them; a row of baselines alone (``--seeds none``) adds them to any row."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        old = out.get(r["dataset"])
+        if old is None:
+            out[r["dataset"]] = {**r, "seeds": dict(r["seeds"])}
+            continue
+        if r["seeds"] and old["seeds"] and r["train_args"] != old["train_args"]:
+            raise SystemExit(f"{r['dataset']}: rows with different train_args "
+                             f"({old['train_args']} and {r['train_args']}) cannot be merged")
+        if r["seeds"]:
+            old["train_args"] = r["train_args"]
+            old["seeds"].update(r["seeds"])
+        old.update({k: v for k, v in r.items()
+                    if k in ("1nn_euclidean", "1nn_dtw", "znorm", "baseline_seconds")})
+    return list(out.values())
 
 
 def main(argv=None) -> int:
@@ -143,18 +182,18 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=",".join(DATASETS),
                    help=f"comma-separated (default {','.join(DATASETS)})")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--seeds", default="0,1,2",
+                   help="comma-separated seeds (default 0,1,2); none: the baselines alone")
     p.add_argument("--no-baselines", dest="baselines", action="store_false",
                    help="skip 1NN-ED and 1NN-DTW (slow on long series)")
     p.add_argument("--json", default=None, help="also write the rows as JSON here")
     p.add_argument("--table", nargs="+", default=None, metavar="JSON",
                    help="print one table from rows saved with --json (runs nothing)")
     args = p.parse_args(argv)
-    if args.table:  # a dataset's row in a later file replaces one in an earlier file
-        by_name = {r["dataset"]: r for f in args.table for r in json.loads(Path(f).read_text())}
-        rows = list(by_name.values())
+    if args.table:
+        rows = merged([r for f in args.table for r in json.loads(Path(f).read_text())])
     else:
-        seeds = [int(s) for s in args.seeds.split(",")]
+        seeds = [] if args.seeds == "none" else [int(s) for s in args.seeds.split(",")]
         rows = []
 
         def save(row):

@@ -1,11 +1,13 @@
 """1NN-Euclidean and 1NN-DTW: the vectorised DTW against the textbook double loop (full and
-banded, unequal lengths, several features), known small cases, and bad input."""
+banded, unequal lengths, several features), the compiled nearest-neighbour search (lower
+bounds, early abandoning) against the full matrix, known small cases, and bad input."""
 
 import numpy as np
 import pytest
 
+from lstmlab.classify import _dtw_compiled
 from lstmlab.classify.baselines import (baseline_accuracies, dtw_distances, euclidean_distances,
-                                        nearest_neighbour, znormalise)
+                                        nearest_dtw, nearest_neighbour, znormalise)
 from lstmlab.classify.data import SequenceSet
 
 
@@ -30,6 +32,61 @@ def test_dtw_equals_the_textbook_recursion(window, D):
     got = dtw_distances(a, b, window, block=50)  # a small block: several query blocks
     want = np.array([[textbook_dtw(x, y, window) for y in b] for x in a])
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _random_series(rng, n, D, longest):
+    return [rng.standard_normal((int(rng.integers(1, longest + 1)), D)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("window", [None, 0, 2, 5])
+@pytest.mark.parametrize("D", [1, 2])
+def test_compiled_search_finds_the_full_matrix_nearest_neighbours(window, D):
+    rng = np.random.default_rng([D, 99 if window is None else window])
+    for _ in range(6):
+        a = _random_series(rng, int(rng.integers(1, 7)), D, 14)
+        b = _random_series(rng, int(rng.integers(1, 9)), D, 14)
+        # exact ties: a training series twice (the first must win) and a query among them
+        b = b[:2] + [b[0].copy(), a[0].copy()] + b[2:]
+        full = dtw_distances(a, b, window)
+        index, dist = nearest_dtw(a, b, window, compiled=True)
+        np.testing.assert_array_equal(index, np.argmin(full, axis=1))
+        np.testing.assert_allclose(dist, full.min(axis=1), rtol=1e-12)
+        ref_index, ref_dist = nearest_dtw(a, b, window, compiled=False)
+        np.testing.assert_array_equal(ref_index, index)
+        np.testing.assert_array_equal(ref_dist, full.min(axis=1))
+
+
+@pytest.mark.parametrize("window", [None, 0, 3])
+def test_compiled_distance_bounds_and_early_abandoning(window):
+    rng = np.random.default_rng(5)
+    a = _random_series(rng, 5, 2, 12)
+    b = _random_series(rng, 5, 2, 12)
+    full = dtw_distances(a, b, window)
+    for x, s in enumerate(a):
+        for y, r in enumerate(b):
+            band = max(len(s), len(r)) if window is None else max(window, abs(len(s) - len(r)))
+            d = _dtw_compiled.dtw(s, r, band, np.inf)
+            np.testing.assert_allclose(d, full[x, y], rtol=1e-12)
+            work = np.empty(len(r), np.int64), np.empty(len(r), np.int64)
+            assert _dtw_compiled.lower_bound(s, r, band, np.inf, *work) <= d * (1 + 1e-12)
+            # abandoned (+inf) only when the distance exceeds the limit
+            for limit in (2 * d, d, 0.5 * d, 0.0):
+                got = _dtw_compiled.dtw(s, r, band, limit)
+                assert got == d if d <= limit else got in (d, np.inf)
+            assert _dtw_compiled.dtw(s, r, band, -1.0) == np.inf
+
+
+def test_compiled_search_skips_most_of_the_matrix_on_separated_classes():
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 2 * np.pi, 60)
+    shapes = [np.sin(t), np.sign(np.sin(t)), np.cos(3 * t)]
+    train = [(shapes[k % 3] + 0.1 * rng.standard_normal(60))[:, None] for k in range(30)]
+    test = [(shapes[k % 3] + 0.1 * rng.standard_normal(60))[:, None] for k in range(9)]
+    off = lambda xs: np.concatenate([[0], np.cumsum([len(s) for s in xs])])  # noqa: E731
+    index, _, begun = _dtw_compiled.nearest(np.concatenate(test), off(test), np.concatenate(train),
+                                            off(train), 5)
+    assert [k % 3 for k in index] == [k % 3 for k in range(9)]
+    assert begun < 0.5 * len(test) * len(train)
 
 
 def test_dtw_aligns_a_shifted_pattern_that_euclid_does_not():
@@ -66,3 +123,5 @@ def test_bad_arguments_are_named():
         dtw_distances(s.x, s.x, window=-1)
     with pytest.raises(ValueError, match="metric must be 'euclidean' or 'dtw'"):
         nearest_neighbour(s, s, "cosine")
+    with pytest.raises(ValueError, match="window must be an integer >= 0 or None"):
+        nearest_dtw(s.x, s.x, window=1.5)

@@ -18,10 +18,16 @@ the UCR convention, unless told not to.
   ``T_a + T_b - 1`` times per block of pairs.
 
 The nearest neighbour's label is the prediction; of equally near neighbours the first in
-the training order wins.
+the training order wins. :func:`dtw_distances` fills the whole matrix in NumPy, the
+reference; :func:`nearest_dtw` finds the same neighbours on compiled loops that skip most of
+it (lower bounds and early abandoning, :mod:`lstmlab.classify._dtw_compiled`), and falls back
+to the reference without numba or with ``LSTMLAB_FAST=0``.
 """
 
 from __future__ import annotations
+
+import functools
+import os
 
 import numpy as np
 
@@ -59,9 +65,7 @@ def dtw_distances(a: list[np.ndarray], b: list[np.ndarray], window: int | None =
                   block: int = 4_000_000) -> np.ndarray:
     """``(len(a), len(b))`` DTW distances (see the module docstring); ``block`` bounds the
     number of cells of one anti-diagonal buffer (pairs × T), i.e. the memory."""
-    if window is not None and (isinstance(window, bool) or not isinstance(window, (int, np.integer))
-                               or window < 0):
-        raise ValueError(f"window must be an integer >= 0 or None, got {window!r}")
+    _check_window(window)
     la = np.array([len(s) for s in a])
     lb = np.array([len(s) for s in b])
     Ta, Tb = int(la.max()), int(lb.max())
@@ -111,6 +115,47 @@ def _dtw_block(A, B, la, lb, window) -> np.ndarray:
     return result
 
 
+@functools.cache
+def _compiled():
+    """The compiled search, or None without numba or with ``LSTMLAB_FAST=0`` (the switch of
+    the compiled kernels, which puts everything on the NumPy reference)."""
+    if os.environ.get("LSTMLAB_FAST", "1") == "0":
+        return None
+    try:
+        from . import _dtw_compiled
+    except ImportError:
+        return None
+    return _dtw_compiled
+
+
+def _check_window(window) -> None:
+    if window is not None and (isinstance(window, bool) or not isinstance(window, (int, np.integer))
+                               or window < 0):
+        raise ValueError(f"window must be an integer >= 0 or None, got {window!r}")
+
+
+def nearest_dtw(a: list[np.ndarray], b: list[np.ndarray], window: int | None = None,
+                compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each series of ``a`` the index of its nearest series in ``b`` under DTW (``window``
+    as in :func:`dtw_distances`; ties to the lowest index) and that distance: the row-wise
+    argmin and min of ``dtw_distances(a, b, window)``. ``compiled``: None uses the compiled
+    search when it is available, True requires it, False uses the reference."""
+    _check_window(window)
+    fast = _compiled() if compiled is not False else None
+    if compiled and fast is None:
+        raise RuntimeError("the compiled DTW search needs numba (and LSTMLAB_FAST not 0)")
+    if fast is None:
+        d = dtw_distances(a, b, window)
+        index = np.argmin(d, axis=1)
+        return index, d[np.arange(len(a)), index]
+    qoff = np.concatenate([[0], np.cumsum([len(s) for s in a])])  # (len(a) + 1,)
+    roff = np.concatenate([[0], np.cumsum([len(s) for s in b])])  # (len(b) + 1,)
+    index, dist, _ = fast.nearest(np.concatenate(a).astype(np.float64), qoff,
+                                  np.concatenate(b).astype(np.float64), roff,
+                                  -1 if window is None else int(window))
+    return index, dist
+
+
 def nearest_neighbour(train: SequenceSet, test: SequenceSet, metric: str = "dtw",
                       window: int | None = None, znorm: bool = True) -> list[str]:
     """The label of each test sequence's nearest training sequence under ``metric``
@@ -122,12 +167,12 @@ def nearest_neighbour(train: SequenceSet, test: SequenceSet, metric: str = "dtw"
                                 f"step, the test data {test.num_features}")
     a, b = _prepared(test, znorm), _prepared(train, znorm)
     if metric == "euclidean":
-        d = euclidean_distances(a, b)
+        index = np.argmin(euclidean_distances(a, b), axis=1)
     elif metric == "dtw":
-        d = dtw_distances(a, b, window)
+        index, _ = nearest_dtw(a, b, window)
     else:
         raise ValueError(f"metric must be 'euclidean' or 'dtw', got {metric!r}")
-    return [train.labels[k] for k in np.argmin(d, axis=1)]
+    return [train.labels[k] for k in index]
 
 
 def baseline_accuracies(train: SequenceSet, test: SequenceSet, window: int | None = None,

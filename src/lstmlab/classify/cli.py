@@ -31,6 +31,9 @@ NAME_TRAIN.ts and NAME_TEST.ts. The test set is --test, the folder's _TEST.ts, o
 stratified --test-fraction of DATA. Univariate series are z-normalised (--znorm). With 300
 or more training sequences a stratified 15 % picks the epoch; with fewer, training runs all
 --epochs on every sequence and keeps the last (--val-fraction F sets the hold-out).
+--hidden (and for lstm/rnn --readout), when not given, are chosen first (--no-select: 8 or
+64, last): each candidate trains on part of the training set and is scored on the rest (15 %,
+or a third below 300 sequences); the report says what was chosen and why.
 --model: lstm-fcn (the default: convolutional and LSTM branches), fcn (the convolutional
 branch alone, for measuring what the LSTM branch adds), lstm or rnn (a recurrent stack).
 
@@ -85,13 +88,17 @@ def add_classify_parser(sub) -> None:
     t.add_argument("--test", default=None, metavar="FILE", help="test set (CSV or .ts)")
     _add_data_options(t)
     add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=30, batch_size=16,
-                        models=MODELS, hidden_help="LSTM units (default 8 for lstm-fcn, "
-                        "64 for lstm and rnn; fcn has none)",
+                        models=MODELS, hidden_help="LSTM units (default: chosen on held-out "
+                        "training data from 8, 64 for lstm-fcn, 32, 64 for lstm and rnn; with "
+                        "--no-select 8 and 64; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
-    t.add_argument("--readout", choices=["last", "mean"], default="last",
+    t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
-                   "(default last)")
+                   "(default: chosen on held-out training data; with --no-select last)")
+    t.add_argument("--select", action=argparse.BooleanOptionalAction, default=True,
+                   help="choose --hidden and --readout, those not given, on held-out training "
+                   "data (default: on)")
     t.add_argument("--filters", type=_filters, default=(32, 64, 32),
                    help="lstm-fcn, fcn: filters of the three convolution blocks (default 32,64,32; "
                    "the paper's 128,256,128 costs 16x the arithmetic)")
@@ -163,8 +170,10 @@ def _print_evaluation(model, res: dict, what: str) -> None:
     print(format_confusion(res["confusion"], model.classes))
 
 
-def _check_fits(args, data, classes: int) -> None:
-    """Refuse sizes beyond this machine's memory before building the network."""
+def _check_fits(args, data, classes: int, hidden: int) -> None:
+    """Refuse sizes beyond this machine's memory before building the network (``hidden``
+    units, the largest candidate's)."""
+    args = argparse.Namespace(**{**vars(args), "hidden": hidden})
     if args.model not in ("lstm-fcn", "fcn"):
         check_network_fits(args, data.num_features, classes)
         return
@@ -209,16 +218,13 @@ def _print_comparison(rows, res: dict) -> None:
 def cmd_classify_train(args) -> int:
     import numpy as np
 
-    from ..training.checkpoint import atomic_write_text
-    from .baselines import baseline_accuracies
-    from .data import digits_sequences, read_sequences, ucr_pair
     from ..training.signals import stop_signals
+    from .data import digits_sequences, read_sequences, ucr_pair
     from .model import SequenceClassifier, check_feature_range, stratified_split
+    from .selection import candidates, choose, flags
 
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
-    if args.hidden is None:
-        args.hidden = 8 if args.model == "lstm-fcn" else 64
     test = None
     if args.data is None:
         data = digits_sequences()
@@ -244,16 +250,54 @@ def cmd_classify_train(args) -> int:
         if len(held) == 0:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
-    _check_fits(args, data, len(set(data.labels)))
-    if args.epochs is None:
+    options = candidates(args.model, args.hidden, args.readout) if args.select else [{}]
+    fixed = {"readout": args.readout or "last",  # what is not chosen (fcn: hidden unused)
+             "hidden_size": args.hidden or (8 if args.model == "lstm-fcn" else 64)}
+    _check_fits(args, data, len(set(data.labels)),
+                max({**fixed, **o}["hidden_size"] for o in options))
+    given_epochs = args.epochs
+
+    def epochs_for(n: int) -> int:
+        if given_epochs is not None:
+            return given_epochs
         val = args.val_fraction if args.val_fraction is not None else (
-            0.15 if len(data) >= AUTO_VAL_MIN else 0.0)
-        args.epochs = default_epochs(round(len(data) * (1 - val)), args.batch_size)
+            0.15 if n >= AUTO_VAL_MIN else 0.0)
+        return default_epochs(round(n * (1 - val)), args.batch_size)
+
+    args.epochs = epochs_for(len(data))
     out = Path(args.out)
     if (out / "model.ckpt").exists() and not args.force:
         raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
                          f"--force to overwrite it (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
+    znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
+
+    def train(part, generator, settings, **hooks):
+        config = argparse.Namespace(**{**vars(args), "epochs": epochs_for(len(part))})
+        return SequenceClassifier.train(
+            part, generator, **{**fixed, **settings}, num_layers=args.layers, cell=args.model,
+            dropout=args.dropout, dtype=args.dtype, val_fraction=args.val_fraction,
+            fit_config=_fit_config(config), znorm=znorm, filters=args.filters,
+            bidirectional=args.bidirectional, **hooks)
+
+    selection = None
+    with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
+        if len(options) > 1:
+            print(f"choosing {' / '.join(flags(o) for o in options)} on held-out training "
+                  f"data", file=sys.stderr)
+            selection = choose(data, rng.spawn(1)[0], options,
+                               lambda part, g, o: train(part, g, o,
+                                                        should_stop=lambda: stop.requested))
+            print(selection.describe(), file=sys.stderr)
+        chosen = options[0] if selection is None else selection.chosen
+        final = {**fixed, **chosen}
+        args.hidden, args.readout = final["hidden_size"], final["readout"]
+        model = _train_final(args, data, test, train, chosen, rng, stop)
+    return _finish(args, opts, out, data, test, model, znorm, selection, stop)
+
+
+def _train_final(args, data, test, train, chosen: dict, rng, stop):
+    """The model on the whole training set with the chosen settings, its epochs logged."""
     lengths = data.lengths
     shape = (f"filters {','.join(map(str, args.filters))}, LSTM {args.hidden}"
              + (" bidirectional" if args.bidirectional else "") if args.model == "lstm-fcn"
@@ -263,21 +307,20 @@ def cmd_classify_train(args) -> int:
           f"{data.num_features} feature(s)), {len(set(data.labels))} classes; testing on "
           f"{len(test)}; {args.model.upper()} {shape}"
           + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
-    znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
-    progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
-    with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
-        try:
-            model = SequenceClassifier.train(data, rng, readout=args.readout,
-                                             hidden_size=args.hidden, num_layers=args.layers,
-                                             cell=args.model, dropout=args.dropout,
-                                             dtype=args.dtype, val_fraction=args.val_fraction,
-                                             fit_config=_fit_config(args), on_epoch=progress,
-                                             should_stop=lambda: stop.requested,
-                                             znorm=znorm, ensemble=args.ensemble,
-                                             filters=args.filters,
-                                             bidirectional=args.bidirectional)
-        finally:
-            progress.close()
+    progress = _Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
+    try:
+        return train(data, rng, chosen, on_epoch=progress, should_stop=lambda: stop.requested,
+                     ensemble=args.ensemble)
+    finally:
+        progress.close()
+
+
+def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selection, stop) -> int:
+    """Evaluate on the test set beside the baselines; write the model, predictions and
+    report; print the comparison."""
+    from ..training.checkpoint import atomic_write_text
+    from .baselines import baseline_accuracies
+
     res = model.evaluate(test)
     baselines = {}
     if args.baselines:
@@ -291,11 +334,16 @@ def cmd_classify_train(args) -> int:
     report = {"train": data.source, "n_train": model.meta["data"]["n_train"],
               "n_val": model.meta["data"]["n_val"], "n_test": res["n"],
               "classes": model.classes, "model": model.architecture,
+              "hidden_size": None if args.model == "fcn" else model.net.config.hidden_size,
+              "readout": model.net.config.readout if args.model in ("lstm", "rnn") else None,
+              "selection": None if selection is None else selection.to_json(),
               "accuracy": res["accuracy"], "member_accuracies": res["member_accuracies"],
               "majority_accuracy": res["majority_accuracy"], "baselines": baselines,
               "dtw_window": args.dtw_window, "znorm": znorm,
               "confusion": res["confusion"].tolist(), "training": sm, "seed": args.seed}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
+    if selection is not None:
+        print(selection.describe())
     print(f"best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
     _print_comparison(_comparison(model, res, baselines, args.dtw_window), res)
