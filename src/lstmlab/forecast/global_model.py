@@ -27,10 +27,11 @@ A series the model never saw can be forecast too: its ``s`` comes from the data 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import JsonConfig
 from .._checks import positive_int
 from .._scaling import mean_std
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
@@ -49,7 +50,7 @@ KIND = "global_forecaster"
 
 
 @dataclass(frozen=True)
-class GlobalConfig:
+class GlobalConfig(JsonConfig):
     """What the global model forecasts from what (stored in checkpoints)."""
 
     lookback: int = 24  # L, past steps the model reads (the same for every series)
@@ -68,13 +69,6 @@ class GlobalConfig:
         if self.season is not None:
             positive_int(self.season, "season")
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "GlobalConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def series_scale(y: np.ndarray, log: bool) -> float:

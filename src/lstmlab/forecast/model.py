@@ -43,10 +43,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import JsonConfig
 from .._checks import positive_int
 from .._scaling import range_problem
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
@@ -66,7 +67,7 @@ MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the hybrid's candidate network weights
 
 
 @dataclass(frozen=True)
-class ForecastConfig:
+class ForecastConfig(JsonConfig):
     """What to forecast from what (stored in checkpoints)."""
 
     lookback: int = 24  # L, past steps the model reads
@@ -99,13 +100,6 @@ class ForecastConfig:
         if self.base not in BASES:
             raise ValueError(f"base must be one of {BASES}, got {self.base!r}")
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "ForecastConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def check_series_range(series: TimeSeries) -> None:

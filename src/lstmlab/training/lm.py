@@ -23,11 +23,12 @@ import math
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._config import JsonConfig
 from .._checks import positive_int, probability
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
@@ -43,7 +44,7 @@ KIND = "charlm"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """How to train (stored in checkpoints; a resumed run uses the stored values)."""
 
     seq_len: int = 100  # S, characters per chunk (truncated-BPTT length)
@@ -86,10 +87,6 @@ class TrainConfig:
         if self.val_fraction == 0:
             raise ValueError("val_fraction must be > 0: a validation split is needed")
 
-    @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def make_optimizer(cfg: TrainConfig, params: dict):

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import JsonConfig
 from .._checks import generator, positive_int
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 
 
 @dataclass(frozen=True)
-class FitConfig:
+class FitConfig(JsonConfig):
     """How to fit (stored in checkpoints beside the model config)."""
 
     epochs: int = 300  # most passes over the training set
@@ -48,13 +49,6 @@ class FitConfig:
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "FitConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 class TrainingDiverged(ValueError):
