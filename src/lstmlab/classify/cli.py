@@ -12,7 +12,7 @@ from pathlib import Path
 from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import positive_int as _positive
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
-                            check_network_fits, stopped_by_signal)
+                            check_network_fits, output_folder, stopped_by_signal)
 from .defaults import AUTO_VAL_MIN, MIN_EPOCHS, MIN_UPDATES, MODELS, default_epochs
 
 CLASSIFY_HELP = """\
@@ -265,11 +265,7 @@ def cmd_classify_train(args) -> int:
         return default_epochs(round(n * (1 - val)), args.batch_size)
 
     args.epochs = epochs_for(len(data))
-    out = Path(args.out)
-    if (out / "model.ckpt").exists() and not args.force:
-        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
-                         f"--force to overwrite it (nothing was overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
 
     def train(part, generator, settings, **hooks):

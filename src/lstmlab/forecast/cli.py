@@ -116,6 +116,17 @@ def _columns(text: str) -> list[str]:
     return cols
 
 
+def output_folder(args) -> Path:
+    """``--out``, created, once it is clear that no model there is overwritten without
+    ``--force``."""
+    out = Path(args.out)
+    if (out / "model.ckpt").exists() and not args.force:
+        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
+                         f"--force to overwrite it (nothing was overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
                         patience: int = 50, models=("lstm", "rnn"),
                         hidden_help: str | None = None, batch_size: int = 32,
@@ -347,11 +358,7 @@ def cmd_forecast_train(args) -> int:
     chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
                         config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
-    out = Path(args.out)
-    if (out / "model.ckpt").exists() and not args.force:
-        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
-                         f"--force to overwrite it (nothing was overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
           f"{args.layers}x{args.hidden}"

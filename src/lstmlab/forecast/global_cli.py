@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 # Settings of the single-series command that a global model does not have, with why.
 NOT_GLOBAL = {
@@ -25,7 +24,7 @@ def cmd_global_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from ..training.signals import stop_signals
-    from .cli import _fit_config, _Progress, check_network_fits, stopped_by_signal
+    from .cli import _fit_config, _Progress, check_network_fits, output_folder, stopped_by_signal
     from .ets import available as ets_available
     from .global_model import GlobalConfig, GlobalForecaster, split_series
     from .global_report import (evaluate_panel, format_coverage, format_panel,
@@ -58,11 +57,7 @@ def cmd_global_train(args) -> int:
     for name, s in panel.series.items():
         split_series(name, s, config)  # too short? say which before anything is written
     check_network_fits(args, 1, config.horizon)
-    out = Path(args.out)
-    if (out / "model.ckpt").exists() and not args.force:
-        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
-                         f"--force to overwrite it (nothing was overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
           f"{args.layers}x{args.hidden} for all: lookback {config.lookback}, horizon "
           f"{config.horizon}, transform {config.transform}, per-series scaling",
