@@ -23,7 +23,7 @@ naive, seasonal naive, linear AR in levels (with the default's chosen lookback, 
 command's report, and with its own lookback chosen on validation) and ETS. The network rows are means over seeds
 0..S-1; the rest do not depend on the seed. The last column is the share of test values
 inside the default forecaster's 80 % and 95 % prediction intervals (mean over seeds).
-Prints a markdown table and a summary of the issue's goal: default MASE <= 1.1x the best
+Prints a markdown table and a summary against the aim: default MASE <= 1.1x the best
 baseline's on every series, below every baseline's on at least half.
 
 Needs statsmodels (``pip install statsmodels``; pinned in requirements/dev.txt).
