@@ -109,11 +109,65 @@ def test_choice_keeps_what_the_user_gives_and_never_logs_a_non_positive_series()
     assert c.config.lookback == 30 and all(cfg.lookback == 30 for cfg, _ in c.tried)
     assert all(cfg.transform == "none" for cfg, _ in c.tried)
     given = ForecastConfig(horizon=6, lookback=13, transform="none", anchor="last")
-    c = choose_settings(s, given, {"lookback", "transform", "anchor"})
+    c = choose_settings(s, given, {"lookback", "transform", "anchor", "base"})
     assert c.config == given and c.tried == [] and c.explain().startswith("settings given")
     c = choose_settings(s, ForecastConfig(horizon=6, val_fraction=0.0), set())
     assert c.tried == [] and c.config.lookback == 24
     assert c.explain().startswith("no candidate setting fits")
+
+
+def test_choice_scores_rolling_origins_before_the_test_part_and_offers_the_trivial_bases():
+    y = _growth(200)
+    c = choose_settings(_series(y), ForecastConfig(horizon=6), set())
+    assert c.folds == 3 and c.to_json()["folds"] == 3
+    scores = {cfg.base: e for cfg, e in c.tried if cfg.base != "ar"}
+    assert scores["naive"] == 1.0 and 0 < scores["snaive"] < 1  # relative to the naive MAE
+    snaive = next(cfg for cfg, _ in c.tried if cfg.base == "snaive")
+    assert snaive.lookback >= 12
+    y2 = y.copy()
+    y2[-40:] *= 3.0  # the test part (the last 20 %) changes; nothing chosen may move
+    c2 = choose_settings(_series(y2), ForecastConfig(horizon=6), set())
+    assert c2.tried == c.tried
+    y3 = y.copy()
+    y3[70:100] *= 1.5  # inside the earlier folds only: their scores move
+    assert choose_settings(_series(y3), ForecastConfig(horizon=6), set()).tried != c.tried
+    fixed = choose_settings(_series(y), ForecastConfig(horizon=6, base="ar"), {"base"})
+    assert {cfg.base for cfg, _ in fixed.tried} == {"ar"}
+
+
+@pytest.mark.parametrize("base", ["naive", "snaive"])
+def test_hybrid_on_a_trivial_base_with_weight_zero_is_that_forecast(tmp_path, base):
+    s = _series(_growth(150))
+    fc = _fit(s, transform="log", anchor="last", base=base)
+    calibration = fc.split.origins("train", 24, 6).size + fc.split.origins("val", 24, 6).size
+    assert fc.intervals.n == calibration  # the base's training errors are out of sample
+    fc.hybrid.mix = 0.0
+    ev = evaluate(fc, s)
+    other = "persistence" if base == "naive" else "seasonal_naive"
+    np.testing.assert_allclose(ev.preds["lstm"], ev.preds[other], rtol=1e-10)
+    fc.hybrid.mix = 0.75
+    fc.save(tmp_path / "h.ckpt")
+    back = Forecaster.load(tmp_path / "h.ckpt")
+    assert back.hybrid.kind == base and back.config.base == base
+    X, _ = make_windows(s.values, 24, 6, fc.split.origins("test", 24, 6))
+    np.testing.assert_array_equal(back.predict_windows(X), fc.predict_windows(X))
+    meta, arrays = load_checkpoint(tmp_path / "h.ckpt", expect_kind="forecaster")
+    for hybrid, says in [({**meta["hybrid"], "kind": "ets"}, "unknown base 'ets'"),
+                         ({**meta["hybrid"], "coef": [[1.0]]}, "with coefficients")]:
+        save_checkpoint(tmp_path / "broken.ckpt", {**meta, "hybrid": hybrid}, arrays)
+        with pytest.raises(CheckpointError, match=f"broken description: .*{says}"):
+            Forecaster.load(tmp_path / "broken.ckpt")
+
+
+def test_cli_seasonal_naive_base_without_a_season_is_a_clear_error(tmp_path, capsys):
+    y = 50 + np.cumsum(np.random.default_rng(0).normal(size=120))  # a random walk: no season
+    rows = ["t,y"] + [f"{i},{v:.4f}" for i, v in enumerate(y)]
+    path = write(tmp_path / "trend.csv", "\n".join(rows) + "\n")
+    rc = main(["forecast", "train", str(path), "--target", "y", "--horizon", "4", "--base",
+               "snaive", "--epochs", "1", "--quiet", "--no-plot", "--out", str(tmp_path / "r")])
+    assert rc == 2
+    assert "base 'snaive' needs a season" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "model.ckpt").exists()
 
 
 def test_choice_on_a_short_series_falls_back_to_short_lookbacks():
@@ -154,12 +208,13 @@ def test_cli_with_no_flags_chooses_on_validation_and_says_why(tmp_path, capsys):
                "--ets", "--out", str(out)])
     assert rc == 0
     cap = capsys.readouterr()
-    assert "chose lookback" in cap.err and "validation MAE" in cap.err
+    assert "chose lookback" in cap.err and "relative MAE" in cap.err
     assert "hybrid: " in cap.err
     assert "ETS(" in cap.out  # statsmodels is in the test set
     report = json.loads((out / "report.json").read_text())
-    assert report["config"]["base"] == "ar" and report["choice"]["chose"]
-    assert report["config"]["lookback"] == report["choice"]["tried"][0]["lookback"]
+    assert report["choice"]["chose"] == ["lookback", "transform", "anchor", "base"]
+    best = report["choice"]["tried"][0]
+    assert [report["config"][k] for k in ("lookback", "base")] == [best["lookback"], best["base"]]
     assert "ets" in report["scores"]
     assert "80% interval covers" in cap.out and set(report["coverage"]) == {"0.8", "0.95"}
     head = (out / "forecasts.csv").read_text().splitlines()[0].split(",")
