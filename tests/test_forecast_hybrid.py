@@ -250,11 +250,37 @@ def test_conformal_intervals_cover_at_their_level_on_exchangeable_errors():
     np.testing.assert_allclose([lo[0, 0], hi[0, 0]], [200 / 1.1, 200 * 1.1])  # ratios in log
 
 
+def test_local_scale_intervals_widen_after_rough_windows_and_narrow_after_calm_ones():
+    rng = np.random.default_rng(0)
+
+    def draw(n):  # windows whose roughness sigma is also the spread of their errors
+        sigma = np.exp(rng.uniform(-2, 2, size=n))  # (n,)
+        X = 100 + np.cumsum(rng.normal(size=(n, 12)) * sigma[:, None], axis=1)[:, :, None]
+        err = rng.normal(size=(n, 2)) * sigma[:, None]  # (n, K=2)
+        return X, err, sigma
+
+    X, err, _ = draw(3000)
+    local = Intervals.fit(err, np.zeros_like(err), log=False, windows=X)
+    fixed = Intervals.fit(err, np.zeros_like(err), log=False)
+    X2, err2, sigma = draw(6000)
+    rough, calm = sigma > np.exp(1), sigma < np.exp(-1)
+    lo, hi = local.bounds(np.zeros_like(err2), "0.8", X2)
+    inside = (err2 >= lo) & (err2 <= hi)
+    assert abs(inside[rough].mean() - 0.8) < 0.05 and abs(inside[calm].mean() - 0.8) < 0.05
+    lo, hi = fixed.bounds(np.zeros_like(err2), "0.8")
+    inside = (err2 >= lo) & (err2 <= hi)
+    assert inside[rough].mean() < 0.6 and inside[calm].mean() > 0.97
+    assert Intervals.from_json(local.to_json()).local
+    with pytest.raises(ValueError, match="need the input windows"):
+        local.bounds(np.zeros((1, 2)), "0.8")
+
+
 def test_forecaster_intervals_round_trip_and_reach_the_report(tmp_path, capsys):
     s = _series(_growth(150))
     fc = _fit(s, transform="log", anchor="last")
     calibration = fc.split.origins("train", 24, 6).size + fc.split.origins("val", 24, 6).size
     assert fc.intervals is not None and fc.intervals.n == calibration  # + the AR's leave-one-out
+    assert fc.intervals.local
     fc.save(tmp_path / "m.ckpt")
     back = Forecaster.load(tmp_path / "m.ckpt")
     assert back.intervals.to_json() == fc.intervals.to_json()

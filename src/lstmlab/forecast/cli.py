@@ -451,7 +451,8 @@ def cmd_forecast_predict(args) -> int:
     head = "step,time,forecast"
     if fc.intervals is not None:
         for level in fc.intervals.width:
-            columns += fc.intervals.bounds(pred[None], level)
+            columns += fc.intervals.bounds(pred[None], level,
+                                           series.values[-fc.config.lookback:][None])
             pct = f"{float(level) * 100:g}"
             head += f",lo{pct},hi{pct}"
     if fc.config.quantiles:

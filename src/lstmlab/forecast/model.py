@@ -28,7 +28,8 @@ fitted on its validation errors and, for the hybrid, on its base's out-of-sample
 every training window as well (the AR's leave-one-out forecasts, :func:`.baselines.ridge_loo`;
 a trivial base's plain forecasts): the whole history's errors, so a calibration set of 9 to
 99 validation windows gains the training part's 50 to 500, with their calmer and rougher
-stretches.
+stretches. Each error is taken relative to its window's mean absolute one-step change, so
+the intervals follow the recent roughness of the series (local scale, :mod:`.intervals`).
 
 **Quantile heads** (``quantiles=(0.1, 0.9)``, say): the network has Q·K more outputs, trained
 with the pinball loss (:func:`~lstmlab.training.losses.pinball_loss`) beside the mean squared
@@ -279,11 +280,11 @@ class Forecaster:
         if hybrid is not None and Xv is not None:
             fc._pick_mix(Xv, Yv)
         if Xv is not None and len(Xv):
-            truth, pred = Yv, fc.predict_windows(Xv)
+            truth, pred, windows = Yv, fc.predict_windows(Xv), Xv
             if hybrid is not None:  # and the base's out-of-sample errors on the training windows
-                truth = np.vstack([Y, Yv])
+                truth, windows = np.vstack([Y, Yv]), np.vstack([X, Xv])
                 pred = np.vstack([scaler.decode(X, hybrid.loo(x, X, y, scaler)), pred])
-            fc.intervals = Intervals.fit(truth, pred, config.transform == "log")
+            fc.intervals = Intervals.fit(truth, pred, config.transform == "log", windows=windows)
         return fc
 
     def _pick_mix(self, Xv: np.ndarray, Yv: np.ndarray) -> None:

@@ -134,8 +134,8 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
                     fc.season, scale, "test" if part == "test" else "validation", lag, labels)
     if fc.intervals is not None:
-        ev.coverage = fc.intervals.coverage(Y, preds[name])
-        ev.bounds = {lv: fc.intervals.bounds(preds[name], lv) for lv in fc.intervals.width}
+        ev.coverage = fc.intervals.coverage(Y, preds[name], X)
+        ev.bounds = {lv: fc.intervals.bounds(preds[name], lv, X) for lv in fc.intervals.width}
     if fc.config.quantiles:
         q = fc.predict_quantiles(X)  # (n, Q, K)
         ev.quantiles = {f"{t:g}": q[:, j] for j, t in enumerate(fc.config.quantiles)}
