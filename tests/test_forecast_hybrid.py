@@ -316,3 +316,11 @@ def test_cli_backtest_reruns_everything_at_earlier_origins(tmp_path, capsys):
     assert main(argv + ["--backtest", "40", "--out", str(tmp_path / "r2")]) == 2
     assert "--backtest 40: the earliest fold keeps" in capsys.readouterr().err
     assert not (tmp_path / "r2" / "model.ckpt").exists()
+
+
+def test_cli_benchmark_trains_the_default_and_names_its_base(capsys):
+    assert main(["forecast", "benchmark", "--dataset", "sunspots", "--seeds", "1",
+                 "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "**sunspots** — lookback" in out and ", base " in out
+    assert "| LSTM (this model) |" in out
