@@ -91,14 +91,14 @@ def lookback_candidates(season: int | None) -> list[int]:
     return [2 * season, 3 * season, 4 * season] if season else [6, 12, 24]
 
 
-def fold_cuts(series: TimeSeries, config: ForecastConfig) -> list[int]:
-    """The rolling validation origins ``c_f = train − f·V``, latest first (none without a
-    validation part)."""
+def fold_cuts(series: TimeSeries, config: ForecastConfig, folds: int = FOLDS) -> list[int]:
+    """The rolling validation origins ``c_f = train − f·V`` (f < ``folds``), latest first
+    (none without a validation part)."""
     split = chronological_split(len(series), 1, config.horizon, config.val_fraction,
                                 config.test_fraction)
     if not split.val:
         return []
-    return [split.train - f * split.val for f in range(FOLDS)
+    return [split.train - f * split.val for f in range(folds)
             if split.train - f * split.val >= split.train / 2]
 
 
@@ -173,9 +173,12 @@ def snaive_score(series: TimeSeries, K: int, season: int, cuts: list, width: int
     return _relative(pairs)
 
 
-def choose_settings(series: TimeSeries, base: ForecastConfig, given: set) -> Choice:
+def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds: int = FOLDS,
+                    trivial_bases: bool = True) -> Choice:
     """Pick lookback, transform, anchor and base not in ``given`` (names of settings the user
-    set; ``base`` holds their values and the rest of the configuration)."""
+    set; ``base`` holds their values and the rest of the configuration). ``folds=1,
+    trivial_bases=False`` is the plain choice on the one validation part among linear ARs
+    (for comparisons)."""
     split = chronological_split(len(series), 1, base.horizon, base.val_fraction,
                                 base.test_fraction)
     season = base.season or detect_season(series.target[: split.train])
@@ -188,7 +191,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set) -> Cho
         (["none", "last", "season"] if season else ["none", "last"]),
     }
     chose = tuple(k for k in CHOSEN if k not in given)
-    cuts = fold_cuts(series, base)
+    cuts = fold_cuts(series, base, folds)
     if not chose or not cuts:
         return Choice(base, season, [], chose)
     ar_base = base if "base" in given else replace(base, base="ar")
@@ -207,7 +210,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set) -> Cho
         return Choice(base, season, [], chose)
     tried.sort(key=lambda ce: ce[1])
     best = tried[0][0]
-    if "base" not in given:
+    if "base" not in given and trivial_bases:
         tried.append((replace(best, base="naive"), 1.0))
         if season and any(cfg.lookback >= season for cfg, _ in tried):
             coords = next(cfg for cfg, _ in tried if cfg.lookback >= season)
