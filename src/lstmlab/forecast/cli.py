@@ -298,7 +298,7 @@ def hybrid_note(fc) -> str:
     alone, chosen, base = errs["0.0"], errs[str(fc.hybrid.mix)], fc.hybrid.describe()
     if fc.hybrid.mix == 0:
         return (f"hybrid: the network did not lower the validation MAE of {base} "
-                f"({alone:.4g}), so its weight is 0: the forecast is {base}")
+                f"({alone:.4g}), so its weight is 0: the forecast is that of {base}")
     return (f"hybrid: network weight {fc.hybrid.mix:g} (validation MAE {alone:.4g} for {base} "
             f"alone, {chosen:.4g} with the network)")
 
@@ -310,7 +310,7 @@ def cmd_forecast_train(args) -> int:
     from .backtest import backtest, check_folds, format_backtest
     from .data import SHIPPED, load_shipped, read_series
     from .ets import available as ets_available
-    from .model import ForecastConfig, Forecaster, check_series_range
+    from .model import BASE_NAMES, ForecastConfig, Forecaster, check_series_range
     from .report import evaluate, format_coverage, format_table, plot_forecast, write_forecasts_csv
     from .select import CHOSEN, choose_settings
     from .windows import chronological_split
@@ -361,7 +361,7 @@ def cmd_forecast_train(args) -> int:
     print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
           f"{args.layers}x{args.hidden}"
-          + ("" if config.base == "none" else f" on the residual of the {config.base} base "
+          + ("" if config.base == "none" else f" on the residual of {BASE_NAMES[config.base]} "
              f"(hybrid)"),
           file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)

@@ -67,6 +67,8 @@ from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_win
 KIND = "forecaster"
 TRANSFORMS = ("none", "log")
 BASES = ("none", "ar", "naive", "snaive")  # "none": the network alone
+BASE_NAMES = {"ar": "the linear AR", "naive": "the naive forecast",
+              "snaive": "the seasonal naive forecast"}
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the hybrid's candidate network weights
 
 
@@ -201,8 +203,7 @@ class HybridBase:
         return self.predict(x, X, scaler)[:, :K] + w * out * self.res_std[:K]
 
     def describe(self) -> str:
-        return {"ar": "the linear AR", "naive": "the naive forecast",
-                "snaive": f"the seasonal naive forecast (m={self.season})"}[self.kind]
+        return BASE_NAMES[self.kind] + (f" (m={self.season})" if self.kind == "snaive" else "")
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "coef": None if self.coef is None else self.coef.tolist(),
