@@ -108,6 +108,19 @@ class ForecastConfig(JsonConfig):
 
 
 
+def pick_mix(errors: dict) -> float:
+    """The hybrid's network weight from ``errors`` (weight in :data:`MIXES` -> validation
+    MAE): the smallest weight whose MAE reaches half of the best reduction any weight
+    achieves over the base alone (weight 0).
+
+    The validation part also chose the network's epoch, so the gain it shows for the network
+    is optimistic; half of it is the hedge. On the tuning series (airline, sunspots) the
+    weight with the lowest validation MAE is above the test's best in most runs
+    (docs/forecasting.md, "The hybrid's weight")."""
+    gain = errors[0.0] - min(errors.values())
+    return min(w for w in MIXES if errors[0.0] - errors[w] >= gain / 2)
+
+
 def check_series_range(series: TimeSeries) -> None:
     """A ``ValueError`` naming the column and line when a column of ``series`` is too large or
     varies too little to be standardised and scored in float64 (see ``lstmlab._scaling``)."""
@@ -289,19 +302,12 @@ class Forecaster:
         return fc
 
     def _pick_mix(self, Xv: np.ndarray, Yv: np.ndarray) -> None:
-        """The hybrid's network weight: the smallest in :data:`MIXES` whose validation MAE
-        reaches half of the best reduction any weight achieves over the linear AR alone.
-
-        The validation part also chose the network's epoch, so the gain it shows for the
-        network is optimistic; half of it is the hedge. On the tuning series (airline,
-        sunspots) the weight with the lowest validation MAE was above the test's best in 5
-        of 6 runs (docs/forecasting.md)."""
+        """The hybrid's network weight on the validation windows (see :func:`pick_mix`)."""
         errors = {}
         for w in MIXES:
             self.hybrid.mix = w
             errors[w] = mae(Yv, self.predict_windows(Xv))
-        gain = errors[0.0] - min(errors.values())
-        self.hybrid.mix = min(w for w in MIXES if errors[0.0] - errors[w] >= gain / 2)
+        self.hybrid.mix = pick_mix(errors)
         self.meta["mix_val_mae"] = {str(w): e for w, e in errors.items()}
 
     # -- forecasting ------------------------------------------------------------------------
