@@ -52,8 +52,9 @@ yearly sunspots; horizons 12 and 10), and says so.
 
 Many series, one model: a long-format CSV with --id (one row per series and time) or a
 folder of CSVs (one series each) trains one network on the windows of every series, each
-scaled by its own naive error, and reports MASE, sMAPE and the M4 OWA (relative to naive 2)
-per series and over all, beside each series' own baselines.
+scaled by its own naive error (with --base ar, on the residual of a linear AR per series),
+and reports MASE, sMAPE and the M4 OWA (relative to naive 2) per series and over all, beside
+each series' own baselines.
 
 examples:
   lstmlab forecast train --out runs/airline
@@ -188,7 +189,8 @@ def add_forecast_parser(sub) -> None:
                    help="the statistical model the network stands on (the hybrid; its weight is "
                         "picked on validation): ar, a ridge linear AR; naive; snaive, seasonal "
                         "naive; none, the network alone (default: chosen on validation among "
-                        "ar, naive and snaive)")
+                        "ar, naive and snaive; with many series none, or ar for a linear AR "
+                        "per series under the one network)")
     t.add_argument("--ets", action="store_true",
                    help="add exponential smoothing to the report (needs statsmodels: pip install "
                         "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")
