@@ -166,8 +166,8 @@ def test_cli_seasonal_naive_base_without_a_season_is_a_clear_error(tmp_path, cap
     rc = main(["forecast", "train", str(path), "--target", "y", "--horizon", "4", "--base",
                "snaive", "--epochs", "1", "--quiet", "--no-plot", "--out", str(tmp_path / "r")])
     assert rc == 2
-    assert "base 'snaive' needs a season" in capsys.readouterr().err
-    assert not (tmp_path / "r" / "model.ckpt").exists()
+    assert "--base snaive needs a season" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before anything is written
 
 
 def test_choice_on_a_short_series_falls_back_to_short_lookbacks():

@@ -356,6 +356,10 @@ def cmd_forecast_train(args) -> int:
     choice = choose_settings(series, config, given)
     config = choice.config
     print(choice.explain(), file=sys.stderr)
+    if config.base == "snaive" and not (choice.season and choice.season <= config.lookback):
+        raise ValueError(f"--base snaive needs a season no longer than the lookback "
+                         f"{config.lookback} (season: {choice.season or 'none detected'}); "
+                         f"pass --season M, a longer --lookback, or another --base")
     chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
                         config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))

@@ -196,7 +196,6 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
         return Choice(base, season, [], chose)
     ar_base = base if "base" in given else replace(base, base="ar")
     cands = _candidates(series, ar_base, season, options)
-    tried = []
     if season and "lookback" not in given:  # no seasonal lookback fits: the plain ones
         if not _score_ar(series, cands, season, cuts[:1], split.val):
             cands = _candidates(series, ar_base, season,
