@@ -8,8 +8,12 @@ validation, the hybrid, plus quantile heads). On the test part, the share of val
 the 80 % and 95 % intervals of
 
 * conformal: what ``forecast train`` reports — split conformal per step ahead on the
-  validation errors together with the hybrid's linear AR's leave-one-out errors on every
-  training window;
+  validation errors together with the hybrid's base's out-of-sample errors on every training
+  window, each window's errors divided by its mean absolute one-step change (in log units
+  with the log transform), the half-width the conformal quantile of those ratios times the
+  new window's own one-step change (local scale: normalized conformal prediction,
+  Papadopoulos, Vovk & Gammerman 2008; Lei et al. 2018);
+* fixed width: the same calibration errors without the local scale (one half-width per step);
 * validation only: split conformal per step on the validation errors alone;
 * heads: the quantile heads' bands [q10, q90] and [q2.5, q97.5];
 * CQR: the heads' bands widened (or narrowed) by the conformal quantile of the validation
@@ -29,13 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from lstmlab.forecast.intervals import window_scale
 from lstmlab.forecast.model import ForecastConfig
 from lstmlab.forecast.select import train_default
 from lstmlab.forecast.windows import make_windows
 from lstmlab.training.supervised import FitConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from forecast_panel import NETWORK, TUNING, panel  # noqa: E402
+from forecast_panel import NETWORK, fresh_panel, panel, set_of  # noqa: E402
 
 QUANTILES = (0.025, 0.1, 0.9, 0.975)
 BANDS = {"0.8": (1, 2), "0.95": (0, 3)}  # level -> indices of (lo, hi) in QUANTILES
@@ -51,15 +56,23 @@ def variants(fc, series) -> dict:
     L, K = fc.config.lookback, fc.config.horizon
     f = np.log if fc.config.transform == "log" else np.asarray
     out = {}
-    parts = {}
-    for part in ("val", "test"):
+    parts, windows = {}, {}
+    for part in ("train", "val", "test"):
         X, Y = make_windows(series.values, L, K, fc.split.origins(part, L, K))
-        parts[part] = (Y, fc.predict_windows(X), fc.predict_quantiles(X))
+        windows[part] = (X, Y)
+        if part != "train":
+            parts[part] = (Y, fc.predict_windows(X), fc.predict_quantiles(X))
     (Yv, Pv, Qv), (Yt, Pt, Qt) = parts["val"], parts["test"]
     ev, et = np.abs(f(Yv) - f(Pv)), np.abs(f(Yt) - f(Pt))  # (n, K) absolute errors
+    Xtr, Ytr = windows["train"]
+    x, y = fc.scaler.encode(Xtr, Ytr)
+    Ptr = fc.scaler.decode(Xtr, fc.hybrid.loo(x, Xtr, y, fc.scaler))  # the base, out of sample
+    calib = np.vstack([np.abs(f(Ytr) - f(Ptr)), ev])  # what the conformal intervals use
+    Xt = windows["test"][0]
     for level, (i, j) in BANDS.items():
         a = float(level)
-        out.setdefault("conformal", {})[level] = fc.intervals.coverage(Yt, Pt)[level]
+        out.setdefault("conformal", {})[level] = fc.intervals.coverage(Yt, Pt, Xt)[level]
+        out.setdefault("fixed width", {})[level] = float(np.mean(et <= conformal_rank(calib, a)))
         out.setdefault("validation only", {})[level] = float(np.mean(et <= conformal_rank(ev, a)))
         out.setdefault("heads", {})[level] = float(np.mean((Yt >= Qt[:, i]) & (Yt <= Qt[:, j])))
         s = np.maximum(f(Qv[:, i]) - f(Yv), f(Yv) - f(Qv[:, j]))  # (n, K) CQR scores
@@ -77,8 +90,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--only", nargs="+", default=None)
+    ap.add_argument("--sets", nargs="+", default=["tuning", "report", "fresh"],
+                    choices=["tuning", "report", "fresh"], help="which sets (default: all three)")
     args = ap.parse_args(argv)
-    series = panel()
+    series = {k: v for k, v in {**panel(), **fresh_panel()}.items() if set_of(k) in args.sets}
     rows = {}
     for name in args.only or list(series):
         s, K = series[name]
@@ -94,32 +109,28 @@ def main(argv=None) -> int:
         rows[name]["n_val"] = len(fc.split.origins("val", fc.config.lookback, K))
         print(f"{name}: {rows[name]} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr,
               flush=True)
-    methods = ["conformal", "validation only", "heads", "CQR", "pooled"]
+    methods = ["conformal", "fixed width", "validation only", "heads", "CQR", "pooled"]
     lines = ["| series | set | validation windows | " + " | ".join(f"{m} 80% / 95%" for m in methods)
              + " |", "|" + "---|" * (3 + len(methods))]
-    hits = {m: [0, 0] for m in methods}
-    miss = {m: [0.0, 0.0] for m in methods}  # summed |coverage - nominal|, report set
-    n_report = 0
+    tally = {}  # set -> method -> [within 5 points at 80, at 95, distance at 80, at 95, n]
     for name, r in rows.items():
-        report = name not in TUNING
-        n_report += report
         cells = []
         for m in methods:
             c80, c95 = r[m]["0.8"], r[m]["0.95"]
-            if report:
-                hits[m][0] += abs(c80 - 0.8) <= 0.05 + 1e-9
-                hits[m][1] += abs(c95 - 0.95) <= 0.05 + 1e-9
-                miss[m][0] += abs(c80 - 0.8)
-                miss[m][1] += abs(c95 - 0.95)
+            t = tally.setdefault(set_of(name), {}).setdefault(m, [0, 0, 0.0, 0.0, 0])
+            t[0] += abs(c80 - 0.8) <= 0.05 + 1e-9
+            t[1] += abs(c95 - 0.95) <= 0.05 + 1e-9
+            t[2] += abs(c80 - 0.8)
+            t[3] += abs(c95 - 0.95)
+            t[4] += 1
             cells.append(f"{c80 * 100:.0f}% / {c95 * 100:.0f}%")
-        lines.append(f"| {name} | {'tuning' if name in TUNING else 'report'} | {r['n_val']} | "
-                     + " | ".join(cells) + " |")
-    lines += ["", f"Share of test values inside the interval, mean over seeds 0..{args.seeds - 1}. "
-              "Report set, series within 5 points of nominal (80% / 95%): "
-              + "; ".join(f"{m} {h[0]}/{n_report} / {h[1]}/{n_report}" for m, h in hits.items())
-              + ". Mean distance from nominal, report set (80% / 95%): "
-              + "; ".join(f"{m} {d[0] / n_report * 100:.1f} / {d[1] / n_report * 100:.1f} points"
-                          for m, d in miss.items())]
+        lines.append(f"| {name} | {set_of(name)} | {r['n_val']} | " + " | ".join(cells) + " |")
+    lines += ["", f"Share of test values inside the interval, mean over seeds 0..{args.seeds - 1}."]
+    for part, by in tally.items():
+        lines.append(f"{part} set, series within 5 points of nominal (80% / 95%) and mean distance "
+                     "from nominal in points: " + "; ".join(
+                         f"{m} {t[0]}/{t[4]} / {t[1]}/{t[4]}, {t[2] / t[4] * 100:.1f} / "
+                         f"{t[3] / t[4] * 100:.1f}" for m, t in by.items()))
     print("\n".join(lines))
     return 0
 

@@ -1,11 +1,11 @@
-"""How the hybrid's network weight was chosen: validation and test MAE for every weight.
+"""Why the hybrid's network weight is the smallest with half the best validation gain.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_mix_study.py [--only airline sunspots] [--seeds 3]
 
 For each series (default: the tuning set, airline and sunspots) and seed, trains the default
-forecaster (settings chosen on validation, the hybrid LSTM on ridge linear AR) and prints the
-validation MAE and the test MASE the hybrid would have with each network weight in
-``lstmlab.forecast.model.MIXES`` (0 = the linear AR alone), and the weight the default rule
+forecaster (settings and base chosen on validation, the hybrid LSTM on that base) and prints
+the validation MAE and the test MASE the hybrid would have with each network weight in
+``lstmlab.forecast.model.MIXES`` (0 = the base alone), and the weight the default rule
 picks. docs/forecasting.md uses it for the rule "smallest weight with half the best
 validation gain".
 """

@@ -14,9 +14,10 @@ from lstmlab.forecast.data import SeriesError, TimeSeries
 from lstmlab.forecast.global_model import GlobalConfig, GlobalForecaster, split_series
 from lstmlab.forecast.global_report import evaluate_panel
 from lstmlab.forecast.m4 import is_seasonal, naive2, owa, seasonal_indices
-from lstmlab.forecast.model import future_labels
+from lstmlab.forecast.model import MIXES, future_labels
 from lstmlab.forecast.panel import Panel, read_long, read_panel
 from lstmlab.forecast.windows import WindowError
+from lstmlab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lstmlab.training.supervised import FitConfig
 
 
@@ -219,11 +220,36 @@ def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread,
     assert all(float(r[4]) < float(r[3]) < float(r[5]) for r in s1)
     assert [r.split(",")[4] for r in rows if r.startswith("new,")] == ["", ""]
     assert "was not in training" in capsys.readouterr().err
-    for flag in (["--features", "x"], ["--anchor", "season"], ["--base", "ar"]):
+    for flag in (["--features", "x"], ["--anchor", "season"], ["--base", "snaive"]):
         assert main(["forecast", "train", str(p), "--id", "id", "--target", "y",
                      "--out", str(tmp_path / "r2"), *flag]) != 0
     assert main(["forecast", "train", "--id", "id", "--target", "y"]) != 0
     assert "--id needs a CSV" in capsys.readouterr().err
+
+
+def test_global_hybrid_stands_on_each_series_ar_and_round_trips(tmp_path, one_blas_thread):
+    panel = _panel()
+    gf = _train(panel, epochs=5, transform="log", base="ar")
+    L, K = gf.config.lookback, gf.config.horizon
+    assert all(i.ar.shape == (L + 1, K) and i.mix in MIXES for i in gf.info.values())
+    y = panel.series["s1"].target
+    X, at = np.stack([y[:L], y[3:L + 3]]), np.array([L, L + 3])
+    alone = gf.predict("s1", X, at, mix=0.0)
+    for p in gf.net.params().values():  # weight 0: the series' AR alone, whatever the network
+        p[...] = 0.5
+    np.testing.assert_allclose(gf.predict("s1", X, at, mix=0.0), alone, rtol=1e-12)
+    assert not np.allclose(gf.predict("s1", X, at, mix=1.0), alone)
+    gf.save(tmp_path / "h.ckpt")
+    back = GlobalForecaster.load(tmp_path / "h.ckpt")
+    np.testing.assert_array_equal(back.predict("s1", X, at), gf.predict("s1", X, at))
+    unseen = TimeSeries((2 * y)[:, None], ["y"], None, "new", np.arange(len(y)) + 2)
+    pred, seen = back.forecast_next("new", unseen)
+    assert not seen and pred.shape == (K,) and np.all(np.isfinite(pred))
+    meta, arrays = load_checkpoint(tmp_path / "h.ckpt", expect_kind="global_forecaster")
+    meta["series"]["s0"]["ar"] = None
+    save_checkpoint(tmp_path / "broken.ckpt", meta, arrays)
+    with pytest.raises(CheckpointError, match="series 's0': base 'ar' needs a linear AR"):
+        GlobalForecaster.load(tmp_path / "broken.ckpt")
 
 
 def test_quarter_labels_are_continued():

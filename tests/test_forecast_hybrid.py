@@ -109,11 +109,65 @@ def test_choice_keeps_what_the_user_gives_and_never_logs_a_non_positive_series()
     assert c.config.lookback == 30 and all(cfg.lookback == 30 for cfg, _ in c.tried)
     assert all(cfg.transform == "none" for cfg, _ in c.tried)
     given = ForecastConfig(horizon=6, lookback=13, transform="none", anchor="last")
-    c = choose_settings(s, given, {"lookback", "transform", "anchor"})
+    c = choose_settings(s, given, {"lookback", "transform", "anchor", "base"})
     assert c.config == given and c.tried == [] and c.explain().startswith("settings given")
     c = choose_settings(s, ForecastConfig(horizon=6, val_fraction=0.0), set())
     assert c.tried == [] and c.config.lookback == 24
     assert c.explain().startswith("no candidate setting fits")
+
+
+def test_choice_scores_rolling_origins_before_the_test_part_and_offers_the_trivial_bases():
+    y = _growth(200)
+    c = choose_settings(_series(y), ForecastConfig(horizon=6), set())
+    assert c.folds == 3 and c.to_json()["folds"] == 3
+    scores = {cfg.base: e for cfg, e in c.tried if cfg.base != "ar"}
+    assert scores["naive"] == 1.0 and 0 < scores["snaive"] < 1  # relative to the naive MAE
+    snaive = next(cfg for cfg, _ in c.tried if cfg.base == "snaive")
+    assert snaive.lookback >= 12
+    y2 = y.copy()
+    y2[-40:] *= 3.0  # the test part (the last 20 %) changes; nothing chosen may move
+    c2 = choose_settings(_series(y2), ForecastConfig(horizon=6), set())
+    assert c2.tried == c.tried
+    y3 = y.copy()
+    y3[70:100] *= 1.5  # inside the earlier folds only: their scores move
+    assert choose_settings(_series(y3), ForecastConfig(horizon=6), set()).tried != c.tried
+    fixed = choose_settings(_series(y), ForecastConfig(horizon=6, base="ar"), {"base"})
+    assert {cfg.base for cfg, _ in fixed.tried} == {"ar"}
+
+
+@pytest.mark.parametrize("base", ["naive", "snaive"])
+def test_hybrid_on_a_trivial_base_with_weight_zero_is_that_forecast(tmp_path, base):
+    s = _series(_growth(150))
+    fc = _fit(s, transform="log", anchor="last", base=base)
+    calibration = fc.split.origins("train", 24, 6).size + fc.split.origins("val", 24, 6).size
+    assert fc.intervals.n == calibration  # the base's training errors are out of sample
+    fc.hybrid.mix = 0.0
+    ev = evaluate(fc, s)
+    other = "persistence" if base == "naive" else "seasonal_naive"
+    np.testing.assert_allclose(ev.preds["lstm"], ev.preds[other], rtol=1e-10)
+    fc.hybrid.mix = 0.75
+    fc.save(tmp_path / "h.ckpt")
+    back = Forecaster.load(tmp_path / "h.ckpt")
+    assert back.hybrid.kind == base and back.config.base == base
+    X, _ = make_windows(s.values, 24, 6, fc.split.origins("test", 24, 6))
+    np.testing.assert_array_equal(back.predict_windows(X), fc.predict_windows(X))
+    meta, arrays = load_checkpoint(tmp_path / "h.ckpt", expect_kind="forecaster")
+    for hybrid, says in [({**meta["hybrid"], "kind": "ets"}, "unknown base 'ets'"),
+                         ({**meta["hybrid"], "coef": [[1.0]]}, "with coefficients")]:
+        save_checkpoint(tmp_path / "broken.ckpt", {**meta, "hybrid": hybrid}, arrays)
+        with pytest.raises(CheckpointError, match=f"broken description: .*{says}"):
+            Forecaster.load(tmp_path / "broken.ckpt")
+
+
+def test_cli_seasonal_naive_base_without_a_season_is_a_clear_error(tmp_path, capsys):
+    y = 50 + np.cumsum(np.random.default_rng(0).normal(size=120))  # a random walk: no season
+    rows = ["t,y"] + [f"{i},{v:.4f}" for i, v in enumerate(y)]
+    path = write(tmp_path / "trend.csv", "\n".join(rows) + "\n")
+    rc = main(["forecast", "train", str(path), "--target", "y", "--horizon", "4", "--base",
+               "snaive", "--epochs", "1", "--quiet", "--no-plot", "--out", str(tmp_path / "r")])
+    assert rc == 2
+    assert "--base snaive needs a season" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before anything is written
 
 
 def test_choice_on_a_short_series_falls_back_to_short_lookbacks():
@@ -154,12 +208,13 @@ def test_cli_with_no_flags_chooses_on_validation_and_says_why(tmp_path, capsys):
                "--ets", "--out", str(out)])
     assert rc == 0
     cap = capsys.readouterr()
-    assert "chose lookback" in cap.err and "validation MAE" in cap.err
+    assert "chose lookback" in cap.err and "relative MAE" in cap.err
     assert "hybrid: " in cap.err
     assert "ETS(" in cap.out  # statsmodels is in the test set
     report = json.loads((out / "report.json").read_text())
-    assert report["config"]["base"] == "ar" and report["choice"]["chose"]
-    assert report["config"]["lookback"] == report["choice"]["tried"][0]["lookback"]
+    assert report["choice"]["chose"] == ["lookback", "transform", "anchor", "base"]
+    best = report["choice"]["tried"][0]
+    assert [report["config"][k] for k in ("lookback", "base")] == [best["lookback"], best["base"]]
     assert "ets" in report["scores"]
     assert "80% interval covers" in cap.out and set(report["coverage"]) == {"0.8", "0.95"}
     head = (out / "forecasts.csv").read_text().splitlines()[0].split(",")
@@ -195,11 +250,37 @@ def test_conformal_intervals_cover_at_their_level_on_exchangeable_errors():
     np.testing.assert_allclose([lo[0, 0], hi[0, 0]], [200 / 1.1, 200 * 1.1])  # ratios in log
 
 
+def test_local_scale_intervals_widen_after_rough_windows_and_narrow_after_calm_ones():
+    rng = np.random.default_rng(0)
+
+    def draw(n):  # windows whose roughness sigma is also the spread of their errors
+        sigma = np.exp(rng.uniform(-2, 2, size=n))  # (n,)
+        X = 100 + np.cumsum(rng.normal(size=(n, 12)) * sigma[:, None], axis=1)[:, :, None]
+        err = rng.normal(size=(n, 2)) * sigma[:, None]  # (n, K=2)
+        return X, err, sigma
+
+    X, err, _ = draw(3000)
+    local = Intervals.fit(err, np.zeros_like(err), log=False, windows=X)
+    fixed = Intervals.fit(err, np.zeros_like(err), log=False)
+    X2, err2, sigma = draw(6000)
+    rough, calm = sigma > np.exp(1), sigma < np.exp(-1)
+    lo, hi = local.bounds(np.zeros_like(err2), "0.8", X2)
+    inside = (err2 >= lo) & (err2 <= hi)
+    assert abs(inside[rough].mean() - 0.8) < 0.05 and abs(inside[calm].mean() - 0.8) < 0.05
+    lo, hi = fixed.bounds(np.zeros_like(err2), "0.8")
+    inside = (err2 >= lo) & (err2 <= hi)
+    assert inside[rough].mean() < 0.6 and inside[calm].mean() > 0.97
+    assert Intervals.from_json(local.to_json()).local
+    with pytest.raises(ValueError, match="need the input windows"):
+        local.bounds(np.zeros((1, 2)), "0.8")
+
+
 def test_forecaster_intervals_round_trip_and_reach_the_report(tmp_path, capsys):
     s = _series(_growth(150))
     fc = _fit(s, transform="log", anchor="last")
     calibration = fc.split.origins("train", 24, 6).size + fc.split.origins("val", 24, 6).size
     assert fc.intervals is not None and fc.intervals.n == calibration  # + the AR's leave-one-out
+    assert fc.intervals.local
     fc.save(tmp_path / "m.ckpt")
     back = Forecaster.load(tmp_path / "m.ckpt")
     assert back.intervals.to_json() == fc.intervals.to_json()
@@ -235,3 +316,11 @@ def test_cli_backtest_reruns_everything_at_earlier_origins(tmp_path, capsys):
     assert main(argv + ["--backtest", "40", "--out", str(tmp_path / "r2")]) == 2
     assert "--backtest 40: the earliest fold keeps" in capsys.readouterr().err
     assert not (tmp_path / "r2" / "model.ckpt").exists()
+
+
+def test_cli_benchmark_trains_the_default_and_names_its_base(capsys):
+    assert main(["forecast", "benchmark", "--dataset", "sunspots", "--seeds", "1",
+                 "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "**sunspots** — lookback" in out and ", base " in out
+    assert "| LSTM (this model) |" in out

@@ -1,8 +1,9 @@
 """The forecasting comparison of docs/forecasting.md: shipped series x seeds, network vs baselines.
 
 For each series, what ``forecast train --dataset NAME`` does with no other flags (horizon
-``lstmlab.forecast.cli.HORIZONS``, lookback, transform and anchor chosen on the validation
-part, the hybrid LSTM on linear AR, the command's default network and training settings),
+``lstmlab.forecast.cli.HORIZONS``, lookback, transform, anchor and base chosen on rolling
+validation origins, the hybrid LSTM on that base, the command's default network and training
+settings),
 seeds 0..S-1 each train one model; every model and the baselines are scored on the same test
 windows. The baselines do not depend on the seed.
 """
@@ -25,7 +26,7 @@ def benchmark_series(name: str, seeds: int, epochs: int = 300, log=None) -> dict
     from .cli import DEFAULTS, HORIZONS
 
     series = load_shipped(name)
-    base = ForecastConfig(**{**DEFAULTS, "horizon": HORIZONS[name]}, base="ar")
+    base = ForecastConfig(**{**DEFAULTS, "horizon": HORIZONS[name]})
     fit = FitConfig(epochs=epochs)
     out = {"scores": {}}
     for seed in range(seeds):
@@ -53,7 +54,7 @@ def format_markdown(name: str, res: dict) -> str:
     cfg, K = res["config"], res["config"].horizon
     sc = res["scores"]
     lines = [f"**{name}** — lookback {cfg.lookback}, horizon {K}, transform {cfg.transform}, "
-             f"anchor {cfg.anchor}, season {res['season']}; split {res['split'].train}/"
+             f"anchor {cfg.anchor}, base {cfg.base}, season {res['season']}; split {res['split'].train}/"
              f"{res['split'].val}/{res['split'].test} steps, {res['windows']} test windows; "
              f"{len(sc['lstm'])} seeds (mean ± sd)", "",
              f"| method | test RMSE, 1 step ahead | test RMSE, steps 1..{K} | MASE, steps 1..{K} |",

@@ -37,12 +37,13 @@ test part; the scaler, the season and the baselines see the training part only. 
 outputs all --horizon steps at once (direct multi-step output; its own forecasts are never
 fed back).
 
-With no --lookback/--transform/--anchor, each is chosen from a small candidate set (the
-lookbacks 2m, 3m, 4m for a detected season m, else 6, 12, 24; log when the target is
-positive; anchors none, last, season) by the validation MAE of a ridge linear AR in that
-candidate's coordinates; the choice and the runners-up are printed. By default (--base ar)
-the network learns that AR's residual and its weight (0..1) is picked on validation, so it
-is never worse there than the AR alone; --base none trains the network alone.
+With no --lookback/--transform/--anchor/--base, each is chosen from a small candidate set
+(a ridge linear AR with lookbacks 2m, 3m, 4m for a detected season m, else 6, 12, 24; log
+when the target is positive; anchors none, last, season; and the naive and seasonal naive
+forecasts) by the MAE relative to the naive forecast at up to 3 rolling validation origins;
+the choice and the runners-up are printed. The network learns the residual of the chosen
+base (the hybrid) and its weight (0..1) is picked on validation, so it is never worse there
+than the base alone; --base none trains the network alone.
 
 Writes OUT/model.ckpt, OUT/forecasts.csv (every test window, every method), OUT/report.json,
 OUT/metrics.jsonl (per epoch) and OUT/forecast.png (history, truth, forecasts).
@@ -51,8 +52,9 @@ yearly sunspots; horizons 12 and 10), and says so.
 
 Many series, one model: a long-format CSV with --id (one row per series and time) or a
 folder of CSVs (one series each) trains one network on the windows of every series, each
-scaled by its own naive error, and reports MASE, sMAPE and the M4 OWA (relative to naive 2)
-per series and over all, beside each series' own baselines.
+scaled by its own naive error (with --base ar, on the residual of a linear AR per series),
+and reports MASE, sMAPE and the M4 OWA (relative to naive 2) per series and over all, beside
+each series' own baselines.
 
 examples:
   lstmlab forecast train --out runs/airline
@@ -93,8 +95,7 @@ example:
 HORIZONS = {"airline": 12, "sunspots": 10}
 # Settings when not given: the horizon is the user's question; lookback, transform and anchor
 # are candidates' fallbacks (used as given when the user sets them).
-DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last")
-CHOSEN = ("lookback", "transform", "anchor")
+DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last", base="ar")
 
 
 def _levels(text: str) -> tuple:
@@ -184,9 +185,12 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--anchor", choices=["none", "last", "season"], default=None,
                    help="predict the residual over the last value, over the seasonal naive "
                         "forecast, or levels (default: chosen on the validation part)")
-    t.add_argument("--base", choices=["ar", "none"], default=None,
-                   help="ar (default): the hybrid, the network learns the residual of a linear "
-                        "AR and its weight is picked on validation; none: the network alone")
+    t.add_argument("--base", choices=["ar", "naive", "snaive", "none"], default=None,
+                   help="the statistical model the network stands on (the hybrid; its weight is "
+                        "picked on validation): ar, a ridge linear AR; naive; snaive, seasonal "
+                        "naive; none, the network alone (default: chosen on validation among "
+                        "ar, naive and snaive; with many series none, or ar for a linear AR "
+                        "per series under the one network)")
     t.add_argument("--ets", action="store_true",
                    help="add exponential smoothing to the report (needs statsmodels: pip install "
                         "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")
@@ -293,12 +297,12 @@ def hybrid_note(fc) -> str:
     errs = fc.meta.get("mix_val_mae")
     if not errs:
         return "hybrid: no validation part, so the network's residual forecast is added in full"
-    alone, chosen = errs["0.0"], errs[str(fc.hybrid.mix)]
+    alone, chosen, base = errs["0.0"], errs[str(fc.hybrid.mix)], fc.hybrid.describe()
     if fc.hybrid.mix == 0:
-        return (f"hybrid: the network did not lower the linear AR's validation MAE "
-                f"({alone:.4g}), so its weight is 0: the forecast is the linear AR's")
-    return (f"hybrid: network weight {fc.hybrid.mix:g} (validation MAE {alone:.4g} for the "
-            f"linear AR alone, {chosen:.4g} with the network)")
+        return (f"hybrid: the network did not lower the validation MAE of {base} "
+                f"({alone:.4g}), so its weight is 0: the forecast is that of {base}")
+    return (f"hybrid: network weight {fc.hybrid.mix:g} (validation MAE {alone:.4g} for {base} "
+            f"alone, {chosen:.4g} with the network)")
 
 
 def cmd_forecast_train(args) -> int:
@@ -308,17 +312,15 @@ def cmd_forecast_train(args) -> int:
     from .backtest import backtest, check_folds, format_backtest
     from .data import SHIPPED, load_shipped, read_series
     from .ets import available as ets_available
-    from .model import ForecastConfig, Forecaster, check_series_range
+    from .model import BASE_NAMES, ForecastConfig, Forecaster, check_series_range
     from .report import evaluate, format_coverage, format_table, plot_forecast, write_forecasts_csv
-    from .select import choose_settings
+    from .select import CHOSEN, choose_settings
     from .windows import chronological_split
 
     if args.id is not None or (args.csv is not None and Path(args.csv).is_dir()):
         from .global_cli import cmd_global_train
 
         return cmd_global_train(args)
-    if args.base is None:
-        args.base = "ar"
     if args.csv is None:
         name = args.dataset or "airline"
         series = load_shipped(name)
@@ -338,8 +340,7 @@ def cmd_forecast_train(args) -> int:
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
-                            test_fraction=args.test_fraction, base=args.base,
-                            quantiles=args.quantiles, **chosen)
+                            test_fraction=args.test_fraction, quantiles=args.quantiles, **chosen)
     given = {k for k in CHOSEN if getattr(args, k) is not None}
     check_series_range(series)
     if args.backtest > 1:
@@ -355,6 +356,10 @@ def cmd_forecast_train(args) -> int:
     choice = choose_settings(series, config, given)
     config = choice.config
     print(choice.explain(), file=sys.stderr)
+    if config.base == "snaive" and not (choice.season and choice.season <= config.lookback):
+        raise ValueError(f"--base snaive needs a season no longer than the lookback "
+                         f"{config.lookback} (season: {choice.season or 'none detected'}); "
+                         f"pass --season M, a longer --lookback, or another --base")
     chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
                         config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
@@ -362,7 +367,8 @@ def cmd_forecast_train(args) -> int:
     print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
           f"{args.layers}x{args.hidden}"
-          + (" on the residual of the linear AR (hybrid)" if config.base == "ar" else ""),
+          + ("" if config.base == "none" else f" on the residual of {BASE_NAMES[config.base]} "
+             f"(hybrid)"),
           file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
@@ -451,7 +457,8 @@ def cmd_forecast_predict(args) -> int:
     head = "step,time,forecast"
     if fc.intervals is not None:
         for level in fc.intervals.width:
-            columns += fc.intervals.bounds(pred[None], level)
+            columns += fc.intervals.bounds(pred[None], level,
+                                           series.values[-fc.config.lookback:][None])
             pct = f"{float(level) * 100:g}"
             head += f",lo{pct},hi{pct}"
     if fc.config.quantiles:

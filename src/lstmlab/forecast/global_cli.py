@@ -13,7 +13,6 @@ import sys
 # Settings of the single-series command that a global model does not have, with why.
 NOT_GLOBAL = {
     "features": "a global model reads the target column only",
-    "base": "the global model is a network alone (no per-series linear AR under it)",
     "dataset": "a shipped series is one series; give a long-format CSV or a folder",
     "quantiles": "quantile outputs are trained for a single series only",
 }
@@ -39,6 +38,10 @@ def cmd_global_train(args) -> int:
     if args.anchor not in (None, "last"):
         raise ValueError("a global model reads and predicts changes over each window's last "
                          "value (anchor last); leave out --anchor")
+    if args.base not in (None, "none", "ar"):
+        raise ValueError(f"--base {args.base} does not apply to many series: the global model "
+                         f"stands on nothing (--base none, the default) or on a linear AR per "
+                         f"series (--base ar)")
     if args.backtest > 1:
         raise ValueError("--backtest is for a single series; a panel already scores every "
                          "series' test part")
@@ -53,14 +56,16 @@ def cmd_global_train(args) -> int:
             print(f"series {name!r}, missing values: {note}", file=sys.stderr)
     config = GlobalConfig(lookback=args.lookback or 24, horizon=args.horizon or 12,
                           transform=args.transform or "none", val_fraction=args.val_fraction,
-                          test_fraction=args.test_fraction, season=args.season)
+                          test_fraction=args.test_fraction, season=args.season,
+                          base=args.base or "none")
     for name, s in panel.series.items():
         split_series(name, s, config)  # too short? say which before anything is written
     check_network_fits(args, 1, config.horizon)
     out = output_folder(args)
     print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
           f"{args.layers}x{args.hidden} for all: lookback {config.lookback}, horizon "
-          f"{config.horizon}, transform {config.transform}, per-series scaling",
+          f"{config.horizon}, transform {config.transform}, per-series scaling"
+          + (", on a linear AR per series (hybrid)" if config.base == "ar" else ""),
           file=sys.stderr)
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:

@@ -22,6 +22,16 @@ training windows of every series by minibatch Adam on the mean squared error, ke
 epoch with the lowest loss on the validation windows of every series. Each series keeps its
 own split prediction intervals fitted on its validation errors (:mod:`.intervals`).
 
+**Hybrid** (``base="ar"``): every series also gets its own statistical model, a ridge linear
+AR (:func:`.baselines.ridge_gcv`) fitted on its training windows in the relative
+coordinates above, and the one network learns the residual of each series' AR (the shape of
+Smyl's ES-RNN: a statistical model per series, one network across all). The forecast is
+
+    y_k = ar_s(x)_k + mix_s · net(x)_k        (relative coordinates, then mapped back)
+
+with each series' weight ``mix_s`` picked on its own validation windows by the rule of the
+single-series hybrid (:func:`.model.pick_mix`): ``mix_s = 0`` is that series' AR alone.
+
 A series the model never saw can be forecast too: its ``s`` comes from the data given.
 """
 
@@ -39,14 +49,16 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
                                    save_checkpoint)
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
+from .baselines import LinearAR, mae, ridge_gcv
 from .data import TimeSeries, detect_season
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices
-from .model import TRANSFORMS, check_series_range
+from .model import MIXES, TRANSFORMS, check_series_range, pick_mix
 from .panel import Panel
 from .windows import Split, WindowError, chronological_split, make_windows
 
 KIND = "global_forecaster"
+GLOBAL_BASES = ("none", "ar")
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,11 @@ class GlobalConfig(JsonConfig):
     test_fraction: float = 0.2  # per series, at its end
     season: int | None = None  # every series' season; None: detected per series
     deseasonalize: bool = True  # divide a seasonal series by its indices first (see above)
+    base: str = "none"  # "ar": a ridge linear AR per series under the network (the hybrid)
 
     def __post_init__(self):
+        if self.base not in GLOBAL_BASES:
+            raise ValueError(f"base must be one of {GLOBAL_BASES}, got {self.base!r}")
         positive_int(self.lookback, "lookback")
         positive_int(self.horizon, "horizon")
         if self.transform not in TRANSFORMS:
@@ -87,22 +102,34 @@ class SeriesInfo:
     split: Split
     indices: np.ndarray | None = None  # (m,) seasonal indices the series is divided by
     intervals: Intervals | None = None
+    ar: np.ndarray | None = None  # (L + 1, K) its ridge AR in relative coordinates (hybrid)
+    mix: float = 1.0  # the network's weight on this series (hybrid)
 
     def to_json(self) -> dict:
         return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
                 "indices": None if self.indices is None else self.indices.tolist(),
-                "intervals": None if self.intervals is None else self.intervals.to_json()}
+                "intervals": None if self.intervals is None else self.intervals.to_json(),
+                "ar": None if self.ar is None else self.ar.tolist(), "mix": self.mix}
 
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
-        iv, idx = d.get("intervals"), d.get("indices")
+        iv, idx, ar = d.get("intervals"), d.get("indices"), d.get("ar")
         info = cls(float(d["scale"]), d["season"], Split(**d["split"]),
                    None if idx is None else np.asarray(idx, np.float64),
-                   None if iv is None else Intervals.from_json(iv))
+                   None if iv is None else Intervals.from_json(iv),
+                   None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)))
         if info.indices is not None and (info.indices.shape != (info.season,)
                                          or not np.all(info.indices > 0)):
             raise ValueError("seasonal indices must be season positive numbers")
         return info
+
+    def base(self, x: np.ndarray) -> np.ndarray:
+        """Its AR's forecast ``(n, K)`` from relative windows ``x (n, L)`` (0 without one)."""
+        if self.ar is None:
+            return 0.0
+        ar = LinearAR()
+        ar.coef = self.ar
+        return ar.predict(x[:, :, None])
 
     def seasonal(self, origins: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """``(n, J)`` seasonal factors of the steps ``origin + offset`` (1 without indices)."""
@@ -156,11 +183,14 @@ class GlobalForecaster:
         return x, y, last
 
     def _encode(self, X, info, origins, Y=None):
+        """Network input ``(L, n, 1)``, its target (the residual of the series' base,
+        standardised) and the anchor ``(n, 1)`` and base forecast ``(n, K)`` to map back with."""
         x, y, last = self._relative(X, info, origins, Y)
+        b = info.base(x) + np.zeros((len(x), self.config.horizon))  # (n, K)
         x = ((x - self.norm["x_mean"]) / self.norm["x_std"]).T[:, :, None]  # (L, n, 1)
         if y is not None:
-            y = (y - self.norm["y_mean"]) / self.norm["y_std"]  # (n, K)
-        return np.ascontiguousarray(x), y, last
+            y = (y - b - self.norm["y_mean"]) / self.norm["y_std"]  # (n, K)
+        return np.ascontiguousarray(x), y, last, b
 
     # -- training -------------------------------------------------------------------------------
     @classmethod
@@ -190,8 +220,12 @@ class GlobalForecaster:
                                        dropout=dropout, dtype=dtype)
         gf = cls(SequenceNet(net_config, rng=rng), config, info, {}, fit_config)
         rel = [gf._relative(X, info[n], o, Y) for n, o, X, Y in parts["train"]]
+        if config.base == "ar":  # each series' own ridge AR, in its relative coordinates
+            for (n, _, _, _), (x, y, _) in zip(parts["train"], rel):
+                info[n].ar = ridge_gcv(x[:, :, None], y)[0].coef
         x_all = np.concatenate([x for x, _, _ in rel])  # (n, L)
-        y_all = np.concatenate([y for _, y, _ in rel])  # (n, K)
+        y_all = np.concatenate([y - info[n].base(x) for (n, _, _, _), (x, y, _)
+                                in zip(parts["train"], rel)])  # (n, K) the network's target
         x_mean, x_std = mean_std(x_all.ravel(), 0)
         y_mean, y_std = mean_std(y_all, 0)
         gf.norm = {"x_mean": float(x_mean), "x_std": float(x_std), "y_mean": y_mean,
@@ -205,6 +239,9 @@ class GlobalForecaster:
                                    mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
                                    should_stop=should_stop)
         for name, origins, Xv, Yv in parts["val"]:
+            if len(Xv) and config.base == "ar":
+                info[name].mix = pick_mix({w: mae(Yv, gf.predict(name, Xv, origins, mix=w))
+                                           for w in MIXES})
             if len(Xv):
                 info[name].intervals = Intervals.fit(Yv, gf.predict(name, Xv, origins), log)
         gf.meta = {"summary": summary, "train_windows": int(x.shape[1]),
@@ -213,16 +250,17 @@ class GlobalForecaster:
 
     def _stack(self, part) -> tuple[np.ndarray, np.ndarray]:
         """Encoded windows of every series of one part: ``x (L, n, 1)``, ``y (n, K)``."""
-        enc = [self._encode(X, self.info[n], o, Y) for n, o, X, Y in part if len(X)]
+        enc = [self._encode(X, self.info[n], o, Y)[:2] for n, o, X, Y in part if len(X)]
         return (np.concatenate([e[0] for e in enc], axis=1),
                 np.concatenate([e[1] for e in enc]))
 
     # -- forecasting ------------------------------------------------------------------------
     def predict(self, name: str, X: np.ndarray, origins: np.ndarray,
-                info: SeriesInfo | None = None) -> np.ndarray:
+                info: SeriesInfo | None = None, mix: float | None = None) -> np.ndarray:
         """Raw target windows ``X (n, L)`` of series ``name`` whose first forecast steps are
         ``origins (n,)`` (their positions in the series, for the seasonal phase) -> forecasts
-        ``(n, K)``; ``info`` overrides the stored one (a series not seen in training)."""
+        ``(n, K)``; ``info`` overrides the stored one (a series not seen in training), ``mix``
+        the series' network weight (hybrid)."""
         L, K = self.config.lookback, self.config.horizon
         X = np.asarray(X, np.float64)
         origins = np.asarray(origins, np.int64)
@@ -233,9 +271,10 @@ class GlobalForecaster:
             if name not in self.info:
                 raise ValueError(f"series {name!r} was not in training; pass its SeriesInfo")
             info = self.info[name]
-        x, _, last = self._encode(X, info, origins)
+        x, _, last, b = self._encode(X, info, origins)
         out = self.net.predict(x.astype(self.net.dtype)).astype(np.float64)  # (n, K)
-        z = (out * self.norm["y_std"] + self.norm["y_mean"]) * info.scale + last
+        w = (info.mix if mix is None else mix) if info.ar is not None else 1.0
+        z = (b + w * (out * self.norm["y_std"] + self.norm["y_mean"])) * info.scale + last
         y = np.exp(z) if self.config.transform == "log" else z
         return y * info.seasonal(origins, np.arange(K))
 
@@ -256,6 +295,15 @@ class GlobalForecaster:
         info = None
         if not seen:  # everything it has is its "training part"
             info = fit_series_info(series.target, Split(n, n, 0, 0), self.config)
+            if self.config.base == "ar":  # its own AR on every window of the data given
+                if n < L + K:
+                    raise ValueError(f"series {name!r} was not in training and has {n} steps; "
+                                     f"its linear AR needs at least lookback + horizon = "
+                                     f"{L + K}")
+                origins = np.arange(L, n - K + 1)
+                X, Y = make_windows(series.target, L, K, origins)
+                x, y, _ = self._relative(X[:, :, 0], info, origins, Y)
+                info.ar = ridge_gcv(x[:, :, None], y)[0].coef
         return self.predict(name, series.target[-L:][None], np.array([n]), info)[0, :K2], seen
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -280,6 +328,12 @@ class GlobalForecaster:
             if norm["y_mean"].shape != (config.horizon,) or norm["y_std"].shape != (config.horizon,):
                 raise ValueError(f"the output scaling does not have {config.horizon} steps")
             info = {str(k): SeriesInfo.from_json(v) for k, v in meta["series"].items()}
+            L, K = config.lookback, config.horizon
+            for name, i in info.items():
+                if (i.ar is None) != (config.base == "none") or (
+                        i.ar is not None and i.ar.shape != (L + 1, K)):
+                    raise ValueError(f"series {name!r}: base {config.base!r} needs a linear AR "
+                                     f"of shape ({L + 1}, {K}) per series, and none without")
             net_config = SequenceNetConfig.from_json(meta["model"])
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} has a broken description: {exc}") from None

@@ -1,6 +1,6 @@
 """Prediction intervals from a forecaster's out-of-sample errors (split conformal).
 
-Dimensions: n windows, K horizon.
+Dimensions: n windows, L lookback, K horizon.
 
 The forecaster passes the errors it has honest forecasts for: its validation windows' and,
 for the hybrid, its linear AR's leave-one-out forecasts of the training windows
@@ -12,6 +12,15 @@ interval are taken in log units, so the interval grows with the level of the ser
 Time-series errors are not exchangeable and the validation part also chose the epoch, so
 the coverage is measured on the test part and reported beside the nominal level, not
 assumed. With fewer than ``1/(1-a) - 1`` errors the quantile is the largest error.
+
+**Local scale** (``fit(..., windows=X)``, what the single-series forecaster uses): each
+window's errors are first divided by that window's mean absolute one-step change
+``s(x) = mean_t |y_t − y_{t−1}|`` over its L input steps (in log units with the log
+transform), and the interval at a new window is the forecast ± q_k(a)·s(x): the conformal
+quantile of the ratios times the new window's own scale (normalized conformal prediction,
+Papadopoulos, Vovk & Gammerman 2008; Lei et al. 2018). Errors grow and shrink with the
+recent roughness of a series, so a calibration set that mixes calm and rough stretches gives
+intervals that widen after a rough stretch and narrow after a calm one.
 """
 
 from __future__ import annotations
@@ -23,19 +32,34 @@ import numpy as np
 LEVELS = (0.8, 0.95)
 
 
+def window_scale(X: np.ndarray, log: bool) -> np.ndarray:
+    """``(n,)``: the mean absolute one-step change of each raw window's target ``X[:, :, 0]``
+    (in log units with ``log``); a flat window gets a tiny positive scale, never 0."""
+    z = np.log(X[:, :, 0]) if log else np.asarray(X[:, :, 0], np.float64)
+    if z.shape[1] < 2:
+        return np.ones(len(z))
+    s = np.mean(np.abs(np.diff(z, axis=1)), axis=1)
+    return np.maximum(s, 1e-9 * max(float(s.max(initial=0.0)), 1e-300))
+
+
 @dataclass
 class Intervals:
-    """Half-widths per level and step ahead, fitted on validation forecasts."""
+    """Half-widths per level and step ahead, fitted on out-of-sample forecasts."""
 
     log: bool  # widths in log units
-    width: dict  # "0.8" -> (K,) half-width per step ahead
-    n: int  # validation windows behind them
+    width: dict  # "0.8" -> (K,) half-width per step ahead (local: multiples of the scale)
+    n: int  # calibration windows behind them
+    local: bool = False  # widths are multiples of each window's scale (window_scale)
 
     @classmethod
-    def fit(cls, truth: np.ndarray, pred: np.ndarray, log: bool, levels=LEVELS) -> "Intervals":
-        """``truth, pred (n, K)`` on the validation windows, in the series' units."""
+    def fit(cls, truth: np.ndarray, pred: np.ndarray, log: bool, levels=LEVELS,
+            windows: np.ndarray | None = None) -> "Intervals":
+        """``truth, pred (n, K)`` out-of-sample, in the series' units; with the raw input
+        ``windows (n, L, D)`` behind them, the widths follow each window's local scale."""
         f = np.log if log else np.asarray
         err = np.abs(f(np.asarray(truth, np.float64)) - f(np.asarray(pred, np.float64)))
+        if windows is not None:
+            err = err / window_scale(windows, log)[:, None]
         n = len(err)
         if n == 0:
             raise ValueError("prediction intervals need at least one validation window")
@@ -43,28 +67,35 @@ class Intervals:
         for a in levels:
             rank = min(1.0, np.ceil((n + 1) * a) / n)
             width[f"{a:g}"] = np.quantile(err, rank, axis=0, method="higher")  # (K,)
-        return cls(log, width, n)
+        return cls(log, width, n, windows is not None)
 
-    def bounds(self, pred: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(lo, hi)``, each ``(n, K')``, around the forecasts ``pred (n, K')``."""
+    def bounds(self, pred: np.ndarray, level: str,
+               windows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(lo, hi)``, each ``(n, K')``, around the forecasts ``pred (n, K')`` made from the
+        raw ``windows (n, L, D)`` (needed for local-scale intervals)."""
         w = self.width[level][: pred.shape[1]]
+        if self.local:
+            if windows is None:
+                raise ValueError("local-scale intervals need the input windows of the forecasts")
+            w = w * window_scale(windows, self.log)[:, None]  # (n, K')
         if self.log:
             return pred * np.exp(-w), pred * np.exp(w)
         return pred - w, pred + w
 
-    def coverage(self, truth: np.ndarray, pred: np.ndarray) -> dict:
+    def coverage(self, truth: np.ndarray, pred: np.ndarray,
+                 windows: np.ndarray | None = None) -> dict:
         """Share of ``truth (n, K)`` inside the interval, per level."""
         out = {}
         for level in self.width:
-            lo, hi = self.bounds(pred, level)
+            lo, hi = self.bounds(pred, level, windows)
             out[level] = float(np.mean((truth >= lo) & (truth <= hi)))
         return out
 
     def to_json(self) -> dict:
-        return {"log": self.log, "n": self.n,
+        return {"log": self.log, "n": self.n, "local": self.local,
                 "width": {k: v.tolist() for k, v in self.width.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "Intervals":
         width = {str(k): np.asarray(v, np.float64) for k, v in d["width"].items()}
-        return cls(bool(d["log"]), width, int(d["n"]))
+        return cls(bool(d["log"]), width, int(d["n"]), bool(d.get("local", False)))

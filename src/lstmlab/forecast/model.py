@@ -9,28 +9,32 @@ training windows and the :class:`WindowScaler` fitted on them alone, then miniba
 the mean squared error of the K scaled outputs, keeping the epoch with the lowest validation
 loss. Output is direct multi-step: one forward pass gives all K steps ahead.
 
-**Hybrid** (``base="ar"``): a linear autoregression is fitted by ridge least squares (penalty
-by generalised cross-validation, :func:`.baselines.ridge_gcv`) in the scaler's coordinates
-(after the log, the anchor and standardisation) on the training windows, and the network
-learns only its residual, standardised per step ahead. The forecast is
+**Hybrid** (``base`` other than ``"none"``): the network learns only the residual of a
+statistical base, standardised per step ahead. The base is a linear autoregression fitted by
+ridge least squares (penalty by generalised cross-validation, :func:`.baselines.ridge_gcv`)
+in the scaler's coordinates (after the log, the anchor and standardisation) on the training
+windows (``"ar"``), or the naive (``"naive"``) or seasonal-naive forecast (``"snaive"``),
+which fit nothing; :mod:`.select` picks it on validation. The forecast is
 
     ŷ = base(x) + mix · res_std ⊙ net(x)        (scaled coordinates, then decoded)
 
 where ``mix`` in {0, 0.25, 0.5, 0.75, 1} is picked on the validation MAE after early
 stopping (the smallest weight with half the best validation gain, see ``_pick_mix``).
-``mix = 0`` is the linear AR alone, so on the validation part the hybrid is never worse than
-the statistical model it stands on; the network adds only what the validation part confirms.
+``mix = 0`` is the base alone, so on the validation part the hybrid is never worse than the
+statistical model it stands on; the network adds only what the validation part confirms.
 
 With a validation part, the forecaster also keeps prediction intervals (:mod:`.intervals`)
-fitted on its validation errors and, for the hybrid, on the leave-one-out errors of its
-linear AR on every training window as well (:func:`.baselines.ridge_loo`): the whole
-history's errors, so a calibration set of 9 to 99 validation windows gains the training
-part's 50 to 500, with their calmer and rougher stretches.
+fitted on its validation errors and, for the hybrid, on its base's out-of-sample errors on
+every training window as well (the AR's leave-one-out forecasts, :func:`.baselines.ridge_loo`;
+a trivial base's plain forecasts): the whole history's errors, so a calibration set of 9 to
+99 validation windows gains the training part's 50 to 500, with their calmer and rougher
+stretches. Each error is taken relative to its window's mean absolute one-step change, so
+the intervals follow the recent roughness of the series (local scale, :mod:`.intervals`).
 
 **Quantile heads** (``quantiles=(0.1, 0.9)``, say): the network has Q·K more outputs, trained
 with the pinball loss (:func:`~lstmlab.training.losses.pinball_loss`) beside the mean squared
 error of the point outputs, so each learns the τ-quantile of the same target (for the hybrid,
-of the AR's standardised residual, added to the AR at full weight). The scaler's steps are
+of the base's standardised residual, added to the base at full weight). The scaler's steps are
 monotone, so quantiles decode like forecasts; the Q decoded values of a window and step are
 sorted, so quantiles never cross (monotone rearrangement, Chernozhukov, Fernández-Val &
 Galichon 2010).
@@ -55,14 +59,16 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
                                    save_checkpoint)
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
-from .baselines import LinearAR, mae, ridge_gcv, ridge_loo
+from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
 from .data import TimeSeries, detect_season
 from .intervals import Intervals
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
 
 KIND = "forecaster"
 TRANSFORMS = ("none", "log")
-BASES = ("none", "ar")
+BASES = ("none", "ar", "naive", "snaive")  # "none": the network alone
+BASE_NAMES = {"ar": "the linear AR", "naive": "the naive forecast",
+              "snaive": "the seasonal naive forecast"}
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the hybrid's candidate network weights
 
 
@@ -77,7 +83,7 @@ class ForecastConfig(JsonConfig):
     val_fraction: float = 0.15  # share of the series (after the training part) for validation
     test_fraction: float = 0.2  # share at the end for the test
     season: int | None = None  # seasonal-naive season; None: detect on the training part
-    base: str = "none"  # "ar": the network learns the residual of a linear AR (the hybrid)
+    base: str = "none"  # the network learns the residual of "ar", "naive" or "snaive" (hybrid)
     quantiles: tuple = ()  # levels in (0, 1) with their own outputs (pinball loss), increasing
 
     def __post_init__(self):
@@ -102,6 +108,19 @@ class ForecastConfig(JsonConfig):
 
 
 
+def pick_mix(errors: dict) -> float:
+    """The hybrid's network weight from ``errors`` (weight in :data:`MIXES` -> validation
+    MAE): the smallest weight whose MAE reaches half of the best reduction any weight
+    achieves over the base alone (weight 0).
+
+    The validation part also chose the network's epoch, so the gain it shows for the network
+    is optimistic; half of it is the hedge. On the tuning series (airline, sunspots) the
+    weight with the lowest validation MAE is above the test's best in most runs
+    (docs/forecasting.md, "The hybrid's weight")."""
+    gain = errors[0.0] - min(errors.values())
+    return min(w for w in MIXES if errors[0.0] - errors[w] >= gain / 2)
+
+
 def check_series_range(series: TimeSeries) -> None:
     """A ``ValueError`` naming the column and line when a column of ``series`` is too large or
     varies too little to be standardised and scored in float64 (see ``lstmlab._scaling``)."""
@@ -120,52 +139,103 @@ def fingerprint(values: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()[:16]
 
 
+def base_forecast(kind: str, X: np.ndarray, horizon: int, season: int | None) -> np.ndarray:
+    """The trivial bases from raw windows ``X (n, L, D)``: ``"naive"`` repeats the last value,
+    ``"snaive"`` takes the same phase one season back; ``(n, K)`` in the series' units."""
+    if kind == "naive":
+        return persistence(X, horizon)
+    L = X.shape[1]
+    if not season or season > L:
+        raise ValueError(f"a seasonal-naive base needs a season no longer than the lookback "
+                         f"{L}, got {season}; pass --season M or another --base")
+    k = np.arange(horizon)
+    back = season * (k // season + 1)  # (K,) steps back from t+k to the same phase
+    return X[:, L + k - back, 0]
+
+
 @dataclass
 class HybridBase:
-    """The hybrid's statistical part: a linear AR in scaled coordinates and the network's weight."""
+    """The hybrid's statistical part — a ridge linear AR in scaled coordinates (``"ar"``), the
+    naive (``"naive"``) or the seasonal-naive forecast (``"snaive"``) — and the network's weight."""
 
-    coef: np.ndarray  # (L'·D + 1, K) ridge weights on the encoded window, intercept last
-    res_std: np.ndarray  # (K,) standard deviation of the AR's training residuals per step ahead
+    kind: str  # "ar", "naive" or "snaive"
+    coef: np.ndarray | None  # (L'·D + 1, K) ridge weights on the encoded window, intercept last
+    res_std: np.ndarray  # (K,) standard deviation of the base's training residuals per step
     mix: float = 1.0  # weight of the network's residual forecast (picked on validation)
-    ridge: float = 0.0  # the ridge penalty λ chosen by generalised cross-validation
+    ridge: float = 0.0  # the AR's ridge penalty λ chosen by generalised cross-validation
+    season: int | None = None  # m of the seasonal-naive base
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray) -> "HybridBase":
-        """``x (L', n, D)`` encoded training windows, ``y (n, K)`` scaled targets."""
-        ar, lam = ridge_gcv(x.transpose(1, 0, 2), y)
-        res = y - ar.predict(x.transpose(1, 0, 2))  # (n, K)
-        std = res.std(axis=0)
-        return cls(ar.coef, np.where(std > 0, std, 1.0), ridge=lam)
+    def fit(cls, kind: str, x: np.ndarray, y: np.ndarray, X: np.ndarray,
+            scaler: WindowScaler) -> "HybridBase":
+        """``x (L', n, D)`` encoded training windows of the raw windows ``X (n, L, D)``,
+        ``y (n, K)`` scaled targets."""
+        if kind not in BASES[1:]:
+            raise ValueError(f"base must be one of {BASES[1:]}, got {kind!r}")
+        if kind == "snaive" and not scaler.season:
+            raise ValueError("base 'snaive' needs a season (none was given or detected); pass "
+                             "--season M or another --base")
+        coef, lam = None, 0.0
+        if kind == "ar":
+            ar, lam = ridge_gcv(x.transpose(1, 0, 2), y)
+            coef = ar.coef
+        base = cls(kind, coef, np.ones(y.shape[1]), ridge=lam, season=scaler.season)
+        std = (y - base.predict(x, X, scaler)).std(axis=0)  # (K,)
+        base.res_std = np.where(std > 0, std, 1.0)
+        return base
 
-    def loo(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """The AR's leave-one-out forecasts ``(n, K)`` of the training windows it was fitted
-        on (``x (L', n, D)``, ``y (n, K)``), scaled coordinates."""
-        return ridge_loo(x.transpose(1, 0, 2), y, self.ridge)
+    def loo(self, x: np.ndarray, X: np.ndarray, y: np.ndarray,
+            scaler: WindowScaler) -> np.ndarray:
+        """Out-of-sample forecasts ``(n, K)`` of the training windows the base was fitted on,
+        scaled coordinates: the AR's leave-one-out forecasts; a trivial base fits nothing, so
+        its forecasts are already out of sample."""
+        if self.kind == "ar":
+            return ridge_loo(x.transpose(1, 0, 2), y, self.ridge)
+        return self.predict(x, X, scaler)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """``x (L', n, D)`` -> the AR's forecast ``(n, K)`` in scaled coordinates."""
-        ar = LinearAR()
-        ar.coef = self.coef
-        return ar.predict(x.transpose(1, 0, 2))
+    def predict(self, x: np.ndarray, X: np.ndarray, scaler: WindowScaler) -> np.ndarray:
+        """The base's forecast ``(n, K)`` in scaled coordinates, from the encoded windows
+        ``x (L', n, D)`` (the AR) or the raw ones ``X (n, L, D)`` (the trivial bases)."""
+        K = len(self.res_std)
+        if self.kind == "ar":
+            ar = LinearAR()
+            ar.coef = self.coef
+            return ar.predict(x.transpose(1, 0, 2))
+        return scaler.encode(X, base_forecast(self.kind, X, K, self.season))[1]
 
-    def residual(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """The network's target: the AR's residual, standardised per step ahead ``(n, K)``."""
-        return (y - self.predict(x)) / self.res_std
+    def residual(self, x: np.ndarray, X: np.ndarray, y: np.ndarray,
+                 scaler: WindowScaler) -> np.ndarray:
+        """The network's target: the base's residual, standardised per step ahead ``(n, K)``."""
+        return (y - self.predict(x, X, scaler)) / self.res_std
 
-    def combine(self, x: np.ndarray, out: np.ndarray, mix: float | None = None) -> np.ndarray:
-        """AR forecast plus the network's (weighted) residual forecast, scaled coordinates."""
+    def combine(self, x: np.ndarray, X: np.ndarray, out: np.ndarray, scaler: WindowScaler,
+                mix: float | None = None) -> np.ndarray:
+        """Base forecast plus the network's (weighted) residual forecast, scaled coordinates."""
         K = out.shape[1]
         w = self.mix if mix is None else mix
-        return self.predict(x)[:, :K] + w * out * self.res_std[:K]
+        return self.predict(x, X, scaler)[:, :K] + w * out * self.res_std[:K]
+
+    def describe(self) -> str:
+        return BASE_NAMES[self.kind] + (f" (m={self.season})" if self.kind == "snaive" else "")
 
     def to_json(self) -> dict:
-        return {"coef": self.coef.tolist(), "res_std": self.res_std.tolist(), "mix": self.mix,
-                "ridge": self.ridge}
+        return {"kind": self.kind, "coef": None if self.coef is None else self.coef.tolist(),
+                "res_std": self.res_std.tolist(), "mix": self.mix, "ridge": self.ridge,
+                "season": self.season}
 
     @classmethod
     def from_json(cls, d: dict) -> "HybridBase":
-        return cls(np.asarray(d["coef"], np.float64), np.asarray(d["res_std"], np.float64),
-                   float(d["mix"]), float(d.get("ridge", 0.0)))
+        kind = str(d.get("kind", "ar"))
+        if kind not in BASES[1:]:
+            raise ValueError(f"unknown base {kind!r}")
+        coef = None if d.get("coef") is None else np.asarray(d["coef"], np.float64)
+        if (coef is None) != (kind != "ar"):
+            raise ValueError(f"base {kind!r} with{'out' if coef is None else ''} coefficients")
+        season = d.get("season")
+        if kind == "snaive" and not (isinstance(season, int) and season >= 1):
+            raise ValueError(f"a seasonal-naive base needs a season, got {season!r}")
+        return cls(kind, coef, np.asarray(d["res_std"], np.float64), float(d["mix"]),
+                   float(d.get("ridge", 0.0)), season)
 
 
 class Forecaster:
@@ -205,13 +275,13 @@ class Forecaster:
                                        readout="last", dropout=dropout, dtype=dtype)
         net = SequenceNet(net_config, rng=rng)
         x, y = scaler.encode(X, Y)
-        hybrid = HybridBase.fit(x, y) if config.base == "ar" else None
-        target = y if hybrid is None else hybrid.residual(x, y)
+        hybrid = None if config.base == "none" else HybridBase.fit(config.base, x, y, X, scaler)
+        target = y if hybrid is None else hybrid.residual(x, X, y, scaler)
         val, Xv, Yv = None, None, None
         if split.val:
             Xv, Yv = make_windows(series.values, L, K, split.origins("val", L, K))
             xv, yv = scaler.encode(Xv, Yv)
-            tv = yv if hybrid is None else hybrid.residual(xv, yv)
+            tv = yv if hybrid is None else hybrid.residual(xv, Xv, yv, scaler)
             val = (xv.astype(net.dtype), tv.astype(net.dtype), None)
         loss = mse_loss if not Q else point_and_quantile_loss(K, config.quantiles)
         summary = fit_sequence_net(net, x.astype(net.dtype), target.astype(net.dtype), loss,
@@ -224,27 +294,20 @@ class Forecaster:
         if hybrid is not None and Xv is not None:
             fc._pick_mix(Xv, Yv)
         if Xv is not None and len(Xv):
-            truth, pred = Yv, fc.predict_windows(Xv)
-            if hybrid is not None:  # and the AR's leave-one-out errors on every training window
-                truth = np.vstack([Y, Yv])
-                pred = np.vstack([scaler.decode(X, hybrid.loo(x, y)), pred])
-            fc.intervals = Intervals.fit(truth, pred, config.transform == "log")
+            truth, pred, windows = Yv, fc.predict_windows(Xv), Xv
+            if hybrid is not None:  # and the base's out-of-sample errors on the training windows
+                truth, windows = np.vstack([Y, Yv]), np.vstack([X, Xv])
+                pred = np.vstack([scaler.decode(X, hybrid.loo(x, X, y, scaler)), pred])
+            fc.intervals = Intervals.fit(truth, pred, config.transform == "log", windows=windows)
         return fc
 
     def _pick_mix(self, Xv: np.ndarray, Yv: np.ndarray) -> None:
-        """The hybrid's network weight: the smallest in :data:`MIXES` whose validation MAE
-        reaches half of the best reduction any weight achieves over the linear AR alone.
-
-        The validation part also chose the network's epoch, so the gain it shows for the
-        network is optimistic; half of it is the hedge. On the tuning series (airline,
-        sunspots) the weight with the lowest validation MAE was above the test's best in 5
-        of 6 runs (docs/forecasting.md)."""
+        """The hybrid's network weight on the validation windows (see :func:`pick_mix`)."""
         errors = {}
         for w in MIXES:
             self.hybrid.mix = w
             errors[w] = mae(Yv, self.predict_windows(Xv))
-        gain = errors[0.0] - min(errors.values())
-        self.hybrid.mix = min(w for w in MIXES if errors[0.0] - errors[w] >= gain / 2)
+        self.hybrid.mix = pick_mix(errors)
         self.meta["mix_val_mae"] = {str(w): e for w, e in errors.items()}
 
     # -- forecasting ------------------------------------------------------------------------
@@ -254,8 +317,16 @@ class Forecaster:
         x64, out = self._outputs(X)
         out = out[:, : self.config.horizon]  # (n, K) the point outputs
         if self.hybrid is not None:
-            out = self.hybrid.combine(x64, out)
+            out = self.hybrid.combine(x64, X, out, self.scaler)
         return self.scaler.decode(X, out)[:, :K]
+
+    def base_forecast(self, X: np.ndarray) -> np.ndarray:
+        """The hybrid's base alone (weight 0 on the network) for raw windows ``X (n, L, D)``:
+        ``(n, K)`` in the series' units."""
+        if self.hybrid is None:
+            raise ValueError("this model is not a hybrid: it has no base")
+        x64, _ = self.scaler.encode(X)
+        return self.scaler.decode(X, self.hybrid.predict(x64, X, self.scaler))
 
     def predict_quantiles(self, X: np.ndarray, horizon: int | None = None) -> np.ndarray:
         """Raw windows ``X (n, L, D)`` -> ``(n, Q, K')``: the quantile heads' forecasts of the
@@ -266,7 +337,7 @@ class Forecaster:
         x64, out = self._outputs(X)
         q = out[:, Kf:].reshape(len(out), Q, Kf)  # (n, Q, K) scaled coordinates
         if self.hybrid is not None:  # quantiles of the standardised residual, at full weight
-            q = self.hybrid.predict(x64)[:, None, :] + q * self.hybrid.res_std
+            q = self.hybrid.predict(x64, X, self.scaler)[:, None, :] + q * self.hybrid.res_std
         dec = np.stack([self.scaler.decode(X, q[:, j]) for j in range(Q)], axis=1)
         return np.sort(dec, axis=1)[:, :, :K]
 
@@ -329,9 +400,9 @@ class Forecaster:
             intervals = (None if meta.get("intervals") is None
                          else Intervals.from_json(meta["intervals"]))
             K = config.horizon
-            if hybrid is not None and (hybrid.coef.ndim != 2 or hybrid.coef.shape[1] != K
-                                       or hybrid.res_std.shape != (K,)):
-                raise ValueError(f"the hybrid's linear part does not have {K} outputs")
+            if hybrid is not None and (hybrid.res_std.shape != (K,) or hybrid.coef is not None
+                                       and (hybrid.coef.ndim != 2 or hybrid.coef.shape[1] != K)):
+                raise ValueError(f"the hybrid's base does not have {K} outputs")
             if intervals is not None and any(w.shape != (K,) for w in intervals.width.values()):
                 raise ValueError(f"the interval widths are not {K} per level")
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -339,7 +410,7 @@ class Forecaster:
         net = SequenceNet(net_config, rng=np.random.default_rng(0))
         restore_params(net, arrays, path)
         net.eval()
-        if (hybrid is None) != (config.base == "none"):
+        if (hybrid is None) != (config.base == "none") or hybrid and hybrid.kind != config.base:
             raise CheckpointError(f"checkpoint {path} has a broken description: base "
                                   f"{config.base!r} with{'out' if hybrid is None else ''} a hybrid part")
         rest = {k: meta[k] for k in ("data", "summary", "train_windows", "mix_val_mae", "choice")

@@ -9,8 +9,9 @@ Every report scores the same test windows with:
 * ``linear_ar``: least squares on the raw lookback window (levels), direct multi-step;
 * ``linear_ar_t``: the same regression fitted in the network's own coordinates (after its
   log / anchor / scaling), so that the difference between it and the network is the
-  network's nonlinearity and not its choice of transform (for the hybrid, this is the
-  model the network stands on);
+  network's nonlinearity and not its choice of transform (for the hybrid on a linear AR,
+  this is the model the network stands on; on a naive base, that base is the persistence or
+  seasonal naive row);
 * ``ets`` (with ``ets=True`` and statsmodels installed): exponential smoothing, its variant
   picked on the validation part (:mod:`.ets`).
 
@@ -76,11 +77,11 @@ class Evaluation:
 
 
 def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray:
-    """The least-squares AR in the network's coordinates; for the hybrid, the (ridge) AR it
-    stands on."""
+    """The least-squares AR in the network's coordinates; for the hybrid on a linear AR, the
+    (ridge) AR it stands on."""
     x, _ = fc.scaler.encode(X)
-    if fc.hybrid is not None:
-        return fc.scaler.decode(X, fc.hybrid.predict(x))
+    if fc.hybrid is not None and fc.hybrid.kind == "ar":
+        return fc.base_forecast(X)
     x_tr, y_tr = fc.scaler.encode(X_train, Y_train)
     ar = LinearAR().fit(x_tr.transpose(1, 0, 2), y_tr)
     return fc.scaler.decode(X, ar.predict(x.transpose(1, 0, 2)))
@@ -133,8 +134,8 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
                     fc.season, scale, "test" if part == "test" else "validation", lag, labels)
     if fc.intervals is not None:
-        ev.coverage = fc.intervals.coverage(Y, preds[name])
-        ev.bounds = {lv: fc.intervals.bounds(preds[name], lv) for lv in fc.intervals.width}
+        ev.coverage = fc.intervals.coverage(Y, preds[name], X)
+        ev.bounds = {lv: fc.intervals.bounds(preds[name], lv, X) for lv in fc.intervals.width}
     if fc.config.quantiles:
         q = fc.predict_quantiles(X)  # (n, Q, K)
         ev.quantiles = {f"{t:g}": q[:, j] for j, t in enumerate(fc.config.quantiles)}

@@ -1,25 +1,37 @@
-"""The default forecaster's settings, chosen on the validation part.
+"""The default forecaster's settings and base, chosen on rolling validation origins.
 
-Dimensions: n windows, L lookback, K horizon.
+Dimensions: n windows, L lookback, K horizon, F folds.
 
-With no ``--transform``, ``--anchor`` or ``--lookback``, ``forecast train`` tries a small set
-of candidates and keeps the one whose linear autoregression — fitted on the training windows
-in that candidate's coordinates (log or not, anchor, standardisation) by ridge least squares
-with the penalty chosen by generalised cross-validation, the model the hybrid stands on — has
-the lowest MAE on the validation windows. The candidates:
+With no ``--transform``, ``--anchor``, ``--lookback`` or ``--base``, ``forecast train``
+scores a small set of candidates and keeps the best. The candidates:
 
-* transform: ``none``, and ``log`` when the whole target is positive;
-* anchor: ``none``, ``last``, and ``season`` when a season m is given or detected;
-* lookback: 2m, 3m and 4m with a season m; 6, 12 and 24 without one (or when none of the
-  seasonal ones fits the series);
+* a ridge linear AR (the hybrid's ``"ar"`` base), fitted by ridge least squares with the
+  penalty chosen by generalised cross-validation, in each candidate's coordinates:
+  transform ``none``, and ``log`` when the whole target is positive; anchor ``none``,
+  ``last``, and ``season`` when a season m is given or detected; lookback 2m, 3m and 4m with
+  a season m, 6, 12 and 24 without one (or when none of the seasonal ones fits);
+* the naive forecast (base ``"naive"``) and, with a season, the seasonal-naive forecast
+  (base ``"snaive"``): bases that fit nothing. When one of them wins, the network reads the
+  windows in the best AR candidate's coordinates and learns that base's residual.
 
-a lookback stays only while the training part holds at least 1.5 windows per regression
-weight (a least-squares fit with fewer is mostly noise). A setting the user gives is not
-tried against others. Fitting a linear AR takes milliseconds, so the whole choice costs less
-than one epoch of the network; the network then trains once, on the chosen settings.
+**Rolling origins** (Tashman 2000): one validation part holds 9 to 99 windows on real
+series, too few to tell a lookback or a transform apart reliably. So each candidate is
+scored at up to :data:`FOLDS` origins ``c_f = train − f·V`` (V the validation part's
+length; fold 0 is the validation part itself, and every origin keeps at least half of the
+training part before it): fitted on the windows whose targets end before ``c_f``, scored on
+the windows whose targets lie in ``[c_f, c_f + V)``. A fold's score is the candidate's MAE
+over the naive forecast's MAE on the same windows (a relative MAE, so folds at different
+levels of a trending series weigh alike), and a candidate's score is the geometric mean over
+the folds (Davydenko & Fildes 2013); the naive base scores 1. The lowest score wins.
 
-Everything is chosen on the validation part, never on the test part, so the test scores in
-the report stay an honest estimate.
+A lookback stays only while the training part of the earliest fold holds at least 1.5
+windows per regression weight (a least-squares fit with fewer is mostly noise); when no
+candidate fits that at F folds, the earliest fold is dropped. A setting the user gives is
+not tried against others. Fitting a linear AR takes milliseconds, so the whole choice costs
+less than one epoch of the network; the network then trains once, on the chosen settings.
+
+Everything is chosen before the test part, so the test scores in the report stay an honest
+estimate.
 """
 
 from __future__ import annotations
@@ -28,12 +40,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .baselines import mae, ridge_gcv
+from .baselines import mae, persistence, ridge_gcv
 from .data import TimeSeries, detect_season
-from .model import ForecastConfig, Forecaster
+from .model import ForecastConfig, Forecaster, base_forecast
 from .windows import WindowError, WindowScaler, chronological_split, make_windows
 
+FOLDS = 3  # rolling validation origins at most
+
 MIN_WINDOWS_PER_WEIGHT = 1.5
+CHOSEN = ("lookback", "transform", "anchor", "base")
 
 
 @dataclass
@@ -42,30 +57,33 @@ class Choice:
 
     config: ForecastConfig
     season: int | None  # given or detected on the training part
-    tried: list  # [(ForecastConfig, validation MAE)], best first
+    tried: list  # [(ForecastConfig, score)], best first; score: relative validation MAE
     chose: tuple  # names of the settings that were chosen (not given)
+    folds: int = 1  # rolling validation origins behind each score
 
     def explain(self) -> str:
         """One paragraph for the terminal: what was picked and why."""
         c = self.config
-        picked = ", ".join(f"{k} {getattr(c, k)}" for k in ("lookback", "transform", "anchor"))
+        picked = ", ".join(f"{k} {getattr(c, k)}" for k in CHOSEN)
         if not self.chose:
             return f"settings given: {picked}"
         if not self.tried:
             return (f"no candidate setting fits this series with a validation part to judge "
                     f"it; using {picked}")
         lines = [f"chose {', '.join(f'{k} {getattr(c, k)}' for k in self.chose)} from "
-                 f"{len(self.tried)} candidates: lowest validation MAE of the linear AR in "
-                 f"each candidate's coordinates"]
-        for cfg, err in self.tried[:3]:
-            lines.append(f"  lookback {cfg.lookback:>3}, transform {cfg.transform:<4}, anchor "
-                         f"{cfg.anchor:<6} validation MAE {err:.4g}")
+                 f"{len(self.tried)} candidates: lowest MAE relative to the naive forecast "
+                 f"at {self.folds} validation origin{'s' if self.folds > 1 else ''}"]
+        for cfg, err in self.tried[:4]:
+            what = ("linear AR, " + f"lookback {cfg.lookback:>3}, transform {cfg.transform:<4}, "
+                    f"anchor {cfg.anchor:<6}" if cfg.base in ("ar", "none") else
+                    {"naive": "naive forecast", "snaive": "seasonal naive forecast"}[cfg.base])
+            lines.append(f"  {what:<58} relative MAE {err:.3f}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"chose": list(self.chose), "season": self.season,
+        return {"chose": list(self.chose), "season": self.season, "folds": self.folds,
                 "tried": [{"lookback": c.lookback, "transform": c.transform, "anchor": c.anchor,
-                           "val_mae": e} for c, e in self.tried]}
+                           "base": c.base, "relative_mae": e} for c, e in self.tried]}
 
 
 def lookback_candidates(season: int | None) -> list[int]:
@@ -73,53 +91,94 @@ def lookback_candidates(season: int | None) -> list[int]:
     return [2 * season, 3 * season, 4 * season] if season else [6, 12, 24]
 
 
-def validation_mae(series: TimeSeries, config: ForecastConfig, season: int | None) -> float:
-    """MAE on the validation windows of the linear AR fitted in ``config``'s coordinates."""
-    L, K = config.lookback, config.horizon
-    split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
-    X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
-    Xv, Yv = make_windows(series.values, L, K, split.origins("val", L, K))
+def fold_cuts(series: TimeSeries, config: ForecastConfig, folds: int = FOLDS) -> list[int]:
+    """The rolling validation origins ``c_f = train − f·V`` (f < ``folds``), latest first
+    (none without a validation part)."""
+    split = chronological_split(len(series), 1, config.horizon, config.val_fraction,
+                                config.test_fraction)
+    if not split.val:
+        return []
+    return [split.train - f * split.val for f in range(folds)
+            if split.train - f * split.val >= split.train / 2]
+
+
+def _fold(series: TimeSeries, L: int, K: int, cut: int, width: int):
+    """Training windows (targets before ``cut``) and scoring windows (targets in
+    ``[cut, cut + width)``) of one fold: ``(X, Y, Xv, Yv)``."""
+    X, Y = make_windows(series.values, L, K, np.arange(L, cut - K + 1))
+    Xv, Yv = make_windows(series.values, L, K, np.arange(cut, cut + width - K + 1))
+    return X, Y, Xv, Yv
+
+
+def ar_fold_mae(series: TimeSeries, config: ForecastConfig, season: int | None, cut: int,
+                width: int) -> tuple[float, float]:
+    """``(MAE, naive MAE)`` on one fold's scoring windows of the ridge AR fitted on its
+    training windows in ``config``'s coordinates."""
+    X, Y, Xv, Yv = _fold(series, config.lookback, config.horizon, cut, width)
     scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                           season=season).fit(X, Y)
     x, y = scaler.encode(X, Y)
     ar, _ = ridge_gcv(x.transpose(1, 0, 2), y)
     xv, _ = scaler.encode(Xv)
-    return mae(Yv, scaler.decode(Xv, ar.predict(xv.transpose(1, 0, 2))))
+    pred = scaler.decode(Xv, ar.predict(xv.transpose(1, 0, 2)))
+    return mae(Yv, pred), mae(Yv, persistence(Xv, config.horizon))
 
 
-def _enough_windows(series: TimeSeries, config: ForecastConfig, season: int | None) -> bool:
+def _relative(pairs: list) -> float:
+    """Geometric mean over folds of MAE / naive MAE (a fold where naive is exact counts 1)."""
+    ratios = [a / b if b > 0 else 1.0 for a, b in pairs]
+    return float(np.exp(np.mean(np.log(np.maximum(ratios, 1e-12)))))
+
+
+def _enough_windows(series: TimeSeries, config: ForecastConfig, season: int | None,
+                    cut: int) -> bool:
     L, K = config.lookback, config.horizon
-    try:
-        split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
-    except WindowError:
-        return False
-    if not split.val or len(split.origins("val", L, K)) == 0:
-        return False
     steps = L - season if config.anchor == "season" else L
     weights = steps * series.values.shape[1] + 1
-    return len(split.origins("train", L, K)) >= MIN_WINDOWS_PER_WEIGHT * weights
+    return cut - K + 1 - L >= MIN_WINDOWS_PER_WEIGHT * weights
 
 
-def _try(series: TimeSeries, base: ForecastConfig, season: int | None, options: dict) -> list:
-    tried = []
+def _candidates(series, base, season, options) -> list:
+    out = []
     for L in options["lookback"]:
         for t in options["transform"]:
             for a in options["anchor"]:
                 if a == "season" and (not season or L <= season):
                     continue
-                cfg = replace(base, lookback=L, transform=t, anchor=a)
-                if not _enough_windows(series, cfg, season):
-                    continue
-                err = validation_mae(series, cfg, season)
-                if np.isfinite(err):
-                    tried.append((cfg, err))
+                out.append(replace(base, lookback=L, transform=t, anchor=a))
+    return out
+
+
+def _score_ar(series, cands, season, cuts, width) -> list:
+    tried = []
+    for cfg in cands:
+        if not all(_enough_windows(series, cfg, season, c) for c in cuts):
+            continue
+        try:
+            err = _relative([ar_fold_mae(series, cfg, season, c, width) for c in cuts])
+        except (WindowError, ValueError):
+            continue
+        if np.isfinite(err):
+            tried.append((cfg, err))
     return tried
 
 
-def choose_settings(series: TimeSeries, base: ForecastConfig, given: set) -> Choice:
-    """Pick lookback, transform and anchor not in ``given`` (names of settings the user set;
-    ``base`` holds their values and the rest of the configuration)."""
-    # the part sizes do not depend on the lookback; 1 checks only that the horizon fits
+def snaive_score(series: TimeSeries, K: int, season: int, cuts: list, width: int) -> float:
+    """The seasonal-naive forecast's relative MAE over the folds (see :func:`_relative`)."""
+    pairs = []
+    for c in cuts:
+        _, _, Xv, Yv = _fold(series, season, K, c, width)
+        pairs.append((mae(Yv, base_forecast("snaive", Xv, K, season)),
+                      mae(Yv, persistence(Xv, K))))
+    return _relative(pairs)
+
+
+def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds: int = FOLDS,
+                    trivial_bases: bool = True) -> Choice:
+    """Pick lookback, transform, anchor and base not in ``given`` (names of settings the user
+    set; ``base`` holds their values and the rest of the configuration). ``folds=1,
+    trivial_bases=False`` is the plain choice on the one validation part among linear ARs
+    (for comparisons)."""
     split = chronological_split(len(series), 1, base.horizon, base.val_fraction,
                                 base.test_fraction)
     season = base.season or detect_season(series.target[: split.train])
@@ -131,22 +190,40 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set) -> Cho
         "anchor": [base.anchor] if "anchor" in given else
         (["none", "last", "season"] if season else ["none", "last"]),
     }
-    chose = tuple(k for k in ("lookback", "transform", "anchor") if k not in given)
-    if not chose:
-        return Choice(base, season, [], ())
-    tried = _try(series, base, season, options)
-    if not tried and season and "lookback" not in given:
-        tried = _try(series, base, season, {**options, "lookback": lookback_candidates(None)})
+    chose = tuple(k for k in CHOSEN if k not in given)
+    cuts = fold_cuts(series, base, folds)
+    if not chose or not cuts:
+        return Choice(base, season, [], chose)
+    ar_base = base if "base" in given else replace(base, base="ar")
+    cands = _candidates(series, ar_base, season, options)
+    if season and "lookback" not in given:  # no seasonal lookback fits: the plain ones
+        if not _score_ar(series, cands, season, cuts[:1], split.val):
+            cands = _candidates(series, ar_base, season,
+                                {**options, "lookback": lookback_candidates(None)})
+    for F in range(len(cuts), 0, -1):  # drop the earliest fold while nothing fits
+        tried = _score_ar(series, cands, season, cuts[:F], split.val)
+        if tried:
+            cuts = cuts[:F]
+            break
     if not tried:  # too short for any candidate: the given or default settings, unranked
         return Choice(base, season, [], chose)
     tried.sort(key=lambda ce: ce[1])
-    return Choice(tried[0][0], season, tried, chose)
+    best = tried[0][0]
+    if "base" not in given and trivial_bases:
+        tried.append((replace(best, base="naive"), 1.0))
+        if season and any(cfg.lookback >= season for cfg, _ in tried):
+            coords = next(cfg for cfg, _ in tried if cfg.lookback >= season)
+            tried.append((replace(coords, base="snaive"),
+                          snaive_score(series, base.horizon, season, cuts, split.val)))
+        tried.sort(key=lambda ce: ce[1])
+    return Choice(tried[0][0], season, tried, chose, len(cuts))
 
 
 def train_default(series: TimeSeries, config: ForecastConfig, given: set, rng: np.random.Generator,
                   **network) -> tuple:
-    """``(Forecaster, Choice)``: settings not in ``given`` chosen on the validation part, then
-    one network trained on them (``network``: the keywords of :meth:`Forecaster.train`)."""
+    """``(Forecaster, Choice)``: settings not in ``given`` chosen on rolling validation
+    origins, then one network trained on them (``network``: the keywords of
+    :meth:`Forecaster.train`)."""
     choice = choose_settings(series, config, given)
     fc = Forecaster.train(series, choice.config, rng, **network)
     fc.meta["choice"] = choice.to_json()
