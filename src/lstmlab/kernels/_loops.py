@@ -21,7 +21,8 @@ from numba.extending import intrinsic, register_jitable
 
 from ._cells import (_carry, cell_backward, cell_forward, cell_param_grads, cell_states,
                      product_grads, recurrent_input, stream_tape)
-from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
+from ._product import (JIT, KC, MC, MR, empty_lines, pack, pack_panel, pack_rows, panel_columns,
+                       product, vecmat)
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
 ABORT, TEAM, GROUP = 0, LINE, 2 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
@@ -107,7 +108,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
     H, GH, Tz = m.shape[2], tape.z.shape[2], tape.z.shape[0]
     G, P, nr = GH // H, nb * nu, whp.shape[2]
     PH = whp.shape[0] // G
-    scratch = np.empty((MC, nr), whp.dtype)
+    scratch = empty_lines((MC, nr), whp.dtype)
     q0, q1 = share(wxp.shape[0], P, tid)  # this thread's panels: packs them, projects them
     pack(Wx, H, wxp, q0, q1)
     pack(Wh, H, whp, q0, q1)
@@ -159,7 +160,7 @@ def _times_rows(rows, dz2, H, q0, q1, outs, scratch):
     transpose and dz2 into panels (both read in order)."""
     nr, TB = scratch.shape[1], dz2.shape[0]
     kc = min(KC, TB)
-    zb = np.empty((q1, kc, nr), dz2.dtype)
+    zb = empty_lines((q1, kc, nr), dz2.dtype)
     for k0 in range(0, TB, kc):
         k1 = min(TB, k0 + kc)
         for q in range(q0, q1):
@@ -185,7 +186,7 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
     H, Hh = m2.shape[1], Wh.shape[0]  # the cell's width and h's (P with a projection)
     P, nr = nb * nu, whtp.shape[2]
-    scratch = np.empty((MC, nr), whtp.dtype)
+    scratch = empty_lines((MC, nr), whtp.dtype)
     q0, q1 = share(whtp.shape[0] + wxtp.shape[0], P, tid)  # Whᵀ's panels, then Wxᵀ's
     pack(Wh.T, Hh, whtp, min(q0, whtp.shape[0]), min(q1, whtp.shape[0]))
     pack(Wx.T, Wx.shape[0], wxtp, max(q0 - whtp.shape[0], 0), max(q1 - whtp.shape[0], 0))

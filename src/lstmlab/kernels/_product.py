@@ -136,6 +136,18 @@ def _tiles(pa, a_rs, a_ks, a_ts, rows, pb, k, pc, c_rs, accumulate, zero, isz):
 
 
 @register_jitable
+def empty_lines(shape, dtype):
+    """``np.empty(shape, dtype)`` starting on a cache line (64 bytes; numba's own arrays start
+    on 32), so that a vector load of a panel row never spans two lines."""
+    n = 1
+    for d in shape:
+        n *= d
+    buf = np.empty(n + 64, dtype)
+    start = (-buf.ctypes.data) % 64 // buf.itemsize
+    return buf[start:start + n].reshape(shape)
+
+
+@register_jitable
 def panel_columns(q, H, nr):
     """``(first column, width)`` of panel q of a W with gate blocks of width H."""
     PH = (H + nr - 1) // nr

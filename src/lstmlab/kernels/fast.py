@@ -195,13 +195,14 @@ class FastCache(NamedTuple):
 
 
 class _Stagger:
-    """Allocates a call's arrays 448 bytes (7 cache lines) apart within a 4 KiB page, past the
-    input's own offset. A core matches loads to earlier stores by the address's low 12 bits
-    first; arrays on fresh pages share them, and a loop that reads one while writing another
-    at the same rows stalls on false matches ("4K aliasing"), at up to half the speed."""
+    """Allocates a call's arrays on cache-line boundaries (a vector load never spans two
+    lines), 448 bytes (7 lines) apart within a 4 KiB page, past the input's own offset. A core
+    matches loads to earlier stores by the address's low 12 bits first; arrays on fresh pages
+    share them, and a loop that reads one while writing another at the same rows stalls on
+    false matches ("4K aliasing"), at up to half the speed."""
 
     def __init__(self, like: np.ndarray):
-        self.at = like.ctypes.data % 4096 + 64
+        self.at = like.ctypes.data % 4096 // 64 * 64 + 64
 
     def empty(self, shape, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
