@@ -114,6 +114,7 @@ def _make_tile(mr: int, jp: int = 1):
 
 _tile1, _tile2, _tile4, _tile8 = (_make_tile(m) for m in (1, 2, 4, 8))
 _row2, _row4, _row8 = (_make_tile(1, j) for j in (2, 4, 8))  # one row, several panels
+_pair2, _pair4 = (_make_tile(2, j) for j in (2, 4))  # two rows, several panels
 
 
 @register_jitable
@@ -141,20 +142,36 @@ def _tiles(pa, a_rs, a_ks, a_ts, rows, pb, k, pc, c_rs, accumulate, zero, isz):
 
 
 @register_jitable
-def _row(pa, a_ks, pb, b_ps, panels, k, pc, accumulate, zero):
-    """One row of A times up to MR of ``panels`` panels: a row alone has only two chains
-    per panel to interleave, too few to hide a multiply-add's latency. Returns the panels done."""
-    if panels >= 8 and MR == 8:
+def _row(pa, a_ks, pb, b_ps, j, k, pc, accumulate, zero):
+    """One row of A times j = 1, 2, 4 or 8 panels."""
+    if j == 8:
         _row8(pa, 0, a_ks, pb, b_ps, k, pc, 0, accumulate, zero)
-        return 8
-    if panels >= 4:
+    elif j == 4:
         _row4(pa, 0, a_ks, pb, b_ps, k, pc, 0, accumulate, zero)
-        return 4
-    if panels >= 2:
+    elif j == 2:
         _row2(pa, 0, a_ks, pb, b_ps, k, pc, 0, accumulate, zero)
-        return 2
-    _tile1(pa, 0, a_ks, pb, 0, k, pc, 0, accumulate, zero)
-    return 1
+    else:
+        _tile1(pa, 0, a_ks, pb, 0, k, pc, 0, accumulate, zero)
+
+
+@register_jitable
+def _few(pa, a_rs, a_ks, rows, pb, b_ps, panels, k, pc, c_rs, accumulate, zero, isz):
+    """``rows`` < 4 rows of A times up to MR of ``panels`` whole panels side by side: a tile of
+    so few rows has too few chains of additions to hide their latency. Returns the panels
+    done."""
+    j = 1
+    while j < (MR if rows == 1 else MR // 2) and 2 * j <= panels:
+        j *= 2
+    r = 0
+    if rows > 1 and j > 1:  # two rows at a time (each of these tiles holds 2·j·2 registers)
+        r = 2
+        if j == 4:
+            _pair4(pa, a_rs, a_ks, pb, b_ps, k, pc, c_rs, accumulate, zero)
+        else:
+            _pair2(pa, a_rs, a_ks, pb, b_ps, k, pc, c_rs, accumulate, zero)
+    for i in range(r, rows):
+        _row(pa + i * a_rs * isz, a_ks, pb, b_ps, j, k, pc + i * c_rs * isz, accumulate, zero)
+    return j
 
 
 @register_jitable
@@ -204,10 +221,10 @@ def product(a, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
                 col, width = panel_columns(q, H, nr)
                 pp = pw + q * wp.strides[0] + k0 * nr * isz  # (wp may be a view of fewer rows)
                 q += 1
-                if width == nr and n == 1:  # whole panels of this gate, side by side
-                    q += _row(pa_b, a_ks, pp, wp.strides[0] // isz,
+                if width == nr and n < 4:  # whole panels of this gate, side by side
+                    q += _few(pa_b, a_rs, a_ks, n, pp, wp.strides[0] // isz,
                               min(q1 + 1 - q, H // nr - (q - 1) % PH), kc,
-                              pc + (b0 * c_rs + col) * isz, add, zero) - 1
+                              pc + (b0 * c_rs + col) * isz, c_rs, add, zero, isz) - 1
                     continue
                 if width == nr:  # the tiles write into C
                     _tiles(pa_b, a_rs, a_ks, a_ts, n, pp, kc, pc + (b0 * c_rs + col) * isz, c_rs,

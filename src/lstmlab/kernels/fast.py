@@ -355,7 +355,7 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
                             new((T, B, H), dtype))
     else:
         grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}[cache.cell](dz, *carried)
-    dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((Hh, G * H), dtype), np.empty(G * H, dtype)
+    dWx, dWh, db = new((D, G * H), dtype), new((Hh, G * H), dtype), np.empty(G * H, dtype)
     dP = np.empty(10 * H if ln else 3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
     nr = mods.product.panel_width(dtype)
