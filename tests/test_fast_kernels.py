@@ -116,6 +116,23 @@ def test_every_cell_matches_the_reference(kind, dtype):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru"])
+def test_few_rows_of_wide_layers_match_the_reference(kind, dtype, threads):
+    """One to three rows of layers wide enough for many whole panels of columns (which such
+    blocks multiply side by side), on one thread and on a team."""
+    rng = np.random.default_rng(12)
+    for B, H in ((1, 70), (2, 130), (3, 37)):
+        args = cell_inputs(kind, rng, 4, B, 9, H, dtype, ragged=B > 1)
+        want_out, want_grad = run_cell(kind, False, *args)
+        for n in (1, 2):
+            threads(n)
+            got_out, got_grad = run_cell(kind, True, *args)
+            for g, w in zip(got_out + got_grad, want_out + want_grad):
+                assert (w is None and g is None) or rel_err(g, w) <= TOL[dtype], (kind, B, H)
+
+
+@needs_numba
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru", "peephole_clip"])
 def test_no_input_gradient_and_no_output_gradient(kind):
     """``need_dx=False`` returns dx = None and the same parameter gradients; ``dy=None`` (the
