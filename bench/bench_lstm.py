@@ -34,6 +34,7 @@ import argparse
 import importlib.util
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,8 +75,13 @@ import torch  # noqa: E402
 
 
 def load_baseline(path: str):
-    """The lstmlab package at ``path/src/lstmlab``, imported as ``lstmlab_baseline``."""
-    init = os.path.join(path, "src", "lstmlab", "__init__.py")
+    """The lstmlab package at ``path/src/lstmlab``, imported as ``lstmlab_baseline`` from a
+    copy in a temporary folder: numba's disk cache of the copy names that module, and would
+    break the checkout's own cache if written there."""
+    copy = os.path.join(tempfile.mkdtemp(prefix="lstmlab-baseline-"), "lstmlab")
+    shutil.copytree(os.path.join(path, "src", "lstmlab"), copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    init = os.path.join(copy, "__init__.py")
     spec = importlib.util.spec_from_file_location("lstmlab_baseline", init,
                                                   submodule_search_locations=[os.path.dirname(init)])
     mod = importlib.util.module_from_spec(spec)

@@ -116,6 +116,23 @@ def test_every_cell_matches_the_reference(kind, dtype):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru"])
+def test_few_rows_of_wide_layers_match_the_reference(kind, dtype, threads):
+    """One to three rows of layers wide enough for many whole panels of columns (which such
+    blocks multiply side by side), on one thread and on a team."""
+    rng = np.random.default_rng(12)
+    for B, H in ((1, 70), (2, 130), (3, 37)):
+        args = cell_inputs(kind, rng, 4, B, 9, H, dtype, ragged=B > 1)
+        want_out, want_grad = run_cell(kind, False, *args)
+        for n in (1, 2):
+            threads(n)
+            got_out, got_grad = run_cell(kind, True, *args)
+            for g, w in zip(got_out + got_grad, want_out + want_grad):
+                assert (w is None and g is None) or rel_err(g, w) <= TOL[dtype], (kind, B, H)
+
+
+@needs_numba
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru", "peephole_clip"])
 def test_no_input_gradient_and_no_output_gradient(kind):
     """``need_dx=False`` returns dx = None and the same parameter gradients; ``dy=None`` (the
@@ -454,15 +471,16 @@ def test_cells_compiled_by_different_processes_keep_their_own_code(tmp_path):
 
 
 # -- the layers on the fast path ------------------------------------------------------------
-def make_pair(kind, dtype, seed, **kw):
-    """Two identical layers, one on the reference kernels and one on the fast ones."""
+def make_pair(kind, dtype, seed, sizes=(3, 5), **kw):
+    """Two identical layers (input_size, hidden_size = ``sizes``), one on the reference
+    kernels and one on the fast ones."""
     cls = lstmlab.RNN if kind.startswith("rnn") else lstmlab.GRU if kind == "gru" else lstmlab.LSTM
     if kind.startswith("rnn"):
         kw["nonlinearity"] = kind[4:]
     elif kind == "peephole":
         kw.update(peephole=True, clip=1.5)
-    ref = cls(3, 5, dtype=dtype, rng=np.random.default_rng(seed), **kw)
-    fst = cls(3, 5, dtype=dtype, rng=np.random.default_rng(seed), **kw)
+    ref = cls(*sizes, dtype=dtype, rng=np.random.default_rng(seed), **kw)
+    fst = cls(*sizes, dtype=dtype, rng=np.random.default_rng(seed), **kw)
     ref.backend, fst.backend = "numpy", "fast"
     return ref, fst
 
@@ -535,13 +553,14 @@ def test_streaming_step_equals_reference(kind, dtype):
 
 @needs_numba
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "gru", "peephole"])
-def test_streaming_steps_give_the_sequence_kernels_bits(kind):
+@pytest.mark.parametrize("sizes", [(3, 5), (81, 83), (298, 300), (600, 40)])
+def test_streaming_steps_give_the_sequence_kernels_bits(kind, sizes):
     """The streaming step multiplies by the weights as stored, the sequence kernels by packed
     panels: the same sums in the same order, so stepping through a sequence gives forward's
-    bits."""
-    _, layer = make_pair(kind, np.float32, 4, num_layers=2)
+    bits (widths with and without whole panels of columns, inputs longer than a chunk)."""
+    _, layer = make_pair(kind, np.float32, 4, sizes, num_layers=2)
     rng = np.random.default_rng(2)
-    x = rng.normal(size=(7, 3, 3)).astype(np.float32)
+    x = rng.normal(size=(7, 3, layer.input_size)).astype(np.float32)
     y, _ = layer.forward(x)
     state = None
     for t in range(7):

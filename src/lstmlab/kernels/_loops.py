@@ -21,7 +21,8 @@ from numba.extending import intrinsic, register_jitable
 
 from ._cells import (_carry, cell_backward, cell_forward, cell_param_grads, cell_states,
                      product_grads, recurrent_input, stream_tape)
-from ._product import JIT, KC, MC, MR, pack, pack_panel, pack_rows, panel_columns, product, vecmat
+from ._product import (JIT, KC, MC, MR, empty_lines, pack, pack_panel, pack_rows, panel_columns,
+                       product, vecmat)
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
 ABORT, TEAM, GROUP = 0, LINE, 2 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
@@ -102,15 +103,18 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
     step's h_{t-1}·Wh. A chunk of steps at a time, the team projects the chunk's x·Wx (each
     thread some panels, all rows), then each thread runs its tile's steps through it. With a
     projection (``wrp`` has panels; a team of row groups only) each step ends with
-    h_t = m_t·Wr, ``m`` the cell's output (H wide; ``tape.h`` itself without one)."""
+    h_t = m_t·Wr, ``m`` the cell's output (H wide; ``tape.h`` itself without one). Unit groups
+    need every gate cut into its own panels; otherwise the G·H columns are one block, which
+    wastes less of a last, partly filled panel."""
     T, B = x.shape[0], x.shape[1]
     H, GH, Tz = m.shape[2], tape.z.shape[2], tape.z.shape[0]
     G, P, nr = GH // H, nb * nu, whp.shape[2]
     PH = whp.shape[0] // G
-    scratch = np.empty((MC, nr), whp.dtype)
-    q0, q1 = share(wxp.shape[0], P, tid)  # this thread's panels: packs them, projects them
-    pack(Wx, H, wxp, q0, q1)
-    pack(Wh, H, whp, q0, q1)
+    Hb, Q = (H, G * PH) if nu > 1 else (GH, (GH + nr - 1) // nr)  # blocks' width, panels
+    scratch = empty_lines((MC, nr), whp.dtype)
+    q0, q1 = share(Q, P, tid)  # this thread's panels: packs them, projects them
+    pack(Wx, Hb, wxp, q0, q1)
+    pack(Wh, Hb, whp, q0, q1)
     pack(Wr, Wr.shape[1], wrp, *share(wrp.shape[0], P, tid))
     r0, r1 = share(B, nb, tid // nu)
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
@@ -123,15 +127,16 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
         s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
         if Tz < T and t0 > 0 and not _team_barrier(sync, P):
             return  # (each thread waits until everyone is done with the ring's last chunk)
-        product(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, H, q0, q1,
+        product(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, Hb, q0, q1,
                 z2[s0 * B:(s0 + t1 - t0) * B], False, scratch)
         if not _team_barrier(sync, P):  # the chunk projected (the first time, weights packed)
             return
         for t in range(t0, t1):
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
-            for g in range(G):  # h_{t-1}·Wh on the columns of units u0..u1 of every gate
-                product(h_in[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
+            for g in range(G if nu > 1 else 1):  # h_{t-1}·Wh on units u0..u1 of every gate
+                product(h_in[t], r0, r1, whp, Hb, g * PH + p0, g * PH + p1 if nu > 1 else Q, zh,
+                        False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if wrp.shape[0]:  # h_t = m_t·Wr; past a sequence's end h is carried
                 product(m[(t + 1) % m.shape[0]], r0, r1, wrp, Wr.shape[1], 0, wrp.shape[0],
@@ -159,7 +164,7 @@ def _times_rows(rows, dz2, H, q0, q1, outs, scratch):
     transpose and dz2 into panels (both read in order)."""
     nr, TB = scratch.shape[1], dz2.shape[0]
     kc = min(KC, TB)
-    zb = np.empty((q1, kc, nr), dz2.dtype)
+    zb = empty_lines((q1, kc, nr), dz2.dtype)
     for k0 in range(0, TB, kc):
         k1 = min(TB, k0 + kc)
         for q in range(q0, q1):
@@ -185,7 +190,7 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     T, B, GH = grad.dz.shape[0], grad.dz.shape[1], grad.dz.shape[2]
     H, Hh = m2.shape[1], Wh.shape[0]  # the cell's width and h's (P with a projection)
     P, nr = nb * nu, whtp.shape[2]
-    scratch = np.empty((MC, nr), whtp.dtype)
+    scratch = empty_lines((MC, nr), whtp.dtype)
     q0, q1 = share(whtp.shape[0] + wxtp.shape[0], P, tid)  # Whᵀ's panels, then Wxᵀ's
     pack(Wh.T, Hh, whtp, min(q0, whtp.shape[0]), min(q1, whtp.shape[0]))
     pack(Wx.T, Wx.shape[0], wxtp, max(q0 - whtp.shape[0], 0), max(q1 - whtp.shape[0], 0))
@@ -216,14 +221,14 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     # differ), db = Σ dz over T·B rows in order, on this thread's panels
     dz2, PH = grad.dz.reshape(T * B, GH), (H + nr - 1) // nr
     dzx2 = dzx.reshape(T * B, GH)
-    q0, q1 = share(GH // H * PH, P, tid)
+    q0, q1 = share((GH + nr - 1) // nr, P, tid)  # panels of the G·H columns as one block
     if split:
-        _times_rows((x2,), dzx2, H, q0, q1, (dWx,), scratch)
-        _times_rows((h2,), dzh.reshape(T * B, GH), H, q0, q1, (dWh,), scratch)
+        _times_rows((x2,), dzx2, GH, q0, q1, (dWx,), scratch)
+        _times_rows((h2,), dzh.reshape(T * B, GH), GH, q0, q1, (dWh,), scratch)
     else:
-        _times_rows((x2, h2), dz2, H, q0, q1, (dWx, dWh), scratch)
+        _times_rows((x2, h2), dz2, GH, q0, q1, (dWx, dWh), scratch)
     for q in range(q0, q1):
-        col, width = panel_columns(q, H, nr)
+        col, width = panel_columns(q, GH, nr)
         db[col:col + width] = 0.0
         for k in range(T * B):
             for j in range(np.uint64(col), np.uint64(col + width)):

@@ -49,19 +49,20 @@ def panel_width(dtype) -> int:
     return 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
-def _make_tile(mr: int):
+def _make_tile(mr: int, jp: int = 1):
     @intrinsic
-    def tile(typingctx, a, a_rs, a_ks, b, k, c, c_rs, accumulate, zero):
-        """``C[:mr, :NR] (+)= A[:mr, :k] · P`` for one panel P (k >= 1, NR). ``a``, ``b``, ``c``:
-        addresses (int64) of A[0, 0], P[0, 0], C[0, 0]; A[r, k] lies at a + r·a_rs + k·a_ks
-        elements, C row r at c + r·c_rs. The precision follows ``zero``'s type."""
+    def tile(typingctx, a, a_rs, a_ks, b, b_ps, k, c, c_rs, accumulate, zero):
+        """``C[:mr, :jp·NR] (+)= A[:mr, :k] · [P_0 … P_jp-1]`` for jp panels (k >= 1, NR). ``a``,
+        ``b``, ``c``: addresses (int64) of A[0, 0], P_0[0, 0], C[0, 0]; in elements, A[r, k]
+        lies at a + r·a_rs + k·a_ks, P_j[k] at b + j·b_ps + k·NR, C's row r at c + r·c_rs, its
+        panel j NR columns after panel j-1. The precision follows ``zero``'s type."""
         if zero not in (types.float32, types.float64):
             return None
-        sig = types.void(a, a_rs, a_ks, b, k, c, c_rs, accumulate, zero)
+        sig = types.void(a, a_rs, a_ks, b, b_ps, k, c, c_rs, accumulate, zero)
 
         def codegen(context, builder, sig, args):
-            a_, ars, aks, b_, k_, c_, crs, acc = args[:8]
-            single = sig.args[8] == types.float32
+            a_, ars, aks, b_, bps, k_, c_, crs, acc = args[:9]
+            single = sig.args[9] == types.float32
             ft = ir.FloatType() if single else ir.DoubleType()
             nr = 2 * VECTOR_BYTES // (4 if single else 8)
             vt = ir.VectorType(ft, nr)
@@ -74,14 +75,15 @@ def _make_tile(mr: int):
             entry, loop = builder.basic_block, builder.append_basic_block("tile.loop")
             builder.branch(loop)  # k >= 1
 
-            builder.position_at_end(loop)  # for kk in range(k): acc[r] += A[r, kk] * P[kk]
+            builder.position_at_end(loop)  # for kk in range(k): acc[r, j] += A[r, kk] · P_j[kk]
             kk = builder.phi(i64)
             kk.add_incoming(i64(0), entry)
-            acc_in = [builder.phi(vt) for _ in range(mr)]
+            acc_in = [builder.phi(vt) for _ in range(mr * jp)]
             for phi in acc_in:
                 phi.add_incoming(ir.Constant(vt, None), entry)
-            p_row = builder.load(builder.bitcast(builder.gep(P, [builder.mul(kk, i64(nr))]),
-                                                 vt.as_pointer()), align=4)
+            p_row = builder.mul(kk, i64(nr))
+            p = [builder.load(builder.bitcast(builder.gep(P, [builder.add(p_row, builder.mul(
+                i64(j), bps))]), vt.as_pointer()), align=4) for j in range(jp)]
             a_col = builder.mul(kk, aks)
             acc_out = []
             for r in range(mr):
@@ -89,7 +91,8 @@ def _make_tile(mr: int):
                 a_vec = builder.shuffle_vector(
                     builder.insert_element(ir.Constant(vt, ir.Undefined), a_rk, i32(0)),
                     ir.Constant(vt, ir.Undefined), splat)
-                acc_out.append(builder.call(fmuladd, [a_vec, p_row, acc_in[r]]))
+                acc_out += [builder.call(fmuladd, [a_vec, p[j], acc_in[r * jp + j]])
+                            for j in range(jp)]
             k_next = builder.add(kk, i64(1))
             kk.add_incoming(k_next, loop)
             for phi, v in zip(acc_in, acc_out):
@@ -97,10 +100,11 @@ def _make_tile(mr: int):
             done = builder.append_basic_block("tile.done")
             builder.cbranch(builder.icmp_signed("<", k_next, k_), loop, done)
 
-            builder.position_at_end(done)  # C[r] = acc[r], or C[r] + acc[r]
+            builder.position_at_end(done)  # C[r, j] = acc[r, j], or C[r, j] + acc[r, j]
             add = builder.icmp_unsigned("!=", acc, ir.Constant(acc.type, 0))
-            for r, total in enumerate(acc_out):
-                ptr = builder.bitcast(builder.gep(C, [builder.mul(i64(r), crs)]), vt.as_pointer())
+            for i, total in enumerate(acc_out):
+                at = builder.add(builder.mul(i64(i // jp), crs), i64(i % jp * nr))
+                ptr = builder.bitcast(builder.gep(C, [at]), vt.as_pointer())
                 old = builder.load(ptr, align=4)
                 builder.store(builder.select(add, builder.fadd(old, total), total), ptr, align=4)
             return context.get_dummy_value()
@@ -109,6 +113,8 @@ def _make_tile(mr: int):
 
 
 _tile1, _tile2, _tile4, _tile8 = (_make_tile(m) for m in (1, 2, 4, 8))
+_row2, _row4, _row8 = (_make_tile(1, j) for j in (2, 4, 8))  # one row, several panels
+_pair2, _pair4 = (_make_tile(2, j) for j in (2, 4))  # two rows, several panels
 
 
 @register_jitable
@@ -119,20 +125,65 @@ def _tiles(pa, a_rs, a_ks, a_ts, rows, pb, k, pc, c_rs, accumulate, zero, isz):
     while r < rows:
         n = rows - r
         if n >= 8 and MR == 8:
-            _tile8(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+            _tile8(pa, a_rs, a_ks, pb, 0, k, pc, c_rs, accumulate, zero)
             n = 8
         elif n >= 4:
-            _tile4(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+            _tile4(pa, a_rs, a_ks, pb, 0, k, pc, c_rs, accumulate, zero)
             n = 4
         elif n >= 2:
-            _tile2(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+            _tile2(pa, a_rs, a_ks, pb, 0, k, pc, c_rs, accumulate, zero)
             n = 2
         else:
-            _tile1(pa, a_rs, a_ks, pb, k, pc, c_rs, accumulate, zero)
+            _tile1(pa, a_rs, a_ks, pb, 0, k, pc, c_rs, accumulate, zero)
             n = 1
         r += n
         pa += (a_ts if n == MR else n * a_rs) * isz
         pc += n * c_rs * isz
+
+
+@register_jitable
+def _row(pa, a_ks, pb, b_ps, j, k, pc, accumulate, zero):
+    """One row of A times j = 1, 2, 4 or 8 panels."""
+    if j == 8:
+        _row8(pa, 0, a_ks, pb, b_ps, k, pc, 0, accumulate, zero)
+    elif j == 4:
+        _row4(pa, 0, a_ks, pb, b_ps, k, pc, 0, accumulate, zero)
+    elif j == 2:
+        _row2(pa, 0, a_ks, pb, b_ps, k, pc, 0, accumulate, zero)
+    else:
+        _tile1(pa, 0, a_ks, pb, 0, k, pc, 0, accumulate, zero)
+
+
+@register_jitable
+def _few(pa, a_rs, a_ks, rows, pb, b_ps, panels, k, pc, c_rs, accumulate, zero, isz):
+    """``rows`` < 4 rows of A times up to MR of ``panels`` whole panels side by side: a tile of
+    so few rows has too few chains of additions to hide their latency. Returns the panels
+    done."""
+    j = 1
+    while j < (MR if rows == 1 else MR // 2) and 2 * j <= panels:
+        j *= 2
+    r = 0
+    if rows > 1 and j > 1:  # two rows at a time (each of these tiles holds 2·j·2 registers)
+        r = 2
+        if j == 4:
+            _pair4(pa, a_rs, a_ks, pb, b_ps, k, pc, c_rs, accumulate, zero)
+        else:
+            _pair2(pa, a_rs, a_ks, pb, b_ps, k, pc, c_rs, accumulate, zero)
+    for i in range(r, rows):
+        _row(pa + i * a_rs * isz, a_ks, pb, b_ps, j, k, pc + i * c_rs * isz, accumulate, zero)
+    return j
+
+
+@register_jitable
+def empty_lines(shape, dtype):
+    """``np.empty(shape, dtype)`` starting on a cache line (64 bytes; numba's own arrays start
+    on 32), so that a vector load of a panel row never spans two lines."""
+    n = 1
+    for d in shape:
+        n *= d
+    buf = np.empty(n + 64, dtype)
+    start = (-buf.ctypes.data) % 64 // buf.itemsize
+    return buf[start:start + n].reshape(shape)
 
 
 @register_jitable
@@ -149,7 +200,7 @@ def product(a, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
     its MR-row micro-panels from :func:`pack_rows` (3-D; then m0 = 0). ``c (M, G·H)``: rows
     contiguous. ``scratch (MC, NR)`` receives a panel that runs past its block."""
     K, nr = wp.shape[1], wp.shape[2]
-    isz = wp.itemsize
+    isz, PH = wp.itemsize, (H + nr - 1) // nr
     zero = wp.dtype.type(0.0)
     if a.ndim == 3:  # micro-panels: A[m, k] = a[m // MR, k, m % MR]
         a_rs, a_ks, a_ts = 1, MR, a.shape[1] * MR
@@ -165,9 +216,16 @@ def product(a, m0, m1, wp, H, q0, q1, c, accumulate, scratch):
         for b0 in range(m0, m1, MC):
             n = min(m1, b0 + MC) - b0
             pa_b = pa + ((b0 // MR) * a_ts + (b0 % MR) * a_rs + k0 * a_ks) * isz
-            for q in range(q0, q1):
+            q = q0
+            while q < q1:
                 col, width = panel_columns(q, H, nr)
                 pp = pw + q * wp.strides[0] + k0 * nr * isz  # (wp may be a view of fewer rows)
+                q += 1
+                if width == nr and n < 4:  # whole panels of this gate, side by side
+                    q += _few(pa_b, a_rs, a_ks, n, pp, wp.strides[0] // isz,
+                              min(q1 + 1 - q, H // nr - (q - 1) % PH), kc,
+                              pc + (b0 * c_rs + col) * isz, c_rs, add, zero, isz) - 1
+                    continue
                 if width == nr:  # the tiles write into C
                     _tiles(pa_b, a_rs, a_ks, a_ts, n, pp, kc, pc + (b0 * c_rs + col) * isz, c_rs,
                            add, zero, isz)

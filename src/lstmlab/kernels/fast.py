@@ -195,13 +195,14 @@ class FastCache(NamedTuple):
 
 
 class _Stagger:
-    """Allocates a call's arrays 448 bytes (7 cache lines) apart within a 4 KiB page, past the
-    input's own offset. A core matches loads to earlier stores by the address's low 12 bits
-    first; arrays on fresh pages share them, and a loop that reads one while writing another
-    at the same rows stalls on false matches ("4K aliasing"), at up to half the speed."""
+    """Allocates a call's arrays on cache-line boundaries (a vector load never spans two
+    lines), 448 bytes (7 lines) apart within a 4 KiB page, past the input's own offset. A core
+    matches loads to earlier stores by the address's low 12 bits first; arrays on fresh pages
+    share them, and a loop that reads one while writing another at the same rows stalls on
+    false matches ("4K aliasing"), at up to half the speed."""
 
     def __init__(self, like: np.ndarray):
-        self.at = like.ctypes.data % 4096 + 64
+        self.at = like.ctypes.data % 4096 // 64 * 64 + 64
 
     def empty(self, shape, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -354,7 +355,7 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
                             new((T, B, H), dtype))
     else:
         grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}[cache.cell](dz, *carried)
-    dWx, dWh, db = np.empty((D, G * H), dtype), np.empty((Hh, G * H), dtype), np.empty(G * H, dtype)
+    dWx, dWh, db = new((D, G * H), dtype), new((Hh, G * H), dtype), np.empty(G * H, dtype)
     dP = np.empty(10 * H if ln else 3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
     nr = mods.product.panel_width(dtype)
