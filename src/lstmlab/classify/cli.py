@@ -38,6 +38,8 @@ or more training sequences a stratified 15 % picks the epoch; with fewer, traini
 or a third below 300 sequences); the report says what was chosen and why.
 --model: lstm-fcn (the default: convolutional and LSTM branches), fcn (the convolutional
 branch alone, for measuring what the LSTM branch adds), lstm or rnn (a recurrent stack).
+--checkpoint train-loss, --lr-schedule plateau and --class-weight balanced are the LSTM-FCN
+authors' training protocol (with --lr 1e-3 --batch-size 128 --epochs 2000 --clip 0).
 
 Writes OUT/model.ckpt, OUT/metrics.jsonl, OUT/predictions.csv (test set) and OUT/report.json;
 prints the test accuracy beside 1NN-Euclidean, 1NN-DTW and the majority class (best marked),
