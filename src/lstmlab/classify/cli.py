@@ -7,13 +7,15 @@ import csv
 import io
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import positive_int as _positive
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
-from .defaults import AUTO_VAL_MIN, MIN_EPOCHS, MIN_UPDATES, MODELS, default_epochs
+from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, MIN_EPOCHS, MIN_UPDATES, MODELS, SCHEDULES,
+                       default_epochs)
 
 CLASSIFY_HELP = """\
 Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV
@@ -36,6 +38,8 @@ or more training sequences a stratified 15 % picks the epoch; with fewer, traini
 or a third below 300 sequences); the report says what was chosen and why.
 --model: lstm-fcn (the default: convolutional and LSTM branches), fcn (the convolutional
 branch alone, for measuring what the LSTM branch adds), lstm or rnn (a recurrent stack).
+--checkpoint train-loss, --lr-schedule plateau and --class-weight balanced are the LSTM-FCN
+authors' training protocol (with --lr 1e-3 --batch-size 128 --epochs 2000 --clip 0).
 
 Writes OUT/model.ckpt, OUT/metrics.jsonl, OUT/predictions.csv (test set) and OUT/report.json;
 prints the test accuracy beside 1NN-Euclidean, 1NN-DTW and the majority class (best marked),
@@ -111,6 +115,19 @@ def add_classify_parser(sub) -> None:
     t.add_argument("--val-fraction", type=_fraction, default=None,
                    help=f"validation share that picks the epoch (default 0.15 with >= "
                    f"{AUTO_VAL_MIN} training sequences, else none)")
+    t.add_argument("--checkpoint", choices=CHECKPOINTS, default="auto",
+                   help="the epoch kept: auto (default) = lowest validation loss with a "
+                   "hold-out, else the last; train-loss = lowest training loss, nothing held out")
+    t.add_argument("--lr-schedule", choices=SCHEDULES, default="cosine",
+                   help="cosine (default): --lr cosine-decayed to a tenth over all updates; "
+                   "plateau: --lr divided by the cube root of 2 after --plateau-epochs epochs "
+                   "without a lower training loss, down to a tenth")
+    t.add_argument("--plateau-epochs", type=_positive, default=100, metavar="N",
+                   help="--lr-schedule plateau: epochs without a lower training loss before "
+                   "each cut (default 100)")
+    t.add_argument("--class-weight", choices=["none", "balanced"], default="none",
+                   help="balanced: weight each sequence's loss by n / (classes x its class's "
+                   "count) (default none)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2,
                    help="test share when no test set is given (default 0.2)")
     t.add_argument("--dtw-window", type=_nonneg_int, default=None, metavar="W",
@@ -256,12 +273,16 @@ def cmd_classify_train(args) -> int:
     _check_fits(args, data, len(set(data.labels)),
                 max({**fixed, **o}["hidden_size"] for o in options))
     given_epochs = args.epochs
+    if args.checkpoint == "train-loss" and args.val_fraction:
+        raise ValueError(f"--val-fraction {args.val_fraction:g} cannot go with --checkpoint "
+                         f"train-loss: the epoch is chosen on the training loss, so nothing "
+                         f"is held out")
 
     def epochs_for(n: int) -> int:
         if given_epochs is not None:
             return given_epochs
         val = args.val_fraction if args.val_fraction is not None else (
-            0.15 if n >= AUTO_VAL_MIN else 0.0)
+            0.15 if n >= AUTO_VAL_MIN and args.checkpoint == "auto" else 0.0)
         return default_epochs(round(n * (1 - val)), args.batch_size)
 
     args.epochs = epochs_for(len(data))
@@ -273,8 +294,10 @@ def cmd_classify_train(args) -> int:
         return SequenceClassifier.train(
             part, generator, **{**fixed, **settings}, num_layers=args.layers, cell=args.model,
             dropout=args.dropout, dtype=args.dtype, val_fraction=args.val_fraction,
-            fit_config=_fit_config(config), znorm=znorm, filters=args.filters,
-            bidirectional=args.bidirectional, **hooks)
+            fit_config=replace(_fit_config(config), schedule=args.lr_schedule,
+                               plateau_epochs=args.plateau_epochs, checkpoint=args.checkpoint),
+            znorm=znorm, filters=args.filters, bidirectional=args.bidirectional,
+            class_weight=None if args.class_weight == "none" else args.class_weight, **hooks)
 
     selection = None
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
@@ -336,7 +359,9 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
               "accuracy": res["accuracy"], "member_accuracies": res["member_accuracies"],
               "majority_accuracy": res["majority_accuracy"], "baselines": baselines,
               "dtw_window": args.dtw_window, "znorm": znorm,
-              "confusion": res["confusion"].tolist(), "training": sm, "seed": args.seed}
+              "confusion": res["confusion"].tolist(), "training": sm,
+              "fit": model.fit_config.to_json(), "class_weights": model.meta["class_weights"],
+              "seed": args.seed}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     if selection is not None:
         print(selection.describe())

@@ -3,6 +3,9 @@ building the parser stays light)."""
 
 # the first is the default; fcn is LSTM-FCN without its LSTM branch
 MODELS = ("lstm-fcn", "fcn", "lstm", "rnn")
+# FitConfig's choices (lstmlab.training.supervised), repeated so the parser stays light
+SCHEDULES = ("cosine", "plateau")
+CHECKPOINTS = ("auto", "train-loss")
 AUTO_VAL_MIN = 300  # training sequences from which val_fraction=None holds out 15 %
 MIN_UPDATES = 1000  # the default epoch budget gives at least this many Adam steps
 MIN_EPOCHS = 100

@@ -26,6 +26,13 @@ cosine-decayed to a tenth, and keeps the last epoch. Why: a hold-out of the 6–
 differences between epochs it should choose from, and takes that share from training; the
 LSTM-FCN authors likewise keep the checkpoint of the lowest training loss.
 
+**Class weights** (``class_weight="balanced"``): each training sequence's cross-entropy is
+weighted by ``n / (C · n_c)``, n_c the count of its class among the n, and the batch loss is the weighted
+sum divided by the batch size (scikit-learn's "balanced" weights used as Keras's
+``class_weight``, as the LSTM-FCN authors train), so that every class carries the same total
+weight whatever its frequency. The validation loss, when there is a hold-out, is weighted the
+same way.
+
 **Ensemble** (``ensemble=K``): K networks from K independent seeds (``rng.spawn``), each
 trained as above; their class probabilities are averaged. ``evaluate`` reports each member's
 accuracy beside the ensemble's, so the spread over seeds is visible.
@@ -124,6 +131,33 @@ class _Members(Module):
         return {f"member{k}": net for k, net in enumerate(self.nets)}
 
 
+def balanced_class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(C,)`` weights ``n / (C · n_c)`` for the class ids ``y (n,)``, C the classes present in
+    ``y``: the weights of the n sequences then sum to n. A class absent from ``y`` (a part of
+    the data in the choice of width may miss a class of one sequence) gets weight 0."""
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)  # (C,)
+    present = int(np.count_nonzero(counts))
+    return np.divide(len(y), present * counts, out=np.zeros(num_classes), where=counts > 0)
+
+
+def weighted_cross_entropy(weights: np.ndarray):
+    """A loss function ``(logits (n, C), y (n,)) -> (loss, dlogits)``: the softmax
+    cross-entropy of each row weighted by ``weights[y]``, summed and divided by n."""
+    weights = np.asarray(weights, np.float64)  # (C,)
+
+    def loss_fn(logits, y):
+        z = logits - logits.max(axis=1, keepdims=True)  # (n, C)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # (n, C) log-softmax
+        rows, w = np.arange(len(y)), weights[y]  # (n,), (n,)
+        loss = float(-np.sum(w * log_p[rows, y], dtype=np.float64) / len(y))
+        grad = np.exp(log_p)  # (n, C) softmax
+        grad[rows, y] -= 1.0
+        grad *= (w / len(y)).astype(grad.dtype)[:, None]
+        return loss, grad
+
+    return loss_fn
+
+
 def _config_class(architecture: str):
     return LSTMFCNConfig if architecture == "lstm-fcn" else SequenceNetConfig
 
@@ -199,11 +233,14 @@ class SequenceClassifier:
               dropout: float = 0.0, dtype: str = "float32", val_fraction: float | None = None,
               fit_config: FitConfig | None = None, on_epoch=None,
               should_stop=None, znorm: bool | None = None, ensemble: int = 1,
-              filters: tuple = (32, 64, 32), bidirectional: bool = False) -> "SequenceClassifier":
+              filters: tuple = (32, 64, 32), bidirectional: bool = False,
+              class_weight: str | None = None) -> "SequenceClassifier":
         """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "rnn",
         "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
         convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's)
-        or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only).
+        or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only). ``class_weight`` is
+        None or "balanced" (module docstring). With ``fit_config.checkpoint == "train-loss"``
+        nothing is held out (``val_fraction`` None or 0).
         ``on_epoch`` and ``should_stop`` are passed to
         :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
         ensemble member's index as ``member``."""
@@ -219,7 +256,15 @@ class SequenceClassifier:
             raise ValueError(f"readout must be 'last' or 'mean', got {readout!r}")
         if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:
             raise ValueError(f"ensemble must be an integer >= 1, got {ensemble!r}")
+        if class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
         fit_config = fit_config or FitConfig()
+        if fit_config.checkpoint == "train-loss":
+            if val_fraction:
+                raise ValueError(f"val_fraction must be 0 or None with the train-loss "
+                                 f"checkpoint (the epoch is chosen on the training loss, so "
+                                 f"nothing is held out), got {val_fraction!r}")
+            val_fraction = 0.0
         if cell in ("lstm-fcn", "fcn") and fit_config.weight_decay:
             raise ValueError(f"weight decay is not available for {cell}: AdamW would shrink "
                              "the batch-norm running statistics too (use weight_decay 0)")
@@ -248,6 +293,9 @@ class SequenceClassifier:
         model.nets, model.net = nets, nets[0]
         x, lengths = model._encode_x(train_set)
         y = model.encode_labels(train_set.labels)
+        weights = (balanced_class_weights(y, len(classes)) if class_weight == "balanced"
+                   else None)
+        loss_fn = softmax_cross_entropy if weights is None else weighted_cross_entropy(weights)
         val = None
         if len(held):
             model.znorm = znorm
@@ -260,7 +308,7 @@ class SequenceClassifier:
             def record(rec, k=k):
                 if on_epoch is not None:
                     on_epoch({**rec, "member": k} if ensemble > 1 else rec)
-            summaries.append(fit_sequence_net(net, x, y, softmax_cross_entropy, fit_config, r,
+            summaries.append(fit_sequence_net(net, x, y, loss_fn, fit_config, r,
                                               lengths=lengths, val=val, on_epoch=record,
                                               should_stop=should_stop))
             if summaries[-1]["status"] == "interrupted":
@@ -276,6 +324,7 @@ class SequenceClassifier:
         model.meta = {"data": {"source": data.source, "n_train": int(len(keep)),
                                "n_val": int(len(held)), "notes": data.notes},
                       "summary": summary,
+                      "class_weights": None if weights is None else weights.tolist(),
                       "class_counts": np.bincount(model.encode_labels(data.labels),
                                                   minlength=len(classes)).tolist()}
         return model
@@ -340,6 +389,7 @@ class SequenceClassifier:
         restore_params(nets[0] if members == 1 else _Members(nets), arrays, path)
         for net in nets:
             net.eval()
-        rest = {k: meta[k] for k in ("data", "summary", "class_counts", "csv_options")
+        rest = {k: meta[k] for k in ("data", "summary", "class_counts", "class_weights",
+                                     "csv_options")
                 if k in meta}
         return cls(nets, classes, features, mean, std, fit_config, rest, znorm)

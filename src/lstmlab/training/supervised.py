@@ -5,10 +5,19 @@ Dimensions: T time, n sequences, D features per step, O outputs.
 The forecasting and classification tasks (and their scikit-learn-style estimators) all fit
 ``SequenceNet`` the same way: shuffle the n training sequences each epoch (with the
 ``Generator`` passed in), cut them into minibatches, forward, a loss that returns its own
-gradient, backward, global-norm clipping, an Adam/AdamW update with a cosine learning-rate
-schedule. With a validation set, the parameters of the epoch with the lowest validation loss
-are kept (and training stops after ``patience`` epochs without improvement); without one,
-the last epoch's parameters are kept. Training also ends early, with status "interrupted",
+gradient, backward, global-norm clipping, an Adam/AdamW update.
+
+The learning rate (``FitConfig.schedule``) either follows a cosine from ``lr`` to ``lr/10``
+over all the updates ("cosine"), or starts at ``lr`` and is divided by ∛2 whenever
+``plateau_epochs`` epochs pass without a lower training loss, down to ``lr/10`` ("plateau":
+Keras's ``ReduceLROnPlateau`` on the training loss, the schedule of the LSTM-FCN authors).
+
+Which epoch's parameters are kept (``FitConfig.checkpoint``): "auto" keeps, with a
+validation set, those of the epoch with the lowest validation loss (and stops after
+``patience`` epochs without improvement), without one the last epoch's; "train-loss" keeps
+those of the epoch with the lowest training loss (the mean of its batches' losses, as Keras
+logs it; the LSTM-FCN authors' checkpoint) and runs every epoch, a validation set then being
+only logged. Training also ends early, with status "interrupted",
 on Ctrl-C (``KeyboardInterrupt``) or when ``should_stop()`` turns true between batches (the
 commands connect it to :func:`lstmlab.training.signals.stop_signals`).
 """
@@ -26,16 +35,24 @@ from .._checks import generator, positive_int
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 
 
+SCHEDULES = ("cosine", "plateau")
+CHECKPOINTS = ("auto", "train-loss")
+PLATEAU_FACTOR = 2 ** (-1 / 3)  # the LSTM-FCN authors' 1/∛2 per plateau
+
+
 @dataclass(frozen=True)
 class FitConfig(JsonConfig):
     """How to fit (stored in checkpoints beside the model config)."""
 
     epochs: int = 300  # most passes over the training set
     batch_size: int = 32  # sequences per update
-    lr: float = 3e-3  # Adam's peak learning rate, cosine-decayed to lr/10
+    lr: float = 3e-3  # Adam's starting learning rate, lowered to lr/10 by the schedule
     weight_decay: float = 0.0  # AdamW's decoupled weight decay (0: plain Adam)
     clip: float = 1.0  # global gradient-norm limit; 0 disables clipping
     patience: int = 50  # epochs without validation improvement before stopping (0: never)
+    schedule: str = "cosine"  # "cosine" or "plateau" (see the module docstring)
+    plateau_epochs: int = 100  # "plateau": epochs without a lower training loss per cut
+    checkpoint: str = "auto"  # "auto" or "train-loss" (see the module docstring)
 
     def __post_init__(self):
         positive_int(self.epochs, "epochs")
@@ -48,6 +65,10 @@ class FitConfig(JsonConfig):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
+        positive_int(self.plateau_epochs, "plateau_epochs")
+        for name, allowed in (("schedule", SCHEDULES), ("checkpoint", CHECKPOINTS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
 
 
@@ -86,7 +107,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     opt = (AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay
            else Adam(params, lr=cfg.lr))
     schedule = Cosine(cfg.lr, cfg.epochs * batches_per_epoch, min_lr=cfg.lr / 10)
-    best = {"val": math.inf, "epoch": 0, "params": None}
+    plateau = {"lr": cfg.lr, "best": math.inf, "wait": 0}  # schedule "plateau"
+    by_train = cfg.checkpoint == "train-loss"
+    best = {"loss": math.inf, "epoch": 0, "params": None}  # the watched loss
     status, epoch, t0 = "finished", 0, time.perf_counter()
     train_loss = math.nan
     net.train()
@@ -110,7 +133,8 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                     grads = net.grads()
                     if cfg.clip > 0:
                         clip_grad_norm(grads, cfg.clip)
-                    opt.lr = schedule(opt.step_count)
+                    opt.lr = (schedule(opt.step_count) if cfg.schedule == "cosine"
+                              else plateau["lr"])
                     opt.step(grads)
                     total += loss * len(idx)
                     if should_stop is not None and should_stop():
@@ -122,14 +146,17 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                 train_loss = total / n
                 record = {"epoch": epoch, "train_loss": train_loss, "lr": opt.lr}
                 if val is not None:
-                    v = evaluate_loss(net, val[0], val[1], loss_fn, val[2])
-                    record["val_loss"] = v
-                    if v < best["val"]:
-                        best = {"val": v, "epoch": epoch,
-                                "params": {k: p.copy() for k, p in params.items()}}
+                    record["val_loss"] = evaluate_loss(net, val[0], val[1], loss_fn, val[2])
+                watched = train_loss if by_train else record.get("val_loss", math.nan)
+                if watched < best["loss"]:
+                    best = {"loss": watched, "epoch": epoch,
+                            "params": {k: p.copy() for k, p in params.items()}}
+                if cfg.schedule == "plateau":
+                    _plateau_step(plateau, train_loss, cfg)
                 if on_epoch is not None:
                     on_epoch(record)
-                if val is not None and cfg.patience and epoch - best["epoch"] >= cfg.patience:
+                if (val is not None and not by_train and cfg.patience
+                        and epoch - best["epoch"] >= cfg.patience):
                     status = "early-stopped"
                     break
         except KeyboardInterrupt:
@@ -138,7 +165,22 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             net.eval()
     if best["params"] is not None:
         net.load_params(best["params"])
+    chose = by_train or val is not None
     return {"status": status, "epochs_run": epoch, "train_loss": train_loss,
-            "best_epoch": best["epoch"] if val is not None else epoch,
-            "best_val_loss": best["val"] if val is not None else None,
+            "best_epoch": best["epoch"] if chose else epoch,
+            "best_val_loss": best["loss"] if val is not None and not by_train else None,
+            "best_train_loss": best["loss"] if by_train else None,
             "seconds": time.perf_counter() - t0}
+
+
+def _plateau_step(state: dict, train_loss: float, cfg: FitConfig) -> None:
+    """The "plateau" schedule after an epoch: the rate for the next one in ``state["lr"]``
+    (Keras's ReduceLROnPlateau on the training loss with cooldown 0: the count of epochs
+    without a new lowest loss restarts at each cut)."""
+    if train_loss < state["best"]:
+        state["best"], state["wait"] = train_loss, 0
+        return
+    state["wait"] += 1
+    if state["wait"] >= cfg.plateau_epochs:
+        state["lr"] = max(state["lr"] * PLATEAU_FACTOR, cfg.lr / 10)
+        state["wait"] = 0
