@@ -639,6 +639,7 @@ class LNLSTMTape(NamedTuple):
     hn: np.ndarray  # (T or 1, B, 4H) LN(h_{t-1}·Wh) (0 on padding)
     cn: np.ndarray  # (T or 1, B, H) LN(C_t) (0 on padding)
     rstd: np.ndarray  # (T or 1, B, 3) 1/sqrt(σ² + EPS) of the norms of x·Wx, h·Wh, C_t
+    lanes: np.ndarray  # (B, LANES) room for a row's partial sums (``_row_sum``)
 
 
 class LNLSTMGrad(NamedTuple):
@@ -653,42 +654,39 @@ class LNLSTMGrad(NamedTuple):
 LN_EPS = 1e-5  # as lstm_layernorm.EPS (PyTorch's nn.LayerNorm default)
 
 
-@register_jitable
-def _term(a, r, u, m, square, b, c):
-    v = a[r, u] - m
-    v = v * v if square else v
-    v = v if b is None else v * b[u]
-    return v if c is None else v * c[r, u]
+LANES = 64  # partial sums of a row statistic (a power of two)
 
 
 @register_jitable
-def _row_sum(a, r, n, m, square, b, c):
-    """Σ over u < n of (a[r, u] - m) (squared with ``square``) · b[u] · c[r, u] (b, c None: 1),
-    in four interleaved partial sums: independent chains that pipeline, added in a fixed order
-    (the same bits for any team)."""
-    s0 = s1 = s2 = s3 = a.dtype.type(0.0)
-    u = 0
-    while u + 4 <= n:
-        s0 += _term(a, r, u, m, square, b, c)
-        s1 += _term(a, r, u + 1, m, square, b, c)
-        s2 += _term(a, r, u + 2, m, square, b, c)
-        s3 += _term(a, r, u + 3, m, square, b, c)
-        u += 4
-    while u < n:
-        s0 += _term(a, r, u, m, square, b, c)
-        u += 1
-    return (s0 + s1) + (s2 + s3)
+def _row_sum(a, r, n, m, square, b, c, lanes):
+    """Σ over u < n of (a[r, u] - m) (squared with ``square``) · b[u] · c[r, u] (b, c None: 1).
+    Lane l of ``lanes (LANES,)`` sums columns l, l + LANES, ... in order, then the lanes are
+    added in a fixed tree: the same bits for any team, in a loop the compiler vectorises (the
+    lanes' length is not a constant to it, so it vectorises the loop rather than unroll it)."""
+    L, lanes[:] = np.uint64(lanes.shape[0]), 0
+    for u0 in range(np.uint64(0), np.uint64(n), L):
+        for u in range(u0, min(u0 + L, np.uint64(n))):
+            v = a[r, u] - m
+            v = v * v if square else v
+            v = v if b is None else v * b[u]
+            lanes[u - u0] += v if c is None else v * c[r, u]
+    w = lanes.shape[0]
+    while w > 1:
+        w //= 2
+        for j in range(w):
+            lanes[j] += lanes[j + w]
+    return lanes[0]
 
 
 @register_jitable
-def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
+def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, lanes, t, r0, r1, lengths):
     """Over the n columns of each active row of src: x̂ = (v - μ) / sqrt(σ² + EPS) into xhat,
     1/sqrt(σ² + EPS) into rstd[:, k], y = gain ⊙ x̂ (+ bias). y may be src."""
     one, zero, eps = y.dtype.type(1.0), y.dtype.type(0.0), y.dtype.type(LN_EPS)
     for r in range(r0, r1):
         if t < lengths[r]:
-            m = _row_sum(src, r, n, zero, False, None, None) / n
-            s = one / np.sqrt(_row_sum(src, r, n, m, True, None, None) / n + eps)
+            m = _row_sum(src, r, n, zero, False, None, None, lanes[r]) / n
+            s = one / np.sqrt(_row_sum(src, r, n, m, True, None, None, lanes[r]) / n + eps)
             rstd[r, k] = s
             for u in range(np.uint64(n)):
                 xhat[r, u] = (src[r, u] - m) * s
@@ -697,14 +695,14 @@ def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
 
 
 @register_jitable
-def _layer_norm_backward(dsrc, dy, gain, xhat, rstd, k, n, add, t, r0, r1, lengths):
+def _layer_norm_backward(dsrc, dy, gain, xhat, rstd, k, n, add, lanes, t, r0, r1, lengths):
     """dsrc (+= with ``add``) = rstd · (g - mean g - x̂ · mean(g ⊙ x̂)) for g = dy ⊙ gain: the
     gradient on v from the one on y = gain ⊙ LN(v) (+ bias), over n columns of active rows."""
     zero = dsrc.dtype.type(0.0)
     for r in range(r0, r1):
         if t < lengths[r]:
-            s1 = _row_sum(dy, r, n, zero, False, gain, None) / n
-            s2, s = _row_sum(dy, r, n, zero, False, gain, xhat) / n, rstd[r, k]
+            s1 = _row_sum(dy, r, n, zero, False, gain, None, lanes[r]) / n
+            s2, s = _row_sum(dy, r, n, zero, False, gain, xhat, lanes[r]) / n, rstd[r, k]
             for u in range(np.uint64(n)):
                 d = s * ((dy[r, u] * gain[u] - s1) - xhat[r, u] * s2)
                 dsrc[r, u] = dsrc[r, u] + d if add else d
@@ -718,11 +716,11 @@ def _lnlstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     cn, rs, tc = tape.cn[t % tape.cn.shape[0]], tape.rstd[t % tape.rstd.shape[0]], tape.tc[
         t % tape.tc.shape[0]]
     c_prev, c = tape.c[t % tape.c.shape[0]], tape.c[(t + 1) % tape.c.shape[0]]
-    rows = (t, r0, r1, 0, H, lengths)
-    _layer_norm(z, xn, rs, 0, z, spec.gx, None, 4 * H, t, r0, r1, lengths)  # g_x ⊙ LN(x_t·Wx)
-    _layer_norm(zh, hn, rs, 1, zh, spec.gh, None, 4 * H, t, r0, r1, lengths)  # g_h ⊙ LN(h·Wh)
+    rows, norm = (t, r0, r1, 0, H, lengths), (tape.lanes, t, r0, r1, lengths)
+    _layer_norm(z, xn, rs, 0, z, spec.gx, None, 4 * H, *norm)  # g_x ⊙ LN(x_t·Wx)
+    _layer_norm(zh, hn, rs, 1, zh, spec.gh, None, 4 * H, *norm)  # g_h ⊙ LN(h_{t-1}·Wh)
     _lstm_gates(z, spec.b, zh, c, c_prev, H, *rows)  # f, i, o, C̃ of their sum + b; C_t
-    _layer_norm(zh, cn, rs, 2, c, spec.gc, spec.bc, H, t, r0, r1, lengths)  # u_t, in zh
+    _layer_norm(zh, cn, rs, 2, c, spec.gc, spec.bc, H, *norm)  # u_t, in zh
     _hidden(tape.h[t + 1], tc, z, zh, H, *rows)  # h_t = o_t ⊙ tanh(u_t)
     _carry((tape.h, tape.c), *rows)
 
@@ -733,20 +731,18 @@ def _lnlstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
     g, tc, rs = tape.z[t], tape.tc[t], tape.rstd[t]
     dz, dh, dc, du = grad.dz[t], grad.dh, grad.dc, grad.du[t]
     zero = dz.dtype.type(0.0)
-    rows = (t, r0, r1, 0, H, lengths)
+    rows, norm = (t, r0, r1, 0, H, lengths), (tape.lanes, t, r0, r1, lengths)
     if dy.shape[0]:
         _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
     # backprop h_t = o_t ⊙ tanh(u_t): into o_t (σ'), into u_t (tanh'), through LN into C_t
     _dgate(dz, 2, H, dh, -1, tc, -1, g, 2, _SIG, *rows)
     _dgate(du, 0, H, dh, -1, g, 2, tc, -1, _TANH, *rows)
-    _layer_norm_backward(dc, du, spec.gc, tape.cn[t], rs, 2, H, True, t, r0, r1, lengths)
+    _layer_norm_backward(dc, du, spec.gc, tape.cn[t], rs, 2, H, True, *norm)
     _lstm_dgates(dz, dc, g, tape.c[t], H, *rows)
     _scale(dc, 0, H, g, 0, _TIMES, *rows)  # the highway: dL/dC_{t-1} = dL/dC_t · f_t
     # backprop a_t = g_x ⊙ LN(x_t·Wx) + g_h ⊙ LN(h_{t-1}·Wh) + b into the two products
-    _layer_norm_backward(grad.dzx[t], dz, spec.gx, tape.xn[t], rs, 0, 4 * H, False, t, r0, r1,
-                         lengths)
-    _layer_norm_backward(grad.dzh[t], dz, spec.gh, tape.hn[t], rs, 1, 4 * H, False, t, r0, r1,
-                         lengths)
+    _layer_norm_backward(grad.dzx[t], dz, spec.gx, tape.xn[t], rs, 0, 4 * H, False, *norm)
+    _layer_norm_backward(grad.dzh[t], dz, spec.gh, tape.hn[t], rs, 1, 4 * H, False, *norm)
     _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dzh_t·Whᵀ (the loop adds it)
     _fill(du, 0, H, zero, *rows, False)  # padding: no gradient
     for k in range(4):
@@ -784,4 +780,5 @@ def _lnlstm_stream_tape(spec, B, H, dtype):
     return LNLSTMTape(np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype),
                       np.empty((2, B, H), dtype), np.empty((1, B, H), dtype),
                       np.empty((1, B, 4 * H), dtype), np.empty((1, B, 4 * H), dtype),
-                      np.empty((1, B, H), dtype), np.empty((1, B, 3), dtype))
+                      np.empty((1, B, H), dtype), np.empty((1, B, 3), dtype),
+                      np.empty((B, LANES), dtype))

@@ -257,7 +257,8 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     tc = new((T if training else 1, B, H), dtype)
     if cell == "lstm_ln":  # the norms are zero on padding (their gains' gradients sum them)
         xn, hn, cn = (np.zeros((T if training else 1, B, n), dtype) for n in (4 * H, 4 * H, H))
-        return C.LNLSTMTape(z, h, c, tc, xn, hn, cn, new((T if training else 1, B, 3), dtype))
+        return C.LNLSTMTape(z, h, c, tc, xn, hn, cn, new((T if training else 1, B, 3), dtype),
+                            new((B, C.LANES), dtype))
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
     m = h if h.shape[2] == H else new((T + 1 if training else 2, B, H), dtype)
     hm = new((T + 1, B, H), dtype) if spec.hmask.shape[0] else np.empty((0, 0, 0), dtype)
