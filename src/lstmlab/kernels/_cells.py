@@ -755,19 +755,22 @@ def _lnlstm_param_grads(spec, tape, grad, out, u0, u1):
     """``out (10H,)``: dL/dg_x (4H), dL/dg_h (4H), dL/dg_c, dL/db_c (H each), summed over steps
     and rows in order (padding has zero gradients and zero norms)."""
     H = tape.h.shape[2]
+    gx, gh, gc, bc = out[:4 * H], out[4 * H:8 * H], out[8 * H:9 * H], out[9 * H:]
     for u in range(np.uint64(u0), np.uint64(u1)):
         for k in range(10):  # units u0..u1 of every block
             out[k * H + u] = 0.0
-    for t in range(grad.dz.shape[0]):
+    for t in range(grad.dz.shape[0]):  # one sum per loop: each loop vectorises
         dz, du, xn, hn, cn = grad.dz[t], grad.du[t], tape.xn[t], tape.hn[t], tape.cn[t]
         for r in range(dz.shape[0]):
             for k in range(4):
                 for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
-                    out[u] += dz[r, u] * xn[r, u]
-                    out[4 * H + u] += dz[r, u] * hn[r, u]
+                    gx[u] += dz[r, u] * xn[r, u]
+                for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
+                    gh[u] += dz[r, u] * hn[r, u]
             for u in range(np.uint64(u0), np.uint64(u1)):
-                out[8 * H + u] += du[r, u] * cn[r, u]
-                out[9 * H + u] += du[r, u]
+                gc[u] += du[r, u] * cn[r, u]
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                bc[u] += du[r, u]
 
 
 @_implements(cell_states, LNLSTMTape)
