@@ -68,18 +68,18 @@ class RNNGrad(NamedTuple):
 
 
 class GRUSpec(NamedTuple):
-    b: np.ndarray  # (4H,) b_r, b_z, b_in, b_hn (zeros without bias)
-    hn: np.int64  # zh's block holding h_{t-1}·W_hn: 3 on the loops' four blocks, 2 when the
-    #               streaming step multiplies by the layer's own Wh (blocks r, z, n)
+    b: np.ndarray  # (4H,) b_r, b_z, then b_in in block n and b_hn in the other (zeros without)
+    n: np.int64  # the block of W_in·x_t, b_in and n_t: 3 in the loops' layout, 2 in the
+    #              streaming step's (the layer's own Wx); block 5 - n keeps W_hn·h_{t-1} + b_hn
 
 
 class GRUTape(NamedTuple):
-    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in (block 3 zero), r, z, n, W_hn·h_{t-1} + b_hn out
+    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in, r, z, n_t and W_hn·h_{t-1} + b_hn out (blocks above)
     h: np.ndarray  # (T+1, B, H)
 
 
 class GRUGrad(NamedTuple):
-    dz: np.ndarray  # (T, B, 4H) da_r, da_z, da_n, and da_n * r_t on W_hn·h_{t-1} + b_hn
+    dz: np.ndarray  # (T, B, 4H) da_r, da_z, da_n * r_t on W_hn·h_{t-1} + b_hn, da_n
     dh: np.ndarray  # (B, H)
 
 
@@ -505,48 +505,41 @@ def _rnn_stream_tape(spec, B, H, dtype):
 
 
 # -- the GRU (PyTorch's nn.GRU: the reset gate after the recurrent product) ----------------------
-# The sequence loops run it on four blocks: Wx (D, 4H) = [W_r, W_z, W_in, 0] and Wh (H, 4H) =
-# [W_r, W_z, 0, W_hn] (``fast._gru_blocks``), so that one pre-activation gradient
-# dz = [da_r, da_z, da_n, da_n * r_t] serves both sides: dz·Wxᵀ, xᵀ·dz see da_n and dz·Whᵀ,
-# hᵀ·dz see da_n * r_t, and Σ dz is the gradient of the four bias blocks. The streaming step
-# (forward only) multiplies by the layer's own three blocks: x_t·Wx fills blocks 0-2 of z and
-# h_{t-1}·W_hn is block 2 of zh (``spec.hn``); the step never reads block 3 of x_t·Wx.
+# Wh is the layer's own (H, 3H) = [W_hr, W_hz, W_hn]: h_{t-1}·Wh fills blocks 0-2 of zh. The
+# sequence loops take Wx as four blocks (D, 4H) = [W_ir, W_iz, 0, W_in] (``fast._gru_blocks``),
+# so that one pre-activation gradient dz = [da_r, da_z, da_n * r_t, da_n] serves both sides:
+# dz·Whᵀ and hᵀ·dz read its first three blocks, dz·Wxᵀ and xᵀ·dz see da_n in block 3, and Σ dz
+# is the gradient of the bias blocks. The streaming step (forward only) multiplies by the
+# layer's own Wx too (blocks r, z, n of z: ``spec.n`` = 2).
 @register_jitable
-def _reset_input(z, b, zh, hn, H, t, r0, r1, u0, u1, lengths):
-    """W_hn·h_{t-1} + b_hn (block ``hn`` of zh) into block 3 of z, for the candidate."""
-    o, oh = np.uint64(3 * H), np.uint64(hn * H)
+def _candidate(z, b, zh, n, H, t, r0, r1, u0, u1, lengths):
+    """W_hn·h_{t-1} + b_hn (block 2 of zh) into block 5 - n of z, then n_t = tanh(W_in·x_t +
+    b_in + r_t * (W_hn·h_{t-1} + b_hn)) into block n."""
+    o, on, oh = np.uint64((5 - n) * H), np.uint64(n * H), np.uint64(2 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
                 z[r, u + o] = b[u + o] + zh[r, u + oh]
-
-
-@register_jitable
-def _candidate(z, b, H, t, r0, r1, u0, u1, lengths):
-    """n_t = tanh(W_in·x_t + b_in + r_t * (W_hn·h_{t-1} + b_hn)) into block 2 of z."""
-    n, hn = np.uint64(2 * H), np.uint64(3 * H)
-    for r in range(r0, r1):
-        if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                z[r, u + n] = tanh((z[r, u + n] + b[u + n]) + z[r, u] * z[r, u + hn])
+                z[r, u + on] = tanh((z[r, u + on] + b[u + on]) + z[r, u] * z[r, u + o])
 
 
 @register_jitable
-def _gru_hidden(h, g, h_prev, H, t, r0, r1, u0, u1, lengths):
+def _gru_hidden(h, g, h_prev, n, H, t, r0, r1, u0, u1, lengths):
     """h_t = (1 - z_t) * n_t + z_t * h_{t-1}, as n_t + z_t * (h_{t-1} - n_t)."""
-    zg, n = np.uint64(H), np.uint64(2 * H)
+    zg, o = np.uint64(H), np.uint64(n * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                h[r, u] = g[r, u + n] + g[r, u + zg] * (h_prev[r, u] - g[r, u + n])
+                h[r, u] = g[r, u + o] + g[r, u + zg] * (h_prev[r, u] - g[r, u + o])
 
 
 @register_jitable
 def _gru_dgates(dz, dh, g, h_prev, H, t, r0, r1, u0, u1, lengths):
-    """The four blocks of dz from dL/dh_t, each in its own pass, then dh *= z_t (the direct
-    path z_t * h_{t-1}; the loop adds dz·Whᵀ)."""
+    """The four blocks of dz from dL/dh_t (the loops' layout), each in its own pass, then
+    dh *= z_t (the direct path z_t * h_{t-1}; the loop adds dz·Whᵀ)."""
     one = dz.dtype.type(1.0)
-    zg, n, hn = np.uint64(H), np.uint64(2 * H), np.uint64(3 * H)
+    zg, hn, n = np.uint64(H), np.uint64(2 * H), np.uint64(3 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):  # da_n = dh (1 - z_t) tanh'
@@ -571,9 +564,8 @@ def _gru_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     rows = (t, r0, r1, u0, u1, lengths)
     _sigmoid_gate(z, b, zh, 0, H, *rows)  # r_t = σ(W_r·[h_{t-1}, x_t] + b_r)
     _sigmoid_gate(z, b, zh, 1, H, *rows)  # z_t = σ(W_z·[h_{t-1}, x_t] + b_z)
-    _reset_input(z, b, zh, spec.hn, H, *rows)  # W_hn·h_{t-1} + b_hn
-    _candidate(z, b, H, *rows)  # n_t
-    _gru_hidden(tape.h[t + 1], z, tape.h[t], H, *rows)  # h_t
+    _candidate(z, b, zh, spec.n, H, *rows)  # n_t
+    _gru_hidden(tape.h[t + 1], z, tape.h[t], spec.n, H, *rows)  # h_t
     _carry((tape.h,), *rows)
 
 
@@ -590,7 +582,7 @@ def _gru_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
 
 @_implements(cell_param_grads, GRUSpec)
 def _gru_param_grads(spec, tape, grad, out, u0, u1):
-    pass  # b_hn's gradient is Σ dz of block 3, with the other biases'
+    pass  # b_hn's gradient is Σ dz of block 2, with the other biases'
 
 
 @_implements(cell_states, GRUTape)

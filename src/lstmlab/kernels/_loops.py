@@ -105,12 +105,12 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
     h_t = m_t·Wr, ``m`` the cell's output (H wide; ``tape.h`` itself without one)."""
     T, B = x.shape[0], x.shape[1]
     H, GH, Tz = m.shape[2], tape.z.shape[2], tape.z.shape[0]
-    G, P, nr = GH // H, nb * nu, whp.shape[2]
-    PH = whp.shape[0] // G
+    P, nr = nb * nu, whp.shape[2]
+    PH = (H + nr - 1) // nr  # panels per block; Wh has G blocks (whp), Wx GH / H
     scratch = np.empty((MC, nr), whp.dtype)
     q0, q1 = share(wxp.shape[0], P, tid)  # this thread's panels: packs them, projects them
     pack(Wx, H, wxp, q0, q1)
-    pack(Wh, H, whp, q0, q1)
+    pack(Wh, H, whp, *share(whp.shape[0], P, tid))
     pack(Wr, Wr.shape[1], wrp, *share(wrp.shape[0], P, tid))
     r0, r1 = share(B, nb, tid // nu)
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
@@ -130,7 +130,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
         for t in range(t0, t1):
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
-            for g in range(G):  # h_{t-1}·Wh on the columns of units u0..u1 of every gate
+            for g in range(whp.shape[0] // PH):  # h_{t-1}·Wh on units u0..u1 of every gate
                 product(h_in[t], r0, r1, whp, H, g * PH + p0, g * PH + p1, zh, False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if wrp.shape[0]:  # h_t = m_t·Wr; past a sequence's end h is carried
