@@ -14,7 +14,7 @@ median over lstmlab's (> 1: lstmlab is faster).
 Suites: train-dx (forward + backward with the input gradient, float32), infer (forward in eval
 mode / torch inference_mode), f64 (float64 training with dx), rnn (nn.RNN, training with dx),
 gru (nn.GRU, training with dx; its GFLOP/s count nn.GRU's three gate blocks, while lstmlab's
-compiled GRU multiplies four, one of zeros: ``kernels/_cells.py``), vdrop (an LSTM with
+compiled GRU multiplies x_t by four, one of zeros: ``kernels/_cells.py``), vdrop (an LSTM with
 variational dropout, ``LSTM(dropout_input=0.25, dropout_recurrent=0.25)``, training with dx,
 against the Python loop of LSTMCell arithmetic with masks a PyTorch user writes,
 ``bench/torch_vdrop_lstm.py``, eager and TorchScript; the ratio is over the faster), stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell),
@@ -206,10 +206,14 @@ def lnlstm_candidates(T, B, H):
     x = rng.normal(size=(T, B, H)).astype(np.float32)
     dy = rng.normal(size=(T, B, H)).astype(np.float32)
     layer = lstmlab.LSTM(H, H, layer_norm=True, rng=np.random.default_rng(1))
+    cands, pkgs = {}, {"lstmlab": lstmlab} | ({"baseline": BASELINE} if BASELINE else {})
+    for name, pkg in pkgs.items():
+        mine = pkg.LSTM(H, H, layer_norm=True, rng=np.random.default_rng(1))
 
-    def ours():
-        layer.forward(x)
-        layer.backward(dy)
+        def ours(mine=mine):
+            mine.forward(x)
+            mine.backward(dy)
+        cands[name] = ours
     eager = load_lstmlab(LayerNormLSTM(H, H), layer)
     scripted = torch.jit.script(load_lstmlab(LayerNormLSTM(H, H), layer))
     tx, tdy, zeros = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy), torch.zeros(
@@ -222,7 +226,7 @@ def lnlstm_candidates(T, B, H):
             y, _ = mod(tx, zeros, zeros)
             (y * tdy).sum().backward()
         return call
-    return {"lstmlab": ours, "torch": step(eager), "torchscript": step(scripted)}
+    return cands | {"torch": step(eager), "torchscript": step(scripted)}
 
 
 def run_lnlstm(shapes, rng):
@@ -232,10 +236,12 @@ def run_lnlstm(shapes, rng):
         ours, eager, script = (np.median(ts[k]) for k in ("lstmlab", "torch", "torchscript"))
         fl = lstm_flops(T, B, H, H)
         rows.append([label, f"{T}, {B}, {H}", fmt(ours), fmt(eager), fmt(script),
-                     f"**{min(eager, script) / ours:.2f}**", f"{fl / ours / 1e9:.0f}"])
+                     f"**{min(eager, script) / ours:.2f}**", f"{fl / ours / 1e9:.0f}"]
+                    + ([f"**{np.median(ts['baseline']) / ours:.2f}**"] if BASELINE else []))
     table("layer-norm LSTM, float32 training step with dx: median time per call",
           ["shape", "T, B, D=H", "lstmlab", "torch eager", "TorchScript",
-           "fastest torch / lstmlab", "GFLOP/s lstmlab"], rows)
+           "fastest torch / lstmlab", "GFLOP/s lstmlab"]
+          + (["baseline / lstmlab"] if BASELINE else []), rows)
 
 
 def stream_candidates(H, steps):

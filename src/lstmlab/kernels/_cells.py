@@ -68,18 +68,18 @@ class RNNGrad(NamedTuple):
 
 
 class GRUSpec(NamedTuple):
-    b: np.ndarray  # (4H,) b_r, b_z, b_in, b_hn (zeros without bias)
-    hn: np.int64  # zh's block holding h_{t-1}·W_hn: 3 on the loops' four blocks, 2 when the
-    #               streaming step multiplies by the layer's own Wh (blocks r, z, n)
+    b: np.ndarray  # (4H,) b_r, b_z, then b_in in block n and b_hn in the other (zeros without)
+    n: np.int64  # the block of W_in·x_t, b_in and n_t: 3 in the loops' layout, 2 in the
+    #              streaming step's (the layer's own Wx); block 5 - n keeps W_hn·h_{t-1} + b_hn
 
 
 class GRUTape(NamedTuple):
-    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in (block 3 zero), r, z, n, W_hn·h_{t-1} + b_hn out
+    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in, r, z, n_t and W_hn·h_{t-1} + b_hn out (blocks above)
     h: np.ndarray  # (T+1, B, H)
 
 
 class GRUGrad(NamedTuple):
-    dz: np.ndarray  # (T, B, 4H) da_r, da_z, da_n, and da_n * r_t on W_hn·h_{t-1} + b_hn
+    dz: np.ndarray  # (T, B, 4H) da_r, da_z, da_n * r_t on W_hn·h_{t-1} + b_hn, da_n
     dh: np.ndarray  # (B, H)
 
 
@@ -505,48 +505,41 @@ def _rnn_stream_tape(spec, B, H, dtype):
 
 
 # -- the GRU (PyTorch's nn.GRU: the reset gate after the recurrent product) ----------------------
-# The sequence loops run it on four blocks: Wx (D, 4H) = [W_r, W_z, W_in, 0] and Wh (H, 4H) =
-# [W_r, W_z, 0, W_hn] (``fast._gru_blocks``), so that one pre-activation gradient
-# dz = [da_r, da_z, da_n, da_n * r_t] serves both sides: dz·Wxᵀ, xᵀ·dz see da_n and dz·Whᵀ,
-# hᵀ·dz see da_n * r_t, and Σ dz is the gradient of the four bias blocks. The streaming step
-# (forward only) multiplies by the layer's own three blocks: x_t·Wx fills blocks 0-2 of z and
-# h_{t-1}·W_hn is block 2 of zh (``spec.hn``); the step never reads block 3 of x_t·Wx.
+# Wh is the layer's own (H, 3H) = [W_hr, W_hz, W_hn]: h_{t-1}·Wh fills blocks 0-2 of zh. The
+# sequence loops take Wx as four blocks (D, 4H) = [W_ir, W_iz, 0, W_in] (``fast._gru_blocks``),
+# so that one pre-activation gradient dz = [da_r, da_z, da_n * r_t, da_n] serves both sides:
+# dz·Whᵀ and hᵀ·dz read its first three blocks, dz·Wxᵀ and xᵀ·dz see da_n in block 3, and Σ dz
+# is the gradient of the bias blocks. The streaming step (forward only) multiplies by the
+# layer's own Wx too (blocks r, z, n of z: ``spec.n`` = 2).
 @register_jitable
-def _reset_input(z, b, zh, hn, H, t, r0, r1, u0, u1, lengths):
-    """W_hn·h_{t-1} + b_hn (block ``hn`` of zh) into block 3 of z, for the candidate."""
-    o, oh = np.uint64(3 * H), np.uint64(hn * H)
+def _candidate(z, b, zh, n, H, t, r0, r1, u0, u1, lengths):
+    """W_hn·h_{t-1} + b_hn (block 2 of zh) into block 5 - n of z, then n_t = tanh(W_in·x_t +
+    b_in + r_t * (W_hn·h_{t-1} + b_hn)) into block n."""
+    o, on, oh = np.uint64((5 - n) * H), np.uint64(n * H), np.uint64(2 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
                 z[r, u + o] = b[u + o] + zh[r, u + oh]
-
-
-@register_jitable
-def _candidate(z, b, H, t, r0, r1, u0, u1, lengths):
-    """n_t = tanh(W_in·x_t + b_in + r_t * (W_hn·h_{t-1} + b_hn)) into block 2 of z."""
-    n, hn = np.uint64(2 * H), np.uint64(3 * H)
-    for r in range(r0, r1):
-        if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                z[r, u + n] = tanh((z[r, u + n] + b[u + n]) + z[r, u] * z[r, u + hn])
+                z[r, u + on] = tanh((z[r, u + on] + b[u + on]) + z[r, u] * z[r, u + o])
 
 
 @register_jitable
-def _gru_hidden(h, g, h_prev, H, t, r0, r1, u0, u1, lengths):
+def _gru_hidden(h, g, h_prev, n, H, t, r0, r1, u0, u1, lengths):
     """h_t = (1 - z_t) * n_t + z_t * h_{t-1}, as n_t + z_t * (h_{t-1} - n_t)."""
-    zg, n = np.uint64(H), np.uint64(2 * H)
+    zg, o = np.uint64(H), np.uint64(n * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                h[r, u] = g[r, u + n] + g[r, u + zg] * (h_prev[r, u] - g[r, u + n])
+                h[r, u] = g[r, u + o] + g[r, u + zg] * (h_prev[r, u] - g[r, u + o])
 
 
 @register_jitable
 def _gru_dgates(dz, dh, g, h_prev, H, t, r0, r1, u0, u1, lengths):
-    """The four blocks of dz from dL/dh_t, each in its own pass, then dh *= z_t (the direct
-    path z_t * h_{t-1}; the loop adds dz·Whᵀ)."""
+    """The four blocks of dz from dL/dh_t (the loops' layout), each in its own pass, then
+    dh *= z_t (the direct path z_t * h_{t-1}; the loop adds dz·Whᵀ)."""
     one = dz.dtype.type(1.0)
-    zg, n, hn = np.uint64(H), np.uint64(2 * H), np.uint64(3 * H)
+    zg, hn, n = np.uint64(H), np.uint64(2 * H), np.uint64(3 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):  # da_n = dh (1 - z_t) tanh'
@@ -571,9 +564,8 @@ def _gru_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     rows = (t, r0, r1, u0, u1, lengths)
     _sigmoid_gate(z, b, zh, 0, H, *rows)  # r_t = σ(W_r·[h_{t-1}, x_t] + b_r)
     _sigmoid_gate(z, b, zh, 1, H, *rows)  # z_t = σ(W_z·[h_{t-1}, x_t] + b_z)
-    _reset_input(z, b, zh, spec.hn, H, *rows)  # W_hn·h_{t-1} + b_hn
-    _candidate(z, b, H, *rows)  # n_t
-    _gru_hidden(tape.h[t + 1], z, tape.h[t], H, *rows)  # h_t
+    _candidate(z, b, zh, spec.n, H, *rows)  # n_t
+    _gru_hidden(tape.h[t + 1], z, tape.h[t], spec.n, H, *rows)  # h_t
     _carry((tape.h,), *rows)
 
 
@@ -590,7 +582,7 @@ def _gru_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
 
 @_implements(cell_param_grads, GRUSpec)
 def _gru_param_grads(spec, tape, grad, out, u0, u1):
-    pass  # b_hn's gradient is Σ dz of block 3, with the other biases'
+    pass  # b_hn's gradient is Σ dz of block 2, with the other biases'
 
 
 @_implements(cell_states, GRUTape)
@@ -639,6 +631,7 @@ class LNLSTMTape(NamedTuple):
     hn: np.ndarray  # (T or 1, B, 4H) LN(h_{t-1}·Wh) (0 on padding)
     cn: np.ndarray  # (T or 1, B, H) LN(C_t) (0 on padding)
     rstd: np.ndarray  # (T or 1, B, 3) 1/sqrt(σ² + EPS) of the norms of x·Wx, h·Wh, C_t
+    lanes: np.ndarray  # (B, LANES) room for a row's partial sums (``_row_sum``)
 
 
 class LNLSTMGrad(NamedTuple):
@@ -653,42 +646,39 @@ class LNLSTMGrad(NamedTuple):
 LN_EPS = 1e-5  # as lstm_layernorm.EPS (PyTorch's nn.LayerNorm default)
 
 
-@register_jitable
-def _term(a, r, u, m, square, b, c):
-    v = a[r, u] - m
-    v = v * v if square else v
-    v = v if b is None else v * b[u]
-    return v if c is None else v * c[r, u]
+LANES = 64  # partial sums of a row statistic (a power of two)
 
 
 @register_jitable
-def _row_sum(a, r, n, m, square, b, c):
-    """Σ over u < n of (a[r, u] - m) (squared with ``square``) · b[u] · c[r, u] (b, c None: 1),
-    in four interleaved partial sums: independent chains that pipeline, added in a fixed order
-    (the same bits for any team)."""
-    s0 = s1 = s2 = s3 = a.dtype.type(0.0)
-    u = 0
-    while u + 4 <= n:
-        s0 += _term(a, r, u, m, square, b, c)
-        s1 += _term(a, r, u + 1, m, square, b, c)
-        s2 += _term(a, r, u + 2, m, square, b, c)
-        s3 += _term(a, r, u + 3, m, square, b, c)
-        u += 4
-    while u < n:
-        s0 += _term(a, r, u, m, square, b, c)
-        u += 1
-    return (s0 + s1) + (s2 + s3)
+def _row_sum(a, r, n, m, square, b, c, lanes):
+    """Σ over u < n of (a[r, u] - m) (squared with ``square``) · b[u] · c[r, u] (b, c None: 1).
+    Lane l of ``lanes (LANES,)`` sums columns l, l + LANES, ... in order, then the lanes are
+    added in a fixed tree: the same bits for any team, in a loop the compiler vectorises (the
+    lanes' length is not a constant to it, so it vectorises the loop rather than unroll it)."""
+    L, lanes[:] = np.uint64(lanes.shape[0]), 0
+    for u0 in range(np.uint64(0), np.uint64(n), L):
+        for u in range(u0, min(u0 + L, np.uint64(n))):
+            v = a[r, u] - m
+            v = v * v if square else v
+            v = v if b is None else v * b[u]
+            lanes[u - u0] += v if c is None else v * c[r, u]
+    w = lanes.shape[0]
+    while w > 1:
+        w //= 2
+        for j in range(w):
+            lanes[j] += lanes[j + w]
+    return lanes[0]
 
 
 @register_jitable
-def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
+def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, lanes, t, r0, r1, lengths):
     """Over the n columns of each active row of src: x̂ = (v - μ) / sqrt(σ² + EPS) into xhat,
     1/sqrt(σ² + EPS) into rstd[:, k], y = gain ⊙ x̂ (+ bias). y may be src."""
     one, zero, eps = y.dtype.type(1.0), y.dtype.type(0.0), y.dtype.type(LN_EPS)
     for r in range(r0, r1):
         if t < lengths[r]:
-            m = _row_sum(src, r, n, zero, False, None, None) / n
-            s = one / np.sqrt(_row_sum(src, r, n, m, True, None, None) / n + eps)
+            m = _row_sum(src, r, n, zero, False, None, None, lanes[r]) / n
+            s = one / np.sqrt(_row_sum(src, r, n, m, True, None, None, lanes[r]) / n + eps)
             rstd[r, k] = s
             for u in range(np.uint64(n)):
                 xhat[r, u] = (src[r, u] - m) * s
@@ -697,14 +687,14 @@ def _layer_norm(y, xhat, rstd, k, src, gain, bias, n, t, r0, r1, lengths):
 
 
 @register_jitable
-def _layer_norm_backward(dsrc, dy, gain, xhat, rstd, k, n, add, t, r0, r1, lengths):
+def _layer_norm_backward(dsrc, dy, gain, xhat, rstd, k, n, add, lanes, t, r0, r1, lengths):
     """dsrc (+= with ``add``) = rstd · (g - mean g - x̂ · mean(g ⊙ x̂)) for g = dy ⊙ gain: the
     gradient on v from the one on y = gain ⊙ LN(v) (+ bias), over n columns of active rows."""
     zero = dsrc.dtype.type(0.0)
     for r in range(r0, r1):
         if t < lengths[r]:
-            s1 = _row_sum(dy, r, n, zero, False, gain, None) / n
-            s2, s = _row_sum(dy, r, n, zero, False, gain, xhat) / n, rstd[r, k]
+            s1 = _row_sum(dy, r, n, zero, False, gain, None, lanes[r]) / n
+            s2, s = _row_sum(dy, r, n, zero, False, gain, xhat, lanes[r]) / n, rstd[r, k]
             for u in range(np.uint64(n)):
                 d = s * ((dy[r, u] * gain[u] - s1) - xhat[r, u] * s2)
                 dsrc[r, u] = dsrc[r, u] + d if add else d
@@ -718,11 +708,11 @@ def _lnlstm_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     cn, rs, tc = tape.cn[t % tape.cn.shape[0]], tape.rstd[t % tape.rstd.shape[0]], tape.tc[
         t % tape.tc.shape[0]]
     c_prev, c = tape.c[t % tape.c.shape[0]], tape.c[(t + 1) % tape.c.shape[0]]
-    rows = (t, r0, r1, 0, H, lengths)
-    _layer_norm(z, xn, rs, 0, z, spec.gx, None, 4 * H, t, r0, r1, lengths)  # g_x ⊙ LN(x_t·Wx)
-    _layer_norm(zh, hn, rs, 1, zh, spec.gh, None, 4 * H, t, r0, r1, lengths)  # g_h ⊙ LN(h·Wh)
+    rows, norm = (t, r0, r1, 0, H, lengths), (tape.lanes, t, r0, r1, lengths)
+    _layer_norm(z, xn, rs, 0, z, spec.gx, None, 4 * H, *norm)  # g_x ⊙ LN(x_t·Wx)
+    _layer_norm(zh, hn, rs, 1, zh, spec.gh, None, 4 * H, *norm)  # g_h ⊙ LN(h_{t-1}·Wh)
     _lstm_gates(z, spec.b, zh, c, c_prev, H, *rows)  # f, i, o, C̃ of their sum + b; C_t
-    _layer_norm(zh, cn, rs, 2, c, spec.gc, spec.bc, H, t, r0, r1, lengths)  # u_t, in zh
+    _layer_norm(zh, cn, rs, 2, c, spec.gc, spec.bc, H, *norm)  # u_t, in zh
     _hidden(tape.h[t + 1], tc, z, zh, H, *rows)  # h_t = o_t ⊙ tanh(u_t)
     _carry((tape.h, tape.c), *rows)
 
@@ -733,20 +723,18 @@ def _lnlstm_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
     g, tc, rs = tape.z[t], tape.tc[t], tape.rstd[t]
     dz, dh, dc, du = grad.dz[t], grad.dh, grad.dc, grad.du[t]
     zero = dz.dtype.type(0.0)
-    rows = (t, r0, r1, 0, H, lengths)
+    rows, norm = (t, r0, r1, 0, H, lengths), (tape.lanes, t, r0, r1, lengths)
     if dy.shape[0]:
         _dgate(dh, 0, H, dy[t], -1, None, 0, None, 0, _ONE, *rows, True)
     # backprop h_t = o_t ⊙ tanh(u_t): into o_t (σ'), into u_t (tanh'), through LN into C_t
     _dgate(dz, 2, H, dh, -1, tc, -1, g, 2, _SIG, *rows)
     _dgate(du, 0, H, dh, -1, g, 2, tc, -1, _TANH, *rows)
-    _layer_norm_backward(dc, du, spec.gc, tape.cn[t], rs, 2, H, True, t, r0, r1, lengths)
+    _layer_norm_backward(dc, du, spec.gc, tape.cn[t], rs, 2, H, True, *norm)
     _lstm_dgates(dz, dc, g, tape.c[t], H, *rows)
     _scale(dc, 0, H, g, 0, _TIMES, *rows)  # the highway: dL/dC_{t-1} = dL/dC_t · f_t
     # backprop a_t = g_x ⊙ LN(x_t·Wx) + g_h ⊙ LN(h_{t-1}·Wh) + b into the two products
-    _layer_norm_backward(grad.dzx[t], dz, spec.gx, tape.xn[t], rs, 0, 4 * H, False, t, r0, r1,
-                         lengths)
-    _layer_norm_backward(grad.dzh[t], dz, spec.gh, tape.hn[t], rs, 1, 4 * H, False, t, r0, r1,
-                         lengths)
+    _layer_norm_backward(grad.dzx[t], dz, spec.gx, tape.xn[t], rs, 0, 4 * H, False, *norm)
+    _layer_norm_backward(grad.dzh[t], dz, spec.gh, tape.hn[t], rs, 1, 4 * H, False, *norm)
     _fill(dh, 0, H, zero, *rows, True)  # dL/dh_{t-1} is dzh_t·Whᵀ (the loop adds it)
     _fill(du, 0, H, zero, *rows, False)  # padding: no gradient
     for k in range(4):
@@ -759,19 +747,22 @@ def _lnlstm_param_grads(spec, tape, grad, out, u0, u1):
     """``out (10H,)``: dL/dg_x (4H), dL/dg_h (4H), dL/dg_c, dL/db_c (H each), summed over steps
     and rows in order (padding has zero gradients and zero norms)."""
     H = tape.h.shape[2]
+    gx, gh, gc, bc = out[:4 * H], out[4 * H:8 * H], out[8 * H:9 * H], out[9 * H:]
     for u in range(np.uint64(u0), np.uint64(u1)):
         for k in range(10):  # units u0..u1 of every block
             out[k * H + u] = 0.0
-    for t in range(grad.dz.shape[0]):
+    for t in range(grad.dz.shape[0]):  # one sum per loop: each loop vectorises
         dz, du, xn, hn, cn = grad.dz[t], grad.du[t], tape.xn[t], tape.hn[t], tape.cn[t]
         for r in range(dz.shape[0]):
             for k in range(4):
                 for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
-                    out[u] += dz[r, u] * xn[r, u]
-                    out[4 * H + u] += dz[r, u] * hn[r, u]
+                    gx[u] += dz[r, u] * xn[r, u]
+                for u in range(np.uint64(k * H + u0), np.uint64(k * H + u1)):
+                    gh[u] += dz[r, u] * hn[r, u]
             for u in range(np.uint64(u0), np.uint64(u1)):
-                out[8 * H + u] += du[r, u] * cn[r, u]
-                out[9 * H + u] += du[r, u]
+                gc[u] += du[r, u] * cn[r, u]
+            for u in range(np.uint64(u0), np.uint64(u1)):
+                bc[u] += du[r, u]
 
 
 @_implements(cell_states, LNLSTMTape)
@@ -784,4 +775,5 @@ def _lnlstm_stream_tape(spec, B, H, dtype):
     return LNLSTMTape(np.empty((1, B, 4 * H), dtype), np.empty((2, B, H), dtype),
                       np.empty((2, B, H), dtype), np.empty((1, B, H), dtype),
                       np.empty((1, B, 4 * H), dtype), np.empty((1, B, 4 * H), dtype),
-                      np.empty((1, B, H), dtype), np.empty((1, B, 3), dtype))
+                      np.empty((1, B, H), dtype), np.empty((1, B, 3), dtype),
+                      np.empty((B, LANES), dtype))

@@ -108,13 +108,15 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
     wastes less of a last, partly filled panel."""
     T, B = x.shape[0], x.shape[1]
     H, GH, Tz = m.shape[2], tape.z.shape[2], tape.z.shape[0]
-    G, P, nr = GH // H, nb * nu, whp.shape[2]
-    PH = whp.shape[0] // G
-    Hb, Q = (H, G * PH) if nu > 1 else (GH, (GH + nr - 1) // nr)  # blocks' width, panels
+    P, nr = nb * nu, whp.shape[2]
+    PH = (H + nr - 1) // nr  # panels per block; Wh has whp.shape[0] // PH blocks, Wx GH / H
+    GHh = whp.shape[0] // PH * H  # Wh's columns (a GRU's Wh has three blocks, its Wx four)
+    Hx, Qx = (H, wxp.shape[0]) if nu > 1 else (GH, (GH + nr - 1) // nr)
+    Hh, Qh = (H, whp.shape[0]) if nu > 1 else (GHh, (GHh + nr - 1) // nr)
     scratch = empty_lines((MC, nr), whp.dtype)
-    q0, q1 = share(Q, P, tid)  # this thread's panels: packs them, projects them
-    pack(Wx, Hb, wxp, q0, q1)
-    pack(Wh, Hb, whp, q0, q1)
+    q0, q1 = share(Qx, P, tid)  # this thread's panels: packs them, projects them
+    pack(Wx, Hx, wxp, q0, q1)
+    pack(Wh, Hh, whp, *share(Qh, P, tid))
     pack(Wr, Wr.shape[1], wrp, *share(wrp.shape[0], P, tid))
     r0, r1 = share(B, nb, tid // nu)
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
@@ -127,15 +129,15 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
         s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
         if Tz < T and t0 > 0 and not _team_barrier(sync, P):
             return  # (each thread waits until everyone is done with the ring's last chunk)
-        product(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, Hb, q0, q1,
+        product(x2[t0 * B:t1 * B], 0, (t1 - t0) * B, wxp, Hx, q0, q1,
                 z2[s0 * B:(s0 + t1 - t0) * B], False, scratch)
         if not _team_barrier(sync, P):  # the chunk projected (the first time, weights packed)
             return
         for t in range(t0, t1):
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
-            for g in range(G if nu > 1 else 1):  # h_{t-1}·Wh on units u0..u1 of every gate
-                product(h_in[t], r0, r1, whp, Hb, g * PH + p0, g * PH + p1 if nu > 1 else Q, zh,
+            for g in range(whp.shape[0] // PH if nu > 1 else 1):  # h_{t-1}·Wh, units u0..u1
+                product(h_in[t], r0, r1, whp, Hh, g * PH + p0, g * PH + p1 if nu > 1 else Qh, zh,
                         False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if wrp.shape[0]:  # h_t = m_t·Wr; past a sequence's end h is carried

@@ -232,7 +232,7 @@ def _spec(cell: str, b, H: int, dtype, options: dict, B: int = 0):
     if cell == "rnn":
         return C.RNNSpec(b, options.get("act", "tanh") == "relu")
     if cell == "gru":
-        return C.GRUSpec(b, np.int64(options.get("hn", 3)))
+        return C.GRUSpec(b, np.int64(options.get("n", 3)))
     if cell == "lstm_ln":
         return C.LNLSTMSpec(b, *(np.ascontiguousarray(a, dtype) for a in options["ln"]))
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
@@ -258,7 +258,8 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     tc = new((T if training else 1, B, H), dtype)
     if cell == "lstm_ln":  # the norms are zero on padding (their gains' gradients sum them)
         xn, hn, cn = (np.zeros((T if training else 1, B, n), dtype) for n in (4 * H, 4 * H, H))
-        return C.LNLSTMTape(z, h, c, tc, xn, hn, cn, new((T if training else 1, B, 3), dtype))
+        return C.LNLSTMTape(z, h, c, tc, xn, hn, cn, new((T if training else 1, B, 3), dtype),
+                            new((B, C.LANES), dtype))
     mask = np.ones((T if training else 1, B, 4 * H) if spec.clip else (1, 1, 1), dtype)
     m = h if h.shape[2] == H else new((T + 1 if training else 2, B, H), dtype)
     hm = new((T + 1, B, H), dtype) if spec.hmask.shape[0] else np.empty((0, 0, 0), dtype)
@@ -267,15 +268,19 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     return C.LSTMTape(z, h, c, tc, mask, m, hm)
 
 
-def _gru_blocks(Wx, Wh):
-    """The GRU's ``Wx (D, 3H)``, ``Wh (H, 3H)`` (blocks r, z, n) as the four blocks its
-    compiled cell runs on: ``[W_r, W_z, W_in, 0]`` and ``[W_r, W_z, 0, W_hn]`` (``_cells``)."""
-    H = Wh.shape[0]
+def _gru_blocks(Wx, b):
+    """The GRU's ``Wx (D, 3H)`` (blocks r, z, n) as the loops' four blocks ``[W_ir, W_iz, 0,
+    W_in]``, and ``b (4H,)`` (b_r, b_z, b_in, b_hn) with its last two blocks swapped to match
+    them (``_cells``); Wh is the layer's own."""
+    H = Wx.shape[1] // 3
     wx = np.zeros((Wx.shape[0], 4 * H), Wx.dtype)
-    wh = np.zeros((H, 4 * H), Wh.dtype)
-    wx[:, :3 * H] = Wx
-    wh[:, :2 * H], wh[:, 3 * H:] = Wh[:, :2 * H], Wh[:, 2 * H:]
-    return wx, wh
+    wx[:, :2 * H], wx[:, 3 * H:] = Wx[:, :2 * H], Wx[:, 2 * H:]
+    return wx, None if b is None else _swap_last(b, H)
+
+
+def _swap_last(a, H: int):
+    """``a (4H,)`` with blocks 2 and 3 exchanged."""
+    return np.concatenate([a[:2 * H], a[3 * H:], a[2 * H:3 * H]])
 
 
 def _single(cell: str) -> bool:
@@ -300,7 +305,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     dtype = x.dtype
     Wx, Wh = np.ascontiguousarray(Wx, dtype), np.ascontiguousarray(Wh, dtype)
     if cell == "gru":
-        Wx, Wh = _gru_blocks(Wx, Wh)
+        Wx, b = _gru_blocks(Wx, b)
     T, B, D = x.shape
     Wr = options.get("Wr")
     Wr = np.empty((0, 1), dtype) if Wr is None else np.ascontiguousarray(Wr, dtype)
@@ -311,10 +316,10 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache, new)
     lens = np.full(B, T, np.int64) if lengths is None else np.array(lengths, np.int64)
     nr = mods.product.panel_width(dtype)
-    Q = G * -(-H // nr)
+    Q = -(-H // nr)  # panels per block
     m = tape.m if cell == "lstm" else tape.h
-    args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh, new((Q, D, nr), dtype),
-            new((Q, Wh.shape[0], nr), dtype), m, Wr,
+    args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh,
+            new((Wx.shape[1] // H * Q, D, nr), dtype), new((G * Q, Wh.shape[0], nr), dtype), m, Wr,
             new((-(-Wr.shape[1] // nr) if len(Wr) else 0, H, nr), dtype))
     whole_rows = cell == "lstm_ln" or len(Wr) > 0
     _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, whole_rows), mods.loops.sync_words)
@@ -340,7 +345,7 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     T, B, D = x.shape
     Hh, dtype = tape.h.shape[2], x.dtype  # h's width: P with a projection, else H
     H = Wr.shape[0] or Hh
-    G = cache.Wh.shape[1] // H
+    G = cache.Wx.shape[1] // H
     carried = [np.zeros((B, w), dtype) if d is None else np.array(d, dtype=dtype, order="C")
                for d, w in zip(dstates, (Hh, H))]
     new = _Stagger(x).empty
@@ -369,14 +374,15 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
         rows.flags.writeable = False
     args = (cache.spec, tape, grad, dy, x2, h2, cache.lengths, cache.Wx, cache.Wh,
             new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
-            new((-(-Hh // nr), G * H, nr), dtype), dWx, dWh, db, dP, dx2, m2, Wr,
+            new((-(-Hh // nr), cache.Wh.shape[1], nr), dtype), dWx, dWh, db, dP, dx2, m2, Wr,
             new((-(-H // nr) if P else 0, P, nr), dtype), new((T if P else 0, B, P or 1), dtype),
             grad.dm if cache.cell == "lstm" else grad.dh, dWr)
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
     if cache.cell == "lstm" and cache.spec.hmask.shape[0]:
         grad.dh[...] *= cache.spec.hmask  # dL/dh_0 is all through the first product
-    if cache.cell == "gru":  # back from the four blocks: Wx's r, z, n; Wh's r, z, hn
-        dWx, dWh = dWx[:, :3 * H], np.concatenate([dWh[:, :2 * H], dWh[:, 3 * H:]], axis=1)
+    if cache.cell == "gru":  # back from the loops' layout: Wx's r, z, n; Wh's r, z, hn
+        dWx, dWh = np.concatenate([dWx[:, :2 * H], dWx[:, 3 * H:]], axis=1), dWh[:, :3 * H]
+        db = _swap_last(db, H)
     if ln:
         dP = tuple(np.split(dP, [4 * H, 8 * H, 9 * H]))
     return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:len(dstates) + 1]),
@@ -393,7 +399,7 @@ def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tup
     ``(Wx, Wh, b, layer_options)`` (the peepholes ``P``, the layer norm's ``ln``); the arrays
     are the layer's own (nothing is copied: the GRU's step reads its three blocks as they are,
     ``_cells``)."""
-    options = dict(options, hn=2) if cell == "gru" else options
+    options = dict(options, n=2) if cell == "gru" else options
     specs = tuple(_spec(cell, p[2], H, dtype, dict(options, **p[3]), STREAM_ROWS)
                   for p in layers)
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
