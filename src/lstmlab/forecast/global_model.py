@@ -42,7 +42,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import positive_int
 from .._scaling import mean_std
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
@@ -53,7 +52,7 @@ from .baselines import LinearAR, mae, ridge_gcv
 from .data import TimeSeries, detect_season
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices
-from .model import MIXES, TRANSFORMS, check_series_range, pick_mix
+from .model import MIXES, check_series_range, check_window_settings, pick_mix
 from .panel import Panel
 from .windows import Split, WindowError, chronological_split, make_windows
 
@@ -77,12 +76,7 @@ class GlobalConfig(JsonConfig):
     def __post_init__(self):
         if self.base not in GLOBAL_BASES:
             raise ValueError(f"base must be one of {GLOBAL_BASES}, got {self.base!r}")
-        positive_int(self.lookback, "lookback")
-        positive_int(self.horizon, "horizon")
-        if self.transform not in TRANSFORMS:
-            raise ValueError(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
-        if self.season is not None:
-            positive_int(self.season, "season")
+        check_window_settings(self)
 
 
 

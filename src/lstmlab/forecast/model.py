@@ -95,12 +95,7 @@ class ForecastConfig(JsonConfig):
             raise ValueError(f"quantiles must be increasing levels strictly between 0 and 1, "
                              f"got {list(q)}")
         object.__setattr__(self, "quantiles", q)
-        positive_int(self.lookback, "lookback")
-        positive_int(self.horizon, "horizon")
-        if self.transform not in TRANSFORMS:
-            raise ValueError(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
-        if self.season is not None:
-            positive_int(self.season, "season")
+        check_window_settings(self)
         if self.anchor not in ANCHORS:
             raise ValueError(f"anchor must be one of {ANCHORS}, got {self.anchor!r}")
         if self.base not in BASES:
@@ -119,6 +114,17 @@ def pick_mix(errors: dict) -> float:
     (docs/forecasting.md, "The hybrid's weight")."""
     gain = errors[0.0] - min(errors.values())
     return min(w for w in MIXES if errors[0.0] - errors[w] >= gain / 2)
+
+
+def check_window_settings(config) -> None:
+    """The checks a forecaster's settings share: positive ``lookback`` and ``horizon``, a
+    known ``transform``, and ``season`` None or positive."""
+    positive_int(config.lookback, "lookback")
+    positive_int(config.horizon, "horizon")
+    if config.transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {TRANSFORMS}, got {config.transform!r}")
+    if config.season is not None:
+        positive_int(config.season, "season")
 
 
 def check_series_range(series: TimeSeries) -> None:
