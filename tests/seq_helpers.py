@@ -1,4 +1,4 @@
-"""Helpers shared by the forecasting, classification and estimator tests."""
+"""Helpers shared by the tests (forecasting, classification, estimators, recurrent layers)."""
 
 import pytest
 
@@ -19,3 +19,14 @@ def write(path, text: str):
     path.write_text(text, encoding="utf-8")
     return path
 
+
+
+def central_difference(loss, arr, idx, eps=1e-6) -> float:
+    """``(loss() at arr[idx] + eps - loss() at arr[idx] - eps) / 2 eps``; ``arr`` is restored."""
+    v = arr[idx]
+    arr[idx] = v + eps
+    up = loss()
+    arr[idx] = v - eps
+    down = loss()
+    arr[idx] = v
+    return (up - down) / (2 * eps)

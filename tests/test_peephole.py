@@ -12,6 +12,7 @@ from lstmlab import LSTM
 from lstmlab.kernels import LSTMParams, lstm_backward, lstm_forward
 from lstmlab.kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                            lstm_peephole_forward)
+from seq_helpers import central_difference
 
 OPTIONS = [  # (peephole, clip, input_forget)
     (True, None, False), (True, 0.9, False), (True, None, True), (True, 0.7, True),
@@ -178,13 +179,7 @@ def test_layer_gradients_match_finite_differences(opts):
         arr = layer.params()[name]
         numeric = np.zeros_like(arr)
         for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + 1e-6
-            up = loss()
-            arr[idx] = old - 1e-6
-            down = loss()
-            arr[idx] = old
-            numeric[idx] = (up - down) / 2e-6
+            numeric[idx] = central_difference(loss, arr, idx)
         np.testing.assert_allclose(grads[name], numeric, rtol=1e-6, atol=1e-7, err_msg=name)
     layer.forward(x, state, lengths)  # the last loss() ran on perturbed weights
     dx_full = layer.backward(dy, (dh, dc))[0]

@@ -15,6 +15,7 @@ import lstmlab
 from lstmlab import GRU, LSTM, RNN
 from lstmlab.kernels import LSTMParams, fast, lstm_backward, lstm_forward
 from lstmlab.kernels.lstm import LSTMMasks
+from seq_helpers import central_difference
 
 torch = pytest.importorskip("torch")
 needs_fast = pytest.mark.skipif(not fast.available(), reason="needs numba")
@@ -234,13 +235,7 @@ def test_kernel_mask_gradients_by_finite_differences(kind):
         x, h0, c0, params = args[:4]
         for arr, g in zip((x, h0, c0, *params), got):
             for idx in np.ndindex(arr.shape):
-                v = arr[idx]
-                arr[idx] = v + 1e-6
-                up = loss()
-                arr[idx] = v - 1e-6
-                down = loss()
-                arr[idx] = v
-                assert abs((up - down) / 2e-6 - g[idx]) < 1e-7
+                assert abs(central_difference(loss, arr, idx) - g[idx]) < 1e-7
 
 
 @needs_fast
@@ -354,13 +349,7 @@ def test_input_dropout_and_weight_drop_on_the_other_cells_by_finite_differences(
     for arr, g in [(x, dx), (h0, dh0)] + [(v, layer.grads()[k].copy())
                                           for k, v in layer.params().items()]:
         for idx in list(np.ndindex(arr.shape))[::3]:
-            v = arr[idx]
-            arr[idx] = v + 1e-6
-            up = loss()
-            arr[idx] = v - 1e-6
-            down = loss()
-            arr[idx] = v
-            assert abs((up - down) / 2e-6 - g[idx]) < 1e-7
+            assert abs(central_difference(loss, arr, idx) - g[idx]) < 1e-7
 
 
 def test_checkpoints_keep_the_options(tmp_path):
