@@ -1,5 +1,6 @@
 """Helpers shared by the tests (forecasting, classification, estimators, recurrent layers)."""
 
+import numpy as np
 import pytest
 
 
@@ -30,3 +31,9 @@ def central_difference(loss, arr, idx, eps=1e-6) -> float:
     down = loss()
     arr[idx] = v
     return (up - down) / (2 * eps)
+
+
+def numerical_gradient(loss, arr, eps=1e-6) -> np.ndarray:
+    """:func:`central_difference` at every entry of ``arr``."""
+    return np.array([central_difference(loss, arr, idx, eps) for idx in np.ndindex(arr.shape)]
+                    ).reshape(arr.shape)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lstmlab.training.losses import log_softmax, mse_loss, softmax, softmax_cross_entropy
+from seq_helpers import numerical_gradient
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -13,20 +14,6 @@ RTOL = 1e-12
 
 def t64(a, grad=False):
     return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
-
-
-def finite_difference(f, x, eps=1e-6):
-    """Central differences of the scalar ``f()`` with respect to every entry of ``x``."""
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = f()
-        x[idx] = old - eps
-        down = f()
-        x[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
 
 
 # -- softmax / log_softmax -----------------------------------------------------------------
@@ -120,7 +107,7 @@ def test_cross_entropy_finite_differences(reduction):
 
     _, dlogits = softmax_cross_entropy(logits, targets, ignore_index=-1, mask=mask,
                                        reduction=reduction)
-    np.testing.assert_allclose(dlogits, finite_difference(loss, logits), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(dlogits, numerical_gradient(loss, logits), rtol=1e-7, atol=1e-9)
 
 
 def test_cross_entropy_of_uniform_logits_is_log_v():
@@ -174,7 +161,7 @@ def test_mse_finite_differences(reduction):
     rng = np.random.default_rng(14)
     pred, target = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     _, dpred = mse_loss(pred, target, reduction)
-    numeric = finite_difference(lambda: mse_loss(pred, target, reduction)[0], pred)
+    numeric = numerical_gradient(lambda: mse_loss(pred, target, reduction)[0], pred)
     np.testing.assert_allclose(dpred, numeric, rtol=1e-7, atol=1e-9)
 
 

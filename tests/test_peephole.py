@@ -12,7 +12,7 @@ from lstmlab import LSTM
 from lstmlab.kernels import LSTMParams, lstm_backward, lstm_forward
 from lstmlab.kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                            lstm_peephole_forward)
-from seq_helpers import central_difference
+from seq_helpers import central_difference, numerical_gradient
 
 OPTIONS = [  # (peephole, clip, input_forget)
     (True, None, False), (True, 0.9, False), (True, None, True), (True, 0.7, True),
@@ -89,18 +89,9 @@ def test_backward_matches_finite_differences(seed, peephole, clip, input_forget)
 
     named = {"x": (x, dx), "h0": (h0, dh0), "c0": (c0, dc0)}
     named.update({k: (v, getattr(grads, k)) for k, v in p._asdict().items() if v is not None})
-    eps = 1e-6
     for name, (arr, analytic) in named.items():
-        numeric = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + eps
-            up = loss()
-            arr[idx] = old - eps
-            down = loss()
-            arr[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(analytic, numerical_gradient(loss, arr), rtol=1e-6, atol=1e-7,
+                                   err_msg=name)
 
 
 def test_no_options_is_the_plain_kernel_exactly():

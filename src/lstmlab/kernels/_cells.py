@@ -68,18 +68,16 @@ class RNNGrad(NamedTuple):
 
 
 class GRUSpec(NamedTuple):
-    b: np.ndarray  # (4H,) b_r, b_z, then b_in in block n and b_hn in the other (zeros without)
-    n: np.int64  # the block of W_in·x_t, b_in and n_t: 3 in the loops' layout, 2 in the
-    #              streaming step's (the layer's own Wx); block 5 - n keeps W_hn·h_{t-1} + b_hn
+    b: np.ndarray  # (4H,) b_in, b_r, b_z, b_hn (zeros without)
 
 
 class GRUTape(NamedTuple):
-    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in, r, z, n_t and W_hn·h_{t-1} + b_hn out (blocks above)
+    z: np.ndarray  # (Tz, B, 4H) x_t·Wx in, n_t, r, z and W_hn·h_{t-1} + b_hn out
     h: np.ndarray  # (T+1, B, H)
 
 
 class GRUGrad(NamedTuple):
-    dz: np.ndarray  # (T, B, 4H) da_r, da_z, da_n * r_t on W_hn·h_{t-1} + b_hn, da_n
+    dz: np.ndarray  # (T, B, 4H) da_n, da_r, da_z, da_n * r_t on W_hn·h_{t-1} + b_hn
     dh: np.ndarray  # (B, H)
 
 
@@ -505,54 +503,54 @@ def _rnn_stream_tape(spec, B, H, dtype):
 
 
 # -- the GRU (PyTorch's nn.GRU: the reset gate after the recurrent product) ----------------------
-# Wh is the layer's own (H, 3H) = [W_hr, W_hz, W_hn]: h_{t-1}·Wh fills blocks 0-2 of zh. The
-# sequence loops take Wx as four blocks (D, 4H) = [W_ir, W_iz, 0, W_in] (``fast._gru_blocks``),
-# so that one pre-activation gradient dz = [da_r, da_z, da_n * r_t, da_n] serves both sides:
-# dz·Whᵀ and hᵀ·dz read its first three blocks, dz·Wxᵀ and xᵀ·dz see da_n in block 3, and Σ dz
-# is the gradient of the bias blocks. The streaming step (forward only) multiplies by the
-# layer's own Wx too (blocks r, z, n of z: ``spec.n`` = 2).
+# Blocks of z, b and dz: n, r, z, then W_hn·h_{t-1} + b_hn. The loops take Wx as (D, 3H) =
+# [W_in, W_ir, W_iz] (``fast._gru_layout`` reorders the layer's r, z, n), which fills blocks
+# 0-2 of z, and Wh as the layer's own [W_hr, W_hz, W_hn], which fills blocks 1-3 of zh. So one
+# pre-activation gradient dz = [da_n, da_r, da_z, da_n * r_t] serves both sides: the products
+# with x read its blocks 0-2, those with h_{t-1} its blocks 1-3 (``product_grads``), and Σ dz
+# is the gradient of the bias blocks.
 @register_jitable
-def _candidate(z, b, zh, n, H, t, r0, r1, u0, u1, lengths):
-    """W_hn·h_{t-1} + b_hn (block 2 of zh) into block 5 - n of z, then n_t = tanh(W_in·x_t +
-    b_in + r_t * (W_hn·h_{t-1} + b_hn)) into block n."""
-    o, on, oh = np.uint64((5 - n) * H), np.uint64(n * H), np.uint64(2 * H)
+def _candidate(z, b, zh, H, t, r0, r1, u0, u1, lengths):
+    """W_hn·h_{t-1} + b_hn into block 3 of z, then n_t = tanh(W_in·x_t + b_in + r_t *
+    (W_hn·h_{t-1} + b_hn)) into block 0."""
+    rg, hn = np.uint64(H), np.uint64(3 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                z[r, u + o] = b[u + o] + zh[r, u + oh]
+                z[r, u + hn] = b[u + hn] + zh[r, u + hn]
             for u in range(np.uint64(u0), np.uint64(u1)):
-                z[r, u + on] = tanh((z[r, u + on] + b[u + on]) + z[r, u] * z[r, u + o])
+                z[r, u] = tanh((z[r, u] + b[u]) + z[r, u + rg] * z[r, u + hn])
 
 
 @register_jitable
-def _gru_hidden(h, g, h_prev, n, H, t, r0, r1, u0, u1, lengths):
+def _gru_hidden(h, g, h_prev, H, t, r0, r1, u0, u1, lengths):
     """h_t = (1 - z_t) * n_t + z_t * h_{t-1}, as n_t + z_t * (h_{t-1} - n_t)."""
-    zg, o = np.uint64(H), np.uint64(n * H)
+    zg = np.uint64(2 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):
-                h[r, u] = g[r, u + o] + g[r, u + zg] * (h_prev[r, u] - g[r, u + o])
+                h[r, u] = g[r, u] + g[r, u + zg] * (h_prev[r, u] - g[r, u])
 
 
 @register_jitable
 def _gru_dgates(dz, dh, g, h_prev, H, t, r0, r1, u0, u1, lengths):
-    """The four blocks of dz from dL/dh_t (the loops' layout), each in its own pass, then
-    dh *= z_t (the direct path z_t * h_{t-1}; the loop adds dz·Whᵀ)."""
+    """The four blocks of dz from dL/dh_t, each in its own pass, then dh *= z_t (the direct
+    path z_t * h_{t-1}; the loop adds dz·Whᵀ)."""
     one = dz.dtype.type(1.0)
-    zg, hn, n = np.uint64(H), np.uint64(2 * H), np.uint64(3 * H)
+    rg, zg, hn = np.uint64(H), np.uint64(2 * H), np.uint64(3 * H)
     for r in range(r0, r1):
         if t < lengths[r]:
             for u in range(np.uint64(u0), np.uint64(u1)):  # da_n = dh (1 - z_t) tanh'
-                v = g[r, u + n]
-                dz[r, u + n] = dh[r, u] * (one - g[r, u + zg]) * (one - v * v)
+                v = g[r, u]
+                dz[r, u] = dh[r, u] * (one - g[r, u + zg]) * (one - v * v)
             for u in range(np.uint64(u0), np.uint64(u1)):  # da_z = dh (h_{t-1} - n_t) σ'
                 v = g[r, u + zg]
-                dz[r, u + zg] = dh[r, u] * (h_prev[r, u] - g[r, u + n]) * (v * (one - v))
+                dz[r, u + zg] = dh[r, u] * (h_prev[r, u] - g[r, u]) * (v * (one - v))
             for u in range(np.uint64(u0), np.uint64(u1)):  # da_r = da_n (W_hn·h + b_hn) σ'
-                v = g[r, u]
-                dz[r, u] = dz[r, u + n] * g[r, u + hn] * (v * (one - v))
+                v = g[r, u + rg]
+                dz[r, u + rg] = dz[r, u] * g[r, u + hn] * (v * (one - v))
             for u in range(np.uint64(u0), np.uint64(u1)):  # on W_hn·h_{t-1} + b_hn: da_n r_t
-                dz[r, u + hn] = dz[r, u + n] * g[r, u]
+                dz[r, u + hn] = dz[r, u] * g[r, u + rg]
             for u in range(np.uint64(u0), np.uint64(u1)):
                 dh[r, u] = dh[r, u] * g[r, u + zg]
 
@@ -562,10 +560,10 @@ def _gru_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths):
     H, b = tape.h.shape[2], spec.b
     z = tape.z[t % tape.z.shape[0]]
     rows = (t, r0, r1, u0, u1, lengths)
-    _sigmoid_gate(z, b, zh, 0, H, *rows)  # r_t = σ(W_r·[h_{t-1}, x_t] + b_r)
-    _sigmoid_gate(z, b, zh, 1, H, *rows)  # z_t = σ(W_z·[h_{t-1}, x_t] + b_z)
-    _candidate(z, b, zh, spec.n, H, *rows)  # n_t
-    _gru_hidden(tape.h[t + 1], z, tape.h[t], spec.n, H, *rows)  # h_t
+    _sigmoid_gate(z, b, zh, 1, H, *rows)  # r_t = σ(W_r·[h_{t-1}, x_t] + b_r)
+    _sigmoid_gate(z, b, zh, 2, H, *rows)  # z_t = σ(W_z·[h_{t-1}, x_t] + b_z)
+    _candidate(z, b, zh, H, *rows)  # n_t
+    _gru_hidden(tape.h[t + 1], z, tape.h[t], H, *rows)  # h_t
     _carry((tape.h,), *rows)
 
 
@@ -582,7 +580,7 @@ def _gru_backward(spec, tape, grad, dy, t, r0, r1, u0, u1, lengths):
 
 @_implements(cell_param_grads, GRUSpec)
 def _gru_param_grads(spec, tape, grad, out, u0, u1):
-    pass  # b_hn's gradient is Σ dz of block 2, with the other biases'
+    pass  # b_hn's gradient is Σ dz of block 3, with the other biases'
 
 
 @_implements(cell_states, GRUTape)
@@ -601,13 +599,17 @@ product_grads = _stub("product_grads")
 
 @overload(product_grads)
 def _product_grads(grad):
-    """``(dzx, dzh, split)``: the gradients on x_t·Wx and on h_{t-1}·Wh, which the loops
-    multiply by Wxᵀ, Whᵀ, xᵀ and hᵀ, and whether they differ from ``dz`` (whose sum is the
-    bias's gradient). They are ``dz`` itself, but for a cell that transforms the products
-    before adding them (the layer-norm LSTM's grad has its own ``dzx`` and ``dzh``)."""
-    if "dzx" in grad.instance_class._fields:
-        return lambda grad: (grad.dzx, grad.dzh, True)
-    return lambda grad: (grad.dz, grad.dz, False)
+    """``(dzx, dzh, cx, ch, split)``: the gradients on x_t·Wx and on h_{t-1}·Wh, which the
+    loops multiply by Wxᵀ, Whᵀ, xᵀ and hᵀ, as the columns from ``cx`` of ``dzx`` and from
+    ``ch`` of ``dzh``, and whether they differ (``dz``'s sum is the bias's gradient). Both are
+    ``dz`` itself, but for the GRU (blocks 0-2 and 1-3 of dz) and for a cell that transforms
+    the products before adding them (the layer-norm LSTM's grad has its own ``dzx``, ``dzh``)."""
+    fields = grad.instance_class._fields
+    if "dzx" in fields:
+        return lambda grad: (grad.dzx, grad.dzh, 0, 0, True)
+    if grad.instance_class is GRUGrad:
+        return lambda grad: (grad.dz, grad.dz, 0, grad.dh.shape[1], True)
+    return lambda grad: (grad.dz, grad.dz, 0, 0, False)
 
 
 # -- the layer-normalised LSTM (Ba, Kiros & Hinton 2016; kernels/lstm_layernorm.py) -------------

@@ -109,9 +109,9 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
     T, B = x.shape[0], x.shape[1]
     H, GH, Tz = m.shape[2], tape.z.shape[2], tape.z.shape[0]
     P, nr = nb * nu, whp.shape[2]
-    PH = (H + nr - 1) // nr  # panels per block; Wh has whp.shape[0] // PH blocks, Wx GH / H
-    GHh = whp.shape[0] // PH * H  # Wh's columns (a GRU's Wh has three blocks, its Wx four)
-    Hx, Qx = (H, wxp.shape[0]) if nu > 1 else (GH, (GH + nr - 1) // nr)
+    PH = (H + nr - 1) // nr  # panels per block
+    GHx, GHh = Wx.shape[1], whp.shape[0] // PH * H  # Wx's and Wh's columns (a GRU's: 3H)
+    Hx, Qx = (H, wxp.shape[0]) if nu > 1 else (GHx, (GHx + nr - 1) // nr)
     Hh, Qh = (H, whp.shape[0]) if nu > 1 else (GHh, (GHh + nr - 1) // nr)
     scratch = empty_lines((MC, nr), whp.dtype)
     q0, q1 = share(Qx, P, tid)  # this thread's panels: packs them, projects them
@@ -124,6 +124,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
     x2, z2 = x.reshape(T * B, x.shape[2]), tape.z.reshape(Tz * B, GH)
     steps = Tz if Tz < T else min(T, max(1, PROJECT_ROWS // B))
     h_in = recurrent_input(tape)  # what meets Wh: h, or a cell's masked copy of it
+    zo = zh[:, zh.shape[1] - GHh:]  # h_{t-1}·Wh's columns: zh's last (a GRU's blocks 1-3)
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
         s0 = t0 % Tz  # a ring (inference) holds exactly one chunk
@@ -137,7 +138,7 @@ def forward(spec, tape, zh, x, lengths, Wx, Wh, wxp, whp, m, Wr, wrp, tid, nb, n
             if nu > 1 and t > 0 and not _wait(sync, group, t * nu):
                 return  # h_t is complete once every unit group has done step t-1
             for g in range(whp.shape[0] // PH if nu > 1 else 1):  # h_{t-1}·Wh, units u0..u1
-                product(h_in[t], r0, r1, whp, Hh, g * PH + p0, g * PH + p1 if nu > 1 else Qh, zh,
+                product(h_in[t], r0, r1, whp, Hh, g * PH + p0, g * PH + p1 if nu > 1 else Qh, zo,
                         False, scratch)
             cell_forward(spec, tape, zh, t, r0, r1, u0, u1, lengths)
             if wrp.shape[0]:  # h_t = m_t·Wr; past a sequence's end h is carried
@@ -203,12 +204,14 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     p0, p1, u0, u1 = _units(H, nr, nu, tid % nu)
     hp0, hp1 = _units(Hh, nr, nu, tid % nu)[:2]
     group = GROUP + LINE * (tid // nu)
-    dzx, dzh, split = product_grads(grad)  # on x·Wx and h·Wh: dz, unless the cell transforms them
+    dzx, dzh, cx, ch, split = product_grads(grad)  # on x·Wx and h·Wh (see _cells)
+    GX, GHh = Wx.shape[1], Wh.shape[1]
     for t in range(T - 1, -2, -1):
         if t < T - 1:  # dL/dh_t += dz_{t+1}·Whᵀ: needs all of dz_{t+1}
             if nu > 1 and not _wait(sync, group, (T - 1 - t) * nu):
                 return
-            product(dzh[t + 1], r0, r1, whtp, Hh, hp0, hp1, grad.dh, True, scratch)
+            product(dzh[t + 1][:, ch:ch + GHh], r0, r1, whtp, Hh, hp0, hp1, grad.dh, True,
+                    scratch)
         if t >= 0 and wrtp.shape[0]:  # dL/dm_t = dL/dh_t·Wrᵀ (a team of row groups only)
             _into_projection(grad.dh, dy, dhs[t], t, r0, r1, lengths)
             product(dhs[t], r0, r1, wrtp, H, 0, wrtp.shape[0], dm, False, scratch)
@@ -222,11 +225,12 @@ def backward(spec, tape, grad, dy, x2, h2, lengths, Wx, Wh, wxtp, whtp, dWx, dWh
     # dWx = xᵀ·dzx and dWh = h_prevᵀ·dzh (both dz unless the cell's ``split`` makes them
     # differ), db = Σ dz over T·B rows in order, on this thread's panels
     dz2, PH = grad.dz.reshape(T * B, GH), (H + nr - 1) // nr
-    dzx2 = dzx.reshape(T * B, GH)
+    dzx2 = dzx.reshape(T * B, GH)[:, cx:cx + GX]
     q0, q1 = share((GH + nr - 1) // nr, P, tid)  # panels of the G·H columns as one block
     if split:
-        _times_rows((x2,), dzx2, GH, q0, q1, (dWx,), scratch)
-        _times_rows((h2,), dzh.reshape(T * B, GH), GH, q0, q1, (dWh,), scratch)
+        _times_rows((x2,), dzx2, GX, *share((GX + nr - 1) // nr, P, tid), (dWx,), scratch)
+        _times_rows((h2,), dzh.reshape(T * B, GH)[:, ch:ch + GHh], GHh,
+                    *share((GHh + nr - 1) // nr, P, tid), (dWh,), scratch)
     else:
         _times_rows((x2, h2), dz2, GH, q0, q1, (dWx, dWh), scratch)
     for q in range(q0, q1):
@@ -260,10 +264,10 @@ def stream_step(specs, Wxs, Whs, x, states_in, states_out):
             if not np.isfinite(v):
                 return 2 + k
     B, H = x.shape[0], Whs[0].shape[0]
-    GH = Whs[0].shape[1]
     tape = stream_tape(specs[0], B, H, x.dtype)
     state = cell_states(tape)
-    zh = np.empty((B, GH), x.dtype)
+    zh = np.empty((B, tape.z.shape[2]), x.dtype)
+    zo = zh.shape[1] - Whs[0].shape[1]  # h_{t-1}·Wh's first column (as in forward)
     lengths = np.ones(B, np.int64)
     for layer in range(len(Wxs)):
         below = x if layer == 0 else states_out[0, layer - 1]
@@ -271,7 +275,7 @@ def stream_step(specs, Wxs, Whs, x, states_in, states_out):
             state[k][0] = states_in[k][layer]
         for r in range(B):
             vecmat(below[r], Wxs[layer], tape.z[0, r])
-            vecmat(state[0][0, r], Whs[layer], zh[r])
+            vecmat(state[0][0, r], Whs[layer], zh[r, zo:])
         cell_forward(specs[layer], tape, zh, 0, 0, B, 0, H, lengths)
         for k in range(len(state)):
             states_out[k, layer] = state[k][1]

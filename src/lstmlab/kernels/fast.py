@@ -232,7 +232,7 @@ def _spec(cell: str, b, H: int, dtype, options: dict, B: int = 0):
     if cell == "rnn":
         return C.RNNSpec(b, options.get("act", "tanh") == "relu")
     if cell == "gru":
-        return C.GRUSpec(b, np.int64(options.get("n", 3)))
+        return C.GRUSpec(b)
     if cell == "lstm_ln":
         return C.LNLSTMSpec(b, *(np.ascontiguousarray(a, dtype) for a in options["ln"]))
     P, clip, coupled = options.get("P"), options.get("clip"), bool(options.get("input_forget"))
@@ -268,19 +268,13 @@ def _tape(cell: str, spec, T: int, B: int, H: int, dtype, states0, training: boo
     return C.LSTMTape(z, h, c, tc, mask, m, hm)
 
 
-def _gru_blocks(Wx, b):
-    """The GRU's ``Wx (D, 3H)`` (blocks r, z, n) as the loops' four blocks ``[W_ir, W_iz, 0,
-    W_in]``, and ``b (4H,)`` (b_r, b_z, b_in, b_hn) with its last two blocks swapped to match
-    them (``_cells``); Wh is the layer's own."""
-    H = Wx.shape[1] // 3
-    wx = np.zeros((Wx.shape[0], 4 * H), Wx.dtype)
-    wx[:, :2 * H], wx[:, 3 * H:] = Wx[:, :2 * H], Wx[:, 2 * H:]
-    return wx, None if b is None else _swap_last(b, H)
-
-
-def _swap_last(a, H: int):
-    """``a (4H,)`` with blocks 2 and 3 exchanged."""
-    return np.concatenate([a[:2 * H], a[3 * H:], a[2 * H:3 * H]])
+def _gru_layout(a, H: int, back: bool = False):
+    """The GRU's ``Wx (D, 3H)`` (blocks r, z, n) or ``b (4H,)`` (b_r, b_z, b_in, b_hn) in the
+    kernels' order: n first (``_cells``); ``back``: the other way. None stays None."""
+    if a is None:
+        return None
+    cut = (H if back else 2 * H)
+    return np.concatenate([a[..., cut:3 * H], a[..., :cut], a[..., 3 * H:]], axis=-1)
 
 
 def _single(cell: str) -> bool:
@@ -305,7 +299,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     dtype = x.dtype
     Wx, Wh = np.ascontiguousarray(Wx, dtype), np.ascontiguousarray(Wh, dtype)
     if cell == "gru":
-        Wx, b = _gru_blocks(Wx, b)
+        Wx, b = _gru_layout(Wx, Wh.shape[0]), _gru_layout(b, Wh.shape[0])
     T, B, D = x.shape
     Wr = options.get("Wr")
     Wr = np.empty((0, 1), dtype) if Wr is None else np.ascontiguousarray(Wr, dtype)
@@ -318,7 +312,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     nr = mods.product.panel_width(dtype)
     Q = -(-H // nr)  # panels per block
     m = tape.m if cell == "lstm" else tape.h
-    args = (spec, tape, new((B, G * H), dtype), x, lens, Wx, Wh,
+    args = (spec, tape, new((B, tape.z.shape[2]), dtype), x, lens, Wx, Wh,
             new((Wx.shape[1] // H * Q, D, nr), dtype), new((G * Q, Wh.shape[0], nr), dtype), m, Wr,
             new((-(-Wr.shape[1] // nr) if len(Wr) else 0, H, nr), dtype))
     whole_rows = cell == "lstm_ln" or len(Wr) > 0
@@ -345,11 +339,11 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     T, B, D = x.shape
     Hh, dtype = tape.h.shape[2], x.dtype  # h's width: P with a projection, else H
     H = Wr.shape[0] or Hh
-    G = cache.Wx.shape[1] // H
+    GZ, GX = tape.z.shape[2], cache.Wx.shape[1]  # dz's columns, Wx's (a GRU's: 4H, 3H)
     carried = [np.zeros((B, w), dtype) if d is None else np.array(d, dtype=dtype, order="C")
                for d, w in zip(dstates, (Hh, H))]
     new = _Stagger(x).empty
-    dz = new((T, B, G * H), dtype)
+    dz = new((T, B, GZ), dtype)
     ln = cache.cell == "lstm_ln"
     if cache.cell == "lstm":  # dm: dh itself without a projection; keep: zoneout's room
         keep = cache.spec.keep
@@ -360,12 +354,12 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
                             new((T, B, H), dtype))
     else:
         grad = {"rnn": C.RNNGrad, "gru": C.GRUGrad}[cache.cell](dz, *carried)
-    dWx, dWh, db = new((D, G * H), dtype), new((Hh, G * H), dtype), np.empty(G * H, dtype)
+    dWx, dWh, db = new((D, GX), dtype), new(cache.Wh.shape, dtype), np.empty(GZ, dtype)
     dP = np.empty(10 * H if ln else 3 * H if cache.has_peepholes else 0, dtype)
     dx2 = new((T * B if need_dx else 0, D), dtype)
     nr = mods.product.panel_width(dtype)
     dWr, P = np.empty_like(Wr), Wr.shape[1] if len(Wr) else 0
-    nb, nu = plan(T, B, D, H, G, dtype, ln or P > 0)
+    nb, nu = plan(T, B, D, H, cache.Wh.shape[1] // H, dtype, ln or P > 0)
     dy = np.empty((0, B, Hh), dtype) if dy is None else np.ascontiguousarray(dy, dtype)
     h_in = tape.hm if cache.cell == "lstm" and tape.hm.shape[0] else tape.h  # what met Wh
     x2, h2 = x.reshape(T * B, D), h_in[:T].reshape(T * B, Hh)
@@ -373,16 +367,15 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     for rows in (x2, h2, m2):  # views: one type for the loops to take them as a tuple
         rows.flags.writeable = False
     args = (cache.spec, tape, grad, dy, x2, h2, cache.lengths, cache.Wx, cache.Wh,
-            new((-(-D // nr) if need_dx else 0, G * H, nr), dtype),
+            new((-(-D // nr) if need_dx else 0, GX, nr), dtype),
             new((-(-Hh // nr), cache.Wh.shape[1], nr), dtype), dWx, dWh, db, dP, dx2, m2, Wr,
             new((-(-H // nr) if P else 0, P, nr), dtype), new((T if P else 0, B, P or 1), dtype),
             grad.dm if cache.cell == "lstm" else grad.dh, dWr)
     _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
     if cache.cell == "lstm" and cache.spec.hmask.shape[0]:
         grad.dh[...] *= cache.spec.hmask  # dL/dh_0 is all through the first product
-    if cache.cell == "gru":  # back from the loops' layout: Wx's r, z, n; Wh's r, z, hn
-        dWx, dWh = np.concatenate([dWx[:, :2 * H], dWx[:, 3 * H:]], axis=1), dWh[:, :3 * H]
-        db = _swap_last(db, H)
+    if cache.cell == "gru":  # back to the layer's order of blocks
+        dWx, db = _gru_layout(dWx, H, back=True), _gru_layout(db, H, back=True)
     if ln:
         dP = tuple(np.split(dP, [4 * H, 8 * H, 9 * H]))
     return (dx2.reshape(T, B, D) if need_dx else None, tuple(grad[1:len(dstates) + 1]),
@@ -397,9 +390,9 @@ STREAM_ROWS = 4  # a streaming step of up to this many rows multiplies by the we
 def stream_weights(cell: str, layers: list, H: int, dtype, options: dict) -> tuple:
     """``(specs, Wxs, Whs)`` for :func:`stream_step` from each layer's parameters and options
     ``(Wx, Wh, b, layer_options)`` (the peepholes ``P``, the layer norm's ``ln``); the arrays
-    are the layer's own (nothing is copied: the GRU's step reads its three blocks as they are,
-    ``_cells``)."""
-    options = dict(options, n=2) if cell == "gru" else options
+    are the layer's own, but a GRU's Wx and b in the kernels' order."""
+    if cell == "gru":
+        layers = [(_gru_layout(Wx, H), Wh, _gru_layout(b, H), o) for Wx, Wh, b, o in layers]
     specs = tuple(_spec(cell, p[2], H, dtype, dict(options, **p[3]), STREAM_ROWS)
                   for p in layers)
     return (specs, tuple(np.ascontiguousarray(p[0], dtype) for p in layers),
