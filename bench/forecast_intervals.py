@@ -21,7 +21,13 @@ the 80 % and 95 % intervals of
 * pooled: conformal on the validation errors of all K steps at once, each step's errors
   divided by that step's validation mean absolute error (K times more calibration scores).
 
-Prints a markdown table (means over seeds) and how many series are within 5 points.
+Prints a markdown table (means over seeds) and how many series are within 5 points; then,
+per set, the panel's coverage (pooled: the share of all test values of the set's series, each
+value counted once; beside it the unweighted mean of the series' coverages), and how many
+series an exactly calibrated interval would bring within 5 points: with hits independent of
+probability p on a series' n test values, P(|k/n - p| <= 0.05) for k ~ Binomial(n, p), summed
+over the set's series. The n values of a series pool K steps ahead of overlapping windows, so
+they are not independent and that expectation is an optimistic bound.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binom
 
 from lstmlab.forecast.intervals import window_scale
 from lstmlab.forecast.model import ForecastConfig
@@ -51,8 +58,27 @@ def conformal_rank(scores: np.ndarray, level: float, axis=0) -> np.ndarray:
     return np.quantile(scores, min(1.0, np.ceil((n + 1) * level) / n), axis=axis, method="higher")
 
 
-def variants(fc, series) -> dict:
-    """method -> level -> coverage on the test part."""
+def within_probability(n: int, level: float, points: float = 0.05) -> float:
+    """P(|k/n - level| <= points) for k ~ Binomial(n, level): the chance that an interval
+    covering each of n independent values with probability exactly ``level`` lands within
+    ``points`` of nominal."""
+    k = np.arange(n + 1)
+    inside = np.abs(k / n - level) <= points + 1e-9
+    return float(binom.pmf(k[inside], n, level).sum())
+
+
+def panel_coverage(hits: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
+    """``(pooled, mean)`` coverage of a set from ``hits`` and ``counts (series, seeds)``, the
+    values inside the interval and the values counted: pooled is the share of all values of all
+    series (each value counts once), mean the unweighted mean of the series' shares; both
+    averaged over seeds."""
+    hits, counts = np.asarray(hits, np.float64), np.asarray(counts, np.float64)
+    pooled = hits.sum(axis=0) / counts.sum(axis=0)
+    return float(pooled.mean()), float((hits / counts).mean())
+
+
+def variants(fc, series) -> tuple[dict, int]:
+    """``(method -> level -> coverage on the test part, number of test values counted)``."""
     L, K = fc.config.lookback, fc.config.horizon
     f = np.log if fc.config.transform == "log" else np.asarray
     out = {}
@@ -82,7 +108,7 @@ def variants(fc, series) -> dict:
         scale = ev.mean(axis=0)  # (K,)
         q = conformal_rank((ev / scale).ravel(), a) * scale
         out.setdefault("pooled", {})[level] = float(np.mean(et <= q))
-    return out
+    return out, int(et.size)
 
 
 def main(argv=None) -> int:
@@ -104,11 +130,14 @@ def main(argv=None) -> int:
                                   set(), np.random.default_rng(seed),
                                   fit_config=FitConfig(epochs=args.epochs), **NETWORK)
             runs.append(variants(fc, s))
-        rows[name] = {m: {lv: float(np.mean([r[m][lv] for r in runs])) for lv in BANDS}
-                      for m in runs[0]}
+        rows[name] = {m: {lv: float(np.mean([r[m][lv] for r, _ in runs])) for lv in BANDS}
+                      for m in runs[0][0]}
         rows[name]["n_val"] = len(fc.split.origins("val", fc.config.lookback, K))
-        print(f"{name}: {rows[name]} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr,
-              flush=True)
+        rows[name]["n_test"] = [n for _, n in runs]  # per seed
+        rows[name]["hits"] = {m: {lv: [round(r[m][lv] * n) for r, n in runs] for lv in BANDS}
+                              for m in runs[0][0]}
+        shown = {k: v for k, v in rows[name].items() if k != "hits"}
+        print(f"{name}: {shown} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     methods = ["conformal", "fixed width", "validation only", "heads", "CQR", "pooled"]
     lines = ["| series | set | validation windows | " + " | ".join(f"{m} 80% / 95%" for m in methods)
              + " |", "|" + "---|" * (3 + len(methods))]
@@ -131,8 +160,48 @@ def main(argv=None) -> int:
                      "from nominal in points: " + "; ".join(
                          f"{m} {t[0]}/{t[4]} / {t[1]}/{t[4]}, {t[2] / t[4] * 100:.1f} / "
                          f"{t[3] / t[4] * 100:.1f}" for m, t in by.items()))
+    lines += ["", *panel_tables(rows, methods, tally)]
     print("\n".join(lines))
     return 0
+
+
+def panel_tables(rows: dict, methods: list, tally: dict) -> list:
+    """Markdown lines: per set, the pooled and mean coverage of each kind of interval; per
+    series and per set, what an exactly calibrated interval would score on the within-5-points
+    criterion, beside the measured counts."""
+    sets = {}
+    for name in rows:
+        sets.setdefault(set_of(name), []).append(name)
+    lines = ["Coverage on the panel, % at 80 / 95: pooled over the set's test values (each "
+             "counted once), in brackets the unweighted mean over series; mean over seeds.", "",
+             "| set | " + " | ".join(methods) + " |", "|" + "---|" * (1 + len(methods))]
+    for part, names in sets.items():
+        counts = [rows[n]["n_test"] for n in names]
+        cells = []
+        for m in methods:
+            p8, m8 = panel_coverage([rows[n]["hits"][m]["0.8"] for n in names], counts)
+            p95, m95 = panel_coverage([rows[n]["hits"][m]["0.95"] for n in names], counts)
+            cells.append(f"{p8 * 100:.1f} / {p95 * 100:.1f} ({m8 * 100:.1f} / {m95 * 100:.1f})")
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    prob = {n: {lv: float(np.mean([within_probability(k, float(lv)) for k in r["n_test"]]))
+                for lv in BANDS} for n, r in rows.items()}
+    lines += ["", "Per series: test values counted per seed (K steps ahead of each test window) "
+              "and P(within 5 points) of an exactly calibrated interval with independent hits.",
+              "", "| series | set | test values | P 80% | P 95% |", "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        n = "/".join(str(k) for k in sorted(set(r["n_test"])))
+        lines.append(f"| {name} | {set_of(name)} | {n} | {prob[name]['0.8']:.2f} | "
+                     f"{prob[name]['0.95']:.2f} |")
+    lines += ["", "Series within 5 points of nominal, 80% / 95%: expected of an exactly calibrated "
+              "interval (sum of P) beside the measured counts.", "",
+              "| set | series | exactly calibrated | " + " | ".join(methods) + " |",
+              "|" + "---|" * (3 + len(methods))]
+    for part, names in sets.items():
+        e8, e95 = (sum(prob[n][lv] for n in names) for lv in BANDS)
+        measured = [f"{tally[part][m][0]} / {tally[part][m][1]}" for m in methods]
+        lines.append(f"| {part} | {len(names)} | {e8:.1f} / {e95:.1f} | " + " | ".join(measured)
+                     + " |")
+    return lines
 
 
 if __name__ == "__main__":
