@@ -5,20 +5,7 @@ import pytest
 
 from lstmlab.kernels import (LSTMParams, RNNParams, lstm_backward, lstm_forward, reverse_padded,
                              rnn_backward, rnn_forward)
-
-
-def numeric_grad(f, arr, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of arr (in place)."""
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up = f()
-        arr[idx] = old - eps
-        down = f()
-        arr[idx] = old
-        g[idx] = (up - down) / (2 * eps)
-    return g
+from seq_helpers import numerical_gradient
 
 
 def close(analytic, numeric, tol=1e-7):
@@ -49,7 +36,7 @@ def test_lstm_kernel_gradcheck(T, B, D, H, ragged, bias):
     else:
         assert g.b is None
     for analytic, arr in checks:
-        assert close(analytic, numeric_grad(loss, arr))
+        assert close(analytic, numerical_gradient(loss, arr))
     if lengths is not None:  # padding receives no gradient
         for b in range(B):
             assert np.all(dx[lengths[b]:, b] == 0)
@@ -73,7 +60,7 @@ def test_rnn_kernel_gradcheck(act, T, B, ragged):
     _, _, cache = rnn_forward(x, h0, p, act, lengths)
     dx, dh0, g = rnn_backward(dy, dhT, cache)
     for analytic, arr in [(dx, x), (dh0, h0), (g.Wx, p.Wx), (g.Wh, p.Wh), (g.b, p.b)]:
-        assert close(analytic, numeric_grad(loss, arr))
+        assert close(analytic, numerical_gradient(loss, arr))
 
 
 def test_lstm_kernel_final_state_is_last_valid_step():
