@@ -1,4 +1,4 @@
-"""The classification table of docs/classification.md: `lstmlab classify train` with its
+"""The classification table of docs/classification-results.md: `lstmlab classify train` with its
 defaults on UCR/UEA problems (official TRAIN/TEST splits, as sktime's wheel ships them) over
 seeds, beside 1NN-Euclidean, 1NN-DTW (full window) and the published LSTM-FCN. The baselines'
 wall time goes to standard error and the JSON.

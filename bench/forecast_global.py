@@ -1,4 +1,4 @@
-"""The global model of docs/forecasting.md: one LSTM over a panel against per-series methods.
+"""The global model of docs/forecasting-results.md: one LSTM over a panel against per-series methods.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_global.py --panel macro [--seeds 3]
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_global.py --panel monthly

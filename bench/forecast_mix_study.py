@@ -6,7 +6,7 @@ For each series (default: the tuning set, airline and sunspots) and seed, trains
 forecaster (settings and base chosen on validation, the hybrid LSTM on that base) and prints
 the validation MAE and the test MASE the hybrid would have with each network weight in
 ``lstmlab.forecast.model.MIXES`` (0 = the base alone), and the weight the default rule
-picks. docs/forecasting.md uses it for the rule "smallest weight with half the best
+picks. docs/forecasting-results.md uses it for the rule "smallest weight with half the best
 validation gain".
 """
 

@@ -1,4 +1,4 @@
-"""The forecasting panel of docs/forecasting.md: the default forecaster against the baselines.
+"""The forecasting panel of docs/forecasting-results.md: the default forecaster against the baselines.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_panel.py [--seeds 3] [--only NAME ...]
 

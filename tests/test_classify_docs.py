@@ -1,4 +1,4 @@
-"""docs/classification.md's UCR table reproduces: bench/classify_ucr.py, rerun on its smallest
+"""docs/classification-results.md's UCR table reproduces: bench/classify_ucr.py, rerun on its smallest
 problem (ItalyPowerDemand, seed 0), prints the numbers the table documents."""
 
 import os
@@ -31,7 +31,7 @@ def test_documented_italy_power_demand_row_is_what_the_script_prints():
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr
     printed = _row(run.stdout, "ItalyPowerDemand")
-    documented = _row((ROOT / "docs" / "classification.md").read_text(encoding="utf-8"),
+    documented = _row((ROOT / "docs" / "classification-results.md").read_text(encoding="utf-8"),
                       "ItalyPowerDemand")
     seed0 = re.search(r"\(([0-9.]+)\)", printed[2]).group(1)
     seeds = re.search(r"\(([0-9., ]+)\)", documented[2]).group(1).split(", ")

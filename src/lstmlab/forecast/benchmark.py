@@ -1,4 +1,4 @@
-"""The forecasting comparison of docs/forecasting.md: shipped series x seeds, network vs baselines.
+"""The forecasting comparison of docs/forecasting-results.md: shipped series x seeds, network vs baselines.
 
 For each series, what ``forecast train --dataset NAME`` does with no other flags (horizon
 ``lstmlab.forecast.cli.HORIZONS``, lookback, transform, anchor and base chosen on rolling

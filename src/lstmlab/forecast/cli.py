@@ -26,7 +26,7 @@ of a linear AR (the hybrid) and lookback, transform and anchor are chosen on val
 
   train      fit on the start of a series, report MAE/RMSE/MASE on its held-out end
   predict    forecast the steps after the end of a CSV with a trained model
-  benchmark  both shipped series, several seeds: the tables in docs/forecasting.md
+  benchmark  both shipped series, several seeds: the tables in docs/forecasting-results.md
 """
 
 TRAIN_HELP = """\
@@ -81,7 +81,7 @@ examples:
 """
 
 BENCH_HELP = """\
-The comparison in docs/forecasting.md: for each shipped series and each seed, train what
+The comparison in docs/forecasting-results.md: for each shipped series and each seed, train what
 `forecast train --dataset NAME` trains with no other flags and report the test RMSE (one
 step ahead and over the whole horizon) of the network beside persistence, seasonal naive and
 both linear AR models; mean and standard deviation over seeds. Seconds per series and seed.

@@ -111,7 +111,7 @@ def pick_mix(errors: dict) -> float:
     The validation part also chose the network's epoch, so the gain it shows for the network
     is optimistic; half of it is the hedge. On the tuning series (airline, sunspots) the
     weight with the lowest validation MAE is above the test's best in most runs
-    (docs/forecasting.md, "The hybrid's weight")."""
+    (docs/forecasting-results.md, "The hybrid's weight")."""
     gain = errors[0.0] - min(errors.values())
     return min(w for w in MIXES if errors[0.0] - errors[w] >= gain / 2)
 
