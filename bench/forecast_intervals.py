@@ -78,7 +78,8 @@ def panel_coverage(hits: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
 
 
 def variants(fc, series) -> tuple[dict, int]:
-    """``(method -> level -> coverage on the test part, number of test values counted)``."""
+    """``(method -> level -> test values inside the interval, number of test values)``, the
+    values counted over all K steps ahead of every test window."""
     L, K = fc.config.lookback, fc.config.horizon
     f = np.log if fc.config.transform == "log" else np.asarray
     out = {}
@@ -97,17 +98,20 @@ def variants(fc, series) -> tuple[dict, int]:
     Xt = windows["test"][0]
     for level, (i, j) in BANDS.items():
         a = float(level)
-        out.setdefault("conformal", {})[level] = fc.intervals.coverage(Yt, Pt, Xt)[level]
-        out.setdefault("fixed width", {})[level] = float(np.mean(et <= conformal_rank(calib, a)))
-        out.setdefault("validation only", {})[level] = float(np.mean(et <= conformal_rank(ev, a)))
-        out.setdefault("heads", {})[level] = float(np.mean((Yt >= Qt[:, i]) & (Yt <= Qt[:, j])))
+        lo, hi = fc.intervals.bounds(Pt, level, Xt)
         s = np.maximum(f(Qv[:, i]) - f(Yv), f(Yv) - f(Qv[:, j]))  # (n, K) CQR scores
         c = conformal_rank(s, a)
-        lo, hi = f(Qt[:, i]) - c, f(Qt[:, j]) + c
-        out.setdefault("CQR", {})[level] = float(np.mean((f(Yt) >= lo) & (f(Yt) <= hi)))
         scale = ev.mean(axis=0)  # (K,)
-        q = conformal_rank((ev / scale).ravel(), a) * scale
-        out.setdefault("pooled", {})[level] = float(np.mean(et <= q))
+        inside = {
+            "conformal": (Yt >= lo) & (Yt <= hi),
+            "fixed width": et <= conformal_rank(calib, a),
+            "validation only": et <= conformal_rank(ev, a),
+            "heads": (Yt >= Qt[:, i]) & (Yt <= Qt[:, j]),
+            "CQR": (f(Yt) >= f(Qt[:, i]) - c) & (f(Yt) <= f(Qt[:, j]) + c),
+            "pooled": et <= conformal_rank((ev / scale).ravel(), a) * scale,
+        }
+        for method, hit in inside.items():
+            out.setdefault(method, {})[level] = int(np.count_nonzero(hit))
     return out, int(et.size)
 
 
@@ -130,11 +134,11 @@ def main(argv=None) -> int:
                                   set(), np.random.default_rng(seed),
                                   fit_config=FitConfig(epochs=args.epochs), **NETWORK)
             runs.append(variants(fc, s))
-        rows[name] = {m: {lv: float(np.mean([r[m][lv] for r, _ in runs])) for lv in BANDS}
+        rows[name] = {m: {lv: float(np.mean([r[m][lv] / n for r, n in runs])) for lv in BANDS}
                       for m in runs[0][0]}
         rows[name]["n_val"] = len(fc.split.origins("val", fc.config.lookback, K))
         rows[name]["n_test"] = [n for _, n in runs]  # per seed
-        rows[name]["hits"] = {m: {lv: [round(r[m][lv] * n) for r, n in runs] for lv in BANDS}
+        rows[name]["hits"] = {m: {lv: [r[m][lv] for r, _ in runs] for lv in BANDS}
                               for m in runs[0][0]}
         shown = {k: v for k, v in rows[name].items() if k != "hits"}
         print(f"{name}: {shown} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
