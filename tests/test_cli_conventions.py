@@ -104,6 +104,13 @@ def test_hints_are_worded_for_the_command_line(ckpt, tmp_path, capsys):
     assert main(["evaluate", str(ckpt), str(held), "--unknown", "replace"]) == 0
 
 
+def test_generate_without_prompt_starts_from_a_character_the_model_knows(ckpt, capsys):
+    # TEXT has no newline, the documented default prompt; the default must still work
+    assert main(["generate", str(ckpt), "--length", "7", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(" ") and len(out) == 1 + 7 + 1  # prompt, continuation, newline
+
+
 def test_evaluate_scores_every_character_whatever_the_chunk(ckpt, tmp_path, capsys):
     model, vocab, _ = load_charlm(ckpt, dtype=np.float64)
     text = TEXT[:611]  # 610 characters to score: no chunk length below divides it evenly

@@ -175,7 +175,9 @@ def _add_generate(sub):
     p = sub.add_parser("generate", help="sample text from a checkpoint", description=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--prompt", default=None,
+                   help="text to start from (default: a newline, or the vocabulary's first "
+                        "character when the training text had no newline)")
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", type=_nonneg_float, default=1.0,
                    help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
@@ -494,6 +496,8 @@ def cmd_generate(args) -> int:
     from .training.lm import generate, load_charlm
 
     model, vocab, _ = load_charlm(args.checkpoint)
+    if args.prompt is None:  # a character the model knows, so the default never fails
+        args.prompt = "\n" if "\n" in vocab else vocab.chars[0]
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
     sys.stdout.write(args.prompt)
