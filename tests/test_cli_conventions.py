@@ -111,6 +111,28 @@ def test_generate_without_prompt_starts_from_a_character_the_model_knows(ckpt, c
     assert out.startswith(" ") and len(out) == 1 + 7 + 1  # prompt, continuation, newline
 
 
+class _ClosedPipe:
+    """stdout whose reader has gone away, as ``lstmlab generate ... | head -c 3`` leaves it."""
+
+    def __init__(self, room):
+        self.room = room  # characters the reader takes before it goes
+
+    def write(self, text):
+        if len(text) > self.room:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.room -= len(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_a_reader_that_goes_away_stops_the_output_quietly(ckpt, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdout", _ClosedPipe(3))
+    assert main(["generate", str(ckpt), "--prompt", "the", "--length", "50", "--seed", "0"]) == 141
+    assert capsys.readouterr().err == ""  # no "error: [Errno 32] Broken pipe"
+
+
 def test_evaluate_scores_every_character_whatever_the_chunk(ckpt, tmp_path, capsys):
     model, vocab, _ = load_charlm(ckpt, dtype=np.float64)
     text = TEXT[:611]  # 610 characters to score: no chunk length below divides it evenly

@@ -815,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
     (see ``--dist-timeout``), 128 + N stopped by signal N (130 Ctrl-C,
-    143 SIGTERM).
+    143 SIGTERM, 141 the reader of the output went away, as in ``lstmlab generate | head``).
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
@@ -851,6 +851,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command}: error: out of memory{detail}; choose smaller sizes (--hidden, "
               f"--layers, --batch-size, ...)", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout is gone (``| head``): not an error of the command; stop
+        # quietly, as a program killed by SIGPIPE does, and point stdout at the null device
+        # so that the interpreter's final flush does not fail on the closed pipe again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout is no file (tests, notebooks)
+            pass
+        return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
     except (ValueError, TypeError, OSError) as exc:
         message = str(exc)
         for library, cli in CLI_HINTS.items():
