@@ -111,6 +111,39 @@ def test_generate_without_prompt_starts_from_a_character_the_model_knows(ckpt, c
     assert out.startswith(" ") and len(out) == 1 + 7 + 1  # prompt, continuation, newline
 
 
+@pytest.mark.parametrize("argv", [
+    ["train", "{text}", "--steps", "2", "--out", "{file}"],
+    ["train", "{text}", "--steps", "2", "--out", "{file}/run"],
+    ["forecast", "train", "--epochs", "1", "--out", "{file}"],
+    ["classify", "train", "{text}", "--out", "{file}/run"],
+    ["inspect", "{ckpt}", "--text", "the", "--out", "{file}"],
+    ["demo", "--quick", "--out", "{file}"],
+    ["experiment", "adding", "--lengths", "20", "--out", "{file}"],
+    ["export", "{ckpt}", "--format", "torch-npz", "--out", "{dir}"],
+    ["export", "{ckpt}", "--format", "torch-npz", "--out", "{file}/m.npz"],
+    ["forecast", "predict", "{ckpt}", "{text}", "--out", "{dir}"],
+    ["classify", "predict", "{ckpt}", "{text}", "--out", "{dir}"],
+    ["explore", "{ckpt}", "{text}", "--save", "{dir}"],
+], ids=lambda argv: " ".join(argv[:2]) + " " + argv[-1])
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(argv, ckpt, tmp_path,
+                                                                         capsys):
+    # a run directory that is a file, a file that is a directory, a path below a file:
+    # refused by name at once, instead of an OSError naming a temporary file after the work
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    paths = {"text": text, "file": text, "dir": tmp_path / "folder", "ckpt": ckpt}
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error, as for a bad number
+        main([a.format(**{k: str(v) for k, v in paths.items()}) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    flag = "--save" if "--save" in argv else "--out"
+    assert f"error: argument {flag}: " in err and str(tmp_path) in err, err
+    assert "Errno" not in err and ".tmp" not in err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
 class _ClosedPipe:
     """stdout whose reader has gone away, as ``lstmlab generate ... | head -c 3`` leaves it."""
 

@@ -12,6 +12,8 @@ from ._argtypes import fraction as _fraction
 from ._argtypes import gate_bias as _gate_bias
 from ._argtypes import nonneg_float as _nonneg_float
 from ._argtypes import nonneg_int as _nonneg_int
+from ._argtypes import output_dir as _output_dir
+from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
@@ -156,7 +158,8 @@ def _add_train(sub):
     p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
     p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    p.add_argument("--out", default="runs/charlm", help="run directory (default runs/charlm)")
+    p.add_argument("--out", default="runs/charlm", type=_output_dir,
+                   help="run directory (default runs/charlm)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.ckpt")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--nproc", type=_positive, default=None,
@@ -242,7 +245,7 @@ def _add_export(sub):
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--format", choices=["onnx", "torch", "keras", "torch-npz", "keras-npz"],
                    required=True)
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="FILE", type=_output_file)
     p.set_defaults(func=cmd_export)
 
 
@@ -532,7 +535,8 @@ def cmd_evaluate(args) -> int:
 def _add_demo(sub):
     p = sub.add_parser("demo", help="the lecture's claims, measured", description=DEMO_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="lstmlab-demo", help="output directory (default lstmlab-demo)")
+    p.add_argument("--out", default="lstmlab-demo", type=_output_dir,
+                   help="output directory (default lstmlab-demo)")
     p.add_argument("--quick", action="store_true", help="tiny networks and budget: seconds, not minutes")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--length", type=_positive, default=None,
@@ -642,7 +646,8 @@ def _add_experiment(sub):
     p.add_argument("--target", type=_unit_score, default=0.95,
                    help="score that counts as solved, in (0, 1] (default 0.95)")
     p.add_argument("--no-stop", action="store_true", help="train the whole budget even once solved")
-    p.add_argument("--out", default=None, help="output directory (default runs/experiment-TASK)")
+    p.add_argument("--out", default=None, type=_output_dir,
+                   help="output directory (default runs/experiment-TASK)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_experiment)
 
@@ -703,7 +708,8 @@ def _add_inspect(sub):
     p.add_argument("--per-signal", type=_positive, default=2, help="cells listed per property (default 2)")
     p.add_argument("--unknown", choices=["error", "replace"], default="error",
                    help="characters outside the vocabulary: stop with an error (default) or replace them")
-    p.add_argument("--out", default="lstmlab-inspect", help="output directory (default lstmlab-inspect)")
+    p.add_argument("--out", default="lstmlab-inspect", type=_output_dir,
+                   help="output directory (default lstmlab-inspect)")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -757,7 +763,7 @@ def _add_explore(sub):
     p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
     p.add_argument("--max-chars", type=_positive, default=10_000,
                    help="longest text read from the files or typed (default 10000)")
-    p.add_argument("--save", metavar="PAGE.html",
+    p.add_argument("--save", metavar="PAGE.html", type=_output_file,
                    help="write a static, self-contained page of the views instead of serving")
     p.set_defaults(func=cmd_explore)
 

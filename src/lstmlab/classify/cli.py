@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .._argtypes import nonneg_int as _nonneg_int
+from .._argtypes import output_dir as _output_dir
+from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
@@ -134,7 +136,8 @@ def add_classify_parser(sub) -> None:
                    help="1NN-DTW baseline: Sakoe-Chiba band of W steps (default: no band)")
     t.add_argument("--no-baselines", dest="baselines", action="store_false",
                    help="skip the 1NN-Euclidean and 1NN-DTW baselines")
-    t.add_argument("--out", default="runs/classify", help="run directory (default runs/classify)")
+    t.add_argument("--out", default="runs/classify", type=_output_dir,
+                   help="run directory (default runs/classify)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     t.set_defaults(func=cmd_classify_train)
 
@@ -143,7 +146,8 @@ def add_classify_parser(sub) -> None:
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("data", metavar="DATA")
     _add_data_options(p, stored=": as in training, else")
-    p.add_argument("--out", default=None, help="write the predictions CSV here (default stdout)")
+    p.add_argument("--out", default=None, type=_output_file,
+                   help="write the predictions CSV here (default stdout)")
     p.set_defaults(func=cmd_classify_predict)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from .._argtypes import fraction as _fraction
 from .._argtypes import nonneg_float as _nonneg
 from .._argtypes import nonneg_int as _nonneg_int
+from .._argtypes import output_dir as _output_dir
+from .._argtypes import output_file as _output_file
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
 from .._argtypes import seed as _seed
@@ -207,7 +209,8 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
     add_network_options(t)
-    t.add_argument("--out", default="runs/forecast", help="run directory (default runs/forecast)")
+    t.add_argument("--out", default="runs/forecast", type=_output_dir,
+                   help="run directory (default runs/forecast)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     t.add_argument("--no-plot", action="store_true", help="do not draw OUT/forecast.png")
     t.set_defaults(func=cmd_forecast_train)
@@ -219,7 +222,8 @@ def add_forecast_parser(sub) -> None:
     p.add_argument("--horizon", type=_positive, default=None,
                    help="steps ahead, at most the trained horizon (default: all of it)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse")
-    p.add_argument("--out", default=None, help="write the forecast to this CSV file")
+    p.add_argument("--out", default=None, type=_output_file,
+                   help="write the forecast to this CSV file")
     p.set_defaults(func=cmd_forecast_predict)
 
     b = fsub.add_parser("benchmark", help="shipped series x seeds: network vs baselines",
@@ -228,7 +232,8 @@ def add_forecast_parser(sub) -> None:
                    default=["airline", "sunspots"])
     b.add_argument("--seeds", type=_positive, default=5, help="seeds 0..N-1 (default 5)")
     b.add_argument("--epochs", type=_positive, default=300)
-    b.add_argument("--out", default=None, help="also write the markdown tables here")
+    b.add_argument("--out", default=None, type=_output_file,
+                   help="also write the markdown tables here")
     b.set_defaults(func=cmd_forecast_benchmark)
 
 
