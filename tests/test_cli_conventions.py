@@ -2,8 +2,11 @@
 help texts that name the real files, hints worded for the command line, and evaluate scoring
 the whole file."""
 
+import errno
 import json
 import math
+import os
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from lstmlab.cli import main
 from lstmlab.data.text import Vocab
 from lstmlab.interop import import_onnx, save_safetensors, to_onnx
 from lstmlab.layers.model import CharLM, CharLMConfig
-from lstmlab.training.checkpoint import save_checkpoint
+from lstmlab.training.checkpoint import atomic_write_bytes, save_checkpoint
 from lstmlab.training.lm import LMTrainer, TrainConfig, evaluate_text, load_charlm
 
 TEXT = "the forget gate keeps, the input gate writes; " * 40
@@ -142,6 +145,21 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(argv, 
     assert f"error: argument {flag}: " in err and str(tmp_path) in err, err
     assert "Errno" not in err and ".tmp" not in err
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_a_failed_write_names_the_file_asked_for_and_leaves_nothing(tmp_path, monkeypatch):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match="^" + re.escape(f"cannot write {tmp_path / 'folder'}: ")):
+        atomic_write_bytes(tmp_path / "folder", b"x")
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), src)
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    target = tmp_path / "report.json"
+    with pytest.raises(OSError, match="^" + re.escape(f"cannot write {target}: No space left on device") + "$"):
+        atomic_write_bytes(target, b"{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]  # no temporary file left
 
 
 class _ClosedPipe:
