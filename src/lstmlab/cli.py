@@ -41,7 +41,9 @@ examples:
 
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The command line; ``train_defaults`` replaces defaults of ``lstmlab train`` (how
+    :func:`_train_options_given` tells an option written out from one left out)."""
     parser = argparse.ArgumentParser(
         prog="lstmlab",
         description="The lecture's RNN and LSTM in NumPy: exact, fast, and explained.",
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lstmlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo(sub)
-    _add_train(sub)
+    _add_train(sub).set_defaults(**(train_defaults or {}))
     _add_forecast(sub)
     _add_classify(sub)
     _add_experiment(sub)
@@ -160,7 +162,9 @@ def _add_train(sub):
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/charlm", type=_output_dir,
                    help="run directory (default runs/charlm)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.ckpt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from last.ckpt, with the run's own settings "
+                        "(--steps or --epochs may extend it; other options must match)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--nproc", type=_positive, default=None,
                    help="data-parallel processes on this machine, each on its share of the batch "
@@ -172,6 +176,7 @@ def _add_train(sub):
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where --engine torch runs (default cpu)")
     p.set_defaults(func=cmd_train)
+    return p
 
 
 def _add_generate(sub):
@@ -398,6 +403,18 @@ def _train(args, group) -> int:
     # In a data-parallel run rank 0 speaks for all.
     say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
     out = Path(args.out)
+    if args.resume:  # the run's own settings, read before the text is split with them
+        last = out / "last.ckpt"
+        if not last.exists():
+            raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
+                             f"run the same command without --resume to start the run")
+        from .training.checkpoint import load_checkpoint
+        meta, _ = load_checkpoint(last, expect_kind="charlm")
+        stored = TrainConfig.from_json(meta["train"])
+        config = CharLMConfig.from_json(meta["model"])
+        _refuse_changed_options(args, {**config.to_json(), **stored.to_json()}, last)
+        for name in ("seq_len", "batch_size", "val_fraction"):  # the split and --epochs' count
+            setattr(args, name, getattr(stored, name))
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
@@ -422,15 +439,7 @@ def _train(args, group) -> int:
     cfg_kwargs["steps"] = steps
 
     if args.resume:
-        last = out / "last.ckpt"
-        if not last.exists():
-            raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
-                             f"run the same command without --resume to start the run")
-        from .training.checkpoint import load_checkpoint
-        meta, _ = load_checkpoint(last, expect_kind="charlm")
-        stored = TrainConfig.from_json(meta["train"])
         cfg = TrainConfig(**{**stored.__dict__, "steps": steps if (args.steps or args.epochs) else stored.steps})
-        config = CharLMConfig.from_json(meta["model"])
     else:
         # A run is there once it has a checkpoint (its first is written at step 0); a folder
         # with only metrics.jsonl holds the log of steps whose weights were never saved.
@@ -491,6 +500,40 @@ def _train(args, group) -> int:
           f"{best:.4f} nats = {best / LN2:.3f} bits per character (step {summary['best_step']}); "
           f"checkpoints in {out}")
     return 0
+
+
+# The options of `train` a checkpoint stores, by the name of the stored field.
+_STORED_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers",
+                   "embed": "embed_dim", "dropout": "dropout", "dropout_input": "dropout_input",
+                   "dropout_recurrent": "dropout_recurrent", "zoneout": "zoneout",
+                   "weight_drop": "weight_drop", "forget_bias": "forget_bias",
+                   "layer_norm": "layer_norm", "dtype": "dtype", "seq_len": "seq_len",
+                   "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer",
+                   "momentum": "momentum", "weight_decay": "weight_decay", "clip": "clip",
+                   "schedule": "schedule", "warmup": "warmup", "eval_every": "eval_every",
+                   "eval_chunks": "eval_chunks", "checkpoint_every": "checkpoint_every",
+                   "patience": "patience", "val_fraction": "val_fraction"}
+
+
+def _train_options_given(argv: list[str]) -> set[str]:
+    """The stored options of ``train`` that ``argv`` writes out (also abbreviated): parsed
+    again with every default replaced by a marker, an option left out keeps the marker."""
+    marker = object()
+    again = build_parser({name: marker for name in _STORED_OPTIONS}).parse_args(argv)
+    return {name for name in _STORED_OPTIONS if getattr(again, name) is not marker}
+
+
+def _refuse_changed_options(args, stored: dict, path) -> None:
+    """--resume continues the run as stored: an option given with another value than the
+    run's is an error, not silently ignored (only --steps or --epochs may extend a run)."""
+    given = _train_options_given(args.argv)
+    changed = [f"--{name.replace('_', '-')} {getattr(args, name)} (the run has "
+               f"{stored[field]})" for name, field in _STORED_OPTIONS.items()
+               if name in given and getattr(args, name) != stored[field]]
+    if changed:
+        raise ValueError(f"--resume continues the run in {path.parent} with its own settings, "
+                         f"but {', '.join(changed)}; leave these options out to continue it, "
+                         f"or choose another --out to start a new run")
 
 
 def cmd_generate(args) -> int:
