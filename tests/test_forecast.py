@@ -48,6 +48,8 @@ def test_series_shorter_than_lookback_plus_horizon():
         chronological_split(35, 20, 5)
     with pytest.raises(WindowError, match="test part has 3 steps, fewer than the horizon 5"):
         chronological_split(100, 5, 5, val_fraction=0.1, test_fraction=0.03)
+    with pytest.raises(WindowError, match=r"fractions \(0.9 \+ 0.5\) leave no training part"):
+        chronological_split(120, 1, 12, val_fraction=0.9, test_fraction=0.5)  # not "-48 steps"
 
 
 @pytest.mark.parametrize("anchor", ["none", "last", "season"])
