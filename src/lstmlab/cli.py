@@ -449,9 +449,11 @@ def _train(args, group) -> int:
         if (out / "metrics.jsonl").exists():
             print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
                   f"checkpoint): starting the run over", file=sys.stderr)
-        if args.layer_norm and args.model != "lstm":
-            raise ValueError(f"--layer-norm is an option of --model lstm, not of --model "
-                             f"{args.model}")
+        for flag, given in (("--layer-norm", args.layer_norm), ("--zoneout", args.zoneout),
+                            ("--dropout-recurrent", args.dropout_recurrent)):
+            if given and args.model != "lstm":
+                raise ValueError(f"{flag} is an option of --model lstm, not of --model "
+                                 f"{args.model}")
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
