@@ -131,6 +131,24 @@ def test_scaler_and_season_ignore_the_test_part():
         np.testing.assert_array_equal(v, b.net.params()[k])
 
 
+def test_an_array_for_a_series_is_a_type_error_saying_how_to_wrap_it():
+    from lstmlab.forecast.select import train_default
+
+    y = _sine(80)
+    cfg = ForecastConfig(lookback=6, horizon=2)
+    fc = Forecaster.train(_series(y), cfg, np.random.default_rng(0), hidden_size=4,
+                          fit_config=FitConfig(epochs=1))
+    for call in (lambda: Forecaster.train(y, cfg, np.random.default_rng(0)),
+                 lambda: train_default(list(y), cfg, set(), np.random.default_rng(0)),
+                 lambda: fc.forecast_next(y), lambda: evaluate(fc, y)):
+        with pytest.raises(TypeError, match=r"series must be a TimeSeries, got (ndarray|list): "
+                                            r"read one with read_series"):
+            call()
+    # the wrapping the message suggests works as written
+    wrapped = TimeSeries(values=y.reshape(len(y), -1), columns=["y"], time=None, source="array")
+    assert fc.forecast_next(wrapped).shape == (2,)
+
+
 def test_future_labels():
     assert future_labels(["1959-11", "1959-12"], 3) == ["1960-01", "1960-02", "1960-03"]
     assert future_labels(["2006", "2007", "2008"], 2) == ["2009", "2010"]
