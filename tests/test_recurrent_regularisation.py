@@ -368,6 +368,11 @@ def test_checkpoints_keep_the_options(tmp_path):
     assert (config.zoneout, config.dropout_input, config.weight_drop) == (0.15, 0.1, 0.2)
     model = lstmlab.CharLM(config)
     assert (model.rnn.zoneout, model.rnn.dropout_input, model.rnn.weight_drop) == (0.15, 0.1, 0.2)
+    # torch.nn.LSTM evaluates without zoneout: a state dict for it would compute other logits
+    for fmt in ("torch", "torch-npz"):
+        assert main(["export", str(out / "last.ckpt"), "--format", fmt,
+                     "--out", str(tmp_path / f"m.{fmt}")]) == 2
+        assert not (tmp_path / f"m.{fmt}").exists()
 
 
 def test_onnx_and_keras_export_refuse_zoneout_and_ignore_training_options():
