@@ -236,6 +236,18 @@ def _print_comparison(rows, res: dict) -> None:
               f" ± {m.std():.4f}, range {m.min():.4f}-{m.max():.4f})")
 
 
+def _refuse_unused_options(args) -> None:
+    """An option the chosen --model has no use for stops the command; silently dropped, it
+    would leave the user believing, say, that the LSTM read the sequences both ways."""
+    unused = {"--bidirectional": args.bidirectional and args.model != "lstm-fcn",
+              "--readout": args.readout is not None and args.model not in ("lstm", "rnn"),
+              "--hidden": args.hidden is not None and args.model == "fcn"}
+    for flag, given in unused.items():
+        if given:
+            raise ValueError(f"{flag} is not an option of --model {args.model}; see "
+                             f"'lstmlab classify train --help' for the models each option is for")
+
+
 def cmd_classify_train(args) -> int:
     import numpy as np
 
@@ -244,6 +256,7 @@ def cmd_classify_train(args) -> int:
     from .model import SequenceClassifier, check_feature_range, stratified_split
     from .selection import candidates, choose, flags
 
+    _refuse_unused_options(args)
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
     test = None
