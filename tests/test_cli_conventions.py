@@ -147,6 +147,20 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(argv, 
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
 
 
+@pytest.mark.parametrize("command", [["forecast", "train", "--target", "y"], ["classify", "train"]])
+def test_a_feature_column_given_twice_is_refused(command, tmp_path, capsys):
+    # read twice, it would be two inputs holding the same values
+    data = tmp_path / "d.csv"
+    data.write_text("id,y,a,label\n" + "".join(f"{i // 5},{i},{i % 3},{i // 5 % 2}\n"
+                                                for i in range(60)), encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main([command[0], command[1], str(data), *command[2:], "--features", "a,y,a",
+              "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    assert ("argument --features: expected each column once, got a more than once"
+            in capsys.readouterr().err)
+
+
 def test_a_failed_write_names_the_file_asked_for_and_leaves_nothing(tmp_path, monkeypatch):
     (tmp_path / "folder").mkdir()
     with pytest.raises(IsADirectoryError, match="^" + re.escape(f"cannot write {tmp_path / 'folder'}: ")):

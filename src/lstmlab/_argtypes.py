@@ -110,6 +110,19 @@ def unit_score(text: str) -> float:
     return value
 
 
+def column_names(text: str) -> list[str]:
+    """Comma-separated CSV column names, each once (a column given twice would be read as
+    two inputs holding the same values)."""
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("expected comma-separated column names")
+    repeated = sorted({c for c in cols if cols.count(c) > 1}, key=cols.index)
+    if repeated:
+        raise argparse.ArgumentTypeError(f"expected each column once, got {', '.join(repeated)} "
+                                         f"more than once")
+    return cols
+
+
 def _creatable(path: Path, text: str) -> None:
     """Refuse ``path`` when its nearest existing folder is a file or not writable."""
     for parent in path.absolute().parents:

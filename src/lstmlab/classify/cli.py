@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .._argtypes import column_names as _column_names
 from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
@@ -75,7 +76,7 @@ def _add_data_options(p, stored: str = "") -> None:
                    help=f"CSV time-order column (default{stored} row order)")
     p.add_argument("--label", dest="label_col", default=None,
                    help=f"CSV label column (default{stored} label)")
-    p.add_argument("--features", default=None,
+    p.add_argument("--features", type=_column_names, default=None,
                    help=f"CSV feature columns, comma-separated (default{stored} all the others)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
                    help="missing values inside a sequence: error (default), carry forward, interpolate")
@@ -164,8 +165,7 @@ def _csv_options(args, stored: dict | None = None) -> dict:
     """The CSV reading options: those given on the command line, else ``stored`` (a
     checkpoint's), else the defaults."""
     stored = stored or {}
-    feats = ([f.strip() for f in args.features.split(",")] if args.features
-             else stored.get("features"))
+    feats = args.features or stored.get("features")
     return dict(id_col=args.id_col or stored.get("id_col") or "id",
                 label_col=args.label_col or stored.get("label_col") or "label",
                 time_col=args.time_col or stored.get("time_col"), features=feats,

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from .._argtypes import column_names as _column_names
 from .._argtypes import fraction as _fraction
 from .._argtypes import nonneg_float as _nonneg
 from .._argtypes import nonneg_int as _nonneg_int
@@ -112,13 +113,6 @@ def _levels(text: str) -> tuple:
     return tuple(q)
 
 
-def _columns(text: str) -> list[str]:
-    cols = [c.strip() for c in text.split(",") if c.strip()]
-    if not cols:
-        raise argparse.ArgumentTypeError("expected comma-separated column names")
-    return cols
-
-
 def output_folder(args) -> Path:
     """``--out``, created, once it is clear that no model there is overwritten without
     ``--force``."""
@@ -173,7 +167,7 @@ def add_forecast_parser(sub) -> None:
                    help="many series in one long-format CSV: the column naming each row's "
                         "series; one network is trained across all of them (a folder of CSVs, "
                         "one series each, needs no --id)")
-    t.add_argument("--features", type=_columns, default=None,
+    t.add_argument("--features", type=_column_names, default=None,
                    help="extra input columns, comma-separated (their past values are inputs)")
     t.add_argument("--time", help="time column (labels in outputs; its order is checked)")
     t.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
