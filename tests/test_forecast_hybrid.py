@@ -329,3 +329,11 @@ def test_cli_benchmark_trains_the_default_and_names_its_base(capsys):
     out = capsys.readouterr().out
     assert "**sunspots** — lookback" in out and ", base " in out
     assert "| LSTM (this model) |" in out
+
+
+def test_cli_benchmark_refuses_a_series_named_twice(capsys):
+    # it ran the series twice and printed its table twice
+    assert main(["forecast", "benchmark", "--dataset", "sunspots", "airline", "sunspots",
+                 "--seeds", "1", "--epochs", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "--dataset sunspots is given more than once" in captured.err and captured.out == ""

@@ -481,6 +481,10 @@ def cmd_forecast_benchmark(args) -> int:
     from ..training.checkpoint import atomic_write_text
     from .benchmark import run_benchmark
 
+    repeated = sorted({d for d in args.dataset if args.dataset.count(d) > 1})
+    if repeated:
+        raise ValueError(f"--dataset {' '.join(repeated)} is given more than once; each series "
+                         f"is benchmarked once")
     text = run_benchmark(args.dataset, args.seeds, args.epochs,
                          log=lambda m: print(m, file=sys.stderr, flush=True))
     print(text)
