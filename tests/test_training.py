@@ -260,6 +260,23 @@ def test_refuses_to_overwrite_a_run(trained, capsys):
     assert "already holds a run" in capsys.readouterr().err
 
 
+def test_the_run_of_another_command_keeps_its_log(trained, tmp_path, capsys):
+    # a forecaster's run folder and a char-LM's: neither command writes into the other's,
+    # where its metrics.jsonl would be mixed with (train) or replace (forecast) the other log
+    forecast = tmp_path / "forecast"
+    assert main(["forecast", "train", "--epochs", "1", "--hidden", "2", "--lookback", "12",
+                 "--quiet", "--no-plot", "--out", str(forecast)]) == 0
+    logs = {d: (d / "metrics.jsonl").read_bytes() for d in (forecast, trained / "run")}
+    capsys.readouterr()
+    assert main(["train", str(trained / "corpus.txt"), "--out", str(forecast), "--steps", "2",
+                 "--quiet"]) == 2
+    assert "holds the run of another command (model.ckpt" in capsys.readouterr().err
+    assert main(["forecast", "train", "--epochs", "1", "--quiet", "--no-plot",
+                 "--out", str(trained / "run")]) == 2
+    assert "already holds a model (last.ckpt, best.ckpt)" in capsys.readouterr().err
+    assert {d: (d / "metrics.jsonl").read_bytes() for d in logs} == logs
+
+
 # -- bad input ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("content,pattern", [
     (None, "does not exist"),

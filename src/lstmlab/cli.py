@@ -446,6 +446,10 @@ def _train(args, group) -> int:
         if (out / "last.ckpt").exists() or (out / "best.ckpt").exists():
             raise ValueError(f"--out {out} already holds a run; pass --resume to continue it or "
                              f"choose another --out (nothing was overwritten)")
+        if (out / "model.ckpt").exists():  # its metrics.jsonl would get this run's lines
+            raise ValueError(f"--out {out} holds the run of another command (model.ckpt, from "
+                             f"forecast or classify); choose another --out (nothing was "
+                             f"overwritten)")
         if (out / "metrics.jsonl").exists():
             print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
                   f"checkpoint): starting the run over", file=sys.stderr)

@@ -114,12 +114,14 @@ def _levels(text: str) -> tuple:
 
 
 def output_folder(args) -> Path:
-    """``--out``, created, once it is clear that no model there is overwritten without
-    ``--force``."""
+    """``--out``, created, once it is clear that no run there is overwritten without
+    ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
+    train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace."""
     out = Path(args.out)
-    if (out / "model.ckpt").exists() and not args.force:
-        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
-                         f"--force to overwrite it (nothing was overwritten)")
+    held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
+    if held and not args.force:
+        raise ValueError(f"--out {out} already holds a model ({', '.join(held)}); choose another "
+                         f"--out or pass --force to overwrite it (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
