@@ -147,8 +147,8 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     _toy_ts(folder / "Toy_TRAIN.ts", n=60, seed=0)
     _toy_ts(folder / "Toy_TEST.ts", n=30, seed=1)
     out = tmp_path / "run"
-    rc = main(["classify", "train", str(folder), "--hidden", "8", "--epochs", "15", "--readout",
-               "mean", "--quiet", "--out", str(out)])
+    rc = main(["classify", "train", str(folder), "--hidden", "8", "--epochs", "15", "--quiet",
+               "--out", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "test: accuracy" in text and "on 30 sequences" in text and "truth \\ pred" in text
@@ -161,6 +161,20 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
     assert len(rows) == 30 and set(rows[0]) == {"id", "predicted", "label", "p_down", "p_up"}
     assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model, option", [("lstm", ["--bidirectional"]),
+                                           ("fcn", ["--bidirectional"]),
+                                           ("lstm-fcn", ["--readout", "mean"]),
+                                           ("fcn", ["--hidden", "8"])])
+def test_cli_an_option_the_model_has_no_use_for_is_refused(tmp_path, capsys, model, option):
+    # silently dropped, --bidirectional with --model lstm trained a one-way LSTM
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(6)))
+    out = tmp_path / "r"
+    assert main(["classify", "train", str(data), "--model", model, *option, "--out", str(out)]) == 2
+    assert (f"error: {option[0]} is not an option of --model {model}"
+            in capsys.readouterr().err)
+    assert not out.exists()
 
 
 def test_cli_single_class_and_empty_file(tmp_path, capsys):

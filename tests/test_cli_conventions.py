@@ -2,8 +2,11 @@
 help texts that name the real files, hints worded for the command line, and evaluate scoring
 the whole file."""
 
+import errno
 import json
 import math
+import os
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from lstmlab.cli import main
 from lstmlab.data.text import Vocab
 from lstmlab.interop import import_onnx, save_safetensors, to_onnx
 from lstmlab.layers.model import CharLM, CharLMConfig
-from lstmlab.training.checkpoint import save_checkpoint
+from lstmlab.training.checkpoint import atomic_write_bytes, save_checkpoint
 from lstmlab.training.lm import LMTrainer, TrainConfig, evaluate_text, load_charlm
 
 TEXT = "the forget gate keeps, the input gate writes; " * 40
@@ -102,6 +105,97 @@ def test_hints_are_worded_for_the_command_line(ckpt, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--unknown replace" in err and "unknown='replace'" not in err
     assert main(["evaluate", str(ckpt), str(held), "--unknown", "replace"]) == 0
+
+
+def test_generate_without_prompt_starts_from_a_character_the_model_knows(ckpt, capsys):
+    # TEXT has no newline, the documented default prompt; the default must still work
+    assert main(["generate", str(ckpt), "--length", "7", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(" ") and len(out) == 1 + 7 + 1  # prompt, continuation, newline
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "{text}", "--steps", "2", "--out", "{file}"],
+    ["train", "{text}", "--steps", "2", "--out", "{file}/run"],
+    ["forecast", "train", "--epochs", "1", "--out", "{file}"],
+    ["classify", "train", "{text}", "--out", "{file}/run"],
+    ["inspect", "{ckpt}", "--text", "the", "--out", "{file}"],
+    ["demo", "--quick", "--out", "{file}"],
+    ["experiment", "adding", "--lengths", "20", "--out", "{file}"],
+    ["export", "{ckpt}", "--format", "torch-npz", "--out", "{dir}"],
+    ["export", "{ckpt}", "--format", "torch-npz", "--out", "{file}/m.npz"],
+    ["forecast", "predict", "{ckpt}", "{text}", "--out", "{dir}"],
+    ["classify", "predict", "{ckpt}", "{text}", "--out", "{dir}"],
+    ["explore", "{ckpt}", "{text}", "--save", "{dir}"],
+], ids=lambda argv: " ".join(argv[:2]) + " " + argv[-1])
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(argv, ckpt, tmp_path,
+                                                                         capsys):
+    # a run directory that is a file, a file that is a directory, a path below a file:
+    # refused by name at once, instead of an OSError naming a temporary file after the work
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    paths = {"text": text, "file": text, "dir": tmp_path / "folder", "ckpt": ckpt}
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error, as for a bad number
+        main([a.format(**{k: str(v) for k, v in paths.items()}) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    flag = "--save" if "--save" in argv else "--out"
+    assert f"error: argument {flag}: " in err and str(tmp_path) in err, err
+    assert "Errno" not in err and ".tmp" not in err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+@pytest.mark.parametrize("command", [["forecast", "train", "--target", "y"], ["classify", "train"]])
+def test_a_feature_column_given_twice_is_refused(command, tmp_path, capsys):
+    # read twice, it would be two inputs holding the same values
+    data = tmp_path / "d.csv"
+    data.write_text("id,y,a,label\n" + "".join(f"{i // 5},{i},{i % 3},{i // 5 % 2}\n"
+                                                for i in range(60)), encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main([command[0], command[1], str(data), *command[2:], "--features", "a,y,a",
+              "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    assert ("argument --features: expected each column once, got a more than once"
+            in capsys.readouterr().err)
+
+
+def test_a_failed_write_names_the_file_asked_for_and_leaves_nothing(tmp_path, monkeypatch):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match="^" + re.escape(f"cannot write {tmp_path / 'folder'}: ")):
+        atomic_write_bytes(tmp_path / "folder", b"x")
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), src)
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    target = tmp_path / "report.json"
+    with pytest.raises(OSError, match="^" + re.escape(f"cannot write {target}: No space left on device") + "$"):
+        atomic_write_bytes(target, b"{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]  # no temporary file left
+
+
+class _ClosedPipe:
+    """stdout whose reader has gone away, as ``lstmlab generate ... | head -c 3`` leaves it."""
+
+    def __init__(self, room):
+        self.room = room  # characters the reader takes before it goes
+
+    def write(self, text):
+        if len(text) > self.room:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.room -= len(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_a_reader_that_goes_away_stops_the_output_quietly(ckpt, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdout", _ClosedPipe(3))
+    assert main(["generate", str(ckpt), "--prompt", "the", "--length", "50", "--seed", "0"]) == 141
+    assert capsys.readouterr().err == ""  # no "error: [Errno 32] Broken pipe"
 
 
 def test_evaluate_scores_every_character_whatever_the_chunk(ckpt, tmp_path, capsys):

@@ -168,6 +168,24 @@ def test_resume_without_a_checkpoint_says_to_start_without_resume(tmp_path, caps
     assert "without --resume" in capsys.readouterr().err
 
 
+def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 4)) == 0
+    split = capsys.readouterr().err.split("model: ")[1].split("; ")[1]  # "N training and M ..."
+    before = (out / "last.ckpt").read_bytes()
+    # given (in full or abbreviated) with a value other than the run's: refused, not ignored
+    resume = ["train", str(corpus), "--out", str(out), "--resume"]
+    assert main(resume + ["--steps", "8", "--hid", "32", "--val-fraction", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--hidden 32 (the run has 24)" in err and "--val-fraction 0.5 (the run has 0.05)" in err
+    assert (out / "last.ckpt").read_bytes() == before
+    # left out: the run's own split, and its batch and chunk count the steps of --epochs
+    chunks = (int(split.split()[0].replace(",", "")) // 4 - 1) // 20  # --batch-size 4, --seq-len 20
+    assert main(resume + ["--epochs", "0.05", "--quiet"]) == 0
+    assert split in capsys.readouterr().err
+    assert _metric_steps(out) == list(range(1, -(-chunks // 20) + 1))  # ceil(0.05 * chunks)
+
+
 # -- tracebacks ---------------------------------------------------------------------------------
 
 def test_a_huge_hidden_size_is_refused_before_allocating(tmp_path, capsys):

@@ -22,6 +22,13 @@ def test_config_refuses_what_the_tasks_do_not_define():
         ExperimentConfig(task="copy", lengths=(5,), models=("gru",))
     with pytest.raises(ValueError, match="task must be one of"):
         ExperimentConfig(task="parity", lengths=(5,))
+    # a repeated seed, length or model is the same run counted twice ("2/2 solved", std 0)
+    with pytest.raises(ValueError, match="seeds must not repeat: 0 given more than once"):
+        ExperimentConfig(task="adding", lengths=(20,), seeds=(0, 1, 0))
+    with pytest.raises(ValueError, match="lengths must not repeat: 20"):
+        ExperimentConfig(task="adding", lengths=(20, 30, 20))
+    with pytest.raises(ValueError, match="models must not repeat: lstm"):
+        ExperimentConfig(task="copy", lengths=(5,), models=("lstm", "lstm"))
     cfg = ExperimentConfig(task="copy", lengths=(5, 7), seeds=(3,))
     assert ExperimentConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
 

@@ -48,6 +48,8 @@ def test_series_shorter_than_lookback_plus_horizon():
         chronological_split(35, 20, 5)
     with pytest.raises(WindowError, match="test part has 3 steps, fewer than the horizon 5"):
         chronological_split(100, 5, 5, val_fraction=0.1, test_fraction=0.03)
+    with pytest.raises(WindowError, match=r"fractions \(0.9 \+ 0.5\) leave no training part"):
+        chronological_split(120, 1, 12, val_fraction=0.9, test_fraction=0.5)  # not "-48 steps"
 
 
 @pytest.mark.parametrize("anchor", ["none", "last", "season"])
@@ -127,6 +129,24 @@ def test_scaler_and_season_ignore_the_test_part():
     assert a.scaler.to_json() == b.scaler.to_json() and a.season == b.season
     for k, v in a.net.params().items():
         np.testing.assert_array_equal(v, b.net.params()[k])
+
+
+def test_an_array_for_a_series_is_a_type_error_saying_how_to_wrap_it():
+    from lstmlab.forecast.select import train_default
+
+    y = _sine(80)
+    cfg = ForecastConfig(lookback=6, horizon=2)
+    fc = Forecaster.train(_series(y), cfg, np.random.default_rng(0), hidden_size=4,
+                          fit_config=FitConfig(epochs=1))
+    for call in (lambda: Forecaster.train(y, cfg, np.random.default_rng(0)),
+                 lambda: train_default(list(y), cfg, set(), np.random.default_rng(0)),
+                 lambda: fc.forecast_next(y), lambda: evaluate(fc, y)):
+        with pytest.raises(TypeError, match=r"series must be a TimeSeries, got (ndarray|list): "
+                                            r"read one with read_series"):
+            call()
+    # the wrapping the message suggests works as written
+    wrapped = TimeSeries(values=y.reshape(len(y), -1), columns=["y"], time=None, source="array")
+    assert fc.forecast_next(wrapped).shape == (2,)
 
 
 def test_future_labels():

@@ -313,8 +313,13 @@ def test_cli_backtest_reruns_everything_at_earlier_origins(tmp_path, capsys):
     # fold 0 is the run the report describes: same settings, same seed, same scores
     assert bt["mase"]["lstm"][0] == pytest.approx(report["scores"]["lstm"]["mase"], rel=1e-12)
     assert bt["mase"]["persistence"][1] != bt["mase"]["persistence"][0]
+    assert main(argv + ["--backtest", "25", "--out", str(tmp_path / "r2")]) == 2
+    assert "--backtest 25: the earliest fold keeps 16 of the series' 160" in capsys.readouterr().err
+    # folds reaching back past the start: the distance is named, never a negative step count
     assert main(argv + ["--backtest", "40", "--out", str(tmp_path / "r2")]) == 2
-    assert "--backtest 40: the earliest fold keeps" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--backtest 40: the earliest fold would end 234 steps (39 x the horizon 6)" in err
+    assert "-74" not in err
     assert not (tmp_path / "r2" / "model.ckpt").exists()
 
 
@@ -324,3 +329,11 @@ def test_cli_benchmark_trains_the_default_and_names_its_base(capsys):
     out = capsys.readouterr().out
     assert "**sunspots** — lookback" in out and ", base " in out
     assert "| LSTM (this model) |" in out
+
+
+def test_cli_benchmark_refuses_a_series_named_twice(capsys):
+    # it ran the series twice and printed its table twice
+    assert main(["forecast", "benchmark", "--dataset", "sunspots", "airline", "sunspots",
+                 "--seeds", "1", "--epochs", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "--dataset sunspots is given more than once" in captured.err and captured.out == ""

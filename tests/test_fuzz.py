@@ -412,8 +412,8 @@ def ts_file(tmp_path_factory):
 @given(data=st.data(), readout=st.sampled_from(["last", "mean"]))
 def test_classify_train_options(ts_file, capsys, data, readout):
     chosen = draw_options(data, CLASSIFY_OPTIONS)
-    argv = ["classify", "train", str(ts_file), "--readout", readout, "--quiet", "--epochs", "1",
-            "--hidden", "4"]
+    argv = ["classify", "train", str(ts_file), "--model", "lstm", "--readout", readout, "--quiet",
+            "--epochs", "1", "--hidden", "4"]
     run_with_options(argv, chosen, CLASSIFY_OPTIONS, data, capsys)
 
 

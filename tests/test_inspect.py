@@ -185,3 +185,18 @@ def test_inspect_refuses_an_rnn_checkpoint(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "r" / "last.ckpt"), "--text", "abc", "--out",
                  str(tmp_path / "o")]) == 2
     assert "no gates" in capsys.readouterr().err
+
+
+def test_inspect_and_explore_name_a_layer_norm_checkpoint(tmp_path, capsys):
+    corpus = tmp_path / "t.txt"
+    corpus.write_text("abc abc abc\n" * 50)
+    assert main(["train", str(corpus), "--out", str(tmp_path / "r"), "--layer-norm", "--steps",
+                 "1", "--hidden", "4", "--layers", "1", "--embed", "2", "--seq-len", "8",
+                 "--batch-size", "2", "--quiet"]) == 0
+    ckpt = str(tmp_path / "r" / "last.ckpt")
+    for argv in (["inspect", ckpt, "--text", "abc", "--out", str(tmp_path / "o")],
+                 ["explore", ckpt, str(corpus), "--save", str(tmp_path / "page.html")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "a layer-normalised LSTM (trained with --layer-norm)" in err, err
+        assert "record_gates" not in err and "peepholes" not in err  # not the library's words

@@ -6,7 +6,10 @@ weights and non-zero initial states, float32 to 1e-5. Then the char-LM graph (Em
 LSTM stack -> Linear): its logits, its vocabulary metadata, and the same greedy text.
 """
 
+import errno
 import json
+import os
+import re
 
 import numpy as np
 import pytest
@@ -113,6 +116,21 @@ def test_export_rejects_mismatched_pieces(tmp_path):
     path = tmp_path / "m.onnx"
     to_onnx(RNN(2, 3, rng=rng), path=path)
     onnx.checker.check_model(str(path))
+
+
+def test_a_failed_save_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "m.onnx"
+    to_onnx(RNN(2, 3, rng=rng), path=path)
+    before = path.read_bytes()
+
+    def disk_full(fd):  # the disk fills up as the new model is flushed
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match=f"cannot write {re.escape(str(path))}: No space left"):
+        to_onnx(LSTM(2, 30, rng=rng), path=path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
 
 
 # -- the char-LM graph ----------------------------------------------------------------------

@@ -133,6 +133,16 @@ def test_step_refuses_bidirectional_and_checks_width():
         lstm().step(np.zeros((2, 5)))
 
 
+@pytest.mark.parametrize("layer", [lstm(), lstmlab.GRU(3, 4, rng=np.random.default_rng(0)),
+                                   lstmlab.RNN(3, 4, rng=np.random.default_rng(0))],
+                         ids=["lstm", "gru", "rnn"])
+def test_step_names_empty_batch_and_the_shape_given(layer):
+    with pytest.raises(ValueError, match=r"x_t must have at least one sequence, got shape \(0, 3\)"):
+        layer.step(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"x_t must have 3 features .* got shape \(5,\)"):
+        layer.step(np.zeros(5))  # the shape passed in, not the batch of one made from it
+
+
 # -- dropout, modes, initialisation --------------------------------------------------------
 def test_dropout_only_between_layers_and_only_in_training():
     x = np.random.default_rng(0).normal(size=(4, 3, 3))

@@ -368,6 +368,11 @@ def test_checkpoints_keep_the_options(tmp_path):
     assert (config.zoneout, config.dropout_input, config.weight_drop) == (0.15, 0.1, 0.2)
     model = lstmlab.CharLM(config)
     assert (model.rnn.zoneout, model.rnn.dropout_input, model.rnn.weight_drop) == (0.15, 0.1, 0.2)
+    # torch.nn.LSTM evaluates without zoneout: a state dict for it would compute other logits
+    for fmt in ("torch", "torch-npz"):
+        assert main(["export", str(out / "last.ckpt"), "--format", fmt,
+                     "--out", str(tmp_path / f"m.{fmt}")]) == 2
+        assert not (tmp_path / f"m.{fmt}").exists()
 
 
 def test_onnx_and_keras_export_refuse_zoneout_and_ignore_training_options():
@@ -414,3 +419,19 @@ def test_a_resumed_run_draws_the_masks_of_the_uninterrupted_one(tmp_path):
               for run in ("full", "cut")]
     assert sorted(losses[0]) == list(range(1, 11))
     assert losses[0] == losses[1]
+
+
+@pytest.mark.parametrize("model, flag", [("gru", "--zoneout"), ("rnn", "--dropout-recurrent"),
+                                         ("gru", "--layer-norm")])
+def test_an_lstm_only_flag_on_another_cell_is_named_as_typed(tmp_path, capsys, model, flag):
+    from lstmlab.cli import main
+
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox\n" * 20, encoding="utf-8")
+    value = [] if flag == "--layer-norm" else ["0.1"]
+    assert main(["train", str(text), "--model", model, flag, *value, "--steps", "1",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {flag} is an option of --model lstm, not of --model {model}" in err
+    assert "cell '" not in err and "_" not in err.split("error: ")[1]  # no library names
+    assert not (tmp_path / "run").exists()

@@ -92,6 +92,21 @@ def test_training_matches_pytorch_step_by_step(optimizer, cell):
     assert np.abs(model.head.weight - tw).max() <= 1e-9 * np.abs(tw).max()
 
 
+@pytest.mark.parametrize("call, tokens, expected", [
+    ("forward", np.zeros((0, 2), np.int64), r"tokens must have shape \(T, B\) with T, B >= 1, "
+                                            r"got \(0, 2\)"),
+    ("forward", np.zeros((3, 0), np.int64), r"tokens must have shape \(T, B\) .* got \(3, 0\)"),
+    ("step", np.zeros((1, 1), np.int64), r"token must have shape \(B,\) .* got \(1, 1\)"),
+    ("step", np.zeros(0, np.int64), r"token must have shape \(B,\) .* got \(0,\)"),
+])
+def test_charlm_names_the_tokens_shape_it_was_given(call, tokens, expected):
+    # not the embedded array's shape under the recurrent layer's name (x, x_t)
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=expected):
+        getattr(model, call)(tokens)
+
+
 def test_first_step_loss_is_log_vocab():
     rng = np.random.default_rng(1)
     for V in (20, 95):
@@ -243,6 +258,23 @@ def test_refuses_to_overwrite_a_run(trained, capsys):
     corpus = trained / "corpus.txt"
     assert main(["train", str(corpus), "--out", str(trained / "run"), "--steps", "2"]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_the_run_of_another_command_keeps_its_log(trained, tmp_path, capsys):
+    # a forecaster's run folder and a char-LM's: neither command writes into the other's,
+    # where its metrics.jsonl would be mixed with (train) or replace (forecast) the other log
+    forecast = tmp_path / "forecast"
+    assert main(["forecast", "train", "--epochs", "1", "--hidden", "2", "--lookback", "12",
+                 "--quiet", "--no-plot", "--out", str(forecast)]) == 0
+    logs = {d: (d / "metrics.jsonl").read_bytes() for d in (forecast, trained / "run")}
+    capsys.readouterr()
+    assert main(["train", str(trained / "corpus.txt"), "--out", str(forecast), "--steps", "2",
+                 "--quiet"]) == 2
+    assert "holds the run of another command (model.ckpt" in capsys.readouterr().err
+    assert main(["forecast", "train", "--epochs", "1", "--quiet", "--no-plot",
+                 "--out", str(trained / "run")]) == 2
+    assert "already holds a model (last.ckpt, best.ckpt)" in capsys.readouterr().err
+    assert {d: (d / "metrics.jsonl").read_bytes() for d in logs} == logs
 
 
 # -- bad input ------------------------------------------------------------------------------------

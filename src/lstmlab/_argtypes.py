@@ -4,12 +4,18 @@ message that says what was expected (argparse then names the option).
 Every float option is finite: ``nan``, ``inf`` and texts that overflow to infinity
 (``1e999``) are refused here, so no command has to guess what an infinite learning rate,
 clip or temperature would mean.
+
+Output paths are checked here too, before any work (argparse also checks a default): a
+run directory that is a file, a file path that is a directory, a path below a file or in
+a folder this user cannot write. Nothing is created; the command creates what it writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 
 def _shown(text: str) -> str:
@@ -102,3 +108,52 @@ def unit_score(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
     return value
+
+
+def column_names(text: str) -> list[str]:
+    """Comma-separated CSV column names, each once (a column given twice would be read as
+    two inputs holding the same values)."""
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("expected comma-separated column names")
+    repeated = sorted({c for c in cols if cols.count(c) > 1}, key=cols.index)
+    if repeated:
+        raise argparse.ArgumentTypeError(f"expected each column once, got {', '.join(repeated)} "
+                                         f"more than once")
+    return cols
+
+
+def _creatable(path: Path, text: str) -> None:
+    """Refuse ``path`` when its nearest existing folder is a file or not writable."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"cannot create {text!r}: {str(parent)!r} "
+                                                 f"is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"cannot create {text!r}: no permission "
+                                                 f"to write in {str(parent)!r}")
+            return
+
+
+def output_dir(text: str) -> str:
+    """A run directory to write in: an existing directory, or one that can be created."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a directory, got {text!r}, which is "
+                                         f"a file")
+    if not path.exists():
+        _creatable(path, text)
+    return text
+
+
+def output_file(text: str) -> str:
+    """A file to write: not a directory, in a folder that exists or can be created."""
+    path = Path(text)
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file name, got ''")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}, which is a "
+                                         f"directory")
+    _creatable(path, text)
+    return text

@@ -12,6 +12,8 @@ from ._argtypes import fraction as _fraction
 from ._argtypes import gate_bias as _gate_bias
 from ._argtypes import nonneg_float as _nonneg_float
 from ._argtypes import nonneg_int as _nonneg_int
+from ._argtypes import output_dir as _output_dir
+from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
@@ -39,7 +41,9 @@ examples:
 
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The command line; ``train_defaults`` replaces defaults of ``lstmlab train`` (how
+    :func:`_train_options_given` tells an option written out from one left out)."""
     parser = argparse.ArgumentParser(
         prog="lstmlab",
         description="The lecture's RNN and LSTM in NumPy: exact, fast, and explained.",
@@ -48,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lstmlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo(sub)
-    _add_train(sub)
+    _add_train(sub).set_defaults(**(train_defaults or {}))
     _add_forecast(sub)
     _add_classify(sub)
     _add_experiment(sub)
@@ -156,8 +160,11 @@ def _add_train(sub):
     p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
     p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    p.add_argument("--out", default="runs/charlm", help="run directory (default runs/charlm)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.ckpt")
+    p.add_argument("--out", default="runs/charlm", type=_output_dir,
+                   help="run directory (default runs/charlm)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from last.ckpt, with the run's own settings "
+                        "(--steps or --epochs may extend it; other options must match)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--nproc", type=_positive, default=None,
                    help="data-parallel processes on this machine, each on its share of the batch "
@@ -169,13 +176,16 @@ def _add_train(sub):
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where --engine torch runs (default cpu)")
     p.set_defaults(func=cmd_train)
+    return p
 
 
 def _add_generate(sub):
     p = sub.add_parser("generate", help="sample text from a checkpoint", description=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--prompt", default=None,
+                   help="text to start from (default: a newline, or the vocabulary's first "
+                        "character when the training text had no newline)")
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", type=_nonneg_float, default=1.0,
                    help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
@@ -240,7 +250,7 @@ def _add_export(sub):
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--format", choices=["onnx", "torch", "keras", "torch-npz", "keras-npz"],
                    required=True)
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="FILE", type=_output_file)
     p.set_defaults(func=cmd_export)
 
 
@@ -393,6 +403,18 @@ def _train(args, group) -> int:
     # In a data-parallel run rank 0 speaks for all.
     say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
     out = Path(args.out)
+    if args.resume:  # the run's own settings, read before the text is split with them
+        last = out / "last.ckpt"
+        if not last.exists():
+            raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
+                             f"run the same command without --resume to start the run")
+        from .training.checkpoint import load_checkpoint
+        meta, _ = load_checkpoint(last, expect_kind="charlm")
+        stored = TrainConfig.from_json(meta["train"])
+        config = CharLMConfig.from_json(meta["model"])
+        _refuse_changed_options(args, {**config.to_json(), **stored.to_json()}, last)
+        for name in ("seq_len", "batch_size", "val_fraction"):  # the split and --epochs' count
+            setattr(args, name, getattr(stored, name))
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
@@ -417,27 +439,25 @@ def _train(args, group) -> int:
     cfg_kwargs["steps"] = steps
 
     if args.resume:
-        last = out / "last.ckpt"
-        if not last.exists():
-            raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
-                             f"run the same command without --resume to start the run")
-        from .training.checkpoint import load_checkpoint
-        meta, _ = load_checkpoint(last, expect_kind="charlm")
-        stored = TrainConfig.from_json(meta["train"])
         cfg = TrainConfig(**{**stored.__dict__, "steps": steps if (args.steps or args.epochs) else stored.steps})
-        config = CharLMConfig.from_json(meta["model"])
     else:
         # A run is there once it has a checkpoint (its first is written at step 0); a folder
         # with only metrics.jsonl holds the log of steps whose weights were never saved.
         if (out / "last.ckpt").exists() or (out / "best.ckpt").exists():
             raise ValueError(f"--out {out} already holds a run; pass --resume to continue it or "
                              f"choose another --out (nothing was overwritten)")
+        if (out / "model.ckpt").exists():  # its metrics.jsonl would get this run's lines
+            raise ValueError(f"--out {out} holds the run of another command (model.ckpt, from "
+                             f"forecast or classify); choose another --out (nothing was "
+                             f"overwritten)")
         if (out / "metrics.jsonl").exists():
             print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
                   f"checkpoint): starting the run over", file=sys.stderr)
-        if args.layer_norm and args.model != "lstm":
-            raise ValueError(f"--layer-norm is an option of --model lstm, not of --model "
-                             f"{args.model}")
+        for flag, given in (("--layer-norm", args.layer_norm), ("--zoneout", args.zoneout),
+                            ("--dropout-recurrent", args.dropout_recurrent)):
+            if given and args.model != "lstm":
+                raise ValueError(f"{flag} is an option of --model lstm, not of --model "
+                                 f"{args.model}")
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
@@ -488,12 +508,48 @@ def _train(args, group) -> int:
     return 0
 
 
+# The options of `train` a checkpoint stores, by the name of the stored field.
+_STORED_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers",
+                   "embed": "embed_dim", "dropout": "dropout", "dropout_input": "dropout_input",
+                   "dropout_recurrent": "dropout_recurrent", "zoneout": "zoneout",
+                   "weight_drop": "weight_drop", "forget_bias": "forget_bias",
+                   "layer_norm": "layer_norm", "dtype": "dtype", "seq_len": "seq_len",
+                   "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer",
+                   "momentum": "momentum", "weight_decay": "weight_decay", "clip": "clip",
+                   "schedule": "schedule", "warmup": "warmup", "eval_every": "eval_every",
+                   "eval_chunks": "eval_chunks", "checkpoint_every": "checkpoint_every",
+                   "patience": "patience", "val_fraction": "val_fraction"}
+
+
+def _train_options_given(argv: list[str]) -> set[str]:
+    """The stored options of ``train`` that ``argv`` writes out (also abbreviated): parsed
+    again with every default replaced by a marker, an option left out keeps the marker."""
+    marker = object()
+    again = build_parser({name: marker for name in _STORED_OPTIONS}).parse_args(argv)
+    return {name for name in _STORED_OPTIONS if getattr(again, name) is not marker}
+
+
+def _refuse_changed_options(args, stored: dict, path) -> None:
+    """--resume continues the run as stored: an option given with another value than the
+    run's is an error, not silently ignored (only --steps or --epochs may extend a run)."""
+    given = _train_options_given(args.argv)
+    changed = [f"--{name.replace('_', '-')} {getattr(args, name)} (the run has "
+               f"{stored[field]})" for name, field in _STORED_OPTIONS.items()
+               if name in given and getattr(args, name) != stored[field]]
+    if changed:
+        raise ValueError(f"--resume continues the run in {path.parent} with its own settings, "
+                         f"but {', '.join(changed)}; leave these options out to continue it, "
+                         f"or choose another --out to start a new run")
+
+
 def cmd_generate(args) -> int:
     import numpy as np
 
     from .training.lm import generate, load_charlm
 
     model, vocab, _ = load_charlm(args.checkpoint)
+    if args.prompt is None:  # a character the model knows, so the default never fails
+        args.prompt = "\n" if "\n" in vocab else vocab.chars[0]
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
     sys.stdout.write(args.prompt)
@@ -528,7 +584,8 @@ def cmd_evaluate(args) -> int:
 def _add_demo(sub):
     p = sub.add_parser("demo", help="the lecture's claims, measured", description=DEMO_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="lstmlab-demo", help="output directory (default lstmlab-demo)")
+    p.add_argument("--out", default="lstmlab-demo", type=_output_dir,
+                   help="output directory (default lstmlab-demo)")
     p.add_argument("--quick", action="store_true", help="tiny networks and budget: seconds, not minutes")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--length", type=_positive, default=None,
@@ -638,7 +695,8 @@ def _add_experiment(sub):
     p.add_argument("--target", type=_unit_score, default=0.95,
                    help="score that counts as solved, in (0, 1] (default 0.95)")
     p.add_argument("--no-stop", action="store_true", help="train the whole budget even once solved")
-    p.add_argument("--out", default=None, help="output directory (default runs/experiment-TASK)")
+    p.add_argument("--out", default=None, type=_output_dir,
+                   help="output directory (default runs/experiment-TASK)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_experiment)
 
@@ -699,7 +757,8 @@ def _add_inspect(sub):
     p.add_argument("--per-signal", type=_positive, default=2, help="cells listed per property (default 2)")
     p.add_argument("--unknown", choices=["error", "replace"], default="error",
                    help="characters outside the vocabulary: stop with an error (default) or replace them")
-    p.add_argument("--out", default="lstmlab-inspect", help="output directory (default lstmlab-inspect)")
+    p.add_argument("--out", default="lstmlab-inspect", type=_output_dir,
+                   help="output directory (default lstmlab-inspect)")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -753,7 +812,7 @@ def _add_explore(sub):
     p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
     p.add_argument("--max-chars", type=_positive, default=10_000,
                    help="longest text read from the files or typed (default 10000)")
-    p.add_argument("--save", metavar="PAGE.html",
+    p.add_argument("--save", metavar="PAGE.html", type=_output_file,
                    help="write a static, self-contained page of the views instead of serving")
     p.set_defaults(func=cmd_explore)
 
@@ -811,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
     (see ``--dist-timeout``), 128 + N stopped by signal N (130 Ctrl-C,
-    143 SIGTERM).
+    143 SIGTERM, 141 the reader of the output went away, as in ``lstmlab generate | head``).
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
@@ -847,6 +906,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command}: error: out of memory{detail}; choose smaller sizes (--hidden, "
               f"--layers, --batch-size, ...)", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout is gone (``| head``): not an error of the command; stop
+        # quietly, as a program killed by SIGPIPE does, and point stdout at the null device
+        # so that the interpreter's final flush does not fail on the closed pipe again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout is no file (tests, notebooks)
+            pass
+        return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
     except (ValueError, TypeError, OSError) as exc:
         message = str(exc)
         for library, cli in CLI_HINTS.items():

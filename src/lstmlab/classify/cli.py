@@ -10,7 +10,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .._argtypes import column_names as _column_names
 from .._argtypes import nonneg_int as _nonneg_int
+from .._argtypes import output_dir as _output_dir
+from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
@@ -73,7 +76,7 @@ def _add_data_options(p, stored: str = "") -> None:
                    help=f"CSV time-order column (default{stored} row order)")
     p.add_argument("--label", dest="label_col", default=None,
                    help=f"CSV label column (default{stored} label)")
-    p.add_argument("--features", default=None,
+    p.add_argument("--features", type=_column_names, default=None,
                    help=f"CSV feature columns, comma-separated (default{stored} all the others)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
                    help="missing values inside a sequence: error (default), carry forward, interpolate")
@@ -134,7 +137,8 @@ def add_classify_parser(sub) -> None:
                    help="1NN-DTW baseline: Sakoe-Chiba band of W steps (default: no band)")
     t.add_argument("--no-baselines", dest="baselines", action="store_false",
                    help="skip the 1NN-Euclidean and 1NN-DTW baselines")
-    t.add_argument("--out", default="runs/classify", help="run directory (default runs/classify)")
+    t.add_argument("--out", default="runs/classify", type=_output_dir,
+                   help="run directory (default runs/classify)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     t.set_defaults(func=cmd_classify_train)
 
@@ -143,7 +147,8 @@ def add_classify_parser(sub) -> None:
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("data", metavar="DATA")
     _add_data_options(p, stored=": as in training, else")
-    p.add_argument("--out", default=None, help="write the predictions CSV here (default stdout)")
+    p.add_argument("--out", default=None, type=_output_file,
+                   help="write the predictions CSV here (default stdout)")
     p.set_defaults(func=cmd_classify_predict)
 
 
@@ -160,8 +165,7 @@ def _csv_options(args, stored: dict | None = None) -> dict:
     """The CSV reading options: those given on the command line, else ``stored`` (a
     checkpoint's), else the defaults."""
     stored = stored or {}
-    feats = ([f.strip() for f in args.features.split(",")] if args.features
-             else stored.get("features"))
+    feats = args.features or stored.get("features")
     return dict(id_col=args.id_col or stored.get("id_col") or "id",
                 label_col=args.label_col or stored.get("label_col") or "label",
                 time_col=args.time_col or stored.get("time_col"), features=feats,
@@ -232,6 +236,18 @@ def _print_comparison(rows, res: dict) -> None:
               f" ± {m.std():.4f}, range {m.min():.4f}-{m.max():.4f})")
 
 
+def _refuse_unused_options(args) -> None:
+    """An option the chosen --model has no use for stops the command; silently dropped, it
+    would leave the user believing, say, that the LSTM read the sequences both ways."""
+    unused = {"--bidirectional": args.bidirectional and args.model != "lstm-fcn",
+              "--readout": args.readout is not None and args.model not in ("lstm", "rnn"),
+              "--hidden": args.hidden is not None and args.model == "fcn"}
+    for flag, given in unused.items():
+        if given:
+            raise ValueError(f"{flag} is not an option of --model {args.model}; see "
+                             f"'lstmlab classify train --help' for the models each option is for")
+
+
 def cmd_classify_train(args) -> int:
     import numpy as np
 
@@ -240,6 +256,7 @@ def cmd_classify_train(args) -> int:
     from .model import SequenceClassifier, check_feature_range, stratified_split
     from .selection import candidates, choose, flags
 
+    _refuse_unused_options(args)
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
     test = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..insight.gates import record_gates
+from ..insight.gates import record_gates, refuse_layer_norm_charlm
 from ..insight.units import correlations, find_units, text_signals
 from ..kernels.gru import gru_forward
 from ..layers.recurrent import GRU, LSTM
@@ -150,6 +150,7 @@ def trace_text(model, vocab, text: str) -> Trace:
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text:
         raise ValueError("the text is empty: type or give at least one character")
+    refuse_layer_norm_charlm(model)
     ids = vocab.encode(text, unknown="replace")  # (T,)
     replaced = tuple(sorted({ch for ch in text if ch not in vocab}))
     recorder = RECORDERS.get(type(model.rnn), _state_fields)

@@ -33,7 +33,12 @@ def cut(series: TimeSeries, end: int) -> TimeSeries:
 
 def check_folds(n: int, config: ForecastConfig, folds: int) -> None:
     """A ``WindowError`` naming ``--backtest`` when the earliest fold is too short to split."""
-    shortest = n - (folds - 1) * config.horizon
+    back = (folds - 1) * config.horizon  # the earliest fold ends this many steps earlier
+    if back >= n:
+        raise WindowError(f"--backtest {folds}: the earliest fold would end {back} steps "
+                          f"({folds - 1} x the horizon {config.horizon}) before the end of a "
+                          f"series of {n} steps; lower --backtest")
+    shortest = n - back
     try:
         chronological_split(shortest, 1, config.horizon, config.val_fraction,
                             config.test_fraction)

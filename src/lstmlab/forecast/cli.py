@@ -11,9 +11,12 @@ import json
 import sys
 from pathlib import Path
 
+from .._argtypes import column_names as _column_names
 from .._argtypes import fraction as _fraction
 from .._argtypes import nonneg_float as _nonneg
 from .._argtypes import nonneg_int as _nonneg_int
+from .._argtypes import output_dir as _output_dir
+from .._argtypes import output_file as _output_file
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
 from .._argtypes import seed as _seed
@@ -110,20 +113,15 @@ def _levels(text: str) -> tuple:
     return tuple(q)
 
 
-def _columns(text: str) -> list[str]:
-    cols = [c.strip() for c in text.split(",") if c.strip()]
-    if not cols:
-        raise argparse.ArgumentTypeError("expected comma-separated column names")
-    return cols
-
-
 def output_folder(args) -> Path:
-    """``--out``, created, once it is clear that no model there is overwritten without
-    ``--force``."""
+    """``--out``, created, once it is clear that no run there is overwritten without
+    ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
+    train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace."""
     out = Path(args.out)
-    if (out / "model.ckpt").exists() and not args.force:
-        raise ValueError(f"--out {out} already holds a model; choose another --out or pass "
-                         f"--force to overwrite it (nothing was overwritten)")
+    held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
+    if held and not args.force:
+        raise ValueError(f"--out {out} already holds a model ({', '.join(held)}); choose another "
+                         f"--out or pass --force to overwrite it (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -171,7 +169,7 @@ def add_forecast_parser(sub) -> None:
                    help="many series in one long-format CSV: the column naming each row's "
                         "series; one network is trained across all of them (a folder of CSVs, "
                         "one series each, needs no --id)")
-    t.add_argument("--features", type=_columns, default=None,
+    t.add_argument("--features", type=_column_names, default=None,
                    help="extra input columns, comma-separated (their past values are inputs)")
     t.add_argument("--time", help="time column (labels in outputs; its order is checked)")
     t.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
@@ -207,7 +205,8 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
     add_network_options(t)
-    t.add_argument("--out", default="runs/forecast", help="run directory (default runs/forecast)")
+    t.add_argument("--out", default="runs/forecast", type=_output_dir,
+                   help="run directory (default runs/forecast)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     t.add_argument("--no-plot", action="store_true", help="do not draw OUT/forecast.png")
     t.set_defaults(func=cmd_forecast_train)
@@ -219,7 +218,8 @@ def add_forecast_parser(sub) -> None:
     p.add_argument("--horizon", type=_positive, default=None,
                    help="steps ahead, at most the trained horizon (default: all of it)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse")
-    p.add_argument("--out", default=None, help="write the forecast to this CSV file")
+    p.add_argument("--out", default=None, type=_output_file,
+                   help="write the forecast to this CSV file")
     p.set_defaults(func=cmd_forecast_predict)
 
     b = fsub.add_parser("benchmark", help="shipped series x seeds: network vs baselines",
@@ -228,7 +228,8 @@ def add_forecast_parser(sub) -> None:
                    default=["airline", "sunspots"])
     b.add_argument("--seeds", type=_positive, default=5, help="seeds 0..N-1 (default 5)")
     b.add_argument("--epochs", type=_positive, default=300)
-    b.add_argument("--out", default=None, help="also write the markdown tables here")
+    b.add_argument("--out", default=None, type=_output_file,
+                   help="also write the markdown tables here")
     b.set_defaults(func=cmd_forecast_benchmark)
 
 
@@ -482,6 +483,10 @@ def cmd_forecast_benchmark(args) -> int:
     from ..training.checkpoint import atomic_write_text
     from .benchmark import run_benchmark
 
+    repeated = sorted({d for d in args.dataset if args.dataset.count(d) > 1})
+    if repeated:
+        raise ValueError(f"--dataset {' '.join(repeated)} is given more than once; each series "
+                         f"is benchmarked once")
     text = run_benchmark(args.dataset, args.seeds, args.epochs,
                          log=lambda m: print(m, file=sys.stderr, flush=True))
     print(text)

@@ -67,6 +67,16 @@ class TimeSeries:
         return self.time[i] if self.time is not None else str(i)
 
 
+def check_time_series(series, name: str = "series") -> None:
+    """A ``TypeError`` saying how to make a :class:`TimeSeries` when ``series`` is not one
+    (an array or a list would otherwise fail deep inside, on a missing attribute)."""
+    if not isinstance(series, TimeSeries):
+        raise TypeError(f"{name} must be a TimeSeries, got {type(series).__name__}: read one "
+                        f"with read_series(path, column) or load_shipped(name), or wrap an "
+                        f"array a as TimeSeries(values=a.reshape(len(a), -1), columns=[...], "
+                        f"time=None, source='...')")
+
+
 # -- CSV ------------------------------------------------------------------------------------
 
 def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:

@@ -60,7 +60,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, detect_season
+from .data import TimeSeries, check_time_series, detect_season
 from .intervals import Intervals
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
 
@@ -266,6 +266,7 @@ class Forecaster:
               on_epoch=None, should_stop=None) -> "Forecaster":
         """Fit on ``series`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
         passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
+        check_time_series(series)
         fit_config = fit_config or FitConfig()
         L, K = config.lookback, config.horizon
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
@@ -372,6 +373,7 @@ class Forecaster:
 
     def forecast_next(self, series: TimeSeries, horizon: int | None = None) -> np.ndarray:
         """The K' steps after the end of ``series`` (its last L rows are the input)."""
+        check_time_series(series)
         L = self.config.lookback
         if len(series) < L:
             raise ValueError(f"the series has {len(series)} steps; this model reads the last "

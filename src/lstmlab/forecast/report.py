@@ -30,7 +30,7 @@ import numpy as np
 
 from ..training.checkpoint import atomic_write_bytes, atomic_write_text
 from .baselines import LinearAR, mase_denominator, persistence, scores, seasonal_naive
-from .data import TimeSeries
+from .data import TimeSeries, check_time_series
 from .model import Forecaster
 from .windows import Split, make_windows
 
@@ -111,6 +111,7 @@ def baseline_forecasts(series: TimeSeries, split: Split, L: int, K: int, season:
 def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluation:
     """Score ``fc`` and the baselines on the test part of ``series`` (the training series);
     ``ets`` adds exponential smoothing (needs statsmodels: ``ImportError`` without it)."""
+    check_time_series(series)
     split = fc.split
     if split is None or split.n != len(series):
         raise ValueError("evaluate needs the series the model was trained on (same length)")

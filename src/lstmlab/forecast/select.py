@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .baselines import mae, persistence, ridge_gcv
-from .data import TimeSeries, detect_season
+from .data import TimeSeries, check_time_series, detect_season
 from .model import ForecastConfig, Forecaster, base_forecast
 from .windows import WindowError, WindowScaler, chronological_split, make_windows
 
@@ -224,6 +224,7 @@ def train_default(series: TimeSeries, config: ForecastConfig, given: set, rng: n
     """``(Forecaster, Choice)``: settings not in ``given`` chosen on rolling validation
     origins, then one network trained on them (``network``: the keywords of
     :meth:`Forecaster.train`)."""
+    check_time_series(series)
     choice = choose_settings(series, config, given)
     fc = Forecaster.train(series, choice.config, rng, **network)
     fc.meta["choice"] = choice.to_json()

@@ -82,6 +82,10 @@ def chronological_split(n: int, lookback: int, horizon: int, val_fraction: float
     for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 <= f < 1:
             raise ValueError(f"{name} must be in [0, 1), got {f!r}")
+    if val_fraction + test_fraction >= 1:
+        raise WindowError(f"the validation and test fractions ({val_fraction:g} + "
+                          f"{test_fraction:g}) leave no training part; together they must stay "
+                          f"below 1 (--val-fraction, --test-fraction)")
     L, K = lookback, horizon
     if n < L + K:
         raise WindowError(f"the series has {n} steps, shorter than lookback + horizon = "

@@ -69,6 +69,13 @@ class ExperimentConfig:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if not self.lengths or not self.models or not self.seeds:
             raise ValueError("an experiment needs at least one length, one model and one seed")
+        for name in ("lengths", "models", "seeds"):  # a repeat would count one run twice
+            values = list(getattr(self, name))
+            repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+            if repeated:
+                raise ValueError(f"{name} must not repeat: {', '.join(map(str, repeated))} "
+                                 f"given more than once (the same run would count twice in "
+                                 f"the table)")
         low = 11 if self.task == "adding" else 1
         for T in self.lengths:
             if isinstance(T, bool) or not isinstance(T, int) or T < low:

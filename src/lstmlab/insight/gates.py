@@ -93,6 +93,15 @@ def record_gates(layer: LSTM, x, state=None, lengths=None) -> list[GateTrace]:
     return traces
 
 
+def refuse_layer_norm_charlm(model) -> None:
+    """The views of ``inspect`` and ``explore`` trace the lecture's LSTM; the gates of a
+    layer-normalised one (``lstmlab train --layer-norm``) read normalised products instead."""
+    if getattr(model.config, "layer_norm", False):
+        raise ValueError("this checkpoint holds a layer-normalised LSTM (trained with "
+                         "--layer-norm): its gates read normalised products, which these views "
+                         "do not trace; look inside an LSTM trained without --layer-norm")
+
+
 def record_charlm(model, vocab, text: str, unknown: str = "error") -> list[GateTrace]:
     """Gate traces of a character LSTM (:class:`lstmlab.CharLM`) reading ``text`` from a zero
     state: one trace per layer, each array ``(len(text), 1, H)``."""
@@ -101,6 +110,7 @@ def record_charlm(model, vocab, text: str, unknown: str = "error") -> list[GateT
         raise ValueError(f"this checkpoint holds {'an' if cell == 'RNN' else 'a'} {cell}: it has "
                          f"no gates or cell state of an LSTM to look at (train one with "
                          f"--model lstm)")
+    refuse_layer_norm_charlm(model)
     if not text:
         raise ValueError("the text to inspect is empty")
     ids = vocab.encode(text, unknown=unknown)  # (T,)

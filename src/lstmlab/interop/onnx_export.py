@@ -190,7 +190,7 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     is stored as JSON in ``metadata_props["vocab"]``. ``sequence_lens=True`` adds the
     ``sequence_lens`` input. Dropout between levels is a training-time operation and is not
     exported. The model is checked with ``onnx.checker`` and, when ``path`` is given, saved
-    there. Imports onnx.
+    there atomically (a failed write leaves no partial file). Imports onnx.
     """
     from .._extras import require
     require("onnx", "lstmlab.interop.to_onnx")  # one line naming the extra, not a traceback
@@ -272,8 +272,9 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
         meta["vocab"] = json.dumps(chars, ensure_ascii=False)
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model, full_check=True)
-    if path is not None:
-        onnx.save_model(model, str(path))
+    if path is not None:  # atomically, as every file lstmlab writes: never half a model
+        from ..training.checkpoint import atomic_write_bytes
+        atomic_write_bytes(path, model.SerializeToString())
     return model
 
 

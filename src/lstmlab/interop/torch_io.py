@@ -131,15 +131,25 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     return layer
 
 
+def _refuse_zoneout(module) -> None:
+    """Zoneout changes evaluation too (h_t = p·h_{t-1} + (1-p)·h̃_t): torch.nn has no such
+    layer, so its weights in an nn.LSTM would compute other outputs."""
+    if getattr(module, "zoneout", 0):
+        raise ValueError(f"torch.nn.LSTM has no zoneout: a layer with zoneout={module.zoneout} "
+                         f"has no torch.nn equivalent; convert a layer with zoneout=0")
+
+
 def model_state_dict(pieces: Mapping[str, object]) -> dict[str, np.ndarray]:
     """One PyTorch-style state dict for a model made of named pieces, ``"name.key"`` keys.
 
     ``model_state_dict({"embed": emb, "rnn": lstm, "head": linear})`` has the keys of a
     ``torch.nn.Module`` whose children ``embed``, ``rnn``, ``head`` are ``nn.Embedding``,
-    ``nn.LSTM``, ``nn.Linear``.
+    ``nn.LSTM``, ``nn.Linear``. A layer with zoneout is refused, as by :func:`to_torch`: those
+    modules would load its weights and compute other outputs.
     """
     out = {}
     for name, piece in pieces.items():
+        _refuse_zoneout(piece)
         out.update({f"{name}.{k}": v for k, v in torch_state_dict(piece).items()})
     return out
 
@@ -170,9 +180,7 @@ def to_torch(module):
     holding a copy of the weights, in the layer's dtype. Imports torch. The recurrent
     regularisations act in training only and ``torch.nn`` has none: they are not carried, and
     zoneout, which changes evaluation too, is refused."""
-    if getattr(module, "zoneout", 0):
-        raise ValueError(f"torch.nn.LSTM has no zoneout: a layer with zoneout={module.zoneout} "
-                         f"has no torch.nn equivalent; convert a layer with zoneout=0")
+    _refuse_zoneout(module)
     import torch
     Embedding, Linear = _basic()
     tdt = _torch_dtype(torch, module.dtype)

@@ -125,8 +125,8 @@ class CharLM(Module):
     def forward(self, tokens, state=None):
         """``tokens (T, B)`` -> ``logits (T, B, V)`` and the final state tuple."""
         tokens = np.asarray(tokens)
-        if tokens.ndim != 2:
-            raise ValueError(f"tokens must have shape (T, B), got {tokens.shape}")
+        if tokens.ndim != 2 or 0 in tokens.shape:
+            raise ValueError(f"tokens must have shape (T, B) with T, B >= 1, got {tokens.shape}")
         emb = self.embed.forward(tokens)  # (T, B, E)
         if self.is_lstm:
             y, (h, c) = self.rnn.forward(emb, state)
@@ -154,7 +154,11 @@ class CharLM(Module):
 
     def step(self, token, state=None):
         """One token per sequence ``(B,)`` -> ``logits (B, V)`` and the new state (no cache)."""
-        emb = self.embed.weight[self.embed._check_tokens(token)]  # (B, E)
+        token = self.embed._check_tokens(token)
+        if token.ndim != 1 or token.size == 0:
+            raise ValueError(f"token must have shape (B,) with B >= 1 (one token per sequence), "
+                             f"got {token.shape}")
+        emb = self.embed.weight[token]  # (B, E)
         if self.is_lstm:
             y, (h, c) = self.rnn.step(emb, state)
             new = (h, c)

@@ -581,12 +581,14 @@ class _Recurrent(Module):
             raise ValueError(f"{type(self).__name__}.step works on unidirectional layers only "
                              f"(a backward direction needs the whole sequence); use forward")
         x_t = as_float_array(x_t, "x_t", self.dtype, ndim=(1, 2))
+        if x_t.shape[-1] != self.input_size:
+            raise ValueError(f"x_t must have {self.input_size} features (input_size) in its last "
+                             f"dimension, got shape {x_t.shape}")
+        if x_t.shape[0] == 0 and x_t.ndim == 2:
+            raise ValueError(f"x_t must have at least one sequence, got shape {x_t.shape}")
         unbatched = x_t.ndim == 1
         if unbatched:
             x_t = x_t[None, :]
-        if x_t.shape[1] != self.input_size:
-            raise ValueError(f"x_t must have {self.input_size} features (input_size) in its last "
-                             f"dimension, got shape {x_t.shape}")
         return x_t, unbatched
 
     def __repr__(self) -> str:

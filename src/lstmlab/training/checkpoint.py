@@ -41,8 +41,19 @@ class CheckpointError(ValueError):
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename.
+
+    A failure raises the OSError's own type with a message naming ``path`` (not the
+    temporary file, which the caller never named) and the reason: disk full, no permission.
+    """
     path = Path(path)
+    try:
+        _write_through_temporary(path, data)
+    except OSError as exc:
+        raise type(exc)(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_through_temporary(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
