@@ -186,6 +186,16 @@ def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp
     assert _metric_steps(out) == list(range(1, -(-chunks // 20) + 1))  # ceil(0.05 * chunks)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_momentum_is_refused_with_an_optimizer_that_does_not_use_it(tmp_path, capsys, optimizer):
+    argv = _train_args(_corpus(tmp_path), tmp_path / "run", 2, ["--optimizer", optimizer])
+    assert main(argv + ["--mom", "0.5"]) == 2  # (abbreviated, as argparse allows)
+    assert f"--momentum is SGD's; --optimizer {optimizer}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert main(_train_args(_corpus(tmp_path), tmp_path / "sgd", 2,
+                            ["--optimizer", "sgd", "--momentum", "0.5", "--quiet"])) == 0
+
+
 # -- tracebacks ---------------------------------------------------------------------------------
 
 def test_a_huge_hidden_size_is_refused_before_allocating(tmp_path, capsys):

@@ -403,6 +403,9 @@ def _train(args, group) -> int:
     # In a data-parallel run rank 0 speaks for all.
     say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
     out = Path(args.out)
+    if args.optimizer != "sgd" and "momentum" in _train_options_given(args.argv):
+        raise ValueError(f"--momentum is SGD's; --optimizer {args.optimizer} does not use it "
+                         f"(leave --momentum out, or use --optimizer sgd)")
     if args.resume:  # the run's own settings, read before the text is split with them
         last = out / "last.ckpt"
         if not last.exists():
