@@ -187,6 +187,12 @@ def test_cli_train_then_predict(tmp_path, capsys):
     # a second run into the same folder is refused, nothing overwritten
     assert main(["forecast", "train", str(path), "--target", "units", "--out", str(out)]) == 2
     assert "already holds a model" in capsys.readouterr().err
+    # --force replaces the run; drawing no plot, it leaves none of the replaced run's behind
+    assert main(["forecast", "train", str(path), "--target", "units", "--time", "date",
+                 "--lookback", "24", "--horizon", "6", "--hidden", "8", "--epochs", "2",
+                 "--quiet", "--out", str(out), "--force", "--no-plot"]) == 0
+    assert not (out / "forecast.png").exists() and (out / "model.ckpt").exists()
+    capsys.readouterr()
 
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(path), "--horizon", "3",
                  "--out", str(tmp_path / "next.csv")]) == 0

@@ -405,6 +405,8 @@ def cmd_forecast_train(args) -> int:
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     if not args.no_plot:
         plot_forecast(out / "forecast.png", ev, series)
+    else:  # a plot left by the run this one replaces (--force) would show another model
+        (out / "forecast.png").unlink(missing_ok=True)
     if not fc.season:
         season = "no season detected (seasonal naive left out)"
     else:
