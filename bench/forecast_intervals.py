@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binom
 
-from lstmlab.forecast.intervals import window_scale
+from lstmlab.forecast.intervals import conformal_quantile
 from lstmlab.forecast.model import ForecastConfig
 from lstmlab.forecast.select import train_default
 from lstmlab.forecast.windows import make_windows
@@ -51,11 +51,6 @@ from forecast_panel import NETWORK, fresh_panel, panel, set_of  # noqa: E402
 
 QUANTILES = (0.025, 0.1, 0.9, 0.975)
 BANDS = {"0.8": (1, 2), "0.95": (0, 3)}  # level -> indices of (lo, hi) in QUANTILES
-
-
-def conformal_rank(scores: np.ndarray, level: float, axis=0) -> np.ndarray:
-    n = scores.shape[axis]
-    return np.quantile(scores, min(1.0, np.ceil((n + 1) * level) / n), axis=axis, method="higher")
 
 
 def within_probability(n: int, level: float, points: float = 0.05) -> float:
@@ -100,15 +95,15 @@ def variants(fc, series) -> tuple[dict, int]:
         a = float(level)
         lo, hi = fc.intervals.bounds(Pt, level, Xt)
         s = np.maximum(f(Qv[:, i]) - f(Yv), f(Yv) - f(Qv[:, j]))  # (n, K) CQR scores
-        c = conformal_rank(s, a)
+        c = conformal_quantile(s, a)
         scale = ev.mean(axis=0)  # (K,)
         inside = {
             "conformal": (Yt >= lo) & (Yt <= hi),
-            "fixed width": et <= conformal_rank(calib, a),
-            "validation only": et <= conformal_rank(ev, a),
+            "fixed width": et <= conformal_quantile(calib, a),
+            "validation only": et <= conformal_quantile(ev, a),
             "heads": (Yt >= Qt[:, i]) & (Yt <= Qt[:, j]),
             "CQR": (f(Yt) >= f(Qt[:, i]) - c) & (f(Yt) <= f(Qt[:, j]) + c),
-            "pooled": et <= conformal_rank((ev / scale).ravel(), a) * scale,
+            "pooled": et <= conformal_quantile((ev / scale).ravel(), a) * scale,
         }
         for method, hit in inside.items():
             out.setdefault(method, {})[level] = int(np.count_nonzero(hit))

@@ -250,6 +250,17 @@ def test_conformal_intervals_cover_at_their_level_on_exchangeable_errors():
     np.testing.assert_allclose([lo[0, 0], hi[0, 0]], [200 / 1.1, 200 * 1.1])  # ratios in log
 
 
+@pytest.mark.parametrize("n", [1, 8, 9, 10, 19, 38, 39, 40, 100, 1001])
+def test_conformal_width_is_the_rank_the_guarantee_needs(n):
+    """The half-width at level a is the ⌈(n+1)·a⌉-th smallest of n errors (the largest when
+    that rank exceeds n), whatever order the errors come in."""
+    errors = np.random.default_rng(n).permutation(np.arange(1.0, n + 1))[:, None]
+    width = Intervals.fit(errors, np.zeros_like(errors), log=False).width
+    for level, key in ((0.8, "0.8"), (0.95, "0.95")):
+        rank = min(n, -(-(n + 1) * round(level * 100) // 100))  # exact integer ceiling
+        assert width[key][0] == rank
+
+
 def test_local_scale_intervals_widen_after_rough_windows_and_narrow_after_calm_ones():
     rng = np.random.default_rng(0)
 
