@@ -295,6 +295,22 @@ def test_bad_requests_get_a_clear_error(served, path, body, message):
     assert status == 400 and message in json.loads(data)["error"]
 
 
+def test_every_api_error_is_json(served):
+    port = served[1]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for body in (b"not json", b"[1, 2]"):
+        conn.request("POST", "/api/view", body, {"Content-Type": "application/json"})
+        res = conn.getresponse()
+        assert res.status == 400 and res.getheader("Content-Type") == "application/json"
+        assert json.loads(res.read())["error"] == "the request body must be a JSON object"
+    conn.close()
+    for method, path, status in (("POST", "/api/nothing", 404), ("GET", "/api/info", 405)):
+        code, data = _request(port, method, path)
+        assert code == status and json.loads(data)["error"]
+    code, page = _request(port, "GET", "/static/nothing.js")
+    assert code == 404 and b"<title>" in page  # the page's own files keep werkzeug's HTML
+
+
 def test_the_server_listens_on_the_loopback_address_only():
     model, vocab = _model("rnn", 2, 1)
     server, url = start_server(Explorer(model, vocab, TEXT))

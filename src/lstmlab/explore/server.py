@@ -159,6 +159,10 @@ class Explorer:
                           for g, (left, right) in sat.items()}}
 
 
+def _json_error(message: str, status: int) -> Response:
+    return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
+
+
 API = ("info", "view", "rank", "hypotheses", "match", "saturation")
 
 
@@ -194,8 +198,7 @@ class App:
         try:
             answer = getattr(self.explorer, args["name"])(body)
         except (ValueError, TypeError) as exc:  # bad input (DataError is a ValueError)
-            return Response(json.dumps({"error": str(exc)}), status=400,
-                            mimetype="application/json")
+            return _json_error(str(exc), 400)
         return Response(json.dumps(answer), mimetype="application/json")
 
     def __call__(self, environ, start_response):
@@ -204,7 +207,10 @@ class App:
         try:
             response = self.dispatch(request)
         except HTTPException as exc:
-            response = exc.get_response(environ)
+            response = exc.get_response(environ)  # its status and headers (Allow on a 405)
+            if request.path.startswith("/api/"):  # the API answers every error in JSON
+                response.set_data(json.dumps({"error": exc.description}))
+                response.mimetype = "application/json"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
         return response(environ, start_response)
