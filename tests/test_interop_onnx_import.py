@@ -199,6 +199,26 @@ def test_char_lm_pieces_round_trip():
 
 # -- errors ---------------------------------------------------------------------------------
 
+def test_feeds_of_the_wrong_kind_or_name_are_named():
+    rng = np.random.default_rng(1)
+    imported = import_onnx(to_onnx(LSTM(4, 6, rng=rng), embedding=Embedding(9, 4, rng=rng),
+                                   head=Linear(6, 9, rng=rng)))
+    with pytest.raises(OnnxImportError, match=r"feeds\['tokens'\] must be an array of integers "
+                                              r"\(the graph's input is int64\), got float64"):
+        imported.run({"tokens": np.array([[1.7], [2.0]])})
+    with pytest.raises(OnnxImportError, match=r"the graph has no input 'h_0'; its inputs are "
+                                              r"\['tokens', 'h0', 'c0'\]"):
+        imported.run({"tokens": np.array([[1]]), "h_0": np.ones((1, 1, 6))})
+    tokens = np.array([[1], [2]])
+    np.testing.assert_array_equal(imported.run({"tokens": tokens.astype(np.int32)})["logits"],
+                                  imported.run({"tokens": tokens})["logits"])
+    layer = import_onnx(to_onnx(LSTM(3, 2, rng=rng)))
+    with pytest.raises(OnnxImportError, match=r"feeds\['X'\] must be an array of numbers"):
+        layer.run({"X": np.zeros((2, 1, 3), bool)})
+    np.testing.assert_array_equal(layer.run({"X": np.ones((2, 1, 3), np.int64)})["Y"],
+                                  layer.run({"X": np.ones((2, 1, 3), np.float32)})["Y"])
+
+
 def lstm_node(**attrs):
     return helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="n", hidden_size=2, **attrs)
 

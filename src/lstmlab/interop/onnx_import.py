@@ -479,6 +479,9 @@ def _check_order(nodes, available: set, outputs: list) -> None:
         raise OnnxImportError(f"graph output(s) {missing} are produced by no node")
 
 
+_KIND_NAMES = {"i": "integers", "u": "integers", "f": "numbers", "b": "bools"}
+
+
 class OnnxModel:
     """An imported ONNX model: lstmlab layers for its recurrent nodes, NumPy for the rest.
 
@@ -507,6 +510,8 @@ class OnnxModel:
         self.outputs = [o.name for o in graph.output]
         self.inputs = [i.name for i in graph.input
                        if i.name not in self.consts and not i.type.HasField("optional_type")]
+        self._feedable = {i.name: i.type.tensor_type.elem_type if i.type.HasField("tensor_type")
+                          else 0 for i in graph.input}  # name -> ONNX element type (0: any)
         self._graph_nodes = list(graph.node)
         self._producer = {o: n for n in graph.node for o in n.output if o}
         self.nodes: list[RecurrentNode] = []
@@ -559,10 +564,29 @@ class OnnxModel:
         if missing:
             raise OnnxImportError(f"missing input(s) {missing}; the model needs {self.inputs}")
         env = dict(self.consts)
-        env.update({k: np.asarray(v) for k, v in feeds.items()})
+        for name, value in feeds.items():
+            env[name] = self._checked_feed(name, value)
         self._evaluate(self._graph_nodes, env)
         wanted = self.outputs if outputs is None else outputs
         return {k: env[k] for k in wanted}
+
+    def _checked_feed(self, name, value) -> np.ndarray:
+        """``value`` as an array, if the graph has an input ``name`` whose element type takes
+        it: an integer input takes integers only (a float token would be cut silently), a
+        float input integers or floats, a bool input bools."""
+        if name not in self._feedable:
+            raise OnnxImportError(f"feeds[{name!r}]: the graph has no input {name!r}; its inputs "
+                                  f"are {list(self._feedable)}")
+        x = np.asarray(value)
+        declared = self._feedable[name]
+        if declared:
+            from onnx import helper
+            want = np.dtype(helper.tensor_dtype_to_np_dtype(declared))
+            takes = {"i": "iu", "u": "iu", "f": "iuf", "b": "b"}.get(want.kind, want.kind)
+            if x.dtype.kind not in takes:
+                raise OnnxImportError(f"feeds[{name!r}] must be an array of {_KIND_NAMES[want.kind]}"
+                                      f" (the graph's input is {want.name}), got {x.dtype.name}")
+        return x
 
     def _evaluate(self, nodes, env: dict) -> None:
         """Run ``nodes`` in order, adding their outputs to ``env`` (an If runs the nodes of
