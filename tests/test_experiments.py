@@ -151,3 +151,24 @@ def test_the_lstm_starts_with_its_gate_biases_shifted():
     r0 = initial_net(base, "rnn", 12, 0).rnn.params()
     r1 = initial_net(shifted, "rnn", 12, 0).rnn.params()
     assert all(np.array_equal(r0[k], r1[k]) for k in r0)  # the RNN has no gates to shift
+
+
+def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, capsys):
+    demo_run, experiment_run = tmp_path / "demo", tmp_path / "exp"
+    owns = {demo_run: "summary.json", experiment_run: "results.json"}
+    for folder, own in owns.items():
+        folder.mkdir()
+        (folder / own).write_text("{}")
+        (folder / "report.html").write_text(f"the report of {folder.name}")
+    args = ["experiment", "adding", "--lengths", "12", "--models", "rnn", "--seeds", "0",
+            "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
+            "--eval-size", "20", "--quiet", "--out", str(demo_run)]
+    assert main(args) == 2
+    assert "holds the report of another command" in capsys.readouterr().err
+    assert main(["demo", "--quick", "--out", str(experiment_run)]) == 2
+    assert "report.html without summary.json" in capsys.readouterr().err
+    for folder in (demo_run, experiment_run):
+        assert (folder / "report.html").read_text() == f"the report of {folder.name}"
+        assert sorted(p.name for p in folder.iterdir()) == sorted(["report.html", owns[folder]])
+    assert main(args + ["--force"]) == 0
+    assert "lstmlab experiment adding" in (demo_run / "report.html").read_text()

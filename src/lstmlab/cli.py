@@ -601,11 +601,25 @@ def _add_demo(sub):
                    help="T of the adding problem (default 100; at least 11)")
     p.add_argument("--budget", type=_positive, default=None,
                    help="training sequences per network (default 128000; a network stops once solved)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the report of another command in --out")
     p.set_defaults(func=cmd_demo)
+
+
+def _refuse_another_report(out, own: str, force: bool) -> None:
+    """Stop before writing OUT/report.html over the report of another command: demo and
+    experiment both write one, and each knows its own by the file beside it (``own``)."""
+    out = Path(out)
+    if (out / "report.html").exists() and not (out / own).exists() and not force:
+        raise ValueError(f"--out {out} holds the report of another command (report.html without "
+                         f"{own}); choose another --out or pass --force to overwrite it "
+                         f"(nothing was overwritten)")
 
 
 def cmd_demo(args) -> int:
     from .insight.demo import DemoConfig, run_demo
+
+    _refuse_another_report(args.out, "summary.json", args.force)
 
     given = {k: v for k, v in (("seed", args.seed), ("length", args.length),
                                ("hidden", args.hidden), ("batch", args.batch),
@@ -700,6 +714,8 @@ def _add_experiment(sub):
     p.add_argument("--no-stop", action="store_true", help="train the whole budget even once solved")
     p.add_argument("--out", default=None, type=_output_dir,
                    help="output directory (default runs/experiment-TASK)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the report of another command in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_experiment)
 
@@ -714,6 +730,7 @@ def cmd_experiment(args) -> int:
                            input_bias=args.input_bias, eval_every=args.eval_every, eval_size=args.eval_size, target=args.target,
                            stop_when_solved=not args.no_stop)
     out = Path(args.out or f"runs/experiment-{args.task}")
+    _refuse_another_report(out, "results.json", args.force)
     results_path = out / "results.json"
     done = load_results(results_path, cfg)
     if done:
