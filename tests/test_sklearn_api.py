@@ -169,6 +169,32 @@ def test_classifier_rejects_one_class_and_unfitted_use():
         LSTMClassifier().predict(X)
 
 
+def test_shapes_that_do_not_fit_are_named():
+    rng = np.random.default_rng(2)
+    X3, y = rng.normal(size=(10, 4, 2)), np.array(["a", "b"] * 5)
+    for est, target in ((LSTMClassifier(hidden_size=3, epochs=1, random_state=0), y),
+                        (LSTMForecaster(hidden_size=3, epochs=1, random_state=0), X3[:, -1, 0])):
+        est.fit(X3, target)
+        with pytest.raises(ValueError, match="X has 3 features per step, but the estimator was "
+                                             "fitted on 2"):
+            est.predict(rng.normal(size=(2, 4, 3)))
+        with pytest.raises(ValueError, match=r"X must have shape \(n, T\*D\) or \(n, T, D\), got "
+                                             r"\(10, 4, 2, 1\)"):
+            type(est)(epochs=1).fit(X3[..., None], target)
+    clf = LSTMClassifier(hidden_size=3, epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=r"lengths must have shape \(10,\), one length per "
+                                         r"sequence of X, got \(2,\)"):
+        clf.fit(X3, y, lengths=[4, 3])
+    clf.fit(X3, y)
+    with pytest.raises(ValueError, match=r"y must hold one label per sequence of X, shape "
+                                         r"\(10,\), got \(4,\)"):
+        clf.score(X3, y[:4])
+    # labels as a column, as fit takes them: the accuracy of each sequence, not of all pairs
+    pred = clf.predict(X3)
+    assert clf.score(X3, pred[:, None]) == 1.0
+    assert clf.score(X3, np.where(pred == "a", "b", "a")[:, None]) == 0.0
+
+
 @needs_sklearn
 def test_digits_accuracy_row_by_row():
     from sklearn.datasets import load_digits

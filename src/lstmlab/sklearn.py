@@ -184,15 +184,24 @@ class _LSTMEstimator(BaseEstimator):
                          lr=float(self.lr), weight_decay=float(self.weight_decay),
                          clip=float(self.clip), patience=int(self.patience))
 
-    def _as_sequences(self, X) -> np.ndarray:
-        """Validated X -> ``(n, T, D)`` float64."""
+    def _as_sequences(self, X, reset: bool = False) -> np.ndarray:
+        """Validated X -> ``(n, T, D)`` float64; ``reset`` (in fit) records D, which every
+        later X must have."""
         X = np.asarray(X, np.float64)
-        if X.ndim == 3:
-            return X
-        D = int(self.step_features)
-        if X.shape[1] % D:
-            raise ValueError(f"X has {X.shape[1]} columns, not a multiple of step_features={D}")
-        return X.reshape(X.shape[0], X.shape[1] // D, D)
+        if X.ndim not in (2, 3):
+            raise ValueError(f"X must have shape (n, T*D) or (n, T, D), got {X.shape}")
+        if X.ndim == 2:
+            D = int(self.step_features)
+            if X.shape[1] % D:
+                raise ValueError(f"X has {X.shape[1]} columns, not a multiple of "
+                                 f"step_features={D}")
+            X = X.reshape(X.shape[0], X.shape[1] // D, D)
+        if reset:
+            self.step_features_in_ = X.shape[2]
+        elif X.shape[2] != self.step_features_in_:
+            raise ValueError(f"X has {X.shape[2]} features per step, but the estimator was "
+                             f"fitted on {self.step_features_in_}")
+        return X
 
     def _make_net(self, input_size: int, output_size: int, readout: str, rng) -> SequenceNet:
         return SequenceNet(SequenceNetConfig(input_size=input_size, output_size=output_size,
@@ -255,7 +264,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
             raise ValueError(f"anchor must be 'none' or 'last', got {self.anchor!r} (the "
                              f"seasonal anchor is in the forecast command)")
         X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True)
-        X3 = self._as_sequences(X)  # (n, T, D)
+        X3 = self._as_sequences(X, reset=True)  # (n, T, D)
         y = np.asarray(y, np.float64)
         self._y_ndim = y.ndim
         Y = y.reshape(len(y), -1)  # (n, K)
@@ -281,6 +290,16 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         x, _ = self.scaler_.encode(X3)
         pred = self.scaler_.decode(X3, self._predict_net(x))  # (n, K)
         return pred[:, 0] if self._y_ndim == 1 else pred
+
+
+def _lengths_for(lengths, n: int) -> np.ndarray:
+    """``lengths`` as an array of one length per sequence of X (their values are checked
+    where the network reads them)."""
+    lengths = np.asarray(lengths)
+    if lengths.shape != (n,):
+        raise ValueError(f"lengths must have shape ({n},), one length per sequence of X, got "
+                         f"{lengths.shape}")
+    return lengths
 
 
 class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
@@ -313,9 +332,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         X3 = self._as_sequences(X)  # (n, T, D)
         x = ((X3 - self.mean_) / self.std_).transpose(1, 0, 2)  # (T, n, D)
         if lengths is not None:
-            lengths = np.asarray(lengths)
-            if lengths.shape != (X3.shape[0],):
-                raise ValueError(f"lengths must have shape ({X3.shape[0]},), got {lengths.shape}")
+            lengths = _lengths_for(lengths, X3.shape[0])
             x = x.copy()
             x[np.arange(x.shape[0])[:, None] >= lengths[None, :]] = 0.0  # padding stays 0
         return np.ascontiguousarray(x), lengths
@@ -331,10 +348,10 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier "
                              f"needs at least two classes")
-        X3 = self._as_sequences(X)
+        X3 = self._as_sequences(X, reset=True)
         n, T = X3.shape[:2]
         if lengths is not None:
-            lengths = np.asarray(lengths)
+            lengths = _lengths_for(lengths, n)
             mask = np.arange(T)[None, :] < lengths[:, None]  # (n, T) valid steps
         else:
             mask = np.ones((n, T), bool)
@@ -380,4 +397,9 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
 
     def score(self, X, y, sample_weight=None, lengths=None):
         """Accuracy (weighted by ``sample_weight``)."""
-        return float(np.average(self.predict(X, lengths) == np.asarray(y), weights=sample_weight))
+        pred = self.predict(X, lengths)
+        y = np.asarray(y)
+        if y.shape not in ((len(pred),), (len(pred), 1)):  # a column as fit takes it
+            raise ValueError(f"y must hold one label per sequence of X, shape ({len(pred)},), "
+                             f"got {y.shape}")
+        return float(np.average(pred == y.reshape(-1), weights=sample_weight))
