@@ -195,6 +195,20 @@ def test_shapes_that_do_not_fit_are_named():
     assert clf.score(X3, np.where(pred == "a", "b", "a")[:, None]) == 0.0
 
 
+@pytest.mark.parametrize("kind", [LSTMClassifier, LSTMForecaster])
+def test_settings_and_a_validation_part_that_leaves_nothing_are_named(kind):
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(12, 5)), np.arange(12) % 2
+    for name in ("lr", "clip", "validation_fraction"):
+        with pytest.raises(ValueError, match=f"{name} must be a number, got 'x'"):
+            kind(epochs=1, **{name: "x"}).fit(X, y)
+    with pytest.raises(ValueError, match="validation_fraction=0.99 holds out 12 of the 12 "
+                                         "samples, leaving none to train on"):
+        kind(hidden_size=3, epochs=1, validation_fraction=0.99, random_state=0).fit(X, y)
+    assert kind(hidden_size=3, epochs=1, validation_fraction=0.9,
+                random_state=0).fit(X, y).predict(X).shape == (12,)
+
+
 @needs_sklearn
 def test_digits_accuracy_row_by_row():
     from sklearn.datasets import load_digits

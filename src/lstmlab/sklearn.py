@@ -175,9 +175,21 @@ class _LSTMEstimator(BaseEstimator):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("lr", "weight_decay", "clip", "validation_fraction"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValueError(f"{name} must be a number, got {v!r}")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in [0, 1), got "
                              f"{self.validation_fraction!r}")
+
+    def _held_out(self, n: int, at_least: int) -> int:
+        """How many of ``n`` samples validation_fraction holds out; some must stay to train on."""
+        n_val = max(at_least, int(round(self.validation_fraction * n))) if n > 2 else 0
+        if n_val >= n:
+            raise ValueError(f"validation_fraction={self.validation_fraction} holds out {n_val} "
+                             f"of the {n} samples, leaving none to train on")
+        return n_val
 
     def _fit_config(self) -> FitConfig:
         return FitConfig(epochs=int(self.epochs), batch_size=int(self.batch_size),
@@ -269,7 +281,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         self._y_ndim = y.ndim
         Y = y.reshape(len(y), -1)  # (n, K)
         rng = _generator(self.random_state)
-        n_val = int(round(self.validation_fraction * len(X3))) if len(X3) > 2 else 0
+        n_val = self._held_out(len(X3), 0)
         n_tr = len(X3) - n_val
         self.scaler_ = WindowScaler(log=bool(self.log), anchor=self.anchor).fit(X3[:n_tr], Y[:n_tr])
         self.net_ = self._make_net(X3.shape[2], Y.shape[1], "last", rng)
@@ -370,7 +382,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         keep = np.arange(n)
         if self.validation_fraction > 0 and n > 2:
             order = rng.permutation(n)
-            n_val = max(1, int(round(self.validation_fraction * n)))
+            n_val = self._held_out(n, 1)
             keep, held = np.sort(order[n_val:]), np.sort(order[:n_val])
             val = (x[:, held], yi[held], None if lengths is None else lengths[held])
         self.net_ = self._make_net(X3.shape[2], len(self.classes_), self.readout, rng)
