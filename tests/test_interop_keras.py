@@ -177,3 +177,20 @@ def test_real_keras_computes_the_same(keras, case):
                               nonlinearity=act, batch_first=True)
     for k, v in layer.params().items():
         np.testing.assert_array_equal(back.params()[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("export", ["keras", "onnx"])
+def test_char_lm_pieces_that_do_not_chain_are_named(keras, export):
+    from lstmlab import Embedding, Linear
+    from lstmlab.interop import keras_charlm, to_onnx
+
+    if export == "onnx":
+        pytest.importorskip("onnx")
+    write = keras_charlm if export == "keras" else (lambda e, r, h: to_onnx(r, embedding=e, head=h))
+    rng = np.random.default_rng(0)
+    rnn = LSTM(3, 4, rng=rng)
+    with pytest.raises(ValueError, match="embedding width 5 != the recurrent layer's input_size 3"):
+        write(Embedding(9, 5, rng=rng), rnn, Linear(4, 9, rng=rng))
+    with pytest.raises(ValueError, match="head in_features 7 != the recurrent layer's output "
+                                         "width 4"):
+        write(Embedding(9, 3, rng=rng), rnn, Linear(7, 9, rng=rng))

@@ -87,6 +87,18 @@ def refuse_layer_norm(layer, fmt: str) -> None:
                          f"layer_norm=True cannot be written as {fmt}")
 
 
+def check_chain(embedding, rnn, head) -> None:
+    """Embedding -> recurrent layer -> head must fit together (either end may be None): a
+    clear error naming the sizes, before a format is asked to hold pieces that do not chain."""
+    if embedding is not None and embedding.embedding_dim != rnn.input_size:
+        raise ValueError(f"embedding width {embedding.embedding_dim} != the recurrent layer's "
+                         f"input_size {rnn.input_size}")
+    width = rnn.num_directions * rnn.hidden_size
+    if head is not None and head.in_features != width:
+        raise ValueError(f"head in_features {head.in_features} != the recurrent layer's "
+                         f"output width {width}")
+
+
 def as_numpy(v) -> np.ndarray:
     """A NumPy array from an array-like or a torch tensor (without importing torch)."""
     if hasattr(v, "detach") and hasattr(v, "numpy"):

@@ -30,8 +30,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..kernels.gru import gru_bias_join, gru_bias_split
-from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, as_numpy, direction_suffixes,
-                     has_variant, kind_of, permute_blocks, refuse_projection, refuse_layer_norm)
+from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, as_numpy, check_chain,
+                     direction_suffixes, has_variant, kind_of, permute_blocks, refuse_layer_norm,
+                     refuse_projection)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
@@ -223,6 +224,7 @@ def keras_charlm(embed, rnn, head):
     if rnn.bidirectional or has_variant(rnn):
         raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
                          "peepholes, clip or input_forget")
+    check_chain(embed, rnn, head)
     vocab_size, width = embed.params()["weight"].shape
     layers = [keras.Input((None,), dtype="int32", name="tokens"),
               keras.layers.Embedding(vocab_size, width, name="embed")]

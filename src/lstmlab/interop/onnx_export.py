@@ -36,8 +36,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..kernels.gru import gru_bias_split
-from ._gates import (GRU_SWAP_RZ, ONNX_FROM_OURS, ONNX_P_FROM_OURS, direction_suffixes, kind_of,
-                     permute_blocks, refuse_projection, refuse_layer_norm)
+from ._gates import (GRU_SWAP_RZ, ONNX_FROM_OURS, ONNX_P_FROM_OURS, check_chain,
+                     direction_suffixes, kind_of, permute_blocks, refuse_projection, refuse_layer_norm)
 
 __all__ = ["to_onnx", "onnx_weights", "OPSET"]
 
@@ -199,6 +199,7 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     kind = kind_of(rnn)
     refuse_projection(rnn, "ONNX")
     refuse_layer_norm(rnn, "ONNX")
+    check_chain(embedding, rnn, head)
     dtype = np.float32
     L, K, H = rnn.num_layers, rnn.num_directions, rnn.hidden_size
     g = _Graph(onnx)
@@ -208,9 +209,6 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     inputs = []
 
     if embedding is not None:
-        if embedding.embedding_dim != rnn.input_size:
-            raise ValueError(f"embedding width {embedding.embedding_dim} != the recurrent layer's "
-                             f"input_size {rnn.input_size}")
         g.names.add("tokens")
         inputs.append(helper.make_tensor_value_info("tokens", TensorProto.INT64, [T_, B_]))
         table = g.const("embedding_weight", embedding.params()["weight"].astype(dtype))  # (V, E)
@@ -237,9 +235,6 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     y, h_n, c_n = _recurrent_stack(g, rnn, x, seq, h0, c0, dtype)
 
     if head is not None:
-        if head.in_features != K * H:
-            raise ValueError(f"head in_features {head.in_features} != the recurrent layer's "
-                             f"output width {K * H}")
         hp = head.params()
         logits = g.node("MatMul", [y, g.const("head_weight_t", hp["weight"].T.astype(dtype))])
         if "bias" in hp:
