@@ -170,3 +170,27 @@ def test_from_torch_refuses_what_has_no_equivalent():
         from_torch(torch.nn.GRUCell(3, 4))
     with pytest.raises(ValueError, match="padding_idx"):
         from_torch(torch.nn.Embedding(5, 2, padding_idx=0))
+
+
+def test_from_torch_takes_bfloat16_and_names_a_bad_kind_or_state_dict():
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch, load_torch_state_dict
+
+    torch.manual_seed(0)
+    mod = torch.nn.GRU(3, 4).bfloat16()
+    want = {k: v.float().numpy() for k, v in mod.state_dict().items()}  # bfloat16 fits float32
+    for layer in (from_torch(mod), from_torch_state_dict(mod.state_dict())):
+        assert layer.dtype == np.float32
+        got = torch_state_dict(layer)
+        for k in ("weight_ih_l0", "weight_hh_l0"):
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        # lstmlab keeps the sum of the r and z bias halves: compare the sums
+        np.testing.assert_allclose(got["bias_ih_l0"] + got["bias_hh_l0"],
+                                   want["bias_ih_l0"] + want["bias_hh_l0"], rtol=1e-6)
+    layer = GRU(3, 4, rng=np.random.default_rng(0))
+    load_torch_state_dict(layer, mod.state_dict())
+    np.testing.assert_array_equal(torch_state_dict(layer)["weight_hh_l0"], want["weight_hh_l0"])
+    with pytest.raises(ValueError, match="kind must be 'LSTM', 'RNN', 'GRU' or None"):
+        from_torch_state_dict(want, kind="lstm2")
+    with pytest.raises(TypeError, match="state_dict must be a mapping of names to arrays"):
+        from_torch_state_dict(list(want.items()))

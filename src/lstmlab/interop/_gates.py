@@ -100,7 +100,9 @@ def check_chain(embedding, rnn, head) -> None:
 
 
 def as_numpy(v) -> np.ndarray:
-    """A NumPy array from an array-like or a torch tensor (without importing torch)."""
+    """A NumPy array from an array-like or a torch tensor (without importing torch). A
+    bfloat16 tensor, which NumPy has no type for, becomes float32: exactly its values."""
     if hasattr(v, "detach") and hasattr(v, "numpy"):
-        return v.detach().cpu().numpy()
+        v = v.detach().cpu()
+        return (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
     return np.asarray(v)

@@ -68,7 +68,7 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
         module.load_params(sd)
         return
     kind_of(module)
-    module.load_torch_state_dict(state_dict)
+    module.load_torch_state_dict({k: as_numpy(v) for k, v in dict(state_dict).items()})
 
 
 def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
@@ -95,7 +95,13 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     ``batch_first``. ``dtype`` defaults to the arrays' (float32 or float64).
     """
     from ..layers import GRU, LSTM, RNN
-    sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to arrays (a torch module's "
+                        f"state_dict()), got {type(state_dict).__name__}")
+    if kind is not None and str(kind).upper() not in ("LSTM", "RNN", "GRU"):
+        raise ValueError(f"kind must be 'LSTM', 'RNN', 'GRU' or None (read off the weights), "
+                         f"got {kind!r}")
+    sd = {k: as_numpy(v) for k, v in state_dict.items()}
     L, bidirectional, bias = _layer_keys(sd)
     w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
     if w_ih.ndim != 2 or w_hh.ndim != 2:
