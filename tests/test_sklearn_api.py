@@ -209,6 +209,17 @@ def test_settings_and_a_validation_part_that_leaves_nothing_are_named(kind):
                 random_state=0).fit(X, y).predict(X).shape == (12,)
 
 
+def test_forecaster_log_names_its_own_setting():
+    X, y = make_windows(np.linspace(1.0, 3.0, 40), lookback=5)
+    est = LSTMForecaster(hidden_size=3, epochs=1, log=True, random_state=0)
+    with pytest.raises(ValueError, match=r"log=True needs positive target values, but y holds "
+                                         r"-1; use log=False"):
+        est.fit(X, np.where(np.arange(len(y)) == 3, -1.0, y))
+    est.fit(X, y)
+    with pytest.raises(ValueError, match="but X holds 0; use log=False"):
+        est.predict(X[:2] - 1.0)
+
+
 @needs_sklearn
 def test_digits_accuracy_row_by_row():
     from sklearn.datasets import load_digits

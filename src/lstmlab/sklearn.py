@@ -278,6 +278,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True)
         X3 = self._as_sequences(X, reset=True)  # (n, T, D)
         y = np.asarray(y, np.float64)
+        self._check_log(X3, y)
         self._y_ndim = y.ndim
         Y = y.reshape(len(y), -1)  # (n, K)
         rng = _generator(self.random_state)
@@ -294,11 +295,22 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         self.n_iter_ = self.fit_summary_["epochs_run"]
         return self
 
+    def _check_log(self, X3: np.ndarray, y=None) -> None:
+        """log=True models the log of the target: every target value (feature 0 of X, y)
+        must be positive; the error names this estimator's setting."""
+        if not self.log:
+            return
+        for name, a in (("X", X3[:, :, 0]), ("y", y)):
+            if a is not None and not np.all(a > 0):
+                raise ValueError(f"log=True needs positive target values, but {name} holds "
+                                 f"{float(np.min(a)):g}; use log=False")
+
     def predict(self, X):
         """Forecasts ``(n,)`` (or ``(n, K)`` when fitted on K columns)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, allow_nd=True)
         X3 = self._as_sequences(X)
+        self._check_log(X3)
         x, _ = self.scaler_.encode(X3)
         pred = self.scaler_.decode(X3, self._predict_net(x))  # (n, K)
         return pred[:, 0] if self._y_ndim == 1 else pred
