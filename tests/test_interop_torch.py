@@ -190,6 +190,9 @@ def test_from_torch_takes_bfloat16_and_names_a_bad_kind_or_state_dict():
     layer = GRU(3, 4, rng=np.random.default_rng(0))
     load_torch_state_dict(layer, mod.state_dict())
     np.testing.assert_array_equal(torch_state_dict(layer)["weight_hh_l0"], want["weight_hh_l0"])
+    layer = GRU(3, 4, rng=np.random.default_rng(0))  # the layer's own method, too
+    layer.load_torch_state_dict(mod.state_dict())
+    np.testing.assert_array_equal(torch_state_dict(layer)["weight_hh_l0"], want["weight_hh_l0"])
     with pytest.raises(ValueError, match="kind must be 'LSTM', 'RNN', 'GRU' or None"):
         from_torch_state_dict(want, kind="lstm2")
     with pytest.raises(TypeError, match="state_dict must be a mapping of names to arrays"):

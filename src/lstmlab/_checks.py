@@ -111,3 +111,12 @@ def shorten(text: str, width: int = 300) -> str:
 
 def short_repr(value, width: int = 60) -> str:
     return shorten(repr(value), width)
+
+
+def as_numpy(v) -> np.ndarray:
+    """A NumPy array from an array-like or a torch tensor (without importing torch). A
+    bfloat16 tensor, which NumPy has no type for, becomes float32: exactly its values."""
+    if hasattr(v, "detach") and hasattr(v, "numpy"):
+        v = v.detach().cpu()
+        return (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
+    return np.asarray(v)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import as_numpy  # noqa: F401  (the interop modules take it from here)
+
 # PyTorch orders i, f, g, o and Keras i, f, c, o: the same order, so one permutation.
 # It is its own inverse.
 TORCH_FROM_OURS = (1, 0, 3, 2)
@@ -99,10 +101,3 @@ def check_chain(embedding, rnn, head) -> None:
                          f"output width {width}")
 
 
-def as_numpy(v) -> np.ndarray:
-    """A NumPy array from an array-like or a torch tensor (without importing torch). A
-    bfloat16 tensor, which NumPy has no type for, becomes float32: exactly its values."""
-    if hasattr(v, "detach") and hasattr(v, "numpy"):
-        v = v.detach().cpu()
-        return (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
-    return np.asarray(v)

@@ -25,8 +25,8 @@ import threading
 
 import numpy as np
 
-from .._checks import (as_float_array, as_lengths, check_shape, finite_float, float_dtype,
-                       generator, positive_int, probability)
+from .._checks import (as_float_array, as_lengths, as_numpy, check_shape, finite_float,
+                       float_dtype, generator, positive_int, probability)
 from .._memory import check_training_fits
 from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_forward,
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
@@ -54,12 +54,6 @@ _TORCH_PERM = (1, 0, 3, 2)
 def _permute_blocks(a: np.ndarray, perm, axis: int) -> np.ndarray:
     blocks = np.split(a, len(perm), axis=axis)
     return np.concatenate([blocks[k] for k in perm], axis=axis)
-
-
-def _to_numpy(v) -> np.ndarray:
-    if hasattr(v, "detach") and hasattr(v, "numpy"):
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
 
 
 class _Recurrent(Module):
@@ -471,7 +465,7 @@ class _Recurrent(Module):
     def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
         """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
         expected = self.torch_state_dict()
-        sd = {k: _to_numpy(v) for k, v in dict(state_dict).items()}
+        sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
         missing = sorted(set(expected) - set(sd))
         extra = sorted(set(sd) - set(expected))
         if missing or extra:
