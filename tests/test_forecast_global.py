@@ -98,6 +98,9 @@ def test_long_format_groups_series_and_sorts_each_by_time(tmp_path):
 @pytest.mark.parametrize("text, words", [
     ("id,t,y\nA,1,1\n,2,3\n", ["line 3", "id column 'id' is empty"]),
     ("id,t,y\nA,1,1\nB,1,2\nA,1,3\n", ["series 'A'", "time '1' occurs twice", "lines 2 and 4"]),
+    # The same number written two ways is one time, as the sort takes it.
+    ("id,t,y\nA,1,1\nA,2,2\nA,1.0,3\n", ["series 'A'", "time '1' (as '1.0') occurs twice",
+                                           "lines 2 and 4"]),
     ("id,t,y\nA,1,1\nB,1,x\n", ["series 'B'", "line 3", "'x' is not a number"]),
     ("id,t,y\nA,1,1\nB,1,2\nB,2,NA\n", ["series 'B'", "missing value", "--missing"]),
     ("series,t,y\nA,1,1\n", ["id column 'id' is not in", "series, t, y"]),

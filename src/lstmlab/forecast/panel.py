@@ -82,13 +82,16 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
             key = _order_key(labels)
             if key is not None:
                 order = sorted(range(len(idx)), key=lambda i: key[i])
-                idx, ln, labels = ([a[i] for i in order] for a in (idx, ln, labels))
-            seen: dict[str, int] = {}
-            for t, line in zip(labels, ln):
-                if t in seen:
-                    raise SeriesError(f"{where}: time {t!r} occurs twice (lines {seen[t]} and "
+                idx, ln, labels, key = ([a[i] for i in order] for a in (idx, ln, labels, key))
+            # Times are compared as they are ordered: '1' and '1.0' are one time.
+            seen: dict = {}
+            for t, k, line in zip(labels, key or labels, ln):
+                if k in seen:
+                    first, line0 = seen[k]
+                    same = repr(t) if t == first else f"{first!r} (as {t!r})"
+                    raise SeriesError(f"{where}: time {same} occurs twice (lines {line0} and "
                                       f"{line}); each series needs one value per time")
-                seen[t] = line
+                seen[k] = (t, line)
         try:
             raw = parse_numeric_column([rows[r][cv] for r in idx], ln, value, path)
         except SeriesError as exc:
