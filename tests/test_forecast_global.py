@@ -223,6 +223,20 @@ def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread,
     assert all(float(r[4]) < float(r[3]) < float(r[5]) for r in s1)
     assert [r.split(",")[4] for r in rows if r.startswith("new,")] == ["", ""]
     assert "was not in training" in capsys.readouterr().err
+    # a folder holds one series per file, whatever the model was trained on
+    (tmp_path / "d").mkdir()
+    write(tmp_path / "d" / "s1.csv", "t,y\n" + "".join(f"{i},{float(v)!r}\n"
+                                                      for i, v in enumerate(series["s1"])))
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(tmp_path / "d"),
+                 "--horizon", "2", "--out", str(tmp_path / "d.csv")]) == 0
+    assert (tmp_path / "d.csv").read_text().splitlines()[1:] == [r for r in rows if
+                                                                  r.startswith("s1,")]
+    # a model trained on a folder has no id column to read a long-format file with
+    gf.save(tmp_path / "folder.ckpt", extra={"id": None, "time": "t", "value": "y"})
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(tmp_path / "folder.ckpt"), str(p)]) != 0
+    err = capsys.readouterr().err
+    assert "trained on a folder of CSVs" in err and "--id" not in err
     for flag in (["--features", "x"], ["--anchor", "season"], ["--base", "snaive"]):
         assert main(["forecast", "train", str(p), "--id", "id", "--target", "y",
                      "--out", str(tmp_path / "r2"), *flag]) != 0

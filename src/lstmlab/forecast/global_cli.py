@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 # Settings of the single-series command that a global model does not have, with why.
 NOT_GLOBAL = {
@@ -98,11 +99,21 @@ def cmd_global_predict(args, meta: dict) -> int:
     from ..training.checkpoint import atomic_write_text
     from .global_model import GlobalForecaster
     from .model import check_series_range, future_labels
-    from .panel import read_panel
+    from .data import SeriesError
+    from .panel import read_folder, read_long
 
     gf = GlobalForecaster.load(args.checkpoint)
-    panel = read_panel(args.csv, meta.get("value"), meta.get("id"), meta.get("time"),
-                       args.missing)
+    # The model's columns, not a flag of this command, say how a file is read: a folder
+    # is one series per CSV whatever the model was trained on; a file needs the model's id
+    # column, which a model trained on a folder does not have.
+    value, time, id_column = meta.get("value"), meta.get("time"), meta.get("id")
+    if Path(args.csv).is_dir():
+        panel = read_folder(args.csv, value, time, args.missing)
+    elif id_column is None:
+        raise SeriesError(f"{args.csv!r} is a file, but the model was trained on a folder of "
+                          f"CSVs (one series per file, column {value!r}): give such a folder")
+    else:
+        panel = read_long(args.csv, id_column, value, time, args.missing)
     K = args.horizon or gf.config.horizon
     levels = sorted({lv for i in gf.info.values() if i.intervals for lv in i.intervals.width},
                     key=float)
