@@ -161,6 +161,15 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
     assert len(rows) == 30 and set(rows[0]) == {"id", "predicted", "label", "p_down", "p_up"}
     assert "accuracy" in capsys.readouterr().out
+    # a label the model never saw: the predictions, and why there is no accuracy
+    text = (folder / "Toy_TEST.ts").read_text().splitlines()
+    text = [t + " flat" if t.startswith("@classLabel") else t for t in text]
+    text[-1] = text[-1].rsplit(":", 1)[0] + ":flat"
+    write(tmp_path / "new.ts", "\n".join(text) + "\n")
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(tmp_path / "new.ts")]) == 0
+    out_text, err = capsys.readouterr()
+    assert len(out_text.splitlines()) == 31 and "accuracy" not in out_text
+    assert "no accuracy: 1 of 30 sequences have labels the model was not trained on ('flat'" in err
 
 
 @pytest.mark.parametrize("model, option", [("lstm", ["--bidirectional"]),

@@ -408,6 +408,12 @@ def cmd_classify_predict(args) -> int:
         sys.stdout.write(text)
     if data.labels is not None:
         known = set(model.classes)
-        if all(lab in known for lab in data.labels):
+        unseen = sorted({lab for lab in data.labels if lab not in known})
+        if not unseen:
             _print_evaluation(model, model.evaluate(data), str(args.data))
+        else:  # an accuracy over the classes the model has would hide these sequences
+            n = sum(lab not in known for lab in data.labels)
+            print(f"no accuracy: {n} of {len(data)} sequences have labels the model was not "
+                  f"trained on ({', '.join(map(repr, unseen))}; its classes: "
+                  f"{', '.join(model.classes)})", file=sys.stderr)
     return 0
