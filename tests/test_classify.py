@@ -190,6 +190,12 @@ def test_cli_single_class_and_empty_file(tmp_path, capsys):
     one = write(tmp_path / "one.csv", "id,x,label\n" + "".join(f"{i},{i},same\n" for i in range(6)))
     assert main(["classify", "train", str(one), "--out", str(tmp_path / "r"), "--quiet"]) == 2
     assert "only one class" in capsys.readouterr().err
+    # one sequence per class: the default --test-fraction holds none out, which is not 0
+    two = write(tmp_path / "two.csv", "id,x,label\n" + "".join(f"{i},{t},{'ab'[i]}\n"
+                                                              for i in range(2) for t in range(3)))
+    assert main(["classify", "train", str(two), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert ("every class has a single sequence (2 sequences), so --test-fraction 0.2 holds "
+            "none out" in capsys.readouterr().err)
     empty = write(tmp_path / "empty.csv", "")
     assert main(["classify", "train", str(empty), "--out", str(tmp_path / "r")]) == 2
     assert "lstmlab classify: error:" in capsys.readouterr().err

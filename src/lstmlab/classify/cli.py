@@ -281,6 +281,10 @@ def cmd_classify_train(args) -> int:
             raise ValueError(f"the data has only one class ({data.labels[0]!r}); a classifier "
                              f"needs at least two classes")
         keep, held = stratified_split(data.labels, args.test_fraction, rng)
+        if len(held) == 0 and args.test_fraction > 0:  # a class keeps its only sequence
+            raise ValueError(f"no test set: every class has a single sequence ({len(keep)} "
+                             f"sequences), so --test-fraction {args.test_fraction:g} holds none "
+                             f"out; pass --test FILE or more sequences per class")
         if len(held) == 0:
             raise ValueError("no test set: pass --test FILE or a --test-fraction > 0")
         data, test = data.subset(keep), data.subset(held)
