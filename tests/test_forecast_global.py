@@ -1,6 +1,7 @@
 """Many series, one model: long-format reading and its errors, the M4 measures (sMAPE,
 naive 2, OWA), the global model's per-series scaling, training, checkpoint and CLI."""
 
+import csv
 import json
 from dataclasses import replace
 
@@ -231,6 +232,15 @@ def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread,
                  "--horizon", "2", "--out", str(tmp_path / "d.csv")]) == 0
     assert (tmp_path / "d.csv").read_text().splitlines()[1:] == [r for r in rows if
                                                                   r.startswith("s1,")]
+    # a name with a comma and a quote stays one field of the printed CSV
+    write(tmp_path / "q2.csv", 'id,t,y\n' + "".join(f'"s1, ""x""",{i},{float(v)!r}\n'
+                                                     for i, v in enumerate(series["s1"])))
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(tmp_path / "q2.csv"),
+                 "--horizon", "2"]) == 0
+    got = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert [r[:2] for r in got[1:]] == [['s1, "x"', "1"], ['s1, "x"', "2"]]
+    assert all(len(r) == len(got[0]) for r in got)
     # a model trained on a folder has no id column to read a long-format file with
     gf.save(tmp_path / "folder.ckpt", extra={"id": None, "time": "t", "value": "y"})
     capsys.readouterr()

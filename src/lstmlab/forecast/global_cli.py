@@ -7,6 +7,8 @@ global model; the work is in :mod:`.panel`, :mod:`.global_model` and :mod:`.glob
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -121,7 +123,9 @@ def cmd_global_predict(args, meta: dict) -> int:
     for lv in levels:
         pct = f"{float(lv) * 100:g}"
         head += [f"lo{pct}", f"hi{pct}"]
-    lines = [",".join(head)]
+    buf = io.StringIO()  # through csv: a series name or time may hold a comma or a quote
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(head)
     for name, s in panel.series.items():
         check_series_range(s)
         pred, seen = gf.forecast_next(name, s, K)
@@ -135,8 +139,8 @@ def cmd_global_predict(args, meta: dict) -> int:
             cells = [name, str(k + 1), labels[k], f"{pred[k]:.6g}"]
             for b in bounds:
                 cells += ["", ""] if b is None else [f"{b[0][0, k]:.6g}", f"{b[1][0, k]:.6g}"]
-            lines.append(",".join(cells))
-    text = "\n".join(lines) + "\n"
+            w.writerow(cells)
+    text = buf.getvalue()
     print(f"{K}-step forecasts of {len(panel)} series after their last rows in {args.csv}:",
           file=sys.stderr)
     sys.stdout.write(text)
