@@ -91,6 +91,7 @@ def test_csv_reader_groups_and_sorts_by_time(tmp_path):
     ("id,x,label\na,1,u\na,2,v\n", "sequence 'a' has more than one label: 'u' \\(line 2\\), 'v' \\(line 3\\)"),
     ("id,x,label\na,1,u\na,,u\na,3,u\n", "sequence 'a'.*1 missing value"),
     ("id,t,x,label\na,0,1,u\na,0,2,u\n", "repeats"),
+    ("id,x,label\na,1,u\n,2,u\n", "line 3: the sequence-id column 'id' is empty"),
 ])
 def test_csv_reader_bad_input(tmp_path, text, message):
     with pytest.raises(SequenceDataError, match=message):

@@ -125,6 +125,10 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                               for i in i_f])  # (rows, D) with NaN where missing
     groups: dict[str, list[int]] = {}
     for k, r in enumerate(rows):
+        if not r[i_id]:
+            raise SequenceDataError(f"{where}, line {lines[k]}: the sequence-id column "
+                                    f"{id_col!r} is empty; every row needs the id of its "
+                                    f"sequence")
         groups.setdefault(r[i_id], []).append(k)
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
     for sid, ks in groups.items():
