@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from .._files import read_utf8
-from ..forecast.data import (MISSING_POLICIES, SeriesError, time_order_problem, column_index,
-                             fill_missing, parse_numeric_column, read_csv_table)
+from ..forecast.data import (MISSING_POLICIES, SeriesError, time_order_key, time_order_problem,
+                             column_index, fill_missing, parse_numeric_column, read_csv_table)
 
 
 class SequenceDataError(SeriesError):
@@ -133,12 +133,15 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
     for sid, ks in groups.items():
         if i_t is not None:
-            keys = [rows[k][i_t] for k in ks]
-            try:
-                order = sorted(range(len(ks)), key=lambda j: float(keys[j]))
-            except ValueError:
-                order = sorted(range(len(ks)), key=lambda j: keys[j])
-            ks = [ks[j] for j in order]
+            times = [rows[k][i_t] for k in ks]
+            keys = time_order_key(times)
+            if keys is None:  # as text, 't10' would come before 't2'
+                other = next(t for t in times if len(t) != len(times[0]))
+                raise SequenceDataError(
+                    f"{where}, sequence {sid!r}: the time column {time_col!r} cannot be "
+                    f"ordered ({times[0]!r}, {other!r}: not numbers, nor text of one width); "
+                    f"use numbers or ISO dates, or leave out --time to keep the row order")
+            ks = [ks[j] for j in sorted(range(len(ks)), key=lambda j: keys[j])]
             problem = time_order_problem([rows[k][i_t] for k in ks], [lines[k] for k in ks])
             if problem and "repeats" in problem:
                 raise SequenceDataError(f"{where}, sequence {sid!r}: {problem}")

@@ -192,15 +192,21 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     return out, f"column {column!r}: {n} missing value(s) at line(s) {shown}: {how}"
 
 
+def time_order_key(labels: list[str]) -> list | None:
+    """Sort keys for time labels: numbers, or text of one width (ISO 8601 dates and
+    date-times of one width sort correctly as text); None for labels that cannot be ordered
+    ('t2' before 't10' as text)."""
+    try:
+        return [float(t) for t in labels]
+    except ValueError:
+        return labels if len({len(t) for t in labels}) == 1 else None
+
+
 def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
     """A message if the time column is not strictly increasing (numbers or ISO-like dates)."""
-    try:
-        keys: list = [float(t) for t in labels]
-    except ValueError:
-        # ISO 8601 dates and date-times of one width sort correctly as text.
-        if len({len(t) for t in labels}) != 1:
-            return None  # a format we cannot order; the user's row order is taken as given
-        keys = labels
+    keys = time_order_key(labels)
+    if keys is None:
+        return None  # a format we cannot order; the user's row order is taken as given
     for i in range(1, len(keys)):
         if not keys[i] > keys[i - 1]:
             what = "repeats" if keys[i] == keys[i - 1] else "goes back in time"

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, fill_missing,
-                   parse_numeric_column, read_csv_table, read_series)
+                   parse_numeric_column, read_csv_table, read_series,
+                   time_order_key)
 
 
 @dataclass
@@ -44,14 +45,6 @@ class Panel:
 
     def names(self) -> list[str]:
         return list(self.series)
-
-
-def _order_key(labels: list[str]):
-    """Sort keys for time labels (floats, or strings of one width), or None if unorderable."""
-    try:
-        return [float(t) for t in labels]
-    except ValueError:
-        return labels if len({len(t) for t in labels}) == 1 else None
 
 
 def read_long(path, id_column: str, value: str, time: str | None = None,
@@ -79,7 +72,7 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         labels = None
         if ct is not None:
             labels = [rows[r][ct] for r in idx]
-            key = _order_key(labels)
+            key = time_order_key(labels)
             if key is not None:
                 order = sorted(range(len(idx)), key=lambda i: key[i])
                 idx, ln, labels, key = ([a[i] for i in order] for a in (idx, ln, labels, key))
