@@ -1,4 +1,4 @@
-"""Hostile input files of issue 20, made from a good checkpoint with the standard library only.
+"""Hostile input files, made from a good checkpoint with the standard library only.
 
 Each maker writes one file and returns its path. The zip archives are assembled by hand
 (:func:`write_zip`) because ``zipfile`` cannot write what an attacker writes: a declared size
@@ -96,7 +96,7 @@ def _replace(good, out, name, member) -> Path:
     return write_zip(out, [member if n == name else stored(n, d) for n, d in members.items()])
 
 
-# -- the files of the issue's table -------------------------------------------------------
+# -- the hostile files --------------------------------------------------------------------
 
 def num_layers_million(good, out):
     return with_meta(good, out, lambda m: m["model"].update(num_layers=10**6))

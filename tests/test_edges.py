@@ -1,4 +1,4 @@
-"""Signals and numbers at the edges: every case of issue 20's table, through the command line.
+"""Signals and numbers at the edges of what the commands accept, through the command line.
 
 Signal tests run the command in a child process (a signal sent to the test process itself
 would stop pytest) and wait for a file the run writes, never for a time. The tests name only

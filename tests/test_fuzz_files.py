@@ -1,4 +1,4 @@
-"""Property-based fuzzing of every reader of a user's file (issue 20).
+"""Property-based fuzzing of every reader of a user's file.
 
 Random and mutated inputs give either a result or the reader's documented exception —
 never another exception type, a hang or more memory than stated:

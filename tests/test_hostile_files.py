@@ -1,6 +1,6 @@
-"""Issue 20's hostile files, each probed as a user and an attacker would.
+"""Hostile files, each probed as a user and an attacker would.
 
-Every row of the issue's table is a case here: the CLI answers with one line on stderr and
+Every kind of hostile file is a case here: the CLI answers with one line on stderr and
 exit code 2, the library with its own exception (CheckpointError, DataError, SeriesError,
 OnnxImportError), never a traceback. ``test_memory_of_each_hostile_file`` runs each case in
 a subprocess whose address space may grow by at most 200 MB (RLIMIT_AS) and asserts that it
