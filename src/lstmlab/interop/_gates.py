@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_numpy  # noqa: F401  (the interop modules take it from here)
-
 # PyTorch orders i, f, g, o and Keras i, f, c, o: the same order, so one permutation.
 # It is its own inverse.
 TORCH_FROM_OURS = (1, 0, 3, 2)
@@ -99,5 +97,3 @@ def check_chain(embedding, rnn, head) -> None:
     if head is not None and head.in_features != width:
         raise ValueError(f"head in_features {head.in_features} != the recurrent layer's "
                          f"output width {width}")
-
-

@@ -29,8 +29,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._checks import as_numpy
 from ..kernels.gru import gru_bias_join, gru_bias_split
-from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, as_numpy, check_chain,
+from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, check_chain,
                      direction_suffixes, has_variant, kind_of, permute_blocks, refuse_layer_norm,
                      refuse_projection)
 

@@ -29,7 +29,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._gates import as_numpy, kind_of, refuse_layer_norm
+from .._checks import as_numpy
+from ._gates import kind_of, refuse_layer_norm
 
 __all__ = ["torch_state_dict", "load_torch_state_dict", "from_torch_state_dict",
            "model_state_dict", "load_model_state_dict", "to_torch", "from_torch"]
@@ -68,7 +69,7 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
         module.load_params(sd)
         return
     kind_of(module)
-    module.load_torch_state_dict({k: as_numpy(v) for k, v in dict(state_dict).items()})
+    module.load_torch_state_dict(state_dict)  # (the layer takes tensors, bfloat16 too)
 
 
 def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
