@@ -110,15 +110,22 @@ def unit_score(text: str) -> float:
     return value
 
 
+def repeated(values) -> list:
+    """The values that occur more than once in ``values``, each once, in first-seen order
+    (for options and configs whose entries must be distinct)."""
+    values = list(values)
+    return [v for i, v in enumerate(values) if values.count(v) > 1 and values.index(v) == i]
+
+
 def column_names(text: str) -> list[str]:
     """Comma-separated CSV column names, each once (a column given twice would be read as
     two inputs holding the same values)."""
     cols = [c.strip() for c in text.split(",") if c.strip()]
     if not cols:
         raise argparse.ArgumentTypeError("expected comma-separated column names")
-    repeated = sorted({c for c in cols if cols.count(c) > 1}, key=cols.index)
-    if repeated:
-        raise argparse.ArgumentTypeError(f"expected each column once, got {', '.join(repeated)} "
+    twice = repeated(cols)
+    if twice:
+        raise argparse.ArgumentTypeError(f"expected each column once, got {', '.join(twice)} "
                                          f"more than once")
     return cols
 

@@ -403,7 +403,8 @@ def _train(args, group) -> int:
     # In a data-parallel run rank 0 speaks for all.
     say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
     out = Path(args.out)
-    if args.optimizer != "sgd" and "momentum" in _train_options_given(args.argv):
+    given = _train_options_given(args.argv)  # the stored options written out on the command line
+    if args.optimizer != "sgd" and "momentum" in given:
         raise ValueError(f"--momentum is SGD's; --optimizer {args.optimizer} does not use it "
                          f"(leave --momentum out, or use --optimizer sgd)")
     if args.resume:  # the run's own settings, read before the text is split with them
@@ -415,7 +416,7 @@ def _train(args, group) -> int:
         meta, _ = load_checkpoint(last, expect_kind="charlm")
         stored = TrainConfig.from_json(meta["train"])
         config = CharLMConfig.from_json(meta["model"])
-        _refuse_changed_options(args, {**config.to_json(), **stored.to_json()}, last)
+        _refuse_changed_options(args, given, {**config.to_json(), **stored.to_json()}, last)
         for name in ("seq_len", "batch_size", "val_fraction"):  # the split and --epochs' count
             setattr(args, name, getattr(stored, name))
     if args.files:  # --max-chars bounds the read, not only the text kept
@@ -532,10 +533,9 @@ def _train_options_given(argv: list[str]) -> set[str]:
     return {name for name in _STORED_OPTIONS if getattr(again, name) is not marker}
 
 
-def _refuse_changed_options(args, stored: dict, path) -> None:
-    """--resume continues the run as stored: an option given with another value than the
+def _refuse_changed_options(args, given: set[str], stored: dict, path) -> None:
+    """--resume continues the run as stored: an option ``given`` with another value than the
     run's is an error, not silently ignored (only --steps or --epochs may extend a run)."""
-    given = _train_options_given(args.argv)
     changed = [f"--{name.replace('_', '-')} {getattr(args, name)} (the run has "
                f"{stored[field]})" for name, field in _STORED_OPTIONS.items()
                if name in given and getattr(args, name) != stored[field]]

@@ -19,6 +19,7 @@ from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
+from .._argtypes import repeated
 from .._argtypes import seed as _seed
 
 FORECAST_HELP = """\
@@ -485,9 +486,9 @@ def cmd_forecast_benchmark(args) -> int:
     from ..training.checkpoint import atomic_write_text
     from .benchmark import run_benchmark
 
-    repeated = sorted({d for d in args.dataset if args.dataset.count(d) > 1})
-    if repeated:
-        raise ValueError(f"--dataset {' '.join(repeated)} is given more than once; each series "
+    twice = repeated(args.dataset)
+    if twice:
+        raise ValueError(f"--dataset {' '.join(twice)} is given more than once; each series "
                          f"is benchmarked once")
     text = run_benchmark(args.dataset, args.seeds, args.epochs,
                          log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._argtypes import repeated
 from .._checks import positive_int
 from ..data.tasks import N_CATEGORIES, adding_problem, copy_memory, copy_memory_baseline, solved
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
@@ -70,10 +71,9 @@ class ExperimentConfig:
         if not self.lengths or not self.models or not self.seeds:
             raise ValueError("an experiment needs at least one length, one model and one seed")
         for name in ("lengths", "models", "seeds"):  # a repeat would count one run twice
-            values = list(getattr(self, name))
-            repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
-            if repeated:
-                raise ValueError(f"{name} must not repeat: {', '.join(map(str, repeated))} "
+            twice = repeated(getattr(self, name))
+            if twice:
+                raise ValueError(f"{name} must not repeat: {', '.join(map(str, twice))} "
                                  f"given more than once (the same run would count twice in "
                                  f"the table)")
         low = 11 if self.task == "adding" else 1
