@@ -2,7 +2,7 @@
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_panel.py [--seeds 3] [--only NAME ...]
 
-Three sets of series (``--sets``, default all):
+Four sets of series (``--sets``, default all):
 
 * **tuning**: the two shipped with lstmlab (airline, sunspots), on which the defaults were
   chosen;
@@ -20,7 +20,10 @@ Three sets of series (``--sets``, default all):
 * **fresh**: nineteen more statsmodels series, fixed by a rule before any run on them
   (:func:`fresh_panel`): every other macrodata column (realcons, realgovt, realdpi, m1, pop,
   infl, realint), every danish_data column (lrm, lry, lpy, ibo, ide; quarterly 1974-1987)
-  and the fertility rate of the G7 countries (yearly 1960-2011).
+  and the fertility rate of the G7 countries (yearly 1960-2011);
+* **unseen**: thirteen more, fixed by a rule before any run on them (:func:`unseen_panel`):
+  the interest rate R of interest_inflation and the fertility rate of 12 rows of the
+  fertility table outside the G7 drawn at random.
 
 Each series: horizon 12 (monthly), 8 (quarterly) or 6 (yearly; 10 for sunspots, as its
 preset); the command's default split (test = last 20 %). Methods, all scored on the same
@@ -34,7 +37,8 @@ The last column is the share of test values inside the default forecaster's 80 %
 prediction intervals (mean over seeds). Prints a markdown table and, per set, a summary
 against the aim: default MASE <= 1.1x the best baseline's on every series, below every
 baseline's on at least half. ``--single-split`` chooses the settings on the one validation
-part among linear AR bases instead (for comparison).
+part among linear AR bases instead, ``--smoothing-base`` adds exponential smoothing over the
+window to the candidate bases (both for comparison).
 
 Needs statsmodels (``pip install statsmodels``; pinned in requirements/dev.txt).
 """
@@ -62,9 +66,11 @@ TUNING = ("airline", "sunspots")
 
 
 def set_of(name: str) -> str:
-    """``tuning``, ``report`` or ``fresh``: which set a series of the panel belongs to."""
+    """``tuning``, ``report``, ``fresh`` or ``unseen``: which set a series belongs to."""
     if name in TUNING:
         return "tuning"
+    if name == "interest" or name.startswith("unseen_"):
+        return "unseen"
     return "fresh" if name in FRESH else "report"
 
 NETWORK = dict(hidden_size=32, num_layers=1, cell="lstm", dtype="float32")
@@ -158,12 +164,38 @@ def fresh_panel() -> dict:
 
 FRESH = (*FRESH_MACRO, *(f"dk_{c}" for c in FRESH_DK),
          *("fert_" + c.lower().replace(" ", "_") for c in G7))
+UNSEEN_DRAW = (20261207, 12)  # seed and count of the unseen set's fertility series
+
+
+def unseen_panel() -> dict:
+    """The unseen set, name -> (TimeSeries, horizon), fixed by a rule before any run: the
+    interest rate R of interest_inflation (the report set's ``inflation`` is its other column)
+    and the fertility rate of 12 rows of the fertility table (countries and regions) drawn at
+    random (``UNSEEN_DRAW``) from those outside the G7 with a value for every year 1960-2011."""
+    import statsmodels.api as sm
+
+    ii = sm.datasets.interest_inflation.load_pandas().data
+    out = {"interest": (_series("R", ii["R"], [f"{int(y)}-Q{int(q)}" for y, q in
+                                               zip(ii["year"], ii["quarter"])],
+                                "interest_inflation R"), 8)}
+    fert = sm.datasets.fertility.load_pandas().data.set_index("Country Name")
+    years = [c for c in fert.columns if c.isdigit() and int(c) <= 2011]  # 2012-13 are empty
+    full = fert[years].astype(float).dropna()
+    pool = sorted(c for c in full.index if c not in G7)
+    seed, count = UNSEEN_DRAW
+    for country in np.random.default_rng(seed).choice(pool, count, replace=False):
+        name = "unseen_" + "".join(ch if ch.isalnum() else "_" for ch in country.lower())
+        out[name] = (_series("fertility", full.loc[country].values, years,
+                             f"fertility {country}"), 6)
+    return out
 
 
 def run_series(series: TimeSeries, horizon: int, seeds: int, epochs: int,
-               plain: bool = True, single_split: bool = False) -> dict:
+               plain: bool = True, single_split: bool = False,
+               smoothing_base: bool = False) -> dict:
     """MASE per method (network rows: list over seeds) and what the default chose;
-    ``single_split``: settings chosen on the one validation part among linear AR bases."""
+    ``single_split``: settings chosen on the one validation part among linear AR bases;
+    ``smoothing_base``: exponential smoothing added to the default's candidate bases."""
     config = ForecastConfig(horizon=horizon, base="ar")
     fit = FitConfig(epochs=epochs)
     res = {"default": [], "plain": [], "mix": [], "best_epoch": [], "cov80": [], "cov95": []}
@@ -174,7 +206,7 @@ def run_series(series: TimeSeries, horizon: int, seeds: int, epochs: int,
                                   fit_config=fit, **NETWORK)
         else:
             fc, choice = train_default(series, config, set(), np.random.default_rng(seed),
-                                       fit_config=fit, **NETWORK)
+                                       smoothing_base, fit_config=fit, **NETWORK)
         ev = evaluate(fc, series, ets=seed == 0)
         X, _ = make_windows(series.values, fc.config.lookback, horizon, ev.origins)
         res["default"].append(ev.scores["lstm"]["mase"])
@@ -209,18 +241,22 @@ def main(argv=None) -> int:
     ap.add_argument("--single-split", action="store_true",
                     help="choose the settings on the one validation part among linear AR bases "
                          "(no rolling origins, no naive bases), for comparison")
+    ap.add_argument("--smoothing-base", action="store_true",
+                    help="add exponential smoothing over the window (--base ets) to the "
+                         "default's candidate bases, for comparison")
     ap.add_argument("--json", default=None, help="also write the raw rows here")
-    ap.add_argument("--sets", nargs="+", default=["tuning", "report", "fresh"],
-                    choices=["tuning", "report", "fresh"], help="which sets (default: all three)")
+    ap.add_argument("--sets", nargs="+", default=["tuning", "report", "fresh", "unseen"],
+                    choices=["tuning", "report", "fresh", "unseen"],
+                    help="which sets (default: all four)")
     args = ap.parse_args(argv)
-    series = {k: v for k, v in {**panel(), **fresh_panel()}.items()
-              if set_of(k) in args.sets}
+    every = {**panel(), **fresh_panel(), **(unseen_panel() if "unseen" in args.sets else {})}
+    series = {k: v for k, v in every.items() if set_of(k) in args.sets}
     names = args.only or list(series)
     rows = {}
     for name in names:
         t0 = time.perf_counter()
         rows[name] = run_series(*series[name], args.seeds, args.epochs, not args.no_plain,
-                                args.single_split)
+                                args.single_split, args.smoothing_base)
         r = rows[name]
         print(f"{name}: {r['settings']}, default MASE {np.mean(r['default']):.3f}, mix "
               f"{r['mix']}, best epochs {r['best_epoch']} ({time.perf_counter() - t0:.0f} s)",

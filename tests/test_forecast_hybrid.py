@@ -152,7 +152,7 @@ def test_hybrid_on_a_trivial_base_with_weight_zero_is_that_forecast(tmp_path, ba
     X, _ = make_windows(s.values, 24, 6, fc.split.origins("test", 24, 6))
     np.testing.assert_array_equal(back.predict_windows(X), fc.predict_windows(X))
     meta, arrays = load_checkpoint(tmp_path / "h.ckpt", expect_kind="forecaster")
-    for hybrid, says in [({**meta["hybrid"], "kind": "ets"}, "unknown base 'ets'"),
+    for hybrid, says in [({**meta["hybrid"], "kind": "theta"}, "unknown base 'theta'"),
                          ({**meta["hybrid"], "coef": [[1.0]]}, "with coefficients")]:
         save_checkpoint(tmp_path / "broken.ckpt", {**meta, "hybrid": hybrid}, arrays)
         with pytest.raises(CheckpointError, match=f"broken description: .*{says}"):

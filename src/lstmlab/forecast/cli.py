@@ -184,12 +184,13 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--anchor", choices=["none", "last", "season"], default=None,
                    help="predict the residual over the last value, over the seasonal naive "
                         "forecast, or levels (default: chosen on the validation part)")
-    t.add_argument("--base", choices=["ar", "naive", "snaive", "none"], default=None,
+    t.add_argument("--base", choices=["ar", "ets", "naive", "snaive", "none"], default=None,
                    help="the statistical model the network stands on (the hybrid; its weight is "
-                        "picked on validation): ar, a ridge linear AR; naive; snaive, seasonal "
-                        "naive; none, the network alone (default: chosen on validation among "
-                        "ar, naive and snaive; with many series none, or ar for a linear AR "
-                        "per series under the one network)")
+                        "picked on validation): ar, a ridge linear AR; ets, exponential "
+                        "smoothing over the window; naive; snaive, seasonal naive; none, the "
+                        "network alone (default: chosen on validation among ar, ets, naive and "
+                        "snaive; with many series none, or ar for a linear AR per series under "
+                        "the one network)")
     t.add_argument("--ets", action="store_true",
                    help="add exponential smoothing to the report (needs statsmodels: pip install "
                         "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")

@@ -13,8 +13,10 @@ loss. Output is direct multi-step: one forward pass gives all K steps ahead.
 statistical base, standardised per step ahead. The base is a linear autoregression fitted by
 ridge least squares (penalty by generalised cross-validation, :func:`.baselines.ridge_gcv`)
 in the scaler's coordinates (after the log, the anchor and standardisation) on the training
-windows (``"ar"``), or the naive (``"naive"``) or seasonal-naive forecast (``"snaive"``),
-which fit nothing; :mod:`.select` picks it on validation. The forecast is
+windows (``"ar"``), exponential smoothing over each window (``"ets"``,
+:mod:`.smoothing`, fitted on the training windows in the transform's units), or the naive
+(``"naive"``) or seasonal-naive forecast (``"snaive"``), which fit nothing; :mod:`.select`
+picks it on validation. The forecast is
 
     ŷ = base(x) + mix · res_std ⊙ net(x)        (scaled coordinates, then decoded)
 
@@ -26,7 +28,7 @@ statistical model it stands on; the network adds only what the validation part c
 With a validation part, the forecaster also keeps prediction intervals (:mod:`.intervals`)
 fitted on its validation errors and, for the hybrid, on its base's out-of-sample errors on
 every training window as well (the AR's leave-one-out forecasts, :func:`.baselines.ridge_loo`;
-a trivial base's plain forecasts): the whole history's errors, so a calibration set of 9 to
+exponential smoothing's and a trivial base's plain forecasts): the whole history's errors, so a calibration set of 9 to
 99 validation windows gains the training part's 50 to 500, with their calmer and rougher
 stretches. Each error is taken relative to its window's mean absolute one-step change, so
 the intervals follow the recent roughness of the series (local scale, :mod:`.intervals`).
@@ -62,13 +64,14 @@ from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
 from .data import TimeSeries, check_time_series, detect_season
 from .intervals import Intervals
+from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
 
 KIND = "forecaster"
 TRANSFORMS = ("none", "log")
-BASES = ("none", "ar", "naive", "snaive")  # "none": the network alone
-BASE_NAMES = {"ar": "the linear AR", "naive": "the naive forecast",
-              "snaive": "the seasonal naive forecast"}
+BASES = ("none", "ar", "ets", "naive", "snaive")  # "none": the network alone
+BASE_NAMES = {"ar": "the linear AR", "ets": "exponential smoothing over the window",
+              "naive": "the naive forecast", "snaive": "the seasonal naive forecast"}
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the hybrid's candidate network weights
 
 
@@ -83,7 +86,7 @@ class ForecastConfig(JsonConfig):
     val_fraction: float = 0.15  # share of the series (after the training part) for validation
     test_fraction: float = 0.2  # share at the end for the test
     season: int | None = None  # seasonal-naive season; None: detect on the training part
-    base: str = "none"  # the network learns the residual of "ar", "naive" or "snaive" (hybrid)
+    base: str = "none"  # the network learns the residual of "ar", "ets", "naive" or "snaive"
     quantiles: tuple = ()  # levels in (0, 1) with their own outputs (pinball loss), increasing
 
     def __post_init__(self):
@@ -161,15 +164,17 @@ def base_forecast(kind: str, X: np.ndarray, horizon: int, season: int | None) ->
 
 @dataclass
 class HybridBase:
-    """The hybrid's statistical part — a ridge linear AR in scaled coordinates (``"ar"``), the
-    naive (``"naive"``) or the seasonal-naive forecast (``"snaive"``) — and the network's weight."""
+    """The hybrid's statistical part — a ridge linear AR in scaled coordinates (``"ar"``),
+    exponential smoothing over the window (``"ets"``), the naive (``"naive"``) or the
+    seasonal-naive forecast (``"snaive"``) — and the network's weight."""
 
-    kind: str  # "ar", "naive" or "snaive"
+    kind: str  # "ar", "ets", "naive" or "snaive"
     coef: np.ndarray | None  # (L'·D + 1, K) ridge weights on the encoded window, intercept last
     res_std: np.ndarray  # (K,) standard deviation of the base's training residuals per step
     mix: float = 1.0  # weight of the network's residual forecast (picked on validation)
     ridge: float = 0.0  # the AR's ridge penalty λ chosen by generalised cross-validation
     season: int | None = None  # m of the seasonal-naive base
+    smoothing: WindowSmoothing | None = None  # the "ets" base's fitted variant
 
     @classmethod
     def fit(cls, kind: str, x: np.ndarray, y: np.ndarray, X: np.ndarray,
@@ -181,11 +186,14 @@ class HybridBase:
         if kind == "snaive" and not scaler.season:
             raise ValueError("base 'snaive' needs a season (none was given or detected); pass "
                              "--season M or another --base")
-        coef, lam = None, 0.0
+        coef, lam, smoothing = None, 0.0, None
         if kind == "ar":
             ar, lam = ridge_gcv(x.transpose(1, 0, 2), y)
             coef = ar.coef
-        base = cls(kind, coef, np.ones(y.shape[1]), ridge=lam, season=scaler.season)
+        if kind == "ets":
+            smoothing = WindowSmoothing.fit(X, scaler.decode(X, y), scaler.season, scaler.log)
+        base = cls(kind, coef, np.ones(y.shape[1]), ridge=lam, season=scaler.season,
+                   smoothing=smoothing)
         std = (y - base.predict(x, X, scaler)).std(axis=0)  # (K,)
         base.res_std = np.where(std > 0, std, 1.0)
         return base
@@ -194,19 +202,22 @@ class HybridBase:
             scaler: WindowScaler) -> np.ndarray:
         """Out-of-sample forecasts ``(n, K)`` of the training windows the base was fitted on,
         scaled coordinates: the AR's leave-one-out forecasts; a trivial base fits nothing, so
-        its forecasts are already out of sample."""
+        its forecasts are already out of sample, and exponential smoothing's at most four
+        parameters from a grid make its own forecasts nearly so."""
         if self.kind == "ar":
             return ridge_loo(x.transpose(1, 0, 2), y, self.ridge)
         return self.predict(x, X, scaler)
 
     def predict(self, x: np.ndarray, X: np.ndarray, scaler: WindowScaler) -> np.ndarray:
         """The base's forecast ``(n, K)`` in scaled coordinates, from the encoded windows
-        ``x (L', n, D)`` (the AR) or the raw ones ``X (n, L, D)`` (the trivial bases)."""
+        ``x (L', n, D)`` (the AR) or the raw ones ``X (n, L, D)`` (the other bases)."""
         K = len(self.res_std)
         if self.kind == "ar":
             ar = LinearAR()
             ar.coef = self.coef
             return ar.predict(x.transpose(1, 0, 2))
+        if self.kind == "ets":
+            return scaler.encode(X, self.smoothing.forecast(X, K))[1]
         return scaler.encode(X, base_forecast(self.kind, X, K, self.season))[1]
 
     def residual(self, x: np.ndarray, X: np.ndarray, y: np.ndarray,
@@ -222,12 +233,15 @@ class HybridBase:
         return self.predict(x, X, scaler)[:, :K] + w * out * self.res_std[:K]
 
     def describe(self) -> str:
+        if self.kind == "ets":
+            return f"{BASE_NAMES['ets']} ({self.smoothing.describe()})"
         return BASE_NAMES[self.kind] + (f" (m={self.season})" if self.kind == "snaive" else "")
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "coef": None if self.coef is None else self.coef.tolist(),
                 "res_std": self.res_std.tolist(), "mix": self.mix, "ridge": self.ridge,
-                "season": self.season}
+                "season": self.season,
+                "smoothing": None if self.smoothing is None else self.smoothing.to_json()}
 
     @classmethod
     def from_json(cls, d: dict) -> "HybridBase":
@@ -240,8 +254,12 @@ class HybridBase:
         season = d.get("season")
         if kind == "snaive" and not (isinstance(season, int) and season >= 1):
             raise ValueError(f"a seasonal-naive base needs a season, got {season!r}")
+        if (d.get("smoothing") is None) != (kind != "ets"):
+            raise ValueError(f"base {kind!r} with{'out' if kind == 'ets' else ''} exponential "
+                             f"smoothing settings")
+        smoothing = None if kind != "ets" else WindowSmoothing.from_json(d["smoothing"])
         return cls(kind, coef, np.asarray(d["res_std"], np.float64), float(d["mix"]),
-                   float(d.get("ridge", 0.0)), season)
+                   float(d.get("ridge", 0.0)), season, smoothing)
 
 
 class Forecaster:

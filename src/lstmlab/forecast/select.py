@@ -30,6 +30,13 @@ candidate fits that at F folds, the earliest fold is dropped. A setting the user
 not tried against others. Fitting a linear AR takes milliseconds, so the whole choice costs
 less than one epoch of the network; the network then trains once, on the chosen settings.
 
+Exponential smoothing over each window (base ``"ets"``, :mod:`.smoothing`) is not among the
+default's candidates: added to them (``smoothing_base=True``), it won on several series of
+the panels the defaults were built on and lost more on a set of series not looked at before
+(docs/forecasting-results.md). Given as ``--base ets``, it is fitted at every lookback and
+transform the ARs try (the seasonal and the plain lookbacks both), scored like them, and the
+network reads the windows with the anchor of the best AR of the same lookback and transform.
+
 Everything is chosen before the test part, so the test scores in the report stay an honest
 estimate.
 """
@@ -43,6 +50,7 @@ import numpy as np
 from .baselines import mae, persistence, ridge_gcv
 from .data import TimeSeries, check_time_series, detect_season
 from .model import ForecastConfig, Forecaster, base_forecast
+from .smoothing import WindowSmoothing
 from .windows import WindowError, WindowScaler, chronological_split, make_windows
 
 FOLDS = 3  # rolling validation origins at most
@@ -76,6 +84,8 @@ class Choice:
         for cfg, err in self.tried[:4]:
             what = ("linear AR, " + f"lookback {cfg.lookback:>3}, transform {cfg.transform:<4}, "
                     f"anchor {cfg.anchor:<6}" if cfg.base in ("ar", "none") else
+                    "exponential smoothing, " + f"lookback {cfg.lookback:>3}, transform "
+                    f"{cfg.transform}" if cfg.base == "ets" else
                     {"naive": "naive forecast", "snaive": "seasonal naive forecast"}[cfg.base])
             lines.append(f"  {what:<58} relative MAE {err:.3f}")
         return "\n".join(lines)
@@ -124,6 +134,32 @@ def ar_fold_mae(series: TimeSeries, config: ForecastConfig, season: int | None, 
     return mae(Yv, pred), mae(Yv, persistence(Xv, config.horizon))
 
 
+def ets_fold_mae(series: TimeSeries, config: ForecastConfig, season: int | None, cut: int,
+                 width: int) -> tuple[float, float]:
+    """``(MAE, naive MAE)`` on one fold's scoring windows of exponential smoothing fitted on
+    its training windows (in logs with transform ``log``)."""
+    X, Y, Xv, Yv = _fold(series, config.lookback, config.horizon, cut, width)
+    ets = WindowSmoothing.fit(X, Y, season, config.transform == "log")
+    return mae(Yv, ets.forecast(Xv, config.horizon)), mae(Yv, persistence(Xv, config.horizon))
+
+
+ETS_PARAMETERS = 4  # α, β, φ, γ: what the windows-per-weight rule counts for a smoothing base
+
+
+def _ets_candidates(tried, options) -> list:
+    """Exponential smoothing at each lookback (those for a season and those for none, unless
+    one is given) and transform; the network reads its windows with the anchor of the best AR
+    of the same lookback and transform (``tried``, best first), else ``last``."""
+    out = []
+    for L in options.get("ets_lookback", options["lookback"]):
+        for t in options["transform"]:
+            coords = next((cfg for cfg, _ in tried if (cfg.lookback, cfg.transform) == (L, t)),
+                          None)
+            out.append(replace(coords or tried[0][0], base="ets", lookback=L, transform=t,
+                               anchor=coords.anchor if coords else "last"))
+    return out
+
+
 def _relative(pairs: list) -> float:
     """Geometric mean over folds of MAE / naive MAE (a fold where naive is exact counts 1)."""
     ratios = [a / b if b > 0 else 1.0 for a, b in pairs]
@@ -134,7 +170,7 @@ def _enough_windows(series: TimeSeries, config: ForecastConfig, season: int | No
                     cut: int) -> bool:
     L, K = config.lookback, config.horizon
     steps = L - season if config.anchor == "season" else L
-    weights = steps * series.values.shape[1] + 1
+    weights = ETS_PARAMETERS if config.base == "ets" else steps * series.values.shape[1] + 1
     return cut - K + 1 - L >= MIN_WINDOWS_PER_WEIGHT * weights
 
 
@@ -149,13 +185,16 @@ def _candidates(series, base, season, options) -> list:
     return out
 
 
-def _score_ar(series, cands, season, cuts, width) -> list:
+def _score(series, cands, season, cuts, width) -> list:
+    """``(config, relative MAE)`` of each candidate with enough training windows at every
+    fold: an exponential smoothing base scored as such, any other as its linear AR."""
     tried = []
     for cfg in cands:
         if not all(_enough_windows(series, cfg, season, c) for c in cuts):
             continue
+        fold_mae = ets_fold_mae if cfg.base == "ets" else ar_fold_mae
         try:
-            err = _relative([ar_fold_mae(series, cfg, season, c, width) for c in cuts])
+            err = _relative([fold_mae(series, cfg, season, c, width) for c in cuts])
         except (WindowError, ValueError):
             continue
         if np.isfinite(err):
@@ -174,11 +213,11 @@ def snaive_score(series: TimeSeries, K: int, season: int, cuts: list, width: int
 
 
 def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds: int = FOLDS,
-                    trivial_bases: bool = True) -> Choice:
+                    trivial_bases: bool = True, smoothing_base: bool = False) -> Choice:
     """Pick lookback, transform, anchor and base not in ``given`` (names of settings the user
     set; ``base`` holds their values and the rest of the configuration). ``folds=1,
-    trivial_bases=False`` is the plain choice on the one validation part among linear ARs
-    (for comparisons)."""
+    trivial_bases=False`` is the plain choice on the one validation part among linear ARs;
+    ``smoothing_base`` adds exponential smoothing to the bases tried (both for comparisons)."""
     split = chronological_split(len(series), 1, base.horizon, base.val_fraction,
                                 base.test_fraction)
     season = base.season or detect_season(series.target[: split.train])
@@ -190,18 +229,22 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
         "anchor": [base.anchor] if "anchor" in given else
         (["none", "last", "season"] if season else ["none", "last"]),
     }
+    if "lookback" not in given:
+        options["ets_lookback"] = sorted(set(lookback_candidates(season))
+                                         | set(lookback_candidates(None)))
     chose = tuple(k for k in CHOSEN if k not in given)
     cuts = fold_cuts(series, base, folds)
     if not chose or not cuts:
         return Choice(base, season, [], chose)
-    ar_base = base if "base" in given else replace(base, base="ar")
+    given_ets = "base" in given and base.base == "ets"  # its own candidates, placed by ARs
+    ar_base = base if "base" in given and not given_ets else replace(base, base="ar")
     cands = _candidates(series, ar_base, season, options)
     if season and "lookback" not in given:  # no seasonal lookback fits: the plain ones
-        if not _score_ar(series, cands, season, cuts[:1], split.val):
+        if not _score(series, cands, season, cuts[:1], split.val):
             cands = _candidates(series, ar_base, season,
                                 {**options, "lookback": lookback_candidates(None)})
     for F in range(len(cuts), 0, -1):  # drop the earliest fold while nothing fits
-        tried = _score_ar(series, cands, season, cuts[:F], split.val)
+        tried = _score(series, cands, season, cuts[:F], split.val)
         if tried:
             cuts = cuts[:F]
             break
@@ -209,6 +252,13 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
         return Choice(base, season, [], chose)
     tried.sort(key=lambda ce: ce[1])
     best = tried[0][0]
+    if given_ets:
+        ets = sorted(_score(series, _ets_candidates(tried, options), season, cuts, split.val),
+                     key=lambda ce: ce[1])
+        tried = ets or [(replace(cfg, base="ets"), e) for cfg, e in tried]
+        return Choice(tried[0][0], season, tried, chose, len(cuts))
+    if "base" not in given and smoothing_base:
+        tried += _score(series, _ets_candidates(tried, options), season, cuts, split.val)
     if "base" not in given and trivial_bases:
         tried.append((replace(best, base="naive"), 1.0))
         if season and any(cfg.lookback >= season for cfg, _ in tried):
@@ -220,12 +270,12 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
 
 
 def train_default(series: TimeSeries, config: ForecastConfig, given: set, rng: np.random.Generator,
-                  **network) -> tuple:
+                  smoothing_base: bool = False, **network) -> tuple:
     """``(Forecaster, Choice)``: settings not in ``given`` chosen on rolling validation
-    origins, then one network trained on them (``network``: the keywords of
-    :meth:`Forecaster.train`)."""
+    origins (``smoothing_base``: see :func:`choose_settings`), then one network trained on
+    them (``network``: the keywords of :meth:`Forecaster.train`)."""
     check_time_series(series)
-    choice = choose_settings(series, config, given)
+    choice = choose_settings(series, config, given, smoothing_base=smoothing_base)
     fc = Forecaster.train(series, choice.config, rng, **network)
     fc.meta["choice"] = choice.to_json()
     return fc, choice
