@@ -359,6 +359,20 @@ def test_save_writes_one_self_contained_page(checkpoint, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_a_text_cut_at_max_chars_is_said_with_both_lengths(checkpoint, tmp_path, capsys):
+    ckpt, _ = checkpoint
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_bytes(b"\xef\xbb\xbf" + "# caf\u00e9 \u2192 \U0001f600\n".encode() * 10)  # 11 each
+    second.write_text("x = 1\n" * 5, encoding="utf-8")  # 30 characters
+    out = tmp_path / "page.html"
+    argv = ["explore", str(ckpt), str(first), str(second), "--save", str(out)]
+    assert main(argv + ["--max-chars", "50"]) == 0
+    err = capsys.readouterr().err
+    assert "the text is cut to its first 50 of 140 characters; --max-chars 140 shows all" in err
+    assert main(argv + ["--max-chars", "140"]) == 0
+    assert "cut" not in capsys.readouterr().err
+
+
 def test_the_commands_bad_inputs(checkpoint, tmp_path, capsys):
     ckpt, text = checkpoint
     other = tmp_path / "forecaster.ckpt"

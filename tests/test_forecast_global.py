@@ -138,6 +138,23 @@ def test_folder_of_csvs_is_a_panel_named_after_the_files(tmp_path):
         read_panel(tmp_path / "d" / "north.csv", "y")
 
 
+
+def test_folder_reading_matches_the_csv_extension_in_any_case(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    write(d / "north.csv", "t,y\n1,3\n2,4\n")
+    write(d / "South.CSV", "t,y\n1,7\n2,8\n3,9\n")
+    write(d / "west.Csv", "t,y\n1,5\n2,6\n")
+    write(d / "notes.txt", "not a series\n")
+    panel = read_panel(d, "y", time="t")
+    assert panel.names() == ["South", "north", "west"]  # file-name order, every run
+    assert len(panel.series["South"]) == 3
+    if (d / "NORTH.CSV").exists():  # a case-insensitive file system holds one 'north'
+        return
+    write(d / "north.CSV", "t,y\n1,1\n2,2\n")  # a second file for the series 'north'
+    with pytest.raises(SeriesError, match="holds both 'north.CSV' and 'north.csv'"):
+        read_panel(d, "y", time="t")
+
 # -- the global model -----------------------------------------------------------------------
 
 def _panel(scales=(1.0, 50.0, 3000.0), n=90):

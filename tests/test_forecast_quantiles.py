@@ -83,6 +83,20 @@ def test_quantile_config_is_checked():
             ForecastConfig(quantiles=bad)
 
 
+def test_a_repeated_quantile_level_is_refused_by_the_cli_and_the_config(tmp_path, capsys):
+    with pytest.raises(ValueError, match="quantiles must not repeat: 0.1 given more than once"):
+        ForecastConfig(quantiles=(0.1, 0.1, 0.9))
+    csv = write(tmp_path / "s.csv", "y\n" + "".join(f"{i % 7}\n" for i in range(80)))
+    for levels in ("0.1,0.1", "0.9,0.1,0.10"):
+        with pytest.raises(SystemExit) as exc:
+            main(["forecast", "train", str(csv), "--target", "y", "--quantiles", levels,
+                  "--out", str(tmp_path / "run")])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "--quantiles: expected each level once, got 0.1 more than once" in err
+    assert not (tmp_path / "run").exists()
+
+
 def _noisy(n=420, sd=1.0, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(n)

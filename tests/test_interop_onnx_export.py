@@ -118,6 +118,23 @@ def test_export_rejects_mismatched_pieces(tmp_path):
     onnx.checker.check_model(str(path))
 
 
+def test_export_refuses_a_head_whose_width_is_not_the_vocabulary_size():
+    rng = np.random.default_rng(0)
+    emb, rnn = Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng)
+    for width in (3, 6):  # too narrow: tokens never scored; too wide: scores for no token
+        head = Linear(4, width, rng=rng)
+        with pytest.raises(ValueError, match=f"head has {width} outputs but the embedding has "
+                                             f"5 rows"):
+            to_onnx(rnn, embedding=emb, head=head)
+        with pytest.raises(ValueError, match=f"head has {width} outputs but vocab has 5 entries"):
+            to_onnx(rnn, embedding=emb, head=head, vocab="abcde")
+        with pytest.raises(ValueError, match=f"head has {width} outputs but vocab has 5 entries"):
+            to_onnx(LSTM(3, 4, rng=rng), head=head, vocab="abcde")
+    model = to_onnx(rnn, embedding=emb, head=Linear(4, 5, rng=rng), vocab="abcde")
+    assert model.graph.output[0].type.tensor_type.shape.dim[2].dim_value == 5
+    to_onnx(LSTM(3, 4, rng=rng), head=Linear(4, 2, rng=rng))  # no vocabulary: any width
+
+
 def test_a_failed_save_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     path = tmp_path / "m.onnx"

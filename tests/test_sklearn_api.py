@@ -12,6 +12,7 @@ scikit-learn's ``check_estimator`` runs in two parts, to keep this file fast:
 """
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -168,6 +169,27 @@ def test_classifier_rejects_one_class_and_unfitted_use():
     with pytest.raises(sklearn.exceptions.NotFittedError):
         LSTMClassifier().predict(X)
 
+
+def test_classifier_labels_of_mixed_kinds_are_refused_naming_y():
+    X = np.random.default_rng(3).normal(size=(6, 4, 2))
+    mixed = {"number (1), string ('a')": [1, "a", 1, "a", 1, "a"],
+             "string ('b'), NoneType (None)": ["b", "a", None, "a", "b", "a"],
+             "number (1), boolean (True)": [1, True, 2, True, 1, 2]}
+    for shown, labels in mixed.items():
+        with pytest.raises(ValueError, match=rf"y mixes labels of different kinds: "
+                                             rf"{re.escape(shown)}; class labels must be all "
+                                             rf"numbers or all strings"):
+            LSTMClassifier(epochs=1).fit(X, np.array(labels, dtype=object))
+    with pytest.raises(ValueError, match=r"y holds labels of the kind: NoneType \(None\)"):
+        LSTMClassifier(epochs=1).fit(X, np.array([None] * 6, dtype=object))
+    # labels of one kind in an object array (a pandas object column) are read as they are
+    words = LSTMClassifier(epochs=1, random_state=0).fit(X, np.array(list("abbaab"), dtype=object))
+    assert list(words.classes_) == ["a", "b"]
+    ints = LSTMClassifier(epochs=1, random_state=0).fit(X, np.array([2, 1, 1, 2, 2, 1], object))
+    assert list(ints.classes_) == [1, 2] and set(ints.predict(X)) <= {1, 2}
+    # a plain list of mixed values is all strings already, as NumPy and scikit-learn read it
+    listed = LSTMClassifier(epochs=1, random_state=0).fit(X, [1, "a", 1, "a", 1, "a"])
+    assert list(listed.classes_) == ["1", "a"]
 
 def test_shapes_that_do_not_fit_are_named():
     rng = np.random.default_rng(2)

@@ -849,8 +849,14 @@ def cmd_explore(args) -> int:
     model, vocab, _ = load_charlm(args.checkpoint)
     text = ""
     if args.files:
-        from .data.text import read_text_files
-        text = read_text_files(args.files, max_chars=args.max_chars)
+        from .data.text import count_text_chars, read_text_files
+        text = read_text_files(args.files, max_chars=args.max_chars + 1)  # + 1: is there more?
+        if len(text) > args.max_chars:  # said, so a cut text is not taken for the whole file
+            text = text[: args.max_chars]
+            total = count_text_chars(args.files)
+            print(f"lstmlab explore: the text is cut to its first {args.max_chars:,} of "
+                  f"{total:,} characters; --max-chars {total} shows all of it",
+                  file=sys.stderr)
     explorer = Explorer(model, vocab, text, ", ".join(args.files), max_chars=args.max_chars)
     if args.save:
         n = save_page(explorer, args.save)

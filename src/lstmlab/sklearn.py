@@ -13,8 +13,9 @@ next K values ``(n, K)`` (direct multi-step). :func:`lstmlab.sklearn.make_window
 them from a series. Inputs and targets go through the same :class:`WindowScaler` as the
 ``forecast`` command (``anchor="last"``: residual over the last value; ``log``).
 
-``LSTMClassifier`` takes any labels; ``fit``/``predict``/``predict_proba``/``score``
-accept ``lengths=`` (n,) for variable-length sequences zero-padded to T.
+``LSTMClassifier`` takes labels that are all numbers (or all booleans) or all strings;
+``fit``/``predict``/``predict_proba``/``score`` accept ``lengths=`` (n,) for variable-length
+sequences zero-padded to T.
 
 With scikit-learn installed the estimators derive from its ``BaseEstimator`` and mixins,
 validate input with its ``validate_data``, and pass ``check_estimator`` (see
@@ -316,6 +317,34 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         return pred[:, 0] if self._y_ndim == 1 else pred
 
 
+def _label_kind(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(v, numbers.Number):
+        return "number"
+    return "string" if isinstance(v, str) else type(v).__name__
+
+
+def _class_labels(y: np.ndarray) -> np.ndarray:
+    """``y`` as ``fit`` reads its labels. An object array (a pandas ``object`` column, values
+    passed with ``dtype=object``) is read when its labels are of one kind: all strings stay
+    as they are, all numbers (or all booleans) become a numeric array. Labels of mixed kinds
+    (``[1, "a"]``, a ``None`` among strings) have no order to sort the classes by and would
+    fail deep inside scikit-learn or NumPy, so they are refused naming ``y``. (A plain list
+    such as ``[1, "a"]`` is already all strings: NumPy, as scikit-learn, makes it ``"1", "a"``.)"""
+    if y.dtype != object:
+        return y
+    kinds: dict[str, object] = {}
+    for v in y.ravel():
+        kinds.setdefault(_label_kind(v), v)
+    if len(kinds) == 1 and set(kinds) <= {"boolean", "number", "string"}:
+        return y if "string" in kinds else np.array(y.tolist())
+    shown = ", ".join(f"{kind} ({v!r})" for kind, v in kinds.items())
+    what = "mixes labels of different kinds" if len(kinds) > 1 else "holds labels of the kind"
+    raise ValueError(f"y {what}: {shown}; class labels must be all numbers or all strings "
+                     f"(y.astype(str) makes them all strings)")
+
+
 def _lengths_for(lengths, n: int) -> np.ndarray:
     """``lengths`` as an array of one length per sequence of X (their values are checked
     where the network reads them)."""
@@ -367,6 +396,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         if self.readout not in ("last", "mean"):
             raise ValueError(f"readout must be 'last' or 'mean', got {self.readout!r}")
         X, y = validate_data(self, X, y, allow_nd=True)
+        y = _class_labels(y)
         check_classification_targets(y)
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import positive_int, probability
-from .._files import read_utf8
+from .._files import CHUNK_BYTES, open_regular_file, read_utf8
 
 
 class DataError(ValueError):
@@ -68,6 +68,28 @@ def read_text_files(paths, max_chars: int | None = None) -> str:
         if left is not None:
             left -= len(parts[-1])
     return "".join(parts)
+
+
+def count_text_chars(paths) -> int:
+    """The number of characters :func:`read_text_files` returns for ``paths`` without a
+    limit, counted in chunks without keeping or decoding the text (for saying how much a
+    ``max_chars`` cut left out). In UTF-8 every byte except a continuation byte
+    (``10xxxxxx``) starts a character; a leading byte-order mark is not counted. Exact for
+    valid UTF-8. Raises :class:`DataError` naming a file that is missing or not a regular
+    file."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    total = 0
+    for p in paths:
+        with open_regular_file(p, "text file", DataError) as f:
+            head = True
+            while chunk := f.read(CHUNK_BYTES):
+                b = np.frombuffer(chunk, np.uint8)
+                total += len(b) - int(np.count_nonzero((b & 0xC0) == 0x80))
+                if head and chunk.startswith(b"\xef\xbb\xbf"):
+                    total -= 1
+                head = False
+    return total
 
 
 # -- the default corpus ---------------------------------------------------------------------

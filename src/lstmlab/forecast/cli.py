@@ -103,15 +103,23 @@ DEFAULTS = dict(lookback=24, horizon=12, transform="none", anchor="last", base="
 
 
 def _levels(text: str) -> tuple:
+    """Comma-separated quantile levels in (0, 1), each once, in any order (sorted here): a
+    level given twice would train two outputs for the same quantile, so it is refused rather
+    than merged into one."""
     try:
-        q = sorted({float(v) for v in text.split(",") if v.strip()})
+        q = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated levels like 0.1,0.9, got "
                                          f"{text!r}") from None
     if not q or not all(0 < v < 1 for v in q):
         raise argparse.ArgumentTypeError(f"quantile levels must lie strictly between 0 and 1, "
                                          f"got {text!r}")
-    return tuple(q)
+    twice = repeated(q)
+    if twice:
+        raise argparse.ArgumentTypeError(f"expected each level once, got "
+                                         f"{', '.join(f'{v:g}' for v in twice)} more than once "
+                                         f"in {text!r}")
+    return tuple(sorted(q))
 
 
 def output_folder(args) -> Path:

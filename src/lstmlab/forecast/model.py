@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._argtypes import repeated
 from .._config import JsonConfig
 from .._checks import positive_int
 from .._scaling import range_problem
@@ -94,6 +95,10 @@ class ForecastConfig(JsonConfig):
             q = tuple(float(v) for v in self.quantiles)
         except (TypeError, ValueError):
             raise ValueError(f"quantiles must be numbers, got {self.quantiles!r}") from None
+        twice = repeated(q)
+        if twice:
+            raise ValueError(f"quantiles must not repeat: {', '.join(f'{v:g}' for v in twice)} "
+                             f"given more than once, got {list(q)}")
         if not all(0 < v < 1 for v in q) or list(q) != sorted(set(q)):
             raise ValueError(f"quantiles must be increasing levels strictly between 0 and 1, "
                              f"got {list(q)}")

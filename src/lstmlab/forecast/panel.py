@@ -96,10 +96,21 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
 
 
 def read_folder(path, value: str, time: str | None = None, missing: str = "refuse") -> Panel:
-    """Every ``*.csv`` in the folder ``path`` as one series named after its file."""
-    files = sorted(Path(path).glob("*.csv"))
+    """Every ``*.csv`` in the folder ``path`` as one series named after its file, in the
+    order of the file names. The extension matches in any case (``.CSV`` too, as written by
+    some exporters), on every file system, so a folder reads the same everywhere."""
+    if not Path(path).is_dir():
+        raise SeriesError(f"{str(path)!r} is not a folder")
+    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(".csv"))
     if not files:
         raise SeriesError(f"folder {str(path)!r} holds no .csv files")
+    first = {}
+    for f in files:
+        if f.stem in first:  # 'a.csv' beside 'a.CSV': two files, one series name
+            raise SeriesError(f"folder {str(path)!r} holds both {first[f.stem].name!r} and "
+                              f"{f.name!r}: each file is one series named after it, so rename "
+                              f"one of them")
+        first[f.stem] = f
     series = {f.stem: read_series(f, value, time=time, missing=missing) for f in files}
     return Panel(series, str(path), None, time, value)
 

@@ -187,7 +187,8 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     through a ``Gather``; with ``head`` (an lstmlab ``Linear``) it returns ``logits``
     ``(T, B, V)`` through ``MatMul`` + ``Add``. Such a model graph is time-major whatever the
     layer's ``batch_first``. ``vocab`` (the characters in token order; a ``Vocab`` works too)
-    is stored as JSON in ``metadata_props["vocab"]``. ``sequence_lens=True`` adds the
+    is stored as JSON in ``metadata_props["vocab"]``; ``head`` has one output per token of
+    the vocabulary (``vocab``, else the embedding's rows). ``sequence_lens=True`` adds the
     ``sequence_lens`` input. Dropout between levels is a training-time operation and is not
     exported. The model is checked with ``onnx.checker`` and, when ``path`` is given, saved
     there atomically (a failed write leaves no partial file). Imports onnx.
@@ -200,6 +201,21 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     refuse_projection(rnn, "ONNX")
     refuse_layer_norm(rnn, "ONNX")
     check_chain(embedding, rnn, head)
+    chars = None
+    if vocab is not None:
+        chars = vocab.to_json() if hasattr(vocab, "to_json") else list(vocab)
+        if embedding is not None and len(chars) != embedding.num_embeddings:
+            raise ValueError(f"vocab has {len(chars)} entries but the embedding has "
+                             f"{embedding.num_embeddings} rows")
+    # The logits (T, B, V) score each token of the vocabulary (vocab, else the embedding's
+    # rows), so a reader decodes argmax i as token i: a head of another width scores tokens
+    # that do not exist or leaves some out.
+    tokens = len(chars) if chars is not None else getattr(embedding, "num_embeddings", None)
+    if head is not None and tokens is not None and head.out_features != tokens:
+        held = (f"vocab has {tokens} entries" if chars is not None else
+                f"the embedding has {tokens} rows (its vocabulary)")
+        raise ValueError(f"head has {head.out_features} outputs but {held}; the logits need "
+                         f"one output per token")
     dtype = np.float32
     L, K, H = rnn.num_layers, rnn.num_directions, rnn.hidden_size
     g = _Graph(onnx)
@@ -259,11 +275,7 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="lstmlab", ir_version=IR_VERSION)
     meta = {"lstmlab_kind": kind, "lstmlab_config": json.dumps(_config(rnn))}
-    if vocab is not None:
-        chars = vocab.to_json() if hasattr(vocab, "to_json") else list(vocab)
-        if embedding is not None and len(chars) != embedding.num_embeddings:
-            raise ValueError(f"vocab has {len(chars)} entries but the embedding has "
-                             f"{embedding.num_embeddings} rows")
+    if chars is not None:
         meta["vocab"] = json.dumps(chars, ensure_ascii=False)
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model, full_check=True)
