@@ -194,25 +194,6 @@ class FastCache(NamedTuple):
     Wr: np.ndarray  # (H, P) the LSTM's projection, or (0, 1): none
 
 
-class _Stagger:
-    """Allocates a call's arrays on cache-line boundaries (a vector load never spans two
-    lines), 448 bytes (7 lines) apart within a 4 KiB page, past the input's own offset. A core
-    matches loads to earlier stores by the address's low 12 bits first; arrays on fresh pages
-    share them, and a loop that reads one while writing another at the same rows stalls on
-    false matches ("4K aliasing"), at up to half the speed."""
-
-    def __init__(self, like: np.ndarray):
-        self.at = like.ctypes.data % 4096 // 64 * 64 + 64
-
-    def empty(self, shape, dtype) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        n = int(np.prod(shape))
-        buf = np.empty(n + 4096 // dtype.itemsize, dtype)
-        start = (self.at - buf.ctypes.data) % 4096 // dtype.itemsize
-        self.at += 448
-        return buf[start:start + n].reshape(shape)
-
-
 def _regularisation(masks, B: int, H: int, dtype) -> tuple:
     """The LSTM spec's ``(hmask, keep)`` from the reference kernel's ``LSTMMasks`` (or None):
     m as (B, H), zoneout's d^h and d^C side by side as (Tk, B, 2H), empty when absent."""
@@ -306,7 +287,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
     H = Wr.shape[0] or Wh.shape[0]
     G = Wh.shape[1] // H
     spec = _spec(cell, b, H, dtype, options, B)
-    new = _Stagger(x).empty
+    new = mods.product.empty_lines
     tape = _tape(cell, spec, T, B, H, dtype, states0, need_cache, new)
     lens = np.full(B, T, np.int64) if lengths is None else np.array(lengths, np.int64)
     nr = mods.product.panel_width(dtype)
@@ -342,7 +323,7 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
     GZ, GX = tape.z.shape[2], cache.Wx.shape[1]  # dz's columns, Wx's (a GRU's: 4H, 3H)
     carried = [np.zeros((B, w), dtype) if d is None else np.array(d, dtype=dtype, order="C")
                for d, w in zip(dstates, (Hh, H))]
-    new = _Stagger(x).empty
+    new = mods.product.empty_lines
     dz = new((T, B, GZ), dtype)
     ln = cache.cell == "lstm_ln"
     if cache.cell == "lstm":  # dm: dh itself without a projection; keep: zoneout's room
