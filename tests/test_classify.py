@@ -176,6 +176,42 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     assert "no accuracy: 1 of 30 sequences have labels the model was not trained on ('flat'" in err
 
 
+def test_ucr_folder_names_match_in_any_case(tmp_path):
+    from lstmlab.classify.data import ucr_pair
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    _toy_ts(upper / "X_TRAIN.TS", n=4)
+    _toy_ts(upper / "X_TEST.TS", n=4)
+    assert ucr_pair(upper) == (upper / "X_TRAIN.TS", upper / "X_TEST.TS")
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    _toy_ts(lower / "x_train.ts", n=4)
+    (lower / "notes.txt").write_text("not a .ts file\n")
+    assert ucr_pair(lower) == (lower / "x_train.ts", None)
+    _toy_ts(lower / "X_Test.ts", n=4)
+    assert ucr_pair(lower) == (lower / "x_train.ts", lower / "X_Test.ts")
+    # two files for one role: refused, naming both, whatever the file system's case rule
+    two = tmp_path / "two"
+    two.mkdir()
+    _toy_ts(two / "A_TRAIN.ts", n=4)
+    _toy_ts(two / "B_train.ts", n=4)
+    with pytest.raises(SequenceDataError, match=r"2 files for the training set.*"
+                                                r"A_TRAIN\.ts, B_train\.ts"):
+        ucr_pair(two)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SequenceDataError, match=r"no \*_TRAIN\.ts file.*found: no \.ts files"):
+        ucr_pair(empty)
+    with pytest.raises(SequenceDataError, match="not a folder"):
+        ucr_pair(tmp_path / "missing")
+    # one test-set name in two spellings, where the file system keeps both apart
+    _toy_ts(upper / "x_test.ts", n=4)
+    if len(list(upper.iterdir())) == 3:
+        with pytest.raises(SequenceDataError, match=r"2 files for the test set.*X_TEST\.TS, "
+                                                    r"x_test\.ts"):
+            ucr_pair(upper)
+
+
 @pytest.mark.parametrize("model, option", [("lstm", ["--bidirectional"]),
                                            ("fcn", ["--bidirectional"]),
                                            ("lstm-fcn", ["--readout", "mean"]),

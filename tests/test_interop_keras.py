@@ -194,3 +194,19 @@ def test_char_lm_pieces_that_do_not_chain_are_named(keras, export):
     with pytest.raises(ValueError, match="head in_features 7 != the recurrent layer's output "
                                          "width 4"):
         write(Embedding(9, 3, rng=rng), rnn, Linear(7, 9, rng=rng))
+    for width in (7, 11):  # a head narrower or wider than the vocabulary (9 embedding rows)
+        with pytest.raises(ValueError, match=f"head has {width} outputs but the embedding has "
+                                             f"9 rows"):
+            write(Embedding(9, 3, rng=rng), rnn, Linear(4, width, rng=rng))
+
+
+def test_save_keras_charlm_refuses_a_head_whose_width_is_not_the_vocabulary_size(keras, tmp_path):
+    from lstmlab import Embedding, Linear
+    from lstmlab.interop import save_keras_charlm
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "m.keras"
+    with pytest.raises(ValueError, match="head has 3 outputs but the embedding has 5 rows"):
+        save_keras_charlm(path, Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng),
+                          Linear(4, 3, rng=rng))
+    assert not path.exists()

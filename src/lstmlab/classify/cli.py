@@ -32,10 +32,11 @@ length.
 TRAIN_HELP = """\
 Train a sequence classifier. DATA is a CSV file (one row per time step: --id, optional
 --time, feature columns, --label), a UCR/UEA .ts file, or a UCR/UEA problem folder holding
-NAME_TRAIN.ts and NAME_TEST.ts. The test set is --test, the folder's _TEST.ts, or else a
-stratified --test-fraction of DATA. Univariate series are z-normalised (--znorm). With 300
-or more training sequences a stratified 15 % picks the epoch; with fewer, training runs all
---epochs on every sequence and keeps the last (--val-fraction F sets the hold-out).
+NAME_TRAIN.ts and NAME_TEST.ts (names in any letter case). The test set is --test, the
+folder's _TEST.ts, or else a stratified --test-fraction of DATA. Univariate series are
+z-normalised (--znorm). With 300 or more training sequences a stratified 15 % picks the
+epoch; with fewer, training runs all --epochs on every sequence and keeps the last
+(--val-fraction F sets the hold-out).
 --hidden (and for lstm/rnn --readout), when not given, are chosen first (--no-select: 8 or
 64, last): each candidate trains on part of the training set and is scored on the rest (15 %,
 or a third below 300 sequences); the report says what was chosen and why.

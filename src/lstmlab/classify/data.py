@@ -266,15 +266,37 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
 
 
 def ucr_pair(directory) -> tuple[Path, Path | None]:
-    """``(train, test)`` files of a UCR/UEA problem folder (``*_TRAIN.ts``, ``*_TEST.ts``)."""
+    """``(train, test)`` files of a UCR/UEA problem folder: ``NAME_TRAIN.ts`` and, when
+    present, ``NAME_TEST.ts`` (``None`` when absent).
+
+    Names are compared in lower case after listing the folder, so ``X_TRAIN.TS`` and
+    ``x_train.ts`` are found alike whether or not the file system itself ignores case; two
+    files for one role (two problems, or one name in two spellings) are refused rather than
+    one picked by listing order.
+    """
     d = Path(directory)
-    train = sorted(d.glob("*_TRAIN.ts"))
-    if len(train) != 1:
-        found = ", ".join(p.name for p in sorted(d.glob("*.ts"))) or "no .ts files"
-        raise SequenceDataError(f"folder {str(d)!r} should hold one *_TRAIN.ts file (and its "
-                                f"*_TEST.ts); found: {found}")
-    test = train[0].with_name(train[0].name[: -len("_TRAIN.ts")] + "_TEST.ts")
-    return train[0], (test if test.exists() else None)
+    if not d.is_dir():
+        raise SequenceDataError(f"folder {str(d)!r} holds no *_TRAIN.ts file: it is not a "
+                                f"folder")
+    files = sorted(p.name for p in d.iterdir() if p.is_file())
+    train = [n for n in files if n.lower().endswith("_train.ts")]
+    if not train:
+        found = ", ".join(n for n in files if n.lower().endswith(".ts")) or "no .ts files"
+        raise SequenceDataError(f"folder {str(d)!r} holds no *_TRAIN.ts file (names are "
+                                f"matched in any letter case; its *_TEST.ts is optional); "
+                                f"found: {found}")
+    if len(train) > 1:
+        raise SequenceDataError(f"folder {str(d)!r} holds {len(train)} files for the training "
+                                f"set (*_TRAIN.ts in any letter case): {', '.join(train)}; keep "
+                                f"one there, or give the file itself instead of the folder")
+    stem = train[0][: -len("_train.ts")]
+    wanted = stem.lower() + "_test.ts"
+    test = [n for n in files if n.lower() == wanted]
+    if len(test) > 1:
+        raise SequenceDataError(f"folder {str(d)!r} holds {len(test)} files for the test set "
+                                f"({stem}_TEST.ts in any letter case): {', '.join(test)}; keep "
+                                f"one there")
+    return d / train[0], (d / test[0] if test else None)
 
 
 def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:

@@ -97,3 +97,20 @@ def check_chain(embedding, rnn, head) -> None:
     if head is not None and head.in_features != width:
         raise ValueError(f"head in_features {head.in_features} != the recurrent layer's "
                          f"output width {width}")
+
+
+def check_vocabulary(embedding, head, vocab=None) -> None:
+    """A char-LM's pieces must agree on the vocabulary size V (any of them may be None):
+    ``vocab`` (the tokens in order) has one entry per embedding row, and the head has one
+    output per token (V is ``len(vocab)``, else the embedding's rows). The logits score token
+    i at position i, so a reader decodes argmax i as token i: a head of another width scores
+    tokens that do not exist or leaves some out."""
+    if vocab is not None and embedding is not None and len(vocab) != embedding.num_embeddings:
+        raise ValueError(f"vocab has {len(vocab)} entries but the embedding has "
+                         f"{embedding.num_embeddings} rows")
+    tokens = len(vocab) if vocab is not None else getattr(embedding, "num_embeddings", None)
+    if head is not None and tokens is not None and head.out_features != tokens:
+        held = (f"vocab has {tokens} entries" if vocab is not None else
+                f"the embedding has {tokens} rows (its vocabulary)")
+        raise ValueError(f"head has {head.out_features} outputs but {held}; the logits need "
+                         f"one output per token")

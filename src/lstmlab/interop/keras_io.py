@@ -32,8 +32,8 @@ import numpy as np
 from .._checks import as_numpy
 from ..kernels.gru import gru_bias_join, gru_bias_split
 from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, check_chain,
-                     direction_suffixes, has_variant, kind_of, permute_blocks, refuse_layer_norm,
-                     refuse_projection)
+                     check_vocabulary, direction_suffixes, has_variant, kind_of, permute_blocks,
+                     refuse_layer_norm, refuse_projection)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
@@ -207,7 +207,8 @@ def _float(a, name) -> np.ndarray:
 def keras_charlm(embed, rnn, head):
     """A ``keras.Sequential`` char-LM with the weights of an lstmlab ``Embedding`` -> ``LSTM``,
     ``GRU`` or ``RNN`` -> ``Linear`` stack: int tokens ``(B, T)`` -> logits ``(B, T, V)`` (batch-major,
-    as Keras is), from zero initial states, float32.
+    as Keras is), from zero initial states, float32. The head has one output per embedding
+    row (token).
 
     Keras 3 runs on the backend that ``KERAS_BACKEND`` names; when it is unset this picks the
     first installed of TensorFlow, JAX and PyTorch before importing Keras. Imports Keras.
@@ -226,6 +227,7 @@ def keras_charlm(embed, rnn, head):
         raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
                          "peepholes, clip or input_forget")
     check_chain(embed, rnn, head)
+    check_vocabulary(embed, head)
     vocab_size, width = embed.params()["weight"].shape
     layers = [keras.Input((None,), dtype="int32", name="tokens"),
               keras.layers.Embedding(vocab_size, width, name="embed")]

@@ -37,7 +37,8 @@ import numpy as np
 
 from ..kernels.gru import gru_bias_split
 from ._gates import (GRU_SWAP_RZ, ONNX_FROM_OURS, ONNX_P_FROM_OURS, check_chain,
-                     direction_suffixes, kind_of, permute_blocks, refuse_projection, refuse_layer_norm)
+                     check_vocabulary, direction_suffixes, kind_of, permute_blocks,
+                     refuse_projection, refuse_layer_norm)
 
 __all__ = ["to_onnx", "onnx_weights", "OPSET"]
 
@@ -204,18 +205,7 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     chars = None
     if vocab is not None:
         chars = vocab.to_json() if hasattr(vocab, "to_json") else list(vocab)
-        if embedding is not None and len(chars) != embedding.num_embeddings:
-            raise ValueError(f"vocab has {len(chars)} entries but the embedding has "
-                             f"{embedding.num_embeddings} rows")
-    # The logits (T, B, V) score each token of the vocabulary (vocab, else the embedding's
-    # rows), so a reader decodes argmax i as token i: a head of another width scores tokens
-    # that do not exist or leaves some out.
-    tokens = len(chars) if chars is not None else getattr(embedding, "num_embeddings", None)
-    if head is not None and tokens is not None and head.out_features != tokens:
-        held = (f"vocab has {tokens} entries" if chars is not None else
-                f"the embedding has {tokens} rows (its vocabulary)")
-        raise ValueError(f"head has {head.out_features} outputs but {held}; the logits need "
-                         f"one output per token")
+    check_vocabulary(embedding, head, chars)
     dtype = np.float32
     L, K, H = rnn.num_layers, rnn.num_directions, rnn.hidden_size
     g = _Graph(onnx)
