@@ -47,7 +47,8 @@ from lstmlab.forecast.windows import make_windows
 from lstmlab.training.supervised import FitConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from forecast_panel import NETWORK, fresh_panel, panel, set_of, unseen_panel  # noqa: E402
+from forecast_panel import (NETWORK, SETS, fresh_panel, holdout_panel, panel,  # noqa: E402
+                            set_of, unseen_panel)
 
 QUANTILES = (0.025, 0.1, 0.9, 0.975)
 BANDS = {"0.8": (1, 2), "0.95": (0, 3)}  # level -> indices of (lo, hi) in QUANTILES
@@ -115,11 +116,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--only", nargs="+", default=None)
-    ap.add_argument("--sets", nargs="+", default=["tuning", "report", "fresh", "unseen"],
-                    choices=["tuning", "report", "fresh", "unseen"],
-                    help="which sets (default: all four)")
+    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
+                    help="which sets (default: all five)")
     args = ap.parse_args(argv)
-    every = {**panel(), **fresh_panel(), **(unseen_panel() if "unseen" in args.sets else {})}
+    every = {**panel(), **fresh_panel(), **(unseen_panel() if "unseen" in args.sets else {}),
+             **(holdout_panel() if "holdout" in args.sets else {})}
     series = {k: v for k, v in every.items() if set_of(k) in args.sets}
     rows = {}
     for name in args.only or list(series):

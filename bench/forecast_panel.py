@@ -2,7 +2,7 @@
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_panel.py [--seeds 3] [--only NAME ...]
 
-Four sets of series (``--sets``, default all):
+Five sets of series (``--sets``, default all):
 
 * **tuning**: the two shipped with lstmlab (airline, sunspots), on which the defaults were
   chosen;
@@ -23,7 +23,9 @@ Four sets of series (``--sets``, default all):
   and the fertility rate of the G7 countries (yearly 1960-2011);
 * **unseen**: thirteen more, fixed by a rule before any run on them (:func:`unseen_panel`):
   the interest rate R of interest_inflation and the fertility rate of 12 rows of the
-  fertility table outside the G7 drawn at random.
+  fertility table outside the G7 drawn at random;
+* **holdout**: the fertility rate of 12 more rows drawn from those the unseen set left, fixed
+  before any run on them (:func:`holdout_panel`).
 
 Each series: horizon 12 (monthly), 8 (quarterly) or 6 (yearly; 10 for sunspots, as its
 preset); the command's default split (test = last 20 %). Methods, all scored on the same
@@ -63,6 +65,7 @@ from lstmlab.forecast.windows import chronological_split, make_windows
 from lstmlab.training.supervised import FitConfig
 
 TUNING = ("airline", "sunspots")
+SETS = ("tuning", "report", "fresh", "unseen", "holdout")
 
 
 def set_of(name: str) -> str:
@@ -71,6 +74,8 @@ def set_of(name: str) -> str:
         return "tuning"
     if name == "interest" or name.startswith("unseen_"):
         return "unseen"
+    if name.startswith("holdout_"):
+        return "holdout"
     return "fresh" if name in FRESH else "report"
 
 NETWORK = dict(hidden_size=32, num_layers=1, cell="lstm", dtype="float32")
@@ -165,6 +170,7 @@ def fresh_panel() -> dict:
 FRESH = (*FRESH_MACRO, *(f"dk_{c}" for c in FRESH_DK),
          *("fert_" + c.lower().replace(" ", "_") for c in G7))
 UNSEEN_DRAW = (20261207, 12)  # seed and count of the unseen set's fertility series
+HOLDOUT_DRAW = (20261208, 12)  # the same for the holdout set, from the rows left
 
 
 def unseen_panel() -> dict:
@@ -178,16 +184,38 @@ def unseen_panel() -> dict:
     out = {"interest": (_series("R", ii["R"], [f"{int(y)}-Q{int(q)}" for y, q in
                                                zip(ii["year"], ii["quarter"])],
                                 "interest_inflation R"), 8)}
-    fert = sm.datasets.fertility.load_pandas().data.set_index("Country Name")
-    years = [c for c in fert.columns if c.isdigit() and int(c) <= 2011]  # 2012-13 are empty
-    full = fert[years].astype(float).dropna()
-    pool = sorted(c for c in full.index if c not in G7)
-    seed, count = UNSEEN_DRAW
-    for country in np.random.default_rng(seed).choice(pool, count, replace=False):
-        name = "unseen_" + "".join(ch if ch.isalnum() else "_" for ch in country.lower())
-        out[name] = (_series("fertility", full.loc[country].values, years,
-                             f"fertility {country}"), 6)
+    out.update(_fertility_draw("unseen_", UNSEEN_DRAW, ()))
     return out
+
+
+def _fertility_table():
+    """The fertility table's rows outside the G7 with a value for every year 1960-2011, and
+    those years (2012 and 2013 are empty)."""
+    import statsmodels.api as sm
+
+    fert = sm.datasets.fertility.load_pandas().data.set_index("Country Name")
+    years = [c for c in fert.columns if c.isdigit() and int(c) <= 2011]
+    full = fert[years].astype(float).dropna()
+    return full.loc[sorted(c for c in full.index if c not in G7)], years
+
+
+def _fertility_draw(prefix: str, draw: tuple, taken: tuple = ()) -> dict:
+    """``count`` rows of :func:`_fertility_table` not drawn by the ``taken`` draws, drawn with
+    ``seed`` (``draw = (seed, count)``): name -> (TimeSeries, horizon 6)."""
+    table, years = _fertility_table()
+    left = list(table.index)
+    for seed, count in (*taken, draw):
+        rows = np.random.default_rng(seed).choice(left, count, replace=False)
+        left = [c for c in left if c not in rows]
+    return {prefix + "".join(ch if ch.isalnum() else "_" for ch in country.lower()):
+            (_series("fertility", table.loc[country].values, years, f"fertility {country}"), 6)
+            for country in rows}
+
+
+def holdout_panel() -> dict:
+    """The holdout set, fixed by a rule before any run on it: the fertility rate of 12 more
+    rows of the table drawn at random (``HOLDOUT_DRAW``) from those the unseen set left."""
+    return _fertility_draw("holdout_", HOLDOUT_DRAW, (UNSEEN_DRAW,))
 
 
 def run_series(series: TimeSeries, horizon: int, seeds: int, epochs: int,
@@ -245,11 +273,11 @@ def main(argv=None) -> int:
                     help="add exponential smoothing over the window (--base ets) to the "
                          "default's candidate bases, for comparison")
     ap.add_argument("--json", default=None, help="also write the raw rows here")
-    ap.add_argument("--sets", nargs="+", default=["tuning", "report", "fresh", "unseen"],
-                    choices=["tuning", "report", "fresh", "unseen"],
-                    help="which sets (default: all four)")
+    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
+                    help="which sets (default: all five)")
     args = ap.parse_args(argv)
-    every = {**panel(), **fresh_panel(), **(unseen_panel() if "unseen" in args.sets else {})}
+    every = {**panel(), **fresh_panel(), **(unseen_panel() if "unseen" in args.sets else {}),
+             **(holdout_panel() if "holdout" in args.sets else {})}
     series = {k: v for k, v in every.items() if set_of(k) in args.sets}
     names = args.only or list(series)
     rows = {}
