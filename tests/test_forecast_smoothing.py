@@ -85,8 +85,10 @@ def test_fit_finds_the_structure_of_noiseless_series():
 
 
 def test_fit_refuses_windows_it_cannot_smooth():
-    with pytest.raises(ValueError, match="two or more steps"):
+    with pytest.raises(ValueError, match="a lookback of 2 or more"):
         WindowSmoothing.fit(np.ones((3, 1, 1)), np.ones((3, 2)), None, False)
+    with pytest.raises(ValueError, match="at least one training window"):
+        WindowSmoothing.fit(np.ones((0, 4, 1)), np.ones((0, 2)), None, False)
 
 
 def _series(y):
@@ -154,3 +156,16 @@ def test_cli_base_ets_trains_and_names_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "exponential smoothing over the window" in err
     assert json.loads((out / "report.json").read_text())["config"]["base"] == "ets"
+
+
+def test_cli_base_ets_with_a_one_step_lookback_is_refused_before_anything_is_written(
+        tmp_path, capsys):
+    path = write(tmp_path / "level.csv", "t,y\n" + "".join(
+        f"{i},{v:.4f}\n" for i, v in enumerate(_level_shifts(80))))
+    rc = main(["forecast", "train", str(path), "--target", "y", "--horizon", "3", "--base",
+               "ets", "--lookback", "1", "--epochs", "1", "--quiet", "--no-plot",
+               "--out", str(tmp_path / "r")])
+    assert rc == 2
+    assert "--base ets smooths over each window, so it needs a lookback of 2" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -367,6 +367,10 @@ def cmd_forecast_train(args) -> int:
     choice = choose_settings(series, config, given)
     config = choice.config
     print(choice.explain(), file=sys.stderr)
+    if config.base == "ets" and config.lookback < 2:
+        raise ValueError(f"--base ets smooths over each window, so it needs a lookback of 2 or "
+                         f"more, got {config.lookback}; pass a longer --lookback or another "
+                         f"--base")
     if config.base == "snaive" and not (choice.season and choice.season <= config.lookback):
         raise ValueError(f"--base snaive needs a season no longer than the lookback "
                          f"{config.lookback} (season: {choice.season or 'none detected'}); "

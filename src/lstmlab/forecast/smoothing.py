@@ -107,9 +107,11 @@ class WindowSmoothing:
         """The variant and parameters with the lowest MAE of the K-step forecasts of the
         windows ``X (n, L, D)`` against their targets ``Y (n, K)`` (raw units)."""
         X, Y = np.asarray(X, np.float64), np.asarray(Y, np.float64)
-        if len(X) == 0 or X.shape[1] < 2:
-            raise ValueError("exponential smoothing needs at least one window of two or more "
-                             "steps")
+        if X.ndim != 3 or X.shape[1] < 2:
+            raise ValueError(f"exponential smoothing needs windows of two or more steps (a "
+                             f"lookback of 2 or more), got {X.shape[1] if X.ndim == 3 else X.shape}")
+        if len(X) == 0:
+            raise ValueError("exponential smoothing needs at least one training window")
         z = np.log(X[:, :, 0]) if log else X[:, :, 0]
         K, L = Y.shape[1], X.shape[1]
         seasons = (0, season) if season and L >= 2 * season else (0,)
