@@ -2,6 +2,7 @@
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_global.py --panel macro [--seeds 3]
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_global.py --panel monthly
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python bench/forecast_global.py --panel fertility
 
 Panels (real series that ship inside statsmodels 0.15.0, and lstmlab's airline series):
 
@@ -9,6 +10,9 @@ Panels (real series that ship inside statsmodels 0.15.0, and lstmlab's airline s
               the long-format CSV the docs' command reads); horizon 8, season 4
     monthly   airline, co2 (monthly means), elnino, elec_equip (as in bench/forecast_panel.py);
               horizon 12, season 12
+    fertility the 31 yearly fertility series of bench/forecast_panel.py (the G7 of its fresh
+              set, the 12 of its unseen set and the 12 of its holdout set; 1960-2011, 52
+              steps each); horizon 6, season detected per series
 
 For seeds 0..S-1: the global model (``forecast train CSV --id ...``: one LSTM 1x32 over the
 windows of every series, lookback 24), the same on a ridge linear AR per series
@@ -43,6 +47,7 @@ from lstmlab.forecast.windows import make_windows
 from lstmlab.training.supervised import FitConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
+from forecast_panel import fresh_panel, holdout_panel, unseen_panel  # noqa: E402
 from forecast_panel import panel as single_panel  # noqa: E402
 from panel_csv import macrodata_long  # noqa: E402
 
@@ -60,6 +65,10 @@ def load(name: str) -> tuple[Panel, int, int]:
             path = Path(d) / "macro.csv"
             path.write_text(macrodata_long(), encoding="utf-8")
             return read_long(path, "series", "value", "quarter"), 8, 4
+    if name == "fertility":
+        every = {**fresh_panel(), **unseen_panel(), **holdout_panel()}
+        chosen = {n: s for n, (s, _) in every.items() if s.source.startswith("statsmodels fert")}
+        return Panel(chosen, "fertility panel", None, None, "y"), 6, None
     series = single_panel()
     chosen = {n: series[n][0] for n in ("airline", "co2", "elnino", "elec_equip")}
     return Panel(chosen, "monthly panel", None, None, "y"), 12, 12
@@ -146,7 +155,7 @@ def table(res: dict, seeds: int) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--panel", choices=["macro", "monthly"], default="macro")
+    ap.add_argument("--panel", choices=["macro", "monthly", "fertility"], default="macro")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=300)
     args = ap.parse_args(argv)
