@@ -276,8 +276,8 @@ def ucr_pair(directory) -> tuple[Path, Path | None]:
     """
     d = Path(directory)
     if not d.is_dir():
-        raise SequenceDataError(f"folder {str(d)!r} holds no *_TRAIN.ts file: it is not a "
-                                f"folder")
+        raise SequenceDataError(f"{str(d)!r} is not a folder (a UCR/UEA problem folder holds "
+                                f"NAME_TRAIN.ts and NAME_TEST.ts)")
     files = sorted(p.name for p in d.iterdir() if p.is_file())
     train = [n for n in files if n.lower().endswith("_train.ts")]
     if not train:
