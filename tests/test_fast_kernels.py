@@ -278,6 +278,29 @@ def test_a_team_stays_within_its_limits(threads):
 
 
 @needs_numba
+def test_a_team_whose_members_were_not_running_gives_way_to_one_thread(monkeypatch):
+    """A team whose waits had to yield the core at most of its steps (its teammates were not
+    running: other work holds the cores) makes the calls that follow run alone for a while;
+    a team that did not wait leaves teams on."""
+    loops = fast._compiled().loops
+    monkeypatch.setattr(fast, "_pool", [fast._Pool()])
+    seen = []
+
+    def member(tid, nb, nu, sync, yielded):
+        seen.append((tid, nb, nu))
+        if tid == 0:
+            sync[loops.YIELDED] = yielded
+
+    fast._run(lambda *a: member(*a[1:], a[0]), (0,), 1, 2, loops, 100)
+    fast._run(lambda *a: member(*a[1:], a[0]), (0,), 1, 2, loops, 100)
+    assert sorted(seen) == [(0, 1, 2), (0, 1, 2), (1, 1, 2), (1, 1, 2)]  # still teams
+    seen.clear()
+    fast._run(lambda *a: member(*a[1:], a[0]), (100,), 1, 2, loops, 100)  # yielded at every step
+    fast._run(lambda *a: member(*a[1:], a[0]), (0,), 1, 2, loops, 100)
+    assert sorted(seen) == [(0, 1, 1), (0, 1, 2), (1, 1, 2)]  # the second call ran alone
+
+
+@needs_numba
 def test_separate_layers_in_python_threads_give_one_threads_bits(threads):
     """Four Python threads, each training its own layer, while the kernels use teams: every
     result equals the same layer's run alone."""

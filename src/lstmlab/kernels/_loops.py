@@ -8,7 +8,11 @@ once per step (step t+1 needs all of h_t; backward, dz_t); work over the whole s
 shared out after a team barrier. Each result element is the same arithmetic whoever computes
 it: the same bits for any team. A barrier is a counter on its own cache line in ``sync``:
 threads add 1 and spin on an atomic load until it reaches the total, yielding the core every
-``SPINS`` checks; a thread that fails sets ``ABORT`` and the others stop waiting.
+``SPINS`` checks; a thread that fails sets ``ABORT`` and the others stop waiting. Each wait
+of a unit group for its step that had to yield adds 1 to ``sync[YIELDED]``: a step's shares
+are equal and short, so a teammate that far behind was not running (the cores are shared with
+other work), which the caller reads after the call. (A team barrier may wait that long on
+a larger share of the work.)
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from ._product import (JIT, KC, MC, MR, empty_lines, pack, pack_panel, pack_rows
                        product, vecmat)
 
 LINE = 8  # int64 words per cache line: each counter of ``sync`` starts its own
-ABORT, TEAM, GROUP = 0, LINE, 2 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
+ABORT, TEAM, YIELDED = 0, LINE, 2 * LINE
+GROUP = 3 * LINE  # sync[GROUP + LINE·g]: row group g's step counter
 SPINS = 20_000  # atomic checks (tens of microseconds) before a waiting thread yields
 PROJECT_ROWS = 256  # rows of x·Wx projected at once, a chunk of steps ahead of the recurrence
 
@@ -66,12 +71,15 @@ def _yield():
 @register_jitable
 def _wait(sync, idx, target):
     """Until ``sync[idx] >= target``; False if the team was aborted meanwhile."""
-    spins = 0
+    spins, yielded = 0, False
     while _atomic_load(sync, idx) < target:
         if _atomic_load(sync, ABORT) != 0:
             return False
         spins = (spins + 1) % SPINS
         if spins == 0:
+            if not yielded and idx >= GROUP:
+                _atomic_add(sync, YIELDED, 1)
+                yielded = True
             _yield()
     return True
 

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, NamedTuple
@@ -112,11 +113,15 @@ def plan(T: int, B: int, D: int, H: int, G: int, dtype, whole_rows: bool = False
     return nb, max(nu, min(P // nb, most_nu))
 
 
+ALONE_SECONDS = 2.0  # how long calls run alone after a team that waited on idle teammates
+
+
 class _Pool:
     """Worker threads for teams (a team's thread 0 is its caller); one team at a time."""
 
     def __init__(self):
         self.busy, self.executor, self.size = threading.Lock(), None, 0  # busy: a team runs
+        self.alone_until = 0.0  # time.monotonic() before which calls run alone (see _run)
 
     def workers(self, n: int) -> concurrent.futures.ThreadPoolExecutor:
         if self.size < n:  # a larger team: a larger executor (the old one's threads exit)
@@ -137,13 +142,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _run(fn: Callable, args: tuple, nb: int, nu: int, sync_words: Callable) -> None:
+def _run(fn: Callable, args: tuple, nb: int, nu: int, loops, steps: int) -> None:
     """``fn(*args, tid, nb, nu, sync)`` for every thread of an nb·nu team (the caller is thread
-    0). While another thread's team runs, this call runs alone (nb = nu = 1): same bits."""
+    0) over ``steps`` time steps. While another thread's team runs, this call runs alone (nb =
+    nu = 1): same bits. So do the calls of the next ``ALONE_SECONDS`` after a team whose unit
+    groups had to yield the core while waiting for a step at more than one step in eight:
+    its teammates were not running (other work holds the cores), and a team that meets at
+    every step then runs several times slower than one thread."""
     pool = _pool[0]
-    if nb * nu > 1 and not pool.busy.acquire(blocking=False):
+    if nb * nu > 1 and (time.monotonic() < pool.alone_until
+                        or not pool.busy.acquire(blocking=False)):
         nb = nu = 1
-    sync = np.zeros(sync_words(nb), np.int64)
+    sync = np.zeros(loops.sync_words(nb), np.int64)
     if nb * nu == 1:
         fn(*args, 0, 1, 1, sync)
         return
@@ -174,6 +184,8 @@ def _run(fn: Callable, args: tuple, nb: int, nu: int, sync_words: Callable) -> N
                     errors.append(e)
         if errors:
             raise errors[0]
+        if sync[loops.YIELDED] > max(2, steps // 8):
+            pool.alone_until = time.monotonic() + ALONE_SECONDS
     finally:
         pool.busy.release()
 
@@ -297,7 +309,7 @@ def sequence_forward(cell: str, x, states0: tuple, Wx, Wh, b, lengths=None,
             new((Wx.shape[1] // H * Q, D, nr), dtype), new((G * Q, Wh.shape[0], nr), dtype), m, Wr,
             new((-(-Wr.shape[1] // nr) if len(Wr) else 0, H, nr), dtype))
     whole_rows = cell == "lstm_ln" or len(Wr) > 0
-    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, whole_rows), mods.loops.sync_words)
+    _run(mods.loops.forward, args, *plan(T, B, D, H, G, dtype, whole_rows), mods.loops, T)
     finals = tuple(s[T % len(s)].copy() for s in ((tape.h,) if _single(cell) else tape[1:3]))
     y = tape.h[1:]
     if (lens < T).any():
@@ -352,7 +364,7 @@ def sequence_backward(dy, dstates: tuple, cache: FastCache, need_dx: bool = True
             new((-(-Hh // nr), cache.Wh.shape[1], nr), dtype), dWx, dWh, db, dP, dx2, m2, Wr,
             new((-(-H // nr) if P else 0, P, nr), dtype), new((T if P else 0, B, P or 1), dtype),
             grad.dm if cache.cell == "lstm" else grad.dh, dWr)
-    _run(mods.loops.backward, args, nb, nu, mods.loops.sync_words)
+    _run(mods.loops.backward, args, nb, nu, mods.loops, T)
     if cache.cell == "lstm" and cache.spec.hmask.shape[0]:
         grad.dh[...] *= cache.spec.hmask  # dL/dh_0 is all through the first product
     if cache.cell == "gru":  # back to the layer's order of blocks

@@ -1,0 +1,80 @@
+"""A team of threads when other work holds a core: with and without the fast path's back-off.
+
+    .venv/bin/python bench/contention.py [--seconds 3] [--busy 1]
+
+Starts ``--busy`` processes that spin on a core each, then times a float32 LSTM training step
+(forward and backward) at a few shapes, each for ``--seconds`` of consecutive calls: on one
+thread; on two threads as the fast path runs them (a call whose team waited on teammates
+that were not running makes the calls of the next seconds run alone, ``fast.ALONE_SECONDS``);
+and on two threads with that back-off cleared before every call. Prints milliseconds per
+call. Run it on a machine with as many cores as threads plus busy processes make, or fewer:
+the point is cores shared with other work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import time
+
+import numpy as np
+
+import lstmlab
+from lstmlab.kernels import fast
+
+SHAPES = [(400, 1, 256), (1000, 1, 128), (300, 2, 400), (100, 32, 128)]
+
+
+def _spin(stop) -> None:
+    while not stop.is_set():
+        pass
+
+
+def per_call(step, seconds: float, clear_back_off: bool) -> float:
+    """Milliseconds per call of ``step`` over ``seconds`` of consecutive calls."""
+    step()
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        if clear_back_off:
+            fast._pool[0].alone_until = 0.0
+        step()
+        n += 1
+    return (time.perf_counter() - t0) / n * 1e3
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--busy", type=int, default=1, help="spinning processes to start")
+    args = ap.parse_args(argv)
+    stop = multiprocessing.Event()
+    spinners = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
+                for _ in range(args.busy)]
+    for p in spinners:
+        p.start()
+    try:
+        print("| T, B, H | 1 thread | 2 threads | 2 threads, back-off cleared |\n|---|---|---|---|")
+        rng = np.random.default_rng(0)
+        for T, B, H in SHAPES:
+            layer = lstmlab.LSTM(H, H, rng=rng, dtype=np.float32)
+            x = rng.standard_normal((T, B, H)).astype(np.float32)
+            dy = np.ones((T, B, H), np.float32)
+
+            def step():
+                layer.forward(x)
+                layer.backward(dy)
+
+            cells = []
+            for threads, clear in ((1, False), (2, False), (2, True)):
+                lstmlab.set_num_threads(threads)
+                cells.append(f"{per_call(step, args.seconds, clear):.1f} ms")
+            print(f"| {T}, {B}, {H} | " + " | ".join(cells) + " |", flush=True)
+    finally:
+        stop.set()
+        for p in spinners:
+            p.join()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
