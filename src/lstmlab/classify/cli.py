@@ -62,7 +62,7 @@ PREDICT_HELP = """\
 Label the sequences in DATA (CSV or .ts; same features as in training). The CSV column names
 (--id, --time, --label, --features) default to those the model was trained with. Writes id,
 predicted label and class probabilities (to --out, or stdout); if DATA has labels, also
-prints the accuracy and the confusion matrix.
+prints the accuracy and the confusion matrix (to stderr when the CSV goes to stdout).
 
 example:
   lstmlab classify predict runs/gunpoint/model.ckpt GunPoint_TEST.ts --out labels.csv
@@ -183,12 +183,12 @@ def _predictions_csv(model, data, proba) -> str:
     return buf.getvalue()
 
 
-def _print_evaluation(model, res: dict, what: str) -> None:
+def _print_evaluation(model, res: dict, what: str, file=None) -> None:
     from .model import format_confusion
 
     print(f"{what}: accuracy {res['accuracy']:.4f} on {res['n']} sequences "
-          f"(majority-class baseline {res['majority_accuracy']:.4f})")
-    print(format_confusion(res["confusion"], model.classes))
+          f"(majority-class baseline {res['majority_accuracy']:.4f})", file=file)
+    print(format_confusion(res["confusion"], model.classes), file=file)
 
 
 def _check_fits(args, data, classes: int, hidden: int) -> None:
@@ -413,8 +413,9 @@ def cmd_classify_predict(args) -> int:
     if data.labels is not None:
         known = set(model.classes)
         unseen = sorted({lab for lab in data.labels if lab not in known})
-        if not unseen:
-            _print_evaluation(model, model.evaluate(data), str(args.data))
+        if not unseen:  # stdout carries the CSV unless --out is given
+            _print_evaluation(model, model.evaluate(data), str(args.data),
+                              file=sys.stdout if args.out else sys.stderr)
         else:  # an accuracy over the classes the model has would hide these sequences
             n = sum(lab not in known for lab in data.labels)
             print(f"no accuracy: {n} of {len(data)} sequences have labels the model was not "

@@ -1,0 +1,40 @@
+"""The classify command on the edges a user meets: where its output goes, odd files and
+labels, checkpoints of the wrong kind."""
+
+import csv
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.classify import SequenceClassifier, synthetic_sequences
+from lstmlab.cli import main
+from lstmlab.training.supervised import FitConfig
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A one-epoch LSTM classifier over one feature column 'x', classes 'period_*'."""
+    data = synthetic_sequences(24, np.random.default_rng(0), min_len=6, max_len=10)
+    data.features = ["x"]
+    model = SequenceClassifier.train(data, np.random.default_rng(0), hidden_size=4,
+                                     fit_config=FitConfig(epochs=1, batch_size=8))
+    path = tmp_path_factory.mktemp("clf") / "model.ckpt"
+    model.save(path, extra={"csv_options": {"id_col": "id", "label_col": "label",
+                                            "time_col": None, "features": ["x"]}})
+    rows = "".join(f"{sid},{v:.4f},{lab}\n" for sid, s, lab in zip(data.ids, data.x, data.labels)
+                   for v in s[:, 0])
+    csv_path = write(path.parent / "data.csv", "id,x,label\n" + rows)
+    return path, csv_path, data
+
+
+def test_predict_to_stdout_keeps_stdout_a_csv(trained, capsys):
+    # with labels in DATA and no --out, the accuracy and the confusion matrix were printed
+    # to stdout after the CSV, so `predict ... > labels.csv` wrote them into the file
+    ckpt, data_csv, data = trained
+    assert main(["classify", "predict", str(ckpt), str(data_csv)]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0][:3] == ["id", "predicted", "label"]
+    assert len(rows) == len(data) + 1 and all(len(r) == len(rows[0]) for r in rows)
+    assert "accuracy" in err and "truth \\ pred" in err
