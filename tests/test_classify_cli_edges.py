@@ -38,3 +38,18 @@ def test_predict_to_stdout_keeps_stdout_a_csv(trained, capsys):
     assert rows[0][:3] == ["id", "predicted", "label"]
     assert len(rows) == len(data) + 1 and all(len(r) == len(rows[0]) for r in rows)
     assert "accuracy" in err and "truth \\ pred" in err
+
+
+def test_train_refuses_test_labels_the_training_data_lacks_before_training(tmp_path, capsys):
+    # the unknown test label used to stop the command after training, with no model written
+    train = write(tmp_path / "train.csv", "id,x,label\n" + "".join(
+        f"{i},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4)))
+    test = write(tmp_path / "test.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ac'[i % 2]}\n" for i in range(4) for t in range(4)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(test), "--model", "lstm",
+                 "--no-select", "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "test.csv has labels that the training data does not have: 'c'" in err
+    assert "training on" not in err and not out.exists()

@@ -276,6 +276,12 @@ def cmd_classify_train(args) -> int:
     check_feature_range(data)
     if test is not None:
         check_feature_range(test, spread=False)
+        unseen = sorted(set(test.labels) - set(data.labels))
+        if unseen:  # found only after training, the error would throw the trained model away
+            raise ValueError(f"the test set {test.source} has labels that the training data "
+                             f"does not have: {', '.join(map(repr, unseen[:5]))} (training "
+                             f"classes: {', '.join(map(repr, sorted(set(data.labels))))}); "
+                             f"a classifier can only predict the classes it was trained on")
     if test is None:
         if len(set(data.labels)) < 2:
             raise ValueError(f"the data has only one class ({data.labels[0]!r}); a classifier "
