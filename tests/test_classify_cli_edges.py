@@ -53,3 +53,14 @@ def test_train_refuses_test_labels_the_training_data_lacks_before_training(tmp_p
     err = capsys.readouterr().err
     assert "test.csv has labels that the training data does not have: 'c'" in err
     assert "training on" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("label", ["", "?", "NaN"])
+def test_ts_case_without_a_label_is_refused(tmp_path, label):
+    # with no @classLabel values declared, an empty label became a class named ''
+    from lstmlab.classify import SequenceDataError, read_ts
+
+    path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true\n@data\n"
+                 f"1,2,3:a\n1,2,3:{label}\n1,2:b\n")
+    with pytest.raises(SequenceDataError, match=r"x.ts, line 5: case 1 has no class label"):
+        read_ts(path)

@@ -223,6 +223,9 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         parts = line.split(":")
         if has_label:
             label = parts.pop().strip()
+            if require_labels and (label == "" or label.lower() in ("na", "nan", "?")):
+                raise SequenceDataError(f"{where}, line {ln}: case {len(xs)} has no class "
+                                        f"label (found {label!r} after the last ':')")
             labels.append(label)
         if "(" in line:
             raise SequenceDataError(f"{where}, line {ln}: time-stamped values '(t,v)' are not "
