@@ -64,3 +64,13 @@ def test_ts_case_without_a_label_is_refused(tmp_path, label):
                  f"1,2,3:a\n1,2,3:{label}\n1,2:b\n")
     with pytest.raises(SequenceDataError, match=r"x.ts, line 5: case 1 has no class label"):
         read_ts(path)
+
+
+def test_ts_case_with_a_label_and_no_values_says_so(tmp_path):
+    # the message was "the dimensions of this case have different lengths []"
+    from lstmlab.classify import SequenceDataError, read_ts
+
+    path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n1,2:a\nb\n")
+    with pytest.raises(SequenceDataError, match=r"line 5: the case has no values before its "
+                                                r"label 'b'"):
+        read_ts(path)

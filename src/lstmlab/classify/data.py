@@ -230,6 +230,9 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         if "(" in line:
             raise SequenceDataError(f"{where}, line {ln}: time-stamped values '(t,v)' are not "
                                     f"supported")
+        if not parts:  # a lone label: splitting would find zero dimensions
+            raise SequenceDataError(f"{where}, line {ln}: the case has no values before its "
+                                    f"label {label!r}; a case is 'v1,v2,...:label'")
         series = [[_ts_value(v, ln, where) for v in p.split(",")] for p in parts]
         if dims is None:
             dims = len(series)
