@@ -74,3 +74,17 @@ def test_ts_case_with_a_label_and_no_values_says_so(tmp_path):
     with pytest.raises(SequenceDataError, match=r"line 5: the case has no values before its "
                                                 r"label 'b'"):
         read_ts(path)
+
+
+@pytest.mark.parametrize("which", ["CKPT", "DATA"])
+def test_predict_refuses_an_out_that_is_its_own_input(trained, tmp_path, capsys, which):
+    # `--out` naming the checkpoint replaced the model with the predictions CSV
+    import shutil
+
+    ckpt = shutil.copy(trained[0], tmp_path / "model.ckpt")
+    data = shutil.copy(trained[1], tmp_path / "data.csv")
+    target = ckpt if which == "CKPT" else data
+    before = target.read_bytes()
+    assert main(["classify", "predict", str(ckpt), str(data), "--out", str(target)]) == 2
+    assert f"is the {which} this command reads" in capsys.readouterr().err
+    assert target.read_bytes() == before

@@ -15,6 +15,7 @@ from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
+from .._argtypes import refuse_overwriting_inputs
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, MIN_EPOCHS, MIN_UPDATES, MODELS, SCHEDULES,
@@ -405,6 +406,7 @@ def cmd_classify_predict(args) -> int:
     from .data import read_sequences
     from .model import SequenceClassifier, check_feature_range
 
+    refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     model = SequenceClassifier.load(args.checkpoint)
     data = read_sequences(args.data, require_labels=False,
                           **_csv_options(args, model.meta.get("csv_options")))
