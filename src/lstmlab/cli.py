@@ -17,6 +17,7 @@ from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
+from ._argtypes import refuse_overwriting_inputs
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
 from ._extras import MissingExtra, require
@@ -264,6 +265,7 @@ def cmd_export(args) -> int:
     from .training.lm import load_charlm
 
     out = Path(args.out)
+    refuse_overwriting_inputs(out, "--out", {"CKPT": args.checkpoint})
     if args.format == "keras" and out.suffix != ".keras":
         raise ValueError(f"--out must end in .keras for --format keras (keras.saving.load_model "
                          f"opens only those), got {args.out!r}")

@@ -1,0 +1,37 @@
+"""export, generate, inspect and evaluate on the edges a user meets: outputs that would
+overwrite inputs, checkpoints of the wrong kind, odd text."""
+
+import numpy as np
+import pytest
+
+from lstmlab.cli import main
+from lstmlab.data.text import Vocab
+from lstmlab.layers.model import CharLM, CharLMConfig
+from lstmlab.training.lm import LMTrainer, TrainConfig
+
+TEXT = "the cell state carries the gradient; the gates decide.\n" * 20
+
+
+@pytest.fixture(scope="module")
+def charlm(tmp_path_factory):
+    """A char-LM checkpoint trained for two steps."""
+    d = tmp_path_factory.mktemp("lm")
+    vocab = Vocab.from_text(TEXT)
+    ids = vocab.encode(TEXT)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=8, batch_size=2, steps=2, eval_every=2, checkpoint_every=2)
+    LMTrainer(model, vocab, ids[:800], ids[800:], cfg, d, np.random.default_rng(0),
+              progress=False).run()
+    return d / "best.ckpt"
+
+
+def test_export_refuses_an_out_that_is_the_checkpoint(charlm, tmp_path, capsys):
+    # `export CKPT --out CKPT` replaced the checkpoint with the exported arrays
+    import shutil
+
+    ckpt = shutil.copy(charlm, tmp_path / "model.ckpt")
+    before = ckpt.read_bytes()
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(ckpt)]) == 2
+    assert "is the CKPT this command reads" in capsys.readouterr().err
+    assert ckpt.read_bytes() == before
