@@ -35,3 +35,32 @@ def test_export_refuses_an_out_that_is_the_checkpoint(charlm, tmp_path, capsys):
     assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(ckpt)]) == 2
     assert "is the CKPT this command reads" in capsys.readouterr().err
     assert ckpt.read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def forecaster(tmp_path_factory):
+    """A forecasting checkpoint trained for one epoch on a short CSV series."""
+    d = tmp_path_factory.mktemp("fc")
+    series = d / "series.csv"
+    t = np.arange(120)
+    series.write_text("t,y\n" + "".join(f"{i},{np.sin(i / 5):.4f}\n" for i in t))
+    assert main(["forecast", "train", str(series), "--target", "y", "--time", "t",
+                 "--epochs", "1", "--hidden", "4", "--quiet", "--no-plot",
+                 "--out", str(d / "run")]) == 0
+    return d / "run" / "model.ckpt", series
+
+
+@pytest.mark.parametrize("which", ["CKPT", "CSV"])
+def test_forecast_predict_refuses_an_out_that_is_its_own_input(forecaster, tmp_path, capsys,
+                                                               which):
+    # `forecast predict CKPT series.csv --out series.csv` replaced the series with the forecast
+    import shutil
+
+    ckpt = shutil.copy(forecaster[0], tmp_path / "model.ckpt")
+    series = shutil.copy(forecaster[1], tmp_path / "series.csv")
+    target = ckpt if which == "CKPT" else series
+    before = target.read_bytes()
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(ckpt), str(series), "--out", str(target)]) == 2
+    assert f"is the {which} this command reads" in capsys.readouterr().err
+    assert target.read_bytes() == before

@@ -19,6 +19,7 @@ from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
+from .._argtypes import refuse_overwriting_inputs
 from .._argtypes import repeated
 from .._argtypes import seed as _seed
 
@@ -441,6 +442,7 @@ def cmd_forecast_predict(args) -> int:
     from .data import read_series
     from .model import KIND, Forecaster, check_series_range, future_labels
 
+    refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "CSV": args.csv})
     meta, _ = load_checkpoint(args.checkpoint)
     if meta.get("kind") == "global_forecaster":
         from .global_cli import cmd_global_predict
