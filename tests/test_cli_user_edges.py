@@ -64,3 +64,10 @@ def test_forecast_predict_refuses_an_out_that_is_its_own_input(forecaster, tmp_p
     assert main(["forecast", "predict", str(ckpt), str(series), "--out", str(target)]) == 2
     assert f"is the {which} this command reads" in capsys.readouterr().err
     assert target.read_bytes() == before
+
+
+def test_generate_refuses_an_unknown_prompt_before_printing_it(charlm, capsys):
+    # the prompt was written to stdout first, then the error came: output of a failed command
+    assert main(["generate", str(charlm), "--prompt", "XYZ", "--length", "3"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "not in the vocabulary" in err
