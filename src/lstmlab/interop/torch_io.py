@@ -89,7 +89,9 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     """Build an lstmlab ``LSTM``, ``RNN`` or ``GRU`` from a ``torch.nn.LSTM`` / ``RNN`` / ``GRU``
     state dict.
 
-    Sizes, layer count, bidirectionality and bias are read off the keys and shapes; ``kind``
+    Sizes, layer count, bidirectionality, bias, projections (``weight_hr_l{k}``) and layer
+    norm (the ``ln_*`` gains :func:`torch_state_dict` writes) are read off the keys and
+    shapes; ``kind``
     (``"LSTM"``, ``"RNN"`` or ``"GRU"``) defaults to what the weight shapes say (4H rows: LSTM,
     3H: GRU, H: RNN).
     What a state dict does not record is passed in: ``nonlinearity`` of an RNN,
@@ -128,8 +130,12 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
                   dtype=dtype, rng=np.random.default_rng(0))
     if w_hr is not None and kind != "LSTM":
         raise ValueError(f"weight_hr_l0 (projections) belongs to an LSTM, not an {kind}")
+    layer_norm = "ln_ih_weight_l0" in sd  # the gains torch_state_dict writes for such a layer
+    if layer_norm and kind != "LSTM":
+        raise ValueError(f"ln_ih_weight_l0 (layer-norm gains) belongs to an LSTM, not an {kind}")
     if kind == "LSTM":
-        layer = LSTM(w_ih.shape[1], H, proj_size=0 if w_hr is None else w_hr.shape[0], **common)
+        layer = LSTM(w_ih.shape[1], H, proj_size=0 if w_hr is None else w_hr.shape[0],
+                     layer_norm=layer_norm, **common)
     elif kind == "GRU":
         layer = GRU(w_ih.shape[1], H, **common)
     else:
