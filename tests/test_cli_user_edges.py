@@ -12,18 +12,21 @@ from lstmlab.training.lm import LMTrainer, TrainConfig
 TEXT = "the cell state carries the gradient; the gates decide.\n" * 20
 
 
-@pytest.fixture(scope="module")
-def charlm(tmp_path_factory):
+def _charlm(d, **config):
     """A char-LM checkpoint trained for two steps."""
-    d = tmp_path_factory.mktemp("lm")
     vocab = Vocab.from_text(TEXT)
     ids = vocab.encode(TEXT)
-    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4),
-                   rng=np.random.default_rng(0))
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4,
+                                **config), rng=np.random.default_rng(0))
     cfg = TrainConfig(seq_len=8, batch_size=2, steps=2, eval_every=2, checkpoint_every=2)
     LMTrainer(model, vocab, ids[:800], ids[800:], cfg, d, np.random.default_rng(0),
               progress=False).run()
     return d / "best.ckpt"
+
+
+@pytest.fixture(scope="module")
+def charlm(tmp_path_factory):
+    return _charlm(tmp_path_factory.mktemp("lm"))
 
 
 def test_export_refuses_an_out_that_is_the_checkpoint(charlm, tmp_path, capsys):
@@ -71,3 +74,11 @@ def test_generate_refuses_an_unknown_prompt_before_printing_it(charlm, capsys):
     assert main(["generate", str(charlm), "--prompt", "XYZ", "--length", "3"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "not in the vocabulary" in err
+
+
+def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):
+    # the safetensors file held ln_* keys that the documented module (an nn.LSTM) refuses
+    ckpt = _charlm(tmp_path / "ln", layer_norm=True)
+    out = tmp_path / "charlm.safetensors"
+    assert main(["export", str(ckpt), "--format", "torch", "--out", str(out)]) == 2
+    assert "no layer normalisation" in capsys.readouterr().err and not out.exists()

@@ -285,6 +285,12 @@ def cmd_export(args) -> int:
     if args.format == "torch":
         from .interop import save_safetensors
 
+        if getattr(model.rnn, "layer_norm", False):  # nn.LSTM would refuse the ln_* keys
+            raise ValueError("--format torch writes the state dict of a module whose rnn is a "
+                             "torch.nn.LSTM, which has no layer normalisation: a layer-norm "
+                             "char-LM cannot be loaded into it; --format torch-npz writes its "
+                             "state dict with the ln_* gains for a module of your own")
+
         save_safetensors(out, pieces, {"vocab": json.dumps(vocab.to_json(), ensure_ascii=False),
                                        "config": json.dumps(model.config.to_json())})
         print(f"wrote {out}: safetensors state dict of embed/rnn/head ({model.config.dtype}); "
