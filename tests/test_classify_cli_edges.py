@@ -88,3 +88,16 @@ def test_predict_refuses_an_out_that_is_its_own_input(trained, tmp_path, capsys,
     assert main(["classify", "predict", str(ckpt), str(data), "--out", str(target)]) == 2
     assert f"is the {which} this command reads" in capsys.readouterr().err
     assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("option", [["--features", "dim_1"], ["--id", "case"],
+                                    ["--time", "t"], ["--label", "y"]])
+def test_csv_column_options_with_ts_data_are_refused(tmp_path, capsys, option):
+    # silently ignored, --features dim_1 left the user believing the model read one dimension
+    data = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
+                 + "".join(f"{i},{i + 1}:{i % 3},1:{'ab'[i % 2]}\n" for i in range(8)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--out", str(out), *option]) == 2
+    assert f"error: {option[0]} names a CSV column, but" in capsys.readouterr().err
+    assert not out.exists()

@@ -237,6 +237,25 @@ def _print_comparison(rows, res: dict) -> None:
               f" ± {m.std():.4f}, range {m.min():.4f}-{m.max():.4f})")
 
 
+def _refuse_csv_options_without_csv(args, paths) -> None:
+    """--id, --time, --label and --features name CSV columns: given when every file read is a
+    .ts file (or a UCR/UEA folder), they would be ignored, and the user left believing, say,
+    that --features chose the dimensions the model reads."""
+    if any(p is not None and not Path(p).is_dir() and Path(p).suffix.lower() != ".ts"
+           for p in paths):
+        return
+    given = [flag for flag, value in (("--id", args.id_col), ("--time", args.time_col),
+                                      ("--label", args.label_col), ("--features", args.features))
+             if value is not None]
+    if given:
+        one = len(given) == 1
+        files = [str(p) for p in paths if p is not None]
+        raise ValueError(f"{', '.join(given)} {'names a CSV column' if one else 'name CSV columns'}"
+                         f", but {' and '.join(files)} {'is' if len(files) == 1 else 'are'} .ts "
+                         f"data, whose dimensions and labels have fixed places; leave "
+                         f"{'it' if one else 'them'} out")
+
+
 def _refuse_unused_options(args) -> None:
     """An option the chosen --model has no use for stops the command; silently dropped, it
     would leave the user believing, say, that the LSTM read the sequences both ways."""
@@ -258,6 +277,8 @@ def cmd_classify_train(args) -> int:
     from .selection import candidates, choose, flags
 
     _refuse_unused_options(args)
+    if args.data is not None:  # the digits are no CSV either, but come with no options
+        _refuse_csv_options_without_csv(args, [args.data, args.test])
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
     test = None
@@ -407,6 +428,7 @@ def cmd_classify_predict(args) -> int:
     from .model import SequenceClassifier, check_feature_range
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
+    _refuse_csv_options_without_csv(args, [args.data])
     model = SequenceClassifier.load(args.checkpoint)
     data = read_sequences(args.data, require_labels=False,
                           **_csv_options(args, model.meta.get("csv_options")))
