@@ -101,3 +101,27 @@ def test_csv_column_options_with_ts_data_are_refused(tmp_path, capsys, option):
                  "1", "--quiet", "--no-baselines", "--out", str(out), *option]) == 2
     assert f"error: {option[0]} names a CSV column, but" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_predict_reads_the_training_columns_by_name(tmp_path, capsys):
+    # trained without --features, the checkpoint kept no column names, and predict took
+    # "every other column" in the new file's order: swapped columns were read swapped
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        k = i % 2
+        for t in range(5):
+            rows.append((f"s{i}", t, (1.0 if k else -1.0) * t + rng.normal(0, .1),
+                         rng.normal(), "ab"[k]))
+    train = write(tmp_path / "train.csv", "id,t,x,y,label\n"
+                  + "".join(f"{a},{b},{c:.3f},{d:.3f},{e}\n" for a, b, c, d, e in rows))
+    swapped = write(tmp_path / "swapped.csv", "id,t,y,x,notes,label\n"
+                    + "".join(f"{a},{b},{d:.3f},{c:.3f},n,{e}\n" for a, b, c, d, e in rows))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(train), "--time", "t",
+                 "--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "2", "--quiet",
+                 "--no-baselines", "--out", str(out)]) == 0
+    for name, data in (("same", train), ("swapped", swapped)):
+        assert main(["classify", "predict", str(out / "model.ckpt"), str(data),
+                     "--out", str(tmp_path / f"pred_{name}.csv")]) == 0
+    assert (tmp_path / "pred_same.csv").read_text() == (tmp_path / "pred_swapped.csv").read_text()

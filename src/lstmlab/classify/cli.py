@@ -394,8 +394,11 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     if args.baselines:
         baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
     sm = model.meta["summary"]
-    model.save(out / "model.ckpt", extra={"csv_options": {k: v for k, v in opts.items()
-                                                          if k != "missing"},
+    stored = {k: v for k, v in opts.items() if k != "missing"}
+    if args.data is not None and Path(args.data).suffix.lower() != ".ts" \
+            and not Path(args.data).is_dir():  # CSV: predict reads these columns by name
+        stored["features"] = list(data.features)
+    model.save(out / "model.ckpt", extra={"csv_options": stored,
                                           "test_accuracy": res["accuracy"]})
     proba = model.predict_proba(test)
     atomic_write_text(out / "predictions.csv", _predictions_csv(model, test, proba))
