@@ -125,3 +125,17 @@ def test_predict_reads_the_training_columns_by_name(tmp_path, capsys):
         assert main(["classify", "predict", str(out / "model.ckpt"), str(data),
                      "--out", str(tmp_path / f"pred_{name}.csv")]) == 0
     assert (tmp_path / "pred_same.csv").read_text() == (tmp_path / "pred_swapped.csv").read_text()
+
+
+def test_the_model_reads_features_by_name_when_they_come_in_another_order():
+    # a set with the training features in another column order was read by position
+    from lstmlab.classify import SequenceSet
+
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(6, 2)) for _ in range(8)]
+    labels = ["a", "b"] * 4
+    data = SequenceSet(xs, labels, [str(i) for i in range(8)], ["u", "v"])
+    model = SequenceClassifier.train(data, np.random.default_rng(0), hidden_size=4,
+                                     fit_config=FitConfig(epochs=1, batch_size=8))
+    swapped = SequenceSet([x[:, ::-1] for x in xs], labels, data.ids, ["v", "u"])
+    np.testing.assert_array_equal(model.predict_proba(swapped), model.predict_proba(data))

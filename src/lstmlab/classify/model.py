@@ -202,6 +202,10 @@ class SequenceClassifier:
                                     f"{data.num_features} ({', '.join(data.features)})")
         if len(data) == 0:
             raise SequenceDataError("there are no sequences")
+        if list(data.features) != self.features and sorted(data.features) == sorted(self.features):
+            order = [list(data.features).index(f) for f in self.features]  # the same columns,
+            data = SequenceSet([s[:, order] for s in data.x], data.labels, data.ids,  # by name
+                               list(self.features), data.source, data.notes)
         raw = data
         data = self._prepare(data)
         x, lengths = data.padded(np.float64)  # (T, n, D)
