@@ -139,3 +139,31 @@ def test_the_model_reads_features_by_name_when_they_come_in_another_order():
                                      fit_config=FitConfig(epochs=1, batch_size=8))
     swapped = SequenceSet([x[:, ::-1] for x in xs], labels, data.ids, ["v", "u"])
     np.testing.assert_array_equal(model.predict_proba(swapped), model.predict_proba(data))
+
+
+@pytest.mark.parametrize("missing", ["", "?"])
+def test_predict_labels_a_file_whose_label_column_is_empty(trained, tmp_path, capsys, missing):
+    # a file to label, with its label column left empty, was refused: "sequence ... has no label"
+    ckpt, _, data = trained
+    rows = "".join(f"{sid},{v:.4f},{missing}\n" for sid, s in zip(data.ids, data.x)
+                   for v in s[:, 0])
+    path = write(tmp_path / "new.csv", "id,x,label\n" + rows)
+    assert main(["classify", "predict", str(ckpt), str(path)]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0][:2] == ["id", "predicted"] and "label" not in rows[0]
+    assert len(rows) == len(data) + 1 and "accuracy" not in err
+    # some labels there and some missing: refused, naming the first sequence without one
+    text = path.read_text().splitlines()
+    text[1:] = [r[: r.rindex(",")] + ",period_4" if r.startswith("0,") else r for r in text[1:]]
+    write(path, "\n".join(text) + "\n")
+    assert main(["classify", "predict", str(ckpt), str(path)]) == 2
+    assert "sequence '1' has no label, but other sequences have labels" in capsys.readouterr().err
+
+
+def test_ts_file_to_label_with_question_marks_reads_as_unlabelled(tmp_path):
+    from lstmlab.classify import read_ts
+
+    path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
+                 "1,2,3:?\n4,5:?\n")
+    assert read_ts(path, require_labels=False).labels is None

@@ -95,6 +95,22 @@ class SequenceSet:
                            [self.ids[i] for i in idx], self.features, self.source, self.notes)
 
 
+def _no_label(label: str) -> bool:
+    return label == "" or label.lower() in ("na", "nan", "?")
+
+
+def _all_or_none(labels, unlabelled: list):
+    """``labels`` (None where missing) when every sequence has one, None when none has (a
+    file to label: an empty label column, ``?`` in every case); a file with some labels
+    missing is an error naming the first (an accuracy over part of it would mislead)."""
+    if not unlabelled:
+        return labels
+    if len(unlabelled) == len(labels):
+        return None
+    raise SequenceDataError(f"{unlabelled[0]}, but other sequences have labels; label every "
+                            f"sequence, or none to only predict")
+
+
 # -- CSV ------------------------------------------------------------------------------------
 
 @_as_sequence_errors
@@ -131,6 +147,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                     f"sequence")
         groups.setdefault(r[i_id], []).append(k)
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
+    unlabelled = []  # where a label is missing, when labels are optional
     for sid, ks in groups.items():
         if i_t is not None:
             times = [rows[k][i_t] for k in ks]
@@ -162,13 +179,16 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                 raise SequenceDataError(f"{where}: sequence {sid!r} has more than one label: "
                                         f"{shown}; a sequence has one label")
             label = found.pop()
-            if label == "" or label.lower() in ("na", "nan", "?"):
-                raise SequenceDataError(f"{where}, line {seq_lines[0]}: sequence {sid!r} has no "
-                                        f"label")
+            if _no_label(label):
+                problem = f"{where}, line {seq_lines[0]}: sequence {sid!r} has no label"
+                if require_labels:
+                    raise SequenceDataError(problem)
+                unlabelled.append(problem)
+                label = None
             labels.append(label)
         xs.append(seq)
         ids.append(sid)
-    return SequenceSet(xs, labels, ids, names, where, notes)
+    return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
 
 
 # -- UCR/UEA .ts ----------------------------------------------------------------------------
@@ -196,6 +216,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
     tags: dict[str, str] = {}
     in_data = False
     xs, labels, notes = [], [], []
+    unlabelled = []  # where a label is missing, when labels are optional
     dims = None
     for ln, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -223,9 +244,13 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         parts = line.split(":")
         if has_label:
             label = parts.pop().strip()
-            if require_labels and (label == "" or label.lower() in ("na", "nan", "?")):
-                raise SequenceDataError(f"{where}, line {ln}: case {len(xs)} has no class "
-                                        f"label (found {label!r} after the last ':')")
+            if _no_label(label):
+                problem = (f"{where}, line {ln}: case {len(xs)} has no class label (found "
+                           f"{label!r} after the last ':')")
+                if require_labels:
+                    raise SequenceDataError(problem)
+                unlabelled.append(problem)
+                label = None
             labels.append(label)
         if "(" in line:
             raise SequenceDataError(f"{where}, line {ln}: time-stamped values '(t,v)' are not "
@@ -255,6 +280,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         raise SequenceDataError(f"{where}: no @data line; is this a UCR/UEA .ts file?")
     if not xs:
         raise SequenceDataError(f"{where}: @data is followed by no cases")
+    labels = _all_or_none(labels, unlabelled)
     if not labels:
         if require_labels:
             raise SequenceDataError(f"{where}: the cases have no class labels (@classLabel false)")
