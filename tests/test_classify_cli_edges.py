@@ -167,3 +167,11 @@ def test_ts_file_to_label_with_question_marks_reads_as_unlabelled(tmp_path):
     path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
                  "1,2,3:?\n4,5:?\n")
     assert read_ts(path, require_labels=False).labels is None
+
+
+def test_a_run_folder_given_as_the_checkpoint_names_the_checkpoints_inside(trained, capsys):
+    # the hint was always FOLDER/best.ckpt, a file a classify run does not write
+    ckpt = trained[0]
+    assert main(["classify", "predict", str(ckpt.parent), str(trained[1])]) == 2
+    err = capsys.readouterr().err
+    assert f"pass a .ckpt file inside it ({ckpt})" in err and "best.ckpt" not in err
