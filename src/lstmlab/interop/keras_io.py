@@ -138,8 +138,12 @@ def load_keras_weights(module, weights: Sequence) -> None:
                 if name == "b" and kind == "GRU":
                     want = (2, 3 * module.hidden_size)
                 if a.shape != want:
+                    hint = ("; a (3H,) bias is Keras' GRU(reset_after=False), which applies the "
+                            "reset gate before the recurrent product and computes another "
+                            "function: lstmlab's GRU is reset_after=True (Keras' default)"
+                            if name == "b" and kind == "GRU" and a.shape == (want[1],) else "")
                     raise ValueError(f"weights[{l}] {keras_name} of direction {d} must have shape "
-                                     f"{want}, got {a.shape}")
+                                     f"{want}, got {a.shape}{hint}")
                 new[f"{name}_{s}"] = (_bias_from_keras(kind, a, perm) if name == "b" else
                                       permute_blocks(a, perm, axis=1))
     module.load_params(new)
