@@ -175,3 +175,13 @@ def test_a_run_folder_given_as_the_checkpoint_names_the_checkpoints_inside(train
     assert main(["classify", "predict", str(ckpt.parent), str(trained[1])]) == 2
     err = capsys.readouterr().err
     assert f"pass a .ckpt file inside it ({ckpt})" in err and "best.ckpt" not in err
+
+
+def test_one_class_training_data_with_a_test_set_names_the_one_class(tmp_path, capsys):
+    train = write(tmp_path / "train.csv", "id,x,label\n" + "".join(
+        f"{i},{t},a\n" for i in range(4) for t in range(3)))
+    test = write(tmp_path / "test.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(4) for t in range(3)))
+    assert main(["classify", "train", str(train), "--test", str(test), "--quiet",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "the training data has only one class ('a')" in capsys.readouterr().err

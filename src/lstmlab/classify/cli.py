@@ -296,6 +296,9 @@ def cmd_classify_train(args) -> int:
     for note in data.notes + (test.notes if test else []):
         print(f"missing values: {note}", file=sys.stderr)
     check_feature_range(data)
+    if len(set(data.labels)) < 2:
+        raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "
+                         f"({data.labels[0]!r}); a classifier needs at least two classes")
     if test is not None:
         check_feature_range(test, spread=False)
         unseen = sorted(set(test.labels) - set(data.labels))
@@ -305,9 +308,6 @@ def cmd_classify_train(args) -> int:
                              f"classes: {', '.join(map(repr, sorted(set(data.labels))))}); "
                              f"a classifier can only predict the classes it was trained on")
     if test is None:
-        if len(set(data.labels)) < 2:
-            raise ValueError(f"the data has only one class ({data.labels[0]!r}); a classifier "
-                             f"needs at least two classes")
         keep, held = stratified_split(data.labels, args.test_fraction, rng)
         if len(held) == 0 and args.test_fraction > 0:  # a class keeps its only sequence
             raise ValueError(f"no test set: every class has a single sequence ({len(keep)} "
