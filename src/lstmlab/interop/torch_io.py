@@ -225,7 +225,8 @@ def from_torch(module, dtype=None):
     """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``GRU``, ``Embedding`` or
     ``Linear``.
 
-    ``dtype`` defaults to the module's (float64 stays float64, anything else becomes float32).
+    ``dtype`` (float32 or float64, as NumPy or torch spells it) defaults to the module's
+    (float64 stays float64, anything else becomes float32).
     """
     import torch
     from ..layers import GRU, LSTM, RNN
