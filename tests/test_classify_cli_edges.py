@@ -185,3 +185,18 @@ def test_one_class_training_data_with_a_test_set_names_the_one_class(tmp_path, c
     assert main(["classify", "train", str(train), "--test", str(test), "--quiet",
                  "--out", str(tmp_path / "run")]) == 2
     assert "the training data has only one class ('a')" in capsys.readouterr().err
+
+
+def test_train_refuses_a_test_set_of_another_width_before_training(tmp_path, capsys):
+    # the mismatch surfaced in the evaluation after training, and no model was written
+    header = "@problemName x\n@classLabel true a b\n@data\n"
+    train = write(tmp_path / "x_TRAIN.ts", header + "".join(
+        f"{i},{i + 1},{i % 3}:{'ab'[i % 2]}\n" for i in range(8)))
+    test = write(tmp_path / "y_TEST.ts", header + "".join(
+        f"{i},{i + 1}:{i},1:{'ab'[i % 2]}\n" for i in range(4)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(test), "--model", "lstm",
+                 "--no-select", "--epochs", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has 2 feature(s) per step (dim_0, dim_1), the training data 1 (dim_0)" in err
+    assert "training on" not in err and not out.exists()

@@ -300,6 +300,10 @@ def cmd_classify_train(args) -> int:
         raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "
                          f"({data.labels[0]!r}); a classifier needs at least two classes")
     if test is not None:
+        if test.num_features != data.num_features:  # found after training, the model is lost
+            raise ValueError(f"the test set {test.source} has {test.num_features} feature(s) "
+                             f"per step ({', '.join(test.features)}), the training data "
+                             f"{data.num_features} ({', '.join(data.features)})")
         check_feature_range(test, spread=False)
         unseen = sorted(set(test.labels) - set(data.labels))
         if unseen:  # found only after training, the error would throw the trained model away
