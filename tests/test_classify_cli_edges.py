@@ -200,3 +200,19 @@ def test_train_refuses_a_test_set_of_another_width_before_training(tmp_path, cap
     err = capsys.readouterr().err
     assert "has 2 feature(s) per step (dim_0, dim_1), the training data 1 (dim_0)" in err
     assert "training on" not in err and not out.exists()
+
+
+def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp_path, capsys):
+    # a model trained with --time could not label a file without that column: an empty
+    # --time fell back to the stored column
+    rows = "".join(f"{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4))
+    train = write(tmp_path / "train.csv", "id,t,x,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(train), "--time", "t",
+                 "--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--no-baselines", "--out", str(out)]) == 0
+    plain = write(tmp_path / "plain.csv", "id,x\n" + "".join(
+        f"{i},{t * (i % 2)}\n" for i in range(8) for t in range(4)))
+    capsys.readouterr()
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(plain), "--time", ""]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 9

@@ -74,7 +74,8 @@ def _add_data_options(p, stored: str = "") -> None:
     p.add_argument("--id", dest="id_col", default=None,
                    help=f"CSV sequence-id column (default{stored} id)")
     p.add_argument("--time", dest="time_col", default=None,
-                   help=f"CSV time-order column (default{stored} row order)")
+                   help=f"CSV time-order column (default{stored} row order"
+                   + ("; '' keeps the row order of a file without it)" if stored else ")"))
     p.add_argument("--label", dest="label_col", default=None,
                    help=f"CSV label column (default{stored} label)")
     p.add_argument("--features", type=_column_names, default=None,
@@ -169,7 +170,8 @@ def _csv_options(args, stored: dict | None = None) -> dict:
     feats = args.features or stored.get("features")
     return dict(id_col=args.id_col or stored.get("id_col") or "id",
                 label_col=args.label_col or stored.get("label_col") or "label",
-                time_col=args.time_col or stored.get("time_col"), features=feats,
+                time_col=(None if args.time_col == "" else  # '': the row order, not the stored
+                          args.time_col or stored.get("time_col")), features=feats,
                 missing=args.missing)
 
 
