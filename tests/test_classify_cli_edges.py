@@ -216,3 +216,14 @@ def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp
     capsys.readouterr()
     assert main(["classify", "predict", str(out / "model.ckpt"), str(plain), "--time", ""]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 9
+
+
+@pytest.mark.parametrize("option, roles", [(["--label", "id"], "sequence-id column and the label"),
+                                           (["--time", "id"], "sequence-id column and the time"),
+                                           (["--time", "label"], "time column and the label")])
+def test_one_column_in_two_roles_is_refused(tmp_path, capsys, option, roles):
+    # --label id read the real label column as a feature: "'a' is not a number"
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    assert main(["classify", "train", str(data), *option, "--out", str(tmp_path / "r")]) == 2
+    assert f"is given as both the {roles} column" in capsys.readouterr().err

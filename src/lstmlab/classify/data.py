@@ -125,6 +125,13 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     i_y = None
     if label_col is not None and (require_labels or label_col in header):
         i_y = column_index(header, label_col, path, "label column")
+    roles = [(i, role) for i, role in ((i_id, "sequence-id"), (i_t, "time"), (i_y, "label"))
+             if i is not None]
+    for k, (i, role) in enumerate(roles):
+        other = next((r for j, r in roles[k + 1:] if j == i), None)
+        if other:  # one column in two roles: read as labels or times, the error would mislead
+            raise SequenceDataError(f"{header[i]!r} is given as both the {role} column and the "
+                                    f"{other} column; they must be different columns")
     used = {i for i in (i_id, i_t, i_y) if i is not None}
     if features:
         i_f = [column_index(header, f, path, "feature column") for f in features]
