@@ -227,3 +227,14 @@ def test_one_column_in_two_roles_is_refused(tmp_path, capsys, option, roles):
         f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
     assert main(["classify", "train", str(data), *option, "--out", str(tmp_path / "r")]) == 2
     assert f"is given as both the {roles} column" in capsys.readouterr().err
+
+
+def test_test_fraction_with_a_test_set_is_refused(tmp_path, capsys):
+    # ignored without a word: the user believed a share was held out for the test
+    rows = "".join(f"{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    train = write(tmp_path / "train.csv", "id,x,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(train), "--test-fraction",
+                 "0.3", "--quiet", "--out", str(out)]) == 2
+    assert "--test-fraction 0.3 cannot go with a test set" in capsys.readouterr().err
+    assert not out.exists()

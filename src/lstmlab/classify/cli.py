@@ -133,7 +133,7 @@ def add_classify_parser(sub) -> None:
     t.add_argument("--class-weight", choices=["none", "balanced"], default="none",
                    help="balanced: weight each sequence's loss by n / (classes x its class's "
                    "count) (default none)")
-    t.add_argument("--test-fraction", type=_fraction, default=0.2,
+    t.add_argument("--test-fraction", type=_fraction, default=None,
                    help="test share when no test set is given (default 0.2)")
     t.add_argument("--dtw-window", type=_nonneg_int, default=None, metavar="W",
                    help="1NN-DTW baseline: Sakoe-Chiba band of W steps (default: no band)")
@@ -301,6 +301,13 @@ def cmd_classify_train(args) -> int:
     if len(set(data.labels)) < 2:
         raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "
                          f"({data.labels[0]!r}); a classifier needs at least two classes")
+    if test is not None and args.test_fraction is not None:  # it would hold nothing out
+        raise ValueError(f"--test-fraction {args.test_fraction:g} cannot go with a test set "
+                         f"({test.source}, from "
+                         f"{'--test' if args.test else 'the folder'}): the model is tested on it "
+                         f"and nothing is split off; leave out one or the other")
+    if args.test_fraction is None:
+        args.test_fraction = 0.2
     if test is not None:
         if test.num_features != data.num_features:  # found after training, the model is lost
             raise ValueError(f"the test set {test.source} has {test.num_features} feature(s) "
