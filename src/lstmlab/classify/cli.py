@@ -108,7 +108,7 @@ def add_classify_parser(sub) -> None:
     t.add_argument("--select", action=argparse.BooleanOptionalAction, default=True,
                    help="choose --hidden and --readout, those not given, on held-out training "
                    "data (default: on)")
-    t.add_argument("--filters", type=_filters, default=(32, 64, 32),
+    t.add_argument("--filters", type=_filters, default=None,
                    help="lstm-fcn, fcn: filters of the three convolution blocks (default 32,64,32; "
                    "the paper's 128,256,128 costs 16x the arithmetic)")
     t.add_argument("--bidirectional", action="store_true",
@@ -263,11 +263,16 @@ def _refuse_unused_options(args) -> None:
     would leave the user believing, say, that the LSTM read the sequences both ways."""
     unused = {"--bidirectional": args.bidirectional and args.model != "lstm-fcn",
               "--readout": args.readout is not None and args.model not in ("lstm", "rnn"),
-              "--hidden": args.hidden is not None and args.model == "fcn"}
+              "--hidden": args.hidden is not None and args.model == "fcn",
+              "--layers": args.layers != 1 and args.model in ("lstm-fcn", "fcn"),
+              "--dropout": args.dropout > 0 and args.model in ("lstm-fcn", "fcn"),
+              "--filters": args.filters is not None and args.model in ("lstm", "rnn")}
     for flag, given in unused.items():
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
                              f"'lstmlab classify train --help' for the models each option is for")
+    if args.filters is None:
+        args.filters = (32, 64, 32)
 
 
 def cmd_classify_train(args) -> int:
