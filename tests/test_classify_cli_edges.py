@@ -238,3 +238,14 @@ def test_test_fraction_with_a_test_set_is_refused(tmp_path, capsys):
                  "0.3", "--quiet", "--out", str(out)]) == 2
     assert "--test-fraction 0.3 cannot go with a test set" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_plateau_epochs_without_the_plateau_schedule_is_refused(tmp_path, capsys):
+    # with the default cosine schedule, --plateau-epochs did nothing, without a word
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    out = tmp_path / "r"
+    assert main(["classify", "train", str(data), "--plateau-epochs", "5", "--out", str(out)]) == 2
+    assert ("--plateau-epochs 5 is an option of --lr-schedule plateau"
+            in capsys.readouterr().err)
+    assert not out.exists()

@@ -127,7 +127,7 @@ def add_classify_parser(sub) -> None:
                    help="cosine (default): --lr cosine-decayed to a tenth over all updates; "
                    "plateau: --lr divided by the cube root of 2 after --plateau-epochs epochs "
                    "without a lower training loss, down to a tenth")
-    t.add_argument("--plateau-epochs", type=_positive, default=100, metavar="N",
+    t.add_argument("--plateau-epochs", type=_positive, default=None, metavar="N",
                    help="--lr-schedule plateau: epochs without a lower training loss before "
                    "each cut (default 100)")
     t.add_argument("--class-weight", choices=["none", "balanced"], default="none",
@@ -273,6 +273,11 @@ def _refuse_unused_options(args) -> None:
                              f"'lstmlab classify train --help' for the models each option is for")
     if args.filters is None:
         args.filters = (32, 64, 32)
+    if args.plateau_epochs is not None and args.lr_schedule != "plateau":
+        raise ValueError(f"--plateau-epochs {args.plateau_epochs} is an option of --lr-schedule "
+                         f"plateau; with --lr-schedule {args.lr_schedule} it would do nothing")
+    if args.plateau_epochs is None:
+        args.plateau_epochs = 100
 
 
 def cmd_classify_train(args) -> int:
