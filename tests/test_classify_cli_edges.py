@@ -249,3 +249,14 @@ def test_plateau_epochs_without_the_plateau_schedule_is_refused(tmp_path, capsys
     assert ("--plateau-epochs 5 is an option of --lr-schedule plateau"
             in capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_dtw_window_with_no_baselines_is_refused(tmp_path, capsys):
+    # the band of a baseline that is skipped did nothing, without a word
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    out = tmp_path / "r"
+    assert main(["classify", "train", str(data), "--dtw-window", "3", "--no-baselines",
+                 "--out", str(out)]) == 2
+    assert "--dtw-window 3 sets the 1NN-DTW baseline's band" in capsys.readouterr().err
+    assert not out.exists()

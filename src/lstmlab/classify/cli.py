@@ -278,6 +278,9 @@ def _refuse_unused_options(args) -> None:
                          f"plateau; with --lr-schedule {args.lr_schedule} it would do nothing")
     if args.plateau_epochs is None:
         args.plateau_epochs = 100
+    if args.dtw_window is not None and not args.baselines:
+        raise ValueError(f"--dtw-window {args.dtw_window} sets the 1NN-DTW baseline's band, "
+                         f"which --no-baselines skips; leave out one or the other")
 
 
 def cmd_classify_train(args) -> int:
