@@ -260,3 +260,16 @@ def test_dtw_window_with_no_baselines_is_refused(tmp_path, capsys):
                  "--out", str(out)]) == 2
     assert "--dtw-window 3 sets the 1NN-DTW baseline's band" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(features="xy"), "features must be a list of column names or None, got 'xy'"),
+    (dict(id_col=None), "id_col must be a column name, got None")])
+def test_read_sequence_csv_names_a_column_argument_of_the_wrong_type(tmp_path, kwargs, message):
+    # features="xy" was read letter by letter as the columns x and y; id_col=None was an
+    # AttributeError from inside the reader
+    from lstmlab.classify import read_sequence_csv
+
+    path = write(tmp_path / "d.csv", "id,x,y,xy,label\n1,1,2,3,a\n")
+    with pytest.raises(TypeError, match=message):
+        read_sequence_csv(path, **kwargs)

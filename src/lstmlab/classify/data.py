@@ -118,6 +118,14 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
                       missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
     """Read a long-format CSV of labelled sequences (see the module docstring)."""
+    for name, value, optional in (("id_col", id_col, False), ("label_col", label_col, True),
+                                  ("time_col", time_col, True)):
+        if not (isinstance(value, str) or (optional and value is None)):
+            raise TypeError(f"{name} must be a column name{' or None' if optional else ''}, "
+                            f"got {value!r}")
+    if isinstance(features, str) or not (features is None or all(
+            isinstance(f, str) for f in features)):  # a str would be read letter by letter
+        raise TypeError(f"features must be a list of column names or None, got {features!r}")
     header, rows, lines = read_csv_table(path)
     where = str(path)
     i_id = column_index(header, id_col, path, "sequence-id column")
