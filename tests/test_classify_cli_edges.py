@@ -273,3 +273,14 @@ def test_read_sequence_csv_names_a_column_argument_of_the_wrong_type(tmp_path, k
     path = write(tmp_path / "d.csv", "id,x,y,xy,label\n1,1,2,3,a\n")
     with pytest.raises(TypeError, match=message):
         read_sequence_csv(path, **kwargs)
+
+
+def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
+    # a (T,) array failed inside the feature check ("too many indices"), a short label list
+    # inside padding ("list index out of range")
+    from lstmlab.classify import SequenceDataError, SequenceSet
+
+    with pytest.raises(SequenceDataError, match=r"x\[1\] must have shape \(T, D\).*got \(5,\)"):
+        SequenceSet([np.zeros((5, 1)), np.zeros(5)], ["a", "b"], ["0", "1"], ["x"])
+    with pytest.raises(SequenceDataError, match="labels has 1 entries for 2 sequences"):
+        SequenceSet([np.zeros((5, 1))] * 2, ["a"], ["0", "1"], ["x"])

@@ -69,6 +69,21 @@ class SequenceSet:
     source: str = ""
     notes: list = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Shapes and counts checked where the set is made, by name: a (T,) array or a
+        missing label otherwise fails deep inside padding or training."""
+        n, D = len(self.x), len(self.features)
+        for i, s in enumerate(self.x):
+            shape = np.shape(s)
+            if len(shape) != 2 or shape[1] != D or shape[0] < 1:
+                raise SequenceDataError(f"SequenceSet: x[{i}] must have shape (T, D) with T >= 1 "
+                                        f"steps and D = {D} (features {list(self.features)}), "
+                                        f"got {shape}")
+        for name, values in (("labels", self.labels), ("ids", self.ids)):
+            if values is not None and len(values) != n:
+                raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "
+                                        f"{n} sequences")
+
     def __len__(self) -> int:
         return len(self.x)
 
