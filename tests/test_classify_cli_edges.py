@@ -284,3 +284,15 @@ def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
         SequenceSet([np.zeros((5, 1)), np.zeros(5)], ["a", "b"], ["0", "1"], ["x"])
     with pytest.raises(SequenceDataError, match="labels has 1 entries for 2 sequences"):
         SequenceSet([np.zeros((5, 1))] * 2, ["a"], ["0", "1"], ["x"])
+
+
+def test_a_set_without_a_source_is_named_by_its_case_alone():
+    # the message of a set made in Python (no source) began ": feature column ..."
+    from lstmlab.classify import SequenceDataError, SequenceSet
+    from lstmlab.classify.model import check_feature_range
+
+    data = SequenceSet([np.zeros((3, 1)), np.array([[1.0], [np.inf], [0.0]])], ["a", "b"],
+                       ["0", "1"], ["x"])
+    with pytest.raises(SequenceDataError, match=r"^feature column 'x' holds inf at case '1' "
+                                                r"\(step 1\)"):
+        check_feature_range(data)

@@ -98,7 +98,8 @@ def check_feature_range(data: SequenceSet, spread: bool = True) -> None:
     for j, name in enumerate(data.features):
         problem = range_problem(steps[:, j], name, where, spread)
         if problem:
-            raise SequenceDataError(f"{data.source}: feature {problem}")
+            raise SequenceDataError(f"{data.source + ': ' if data.source else ''}feature "
+                                    f"{problem}")
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
