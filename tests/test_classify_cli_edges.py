@@ -296,3 +296,13 @@ def test_a_set_without_a_source_is_named_by_its_case_alone():
     with pytest.raises(SequenceDataError, match=r"^feature column 'x' holds inf at case '1' "
                                                 r"\(step 1\)"):
         check_feature_range(data)
+
+
+def test_ts_reader_skips_the_archives_percent_comments(tmp_path):
+    # the UCR archive's files (sktime's UnitTest among them) open with '%' comment lines,
+    # which were refused: "expected an @tag before @data"
+    from lstmlab.classify import read_ts
+
+    path = write(tmp_path / "x.ts", "%# a cut-down problem\n%\n@problemName x\n"
+                 "@classLabel true 1 2\n@data\n1,2,3:1\n4,5,6:2\n")
+    assert read_ts(path).labels == ["1", "2"]

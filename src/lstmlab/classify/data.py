@@ -250,7 +250,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
     dims = None
     for ln, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):  # '%': the archive's ARFF-style comments
             continue
         if not in_data:
             if not line.startswith("@"):
