@@ -306,3 +306,13 @@ def test_ts_reader_skips_the_archives_percent_comments(tmp_path):
     path = write(tmp_path / "x.ts", "%# a cut-down problem\n%\n@problemName x\n"
                  "@classLabel true 1 2\n@data\n1,2,3:1\n4,5,6:2\n")
     assert read_ts(path).labels == ["1", "2"]
+
+
+def test_csv_column_options_without_data_are_refused(tmp_path, capsys):
+    # with no DATA (the digits), --features was ignored and stored in the checkpoint
+    pytest.importorskip("sklearn")
+    out = tmp_path / "run"
+    assert main(["classify", "train", "--features", "col_1", "--out", str(out)]) == 2
+    assert ("--features names a CSV column, but the data is scikit-learn's digits"
+            in capsys.readouterr().err)
+    assert not out.exists()

@@ -252,10 +252,11 @@ def _refuse_csv_options_without_csv(args, paths) -> None:
     if given:
         one = len(given) == 1
         files = [str(p) for p in paths if p is not None]
+        what = (f"{' and '.join(files)} {'is' if len(files) == 1 else 'are'} .ts data, whose "
+                f"dimensions and labels have fixed places" if files else
+                "the data is scikit-learn's digits (no DATA given), which has no CSV columns")
         raise ValueError(f"{', '.join(given)} {'names a CSV column' if one else 'name CSV columns'}"
-                         f", but {' and '.join(files)} {'is' if len(files) == 1 else 'are'} .ts "
-                         f"data, whose dimensions and labels have fixed places; leave "
-                         f"{'it' if one else 'them'} out")
+                         f", but {what}; leave {'it' if one else 'them'} out")
 
 
 def _refuse_unused_options(args) -> None:
@@ -292,8 +293,7 @@ def cmd_classify_train(args) -> int:
     from .selection import candidates, choose, flags
 
     _refuse_unused_options(args)
-    if args.data is not None:  # the digits are no CSV either, but come with no options
-        _refuse_csv_options_without_csv(args, [args.data, args.test])
+    _refuse_csv_options_without_csv(args, [args.data, args.test])
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
     test = None
