@@ -159,6 +159,8 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
     2 or 3 unidirectional, 4 or 6 bidirectional), unless ``bidirectional`` is given.
     """
     from ..layers import GRU, LSTM, RNN
+    if not isinstance(kind, str):  # Keras weights do not say which cell they belong to
+        raise ValueError(f"kind must be 'LSTM', 'SimpleRNN' or 'GRU', got {kind!r}")
     kind = {"SIMPLERNN": "RNN"}.get(kind.upper(), kind.upper())
     if kind not in ("LSTM", "RNN", "GRU"):
         raise ValueError(f"kind must be 'LSTM', 'SimpleRNN' or 'GRU', got {kind!r}")
