@@ -182,7 +182,8 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
                                            ("fcn", ["--hidden", "8"]),
                                            ("lstm-fcn", ["--layers", "2"]),
                                            ("fcn", ["--dropout", "0.5"]),
-                                           ("lstm", ["--filters", "8,8,8"])])
+                                           ("lstm", ["--filters", "8,8,8"]),
+                                           ("lstm-fcn", ["--weight-decay", "0.1"])])
 def test_cli_an_option_the_model_has_no_use_for_is_refused(tmp_path, capsys, model, option):
     # silently dropped, --bidirectional with --model lstm trained a one-way LSTM
     data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(6)))

@@ -267,7 +267,9 @@ def _refuse_unused_options(args) -> None:
               "--hidden": args.hidden is not None and args.model == "fcn",
               "--layers": args.layers != 1 and args.model in ("lstm-fcn", "fcn"),
               "--dropout": args.dropout > 0 and args.model in ("lstm-fcn", "fcn"),
-              "--filters": args.filters is not None and args.model in ("lstm", "rnn")}
+              "--filters": args.filters is not None and args.model in ("lstm", "rnn"),
+              # AdamW would shrink the batch-norm running statistics too
+              "--weight-decay": args.weight_decay > 0 and args.model in ("lstm-fcn", "fcn")}
     for flag, given in unused.items():
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
