@@ -264,6 +264,12 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
         if embedding is not None and len(chars) != embedding.num_embeddings:
             raise ValueError(f"vocab has {len(chars)} entries but the embedding has "
                              f"{embedding.num_embeddings} rows")
+        if head is not None and len(chars) != head.out_features:  # logits index the vocab
+            raise ValueError(f"vocab has {len(chars)} entries but the head has "
+                             f"{head.out_features} outputs")
+        if embedding is None and head is None:
+            raise ValueError("vocab names the tokens of an embedding or a head's outputs; "
+                             "a graph of the recurrent layer alone has neither")
         meta["vocab"] = json.dumps(chars, ensure_ascii=False)
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model, full_check=True)
