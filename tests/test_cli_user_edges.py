@@ -82,3 +82,18 @@ def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):
     out = tmp_path / "charlm.safetensors"
     assert main(["export", str(ckpt), "--format", "torch", "--out", str(out)]) == 2
     assert "no layer normalisation" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("which", ["CKPT", "TEXT_FILE"])
+def test_explore_save_refuses_to_overwrite_what_it_reads(charlm, tmp_path, capsys, which):
+    # `explore CKPT text.txt --save text.txt` replaced the text (or the model) with the page
+    import shutil
+
+    ckpt = shutil.copy(charlm, tmp_path / "model.ckpt")
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT[:200], encoding="utf-8")
+    target = ckpt if which == "CKPT" else text
+    before = target.read_bytes()
+    assert main(["explore", str(ckpt), str(text), "--save", str(target)]) == 2
+    assert f"is the {which} this command reads" in capsys.readouterr().err
+    assert target.read_bytes() == before

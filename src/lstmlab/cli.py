@@ -855,6 +855,8 @@ def cmd_explore(args) -> int:
         return 2
     from .training.lm import load_charlm
 
+    for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
+        refuse_overwriting_inputs(args.save, "--save", {name: path})
     model, vocab, _ = load_charlm(args.checkpoint)
     text = ""
     if args.files:
