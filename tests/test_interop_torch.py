@@ -211,3 +211,11 @@ def test_dtype_takes_torch_dtypes_and_names_what_it_expects():
     # (NumPy reads 'bfloat16' once ml_dtypes, which Keras' backends import, is loaded)
     with pytest.raises(ValueError, match="dtype must be float32 or float64, got '?bfloat16"):
         from_torch_state_dict(sd, dtype="bfloat16")
+
+
+def test_a_model_state_dict_given_for_one_layer_says_to_drop_the_prefix():
+    # the error listed 'rnn.weight_ih_l0' among the keys and said only that there was no
+    # 'weight_ih_l0'
+    sd = {f"rnn.{k}": v for k, v in LSTM(3, 4).torch_state_dict().items()}
+    with pytest.raises(ValueError, match="pass the entries under 'rnn.' with that prefix removed"):
+        from_torch_state_dict(sd)

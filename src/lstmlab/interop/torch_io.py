@@ -78,8 +78,12 @@ def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
     while f"weight_ih_l{layers}" in sd:
         layers += 1
     if layers == 0:
+        prefixed = sorted(k[: -len("weight_ih_l0")] for k in sd if k.endswith(".weight_ih_l0"))
+        hint = (f"; the keys of a model's child start with its name: pass the entries under "
+                f"{prefixed[0]!r} with that prefix removed (load_model_state_dict does so for "
+                f"named pieces)" if prefixed else "")
         raise ValueError(f"not a torch.nn.LSTM/RNN/GRU state_dict: no 'weight_ih_l0' among the keys "
-                         f"{sorted(sd)[:8]}")
+                         f"{sorted(sd)[:8]}{hint}")
     return layers, "weight_ih_l0_reverse" in sd, "bias_ih_l0" in sd
 
 
