@@ -316,3 +316,11 @@ def test_csv_column_options_without_data_are_refused(tmp_path, capsys):
     assert ("--features names a CSV column, but the data is scikit-learn's digits"
             in capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_an_arff_file_is_refused_pointing_at_the_ts_version(tmp_path, capsys):
+    # read as a CSV, the ARFF header gave "line 3: 2 fields, but the header has 1"
+    data = write(tmp_path / "X_TRAIN.arff", "@RELATION x\n@ATTRIBUTE a NUMERIC\n"
+                 "@ATTRIBUTE class {1,2}\n@DATA\n1.0,1\n2.0,2\n")
+    assert main(["classify", "train", str(data), "--out", str(tmp_path / "r")]) == 2
+    assert "is an ARFF file, which is not read" in capsys.readouterr().err

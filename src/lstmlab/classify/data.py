@@ -343,6 +343,10 @@ def read_sequences(path, require_labels: bool = True, **csv_options) -> Sequence
     """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
     missing)."""
     p = Path(path)
+    if p.suffix.lower() == ".arff":  # read as CSV, its @-header gives a baffling field count
+        raise SequenceDataError(f"{str(p)!r} is an ARFF file, which is not read; the UCR/UEA "
+                                f"archive ships each problem as .ts files too "
+                                f"({p.stem}.ts): pass that")
     if p.suffix.lower() == ".ts":
         return read_ts(p, missing=csv_options.get("missing", "refuse"),
                        require_labels=require_labels)
