@@ -324,3 +324,10 @@ def test_an_arff_file_is_refused_pointing_at_the_ts_version(tmp_path, capsys):
                  "@ATTRIBUTE class {1,2}\n@DATA\n1.0,1\n2.0,2\n")
     assert main(["classify", "train", str(data), "--out", str(tmp_path / "r")]) == 2
     assert "is an ARFF file, which is not read" in capsys.readouterr().err
+
+
+def test_train_names_an_rng_that_is_not_a_generator():
+    # an int seed failed inside the split: "'int' object has no attribute 'permutation'"
+    data = synthetic_sequences(12, np.random.default_rng(0))
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator .*got int"):
+        SequenceClassifier.train(data, 42, hidden_size=4, fit_config=FitConfig(epochs=1))

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import generator
 from .._scaling import mean_std, range_problem
 from ..layers.base import Module
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
@@ -68,6 +69,7 @@ KIND = "classifier"
 def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``(keep, held_out)`` index arrays: about ``fraction`` of each class held out (at least
     one per class when a class has two or more members)."""
+    rng = generator(rng)
     labels = np.asarray(labels)
     keep, held = [], []
     for c in sorted(set(labels.tolist())):
@@ -249,6 +251,7 @@ class SequenceClassifier:
         ``on_epoch`` and ``should_stop`` are passed to
         :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
         ensemble member's index as ``member``."""
+        rng = generator(rng)  # an int seed would fail deep inside the split
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
         classes = sorted(set(data.labels))
