@@ -331,3 +331,10 @@ def test_train_names_an_rng_that_is_not_a_generator():
     data = synthetic_sequences(12, np.random.default_rng(0))
     with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator .*got int"):
         SequenceClassifier.train(data, 42, hidden_size=4, fit_config=FitConfig(epochs=1))
+
+
+def test_predict_names_data_that_is_not_a_sequence_set(trained):
+    # an array failed with "'numpy.ndarray' object has no attribute 'num_features'"
+    model = SequenceClassifier.load(trained[0])
+    with pytest.raises(TypeError, match="data must be a SequenceSet .*got ndarray"):
+        model.predict(np.zeros((3, 5, 1)))

@@ -161,6 +161,13 @@ def weighted_cross_entropy(weights: np.ndarray):
     return loss_fn
 
 
+def _check_set(data) -> None:
+    if not isinstance(data, SequenceSet):  # arrays have no feature names, ids or labels here
+        raise TypeError(f"data must be a SequenceSet (from read_sequences, or "
+                        f"SequenceSet(x, labels, ids, features)), got {type(data).__name__}; "
+                        f"for arrays, lstmlab.sklearn.LSTMClassifier takes (n, T, D)")
+
+
 def _config_class(architecture: str):
     return LSTMFCNConfig if architecture == "lstm-fcn" else SequenceNetConfig
 
@@ -199,6 +206,7 @@ class SequenceClassifier:
         return out
 
     def _encode_x(self, data: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+        _check_set(data)
         if data.num_features != len(self.features):
             raise SequenceDataError(f"the model reads {len(self.features)} feature(s) per step "
                                     f"({', '.join(self.features)}); the data has "
@@ -252,6 +260,7 @@ class SequenceClassifier:
         :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
         ensemble member's index as ``member``."""
         rng = generator(rng)  # an int seed would fail deep inside the split
+        _check_set(data)
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
         classes = sorted(set(data.labels))
