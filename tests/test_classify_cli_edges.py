@@ -338,3 +338,15 @@ def test_predict_names_data_that_is_not_a_sequence_set(trained):
     model = SequenceClassifier.load(trained[0])
     with pytest.raises(TypeError, match="data must be a SequenceSet .*got ndarray"):
         model.predict(np.zeros((3, 5, 1)))
+
+
+def test_an_empty_unnamed_column_from_trailing_commas_is_not_a_feature(tmp_path):
+    # every line ending in ',' made a feature named '' with no values: "column '' has no
+    # values at all"
+    from lstmlab.classify import SequenceDataError, read_sequence_csv
+
+    rows = "".join(f"{i},{t},{'ab'[i % 2]},\n" for i in range(4) for t in range(3))
+    data = read_sequence_csv(write(tmp_path / "d.csv", "id,x,label,\n" + rows))
+    assert data.features == ["x"] and len(data) == 4
+    with pytest.raises(SequenceDataError, match="column 4 has no name in the header but holds"):
+        read_sequence_csv(write(tmp_path / "e.csv", "id,x,label,\n1,1,a,5\n1,2,a,\n"))

@@ -163,6 +163,12 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             raise SequenceDataError(f"{clash} cannot be both a feature and the id/time/label column")
     else:
         i_f = [i for i in range(len(header)) if i not in used]
+        for i in [i for i in i_f if not header[i]]:  # a trailing comma on every line
+            if any(r[i] for r in rows):
+                raise SequenceDataError(f"{where}: column {i + 1} has no name in the header but "
+                                        f"holds values; name it, or choose the features with "
+                                        f"--features")
+            i_f.remove(i)  # empty and unnamed: nothing to read
         if not i_f:
             raise SequenceDataError(f"{where} has no feature columns besides id/time/label "
                                     f"({', '.join(header)})")
