@@ -350,3 +350,14 @@ def test_an_empty_unnamed_column_from_trailing_commas_is_not_a_feature(tmp_path)
     assert data.features == ["x"] and len(data) == 4
     with pytest.raises(SequenceDataError, match="column 4 has no name in the header but holds"):
         read_sequence_csv(write(tmp_path / "e.csv", "id,x,label,\n1,1,a,5\n1,2,a,\n"))
+
+
+def test_constant_training_sequences_under_znorm_are_pointed_out(tmp_path, capsys):
+    # classes told apart by level alone: z-normalised, every sequence became zeros and the
+    # model scored chance without a word
+    rows = "".join(f"{i},{i % 2},{'ab'[i % 2]}\n" for i in range(12) for t in range(4))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "training sequences are constant, and z-normalisation turns each into zeros" in err

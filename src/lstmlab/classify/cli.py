@@ -365,6 +365,12 @@ def cmd_classify_train(args) -> int:
     args.epochs = epochs_for(len(data))
     out = output_folder(args)
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
+    # z-normalised, a constant series becomes all zeros: its level, all it shows, is lost
+    flat = sum(bool(np.all(np.ptp(s, axis=0) == 0)) for s in data.x) if znorm else 0
+    if flat:
+        print(f"note: {flat} of {len(data)} training sequences are constant, and "
+              f"z-normalisation turns each into zeros; --znorm off keeps their levels",
+              file=sys.stderr)
 
     def train(part, generator, settings, **hooks):
         config = argparse.Namespace(**{**vars(args), "epochs": epochs_for(len(part))})
