@@ -361,3 +361,19 @@ def test_constant_training_sequences_under_znorm_are_pointed_out(tmp_path, capsy
                  "1", "--quiet", "--no-baselines", "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "training sequences are constant, and z-normalisation turns each into zeros" in err
+
+
+def test_train_does_not_overwrite_a_report_of_the_users_own(tmp_path, capsys):
+    # only a model.ckpt stopped the run; a report.json or predictions.csv without one was
+    # replaced without a word
+    rows = "".join(f"{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    out = tmp_path / "results"
+    out.mkdir()
+    mine = write(out / "report.json", '{"mine": 1}')
+    argv = ["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs", "1",
+            "--quiet", "--no-baselines", "--out", str(out)]
+    assert main(argv) == 2
+    assert "already holds report.json, which this run writes" in capsys.readouterr().err
+    assert mine.read_text() == '{"mine": 1}'
+    assert main(argv + ["--force"]) == 0

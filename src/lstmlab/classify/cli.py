@@ -363,7 +363,7 @@ def cmd_classify_train(args) -> int:
         return default_epochs(round(n * (1 - val)), args.batch_size)
 
     args.epochs = epochs_for(len(data))
-    out = output_folder(args)
+    out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
     # z-normalised, a constant series becomes all zeros: its level, all it shows, is lost
     flat = sum(bool(np.all(np.ptp(s, axis=0) == 0)) for s in data.x) if znorm else 0

@@ -115,15 +115,21 @@ def _levels(text: str) -> tuple:
     return tuple(q)
 
 
-def output_folder(args) -> Path:
+def output_folder(args, writes: tuple = ()) -> Path:
     """``--out``, created, once it is clear that no run there is overwritten without
     ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
-    train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace."""
+    train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace, nor any file
+    named in ``writes`` (the run's other files: a report.json of the user's own, say)."""
     out = Path(args.out)
     held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
     if held and not args.force:
         raise ValueError(f"--out {out} already holds a model ({', '.join(held)}); choose another "
                          f"--out or pass --force to overwrite it (nothing was overwritten)")
+    other = [name for name in writes if (out / name).exists()]
+    if other and not args.force:
+        raise ValueError(f"--out {out} already holds {', '.join(other)}, which this run writes; "
+                         f"choose another --out or pass --force to overwrite "
+                         f"{'it' if len(other) == 1 else 'them'} (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
