@@ -377,3 +377,16 @@ def test_train_does_not_overwrite_a_report_of_the_users_own(tmp_path, capsys):
     assert "already holds report.json, which this run writes" in capsys.readouterr().err
     assert mine.read_text() == '{"mine": 1}'
     assert main(argv + ["--force"]) == 0
+
+
+def test_patience_without_a_validation_loss_is_refused(tmp_path, capsys):
+    # below 300 training sequences nothing is held out, and --patience did nothing, silently
+    rows = "".join(f"{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    common = ["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs", "1",
+              "--quiet", "--no-baselines"]
+    assert main(common + ["--patience", "5", "--out", str(tmp_path / "a")]) == 2
+    assert "--patience 5 stops training on the validation loss, but nothing is held out" in \
+        capsys.readouterr().err
+    assert main(common + ["--patience", "5", "--val-fraction", "0.3",
+                          "--out", str(tmp_path / "b")]) == 0

@@ -102,6 +102,7 @@ def add_classify_parser(sub) -> None:
                         "--no-select 8 and 64; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
+    t.set_defaults(patience=None)  # 30, where there is a validation loss to stop on
     t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default: chosen on held-out training data; with --no-select last)")
@@ -363,6 +364,18 @@ def cmd_classify_train(args) -> int:
         return default_epochs(round(n * (1 - val)), args.batch_size)
 
     args.epochs = epochs_for(len(data))
+    held_out = (args.val_fraction if args.val_fraction is not None else
+                0.15 if len(data) >= AUTO_VAL_MIN and args.checkpoint == "auto" else 0.0) > 0
+    if args.patience and not (held_out and args.checkpoint == "auto"):  # 0: never stops
+        why = ("--checkpoint train-loss keeps the epoch of the lowest training loss"
+               if args.checkpoint == "train-loss" else
+               "--val-fraction 0 holds nothing out" if args.val_fraction is not None else
+               f"nothing is held out ({len(data)} training sequences, fewer than "
+               f"{AUTO_VAL_MIN}: --val-fraction F holds a share out)")
+        raise ValueError(f"--patience {args.patience} stops training on the validation loss, "
+                         f"but {why}; training runs every epoch")
+    if args.patience is None:
+        args.patience = 30
     out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
     # z-normalised, a constant series becomes all zeros: its level, all it shows, is lost
