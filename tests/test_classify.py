@@ -215,7 +215,11 @@ def test_ucr_folder_names_match_in_any_case(tmp_path):
 @pytest.mark.parametrize("model, option", [("lstm", ["--bidirectional"]),
                                            ("fcn", ["--bidirectional"]),
                                            ("lstm-fcn", ["--readout", "mean"]),
-                                           ("fcn", ["--hidden", "8"])])
+                                           ("fcn", ["--hidden", "8"]),
+                                           ("lstm-fcn", ["--layers", "2"]),
+                                           ("fcn", ["--dropout", "0.5"]),
+                                           ("lstm", ["--filters", "8,8,8"]),
+                                           ("lstm-fcn", ["--weight-decay", "0.1"])])
 def test_cli_an_option_the_model_has_no_use_for_is_refused(tmp_path, capsys, model, option):
     # silently dropped, --bidirectional with --model lstm trained a one-way LSTM
     data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(6)))

@@ -69,6 +69,13 @@ def test_the_keras_extra_needs_a_backend(monkeypatch):
         _extras.require("keras", "export --format keras")
 
 
+def test_a_keras_backend_name_keras_does_not_know_is_named(monkeypatch):
+    # KERAS_BACKEND=nonsense was reported as a missing extra, with a pip line that cannot help
+    monkeypatch.setenv("KERAS_BACKEND", "nonsense")
+    with pytest.raises(ValueError, match="KERAS_BACKEND='nonsense' names no Keras backend"):
+        _extras.require("keras", "export --format keras")
+
+
 def test_no_extra_for_the_npz_forms(ckpt, tmp_path, monkeypatch):
     monkeypatch.setattr(_extras, "_installed", lambda m: False)
     for fmt in ("torch-npz", "keras-npz"):

@@ -1,6 +1,7 @@
 """Reading forecasting CSVs: every bad input gets an error naming what is wrong and where."""
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,13 @@ def test_season_detection():
     assert detect_season(np.sin(2 * np.pi * t / 7) + 0.01 * t) == 7
     r = autocorrelation(np.sin(2 * np.pi * t / 7), 14)
     assert r[0] == pytest.approx(1.0) and r[7] > 0.9
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_file_separated_by_another_character_says_so(tmp_path, sep):
+    # the error listed one column, 'Date;Passengers', and said 'Passengers' was not in it
+    from lstmlab.forecast.data import read_series
+
+    path = write(tmp_path / "s.csv", f"Date{sep}Passengers\n1949-01{sep}112\n1949-02{sep}118\n")
+    with pytest.raises(SeriesError, match=re.escape(f"the file looks separated by {sep!r}")):
+        read_series(path, "Passengers")

@@ -111,6 +111,14 @@ def test_load_torch_state_dict_names_what_is_wrong():
         layer.load_torch_state_dict(torch.nn.LSTM(3, 4).state_dict())  # an LSTM's: 4 blocks
 
 
+def test_keras_reset_before_weights_are_refused_saying_why():
+    # Keras' GRU(reset_after=False) keeps one (3H,) bias; the error named only the shapes
+    from lstmlab.interop import from_keras_weights
+    kernel, rec = np.zeros((3, 12), np.float32), np.zeros((4, 12), np.float32)
+    with pytest.raises(ValueError, match=r"reset_after=False.*computes another function"):
+        from_keras_weights([[kernel, rec, np.zeros(12, np.float32)]], kind="GRU")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_step_matches_torch_gru_cell_and_forward(backend):
     """Streaming ``step`` equals ``nn.GRUCell`` step by step (batched and unbatched) and a

@@ -192,6 +192,18 @@ def test_onnx_corrupt_bytes_and_special_files(onnx_files, tmp_path):
     assert import_onnx(onnx_files["model"]).vocab  # the good one still imports
 
 
+@pytest.mark.parametrize("source", ["bytes", "file"])
+def test_an_empty_onnx_model_is_refused_on_import(tmp_path, source):
+    # protobuf parses empty input as a model with no fields: the import succeeded and the
+    # first use said "the model has no LSTM, RNN or GRU node"
+    pytest.importorskip("onnx")
+    from lstmlab.interop import OnnxImportError, import_onnx
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(OnnxImportError, match="no graph in .*empty or truncated"):
+        import_onnx(b"" if source == "bytes" else path)
+
+
 # -- memory ------------------------------------------------------------------------------------
 
 def bounded(cases: dict, warm_ckpt, limit_mb=MEMORY_LIMIT_MB) -> dict:

@@ -105,6 +105,13 @@ def test_errors_name_the_problem():
         load_keras_weights(make("RNN"), [[np.zeros((3, 5), int), np.zeros((5, 5)), np.zeros(5)]])
 
 
+def test_a_kind_that_is_not_a_name_is_refused_by_name():
+    # kind=None (which from_torch_state_dict takes, to read the kind off the shapes) was an
+    # AttributeError: "'NoneType' object has no attribute 'upper'"
+    with pytest.raises(ValueError, match="kind must be 'LSTM', 'SimpleRNN' or 'GRU', got None"):
+        from_keras_weights(to_keras_weights(make("LSTM")), kind=None)
+
+
 # -- real Keras -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

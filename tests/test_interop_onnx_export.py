@@ -103,6 +103,17 @@ def test_onnx_weight_layout():
                                       p["P_l0"][ours * H:(ours + 1) * H])
 
 
+def test_a_vocab_that_does_not_fit_the_head_is_refused():
+    # the vocabulary went into the metadata as given: a head of 4 outputs with 3 characters
+    # decoded logits into the wrong characters, and a layer alone carried a vocabulary
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="head has 4 outputs but vocab has 3 entries"):
+        to_onnx(LSTM(2, 5, rng=rng), embedding=Embedding(3, 2, rng=rng),
+                head=Linear(5, 4, rng=rng), vocab="abc")
+    with pytest.raises(ValueError, match="a graph of the recurrent layer alone has neither"):
+        to_onnx(LSTM(2, 5, rng=rng), vocab="abc")
+
+
 def test_export_rejects_mismatched_pieces(tmp_path):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="input_size"):

@@ -197,3 +197,25 @@ def test_from_torch_takes_bfloat16_and_names_a_bad_kind_or_state_dict():
         from_torch_state_dict(want, kind="lstm2")
     with pytest.raises(TypeError, match="state_dict must be a mapping of names to arrays"):
         from_torch_state_dict(list(want.items()))
+
+
+def test_dtype_takes_torch_dtypes_and_names_what_it_expects():
+    # dtype=torch.float64 raised NumPy's "Cannot interpret 'torch.float64' as a data type",
+    # and dtype="bfloat16" its "data type 'bfloat16' not understood"
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch
+    module = torch.nn.LSTM(3, 4)
+    assert from_torch(module, dtype=torch.float64).dtype == np.float64
+    sd = {k: v.numpy() for k, v in module.state_dict().items()}
+    assert from_torch_state_dict(sd, dtype=torch.float32).dtype == np.float32
+    # (NumPy reads 'bfloat16' once ml_dtypes, which Keras' backends import, is loaded)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got '?bfloat16"):
+        from_torch_state_dict(sd, dtype="bfloat16")
+
+
+def test_a_model_state_dict_given_for_one_layer_says_to_drop_the_prefix():
+    # the error listed 'rnn.weight_ih_l0' among the keys and said only that there was no
+    # 'weight_ih_l0'
+    sd = {f"rnn.{k}": v for k, v in LSTM(3, 4).torch_state_dict().items()}
+    with pytest.raises(ValueError, match="pass the entries under 'rnn.' with that prefix removed"):
+        from_torch_state_dict(sd)

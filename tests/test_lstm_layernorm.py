@@ -221,6 +221,19 @@ def test_torch_state_dict_round_trip():
                      ).load_torch_state_dict(a.torch_state_dict())
 
 
+def test_from_torch_state_dict_builds_the_layer_norm_lstm_its_keys_describe():
+    # the ln_* keys torch_state_dict writes were "unexpected" to from_torch_state_dict, which
+    # built a plain LSTM: its own output could not be read back
+    from lstmlab.interop import from_torch_state_dict
+
+    rng = np.random.default_rng(3)
+    a = random_layer(3, 4, 2, np.float64, rng, bidirectional=True)
+    b = from_torch_state_dict(a.torch_state_dict())
+    assert b.layer_norm and b.bidirectional and b.num_layers == 2
+    x = rng.normal(size=(5, 2, 3))
+    np.testing.assert_array_equal(b(x)[0], a(x)[0])
+
+
 @pytest.mark.parametrize("opts", [dict(proj_size=2), dict(peephole=True), dict(clip=1.0),
                                   dict(input_forget=True)])
 def test_combinations_it_does_not_have_are_refused(opts):

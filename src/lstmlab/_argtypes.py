@@ -164,3 +164,16 @@ def output_file(text: str) -> str:
                                          f"directory")
     _creatable(path, text)
     return text
+
+
+def refuse_overwriting_inputs(out, flag: str, inputs: dict) -> None:
+    """Refuse an output file ``out`` (given as ``flag``) that is one of the command's input
+    files (``inputs``: what each is called, e.g. ``{"CKPT": path}``): writing the result
+    there would destroy the model or data it was computed from. Raises ValueError."""
+    if out is None or not Path(out).exists():
+        return
+    for name, path in inputs.items():
+        if path is not None and Path(path).exists() and os.path.samefile(out, path):
+            raise ValueError(f"{flag} {str(out)!r} is the {name} this command reads "
+                             f"({str(path)!r}); writing there would overwrite it, so choose "
+                             f"another {flag}")

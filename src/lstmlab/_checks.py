@@ -87,7 +87,15 @@ def probability(value, name: str) -> float:
 
 
 def float_dtype(dtype, name: str = "dtype") -> np.dtype:
-    dt = np.dtype(dtype)
+    """float32 or float64 from anything NumPy reads as one, or ``torch.float32`` /
+    ``torch.float64`` (what the interop functions' torch users write); else a ValueError
+    naming ``name``."""
+    if type(dtype).__module__ == "torch":  # torch.dtype: NumPy cannot interpret it
+        dtype = str(dtype).rpartition(".")[2]
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:  # 'bfloat16', an object: NumPy's "data type not understood"
+        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}") from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"{name} must be float32 or float64, got {dt}")
     return dt

@@ -53,6 +53,11 @@ def require(extra: str, what: str) -> None:
     """Raise :class:`MissingExtra` naming ``extra`` and the pip line when ``what`` (for
     example ``"export --format onnx"``) cannot run for lack of it."""
     missing = [m for m in MODULES[extra] if not _installed(m)]
+    chosen = os.environ.get("KERAS_BACKEND")
+    if extra == "keras" and chosen and chosen not in KERAS_BACKENDS + ("numpy", "openvino"):
+        raise ValueError(f"{what}: KERAS_BACKEND={chosen!r} names no Keras backend (Keras 3 "
+                         f"runs on {', '.join(KERAS_BACKENDS)}, numpy or openvino); set one of "
+                         f"them, or unset it to use the first installed")
     if extra == "keras" and not missing and keras_backend() is None:
         missing.append("a Keras backend (" + os.environ.get("KERAS_BACKEND", "tensorflow, jax "
                                                             "or torch") + ")")

@@ -17,6 +17,7 @@ from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
+from ._argtypes import refuse_overwriting_inputs
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
 from ._extras import MissingExtra, require
@@ -264,6 +265,7 @@ def cmd_export(args) -> int:
     from .training.lm import load_charlm
 
     out = Path(args.out)
+    refuse_overwriting_inputs(out, "--out", {"CKPT": args.checkpoint})
     if args.format == "keras" and out.suffix != ".keras":
         raise ValueError(f"--out must end in .keras for --format keras (keras.saving.load_model "
                          f"opens only those), got {args.out!r}")
@@ -282,6 +284,12 @@ def cmd_export(args) -> int:
         return 0
     if args.format == "torch":
         from .interop import save_safetensors
+
+        if getattr(model.rnn, "layer_norm", False):  # nn.LSTM would refuse the ln_* keys
+            raise ValueError("--format torch writes the state dict of a module whose rnn is a "
+                             "torch.nn.LSTM, which has no layer normalisation: a layer-norm "
+                             "char-LM cannot be loaded into it; --format torch-npz writes its "
+                             "state dict with the ln_* gains for a module of your own")
 
         save_safetensors(out, pieces, {"vocab": json.dumps(vocab.to_json(), ensure_ascii=False),
                                        "config": json.dumps(model.config.to_json())})
@@ -553,6 +561,7 @@ def cmd_generate(args) -> int:
     model, vocab, _ = load_charlm(args.checkpoint)
     if args.prompt is None:  # a character the model knows, so the default never fails
         args.prompt = "\n" if "\n" in vocab else vocab.chars[0]
+    vocab.encode(args.prompt, unknown=args.unknown)  # a bad prompt is refused before any output
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
     sys.stdout.write(args.prompt)
@@ -846,6 +855,8 @@ def cmd_explore(args) -> int:
         return 2
     from .training.lm import load_charlm
 
+    for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
+        refuse_overwriting_inputs(args.save, "--save", {name: path})
     model, vocab, _ = load_charlm(args.checkpoint)
     text = ""
     if args.files:

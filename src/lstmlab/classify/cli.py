@@ -15,6 +15,7 @@ from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
+from .._argtypes import refuse_overwriting_inputs
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, MIN_EPOCHS, MIN_UPDATES, MODELS, SCHEDULES,
@@ -63,7 +64,7 @@ PREDICT_HELP = """\
 Label the sequences in DATA (CSV or .ts; same features as in training). The CSV column names
 (--id, --time, --label, --features) default to those the model was trained with. Writes id,
 predicted label and class probabilities (to --out, or stdout); if DATA has labels, also
-prints the accuracy and the confusion matrix.
+prints the accuracy and the confusion matrix (to stderr when the CSV goes to stdout).
 
 example:
   lstmlab classify predict runs/gunpoint/model.ckpt GunPoint_TEST.ts --out labels.csv
@@ -74,7 +75,8 @@ def _add_data_options(p, stored: str = "") -> None:
     p.add_argument("--id", dest="id_col", default=None,
                    help=f"CSV sequence-id column (default{stored} id)")
     p.add_argument("--time", dest="time_col", default=None,
-                   help=f"CSV time-order column (default{stored} row order)")
+                   help=f"CSV time-order column (default{stored} row order"
+                   + ("; '' keeps the row order of a file without it)" if stored else ")"))
     p.add_argument("--label", dest="label_col", default=None,
                    help=f"CSV label column (default{stored} label)")
     p.add_argument("--features", type=_column_names, default=None,
@@ -101,13 +103,14 @@ def add_classify_parser(sub) -> None:
                         "--no-select 8 and 64; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
+    t.set_defaults(patience=None)  # 30, where there is a validation loss to stop on
     t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default: chosen on held-out training data; with --no-select last)")
     t.add_argument("--select", action=argparse.BooleanOptionalAction, default=True,
                    help="choose --hidden and --readout, those not given, on held-out training "
                    "data (default: on)")
-    t.add_argument("--filters", type=_filters, default=(32, 64, 32),
+    t.add_argument("--filters", type=_filters, default=None,
                    help="lstm-fcn, fcn: filters of the three convolution blocks (default 32,64,32; "
                    "the paper's 128,256,128 costs 16x the arithmetic)")
     t.add_argument("--bidirectional", action="store_true",
@@ -126,13 +129,13 @@ def add_classify_parser(sub) -> None:
                    help="cosine (default): --lr cosine-decayed to a tenth over all updates; "
                    "plateau: --lr divided by the cube root of 2 after --plateau-epochs epochs "
                    "without a lower training loss, down to a tenth")
-    t.add_argument("--plateau-epochs", type=_positive, default=100, metavar="N",
+    t.add_argument("--plateau-epochs", type=_positive, default=None, metavar="N",
                    help="--lr-schedule plateau: epochs without a lower training loss before "
                    "each cut (default 100)")
     t.add_argument("--class-weight", choices=["none", "balanced"], default="none",
                    help="balanced: weight each sequence's loss by n / (classes x its class's "
                    "count) (default none)")
-    t.add_argument("--test-fraction", type=_fraction, default=0.2,
+    t.add_argument("--test-fraction", type=_fraction, default=None,
                    help="test share when no test set is given (default 0.2)")
     t.add_argument("--dtw-window", type=_nonneg_int, default=None, metavar="W",
                    help="1NN-DTW baseline: Sakoe-Chiba band of W steps (default: no band)")
@@ -169,7 +172,8 @@ def _csv_options(args, stored: dict | None = None) -> dict:
     feats = args.features or stored.get("features")
     return dict(id_col=args.id_col or stored.get("id_col") or "id",
                 label_col=args.label_col or stored.get("label_col") or "label",
-                time_col=args.time_col or stored.get("time_col"), features=feats,
+                time_col=(None if args.time_col == "" else  # '': the row order, not the stored
+                          args.time_col or stored.get("time_col")), features=feats,
                 missing=args.missing)
 
 
@@ -184,12 +188,12 @@ def _predictions_csv(model, data, proba) -> str:
     return buf.getvalue()
 
 
-def _print_evaluation(model, res: dict, what: str) -> None:
+def _print_evaluation(model, res: dict, what: str, file=None) -> None:
     from .model import format_confusion
 
     print(f"{what}: accuracy {res['accuracy']:.4f} on {res['n']} sequences "
-          f"(majority-class baseline {res['majority_accuracy']:.4f})")
-    print(format_confusion(res["confusion"], model.classes))
+          f"(majority-class baseline {res['majority_accuracy']:.4f})", file=file)
+    print(format_confusion(res["confusion"], model.classes), file=file)
 
 
 def _check_fits(args, data, classes: int, hidden: int) -> None:
@@ -237,16 +241,51 @@ def _print_comparison(rows, res: dict) -> None:
               f" ± {m.std():.4f}, range {m.min():.4f}-{m.max():.4f})")
 
 
+def _refuse_csv_options_without_csv(args, paths) -> None:
+    """--id, --time, --label and --features name CSV columns: given when every file read is a
+    .ts file (or a UCR/UEA folder), they would be ignored, and the user left believing, say,
+    that --features chose the dimensions the model reads."""
+    if any(p is not None and not Path(p).is_dir() and Path(p).suffix.lower() != ".ts"
+           for p in paths):
+        return
+    given = [flag for flag, value in (("--id", args.id_col), ("--time", args.time_col),
+                                      ("--label", args.label_col), ("--features", args.features))
+             if value is not None]
+    if given:
+        one = len(given) == 1
+        files = [str(p) for p in paths if p is not None]
+        what = (f"{' and '.join(files)} {'is' if len(files) == 1 else 'are'} .ts data, whose "
+                f"dimensions and labels have fixed places" if files else
+                "the data is scikit-learn's digits (no DATA given), which has no CSV columns")
+        raise ValueError(f"{', '.join(given)} {'names a CSV column' if one else 'name CSV columns'}"
+                         f", but {what}; leave {'it' if one else 'them'} out")
+
+
 def _refuse_unused_options(args) -> None:
     """An option the chosen --model has no use for stops the command; silently dropped, it
     would leave the user believing, say, that the LSTM read the sequences both ways."""
     unused = {"--bidirectional": args.bidirectional and args.model != "lstm-fcn",
               "--readout": args.readout is not None and args.model not in ("lstm", "rnn"),
-              "--hidden": args.hidden is not None and args.model == "fcn"}
+              "--hidden": args.hidden is not None and args.model == "fcn",
+              "--layers": args.layers != 1 and args.model in ("lstm-fcn", "fcn"),
+              "--dropout": args.dropout > 0 and args.model in ("lstm-fcn", "fcn"),
+              "--filters": args.filters is not None and args.model in ("lstm", "rnn"),
+              # AdamW would shrink the batch-norm running statistics too
+              "--weight-decay": args.weight_decay > 0 and args.model in ("lstm-fcn", "fcn")}
     for flag, given in unused.items():
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
                              f"'lstmlab classify train --help' for the models each option is for")
+    if args.filters is None:
+        args.filters = (32, 64, 32)
+    if args.plateau_epochs is not None and args.lr_schedule != "plateau":
+        raise ValueError(f"--plateau-epochs {args.plateau_epochs} is an option of --lr-schedule "
+                         f"plateau; with --lr-schedule {args.lr_schedule} it would do nothing")
+    if args.plateau_epochs is None:
+        args.plateau_epochs = 100
+    if args.dtw_window is not None and not args.baselines:
+        raise ValueError(f"--dtw-window {args.dtw_window} sets the 1NN-DTW baseline's band, "
+                         f"which --no-baselines skips; leave out one or the other")
 
 
 def cmd_classify_train(args) -> int:
@@ -258,6 +297,7 @@ def cmd_classify_train(args) -> int:
     from .selection import candidates, choose, flags
 
     _refuse_unused_options(args)
+    _refuse_csv_options_without_csv(args, [args.data, args.test])
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
     test = None
@@ -275,12 +315,29 @@ def cmd_classify_train(args) -> int:
     for note in data.notes + (test.notes if test else []):
         print(f"missing values: {note}", file=sys.stderr)
     check_feature_range(data)
+    if len(set(data.labels)) < 2:
+        raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "
+                         f"({data.labels[0]!r}); a classifier needs at least two classes")
+    if test is not None and args.test_fraction is not None:  # it would hold nothing out
+        raise ValueError(f"--test-fraction {args.test_fraction:g} cannot go with a test set "
+                         f"({test.source}, from "
+                         f"{'--test' if args.test else 'the folder'}): the model is tested on it "
+                         f"and nothing is split off; leave out one or the other")
+    if args.test_fraction is None:
+        args.test_fraction = 0.2
     if test is not None:
+        if test.num_features != data.num_features:  # found after training, the model is lost
+            raise ValueError(f"the test set {test.source} has {test.num_features} feature(s) "
+                             f"per step ({', '.join(test.features)}), the training data "
+                             f"{data.num_features} ({', '.join(data.features)})")
         check_feature_range(test, spread=False)
+        unseen = sorted(set(test.labels) - set(data.labels))
+        if unseen:  # found only after training, the error would throw the trained model away
+            raise ValueError(f"the test set {test.source} has labels that the training data "
+                             f"does not have: {', '.join(map(repr, unseen[:5]))} (training "
+                             f"classes: {', '.join(map(repr, sorted(set(data.labels))))}); "
+                             f"a classifier can only predict the classes it was trained on")
     if test is None:
-        if len(set(data.labels)) < 2:
-            raise ValueError(f"the data has only one class ({data.labels[0]!r}); a classifier "
-                             f"needs at least two classes")
         keep, held = stratified_split(data.labels, args.test_fraction, rng)
         if len(held) == 0 and args.test_fraction > 0:  # a class keeps its only sequence
             raise ValueError(f"no test set: every class has a single sequence ({len(keep)} "
@@ -308,8 +365,26 @@ def cmd_classify_train(args) -> int:
         return default_epochs(round(n * (1 - val)), args.batch_size)
 
     args.epochs = epochs_for(len(data))
-    out = output_folder(args)
+    held_out = (args.val_fraction if args.val_fraction is not None else
+                0.15 if len(data) >= AUTO_VAL_MIN and args.checkpoint == "auto" else 0.0) > 0
+    if args.patience and not (held_out and args.checkpoint == "auto"):  # 0: never stops
+        why = ("--checkpoint train-loss keeps the epoch of the lowest training loss"
+               if args.checkpoint == "train-loss" else
+               "--val-fraction 0 holds nothing out" if args.val_fraction is not None else
+               f"nothing is held out ({len(data)} training sequences, fewer than "
+               f"{AUTO_VAL_MIN}: --val-fraction F holds a share out)")
+        raise ValueError(f"--patience {args.patience} stops training on the validation loss, "
+                         f"but {why}; training runs every epoch")
+    if args.patience is None:
+        args.patience = 30
+    out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
+    # z-normalised, a constant series becomes all zeros: its level, all it shows, is lost
+    flat = sum(bool(np.all(np.ptp(s, axis=0) == 0)) for s in data.x) if znorm else 0
+    if flat:
+        print(f"note: {flat} of {len(data)} training sequences are constant, and "
+              f"z-normalisation turns each into zeros; --znorm off keeps their levels",
+              file=sys.stderr)
 
     def train(part, generator, settings, **hooks):
         config = argparse.Namespace(**{**vars(args), "epochs": epochs_for(len(part))})
@@ -367,8 +442,11 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     if args.baselines:
         baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
     sm = model.meta["summary"]
-    model.save(out / "model.ckpt", extra={"csv_options": {k: v for k, v in opts.items()
-                                                          if k != "missing"},
+    stored = {k: v for k, v in opts.items() if k != "missing"}
+    if args.data is not None and Path(args.data).suffix.lower() != ".ts" \
+            and not Path(args.data).is_dir():  # CSV: predict reads these columns by name
+        stored["features"] = list(data.features)
+    model.save(out / "model.ckpt", extra={"csv_options": stored,
                                           "test_accuracy": res["accuracy"]})
     proba = model.predict_proba(test)
     atomic_write_text(out / "predictions.csv", _predictions_csv(model, test, proba))
@@ -400,6 +478,8 @@ def cmd_classify_predict(args) -> int:
     from .data import read_sequences
     from .model import SequenceClassifier, check_feature_range
 
+    refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
+    _refuse_csv_options_without_csv(args, [args.data])
     model = SequenceClassifier.load(args.checkpoint)
     data = read_sequences(args.data, require_labels=False,
                           **_csv_options(args, model.meta.get("csv_options")))
@@ -414,8 +494,9 @@ def cmd_classify_predict(args) -> int:
     if data.labels is not None:
         known = set(model.classes)
         unseen = sorted({lab for lab in data.labels if lab not in known})
-        if not unseen:
-            _print_evaluation(model, model.evaluate(data), str(args.data))
+        if not unseen:  # stdout carries the CSV unless --out is given
+            _print_evaluation(model, model.evaluate(data), str(args.data),
+                              file=sys.stdout if args.out else sys.stderr)
         else:  # an accuracy over the classes the model has would hide these sequences
             n = sum(lab not in known for lab in data.labels)
             print(f"no accuracy: {n} of {len(data)} sequences have labels the model was not "

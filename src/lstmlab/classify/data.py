@@ -69,6 +69,21 @@ class SequenceSet:
     source: str = ""
     notes: list = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Shapes and counts checked where the set is made, by name: a (T,) array or a
+        missing label otherwise fails deep inside padding or training."""
+        n, D = len(self.x), len(self.features)
+        for i, s in enumerate(self.x):
+            shape = np.shape(s)
+            if len(shape) != 2 or shape[1] != D or shape[0] < 1:
+                raise SequenceDataError(f"SequenceSet: x[{i}] must have shape (T, D) with T >= 1 "
+                                        f"steps and D = {D} (features {list(self.features)}), "
+                                        f"got {shape}")
+        for name, values in (("labels", self.labels), ("ids", self.ids)):
+            if values is not None and len(values) != n:
+                raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "
+                                        f"{n} sequences")
+
     def __len__(self) -> int:
         return len(self.x)
 
@@ -95,6 +110,22 @@ class SequenceSet:
                            [self.ids[i] for i in idx], self.features, self.source, self.notes)
 
 
+def _no_label(label: str) -> bool:
+    return label == "" or label.lower() in ("na", "nan", "?")
+
+
+def _all_or_none(labels, unlabelled: list):
+    """``labels`` (None where missing) when every sequence has one, None when none has (a
+    file to label: an empty label column, ``?`` in every case); a file with some labels
+    missing is an error naming the first (an accuracy over part of it would mislead)."""
+    if not unlabelled:
+        return labels
+    if len(unlabelled) == len(labels):
+        return None
+    raise SequenceDataError(f"{unlabelled[0]}, but other sequences have labels; label every "
+                            f"sequence, or none to only predict")
+
+
 # -- CSV ------------------------------------------------------------------------------------
 
 @_as_sequence_errors
@@ -102,6 +133,14 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
                       missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
     """Read a long-format CSV of labelled sequences (see the module docstring)."""
+    for name, value, optional in (("id_col", id_col, False), ("label_col", label_col, True),
+                                  ("time_col", time_col, True)):
+        if not (isinstance(value, str) or (optional and value is None)):
+            raise TypeError(f"{name} must be a column name{' or None' if optional else ''}, "
+                            f"got {value!r}")
+    if isinstance(features, str) or not (features is None or all(
+            isinstance(f, str) for f in features)):  # a str would be read letter by letter
+        raise TypeError(f"features must be a list of column names or None, got {features!r}")
     header, rows, lines = read_csv_table(path)
     where = str(path)
     i_id = column_index(header, id_col, path, "sequence-id column")
@@ -109,6 +148,13 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     i_y = None
     if label_col is not None and (require_labels or label_col in header):
         i_y = column_index(header, label_col, path, "label column")
+    roles = [(i, role) for i, role in ((i_id, "sequence-id"), (i_t, "time"), (i_y, "label"))
+             if i is not None]
+    for k, (i, role) in enumerate(roles):
+        other = next((r for j, r in roles[k + 1:] if j == i), None)
+        if other:  # one column in two roles: read as labels or times, the error would mislead
+            raise SequenceDataError(f"{header[i]!r} is given as both the {role} column and the "
+                                    f"{other} column; they must be different columns")
     used = {i for i in (i_id, i_t, i_y) if i is not None}
     if features:
         i_f = [column_index(header, f, path, "feature column") for f in features]
@@ -117,6 +163,12 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             raise SequenceDataError(f"{clash} cannot be both a feature and the id/time/label column")
     else:
         i_f = [i for i in range(len(header)) if i not in used]
+        for i in [i for i in i_f if not header[i]]:  # a trailing comma on every line
+            if any(r[i] for r in rows):
+                raise SequenceDataError(f"{where}: column {i + 1} has no name in the header but "
+                                        f"holds values; name it, or choose the features with "
+                                        f"--features")
+            i_f.remove(i)  # empty and unnamed: nothing to read
         if not i_f:
             raise SequenceDataError(f"{where} has no feature columns besides id/time/label "
                                     f"({', '.join(header)})")
@@ -131,6 +183,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                     f"sequence")
         groups.setdefault(r[i_id], []).append(k)
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
+    unlabelled = []  # where a label is missing, when labels are optional
     for sid, ks in groups.items():
         if i_t is not None:
             times = [rows[k][i_t] for k in ks]
@@ -162,13 +215,16 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                 raise SequenceDataError(f"{where}: sequence {sid!r} has more than one label: "
                                         f"{shown}; a sequence has one label")
             label = found.pop()
-            if label == "" or label.lower() in ("na", "nan", "?"):
-                raise SequenceDataError(f"{where}, line {seq_lines[0]}: sequence {sid!r} has no "
-                                        f"label")
+            if _no_label(label):
+                problem = f"{where}, line {seq_lines[0]}: sequence {sid!r} has no label"
+                if require_labels:
+                    raise SequenceDataError(problem)
+                unlabelled.append(problem)
+                label = None
             labels.append(label)
         xs.append(seq)
         ids.append(sid)
-    return SequenceSet(xs, labels, ids, names, where, notes)
+    return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
 
 
 # -- UCR/UEA .ts ----------------------------------------------------------------------------
@@ -196,10 +252,11 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
     tags: dict[str, str] = {}
     in_data = False
     xs, labels, notes = [], [], []
+    unlabelled = []  # where a label is missing, when labels are optional
     dims = None
     for ln, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):  # '%': the archive's ARFF-style comments
             continue
         if not in_data:
             if not line.startswith("@"):
@@ -223,10 +280,20 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         parts = line.split(":")
         if has_label:
             label = parts.pop().strip()
+            if _no_label(label):
+                problem = (f"{where}, line {ln}: case {len(xs)} has no class label (found "
+                           f"{label!r} after the last ':')")
+                if require_labels:
+                    raise SequenceDataError(problem)
+                unlabelled.append(problem)
+                label = None
             labels.append(label)
         if "(" in line:
             raise SequenceDataError(f"{where}, line {ln}: time-stamped values '(t,v)' are not "
                                     f"supported")
+        if not parts:  # a lone label: splitting would find zero dimensions
+            raise SequenceDataError(f"{where}, line {ln}: the case has no values before its "
+                                    f"label {label!r}; a case is 'v1,v2,...:label'")
         series = [[_ts_value(v, ln, where) for v in p.split(",")] for p in parts]
         if dims is None:
             dims = len(series)
@@ -249,6 +316,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         raise SequenceDataError(f"{where}: no @data line; is this a UCR/UEA .ts file?")
     if not xs:
         raise SequenceDataError(f"{where}: @data is followed by no cases")
+    labels = _all_or_none(labels, unlabelled)
     if not labels:
         if require_labels:
             raise SequenceDataError(f"{where}: the cases have no class labels (@classLabel false)")
@@ -303,6 +371,10 @@ def read_sequences(path, require_labels: bool = True, **csv_options) -> Sequence
     """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
     missing)."""
     p = Path(path)
+    if p.suffix.lower() == ".arff":  # read as CSV, its @-header gives a baffling field count
+        raise SequenceDataError(f"{str(p)!r} is an ARFF file, which is not read; the UCR/UEA "
+                                f"archive ships each problem as .ts files too "
+                                f"({p.stem}.ts): pass that")
     if p.suffix.lower() == ".ts":
         return read_ts(p, missing=csv_options.get("missing", "refuse"),
                        require_labels=require_labels)

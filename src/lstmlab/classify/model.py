@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import generator
 from .._scaling import mean_std, range_problem
 from ..layers.base import Module
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
@@ -68,6 +69,7 @@ KIND = "classifier"
 def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``(keep, held_out)`` index arrays: about ``fraction`` of each class held out (at least
     one per class when a class has two or more members)."""
+    rng = generator(rng)
     labels = np.asarray(labels)
     keep, held = [], []
     for c in sorted(set(labels.tolist())):
@@ -98,7 +100,8 @@ def check_feature_range(data: SequenceSet, spread: bool = True) -> None:
     for j, name in enumerate(data.features):
         problem = range_problem(steps[:, j], name, where, spread)
         if problem:
-            raise SequenceDataError(f"{data.source}: feature {problem}")
+            raise SequenceDataError(f"{data.source + ': ' if data.source else ''}feature "
+                                    f"{problem}")
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -158,6 +161,13 @@ def weighted_cross_entropy(weights: np.ndarray):
     return loss_fn
 
 
+def _check_set(data) -> None:
+    if not isinstance(data, SequenceSet):  # arrays have no feature names, ids or labels here
+        raise TypeError(f"data must be a SequenceSet (from read_sequences, or "
+                        f"SequenceSet(x, labels, ids, features)), got {type(data).__name__}; "
+                        f"for arrays, lstmlab.sklearn.LSTMClassifier takes (n, T, D)")
+
+
 def _config_class(architecture: str):
     return LSTMFCNConfig if architecture == "lstm-fcn" else SequenceNetConfig
 
@@ -196,12 +206,17 @@ class SequenceClassifier:
         return out
 
     def _encode_x(self, data: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+        _check_set(data)
         if data.num_features != len(self.features):
             raise SequenceDataError(f"the model reads {len(self.features)} feature(s) per step "
                                     f"({', '.join(self.features)}); the data has "
                                     f"{data.num_features} ({', '.join(data.features)})")
         if len(data) == 0:
             raise SequenceDataError("there are no sequences")
+        if list(data.features) != self.features and sorted(data.features) == sorted(self.features):
+            order = [list(data.features).index(f) for f in self.features]  # the same columns,
+            data = SequenceSet([s[:, order] for s in data.x], data.labels, data.ids,  # by name
+                               list(self.features), data.source, data.notes)
         raw = data
         data = self._prepare(data)
         x, lengths = data.padded(np.float64)  # (T, n, D)
@@ -244,6 +259,8 @@ class SequenceClassifier:
         ``on_epoch`` and ``should_stop`` are passed to
         :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
         ensemble member's index as ``member``."""
+        rng = generator(rng)  # an int seed would fail deep inside the split
+        _check_set(data)
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
         classes = sorted(set(data.labels))

@@ -63,11 +63,16 @@ class Selection:
                 "criterion": "held-out accuracy, then mean cross-entropy, then the first"}
 
     def describe(self) -> str:
-        """One line: what was chosen, on what, against what."""
+        """One line: what was chosen, on what, against what; a candidate whose training was
+        stopped (Ctrl-C, SIGTERM) is marked, since its score is not that of its setting."""
         rows = "; ".join(f"{flags(c['settings'])}: {c['accuracy']:.3f} ({c['loss']:.3f})"
+                         + (" interrupted" if c.get("status") == "interrupted" else "")
                          for c in self.scores)
+        stopped = any(c.get("status") == "interrupted" for c in self.scores)
         return (f"chose {flags(self.chosen)} on {self.n_held} held-out training sequences "
-                f"(trained on {self.n_fit}); accuracy (cross-entropy): {rows}")
+                f"(trained on {self.n_fit}); accuracy (cross-entropy): {rows}"
+                + ("; the choice was interrupted, so it compares candidates trained "
+                   "partly or not at all" if stopped else ""))
 
 
 def choose(data: SequenceSet, rng: np.random.Generator, options: list[dict],
@@ -94,6 +99,7 @@ def choose(data: SequenceSet, rng: np.random.Generator, options: list[dict],
         scores.append({"settings": settings,
                        "accuracy": float(np.mean(proba.argmax(axis=1) == truth)),
                        "loss": float(-np.mean(np.log(picked))),
-                       "seconds": float(model.meta["summary"]["seconds"])})
+                       "seconds": float(model.meta["summary"]["seconds"]),
+                       "status": model.meta["summary"].get("status", "finished")})
     best = min(range(len(options)), key=lambda k: (-scores[k]["accuracy"], scores[k]["loss"], k))
     return Selection(dict(options[best]), scores, len(keep), len(held))

@@ -19,6 +19,7 @@ from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
+from .._argtypes import refuse_overwriting_inputs
 from .._argtypes import repeated
 from .._argtypes import seed as _seed
 
@@ -122,15 +123,21 @@ def _levels(text: str) -> tuple:
     return tuple(sorted(q))
 
 
-def output_folder(args) -> Path:
+def output_folder(args, writes: tuple = ()) -> Path:
     """``--out``, created, once it is clear that no run there is overwritten without
     ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
-    train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace."""
+    train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace, nor any file
+    named in ``writes`` (the run's other files: a report.json of the user's own, say)."""
     out = Path(args.out)
     held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
     if held and not args.force:
         raise ValueError(f"--out {out} already holds a model ({', '.join(held)}); choose another "
                          f"--out or pass --force to overwrite it (nothing was overwritten)")
+    other = [name for name in writes if (out / name).exists()]
+    if other and not args.force:
+        raise ValueError(f"--out {out} already holds {', '.join(other)}, which this run writes; "
+                         f"choose another --out or pass --force to overwrite "
+                         f"{'it' if len(other) == 1 else 'them'} (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -454,6 +461,7 @@ def cmd_forecast_predict(args) -> int:
     from .data import read_series
     from .model import KIND, Forecaster, check_series_range, future_labels
 
+    refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "CSV": args.csv})
     meta, _ = load_checkpoint(args.checkpoint)
     if meta.get("kind") == "global_forecaster":
         from .global_cli import cmd_global_predict

@@ -130,6 +130,10 @@ def column_index(header: list[str], name: str, path, what: str = "column") -> in
         return header.index(name)
     close = [h for h in header if h.lower() == name.lower()]
     hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
+    other = next((sep for sep in ("\t", ";", "|") if len(header) == 1 and sep in header[0]), None)
+    if other and not close:  # one column holding the names: another separator
+        hint = (f" (the header is one column holding {other!r}: the file looks separated by "
+                f"{other!r}, and a CSV file here is separated by commas)")
     raise SeriesError(f"{what} {name!r} is not in {str(path)!r}{hint}; its columns are: "
                       f"{', '.join(header)}")
 

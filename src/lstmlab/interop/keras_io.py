@@ -138,8 +138,12 @@ def load_keras_weights(module, weights: Sequence) -> None:
                 if name == "b" and kind == "GRU":
                     want = (2, 3 * module.hidden_size)
                 if a.shape != want:
+                    hint = ("; a (3H,) bias is Keras' GRU(reset_after=False), which applies the "
+                            "reset gate before the recurrent product and computes another "
+                            "function: lstmlab's GRU is reset_after=True (Keras' default)"
+                            if name == "b" and kind == "GRU" and a.shape == (want[1],) else "")
                     raise ValueError(f"weights[{l}] {keras_name} of direction {d} must have shape "
-                                     f"{want}, got {a.shape}")
+                                     f"{want}, got {a.shape}{hint}")
                 new[f"{name}_{s}"] = (_bias_from_keras(kind, a, perm) if name == "b" else
                                       permute_blocks(a, perm, axis=1))
     module.load_params(new)
@@ -155,6 +159,8 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
     2 or 3 unidirectional, 4 or 6 bidirectional), unless ``bidirectional`` is given.
     """
     from ..layers import GRU, LSTM, RNN
+    if not isinstance(kind, str):  # Keras weights do not say which cell they belong to
+        raise ValueError(f"kind must be 'LSTM', 'SimpleRNN' or 'GRU', got {kind!r}")
     kind = {"SIMPLERNN": "RNN"}.get(kind.upper(), kind.upper())
     if kind not in ("LSTM", "RNN", "GRU"):
         raise ValueError(f"kind must be 'LSTM', 'SimpleRNN' or 'GRU', got {kind!r}")

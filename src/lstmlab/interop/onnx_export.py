@@ -206,6 +206,9 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     if vocab is not None:
         chars = vocab.to_json() if hasattr(vocab, "to_json") else list(vocab)
     check_vocabulary(embedding, head, chars)
+    if chars is not None and embedding is None and head is None:
+        raise ValueError("vocab names the tokens of an embedding or a head's outputs; a graph "
+                         "of the recurrent layer alone has neither")
     dtype = np.float32
     L, K, H = rnn.num_layers, rnn.num_directions, rnn.hidden_size
     g = _Graph(onnx)

@@ -774,7 +774,9 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     require("onnx", "lstmlab.interop.import_onnx")  # one line naming the extra, not a traceback
     import onnx
     from google.protobuf.message import DecodeError
+    what = "the model"
     if isinstance(model, (bytes, bytearray)):
+        what = "the bytes"
         try:
             model = onnx.load_model_from_string(bytes(model))
         except DecodeError as exc:
@@ -782,6 +784,7 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
                                   f"{shorten(str(exc))})") from None
     elif not isinstance(model, onnx.ModelProto):
         path = str(model)
+        what = f"ONNX model {path!r}"
         with open_regular_file(path, "ONNX model", OnnxImportError):
             pass  # missing, a directory, a device: refused before onnx reads it
         try:
@@ -792,4 +795,7 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
         except (OSError, ValueError, onnx.checker.ValidationError) as exc:  # external data
             raise OnnxImportError(f"ONNX model {path!r} cannot be loaded "
                                   f"({type(exc).__name__}: {shorten(str(exc))})") from None
+    if not model.HasField("graph"):  # protobuf reads empty input as a message with no fields
+        raise OnnxImportError(f"no graph in {what}: an empty or truncated file is no ONNX "
+                              f"model")
     return OnnxModel(model, weights)

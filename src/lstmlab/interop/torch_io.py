@@ -78,8 +78,12 @@ def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
     while f"weight_ih_l{layers}" in sd:
         layers += 1
     if layers == 0:
+        prefixed = sorted(k[: -len("weight_ih_l0")] for k in sd if k.endswith(".weight_ih_l0"))
+        hint = (f"; the keys of a model's child start with its name: pass the entries under "
+                f"{prefixed[0]!r} with that prefix removed (load_model_state_dict does so for "
+                f"named pieces)" if prefixed else "")
         raise ValueError(f"not a torch.nn.LSTM/RNN/GRU state_dict: no 'weight_ih_l0' among the keys "
-                         f"{sorted(sd)[:8]}")
+                         f"{sorted(sd)[:8]}{hint}")
     return layers, "weight_ih_l0_reverse" in sd, "bias_ih_l0" in sd
 
 
@@ -89,7 +93,9 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     """Build an lstmlab ``LSTM``, ``RNN`` or ``GRU`` from a ``torch.nn.LSTM`` / ``RNN`` / ``GRU``
     state dict.
 
-    Sizes, layer count, bidirectionality and bias are read off the keys and shapes; ``kind``
+    Sizes, layer count, bidirectionality, bias, projections (``weight_hr_l{k}``) and layer
+    norm (the ``ln_*`` gains :func:`torch_state_dict` writes) are read off the keys and
+    shapes; ``kind``
     (``"LSTM"``, ``"RNN"`` or ``"GRU"``) defaults to what the weight shapes say (4H rows: LSTM,
     3H: GRU, H: RNN).
     What a state dict does not record is passed in: ``nonlinearity`` of an RNN,
@@ -128,8 +134,12 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
                   dtype=dtype, rng=np.random.default_rng(0))
     if w_hr is not None and kind != "LSTM":
         raise ValueError(f"weight_hr_l0 (projections) belongs to an LSTM, not an {kind}")
+    layer_norm = "ln_ih_weight_l0" in sd  # the gains torch_state_dict writes for such a layer
+    if layer_norm and kind != "LSTM":
+        raise ValueError(f"ln_ih_weight_l0 (layer-norm gains) belongs to an LSTM, not an {kind}")
     if kind == "LSTM":
-        layer = LSTM(w_ih.shape[1], H, proj_size=0 if w_hr is None else w_hr.shape[0], **common)
+        layer = LSTM(w_ih.shape[1], H, proj_size=0 if w_hr is None else w_hr.shape[0],
+                     layer_norm=layer_norm, **common)
     elif kind == "GRU":
         layer = GRU(w_ih.shape[1], H, **common)
     else:
@@ -219,7 +229,8 @@ def from_torch(module, dtype=None):
     """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``GRU``, ``Embedding`` or
     ``Linear``.
 
-    ``dtype`` defaults to the module's (float64 stays float64, anything else becomes float32).
+    ``dtype`` (float32 or float64, as NumPy or torch spells it) defaults to the module's
+    (float64 stays float64, anything else becomes float32).
     """
     import torch
     from ..layers import GRU, LSTM, RNN

@@ -274,9 +274,11 @@ def load_checkpoint(path: str | os.PathLike, expect_kind: str | None = None):
     count its model implies. Memory stays within a small multiple of the file's size.
     """
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint {path} is a directory; pass the .ckpt file inside it "
-                              f"(e.g. {path / 'best.ckpt'})")
+    if path.is_dir():  # a run folder: name the checkpoints it holds (model.ckpt, best.ckpt...)
+        inside = sorted(p.name for p in path.glob("*.ckpt") if p.is_file())
+        raise CheckpointError(f"checkpoint {path} is a directory; pass a .ckpt file inside it "
+                              + (f"({', '.join(str(path / n) for n in inside)})" if inside
+                                 else "(it holds none)"))
     with open_regular_file(path, "checkpoint", CheckpointError) as f:
         try:
             _directory_size(f, path)

@@ -1,0 +1,392 @@
+"""The classify command on the edges a user meets: where its output goes, odd files and
+labels, checkpoints of the wrong kind."""
+
+import csv
+
+import numpy as np
+import pytest
+from seq_helpers import one_blas_thread, write  # noqa: F401
+
+from lstmlab.classify import SequenceClassifier, synthetic_sequences
+from lstmlab.cli import main
+from lstmlab.training.supervised import FitConfig
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A one-epoch LSTM classifier over one feature column 'x', classes 'period_*'."""
+    data = synthetic_sequences(24, np.random.default_rng(0), min_len=6, max_len=10)
+    data.features = ["x"]
+    model = SequenceClassifier.train(data, np.random.default_rng(0), hidden_size=4,
+                                     fit_config=FitConfig(epochs=1, batch_size=8))
+    path = tmp_path_factory.mktemp("clf") / "model.ckpt"
+    model.save(path, extra={"csv_options": {"id_col": "id", "label_col": "label",
+                                            "time_col": None, "features": ["x"]}})
+    rows = "".join(f"{sid},{v:.4f},{lab}\n" for sid, s, lab in zip(data.ids, data.x, data.labels)
+                   for v in s[:, 0])
+    csv_path = write(path.parent / "data.csv", "id,x,label\n" + rows)
+    return path, csv_path, data
+
+
+def test_predict_to_stdout_keeps_stdout_a_csv(trained, capsys):
+    # with labels in DATA and no --out, the accuracy and the confusion matrix were printed
+    # to stdout after the CSV, so `predict ... > labels.csv` wrote them into the file
+    ckpt, data_csv, data = trained
+    assert main(["classify", "predict", str(ckpt), str(data_csv)]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0][:3] == ["id", "predicted", "label"]
+    assert len(rows) == len(data) + 1 and all(len(r) == len(rows[0]) for r in rows)
+    assert "accuracy" in err and "truth \\ pred" in err
+
+
+def test_train_refuses_test_labels_the_training_data_lacks_before_training(tmp_path, capsys):
+    # the unknown test label used to stop the command after training, with no model written
+    train = write(tmp_path / "train.csv", "id,x,label\n" + "".join(
+        f"{i},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4)))
+    test = write(tmp_path / "test.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ac'[i % 2]}\n" for i in range(4) for t in range(4)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(test), "--model", "lstm",
+                 "--no-select", "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "test.csv has labels that the training data does not have: 'c'" in err
+    assert "training on" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("label", ["", "?", "NaN"])
+def test_ts_case_without_a_label_is_refused(tmp_path, label):
+    # with no @classLabel values declared, an empty label became a class named ''
+    from lstmlab.classify import SequenceDataError, read_ts
+
+    path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true\n@data\n"
+                 f"1,2,3:a\n1,2,3:{label}\n1,2:b\n")
+    with pytest.raises(SequenceDataError, match=r"x.ts, line 5: case 1 has no class label"):
+        read_ts(path)
+
+
+def test_ts_case_with_a_label_and_no_values_says_so(tmp_path):
+    # the message was "the dimensions of this case have different lengths []"
+    from lstmlab.classify import SequenceDataError, read_ts
+
+    path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n1,2:a\nb\n")
+    with pytest.raises(SequenceDataError, match=r"line 5: the case has no values before its "
+                                                r"label 'b'"):
+        read_ts(path)
+
+
+@pytest.mark.parametrize("which", ["CKPT", "DATA"])
+def test_predict_refuses_an_out_that_is_its_own_input(trained, tmp_path, capsys, which):
+    # `--out` naming the checkpoint replaced the model with the predictions CSV
+    import shutil
+
+    ckpt = shutil.copy(trained[0], tmp_path / "model.ckpt")
+    data = shutil.copy(trained[1], tmp_path / "data.csv")
+    target = ckpt if which == "CKPT" else data
+    before = target.read_bytes()
+    assert main(["classify", "predict", str(ckpt), str(data), "--out", str(target)]) == 2
+    assert f"is the {which} this command reads" in capsys.readouterr().err
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("option", [["--features", "dim_1"], ["--id", "case"],
+                                    ["--time", "t"], ["--label", "y"]])
+def test_csv_column_options_with_ts_data_are_refused(tmp_path, capsys, option):
+    # silently ignored, --features dim_1 left the user believing the model read one dimension
+    data = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
+                 + "".join(f"{i},{i + 1}:{i % 3},1:{'ab'[i % 2]}\n" for i in range(8)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--out", str(out), *option]) == 2
+    assert f"error: {option[0]} names a CSV column, but" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_predict_reads_the_training_columns_by_name(tmp_path, capsys):
+    # trained without --features, the checkpoint kept no column names, and predict took
+    # "every other column" in the new file's order: swapped columns were read swapped
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        k = i % 2
+        for t in range(5):
+            rows.append((f"s{i}", t, (1.0 if k else -1.0) * t + rng.normal(0, .1),
+                         rng.normal(), "ab"[k]))
+    train = write(tmp_path / "train.csv", "id,t,x,y,label\n"
+                  + "".join(f"{a},{b},{c:.3f},{d:.3f},{e}\n" for a, b, c, d, e in rows))
+    swapped = write(tmp_path / "swapped.csv", "id,t,y,x,notes,label\n"
+                    + "".join(f"{a},{b},{d:.3f},{c:.3f},n,{e}\n" for a, b, c, d, e in rows))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(train), "--time", "t",
+                 "--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "2", "--quiet",
+                 "--no-baselines", "--out", str(out)]) == 0
+    for name, data in (("same", train), ("swapped", swapped)):
+        assert main(["classify", "predict", str(out / "model.ckpt"), str(data),
+                     "--out", str(tmp_path / f"pred_{name}.csv")]) == 0
+    assert (tmp_path / "pred_same.csv").read_text() == (tmp_path / "pred_swapped.csv").read_text()
+
+
+def test_the_model_reads_features_by_name_when_they_come_in_another_order():
+    # a set with the training features in another column order was read by position
+    from lstmlab.classify import SequenceSet
+
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(6, 2)) for _ in range(8)]
+    labels = ["a", "b"] * 4
+    data = SequenceSet(xs, labels, [str(i) for i in range(8)], ["u", "v"])
+    model = SequenceClassifier.train(data, np.random.default_rng(0), hidden_size=4,
+                                     fit_config=FitConfig(epochs=1, batch_size=8))
+    swapped = SequenceSet([x[:, ::-1] for x in xs], labels, data.ids, ["v", "u"])
+    np.testing.assert_array_equal(model.predict_proba(swapped), model.predict_proba(data))
+
+
+@pytest.mark.parametrize("missing", ["", "?"])
+def test_predict_labels_a_file_whose_label_column_is_empty(trained, tmp_path, capsys, missing):
+    # a file to label, with its label column left empty, was refused: "sequence ... has no label"
+    ckpt, _, data = trained
+    rows = "".join(f"{sid},{v:.4f},{missing}\n" for sid, s in zip(data.ids, data.x)
+                   for v in s[:, 0])
+    path = write(tmp_path / "new.csv", "id,x,label\n" + rows)
+    assert main(["classify", "predict", str(ckpt), str(path)]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0][:2] == ["id", "predicted"] and "label" not in rows[0]
+    assert len(rows) == len(data) + 1 and "accuracy" not in err
+    # some labels there and some missing: refused, naming the first sequence without one
+    text = path.read_text().splitlines()
+    text[1:] = [r[: r.rindex(",")] + ",period_4" if r.startswith("0,") else r for r in text[1:]]
+    write(path, "\n".join(text) + "\n")
+    assert main(["classify", "predict", str(ckpt), str(path)]) == 2
+    assert "sequence '1' has no label, but other sequences have labels" in capsys.readouterr().err
+
+
+def test_ts_file_to_label_with_question_marks_reads_as_unlabelled(tmp_path):
+    from lstmlab.classify import read_ts
+
+    path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
+                 "1,2,3:?\n4,5:?\n")
+    assert read_ts(path, require_labels=False).labels is None
+
+
+def test_a_run_folder_given_as_the_checkpoint_names_the_checkpoints_inside(trained, capsys):
+    # the hint was always FOLDER/best.ckpt, a file a classify run does not write
+    ckpt = trained[0]
+    assert main(["classify", "predict", str(ckpt.parent), str(trained[1])]) == 2
+    err = capsys.readouterr().err
+    assert f"pass a .ckpt file inside it ({ckpt})" in err and "best.ckpt" not in err
+
+
+def test_one_class_training_data_with_a_test_set_names_the_one_class(tmp_path, capsys):
+    train = write(tmp_path / "train.csv", "id,x,label\n" + "".join(
+        f"{i},{t},a\n" for i in range(4) for t in range(3)))
+    test = write(tmp_path / "test.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(4) for t in range(3)))
+    assert main(["classify", "train", str(train), "--test", str(test), "--quiet",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "the training data has only one class ('a')" in capsys.readouterr().err
+
+
+def test_train_refuses_a_test_set_of_another_width_before_training(tmp_path, capsys):
+    # the mismatch surfaced in the evaluation after training, and no model was written
+    header = "@problemName x\n@classLabel true a b\n@data\n"
+    train = write(tmp_path / "x_TRAIN.ts", header + "".join(
+        f"{i},{i + 1},{i % 3}:{'ab'[i % 2]}\n" for i in range(8)))
+    test = write(tmp_path / "y_TEST.ts", header + "".join(
+        f"{i},{i + 1}:{i},1:{'ab'[i % 2]}\n" for i in range(4)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(test), "--model", "lstm",
+                 "--no-select", "--epochs", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has 2 feature(s) per step (dim_0, dim_1), the training data 1 (dim_0)" in err
+    assert "training on" not in err and not out.exists()
+
+
+def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp_path, capsys):
+    # a model trained with --time could not label a file without that column: an empty
+    # --time fell back to the stored column
+    rows = "".join(f"{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4))
+    train = write(tmp_path / "train.csv", "id,t,x,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(train), "--time", "t",
+                 "--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--no-baselines", "--out", str(out)]) == 0
+    plain = write(tmp_path / "plain.csv", "id,x\n" + "".join(
+        f"{i},{t * (i % 2)}\n" for i in range(8) for t in range(4)))
+    capsys.readouterr()
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(plain), "--time", ""]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 9
+
+
+@pytest.mark.parametrize("option, roles", [(["--label", "id"], "sequence-id column and the label"),
+                                           (["--time", "id"], "sequence-id column and the time"),
+                                           (["--time", "label"], "time column and the label")])
+def test_one_column_in_two_roles_is_refused(tmp_path, capsys, option, roles):
+    # --label id read the real label column as a feature: "'a' is not a number"
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    assert main(["classify", "train", str(data), *option, "--out", str(tmp_path / "r")]) == 2
+    assert f"is given as both the {roles} column" in capsys.readouterr().err
+
+
+def test_test_fraction_with_a_test_set_is_refused(tmp_path, capsys):
+    # ignored without a word: the user believed a share was held out for the test
+    rows = "".join(f"{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    train = write(tmp_path / "train.csv", "id,x,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(train), "--test-fraction",
+                 "0.3", "--quiet", "--out", str(out)]) == 2
+    assert "--test-fraction 0.3 cannot go with a test set" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_plateau_epochs_without_the_plateau_schedule_is_refused(tmp_path, capsys):
+    # with the default cosine schedule, --plateau-epochs did nothing, without a word
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    out = tmp_path / "r"
+    assert main(["classify", "train", str(data), "--plateau-epochs", "5", "--out", str(out)]) == 2
+    assert ("--plateau-epochs 5 is an option of --lr-schedule plateau"
+            in capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_dtw_window_with_no_baselines_is_refused(tmp_path, capsys):
+    # the band of a baseline that is skipped did nothing, without a word
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    out = tmp_path / "r"
+    assert main(["classify", "train", str(data), "--dtw-window", "3", "--no-baselines",
+                 "--out", str(out)]) == 2
+    assert "--dtw-window 3 sets the 1NN-DTW baseline's band" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(features="xy"), "features must be a list of column names or None, got 'xy'"),
+    (dict(id_col=None), "id_col must be a column name, got None")])
+def test_read_sequence_csv_names_a_column_argument_of_the_wrong_type(tmp_path, kwargs, message):
+    # features="xy" was read letter by letter as the columns x and y; id_col=None was an
+    # AttributeError from inside the reader
+    from lstmlab.classify import read_sequence_csv
+
+    path = write(tmp_path / "d.csv", "id,x,y,xy,label\n1,1,2,3,a\n")
+    with pytest.raises(TypeError, match=message):
+        read_sequence_csv(path, **kwargs)
+
+
+def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
+    # a (T,) array failed inside the feature check ("too many indices"), a short label list
+    # inside padding ("list index out of range")
+    from lstmlab.classify import SequenceDataError, SequenceSet
+
+    with pytest.raises(SequenceDataError, match=r"x\[1\] must have shape \(T, D\).*got \(5,\)"):
+        SequenceSet([np.zeros((5, 1)), np.zeros(5)], ["a", "b"], ["0", "1"], ["x"])
+    with pytest.raises(SequenceDataError, match="labels has 1 entries for 2 sequences"):
+        SequenceSet([np.zeros((5, 1))] * 2, ["a"], ["0", "1"], ["x"])
+
+
+def test_a_set_without_a_source_is_named_by_its_case_alone():
+    # the message of a set made in Python (no source) began ": feature column ..."
+    from lstmlab.classify import SequenceDataError, SequenceSet
+    from lstmlab.classify.model import check_feature_range
+
+    data = SequenceSet([np.zeros((3, 1)), np.array([[1.0], [np.inf], [0.0]])], ["a", "b"],
+                       ["0", "1"], ["x"])
+    with pytest.raises(SequenceDataError, match=r"^feature column 'x' holds inf at case '1' "
+                                                r"\(step 1\)"):
+        check_feature_range(data)
+
+
+def test_ts_reader_skips_the_archives_percent_comments(tmp_path):
+    # the UCR archive's files (sktime's UnitTest among them) open with '%' comment lines,
+    # which were refused: "expected an @tag before @data"
+    from lstmlab.classify import read_ts
+
+    path = write(tmp_path / "x.ts", "%# a cut-down problem\n%\n@problemName x\n"
+                 "@classLabel true 1 2\n@data\n1,2,3:1\n4,5,6:2\n")
+    assert read_ts(path).labels == ["1", "2"]
+
+
+def test_csv_column_options_without_data_are_refused(tmp_path, capsys):
+    # with no DATA (the digits), --features was ignored and stored in the checkpoint
+    pytest.importorskip("sklearn")
+    out = tmp_path / "run"
+    assert main(["classify", "train", "--features", "col_1", "--out", str(out)]) == 2
+    assert ("--features names a CSV column, but the data is scikit-learn's digits"
+            in capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_an_arff_file_is_refused_pointing_at_the_ts_version(tmp_path, capsys):
+    # read as a CSV, the ARFF header gave "line 3: 2 fields, but the header has 1"
+    data = write(tmp_path / "X_TRAIN.arff", "@RELATION x\n@ATTRIBUTE a NUMERIC\n"
+                 "@ATTRIBUTE class {1,2}\n@DATA\n1.0,1\n2.0,2\n")
+    assert main(["classify", "train", str(data), "--out", str(tmp_path / "r")]) == 2
+    assert "is an ARFF file, which is not read" in capsys.readouterr().err
+
+
+def test_train_names_an_rng_that_is_not_a_generator():
+    # an int seed failed inside the split: "'int' object has no attribute 'permutation'"
+    data = synthetic_sequences(12, np.random.default_rng(0))
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator .*got int"):
+        SequenceClassifier.train(data, 42, hidden_size=4, fit_config=FitConfig(epochs=1))
+
+
+def test_predict_names_data_that_is_not_a_sequence_set(trained):
+    # an array failed with "'numpy.ndarray' object has no attribute 'num_features'"
+    model = SequenceClassifier.load(trained[0])
+    with pytest.raises(TypeError, match="data must be a SequenceSet .*got ndarray"):
+        model.predict(np.zeros((3, 5, 1)))
+
+
+def test_an_empty_unnamed_column_from_trailing_commas_is_not_a_feature(tmp_path):
+    # every line ending in ',' made a feature named '' with no values: "column '' has no
+    # values at all"
+    from lstmlab.classify import SequenceDataError, read_sequence_csv
+
+    rows = "".join(f"{i},{t},{'ab'[i % 2]},\n" for i in range(4) for t in range(3))
+    data = read_sequence_csv(write(tmp_path / "d.csv", "id,x,label,\n" + rows))
+    assert data.features == ["x"] and len(data) == 4
+    with pytest.raises(SequenceDataError, match="column 4 has no name in the header but holds"):
+        read_sequence_csv(write(tmp_path / "e.csv", "id,x,label,\n1,1,a,5\n1,2,a,\n"))
+
+
+def test_constant_training_sequences_under_znorm_are_pointed_out(tmp_path, capsys):
+    # classes told apart by level alone: z-normalised, every sequence became zeros and the
+    # model scored chance without a word
+    rows = "".join(f"{i},{i % 2},{'ab'[i % 2]}\n" for i in range(12) for t in range(4))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "training sequences are constant, and z-normalisation turns each into zeros" in err
+
+
+def test_train_does_not_overwrite_a_report_of_the_users_own(tmp_path, capsys):
+    # only a model.ckpt stopped the run; a report.json or predictions.csv without one was
+    # replaced without a word
+    rows = "".join(f"{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    out = tmp_path / "results"
+    out.mkdir()
+    mine = write(out / "report.json", '{"mine": 1}')
+    argv = ["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs", "1",
+            "--quiet", "--no-baselines", "--out", str(out)]
+    assert main(argv) == 2
+    assert "already holds report.json, which this run writes" in capsys.readouterr().err
+    assert mine.read_text() == '{"mine": 1}'
+    assert main(argv + ["--force"]) == 0
+
+
+def test_patience_without_a_validation_loss_is_refused(tmp_path, capsys):
+    # below 300 training sequences nothing is held out, and --patience did nothing, silently
+    rows = "".join(f"{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    common = ["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs", "1",
+              "--quiet", "--no-baselines"]
+    assert main(common + ["--patience", "5", "--out", str(tmp_path / "a")]) == 2
+    assert "--patience 5 stops training on the validation loss, but nothing is held out" in \
+        capsys.readouterr().err
+    assert main(common + ["--patience", "5", "--val-fraction", "0.3",
+                          "--out", str(tmp_path / "b")]) == 0

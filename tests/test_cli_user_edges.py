@@ -1,0 +1,99 @@
+"""export, generate, inspect and evaluate on the edges a user meets: outputs that would
+overwrite inputs, checkpoints of the wrong kind, odd text."""
+
+import numpy as np
+import pytest
+
+from lstmlab.cli import main
+from lstmlab.data.text import Vocab
+from lstmlab.layers.model import CharLM, CharLMConfig
+from lstmlab.training.lm import LMTrainer, TrainConfig
+
+TEXT = "the cell state carries the gradient; the gates decide.\n" * 20
+
+
+def _charlm(d, **config):
+    """A char-LM checkpoint trained for two steps."""
+    vocab = Vocab.from_text(TEXT)
+    ids = vocab.encode(TEXT)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4,
+                                **config), rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=8, batch_size=2, steps=2, eval_every=2, checkpoint_every=2)
+    LMTrainer(model, vocab, ids[:800], ids[800:], cfg, d, np.random.default_rng(0),
+              progress=False).run()
+    return d / "best.ckpt"
+
+
+@pytest.fixture(scope="module")
+def charlm(tmp_path_factory):
+    return _charlm(tmp_path_factory.mktemp("lm"))
+
+
+def test_export_refuses_an_out_that_is_the_checkpoint(charlm, tmp_path, capsys):
+    # `export CKPT --out CKPT` replaced the checkpoint with the exported arrays
+    import shutil
+
+    ckpt = shutil.copy(charlm, tmp_path / "model.ckpt")
+    before = ckpt.read_bytes()
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(ckpt)]) == 2
+    assert "is the CKPT this command reads" in capsys.readouterr().err
+    assert ckpt.read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def forecaster(tmp_path_factory):
+    """A forecasting checkpoint trained for one epoch on a short CSV series."""
+    d = tmp_path_factory.mktemp("fc")
+    series = d / "series.csv"
+    t = np.arange(120)
+    series.write_text("t,y\n" + "".join(f"{i},{np.sin(i / 5):.4f}\n" for i in t))
+    assert main(["forecast", "train", str(series), "--target", "y", "--time", "t",
+                 "--epochs", "1", "--hidden", "4", "--quiet", "--no-plot",
+                 "--out", str(d / "run")]) == 0
+    return d / "run" / "model.ckpt", series
+
+
+@pytest.mark.parametrize("which", ["CKPT", "CSV"])
+def test_forecast_predict_refuses_an_out_that_is_its_own_input(forecaster, tmp_path, capsys,
+                                                               which):
+    # `forecast predict CKPT series.csv --out series.csv` replaced the series with the forecast
+    import shutil
+
+    ckpt = shutil.copy(forecaster[0], tmp_path / "model.ckpt")
+    series = shutil.copy(forecaster[1], tmp_path / "series.csv")
+    target = ckpt if which == "CKPT" else series
+    before = target.read_bytes()
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(ckpt), str(series), "--out", str(target)]) == 2
+    assert f"is the {which} this command reads" in capsys.readouterr().err
+    assert target.read_bytes() == before
+
+
+def test_generate_refuses_an_unknown_prompt_before_printing_it(charlm, capsys):
+    # the prompt was written to stdout first, then the error came: output of a failed command
+    assert main(["generate", str(charlm), "--prompt", "XYZ", "--length", "3"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "not in the vocabulary" in err
+
+
+def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):
+    # the safetensors file held ln_* keys that the documented module (an nn.LSTM) refuses
+    ckpt = _charlm(tmp_path / "ln", layer_norm=True)
+    out = tmp_path / "charlm.safetensors"
+    assert main(["export", str(ckpt), "--format", "torch", "--out", str(out)]) == 2
+    assert "no layer normalisation" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("which", ["CKPT", "TEXT_FILE"])
+def test_explore_save_refuses_to_overwrite_what_it_reads(charlm, tmp_path, capsys, which):
+    # `explore CKPT text.txt --save text.txt` replaced the text (or the model) with the page
+    import shutil
+
+    ckpt = shutil.copy(charlm, tmp_path / "model.ckpt")
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT[:200], encoding="utf-8")
+    target = ckpt if which == "CKPT" else text
+    before = target.read_bytes()
+    assert main(["explore", str(ckpt), str(text), "--save", str(target)]) == 2
+    assert f"is the {which} this command reads" in capsys.readouterr().err
+    assert target.read_bytes() == before
