@@ -165,6 +165,11 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
     assert len(rows) == 30 and set(rows[0]) == {"id", "predicted", "label", "p_down", "p_up"}
     assert "accuracy" in capsys.readouterr().out
+    # the folder itself: its NAME_TEST.ts is what gets labelled
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(folder),
+                 "--out", str(tmp_path / "f.csv")]) == 0
+    assert (tmp_path / "f.csv").read_text() == (tmp_path / "p.csv").read_text()
+    capsys.readouterr()
     # a label the model never saw: the predictions, and why there is no accuracy
     text = (folder / "Toy_TEST.ts").read_text().splitlines()
     text = [t + " flat" if t.startswith("@classLabel") else t for t in text]
@@ -243,3 +248,28 @@ def test_cli_single_class_and_empty_file(tmp_path, capsys):
     empty = write(tmp_path / "empty.csv", "")
     assert main(["classify", "train", str(empty), "--out", str(tmp_path / "r")]) == 2
     assert "lstmlab classify: error:" in capsys.readouterr().err
+
+
+def test_predict_treats_missing_values_as_training_did_unless_told(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    rows = ["id,t,x,label"]
+    for i in range(60):
+        up = i % 2 == 0
+        for t in range(8):
+            v = "" if t == 3 and i % 5 == 0 else f"{(t if up else -t) + rng.normal(0, 0.1):.3f}"
+            rows.append(f"s{i},{t},{v},{'up' if up else 'down'}")
+    data = write(tmp_path / "gaps.csv", "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--time", "t", "--missing", "interpolate",
+                 "--hidden", "4", "--epochs", "2", "--quiet", "--no-baselines",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(data),
+                 "--out", str(tmp_path / "p.csv")]) == 0  # interpolated, as in training
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 61
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(data), "--missing",
+                 "refuse"]) == 2  # what is given wins
+    assert "missing" in capsys.readouterr().err
+    assert main(["classify", "train", "--missing", "ffill", "--out", str(tmp_path / "d")]) == 2
+    assert "--missing says how to treat missing values in DATA, but no DATA is given" in \
+        capsys.readouterr().err

@@ -61,8 +61,9 @@ examples:
 """
 
 PREDICT_HELP = """\
-Label the sequences in DATA (CSV or .ts; same features as in training). The CSV column names
-(--id, --time, --label, --features) default to those the model was trained with. Writes id,
+Label the sequences in DATA (CSV, .ts, or a UCR/UEA problem folder, whose NAME_TEST.ts is
+read; same features as in training). The CSV column names (--id, --time, --label, --features)
+and --missing default to those the model was trained with. Writes id,
 predicted label and class probabilities (to --out, or stdout); if DATA has labels, also
 prints the accuracy and the confusion matrix (to stderr when the CSV goes to stdout).
 
@@ -81,8 +82,9 @@ def _add_data_options(p, stored: str = "") -> None:
                    help=f"CSV label column (default{stored} label)")
     p.add_argument("--features", type=_column_names, default=None,
                    help=f"CSV feature columns, comma-separated (default{stored} all the others)")
-    p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
-                   help="missing values inside a sequence: error (default), carry forward, interpolate")
+    p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default=None,
+                   help=f"missing values inside a sequence: error, carry forward, interpolate "
+                        f"(default{stored} refuse)")
 
 
 def add_classify_parser(sub) -> None:
@@ -174,7 +176,7 @@ def _csv_options(args, stored: dict | None = None) -> dict:
                 label_col=args.label_col or stored.get("label_col") or "label",
                 time_col=(None if args.time_col == "" else  # '': the row order, not the stored
                           args.time_col or stored.get("time_col")), features=feats,
-                missing=args.missing)
+                missing=args.missing or stored.get("missing") or "refuse")
 
 
 def _predictions_csv(model, data, proba) -> str:
@@ -244,7 +246,12 @@ def _print_comparison(rows, res: dict) -> None:
 def _refuse_csv_options_without_csv(args, paths) -> None:
     """--id, --time, --label and --features name CSV columns: given when every file read is a
     .ts file (or a UCR/UEA folder), they would be ignored, and the user left believing, say,
-    that --features chose the dimensions the model reads."""
+    that --features chose the dimensions the model reads. --missing is refused with the
+    digits (no DATA), which have no missing values to treat."""
+    if all(p is None for p in paths) and getattr(args, "missing", None) is not None:
+        raise ValueError("--missing says how to treat missing values in DATA, but no DATA is "
+                         "given (the data is scikit-learn's digits, which has none); leave it "
+                         "out")
     if any(p is not None and not Path(p).is_dir() and Path(p).suffix.lower() != ".ts"
            for p in paths):
         return
@@ -442,7 +449,7 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     if args.baselines:
         baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
     sm = model.meta["summary"]
-    stored = {k: v for k, v in opts.items() if k != "missing"}
+    stored = dict(opts)
     if args.data is not None and Path(args.data).suffix.lower() != ".ts" \
             and not Path(args.data).is_dir():  # CSV: predict reads these columns by name
         stored["features"] = list(data.features)
@@ -475,13 +482,19 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
 
 def cmd_classify_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text
-    from .data import read_sequences
+    from .data import read_sequences, ucr_pair
     from .model import SequenceClassifier, check_feature_range
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     _refuse_csv_options_without_csv(args, [args.data])
+    path = args.data
+    if Path(path).is_dir():  # a UCR/UEA problem folder: its test set
+        path = ucr_pair(path)[1]
+        if path is None:
+            raise ValueError(f"DATA {args.data!r} is a UCR/UEA problem folder without a "
+                             f"NAME_TEST.ts to label; pass the file to label instead")
     model = SequenceClassifier.load(args.checkpoint)
-    data = read_sequences(args.data, require_labels=False,
+    data = read_sequences(path, require_labels=False,
                           **_csv_options(args, model.meta.get("csv_options")))
     check_feature_range(data, spread=False)
     proba = model.predict_proba(data)
