@@ -174,6 +174,8 @@ def test_inspect_cli_end_to_end(tmp_path, capsys):
     assert main(["inspect", str(run / "last.ckpt"), "--text", "def f(x):\\n    z", "--out", str(out),
                  "--unknown", "replace"]) == 0
     assert "short text" in capsys.readouterr().out
+    assert main(["inspect", str(run / "last.ckpt"), "--text", "d", "--out", str(out)]) == 0
+    assert "1 character from" in capsys.readouterr().out  # one, not "1 characters"
 
 
 def test_inspect_refuses_an_rnn_checkpoint(tmp_path, capsys):

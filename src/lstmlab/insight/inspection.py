@@ -31,7 +31,8 @@ def inspect_text(model, vocab, text: str, out_dir, heat_chars: int = 120, units:
     matches = find_units(cells, signals, per_signal=per_signal)
 
     rep = Report("Inside a character LSTM",
-                 f"{source or 'text'}: {len(text):,} characters; {model.config.num_layers} "
+                 f"{source or 'text'}: {len(text):,} character{'' if len(text) == 1 else 's'}; "
+                 f"{model.config.num_layers} "
                  f"layer(s) of {model.config.hidden_size} cells")
     rep.section("Cells that follow a nameable property", "units")
     rep.text("Every cell's state C_t after each character is correlated (Pearson's r) with "
