@@ -186,6 +186,22 @@ def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp
     assert _metric_steps(out) == list(range(1, -(-chunks // 20) + 1))  # ceil(0.05 * chunks)
 
 
+def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 6)) == 0
+    capsys.readouterr()
+    before = {name: (out / name).read_bytes() for name in ("last.ckpt", "metrics.jsonl")}
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--quiet"]
+    assert main(resume + ["--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "already at step 6, past --steps 3" in err
+    assert main(resume + ["--epochs", "0.001"]) == 2
+    assert "already at step 6, past --epochs 0.001 (1 steps)" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert main(resume + ["--steps", "8"]) == 0  # more steps extend it
+    assert _metric_steps(out) == list(range(1, 9))
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_momentum_is_refused_with_an_optimizer_that_does_not_use_it(tmp_path, capsys, optimizer):
     argv = _train_args(_corpus(tmp_path), tmp_path / "run", 2, ["--optimizer", optimizer])

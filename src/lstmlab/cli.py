@@ -451,6 +451,13 @@ def _train(args, group) -> int:
     cfg_kwargs["steps"] = steps
 
     if args.resume:
+        done = int(meta["step"])
+        if (args.steps or args.epochs) and steps < done:  # a run is extended, never shortened
+            asked = (f"--steps {steps}" if args.epochs is None
+                     else f"--epochs {args.epochs:g} ({steps} steps)")
+            raise ValueError(f"--resume: the run in {out} is already at step {done}, past "
+                             f"{asked}; give more steps to extend it, or leave --steps and "
+                             f"--epochs out to finish it as it was set (nothing was changed)")
         cfg = TrainConfig(**{**stored.__dict__, "steps": steps if (args.steps or args.epochs) else stored.steps})
     else:
         # A run is there once it has a checkpoint (its first is written at step 0); a folder
