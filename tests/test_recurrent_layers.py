@@ -237,3 +237,12 @@ def test_load_torch_state_dict_errors():
     bad["weight_ih_l0"] = np.zeros((16, 5))
     with pytest.raises(ValueError, match=r"weight_ih_l0'\] must have shape \(16, 3\), got \(16, 5\)"):
         layer.load_torch_state_dict(bad)
+
+
+@pytest.mark.parametrize("cls", [lstmlab.LSTM, lstmlab.GRU, lstmlab.RNN])
+def test_load_torch_state_dict_refuses_what_is_not_a_mapping(cls):
+    layer = cls(3, 4, rng=np.random.default_rng(0))
+    arrays = list(layer.torch_state_dict().values())
+    with pytest.raises(TypeError, match=r"state_dict must be a mapping of names to tensors or "
+                                        r"arrays .*got list"):
+        layer.load_torch_state_dict(arrays)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -465,7 +466,11 @@ class _Recurrent(Module):
     def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
         """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
         expected = self.torch_state_dict()
-        sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a mapping of names to tensors or arrays (what "
+                            f"torch's module.state_dict() returns), got "
+                            f"{type(state_dict).__name__}")
+        sd = {k: as_numpy(v) for k, v in state_dict.items()}
         missing = sorted(set(expected) - set(sd))
         extra = sorted(set(sd) - set(expected))
         if missing or extra:
