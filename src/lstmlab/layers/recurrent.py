@@ -481,6 +481,9 @@ class _Recurrent(Module):
                 raise ValueError(f"state_dict[{k!r}] must have shape {ref.shape}, got {sd[k].shape}")
             if sd[k].dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {sd[k].dtype}")
+            # NaN or inf (a diverged run), or a value beyond this layer's dtype, would load
+            # silently and turn every output into NaN.
+            as_float_array(sd[k], f"state_dict[{k!r}]", self.dtype)
         return sd
 
     def _stream_args(self, x_t, state, n_states: int):
