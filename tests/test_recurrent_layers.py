@@ -262,3 +262,14 @@ def test_load_torch_state_dict_refuses_nan_and_values_float32_cannot_hold(cls):
     with pytest.raises(ValueError, match=r"state_dict\['bias_ih_l0'\] holds 1e\+300 .*float32"):
         layer.load_torch_state_dict(sd)
     assert all(np.array_equal(v, before[k]) for k, v in layer.params().items())
+
+
+@pytest.mark.parametrize("cls,name", [(cls, name) for cls in (lstmlab.LSTM, lstmlab.GRU, lstmlab.RNN)
+                                      for name in ("bias", "batch_first", "bidirectional")]
+                         + [(lstmlab.LSTM, "peephole"), (lstmlab.LSTM, "input_forget")])
+@pytest.mark.parametrize("value", ["False", 0.2, None])
+def test_switches_take_true_or_false_only(cls, name, value):
+    # LSTM(3, 4, 2, 0.2) puts a dropout into bias; "False" from a config file is truthy
+    with pytest.raises(TypeError, match=rf"{name} must be True or False, got {re.escape(repr(value))}"):
+        cls(3, 4, **{name: value})
+    assert getattr(cls(3, 4, **{name: np.True_}), name) is True

@@ -153,6 +153,12 @@ class _Recurrent(Module):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
+        for name, value in (("bias", bias), ("batch_first", batch_first),
+                            ("bidirectional", bidirectional)):
+            # a number or a string here is a misplaced argument or "False" from a config
+            # file, which bool() would take as True
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
@@ -672,8 +678,10 @@ class LSTM(_Recurrent):
             raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, "
                              f"{hidden_size}), got {proj_size!r}")
         self.proj_size = int(proj_size)
-        if not isinstance(layer_norm, (bool, np.bool_)):
-            raise TypeError(f"layer_norm must be True or False, got {layer_norm!r}")
+        for name, value in (("layer_norm", layer_norm), ("peephole", peephole),
+                            ("input_forget", input_forget)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
         self.layer_norm = bool(layer_norm)
         if self.layer_norm and (self.proj_size or peephole or clip is not None or input_forget):
             raise ValueError("layer_norm does not combine with proj_size, peephole, clip or "
