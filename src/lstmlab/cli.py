@@ -642,6 +642,10 @@ def cmd_demo(args) -> int:
                                ("adding_length", args.adding_length), ("budget", args.budget))
              if v is not None}
     given["out"] = args.out
+    if given.get("length", 2) < 2:
+        raise ValueError("--length must be at least 2: the gradient-flow section measures how "
+                         "much gradient reaches k >= 1 steps back, and one step has none before "
+                         "it (its summary would report 1.0 as the vanished gradient)")
     if given.get("adding_length", 11) < 11:
         raise ValueError("--adding-length must be at least 11 (the first mark lies in the "
                          "first ten pairs, before the last one)")
