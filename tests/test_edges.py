@@ -202,6 +202,18 @@ def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     assert _metric_steps(out) == list(range(1, 9))
 
 
+def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
+    corpus = _corpus(tmp_path)
+    assert main(_train_args(corpus, tmp_path / "a", 5, ["--warmup", "5"])) == 2
+    assert "--warmup 5 is not shorter than the run (--steps 5)" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    argv = _train_args(corpus, tmp_path / "b", 1, ["--warmup", "4"])
+    argv[argv.index("--steps"):argv.index("--steps") + 2] = ["--epochs", "0.001"]
+    assert main(argv) == 2
+    assert "--warmup 4 is not shorter than the run (--epochs 0.001 (1 steps))" in capsys.readouterr().err
+    assert main(_train_args(corpus, tmp_path / "c", 5, ["--warmup", "4"])) == 0
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_momentum_is_refused_with_an_optimizer_that_does_not_use_it(tmp_path, capsys, optimizer):
     argv = _train_args(_corpus(tmp_path), tmp_path / "run", 2, ["--optimizer", optimizer])

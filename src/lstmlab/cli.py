@@ -138,7 +138,7 @@ def _add_train(sub):
     p.add_argument("--momentum", type=_fraction, default=0.9, help="SGD momentum, in [0, 1) (default 0.9)")
     p.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
     p.add_argument("--schedule", choices=["cosine", "constant", "step"], default="cosine")
-    p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps")
+    p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps, fewer than the run's (default 0)")
     p.add_argument("--clip", type=_nonneg_float, default=5.0, help="global gradient-norm clip, 0 = off (default 5)")
     p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers, in [0, 1) (default 0)")
     p.add_argument("--dropout-input", type=_fraction, default=0.0,
@@ -477,6 +477,13 @@ def _train(args, group) -> int:
             if given and args.model != "lstm":
                 raise ValueError(f"{flag} is an option of --model lstm, not of --model "
                                  f"{args.model}")
+        if args.warmup >= steps:
+            length = (f"--steps {steps}" if args.epochs is None
+                      else f"--epochs {args.epochs:g} ({steps} steps)")
+            raise ValueError(f"--warmup {args.warmup} is not shorter than the run ({length}): "
+                             f"the learning rate would rise for the whole run and never reach "
+                             f"its peak --lr, and the --schedule after it would not run; give "
+                             f"fewer warm-up steps or more steps")
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
