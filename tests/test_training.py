@@ -236,6 +236,13 @@ def test_generate_greedy_is_deterministic_and_streams(trained, capsys):
     assert set(text) <= set(vocab.chars)
 
 
+def test_generate_refuses_an_rng_that_is_not_a_generator(trained):
+    model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator "
+                                        r"\(np.random.default_rng\(seed\)\), got int"):
+        generate(model, vocab, "the ", 5, rng=3)
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import positive_int, probability
+from .._checks import generator, positive_int, probability
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
 from .distributed import GradientSum, PeerLost, check_supported, stream_range
@@ -586,7 +586,7 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
         raise ValueError(f"length must be >= 0, got {length!r}")
     if not prompt:
         raise ValueError("prompt must not be empty: the model needs at least one character to start from")
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = generator(rng)
     ids = vocab.encode(prompt, unknown=unknown)
     state = None
     logits = None
