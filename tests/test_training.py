@@ -243,6 +243,14 @@ def test_generate_refuses_an_rng_that_is_not_a_generator(trained):
         generate(model, vocab, "the ", 5, rng=3)
 
 
+@pytest.mark.parametrize("length", [2.5, "5", -1])
+def test_generate_refuses_a_length_that_is_not_a_count(trained, length):
+    model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
+    with pytest.raises(ValueError, match=rf"length must be an integer >= 0, got {length!r}"):
+        generate(model, vocab, "the ", length, rng=np.random.default_rng(0))
+    assert len(generate(model, vocab, "the ", np.int64(3), rng=np.random.default_rng(0))) == 3
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2

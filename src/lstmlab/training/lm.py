@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import signal
 import sys
 import time
@@ -582,8 +583,8 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
     if not isinstance(top_k, int) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length!r}")
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
+        raise ValueError(f"length must be an integer >= 0, got {length!r}")
     if not prompt:
         raise ValueError("prompt must not be empty: the model needs at least one character to start from")
     rng = generator(rng)
