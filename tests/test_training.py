@@ -251,6 +251,15 @@ def test_generate_refuses_a_length_that_is_not_a_count(trained, length):
     assert len(generate(model, vocab, "the ", np.int64(3), rng=np.random.default_rng(0))) == 3
 
 
+def test_generate_takes_numpy_integers_as_top_k(trained):
+    model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
+    args = (model, vocab, "the ", 12)
+    assert (generate(*args, top_k=np.int64(1), rng=np.random.default_rng(0))
+            == generate(*args, temperature=0))  # the likeliest only: greedy
+    with pytest.raises(ValueError, match=r"top_k must be a non-negative integer .*got True"):
+        generate(*args, top_k=True)
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2
