@@ -243,7 +243,7 @@ class LMTrainer:
         self.model, self.vocab, self.cfg = model, vocab, cfg
         self.train_ids, self.val_ids = train_ids, val_ids
         self.out_dir = Path(out_dir)
-        self.rng = rng
+        self.rng = generator(rng)
         self.data_description = data_description
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.progress = progress
