@@ -202,6 +202,15 @@ def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     assert _metric_steps(out) == list(range(1, 9))
 
 
+def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    other = write(tmp_path / "other.txt", "0123456789 xyz\n" * 200)
+    assert main(["train", str(other), "--out", str(out), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "was trained on other data (1 file(s): " in err and "resume needs the same" in err
+
+
 def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
     corpus = _corpus(tmp_path)
     assert main(_train_args(corpus, tmp_path / "a", 5, ["--warmup", "5"])) == 2

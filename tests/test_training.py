@@ -272,6 +272,20 @@ def test_trainer_refuses_an_rng_that_is_not_a_generator(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_trainer_refuses_a_model_built_for_another_vocabulary_size(tmp_path):
+    text = "the cell state " * 40
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=5, batch_size=2, steps=2)
+    with pytest.raises(ValueError, match=rf"the model's vocab_size \(3\) is not the "
+                                         rf"vocabulary's size \({len(vocab)}\)"):
+        LMTrainer(model, vocab, ids[:500], ids[500:], cfg, tmp_path / "run",
+                  np.random.default_rng(0), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2

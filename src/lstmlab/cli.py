@@ -501,6 +501,11 @@ def _train(args, group) -> int:
         check_training_fits(n_params, args.dtype, copies,
                             {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
                             what)
+    if args.resume and config.vocab_size != len(vocab):  # (restore names other data too)
+        raise ValueError(f"checkpoint {out / 'last.ckpt'} was trained on other data "
+                         f"({meta['data']['description'] or 'unknown'}): its vocabulary has "
+                         f"{config.vocab_size} characters, this text's {len(vocab)}; resume "
+                         f"needs the same text files")
     rng = np.random.default_rng(args.seed)
     model = CharLM(config, rng=rng)
     trainer = LMTrainer(model, vocab, train_ids, val_ids, cfg, out, rng, data_description=desc,

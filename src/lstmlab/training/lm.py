@@ -240,6 +240,10 @@ class LMTrainer:
                  out_dir, rng: np.random.Generator, data_description: str = "",
                  log=None, progress: bool = True, group=None, engine: str = "numpy",
                  device: str = "cpu"):
+        if model.config.vocab_size != len(vocab):  # the embedding and the head are V wide
+            raise ValueError(f"the model's vocab_size ({model.config.vocab_size}) is not the "
+                             f"vocabulary's size ({len(vocab)}): build the model with "
+                             f"CharLMConfig(vocab_size=len(vocab))")
         self.model, self.vocab, self.cfg = model, vocab, cfg
         self.train_ids, self.val_ids = train_ids, val_ids
         self.out_dir = Path(out_dir)
