@@ -286,6 +286,22 @@ def test_trainer_refuses_a_model_built_for_another_vocabulary_size(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("which", ["train_ids", "val_ids"])
+def test_trainer_refuses_ids_outside_the_vocabulary(tmp_path, which):
+    text = "the cell state " * 40
+    vocab = Vocab.from_text(text)
+    ids = {"train_ids": vocab.encode(text[:500]), "val_ids": vocab.encode(text[500:])}
+    ids[which] = ids[which] + len(vocab)  # ids of some other, larger vocabulary
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=5, batch_size=2, steps=2)
+    with pytest.raises(ValueError, match=rf"{which} must be ids of the vocabulary, in "
+                                         rf"\[0, {len(vocab)}\)"):
+        LMTrainer(model, vocab, ids["train_ids"], ids["val_ids"], cfg, tmp_path / "run",
+                  np.random.default_rng(0), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2

@@ -244,6 +244,11 @@ class LMTrainer:
             raise ValueError(f"the model's vocab_size ({model.config.vocab_size}) is not the "
                              f"vocabulary's size ({len(vocab)}): build the model with "
                              f"CharLMConfig(vocab_size=len(vocab))")
+        for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
+            arr = np.asarray(ids)
+            if arr.dtype.kind in "iu" and arr.size and arr.max() >= len(vocab):
+                raise ValueError(f"{name} must be ids of the vocabulary, in [0, {len(vocab)}), "
+                                 f"got {int(arr.max())} (encode the text with vocab.encode)")
         self.model, self.vocab, self.cfg = model, vocab, cfg
         self.train_ids, self.val_ids = train_ids, val_ids
         self.out_dir = Path(out_dir)
