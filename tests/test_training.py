@@ -302,6 +302,19 @@ def test_trainer_refuses_ids_outside_the_vocabulary(tmp_path, which):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("bad", [np.array(["ab", "c"]), np.array([1 + 2j]),
+                                 np.zeros(2, dtype=[("a", "f4")]), np.array([None, 1])])
+def test_save_checkpoint_refuses_arrays_load_checkpoint_would_refuse(tmp_path, bad):
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, {"kind": "test"}, {"w": np.arange(3.0)})
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match=rf"array 'bad' has dtype .*; checkpoints hold boolean, "
+                                        rf"integer and floating-point arrays only"):
+        save_checkpoint(path, {"kind": "test"}, {"w": np.arange(3.0), "bad": bad})
+    assert path.read_bytes() == before  # the loadable checkpoint is still there
+    assert set(load_checkpoint(path)[1]) == {"w"}
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2

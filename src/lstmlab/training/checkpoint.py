@@ -86,8 +86,10 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
         zf.writestr("meta.json", json.dumps(full_meta, indent=1, sort_keys=True))
         for name, arr in arrays.items():
             arr = np.asarray(arr)
-            if arr.dtype == object:
-                raise TypeError(f"array {name!r} has dtype object; checkpoints hold numeric arrays only")
+            if arr.dtype.kind not in NPY_KINDS or arr.dtype.fields is not None:
+                # refused here, before anything is written, rather than by load_checkpoint
+                raise TypeError(f"array {name!r} has dtype {arr.dtype}; checkpoints hold "
+                                f"boolean, integer and floating-point arrays only")
             npy = io.BytesIO()
             np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
             zf.writestr(f"arrays/{name}.npy", npy.getvalue())
