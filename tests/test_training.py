@@ -315,6 +315,20 @@ def test_save_checkpoint_refuses_arrays_load_checkpoint_would_refuse(tmp_path, b
     assert set(load_checkpoint(path)[1]) == {"w"}
 
 
+@pytest.mark.parametrize("key", ["format", "version"])
+def test_save_checkpoint_refuses_meta_that_would_replace_its_format_tag(tmp_path, key):
+    path = tmp_path / "c.ckpt"
+    with pytest.raises(ValueError, match=rf"meta must not hold '{key}': the checkpoint's own "
+                                         rf"format tag and version go there"):
+        save_checkpoint(path, {"kind": "test", key: 2}, {"w": np.arange(3.0)})
+    assert not path.exists()
+    save_checkpoint(path, {"kind": "test", "model_version": 2}, {"w": np.arange(3.0)})
+    meta, arrays = load_checkpoint(path)
+    assert meta["model_version"] == 2
+    save_checkpoint(path, meta, arrays)  # a loaded meta holds the tag itself: saved again
+    assert load_checkpoint(path)[0] == meta
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2
