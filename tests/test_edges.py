@@ -211,6 +211,18 @@ def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsy
     assert "was trained on other data (1 file(s): " in err and "resume needs the same" in err
 
 
+def test_resume_without_the_runs_max_chars_says_to_pass_it_again(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2, ["--max-chars", "6000"])) == 0
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--steps", "3", "--quiet"]
+    assert main(resume) == 2
+    err = capsys.readouterr().err
+    assert "read 6,000 characters and this text has" in err
+    assert "started with --max-chars 6000, pass it again" in err
+    assert main(resume + ["--max-chars", "6000"]) == 0
+    assert _metric_steps(out) == [1, 2, 3]
+
+
 def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
     corpus = _corpus(tmp_path)
     assert main(_train_args(corpus, tmp_path / "a", 5, ["--warmup", "5"])) == 2

@@ -159,7 +159,7 @@ def _add_train(sub):
     p.add_argument("--eval-chunks", type=_nonneg_int, default=20, help="validation chunks per evaluation (0 = all)")
     p.add_argument("--checkpoint-every", type=_positive, default=200)
     p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
-    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text")
+    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text (give it again with --resume)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/charlm", type=_output_dir,
                    help="run directory (default runs/charlm)")
@@ -501,6 +501,12 @@ def _train(args, group) -> int:
         check_training_fits(n_params, args.dtype, copies,
                             {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
                             what)
+    if args.resume:  # --max-chars is not stored: left out, the text is longer than the run's
+        total = meta["data"]["train_chars"] + meta["data"]["val_chars"]
+        if len(ids) > total and args.max_chars is None:
+            raise ValueError(f"--resume: the run in {out} read {total:,} characters and this "
+                             f"text has {len(ids):,}; if the run was started with --max-chars "
+                             f"{total}, pass it again (resume needs the same text)")
     if args.resume and config.vocab_size != len(vocab):  # (restore names other data too)
         raise ValueError(f"checkpoint {out / 'last.ckpt'} was trained on other data "
                          f"({meta['data']['description'] or 'unknown'}): its vocabulary has "
