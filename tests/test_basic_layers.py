@@ -301,3 +301,10 @@ def test_zero_dimensional_inputs_keep_their_shape():
     assert emb.forward(np.int64(1)).shape == (2,)
     emb.backward(np.ones(2))
     np.testing.assert_array_equal(emb.grads()["weight"], [[0, 0], [1, 1], [0, 0]])
+
+
+@pytest.mark.parametrize("value", ["False", 0.5, None])
+def test_linear_bias_takes_true_or_false_only(value):
+    with pytest.raises(TypeError, match=rf"bias must be True or False, got {value!r}"):
+        Linear(3, 4, bias=value)
+    assert Linear(3, 4, bias=np.False_).bias is None

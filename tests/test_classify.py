@@ -95,6 +95,9 @@ def test_csv_reader_groups_and_sorts_by_time(tmp_path):
     # as text 't10' sorts before 't2': labels of several widths are not ordered as text
     ("id,t,x,label\na,t1,1,u\na,t2,2,u\na,t10,3,u\n",
      "sequence 'a': the time column 't' cannot be ordered \\('t1', 't10'"),
+    # one width, but 'Feb 2000' sorts before 'Jan 2000' as text: only year-first dates are
+    ("id,t,x,label\na,Jan 2000,1,u\na,Feb 2000,2,u\n",
+     "sequence 'a': the time column 't' cannot be ordered \\('Jan 2000': not numbers, nor ISO"),
 ])
 def test_csv_reader_bad_input(tmp_path, text, message):
     with pytest.raises(SequenceDataError, match=message):

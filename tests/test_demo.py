@@ -36,3 +36,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
 def test_demo_refuses_an_adding_length_the_task_does_not_define(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path), "--adding-length", "10"]) == 2
     assert "at least 11" in capsys.readouterr().err
+
+
+def test_demo_refuses_a_gradient_flow_length_with_no_step_back(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "one"), "--length", "1"]) == 2
+    assert "--length must be at least 2" in capsys.readouterr().err
+    assert not (tmp_path / "one").exists()
+    assert main(["demo", "--quick", "--out", str(tmp_path / "two"), "--length", "2"]) == 0
+    assert "||dL/dh|| 1 steps back" in capsys.readouterr().out

@@ -186,6 +186,55 @@ def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp
     assert _metric_steps(out) == list(range(1, -(-chunks // 20) + 1))  # ceil(0.05 * chunks)
 
 
+def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 6)) == 0
+    capsys.readouterr()
+    before = {name: (out / name).read_bytes() for name in ("last.ckpt", "metrics.jsonl")}
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--quiet"]
+    assert main(resume + ["--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "already at step 6, past --steps 3" in err
+    assert main(resume + ["--epochs", "0.001"]) == 2
+    assert "already at step 6, past --epochs 0.001 (1 steps)" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert main(resume + ["--steps", "8"]) == 0  # more steps extend it
+    assert _metric_steps(out) == list(range(1, 9))
+
+
+def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    other = write(tmp_path / "other.txt", "0123456789 xyz\n" * 200)
+    assert main(["train", str(other), "--out", str(out), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "was trained on other data (1 file(s): " in err and "resume needs the same" in err
+
+
+def test_resume_without_the_runs_max_chars_says_to_pass_it_again(tmp_path, capsys):
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2, ["--max-chars", "6000"])) == 0
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--steps", "3", "--quiet"]
+    assert main(resume) == 2
+    err = capsys.readouterr().err
+    assert "read 6,000 characters and this text has" in err
+    assert "started with --max-chars 6000, pass it again" in err
+    assert main(resume + ["--max-chars", "6000"]) == 0
+    assert _metric_steps(out) == [1, 2, 3]
+
+
+def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
+    corpus = _corpus(tmp_path)
+    assert main(_train_args(corpus, tmp_path / "a", 5, ["--warmup", "5"])) == 2
+    assert "--warmup 5 is not shorter than the run (--steps 5)" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    argv = _train_args(corpus, tmp_path / "b", 1, ["--warmup", "4"])
+    argv[argv.index("--steps"):argv.index("--steps") + 2] = ["--epochs", "0.001"]
+    assert main(argv) == 2
+    assert "--warmup 4 is not shorter than the run (--epochs 0.001 (1 steps))" in capsys.readouterr().err
+    assert main(_train_args(corpus, tmp_path / "c", 5, ["--warmup", "4"])) == 0
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_momentum_is_refused_with_an_optimizer_that_does_not_use_it(tmp_path, capsys, optimizer):
     argv = _train_args(_corpus(tmp_path), tmp_path / "run", 2, ["--optimizer", optimizer])

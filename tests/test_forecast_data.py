@@ -10,6 +10,7 @@ from seq_helpers import one_blas_thread, write  # noqa: F401
 
 from lstmlab.forecast.data import (SeriesError, autocorrelation, detect_season, load_shipped,
                                    read_series, shipped_path)
+from lstmlab.forecast.panel import read_long
 
 SHA256 = {
     "airline": "28af0eb869db6d9fbd31d5af03993a0cbf36c0857c3eb046a068c094b60da851",
@@ -122,3 +123,23 @@ def test_a_file_separated_by_another_character_says_so(tmp_path, sep):
     path = write(tmp_path / "s.csv", f"Date{sep}Passengers\n1949-01{sep}112\n1949-02{sep}118\n")
     with pytest.raises(SeriesError, match=re.escape(f"the file looks separated by {sep!r}")):
         read_series(path, "Passengers")
+
+
+def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tmp_path):
+    # 'Feb 2000' sorts before 'Jan 2000' as text, and '01/02/2001' before '12/31/2000':
+    # such labels are taken in the file's order, neither refused as going back in time
+    # (one series) nor sorted as text (a panel)
+    months = ["Nov 1999", "Dec 1999", "Jan 2000", "Feb 2000", "Mar 2000"]
+    p = write(tmp_path / "m.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(months)))
+    s = read_series(p, "y", time="t")
+    assert s.target.tolist() == [0, 1, 2, 3, 4] and list(s.time) == months
+    us = ["12/30/2000", "12/31/2000", "01/01/2001"]
+    rows = "".join(f"{name},{t},{i}\n" for name in "AB" for i, t in enumerate(us))
+    panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
+    assert [list(s.time) for s in panel.series.values()] == [us, us]
+    assert [s.target.tolist() for s in panel.series.values()] == [[0, 1, 2], [0, 1, 2]]
+    # ISO dates of one width are still checked (one series) and sorted (a panel)
+    with pytest.raises(SeriesError, match="goes back in time"):
+        read_series(write(tmp_path / "j.csv", "t,y\n2000-02,2\n2000-01,1\n"), "y", time="t")
+    assert list(read_long(write(tmp_path / "k.csv", "id,t,y\nA,2000-02,2\nA,2000-01,1\n"),
+                          "id", "y", "t").series["A"].time) == ["2000-01", "2000-02"]

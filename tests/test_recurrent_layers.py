@@ -237,3 +237,39 @@ def test_load_torch_state_dict_errors():
     bad["weight_ih_l0"] = np.zeros((16, 5))
     with pytest.raises(ValueError, match=r"weight_ih_l0'\] must have shape \(16, 3\), got \(16, 5\)"):
         layer.load_torch_state_dict(bad)
+
+
+@pytest.mark.parametrize("cls", [lstmlab.LSTM, lstmlab.GRU, lstmlab.RNN])
+def test_load_torch_state_dict_refuses_what_is_not_a_mapping(cls):
+    layer = cls(3, 4, rng=np.random.default_rng(0))
+    arrays = list(layer.torch_state_dict().values())
+    with pytest.raises(TypeError, match=r"state_dict must be a mapping of names to tensors or "
+                                        r"arrays .*got list"):
+        layer.load_torch_state_dict(arrays)
+
+
+@pytest.mark.parametrize("cls", [lstmlab.LSTM, lstmlab.GRU, lstmlab.RNN])
+def test_load_torch_state_dict_refuses_nan_and_values_float32_cannot_hold(cls):
+    layer = cls(3, 4, rng=np.random.default_rng(0))
+    before = {k: v.copy() for k, v in layer.params().items()}
+    sd = {k: v.astype(np.float64) for k, v in layer.torch_state_dict().items()}
+    sd["weight_hh_l0"][1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"state_dict\['weight_hh_l0'\] contains NaN or inf "
+                                         r"\(first at index \(1, 2\)\)"):
+        layer.load_torch_state_dict(sd)
+    sd["weight_hh_l0"][1, 2] = 0.0
+    sd["bias_ih_l0"][0] = 1e300
+    with pytest.raises(ValueError, match=r"state_dict\['bias_ih_l0'\] holds 1e\+300 .*float32"):
+        layer.load_torch_state_dict(sd)
+    assert all(np.array_equal(v, before[k]) for k, v in layer.params().items())
+
+
+@pytest.mark.parametrize("cls,name", [(cls, name) for cls in (lstmlab.LSTM, lstmlab.GRU, lstmlab.RNN)
+                                      for name in ("bias", "batch_first", "bidirectional")]
+                         + [(lstmlab.LSTM, "peephole"), (lstmlab.LSTM, "input_forget")])
+@pytest.mark.parametrize("value", ["False", 0.2, None])
+def test_switches_take_true_or_false_only(cls, name, value):
+    # LSTM(3, 4, 2, 0.2) puts a dropout into bias; "False" from a config file is truthy
+    with pytest.raises(TypeError, match=rf"{name} must be True or False, got {re.escape(repr(value))}"):
+        cls(3, 4, **{name: value})
+    assert getattr(cls(3, 4, **{name: np.True_}), name) is True

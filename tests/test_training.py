@@ -236,6 +236,99 @@ def test_generate_greedy_is_deterministic_and_streams(trained, capsys):
     assert set(text) <= set(vocab.chars)
 
 
+def test_generate_refuses_an_rng_that_is_not_a_generator(trained):
+    model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator "
+                                        r"\(np.random.default_rng\(seed\)\), got int"):
+        generate(model, vocab, "the ", 5, rng=3)
+
+
+@pytest.mark.parametrize("length", [2.5, "5", -1])
+def test_generate_refuses_a_length_that_is_not_a_count(trained, length):
+    model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
+    with pytest.raises(ValueError, match=rf"length must be an integer >= 0, got {length!r}"):
+        generate(model, vocab, "the ", length, rng=np.random.default_rng(0))
+    assert len(generate(model, vocab, "the ", np.int64(3), rng=np.random.default_rng(0))) == 3
+
+
+def test_generate_takes_numpy_integers_as_top_k(trained):
+    model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
+    args = (model, vocab, "the ", 12)
+    assert (generate(*args, top_k=np.int64(1), rng=np.random.default_rng(0))
+            == generate(*args, temperature=0))  # the likeliest only: greedy
+    with pytest.raises(ValueError, match=r"top_k must be a non-negative integer .*got True"):
+        generate(*args, top_k=True)
+
+
+def test_trainer_refuses_an_rng_that_is_not_a_generator(tmp_path):
+    text = "the cell state " * 40
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=5, batch_size=2, steps=2)
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator .*got int"):
+        LMTrainer(model, vocab, ids[:500], ids[500:], cfg, tmp_path / "run", 3, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_trainer_refuses_a_model_built_for_another_vocabulary_size(tmp_path):
+    text = "the cell state " * 40
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=5, batch_size=2, steps=2)
+    with pytest.raises(ValueError, match=rf"the model's vocab_size \(3\) is not the "
+                                         rf"vocabulary's size \({len(vocab)}\)"):
+        LMTrainer(model, vocab, ids[:500], ids[500:], cfg, tmp_path / "run",
+                  np.random.default_rng(0), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("which", ["train_ids", "val_ids"])
+def test_trainer_refuses_ids_outside_the_vocabulary(tmp_path, which):
+    text = "the cell state " * 40
+    vocab = Vocab.from_text(text)
+    ids = {"train_ids": vocab.encode(text[:500]), "val_ids": vocab.encode(text[500:])}
+    ids[which] = ids[which] + len(vocab)  # ids of some other, larger vocabulary
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=5, batch_size=2, steps=2)
+    with pytest.raises(ValueError, match=rf"{which} must be ids of the vocabulary, in "
+                                         rf"\[0, {len(vocab)}\)"):
+        LMTrainer(model, vocab, ids["train_ids"], ids["val_ids"], cfg, tmp_path / "run",
+                  np.random.default_rng(0), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("bad", [np.array(["ab", "c"]), np.array([1 + 2j]),
+                                 np.zeros(2, dtype=[("a", "f4")]), np.array([None, 1])])
+def test_save_checkpoint_refuses_arrays_load_checkpoint_would_refuse(tmp_path, bad):
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, {"kind": "test"}, {"w": np.arange(3.0)})
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match=rf"array 'bad' has dtype .*; checkpoints hold boolean, "
+                                        rf"integer and floating-point arrays only"):
+        save_checkpoint(path, {"kind": "test"}, {"w": np.arange(3.0), "bad": bad})
+    assert path.read_bytes() == before  # the loadable checkpoint is still there
+    assert set(load_checkpoint(path)[1]) == {"w"}
+
+
+@pytest.mark.parametrize("key", ["format", "version"])
+def test_save_checkpoint_refuses_meta_that_would_replace_its_format_tag(tmp_path, key):
+    path = tmp_path / "c.ckpt"
+    with pytest.raises(ValueError, match=rf"meta must not hold '{key}': the checkpoint's own "
+                                         rf"format tag and version go there"):
+        save_checkpoint(path, {"kind": "test", key: 2}, {"w": np.arange(3.0)})
+    assert not path.exists()
+    save_checkpoint(path, {"kind": "test", "model_version": 2}, {"w": np.arange(3.0)})
+    meta, arrays = load_checkpoint(path)
+    assert meta["model_version"] == 2
+    save_checkpoint(path, meta, arrays)  # a loaded meta holds the tag itself: saved again
+    assert load_checkpoint(path)[0] == meta
+
+
 def test_generate_unknown_character_is_a_clear_error(trained, capsys):
     ckpt = str(trained / "run" / "best.ckpt")
     assert main(["generate", ckpt, "--prompt", "Zebra", "--length", "5"]) == 2

@@ -138,7 +138,7 @@ def _add_train(sub):
     p.add_argument("--momentum", type=_fraction, default=0.9, help="SGD momentum, in [0, 1) (default 0.9)")
     p.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
     p.add_argument("--schedule", choices=["cosine", "constant", "step"], default="cosine")
-    p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps")
+    p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps, fewer than the run's (default 0)")
     p.add_argument("--clip", type=_nonneg_float, default=5.0, help="global gradient-norm clip, 0 = off (default 5)")
     p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers, in [0, 1) (default 0)")
     p.add_argument("--dropout-input", type=_fraction, default=0.0,
@@ -159,7 +159,7 @@ def _add_train(sub):
     p.add_argument("--eval-chunks", type=_nonneg_int, default=20, help="validation chunks per evaluation (0 = all)")
     p.add_argument("--checkpoint-every", type=_positive, default=200)
     p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
-    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text")
+    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text (give it again with --resume)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/charlm", type=_output_dir,
                    help="run directory (default runs/charlm)")
@@ -451,6 +451,13 @@ def _train(args, group) -> int:
     cfg_kwargs["steps"] = steps
 
     if args.resume:
+        done = int(meta["step"])
+        if (args.steps or args.epochs) and steps < done:  # a run is extended, never shortened
+            asked = (f"--steps {steps}" if args.epochs is None
+                     else f"--epochs {args.epochs:g} ({steps} steps)")
+            raise ValueError(f"--resume: the run in {out} is already at step {done}, past "
+                             f"{asked}; give more steps to extend it, or leave --steps and "
+                             f"--epochs out to finish it as it was set (nothing was changed)")
         cfg = TrainConfig(**{**stored.__dict__, "steps": steps if (args.steps or args.epochs) else stored.steps})
     else:
         # A run is there once it has a checkpoint (its first is written at step 0); a folder
@@ -470,6 +477,13 @@ def _train(args, group) -> int:
             if given and args.model != "lstm":
                 raise ValueError(f"{flag} is an option of --model lstm, not of --model "
                                  f"{args.model}")
+        if args.warmup >= steps:
+            length = (f"--steps {steps}" if args.epochs is None
+                      else f"--epochs {args.epochs:g} ({steps} steps)")
+            raise ValueError(f"--warmup {args.warmup} is not shorter than the run ({length}): "
+                             f"the learning rate would rise for the whole run and never reach "
+                             f"its peak --lr, and the --schedule after it would not run; give "
+                             f"fewer warm-up steps or more steps")
         cfg = TrainConfig(**cfg_kwargs)
         config = CharLMConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_layers=args.layers,
                               embed_dim=args.embed, cell=args.model, dropout=args.dropout,
@@ -487,6 +501,17 @@ def _train(args, group) -> int:
         check_training_fits(n_params, args.dtype, copies,
                             {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
                             what)
+    if args.resume:  # --max-chars is not stored: left out, the text is longer than the run's
+        total = meta["data"]["train_chars"] + meta["data"]["val_chars"]
+        if len(ids) > total and args.max_chars is None:
+            raise ValueError(f"--resume: the run in {out} read {total:,} characters and this "
+                             f"text has {len(ids):,}; if the run was started with --max-chars "
+                             f"{total}, pass it again (resume needs the same text)")
+    if args.resume and config.vocab_size != len(vocab):  # (restore names other data too)
+        raise ValueError(f"checkpoint {out / 'last.ckpt'} was trained on other data "
+                         f"({meta['data']['description'] or 'unknown'}): its vocabulary has "
+                         f"{config.vocab_size} characters, this text's {len(vocab)}; resume "
+                         f"needs the same text files")
     rng = np.random.default_rng(args.seed)
     model = CharLM(config, rng=rng)
     trainer = LMTrainer(model, vocab, train_ids, val_ids, cfg, out, rng, data_description=desc,
@@ -635,6 +660,10 @@ def cmd_demo(args) -> int:
                                ("adding_length", args.adding_length), ("budget", args.budget))
              if v is not None}
     given["out"] = args.out
+    if given.get("length", 2) < 2:
+        raise ValueError("--length must be at least 2: the gradient-flow section measures how "
+                         "much gradient reaches k >= 1 steps back, and one step has none before "
+                         "it (its summary would report 1.0 as the vanished gradient)")
     if given.get("adding_length", 11) < 11:
         raise ValueError("--adding-length must be at least 11 (the first mark lies in the "
                          "first ten pairs, before the last one)")

@@ -189,10 +189,11 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             times = [rows[k][i_t] for k in ks]
             keys = time_order_key(times)
             if keys is None:  # as text, 't10' would come before 't2'
-                other = next(t for t in times if len(t) != len(times[0]))
+                other = next((t for t in times if len(t) != len(times[0])), None)
+                shown = f"{times[0]!r}" + ("" if other is None else f", {other!r}")
                 raise SequenceDataError(
                     f"{where}, sequence {sid!r}: the time column {time_col!r} cannot be "
-                    f"ordered ({times[0]!r}, {other!r}: not numbers, nor text of one width); "
+                    f"ordered ({shown}: not numbers, nor ISO dates of one width); "
                     f"use numbers or ISO dates, or leave out --time to keep the row order")
             ks = [ks[j] for j in sorted(range(len(ks)), key=lambda j: keys[j])]
             problem = time_order_problem([rows[k][i_t] for k in ks], [lines[k] for k in ks])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
@@ -196,14 +197,23 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     return out, f"column {column!r}: {n} missing value(s) at line(s) {shown}: {how}"
 
 
+# A label that starts with a four-digit year, then anything but a digit: ISO 8601 dates and
+# date-times ('1949-01', '2001-Q3', '2020-03-01T12:00'), which sort correctly as text when
+# they have one width. 'Jan 2000' or '01/02/2000' have one width too, but not that order.
+_YEAR_FIRST = re.compile(r"\d{4}(?:\D.*)?", re.DOTALL)
+
+
 def time_order_key(labels: list[str]) -> list | None:
-    """Sort keys for time labels: numbers, or text of one width (ISO 8601 dates and
-    date-times of one width sort correctly as text); None for labels that cannot be ordered
-    ('t2' before 't10' as text)."""
+    """Sort keys for time labels: numbers, or ISO dates of one width (year first, so they
+    sort correctly as text); None for labels that cannot be ordered ('t2' before 't10',
+    'Feb 2000' before 'Jan 2000' as text)."""
     try:
         return [float(t) for t in labels]
     except ValueError:
-        return labels if len({len(t) for t in labels}) == 1 else None
+        pass
+    if len({len(t) for t in labels}) == 1 and all(_YEAR_FIRST.fullmatch(t) for t in labels):
+        return labels
+    return None
 
 
 def time_order_problem(labels: list[str], lines: list[int]) -> str | None:

@@ -61,8 +61,19 @@ def cmd_global_train(args) -> int:
                           transform=args.transform or "none", val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, season=args.season,
                           base=args.base or "none")
-    for name, s in panel.series.items():
-        split_series(name, s, config)  # too short? say which before anything is written
+    # too short? say which before anything is written
+    splits = {name: split_series(name, s, config) for name, s in panel.series.items()}
+    if config.season and config.season > 1:
+        # the M4 seasonality test needs three seasons of a training part: a series with
+        # fewer is neither deseasonalised nor given a naive 2 with indices
+        short = [name for name, sp in splits.items() if sp.train < 3 * config.season]
+        if short:
+            names = ", ".join(repr(n) for n in short[:5]) + (", ..." if len(short) > 5 else "")
+            print(f"--season {config.season}: the seasonality test needs three seasons "
+                  f"({3 * config.season} steps) of a training part; {len(short)} of "
+                  f"{len(splits)} series have fewer ({names}, at most "
+                  f"{max(splits[n].train for n in short)}), so they are treated as not "
+                  f"seasonal", file=sys.stderr)
     check_network_fits(args, 1, config.horizon)
     out = output_folder(args)
     print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "

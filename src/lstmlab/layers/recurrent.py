@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -152,6 +153,12 @@ class _Recurrent(Module):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
+        for name, value in (("bias", bias), ("batch_first", batch_first),
+                            ("bidirectional", bidirectional)):
+            # a number or a string here is a misplaced argument or "False" from a config
+            # file, which bool() would take as True
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
@@ -465,7 +472,11 @@ class _Recurrent(Module):
     def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
         """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
         expected = self.torch_state_dict()
-        sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a mapping of names to tensors or arrays (what "
+                            f"torch's module.state_dict() returns), got "
+                            f"{type(state_dict).__name__}")
+        sd = {k: as_numpy(v) for k, v in state_dict.items()}
         missing = sorted(set(expected) - set(sd))
         extra = sorted(set(sd) - set(expected))
         if missing or extra:
@@ -476,6 +487,9 @@ class _Recurrent(Module):
                 raise ValueError(f"state_dict[{k!r}] must have shape {ref.shape}, got {sd[k].shape}")
             if sd[k].dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {sd[k].dtype}")
+            # NaN or inf (a diverged run), or a value beyond this layer's dtype, would load
+            # silently and turn every output into NaN.
+            as_float_array(sd[k], f"state_dict[{k!r}]", self.dtype)
         return sd
 
     def _stream_args(self, x_t, state, n_states: int):
@@ -664,8 +678,10 @@ class LSTM(_Recurrent):
             raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, "
                              f"{hidden_size}), got {proj_size!r}")
         self.proj_size = int(proj_size)
-        if not isinstance(layer_norm, (bool, np.bool_)):
-            raise TypeError(f"layer_norm must be True or False, got {layer_norm!r}")
+        for name, value in (("layer_norm", layer_norm), ("peephole", peephole),
+                            ("input_forget", input_forget)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
         self.layer_norm = bool(layer_norm)
         if self.layer_norm and (self.proj_size or peephole or clip is not None or input_forget):
             raise ValueError("layer_norm does not combine with proj_size, peephole, clip or "

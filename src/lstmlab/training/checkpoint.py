@@ -80,14 +80,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     """Save ``meta`` (JSON-able) and ``arrays`` (name -> ndarray) to ``path`` atomically."""
+    # Another 'format' or 'version' would replace the tag load_checkpoint reads the file by
+    # (the same values, as a loaded meta holds them, are the tag itself).
+    taken = [k for k, v in (("format", FORMAT), ("version", VERSION)) if k in meta and meta[k] != v]
+    if taken:
+        raise ValueError(f"meta must not hold {' or '.join(repr(k) for k in taken)}: the "
+                         f"checkpoint's own format tag and version go there; store a version "
+                         f"of your own under another key")
     buf = io.BytesIO()
     full_meta = {"format": FORMAT, "version": VERSION, **meta}
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr("meta.json", json.dumps(full_meta, indent=1, sort_keys=True))
         for name, arr in arrays.items():
             arr = np.asarray(arr)
-            if arr.dtype == object:
-                raise TypeError(f"array {name!r} has dtype object; checkpoints hold numeric arrays only")
+            if arr.dtype.kind not in NPY_KINDS or arr.dtype.fields is not None:
+                # refused here, before anything is written, rather than by load_checkpoint
+                raise TypeError(f"array {name!r} has dtype {arr.dtype}; checkpoints hold "
+                                f"boolean, integer and floating-point arrays only")
             npy = io.BytesIO()
             np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
             zf.writestr(f"arrays/{name}.npy", npy.getvalue())

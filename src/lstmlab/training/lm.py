@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import signal
 import sys
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import positive_int, probability
+from .._checks import generator, positive_int, probability
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
 from .distributed import GradientSum, PeerLost, check_supported, stream_range
@@ -239,10 +240,19 @@ class LMTrainer:
                  out_dir, rng: np.random.Generator, data_description: str = "",
                  log=None, progress: bool = True, group=None, engine: str = "numpy",
                  device: str = "cpu"):
+        if model.config.vocab_size != len(vocab):  # the embedding and the head are V wide
+            raise ValueError(f"the model's vocab_size ({model.config.vocab_size}) is not the "
+                             f"vocabulary's size ({len(vocab)}): build the model with "
+                             f"CharLMConfig(vocab_size=len(vocab))")
+        for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
+            arr = np.asarray(ids)
+            if arr.dtype.kind in "iu" and arr.size and arr.max() >= len(vocab):
+                raise ValueError(f"{name} must be ids of the vocabulary, in [0, {len(vocab)}), "
+                                 f"got {int(arr.max())} (encode the text with vocab.encode)")
         self.model, self.vocab, self.cfg = model, vocab, cfg
         self.train_ids, self.val_ids = train_ids, val_ids
         self.out_dir = Path(out_dir)
-        self.rng = rng
+        self.rng = generator(rng)
         self.data_description = data_description
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.progress = progress
@@ -580,13 +590,13 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
     """
     if temperature < 0 or not math.isfinite(temperature):
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
-    if not isinstance(top_k, int) or top_k < 0:
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length!r}")
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
+        raise ValueError(f"length must be an integer >= 0, got {length!r}")
     if not prompt:
         raise ValueError("prompt must not be empty: the model needs at least one character to start from")
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = generator(rng)
     ids = vocab.encode(prompt, unknown=unknown)
     state = None
     logits = None
