@@ -273,3 +273,16 @@ def test_switches_take_true_or_false_only(cls, name, value):
     with pytest.raises(TypeError, match=rf"{name} must be True or False, got {re.escape(repr(value))}"):
         cls(3, 4, **{name: value})
     assert getattr(cls(3, 4, **{name: np.True_}), name) is True
+
+
+def test_an_lstm_only_option_given_to_the_gru_or_rnn_names_the_layer_and_the_lstm():
+    for cls in (lstmlab.GRU, lstmlab.RNN):
+        for option in ({"proj_size": 2}, {"layer_norm": True}, {"peephole": True}):
+            name = next(iter(option))
+            with pytest.raises(TypeError, match=rf"^{cls.__name__}\(\) got an unexpected "
+                                                rf"keyword argument '{name}'; {name} is an "
+                                                rf"option of lstmlab\.LSTM$"):
+                cls(3, 4, **option)
+        with pytest.raises(TypeError, match=rf"^{cls.__name__}\(\) got an unexpected keyword "
+                                            rf"argument 'colour'$"):
+            cls(3, 4, colour="red")

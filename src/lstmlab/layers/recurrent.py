@@ -136,7 +136,14 @@ class _Recurrent(Module):
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dropout: float = 0.0, dtype=np.float32, rng: np.random.Generator | None = None,
                  *, dropout_input: float = 0.0, dropout_recurrent: float = 0.0,
-                 zoneout: float = 0.0, weight_drop: float = 0.0):
+                 zoneout: float = 0.0, weight_drop: float = 0.0, **unknown):
+        if unknown:  # named for the class the user called, and the LSTM's own options as such
+            name = next(iter(unknown))
+            lstm_only = ("proj_size", "layer_norm", "peephole", "input_forget", "clip",
+                         "forget_bias")
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                            f"{name!r}" + (f"; {name} is an option of lstmlab.LSTM"
+                                           if name in lstm_only else ""))
         super().__init__()
         self.dropout_input = probability(dropout_input, "dropout_input")
         self.dropout_recurrent = probability(dropout_recurrent, "dropout_recurrent")
