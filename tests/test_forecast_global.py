@@ -314,3 +314,21 @@ def test_cli_says_when_a_given_season_is_too_long_to_test_on_the_training_parts(
     assert "2 of 2 series have fewer ('s0', 's1', at most " in err
     assert main(argv + ["--season", "4", "--out", str(tmp_path / "four")]) == 0
     assert "seasonality test needs" not in capsys.readouterr().err
+
+
+def test_cli_global_run_replacing_a_single_series_run_leaves_no_plot_of_it(tmp_path, capsys):
+    single = tmp_path / "one.csv"
+    single.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
+                                        for i, v in enumerate(_seasonal(80))))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(single), "--target", "y", "--horizon", "4",
+                 "--lookback", "8", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    assert (out / "forecast.png").exists()
+    panel = tmp_path / "panel.csv"
+    panel.write_text(_long_csv({"a": _seasonal(60, seed=1), "b": _seasonal(60, seed=2)}))
+    assert main(["forecast", "train", str(panel), "--id", "id", "--time", "t", "--value", "y",
+                 "--horizon", "4", "--lookback", "8", "--hidden", "4", "--epochs", "1",
+                 "--quiet", "--out", str(out), "--force"]) == 0
+    assert not (out / "forecast.png").exists()  # it showed the replaced model's forecasts
+    capsys.readouterr()

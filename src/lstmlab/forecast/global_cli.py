@@ -99,6 +99,7 @@ def cmd_global_train(args) -> int:
     report = {"source": panel.source, "config": config.to_json(), "training": sm,
               "seed": args.seed, **panel_report(ev)}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
+    (out / "forecast.png").unlink(missing_ok=True)  # a replaced single-series run's (--force)
     print(f"{gf.meta['train_windows']} training windows from {len(panel)} series; best epoch "
           f"{sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, {sm['seconds']:.0f} s)")
     print(format_panel(ev))
