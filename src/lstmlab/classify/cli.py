@@ -18,8 +18,8 @@ from .._argtypes import positive_int as _positive
 from .._argtypes import refuse_overwriting_inputs
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
-from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, MIN_EPOCHS, MIN_UPDATES, MODELS, SCHEDULES,
-                       default_epochs)
+from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
+                       PATIENCE, PLATEAU_EPOCHS, SCHEDULES, TEST_FRACTION, default_epochs)
 
 CLASSIFY_HELP = """\
 Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV
@@ -99,13 +99,13 @@ def add_classify_parser(sub) -> None:
                    "(default: scikit-learn digits)")
     t.add_argument("--test", default=None, metavar="FILE", help="test set (CSV or .ts)")
     _add_data_options(t)
-    add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=30, batch_size=16,
+    add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=PATIENCE, batch_size=16,
                         models=MODELS, hidden_help="LSTM units (default: chosen on held-out "
                         "training data from 8, 64 for lstm-fcn, 32, 64 for lstm and rnn; with "
                         "--no-select 8 and 64; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
-    t.set_defaults(patience=None)  # 30, where there is a validation loss to stop on
+    t.set_defaults(patience=None)  # PATIENCE, where there is a validation loss to stop on
     t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default: chosen on held-out training data; with --no-select last)")
@@ -113,7 +113,8 @@ def add_classify_parser(sub) -> None:
                    help="choose --hidden and --readout, those not given, on held-out training "
                    "data (default: on)")
     t.add_argument("--filters", type=_filters, default=None,
-                   help="lstm-fcn, fcn: filters of the three convolution blocks (default 32,64,32; "
+                   help="lstm-fcn, fcn: filters of the three convolution blocks (default "
+                   f"{','.join(map(str, FILTERS))}; "
                    "the paper's 128,256,128 costs 16x the arithmetic)")
     t.add_argument("--bidirectional", action="store_true",
                    help="lstm-fcn: a bidirectional LSTM branch")
@@ -133,12 +134,12 @@ def add_classify_parser(sub) -> None:
                    "without a lower training loss, down to a tenth")
     t.add_argument("--plateau-epochs", type=_positive, default=None, metavar="N",
                    help="--lr-schedule plateau: epochs without a lower training loss before "
-                   "each cut (default 100)")
+                   f"each cut (default {PLATEAU_EPOCHS})")
     t.add_argument("--class-weight", choices=["none", "balanced"], default="none",
                    help="balanced: weight each sequence's loss by n / (classes x its class's "
                    "count) (default none)")
     t.add_argument("--test-fraction", type=_fraction, default=None,
-                   help="test share when no test set is given (default 0.2)")
+                   help=f"test share when no test set is given (default {TEST_FRACTION})")
     t.add_argument("--dtw-window", type=_nonneg_int, default=None, metavar="W",
                    help="1NN-DTW baseline: Sakoe-Chiba band of W steps (default: no band)")
     t.add_argument("--no-baselines", dest="baselines", action="store_false",
@@ -243,6 +244,11 @@ def _print_comparison(rows, res: dict) -> None:
               f" ± {m.std():.4f}, range {m.min():.4f}-{m.max():.4f})")
 
 
+def _is_csv(path) -> bool:
+    """DATA read as a CSV file: given, and neither a .ts file nor a UCR/UEA folder."""
+    return path is not None and not Path(path).is_dir() and Path(path).suffix.lower() != ".ts"
+
+
 def _refuse_csv_options_without_csv(args, paths) -> None:
     """--id, --time, --label and --features name CSV columns: given when every file read is a
     .ts file (or a UCR/UEA folder), they would be ignored, and the user left believing, say,
@@ -252,8 +258,7 @@ def _refuse_csv_options_without_csv(args, paths) -> None:
         raise ValueError("--missing says how to treat missing values in DATA, but no DATA is "
                          "given (the data is scikit-learn's digits, which has none); leave it "
                          "out")
-    if any(p is not None and not Path(p).is_dir() and Path(p).suffix.lower() != ".ts"
-           for p in paths):
+    if any(_is_csv(p) for p in paths):
         return
     given = [flag for flag, value in (("--id", args.id_col), ("--time", args.time_col),
                                       ("--label", args.label_col), ("--features", args.features))
@@ -283,13 +288,9 @@ def _refuse_unused_options(args) -> None:
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
                              f"'lstmlab classify train --help' for the models each option is for")
-    if args.filters is None:
-        args.filters = (32, 64, 32)
     if args.plateau_epochs is not None and args.lr_schedule != "plateau":
         raise ValueError(f"--plateau-epochs {args.plateau_epochs} is an option of --lr-schedule "
                          f"plateau; with --lr-schedule {args.lr_schedule} it would do nothing")
-    if args.plateau_epochs is None:
-        args.plateau_epochs = 100
     if args.dtw_window is not None and not args.baselines:
         raise ValueError(f"--dtw-window {args.dtw_window} sets the 1NN-DTW baseline's band, "
                          f"which --no-baselines skips; leave out one or the other")
@@ -305,6 +306,8 @@ def cmd_classify_train(args) -> int:
 
     _refuse_unused_options(args)
     _refuse_csv_options_without_csv(args, [args.data, args.test])
+    args.filters = args.filters or FILTERS  # (refused above where they do nothing)
+    args.plateau_epochs = args.plateau_epochs or PLATEAU_EPOCHS
     rng = np.random.default_rng(args.seed)
     opts = _csv_options(args)
     test = None
@@ -331,7 +334,7 @@ def cmd_classify_train(args) -> int:
                          f"{'--test' if args.test else 'the folder'}): the model is tested on it "
                          f"and nothing is split off; leave out one or the other")
     if args.test_fraction is None:
-        args.test_fraction = 0.2
+        args.test_fraction = TEST_FRACTION
     if test is not None:
         if test.num_features != data.num_features:  # found after training, the model is lost
             raise ValueError(f"the test set {test.source} has {test.num_features} feature(s) "
@@ -383,7 +386,7 @@ def cmd_classify_train(args) -> int:
         raise ValueError(f"--patience {args.patience} stops training on the validation loss, "
                          f"but {why}; training runs every epoch")
     if args.patience is None:
-        args.patience = 30
+        args.patience = PATIENCE
     out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
     # z-normalised, a constant series becomes all zeros: its level, all it shows, is lost
@@ -450,8 +453,7 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
         baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
     sm = model.meta["summary"]
     stored = dict(opts)
-    if args.data is not None and Path(args.data).suffix.lower() != ".ts" \
-            and not Path(args.data).is_dir():  # CSV: predict reads these columns by name
+    if _is_csv(args.data):  # predict reads these columns by name
         stored["features"] = list(data.features)
     model.save(out / "model.ckpt", extra={"csv_options": stored,
                                           "test_accuracy": res["accuracy"]})

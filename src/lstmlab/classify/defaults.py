@@ -9,6 +9,12 @@ CHECKPOINTS = ("auto", "train-loss")
 AUTO_VAL_MIN = 300  # training sequences from which val_fraction=None holds out 15 %
 MIN_UPDATES = 1000  # the default epoch budget gives at least this many Adam steps
 MIN_EPOCHS = 100
+# Defaults of options that are refused where they do nothing, so the parser's own default is
+# None (given or not) and these fill in the rest.
+FILTERS = (32, 64, 32)  # lstm-fcn, fcn: filters of the three convolution blocks
+PLATEAU_EPOCHS = 100  # --lr-schedule plateau: epochs without a lower loss before each cut
+TEST_FRACTION = 0.2  # test share when no test set is given
+PATIENCE = 30  # epochs without a lower validation loss, where there is one
 
 
 def default_epochs(n_train: int, batch_size: int) -> int:

@@ -60,7 +60,7 @@ from ..training.losses import softmax, softmax_cross_entropy
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import znormalise
 from .data import SequenceDataError, SequenceSet
-from .defaults import AUTO_VAL_MIN, MODELS
+from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
 KIND = "classifier"
@@ -248,7 +248,7 @@ class SequenceClassifier:
               dropout: float = 0.0, dtype: str = "float32", val_fraction: float | None = None,
               fit_config: FitConfig | None = None, on_epoch=None,
               should_stop=None, znorm: bool | None = None, ensemble: int = 1,
-              filters: tuple = (32, 64, 32), bidirectional: bool = False,
+              filters: tuple = FILTERS, bidirectional: bool = False,
               class_weight: str | None = None) -> "SequenceClassifier":
         """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "rnn",
         "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
