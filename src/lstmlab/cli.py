@@ -449,14 +449,13 @@ def _train(args, group) -> int:
     else:
         steps = args.steps or 2000
     cfg_kwargs["steps"] = steps
+    length = f"--steps {steps}" if args.epochs is None else f"--epochs {args.epochs:g} ({steps} steps)"
 
     if args.resume:
         done = int(meta["step"])
         if (args.steps or args.epochs) and steps < done:  # a run is extended, never shortened
-            asked = (f"--steps {steps}" if args.epochs is None
-                     else f"--epochs {args.epochs:g} ({steps} steps)")
             raise ValueError(f"--resume: the run in {out} is already at step {done}, past "
-                             f"{asked}; give more steps to extend it, or leave --steps and "
+                             f"{length}; give more steps to extend it, or leave --steps and "
                              f"--epochs out to finish it as it was set (nothing was changed)")
         cfg = TrainConfig(**{**stored.__dict__, "steps": steps if (args.steps or args.epochs) else stored.steps})
     else:
@@ -478,8 +477,6 @@ def _train(args, group) -> int:
                 raise ValueError(f"{flag} is an option of --model lstm, not of --model "
                                  f"{args.model}")
         if args.warmup >= steps:
-            length = (f"--steps {steps}" if args.epochs is None
-                      else f"--epochs {args.epochs:g} ({steps} steps)")
             raise ValueError(f"--warmup {args.warmup} is not shorter than the run ({length}): "
                              f"the learning rate would rise for the whole run and never reach "
                              f"its peak --lr, and the --schedule after it would not run; give "
