@@ -86,6 +86,14 @@ def probability(value, name: str) -> float:
     return float(value)
 
 
+def true_or_false(value, name: str, error: type = TypeError) -> bool:
+    """``value`` as a bool when it is one (Python's or NumPy's), else ``error`` naming
+    ``name``: bool() would take a misplaced number as True, and the string 'False' too."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def float_dtype(dtype, name: str = "dtype") -> np.dtype:
     """float32 or float64 from anything NumPy reads as one, or ``torch.float32`` /
     ``torch.float64`` (what the interop functions' torch users write); else a ValueError

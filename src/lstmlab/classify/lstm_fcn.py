@@ -37,7 +37,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, as_lengths, float_dtype, positive_int, probability
+from .._checks import (as_float_array, as_lengths, float_dtype, positive_int, probability,
+                       true_or_false)
 from ..layers.base import Module
 from ..layers.basic import Dropout, Linear
 from ..layers.conv import BatchNorm1d, Conv1d, GlobalAvgPool, ReLU
@@ -70,8 +71,7 @@ class LSTMFCNConfig:
                 positive_int(k, name)
             object.__setattr__(self, name, v)
         probability(self.lstm_dropout, "lstm_dropout")
-        if not isinstance(self.lstm_branch, bool):
-            raise ValueError(f"lstm_branch must be True or False, got {self.lstm_branch!r}")
+        true_or_false(self.lstm_branch, "lstm_branch", ValueError)
         float_dtype(self.dtype)
 
     def to_json(self) -> dict:

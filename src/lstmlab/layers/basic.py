@@ -148,8 +148,7 @@ class Linear(Module):
         self.out_features = _checks.positive_int(out_features, "out_features")
         self.dtype = _checks.float_dtype(dtype)
         rng = _checks.generator(rng)
-        if not isinstance(bias, (bool, np.bool_)):  # bool() would take 'False' as True
-            raise TypeError(f"bias must be True or False, got {bias!r}")
+        _checks.true_or_false(bias, "bias")
         D, O = self.in_features, self.out_features
         # PyTorch's default (kaiming_uniform with a=√5) works out to U(±1/√D) for both.
         bound = 1.0 / math.sqrt(D)

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .._checks import (as_float_array, as_lengths, as_numpy, check_shape, finite_float,
-                       float_dtype, generator, positive_int, probability)
+                       float_dtype, generator, positive_int, probability, true_or_false)
 from .._memory import check_training_fits
 from ..kernels import (LSTMParams, RNNParams, lstm_backward, lstm_cell, lstm_forward,
                        reverse_padded, rnn_backward, rnn_cell, rnn_forward)
@@ -160,15 +160,9 @@ class _Recurrent(Module):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
-        for name, value in (("bias", bias), ("batch_first", batch_first),
-                            ("bidirectional", bidirectional)):
-            # a number or a string here is a misplaced argument or "False" from a config
-            # file, which bool() would take as True
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {value!r}")
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.bias = true_or_false(bias, "bias")
+        self.batch_first = true_or_false(batch_first, "batch_first")
+        self.bidirectional = true_or_false(bidirectional, "bidirectional")
         self.dropout = probability(dropout, "dropout")
         self.dtype = float_dtype(dtype)
         self.rng = generator(rng)
@@ -685,11 +679,9 @@ class LSTM(_Recurrent):
             raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, "
                              f"{hidden_size}), got {proj_size!r}")
         self.proj_size = int(proj_size)
-        for name, value in (("layer_norm", layer_norm), ("peephole", peephole),
-                            ("input_forget", input_forget)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {value!r}")
-        self.layer_norm = bool(layer_norm)
+        for name, value in (("peephole", peephole), ("input_forget", input_forget)):
+            true_or_false(value, name)
+        self.layer_norm = true_or_false(layer_norm, "layer_norm")
         if self.layer_norm and (self.proj_size or peephole or clip is not None or input_forget):
             raise ValueError("layer_norm does not combine with proj_size, peephole, clip or "
                              "input_forget (the layer-norm LSTM of Ba et al. 2016 has none of "

@@ -82,9 +82,7 @@ def _non_negative(value, name: str) -> float:
 
 
 def _flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    return _checks.true_or_false(value, name, ValueError)
 
 
 def _non_negative_int(value, name: str) -> int:
