@@ -17,10 +17,13 @@ gru (nn.GRU, training with dx; its GFLOP/s count nn.GRU's three gate blocks, whi
 compiled GRU multiplies x_t by four, one of zeros: ``kernels/_cells.py``), vdrop (an LSTM with
 variational dropout, ``LSTM(dropout_input=0.25, dropout_recurrent=0.25)``, training with dx,
 against the Python loop of LSTMCell arithmetic with masks a PyTorch user writes,
-``bench/torch_vdrop_lstm.py``, eager and TorchScript; the ratio is over the faster), stream (B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell),
-lnlstm (``LSTM(layer_norm=True)``, training with dx, against the layer-norm LSTM a PyTorch
-user writes, ``bench/torch_lnlstm.py``: an eager loop and its TorchScript; the torch ratio
-is the faster of the two over lstmlab; GFLOP/s count the products only).
+``bench/torch_vdrop_lstm.py``, eager and TorchScript; the ratio is over the faster), stream
+(B = 1, single steps: ``LSTM.step`` against nn.LSTM called per step and nn.LSTMCell), lnlstm
+(``LSTM(layer_norm=True)``, training with dx, against the layer-norm LSTM a PyTorch user
+writes, ``bench/torch_lnlstm.py``: an eager loop and its TorchScript; the torch ratio is the
+faster of the two over lstmlab; GFLOP/s count the products only). vdrop and lnlstm also time
+the plain LSTM of the same size, lstmlab's and nn.LSTM: the faster loop over lstmlab's plain
+step is the variant's ceiling, the ratio it would reach if its extra work cost nothing.
 
     .venv/bin/python bench/bench_lstm.py                      # grid + 8 random shapes
     .venv/bin/python bench/bench_lstm.py --quick              # a smaller run
@@ -183,7 +186,36 @@ def vdrop_candidates(T, B, H):
             y, _, _ = mod(tx)
             (y * tdy).sum().backward()
         cands[name] = theirs
-    return cands
+    return cands | plain_candidates(x, dy)
+
+
+def plain_candidates(x, dy):
+    """The plain LSTM of the same size, training step with dx: lstmlab's and ``nn.LSTM``.
+    A variant's step does the plain step's products and more, so the fastest torch loop's
+    time over lstmlab's plain step bounds the ratio any variant can reach (its ceiling)."""
+    H = x.shape[2]
+    layer = make_layer(lstmlab, "lstm", H, np.float32, train=True)
+    mod = torch_twin(layer, "lstm")
+    tx, tdy = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
+
+    def ours():
+        layer.forward(x)
+        layer.backward(dy)
+
+    def theirs():
+        mod.zero_grad(set_to_none=True)
+        tx.grad = None
+        y, _ = mod(tx)
+        (y * tdy).sum().backward()
+    return {"lstmlab LSTM": ours, "nn.LSTM": theirs}
+
+
+def plain_columns(ts, loop):
+    """The ceiling (the torch loop over lstmlab's plain LSTM) and the loop over ``nn.LSTM``."""
+    return [f"{loop / np.median(ts['lstmlab LSTM']):.2f}", f"{loop / np.median(ts['nn.LSTM']):.2f}"]
+
+
+PLAIN_HEADER = ["ceiling: torch / lstmlab LSTM", "torch / nn.LSTM"]
 
 
 def run_vdrop(shapes, rng):
@@ -192,10 +224,11 @@ def run_vdrop(shapes, rng):
         ts = timed_blocks(vdrop_candidates(T, B, H), rng)
         ours, eager, script = (np.median(ts[k]) for k in ("lstmlab", "eager", "TorchScript"))
         rows.append([label, f"{T}, {B}, {H}", fmt(ours), fmt(eager), fmt(script),
-                     f"**{min(eager, script) / ours:.2f}**"])
+                     f"**{min(eager, script) / ours:.2f}**"] + plain_columns(ts, min(eager, script)))
     table("variational dropout (p = 0.25 on inputs and h_{t-1}), float32 training step with dx: "
           "median time per call", ["shape", "T, B, D=H", "lstmlab", "torch eager loop",
-                                   "torch TorchScript loop", "faster torch / lstmlab"], rows)
+                                   "torch TorchScript loop", "faster torch / lstmlab"]
+          + PLAIN_HEADER, rows)
 
 
 def lnlstm_candidates(T, B, H):
@@ -226,7 +259,7 @@ def lnlstm_candidates(T, B, H):
             y, _ = mod(tx, zeros, zeros)
             (y * tdy).sum().backward()
         return call
-    return cands | {"torch": step(eager), "torchscript": step(scripted)}
+    return cands | {"torch": step(eager), "torchscript": step(scripted)} | plain_candidates(x, dy)
 
 
 def run_lnlstm(shapes, rng):
@@ -237,10 +270,11 @@ def run_lnlstm(shapes, rng):
         fl = lstm_flops(T, B, H, H)
         rows.append([label, f"{T}, {B}, {H}", fmt(ours), fmt(eager), fmt(script),
                      f"**{min(eager, script) / ours:.2f}**", f"{fl / ours / 1e9:.0f}"]
+                    + plain_columns(ts, min(eager, script))
                     + ([f"**{np.median(ts['baseline']) / ours:.2f}**"] if BASELINE else []))
     table("layer-norm LSTM, float32 training step with dx: median time per call",
           ["shape", "T, B, D=H", "lstmlab", "torch eager", "TorchScript",
-           "fastest torch / lstmlab", "GFLOP/s lstmlab"]
+           "fastest torch / lstmlab", "GFLOP/s lstmlab"] + PLAIN_HEADER
           + (["baseline / lstmlab"] if BASELINE else []), rows)
 
 

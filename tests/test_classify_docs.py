@@ -19,6 +19,9 @@ def _row(text: str, dataset: str) -> list[str]:
     raise AssertionError(f"no {dataset} row in:\n{text}")
 
 
+TEST_SERIES_FLIPPED = 3
+
+
 @pytest.mark.slow
 def test_documented_italy_power_demand_row_is_what_the_script_prints():
     import importlib.util
@@ -33,8 +36,11 @@ def test_documented_italy_power_demand_row_is_what_the_script_prints():
     printed = _row(run.stdout, "ItalyPowerDemand")
     documented = _row((ROOT / "docs" / "classification-results.md").read_text(encoding="utf-8"),
                       "ItalyPowerDemand")
-    seed0 = re.search(r"\(([0-9.]+)\)", printed[2]).group(1)
+    seed0 = float(re.search(r"\(([0-9.]+)\)", printed[2]).group(1))
     seeds = re.search(r"\(([0-9., ]+)\)", documented[2]).group(1).split(", ")
-    assert seeds[0] == seed0, (printed, documented)
+    # A rerun on the same machine prints the same bits. Another CPU runs NumPy's BLAS on other
+    # kernels (the convolutions' products), which moves float32 training by round-off and can
+    # flip a borderline test series: up to TEST_SERIES_FLIPPED of the 1029 is allowed.
+    assert abs(float(seeds[0]) - seed0) <= TEST_SERIES_FLIPPED / 1029 + 5e-4, (printed, documented)
     assert printed[1] == documented[1]  # sizes
     assert printed[3:6] == documented[3:6]  # 1NN-ED, 1NN-DTW, published LSTM-FCN
