@@ -98,6 +98,12 @@ def test_help_texts_name_the_real_files(capsys):
     assert shipped_path("airline").name == "airline_passengers.csv"
     export = _help(["export"], capsys)
     assert "<out>.vocab.json" in export and " vocab.json" not in export
+
+
+def test_forecast_help_names_the_bases_the_default_chooses_among(capsys):
+    base = " ".join(_help(["forecast", "train"], capsys).split("--base {")[2].split())
+    assert "chosen on validation among ar, naive and snaive" in base
+    assert "ets is tried only when given" in base
     demo = _help(["demo"], capsys)
     assert "minutes on" not in demo and "15 seconds" in demo
 

@@ -203,9 +203,9 @@ def add_forecast_parser(sub) -> None:
                    help="the statistical model the network stands on (the hybrid; its weight is "
                         "picked on validation): ar, a ridge linear AR; ets, exponential "
                         "smoothing over the window; naive; snaive, seasonal naive; none, the "
-                        "network alone (default: chosen on validation among ar, ets, naive and "
-                        "snaive; with many series none, or ar for a linear AR per series under "
-                        "the one network)")
+                        "network alone (default: chosen on validation among ar, naive and snaive; "
+                        "ets is tried only when given; with many series none, or ar for a "
+                        "linear AR per series under the one network)")
     t.add_argument("--ets", action="store_true",
                    help="add exponential smoothing to the report (needs statsmodels: pip install "
                         "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")
