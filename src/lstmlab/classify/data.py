@@ -13,14 +13,16 @@ time-order column, feature columns and a label column::
 Rows are grouped by id (in order of first appearance) and sorted by the time column within
 a sequence (numbers, or ISO dates of one width); a repeated time inside a sequence, a label
 that changes within a sequence, a non-numeric feature cell (named by line and column) and
-missing values (under ``missing="refuse"``) are errors.
+missing values (under ``missing="refuse"``) are errors. Missing-value tokens (``NA``, ``?``,
+...) apply to the feature columns only: a label is read as written, and only an empty one
+is missing.
 
 **UCR/UEA ``.ts``** (the sktime / timeseriesclassification.com format): ``@`` header lines
 (``@problemName``, ``@univariate``, ``@dimensions``, ``@equalLength``, ``@classLabel true
 <labels>``, ...) then ``@data`` and one case per line: the dimensions separated by ``:``, the
-values of each by ``,``, the class label last; ``?`` is a missing value. Sequences may differ
-in length between cases (all dimensions of one case have the same length). The header is
-held to: a case with another number of dimensions than ``@univariate true`` or
+values of each by ``,``, the class label last; ``?`` is a missing value (among the values:
+a label is read as written). Sequences may differ in length between cases (all dimensions
+of one case have the same length). The header is held to: a case with another number of dimensions than ``@univariate true`` or
 ``@dimensions N``, another length than ``@seriesLength N`` or the first case's under
 ``@equalLength true``, a missing value under ``@missing false`` or a label ``@classLabel
 true <labels>`` does not list is an error naming its line and the declaration's.
@@ -40,8 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from .._files import read_utf8
-from ..forecast.data import (MISSING_POLICIES, SeriesError, time_order_key, time_order_problem,
-                             column_index, fill_missing, parse_numeric_column, read_csv_table)
+from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
+                             fill_missing, parse_numeric_column, read_csv_table, time_order_key,
+                             time_order_problem)
 
 
 class SequenceDataError(SeriesError):
@@ -114,14 +117,12 @@ class SequenceSet:
                            [self.ids[i] for i in idx], self.features, self.source, self.notes)
 
 
-def _no_label(label: str) -> bool:
-    return label == "" or label.lower() in ("na", "nan", "?")
-
-
 def _all_or_none(labels, unlabelled: list):
     """``labels`` (None where missing) when every sequence has one, None when none has (a
-    file to label: an empty label column, ``?`` in every case); a file with some labels
-    missing is an error naming the first (an accuracy over part of it would mislead)."""
+    file to label: an empty label column, nothing after the last ``:`` of every case); a file
+    with some labels missing is an error naming the first (an accuracy over part of it would
+    mislead). Only an empty label is missing: ``NA`` or ``?`` may be a class's name, and
+    missing-value tokens apply to the values of the series, never to labels."""
     if not unlabelled:
         return labels
     if len(unlabelled) == len(labels):
@@ -220,7 +221,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                 raise SequenceDataError(f"{where}: sequence {sid!r} has more than one label: "
                                         f"{shown}; a sequence has one label")
             label = found.pop()
-            if _no_label(label):
+            if not label:
                 problem = f"{where}, line {seq_lines[0]}: sequence {sid!r} has no label"
                 if require_labels:
                     raise SequenceDataError(problem)
@@ -323,8 +324,11 @@ class _TsHeader:
             raise SequenceDataError(f"{where}: the case has a missing value ('?' or NaN), but "
                                     f"the header declares {self.said('missing')}")
         if label is not None and self.classes and label not in self.classes:
+            hint = (f" ({label!r} is a label like any other: a file to label declares "
+                    f"@classLabel false, or leaves the label empty)"
+                    if label.lower() in MISSING_TOKENS else "")
             raise SequenceDataError(f"{where}: the label {label!r} is not among the declared "
-                                    f"classes: {self.said('classlabel')}")
+                                    f"classes: {self.said('classlabel')}{hint}")
 
 
 def _ts_value(text: str, line: int, where: str) -> float:
@@ -370,9 +374,9 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         label = None
         if header.switch("classlabel"):
             label = parts.pop().strip()
-            if _no_label(label):
-                problem = (f"{where}, line {ln}: case {len(xs)} has no class label (found "
-                           f"{label!r} after the last ':')")
+            if not label:
+                problem = (f"{where}, line {ln}: case {len(xs)} has no class label (nothing "
+                           f"after the last ':')")
                 if require_labels:
                     raise SequenceDataError(problem)
                 unlabelled.append(problem)
