@@ -100,8 +100,14 @@ def cmd_global_train(args) -> int:
               "seed": args.seed, **panel_report(ev)}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     (out / "forecast.png").unlink(missing_ok=True)  # a replaced single-series run's (--force)
-    print(f"{gf.meta['train_windows']} training windows from {len(panel)} series; best epoch "
-          f"{sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, {sm['seconds']:.0f} s)")
+    constant = [n for n, i in gf.info.items() if i.scale == 0]
+    print(f"{gf.meta['train_windows']} training windows from {len(panel) - len(constant)} "
+          f"series; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
+          f"{sm['seconds']:.0f} s)")
+    if constant:
+        shown = ", ".join(constant[:5]) + (", ..." if len(constant) > 5 else "")
+        print(f"{len(constant)} series constant on their training part ({shown}): forecast "
+              f"by their value, their windows left out of training")
     print(format_panel(ev))
     print(format_coverage(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
