@@ -52,6 +52,24 @@ def test_series_shorter_than_lookback_plus_horizon():
         chronological_split(120, 1, 12, val_fraction=0.9, test_fraction=0.5)  # not "-48 steps"
 
 
+def test_predict_refuses_a_gap_only_among_the_rows_it_reads(tmp_path, capsys):
+    months = [f"{2000 + i // 12}-{i % 12 + 1:02d}" for i in range(80)]
+    y = 50 + np.sin(np.arange(80)) + 0.01 * np.arange(80)
+    p = tmp_path / "m.csv"
+    p.write_text("t,y\n" + "".join(f"{t},{v:.4f}\n" for t, v in zip(months, y)))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--time", "t", "--lookback",
+                 "6", "--horizon", "3", "--epochs", "1", "--quiet", "--no-plot", "--out",
+                 str(out)]) == 0
+    for cut, rc in ((5, 0), (77, 2)):  # a month missing long before the window, or inside it
+        rows = [f"{t},{v:.4f}\n" for t, v in zip(months, y)]
+        q = tmp_path / f"gap{cut}.csv"
+        q.write_text("t,y\n" + "".join(rows[:cut] + rows[cut + 1:]))
+        capsys.readouterr()
+        assert main(["forecast", "predict", str(out / "model.ckpt"), str(q)]) == rc
+    assert "the time column jumps from '2006-05' to '2006-07'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("anchor", ["none", "last", "season"])
 @pytest.mark.parametrize("log", [False, True])
 def test_scaler_round_trip(anchor, log):

@@ -471,7 +471,8 @@ def cmd_forecast_predict(args) -> int:
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]
     features = meta.get("features") or fc.columns[1:]
-    series = read_series(args.csv, target, features, meta.get("time"), args.missing)
+    series = read_series(args.csv, target, features, meta.get("time"), args.missing,
+                         fc.config.lookback)
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     check_series_range(series)
