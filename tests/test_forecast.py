@@ -46,8 +46,20 @@ def test_series_shorter_than_lookback_plus_horizon():
         chronological_split(24, 20, 5)
     with pytest.raises(WindowError, match="training part has"):
         chronological_split(35, 20, 5)
-    with pytest.raises(WindowError, match="test part has 3 steps, fewer than the horizon 5"):
+    with pytest.raises(WindowError, match=r"test part has 3 steps \(--test-fraction 0.03 of "
+                                          r"100\), fewer than the horizon 5"):
         chronological_split(100, 5, 5, val_fraction=0.1, test_fraction=0.03)
+
+
+def test_a_part_too_short_for_the_horizon_names_its_flag(tmp_path, capsys):
+    # the advice was "raise its fraction", naming no flag
+    p = tmp_path / "c.csv"
+    p.write_text("t,y\n" + "".join(f"{i},{i % 7}\n" for i in range(60)))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "12", "--quiet",
+                 "--no-plot", "--out", str(tmp_path / "run")]) == 2
+    assert ("the validation part has 9 steps (--val-fraction 0.15 of 60), fewer than the "
+            "horizon 12, so no window fits in it; raise --val-fraction to at least 0.2, lower "
+            "--horizon, or set --val-fraction 0") in capsys.readouterr().err
     with pytest.raises(WindowError, match=r"fractions \(0.9 \+ 0.5\) leave no training part"):
         chronological_split(120, 1, 12, val_fraction=0.9, test_fraction=0.5)  # not "-48 steps"
 
