@@ -51,6 +51,26 @@ def test_series_shorter_than_lookback_plus_horizon():
         chronological_split(100, 5, 5, val_fraction=0.1, test_fraction=0.03)
 
 
+@pytest.mark.parametrize("flags, season", [(["--season", "12", "--lookback", "12"], "12"),
+                                           ([], "none given or detected")])
+def test_anchor_season_without_a_season_inside_the_lookback_names_the_flags(tmp_path, capsys,
+                                                                            flags, season):
+    # the error came from inside the scaler, in Python terms ("anchor='season' needs a
+    # lookback longer than the season (12), got 12"), after "no candidate setting fits this
+    # series" and the settings line
+    p = tmp_path / "c.csv"
+    noise = np.random.default_rng(0).normal(size=80)
+    p.write_text("t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(noise)))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "6", "--anchor",
+                 "season", "--quiet", "--no-plot", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"lstmlab forecast: error: --anchor season reads the value one season back, so it needs "
+        f"a season shorter than the lookback {flags[-1] if flags else 24} (season: {season}); "
+        f"pass --season M, a longer --lookback, or another --anchor"]
+    assert not out.exists()
+
 def test_a_part_too_short_for_the_horizon_names_its_flag(tmp_path, capsys):
     # the advice was "raise its fraction", naming no flag
     p = tmp_path / "c.csv"

@@ -373,6 +373,11 @@ def cmd_forecast_train(args) -> int:
     asked = config  # before the choice: what every backtest fold starts from
     choice = choose_settings(series, config, given)
     config = choice.config
+    if config.anchor == "season" and not (choice.season and choice.season < config.lookback):
+        raise ValueError(f"--anchor season reads the value one season back, so it needs a "
+                         f"season shorter than the lookback {config.lookback} (season: "
+                         f"{choice.season or 'none given or detected'}); pass --season M, a "
+                         f"longer --lookback, or another --anchor")
     print(choice.explain(), file=sys.stderr)
     if config.base == "ets" and config.lookback < 2:
         raise ValueError(f"--base ets smooths over each window, so it needs a lookback of 2 or "
