@@ -133,6 +133,21 @@ def test_ts_problem_named_twice_is_read_as_the_archive_writes_it(tmp_path):
     assert data.labels == ["a", "b"] and data.source.endswith("(V)")
 
 
+@pytest.mark.parametrize("header, case, error", [
+    ("@classLabel false\n", "1,2,3:a", r"line 4: 'a' is not a number; the header declares "
+     r"@classLabel false \(line 2\), so every part of a case holds values: a file with "
+     r"labels declares @classLabel true <labels>"),
+    ("", "1,2,3:a", r"line 3: 'a' is not a number; the header has no @classLabel line"),
+    ("@classLabel true a b\n", "1,2,3", r"line 4: the case has no label after its values "
+     r"\(no ':'\); under @classLabel true a b \(line 2\) a case is 'v1,v2,...:label'"),
+])
+def test_ts_labels_the_header_does_not_announce_say_so(tmp_path, header, case, error):
+    # the messages were "'a' is not a number" and "the case has no values before its label
+    # '1,2,3'"
+    with pytest.raises(SequenceDataError, match=error):
+        read_ts(write(tmp_path / "x.ts", f"@problemName x\n{header}@data\n{case}\n"))
+
+
 CSV_TEXT = """id,t,x,label
 a,2,0.3,walk
 a,0,0.1,walk

@@ -341,6 +341,21 @@ def _ts_value(text: str, line: int, where: str) -> float:
         raise SequenceDataError(f"{where}, line {line}: {text!r} is not a number") from None
 
 
+def _ts_values(part: str, ln: int, where: str, header: _TsHeader) -> list[float]:
+    """The values of one dimension of a case; a label where values were expected (a file
+    without ``@classLabel true``) says so."""
+    try:
+        return [_ts_value(v, ln, where) for v in part.split(",")]
+    except SequenceDataError as exc:
+        if header.switch("classlabel") or "," in part:
+            raise
+        declared = (f"declares {header.said('classlabel')}" if "classlabel" in header.tags
+                    else "has no @classLabel line")
+        raise SequenceDataError(f"{exc}; the header {declared}, so every part of a case holds "
+                                f"values: a file with labels declares @classLabel true "
+                                f"<labels>") from None
+
+
 @_as_sequence_errors
 def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
     """Read a UCR/UEA ``.ts`` file (see the module docstring)."""
@@ -386,9 +401,11 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
             raise SequenceDataError(f"{where}, line {ln}: time-stamped values '(t,v)' are not "
                                     f"supported")
         if not parts:  # a lone label: splitting would find zero dimensions
-            raise SequenceDataError(f"{where}, line {ln}: the case has no values before its "
-                                    f"label {label!r}; a case is 'v1,v2,...:label'")
-        series = [[_ts_value(v, ln, where) for v in p.split(",")] for p in parts]
+            what = ("no label after its values (no ':')" if "," in label else
+                    f"no values before its label {label!r}")
+            raise SequenceDataError(f"{where}, line {ln}: the case has {what}; under "
+                                    f"{header.said('classlabel')} a case is 'v1,v2,...:label'")
+        series = [_ts_values(p, ln, where, header) for p in parts]
         lens = {len(s) for s in series}
         if len(lens) != 1:
             raise SequenceDataError(f"{where}, line {ln}: the dimensions of this case have "
