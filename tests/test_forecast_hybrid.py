@@ -195,6 +195,19 @@ def test_ets_variant_is_picked_on_validation():
     assert e.trend and e.season is None
 
 
+def test_ets_of_an_all_zero_series_is_its_last_value(tmp_path, capsys):
+    # statsmodels' fit of an all-zero training part fails, and 'forecast train zero.csv
+    # --ets' stopped with its message: "The first guess on the deviance function returned
+    # a nan. This could be a boundary problem and should be reported."
+    y = np.r_[np.zeros(50), np.arange(1.0, 11.0)]
+    e = ets.fit_ets(y, 40, np.arange(40, 47), 4, None)
+    np.testing.assert_array_equal(e.forecast(y, np.array([45, 55]), 2), [[0, 0], [5, 5]])
+    assert e.describe() == "ETS(constant: the last value)"
+    p = write(tmp_path / "z.csv", "t,y\n" + "".join(f"{i},0\n" for i in range(60)))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "4", "--ets",
+                 "--epochs", "1", "--quiet", "--no-plot", "--out", str(tmp_path / "run")]) == 0
+    assert "ETS(constant: the last value)" in capsys.readouterr().out
+
 def _csv(tmp_path, n=150):
     y = _growth(n)
     rows = ["date,units"] + [f"{2000 + i // 12}-{i % 12 + 1:02d},{v:.4f}" for i, v in enumerate(y)]
