@@ -226,6 +226,31 @@ def test_train_refuses_a_test_set_of_another_width_before_training(tmp_path, cap
     assert "training on" not in err and not out.exists()
 
 
+def test_other_feature_columns_of_the_right_count_are_refused(trained, tmp_path, capsys):
+    # a test set with 'acc_z' where training read 'acc_y' was scored without a word, one
+    # column read as the other; so was a SequenceSet of other names given to the model
+    from lstmlab.classify import SequenceClassifier, SequenceDataError, SequenceSet
+
+    rows = "".join(f"{i},{t},{t * (i % 2)},{i % 3},{'ab'[i % 2]}\n" for i in range(8)
+                   for t in range(4))
+    train = write(tmp_path / "train.csv", "id,t,acc_x,acc_y,label\n" + rows)
+    test = write(tmp_path / "test.csv", "id,t,acc_x,acc_z,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(test), "--time", "t", "--model",
+                 "lstm", "--no-select", "--epochs", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (f"the test set {test} has the features acc_x, acc_z, the training data acc_x, "
+            f"acc_y: no acc_y") in err
+    assert "training on" not in err and not out.exists()
+    model = SequenceClassifier.load(trained[0])
+    data = trained[2]
+    renamed = SequenceSet(data.x, data.labels, data.ids, ["y"])
+    with pytest.raises(SequenceDataError, match="the data has the features y, the model reads "
+                                                "x: no x"):
+        model.predict_proba(renamed)
+    positional = SequenceSet(data.x, data.labels, data.ids, ["dim_0"])  # as a .ts file names
+    np.testing.assert_array_equal(model.predict_proba(positional), model.predict_proba(data))
+
 def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp_path, capsys):
     # a model trained with --time could not label a file without that column: an empty
     # --time fell back to the stored column
