@@ -102,6 +102,25 @@ def test_predict_refuses_a_gap_only_among_the_rows_it_reads(tmp_path, capsys):
     assert "the time column jumps from '2006-05' to '2006-07'" in capsys.readouterr().err
 
 
+def test_predict_with_a_log_model_names_the_line_of_a_value_it_cannot_take(tmp_path, capsys):
+    # the error said "the input window holds -3; use --transform none", a flag predict has not
+    y = 50 + np.sin(np.arange(60))
+    p = tmp_path / "s.csv"
+    p.write_text("t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(y)))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--transform", "log",
+                 "--lookback", "6", "--horizon", "3", "--epochs", "1", "--quiet", "--no-plot",
+                 "--out", str(out)]) == 0
+    for row, rc in ((3, 0), (58, 2)):  # before the last 6 rows it reads, or among them
+        q = tmp_path / f"neg{row}.csv"
+        q.write_text("t,y\n" + "".join(f"{i},{-3 if i == row else v:.4f}\n"
+                                        for i, v in enumerate(y)))
+        capsys.readouterr()
+        assert main(["forecast", "predict", str(out / "model.ckpt"), str(q)]) == rc
+    assert (f"{q}, line 60 holds -3, but the model was trained with --transform log and reads "
+            f"the logs of the last 6 values, which must be positive; such data needs a model "
+            f"trained with --transform none") in capsys.readouterr().err
+
 @pytest.mark.parametrize("anchor", ["none", "last", "season"])
 @pytest.mark.parametrize("log", [False, True])
 def test_scaler_round_trip(anchor, log):

@@ -228,6 +228,20 @@ def test_cli_names_the_constant_series_and_reports_them_exact(tmp_path, capsys):
     assert flat["smape"] == 0.0 and flat["mae"] == 0.0
 
 
+def test_global_predict_with_a_log_model_names_the_series_and_line(tmp_path, capsys):
+    series = {f"s{i}": 10 * (i + 1) * _seasonal(60, seed=i) for i in range(2)}
+    p = write(tmp_path / "p.csv", _long_csv(series))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--transform", "log", "--epochs", "1",
+                 "--hidden", "4", "--quiet", "--out", str(out)]) == 0
+    series["s1"][-2] = 0.0
+    write(p, _long_csv(series))
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 2
+    assert ("series 's1', line 120 holds 0, but the model was trained with --transform log"
+            in capsys.readouterr().err)
+
 def test_global_model_learns_across_series_and_beats_naive2(one_blas_thread):
     panel = _panel()
     ev = evaluate_panel(_train(panel, transform="log"), panel)

@@ -117,6 +117,7 @@ def cmd_global_train(args) -> int:
 
 def cmd_global_predict(args, meta: dict) -> int:
     from ..training.checkpoint import atomic_write_text
+    from .cli import check_log_inputs
     from .global_model import GlobalForecaster
     from .model import check_series_range, future_labels
     from .data import SeriesError
@@ -146,6 +147,9 @@ def cmd_global_predict(args, meta: dict) -> int:
     w.writerow(head)
     for name, s in panel.series.items():
         check_series_range(s)
+        if gf.config.transform == "log":  # a series not seen is scaled on all of it
+            check_log_inputs(s, gf.config.lookback if name in gf.info else len(s),
+                             f"series {name!r}, ")
         pred, seen = gf.forecast_next(name, s, K)
         if not seen:
             print(f"series {name!r} was not in training: its scale comes from the data given, "
