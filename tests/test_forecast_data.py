@@ -116,6 +116,22 @@ def test_a_gap_in_a_regular_time_column_is_refused(tmp_path, times, jump):
         p = write(tmp_path / "e.csv", "t,y\n" + "".join(f"{t},1\n" for t in even))
         assert read_series(p, "y", time="t").time == even
 
+def test_an_empty_time_cell_is_named(tmp_path):
+    # one empty cell made the column unorderable: every check of it was skipped and the
+    # file's order taken without a word (classify said it 'cannot be ordered')
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "t,y\n2001,1\n,2\n2003,3\n")
+    with pytest.raises(SeriesError, match=r"line 3: the time column 't' is empty; every row "
+                                          r"needs its time"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "p.csv", "id,t,y\nA,1,1\nA,,2\nA,3,3\n")
+    with pytest.raises(SeriesError, match=r"series 'A', line 3: the time column 't' is empty"):
+        read_long(p, "id", "y", "t")
+    p = write(tmp_path / "c.csv", "id,t,x,label\na,0,1,p\na,,2,p\n")
+    with pytest.raises(SeriesError, match=r"sequence 'a', line 3: the time column 't' is empty"):
+        read_sequence_csv(p, time_col="t")
+
 def test_infinite_values_rejected(tmp_path):
     with pytest.raises(SeriesError, match="line 3, column 'y': 'inf' is infinite"):
         read_series(write(tmp_path / "a.csv", "y\n1\ninf\n"), "y")

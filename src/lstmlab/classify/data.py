@@ -43,8 +43,8 @@ import numpy as np
 
 from .._files import read_utf8
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
-                             fill_missing, parse_numeric_column, read_csv_table, time_order_key,
-                             time_order_problem)
+                             empty_time_problem, fill_missing, parse_numeric_column,
+                             read_csv_table, time_order_key, time_order_problem)
 
 
 class SequenceDataError(SeriesError):
@@ -192,6 +192,9 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     for sid, ks in groups.items():
         if i_t is not None:
             times = [rows[k][i_t] for k in ks]
+            problem = empty_time_problem(times, [lines[k] for k in ks], time_col)
+            if problem:
+                raise SequenceDataError(f"{where}, sequence {sid!r}, {problem}")
             keys = time_order_key(times)
             if keys is None:  # as text, 't10' would come before 't2'
                 other = next((t for t in times if len(t) != len(times[0])), None)

@@ -203,6 +203,17 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
 _YEAR_FIRST = re.compile(r"\d{4}(?:\D.*)?", re.DOTALL)
 
 
+def empty_time_problem(labels: list[str], lines: list[int], column: str) -> str | None:
+    """A message naming the first row whose time cell is empty: one such cell leaves the
+    column without an order (every check of it is skipped, the file's order taken instead),
+    and the time of that row unknown."""
+    i = next((i for i, t in enumerate(labels) if not t), None)
+    if i is None:
+        return None
+    return (f"line {lines[i]}: the time column {column!r} is empty; every row needs its time "
+            f"(or leave out --time to take the rows in the file's order)")
+
+
 def time_order_key(labels: list[str]) -> list | None:
     """Sort keys for time labels: numbers, or ISO dates of one width (year first, so they
     sort correctly as text); None for labels that cannot be ordered ('t2' before 't10',
@@ -304,7 +315,7 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         ti = column_index(header, time, path, "time column")
         labels = [r[ti] for r in rows]
         tail = -gap_rows if gap_rows else 0
-        problem = (time_order_problem(labels, lines)
+        problem = (empty_time_problem(labels, lines, time) or time_order_problem(labels, lines)
                    or time_gap_problem(labels[tail:], lines[tail:]))
         if problem:
             raise SeriesError(f"{where}, {problem}")

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, fill_missing,
-                   parse_numeric_column, read_csv_table, read_series, time_gap_problem,
-                   time_order_key)
+from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, empty_time_problem,
+                   fill_missing, parse_numeric_column, read_csv_table, read_series,
+                   time_gap_problem, time_order_key)
 
 
 @dataclass
@@ -73,6 +73,9 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         labels = None
         if ct is not None:
             labels = [rows[r][ct] for r in idx]
+            problem = empty_time_problem(labels, ln, time)
+            if problem:
+                raise SeriesError(f"{where}, {problem}")
             key = time_order_key(labels)
             if key is not None:
                 order = sorted(range(len(idx)), key=lambda i: key[i])
