@@ -176,6 +176,17 @@ def test_choice_on_a_short_series_falls_back_to_short_lookbacks():
     assert c.tried and c.config.lookback in (6, 12)
 
 
+def test_a_series_too_short_for_every_candidate_gets_a_lookback_that_fits(tmp_path, capsys):
+    # the default lookback 24 was kept for a 10-step series: "shorter than lookback +
+    # horizon = 24 + 1 = 25 ... lower --lookback", a flag the user had not given
+    p = write(tmp_path / "t.csv", "y\n" + "".join(f"{v}\n" for v in range(1, 11)))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "1", "--epochs",
+                 "1", "--quiet", "--no-plot", "--out", str(tmp_path / "run")]) == 0
+    assert "using lookback 5," in capsys.readouterr().err
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "1", "--lookback",
+                 "24", "--quiet", "--no-plot", "--out", str(tmp_path / "given")]) == 2
+    assert "lookback + horizon = 24 + 1" in capsys.readouterr().err  # given: kept, refused
+
 def test_ets_beats_naive_on_a_seasonal_series_and_reports_its_variant():
     y = _growth(144)
     e = ets.ETSBaseline.fit(y[:100], log=True, trend=False, season=12)
