@@ -68,6 +68,86 @@ def test_ts_reader_errors(tmp_path):
     assert read_ts(nan, missing="interpolate").x[0][:, 0].tolist() == [1, 2, 3]
 
 
+
+UNIVARIATE = """@problemName U
+@timeStamps false
+@missing false
+@univariate true
+@equalLength true
+@seriesLength 3
+@classLabel true a b
+@data
+"""
+
+
+@pytest.mark.parametrize("cases, error", [
+    ("1,2,3:a\n1,2,3:c\n", r"line 10: the label 'c' is not among the declared classes: "
+                            r"@classLabel true a b \(line 7\)"),
+    ("1,2,3:a\n1,2,3:4,5,6:b\n", r"line 10: the case has 2 dimension\(s\), but the header "
+                                r"declares @univariate true \(line 4\)"),
+    ("1,2,3:a\n1,2,3,4:b\n", r"line 10: the case has 4 value\(s\) per dimension, but the "
+                             r"header declares @seriesLength 3 \(line 6\)"),
+    ("1,?,3:a\n", r"line 9: the case has a missing value \('\?' or NaN\), but the header "
+                  r"declares @missing false \(line 3\)"),
+])
+def test_ts_cases_contradicting_the_header_are_refused(tmp_path, cases, error):
+    # each of these files loaded without a word: the header was read for the labels only
+    with pytest.raises(SequenceDataError, match=error):
+        read_ts(write(tmp_path / "x.ts", UNIVARIATE + cases), missing="interpolate")
+
+
+def test_ts_unequal_lengths_and_dimensions_contradicting_the_header_are_refused(tmp_path):
+    header = UNIVARIATE.replace("@seriesLength 3\n", "").replace("@univariate true",
+                                                                  "@dimensions 2")
+    with pytest.raises(SequenceDataError, match=r"line 9: the case has 2 value\(s\) per "
+                       r"dimension, the case on line 8 3, but the header declares "
+                       r"@equalLength true \(line 5\)"):
+        read_ts(write(tmp_path / "x.ts", header + "1,2,3:1,2,3:a\n1,2:1,2:b\n"))
+    with pytest.raises(SequenceDataError, match=r"line 8: the case has 1 dimension\(s\), but "
+                       r"the header declares @dimensions 2 \(line 4\)"):
+        read_ts(write(tmp_path / "x.ts", header + "1,2,3:a\n"))
+    assert len(read_ts(write(tmp_path / "x.ts", header + "1,2,3:1,2,3:a\n4,5,6:4,5,6:b\n"))) == 2
+
+
+@pytest.mark.parametrize("swap, error", [
+    (("@univariate true", "@univariate yes"), r"line 4: @univariate takes true or false, got "
+                                              r"'yes'"),
+    (("@seriesLength 3", "@seriesLength three"), r"line 6: @seriesLength takes a whole number "
+                                                 r"of at least 1, got 'three'"),
+    (("@missing false", "@missing false\n@missing true"), r"line 4: '@missing true' "
+                                                           r"contradicts @missing false \(line 3\)"),
+    (("@univariate true", "@univariate true\n@dimensions 2"),
+     r"@univariate true \(line 4\) contradicts @dimensions 2 \(line 5\)"),
+    (("@equalLength true", "@equalLength false"),
+     r"@equalLength false \(line 5\) contradicts @seriesLength 3 \(line 6\)"),
+])
+def test_ts_header_values_that_cannot_hold_are_refused(tmp_path, swap, error):
+    with pytest.raises(SequenceDataError, match=error):
+        read_ts(write(tmp_path / "x.ts", UNIVARIATE.replace(*swap) + "1,2,3:a\n"))
+
+
+def test_ts_problem_named_twice_is_read_as_the_archive_writes_it(tmp_path):
+    # UnitTest_TEST.ts (shipped with sktime) names its problem twice, UnitTest then Chinatown
+    header = UNIVARIATE.replace("@problemName U\n", "@problemName U\n@problemName V\n")
+    data = read_ts(write(tmp_path / "x.ts", header + "1,2,3:a\n4,5,6:b\n"))
+    assert data.labels == ["a", "b"] and data.source.endswith("(V)")
+
+
+@pytest.mark.parametrize("header, case, error", [
+    ("@classLabel false\n", "1,2,3:a", r"line 4: 'a' is not a number; the header declares "
+     r"@classLabel false \(line 2\), so every part of a case holds values: a file with "
+     r"labels declares @classLabel true <labels>"),
+    ("", "1,2,3:a", r"line 3: 'a' is not a number; the header has no @classLabel line"),
+    ("@classLabel true a b\n", "1,2,3", r"line 4: the case has no label after its values "
+     r"\(no ':'\); under @classLabel true a b \(line 2\) a case is 'v1,v2,...:label'"),
+])
+def test_ts_labels_the_header_does_not_announce_say_so(tmp_path, header, case, error):
+    # the messages were "'a' is not a number" and "the case has no values before its label
+    # '1,2,3'"
+    with pytest.raises(SequenceDataError, match=error):
+        read_ts(write(tmp_path / "x.ts", f"@problemName x\n{header}@data\n{case}\n"))
+
+
 CSV_TEXT = """id,t,x,label
 a,2,0.3,walk
 a,0,0.1,walk

@@ -55,15 +55,31 @@ def test_train_refuses_test_labels_the_training_data_lacks_before_training(tmp_p
     assert "training on" not in err and not out.exists()
 
 
-@pytest.mark.parametrize("label", ["", "?", "NaN"])
-def test_ts_case_without_a_label_is_refused(tmp_path, label):
+def test_ts_case_without_a_label_is_refused(tmp_path):
     # with no @classLabel values declared, an empty label became a class named ''
     from lstmlab.classify import SequenceDataError, read_ts
 
     path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true\n@data\n"
-                 f"1,2,3:a\n1,2,3:{label}\n1,2:b\n")
+                 "1,2,3:a\n1,2,3:\n1,2:b\n")
     with pytest.raises(SequenceDataError, match=r"x.ts, line 5: case 1 has no class label"):
         read_ts(path)
+
+
+@pytest.mark.parametrize("label", ["?", "NA", "NaN"])
+def test_labels_spelled_like_missing_values_are_labels(tmp_path, label):
+    # '?', 'NA' and 'NaN' labels were read as missing: a training file using one as a class
+    # was refused ("has no class label"), and predict took a labelled file as one to label
+    from lstmlab.classify import read_sequence_csv, read_ts
+
+    ts = write(tmp_path / "x.ts", f"@problemName x\n@classLabel true a {label}\n@data\n"
+               f"1,2,3:a\n1,2,3:{label}\n1,2:{label}\n")
+    assert read_ts(ts).labels == ["a", label, label]
+    assert read_ts(ts, require_labels=False).labels == ["a", label, label]
+    rows = "".join(f"{i},{t},{['a', label][i % 2]}\n" for i in range(4) for t in range(3))
+    csv_path = write(tmp_path / "x.csv", "id,x,label\n" + rows)
+    for require in (True, False):
+        got = read_sequence_csv(csv_path, require_labels=require).labels
+        assert got == ["a", label, "a", label]
 
 
 def test_ts_case_with_a_label_and_no_values_says_so(tmp_path):
@@ -141,11 +157,10 @@ def test_the_model_reads_features_by_name_when_they_come_in_another_order():
     np.testing.assert_array_equal(model.predict_proba(swapped), model.predict_proba(data))
 
 
-@pytest.mark.parametrize("missing", ["", "?"])
-def test_predict_labels_a_file_whose_label_column_is_empty(trained, tmp_path, capsys, missing):
+def test_predict_labels_a_file_whose_label_column_is_empty(trained, tmp_path, capsys):
     # a file to label, with its label column left empty, was refused: "sequence ... has no label"
     ckpt, _, data = trained
-    rows = "".join(f"{sid},{v:.4f},{missing}\n" for sid, s in zip(data.ids, data.x)
+    rows = "".join(f"{sid},{v:.4f},\n" for sid, s in zip(data.ids, data.x)
                    for v in s[:, 0])
     path = write(tmp_path / "new.csv", "id,x,label\n" + rows)
     assert main(["classify", "predict", str(ckpt), str(path)]) == 0
@@ -161,12 +176,21 @@ def test_predict_labels_a_file_whose_label_column_is_empty(trained, tmp_path, ca
     assert "sequence '1' has no label, but other sequences have labels" in capsys.readouterr().err
 
 
-def test_ts_file_to_label_with_question_marks_reads_as_unlabelled(tmp_path):
-    from lstmlab.classify import read_ts
+def test_ts_file_to_label_has_empty_labels_or_none(tmp_path):
+    from lstmlab.classify import SequenceDataError, read_ts
 
     path = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
-                 "1,2,3:?\n4,5:?\n")
+                 "1,2,3:\n4,5:\n")
     assert read_ts(path, require_labels=False).labels is None
+    write(path, "@problemName x\n@classLabel false\n@data\n1,2,3\n4,5\n")
+    assert read_ts(path, require_labels=False).labels is None
+    # '?' is a label, one the header does not declare
+    write(path, "@problemName x\n@classLabel true a b\n@data\n1,2,3:?\n4,5:?\n")
+    with pytest.raises(SequenceDataError, match=r"line 4: the label '\?' is not among the "
+                       r"declared classes: @classLabel true a b \(line 2\) \('\?' is a label "
+                       r"like any other: a file to label declares @classLabel false, or leaves "
+                       r"the label empty\)"):
+        read_ts(path, require_labels=False)
 
 
 def test_a_run_folder_given_as_the_checkpoint_names_the_checkpoints_inside(trained, capsys):
@@ -201,6 +225,31 @@ def test_train_refuses_a_test_set_of_another_width_before_training(tmp_path, cap
     assert "has 2 feature(s) per step (dim_0, dim_1), the training data 1 (dim_0)" in err
     assert "training on" not in err and not out.exists()
 
+
+def test_other_feature_columns_of_the_right_count_are_refused(trained, tmp_path, capsys):
+    # a test set with 'acc_z' where training read 'acc_y' was scored without a word, one
+    # column read as the other; so was a SequenceSet of other names given to the model
+    from lstmlab.classify import SequenceClassifier, SequenceDataError, SequenceSet
+
+    rows = "".join(f"{i},{t},{t * (i % 2)},{i % 3},{'ab'[i % 2]}\n" for i in range(8)
+                   for t in range(4))
+    train = write(tmp_path / "train.csv", "id,t,acc_x,acc_y,label\n" + rows)
+    test = write(tmp_path / "test.csv", "id,t,acc_x,acc_z,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(test), "--time", "t", "--model",
+                 "lstm", "--no-select", "--epochs", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (f"the test set {test} has the features acc_x, acc_z, the training data acc_x, "
+            f"acc_y: no acc_y") in err
+    assert "training on" not in err and not out.exists()
+    model = SequenceClassifier.load(trained[0])
+    data = trained[2]
+    renamed = SequenceSet(data.x, data.labels, data.ids, ["y"])
+    with pytest.raises(SequenceDataError, match="the data has the features y, the model reads "
+                                                "x: no x"):
+        model.predict_proba(renamed)
+    positional = SequenceSet(data.x, data.labels, data.ids, ["dim_0"])  # as a .ts file names
+    np.testing.assert_array_equal(model.predict_proba(positional), model.predict_proba(data))
 
 def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp_path, capsys):
     # a model trained with --time could not label a file without that column: an empty

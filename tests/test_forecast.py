@@ -46,11 +46,80 @@ def test_series_shorter_than_lookback_plus_horizon():
         chronological_split(24, 20, 5)
     with pytest.raises(WindowError, match="training part has"):
         chronological_split(35, 20, 5)
-    with pytest.raises(WindowError, match="test part has 3 steps, fewer than the horizon 5"):
+    with pytest.raises(WindowError, match=r"test part has 3 steps \(--test-fraction 0.03 of "
+                                          r"100\), fewer than the horizon 5"):
         chronological_split(100, 5, 5, val_fraction=0.1, test_fraction=0.03)
+
+
+@pytest.mark.parametrize("flags, season", [(["--season", "12", "--lookback", "12"], "12"),
+                                           ([], "none given or detected")])
+def test_anchor_season_without_a_season_inside_the_lookback_names_the_flags(tmp_path, capsys,
+                                                                            flags, season):
+    # the error came from inside the scaler, in Python terms ("anchor='season' needs a
+    # lookback longer than the season (12), got 12"), after "no candidate setting fits this
+    # series" and the settings line
+    p = tmp_path / "c.csv"
+    noise = np.random.default_rng(0).normal(size=80)
+    p.write_text("t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(noise)))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "6", "--anchor",
+                 "season", "--quiet", "--no-plot", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"lstmlab forecast: error: --anchor season reads the value one season back, so it needs "
+        f"a season shorter than the lookback {flags[-1] if flags else 24} (season: {season}); "
+        f"pass --season M, a longer --lookback, or another --anchor"]
+    assert not out.exists()
+
+def test_a_part_too_short_for_the_horizon_names_its_flag(tmp_path, capsys):
+    # the advice was "raise its fraction", naming no flag
+    p = tmp_path / "c.csv"
+    p.write_text("t,y\n" + "".join(f"{i},{i % 7}\n" for i in range(60)))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "12", "--quiet",
+                 "--no-plot", "--out", str(tmp_path / "run")]) == 2
+    assert ("the validation part has 9 steps (--val-fraction 0.15 of 60), fewer than the "
+            "horizon 12, so no window fits in it; raise --val-fraction to at least 0.2, lower "
+            "--horizon, or set --val-fraction 0") in capsys.readouterr().err
     with pytest.raises(WindowError, match=r"fractions \(0.9 \+ 0.5\) leave no training part"):
         chronological_split(120, 1, 12, val_fraction=0.9, test_fraction=0.5)  # not "-48 steps"
 
+
+def test_predict_refuses_a_gap_only_among_the_rows_it_reads(tmp_path, capsys):
+    months = [f"{2000 + i // 12}-{i % 12 + 1:02d}" for i in range(80)]
+    y = 50 + np.sin(np.arange(80)) + 0.01 * np.arange(80)
+    p = tmp_path / "m.csv"
+    p.write_text("t,y\n" + "".join(f"{t},{v:.4f}\n" for t, v in zip(months, y)))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--time", "t", "--lookback",
+                 "6", "--horizon", "3", "--epochs", "1", "--quiet", "--no-plot", "--out",
+                 str(out)]) == 0
+    for cut, rc in ((5, 0), (77, 2)):  # a month missing long before the window, or inside it
+        rows = [f"{t},{v:.4f}\n" for t, v in zip(months, y)]
+        q = tmp_path / f"gap{cut}.csv"
+        q.write_text("t,y\n" + "".join(rows[:cut] + rows[cut + 1:]))
+        capsys.readouterr()
+        assert main(["forecast", "predict", str(out / "model.ckpt"), str(q)]) == rc
+    assert "the time column jumps from '2006-05' to '2006-07'" in capsys.readouterr().err
+
+
+def test_predict_with_a_log_model_names_the_line_of_a_value_it_cannot_take(tmp_path, capsys):
+    # the error said "the input window holds -3; use --transform none", a flag predict has not
+    y = 50 + np.sin(np.arange(60))
+    p = tmp_path / "s.csv"
+    p.write_text("t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(y)))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--transform", "log",
+                 "--lookback", "6", "--horizon", "3", "--epochs", "1", "--quiet", "--no-plot",
+                 "--out", str(out)]) == 0
+    for row, rc in ((3, 0), (58, 2)):  # before the last 6 rows it reads, or among them
+        q = tmp_path / f"neg{row}.csv"
+        q.write_text("t,y\n" + "".join(f"{i},{-3 if i == row else v:.4f}\n"
+                                        for i, v in enumerate(y)))
+        capsys.readouterr()
+        assert main(["forecast", "predict", str(out / "model.ckpt"), str(q)]) == rc
+    assert (f"{q}, line 60 holds -3, but the model was trained with --transform log and reads "
+            f"the logs of the last 6 values, which must be positive; such data needs a model "
+            f"trained with --transform none") in capsys.readouterr().err
 
 @pytest.mark.parametrize("anchor", ["none", "last", "season"])
 @pytest.mark.parametrize("log", [False, True])

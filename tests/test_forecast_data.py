@@ -93,6 +93,45 @@ def test_time_column_order_is_checked(tmp_path):
         read_series(p, "y", time="t")
 
 
+@pytest.mark.parametrize("times, jump", [
+    (["2004-01", "2004-02", "2004-05", "2004-06"], "'2004-02' to '2004-05'"),
+    (["2001-Q3", "2001-Q4", "2002-Q2", "2002-Q3"], "'2001-Q4' to '2002-Q2'"),
+    (["1990", "1991", "1993", "1994"], "'1991' to '1993'"),
+])
+def test_a_gap_in_a_regular_time_column_is_refused(tmp_path, times, jump):
+    # the rows on both sides of a missing month were read as neighbours without a word
+    rows = "".join(f"{t},{i}\n" for i, t in enumerate(times))
+    p = write(tmp_path / "g.csv", "t,y\n" + rows)
+    with pytest.raises(SeriesError, match=f"line 4: the time column jumps from {jump}.*"
+                                          f"--missing interpolate"):
+        read_series(p, "y", time="t")
+    with pytest.raises(SeriesError, match=f"series 'A'.*line 4: the time column jumps from "
+                                          f"{jump}"):
+        read_long(write(tmp_path / "p.csv", "id,t,y\n" + "".join(
+            f"A,{r}" for r in rows.splitlines(keepends=True))), "id", "y", "t")
+    assert len(read_series(p, "y")) == 4  # without --time the rows are consecutive
+    assert len(read_series(p, "y", time="t", gap_rows=2)) == 4  # a forecast reads 2 rows
+    # evenly spaced labels are no gap: every 5 years, dates written as numbers (YYYYMM)
+    for even in (["1950", "1955", "1960"], ["200411", "200412", "200501"]):
+        p = write(tmp_path / "e.csv", "t,y\n" + "".join(f"{t},1\n" for t in even))
+        assert read_series(p, "y", time="t").time == even
+
+def test_an_empty_time_cell_is_named(tmp_path):
+    # one empty cell made the column unorderable: every check of it was skipped and the
+    # file's order taken without a word (classify said it 'cannot be ordered')
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "t,y\n2001,1\n,2\n2003,3\n")
+    with pytest.raises(SeriesError, match=r"line 3: the time column 't' is empty; every row "
+                                          r"needs its time"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "p.csv", "id,t,y\nA,1,1\nA,,2\nA,3,3\n")
+    with pytest.raises(SeriesError, match=r"series 'A', line 3: the time column 't' is empty"):
+        read_long(p, "id", "y", "t")
+    p = write(tmp_path / "c.csv", "id,t,x,label\na,0,1,p\na,,2,p\n")
+    with pytest.raises(SeriesError, match=r"sequence 'a', line 3: the time column 't' is empty"):
+        read_sequence_csv(p, time_col="t")
+
 def test_infinite_values_rejected(tmp_path):
     with pytest.raises(SeriesError, match="line 3, column 'y': 'inf' is infinite"):
         read_series(write(tmp_path / "a.csv", "y\n1\ninf\n"), "y")

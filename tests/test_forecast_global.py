@@ -187,6 +187,61 @@ def test_per_series_scaling_makes_forecasts_follow_the_series_units(one_blas_thr
     assert gf.info["s2"].scale == pytest.approx(3000 * gf.info["s0"].scale, rel=0.3)
 
 
+
+@pytest.mark.parametrize("base", ["none", "ar"])
+def test_constant_series_are_forecast_by_their_value(one_blas_thread, base):
+    # a constant series was scaled by s = 1 in its own units: the network's change for it
+    # (learnt in other series' units) moved its forecast off the constant, and an all-zero
+    # series scored sMAPE 200
+    panel = _panel()
+    n = 90
+    for name, y in (("zero", np.zeros(n)), ("five", np.full(n, 5.0)),
+                    ("rounded", 0.1 * 3 + np.where(np.arange(n) % 2, 0.0, 5.6e-17))):
+        panel.series[name] = TimeSeries(y[:, None], ["y"], None, name, np.arange(n) + 2)
+    gf = _train(panel, epochs=3, base=base)
+    ev = evaluate_panel(gf, panel)
+    for name, level in (("zero", 0.0), ("five", 5.0), ("rounded", 0.3)):
+        r = ev.series[name]
+        np.testing.assert_allclose(r.preds["lstm"], level, rtol=1e-12, atol=0)
+        assert r.scores["lstm"]["smape"] < 1e-12 and r.scores["lstm"]["mase"] < 1e-12
+    assert ev.series["zero"].scores["lstm"]["smape"] == 0.0  # 0/0 counts as no error
+    unseen = TimeSeries(np.full((30, 1), -2.0), ["y"], None, "new", np.arange(30) + 2)
+    np.testing.assert_array_equal(gf.forecast_next("new", unseen)[0], [-2.0] * 4)
+    with pytest.raises(ValueError, match="every series is constant on its training part "
+                                         r"\(zero, five\)"):
+        _train(Panel({k: panel.series[k] for k in ("zero", "five")}, "c", "id", None, "y"))
+
+
+
+def test_cli_names_the_constant_series_and_reports_them_exact(tmp_path, capsys):
+    series = {f"s{i}": 10 * (i + 1) * _seasonal(60, seed=i) for i in range(2)}
+    series["flat"] = np.zeros(60)
+    p = write(tmp_path / "p.csv", _long_csv(series))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--season", "4", "--epochs", "2",
+                 "--hidden", "4", "--quiet", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "from 2 series;" in text
+    assert "1 series constant on their training part (flat): forecast by their value" in text
+    flat = json.loads((out / "report.json").read_text())["series"]["flat"]["scores"]["lstm"]
+    assert flat["smape"] == 0.0 and flat["mae"] == 0.0
+
+
+def test_global_predict_with_a_log_model_names_the_series_and_line(tmp_path, capsys):
+    series = {f"s{i}": 10 * (i + 1) * _seasonal(60, seed=i) for i in range(2)}
+    p = write(tmp_path / "p.csv", _long_csv(series))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--transform", "log", "--epochs", "1",
+                 "--hidden", "4", "--quiet", "--out", str(out)]) == 0
+    series["s1"][-2] = 0.0
+    write(p, _long_csv(series))
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 2
+    assert ("series 's1', line 120 holds 0, but the model was trained with --transform log"
+            in capsys.readouterr().err)
+
 def test_global_model_learns_across_series_and_beats_naive2(one_blas_thread):
     panel = _panel()
     ev = evaluate_panel(_train(panel, transform="log"), panel)

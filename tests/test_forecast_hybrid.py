@@ -176,6 +176,17 @@ def test_choice_on_a_short_series_falls_back_to_short_lookbacks():
     assert c.tried and c.config.lookback in (6, 12)
 
 
+def test_a_series_too_short_for_every_candidate_gets_a_lookback_that_fits(tmp_path, capsys):
+    # the default lookback 24 was kept for a 10-step series: "shorter than lookback +
+    # horizon = 24 + 1 = 25 ... lower --lookback", a flag the user had not given
+    p = write(tmp_path / "t.csv", "y\n" + "".join(f"{v}\n" for v in range(1, 11)))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "1", "--epochs",
+                 "1", "--quiet", "--no-plot", "--out", str(tmp_path / "run")]) == 0
+    assert "using lookback 5," in capsys.readouterr().err
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "1", "--lookback",
+                 "24", "--quiet", "--no-plot", "--out", str(tmp_path / "given")]) == 2
+    assert "lookback + horizon = 24 + 1" in capsys.readouterr().err  # given: kept, refused
+
 def test_ets_beats_naive_on_a_seasonal_series_and_reports_its_variant():
     y = _growth(144)
     e = ets.ETSBaseline.fit(y[:100], log=True, trend=False, season=12)
@@ -194,6 +205,19 @@ def test_ets_variant_is_picked_on_validation():
     e = ets.fit_ets(y, 50, np.arange(50, 60), 4, None)
     assert e.trend and e.season is None
 
+
+def test_ets_of_an_all_zero_series_is_its_last_value(tmp_path, capsys):
+    # statsmodels' fit of an all-zero training part fails, and 'forecast train zero.csv
+    # --ets' stopped with its message: "The first guess on the deviance function returned
+    # a nan. This could be a boundary problem and should be reported."
+    y = np.r_[np.zeros(50), np.arange(1.0, 11.0)]
+    e = ets.fit_ets(y, 40, np.arange(40, 47), 4, None)
+    np.testing.assert_array_equal(e.forecast(y, np.array([45, 55]), 2), [[0, 0], [5, 5]])
+    assert e.describe() == "ETS(constant: the last value)"
+    p = write(tmp_path / "z.csv", "t,y\n" + "".join(f"{i},0\n" for i in range(60)))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "4", "--ets",
+                 "--epochs", "1", "--quiet", "--no-plot", "--out", str(tmp_path / "run")]) == 0
+    assert "ETS(constant: the last value)" in capsys.readouterr().out
 
 def _csv(tmp_path, n=150):
     y = _growth(n)

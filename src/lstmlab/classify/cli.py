@@ -301,7 +301,7 @@ def cmd_classify_train(args) -> int:
 
     from ..training.signals import stop_signals
     from .data import digits_sequences, read_sequences, ucr_pair
-    from .model import SequenceClassifier, check_feature_range, stratified_split
+    from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
     _refuse_unused_options(args)
@@ -336,10 +336,10 @@ def cmd_classify_train(args) -> int:
     if args.test_fraction is None:
         args.test_fraction = TEST_FRACTION
     if test is not None:
-        if test.num_features != data.num_features:  # found after training, the model is lost
-            raise ValueError(f"the test set {test.source} has {test.num_features} feature(s) "
-                             f"per step ({', '.join(test.features)}), the training data "
-                             f"{data.num_features} ({', '.join(data.features)})")
+        problem = feature_mismatch(data.features, test, f"the test set {test.source} has",
+                                   "the training data")  # after training, the model is lost
+        if problem:
+            raise ValueError(problem)
         check_feature_range(test, spread=False)
         unseen = sorted(set(test.labels) - set(data.labels))
         if unseen:  # found only after training, the error would throw the trained model away

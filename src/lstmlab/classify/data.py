@@ -13,14 +13,20 @@ time-order column, feature columns and a label column::
 Rows are grouped by id (in order of first appearance) and sorted by the time column within
 a sequence (numbers, or ISO dates of one width); a repeated time inside a sequence, a label
 that changes within a sequence, a non-numeric feature cell (named by line and column) and
-missing values (under ``missing="refuse"``) are errors.
+missing values (under ``missing="refuse"``) are errors. Missing-value tokens (``NA``, ``?``,
+...) apply to the feature columns only: a label is read as written, and only an empty one
+is missing.
 
 **UCR/UEA ``.ts``** (the sktime / timeseriesclassification.com format): ``@`` header lines
 (``@problemName``, ``@univariate``, ``@dimensions``, ``@equalLength``, ``@classLabel true
 <labels>``, ...) then ``@data`` and one case per line: the dimensions separated by ``:``, the
-values of each by ``,``, the class label last; ``?`` is a missing value. Sequences may differ
-in length between cases (all dimensions of one case have the same length). Time-stamped
-(``@timeStamps true``) files are not supported and say so.
+values of each by ``,``, the class label last; ``?`` is a missing value (among the values:
+a label is read as written). Sequences may differ in length between cases (all dimensions
+of one case have the same length). The header is held to: a case with another number of dimensions than ``@univariate true`` or
+``@dimensions N``, another length than ``@seriesLength N`` or the first case's under
+``@equalLength true``, a missing value under ``@missing false`` or a label ``@classLabel
+true <labels>`` does not list is an error naming its line and the declaration's.
+Time-stamped (``@timeStamps true``) files are not supported and say so.
 
 Sequences of different lengths are padded into one ``(T, n, D)`` array with ``lengths (n,)``
 (the network's variable-length path ignores the padding).
@@ -36,8 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from .._files import read_utf8
-from ..forecast.data import (MISSING_POLICIES, SeriesError, time_order_key, time_order_problem,
-                             column_index, fill_missing, parse_numeric_column, read_csv_table)
+from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
+                             empty_time_problem, fill_missing, parse_numeric_column,
+                             read_csv_table, time_order_key, time_order_problem)
 
 
 class SequenceDataError(SeriesError):
@@ -110,14 +117,12 @@ class SequenceSet:
                            [self.ids[i] for i in idx], self.features, self.source, self.notes)
 
 
-def _no_label(label: str) -> bool:
-    return label == "" or label.lower() in ("na", "nan", "?")
-
-
 def _all_or_none(labels, unlabelled: list):
     """``labels`` (None where missing) when every sequence has one, None when none has (a
-    file to label: an empty label column, ``?`` in every case); a file with some labels
-    missing is an error naming the first (an accuracy over part of it would mislead)."""
+    file to label: an empty label column, nothing after the last ``:`` of every case); a file
+    with some labels missing is an error naming the first (an accuracy over part of it would
+    mislead). Only an empty label is missing: ``NA`` or ``?`` may be a class's name, and
+    missing-value tokens apply to the values of the series, never to labels."""
     if not unlabelled:
         return labels
     if len(unlabelled) == len(labels):
@@ -187,6 +192,9 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     for sid, ks in groups.items():
         if i_t is not None:
             times = [rows[k][i_t] for k in ks]
+            problem = empty_time_problem(times, [lines[k] for k in ks], time_col)
+            if problem:
+                raise SequenceDataError(f"{where}, sequence {sid!r}, {problem}")
             keys = time_order_key(times)
             if keys is None:  # as text, 't10' would come before 't2'
                 other = next((t for t in times if len(t) != len(times[0])), None)
@@ -216,7 +224,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                 raise SequenceDataError(f"{where}: sequence {sid!r} has more than one label: "
                                         f"{shown}; a sequence has one label")
             label = found.pop()
-            if _no_label(label):
+            if not label:
                 problem = f"{where}, line {seq_lines[0]}: sequence {sid!r} has no label"
                 if require_labels:
                     raise SequenceDataError(problem)
@@ -230,6 +238,102 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
 
 # -- UCR/UEA .ts ----------------------------------------------------------------------------
 
+_TS_SWITCHES = ("timestamps", "missing", "univariate", "equallength", "targetlabel")
+_TS_COUNTS = ("dimensions", "serieslength")
+
+
+class _TsHeader:
+    """The ``@`` declarations of a ``.ts`` file, each kept with its line, so that a case
+    contradicting one is refused naming both lines (a header is a promise about the data;
+    a file breaking it is a cut or mixed-up file more often than not)."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.tags: dict[str, tuple[str, str, int]] = {}  # key -> (as written, value, line)
+        self.first_length: tuple[int, int] | None = None  # (T, line) of the first case
+
+    def add(self, line: str, ln: int) -> None:
+        """One ``@tag value`` line; a value a switch or a count cannot have, or a declaration
+        the cases are held to given twice with different values, is refused here (a name,
+        ``@problemName``, may be given twice: the archive's UnitTest files do; the last one
+        counts)."""
+        name, _, value = line[1:].partition(" ")
+        key, value = name.lower(), " ".join(value.split())
+        held = key in _TS_SWITCHES or key in _TS_COUNTS or key == "classlabel"
+        if held and key in self.tags and self.tags[key][1] != value:
+            raise SequenceDataError(f"{self.where}, line {ln}: {line!r} contradicts "
+                                    f"{self.said(key)}")
+        self.tags[key] = (line, value, ln)
+        first = value.split(" ")[0].lower()
+        if (key in _TS_SWITCHES or key == "classlabel") and first not in ("true", "false"):
+            raise SequenceDataError(f"{self.where}, line {ln}: @{name} takes true or false, "
+                                    f"got {value!r}")
+        if key in _TS_COUNTS and not (value.isascii() and value.isdigit() and int(value) > 0):
+            raise SequenceDataError(f"{self.where}, line {ln}: @{name} takes a whole number "
+                                    f"of at least 1, got {value!r}")
+
+    def said(self, key: str) -> str:
+        """The declaration as the file writes it, with its line."""
+        line, _, ln = self.tags[key]
+        return f"{line} (line {ln})"
+
+    def switch(self, key: str) -> bool | None:
+        """A true/false declaration, None when the file does not make it."""
+        return self.tags[key][1].split(" ")[0].lower() == "true" if key in self.tags else None
+
+    def count(self, key: str) -> int | None:
+        return int(self.tags[key][1]) if key in self.tags else None
+
+    @property
+    def classes(self) -> list[str]:
+        """The labels ``@classLabel true`` lists (empty when it lists none)."""
+        return self.tags["classlabel"][1].split(" ")[1:] if self.switch("classlabel") else []
+
+    def check_complete(self) -> None:
+        """At ``@data``: what the reader refuses whatever the cases, and declarations that
+        contradict each other."""
+        if self.switch("timestamps"):
+            raise SequenceDataError(f"{self.where}: time-stamped .ts files (@timeStamps true) "
+                                    f"are not supported; export the values without time stamps")
+        if self.switch("targetlabel"):
+            raise SequenceDataError(f"{self.where}: a regression .ts file (@targetLabel true); "
+                                    f"classify needs class labels")
+        if self.switch("univariate") and (self.count("dimensions") or 1) != 1:
+            raise SequenceDataError(f"{self.where}: {self.said('univariate')} contradicts "
+                                    f"{self.said('dimensions')}")
+        if self.switch("equallength") is False and "serieslength" in self.tags:
+            raise SequenceDataError(f"{self.where}: {self.said('equallength')} contradicts "
+                                    f"{self.said('serieslength')}")
+
+    def check_case(self, series: list[list[float]], label, ln: int) -> None:
+        """One case (``series``: its dimensions' values) against the declarations."""
+        where, dims, length = f"{self.where}, line {ln}", len(series), len(series[0])
+        wanted = 1 if self.switch("univariate") else self.count("dimensions")
+        if wanted is not None and dims != wanted:
+            key = "univariate" if self.switch("univariate") else "dimensions"
+            raise SequenceDataError(f"{where}: the case has {dims} dimension(s), but the "
+                                    f"header declares {self.said(key)}")
+        if self.count("serieslength") not in (None, length):
+            raise SequenceDataError(f"{where}: the case has {length} value(s) per dimension, "
+                                    f"but the header declares {self.said('serieslength')}")
+        if self.first_length is None:
+            self.first_length = (length, ln)
+        elif self.switch("equallength") and length != self.first_length[0]:
+            raise SequenceDataError(f"{where}: the case has {length} value(s) per dimension, the "
+                                    f"case on line {self.first_length[1]} "
+                                    f"{self.first_length[0]}, but the header declares "
+                                    f"{self.said('equallength')}")
+        if self.switch("missing") is False and any(math.isnan(v) for s in series for v in s):
+            raise SequenceDataError(f"{where}: the case has a missing value ('?' or NaN), but "
+                                    f"the header declares {self.said('missing')}")
+        if label is not None and self.classes and label not in self.classes:
+            hint = (f" ({label!r} is a label like any other: a file to label declares "
+                    f"@classLabel false, or leaves the label empty)"
+                    if label.lower() in MISSING_TOKENS else "")
+            raise SequenceDataError(f"{where}: the label {label!r} is not among the declared "
+                                    f"classes: {self.said('classlabel')}{hint}")
+
+
 def _ts_value(text: str, line: int, where: str) -> float:
     text = text.strip()
     if text == "?" or text.lower() == "nan":
@@ -238,6 +342,21 @@ def _ts_value(text: str, line: int, where: str) -> float:
         return float(text)
     except ValueError:
         raise SequenceDataError(f"{where}, line {line}: {text!r} is not a number") from None
+
+
+def _ts_values(part: str, ln: int, where: str, header: _TsHeader) -> list[float]:
+    """The values of one dimension of a case; a label where values were expected (a file
+    without ``@classLabel true``) says so."""
+    try:
+        return [_ts_value(v, ln, where) for v in part.split(",")]
+    except SequenceDataError as exc:
+        if header.switch("classlabel") or "," in part:
+            raise
+        declared = (f"declares {header.said('classlabel')}" if "classlabel" in header.tags
+                    else "has no @classLabel line")
+        raise SequenceDataError(f"{exc}; the header {declared}, so every part of a case holds "
+                                f"values: a file with labels declares @classLabel true "
+                                f"<labels>") from None
 
 
 @_as_sequence_errors
@@ -250,7 +369,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
     text = read_utf8(path, ".ts file", SequenceDataError)
     if not text.strip():
         raise SequenceDataError(f".ts file {where!r} is empty")
-    tags: dict[str, str] = {}
+    header = _TsHeader(where)
     in_data = False
     xs, labels, notes = [], [], []
     unlabelled = []  # where a label is missing, when labels are optional
@@ -263,27 +382,19 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
             if not line.startswith("@"):
                 raise SequenceDataError(f"{where}, line {ln}: expected an @tag before @data, got "
                                         f"{line[:40]!r}")
-            key, _, value = line[1:].partition(" ")
-            key = key.lower()
-            if key == "data":
-                in_data = True
-                if tags.get("timestamps", "false").lower() == "true":
-                    raise SequenceDataError(f"{where}: time-stamped .ts files (@timeStamps true) "
-                                            f"are not supported; export the values without "
-                                            f"time stamps")
-                if "targetlabel" in tags and tags["targetlabel"].lower().startswith("true"):
-                    raise SequenceDataError(f"{where}: a regression .ts file (@targetLabel true); "
-                                            f"classify needs class labels")
-                continue
-            tags[key] = value.strip()
+            in_data = line[1:].split(" ")[0].lower() == "data"
+            if in_data:
+                header.check_complete()
+            else:
+                header.add(line, ln)
             continue
-        has_label = tags.get("classlabel", "false").lower().startswith("true")
         parts = line.split(":")
-        if has_label:
+        label = None
+        if header.switch("classlabel"):
             label = parts.pop().strip()
-            if _no_label(label):
-                problem = (f"{where}, line {ln}: case {len(xs)} has no class label (found "
-                           f"{label!r} after the last ':')")
+            if not label:
+                problem = (f"{where}, line {ln}: case {len(xs)} has no class label (nothing "
+                           f"after the last ':')")
                 if require_labels:
                     raise SequenceDataError(problem)
                 unlabelled.append(problem)
@@ -293,18 +404,21 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
             raise SequenceDataError(f"{where}, line {ln}: time-stamped values '(t,v)' are not "
                                     f"supported")
         if not parts:  # a lone label: splitting would find zero dimensions
-            raise SequenceDataError(f"{where}, line {ln}: the case has no values before its "
-                                    f"label {label!r}; a case is 'v1,v2,...:label'")
-        series = [[_ts_value(v, ln, where) for v in p.split(",")] for p in parts]
+            what = ("no label after its values (no ':')" if "," in label else
+                    f"no values before its label {label!r}")
+            raise SequenceDataError(f"{where}, line {ln}: the case has {what}; under "
+                                    f"{header.said('classlabel')} a case is 'v1,v2,...:label'")
+        series = [_ts_values(p, ln, where, header) for p in parts]
+        lens = {len(s) for s in series}
+        if len(lens) != 1:
+            raise SequenceDataError(f"{where}, line {ln}: the dimensions of this case have "
+                                    f"different lengths {sorted(lens)}")
+        header.check_case(series, label, ln)
         if dims is None:
             dims = len(series)
         elif len(series) != dims:
             raise SequenceDataError(f"{where}, line {ln}: {len(series)} dimensions, but earlier "
                                     f"cases have {dims}")
-        lens = {len(s) for s in series}
-        if len(lens) != 1:
-            raise SequenceDataError(f"{where}, line {ln}: the dimensions of this case have "
-                                    f"different lengths {sorted(lens)}")
         seq = np.array(series, np.float64).T  # (T_i, D)
         sid = str(len(xs))
         for j in range(dims):
@@ -322,14 +436,8 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         if require_labels:
             raise SequenceDataError(f"{where}: the cases have no class labels (@classLabel false)")
         labels = None
-    declared = tags.get("classlabel", "").split()[1:]
-    if labels and declared:
-        unknown = sorted(set(labels) - set(declared))
-        if unknown:
-            raise SequenceDataError(f"{where}: labels {unknown[:5]} are not among the declared "
-                                    f"@classLabel values {declared}")
     features = [f"dim_{j}" for j in range(dims)]
-    name = tags.get("problemname", path.stem)
+    name = header.tags.get("problemname", ("", path.stem, 0))[1] or path.stem
     return SequenceSet(xs, labels, [str(i) for i in range(len(xs))], features,
                        f"{where} ({name})", notes)
 

@@ -161,6 +161,28 @@ def weighted_cross_entropy(weights: np.ndarray):
     return loss_fn
 
 
+def feature_mismatch(expected: list[str], data: SequenceSet, data_as: str = "the data has",
+                     expected_as: str = "the model reads") -> str | None:
+    """Why ``data`` cannot be read as the features ``expected`` (None when it can): another
+    count, or named columns other than the expected ones. The ``.ts`` reader's positional
+    names (``dim_0``, ``dim_1``, ...) match any names of the right count, so a model trained
+    on a ``.ts`` file reads a CSV and the other way round; two sets of column names must
+    agree, else one column would be read as another (``acc_z`` for ``acc_y``)."""
+    got = list(data.features)
+    if len(got) != len(expected):
+        return (f"{data_as} {len(got)} feature(s) per step ({', '.join(got)}), {expected_as} "
+                f"{len(expected)} ({', '.join(expected)})")
+    if sorted(got) == sorted(expected) or _positional(got) or _positional(expected):
+        return None
+    absent = [f for f in expected if f not in got]
+    return (f"{data_as} the features {', '.join(got)}, {expected_as} {', '.join(expected)}: "
+            f"no {', '.join(absent)}")
+
+
+def _positional(features: list[str]) -> bool:
+    return list(features) == [f"dim_{j}" for j in range(len(features))]
+
+
 def _check_set(data) -> None:
     if not isinstance(data, SequenceSet):  # arrays have no feature names, ids or labels here
         raise TypeError(f"data must be a SequenceSet (from read_sequences, or "
@@ -207,10 +229,9 @@ class SequenceClassifier:
 
     def _encode_x(self, data: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
         _check_set(data)
-        if data.num_features != len(self.features):
-            raise SequenceDataError(f"the model reads {len(self.features)} feature(s) per step "
-                                    f"({', '.join(self.features)}); the data has "
-                                    f"{data.num_features} ({', '.join(data.features)})")
+        problem = feature_mismatch(self.features, data)
+        if problem:
+            raise SequenceDataError(problem)
         if len(data) == 0:
             raise SequenceDataError("there are no sequences")
         if list(data.features) != self.features and sorted(data.features) == sorted(self.features):

@@ -373,6 +373,11 @@ def cmd_forecast_train(args) -> int:
     asked = config  # before the choice: what every backtest fold starts from
     choice = choose_settings(series, config, given)
     config = choice.config
+    if config.anchor == "season" and not (choice.season and choice.season < config.lookback):
+        raise ValueError(f"--anchor season reads the value one season back, so it needs a "
+                         f"season shorter than the lookback {config.lookback} (season: "
+                         f"{choice.season or 'none given or detected'}); pass --season M, a "
+                         f"longer --lookback, or another --anchor")
     print(choice.explain(), file=sys.stderr)
     if config.base == "ets" and config.lookback < 2:
         raise ValueError(f"--base ets smooths over each window, so it needs a lookback of 2 or "
@@ -456,6 +461,19 @@ def cmd_forecast_train(args) -> int:
     return stopped_by_signal(sm, stop) or 0
 
 
+def check_log_inputs(series, rows: int, what: str = "") -> None:
+    """forecast predict: a model trained with --transform log reads the logs of the last
+    ``rows`` target values, which must be positive. This command has no --transform to
+    change, so the error names the value's line and the training flag."""
+    tail = series.target[-rows:]
+    if not (tail > 0).all():
+        i = len(series) - len(tail) + int(tail.argmin())
+        raise ValueError(f"{what}line {series.lines[i]} holds {series.target[i]:g}, but the "
+                         f"model was trained with --transform log and reads the logs of the "
+                         f"last {len(tail)} values, which must be positive; such data needs a "
+                         f"model trained with --transform none")
+
+
 def cmd_forecast_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text, load_checkpoint
     from .data import read_series
@@ -471,10 +489,13 @@ def cmd_forecast_predict(args) -> int:
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]
     features = meta.get("features") or fc.columns[1:]
-    series = read_series(args.csv, target, features, meta.get("time"), args.missing)
+    series = read_series(args.csv, target, features, meta.get("time"), args.missing,
+                         fc.config.lookback)
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     check_series_range(series)
+    if fc.config.transform == "log":
+        check_log_inputs(series, fc.config.lookback, f"{args.csv}, ")
     K = args.horizon or fc.config.horizon
     pred = fc.forecast_next(series, K)
     labels = future_labels(series.time, K)

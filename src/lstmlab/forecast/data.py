@@ -203,6 +203,17 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
 _YEAR_FIRST = re.compile(r"\d{4}(?:\D.*)?", re.DOTALL)
 
 
+def empty_time_problem(labels: list[str], lines: list[int], column: str) -> str | None:
+    """A message naming the first row whose time cell is empty: one such cell leaves the
+    column without an order (every check of it is skipped, the file's order taken instead),
+    and the time of that row unknown."""
+    i = next((i for i, t in enumerate(labels) if not t), None)
+    if i is None:
+        return None
+    return (f"line {lines[i]}: the time column {column!r} is empty; every row needs its time "
+            f"(or leave out --time to take the rows in the file's order)")
+
+
 def time_order_key(labels: list[str]) -> list | None:
     """Sort keys for time labels: numbers, or ISO dates of one width (year first, so they
     sort correctly as text); None for labels that cannot be ordered ('t2' before 't10',
@@ -229,9 +240,56 @@ def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
     return None
 
 
+# Time labels with a regular spacing a gap can be told from: whole numbers (counts and
+# years; below 1e5, so that dates written as numbers, 200401 or 20040131, are not taken for
+# counts), YYYY-MM months and YYYY-Qn quarters. Days are left alone: business days skip
+# weekends by design.
+_REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-Q([1-4])"), 4,
+                                                             "quarter"))
+
+
+def _time_steps(labels: list[str]) -> tuple[list[int], str] | None:
+    """``(step numbers, unit)`` of regular time labels (see ``_REGULAR``), else None."""
+    try:
+        steps = [int(t) for t in labels]
+        return (steps, "step") if all(abs(t) < 100_000 for t in steps) else None
+    except ValueError:
+        pass
+    for pattern, per_year, unit in _REGULAR:
+        found = [pattern.fullmatch(t) for t in labels]
+        if all(found):
+            return [int(m.group(1)) * per_year + int(m.group(2)) - 1 for m in found], unit
+    return None
+
+
+def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
+    """A message if regular time labels in increasing order skip steps (a month missing from
+    monthly data): the windows would take the rows on both sides of the gap for neighbours,
+    and a season would slip by the missing steps from there on."""
+    found = _time_steps(labels)
+    if found is None or len(labels) < 3:
+        return None
+    steps, unit = found
+    diffs = np.diff(steps)
+    step = int(diffs.min())
+    wrong = np.flatnonzero(diffs != step)
+    if step <= 0 or not len(wrong):  # an order problem is time_order_problem's
+        return None
+    i = int(wrong[0])
+    every = f"{step} " if unit == "step" and step > 1 else ""
+    return (f"line {lines[i + 1]}: the time column jumps from {labels[i]!r} to "
+            f"{labels[i + 1]!r}, where the other rows are {every}one {unit} apart "
+            f"({len(wrong)} such jump(s)); the model would read the rows on both sides as "
+            f"neighbours: add the missing times as rows with an empty value and pass --missing "
+            f"interpolate (or ffill); forecast train without --time takes the rows as "
+            f"consecutive")
+
+
 def read_series(path, target: str, features: list[str] | None = None, time: str | None = None,
-                missing: str = "refuse") -> TimeSeries:
-    """Read a forecasting table: ``target`` (and ``features``) as numbers, ``time`` as labels."""
+                missing: str = "refuse", gap_rows: int | None = None) -> TimeSeries:
+    """Read a forecasting table: ``target`` (and ``features``) as numbers, ``time`` as labels.
+    A gap in the time column is an error among the last ``gap_rows`` rows (None: all of them;
+    a forecast reads the last lookback rows only, so an old gap does not stop it)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     header, rows, lines = read_csv_table(path)
@@ -256,7 +314,9 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     if time is not None:
         ti = column_index(header, time, path, "time column")
         labels = [r[ti] for r in rows]
-        problem = time_order_problem(labels, lines)
+        tail = -gap_rows if gap_rows else 0
+        problem = (empty_time_problem(labels, lines, time) or time_order_problem(labels, lines)
+                   or time_gap_problem(labels[tail:], lines[tail:]))
         if problem:
             raise SeriesError(f"{where}, {problem}")
     return TimeSeries(values, names, labels, where, np.asarray(lines), notes)

@@ -10,7 +10,9 @@ trend or not, log of the target or not (positive series only) — is chosen like
 setting: parameters fitted by maximum likelihood on the training part, variant picked by the
 MAE on the validation windows. The parameters then stay fixed; each origin's K-step forecast
 runs the fitted model's filter over the data before that origin (``results.apply``), as the
-network and the other baselines see only the past of each window.
+network and the other baselines see only the past of each window. A constant training part
+has nothing to estimate (statsmodels' fit of an all-zero one fails): its ETS is the
+smoothing with α = 1, the last value.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class ETSBaseline:
     log: bool  # fitted to log(y)
     trend: bool  # additive damped trend
     season: int | None  # additive season m
-    results: object  # statsmodels' fitted results on the training part
+    results: object  # statsmodels' fitted results on the training part; None: α = 1
 
     @classmethod
     def fit(cls, y_train: np.ndarray, log: bool, trend: bool, season: int | None) -> "ETSBaseline":
@@ -54,6 +56,8 @@ class ETSBaseline:
     def forecast(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
         """``(n, K)``: for each origin t, the K steps from t on, given ``y[:t]``."""
         z = np.log(y) if self.log else np.asarray(y, np.float64)
+        if self.results is None:  # a constant training part: the last value
+            return np.repeat(z[np.asarray(origins) - 1][:, None], horizon, axis=1)
         out = np.empty((len(origins), horizon))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -62,6 +66,8 @@ class ETSBaseline:
         return np.exp(out) if self.log else out
 
     def describe(self) -> str:
+        if self.results is None:
+            return "ETS(constant: the last value)"
         parts = ["log" if self.log else "levels", "damped trend" if self.trend else "no trend",
                  f"season {self.season}" if self.season else "no season"]
         return "ETS(" + ", ".join(parts) + ")"
@@ -75,6 +81,8 @@ def fit_ets(y: np.ndarray, train: int, val_origins: np.ndarray, horizon: int,
     ``ImportError`` when statsmodels is missing.
     """
     y = np.asarray(y, np.float64)
+    if np.ptp(y[:train]) == 0:
+        return ETSBaseline(False, False, None, None)
     m = season if season and train >= 2 * season + 2 else None  # a season the fit can start from
     logs = (False, True) if np.all(y > 0) else (False,)
     if len(val_origins) == 0:

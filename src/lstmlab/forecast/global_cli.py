@@ -100,8 +100,14 @@ def cmd_global_train(args) -> int:
               "seed": args.seed, **panel_report(ev)}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     (out / "forecast.png").unlink(missing_ok=True)  # a replaced single-series run's (--force)
-    print(f"{gf.meta['train_windows']} training windows from {len(panel)} series; best epoch "
-          f"{sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, {sm['seconds']:.0f} s)")
+    constant = [n for n, i in gf.info.items() if i.scale == 0]
+    print(f"{gf.meta['train_windows']} training windows from {len(panel) - len(constant)} "
+          f"series; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
+          f"{sm['seconds']:.0f} s)")
+    if constant:
+        shown = ", ".join(constant[:5]) + (", ..." if len(constant) > 5 else "")
+        print(f"{len(constant)} series constant on their training part ({shown}): forecast "
+              f"by their value, their windows left out of training")
     print(format_panel(ev))
     print(format_coverage(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
@@ -111,6 +117,7 @@ def cmd_global_train(args) -> int:
 
 def cmd_global_predict(args, meta: dict) -> int:
     from ..training.checkpoint import atomic_write_text
+    from .cli import check_log_inputs
     from .global_model import GlobalForecaster
     from .model import check_series_range, future_labels
     from .data import SeriesError
@@ -122,12 +129,12 @@ def cmd_global_predict(args, meta: dict) -> int:
     # column, which a model trained on a folder does not have.
     value, time, id_column = meta.get("value"), meta.get("time"), meta.get("id")
     if Path(args.csv).is_dir():
-        panel = read_folder(args.csv, value, time, args.missing)
+        panel = read_folder(args.csv, value, time, args.missing, gf.config.lookback)
     elif id_column is None:
         raise SeriesError(f"{args.csv!r} is a file, but the model was trained on a folder of "
                           f"CSVs (one series per file, column {value!r}): give such a folder")
     else:
-        panel = read_long(args.csv, id_column, value, time, args.missing)
+        panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback)
     K = args.horizon or gf.config.horizon
     levels = sorted({lv for i in gf.info.values() if i.intervals for lv in i.intervals.width},
                     key=float)
@@ -140,6 +147,9 @@ def cmd_global_predict(args, meta: dict) -> int:
     w.writerow(head)
     for name, s in panel.series.items():
         check_series_range(s)
+        if gf.config.transform == "log":  # a series not seen is scaled on all of it
+            check_log_inputs(s, gf.config.lookback if name in gf.info else len(s),
+                             f"series {name!r}, ")
         pred, seen = gf.forecast_next(name, s, K)
         if not seen:
             print(f"series {name!r} was not in training: its scale comes from the data given, "

@@ -11,7 +11,11 @@ with the same fractions), and its windows are cut with the one lookback L and ho
     y_k = (z_{t+k}   − z_{t-1}) / s        (k = 0..K-1)      targets, the change over it
 
 where ``s`` is the series' mean absolute one-step change on its training part (its naive
-error, the MASE denominator with m = 1). Before that, a series that the M4 seasonality test
+error, the MASE denominator with m = 1). A series whose training part is constant (its ``s``
+0, or below ``1e-10`` of its level: rounding) has no change to scale by and none to learn:
+``s = 0`` marks it, its windows stay out of the network's training and validation (in its
+own units they would teach the network changes of another size), and its forecast is its
+last value, the constant. Before that, a series that the M4 seasonality test
 finds seasonal (its training part, the season given or detected; positive values) is divided
 by its multiplicative seasonal indices, and the forecast multiplied back — the
 deseasonalisation of naive 2 (:mod:`.m4`) and of Smyl's ES-RNN, so the network models the
@@ -80,18 +84,27 @@ class GlobalConfig(JsonConfig):
 
 
 
+CONSTANT = 1e-10  # a mean one-step change below this share of the level is rounding
+
+
 def series_scale(y: np.ndarray, log: bool) -> float:
-    """``s``: the mean absolute one-step change of ``y (N,)`` (after the log); 1 if none."""
+    """``s``: the mean absolute one-step change of ``y (N,)`` (after the log); 0 for a
+    constant series (a change below ``CONSTANT`` of its mean absolute level, or of 1 after
+    the log, whose changes are already relative); 1 when there is no change to measure."""
     z = np.log(y) if log else np.asarray(y, np.float64)
-    s = float(np.mean(np.abs(np.diff(z)))) if len(z) > 1 else 0.0
-    return s if s > 0 and np.isfinite(s) else 1.0
+    if len(z) < 2:
+        return 1.0
+    s = float(np.mean(np.abs(np.diff(z))))
+    if not np.isfinite(s):
+        return 1.0
+    return s if s > CONSTANT * (1.0 if log else float(np.mean(np.abs(z)))) else 0.0
 
 
 @dataclass
 class SeriesInfo:
     """What the model keeps about one training series."""
 
-    scale: float  # s of the module docstring
+    scale: float  # s of the module docstring; 0: a constant series, forecast by its level
     season: int | None  # given or detected on its training part
     split: Split
     indices: np.ndarray | None = None  # (m,) seasonal indices the series is divided by
@@ -169,11 +182,12 @@ class GlobalForecaster:
                                  f"{float(np.min(a)):g}; use --transform none")
         z = f(np.asarray(X, np.float64) / info.seasonal(origins, np.arange(-L, 0)))
         last = z[:, -1:]  # (n, 1)
-        x = (z - last) / info.scale
+        scale = info.scale or 1.0  # a constant series: its windows never reach the network
+        x = (z - last) / scale
         y = None
         if Y is not None:
             y = (f(np.asarray(Y, np.float64) / info.seasonal(origins, np.arange(K))) - last)
-            y /= info.scale
+            y /= scale
         return x, y, last
 
     def _encode(self, X, info, origins, Y=None):
@@ -209,25 +223,35 @@ class GlobalForecaster:
                 origins = split.origins(part, L, K)
                 X, Y = make_windows(s.target, L, K, origins)
                 parts[part].append((name, origins, X[:, :, 0], Y))
+        constant = [n for n, i in info.items() if i.scale == 0]
+        if len(constant) == len(info):
+            raise ValueError(f"every series is constant on its training part "
+                             f"({', '.join(constant[:5])}{', ...' if len(constant) > 5 else ''})"
+                             f": there is no change for the network to learn, and a constant "
+                             f"series is forecast by its value")
+        for name in constant:
+            if config.base == "ar":  # its forecast is its level; the AR is there to be stored
+                info[name].ar = np.zeros((L + 1, K))
+        varying = {p: [w for w in ws if info[w[0]].scale > 0] for p, ws in parts.items()}
         net_config = SequenceNetConfig(input_size=1, output_size=K, hidden_size=hidden_size,
                                        num_layers=num_layers, cell=cell, readout="last",
                                        dropout=dropout, dtype=dtype)
         gf = cls(SequenceNet(net_config, rng=rng), config, info, {}, fit_config)
-        rel = [gf._relative(X, info[n], o, Y) for n, o, X, Y in parts["train"]]
+        rel = [gf._relative(X, info[n], o, Y) for n, o, X, Y in varying["train"]]
         if config.base == "ar":  # each series' own ridge AR, in its relative coordinates
-            for (n, _, _, _), (x, y, _) in zip(parts["train"], rel):
+            for (n, _, _, _), (x, y, _) in zip(varying["train"], rel):
                 info[n].ar = ridge_gcv(x[:, :, None], y)[0].coef
         x_all = np.concatenate([x for x, _, _ in rel])  # (n, L)
         y_all = np.concatenate([y - info[n].base(x) for (n, _, _, _), (x, y, _)
-                                in zip(parts["train"], rel)])  # (n, K) the network's target
+                                in zip(varying["train"], rel)])  # (n, K) the network's target
         x_mean, x_std = mean_std(x_all.ravel(), 0)
         y_mean, y_std = mean_std(y_all, 0)
         gf.norm = {"x_mean": float(x_mean), "x_std": float(x_std), "y_mean": y_mean,
                    "y_std": y_std}
-        x, y = gf._stack(parts["train"])
+        x, y = gf._stack(varying["train"])
         val = None
-        if any(len(X) for _, _, X, _ in parts["val"]):
-            xv, yv = gf._stack(parts["val"])
+        if any(len(X) for _, _, X, _ in varying["val"]):
+            xv, yv = gf._stack(varying["val"])
             val = (xv.astype(gf.net.dtype), yv.astype(gf.net.dtype), None)
         summary = fit_sequence_net(gf.net, x.astype(gf.net.dtype), y.astype(gf.net.dtype),
                                    mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
@@ -266,9 +290,12 @@ class GlobalForecaster:
                 raise ValueError(f"series {name!r} was not in training; pass its SeriesInfo")
             info = self.info[name]
         x, _, last, b = self._encode(X, info, origins)
-        out = self.net.predict(x.astype(self.net.dtype)).astype(np.float64)  # (n, K)
-        w = (info.mix if mix is None else mix) if info.ar is not None else 1.0
-        z = (b + w * (out * self.norm["y_std"] + self.norm["y_mean"])) * info.scale + last
+        if info.scale == 0:  # a constant series: its level, whatever the network would say
+            z = np.repeat(last, K, axis=1)
+        else:
+            out = self.net.predict(x.astype(self.net.dtype)).astype(np.float64)  # (n, K)
+            w = (info.mix if mix is None else mix) if info.ar is not None else 1.0
+            z = (b + w * (out * self.norm["y_std"] + self.norm["y_mean"])) * info.scale + last
         y = np.exp(z) if self.config.transform == "log" else z
         return y * info.seasonal(origins, np.arange(K))
 
@@ -297,7 +324,8 @@ class GlobalForecaster:
                 origins = np.arange(L, n - K + 1)
                 X, Y = make_windows(series.target, L, K, origins)
                 x, y, _ = self._relative(X[:, :, 0], info, origins, Y)
-                info.ar = ridge_gcv(x[:, :, None], y)[0].coef
+                info.ar = (ridge_gcv(x[:, :, None], y)[0].coef if info.scale > 0
+                           else np.zeros((L + 1, K)))
         return self.predict(name, series.target[-L:][None], np.array([n]), info)[0, :K2], seen
 
     # -- checkpoints --------------------------------------------------------------------------

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, fill_missing,
-                   parse_numeric_column, read_csv_table, read_series,
-                   time_order_key)
+from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, empty_time_problem,
+                   fill_missing, parse_numeric_column, read_csv_table, read_series,
+                   time_gap_problem, time_order_key)
 
 
 @dataclass
@@ -48,8 +48,9 @@ class Panel:
 
 
 def read_long(path, id_column: str, value: str, time: str | None = None,
-              missing: str = "refuse") -> Panel:
-    """A long-format CSV as a :class:`Panel` (see the module docstring)."""
+              missing: str = "refuse", gap_rows: int | None = None) -> Panel:
+    """A long-format CSV as a :class:`Panel` (see the module docstring); a gap in a series'
+    time column is an error among its last ``gap_rows`` rows (None: all of them)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     header, rows, lines = read_csv_table(path)
@@ -72,6 +73,9 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         labels = None
         if ct is not None:
             labels = [rows[r][ct] for r in idx]
+            problem = empty_time_problem(labels, ln, time)
+            if problem:
+                raise SeriesError(f"{where}, {problem}")
             key = time_order_key(labels)
             if key is not None:
                 order = sorted(range(len(idx)), key=lambda i: key[i])
@@ -85,6 +89,10 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
                     raise SeriesError(f"{where}: time {same} occurs twice (lines {line0} and "
                                       f"{line}); each series needs one value per time")
                 seen[k] = (t, line)
+            tail = -gap_rows if gap_rows else 0
+            problem = time_gap_problem(labels[tail:], ln[tail:])
+            if problem:
+                raise SeriesError(f"{where}, {problem}")
         try:
             raw = parse_numeric_column([rows[r][cv] for r in idx], ln, value, path)
         except SeriesError as exc:
@@ -95,7 +103,8 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
     return Panel(series, str(path), id_column, time, value)
 
 
-def read_folder(path, value: str, time: str | None = None, missing: str = "refuse") -> Panel:
+def read_folder(path, value: str, time: str | None = None, missing: str = "refuse",
+                gap_rows: int | None = None) -> Panel:
     """Every ``*.csv`` in the folder ``path`` as one series named after its file, in the
     order of the file names. The extension matches in any case (``.CSV`` too, as written by
     some exporters), on every file system, so a folder reads the same everywhere."""
@@ -111,7 +120,8 @@ def read_folder(path, value: str, time: str | None = None, missing: str = "refus
                               f"{f.name!r}: each file is one series named after it, so rename "
                               f"one of them")
         first[f.stem] = f
-    series = {f.stem: read_series(f, value, time=time, missing=missing) for f in files}
+    series = {f.stem: read_series(f, value, time=time, missing=missing, gap_rows=gap_rows)
+              for f in files}
     return Panel(series, str(path), None, time, value)
 
 

@@ -96,6 +96,16 @@ class Choice:
                            "base": c.base, "relative_mae": e} for c, e in self.tried]}
 
 
+def _fitting(base: ForecastConfig, split, given: set) -> ForecastConfig:
+    """``base``, its default lookback shortened (when not given) to leave one training window
+    on the training part of ``split``: the default 24 on a series of 20 steps would stop the
+    command with an error asking to lower a --lookback the user never set."""
+    longest = split.train - base.horizon
+    if "lookback" in given or base.lookback <= longest or longest < 1:
+        return base
+    return replace(base, lookback=longest)
+
+
 def lookback_candidates(season: int | None) -> list[int]:
     """The lookbacks tried for a season m (or for none)."""
     return [2 * season, 3 * season, 4 * season] if season else [6, 12, 24]
@@ -235,7 +245,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
     chose = tuple(k for k in CHOSEN if k not in given)
     cuts = fold_cuts(series, base, folds)
     if not chose or not cuts:
-        return Choice(base, season, [], chose)
+        return Choice(_fitting(base, split, given), season, [], chose)
     given_ets = "base" in given and base.base == "ets"  # its own candidates, placed by ARs
     ar_base = base if "base" in given and not given_ets else replace(base, base="ar")
     cands = _candidates(series, ar_base, season, options)
@@ -249,7 +259,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
             cuts = cuts[:F]
             break
     if not tried:  # too short for any candidate: the given or default settings, unranked
-        return Choice(base, season, [], chose)
+        return Choice(_fitting(base, split, given), season, [], chose)
     tried.sort(key=lambda ce: ce[1])
     best = tried[0][0]
     if given_ets:

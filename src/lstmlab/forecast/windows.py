@@ -94,10 +94,12 @@ def chronological_split(n: int, lookback: int, horizon: int, val_fraction: float
     n_test = int(round(n * test_fraction))
     n_val = int(round(n * val_fraction))
     n_train = n - n_val - n_test
-    for part, size in (("validation", n_val), ("test", n_test)):
+    for part, size, flag, f in (("validation", n_val, "--val-fraction", val_fraction),
+                                ("test", n_test, "--test-fraction", test_fraction)):
         if 0 < size < K:
-            raise WindowError(f"the {part} part has {size} steps, fewer than the horizon {K}, "
-                              f"so no window fits in it; raise its fraction or lower --horizon")
+            raise WindowError(f"the {part} part has {size} steps ({flag} {f:g} of {n}), fewer "
+                              f"than the horizon {K}, so no window fits in it; raise {flag} to "
+                              f"at least {K / n:.3g}, lower --horizon, or set {flag} 0")
     need = L + K
     if n_train < need:
         raise WindowError(f"the training part has {n_train} of the series' {n} steps, fewer "
