@@ -44,6 +44,10 @@ def test_split_parts_do_not_overlap_and_hold_all_targets():
 def test_series_shorter_than_lookback_plus_horizon():
     with pytest.raises(WindowError, match="shorter than lookback \\+ horizon = 20 \\+ 5 = 25"):
         chronological_split(24, 20, 5)
+    with pytest.raises(WindowError, match="lower --lookback or --horizon"):
+        chronological_split(24, 20, 5)
+    with pytest.raises(WindowError, match=r"= 13: not even one window fits; lower --horizon,"):
+        chronological_split(10, 1, 12)  # a lookback of 1 cannot be lowered
     with pytest.raises(WindowError, match="training part has"):
         chronological_split(35, 20, 5)
     with pytest.raises(WindowError, match=r"test part has 3 steps \(--test-fraction 0.03 of "

@@ -89,8 +89,9 @@ def chronological_split(n: int, lookback: int, horizon: int, val_fraction: float
     L, K = lookback, horizon
     if n < L + K:
         raise WindowError(f"the series has {n} steps, shorter than lookback + horizon = "
-                          f"{L} + {K} = {L + K}: not even one window fits; lower --lookback "
-                          f"or --horizon, or use a longer series")
+                          f"{L} + {K} = {L + K}: not even one window fits; lower "
+                          f"{'--lookback or ' if L > 1 else ''}--horizon, or use a longer "
+                          f"series")
     n_test = int(round(n * test_fraction))
     n_val = int(round(n * val_fraction))
     n_train = n - n_val - n_test
