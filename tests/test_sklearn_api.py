@@ -252,3 +252,13 @@ def test_digits_accuracy_row_by_row():
     est = LSTMClassifier(step_features=8, hidden_size=32, epochs=10, batch_size=64,
                          random_state=0).fit(Xtr, ytr)
     assert est.score(Xte, yte) >= 0.9
+
+
+def test_classifier_lengths_out_of_range_are_named_before_standardising():
+    X, y = np.random.default_rng(4).normal(size=(8, 5)), np.arange(8) % 2
+    for bad in (np.zeros(8, int), np.full(8, -1), np.r_[np.zeros(1, int), np.full(7, 5)]):
+        with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\] \(T = 5\)"):
+            LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y, lengths=bad)
+    clf = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y, lengths=np.full(8, 3.0))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\] \(T = 5\)"):
+        clf.predict(X, lengths=np.full(8, 6))

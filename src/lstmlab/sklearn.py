@@ -32,6 +32,7 @@ import numbers
 
 import numpy as np
 
+from ._checks import as_lengths
 from ._scaling import mean_std, range_problem
 from .forecast.windows import WindowScaler
 from .forecast.windows import make_windows as _make_windows
@@ -345,14 +346,15 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
                      f"(y.astype(str) makes them all strings)")
 
 
-def _lengths_for(lengths, n: int) -> np.ndarray:
-    """``lengths`` as an array of one length per sequence of X (their values are checked
-    where the network reads them)."""
-    lengths = np.asarray(lengths)
-    if lengths.shape != (n,):
+def _lengths_for(lengths, n: int, T: int) -> np.ndarray:
+    """``lengths`` as an array of one length per sequence of X, each an integer in [1, T]:
+    checked before ``fit`` standardises the valid steps, which a sequence of no steps would
+    leave without statistics."""
+    shape = np.shape(lengths)
+    if shape != (n,):
         raise ValueError(f"lengths must have shape ({n},), one length per sequence of X, got "
-                         f"{lengths.shape}")
-    return lengths
+                         f"{shape}")
+    return as_lengths(lengths, T, n)
 
 
 class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
@@ -385,7 +387,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         X3 = self._as_sequences(X)  # (n, T, D)
         x = ((X3 - self.mean_) / self.std_).transpose(1, 0, 2)  # (T, n, D)
         if lengths is not None:
-            lengths = _lengths_for(lengths, X3.shape[0])
+            lengths = _lengths_for(lengths, *X3.shape[:2])
             x = x.copy()
             x[np.arange(x.shape[0])[:, None] >= lengths[None, :]] = 0.0  # padding stays 0
         return np.ascontiguousarray(x), lengths
@@ -405,7 +407,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         X3 = self._as_sequences(X, reset=True)
         n, T = X3.shape[:2]
         if lengths is not None:
-            lengths = _lengths_for(lengths, n)
+            lengths = _lengths_for(lengths, n, T)
             mask = np.arange(T)[None, :] < lengths[:, None]  # (n, T) valid steps
         else:
             mask = np.ones((n, T), bool)
