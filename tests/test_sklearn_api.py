@@ -262,3 +262,16 @@ def test_classifier_lengths_out_of_range_are_named_before_standardising():
     clf = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y, lengths=np.full(8, 3.0))
     with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\] \(T = 5\)"):
         clf.predict(X, lengths=np.full(8, 6))
+
+
+def test_make_windows_names_a_lookback_horizon_or_series_it_cannot_window():
+    series = np.arange(20.0)
+    for lookback, horizon, name in ((0, 1, "lookback"), (-2, 1, "lookback"), (2.5, 1, "lookback"),
+                                    (3, 0, "horizon"), (3, True, "horizon")):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+            make_windows(series, lookback, horizon)
+    with pytest.raises(ValueError, match=r"series must have shape \(N,\) or \(N, D\), got "
+                                         r"\(10, 2, 2\)"):
+        make_windows(np.zeros((10, 2, 2)), 3)
+    X, y = make_windows(series, np.int64(3), 2)
+    assert X.shape == (16, 3) and y.shape == (16, 2) and list(X[0]) == [0, 1, 2]

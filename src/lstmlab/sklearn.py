@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_lengths
+from ._checks import as_lengths, positive_int
 from ._scaling import mean_std, range_problem
 from .forecast.windows import WindowScaler
 from .forecast.windows import make_windows as _make_windows
@@ -145,7 +145,10 @@ __all__ = ["LSTMClassifier", "LSTMForecaster", "make_windows", "HAVE_SKLEARN"]
 def make_windows(series, lookback: int, horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)`` from a series ``(N,)`` or ``(N, D)``: every window of ``lookback`` steps
     and the ``horizon`` target values after it (``y`` is ``(n,)`` for horizon 1)."""
+    lookback, horizon = positive_int(lookback, "lookback"), positive_int(horizon, "horizon")
     values = np.asarray(series, np.float64)
+    if values.ndim not in (1, 2):
+        raise ValueError(f"series must have shape (N,) or (N, D), got {values.shape}")
     if values.ndim == 1:
         values = values[:, None]
     if len(values) < lookback + horizon:
