@@ -123,3 +123,27 @@ def test_insight_arguments_that_do_not_fit_the_layer_are_named():
             jacobian_norms(lstm, x, probes=probes)
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         jacobian_norms(lstm, x, rng=3)
+
+
+def test_insight_runs_a_zoneout_lstm_as_it_evaluates():
+    from lstmlab.insight import record_gates
+
+    kw = dict(zoneout=0.4, dtype=np.float64)
+    net = lstmlab.LSTM(3, 4, num_layers=2, rng=np.random.default_rng(0), **kw).eval()
+    x = np.random.default_rng(1).normal(size=(6, 2, 3))
+    y, (h_n, c_n) = net.forward(x)
+    traces = record_gates(net, x)
+    np.testing.assert_allclose(traces[-1].hidden, y, atol=1e-12)
+    np.testing.assert_allclose(traces[-1].cell[-1], c_n[-1], atol=1e-12)
+    # dL/dh_t = dy_t + the gradient the rest of the sequence sends back to its initial h
+    one = lstmlab.LSTM(3, 4, rng=np.random.default_rng(0), **kw).eval()
+    dy = np.random.default_rng(2).normal(size=(6, 2, 4))
+    expected = []
+    for t in range(6):
+        _, state = one.forward(x[:t + 1])
+        dh = dy[t].copy()
+        if t < 5:
+            one.forward(x[t + 1:], state)
+            dh += one.backward(dy[t + 1:])[1][0][0]
+        expected.append(np.linalg.norm(dh))
+    np.testing.assert_allclose(gradient_flow(one, x, dy=dy).dh_norm[0], expected, rtol=1e-10)

@@ -24,7 +24,7 @@ import numpy as np
 from .._checks import as_lengths
 from ..kernels import lstm_forward
 from ..layers.recurrent import LSTM
-from .gradflow import prepare
+from .gradflow import eval_masks, prepare
 
 FIELDS = ("forget", "input_gate", "candidate", "cell", "output_gate", "hidden")
 SYMBOLS = {"forget": "f", "input_gate": "i", "candidate": "C̃", "cell": "C",
@@ -60,7 +60,9 @@ def record_gates(layer: LSTM, x, state=None, lengths=None) -> list[GateTrace]:
     layer, bottom first. ``state`` is ``(h0, c0)``, each ``(L, B, H)`` (zeros when None).
 
     With ``lengths``, steps past a sequence's end carry its state unchanged (as the kernel
-    does); their gate values are computed but take no part in the state.
+    does); their gate values are computed but take no part in the state. The states are
+    those the layer computes in evaluation: with ``zoneout``, its expectation
+    ``p·h_{t-1} + (1-p)·h̃_t`` (C alike), so ``hidden`` is the layer's output.
     """
     if not isinstance(layer, LSTM):
         raise TypeError(f"record_gates needs an lstmlab LSTM, got {type(layer).__name__} "
@@ -71,7 +73,8 @@ def record_gates(layer: LSTM, x, state=None, lengths=None) -> list[GateTrace]:
     H = layer.hidden_size
     traces, inp = [], x
     for l in range(layer.num_layers):
-        y, _, _, cache = lstm_forward(inp, h0[l], c0[l], layer._layer_params(f"l{l}"), lengths)
+        y, _, _, cache = lstm_forward(inp, h0[l], c0[l], layer._layer_params(f"l{l}"), lengths,
+                                      eval_masks(layer))
         g = cache.gates  # (T, B, 4H) activated blocks f, i, o, C̃
         traces.append(GateTrace(forget=g[:, :, :H].copy(), input_gate=g[:, :, H:2 * H].copy(),
                                 candidate=g[:, :, 3 * H:].copy(), cell=cache.c[1:].copy(),

@@ -23,6 +23,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_shape, generator, positive_int
 from ..kernels import lstm_backward, lstm_forward, rnn_backward, rnn_forward
+from ..kernels.lstm import LSTMMasks
 from ..layers.recurrent import LSTM, RNN
 
 
@@ -87,13 +88,20 @@ def prepare(layer, x, state, what: str):
     return x, states[0], (states[1] if is_lstm else None)
 
 
+def eval_masks(layer) -> LSTMMasks:
+    """What the layer's evaluation applies inside the LSTM kernel: zoneout's expectation,
+    else nothing (the other regularisations act in training only)."""
+    return layer._zoneout_expectation() if getattr(layer, "zoneout", 0) else LSTMMasks()
+
+
 def _forward_stack(layer, x, h0, c0) -> list:
-    """Forward every layer with the reference kernels; the caches, bottom layer first."""
+    """Forward every layer with the reference kernels, as the layer evaluates; the caches,
+    bottom layer first."""
     caches, inp = [], x
     for l in range(layer.num_layers):
         p = layer._layer_params(f"l{l}")
         if isinstance(layer, LSTM):
-            y, _, _, cache = lstm_forward(inp, h0[l], c0[l], p)
+            y, _, _, cache = lstm_forward(inp, h0[l], c0[l], p, masks=eval_masks(layer))
         else:
             y, _, cache = rnn_forward(inp, h0[l], p, layer.nonlinearity)
         caches.append(cache)
