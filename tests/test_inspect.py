@@ -152,6 +152,21 @@ def test_the_unit_search_finds_a_planted_cell():
     assert np.all(r == 0)  # a constant cell correlates with nothing
 
 
+def test_inspect_text_names_counts_that_are_not_positive(tmp_path):
+    from lstmlab.data.text import Vocab
+    from lstmlab.insight.inspection import inspect_text
+
+    text = "def f(x):\n    return (x + 1)  # c\n"
+    vocab = Vocab(sorted(set(text)))
+    model = lstmlab.CharLM(lstmlab.CharLMConfig(vocab_size=len(vocab), embed_dim=4,
+                                                hidden_size=3), rng=np.random.default_rng(0))
+    for name, value in (("heat_chars", 0), ("units", 0), ("per_signal", -1), ("per_signal", 0)):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer, got {value}"):
+            inspect_text(model, vocab, text, tmp_path, **{name: value})
+    matches, path = inspect_text(model, vocab, text, tmp_path / "new" / "dir", per_signal=1)
+    assert path.is_file() and len(matches) == len({m.signal for m in matches})
+
+
 def test_inspect_cli_end_to_end(tmp_path, capsys):
     corpus = tmp_path / "code.py"
     corpus.write_text("def f(x):\n    return [x, 'a(b)']  # done\n" * 60)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import positive_int
+
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 SIGNAL_DOCS = {
@@ -120,6 +122,7 @@ def find_units(cells: list[np.ndarray], signals: dict[str, np.ndarray],
     ``cells`` holds one ``(T, H)`` array of C_t per layer. Signals that are constant over
     the text (no brackets at all, say) are skipped: nothing can follow them.
     """
+    per_signal = positive_int(per_signal, "per_signal")
     names = list(signals)
     per_layer = [correlations(c, signals) for c in cells]  # each (S, H)
     out = []
