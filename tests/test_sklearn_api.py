@@ -224,6 +224,10 @@ def test_settings_and_a_validation_part_that_leaves_nothing_are_named(kind):
     for name in ("lr", "clip", "validation_fraction"):
         with pytest.raises(ValueError, match=f"{name} must be a number, got 'x'"):
             kind(epochs=1, **{name: "x"}).fit(X, y)
+    for patience in (2.5, "5", -1, True):
+        with pytest.raises(ValueError, match=f"patience must be an integer >= 0, got "
+                                             f"{re.escape(repr(patience))}"):
+            kind(epochs=1, patience=patience).fit(X, y)
     with pytest.raises(ValueError, match="validation_fraction=0.99 holds out 12 of the 12 "
                                          "samples, leaving none to train on"):
         kind(hidden_size=3, epochs=1, validation_fraction=0.99, random_state=0).fit(X, y)
