@@ -87,6 +87,20 @@ for bad, err in ((lambda: LSTMForecaster().predict(X), NotFittedError),
         raise AssertionError("no error")
 c = LSTMClassifier(epochs=5, random_state=0).fit(X, y > 5)
 assert c.score(X, y > 5) > 0.8 and list(c.classes_) == [False, True]
+# labels as a column are read as scikit-learn reads them; what it refuses is refused
+column = LSTMClassifier(epochs=5, random_state=0).fit(X, (y > 5)[:, None])
+assert np.array_equal(column.predict_proba(X), c.predict_proba(X))
+for bad, message in ((lambda: LSTMClassifier(epochs=1).fit(X, np.c_[y, y] > 5),
+                      "y must have shape (n,), got (188, 2)"),
+                     (lambda: LSTMForecaster(epochs=1).fit(X, np.zeros((len(X), 2, 2))),
+                      "y must have shape (n,) or (n, K), got (188, 2, 2)"),
+                     (lambda: LSTMForecaster(epochs=1).fit(X + 1j, y), "Complex data not supported")):
+    try:
+        bad()
+    except ValueError as err:
+        assert str(err) == message, err
+    else:
+        raise AssertionError("no error: " + message)
 print("ok")
 """
 

@@ -109,8 +109,8 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
     def validate_data(est, X, y="no_validation", reset=True, allow_nd=False, dtype=None,
                       multi_output=False, y_numeric=False, **_):
         X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            X = X.astype(np.float64)
+        if X.dtype.kind == "c":  # astype would drop the imaginary parts, with a warning
+            raise ValueError("Complex data not supported")
         X = X.astype(np.float64)
         if X.ndim < 2 or (X.ndim > 2 and not allow_nd):
             raise ValueError(f"Expected 2D array, got {X.ndim}D array instead")
@@ -130,8 +130,14 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
             raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y "
                              f"is None")
         y = np.asarray(y)
-        if len(y) != len(X):
-            raise ValueError(f"X and y have different numbers of samples: {len(X)} and {len(y)}")
+        if y.ndim == 0 or len(y) != len(X):
+            raise ValueError(f"X and y have different numbers of samples: {len(X)} and "
+                             f"{y.size if y.ndim == 0 else len(y)}")
+        if not multi_output and y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]  # a column, read as scikit-learn's column_or_1d reads it
+        if y.ndim > (2 if multi_output else 1):
+            raise ValueError(f"y must have shape (n,){' or (n, K)' if multi_output else ''}, "
+                             f"got {y.shape}")
         if y_numeric:
             y = y.astype(np.float64)
             if not np.isfinite(y).all():
