@@ -217,3 +217,27 @@ def test_inspect_and_explore_name_a_layer_norm_checkpoint(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "a layer-normalised LSTM (trained with --layer-norm)" in err, err
         assert "record_gates" not in err and "peepholes" not in err  # not the library's words
+
+
+def test_gates_figure_names_a_trace_units_or_labels_that_do_not_fit():
+    pytest.importorskip("matplotlib")
+    from lstmlab.insight import plots
+
+    layer = lstmlab.LSTM(1, 2, rng=np.random.default_rng(0))
+    trace = record_gates(layer, np.ones((3, 2, 1)))[0]
+    one = trace.sequence(0)
+    cases = {r"trace must be the trace of one sequence, arrays \(T, H\), got \(3, 2, 2\): "
+             r"pass trace.sequence\(b\)": dict(trace=trace),
+             r"units must be a non-empty list of cell indices in \[0, 1\], got \[2\]":
+                 dict(trace=one, units=[2]),
+             r"units must be a non-empty list of cell indices in \[0, 1\], got \[\]":
+                 dict(trace=one, units=[]),
+             r"chars must label the 3 steps of the trace, got 2 characters":
+                 dict(trace=one, chars="ab"),
+             r"inputs must have the trace's 3 steps in its first dimension, got shape \(5, 1\)":
+                 dict(trace=one, inputs=np.ones((5, 1)))}
+    for message, kwargs in cases.items():
+        with pytest.raises(ValueError, match=message):
+            plots.gates_figure(**kwargs)
+    png = plots.gates_figure(one, units=[1], chars="abc", inputs=np.ones((3, 1)))
+    assert png.startswith(b"\x89PNG")
