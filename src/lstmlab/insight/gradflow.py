@@ -69,15 +69,8 @@ def prepare(layer, x, state, what: str):
     if is_lstm and (layer._is_variant() or layer.layer_norm or layer.proj_size):
         raise ValueError(f"{what} works on the lecture's LSTM; this layer has peepholes, clip, "
                          "coupled gates, layer norm or a projection (proj_size)")
-    x = as_float_array(x, "x", layer.dtype, ndim=3)
-    T, B, D = x.shape
-    if D != layer.input_size:
-        raise ValueError(f"x must have {layer.input_size} features (input_size) in its last "
-                         f"dimension, got shape {x.shape}")
-    if T == 0 or B == 0:
-        raise ValueError(f"x must have at least one time step and one sequence, got shape "
-                         f"{x.shape}")
-    shape = (layer.num_layers, B, layer.hidden_size)
+    x, _ = layer._check_input(as_float_array(x, "x", layer.dtype, ndim=3))  # as forward's
+    shape = (layer.num_layers, x.shape[1], layer.hidden_size)
     names = ("state[0] (h0)", "state[1] (c0)") if is_lstm else ("state",)
     if state is None:
         state = (None, None) if is_lstm else None
