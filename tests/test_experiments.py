@@ -190,3 +190,14 @@ def test_config_names_seeds_numbers_and_grids_it_cannot_run(tmp_path):
     runs = run_experiment(cfg)
     save_results(tmp_path / "results.json", cfg, runs)
     assert len(load_results(tmp_path / "results.json", cfg)) == len(runs) == 1
+
+
+def test_write_report_names_empty_results_and_writes_into_a_new_directory(tmp_path):
+    from lstmlab.insight.experiments import write_report
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    with pytest.raises(ValueError, match="results is empty: there are no runs to report"):
+        write_report(cfg, [], tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
+    png, page = write_report(cfg, run_experiment(cfg), tmp_path / "new" / "dir")
+    assert png.read_bytes().startswith(b"\x89PNG") and page.is_file()

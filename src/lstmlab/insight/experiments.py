@@ -428,6 +428,9 @@ def write_report(cfg: ExperimentConfig, results: list[RunResult], out) -> tuple:
     from . import plots
     from .report import Report
 
+    if not results:  # the figures and the table have nothing to show
+        raise ValueError("results is empty: there are no runs to report (run_experiment(cfg) "
+                         "returns them)")
     out = Path(out)
     table = format_table(cfg, summarize(results))
     png = plots.experiment_figure(cfg.task, results, cfg.target, cfg.budget)
