@@ -241,3 +241,12 @@ def test_gates_figure_names_a_trace_units_or_labels_that_do_not_fit():
             plots.gates_figure(**kwargs)
     png = plots.gates_figure(one, units=[1], chars="abc", inputs=np.ones((3, 1)))
     assert png.startswith(b"\x89PNG")
+
+
+def test_text_signals_and_correlations_name_what_they_cannot_read():
+    with pytest.raises(TypeError, match="text must be a str, got bytes"):
+        text_signals(b"def f(x): pass")
+    with pytest.raises(ValueError, match="signals is empty: give at least one property"):
+        correlations(np.ones((3, 2)), {})
+    with pytest.raises(ValueError, match="signals is empty"):
+        find_units([np.ones((3, 2))], {})
