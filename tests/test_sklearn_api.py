@@ -293,3 +293,11 @@ def test_make_windows_names_a_lookback_horizon_or_series_it_cannot_window():
         make_windows(np.zeros((10, 2, 2)), 3)
     X, y = make_windows(series, np.int64(3), 2)
     assert X.shape == (16, 3) and y.shape == (16, 2) and list(X[0]) == [0, 1, 2]
+
+
+def test_a_small_validation_fraction_still_holds_out_a_window():
+    X, y = make_windows(np.sin(np.arange(40) / 3.0) + 2.0, 5)  # 35 windows
+    est = LSTMForecaster(hidden_size=3, epochs=2, validation_fraction=0.01, random_state=0)
+    assert est.fit(X, y).fit_summary_["best_val_loss"] is not None  # the last window validates
+    assert LSTMForecaster(hidden_size=3, epochs=2, random_state=0).fit(
+        X, y).fit_summary_["best_val_loss"] is None

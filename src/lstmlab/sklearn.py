@@ -296,7 +296,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         self._y_ndim = y.ndim
         Y = y.reshape(len(y), -1)  # (n, K)
         rng = _generator(self.random_state)
-        n_val = self._held_out(len(X3), 0)
+        n_val = self._held_out(len(X3), 1 if self.validation_fraction > 0 else 0)
         n_tr = len(X3) - n_val
         self.scaler_ = WindowScaler(log=bool(self.log), anchor=self.anchor).fit(X3[:n_tr], Y[:n_tr])
         self.net_ = self._make_net(X3.shape[2], Y.shape[1], "last", rng)
