@@ -94,7 +94,11 @@ for bad, message in ((lambda: LSTMClassifier(epochs=1).fit(X, np.c_[y, y] > 5),
                       "y must have shape (n,), got (188, 2)"),
                      (lambda: LSTMForecaster(epochs=1).fit(X, np.zeros((len(X), 2, 2))),
                       "y must have shape (n,) or (n, K), got (188, 2, 2)"),
-                     (lambda: LSTMForecaster(epochs=1).fit(X + 1j, y), "Complex data not supported")):
+                     (lambda: LSTMForecaster(epochs=1).fit(X + 1j, y), "Complex data not supported"),
+                     (lambda: f.score(X, y, sample_weight=np.ones(3)),
+                      "sample_weight must have shape (188,), one weight per sample of X, got (3,)"),
+                     (lambda: c.score(X, y > 5, sample_weight=np.zeros(len(X))),
+                      "sample_weight must hold finite numbers, not all zero")):
     try:
         bad()
     except ValueError as err:
@@ -301,3 +305,18 @@ def test_a_small_validation_fraction_still_holds_out_a_window():
     assert est.fit(X, y).fit_summary_["best_val_loss"] is not None  # the last window validates
     assert LSTMForecaster(hidden_size=3, epochs=2, random_state=0).fit(
         X, y).fit_summary_["best_val_loss"] is None
+
+
+def test_score_names_sample_weights_that_do_not_fit():
+    X, y = np.random.default_rng(5).normal(size=(10, 4)), np.arange(10) % 2
+    clf = LSTMClassifier(hidden_size=2, epochs=1, random_state=0).fit(X, y)
+    for w, message in ((np.ones(3), r"sample_weight must have shape \(10,\), one weight per "
+                                    r"sample of X, got \(3,\)"),
+                       (np.ones((10, 1)), r"got \(10, 1\)"),
+                       (np.zeros(10), "finite numbers, not all zero"),
+                       (np.full(10, np.nan), "finite numbers, not all zero")):
+        with pytest.raises(ValueError, match=message):
+            clf.score(X, y, sample_weight=w)
+    weights = np.arange(10.0)
+    expected = np.average(clf.predict(X) == y, weights=weights)
+    assert clf.score(X, y, sample_weight=list(weights)) == pytest.approx(expected)

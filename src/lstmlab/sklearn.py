@@ -40,6 +40,20 @@ from .layers.seqnet import SequenceNet, SequenceNetConfig
 from .training.losses import mse_loss, softmax, softmax_cross_entropy
 from .training.supervised import FitConfig, fit_sequence_net
 
+def _sample_weight(sample_weight, n: int) -> np.ndarray:
+    """One finite weight per sample (ones for None), not all zero, as scikit-learn's scores
+    check them; NumPy's average would fail on another shape with a message about axes."""
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per sample of X, "
+                         f"got {w.shape}")
+    if not np.isfinite(w).all() or not w.any():
+        raise ValueError("sample_weight must hold finite numbers, not all zero")
+    return w
+
+
 try:  # scikit-learn is optional: its base classes when present, a fallback otherwise
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import NotFittedError
@@ -82,7 +96,7 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
         def score(self, X, y, sample_weight=None):
             y = np.asarray(y, np.float64)
             pred = np.asarray(self.predict(X), np.float64).reshape(y.shape)
-            w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+            w = _sample_weight(sample_weight, len(y))
             ss_res = (w[:, None] * (y - pred).reshape(len(y), -1) ** 2).sum(0)
             dev = y.reshape(len(y), -1) - np.average(y.reshape(len(y), -1), axis=0, weights=w)
             ss_tot = (w[:, None] * dev ** 2).sum(0)
@@ -93,8 +107,9 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
         _estimator_type = "classifier"
 
         def score(self, X, y, sample_weight=None):
-            return float(np.average(np.asarray(self.predict(X)) == np.asarray(y),
-                                    weights=sample_weight))
+            pred = np.asarray(self.predict(X))
+            return float(np.average(pred == np.asarray(y),
+                                    weights=_sample_weight(sample_weight, len(pred))))
 
     def check_is_fitted(estimator, attributes=None):
         if not any(k.endswith("_") and not k.startswith("__") for k in vars(estimator)):
@@ -470,4 +485,5 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         if y.shape not in ((len(pred),), (len(pred), 1)):  # a column as fit takes it
             raise ValueError(f"y must hold one label per sequence of X, shape ({len(pred)},), "
                              f"got {y.shape}")
-        return float(np.average(pred == y.reshape(-1), weights=sample_weight))
+        return float(np.average(pred == y.reshape(-1),
+                                weights=_sample_weight(sample_weight, len(pred))))
