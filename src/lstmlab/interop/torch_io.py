@@ -47,8 +47,11 @@ def torch_state_dict(module) -> dict[str, np.ndarray]:
 
     ``module`` is an lstmlab ``LSTM``, ``RNN``, ``GRU``, ``Embedding`` or ``Linear``. For the
     recurrent layers ``bias_ih`` carries the whole bias and ``bias_hh`` is zero (their sum is
-    what counts), but for the GRU's b_hn, which is ``bias_hh``'s n block.
+    what counts), but for the GRU's b_hn, which is ``bias_hh``'s n block. A layer with
+    zoneout is refused, as by :func:`to_torch`: ``nn.LSTM`` would load its weights and
+    compute other outputs.
     """
+    _refuse_zoneout(module)
     Embedding, Linear = _basic()
     if isinstance(module, Embedding):
         return {"weight": module.params()["weight"].copy()}
@@ -168,7 +171,6 @@ def model_state_dict(pieces: Mapping[str, object]) -> dict[str, np.ndarray]:
     """
     out = {}
     for name, piece in pieces.items():
-        _refuse_zoneout(piece)
         out.update({f"{name}.{k}": v for k, v in torch_state_dict(piece).items()})
     return out
 
