@@ -172,3 +172,32 @@ def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, cap
         assert sorted(p.name for p in folder.iterdir()) == sorted(["report.html", owns[folder]])
     assert main(args + ["--force"]) == 0
     assert "lstmlab experiment adding" in (demo_run / "report.html").read_text()
+
+
+def test_config_names_seeds_numbers_and_grids_it_cannot_run(tmp_path):
+    for kwargs, message in (({"seeds": (-1,)}, "seeds must be integers >= 0, got -1"),
+                            ({"seeds": (1.5,)}, "seeds must be integers >= 0, got 1.5"),
+                            ({"lengths": 5}, r"lengths must be a tuple \(or a list\), got 5"),
+                            ({"models": "lstm"}, r"models must be a tuple \(or a list\), got 'lstm'"),
+                            ({"lr": "x"}, "lr must be a finite number"),
+                            ({"target": None}, "target must be a finite number")):
+        with pytest.raises(ValueError, match=message):
+            ExperimentConfig(**{"task": "copy", "lengths": (5,), **kwargs})
+    # lists are read as tuples: the config equals the one stored with its results
+    cfg = ExperimentConfig(task="copy", lengths=[5], models=["lstm"], seeds=[0], **TINY)
+    assert ExperimentConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+    from lstmlab.insight.experiments import load_results, save_results
+    runs = run_experiment(cfg)
+    save_results(tmp_path / "results.json", cfg, runs)
+    assert len(load_results(tmp_path / "results.json", cfg)) == len(runs) == 1
+
+
+def test_write_report_names_empty_results_and_writes_into_a_new_directory(tmp_path):
+    from lstmlab.insight.experiments import write_report
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    with pytest.raises(ValueError, match="results is empty: there are no runs to report"):
+        write_report(cfg, [], tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
+    png, page = write_report(cfg, run_experiment(cfg), tmp_path / "new" / "dir")
+    assert png.read_bytes().startswith(b"\x89PNG") and page.is_file()

@@ -210,6 +210,21 @@ def test_match_windows_against_a_brute_force_search():
         analysis.match_windows(values, 5, 5)
 
 
+def test_counts_of_the_analysis_must_be_positive_integers():
+    model, vocab = _model("lstm", 3, 1)
+    tr = analysis.trace_text(model, vocab, TEXT)
+    values = np.random.default_rng(7).normal(size=(40, 2))
+    calls = {"k": lambda v: analysis.top_predictions(tr, vocab, k=v),
+             "top": lambda v: analysis.rank_units(tr, "h", [[0, 5]], top=v),
+             "count": lambda v: analysis.match_windows(values, 0, 4, count=v)}
+    for name, call in calls.items():
+        for bad in (0, -1, 2.5):  # -1 gave all but one, 0 every window (count)
+            with pytest.raises(ValueError, match=f"{name} must be a positive integer, got {bad}"):
+                call(bad)
+    assert len(analysis.match_windows(values, 0, 4, count=2)) == 2
+    assert len(analysis.rank_units(tr, "h", [[0, 5]], top=2)) == 2
+
+
 def test_saturation_counts_values_beyond_the_thresholds():
     rng = np.random.default_rng(7)
     f = rng.random((2, 30, 4))

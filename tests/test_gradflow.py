@@ -85,3 +85,65 @@ def test_cli_rejects_bad_numbers(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--length", "0"])
     assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_insight_arguments_that_do_not_fit_the_layer_are_named():
+    from lstmlab.insight import jacobian_norms, record_gates
+
+    lstm = lstmlab.LSTM(3, 4, num_layers=2, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(5, 2, 3))
+    h = np.zeros((2, 2, 4))
+    cases = {
+        r"x must have 3 features \(input_size\) in its last dimension, got shape \(5, 2, 2\)":
+            lambda f: f(lstm, x[:, :, :2]),
+        r"x must have at least one time step and one sequence, got shape \(0, 2, 3\)":
+            lambda f: f(lstm, x[:0]),
+        r"state\[0\] \(h0\) must have shape \(2, 2, 4\), got \(1, 2, 4\)":
+            lambda f: f(lstm, x, state=(h[:1], h)),
+        r"state\[1\] \(c0\) must have shape \(2, 2, 4\), got \(2, 3, 4\)":
+            lambda f: f(lstm, x, state=(h, np.zeros((2, 3, 4)))),
+        r"works on the lecture's LSTM; .* a projection \(proj_size\)":
+            lambda f: f(lstmlab.LSTM(3, 4, proj_size=2), x),
+    }
+    for f in (gradient_flow, jacobian_norms, record_gates):
+        for message, call in cases.items():
+            with pytest.raises(ValueError, match=message):
+                call(f)
+        with pytest.raises(TypeError, match=r"state must be a pair \(h0, c0\)"):
+            f(lstm, x, state=h)
+    rnn = lstmlab.RNN(3, 4, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"state must have shape \(1, 2, 4\), got \(1, 3, 4\)"):
+        gradient_flow(rnn, x, state=np.zeros((1, 3, 4)))
+    with pytest.raises(ValueError, match=r"dy must have shape \(5, 2, 4\), got \(5, 2, 5\)"):
+        gradient_flow(lstm, x, dy=np.zeros((5, 2, 5)))
+    with pytest.raises(ValueError, match=r"dhT must have shape \(2, 4\), got \(3, 4\)"):
+        gradient_flow(lstm, x, dhT=np.zeros((3, 4)))
+    for probes in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="probes must be a positive integer"):
+            jacobian_norms(lstm, x, probes=probes)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        jacobian_norms(lstm, x, rng=3)
+
+
+def test_insight_runs_a_zoneout_lstm_as_it_evaluates():
+    from lstmlab.insight import record_gates
+
+    kw = dict(zoneout=0.4, dtype=np.float64)
+    net = lstmlab.LSTM(3, 4, num_layers=2, rng=np.random.default_rng(0), **kw).eval()
+    x = np.random.default_rng(1).normal(size=(6, 2, 3))
+    y, (h_n, c_n) = net.forward(x)
+    traces = record_gates(net, x)
+    np.testing.assert_allclose(traces[-1].hidden, y, atol=1e-12)
+    np.testing.assert_allclose(traces[-1].cell[-1], c_n[-1], atol=1e-12)
+    # dL/dh_t = dy_t + the gradient the rest of the sequence sends back to its initial h
+    one = lstmlab.LSTM(3, 4, rng=np.random.default_rng(0), **kw).eval()
+    dy = np.random.default_rng(2).normal(size=(6, 2, 4))
+    expected = []
+    for t in range(6):
+        _, state = one.forward(x[:t + 1])
+        dh = dy[t].copy()
+        if t < 5:
+            one.forward(x[t + 1:], state)
+            dh += one.backward(dy[t + 1:])[1][0][0]
+        expected.append(np.linalg.norm(dh))
+    np.testing.assert_allclose(gradient_flow(one, x, dy=dy).dh_norm[0], expected, rtol=1e-10)

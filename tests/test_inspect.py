@@ -152,6 +152,21 @@ def test_the_unit_search_finds_a_planted_cell():
     assert np.all(r == 0)  # a constant cell correlates with nothing
 
 
+def test_inspect_text_names_counts_that_are_not_positive(tmp_path):
+    from lstmlab.data.text import Vocab
+    from lstmlab.insight.inspection import inspect_text
+
+    text = "def f(x):\n    return (x + 1)  # c\n"
+    vocab = Vocab(sorted(set(text)))
+    model = lstmlab.CharLM(lstmlab.CharLMConfig(vocab_size=len(vocab), embed_dim=4,
+                                                hidden_size=3), rng=np.random.default_rng(0))
+    for name, value in (("heat_chars", 0), ("units", 0), ("per_signal", -1), ("per_signal", 0)):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer, got {value}"):
+            inspect_text(model, vocab, text, tmp_path, **{name: value})
+    matches, path = inspect_text(model, vocab, text, tmp_path / "new" / "dir", per_signal=1)
+    assert path.is_file() and len(matches) == len({m.signal for m in matches})
+
+
 def test_inspect_cli_end_to_end(tmp_path, capsys):
     corpus = tmp_path / "code.py"
     corpus.write_text("def f(x):\n    return [x, 'a(b)']  # done\n" * 60)
@@ -202,3 +217,36 @@ def test_inspect_and_explore_name_a_layer_norm_checkpoint(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "a layer-normalised LSTM (trained with --layer-norm)" in err, err
         assert "record_gates" not in err and "peepholes" not in err  # not the library's words
+
+
+def test_gates_figure_names_a_trace_units_or_labels_that_do_not_fit():
+    pytest.importorskip("matplotlib")
+    from lstmlab.insight import plots
+
+    layer = lstmlab.LSTM(1, 2, rng=np.random.default_rng(0))
+    trace = record_gates(layer, np.ones((3, 2, 1)))[0]
+    one = trace.sequence(0)
+    cases = {r"trace must be the trace of one sequence, arrays \(T, H\), got \(3, 2, 2\): "
+             r"pass trace.sequence\(b\)": dict(trace=trace),
+             r"units must be a non-empty list of cell indices in \[0, 1\], got \[2\]":
+                 dict(trace=one, units=[2]),
+             r"units must be a non-empty list of cell indices in \[0, 1\], got \[\]":
+                 dict(trace=one, units=[]),
+             r"chars must label the 3 steps of the trace, got 2 characters":
+                 dict(trace=one, chars="ab"),
+             r"inputs must have the trace's 3 steps in its first dimension, got shape \(5, 1\)":
+                 dict(trace=one, inputs=np.ones((5, 1)))}
+    for message, kwargs in cases.items():
+        with pytest.raises(ValueError, match=message):
+            plots.gates_figure(**kwargs)
+    png = plots.gates_figure(one, units=[1], chars="abc", inputs=np.ones((3, 1)))
+    assert png.startswith(b"\x89PNG")
+
+
+def test_text_signals_and_correlations_name_what_they_cannot_read():
+    with pytest.raises(TypeError, match="text must be a str, got bytes"):
+        text_signals(b"def f(x): pass")
+    with pytest.raises(ValueError, match="signals is empty: give at least one property"):
+        correlations(np.ones((3, 2)), {})
+    with pytest.raises(ValueError, match="signals is empty"):
+        find_units([np.ones((3, 2))], {})

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lstmlab import GRU, LSTM, RNN
-from lstmlab.interop import (from_torch_state_dict, load_model_state_dict, model_state_dict,
-                             torch_state_dict)
+from lstmlab.interop import (from_torch_state_dict, load_model_state_dict,
+                             load_torch_state_dict, model_state_dict, torch_state_dict)
 from lstmlab.layers.basic import Embedding, Linear
 
 CONFIGS = [  # (kind, num_layers, bidirectional, bias, batch_first, nonlinearity)
@@ -99,6 +99,26 @@ def test_model_state_dict_prefixes_and_round_trips():
             np.testing.assert_array_equal(fresh[name].params()[k], v)
     with pytest.raises(ValueError, match="no piece"):
         load_model_state_dict(fresh, {**sd, "extra.weight": np.zeros(1)})
+
+
+
+def test_a_refused_model_state_dict_changes_no_piece():
+    rng = np.random.default_rng(0)
+    pieces = {"embed": Embedding(7, 3, rng=rng), "rnn": make(CONFIGS[0], np.float32),
+              "head": Linear(10, 7, rng=rng)}
+    before = {k: v.copy() for k, v in model_state_dict(pieces).items()}
+    other = {k: v + 1 for k, v in before.items()}
+    refused = {"no piece": {**other, "extra.weight": np.zeros(1)},
+               r"expected shape \(7,\), got \(4,\)": {**other, "head.bias": np.zeros(4)},
+               "NaN": {**other, "rnn.weight_hh_l0": np.full_like(other["rnn.weight_hh_l0"], np.nan)}}
+    for message, sd in refused.items():
+        with pytest.raises(ValueError, match=message):
+            load_model_state_dict(pieces, sd)
+        now = model_state_dict(pieces)
+        assert [k for k in before if not np.array_equal(now[k], before[k])] == [], message
+    with pytest.raises(ValueError, match=r"expected shape \(7,\), got \(4,\)"):
+        load_torch_state_dict(pieces["head"], {"weight": np.zeros((7, 10)), "bias": np.zeros(4)})
+    np.testing.assert_array_equal(pieces["head"].params()["weight"], before["head.weight"])
 
 
 # -- real torch -----------------------------------------------------------------------------

@@ -384,6 +384,10 @@ def test_onnx_and_keras_export_refuse_zoneout_and_ignore_training_options():
         to_keras_weights(LSTM(2, 3, zoneout=0.1))
     with pytest.raises(ValueError, match="torch.nn.LSTM has no zoneout"):
         to_torch(LSTM(2, 3, zoneout=0.1))
+    from lstmlab.interop import model_state_dict, torch_state_dict
+    for convert in (torch_state_dict, lambda layer: model_state_dict({"rnn": layer})):
+        with pytest.raises(ValueError, match="torch.nn.LSTM has no zoneout"):
+            convert(LSTM(2, 3, zoneout=0.1))
     plain = LSTM(2, 3, rng=np.random.default_rng(0))
     trained = LSTM(2, 3, rng=np.random.default_rng(0), dropout_input=0.2, weight_drop=0.3,
                    dropout_recurrent=0.1)

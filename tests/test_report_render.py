@@ -91,3 +91,16 @@ def test_a_broken_figure_is_caught(tmp_path):
     assert good[:4] != "AAAA"
     (tmp_path / "b.html").write_text(page)
     assert _figures_attr(_rendered(tmp_path / "b.html", tmp_path)) == (1, 2)
+
+
+def test_colored_chars_names_values_that_do_not_fit_the_text():
+    with pytest.raises(ValueError, match=r"one number per character of text, shape \(3,\), "
+                                         r"got \(2,\)"):
+        colored_chars("abc", [0.5, -1.0])  # the "c" would be lost from the page
+    with pytest.raises(ValueError, match=r"one number per character of text, shape \(1,\), "
+                                         r"got \(2,\)"):
+        colored_chars("a", [0.5, -1.0])
+    with pytest.raises(ValueError, match="values must be finite, got nan at character 1"):
+        colored_chars("ab", [0.5, np.nan])
+    assert colored_chars("", []) == "<div class='chars'></div>"
+    assert colored_chars("ab", [0.0, 0.0]).count("<span") == 2

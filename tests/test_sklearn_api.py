@@ -87,6 +87,24 @@ for bad, err in ((lambda: LSTMForecaster().predict(X), NotFittedError),
         raise AssertionError("no error")
 c = LSTMClassifier(epochs=5, random_state=0).fit(X, y > 5)
 assert c.score(X, y > 5) > 0.8 and list(c.classes_) == [False, True]
+# labels as a column are read as scikit-learn reads them; what it refuses is refused
+column = LSTMClassifier(epochs=5, random_state=0).fit(X, (y > 5)[:, None])
+assert np.array_equal(column.predict_proba(X), c.predict_proba(X))
+for bad, message in ((lambda: LSTMClassifier(epochs=1).fit(X, np.c_[y, y] > 5),
+                      "y must have shape (n,), got (188, 2)"),
+                     (lambda: LSTMForecaster(epochs=1).fit(X, np.zeros((len(X), 2, 2))),
+                      "y must have shape (n,) or (n, K), got (188, 2, 2)"),
+                     (lambda: LSTMForecaster(epochs=1).fit(X + 1j, y), "Complex data not supported"),
+                     (lambda: f.score(X, y, sample_weight=np.ones(3)),
+                      "sample_weight must have shape (188,), one weight per sample of X, got (3,)"),
+                     (lambda: c.score(X, y > 5, sample_weight=np.zeros(len(X))),
+                      "sample_weight must hold finite numbers, not all zero")):
+    try:
+        bad()
+    except ValueError as err:
+        assert str(err) == message, err
+    else:
+        raise AssertionError("no error: " + message)
 print("ok")
 """
 
@@ -224,6 +242,10 @@ def test_settings_and_a_validation_part_that_leaves_nothing_are_named(kind):
     for name in ("lr", "clip", "validation_fraction"):
         with pytest.raises(ValueError, match=f"{name} must be a number, got 'x'"):
             kind(epochs=1, **{name: "x"}).fit(X, y)
+    for patience in (2.5, "5", -1, True):
+        with pytest.raises(ValueError, match=f"patience must be an integer >= 0, got "
+                                             f"{re.escape(repr(patience))}"):
+            kind(epochs=1, patience=patience).fit(X, y)
     with pytest.raises(ValueError, match="validation_fraction=0.99 holds out 12 of the 12 "
                                          "samples, leaving none to train on"):
         kind(hidden_size=3, epochs=1, validation_fraction=0.99, random_state=0).fit(X, y)
@@ -252,3 +274,49 @@ def test_digits_accuracy_row_by_row():
     est = LSTMClassifier(step_features=8, hidden_size=32, epochs=10, batch_size=64,
                          random_state=0).fit(Xtr, ytr)
     assert est.score(Xte, yte) >= 0.9
+
+
+def test_classifier_lengths_out_of_range_are_named_before_standardising():
+    X, y = np.random.default_rng(4).normal(size=(8, 5)), np.arange(8) % 2
+    for bad in (np.zeros(8, int), np.full(8, -1), np.r_[np.zeros(1, int), np.full(7, 5)]):
+        with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\] \(T = 5\)"):
+            LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y, lengths=bad)
+    clf = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y, lengths=np.full(8, 3.0))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\] \(T = 5\)"):
+        clf.predict(X, lengths=np.full(8, 6))
+
+
+def test_make_windows_names_a_lookback_horizon_or_series_it_cannot_window():
+    series = np.arange(20.0)
+    for lookback, horizon, name in ((0, 1, "lookback"), (-2, 1, "lookback"), (2.5, 1, "lookback"),
+                                    (3, 0, "horizon"), (3, True, "horizon")):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+            make_windows(series, lookback, horizon)
+    with pytest.raises(ValueError, match=r"series must have shape \(N,\) or \(N, D\), got "
+                                         r"\(10, 2, 2\)"):
+        make_windows(np.zeros((10, 2, 2)), 3)
+    X, y = make_windows(series, np.int64(3), 2)
+    assert X.shape == (16, 3) and y.shape == (16, 2) and list(X[0]) == [0, 1, 2]
+
+
+def test_a_small_validation_fraction_still_holds_out_a_window():
+    X, y = make_windows(np.sin(np.arange(40) / 3.0) + 2.0, 5)  # 35 windows
+    est = LSTMForecaster(hidden_size=3, epochs=2, validation_fraction=0.01, random_state=0)
+    assert est.fit(X, y).fit_summary_["best_val_loss"] is not None  # the last window validates
+    assert LSTMForecaster(hidden_size=3, epochs=2, random_state=0).fit(
+        X, y).fit_summary_["best_val_loss"] is None
+
+
+def test_score_names_sample_weights_that_do_not_fit():
+    X, y = np.random.default_rng(5).normal(size=(10, 4)), np.arange(10) % 2
+    clf = LSTMClassifier(hidden_size=2, epochs=1, random_state=0).fit(X, y)
+    for w, message in ((np.ones(3), r"sample_weight must have shape \(10,\), one weight per "
+                                    r"sample of X, got \(3,\)"),
+                       (np.ones((10, 1)), r"got \(10, 1\)"),
+                       (np.zeros(10), "finite numbers, not all zero"),
+                       (np.full(10, np.nan), "finite numbers, not all zero")):
+        with pytest.raises(ValueError, match=message):
+            clf.score(X, y, sample_weight=w)
+    weights = np.arange(10.0)
+    expected = np.average(clf.predict(X) == y, weights=weights)
+    assert clf.score(X, y, sample_weight=list(weights)) == pytest.approx(expected)

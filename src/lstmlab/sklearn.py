@@ -32,12 +32,27 @@ import numbers
 
 import numpy as np
 
+from ._checks import as_lengths, positive_int
 from ._scaling import mean_std, range_problem
 from .forecast.windows import WindowScaler
 from .forecast.windows import make_windows as _make_windows
 from .layers.seqnet import SequenceNet, SequenceNetConfig
 from .training.losses import mse_loss, softmax, softmax_cross_entropy
 from .training.supervised import FitConfig, fit_sequence_net
+
+def _sample_weight(sample_weight, n: int) -> np.ndarray:
+    """One finite weight per sample (ones for None), not all zero, as scikit-learn's scores
+    check them; NumPy's average would fail on another shape with a message about axes."""
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per sample of X, "
+                         f"got {w.shape}")
+    if not np.isfinite(w).all() or not w.any():
+        raise ValueError("sample_weight must hold finite numbers, not all zero")
+    return w
+
 
 try:  # scikit-learn is optional: its base classes when present, a fallback otherwise
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -81,7 +96,7 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
         def score(self, X, y, sample_weight=None):
             y = np.asarray(y, np.float64)
             pred = np.asarray(self.predict(X), np.float64).reshape(y.shape)
-            w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+            w = _sample_weight(sample_weight, len(y))
             ss_res = (w[:, None] * (y - pred).reshape(len(y), -1) ** 2).sum(0)
             dev = y.reshape(len(y), -1) - np.average(y.reshape(len(y), -1), axis=0, weights=w)
             ss_tot = (w[:, None] * dev ** 2).sum(0)
@@ -92,8 +107,9 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
         _estimator_type = "classifier"
 
         def score(self, X, y, sample_weight=None):
-            return float(np.average(np.asarray(self.predict(X)) == np.asarray(y),
-                                    weights=sample_weight))
+            pred = np.asarray(self.predict(X))
+            return float(np.average(pred == np.asarray(y),
+                                    weights=_sample_weight(sample_weight, len(pred))))
 
     def check_is_fitted(estimator, attributes=None):
         if not any(k.endswith("_") and not k.startswith("__") for k in vars(estimator)):
@@ -108,8 +124,8 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
     def validate_data(est, X, y="no_validation", reset=True, allow_nd=False, dtype=None,
                       multi_output=False, y_numeric=False, **_):
         X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            X = X.astype(np.float64)
+        if X.dtype.kind == "c":  # astype would drop the imaginary parts, with a warning
+            raise ValueError("Complex data not supported")
         X = X.astype(np.float64)
         if X.ndim < 2 or (X.ndim > 2 and not allow_nd):
             raise ValueError(f"Expected 2D array, got {X.ndim}D array instead")
@@ -129,8 +145,14 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
             raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y "
                              f"is None")
         y = np.asarray(y)
-        if len(y) != len(X):
-            raise ValueError(f"X and y have different numbers of samples: {len(X)} and {len(y)}")
+        if y.ndim == 0 or len(y) != len(X):
+            raise ValueError(f"X and y have different numbers of samples: {len(X)} and "
+                             f"{y.size if y.ndim == 0 else len(y)}")
+        if not multi_output and y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]  # a column, read as scikit-learn's column_or_1d reads it
+        if y.ndim > (2 if multi_output else 1):
+            raise ValueError(f"y must have shape (n,){' or (n, K)' if multi_output else ''}, "
+                             f"got {y.shape}")
         if y_numeric:
             y = y.astype(np.float64)
             if not np.isfinite(y).all():
@@ -144,7 +166,10 @@ __all__ = ["LSTMClassifier", "LSTMForecaster", "make_windows", "HAVE_SKLEARN"]
 def make_windows(series, lookback: int, horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)`` from a series ``(N,)`` or ``(N, D)``: every window of ``lookback`` steps
     and the ``horizon`` target values after it (``y`` is ``(n,)`` for horizon 1)."""
+    lookback, horizon = positive_int(lookback, "lookback"), positive_int(horizon, "horizon")
     values = np.asarray(series, np.float64)
+    if values.ndim not in (1, 2):
+        raise ValueError(f"series must have shape (N,) or (N, D), got {values.shape}")
     if values.ndim == 1:
         values = values[:, None]
     if len(values) < lookback + horizon:
@@ -180,6 +205,9 @@ class _LSTMEstimator(BaseEstimator):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 raise ValueError(f"{name} must be a number, got {v!r}")
+        p = self.patience  # int() in the fit settings would turn 2.5 into 2 and "5" into 5
+        if isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {p!r}")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in [0, 1), got "
                              f"{self.validation_fraction!r}")
@@ -283,7 +311,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         self._y_ndim = y.ndim
         Y = y.reshape(len(y), -1)  # (n, K)
         rng = _generator(self.random_state)
-        n_val = self._held_out(len(X3), 0)
+        n_val = self._held_out(len(X3), 1 if self.validation_fraction > 0 else 0)
         n_tr = len(X3) - n_val
         self.scaler_ = WindowScaler(log=bool(self.log), anchor=self.anchor).fit(X3[:n_tr], Y[:n_tr])
         self.net_ = self._make_net(X3.shape[2], Y.shape[1], "last", rng)
@@ -345,14 +373,15 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
                      f"(y.astype(str) makes them all strings)")
 
 
-def _lengths_for(lengths, n: int) -> np.ndarray:
-    """``lengths`` as an array of one length per sequence of X (their values are checked
-    where the network reads them)."""
-    lengths = np.asarray(lengths)
-    if lengths.shape != (n,):
+def _lengths_for(lengths, n: int, T: int) -> np.ndarray:
+    """``lengths`` as an array of one length per sequence of X, each an integer in [1, T]:
+    checked before ``fit`` standardises the valid steps, which a sequence of no steps would
+    leave without statistics."""
+    shape = np.shape(lengths)
+    if shape != (n,):
         raise ValueError(f"lengths must have shape ({n},), one length per sequence of X, got "
-                         f"{lengths.shape}")
-    return lengths
+                         f"{shape}")
+    return as_lengths(lengths, T, n)
 
 
 class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
@@ -385,7 +414,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         X3 = self._as_sequences(X)  # (n, T, D)
         x = ((X3 - self.mean_) / self.std_).transpose(1, 0, 2)  # (T, n, D)
         if lengths is not None:
-            lengths = _lengths_for(lengths, X3.shape[0])
+            lengths = _lengths_for(lengths, *X3.shape[:2])
             x = x.copy()
             x[np.arange(x.shape[0])[:, None] >= lengths[None, :]] = 0.0  # padding stays 0
         return np.ascontiguousarray(x), lengths
@@ -405,7 +434,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         X3 = self._as_sequences(X, reset=True)
         n, T = X3.shape[:2]
         if lengths is not None:
-            lengths = _lengths_for(lengths, n)
+            lengths = _lengths_for(lengths, n, T)
             mask = np.arange(T)[None, :] < lengths[:, None]  # (n, T) valid steps
         else:
             mask = np.ones((n, T), bool)
@@ -456,4 +485,5 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         if y.shape not in ((len(pred),), (len(pred), 1)):  # a column as fit takes it
             raise ValueError(f"y must hold one label per sequence of X, shape ({len(pred)},), "
                              f"got {y.shape}")
-        return float(np.average(pred == y.reshape(-1), weights=sample_weight))
+        return float(np.average(pred == y.reshape(-1),
+                                weights=_sample_weight(sample_weight, len(pred))))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import positive_int
 from ..insight.gates import record_gates, refuse_layer_norm_charlm
 from ..insight.units import correlations, find_units, text_signals
 from ..kernels.gru import gru_forward
@@ -164,7 +165,7 @@ def trace_text(model, vocab, text: str) -> Trace:
 
 def top_predictions(trace: Trace, vocab, k: int = 5) -> list[list[tuple[str, float]]]:
     """After each character, the ``k`` likeliest next characters and their probabilities."""
-    k = min(k, trace.probs.shape[1])
+    k = min(positive_int(k, "k"), trace.probs.shape[1])
     order = np.argsort(-trace.probs, axis=1, kind="stable")[:, :k]  # (T, k)
     chars = vocab.chars
     return [[(chars[j], float(p[j])) for j in row] for p, row in zip(trace.probs, order)]
@@ -220,6 +221,7 @@ def rank_units(trace: Trace, field: str, spans, top: int = 10) -> list[Ranked]:
     """The ``top`` units whose ``field`` best separates the characters in ``spans`` from the
     rest, by ``|AUC - 0.5|`` (a unit that drops on the selection ranks as high as one that
     rises)."""
+    top = positive_int(top, "top")
     values = trace.values(field)  # (T, L*H)
     auc, r = separation(values, spans_mask(len(trace.text), spans))
     order = np.argsort(-np.abs(auc - 0.5), kind="stable")[:top]
@@ -250,6 +252,7 @@ def match_windows(values: np.ndarray, start: int, stop: int, count: int = 5) -> 
     Each unit is first standardised over the text (zero mean, unit variance; a constant unit
     becomes 0), so that a cell state that wanders to ±100 does not outweigh a gate that moves
     within [0, 1]: distances are in standard deviations."""
+    count = positive_int(count, "count")
     values = np.asarray(values, np.float64)
     std = values.std(axis=0)
     values = (values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)  # (T, N)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .._argtypes import repeated
-from .._checks import positive_int
+from .._checks import finite_float, positive_int
 from ..data.tasks import N_CATEGORIES, adding_problem, copy_memory, copy_memory_baseline, solved
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import atomic_write_bytes, atomic_write_text
@@ -68,6 +68,11 @@ class ExperimentConfig:
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        for name in ("lengths", "models", "seeds"):  # tuples: a config equals its JSON's
+            v = getattr(self, name)
+            if isinstance(v, (str, bytes)) or not isinstance(v, (tuple, list)):
+                raise ValueError(f"{name} must be a tuple (or a list), got {v!r}")
+            object.__setattr__(self, name, tuple(v))
         if not self.lengths or not self.models or not self.seeds:
             raise ValueError("an experiment needs at least one length, one model and one seed")
         for name in ("lengths", "models", "seeds"):  # a repeat would count one run twice
@@ -85,8 +90,13 @@ class ExperimentConfig:
         for m in self.models:
             if m not in MODELS:
                 raise ValueError(f"models must be among {MODELS}, got {m!r}")
+        for seed in self.seeds:  # a Generator's seed
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"seeds must be integers >= 0, got {seed!r}")
         for name in ("budget", "hidden", "batch", "eval_every", "eval_size"):
             positive_int(getattr(self, name), name)
+        for name in ("lr", "clip", "target", "forget_bias", "input_bias"):
+            finite_float(getattr(self, name), name)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not self.clip >= 0:
@@ -418,6 +428,9 @@ def write_report(cfg: ExperimentConfig, results: list[RunResult], out) -> tuple:
     from . import plots
     from .report import Report
 
+    if not results:  # the figures and the table have nothing to show
+        raise ValueError("results is empty: there are no runs to report (run_experiment(cfg) "
+                         "returns them)")
     out = Path(out)
     table = format_table(cfg, summarize(results))
     png = plots.experiment_figure(cfg.task, results, cfg.target, cfg.budget)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, as_lengths
+from .._checks import as_lengths
 from ..kernels import lstm_forward
 from ..layers.recurrent import LSTM
+from .gradflow import eval_masks, prepare
 
 FIELDS = ("forget", "input_gate", "candidate", "cell", "output_gate", "hidden")
 SYMBOLS = {"forget": "f", "input_gate": "i", "candidate": "C̃", "cell": "C",
@@ -59,31 +60,21 @@ def record_gates(layer: LSTM, x, state=None, lengths=None) -> list[GateTrace]:
     layer, bottom first. ``state`` is ``(h0, c0)``, each ``(L, B, H)`` (zeros when None).
 
     With ``lengths``, steps past a sequence's end carry its state unchanged (as the kernel
-    does); their gate values are computed but take no part in the state.
+    does); their gate values are computed but take no part in the state. The states are
+    those the layer computes in evaluation: with ``zoneout``, its expectation
+    ``p·h_{t-1} + (1-p)·h̃_t`` (C alike), so ``hidden`` is the layer's output.
     """
     if not isinstance(layer, LSTM):
         raise TypeError(f"record_gates needs an lstmlab LSTM, got {type(layer).__name__} "
                         f"(a vanilla RNN has no gates)")
-    if layer.bidirectional or layer.batch_first:
-        raise ValueError("record_gates needs a unidirectional, time-major layer "
-                         "(bidirectional=False, batch_first=False)")
-    if layer._is_variant() or layer.layer_norm:
-        raise ValueError("record_gates records the lecture's LSTM; this layer has peepholes, "
-                         "clip, coupled gates or layer norm")
-    x = as_float_array(x, "x", layer.dtype, ndim=3)
-    T, B, D = x.shape
-    if D != layer.input_size:
-        raise ValueError(f"x must have {layer.input_size} features, got shape {x.shape}")
+    x, h0, c0 = prepare(layer, x, state, "record_gates")
+    T, B, _ = x.shape
     lengths = as_lengths(lengths, T, B)
-    L, H = layer.num_layers, layer.hidden_size
-    if state is None:
-        h0 = np.zeros((L, B, H), layer.dtype)
-        c0 = np.zeros((L, B, H), layer.dtype)
-    else:
-        h0, c0 = (as_float_array(s, n, layer.dtype, ndim=3) for s, n in zip(state, ("h0", "c0")))
+    H = layer.hidden_size
     traces, inp = [], x
-    for l in range(L):
-        y, _, _, cache = lstm_forward(inp, h0[l], c0[l], layer._layer_params(f"l{l}"), lengths)
+    for l in range(layer.num_layers):
+        y, _, _, cache = lstm_forward(inp, h0[l], c0[l], layer._layer_params(f"l{l}"), lengths,
+                                      eval_masks(layer))
         g = cache.gates  # (T, B, 4H) activated blocks f, i, o, C̃
         traces.append(GateTrace(forget=g[:, :, :H].copy(), input_gate=g[:, :, H:2 * H].copy(),
                                 candidate=g[:, :, 3 * H:].copy(), cell=cache.c[1:].copy(),

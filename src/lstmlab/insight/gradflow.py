@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array
+from .._checks import as_float_array, check_shape, generator, positive_int
 from ..kernels import lstm_backward, lstm_forward, rnn_backward, rnn_forward
+from ..kernels.lstm import LSTMMasks
 from ..layers.recurrent import LSTM, RNN
 
 
@@ -46,34 +47,54 @@ class GradientFlow:
                 "dc_norm": None if self.dc_norm is None else self.dc_norm.tolist()}
 
 
-def _prepare(layer, x, state, what: str):
-    """Checked ``x (T, B, D)`` and initial states ``h0, c0 (L, B, H)`` (``c0`` None for the RNN)."""
+def _array(value, name: str, shape: tuple, dtype) -> np.ndarray | None:
+    """``value`` as an array of ``dtype`` and ``shape`` (None stays None), errors naming it."""
+    if value is None:
+        return None
+    value = as_float_array(value, name, dtype)
+    check_shape(value, shape, name)
+    return value
+
+
+def prepare(layer, x, state, what: str):
+    """Checked ``x (T, B, D)`` and initial states ``h0, c0 (L, B, H)`` (``c0`` None for the
+    RNN), each error naming the argument: the kernels below would fail deep inside on a
+    wrong shape, or broadcast a state of one sequence over the batch."""
     if not isinstance(layer, (LSTM, RNN)):
         raise TypeError(f"layer must be an lstmlab LSTM or RNN, got {type(layer).__name__}")
     if layer.bidirectional or layer.batch_first:
         raise ValueError(f"{what} needs a unidirectional, time-major layer "
                          "(bidirectional=False, batch_first=False)")
-    if isinstance(layer, LSTM) and (layer._is_variant() or layer.layer_norm):
-        raise ValueError(f"{what} measures the lecture's LSTM; this layer has peepholes, clip, "
-                         "coupled gates or layer norm")
-    x = as_float_array(x, "x", layer.dtype, ndim=3)
-    B = x.shape[1]
-    H, L = layer.hidden_size, layer.num_layers
+    is_lstm = isinstance(layer, LSTM)
+    if is_lstm and (layer._is_variant() or layer.layer_norm or layer.proj_size):
+        raise ValueError(f"{what} works on the lecture's LSTM; this layer has peepholes, clip, "
+                         "coupled gates, layer norm or a projection (proj_size)")
+    x, _ = layer._check_input(as_float_array(x, "x", layer.dtype, ndim=3))  # as forward's
+    shape = (layer.num_layers, x.shape[1], layer.hidden_size)
+    names = ("state[0] (h0)", "state[1] (c0)") if is_lstm else ("state",)
     if state is None:
-        return x, np.zeros((L, B, H), layer.dtype), (
-            np.zeros((L, B, H), layer.dtype) if isinstance(layer, LSTM) else None)
-    if isinstance(layer, LSTM):
-        return x, state[0], state[1]
-    return x, state, None
+        state = (None, None) if is_lstm else None
+    elif is_lstm and not (isinstance(state, (tuple, list)) and len(state) == 2):
+        raise TypeError("state must be a pair (h0, c0) of arrays, or None for zeros")
+    states = [np.zeros(shape, layer.dtype) if s is None else _array(s, name, shape, layer.dtype)
+              for s, name in zip(state if is_lstm else (state,), names)]
+    return x, states[0], (states[1] if is_lstm else None)
+
+
+def eval_masks(layer) -> LSTMMasks:
+    """What the layer's evaluation applies inside the LSTM kernel: zoneout's expectation,
+    else nothing (the other regularisations act in training only)."""
+    return layer._zoneout_expectation() if getattr(layer, "zoneout", 0) else LSTMMasks()
 
 
 def _forward_stack(layer, x, h0, c0) -> list:
-    """Forward every layer with the reference kernels; the caches, bottom layer first."""
+    """Forward every layer with the reference kernels, as the layer evaluates; the caches,
+    bottom layer first."""
     caches, inp = [], x
     for l in range(layer.num_layers):
         p = layer._layer_params(f"l{l}")
         if isinstance(layer, LSTM):
-            y, _, _, cache = lstm_forward(inp, h0[l], c0[l], p)
+            y, _, _, cache = lstm_forward(inp, h0[l], c0[l], p, masks=eval_masks(layer))
         else:
             y, _, cache = rnn_forward(inp, h0[l], p, layer.nonlinearity)
         caches.append(cache)
@@ -88,10 +109,12 @@ def gradient_flow(layer, x, dy=None, dhT=None, state=None) -> GradientFlow:
     With neither ``dy`` nor ``dhT`` given, the loss is on the last step only:
     ``dhT`` is a fixed random direction of unit norm per sequence (seeded, so reruns agree).
     """
-    x, h0, c0 = _prepare(layer, x, state, "gradient_flow")
+    x, h0, c0 = prepare(layer, x, state, "gradient_flow")
     T, B, _ = x.shape
     H, L = layer.hidden_size, layer.num_layers
     is_lstm = isinstance(layer, LSTM)
+    dy = _array(dy, "dy", (T, B, H), layer.dtype)
+    dhT = _array(dhT, "dhT", (B, H), layer.dtype)
     if dy is None and dhT is None:
         g = np.random.default_rng(0).normal(size=(B, H))
         dhT = (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(layer.dtype)
@@ -142,8 +165,9 @@ def jacobian_norms(layer, x, probes: int = 16, rng: np.random.Generator | None =
     (exact in expectation; relative error about ``sqrt(2/K)`` for a rank-one J). At
     ``t = T - 1`` the Jacobian is the identity, so the estimate there is about ``sqrt(H)``.
     """
-    x, h0, c0 = _prepare(layer, x, state, "jacobian_norms")
-    rng = np.random.default_rng(0) if rng is None else rng
+    x, h0, c0 = prepare(layer, x, state, "jacobian_norms")
+    probes = positive_int(probes, "probes")
+    rng = np.random.default_rng(0) if rng is None else generator(rng)
     T, B, _ = x.shape
     H = layer.hidden_size
     is_lstm = isinstance(layer, LSTM)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import positive_int
 from .gates import record_charlm
 from .report import Report, colored_chars
 from .units import SIGNAL_DOCS, find_units, text_signals
@@ -25,6 +26,7 @@ def inspect_text(model, vocab, text: str, out_dir, heat_chars: int = 120, units:
     within each property) and the path of the report."""
     from . import plots  # matplotlib only when drawing
 
+    heat_chars, units = positive_int(heat_chars, "heat_chars"), positive_int(units, "units")
     traces = record_charlm(model, vocab, text, unknown=unknown)
     cells = [tr.cell[:, 0].astype(np.float64) for tr in traces]  # per layer (T, H)
     signals = text_signals(text)

@@ -134,6 +134,28 @@ def _char_label(ch: str) -> str:
     return {"\n": "⏎", " ": "·", "\t": "⇥"}.get(ch, ch)
 
 
+def _figure_shape(trace, units, chars, inputs) -> tuple[int, int, np.ndarray]:
+    """``(T, H, units)`` of :func:`gates_figure`'s arguments, each checked against the trace
+    of one sequence: a whole batch's trace, a cell that is not there, or labels for other
+    steps would fail inside matplotlib or label the steps wrongly."""
+    if trace.cell.ndim != 2:
+        raise ValueError(f"trace must be the trace of one sequence, arrays (T, H), got "
+                         f"{trace.cell.shape}: pass trace.sequence(b)")
+    T, H = trace.cell.shape
+    units = np.arange(H) if units is None else np.asarray(units)
+    if units.ndim != 1 or not units.size or units.dtype.kind not in "iu" or not (
+            (units >= 0) & (units < H)).all():
+        raise ValueError(f"units must be a non-empty list of cell indices in [0, {H - 1}], got "
+                         f"{units.tolist()}")
+    if chars is not None and len(chars) != T:
+        raise ValueError(f"chars must label the {T} steps of the trace, got {len(chars)} "
+                         f"characters")
+    if inputs is not None and len(inputs) != T:
+        raise ValueError(f"inputs must have the trace's {T} steps in its first dimension, got "
+                         f"shape {np.shape(inputs)}")
+    return T, H, units
+
+
 def gates_figure(trace, units=None, chars: str | None = None, marks=None,
                  inputs: np.ndarray | None = None, title: str = "") -> bytes:
     """Heatmaps of f, i, C̃, C, o, h (rows: units, columns: steps) of one sequence.
@@ -145,8 +167,7 @@ def gates_figure(trace, units=None, chars: str | None = None, marks=None,
     with these characters; ``marks``: steps to outline (e.g. the adding problem's marked
     pairs); ``inputs (T, D)``: drawn as a strip on top.
     """
-    T, H = trace.cell.shape
-    units = np.arange(H) if units is None else np.asarray(units)
+    T, H, units = _figure_shape(trace, units, chars, inputs)
     rows = len(FIELDS) + (inputs is not None)
     width = min(max(6.0, 0.11 * T + 1.5), 24.0)
     height_each = max(0.8, 0.09 * len(units) + 0.3)

@@ -105,7 +105,13 @@ def colored_chars(text: str, values, scale: float | None = None) -> str:
     import numpy as np
 
     v = np.asarray(values, np.float64)
-    s = scale or float(np.abs(v).max()) or 1.0
+    if v.shape != (len(text),):  # zip would cut the longer one short: characters lost
+        raise ValueError(f"values must hold one number per character of text, shape "
+                         f"({len(text)},), got {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError(f"values must be finite, got {v[~np.isfinite(v)][0]} at character "
+                         f"{int(np.flatnonzero(~np.isfinite(v))[0])}")
+    s = scale or float(np.abs(v).max(initial=0.0)) or 1.0
     out = []
     for ch, x in zip(text, v):
         a = min(1.0, abs(x) / s)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import positive_int
+
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 SIGNAL_DOCS = {
@@ -38,6 +40,8 @@ def text_signals(text: str) -> dict[str, np.ndarray]:
     outside strings; brackets count only outside strings and comments. Other languages'
     code and prose get the same rules, which fit them roughly (an apostrophe opens a "string").
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     out = {name: np.zeros(len(text)) for name in SIGNAL_DOCS}
     closing = set(BRACKETS.values())
     quote = None  # the open string's delimiter: ', ", ''' or """
@@ -94,6 +98,9 @@ def correlations(states: np.ndarray, signals: dict[str, np.ndarray]) -> np.ndarr
     states = np.asarray(states, np.float64)
     if states.ndim != 2:
         raise ValueError(f"states must have shape (T, H), got {states.shape}")
+    if not signals:
+        raise ValueError("signals is empty: give at least one property to correlate with "
+                         "(text_signals(text) names six)")
     sig = np.stack([np.asarray(v, np.float64) for v in signals.values()])  # (S, T)
     if sig.shape[1] != states.shape[0]:
         raise ValueError(f"signals have {sig.shape[1]} steps but states {states.shape[0]}")
@@ -120,6 +127,7 @@ def find_units(cells: list[np.ndarray], signals: dict[str, np.ndarray],
     ``cells`` holds one ``(T, H)`` array of C_t per layer. Signals that are constant over
     the text (no brackets at all, say) are skipped: nothing can follow them.
     """
+    per_signal = positive_int(per_signal, "per_signal")
     names = list(signals)
     per_layer = [correlations(c, signals) for c in cells]  # each (S, H)
     out = []

@@ -26,6 +26,7 @@ projections (``proj_size``, ``weight_hr_l{k} = Wrᵀ``) are lstmlab's ``LSTM(pro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -46,8 +47,11 @@ def torch_state_dict(module) -> dict[str, np.ndarray]:
 
     ``module`` is an lstmlab ``LSTM``, ``RNN``, ``GRU``, ``Embedding`` or ``Linear``. For the
     recurrent layers ``bias_ih`` carries the whole bias and ``bias_hh`` is zero (their sum is
-    what counts), but for the GRU's b_hn, which is ``bias_hh``'s n block.
+    what counts), but for the GRU's b_hn, which is ``bias_hh``'s n block. A layer with
+    zoneout is refused, as by :func:`to_torch`: ``nn.LSTM`` would load its weights and
+    compute other outputs.
     """
+    _refuse_zoneout(module)
     Embedding, Linear = _basic()
     if isinstance(module, Embedding):
         return {"weight": module.params()["weight"].copy()}
@@ -66,7 +70,8 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
         for k, v in sd.items():
             if v.dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {v.dtype}")
-        module.load_params(sd)
+        with _all_or_nothing([module]):
+            module.load_params(sd)
         return
     kind_of(module)
     module.load_torch_state_dict(state_dict)  # (the layer takes tensors, bfloat16 too)
@@ -166,24 +171,41 @@ def model_state_dict(pieces: Mapping[str, object]) -> dict[str, np.ndarray]:
     """
     out = {}
     for name, piece in pieces.items():
-        _refuse_zoneout(piece)
         out.update({f"{name}.{k}": v for k, v in torch_state_dict(piece).items()})
     return out
 
 
+@contextmanager
+def _all_or_nothing(modules):
+    """Restores the parameters of ``modules`` when the block raises: a state dict refused
+    halfway (a wrong shape in the last piece) leaves the model as it was, not part loaded."""
+    saved = [(m, {k: v.copy() for k, v in m.params().items()}) for m in modules]
+    try:
+        yield
+    except BaseException:
+        for m, params in saved:
+            for k, v in m.params().items():
+                v[...] = params[k]
+        raise
+
+
 def load_model_state_dict(pieces: Mapping[str, object], state_dict: Mapping) -> None:
-    """The inverse of :func:`model_state_dict`: split the keys by prefix and load each piece."""
+    """The inverse of :func:`model_state_dict`: split the keys by prefix and load each piece.
+    A state dict that is refused changes no piece."""
     sd = dict(state_dict)
-    for name, piece in pieces.items():
-        prefix = f"{name}."
-        part = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-        if not part:
-            raise ValueError(f"state_dict has no keys for the piece {name!r} (prefix {prefix!r})")
-        load_torch_state_dict(piece, part)
     known = tuple(f"{n}." for n in pieces)
     extra = sorted(k for k in sd if not k.startswith(known))
     if extra:
         raise ValueError(f"state_dict has keys for no piece of the model: {extra}")
+    parts = {}
+    for name in pieces:
+        prefix = f"{name}."
+        parts[name] = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+        if not parts[name]:
+            raise ValueError(f"state_dict has no keys for the piece {name!r} (prefix {prefix!r})")
+    with _all_or_nothing(pieces.values()):
+        for name, piece in pieces.items():
+            load_torch_state_dict(piece, parts[name])
 
 
 # -- real torch modules ---------------------------------------------------------------------

@@ -208,7 +208,12 @@ class _Recurrent(Module):
         return cls(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"))
 
     def _check_input(self, x):
-        x = as_float_array(x, "x", self.dtype, ndim=(2, 3))
+        """``x`` as ``(T, B, D)`` of the layer's dtype, and whether it was unbatched. Never the
+        caller's own memory: backward reads x from the forward's cache, and a caller that
+        refills its input buffer in between (the next batch) would get the gradients of
+        other data without a word (PyTorch raises for a saved input modified in place)."""
+        given = as_numpy(x)
+        x = as_float_array(given, "x", self.dtype, ndim=(2, 3))
         unbatched = x.ndim == 2
         if unbatched:
             x = x[:, None, :]  # (T, 1, D)
@@ -221,7 +226,7 @@ class _Recurrent(Module):
         if T == 0 or B == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape "
                              f"{self._user_shape(x.shape, unbatched)}")
-        return x, unbatched
+        return (x.copy() if np.may_share_memory(x, given) else x), unbatched
 
     def _user_shape(self, tbx, unbatched):
         T, B, F = tbx
