@@ -73,7 +73,7 @@ class _Recurrent(Module):
     # installed, else the NumPy reference), "numpy" (always the reference), or "fast" (the
     # compiled ones; an error without numba). Per layer: ``lstm.backend = "numpy"``.
     # In eval mode the fast forward keeps no cache; a backward after it recomputes the
-    # forward first (same result, one more forward's time).
+    # forward first (same result, one more forward's time) from x as it is then.
     backend = "auto"
 
     def _fast_kernels(self):
@@ -208,10 +208,12 @@ class _Recurrent(Module):
         return cls(p[f"Wx_{suffix}"], p[f"Wh_{suffix}"], p.get(f"b_{suffix}"))
 
     def _check_input(self, x):
-        """``x`` as ``(T, B, D)`` of the layer's dtype, and whether it was unbatched. Never the
-        caller's own memory: backward reads x from the forward's cache, and a caller that
-        refills its input buffer in between (the next batch) would get the gradients of
-        other data without a word (PyTorch raises for a saved input modified in place)."""
+        """``x`` as ``(T, B, D)`` of the layer's dtype, and whether it was unbatched. In
+        training, never the caller's own memory: backward reads x from the forward's cache,
+        and a caller that refills its input buffer in between (the next batch) would get the
+        gradients of other data without a word (PyTorch raises for a saved input modified in
+        place). In eval mode x is not copied (inference keeps nothing, and the copy would
+        cost it a pass over x); a backward after an eval forward reads x as it is then."""
         given = as_numpy(x)
         x = as_float_array(given, "x", self.dtype, ndim=(2, 3))
         unbatched = x.ndim == 2
@@ -226,7 +228,9 @@ class _Recurrent(Module):
         if T == 0 or B == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape "
                              f"{self._user_shape(x.shape, unbatched)}")
-        return (x.copy() if np.may_share_memory(x, given) else x), unbatched
+        if self.training and np.may_share_memory(x, given):
+            x = x.copy()
+        return x, unbatched
 
     def _user_shape(self, tbx, unbatched):
         T, B, F = tbx
