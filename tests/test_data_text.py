@@ -173,6 +173,14 @@ def test_decode_rejects_out_of_range():
         v.decode([0, 2])
 
 
+def test_decode_of_no_ids_is_the_empty_text():
+    v = Vocab.from_text("ab")
+    assert v.decode([]) == "" and v.decode(np.empty((0, 3), np.int64)) == ""
+    assert v.decode(v.encode("")) == ""
+    with pytest.raises(TypeError, match="ids must be integers, got dtype float64"):
+        v.decode([0.0])
+
+
 # -- split ----------------------------------------------------------------------------------
 
 def test_split_train_val_is_chronological():

@@ -296,6 +296,8 @@ class Vocab:
     def decode(self, ids) -> str:
         """The text of ``ids`` (any integer array-like, flattened in C order)."""
         arr = np.asarray(ids)
+        if arr.size == 0:  # (an empty list is float64 to NumPy: no ids, no text)
+            return ""
         if arr.dtype.kind not in "iu":
             raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
         arr = arr.reshape(-1)
