@@ -69,6 +69,15 @@ def test_gradient_flow_refuses_bidirectional():
         gradient_flow(layer, np.zeros((3, 1, 2), np.float32))
 
 
+def test_decay_without_a_gradient_at_the_last_step_is_refused():
+    layer = lstmlab.LSTM(2, 3, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(4, 2, 2)).astype(np.float32)
+    flow = gradient_flow(layer, x, dhT=np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="gradient at the last step is 0"):
+        flow.decay()  # (it returned NaN with warnings)
+    assert gradient_flow(layer, x).decay()["h"][-1] == 1.0
+
+
 def test_demo_runs_and_shows_the_rnn_vanishing(capsys, tmp_path):
     # --quick shrinks the training sections; the gradient section takes the sizes given here
     assert main(["demo", "--quick", "--out", str(tmp_path), "--length", "60", "--batch", "4",

@@ -36,7 +36,12 @@ class GradientFlow:
     dc_norm: np.ndarray | None  # (L, T) same for dL/dC_t (LSTM only)
 
     def decay(self, layer: int = -1) -> dict[str, np.ndarray]:
-        """Norms relative to the last step's, top layer by default: 1 at t = T."""
+        """Norms relative to the last step's, top layer by default: 1 at t = T. A last step
+        without gradient (``dhT`` all zeros, say) has nothing to compare with: ValueError."""
+        if self.dh_norm[layer, -1] == 0 or (self.dc_norm is not None
+                                            and self.dc_norm[layer, -1] == 0):
+            raise ValueError("the gradient at the last step is 0 (an all-zero dhT?), so there is "
+                             "no decay relative to it to show")
         out = {"h": self.dh_norm[layer] / self.dh_norm[layer, -1]}
         if self.dc_norm is not None:
             out["C"] = self.dc_norm[layer] / self.dc_norm[layer, -1]
