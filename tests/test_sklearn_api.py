@@ -320,3 +320,18 @@ def test_score_names_sample_weights_that_do_not_fit():
     weights = np.arange(10.0)
     expected = np.average(clf.predict(X) == y, weights=weights)
     assert clf.score(X, y, sample_weight=list(weights)) == pytest.approx(expected)
+
+
+def test_forecaster_values_that_overflow_the_scaler_are_named_before_fitting():
+    # (fit warned of an overflow in NumPy, then said "the standardisation statistics are not
+    # finite ... rescale the data", without naming X or y)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 5, 2)), rng.normal(size=(20, 3))
+    X[7, 4, 1] = 3e300
+    with pytest.raises(ValueError, match=r"^X: column 'feature 1' holds 3e\+300 at sample 7, "
+                                         r"step 4: values beyond"):
+        LSTMForecaster(epochs=1).fit(X, y)
+    X[7, 4, 1], y[5, 2] = 0.0, -2e200
+    with pytest.raises(ValueError, match=r"^y: column 'target' holds -2e\+200 at sample 5, "
+                                         r"output 2:"):
+        LSTMForecaster(epochs=1).fit(X, y)

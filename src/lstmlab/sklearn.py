@@ -307,6 +307,17 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True)
         X3 = self._as_sequences(X, reset=True)  # (n, T, D)
         y = np.asarray(y, np.float64)
+        T = X3.shape[1]
+        for j in range(X3.shape[2]):  # before the scaler squares them
+            problem = range_problem(X3[:, :, j].ravel(), f"feature {j}",
+                                    lambda i: f"sample {i // T}, step {i % T}", spread=False)
+            if problem:
+                raise ValueError(f"X: {problem}")
+        K = y.size // max(len(y), 1)
+        problem = range_problem(y.ravel(), "target", lambda i: f"sample {i // K}"
+                                + (f", output {i % K}" if K > 1 else ""), spread=False)
+        if problem:
+            raise ValueError(f"y: {problem}")
         self._check_log(X3, y)
         self._y_ndim = y.ndim
         Y = y.reshape(len(y), -1)  # (n, K)
