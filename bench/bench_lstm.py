@@ -186,28 +186,15 @@ def vdrop_candidates(T, B, H):
             y, _, _ = mod(tx)
             (y * tdy).sum().backward()
         cands[name] = theirs
-    return cands | plain_candidates(x, dy)
+    return cands | plain_candidates(T, B, H)
 
 
-def plain_candidates(x, dy):
+def plain_candidates(T, B, H):
     """The plain LSTM of the same size, training step with dx: lstmlab's and ``nn.LSTM``.
     A variant's step does the plain step's products and more, so the fastest torch loop's
     time over lstmlab's plain step bounds the ratio any variant can reach (its ceiling)."""
-    H = x.shape[2]
-    layer = make_layer(lstmlab, "lstm", H, np.float32, train=True)
-    mod = torch_twin(layer, "lstm")
-    tx, tdy = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
-
-    def ours():
-        layer.forward(x)
-        layer.backward(dy)
-
-    def theirs():
-        mod.zero_grad(set_to_none=True)
-        tx.grad = None
-        y, _ = mod(tx)
-        (y * tdy).sum().backward()
-    return {"lstmlab LSTM": ours, "nn.LSTM": theirs}
+    cands = sequence_candidates("lstm", T, B, H, np.float32, train=True)
+    return {"lstmlab LSTM": cands["lstmlab"], "nn.LSTM": cands["torch"]}
 
 
 def plain_columns(ts, loop):
@@ -223,8 +210,9 @@ def run_vdrop(shapes, rng):
     for label, (T, B, H) in shapes:
         ts = timed_blocks(vdrop_candidates(T, B, H), rng)
         ours, eager, script = (np.median(ts[k]) for k in ("lstmlab", "eager", "TorchScript"))
+        loop = min(eager, script)
         rows.append([label, f"{T}, {B}, {H}", fmt(ours), fmt(eager), fmt(script),
-                     f"**{min(eager, script) / ours:.2f}**"] + plain_columns(ts, min(eager, script)))
+                     f"**{loop / ours:.2f}**"] + plain_columns(ts, loop))
     table("variational dropout (p = 0.25 on inputs and h_{t-1}), float32 training step with dx: "
           "median time per call", ["shape", "T, B, D=H", "lstmlab", "torch eager loop",
                                    "torch TorchScript loop", "faster torch / lstmlab"]
@@ -259,7 +247,7 @@ def lnlstm_candidates(T, B, H):
             y, _ = mod(tx, zeros, zeros)
             (y * tdy).sum().backward()
         return call
-    return cands | {"torch": step(eager), "torchscript": step(scripted)} | plain_candidates(x, dy)
+    return cands | {"torch": step(eager), "torchscript": step(scripted)} | plain_candidates(T, B, H)
 
 
 def run_lnlstm(shapes, rng):
