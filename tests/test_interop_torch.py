@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lstmlab import GRU, LSTM, RNN
-from lstmlab.interop import (from_torch_state_dict, load_model_state_dict, model_state_dict,
-                             torch_state_dict)
+from lstmlab.interop import (from_torch_state_dict, load_model_state_dict, load_torch_state_dict,
+                             model_state_dict, torch_state_dict)
 from lstmlab.layers.basic import Embedding, Linear
 
 CONFIGS = [  # (kind, num_layers, bidirectional, bias, batch_first, nonlinearity)
@@ -219,3 +219,13 @@ def test_a_model_state_dict_given_for_one_layer_says_to_drop_the_prefix():
     sd = {f"rnn.{k}": v for k, v in LSTM(3, 4).torch_state_dict().items()}
     with pytest.raises(ValueError, match="pass the entries under 'rnn.' with that prefix removed"):
         from_torch_state_dict(sd)
+
+
+def test_non_finite_weights_are_refused_by_name():
+    lin = Linear(3, 2, rng=np.random.default_rng(0))
+    sd = torch_state_dict(lin)
+    sd["weight"][1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"parameter 'weight' contains NaN or inf \(first at "
+                                         r"index \(1, 0\)\)"):
+        load_torch_state_dict(lin, sd)
+    assert np.isfinite(lin.params()["weight"]).all()
