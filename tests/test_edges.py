@@ -235,6 +235,33 @@ def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
     assert main(_train_args(corpus, tmp_path / "c", 5, ["--warmup", "4"])) == 0
 
 
+@pytest.mark.parametrize("text, extra, says", [
+    ("a", [], "cannot split 1 tokens with --val-fraction 0.05"),
+    ("abc\n", [], "corpus too short for --batch-size 32, --seq-len 100: one chunk needs at least "
+                  "--batch-size * (--seq-len + 1) = 3232 characters, there are 3; use a longer "
+                  "text or a smaller --batch-size or --seq-len"),
+    ("abc\n", ["--seq-len", "1", "--batch-size", "1"],
+     "fewer than one chunk of --seq-len + 1 = 2; raise --val-fraction or lower --seq-len"),
+    ("abc\n" * 100, ["--device", "cuda", "--seq-len", "4", "--batch-size", "2"],
+     "--device cuda needs --engine torch"),
+    (None, ["--max-chars", "500"], "(cut at --max-chars 500)"),  # the default corpus, cut
+    ("", [], "seq_len/batch_size.txt' is empty"),  # a path keeps its names
+])
+def test_train_names_the_flags_the_user_typed_not_the_libraries_parameters(tmp_path, capsys,
+                                                                           text, extra, says):
+    import re
+    files = []
+    if text is not None:
+        (tmp_path / "seq_len").mkdir()
+        files = [str(write(tmp_path / "seq_len" / "batch_size.txt", text))]
+    assert main(["train", *files, "--out", str(tmp_path / "run"), "--quiet", *extra]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err, err
+    outside_paths = err.replace(str(tmp_path), "")
+    assert not re.search(r"\b(seq_len|batch_size|val_fraction|max_chars|engine=|device=)",
+                         outside_paths.replace("seq_len/batch_size.txt", "")), err
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_momentum_is_refused_with_an_optimizer_that_does_not_use_it(tmp_path, capsys, optimizer):
     argv = _train_args(_corpus(tmp_path), tmp_path / "run", 2, ["--optimizer", optimizer])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ._argtypes import fraction as _fraction
 from ._argtypes import gate_bias as _gate_bias
+from ._argtypes import in_flags
 from ._argtypes import nonneg_float as _nonneg_float
 from ._argtypes import nonneg_int as _nonneg_int
 from ._argtypes import output_dir as _output_dir
@@ -176,7 +177,7 @@ def _add_train(sub):
                    help="numpy: lstmlab's own kernels (default); torch: the exact PyTorch twin")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where --engine torch runs (default cpu)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, flags=_TRAIN_FLAGS)
     return p
 
 
@@ -432,6 +433,7 @@ def _train(args, group) -> int:
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
+        desc = in_flags(desc, args.flags)
         say(f"no FILE given: training on the default corpus, {desc}")
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
@@ -553,6 +555,13 @@ _STORED_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_laye
                    "schedule": "schedule", "warmup": "warmup", "eval_every": "eval_every",
                    "eval_chunks": "eval_chunks", "checkpoint_every": "checkpoint_every",
                    "patience": "patience", "val_fraction": "val_fraction"}
+
+
+# The flags of `train` by the names the library gives them in its messages (a stored field's
+# name, a function's parameter): main shows the user the flag they typed.
+_TRAIN_FLAGS = {**{field: "--" + name.replace("_", "-") for name, field in _STORED_OPTIONS.items()},
+                "max_chars": "--max-chars", "steps": "--steps", "engine": "--engine",
+                "device": "--device"}
 
 
 def _train_options_given(argv: list[str]) -> set[str]:
@@ -939,10 +948,11 @@ def main(argv: list[str] | None = None) -> int:
     imported by the commands, not by ``import lstmlab.cli``), is the one line
     "interrupted" and exit 130.
     """
-    command = "lstmlab"
+    command, flags = "lstmlab", {}
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        flags = getattr(args, "flags", {})  # a command's flags by the library's names for them
         if args.command is None:
             parser.print_help()
             return 2
@@ -982,6 +992,7 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc)
         for library, cli in CLI_HINTS.items():
             message = message.replace(library, cli)
+        message = in_flags(message, flags)
         print(f"{command}: error: {message}", file=sys.stderr)
         return 2
 

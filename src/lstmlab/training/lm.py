@@ -272,15 +272,15 @@ class LMTrainer:
                 self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
         if (len(val_ids) - 1) // (cfg.seq_len + 1) < 1:
             raise ValueError(f"the validation split has {len(val_ids)} characters, fewer than one "
-                             f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise --val-fraction or "
-                             f"lower --seq-len")
+                             f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise val_fraction or "
+                             f"lower seq_len")
         self.optimizer = make_optimizer(cfg, model.params())
         self.schedule = make_schedule(cfg)
         if engine not in ("numpy", "torch"):
             raise ValueError(f"engine must be 'numpy' or 'torch', got {engine!r}")
         if engine == "numpy" and device != "cpu":
-            raise ValueError(f"--device {device} needs --engine torch: lstmlab's own kernels run "
-                             f"on the CPU")
+            raise ValueError(f"device={device!r} needs engine='torch': lstmlab's own kernels "
+                             f"run on the CPU")
         self.engine = None
         if engine == "torch":
             from .torch_engine import TorchEngine
