@@ -211,16 +211,33 @@ def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsy
     assert "was trained on other data (1 file(s): " in err and "resume needs the same" in err
 
 
-def test_resume_without_the_runs_max_chars_says_to_pass_it_again(tmp_path, capsys):
+def test_resume_reads_as_much_text_as_the_run_did(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 2, ["--max-chars", "6000"])) == 0
-    resume = ["train", str(corpus), "--out", str(out), "--resume", "--steps", "3", "--quiet"]
-    assert main(resume) == 2
-    err = capsys.readouterr().err
-    assert "read 6,000 characters and this text has" in err
-    assert "started with --max-chars 6000, pass it again" in err
-    assert main(resume + ["--max-chars", "6000"]) == 0
-    assert _metric_steps(out) == [1, 2, 3]
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--quiet"]
+    assert main(resume + ["--steps", "3"]) == 0  # --max-chars left out: the run's 6000
+    assert main(resume + ["--steps", "4", "--max-chars", "6000"]) == 0  # the same, given
+    assert _metric_steps(out) == [1, 2, 3, 4]
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for other in ("7000", "5000"):
+        assert main(resume + ["--steps", "5", "--max-chars", other]) == 2
+        err = capsys.readouterr().err
+        assert (f"--resume continues the run in {out} with its own settings, but --max-chars "
+                f"{other} reads {int(other):,} characters (the run read 6,000)") in err, err
+    write(tmp_path / "short.txt", corpus.read_text()[:3000])
+    assert main(["train", str(tmp_path / "short.txt"), "--out", str(out), "--resume"]) == 2
+    assert "was trained on other data (1 file(s): " in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_on_the_default_corpus_reads_as_much_as_the_run_did(tmp_path, capsys):
+    out = tmp_path / "run"
+    small = ["--hidden", "8", "--layers", "1", "--embed", "4", "--seq-len", "10", "--batch-size",
+             "4", "--quiet"]
+    assert main(["train", "--out", str(out), "--steps", "1", "--max-chars", "3000", *small]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--steps", "2", "--quiet"]) == 0
+    assert _metric_steps(out) == [1, 2]
 
 
 def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):

@@ -106,6 +106,11 @@ CASES = [
      lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
                 str(resume_dir(r, "nodata", hf.without_key(good(r), r / "nodata.ckpt", "data")))],
      r"the description has no 'data'"),
+    ("text_length_not_a_number",
+     lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
+                str(resume_dir(r, "nochars", hf.with_meta(
+                    good(r), r / "nochars.ckpt", lambda m: m["data"].update(train_chars="17"))))],
+     r"'train_chars' must be an integer >= 1, got '17'"),
     ("nan_param_generate",
      lambda r: ["generate", str(hf.non_finite_param(good(r), r / "nan.ckpt"))],
      r"nan.ckpt holds parameters .*: parameter 'head.weight' contains NaN or inf "

@@ -160,7 +160,7 @@ def _add_train(sub):
     p.add_argument("--eval-chunks", type=_nonneg_int, default=20, help="validation chunks per evaluation (0 = all)")
     p.add_argument("--checkpoint-every", type=_positive, default=200)
     p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
-    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text (give it again with --resume)")
+    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text (--resume reads as many as the run did)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/charlm", type=_output_dir,
                    help="run directory (default runs/charlm)")
@@ -428,6 +428,11 @@ def _train(args, group) -> int:
         _refuse_changed_options(args, given, {**config.to_json(), **stored.to_json()}, last)
         for name in ("seq_len", "batch_size", "val_fraction"):  # the split and --epochs' count
             setattr(args, name, getattr(stored, name))
+        # The run's text is as long as it was: read no more of it than the run did.
+        run_chars = meta["data"]["train_chars"] + meta["data"]["val_chars"]
+        max_chars_given = args.max_chars
+        if args.max_chars is None:
+            args.max_chars = run_chars
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
@@ -500,12 +505,9 @@ def _train(args, group) -> int:
         check_training_fits(n_params, args.dtype, copies,
                             {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
                             what)
-    if args.resume:  # --max-chars is not stored: left out, the text is longer than the run's
-        total = meta["data"]["train_chars"] + meta["data"]["val_chars"]
-        if len(ids) > total and args.max_chars is None:
-            raise ValueError(f"--resume: the run in {out} read {total:,} characters and this "
-                             f"text has {len(ids):,}; if the run was started with --max-chars "
-                             f"{total}, pass it again (resume needs the same text)")
+    if args.resume and max_chars_given is not None and len(ids) != run_chars:
+        _refuse_changed(last, [f"--max-chars {max_chars_given} reads {len(ids):,} characters "
+                               f"(the run read {run_chars:,})"])
     if args.resume and config.vocab_size != len(vocab):  # (restore names other data too)
         raise ValueError(f"checkpoint {out / 'last.ckpt'} was trained on other data "
                          f"({meta['data']['description'] or 'unknown'}): its vocabulary has "
@@ -575,9 +577,14 @@ def _train_options_given(argv: list[str]) -> set[str]:
 def _refuse_changed_options(args, given: set[str], stored: dict, path) -> None:
     """--resume continues the run as stored: an option ``given`` with another value than the
     run's is an error, not silently ignored (only --steps or --epochs may extend a run)."""
-    changed = [f"--{name.replace('_', '-')} {getattr(args, name)} (the run has "
-               f"{stored[field]})" for name, field in _STORED_OPTIONS.items()
-               if name in given and getattr(args, name) != stored[field]]
+    _refuse_changed(path, [f"--{name.replace('_', '-')} {getattr(args, name)} (the run has "
+                           f"{stored[field]})" for name, field in _STORED_OPTIONS.items()
+                           if name in given and getattr(args, name) != stored[field]])
+
+
+def _refuse_changed(path, changed: list[str]) -> None:
+    """The error for options (``changed``: each written with what the run has) that differ
+    from the settings of the run whose checkpoint is ``path``; nothing when there are none."""
     if changed:
         raise ValueError(f"--resume continues the run in {path.parent} with its own settings, "
                          f"but {', '.join(changed)}; leave these options out to continue it, "
