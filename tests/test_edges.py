@@ -168,6 +168,23 @@ def test_resume_without_a_checkpoint_says_to_start_without_resume(tmp_path, caps
     assert "without --resume" in capsys.readouterr().err
 
 
+def test_a_run_without_last_ckpt_says_how_to_continue_it(tmp_path, capsys):
+    # --resume said to run without --resume, which said to pass --resume
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    (out / "last.ckpt").unlink()
+    best = (out / "best.ckpt").read_bytes()
+    capsys.readouterr()
+    for resume in (["--resume"], []):
+        assert main(_train_args(corpus, out, 4, resume)) == 2
+        assert (f"--out {out} holds best.ckpt but no last.ckpt, which --resume continues from; "
+                f"copy best.ckpt to last.ckpt and pass --resume") in capsys.readouterr().err
+    assert (out / "best.ckpt").read_bytes() == best
+    (out / "last.ckpt").write_bytes(best)
+    assert main(_train_args(corpus, out, 4, ["--resume"])) == 0
+    assert _metric_steps(out) == [1, 2, 3, 4]
+
+
 def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 4)) == 0

@@ -419,6 +419,7 @@ def _train(args, group) -> int:
     if args.resume:  # the run's own settings, read before the text is split with them
         last = out / "last.ckpt"
         if not last.exists():
+            _refuse_a_run_without_last(out)
             raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
                              f"run the same command without --resume to start the run")
         from .training.checkpoint import load_checkpoint
@@ -468,9 +469,10 @@ def _train(args, group) -> int:
     else:
         # A run is there once it has a checkpoint (its first is written at step 0); a folder
         # with only metrics.jsonl holds the log of steps whose weights were never saved.
-        if (out / "last.ckpt").exists() or (out / "best.ckpt").exists():
+        if (out / "last.ckpt").exists():
             raise ValueError(f"--out {out} already holds a run; pass --resume to continue it or "
                              f"choose another --out (nothing was overwritten)")
+        _refuse_a_run_without_last(out)
         if (out / "model.ckpt").exists():  # its metrics.jsonl would get this run's lines
             raise ValueError(f"--out {out} holds the run of another command (model.ckpt, from "
                              f"forecast or classify); choose another --out (nothing was "
@@ -544,6 +546,16 @@ def _train(args, group) -> int:
           f"{best:.4f} nats = {best / LN2:.3f} bits per character (step {summary['best_step']}); "
           f"checkpoints in {out}")
     return 0
+
+
+def _refuse_a_run_without_last(out: Path) -> None:
+    """Refuse a run folder that holds best.ckpt but no last.ckpt (deleted, or lost): it is a
+    run, so a new one would overwrite it, and --resume continues from last.ckpt only."""
+    if (out / "best.ckpt").exists():
+        raise ValueError(f"--out {out} holds best.ckpt but no last.ckpt, which --resume "
+                         f"continues from; copy best.ckpt to last.ckpt and pass --resume to "
+                         f"continue from the best step, or choose another --out (nothing was "
+                         f"overwritten)")
 
 
 # The options of `train` a checkpoint stores, by the name of the stored field.
