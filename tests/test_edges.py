@@ -483,6 +483,19 @@ def test_numeric_options_outside_their_range_are_refused_by_name(tmp_path, capsy
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("argv", [["train", "x.txt"], ["forecast", "train", "x.csv"],
+                                  ["inspect", "x.ckpt", "--text", "a"]])
+def test_an_empty_out_is_refused_not_taken_as_the_current_folder(tmp_path, capsys, monkeypatch,
+                                                                 argv):
+    # `--out ""` (an unset variable in `--out "$RUN"`) wrote the run into the current folder
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--out", ""])
+    assert exc.value.code == 2
+    assert "argument --out: expected a directory name, got ''" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_many_digit_number_is_named_briefly(capsys):
     with pytest.raises(SystemExit):
         main(["generate", "x.ckpt", "--length", "9" * 5000])

@@ -145,7 +145,12 @@ def _creatable(path: Path, text: str) -> None:
 
 
 def output_dir(text: str) -> str:
-    """A run directory to write in: an existing directory, or one that can be created."""
+    """A run directory to write in: an existing directory, or one that can be created. An
+    empty name (an unset shell variable, most often) would be the current folder: refused,
+    where ``.`` says so."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a directory name, got '' (write . for the "
+                                         "current folder)")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a directory, got {text!r}, which is "
