@@ -168,6 +168,24 @@ def test_resume_without_a_checkpoint_says_to_start_without_resume(tmp_path, caps
     assert "without --resume" in capsys.readouterr().err
 
 
+def test_resuming_an_early_stopped_run_takes_no_step(tmp_path, capsys):
+    # each --resume trained one more (unevaluated) step and early-stopped again
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    argv = ["train", str(corpus), "--out", str(out), "--hidden", "8", "--layers", "1", "--embed",
+            "4", "--seq-len", "10", "--batch-size", "4", "--eval-every", "2", "--eval-chunks",
+            "2", "--patience", "1", "--lr", "0.3", "--quiet"]
+    assert main(argv + ["--steps", "200"]) == 0
+    stopped = _metric_steps(out)[-1]
+    assert stopped < 200 and _checkpoint_step(out / "last.ckpt") == stopped
+    capsys.readouterr()
+    for more in ([], ["--steps", "300"]):
+        assert main(["train", str(corpus), "--out", str(out), "--resume", "--quiet", *more]) == 0
+        assert (f"early stop: the run stopped at step {stopped} after 1 evaluations without "
+                f"improvement; nothing to continue") in capsys.readouterr().err
+        assert _metric_steps(out)[-1] == stopped
+        assert _checkpoint_step(out / "last.ckpt") == stopped
+
+
 def test_a_run_without_last_ckpt_says_how_to_continue_it(tmp_path, capsys):
     # --resume said to run without --resume, which said to pass --resume
     corpus, out = _corpus(tmp_path), tmp_path / "run"
