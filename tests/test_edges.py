@@ -297,6 +297,8 @@ def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
     ("abc\n" * 100, ["--device", "cuda", "--seq-len", "4", "--batch-size", "2"],
      "--device cuda needs --engine torch"),
     (None, ["--max-chars", "500"], "(cut at --max-chars 500)"),  # the default corpus, cut
+    ("abc\n" * 100, ["--dropout-recurrent", "0.2", "--zoneout", "0.1"],
+     "--dropout-recurrent 0.2 and --zoneout 0.1 both act on the recurrent state"),
     ("", [], "seq_len/batch_size.txt' is empty"),  # a path keeps its names
 ])
 def test_train_names_the_flags_the_user_typed_not_the_libraries_parameters(tmp_path, capsys,

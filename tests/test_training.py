@@ -482,3 +482,5 @@ def test_the_library_names_its_own_parameters_in_its_errors(tmp_path):
     with pytest.raises(ValueError, match=r"batch_size=2, seq_len=10: .* batch_size \* \(seq_len "
                                          r"\+ 1\) = 22 .* a smaller batch_size or seq_len"):
         LMBatcher(ids[:5], 2, 10)
+    with pytest.raises(ValueError, match=r"dropout_recurrent=0.2 and zoneout=0.1 both act"):
+        CharLMConfig(vocab_size=5, dropout_recurrent=0.2, zoneout=0.1)
