@@ -376,6 +376,9 @@ def test_the_run_of_another_command_keeps_its_log(trained, tmp_path, capsys):
     (b"", "is empty"),
     (b"abc\x00\x01\x02", "binary file .*byte offset 3"),
     (b"hello \xff world", "byte offset 6"),
+    ("hello world\n".encode("utf-16"), r"is UTF-16 text \(it begins with UTF-16's byte-order "
+                                       r"mark\); expected UTF-8: re-save the file as UTF-8"),
+    ("hi\n".encode("utf-32"), r"is UTF-32 text"),
 ])
 def test_bad_training_files(tmp_path, capsys, content, pattern):
     path = tmp_path / "data.txt"
