@@ -136,6 +136,19 @@ def without_key(good, out, key):
     return with_meta(good, out, lambda m: m.pop(key))
 
 
+def non_finite_param(good, out, member="arrays/param/head.weight.npy", value=float("nan")):
+    """A copy of ``good`` whose parameter ``member`` holds ``value`` at its first element, in
+    a well-formed .npy (a diverged run's weights, or a damaged file that still parses)."""
+    import io
+
+    import numpy as np
+    arr = np.load(io.BytesIO(read_members(good)[member]), allow_pickle=False).copy()
+    arr.flat[0] = value
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return _replace(good, out, member, stored(member, buf.getvalue()))
+
+
 # -- running commands under a memory limit --------------------------------------------------
 #
 # ``python hostile_files.py LIMIT_MB WARM_CKPT CASES_JSON`` runs each case of CASES_JSON

@@ -7,6 +7,7 @@ never with ones, so a transposed or mis-summed gradient cannot pass by symmetry.
 import numpy as np
 import pytest
 
+from lstmlab import LSTM
 from lstmlab.layers.basic import Dropout, Embedding, Linear
 
 torch = pytest.importorskip("torch")
@@ -308,3 +309,22 @@ def test_linear_bias_takes_true_or_false_only(value):
     with pytest.raises(TypeError, match=rf"bias must be True or False, got {value!r}"):
         Linear(3, 4, bias=value)
     assert Linear(3, 4, bias=np.False_).bias is None
+
+
+@pytest.mark.parametrize("layer,name,value", [
+    (lambda: Linear(3, 2, rng=np.random.default_rng(0)), "bias", np.nan),
+    (lambda: Embedding(5, 2, rng=np.random.default_rng(0)), "weight", -np.inf),
+    (lambda: LSTM(3, 4, rng=np.random.default_rng(0)), "Wh_l0", np.inf),
+    (lambda: LSTM(3, 4, rng=np.random.default_rng(0)), "b_l0", 1e300),  # beyond float32
+])
+def test_load_params_refuses_non_finite_values_naming_the_parameter(layer, name, value):
+    layer = layer()
+    before = {k: v.copy() for k, v in layer.params().items()}
+    values = {k: v.astype(np.float64) for k, v in before.items()}
+    for v in values.values():
+        v.flat[-1] = 0.5  # a change that a refused load must not make either
+    values[name].flat[1] = value
+    with pytest.raises(ValueError, match=rf"parameter '{name}' (contains NaN or inf|holds 1e\+300)"):
+        layer.load_params(values)
+    for k, v in layer.params().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)

@@ -168,6 +168,41 @@ def test_resume_without_a_checkpoint_says_to_start_without_resume(tmp_path, caps
     assert "without --resume" in capsys.readouterr().err
 
 
+def test_resuming_an_early_stopped_run_takes_no_step(tmp_path, capsys):
+    # each --resume trained one more (unevaluated) step and early-stopped again
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    argv = ["train", str(corpus), "--out", str(out), "--hidden", "8", "--layers", "1", "--embed",
+            "4", "--seq-len", "10", "--batch-size", "4", "--eval-every", "2", "--eval-chunks",
+            "2", "--patience", "1", "--lr", "0.3", "--quiet"]
+    assert main(argv + ["--steps", "200"]) == 0
+    stopped = _metric_steps(out)[-1]
+    assert stopped < 200 and _checkpoint_step(out / "last.ckpt") == stopped
+    capsys.readouterr()
+    for more in ([], ["--steps", "300"]):
+        assert main(["train", str(corpus), "--out", str(out), "--resume", "--quiet", *more]) == 0
+        assert (f"early stop: the run stopped at step {stopped} after 1 evaluations without "
+                f"improvement; nothing to continue") in capsys.readouterr().err
+        assert _metric_steps(out)[-1] == stopped
+        assert _checkpoint_step(out / "last.ckpt") == stopped
+
+
+def test_a_run_without_last_ckpt_says_how_to_continue_it(tmp_path, capsys):
+    # --resume said to run without --resume, which said to pass --resume
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    (out / "last.ckpt").unlink()
+    best = (out / "best.ckpt").read_bytes()
+    capsys.readouterr()
+    for resume in (["--resume"], []):
+        assert main(_train_args(corpus, out, 4, resume)) == 2
+        assert (f"--out {out} holds best.ckpt but no last.ckpt, which --resume continues from; "
+                f"copy best.ckpt to last.ckpt and pass --resume") in capsys.readouterr().err
+    assert (out / "best.ckpt").read_bytes() == best
+    (out / "last.ckpt").write_bytes(best)
+    assert main(_train_args(corpus, out, 4, ["--resume"])) == 0
+    assert _metric_steps(out) == [1, 2, 3, 4]
+
+
 def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 4)) == 0
@@ -211,16 +246,33 @@ def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsy
     assert "was trained on other data (1 file(s): " in err and "resume needs the same" in err
 
 
-def test_resume_without_the_runs_max_chars_says_to_pass_it_again(tmp_path, capsys):
+def test_resume_reads_as_much_text_as_the_run_did(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 2, ["--max-chars", "6000"])) == 0
-    resume = ["train", str(corpus), "--out", str(out), "--resume", "--steps", "3", "--quiet"]
-    assert main(resume) == 2
-    err = capsys.readouterr().err
-    assert "read 6,000 characters and this text has" in err
-    assert "started with --max-chars 6000, pass it again" in err
-    assert main(resume + ["--max-chars", "6000"]) == 0
-    assert _metric_steps(out) == [1, 2, 3]
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--quiet"]
+    assert main(resume + ["--steps", "3"]) == 0  # --max-chars left out: the run's 6000
+    assert main(resume + ["--steps", "4", "--max-chars", "6000"]) == 0  # the same, given
+    assert _metric_steps(out) == [1, 2, 3, 4]
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for other in ("7000", "5000"):
+        assert main(resume + ["--steps", "5", "--max-chars", other]) == 2
+        err = capsys.readouterr().err
+        assert (f"--resume continues the run in {out} with its own settings, but --max-chars "
+                f"{other} reads {int(other):,} characters (the run read 6,000)") in err, err
+    write(tmp_path / "short.txt", corpus.read_text()[:3000])
+    assert main(["train", str(tmp_path / "short.txt"), "--out", str(out), "--resume"]) == 2
+    assert "was trained on other data (1 file(s): " in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_on_the_default_corpus_reads_as_much_as_the_run_did(tmp_path, capsys):
+    out = tmp_path / "run"
+    small = ["--hidden", "8", "--layers", "1", "--embed", "4", "--seq-len", "10", "--batch-size",
+             "4", "--quiet"]
+    assert main(["train", "--out", str(out), "--steps", "1", "--max-chars", "3000", *small]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--steps", "2", "--quiet"]) == 0
+    assert _metric_steps(out) == [1, 2]
 
 
 def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
@@ -233,6 +285,35 @@ def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
     assert main(argv) == 2
     assert "--warmup 4 is not shorter than the run (--epochs 0.001 (1 steps))" in capsys.readouterr().err
     assert main(_train_args(corpus, tmp_path / "c", 5, ["--warmup", "4"])) == 0
+
+
+@pytest.mark.parametrize("text, extra, says", [
+    ("a", [], "cannot split 1 tokens with --val-fraction 0.05"),
+    ("abc\n", [], "corpus too short for --batch-size 32, --seq-len 100: one chunk needs at least "
+                  "--batch-size * (--seq-len + 1) = 3232 characters, there are 3; use a longer "
+                  "text or a smaller --batch-size or --seq-len"),
+    ("abc\n", ["--seq-len", "1", "--batch-size", "1"],
+     "fewer than one chunk of --seq-len + 1 = 2; raise --val-fraction or lower --seq-len"),
+    ("abc\n" * 100, ["--device", "cuda", "--seq-len", "4", "--batch-size", "2"],
+     "--device cuda needs --engine torch"),
+    (None, ["--max-chars", "500"], "(cut at --max-chars 500)"),  # the default corpus, cut
+    ("abc\n" * 100, ["--dropout-recurrent", "0.2", "--zoneout", "0.1"],
+     "--dropout-recurrent 0.2 and --zoneout 0.1 both act on the recurrent state"),
+    ("", [], "seq_len/batch_size.txt' is empty"),  # a path keeps its names
+])
+def test_train_names_the_flags_the_user_typed_not_the_libraries_parameters(tmp_path, capsys,
+                                                                           text, extra, says):
+    import re
+    files = []
+    if text is not None:
+        (tmp_path / "seq_len").mkdir()
+        files = [str(write(tmp_path / "seq_len" / "batch_size.txt", text))]
+    assert main(["train", *files, "--out", str(tmp_path / "run"), "--quiet", *extra]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err, err
+    outside_paths = err.replace(str(tmp_path), "")
+    assert not re.search(r"\b(seq_len|batch_size|val_fraction|max_chars|engine=|device=)",
+                         outside_paths.replace("seq_len/batch_size.txt", "")), err
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
@@ -420,6 +501,19 @@ def test_numeric_options_outside_their_range_are_refused_by_name(tmp_path, capsy
     err = capsys.readouterr().err
     assert f"argument {option}" in err and "expected" in err, err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv", [["train", "x.txt"], ["forecast", "train", "x.csv"],
+                                  ["inspect", "x.ckpt", "--text", "a"]])
+def test_an_empty_out_is_refused_not_taken_as_the_current_folder(tmp_path, capsys, monkeypatch,
+                                                                 argv):
+    # `--out ""` (an unset variable in `--out "$RUN"`) wrote the run into the current folder
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--out", ""])
+    assert exc.value.code == 2
+    assert "argument --out: expected a directory name, got ''" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_many_digit_number_is_named_briefly(capsys):

@@ -106,6 +106,24 @@ CASES = [
      lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
                 str(resume_dir(r, "nodata", hf.without_key(good(r), r / "nodata.ckpt", "data")))],
      r"the description has no 'data'"),
+    ("text_length_not_a_number",
+     lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
+                str(resume_dir(r, "nochars", hf.with_meta(
+                    good(r), r / "nochars.ckpt", lambda m: m["data"].update(train_chars="17"))))],
+     r"'train_chars' must be an integer >= 1, got '17'"),
+    ("nan_param_generate",
+     lambda r: ["generate", str(hf.non_finite_param(good(r), r / "nan.ckpt"))],
+     r"nan.ckpt holds parameters .*: parameter 'head.weight' contains NaN or inf "
+     r"\(first at index \(0, 0\)\)"),
+    ("inf_param_evaluate",
+     lambda r: ["evaluate", str(hf.non_finite_param(good(r), r / "inf.ckpt",
+                                                    "arrays/param/rnn.Wh_l0.npy", float("inf"))),
+                str(r / "corpus.txt")],
+     r"parameter 'rnn.Wh_l0' contains NaN or inf"),
+    ("nan_param_resume",
+     lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
+                str(resume_dir(r, "nanres", hf.non_finite_param(good(r), r / "nanres.ckpt")))],
+     r"parameter 'head.weight' contains NaN or inf"),
 ]
 
 NEEDS_DEV_ZERO = {c[0] for c in CASES if "dev_zero" in c[0]}

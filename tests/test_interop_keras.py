@@ -217,3 +217,15 @@ def test_save_keras_charlm_refuses_a_head_whose_width_is_not_the_vocabulary_size
         save_keras_charlm(path, Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng),
                           Linear(4, 3, rng=rng))
     assert not path.exists()
+
+
+def test_non_finite_weights_are_refused_by_their_keras_place():
+    layer = make("LSTM", 2, True)
+    w = to_keras_weights(layer)
+    w[1][4] = w[1][4].copy()
+    w[1][4][2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"weights\[1\]\[4\] contains NaN or inf \(first at "
+                                         r"index \(2, 3\)\)"):
+        load_keras_weights(layer, w)
+    with pytest.raises(ValueError, match=r"weights\[1\] \(bias\) contains NaN or inf"):
+        load_keras_weights(Linear(3, 4), [np.zeros((3, 4)), np.array([0, np.inf, 0, 0])])

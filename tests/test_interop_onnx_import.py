@@ -305,3 +305,20 @@ def test_a_graph_that_is_not_a_stack_is_refused_by_to_layer():
     assert imported.nodes[0].reverse and isinstance(imported.nodes[0].layer, LSTM)
     with pytest.raises(OnnxImportError, match=r"missing input\(s\) \['X'\]"):
         imported.run({})
+
+
+def test_non_finite_weights_are_refused_by_their_onnx_name():
+    model, _ = single_node_model("LSTM", np.random.default_rng(0), 3, 2, 3, 4)
+    consts = {t.name: numpy_helper.to_array(t).copy() for t in model.graph.initializer}
+    consts["R"][0, 5, 1] = np.inf
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
+    with pytest.raises(OnnxImportError, match=r"'rec'.*input R contains NaN or inf \(first at "
+                                              r"index \(0, 5, 1\)\)"):
+        import_onnx(model)
+    rng = np.random.default_rng(0)
+    emb, head = Embedding(9, 4, rng=rng), Linear(6, 9, rng=rng)
+    head.params()["bias"][2] = np.nan
+    imported = import_onnx(to_onnx(LSTM(4, 6, rng=rng), embedding=emb, head=head))
+    with pytest.raises(OnnxImportError, match=r"the head bias contains NaN or inf"):
+        imported.pieces()

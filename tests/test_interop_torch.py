@@ -239,3 +239,13 @@ def test_a_model_state_dict_given_for_one_layer_says_to_drop_the_prefix():
     sd = {f"rnn.{k}": v for k, v in LSTM(3, 4).torch_state_dict().items()}
     with pytest.raises(ValueError, match="pass the entries under 'rnn.' with that prefix removed"):
         from_torch_state_dict(sd)
+
+
+def test_non_finite_weights_are_refused_by_name():
+    lin = Linear(3, 2, rng=np.random.default_rng(0))
+    sd = torch_state_dict(lin)
+    sd["weight"][1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"parameter 'weight' contains NaN or inf \(first at "
+                                         r"index \(1, 0\)\)"):
+        load_torch_state_dict(lin, sd)
+    assert np.isfinite(lin.params()["weight"]).all()

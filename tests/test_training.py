@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lstmlab.cli import main
-from lstmlab.data.text import Vocab
+from lstmlab.data.text import LMBatcher, Vocab
 from lstmlab.layers.model import CharLM, CharLMConfig
 from lstmlab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lstmlab.training.lm import (LMTrainer, TrainConfig, TrainingStopped, generate, load_charlm,
@@ -376,6 +376,9 @@ def test_the_run_of_another_command_keeps_its_log(trained, tmp_path, capsys):
     (b"", "is empty"),
     (b"abc\x00\x01\x02", "binary file .*byte offset 3"),
     (b"hello \xff world", "byte offset 6"),
+    ("hello world\n".encode("utf-16"), r"is UTF-16 text \(it begins with UTF-16's byte-order "
+                                       r"mark\); expected UTF-8: re-save the file as UTF-8"),
+    ("hi\n".encode("utf-32"), r"is UTF-32 text"),
 ])
 def test_bad_training_files(tmp_path, capsys, content, pattern):
     path = tmp_path / "data.txt"
@@ -463,3 +466,24 @@ def test_export_formats(trained, tmp_path, capsys):
     np.testing.assert_allclose(logits, ours, rtol=1e-4, atol=1e-5)
     meta = sess.get_modelmeta().custom_metadata_map
     assert json.loads(meta["vocab"]) == list(vocab.chars)
+
+
+def test_the_library_names_its_own_parameters_in_its_errors(tmp_path):
+    # (the command line shows the same errors with its flags: tests/test_edges.py)
+    text = sample_text()
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=10, batch_size=2, steps=2)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"seq_len \+ 1 = 11; raise val_fraction or lower seq_len"):
+        LMTrainer(model, vocab, ids[:-5], ids[-5:], cfg, tmp_path, rng, progress=False)
+    with pytest.raises(ValueError, match=r"device='cuda' needs engine='torch'"):
+        LMTrainer(model, vocab, ids[:-500], ids[-500:], cfg, tmp_path, rng, progress=False,
+                  device="cuda")
+    with pytest.raises(ValueError, match=r"batch_size=2, seq_len=10: .* batch_size \* \(seq_len "
+                                         r"\+ 1\) = 22 .* a smaller batch_size or seq_len"):
+        LMBatcher(ids[:5], 2, 10)
+    with pytest.raises(ValueError, match=r"dropout_recurrent=0.2 and zoneout=0.1 both act"):
+        CharLMConfig(vocab_size=5, dropout_recurrent=0.2, zoneout=0.1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
 
@@ -144,7 +145,12 @@ def _creatable(path: Path, text: str) -> None:
 
 
 def output_dir(text: str) -> str:
-    """A run directory to write in: an existing directory, or one that can be created."""
+    """A run directory to write in: an existing directory, or one that can be created. An
+    empty name (an unset shell variable, most often) would be the current folder: refused,
+    where ``.`` says so."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a directory name, got '' (write . for the "
+                                         "current folder)")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a directory, got {text!r}, which is "
@@ -177,3 +183,27 @@ def refuse_overwriting_inputs(out, flag: str, inputs: dict) -> None:
             raise ValueError(f"{flag} {str(out)!r} is the {name} this command reads "
                              f"({str(path)!r}); writing there would overwrite it, so choose "
                              f"another {flag}")
+
+
+def in_flags(message: str, flags: dict[str, str]) -> str:
+    """A library's error ``message`` as a command-line user reads it: the Python parameter
+    names of ``flags`` (``{"seq_len": "--seq-len", ...}``) become the options the user typed.
+
+    ``name=value`` becomes ``--flag value`` for every name; a bare name becomes the flag only
+    when it has an underscore (``seq_len``), since ``steps`` or ``dropout`` alone is also an
+    ordinary word. A name inside a path or a quoted file name (``runs/seq_len``,
+    ``'seq_len'``) is left alone.
+    """
+    if not flags:
+        return message
+    names = "|".join(re.escape(n) for n in sorted(flags, key=len, reverse=True))
+    pattern = (rf"(?<![\w./\\'\"-])({names})"
+               rf"(?:=('[^']*'|\"[^\"]*\"|[^\s,;:)]*[^\s,;:).])|(?![\w/\\'\"-]|\.\w))")
+
+    def replace(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2)
+        if value is not None:
+            return f"{flags[name]} {value.strip(chr(39) + chr(34))}"
+        return flags[name] if "_" in name else name
+
+    return re.sub(pattern, replace, message)

@@ -22,6 +22,11 @@ CHUNK_BYTES = 1 << 20
 
 _UTF8_BOM = "\ufeff"
 
+# The byte-order marks that begin a text file in another Unicode encoding (UTF-32's first:
+# its little-endian mark begins with UTF-16's).
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISSOCK, "a socket"))
@@ -60,14 +65,24 @@ def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
+def _refuse_other_unicode(head: bytes, shown: str, error: type[Exception]) -> None:
+    """Name a file that begins with a UTF-16 or UTF-32 byte-order mark as such text, rather
+    than as binary (its NUL bytes) or as bad UTF-8 (the mark's bytes)."""
+    for bom, name in _OTHER_BOMS:
+        if head.startswith(bom):
+            raise error(f"{shown} is {name} text (it begins with {name}'s byte-order mark); "
+                        f"expected UTF-8: re-save the file as UTF-8")
+
+
 def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = None) -> str:
     """The UTF-8 text of the regular file ``path``, read in chunks; a leading byte-order mark
     is dropped, and with ``max_chars`` the text is cut to that many characters and reading
     stops there.
 
     Raises ``error`` naming ``what`` and the path when the file is not a regular file, is
-    empty, holds a NUL byte (a binary or UTF-16 file; reported by its byte offset) or is not
-    valid UTF-8 (reported by byte offset and line).
+    empty, is UTF-16 or UTF-32 text (named by its byte-order mark), holds a NUL byte (a
+    binary file, or UTF-16 without a mark; reported by its byte offset) or is not valid
+    UTF-8 (reported by byte offset and line).
     """
     shown = repr(str(path))
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -79,6 +94,8 @@ def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = N
                 chunk = f.read(CHUNK_BYTES)
             except OSError as exc:
                 raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
+            if offset == 0:
+                _refuse_other_unicode(chunk, shown, error)
             # NUL never occurs in real UTF-8 text but is everywhere in binaries and UTF-16
             # files; checked before decoding because NUL is itself valid UTF-8.
             nul = chunk.find(b"\x00")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ._argtypes import fraction as _fraction
 from ._argtypes import gate_bias as _gate_bias
+from ._argtypes import in_flags
 from ._argtypes import nonneg_float as _nonneg_float
 from ._argtypes import nonneg_int as _nonneg_int
 from ._argtypes import output_dir as _output_dir
@@ -159,7 +160,7 @@ def _add_train(sub):
     p.add_argument("--eval-chunks", type=_nonneg_int, default=20, help="validation chunks per evaluation (0 = all)")
     p.add_argument("--checkpoint-every", type=_positive, default=200)
     p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
-    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text (give it again with --resume)")
+    p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text (--resume reads as many as the run did)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/charlm", type=_output_dir,
                    help="run directory (default runs/charlm)")
@@ -176,7 +177,7 @@ def _add_train(sub):
                    help="numpy: lstmlab's own kernels (default); torch: the exact PyTorch twin")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where --engine torch runs (default cpu)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, flags=_TRAIN_FLAGS)
     return p
 
 
@@ -418,6 +419,7 @@ def _train(args, group) -> int:
     if args.resume:  # the run's own settings, read before the text is split with them
         last = out / "last.ckpt"
         if not last.exists():
+            _refuse_a_run_without_last(out)
             raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
                              f"run the same command without --resume to start the run")
         from .training.checkpoint import load_checkpoint
@@ -427,11 +429,17 @@ def _train(args, group) -> int:
         _refuse_changed_options(args, given, {**config.to_json(), **stored.to_json()}, last)
         for name in ("seq_len", "batch_size", "val_fraction"):  # the split and --epochs' count
             setattr(args, name, getattr(stored, name))
+        # The run's text is as long as it was: read no more of it than the run did.
+        run_chars = meta["data"]["train_chars"] + meta["data"]["val_chars"]
+        max_chars_given = args.max_chars
+        if args.max_chars is None:
+            args.max_chars = run_chars
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
+        desc = in_flags(desc, args.flags)
         say(f"no FILE given: training on the default corpus, {desc}")
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
@@ -461,9 +469,10 @@ def _train(args, group) -> int:
     else:
         # A run is there once it has a checkpoint (its first is written at step 0); a folder
         # with only metrics.jsonl holds the log of steps whose weights were never saved.
-        if (out / "last.ckpt").exists() or (out / "best.ckpt").exists():
+        if (out / "last.ckpt").exists():
             raise ValueError(f"--out {out} already holds a run; pass --resume to continue it or "
                              f"choose another --out (nothing was overwritten)")
+        _refuse_a_run_without_last(out)
         if (out / "model.ckpt").exists():  # its metrics.jsonl would get this run's lines
             raise ValueError(f"--out {out} holds the run of another command (model.ckpt, from "
                              f"forecast or classify); choose another --out (nothing was "
@@ -498,12 +507,9 @@ def _train(args, group) -> int:
         check_training_fits(n_params, args.dtype, copies,
                             {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
                             what)
-    if args.resume:  # --max-chars is not stored: left out, the text is longer than the run's
-        total = meta["data"]["train_chars"] + meta["data"]["val_chars"]
-        if len(ids) > total and args.max_chars is None:
-            raise ValueError(f"--resume: the run in {out} read {total:,} characters and this "
-                             f"text has {len(ids):,}; if the run was started with --max-chars "
-                             f"{total}, pass it again (resume needs the same text)")
+    if args.resume and max_chars_given is not None and len(ids) != run_chars:
+        _refuse_changed(last, [f"--max-chars {max_chars_given} reads {len(ids):,} characters "
+                               f"(the run read {run_chars:,})"])
     if args.resume and config.vocab_size != len(vocab):  # (restore names other data too)
         raise ValueError(f"checkpoint {out / 'last.ckpt'} was trained on other data "
                          f"({meta['data']['description'] or 'unknown'}): its vocabulary has "
@@ -542,6 +548,16 @@ def _train(args, group) -> int:
     return 0
 
 
+def _refuse_a_run_without_last(out: Path) -> None:
+    """Refuse a run folder that holds best.ckpt but no last.ckpt (deleted, or lost): it is a
+    run, so a new one would overwrite it, and --resume continues from last.ckpt only."""
+    if (out / "best.ckpt").exists():
+        raise ValueError(f"--out {out} holds best.ckpt but no last.ckpt, which --resume "
+                         f"continues from; copy best.ckpt to last.ckpt and pass --resume to "
+                         f"continue from the best step, or choose another --out (nothing was "
+                         f"overwritten)")
+
+
 # The options of `train` a checkpoint stores, by the name of the stored field.
 _STORED_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers",
                    "embed": "embed_dim", "dropout": "dropout", "dropout_input": "dropout_input",
@@ -555,6 +571,13 @@ _STORED_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_laye
                    "patience": "patience", "val_fraction": "val_fraction"}
 
 
+# The flags of `train` by the names the library gives them in its messages (a stored field's
+# name, a function's parameter): main shows the user the flag they typed.
+_TRAIN_FLAGS = {**{field: "--" + name.replace("_", "-") for name, field in _STORED_OPTIONS.items()},
+                "max_chars": "--max-chars", "steps": "--steps", "engine": "--engine",
+                "device": "--device"}
+
+
 def _train_options_given(argv: list[str]) -> set[str]:
     """The stored options of ``train`` that ``argv`` writes out (also abbreviated): parsed
     again with every default replaced by a marker, an option left out keeps the marker."""
@@ -566,9 +589,14 @@ def _train_options_given(argv: list[str]) -> set[str]:
 def _refuse_changed_options(args, given: set[str], stored: dict, path) -> None:
     """--resume continues the run as stored: an option ``given`` with another value than the
     run's is an error, not silently ignored (only --steps or --epochs may extend a run)."""
-    changed = [f"--{name.replace('_', '-')} {getattr(args, name)} (the run has "
-               f"{stored[field]})" for name, field in _STORED_OPTIONS.items()
-               if name in given and getattr(args, name) != stored[field]]
+    _refuse_changed(path, [f"--{name.replace('_', '-')} {getattr(args, name)} (the run has "
+                           f"{stored[field]})" for name, field in _STORED_OPTIONS.items()
+                           if name in given and getattr(args, name) != stored[field]])
+
+
+def _refuse_changed(path, changed: list[str]) -> None:
+    """The error for options (``changed``: each written with what the run has) that differ
+    from the settings of the run whose checkpoint is ``path``; nothing when there are none."""
     if changed:
         raise ValueError(f"--resume continues the run in {path.parent} with its own settings, "
                          f"but {', '.join(changed)}; leave these options out to continue it, "
@@ -939,10 +967,11 @@ def main(argv: list[str] | None = None) -> int:
     imported by the commands, not by ``import lstmlab.cli``), is the one line
     "interrupted" and exit 130.
     """
-    command = "lstmlab"
+    command, flags = "lstmlab", {}
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        flags = getattr(args, "flags", {})  # a command's flags by the library's names for them
         if args.command is None:
             parser.print_help()
             return 2
@@ -982,6 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc)
         for library, cli in CLI_HINTS.items():
             message = message.replace(library, cli)
+        message = in_flags(message, flags)
         print(f"{command}: error: {message}", file=sys.stderr)
         return 2
 

@@ -379,8 +379,8 @@ class LMBatcher:
         need = B * (S + 1)  # every stream needs S inputs plus the one target beyond them
         if N < need:
             raise DataError(f"corpus too short for batch_size={B}, seq_len={S}: one chunk needs "
-                            f"at least batch_size*(seq_len+1) = {need} characters, there are "
-                            f"{N}; use a longer text or a smaller batch_size/seq_len")
+                            f"at least batch_size * (seq_len + 1) = {need} characters, there "
+                            f"are {N}; use a longer text or a smaller batch_size or seq_len")
         L = N // B
         self.stream_length = L
         # Column b is stream b; rows are time. Contiguous so chunk slices are cheap.

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._checks import as_numpy
+from .._checks import as_float_array, as_numpy
 from ..kernels.gru import gru_bias_join, gru_bias_split
 from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, check_chain,
                      check_vocabulary, direction_suffixes, has_variant, kind_of, permute_blocks,
@@ -202,10 +202,12 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
 
 
 def _float(a, name) -> np.ndarray:
+    """``a`` as a floating array without NaN or inf, errors naming it by its place in the
+    Keras lists (``weights[0][1]``), which the user knows, rather than the lstmlab name."""
     a = as_numpy(a)
     if a.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got {a.dtype}")
-    return a
+    return as_float_array(a, name, a.dtype).reshape(a.shape)
 
 
 # -- a whole char-LM as a .keras model file ---------------------------------------------------

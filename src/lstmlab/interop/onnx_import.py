@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import short_repr, shorten
+from .._checks import as_float_array, short_repr, shorten
 from .._files import open_regular_file
 from ..kernels import reverse_padded
 from ..kernels.gru import gru_bias_join
@@ -96,10 +96,22 @@ def _tensor_value(tensor, what: str) -> np.ndarray:
 
 
 def _float_matrix(value: np.ndarray, what: str) -> np.ndarray:
-    """``value`` if it can be a layer's weight matrix: 2-D, non-empty, float32 or float64."""
+    """``value`` if it can be a layer's weight matrix: 2-D, non-empty, float32 or float64,
+    finite."""
     if value.ndim != 2 or 0 in value.shape or value.dtype not in (np.float32, np.float64):
         raise OnnxImportError(f"{what} must be a non-empty float32 or float64 matrix, got shape "
                               f"{value.shape} of {value.dtype}")
+    return _finite(value, what)
+
+
+def _finite(value: np.ndarray, what: str) -> np.ndarray:
+    """``value`` (a floating array) if it holds no NaN or inf, else an OnnxImportError naming
+    ``what`` and the first such index: a weight that holds one imports and turns every output
+    into NaN."""
+    try:
+        as_float_array(value, what, value.dtype)
+    except ValueError as exc:
+        raise OnnxImportError(str(exc)) from None
     return value
 
 
@@ -235,7 +247,7 @@ def _as_weight(value, name: str, label: str) -> np.ndarray:
     a = np.asarray(value)
     if a.dtype not in (np.float32, np.float64):
         raise OnnxImportError(f"{label}: input {name} must be float32 or float64, got {a.dtype}")
-    return a
+    return _finite(a, f"{label}: input {name}")
 
 
 def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
@@ -759,7 +771,7 @@ class OnnxModel:
                           rng=np.random.default_rng(0))
             vals = {"weight": w.T}  # (V, K·H)
             if biases:
-                vals["bias"] = biases[0]
+                vals["bias"] = _finite(biases[0], "the head bias")
             head.load_params(vals)
         return {"embedding": embedding, "rnn": rnn, "head": head}
 

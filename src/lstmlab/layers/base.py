@@ -16,6 +16,8 @@ import html
 
 import numpy as np
 
+from .._checks import as_float_array, as_numpy
+
 
 class Module:
     """Base class: a parameter registry plus a training flag."""
@@ -83,16 +85,28 @@ class Module:
             g.fill(0)
 
     def load_params(self, values: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters by name; names and shapes must match exactly."""
+        """Copy arrays into the parameters by name; names and shapes must match exactly, and
+        every value must be finite in the parameter's dtype.
+
+        Every loader of weights from outside (checkpoints, PyTorch, Keras, ONNX) comes
+        through here: a NaN or inf (a diverged run, a damaged file) would load silently and
+        turn every output into NaN later. Everything is checked before anything is copied,
+        so a refused load leaves the parameters as they were.
+        """
         own = self.params()
         missing = sorted(set(own) - set(values))
         extra = sorted(set(values) - set(own))
         if missing or extra:
             raise ValueError(f"parameter names do not match: missing {missing}, unexpected {extra}")
+        checked = {}
         for k, v in values.items():
-            v = np.asarray(v)
+            v = as_numpy(v)
             if v.shape != own[k].shape:
                 raise ValueError(f"parameter {k!r}: expected shape {own[k].shape}, got {v.shape}")
+            if v.dtype.kind in "biu":  # whole numbers hold no NaN or inf
+                v = v.astype(own[k].dtype)
+            checked[k] = as_float_array(v, f"parameter {k!r}", own[k].dtype).reshape(v.shape)
+        for k, v in checked.items():
             own[k][...] = v
 
     # -- modes ------------------------------------------------------------------------

@@ -53,8 +53,9 @@ class CharLMConfig:
             raise ValueError(f"dropout_recurrent and zoneout are options of the LSTM, not of "
                              f"cell {self.cell!r}")
         if self.dropout_recurrent and self.zoneout:
-            raise ValueError("dropout_recurrent and zoneout both act on the recurrent state: "
-                             "choose one")
+            raise ValueError(f"dropout_recurrent={self.dropout_recurrent} and "
+                             f"zoneout={self.zoneout} both act on the recurrent state: choose "
+                             f"one (set the other to 0)")
         finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
         if not isinstance(self.layer_norm, bool):
             raise ValueError(f"layer_norm must be true or false, got {self.layer_norm!r}")

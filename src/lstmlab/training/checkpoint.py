@@ -330,10 +330,10 @@ def param_arrays(module) -> dict[str, np.ndarray]:
 
 def restore_params(module, arrays: dict[str, np.ndarray], path) -> None:
     """Load the ``param/<name>`` arrays of a checkpoint into ``module``; a mismatch of names
-    or shapes is a :class:`CheckpointError` naming the file."""
+    or shapes, or a NaN or inf in a parameter, is a :class:`CheckpointError` naming the file."""
     params = {k[len(PARAM_PREFIX):]: v for k, v in arrays.items() if k.startswith(PARAM_PREFIX)}
     try:
         module.load_params(params)
     except ValueError as exc:
-        raise CheckpointError(f"checkpoint {path} does not match its own model description: "
+        raise CheckpointError(f"checkpoint {path} holds parameters its model cannot take: "
                               f"{exc}") from None

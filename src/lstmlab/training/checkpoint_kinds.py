@@ -151,6 +151,8 @@ def check_charlm(meta: dict, headers: dict) -> None:
     data = _section(meta, "data")
     _string(data.get("fingerprint"), "data.fingerprint")
     _optional(data.get("description"), "data.description", _string)
+    _int(data, "train_chars", 1)  # (--resume reads as much text as the run did)
+    _int(data, "val_chars", 1)
     _section(meta, "optimizer")  # its contents: Optimizer.load_state_dict checks them
     _int(meta, "step", 0)
     _int(meta, "best_step", -1)

@@ -272,15 +272,15 @@ class LMTrainer:
                 self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
         if (len(val_ids) - 1) // (cfg.seq_len + 1) < 1:
             raise ValueError(f"the validation split has {len(val_ids)} characters, fewer than one "
-                             f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise --val-fraction or "
-                             f"lower --seq-len")
+                             f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise val_fraction or "
+                             f"lower seq_len")
         self.optimizer = make_optimizer(cfg, model.params())
         self.schedule = make_schedule(cfg)
         if engine not in ("numpy", "torch"):
             raise ValueError(f"engine must be 'numpy' or 'torch', got {engine!r}")
         if engine == "numpy" and device != "cpu":
-            raise ValueError(f"--device {device} needs --engine torch: lstmlab's own kernels run "
-                             f"on the CPU")
+            raise ValueError(f"device={device!r} needs engine='torch': lstmlab's own kernels "
+                             f"run on the CPU")
         self.engine = None
         if engine == "torch":
             from .torch_engine import TorchEngine
@@ -436,6 +436,11 @@ class LMTrainer:
                      + ("; continue with --resume" if self._saved_step is not None else ""))
             raise
 
+    def _patience_spent(self) -> bool:
+        """Whether the last ``patience`` evaluations brought no improvement: the run stops
+        (and a resumed one takes no step)."""
+        return bool(self.cfg.patience) and self.evals_since_best >= self.cfg.patience
+
     def _run(self, last_path: Path) -> dict:
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -457,7 +462,13 @@ class LMTrainer:
                     self._truncate_metrics(0)
                 self.save("last.ckpt")
                 self._saved_step = 0
-            while self.step < cfg.steps:
+            if self._patience_spent() and self.step < cfg.steps:  # a resumed early-stopped run
+                status = "early-stopped"
+                if self.leader:
+                    self.log(f"early stop: the run stopped at step {self.step} after "
+                             f"{cfg.patience} evaluations without improvement; nothing to "
+                             f"continue")
+            while self.step < cfg.steps and status == "finished":
                 # Several processes stop together: after the step in which any of them saw
                 # the signal (the flag rides on the step's all-reduce).
                 stopping = stop.requested if self.share is None else self.share.stop_agreed
@@ -525,7 +536,7 @@ class LMTrainer:
                     else:
                         print(line, file=sys.stderr, flush=True)
                     last_print = now
-                if cfg.patience and self.evals_since_best >= cfg.patience:
+                if self._patience_spent():
                     status = "early-stopped"
                     if self.leader:
                         self.log(f"early stop: no validation improvement in {cfg.patience} evaluations")
