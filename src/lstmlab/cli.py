@@ -166,7 +166,8 @@ def _add_train(sub):
                    help="run directory (default runs/charlm)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from last.ckpt, with the run's own settings "
-                        "(--steps or --epochs may extend it; other options must match)")
+                        "(--steps or --epochs give it a new length, not below the steps done, "
+                        "and the learning-rate schedule follows it; other options must match)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--nproc", type=_positive, default=None,
                    help="data-parallel processes on this machine, each on its share of the batch "
@@ -461,7 +462,7 @@ def _train(args, group) -> int:
 
     if args.resume:
         done = int(meta["step"])
-        if (args.steps or args.epochs) and steps < done:  # a run is extended, never shortened
+        if (args.steps or args.epochs) and steps < done:  # a new length, not below what is done
             raise ValueError(f"--resume: the run in {out} is already at step {done}, past "
                              f"{length}; give more steps to extend it, or leave --steps and "
                              f"--epochs out to finish it as it was set (nothing was changed)")
