@@ -237,6 +237,19 @@ def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     assert _metric_steps(out) == list(range(1, 9))
 
 
+def test_a_seed_given_on_resume_is_said_to_be_unused(tmp_path, capsys):
+    # (it was silently ignored: the run continues from its checkpoint's random state)
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--quiet"]
+    capsys.readouterr()
+    assert main(resume + ["--steps", "3", "--seed", "7"]) == 0
+    assert "--seed 7 is not used: a resumed run draws from the random state" in \
+        capsys.readouterr().err
+    assert main(resume + ["--steps", "4"]) == 0
+    assert "--seed" not in capsys.readouterr().err
+
+
 def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 2)) == 0

@@ -524,6 +524,9 @@ def _train(args, group) -> int:
     if args.resume:
         trainer.restore(out / "last.ckpt")
         say(f"resuming {out} at step {trainer.step} of {cfg.steps}")
+        if "seed" in given:
+            say(f"--seed {args.seed} is not used: a resumed run draws from the random state "
+                f"its checkpoint holds (a seed only starts a run)")
     _compile_charlm_kernels(config, ("train", "eval"))
     processes = "" if group is None else f" over {group.world} processes"
     cell = "LN-LSTM" if config.layer_norm else config.cell.upper()
@@ -580,11 +583,12 @@ _TRAIN_FLAGS = {**{field: "--" + name.replace("_", "-") for name, field in _STOR
 
 
 def _train_options_given(argv: list[str]) -> set[str]:
-    """The stored options of ``train`` that ``argv`` writes out (also abbreviated): parsed
-    again with every default replaced by a marker, an option left out keeps the marker."""
-    marker = object()
-    again = build_parser({name: marker for name in _STORED_OPTIONS}).parse_args(argv)
-    return {name for name in _STORED_OPTIONS if getattr(again, name) is not marker}
+    """The stored options of ``train``, and ``seed``, that ``argv`` writes out (also
+    abbreviated): parsed again with every default replaced by a marker, an option left out
+    keeps the marker."""
+    marker, names = object(), [*_STORED_OPTIONS, "seed"]
+    again = build_parser({name: marker for name in names}).parse_args(argv)
+    return {name for name in names if getattr(again, name) is not marker}
 
 
 def _refuse_changed_options(args, given: set[str], stored: dict, path) -> None:
