@@ -20,12 +20,12 @@ is missing.
 **UCR/UEA ``.ts``** (the sktime / timeseriesclassification.com format): ``@`` header lines
 (``@problemName``, ``@univariate``, ``@dimensions``, ``@equalLength``, ``@classLabel true
 <labels>``, ...) then ``@data`` and one case per line: the dimensions separated by ``:``, the
-values of each by ``,``, the class label last; ``?`` is a missing value (among the values:
-a label is read as written). Sequences may differ in length between cases (all dimensions
-of one case have the same length). The header is held to: a case with another number of dimensions than ``@univariate true`` or
-``@dimensions N``, another length than ``@seriesLength N`` or the first case's under
-``@equalLength true``, a missing value under ``@missing false`` or a label ``@classLabel
-true <labels>`` does not list is an error naming its line and the declaration's.
+values of each by ``,``, the class label last; ``?`` is a missing value (among the values: a
+label is read as written). Sequences may differ in length between cases (all dimensions of one
+case have the same length). The header is held to: a case with another number of dimensions
+than ``@univariate true`` or ``@dimensions N``, another length than ``@seriesLength N`` or the
+first case's under ``@equalLength true``, a missing value under ``@missing false`` or a label
+``@classLabel true <labels>`` does not list is an error naming its line and the declaration's.
 Time-stamped (``@timeStamps true``) files are not supported and say so.
 
 Sequences of different lengths are padded into one ``(T, n, D)`` array with ``lengths (n,)``
