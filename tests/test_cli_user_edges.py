@@ -76,6 +76,13 @@ def test_generate_refuses_an_unknown_prompt_before_printing_it(charlm, capsys):
     assert out == "" and "not in the vocabulary" in err
 
 
+def test_generate_names_an_empty_prompt_by_its_flag(charlm, capsys):
+    # (it said "prompt must not be empty", the Python parameter's name)
+    assert main(["generate", str(charlm), "--prompt", "", "--length", "3"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--prompt must not be empty" in err
+
+
 def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):
     # the safetensors file held ln_* keys that the documented module (an nn.LSTM) refuses
     ckpt = _charlm(tmp_path / "ln", layer_norm=True)

@@ -616,6 +616,9 @@ def cmd_generate(args) -> int:
     model, vocab, _ = load_charlm(args.checkpoint)
     if args.prompt is None:  # a character the model knows, so the default never fails
         args.prompt = "\n" if "\n" in vocab else vocab.chars[0]
+    if not args.prompt:
+        raise ValueError("--prompt must not be empty: the model needs at least one character "
+                         "to start from (leave --prompt out to start from one it knows)")
     vocab.encode(args.prompt, unknown=args.unknown)  # a bad prompt is refused before any output
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
