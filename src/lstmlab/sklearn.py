@@ -307,12 +307,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True)
         X3 = self._as_sequences(X, reset=True)  # (n, T, D)
         y = np.asarray(y, np.float64)
-        T = X3.shape[1]
-        for j in range(X3.shape[2]):  # before the scaler squares them
-            problem = range_problem(X3[:, :, j].ravel(), f"feature {j}",
-                                    lambda i: f"sample {i // T}, step {i % T}", spread=False)
-            if problem:
-                raise ValueError(f"X: {problem}")
+        _checked_steps(X3, np.ones(X3.shape[:2], bool), spread=False)  # before the scaler
         K = y.size // max(len(y), 1)
         problem = range_problem(y.ravel(), "target", lambda i: f"sample {i // K}"
                                 + (f", output {i % K}" if K > 1 else ""), spread=False)
@@ -384,6 +379,20 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
                      f"(y.astype(str) makes them all strings)")
 
 
+def _checked_steps(X3: np.ndarray, mask: np.ndarray, spread: bool = True) -> np.ndarray:
+    """The steps of ``X3 (n, T, D)`` that ``mask (n, T)`` keeps, as ``(steps, D)``, after
+    each feature's values are checked for standardising (:func:`range_problem`; ``spread``
+    as there), an error naming the feature, the sample and the step."""
+    steps = X3[mask]
+    sample, step = np.nonzero(mask)
+    for j in range(steps.shape[1]):
+        problem = range_problem(steps[:, j], f"feature {j}",
+                                lambda i: f"sample {sample[i]}, step {step[i]}", spread)
+        if problem:
+            raise ValueError(f"X: {problem}")
+    return steps
+
+
 def _lengths_for(lengths, n: int, T: int) -> np.ndarray:
     """``lengths`` as an array of one length per sequence of X, each an integer in [1, T]:
     checked before ``fit`` standardises the valid steps, which a sequence of no steps would
@@ -449,13 +458,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
             mask = np.arange(T)[None, :] < lengths[:, None]  # (n, T) valid steps
         else:
             mask = np.ones((n, T), bool)
-        steps = X3[mask]  # (valid steps, D)
-        sample, step = np.nonzero(mask)
-        for j in range(steps.shape[1]):
-            problem = range_problem(steps[:, j], f"feature {j}",
-                                    lambda i: f"sample {sample[i]}, step {step[i]}")
-            if problem:
-                raise ValueError(f"X: {problem}")
+        steps = _checked_steps(X3, mask)  # (valid steps, D)
         self.mean_, self.std_ = mean_std(steps, axis=0)
         rng = _generator(self.random_state)
         x, lengths = self._encode(X3, lengths)

@@ -70,8 +70,7 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
         for k, v in sd.items():
             if v.dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {v.dtype}")
-        with _all_or_nothing([module]):
-            module.load_params(sd)
+        module.load_params(sd)  # (checks every array before it copies any)
         return
     kind_of(module)
     module.load_torch_state_dict(state_dict)  # (the layer takes tensors, bfloat16 too)
