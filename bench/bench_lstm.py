@@ -97,7 +97,9 @@ BASELINE = load_baseline(ARGS.baseline) if ARGS.baseline else None
 CLOCK = time.process_time if ARGS.single_thread else time.perf_counter
 if ARGS.single_thread:
     torch.set_num_threads(1)
-    lstmlab.set_num_threads(1)
+    for pkg in (lstmlab, BASELINE):  # the baseline too: its spare threads would count
+        if pkg is not None:
+            pkg.set_num_threads(1)
 
 
 def sample_shapes(n: int, seed: int) -> list[tuple[int, int, int]]:
