@@ -199,3 +199,16 @@ def test_other_commands_refuse_to_run_as_several_processes(monkeypatch, capsys, 
 def test_batch_smaller_than_the_process_count_is_a_clear_error(tmp_path, corpus, capsys):
     assert main(_args(corpus, tmp_path / "run", 5, "--batch-size", "1", "--nproc", "2")) == 2
     assert "--batch-size 1 must be at least the number of processes (2)" in capsys.readouterr().err
+
+
+def test_nproc_on_resume_is_checked_against_the_stored_batch_size(tmp_path, corpus, capsys):
+    # The stored run trains 5 streams; --resume does not repeat --batch-size, so the check
+    # before the launch must use the run's 5, not the command line's default of 32.
+    args = _args(corpus, tmp_path / "run", 6)
+    assert main(args) == 0
+    at = args.index("--batch-size")
+    resume = args[:at] + args[at + 2:] + ["--resume", "--steps", "8", "--nproc", "6"]
+    capsys.readouterr()
+    assert main(resume) != 0
+    err = capsys.readouterr().err
+    assert "--batch-size 5 must be at least the number of processes (6)" in err

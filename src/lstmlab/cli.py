@@ -372,6 +372,24 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
             model.step(tokens[0])
 
 
+def _launch_settings(args) -> tuple[int, float]:
+    """``(batch size, largest dropout)`` of the run ``--nproc`` is about to start: the
+    command line's, or with --resume the stored run's (which the command line does not
+    repeat). A missing checkpoint is left to the processes' own --resume error."""
+    regularisers = ("dropout", "dropout_input", "dropout_recurrent", "zoneout", "weight_drop")
+    last = Path(args.out) / "last.ckpt"
+    if args.resume and last.exists():
+        from .layers.model import CharLMConfig
+        from .training.checkpoint import load_checkpoint
+        from .training.lm import TrainConfig
+
+        meta, _ = load_checkpoint(last, expect_kind="charlm")
+        model = CharLMConfig.from_json(meta["model"])
+        return (TrainConfig.from_json(meta["train"]).batch_size,
+                max(getattr(model, name) for name in regularisers))
+    return args.batch_size, max(getattr(args, name) for name in regularisers)
+
+
 def cmd_train(args) -> int:
     from .training import distributed
 
@@ -384,10 +402,8 @@ def cmd_train(args) -> int:
                              f"this run (WORLD_SIZE); under torchrun leave --nproc out")
         from .kernels.fast import set_num_threads
         set_num_threads(distributed.threads_per_process(group.local_world))
-    elif (args.nproc or 1) > 1:  # (a resumed run's stored options are checked by each process)
-        distributed.check_supported(args.nproc, args.batch_size,
-                                    max(args.dropout, args.dropout_input, args.dropout_recurrent,
-                                        args.zoneout, args.weight_drop))
+    elif (args.nproc or 1) > 1:
+        distributed.check_supported(args.nproc, *_launch_settings(args))
         return distributed.launch(args.argv, args.nproc)
     try:
         return _train(args, group)
