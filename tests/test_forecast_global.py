@@ -387,3 +387,16 @@ def test_cli_global_run_replacing_a_single_series_run_leaves_no_plot_of_it(tmp_p
                  "--quiet", "--out", str(out), "--force"]) == 0
     assert not (out / "forecast.png").exists()  # it showed the replaced model's forecasts
     capsys.readouterr()
+
+
+def test_cli_a_folder_of_one_csv_says_how_to_get_a_plot(tmp_path, capsys):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "only.csv").write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
+                                                      for i, v in enumerate(_seasonal(60))))
+    assert main(["forecast", "train", str(folder), "--time", "t", "--value", "y",
+                 "--horizon", "4", "--lookback", "8", "--hidden", "4", "--epochs", "1",
+                 "--quiet", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "many series" not in out
+    assert "this folder holds one series: give its CSV file" in out
