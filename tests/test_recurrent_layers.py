@@ -125,6 +125,23 @@ def test_step_equals_forward(kind):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("kind, setting, value", [("lstm", "zoneout", 0.0),
+                                                   ("lstm", "clip", 0.5),
+                                                   ("rnn", "nonlinearity", "relu")])
+def test_step_follows_a_setting_changed_after_a_step(kind, setting, value):
+    rng = np.random.default_rng(7)
+    opts = {"zoneout": 0.3} if setting == "zoneout" else {}
+    if setting == "clip":
+        opts = {"clip": 3.0}
+    layer = (lstmlab.LSTM if kind == "lstm" else lstmlab.RNN)(3, 4, num_layers=2,
+                                                              dtype=np.float64, rng=rng, **opts)
+    layer.eval()
+    x = 4 * rng.normal(size=(1, 2, 3))
+    layer.step(x[0])  # the streaming step keeps the layer's weights and options
+    setattr(layer, setting, value)
+    np.testing.assert_allclose(layer.step(x[0])[0], layer.forward(x)[0][0], rtol=0, atol=1e-14)
+
+
 def test_step_refuses_bidirectional_and_checks_width():
     layer = lstm(bidirectional=True)
     with pytest.raises(ValueError, match="unidirectional layers only"):

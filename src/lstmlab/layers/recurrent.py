@@ -540,10 +540,17 @@ class _Recurrent(Module):
             parts = tuple(s.reshape(L, 1, H) for s in parts)
         return x, tuple(parts), unbatched
 
+    def __setattr__(self, name, value):
+        """A public setting changed (``zoneout``, ``clip``, ``nonlinearity``, ...) drops the
+        streaming step's kept weights and options (:meth:`_stream_weights`)."""
+        if not name.startswith("_"):
+            self.__dict__.pop("_stream_cache", None)
+        super().__setattr__(name, value)
+
     def _stream_weights(self, fast):
         """``(specs, Wxs, Whs)`` per layer for the compiled streaming step. Kept between
         calls: parameters are only ever updated in place (optimisers, loaders), and the first
-        array's identity is checked anyway."""
+        array's identity is checked anyway; setting a public attribute drops them."""
         cached = getattr(self, "_stream_cache", None)
         if cached is not None and cached[1][0] is self._params["Wx_l0"]:
             return cached
