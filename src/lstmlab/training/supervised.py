@@ -80,6 +80,24 @@ def _take(lengths, idx):
     return None if lengths is None else lengths[idx]
 
 
+def _check_pairs(x, target, lengths, names=("x", "target", "lengths")) -> None:
+    """``x (T, n, D)`` against ``target`` (first axis n) and ``lengths (n,)``: the loop pairs
+    sequence ``i`` (``x[:, i]``) with ``target[i]``, so a batch-first ``x (n, T, D)`` would
+    pair targets with other samples without a word, or fail deep inside with an IndexError.
+    ``names`` are how the errors call the three."""
+    xn, tn, ln = names
+    if np.ndim(x) != 3:
+        raise ValueError(f"{xn} must have shape (T, n, D), time-major, got {np.shape(x)}")
+    n = np.shape(x)[1]
+    if np.ndim(target) == 0 or np.shape(target)[0] != n:
+        raise ValueError(f"{tn} must have one row per sequence of {xn} (T, n, D), n = {n}, "
+                         f"got shape {np.shape(target)}; a batch-first (n, T, D) array goes "
+                         f"in as {xn}.transpose(1, 0, 2)")
+    if lengths is not None and np.shape(lengths) != (n,):
+        raise ValueError(f"{ln} must have shape ({n},), one length per sequence of {xn}, "
+                         f"got {np.shape(lengths)}")
+
+
 def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024) -> float:
     """Mean loss of ``net`` (eval mode) over all n sequences."""
     out = net.predict(x, lengths, batch_size=batch_size)
@@ -98,6 +116,11 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     Returns a summary: epochs run, best epoch and losses, stop reason, seconds.
     """
     rng = generator(rng)
+    _check_pairs(x, target, lengths)
+    if val is not None:
+        if not (isinstance(val, (tuple, list)) and len(val) == 3):
+            raise TypeError("val must be a triple (x, target, lengths) or None")
+        _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"))
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
