@@ -30,6 +30,21 @@ def test_bad_x(x, exc, pattern):
         lstm().forward(x)
 
 
+def test_ragged_nested_lists_are_named_at_every_entry_point():
+    from lstmlab.layers import Linear
+    from lstmlab.training import mse_loss
+    ragged = r"must be an array or equally long nested lists; got nested sequences of unequal"
+    calls = [("x", lambda: lstm().forward([[[1.0, 2.0, 3.0]], [[1.0, 2.0]]])),
+             ("x_t", lambda: lstm().step([[1.0, 2.0, 3.0], [1.0]])),
+             (r"state\[0\] \(h_0\)", lambda: lstm().forward(np.zeros((2, 1, 3)),
+                                                         ([[[0.0] * 4], [[0.0]]], None))),
+             ("x", lambda: Linear(2, 2).forward([[1.0, 2.0], [3.0]])),
+             ("pred", lambda: mse_loss([[1.0, 2.0], [3.0]], [1.0, 2.0]))]
+    for name, call in calls:
+        with pytest.raises(ValueError, match=rf"^{name} {ragged}"):
+            call()
+
+
 def test_inf_in_x_is_located():
     x = np.zeros((4, 2, 3))
     x[2, 1, 0] = np.inf

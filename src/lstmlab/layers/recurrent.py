@@ -214,7 +214,7 @@ class _Recurrent(Module):
         gradients of other data without a word (PyTorch raises for a saved input modified in
         place). In eval mode x is not copied (inference keeps nothing, and the copy would
         cost it a pass over x); a backward after an eval forward reads x as it is then."""
-        given = as_numpy(x)
+        given = as_numpy(x, "x")
         x = as_float_array(given, "x", self.dtype, ndim=(2, 3))
         unbatched = x.ndim == 2
         if unbatched:

@@ -43,9 +43,8 @@ _REDUCTIONS = ("mean", "sum")
 
 def _float_input(value, name: str, ndim_min: int = 0, dtype=None) -> np.ndarray:
     """A finite floating array with at least ``ndim_min`` axes, of ``dtype`` (None: its own)."""
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    shape = np.shape(value)
+    value = _checks.as_numpy(value, name)  # a torch tensor, a list: an array
+    shape = value.shape
     if len(shape) < ndim_min:
         raise ValueError(f"{name} must have at least {ndim_min} dimension(s), got shape {shape}")
     # The reshape undoes as_float_array's (ascontiguousarray's) 0-d -> 1-d.
