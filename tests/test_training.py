@@ -315,6 +315,19 @@ def test_save_checkpoint_refuses_arrays_load_checkpoint_would_refuse(tmp_path, b
     assert set(load_checkpoint(path)[1]) == {"w"}
 
 
+def test_checkpoint_arrays_come_back_with_their_shapes_0d_and_strided_included(tmp_path):
+    path = tmp_path / "c.ckpt"
+    arrays = {"scalar": np.float32(2.5), "zero_d": np.array(7),
+              "strided": np.arange(12.0).reshape(3, 4)[:, ::2],
+              "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3))}
+    save_checkpoint(path, {"kind": "test"}, arrays)
+    loaded = load_checkpoint(path)[1]
+    for name, value in arrays.items():
+        assert loaded[name].shape == np.shape(value)
+        assert loaded[name].dtype == np.asarray(value).dtype
+        np.testing.assert_array_equal(loaded[name], value)
+
+
 @pytest.mark.parametrize("key", ["format", "version"])
 def test_save_checkpoint_refuses_meta_that_would_replace_its_format_tag(tmp_path, key):
     path = tmp_path / "c.ckpt"

@@ -98,7 +98,9 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
                 raise TypeError(f"array {name!r} has dtype {arr.dtype}; checkpoints hold "
                                 f"boolean, integer and floating-point arrays only")
             npy = io.BytesIO()
-            np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
+            # (ascontiguousarray alone turns a 0-d array into shape (1,): reshaped back)
+            np.lib.format.write_array(npy, np.ascontiguousarray(arr).reshape(arr.shape),
+                                      allow_pickle=False)
             zf.writestr(f"arrays/{name}.npy", npy.getvalue())
     atomic_write_bytes(path, buf.getvalue())
 
