@@ -328,6 +328,21 @@ def test_checkpoint_arrays_come_back_with_their_shapes_0d_and_strided_included(t
         np.testing.assert_array_equal(loaded[name], value)
 
 
+@pytest.mark.parametrize("meta, arrays, message", [
+    ({"kind": "test", "step": np.int64(3)}, {}, r"meta\['step'\] is a numpy.int64"),
+    ({"kind": "test", "opt": {"betas": [0.9, {0.99}]}}, {},
+     r"meta\['opt'\]\['betas'\]\[1\] is a builtins.set"),
+    ({"kind": "test", "by": {1: 2, "a": 3}}, {}, r"meta\['by'\] has the key 1 \(int\), not a str"),
+    ([("kind", "test")], {}, r"meta must be a dict, got list"),
+    ({"kind": "test"}, [np.zeros(2)], r"arrays must be a dict, got list"),
+])
+def test_save_checkpoint_names_what_json_or_the_zip_cannot_hold(tmp_path, meta, arrays, message):
+    path = tmp_path / "c.ckpt"
+    with pytest.raises(TypeError, match=message):
+        save_checkpoint(path, meta, arrays)
+    assert not path.exists()
+
+
 @pytest.mark.parametrize("key", ["format", "version"])
 def test_save_checkpoint_refuses_meta_that_would_replace_its_format_tag(tmp_path, key):
     path = tmp_path / "c.ckpt"
