@@ -13,6 +13,7 @@ dtype, count) and, in Jupyter, the same table as HTML (``_repr_html_``).
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -93,6 +94,9 @@ class Module:
         turn every output into NaN later. Everything is checked before anything is copied,
         so a refused load leaves the parameters as they were.
         """
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a mapping of parameter names to arrays (what "
+                            f"params() returns), got {type(values).__name__}")
         own = self.params()
         missing = sorted(set(own) - set(values))
         extra = sorted(set(values) - set(own))
