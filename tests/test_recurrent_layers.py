@@ -323,3 +323,14 @@ def test_refilling_the_input_buffer_before_backward_keeps_the_gradients(cls, bac
         np.testing.assert_array_equal(dx_again, dx)
         for k, v in layer.grads().items():
             np.testing.assert_array_equal(v, expected[k], err_msg=k)
+
+
+@pytest.mark.parametrize("mode", ["eval", "False", None, 2])
+def test_train_takes_a_bool_mode_only(mode):
+    from lstmlab.layers.seqnet import SequenceNet, SequenceNetConfig
+    net = SequenceNet(SequenceNetConfig(3, 1, hidden_size=4), rng=np.random.default_rng(0))
+    net.eval()
+    with pytest.raises(TypeError, match=rf"mode must be True or False, got {re.escape(repr(mode))}"):
+        net.train(mode)
+    assert not net.training and not net.rnn.training
+    assert net.train(np.True_).rnn.training and not net.train(False).head.training

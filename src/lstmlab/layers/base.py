@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._checks import as_float_array, as_numpy
+from .._checks import as_float_array, as_numpy, true_or_false
 
 
 class Module:
@@ -115,7 +115,10 @@ class Module:
 
     # -- modes ------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
-        self.training = bool(mode)
+        """Training mode (``mode=True``: dropout and regularisation masks drawn) or evaluation
+        (``False``), for this module and its children. ``mode`` is a bool: ``bool()`` would
+        read ``train("eval")`` or ``train("False")`` as training."""
+        self.training = true_or_false(mode, "mode")
         for child in self.children().values():
             child.train(mode)
         return self
