@@ -647,7 +647,8 @@ class LSTM(_Recurrent):
     ``lstmlab.kernels.lstm_proj``) projects ``m_t = o_t * tanh(C_t)`` to ``h_t = m_t · Wr``:
     parameters ``Wr_l{l} (H, P)`` (PyTorch's ``weight_hr_l{l}`` transposed), ``Wh_l{l} (P, 4H)``,
     inputs of the layers above ``K*P`` wide; ``h_0``, ``h_n`` and ``y`` are P wide, ``c`` H
-    wide. It runs on the NumPy reference kernels.
+    wide. Like every option it runs on the compiled kernels (``backend``); ``step`` takes the
+    sequence kernels with T = 1 rather than the streaming lane.
 
     The ONNX LSTM variants (``lstmlab.kernels.lstm_peephole``): ``peephole=True`` adds the
     peephole weights ``P_l{l}[_reverse] (3H,)`` (blocks p_f, p_i, p_o; Gers & Schmidhuber 2000,
