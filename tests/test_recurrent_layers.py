@@ -57,6 +57,9 @@ def test_inf_in_x_is_located():
     ([6, 3], ValueError, r"lengths must lie in \[1, 5\]"),
     ([3, 3, 3], ValueError, r"lengths must have shape \(2,\)"),
     ([2.5, 3], TypeError, r"lengths must be integers"),
+    ([np.inf, 3.0], TypeError, r"lengths must be integers, got dtype float64"),
+    ([1e20, 3.0], ValueError, r"lengths must lie in \[1, 5\] \(T = 5\), got values from 3 to "
+                              r"100000000000000000000"),
 ])
 def test_bad_lengths(lengths, exc, pattern):
     with pytest.raises(exc, match=pattern):

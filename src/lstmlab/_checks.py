@@ -47,11 +47,10 @@ def as_lengths(lengths, T: int, B: int, name: str = "lengths") -> np.ndarray | N
     if hasattr(lengths, "detach") and hasattr(lengths, "numpy"):
         lengths = lengths.detach().cpu().numpy()
     arr = np.asarray(lengths)
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    whole = (arr.dtype.kind == "f" and arr.size and np.isfinite(arr).all()
+             and np.all(arr == np.round(arr)))  # 3.0 is a length; inf is not (nor a cast)
+    if arr.dtype.kind not in "iu" and not whole:
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.shape != (B,):
         raise ValueError(f"{name} must have shape ({B},) (one length per sequence), got {arr.shape}")
     if B and (arr.min() < 1 or arr.max() > T):
