@@ -251,6 +251,21 @@ def test_generate_refuses_a_length_that_is_not_a_count(trained, length):
     assert len(generate(model, vocab, "the ", np.int64(3), rng=np.random.default_rng(0))) == 3
 
 
+@pytest.mark.parametrize("kwargs, exc, message", [
+    (dict(temperature="1"), ValueError, r"temperature must be a number >= 0 \(0 = greedy\), "
+                                        r"got .1."),
+    (dict(temperature=None), ValueError, r"temperature must be a number >= 0 .*got None"),
+    (dict(temperature=-0.5), ValueError, r"temperature must be a number >= 0 .*got -0.5"),
+    (dict(prompt=b"ab"), TypeError, r"prompt must be a str, got bytes"),
+])
+def test_generate_names_a_temperature_or_prompt_of_the_wrong_kind(kwargs, exc, message):
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=4, num_layers=1, embed_dim=2),
+                   rng=np.random.default_rng(0))
+    args = dict(prompt="ab", length=3, rng=np.random.default_rng(0)) | kwargs
+    with pytest.raises(exc, match=message):
+        generate(model, Vocab.from_text("abc"), **args)
+
+
 def test_generate_takes_numpy_integers_as_top_k(trained):
     model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
     args = (model, vocab, "the ", 12)

@@ -599,8 +599,11 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
 
     ``on_char(ch)`` is called for each new character as it is produced (streaming).
     """
-    if temperature < 0 or not math.isfinite(temperature):
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+            or not (temperature >= 0 and math.isfinite(temperature))):
+        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
     if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
