@@ -107,6 +107,28 @@ def test_charlm_names_the_tokens_shape_it_was_given(call, tokens, expected):
         getattr(model, call)(tokens)
 
 
+@pytest.mark.parametrize("cell, given, got", [
+    ("gru", lambda st: st[0], "ndarray"),  # the bare h: st[0] would read layer 0 as h0
+    ("gru", lambda st: st + st, "a tuple of 2"),  # an LSTM's (h, c): c would be dropped
+    ("lstm", lambda st: st[0], "ndarray"),
+    ("lstm", lambda st: st[:1], "a tuple of 1"),
+])
+def test_charlm_names_a_state_of_another_cell_or_a_bare_array(cell, given, got):
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=2, embed_dim=3,
+                                cell=cell), rng=np.random.default_rng(0))
+    tokens = np.zeros((3, 2), np.int64)
+    logits, state = model.forward(tokens)
+    what = r"\(h, c\)" if cell == "lstm" else r"\(h,\)"
+    for call, name in ((lambda s: model.forward(tokens, s), "state"),
+                       (lambda s: model.step(tokens[0], s), "state"),
+                       (lambda s: model.backward(np.zeros_like(logits), s), "dstate")):
+        with pytest.raises(TypeError, match=rf"{name} must be a tuple {what} for cell '{cell}' "
+                                            rf"\(what forward and step return\), or None; "
+                                            rf"got {got}"):
+            call(given(state))
+    model.forward(tokens, list(state))  # a list of the right length is the same state
+
+
 def test_first_step_loss_is_log_vocab():
     rng = np.random.default_rng(1)
     for V in (20, 95):
