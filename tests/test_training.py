@@ -129,6 +129,19 @@ def test_charlm_names_a_state_of_another_cell_or_a_bare_array(cell, given, got):
     model.forward(tokens, list(state))  # a list of the right length is the same state
 
 
+@pytest.mark.parametrize("setting, message", [
+    (dict(clip="5"), r"clip must be a number, got '5'"),
+    (dict(momentum="a"), r"momentum must be a number, got 'a'"),
+    (dict(weight_decay=None), r"weight_decay must be a number, got None"),
+    (dict(lr=True), r"lr must be a number, got True"),
+    (dict(warmup=True), r"warmup must be a non-negative integer, got True"),
+    (dict(nesterov="yes"), r"nesterov must be True or False, got 'yes'"),
+])
+def test_train_config_names_a_setting_of_the_wrong_kind(setting, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**setting)
+
+
 def test_first_step_loss_is_log_vocab():
     rng = np.random.default_rng(1)
     for V in (20, 95):
