@@ -46,3 +46,10 @@ def test_fit_names_lengths_of_another_count_than_the_sequences():
                                          r"sequence of x, got \(5,\)"):
         fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=1), rng,
                          lengths=np.full(5, 4))
+
+
+@pytest.mark.parametrize("setting", ["lr", "weight_decay", "clip"])
+def test_fit_config_takes_no_bool_for_a_number(setting):
+    with pytest.raises(ValueError, match=rf"{setting} must be a (positive number|number >= 0), "
+                                         rf"got True"):
+        FitConfig(**{setting: True})

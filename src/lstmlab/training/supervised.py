@@ -40,6 +40,11 @@ CHECKPOINTS = ("auto", "train-loss")
 PLATEAU_FACTOR = 2 ** (-1 / 3)  # the LSTM-FCN authors' 1/∛2 per plateau
 
 
+def _number(v) -> bool:
+    """A real number, and not a bool (True is an int to Python, not a learning rate)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 @dataclass(frozen=True)
 class FitConfig(JsonConfig):
     """How to fit (stored in checkpoints beside the model config)."""
@@ -57,11 +62,11 @@ class FitConfig(JsonConfig):
     def __post_init__(self):
         positive_int(self.epochs, "epochs")
         positive_int(self.batch_size, "batch_size")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+        if not (_number(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         for name in ("weight_decay", "clip"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+            if not (_number(v) and v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
