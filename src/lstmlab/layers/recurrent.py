@@ -21,6 +21,7 @@ their sum wherever the equations only use the sum.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import threading
 from collections.abc import Mapping
 
@@ -714,7 +715,7 @@ class LSTM(_Recurrent):
             for name, b in self._params.items():
                 if name.startswith("b_"):
                     b[: self.hidden_size] += self.dtype.type(self.forget_bias)  # block 0 is f
-        real = isinstance(clip, (int, float, np.floating)) and not isinstance(clip, bool)
+        real = isinstance(clip, numbers.Real) and not isinstance(clip, (bool, np.bool_))
         if clip is not None and not (real and 0 < clip < np.inf):
             raise ValueError(f"clip must be a positive number or None, got {clip!r}")
         self.peephole = bool(peephole)
