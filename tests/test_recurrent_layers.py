@@ -337,3 +337,10 @@ def test_train_takes_a_bool_mode_only(mode):
         net.train(mode)
     assert not net.training and not net.rnn.training
     assert net.train(np.True_).rnn.training and not net.train(False).head.training
+
+
+def test_forget_bias_without_a_bias_is_refused_rather_than_ignored():
+    with pytest.raises(ValueError, match=r"forget_bias=1.0 is added to the forget gate's bias, "
+                                         r"and a layer with bias=False has none"):
+        lstm(bias=False, forget_bias=1.0)
+    assert "b_l0" not in lstm(bias=False, forget_bias=0.0).params()

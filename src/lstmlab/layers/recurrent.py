@@ -711,6 +711,10 @@ class LSTM(_Recurrent):
                          dropout_recurrent=dropout_recurrent, zoneout=zoneout,
                          weight_drop=weight_drop)
         self.forget_bias = finite_float(forget_bias, "forget_bias", self.dtype)
+        if self.forget_bias and not self.bias:
+            raise ValueError(f"forget_bias={forget_bias!r} is added to the forget gate's bias, "
+                             f"and a layer with bias=False has none: set bias=True, or "
+                             f"forget_bias=0")
         if self.bias and self.forget_bias:
             for name, b in self._params.items():
                 if name.startswith("b_"):
