@@ -136,6 +136,9 @@ def softmax_cross_entropy(logits, targets, ignore_index: int | None = None, mask
     flat_mask = None if mask is None else mask.reshape(-1)  # (N,)
     counted = _counted_positions(t, ignore_index, flat_mask)  # (N,)
     n_counted = int(counted.sum())
+    if z.shape[0] == 0:
+        raise ValueError(f"logits has no positions (shape {logits.shape}): the cross-entropy "
+                         f"of no targets is undefined")
     if n_counted == 0:
         raise ValueError("every position is ignored (by ignore_index or mask), so the loss is "
                          "undefined; pass at least one counted target")
