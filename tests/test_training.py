@@ -393,6 +393,19 @@ def test_save_checkpoint_names_what_json_or_the_zip_cannot_hold(tmp_path, meta, 
     assert not path.exists()
 
 
+def test_save_checkpoint_refuses_a_meta_that_load_checkpoint_would_refuse(tmp_path):
+    from lstmlab.training.checkpoint import MAX_META_BYTES
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, {"kind": "test"}, {"w": np.arange(3.0)})
+    before = path.read_bytes()
+    history = "x" * MAX_META_BYTES
+    with pytest.raises(ValueError, match=rf"meta takes [\d,]+ bytes as JSON; "
+                                         rf"a checkpoint's meta.json is at most "
+                                         rf"{MAX_META_BYTES:,}"):
+        save_checkpoint(path, {"history": history}, {"w": np.arange(3.0)})
+    assert path.read_bytes() == before
+
+
 @pytest.mark.parametrize("key", ["format", "version"])
 def test_save_checkpoint_refuses_meta_that_would_replace_its_format_tag(tmp_path, key):
     path = tmp_path / "c.ckpt"

@@ -97,8 +97,13 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
     except (TypeError, ValueError):
         raise TypeError(f"meta must hold only JSON values (dicts with str keys, lists, str, "
                         f"int, float, bool, None): {_not_json(meta, 'meta')}") from None
+    meta_bytes = meta_text.encode("utf-8")
+    if len(meta_bytes) > MAX_META_BYTES:  # refused here rather than by load_checkpoint
+        raise ValueError(f"meta takes {len(meta_bytes):,} bytes as JSON; a checkpoint's "
+                         f"meta.json is at most {MAX_META_BYTES:,} (load_checkpoint refuses "
+                         f"more): keep large data in arrays")
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        zf.writestr("meta.json", meta_text)
+        zf.writestr("meta.json", meta_bytes)
         for name, arr in arrays.items():
             arr = np.asarray(arr)
             if arr.dtype.kind not in NPY_KINDS or arr.dtype.fields is not None:
