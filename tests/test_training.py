@@ -130,10 +130,11 @@ def test_charlm_names_a_state_of_another_cell_or_a_bare_array(cell, given, got):
 
 
 @pytest.mark.parametrize("setting, message", [
-    (dict(clip="5"), r"clip must be a number, got '5'"),
-    (dict(momentum="a"), r"momentum must be a number, got 'a'"),
-    (dict(weight_decay=None), r"weight_decay must be a number, got None"),
-    (dict(lr=True), r"lr must be a number, got True"),
+    (dict(clip="5"), r"clip must be a finite number, got '5'"),
+    (dict(clip=float("inf")), r"clip must be a finite number, got inf"),  # not at step 1
+    (dict(momentum="a"), r"momentum must be a finite number, got 'a'"),
+    (dict(weight_decay=None), r"weight_decay must be a finite number, got None"),
+    (dict(lr=True), r"lr must be a finite number, got True"),
     (dict(warmup=True), r"warmup must be a non-negative integer, got True"),
     (dict(nesterov="yes"), r"nesterov must be True or False, got 'yes'"),
 ])

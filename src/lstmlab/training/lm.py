@@ -70,8 +70,8 @@ class TrainConfig(JsonConfig):
             positive_int(getattr(self, name), name)
         for name in ("lr", "momentum", "weight_decay", "clip"):  # before comparing them
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v):
-                raise ValueError(f"{name} must be a number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
         true_or_false(self.nesterov, "nesterov", ValueError)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
