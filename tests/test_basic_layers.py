@@ -328,3 +328,11 @@ def test_load_params_refuses_non_finite_values_naming_the_parameter(layer, name,
         layer.load_params(values)
     for k, v in layer.params().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+@pytest.mark.parametrize("values", [None, [np.zeros((3, 2))], np.zeros(3)])
+def test_load_params_names_values_that_are_no_mapping(values):
+    layer = Linear(3, 2, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match=r"values must be a mapping of parameter names to arrays "
+                                        r"\(what params\(\) returns\), got"):
+        layer.load_params(values)

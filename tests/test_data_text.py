@@ -252,6 +252,14 @@ def test_batcher_bad_arguments():
         batcher.epoch_chunks(start=-1)
 
 
+def test_uint64_ids_beyond_int64_are_named_not_wrapped_to_negative():
+    ids = np.arange(100, dtype=np.uint64)
+    ids[7] = 2**63 + 1
+    with pytest.raises(ValueError, match=rf"ids must be token ids below 2\*\*63, got {2**63 + 1}"):
+        LMBatcher(ids, 2, 5)
+    assert LMBatcher(np.arange(100, dtype=np.uint64), 2, 5).chunk(0)[0].dtype == np.int64
+
+
 def test_text_to_batches_end_to_end():
     text, _ = default_corpus(max_chars=5_000)
     vocab = Vocab.from_text(text)

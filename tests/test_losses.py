@@ -197,6 +197,14 @@ def test_cross_entropy_rejects_all_ignored():
                               reduction="sum")
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_names_logits_of_no_positions(reduction):
+    # not "every position is ignored (by ignore_index or mask)" when neither was given
+    with pytest.raises(ValueError, match=r"logits has no positions \(shape \(0, 4, 3\)\): the "
+                                         r"cross-entropy of no targets is undefined"):
+        softmax_cross_entropy(np.zeros((0, 4, 3)), np.zeros((0, 4), np.int64), reduction=reduction)
+
+
 def test_cross_entropy_rejects_bad_mask():
     with pytest.raises(ValueError, match=r"mask must have the shape of targets \(2,\)"):
         softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), mask=np.ones(3))

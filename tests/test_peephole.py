@@ -126,6 +126,14 @@ def test_clip_must_be_positive():
         lstm_peephole_forward(x, h0, c0, p, clip=0.0)
     with pytest.raises(ValueError, match="clip"):
         LSTM(2, 3, clip=-1.0)
+    for value in (True, np.bool_(True), "3"):
+        with pytest.raises(ValueError, match="clip must be a positive number or None"):
+            LSTM(2, 3, clip=value)
+
+
+def test_clip_takes_numpy_numbers():
+    for value in (np.int64(3), np.float32(2.5)):
+        assert LSTM(2, 3, clip=value).clip == float(value)
 
 
 # -- the layer option -----------------------------------------------------------------------

@@ -30,6 +30,21 @@ def test_bad_x(x, exc, pattern):
         lstm().forward(x)
 
 
+def test_ragged_nested_lists_are_named_at_every_entry_point():
+    from lstmlab.layers import Linear
+    from lstmlab.training import mse_loss
+    ragged = r"must be an array or equally long nested lists; got nested sequences of unequal"
+    calls = [("x", lambda: lstm().forward([[[1.0, 2.0, 3.0]], [[1.0, 2.0]]])),
+             ("x_t", lambda: lstm().step([[1.0, 2.0, 3.0], [1.0]])),
+             (r"state\[0\] \(h_0\)", lambda: lstm().forward(np.zeros((2, 1, 3)),
+                                                         ([[[0.0] * 4], [[0.0]]], None))),
+             ("x", lambda: Linear(2, 2).forward([[1.0, 2.0], [3.0]])),
+             ("pred", lambda: mse_loss([[1.0, 2.0], [3.0]], [1.0, 2.0]))]
+    for name, call in calls:
+        with pytest.raises(ValueError, match=rf"^{name} {ragged}"):
+            call()
+
+
 def test_inf_in_x_is_located():
     x = np.zeros((4, 2, 3))
     x[2, 1, 0] = np.inf
@@ -42,6 +57,9 @@ def test_inf_in_x_is_located():
     ([6, 3], ValueError, r"lengths must lie in \[1, 5\]"),
     ([3, 3, 3], ValueError, r"lengths must have shape \(2,\)"),
     ([2.5, 3], TypeError, r"lengths must be integers"),
+    ([np.inf, 3.0], TypeError, r"lengths must be integers, got dtype float64"),
+    ([1e20, 3.0], ValueError, r"lengths must lie in \[1, 5\] \(T = 5\), got values from 3 to "
+                              r"100000000000000000000"),
 ])
 def test_bad_lengths(lengths, exc, pattern):
     with pytest.raises(exc, match=pattern):
@@ -325,3 +343,21 @@ def test_refilling_the_input_buffer_before_backward_keeps_the_gradients(cls, bac
         np.testing.assert_array_equal(dx_again, dx)
         for k, v in layer.grads().items():
             np.testing.assert_array_equal(v, expected[k], err_msg=k)
+
+
+@pytest.mark.parametrize("mode", ["eval", "False", None, 2])
+def test_train_takes_a_bool_mode_only(mode):
+    from lstmlab.layers.seqnet import SequenceNet, SequenceNetConfig
+    net = SequenceNet(SequenceNetConfig(3, 1, hidden_size=4), rng=np.random.default_rng(0))
+    net.eval()
+    with pytest.raises(TypeError, match=rf"mode must be True or False, got {re.escape(repr(mode))}"):
+        net.train(mode)
+    assert not net.training and not net.rnn.training
+    assert net.train(np.True_).rnn.training and not net.train(False).head.training
+
+
+def test_forget_bias_without_a_bias_is_refused_rather_than_ignored():
+    with pytest.raises(ValueError, match=r"forget_bias=1.0 is added to the forget gate's bias, "
+                                         r"and a layer with bias=False has none"):
+        lstm(bias=False, forget_bias=1.0)
+    assert "b_l0" not in lstm(bias=False, forget_bias=0.0).params()

@@ -49,3 +49,19 @@ def test_predict_batches_equal_one_forward():
     net = SequenceNet(SequenceNetConfig(2, 1, 8, dtype="float64"), rng=rng)
     x = rng.normal(size=(5, 10, 2))
     np.testing.assert_allclose(net.predict(x, batch_size=3), net.forward(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(batch_size=0), r"batch_size must be a positive integer, got 0"),
+    (dict(lengths=[1, 2, 3], batch_size=4), r"lengths must have shape \(10,\) .*got \(3,\)"),
+])
+def test_predict_names_a_bad_batch_size_or_lengths_of_the_whole_input(kwargs, message):
+    net = SequenceNet(SequenceNetConfig(2, 1, 8, dtype="float64"), rng=np.random.default_rng(1))
+    with pytest.raises(ValueError, match=message):
+        net.predict(np.zeros((5, 10, 2)), **kwargs)
+
+
+def test_predict_names_an_input_of_no_sequences():
+    net = SequenceNet(SequenceNetConfig(2, 1, 8, dtype="float64"), rng=np.random.default_rng(1))
+    with pytest.raises(ValueError, match=r"x must have at least one sequence, got shape \(5, 0, 2\)"):
+        net.predict(np.zeros((5, 0, 2)))

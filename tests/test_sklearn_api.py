@@ -264,6 +264,14 @@ def test_forecaster_log_names_its_own_setting():
         est.predict(X[:2] - 1.0)
 
 
+@pytest.mark.parametrize("log", ["False", "no", 1, None])
+def test_forecaster_log_takes_true_or_false_only(log):
+    X, y = make_windows(np.linspace(1.0, 3.0, 40), lookback=5)
+    with pytest.raises(ValueError, match=rf"log must be True or False, got {re.escape(repr(log))}"):
+        LSTMForecaster(hidden_size=3, epochs=1, log=log, random_state=0).fit(X, y)
+    assert not LSTMForecaster(hidden_size=3, epochs=1, log=np.False_).fit(X, y).scaler_.log
+
+
 @needs_sklearn
 def test_digits_accuracy_row_by_row():
     from sklearn.datasets import load_digits

@@ -107,6 +107,42 @@ def test_charlm_names_the_tokens_shape_it_was_given(call, tokens, expected):
         getattr(model, call)(tokens)
 
 
+@pytest.mark.parametrize("cell, given, got", [
+    ("gru", lambda st: st[0], "ndarray"),  # the bare h: st[0] would read layer 0 as h0
+    ("gru", lambda st: st + st, "a tuple of 2"),  # an LSTM's (h, c): c would be dropped
+    ("lstm", lambda st: st[0], "ndarray"),
+    ("lstm", lambda st: st[:1], "a tuple of 1"),
+])
+def test_charlm_names_a_state_of_another_cell_or_a_bare_array(cell, given, got):
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=2, embed_dim=3,
+                                cell=cell), rng=np.random.default_rng(0))
+    tokens = np.zeros((3, 2), np.int64)
+    logits, state = model.forward(tokens)
+    what = r"\(h, c\)" if cell == "lstm" else r"\(h,\)"
+    for call, name in ((lambda s: model.forward(tokens, s), "state"),
+                       (lambda s: model.step(tokens[0], s), "state"),
+                       (lambda s: model.backward(np.zeros_like(logits), s), "dstate")):
+        with pytest.raises(TypeError, match=rf"{name} must be a tuple {what} for cell '{cell}' "
+                                            rf"\(what forward and step return\), or None; "
+                                            rf"got {got}"):
+            call(given(state))
+    model.forward(tokens, list(state))  # a list of the right length is the same state
+
+
+@pytest.mark.parametrize("setting, message", [
+    (dict(clip="5"), r"clip must be a finite number, got '5'"),
+    (dict(clip=float("inf")), r"clip must be a finite number, got inf"),  # not at step 1
+    (dict(momentum="a"), r"momentum must be a finite number, got 'a'"),
+    (dict(weight_decay=None), r"weight_decay must be a finite number, got None"),
+    (dict(lr=True), r"lr must be a finite number, got True"),
+    (dict(warmup=True), r"warmup must be a non-negative integer, got True"),
+    (dict(nesterov="yes"), r"nesterov must be True or False, got 'yes'"),
+])
+def test_train_config_names_a_setting_of_the_wrong_kind(setting, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**setting)
+
+
 def test_first_step_loss_is_log_vocab():
     rng = np.random.default_rng(1)
     for V in (20, 95):
@@ -251,6 +287,21 @@ def test_generate_refuses_a_length_that_is_not_a_count(trained, length):
     assert len(generate(model, vocab, "the ", np.int64(3), rng=np.random.default_rng(0))) == 3
 
 
+@pytest.mark.parametrize("kwargs, exc, message", [
+    (dict(temperature="1"), ValueError, r"temperature must be a number >= 0 \(0 = greedy\), "
+                                        r"got .1."),
+    (dict(temperature=None), ValueError, r"temperature must be a number >= 0 .*got None"),
+    (dict(temperature=-0.5), ValueError, r"temperature must be a number >= 0 .*got -0.5"),
+    (dict(prompt=b"ab"), TypeError, r"prompt must be a str, got bytes"),
+])
+def test_generate_names_a_temperature_or_prompt_of_the_wrong_kind(kwargs, exc, message):
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=4, num_layers=1, embed_dim=2),
+                   rng=np.random.default_rng(0))
+    args = dict(prompt="ab", length=3, rng=np.random.default_rng(0)) | kwargs
+    with pytest.raises(exc, match=message):
+        generate(model, Vocab.from_text("abc"), **args)
+
+
 def test_generate_takes_numpy_integers_as_top_k(trained):
     model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
     args = (model, vocab, "the ", 12)
@@ -313,6 +364,47 @@ def test_save_checkpoint_refuses_arrays_load_checkpoint_would_refuse(tmp_path, b
         save_checkpoint(path, {"kind": "test"}, {"w": np.arange(3.0), "bad": bad})
     assert path.read_bytes() == before  # the loadable checkpoint is still there
     assert set(load_checkpoint(path)[1]) == {"w"}
+
+
+def test_checkpoint_arrays_come_back_with_their_shapes_0d_and_strided_included(tmp_path):
+    path = tmp_path / "c.ckpt"
+    arrays = {"scalar": np.float32(2.5), "zero_d": np.array(7),
+              "strided": np.arange(12.0).reshape(3, 4)[:, ::2],
+              "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3))}
+    save_checkpoint(path, {"kind": "test"}, arrays)
+    loaded = load_checkpoint(path)[1]
+    for name, value in arrays.items():
+        assert loaded[name].shape == np.shape(value)
+        assert loaded[name].dtype == np.asarray(value).dtype
+        np.testing.assert_array_equal(loaded[name], value)
+
+
+@pytest.mark.parametrize("meta, arrays, message", [
+    ({"kind": "test", "step": np.int64(3)}, {}, r"meta\['step'\] is a numpy.int64"),
+    ({"kind": "test", "opt": {"betas": [0.9, {0.99}]}}, {},
+     r"meta\['opt'\]\['betas'\]\[1\] is a builtins.set"),
+    ({"kind": "test", "by": {1: 2, "a": 3}}, {}, r"meta\['by'\] has the key 1 \(int\), not a str"),
+    ([("kind", "test")], {}, r"meta must be a dict, got list"),
+    ({"kind": "test"}, [np.zeros(2)], r"arrays must be a dict, got list"),
+])
+def test_save_checkpoint_names_what_json_or_the_zip_cannot_hold(tmp_path, meta, arrays, message):
+    path = tmp_path / "c.ckpt"
+    with pytest.raises(TypeError, match=message):
+        save_checkpoint(path, meta, arrays)
+    assert not path.exists()
+
+
+def test_save_checkpoint_refuses_a_meta_that_load_checkpoint_would_refuse(tmp_path):
+    from lstmlab.training.checkpoint import MAX_META_BYTES
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, {"kind": "test"}, {"w": np.arange(3.0)})
+    before = path.read_bytes()
+    history = "x" * MAX_META_BYTES
+    with pytest.raises(ValueError, match=rf"meta takes [\d,]+ bytes as JSON; "
+                                         rf"a checkpoint's meta.json is at most "
+                                         rf"{MAX_META_BYTES:,}"):
+        save_checkpoint(path, {"history": history}, {"w": np.arange(3.0)})
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("key", ["format", "version"])

@@ -15,9 +15,7 @@ def as_float_array(value, name: str, dtype, ndim: int | tuple[int, ...] | None =
     Accepts anything array-like, including torch tensors (via ``numpy()``), and real
     floating arrays of another precision (converted).
     """
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
+    arr = as_numpy(value, name)
     if arr.dtype.kind not in "f":
         raise TypeError(f"{name} must be a real floating-point array, got dtype {arr.dtype} "
                         f"(convert with .astype(np.float32) or np.float64)")
@@ -49,11 +47,10 @@ def as_lengths(lengths, T: int, B: int, name: str = "lengths") -> np.ndarray | N
     if hasattr(lengths, "detach") and hasattr(lengths, "numpy"):
         lengths = lengths.detach().cpu().numpy()
     arr = np.asarray(lengths)
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    whole = (arr.dtype.kind == "f" and arr.size and np.isfinite(arr).all()
+             and np.all(arr == np.round(arr)))  # 3.0 is a length; inf is not (nor a cast)
+    if arr.dtype.kind not in "iu" and not whole:
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.shape != (B,):
         raise ValueError(f"{name} must have shape ({B},) (one length per sequence), got {arr.shape}")
     if B and (arr.min() < 1 or arr.max() > T):
@@ -129,10 +126,15 @@ def short_repr(value, width: int = 60) -> str:
     return shorten(repr(value), width)
 
 
-def as_numpy(v) -> np.ndarray:
+def as_numpy(v, name: str = "the array") -> np.ndarray:
     """A NumPy array from an array-like or a torch tensor (without importing torch). A
-    bfloat16 tensor, which NumPy has no type for, becomes float32: exactly its values."""
+    bfloat16 tensor, which NumPy has no type for, becomes float32: exactly its values.
+    Nested lists of unequal lengths (no array) are a ValueError naming ``name``."""
     if hasattr(v, "detach") and hasattr(v, "numpy"):
         v = v.detach().cpu()
         return (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
-    return np.asarray(v)
+    try:
+        return np.asarray(v)
+    except ValueError:  # NumPy's "inhomogeneous shape": ragged nested sequences
+        raise ValueError(f"{name} must be an array or equally long nested lists; got nested "
+                         f"sequences of unequal lengths") from None

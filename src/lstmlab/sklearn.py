@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_lengths, positive_int
+from ._checks import as_lengths, positive_int, true_or_false
 from ._scaling import mean_std, range_problem
 from .forecast.windows import WindowScaler
 from .forecast.windows import make_windows as _make_windows
@@ -304,6 +304,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         if self.anchor not in ("none", "last"):
             raise ValueError(f"anchor must be 'none' or 'last', got {self.anchor!r} (the "
                              f"seasonal anchor is in the forecast command)")
+        true_or_false(self.log, "log", ValueError)  # bool('False') would take the log
         X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True)
         X3 = self._as_sequences(X, reset=True)  # (n, T, D)
         y = np.asarray(y, np.float64)

@@ -336,6 +336,8 @@ def _as_ids(ids, name: str = "ids") -> np.ndarray:
         raise ValueError(f"{name} must be 1-D (one token stream), got shape {arr.shape}")
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be non-negative token ids, got {int(arr.min())}")
+    if arr.size and arr.max() > np.iinfo(np.int64).max:  # uint64: would wrap to negative
+        raise ValueError(f"{name} must be token ids below 2**63, got {int(arr.max())}")
     return arr.astype(np.int64, copy=False)
 
 

@@ -13,10 +13,11 @@ dtype, count) and, in Jupyter, the same table as HTML (``_repr_html_``).
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 
 import numpy as np
 
-from .._checks import as_float_array, as_numpy
+from .._checks import as_float_array, as_numpy, true_or_false
 
 
 class Module:
@@ -93,6 +94,9 @@ class Module:
         turn every output into NaN later. Everything is checked before anything is copied,
         so a refused load leaves the parameters as they were.
         """
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a mapping of parameter names to arrays (what "
+                            f"params() returns), got {type(values).__name__}")
         own = self.params()
         missing = sorted(set(own) - set(values))
         extra = sorted(set(values) - set(own))
@@ -111,7 +115,10 @@ class Module:
 
     # -- modes ------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
-        self.training = bool(mode)
+        """Training mode (``mode=True``: dropout and regularisation masks drawn) or evaluation
+        (``False``), for this module and its children. ``mode`` is a bool: ``bool()`` would
+        read ``train("eval")`` or ``train("False")`` as training."""
+        self.training = true_or_false(mode, "mode")
         for child in self.children().values():
             child.train(mode)
         return self

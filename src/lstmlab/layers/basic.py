@@ -34,10 +34,8 @@ from .base import Module
 
 def _as_float(value, name: str, dtype, finite: bool = True) -> np.ndarray:
     """``_checks.as_float_array`` that keeps a 0-d input 0-d (ascontiguousarray makes it 1-d)."""
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    shape = np.shape(value)
-    return _checks.as_float_array(value, name, dtype, finite=finite).reshape(shape)
+    value = _checks.as_numpy(value, name)  # a torch tensor, a list: an array
+    return _checks.as_float_array(value, name, dtype, finite=finite).reshape(value.shape)
 
 
 def _require_cache(layer: Module, cache):

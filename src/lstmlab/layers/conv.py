@@ -6,7 +6,7 @@ Dimensions: T time, B batch, C input channels, O output channels, k kernel width
 All four work **time-major**, ``x (T, B, C)``, like the recurrent layers; PyTorch's
 ``Conv1d``/``BatchNorm1d`` read ``(B, C, T)``, so ``x.transpose(1, 2, 0)`` is the same data
 in PyTorch's layout, and the results equal PyTorch's to rounding in float64
-(``tests/test_conv_layers.py``). Each layer's ``backward(dout)`` fills (overwrites) its
+(``tests/test_classify_conv_layers.py``). Each layer's ``backward(dout)`` fills (overwrites) its
 gradients and returns the input gradient. The maths, with ``dout = ∂L/∂y``:
 
 * **Conv1d**, stride 1, ``padding="same"`` as PyTorch pads it (``k - 1`` zeros in all,

@@ -123,11 +123,28 @@ class CharLM(Module):
         n = 2 if self.is_lstm else 1
         return tuple(np.zeros(shape, self.dtype) for _ in range(n))
 
+    def _state_tuple(self, state, name: str):
+        """``state`` as the tuple the layer takes: ``(h, c)`` for the LSTM, ``(h,)`` for the
+        RNN and the GRU, or None. A bare array, or another cell's tuple (an LSTM's ``(h, c)``
+        given to a GRU), is refused naming ``name``: indexing it would read ``h`` from the
+        wrong place, or drop ``c`` without a word."""
+        if state is None:
+            return None
+        n = 2 if self.is_lstm else 1
+        if not (isinstance(state, (tuple, list)) and len(state) == n):
+            what = "(h, c)" if self.is_lstm else "(h,)"
+            got = (f"a {type(state).__name__} of {len(state)}"
+                   if isinstance(state, (tuple, list)) else type(state).__name__)
+            raise TypeError(f"{name} must be a tuple {what} for cell {self.config.cell!r} "
+                            f"(what forward and step return), or None; got {got}")
+        return tuple(state)
+
     def forward(self, tokens, state=None):
         """``tokens (T, B)`` -> ``logits (T, B, V)`` and the final state tuple."""
         tokens = np.asarray(tokens)
         if tokens.ndim != 2 or 0 in tokens.shape:
             raise ValueError(f"tokens must have shape (T, B) with T, B >= 1, got {tokens.shape}")
+        state = self._state_tuple(state, "state")
         emb = self.embed.forward(tokens)  # (T, B, E)
         if self.is_lstm:
             y, (h, c) = self.rnn.forward(emb, state)
@@ -142,6 +159,7 @@ class CharLM(Module):
     def backward(self, dlogits, dstate=None):
         """Backprop ``dlogits (T, B, V)`` (and optionally the final-state gradients); fills
         every parameter's gradient and returns the initial-state gradient tuple."""
+        dstate = self._state_tuple(dstate, "dstate")
         dy = self.head.backward(dlogits)  # (T, B, H)
         dy = self.drop.backward(dy)
         if self.is_lstm:
@@ -159,6 +177,7 @@ class CharLM(Module):
         if token.ndim != 1 or token.size == 0:
             raise ValueError(f"token must have shape (B,) with B >= 1 (one token per sequence), "
                              f"got {token.shape}")
+        state = self._state_tuple(state, "state")
         emb = self.embed.weight[token]  # (B, E)
         if self.is_lstm:
             y, (h, c) = self.rnn.step(emb, state)

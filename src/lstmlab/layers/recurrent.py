@@ -21,6 +21,7 @@ their sum wherever the equations only use the sum.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import threading
 from collections.abc import Mapping
 
@@ -214,7 +215,7 @@ class _Recurrent(Module):
         gradients of other data without a word (PyTorch raises for a saved input modified in
         place). In eval mode x is not copied (inference keeps nothing, and the copy would
         cost it a pass over x); a backward after an eval forward reads x as it is then."""
-        given = as_numpy(x)
+        given = as_numpy(x, "x")
         x = as_float_array(given, "x", self.dtype, ndim=(2, 3))
         unbatched = x.ndim == 2
         if unbatched:
@@ -654,7 +655,8 @@ class LSTM(_Recurrent):
     ``lstmlab.kernels.lstm_proj``) projects ``m_t = o_t * tanh(C_t)`` to ``h_t = m_t · Wr``:
     parameters ``Wr_l{l} (H, P)`` (PyTorch's ``weight_hr_l{l}`` transposed), ``Wh_l{l} (P, 4H)``,
     inputs of the layers above ``K*P`` wide; ``h_0``, ``h_n`` and ``y`` are P wide, ``c`` H
-    wide. It runs on the NumPy reference kernels.
+    wide. Like every option it runs on the compiled kernels (``backend``); ``step`` takes the
+    sequence kernels with T = 1 rather than the streaming lane.
 
     The ONNX LSTM variants (``lstmlab.kernels.lstm_peephole``): ``peephole=True`` adds the
     peephole weights ``P_l{l}[_reverse] (3H,)`` (blocks p_f, p_i, p_o; Gers & Schmidhuber 2000,
@@ -716,11 +718,15 @@ class LSTM(_Recurrent):
                          dropout_recurrent=dropout_recurrent, zoneout=zoneout,
                          weight_drop=weight_drop)
         self.forget_bias = finite_float(forget_bias, "forget_bias", self.dtype)
+        if self.forget_bias and not self.bias:
+            raise ValueError(f"forget_bias={forget_bias!r} is added to the forget gate's bias, "
+                             f"and a layer with bias=False has none: set bias=True, or "
+                             f"forget_bias=0")
         if self.bias and self.forget_bias:
             for name, b in self._params.items():
                 if name.startswith("b_"):
                     b[: self.hidden_size] += self.dtype.type(self.forget_bias)  # block 0 is f
-        real = isinstance(clip, (int, float, np.floating)) and not isinstance(clip, bool)
+        real = isinstance(clip, numbers.Real) and not isinstance(clip, (bool, np.bool_))
         if clip is not None and not (real and 0 < clip < np.inf):
             raise ValueError(f"clip must be a positive number or None, got {clip!r}")
         self.peephole = bool(peephole)

@@ -121,15 +121,22 @@ class SequenceNet(Module):
         self.rnn.backward(dy, input_grad=False)  # the input is data: no dx GEMM
 
     def predict(self, x, lengths=None, batch_size: int = 1024):
-        """Forward in eval mode, in batches, without keeping caches between batches."""
+        """Forward in eval mode, in batches, without keeping caches between batches.
+
+        ``x`` and ``lengths`` are checked whole before the first batch, so that an error
+        names their shapes rather than one batch's."""
+        batch_size = positive_int(batch_size, "batch_size")
         was = self.training
         self.eval()
         try:
             x = as_float_array(x, "x", self.dtype, ndim=3)
             T, B, _ = x.shape
+            if B == 0:
+                raise ValueError(f"x must have at least one sequence, got shape {x.shape}")
+            lengths = as_lengths(lengths, T, B)
             outs = []
             for s in range(0, B, batch_size):
-                ln = None if lengths is None else np.asarray(lengths)[s:s + batch_size]
+                ln = None if lengths is None else lengths[s:s + batch_size]
                 outs.append(self.forward(x[:, s:s + batch_size], ln))
             return np.concatenate(outs, axis=-2)
         finally:

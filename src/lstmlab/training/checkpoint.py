@@ -80,6 +80,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     """Save ``meta`` (JSON-able) and ``arrays`` (name -> ndarray) to ``path`` atomically."""
+    for name, value in (("meta", meta), ("arrays", arrays)):
+        if not isinstance(value, dict):
+            raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
     # Another 'format' or 'version' would replace the tag load_checkpoint reads the file by
     # (the same values, as a loaded meta holds them, are the tag itself).
     taken = [k for k, v in (("format", FORMAT), ("version", VERSION)) if k in meta and meta[k] != v]
@@ -89,8 +92,18 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
                          f"of your own under another key")
     buf = io.BytesIO()
     full_meta = {"format": FORMAT, "version": VERSION, **meta}
+    try:
+        meta_text = json.dumps(full_meta, indent=1, sort_keys=True)
+    except (TypeError, ValueError):
+        raise TypeError(f"meta must hold only JSON values (dicts with str keys, lists, str, "
+                        f"int, float, bool, None): {_not_json(meta, 'meta')}") from None
+    meta_bytes = meta_text.encode("utf-8")
+    if len(meta_bytes) > MAX_META_BYTES:  # refused here rather than by load_checkpoint
+        raise ValueError(f"meta takes {len(meta_bytes):,} bytes as JSON; a checkpoint's "
+                         f"meta.json is at most {MAX_META_BYTES:,} (load_checkpoint refuses "
+                         f"more): keep large data in arrays")
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        zf.writestr("meta.json", json.dumps(full_meta, indent=1, sort_keys=True))
+        zf.writestr("meta.json", meta_bytes)
         for name, arr in arrays.items():
             arr = np.asarray(arr)
             if arr.dtype.kind not in NPY_KINDS or arr.dtype.fields is not None:
@@ -98,9 +111,34 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
                 raise TypeError(f"array {name!r} has dtype {arr.dtype}; checkpoints hold "
                                 f"boolean, integer and floating-point arrays only")
             npy = io.BytesIO()
-            np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
+            # (ascontiguousarray alone turns a 0-d array into shape (1,): reshaped back)
+            np.lib.format.write_array(npy, np.ascontiguousarray(arr).reshape(arr.shape),
+                                      allow_pickle=False)
             zf.writestr(f"arrays/{name}.npy", npy.getvalue())
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _not_json(value, where: str) -> str:
+    """Where in ``value`` the first thing JSON cannot hold is, and its type (a NumPy
+    number, a set, a key that is not a string): ``meta['step'] is numpy.int64``."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{where} has the key {k!r} ({type(k).__name__}), not a str"
+            found = _not_json(v, f"{where}[{k!r}]")
+            if found:
+                return found
+        return ""
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _not_json(v, f"{where}[{i}]")
+            if found:
+                return found
+        return ""
+    if value is None or isinstance(value, (str, int, float)):  # bool is an int
+        return ""
+    kind = type(value)
+    return f"{where} is a {kind.__module__}.{kind.__qualname__}"
 
 
 # -- reading: every size checked before it is allocated --------------------------------------

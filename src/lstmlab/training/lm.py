@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import generator, positive_int, probability
+from .._checks import generator, positive_int, probability, true_or_false
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
 from .distributed import GradientSum, PeerLost, check_supported, stream_range
@@ -68,7 +68,12 @@ class TrainConfig(JsonConfig):
     def __post_init__(self):
         for name in ("seq_len", "batch_size", "steps", "eval_every", "checkpoint_every"):
             positive_int(getattr(self, name), name)
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+        for name in ("lr", "momentum", "weight_decay", "clip"):  # before comparing them
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+        true_or_false(self.nesterov, "nesterov", ValueError)
+        if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if self.optimizer not in ("sgd", "adam", "adamw"):
             raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {self.optimizer!r}")
@@ -78,7 +83,7 @@ class TrainConfig(JsonConfig):
             raise ValueError(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
         for name in ("warmup", "eval_chunks", "patience"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
@@ -599,8 +604,11 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
 
     ``on_char(ch)`` is called for each new character as it is produced (streaming).
     """
-    if temperature < 0 or not math.isfinite(temperature):
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+            or not (temperature >= 0 and math.isfinite(temperature))):
+        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
     if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:

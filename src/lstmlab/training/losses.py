@@ -43,9 +43,8 @@ _REDUCTIONS = ("mean", "sum")
 
 def _float_input(value, name: str, ndim_min: int = 0, dtype=None) -> np.ndarray:
     """A finite floating array with at least ``ndim_min`` axes, of ``dtype`` (None: its own)."""
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    shape = np.shape(value)
+    value = _checks.as_numpy(value, name)  # a torch tensor, a list: an array
+    shape = value.shape
     if len(shape) < ndim_min:
         raise ValueError(f"{name} must have at least {ndim_min} dimension(s), got shape {shape}")
     # The reshape undoes as_float_array's (ascontiguousarray's) 0-d -> 1-d.
@@ -137,6 +136,9 @@ def softmax_cross_entropy(logits, targets, ignore_index: int | None = None, mask
     flat_mask = None if mask is None else mask.reshape(-1)  # (N,)
     counted = _counted_positions(t, ignore_index, flat_mask)  # (N,)
     n_counted = int(counted.sum())
+    if z.shape[0] == 0:
+        raise ValueError(f"logits has no positions (shape {logits.shape}): the cross-entropy "
+                         f"of no targets is undefined")
     if n_counted == 0:
         raise ValueError("every position is ignored (by ignore_index or mask), so the loss is "
                          "undefined; pass at least one counted target")

@@ -40,6 +40,11 @@ CHECKPOINTS = ("auto", "train-loss")
 PLATEAU_FACTOR = 2 ** (-1 / 3)  # the LSTM-FCN authors' 1/∛2 per plateau
 
 
+def _number(v) -> bool:
+    """A real number, and not a bool (True is an int to Python, not a learning rate)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 @dataclass(frozen=True)
 class FitConfig(JsonConfig):
     """How to fit (stored in checkpoints beside the model config)."""
@@ -57,11 +62,11 @@ class FitConfig(JsonConfig):
     def __post_init__(self):
         positive_int(self.epochs, "epochs")
         positive_int(self.batch_size, "batch_size")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+        if not (_number(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         for name in ("weight_decay", "clip"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+            if not (_number(v) and v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
@@ -78,6 +83,24 @@ class TrainingDiverged(ValueError):
 
 def _take(lengths, idx):
     return None if lengths is None else lengths[idx]
+
+
+def _check_pairs(x, target, lengths, names=("x", "target", "lengths")) -> None:
+    """``x (T, n, D)`` against ``target`` (first axis n) and ``lengths (n,)``: the loop pairs
+    sequence ``i`` (``x[:, i]``) with ``target[i]``, so a batch-first ``x (n, T, D)`` would
+    pair targets with other samples without a word, or fail deep inside with an IndexError.
+    ``names`` are how the errors call the three."""
+    xn, tn, ln = names
+    if np.ndim(x) != 3:
+        raise ValueError(f"{xn} must have shape (T, n, D), time-major, got {np.shape(x)}")
+    n = np.shape(x)[1]
+    if np.ndim(target) == 0 or np.shape(target)[0] != n:
+        raise ValueError(f"{tn} must have one row per sequence of {xn} (T, n, D), n = {n}, "
+                         f"got shape {np.shape(target)}; a batch-first (n, T, D) array goes "
+                         f"in as {xn}.transpose(1, 0, 2)")
+    if lengths is not None and np.shape(lengths) != (n,):
+        raise ValueError(f"{ln} must have shape ({n},), one length per sequence of {xn}, "
+                         f"got {np.shape(lengths)}")
 
 
 def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024) -> float:
@@ -98,6 +121,11 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     Returns a summary: epochs run, best epoch and losses, stop reason, seconds.
     """
     rng = generator(rng)
+    _check_pairs(x, target, lengths)
+    if val is not None:
+        if not (isinstance(val, (tuple, list)) and len(val) == 3):
+            raise TypeError("val must be a triple (x, target, lengths) or None")
+        _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"))
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")

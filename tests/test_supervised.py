@@ -1,0 +1,55 @@
+"""The supervised training loop (``training/supervised.py``) on bad input: errors that name
+the argument before any training."""
+
+import numpy as np
+import pytest
+
+from lstmlab.layers.seqnet import SequenceNet, SequenceNetConfig
+from lstmlab.training.losses import mse_loss
+from lstmlab.training.supervised import FitConfig, fit_sequence_net
+
+
+def small_net(rng):
+    return SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3,
+                                         dtype="float64"), rng=rng)
+
+
+def test_fit_refuses_batch_first_x_instead_of_pairing_targets_with_other_samples():
+    rng = np.random.default_rng(0)
+    net = small_net(rng)
+    before = {k: v.copy() for k, v in net.params().items()}
+    x = rng.normal(size=(20, 6, 1))  # (n, T, D): batch-first, where (T, n, D) is expected
+    y = rng.normal(size=(20, 1))
+    with pytest.raises(ValueError, match=r"target must have one row per sequence of x .*n = 6.*"
+                                         r"got shape \(20, 1\).*transpose\(1, 0, 2\)"):
+        fit_sequence_net(net, x, y, mse_loss, FitConfig(epochs=1), rng)
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+
+
+@pytest.mark.parametrize("val, message", [
+    ((np.zeros((4, 3, 1)), np.zeros((5, 1)), None), r"val\[1\] must have one row per sequence of val\[0\]"),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.ones(5, int)), r"val\[2\] must have shape \(3,\)"),
+    ((np.zeros((4, 3)), np.zeros((3, 1)), None), r"val\[0\] must have shape \(T, n, D\)"),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1))), r"val must be a triple"),
+])
+def test_fit_names_what_is_wrong_with_the_validation_set(val, message):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), rng.normal(size=(8, 1))
+    with pytest.raises((ValueError, TypeError), match=message):
+        fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=1), rng, val=val)
+
+
+def test_fit_names_lengths_of_another_count_than_the_sequences():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), rng.normal(size=(8, 1))
+    with pytest.raises(ValueError, match=r"lengths must have shape \(8,\), one length per "
+                                         r"sequence of x, got \(5,\)"):
+        fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=1), rng,
+                         lengths=np.full(5, 4))
+
+
+@pytest.mark.parametrize("setting", ["lr", "weight_decay", "clip"])
+def test_fit_config_takes_no_bool_for_a_number(setting):
+    with pytest.raises(ValueError, match=rf"{setting} must be a (positive number|number >= 0), "
+                                         rf"got True"):
+        FitConfig(**{setting: True})
