@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -840,7 +841,8 @@ def _add_inspect(sub):
                        description=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--text", help="the text to read (escapes like \\n are not interpreted by the shell)")
+    g.add_argument("--text", help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
+                                  "a tab and a backslash (shells pass them on as typed)")
     g.add_argument("--file", help="read the text from this UTF-8 file")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
@@ -853,6 +855,17 @@ def _add_inspect(sub):
     p.set_defaults(func=cmd_inspect)
 
 
+_TEXT_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def _unescape_text(text: str) -> str:
+    """``--text`` as meant: a shell passes ``\\n`` on as a backslash and an n, so ``\\n``,
+    ``\\t`` and ``\\\\`` stand for a newline, a tab and a backslash, read in one pass from the
+    left (``\\\\n`` is a backslash, then n: the way to write Python's ``"\\n"``); any other
+    backslash stays as typed."""
+    return re.sub(r"\\([nt\\])", lambda m: _TEXT_ESCAPES[m.group(1)], text)
+
+
 def cmd_inspect(args) -> int:
     from .insight.inspection import inspect_text
     from .training.lm import load_charlm
@@ -862,8 +875,7 @@ def cmd_inspect(args) -> int:
         from .data.text import read_text_files
         text, source = read_text_files([args.file], max_chars=args.max_chars), args.file
     else:
-        text, source = args.text.replace("\\n", "\n").replace("\\t", "\t"), "--text"
-        text = text[: args.max_chars]
+        text, source = _unescape_text(args.text)[: args.max_chars], "--text"
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
