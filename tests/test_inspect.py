@@ -277,3 +277,9 @@ def test_inspect_text_reads_newline_tab_and_backslash_escapes(code_checkpoint, t
     assert main(["inspect", str(code_checkpoint), "--text", "a\\x", "--unknown", "replace",
                  "--out", str(tmp_path)]) == 0
     assert "3 characters from --text" in capsys.readouterr().out  # other backslashes stay
+
+
+def test_inspect_names_an_empty_text_flag(code_checkpoint, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["inspect", str(code_checkpoint), "--text", "", "--out", str(tmp_path)]) == 2
+    assert "--text is empty" in capsys.readouterr().err

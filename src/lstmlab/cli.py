@@ -876,6 +876,8 @@ def cmd_inspect(args) -> int:
         text, source = read_text_files([args.file], max_chars=args.max_chars), args.file
     else:
         text, source = _unescape_text(args.text)[: args.max_chars], "--text"
+        if not text:
+            raise ValueError("--text is empty: give the characters to read (or --file)")
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
