@@ -5,6 +5,8 @@ import base64
 import json
 import re
 
+import pytest
+
 from lstmlab.cli import main
 
 
@@ -44,3 +46,17 @@ def test_demo_refuses_a_gradient_flow_length_with_no_step_back(tmp_path, capsys)
     assert not (tmp_path / "one").exists()
     assert main(["demo", "--quick", "--out", str(tmp_path / "two"), "--length", "2"]) == 0
     assert "||dL/dh|| 1 steps back" in capsys.readouterr().out
+
+
+def test_demo_help_gives_the_defaults_of_both_versions(capsys):
+    from lstmlab.insight.demo import DemoConfig
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # the help's lines joined
+    full, quick = DemoConfig(), DemoConfig.quick_version()
+    for flag, field in (("--length", "length"), ("--hidden", "hidden"), ("--batch", "batch"),
+                        ("--adding-length", "adding_length"), ("--budget", "budget")):
+        said = re.search(rf"{flag} {field.upper()} [^(]*\(default (\d+); (\d+) with --quick\)", text)
+        assert said, flag
+        assert (int(said[1]), int(said[2])) == (getattr(full, field), getattr(quick, field)), flag

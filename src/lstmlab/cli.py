@@ -660,15 +660,16 @@ def _add_demo(sub):
     p.add_argument("--quick", action="store_true", help="tiny networks and budget: seconds, not minutes")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--length", type=_positive, default=None,
-                   help="T of the gradient-flow section (default 100)")
+                   help="T of the gradient-flow section, at least 2 (default 100; 30 with --quick)")
     p.add_argument("--hidden", type=_positive, default=None,
-                   help="H of the gradient-flow section (default 64)")
+                   help="H of the gradient-flow section (default 64; 8 with --quick)")
     p.add_argument("--batch", type=_positive, default=None,
-                   help="sequences in the gradient-flow batch (default 32)")
+                   help="sequences in the gradient-flow batch (default 32; 4 with --quick)")
     p.add_argument("--adding-length", type=_positive, default=None,
-                   help="T of the adding problem (default 100; at least 11)")
+                   help="T of the adding problem, at least 11 (default 100; 12 with --quick)")
     p.add_argument("--budget", type=_positive, default=None,
-                   help="training sequences per network (default 128000; a network stops once solved)")
+                   help="training sequences per network; a network stops once solved (default "
+                        "128000; 256 with --quick)")
     p.add_argument("--force", action="store_true",
                    help="overwrite the report of another command in --out")
     p.set_defaults(func=cmd_demo)
