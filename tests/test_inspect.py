@@ -212,10 +212,12 @@ def test_inspect_and_explore_name_a_layer_norm_checkpoint(tmp_path, capsys):
                  "--batch-size", "2", "--quiet"]) == 0
     ckpt = str(tmp_path / "r" / "last.ckpt")
     for argv in (["inspect", ckpt, "--text", "abc", "--out", str(tmp_path / "o")],
-                 ["explore", ckpt, str(corpus), "--save", str(tmp_path / "page.html")]):
+                 ["explore", ckpt, str(corpus), "--save", str(tmp_path / "page.html"),
+                  "--max-chars", "5"]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "a layer-normalised LSTM (trained with --layer-norm)" in err, err
+        assert "--max-chars" not in err  # no advice on a text that cannot be looked at
         assert "record_gates" not in err and "peepholes" not in err  # not the library's words
 
 

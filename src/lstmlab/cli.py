@@ -930,11 +930,13 @@ def cmd_explore(args) -> int:
         print(f"lstmlab explore: error: needs the package {exc.name!r}, a dependency of "
               f"lstmlab: pip install {exc.name}", file=sys.stderr)
         return 2
+    from .insight.gates import refuse_layer_norm_charlm
     from .training.lm import load_charlm
 
     for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
         refuse_overwriting_inputs(args.save, "--save", {name: path})
     model, vocab, _ = load_charlm(args.checkpoint)
+    refuse_layer_norm_charlm(model)  # before the files are read and their length reported
     text = ""
     if args.files:
         from .data.text import count_text_chars, read_text_files
