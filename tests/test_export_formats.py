@@ -108,3 +108,18 @@ def test_keras_needs_a_keras_file_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--out must end in .keras" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_a_vocabulary_file_it_cannot_write_before_writing(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "run", "lstm", "float32")
+    (tmp_path / "m.vocab.json").mkdir()
+    for fmt in ("torch-npz", "keras-npz"):
+        assert main(["export", str(ckpt), "--format", fmt, "--out", str(tmp_path / "m.npz")]) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and "m.vocab.json" in err and "a directory" in err, err
+        assert not (tmp_path / "m.npz").exists()  # not a model file without its vocabulary
+    copy = tmp_path / "c.vocab.json"
+    copy.write_bytes(ckpt.read_bytes())
+    assert main(["export", str(copy), "--format", "torch-npz", "--out", str(tmp_path / "c.npz")]) == 2
+    assert "the CKPT this command reads" in capsys.readouterr().err
+    assert copy.read_bytes() == ckpt.read_bytes() and not (tmp_path / "c.npz").exists()

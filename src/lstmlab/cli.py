@@ -246,6 +246,18 @@ examples:
 """
 
 EXPORT_EXTRAS = {"onnx": "onnx", "torch": "torch", "keras": "keras"}
+SIDE_FILE_FORMATS = ("keras", "torch-npz", "keras-npz")  # these write <out>.vocab.json beside
+
+
+def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
+    """Refuse, before anything is written, an --out whose <out>.vocab.json cannot be written
+    or is the checkpoint: the export would stop half done, its model file without its
+    vocabulary, or destroy what it reads."""
+    where = f"--out {out!r}: its vocabulary goes to {str(side)!r} beside it, which is"
+    if side.is_dir():
+        raise ValueError(f"{where} a directory; choose another --out")
+    if side.exists() and Path(checkpoint).exists() and os.path.samefile(side, checkpoint):
+        raise ValueError(f"{where} the CKPT this command reads; choose another --out")
 
 
 def _add_export(sub):
@@ -272,9 +284,11 @@ def cmd_export(args) -> int:
     if args.format == "keras" and out.suffix != ".keras":
         raise ValueError(f"--out must end in .keras for --format keras (keras.saving.load_model "
                          f"opens only those), got {args.out!r}")
+    side = out.with_name(out.stem + ".vocab.json")
+    if args.format in SIDE_FILE_FORMATS:
+        _check_side_file(side, args.out, args.checkpoint)
     model, vocab, _ = load_charlm(args.checkpoint)
     pieces = {"embed": model.embed, "rnn": model.rnn, "head": model.head}
-    side = out.with_name(out.stem + ".vocab.json")
     described = json.dumps({"vocab": vocab.to_json(), "model": model.config.to_json()}, indent=1)
     if args.format == "onnx":
         from .interop import to_onnx
