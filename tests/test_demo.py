@@ -60,3 +60,20 @@ def test_demo_help_gives_the_defaults_of_both_versions(capsys):
         said = re.search(rf"{flag} {field.upper()} [^(]*\(default (\d+); (\d+) with --quick\)", text)
         assert said, flag
         assert (int(said[1]), int(said[2])) == (getattr(full, field), getattr(quick, field)), flag
+
+
+def test_demo_config_refuses_settings_the_demo_cannot_measure(tmp_path):
+    from lstmlab.insight.demo import DemoConfig, run_demo
+
+    cases = {"length must be at least 2": dict(length=1),
+             "adding_length must be at least 11": dict(adding_length=10),
+             "adding_hidden must be a positive integer": dict(adding_hidden=0),
+             "seed must be an integer >= 0": dict(seed=-1),
+             "forget_biases must be a non-empty tuple": dict(forget_biases=()),
+             "forget_biases must be a finite number": dict(forget_biases=(float("nan"),)),
+             "lr must be a positive number": dict(lr=0.0),
+             "quick must be True or False": dict(quick="no")}
+    for message, kwargs in cases.items():
+        with pytest.raises(ValueError, match=message):
+            run_demo(DemoConfig.quick_version(out=str(tmp_path / "d"), **kwargs))
+    assert not (tmp_path / "d").exists()  # refused before anything ran or was written

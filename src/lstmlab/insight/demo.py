@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import finite_float, positive_int, true_or_false
 from ..training.checkpoint import atomic_write_text
 from .experiments import ExperimentConfig, held_out, initial_net, make_task, train_run
 from .gates import record_gates
@@ -50,6 +51,40 @@ class DemoConfig:
     eval_every: int = 4_000
     eval_size: int = 2_000
     quick: bool = False
+
+    def __post_init__(self):
+        """Every field checked before any section runs: a length of 1 would report the
+        gradient 0 steps back (1.0) as the vanished one, and a bad training setting would
+        stop the demo only after section 1."""
+        for name in ("length", "hidden", "batch", "adding_length", "adding_hidden", "budget",
+                     "eval_every", "eval_size"):
+            positive_int(getattr(self, name), name)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.length < 2:
+            raise ValueError(f"length must be at least 2, got {self.length}: section 1 measures "
+                             f"the gradient k >= 1 steps back, and one step has none before it")
+        if self.adding_length < 11:
+            raise ValueError(f"adding_length must be at least 11, got {self.adding_length}: the "
+                             f"adding problem's first mark lies in the first ten pairs, before "
+                             f"the last one")
+        if isinstance(self.forget_biases, (str, bytes)) or not isinstance(self.forget_biases,
+                                                                          (tuple, list)) \
+                or not self.forget_biases:
+            raise ValueError(f"forget_biases must be a non-empty tuple of numbers (the LSTMs "
+                             f"of section 1), got {self.forget_biases!r}")
+        object.__setattr__(self, "forget_biases",
+                           tuple(finite_float(b, "forget_biases") for b in self.forget_biases))
+        true_or_false(self.quick, "quick", ValueError)
+        self.adding_config()  # the training settings, checked by the experiment's own rules
+
+    def adding_config(self) -> ExperimentConfig:
+        """Section 2's experiment: RNN and LSTM at ``adding_length``, one seed."""
+        return ExperimentConfig(task="adding", lengths=(self.adding_length,),
+                                models=("rnn", "lstm"), seeds=(self.seed,), budget=self.budget,
+                                hidden=self.adding_hidden, lr=self.lr,
+                                forget_bias=self.forget_bias, input_bias=self.input_bias,
+                                eval_every=self.eval_every, eval_size=self.eval_size)
 
     @classmethod
     def quick_version(cls, **kw) -> "DemoConfig":
@@ -140,11 +175,7 @@ def _section_adding(cfg: DemoConfig, rep: Report, summary: dict, log):
     from . import plots
 
     TA = cfg.adding_length
-    exp = ExperimentConfig(task="adding", lengths=(TA,), models=("rnn", "lstm"), seeds=(cfg.seed,),
-                           budget=cfg.budget, hidden=cfg.adding_hidden, lr=cfg.lr,
-                           forget_bias=cfg.forget_bias, input_bias=cfg.input_bias,
-                           eval_every=cfg.eval_every,
-                           eval_size=cfg.eval_size)
+    exp = cfg.adding_config()
     log(f"[2/3] adding problem, T={TA}: RNN and LSTM, at most {cfg.budget:,} sequences each")
     task = make_task("adding", TA)
     eval_data = held_out(task, cfg.eval_size)
