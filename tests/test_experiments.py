@@ -201,3 +201,14 @@ def test_write_report_names_empty_results_and_writes_into_a_new_directory(tmp_pa
     assert not (tmp_path / "empty").exists()
     png, page = write_report(cfg, run_experiment(cfg), tmp_path / "new" / "dir")
     assert png.read_bytes().startswith(b"\x89PNG") and page.is_file()
+
+
+def test_one_run_names_a_model_or_seed_it_cannot_run():
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    for args, message in ((("gru", 3, 0), r"model must be one of \('rnn', 'lstm'\), got 'gru'"),
+                          (("lstm", 3, -1), "seed must be an integer >= 0, got -1"),
+                          (("lstm", 3, True), "seed must be an integer >= 0, got True")):
+        with pytest.raises(ValueError, match=message):
+            train_run(cfg, *args)
+    with pytest.raises(TypeError, match="cfg must be an ExperimentConfig, got dict"):
+        train_run(cfg.to_json(), "lstm", 3, 0)

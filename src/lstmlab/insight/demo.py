@@ -25,7 +25,8 @@ import numpy as np
 
 from .._checks import finite_float, positive_int, true_or_false
 from ..training.checkpoint import atomic_write_text
-from .experiments import ExperimentConfig, held_out, initial_net, make_task, train_run
+from .experiments import (ExperimentConfig, check_seed, held_out, initial_net, make_task,
+                          train_run)
 from .gates import record_gates
 from .lecture import (adding_exact_length, adding_flow, flow_at_init, gate_statistics,
                       vanishing_gradients)
@@ -59,8 +60,7 @@ class DemoConfig:
         for name in ("length", "hidden", "batch", "adding_length", "adding_hidden", "budget",
                      "eval_every", "eval_size"):
             positive_int(getattr(self, name), name)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        check_seed(self.seed)
         if self.length < 2:
             raise ValueError(f"length must be at least 2, got {self.length}: section 1 measures "
                              f"the gradient k >= 1 steps back, and one step has none before it")

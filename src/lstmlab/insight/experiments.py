@@ -45,6 +45,23 @@ TASKS = ("adding", "copy")
 MODELS = ("rnn", "lstm")
 
 
+def check_seed(seed, what: str = "seed must be an integer") -> int:
+    """``seed`` when it can seed a Generator, an integer >= 0; else a ValueError saying
+    ``what`` (NumPy's own says only "expected non-negative integer")."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{what} >= 0, got {seed!r}")
+    return seed
+
+
+def _check_run(cfg, model: str, seed) -> None:
+    """The arguments of one run, named, before its held-out set is drawn."""
+    if not isinstance(cfg, ExperimentConfig):
+        raise TypeError(f"cfg must be an ExperimentConfig, got {type(cfg).__name__}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    check_seed(seed)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: the grid and how every run in it trains (stored with the results)."""
@@ -90,9 +107,8 @@ class ExperimentConfig:
         for m in self.models:
             if m not in MODELS:
                 raise ValueError(f"models must be among {MODELS}, got {m!r}")
-        for seed in self.seeds:  # a Generator's seed
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"seeds must be integers >= 0, got {seed!r}")
+        for seed in self.seeds:
+            check_seed(seed, "seeds must be integers")
         for name in ("budget", "hidden", "batch", "eval_every", "eval_size"):
             positive_int(getattr(self, name), name)
         for name in ("lr", "clip", "target", "forget_bias", "input_bias"):
@@ -241,6 +257,7 @@ def initial_net(cfg: ExperimentConfig, model: str, T: int, seed: int) -> Sequenc
     ``input_bias`` on i (here), as Hochreiter & Schmidhuber (1997) started their input gates
     negative so that the cells do not fill up with the inputs before they learn what to keep.
     """
+    _check_run(cfg, model, seed)
     task = make_task(cfg.task, T)
     net = SequenceNet(task.net_config(cfg, model),
                       rng=np.random.default_rng([seed, T, 2, MODELS.index(model)]))
@@ -260,6 +277,7 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
     ``log(msg)`` receives a progress line at the evaluation that solves the task, at the last
     one, and otherwise at most every 10 seconds.
     """
+    _check_run(cfg, model, seed)
     task = make_task(cfg.task, T)
     if eval_data is None:
         eval_data = held_out(task, cfg.eval_size)
