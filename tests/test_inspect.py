@@ -285,3 +285,13 @@ def test_inspect_names_an_empty_text_flag(code_checkpoint, tmp_path, capsys):
     capsys.readouterr()
     assert main(["inspect", str(code_checkpoint), "--text", "", "--out", str(tmp_path)]) == 2
     assert "--text is empty" in capsys.readouterr().err
+
+
+def test_the_unit_search_refuses_states_that_are_not_finite():
+    signals = text_signals("f(x)\n")
+    cells = np.random.default_rng(0).normal(size=(5, 3))
+    cells[2, 1] = np.nan  # a model whose training diverged
+    with pytest.raises(ValueError, match="states must be finite, got nan"):
+        find_units([cells], signals)
+    with pytest.raises(ValueError, match="signals must be finite, got inf"):
+        correlations(np.ones((5, 2)), {"x": [0, 1, np.inf, 0, 1]})
