@@ -662,7 +662,7 @@ def cmd_evaluate(args) -> int:
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
     print(f"{args.file}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
-          f"({n:,} characters scored)")
+          f"({n:,} character{'' if n == 1 else 's'} scored)")
     return 0
 
 
