@@ -415,6 +415,21 @@ def test_the_commands_bad_inputs(checkpoint, tmp_path, capsys):
         busy.close()
 
 
+def test_a_max_chars_whose_trace_cannot_fit_in_memory_is_refused(checkpoint, capsys):
+    model, vocab = _model("lstm", 4, 2)
+    huge = 10 ** 15  # characters: petabytes of gates and states
+    with pytest.raises(ValueError, match=f"max_chars {huge:,}: a trace of that many characters "
+                                         f"of this model takes .* PiB, more than the"):
+        Explorer(model, vocab, TEXT, max_chars=huge)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="max_chars must be a positive integer"):
+            Explorer(model, vocab, TEXT, max_chars=bad)
+    ckpt, text = checkpoint
+    capsys.readouterr()
+    assert main(["explore", str(ckpt), "--max-chars", str(huge), "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert f"--max-chars {huge:,}: a trace" in err and "choose a smaller --max-chars" in err
+
 
 def test_the_command_serves_until_interrupted(checkpoint):
     ckpt, text = checkpoint

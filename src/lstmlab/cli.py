@@ -934,7 +934,7 @@ def _add_explore(sub):
                    help="longest text read from the files or typed (default 10000)")
     p.add_argument("--save", metavar="PAGE.html", type=_output_file,
                    help="write a static, self-contained page of the views instead of serving")
-    p.set_defaults(func=cmd_explore)
+    p.set_defaults(func=cmd_explore, flags={"max_chars": "--max-chars"})
 
 
 def cmd_explore(args) -> int:
