@@ -212,3 +212,23 @@ def test_one_run_names_a_model_or_seed_it_cannot_run():
             train_run(cfg, *args)
     with pytest.raises(TypeError, match="cfg must be an ExperimentConfig, got dict"):
         train_run(cfg.to_json(), "lstm", 3, 0)
+
+
+def test_the_stored_command_runs_exactly_its_configuration():
+    from lstmlab.cli import build_parser
+
+    cfg = ExperimentConfig(task="adding", lengths=(11, 20), models=("lstm",), seeds=(3,),
+                           lr=0.001234567, clip=0.1234567, forget_bias=2.3456789,
+                           input_bias=-1.0000001, target=0.9876543, stop_when_solved=False,
+                           **TINY)
+    words = cfg.command().split()
+    assert words[:2] == ["lstmlab", "experiment"] and "--lr" in words
+    a = build_parser().parse_args(words[1:])
+    again = ExperimentConfig(task=a.task, lengths=tuple(a.lengths), models=tuple(a.models),
+                             seeds=tuple(a.seeds), budget=a.budget, hidden=a.hidden,
+                             batch=a.batch, lr=a.lr, clip=a.clip, forget_bias=a.forget_bias,
+                             input_bias=a.input_bias, eval_every=a.eval_every,
+                             eval_size=a.eval_size, target=a.target,
+                             stop_when_solved=not a.no_stop)
+    assert again == cfg
+    assert "--lr 0.003 --clip 1 " in ExperimentConfig(task="copy", lengths=(3,)).command()

@@ -53,6 +53,14 @@ def check_seed(seed, what: str = "seed must be an integer") -> int:
     return seed
 
 
+def _exact(x: float) -> str:
+    """``x`` written short (``0.003``, ``5``) when that reads back as ``x``, else in full
+    (``0.001234567``, where ``:g`` gives 0.00123457): a command that reruns another value
+    would not continue its experiment."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
 def _check_run(cfg, model: str, seed) -> None:
     """The arguments of one run, named, before its held-out set is drawn."""
     if not isinstance(cfg, ExperimentConfig):
@@ -128,10 +136,10 @@ class ExperimentConfig:
         words = ["lstmlab", "experiment", self.task, "--lengths", *map(str, self.lengths),
                  "--models", *self.models, "--seeds", *map(str, self.seeds),
                  "--budget", str(self.budget), "--hidden", str(self.hidden),
-                 "--batch", str(self.batch), "--lr", f"{self.lr:g}", "--clip", f"{self.clip:g}",
-                 "--forget-bias", f"{self.forget_bias:g}", "--input-bias", f"{self.input_bias:g}",
-                 "--eval-every", str(self.eval_every),
-                 "--eval-size", str(self.eval_size), "--target", f"{self.target:g}"]
+                 "--batch", str(self.batch), "--lr", _exact(self.lr), "--clip", _exact(self.clip),
+                 "--forget-bias", _exact(self.forget_bias),
+                 "--input-bias", _exact(self.input_bias), "--eval-every", str(self.eval_every),
+                 "--eval-size", str(self.eval_size), "--target", _exact(self.target)]
         return " ".join(words + ([] if self.stop_when_solved else ["--no-stop"]))
 
     @classmethod
