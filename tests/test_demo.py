@@ -12,7 +12,7 @@ from lstmlab.cli import main
 
 def test_quick_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "lecture"
-    assert main(["demo", "--quick", "--out", str(out), "--seed", "1"]) == 0
+    assert main(["demo", "--quick", "--out", str(out), "--seed", "1", "--length", "20"]) == 0
     printed = capsys.readouterr().out
     for part in ("1. Vanishing gradients", "2. Adding problem, T=12", "3. Summary", "RNN (tanh)",
                  "LSTM, forget bias 3", "report:"):
@@ -32,6 +32,8 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     for data in images:
         assert base64.b64decode(data, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
     assert "http://" not in html and "https://" not in html  # self-contained
+    # the command that reruns it, with the option given (it said 'lstmlab demo --quick --seed 1')
+    assert "Reproduce with: lstmlab demo --quick --seed 1 --length 20." in html
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
 
 

@@ -18,7 +18,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,11 @@ from .gates import record_gates
 from .lecture import (adding_exact_length, adding_flow, flow_at_init, gate_statistics,
                       vanishing_gradients)
 from .report import Report
+
+
+# The settings ``lstmlab demo`` takes as options, by field.
+DEMO_OPTIONS = {"length": "--length", "hidden": "--hidden", "batch": "--batch",
+                "adding_length": "--adding-length", "budget": "--budget"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,19 @@ class DemoConfig:
                                 forget_bias=self.forget_bias, input_bias=self.input_bias,
                                 eval_every=self.eval_every, eval_size=self.eval_size)
 
+    def command(self) -> str:
+        """What reruns this demo (``out`` aside): the ``lstmlab demo`` command line, or the
+        Python call when a setting has no option on the command line (``lr``, say)."""
+        base = DemoConfig.quick_version() if self.quick else DemoConfig()
+        differs = [f.name for f in fields(self) if getattr(self, f.name) != getattr(base, f.name)
+                   and f.name not in ("out", "seed", "quick")]
+        if any(name not in DEMO_OPTIONS for name in differs):
+            return f"run_demo({self!r})"
+        words = ["lstmlab", "demo"] + ["--quick"] * self.quick + ["--seed", str(self.seed)]
+        for name in differs:
+            words += [DEMO_OPTIONS[name], str(getattr(self, name))]
+        return " ".join(words)
+
     @classmethod
     def quick_version(cls, **kw) -> "DemoConfig":
         base = dict(length=30, hidden=8, batch=4, adding_length=12, adding_hidden=8,
@@ -106,8 +124,7 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     rep = Report("The lecture, measured: RNN vs LSTM",
-                 f"lstmlab demo{' --quick' if cfg.quick else ''} (seed {cfg.seed}); "
-                 f"Python {platform.python_version()}, NumPy {np.__version__}")
+                 f"{cfg.command()}; Python {platform.python_version()}, NumPy {np.__version__}")
     summary: dict = {"config": asdict(cfg)}
     rows, ks, flows = _section_gradients(cfg, rep, summary, log)
     results, nets = _section_adding(cfg, rep, summary, log)
@@ -116,9 +133,8 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
     seconds = time.perf_counter() - t_start
     rep.section("4. Summary", "summary")
     rep.table(["claim", "measured", "value"], [list(c) for c in claims])
-    rep.text(f"Wall time {seconds:.0f} s. Reproduce with: lstmlab demo"
-             f"{' --quick' if cfg.quick else ''} --seed {cfg.seed}. The longer experiments and "
-             "their exact commands are in docs/lecture.md.", note=True)
+    rep.text(f"Wall time {seconds:.0f} s. Reproduce with: {cfg.command()}. The longer "
+             "experiments and their exact commands are in docs/lecture.md.", note=True)
     summary.update(claims=[dict(zip(("claim", "measured", "value"), c)) for c in claims],
                    seconds=seconds)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
