@@ -232,3 +232,15 @@ def test_the_stored_command_runs_exactly_its_configuration():
                              stop_when_solved=not a.no_stop)
     assert again == cfg
     assert "--lr 0.003 --clip 1 " in ExperimentConfig(task="copy", lengths=(3,)).command()
+
+
+def test_experiment_help_gives_the_grids_defaults(capsys):
+    from lstmlab.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    a = build_parser().parse_args(["experiment", "adding", "--lengths", "11"])
+    assert f"(default: {' '.join(a.models)})" in text and "(default: rnn lstm)" in text
+    assert f"(default: {' '.join(map(str, a.seeds))})" in text
+    assert "(adding: at least 11)" in text

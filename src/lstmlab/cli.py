@@ -778,9 +778,11 @@ def _add_experiment(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=["adding", "copy"])
     p.add_argument("--lengths", type=_positive, nargs="+", required=True, metavar="T",
-                   help="task lengths T")
-    p.add_argument("--models", nargs="+", choices=["rnn", "lstm"], default=["rnn", "lstm"])
-    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
+                   help="task lengths T (adding: at least 11)")
+    p.add_argument("--models", nargs="+", choices=["rnn", "lstm"], default=["rnn", "lstm"],
+                   help="models compared (default: rnn lstm)")
+    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2],
+                   help="one run per seed, model and length (default: 0 1 2)")
     p.add_argument("--budget", type=_positive, default=128_000,
                    help="training sequences per run (default 128000)")
     p.add_argument("--hidden", type=_positive, default=32, help="hidden units (default 32)")
