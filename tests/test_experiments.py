@@ -244,3 +244,17 @@ def test_experiment_help_gives_the_grids_defaults(capsys):
     assert f"(default: {' '.join(a.models)})" in text and "(default: rnn lstm)" in text
     assert f"(default: {' '.join(map(str, a.seeds))})" in text
     assert "(adding: at least 11)" in text
+
+
+def test_a_run_whose_weights_diverge_is_named(tmp_path, capsys):
+    # --lr 1e308: the first update made the weights infinite, and the next step failed inside
+    # the network with "x contains NaN or inf"
+    cfg = ExperimentConfig(task="copy", lengths=(1,), models=("lstm",), seeds=(0,),
+                           **{**TINY, "hidden": 2, "lr": 1e308})
+    with pytest.raises(ValueError, match=r"the lstm run at T=1, seed 0 diverged after 16 "
+                                         r"training sequences: an update made its weights"):
+        train_run(cfg, "lstm", 1, 0)
+    assert main(["experiment", "copy", "--lengths", "1", "--models", "lstm", "--seeds", "0",
+                 "--budget", "32", "--hidden", "2", "--eval-size", "4", "--lr", "1e308",
+                 "--out", str(tmp_path), "--quiet"]) == 2
+    assert "(--lr 1e+308, --clip 1)" in capsys.readouterr().err

@@ -806,7 +806,7 @@ def _add_experiment(sub):
     p.add_argument("--force", action="store_true",
                    help="overwrite the report of another command in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=cmd_experiment)
+    p.set_defaults(func=cmd_experiment, flags={"lr": "--lr", "clip": "--clip"})
 
 
 def cmd_experiment(args) -> int:

@@ -302,6 +302,7 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
         norm = clip_grad_norm(grads, cfg.clip) if cfg.clip > 0 else 0.0
         if math.isfinite(loss) and math.isfinite(norm):
             opt.step(grads)
+            _refuse_diverged(net, cfg, model, T, seed, seen + n)
         seen += n
         if seen >= next_eval or seen >= cfg.budget:
             next_eval += cfg.eval_every
@@ -320,6 +321,16 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
                 break
     return RunResult(cfg.task, model, T, seed, seen, solved_at, error, score, task.baseline,
                      time.perf_counter() - t0, curve), net
+
+
+def _refuse_diverged(net, cfg: ExperimentConfig, model: str, T: int, seed: int, seen: int) -> None:
+    """Stop a run whose weights an update made infinite or NaN (a learning rate far too
+    large): every later step would fail inside the network on its NaN activations."""
+    if all(np.isfinite(w).all() for w in net.params().values()):
+        return
+    raise ValueError(f"the {model} run at T={T}, seed {seed} diverged after {seen:,} training "
+                     f"sequences: an update made its weights infinite or NaN (lr={cfg.lr:g}, "
+                     f"clip={cfg.clip:g}); a smaller learning rate keeps them finite")
 
 
 def run_experiment(cfg: ExperimentConfig, log=None, on_result=None, done=()) -> list[RunResult]:
