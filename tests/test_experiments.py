@@ -137,7 +137,11 @@ def test_experiment_cli_prints_a_table_and_continues_where_it_stopped(tmp_path, 
     assert main(args) == 0  # the same command again: nothing to redo
     assert "4 run(s) already done" in capsys.readouterr().err
     assert main(args[:-1] + ["--budget", "48"]) == 2
-    assert "other settings" in capsys.readouterr().err
+    err = capsys.readouterr().err  # which setting differs, and the command that continues it
+    assert "other settings (--budget 32 there): rerun its command to continue it (" \
+        f"{stored['command']})" in err
+    assert main(args[:-1] + ["--no-stop"]) == 2
+    assert "other settings (without --no-stop there)" in capsys.readouterr().err
 
 
 def test_the_lstm_starts_with_its_gate_biases_shifted():

@@ -444,15 +444,35 @@ def load_results(path, cfg: ExperimentConfig) -> list[RunResult]:
         return []
     try:
         stored = json.loads(path.read_text())
-        same = ExperimentConfig.from_json(stored["config"]) == cfg
+        theirs = ExperimentConfig.from_json(stored["config"])
         runs = [RunResult(**r) for r in stored["runs"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path} is not a readable lstmlab experiment ({exc}); choose another "
                          f"--out") from None
-    if not same:
-        raise ValueError(f"{path} holds an experiment with other settings; choose another --out "
-                         f"(nothing was overwritten)")
+    if theirs != cfg:  # the options that differ, as the two commands write them
+        ours, stored_words = _options(cfg.command()), _options(theirs.command())
+        differ = [(f"the {stored_words[flag]} task" if flag == "task" else
+                   f"{flag} {stored_words[flag]}".strip()) if flag in stored_words else
+                  f"without {flag}" for flag in dict.fromkeys([*stored_words, *ours])
+                  if stored_words.get(flag) != ours.get(flag)]
+        raise ValueError(f"{path} holds an experiment with other settings ({', '.join(differ)} "
+                         f"there): rerun its command to continue it ({theirs.command()}), or "
+                         f"choose another --out (nothing was overwritten)")
     return runs
+
+
+def _options(command: str) -> dict[str, str]:
+    """``--flag value ...`` of an :meth:`ExperimentConfig.command` line, by flag (the task
+    under ``task``; a flag without a value, ``--no-stop``, maps to '')."""
+    words = command.split()[2:]
+    out, flag = {"task": words[0]}, None
+    for w in words[1:]:
+        if w.startswith("--"):
+            flag = w
+            out[flag] = ""
+        else:
+            out[flag] = (out[flag] + " " + w).strip()
+    return out
 
 
 def save_results(path, cfg: ExperimentConfig, results: list[RunResult]) -> None:
