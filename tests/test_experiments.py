@@ -262,3 +262,13 @@ def test_a_run_whose_weights_diverge_is_named(tmp_path, capsys):
                  "--budget", "32", "--hidden", "2", "--eval-size", "4", "--lr", "1e308",
                  "--out", str(tmp_path), "--quiet"]) == 2
     assert "(--lr 1e+308, --clip 1)" in capsys.readouterr().err
+
+
+def test_a_results_file_that_cannot_be_read_is_named(tmp_path):
+    from lstmlab.insight.experiments import load_results
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    (tmp_path / "results.json").mkdir()
+    with pytest.raises(ValueError, match=r"results.json is not a readable lstmlab experiment "
+                                         r"\(.*Is a directory.*\); choose another --out"):
+        load_results(tmp_path / "results.json", cfg)

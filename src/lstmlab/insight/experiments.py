@@ -446,7 +446,7 @@ def load_results(path, cfg: ExperimentConfig) -> list[RunResult]:
         stored = json.loads(path.read_text())
         theirs = ExperimentConfig.from_json(stored["config"])
         runs = [RunResult(**r) for r in stored["runs"]]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # OSError: a folder, unreadable
         raise ValueError(f"{path} is not a readable lstmlab experiment ({exc}); choose another "
                          f"--out") from None
     if theirs != cfg:  # the options that differ, as the two commands write them
