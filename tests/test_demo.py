@@ -47,7 +47,7 @@ def test_demo_refuses_a_gradient_flow_length_with_no_step_back(tmp_path, capsys)
     assert "--length must be at least 2" in capsys.readouterr().err
     assert not (tmp_path / "one").exists()
     assert main(["demo", "--quick", "--out", str(tmp_path / "two"), "--length", "2"]) == 0
-    assert "||dL/dh|| 1 steps back" in capsys.readouterr().out
+    assert "||dL/dh|| 1 step back," in capsys.readouterr().out  # not "1 steps back"
 
 
 def test_demo_help_gives_the_defaults_of_both_versions(capsys):

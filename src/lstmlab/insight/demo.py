@@ -286,11 +286,12 @@ def _claims(rows, ks, flows, results, stats, TA):
     rnn_row = next(rel for m, p, rel in rows if m.startswith("RNN"))
     lstm_c = [rel for m, p, rel in rows if m.startswith("LSTM") and p == "C"]
     k = ks[-1]
+    back = f"{k} step{'' if k == 1 else 's'} back"
     lstm = results["lstm"]
     claims = [
-        ("RNN gradient vanishes", f"||dL/dh|| {k} steps back, RNN at init", _sci(rnn_row[k])),
+        ("RNN gradient vanishes", f"||dL/dh|| {back}, RNN at init", _sci(rnn_row[k])),
         ("LSTM cell state carries it",
-         f"||dL/dC|| {k} steps back, LSTM forget bias {flows[-1][0].split()[-1]}",
+         f"||dL/dC|| {back}, LSTM forget bias {flows[-1][0].split()[-1]}",
          _sci(lstm_c[-1][k]) if lstm_c else "-"),
         ("RNN fails at long lags", f"adding T={TA}: RNN held-out fraction solved",
          f"{results['rnn'].score:.3f}"),
