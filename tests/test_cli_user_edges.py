@@ -104,3 +104,10 @@ def test_explore_save_refuses_to_overwrite_what_it_reads(charlm, tmp_path, capsy
     assert main(["explore", str(ckpt), str(text), "--save", str(target)]) == 2
     assert f"is the {which} this command reads" in capsys.readouterr().err
     assert target.read_bytes() == before
+
+
+def test_evaluate_counts_one_scored_character_in_the_singular(charlm, tmp_path, capsys):
+    two = tmp_path / "two.txt"
+    two.write_text("th")  # the first character is read, the second scored
+    assert main(["evaluate", str(charlm), str(two)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("(1 character scored)")

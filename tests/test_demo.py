@@ -5,12 +5,14 @@ import base64
 import json
 import re
 
+import pytest
+
 from lstmlab.cli import main
 
 
 def test_quick_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "lecture"
-    assert main(["demo", "--quick", "--out", str(out), "--seed", "1"]) == 0
+    assert main(["demo", "--quick", "--out", str(out), "--seed", "1", "--length", "20"]) == 0
     printed = capsys.readouterr().out
     for part in ("1. Vanishing gradients", "2. Adding problem, T=12", "3. Summary", "RNN (tanh)",
                  "LSTM, forget bias 3", "report:"):
@@ -30,6 +32,8 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     for data in images:
         assert base64.b64decode(data, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
     assert "http://" not in html and "https://" not in html  # self-contained
+    # the command that reruns it, with the option given (it said 'lstmlab demo --quick --seed 1')
+    assert "Reproduce with: lstmlab demo --quick --seed 1 --length 20." in html
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
 
 
@@ -43,4 +47,35 @@ def test_demo_refuses_a_gradient_flow_length_with_no_step_back(tmp_path, capsys)
     assert "--length must be at least 2" in capsys.readouterr().err
     assert not (tmp_path / "one").exists()
     assert main(["demo", "--quick", "--out", str(tmp_path / "two"), "--length", "2"]) == 0
-    assert "||dL/dh|| 1 steps back" in capsys.readouterr().out
+    assert "||dL/dh|| 1 step back," in capsys.readouterr().out  # not "1 steps back"
+
+
+def test_demo_help_gives_the_defaults_of_both_versions(capsys):
+    from lstmlab.insight.demo import DemoConfig
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # the help's lines joined
+    full, quick = DemoConfig(), DemoConfig.quick_version()
+    for flag, field in (("--length", "length"), ("--hidden", "hidden"), ("--batch", "batch"),
+                        ("--adding-length", "adding_length"), ("--budget", "budget")):
+        said = re.search(rf"{flag} {field.upper()} [^(]*\(default (\d+); (\d+) with --quick\)", text)
+        assert said, flag
+        assert (int(said[1]), int(said[2])) == (getattr(full, field), getattr(quick, field)), flag
+
+
+def test_demo_config_refuses_settings_the_demo_cannot_measure(tmp_path):
+    from lstmlab.insight.demo import DemoConfig, run_demo
+
+    cases = {"length must be at least 2": dict(length=1),
+             "adding_length must be at least 11": dict(adding_length=10),
+             "adding_hidden must be a positive integer": dict(adding_hidden=0),
+             "seed must be an integer >= 0": dict(seed=-1),
+             "forget_biases must be a non-empty tuple": dict(forget_biases=()),
+             "forget_biases must be a finite number": dict(forget_biases=(float("nan"),)),
+             "lr must be a positive number": dict(lr=0.0),
+             "quick must be True or False": dict(quick="no")}
+    for message, kwargs in cases.items():
+        with pytest.raises(ValueError, match=message):
+            run_demo(DemoConfig.quick_version(out=str(tmp_path / "d"), **kwargs))
+    assert not (tmp_path / "d").exists()  # refused before anything ran or was written

@@ -137,7 +137,11 @@ def test_experiment_cli_prints_a_table_and_continues_where_it_stopped(tmp_path, 
     assert main(args) == 0  # the same command again: nothing to redo
     assert "4 run(s) already done" in capsys.readouterr().err
     assert main(args[:-1] + ["--budget", "48"]) == 2
-    assert "other settings" in capsys.readouterr().err
+    err = capsys.readouterr().err  # which setting differs, and the command that continues it
+    assert "other settings (--budget 32 there): rerun its command to continue it (" \
+        f"{stored['command']})" in err
+    assert main(args[:-1] + ["--no-stop"]) == 2
+    assert "other settings (without --no-stop there)" in capsys.readouterr().err
 
 
 def test_the_lstm_starts_with_its_gate_biases_shifted():
@@ -201,3 +205,70 @@ def test_write_report_names_empty_results_and_writes_into_a_new_directory(tmp_pa
     assert not (tmp_path / "empty").exists()
     png, page = write_report(cfg, run_experiment(cfg), tmp_path / "new" / "dir")
     assert png.read_bytes().startswith(b"\x89PNG") and page.is_file()
+
+
+def test_one_run_names_a_model_or_seed_it_cannot_run():
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    for args, message in ((("gru", 3, 0), r"model must be one of \('rnn', 'lstm'\), got 'gru'"),
+                          (("lstm", 3, -1), "seed must be an integer >= 0, got -1"),
+                          (("lstm", 3, True), "seed must be an integer >= 0, got True")):
+        with pytest.raises(ValueError, match=message):
+            train_run(cfg, *args)
+    with pytest.raises(TypeError, match="cfg must be an ExperimentConfig, got dict"):
+        train_run(cfg.to_json(), "lstm", 3, 0)
+
+
+def test_the_stored_command_runs_exactly_its_configuration():
+    from lstmlab.cli import build_parser
+
+    cfg = ExperimentConfig(task="adding", lengths=(11, 20), models=("lstm",), seeds=(3,),
+                           lr=0.001234567, clip=0.1234567, forget_bias=2.3456789,
+                           input_bias=-1.0000001, target=0.9876543, stop_when_solved=False,
+                           **TINY)
+    words = cfg.command().split()
+    assert words[:2] == ["lstmlab", "experiment"] and "--lr" in words
+    a = build_parser().parse_args(words[1:])
+    again = ExperimentConfig(task=a.task, lengths=tuple(a.lengths), models=tuple(a.models),
+                             seeds=tuple(a.seeds), budget=a.budget, hidden=a.hidden,
+                             batch=a.batch, lr=a.lr, clip=a.clip, forget_bias=a.forget_bias,
+                             input_bias=a.input_bias, eval_every=a.eval_every,
+                             eval_size=a.eval_size, target=a.target,
+                             stop_when_solved=not a.no_stop)
+    assert again == cfg
+    assert "--lr 0.003 --clip 1 " in ExperimentConfig(task="copy", lengths=(3,)).command()
+
+
+def test_experiment_help_gives_the_grids_defaults(capsys):
+    from lstmlab.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    a = build_parser().parse_args(["experiment", "adding", "--lengths", "11"])
+    assert f"(default: {' '.join(a.models)})" in text and "(default: rnn lstm)" in text
+    assert f"(default: {' '.join(map(str, a.seeds))})" in text
+    assert "(adding: at least 11)" in text
+
+
+def test_a_run_whose_weights_diverge_is_named(tmp_path, capsys):
+    # --lr 1e308: the first update made the weights infinite, and the next step failed inside
+    # the network with "x contains NaN or inf"
+    cfg = ExperimentConfig(task="copy", lengths=(1,), models=("lstm",), seeds=(0,),
+                           **{**TINY, "hidden": 2, "lr": 1e308})
+    with pytest.raises(ValueError, match=r"the lstm run at T=1, seed 0 diverged after 16 "
+                                         r"training sequences: an update made its weights"):
+        train_run(cfg, "lstm", 1, 0)
+    assert main(["experiment", "copy", "--lengths", "1", "--models", "lstm", "--seeds", "0",
+                 "--budget", "32", "--hidden", "2", "--eval-size", "4", "--lr", "1e308",
+                 "--out", str(tmp_path), "--quiet"]) == 2
+    assert "(--lr 1e+308, --clip 1)" in capsys.readouterr().err
+
+
+def test_a_results_file_that_cannot_be_read_is_named(tmp_path):
+    from lstmlab.insight.experiments import load_results
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    (tmp_path / "results.json").mkdir()
+    with pytest.raises(ValueError, match=r"results.json is not a readable lstmlab experiment "
+                                         r"\(.*Is a directory.*\); choose another --out"):
+        load_results(tmp_path / "results.json", cfg)

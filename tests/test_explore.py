@@ -374,6 +374,20 @@ def test_save_writes_one_self_contained_page(checkpoint, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_a_saved_page_keeps_html_in_its_text_inside_the_data_block(tmp_path):
+    # An HTML file's "<!-- <script>" in the text put the parser into a state in which the
+    # data block's "</script>" did not end it: the page's own script was swallowed (Chromium
+    # showed a blank page).
+    text = 'x = "<!-- <script>"\ny = "</script>"\n'
+    model, vocab = _model("lstm", 3, 1, text=text)
+    save_page(Explorer(model, vocab, text, "t.html"), tmp_path / "page.html")
+    page = (tmp_path / "page.html").read_text()
+    block = page.split('id="saved-data">')[1].split("</script>")[0]
+    assert "<" not in block  # nothing in it that an HTML parser reads as markup
+    assert json.loads(block)["view"]["text"] == text
+    assert page.count("<script") == page.count("</script>") == 2  # data, then the app
+
+
 def test_a_text_cut_at_max_chars_is_said_with_both_lengths(checkpoint, tmp_path, capsys):
     ckpt, _ = checkpoint
     first, second = tmp_path / "a.py", tmp_path / "b.py"
@@ -414,6 +428,21 @@ def test_the_commands_bad_inputs(checkpoint, tmp_path, capsys):
     finally:
         busy.close()
 
+
+def test_a_max_chars_whose_trace_cannot_fit_in_memory_is_refused(checkpoint, capsys):
+    model, vocab = _model("lstm", 4, 2)
+    huge = 10 ** 15  # characters: petabytes of gates and states
+    with pytest.raises(ValueError, match=f"max_chars {huge:,}: a trace of that many characters "
+                                         f"of this model takes .* PiB, more than the"):
+        Explorer(model, vocab, TEXT, max_chars=huge)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="max_chars must be a positive integer"):
+            Explorer(model, vocab, TEXT, max_chars=bad)
+    ckpt, text = checkpoint
+    capsys.readouterr()
+    assert main(["explore", str(ckpt), "--max-chars", str(huge), "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert f"--max-chars {huge:,}: a trace" in err and "choose a smaller --max-chars" in err
 
 
 def test_the_command_serves_until_interrupted(checkpoint):

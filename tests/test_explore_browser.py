@@ -18,7 +18,9 @@ from lstmlab.layers.model import CharLM, CharLMConfig
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed")
 
 START = 'x = f(a, [b, "c"])\n'
-TYPED = 'def g(y):\n    # see (y)\n    return [y, "s(t"]\n' * 3
+# The emoji is one character to Python and two UTF-16 units to JavaScript: every position
+# after it must still be the server's.
+TYPED = 'def g(y):  # \U0001F642\n    # see (y)\n    return [y, "s(t"]\n' * 3
 
 
 def _explorer(cell, text=START):
@@ -123,7 +125,8 @@ def test_the_page_shows_the_models_numbers(browser):
         b.press("Home", b.CTRL)
         b.press("ArrowRight", times=a)
         b.press("ArrowRight", b.SHIFT, times=z - a)
-        assert b.eval("[text.selectionStart, text.selectionEnd]") == [a, z]
+        utf16 = [len(TYPED[:i].encode("utf-16-le")) // 2 for i in (a, z)]
+        assert b.eval("[text.selectionStart, text.selectionEnd]") == utf16 != [a, z]
         b.click("#add-span")
         b.wait("document.querySelectorAll('#ranked tr.pick').length === 10"
                " && document.documentElement.dataset.busy === '0'")

@@ -108,3 +108,43 @@ def test_keras_needs_a_keras_file_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--out must end in .keras" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_a_vocabulary_file_it_cannot_write_before_writing(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "run", "lstm", "float32")
+    (tmp_path / "m.vocab.json").mkdir()
+    for fmt in ("torch-npz", "keras-npz"):
+        assert main(["export", str(ckpt), "--format", fmt, "--out", str(tmp_path / "m.npz")]) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and "m.vocab.json" in err and "a directory" in err, err
+        assert not (tmp_path / "m.npz").exists()  # not a model file without its vocabulary
+    copy = tmp_path / "c.vocab.json"
+    copy.write_bytes(ckpt.read_bytes())
+    assert main(["export", str(copy), "--format", "torch-npz", "--out", str(tmp_path / "c.npz")]) == 2
+    assert "the CKPT this command reads" in capsys.readouterr().err
+    assert copy.read_bytes() == ckpt.read_bytes() and not (tmp_path / "c.npz").exists()
+
+
+def test_keras_that_does_not_import_on_its_backend_is_named(monkeypatch):
+    # KERAS_BACKEND=numpy where Keras' numpy backend misses jax: `lstmlab export --format
+    # keras` ended in a traceback from inside Keras; it is a MissingExtra, one line in the CLI
+    import importlib.util
+
+    from lstmlab import LSTM, Embedding, Linear
+    from lstmlab._extras import MissingExtra
+    from lstmlab.interop import keras_charlm
+
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("Keras is not installed")
+    before = set(sys.modules)
+    for name in [n for n in sys.modules if n == "keras" or n.startswith("keras.")]:
+        monkeypatch.delitem(sys.modules, name)  # Keras imported afresh, on the backend below
+    monkeypatch.setitem(sys.modules, "jax", None)
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    try:
+        with pytest.raises(MissingExtra, match=r"does not import on its backend "
+                                               r"KERAS_BACKEND='numpy' \(.*jax"):
+            keras_charlm(Embedding(5, 2), LSTM(2, 3), Linear(3, 5))
+    finally:
+        for name in set(sys.modules) - before:  # the half-imported Keras goes
+            del sys.modules[name]

@@ -156,3 +156,12 @@ def test_insight_runs_a_zoneout_lstm_as_it_evaluates():
             dh += one.backward(dy[t + 1:])[1][0][0]
         expected.append(np.linalg.norm(dh))
     np.testing.assert_allclose(gradient_flow(one, x, dy=dy).dh_norm[0], expected, rtol=1e-10)
+
+
+def test_decay_names_a_layer_the_flow_does_not_have():
+    layer = lstmlab.LSTM(2, 3, num_layers=2, rng=np.random.default_rng(0))
+    flow = gradient_flow(layer, np.random.default_rng(1).normal(size=(4, 2, 2)))
+    for bad in (2, -3, 0.0, True, "top"):
+        with pytest.raises(ValueError, match=r"layer must be an integer in \[-2, 1\]"):
+            flow.decay(bad)
+    np.testing.assert_array_equal(flow.decay(-2)["C"], flow.decay(0)["C"])

@@ -212,10 +212,12 @@ def test_inspect_and_explore_name_a_layer_norm_checkpoint(tmp_path, capsys):
                  "--batch-size", "2", "--quiet"]) == 0
     ckpt = str(tmp_path / "r" / "last.ckpt")
     for argv in (["inspect", ckpt, "--text", "abc", "--out", str(tmp_path / "o")],
-                 ["explore", ckpt, str(corpus), "--save", str(tmp_path / "page.html")]):
+                 ["explore", ckpt, str(corpus), "--save", str(tmp_path / "page.html"),
+                  "--max-chars", "5"]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "a layer-normalised LSTM (trained with --layer-norm)" in err, err
+        assert "--max-chars" not in err  # no advice on a text that cannot be looked at
         assert "record_gates" not in err and "peepholes" not in err  # not the library's words
 
 
@@ -250,3 +252,46 @@ def test_text_signals_and_correlations_name_what_they_cannot_read():
         correlations(np.ones((3, 2)), {})
     with pytest.raises(ValueError, match="signals is empty"):
         find_units([np.ones((3, 2))], {})
+
+
+@pytest.fixture(scope="module")
+def code_checkpoint(tmp_path_factory):
+    """A one-step char-LM whose vocabulary has what Python source holds: tabs, backslashes."""
+    d = tmp_path_factory.mktemp("inspect")
+    corpus = d / "code.py"
+    corpus.write_text('def f(x):\n\treturn x + "a\\n"  # (b)\n' * 30)
+    assert main(["train", str(corpus), "--out", str(d / "run"), "--steps", "1", "--hidden", "4",
+                 "--layers", "1", "--embed", "2", "--seq-len", "10", "--batch-size", "2",
+                 "--quiet"]) == 0
+    return d / "run" / "last.ckpt"
+
+
+def test_inspect_text_reads_newline_tab_and_backslash_escapes(code_checkpoint, tmp_path, capsys):
+    capsys.readouterr()
+    # As a shell passes them on: \n and \t are a newline and a tab, and \\ is a backslash,
+    # so Python's "a\n" (a backslash, then n, inside quotes) can be written as "a\\n".
+    typed = 'def f(x):\\n\\treturn x + "a\\\\n"'
+    assert main(["inspect", str(code_checkpoint), "--text", typed, "--out", str(tmp_path)]) == 0
+    meant = 'def f(x):\n\treturn x + "a\\n"'
+    assert f"{len(meant)} characters from --text" in capsys.readouterr().out
+    html = (tmp_path / "inspect.html").read_text()
+    assert html.count("⏎") == html.count("class='chars'")  # one newline in each coloured text
+    assert main(["inspect", str(code_checkpoint), "--text", "a\\x", "--unknown", "replace",
+                 "--out", str(tmp_path)]) == 0
+    assert "3 characters from --text" in capsys.readouterr().out  # other backslashes stay
+
+
+def test_inspect_names_an_empty_text_flag(code_checkpoint, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["inspect", str(code_checkpoint), "--text", "", "--out", str(tmp_path)]) == 2
+    assert "--text is empty" in capsys.readouterr().err
+
+
+def test_the_unit_search_refuses_states_that_are_not_finite():
+    signals = text_signals("f(x)\n")
+    cells = np.random.default_rng(0).normal(size=(5, 3))
+    cells[2, 1] = np.nan  # a model whose training diverged
+    with pytest.raises(ValueError, match="states must be finite, got nan"):
+        find_units([cells], signals)
+    with pytest.raises(ValueError, match="signals must be finite, got inf"):
+        correlations(np.ones((5, 2)), {"x": [0, 1, np.inf, 0, 1]})

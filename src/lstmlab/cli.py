@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -245,6 +246,18 @@ examples:
 """
 
 EXPORT_EXTRAS = {"onnx": "onnx", "torch": "torch", "keras": "keras"}
+SIDE_FILE_FORMATS = ("keras", "torch-npz", "keras-npz")  # these write <out>.vocab.json beside
+
+
+def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
+    """Refuse, before anything is written, an --out whose <out>.vocab.json cannot be written
+    or is the checkpoint: the export would stop half done, its model file without its
+    vocabulary, or destroy what it reads."""
+    where = f"--out {out!r}: its vocabulary goes to {str(side)!r} beside it, which is"
+    if side.is_dir():
+        raise ValueError(f"{where} a directory; choose another --out")
+    if side.exists() and Path(checkpoint).exists() and os.path.samefile(side, checkpoint):
+        raise ValueError(f"{where} the CKPT this command reads; choose another --out")
 
 
 def _add_export(sub):
@@ -271,9 +284,11 @@ def cmd_export(args) -> int:
     if args.format == "keras" and out.suffix != ".keras":
         raise ValueError(f"--out must end in .keras for --format keras (keras.saving.load_model "
                          f"opens only those), got {args.out!r}")
+    side = out.with_name(out.stem + ".vocab.json")
+    if args.format in SIDE_FILE_FORMATS:
+        _check_side_file(side, args.out, args.checkpoint)
     model, vocab, _ = load_charlm(args.checkpoint)
     pieces = {"embed": model.embed, "rnn": model.rnn, "head": model.head}
-    side = out.with_name(out.stem + ".vocab.json")
     described = json.dumps({"vocab": vocab.to_json(), "model": model.config.to_json()}, indent=1)
     if args.format == "onnx":
         from .interop import to_onnx
@@ -663,7 +678,7 @@ def cmd_evaluate(args) -> int:
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
     print(f"{args.file}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
-          f"({n:,} characters scored)")
+          f"({n:,} character{'' if n == 1 else 's'} scored)")
     return 0
 
 
@@ -675,15 +690,16 @@ def _add_demo(sub):
     p.add_argument("--quick", action="store_true", help="tiny networks and budget: seconds, not minutes")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--length", type=_positive, default=None,
-                   help="T of the gradient-flow section (default 100)")
+                   help="T of the gradient-flow section, at least 2 (default 100; 30 with --quick)")
     p.add_argument("--hidden", type=_positive, default=None,
-                   help="H of the gradient-flow section (default 64)")
+                   help="H of the gradient-flow section (default 64; 8 with --quick)")
     p.add_argument("--batch", type=_positive, default=None,
-                   help="sequences in the gradient-flow batch (default 32)")
+                   help="sequences in the gradient-flow batch (default 32; 4 with --quick)")
     p.add_argument("--adding-length", type=_positive, default=None,
-                   help="T of the adding problem (default 100; at least 11)")
+                   help="T of the adding problem, at least 11 (default 100; 12 with --quick)")
     p.add_argument("--budget", type=_positive, default=None,
-                   help="training sequences per network (default 128000; a network stops once solved)")
+                   help="training sequences per network; a network stops once solved (default "
+                        "128000; 256 with --quick)")
     p.add_argument("--force", action="store_true",
                    help="overwrite the report of another command in --out")
     p.set_defaults(func=cmd_demo)
@@ -778,9 +794,11 @@ def _add_experiment(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=["adding", "copy"])
     p.add_argument("--lengths", type=_positive, nargs="+", required=True, metavar="T",
-                   help="task lengths T")
-    p.add_argument("--models", nargs="+", choices=["rnn", "lstm"], default=["rnn", "lstm"])
-    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
+                   help="task lengths T (adding: at least 11)")
+    p.add_argument("--models", nargs="+", choices=["rnn", "lstm"], default=["rnn", "lstm"],
+                   help="models compared (default: rnn lstm)")
+    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2],
+                   help="one run per seed, model and length (default: 0 1 2)")
     p.add_argument("--budget", type=_positive, default=128_000,
                    help="training sequences per run (default 128000)")
     p.add_argument("--hidden", type=_positive, default=32, help="hidden units (default 32)")
@@ -804,7 +822,7 @@ def _add_experiment(sub):
     p.add_argument("--force", action="store_true",
                    help="overwrite the report of another command in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=cmd_experiment)
+    p.set_defaults(func=cmd_experiment, flags={"lr": "--lr", "clip": "--clip"})
 
 
 def cmd_experiment(args) -> int:
@@ -856,7 +874,8 @@ def _add_inspect(sub):
                        description=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--text", help="the text to read (escapes like \\n are not interpreted by the shell)")
+    g.add_argument("--text", help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
+                                  "a tab and a backslash (shells pass them on as typed)")
     g.add_argument("--file", help="read the text from this UTF-8 file")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
@@ -869,6 +888,17 @@ def _add_inspect(sub):
     p.set_defaults(func=cmd_inspect)
 
 
+_TEXT_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def _unescape_text(text: str) -> str:
+    """``--text`` as meant: a shell passes ``\\n`` on as a backslash and an n, so ``\\n``,
+    ``\\t`` and ``\\\\`` stand for a newline, a tab and a backslash, read in one pass from the
+    left (``\\\\n`` is a backslash, then n: the way to write Python's ``"\\n"``); any other
+    backslash stays as typed."""
+    return re.sub(r"\\([nt\\])", lambda m: _TEXT_ESCAPES[m.group(1)], text)
+
+
 def cmd_inspect(args) -> int:
     from .insight.inspection import inspect_text
     from .training.lm import load_charlm
@@ -878,8 +908,9 @@ def cmd_inspect(args) -> int:
         from .data.text import read_text_files
         text, source = read_text_files([args.file], max_chars=args.max_chars), args.file
     else:
-        text, source = args.text.replace("\\n", "\n").replace("\\t", "\t"), "--text"
-        text = text[: args.max_chars]
+        text, source = _unescape_text(args.text)[: args.max_chars], "--text"
+        if not text:
+            raise ValueError("--text is empty: give the characters to read (or --file)")
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
@@ -921,7 +952,7 @@ def _add_explore(sub):
                    help="longest text read from the files or typed (default 10000)")
     p.add_argument("--save", metavar="PAGE.html", type=_output_file,
                    help="write a static, self-contained page of the views instead of serving")
-    p.set_defaults(func=cmd_explore)
+    p.set_defaults(func=cmd_explore, flags={"max_chars": "--max-chars"})
 
 
 def cmd_explore(args) -> int:
@@ -931,11 +962,13 @@ def cmd_explore(args) -> int:
         print(f"lstmlab explore: error: needs the package {exc.name!r}, a dependency of "
               f"lstmlab: pip install {exc.name}", file=sys.stderr)
         return 2
+    from .insight.gates import refuse_layer_norm_charlm
     from .training.lm import load_charlm
 
     for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
         refuse_overwriting_inputs(args.save, "--save", {name: path})
     model, vocab, _ = load_charlm(args.checkpoint)
+    refuse_layer_norm_charlm(model)  # before the files are read and their length reported
     text = ""
     if args.files:
         from .data.text import count_text_chars, read_text_files

@@ -99,7 +99,10 @@ def save_page(explorer: Explorer, path) -> int:
              "view": explorer.view({"text": text, "units": _saved_units(trace, field)}),
              "hypotheses": explorer.hypotheses({"text": text, "field": field}),
              "saturation": explorer.saturation({"text": text})}
-    data = json.dumps(store, ensure_ascii=False).replace("</", "<\\/")  # no early </script>
+    # Every "<" as the JSON escape \u003c: the block's own text can then neither end it early
+    # ("</script>") nor switch the HTML parser into a script state in which "</script>" does
+    # not end it ("<!--" followed by "<script", as an HTML file in the text box holds).
+    data = json.dumps(store, ensure_ascii=False).replace("<", "\\u003c")
     page = static_text("index.html")
     page = page.replace('<link rel="stylesheet" href="/static/style.css">',
                         "<style>\n" + static_text("style.css") + "</style>")

@@ -31,6 +31,8 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .._checks import positive_int
+from .._memory import UNKNOWN_MEMORY, format_bytes, machine_memory
 from ..insight.units import SIGNAL_DOCS
 from . import analysis
 
@@ -70,14 +72,23 @@ class Explorer:
     def __init__(self, model, vocab, corpus: str = "", source: str = "", max_chars: int = 5000):
         self.model, self.vocab = model, vocab
         self.corpus, self.source = corpus, source
-        self.max_chars = max_chars
+        self.max_chars = positive_int(max_chars, "max_chars")
         self._lock = threading.Lock()  # one computation at a time: the machine is small
         self._traces: OrderedDict[str, analysis.Trace] = OrderedDict()
-        self.fields, self.gates = self._field_names()
+        one = analysis.trace_text(self.model, self.vocab, self.vocab.chars[0])
+        self.fields, self.gates = list(one.fields), list(one.gates)
+        self._check_memory(one)
 
-    def _field_names(self):
-        t = analysis.trace_text(self.model, self.vocab, self.vocab.chars[0])
-        return list(t.fields), list(t.gates)
+    def _check_memory(self, one: analysis.Trace) -> None:
+        """Refuse a ``max_chars`` whose trace cannot fit in this machine's memory (``one``: the
+        trace of one character): a text that long would end the server in a MemoryError or
+        the system's out-of-memory killer, after the page had been promised it."""
+        per_char = sum(a.nbytes for a in one.fields.values()) + one.probs.nbytes
+        need, limit = per_char * self.max_chars, machine_memory() or UNKNOWN_MEMORY
+        if need > limit:
+            raise ValueError(f"max_chars {self.max_chars:,}: a trace of that many characters "
+                             f"of this model takes {format_bytes(need)}, more than the "
+                             f"{format_bytes(limit)} of memory here; choose a smaller max_chars")
 
     def trace(self, text) -> analysis.Trace:
         if not isinstance(text, str):

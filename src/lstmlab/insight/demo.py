@@ -18,17 +18,24 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from .._checks import finite_float, positive_int, true_or_false
 from ..training.checkpoint import atomic_write_text
-from .experiments import ExperimentConfig, held_out, initial_net, make_task, train_run
+from .experiments import (ExperimentConfig, check_seed, held_out, initial_net, make_task,
+                          train_run)
 from .gates import record_gates
 from .lecture import (adding_exact_length, adding_flow, flow_at_init, gate_statistics,
                       vanishing_gradients)
 from .report import Report
+
+
+# The settings ``lstmlab demo`` takes as options, by field.
+DEMO_OPTIONS = {"length": "--length", "hidden": "--hidden", "batch": "--batch",
+                "adding_length": "--adding-length", "budget": "--budget"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,52 @@ class DemoConfig:
     eval_size: int = 2_000
     quick: bool = False
 
+    def __post_init__(self):
+        """Every field checked before any section runs: a length of 1 would report the
+        gradient 0 steps back (1.0) as the vanished one, and a bad training setting would
+        stop the demo only after section 1."""
+        for name in ("length", "hidden", "batch", "adding_length", "adding_hidden", "budget",
+                     "eval_every", "eval_size"):
+            positive_int(getattr(self, name), name)
+        check_seed(self.seed)
+        if self.length < 2:
+            raise ValueError(f"length must be at least 2, got {self.length}: section 1 measures "
+                             f"the gradient k >= 1 steps back, and one step has none before it")
+        if self.adding_length < 11:
+            raise ValueError(f"adding_length must be at least 11, got {self.adding_length}: the "
+                             f"adding problem's first mark lies in the first ten pairs, before "
+                             f"the last one")
+        if isinstance(self.forget_biases, (str, bytes)) or not isinstance(self.forget_biases,
+                                                                          (tuple, list)) \
+                or not self.forget_biases:
+            raise ValueError(f"forget_biases must be a non-empty tuple of numbers (the LSTMs "
+                             f"of section 1), got {self.forget_biases!r}")
+        object.__setattr__(self, "forget_biases",
+                           tuple(finite_float(b, "forget_biases") for b in self.forget_biases))
+        true_or_false(self.quick, "quick", ValueError)
+        self.adding_config()  # the training settings, checked by the experiment's own rules
+
+    def adding_config(self) -> ExperimentConfig:
+        """Section 2's experiment: RNN and LSTM at ``adding_length``, one seed."""
+        return ExperimentConfig(task="adding", lengths=(self.adding_length,),
+                                models=("rnn", "lstm"), seeds=(self.seed,), budget=self.budget,
+                                hidden=self.adding_hidden, lr=self.lr,
+                                forget_bias=self.forget_bias, input_bias=self.input_bias,
+                                eval_every=self.eval_every, eval_size=self.eval_size)
+
+    def command(self) -> str:
+        """What reruns this demo (``out`` aside): the ``lstmlab demo`` command line, or the
+        Python call when a setting has no option on the command line (``lr``, say)."""
+        base = DemoConfig.quick_version() if self.quick else DemoConfig()
+        differs = [f.name for f in fields(self) if getattr(self, f.name) != getattr(base, f.name)
+                   and f.name not in ("out", "seed", "quick")]
+        if any(name not in DEMO_OPTIONS for name in differs):
+            return f"run_demo({self!r})"
+        words = ["lstmlab", "demo"] + ["--quick"] * self.quick + ["--seed", str(self.seed)]
+        for name in differs:
+            words += [DEMO_OPTIONS[name], str(getattr(self, name))]
+        return " ".join(words)
+
     @classmethod
     def quick_version(cls, **kw) -> "DemoConfig":
         base = dict(length=30, hidden=8, batch=4, adding_length=12, adding_hidden=8,
@@ -71,8 +124,7 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     rep = Report("The lecture, measured: RNN vs LSTM",
-                 f"lstmlab demo{' --quick' if cfg.quick else ''} (seed {cfg.seed}); "
-                 f"Python {platform.python_version()}, NumPy {np.__version__}")
+                 f"{cfg.command()}; Python {platform.python_version()}, NumPy {np.__version__}")
     summary: dict = {"config": asdict(cfg)}
     rows, ks, flows = _section_gradients(cfg, rep, summary, log)
     results, nets = _section_adding(cfg, rep, summary, log)
@@ -81,9 +133,8 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
     seconds = time.perf_counter() - t_start
     rep.section("4. Summary", "summary")
     rep.table(["claim", "measured", "value"], [list(c) for c in claims])
-    rep.text(f"Wall time {seconds:.0f} s. Reproduce with: lstmlab demo"
-             f"{' --quick' if cfg.quick else ''} --seed {cfg.seed}. The longer experiments and "
-             "their exact commands are in docs/lecture.md.", note=True)
+    rep.text(f"Wall time {seconds:.0f} s. Reproduce with: {cfg.command()}. The longer "
+             "experiments and their exact commands are in docs/lecture.md.", note=True)
     summary.update(claims=[dict(zip(("claim", "measured", "value"), c)) for c in claims],
                    seconds=seconds)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
@@ -140,11 +191,7 @@ def _section_adding(cfg: DemoConfig, rep: Report, summary: dict, log):
     from . import plots
 
     TA = cfg.adding_length
-    exp = ExperimentConfig(task="adding", lengths=(TA,), models=("rnn", "lstm"), seeds=(cfg.seed,),
-                           budget=cfg.budget, hidden=cfg.adding_hidden, lr=cfg.lr,
-                           forget_bias=cfg.forget_bias, input_bias=cfg.input_bias,
-                           eval_every=cfg.eval_every,
-                           eval_size=cfg.eval_size)
+    exp = cfg.adding_config()
     log(f"[2/3] adding problem, T={TA}: RNN and LSTM, at most {cfg.budget:,} sequences each")
     task = make_task("adding", TA)
     eval_data = held_out(task, cfg.eval_size)
@@ -239,11 +286,12 @@ def _claims(rows, ks, flows, results, stats, TA):
     rnn_row = next(rel for m, p, rel in rows if m.startswith("RNN"))
     lstm_c = [rel for m, p, rel in rows if m.startswith("LSTM") and p == "C"]
     k = ks[-1]
+    back = f"{k} step{'' if k == 1 else 's'} back"
     lstm = results["lstm"]
     claims = [
-        ("RNN gradient vanishes", f"||dL/dh|| {k} steps back, RNN at init", _sci(rnn_row[k])),
+        ("RNN gradient vanishes", f"||dL/dh|| {back}, RNN at init", _sci(rnn_row[k])),
         ("LSTM cell state carries it",
-         f"||dL/dC|| {k} steps back, LSTM forget bias {flows[-1][0].split()[-1]}",
+         f"||dL/dC|| {back}, LSTM forget bias {flows[-1][0].split()[-1]}",
          _sci(lstm_c[-1][k]) if lstm_c else "-"),
         ("RNN fails at long lags", f"adding T={TA}: RNN held-out fraction solved",
          f"{results['rnn'].score:.3f}"),

@@ -45,6 +45,31 @@ TASKS = ("adding", "copy")
 MODELS = ("rnn", "lstm")
 
 
+def check_seed(seed, what: str = "seed must be an integer") -> int:
+    """``seed`` when it can seed a Generator, an integer >= 0; else a ValueError saying
+    ``what`` (NumPy's own says only "expected non-negative integer")."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{what} >= 0, got {seed!r}")
+    return seed
+
+
+def _exact(x: float) -> str:
+    """``x`` written short (``0.003``, ``5``) when that reads back as ``x``, else in full
+    (``0.001234567``, where ``:g`` gives 0.00123457): a command that reruns another value
+    would not continue its experiment."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
+def _check_run(cfg, model: str, seed) -> None:
+    """The arguments of one run, named, before its held-out set is drawn."""
+    if not isinstance(cfg, ExperimentConfig):
+        raise TypeError(f"cfg must be an ExperimentConfig, got {type(cfg).__name__}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    check_seed(seed)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: the grid and how every run in it trains (stored with the results)."""
@@ -90,9 +115,8 @@ class ExperimentConfig:
         for m in self.models:
             if m not in MODELS:
                 raise ValueError(f"models must be among {MODELS}, got {m!r}")
-        for seed in self.seeds:  # a Generator's seed
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"seeds must be integers >= 0, got {seed!r}")
+        for seed in self.seeds:
+            check_seed(seed, "seeds must be integers")
         for name in ("budget", "hidden", "batch", "eval_every", "eval_size"):
             positive_int(getattr(self, name), name)
         for name in ("lr", "clip", "target", "forget_bias", "input_bias"):
@@ -112,10 +136,10 @@ class ExperimentConfig:
         words = ["lstmlab", "experiment", self.task, "--lengths", *map(str, self.lengths),
                  "--models", *self.models, "--seeds", *map(str, self.seeds),
                  "--budget", str(self.budget), "--hidden", str(self.hidden),
-                 "--batch", str(self.batch), "--lr", f"{self.lr:g}", "--clip", f"{self.clip:g}",
-                 "--forget-bias", f"{self.forget_bias:g}", "--input-bias", f"{self.input_bias:g}",
-                 "--eval-every", str(self.eval_every),
-                 "--eval-size", str(self.eval_size), "--target", f"{self.target:g}"]
+                 "--batch", str(self.batch), "--lr", _exact(self.lr), "--clip", _exact(self.clip),
+                 "--forget-bias", _exact(self.forget_bias),
+                 "--input-bias", _exact(self.input_bias), "--eval-every", str(self.eval_every),
+                 "--eval-size", str(self.eval_size), "--target", _exact(self.target)]
         return " ".join(words + ([] if self.stop_when_solved else ["--no-stop"]))
 
     @classmethod
@@ -241,6 +265,7 @@ def initial_net(cfg: ExperimentConfig, model: str, T: int, seed: int) -> Sequenc
     ``input_bias`` on i (here), as Hochreiter & Schmidhuber (1997) started their input gates
     negative so that the cells do not fill up with the inputs before they learn what to keep.
     """
+    _check_run(cfg, model, seed)
     task = make_task(cfg.task, T)
     net = SequenceNet(task.net_config(cfg, model),
                       rng=np.random.default_rng([seed, T, 2, MODELS.index(model)]))
@@ -260,6 +285,7 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
     ``log(msg)`` receives a progress line at the evaluation that solves the task, at the last
     one, and otherwise at most every 10 seconds.
     """
+    _check_run(cfg, model, seed)
     task = make_task(cfg.task, T)
     if eval_data is None:
         eval_data = held_out(task, cfg.eval_size)
@@ -276,6 +302,7 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
         norm = clip_grad_norm(grads, cfg.clip) if cfg.clip > 0 else 0.0
         if math.isfinite(loss) and math.isfinite(norm):
             opt.step(grads)
+            _refuse_diverged(net, cfg, model, T, seed, seen + n)
         seen += n
         if seen >= next_eval or seen >= cfg.budget:
             next_eval += cfg.eval_every
@@ -294,6 +321,16 @@ def train_run(cfg: ExperimentConfig, model: str, T: int, seed: int, eval_data=No
                 break
     return RunResult(cfg.task, model, T, seed, seen, solved_at, error, score, task.baseline,
                      time.perf_counter() - t0, curve), net
+
+
+def _refuse_diverged(net, cfg: ExperimentConfig, model: str, T: int, seed: int, seen: int) -> None:
+    """Stop a run whose weights an update made infinite or NaN (a learning rate far too
+    large): every later step would fail inside the network on its NaN activations."""
+    if all(np.isfinite(w).all() for w in net.params().values()):
+        return
+    raise ValueError(f"the {model} run at T={T}, seed {seed} diverged after {seen:,} training "
+                     f"sequences: an update made its weights infinite or NaN (lr={cfg.lr:g}, "
+                     f"clip={cfg.clip:g}); a smaller learning rate keeps them finite")
 
 
 def run_experiment(cfg: ExperimentConfig, log=None, on_result=None, done=()) -> list[RunResult]:
@@ -407,15 +444,35 @@ def load_results(path, cfg: ExperimentConfig) -> list[RunResult]:
         return []
     try:
         stored = json.loads(path.read_text())
-        same = ExperimentConfig.from_json(stored["config"]) == cfg
+        theirs = ExperimentConfig.from_json(stored["config"])
         runs = [RunResult(**r) for r in stored["runs"]]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # OSError: a folder, unreadable
         raise ValueError(f"{path} is not a readable lstmlab experiment ({exc}); choose another "
                          f"--out") from None
-    if not same:
-        raise ValueError(f"{path} holds an experiment with other settings; choose another --out "
-                         f"(nothing was overwritten)")
+    if theirs != cfg:  # the options that differ, as the two commands write them
+        ours, stored_words = _options(cfg.command()), _options(theirs.command())
+        differ = [(f"the {stored_words[flag]} task" if flag == "task" else
+                   f"{flag} {stored_words[flag]}".strip()) if flag in stored_words else
+                  f"without {flag}" for flag in dict.fromkeys([*stored_words, *ours])
+                  if stored_words.get(flag) != ours.get(flag)]
+        raise ValueError(f"{path} holds an experiment with other settings ({', '.join(differ)} "
+                         f"there): rerun its command to continue it ({theirs.command()}), or "
+                         f"choose another --out (nothing was overwritten)")
     return runs
+
+
+def _options(command: str) -> dict[str, str]:
+    """``--flag value ...`` of an :meth:`ExperimentConfig.command` line, by flag (the task
+    under ``task``; a flag without a value, ``--no-stop``, maps to '')."""
+    words = command.split()[2:]
+    out, flag = {"task": words[0]}, None
+    for w in words[1:]:
+        if w.startswith("--"):
+            flag = w
+            out[flag] = ""
+        else:
+            out[flag] = (out[flag] + " " + w).strip()
+    return out
 
 
 def save_results(path, cfg: ExperimentConfig, results: list[RunResult]) -> None:

@@ -38,6 +38,11 @@ class GradientFlow:
     def decay(self, layer: int = -1) -> dict[str, np.ndarray]:
         """Norms relative to the last step's, top layer by default: 1 at t = T. A last step
         without gradient (``dhT`` all zeros, say) has nothing to compare with: ValueError."""
+        L = self.dh_norm.shape[0]
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) \
+                or not -L <= layer < L:
+            raise ValueError(f"layer must be an integer in [-{L}, {L - 1}] (this flow has {L} "
+                             f"layer{'s' if L > 1 else ''}; -1 is the top one), got {layer!r}")
         if self.dh_norm[layer, -1] == 0 or (self.dc_norm is not None
                                             and self.dc_norm[layer, -1] == 0):
             raise ValueError("the gradient at the last step is 0 (an all-zero dhT?), so there is "

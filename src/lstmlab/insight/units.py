@@ -93,7 +93,8 @@ def text_signals(text: str) -> dict[str, np.ndarray]:
 def correlations(states: np.ndarray, signals: dict[str, np.ndarray]) -> np.ndarray:
     """Pearson's r of every cell with every signal: ``states (T, H)`` -> ``(S, H)``.
 
-    A constant cell or signal has no correlation; it gets 0 (not NaN).
+    A constant cell or signal has no correlation; it gets 0 (not NaN). A value that is not
+    finite is a ValueError: its r would be NaN, not a finding.
     """
     states = np.asarray(states, np.float64)
     if states.ndim != 2:
@@ -104,6 +105,10 @@ def correlations(states: np.ndarray, signals: dict[str, np.ndarray]) -> np.ndarr
     sig = np.stack([np.asarray(v, np.float64) for v in signals.values()])  # (S, T)
     if sig.shape[1] != states.shape[0]:
         raise ValueError(f"signals have {sig.shape[1]} steps but states {states.shape[0]}")
+    for what, a, hint in (("states", states, " (from a model whose training diverged?)"),
+                          ("signals", sig, "")):
+        if not np.isfinite(a).all():  # r would come out 0, "follows nothing", for a NaN
+            raise ValueError(f"{what} must be finite, got {a[~np.isfinite(a)][0]}{hint}")
     a = states - states.mean(axis=0)  # (T, H)
     s = sig - sig.mean(axis=1, keepdims=True)  # (S, T)
     denom = np.sqrt((s ** 2).sum(axis=1))[:, None] * np.sqrt((a ** 2).sum(axis=0))[None, :]

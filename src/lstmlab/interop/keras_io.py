@@ -223,11 +223,17 @@ def keras_charlm(embed, rnn, head):
     """
     import os
 
-    from .._extras import keras_backend, require
+    from .._extras import MissingExtra, keras_backend, require
     require("keras", "lstmlab.interop.keras_charlm")
     if "KERAS_BACKEND" not in os.environ and keras_backend() is not None:
         os.environ["KERAS_BACKEND"] = keras_backend()
-    import keras
+    try:
+        import keras
+    except ImportError as exc:  # installed, but its backend misses a module (numpy's: jax)
+        raise MissingExtra(f"Keras is installed but does not import on its backend "
+                           f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r} ({exc}); install "
+                           f"what that backend needs, or set KERAS_BACKEND to an installed "
+                           f"tensorflow, jax or torch") from None
 
     kind = kind_of(rnn)
     refuse_layer_norm(rnn, "Keras")

@@ -9,9 +9,15 @@ const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  info: null, text: "", field: "h", current: [0, 0], pinned: [],
+  info: null, text: "", chars: [], field: "h", current: [0, 0], pinned: [],
   view: null, spans: [], ranked: null, busy: 0, hovered: -1, stackStart: 0,
 };
+
+// The server counts characters as Python does, by code point; a JavaScript string counts
+// UTF-16 units, two for a character beyond U+FFFF (an emoji). Every position, length and
+// slice of the text here goes through its code points, so character i is the server's i.
+const codePoints = (s) => Array.from(s);
+const pointIndex = (s, unit) => codePoints(s.slice(0, unit)).length;  // UTF-16 -> code point
 
 // -- talking to the server ----------------------------------------------------------------
 async function api(name, body) {
@@ -119,8 +125,8 @@ function drawChars() {
   box.dataset.unit = unitName(state.current);
   box.dataset.mean = mean;
   const frag = document.createDocumentFragment();
-  for (let i = 0; i < view.text.length; i++) {
-    const ch = view.text[i];
+  for (let i = 0; i < view.chars.length; i++) {
+    const ch = view.chars[i];
     const s = el("span", {"data-i": i, "data-v": values[i]}, ch === "\n" ? "↵\n" : ch);
     s.style.background = colour(values[i], state.field, mean, scale);
     frag.appendChild(s);
@@ -143,7 +149,7 @@ function showTip(i) {
   tip.textContent = "";
   tip.dataset.i = i;
   const head = el("div");
-  head.appendChild(el("b", {}, `after «${shown(view.text[i])}» (character ${i}): `));
+  head.appendChild(el("b", {}, `after «${shown(view.chars[i])}» (character ${i}): `));
   head.appendChild(document.createTextNode("next "));
   for (const [ch, p] of view.top[i]) {
     head.appendChild(el("span", {class: "pred", "data-ch": ch, "data-p": p},
@@ -186,7 +192,7 @@ function drawStack() {
   const view = state.view;
   if (!view) return;
   const k = unitIndex(state.current);
-  const T = view.text.length;
+  const T = view.chars.length;
   const a = Math.max(0, Math.min(state.stackStart || 0, T - WINDOW));
   const b = Math.min(T, a + WINDOW);
   const W = Math.max(300, box.clientWidth - 70), Hh = 46;
@@ -207,7 +213,7 @@ function drawStack() {
       for (let t = a; t < b; t++) {
         const c = svgEl("text", {x: xs(t), y: 12, "font-size": 10, "text-anchor": "middle",
                                  "font-family": "monospace"});
-        c.textContent = shown(view.text[t]);
+        c.textContent = shown(view.chars[t]);
         svg.appendChild(c);
       }
       continue;
@@ -264,6 +270,7 @@ function choose(u, field) {
 
 async function refreshView() {
   state.view = await api("view", {text: state.text, units: viewUnits()});
+  state.view.chars = codePoints(state.view.text);
   const rep = state.view.replaced;
   $("replaced").textContent = rep.length
     ? `not in the vocabulary, read as a replacement: ${rep.map(shown).join(" ")}` : "";
@@ -277,7 +284,7 @@ function drawSpans() {
   const box = $("spans");
   box.textContent = "";
   for (const [a, b] of state.spans) {
-    box.appendChild(el("span", {class: "chip"}, `${a}–${b}: «${state.text.slice(a, b).slice(0, 20)}»`));
+    box.appendChild(el("span", {class: "chip"}, `${a}–${b}: «${state.chars.slice(a, b).slice(0, 20).join("")}»`));
   }
   markSpans();
 }
@@ -342,11 +349,11 @@ async function findMatches() {
     tr.appendChild(el("td", {class: "num"}, dist === null ? "query" : dist.toFixed(4)));
     const snip = el("td", {class: "snippet"});
     const a = Math.max(0, start - 15), stop = start + res.width;
-    const win = state.text.slice(start, stop);
-    const cut = win.length > 60 ? win.slice(0, 60) + "…" : win;
-    snip.appendChild(document.createTextNode(state.text.slice(a, start).replaceAll("\n", "↵")));
-    snip.appendChild(el("mark", {}, cut.replaceAll("\n", "↵")));
-    snip.appendChild(document.createTextNode(state.text.slice(stop, stop + 15).replaceAll("\n", "↵")));
+    const part = (i, j) => state.chars.slice(i, j).join("").replaceAll("\n", "↵");
+    const cut = res.width > 60 ? part(start, start + 60) + "…" : part(start, stop);
+    snip.appendChild(document.createTextNode(part(a, start)));
+    snip.appendChild(el("mark", {}, cut));
+    snip.appendChild(document.createTextNode(part(stop, stop + 15)));
     tr.appendChild(snip);
     tr.addEventListener("click", () => markMatch(start, res.width));
     table.appendChild(tr);
@@ -446,12 +453,13 @@ async function drawSaturation() {
 // -- wiring -------------------------------------------------------------------------------
 async function refreshAll() {
   state.text = $("text").value;
-  $("count").textContent = `${state.text.length.toLocaleString()} / ` +
+  state.chars = codePoints(state.text);
+  $("count").textContent = `${state.chars.length.toLocaleString()} / ` +
     `${state.info.max_chars.toLocaleString()} characters`;
   if (!state.text) {
     throw new Error("the text is empty: type or paste some characters");
   }
-  state.spans = state.spans.filter(([a, b]) => b <= state.text.length);
+  state.spans = state.spans.filter(([a, b]) => b <= state.chars.length);
   drawSpans();
   await refreshView();
   await drawHypotheses();
@@ -512,7 +520,7 @@ async function start() {
   });
   $("chars").addEventListener("mouseover", hover);
   $("add-span").addEventListener("click", () => guarded(async () => {
-    const a = ta.selectionStart, b = ta.selectionEnd;
+    const a = pointIndex(ta.value, ta.selectionStart), b = pointIndex(ta.value, ta.selectionEnd);
     if (b <= a) throw new Error("select some characters in the text box first");
     state.spans.push([a, b]);
     drawSpans();
