@@ -1014,6 +1014,12 @@ def _blas_on_one_thread():
     return threadpool_limits(1, user_api="blas") if fast.available() else contextlib.nullcontext()
 
 
+# Options that set how much memory a command takes, named in its out-of-memory error when
+# the command has them (by their argparse names).
+_SIZE_OPTIONS = ("hidden", "layers", "embed", "batch_size", "batch", "seq_len", "lookback",
+                 "horizon", "length", "lengths", "eval_size", "max_chars", "filters")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
@@ -1024,7 +1030,7 @@ def main(argv: list[str] | None = None) -> int:
     imported by the commands, not by ``import lstmlab.cli``), is the one line
     "interrupted" and exit 130.
     """
-    command, flags = "lstmlab", {}
+    command, flags, args = "lstmlab", {}, None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -1052,8 +1058,10 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(exc, "exit_code", 130)
     except MemoryError as exc:
         detail = f" ({exc})" if str(exc) else ""
-        print(f"{command}: error: out of memory{detail}; choose smaller sizes (--hidden, "
-              f"--layers, --batch-size, ...)", file=sys.stderr)
+        sizes = [f"--{name.replace('_', '-')}" for name in _SIZE_OPTIONS
+                 if args is not None and name in vars(args)]
+        hint = f"; choose smaller sizes ({', '.join(sizes)})" if sizes else ""
+        print(f"{command}: error: out of memory{detail}{hint}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader of stdout is gone (``| head``): not an error of the command; stop
