@@ -131,3 +131,14 @@ def test_out_of_memory_names_the_commands_own_size_options(monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert f"out of memory; choose smaller sizes ({named}" in err
     assert foreign not in err
+
+
+@pytest.mark.parametrize("command", ["train", "forecast", "classify"])
+def test_dropout_with_one_layer_is_refused_naming_both_flags(tmp_path, capsys, command):
+    argv = {"train": ["train", "--layers", "1"],
+            "forecast": ["forecast", "train"],
+            "classify": ["classify", "train", "--model", "lstm"]}[command]
+    assert main([*argv, "--dropout", "0.3", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "--dropout 0.3 acts between stacked layers and --layers 1 has none" in err
+    assert not (tmp_path / "run").exists()

@@ -108,6 +108,7 @@ def perturbed(draw, shape):
 
 # -- the recurrent layers -------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:dropout=.* acts between stacked layers:UserWarning")
 @fuzz(60)
 @given(cls=st.sampled_from([lstmlab.LSTM, lstmlab.RNN]), input_size=sizes(), hidden_size=sizes(),
        num_layers=sizes(st.integers(1, 2)), bias=st.booleans(), batch_first=st.booleans(),
@@ -159,6 +160,7 @@ def _forward(layer, x, states, lengths):
     return layer.forward(x, None if states is None else states[0], lengths)
 
 
+@pytest.mark.filterwarnings("ignore:dropout=.* acts between stacked layers:UserWarning")
 @fuzz(80)
 @given(case=recurrent_case())
 def test_recurrent_forward_backward_step(case):

@@ -188,8 +188,10 @@ def test_dropout_only_between_layers_and_only_in_training():
     np.testing.assert_array_equal(y_eval1, y_eval2)
     y_train, _ = layer.train().forward(x)
     assert not np.allclose(y_train, y_eval1)
-    single = lstmlab.LSTM(3, 4, num_layers=1, dropout=0.5, dtype=np.float64,
-                          rng=np.random.default_rng(1))
+    with pytest.warns(UserWarning, match="dropout=0.5 acts between stacked layers and "
+                                         "num_layers=1 has none"):  # as torch.nn.LSTM warns
+        single = lstmlab.LSTM(3, 4, num_layers=1, dropout=0.5, dtype=np.float64,
+                              rng=np.random.default_rng(1))
     a, _ = single.train().forward(x)
     b, _ = single.eval().forward(x)
     np.testing.assert_array_equal(a, b)  # one layer: nothing between layers to drop

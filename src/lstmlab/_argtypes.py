@@ -172,6 +172,14 @@ def output_file(text: str) -> str:
     return text
 
 
+def refuse_idle_dropout(dropout: float, layers: int) -> None:
+    """--dropout acts between stacked layers: with --layers 1 it would change nothing."""
+    if dropout > 0 and layers == 1:
+        raise ValueError(f"--dropout {dropout:g} acts between stacked layers and --layers 1 has "
+                         f"none, so it would change nothing; give --layers 2 or more, or leave "
+                         f"--dropout out")
+
+
 def refuse_overwriting_inputs(out, flag: str, inputs: dict) -> None:
     """Refuse an output file ``out`` (given as ``flag``) that is one of the command's input
     files (``inputs``: what each is called, e.g. ``{"CKPT": path}``): writing the result

@@ -19,7 +19,7 @@ from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
-from ._argtypes import refuse_overwriting_inputs
+from ._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
 from ._extras import MissingExtra, require
@@ -512,6 +512,7 @@ def _train(args, group) -> int:
         if (out / "metrics.jsonl").exists():
             print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
                   f"checkpoint): starting the run over", file=sys.stderr)
+        refuse_idle_dropout(args.dropout, args.layers)
         for flag, given in (("--layer-norm", args.layer_norm), ("--zoneout", args.zoneout),
                             ("--dropout-recurrent", args.dropout_recurrent)):
             if given and args.model != "lstm":

@@ -15,7 +15,7 @@ from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
-from .._argtypes import refuse_overwriting_inputs
+from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
@@ -288,6 +288,7 @@ def _refuse_unused_options(args) -> None:
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
                              f"'lstmlab classify train --help' for the models each option is for")
+    refuse_idle_dropout(args.dropout, args.layers)
     if args.plateau_epochs is not None and args.lr_schedule != "plateau":
         raise ValueError(f"--plateau-epochs {args.plateau_epochs} is an option of --lr-schedule "
                          f"plateau; with --lr-schedule {args.lr_schedule} it would do nothing")

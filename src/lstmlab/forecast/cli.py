@@ -19,7 +19,7 @@ from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
-from .._argtypes import refuse_overwriting_inputs
+from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
 from .._argtypes import repeated
 from .._argtypes import seed as _seed
 
@@ -335,6 +335,7 @@ def cmd_forecast_train(args) -> int:
     from .select import CHOSEN, choose_settings
     from .windows import chronological_split
 
+    refuse_idle_dropout(args.dropout, args.layers)
     if args.id is not None or (args.csv is not None and Path(args.csv).is_dir()):
         from .global_cli import cmd_global_train
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import threading
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -165,6 +166,10 @@ class _Recurrent(Module):
         self.batch_first = true_or_false(batch_first, "batch_first")
         self.bidirectional = true_or_false(bidirectional, "bidirectional")
         self.dropout = probability(dropout, "dropout")
+        if self.dropout and self.num_layers == 1:  # as torch.nn.LSTM warns
+            warnings.warn(f"dropout={self.dropout} acts between stacked layers and num_layers=1 "
+                          f"has none, so it changes nothing (dropout_input and "
+                          f"dropout_recurrent act inside a layer)", UserWarning, stacklevel=3)
         self.dtype = float_dtype(dtype)
         self.rng = generator(rng)
         self.num_directions = 2 if self.bidirectional else 1
