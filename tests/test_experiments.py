@@ -272,3 +272,18 @@ def test_a_results_file_that_cannot_be_read_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"results.json is not a readable lstmlab experiment "
                                          r"\(.*Is a directory.*\); choose another --out"):
         load_results(tmp_path / "results.json", cfg)
+
+
+def test_the_python_defaults_are_the_commands():
+    from dataclasses import fields
+
+    from lstmlab.cli import build_parser
+
+    args = build_parser().parse_args(["experiment", "adding", "--lengths", "11"])
+    cfg = ExperimentConfig(task="adding", lengths=(11,))
+    for f in fields(cfg):
+        if f.name in ("task", "lengths", "stop_when_solved"):
+            continue
+        given = getattr(args, f.name)
+        assert (tuple(given) if isinstance(given, list) else given) == getattr(cfg, f.name), f.name
+    assert cfg.stop_when_solved is not args.no_stop

@@ -78,8 +78,8 @@ class ExperimentConfig:
     lengths: tuple[int, ...]  # the T values
     models: tuple[str, ...] = MODELS  # "rnn" and/or "lstm"
     seeds: tuple[int, ...] = (0, 1, 2)  # one run per seed, per model, per length
-    budget: int = 100_000  # training sequences per run
-    hidden: int = 64  # H, hidden units of the one recurrent layer
+    budget: int = 128_000  # training sequences per run (the defaults: lstmlab experiment's)
+    hidden: int = 32  # H, hidden units of the one recurrent layer
     batch: int = 32  # B, sequences per optimizer step
     lr: float = 3e-3  # Adam learning rate (constant)
     clip: float = 1.0  # global gradient-norm clip (0 = off)
