@@ -579,3 +579,21 @@ def test_the_library_names_its_own_parameters_in_its_errors(tmp_path):
         LMBatcher(ids[:5], 2, 10)
     with pytest.raises(ValueError, match=r"dropout_recurrent=0.2 and zoneout=0.1 both act"):
         CharLMConfig(vocab_size=5, dropout_recurrent=0.2, zoneout=0.1)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_atomic_writes_give_the_mode_of_a_plain_open_without_touching_the_umask(tmp_path,
+                                                                                monkeypatch):
+    from lstmlab.training.checkpoint import atomic_write_text
+
+    (tmp_path / "plain.txt").write_text("x")  # what open() gives under this umask
+    want = (tmp_path / "plain.txt").stat().st_mode & 0o777
+
+    def umask(*args):  # setting it, even to read it, races with other threads' file creation
+        raise AssertionError("os.umask was called")
+
+    monkeypatch.setattr(os, "umask", umask)
+    atomic_write_text(tmp_path / "out.txt", "data")
+    assert (tmp_path / "out.txt").read_text() == "data"
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == want
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "plain.txt"]

@@ -18,8 +18,8 @@ import io
 import json
 import math
 import os
+import secrets
 import struct
-import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -53,14 +53,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise type(exc)(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, opened for writing: ``(fd, its path)``. Created with mode
+    0o666 less the umask, as a plain open() would (mkstemp's 0600 would leave the result
+    private, and reading the umask means setting it, which races with other threads)."""
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # another writer's name: draw again
+            continue
+
+
 def _write_through_temporary(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
