@@ -182,3 +182,16 @@ def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tm
         read_series(write(tmp_path / "j.csv", "t,y\n2000-02,2\n2000-01,1\n"), "y", time="t")
     assert list(read_long(write(tmp_path / "k.csv", "id,t,y\nA,2000-02,2\nA,2000-01,1\n"),
                           "id", "y", "t").series["A"].time) == ["2000-01", "2000-02"]
+
+
+def test_trailing_unnamed_columns_of_a_spreadsheet_export_are_read(tmp_path):
+    # 'date,units,,' (two empty columns a spreadsheet kept) was refused: "the header names
+    # [''] more than once", though no unnamed column can be asked for
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "date,units,,\n2001-01,1,,\n2001-02,2,,\n2001-03,3,,\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2, 3]
+    p = write(tmp_path / "c.csv", "id,x,label,,\na,1,p,,\na,2,p,,\nb,3,q,,\n")
+    assert read_sequence_csv(p).features == ["x"]
+    with pytest.raises(SeriesError, match=r"the header names \['y'\] more than once"):
+        read_series(write(tmp_path / "d.csv", "y,y,,\n1,2,,\n"), "y")

@@ -96,7 +96,9 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
         row = [c.strip() for c in row]
         if header is None:
             header = row
-            dupes = sorted(c for c, n in Counter(header).items() if n > 1)
+            # Unnamed columns may repeat: a spreadsheet's export ends every line with a comma
+            # per empty column it once had, and a column without a name cannot be asked for.
+            dupes = sorted(c for c, n in Counter(header).items() if n > 1 and c)
             if dupes:
                 raise SeriesError(f"CSV file {str(path)!r}: the header names {dupes} more than once")
             continue
