@@ -195,3 +195,17 @@ def test_trailing_unnamed_columns_of_a_spreadsheet_export_are_read(tmp_path):
     assert read_sequence_csv(p).features == ["x"]
     with pytest.raises(SeriesError, match=r"the header names \['y'\] more than once"):
         read_series(write(tmp_path / "d.csv", "y,y,,\n1,2,,\n"), "y")
+
+
+def test_a_semicolon_file_with_decimal_commas_is_named_as_such(tmp_path):
+    # a European export ('date;units' then '2001-01;10,5') stopped at line 2 with "2 fields,
+    # but the header has 1 (date;units)", which does not say what to change
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "s.csv", "date;units\n2001-01;10,5\n2001-02;11,25\n")
+    wanted = r"line 2: 2 fields.*the file looks separated by ';', its commas decimal commas"
+    with pytest.raises(SeriesError, match=wanted):
+        read_series(p, "units", time="date")
+    p = write(tmp_path / "c.csv", "id;x;label\na;0,5;p\n")
+    with pytest.raises(SeriesError, match=wanted):
+        read_sequence_csv(p)

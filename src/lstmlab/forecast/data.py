@@ -103,8 +103,12 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
                 raise SeriesError(f"CSV file {str(path)!r}: the header names {dupes} more than once")
             continue
         if len(row) != len(header):
+            other = _other_separator(header)
+            hint = (f"; the header is one column holding {other!r}: the file looks separated by "
+                    f"{other!r}, its commas decimal commas (a European locale's export), and a "
+                    f"CSV file here is separated by commas, with decimal points" if other else "")
             raise SeriesError(f"CSV file {str(path)!r}, line {line}: {len(row)} fields, but the "
-                              f"header has {len(header)} ({', '.join(header)})")
+                              f"header has {len(header)} ({', '.join(header)}){hint}")
         rows.append(row)
         lines.append(line)
     if header is None:  # only separators and blanks
@@ -127,13 +131,19 @@ def _rows(reader, path):
             raise SeriesError(f"CSV file {str(path)!r}, line {reader.line_num}: {exc}") from None
 
 
+def _other_separator(header: list[str]) -> str | None:
+    """The separator a one-column header holds (tab, ``;`` or ``|``): the file is separated
+    by it, not by commas."""
+    return next((sep for sep in ("\t", ";", "|") if len(header) == 1 and sep in header[0]), None)
+
+
 def column_index(header: list[str], name: str, path, what: str = "column") -> int:
     """Index of ``name`` in ``header``; a clear error listing the columns if absent."""
     if name in header:
         return header.index(name)
     close = [h for h in header if h.lower() == name.lower()]
     hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
-    other = next((sep for sep in ("\t", ";", "|") if len(header) == 1 and sep in header[0]), None)
+    other = _other_separator(header)
     if other and not close:  # one column holding the names: another separator
         hint = (f" (the header is one column holding {other!r}: the file looks separated by "
                 f"{other!r}, and a CSV file here is separated by commas)")
