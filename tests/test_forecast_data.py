@@ -209,3 +209,25 @@ def test_a_semicolon_file_with_decimal_commas_is_named_as_such(tmp_path):
     p = write(tmp_path / "c.csv", "id;x;label\na;0,5;p\n")
     with pytest.raises(SeriesError, match=wanted):
         read_sequence_csv(p)
+
+
+def test_time_stamps_with_utc_offsets_are_ordered_by_the_instant(tmp_path):
+    # across the autumn DST change the local times go back ('02:30+02:00' then '02:00+01:00')
+    # and the file was refused as "going back in time"; '09:00+00:00' then '10:00+05:00'
+    # (04:00 UTC, an hour back) went through as in order, compared as text
+    from lstmlab.classify import read_sequence_csv
+
+    dst = ["2021-10-31T01:30:00+02:00", "2021-10-31T02:00:00+02:00", "2021-10-31T02:30:00+02:00",
+           "2021-10-31T02:00:00+01:00", "2021-10-31T02:30:00+01:00", "2021-10-31T02:00:00Z"]
+    p = write(tmp_path / "d.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(dst)))
+    assert read_series(p, "y", time="t").time == dst
+    back = ["2021-03-01T09:00:00+00:00", "2021-03-01T10:00:00+05:00"]
+    p = write(tmp_path / "b.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(back)))
+    with pytest.raises(SeriesError, match="line 3: the time column goes back in time"):
+        read_series(p, "y", time="t")
+    rows = "".join(f"A,{t},{i}\n" for i, t in reversed(list(enumerate(dst))))
+    panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
+    assert panel.series["A"].target.tolist() == [0, 1, 2, 3, 4, 5]
+    rows = "".join(f"a,{t},{i},p\n" for i, t in reversed(list(enumerate(dst))))
+    seq = read_sequence_csv(write(tmp_path / "c.csv", "id,t,x,label\n" + rows), time_col="t")
+    assert seq.x[0][:, 0].tolist() == [0, 1, 2, 3, 4, 5]

@@ -10,12 +10,12 @@ time-order column, feature columns and a label column::
     a,1,0.3,1.0,walk
     b,0,...
 
-Rows are grouped by id (in order of first appearance) and sorted by the time column within
-a sequence (numbers, or ISO dates of one width); a repeated time inside a sequence, a label
-that changes within a sequence, a non-numeric feature cell (named by line and column) and
-missing values (under ``missing="refuse"``) are errors. Missing-value tokens (``NA``, ``?``,
-...) apply to the feature columns only: a label is read as written, and only an empty one
-is missing.
+Rows are grouped by id (in order of first appearance) and sorted by the time column within a
+sequence (numbers, date-times with a UTC offset, or ISO dates of one width); a repeated time
+inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
+by line and column) and missing values (under ``missing="refuse"``) are errors.
+Missing-value tokens (``NA``, ``?``, ...) apply to the feature columns only: a label is read
+as written, and only an empty one is missing.
 
 **UCR/UEA ``.ts``** (the sktime / timeseriesclassification.com format): ``@`` header lines
 (``@problemName``, ``@univariate``, ``@dimensions``, ``@equalLength``, ``@classLabel true

@@ -22,6 +22,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -226,14 +227,26 @@ def empty_time_problem(labels: list[str], lines: list[int], column: str) -> str 
             f"(or leave out --time to take the rows in the file's order)")
 
 
+# An ISO 8601 date-time with a UTC offset ('2021-10-31T02:30:00+02:00', '...Z'): as text,
+# the local times of a DST change go back ('02:30+02:00' then '02:15+01:00') while the
+# instants go forward, and 'Z' and '+00:00' differ in width.
+_ZONED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+                    r"(?:Z|[+-]\d{2}(?::?\d{2})?)")
+
+
 def time_order_key(labels: list[str]) -> list | None:
-    """Sort keys for time labels: numbers, or ISO dates of one width (year first, so they
-    sort correctly as text); None for labels that cannot be ordered ('t2' before 't10',
-    'Feb 2000' before 'Jan 2000' as text)."""
+    """Sort keys for time labels: numbers, date-times with a UTC offset (by the instant they
+    name), or ISO dates of one width (year first, so they sort correctly as text); None for
+    labels that cannot be ordered ('t2' before 't10', 'Feb 2000' before 'Jan 2000' as text)."""
     try:
         return [float(t) for t in labels]
     except ValueError:
         pass
+    if all(_ZONED.fullmatch(t) for t in labels):
+        try:
+            return [datetime.fromisoformat(t).timestamp() for t in labels]
+        except ValueError:  # a month 13, a 25th hour: not a time
+            return None
     if len({len(t) for t in labels}) == 1 and all(_YEAR_FIRST.fullmatch(t) for t in labels):
         return labels
     return None

@@ -11,11 +11,12 @@ column::
     B,2001-01,7.5
 
 Rows of one series need not be adjacent. With a time column whose labels can be ordered
-(numbers, or ISO dates of one width) each series is sorted by time; otherwise its rows keep
-the file's order. Errors name the file, the series and the line: an empty id, a time that
-occurs twice within one series, a value that is not a number, missing values (handled by the
-same ``missing`` policy as a single series). A folder holds one CSV per series, named after
-the file (``sales_A.csv`` -> ``sales_A``), each read like a single series.
+(numbers, date-times with a UTC offset, or ISO dates of one width) each series is sorted by
+time; otherwise its rows keep the file's order. Errors name the file, the series and the
+line: an empty id, a time that occurs twice within one series, a value that is not a number,
+missing values (handled by the same ``missing`` policy as a single series). A folder holds
+one CSV per series, named after the file (``sales_A.csv`` -> ``sales_A``), each read like a
+single series.
 """
 
 from __future__ import annotations
