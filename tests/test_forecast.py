@@ -226,6 +226,8 @@ def test_future_labels():
     assert future_labels(["1959-11", "1959-12"], 3) == ["1960-01", "1960-02", "1960-03"]
     assert future_labels(["2006", "2007", "2008"], 2) == ["2009", "2010"]
     assert future_labels(None, 2) == ["+1", "+2"]
+    # pandas' spelling of a quarter is continued in it (it became '+1, +2')
+    assert future_labels(["2009Q3", "2009Q4"], 2) == ["2010Q1", "2010Q2"]
 
 
 # -- the command ----------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def test_time_column_order_is_checked(tmp_path):
 @pytest.mark.parametrize("times, jump", [
     (["2004-01", "2004-02", "2004-05", "2004-06"], "'2004-02' to '2004-05'"),
     (["2001-Q3", "2001-Q4", "2002-Q2", "2002-Q3"], "'2001-Q4' to '2002-Q2'"),
+    # pandas' spelling of a quarter: the missing quarter went through unnoticed
+    (["2001Q3", "2001Q4", "2002Q2", "2002Q3"], "'2001Q4' to '2002Q2'"),
     (["1990", "1991", "1993", "1994"], "'1991' to '1993'"),
 ])
 def test_a_gap_in_a_regular_time_column_is_refused(tmp_path, times, jump):

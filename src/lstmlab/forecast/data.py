@@ -267,9 +267,9 @@ def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
 
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
 # years; below 1e5, so that dates written as numbers, 200401 or 20040131, are not taken for
-# counts), YYYY-MM months and YYYY-Qn quarters. Days are left alone: business days skip
-# weekends by design.
-_REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-Q([1-4])"), 4,
+# counts), YYYY-MM months and YYYY-Qn quarters (or YYYYQn, as pandas writes a quarter). Days
+# are left alone: business days skip weekends by design.
+_REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-?Q([1-4])"), 4,
                                                              "quarter"))
 
 
