@@ -439,3 +439,19 @@ def test_patience_without_a_validation_loss_is_refused(tmp_path, capsys):
         capsys.readouterr().err
     assert main(common + ["--patience", "5", "--val-fraction", "0.3",
                           "--out", str(tmp_path / "b")]) == 0
+
+
+def test_a_csv_of_one_series_per_row_is_told_the_long_format(tmp_path, capsys):
+    # a UCR-style CSV (label, then the values) got "sequence-id column 'id' is not in ...",
+    # which does not say that the file has the wrong shape, nor what shape to give it
+    p = tmp_path / "wide.csv"
+    p.write_text("label,t0,t1,t2\n1,0.5,0.1,0.2\n2,0.3,0.4,0.9\n")
+    assert main(["classify", "train", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "sequence-id column 'id' is not in" in err
+    assert "one row per time step and a column naming its sequence (--id)" in err
+    assert "one series per row" in err and ".ts file" in err
+    p.write_text("ID,x,label\na,1,p\n")  # a name in another case keeps its own hint
+    assert main(["classify", "train", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'ID'" in err and "one series per row" not in err

@@ -148,7 +148,15 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         raise TypeError(f"features must be a list of column names or None, got {features!r}")
     header, rows, lines = read_csv_table(path)
     where = str(path)
-    i_id = column_index(header, id_col, path, "sequence-id column")
+    try:
+        i_id = column_index(header, id_col, path, "sequence-id column")
+    except SeriesError as exc:
+        if len(header) == 1 or id_col.lower() in (h.lower() for h in header):
+            raise  # another separator, or the name's case: the message says which
+        raise SequenceDataError(f"{exc}. A CSV file here is in long format, one row per time "
+                                f"step and a column naming its sequence (--id); a file of one "
+                                f"series per row (its label, then its values) is reshaped to "
+                                f"that, or written as a UCR/UEA .ts file") from None
     i_t = None if time_col is None else column_index(header, time_col, path, "time column")
     i_y = None
     if label_col is not None and (require_labels or label_col in header):
