@@ -310,11 +310,29 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
             f"consecutive")
 
 
+def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
+    """An error naming the rows without a value at the end of a target ``raw (N,)`` read to
+    forecast from its end: those rows are the times to forecast, laid out in advance, and
+    filling them would start the forecast from made-up values."""
+    seen = np.flatnonzero(~np.isnan(raw))
+    n = len(raw) - 1 - int(seen[-1]) if len(seen) else 0  # all missing: fill_missing says so
+    if n:
+        at = f"line {lines[-1]}" if n == 1 else f"lines {lines[-n]}..{lines[-1]}"
+        raise SeriesError(f"{where}: the last {n} row(s) ({at}) have no value of {column!r}; a "
+                          f"forecast starts after the last row, so leave the times to forecast "
+                          f"out of the file (filling them, as --missing would, would forecast "
+                          f"from made-up values)")
+
+
 def read_series(path, target: str, features: list[str] | None = None, time: str | None = None,
-                missing: str = "refuse", gap_rows: int | None = None) -> TimeSeries:
+                missing: str = "refuse", gap_rows: int | None = None,
+                observed_end: bool = False) -> TimeSeries:
     """Read a forecasting table: ``target`` (and ``features``) as numbers, ``time`` as labels.
     A gap in the time column is an error among the last ``gap_rows`` rows (None: all of them;
-    a forecast reads the last lookback rows only, so an old gap does not stop it)."""
+    a forecast reads the last lookback rows only, so an old gap does not stop it). With
+    ``observed_end`` (a forecast from the file's end) rows without a target at the end are
+    an error whatever ``missing`` says: they are the times to forecast, laid out in advance,
+    and filling them would start the forecast from made-up values."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     header, rows, lines = read_csv_table(path)
@@ -332,6 +350,8 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     notes = []
     for j, (name, c) in enumerate(zip(names, cols)):
         raw = parse_numeric_column([r[c] for r in rows], lines, name, path)
+        if observed_end and j == 0:
+            check_observed_end(raw, lines, name, where)
         values[:, j], note = fill_missing(raw, missing, name, lines, where)
         if note:
             notes.append(note)

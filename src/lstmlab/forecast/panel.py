@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, empty_time_problem,
-                   fill_missing, parse_numeric_column, read_csv_table, read_series,
-                   time_gap_problem, time_order_key)
+from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end, column_index,
+                   empty_time_problem, fill_missing, parse_numeric_column, read_csv_table,
+                   read_series, time_gap_problem, time_order_key)
 
 
 @dataclass
@@ -49,9 +49,11 @@ class Panel:
 
 
 def read_long(path, id_column: str, value: str, time: str | None = None,
-              missing: str = "refuse", gap_rows: int | None = None) -> Panel:
+              missing: str = "refuse", gap_rows: int | None = None,
+              observed_end: bool = False) -> Panel:
     """A long-format CSV as a :class:`Panel` (see the module docstring); a gap in a series'
-    time column is an error among its last ``gap_rows`` rows (None: all of them)."""
+    time column is an error among its last ``gap_rows`` rows (None: all of them), and with
+    ``observed_end`` so are rows without a value at a series' end (as in ``read_series``)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     header, rows, lines = read_csv_table(path)
@@ -98,6 +100,8 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
             raw = parse_numeric_column([rows[r][cv] for r in idx], ln, value, path)
         except SeriesError as exc:
             raise SeriesError(f"series {name!r}: {exc}") from None
+        if observed_end:
+            check_observed_end(raw, ln, value, where)
         values, note = fill_missing(raw, missing, value, ln, where)
         series[name] = TimeSeries(values[:, None], [value], labels, f"{path} [{name}]",
                                   np.asarray(ln), [note] if note else [])
@@ -105,7 +109,7 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
 
 
 def read_folder(path, value: str, time: str | None = None, missing: str = "refuse",
-                gap_rows: int | None = None) -> Panel:
+                gap_rows: int | None = None, observed_end: bool = False) -> Panel:
     """Every ``*.csv`` in the folder ``path`` as one series named after its file, in the
     order of the file names. The extension matches in any case (``.CSV`` too, as written by
     some exporters), on every file system, so a folder reads the same everywhere."""
@@ -121,8 +125,8 @@ def read_folder(path, value: str, time: str | None = None, missing: str = "refus
                               f"{f.name!r}: each file is one series named after it, so rename "
                               f"one of them")
         first[f.stem] = f
-    series = {f.stem: read_series(f, value, time=time, missing=missing, gap_rows=gap_rows)
-              for f in files}
+    series = {f.stem: read_series(f, value, time=time, missing=missing, gap_rows=gap_rows,
+                                  observed_end=observed_end) for f in files}
     return Panel(series, str(path), None, time, value)
 
 
