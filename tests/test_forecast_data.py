@@ -233,3 +233,18 @@ def test_time_stamps_with_utc_offsets_are_ordered_by_the_instant(tmp_path):
     rows = "".join(f"a,{t},{i},p\n" for i, t in reversed(list(enumerate(dst))))
     seq = read_sequence_csv(write(tmp_path / "c.csv", "id,t,x,label\n" + rows), time_col="t")
     assert seq.x[0][:, 0].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_header_repeated_inside_the_file_is_named(tmp_path):
+    # two exports joined into one: the error was "line 4, column 'y': 'y' is not a number"
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "t,y\n2001,1\n2002,2\nt,y\n2003,3\n")
+    with pytest.raises(SeriesError, match=r"line 4 repeats the header \(line 1\): the file "
+                                          r"looks like several files joined into one"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "c.csv", "id,x,label\na,1,p\n\nid,x,label\nb,2,q\n")
+    with pytest.raises(SeriesError, match=r"line 4 repeats the header \(line 1\)"):
+        read_sequence_csv(p)
+    # a file without a header whose first row comes again is no joined file
+    assert read_series(write(tmp_path / "n.csv", "1\n2\n1\n"), "1").target.tolist() == [2, 1]

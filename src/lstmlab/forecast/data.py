@@ -96,13 +96,18 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
             continue  # blank lines carry nothing
         row = [c.strip() for c in row]
         if header is None:
-            header = row
+            header, header_line = row, line
             # Unnamed columns may repeat: a spreadsheet's export ends every line with a comma
             # per empty column it once had, and a column without a name cannot be asked for.
             dupes = sorted(c for c, n in Counter(header).items() if n > 1 and c)
             if dupes:
                 raise SeriesError(f"CSV file {str(path)!r}: the header names {dupes} more than once")
             continue
+        if row == header and not all(_is_number(c) for c in row):  # a headerless file's
+            # first row may well come again; a repeated header of names is files joined
+            raise SeriesError(f"CSV file {str(path)!r}, line {line} repeats the header (line "
+                              f"{header_line}): the file looks like several files joined into "
+                              f"one; remove the repeated header and check the rows around it")
         if len(row) != len(header):
             other = _other_separator(header)
             hint = (f"; the header is one column holding {other!r}: the file looks separated by "
@@ -118,6 +123,14 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
         raise SeriesError(f"CSV file {str(path)!r} has a header ({', '.join(header)}) but no "
                           f"data rows")
     return header, rows, lines
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _rows(reader, path):
