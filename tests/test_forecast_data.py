@@ -248,3 +248,14 @@ def test_a_header_repeated_inside_the_file_is_named(tmp_path):
         read_sequence_csv(p)
     # a file without a header whose first row comes again is no joined file
     assert read_series(write(tmp_path / "n.csv", "1\n2\n1\n"), "1").target.tolist() == [2, 1]
+
+
+def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path):
+    # '03/04/2021' twice (a duplicated export row) was read as two consecutive steps: the
+    # duplicate check was part of the order check, skipped for labels it cannot order
+    us = ["03/02/2021", "03/03/2021", "03/03/2021", "03/04/2021"]
+    p = write(tmp_path / "u.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(us)))
+    with pytest.raises(SeriesError, match=r"line 4: the time '03/03/2021' occurs twice \(lines "
+                                          r"3 and 4\)"):
+        read_series(p, "y", time="t")
+    assert len(read_series(p, "y")) == 4  # without --time the rows are taken as they are

@@ -266,9 +266,17 @@ def time_order_key(labels: list[str]) -> list | None:
 
 
 def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
-    """A message if the time column is not strictly increasing (numbers or ISO-like dates)."""
+    """A message if the time column is not strictly increasing (numbers or ISO-like dates),
+    or, in a format that cannot be ordered ('03/04/2021'), if a label occurs twice: the row
+    order is taken as given there, but one time in two rows is a duplicate in any format."""
     keys = time_order_key(labels)
     if keys is None:
+        first: dict[str, int] = {}
+        for label, line in zip(labels, lines):
+            if label in first:
+                return (f"line {line}: the time {label!r} occurs twice (lines {first[label]} "
+                        f"and {line}); each time needs one row: remove the duplicate")
+            first[label] = line
         return None  # a format we cannot order; the user's row order is taken as given
     for i in range(1, len(keys)):
         if not keys[i] > keys[i - 1]:
