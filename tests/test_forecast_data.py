@@ -259,3 +259,19 @@ def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path)
                                           r"3 and 4\)"):
         read_series(p, "y", time="t")
     assert len(read_series(p, "y")) == 4  # without --time the rows are taken as they are
+
+
+@pytest.mark.parametrize("cell, hint", [
+    ('"1,234.5"', "a thousands separator or a decimal comma"),
+    ('"10,5"', "a thousands separator or a decimal comma"),
+    ("#N/A", "a spreadsheet's error value; leave the cell empty, or write NA"),
+    ("#DIV/0!", "a spreadsheet's error value"),
+    ("\u22125", "it holds the minus sign"),
+])
+def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint):
+    # these were only "is not a number": the user sees '1,234.5' or '−5', which look like
+    # numbers, and is not told what the reader wants instead
+    p = write(tmp_path / "a.csv", f"y\n1\n{cell}\n")
+    with pytest.raises(SeriesError, match=r"line 3, column 'y': .* is not a number \(" +
+                       re.escape(hint)):
+        read_series(p, "y")

@@ -177,12 +177,26 @@ def parse_numeric_column(cells: list[str], lines: list[int], column: str, path) 
             v = float(cell)
         except ValueError:
             raise SeriesError(f"{str(path)!r}, line {lines[i]}, column {column!r}: {cell!r} is "
-                              f"not a number") from None
+                              f"not a number{_number_hint(cell)}") from None
         if math.isinf(v):
             raise SeriesError(f"{str(path)!r}, line {lines[i]}, column {column!r}: {cell!r} is "
                               f"infinite")
         out[i] = v
     return out
+
+
+def _number_hint(cell: str) -> str:
+    """What a spreadsheet's export most likely made of a number ``cell`` that does not read
+    as one: a thousands separator or decimal comma, an error value, a typographic minus."""
+    if cell.startswith("#"):
+        return (" (a spreadsheet's error value; leave the cell empty, or write NA, to mark it "
+                "missing)")
+    if "," in cell:
+        return (" (a thousands separator or a decimal comma: numbers here are written with a "
+                "decimal point and no separators, 1234.5)")
+    if "\u2212" in cell:
+        return " (it holds the minus sign '\u2212'; write the hyphen-minus '-')"
+    return ""
 
 
 def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
