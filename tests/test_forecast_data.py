@@ -275,3 +275,12 @@ def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint)
     with pytest.raises(SeriesError, match=r"line 3, column 'y': .* is not a number \(" +
                        re.escape(hint)):
         read_series(p, "y")
+
+
+def test_rows_ending_in_empty_fields_the_header_lacks_are_read(tmp_path):
+    # 'date,units' then '2001-01,1,' (an exporter ending every row with a separator) stopped
+    # with "3 fields, but the header has 2", though nothing follows the comma
+    p = write(tmp_path / "a.csv", "date,units\n2001-01,1,\n2001-02,2,,\n2001-03,3\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2, 3]
+    with pytest.raises(SeriesError, match="line 3: 3 fields, but the header has 2"):
+        read_series(write(tmp_path / "b.csv", "date,units\n2001-01,1\n2001-02,2,7\n"), "units")

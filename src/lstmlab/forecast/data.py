@@ -108,6 +108,8 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
             raise SeriesError(f"CSV file {str(path)!r}, line {line} repeats the header (line "
                               f"{header_line}): the file looks like several files joined into "
                               f"one; remove the repeated header and check the rows around it")
+        if len(row) > len(header) and not any(row[len(header):]):
+            row = row[:len(header)]  # trailing separators with nothing after them: no data
         if len(row) != len(header):
             other = _other_separator(header)
             hint = (f"; the header is one column holding {other!r}: the file looks separated by "
