@@ -284,3 +284,11 @@ def test_rows_ending_in_empty_fields_the_header_lacks_are_read(tmp_path):
     assert read_series(p, "units", time="date").target.tolist() == [1, 2, 3]
     with pytest.raises(SeriesError, match="line 3: 3 fields, but the header has 2"):
         read_series(write(tmp_path / "b.csv", "date,units\n2001-01,1\n2001-02,2,7\n"), "units")
+
+
+def test_quoted_fields_after_a_space_are_unquoted(tmp_path):
+    # 'date, "units"' gave a column named '"units"' (quotes and all): --target units was
+    # "not in" a file listing it, and ' "1.5"' was not a number
+    p = write(tmp_path / "a.csv", 'date, "units"\n2001-01, "1.5"\n2001-02, "2.5"\n')
+    s = read_series(p, "units", time="date")
+    assert s.columns == ["units"] and s.target.tolist() == [1.5, 2.5]

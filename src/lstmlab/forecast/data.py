@@ -87,7 +87,9 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
     text = read_utf8(path, "CSV file", SeriesError)
     if not text.strip():
         raise SeriesError(f"CSV file {str(path)!r} is empty")
-    reader = csv.reader(text.splitlines())
+    # skipinitialspace: in 'date, "units"' the quotes after the space delimit the field
+    # (as in every spreadsheet), rather than being read as part of the name '"units"'.
+    reader = csv.reader(text.splitlines(), skipinitialspace=True)
     header: list[str] | None = None
     rows, lines = [], []
     for row in _rows(reader, path):
