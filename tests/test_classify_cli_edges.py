@@ -455,3 +455,14 @@ def test_a_csv_of_one_series_per_row_is_told_the_long_format(tmp_path, capsys):
     assert main(["classify", "train", str(p), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'ID'" in err and "one series per row" not in err
+
+
+def test_a_text_column_taken_as_a_feature_by_default_names_features(tmp_path, capsys):
+    # a metadata column ('subject') was only "'alice' is not a number", without saying
+    # that it was read because every other column is a feature unless --features says
+    p = tmp_path / "m.csv"
+    p.write_text("id,t,subject,x,label\na,0,alice,1,p\na,1,alice,2,p\nb,0,bob,3,q\n")
+    assert main(["classify", "train", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "line 2, column 'subject': 'alice' is not a number" in err
+    assert "name the features with --features to leave 'subject' out" in err

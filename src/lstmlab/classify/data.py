@@ -133,6 +133,20 @@ def _all_or_none(labels, unlabelled: list):
 
 # -- CSV ------------------------------------------------------------------------------------
 
+def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarray:
+    """Column ``i`` as numbers; a text cell in a column taken by default (no ``features``)
+    says so, since such a column (a subject's name, a session tag) is more often metadata
+    than a feature written wrong."""
+    try:
+        return parse_numeric_column([r[i] for r in rows], lines, header[i], path)
+    except SeriesError as exc:
+        if chosen:
+            raise
+        raise SequenceDataError(f"{exc}; without --features every column besides the id, time "
+                                f"and label columns is a feature: name the features with "
+                                f"--features to leave {header[i]!r} out") from None
+
+
 @_as_sequence_errors
 def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
@@ -186,7 +200,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             raise SequenceDataError(f"{where} has no feature columns besides id/time/label "
                                     f"({', '.join(header)})")
     names = [header[i] for i in i_f]
-    values = np.column_stack([parse_numeric_column([r[i] for r in rows], lines, header[i], path)
+    values = np.column_stack([_feature_column(rows, i, lines, header, path, bool(features))
                               for i in i_f])  # (rows, D) with NaN where missing
     groups: dict[str, list[int]] = {}
     for k, r in enumerate(rows):
