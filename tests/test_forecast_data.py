@@ -292,3 +292,16 @@ def test_quoted_fields_after_a_space_are_unquoted(tmp_path):
     p = write(tmp_path / "a.csv", 'date, "units"\n2001-01, "1.5"\n2001-02, "2.5"\n')
     s = read_series(p, "units", time="date")
     assert s.columns == ["units"] and s.target.tolist() == [1.5, 2.5]
+
+
+def test_a_spreadsheets_separator_line_is_read_as_a_directive(tmp_path):
+    # 'sep=,' on the first line (Excel's directive) was taken for the header: the columns
+    # were 'sep=' and '', and 'units' was "not in" the file
+    p = write(tmp_path / "a.csv", "sep=,\r\ndate,units\r\n2001-01,1\r\n2001-02,x\r\n")
+    with pytest.raises(SeriesError, match="line 4, column 'units': 'x' is not a number"):
+        read_series(p, "units", time="date")  # the lines are the file's
+    p = write(tmp_path / "b.csv", "sep=,\ndate,units\n2001-01,1\n2001-02,2\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2]
+    p = write(tmp_path / "c.csv", "sep=;\ndate;units\n2001-01;1,5\n")
+    with pytest.raises(SeriesError, match=r"line 1: 'sep=;' declares ';' as the separator"):
+        read_series(p, "units")

@@ -87,6 +87,7 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
     text = read_utf8(path, "CSV file", SeriesError)
     if not text.strip():
         raise SeriesError(f"CSV file {str(path)!r} is empty")
+    text = _without_sep_line(text, path)
     # skipinitialspace: in 'date, "units"' the quotes after the space delimit the field
     # (as in every spreadsheet), rather than being read as part of the name '"units"'.
     reader = csv.reader(text.splitlines(), skipinitialspace=True)
@@ -127,6 +128,21 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
         raise SeriesError(f"CSV file {str(path)!r} has a header ({', '.join(header)}) but no "
                           f"data rows")
     return header, rows, lines
+
+
+def _without_sep_line(text: str, path) -> str:
+    """``text`` with Excel's separator directive (a first line ``sep=,``) blanked, so line
+    numbers stay those of the file; a directive for another separator is an error naming
+    it, since the rest of the file is then separated by it."""
+    first, nl, rest = text.partition("\n")
+    found = re.fullmatch(r"sep=(.?)", first.strip())
+    if not found:
+        return text
+    if found.group(1) != ",":
+        raise SeriesError(f"CSV file {str(path)!r}, line 1: {first.strip()!r} declares "
+                          f"{found.group(1)!r} as the separator (a spreadsheet's directive); a "
+                          f"CSV file here is separated by commas, with decimal points")
+    return nl + rest
 
 
 def _is_number(cell: str) -> bool:
