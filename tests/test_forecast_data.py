@@ -267,6 +267,8 @@ def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path)
     ("#N/A", "a spreadsheet's error value; leave the cell empty, or write NA"),
     ("#DIV/0!", "a spreadsheet's error value"),
     ("\u22125", "it holds the minus sign"),
+    ("-", "a dash: a spreadsheet writes it for zero"),
+    ("\u2014", "a dash: a spreadsheet writes it for zero"),
 ])
 def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint):
     # these were only "is not a number": the user sees '1,234.5' or '−5', which look like

@@ -207,7 +207,11 @@ def parse_numeric_column(cells: list[str], lines: list[int], column: str, path) 
 
 def _number_hint(cell: str) -> str:
     """What a spreadsheet's export most likely made of a number ``cell`` that does not read
-    as one: a thousands separator or decimal comma, an error value, a typographic minus."""
+    as one: a thousands separator or decimal comma, an error value, a typographic minus, a
+    dash (zero in an accounting format, or a missing value: only its writer knows which)."""
+    if not cell.strip("-\u2013\u2014"):
+        return (" (a dash: a spreadsheet writes it for zero, some exports for a missing value; "
+                "write 0, or leave the cell empty to mark it missing)")
     if cell.startswith("#"):
         return (" (a spreadsheet's error value; leave the cell empty, or write NA, to mark it "
                 "missing)")
