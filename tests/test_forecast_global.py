@@ -146,6 +146,10 @@ def test_folder_reading_matches_the_csv_extension_in_any_case(tmp_path):
     write(d / "South.CSV", "t,y\n1,7\n2,8\n3,9\n")
     write(d / "west.Csv", "t,y\n1,5\n2,6\n")
     write(d / "notes.txt", "not a series\n")
+    # a copied folder's macOS resource fork and Excel's lock file stopped the run as
+    # "looks like a binary file"
+    (d / "._north.csv").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    (d / "~$west.Csv").write_bytes(b"\x05user\x00\x00\x00")
     panel = read_panel(d, "y", time="t")
     assert panel.names() == ["South", "north", "west"]  # file-name order, every run
     assert len(panel.series["South"]) == 3

@@ -112,10 +112,14 @@ def read_folder(path, value: str, time: str | None = None, missing: str = "refus
                 gap_rows: int | None = None, observed_end: bool = False) -> Panel:
     """Every ``*.csv`` in the folder ``path`` as one series named after its file, in the
     order of the file names. The extension matches in any case (``.CSV`` too, as written by
-    some exporters), on every file system, so a folder reads the same everywhere."""
+    some exporters), on every file system, so a folder reads the same everywhere. Files a
+    system or an editor leaves beside the data are not series: hidden ones (``._sales.csv``,
+    macOS's resource forks on a copied folder) and ``~$sales.csv`` (the lock file Excel
+    keeps while a file is open)."""
     if not Path(path).is_dir():
         raise SeriesError(f"{str(path)!r} is not a folder")
-    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(".csv"))
+    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(".csv")
+                   and not p.name.startswith((".", "~$")))
     if not files:
         raise SeriesError(f"folder {str(path)!r} holds no .csv files")
     first = {}
