@@ -471,13 +471,15 @@ def ucr_pair(directory) -> tuple[Path, Path | None]:
     Names are compared in lower case after listing the folder, so ``X_TRAIN.TS`` and
     ``x_train.ts`` are found alike whether or not the file system itself ignores case; two
     files for one role (two problems, or one name in two spellings) are refused rather than
-    one picked by listing order.
+    one picked by listing order. Hidden files (``._X_TRAIN.ts``, macOS's resource fork of a
+    copied file) and Excel's lock files (``~$...``) are not data and are left out.
     """
     d = Path(directory)
     if not d.is_dir():
         raise SequenceDataError(f"{str(d)!r} is not a folder (a UCR/UEA problem folder holds "
                                 f"NAME_TRAIN.ts and NAME_TEST.ts)")
-    files = sorted(p.name for p in d.iterdir() if p.is_file())
+    files = sorted(p.name for p in d.iterdir()
+                   if p.is_file() and not p.name.startswith((".", "~$")))
     train = [n for n in files if n.lower().endswith("_train.ts")]
     if not train:
         found = ", ".join(n for n in files if n.lower().endswith(".ts")) or "no .ts files"
