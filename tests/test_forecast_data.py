@@ -307,3 +307,18 @@ def test_a_spreadsheets_separator_line_is_read_as_a_directive(tmp_path):
     p = write(tmp_path / "c.csv", "sep=;\ndate;units\n2001-01;1,5\n")
     with pytest.raises(SeriesError, match=r"line 1: 'sep=;' declares ';' as the separator"):
         read_series(p, "units")
+
+
+def test_an_empty_row_inside_a_series_is_a_missing_step(tmp_path):
+    # a spreadsheet writes an empty cell of a one-column sheet as an empty line, and an
+    # empty row of a wider one as ',': both were skipped, the steps on either side read as
+    # neighbours (a value silently dropped)
+    for text, line in (("y\n1\n\n3\n4\n\n", 3), ("y,x\n1,5\n,\n3,6\n4,7\n,\n", 3)):
+        p = write(tmp_path / "a.csv", text)
+        with pytest.raises(SeriesError, match=rf"column 'y' has 1 missing value\(s\) "
+                                              rf"\(line\(s\) {line}\)"):
+            read_series(p, "y")
+        assert read_series(p, "y", missing="interpolate").target.tolist() == [1, 2, 3, 4]
+    # a blank line between the rows of a wider file is layout, and is skipped
+    p = write(tmp_path / "b.csv", "y,x\n1,5\n\n3,6\n")
+    assert read_series(p, "y").target.tolist() == [1, 3]

@@ -81,8 +81,14 @@ def check_time_series(series, name: str = "series") -> None:
 
 # -- CSV ------------------------------------------------------------------------------------
 
-def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
-    """``(header, rows, line_numbers)`` of a CSV file; every row has the header's width."""
+def read_csv_table(path, empty_rows: bool = False
+                   ) -> tuple[list[str], list[list[str]], list[int]]:
+    """``(header, rows, line_numbers)`` of a CSV file; every row has the header's width.
+
+    Blank lines carry nothing, except with ``empty_rows``: between two data rows, a row of
+    empty cells as a spreadsheet writes it (separators alone, ``,,``, or in a one-column
+    file an empty line) is kept as a row of empty cells, for a table read by position,
+    where it is a time step with its values missing."""
     path = Path(path)
     text = read_utf8(path, "CSV file", SeriesError)
     if not text.strip():
@@ -93,10 +99,13 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
     reader = csv.reader(text.splitlines(), skipinitialspace=True)
     header: list[str] | None = None
     rows, lines = [], []
+    empty: list[int] = []  # lines of the empty rows since the last data row
     for row in _rows(reader, path):
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
-            continue  # blank lines carry nothing
+            if empty_rows and rows and (len(row) == len(header) or (len(header) == 1 and not row)):
+                empty.append(line)
+            continue
         row = [c.strip() for c in row]
         if header is None:
             header, header_line = row, line
@@ -120,8 +129,9 @@ def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
                     f"CSV file here is separated by commas, with decimal points" if other else "")
             raise SeriesError(f"CSV file {str(path)!r}, line {line}: {len(row)} fields, but the "
                               f"header has {len(header)} ({', '.join(header)}){hint}")
-        rows.append(row)
-        lines.append(line)
+        rows += [[""] * len(header) for _ in empty] + [row]
+        lines += empty + [line]
+        empty = []
     if header is None:  # only separators and blanks
         raise SeriesError(f"CSV file {str(path)!r} is empty (no header, no rows)")
     if not rows:
@@ -394,7 +404,7 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     and filling them would start the forecast from made-up values."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
-    header, rows, lines = read_csv_table(path)
+    header, rows, lines = read_csv_table(path, empty_rows=True)
     features = list(features or [])
     if target in features:
         raise SeriesError(f"the target {target!r} is also listed in --features; the target is "
