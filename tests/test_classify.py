@@ -278,6 +278,10 @@ def test_ucr_folder_names_match_in_any_case(tmp_path):
     assert ucr_pair(lower) == (lower / "x_train.ts", None)
     _toy_ts(lower / "X_Test.ts", n=4)
     assert ucr_pair(lower) == (lower / "x_train.ts", lower / "X_Test.ts")
+    # a copied folder's macOS resource forks were two more files for each role
+    (lower / "._x_train.ts").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+    (lower / "._X_Test.ts").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+    assert ucr_pair(lower) == (lower / "x_train.ts", lower / "X_Test.ts")
     # two files for one role: refused, naming both, whatever the file system's case rule
     two = tmp_path / "two"
     two.mkdir()

@@ -439,3 +439,30 @@ def test_patience_without_a_validation_loss_is_refused(tmp_path, capsys):
         capsys.readouterr().err
     assert main(common + ["--patience", "5", "--val-fraction", "0.3",
                           "--out", str(tmp_path / "b")]) == 0
+
+
+def test_a_csv_of_one_series_per_row_is_told_the_long_format(tmp_path, capsys):
+    # a UCR-style CSV (label, then the values) got "sequence-id column 'id' is not in ...",
+    # which does not say that the file has the wrong shape, nor what shape to give it
+    p = tmp_path / "wide.csv"
+    p.write_text("label,t0,t1,t2\n1,0.5,0.1,0.2\n2,0.3,0.4,0.9\n")
+    assert main(["classify", "train", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "sequence-id column 'id' is not in" in err
+    assert "one row per time step and a column naming its sequence (--id)" in err
+    assert "one series per row" in err and ".ts file" in err
+    p.write_text("ID,x,label\na,1,p\n")  # a name in another case keeps its own hint
+    assert main(["classify", "train", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'ID'" in err and "one series per row" not in err
+
+
+def test_a_text_column_taken_as_a_feature_by_default_names_features(tmp_path, capsys):
+    # a metadata column ('subject') was only "'alice' is not a number", without saying
+    # that it was read because every other column is a feature unless --features says
+    p = tmp_path / "m.csv"
+    p.write_text("id,t,subject,x,label\na,0,alice,1,p\na,1,alice,2,p\nb,0,bob,3,q\n")
+    assert main(["classify", "train", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "line 2, column 'subject': 'alice' is not a number" in err
+    assert "name the features with --features to leave 'subject' out" in err

@@ -226,6 +226,8 @@ def test_future_labels():
     assert future_labels(["1959-11", "1959-12"], 3) == ["1960-01", "1960-02", "1960-03"]
     assert future_labels(["2006", "2007", "2008"], 2) == ["2009", "2010"]
     assert future_labels(None, 2) == ["+1", "+2"]
+    # pandas' spelling of a quarter is continued in it (it became '+1, +2')
+    assert future_labels(["2009Q3", "2009Q4"], 2) == ["2010Q1", "2010Q2"]
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -323,3 +325,27 @@ def test_cli_missing_values_filled_on_request(tmp_path, capsys):
 
 def test_rmse_helper():
     assert rmse(np.array([0.0, 0.0]), np.array([3.0, 4.0])) == pytest.approx(np.sqrt(12.5))
+
+
+def test_predict_refuses_rows_laid_out_for_the_times_to_forecast(tmp_path, capsys):
+    # rows of the future months with an empty value (a spreadsheet laid out for the
+    # forecast) were refused with "pass --missing ffill or --missing interpolate", and with
+    # that flag the forecast started after them, from the carried-forward values
+    y = 50 + np.sin(np.arange(60))
+    rows = "".join(f"{i},{v:.4f}\n" for i, v in enumerate(y))
+    p = write(tmp_path / "s.csv", "t,y\n" + rows)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--time", "t", "--lookback",
+                 "6", "--horizon", "3", "--epochs", "1", "--base", "none", "--quiet",
+                 "--no-plot", "--out", str(out)]) == 0
+    q = write(tmp_path / "f.csv", "t,y\n" + rows + "60,\n61,\n")
+    for missing in ("refuse", "ffill", "interpolate"):
+        capsys.readouterr()
+        assert main(["forecast", "predict", str(out / "model.ckpt"), str(q), "--missing",
+                     missing]) == 2
+        assert ("the last 2 row(s) (lines 62..63) have no value of 'y'; a forecast starts "
+                "after the last row") in capsys.readouterr().err
+    inside = "".join(f"{i},{'' if i == 30 else f'{v:.4f}'}\n" for i, v in enumerate(y))
+    q = write(tmp_path / "g.csv", "t,y\n" + inside)  # a gap inside the history is filled
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(q), "--missing",
+                 "ffill"]) == 0

@@ -96,6 +96,8 @@ def test_time_column_order_is_checked(tmp_path):
 @pytest.mark.parametrize("times, jump", [
     (["2004-01", "2004-02", "2004-05", "2004-06"], "'2004-02' to '2004-05'"),
     (["2001-Q3", "2001-Q4", "2002-Q2", "2002-Q3"], "'2001-Q4' to '2002-Q2'"),
+    # pandas' spelling of a quarter: the missing quarter went through unnoticed
+    (["2001Q3", "2001Q4", "2002Q2", "2002Q3"], "'2001Q4' to '2002Q2'"),
     (["1990", "1991", "1993", "1994"], "'1991' to '1993'"),
 ])
 def test_a_gap_in_a_regular_time_column_is_refused(tmp_path, times, jump):
@@ -182,3 +184,141 @@ def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tm
         read_series(write(tmp_path / "j.csv", "t,y\n2000-02,2\n2000-01,1\n"), "y", time="t")
     assert list(read_long(write(tmp_path / "k.csv", "id,t,y\nA,2000-02,2\nA,2000-01,1\n"),
                           "id", "y", "t").series["A"].time) == ["2000-01", "2000-02"]
+
+
+def test_trailing_unnamed_columns_of_a_spreadsheet_export_are_read(tmp_path):
+    # 'date,units,,' (two empty columns a spreadsheet kept) was refused: "the header names
+    # [''] more than once", though no unnamed column can be asked for
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "date,units,,\n2001-01,1,,\n2001-02,2,,\n2001-03,3,,\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2, 3]
+    p = write(tmp_path / "c.csv", "id,x,label,,\na,1,p,,\na,2,p,,\nb,3,q,,\n")
+    assert read_sequence_csv(p).features == ["x"]
+    with pytest.raises(SeriesError, match=r"the header names \['y'\] more than once"):
+        read_series(write(tmp_path / "d.csv", "y,y,,\n1,2,,\n"), "y")
+
+
+def test_a_semicolon_file_with_decimal_commas_is_named_as_such(tmp_path):
+    # a European export ('date;units' then '2001-01;10,5') stopped at line 2 with "2 fields,
+    # but the header has 1 (date;units)", which does not say what to change
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "s.csv", "date;units\n2001-01;10,5\n2001-02;11,25\n")
+    wanted = r"line 2: 2 fields.*the file looks separated by ';', its commas decimal commas"
+    with pytest.raises(SeriesError, match=wanted):
+        read_series(p, "units", time="date")
+    p = write(tmp_path / "c.csv", "id;x;label\na;0,5;p\n")
+    with pytest.raises(SeriesError, match=wanted):
+        read_sequence_csv(p)
+
+
+def test_time_stamps_with_utc_offsets_are_ordered_by_the_instant(tmp_path):
+    # across the autumn DST change the local times go back ('02:30+02:00' then '02:00+01:00')
+    # and the file was refused as "going back in time"; '09:00+00:00' then '10:00+05:00'
+    # (04:00 UTC, an hour back) went through as in order, compared as text
+    from lstmlab.classify import read_sequence_csv
+
+    dst = ["2021-10-31T01:30:00+02:00", "2021-10-31T02:00:00+02:00", "2021-10-31T02:30:00+02:00",
+           "2021-10-31T02:00:00+01:00", "2021-10-31T02:30:00+01:00", "2021-10-31T02:00:00Z"]
+    p = write(tmp_path / "d.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(dst)))
+    assert read_series(p, "y", time="t").time == dst
+    back = ["2021-03-01T09:00:00+00:00", "2021-03-01T10:00:00+05:00"]
+    p = write(tmp_path / "b.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(back)))
+    with pytest.raises(SeriesError, match="line 3: the time column goes back in time"):
+        read_series(p, "y", time="t")
+    rows = "".join(f"A,{t},{i}\n" for i, t in reversed(list(enumerate(dst))))
+    panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
+    assert panel.series["A"].target.tolist() == [0, 1, 2, 3, 4, 5]
+    rows = "".join(f"a,{t},{i},p\n" for i, t in reversed(list(enumerate(dst))))
+    seq = read_sequence_csv(write(tmp_path / "c.csv", "id,t,x,label\n" + rows), time_col="t")
+    assert seq.x[0][:, 0].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_header_repeated_inside_the_file_is_named(tmp_path):
+    # two exports joined into one: the error was "line 4, column 'y': 'y' is not a number"
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "t,y\n2001,1\n2002,2\nt,y\n2003,3\n")
+    with pytest.raises(SeriesError, match=r"line 4 repeats the header \(line 1\): the file "
+                                          r"looks like several files joined into one"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "c.csv", "id,x,label\na,1,p\n\nid,x,label\nb,2,q\n")
+    with pytest.raises(SeriesError, match=r"line 4 repeats the header \(line 1\)"):
+        read_sequence_csv(p)
+    # a file without a header whose first row comes again is no joined file
+    assert read_series(write(tmp_path / "n.csv", "1\n2\n1\n"), "1").target.tolist() == [2, 1]
+
+
+def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path):
+    # '03/04/2021' twice (a duplicated export row) was read as two consecutive steps: the
+    # duplicate check was part of the order check, skipped for labels it cannot order
+    us = ["03/02/2021", "03/03/2021", "03/03/2021", "03/04/2021"]
+    p = write(tmp_path / "u.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(us)))
+    with pytest.raises(SeriesError, match=r"line 4: the time '03/03/2021' occurs twice \(lines "
+                                          r"3 and 4\)"):
+        read_series(p, "y", time="t")
+    assert len(read_series(p, "y")) == 4  # without --time the rows are taken as they are
+
+
+@pytest.mark.parametrize("cell, hint", [
+    ('"1,234.5"', "a thousands separator or a decimal comma"),
+    ('"10,5"', "a thousands separator or a decimal comma"),
+    ("#N/A", "a spreadsheet's error value; leave the cell empty, or write NA"),
+    ("#DIV/0!", "a spreadsheet's error value"),
+    ("\u22125", "it holds the minus sign"),
+    ("-", "a dash: a spreadsheet writes it for zero"),
+    ("\u2014", "a dash: a spreadsheet writes it for zero"),
+])
+def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint):
+    # these were only "is not a number": the user sees '1,234.5' or '−5', which look like
+    # numbers, and is not told what the reader wants instead
+    p = write(tmp_path / "a.csv", f"y\n1\n{cell}\n")
+    with pytest.raises(SeriesError, match=r"line 3, column 'y': .* is not a number \(" +
+                       re.escape(hint)):
+        read_series(p, "y")
+
+
+def test_rows_ending_in_empty_fields_the_header_lacks_are_read(tmp_path):
+    # 'date,units' then '2001-01,1,' (an exporter ending every row with a separator) stopped
+    # with "3 fields, but the header has 2", though nothing follows the comma
+    p = write(tmp_path / "a.csv", "date,units\n2001-01,1,\n2001-02,2,,\n2001-03,3\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2, 3]
+    with pytest.raises(SeriesError, match="line 3: 3 fields, but the header has 2"):
+        read_series(write(tmp_path / "b.csv", "date,units\n2001-01,1\n2001-02,2,7\n"), "units")
+
+
+def test_quoted_fields_after_a_space_are_unquoted(tmp_path):
+    # 'date, "units"' gave a column named '"units"' (quotes and all): --target units was
+    # "not in" a file listing it, and ' "1.5"' was not a number
+    p = write(tmp_path / "a.csv", 'date, "units"\n2001-01, "1.5"\n2001-02, "2.5"\n')
+    s = read_series(p, "units", time="date")
+    assert s.columns == ["units"] and s.target.tolist() == [1.5, 2.5]
+
+
+def test_a_spreadsheets_separator_line_is_read_as_a_directive(tmp_path):
+    # 'sep=,' on the first line (Excel's directive) was taken for the header: the columns
+    # were 'sep=' and '', and 'units' was "not in" the file
+    p = write(tmp_path / "a.csv", "sep=,\r\ndate,units\r\n2001-01,1\r\n2001-02,x\r\n")
+    with pytest.raises(SeriesError, match="line 4, column 'units': 'x' is not a number"):
+        read_series(p, "units", time="date")  # the lines are the file's
+    p = write(tmp_path / "b.csv", "sep=,\ndate,units\n2001-01,1\n2001-02,2\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2]
+    p = write(tmp_path / "c.csv", "sep=;\ndate;units\n2001-01;1,5\n")
+    with pytest.raises(SeriesError, match=r"line 1: 'sep=;' declares ';' as the separator"):
+        read_series(p, "units")
+
+
+def test_an_empty_row_inside_a_series_is_a_missing_step(tmp_path):
+    # a spreadsheet writes an empty cell of a one-column sheet as an empty line, and an
+    # empty row of a wider one as ',': both were skipped, the steps on either side read as
+    # neighbours (a value silently dropped)
+    for text, line in (("y\n1\n\n3\n4\n\n", 3), ("y,x\n1,5\n,\n3,6\n4,7\n,\n", 3)):
+        p = write(tmp_path / "a.csv", text)
+        with pytest.raises(SeriesError, match=rf"column 'y' has 1 missing value\(s\) "
+                                              rf"\(line\(s\) {line}\)"):
+            read_series(p, "y")
+        assert read_series(p, "y", missing="interpolate").target.tolist() == [1, 2, 3, 4]
+    # a blank line between the rows of a wider file is layout, and is skipped
+    p = write(tmp_path / "b.csv", "y,x\n1,5\n\n3,6\n")
+    assert read_series(p, "y").target.tolist() == [1, 3]

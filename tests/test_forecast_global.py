@@ -146,6 +146,10 @@ def test_folder_reading_matches_the_csv_extension_in_any_case(tmp_path):
     write(d / "South.CSV", "t,y\n1,7\n2,8\n3,9\n")
     write(d / "west.Csv", "t,y\n1,5\n2,6\n")
     write(d / "notes.txt", "not a series\n")
+    # a copied folder's macOS resource fork and Excel's lock file stopped the run as
+    # "looks like a binary file"
+    (d / "._north.csv").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    (d / "~$west.Csv").write_bytes(b"\x05user\x00\x00\x00")
     panel = read_panel(d, "y", time="t")
     assert panel.names() == ["South", "north", "west"]  # file-name order, every run
     assert len(panel.series["South"]) == 3
@@ -400,3 +404,16 @@ def test_cli_a_folder_of_one_csv_says_how_to_get_a_plot(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "many series" not in out
     assert "this folder holds one series: give its CSV file" in out
+
+
+def test_global_predict_refuses_a_series_ending_in_rows_without_a_value(tmp_path):
+    # the same for one series of a long-format CSV read to forecast from its end
+    from lstmlab.forecast.data import SeriesError
+    from lstmlab.forecast.panel import read_long
+
+    p = tmp_path / "p.csv"
+    p.write_text("id,t,y\nA,1,5\nA,2,6\nA,3,\nB,1,7\nB,2,8\n")
+    assert read_long(p, "id", "y", "t", "ffill").series["A"].target.tolist() == [5, 6, 6]
+    with pytest.raises(SeriesError, match=r"series 'A': the last 1 row\(s\) \(line 4\) have "
+                                          r"no value of 'y'"):
+        read_long(p, "id", "y", "t", "ffill", observed_end=True)

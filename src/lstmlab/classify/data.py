@@ -10,12 +10,12 @@ time-order column, feature columns and a label column::
     a,1,0.3,1.0,walk
     b,0,...
 
-Rows are grouped by id (in order of first appearance) and sorted by the time column within
-a sequence (numbers, or ISO dates of one width); a repeated time inside a sequence, a label
-that changes within a sequence, a non-numeric feature cell (named by line and column) and
-missing values (under ``missing="refuse"``) are errors. Missing-value tokens (``NA``, ``?``,
-...) apply to the feature columns only: a label is read as written, and only an empty one
-is missing.
+Rows are grouped by id (in order of first appearance) and sorted by the time column within a
+sequence (numbers, date-times with a UTC offset, or ISO dates of one width); a repeated time
+inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
+by line and column) and missing values (under ``missing="refuse"``) are errors.
+Missing-value tokens (``NA``, ``?``, ...) apply to the feature columns only: a label is read
+as written, and only an empty one is missing.
 
 **UCR/UEA ``.ts``** (the sktime / timeseriesclassification.com format): ``@`` header lines
 (``@problemName``, ``@univariate``, ``@dimensions``, ``@equalLength``, ``@classLabel true
@@ -133,6 +133,20 @@ def _all_or_none(labels, unlabelled: list):
 
 # -- CSV ------------------------------------------------------------------------------------
 
+def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarray:
+    """Column ``i`` as numbers; a text cell in a column taken by default (no ``features``)
+    says so, since such a column (a subject's name, a session tag) is more often metadata
+    than a feature written wrong."""
+    try:
+        return parse_numeric_column([r[i] for r in rows], lines, header[i], path)
+    except SeriesError as exc:
+        if chosen:
+            raise
+        raise SequenceDataError(f"{exc}; without --features every column besides the id, time "
+                                f"and label columns is a feature: name the features with "
+                                f"--features to leave {header[i]!r} out") from None
+
+
 @_as_sequence_errors
 def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
@@ -148,7 +162,15 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         raise TypeError(f"features must be a list of column names or None, got {features!r}")
     header, rows, lines = read_csv_table(path)
     where = str(path)
-    i_id = column_index(header, id_col, path, "sequence-id column")
+    try:
+        i_id = column_index(header, id_col, path, "sequence-id column")
+    except SeriesError as exc:
+        if len(header) == 1 or id_col.lower() in (h.lower() for h in header):
+            raise  # another separator, or the name's case: the message says which
+        raise SequenceDataError(f"{exc}. A CSV file here is in long format, one row per time "
+                                f"step and a column naming its sequence (--id); a file of one "
+                                f"series per row (its label, then its values) is reshaped to "
+                                f"that, or written as a UCR/UEA .ts file") from None
     i_t = None if time_col is None else column_index(header, time_col, path, "time column")
     i_y = None
     if label_col is not None and (require_labels or label_col in header):
@@ -178,7 +200,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             raise SequenceDataError(f"{where} has no feature columns besides id/time/label "
                                     f"({', '.join(header)})")
     names = [header[i] for i in i_f]
-    values = np.column_stack([parse_numeric_column([r[i] for r in rows], lines, header[i], path)
+    values = np.column_stack([_feature_column(rows, i, lines, header, path, bool(features))
                               for i in i_f])  # (rows, D) with NaN where missing
     groups: dict[str, list[int]] = {}
     for k, r in enumerate(rows):
@@ -449,13 +471,15 @@ def ucr_pair(directory) -> tuple[Path, Path | None]:
     Names are compared in lower case after listing the folder, so ``X_TRAIN.TS`` and
     ``x_train.ts`` are found alike whether or not the file system itself ignores case; two
     files for one role (two problems, or one name in two spellings) are refused rather than
-    one picked by listing order.
+    one picked by listing order. Hidden files (``._X_TRAIN.ts``, macOS's resource fork of a
+    copied file) and Excel's lock files (``~$...``) are not data and are left out.
     """
     d = Path(directory)
     if not d.is_dir():
         raise SequenceDataError(f"{str(d)!r} is not a folder (a UCR/UEA problem folder holds "
                                 f"NAME_TRAIN.ts and NAME_TEST.ts)")
-    files = sorted(p.name for p in d.iterdir() if p.is_file())
+    files = sorted(p.name for p in d.iterdir()
+                   if p.is_file() and not p.name.startswith((".", "~$")))
     train = [n for n in files if n.lower().endswith("_train.ts")]
     if not train:
         found = ", ".join(n for n in files if n.lower().endswith(".ts")) or "no .ts files"

@@ -491,7 +491,7 @@ def cmd_forecast_predict(args) -> int:
     target = meta.get("target") or fc.columns[0]
     features = meta.get("features") or fc.columns[1:]
     series = read_series(args.csv, target, features, meta.get("time"), args.missing,
-                         fc.config.lookback)
+                         fc.config.lookback, observed_end=True)
     for note in series.notes:
         print(f"missing values: {note}", file=sys.stderr)
     check_series_range(series)

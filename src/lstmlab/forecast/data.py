@@ -22,6 +22,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -80,37 +81,86 @@ def check_time_series(series, name: str = "series") -> None:
 
 # -- CSV ------------------------------------------------------------------------------------
 
-def read_csv_table(path) -> tuple[list[str], list[list[str]], list[int]]:
-    """``(header, rows, line_numbers)`` of a CSV file; every row has the header's width."""
+def read_csv_table(path, empty_rows: bool = False
+                   ) -> tuple[list[str], list[list[str]], list[int]]:
+    """``(header, rows, line_numbers)`` of a CSV file; every row has the header's width.
+
+    Blank lines carry nothing, except with ``empty_rows``: between two data rows, a row of
+    empty cells as a spreadsheet writes it (separators alone, ``,,``, or in a one-column
+    file an empty line) is kept as a row of empty cells, for a table read by position,
+    where it is a time step with its values missing."""
     path = Path(path)
     text = read_utf8(path, "CSV file", SeriesError)
     if not text.strip():
         raise SeriesError(f"CSV file {str(path)!r} is empty")
-    reader = csv.reader(text.splitlines())
+    text = _without_sep_line(text, path)
+    # skipinitialspace: in 'date, "units"' the quotes after the space delimit the field
+    # (as in every spreadsheet), rather than being read as part of the name '"units"'.
+    reader = csv.reader(text.splitlines(), skipinitialspace=True)
     header: list[str] | None = None
     rows, lines = [], []
+    empty: list[int] = []  # lines of the empty rows since the last data row
     for row in _rows(reader, path):
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
-            continue  # blank lines carry nothing
+            if empty_rows and rows and (len(row) == len(header) or (len(header) == 1 and not row)):
+                empty.append(line)
+            continue
         row = [c.strip() for c in row]
         if header is None:
-            header = row
-            dupes = sorted(c for c, n in Counter(header).items() if n > 1)
+            header, header_line = row, line
+            # Unnamed columns may repeat: a spreadsheet's export ends every line with a comma
+            # per empty column it once had, and a column without a name cannot be asked for.
+            dupes = sorted(c for c, n in Counter(header).items() if n > 1 and c)
             if dupes:
                 raise SeriesError(f"CSV file {str(path)!r}: the header names {dupes} more than once")
             continue
+        if row == header and not all(_is_number(c) for c in row):  # a headerless file's
+            # first row may well come again; a repeated header of names is files joined
+            raise SeriesError(f"CSV file {str(path)!r}, line {line} repeats the header (line "
+                              f"{header_line}): the file looks like several files joined into "
+                              f"one; remove the repeated header and check the rows around it")
+        if len(row) > len(header) and not any(row[len(header):]):
+            row = row[:len(header)]  # trailing separators with nothing after them: no data
         if len(row) != len(header):
+            other = _other_separator(header)
+            hint = (f"; the header is one column holding {other!r}: the file looks separated by "
+                    f"{other!r}, its commas decimal commas (a European locale's export), and a "
+                    f"CSV file here is separated by commas, with decimal points" if other else "")
             raise SeriesError(f"CSV file {str(path)!r}, line {line}: {len(row)} fields, but the "
-                              f"header has {len(header)} ({', '.join(header)})")
-        rows.append(row)
-        lines.append(line)
+                              f"header has {len(header)} ({', '.join(header)}){hint}")
+        rows += [[""] * len(header) for _ in empty] + [row]
+        lines += empty + [line]
+        empty = []
     if header is None:  # only separators and blanks
         raise SeriesError(f"CSV file {str(path)!r} is empty (no header, no rows)")
     if not rows:
         raise SeriesError(f"CSV file {str(path)!r} has a header ({', '.join(header)}) but no "
                           f"data rows")
     return header, rows, lines
+
+
+def _without_sep_line(text: str, path) -> str:
+    """``text`` with Excel's separator directive (a first line ``sep=,``) blanked, so line
+    numbers stay those of the file; a directive for another separator is an error naming
+    it, since the rest of the file is then separated by it."""
+    first, nl, rest = text.partition("\n")
+    found = re.fullmatch(r"sep=(.?)", first.strip())
+    if not found:
+        return text
+    if found.group(1) != ",":
+        raise SeriesError(f"CSV file {str(path)!r}, line 1: {first.strip()!r} declares "
+                          f"{found.group(1)!r} as the separator (a spreadsheet's directive); a "
+                          f"CSV file here is separated by commas, with decimal points")
+    return nl + rest
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _rows(reader, path):
@@ -125,13 +175,19 @@ def _rows(reader, path):
             raise SeriesError(f"CSV file {str(path)!r}, line {reader.line_num}: {exc}") from None
 
 
+def _other_separator(header: list[str]) -> str | None:
+    """The separator a one-column header holds (tab, ``;`` or ``|``): the file is separated
+    by it, not by commas."""
+    return next((sep for sep in ("\t", ";", "|") if len(header) == 1 and sep in header[0]), None)
+
+
 def column_index(header: list[str], name: str, path, what: str = "column") -> int:
     """Index of ``name`` in ``header``; a clear error listing the columns if absent."""
     if name in header:
         return header.index(name)
     close = [h for h in header if h.lower() == name.lower()]
     hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
-    other = next((sep for sep in ("\t", ";", "|") if len(header) == 1 and sep in header[0]), None)
+    other = _other_separator(header)
     if other and not close:  # one column holding the names: another separator
         hint = (f" (the header is one column holding {other!r}: the file looks separated by "
                 f"{other!r}, and a CSV file here is separated by commas)")
@@ -151,12 +207,30 @@ def parse_numeric_column(cells: list[str], lines: list[int], column: str, path) 
             v = float(cell)
         except ValueError:
             raise SeriesError(f"{str(path)!r}, line {lines[i]}, column {column!r}: {cell!r} is "
-                              f"not a number") from None
+                              f"not a number{_number_hint(cell)}") from None
         if math.isinf(v):
             raise SeriesError(f"{str(path)!r}, line {lines[i]}, column {column!r}: {cell!r} is "
                               f"infinite")
         out[i] = v
     return out
+
+
+def _number_hint(cell: str) -> str:
+    """What a spreadsheet's export most likely made of a number ``cell`` that does not read
+    as one: a thousands separator or decimal comma, an error value, a typographic minus, a
+    dash (zero in an accounting format, or a missing value: only its writer knows which)."""
+    if not cell.strip("-\u2013\u2014"):
+        return (" (a dash: a spreadsheet writes it for zero, some exports for a missing value; "
+                "write 0, or leave the cell empty to mark it missing)")
+    if cell.startswith("#"):
+        return (" (a spreadsheet's error value; leave the cell empty, or write NA, to mark it "
+                "missing)")
+    if "," in cell:
+        return (" (a thousands separator or a decimal comma: numbers here are written with a "
+                "decimal point and no separators, 1234.5)")
+    if "\u2212" in cell:
+        return " (it holds the minus sign '\u2212'; write the hyphen-minus '-')"
+    return ""
 
 
 def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
@@ -214,23 +288,43 @@ def empty_time_problem(labels: list[str], lines: list[int], column: str) -> str 
             f"(or leave out --time to take the rows in the file's order)")
 
 
+# An ISO 8601 date-time with a UTC offset ('2021-10-31T02:30:00+02:00', '...Z'): as text,
+# the local times of a DST change go back ('02:30+02:00' then '02:15+01:00') while the
+# instants go forward, and 'Z' and '+00:00' differ in width.
+_ZONED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+                    r"(?:Z|[+-]\d{2}(?::?\d{2})?)")
+
+
 def time_order_key(labels: list[str]) -> list | None:
-    """Sort keys for time labels: numbers, or ISO dates of one width (year first, so they
-    sort correctly as text); None for labels that cannot be ordered ('t2' before 't10',
-    'Feb 2000' before 'Jan 2000' as text)."""
+    """Sort keys for time labels: numbers, date-times with a UTC offset (by the instant they
+    name), or ISO dates of one width (year first, so they sort correctly as text); None for
+    labels that cannot be ordered ('t2' before 't10', 'Feb 2000' before 'Jan 2000' as text)."""
     try:
         return [float(t) for t in labels]
     except ValueError:
         pass
+    if all(_ZONED.fullmatch(t) for t in labels):
+        try:
+            return [datetime.fromisoformat(t).timestamp() for t in labels]
+        except ValueError:  # a month 13, a 25th hour: not a time
+            return None
     if len({len(t) for t in labels}) == 1 and all(_YEAR_FIRST.fullmatch(t) for t in labels):
         return labels
     return None
 
 
 def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
-    """A message if the time column is not strictly increasing (numbers or ISO-like dates)."""
+    """A message if the time column is not strictly increasing (numbers or ISO-like dates),
+    or, in a format that cannot be ordered ('03/04/2021'), if a label occurs twice: the row
+    order is taken as given there, but one time in two rows is a duplicate in any format."""
     keys = time_order_key(labels)
     if keys is None:
+        first: dict[str, int] = {}
+        for label, line in zip(labels, lines):
+            if label in first:
+                return (f"line {line}: the time {label!r} occurs twice (lines {first[label]} "
+                        f"and {line}); each time needs one row: remove the duplicate")
+            first[label] = line
         return None  # a format we cannot order; the user's row order is taken as given
     for i in range(1, len(keys)):
         if not keys[i] > keys[i - 1]:
@@ -242,9 +336,9 @@ def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
 
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
 # years; below 1e5, so that dates written as numbers, 200401 or 20040131, are not taken for
-# counts), YYYY-MM months and YYYY-Qn quarters. Days are left alone: business days skip
-# weekends by design.
-_REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-Q([1-4])"), 4,
+# counts), YYYY-MM months and YYYY-Qn quarters (or YYYYQn, as pandas writes a quarter). Days
+# are left alone: business days skip weekends by design.
+_REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-?Q([1-4])"), 4,
                                                              "quarter"))
 
 
@@ -285,14 +379,32 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
             f"consecutive")
 
 
+def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
+    """An error naming the rows without a value at the end of a target ``raw (N,)`` read to
+    forecast from its end: those rows are the times to forecast, laid out in advance, and
+    filling them would start the forecast from made-up values."""
+    seen = np.flatnonzero(~np.isnan(raw))
+    n = len(raw) - 1 - int(seen[-1]) if len(seen) else 0  # all missing: fill_missing says so
+    if n:
+        at = f"line {lines[-1]}" if n == 1 else f"lines {lines[-n]}..{lines[-1]}"
+        raise SeriesError(f"{where}: the last {n} row(s) ({at}) have no value of {column!r}; a "
+                          f"forecast starts after the last row, so leave the times to forecast "
+                          f"out of the file (filling them, as --missing would, would forecast "
+                          f"from made-up values)")
+
+
 def read_series(path, target: str, features: list[str] | None = None, time: str | None = None,
-                missing: str = "refuse", gap_rows: int | None = None) -> TimeSeries:
+                missing: str = "refuse", gap_rows: int | None = None,
+                observed_end: bool = False) -> TimeSeries:
     """Read a forecasting table: ``target`` (and ``features``) as numbers, ``time`` as labels.
     A gap in the time column is an error among the last ``gap_rows`` rows (None: all of them;
-    a forecast reads the last lookback rows only, so an old gap does not stop it)."""
+    a forecast reads the last lookback rows only, so an old gap does not stop it). With
+    ``observed_end`` (a forecast from the file's end) rows without a target at the end are
+    an error whatever ``missing`` says: they are the times to forecast, laid out in advance,
+    and filling them would start the forecast from made-up values."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
-    header, rows, lines = read_csv_table(path)
+    header, rows, lines = read_csv_table(path, empty_rows=True)
     features = list(features or [])
     if target in features:
         raise SeriesError(f"the target {target!r} is also listed in --features; the target is "
@@ -307,6 +419,8 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     notes = []
     for j, (name, c) in enumerate(zip(names, cols)):
         raw = parse_numeric_column([r[c] for r in rows], lines, name, path)
+        if observed_end and j == 0:
+            check_observed_end(raw, lines, name, where)
         values[:, j], note = fill_missing(raw, missing, name, lines, where)
         if note:
             notes.append(note)

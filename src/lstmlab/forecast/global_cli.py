@@ -131,12 +131,14 @@ def cmd_global_predict(args, meta: dict) -> int:
     # column, which a model trained on a folder does not have.
     value, time, id_column = meta.get("value"), meta.get("time"), meta.get("id")
     if Path(args.csv).is_dir():
-        panel = read_folder(args.csv, value, time, args.missing, gf.config.lookback)
+        panel = read_folder(args.csv, value, time, args.missing, gf.config.lookback,
+                            observed_end=True)
     elif id_column is None:
         raise SeriesError(f"{args.csv!r} is a file, but the model was trained on a folder of "
                           f"CSVs (one series per file, column {value!r}): give such a folder")
     else:
-        panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback)
+        panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback,
+                          observed_end=True)
     K = args.horizon or gf.config.horizon
     levels = sorted({lv for i in gf.info.values() if i.intervals for lv in i.intervals.width},
                     key=float)

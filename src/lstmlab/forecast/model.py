@@ -469,7 +469,8 @@ def point_and_quantile_loss(K: int, quantiles):
 
 def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     """Time labels for the K steps after ``labels``: continued for equally spaced numbers
-    (years), ``YYYY-MM`` months and ``YYYY-Qn`` quarters; otherwise ``+1, +2, ...``."""
+    (years), ``YYYY-MM`` months and ``YYYY-Qn`` or ``YYYYQn`` quarters (in the spelling of the
+    last label); otherwise ``+1, +2, ...``."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
@@ -479,10 +480,10 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
             return [str(b + (b - a) * k) for k in range(1, horizon + 1)]
         except ValueError:
             pass
-    q = re.fullmatch(r"(\d{4})-Q([1-4])", labels[-1])
+    q = re.fullmatch(r"(\d{4})(-?)Q([1-4])", labels[-1])
     if q:
-        t0 = int(q.group(1)) * 4 + int(q.group(2)) - 1
-        return [f"{(t0 + k) // 4}-Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
+        t0, dash = int(q.group(1)) * 4 + int(q.group(3)) - 1, q.group(2)
+        return [f"{(t0 + k) // 4}{dash}Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
     m = re.fullmatch(r"(\d{4})-(\d{2})", labels[-1])
     if m:
         y, mo = int(m.group(1)), int(m.group(2))

@@ -11,11 +11,12 @@ column::
     B,2001-01,7.5
 
 Rows of one series need not be adjacent. With a time column whose labels can be ordered
-(numbers, or ISO dates of one width) each series is sorted by time; otherwise its rows keep
-the file's order. Errors name the file, the series and the line: an empty id, a time that
-occurs twice within one series, a value that is not a number, missing values (handled by the
-same ``missing`` policy as a single series). A folder holds one CSV per series, named after
-the file (``sales_A.csv`` -> ``sales_A``), each read like a single series.
+(numbers, date-times with a UTC offset, or ISO dates of one width) each series is sorted by
+time; otherwise its rows keep the file's order. Errors name the file, the series and the
+line: an empty id, a time that occurs twice within one series, a value that is not a number,
+missing values (handled by the same ``missing`` policy as a single series). A folder holds
+one CSV per series, named after the file (``sales_A.csv`` -> ``sales_A``), each read like a
+single series.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import (MISSING_POLICIES, SeriesError, TimeSeries, column_index, empty_time_problem,
-                   fill_missing, parse_numeric_column, read_csv_table, read_series,
-                   time_gap_problem, time_order_key)
+from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end, column_index,
+                   empty_time_problem, fill_missing, parse_numeric_column, read_csv_table,
+                   read_series, time_gap_problem, time_order_key)
 
 
 @dataclass
@@ -48,9 +49,11 @@ class Panel:
 
 
 def read_long(path, id_column: str, value: str, time: str | None = None,
-              missing: str = "refuse", gap_rows: int | None = None) -> Panel:
+              missing: str = "refuse", gap_rows: int | None = None,
+              observed_end: bool = False) -> Panel:
     """A long-format CSV as a :class:`Panel` (see the module docstring); a gap in a series'
-    time column is an error among its last ``gap_rows`` rows (None: all of them)."""
+    time column is an error among its last ``gap_rows`` rows (None: all of them), and with
+    ``observed_end`` so are rows without a value at a series' end (as in ``read_series``)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     header, rows, lines = read_csv_table(path)
@@ -97,6 +100,8 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
             raw = parse_numeric_column([rows[r][cv] for r in idx], ln, value, path)
         except SeriesError as exc:
             raise SeriesError(f"series {name!r}: {exc}") from None
+        if observed_end:
+            check_observed_end(raw, ln, value, where)
         values, note = fill_missing(raw, missing, value, ln, where)
         series[name] = TimeSeries(values[:, None], [value], labels, f"{path} [{name}]",
                                   np.asarray(ln), [note] if note else [])
@@ -104,13 +109,17 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
 
 
 def read_folder(path, value: str, time: str | None = None, missing: str = "refuse",
-                gap_rows: int | None = None) -> Panel:
+                gap_rows: int | None = None, observed_end: bool = False) -> Panel:
     """Every ``*.csv`` in the folder ``path`` as one series named after its file, in the
     order of the file names. The extension matches in any case (``.CSV`` too, as written by
-    some exporters), on every file system, so a folder reads the same everywhere."""
+    some exporters), on every file system, so a folder reads the same everywhere. Files a
+    system or an editor leaves beside the data are not series: hidden ones (``._sales.csv``,
+    macOS's resource forks on a copied folder) and ``~$sales.csv`` (the lock file Excel
+    keeps while a file is open)."""
     if not Path(path).is_dir():
         raise SeriesError(f"{str(path)!r} is not a folder")
-    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(".csv"))
+    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(".csv")
+                   and not p.name.startswith((".", "~$")))
     if not files:
         raise SeriesError(f"folder {str(path)!r} holds no .csv files")
     first = {}
@@ -120,8 +129,8 @@ def read_folder(path, value: str, time: str | None = None, missing: str = "refus
                               f"{f.name!r}: each file is one series named after it, so rename "
                               f"one of them")
         first[f.stem] = f
-    series = {f.stem: read_series(f, value, time=time, missing=missing, gap_rows=gap_rows)
-              for f in files}
+    series = {f.stem: read_series(f, value, time=time, missing=missing, gap_rows=gap_rows,
+                                  observed_end=observed_end) for f in files}
     return Panel(series, str(path), None, time, value)
 
 
