@@ -360,3 +360,21 @@ def test_predict_treats_missing_values_as_training_did_unless_told(tmp_path, cap
     assert main(["classify", "train", "--missing", "ffill", "--out", str(tmp_path / "d")]) == 2
     assert "--missing says how to treat missing values in DATA, but no DATA is given" in \
         capsys.readouterr().err
+
+
+def test_cli_says_before_a_long_dtw_baseline_that_it_is_coming(tmp_path, capsys, monkeypatch):
+    import lstmlab.classify.cli as classify_cli
+
+    folder = tmp_path / "Toy"
+    folder.mkdir()
+    _toy_ts(folder / "Toy_TRAIN.ts", n=20, seed=0)
+    _toy_ts(folder / "Toy_TEST.ts", n=10, seed=1)
+    argv = ["classify", "train", str(folder), "--model", "lstm", "--hidden", "4", "--epochs",
+            "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert "1NN-DTW baseline:" not in capsys.readouterr().err  # little work: no word of it
+    monkeypatch.setattr(classify_cli, "DTW_NOTICE_CELLS", 1)  # as if the sequences were long
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "1NN-DTW baseline:" in err and "(10 test x 20 training sequences" in err
+    assert "--no-baselines skips the baselines" in err

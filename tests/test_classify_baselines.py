@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from lstmlab.classify import _dtw_compiled
-from lstmlab.classify.baselines import (baseline_accuracies, dtw_distances, euclidean_distances,
-                                        nearest_dtw, nearest_neighbour, znormalise)
+from lstmlab.classify.baselines import (baseline_accuracies, dtw_cells, dtw_distances,
+                                        euclidean_distances, nearest_dtw, nearest_neighbour,
+                                        znormalise)
 from lstmlab.classify.data import SequenceSet
 
 
@@ -125,3 +126,18 @@ def test_bad_arguments_are_named():
         nearest_neighbour(s, s, "cosine")
     with pytest.raises(ValueError, match="window must be an integer >= 0 or None"):
         nearest_dtw(s.x, s.x, window=1.5)
+
+
+@pytest.mark.parametrize("window", [None, 0, 2, 7])
+def test_dtw_cells_counts_the_cells_the_recursion_fills(window):
+    rng = np.random.default_rng(3)
+    la, lb = rng.integers(1, 12, 5), rng.integers(1, 12, 4)
+
+    def filled(n, m):  # the textbook recursion's cells (its band, as textbook_dtw widens it)
+        w = max(n, m) if window is None else max(window, abs(n - m))
+        return sum(min(m, i + w) - max(1, i - w) + 1 for i in range(1, n + 1))
+
+    want = sum(filled(int(n), int(m)) for n in la for m in lb)
+    assert dtw_cells(la, lb, window) >= want  # the band as stored: whole rows of 2w + 1
+    assert dtw_cells(la, lb, None) == int(la.sum() * lb.sum())
+    assert dtw_cells(la, lb, 0) <= dtw_cells(la, lb, 2) <= dtw_cells(la, lb, None)

@@ -61,6 +61,19 @@ def euclidean_distances(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
+def dtw_cells(a_lengths, b_lengths, window: int | None = None) -> int:
+    """The cells of every DTW table between sequences of ``a_lengths`` and ``b_lengths``:
+    exact without a band, else at most 2w + 1 per row (w: ``window`` widened to the length
+    difference). The work of :func:`dtw_distances`, which grows with the square of the
+    length without a band."""
+    la = np.asarray(a_lengths, np.int64)[:, None]
+    lb = np.asarray(b_lengths, np.int64)[None, :]
+    if window is None:
+        return int((la * lb).sum())
+    band = np.maximum(window, np.abs(la - lb))
+    return int((la * np.minimum(lb, 2 * band + 1)).sum())
+
+
 def dtw_distances(a: list[np.ndarray], b: list[np.ndarray], window: int | None = None,
                   block: int = 4_000_000) -> np.ndarray:
     """``(len(a), len(b))`` DTW distances (see the module docstring); ``block`` bounds the

@@ -442,15 +442,24 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
         progress.close()
 
 
+DTW_NOTICE_CELLS = 10 ** 9  # DTW table cells from which the baseline says it is coming
+
+
 def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selection, stop) -> int:
     """Evaluate on the test set beside the baselines; write the model, predictions and
     report; print the comparison."""
     from ..training.checkpoint import atomic_write_text
-    from .baselines import baseline_accuracies
+    from .baselines import baseline_accuracies, dtw_cells
 
     res = model.evaluate(test)
     baselines = {}
     if args.baselines:
+        cells = dtw_cells(test.lengths, data.lengths, args.dtw_window)
+        if cells >= DTW_NOTICE_CELLS:  # seconds to hours with no output: say what is coming
+            print(f"1NN-DTW baseline: {cells:.1e} table cells ({len(test)} test x {len(data)} "
+                  f"training sequences of up to {int(data.lengths.max()):,} steps), which can "
+                  f"take minutes; --dtw-window W bounds the work per pair, --no-baselines "
+                  f"skips the baselines", file=sys.stderr)
         baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
     sm = model.meta["summary"]
     stored = dict(opts)
