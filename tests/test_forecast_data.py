@@ -246,6 +246,11 @@ def test_a_header_repeated_inside_the_file_is_named(tmp_path):
     p = write(tmp_path / "c.csv", "id,x,label\na,1,p\n\nid,x,label\nb,2,q\n")
     with pytest.raises(SeriesError, match=r"line 4 repeats the header \(line 1\)"):
         read_sequence_csv(p)
+    # the second file's byte-order mark at the start of its header line
+    p = tmp_path / "bom.csv"
+    p.write_bytes("\ufefft,y\n2001,1\n\ufefft,y\n2002,2\n".encode("utf-8"))
+    with pytest.raises(SeriesError, match=r"line 3 repeats the header \(line 1\)"):
+        read_series(p, "y", time="t")
     # a file without a header whose first row comes again is no joined file
     assert read_series(write(tmp_path / "n.csv", "1\n2\n1\n"), "1").target.tolist() == [2, 1]
 

@@ -107,6 +107,7 @@ def read_csv_table(path, empty_rows: bool = False
                 empty.append(line)
             continue
         row = [c.strip() for c in row]
+        row[0] = row[0].removeprefix("\ufeff")  # a byte-order mark: files joined into one
         if header is None:
             header, header_line = row, line
             # Unnamed columns may repeat: a spreadsheet's export ends every line with a comma
