@@ -249,3 +249,16 @@ def test_non_finite_weights_are_refused_by_name():
                                          r"index \(1, 0\)\)"):
         load_torch_state_dict(lin, sd)
     assert np.isfinite(lin.params()["weight"]).all()
+
+
+def test_torch_biases_whose_sum_overflows_the_layer_dtype_are_refused_before_any_copy():
+    layer = LSTM(3, 4, num_layers=2, dtype=np.float32, rng=np.random.default_rng(0))
+    before = {k: v.copy() for k, v in layer.params().items()}
+    sd = {k: np.array(v) for k, v in layer.torch_state_dict().items()}
+    sd["bias_ih_l1"][:] = 3e38  # each fits float32 (largest 3.4e38); the sum does not
+    sd["bias_hh_l1"][:] = 3e38
+    with pytest.raises(ValueError, match=r"state_dict\['bias_ih_l1'\] \+ state_dict\['bias_hh_l1'\] "
+                                         r"holds 6e\+38 at index \(0,\), beyond the range of float32"):
+        layer.load_torch_state_dict(sd)
+    for k, v in layer.params().items():  # nothing copied, layer 0 included
+        np.testing.assert_array_equal(v, before[k], err_msg=k)

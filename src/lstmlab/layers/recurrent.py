@@ -471,6 +471,10 @@ class _Recurrent(Module):
         The two PyTorch biases are summed into the lecture's single bias."""
         sd = self._checked_torch_state_dict(state_dict)
         perm = _TORCH_PERM if self._has_cell else (0,)
+        for suffix, ts in self._torch_key_pairs() if self.bias else ():  # before any copy
+            total = sd[f"bias_ih_{ts}"].astype(np.float64) + sd[f"bias_hh_{ts}"]
+            as_float_array(total, f"state_dict['bias_ih_{ts}'] + state_dict['bias_hh_{ts}']",
+                           self.dtype)  # each in range, their sum beyond this dtype: refused
         for suffix, ts in self._torch_key_pairs():
             self._params[f"Wx_{suffix}"][...] = _permute_blocks(sd[f"weight_ih_{ts}"], perm, 0).T
             self._params[f"Wh_{suffix}"][...] = _permute_blocks(sd[f"weight_hh_{ts}"], perm, 0).T
