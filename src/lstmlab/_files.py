@@ -32,6 +32,13 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def is_left_beside_data(name: str) -> bool:
+    """Whether a file ``name`` in a folder of data is one a system or an editor leaves beside
+    the data rather than data: hidden ones (``._X.csv``, macOS's resource fork of a copied
+    file) and ``~$X.csv`` (the lock file Excel keeps while a file is open)."""
+    return name.startswith((".", "~$"))
+
+
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 

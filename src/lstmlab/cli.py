@@ -391,7 +391,8 @@ def _launch_settings(args) -> tuple[int, float]:
     """``(batch size, largest dropout)`` of the run ``--nproc`` is about to start: the
     command line's, or with --resume the stored run's (which the command line does not
     repeat). A missing checkpoint is left to the processes' own --resume error."""
-    regularisers = ("dropout", "dropout_input", "dropout_recurrent", "zoneout", "weight_drop")
+    from .training.distributed import largest_dropout
+
     last = Path(args.out) / "last.ckpt"
     if args.resume and last.exists():
         from .layers.model import CharLMConfig
@@ -399,10 +400,9 @@ def _launch_settings(args) -> tuple[int, float]:
         from .training.lm import TrainConfig
 
         meta, _ = load_checkpoint(last, expect_kind="charlm")
-        model = CharLMConfig.from_json(meta["model"])
         return (TrainConfig.from_json(meta["train"]).batch_size,
-                max(getattr(model, name) for name in regularisers))
-    return args.batch_size, max(getattr(args, name) for name in regularisers)
+                largest_dropout(CharLMConfig.from_json(meta["model"])))
+    return args.batch_size, largest_dropout(args)
 
 
 def cmd_train(args) -> int:

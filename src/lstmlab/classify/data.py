@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import read_utf8
+from .._files import is_left_beside_data, read_utf8
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
                              read_csv_table, time_order_key, time_order_problem)
@@ -478,8 +478,7 @@ def ucr_pair(directory) -> tuple[Path, Path | None]:
     if not d.is_dir():
         raise SequenceDataError(f"{str(d)!r} is not a folder (a UCR/UEA problem folder holds "
                                 f"NAME_TRAIN.ts and NAME_TEST.ts)")
-    files = sorted(p.name for p in d.iterdir()
-                   if p.is_file() and not p.name.startswith((".", "~$")))
+    files = sorted(p.name for p in d.iterdir() if p.is_file() and not is_left_beside_data(p.name))
     train = [n for n in files if n.lower().endswith("_train.ts")]
     if not train:
         found = ", ".join(n for n in files if n.lower().endswith(".ts")) or "no .ts files"

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import is_left_beside_data
 from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end, column_index,
                    empty_time_problem, fill_missing, parse_numeric_column, read_csv_table,
                    read_series, time_gap_problem, time_order_key)
@@ -119,7 +120,7 @@ def read_folder(path, value: str, time: str | None = None, missing: str = "refus
     if not Path(path).is_dir():
         raise SeriesError(f"{str(path)!r} is not a folder")
     files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(".csv")
-                   and not p.name.startswith((".", "~$")))
+                   and not is_left_beside_data(p.name))
     if not files:
         raise SeriesError(f"folder {str(path)!r} holds no .csv files")
     first = {}

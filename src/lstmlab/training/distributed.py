@@ -86,6 +86,13 @@ def stream_range(batch_size: int, rank: int, world: int) -> tuple[int, int]:
     return rank * batch_size // world, (rank + 1) * batch_size // world
 
 
+def largest_dropout(settings) -> float:
+    """The largest of the dropout-like rates in ``settings`` (a model config or the command's
+    arguments): what :func:`check_supported` refuses above 0."""
+    return max(getattr(settings, name) for name in
+               ("dropout", "dropout_input", "dropout_recurrent", "zoneout", "weight_drop"))
+
+
 def check_supported(processes: int, batch_size: int, dropout: float) -> None:
     """Refuse, with a clear error, what a run of ``processes`` > 1 cannot do exactly."""
     if processes <= 1:
