@@ -59,6 +59,11 @@ def as_lengths(lengths, T: int, B: int, name: str = "lengths") -> np.ndarray | N
     return arr.astype(np.int64)
 
 
+def is_real(value) -> bool:
+    """A real number (NumPy's too), not a bool: True is an int to Python, not a rate."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -68,7 +73,7 @@ def positive_int(value, name: str) -> int:
 def finite_float(value, name: str, dtype=np.float64) -> float:
     """``value`` as a float: a real number, finite also when rounded to ``dtype``."""
     try:
-        x = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
+        x = float(value) if is_real(value) else None
     except OverflowError:  # an int beyond any float
         x = None
     if x is None or not abs(x) <= float(np.finfo(dtype).max):
@@ -78,7 +83,7 @@ def finite_float(value, name: str, dtype=np.float64) -> float:
 
 
 def probability(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+    if not is_real(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 

@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_lengths, positive_int, true_or_false
+from ._checks import as_lengths, is_real, positive_int, true_or_false
 from ._scaling import mean_std, range_problem
 from .forecast.windows import WindowScaler
 from .forecast.windows import make_windows as _make_windows
@@ -203,7 +203,7 @@ class _LSTMEstimator(BaseEstimator):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         for name in ("lr", "weight_decay", "clip", "validation_fraction"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            if not is_real(v):
                 raise ValueError(f"{name} must be a number, got {v!r}")
         p = self.patience  # int() in the fit settings would turn 2.5 into 2 and "5" into 5
         if isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 0:

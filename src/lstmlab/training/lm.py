@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import generator, positive_int, probability, true_or_false
+from .._checks import generator, is_real, positive_int, probability, true_or_false
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
 from .distributed import (GradientSum, PeerLost, check_supported, largest_dropout,
@@ -71,7 +71,7 @@ class TrainConfig(JsonConfig):
             positive_int(getattr(self, name), name)
         for name in ("lr", "momentum", "weight_decay", "clip"):  # before comparing them
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            if not is_real(v) or not math.isfinite(v):
                 raise ValueError(f"{name} must be a finite number, got {v!r}")
         true_or_false(self.nesterov, "nesterov", ValueError)
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -602,8 +602,7 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
 
     ``on_char(ch)`` is called for each new character as it is produced (streaming).
     """
-    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
-            or not (temperature >= 0 and math.isfinite(temperature))):
+    if not (is_real(temperature) and temperature >= 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")

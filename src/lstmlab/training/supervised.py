@@ -31,18 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import generator, positive_int
+from .._checks import generator, is_real, positive_int
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 
 
 SCHEDULES = ("cosine", "plateau")
 CHECKPOINTS = ("auto", "train-loss")
 PLATEAU_FACTOR = 2 ** (-1 / 3)  # the LSTM-FCN authors' 1/∛2 per plateau
-
-
-def _number(v) -> bool:
-    """A real number, and not a bool (True is an int to Python, not a learning rate)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -62,11 +57,11 @@ class FitConfig(JsonConfig):
     def __post_init__(self):
         positive_int(self.epochs, "epochs")
         positive_int(self.batch_size, "batch_size")
-        if not (_number(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
+        if not (is_real(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         for name in ("weight_decay", "clip"):
             v = getattr(self, name)
-            if not (_number(v) and v >= 0 and math.isfinite(v)):
+            if not (is_real(v) and v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
