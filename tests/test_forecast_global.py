@@ -14,6 +14,7 @@ from lstmlab.forecast.baselines import smape
 from lstmlab.forecast.data import SeriesError, TimeSeries
 from lstmlab.forecast.global_model import GlobalConfig, GlobalForecaster, split_series
 from lstmlab.forecast.global_report import evaluate_panel
+from lstmlab.forecast.global_select import train_global_default, validation_score
 from lstmlab.forecast.m4 import is_seasonal, naive2, owa, seasonal_indices
 from lstmlab.forecast.model import MIXES, future_labels
 from lstmlab.forecast.panel import Panel, read_long, read_panel
@@ -417,3 +418,69 @@ def test_global_predict_refuses_a_series_ending_in_rows_without_a_value(tmp_path
     with pytest.raises(SeriesError, match=r"series 'A': the last 1 row\(s\) \(line 4\) have "
                                           r"no value of 'y'"):
         read_long(p, "id", "y", "t", "ffill", observed_end=True)
+
+
+# -- the default: lookback and base chosen on validation ----------------------------------------
+
+def test_validation_score_is_relative_to_the_naive_forecast(one_blas_thread, monkeypatch):
+    panel = _panel()
+    gf = _train(panel, epochs=1)
+
+    def naive(name, X, origins, *a, **k):
+        return np.repeat(X[:, -1:], gf.config.horizon, axis=1)
+
+    monkeypatch.setattr(gf, "predict", naive)
+    assert validation_score(gf, panel) == pytest.approx(1.0)
+
+    def half_way(name, X, origins, *a, **k):  # half the naive forecast's error, every window
+        s = panel.series[name].target
+        truth = np.stack([s[o:o + gf.config.horizon] for o in origins])
+        return (naive(name, X, origins) + truth) / 2
+
+    monkeypatch.setattr(gf, "predict", half_way)
+    assert validation_score(gf, panel) == pytest.approx(0.5)
+
+
+def test_default_global_run_chooses_lookback_and_base_that_fit_every_series(tmp_path, capsys):
+    # 40 steps: a training part of 26, so lookback 24 (with horizon 4) fits no series
+    series = {f"s{i}": 10 * (i + 1) * _seasonal(40, seed=i, trend=0.01) for i in range(3)}
+    p = write(tmp_path / "p.csv", _long_csv(series))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--horizon", "4", "--epochs", "2", "--hidden", "4", "--quiet",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    choice = json.loads((out / "report.json").read_text())["choice"]
+    tried = [(c["lookback"], c["base"]) for c in choice["tried"]]
+    assert sorted(tried) == [(6, "ar"), (6, "none"), (12, "ar"), (12, "none")]
+    errors = [c["relative_mae"] for c in choice["tried"]]
+    assert errors == sorted(errors) and choice["chose"] == ["lookback", "base"]
+    gf = GlobalForecaster.load(out / "model.ckpt")
+    assert (gf.config.lookback, gf.config.base) == tried[0]
+    assert f"chose lookback {tried[0][0]}, base {tried[0][1]} from 4 candidates" in text
+    # settings given are not tried against others; with both given, one model is trained
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--horizon", "4", "--epochs", "2", "--hidden", "4", "--quiet", "--lookback",
+                 "6", "--out", str(out), "--force"]) == 0
+    choice = json.loads((out / "report.json").read_text())["choice"]
+    assert sorted((c["lookback"], c["base"]) for c in choice["tried"]) == [(6, "ar"), (6, "none")]
+    assert choice["chose"] == ["base"]
+    capsys.readouterr()
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--horizon", "4", "--epochs", "2", "--hidden", "4", "--quiet", "--lookback",
+                 "6", "--base", "none", "--out", str(out), "--force"]) == 0
+    assert "settings given: lookback 6, base none" in capsys.readouterr().out
+    assert len(json.loads((out / "report.json").read_text())["choice"]["tried"]) == 1
+
+
+def test_global_choice_with_a_stop_request_keeps_the_best_candidate_so_far(one_blas_thread):
+    panel = _panel()
+    calls = []
+    gf, choice = train_global_default(
+        panel, GlobalConfig(horizon=4, season=4), set(), np.random.default_rng(0),
+        on_candidate=lambda i, n, cfg: calls.append((i, n, cfg.lookback, cfg.base)),
+        should_stop=lambda: len(calls) >= 2, hidden_size=4,
+        fit_config=FitConfig(epochs=2))
+    assert calls == [(0, 6, 8, "none"), (1, 6, 8, "ar")]  # 2m, 3m, 4m with each base
+    assert len(choice.tried) == 2 and gf.config == choice.config
+    assert gf.config == choice.tried[0][0]

@@ -204,8 +204,8 @@ def add_forecast_parser(sub) -> None:
                         "picked on validation): ar, a ridge linear AR; ets, exponential "
                         "smoothing over the window; naive; snaive, seasonal naive; none, the "
                         "network alone (default: chosen on validation among ar, naive and snaive; "
-                        "ets is tried only when given; with many series none, or ar for a "
-                        "linear AR per series under the one network)")
+                        "ets is tried only when given; with many series: none, or ar for a "
+                        "linear AR per series under the one network, chosen on validation)")
     t.add_argument("--ets", action="store_true",
                    help="add exponential smoothing to the report (needs statsmodels: pip install "
                         "'lstmlab[ets]'; its variant is picked on validation; adds seconds)")

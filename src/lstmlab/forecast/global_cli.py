@@ -28,7 +28,8 @@ def cmd_global_train(args) -> int:
     from ..training.signals import stop_signals
     from .cli import _fit_config, _Progress, check_network_fits, output_folder, stopped_by_signal
     from .ets import available as ets_available
-    from .global_model import GlobalConfig, GlobalForecaster, split_series
+    from .global_model import GlobalConfig, split_series
+    from .global_select import candidates, train_global_default
     from .global_report import (evaluate_panel, format_coverage, format_panel,
                                 panel_forecasts_csv, panel_report)
     from .panel import read_panel
@@ -43,8 +44,8 @@ def cmd_global_train(args) -> int:
                          "value (anchor last); leave out --anchor")
     if args.base not in (None, "none", "ar"):
         raise ValueError(f"--base {args.base} does not apply to many series: the global model "
-                         f"stands on nothing (--base none, the default) or on a linear AR per "
-                         f"series (--base ar)")
+                         f"stands on nothing (--base none) or on a linear AR per series (--base "
+                         f"ar), chosen on validation when not given")
     if args.backtest > 1:
         raise ValueError("--backtest is for a single series; a panel already scores every "
                          "series' test part")
@@ -61,8 +62,10 @@ def cmd_global_train(args) -> int:
                           transform=args.transform or "none", val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, season=args.season,
                           base=args.base or "none")
+    given = {k for k in ("lookback", "base") if getattr(args, k) is not None}
+    cands = candidates(panel, config, given)
     # too short? say which before anything is written
-    splits = {name: split_series(name, s, config) for name, s in panel.series.items()}
+    splits = {name: split_series(name, s, cands[0]) for name, s in panel.series.items()}
     if config.season and config.season > 1:
         # the M4 seasonality test needs three seasons of a training part: a series with
         # fewer is neither deseasonalised nor given a naive 2 with indices
@@ -77,27 +80,33 @@ def cmd_global_train(args) -> int:
     check_network_fits(args, 1, config.horizon)
     out = output_folder(args)
     print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
-          f"{args.layers}x{args.hidden} for all: lookback {config.lookback}, horizon "
-          f"{config.horizon}, transform {config.transform}, per-series scaling"
-          + (", on a linear AR per series (hybrid)" if config.base == "ar" else ""),
-          file=sys.stderr)
+          f"{args.layers}x{args.hidden} for all: horizon {config.horizon}, transform "
+          f"{config.transform}, per-series scaling", file=sys.stderr)
+
+    def announce(i, n, cfg):
+        if n > 1 and not args.quiet:
+            base = "a linear AR per series" if cfg.base == "ar" else "no base"
+            print(f"candidate {i + 1}/{n}: lookback {cfg.lookback}, {base}", file=sys.stderr)
+
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:
         try:
-            gf = GlobalForecaster.train(panel, config, np.random.default_rng(args.seed),
-                                        hidden_size=args.hidden, num_layers=args.layers,
-                                        cell=args.model, dropout=args.dropout, dtype=args.dtype,
-                                        fit_config=_fit_config(args), on_epoch=progress,
-                                        should_stop=lambda: stop.requested)
+            gf, choice = train_global_default(
+                panel, config, given, np.random.default_rng(args.seed), on_candidate=announce,
+                on_epoch=progress, should_stop=lambda: stop.requested, hidden_size=args.hidden,
+                num_layers=args.layers, cell=args.model, dropout=args.dropout, dtype=args.dtype,
+                fit_config=_fit_config(args))
         finally:
             progress.close()
+    print(choice.explain())
+    config = gf.config
     sm = gf.meta["summary"]
     ev = evaluate_panel(gf, panel, ets=args.ets)
     gf.save(out / "model.ckpt", extra={"id": panel.id_column, "time": panel.time_column,
                                        "value": panel.value_column})
     atomic_write_text(out / "forecasts.csv", panel_forecasts_csv(ev, panel))
     report = {"source": panel.source, "config": config.to_json(), "training": sm,
-              "seed": args.seed, **panel_report(ev)}
+              "choice": choice.to_json(), "seed": args.seed, **panel_report(ev)}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     (out / "forecast.png").unlink(missing_ok=True)  # a replaced single-series run's (--force)
     constant = [n for n, i in gf.info.items() if i.scale == 0]
