@@ -426,13 +426,19 @@ def test_validation_score_is_relative_to_the_naive_forecast(one_blas_thread, mon
     panel = _panel()
     gf = _train(panel, epochs=1)
 
-    def naive(name, X, origins, *a, **k):
+    weights = []
+
+    def naive(name, X, origins, *a, mix=None):
+        weights.append(mix)
         return np.repeat(X[:, -1:], gf.config.horizon, axis=1)
 
     monkeypatch.setattr(gf, "predict", naive)
     assert validation_score(gf, panel) == pytest.approx(1.0)
+    # a hybrid is scored at the network's full weight, not at the weights picked on the
+    # same windows
+    assert weights == [1.0] * len(panel.series)
 
-    def half_way(name, X, origins, *a, **k):  # half the naive forecast's error, every window
+    def half_way(name, X, origins, *a, mix=None):  # half the naive error, every window
         s = panel.series[name].target
         truth = np.stack([s[o:o + gf.config.horizon] for o in origins])
         return (naive(name, X, origins) + truth) / 2

@@ -11,7 +11,8 @@ with no base and with a ridge linear AR per series under the network (``base="ar
 A candidate's score is its validation MAE relative to the naive forecast's on the same
 windows, per series, and the geometric mean over the series (Davydenko & Fildes 2013), as
 the single-series choice scores its folds: a series of large or wild values counts no more
-than a calm one. The validation windows start at the same steps whatever the lookback, so
+than a calm one. A hybrid candidate is scored with the network at full weight, not at the
+per-series weights picked on the same validation windows, which would flatter it. The validation windows start at the same steps whatever the lookback, so
 the candidates are scored on the same targets. The lookback matters most on short series:
 a long one leaves each series few training windows, and a per-series AR of L + 1 weights on
 them is mostly noise (on the 52-year fertility panel of ``forecasting-results.md``, lookback
@@ -70,7 +71,9 @@ class GlobalChoice:
 
 def validation_score(gf: GlobalForecaster, panel: Panel) -> float:
     """Geometric mean over the series with validation windows (constant ones aside) of the
-    model's validation MAE over the naive forecast's; inf when no series has any."""
+    model's validation MAE over the naive forecast's; inf when no series has any. A hybrid
+    is scored with the network at full weight: each series' weight is picked on these same
+    windows, and a score on the windows a setting was picked on flatters it."""
     L, K = gf.config.lookback, gf.config.horizon
     logs = []
     for name, s in panel.series.items():
@@ -80,7 +83,8 @@ def validation_score(gf: GlobalForecaster, panel: Panel) -> float:
             continue
         X, Y = make_windows(s.target, L, K, origins)
         naive = mae(Y, persistence(X, K))
-        ratio = mae(Y, gf.predict(name, X[:, :, 0], origins)) / naive if naive > 0 else 1.0
+        pred = gf.predict(name, X[:, :, 0], origins, mix=1.0)
+        ratio = mae(Y, pred) / naive if naive > 0 else 1.0
         logs.append(np.log(max(ratio, 1e-12)))
     return float(np.exp(np.mean(logs))) if logs else np.inf
 
