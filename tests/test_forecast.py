@@ -166,6 +166,17 @@ def test_linear_ar_recovers_an_autoregression():
     np.testing.assert_allclose(ar.coef[:, 0], [0, -0.3, 0.6, 1.0], atol=0.05)
 
 
+def test_linear_ar_fits_fewer_windows_than_weights_at_any_level():
+    # five windows of six steps in the thousands (grunfeld's General Motors value): the
+    # normal equations were singular in float64 and the report stopped with LinAlgError
+    y = np.array([3078.5, 4661.7, 5387.1, 2792.2, 4313.2, 4643.9, 4551.2, 3244.1, 4053.7,
+                  4379.3, 4840.9, 4900.9, 3526.5])
+    X, Y = make_windows(y, 6, 3, np.arange(6, 11))
+    ar = LinearAR().fit(X, Y)
+    np.testing.assert_allclose(ar.predict(X), Y, rtol=1e-6)  # enough weights to fit them all
+    assert np.all(np.isfinite(ar.predict(X + 1.0)))
+
+
 def _sine(n=260, seed=0):
     t = np.arange(n)
     rng = np.random.default_rng(seed)

@@ -59,7 +59,11 @@ class LinearAR:
         A = self._design(x)
         lam = self.ridge * np.eye(A.shape[1])
         lam[-1, -1] = 0.0  # no penalty on the intercept
-        self.coef = np.linalg.solve(A.T @ A + lam * len(A), A.T @ np.asarray(Y, np.float64))
+        G, rhs = A.T @ A + lam * len(A), A.T @ np.asarray(Y, np.float64)
+        try:
+            self.coef = np.linalg.solve(G, rhs)
+        except np.linalg.LinAlgError:  # fewer windows than weights, values in the thousands:
+            self.coef = np.linalg.lstsq(G, rhs, rcond=None)[0]  # the tiny term is lost; min-norm
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
