@@ -490,3 +490,21 @@ def test_global_choice_with_a_stop_request_keeps_the_best_candidate_so_far(one_b
     assert calls == [(0, 6, 8, "none"), (1, 6, 8, "ar")]  # 2m, 3m, 4m with each base
     assert len(choice.tried) == 2 and gf.config == choice.config
     assert gf.config == choice.tried[0][0]
+
+
+def test_global_intervals_pool_every_series_validation_windows(one_blas_thread, tmp_path):
+    panel = _panel()
+    gf = _train(panel, epochs=3)
+    widths = [i.intervals.to_json() for i in gf.info.values()]
+    assert all(w == widths[0] for w in widths)  # one calibration set for the panel
+    assert widths[0]["n"] == sum(len(i.split.origins("val", 12, 4)) for i in gf.info.values())
+    # a window's interval follows that window's own roughness, in any series' units
+    iv, X = gf.info["s0"].intervals, panel.series["s0"].target[:12][None, :, None]
+    lo, hi = iv.bounds(np.zeros((1, 4)), "0.8", X)
+    lo2, hi2 = iv.bounds(np.zeros((1, 4)), "0.8", 1000 * X)
+    np.testing.assert_allclose(hi2, 1000 * hi, rtol=1e-9)
+    assert np.all(hi > 0) and np.all(lo == -hi)
+    gf.save(tmp_path / "m.ckpt")
+    loaded = GlobalForecaster.load(tmp_path / "m.ckpt").info["s0"].intervals
+    np.testing.assert_array_equal(loaded.bounds(np.zeros((1, 4)), "0.95", X)[1],
+                                  iv.bounds(np.zeros((1, 4)), "0.95", X)[1])

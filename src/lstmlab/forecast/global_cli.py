@@ -168,7 +168,9 @@ def cmd_global_predict(args, meta: dict) -> int:
             print(f"series {name!r} was not in training: its scale comes from the data given, "
                   f"and it has no prediction intervals", file=sys.stderr)
         iv = gf.info[name].intervals if seen else None
-        bounds = [iv.bounds(pred[None], lv) if iv and lv in iv.width else None for lv in levels]
+        window = s.target[-gf.config.lookback:][None, :, None]
+        bounds = [iv.bounds(pred[None], lv, window) if iv and lv in iv.width else None
+                  for lv in levels]
         labels = future_labels(s.time, K)
         for k in range(K):
             cells = [name, str(k + 1), labels[k], f"{pred[k]:.6g}"]

@@ -23,8 +23,14 @@ adjusted series and need not learn every series' phase. Then one standardisation
 series (inputs by one mean and deviation, outputs per step ahead). One network
 (:class:`~lstmlab.layers.seqnet.SequenceNet`, last-state readout, K outputs) is trained on the
 training windows of every series by minibatch Adam on the mean squared error, keeping the
-epoch with the lowest loss on the validation windows of every series. Each series keeps its
-own split prediction intervals fitted on its validation errors (:mod:`.intervals`).
+epoch with the lowest loss on the validation windows of every series.
+
+**Prediction intervals** are pooled as the training is (:mod:`.intervals`, local scale): the
+validation errors of every series, each divided by its window's mean absolute one-step
+change, give one conformal quantile per step ahead, and a forecast's interval is that
+quantile times its own window's scale. One series holds a few dozen validation windows,
+too few for a 95 % quantile (and mostly overlapping ones); the panel holds them all, and
+the ratios are free of each series' units.
 
 **Hybrid** (``base="ar"``): every series also gets its own statistical model, a ridge linear
 AR (:func:`.baselines.ridge_gcv`) fitted on its training windows in the relative
@@ -256,12 +262,18 @@ class GlobalForecaster:
         summary = fit_sequence_net(gf.net, x.astype(gf.net.dtype), y.astype(gf.net.dtype),
                                    mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
                                    should_stop=should_stop)
+        calibration = []  # (truth, forecast, window) of every varying series' validation
         for name, origins, Xv, Yv in parts["val"]:
             if len(Xv) and config.base == "ar":
                 info[name].mix = pick_mix({w: mae(Yv, gf.predict(name, Xv, origins, mix=w))
                                            for w in MIXES})
-            if len(Xv):
-                info[name].intervals = Intervals.fit(Yv, gf.predict(name, Xv, origins), log)
+            if len(Xv) and info[name].scale > 0:
+                calibration.append((Yv, gf.predict(name, Xv, origins), Xv[:, :, None]))
+        if calibration:  # one set of intervals for all series (see the module docstring)
+            truth, pred, windows = (np.concatenate(a) for a in zip(*calibration))
+            pooled = Intervals.fit(truth, pred, log, windows=windows)
+            for i in info.values():
+                i.intervals = pooled
         gf.meta = {"summary": summary, "train_windows": int(x.shape[1]),
                    "source": panel.source}
         return gf
