@@ -299,8 +299,10 @@ def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread,
     s1 = [r.split(",") for r in rows if r.startswith("s1,")]
     np.testing.assert_allclose([float(r[3]) for r in s1], before[0, :2], rtol=1e-5)
     assert all(float(r[4]) < float(r[3]) < float(r[5]) for r in s1)
-    assert [r.split(",")[4] for r in rows if r.startswith("new,")] == ["", ""]
-    assert "was not in training" in capsys.readouterr().err
+    new = [[float(v) for v in r.split(",")[3:]] for r in rows if r.startswith("new,")]
+    assert all(lo95 < lo80 < f < hi80 < hi95 for f, lo80, hi80, lo95, hi95 in new)
+    err = capsys.readouterr().err
+    assert "was not in training" in err and "no prediction intervals" not in err
     # a folder holds one series per file, whatever the model was trained on
     (tmp_path / "d").mkdir()
     write(tmp_path / "d" / "s1.csv", "t,y\n" + "".join(f"{i},{float(v)!r}\n"

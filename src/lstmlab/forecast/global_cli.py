@@ -164,10 +164,10 @@ def cmd_global_predict(args, meta: dict) -> int:
             check_log_inputs(s, gf.config.lookback if name in gf.info else len(s),
                              f"series {name!r}, ")
         pred, seen = gf.forecast_next(name, s, K)
+        iv = gf.info[name].intervals if seen else gf.panel_intervals()
         if not seen:
-            print(f"series {name!r} was not in training: its scale comes from the data given, "
-                  f"and it has no prediction intervals", file=sys.stderr)
-        iv = gf.info[name].intervals if seen else None
+            print(f"series {name!r} was not in training: its scale comes from the data given"
+                  + ("" if iv else ", and it has no prediction intervals"), file=sys.stderr)
         window = s.target[-gf.config.lookback:][None, :, None]
         bounds = [iv.bounds(pred[None], lv, window) if iv and lv in iv.width else None
                   for lv in levels]

@@ -284,6 +284,12 @@ class GlobalForecaster:
         return (np.concatenate([e[0] for e in enc], axis=1),
                 np.concatenate([e[1] for e in enc]))
 
+    def panel_intervals(self) -> Intervals | None:
+        """The intervals pooled over the panel, which serve any series (their widths are
+        multiples of a window's own scale); None for a model without them."""
+        return next((i.intervals for i in self.info.values()
+                     if i.intervals is not None and i.intervals.local), None)
+
     # -- forecasting ------------------------------------------------------------------------
     def predict(self, name: str, X: np.ndarray, origins: np.ndarray,
                 info: SeriesInfo | None = None, mix: float | None = None) -> np.ndarray:
