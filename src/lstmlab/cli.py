@@ -395,11 +395,11 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
             model.step(tokens[0])
 
 
-def _launch_settings(args) -> tuple[int, float]:
-    """``(batch size, largest dropout)`` of the run ``--nproc`` is about to start: the
+def _launch_settings(args) -> tuple[int, tuple[str, float] | None]:
+    """``(batch size, dropout in use)`` of the run ``--nproc`` is about to start: the
     command line's, or with --resume the stored run's (which the command line does not
     repeat). A missing checkpoint is left to the processes' own --resume error."""
-    from .training.distributed import largest_dropout
+    from .training.distributed import dropout_in_use
 
     last = Path(args.out) / "last.ckpt"
     if args.resume and last.exists():
@@ -409,8 +409,8 @@ def _launch_settings(args) -> tuple[int, float]:
 
         meta, _ = load_checkpoint(last, expect_kind="charlm")
         return (TrainConfig.from_json(meta["train"]).batch_size,
-                largest_dropout(CharLMConfig.from_json(meta["model"])))
-    return args.batch_size, largest_dropout(args)
+                dropout_in_use(CharLMConfig.from_json(meta["model"])))
+    return args.batch_size, dropout_in_use(args)
 
 
 def cmd_train(args) -> int:
