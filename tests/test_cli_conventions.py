@@ -100,13 +100,13 @@ def test_help_texts_name_the_real_files(capsys):
     assert "<out>.vocab.json" in export and " vocab.json" not in export
 
 
-def _subcommands(parser, path=()):
+def command_parsers(parser, path=()):
     """(path, parser) of every command and action of ``lstmlab``."""
     import argparse
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
-                yield from _subcommands(sub, (*path, name))
+                yield from command_parsers(sub, (*path, name))
             return
     yield path, parser
 
@@ -118,7 +118,7 @@ def test_every_option_with_a_default_states_it_in_its_help():
 
     from lstmlab.cli import build_parser
     silent = []
-    for path, parser in _subcommands(build_parser()):
+    for path, parser in command_parsers(build_parser()):
         for action in parser._actions:
             if (not action.option_strings or action.nargs == 0
                     or action.default is None or action.default == argparse.SUPPRESS):

@@ -65,20 +65,11 @@ COMMAND_PAGES = {"train": "training.md", "generate": "training.md", "evaluate": 
 
 
 def test_every_option_of_a_command_is_on_its_page():
-    import argparse
-
     from lstmlab.cli import build_parser
-
-    def commands(parser, path=()):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    yield from commands(sub, (*path, name))
-                return
-        yield path, parser
+    from test_cli_conventions import command_parsers
 
     missing = []
-    for path, parser in commands(build_parser()):
+    for path, parser in command_parsers(build_parser()):
         page = (ROOT / "docs" / COMMAND_PAGES[path[0]]).read_text("utf-8")
         for action in parser._actions:
             for option in action.option_strings:
