@@ -100,6 +100,34 @@ def test_help_texts_name_the_real_files(capsys):
     assert "<out>.vocab.json" in export and " vocab.json" not in export
 
 
+def command_parsers(parser, path=()):
+    """(path, parser) of every command and action of ``lstmlab``."""
+    import argparse
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from command_parsers(sub, (*path, name))
+            return
+    yield path, parser
+
+
+def test_every_option_with_a_default_states_it_in_its_help():
+    """A user reads an option's default in --help: every option whose value is something
+    unless given says what, in its help line."""
+    import argparse
+
+    from lstmlab.cli import build_parser
+    silent = []
+    for path, parser in command_parsers(build_parser()):
+        for action in parser._actions:
+            if (not action.option_strings or action.nargs == 0
+                    or action.default is None or action.default == argparse.SUPPRESS):
+                continue
+            if "default" not in (action.help or ""):
+                silent.append(" ".join((*path, action.option_strings[-1])))
+    assert not silent, silent
+
+
 def test_forecast_help_names_the_bases_the_default_chooses_among(capsys):
     base = " ".join(_help(["forecast", "train"], capsys).split("--base {")[2].split())
     assert "chosen on validation among ar, naive and snaive" in base

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from lstmlab.data.text import (DataError, LMBatcher, Vocab, default_corpus, read_text_files,
                                split_train_val, stdlib_source_files)
+
+
+def test_the_data_package_loads_only_the_two_helpers_design_md_names():
+    """docs/design.md: ``data`` imports only ``_checks`` and ``_files``, so it is usable on its
+    own, without the layers or the kernels."""
+    code = ("import sys, lstmlab.data.text, lstmlab.data.tasks; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('lstmlab'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == ["lstmlab", "lstmlab._checks", "lstmlab._files", "lstmlab.data",
+                      "lstmlab.data.tasks", "lstmlab.data.text"]
 
 
 # -- read_text_files ------------------------------------------------------------------------

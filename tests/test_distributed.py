@@ -201,6 +201,17 @@ def test_batch_smaller_than_the_process_count_is_a_clear_error(tmp_path, corpus,
     assert "--batch-size 1 must be at least the number of processes (2)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--dropout", "--dropout-input", "--dropout-recurrent",
+                                  "--zoneout", "--weight-drop"])
+def test_a_dropout_several_processes_cannot_run_is_named_by_its_flag(tmp_path, corpus, capsys,
+                                                                     flag):
+    assert main(_args(corpus, tmp_path / "run", 5, flag, "0.25", "--nproc", "2")) == 2
+    err = capsys.readouterr().err
+    assert f"error: {flag} 0.25 is not supported with 2 processes" in err
+    assert f"use {flag} 0 or one process" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_nproc_on_resume_is_checked_against_the_stored_batch_size(tmp_path, corpus, capsys):
     # The stored run trains 5 streams; --resume does not repeat --batch-size, so the check
     # before the launch must use the run's 5, not the command line's default of 32.

@@ -55,3 +55,25 @@ def test_python_examples_define_every_name_they_use():
             if used - known:
                 undefined.setdefault(page.name, set()).update(used - known)
     assert not undefined, undefined
+
+
+# The page that documents each command, so a user finds every option of --help there too.
+COMMAND_PAGES = {"train": "training.md", "generate": "training.md", "evaluate": "training.md",
+                 "demo": "lecture.md", "experiment": "lecture.md", "inspect": "explore.md",
+                 "explore": "explore.md", "export": "interop.md", "forecast": "forecasting.md",
+                 "classify": "classification.md"}
+
+
+def test_every_option_of_a_command_is_on_its_page():
+    from lstmlab.cli import build_parser
+    from test_cli_conventions import command_parsers
+
+    missing = []
+    for path, parser in command_parsers(build_parser()):
+        page = (ROOT / "docs" / COMMAND_PAGES[path[0]]).read_text("utf-8")
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help" and not re.search(
+                        re.escape(option) + r"(?![\w-])", page):
+                    missing.append(f"{' '.join(path)} {option} ({COMMAND_PAGES[path[0]]})")
+    assert not missing, missing

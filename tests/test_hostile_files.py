@@ -203,7 +203,7 @@ def test_onnx_corrupt_bytes_and_special_files(onnx_files, tmp_path):
     from lstmlab.interop import OnnxImportError, import_onnx
     with pytest.raises(OnnxImportError, match="the bytes are not an ONNX model"):
         import_onnx(onnx_files["corrupt"].read_bytes())
-    with pytest.raises(OnnxImportError, match="is a directory, not a ONNX model"):
+    with pytest.raises(OnnxImportError, match="is a directory, not an ONNX model"):
         import_onnx(tmp_path)
     with pytest.raises(OnnxImportError, match="does not exist"):
         import_onnx(tmp_path / "missing.onnx")

@@ -7,6 +7,8 @@ states, float32 to 1e-5: stacked, bidirectional, without bias, SimpleRNN tanh an
 """
 
 import os
+import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -184,6 +186,23 @@ def test_real_keras_computes_the_same(keras, case):
                               nonlinearity=act, batch_first=True)
     for k, v in layer.params().items():
         np.testing.assert_array_equal(back.params()[k], v, err_msg=k)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+def test_the_documented_weight_list_example_runs_as_written(keras):
+    """docs/interop.md's Keras block, verbatim (with the page's earlier ``LSTM`` import): the
+    weights land in the Keras layers, which then compute what lstmlab computes."""
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "interop.md").read_text("utf-8")
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+                if "to_keras_weights(layer)" in b]
+    namespace = {"LSTM": LSTM}
+    exec(block, namespace)
+    layer, stack = namespace["layer"], namespace["stack"]
+    x = np.random.default_rng(1).normal(size=(2, 7, 16)).astype(np.float32)
+    y = stack[1](stack[0](x)[0])[0].detach().cpu().numpy()
+    np.testing.assert_allclose(y, layer.forward(x)[0], rtol=0, atol=1e-5)
+    for k, v in layer.params().items():
+        np.testing.assert_array_equal(namespace["back"].params()[k], v, err_msg=k)
 
 
 @pytest.mark.parametrize("export", ["keras", "onnx"])

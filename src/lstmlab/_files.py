@@ -39,6 +39,11 @@ def is_left_beside_data(name: str) -> bool:
     return name.startswith((".", "~$"))
 
 
+def _a(what: str) -> str:
+    """``what`` with its indefinite article: "a checkpoint", "an ONNX model"."""
+    return f"{'an' if what[:1].upper() in 'AEIOU' else 'a'} {what}"
+
+
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
@@ -58,7 +63,7 @@ def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
     except FileNotFoundError:
         raise error(f"{what} {shown} does not exist") from None
     except IsADirectoryError:
-        raise error(f"{shown} is a directory, not a {what}") from None
+        raise error(f"{shown} is a directory, not {_a(what)}") from None
     except OSError as exc:
         raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
     try:
@@ -68,7 +73,7 @@ def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
         raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise error(f"{shown} is {_kind(mode)}, not a {what} (only regular files are read)")
+        raise error(f"{shown} is {_kind(mode)}, not {_a(what)} (only regular files are read)")
     return os.fdopen(fd, "rb")
 
 

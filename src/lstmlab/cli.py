@@ -136,10 +136,14 @@ def _add_train(sub):
     g.add_argument("--steps", type=_positive, help="optimizer steps (default 2000)")
     g.add_argument("--epochs", type=_pos_float, help="passes over the training text (instead of --steps)")
     p.add_argument("--lr", type=_pos_float, default=None, help="peak learning rate (default 2e-3; 0.5 for sgd)")
-    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam",
+                   help="default adam")
     p.add_argument("--momentum", type=_fraction, default=0.9, help="SGD momentum, in [0, 1) (default 0.9)")
-    p.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
-    p.add_argument("--schedule", choices=["cosine", "constant", "step"], default="cosine")
+    p.add_argument("--weight-decay", type=_nonneg_float, default=0.0,
+                   help="L2 penalty (adam, sgd) or decoupled decay (adamw) (default 0)")
+    p.add_argument("--schedule", choices=["cosine", "constant", "step"], default="cosine",
+                   help="learning rate after the warm-up: cosine to a tenth, constant, or halved "
+                        "every quarter of the run (default cosine)")
     p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps, fewer than the run's (default 0)")
     p.add_argument("--clip", type=_nonneg_float, default=5.0, help="global gradient-norm clip, 0 = off (default 5)")
     p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers, in [0, 1) (default 0)")
@@ -154,13 +158,17 @@ def _add_train(sub):
     p.add_argument("--forget-bias", type=_gate_bias, default=1.0, help="LSTM forget-gate bias at init (default 1)")
     p.add_argument("--layer-norm", action="store_true",
                    help="the layer-normalised LSTM (Ba et al. 2016; --model lstm only)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="default float32")
     p.add_argument("--val-fraction", type=_pos_fraction, default=0.05,
                    help="end share held out, in (0, 1) (default 0.05)")
-    p.add_argument("--eval-every", type=_positive, default=200)
-    p.add_argument("--eval-chunks", type=_nonneg_int, default=20, help="validation chunks per evaluation (0 = all)")
-    p.add_argument("--checkpoint-every", type=_positive, default=200)
-    p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement")
+    p.add_argument("--eval-every", type=_positive, default=200,
+                   help="steps between validations (default 200)")
+    p.add_argument("--eval-chunks", type=_nonneg_int, default=20, help="validation chunks per evaluation, 0 = all (default 20)")
+    p.add_argument("--checkpoint-every", type=_positive, default=200,
+                   help="steps between writes of last.ckpt (default 200)")
+    p.add_argument("--patience", type=_nonneg_int, default=0, help="early stop after N evaluations without improvement, 0 = never "
+                        "(default 0)")
     p.add_argument("--max-chars", type=_positive, default=None, help="use at most this many characters of the text (--resume reads as many as the run did)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/charlm", type=_output_dir,
@@ -193,7 +201,7 @@ def _add_generate(sub):
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", type=_nonneg_float, default=1.0,
                    help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
-    p.add_argument("--top-k", type=_nonneg_int, default=0, help="sample among the k likeliest (0 = all)")
+    p.add_argument("--top-k", type=_nonneg_int, default=0, help="sample among the k likeliest, 0 = all (default 0)")
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: fresh)")
     p.add_argument("--unknown", choices=["error", "replace"], default="error",
                    help="prompt characters outside the vocabulary: stop with an error (default) or "
@@ -387,11 +395,11 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
             model.step(tokens[0])
 
 
-def _launch_settings(args) -> tuple[int, float]:
-    """``(batch size, largest dropout)`` of the run ``--nproc`` is about to start: the
+def _launch_settings(args) -> tuple[int, tuple[str, float] | None]:
+    """``(batch size, dropout in use)`` of the run ``--nproc`` is about to start: the
     command line's, or with --resume the stored run's (which the command line does not
     repeat). A missing checkpoint is left to the processes' own --resume error."""
-    from .training.distributed import largest_dropout
+    from .training.distributed import dropout_in_use
 
     last = Path(args.out) / "last.ckpt"
     if args.resume and last.exists():
@@ -401,8 +409,8 @@ def _launch_settings(args) -> tuple[int, float]:
 
         meta, _ = load_checkpoint(last, expect_kind="charlm")
         return (TrainConfig.from_json(meta["train"]).batch_size,
-                largest_dropout(CharLMConfig.from_json(meta["model"])))
-    return args.batch_size, largest_dropout(args)
+                dropout_in_use(CharLMConfig.from_json(meta["model"])))
+    return args.batch_size, dropout_in_use(args)
 
 
 def cmd_train(args) -> int:

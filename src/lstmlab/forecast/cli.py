@@ -162,7 +162,8 @@ def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3
     p.add_argument("--clip", type=_nonneg, default=1.0, help="gradient-norm clip, 0 = off (default 1)")
     p.add_argument("--patience", type=_nonneg_int, default=patience,
                    help=f"stop after N epochs without validation improvement, 0 = never (default {patience})")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="default float32")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
@@ -218,7 +219,7 @@ def add_forecast_parser(sub) -> None:
     t.add_argument("--quantiles", type=_levels, default=(), metavar="LEVELS",
                    help="also train quantile outputs for these levels with the pinball loss, "
                         "e.g. 0.1,0.9 (an 80%% band); their test coverage is reported beside "
-                        "the conformal intervals and they are drawn in the plot")
+                        "the conformal intervals and they are drawn in the plot (default: none)")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
     add_network_options(t)
@@ -234,7 +235,9 @@ def add_forecast_parser(sub) -> None:
     p.add_argument("csv", metavar="CSV")
     p.add_argument("--horizon", type=_positive, default=None,
                    help="steps ahead, at most the trained horizon (default: all of it)")
-    p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse")
+    p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
+                   help="missing cells in the rows read: stop with an error (default), carry "
+                        "forward, or interpolate")
     p.add_argument("--out", default=None, type=_output_file,
                    help="write the forecast to this CSV file")
     p.set_defaults(func=cmd_forecast_predict)
@@ -242,9 +245,10 @@ def add_forecast_parser(sub) -> None:
     b = fsub.add_parser("benchmark", help="shipped series x seeds: network vs baselines",
                         description=BENCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("--dataset", nargs="+", choices=["airline", "sunspots"],
-                   default=["airline", "sunspots"])
+                   default=["airline", "sunspots"], help="the series (default: both)")
     b.add_argument("--seeds", type=_positive, default=5, help="seeds 0..N-1 (default 5)")
-    b.add_argument("--epochs", type=_positive, default=300)
+    b.add_argument("--epochs", type=_positive, default=300,
+                   help="most passes over the data per run (default 300)")
     b.add_argument("--out", default=None, type=_output_file,
                    help="also write the markdown tables here")
     b.set_defaults(func=cmd_forecast_benchmark)

@@ -86,25 +86,31 @@ def stream_range(batch_size: int, rank: int, world: int) -> tuple[int, int]:
     return rank * batch_size // world, (rank + 1) * batch_size // world
 
 
-def largest_dropout(settings) -> float:
-    """The largest of the dropout-like rates in ``settings`` (a model config or the command's
-    arguments): what :func:`check_supported` refuses above 0."""
-    return max(getattr(settings, name) for name in
-               ("dropout", "dropout_input", "dropout_recurrent", "zoneout", "weight_drop"))
+def dropout_in_use(settings) -> tuple[str, float] | None:
+    """The first of the dropout-like rates in ``settings`` (a model config or the command's
+    arguments, which share their names) that is above 0, as ``(its flag, its rate)``, or None:
+    what :func:`check_supported` refuses, named as the user gave it."""
+    for name in ("dropout", "dropout_input", "dropout_recurrent", "zoneout", "weight_drop"):
+        rate = getattr(settings, name)
+        if rate > 0:
+            return "--" + name.replace("_", "-"), rate
+    return None
 
 
-def check_supported(processes: int, batch_size: int, dropout: float) -> None:
-    """Refuse, with a clear error, what a run of ``processes`` > 1 cannot do exactly."""
+def check_supported(processes: int, batch_size: int,
+                    dropout: tuple[str, float] | None) -> None:
+    """Refuse, with a clear error, what a run of ``processes`` > 1 cannot do exactly;
+    ``dropout`` is :func:`dropout_in_use` of the run."""
     if processes <= 1:
         return
     if batch_size < processes:
         raise ValueError(f"--batch-size {batch_size} must be at least the number of processes "
                          f"({processes}): each process trains whole batch streams")
-    if dropout > 0:  # (callers pass the largest of --dropout and the recurrent options)
-        raise ValueError(f"dropout {dropout} (--dropout, --dropout-input, --dropout-recurrent, "
-                         f"--zoneout or --weight-drop) is not supported with {processes} "
-                         f"processes: each would draw its own masks, so the run would no "
-                         f"longer be the single-process one; use 0 or one process")
+    if dropout is not None:
+        flag, rate = dropout
+        raise ValueError(f"{flag} {rate:g} is not supported with {processes} processes: each "
+                         f"would draw its own masks, so the run would no longer be the "
+                         f"single-process one; use {flag} 0 or one process")
 
 
 def _import_torch():

@@ -33,7 +33,7 @@ from .._config import JsonConfig
 from .._checks import generator, is_real, positive_int, probability, true_or_false
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
-from .distributed import (GradientSum, PeerLost, check_supported, largest_dropout,
+from .distributed import (GradientSum, PeerLost, check_supported, dropout_in_use,
                           stream_range)
 from .checkpoint import (CheckpointError, atomic_write_text, load_checkpoint, param_arrays,
                          restore_params, save_checkpoint)
@@ -269,7 +269,7 @@ class LMTrainer:
         # The object whose per-step all-reduce carries the stop flag (several processes only).
         self.share = None
         if group is not None:
-            check_supported(group.world, cfg.batch_size, largest_dropout(model.config))
+            check_supported(group.world, cfg.batch_size, dropout_in_use(model.config))
             self.streams = stream_range(cfg.batch_size, group.rank, group.world)
             if engine == "numpy":
                 self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
