@@ -222,10 +222,10 @@ def _comparison(model, res: dict, baselines: dict, window) -> list[tuple[str, fl
     """(name, accuracy) rows: the model, the baselines and the majority class."""
     name = model.architecture + (f" ensemble of {len(model.nets)}" if len(model.nets) > 1 else "")
     rows = [(name, res["accuracy"])]
-    if baselines:
-        band = "full window" if window is None else f"window {window}"
-        rows += [("1NN-Euclidean", baselines["1nn_euclidean"]),
-                 (f"1NN-DTW ({band})", baselines["1nn_dtw"])]
+    band = "full window" if window is None else f"window {window}"
+    rows += [(label, baselines[key]) for key, label in
+             (("1nn_euclidean", "1NN-Euclidean"), ("1nn_dtw", f"1NN-DTW ({band})"))
+             if key in baselines]  # (a stopped run has not all of them)
     return rows + [("majority class", res["majority_accuracy"])]
 
 
@@ -446,13 +446,24 @@ DTW_NOTICE_CELLS = 10 ** 9  # DTW table cells from which the baseline says it is
 
 
 def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selection, stop) -> int:
-    """Evaluate on the test set beside the baselines; write the model, predictions and
-    report; print the comparison."""
+    """Evaluate on the test set; write the model, then the predictions and the report beside
+    the baselines; print the comparison.
+
+    The model is written before the baselines run (1NN-DTW can take minutes), and they run
+    under :func:`stop_signals`: Ctrl-C or SIGTERM there stops them between blocks of test
+    sequences, the report leaves out those not finished, and the command exits 128 + N."""
     from ..training.checkpoint import atomic_write_text
+    from ..training.signals import stop_signals
     from .baselines import baseline_accuracies, dtw_cells
 
     res = model.evaluate(test)
-    baselines = {}
+    sm = model.meta["summary"]
+    stored = dict(opts)
+    if _is_csv(args.data):  # predict reads these columns by name
+        stored["features"] = list(data.features)
+    model.save(out / "model.ckpt", extra={"csv_options": stored,
+                                          "test_accuracy": res["accuracy"]})
+    baselines, halted = {}, None
     if args.baselines:
         cells = dtw_cells(test.lengths, data.lengths, args.dtw_window)
         if cells >= DTW_NOTICE_CELLS:  # seconds to hours with no output: say what is coming
@@ -460,13 +471,14 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
                   f"training sequences of up to {int(data.lengths.max()):,} steps), which can "
                   f"take minutes; --dtw-window W bounds the work per pair, --no-baselines "
                   f"skips the baselines", file=sys.stderr)
-        baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
-    sm = model.meta["summary"]
-    stored = dict(opts)
-    if _is_csv(args.data):  # predict reads these columns by name
-        stored["features"] = list(data.features)
-    model.save(out / "model.ckpt", extra={"csv_options": stored,
-                                          "test_accuracy": res["accuracy"]})
+        with stop_signals() as halt:
+            baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm,
+                                            should_stop=lambda: halt.requested)
+        if halt.requested:
+            print(f"interrupted ({halt.name}) during the nearest-neighbour baselines: the model "
+                  f"is written; the report leaves out the baselines not finished",
+                  file=sys.stderr)
+            halted = halt.exit_code
     proba = model.predict_proba(test)
     atomic_write_text(out / "predictions.csv", _predictions_csv(model, test, proba))
     report = {"train": data.source, "n_train": model.meta["data"]["n_train"],
@@ -489,7 +501,7 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     _print_comparison(_comparison(model, res, baselines, args.dtw_window), res)
     _print_evaluation(model, res, "test")
     print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}")
-    return stopped_by_signal(sm, stop) or 0
+    return stopped_by_signal(sm, stop) or halted or 0
 
 
 def cmd_classify_predict(args) -> int:
