@@ -124,6 +124,19 @@ CASES = [
      lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
                 str(resume_dir(r, "nanres", hf.non_finite_param(good(r), r / "nanres.ckpt")))],
      r"parameter 'head.weight' contains NaN or inf"),
+    # the optimizer's section, edited by hand: named as the checkpoint's, not as an option
+    ("optimizer_lr_resume",
+     lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
+                str(resume_dir(r, "optlr", hf.with_meta(
+                    good(r), r / "optlr.ckpt", lambda m: m["optimizer"].update(lr="fast"))))],
+     r"^lstmlab train: error: checkpoint .*optlr/last.ckpt: 'optimizer': lr must be a finite "
+     r"real number, got 'fast'$"),
+    ("optimizer_betas_resume",
+     lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
+                str(resume_dir(r, "optbetas", hf.with_meta(
+                    good(r), r / "optbetas.ckpt",
+                    lambda m: m["optimizer"]["hyperparameters"].update(betas="x"))))],
+     r"checkpoint .*optbetas/last.ckpt: 'optimizer': betas must be a pair"),
 ]
 
 NEEDS_DEV_ZERO = {c[0] for c in CASES if "dev_zero" in c[0]}

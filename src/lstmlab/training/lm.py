@@ -355,7 +355,10 @@ class LMTrainer:
             raise CheckpointError(f"checkpoint {path} has another vocabulary")
         restore_params(self.model, arrays, path)
         opt_arrays = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-        self.optimizer.load_state_dict(meta["optimizer"], opt_arrays)
+        try:
+            self.optimizer.load_state_dict(meta["optimizer"], opt_arrays)
+        except ValueError as exc:  # a hand-edited or damaged optimizer section
+            raise CheckpointError(f"checkpoint {path}: 'optimizer': {exc}") from None
         self.step = int(meta["step"])
         self.rng.bit_generator.state = meta["rng"]
         self.best_val = math.inf if meta["best_val"] is None else float(meta["best_val"])
