@@ -160,6 +160,25 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(argv, 
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
 
 
+@pytest.mark.parametrize("argv, written", [
+    (["export", "{ckpt}", "--format", "torch-npz", "--out=~/m.npz"], "m.npz"),
+    (["inspect", "{ckpt}", "--text", "the gate", "--out=~/insp"], "insp/inspect.html"),
+], ids=["output file", "output folder"])
+def test_a_tilde_the_shell_left_in_an_output_path_is_the_home_folder(argv, written, ckpt,
+                                                                     tmp_path, monkeypatch,
+                                                                     capsys):
+    # the shell does not expand the ~ of --out=~/x: a folder named '~' was created in the
+    # current one, and the output went there instead of the home folder
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    assert main([a.format(ckpt=ckpt) for a in argv]) == 0
+    assert (home / written).is_file() and list(cwd.iterdir()) == []
+    assert str(home) in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("command", [["forecast", "train", "--target", "y"], ["classify", "train"]])
 def test_a_feature_column_given_twice_is_refused(command, tmp_path, capsys):
     # read twice, it would be two inputs holding the same values
