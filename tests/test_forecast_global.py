@@ -510,3 +510,42 @@ def test_global_intervals_pool_every_series_validation_windows(one_blas_thread, 
     loaded = GlobalForecaster.load(tmp_path / "m.ckpt").info["s0"].intervals
     np.testing.assert_array_equal(loaded.bounds(np.zeros((1, 4)), "0.95", X)[1],
                                   iv.bounds(np.zeros((1, 4)), "0.95", X)[1])
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp_path,
+                                                                            monkeypatch,
+                                                                            capsys, panel):
+    # scoring (baselines, --ets per window and series) takes seconds to minutes after the
+    # training; a Ctrl-C there lost the trained model, and over a run replaced with --force
+    # left that run's model.ckpt beside the new metrics.jsonl
+    from lstmlab.forecast import global_report, report
+    from lstmlab.forecast.model import Forecaster
+
+    data = tmp_path / "d.csv"
+    if panel:
+        data.write_text(_long_csv({"a": _seasonal(60, seed=1), "b": _seasonal(60, seed=2)}))
+        argv = ["--id", "id", "--time", "t", "--value", "y"]
+    else:
+        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
+                                          for i, v in enumerate(_seasonal(80))))
+        argv = ["--target", "y"]
+    out = tmp_path / "run"
+    argv = ["forecast", "train", str(data), *argv, "--horizon", "4", "--lookback", "8",
+            "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+    assert main(argv + ["--seed", "1"]) == 0
+    assert (out / "report.json").exists() and (out / "forecasts.csv").exists()
+    replaced = (out / "model.ckpt").read_bytes()
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(global_report if panel else report,
+                        "evaluate_panel" if panel else "evaluate", ctrl_c)
+    capsys.readouterr()
+    assert main(argv + ["--seed", "2", "--force"]) == 130
+    assert capsys.readouterr().err.strip().endswith("interrupted")
+    model = (GlobalForecaster if panel else Forecaster).load(out / "model.ckpt")
+    assert model.meta["summary"]["epochs_run"] == 1
+    assert (out / "model.ckpt").read_bytes() != replaced  # the new run's
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", "model.ckpt"]
