@@ -549,3 +549,29 @@ def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp
     assert model.meta["summary"]["epochs_run"] == 1
     assert (out / "model.ckpt").read_bytes() != replaced  # the new run's
     assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", "model.ckpt"]
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_files_of_the_users_own_in_out_are_kept_without_force(tmp_path, capsys, panel):
+    # a report.json (or forecasts.csv, forecast.png) in --out without a model beside it
+    # was overwritten without a word; classify train refuses the same
+    data = tmp_path / "d.csv"
+    if panel:
+        data.write_text(_long_csv({"a": _seasonal(60, seed=1), "b": _seasonal(60, seed=2)}))
+        argv = ["--id", "id", "--time", "t", "--value", "y"]
+    else:
+        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
+                                          for i, v in enumerate(_seasonal(80))))
+        argv = ["--target", "y"]
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.json").write_text('{"my": "notes"}')
+    argv = ["forecast", "train", str(data), *argv, "--horizon", "4", "--lookback", "8",
+            "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+    assert main(argv) == 2
+    assert (f"--out {out} already holds report.json, which this run writes; choose another "
+            f"--out or pass --force") in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+    assert (out / "report.json").read_text() == '{"my": "notes"}'
+    assert main(argv + ["--force"]) == 0
+    assert "source" in json.loads((out / "report.json").read_text())

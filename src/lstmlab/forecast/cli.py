@@ -310,7 +310,9 @@ def stopped_by_signal(summary: dict, stop) -> int | None:
     return stop.exit_code
 
 
-# The files a forecast run writes beside its model.ckpt, each describing that model.
+# The files a forecast run writes beside its model.ckpt, each describing that model:
+# output_folder refuses to overwrite them without --force (a report.json of the user's
+# own, say). A metrics.jsonl alone is the log of a run stopped before its model: replaced.
 REPORT_FILES = ("forecasts.csv", "report.json", "forecast.png")
 
 
@@ -405,7 +407,7 @@ def cmd_forecast_train(args) -> int:
     chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
                         config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
-    out = output_folder(args)
+    out = output_folder(args, REPORT_FILES)
     print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
           f"{args.layers}x{args.hidden}"

@@ -26,7 +26,7 @@ def cmd_global_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from ..training.signals import stop_signals
-    from .cli import (_fit_config, _Progress, check_network_fits, output_folder,
+    from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, output_folder,
                       save_before_scoring, stopped_by_signal)
     from .ets import available as ets_available
     from .global_model import GlobalConfig, split_series
@@ -79,7 +79,7 @@ def cmd_global_train(args) -> int:
                   f"{max(splits[n].train for n in short)}), so they are treated as not "
                   f"seasonal", file=sys.stderr)
     check_network_fits(args, 1, config.horizon)
-    out = output_folder(args)
+    out = output_folder(args, REPORT_FILES)
     print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
           f"{args.layers}x{args.hidden} for all: horizon {config.horizon}, transform "
           f"{config.transform}, per-series scaling", file=sys.stderr)
