@@ -419,7 +419,10 @@ def cmd_classify_train(args) -> int:
         chosen = options[0] if selection is None else selection.chosen
         final = {**fixed, **chosen}
         args.hidden, args.readout = final["hidden_size"], final["readout"]
-        model = _train_final(args, data, test, train, chosen, rng, stop)
+        if selection is not None and stop.requested:
+            model = _chosen_candidate(selection, data, out, stop)
+        else:
+            model = _train_final(args, data, test, train, chosen, rng, stop)
     return _finish(args, opts, out, data, test, model, znorm, selection, stop)
 
 
@@ -440,6 +443,20 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
                      ensemble=args.ensemble)
     finally:
         progress.close()
+
+
+def _chosen_candidate(selection, data, out: Path, stop):
+    """The model of a run stopped while choosing: the chosen candidate, trained on part of
+    the training set, rather than a final model stopped before its first epoch (its initial
+    weights). Its epochs were not logged: metrics.jsonl is left empty."""
+    from ..training.checkpoint import atomic_write_text
+    from .selection import flags
+
+    print(f"interrupted ({stop.name}) while choosing: the model is the chosen candidate "
+          f"({flags(selection.chosen)}), trained on {selection.n_fit} of the {len(data)} "
+          f"training sequences", file=sys.stderr)
+    atomic_write_text(out / "metrics.jsonl", "")
+    return selection.model
 
 
 DTW_NOTICE_CELLS = 10 ** 9  # DTW table cells from which the baseline says it is coming
