@@ -523,14 +523,14 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
 
 def cmd_classify_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text
-    from .data import read_sequences, ucr_pair
+    from .data import read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     _refuse_csv_options_without_csv(args, [args.data])
     path = args.data
     if Path(path).is_dir():  # a UCR/UEA problem folder: its test set
-        path = ucr_pair(path)[1]
+        path = ucr_test(path)
         if path is None:
             raise ValueError(f"DATA {args.data!r} is a UCR/UEA problem folder without a "
                              f"NAME_TEST.ts to label; pass the file to label instead")
