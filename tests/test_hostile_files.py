@@ -10,6 +10,7 @@ still ends in the clean error: no MemoryError, no kill. The files are made by
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -451,6 +452,36 @@ def test_forecaster_and_classifier_descriptions_are_checked(tmp_path):
     save_checkpoint(tmp_path / "f.ckpt", {"kind": "forecaster", "model": huge}, arrays)
     with pytest.raises(CheckpointError, match=r"hidden_size=1000000.*implies"):
         Forecaster.load(tmp_path / "f.ckpt")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"csv_options": 5}, r"'csv_options' must be a JSON object, got int"),
+    ({"csv_options": {"id_col": 5}}, r"'csv_options.id_col' must be a string, got int"),
+    ({"csv_options": {"features": "x"}}, r"'csv_options.features' must be a list of strings"),
+    ({"csv_options": {"missing": "zap"}}, r"'csv_options.missing' must be 'refuse', 'ffill'"),
+    ({"znorm": "false"}, r"'znorm' must be true or false, got 'false'"),
+    ({"class_counts": [1]}, r"'class_counts' must be null or a list of 3 integers >= 0"),
+], ids=["csv_options", "id_col", "features", "missing", "znorm", "class_counts"])
+def test_a_classifiers_description_edited_by_hand_names_the_field(tmp_path, capsys, change,
+                                                                   message):
+    # csv_options that were not an object stopped classify predict with a traceback
+    # (AttributeError), a wrong column name's type was reported as if an option were wrong,
+    # and znorm "false" was read as true
+    from lstmlab.classify.model import SequenceClassifier
+    from lstmlab.layers.seqnet import SequenceNet, SequenceNetConfig
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=3, hidden_size=4),
+                      rng=np.random.default_rng(0))
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, {"kind": "classifier", "model": net.config.to_json(), "fit": {},
+                           "classes": ["a", "b", "c"], "features": ["x"],
+                           "scaler": {"mean": [0], "std": [1]}, **change},
+                    checkpoint.param_arrays(net))
+    with pytest.raises(CheckpointError, match=message):
+        SequenceClassifier.load(path)
+    data = tmp_path / "d.csv"
+    data.write_text("id,x\n" + "".join(f"{i // 3},{i}\n" for i in range(6)))
+    assert main(["classify", "predict", str(path), str(data)]) == 2
+    _one_clean_line(capsys.readouterr().err, f"checkpoint {re.escape(str(path))}: " + message)
 
 
 # -- text, CSV and .ts -------------------------------------------------------------------------
