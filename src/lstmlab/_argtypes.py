@@ -166,6 +166,9 @@ def output_dir(text: str) -> str:
                                          f"a file")
     if not path.exists():
         _creatable(path, text)
+    elif not os.access(path, os.W_OK | os.X_OK):  # found now, not when the first file is due
+        raise argparse.ArgumentTypeError(f"cannot write in {text!r}: no permission to write "
+                                         f"in this folder")
     return text
 
 
