@@ -512,6 +512,21 @@ def test_global_intervals_pool_every_series_validation_windows(one_blas_thread, 
                                   iv.bounds(np.zeros((1, 4)), "0.95", X)[1])
 
 
+def _tiny_train(tmp_path, panel: bool, out) -> list[str]:
+    """The argv of a one-epoch forecast train into ``out`` on a panel of two series or on
+    one series (a CSV written in ``tmp_path``)."""
+    data = tmp_path / "d.csv"
+    if panel:
+        data.write_text(_long_csv({"a": _seasonal(60, seed=1), "b": _seasonal(60, seed=2)}))
+        columns = ["--id", "id", "--time", "t", "--value", "y"]
+    else:
+        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
+                                          for i, v in enumerate(_seasonal(80))))
+        columns = ["--target", "y"]
+    return ["forecast", "train", str(data), *columns, "--horizon", "4", "--lookback", "8",
+            "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+
+
 @pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
 def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp_path,
                                                                             monkeypatch,
@@ -522,17 +537,8 @@ def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp
     from lstmlab.forecast import global_report, report
     from lstmlab.forecast.model import Forecaster
 
-    data = tmp_path / "d.csv"
-    if panel:
-        data.write_text(_long_csv({"a": _seasonal(60, seed=1), "b": _seasonal(60, seed=2)}))
-        argv = ["--id", "id", "--time", "t", "--value", "y"]
-    else:
-        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
-                                          for i, v in enumerate(_seasonal(80))))
-        argv = ["--target", "y"]
     out = tmp_path / "run"
-    argv = ["forecast", "train", str(data), *argv, "--horizon", "4", "--lookback", "8",
-            "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+    argv = _tiny_train(tmp_path, panel, out)
     assert main(argv + ["--seed", "1"]) == 0
     assert (out / "report.json").exists() and (out / "forecasts.csv").exists()
     replaced = (out / "model.ckpt").read_bytes()
@@ -555,19 +561,10 @@ def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp
 def test_files_of_the_users_own_in_out_are_kept_without_force(tmp_path, capsys, panel):
     # a report.json (or forecasts.csv, forecast.png) in --out without a model beside it
     # was overwritten without a word; classify train refuses the same
-    data = tmp_path / "d.csv"
-    if panel:
-        data.write_text(_long_csv({"a": _seasonal(60, seed=1), "b": _seasonal(60, seed=2)}))
-        argv = ["--id", "id", "--time", "t", "--value", "y"]
-    else:
-        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
-                                          for i, v in enumerate(_seasonal(80))))
-        argv = ["--target", "y"]
     out = tmp_path / "mine"
     out.mkdir()
     (out / "report.json").write_text('{"my": "notes"}')
-    argv = ["forecast", "train", str(data), *argv, "--horizon", "4", "--lookback", "8",
-            "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+    argv = _tiny_train(tmp_path, panel, out)
     assert main(argv) == 2
     assert (f"--out {out} already holds report.json, which this run writes; choose another "
             f"--out or pass --force") in capsys.readouterr().err
