@@ -405,6 +405,9 @@ def test_a_flipped_byte_in_a_deflated_member_is_corrupt(run, tmp_path):
     (lambda m: m["train"].update(batch_size=5), r"array state/0 must have shape \(1, 5, 16\)"),
     (lambda m: m["data"].update(fingerprint=None), "'data.fingerprint' must be a string"),
     (lambda m: m.update(best_val="low"), "'best_val' must be a number or null"),
+    # float32 weights under a float64 description were read and widened without a word
+    (lambda m: m["model"].update(dtype="float64"),
+     "its param/ arrays are float32, but its model description says dtype 'float64'"),
 ])
 def test_charlm_description_is_checked_field_by_field(run, tmp_path, change, message):
     path = hf.with_meta(good(run), tmp_path / "m.ckpt", change)
@@ -449,6 +452,14 @@ def test_forecaster_and_classifier_descriptions_are_checked(tmp_path):
                                            "scaler": {"mean": [0, 0], "std": [1, 1]}}, arrays)
     with pytest.raises(CheckpointError, match=r"'classes' must list 3 names"):
         SequenceClassifier.load(tmp_path / "c2.ckpt")
+    # a forecaster's float32 weights under a float64 description (a resumed or predicting
+    # run would have continued in the other precision without a word)
+    save_checkpoint(tmp_path / "f64.ckpt", {"kind": "forecaster",
+                                            "model": {**net.config.to_json(), "dtype": "float64"}},
+                    arrays)
+    with pytest.raises(CheckpointError, match=r"param/ arrays are float32, but its model "
+                                              r"description says dtype 'float64'"):
+        Forecaster.load(tmp_path / "f64.ckpt")
     save_checkpoint(tmp_path / "f.ckpt", {"kind": "forecaster", "model": huge}, arrays)
     with pytest.raises(CheckpointError, match=r"hidden_size=1000000.*implies"):
         Forecaster.load(tmp_path / "f.ckpt")

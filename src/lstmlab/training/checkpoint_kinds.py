@@ -120,7 +120,17 @@ def _rng_state(value) -> None:
 
 
 def _param_count(headers: dict, expected: int, model: dict) -> None:
+    """The ``param/`` arrays against the model description ``model``: ``expected`` numbers
+    in all, each array of the description's dtype (a float64 run's weights under a float32
+    description would be rounded without a word, and a resumed run continue in the other
+    precision)."""
     present = sum(math.prod(h.shape) for name, h in headers.items() if name.startswith("param/"))
+    dtype = model.get("dtype", "float32")
+    other = sorted({str(h.dtype) for name, h in headers.items()
+                    if name.startswith("param/") and h.dtype != np.dtype(dtype)})
+    if other:
+        raise ValueError(f"its param/ arrays are {', '.join(other)}, but its model description "
+                         f"says dtype {short_repr(dtype)}")
     if present != expected:
         sizes = ", ".join(f"{k}={short_repr(v)}" for k, v in model.items()
                           if k in ("vocab_size", "input_size", "output_size", "hidden_size",
