@@ -304,6 +304,31 @@ def test_ucr_folder_names_match_in_any_case(tmp_path):
             ucr_pair(upper)
 
 
+def test_predict_labels_a_folder_that_holds_only_the_test_set(tmp_path, capsys):
+    # a folder with NAME_TEST.ts alone (what is left to label) was refused for lacking the
+    # NAME_TRAIN.ts that predict never reads, by a message calling the test file optional
+    from lstmlab.classify.data import ucr_test
+    problem, labelled = tmp_path / "Toy", tmp_path / "ToyTest"
+    problem.mkdir()
+    labelled.mkdir()
+    _toy_ts(problem / "Toy_TRAIN.ts", n=12)
+    _toy_ts(problem / "Toy_TEST.ts", n=6, seed=1)
+    (labelled / "toy_test.TS").write_bytes((problem / "Toy_TEST.ts").read_bytes())
+    assert ucr_test(labelled) == labelled / "toy_test.TS"
+    assert ucr_test(problem) == problem / "Toy_TEST.ts"
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(problem), "--model", "lstm", "--hidden", "4",
+                 "--no-select", "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(labelled)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 6
+    _toy_ts(labelled / "Other_TEST.ts", n=6)  # two, and no training file to pick by
+    with pytest.raises(SequenceDataError, match=r"2 files for the test set.*Other_TEST\.ts, "
+                                                r"toy_test\.TS; keep one"):
+        ucr_test(labelled)
+
+
 @pytest.mark.parametrize("model, option", [("lstm", ["--bidirectional"]),
                                            ("fcn", ["--bidirectional"]),
                                            ("lstm-fcn", ["--readout", "mean"]),

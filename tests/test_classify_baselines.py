@@ -141,3 +141,25 @@ def test_dtw_cells_counts_the_cells_the_recursion_fills(window):
     assert dtw_cells(la, lb, window) >= want  # the band as stored: whole rows of 2w + 1
     assert dtw_cells(la, lb, None) == int(la.sum() * lb.sum())
     assert dtw_cells(la, lb, 0) <= dtw_cells(la, lb, 2) <= dtw_cells(la, lb, None)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_stopped_search_raises_and_the_baselines_leave_it_out(compiled):
+    # should_stop is looked at between queries (blocks of them for the reference): a stop
+    # request ends a long 1NN-DTW search there, not inside the compiled loop
+    from lstmlab.classify.baselines import SearchStopped
+
+    if compiled:
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    a = [rng.standard_normal((6, 1)) for _ in range(3)]
+    b = [rng.standard_normal((6, 1)) for _ in range(4)]
+    asked = []
+    with pytest.raises(SearchStopped):
+        nearest_dtw(a, b, compiled=compiled, should_stop=lambda: asked.append(1) or True)
+    assert len(asked) == 1
+    index, _ = nearest_dtw(a, b, compiled=compiled, should_stop=lambda: False)
+    np.testing.assert_array_equal(index, np.argmin(dtw_distances(a, b), axis=1))
+    train = SequenceSet(b, ["u", "d", "u", "d"], list("abcd"), ["x"])
+    test = SequenceSet(a, ["u", "d", "u"], list("efg"), ["x"])
+    assert set(baseline_accuracies(train, test, should_stop=lambda: True)) == {"1nn_euclidean"}

@@ -466,3 +466,63 @@ def test_a_text_column_taken_as_a_feature_by_default_names_features(tmp_path, ca
     err = capsys.readouterr().err
     assert "line 2, column 'subject': 'alice' is not a number" in err
     assert "name the features with --features to leave 'subject' out" in err
+
+
+def test_ctrl_c_during_the_baselines_keeps_the_model_and_reports_what_finished(tmp_path,
+                                                                              monkeypatch,
+                                                                              capsys):
+    # Ctrl-C during the 1NN baselines (1NN-DTW can take minutes) raised out of the command
+    # before model.ckpt was written, throwing the trained model away; inside the compiled
+    # DTW search the signal's exception could crash the interpreter
+    import os
+    import signal
+
+    from lstmlab.classify import baselines
+
+    euclidean = baselines.euclidean_distances
+
+    def ctrl_c_then_euclidean(a, b):
+        os.kill(os.getpid(), signal.SIGINT)
+        return euclidean(a, b)
+
+    monkeypatch.setattr(baselines, "euclidean_distances", ctrl_c_then_euclidean)
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t * (i % 2) + 0.1 * (i % 3)},{'ab'[i % 2]}\n" for i in range(12) for t in range(5)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--hidden", "4",
+                 "--no-select", "--epochs", "1", "--quiet", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted (SIGINT) during the nearest-neighbour baselines" in err, err
+    assert SequenceClassifier.load(out / "model.ckpt").classes == ["a", "b"]
+    import json
+    report = json.loads((out / "report.json").read_text())
+    assert report["baselines"] == {"1nn_euclidean": report["baselines"]["1nn_euclidean"]}
+
+
+def test_ctrl_c_while_choosing_keeps_the_chosen_candidate(tmp_path, monkeypatch, capsys):
+    # stopped while choosing --hidden/--readout, the run wrote a final model stopped before
+    # its first epoch: its initial weights, reported as "the best epoch so far (0)"
+    import json
+    import os
+    import signal
+
+    from lstmlab.classify import selection
+
+    split = selection.stratified_split
+
+    def ctrl_c_then_split(*args):
+        os.kill(os.getpid(), signal.SIGINT)
+        return split(*args)
+
+    monkeypatch.setattr(selection, "stratified_split", ctrl_c_then_split)
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t * (i % 2) + 0.1 * (i % 3)},{'ab'[i % 2]}\n" for i in range(24) for t in range(5)))
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--epochs", "2", "--quiet",
+                 "--no-baselines", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted (SIGINT) while choosing: the model is the chosen candidate" in err, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_train"] == report["selection"]["n_fit"] < 24 * 0.8
+    assert report["training"]["epochs_run"] >= 1 and report["training"]["best_epoch"] >= 1
+    assert SequenceClassifier.load(out / "model.ckpt").classes == ["a", "b"]

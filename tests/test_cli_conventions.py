@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,6 +187,49 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(argv, 
     assert f"error: argument {flag}: " in err and str(tmp_path) in err, err
     assert "Errno" not in err and ".tmp" not in err
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "{ckpt}", "--text", "the gate", "--out", "{ro}"],
+    ["demo", "--quick", "--out", "{ro}"],
+    ["forecast", "train", "--epochs", "1", "--out", "{ro}"],
+], ids=["inspect", "demo", "forecast train"])
+def test_an_existing_folder_this_user_cannot_write_is_refused_before_any_work(argv, ckpt,
+                                                                            tmp_path,
+                                                                            monkeypatch,
+                                                                            capsys):
+    # checked only for a folder still to be created: an existing read-only one let the
+    # command do its work first (the demo's minutes) and fail when it wrote
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        Path(path) != ro and access(path, mode, **kw)))  # a read-only folder, also for root
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(ckpt=ckpt, ro=ro) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument --out: cannot write in {str(ro)!r}: no permission" in err, err
+    assert list(ro.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, written", [
+    (["export", "{ckpt}", "--format", "torch-npz", "--out=~/m.npz"], "m.npz"),
+    (["inspect", "{ckpt}", "--text", "the gate", "--out=~/insp"], "insp/inspect.html"),
+], ids=["output file", "output folder"])
+def test_a_tilde_the_shell_left_in_an_output_path_is_the_home_folder(argv, written, ckpt,
+                                                                     tmp_path, monkeypatch,
+                                                                     capsys):
+    # the shell does not expand the ~ of --out=~/x: a folder named '~' was created in the
+    # current one, and the output went there instead of the home folder
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    assert main([a.format(ckpt=ckpt) for a in argv]) == 0
+    assert (home / written).is_file() and list(cwd.iterdir()) == []
+    assert str(home) in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", [["forecast", "train", "--target", "y"], ["classify", "train"]])

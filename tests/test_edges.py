@@ -221,6 +221,21 @@ def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp
     assert _metric_steps(out) == list(range(1, -(-chunks // 20) + 1))  # ceil(0.05 * chunks)
 
 
+@pytest.mark.parametrize("damage", [b"5\n", b'{"step": "x"}\n', b"\xff\xfe cut\n"],
+                         ids=["not an object", "step not a number", "not UTF-8"])
+def test_resume_drops_damaged_lines_of_metrics_jsonl(tmp_path, capsys, damage):
+    # a line that is JSON but not a record (5) stopped --resume with a traceback
+    # (AttributeError), a step that is not a number and bytes that are not UTF-8 with an
+    # error naming no file
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    with open(out / "metrics.jsonl", "ab") as f:
+        f.write(damage)
+    capsys.readouterr()
+    assert main(_train_args(corpus, out, 3, ["--resume"])) == 0
+    assert _metric_steps(out) == [1, 2, 3]
+
+
 def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 6)) == 0

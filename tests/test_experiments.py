@@ -274,6 +274,33 @@ def test_a_results_file_that_cannot_be_read_is_named(tmp_path):
         load_results(tmp_path / "results.json", cfg)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(error="x"), r"runs\[0\]: error must be a number, got 'x'"),
+    (lambda r: r.update(score=None), r"runs\[0\]: score must be a number, got None"),
+    (lambda r: r.update(curve=5), r"runs\[0\]: curve must be a list of \[seen, error, score\]"),
+    (lambda r: r.update(seed="0"), r"runs\[0\]: seed '0' is not one of the experiment's \(0\)"),
+    (lambda r: r.update(model="gru"), r"runs\[0\]: model 'gru' is not one of"),
+    (lambda r: r.update(solved_at=True), r"runs\[0\]: solved_at must be an integer >= 0 or null"),
+], ids=["error", "score", "curve", "seed", "model", "solved_at"])
+def test_a_results_file_edited_by_hand_is_refused_by_what_is_wrong(tmp_path, change, message):
+    # a run with a field of the wrong type failed deep inside the table ("len() of unsized
+    # object", "unsupported operand type(s)"), without naming the file; a seed written as
+    # "0" was run again beside the stored one
+    from lstmlab.insight.experiments import RunResult, load_results, save_results
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    path = tmp_path / "results.json"
+    run = RunResult("copy", "lstm", 3, 0, 32, None, 2.0, 0.1, 1.0, 0.5, [[32, 2.0, 0.1]])
+    save_results(path, cfg, [run])
+    assert load_results(path, cfg) == [run]
+    stored = json.loads(path.read_text())
+    change(stored["runs"][0])
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match=r"results.json is not a readable lstmlab experiment \("
+                                         + message):
+        load_results(path, cfg)
+
+
 def test_the_python_defaults_are_the_commands():
     from dataclasses import fields
 

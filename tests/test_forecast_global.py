@@ -510,3 +510,65 @@ def test_global_intervals_pool_every_series_validation_windows(one_blas_thread, 
     loaded = GlobalForecaster.load(tmp_path / "m.ckpt").info["s0"].intervals
     np.testing.assert_array_equal(loaded.bounds(np.zeros((1, 4)), "0.95", X)[1],
                                   iv.bounds(np.zeros((1, 4)), "0.95", X)[1])
+
+
+def _tiny_train(tmp_path, panel: bool, out) -> list[str]:
+    """The argv of a one-epoch forecast train into ``out`` on a panel of two series or on
+    one series (a CSV written in ``tmp_path``)."""
+    data = tmp_path / "d.csv"
+    if panel:
+        data.write_text(_long_csv({"a": _seasonal(60, seed=1), "b": _seasonal(60, seed=2)}))
+        columns = ["--id", "id", "--time", "t", "--value", "y"]
+    else:
+        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n"
+                                          for i, v in enumerate(_seasonal(80))))
+        columns = ["--target", "y"]
+    return ["forecast", "train", str(data), *columns, "--horizon", "4", "--lookback", "8",
+            "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp_path,
+                                                                            monkeypatch,
+                                                                            capsys, panel):
+    # scoring (baselines, --ets per window and series) takes seconds to minutes after the
+    # training; a Ctrl-C there lost the trained model, and over a run replaced with --force
+    # left that run's model.ckpt beside the new metrics.jsonl
+    from lstmlab.forecast import global_report, report
+    from lstmlab.forecast.model import Forecaster
+
+    out = tmp_path / "run"
+    argv = _tiny_train(tmp_path, panel, out)
+    assert main(argv + ["--seed", "1"]) == 0
+    assert (out / "report.json").exists() and (out / "forecasts.csv").exists()
+    replaced = (out / "model.ckpt").read_bytes()
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(global_report if panel else report,
+                        "evaluate_panel" if panel else "evaluate", ctrl_c)
+    capsys.readouterr()
+    assert main(argv + ["--seed", "2", "--force"]) == 130
+    assert capsys.readouterr().err.strip().endswith("interrupted")
+    model = (GlobalForecaster if panel else Forecaster).load(out / "model.ckpt")
+    assert model.meta["summary"]["epochs_run"] == 1
+    assert (out / "model.ckpt").read_bytes() != replaced  # the new run's
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", "model.ckpt"]
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_files_of_the_users_own_in_out_are_kept_without_force(tmp_path, capsys, panel):
+    # a report.json (or forecasts.csv, forecast.png) in --out without a model beside it
+    # was overwritten without a word; classify train refuses the same
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.json").write_text('{"my": "notes"}')
+    argv = _tiny_train(tmp_path, panel, out)
+    assert main(argv) == 2
+    assert (f"--out {out} already holds report.json, which this run writes; choose another "
+            f"--out or pass --force") in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+    assert (out / "report.json").read_text() == '{"my": "notes"}'
+    assert main(argv + ["--force"]) == 0
+    assert "source" in json.loads((out / "report.json").read_text())

@@ -335,6 +335,31 @@ def test_cli_ets_without_statsmodels_is_a_clear_error(tmp_path, capsys, monkeypa
     assert not (out / "model.ckpt").exists()
 
 
+def test_ctrl_c_during_the_backtest_stops_the_command(tmp_path, monkeypatch, capsys):
+    # Ctrl-C while a fold's network trained stopped that network only: the backtest scored
+    # it as a finished one, trained the remaining folds and exited 0, the Ctrl-C lost
+    import os
+    import signal
+
+    from lstmlab.forecast import backtest
+
+    real = backtest.train_default
+
+    def ctrl_c_in_training(*args, **network):
+        return real(*args, on_epoch=lambda record: os.kill(os.getpid(), signal.SIGINT),
+                    **network)
+
+    monkeypatch.setattr(backtest, "train_default", ctrl_c_in_training)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(_csv(tmp_path, 160)), "--target", "units",
+                 "--horizon", "6", "--hidden", "4", "--epochs", "2", "--quiet", "--no-plot",
+                 "--backtest", "3", "--out", str(out)]) == 130
+    text, err = capsys.readouterr()
+    assert "backtest over" not in text and err.strip().endswith("interrupted")
+    assert "backtest" not in json.loads((out / "report.json").read_text())
+    assert Forecaster.load(out / "model.ckpt").meta["summary"]["status"] == "finished"
+
+
 def test_cli_backtest_reruns_everything_at_earlier_origins(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["forecast", "train", str(_csv(tmp_path, 160)), "--target", "units", "--horizon", "6",

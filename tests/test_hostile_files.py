@@ -10,6 +10,7 @@ still ends in the clean error: no MemoryError, no kill. The files are made by
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -124,6 +125,19 @@ CASES = [
      lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
                 str(resume_dir(r, "nanres", hf.non_finite_param(good(r), r / "nanres.ckpt")))],
      r"parameter 'head.weight' contains NaN or inf"),
+    # the optimizer's section, edited by hand: named as the checkpoint's, not as an option
+    ("optimizer_lr_resume",
+     lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
+                str(resume_dir(r, "optlr", hf.with_meta(
+                    good(r), r / "optlr.ckpt", lambda m: m["optimizer"].update(lr="fast"))))],
+     r"^lstmlab train: error: checkpoint .*optlr/last.ckpt: 'optimizer': lr must be a finite "
+     r"real number, got 'fast'$"),
+    ("optimizer_betas_resume",
+     lambda r: ["train", str(r / "corpus.txt"), "--resume", "--out",
+                str(resume_dir(r, "optbetas", hf.with_meta(
+                    good(r), r / "optbetas.ckpt",
+                    lambda m: m["optimizer"]["hyperparameters"].update(betas="x"))))],
+     r"checkpoint .*optbetas/last.ckpt: 'optimizer': betas must be a pair"),
 ]
 
 NEEDS_DEV_ZERO = {c[0] for c in CASES if "dev_zero" in c[0]}
@@ -391,6 +405,9 @@ def test_a_flipped_byte_in_a_deflated_member_is_corrupt(run, tmp_path):
     (lambda m: m["train"].update(batch_size=5), r"array state/0 must have shape \(1, 5, 16\)"),
     (lambda m: m["data"].update(fingerprint=None), "'data.fingerprint' must be a string"),
     (lambda m: m.update(best_val="low"), "'best_val' must be a number or null"),
+    # float32 weights under a float64 description were read and widened without a word
+    (lambda m: m["model"].update(dtype="float64"),
+     "its param/ arrays are float32, but its model description says dtype 'float64'"),
 ])
 def test_charlm_description_is_checked_field_by_field(run, tmp_path, change, message):
     path = hf.with_meta(good(run), tmp_path / "m.ckpt", change)
@@ -435,9 +452,47 @@ def test_forecaster_and_classifier_descriptions_are_checked(tmp_path):
                                            "scaler": {"mean": [0, 0], "std": [1, 1]}}, arrays)
     with pytest.raises(CheckpointError, match=r"'classes' must list 3 names"):
         SequenceClassifier.load(tmp_path / "c2.ckpt")
+    # a forecaster's float32 weights under a float64 description (a resumed or predicting
+    # run would have continued in the other precision without a word)
+    save_checkpoint(tmp_path / "f64.ckpt", {"kind": "forecaster",
+                                            "model": {**net.config.to_json(), "dtype": "float64"}},
+                    arrays)
+    with pytest.raises(CheckpointError, match=r"param/ arrays are float32, but its model "
+                                              r"description says dtype 'float64'"):
+        Forecaster.load(tmp_path / "f64.ckpt")
     save_checkpoint(tmp_path / "f.ckpt", {"kind": "forecaster", "model": huge}, arrays)
     with pytest.raises(CheckpointError, match=r"hidden_size=1000000.*implies"):
         Forecaster.load(tmp_path / "f.ckpt")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"csv_options": 5}, r"'csv_options' must be a JSON object, got int"),
+    ({"csv_options": {"id_col": 5}}, r"'csv_options.id_col' must be a string, got int"),
+    ({"csv_options": {"features": "x"}}, r"'csv_options.features' must be a list of strings"),
+    ({"csv_options": {"missing": "zap"}}, r"'csv_options.missing' must be 'refuse', 'ffill'"),
+    ({"znorm": "false"}, r"'znorm' must be true or false, got 'false'"),
+    ({"class_counts": [1]}, r"'class_counts' must be null or a list of 3 integers >= 0"),
+], ids=["csv_options", "id_col", "features", "missing", "znorm", "class_counts"])
+def test_a_classifiers_description_edited_by_hand_names_the_field(tmp_path, capsys, change,
+                                                                   message):
+    # csv_options that were not an object stopped classify predict with a traceback
+    # (AttributeError), a wrong column name's type was reported as if an option were wrong,
+    # and znorm "false" was read as true
+    from lstmlab.classify.model import SequenceClassifier
+    from lstmlab.layers.seqnet import SequenceNet, SequenceNetConfig
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=3, hidden_size=4),
+                      rng=np.random.default_rng(0))
+    path = tmp_path / "c.ckpt"
+    save_checkpoint(path, {"kind": "classifier", "model": net.config.to_json(), "fit": {},
+                           "classes": ["a", "b", "c"], "features": ["x"],
+                           "scaler": {"mean": [0], "std": [1]}, **change},
+                    checkpoint.param_arrays(net))
+    with pytest.raises(CheckpointError, match=message):
+        SequenceClassifier.load(path)
+    data = tmp_path / "d.csv"
+    data.write_text("id,x\n" + "".join(f"{i // 3},{i}\n" for i in range(6)))
+    assert main(["classify", "predict", str(path), str(data)]) == 2
+    _one_clean_line(capsys.readouterr().err, f"checkpoint {re.escape(str(path))}: " + message)
 
 
 # -- text, CSV and .ts -------------------------------------------------------------------------

@@ -144,27 +144,41 @@ def _creatable(path: Path, text: str) -> None:
             return
 
 
+def _home_expanded(text: str) -> str:
+    """``text`` with a leading ``~`` or ``~user`` made the home folder it names. A shell
+    expands it only at the start of a word, so ``--out=~/runs/x`` arrives as typed and would
+    otherwise create a folder named ``~`` in the current one (where ``rm -rf ~`` is one
+    slip from deleting the home folder); ``./~`` still names such a folder."""
+    return os.path.expanduser(text) if text.startswith("~") else text
+
+
 def output_dir(text: str) -> str:
     """A run directory to write in: an existing directory, or one that can be created. An
     empty name (an unset shell variable, most often) would be the current folder: refused,
-    where ``.`` says so."""
+    where ``.`` says so. A leading ``~`` is the home folder."""
     if not text:
         raise argparse.ArgumentTypeError("expected a directory name, got '' (write . for the "
                                          "current folder)")
+    text = _home_expanded(text)
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a directory, got {text!r}, which is "
                                          f"a file")
     if not path.exists():
         _creatable(path, text)
+    elif not os.access(path, os.W_OK | os.X_OK):  # found now, not when the first file is due
+        raise argparse.ArgumentTypeError(f"cannot write in {text!r}: no permission to write "
+                                         f"in this folder")
     return text
 
 
 def output_file(text: str) -> str:
-    """A file to write: not a directory, in a folder that exists or can be created."""
-    path = Path(text)
+    """A file to write: not a directory, in a folder that exists or can be created. A
+    leading ``~`` is the home folder."""
     if not text:
         raise argparse.ArgumentTypeError("expected a file name, got ''")
+    text = _home_expanded(text)
+    path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}, which is a "
                                          f"directory")

@@ -222,10 +222,10 @@ def _comparison(model, res: dict, baselines: dict, window) -> list[tuple[str, fl
     """(name, accuracy) rows: the model, the baselines and the majority class."""
     name = model.architecture + (f" ensemble of {len(model.nets)}" if len(model.nets) > 1 else "")
     rows = [(name, res["accuracy"])]
-    if baselines:
-        band = "full window" if window is None else f"window {window}"
-        rows += [("1NN-Euclidean", baselines["1nn_euclidean"]),
-                 (f"1NN-DTW ({band})", baselines["1nn_dtw"])]
+    band = "full window" if window is None else f"window {window}"
+    rows += [(label, baselines[key]) for key, label in
+             (("1nn_euclidean", "1NN-Euclidean"), ("1nn_dtw", f"1NN-DTW ({band})"))
+             if key in baselines]  # (a stopped run has not all of them)
     return rows + [("majority class", res["majority_accuracy"])]
 
 
@@ -419,7 +419,10 @@ def cmd_classify_train(args) -> int:
         chosen = options[0] if selection is None else selection.chosen
         final = {**fixed, **chosen}
         args.hidden, args.readout = final["hidden_size"], final["readout"]
-        model = _train_final(args, data, test, train, chosen, rng, stop)
+        if selection is not None and stop.requested:
+            model = _chosen_candidate(selection, data, out, stop)
+        else:
+            model = _train_final(args, data, test, train, chosen, rng, stop)
     return _finish(args, opts, out, data, test, model, znorm, selection, stop)
 
 
@@ -442,17 +445,42 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
         progress.close()
 
 
+def _chosen_candidate(selection, data, out: Path, stop):
+    """The model of a run stopped while choosing: the chosen candidate, trained on part of
+    the training set, rather than a final model stopped before its first epoch (its initial
+    weights). Its epochs were not logged: metrics.jsonl is left empty."""
+    from ..training.checkpoint import atomic_write_text
+    from .selection import flags
+
+    print(f"interrupted ({stop.name}) while choosing: the model is the chosen candidate "
+          f"({flags(selection.chosen)}), trained on {selection.n_fit} of the {len(data)} "
+          f"training sequences", file=sys.stderr)
+    atomic_write_text(out / "metrics.jsonl", "")
+    return selection.model
+
+
 DTW_NOTICE_CELLS = 10 ** 9  # DTW table cells from which the baseline says it is coming
 
 
 def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selection, stop) -> int:
-    """Evaluate on the test set beside the baselines; write the model, predictions and
-    report; print the comparison."""
+    """Evaluate on the test set; write the model, then the predictions and the report beside
+    the baselines; print the comparison.
+
+    The model is written before the baselines run (1NN-DTW can take minutes), and they run
+    under :func:`stop_signals`: Ctrl-C or SIGTERM there stops them between blocks of test
+    sequences, the report leaves out those not finished, and the command exits 128 + N."""
     from ..training.checkpoint import atomic_write_text
+    from ..training.signals import stop_signals
     from .baselines import baseline_accuracies, dtw_cells
 
     res = model.evaluate(test)
-    baselines = {}
+    sm = model.meta["summary"]
+    stored = dict(opts)
+    if _is_csv(args.data):  # predict reads these columns by name
+        stored["features"] = list(data.features)
+    model.save(out / "model.ckpt", extra={"csv_options": stored,
+                                          "test_accuracy": res["accuracy"]})
+    baselines, halted = {}, None
     if args.baselines:
         cells = dtw_cells(test.lengths, data.lengths, args.dtw_window)
         if cells >= DTW_NOTICE_CELLS:  # seconds to hours with no output: say what is coming
@@ -460,13 +488,14 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
                   f"training sequences of up to {int(data.lengths.max()):,} steps), which can "
                   f"take minutes; --dtw-window W bounds the work per pair, --no-baselines "
                   f"skips the baselines", file=sys.stderr)
-        baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm)
-    sm = model.meta["summary"]
-    stored = dict(opts)
-    if _is_csv(args.data):  # predict reads these columns by name
-        stored["features"] = list(data.features)
-    model.save(out / "model.ckpt", extra={"csv_options": stored,
-                                          "test_accuracy": res["accuracy"]})
+        with stop_signals() as halt:
+            baselines = baseline_accuracies(data, test, args.dtw_window, znorm=znorm,
+                                            should_stop=lambda: halt.requested)
+        if halt.requested:
+            print(f"interrupted ({halt.name}) during the nearest-neighbour baselines: the model "
+                  f"is written; the report leaves out the baselines not finished",
+                  file=sys.stderr)
+            halted = halt.exit_code
     proba = model.predict_proba(test)
     atomic_write_text(out / "predictions.csv", _predictions_csv(model, test, proba))
     report = {"train": data.source, "n_train": model.meta["data"]["n_train"],
@@ -489,19 +518,19 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     _print_comparison(_comparison(model, res, baselines, args.dtw_window), res)
     _print_evaluation(model, res, "test")
     print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}")
-    return stopped_by_signal(sm, stop) or 0
+    return stopped_by_signal(sm, stop) or halted or 0
 
 
 def cmd_classify_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text
-    from .data import read_sequences, ucr_pair
+    from .data import read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     _refuse_csv_options_without_csv(args, [args.data])
     path = args.data
     if Path(path).is_dir():  # a UCR/UEA problem folder: its test set
-        path = ucr_pair(path)[1]
+        path = ucr_test(path)
         if path is None:
             raise ValueError(f"DATA {args.data!r} is a UCR/UEA problem folder without a "
                              f"NAME_TEST.ts to label; pass the file to label instead")

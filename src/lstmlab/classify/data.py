@@ -475,10 +475,7 @@ def ucr_pair(directory) -> tuple[Path, Path | None]:
     copied file) and Excel's lock files (``~$...``) are not data and are left out.
     """
     d = Path(directory)
-    if not d.is_dir():
-        raise SequenceDataError(f"{str(d)!r} is not a folder (a UCR/UEA problem folder holds "
-                                f"NAME_TRAIN.ts and NAME_TEST.ts)")
-    files = sorted(p.name for p in d.iterdir() if p.is_file() and not is_left_beside_data(p.name))
+    files = _problem_files(d)
     train = [n for n in files if n.lower().endswith("_train.ts")]
     if not train:
         found = ", ".join(n for n in files if n.lower().endswith(".ts")) or "no .ts files"
@@ -497,6 +494,32 @@ def ucr_pair(directory) -> tuple[Path, Path | None]:
                                 f"({stem}_TEST.ts in any letter case): {', '.join(test)}; keep "
                                 f"one there")
     return d / train[0], (d / test[0] if test else None)
+
+
+def _problem_files(d: Path) -> list[str]:
+    """The names of the data files in the UCR/UEA problem folder ``d``, sorted (hidden files
+    and lock files left out, see :func:`ucr_pair`)."""
+    if not d.is_dir():
+        raise SequenceDataError(f"{str(d)!r} is not a folder (a UCR/UEA problem folder holds "
+                                f"NAME_TRAIN.ts and NAME_TEST.ts)")
+    return sorted(p.name for p in d.iterdir() if p.is_file() and not is_left_beside_data(p.name))
+
+
+def ucr_test(directory) -> Path | None:
+    """The ``NAME_TEST.ts`` of a UCR/UEA problem folder, the file a trained model labels:
+    the one of its ``NAME_TRAIN.ts`` (as :func:`ucr_pair` finds it), or in a folder without
+    training data the only ``*_TEST.ts`` (in any letter case); ``None`` when there is none.
+    Two test files with no training file to tell them apart are refused."""
+    d = Path(directory)
+    files = _problem_files(d)
+    if any(n.lower().endswith("_train.ts") for n in files):
+        return ucr_pair(d)[1]
+    test = [n for n in files if n.lower().endswith("_test.ts")]
+    if len(test) > 1:
+        raise SequenceDataError(f"folder {str(d)!r} holds {len(test)} files for the test set "
+                                f"(*_TEST.ts in any letter case): {', '.join(test)}; keep one "
+                                f"there, or give the file itself instead of the folder")
+    return d / test[0] if test else None
 
 
 def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:

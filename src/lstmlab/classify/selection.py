@@ -18,7 +18,7 @@ last or mean, and the width, 32 or 64; ``fcn`` has nothing to choose.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -56,6 +56,9 @@ class Selection:
     scores: list  # per candidate: {"settings", "accuracy", "loss", "seconds"}
     n_fit: int
     n_held: int
+    # The chosen candidate's model, trained on the n_fit sequences: what a run stopped while
+    # choosing keeps (not part of the JSON).
+    model: object = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         return {"chosen": self.chosen, "candidates": self.scores, "n_fit": self.n_fit,
@@ -90,9 +93,10 @@ def choose(data: SequenceSet, rng: np.random.Generator, options: list[dict],
                          f"--no-select")
     part, rest = data.subset(keep), data.subset(held)
     seed = int(rng.integers(2**63))
-    scores = []
+    scores, models = [], []
     for settings in options:
         model = train(part, np.random.default_rng(seed), settings)
+        models.append(model)
         proba = model.predict_proba(rest)  # (n_held, C)
         truth = model.encode_labels(rest.labels)
         picked = np.clip(proba[np.arange(len(truth)), truth], 1e-300, None)
@@ -102,4 +106,4 @@ def choose(data: SequenceSet, rng: np.random.Generator, options: list[dict],
                        "seconds": float(model.meta["summary"]["seconds"]),
                        "status": model.meta["summary"].get("status", "finished")})
     best = min(range(len(options)), key=lambda k: (-scores[k]["accuracy"], scores[k]["loss"], k))
-    return Selection(dict(options[best]), scores, len(keep), len(held))
+    return Selection(dict(options[best]), scores, len(keep), len(held), models[best])

@@ -314,6 +314,22 @@ def stopped_by_signal(summary: dict, stop) -> int | None:
     return stop.exit_code
 
 
+# The files a forecast run writes beside its model.ckpt, each describing that model:
+# output_folder refuses to overwrite them without --force (a report.json of the user's
+# own, say). A metrics.jsonl alone is the log of a run stopped before its model: replaced.
+REPORT_FILES = ("forecasts.csv", "report.json", "forecast.png")
+
+
+def save_before_scoring(model, path: Path, extra: dict) -> None:
+    """Write the trained ``model`` to ``path`` before it is scored: scoring (the baselines,
+    exponential smoothing per window and per series) can take minutes, and Ctrl-C or a
+    kill there keeps the model. The reports of a run this one replaces (``--force``) go
+    with it, so the folder never holds a model beside another model's reports."""
+    model.save(path, extra=extra)
+    for name in REPORT_FILES:
+        (path.parent / name).unlink(missing_ok=True)
+
+
 def hybrid_note(fc) -> str:
     """What the validation part said about the hybrid's network weight."""
     errs = fc.meta.get("mix_val_mae")
@@ -395,7 +411,7 @@ def cmd_forecast_train(args) -> int:
     chronological_split(len(series), config.lookback, config.horizon, config.val_fraction,
                         config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
-    out = output_folder(args)
+    out = output_folder(args, REPORT_FILES)
     print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
           f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
           f"{args.layers}x{args.hidden}"
@@ -417,6 +433,9 @@ def cmd_forecast_train(args) -> int:
         print(hybrid_note(fc), file=sys.stderr)
     sm = fc.meta["summary"]
     split = fc.split
+    columns = {"target": series.columns[0], "features": series.columns[1:],
+               "time": args.time if args.csv else SHIPPED[name][1]}
+    save_before_scoring(fc, out / "model.ckpt", columns)
     ev = evaluate(fc, series, ets=args.ets)
     report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
               "season": fc.season, "split": split.to_json(), "training": sm,
@@ -426,18 +445,14 @@ def cmd_forecast_train(args) -> int:
               "hybrid_mix": None if fc.hybrid is None else fc.hybrid.mix,
               "labels": {m: ev.label(m) for m in ev.scores}, "coverage": ev.coverage,
               "quantile_coverage": ev.quantile_coverage}
-    fc.save(out / "model.ckpt", extra={"target": series.columns[0],
-                                       "features": series.columns[1:],
-                                       "time": args.time if args.csv else SHIPPED[name][1],
-                                       "report": {k: v["rmse"] for k, v in ev.scores.items()}})
+    fc.save(out / "model.ckpt",
+            extra={**columns, "report": {k: v["rmse"] for k, v in ev.scores.items()}})
     write_forecasts_csv(out / "forecasts.csv", ev, series)
     from ..training.checkpoint import atomic_write_text
 
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     if not args.no_plot:
         plot_forecast(out / "forecast.png", ev, series)
-    else:  # a plot left by the run this one replaces (--force) would show another model
-        (out / "forecast.png").unlink(missing_ok=True)
     if not fc.season:
         season = "no season detected (seasonal naive left out)"
     else:

@@ -26,7 +26,8 @@ def cmd_global_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from ..training.signals import stop_signals
-    from .cli import _fit_config, _Progress, check_network_fits, output_folder, stopped_by_signal
+    from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, output_folder,
+                      save_before_scoring, stopped_by_signal)
     from .ets import available as ets_available
     from .global_model import GlobalConfig, split_series
     from .global_select import candidates, train_global_default
@@ -78,7 +79,7 @@ def cmd_global_train(args) -> int:
                   f"{max(splits[n].train for n in short)}), so they are treated as not "
                   f"seasonal", file=sys.stderr)
     check_network_fits(args, 1, config.horizon)
-    out = output_folder(args)
+    out = output_folder(args, REPORT_FILES)
     print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
           f"{args.layers}x{args.hidden} for all: horizon {config.horizon}, transform "
           f"{config.transform}, per-series scaling", file=sys.stderr)
@@ -101,14 +102,14 @@ def cmd_global_train(args) -> int:
     print(choice.explain())
     config = gf.config
     sm = gf.meta["summary"]
+    save_before_scoring(gf, out / "model.ckpt", {"id": panel.id_column,
+                                                 "time": panel.time_column,
+                                                 "value": panel.value_column})
     ev = evaluate_panel(gf, panel, ets=args.ets)
-    gf.save(out / "model.ckpt", extra={"id": panel.id_column, "time": panel.time_column,
-                                       "value": panel.value_column})
     atomic_write_text(out / "forecasts.csv", panel_forecasts_csv(ev, panel))
     report = {"source": panel.source, "config": config.to_json(), "training": sm,
               "choice": choice.to_json(), "seed": args.seed, **panel_report(ev)}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
-    (out / "forecast.png").unlink(missing_ok=True)  # a replaced single-series run's (--force)
     constant = [n for n, i in gf.info.items() if i.scale == 0]
     print(f"{gf.meta['train_windows']} training windows from {len(panel) - len(constant)} "
           f"series; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "

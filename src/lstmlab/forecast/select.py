@@ -284,9 +284,17 @@ def train_default(series: TimeSeries, config: ForecastConfig, given: set, rng: n
                   smoothing_base: bool = False, **network) -> tuple:
     """``(Forecaster, Choice)``: settings not in ``given`` chosen on rolling validation
     origins (``smoothing_base``: see :func:`choose_settings`), then one network trained on
-    them (``network``: the keywords of :meth:`Forecaster.train`)."""
+    them (``network``: the keywords of :meth:`Forecaster.train`).
+
+    Ctrl-C during the training raises ``KeyboardInterrupt`` again once it ends. Training
+    alone keeps the network trained so far and returns (its status "interrupted"), the
+    point for one model; the backtest's folds and the benchmark's seeds call this one run
+    after another, and would score a half-trained network as a finished one and go on with
+    the next runs, the Ctrl-C lost."""
     check_time_series(series)
     choice = choose_settings(series, config, given, smoothing_base=smoothing_base)
     fc = Forecaster.train(series, choice.config, rng, **network)
+    if fc.meta["summary"]["status"] == "interrupted" and network.get("should_stop") is None:
+        raise KeyboardInterrupt
     fc.meta["choice"] = choice.to_json()
     return fc, choice

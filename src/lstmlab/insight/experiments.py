@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .._argtypes import repeated
-from .._checks import finite_float, positive_int
+from .._checks import finite_float, is_real, positive_int
 from ..data.tasks import N_CATEGORIES, adding_problem, copy_memory, copy_memory_baseline, solved
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import atomic_write_bytes, atomic_write_text
@@ -445,7 +445,7 @@ def load_results(path, cfg: ExperimentConfig) -> list[RunResult]:
     try:
         stored = json.loads(path.read_text())
         theirs = ExperimentConfig.from_json(stored["config"])
-        runs = [RunResult(**r) for r in stored["runs"]]
+        runs = _stored_runs(stored["runs"], theirs)
     except (ValueError, KeyError, TypeError, OSError) as exc:  # OSError: a folder, unreadable
         raise ValueError(f"{path} is not a readable lstmlab experiment ({exc}); choose another "
                          f"--out") from None
@@ -459,6 +459,46 @@ def load_results(path, cfg: ExperimentConfig) -> list[RunResult]:
                          f"there): rerun its command to continue it ({theirs.command()}), or "
                          f"choose another --out (nothing was overwritten)")
     return runs
+
+
+def _stored_runs(runs, cfg: ExperimentConfig) -> list[RunResult]:
+    """The runs of a results.json of the experiment ``cfg``, each checked field by field and
+    against the grid, once each: a file edited by hand or damaged is refused by what is
+    wrong in it (ValueError), rather than failing deep inside the table, or being redone
+    beside the stored run (a seed written as "0")."""
+    if not isinstance(runs, list):
+        raise ValueError(f"'runs' must be a list, got {type(runs).__name__}")
+    out, seen = [], set()
+    for i, r in enumerate(runs):
+        where = f"runs[{i}]"
+        if not isinstance(r, dict):
+            raise ValueError(f"{where} must be a JSON object, got {type(r).__name__}")
+        run = RunResult(**r)  # a missing or unknown field: TypeError
+        grid = {"task": [cfg.task], "model": cfg.models, "T": cfg.lengths, "seed": cfg.seeds}
+        for name, values in grid.items():
+            if getattr(run, name) not in values or isinstance(getattr(run, name), bool):
+                raise ValueError(f"{where}: {name} {getattr(run, name)!r} is not one of the "
+                                 f"experiment's ({', '.join(map(repr, values))})")
+        if (run.model, run.T, run.seed) in seen:
+            raise ValueError(f"{where}: model {run.model!r}, T {run.T}, seed {run.seed} is "
+                             f"stored twice")
+        seen.add((run.model, run.T, run.seed))
+        for name in ("seen", "solved_at"):
+            value = getattr(run, name)
+            if not (value is None and name == "solved_at") and not (
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise ValueError(f"{where}: {name} must be an integer >= 0"
+                                 + (" or null" if name == "solved_at" else "")
+                                 + f", got {value!r}")
+        for name in ("error", "score", "baseline", "seconds"):
+            if not is_real(getattr(run, name)):
+                raise ValueError(f"{where}: {name} must be a number, got "
+                                 f"{getattr(run, name)!r}")
+        if not isinstance(run.curve, list) or not all(
+                isinstance(c, list) and len(c) == 3 and all(map(is_real, c)) for c in run.curve):
+            raise ValueError(f"{where}: curve must be a list of [seen, error, score] numbers")
+        out.append(run)
+    return out
 
 
 def _options(command: str) -> dict[str, str]:

@@ -120,7 +120,17 @@ def _rng_state(value) -> None:
 
 
 def _param_count(headers: dict, expected: int, model: dict) -> None:
+    """The ``param/`` arrays against the model description ``model``: ``expected`` numbers
+    in all, each array of the description's dtype (a float64 run's weights under a float32
+    description would be rounded without a word, and a resumed run continue in the other
+    precision)."""
     present = sum(math.prod(h.shape) for name, h in headers.items() if name.startswith("param/"))
+    dtype = model.get("dtype", "float32")
+    other = sorted({str(h.dtype) for name, h in headers.items()
+                    if name.startswith("param/") and h.dtype != np.dtype(dtype)})
+    if other:
+        raise ValueError(f"its param/ arrays are {', '.join(other)}, but its model description "
+                         f"says dtype {short_repr(dtype)}")
     if present != expected:
         sizes = ", ".join(f"{k}={short_repr(v)}" for k, v in model.items()
                           if k in ("vocab_size", "input_size", "output_size", "hidden_size",
@@ -225,6 +235,29 @@ def check_classifier(meta: dict, headers: dict) -> None:
     scaler = _section(meta, "scaler")
     _numbers(scaler.get("mean"), "scaler.mean", config.input_size)
     _numbers(scaler.get("std"), "scaler.std", config.input_size)
+    if not isinstance(meta.get("znorm", False), bool):  # (bool("false") is True)
+        raise ValueError(f"'znorm' must be true or false, got {short_repr(meta['znorm'])}")
+    counts = meta.get("class_counts")
+    if counts is not None and not (
+            isinstance(counts, list) and len(counts) == config.output_size
+            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+        raise ValueError(f"'class_counts' must be null or a list of {config.output_size} "
+                         f"integers >= 0 (one per class), got {short_repr(counts)}")
+    if "csv_options" in meta:  # what classify predict reads a CSV with, by default
+        _csv_options(meta)
+
+
+def _csv_options(meta: dict) -> None:
+    """A classifier's ``csv_options``: the column names and missing-value rule it was
+    trained with."""
+    options = _section(meta, "csv_options")
+    for key in ("id_col", "label_col", "time_col"):
+        _optional(options.get(key), f"csv_options.{key}", _string)
+    _optional(options.get("features"), "csv_options.features", _strings)
+    missing = options.get("missing")
+    if missing not in (None, "refuse", "ffill", "interpolate"):
+        raise ValueError(f"'csv_options.missing' must be 'refuse', 'ffill' or 'interpolate', "
+                         f"got {short_repr(missing)}")
 
 
 def check_global_forecaster(meta: dict, headers: dict) -> None:

@@ -355,7 +355,10 @@ class LMTrainer:
             raise CheckpointError(f"checkpoint {path} has another vocabulary")
         restore_params(self.model, arrays, path)
         opt_arrays = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-        self.optimizer.load_state_dict(meta["optimizer"], opt_arrays)
+        try:
+            self.optimizer.load_state_dict(meta["optimizer"], opt_arrays)
+        except ValueError as exc:  # a hand-edited or damaged optimizer section
+            raise CheckpointError(f"checkpoint {path}: 'optimizer': {exc}") from None
         self.step = int(meta["step"])
         self.rng.bit_generator.state = meta["rng"]
         self.best_val = math.inf if meta["best_val"] is None else float(meta["best_val"])
@@ -379,16 +382,21 @@ class LMTrainer:
         return self.out_dir / "metrics.jsonl"
 
     def _truncate_metrics(self, step: int) -> None:
-        """Drop log lines past ``step`` (written after the checkpoint a resume starts from)."""
+        """Drop log lines past ``step`` (written after the checkpoint a resume starts from),
+        and lines that are not a record of a step: cut short by a kill, or damaged (bytes
+        that are not UTF-8, a value that is not a JSON object, a step that is not a number)."""
         if not self.metrics_path.exists():
             return
         keep = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+        text = self.metrics_path.read_bytes().decode("utf-8", errors="replace")
+        for line in text.splitlines():
             try:
-                if json.loads(line).get("step", 0) <= step:
-                    keep.append(line)
+                record = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line cut short by a kill
+                continue
+            done = record.get("step", 0) if isinstance(record, dict) else None
+            if isinstance(done, int) and not isinstance(done, bool) and done <= step:
+                keep.append(line)
         atomic_write_text(self.metrics_path, "".join(line + "\n" for line in keep))
 
     def _write_metrics(self, record: dict) -> None:
