@@ -327,3 +327,27 @@ def test_an_empty_row_inside_a_series_is_a_missing_step(tmp_path):
     # a blank line between the rows of a wider file is layout, and is skipped
     p = write(tmp_path / "b.csv", "y,x\n1,5\n\n3,6\n")
     assert read_series(p, "y").target.tolist() == [1, 3]
+
+
+def test_empty_rows_are_missing_steps_by_position_and_skipped_in_long_format(tmp_path):
+    # one rule for every reader: a table read by position (one series, or each file of a
+    # folder) keeps a row of empty cells as a step with its values missing; an empty line
+    # in a file of several columns is no row; a long-format row names its series, so a
+    # blank line or a row of empty cells names none and is skipped
+    from lstmlab.classify import read_sequence_csv
+    from lstmlab.forecast.panel import read_folder
+
+    one = write(tmp_path / "one.csv", "y\n1\n2\n\n4\n\n")
+    assert read_series(one, "y", missing="interpolate").target.tolist() == [1, 2, 3, 4]
+    two = write(tmp_path / "two.csv", "x,y\n0,1\n0,2\n,\n0,4\n\n0,5\n")
+    s = read_series(two, "y", missing="interpolate")
+    assert s.target.tolist() == [1, 2, 3, 4, 5] and s.lines.tolist() == [2, 3, 4, 5, 7]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    write(folder / "a.csv", "y\n1\n2\n\n4\n")
+    assert read_folder(folder, "y", missing="interpolate").series["a"].target.tolist() == [
+        1, 2, 3, 4]
+    long = write(tmp_path / "long.csv", "id,t,y\nA,1,1\n\nA,2,2\n,,\nA,3,3\n")
+    assert read_long(long, "id", "y", "t").series["A"].target.tolist() == [1, 2, 3]
+    seq = write(tmp_path / "seq.csv", "id,x,label\na,1,p\n\na,2,p\n,,\nb,3,q\n")
+    assert [x[:, 0].tolist() for x in read_sequence_csv(seq).x] == [[1, 2], [3]]

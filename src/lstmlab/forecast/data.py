@@ -88,7 +88,10 @@ def read_csv_table(path, empty_rows: bool = False
     Blank lines carry nothing, except with ``empty_rows``: between two data rows, a row of
     empty cells as a spreadsheet writes it (separators alone, ``,,``, or in a one-column
     file an empty line) is kept as a row of empty cells, for a table read by position,
-    where it is a time step with its values missing."""
+    where it is a time step with its values missing. An empty line in a file of several
+    columns is skipped even then (a spreadsheet writes an empty row as its separators), and
+    a long-format table, whose every row names its series, skips both: such a row names
+    none."""
     path = Path(path)
     text = read_utf8(path, "CSV file", SeriesError)
     if not text.strip():
