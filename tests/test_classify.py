@@ -170,7 +170,7 @@ def test_csv_reader_groups_and_sorts_by_time(tmp_path):
     ("id,x,label\na,1,u\na,zz,u\n", "line 3, column 'x': 'zz' is not a number"),
     ("id,x,label\na,1,u\na,2,v\n", "sequence 'a' has more than one label: 'u' \\(line 2\\), 'v' \\(line 3\\)"),
     ("id,x,label\na,1,u\na,,u\na,3,u\n", "sequence 'a'.*1 missing value"),
-    ("id,t,x,label\na,0,1,u\na,0,2,u\n", "repeats"),
+    ("id,t,x,label\na,0,1,u\na,0,2,u\n", "line 3: the time .0. occurs twice"),
     ("id,x,label\na,1,u\n,2,u\n", "line 3: the sequence-id column 'id' is empty"),
     # as text 't10' sorts before 't2': labels of several widths are not ordered as text
     ("id,t,x,label\na,t1,1,u\na,t2,2,u\na,t10,3,u\n",

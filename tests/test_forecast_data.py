@@ -86,10 +86,13 @@ def test_ffill_cannot_fill_a_leading_gap(tmp_path):
 
 def test_time_column_order_is_checked(tmp_path):
     p = write(tmp_path / "a.csv", "t,y\n2001,1\n2003,2\n2002,3\n")
-    with pytest.raises(SeriesError, match="line 4: the time column goes back in time"):
-        read_series(p, "y", time="t")
+    s = read_series(p, "y", time="t")
+    assert s.time == ["2001", "2002", "2003"] and s.target.tolist() == [1, 3, 2]
+    assert s.lines.tolist() == [2, 4, 3]
+    assert s.notes == ["the rows are not in time order (line 4: '2002' after '2003'): they "
+                       "are read sorted by 't'"]
     p = write(tmp_path / "b.csv", "t,y\n2001-01,1\n2001-01,2\n")
-    with pytest.raises(SeriesError, match="repeats"):
+    with pytest.raises(SeriesError, match="line 3: the time '2001-01' occurs twice"):
         read_series(p, "y", time="t")
 
 
@@ -168,8 +171,7 @@ def test_a_file_separated_by_another_character_says_so(tmp_path, sep):
 
 def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tmp_path):
     # 'Feb 2000' sorts before 'Jan 2000' as text, and '01/02/2001' before '12/31/2000':
-    # such labels are taken in the file's order, neither refused as going back in time
-    # (one series) nor sorted as text (a panel)
+    # such labels are taken in the file's order, not sorted as text
     months = ["Nov 1999", "Dec 1999", "Jan 2000", "Feb 2000", "Mar 2000"]
     p = write(tmp_path / "m.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(months)))
     s = read_series(p, "y", time="t")
@@ -179,9 +181,9 @@ def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tm
     panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
     assert [list(s.time) for s in panel.series.values()] == [us, us]
     assert [s.target.tolist() for s in panel.series.values()] == [[0, 1, 2], [0, 1, 2]]
-    # ISO dates of one width are still checked (one series) and sorted (a panel)
-    with pytest.raises(SeriesError, match="goes back in time"):
-        read_series(write(tmp_path / "j.csv", "t,y\n2000-02,2\n2000-01,1\n"), "y", time="t")
+    # ISO dates of one width are sorted, one series and a panel alike
+    assert read_series(write(tmp_path / "j.csv", "t,y\n2000-02,2\n2000-01,1\n"), "y",
+                       time="t").time == ["2000-01", "2000-02"]
     assert list(read_long(write(tmp_path / "k.csv", "id,t,y\nA,2000-02,2\nA,2000-01,1\n"),
                           "id", "y", "t").series["A"].time) == ["2000-01", "2000-02"]
 
@@ -225,8 +227,8 @@ def test_time_stamps_with_utc_offsets_are_ordered_by_the_instant(tmp_path):
     assert read_series(p, "y", time="t").time == dst
     back = ["2021-03-01T09:00:00+00:00", "2021-03-01T10:00:00+05:00"]
     p = write(tmp_path / "b.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(back)))
-    with pytest.raises(SeriesError, match="line 3: the time column goes back in time"):
-        read_series(p, "y", time="t")
+    s = read_series(p, "y", time="t")
+    assert s.target.tolist() == [1, 0] and "(line 3: '2021-03-01T10:00:00+05:00' after" in s.notes[0]
     rows = "".join(f"A,{t},{i}\n" for i, t in reversed(list(enumerate(dst))))
     panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
     assert panel.series["A"].target.tolist() == [0, 1, 2, 3, 4, 5]
@@ -351,3 +353,26 @@ def test_empty_rows_are_missing_steps_by_position_and_skipped_in_long_format(tmp
     assert read_long(long, "id", "y", "t").series["A"].target.tolist() == [1, 2, 3]
     seq = write(tmp_path / "seq.csv", "id,x,label\na,1,p\n\na,2,p\n,,\nb,3,q\n")
     assert [x[:, 0].tolist() for x in read_sequence_csv(seq).x] == [[1, 2], [3]]
+
+
+def test_rows_out_of_time_order_are_sorted_with_a_note_by_every_reader(tmp_path):
+    # one series refused rows out of time order while a panel sorted them without a word;
+    # every reader sorts them and says where the file's order first went back
+    from lstmlab.classify import read_sequence_csv
+
+    s = read_series(write(tmp_path / "s.csv", "t,y\n3,3\n2,2\n1,1\n"), "y", time="t")
+    assert s.target.tolist() == [1, 2, 3]
+    assert s.notes == ["the rows are not in time order (line 3: '2' after '3'): they are read "
+                       "sorted by 't'"]
+    rows = "id,t,y\nA,1,1\nB,2,2\nA,3,3\nB,1,1\nA,2,2\nC,1,1\n"
+    panel = read_long(write(tmp_path / "p.csv", rows), "id", "y", "t")
+    assert [s.target.tolist() for s in panel.series.values()] == [[1, 2, 3], [1, 2], [1]]
+    assert panel.notes == ["the rows of 2 series (the first: 'A') are not in time order "
+                           "(line 6: '2' after '3'): they are read sorted by 't'"]
+    assert read_long(write(tmp_path / "q.csv", "id,t,y\nA,1,1\nA,2,2\n"), "id", "y",
+                     "t").notes == []
+    seq = read_sequence_csv(write(tmp_path / "c.csv", "id,t,x,label\na,1,1,p\na,0,0,p\n"),
+                            time_col="t")
+    assert seq.x[0][:, 0].tolist() == [0, 1]
+    assert seq.notes == ["the rows of sequence 'a' are not in time order (line 3: '0' after "
+                         "'1'): they are read sorted by 't'"]

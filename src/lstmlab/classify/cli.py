@@ -324,7 +324,7 @@ def cmd_classify_train(args) -> int:
     if args.test:
         test = read_sequences(args.test, **opts)
     for note in data.notes + (test.notes if test else []):
-        print(f"missing values: {note}", file=sys.stderr)
+        print(note, file=sys.stderr)
     check_feature_range(data)
     if len(set(data.labels)) < 2:
         raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "

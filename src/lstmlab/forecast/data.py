@@ -317,25 +317,39 @@ def time_order_key(labels: list[str]) -> list | None:
     return None
 
 
-def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
-    """A message if the time column is not strictly increasing (numbers or ISO-like dates),
-    or, in a format that cannot be ordered ('03/04/2021'), if a label occurs twice: the row
-    order is taken as given there, but one time in two rows is a duplicate in any format."""
+def time_order(labels: list[str], lines: list[int]
+               ) -> tuple[list[int], str | None, str | None]:
+    """``(order, back, repeat)`` of the rows with time ``labels``: the row indices in time
+    order; where the file's order first goes back in time (``"line 4: '2' after '3'"``), or
+    None; the first time that occurs twice, or None.
+
+    Labels that can be ordered (see ``time_order_key``) are sorted, keeping the file's order
+    among equal times; labels in a format that cannot be ordered ('03/04/2021') keep the
+    file's order. Times are compared as they are ordered, so '1' and '1.0' are one time; a
+    time in two rows is a duplicate in any format."""
     keys = time_order_key(labels)
-    if keys is None:
-        first: dict[str, int] = {}
-        for label, line in zip(labels, lines):
-            if label in first:
-                return (f"line {line}: the time {label!r} occurs twice (lines {first[label]} "
-                        f"and {line}); each time needs one row: remove the duplicate")
-            first[label] = line
-        return None  # a format we cannot order; the user's row order is taken as given
-    for i in range(1, len(keys)):
-        if not keys[i] > keys[i - 1]:
-            what = "repeats" if keys[i] == keys[i - 1] else "goes back in time"
-            return (f"line {lines[i]}: the time column {what} ({labels[i - 1]!r} then "
-                    f"{labels[i]!r}); sort the file by time (and remove duplicates)")
-    return None
+    order = list(range(len(labels)))
+    back = None
+    if keys is not None:
+        order.sort(key=keys.__getitem__)
+        i = next((i for i in range(1, len(keys)) if keys[i] < keys[i - 1]), None)
+        if i is not None:
+            back = f"line {lines[i]}: {labels[i]!r} after {labels[i - 1]!r}"
+    first: dict = {}
+    for i in order:
+        k = labels[i] if keys is None else keys[i]
+        if k in first:
+            j = first[k]
+            same = repr(labels[i]) if labels[i] == labels[j] else f"{labels[j]!r} (as {labels[i]!r})"
+            return order, back, (f"line {lines[i]}: the time {same} occurs twice (lines "
+                                 f"{lines[j]} and {lines[i]})")
+        first[k] = i
+    return order, back, None
+
+
+def unsorted_note(back: str, column: str, what: str = "the rows") -> str:
+    """The note a reader leaves when it sorts rows by time: where their order went back."""
+    return f"{what} are not in time order ({back}): they are read sorted by {column!r}"
 
 
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
@@ -371,7 +385,7 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
     diffs = np.diff(steps)
     step = int(diffs.min())
     wrong = np.flatnonzero(diffs != step)
-    if step <= 0 or not len(wrong):  # an order problem is time_order_problem's
+    if step <= 0 or not len(wrong):  # labels out of order are time_order's to sort
         return None
     i = int(wrong[0])
     every = f"{step} " if unit == "step" and step > 1 else ""
@@ -401,6 +415,9 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
                 missing: str = "refuse", gap_rows: int | None = None,
                 observed_end: bool = False) -> TimeSeries:
     """Read a forecasting table: ``target`` (and ``features``) as numbers, ``time`` as labels.
+    Rows out of time order are sorted by ``time`` (see ``time_order``), and a note says where
+    the file's order first went back: a file written newest first is read as meant, and a
+    row pasted in the wrong place is named rather than passed over.
     A gap in the time column is an error among the last ``gap_rows`` rows (None: all of them;
     a forecast reads the last lookback rows only, so an old gap does not stop it). With
     ``observed_end`` (a forecast from the file's end) rows without a target at the end are
@@ -419,8 +436,25 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     cols = [column_index(header, target, path, "target column")]
     cols += [column_index(header, f, path, "feature column") for f in features]
     where = str(path)
-    values = np.empty((len(rows), len(names)), np.float64)  # (N, D)
     notes = []
+    labels = None
+    if time is not None:
+        ti = column_index(header, time, path, "time column")
+        labels = [r[ti] for r in rows]
+        problem = empty_time_problem(labels, lines, time)
+        if problem:
+            raise SeriesError(f"{where}, {problem}")
+        order, back, repeat = time_order(labels, lines)
+        if repeat:
+            raise SeriesError(f"{where}, {repeat}; each time needs one row: remove the duplicate")
+        if back:
+            rows, lines, labels = ([a[i] for i in order] for a in (rows, lines, labels))
+            notes.append(unsorted_note(back, time))
+        tail = -gap_rows if gap_rows else 0
+        problem = time_gap_problem(labels[tail:], lines[tail:])
+        if problem:
+            raise SeriesError(f"{where}, {problem}")
+    values = np.empty((len(rows), len(names)), np.float64)  # (N, D)
     for j, (name, c) in enumerate(zip(names, cols)):
         raw = parse_numeric_column([r[c] for r in rows], lines, name, path)
         if observed_end and j == 0:
@@ -428,15 +462,6 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         values[:, j], note = fill_missing(raw, missing, name, lines, where)
         if note:
             notes.append(note)
-    labels = None
-    if time is not None:
-        ti = column_index(header, time, path, "time column")
-        labels = [r[ti] for r in rows]
-        tail = -gap_rows if gap_rows else 0
-        problem = (empty_time_problem(labels, lines, time) or time_order_problem(labels, lines)
-                   or time_gap_problem(labels[tail:], lines[tail:]))
-        if problem:
-            raise SeriesError(f"{where}, {problem}")
     return TimeSeries(values, names, labels, where, np.asarray(lines), notes)
 
 

@@ -54,9 +54,11 @@ def cmd_global_train(args) -> int:
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
     panel = read_panel(args.csv, args.target, args.id, args.time, args.missing)
+    for note in panel.notes:
+        print(note, file=sys.stderr)
     for name, s in panel.series.items():
         for note in s.notes:
-            print(f"series {name!r}, missing values: {note}", file=sys.stderr)
+            print(f"series {name!r}: {note}", file=sys.stderr)
     config = GlobalConfig(lookback=args.lookback or 24, horizon=args.horizon or 12,
                           transform=args.transform or "none", val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, season=args.season,
