@@ -376,3 +376,24 @@ def test_rows_out_of_time_order_are_sorted_with_a_note_by_every_reader(tmp_path)
     assert seq.x[0][:, 0].tolist() == [0, 1]
     assert seq.notes == ["the rows of sequence 'a' are not in time order (line 3: '0' after "
                          "'1'): they are read sorted by 't'"]
+
+
+def test_excel_serial_dates_in_a_date_column_are_read_as_dates(tmp_path):
+    # a spreadsheet's date cells without a date format export as 44197, 44228, ...: read as
+    # numbers, monthly data (31, 28, 31 days apart) was refused for gaps, "28 steps apart"
+    p = write(tmp_path / "x.csv", "Date,Sales\n44197,1\n44228,2\n44256,3\n44287,4\n")
+    s = read_series(p, "Sales", time="Date")
+    assert s.time == ["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01"]
+    assert s.notes == ["the time column 'Date' holds whole numbers 44197..44287, as a "
+                       "spreadsheet writes date cells without a date format: read as Excel "
+                       "dates 2021-01-01..2021-04-01 (format the column as dates, yyyy-mm-dd, "
+                       "before exporting to leave no doubt)"]
+    panel = read_long(write(tmp_path / "p.csv", "id,Date,y\nA,44256,3\nA,44197,1\nB,44228,2\n"),
+                      "id", "y", "Date")
+    assert panel.series["A"].time == ["2021-01-01", "2021-03-01"]
+    assert "read as Excel dates 2021-01-01..2021-03-01" in panel.notes[0]
+    # numbers in a column not named as dates, or outside the range, stay numbers
+    assert read_series(write(tmp_path / "t.csv", "t,y\n44197,1\n44198,2\n"), "y",
+                       time="t").time == ["44197", "44198"]
+    assert read_series(write(tmp_path / "d.csv", "date,y\n1999,1\n2000,2\n"), "y",
+                       time="date").notes == []

@@ -22,7 +22,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -352,6 +352,35 @@ def unsorted_note(back: str, column: str, what: str = "the rows") -> str:
     return f"{what} are not in time order ({back}): they are read sorted by {column!r}"
 
 
+# Excel writes a date cell without a date format as its serial number: days since
+# 1899-12-30 (the 1900 date system, past its phantom 1900-02-29). Whole numbers from 20000
+# (1954-10-03) to 80000 (2119-01-10) in a column whose name says date are taken for them.
+_EXCEL_EPOCH = date(1899, 12, 30)
+_EXCEL_DAYS = (20_000, 80_000)
+
+
+def excel_dates(labels: list[str], column: str) -> tuple[list[str], str | None]:
+    """``(labels, note)``: time labels that are Excel serial dates (see ``_EXCEL_DAYS``; the
+    column's name holds 'date') as ISO dates, with a note saying so; other labels as they
+    are, and no note. Read as numbers they pass for steps: monthly data (31, 28, 31 days
+    apart) reads as a column with gaps, and forecasts go on from the last number."""
+    if "date" not in column.lower():
+        return labels, None
+    try:
+        days = [float(t) for t in labels]
+    except ValueError:
+        return labels, None
+    if not all(d.is_integer() and _EXCEL_DAYS[0] <= d < _EXCEL_DAYS[1] for d in days):
+        return labels, None
+    dates = [(_EXCEL_EPOCH + timedelta(days=int(d))).isoformat() for d in days]
+    lo, hi = int(min(days)), int(max(days))
+    note = (f"the time column {column!r} holds whole numbers {lo}..{hi}, as a spreadsheet "
+            f"writes date cells without a date format: read as Excel dates "
+            f"{_EXCEL_EPOCH + timedelta(days=lo)}..{_EXCEL_EPOCH + timedelta(days=hi)} (format "
+            f"the column as dates, yyyy-mm-dd, before exporting to leave no doubt)")
+    return dates, note
+
+
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
 # years; below 1e5, so that dates written as numbers, 200401 or 20040131, are not taken for
 # counts), YYYY-MM months and YYYY-Qn quarters (or YYYYQn, as pandas writes a quarter). Days
@@ -440,7 +469,8 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     labels = None
     if time is not None:
         ti = column_index(header, time, path, "time column")
-        labels = [r[ti] for r in rows]
+        labels, note = excel_dates([r[ti] for r in rows], time)
+        notes += [note] if note else []
         problem = empty_time_problem(labels, lines, time)
         if problem:
             raise SeriesError(f"{where}, {problem}")

@@ -29,8 +29,8 @@ import numpy as np
 
 from .._files import is_left_beside_data
 from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end, column_index,
-                   empty_time_problem, fill_missing, parse_numeric_column, read_csv_table,
-                   read_series, time_gap_problem, time_order, unsorted_note)
+                   empty_time_problem, excel_dates, fill_missing, parse_numeric_column,
+                   read_csv_table, read_series, time_gap_problem, time_order, unsorted_note)
 
 
 @dataclass
@@ -65,6 +65,12 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
     ci = column_index(header, id_column, path, "id column")
     cv = column_index(header, value, path, "value column")
     ct = None if time is None else column_index(header, time, path, "time column")
+    notes = []
+    if ct is not None:
+        dates, note = excel_dates([row[ct] for row in rows], time)
+        for row, t in zip(rows, dates):
+            row[ct] = t
+        notes += [note] if note else []
     groups: dict[str, list[int]] = {}
     for r, row in enumerate(rows):
         name = row[ci]
@@ -102,7 +108,6 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         values, note = fill_missing(raw, missing, value, ln, where)
         series[name] = TimeSeries(values[:, None], [value], labels, f"{path} [{name}]",
                                   np.asarray(ln), [note] if note else [])
-    notes = []
     if unsorted:
         name, back = unsorted[0]
         what = (f"the rows of series {name!r}" if len(unsorted) == 1 else
