@@ -261,7 +261,7 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     assert main(["classify", "predict", str(out / "model.ckpt"), str(tmp_path / "new.ts")]) == 0
     out_text, err = capsys.readouterr()
     assert len(out_text.splitlines()) == 31 and "accuracy" not in out_text
-    assert "no accuracy: 1 of 30 sequences have labels the model was not trained on ('flat'" in err
+    assert "no accuracy: 1 of 30 sequences has labels the model was not trained on ('flat'" in err
 
 
 def test_ucr_folder_names_match_in_any_case(tmp_path):

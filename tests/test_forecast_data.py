@@ -63,7 +63,7 @@ def test_ragged_row(tmp_path):
 
 def test_nan_in_the_middle_refused_by_default(tmp_path):
     p = write(tmp_path / "a.csv", "t,y\n1,1\n2,2\n3,\n4,NA\n5,5\n")
-    with pytest.raises(SeriesError, match=r"2 missing value\(s\) \(line\(s\) 4, 5\).*--missing"):
+    with pytest.raises(SeriesError, match=r"2 missing values \(lines 4, 5\).*--missing"):
         read_series(p, "y")
 
 
@@ -322,8 +322,7 @@ def test_an_empty_row_inside_a_series_is_a_missing_step(tmp_path):
     # neighbours (a value silently dropped)
     for text, line in (("y\n1\n\n3\n4\n\n", 3), ("y,x\n1,5\n,\n3,6\n4,7\n,\n", 3)):
         p = write(tmp_path / "a.csv", text)
-        with pytest.raises(SeriesError, match=rf"column 'y' has 1 missing value\(s\) "
-                                              rf"\(line\(s\) {line}\)"):
+        with pytest.raises(SeriesError, match=rf"column 'y' has 1 missing value \(line {line}\)"):
             read_series(p, "y")
         assert read_series(p, "y", missing="interpolate").target.tolist() == [1, 2, 3, 4]
     # a blank line between the rows of a wider file is layout, and is skipped
@@ -397,3 +396,21 @@ def test_excel_serial_dates_in_a_date_column_are_read_as_dates(tmp_path):
                        time="t").time == ["44197", "44198"]
     assert read_series(write(tmp_path / "d.csv", "date,y\n1999,1\n2000,2\n"), "y",
                        time="date").notes == []
+
+
+def test_counts_in_reader_messages_take_their_number(tmp_path):
+    # "1 missing value(s) (line(s) 3)", "the last 1 row(s) (line 4) have", "(1 such jump(s))"
+    p = write(tmp_path / "a.csv", "y\n1\n\n3\n")
+    with pytest.raises(SeriesError, match=r"has 1 missing value \(line 3\); pass --missing "
+                                          r"ffill or --missing interpolate to fill it,"):
+        read_series(p, "y")
+    assert read_series(p, "y", missing="ffill").notes == [
+        "column 'y': 1 missing value at line 3: carried the previous value forward"]
+    p = write(tmp_path / "b.csv", "t,y\n1,1\n2,\n3,\n4,4\n")
+    assert "2 missing values at lines 3, 4:" in read_series(p, "y", missing="ffill").notes[0]
+    p = write(tmp_path / "c.csv", "t,y\n1,1\n2,2\n3,\n")
+    with pytest.raises(SeriesError, match=r"the last row \(line 4\) has no value of 'y'"):
+        read_series(p, "y", observed_end=True)
+    p = write(tmp_path / "d.csv", "t,y\n1,1\n2,2\n4,4\n")
+    with pytest.raises(SeriesError, match=r"\(1 such jump\)"):
+        read_series(p, "y", time="t")

@@ -363,14 +363,20 @@ def test_cli_says_when_a_given_season_is_too_long_to_test_on_the_training_parts(
         tmp_path, one_blas_thread, capsys):
     # the same panel gives the same numbers with --season 40 as with none: no series'
     # training part (about 45 steps) holds the three seasons the test needs, which is said
-    series = {f"s{i}": 10 * (i + 1) * _seasonal(70, seed=i) for i in range(2)}
+    # (in the number of the series it concerns: '1 of 3 series has')
+    series = {f"s{i}": 10 * (i + 1) * _seasonal(n, seed=i) for i, n in enumerate((70, 70, 200))}
     p = write(tmp_path / "p.csv", _long_csv(series))
     argv = ["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
             "--lookback", "8", "--horizon", "4", "--epochs", "2", "--hidden", "4", "--quiet"]
     assert main(argv + ["--season", "40", "--out", str(tmp_path / "long")]) == 0
     err = capsys.readouterr().err
     assert "--season 40: the seasonality test needs three seasons (120 steps)" in err
-    assert "2 of 2 series have fewer ('s0', 's1', at most " in err
+    assert "2 of 3 series have fewer ('s0', 's1', at most " in err
+    series = {"s0": series["s0"], "s2": series["s2"]}
+    p = write(tmp_path / "q.csv", _long_csv(series))
+    argv[2] = str(p)
+    assert main(argv + ["--season", "40", "--out", str(tmp_path / "one")]) == 0
+    assert "1 of 2 series has fewer ('s0', at most " in capsys.readouterr().err
     assert main(argv + ["--season", "4", "--out", str(tmp_path / "four")]) == 0
     assert "seasonality test needs" not in capsys.readouterr().err
 

@@ -237,6 +237,11 @@ def _number_hint(cell: str) -> str:
     return ""
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and ``word`` in the number ``n`` takes: '1 row', '3 rows', '2 series'."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
                  ) -> tuple[np.ndarray, str | None]:
     """Apply the missing-value ``policy`` to one column ``(N,)``; returns ``(values, note)``."""
@@ -247,20 +252,21 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     if n == 0:
         return values, None
     at = [int(lines[i]) for i in np.flatnonzero(miss)]
-    shown = ", ".join(str(a) for a in at[:8]) + (" ..." if n > 8 else "")
+    shown = ("line " if n == 1 else "lines ") + ", ".join(str(a) for a in at[:8]) + (
+        " ..." if n > 8 else "")
     if n == len(values):
         raise SeriesError(f"{where}: column {column!r} has no values at all (all {n} missing)")
     if policy == "refuse":
-        raise SeriesError(f"{where}: column {column!r} has {n} missing value(s) (line(s) "
-                          f"{shown}); pass --missing ffill or --missing interpolate to fill "
-                          f"them, or fix the file")
+        raise SeriesError(f"{where}: column {column!r} has {counted(n, 'missing value')} "
+                          f"({shown}); pass --missing ffill or --missing interpolate to fill "
+                          f"{'it' if n == 1 else 'them'}, or fix the file")
     out = values.copy()
     idx = np.arange(len(values))
     if policy == "ffill":
         if miss[0]:
             first = int(np.flatnonzero(~miss)[0])
-            raise SeriesError(f"{where}: column {column!r} starts with {first} missing value(s) "
-                              f"(line {at[0]}): there is nothing to carry forward; drop those "
+            raise SeriesError(f"{where}: column {column!r} starts with "
+                              f"{counted(first, 'missing value')} (line {at[0]}): there is nothing to carry forward; drop those "
                               f"rows or use --missing interpolate")
         last_seen = np.maximum.accumulate(np.where(miss, 0, idx))  # (N,) index of last value
         out = values[last_seen]
@@ -272,7 +278,7 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
         how = "interpolated linearly"
         if miss[0] or miss[-1]:
             how += " (gaps at the ends take the nearest value)"
-    return out, f"column {column!r}: {n} missing value(s) at line(s) {shown}: {how}"
+    return out, f"column {column!r}: {counted(n, 'missing value')} at {shown}: {how}"
 
 
 # A label that starts with a four-digit year, then anything but a digit: ISO 8601 dates and
@@ -420,7 +426,7 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
     every = f"{step} " if unit == "step" and step > 1 else ""
     return (f"line {lines[i + 1]}: the time column jumps from {labels[i]!r} to "
             f"{labels[i + 1]!r}, where the other rows are {every}one {unit} apart "
-            f"({len(wrong)} such jump(s)); the model would read the rows on both sides as "
+            f"({counted(len(wrong), 'such jump')}); the model would read the rows on both sides as "
             f"neighbours: add the missing times as rows with an empty value and pass --missing "
             f"interpolate (or ffill); forecast train without --time takes the rows as "
             f"consecutive")
@@ -434,7 +440,9 @@ def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
     n = len(raw) - 1 - int(seen[-1]) if len(seen) else 0  # all missing: fill_missing says so
     if n:
         at = f"line {lines[-1]}" if n == 1 else f"lines {lines[-n]}..{lines[-1]}"
-        raise SeriesError(f"{where}: the last {n} row(s) ({at}) have no value of {column!r}; a "
+        rows = "row" if n == 1 else f"{n} rows"
+        raise SeriesError(f"{where}: the last {rows} ({at}) {'has' if n == 1 else 'have'} no "
+                          f"value of {column!r}; a "
                           f"forecast starts after the last row, so leave the times to forecast "
                           f"out of the file (filling them, as --missing would, would forecast "
                           f"from made-up values)")

@@ -73,7 +73,8 @@ def cmd_global_train(args) -> int:
             names = ", ".join(repr(n) for n in short[:5]) + (", ..." if len(short) > 5 else "")
             print(f"--season {config.season}: the seasonality test needs three seasons "
                   f"({3 * config.season} steps) of a training part; {len(short)} of "
-                  f"{len(splits)} series have fewer ({names}, at most "
+                  f"{len(splits)} series {'has' if len(short) == 1 else 'have'} fewer "
+                  f"({names}, at most "
                   f"{max(splits[n].train for n in short)}), so they are treated as not "
                   f"seasonal", file=sys.stderr)
     check_network_fits(args, 1, config.horizon)
