@@ -354,6 +354,9 @@ def test_predict_treats_missing_values_as_training_did_unless_told(tmp_path, cap
     assert main(["classify", "predict", str(out / "model.ckpt"), str(data),
                  "--out", str(tmp_path / "p.csv")]) == 0  # interpolated, as in training
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 61
+    # what was filled is said, as in training
+    assert ("sequence 's0', column 'x': 1 missing value at line 5: interpolated"
+            in capsys.readouterr().err)
     assert main(["classify", "predict", str(out / "model.ckpt"), str(data), "--missing",
                  "refuse"]) == 2  # what is given wins
     assert "missing" in capsys.readouterr().err

@@ -423,3 +423,23 @@ def test_global_predict_refuses_a_series_ending_in_rows_without_a_value(tmp_path
     with pytest.raises(SeriesError, match=r"series 'A': the last 1 row\(s\) \(line 4\) have "
                                           r"no value of 'y'"):
         read_long(p, "id", "y", "t", "ffill", observed_end=True)
+
+
+def test_predict_says_what_reading_the_panel_filled_or_sorted(tmp_path, one_blas_thread,
+                                                              capsys):
+    # forecast predict on a long-format file filled missing values (--missing interpolate)
+    # without a word, where forecast train printed them
+    panel = _panel(n=40)
+    gf = _train(panel, epochs=1)
+    gf.save(tmp_path / "m.ckpt", extra={"id": "id", "time": "t", "value": "y"})
+    rows = [f"{name},{t},{'' if (name, t) == ('s1', 20) else repr(float(v))}"
+            for name, s in panel.series.items() for t, v in enumerate(s.target)]
+    rows[0], rows[1] = rows[1], rows[0]
+    write(tmp_path / "p.csv", "id,t,y\n" + "\n".join(rows) + "\n")
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(tmp_path / "m.ckpt"), str(tmp_path / "p.csv"),
+                 "--missing", "interpolate"]) == 0
+    err = capsys.readouterr().err
+    assert ("the rows of series 's0' are not in time order (line 3: '0' after '1'): they are "
+            "read sorted by 't'") in err
+    assert "series 's1': column 'y': 1 missing value at line 62: interpolated" in err

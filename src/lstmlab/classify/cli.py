@@ -512,6 +512,8 @@ def cmd_classify_predict(args) -> int:
     model = SequenceClassifier.load(args.checkpoint)
     data = read_sequences(path, require_labels=False,
                           **_csv_options(args, model.meta.get("csv_options")))
+    for note in data.notes:
+        print(note, file=sys.stderr)
     check_feature_range(data, spread=False)
     proba = model.predict_proba(data)
     text = _predictions_csv(model, data, proba)

@@ -21,6 +21,16 @@ NOT_GLOBAL = {
 }
 
 
+def print_notes(panel) -> None:
+    """What reading ``panel`` assumed or filled (sorted rows, filled values), on stderr: the
+    forecasts stand on it, at training and at prediction alike."""
+    for note in panel.notes:
+        print(note, file=sys.stderr)
+    for name, s in panel.series.items():
+        for note in s.notes:
+            print(f"series {name!r}: {note}", file=sys.stderr)
+
+
 def cmd_global_train(args) -> int:
     import numpy as np
 
@@ -54,11 +64,7 @@ def cmd_global_train(args) -> int:
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
     panel = read_panel(args.csv, args.target, args.id, args.time, args.missing)
-    for note in panel.notes:
-        print(note, file=sys.stderr)
-    for name, s in panel.series.items():
-        for note in s.notes:
-            print(f"series {name!r}: {note}", file=sys.stderr)
+    print_notes(panel)
     config = GlobalConfig(lookback=args.lookback or 24, horizon=args.horizon or 12,
                           transform=args.transform or "none", val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, season=args.season,
@@ -142,6 +148,7 @@ def cmd_global_predict(args, meta: dict) -> int:
     else:
         panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback,
                           observed_end=True)
+    print_notes(panel)
     K = args.horizon or gf.config.horizon
     levels = sorted({lv for i in gf.info.values() if i.intervals for lv in i.intervals.width},
                     key=float)
