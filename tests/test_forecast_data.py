@@ -276,6 +276,14 @@ def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path)
     ("\u22125", "it holds the minus sign"),
     ("-", "a dash: a spreadsheet writes it for zero"),
     ("\u2014", "a dash: a spreadsheet writes it for zero"),
+    # a French or Swiss thousands separator, percent, currency and accounting formats
+    ("1 234", "a thousands separator or a decimal comma"),
+    ("1\u00a0234.5", "a thousands separator or a decimal comma"),
+    ("1'234.5", "a thousands separator or a decimal comma"),
+    ("5%", "a percentage: write the number alone, 0.05 for 5%"),
+    ("$5.00", "a currency sign: write the amount alone"),
+    ("5 \u20ac", "a currency sign: write the amount alone"),
+    ("(5.00)", "an accounting format's negative number: write -5.00"),
 ])
 def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint):
     # these were only "is not a number": the user sees '1,234.5' or '−5', which look like

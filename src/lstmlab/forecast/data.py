@@ -221,17 +221,25 @@ def parse_numeric_column(cells: list[str], lines: list[int], column: str, path) 
 
 def _number_hint(cell: str) -> str:
     """What a spreadsheet's export most likely made of a number ``cell`` that does not read
-    as one: a thousands separator or decimal comma, an error value, a typographic minus, a
-    dash (zero in an accounting format, or a missing value: only its writer knows which)."""
+    as one: a thousands separator (a comma; a space, a no-break space or an apostrophe, as
+    French or Swiss formats write it) or decimal comma, an error value, a typographic minus,
+    a dash (zero in an accounting format, or a missing value: only its writer knows which),
+    a number in a percent, currency or accounting format."""
     if not cell.strip("-\u2013\u2014"):
         return (" (a dash: a spreadsheet writes it for zero, some exports for a missing value; "
                 "write 0, or leave the cell empty to mark it missing)")
     if cell.startswith("#"):
         return (" (a spreadsheet's error value; leave the cell empty, or write NA, to mark it "
                 "missing)")
-    if "," in cell:
+    if "," in cell or _is_number(re.sub(r"(?<=\d)[ \u00a0\u202f'](?=\d)", "", cell)):
         return (" (a thousands separator or a decimal comma: numbers here are written with a "
                 "decimal point and no separators, 1234.5)")
+    if cell.endswith("%") and _is_number(cell[:-1]):
+        return " (a percentage: write the number alone, 0.05 for 5%, or 5 in a column of percents)"
+    if _is_number(cell.strip("$\u20ac\u00a3\u00a5 \u00a0")):
+        return " (a currency sign: write the amount alone, 5.00)"
+    if cell.startswith("(") and cell.endswith(")") and _is_number(cell[1:-1]):
+        return f" (an accounting format's negative number: write -{cell[1:-1]})"
     if "\u2212" in cell:
         return " (it holds the minus sign '\u2212'; write the hyphen-minus '-')"
     return ""
