@@ -422,3 +422,24 @@ def test_counts_in_reader_messages_take_their_number(tmp_path):
     p = write(tmp_path / "d.csv", "t,y\n1,1\n2,2\n4,4\n")
     with pytest.raises(SeriesError, match=r"\(1 such jump\)"):
         read_series(p, "y", time="t")
+
+
+def test_iso_times_of_several_widths_are_ordered_and_a_mix_of_formats_is_named(tmp_path):
+    # '2021-01-02' beside '2021-01-01 12:00' could not be ordered (ISO dates of one width
+    # only), so a row out of order or a time given twice went through unseen; a column
+    # mixing ISO dates with '03/01/2021' was taken in the file's order without a word
+    times = ["2021-01-02", "2021-01-01 12:00", "2021-01-03"]
+    p = write(tmp_path / "a.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    s = read_series(p, "y", time="t")
+    assert s.target.tolist() == [1, 0, 2] and "(line 3: '2021-01-01 12:00' after" in s.notes[0]
+    p = write(tmp_path / "b.csv", "t,y\n2021-01-01,1\n2021-01-01 00:00,2\n")
+    with pytest.raises(SeriesError, match=r"line 3: the time '2021-01-01' \(as '2021-01-01 "
+                                          r"00:00'\) occurs twice"):
+        read_series(p, "y", time="t")
+    note = ("the time column 't' cannot be ordered: '03/01/2021' (line 3) is not written like "
+            "'2021-01-01' (line 2); the rows are taken in the file's order, and neither their "
+            "order nor gaps in it are checked")
+    p = write(tmp_path / "c.csv", "t,y\n2021-01-01,1\n03/01/2021,2\n")
+    assert read_series(p, "y", time="t").notes == [note]
+    p = write(tmp_path / "d.csv", "id,t,y\nA,2021-01-01,1\nA,03/01/2021,2\nB,1,1\n")
+    assert read_long(p, "id", "y", "t").notes == [f"series 'A': {note}"]

@@ -11,7 +11,7 @@ time-order column, feature columns and a label column::
     b,0,...
 
 Rows are grouped by id (in order of first appearance) and sorted by the time column within a
-sequence (numbers, date-times with a UTC offset, or ISO dates of one width; a note names where
+sequence (numbers, date-times with a UTC offset, or ISO dates and date-times; a note names where
 a sequence's rows first went back, as the forecasting readers do); a repeated time
 inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
 by line and column) and missing values (under ``missing="refuse"``) are errors.

@@ -315,8 +315,10 @@ _ZONED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
 
 def time_order_key(labels: list[str]) -> list | None:
     """Sort keys for time labels: numbers, date-times with a UTC offset (by the instant they
-    name), or ISO dates of one width (year first, so they sort correctly as text); None for
-    labels that cannot be ordered ('t2' before 't10', 'Feb 2000' before 'Jan 2000' as text)."""
+    name), ISO dates of one width (year first, so they sort correctly as text), or ISO dates
+    and date-times without an offset ('2021-01-03' beside '2021-01-03 06:00', by the time
+    they name); None for labels that cannot be ordered ('t2' before 't10', 'Feb 2000' before
+    'Jan 2000' as text, a time with an offset beside one without)."""
     try:
         return [float(t) for t in labels]
     except ValueError:
@@ -326,9 +328,32 @@ def time_order_key(labels: list[str]) -> list | None:
             return [datetime.fromisoformat(t).timestamp() for t in labels]
         except ValueError:  # a month 13, a 25th hour: not a time
             return None
-    if len({len(t) for t in labels}) == 1 and all(_YEAR_FIRST.fullmatch(t) for t in labels):
+    if not all(_YEAR_FIRST.fullmatch(t) for t in labels):
+        return None
+    if len({len(t) for t in labels}) == 1:
         return labels
-    return None
+    try:
+        stamps = [datetime.fromisoformat(t) for t in labels]
+    except ValueError:
+        return None
+    return stamps if all(t.tzinfo is None for t in stamps) else None
+
+
+def mixed_time_note(labels: list[str], lines: list[int], column: str) -> str | None:
+    """A note when the time labels cannot be ordered because they are not written alike
+    and some are ISO dates ('2021-01-01' beside '03/01/2021', as a spreadsheet writes cells
+    it took for dates of its locale; a time with a UTC offset beside one without): the rows
+    are then taken in the file's order, their order and gaps unchecked, which a file of
+    ISO dates otherwise has checked."""
+    if not any(_YEAR_FIRST.fullmatch(t) for t in labels) or time_order_key(labels) is not None:
+        return None
+    shape = [re.sub(r"\d", "0", t) for t in labels]
+    i = next((i for i, s in enumerate(shape) if s != shape[0]), None)
+    if i is None:
+        return None
+    return (f"the time column {column!r} cannot be ordered: {labels[i]!r} (line {lines[i]}) "
+            f"is not written like {labels[0]!r} (line {lines[0]}); the rows are taken in the "
+            f"file's order, and neither their order nor gaps in it are checked")
 
 
 def time_order(labels: list[str], lines: list[int]
@@ -493,6 +518,8 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         order, back, repeat = time_order(labels, lines)
         if repeat:
             raise SeriesError(f"{where}, {repeat}; each time needs one row: remove the duplicate")
+        note = mixed_time_note(labels, lines, time)
+        notes += [note] if note else []
         if back:
             rows, lines, labels = ([a[i] for i in order] for a in (rows, lines, labels))
             notes.append(unsorted_note(back, time))

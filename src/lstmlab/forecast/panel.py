@@ -11,7 +11,7 @@ column::
     B,2001-01,7.5
 
 Rows of one series need not be adjacent. With a time column whose labels can be ordered
-(numbers, date-times with a UTC offset, or ISO dates of one width) each series is sorted by
+(numbers, date-times with a UTC offset, ISO dates and date-times) each series is sorted by
 time, and a note names where a series' rows first went back; otherwise its rows keep the
 file's order. Errors name the file, the series and the
 line: an empty id, a time that occurs twice within one series, a value that is not a number,
@@ -29,8 +29,9 @@ import numpy as np
 
 from .._files import is_left_beside_data
 from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end, column_index,
-                   empty_time_problem, excel_dates, fill_missing, parse_numeric_column,
-                   read_csv_table, read_series, time_gap_problem, time_order, unsorted_note)
+                   empty_time_problem, excel_dates, fill_missing, mixed_time_note,
+                   parse_numeric_column, read_csv_table, read_series, time_gap_problem,
+                   time_order, unsorted_note)
 
 
 @dataclass
@@ -80,6 +81,7 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         groups.setdefault(name, []).append(r)
     series = {}
     unsorted: list[tuple[str, str]] = []  # (series, where its rows first go back in time)
+    mixed: list[str] = []  # the note on the first series whose times cannot be ordered
     for name, idx in groups.items():
         where = f"{str(path)!r}, series {name!r}"
         ln = [lines[r] for r in idx]
@@ -95,6 +97,9 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
             if back:
                 unsorted.append((name, back))
                 idx, ln, labels = ([a[i] for i in order] for a in (idx, ln, labels))
+            note = mixed_time_note(labels, ln, time)
+            if note and not mixed:
+                mixed.append(f"series {name!r}: {note}")
             tail = -gap_rows if gap_rows else 0
             problem = time_gap_problem(labels[tail:], ln[tail:])
             if problem:
@@ -113,7 +118,7 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         what = (f"the rows of series {name!r}" if len(unsorted) == 1 else
                 f"the rows of {len(unsorted)} series (the first: {name!r})")
         notes.append(unsorted_note(back, time, what))
-    return Panel(series, str(path), id_column, time, value, notes)
+    return Panel(series, str(path), id_column, time, value, notes + mixed)
 
 
 def read_folder(path, value: str, time: str | None = None, missing: str = "refuse",
