@@ -228,7 +228,8 @@ def test_time_stamps_with_utc_offsets_are_ordered_by_the_instant(tmp_path):
     back = ["2021-03-01T09:00:00+00:00", "2021-03-01T10:00:00+05:00"]
     p = write(tmp_path / "b.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(back)))
     s = read_series(p, "y", time="t")
-    assert s.target.tolist() == [1, 0] and "(line 3: '2021-03-01T10:00:00+05:00' after" in s.notes[0]
+    assert s.target.tolist() == [1, 0]
+    assert "(line 3: '2021-03-01T10:00:00+05:00' after" in s.notes[0]
     rows = "".join(f"A,{t},{i}\n" for i, t in reversed(list(enumerate(dst))))
     panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
     assert panel.series["A"].target.tolist() == [0, 1, 2, 3, 4, 5]

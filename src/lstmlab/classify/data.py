@@ -225,7 +225,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                 shown = f"{times[0]!r}" + ("" if other is None else f", {other!r}")
                 raise SequenceDataError(
                     f"{where}, sequence {sid!r}: the time column {time_col!r} cannot be "
-                    f"ordered ({shown}: not numbers, nor ISO dates of one width); "
+                    f"ordered ({shown}: not numbers, nor ISO dates); "
                     f"use numbers or ISO dates, or leave out --time to keep the row order")
             order, back, repeat = time_order(times, [lines[k] for k in ks])
             if repeat:

@@ -274,8 +274,10 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
         if miss[0]:
             first = int(np.flatnonzero(~miss)[0])
             raise SeriesError(f"{where}: column {column!r} starts with "
-                              f"{counted(first, 'missing value')} (line {at[0]}): there is nothing to carry forward; drop those "
-                              f"rows or use --missing interpolate")
+                              f"{counted(first, 'missing value')} (line {at[0]}): there is "
+                              f"nothing to carry forward; drop "
+                              f"{'that row' if first == 1 else 'those rows'} or use --missing "
+                              f"interpolate")
         last_seen = np.maximum.accumulate(np.where(miss, 0, idx))  # (N,) index of last value
         out = values[last_seen]
         how = "carried the previous value forward"
@@ -379,7 +381,8 @@ def time_order(labels: list[str], lines: list[int]
         k = labels[i] if keys is None else keys[i]
         if k in first:
             j = first[k]
-            same = repr(labels[i]) if labels[i] == labels[j] else f"{labels[j]!r} (as {labels[i]!r})"
+            same = (repr(labels[i]) if labels[i] == labels[j] else
+                    f"{labels[j]!r} (as {labels[i]!r})")
             return order, back, (f"line {lines[i]}: the time {same} occurs twice (lines "
                                  f"{lines[j]} and {lines[i]})")
         first[k] = i
