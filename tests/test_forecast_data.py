@@ -197,8 +197,28 @@ def test_trailing_unnamed_columns_of_a_spreadsheet_export_are_read(tmp_path):
     assert read_series(p, "units", time="date").target.tolist() == [1, 2, 3]
     p = write(tmp_path / "c.csv", "id,x,label,,\na,1,p,,\na,2,p,,\nb,3,q,,\n")
     assert read_sequence_csv(p).features == ["x"]
-    with pytest.raises(SeriesError, match=r"the header names \['y'\] more than once"):
+    with pytest.raises(SeriesError, match=r"target column 'y': .* has 2 columns of that name "
+                                          r"\(columns 1, 2\); rename all but one"):
         read_series(write(tmp_path / "d.csv", "y,y,,\n1,2,,\n"), "y")
+
+
+def test_a_name_the_header_repeats_is_refused_only_where_it_is_asked_for(tmp_path):
+    # an export with two 'Notes' columns was refused as a whole ("the header names
+    # ['Notes'] more than once") though neither was asked for
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "date,Notes,units,Notes\n2001-01,a,1,\n2001-02,,2,b\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2]
+    p = write(tmp_path / "p.csv", "id,t,y,Notes,Notes\nA,1,1,,\nA,2,2,,\n")
+    assert read_long(p, "id", "y", "t").series["A"].target.tolist() == [1, 2]
+    with pytest.raises(SeriesError, match=r"value column 'y': .* has 2 columns of that name "
+                                          r"\(columns 3, 4\)"):
+        read_long(write(tmp_path / "q.csv", "id,t,y,y\nA,1,1,2\n"), "id", "y", "t")
+    p = write(tmp_path / "c.csv", "id,x,Notes,Notes,label\na,1,,,p\nb,2,,,q\n")
+    assert read_sequence_csv(p, features=["x"]).features == ["x"]
+    with pytest.raises(SeriesError, match=r"the header names \['Notes'\] more than once; "
+                                          r"rename them, or choose the features with --features"):
+        read_sequence_csv(p)
 
 
 def test_a_semicolon_file_with_decimal_commas_is_named_as_such(tmp_path):

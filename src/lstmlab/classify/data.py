@@ -45,7 +45,8 @@ import numpy as np
 from .._files import is_left_beside_data, read_utf8
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
-                             read_csv_table, time_order, time_order_key, unsorted_note)
+                             read_csv_table, repeated_names, time_order, time_order_key,
+                             unsorted_note)
 
 
 class SequenceDataError(SeriesError):
@@ -200,6 +201,10 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         if not i_f:
             raise SequenceDataError(f"{where} has no feature columns besides id/time/label "
                                     f"({', '.join(header)})")
+        dupes = repeated_names([header[i] for i in i_f])
+        if dupes:
+            raise SequenceDataError(f"{where}: the header names {dupes} more than once; "
+                                    f"rename them, or choose the features with --features")
     names = [header[i] for i in i_f]
     values = np.column_stack([_feature_column(rows, i, lines, header, path, bool(features))
                               for i in i_f])  # (rows, D) with NaN where missing

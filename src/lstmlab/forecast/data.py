@@ -112,12 +112,7 @@ def read_csv_table(path, empty_rows: bool = False
         row = [c.strip() for c in row]
         row[0] = row[0].removeprefix("\ufeff")  # a byte-order mark: files joined into one
         if header is None:
-            header, header_line = row, line
-            # Unnamed columns may repeat: a spreadsheet's export ends every line with a comma
-            # per empty column it once had, and a column without a name cannot be asked for.
-            dupes = sorted(c for c, n in Counter(header).items() if n > 1 and c)
-            if dupes:
-                raise SeriesError(f"CSV file {str(path)!r}: the header names {dupes} more than once")
+            header, header_line = row, line  # a name may repeat: see column_index
             continue
         if row == header and not all(_is_number(c) for c in row):  # a headerless file's
             # first row may well come again; a repeated header of names is files joined
@@ -185,10 +180,24 @@ def _other_separator(header: list[str]) -> str | None:
     return next((sep for sep in ("\t", ";", "|") if len(header) == 1 and sep in header[0]), None)
 
 
+def repeated_names(header: list[str]) -> list[str]:
+    """The names ``header`` gives to more than one column, unnamed columns aside (a
+    spreadsheet's export ends every line with a comma per empty column it once had)."""
+    return sorted(c for c, n in Counter(header).items() if n > 1 and c)
+
+
 def column_index(header: list[str], name: str, path, what: str = "column") -> int:
-    """Index of ``name`` in ``header``; a clear error listing the columns if absent."""
+    """Index of ``name`` in ``header``; a clear error listing the columns if absent, or
+    naming them if the header gives ``name`` to several (which one is meant, only the user
+    knows). Other columns may share a name: an export's columns not asked for are no
+    concern of the reader."""
     if name in header:
-        return header.index(name)
+        at = [i for i, h in enumerate(header) if h == name]
+        if len(at) > 1:
+            raise SeriesError(f"{what} {name!r}: CSV file {str(path)!r} has {len(at)} columns "
+                              f"of that name (columns {', '.join(str(i + 1) for i in at)}); "
+                              f"rename all but one of them in the header")
+        return at[0]
     close = [h for h in header if h.lower() == name.lower()]
     hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
     other = _other_separator(header)
