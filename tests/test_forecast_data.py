@@ -464,3 +464,24 @@ def test_iso_times_of_several_widths_are_ordered_and_a_mix_of_formats_is_named(t
     assert read_series(p, "y", time="t").notes == [note]
     p = write(tmp_path / "d.csv", "id,t,y\nA,2021-01-01,1\nA,03/01/2021,2\nB,1,1\n")
     assert read_long(p, "id", "y", "t").notes == [f"series 'A': {note}"]
+
+
+def test_a_title_above_the_header_is_named(tmp_path):
+    # a report's export with 'Monthly sales report' on line 1 took the title for the header:
+    # "line 3: 2 fields, but the header has 1", or "'units' is not in ...; its columns are:
+    # Monthly sales report, , "
+    from lstmlab.classify import read_sequence_csv
+
+    wanted = (r"line 4 \(date, units\) looks like the header, below a title \(line 1: 'Monthly "
+              r"sales report'\); a CSV file here starts with its header: delete the lines above")
+    p = write(tmp_path / "a.csv", "Monthly sales report\nPeriod: 2001\n\ndate,units\n2001-01,1\n")
+    with pytest.raises(SeriesError, match=wanted):
+        read_series(p, "units", time="date")
+    p = write(tmp_path / "b.csv", "Monthly sales report,,\n,,\ndate,units,\n2001-01,1,\n")
+    with pytest.raises(SeriesError, match=r"line 3 \(date, units\) looks like the header"):
+        read_series(p, "units")
+    p = write(tmp_path / "c.csv", "Trials\nid,x,label\na,1,p\n")
+    with pytest.raises(SeriesError, match=r"line 2 \(id, x, label\) looks like the header"):
+        read_sequence_csv(p)
+    # a one-column file is no title: its rows are numbers
+    assert read_series(write(tmp_path / "d.csv", "y\n1\n2\n"), "y").target.tolist() == [1, 2]

@@ -101,6 +101,7 @@ def read_csv_table(path, empty_rows: bool = False
     # (as in every spreadsheet), rather than being read as part of the name '"units"'.
     reader = csv.reader(text.splitlines(), skipinitialspace=True)
     header: list[str] | None = None
+    titles: list | None = None  # see _title_lines
     rows, lines = [], []
     empty: list[int] = []  # lines of the empty rows since the last data row
     for row in _rows(reader, path):
@@ -113,7 +114,10 @@ def read_csv_table(path, empty_rows: bool = False
         row[0] = row[0].removeprefix("\ufeff")  # a byte-order mark: files joined into one
         if header is None:
             header, header_line = row, line  # a name may repeat: see column_index
+            titles = _title_lines([], row, line, path)  # the lines so far, while titles
             continue
+        if titles is not None:
+            titles = _title_lines(titles, row, line, path)
         if row == header and not all(_is_number(c) for c in row):  # a headerless file's
             # first row may well come again; a repeated header of names is files joined
             raise SeriesError(f"CSV file {str(path)!r}, line {line} repeats the header (line "
@@ -137,6 +141,24 @@ def read_csv_table(path, empty_rows: bool = False
         raise SeriesError(f"CSV file {str(path)!r} has a header ({', '.join(header)}) but no "
                           f"data rows")
     return header, rows, lines
+
+
+def _title_lines(titles: list, row: list[str], line: int, path) -> list | None:
+    """The lines read so far, with ``row``, while each holds one cell of text (a title, as
+    a spreadsheet report writes above its table); None once one does not. A row of two or
+    more cells of text below such lines is the header they push down: an error says so,
+    since taking the title for the header names every column wrongly. A line holding
+    another separator is no title (see ``_other_separator``)."""
+    named = [c for c in row if c]
+    if len(named) == 1 and not _is_number(named[0]) and not _other_separator(named):
+        return titles + [(line, row)]
+    if not titles or len(named) < 2 or any(_is_number(c) for c in named):
+        return None
+    first, cells = titles[0]
+    raise SeriesError(f"CSV file {str(path)!r}, line {line} ({', '.join(named)}) looks like the "
+                      f"header, below a title (line {first}: {next(c for c in cells if c)!r}); "
+                      f"a CSV file here starts with its header: delete the "
+                      f"{'line' if len(titles) == 1 else 'lines'} above it")
 
 
 def _without_sep_line(text: str, path) -> str:
