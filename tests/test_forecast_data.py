@@ -485,3 +485,19 @@ def test_a_title_above_the_header_is_named(tmp_path):
         read_sequence_csv(p)
     # a one-column file is no title: its rows are numbers
     assert read_series(write(tmp_path / "d.csv", "y\n1\n2\n"), "y").target.tolist() == [1, 2]
+
+
+def test_a_totals_row_in_the_time_column_is_named(tmp_path):
+    # 'Total,3' under monthly rows was read as one more step (the series ending in its own
+    # sum), the time column then taken in the file's order unchecked
+    p = write(tmp_path / "a.csv", "date,units\n2001-01,1\n2001-02,2\nTotal,3\n")
+    wanted = (r"line 4: the time column 'date' holds 'Total', which is not a time \(a report's "
+              r"totals row\?\); every row is one time step: remove that row")
+    with pytest.raises(SeriesError, match=wanted):
+        read_series(p, "units", time="date")
+    p = write(tmp_path / "p.csv", "id,t,y\nA,1,1\nA,2,2\nA,Sum,3\n")
+    with pytest.raises(SeriesError, match=r"series 'A', line 4: the time column 't' holds 'Sum'"):
+        read_long(p, "id", "y", "t")
+    # labels in a format without digits are no totals
+    p = write(tmp_path / "b.csv", "t,y\nmon,1\ntue,2\n")
+    assert read_series(p, "y", time="t").time == ["mon", "tue"]

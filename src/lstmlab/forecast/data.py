@@ -331,12 +331,20 @@ _YEAR_FIRST = re.compile(r"\d{4}(?:\D.*)?", re.DOTALL)
 def empty_time_problem(labels: list[str], lines: list[int], column: str) -> str | None:
     """A message naming the first row whose time cell is empty: one such cell leaves the
     column without an order (every check of it is skipped, the file's order taken instead),
-    and the time of that row unknown."""
+    and the time of that row unknown. Among numbers or ISO dates, a label without a digit
+    ('Total', 'Sum') is named too: a spreadsheet report's totals row, which, read as one
+    more step, would end the series with its sum."""
     i = next((i for i, t in enumerate(labels) if not t), None)
+    if i is not None:
+        return (f"line {lines[i]}: the time column {column!r} is empty; every row needs its "
+                f"time (or leave out --time to take the rows in the file's order)")
+    if not any(_is_number(t) or _YEAR_FIRST.fullmatch(t) for t in labels):
+        return None
+    i = next((i for i, t in enumerate(labels) if not any(c.isdigit() for c in t)), None)
     if i is None:
         return None
-    return (f"line {lines[i]}: the time column {column!r} is empty; every row needs its time "
-            f"(or leave out --time to take the rows in the file's order)")
+    return (f"line {lines[i]}: the time column {column!r} holds {labels[i]!r}, which is not a "
+            f"time (a report's totals row?); every row is one time step: remove that row")
 
 
 # An ISO 8601 date-time with a UTC offset ('2021-10-31T02:30:00+02:00', '...Z'): as text,
