@@ -501,3 +501,15 @@ def test_a_totals_row_in_the_time_column_is_named(tmp_path):
     # labels in a format without digits are no totals
     p = write(tmp_path / "b.csv", "t,y\nmon,1\ntue,2\n")
     assert read_series(p, "y", time="t").time == ["mon", "tue"]
+
+
+@pytest.mark.parametrize("times, apart", [
+    (["0", "2", "4", "8"], "2 steps apart"),  # said '2 one step apart'
+    (["2001-01", "2001-04", "2001-07", "2002-01"], "3 months apart"),  # said 'one month apart'
+    (["1", "2", "3", "5"], "one step apart"),
+])
+def test_a_gap_message_says_how_far_apart_the_other_rows_are(tmp_path, times, apart):
+    p = write(tmp_path / "a.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    with pytest.raises(SeriesError, match=f"where the other rows are {apart} \\(1 such jump\\)"):
+        read_series(p, "y", time="t")
+

@@ -498,13 +498,13 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
     if step <= 0 or not len(wrong):  # labels out of order are time_order's to sort
         return None
     i = int(wrong[0])
-    every = f"{step} " if unit == "step" and step > 1 else ""
+    apart = f"one {unit}" if step == 1 else counted(step, unit)
     return (f"line {lines[i + 1]}: the time column jumps from {labels[i]!r} to "
-            f"{labels[i + 1]!r}, where the other rows are {every}one {unit} apart "
-            f"({counted(len(wrong), 'such jump')}); the model would read the rows on both sides as "
-            f"neighbours: add the missing times as rows with an empty value and pass --missing "
-            f"interpolate (or ffill); forecast train without --time takes the rows as "
-            f"consecutive")
+            f"{labels[i + 1]!r}, where the other rows are {apart} apart "
+            f"({counted(len(wrong), 'such jump')}); the model would read the rows on both "
+            f"sides as neighbours: add the missing times as rows with an empty value and pass "
+            f"--missing interpolate (or ffill); forecast train without --time takes the rows "
+            f"as consecutive")
 
 
 def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
