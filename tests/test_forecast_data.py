@@ -513,3 +513,14 @@ def test_a_gap_message_says_how_far_apart_the_other_rows_are(tmp_path, times, ap
     with pytest.raises(SeriesError, match=f"where the other rows are {apart} \\(1 such jump\\)"):
         read_series(p, "y", time="t")
 
+
+def test_a_gap_among_numbers_that_may_be_excel_dates_says_so(tmp_path):
+    # monthly Excel serial dates in a column not named 'date' read as steps 28..31 apart
+    p = write(tmp_path / "a.csv", "Month,y\n44197,1\n44228,2\n44256,3\n44287,4\n")
+    with pytest.raises(SeriesError, match=r"whole numbers 20000\.\.79999 may be a spreadsheet's "
+                                          r"dates without a date format"):
+        read_series(p, "y", time="Month")
+    p = write(tmp_path / "b.csv", "t,y\n1,1\n2,2\n4,4\n")
+    with pytest.raises(SeriesError) as err:
+        read_series(p, "y", time="t")
+    assert "spreadsheet" not in str(err.value)

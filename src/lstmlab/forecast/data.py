@@ -499,12 +499,16 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
         return None
     i = int(wrong[0])
     apart = f"one {unit}" if step == 1 else counted(step, unit)
+    excel = unit == "step" and all(_EXCEL_DAYS[0] <= t < _EXCEL_DAYS[1] for t in steps)
     return (f"line {lines[i + 1]}: the time column jumps from {labels[i]!r} to "
             f"{labels[i + 1]!r}, where the other rows are {apart} apart "
             f"({counted(len(wrong), 'such jump')}); the model would read the rows on both "
             f"sides as neighbours: add the missing times as rows with an empty value and pass "
             f"--missing interpolate (or ffill); forecast train without --time takes the rows "
-            f"as consecutive")
+            f"as consecutive" + (
+                f" (whole numbers {_EXCEL_DAYS[0]}..{_EXCEL_DAYS[1] - 1} may be a spreadsheet's "
+                f"dates without a date format: format the column as dates before exporting, "
+                f"or name it 'date' to have them read as dates)" if excel else ""))
 
 
 def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
