@@ -524,3 +524,17 @@ def test_a_gap_among_numbers_that_may_be_excel_dates_says_so(tmp_path):
     with pytest.raises(SeriesError) as err:
         read_series(p, "y", time="t")
     assert "spreadsheet" not in str(err.value)
+
+
+def test_a_file_without_a_header_says_so(tmp_path):
+    # '112\n118\n' or '2001-01,112\n...' gave "target column 'y' is not in ...; its columns
+    # are: 2001-01, 112", which does not say that the header is missing
+    for text in ("112\n118\n132\n", "2001-01,112\n2001-02,118\n"):
+        p = write(tmp_path / "a.csv", text)
+        with pytest.raises(SeriesError, match=r"its first line holds values, .* rather than "
+                                              r"names: the file looks to have no header"):
+            read_series(p, "y")
+    p = write(tmp_path / "b.csv", "target,0,1\na,1,2\n")  # numbers may be names
+    with pytest.raises(SeriesError) as err:
+        read_series(p, "y")
+    assert "no header" not in str(err.value)

@@ -226,6 +226,11 @@ def column_index(header: list[str], name: str, path, what: str = "column") -> in
     if other and not close:  # one column holding the names: another separator
         hint = (f" (the header is one column holding {other!r}: the file looks separated by "
                 f"{other!r}, and a CSV file here is separated by commas)")
+    named = [h for h in header if h]
+    if named and all(_is_number(h) or _YEAR_FIRST.fullmatch(h) for h in named):
+        hint = (f" (its first line holds values, {named[0]!r}, rather than names: the file "
+                f"looks to have no header; a CSV file here starts with a line naming its "
+                f"columns)")
     raise SeriesError(f"{what} {name!r} is not in {str(path)!r}{hint}; its columns are: "
                       f"{', '.join(header)}")
 
