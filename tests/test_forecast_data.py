@@ -538,3 +538,17 @@ def test_a_file_without_a_header_says_so(tmp_path):
     with pytest.raises(SeriesError) as err:
         read_series(p, "y")
     assert "no header" not in str(err.value)
+
+
+def test_a_local_clock_time_given_twice_names_daylight_saving_time(tmp_path):
+    # hourly local times repeat 02:00 where DST ends; "remove the duplicate" alone would
+    # have the user delete a real hour of data
+    times = ["2021-10-31 01:00", "2021-10-31 02:00", "2021-10-31 02:00", "2021-10-31 03:00"]
+    p = write(tmp_path / "a.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    with pytest.raises(SeriesError, match=r"occurs twice \(lines 3 and 4; local clock times "
+                                          r"repeat an hour where daylight saving time ends: "
+                                          r"write them with their UTC offset"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "b.csv", "t,y\n2021-10-31,1\n2021-10-31,2\n")  # dates: no clock
+    with pytest.raises(SeriesError, match=r"occurs twice \(lines 2 and 3\); each time"):
+        read_series(p, "y", time="t")

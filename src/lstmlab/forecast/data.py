@@ -359,6 +359,10 @@ _ZONED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
                     r"(?:Z|[+-]\d{2}(?::?\d{2})?)")
 
 
+# A time of day in a date-time label ('2021-10-31 02:00', '...T02:00:00').
+_CLOCK = re.compile(r"\d[T ]\d{1,2}:\d{2}")
+
+
 def time_order_key(labels: list[str]) -> list | None:
     """Sort keys for time labels: numbers, date-times with a UTC offset (by the instant they
     name), ISO dates of one width (year first, so they sort correctly as text), or ISO dates
@@ -406,7 +410,8 @@ def time_order(labels: list[str], lines: list[int]
                ) -> tuple[list[int], str | None, str | None]:
     """``(order, back, repeat)`` of the rows with time ``labels``: the row indices in time
     order; where the file's order first goes back in time (``"line 4: '2' after '3'"``), or
-    None; the first time that occurs twice, or None.
+    None; the first time that occurs twice, or None (a clock time without a UTC offset says
+    that the end of daylight saving time repeats an hour of local time).
 
     Labels that can be ordered (see ``time_order_key``) are sorted, keeping the file's order
     among equal times; labels in a format that cannot be ordered ('03/04/2021') keep the
@@ -427,8 +432,11 @@ def time_order(labels: list[str], lines: list[int]
             j = first[k]
             same = (repr(labels[i]) if labels[i] == labels[j] else
                     f"{labels[j]!r} (as {labels[i]!r})")
+            dst = ("; local clock times repeat an hour where daylight saving time ends: "
+                   "write them with their UTC offset, 2021-10-31T02:00+01:00"
+                   if _CLOCK.search(labels[i]) and not _ZONED.fullmatch(labels[i]) else "")
             return order, back, (f"line {lines[i]}: the time {same} occurs twice (lines "
-                                 f"{lines[j]} and {lines[i]})")
+                                 f"{lines[j]} and {lines[i]}{dst})")
         first[k] = i
     return order, back, None
 
