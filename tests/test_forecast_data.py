@@ -552,3 +552,13 @@ def test_a_local_clock_time_given_twice_names_daylight_saving_time(tmp_path):
     p = write(tmp_path / "b.csv", "t,y\n2021-10-31,1\n2021-10-31,2\n")  # dates: no clock
     with pytest.raises(SeriesError, match=r"occurs twice \(lines 2 and 3\); each time"):
         read_series(p, "y", time="t")
+
+
+def test_step_counts_of_a_short_series_take_their_number(tmp_path):
+    # "the series has 1 steps", "the test part has 1 steps"
+    from lstmlab.forecast.windows import WindowError, chronological_split
+
+    with pytest.raises(WindowError, match="the series has 1 step, shorter than lookback"):
+        chronological_split(1, 1, 1)
+    with pytest.raises(WindowError, match=r"the test part has 1 step \(--test-fraction"):
+        chronological_split(10, 2, 2, val_fraction=0.0, test_fraction=0.1)

@@ -420,8 +420,8 @@ def test_global_predict_refuses_a_series_ending_in_rows_without_a_value(tmp_path
     p = tmp_path / "p.csv"
     p.write_text("id,t,y\nA,1,5\nA,2,6\nA,3,\nB,1,7\nB,2,8\n")
     assert read_long(p, "id", "y", "t", "ffill").series["A"].target.tolist() == [5, 6, 6]
-    with pytest.raises(SeriesError, match=r"series 'A': the last 1 row\(s\) \(line 4\) have "
-                                          r"no value of 'y'"):
+    with pytest.raises(SeriesError, match=r"series 'A': the last row \(line 4\) has no value "
+                                          r"of 'y'"):
         read_long(p, "id", "y", "t", "ffill", observed_end=True)
 
 

@@ -192,9 +192,10 @@ def _predictions_csv(model, data, proba) -> str:
 
 
 def _print_evaluation(model, res: dict, what: str, file=None) -> None:
+    from ..forecast.data import counted
     from .model import format_confusion
 
-    print(f"{what}: accuracy {res['accuracy']:.4f} on {res['n']} sequences "
+    print(f"{what}: accuracy {res['accuracy']:.4f} on {counted(res['n'], 'sequence')} "
           f"(majority-class baseline {res['majority_accuracy']:.4f})", file=file)
     print(format_confusion(res["confusion"], model.classes), file=file)
 
