@@ -441,6 +441,20 @@ def time_order(labels: list[str], lines: list[int]
     return order, back, None
 
 
+def checked_time_order(labels: list[str], lines: list[int], column: str, where: str,
+                       repeated: str) -> tuple[list[int], str | None, str | None]:
+    """``(order, back, note)`` of a series' time labels as ``time_order`` finds them, with
+    ``mixed_time_note``'s note; an empty or totals cell (``empty_time_problem``) or a time
+    given twice (followed by ``repeated``, what to do) is a SeriesError naming ``where``."""
+    problem = empty_time_problem(labels, lines, column)
+    if problem:
+        raise SeriesError(f"{where}, {problem}")
+    order, back, repeat = time_order(labels, lines)
+    if repeat:
+        raise SeriesError(f"{where}, {repeat}; {repeated}")
+    return order, back, mixed_time_note(labels, lines, column)
+
+
 def unsorted_note(back: str, column: str, what: str = "the rows") -> str:
     """The note a reader leaves when it sorts rows by time: where their order went back."""
     return f"{what} are not in time order ({back}): they are read sorted by {column!r}"
@@ -571,13 +585,8 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         ti = column_index(header, time, path, "time column")
         labels, note = excel_dates([r[ti] for r in rows], time)
         notes += [note] if note else []
-        problem = empty_time_problem(labels, lines, time)
-        if problem:
-            raise SeriesError(f"{where}, {problem}")
-        order, back, repeat = time_order(labels, lines)
-        if repeat:
-            raise SeriesError(f"{where}, {repeat}; each time needs one row: remove the duplicate")
-        note = mixed_time_note(labels, lines, time)
+        order, back, note = checked_time_order(labels, lines, time, where,
+                                               "each time needs one row: remove the duplicate")
         notes += [note] if note else []
         if back:
             rows, lines, labels = ([a[i] for i in order] for a in (rows, lines, labels))

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from .._files import is_left_beside_data
-from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end, column_index,
-                   empty_time_problem, excel_dates, fill_missing, mixed_time_note,
+from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end,
+                   checked_time_order, column_index, excel_dates, fill_missing,
                    parse_numeric_column, read_csv_table, read_series, time_gap_problem,
-                   time_order, unsorted_note)
+                   unsorted_note)
 
 
 @dataclass
@@ -88,16 +88,11 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         labels = None
         if ct is not None:
             labels = [rows[r][ct] for r in idx]
-            problem = empty_time_problem(labels, ln, time)
-            if problem:
-                raise SeriesError(f"{where}, {problem}")
-            order, back, repeat = time_order(labels, ln)
-            if repeat:
-                raise SeriesError(f"{where}, {repeat}; each series needs one value per time")
+            order, back, note = checked_time_order(labels, ln, time, where,
+                                                   "each series needs one value per time")
             if back:
                 unsorted.append((name, back))
                 idx, ln, labels = ([a[i] for i in order] for a in (idx, ln, labels))
-            note = mixed_time_note(labels, ln, time)
             if note and not mixed:
                 mixed.append(f"series {name!r}: {note}")
             tail = -gap_rows if gap_rows else 0
