@@ -562,3 +562,17 @@ def test_step_counts_of_a_short_series_take_their_number(tmp_path):
         chronological_split(1, 1, 1)
     with pytest.raises(WindowError, match=r"the test part has 1 step \(--test-fraction"):
         chronological_split(10, 2, 2, val_fraction=0.0, test_fraction=0.1)
+
+
+def test_a_windows_1252_file_is_named_by_what_its_byte_reads_as(tmp_path):
+    # Excel's plain 'CSV' on Windows writes Windows-1252: 'Umsatz €' stopped with "byte 0x80
+    # ... (invalid start byte)", which does not say what the byte is or why it is there
+    p = tmp_path / "a.csv"
+    p.write_bytes("Datum,Umsatz \u20ac\n2021-01,5\n".encode("cp1252"))
+    with pytest.raises(SeriesError, match=r"byte 0x80 at byte offset 13 \(line 1\) \(invalid "
+                                          r"start byte\) \(it reads as '\u20ac' in Windows-1252"):
+        read_series(p, "Umsatz \u20ac")
+    p.write_bytes("y\n1\n2\u20ac".encode()[:-1])  # a UTF-8 file cut inside a character
+    with pytest.raises(SeriesError) as err:
+        read_series(p, "y")
+    assert "Windows-1252" not in str(err.value)
