@@ -170,7 +170,7 @@ def test_csv_reader_groups_and_sorts_by_time(tmp_path):
     ("id,x,label\na,1,u\na,zz,u\n", "line 3, column 'x': 'zz' is not a number"),
     ("id,x,label\na,1,u\na,2,v\n", "sequence 'a' has more than one label: 'u' \\(line 2\\), 'v' \\(line 3\\)"),
     ("id,x,label\na,1,u\na,,u\na,3,u\n", "sequence 'a'.*1 missing value"),
-    ("id,t,x,label\na,0,1,u\na,0,2,u\n", "repeats"),
+    ("id,t,x,label\na,0,1,u\na,0,2,u\n", "line 3: the time .0. occurs twice"),
     ("id,x,label\na,1,u\n,2,u\n", "line 3: the sequence-id column 'id' is empty"),
     # as text 't10' sorts before 't2': labels of several widths are not ordered as text
     ("id,t,x,label\na,t1,1,u\na,t2,2,u\na,t10,3,u\n",
@@ -261,7 +261,7 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     assert main(["classify", "predict", str(out / "model.ckpt"), str(tmp_path / "new.ts")]) == 0
     out_text, err = capsys.readouterr()
     assert len(out_text.splitlines()) == 31 and "accuracy" not in out_text
-    assert "no accuracy: 1 of 30 sequences have labels the model was not trained on ('flat'" in err
+    assert "no accuracy: 1 of 30 sequences has labels the model was not trained on ('flat'" in err
 
 
 def test_ucr_folder_names_match_in_any_case(tmp_path):
@@ -379,6 +379,9 @@ def test_predict_treats_missing_values_as_training_did_unless_told(tmp_path, cap
     assert main(["classify", "predict", str(out / "model.ckpt"), str(data),
                  "--out", str(tmp_path / "p.csv")]) == 0  # interpolated, as in training
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 61
+    # what was filled is said, as in training
+    assert ("sequence 's0', column 'x': 1 missing value at line 5: interpolated"
+            in capsys.readouterr().err)
     assert main(["classify", "predict", str(out / "model.ckpt"), str(data), "--missing",
                  "refuse"]) == 2  # what is given wins
     assert "missing" in capsys.readouterr().err

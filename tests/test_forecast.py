@@ -331,7 +331,7 @@ def test_cli_missing_values_filled_on_request(tmp_path, capsys):
                "interpolate", "--lookback", "12", "--horizon", "3", "--epochs", "1", "--hidden",
                "4", "--quiet", "--no-plot", "--out", str(tmp_path / "r")])
     assert rc == 0
-    assert "2 missing value(s) at line(s) 42, 43: interpolated" in capsys.readouterr().err
+    assert "2 missing values at lines 42, 43: interpolated" in capsys.readouterr().err
 
 
 def test_rmse_helper():
@@ -354,7 +354,7 @@ def test_predict_refuses_rows_laid_out_for_the_times_to_forecast(tmp_path, capsy
         capsys.readouterr()
         assert main(["forecast", "predict", str(out / "model.ckpt"), str(q), "--missing",
                      missing]) == 2
-        assert ("the last 2 row(s) (lines 62..63) have no value of 'y'; a forecast starts "
+        assert ("the last 2 rows (lines 62..63) have no value of 'y'; a forecast starts "
                 "after the last row") in capsys.readouterr().err
     inside = "".join(f"{i},{'' if i == 30 else f'{v:.4f}'}\n" for i, v in enumerate(y))
     q = write(tmp_path / "g.csv", "t,y\n" + inside)  # a gap inside the history is filled

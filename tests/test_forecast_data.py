@@ -63,7 +63,7 @@ def test_ragged_row(tmp_path):
 
 def test_nan_in_the_middle_refused_by_default(tmp_path):
     p = write(tmp_path / "a.csv", "t,y\n1,1\n2,2\n3,\n4,NA\n5,5\n")
-    with pytest.raises(SeriesError, match=r"2 missing value\(s\) \(line\(s\) 4, 5\).*--missing"):
+    with pytest.raises(SeriesError, match=r"2 missing values \(lines 4, 5\).*--missing"):
         read_series(p, "y")
 
 
@@ -86,10 +86,13 @@ def test_ffill_cannot_fill_a_leading_gap(tmp_path):
 
 def test_time_column_order_is_checked(tmp_path):
     p = write(tmp_path / "a.csv", "t,y\n2001,1\n2003,2\n2002,3\n")
-    with pytest.raises(SeriesError, match="line 4: the time column goes back in time"):
-        read_series(p, "y", time="t")
+    s = read_series(p, "y", time="t")
+    assert s.time == ["2001", "2002", "2003"] and s.target.tolist() == [1, 3, 2]
+    assert s.lines.tolist() == [2, 4, 3]
+    assert s.notes == ["the rows are not in time order (line 4: '2002' after '2003'): they "
+                       "are read sorted by 't'"]
     p = write(tmp_path / "b.csv", "t,y\n2001-01,1\n2001-01,2\n")
-    with pytest.raises(SeriesError, match="repeats"):
+    with pytest.raises(SeriesError, match="line 3: the time '2001-01' occurs twice"):
         read_series(p, "y", time="t")
 
 
@@ -168,8 +171,7 @@ def test_a_file_separated_by_another_character_says_so(tmp_path, sep):
 
 def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tmp_path):
     # 'Feb 2000' sorts before 'Jan 2000' as text, and '01/02/2001' before '12/31/2000':
-    # such labels are taken in the file's order, neither refused as going back in time
-    # (one series) nor sorted as text (a panel)
+    # such labels are taken in the file's order, not sorted as text
     months = ["Nov 1999", "Dec 1999", "Jan 2000", "Feb 2000", "Mar 2000"]
     p = write(tmp_path / "m.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(months)))
     s = read_series(p, "y", time="t")
@@ -179,9 +181,9 @@ def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tm
     panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
     assert [list(s.time) for s in panel.series.values()] == [us, us]
     assert [s.target.tolist() for s in panel.series.values()] == [[0, 1, 2], [0, 1, 2]]
-    # ISO dates of one width are still checked (one series) and sorted (a panel)
-    with pytest.raises(SeriesError, match="goes back in time"):
-        read_series(write(tmp_path / "j.csv", "t,y\n2000-02,2\n2000-01,1\n"), "y", time="t")
+    # ISO dates of one width are sorted, one series and a panel alike
+    assert read_series(write(tmp_path / "j.csv", "t,y\n2000-02,2\n2000-01,1\n"), "y",
+                       time="t").time == ["2000-01", "2000-02"]
     assert list(read_long(write(tmp_path / "k.csv", "id,t,y\nA,2000-02,2\nA,2000-01,1\n"),
                           "id", "y", "t").series["A"].time) == ["2000-01", "2000-02"]
 
@@ -195,8 +197,28 @@ def test_trailing_unnamed_columns_of_a_spreadsheet_export_are_read(tmp_path):
     assert read_series(p, "units", time="date").target.tolist() == [1, 2, 3]
     p = write(tmp_path / "c.csv", "id,x,label,,\na,1,p,,\na,2,p,,\nb,3,q,,\n")
     assert read_sequence_csv(p).features == ["x"]
-    with pytest.raises(SeriesError, match=r"the header names \['y'\] more than once"):
+    with pytest.raises(SeriesError, match=r"target column 'y': .* has 2 columns of that name "
+                                          r"\(columns 1, 2\); rename all but one"):
         read_series(write(tmp_path / "d.csv", "y,y,,\n1,2,,\n"), "y")
+
+
+def test_a_name_the_header_repeats_is_refused_only_where_it_is_asked_for(tmp_path):
+    # an export with two 'Notes' columns was refused as a whole ("the header names
+    # ['Notes'] more than once") though neither was asked for
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "a.csv", "date,Notes,units,Notes\n2001-01,a,1,\n2001-02,,2,b\n")
+    assert read_series(p, "units", time="date").target.tolist() == [1, 2]
+    p = write(tmp_path / "p.csv", "id,t,y,Notes,Notes\nA,1,1,,\nA,2,2,,\n")
+    assert read_long(p, "id", "y", "t").series["A"].target.tolist() == [1, 2]
+    with pytest.raises(SeriesError, match=r"value column 'y': .* has 2 columns of that name "
+                                          r"\(columns 3, 4\)"):
+        read_long(write(tmp_path / "q.csv", "id,t,y,y\nA,1,1,2\n"), "id", "y", "t")
+    p = write(tmp_path / "c.csv", "id,x,Notes,Notes,label\na,1,,,p\nb,2,,,q\n")
+    assert read_sequence_csv(p, features=["x"]).features == ["x"]
+    with pytest.raises(SeriesError, match=r"the header names \['Notes'\] more than once; "
+                                          r"rename them, or choose the features with --features"):
+        read_sequence_csv(p)
 
 
 def test_a_semicolon_file_with_decimal_commas_is_named_as_such(tmp_path):
@@ -225,8 +247,9 @@ def test_time_stamps_with_utc_offsets_are_ordered_by_the_instant(tmp_path):
     assert read_series(p, "y", time="t").time == dst
     back = ["2021-03-01T09:00:00+00:00", "2021-03-01T10:00:00+05:00"]
     p = write(tmp_path / "b.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(back)))
-    with pytest.raises(SeriesError, match="line 3: the time column goes back in time"):
-        read_series(p, "y", time="t")
+    s = read_series(p, "y", time="t")
+    assert s.target.tolist() == [1, 0]
+    assert "(line 3: '2021-03-01T10:00:00+05:00' after" in s.notes[0]
     rows = "".join(f"A,{t},{i}\n" for i, t in reversed(list(enumerate(dst))))
     panel = read_long(write(tmp_path / "p.csv", "id,t,y\n" + rows), "id", "y", "t")
     assert panel.series["A"].target.tolist() == [0, 1, 2, 3, 4, 5]
@@ -274,6 +297,14 @@ def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path)
     ("\u22125", "it holds the minus sign"),
     ("-", "a dash: a spreadsheet writes it for zero"),
     ("\u2014", "a dash: a spreadsheet writes it for zero"),
+    # a French or Swiss thousands separator, percent, currency and accounting formats
+    ("1 234", "a thousands separator or a decimal comma"),
+    ("1\u00a0234.5", "a thousands separator or a decimal comma"),
+    ("1'234.5", "a thousands separator or a decimal comma"),
+    ("5%", "a percentage: write the number alone, 0.05 for 5%"),
+    ("$5.00", "a currency sign: write the amount alone"),
+    ("5 \u20ac", "a currency sign: write the amount alone"),
+    ("(5.00)", "an accounting format's negative number: write -5.00"),
 ])
 def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint):
     # these were only "is not a number": the user sees '1,234.5' or '−5', which look like
@@ -320,10 +351,228 @@ def test_an_empty_row_inside_a_series_is_a_missing_step(tmp_path):
     # neighbours (a value silently dropped)
     for text, line in (("y\n1\n\n3\n4\n\n", 3), ("y,x\n1,5\n,\n3,6\n4,7\n,\n", 3)):
         p = write(tmp_path / "a.csv", text)
-        with pytest.raises(SeriesError, match=rf"column 'y' has 1 missing value\(s\) "
-                                              rf"\(line\(s\) {line}\)"):
+        with pytest.raises(SeriesError, match=rf"column 'y' has 1 missing value \(line {line}\)"):
             read_series(p, "y")
         assert read_series(p, "y", missing="interpolate").target.tolist() == [1, 2, 3, 4]
     # a blank line between the rows of a wider file is layout, and is skipped
     p = write(tmp_path / "b.csv", "y,x\n1,5\n\n3,6\n")
     assert read_series(p, "y").target.tolist() == [1, 3]
+
+
+def test_empty_rows_are_missing_steps_by_position_and_skipped_in_long_format(tmp_path):
+    # one rule for every reader: a table read by position (one series, or each file of a
+    # folder) keeps a row of empty cells as a step with its values missing; an empty line
+    # in a file of several columns is no row; a long-format row names its series, so a
+    # blank line or a row of empty cells names none and is skipped
+    from lstmlab.classify import read_sequence_csv
+    from lstmlab.forecast.panel import read_folder
+
+    one = write(tmp_path / "one.csv", "y\n1\n2\n\n4\n\n")
+    assert read_series(one, "y", missing="interpolate").target.tolist() == [1, 2, 3, 4]
+    two = write(tmp_path / "two.csv", "x,y\n0,1\n0,2\n,\n0,4\n\n0,5\n")
+    s = read_series(two, "y", missing="interpolate")
+    assert s.target.tolist() == [1, 2, 3, 4, 5] and s.lines.tolist() == [2, 3, 4, 5, 7]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    write(folder / "a.csv", "y\n1\n2\n\n4\n")
+    assert read_folder(folder, "y", missing="interpolate").series["a"].target.tolist() == [
+        1, 2, 3, 4]
+    long = write(tmp_path / "long.csv", "id,t,y\nA,1,1\n\nA,2,2\n,,\nA,3,3\n")
+    assert read_long(long, "id", "y", "t").series["A"].target.tolist() == [1, 2, 3]
+    seq = write(tmp_path / "seq.csv", "id,x,label\na,1,p\n\na,2,p\n,,\nb,3,q\n")
+    assert [x[:, 0].tolist() for x in read_sequence_csv(seq).x] == [[1, 2], [3]]
+
+
+def test_rows_out_of_time_order_are_sorted_with_a_note_by_every_reader(tmp_path):
+    # one series refused rows out of time order while a panel sorted them without a word;
+    # every reader sorts them and says where the file's order first went back
+    from lstmlab.classify import read_sequence_csv
+
+    s = read_series(write(tmp_path / "s.csv", "t,y\n3,3\n2,2\n1,1\n"), "y", time="t")
+    assert s.target.tolist() == [1, 2, 3]
+    assert s.notes == ["the rows are not in time order (line 3: '2' after '3'): they are read "
+                       "sorted by 't'"]
+    rows = "id,t,y\nA,1,1\nB,2,2\nA,3,3\nB,1,1\nA,2,2\nC,1,1\n"
+    panel = read_long(write(tmp_path / "p.csv", rows), "id", "y", "t")
+    assert [s.target.tolist() for s in panel.series.values()] == [[1, 2, 3], [1, 2], [1]]
+    assert panel.notes == ["the rows of 2 series (the first: 'A') are not in time order "
+                           "(line 6: '2' after '3'): they are read sorted by 't'"]
+    assert read_long(write(tmp_path / "q.csv", "id,t,y\nA,1,1\nA,2,2\n"), "id", "y",
+                     "t").notes == []
+    seq = read_sequence_csv(write(tmp_path / "c.csv", "id,t,x,label\na,1,1,p\na,0,0,p\n"),
+                            time_col="t")
+    assert seq.x[0][:, 0].tolist() == [0, 1]
+    assert seq.notes == ["the rows of sequence 'a' are not in time order (line 3: '0' after "
+                         "'1'): they are read sorted by 't'"]
+
+
+def test_excel_serial_dates_in_a_date_column_are_read_as_dates(tmp_path):
+    # a spreadsheet's date cells without a date format export as 44197, 44228, ...: read as
+    # numbers, monthly data (31, 28, 31 days apart) was refused for gaps, "28 steps apart"
+    p = write(tmp_path / "x.csv", "Date,Sales\n44197,1\n44228,2\n44256,3\n44287,4\n")
+    s = read_series(p, "Sales", time="Date")
+    assert s.time == ["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01"]
+    assert s.notes == ["the time column 'Date' holds whole numbers 44197..44287, as a "
+                       "spreadsheet writes date cells without a date format: read as Excel "
+                       "dates 2021-01-01..2021-04-01 (format the column as dates, yyyy-mm-dd, "
+                       "before exporting to leave no doubt)"]
+    panel = read_long(write(tmp_path / "p.csv", "id,Date,y\nA,44256,3\nA,44197,1\nB,44228,2\n"),
+                      "id", "y", "Date")
+    assert panel.series["A"].time == ["2021-01-01", "2021-03-01"]
+    assert "read as Excel dates 2021-01-01..2021-03-01" in panel.notes[0]
+    # numbers in a column not named as dates, or outside the range, stay numbers
+    assert read_series(write(tmp_path / "t.csv", "t,y\n44197,1\n44198,2\n"), "y",
+                       time="t").time == ["44197", "44198"]
+    assert read_series(write(tmp_path / "d.csv", "date,y\n1999,1\n2000,2\n"), "y",
+                       time="date").notes == []
+
+
+def test_counts_in_reader_messages_take_their_number(tmp_path):
+    # "1 missing value(s) (line(s) 3)", "the last 1 row(s) (line 4) have", "(1 such jump(s))"
+    p = write(tmp_path / "a.csv", "y\n1\n\n3\n")
+    with pytest.raises(SeriesError, match=r"has 1 missing value \(line 3\); pass --missing "
+                                          r"ffill or --missing interpolate to fill it,"):
+        read_series(p, "y")
+    assert read_series(p, "y", missing="ffill").notes == [
+        "column 'y': 1 missing value at line 3: carried the previous value forward"]
+    p = write(tmp_path / "b.csv", "t,y\n1,1\n2,\n3,\n4,4\n")
+    assert "2 missing values at lines 3, 4:" in read_series(p, "y", missing="ffill").notes[0]
+    p = write(tmp_path / "c.csv", "t,y\n1,1\n2,2\n3,\n")
+    with pytest.raises(SeriesError, match=r"the last row \(line 4\) has no value of 'y'"):
+        read_series(p, "y", observed_end=True)
+    p = write(tmp_path / "d.csv", "t,y\n1,1\n2,2\n4,4\n")
+    with pytest.raises(SeriesError, match=r"\(1 such jump\)"):
+        read_series(p, "y", time="t")
+
+
+def test_iso_times_of_several_widths_are_ordered_and_a_mix_of_formats_is_named(tmp_path):
+    # '2021-01-02' beside '2021-01-01 12:00' could not be ordered (ISO dates of one width
+    # only), so a row out of order or a time given twice went through unseen; a column
+    # mixing ISO dates with '03/01/2021' was taken in the file's order without a word
+    times = ["2021-01-02", "2021-01-01 12:00", "2021-01-03"]
+    p = write(tmp_path / "a.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    s = read_series(p, "y", time="t")
+    assert s.target.tolist() == [1, 0, 2] and "(line 3: '2021-01-01 12:00' after" in s.notes[0]
+    p = write(tmp_path / "b.csv", "t,y\n2021-01-01,1\n2021-01-01 00:00,2\n")
+    with pytest.raises(SeriesError, match=r"line 3: the time '2021-01-01' \(as '2021-01-01 "
+                                          r"00:00'\) occurs twice"):
+        read_series(p, "y", time="t")
+    note = ("the time column 't' cannot be ordered: '03/01/2021' (line 3) is not written like "
+            "'2021-01-01' (line 2); the rows are taken in the file's order, and neither their "
+            "order nor gaps in it are checked")
+    p = write(tmp_path / "c.csv", "t,y\n2021-01-01,1\n03/01/2021,2\n")
+    assert read_series(p, "y", time="t").notes == [note]
+    p = write(tmp_path / "d.csv", "id,t,y\nA,2021-01-01,1\nA,03/01/2021,2\nB,1,1\n")
+    assert read_long(p, "id", "y", "t").notes == [f"series 'A': {note}"]
+
+
+def test_a_title_above_the_header_is_named(tmp_path):
+    # a report's export with 'Monthly sales report' on line 1 took the title for the header:
+    # "line 3: 2 fields, but the header has 1", or "'units' is not in ...; its columns are:
+    # Monthly sales report, , "
+    from lstmlab.classify import read_sequence_csv
+
+    wanted = (r"line 4 \(date, units\) looks like the header, below a title \(line 1: 'Monthly "
+              r"sales report'\); a CSV file here starts with its header: delete the lines above")
+    p = write(tmp_path / "a.csv", "Monthly sales report\nPeriod: 2001\n\ndate,units\n2001-01,1\n")
+    with pytest.raises(SeriesError, match=wanted):
+        read_series(p, "units", time="date")
+    p = write(tmp_path / "b.csv", "Monthly sales report,,\n,,\ndate,units,\n2001-01,1,\n")
+    with pytest.raises(SeriesError, match=r"line 3 \(date, units\) looks like the header"):
+        read_series(p, "units")
+    p = write(tmp_path / "c.csv", "Trials\nid,x,label\na,1,p\n")
+    with pytest.raises(SeriesError, match=r"line 2 \(id, x, label\) looks like the header"):
+        read_sequence_csv(p)
+    # a one-column file is no title: its rows are numbers
+    assert read_series(write(tmp_path / "d.csv", "y\n1\n2\n"), "y").target.tolist() == [1, 2]
+
+
+def test_a_totals_row_in_the_time_column_is_named(tmp_path):
+    # 'Total,3' under monthly rows was read as one more step (the series ending in its own
+    # sum), the time column then taken in the file's order unchecked
+    p = write(tmp_path / "a.csv", "date,units\n2001-01,1\n2001-02,2\nTotal,3\n")
+    wanted = (r"line 4: the time column 'date' holds 'Total', which is not a time \(a report's "
+              r"totals row\?\); every row is one time step: remove that row")
+    with pytest.raises(SeriesError, match=wanted):
+        read_series(p, "units", time="date")
+    p = write(tmp_path / "p.csv", "id,t,y\nA,1,1\nA,2,2\nA,Sum,3\n")
+    with pytest.raises(SeriesError, match=r"series 'A', line 4: the time column 't' holds 'Sum'"):
+        read_long(p, "id", "y", "t")
+    # labels in a format without digits are no totals
+    p = write(tmp_path / "b.csv", "t,y\nmon,1\ntue,2\n")
+    assert read_series(p, "y", time="t").time == ["mon", "tue"]
+
+
+@pytest.mark.parametrize("times, apart", [
+    (["0", "2", "4", "8"], "2 steps apart"),  # said '2 one step apart'
+    (["2001-01", "2001-04", "2001-07", "2002-01"], "3 months apart"),  # said 'one month apart'
+    (["1", "2", "3", "5"], "one step apart"),
+])
+def test_a_gap_message_says_how_far_apart_the_other_rows_are(tmp_path, times, apart):
+    p = write(tmp_path / "a.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    with pytest.raises(SeriesError, match=f"where the other rows are {apart} \\(1 such jump\\)"):
+        read_series(p, "y", time="t")
+
+
+def test_a_gap_among_numbers_that_may_be_excel_dates_says_so(tmp_path):
+    # monthly Excel serial dates in a column not named 'date' read as steps 28..31 apart
+    p = write(tmp_path / "a.csv", "Month,y\n44197,1\n44228,2\n44256,3\n44287,4\n")
+    with pytest.raises(SeriesError, match=r"whole numbers 20000\.\.79999 may be a spreadsheet's "
+                                          r"dates without a date format"):
+        read_series(p, "y", time="Month")
+    p = write(tmp_path / "b.csv", "t,y\n1,1\n2,2\n4,4\n")
+    with pytest.raises(SeriesError) as err:
+        read_series(p, "y", time="t")
+    assert "spreadsheet" not in str(err.value)
+
+
+def test_a_file_without_a_header_says_so(tmp_path):
+    # '112\n118\n' or '2001-01,112\n...' gave "target column 'y' is not in ...; its columns
+    # are: 2001-01, 112", which does not say that the header is missing
+    for text in ("112\n118\n132\n", "2001-01,112\n2001-02,118\n"):
+        p = write(tmp_path / "a.csv", text)
+        with pytest.raises(SeriesError, match=r"its first line holds values, .* rather than "
+                                              r"names: the file looks to have no header"):
+            read_series(p, "y")
+    p = write(tmp_path / "b.csv", "target,0,1\na,1,2\n")  # numbers may be names
+    with pytest.raises(SeriesError) as err:
+        read_series(p, "y")
+    assert "no header" not in str(err.value)
+
+
+def test_a_local_clock_time_given_twice_names_daylight_saving_time(tmp_path):
+    # hourly local times repeat 02:00 where DST ends; "remove the duplicate" alone would
+    # have the user delete a real hour of data
+    times = ["2021-10-31 01:00", "2021-10-31 02:00", "2021-10-31 02:00", "2021-10-31 03:00"]
+    p = write(tmp_path / "a.csv", "t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    with pytest.raises(SeriesError, match=r"occurs twice \(lines 3 and 4; local clock times "
+                                          r"repeat an hour where daylight saving time ends: "
+                                          r"write them with their UTC offset"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "b.csv", "t,y\n2021-10-31,1\n2021-10-31,2\n")  # dates: no clock
+    with pytest.raises(SeriesError, match=r"occurs twice \(lines 2 and 3\); each time"):
+        read_series(p, "y", time="t")
+
+
+def test_step_counts_of_a_short_series_take_their_number(tmp_path):
+    # "the series has 1 steps", "the test part has 1 steps"
+    from lstmlab.forecast.windows import WindowError, chronological_split
+
+    with pytest.raises(WindowError, match="the series has 1 step, shorter than lookback"):
+        chronological_split(1, 1, 1)
+    with pytest.raises(WindowError, match=r"the test part has 1 step \(--test-fraction"):
+        chronological_split(10, 2, 2, val_fraction=0.0, test_fraction=0.1)
+
+
+def test_a_windows_1252_file_is_named_by_what_its_byte_reads_as(tmp_path):
+    # Excel's plain 'CSV' on Windows writes Windows-1252: 'Umsatz €' stopped with "byte 0x80
+    # ... (invalid start byte)", which does not say what the byte is or why it is there
+    p = tmp_path / "a.csv"
+    p.write_bytes("Datum,Umsatz \u20ac\n2021-01,5\n".encode("cp1252"))
+    with pytest.raises(SeriesError, match=r"byte 0x80 at byte offset 13 \(line 1\) \(invalid "
+                                          r"start byte\) \(it reads as '\u20ac' in Windows-1252"):
+        read_series(p, "Umsatz \u20ac")
+    p.write_bytes("y\n1\n2\u20ac".encode()[:-1])  # a UTF-8 file cut inside a character
+    with pytest.raises(SeriesError) as err:
+        read_series(p, "y")
+    assert "Windows-1252" not in str(err.value)

@@ -366,14 +366,20 @@ def test_cli_says_when_a_given_season_is_too_long_to_test_on_the_training_parts(
         tmp_path, one_blas_thread, capsys):
     # the same panel gives the same numbers with --season 40 as with none: no series'
     # training part (about 45 steps) holds the three seasons the test needs, which is said
-    series = {f"s{i}": 10 * (i + 1) * _seasonal(70, seed=i) for i in range(2)}
+    # (in the number of the series it concerns: '1 of 3 series has')
+    series = {f"s{i}": 10 * (i + 1) * _seasonal(n, seed=i) for i, n in enumerate((70, 70, 200))}
     p = write(tmp_path / "p.csv", _long_csv(series))
     argv = ["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
             "--lookback", "8", "--horizon", "4", "--epochs", "2", "--hidden", "4", "--quiet"]
     assert main(argv + ["--season", "40", "--out", str(tmp_path / "long")]) == 0
     err = capsys.readouterr().err
     assert "--season 40: the seasonality test needs three seasons (120 steps)" in err
-    assert "2 of 2 series have fewer ('s0', 's1', at most " in err
+    assert "2 of 3 series have fewer ('s0', 's1', at most " in err
+    series = {"s0": series["s0"], "s2": series["s2"]}
+    p = write(tmp_path / "q.csv", _long_csv(series))
+    argv[2] = str(p)
+    assert main(argv + ["--season", "40", "--out", str(tmp_path / "one")]) == 0
+    assert "1 of 2 series has fewer ('s0', at most " in capsys.readouterr().err
     assert main(argv + ["--season", "4", "--out", str(tmp_path / "four")]) == 0
     assert "seasonality test needs" not in capsys.readouterr().err
 
@@ -417,8 +423,8 @@ def test_global_predict_refuses_a_series_ending_in_rows_without_a_value(tmp_path
     p = tmp_path / "p.csv"
     p.write_text("id,t,y\nA,1,5\nA,2,6\nA,3,\nB,1,7\nB,2,8\n")
     assert read_long(p, "id", "y", "t", "ffill").series["A"].target.tolist() == [5, 6, 6]
-    with pytest.raises(SeriesError, match=r"series 'A': the last 1 row\(s\) \(line 4\) have "
-                                          r"no value of 'y'"):
+    with pytest.raises(SeriesError, match=r"series 'A': the last row \(line 4\) has no value "
+                                          r"of 'y'"):
         read_long(p, "id", "y", "t", "ffill", observed_end=True)
 
 
@@ -572,3 +578,23 @@ def test_files_of_the_users_own_in_out_are_kept_without_force(tmp_path, capsys, 
     assert (out / "report.json").read_text() == '{"my": "notes"}'
     assert main(argv + ["--force"]) == 0
     assert "source" in json.loads((out / "report.json").read_text())
+
+
+def test_predict_says_what_reading_the_panel_filled_or_sorted(tmp_path, one_blas_thread,
+                                                              capsys):
+    # forecast predict on a long-format file filled missing values (--missing interpolate)
+    # without a word, where forecast train printed them
+    panel = _panel(n=40)
+    gf = _train(panel, epochs=1)
+    gf.save(tmp_path / "m.ckpt", extra={"id": "id", "time": "t", "value": "y"})
+    rows = [f"{name},{t},{'' if (name, t) == ('s1', 20) else repr(float(v))}"
+            for name, s in panel.series.items() for t, v in enumerate(s.target)]
+    rows[0], rows[1] = rows[1], rows[0]
+    write(tmp_path / "p.csv", "id,t,y\n" + "\n".join(rows) + "\n")
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(tmp_path / "m.ckpt"), str(tmp_path / "p.csv"),
+                 "--missing", "interpolate"]) == 0
+    err = capsys.readouterr().err
+    assert ("the rows of series 's0' are not in time order (line 3: '0' after '1'): they are "
+            "read sorted by 't'") in err
+    assert "series 's1': column 'y': 1 missing value at line 62: interpolated" in err

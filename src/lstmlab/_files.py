@@ -86,6 +86,21 @@ def _refuse_other_unicode(head: bytes, shown: str, error: type[Exception]) -> No
                         f"expected UTF-8: re-save the file as UTF-8")
 
 
+def _as_cp1252(bad: bytes, exc: UnicodeDecodeError) -> str:
+    """What the byte ``bad`` that is not UTF-8 reads as in Windows-1252 (the encoding of a
+    plain 'CSV' saved by Excel on Windows, and of most Latin-1 text), as a hint naming the
+    file's likely encoding; nothing for a file cut inside a character (its last bytes
+    begin a UTF-8 character that the cut left unfinished)."""
+    if exc.reason == "unexpected end of data":
+        return ""
+    try:
+        char = bad.decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: no character there
+        return ""
+    return (f" (it reads as {char!r} in Windows-1252, the encoding of Excel's plain 'CSV' "
+            f"on Windows: the file looks written in it)")
+
+
 def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = None) -> str:
     """The UTF-8 text of the regular file ``path``, read in chunks; a leading byte-order mark
     is dropped, and with ``max_chars`` the text is cut to that many characters and reading
@@ -122,8 +137,8 @@ def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = N
                 line = lines + chunk.count(b"\n", 0, max(at, 0)) + 1
                 bad = (decoder.getstate()[0] + chunk)[exc.start:exc.start + 1]
                 raise error(f"{shown} is not valid UTF-8: byte 0x{bad.hex()} at byte offset "
-                            f"{offset + at} (line {line}) ({exc.reason}); re-save the file "
-                            f"as UTF-8") from None
+                            f"{offset + at} (line {line}) ({exc.reason}){_as_cp1252(bad, exc)}; "
+                            f"re-save the file as UTF-8") from None
             if not chunk:
                 break
             parts.append(text)

@@ -192,9 +192,10 @@ def _predictions_csv(model, data, proba) -> str:
 
 
 def _print_evaluation(model, res: dict, what: str, file=None) -> None:
+    from ..forecast.data import counted
     from .model import format_confusion
 
-    print(f"{what}: accuracy {res['accuracy']:.4f} on {res['n']} sequences "
+    print(f"{what}: accuracy {res['accuracy']:.4f} on {counted(res['n'], 'sequence')} "
           f"(majority-class baseline {res['majority_accuracy']:.4f})", file=file)
     print(format_confusion(res["confusion"], model.classes), file=file)
 
@@ -324,7 +325,7 @@ def cmd_classify_train(args) -> int:
     if args.test:
         test = read_sequences(args.test, **opts)
     for note in data.notes + (test.notes if test else []):
-        print(f"missing values: {note}", file=sys.stderr)
+        print(note, file=sys.stderr)
     check_feature_range(data)
     if len(set(data.labels)) < 2:
         raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "
@@ -428,13 +429,16 @@ def cmd_classify_train(args) -> int:
 
 def _train_final(args, data, test, train, chosen: dict, rng, stop):
     """The model on the whole training set with the chosen settings, its epochs logged."""
+    from ..forecast.data import counted
+
     lengths = data.lengths
     shape = (f"filters {','.join(map(str, args.filters))}, LSTM {args.hidden}"
              + (" bidirectional" if args.bidirectional else "") if args.model == "lstm-fcn"
              else f"filters {','.join(map(str, args.filters))}, no LSTM branch"
              if args.model == "fcn" else f"{args.layers}x{args.hidden}, readout {args.readout}")
     print(f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
-          f"{data.num_features} feature(s)), {len(set(data.labels))} classes; testing on "
+          f"{counted(data.num_features, 'feature')}), {len(set(data.labels))} classes; "
+          f"testing on "
           f"{len(test)}; {args.model.upper()} {shape}"
           + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
     progress = _Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
@@ -522,6 +526,7 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
 
 
 def cmd_classify_predict(args) -> int:
+    from ..forecast.data import counted
     from ..training.checkpoint import atomic_write_text
     from .data import read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range
@@ -537,6 +542,8 @@ def cmd_classify_predict(args) -> int:
     model = SequenceClassifier.load(args.checkpoint)
     data = read_sequences(path, require_labels=False,
                           **_csv_options(args, model.meta.get("csv_options")))
+    for note in data.notes:
+        print(note, file=sys.stderr)
     check_feature_range(data, spread=False)
     proba = model.predict_proba(data)
     text = _predictions_csv(model, data, proba)
@@ -553,7 +560,8 @@ def cmd_classify_predict(args) -> int:
                               file=sys.stdout if args.out else sys.stderr)
         else:  # an accuracy over the classes the model has would hide these sequences
             n = sum(lab not in known for lab in data.labels)
-            print(f"no accuracy: {n} of {len(data)} sequences have labels the model was not "
+            print(f"no accuracy: {n} of {counted(len(data), 'sequence')} "
+                  f"{'has' if n == 1 else 'have'} labels the model was not "
                   f"trained on ({', '.join(map(repr, unseen))}; its classes: "
                   f"{', '.join(model.classes)})", file=sys.stderr)
     return 0

@@ -11,7 +11,8 @@ time-order column, feature columns and a label column::
     b,0,...
 
 Rows are grouped by id (in order of first appearance) and sorted by the time column within a
-sequence (numbers, date-times with a UTC offset, or ISO dates of one width); a repeated time
+sequence (numbers, date-times with a UTC offset, or ISO dates and date-times; a note names where
+a sequence's rows first went back, as the forecasting readers do); a repeated time
 inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
 by line and column) and missing values (under ``missing="refuse"``) are errors.
 Missing-value tokens (``NA``, ``?``, ...) apply to the feature columns only: a label is read
@@ -44,7 +45,8 @@ import numpy as np
 from .._files import is_left_beside_data, read_utf8
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
-                             read_csv_table, time_order_key, time_order_problem)
+                             read_csv_table, repeated_names, time_order, time_order_key,
+                             unsorted_note)
 
 
 class SequenceDataError(SeriesError):
@@ -199,6 +201,10 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         if not i_f:
             raise SequenceDataError(f"{where} has no feature columns besides id/time/label "
                                     f"({', '.join(header)})")
+        dupes = repeated_names([header[i] for i in i_f])
+        if dupes:
+            raise SequenceDataError(f"{where}: the header names {dupes} more than once; "
+                                    f"rename them, or choose the features with --features")
     names = [header[i] for i in i_f]
     values = np.column_stack([_feature_column(rows, i, lines, header, path, bool(features))
                               for i in i_f])  # (rows, D) with NaN where missing
@@ -211,6 +217,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         groups.setdefault(r[i_id], []).append(k)
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
     unlabelled = []  # where a label is missing, when labels are optional
+    unsorted: list[tuple[str, str]] = []  # (sequence, where its rows first go back in time)
     for sid, ks in groups.items():
         if i_t is not None:
             times = [rows[k][i_t] for k in ks]
@@ -223,12 +230,15 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                 shown = f"{times[0]!r}" + ("" if other is None else f", {other!r}")
                 raise SequenceDataError(
                     f"{where}, sequence {sid!r}: the time column {time_col!r} cannot be "
-                    f"ordered ({shown}: not numbers, nor ISO dates of one width); "
+                    f"ordered ({shown}: not numbers, nor ISO dates); "
                     f"use numbers or ISO dates, or leave out --time to keep the row order")
-            ks = [ks[j] for j in sorted(range(len(ks)), key=lambda j: keys[j])]
-            problem = time_order_problem([rows[k][i_t] for k in ks], [lines[k] for k in ks])
-            if problem and "repeats" in problem:
-                raise SequenceDataError(f"{where}, sequence {sid!r}: {problem}")
+            order, back, repeat = time_order(times, [lines[k] for k in ks])
+            if repeat:
+                raise SequenceDataError(f"{where}, sequence {sid!r}, {repeat}; each time step "
+                                        f"needs one row: remove the duplicate")
+            if back:
+                unsorted.append((sid, back))
+                ks = [ks[j] for j in order]
         seq_lines = [lines[k] for k in ks]
         seq = values[ks].copy()  # (T_i, D)
         for j, name in enumerate(names):
@@ -255,6 +265,11 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             labels.append(label)
         xs.append(seq)
         ids.append(sid)
+    if unsorted:
+        sid, back = unsorted[0]
+        what = (f"the rows of sequence {sid!r}" if len(unsorted) == 1 else
+                f"the rows of {len(unsorted)} sequences (the first: {sid!r})")
+        notes.insert(0, unsorted_note(back, time_col, what))
     return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
 
 

@@ -377,7 +377,7 @@ def cmd_forecast_train(args) -> int:
         preset = DEFAULTS
     chosen = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in preset.items()}
     for note in series.notes:
-        print(f"missing values: {note}", file=sys.stderr)
+        print(note, file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
                             test_fraction=args.test_fraction, quantiles=args.quantiles, **chosen)
     given = {k for k in CHOSEN if getattr(args, k) is not None}
@@ -512,7 +512,7 @@ def cmd_forecast_predict(args) -> int:
     series = read_series(args.csv, target, features, meta.get("time"), args.missing,
                          fc.config.lookback, observed_end=True)
     for note in series.notes:
-        print(f"missing values: {note}", file=sys.stderr)
+        print(note, file=sys.stderr)
     check_series_range(series)
     if fc.config.transform == "log":
         check_log_inputs(series, fc.config.lookback, f"{args.csv}, ")

@@ -22,7 +22,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -88,7 +88,10 @@ def read_csv_table(path, empty_rows: bool = False
     Blank lines carry nothing, except with ``empty_rows``: between two data rows, a row of
     empty cells as a spreadsheet writes it (separators alone, ``,,``, or in a one-column
     file an empty line) is kept as a row of empty cells, for a table read by position,
-    where it is a time step with its values missing."""
+    where it is a time step with its values missing. An empty line in a file of several
+    columns is skipped even then (a spreadsheet writes an empty row as its separators), and
+    a long-format table, whose every row names its series, skips both: such a row names
+    none."""
     path = Path(path)
     text = read_utf8(path, "CSV file", SeriesError)
     if not text.strip():
@@ -98,6 +101,7 @@ def read_csv_table(path, empty_rows: bool = False
     # (as in every spreadsheet), rather than being read as part of the name '"units"'.
     reader = csv.reader(text.splitlines(), skipinitialspace=True)
     header: list[str] | None = None
+    titles: list | None = None  # see _title_lines
     rows, lines = [], []
     empty: list[int] = []  # lines of the empty rows since the last data row
     for row in _rows(reader, path):
@@ -109,13 +113,11 @@ def read_csv_table(path, empty_rows: bool = False
         row = [c.strip() for c in row]
         row[0] = row[0].removeprefix("\ufeff")  # a byte-order mark: files joined into one
         if header is None:
-            header, header_line = row, line
-            # Unnamed columns may repeat: a spreadsheet's export ends every line with a comma
-            # per empty column it once had, and a column without a name cannot be asked for.
-            dupes = sorted(c for c, n in Counter(header).items() if n > 1 and c)
-            if dupes:
-                raise SeriesError(f"CSV file {str(path)!r}: the header names {dupes} more than once")
+            header, header_line = row, line  # a name may repeat: see column_index
+            titles = _title_lines([], row, line, path)  # the lines so far, while titles
             continue
+        if titles is not None:
+            titles = _title_lines(titles, row, line, path)
         if row == header and not all(_is_number(c) for c in row):  # a headerless file's
             # first row may well come again; a repeated header of names is files joined
             raise SeriesError(f"CSV file {str(path)!r}, line {line} repeats the header (line "
@@ -139,6 +141,24 @@ def read_csv_table(path, empty_rows: bool = False
         raise SeriesError(f"CSV file {str(path)!r} has a header ({', '.join(header)}) but no "
                           f"data rows")
     return header, rows, lines
+
+
+def _title_lines(titles: list, row: list[str], line: int, path) -> list | None:
+    """The lines read so far, with ``row``, while each holds one cell of text (a title, as
+    a spreadsheet report writes above its table); None once one does not. A row of two or
+    more cells of text below such lines is the header they push down: an error says so,
+    since taking the title for the header names every column wrongly. A line holding
+    another separator is no title (see ``_other_separator``)."""
+    named = [c for c in row if c]
+    if len(named) == 1 and not _is_number(named[0]) and not _other_separator(named):
+        return titles + [(line, row)]
+    if not titles or len(named) < 2 or any(_is_number(c) for c in named):
+        return None
+    first, cells = titles[0]
+    raise SeriesError(f"CSV file {str(path)!r}, line {line} ({', '.join(named)}) looks like the "
+                      f"header, below a title (line {first}: {next(c for c in cells if c)!r}); "
+                      f"a CSV file here starts with its header: delete the "
+                      f"{'line' if len(titles) == 1 else 'lines'} above it")
 
 
 def _without_sep_line(text: str, path) -> str:
@@ -182,16 +202,35 @@ def _other_separator(header: list[str]) -> str | None:
     return next((sep for sep in ("\t", ";", "|") if len(header) == 1 and sep in header[0]), None)
 
 
+def repeated_names(header: list[str]) -> list[str]:
+    """The names ``header`` gives to more than one column, unnamed columns aside (a
+    spreadsheet's export ends every line with a comma per empty column it once had)."""
+    return sorted(c for c, n in Counter(header).items() if n > 1 and c)
+
+
 def column_index(header: list[str], name: str, path, what: str = "column") -> int:
-    """Index of ``name`` in ``header``; a clear error listing the columns if absent."""
+    """Index of ``name`` in ``header``; a clear error listing the columns if absent, or
+    naming them if the header gives ``name`` to several (which one is meant, only the user
+    knows). Other columns may share a name: an export's columns not asked for are no
+    concern of the reader."""
     if name in header:
-        return header.index(name)
+        at = [i for i, h in enumerate(header) if h == name]
+        if len(at) > 1:
+            raise SeriesError(f"{what} {name!r}: CSV file {str(path)!r} has {len(at)} columns "
+                              f"of that name (columns {', '.join(str(i + 1) for i in at)}); "
+                              f"rename all but one of them in the header")
+        return at[0]
     close = [h for h in header if h.lower() == name.lower()]
     hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
     other = _other_separator(header)
     if other and not close:  # one column holding the names: another separator
         hint = (f" (the header is one column holding {other!r}: the file looks separated by "
                 f"{other!r}, and a CSV file here is separated by commas)")
+    named = [h for h in header if h]
+    if named and all(_is_number(h) or _YEAR_FIRST.fullmatch(h) for h in named):
+        hint = (f" (its first line holds values, {named[0]!r}, rather than names: the file "
+                f"looks to have no header; a CSV file here starts with a line naming its "
+                f"columns)")
     raise SeriesError(f"{what} {name!r} is not in {str(path)!r}{hint}; its columns are: "
                       f"{', '.join(header)}")
 
@@ -218,20 +257,33 @@ def parse_numeric_column(cells: list[str], lines: list[int], column: str, path) 
 
 def _number_hint(cell: str) -> str:
     """What a spreadsheet's export most likely made of a number ``cell`` that does not read
-    as one: a thousands separator or decimal comma, an error value, a typographic minus, a
-    dash (zero in an accounting format, or a missing value: only its writer knows which)."""
+    as one: a thousands separator (a comma; a space, a no-break space or an apostrophe, as
+    French or Swiss formats write it) or decimal comma, an error value, a typographic minus,
+    a dash (zero in an accounting format, or a missing value: only its writer knows which),
+    a number in a percent, currency or accounting format."""
     if not cell.strip("-\u2013\u2014"):
         return (" (a dash: a spreadsheet writes it for zero, some exports for a missing value; "
                 "write 0, or leave the cell empty to mark it missing)")
     if cell.startswith("#"):
         return (" (a spreadsheet's error value; leave the cell empty, or write NA, to mark it "
                 "missing)")
-    if "," in cell:
+    if "," in cell or _is_number(re.sub(r"(?<=\d)[ \u00a0\u202f'](?=\d)", "", cell)):
         return (" (a thousands separator or a decimal comma: numbers here are written with a "
                 "decimal point and no separators, 1234.5)")
+    if cell.endswith("%") and _is_number(cell[:-1]):
+        return " (a percentage: write the number alone, 0.05 for 5%, or 5 in a column of percents)"
+    if _is_number(cell.strip("$\u20ac\u00a3\u00a5 \u00a0")):
+        return " (a currency sign: write the amount alone, 5.00)"
+    if cell.startswith("(") and cell.endswith(")") and _is_number(cell[1:-1]):
+        return f" (an accounting format's negative number: write -{cell[1:-1]})"
     if "\u2212" in cell:
         return " (it holds the minus sign '\u2212'; write the hyphen-minus '-')"
     return ""
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and ``word`` in the number ``n`` takes: '1 row', '3 rows', '2 series'."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
@@ -244,21 +296,24 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     if n == 0:
         return values, None
     at = [int(lines[i]) for i in np.flatnonzero(miss)]
-    shown = ", ".join(str(a) for a in at[:8]) + (" ..." if n > 8 else "")
+    shown = ("line " if n == 1 else "lines ") + ", ".join(str(a) for a in at[:8]) + (
+        " ..." if n > 8 else "")
     if n == len(values):
         raise SeriesError(f"{where}: column {column!r} has no values at all (all {n} missing)")
     if policy == "refuse":
-        raise SeriesError(f"{where}: column {column!r} has {n} missing value(s) (line(s) "
-                          f"{shown}); pass --missing ffill or --missing interpolate to fill "
-                          f"them, or fix the file")
+        raise SeriesError(f"{where}: column {column!r} has {counted(n, 'missing value')} "
+                          f"({shown}); pass --missing ffill or --missing interpolate to fill "
+                          f"{'it' if n == 1 else 'them'}, or fix the file")
     out = values.copy()
     idx = np.arange(len(values))
     if policy == "ffill":
         if miss[0]:
             first = int(np.flatnonzero(~miss)[0])
-            raise SeriesError(f"{where}: column {column!r} starts with {first} missing value(s) "
-                              f"(line {at[0]}): there is nothing to carry forward; drop those "
-                              f"rows or use --missing interpolate")
+            raise SeriesError(f"{where}: column {column!r} starts with "
+                              f"{counted(first, 'missing value')} (line {at[0]}): there is "
+                              f"nothing to carry forward; drop "
+                              f"{'that row' if first == 1 else 'those rows'} or use --missing "
+                              f"interpolate")
         last_seen = np.maximum.accumulate(np.where(miss, 0, idx))  # (N,) index of last value
         out = values[last_seen]
         how = "carried the previous value forward"
@@ -269,7 +324,7 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
         how = "interpolated linearly"
         if miss[0] or miss[-1]:
             how += " (gaps at the ends take the nearest value)"
-    return out, f"column {column!r}: {n} missing value(s) at line(s) {shown}: {how}"
+    return out, f"column {column!r}: {counted(n, 'missing value')} at {shown}: {how}"
 
 
 # A label that starts with a four-digit year, then anything but a digit: ISO 8601 dates and
@@ -281,12 +336,20 @@ _YEAR_FIRST = re.compile(r"\d{4}(?:\D.*)?", re.DOTALL)
 def empty_time_problem(labels: list[str], lines: list[int], column: str) -> str | None:
     """A message naming the first row whose time cell is empty: one such cell leaves the
     column without an order (every check of it is skipped, the file's order taken instead),
-    and the time of that row unknown."""
+    and the time of that row unknown. Among numbers or ISO dates, a label without a digit
+    ('Total', 'Sum') is named too: a spreadsheet report's totals row, which, read as one
+    more step, would end the series with its sum."""
     i = next((i for i, t in enumerate(labels) if not t), None)
+    if i is not None:
+        return (f"line {lines[i]}: the time column {column!r} is empty; every row needs its "
+                f"time (or leave out --time to take the rows in the file's order)")
+    if not any(_is_number(t) or _YEAR_FIRST.fullmatch(t) for t in labels):
+        return None
+    i = next((i for i, t in enumerate(labels) if not any(c.isdigit() for c in t)), None)
     if i is None:
         return None
-    return (f"line {lines[i]}: the time column {column!r} is empty; every row needs its time "
-            f"(or leave out --time to take the rows in the file's order)")
+    return (f"line {lines[i]}: the time column {column!r} holds {labels[i]!r}, which is not a "
+            f"time (a report's totals row?); every row is one time step: remove that row")
 
 
 # An ISO 8601 date-time with a UTC offset ('2021-10-31T02:30:00+02:00', '...Z'): as text,
@@ -296,10 +359,16 @@ _ZONED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
                     r"(?:Z|[+-]\d{2}(?::?\d{2})?)")
 
 
+# A time of day in a date-time label ('2021-10-31 02:00', '...T02:00:00').
+_CLOCK = re.compile(r"\d[T ]\d{1,2}:\d{2}")
+
+
 def time_order_key(labels: list[str]) -> list | None:
     """Sort keys for time labels: numbers, date-times with a UTC offset (by the instant they
-    name), or ISO dates of one width (year first, so they sort correctly as text); None for
-    labels that cannot be ordered ('t2' before 't10', 'Feb 2000' before 'Jan 2000' as text)."""
+    name), ISO dates of one width (year first, so they sort correctly as text), or ISO dates
+    and date-times without an offset ('2021-01-03' beside '2021-01-03 06:00', by the time
+    they name); None for labels that cannot be ordered ('t2' before 't10', 'Feb 2000' before
+    'Jan 2000' as text, a time with an offset beside one without)."""
     try:
         return [float(t) for t in labels]
     except ValueError:
@@ -309,30 +378,115 @@ def time_order_key(labels: list[str]) -> list | None:
             return [datetime.fromisoformat(t).timestamp() for t in labels]
         except ValueError:  # a month 13, a 25th hour: not a time
             return None
-    if len({len(t) for t in labels}) == 1 and all(_YEAR_FIRST.fullmatch(t) for t in labels):
+    if not all(_YEAR_FIRST.fullmatch(t) for t in labels):
+        return None
+    if len({len(t) for t in labels}) == 1:
         return labels
-    return None
+    try:
+        stamps = [datetime.fromisoformat(t) for t in labels]
+    except ValueError:
+        return None
+    return stamps if all(t.tzinfo is None for t in stamps) else None
 
 
-def time_order_problem(labels: list[str], lines: list[int]) -> str | None:
-    """A message if the time column is not strictly increasing (numbers or ISO-like dates),
-    or, in a format that cannot be ordered ('03/04/2021'), if a label occurs twice: the row
-    order is taken as given there, but one time in two rows is a duplicate in any format."""
+def mixed_time_note(labels: list[str], lines: list[int], column: str) -> str | None:
+    """A note when the time labels cannot be ordered because they are not written alike
+    and some are ISO dates ('2021-01-01' beside '03/01/2021', as a spreadsheet writes cells
+    it took for dates of its locale; a time with a UTC offset beside one without): the rows
+    are then taken in the file's order, their order and gaps unchecked, which a file of
+    ISO dates otherwise has checked."""
+    if not any(_YEAR_FIRST.fullmatch(t) for t in labels) or time_order_key(labels) is not None:
+        return None
+    shape = [re.sub(r"\d", "0", t) for t in labels]
+    i = next((i for i, s in enumerate(shape) if s != shape[0]), None)
+    if i is None:
+        return None
+    return (f"the time column {column!r} cannot be ordered: {labels[i]!r} (line {lines[i]}) "
+            f"is not written like {labels[0]!r} (line {lines[0]}); the rows are taken in the "
+            f"file's order, and neither their order nor gaps in it are checked")
+
+
+def time_order(labels: list[str], lines: list[int]
+               ) -> tuple[list[int], str | None, str | None]:
+    """``(order, back, repeat)`` of the rows with time ``labels``: the row indices in time
+    order; where the file's order first goes back in time (``"line 4: '2' after '3'"``), or
+    None; the first time that occurs twice, or None (a clock time without a UTC offset says
+    that the end of daylight saving time repeats an hour of local time).
+
+    Labels that can be ordered (see ``time_order_key``) are sorted, keeping the file's order
+    among equal times; labels in a format that cannot be ordered ('03/04/2021') keep the
+    file's order. Times are compared as they are ordered, so '1' and '1.0' are one time; a
+    time in two rows is a duplicate in any format."""
     keys = time_order_key(labels)
-    if keys is None:
-        first: dict[str, int] = {}
-        for label, line in zip(labels, lines):
-            if label in first:
-                return (f"line {line}: the time {label!r} occurs twice (lines {first[label]} "
-                        f"and {line}); each time needs one row: remove the duplicate")
-            first[label] = line
-        return None  # a format we cannot order; the user's row order is taken as given
-    for i in range(1, len(keys)):
-        if not keys[i] > keys[i - 1]:
-            what = "repeats" if keys[i] == keys[i - 1] else "goes back in time"
-            return (f"line {lines[i]}: the time column {what} ({labels[i - 1]!r} then "
-                    f"{labels[i]!r}); sort the file by time (and remove duplicates)")
-    return None
+    order = list(range(len(labels)))
+    back = None
+    if keys is not None:
+        order.sort(key=keys.__getitem__)
+        i = next((i for i in range(1, len(keys)) if keys[i] < keys[i - 1]), None)
+        if i is not None:
+            back = f"line {lines[i]}: {labels[i]!r} after {labels[i - 1]!r}"
+    first: dict = {}
+    for i in order:
+        k = labels[i] if keys is None else keys[i]
+        if k in first:
+            j = first[k]
+            same = (repr(labels[i]) if labels[i] == labels[j] else
+                    f"{labels[j]!r} (as {labels[i]!r})")
+            dst = ("; local clock times repeat an hour where daylight saving time ends: "
+                   "write them with their UTC offset, 2021-10-31T02:00+01:00"
+                   if _CLOCK.search(labels[i]) and not _ZONED.fullmatch(labels[i]) else "")
+            return order, back, (f"line {lines[i]}: the time {same} occurs twice (lines "
+                                 f"{lines[j]} and {lines[i]}{dst})")
+        first[k] = i
+    return order, back, None
+
+
+def checked_time_order(labels: list[str], lines: list[int], column: str, where: str,
+                       repeated: str) -> tuple[list[int], str | None, str | None]:
+    """``(order, back, note)`` of a series' time labels as ``time_order`` finds them, with
+    ``mixed_time_note``'s note; an empty or totals cell (``empty_time_problem``) or a time
+    given twice (followed by ``repeated``, what to do) is a SeriesError naming ``where``."""
+    problem = empty_time_problem(labels, lines, column)
+    if problem:
+        raise SeriesError(f"{where}, {problem}")
+    order, back, repeat = time_order(labels, lines)
+    if repeat:
+        raise SeriesError(f"{where}, {repeat}; {repeated}")
+    return order, back, mixed_time_note(labels, lines, column)
+
+
+def unsorted_note(back: str, column: str, what: str = "the rows") -> str:
+    """The note a reader leaves when it sorts rows by time: where their order went back."""
+    return f"{what} are not in time order ({back}): they are read sorted by {column!r}"
+
+
+# Excel writes a date cell without a date format as its serial number: days since
+# 1899-12-30 (the 1900 date system, past its phantom 1900-02-29). Whole numbers from 20000
+# (1954-10-03) to 80000 (2119-01-10) in a column whose name says date are taken for them.
+_EXCEL_EPOCH = date(1899, 12, 30)
+_EXCEL_DAYS = (20_000, 80_000)
+
+
+def excel_dates(labels: list[str], column: str) -> tuple[list[str], str | None]:
+    """``(labels, note)``: time labels that are Excel serial dates (see ``_EXCEL_DAYS``; the
+    column's name holds 'date') as ISO dates, with a note saying so; other labels as they
+    are, and no note. Read as numbers they pass for steps: monthly data (31, 28, 31 days
+    apart) reads as a column with gaps, and forecasts go on from the last number."""
+    if "date" not in column.lower():
+        return labels, None
+    try:
+        days = [float(t) for t in labels]
+    except ValueError:
+        return labels, None
+    if not all(d.is_integer() and _EXCEL_DAYS[0] <= d < _EXCEL_DAYS[1] for d in days):
+        return labels, None
+    dates = [(_EXCEL_EPOCH + timedelta(days=int(d))).isoformat() for d in days]
+    lo, hi = int(min(days)), int(max(days))
+    note = (f"the time column {column!r} holds whole numbers {lo}..{hi}, as a spreadsheet "
+            f"writes date cells without a date format: read as Excel dates "
+            f"{_EXCEL_EPOCH + timedelta(days=lo)}..{_EXCEL_EPOCH + timedelta(days=hi)} (format "
+            f"the column as dates, yyyy-mm-dd, before exporting to leave no doubt)")
+    return dates, note
 
 
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
@@ -368,16 +522,20 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
     diffs = np.diff(steps)
     step = int(diffs.min())
     wrong = np.flatnonzero(diffs != step)
-    if step <= 0 or not len(wrong):  # an order problem is time_order_problem's
+    if step <= 0 or not len(wrong):  # labels out of order are time_order's to sort
         return None
     i = int(wrong[0])
-    every = f"{step} " if unit == "step" and step > 1 else ""
+    apart = f"one {unit}" if step == 1 else counted(step, unit)
+    excel = unit == "step" and all(_EXCEL_DAYS[0] <= t < _EXCEL_DAYS[1] for t in steps)
     return (f"line {lines[i + 1]}: the time column jumps from {labels[i]!r} to "
-            f"{labels[i + 1]!r}, where the other rows are {every}one {unit} apart "
-            f"({len(wrong)} such jump(s)); the model would read the rows on both sides as "
-            f"neighbours: add the missing times as rows with an empty value and pass --missing "
-            f"interpolate (or ffill); forecast train without --time takes the rows as "
-            f"consecutive")
+            f"{labels[i + 1]!r}, where the other rows are {apart} apart "
+            f"({counted(len(wrong), 'such jump')}); the model would read the rows on both "
+            f"sides as neighbours: add the missing times as rows with an empty value and pass "
+            f"--missing interpolate (or ffill); forecast train without --time takes the rows "
+            f"as consecutive" + (
+                f" (whole numbers {_EXCEL_DAYS[0]}..{_EXCEL_DAYS[1] - 1} may be a spreadsheet's "
+                f"dates without a date format: format the column as dates before exporting, "
+                f"or name it 'date' to have them read as dates)" if excel else ""))
 
 
 def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
@@ -388,7 +546,9 @@ def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
     n = len(raw) - 1 - int(seen[-1]) if len(seen) else 0  # all missing: fill_missing says so
     if n:
         at = f"line {lines[-1]}" if n == 1 else f"lines {lines[-n]}..{lines[-1]}"
-        raise SeriesError(f"{where}: the last {n} row(s) ({at}) have no value of {column!r}; a "
+        rows = "row" if n == 1 else f"{n} rows"
+        raise SeriesError(f"{where}: the last {rows} ({at}) {'has' if n == 1 else 'have'} no "
+                          f"value of {column!r}; a "
                           f"forecast starts after the last row, so leave the times to forecast "
                           f"out of the file (filling them, as --missing would, would forecast "
                           f"from made-up values)")
@@ -398,6 +558,9 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
                 missing: str = "refuse", gap_rows: int | None = None,
                 observed_end: bool = False) -> TimeSeries:
     """Read a forecasting table: ``target`` (and ``features``) as numbers, ``time`` as labels.
+    Rows out of time order are sorted by ``time`` (see ``time_order``), and a note says where
+    the file's order first went back: a file written newest first is read as meant, and a
+    row pasted in the wrong place is named rather than passed over.
     A gap in the time column is an error among the last ``gap_rows`` rows (None: all of them;
     a forecast reads the last lookback rows only, so an old gap does not stop it). With
     ``observed_end`` (a forecast from the file's end) rows without a target at the end are
@@ -416,8 +579,23 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     cols = [column_index(header, target, path, "target column")]
     cols += [column_index(header, f, path, "feature column") for f in features]
     where = str(path)
-    values = np.empty((len(rows), len(names)), np.float64)  # (N, D)
     notes = []
+    labels = None
+    if time is not None:
+        ti = column_index(header, time, path, "time column")
+        labels, note = excel_dates([r[ti] for r in rows], time)
+        notes += [note] if note else []
+        order, back, note = checked_time_order(labels, lines, time, where,
+                                               "each time needs one row: remove the duplicate")
+        notes += [note] if note else []
+        if back:
+            rows, lines, labels = ([a[i] for i in order] for a in (rows, lines, labels))
+            notes.append(unsorted_note(back, time))
+        tail = -gap_rows if gap_rows else 0
+        problem = time_gap_problem(labels[tail:], lines[tail:])
+        if problem:
+            raise SeriesError(f"{where}, {problem}")
+    values = np.empty((len(rows), len(names)), np.float64)  # (N, D)
     for j, (name, c) in enumerate(zip(names, cols)):
         raw = parse_numeric_column([r[c] for r in rows], lines, name, path)
         if observed_end and j == 0:
@@ -425,15 +603,6 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         values[:, j], note = fill_missing(raw, missing, name, lines, where)
         if note:
             notes.append(note)
-    labels = None
-    if time is not None:
-        ti = column_index(header, time, path, "time column")
-        labels = [r[ti] for r in rows]
-        tail = -gap_rows if gap_rows else 0
-        problem = (empty_time_problem(labels, lines, time) or time_order_problem(labels, lines)
-                   or time_gap_problem(labels[tail:], lines[tail:]))
-        if problem:
-            raise SeriesError(f"{where}, {problem}")
     return TimeSeries(values, names, labels, where, np.asarray(lines), notes)
 
 

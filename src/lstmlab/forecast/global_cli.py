@@ -21,6 +21,16 @@ NOT_GLOBAL = {
 }
 
 
+def print_notes(panel) -> None:
+    """What reading ``panel`` assumed or filled (sorted rows, filled values), on stderr: the
+    forecasts stand on it, at training and at prediction alike."""
+    for note in panel.notes:
+        print(note, file=sys.stderr)
+    for name, s in panel.series.items():
+        for note in s.notes:
+            print(f"series {name!r}: {note}", file=sys.stderr)
+
+
 def cmd_global_train(args) -> int:
     import numpy as np
 
@@ -56,9 +66,7 @@ def cmd_global_train(args) -> int:
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
     panel = read_panel(args.csv, args.target, args.id, args.time, args.missing)
-    for name, s in panel.series.items():
-        for note in s.notes:
-            print(f"series {name!r}, missing values: {note}", file=sys.stderr)
+    print_notes(panel)
     config = GlobalConfig(lookback=args.lookback or 24, horizon=args.horizon or 12,
                           transform=args.transform or "none", val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, season=args.season,
@@ -75,7 +83,8 @@ def cmd_global_train(args) -> int:
             names = ", ".join(repr(n) for n in short[:5]) + (", ..." if len(short) > 5 else "")
             print(f"--season {config.season}: the seasonality test needs three seasons "
                   f"({3 * config.season} steps) of a training part; {len(short)} of "
-                  f"{len(splits)} series have fewer ({names}, at most "
+                  f"{len(splits)} series {'has' if len(short) == 1 else 'have'} fewer "
+                  f"({names}, at most "
                   f"{max(splits[n].train for n in short)}), so they are treated as not "
                   f"seasonal", file=sys.stderr)
     check_network_fits(args, 1, config.horizon)
@@ -149,6 +158,7 @@ def cmd_global_predict(args, meta: dict) -> int:
     else:
         panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback,
                           observed_end=True)
+    print_notes(panel)
     K = args.horizon or gf.config.horizon
     levels = sorted({lv for i in gf.info.values() if i.intervals for lv in i.intervals.width},
                     key=float)

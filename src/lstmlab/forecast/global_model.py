@@ -59,7 +59,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, detect_season
+from .data import TimeSeries, counted, detect_season
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -327,7 +327,8 @@ class GlobalForecaster:
             raise ValueError(f"this model forecasts {K} steps ahead at once; --horizon must be "
                              f"1..{K}, got {K2}")
         if len(series) < L:
-            raise ValueError(f"series {name!r} has {len(series)} steps; the model reads the "
+            raise ValueError(f"series {name!r} has {counted(len(series), 'step')}; the model "
+                             f"reads the "
                              f"last {L} (its lookback), so it needs at least {L}")
         n = len(series)
         seen = name in self.info
@@ -336,7 +337,8 @@ class GlobalForecaster:
             info = fit_series_info(series.target, Split(n, n, 0, 0), self.config)
             if self.config.base == "ar":  # its own AR on every window of the data given
                 if n < L + K:
-                    raise ValueError(f"series {name!r} was not in training and has {n} steps; "
+                    raise ValueError(f"series {name!r} was not in training and has "
+                                     f"{counted(n, 'step')}; "
                                      f"its linear AR needs at least lookback + horizon = "
                                      f"{L + K}")
                 origins = np.arange(L, n - K + 1)

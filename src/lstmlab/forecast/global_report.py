@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .baselines import mase_denominator, scores
+from .data import counted
 from .global_model import GlobalForecaster
 from .m4 import naive2, owa
 from .panel import Panel
@@ -90,7 +91,8 @@ def evaluate_panel(gf: GlobalForecaster, panel: Panel, ets: bool = False) -> Pan
         info = gf.info[name]
         split = info.split
         if split.n != len(s):
-            raise ValueError(f"series {name!r} has {len(s)} steps, but the model was trained "
+            raise ValueError(f"series {name!r} has {counted(len(s), 'step')}, but the model "
+                             f"was trained "
                              f"on {split.n}: evaluate needs the training panel")
         part = "test" if split.test else "val"
         origins = split.origins(part, L, K)

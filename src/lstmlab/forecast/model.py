@@ -63,7 +63,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, detect_season
+from .data import TimeSeries, check_time_series, counted, detect_season
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -399,7 +399,8 @@ class Forecaster:
         check_time_series(series)
         L = self.config.lookback
         if len(series) < L:
-            raise ValueError(f"the series has {len(series)} steps; this model reads the last "
+            raise ValueError(f"the series has {counted(len(series), 'step')}; this model reads "
+                             f"the last "
                              f"{L} (its lookback), so it needs at least {L}")
         X = series.values[-L:][None]  # (1, L, D)
         return self.predict_windows(X, horizon)[0]

@@ -11,8 +11,9 @@ column::
     B,2001-01,7.5
 
 Rows of one series need not be adjacent. With a time column whose labels can be ordered
-(numbers, date-times with a UTC offset, or ISO dates of one width) each series is sorted by
-time; otherwise its rows keep the file's order. Errors name the file, the series and the
+(numbers, date-times with a UTC offset, ISO dates and date-times) each series is sorted by
+time, and a note names where a series' rows first went back; otherwise its rows keep the
+file's order. Errors name the file, the series and the
 line: an empty id, a time that occurs twice within one series, a value that is not a number,
 missing values (handled by the same ``missing`` policy as a single series). A folder holds
 one CSV per series, named after the file (``sales_A.csv`` -> ``sales_A``), each read like a
@@ -21,15 +22,16 @@ single series.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._files import is_left_beside_data
-from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end, column_index,
-                   empty_time_problem, fill_missing, parse_numeric_column, read_csv_table,
-                   read_series, time_gap_problem, time_order_key)
+from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end,
+                   checked_time_order, column_index, excel_dates, fill_missing,
+                   parse_numeric_column, read_csv_table, read_series, time_gap_problem,
+                   unsorted_note)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Panel:
     id_column: str | None  # None for a folder
     time_column: str | None
     value_column: str
+    notes: list = field(default_factory=list)  # what was assumed of the file as a whole
 
     def __len__(self) -> int:
         return len(self.series)
@@ -63,6 +66,12 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
     ci = column_index(header, id_column, path, "id column")
     cv = column_index(header, value, path, "value column")
     ct = None if time is None else column_index(header, time, path, "time column")
+    notes = []
+    if ct is not None:
+        dates, note = excel_dates([row[ct] for row in rows], time)
+        for row, t in zip(rows, dates):
+            row[ct] = t
+        notes += [note] if note else []
     groups: dict[str, list[int]] = {}
     for r, row in enumerate(rows):
         name = row[ci]
@@ -71,28 +80,21 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
                               f"empty; every row needs the name of its series")
         groups.setdefault(name, []).append(r)
     series = {}
+    unsorted: list[tuple[str, str]] = []  # (series, where its rows first go back in time)
+    mixed: list[str] = []  # the note on the first series whose times cannot be ordered
     for name, idx in groups.items():
         where = f"{str(path)!r}, series {name!r}"
         ln = [lines[r] for r in idx]
         labels = None
         if ct is not None:
             labels = [rows[r][ct] for r in idx]
-            problem = empty_time_problem(labels, ln, time)
-            if problem:
-                raise SeriesError(f"{where}, {problem}")
-            key = time_order_key(labels)
-            if key is not None:
-                order = sorted(range(len(idx)), key=lambda i: key[i])
-                idx, ln, labels, key = ([a[i] for i in order] for a in (idx, ln, labels, key))
-            # Times are compared as they are ordered: '1' and '1.0' are one time.
-            seen: dict = {}
-            for t, k, line in zip(labels, key or labels, ln):
-                if k in seen:
-                    first, line0 = seen[k]
-                    same = repr(t) if t == first else f"{first!r} (as {t!r})"
-                    raise SeriesError(f"{where}: time {same} occurs twice (lines {line0} and "
-                                      f"{line}); each series needs one value per time")
-                seen[k] = (t, line)
+            order, back, note = checked_time_order(labels, ln, time, where,
+                                                   "each series needs one value per time")
+            if back:
+                unsorted.append((name, back))
+                idx, ln, labels = ([a[i] for i in order] for a in (idx, ln, labels))
+            if note and not mixed:
+                mixed.append(f"series {name!r}: {note}")
             tail = -gap_rows if gap_rows else 0
             problem = time_gap_problem(labels[tail:], ln[tail:])
             if problem:
@@ -106,7 +108,12 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
         values, note = fill_missing(raw, missing, value, ln, where)
         series[name] = TimeSeries(values[:, None], [value], labels, f"{path} [{name}]",
                                   np.asarray(ln), [note] if note else [])
-    return Panel(series, str(path), id_column, time, value)
+    if unsorted:
+        name, back = unsorted[0]
+        what = (f"the rows of series {name!r}" if len(unsorted) == 1 else
+                f"the rows of {len(unsorted)} series (the first: {name!r})")
+        notes.append(unsorted_note(back, time, what))
+    return Panel(series, str(path), id_column, time, value, notes + mixed)
 
 
 def read_folder(path, value: str, time: str | None = None, missing: str = "refuse",

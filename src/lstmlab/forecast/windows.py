@@ -37,6 +37,7 @@ import numpy as np
 
 from .._checks import positive_int
 from .._scaling import mean_std
+from .data import counted
 
 
 class WindowError(ValueError):
@@ -88,7 +89,8 @@ def chronological_split(n: int, lookback: int, horizon: int, val_fraction: float
                           f"below 1 (--val-fraction, --test-fraction)")
     L, K = lookback, horizon
     if n < L + K:
-        raise WindowError(f"the series has {n} steps, shorter than lookback + horizon = "
+        raise WindowError(f"the series has {counted(n, 'step')}, shorter than lookback + "
+                          f"horizon = "
                           f"{L} + {K} = {L + K}: not even one window fits; lower "
                           f"{'--lookback or ' if L > 1 else ''}--horizon, or use a longer "
                           f"series")
@@ -98,7 +100,8 @@ def chronological_split(n: int, lookback: int, horizon: int, val_fraction: float
     for part, size, flag, f in (("validation", n_val, "--val-fraction", val_fraction),
                                 ("test", n_test, "--test-fraction", test_fraction)):
         if 0 < size < K:
-            raise WindowError(f"the {part} part has {size} steps ({flag} {f:g} of {n}), fewer "
+            raise WindowError(f"the {part} part has {counted(size, 'step')} ({flag} {f:g} of "
+                              f"{n}), fewer "
                               f"than the horizon {K}, so no window fits in it; raise {flag} to "
                               f"at least {K / n:.3g}, lower --horizon, or set {flag} 0")
     need = L + K
