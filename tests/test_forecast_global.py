@@ -598,3 +598,18 @@ def test_predict_says_what_reading_the_panel_filled_or_sorted(tmp_path, one_blas
     assert ("the rows of series 's0' are not in time order (line 3: '0' after '1'): they are "
             "read sorted by 't'") in err
     assert "series 's1': column 'y': 1 missing value at line 62: interpolated" in err
+
+
+def test_a_folder_of_many_files_prints_the_notes_of_ten_and_counts_the_rest(tmp_path, capsys):
+    # every file of a folder exported newest first printed its own sort note: a folder of
+    # 500 files printed 500 lines before training
+    from lstmlab.forecast.global_cli import print_notes
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(13):
+        write(d / f"f{i:02d}.csv", "t,y\n3,3.5\n2,2.5\n1,1.0\n")
+    print_notes(read_panel(d, "y", time="t"))
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 11 and all(line.startswith("series 'f0") for line in err[:10])
+    assert err[-1] == "... and 3 more series with notes of their own (not shown)"

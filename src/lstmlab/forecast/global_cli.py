@@ -21,14 +21,22 @@ NOT_GLOBAL = {
 }
 
 
+NOTED_SERIES = 10  # series whose reading notes are printed; a folder of hundreds says how many more
+
+
 def print_notes(panel) -> None:
     """What reading ``panel`` assumed or filled (sorted rows, filled values), on stderr: the
-    forecasts stand on it, at training and at prediction alike."""
+    forecasts stand on it, at training and at prediction alike. The notes of the first
+    ``NOTED_SERIES`` series that have any, then how many more series have some."""
     for note in panel.notes:
         print(note, file=sys.stderr)
-    for name, s in panel.series.items():
-        for note in s.notes:
+    noted = [(name, s.notes) for name, s in panel.series.items() if s.notes]
+    for name, notes in noted[:NOTED_SERIES]:
+        for note in notes:
             print(f"series {name!r}: {note}", file=sys.stderr)
+    if len(noted) > NOTED_SERIES:
+        more = len(noted) - NOTED_SERIES
+        print(f"... and {more} more series with notes of their own (not shown)", file=sys.stderr)
 
 
 def cmd_global_train(args) -> int:
