@@ -53,3 +53,26 @@ def test_fit_config_takes_no_bool_for_a_number(setting):
     with pytest.raises(ValueError, match=rf"{setting} must be a (positive number|number >= 0), "
                                          rf"got True"):
         FitConfig(**{setting: True})
+
+
+def test_ctrl_c_stops_training_with_the_best_epoch_and_a_second_signal_stops_at_once():
+    import signal
+
+    from lstmlab.training.signals import StopNow
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), rng.normal(size=(8, 1))
+
+    def interrupt(error):
+        def on_epoch(record):
+            if record["epoch"] == 2:
+                raise error
+        return on_epoch
+
+    summary = fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=5), rng,
+                               on_epoch=interrupt(KeyboardInterrupt()))
+    assert summary["status"] == "interrupted" and summary["epochs_run"] == 2
+    # a second signal means "now" (training/signals.py): the commands write nothing more
+    with pytest.raises(StopNow):
+        fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=5), rng,
+                         on_epoch=interrupt(StopNow(signal.SIGTERM)))

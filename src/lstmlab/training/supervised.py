@@ -19,7 +19,8 @@ those of the epoch with the lowest training loss (the mean of its batches' losse
 logs it; the LSTM-FCN authors' checkpoint) and runs every epoch, a validation set then being
 only logged. Training also ends early, with status "interrupted",
 on Ctrl-C (``KeyboardInterrupt``) or when ``should_stop()`` turns true between batches (the
-commands connect it to :func:`lstmlab.training.signals.stop_signals`).
+commands connect it to :func:`lstmlab.training.signals.stop_signals`); a second signal's
+:class:`~lstmlab.training.signals.StopNow` passes through, as that module promises.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 from .._config import JsonConfig
 from .._checks import generator, is_real, positive_int
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
+from .signals import StopNow
 
 
 SCHEDULES = ("cosine", "plateau")
@@ -182,6 +184,8 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                         and epoch - best["epoch"] >= cfg.patience):
                     status = "early-stopped"
                     break
+        except StopNow:  # a second signal: stop at once, nothing more written
+            raise
         except KeyboardInterrupt:
             status = "interrupted"
         finally:
