@@ -515,7 +515,10 @@ def test_corrupt_truncated_and_foreign_checkpoints(trained, tmp_path, capsys):
     corrupt.write_bytes(bytes(flipped))
     foreign = tmp_path / "foreign.ckpt"
     save_checkpoint(foreign, {"kind": "forecaster"}, {"x": np.zeros(3)})
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
     for path, pattern in [(trunc, "corrupt or truncated"), (corrupt, "corrupt"),
+                          (empty, "is empty (0 bytes)"),
                           (foreign, "holds a 'forecaster' model"),
                           (tmp_path / "missing.ckpt", "does not exist")]:
         assert main(["generate", str(path), "--length", "3"]) == 2

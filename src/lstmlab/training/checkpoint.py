@@ -336,9 +336,12 @@ def load_checkpoint(path: str | os.PathLike, expect_kind: str | None = None):
                               + (f"({', '.join(str(path / n) for n in inside)})" if inside
                                  else "(it holds none)"))
     with open_regular_file(path, "checkpoint", CheckpointError) as f:
+        file_size = os.fstat(f.fileno()).st_size
+        if file_size == 0:
+            raise CheckpointError(f"checkpoint {path} is empty (0 bytes): nothing was written "
+                                  f"to it, or it was cut off; use another checkpoint")
         try:
             _directory_size(f, path)
-            file_size = os.fstat(f.fileno()).st_size
             with zipfile.ZipFile(f) as zf:
                 _check_members(zf, path, file_size)
                 meta = _read_meta(zf, path)
