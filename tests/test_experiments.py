@@ -314,3 +314,16 @@ def test_the_python_defaults_are_the_commands():
         given = getattr(args, f.name)
         assert (tuple(given) if isinstance(given, list) else given) == getattr(cfg, f.name), f.name
     assert cfg.stop_when_solved is not args.no_stop
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["adding", "--lengths", "10"], "--lengths must be integers >= 11, got 10"),
+    (["adding", "--lengths", "20", "--seeds", "0", "0"], "--seeds must not repeat: 0 given"),
+    (["copy", "--lengths", "5", "5"], "--lengths must not repeat: 5 given"),
+])
+def test_experiment_errors_name_the_option_typed(argv, message, tmp_path, capsys):
+    # the settings' checks named them as the Python API does ("adding lengths must ...")
+    assert main(["experiment", *argv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"lstmlab experiment: error: {message}" in err
+    assert not (tmp_path / "x").exists()

@@ -838,11 +838,20 @@ def cmd_experiment(args) -> int:
     from .insight.experiments import (ExperimentConfig, format_table, load_results, run_experiment,
                                       save_results, summarize, table_notes, write_report)
 
-    cfg = ExperimentConfig(task=args.task, lengths=tuple(args.lengths), models=tuple(args.models),
-                           seeds=tuple(args.seeds), budget=args.budget, hidden=args.hidden,
-                           batch=args.batch, lr=args.lr, clip=args.clip, forget_bias=args.forget_bias,
-                           input_bias=args.input_bias, eval_every=args.eval_every, eval_size=args.eval_size, target=args.target,
-                           stop_when_solved=not args.no_stop)
+    try:
+        cfg = ExperimentConfig(task=args.task, lengths=tuple(args.lengths),
+                               models=tuple(args.models), seeds=tuple(args.seeds),
+                               budget=args.budget, hidden=args.hidden, batch=args.batch,
+                               lr=args.lr, clip=args.clip, forget_bias=args.forget_bias,
+                               input_bias=args.input_bias, eval_every=args.eval_every,
+                               eval_size=args.eval_size, target=args.target,
+                               stop_when_solved=not args.no_stop)
+    except ValueError as exc:  # "seeds must ...", "adding lengths must ...": name the option
+        setting = re.match(r"(?:(?:adding|copy) )?(\w+) must", str(exc))
+        if setting is None or not hasattr(args, setting.group(1)):
+            raise
+        flag = "--" + setting.group(1).replace("_", "-")
+        raise ValueError(f"{flag} {str(exc)[setting.end(1) + 1:]}") from None
     out = Path(args.out or f"runs/experiment-{args.task}")
     _refuse_another_report(out, "results.json", args.force)
     results_path = out / "results.json"
