@@ -394,3 +394,29 @@ def test_library_functions_name_their_extra(call, extra, monkeypatch):
     monkeypatch.setattr(_extras, "_installed", lambda m: m not in _extras.MODULES[extra])
     with pytest.raises(_extras.MissingExtra, match=rf"pip install 'lstmlab\[{extra}\]'"):
         call()
+
+
+def _written(text: str) -> set:
+    """The paths on a command's 'wrote ...' line, before any note in brackets."""
+    line = next(l for l in text.splitlines() if l.startswith("wrote "))
+    return {Path(p) for p in line[len("wrote "):].split(" (")[0].split(", ")}
+
+
+def test_the_wrote_line_names_every_file_a_training_run_leaves(tmp_path, capsys):
+    # forecast train and classify train wrote metrics.jsonl without naming it
+    rng = np.random.default_rng(0)
+    series = tmp_path / "s.csv"
+    series.write_text("y\n" + "".join(f"{v:.4f}\n" for v in np.sin(np.arange(80) / 3)))
+    runs = {"forecast": ["forecast", "train", str(series), "--target", "y", "--horizon", "2",
+                         "--lookback", "6",
+                         "--epochs", "1", "--hidden", "3", "--quiet", "--no-plot"]}
+    table = tmp_path / "c.ts"
+    table.write_text("@problemName c\n@classLabel true a b\n@data\n" + "".join(
+        ",".join(f"{v:.3f}" for v in rng.normal(k % 2, 1, 8)) + f":{'ab'[k % 2]}\n"
+        for k in range(40)))
+    runs["classify"] = ["classify", "train", str(table), "--model", "lstm", "--no-select",
+                        "--epochs", "1", "--hidden", "3", "--quiet"]
+    for name, argv in runs.items():
+        out = tmp_path / name
+        assert main(argv + ["--out", str(out)]) == 0, name
+        assert _written(capsys.readouterr().out) == set(out.iterdir()), name

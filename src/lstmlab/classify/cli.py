@@ -521,7 +521,8 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
           f"{sm['seconds']:.0f} s)")
     _print_comparison(_comparison(model, res, baselines, args.dtw_window), res)
     _print_evaluation(model, res, "test")
-    print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}")
+    print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}, "
+          f"{out / 'metrics.jsonl'}")
     return stopped_by_signal(sm, stop) or halted or 0
 
 

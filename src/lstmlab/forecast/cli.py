@@ -476,8 +476,8 @@ def cmd_forecast_train(args) -> int:
         print(format_backtest(bt, {m: ev.label(m) for m in ev.scores}))
         report["backtest"] = bt
         atomic_write_text(out / "report.json", json.dumps(report, indent=1))
-    print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
-          + ("" if args.no_plot else f", {out / 'forecast.png'}"))
+    print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}, "
+          f"{out / 'metrics.jsonl'}" + ("" if args.no_plot else f", {out / 'forecast.png'}"))
     return stopped_by_signal(sm, stop) or 0
 
 

@@ -137,8 +137,8 @@ def cmd_global_train(args) -> int:
               f"by their value, their windows left out of training")
     print(format_panel(ev))
     print(format_coverage(ev))
-    print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}"
-          + ("" if args.no_plot else " (no plot of a panel" + (
+    print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}, "
+          f"{out / 'metrics.jsonl'}" + ("" if args.no_plot else " (no plot of a panel" + (
               "; this folder holds one series: give its CSV file for the single-series run, "
               "which draws one)" if len(panel) == 1 else ")")))
     return stopped_by_signal(sm, stop) or 0
