@@ -12,8 +12,9 @@ A candidate's score is its validation MAE relative to the naive forecast's on th
 windows, per series, and the geometric mean over the series (Davydenko & Fildes 2013), as
 the single-series choice scores its folds: a series of large or wild values counts no more
 than a calm one. A hybrid candidate is scored with the network at full weight, not at the
-per-series weights picked on the same validation windows, which would flatter it. The validation windows start at the same steps whatever the lookback, so
-the candidates are scored on the same targets. The lookback matters most on short series:
+per-series weights picked on the same validation windows, which would flatter it. The
+validation windows start at the same steps whatever the lookback, so the candidates are
+scored on the same targets. The lookback matters most on short series:
 a long one leaves each series few training windows, and a per-series AR of L + 1 weights on
 them is mostly noise (on the 52-year fertility panel of ``forecasting-results.md``, lookback
 24 leaves each series five).
@@ -25,7 +26,6 @@ Each candidate trains one network, so the choice costs up to six trainings; give
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -125,12 +125,10 @@ def train_global_default(panel: Panel, config: GlobalConfig, given: set,
     for i, (cfg, stream) in enumerate(zip(cands, streams)):
         if on_candidate is not None:
             on_candidate(i, len(cands), cfg)
-        t0 = time.perf_counter()
         log = None if on_epoch is None else (
             lambda rec, c=cfg: on_epoch({**rec, "lookback": c.lookback, "base": c.base}))
         gf = GlobalForecaster.train(panel, cfg, stream, on_epoch=log, should_stop=should_stop,
                                     **network)
-        gf.meta["summary"]["candidate_seconds"] = time.perf_counter() - t0
         score = validation_score(gf, panel) if len(cands) > 1 else np.nan
         tried.append((cfg, score))
         if best is None or score < best[1]:
