@@ -22,6 +22,7 @@ from ._argtypes import positive_int as _positive
 from ._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
+from . import _columns
 from ._extras import MissingExtra, require
 from . import __version__
 
@@ -763,9 +764,9 @@ def cmd_demo(args) -> int:
     print("(constant prediction: MSE 0.0417; solved = fraction with |error| < 0.04)")
     print()
     print("3. Summary")
-    width = max(len(c[1]) for c in s["claims_rows"])
+    width = max(_columns.width(c[1]) for c in s["claims_rows"])
     for claim, measured, value in s["claims_rows"]:
-        print(f"  {claim:<28}{measured:<{width + 2}}{value}")
+        print(f"  {_columns.pad(claim, 28)}{_columns.pad(measured, width + 2)}{value}")
     print()
     print(f"report: {Path(cfg.out) / 'report.html'}  ({s['seconds']:.0f} s)")
     return 0
