@@ -310,6 +310,26 @@ def test_bad_requests_get_a_clear_error(served, path, body, message):
     assert status == 400 and message in json.loads(data)["error"]
 
 
+def test_the_text_limit_counts_characters_not_utf16_units(served):
+    # 300 emoji are 300 characters (600 UTF-16 units, as the page's JavaScript counts them):
+    # within the limit of 300, sent as raw UTF-8 or as JSON's surrogate-pair escapes alike
+    port = served[1]
+    for ascii_only in (False, True):
+        for n, status in ((300, 200), (301, 400)):
+            body = json.dumps({"text": "\U0001F642" * n, "units": [[0, 0]]},
+                              ensure_ascii=ascii_only).encode()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", "/api/view", body, {"Content-Type": "application/json"})
+            res = conn.getresponse()
+            answer = json.loads(res.read())
+            conn.close()
+            assert res.status == status, answer
+            if status == 200:
+                assert answer["text"] == "\U0001F642" * n and len(answer["values"]["h"][0]) == n
+            else:
+                assert "the text has 301 characters; the limit is 300" in answer["error"]
+
+
 def test_every_api_error_is_json(served):
     port = served[1]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

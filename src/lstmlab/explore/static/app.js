@@ -467,8 +467,36 @@ async function refreshAll() {
   await rank();
 }
 
+// The text box's limit in characters (code points), the server's unit. A textarea's own
+// maxLength counts UTF-16 units and would stop an emoji text at half its characters, so the
+// limit is kept here instead, as maxLength keeps it: an insertion that would go past it is
+// cut to the room left, the text around it stays. The server's limit also covers a given
+// text longer than max_chars.
+let accepted = "";
+function keepWithinLimit(ta) {
+  const limit = Math.max(state.info.max_chars, codePoints(state.info.text || "").length);
+  const now = codePoints(ta.value);
+  if (now.length <= limit) {
+    accepted = ta.value;
+    return;
+  }
+  const before = codePoints(accepted);
+  let head = 0;  // characters kept in front of the insertion, then behind it
+  while (head < before.length && head < now.length && before[head] === now[head]) head++;
+  let tail = 0;
+  while (tail < before.length - head && tail < now.length - head &&
+         before[before.length - 1 - tail] === now[now.length - 1 - tail]) tail++;
+  const room = Math.max(0, limit - head - tail);
+  const kept = now.slice(0, head).concat(now.slice(head, now.length - tail).slice(0, room));
+  ta.value = kept.concat(now.slice(now.length - tail)).slice(0, limit).join("");
+  const caret = kept.join("").length;
+  ta.setSelectionRange(caret, caret);
+  accepted = ta.value;
+}
+
 let timer = null;
 function onType() {
+  keepWithinLimit($("text"));
   clearTimeout(timer);
   timer = setTimeout(() => guarded(refreshAll), 250);
 }
@@ -494,8 +522,8 @@ async function start() {
   document.querySelectorAll(".low").forEach((e) => { e.textContent = info.low; });
   document.querySelectorAll(".high").forEach((e) => { e.textContent = info.high; });
   const ta = $("text");
-  ta.maxLength = info.max_chars;
   ta.value = info.text || SAMPLE;
+  accepted = ta.value;
   if (STORE) {
     ta.readOnly = true;
     state.current = STORE.view.units[0];
