@@ -83,6 +83,24 @@ def test_generate_names_an_empty_prompt_by_its_flag(charlm, capsys):
     assert out == "" and "--prompt must not be empty" in err
 
 
+@pytest.mark.parametrize("command, flag", [("generate", "--prompt"), ("inspect", "--text")])
+def test_text_typed_in_a_terminal_that_is_not_utf8_is_named_by_its_byte(charlm, tmp_path,
+                                                                          capsys, command, flag):
+    # "café" typed in a Latin-1 terminal: Python hands the byte 0xe9 over as U+DCE9, which
+    # was named as an unknown character U+DCE9, or, replaced, failed writing the report
+    import os
+
+    argv = [command, str(charlm), flag, os.fsdecode(b"caf\xe9"), "--unknown", "replace"]
+    if command == "inspect":
+        argv += ["--out", str(tmp_path / "inspect")]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and out == ""
+    assert (f"argument {flag}: expected UTF-8 text, got the byte 0xe9 at character 3, which "
+            f"is not UTF-8") in err
+
+
 def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):
     # the safetensors file held ln_* keys that the documented module (an nn.LSTM) refuses
     ckpt = _charlm(tmp_path / "ln", layer_norm=True)

@@ -22,6 +22,7 @@ from ._argtypes import positive_int as _positive
 from ._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
+from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from . import __version__
@@ -188,7 +189,7 @@ def _add_generate(sub):
     p = sub.add_parser("generate", help="sample text from a checkpoint", description=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--prompt", default=None,
+    p.add_argument("--prompt", default=None, type=_utf8_text,
                    help="text to start from (default: a newline, or the vocabulary's first "
                         "character when the training text had no newline)")
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
@@ -876,7 +877,7 @@ def _add_inspect(sub):
                        description=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--text", help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
+    g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
     g.add_argument("--file", help="read the text from this UTF-8 file")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
