@@ -12,10 +12,10 @@ from lstmlab.training.lm import LMTrainer, TrainConfig
 TEXT = "the cell state carries the gradient; the gates decide.\n" * 20
 
 
-def _charlm(d, **config):
+def _charlm(d, text=TEXT, **config):
     """A char-LM checkpoint trained for two steps."""
-    vocab = Vocab.from_text(TEXT)
-    ids = vocab.encode(TEXT)
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4,
                                 **config), rng=np.random.default_rng(0))
     cfg = TrainConfig(seq_len=8, batch_size=2, steps=2, eval_every=2, checkpoint_every=2)
@@ -99,6 +99,20 @@ def test_text_typed_in_a_terminal_that_is_not_utf8_is_named_by_its_byte(charlm, 
     assert stop.value.code == 2 and out == ""
     assert (f"argument {flag}: expected UTF-8 text, got the byte 0xe9 at character 3, which "
             f"is not UTF-8") in err
+
+
+def test_generate_names_a_character_its_output_encoding_cannot_write(tmp_path, monkeypatch,
+                                                                     capsys):
+    # an ASCII stdout: it said "'ascii' codec can't encode character '\xe9' in position 0:
+    # ordinal not in range(128)"
+    import io
+    import sys
+
+    ckpt = _charlm(tmp_path, "café, thé et crème; " * 60)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    assert main(["generate", str(ckpt), "--prompt", "é", "--length", "0"]) == 2
+    assert ("standard output's encoding (ascii) cannot write 'é' (U+00E9); set "
+            "PYTHONIOENCODING=utf-8") in capsys.readouterr().err
 
 
 def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):

@@ -642,6 +642,19 @@ def _refuse_changed(path, changed: list[str]) -> None:
                          f"or choose another --out to start a new run")
 
 
+def _write_text(text: str) -> None:
+    """Write ``text`` to standard output; a character its encoding cannot write (an ASCII or
+    Latin-1 locale, a Windows code page when redirected to a file) is a clear error naming
+    the character and the way to write it, not a codec's message."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError as exc:
+        ch = exc.object[exc.start]
+        raise ValueError(f"standard output's encoding ({exc.encoding}) cannot write {ch!r} "
+                         f"(U+{ord(ch):04X}); set PYTHONIOENCODING=utf-8 (or a UTF-8 locale) "
+                         f"to write every character") from None
+
+
 def cmd_generate(args) -> int:
     import numpy as np
 
@@ -656,10 +669,10 @@ def cmd_generate(args) -> int:
     vocab.encode(args.prompt, unknown=args.unknown)  # a bad prompt is refused before any output
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
-    sys.stdout.write(args.prompt)
+    _write_text(args.prompt)
 
     def emit(ch):
-        sys.stdout.write(ch)
+        _write_text(ch)
         sys.stdout.flush()
 
     generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, rng,
