@@ -154,6 +154,18 @@ def test_unknown_characters_error_names_char_and_position():
         v.encode("xa")
 
 
+def test_unknown_carriage_returns_are_named_as_windows_line_endings():
+    v = Vocab.from_text("ab\n")
+    with pytest.raises(DataError, match=r"'\\r' \(U\+000D\) at positions 2, 6 \(2 times\); "
+                                        r"'\\r' ends the lines of a Windows \(CRLF\) text and the "
+                                        r"vocabulary's text had LF line endings: convert the "
+                                        r"text's line endings to LF"):
+        v.encode("ab\r\nba\r\n")
+    with pytest.raises(DataError) as err:  # a vocabulary without newlines: no such advice
+        Vocab.from_text("ab").encode("a\rb")
+    assert "CRLF" not in str(err.value)
+
+
 def test_unknown_replace():
     v = Vocab.from_text("ab? ")
     assert v.decode(v.encode("aéb", unknown="replace")) == "a?b"

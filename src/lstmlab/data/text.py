@@ -287,6 +287,9 @@ class Vocab:
             shown.append(f"{ch!r} (U+{ord(ch):04X}) at position{'s' if len(where) > 1 else ''} "
                          f"{places} ({len(where)} time{'s' if len(where) > 1 else ''})")
         more = f"; and {len(by_char) - 8} more distinct characters" if len(by_char) > 8 else ""
+        if "\r" in by_char and "\n" in self._index:  # the one unknown a user cannot see
+            more += ("; '\\r' ends the lines of a Windows (CRLF) text and the vocabulary's "
+                     "text had LF line endings: convert the text's line endings to LF")
         hint = ("; none of U+FFFD, '?', ' ' is in the vocabulary to replace them with, pass "
                 "replacement=<a character in the vocabulary>" if unknown == "replace"
                 else "; pass unknown='replace' to map them to a replacement character")
