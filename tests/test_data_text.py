@@ -40,6 +40,17 @@ def test_empty_file(tmp_path):
         read_text_files([empty])
 
 
+@pytest.mark.parametrize("encoding", ["UTF-16LE", "UTF-16BE"])
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path, encoding):
+    # it was "looks like a binary file (NUL byte at byte offset 1)"
+    path = tmp_path / "notes.txt"
+    path.write_bytes("hello, wörld\n".encode(encoding.lower()))
+    with pytest.raises(DataError, match=rf"notes\.txt' looks like {encoding} text without a "
+                                        r"byte-order mark \(every other byte is NUL\); expected "
+                                        r"UTF-8: re-save the file as UTF-8"):
+        read_text_files([path])
+
+
 def test_binary_file(tmp_path):
     binary = tmp_path / "blob.bin"
     binary.write_bytes(b"GIF89a\x00\x01\x02")
