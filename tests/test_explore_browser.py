@@ -229,3 +229,34 @@ def test_the_text_box_limit_counts_characters_as_the_server_does(browser):
         assert b.eval("[text.value, text.selectionStart]") == [want, 2]
     finally:
         _stop(server, thread)
+
+
+def test_a_text_with_windows_line_endings_reaches_the_model_as_it_is(browser):
+    # a textarea holds "\r\n" as "\n": the page sent the text without its carriage returns,
+    # so the model read another text than the file's
+    b = browser
+    text = 'x = f(a, [b, "c"])\r\n' * 2
+    explorer = _explorer("lstm", text)
+    server, thread, url = _serve(explorer)
+    try:
+        b.goto(url)
+        b.wait("document.documentElement.dataset.ready === '1'"
+               " && document.documentElement.dataset.busy === '0'")
+        assert b.eval("document.getElementById('count').textContent") == f"{len(text)} / 500 characters"
+        shown = b.eval("[...chars.children].map(s => [s.textContent, Number(s.dataset.v)])")
+        assert "".join(t for t, _ in shown) == text.replace("\r", "␍").replace("\n", "↵\n")
+        layer, u = map(int, b.eval("chars.dataset.unit").split("/"))
+        tr = analysis.trace_text(explorer.model, explorer.vocab, text)
+        np.testing.assert_allclose([v for _, v in shown], tr.unit_values("C", layer, u),
+                                   rtol=1e-5, atol=1e-9)
+        # a selection after a line break is a span of the model's text, "\r" counted
+        a = text.index("f", 10)
+        b.eval(f"(() => {{ const t = document.getElementById('text'); t.focus();"
+               f" t.setSelectionRange({a - 1}, {a + 2}); }})()")  # the box has one "\r" less
+        b.click("#add-span")
+        b.wait("document.querySelectorAll('#chars span.sel').length === 3"
+               " && document.documentElement.dataset.busy === '0'")
+        sel = b.eval("[...document.querySelectorAll('#chars span.sel')].map(s => Number(s.dataset.i))")
+        assert sel == [a, a + 1, a + 2]
+    finally:
+        _stop(server, thread)

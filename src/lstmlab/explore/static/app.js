@@ -17,7 +17,14 @@ const state = {
 // UTF-16 units, two for a character beyond U+FFFF (an emoji). Every position, length and
 // slice of the text here goes through its code points, so character i is the server's i.
 const codePoints = (s) => Array.from(s);
-const pointIndex = (s, unit) => codePoints(s.slice(0, unit)).length;  // UTF-16 -> code point
+// A textarea holds every line break as "\n" (HTML turns "\r\n" into "\n"), so a given text
+// with Windows line endings would reach the model without its "\r"s. When every line of the
+// given text ends in "\r\n", the box's line breaks are sent as "\r\n": the text the model
+// reads is the file's, and positions count the "\r"s.
+let crlf = false;
+const hasCRLF = (s) => s.includes("\r\n") && !/\r(?!\n)|(?<!\r)\n/.test(s);
+const toModel = (s) => (crlf ? s.replaceAll("\n", "\r\n") : s);
+const pointIndex = (s, unit) => codePoints(toModel(s.slice(0, unit))).length;  // box -> model
 
 // -- talking to the server ----------------------------------------------------------------
 async function api(name, body) {
@@ -106,7 +113,8 @@ function svgEl(tag, attrs) {
 }
 
 const unitName = (u) => `${u[0]}/${u[1]}`;
-const shown = (ch) => (ch === "\n" ? "↵" : ch === " " ? "␣" : ch === "\t" ? "⇥" : ch);
+const shown = (ch) => (ch === "\n" ? "↵" : ch === " " ? "␣" : ch === "\t" ? "⇥" :
+                       ch === "\r" ? "␍" : ch);
 
 // -- 1. the coloured text and the hover box -----------------------------------------------
 function unitIndex(u) {
@@ -127,7 +135,7 @@ function drawChars() {
   const frag = document.createDocumentFragment();
   for (let i = 0; i < view.chars.length; i++) {
     const ch = view.chars[i];
-    const s = el("span", {"data-i": i, "data-v": values[i]}, ch === "\n" ? "↵\n" : ch);
+    const s = el("span", {"data-i": i, "data-v": values[i]}, ch === "\n" ? "↵\n" : ch === "\r" ? "␍" : ch);
     s.style.background = colour(values[i], state.field, mean, scale);
     frag.appendChild(s);
   }
@@ -452,7 +460,7 @@ async function drawSaturation() {
 
 // -- wiring -------------------------------------------------------------------------------
 async function refreshAll() {
-  state.text = $("text").value;
+  state.text = toModel($("text").value);
   state.chars = codePoints(state.text);
   $("count").textContent = `${state.chars.length.toLocaleString()} / ` +
     `${state.info.max_chars.toLocaleString()} characters`;
@@ -473,10 +481,18 @@ async function refreshAll() {
 // cut to the room left, the text around it stays. The server's limit also covers a given
 // text longer than max_chars.
 let accepted = "";
+const cost = (chars) => codePoints(toModel(chars.join(""))).length;  // characters sent
+function fit(chars, room) {  // the longest start of chars that costs at most room
+  let n = 0;
+  for (let spent = 0; n < chars.length && spent + cost([chars[n]]) <= room; n++) {
+    spent += cost([chars[n]]);
+  }
+  return chars.slice(0, n);
+}
 function keepWithinLimit(ta) {
   const limit = Math.max(state.info.max_chars, codePoints(state.info.text || "").length);
   const now = codePoints(ta.value);
-  if (now.length <= limit) {
+  if (cost(now) <= limit) {
     accepted = ta.value;
     return;
   }
@@ -486,10 +502,11 @@ function keepWithinLimit(ta) {
   let tail = 0;
   while (tail < before.length - head && tail < now.length - head &&
          before[before.length - 1 - tail] === now[now.length - 1 - tail]) tail++;
-  const room = Math.max(0, limit - head - tail);
-  const kept = now.slice(0, head).concat(now.slice(head, now.length - tail).slice(0, room));
-  ta.value = kept.concat(now.slice(now.length - tail)).slice(0, limit).join("");
-  const caret = kept.join("").length;
+  const behind = now.slice(now.length - tail);
+  const room = limit - cost(now.slice(0, head)) - cost(behind);
+  const kept = now.slice(0, head).concat(fit(now.slice(head, now.length - tail), room));
+  ta.value = fit(kept.concat(behind), limit).join("");
+  const caret = Math.min(kept.join("").length, ta.value.length);
   ta.setSelectionRange(caret, caret);
   accepted = ta.value;
 }
@@ -522,6 +539,7 @@ async function start() {
   document.querySelectorAll(".low").forEach((e) => { e.textContent = info.low; });
   document.querySelectorAll(".high").forEach((e) => { e.textContent = info.high; });
   const ta = $("text");
+  crlf = hasCRLF(info.text || "");
   ta.value = info.text || SAMPLE;
   accepted = ta.value;
   if (STORE) {
