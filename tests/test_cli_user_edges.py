@@ -115,6 +115,25 @@ def test_generate_names_a_character_its_output_encoding_cannot_write(tmp_path, m
             "PYTHONIOENCODING=utf-8") in capsys.readouterr().err
 
 
+def test_a_file_whose_name_is_not_utf8_is_read_and_named(charlm, tmp_path, capsys):
+    # a file named in Latin-1: inspect and explore --save failed writing their page with
+    # "'utf-8' codec can't encode character '\udce9' ...: surrogates not allowed"
+    import os
+
+    try:
+        path = tmp_path / os.fsdecode(b"caf\xe9.txt")
+        path.write_text(TEXT, encoding="utf-8")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes no such names")
+    assert main(["inspect", str(charlm), "--file", str(path), "--out", str(tmp_path / "i")]) == 0
+    assert "caf\\xe9.txt" in (tmp_path / "i" / "inspect.html").read_text(encoding="utf-8")
+    page = tmp_path / "page.html"
+    assert main(["explore", str(charlm), str(path), "--save", str(page)]) == 0
+    assert "caf\\\\xe9.txt" in page.read_text(encoding="utf-8")  # inside the page's JSON
+    assert main(["evaluate", str(charlm), str(path)]) == 0
+    assert "caf\\xe9.txt: " in capsys.readouterr().out
+
+
 def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):
     # the safetensors file held ln_* keys that the documented module (an nn.LSTM) refuses
     ckpt = _charlm(tmp_path / "ln", layer_norm=True)

@@ -32,6 +32,13 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def shown_path(path) -> str:
+    """``path`` as text that can be written to any UTF-8 page or stream: the bytes of a name
+    that are not UTF-8 (a file named in Latin-1), which Python holds as lone surrogates, as
+    ``\\xe9`` escapes; any other path as it is."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def is_left_beside_data(name: str) -> bool:
     """Whether a file ``name`` in a folder of data is one a system or an editor leaves beside
     the data rather than data: hidden ones (``._X.csv``, macOS's resource fork of a copied

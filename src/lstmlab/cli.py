@@ -25,6 +25,7 @@ from ._argtypes import unit_score as _unit_score
 from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
+from ._files import shown_path
 from . import __version__
 
 DEMO_HELP = """\
@@ -470,7 +471,8 @@ def _train(args, group) -> int:
             args.max_chars = run_chars
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
-        desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
+        desc = (f"{len(args.files)} file(s): " + ", ".join(map(shown_path, args.files[:3]))
+                + (" ..." if len(args.files) > 3 else ""))
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
         desc = in_flags(desc, args.flags)
@@ -690,10 +692,11 @@ def cmd_evaluate(args) -> int:
     ids = vocab.encode(text, unknown=args.unknown)
     seq_len = args.seq_len or TrainConfig.from_json(meta["train"]).seq_len
     if len(ids) < 2:
-        raise ValueError(f"{args.file} is too short to evaluate (needs at least 2 characters)")
+        raise ValueError(f"{shown_path(args.file)} is too short to evaluate (needs at least 2 "
+                         f"characters)")
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
-    print(f"{args.file}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
+    print(f"{shown_path(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
           f"({n:,} character{'' if n == 1 else 's'} scored)")
     return 0
 
@@ -922,7 +925,8 @@ def cmd_inspect(args) -> int:
     model, vocab, _ = load_charlm(args.checkpoint)
     if args.file:
         from .data.text import read_text_files
-        text, source = read_text_files([args.file], max_chars=args.max_chars), args.file
+        text = read_text_files([args.file], max_chars=args.max_chars)
+        source = shown_path(args.file)
     else:
         text, source = _unescape_text(args.text)[: args.max_chars], "--text"
         if not text:
@@ -995,7 +999,8 @@ def cmd_explore(args) -> int:
             print(f"lstmlab explore: the text is cut to its first {args.max_chars:,} of "
                   f"{total:,} characters; --max-chars {total} shows all of it",
                   file=sys.stderr)
-    explorer = Explorer(model, vocab, text, ", ".join(args.files), max_chars=args.max_chars)
+    explorer = Explorer(model, vocab, text, ", ".join(map(shown_path, args.files)),
+                        max_chars=args.max_chars)
     if args.save:
         n = save_page(explorer, args.save)
         print(f"wrote {args.save} (the first {n:,} characters)")
