@@ -394,6 +394,24 @@ def test_save_writes_one_self_contained_page(checkpoint, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_a_cut_never_ends_between_the_two_characters_of_a_crlf(checkpoint, tmp_path, capsys):
+    # a text cut after the "\r" of "\r\n" ended in a lone "\r", which the page's text box
+    # turns into a line break of its own: the text no longer read as CRLF lines
+    line = "if x:\r\n"
+    path = tmp_path / "windows.txt"
+    path.write_bytes((line * 400).encode())
+    page = tmp_path / "page.html"
+    assert main(["explore", str(checkpoint[0]), str(path), "--max-chars", "13", "--save",
+                 str(page)]) == 0
+    data = json.loads(page.read_text().split('id="saved-data">')[1].split("</script>")[0])
+    assert data["info"]["text"] == line + "if x:"  # 12 characters, not the "\r" of 13
+    text = "x" + "ab\r\n" * 600  # its 2000th character (SAVE_CHARS) is a "\r"
+    model, vocab = _model("lstm", 3, 1, text=text)
+    save_page(Explorer(model, vocab, text, "w"), page)
+    data = json.loads(page.read_text().split('id="saved-data">')[1].split("</script>")[0])
+    assert data["view"]["text"] == text[:1999]
+
+
 def test_a_saved_page_keeps_html_in_its_text_inside_the_data_block(tmp_path):
     # An HTML file's "<!-- <script>" in the text put the parser into a state in which the
     # data block's "</script>" did not end it: the page's own script was swallowed (Chromium

@@ -977,7 +977,7 @@ def _add_explore(sub):
 
 def cmd_explore(args) -> int:
     try:
-        from .explore import Explorer, save_page, start_server
+        from .explore import Explorer, cut_text, save_page, start_server
     except ModuleNotFoundError as exc:
         print(f"lstmlab explore: error: needs the package {exc.name!r}, a dependency of "
               f"lstmlab: pip install {exc.name}", file=sys.stderr)
@@ -994,9 +994,9 @@ def cmd_explore(args) -> int:
         from .data.text import count_text_chars, read_text_files
         text = read_text_files(args.files, max_chars=args.max_chars + 1)  # + 1: is there more?
         if len(text) > args.max_chars:  # said, so a cut text is not taken for the whole file
-            text = text[: args.max_chars]
+            text = cut_text(text, args.max_chars)
             total = count_text_chars(args.files)
-            print(f"lstmlab explore: the text is cut to its first {args.max_chars:,} of "
+            print(f"lstmlab explore: the text is cut to its first {len(text):,} of "
                   f"{total:,} characters; --max-chars {total} shows all of it",
                   file=sys.stderr)
     explorer = Explorer(model, vocab, text, ", ".join(map(shown_path, args.files)),
