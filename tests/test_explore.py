@@ -330,6 +330,19 @@ def test_the_text_limit_counts_characters_not_utf16_units(served):
                 assert "the text has 301 characters; the limit is 300" in answer["error"]
 
 
+def test_unknown_characters_without_a_replacement_get_advice_for_the_page():
+    # a vocabulary with none of U+FFFD, "?", " " (Chinese text, say): the page said "pass
+    # replacement=<a character in the vocabulary>", a parameter it does not have
+    vocab = Vocab.from_text("中文字")
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=2, num_layers=1, embed_dim=2,
+                                dtype="float64"), rng=np.random.default_rng(0)).eval()
+    explorer = Explorer(model, vocab, "中文", "t")
+    with pytest.raises(ValueError, match=r"'x' \(U\+0078\) at position 2 \(1 time\); none of "
+                                         r"U\+FFFD, '\?', ' ' is in the vocabulary to replace "
+                                         r"them with, remove them from the text$"):
+        explorer.view({"text": "中文x", "units": [[0, 0]]})
+
+
 def test_every_api_error_is_json(served):
     port = served[1]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
