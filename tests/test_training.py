@@ -483,6 +483,21 @@ def test_bad_training_files(tmp_path, capsys, content, pattern):
     assert re.search(pattern, err), err
 
 
+def test_a_validation_split_of_exactly_one_chunk_is_enough(tmp_path, capsys):
+    # 2020 characters, --val-fraction 0.05: 101 held out, one chunk of --seq-len 100 and its
+    # targets; it said "the validation split has 101 characters, fewer than one chunk of
+    # --seq-len + 1 = 101"
+    path = tmp_path / "text.txt"
+    path.write_text(("hello world " * 200)[:2020], encoding="utf-8")
+    argv = ["train", str(path), "--batch-size", "8", "--steps", "1", "--hidden", "4",
+            "--layers", "1", "--embed", "2", "--quiet"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    assert "101 validation characters" in capsys.readouterr().err
+    assert main(argv + ["--out", str(tmp_path / "b"), "--seq-len", "101"]) == 2
+    assert ("the validation split has 101 characters, fewer than one chunk of --seq-len + 1 "
+            "= 102") in capsys.readouterr().err
+
+
 def test_corpus_shorter_than_one_chunk(tmp_path, capsys):
     path = tmp_path / "tiny.txt"
     path.write_text("short text\n", encoding="utf-8")
