@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -486,6 +487,7 @@ def _train(args, group) -> int:
                       warmup=args.warmup, eval_every=args.eval_every, eval_chunks=args.eval_chunks,
                       checkpoint_every=args.checkpoint_every, patience=args.patience,
                       val_fraction=args.val_fraction)
+    _refuse_a_short_text(len(ids), args.batch_size, args.seq_len, args.val_fraction)
     train_ids, val_ids = split_train_val(ids, args.val_fraction)
     chunks = (len(train_ids) // args.batch_size - 1) // args.seq_len
     if args.epochs is not None:
@@ -586,6 +588,42 @@ def _train(args, group) -> int:
           f"{best:.4f} nats = {best / LN2:.3f} bits per character (step {summary['best_step']}); "
           f"checkpoints in {out}")
     return 0
+
+
+def _held_out(n: int, val_fraction: float) -> int:
+    """The characters split_train_val holds out of ``n`` for validation."""
+    return max(1, int(round(n * val_fraction)))
+
+
+def _refuse_a_short_text(n: int, batch_size: int, seq_len: int, val_fraction: float) -> None:
+    """Refuse a text of ``n`` characters too short for one training chunk and one validation
+    chunk, in one message in the terms the user gave (the text's length, the flags), where
+    the split and the batcher would each name a part of the text the user never saw."""
+    def fits(m: int) -> bool:
+        held = _held_out(m, val_fraction)
+        return m - held >= batch_size * (seq_len + 1) and held >= seq_len + 1
+
+    if fits(n):
+        return
+    # Below these bounds a part is short whatever the rounding; the least length is at most a
+    # few characters above them (the search is bounded for fractions within round-off of 0, 1,
+    # and a fraction so small that the bound is infinite gets no number).
+    bounds = ((batch_size * (seq_len + 1) - 0.5) / (1 - val_fraction),
+              (seq_len + 0.5) / val_fraction)
+    least = ""
+    if all(math.isfinite(b) for b in bounds):
+        need = max(n + 1, *(math.ceil(b) for b in bounds))
+        for _ in range(1000):
+            if fits(need):
+                break
+            need += 1
+        least = f", at least {need:,} in all"
+    raise ValueError(f"the text has {n:,} character{'' if n == 1 else 's'}, too few for "
+                     f"--batch-size {batch_size} and --seq-len {seq_len}: training needs "
+                     f"--batch-size * (--seq-len + 1) = {batch_size * (seq_len + 1):,} "
+                     f"characters and the --val-fraction {val_fraction:g} held out "
+                     f"--seq-len + 1 = {seq_len + 1:,}{least}; use a longer text or a smaller "
+                     f"--batch-size or --seq-len")
 
 
 def _refuse_a_run_without_last(out: Path) -> None:
