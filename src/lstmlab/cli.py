@@ -735,8 +735,21 @@ def cmd_evaluate(args) -> int:
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
     print(f"{shown_path(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
-          f"({n:,} character{'' if n == 1 else 's'} scored)")
+          f"({n:,} character{'' if n == 1 else 's'} scored{_replaced_note(text, vocab)})")
     return 0
+
+
+def _replaced_note(text: str, vocab) -> str:
+    """What --unknown replace changed in ``text``: a score of a text with stand-ins is not
+    the text's score, so the count and the characters are said beside it ("" if none)."""
+    unknown = sorted(set(text) - set(vocab.chars))
+    if not unknown:
+        return ""
+    count = sum(text.count(ch) for ch in unknown)
+    shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in unknown[:5])
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    return (f"; {count:,} character{'' if count == 1 else 's'} of the text outside the "
+            f"vocabulary read as a stand-in, --unknown replace: {shown}{more}")
 
 
 def _add_demo(sub):
