@@ -115,15 +115,19 @@ def test_generate_names_a_character_its_output_encoding_cannot_write(tmp_path, m
             "PYTHONIOENCODING=utf-8") in capsys.readouterr().err
 
 
-def test_evaluate_says_how_many_characters_unknown_replace_stood_in_for(charlm, tmp_path,
-                                                                         capsys):
-    # the score of a text with stand-ins was printed as the text's own, without a word
+@pytest.mark.parametrize("command", ["evaluate", "inspect"])
+def test_a_command_says_which_characters_unknown_replace_stood_in_for(charlm, tmp_path,
+                                                                      capsys, command):
+    # the score (the cells found) of a text with stand-ins was printed as the text's own,
+    # without a word
     path = tmp_path / "held_out.txt"
     path.write_text("the cell state, Zürich\tthe gates decide.\n", encoding="utf-8")
-    assert main(["evaluate", str(charlm), str(path), "--unknown", "replace"]) == 0
+    argv = ([command, str(charlm), str(path)] if command == "evaluate" else
+            [command, str(charlm), "--file", str(path), "--out", str(tmp_path / "i")])
+    assert main(argv + ["--unknown", "replace"]) == 0
     out = capsys.readouterr().out
-    assert ("(40 characters scored; 4 characters of the text outside the vocabulary read as a "
-            "stand-in, --unknown replace: '\\t' (U+0009), ',' (U+002C), 'Z' (U+005A), 'ü' (U+00FC))") in out
+    assert ("; 4 characters of the text outside the vocabulary read as a stand-in, --unknown "
+            "replace: '\\t' (U+0009), ',' (U+002C), 'Z' (U+005A), 'ü' (U+00FC)") in out
 
 
 def test_a_file_whose_name_is_not_utf8_is_read_and_named(charlm, tmp_path, capsys):

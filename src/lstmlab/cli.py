@@ -985,8 +985,8 @@ def cmd_inspect(args) -> int:
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
-    print(f"{len(text):,} character{'' if len(text) == 1 else 's'} from {source}; cells whose "
-          f"state C_t follows a property (Pearson r):")
+    print(f"{len(text):,} character{'' if len(text) == 1 else 's'} from {source}"
+          f"{_replaced_note(text, vocab)}; cells whose state C_t follows a property (Pearson r):")
     print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
     for m in matches:
         print(f"  {m.signal:<18}{m.layer:>6}{m.unit:>6}{m.r:>+8.3f}")
