@@ -76,6 +76,15 @@ def test_generate_refuses_an_unknown_prompt_before_printing_it(charlm, capsys):
     assert out == "" and "not in the vocabulary" in err
 
 
+def test_generate_says_on_stderr_which_prompt_characters_were_replaced(charlm, capsys):
+    assert main(["generate", str(charlm), "--prompt", "the Zeta", "--length", "2", "--seed", "0",
+                 "--unknown", "replace"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("the Zeta") and len(out) == len("the Zeta") + 3  # two and a newline
+    assert ("lstmlab generate: --prompt: 1 character outside the vocabulary read as a "
+            "stand-in, --unknown replace: 'Z' (U+005A)") in err
+
+
 def test_generate_names_an_empty_prompt_by_its_flag(charlm, capsys):
     # (it said "prompt must not be empty", the Python parameter's name)
     assert main(["generate", str(charlm), "--prompt", "", "--length", "3"]) == 2
@@ -126,7 +135,7 @@ def test_a_command_says_which_characters_unknown_replace_stood_in_for(charlm, tm
             [command, str(charlm), "--file", str(path), "--out", str(tmp_path / "i")])
     assert main(argv + ["--unknown", "replace"]) == 0
     out = capsys.readouterr().out
-    assert ("; 4 characters of the text outside the vocabulary read as a stand-in, --unknown "
+    assert ("; 4 characters outside the vocabulary read as a stand-in, --unknown "
             "replace: '\\t' (U+0009), ',' (U+002C), 'Z' (U+005A), 'ü' (U+00FC)") in out
 
 

@@ -707,6 +707,9 @@ def cmd_generate(args) -> int:
         raise ValueError("--prompt must not be empty: the model needs at least one character "
                          "to start from (leave --prompt out to start from one it knows)")
     vocab.encode(args.prompt, unknown=args.unknown)  # a bad prompt is refused before any output
+    replaced = _replaced_note(args.prompt, vocab)
+    if replaced:  # said on stderr: stdout is the text
+        _say(f"lstmlab generate: --prompt: {replaced}")
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
     _write_text(args.prompt)
@@ -735,7 +738,8 @@ def cmd_evaluate(args) -> int:
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
     print(f"{shown_path(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
-          f"({n:,} character{'' if n == 1 else 's'} scored{_replaced_note(text, vocab)})")
+          f"({n:,} character{'' if n == 1 else 's'} scored"
+          + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note) + ")")
     return 0
 
 
@@ -748,8 +752,8 @@ def _replaced_note(text: str, vocab) -> str:
     count = sum(text.count(ch) for ch in unknown)
     shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in unknown[:5])
     more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-    return (f"; {count:,} character{'' if count == 1 else 's'} of the text outside the "
-            f"vocabulary read as a stand-in, --unknown replace: {shown}{more}")
+    return (f"{count:,} character{'' if count == 1 else 's'} outside the vocabulary read as "
+            f"a stand-in, --unknown replace: {shown}{more}")
 
 
 def _add_demo(sub):
@@ -986,7 +990,8 @@ def cmd_inspect(args) -> int:
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
     print(f"{len(text):,} character{'' if len(text) == 1 else 's'} from {source}"
-          f"{_replaced_note(text, vocab)}; cells whose state C_t follows a property (Pearson r):")
+          + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note)
+          + "; cells whose state C_t follows a property (Pearson r):")
     print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
     for m in matches:
         print(f"  {m.signal:<18}{m.layer:>6}{m.unit:>6}{m.r:>+8.3f}")
