@@ -177,6 +177,22 @@ def test_unknown_carriage_returns_are_named_as_windows_line_endings():
     assert "CRLF" not in str(err.value)
 
 
+@pytest.mark.parametrize("vocab_form, text_form", [("NFD", "NFC"), ("NFC", "NFD")])
+def test_unknown_characters_of_the_other_normal_form_are_named_so(vocab_form, text_form):
+    # "café" typed with é as one character, the vocabulary's text with e and U+0301 (or the
+    # other way): the message named é, or the lone accent, and nothing else to do
+    import unicodedata
+
+    v = Vocab.from_text(unicodedata.normalize(vocab_form, "une école, un café"))
+    with pytest.raises(DataError, match=rf"in Unicode normal form {vocab_form} \(.*, as in the "
+                                        r"vocabulary's text\) every character of the text is in "
+                                        rf"the vocabulary: normalise the text to {vocab_form}"):
+        v.encode(unicodedata.normalize(text_form, "un café"))
+    with pytest.raises(DataError) as err:  # a character no normal form brings in
+        v.encode(unicodedata.normalize(text_form, "un thé"))
+    assert "normal form" not in str(err.value)
+
+
 def test_unknown_replace():
     v = Vocab.from_text("ab? ")
     assert v.decode(v.encode("aéb", unknown="replace")) == "a?b"
