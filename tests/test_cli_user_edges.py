@@ -12,10 +12,10 @@ from lstmlab.training.lm import LMTrainer, TrainConfig
 TEXT = "the cell state carries the gradient; the gates decide.\n" * 20
 
 
-def _charlm(d, **config):
+def _charlm(d, text=TEXT, **config):
     """A char-LM checkpoint trained for two steps."""
-    vocab = Vocab.from_text(TEXT)
-    ids = vocab.encode(TEXT)
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, embed_dim=4,
                                 **config), rng=np.random.default_rng(0))
     cfg = TrainConfig(seq_len=8, batch_size=2, steps=2, eval_every=2, checkpoint_every=2)
@@ -76,11 +76,86 @@ def test_generate_refuses_an_unknown_prompt_before_printing_it(charlm, capsys):
     assert out == "" and "not in the vocabulary" in err
 
 
+def test_generate_says_on_stderr_which_prompt_characters_were_replaced(charlm, capsys):
+    assert main(["generate", str(charlm), "--prompt", "the Zeta", "--length", "2", "--seed", "0",
+                 "--unknown", "replace"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("the Zeta") and len(out) == len("the Zeta") + 3  # two and a newline
+    assert ("lstmlab generate: --prompt: 1 character outside the vocabulary read as a "
+            "stand-in, --unknown replace: 'Z' (U+005A)") in err
+
+
 def test_generate_names_an_empty_prompt_by_its_flag(charlm, capsys):
     # (it said "prompt must not be empty", the Python parameter's name)
     assert main(["generate", str(charlm), "--prompt", "", "--length", "3"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "--prompt must not be empty" in err
+
+
+@pytest.mark.parametrize("command, flag", [("generate", "--prompt"), ("inspect", "--text")])
+def test_text_typed_in_a_terminal_that_is_not_utf8_is_named_by_its_byte(charlm, tmp_path,
+                                                                          capsys, command, flag):
+    # "café" typed in a Latin-1 terminal: Python hands the byte 0xe9 over as U+DCE9, which
+    # was named as an unknown character U+DCE9, or, replaced, failed writing the report
+    import os
+
+    argv = [command, str(charlm), flag, os.fsdecode(b"caf\xe9"), "--unknown", "replace"]
+    if command == "inspect":
+        argv += ["--out", str(tmp_path / "inspect")]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and out == ""
+    assert (f"argument {flag}: expected UTF-8 text, got the byte 0xe9 at character 3, which "
+            f"is not UTF-8") in err
+
+
+def test_generate_names_a_character_its_output_encoding_cannot_write(tmp_path, monkeypatch,
+                                                                     capsys):
+    # an ASCII stdout: it said "'ascii' codec can't encode character '\xe9' in position 0:
+    # ordinal not in range(128)"
+    import io
+    import sys
+
+    ckpt = _charlm(tmp_path, "café, thé et crème; " * 60)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    assert main(["generate", str(ckpt), "--prompt", "é", "--length", "0"]) == 2
+    assert ("standard output's encoding (ascii) cannot write 'é' (U+00E9); set "
+            "PYTHONIOENCODING=utf-8") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "inspect"])
+def test_a_command_says_which_characters_unknown_replace_stood_in_for(charlm, tmp_path,
+                                                                      capsys, command):
+    # the score (the cells found) of a text with stand-ins was printed as the text's own,
+    # without a word
+    path = tmp_path / "held_out.txt"
+    path.write_text("the cell state, Zürich\tthe gates decide.\n", encoding="utf-8")
+    argv = ([command, str(charlm), str(path)] if command == "evaluate" else
+            [command, str(charlm), "--file", str(path), "--out", str(tmp_path / "i")])
+    assert main(argv + ["--unknown", "replace"]) == 0
+    out = capsys.readouterr().out
+    assert ("; 4 characters outside the vocabulary read as a stand-in, --unknown "
+            "replace: '\\t' (U+0009), ',' (U+002C), 'Z' (U+005A), 'ü' (U+00FC)") in out
+
+
+def test_a_file_whose_name_is_not_utf8_is_read_and_named(charlm, tmp_path, capsys):
+    # a file named in Latin-1: inspect and explore --save failed writing their page with
+    # "'utf-8' codec can't encode character '\udce9' ...: surrogates not allowed"
+    import os
+
+    try:
+        path = tmp_path / os.fsdecode(b"caf\xe9.txt")
+        path.write_text(TEXT, encoding="utf-8")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes no such names")
+    assert main(["inspect", str(charlm), "--file", str(path), "--out", str(tmp_path / "i")]) == 0
+    assert "caf\\xe9.txt" in (tmp_path / "i" / "inspect.html").read_text(encoding="utf-8")
+    page = tmp_path / "page.html"
+    assert main(["explore", str(charlm), str(path), "--save", str(page)]) == 0
+    assert "caf\\\\xe9.txt" in page.read_text(encoding="utf-8")  # inside the page's JSON
+    assert main(["evaluate", str(charlm), str(path)]) == 0
+    assert "caf\\xe9.txt: " in capsys.readouterr().out
 
 
 def test_export_torch_refuses_a_layer_norm_lstm(tmp_path, capsys):

@@ -53,6 +53,17 @@ def test_empty_file(tmp_path):
         read_text_files([empty])
 
 
+@pytest.mark.parametrize("encoding", ["UTF-16LE", "UTF-16BE"])
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path, encoding):
+    # it was "looks like a binary file (NUL byte at byte offset 1)"
+    path = tmp_path / "notes.txt"
+    path.write_bytes("hello, wörld\n".encode(encoding.lower()))
+    with pytest.raises(DataError, match=rf"notes\.txt' looks like {encoding} text without a "
+                                        r"byte-order mark \(every other byte is NUL\); expected "
+                                        r"UTF-8: re-save the file as UTF-8"):
+        read_text_files([path])
+
+
 def test_binary_file(tmp_path):
     binary = tmp_path / "blob.bin"
     binary.write_bytes(b"GIF89a\x00\x01\x02")
@@ -165,6 +176,34 @@ def test_unknown_characters_error_names_char_and_position():
     assert "'é'" in msg and "U+00E9" in msg and "positions 3, 6" in msg
     with pytest.raises(DataError, match=r"'x' \(U\+0078\) at position 0 "):
         v.encode("xa")
+
+
+def test_unknown_carriage_returns_are_named_as_windows_line_endings():
+    v = Vocab.from_text("ab\n")
+    with pytest.raises(DataError, match=r"'\\r' \(U\+000D\) at positions 2, 6 \(2 times\); "
+                                        r"'\\r' ends the lines of a Windows \(CRLF\) text and the "
+                                        r"vocabulary's text had LF line endings: convert the "
+                                        r"text's line endings to LF"):
+        v.encode("ab\r\nba\r\n")
+    with pytest.raises(DataError) as err:  # a vocabulary without newlines: no such advice
+        Vocab.from_text("ab").encode("a\rb")
+    assert "CRLF" not in str(err.value)
+
+
+@pytest.mark.parametrize("vocab_form, text_form", [("NFD", "NFC"), ("NFC", "NFD")])
+def test_unknown_characters_of_the_other_normal_form_are_named_so(vocab_form, text_form):
+    # "café" typed with é as one character, the vocabulary's text with e and U+0301 (or the
+    # other way): the message named é, or the lone accent, and nothing else to do
+    import unicodedata
+
+    v = Vocab.from_text(unicodedata.normalize(vocab_form, "une école, un café"))
+    with pytest.raises(DataError, match=rf"in Unicode normal form {vocab_form} \(.*, as in the "
+                                        r"vocabulary's text\) every character of the text is in "
+                                        rf"the vocabulary: normalise the text to {vocab_form}"):
+        v.encode(unicodedata.normalize(text_form, "un café"))
+    with pytest.raises(DataError) as err:  # a character no normal form brings in
+        v.encode(unicodedata.normalize(text_form, "un thé"))
+    assert "normal form" not in str(err.value)
 
 
 def test_unknown_replace():

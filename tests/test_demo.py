@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from lstmlab._columns import width
 from lstmlab.cli import main
 
 
@@ -17,6 +18,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     for part in ("1. Vanishing gradients", "2. Adding problem, T=12", "3. Summary", "RNN (tanh)",
                  "LSTM, forget bias 3", "report:"):
         assert part in printed
+    # the summary's value column lines up on screen, also after the combining tilde of C̃
+    claims = printed.split("3. Summary\n")[1].split("\n\n")[0].splitlines()
+    assert len(claims) == 7 and any("\u0303" in line for line in claims)
+    starts = {width(line[:list(re.finditer(" {2,}", line))[-1].end()]) for line in claims}
+    assert len(starts) == 1, claims
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["quick"] is True and summary["config"]["seed"] == 1
     assert set(summary["adding"]) == {"rnn", "lstm"}

@@ -316,16 +316,17 @@ def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text, extra, says", [
-    ("a", [], "cannot split 1 tokens with --val-fraction 0.05"),
-    ("abc\n", [], "corpus too short for --batch-size 32, --seq-len 100: one chunk needs at least "
-                  "--batch-size * (--seq-len + 1) = 3232 characters, there are 3; use a longer "
-                  "text or a smaller --batch-size or --seq-len"),
+    ("a", [], "the text has 1 character, too few for --batch-size 32 and --seq-len 100"),
+    ("abc\n", [], "the text has 4 characters, too few for --batch-size 32 and --seq-len 100: "
+                  "training needs --batch-size * (--seq-len + 1) = 3,232 characters and the "
+                  "--val-fraction 0.05 held out --seq-len + 1 = 101, at least 3,402 in all; use "
+                  "a longer text or a smaller --batch-size or --seq-len"),
     ("abc\n", ["--seq-len", "1", "--batch-size", "1"],
-     "fewer than one chunk of --seq-len + 1 = 2; raise --val-fraction or lower --seq-len"),
+     "the --val-fraction 0.05 held out --seq-len + 1 = 2, at least 30 in all"),
     ("abc\n" * 100, ["--device", "cuda", "--seq-len", "4", "--batch-size", "2"],
      "--device cuda needs --engine torch"),
     (None, ["--max-chars", "500"], "(cut at --max-chars 500)"),  # the default corpus, cut
-    ("abc\n" * 100, ["--dropout-recurrent", "0.2", "--zoneout", "0.1"],
+    ("abc\n" * 1000, ["--dropout-recurrent", "0.2", "--zoneout", "0.1"],
      "--dropout-recurrent 0.2 and --zoneout 0.1 both act on the recurrent state"),
     ("", [], "seq_len/batch_size.txt' is empty"),  # a path keeps its names
 ])

@@ -310,6 +310,39 @@ def test_bad_requests_get_a_clear_error(served, path, body, message):
     assert status == 400 and message in json.loads(data)["error"]
 
 
+def test_the_text_limit_counts_characters_not_utf16_units(served):
+    # 300 emoji are 300 characters (600 UTF-16 units, as the page's JavaScript counts them):
+    # within the limit of 300, sent as raw UTF-8 or as JSON's surrogate-pair escapes alike
+    port = served[1]
+    for ascii_only in (False, True):
+        for n, status in ((300, 200), (301, 400)):
+            body = json.dumps({"text": "\U0001F642" * n, "units": [[0, 0]]},
+                              ensure_ascii=ascii_only).encode()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", "/api/view", body, {"Content-Type": "application/json"})
+            res = conn.getresponse()
+            answer = json.loads(res.read())
+            conn.close()
+            assert res.status == status, answer
+            if status == 200:
+                assert answer["text"] == "\U0001F642" * n and len(answer["values"]["h"][0]) == n
+            else:
+                assert "the text has 301 characters; the limit is 300" in answer["error"]
+
+
+def test_unknown_characters_without_a_replacement_get_advice_for_the_page():
+    # a vocabulary with none of U+FFFD, "?", " " (Chinese text, say): the page said "pass
+    # replacement=<a character in the vocabulary>", a parameter it does not have
+    vocab = Vocab.from_text("中文字")
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=2, num_layers=1, embed_dim=2,
+                                dtype="float64"), rng=np.random.default_rng(0)).eval()
+    explorer = Explorer(model, vocab, "中文", "t")
+    with pytest.raises(ValueError, match=r"'x' \(U\+0078\) at position 2 \(1 time\); none of "
+                                         r"U\+FFFD, '\?', ' ' is in the vocabulary to replace "
+                                         r"them with, remove them from the text$"):
+        explorer.view({"text": "中文x", "units": [[0, 0]]})
+
+
 def test_every_api_error_is_json(served):
     port = served[1]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -372,6 +405,24 @@ def test_save_writes_one_self_contained_page(checkpoint, tmp_path, capsys):
     data = json.loads(page.split('id="saved-data">')[1].split("</script>")[0].replace("<\\/", "</"))
     assert data["view"]["text"] == (TEXT * 20)[:2000] and len(data["view"]["units"]) == 4
     assert "wrote" in capsys.readouterr().out
+
+
+def test_a_cut_never_ends_between_the_two_characters_of_a_crlf(checkpoint, tmp_path, capsys):
+    # a text cut after the "\r" of "\r\n" ended in a lone "\r", which the page's text box
+    # turns into a line break of its own: the text no longer read as CRLF lines
+    line = "if x:\r\n"
+    path = tmp_path / "windows.txt"
+    path.write_bytes((line * 400).encode())
+    page = tmp_path / "page.html"
+    assert main(["explore", str(checkpoint[0]), str(path), "--max-chars", "13", "--save",
+                 str(page)]) == 0
+    data = json.loads(page.read_text().split('id="saved-data">')[1].split("</script>")[0])
+    assert data["info"]["text"] == line + "if x:"  # 12 characters, not the "\r" of 13
+    text = "x" + "ab\r\n" * 600  # its 2000th character (SAVE_CHARS) is a "\r"
+    model, vocab = _model("lstm", 3, 1, text=text)
+    save_page(Explorer(model, vocab, text, "w"), page)
+    data = json.loads(page.read_text().split('id="saved-data">')[1].split("</script>")[0])
+    assert data["view"]["text"] == text[:1999]
 
 
 def test_a_saved_page_keeps_html_in_its_text_inside_the_data_block(tmp_path):

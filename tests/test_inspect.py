@@ -245,6 +245,23 @@ def test_gates_figure_names_a_trace_units_or_labels_that_do_not_fit():
     assert png.startswith(b"\x89PNG")
 
 
+def test_gates_figure_labels_characters_its_font_cannot_draw_without_warnings():
+    # a CRLF file's carriage return, CJK, an emoji, NUL: labelled by code point, where the
+    # font has no glyph, instead of a box and a UserWarning on stderr per character
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from lstmlab.insight import plots
+
+    chars = "a\r日\U0001F642\x00e\u0301\n"
+    layer = lstmlab.LSTM(1, 2, rng=np.random.default_rng(0))
+    one = record_gates(layer, np.ones((len(chars), 1, 1)))[0].sequence(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = plots.gates_figure(one, chars=chars)
+    assert png.startswith(b"\x89PNG")
+
+
 def test_text_signals_and_correlations_name_what_they_cannot_read():
     with pytest.raises(TypeError, match="text must be a str, got bytes"):
         text_signals(b"def f(x): pass")

@@ -93,6 +93,19 @@ def test_a_broken_figure_is_caught(tmp_path):
     assert _figures_attr(_rendered(tmp_path / "b.html", tmp_path)) == (1, 2)
 
 
+def test_colored_chars_shows_control_characters_as_visible_stand_ins():
+    # raw in the page, a CRLF text's carriage returns would be parsed as line breaks (every
+    # line twice spaced) and NUL as U+FFFD; one span per character either way
+    import html
+    import re
+
+    text = "a\r\n\x00\t\x7f\x85é\u0301b"
+    page = colored_chars(text, np.linspace(-1, 1, len(text)))
+    spans = [html.unescape(t) for t in re.findall(r"<span[^>]*>(.*?)</span>", page, re.S)]
+    assert spans == ["a", "\u240d", "⏎\n", "\u2400", "\t", "\u2421", "\\x85", "é", "\u0301", "b"]
+    assert "\r" not in page and "\x00" not in page
+
+
 def test_colored_chars_names_values_that_do_not_fit_the_text():
     with pytest.raises(ValueError, match=r"one number per character of text, shape \(3,\), "
                                          r"got \(2,\)"):

@@ -483,6 +483,36 @@ def test_bad_training_files(tmp_path, capsys, content, pattern):
     assert re.search(pattern, err), err
 
 
+def test_a_validation_split_of_exactly_one_chunk_is_enough(tmp_path, capsys):
+    # 2020 characters, --val-fraction 0.05: 101 held out, one chunk of --seq-len 100 and its
+    # targets; it said "the validation split has 101 characters, fewer than one chunk of
+    # --seq-len + 1 = 101"
+    path = tmp_path / "text.txt"
+    path.write_text(("hello world " * 200)[:2020], encoding="utf-8")
+    argv = ["train", str(path), "--batch-size", "8", "--steps", "1", "--hidden", "4",
+            "--layers", "1", "--embed", "2", "--quiet"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    assert "101 validation characters" in capsys.readouterr().err
+    assert main(argv + ["--out", str(tmp_path / "b"), "--seq-len", "101"]) == 2
+    assert ("the text has 2,020 characters, too few for --batch-size 8 and --seq-len 101: "
+            "training needs --batch-size * (--seq-len + 1) = 816 characters and the "
+            "--val-fraction 0.05 held out --seq-len + 1 = 102, at least 2,030 in all"
+            ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [1, 30, 3401])
+def test_a_short_text_is_named_by_its_own_length(tmp_path, capsys, n):
+    # it said "cannot split 1 tokens", or "there are 28 characters" of a 30-character text
+    # (its training part)
+    path = tmp_path / "short.txt"
+    path.write_text(("hello world " * 300)[:n], encoding="utf-8")
+    assert main(["train", str(path), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
+    assert (f"the text has {n:,} character{'' if n == 1 else 's'}, too few for --batch-size 32 "
+            f"and --seq-len 100: training needs --batch-size * (--seq-len + 1) = 3,232 "
+            f"characters and the --val-fraction 0.05 held out --seq-len + 1 = 101, at least "
+            f"3,402 in all") in capsys.readouterr().err
+
+
 def test_corpus_shorter_than_one_chunk(tmp_path, capsys):
     path = tmp_path / "tiny.txt"
     path.write_text("short text\n", encoding="utf-8")

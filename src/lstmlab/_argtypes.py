@@ -118,6 +118,20 @@ def repeated(values) -> list:
     return [v for i, v in enumerate(values) if values.count(v) > 1 and values.index(v) == i]
 
 
+def utf8_text(text: str) -> str:
+    """Text typed on the command line, which must have come as UTF-8. Python decodes the
+    bytes of an argument that are not UTF-8 (an é typed in a Latin-1 terminal) as lone
+    surrogates U+DC80..U+DCFF; they are named here as the bytes they were, not later as
+    the unknown character U+DCE9, or as a failure to write the text."""
+    at = next((i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
+    if at is None:
+        return text
+    cp = ord(text[at])
+    what = f"the byte 0x{cp - 0xDC00:02x}" if 0xDC80 <= cp <= 0xDCFF else f"U+{cp:04X}"
+    raise argparse.ArgumentTypeError(f"expected UTF-8 text, got {what} at character {at}, "
+                                     f"which is not UTF-8 (is the terminal set to UTF-8?)")
+
+
 def column_names(text: str) -> list[str]:
     """Comma-separated CSV column names, each once (a column given twice would be read as
     two inputs holding the same values)."""

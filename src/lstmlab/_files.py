@@ -32,6 +32,13 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def shown_path(path) -> str:
+    """``path`` as text that can be written to any UTF-8 page or stream: the bytes of a name
+    that are not UTF-8 (a file named in Latin-1), which Python holds as lone surrogates, as
+    ``\\xe9`` escapes; any other path as it is."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def is_left_beside_data(name: str) -> bool:
     """Whether a file ``name`` in a folder of data is one a system or an editor leaves beside
     the data rather than data: hidden ones (``._X.csv``, macOS's resource fork of a copied
@@ -101,15 +108,30 @@ def _as_cp1252(bad: bytes, exc: UnicodeDecodeError) -> str:
             f"on Windows: the file looks written in it)")
 
 
+def _utf16_without_mark(chunk: bytes) -> str | None:
+    """``"UTF-16LE"`` or ``"UTF-16BE"`` when the file's first bytes read as ASCII text in
+    UTF-16 without a byte-order mark: every other byte NUL, the bytes between them not (the
+    first 64 bytes are looked at); else None."""
+    head = chunk[: min(64, len(chunk) // 2 * 2)]  # whole code units
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if not odd.strip(b"\x00") and b"\x00" not in even:
+        return "UTF-16LE"
+    if not even.strip(b"\x00") and b"\x00" not in odd:
+        return "UTF-16BE"
+    return None
+
+
 def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = None) -> str:
     """The UTF-8 text of the regular file ``path``, read in chunks; a leading byte-order mark
     is dropped, and with ``max_chars`` the text is cut to that many characters and reading
     stops there.
 
     Raises ``error`` naming ``what`` and the path when the file is not a regular file, is
-    empty, is UTF-16 or UTF-32 text (named by its byte-order mark), holds a NUL byte (a
-    binary file, or UTF-16 without a mark; reported by its byte offset) or is not valid
-    UTF-8 (reported by byte offset and line).
+    empty, is UTF-16 or UTF-32 text (named by its byte-order mark, or for UTF-16 text that
+    begins with ASCII characters, by its NUL bytes), holds a NUL byte (a binary file;
+    reported by its byte offset) or is not valid UTF-8 (reported by byte offset and line).
     """
     shown = repr(str(path))
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -126,6 +148,11 @@ def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = N
             # NUL never occurs in real UTF-8 text but is everywhere in binaries and UTF-16
             # files; checked before decoding because NUL is itself valid UTF-8.
             nul = chunk.find(b"\x00")
+            utf16 = _utf16_without_mark(chunk) if nul >= 0 and offset == 0 else None
+            if utf16:
+                raise error(f"{shown} looks like {utf16} text without a byte-order mark "
+                            f"(every other byte is NUL); expected UTF-8: re-save the file "
+                            f"as UTF-8")
             if nul >= 0:
                 raise error(f"{shown} looks like a binary file (NUL byte at byte offset "
                             f"{offset + nul}); expected UTF-8 text")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -22,7 +23,10 @@ from ._argtypes import positive_int as _positive
 from ._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
+from ._argtypes import utf8_text as _utf8_text
+from . import _columns
 from ._extras import MissingExtra, require
+from ._files import shown_path
 from . import __version__
 
 DEMO_HELP = """\
@@ -195,7 +199,7 @@ def _add_generate(sub):
     p = sub.add_parser("generate", help="sample text from a checkpoint", description=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--prompt", default=None,
+    p.add_argument("--prompt", default=None, type=_utf8_text,
                    help="text to start from (default: a newline, or the vocabulary's first "
                         "character when the training text had no newline)")
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
@@ -476,7 +480,8 @@ def _train(args, group) -> int:
             args.max_chars = run_chars
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
-        desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
+        desc = (f"{len(args.files)} file(s): " + ", ".join(map(shown_path, args.files[:3]))
+                + (" ..." if len(args.files) > 3 else ""))
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
         desc = in_flags(desc, args.flags)
@@ -490,6 +495,7 @@ def _train(args, group) -> int:
                       warmup=args.warmup, eval_every=args.eval_every, eval_chunks=args.eval_chunks,
                       checkpoint_every=args.checkpoint_every, patience=args.patience,
                       val_fraction=args.val_fraction)
+    _refuse_a_short_text(len(ids), args.batch_size, args.seq_len, args.val_fraction)
     train_ids, val_ids = split_train_val(ids, args.val_fraction)
     chunks = (len(train_ids) // args.batch_size - 1) // args.seq_len
     if args.epochs is not None:
@@ -592,6 +598,42 @@ def _train(args, group) -> int:
     return 0
 
 
+def _held_out(n: int, val_fraction: float) -> int:
+    """The characters split_train_val holds out of ``n`` for validation."""
+    return max(1, int(round(n * val_fraction)))
+
+
+def _refuse_a_short_text(n: int, batch_size: int, seq_len: int, val_fraction: float) -> None:
+    """Refuse a text of ``n`` characters too short for one training chunk and one validation
+    chunk, in one message in the terms the user gave (the text's length, the flags), where
+    the split and the batcher would each name a part of the text the user never saw."""
+    def fits(m: int) -> bool:
+        held = _held_out(m, val_fraction)
+        return m - held >= batch_size * (seq_len + 1) and held >= seq_len + 1
+
+    if fits(n):
+        return
+    # Below these bounds a part is short whatever the rounding; the least length is at most a
+    # few characters above them (the search is bounded for fractions within round-off of 0, 1,
+    # and a fraction so small that the bound is infinite gets no number).
+    bounds = ((batch_size * (seq_len + 1) - 0.5) / (1 - val_fraction),
+              (seq_len + 0.5) / val_fraction)
+    least = ""
+    if all(math.isfinite(b) for b in bounds):
+        need = max(n + 1, *(math.ceil(b) for b in bounds))
+        for _ in range(1000):
+            if fits(need):
+                break
+            need += 1
+        least = f", at least {need:,} in all"
+    raise ValueError(f"the text has {n:,} character{'' if n == 1 else 's'}, too few for "
+                     f"--batch-size {batch_size} and --seq-len {seq_len}: training needs "
+                     f"--batch-size * (--seq-len + 1) = {batch_size * (seq_len + 1):,} "
+                     f"characters and the --val-fraction {val_fraction:g} held out "
+                     f"--seq-len + 1 = {seq_len + 1:,}{least}; use a longer text or a smaller "
+                     f"--batch-size or --seq-len")
+
+
 def _refuse_a_run_without_last(out: Path) -> None:
     """Refuse a run folder that holds best.ckpt but no last.ckpt (deleted, or lost): it is a
     run, so a new one would overwrite it, and --resume continues from last.ckpt only."""
@@ -648,6 +690,19 @@ def _refuse_changed(path, changed: list[str]) -> None:
                          f"or choose another --out to start a new run")
 
 
+def _write_text(text: str) -> None:
+    """Write ``text`` to standard output; a character its encoding cannot write (an ASCII or
+    Latin-1 locale, a Windows code page when redirected to a file) is a clear error naming
+    the character and the way to write it, not a codec's message."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError as exc:
+        ch = exc.object[exc.start]
+        raise ValueError(f"standard output's encoding ({exc.encoding}) cannot write {ch!r} "
+                         f"(U+{ord(ch):04X}); set PYTHONIOENCODING=utf-8 (or a UTF-8 locale) "
+                         f"to write every character") from None
+
+
 def cmd_generate(args) -> int:
     import numpy as np
 
@@ -660,12 +715,15 @@ def cmd_generate(args) -> int:
         raise ValueError("--prompt must not be empty: the model needs at least one character "
                          "to start from (leave --prompt out to start from one it knows)")
     vocab.encode(args.prompt, unknown=args.unknown)  # a bad prompt is refused before any output
+    replaced = _replaced_note(args.prompt, vocab)
+    if replaced:  # said on stderr: stdout is the text
+        _say(f"lstmlab generate: --prompt: {replaced}")
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
-    sys.stdout.write(args.prompt)
+    _write_text(args.prompt)
 
     def emit(ch):
-        sys.stdout.write(ch)
+        _write_text(ch)
         sys.stdout.flush()
 
     generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, rng,
@@ -683,12 +741,27 @@ def cmd_evaluate(args) -> int:
     ids = vocab.encode(text, unknown=args.unknown)
     seq_len = args.seq_len or TrainConfig.from_json(meta["train"]).seq_len
     if len(ids) < 2:
-        raise ValueError(f"{args.file} is too short to evaluate (needs at least 2 characters)")
+        raise ValueError(f"{shown_path(args.file)} is too short to evaluate (needs at least 2 "
+                         f"characters)")
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
-    print(f"{args.file}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
-          f"({n:,} character{'' if n == 1 else 's'} scored)")
+    print(f"{shown_path(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
+          f"({n:,} character{'' if n == 1 else 's'} scored"
+          + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note) + ")")
     return 0
+
+
+def _replaced_note(text: str, vocab) -> str:
+    """What --unknown replace changed in ``text``: a score of a text with stand-ins is not
+    the text's score, so the count and the characters are said beside it ("" if none)."""
+    unknown = sorted(set(text) - set(vocab.chars))
+    if not unknown:
+        return ""
+    count = sum(text.count(ch) for ch in unknown)
+    shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in unknown[:5])
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    return (f"{count:,} character{'' if count == 1 else 's'} outside the vocabulary read as "
+            f"a stand-in, --unknown replace: {shown}{more}")
 
 
 def _add_demo(sub):
@@ -771,9 +844,9 @@ def cmd_demo(args) -> int:
     print("(constant prediction: MSE 0.0417; solved = fraction with |error| < 0.04)")
     print()
     print("3. Summary")
-    width = max(len(c[1]) for c in s["claims_rows"])
+    width = max(_columns.width(c[1]) for c in s["claims_rows"])
     for claim, measured, value in s["claims_rows"]:
-        print(f"  {claim:<28}{measured:<{width + 2}}{value}")
+        print(f"  {_columns.pad(claim, 28)}{_columns.pad(measured, width + 2)}{value}")
     print()
     print(f"report: {Path(cfg.out) / 'report.html'}  ({s['seconds']:.0f} s)")
     return 0
@@ -892,7 +965,7 @@ def _add_inspect(sub):
                        description=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--text", help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
+    g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
     g.add_argument("--file", help="read the text from this UTF-8 file")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
@@ -924,7 +997,8 @@ def cmd_inspect(args) -> int:
     model, vocab, _ = load_charlm(args.checkpoint)
     if args.file:
         from .data.text import read_text_files
-        text, source = read_text_files([args.file], max_chars=args.max_chars), args.file
+        text = read_text_files([args.file], max_chars=args.max_chars)
+        source = shown_path(args.file)
     else:
         text, source = _unescape_text(args.text)[: args.max_chars], "--text"
         if not text:
@@ -932,8 +1006,9 @@ def cmd_inspect(args) -> int:
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
-    print(f"{len(text):,} character{'' if len(text) == 1 else 's'} from {source}; cells whose "
-          f"state C_t follows a property (Pearson r):")
+    print(f"{len(text):,} character{'' if len(text) == 1 else 's'} from {source}"
+          + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note)
+          + "; cells whose state C_t follows a property (Pearson r):")
     print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
     for m in matches:
         print(f"  {m.signal:<18}{m.layer:>6}{m.unit:>6}{m.r:>+8.3f}")
@@ -975,7 +1050,7 @@ def _add_explore(sub):
 
 def cmd_explore(args) -> int:
     try:
-        from .explore import Explorer, save_page, start_server
+        from .explore import Explorer, cut_text, save_page, start_server
     except ModuleNotFoundError as exc:
         print(f"lstmlab explore: error: needs the package {exc.name!r}, a dependency of "
               f"lstmlab: pip install {exc.name}", file=sys.stderr)
@@ -992,12 +1067,13 @@ def cmd_explore(args) -> int:
         from .data.text import count_text_chars, read_text_files
         text = read_text_files(args.files, max_chars=args.max_chars + 1)  # + 1: is there more?
         if len(text) > args.max_chars:  # said, so a cut text is not taken for the whole file
-            text = text[: args.max_chars]
+            text = cut_text(text, args.max_chars)
             total = count_text_chars(args.files)
-            print(f"lstmlab explore: the text is cut to its first {args.max_chars:,} of "
+            print(f"lstmlab explore: the text is cut to its first {len(text):,} of "
                   f"{total:,} characters; --max-chars {total} shows all of it",
                   file=sys.stderr)
-    explorer = Explorer(model, vocab, text, ", ".join(args.files), max_chars=args.max_chars)
+    explorer = Explorer(model, vocab, text, ", ".join(map(shown_path, args.files)),
+                        max_chars=args.max_chars)
     if args.save:
         n = save_page(explorer, args.save)
         print(f"wrote {args.save} (the first {n:,} characters)")

@@ -51,6 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import generator
+from .._columns import pad, width
 from .._scaling import mean_std, range_problem
 from ..layers.base import Module
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
@@ -114,12 +115,12 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> n
 def format_confusion(cm: np.ndarray, classes: list[str]) -> str:
     """The confusion matrix as text, rows = truth, columns = prediction."""
     names = [str(c) for c in classes]
-    w = max(4, *(len(n) for n in names), len(str(int(cm.max(initial=0)))))  # value columns
+    w = max(4, *(width(n) for n in names), len(str(int(cm.max(initial=0)))))  # value columns
     corner = "truth \\ pred"
-    first = max(len(corner), *(len(n) for n in names))  # the row-label column
-    lines = [f"{corner:<{first}}" + "".join(f"{n:>{w + 1}}" for n in names)]
+    first = max(len(corner), *(width(n) for n in names))  # the row-label column
+    lines = [f"{corner:<{first}}" + "".join(pad(n, w + 1, ">") for n in names)]
     for i, n in enumerate(names):
-        lines.append(f"{n:<{first}}" + "".join(f"{int(v):>{w + 1}}" for v in cm[i]))
+        lines.append(pad(n, first) + "".join(f"{int(v):>{w + 1}}" for v in cm[i]))
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -287,11 +288,31 @@ class Vocab:
             shown.append(f"{ch!r} (U+{ord(ch):04X}) at position{'s' if len(where) > 1 else ''} "
                          f"{places} ({len(where)} time{'s' if len(where) > 1 else ''})")
         more = f"; and {len(by_char) - 8} more distinct characters" if len(by_char) > 8 else ""
+        if "\r" in by_char and "\n" in self._index:  # the one unknown a user cannot see
+            more += ("; '\\r' ends the lines of a Windows (CRLF) text and the vocabulary's "
+                     "text had LF line endings: convert the text's line endings to LF")
+        form = self._normal_form_that_fits(text)
+        if form:
+            how = ("accents as combining characters of their own" if form == "NFD"
+                   else "accented letters as single characters")
+            more += (f"; in Unicode normal form {form} ({how}, as in the vocabulary's text) "
+                     f"every character of the text is in the vocabulary: normalise the text "
+                     f"to {form}")
         hint = ("; none of U+FFFD, '?', ' ' is in the vocabulary to replace them with, pass "
                 "replacement=<a character in the vocabulary>" if unknown == "replace"
                 else "; pass unknown='replace' to map them to a replacement character")
         return (f"{len(bad_at)} character{'s' if len(bad_at) > 1 else ''} not in the vocabulary "
                 f"(V={len(self)}): " + "; ".join(shown) + more + hint)
+
+    def _normal_form_that_fits(self, text: str) -> str | None:
+        """"NFC" or "NFD" when ``text`` in that Unicode normal form, and not as it is, has
+        only characters of the vocabulary: the same letters, composed (é as one character)
+        or decomposed (e and a combining accent) the other way; else None."""
+        for form in ("NFC", "NFD"):
+            normal = unicodedata.normalize(form, text)
+            if normal != text and set(normal) <= self._index.keys():
+                return form
+        return None
 
     def decode(self, ids) -> str:
         """The text of ``ids`` (any integer array-like, flattened in C order)."""

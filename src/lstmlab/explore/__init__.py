@@ -21,10 +21,18 @@ from ..training.checkpoint import atomic_write_text
 from . import analysis
 from .server import API, App, Explorer, static_text
 
-__all__ = ["API", "App", "Explorer", "analysis", "save_page", "start_server"]
+__all__ = ["API", "App", "Explorer", "analysis", "cut_text", "save_page", "start_server"]
 
 SAVE_CHARS = 2000  # characters of the text a saved page holds
 SAVE_UNITS = 16  # units a saved page holds: the hypotheses' best, then the most variable
+
+
+def cut_text(text: str, n: int) -> str:
+    """The first ``n`` characters of ``text``, one fewer when the last would be the ``\\r``
+    of a ``\\r\\n`` pair: the page's text box turns a lone ``\\r`` into a line break of
+    its own, and the cut text would then no longer read as Windows (CRLF) lines."""
+    cut = text[:n]
+    return cut[:-1] if cut.endswith("\r") and text[n:n + 1] == "\n" else cut
 
 
 def _bound_socket(port: int) -> socket.socket:
@@ -89,7 +97,7 @@ def save_page(explorer: Explorer, path) -> int:
     """Write the page with the answers for the first :data:`SAVE_CHARS` characters of the
     given text stored inside (:data:`SAVE_UNITS` units; hypotheses, saturation): one file,
     no server needed. Returns the number of characters it holds."""
-    text = explorer.corpus[:SAVE_CHARS]
+    text = cut_text(explorer.corpus, SAVE_CHARS)
     if not text:
         raise ValueError("--save needs a TEXT_FILE: the saved page shows the views of a text")
     info = explorer.info({})

@@ -33,9 +33,12 @@ from werkzeug.wrappers import Request, Response
 
 from .._checks import positive_int
 from .._memory import UNKNOWN_MEMORY, format_bytes, machine_memory
+from ..data.text import DataError
 from ..insight.units import SIGNAL_DOCS
 from . import analysis
 
+# Vocab.encode's advice when no replacement character is in the vocabulary.
+_LIBRARY_HINT = "pass replacement=<a character in the vocabulary>"
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 MAX_BODY = 4 << 20  # bytes of one API request
 TOP_K = 5  # next-character predictions shown on hover
@@ -101,7 +104,11 @@ class Explorer:
             if text in self._traces:
                 self._traces.move_to_end(text)
                 return self._traces[text]
-            tr = analysis.trace_text(self.model, self.vocab, text)
+            try:
+                tr = analysis.trace_text(self.model, self.vocab, text)
+            except DataError as exc:  # the library's advice names a parameter the page lacks
+                raise DataError(str(exc).replace(_LIBRARY_HINT, "remove them from the text")
+                                ) from None
             self._traces[text] = tr
             if len(self._traces) > CACHED:
                 self._traces.popitem(last=False)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._columns import pad, width
 from .baselines import mase_denominator, scores
 from .data import counted
 from .global_model import GlobalForecaster
@@ -118,13 +119,13 @@ def format_panel(ev: PanelEvaluation) -> str:
     methods = ev.methods()
     extra = sorted({m for r in ev.series.values() for m in r.scores} - set(methods))
     cols = methods + extra
-    width = max(8, *(len(n) for n in ev.series))
-    head = f"{'series':<{width}}" + "".join(f"{_short(m):>10}" for m in cols) + f"{'OWA':>8}"
+    first = max(8, *(width(n) for n in ev.series))  # the series-name column
+    head = f"{'series':<{first}}" + "".join(f"{_short(m):>10}" for m in cols) + f"{'OWA':>8}"
     lines = [f"MASE per series ({ev.part} part)", head, "-" * len(head)]
     for name, r in ev.series.items():
         row = "".join(f"{r.scores[m]['mase']:>10.3f}" if m in r.scores else f"{'-':>10}"
                       for m in cols)
-        lines.append(f"{name:<{width}}{row}{r.scores[ev.net]['owa']:>8.3f}")
+        lines.append(f"{pad(name, first)}{row}{r.scores[ev.net]['owa']:>8.3f}")
     agg = ev.aggregate()
     lines += ["", f"over {len(ev.series)} series (OWA relative to naive 2, as in M4)",
               f"{'method':<26}{'mean MASE':>11}{'mean sMAPE':>12}{'OWA':>8}"]

@@ -8,6 +8,7 @@ no pyplot state, so drawing never opens a window or needs a display.
 from __future__ import annotations
 
 import io
+import unicodedata
 
 import numpy as np
 
@@ -130,8 +131,28 @@ def learning_curves_figure(results, baseline: float, error_name: str, score_name
     return _png(fig)
 
 
-def _char_label(ch: str) -> str:
-    return {"\n": "⏎", " ": "·", "\t": "⇥"}.get(ch, ch)
+_LABEL_FONT = "monospace"  # the family of the heatmaps' character labels
+
+
+def _drawable() -> dict:
+    """The code points the label font has glyphs for (its character map)."""
+    from matplotlib import font_manager, ft2font
+
+    path = font_manager.findfont(font_manager.FontProperties(family=_LABEL_FONT))
+    return ft2font.FT2Font(path).get_charmap()
+
+
+def _char_label(ch: str, drawable) -> str:
+    """A column's label: the character itself; newline, space and tab as symbols; a control
+    character or one the label font has no glyph for (CJK, most emoji) as its code point,
+    ``U+65E5``, so the label names it, where the glyph would be an empty box and matplotlib
+    would warn on stderr about every such character."""
+    special = {"\n": "⏎", " ": "·", "\t": "⇥"}.get(ch)
+    if special is not None:
+        return special
+    if unicodedata.category(ch) == "Cc" or ord(ch) not in drawable:
+        return f"U+{ord(ch):04X}"
+    return ch
 
 
 def _figure_shape(trace, units, chars, inputs) -> tuple[int, int, np.ndarray]:
@@ -205,8 +226,12 @@ def gates_figure(trace, units=None, chars: str | None = None, marks=None,
         for m in marks if marks is not None else ():
             ax.axvline(m, color="white", lw=0.8, ls="--")
     if chars is not None:
-        axes[-1].set_xticks(range(len(chars)), [_char_label(c) for c in chars], fontsize=7,
-                            family="monospace")
+        drawable = _drawable()
+        labels = [_char_label(c, drawable) for c in chars]
+        ticks = axes[-1].set_xticks(range(len(chars)), labels, fontsize=7, family=_LABEL_FONT)
+        for tick, label in zip(ticks, labels):
+            if len(label) > 1:  # a code point: upright, it would cover its neighbours
+                tick.label1.set_rotation(90)
     else:
         axes[-1].set_xlabel("time step t")
     return _png(fig)

@@ -98,6 +98,20 @@ def _num_class(cell) -> str:
     return ""
 
 
+def _visible(ch: str) -> str:
+    """A character of the coloured text as the page shows it: itself, or for a control
+    character other than newline and tab a visible stand-in, its Unicode control picture
+    (``␍`` for a carriage return, ``␀`` for NUL) or, beyond U+007F, its escape (``\\x85``).
+    Written as they are, an HTML parser turns a carriage return into a second line break
+    (a CRLF text would show every line twice spaced) and NUL into U+FFFD."""
+    cp = ord(ch)
+    if ch in "\n\t" or not (cp < 0x20 or 0x7F <= cp < 0xA0):
+        return ch
+    if cp < 0x20:
+        return chr(0x2400 + cp)
+    return "\u2421" if cp == 0x7F else repr(ch)[1:-1]
+
+
 def colored_chars(text: str, values, scale: float | None = None) -> str:
     """``text`` as HTML, every character's background coloured by its value (blue < 0 < red),
     in the style of Karpathy et al.'s cell visualisations. ``scale``: the value shown at
@@ -116,6 +130,6 @@ def colored_chars(text: str, values, scale: float | None = None) -> str:
     for ch, x in zip(text, v):
         a = min(1.0, abs(x) / s)
         rgb = "214,39,40" if x > 0 else "31,119,180"
-        shown = "⏎\n" if ch == "\n" else html.escape(ch)
+        shown = "⏎\n" if ch == "\n" else html.escape(_visible(ch))
         out.append(f"<span style='background:rgba({rgb},{a:.2f})' title='{x:+.3f}'>{shown}</span>")
     return "<div class='chars'>" + "".join(out) + "</div>"

@@ -273,7 +273,7 @@ class LMTrainer:
             self.streams = stream_range(cfg.batch_size, group.rank, group.world)
             if engine == "numpy":
                 self.share = GradientSum(group, model, cfg.seq_len * cfg.batch_size)
-        if (len(val_ids) - 1) // (cfg.seq_len + 1) < 1:
+        if len(val_ids) < cfg.seq_len + 1:  # score_lm reads one stream of one chunk at least
             raise ValueError(f"the validation split has {len(val_ids)} characters, fewer than one "
                              f"chunk of seq_len + 1 = {cfg.seq_len + 1}; raise val_fraction or "
                              f"lower seq_len")

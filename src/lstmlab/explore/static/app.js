@@ -17,7 +17,14 @@ const state = {
 // UTF-16 units, two for a character beyond U+FFFF (an emoji). Every position, length and
 // slice of the text here goes through its code points, so character i is the server's i.
 const codePoints = (s) => Array.from(s);
-const pointIndex = (s, unit) => codePoints(s.slice(0, unit)).length;  // UTF-16 -> code point
+// A textarea holds every line break as "\n" (HTML turns "\r\n" into "\n"), so a given text
+// with Windows line endings would reach the model without its "\r"s. When every line of the
+// given text ends in "\r\n", the box's line breaks are sent as "\r\n": the text the model
+// reads is the file's, and positions count the "\r"s.
+let crlf = false;
+const hasCRLF = (s) => s.includes("\r\n") && !/\r(?!\n)|(?<!\r)\n/.test(s);
+const toModel = (s) => (crlf ? s.replaceAll("\n", "\r\n") : s);
+const pointIndex = (s, unit) => codePoints(toModel(s.slice(0, unit))).length;  // box -> model
 
 // -- talking to the server ----------------------------------------------------------------
 async function api(name, body) {
@@ -106,7 +113,8 @@ function svgEl(tag, attrs) {
 }
 
 const unitName = (u) => `${u[0]}/${u[1]}`;
-const shown = (ch) => (ch === "\n" ? "↵" : ch === " " ? "␣" : ch === "\t" ? "⇥" : ch);
+const shown = (ch) => (ch === "\n" ? "↵" : ch === " " ? "␣" : ch === "\t" ? "⇥" :
+                       ch === "\r" ? "␍" : ch);
 
 // -- 1. the coloured text and the hover box -----------------------------------------------
 function unitIndex(u) {
@@ -127,7 +135,7 @@ function drawChars() {
   const frag = document.createDocumentFragment();
   for (let i = 0; i < view.chars.length; i++) {
     const ch = view.chars[i];
-    const s = el("span", {"data-i": i, "data-v": values[i]}, ch === "\n" ? "↵\n" : ch);
+    const s = el("span", {"data-i": i, "data-v": values[i]}, ch === "\n" ? "↵\n" : ch === "\r" ? "␍" : ch);
     s.style.background = colour(values[i], state.field, mean, scale);
     frag.appendChild(s);
   }
@@ -452,7 +460,7 @@ async function drawSaturation() {
 
 // -- wiring -------------------------------------------------------------------------------
 async function refreshAll() {
-  state.text = $("text").value;
+  state.text = toModel($("text").value);
   state.chars = codePoints(state.text);
   $("count").textContent = `${state.chars.length.toLocaleString()} / ` +
     `${state.info.max_chars.toLocaleString()} characters`;
@@ -467,8 +475,45 @@ async function refreshAll() {
   await rank();
 }
 
+// The text box's limit in characters (code points), the server's unit. A textarea's own
+// maxLength counts UTF-16 units and would stop an emoji text at half its characters, so the
+// limit is kept here instead, as maxLength keeps it: an insertion that would go past it is
+// cut to the room left, the text around it stays. The server's limit also covers a given
+// text longer than max_chars.
+let accepted = "";
+const cost = (chars) => codePoints(toModel(chars.join(""))).length;  // characters sent
+function fit(chars, room) {  // the longest start of chars that costs at most room
+  let n = 0;
+  for (let spent = 0; n < chars.length && spent + cost([chars[n]]) <= room; n++) {
+    spent += cost([chars[n]]);
+  }
+  return chars.slice(0, n);
+}
+function keepWithinLimit(ta) {
+  const limit = Math.max(state.info.max_chars, codePoints(state.info.text || "").length);
+  const now = codePoints(ta.value);
+  if (cost(now) <= limit) {
+    accepted = ta.value;
+    return;
+  }
+  const before = codePoints(accepted);
+  let head = 0;  // characters kept in front of the insertion, then behind it
+  while (head < before.length && head < now.length && before[head] === now[head]) head++;
+  let tail = 0;
+  while (tail < before.length - head && tail < now.length - head &&
+         before[before.length - 1 - tail] === now[now.length - 1 - tail]) tail++;
+  const behind = now.slice(now.length - tail);
+  const room = limit - cost(now.slice(0, head)) - cost(behind);
+  const kept = now.slice(0, head).concat(fit(now.slice(head, now.length - tail), room));
+  ta.value = fit(kept.concat(behind), limit).join("");
+  const caret = Math.min(kept.join("").length, ta.value.length);
+  ta.setSelectionRange(caret, caret);
+  accepted = ta.value;
+}
+
 let timer = null;
 function onType() {
+  keepWithinLimit($("text"));
   clearTimeout(timer);
   timer = setTimeout(() => guarded(refreshAll), 250);
 }
@@ -494,8 +539,9 @@ async function start() {
   document.querySelectorAll(".low").forEach((e) => { e.textContent = info.low; });
   document.querySelectorAll(".high").forEach((e) => { e.textContent = info.high; });
   const ta = $("text");
-  ta.maxLength = info.max_chars;
+  crlf = hasCRLF(info.text || "");
   ta.value = info.text || SAMPLE;
+  accepted = ta.value;
   if (STORE) {
     ta.readOnly = true;
     state.current = STORE.view.units[0];
