@@ -478,6 +478,13 @@ def _train(args, group) -> int:
         max_chars_given = args.max_chars
         if args.max_chars is None:
             args.max_chars = run_chars
+    if not args.resume:  # options that contradict each other, before the text is read
+        refuse_idle_dropout(args.dropout, args.layers)
+        for flag, given in (("--layer-norm", args.layer_norm), ("--zoneout", args.zoneout),
+                            ("--dropout-recurrent", args.dropout_recurrent)):
+            if given and args.model != "lstm":
+                raise ValueError(f"{flag} is an option of --model lstm, not of --model "
+                                 f"{args.model}")
     if args.files:  # --max-chars bounds the read, not only the text kept
         text = read_text_files(args.files, max_chars=args.max_chars)
         desc = (f"{len(args.files)} file(s): " + ", ".join(map(shown_path, args.files[:3]))
@@ -526,12 +533,6 @@ def _train(args, group) -> int:
         if (out / "metrics.jsonl").exists():
             print(f"{out} holds metrics.jsonl but no checkpoint (a run stopped before its first "
                   f"checkpoint): starting the run over", file=sys.stderr)
-        refuse_idle_dropout(args.dropout, args.layers)
-        for flag, given in (("--layer-norm", args.layer_norm), ("--zoneout", args.zoneout),
-                            ("--dropout-recurrent", args.dropout_recurrent)):
-            if given and args.model != "lstm":
-                raise ValueError(f"{flag} is an option of --model lstm, not of --model "
-                                 f"{args.model}")
         if args.warmup >= steps:
             raise ValueError(f"--warmup {args.warmup} is not shorter than the run ({length}): "
                              f"the learning rate would rise for the whole run and never reach "
