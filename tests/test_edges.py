@@ -236,6 +236,32 @@ def test_resume_drops_damaged_lines_of_metrics_jsonl(tmp_path, capsys, damage):
     assert _metric_steps(out) == [1, 2, 3]
 
 
+def _best_of(path):
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    return meta["best_step"], meta["best_val"]
+
+
+def test_resume_from_a_last_ckpt_older_than_best_ckpt_keeps_the_better_best(tmp_path, capsys):
+    # A run killed after writing best.ckpt but before last.ckpt (--eval-every below
+    # --checkpoint-every): the resumed run's first evaluation replaced the better best.ckpt,
+    # the best it knew being that of the older last.ckpt.
+    corpus, out, small = _corpus(tmp_path), tmp_path / "run", ["--layers", "1", "--lr", "0.02"]
+    assert main(_train_args(corpus, out, 2, small)) == 0
+    older = (out / "last.ckpt").read_bytes()
+    assert main(_train_args(corpus, out, 20, [*small, "--resume"])) == 0
+    best = (out / "best.ckpt").read_bytes()
+    best_step, best_val = _best_of(out / "best.ckpt")
+    (out / "last.ckpt").write_bytes(older)  # as the kill left it: last.ckpt at step 2
+    capsys.readouterr()
+    assert main(_train_args(corpus, out, 10, [*small, "--resume"])) == 0
+    assert (out / "best.ckpt").read_bytes() == best
+    assert f"best validation {best_val:.4f} nats" in capsys.readouterr().out
+    # A later improvement still replaces it.
+    assert main(_train_args(corpus, out, 40, [*small, "--resume"])) == 0
+    assert _best_of(out / "best.ckpt")[1] < best_val and _best_of(out / "best.ckpt")[0] > best_step
+
+
 def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 6)) == 0
