@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from seq_helpers import one_blas_thread, write  # noqa: F401
+from seq_helpers import double_ctrl_c_after_each_epoch, one_blas_thread, write  # noqa: F401
 
 from lstmlab.cli import main
 from lstmlab.forecast.baselines import smape
@@ -561,6 +561,23 @@ def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp
     assert model.meta["summary"]["epochs_run"] == 1
     assert (out / "model.ckpt").read_bytes() != replaced  # the new run's
     assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", "model.ckpt"]
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_force_stopped_at_once_leaves_no_model_of_the_replaced_run(tmp_path, monkeypatch,
+                                                                   capsys, panel):
+    # a double Ctrl-C in training over a run replaced with --force left that run's
+    # model.ckpt and reports beside the new run's metrics.jsonl
+    out = tmp_path / "run"
+    argv = _tiny_train(tmp_path, panel, out)
+    assert main(argv) == 0
+    double_ctrl_c_after_each_epoch(monkeypatch)
+    capsys.readouterr()
+    assert main(argv + ["--force", "--seed", "2"]) == 130
+    assert "--force: removed model.ckpt, forecasts.csv, report.json, metrics.jsonl from " \
+        in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl"]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 @pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])

@@ -127,7 +127,12 @@ def output_folder(args, writes: tuple = ()) -> Path:
     """``--out``, created, once it is clear that no run there is overwritten without
     ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
     train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace, nor any file
-    named in ``writes`` (the run's other files: a report.json of the user's own, say)."""
+    named in ``writes`` (the run's other files: a report.json of the user's own, say).
+
+    With ``--force`` the run there is removed here, before this run writes its first
+    metrics line: its model, checkpoints, log and the files in ``writes``. A run stopped
+    at once (a second Ctrl-C) or killed then leaves only its own files, never its log
+    beside the replaced run's model and reports."""
     out = Path(args.out)
     held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
     if held and not args.force:
@@ -139,6 +144,13 @@ def output_folder(args, writes: tuple = ()) -> Path:
                          f"choose another --out or pass --force to overwrite "
                          f"{'it' if len(other) == 1 else 'them'} (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
+    if held or other:  # (only with --force)
+        replaced = [name for name in dict.fromkeys([*held, *other, "metrics.jsonl"])
+                    if (out / name).exists()]
+        for name in replaced:
+            (out / name).unlink()
+        print(f"--force: removed {', '.join(replaced)} from {out}; this run writes its own",
+              file=sys.stderr)
     return out
 
 
