@@ -246,6 +246,10 @@ atomically. Each format's file carries the vocabulary (the characters in token o
              list of each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus
              <out>.vocab.json. No extra.
 
+<out>.vocab.json holds the vocabulary, the model's sizes and "model_file": the name and
+SHA-256 of the model file written with it. Compare that hash with the model file's before
+using the vocabulary (docs/interop.md): a mismatch means the two come from different exports.
+
 examples:
   lstmlab export runs/stdlib/best.ckpt --format onnx --out charlm.onnx
   lstmlab export runs/stdlib/best.ckpt --format torch --out charlm.safetensors
@@ -268,6 +272,34 @@ def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
         raise ValueError(f"{where} the CKPT this command reads; choose another --out")
 
 
+def _write_beside(out: Path, side: Path, described: dict, write_model) -> None:
+    """Write a model file with ``write_model()``, then its vocabulary file ``side``: the JSON
+    ``described`` plus ``"model_file"``, the name and SHA-256 of the model file it belongs to.
+
+    A reader compares that hash with the model file's (docs/interop.md), so a pair left
+    mismatched (a failure or kill between the two writes, a file copied over by hand) is
+    told apart from a matching one. A failure writing the model leaves the earlier pair as it
+    was; one writing ``side`` removes the earlier export's, which belongs to another model.
+    """
+    import hashlib
+    import json
+
+    from .training.checkpoint import atomic_write_text
+
+    write_model()
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    try:
+        atomic_write_text(side, json.dumps({**described, "model_file": {
+            "name": out.name, "sha256": digest}}, indent=1))
+    except OSError as exc:
+        try:
+            side.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise type(exc)(f"{exc}; {out} is written without its vocabulary: export again") \
+            from None
+
+
 def _add_export(sub):
     p = sub.add_parser("export", help="export a checkpoint to ONNX, PyTorch or Keras",
                        description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -284,7 +316,7 @@ def cmd_export(args) -> int:
 
     import numpy as np
 
-    from .training.checkpoint import atomic_write_bytes, atomic_write_text
+    from .training.checkpoint import atomic_write_bytes
     from .training.lm import load_charlm
 
     out = Path(args.out)
@@ -297,7 +329,7 @@ def cmd_export(args) -> int:
         _check_side_file(side, args.out, args.checkpoint)
     model, vocab, _ = load_charlm(args.checkpoint)
     pieces = {"embed": model.embed, "rnn": model.rnn, "head": model.head}
-    described = json.dumps({"vocab": vocab.to_json(), "model": model.config.to_json()}, indent=1)
+    described = {"vocab": vocab.to_json(), "model": model.config.to_json()}
     if args.format == "onnx":
         from .interop import to_onnx
 
@@ -324,8 +356,8 @@ def cmd_export(args) -> int:
     if args.format == "keras":
         from .interop import save_keras_charlm
 
-        save_keras_charlm(out, model.embed, model.rnn, model.head)
-        atomic_write_text(side, described)
+        _write_beside(out, side, described,
+                      lambda: save_keras_charlm(out, model.embed, model.rnn, model.head))
         print(f"wrote {out}: Keras model tokens (B, T) -> logits (B, T, {len(vocab)}), and "
               f"{side} (vocabulary and model sizes)")
         return 0
@@ -342,8 +374,7 @@ def cmd_export(args) -> int:
         arrays.update({f"head/{i}": w for i, w in enumerate(to_keras_weights(model.head))})
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write_bytes(out, buf.getvalue())
-    atomic_write_text(side, described)
+    _write_beside(out, side, described, lambda: atomic_write_bytes(out, buf.getvalue()))
     print(f"wrote {out} ({len(arrays)} arrays, {args.format} layout) and {side} "
           f"(vocabulary and model sizes)")
     return 0
