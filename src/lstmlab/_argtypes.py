@@ -5,7 +5,8 @@ Every float option is finite: ``nan``, ``inf`` and texts that overflow to infini
 (``1e999``) are refused here, so no command has to guess what an infinite learning rate,
 clip or temperature would mean.
 
-Output paths are checked here too, before any work (argparse also checks a default): a
+Input paths expand a leading ``~`` as the shell would have. Output paths are checked here
+too, before any work (argparse also checks a default): a
 run directory that is a file, a file path that is a directory, a path below a file or in
 a folder this user cannot write. Nothing is created; the command creates what it writes.
 """
@@ -150,6 +151,13 @@ def _home_expanded(text: str) -> str:
     otherwise create a folder named ``~`` in the current one (where ``rm -rf ~`` is one
     slip from deleting the home folder); ``./~`` still names such a folder."""
     return os.path.expanduser(text) if text.startswith("~") else text
+
+
+def input_path(text: str) -> str:
+    """A file or folder to read, as given, with a leading ``~`` made the home folder as for
+    the outputs: ``--test=~/x.csv`` reaches the command as typed, the shell expanding ``~``
+    only at the start of a word. Whether it exists the reader says, naming what it expected."""
+    return _home_expanded(text)
 
 
 def output_dir(text: str) -> str:

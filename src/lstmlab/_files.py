@@ -48,6 +48,15 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
+def _tilde_note(path) -> str:
+    """For a missing ``path`` that begins with ``~``: that a program sees no home folder
+    there (the shell expands ``~`` only at the start of a word, so ``--file=~/x`` keeps it)."""
+    if not str(path).startswith("~"):
+        return ""
+    return (f" (a leading ~ is the home folder only where the shell expands it: here it is a "
+            f"folder named ~; write {os.path.expanduser(str(path))!r})")
+
+
 def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
     """``path`` opened for binary reading, if it is a regular file.
 
@@ -61,7 +70,7 @@ def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise error(f"{what} {shown} does not exist") from None
+        raise error(f"{what} {shown} does not exist{_tilde_note(path)}") from None
     except IsADirectoryError:
         raise error(f"{shown} is a directory, not {_a(what)}") from None
     except OSError as exc:

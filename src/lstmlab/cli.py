@@ -12,6 +12,7 @@ from pathlib import Path
 from ._argtypes import fraction as _fraction
 from ._argtypes import gate_bias as _gate_bias
 from ._argtypes import in_flags
+from ._argtypes import input_path as _input_path
 from ._argtypes import nonneg_float as _nonneg_float
 from ._argtypes import nonneg_int as _nonneg_int
 from ._argtypes import output_dir as _output_dir
@@ -124,7 +125,7 @@ def _add_classify(sub):
 def _add_train(sub):
     p = sub.add_parser("train", help="train a character-level language model",
                        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="*", metavar="FILE", help="UTF-8 text files (default: the stdlib's .py sources)")
+    p.add_argument("files", nargs="*", metavar="FILE", type=_input_path, help="UTF-8 text files (default: the stdlib's .py sources)")
     p.add_argument("--model", "--cell", choices=["lstm", "rnn", "gru"], default="lstm",
                    help="recurrent cell (default lstm)")
     p.add_argument("--hidden", type=_positive, default=256, help="hidden units per layer (default 256)")
@@ -194,7 +195,7 @@ def _add_train(sub):
 def _add_generate(sub):
     p = sub.add_parser("generate", help="sample text from a checkpoint", description=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
     p.add_argument("--prompt", default=None,
                    help="text to start from (default: a newline, or the vocabulary's first "
                         "character when the training text had no newline)")
@@ -212,8 +213,8 @@ def _add_generate(sub):
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="loss of a checkpoint on a text file", description=EVALUATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
+    p.add_argument("file", metavar="FILE", type=_input_path)
     p.add_argument("--seq-len", type=_positive, default=None,
                    help="characters per chunk: memory only, the score is the same "
                         "(default: the training one)")
@@ -303,7 +304,7 @@ def _write_beside(out: Path, side: Path, described: dict, write_model) -> None:
 def _add_export(sub):
     p = sub.add_parser("export", help="export a checkpoint to ONNX, PyTorch or Keras",
                        description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
     p.add_argument("--format", choices=["onnx", "torch", "keras", "torch-npz", "keras-npz"],
                    required=True)
     p.add_argument("--out", required=True, metavar="FILE", type=_output_file)
@@ -921,11 +922,11 @@ examples:
 def _add_inspect(sub):
     p = sub.add_parser("inspect", help="gates and nameable cells of a character LSTM",
                        description=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
-    g.add_argument("--file", help="read the text from this UTF-8 file")
+    g.add_argument("--file", type=_input_path, help="read the text from this UTF-8 file")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
     p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
@@ -993,8 +994,8 @@ examples:
 def _add_explore(sub):
     p = sub.add_parser("explore", help="look inside a character model in the browser",
                        description=EXPLORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("files", nargs="*", metavar="TEXT_FILE", help="UTF-8 text for the text box")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
+    p.add_argument("files", nargs="*", metavar="TEXT_FILE", type=_input_path, help="UTF-8 text for the text box")
     p.add_argument("--port", type=_nonneg_int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
     p.add_argument("--max-chars", type=_positive, default=10_000,

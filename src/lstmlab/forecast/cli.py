@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .._argtypes import column_names as _column_names
 from .._argtypes import fraction as _fraction
+from .._argtypes import input_path as _input_path
 from .._argtypes import nonneg_float as _nonneg
 from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
@@ -189,7 +190,7 @@ def add_forecast_parser(sub) -> None:
 
     t = fsub.add_parser("train", help="train and score against the baselines", description=TRAIN_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("csv", nargs="?", metavar="CSV", help="the data (default: a shipped series)")
+    t.add_argument("csv", nargs="?", metavar="CSV", type=_input_path, help="the data (default: a shipped series)")
     t.add_argument("--dataset", choices=["airline", "sunspots"], default=None,
                    help="shipped series to use when no CSV is given (default airline)")
     t.add_argument("--target", "--value", dest="target",
@@ -243,8 +244,8 @@ def add_forecast_parser(sub) -> None:
 
     p = fsub.add_parser("predict", help="forecast after the end of a CSV", description=PREDICT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("csv", metavar="CSV")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
+    p.add_argument("csv", metavar="CSV", type=_input_path)
     p.add_argument("--horizon", type=_positive, default=None,
                    help="steps ahead, at most the trained horizon (default: all of it)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
