@@ -97,6 +97,21 @@ def test_long_format_groups_series_and_sorts_each_by_time(tmp_path):
     assert list(panel.series["A"].lines) == [4, 2, 6]  # lines as the file has them
 
 
+def test_ids_that_differ_only_in_case_or_spacing_are_named_in_a_note(tmp_path, capsys):
+    # 'Store A', 'store a' and 'Store  A' became three series without a word
+    rows = "".join(f"{name},{t},{t + k}\n" for k, name in enumerate(
+        ["Store A", "store a", "Store  A", "B", "b", "C"]) for t in range(20))
+    p = write(tmp_path / "p.csv", "store,t,y\n" + rows)
+    panel = read_long(p, "store", "y", "t")
+    assert len(panel) == 6  # kept apart: the file may mean them apart
+    note = ("the id column 'store' holds ids that differ only in case or spacing ('Store A', "
+            "'store a', 'Store  A'; 'B', 'b'): each is read as a series of its own; write them "
+            "alike if they name one series")
+    assert panel.notes == [note]
+    assert read_long(write(tmp_path / "q.csv", "store,t,y\nA,1,1\nB,1,2\n"), "store", "y",
+                     "t").notes == []
+
+
 @pytest.mark.parametrize("text, words", [
     ("id,t,y\nA,1,1\n,2,3\n", ["line 3", "id column 'id' is empty"]),
     ("id,t,y\nA,1,1\nB,1,2\nA,1,3\n", ["series 'A'", "time '1' occurs twice", "lines 2 and 4"]),
