@@ -625,3 +625,19 @@ def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys, command)
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
     assert main(argv[command]) == 0  # once the other run is over
     assert (out / "metrics.jsonl").exists() and not (out / ".lstmlab.lock").exists()
+
+
+def test_resume_says_that_text_added_to_the_file_is_not_used(tmp_path, capsys):
+    # text appended to the FILE after the run started was left out without a word
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--quiet"]
+    capsys.readouterr()
+    assert main(resume + ["--steps", "3"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("the forget gate output.\n")
+    assert main(resume + ["--steps", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "note: the FILEs hold more than the " in err and "the rest is not used" in err
+    assert _metric_steps(out) == [1, 2, 3, 4]

@@ -510,7 +510,15 @@ def _train(args, group) -> int:
         if args.max_chars is None:
             args.max_chars = run_chars
     if args.files:  # --max-chars bounds the read, not only the text kept
-        text = read_text_files(args.files, max_chars=args.max_chars)
+        # On --resume one character more than the run's shows text added since it started.
+        more = args.resume and max_chars_given is None
+        limit = args.max_chars + 1 if more else args.max_chars
+        text = read_text_files(args.files, max_chars=limit)
+        if more and len(text) > run_chars:
+            text = text[:run_chars]
+            say(f"note: the FILEs hold more than the {run_chars:,} characters the run read "
+                f"(text added since it started?); --resume trains on the run's own text, so the "
+                f"rest is not used: start a new run to train on all of it")
         desc = f"{len(args.files)} file(s): " + ", ".join(args.files[:3]) + (" ..." if len(args.files) > 3 else "")
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
