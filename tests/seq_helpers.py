@@ -21,6 +21,24 @@ def write(path, text: str):
     return path
 
 
+def double_ctrl_c_after_each_epoch(monkeypatch):
+    """Send two SIGINTs back to back once forecast or classify training has logged an epoch:
+    a hurried double Ctrl-C, which stops the command at once."""
+    import os
+    import signal
+
+    from lstmlab.forecast import cli as forecast_cli
+
+    log_epoch = forecast_cli._Progress.__call__
+
+    def twice(progress, record):
+        log_epoch(progress, record)
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(forecast_cli._Progress, "__call__", twice)
+
+
 
 def central_difference(loss, arr, idx, eps=1e-6) -> float:
     """``(loss() at arr[idx] + eps - loss() at arr[idx] - eps) / 2 eps``; ``arr`` is restored."""

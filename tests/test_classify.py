@@ -164,6 +164,21 @@ def test_csv_reader_groups_and_sorts_by_time(tmp_path):
     assert data.features == ["x"] and data.lengths.tolist() == [3, 2]
 
 
+def test_ids_that_differ_only_in_case_are_named_in_a_note(tmp_path, capsys):
+    # 'a' and 'A' became two sequences without a word
+    rows = "".join(f"{sid},{t},{t * (k % 2)},{'ab'[k % 2]}\n"
+                   for k, sid in enumerate(["s1", "s2", "S1", "s3", "s4", "s5", "s6", "s7"])
+                   for t in range(4))
+    data = write(tmp_path / "s.csv", "id,t,x,label\n" + rows)
+    assert main(["classify", "train", str(data), "--time", "t", "--model", "lstm", "--hidden",
+                 "4", "--no-select", "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert ("the id column 'id' holds ids that differ only in case or spacing ('s1', 'S1'): "
+            "each is read as a sequence of its own; write them alike if they name one "
+            "sequence") in capsys.readouterr().err
+    assert read_sequence_csv(data, time_col="t").ids[:3] == ["s1", "s2", "S1"]
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "is empty"),
     ("id,x\na,1\n", "label column 'label' is not in"),

@@ -5,7 +5,7 @@ import csv
 
 import numpy as np
 import pytest
-from seq_helpers import one_blas_thread, write  # noqa: F401
+from seq_helpers import double_ctrl_c_after_each_epoch, one_blas_thread, write  # noqa: F401
 
 from lstmlab.classify import SequenceClassifier, synthetic_sequences
 from lstmlab.cli import main
@@ -426,6 +426,25 @@ def test_train_does_not_overwrite_a_report_of_the_users_own(tmp_path, capsys):
     assert "already holds report.json, which this run writes" in capsys.readouterr().err
     assert mine.read_text() == '{"mine": 1}'
     assert main(argv + ["--force"]) == 0
+
+
+def test_force_stopped_at_once_leaves_no_model_of_the_replaced_run(tmp_path, monkeypatch,
+                                                                   capsys):
+    # a double Ctrl-C in training over a run replaced with --force left that run's
+    # model.ckpt and reports beside the new run's metrics.jsonl
+    rows = "".join(f"{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    out = tmp_path / "run"
+    argv = ["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs", "2",
+            "--quiet", "--no-baselines", "--out", str(out)]
+    assert main(argv) == 0
+    double_ctrl_c_after_each_epoch(monkeypatch)
+    capsys.readouterr()
+    assert main(argv + ["--force"]) == 130
+    assert "--force: removed model.ckpt, report.json, predictions.csv, metrics.jsonl from " \
+        in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl"]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def test_patience_without_a_validation_loss_is_refused(tmp_path, capsys):

@@ -217,3 +217,29 @@ def test_dropout_with_one_layer_is_refused_naming_both_flags(tmp_path, capsys, c
     err = capsys.readouterr().err
     assert "--dropout 0.3 acts between stacked layers and --layers 1 has none" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_input_paths_written_with_a_tilde_are_read_from_the_home_folder(charlm, forecaster,
+                                                                       tmp_path, monkeypatch,
+                                                                       capsys):
+    # `evaluate CKPT --file=~/x`-style paths (an option's =, or quoted) reach the command
+    # unexpanded by the shell, and every input said only "does not exist"
+    import shutil
+
+    from lstmlab.data.text import DataError, read_text_files
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copy(charlm, tmp_path / "lm.ckpt")
+    (tmp_path / "two.txt").write_text("th")
+    assert main(["evaluate", "~/lm.ckpt", "~/two.txt"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'two.txt'}: ")
+    ckpt, series = forecaster
+    shutil.copy(ckpt, tmp_path / "fc.ckpt")
+    shutil.copy(series, tmp_path / "series.csv")
+    assert main(["forecast", "predict", "~/fc.ckpt", "~/series.csv", "--horizon", "2",
+                 "--out=~/next.csv"]) == 0
+    assert (tmp_path / "next.csv").exists()
+    # the library reads a path as given, and says what a leading ~ is
+    with pytest.raises(DataError, match=r"'~/two.txt' does not exist \(a leading ~ is the home "
+                                        r"folder only where the shell expands it"):
+        read_text_files(["~/two.txt"])

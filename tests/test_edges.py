@@ -236,6 +236,32 @@ def test_resume_drops_damaged_lines_of_metrics_jsonl(tmp_path, capsys, damage):
     assert _metric_steps(out) == [1, 2, 3]
 
 
+def _best_of(path):
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    return meta["best_step"], meta["best_val"]
+
+
+def test_resume_from_a_last_ckpt_older_than_best_ckpt_keeps_the_better_best(tmp_path, capsys):
+    # A run killed after writing best.ckpt but before last.ckpt (--eval-every below
+    # --checkpoint-every): the resumed run's first evaluation replaced the better best.ckpt,
+    # the best it knew being that of the older last.ckpt.
+    corpus, out, small = _corpus(tmp_path), tmp_path / "run", ["--layers", "1", "--lr", "0.02"]
+    assert main(_train_args(corpus, out, 2, small)) == 0
+    older = (out / "last.ckpt").read_bytes()
+    assert main(_train_args(corpus, out, 20, [*small, "--resume"])) == 0
+    best = (out / "best.ckpt").read_bytes()
+    best_step, best_val = _best_of(out / "best.ckpt")
+    (out / "last.ckpt").write_bytes(older)  # as the kill left it: last.ckpt at step 2
+    capsys.readouterr()
+    assert main(_train_args(corpus, out, 10, [*small, "--resume"])) == 0
+    assert (out / "best.ckpt").read_bytes() == best
+    assert f"best validation {best_val:.4f} nats" in capsys.readouterr().out
+    # A later improvement still replaces it.
+    assert main(_train_args(corpus, out, 40, [*small, "--resume"])) == 0
+    assert _best_of(out / "best.ckpt")[1] < best_val and _best_of(out / "best.ckpt")[0] > best_step
+
+
 def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 6)) == 0
@@ -571,3 +597,48 @@ def test_a_command_leaves_numpy_blas_threads_as_it_found_them(tmp_path):
         assert blas_threads() == before
         assert main(["generate", str(tmp_path / "missing.npz")]) == 2
         assert blas_threads() == before
+
+
+# -- two runs, one --out -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["train", "forecast", "classify"])
+def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys, command):
+    # two runs started into one --out both passed its checks and wrote into it together:
+    # metrics.jsonl held both runs' steps, the checkpoints whichever came last
+    pytest.importorskip("fcntl")  # (no lock where flock is missing)
+    from lstmlab._files import folder_held
+
+    out = tmp_path / "run"
+    data = write(tmp_path / "d.csv", "id,t,x,label\n" + "".join(
+        f"{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4)))
+    argv = {"train": _train_args(_corpus(tmp_path), out, 2),
+            "forecast": ["forecast", "train", "--epochs", "1", "--quiet", "--no-plot",
+                         "--out", str(out)],
+            "classify": ["classify", "train", str(data), "--model", "lstm", "--no-select",
+                         "--epochs", "1", "--quiet", "--no-baselines", "--out", str(out)]}
+    with folder_held(out):  # another run, writing there now
+        (out / "mine.txt").write_text("theirs")
+        assert main(argv[command]) == 2
+        assert (f"--out {str(out)!r} is in use: another run (process {os.getpid()}) is writing "
+                f"there now; wait for it to end or choose another --out (nothing was "
+                f"written)") in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [".lstmlab.lock", "mine.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+    assert main(argv[command]) == 0  # once the other run is over
+    assert (out / "metrics.jsonl").exists() and not (out / ".lstmlab.lock").exists()
+
+
+def test_resume_says_that_text_added_to_the_file_is_not_used(tmp_path, capsys):
+    # text appended to the FILE after the run started was left out without a word
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    resume = ["train", str(corpus), "--out", str(out), "--resume", "--quiet"]
+    capsys.readouterr()
+    assert main(resume + ["--steps", "3"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("the forget gate output.\n")
+    assert main(resume + ["--steps", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "note: the FILEs hold more than the " in err and "the rest is not used" in err
+    assert _metric_steps(out) == [1, 2, 3, 4]

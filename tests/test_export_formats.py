@@ -93,14 +93,57 @@ def test_keras_file_predicts_what_lstmlab_predicts(cell, keras, tmp_path, monkey
     assert side["vocab"] == vocab.to_json() and side["model"]["cell"] == cell
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(_doc_block("import json\n\nimport keras"), namespace)  # the documented use, verbatim
+    reader = _doc_block("import hashlib\nimport json\n\nimport keras")  # the documented use
+    exec(reader, namespace)
     ours, _ = model.forward(vocab.encode("the cell")[:, None])
     np.testing.assert_allclose(namespace["logits"][0], ours[:, 0], rtol=1e-5, atol=1e-5)
+    side["model_file"]["sha256"] = "0" * 64  # the vocabulary of another export
+    (tmp_path / "charlm.vocab.json").write_text(json.dumps(side), encoding="utf-8")
+    with pytest.raises(ValueError, match="charlm.vocab.json belongs to another export"):
+        exec(reader, {})
     loaded = keras.saving.load_model(out)
     batch = np.stack([vocab.encode("gates de"), vocab.encode("the cell")])  # B = 2, T = 8
     theirs = loaded.predict(batch, verbose=0)
     ours, _ = model.forward(batch.T)
     np.testing.assert_allclose(theirs, ours.transpose(1, 0, 2), rtol=1e-5, atol=1e-5)
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def test_a_failure_between_model_and_vocabulary_leaves_no_pair_of_two_exports(tmp_path,
+                                                                             monkeypatch,
+                                                                             capsys):
+    # a failure (disk full) after the model file left the new model beside the vocabulary
+    # file of the earlier export, of another model, with nothing to tell them apart
+    import lstmlab.training.checkpoint as checkpoint
+
+    lstm, gru = (_checkpoint(tmp_path / cell, cell, "float32") for cell in ("lstm", "gru"))
+    out, side = tmp_path / "m.npz", tmp_path / "m.vocab.json"
+    export = ["export", "--format", "torch-npz", "--out", str(out)]
+    assert main([*export, str(lstm)]) == 0
+    pair = json.loads(side.read_text(encoding="utf-8"))["model_file"]
+    assert pair == {"name": "m.npz", "sha256": _sha256(out)}  # the reader's check
+    write_text = checkpoint.atomic_write_text
+
+    def disk_full_for_the_vocabulary(path, text):
+        if str(path).endswith(".vocab.json"):
+            raise OSError(f"cannot write {path}: No space left on device")
+        write_text(path, text)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_text", disk_full_for_the_vocabulary)
+    capsys.readouterr()
+    assert main([*export, str(gru)]) == 2
+    assert f"{out} is written without its vocabulary: export again" in capsys.readouterr().err
+    assert not side.exists()
+    monkeypatch.undo()
+    assert main([*export, str(gru)]) == 0
+    side_of_gru = json.loads(side.read_text(encoding="utf-8"))
+    assert side_of_gru["model"]["cell"] == "gru" and side_of_gru["model_file"]["sha256"] == \
+        _sha256(out) != pair["sha256"]
 
 
 def test_keras_needs_a_keras_file_name(tmp_path, capsys):

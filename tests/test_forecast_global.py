@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from seq_helpers import one_blas_thread, write  # noqa: F401
+from seq_helpers import double_ctrl_c_after_each_epoch, one_blas_thread, write  # noqa: F401
 
 from lstmlab.cli import main
 from lstmlab.forecast.baselines import smape
@@ -95,6 +95,21 @@ def test_long_format_groups_series_and_sorts_each_by_time(tmp_path):
     np.testing.assert_array_equal(panel.series["A"].target, [10, 20, 30])
     assert panel.series["A"].time == ["1", "2", "3"]
     assert list(panel.series["A"].lines) == [4, 2, 6]  # lines as the file has them
+
+
+def test_ids_that_differ_only_in_case_or_spacing_are_named_in_a_note(tmp_path, capsys):
+    # 'Store A', 'store a' and 'Store  A' became three series without a word
+    rows = "".join(f"{name},{t},{t + k}\n" for k, name in enumerate(
+        ["Store A", "store a", "Store  A", "B", "b", "C"]) for t in range(20))
+    p = write(tmp_path / "p.csv", "store,t,y\n" + rows)
+    panel = read_long(p, "store", "y", "t")
+    assert len(panel) == 6  # kept apart: the file may mean them apart
+    note = ("the id column 'store' holds ids that differ only in case or spacing ('Store A', "
+            "'store a', 'Store  A'; 'B', 'b'): each is read as a series of its own; write them "
+            "alike if they name one series")
+    assert panel.notes == [note]
+    assert read_long(write(tmp_path / "q.csv", "store,t,y\nA,1,1\nB,1,2\n"), "store", "y",
+                     "t").notes == []
 
 
 @pytest.mark.parametrize("text, words", [
@@ -561,6 +576,23 @@ def test_ctrl_c_while_the_model_is_scored_keeps_it_and_no_reports_of_another(tmp
     assert model.meta["summary"]["epochs_run"] == 1
     assert (out / "model.ckpt").read_bytes() != replaced  # the new run's
     assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", "model.ckpt"]
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_force_stopped_at_once_leaves_no_model_of_the_replaced_run(tmp_path, monkeypatch,
+                                                                   capsys, panel):
+    # a double Ctrl-C in training over a run replaced with --force left that run's
+    # model.ckpt and reports beside the new run's metrics.jsonl
+    out = tmp_path / "run"
+    argv = _tiny_train(tmp_path, panel, out)
+    assert main(argv) == 0
+    double_ctrl_c_after_each_epoch(monkeypatch)
+    capsys.readouterr()
+    assert main(argv + ["--force", "--seed", "2"]) == 130
+    assert "--force: removed model.ckpt, forecasts.csv, report.json, metrics.jsonl from " \
+        in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl"]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 @pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])

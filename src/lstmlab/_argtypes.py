@@ -5,7 +5,8 @@ Every float option is finite: ``nan``, ``inf`` and texts that overflow to infini
 (``1e999``) are refused here, so no command has to guess what an infinite learning rate,
 clip or temperature would mean.
 
-Output paths are checked here too, before any work (argparse also checks a default): a
+Input paths expand a leading ``~`` as the shell would have. Output paths are checked here
+too, before any work (argparse also checks a default): a
 run directory that is a file, a file path that is a directory, a path below a file or in
 a folder this user cannot write. Nothing is created; the command creates what it writes.
 """
@@ -166,6 +167,13 @@ def _home_expanded(text: str) -> str:
     return os.path.expanduser(text) if text.startswith("~") else text
 
 
+def input_path(text: str) -> str:
+    """A file or folder to read, as given, with a leading ``~`` made the home folder as for
+    the outputs: ``--test=~/x.csv`` reaches the command as typed, the shell expanding ``~``
+    only at the start of a word. Whether it exists the reader says, naming what it expected."""
+    return _home_expanded(text)
+
+
 def output_dir(text: str) -> str:
     """A run directory to write in: an existing directory, or one that can be created. An
     empty name (an unset shell variable, most often) would be the current folder: refused,
@@ -198,6 +206,18 @@ def output_file(text: str) -> str:
                                          f"directory")
     _creatable(path, text)
     return text
+
+
+def hold_output(args, flag: str = "--out") -> None:
+    """Hold the run folder ``args.out`` until the command returns (``lstmlab.cli.main``
+    keeps the ``ExitStack`` ``args.held``): a second run into it meanwhile is refused (see
+    :func:`lstmlab._files.folder_held`). Called before the command checks what the folder
+    holds, so that no other run writes there between the check and the run."""
+    from ._files import folder_held
+
+    held = getattr(args, "held", None)
+    if held is not None:
+        held.enter_context(folder_held(args.out, flag))
 
 
 def refuse_idle_dropout(dropout: float, layers: int) -> None:

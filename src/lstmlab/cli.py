@@ -12,7 +12,9 @@ from pathlib import Path
 
 from ._argtypes import fraction as _fraction
 from ._argtypes import gate_bias as _gate_bias
+from ._argtypes import hold_output
 from ._argtypes import in_flags
+from ._argtypes import input_path as _input_path
 from ._argtypes import nonneg_float as _nonneg_float
 from ._argtypes import nonneg_int as _nonneg_int
 from ._argtypes import output_dir as _output_dir
@@ -128,7 +130,7 @@ def _add_classify(sub):
 def _add_train(sub):
     p = sub.add_parser("train", help="train a character-level language model",
                        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="*", metavar="FILE", help="UTF-8 text files (default: the stdlib's .py sources)")
+    p.add_argument("files", nargs="*", metavar="FILE", type=_input_path, help="UTF-8 text files (default: the stdlib's .py sources)")
     p.add_argument("--model", "--cell", choices=["lstm", "rnn", "gru"], default="lstm",
                    help="recurrent cell (default lstm)")
     p.add_argument("--hidden", type=_positive, default=256, help="hidden units per layer (default 256)")
@@ -198,7 +200,7 @@ def _add_train(sub):
 def _add_generate(sub):
     p = sub.add_parser("generate", help="sample text from a checkpoint", description=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
     p.add_argument("--prompt", default=None, type=_utf8_text,
                    help="text to start from (default: a newline, or the vocabulary's first "
                         "character when the training text had no newline)")
@@ -216,8 +218,8 @@ def _add_generate(sub):
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="loss of a checkpoint on a text file", description=EVALUATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
+    p.add_argument("file", metavar="FILE", type=_input_path)
     p.add_argument("--seq-len", type=_positive, default=None,
                    help="characters per chunk: memory only, the score is the same "
                         "(default: the training one)")
@@ -250,6 +252,10 @@ atomically. Each format's file carries the vocabulary (the characters in token o
              list of each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus
              <out>.vocab.json. No extra.
 
+<out>.vocab.json holds the vocabulary, the model's sizes and "model_file": the name and
+SHA-256 of the model file written with it. Compare that hash with the model file's before
+using the vocabulary (docs/interop.md): a mismatch means the two come from different exports.
+
 examples:
   lstmlab export runs/stdlib/best.ckpt --format onnx --out charlm.onnx
   lstmlab export runs/stdlib/best.ckpt --format torch --out charlm.safetensors
@@ -272,10 +278,38 @@ def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
         raise ValueError(f"{where} the CKPT this command reads; choose another --out")
 
 
+def _write_beside(out: Path, side: Path, described: dict, write_model) -> None:
+    """Write a model file with ``write_model()``, then its vocabulary file ``side``: the JSON
+    ``described`` plus ``"model_file"``, the name and SHA-256 of the model file it belongs to.
+
+    A reader compares that hash with the model file's (docs/interop.md), so a pair left
+    mismatched (a failure or kill between the two writes, a file copied over by hand) is
+    told apart from a matching one. A failure writing the model leaves the earlier pair as it
+    was; one writing ``side`` removes the earlier export's, which belongs to another model.
+    """
+    import hashlib
+    import json
+
+    from .training.checkpoint import atomic_write_text
+
+    write_model()
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    try:
+        atomic_write_text(side, json.dumps({**described, "model_file": {
+            "name": out.name, "sha256": digest}}, indent=1))
+    except OSError as exc:
+        try:
+            side.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise type(exc)(f"{exc}; {out} is written without its vocabulary: export again") \
+            from None
+
+
 def _add_export(sub):
     p = sub.add_parser("export", help="export a checkpoint to ONNX, PyTorch or Keras",
                        description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
     p.add_argument("--format", choices=["onnx", "torch", "keras", "torch-npz", "keras-npz"],
                    required=True)
     p.add_argument("--out", required=True, metavar="FILE", type=_output_file)
@@ -288,7 +322,7 @@ def cmd_export(args) -> int:
 
     import numpy as np
 
-    from .training.checkpoint import atomic_write_bytes, atomic_write_text
+    from .training.checkpoint import atomic_write_bytes
     from .training.lm import load_charlm
 
     out = Path(args.out)
@@ -301,7 +335,7 @@ def cmd_export(args) -> int:
         _check_side_file(side, args.out, args.checkpoint)
     model, vocab, _ = load_charlm(args.checkpoint)
     pieces = {"embed": model.embed, "rnn": model.rnn, "head": model.head}
-    described = json.dumps({"vocab": vocab.to_json(), "model": model.config.to_json()}, indent=1)
+    described = {"vocab": vocab.to_json(), "model": model.config.to_json()}
     if args.format == "onnx":
         from .interop import to_onnx
 
@@ -328,8 +362,8 @@ def cmd_export(args) -> int:
     if args.format == "keras":
         from .interop import save_keras_charlm
 
-        save_keras_charlm(out, model.embed, model.rnn, model.head)
-        atomic_write_text(side, described)
+        _write_beside(out, side, described,
+                      lambda: save_keras_charlm(out, model.embed, model.rnn, model.head))
         print(f"wrote {out}: Keras model tokens (B, T) -> logits (B, T, {len(vocab)}), and "
               f"{side} (vocabulary and model sizes)")
         return 0
@@ -346,8 +380,7 @@ def cmd_export(args) -> int:
         arrays.update({f"head/{i}": w for i, w in enumerate(to_keras_weights(model.head))})
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write_bytes(out, buf.getvalue())
-    atomic_write_text(side, described)
+    _write_beside(out, side, described, lambda: atomic_write_bytes(out, buf.getvalue()))
     print(f"wrote {out} ({len(arrays)} arrays, {args.format} layout) and {side} "
           f"(vocabulary and model sizes)")
     return 0
@@ -429,7 +462,9 @@ def cmd_train(args) -> int:
                              f"this run (WORLD_SIZE); under torchrun leave --nproc out")
         from .kernels.fast import set_num_threads
         set_num_threads(distributed.threads_per_process(group.local_world))
-    elif (args.nproc or 1) > 1:
+    else:  # one process, or the launcher of --nproc's, which holds it for them
+        hold_output(args)
+    if group is None and (args.nproc or 1) > 1:
         distributed.check_supported(args.nproc, *_launch_settings(args))
         return distributed.launch(args.argv, args.nproc)
     try:
@@ -486,7 +521,15 @@ def _train(args, group) -> int:
                 raise ValueError(f"{flag} is an option of --model lstm, not of --model "
                                  f"{args.model}")
     if args.files:  # --max-chars bounds the read, not only the text kept
-        text = read_text_files(args.files, max_chars=args.max_chars)
+        # On --resume one character more than the run's shows text added since it started.
+        more = args.resume and max_chars_given is None
+        limit = args.max_chars + 1 if more else args.max_chars
+        text = read_text_files(args.files, max_chars=limit)
+        if more and len(text) > run_chars:
+            text = text[:run_chars]
+            say(f"note: the FILEs hold more than the {run_chars:,} characters the run read "
+                f"(text added since it started?); --resume trains on the run's own text, so the "
+                f"rest is not used: start a new run to train on all of it")
         desc = (f"{len(args.files)} file(s): " + ", ".join(map(shown_path, args.files[:3]))
                 + (" ..." if len(args.files) > 3 else ""))
     else:
@@ -964,11 +1007,11 @@ examples:
 def _add_inspect(sub):
     p = sub.add_parser("inspect", help="gates and nameable cells of a character LSTM",
                        description=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
-    g.add_argument("--file", help="read the text from this UTF-8 file")
+    g.add_argument("--file", type=_input_path, help="read the text from this UTF-8 file")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
     p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
@@ -1038,8 +1081,8 @@ examples:
 def _add_explore(sub):
     p = sub.add_parser("explore", help="look inside a character model in the browser",
                        description=EXPLORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("files", nargs="*", metavar="TEXT_FILE", help="UTF-8 text for the text box")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
+    p.add_argument("files", nargs="*", metavar="TEXT_FILE", type=_input_path, help="UTF-8 text for the text box")
     p.add_argument("--port", type=_nonneg_int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
     p.add_argument("--max-chars", type=_positive, default=10_000,
@@ -1143,7 +1186,8 @@ def main(argv: list[str] | None = None) -> int:
         needed = _needed_extra(args)
         if needed:
             require(*needed)
-        with _blas_on_one_thread():
+        # A command that writes a run folder holds it until it returns (hold_output).
+        with _blas_on_one_thread(), contextlib.ExitStack() as args.held:
             return args.func(args)
     except MissingExtra as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .._argtypes import column_names as _column_names
+from .._argtypes import input_path as _input_path
 from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
@@ -95,9 +96,9 @@ def add_classify_parser(sub) -> None:
 
     t = csub.add_parser("train", help="train and report test accuracy", description=TRAIN_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("data", nargs="?", metavar="DATA", help="CSV, .ts file or UCR/UEA folder "
+    t.add_argument("data", nargs="?", metavar="DATA", type=_input_path, help="CSV, .ts file or UCR/UEA folder "
                    "(default: scikit-learn digits)")
-    t.add_argument("--test", default=None, metavar="FILE", help="test set (CSV or .ts)")
+    t.add_argument("--test", default=None, metavar="FILE", type=_input_path, help="test set (CSV or .ts)")
     _add_data_options(t)
     add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=PATIENCE, batch_size=16,
                         models=MODELS, hidden_help="LSTM units (default: chosen on held-out "
@@ -151,8 +152,8 @@ def add_classify_parser(sub) -> None:
 
     p = csub.add_parser("predict", help="label sequences with a trained model",
                         description=PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("data", metavar="DATA")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
+    p.add_argument("data", metavar="DATA", type=_input_path)
     _add_data_options(p, stored=": as in training, else")
     p.add_argument("--out", default=None, type=_output_file,
                    help="write the predictions CSV here (default stdout)")

@@ -14,7 +14,8 @@ Rows are grouped by id (in order of first appearance) and sorted by the time col
 sequence (numbers, date-times with a UTC offset, or ISO dates and date-times; a note names where
 a sequence's rows first went back, as the forecasting readers do); a repeated time
 inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
-by line and column) and missing values (under ``missing="refuse"``) are errors.
+by line and column) and missing values (under ``missing="refuse"``) are errors. Ids that
+differ only in case or spacing stay apart, with a note naming them.
 Missing-value tokens (``NA``, ``?``, ...) apply to the feature columns only: a label is read
 as written, and only an empty one is missing.
 
@@ -45,8 +46,8 @@ import numpy as np
 from .._files import is_left_beside_data, read_utf8
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
-                             read_csv_table, repeated_names, time_order, time_order_key,
-                             unsorted_note)
+                             lookalike_ids_note, read_csv_table, repeated_names, time_order,
+                             time_order_key, unsorted_note)
 
 
 class SequenceDataError(SeriesError):
@@ -270,6 +271,8 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         what = (f"the rows of sequence {sid!r}" if len(unsorted) == 1 else
                 f"the rows of {len(unsorted)} sequences (the first: {sid!r})")
         notes.insert(0, unsorted_note(back, time_col, what))
+    lookalike = lookalike_ids_note(groups, id_col, "sequence")
+    notes[:0] = [lookalike] if lookalike else []
     return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
 
 

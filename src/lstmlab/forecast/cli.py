@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .._argtypes import column_names as _column_names
 from .._argtypes import fraction as _fraction
+from .._argtypes import hold_output
+from .._argtypes import input_path as _input_path
 from .._argtypes import nonneg_float as _nonneg
 from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
@@ -127,7 +129,14 @@ def output_folder(args, writes: tuple = ()) -> Path:
     """``--out``, created, once it is clear that no run there is overwritten without
     ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
     train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace, nor any file
-    named in ``writes`` (the run's other files: a report.json of the user's own, say)."""
+    named in ``writes`` (the run's other files: a report.json of the user's own, say). The
+    folder is held for this run until the command returns (``hold_output``).
+
+    With ``--force`` the run there is removed here, before this run writes its first
+    metrics line: its model, checkpoints, log and the files in ``writes``. A run stopped
+    at once (a second Ctrl-C) or killed then leaves only its own files, never its log
+    beside the replaced run's model and reports."""
+    hold_output(args)
     out = Path(args.out)
     held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
     if held and not args.force:
@@ -139,6 +148,13 @@ def output_folder(args, writes: tuple = ()) -> Path:
                          f"choose another --out or pass --force to overwrite "
                          f"{'it' if len(other) == 1 else 'them'} (nothing was overwritten)")
     out.mkdir(parents=True, exist_ok=True)
+    if held or other:  # (only with --force)
+        replaced = [name for name in dict.fromkeys([*held, *other, "metrics.jsonl"])
+                    if (out / name).exists()]
+        for name in replaced:
+            (out / name).unlink()
+        print(f"--force: removed {', '.join(replaced)} from {out}; this run writes its own",
+              file=sys.stderr)
     return out
 
 
@@ -177,7 +193,7 @@ def add_forecast_parser(sub) -> None:
 
     t = fsub.add_parser("train", help="train and score against the baselines", description=TRAIN_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("csv", nargs="?", metavar="CSV", help="the data (default: a shipped series)")
+    t.add_argument("csv", nargs="?", metavar="CSV", type=_input_path, help="the data (default: a shipped series)")
     t.add_argument("--dataset", choices=["airline", "sunspots"], default=None,
                    help="shipped series to use when no CSV is given (default airline)")
     t.add_argument("--target", "--value", dest="target",
@@ -231,8 +247,8 @@ def add_forecast_parser(sub) -> None:
 
     p = fsub.add_parser("predict", help="forecast after the end of a CSV", description=PREDICT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("csv", metavar="CSV")
+    p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
+    p.add_argument("csv", metavar="CSV", type=_input_path)
     p.add_argument("--horizon", type=_positive, default=None,
                    help="steps ahead, at most the trained horizon (default: all of it)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",

@@ -460,6 +460,28 @@ def unsorted_note(back: str, column: str, what: str = "the rows") -> str:
     return f"{what} are not in time order ({back}): they are read sorted by {column!r}"
 
 
+SHOWN_ID_GROUPS = 3  # groups of look-alike ids a note names; it counts the rest
+
+
+def lookalike_ids_note(ids, column: str, what: str) -> str | None:
+    """The note a long-format reader leaves when ids of the ``column`` differ only in case or
+    in the spaces between words (``'Store A'``, ``'store a'``, ``'Store  A'``): each is read
+    as a ``what`` (series, sequence) of its own, which a retyped id seldom is meant to be;
+    None when no two ids fold together. Spaces around a cell are gone already (the CSV
+    reader strips every cell). A note, not an error: the file may mean them apart."""
+    folded: dict[str, list[str]] = {}
+    for name in ids:
+        folded.setdefault(" ".join(name.split()).casefold(), []).append(name)
+    groups = [names for names in folded.values() if len(names) > 1]
+    if not groups:
+        return None
+    shown = "; ".join(", ".join(repr(n) for n in names) for names in groups[:SHOWN_ID_GROUPS])
+    more = len(groups) - SHOWN_ID_GROUPS
+    return (f"the id column {column!r} holds ids that differ only in case or spacing "
+            f"({shown}{f'; and {more} more such groups' if more > 0 else ''}): each is read "
+            f"as a {what} of its own; write them alike if they name one {what}")
+
+
 # Excel writes a date cell without a date format as its serial number: days since
 # 1899-12-30 (the 1900 date system, past its phantom 1900-02-29). Whole numbers from 20000
 # (1954-10-03) to 80000 (2119-01-10) in a column whose name says date are taken for them.

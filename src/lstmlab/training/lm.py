@@ -296,6 +296,9 @@ class LMTrainer:
         self.best_val = math.inf
         self.best_step = -1
         self.evals_since_best = 0
+        # The validation loss and step of the model in best.ckpt: the run's own best, or a
+        # lower one that a resumed run found on disk (see _adopt_best_on_disk).
+        self.kept_val, self.kept_step = math.inf, -1
         self.data_fp = fingerprint(np.concatenate([train_ids, val_ids]))
         self._saved_step = None  # the step last.ckpt holds, for the message of a hard stop
 
@@ -373,8 +376,35 @@ class LMTrainer:
             self.state = None
         if self.engine is not None:
             self.engine.load_from(self.model, self.optimizer)
+        self.kept_val, self.kept_step = self.best_val, self.best_step
+        self._adopt_best_on_disk()
         if self.leader:
             self._truncate_metrics(self.step)
+
+    def _adopt_best_on_disk(self) -> None:
+        """Take the loss that ``best.ckpt`` in ``out_dir`` records as the one to beat, when it
+        is lower than the restored run's best.
+
+        A run killed after writing ``best.ckpt`` but before ``last.ckpt`` resumes from an
+        earlier step than its best model, and its own best (stored in ``last.ckpt``) is
+        that earlier step's: without this, the first evaluations after resuming would replace
+        the better model. The run's own best still counts the evaluations for ``patience``,
+        so a resumed run stops where the uninterrupted one would have. A ``best.ckpt`` that
+        cannot be read, or of other data, is replaced by the run's next best model.
+        """
+        path = self.out_dir / "best.ckpt"
+        if not path.exists():
+            return
+        try:
+            meta, _ = load_checkpoint(path, expect_kind=KIND)
+        except CheckpointError as exc:
+            if self.leader:
+                self.log(f"note: {exc}; the run's next best model replaces it")
+            return
+        if meta["data"]["fingerprint"] != self.data_fp or meta["best_val"] is None:
+            return
+        if float(meta["best_val"]) < self.kept_val:
+            self.kept_val, self.kept_step = float(meta["best_val"]), int(meta["best_step"])
 
     # -- metrics ------------------------------------------------------------------------
     @property
@@ -522,9 +552,11 @@ class LMTrainer:
                     record.update(val_loss=val, val_bpc=val / LN2)
                     if val < self.best_val:
                         self.best_val, self.best_step, self.evals_since_best = val, self.step, 0
-                        self.save("best.ckpt")
                     else:
                         self.evals_since_best += 1
+                    if val < self.kept_val:
+                        self.kept_val, self.kept_step = val, self.step
+                        self.save("best.ckpt")
                 if self.leader:
                     self._write_metrics(record)
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
@@ -561,7 +593,7 @@ class LMTrainer:
         # A process told to stop by another one's signal exits as if it had seen SIGTERM.
         signum = (stop.signum or signal.SIGTERM) if status == "interrupted" else None
         return {"status": status, "step": self.step, "last_loss": last_loss,
-                "best_val": self.best_val, "best_step": self.best_step,
+                "best_val": self.kept_val, "best_step": self.kept_step,
                 "signal": signum,
                 "seconds": time.perf_counter() - t_start}
 
