@@ -599,35 +599,6 @@ def test_a_command_leaves_numpy_blas_threads_as_it_found_them(tmp_path):
         assert blas_threads() == before
 
 
-# -- two runs, one --out -----------------------------------------------------------------------
-
-@pytest.mark.parametrize("command", ["train", "forecast", "classify"])
-def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys, command):
-    # two runs started into one --out both passed its checks and wrote into it together:
-    # metrics.jsonl held both runs' steps, the checkpoints whichever came last
-    pytest.importorskip("fcntl")  # (no lock where flock is missing)
-    from lstmlab._files import folder_held
-
-    out = tmp_path / "run"
-    data = write(tmp_path / "d.csv", "id,t,x,label\n" + "".join(
-        f"{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4)))
-    argv = {"train": _train_args(_corpus(tmp_path), out, 2),
-            "forecast": ["forecast", "train", "--epochs", "1", "--quiet", "--no-plot",
-                         "--out", str(out)],
-            "classify": ["classify", "train", str(data), "--model", "lstm", "--no-select",
-                         "--epochs", "1", "--quiet", "--no-baselines", "--out", str(out)]}
-    with folder_held(out):  # another run, writing there now
-        (out / "mine.txt").write_text("theirs")
-        assert main(argv[command]) == 2
-        assert (f"--out {str(out)!r} is in use: another run (process {os.getpid()}) is writing "
-                f"there now; wait for it to end or choose another --out (nothing was "
-                f"written)") in capsys.readouterr().err
-        assert sorted(p.name for p in out.iterdir()) == [".lstmlab.lock", "mine.txt"]
-    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
-    assert main(argv[command]) == 0  # once the other run is over
-    assert (out / "metrics.jsonl").exists() and not (out / ".lstmlab.lock").exists()
-
-
 def test_resume_says_that_text_added_to_the_file_is_not_used(tmp_path, capsys):
     # text appended to the FILE after the run started was left out without a word
     corpus, out = _corpus(tmp_path), tmp_path / "run"

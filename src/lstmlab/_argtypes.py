@@ -208,18 +208,6 @@ def output_file(text: str) -> str:
     return text
 
 
-def hold_output(args, flag: str = "--out") -> None:
-    """Hold the run folder ``args.out`` until the command returns (``lstmlab.cli.main``
-    keeps the ``ExitStack`` ``args.held``): a second run into it meanwhile is refused (see
-    :func:`lstmlab._files.folder_held`). Called before the command checks what the folder
-    holds, so that no other run writes there between the check and the run."""
-    from ._files import folder_held
-
-    held = getattr(args, "held", None)
-    if held is not None:
-        held.enter_context(folder_held(args.out, flag))
-
-
 def refuse_idle_dropout(dropout: float, layers: int) -> None:
     """--dropout acts between stacked layers: with --layers 1 it would change nothing."""
     if dropout > 0 and layers == 1:

@@ -7,8 +7,6 @@ naming it, instead of being read forever (``/dev/zero``) or blocking (a FIFO wit
 Text is read in chunks: a NUL byte is reported from the chunk it is in (the first one, for
 nearly every binary file), invalid UTF-8 with its byte offset and line, and reading stops
 once ``max_chars`` characters are in hand, so a limit on characters bounds the bytes read.
-
-An output folder is held by one run at a time (:func:`folder_held`).
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ from __future__ import annotations
 import codecs
 import os
 import stat
-from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 # Bytes per read: large enough that reading a corpus costs a few hundred system calls per
@@ -193,75 +189,3 @@ def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = N
         if not text:
             raise error(f"{what} {shown} is empty (only a byte-order mark)")
     return text if max_chars is None else text[:max_chars]
-
-
-# -- one run per output folder --------------------------------------------------------------
-
-LOCK_NAME = ".lstmlab.lock"
-
-
-@contextmanager
-def folder_held(folder, flag: str = "--out"):
-    """Hold the output ``folder`` for one run: two runs writing into one folder at once would
-    mix their checkpoints, logs and reports, each check of what the folder holds having
-    passed before the other wrote anything.
-
-    An exclusive ``flock`` on ``folder/.lstmlab.lock``; a second run asking for it is refused
-    at once with a ValueError naming ``flag`` and the holder's process id. The system drops
-    the lock with its process, however that ends (even killed), so no stale lock is ever left
-    to clear; the file is removed at the end. The folder and any missing parents are created,
-    and removed again when the run leaves nothing in them (a run refused after its checks).
-    Where ``flock`` does not exist (Windows) or the file system refuses it, nothing is locked.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    folder = Path(folder)
-    created = [p for p in (folder, *folder.parents) if not p.exists()]
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / LOCK_NAME
-    fd = _lock(lock, flag, fcntl)
-    try:
-        yield
-    finally:
-        if fd is not None:
-            try:
-                lock.unlink()
-            except OSError:
-                pass
-            os.close(fd)
-        for made in created:  # deepest first; one that holds files stays, and its parents
-            try:
-                made.rmdir()
-            except OSError:
-                break
-
-
-def _lock(lock: Path, flag: str, fcntl) -> int | None:
-    """The descriptor of ``lock``, locked (see :func:`folder_held`); None when the file system
-    cannot lock."""
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip()
-            os.close(fd)
-            raise ValueError(f"{flag} {str(lock.parent)!r} is in use: another run"
-                             f"{f' (process {holder})' if holder.isdigit() else ''} is writing "
-                             f"there now; wait for it to end or choose another {flag} (nothing "
-                             f"was written)") from None
-        except OSError:  # no locks on this file system (some network mounts)
-            os.close(fd)
-            return None
-        try:
-            current = os.stat(lock).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            current = False
-        if current:
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode("ascii"))
-            return fd
-        os.close(fd)  # removed by the run that held it as this one opened it: lock anew

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ._argtypes import fraction as _fraction
 from ._argtypes import gate_bias as _gate_bias
-from ._argtypes import hold_output
 from ._argtypes import in_flags
 from ._argtypes import input_path as _input_path
 from ._argtypes import nonneg_float as _nonneg_float
@@ -462,9 +461,7 @@ def cmd_train(args) -> int:
                              f"this run (WORLD_SIZE); under torchrun leave --nproc out")
         from .kernels.fast import set_num_threads
         set_num_threads(distributed.threads_per_process(group.local_world))
-    else:  # one process, or the launcher of --nproc's, which holds it for them
-        hold_output(args)
-    if group is None and (args.nproc or 1) > 1:
+    elif (args.nproc or 1) > 1:
         distributed.check_supported(args.nproc, *_launch_settings(args))
         return distributed.launch(args.argv, args.nproc)
     try:
@@ -1186,8 +1183,7 @@ def main(argv: list[str] | None = None) -> int:
         needed = _needed_extra(args)
         if needed:
             require(*needed)
-        # A command that writes a run folder holds it until it returns (hold_output).
-        with _blas_on_one_thread(), contextlib.ExitStack() as args.held:
+        with _blas_on_one_thread():
             return args.func(args)
     except MissingExtra as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)

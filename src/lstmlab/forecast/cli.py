@@ -13,7 +13,6 @@ from pathlib import Path
 
 from .._argtypes import column_names as _column_names
 from .._argtypes import fraction as _fraction
-from .._argtypes import hold_output
 from .._argtypes import input_path as _input_path
 from .._argtypes import nonneg_float as _nonneg
 from .._argtypes import nonneg_int as _nonneg_int
@@ -129,14 +128,12 @@ def output_folder(args, writes: tuple = ()) -> Path:
     """``--out``, created, once it is clear that no run there is overwritten without
     ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
     train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace, nor any file
-    named in ``writes`` (the run's other files: a report.json of the user's own, say). The
-    folder is held for this run until the command returns (``hold_output``).
+    named in ``writes`` (the run's other files: a report.json of the user's own, say).
 
     With ``--force`` the run there is removed here, before this run writes its first
     metrics line: its model, checkpoints, log and the files in ``writes``. A run stopped
     at once (a second Ctrl-C) or killed then leaves only its own files, never its log
     beside the replaced run's model and reports."""
-    hold_output(args)
     out = Path(args.out)
     held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
     if held and not args.force:
