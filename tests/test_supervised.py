@@ -76,3 +76,22 @@ def test_ctrl_c_stops_training_with_the_best_epoch_and_a_second_signal_stops_at_
     with pytest.raises(StopNow):
         fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=5), rng,
                          on_epoch=interrupt(StopNow(signal.SIGTERM)))
+
+
+def test_fit_config_refuses_a_weight_decay_that_flips_the_weights():
+    # lstmlab forecast train --weight-decay 1e6 trained until "the training loss became inf
+    # ... try a lower learning rate (--lr) or clipping (--clip)", which named neither cause
+    with pytest.raises(ValueError, match=r"weight_decay \(--weight-decay\) times lr \(--lr\) "
+                                         r"must be below 1, got 1000000.0 x 0.003 = 3000"):
+        FitConfig(lr=3e-3, weight_decay=1e6)
+    assert FitConfig(lr=3e-3, weight_decay=300.0).weight_decay == 300.0
+
+
+@pytest.mark.parametrize("command", [["forecast", "train"],
+                                     ["classify", "train", "--model", "lstm"]])
+def test_commands_refuse_a_flipping_weight_decay_before_any_work(command, tmp_path, capsys):
+    from lstmlab.cli import main
+
+    out = tmp_path / "run"
+    assert main([*command, "--weight-decay", "1000", "--lr", "0.01", "--out", str(out)]) == 2
+    assert "--weight-decay" in capsys.readouterr().err and not out.exists()

@@ -289,7 +289,10 @@ def _refuse_unused_options(args) -> None:
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
                              f"'lstmlab classify train --help' for the models each option is for")
+    from ..training.supervised import check_decay
+
     refuse_idle_dropout(args.dropout, args.layers)
+    check_decay(args.lr, args.weight_decay)
     if args.plateau_epochs is not None and args.lr_schedule != "plateau":
         raise ValueError(f"--plateau-epochs {args.plateau_epochs} is an option of --lr-schedule "
                          f"plateau; with --lr-schedule {args.lr_schedule} it would do nothing")

@@ -65,6 +65,7 @@ class FitConfig(JsonConfig):
             v = getattr(self, name)
             if not (is_real(v) and v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        check_decay(self.lr, self.weight_decay)
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
         positive_int(self.plateau_epochs, "plateau_epochs")
@@ -72,6 +73,17 @@ class FitConfig(JsonConfig):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
+
+
+def check_decay(lr: float, weight_decay: float) -> None:
+    """Refuse ``lr · weight_decay >= 1``: AdamW multiplies the weights by
+    ``1 - lr · weight_decay`` at every update, so they would flip sign and grow until the
+    loss overflows, and the divergence error would blame the learning rate alone."""
+    if lr * weight_decay >= 1:
+        raise ValueError(f"weight_decay (--weight-decay) times lr (--lr) must be below 1, "
+                         f"got {weight_decay!r} x {lr!r} = {weight_decay * lr:g}: AdamW "
+                         f"multiplies the weights by 1 - lr * weight_decay at every update, "
+                         f"so the weights would flip sign and grow until the loss overflows")
 
 
 class TrainingDiverged(ValueError):
