@@ -1,6 +1,8 @@
 """The supervised training loop (``training/supervised.py``) on bad input: errors that name
 the argument before any training."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,36 @@ def test_commands_refuse_a_flipping_weight_decay_before_any_work(command, tmp_pa
     out = tmp_path / "run"
     assert main([*command, "--weight-decay", "1000", "--lr", "0.01", "--out", str(out)]) == 2
     assert "--weight-decay" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("with_val", [True, False])
+def test_a_diverged_run_is_named_and_keeps_the_weights_of_its_last_good_epoch(with_val):
+    # the loss turning NaN in epoch 4 raised with the network left at its mid-epoch-4
+    # weights: the best epoch so far (or the last whole one) was lost
+    from lstmlab.training.supervised import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), rng.normal(size=(8, 1))
+    net = small_net(rng)
+    seen, epochs = {}, []
+
+    def on_epoch(record):
+        epochs.append(record.get("val_loss", record["epoch"]))
+        seen[record["epoch"]] = {k: v.copy() for k, v in net.params().items()}
+
+    def loss_fn(out, target):
+        loss, dout = mse_loss(out, target)
+        return (math.nan if len(epochs) == 3 else loss), dout
+
+    val = (x, y, None) if with_val else None
+    with pytest.raises(TrainingDiverged, match=r"the training loss became nan in epoch 4 "
+                                               r"\(the network holds the weights of epoch \d\)"
+                       ) as caught:
+        fit_sequence_net(net, x, y, loss_fn, FitConfig(epochs=6, batch_size=4), rng, val=val,
+                         on_epoch=on_epoch)
+    summary = caught.value.summary
+    assert summary["status"] == "diverged" and summary["epochs_run"] == 4
+    kept = summary["best_epoch"]
+    assert kept == (1 + int(np.argmin(epochs)) if with_val else 3)
+    assert all(np.array_equal(v, seen[kept][k]) for k, v in net.params().items())
+    assert caught.value.exit_code == 3

@@ -87,7 +87,17 @@ def check_decay(lr: float, weight_decay: float) -> None:
 
 
 class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite; the message suggests what to change."""
+    """The loss became NaN or infinite; the message suggests what to change. The network
+    holds the weights training would have kept up to the last whole epoch before it (the
+    best epoch so far, or that last epoch), if there was one; ``summary`` describes them
+    as :func:`fit_sequence_net` would (``status`` "diverged"). The commands exit with
+    ``exit_code``."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, summary: dict | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def _take(lengths, idx):
@@ -127,7 +137,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     ``loss_fn(out, target) -> (loss, dout)`` (mean over the batch); ``val`` is ``(x, target,
     lengths)`` or None; ``on_epoch(record)`` receives each epoch's numbers (for progress and
     metrics logs); ``should_stop()``, asked after every batch, ends training when true.
-    Returns a summary: epochs run, best epoch and losses, stop reason, seconds.
+    Returns a summary: epochs run, best epoch and losses, stop reason, seconds. A NaN or
+    infinite training loss raises :class:`TrainingDiverged`, ``net`` holding the weights
+    kept up to the last whole epoch.
     """
     rng = generator(rng)
     _check_pairs(x, target, lengths)
@@ -147,6 +159,8 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     plateau = {"lr": cfg.lr, "best": math.inf, "wait": 0}  # schedule "plateau"
     by_train = cfg.checkpoint == "train-loss"
     best = {"loss": math.inf, "epoch": 0, "params": None}  # the watched loss
+    chose = by_train or val is not None
+    last_whole = None  # without a watched loss: the weights after the last whole epoch
     status, epoch, t0 = "finished", 0, time.perf_counter()
     train_loss = math.nan
     net.train()
@@ -163,9 +177,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                     out = net.forward(x[:, idx], _take(lengths, idx))
                     loss, dout = loss_fn(out, target[idx])
                     if not math.isfinite(loss):
-                        raise TrainingDiverged(f"the training loss became {loss} in epoch "
-                                               f"{epoch}; try a lower learning rate (--lr) or "
-                                               f"clipping (--clip)")
+                        watched = "train" if by_train else "val" if val is not None else None
+                        _diverged(net, loss, epoch, best if chose else last_whole, watched,
+                                  train_loss, t0)
                     net.backward(dout)
                     grads = net.grads()
                     if cfg.clip > 0:
@@ -188,6 +202,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                 if watched < best["loss"]:
                     best = {"loss": watched, "epoch": epoch,
                             "params": {k: p.copy() for k, p in params.items()}}
+                if not chose:
+                    last_whole = {"loss": math.nan, "epoch": epoch,
+                                  "params": {k: p.copy() for k, p in params.items()}}
                 if cfg.schedule == "plateau":
                     _plateau_step(plateau, train_loss, cfg)
                 if on_epoch is not None:
@@ -204,12 +221,32 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             net.eval()
     if best["params"] is not None:
         net.load_params(best["params"])
-    chose = by_train or val is not None
     return {"status": status, "epochs_run": epoch, "train_loss": train_loss,
             "best_epoch": best["epoch"] if chose else epoch,
             "best_val_loss": best["loss"] if val is not None and not by_train else None,
             "best_train_loss": best["loss"] if by_train else None,
             "seconds": time.perf_counter() - t0}
+
+
+def _diverged(net, loss: float, epoch: int, kept: dict | None, watched: str | None,
+              train_loss: float, t0: float) -> None:
+    """Raise :class:`TrainingDiverged` for a non-finite ``loss`` in ``epoch``, with ``net``
+    set back to the weights of ``kept`` (the best epoch so far by the ``watched`` loss,
+    "val" or "train", or the last whole epoch; None when no epoch gave any)."""
+    kept = kept if kept is not None and kept["params"] is not None else None
+    if kept is not None:
+        net.load_params(kept["params"])
+        where = f"the network holds the weights of epoch {kept['epoch']}"
+    else:
+        where = "no epoch gave weights to keep"
+    found = kept["loss"] if kept is not None else None
+    summary = {"status": "diverged", "epochs_run": epoch, "train_loss": train_loss,
+               "best_epoch": kept["epoch"] if kept is not None else 0,
+               "best_val_loss": found if watched == "val" else None,
+               "best_train_loss": found if watched == "train" else None,
+               "seconds": time.perf_counter() - t0}
+    raise TrainingDiverged(f"the training loss became {loss} in epoch {epoch} ({where}); try "
+                           f"a lower learning rate (--lr) or clipping (--clip)", summary)
 
 
 def _plateau_step(state: dict, train_loss: float, cfg: FitConfig) -> None:
