@@ -234,6 +234,18 @@ def test_clip_grad_norm_float32_and_empty():
     assert clip_grad_norm({}, 1.0) == 0.0
 
 
+def test_clip_grad_norm_of_finite_gradients_beyond_the_square_range():
+    # the squares of 1e200 overflowed: the norm came out inf and the gradients were scaled
+    # to 0; those of 1e-200 underflowed: the norm came out 0
+    g = {"a": np.array([3e200, 0.0]), "b": np.array([4e200])}
+    assert clip_grad_norm(g, 1.0) == pytest.approx(5e200, rel=1e-12)
+    np.testing.assert_allclose(g["a"], [0.6, 0.0], rtol=1e-9)
+    np.testing.assert_allclose(g["b"], [0.8], rtol=1e-9)
+    tiny = {"a": np.array([3e-200, 0.0]), "b": np.array([4e-200])}
+    assert clip_grad_norm(tiny, 1.0) == pytest.approx(5e-200, rel=1e-12)
+    np.testing.assert_array_equal(tiny["b"], [4e-200])
+
+
 def test_clip_grad_norm_nonfinite():
     g = {"a": np.array([1.0, np.inf])}
     with pytest.raises(ValueError, match="global gradient norm is inf"):

@@ -383,12 +383,7 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float,
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
             raise TypeError(f"grads[{name!r}] must be a floating-point numpy array (clipped in "
                             f"place), got {type(g).__name__}")
-    # Accumulate in float64 so float32 gradients do not lose digits (or overflow) in the sum.
-    sum_sq = 0.0
-    for g in grads.values():
-        flat = g.reshape(-1).astype(np.float64, copy=False)  # (size,)
-        sum_sq += float(np.dot(flat, flat))
-    total_norm = math.sqrt(sum_sq)
+    total_norm = _global_norm(list(grads.values()))
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise ValueError(f"the global gradient norm is {total_norm}, so it cannot be clipped "
                          f"(a NaN or inf gradient: the run has probably diverged)")
@@ -399,6 +394,21 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float,
             for g in grads.values():
                 g *= clip_coef
     return total_norm
+
+
+def _global_norm(arrays: list[np.ndarray]) -> float:
+    """``‖(a₁, a₂, ...)‖₂`` over all elements, accumulated in float64 so that float32 arrays
+    lose no digits in the sum. Values beyond about 1e150 (or below 1e-150) are first divided
+    by the largest magnitude, as their squares would overflow to inf (or underflow to 0)
+    and the norm of finite gradients would come out inf (or 0)."""
+    flats = [a.reshape(-1).astype(np.float64, copy=False) for a in arrays]  # each (size,)
+    top = max((float(np.max(np.abs(f))) for f in flats if f.size), default=0.0)
+    scale = top if math.isfinite(top) and (top > 1e150 or 0 < top < 1e-150) else 1.0
+    sum_sq = 0.0
+    for f in flats:
+        f = f / scale if scale != 1.0 else f
+        sum_sq += float(np.dot(f, f))
+    return scale * math.sqrt(sum_sq)
 
 
 # ----------------------------------------------------------------------------------------
