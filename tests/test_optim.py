@@ -321,7 +321,9 @@ P = {"w": np.zeros(2)}
     (lambda: Adam(P, betas=(1.0, 0.999)), r"betas\[0\] must be a number in \[0, 1\)"),
     (lambda: Adam(P, betas=(0.9, -0.1)), r"betas\[1\] must be a number in \[0, 1\)"),
     (lambda: AdamW(P, betas=0.9), "betas must be a pair"),
-    (lambda: Adam(P, eps=-1e-8), "eps must be >= 0"),
+    (lambda: Adam(P, eps=-1e-8), "eps must be > 0"),
+    # eps 0 made a zero gradient 0/0: the weights turned NaN without a word
+    (lambda: Adam(P, eps=0.0), "eps must be > 0"),
     (lambda: AdamW(P, weight_decay=-0.01), "weight_decay must be >= 0"),
     (lambda: Adam(P, amsgrad="yes"), "amsgrad must be True or False"),
     (lambda: SGD({}, lr=0.1), "params is empty"),

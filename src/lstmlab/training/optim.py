@@ -307,7 +307,8 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         beta1 = _checks.probability(betas[0], "betas[0]")
         beta2 = _checks.probability(betas[1], "betas[1]")
-        eps = _non_negative(eps, "eps")
+        # eps 0 turns a zero gradient (an unused weight) into 0/0 = NaN weights
+        eps = _positive(eps, "eps")
         weight_decay = _non_negative(weight_decay, "weight_decay")
         amsgrad = _flag(amsgrad, "amsgrad")
         self.betas, self.eps = (beta1, beta2), eps
