@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,17 +125,31 @@ def format_panel(ev: PanelEvaluation) -> str:
     for name, r in ev.series.items():
         row = "".join(f"{r.scores[m]['mase']:>10.3f}" if m in r.scores else f"{'-':>10}"
                       for m in cols)
-        lines.append(f"{name:<{width}}{row}{r.scores[ev.net]['owa']:>8.3f}")
+        lines.append(f"{name:<{width}}{row}{_owa_cell(r.scores[ev.net]['owa'])}")
     agg = ev.aggregate()
     lines += ["", f"over {len(ev.series)} series (OWA relative to naive 2, as in M4)",
               f"{'method':<26}{'mean MASE':>11}{'mean sMAPE':>12}{'OWA':>8}"]
     lines.append("-" * len(lines[-1]))
     for m, v in agg.items():
-        lines.append(f"{_label(m):<26}{v['mase']:>11.3f}{v['smape']:>12.2f}{v['owa']:>8.3f}")
+        lines.append(f"{_label(m):<26}{v['mase']:>11.3f}{v['smape']:>12.2f}{_owa_cell(v['owa'])}")
+    owas = [r.scores[ev.net]["owa"] for r in ev.series.values()] + [v["owa"] for v in agg.values()]
+    if not all(math.isfinite(v) for v in owas):
+        lines.append("OWA -: naive 2 is exact there (its sMAPE or MASE is 0), so there is "
+                     "nothing to be relative to")
     w = ev.wins()
     lines.append(f"{ev.net.upper()} better (MASE) than every per-series baseline on "
                  f"{w['every baseline']} of {len(ev.series)} series")
     return "\n".join(lines)
+
+
+def _owa_cell(v: float) -> str:
+    """An OWA right-aligned in 8 characters; "-" where it is undefined (NaN)."""
+    return f"{v:>8.3f}" if math.isfinite(v) else f"{'-':>8}"
+
+
+def _or_null(v: float) -> float | None:
+    """``v``, or None (JSON null) for an undefined (NaN) OWA: NaN is not JSON."""
+    return v if math.isfinite(v) else None
 
 
 def _short(m: str) -> str:
@@ -173,9 +188,11 @@ def panel_forecasts_csv(ev: PanelEvaluation, panel: Panel) -> str:
 
 def panel_report(ev: PanelEvaluation) -> dict:
     """JSON-ready scores: per series (every method) and aggregated."""
-    return {"part": ev.part, "aggregate": ev.aggregate(), "wins": ev.wins(),
+    aggregate = {m: {**v, "owa": _or_null(v["owa"])} for m, v in ev.aggregate().items()}
+    return {"part": ev.part, "aggregate": aggregate, "wins": ev.wins(),
             "series": {n: {"windows": int(len(r.origins)), "season": r.season,
                            "mase_lag": r.mase_lag, "coverage": r.coverage,
-                           "scores": {m: {k: v[k] for k in ("mase", "smape", "mae", "rmse", "owa")}
+                           "scores": {m: {**{k: v[k] for k in ("mase", "smape", "mae", "rmse")},
+                                          "owa": _or_null(v["owa"])}
                                       for m, v in r.scores.items()}}
                        for n, r in ev.series.items()}}
