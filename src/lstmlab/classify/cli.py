@@ -181,13 +181,16 @@ def _csv_options(args, stored: dict | None = None) -> dict:
 
 
 def _predictions_csv(model, data, proba) -> str:
+    """One row per sequence: id, predicted label, the label if known, and each class's
+    probability in full (shortest round-trip) precision, so that a row sums to 1 and a
+    small probability stays above 0 for a log loss read from the file."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     has = data.labels is not None
     w.writerow(["id", "predicted"] + (["label"] if has else []) + [f"p_{c}" for c in model.classes])
     for i, sid in enumerate(data.ids):
         w.writerow([sid, model.classes[int(proba[i].argmax())]] + ([data.labels[i]] if has else [])
-                   + [f"{p:.4f}" for p in proba[i]])
+                   + [repr(float(p)) for p in proba[i]])
     return buf.getvalue()
 
 
