@@ -246,6 +246,19 @@ def test_clip_grad_norm_of_finite_gradients_beyond_the_square_range():
     np.testing.assert_array_equal(tiny["b"], [4e-200])
 
 
+def test_a_gradient_beyond_the_range_of_its_parameter_is_named():
+    # a float64 gradient of 1e300 for a float32 parameter became inf in the cast and the
+    # step set the weights to NaN, with only NumPy's overflow warning
+    p = {"w": np.ones(3, np.float32)}
+    opt = Adam(p, lr=0.1)
+    with pytest.raises(ValueError, match=r"grads\['w'\] holds 1e\+300 at index \(1,\), beyond "
+                                         r"the range of its float32 parameter"):
+        opt.step({"w": np.array([1.0, 1e300, 2.0])})
+    np.testing.assert_array_equal(p["w"], 1.0)
+    opt.step({"w": np.array([1.0, 1e10, 2.0])})  # within float32: taken
+    assert np.isfinite(p["w"]).all()
+
+
 def test_clip_grad_norm_nonfinite():
     g = {"a": np.array([1.0, np.inf])}
     with pytest.raises(ValueError, match="global gradient norm is inf"):

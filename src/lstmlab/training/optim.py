@@ -168,7 +168,7 @@ class Optimizer:
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] must have the shape of its parameter "
                                  f"{p.shape}, got {g.shape}")
-            out[name] = g.astype(p.dtype, copy=False)
+            out[name] = _cast_grad(g, p.dtype, name)
         return out
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
@@ -244,6 +244,22 @@ class Optimizer:
         self._lr = lr
         self.step_count = step
         self.state = state
+
+
+def _cast_grad(g: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``g`` in the parameter's ``dtype``. A finite gradient beyond that dtype's range (1e300
+    for a float32 parameter) is refused by name: cast, it would become inf and the update
+    NaN. NaN and inf gradients pass, as in torch (see :func:`clip_grad_norm`)."""
+    with np.errstate(over="ignore"):
+        out = g.astype(dtype, copy=False)
+    if out is not g:
+        lost = ~np.isfinite(out) & np.isfinite(g)
+        if lost.any():
+            at = tuple(int(i) for i in np.argwhere(lost)[0])
+            raise ValueError(f"grads[{name!r}] holds {g[at]:.3g} at index {at}, beyond the "
+                             f"range of its {np.dtype(dtype)} parameter (largest "
+                             f"{np.finfo(dtype).max:.3g})")
+    return out
 
 
 class SGD(Optimizer):
