@@ -130,3 +130,16 @@ def test_a_diverged_run_is_named_and_keeps_the_weights_of_its_last_good_epoch(wi
     assert kept == (1 + int(np.argmin(epochs)) if with_val else 3)
     assert all(np.array_equal(v, seen[kept][k]) for k, v in net.params().items())
     assert caught.value.exit_code == 3
+
+
+def test_a_loss_overflowing_before_any_update_blames_the_data_not_the_learning_rate():
+    # targets of 1e200 square to inf in the first batch: the error said "try a lower
+    # learning rate (--lr) or clipping (--clip)", neither of which can help
+    from lstmlab.training.supervised import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), np.full((8, 1), 1e200)
+    with pytest.raises(ValueError, match=r"the training loss is inf on the first batch, before "
+                                         r"any update.*largest magnitude 1e\+200.*rescale") as e:
+        fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=2), rng)
+    assert not isinstance(e.value, TrainingDiverged)

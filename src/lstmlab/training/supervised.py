@@ -176,6 +176,8 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                     idx = order[s:s + B]
                     out = net.forward(x[:, idx], _take(lengths, idx))
                     loss, dout = loss_fn(out, target[idx])
+                    if not math.isfinite(loss) and opt.step_count == 0:
+                        _unfit_for_the_loss(loss, target)
                     if not math.isfinite(loss):
                         watched = "train" if by_train else "val" if val is not None else None
                         _diverged(net, loss, epoch, best if chose else last_whole, watched,
@@ -226,6 +228,16 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             "best_val_loss": best["loss"] if val is not None and not by_train else None,
             "best_train_loss": best["loss"] if by_train else None,
             "seconds": time.perf_counter() - t0}
+
+
+def _unfit_for_the_loss(loss: float, target) -> None:
+    """A NaN or infinite loss before any update: the data, not the training, is the cause
+    (a target whose square overflows, say), so the error says that instead of blaming the
+    learning rate."""
+    top = float(np.max(np.abs(target))) if np.size(target) else 0.0
+    raise ValueError(f"the training loss is {loss} on the first batch, before any update, so "
+                     f"no learning rate or clipping can help: the targets (largest magnitude "
+                     f"{top:.3g}) or the inputs are too large for the loss; rescale them")
 
 
 def _diverged(net, loss: float, epoch: int, kept: dict | None, watched: str | None,
