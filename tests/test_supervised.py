@@ -33,6 +33,9 @@ def test_fit_refuses_batch_first_x_instead_of_pairing_targets_with_other_samples
     ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.ones(5, int)), r"val\[2\] must have shape \(3,\)"),
     ((np.zeros((4, 3)), np.zeros((3, 1)), None), r"val\[0\] must have shape \(T, n, D\)"),
     ((np.zeros((4, 3, 1)), np.zeros((3, 1))), r"val must be a triple"),
+    # an empty validation set failed after the first epoch, as "x must have at least one
+    # sequence", naming the training input
+    ((np.zeros((4, 0, 1)), np.zeros((0, 1)), None), r"val\[0\] has no sequences .*val=None"),
 ])
 def test_fit_names_what_is_wrong_with_the_validation_set(val, message):
     rng = np.random.default_rng(0)

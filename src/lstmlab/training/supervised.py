@@ -147,6 +147,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
         if not (isinstance(val, (tuple, list)) and len(val) == 3):
             raise TypeError("val must be a triple (x, target, lengths) or None")
         _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"))
+        if np.shape(val[0])[1] == 0:
+            raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
+                             f"val=None to train without a validation set")
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
