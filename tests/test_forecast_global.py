@@ -620,3 +620,18 @@ def test_a_folder_of_many_files_prints_the_notes_of_ten_and_counts_the_rest(tmp_
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 11 and all(line.startswith("series 'f0") for line in err[:10])
     assert err[-1] == "... and 3 more series with notes of their own (not shown)"
+
+
+def test_panel_table_keeps_its_columns_for_a_series_scored_in_its_own_units():
+    # a series constant on its training part has its MASE in its own units (the MAE): at
+    # 1.35e6 its cells printed as 1346152.500 and ran into each other
+    from lstmlab.forecast.global_report import PanelEvaluation, SeriesResult, format_panel
+
+    def result(mase):
+        scores = {m: {"mase": mase, "smape": 10.0, "owa": 1.0} for m in ("lstm", "naive2")}
+        return SeriesResult(np.arange(1), np.zeros((1, 2)), {}, scores, None, None, {})
+
+    ev = PanelEvaluation({"calm": result(0.5), "jump": result(1346152.5)}, "lstm", "test")
+    lines = format_panel(ev).splitlines()
+    head, jump = lines[1], next(line for line in lines if line.startswith("jump"))
+    assert len(jump) == len(head) and jump.split()[1:3] == ["1.35e+06", "1.35e+06"]

@@ -25,7 +25,7 @@ from .data import counted
 from .global_model import GlobalForecaster
 from .m4 import naive2, owa
 from .panel import Panel
-from .report import LABELS, baseline_forecasts
+from .report import LABELS, baseline_forecasts, table_cell
 from .windows import make_windows
 
 NAMES = {**LABELS, "naive2": "naive 2 (M4)", "ets": "ETS", "lstm": "LSTM (global)",
@@ -123,15 +123,16 @@ def format_panel(ev: PanelEvaluation) -> str:
     head = f"{'series':<{width}}" + "".join(f"{_short(m):>10}" for m in cols) + f"{'OWA':>8}"
     lines = [f"MASE per series ({ev.part} part)", head, "-" * len(head)]
     for name, r in ev.series.items():
-        row = "".join(f"{r.scores[m]['mase']:>10.3f}" if m in r.scores else f"{'-':>10}"
-                      for m in cols)
+        row = "".join(table_cell(r.scores[m]["mase"], 10) if m in r.scores
+                      else f"{'-':>10}" for m in cols)
         lines.append(f"{name:<{width}}{row}{_owa_cell(r.scores[ev.net]['owa'])}")
     agg = ev.aggregate()
     lines += ["", f"over {len(ev.series)} series (OWA relative to naive 2, as in M4)",
               f"{'method':<26}{'mean MASE':>11}{'mean sMAPE':>12}{'OWA':>8}"]
     lines.append("-" * len(lines[-1]))
     for m, v in agg.items():
-        lines.append(f"{_label(m):<26}{v['mase']:>11.3f}{v['smape']:>12.2f}{_owa_cell(v['owa'])}")
+        lines.append(f"{_label(m):<26}{table_cell(v['mase'], 11)}{v['smape']:>12.2f}"
+                     f"{_owa_cell(v['owa'])}")
     owas = [r.scores[ev.net]["owa"] for r in ev.series.values()] + [v["owa"] for v in agg.values()]
     if not all(math.isfinite(v) for v in owas):
         lines.append("OWA -: naive 2 is exact there (its sMAPE or MASE is 0), so there is "
@@ -144,7 +145,7 @@ def format_panel(ev: PanelEvaluation) -> str:
 
 def _owa_cell(v: float) -> str:
     """An OWA right-aligned in 8 characters; "-" where it is undefined (NaN)."""
-    return f"{v:>8.3f}" if math.isfinite(v) else f"{'-':>8}"
+    return table_cell(v, 8) if math.isfinite(v) else f"{'-':>8}"
 
 
 def _or_null(v: float) -> float | None:

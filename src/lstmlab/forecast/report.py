@@ -176,7 +176,7 @@ def format_coverage(ev: Evaluation) -> str:
     return line
 
 
-def _cell(value: float, width: int) -> str:
+def table_cell(value: float, width: int) -> str:
     """``value`` right-aligned in ``width`` characters after at least one space: three
     decimals for ordinary magnitudes, three significant digits (in exponent form when
     needed) for the very large and the very small, so a series in units of 1e30 keeps its
@@ -196,8 +196,9 @@ def format_table(ev: Evaluation) -> str:
     best = min(ev.scores, key=lambda k: ev.scores[k]["rmse"])
     for method, s in ev.scores.items():
         mark = "  <- best" if method == best else ""
-        lines.append(f"{ev.label(method):<34}{_cell(s['rmse_1'], 10)}{_cell(s['rmse'], 12)}"
-                     f"{_cell(s['mae'], 10)}{_cell(s['mase'], 8)}{mark}")
+        cells = (table_cell(s[k], w) for k, w in (("rmse_1", 10), ("rmse", 12), ("mae", 10),
+                                                   ("mase", 8)))
+        lines.append(f"{ev.label(method):<34}{''.join(cells)}{mark}")
     return "\n".join(lines)
 
 
