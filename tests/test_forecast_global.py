@@ -635,3 +635,20 @@ def test_panel_table_keeps_its_columns_for_a_series_scored_in_its_own_units():
     lines = format_panel(ev).splitlines()
     head, jump = lines[1], next(line for line in lines if line.startswith("jump"))
     assert len(jump) == len(head) and jump.split()[1:3] == ["1.35e+06", "1.35e+06"]
+
+
+def test_panel_mean_mase_leaves_out_the_series_scored_in_their_own_units():
+    # the MASE of a series constant on its training part is its MAE in its own units: a
+    # jump to 7e6 made the panel's mean MASE 4.5e5 for every method
+    from lstmlab.forecast.global_report import PanelEvaluation, SeriesResult, format_panel
+
+    def result(mase, lag):
+        scores = {m: {"mase": mase * (1 + (m == "naive2")), "smape": 10.0, "owa": 1.0}
+                  for m in ("lstm", "naive2")}
+        return SeriesResult(np.arange(1), np.zeros((1, 2)), {}, scores, None, lag, {})
+
+    ev = PanelEvaluation({"a": result(0.5, 1), "b": result(0.7, 4), "jump": result(1e6, None)},
+                         "lstm", "test")
+    assert ev.aggregate()["lstm"]["mase"] == pytest.approx(0.6)
+    assert ev.aggregate()["naive2"]["mase"] == pytest.approx(1.2)
+    assert "the mean MASE leaves out jump, constant on the training part" in format_panel(ev)

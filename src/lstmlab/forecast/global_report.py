@@ -8,7 +8,9 @@ global network, the single-series report's baselines fitted on that series alone
 with ``ets=True``) and naive 2 (:mod:`.m4`). Each series' MASE is scaled by its own
 in-sample seasonal-naive error (m = its season, else 1), its sMAPE in percent, its OWA
 relative to its naive 2. Over the panel, as in the M4 competition: the mean MASE and mean
-sMAPE over series, and the OWA of those means relative to naive 2's means.
+sMAPE over series, and the OWA of those means relative to naive 2's means. A series constant
+on its training part has no MASE denominator (its MASE is its MAE, in its own units), so the
+mean MASE leaves it out and the table says so.
 """
 
 from __future__ import annotations
@@ -57,12 +59,21 @@ class PanelEvaluation:
             common = list(r.scores) if common is None else [m for m in common if m in r.scores]
         return common
 
+    def unscaled(self) -> list[str]:
+        """The series whose MASE has no denominator (a constant training part: their MASE
+        is their MAE, in their own units), left out of the mean MASE."""
+        return [n for n, r in self.series.items() if r.mase_lag is None]
+
     def aggregate(self) -> dict:
-        """Method -> mean MASE, mean sMAPE over series, and the OWA of those means."""
+        """Method -> mean MASE (over the series that have one, see :meth:`unscaled`; NaN
+        when none has), mean sMAPE over all series, and the OWA of those means."""
+        scaled = [r for r in self.series.values() if r.mase_lag is not None]
         out = {}
         for m in self.methods():
-            out[m] = {k: float(np.mean([r.scores[m][k] for r in self.series.values()]))
-                      for k in ("mase", "smape")}
+            out[m] = {"mase": float(np.mean([r.scores[m]["mase"] for r in scaled]))
+                      if scaled else math.nan,
+                      "smape": float(np.mean([r.scores[m]["smape"]
+                                              for r in self.series.values()]))}
         n2 = out["naive2"]
         for v in out.values():
             v["owa"] = owa(v["smape"], v["mase"], n2["smape"], n2["mase"])
@@ -127,11 +138,15 @@ def format_panel(ev: PanelEvaluation) -> str:
                       else f"{'-':>10}" for m in cols)
         lines.append(f"{name:<{width}}{row}{_owa_cell(r.scores[ev.net]['owa'])}")
     agg = ev.aggregate()
-    lines += ["", f"over {len(ev.series)} series (OWA relative to naive 2, as in M4)",
+    unscaled = ev.unscaled()
+    lines += ["", f"over {len(ev.series)} series (OWA relative to naive 2, as in M4)"
+              + (f"; the mean MASE leaves out {', '.join(unscaled)}, constant on the training "
+                 f"part, whose MASE is its MAE" if unscaled else ""),
               f"{'method':<26}{'mean MASE':>11}{'mean sMAPE':>12}{'OWA':>8}"]
     lines.append("-" * len(lines[-1]))
     for m, v in agg.items():
-        lines.append(f"{_label(m):<26}{table_cell(v['mase'], 11)}{v['smape']:>12.2f}"
+        mase = table_cell(v["mase"], 11) if math.isfinite(v["mase"]) else f"{'-':>11}"
+        lines.append(f"{_label(m):<26}{mase}{v['smape']:>12.2f}"
                      f"{_owa_cell(v['owa'])}")
     owas = [r.scores[ev.net]["owa"] for r in ev.series.values()] + [v["owa"] for v in agg.values()]
     if not all(math.isfinite(v) for v in owas):
@@ -149,7 +164,7 @@ def _owa_cell(v: float) -> str:
 
 
 def _or_null(v: float) -> float | None:
-    """``v``, or None (JSON null) for an undefined (NaN) OWA: NaN is not JSON."""
+    """``v``, or None (JSON null) for an undefined (NaN) OWA or mean MASE: NaN is not JSON."""
     return v if math.isfinite(v) else None
 
 
@@ -189,7 +204,8 @@ def panel_forecasts_csv(ev: PanelEvaluation, panel: Panel) -> str:
 
 def panel_report(ev: PanelEvaluation) -> dict:
     """JSON-ready scores: per series (every method) and aggregated."""
-    aggregate = {m: {**v, "owa": _or_null(v["owa"])} for m, v in ev.aggregate().items()}
+    aggregate = {m: {**v, "mase": _or_null(v["mase"]), "owa": _or_null(v["owa"])}
+                 for m, v in ev.aggregate().items()}
     return {"part": ev.part, "aggregate": aggregate, "wins": ev.wins(),
             "series": {n: {"windows": int(len(r.origins)), "season": r.season,
                            "mase_lag": r.mase_lag, "coverage": r.coverage,
