@@ -262,6 +262,12 @@ def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     assert rc == 0
     rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
     assert len(rows) == 30 and set(rows[0]) == {"id", "predicted", "label", "p_down", "p_up"}
+    # the probabilities were rounded to 4 decimals: rows summing to 0.9999, small ones 0
+    proba = SequenceClassifier.load(out / "model.ckpt").predict_proba(
+        read_ts(folder / "Toy_TEST.ts"))
+    written = np.array([[float(r[f"p_{c}"]) for c in ("down", "up")] for r in rows])
+    np.testing.assert_array_equal(written, proba[:, [report["classes"].index("down"),
+                                                     report["classes"].index("up")]])
     assert "accuracy" in capsys.readouterr().out
     # the folder itself: its NAME_TEST.ts is what gets labelled
     assert main(["classify", "predict", str(out / "model.ckpt"), str(folder),

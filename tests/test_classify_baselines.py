@@ -163,3 +163,15 @@ def test_a_stopped_search_raises_and_the_baselines_leave_it_out(compiled):
     train = SequenceSet(b, ["u", "d", "u", "d"], list("abcd"), ["x"])
     test = SequenceSet(a, ["u", "d", "u"], list("efg"), ["x"])
     assert set(baseline_accuracies(train, test, should_stop=lambda: True)) == {"1nn_euclidean"}
+
+
+def test_znormalisation_reads_the_shape_at_any_amplitude_and_not_rounding_noise():
+    # a series of amplitude 1e-200 had a variance that underflowed to 0 and came out as
+    # zeros; a constant 0.3 carrying rounding noise of 5.6e-17 came out as a +-1 pattern
+    s = np.sin(np.arange(20.0))[:, None]
+    for amplitude in (1e-200, 1e-160, 1e150):
+        np.testing.assert_allclose(znormalise(s * amplitude), znormalise(s), rtol=1e-12,
+                                   atol=1e-12)
+    noisy = 0.1 * 3 + np.where(np.arange(20) % 2, 0.0, 5.6e-17)[:, None]
+    np.testing.assert_array_equal(znormalise(noisy), 0.0)
+    np.testing.assert_array_equal(znormalise(np.full((5, 1), 4.0)), 0.0)

@@ -177,6 +177,18 @@ def test_linear_ar_fits_fewer_windows_than_weights_at_any_level():
     assert np.all(np.isfinite(ar.predict(X + 1.0)))
 
 
+@pytest.mark.parametrize("scale", [1e-30, 1e-10, 1e30, 1e200])
+def test_linear_ar_forecasts_the_same_at_any_scale(scale):
+    # values of 1e-10 drowned in the ridge term and the AR forecast a constant; 1e200
+    # overflowed the normal equations to NaN
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 6, 1))
+    Y = 0.9 * X[:, -1, :] + 0.05 * X[:, -2, :] + 0.01 * rng.normal(size=(50, 1))
+    unit = LinearAR().fit(X, Y).predict(X)
+    scaled = LinearAR().fit(X * scale, Y * scale).predict(X * scale)
+    np.testing.assert_allclose(scaled / scale, unit, rtol=1e-6, atol=1e-9)
+
+
 def _sine(n=260, seed=0):
     t = np.arange(n)
     rng = np.random.default_rng(seed)
@@ -360,3 +372,21 @@ def test_predict_refuses_rows_laid_out_for_the_times_to_forecast(tmp_path, capsy
     q = write(tmp_path / "g.csv", "t,y\n" + inside)  # a gap inside the history is filled
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(q), "--missing",
                  "ffill"]) == 0
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e6, 1e30])
+def test_score_table_keeps_its_columns_and_digits_at_any_scale(scale):
+    # in units of 1e-30 every error printed as 0.000; in units of 1e30 as 30-digit numbers
+    # that ran the columns together
+    from lstmlab.forecast.report import Evaluation, format_table
+    truth = np.array([[1.0, 2.0]]) * scale
+    preds = {"lstm": truth * 1.25, "persistence": truth * 1.5}
+    ev = Evaluation(origins=np.array([5]), truth=truth, preds=preds,
+                    scores={m: scores(truth, p, scale) for m, p in preds.items()},
+                    season=None, scale=scale, part="test")
+    head, rule, *rows = format_table(ev).splitlines()
+    for row in rows:
+        assert len(row.removesuffix("  <- best")) == len(head)
+    cells = rows[0].removesuffix("  <- best").split()[-4:]  # RMSE h=1, RMSE 1..2, MAE, MASE
+    assert cells == [f"{0.25 * scale:.3g}", f"{0.395 * scale:.3g}", f"{0.375 * scale:.3g}",
+                     "0.375"]

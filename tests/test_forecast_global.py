@@ -244,8 +244,15 @@ def test_cli_names_the_constant_series_and_reports_them_exact(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "from 2 series;" in text
     assert "1 series constant on their training part (flat): forecast by their value" in text
-    flat = json.loads((out / "report.json").read_text())["series"]["flat"]["scores"]["lstm"]
-    assert flat["smape"] == 0.0 and flat["mae"] == 0.0
+    # naive 2 is exact on the flat series, so its OWA is undefined: it was written as NaN,
+    # which no strict JSON reader takes, and printed as nan
+    def refuse(name):
+        raise ValueError(f"{name} in report.json")
+
+    report = json.loads((out / "report.json").read_text(), parse_constant=refuse)
+    flat = report["series"]["flat"]["scores"]["lstm"]
+    assert flat["smape"] == 0.0 and flat["mae"] == 0.0 and flat["owa"] is None
+    assert "nan" not in text and "OWA -: naive 2 is exact there" in text
 
 
 def test_global_predict_with_a_log_model_names_the_series_and_line(tmp_path, capsys):
@@ -645,3 +652,35 @@ def test_a_folder_of_many_files_prints_the_notes_of_ten_and_counts_the_rest(tmp_
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 11 and all(line.startswith("series 'f0") for line in err[:10])
     assert err[-1] == "... and 3 more series with notes of their own (not shown)"
+
+
+def test_panel_table_keeps_its_columns_for_a_series_scored_in_its_own_units():
+    # a series constant on its training part has its MASE in its own units (the MAE): at
+    # 1.35e6 its cells printed as 1346152.500 and ran into each other
+    from lstmlab.forecast.global_report import PanelEvaluation, SeriesResult, format_panel
+
+    def result(mase):
+        scores = {m: {"mase": mase, "smape": 10.0, "owa": 1.0} for m in ("lstm", "naive2")}
+        return SeriesResult(np.arange(1), np.zeros((1, 2)), {}, scores, None, None, {})
+
+    ev = PanelEvaluation({"calm": result(0.5), "jump": result(1346152.5)}, "lstm", "test")
+    lines = format_panel(ev).splitlines()
+    head, jump = lines[1], next(line for line in lines if line.startswith("jump"))
+    assert len(jump) == len(head) and jump.split()[1:3] == ["1.35e+06", "1.35e+06"]
+
+
+def test_panel_mean_mase_leaves_out_the_series_scored_in_their_own_units():
+    # the MASE of a series constant on its training part is its MAE in its own units: a
+    # jump to 7e6 made the panel's mean MASE 4.5e5 for every method
+    from lstmlab.forecast.global_report import PanelEvaluation, SeriesResult, format_panel
+
+    def result(mase, lag):
+        scores = {m: {"mase": mase * (1 + (m == "naive2")), "smape": 10.0, "owa": 1.0}
+                  for m in ("lstm", "naive2")}
+        return SeriesResult(np.arange(1), np.zeros((1, 2)), {}, scores, None, lag, {})
+
+    ev = PanelEvaluation({"a": result(0.5, 1), "b": result(0.7, 4), "jump": result(1e6, None)},
+                         "lstm", "test")
+    assert ev.aggregate()["lstm"]["mase"] == pytest.approx(0.6)
+    assert ev.aggregate()["naive2"]["mase"] == pytest.approx(1.2)
+    assert "the mean MASE leaves out jump, constant on the training part" in format_panel(ev)

@@ -285,6 +285,24 @@ def test_conformal_width_is_the_rank_the_guarantee_needs(n):
         assert width[key][0] == rank
 
 
+def test_local_scale_interval_of_a_flat_window_does_not_depend_on_its_batch():
+    # a series constant but for one step: the flat windows got a scale a billionth of their
+    # batch's roughest, so the intervals of a batch of flat test windows had width ~0 and
+    # covered 0 % of the truth, while the same window beside a rough one had a real width
+    flat = np.full((1, 6, 1), 5.0)
+    bump = flat.copy()
+    bump[0, 3, 0] = 6.0
+    X = np.concatenate([np.repeat(flat, 9, axis=0), bump])  # (10, 6, 1)
+    err = np.full((10, 1), 0.015)
+    iv = Intervals.fit(err, np.zeros_like(err), log=False, windows=X)
+    alone = iv.bounds(np.zeros((1, 1)), "0.8", flat)
+    beside = iv.bounds(np.zeros((2, 1)), "0.8", np.concatenate([flat, bump]))
+    assert alone[1][0, 0] == pytest.approx(0.015)
+    assert beside[1][0, 0] == pytest.approx(0.015)
+    back = Intervals.from_json(iv.to_json())
+    assert back.bounds(np.zeros((1, 1)), "0.8", flat)[1][0, 0] == pytest.approx(0.015)
+
+
 def test_local_scale_intervals_widen_after_rough_windows_and_narrow_after_calm_ones():
     rng = np.random.default_rng(0)
 

@@ -244,3 +244,11 @@ def test_softmax_rejects_bad_axis():
 def test_mse_of_zero_dimensional_values():
     loss, dpred = mse_loss(np.float64(3.0), np.float64(1.0))
     assert loss == 4.0 and isinstance(dpred, np.ndarray) and dpred.shape == () and dpred == 4.0
+
+
+def test_mse_of_float32_errors_whose_squares_leave_float32():
+    # errors of 1e20 in float32 squared to inf in float32: the loss was inf (a "diverged"
+    # run) though its value, 1e40, is an ordinary float
+    loss, dpred = mse_loss(np.zeros(4, np.float32), np.full(4, 1e20, np.float32))
+    assert loss == pytest.approx(1e40, rel=1e-6)
+    assert dpred.dtype == np.float32 and np.isfinite(dpred).all()

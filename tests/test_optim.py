@@ -234,6 +234,31 @@ def test_clip_grad_norm_float32_and_empty():
     assert clip_grad_norm({}, 1.0) == 0.0
 
 
+def test_clip_grad_norm_of_finite_gradients_beyond_the_square_range():
+    # the squares of 1e200 overflowed: the norm came out inf and the gradients were scaled
+    # to 0; those of 1e-200 underflowed: the norm came out 0
+    g = {"a": np.array([3e200, 0.0]), "b": np.array([4e200])}
+    assert clip_grad_norm(g, 1.0) == pytest.approx(5e200, rel=1e-12)
+    np.testing.assert_allclose(g["a"], [0.6, 0.0], rtol=1e-9)
+    np.testing.assert_allclose(g["b"], [0.8], rtol=1e-9)
+    tiny = {"a": np.array([3e-200, 0.0]), "b": np.array([4e-200])}
+    assert clip_grad_norm(tiny, 1.0) == pytest.approx(5e-200, rel=1e-12)
+    np.testing.assert_array_equal(tiny["b"], [4e-200])
+
+
+def test_a_gradient_beyond_the_range_of_its_parameter_is_named():
+    # a float64 gradient of 1e300 for a float32 parameter became inf in the cast and the
+    # step set the weights to NaN, with only NumPy's overflow warning
+    p = {"w": np.ones(3, np.float32)}
+    opt = Adam(p, lr=0.1)
+    with pytest.raises(ValueError, match=r"grads\['w'\] holds 1e\+300 at index \(1,\), beyond "
+                                         r"the range of its float32 parameter"):
+        opt.step({"w": np.array([1.0, 1e300, 2.0])})
+    np.testing.assert_array_equal(p["w"], 1.0)
+    opt.step({"w": np.array([1.0, 1e10, 2.0])})  # within float32: taken
+    assert np.isfinite(p["w"]).all()
+
+
 def test_clip_grad_norm_nonfinite():
     g = {"a": np.array([1.0, np.inf])}
     with pytest.raises(ValueError, match="global gradient norm is inf"):
@@ -309,7 +334,9 @@ P = {"w": np.zeros(2)}
     (lambda: Adam(P, betas=(1.0, 0.999)), r"betas\[0\] must be a number in \[0, 1\)"),
     (lambda: Adam(P, betas=(0.9, -0.1)), r"betas\[1\] must be a number in \[0, 1\)"),
     (lambda: AdamW(P, betas=0.9), "betas must be a pair"),
-    (lambda: Adam(P, eps=-1e-8), "eps must be >= 0"),
+    (lambda: Adam(P, eps=-1e-8), "eps must be > 0"),
+    # eps 0 made a zero gradient 0/0: the weights turned NaN without a word
+    (lambda: Adam(P, eps=0.0), "eps must be > 0"),
     (lambda: AdamW(P, weight_decay=-0.01), "weight_decay must be >= 0"),
     (lambda: Adam(P, amsgrad="yes"), "amsgrad must be True or False"),
     (lambda: SGD({}, lr=0.1), "params is empty"),

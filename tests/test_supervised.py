@@ -1,6 +1,8 @@
 """The supervised training loop (``training/supervised.py``) on bad input: errors that name
 the argument before any training."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,9 @@ def test_fit_refuses_batch_first_x_instead_of_pairing_targets_with_other_samples
     ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.ones(5, int)), r"val\[2\] must have shape \(3,\)"),
     ((np.zeros((4, 3)), np.zeros((3, 1)), None), r"val\[0\] must have shape \(T, n, D\)"),
     ((np.zeros((4, 3, 1)), np.zeros((3, 1))), r"val must be a triple"),
+    # an empty validation set failed after the first epoch, as "x must have at least one
+    # sequence", naming the training input
+    ((np.zeros((4, 0, 1)), np.zeros((0, 1)), None), r"val\[0\] has no sequences .*val=None"),
 ])
 def test_fit_names_what_is_wrong_with_the_validation_set(val, message):
     rng = np.random.default_rng(0)
@@ -76,3 +81,68 @@ def test_ctrl_c_stops_training_with_the_best_epoch_and_a_second_signal_stops_at_
     with pytest.raises(StopNow):
         fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=5), rng,
                          on_epoch=interrupt(StopNow(signal.SIGTERM)))
+
+
+def test_fit_config_refuses_a_weight_decay_that_flips_the_weights():
+    # lstmlab forecast train --weight-decay 1e6 trained until "the training loss became inf
+    # ... try a lower learning rate (--lr) or clipping (--clip)", which named neither cause
+    with pytest.raises(ValueError, match=r"weight_decay \(--weight-decay\) times lr \(--lr\) "
+                                         r"must be below 1, got 1000000.0 x 0.003 = 3000"):
+        FitConfig(lr=3e-3, weight_decay=1e6)
+    assert FitConfig(lr=3e-3, weight_decay=300.0).weight_decay == 300.0
+
+
+@pytest.mark.parametrize("command", [["forecast", "train"],
+                                     ["classify", "train", "--model", "lstm"]])
+def test_commands_refuse_a_flipping_weight_decay_before_any_work(command, tmp_path, capsys):
+    from lstmlab.cli import main
+
+    out = tmp_path / "run"
+    assert main([*command, "--weight-decay", "1000", "--lr", "0.01", "--out", str(out)]) == 2
+    assert "--weight-decay" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("with_val", [True, False])
+def test_a_diverged_run_is_named_and_keeps_the_weights_of_its_last_good_epoch(with_val):
+    # the loss turning NaN in epoch 4 raised with the network left at its mid-epoch-4
+    # weights: the best epoch so far (or the last whole one) was lost
+    from lstmlab.training.supervised import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), rng.normal(size=(8, 1))
+    net = small_net(rng)
+    seen, epochs = {}, []
+
+    def on_epoch(record):
+        epochs.append(record.get("val_loss", record["epoch"]))
+        seen[record["epoch"]] = {k: v.copy() for k, v in net.params().items()}
+
+    def loss_fn(out, target):
+        loss, dout = mse_loss(out, target)
+        return (math.nan if len(epochs) == 3 else loss), dout
+
+    val = (x, y, None) if with_val else None
+    with pytest.raises(TrainingDiverged, match=r"the training loss became nan in epoch 4 "
+                                               r"\(the network holds the weights of epoch \d\)"
+                       ) as caught:
+        fit_sequence_net(net, x, y, loss_fn, FitConfig(epochs=6, batch_size=4), rng, val=val,
+                         on_epoch=on_epoch)
+    summary = caught.value.summary
+    assert summary["status"] == "diverged" and summary["epochs_run"] == 4
+    kept = summary["best_epoch"]
+    assert kept == (1 + int(np.argmin(epochs)) if with_val else 3)
+    assert all(np.array_equal(v, seen[kept][k]) for k, v in net.params().items())
+    assert caught.value.exit_code == 3
+
+
+def test_a_loss_overflowing_before_any_update_blames_the_data_not_the_learning_rate():
+    # targets of 1e200 square to inf in the first batch: the error said "try a lower
+    # learning rate (--lr) or clipping (--clip)", neither of which can help
+    from lstmlab.training.supervised import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), np.full((8, 1), 1e200)
+    with pytest.raises(ValueError, match=r"the training loss is inf on the first batch, before "
+                                         r"any update.*largest magnitude 1e\+200.*rescale") as e:
+        fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=2), rng)
+    assert not isinstance(e.value, TrainingDiverged)

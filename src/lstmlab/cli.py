@@ -1213,7 +1213,7 @@ def main(argv: list[str] | None = None) -> int:
             message = message.replace(library, cli)
         message = in_flags(message, flags)
         print(f"{command}: error: {message}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 3: training diverged (TrainingDiverged)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,25 @@ import os
 
 import numpy as np
 
+from .._scaling import CONSTANT
 from .data import SequenceDataError, SequenceSet
 
 
 def znormalise(x: np.ndarray) -> np.ndarray:
-    """One series ``(T, D)`` scaled to mean 0 and standard deviation 1 per feature."""
-    mu = x.mean(axis=0)
-    sd = x.std(axis=0)
-    return (x - mu) / np.where(sd > 0, sd, 1.0)
+    """One series ``(T, D)`` scaled to mean 0 and standard deviation 1 per feature.
+
+    Each feature is first divided by a power of two near its largest magnitude, so the
+    variance neither underflows (a series of amplitude 1e-200 would read as constant) nor
+    overflows; a feature whose spread is below ``CONSTANT`` of its magnitude (rounding
+    noise on a constant) becomes zeros, as an exactly constant one does, rather than that
+    noise blown up to unit variance."""
+    x = np.asarray(x, np.float64)
+    top = np.max(np.abs(x), axis=0) if len(x) else np.zeros(x.shape[1:])  # (D,)
+    scale = np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1])  # (D,) powers of two
+    z = x / scale
+    mu, sd = z.mean(axis=0), z.std(axis=0)
+    flat = sd <= CONSTANT * np.max(np.abs(z), axis=0, initial=0.0)  # (D,)
+    return np.where(flat, 0.0, (z - mu) / np.where(flat, 1.0, sd))
 
 
 def _prepared(data: SequenceSet, znorm: bool) -> list[np.ndarray]:

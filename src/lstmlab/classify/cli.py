@@ -182,13 +182,16 @@ def _csv_options(args, stored: dict | None = None) -> dict:
 
 
 def _predictions_csv(model, data, proba) -> str:
+    """One row per sequence: id, predicted label, the label if known, and each class's
+    probability in full (shortest round-trip) precision, so that a row sums to 1 and a
+    small probability stays above 0 for a log loss read from the file."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     has = data.labels is not None
     w.writerow(["id", "predicted"] + (["label"] if has else []) + [f"p_{c}" for c in model.classes])
     for i, sid in enumerate(data.ids):
         w.writerow([sid, model.classes[int(proba[i].argmax())]] + ([data.labels[i]] if has else [])
-                   + [f"{p:.4f}" for p in proba[i]])
+                   + [repr(float(p)) for p in proba[i]])
     return buf.getvalue()
 
 
@@ -290,7 +293,10 @@ def _refuse_unused_options(args) -> None:
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
                              f"'lstmlab classify train --help' for the models each option is for")
+    from ..training.supervised import check_decay
+
     refuse_idle_dropout(args.dropout, args.layers)
+    check_decay(args.lr, args.weight_decay)
     if args.plateau_epochs is not None and args.lr_schedule != "plateau":
         raise ValueError(f"--plateau-epochs {args.plateau_epochs} is an option of --lr-schedule "
                          f"plateau; with --lr-schedule {args.lr_schedule} it would do nothing")

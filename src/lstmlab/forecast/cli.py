@@ -360,6 +360,7 @@ def cmd_forecast_train(args) -> int:
     import numpy as np
 
     from ..training.signals import stop_signals
+    from ..training.supervised import check_decay
     from .backtest import backtest, check_folds, format_backtest
     from .data import SHIPPED, load_shipped, read_series
     from .ets import available as ets_available
@@ -369,6 +370,7 @@ def cmd_forecast_train(args) -> int:
     from .windows import chronological_split
 
     refuse_idle_dropout(args.dropout, args.layers)
+    check_decay(args.lr, args.weight_decay)  # before the choice of settings, not after it
     if args.id is not None or (args.csv is not None and Path(args.csv).is_dir()):
         from .global_cli import cmd_global_train
 

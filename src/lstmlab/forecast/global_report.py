@@ -8,13 +8,16 @@ global network, the single-series report's baselines fitted on that series alone
 with ``ets=True``) and naive 2 (:mod:`.m4`). Each series' MASE is scaled by its own
 in-sample seasonal-naive error (m = its season, else 1), its sMAPE in percent, its OWA
 relative to its naive 2. Over the panel, as in the M4 competition: the mean MASE and mean
-sMAPE over series, and the OWA of those means relative to naive 2's means.
+sMAPE over series, and the OWA of those means relative to naive 2's means. A series constant
+on its training part has no MASE denominator (its MASE is its MAE, in its own units), so the
+mean MASE leaves it out and the table says so.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +28,7 @@ from .data import counted
 from .global_model import GlobalForecaster
 from .m4 import naive2, owa
 from .panel import Panel
-from .report import LABELS, baseline_forecasts
+from .report import LABELS, baseline_forecasts, table_cell
 from .windows import make_windows
 
 NAMES = {**LABELS, "naive2": "naive 2 (M4)", "ets": "ETS", "lstm": "LSTM (global)",
@@ -57,12 +60,21 @@ class PanelEvaluation:
             common = list(r.scores) if common is None else [m for m in common if m in r.scores]
         return common
 
+    def unscaled(self) -> list[str]:
+        """The series whose MASE has no denominator (a constant training part: their MASE
+        is their MAE, in their own units), left out of the mean MASE."""
+        return [n for n, r in self.series.items() if r.mase_lag is None]
+
     def aggregate(self) -> dict:
-        """Method -> mean MASE, mean sMAPE over series, and the OWA of those means."""
+        """Method -> mean MASE (over the series that have one, see :meth:`unscaled`; NaN
+        when none has), mean sMAPE over all series, and the OWA of those means."""
+        scaled = [r for r in self.series.values() if r.mase_lag is not None]
         out = {}
         for m in self.methods():
-            out[m] = {k: float(np.mean([r.scores[m][k] for r in self.series.values()]))
-                      for k in ("mase", "smape")}
+            out[m] = {"mase": float(np.mean([r.scores[m]["mase"] for r in scaled]))
+                      if scaled else math.nan,
+                      "smape": float(np.mean([r.scores[m]["smape"]
+                                              for r in self.series.values()]))}
         n2 = out["naive2"]
         for v in out.values():
             v["owa"] = owa(v["smape"], v["mase"], n2["smape"], n2["mase"])
@@ -123,19 +135,38 @@ def format_panel(ev: PanelEvaluation) -> str:
     head = f"{'series':<{first}}" + "".join(f"{_short(m):>10}" for m in cols) + f"{'OWA':>8}"
     lines = [f"MASE per series ({ev.part} part)", head, "-" * len(head)]
     for name, r in ev.series.items():
-        row = "".join(f"{r.scores[m]['mase']:>10.3f}" if m in r.scores else f"{'-':>10}"
-                      for m in cols)
-        lines.append(f"{pad(name, first)}{row}{r.scores[ev.net]['owa']:>8.3f}")
+        row = "".join(table_cell(r.scores[m]["mase"], 10) if m in r.scores
+                      else f"{'-':>10}" for m in cols)
+        lines.append(f"{pad(name, first)}{row}{_owa_cell(r.scores[ev.net]['owa'])}")
     agg = ev.aggregate()
-    lines += ["", f"over {len(ev.series)} series (OWA relative to naive 2, as in M4)",
+    unscaled = ev.unscaled()
+    lines += ["", f"over {len(ev.series)} series (OWA relative to naive 2, as in M4)"
+              + (f"; the mean MASE leaves out {', '.join(unscaled)}, constant on the training "
+                 f"part, whose MASE is its MAE" if unscaled else ""),
               f"{'method':<26}{'mean MASE':>11}{'mean sMAPE':>12}{'OWA':>8}"]
     lines.append("-" * len(lines[-1]))
     for m, v in agg.items():
-        lines.append(f"{_label(m):<26}{v['mase']:>11.3f}{v['smape']:>12.2f}{v['owa']:>8.3f}")
+        mase = table_cell(v["mase"], 11) if math.isfinite(v["mase"]) else f"{'-':>11}"
+        lines.append(f"{_label(m):<26}{mase}{v['smape']:>12.2f}"
+                     f"{_owa_cell(v['owa'])}")
+    owas = [r.scores[ev.net]["owa"] for r in ev.series.values()] + [v["owa"] for v in agg.values()]
+    if not all(math.isfinite(v) for v in owas):
+        lines.append("OWA -: naive 2 is exact there (its sMAPE or MASE is 0), so there is "
+                     "nothing to be relative to")
     w = ev.wins()
     lines.append(f"{ev.net.upper()} better (MASE) than every per-series baseline on "
                  f"{w['every baseline']} of {len(ev.series)} series")
     return "\n".join(lines)
+
+
+def _owa_cell(v: float) -> str:
+    """An OWA right-aligned in 8 characters; "-" where it is undefined (NaN)."""
+    return table_cell(v, 8) if math.isfinite(v) else f"{'-':>8}"
+
+
+def _or_null(v: float) -> float | None:
+    """``v``, or None (JSON null) for an undefined (NaN) OWA or mean MASE: NaN is not JSON."""
+    return v if math.isfinite(v) else None
 
 
 def _short(m: str) -> str:
@@ -174,9 +205,12 @@ def panel_forecasts_csv(ev: PanelEvaluation, panel: Panel) -> str:
 
 def panel_report(ev: PanelEvaluation) -> dict:
     """JSON-ready scores: per series (every method) and aggregated."""
-    return {"part": ev.part, "aggregate": ev.aggregate(), "wins": ev.wins(),
+    aggregate = {m: {**v, "mase": _or_null(v["mase"]), "owa": _or_null(v["owa"])}
+                 for m, v in ev.aggregate().items()}
+    return {"part": ev.part, "aggregate": aggregate, "wins": ev.wins(),
             "series": {n: {"windows": int(len(r.origins)), "season": r.season,
                            "mase_lag": r.mase_lag, "coverage": r.coverage,
-                           "scores": {m: {k: v[k] for k in ("mase", "smape", "mae", "rmse", "owa")}
+                           "scores": {m: {**{k: v[k] for k in ("mase", "smape", "mae", "rmse")},
+                                          "owa": _or_null(v["owa"])}
                                       for m, v in r.scores.items()}}
                        for n, r in ev.series.items()}}

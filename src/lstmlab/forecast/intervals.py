@@ -33,14 +33,23 @@ import numpy as np
 LEVELS = (0.8, 0.95)
 
 
-def window_scale(X: np.ndarray, log: bool) -> np.ndarray:
+def window_scale(X: np.ndarray, log: bool, floor: float | None = None) -> np.ndarray:
     """``(n,)``: the mean absolute one-step change of each raw window's target ``X[:, :, 0]``
-    (in log units with ``log``); a flat window gets a tiny positive scale, never 0."""
+    (in log units with ``log``), at least ``floor``, so a flat window gets a tiny positive
+    scale, never 0. The intervals pass the floor of their calibration windows
+    (:func:`scale_floor`): a flat window then gets the same scale when calibrating and when
+    forecasting, whatever other windows share its batch. Without one, the floor is that of
+    ``X`` itself."""
     z = np.log(X[:, :, 0]) if log else np.asarray(X[:, :, 0], np.float64)
     if z.shape[1] < 2:
         return np.ones(len(z))
     s = np.mean(np.abs(np.diff(z, axis=1)), axis=1)
-    return np.maximum(s, 1e-9 * max(float(s.max(initial=0.0)), 1e-300))
+    return np.maximum(s, scale_floor(s) if floor is None else floor)
+
+
+def scale_floor(scales: np.ndarray) -> float:
+    """The least window scale: a billionth of the largest of ``scales`` (and above 0)."""
+    return 1e-9 * max(float(np.max(scales, initial=0.0)), 1e-300)
 
 
 def conformal_quantile(scores: np.ndarray, level: float, axis: int = 0) -> np.ndarray:
@@ -60,6 +69,7 @@ class Intervals:
     width: dict  # "0.8" -> (K,) half-width per step ahead (local: multiples of the scale)
     n: int  # calibration windows behind them
     local: bool = False  # widths are multiples of each window's scale (window_scale)
+    floor: float | None = None  # local: the least window scale, from the calibration windows
 
     @classmethod
     def fit(cls, truth: np.ndarray, pred: np.ndarray, log: bool, levels=LEVELS,
@@ -68,15 +78,18 @@ class Intervals:
         ``windows (n, L, D)`` behind them, the widths follow each window's local scale."""
         f = np.log if log else np.asarray
         err = np.abs(f(np.asarray(truth, np.float64)) - f(np.asarray(pred, np.float64)))
+        floor = None
         if windows is not None:
-            err = err / window_scale(windows, log)[:, None]
+            raw = window_scale(windows, log, floor=0.0)  # (n,)
+            floor = scale_floor(raw)
+            err = err / np.maximum(raw, floor)[:, None]
         n = len(err)
         if n == 0:
             raise ValueError("prediction intervals need at least one validation window")
         width = {}
         for a in levels:
             width[f"{a:g}"] = conformal_quantile(err, a)  # (K,)
-        return cls(log, width, n, windows is not None)
+        return cls(log, width, n, windows is not None, floor)
 
     def bounds(self, pred: np.ndarray, level: str,
                windows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +99,7 @@ class Intervals:
         if self.local:
             if windows is None:
                 raise ValueError("local-scale intervals need the input windows of the forecasts")
-            w = w * window_scale(windows, self.log)[:, None]  # (n, K')
+            w = w * window_scale(windows, self.log, self.floor)[:, None]  # (n, K')
         if self.log:
             return pred * np.exp(-w), pred * np.exp(w)
         return pred - w, pred + w
@@ -101,10 +114,12 @@ class Intervals:
         return out
 
     def to_json(self) -> dict:
-        return {"log": self.log, "n": self.n, "local": self.local,
+        return {"log": self.log, "n": self.n, "local": self.local, "floor": self.floor,
                 "width": {k: v.tolist() for k, v in self.width.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "Intervals":
         width = {str(k): np.asarray(v, np.float64) for k, v in d["width"].items()}
-        return cls(bool(d["log"]), width, int(d["n"]), bool(d.get("local", False)))
+        floor = d.get("floor")
+        return cls(bool(d["log"]), width, int(d["n"]), bool(d.get("local", False)),
+                   None if floor is None else float(floor))

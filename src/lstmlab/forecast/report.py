@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -175,6 +176,18 @@ def format_coverage(ev: Evaluation) -> str:
     return line
 
 
+def table_cell(value: float, width: int) -> str:
+    """``value`` right-aligned in ``width`` characters after at least one space: three
+    decimals for ordinary magnitudes, three significant digits (in exponent form when
+    needed) for the very large and the very small, so a series in units of 1e30 keeps its
+    columns and one in units of 1e-30 does not print 0.000 for every method."""
+    text = f"{value:.3f}"
+    if value != 0 and math.isfinite(value) and not (1e-3 <= abs(value) < 1e5
+                                                    and len(text) < width):
+        text = f"{value:.3g}"
+    return (" " + text).rjust(width)
+
+
 def format_table(ev: Evaluation) -> str:
     """A plain-text table: one row per method, best RMSE marked."""
     K = ev.truth.shape[1]
@@ -183,8 +196,9 @@ def format_table(ev: Evaluation) -> str:
     best = min(ev.scores, key=lambda k: ev.scores[k]["rmse"])
     for method, s in ev.scores.items():
         mark = "  <- best" if method == best else ""
-        lines.append(f"{ev.label(method):<34}{s['rmse_1']:>10.3f}{s['rmse']:>12.3f}"
-                     f"{s['mae']:>10.3f}{s['mase']:>8.3f}{mark}")
+        cells = (table_cell(s[k], w) for k, w in (("rmse_1", 10), ("rmse", 12), ("mae", 10),
+                                                   ("mase", 8)))
+        lines.append(f"{ev.label(method):<34}{''.join(cells)}{mark}")
     return "\n".join(lines)
 
 

@@ -183,7 +183,8 @@ def mse_loss(pred, target, reduction: str = "mean") -> tuple[float, np.ndarray]:
     if pred.size == 0 and reduction == "mean":
         raise ValueError("pred is empty: the mean squared error of no values is undefined")
     diff = pred - target  # same shape as pred
-    loss = float(np.sum(np.square(diff), dtype=np.float64))
+    # squared in float64: float32 errors beyond 1.8e19 would square to inf in float32
+    loss = float(np.sum(np.square(diff, dtype=np.float64)))
     scale = 2.0
     if reduction == "mean":
         loss /= pred.size

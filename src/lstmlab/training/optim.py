@@ -168,7 +168,7 @@ class Optimizer:
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] must have the shape of its parameter "
                                  f"{p.shape}, got {g.shape}")
-            out[name] = g.astype(p.dtype, copy=False)
+            out[name] = _cast_grad(g, p.dtype, name)
         return out
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
@@ -246,6 +246,22 @@ class Optimizer:
         self.state = state
 
 
+def _cast_grad(g: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``g`` in the parameter's ``dtype``. A finite gradient beyond that dtype's range (1e300
+    for a float32 parameter) is refused by name: cast, it would become inf and the update
+    NaN. NaN and inf gradients pass, as in torch (see :func:`clip_grad_norm`)."""
+    with np.errstate(over="ignore"):
+        out = g.astype(dtype, copy=False)
+    if out is not g:
+        lost = ~np.isfinite(out) & np.isfinite(g)
+        if lost.any():
+            at = tuple(int(i) for i in np.argwhere(lost)[0])
+            raise ValueError(f"grads[{name!r}] holds {g[at]:.3g} at index {at}, beyond the "
+                             f"range of its {np.dtype(dtype)} parameter (largest "
+                             f"{np.finfo(dtype).max:.3g})")
+    return out
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay."""
 
@@ -307,7 +323,8 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         beta1 = _checks.probability(betas[0], "betas[0]")
         beta2 = _checks.probability(betas[1], "betas[1]")
-        eps = _non_negative(eps, "eps")
+        # eps 0 turns a zero gradient (an unused weight) into 0/0 = NaN weights
+        eps = _positive(eps, "eps")
         weight_decay = _non_negative(weight_decay, "weight_decay")
         amsgrad = _flag(amsgrad, "amsgrad")
         self.betas, self.eps = (beta1, beta2), eps
@@ -383,12 +400,7 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float,
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
             raise TypeError(f"grads[{name!r}] must be a floating-point numpy array (clipped in "
                             f"place), got {type(g).__name__}")
-    # Accumulate in float64 so float32 gradients do not lose digits (or overflow) in the sum.
-    sum_sq = 0.0
-    for g in grads.values():
-        flat = g.reshape(-1).astype(np.float64, copy=False)  # (size,)
-        sum_sq += float(np.dot(flat, flat))
-    total_norm = math.sqrt(sum_sq)
+    total_norm = _global_norm(list(grads.values()))
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise ValueError(f"the global gradient norm is {total_norm}, so it cannot be clipped "
                          f"(a NaN or inf gradient: the run has probably diverged)")
@@ -399,6 +411,21 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float,
             for g in grads.values():
                 g *= clip_coef
     return total_norm
+
+
+def _global_norm(arrays: list[np.ndarray]) -> float:
+    """``‖(a₁, a₂, ...)‖₂`` over all elements, accumulated in float64 so that float32 arrays
+    lose no digits in the sum. Values beyond about 1e150 (or below 1e-150) are first divided
+    by the largest magnitude, as their squares would overflow to inf (or underflow to 0)
+    and the norm of finite gradients would come out inf (or 0)."""
+    flats = [a.reshape(-1).astype(np.float64, copy=False) for a in arrays]  # each (size,)
+    top = max((float(np.max(np.abs(f))) for f in flats if f.size), default=0.0)
+    scale = top if math.isfinite(top) and (top > 1e150 or 0 < top < 1e-150) else 1.0
+    sum_sq = 0.0
+    for f in flats:
+        f = f / scale if scale != 1.0 else f
+        sum_sq += float(np.dot(f, f))
+    return scale * math.sqrt(sum_sq)
 
 
 # ----------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class FitConfig(JsonConfig):
             v = getattr(self, name)
             if not (is_real(v) and v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        check_decay(self.lr, self.weight_decay)
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
         positive_int(self.plateau_epochs, "plateau_epochs")
@@ -74,8 +75,29 @@ class FitConfig(JsonConfig):
 
 
 
+def check_decay(lr: float, weight_decay: float) -> None:
+    """Refuse ``lr · weight_decay >= 1``: AdamW multiplies the weights by
+    ``1 - lr · weight_decay`` at every update, so they would flip sign and grow until the
+    loss overflows, and the divergence error would blame the learning rate alone."""
+    if lr * weight_decay >= 1:
+        raise ValueError(f"weight_decay (--weight-decay) times lr (--lr) must be below 1, "
+                         f"got {weight_decay!r} x {lr!r} = {weight_decay * lr:g}: AdamW "
+                         f"multiplies the weights by 1 - lr * weight_decay at every update, "
+                         f"so the weights would flip sign and grow until the loss overflows")
+
+
 class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite; the message suggests what to change."""
+    """The loss became NaN or infinite; the message suggests what to change. The network
+    holds the weights training would have kept up to the last whole epoch before it (the
+    best epoch so far, or that last epoch), if there was one; ``summary`` describes them
+    as :func:`fit_sequence_net` would (``status`` "diverged"). The commands exit with
+    ``exit_code``."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, summary: dict | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def _take(lengths, idx):
@@ -115,7 +137,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     ``loss_fn(out, target) -> (loss, dout)`` (mean over the batch); ``val`` is ``(x, target,
     lengths)`` or None; ``on_epoch(record)`` receives each epoch's numbers (for progress and
     metrics logs); ``should_stop()``, asked after every batch, ends training when true.
-    Returns a summary: epochs run, best epoch and losses, stop reason, seconds.
+    Returns a summary: epochs run, best epoch and losses, stop reason, seconds. A NaN or
+    infinite training loss raises :class:`TrainingDiverged`, ``net`` holding the weights
+    kept up to the last whole epoch.
     """
     rng = generator(rng)
     _check_pairs(x, target, lengths)
@@ -123,6 +147,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
         if not (isinstance(val, (tuple, list)) and len(val) == 3):
             raise TypeError("val must be a triple (x, target, lengths) or None")
         _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"))
+        if np.shape(val[0])[1] == 0:
+            raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
+                             f"val=None to train without a validation set")
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
@@ -135,6 +162,8 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     plateau = {"lr": cfg.lr, "best": math.inf, "wait": 0}  # schedule "plateau"
     by_train = cfg.checkpoint == "train-loss"
     best = {"loss": math.inf, "epoch": 0, "params": None}  # the watched loss
+    chose = by_train or val is not None
+    last_whole = None  # without a watched loss: the weights after the last whole epoch
     status, epoch, t0 = "finished", 0, time.perf_counter()
     train_loss = math.nan
     net.train()
@@ -150,10 +179,12 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                     idx = order[s:s + B]
                     out = net.forward(x[:, idx], _take(lengths, idx))
                     loss, dout = loss_fn(out, target[idx])
+                    if not math.isfinite(loss) and opt.step_count == 0:
+                        _unfit_for_the_loss(loss, target)
                     if not math.isfinite(loss):
-                        raise TrainingDiverged(f"the training loss became {loss} in epoch "
-                                               f"{epoch}; try a lower learning rate (--lr) or "
-                                               f"clipping (--clip)")
+                        watched = "train" if by_train else "val" if val is not None else None
+                        _diverged(net, loss, epoch, best if chose else last_whole, watched,
+                                  train_loss, t0)
                     net.backward(dout)
                     grads = net.grads()
                     if cfg.clip > 0:
@@ -176,6 +207,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                 if watched < best["loss"]:
                     best = {"loss": watched, "epoch": epoch,
                             "params": {k: p.copy() for k, p in params.items()}}
+                if not chose:
+                    last_whole = {"loss": math.nan, "epoch": epoch,
+                                  "params": {k: p.copy() for k, p in params.items()}}
                 if cfg.schedule == "plateau":
                     _plateau_step(plateau, train_loss, cfg)
                 if on_epoch is not None:
@@ -192,12 +226,42 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             net.eval()
     if best["params"] is not None:
         net.load_params(best["params"])
-    chose = by_train or val is not None
     return {"status": status, "epochs_run": epoch, "train_loss": train_loss,
             "best_epoch": best["epoch"] if chose else epoch,
             "best_val_loss": best["loss"] if val is not None and not by_train else None,
             "best_train_loss": best["loss"] if by_train else None,
             "seconds": time.perf_counter() - t0}
+
+
+def _unfit_for_the_loss(loss: float, target) -> None:
+    """A NaN or infinite loss before any update: the data, not the training, is the cause
+    (a target whose square overflows, say), so the error says that instead of blaming the
+    learning rate."""
+    top = float(np.max(np.abs(target))) if np.size(target) else 0.0
+    raise ValueError(f"the training loss is {loss} on the first batch, before any update, so "
+                     f"no learning rate or clipping can help: the targets (largest magnitude "
+                     f"{top:.3g}) or the inputs are too large for the loss; rescale them")
+
+
+def _diverged(net, loss: float, epoch: int, kept: dict | None, watched: str | None,
+              train_loss: float, t0: float) -> None:
+    """Raise :class:`TrainingDiverged` for a non-finite ``loss`` in ``epoch``, with ``net``
+    set back to the weights of ``kept`` (the best epoch so far by the ``watched`` loss,
+    "val" or "train", or the last whole epoch; None when no epoch gave any)."""
+    kept = kept if kept is not None and kept["params"] is not None else None
+    if kept is not None:
+        net.load_params(kept["params"])
+        where = f"the network holds the weights of epoch {kept['epoch']}"
+    else:
+        where = "no epoch gave weights to keep"
+    found = kept["loss"] if kept is not None else None
+    summary = {"status": "diverged", "epochs_run": epoch, "train_loss": train_loss,
+               "best_epoch": kept["epoch"] if kept is not None else 0,
+               "best_val_loss": found if watched == "val" else None,
+               "best_train_loss": found if watched == "train" else None,
+               "seconds": time.perf_counter() - t0}
+    raise TrainingDiverged(f"the training loss became {loss} in epoch {epoch} ({where}); try "
+                           f"a lower learning rate (--lr) or clipping (--clip)", summary)
 
 
 def _plateau_step(state: dict, train_loss: float, cfg: FitConfig) -> None:
