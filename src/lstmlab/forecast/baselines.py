@@ -46,10 +46,8 @@ def seasonal_naive(y: np.ndarray, origins: np.ndarray, horizon: int, season: int
 class LinearAR:
     """Direct multi-step linear autoregression on flattened windows, by least squares."""
 
-    def __init__(self, ridge: float = 1e-10):
-        # tiny Tikhonov term, relative to the largest window value squared: a constant
-        # column (e.g. relative mode) stays solvable
-        self.ridge = ridge
+    def __init__(self, ridge: float = 1e-8):
+        self.ridge = ridge  # tiny Tikhonov term: a constant column (e.g. relative mode) stays solvable
         self.coef = None  # (L*D + 1, K), last row the intercept
 
     @staticmethod
@@ -58,39 +56,20 @@ class LinearAR:
         return np.hstack([x, np.ones((len(x), 1))])  # (n, L*D + 1)
 
     def fit(self, x: np.ndarray, Y: np.ndarray) -> "LinearAR":
-        """Least squares on the windows and targets divided by powers of two near their
-        largest magnitudes, so that ``ridge`` is relative to the data and the normal
-        equations neither underflow (values of 1e-30) nor overflow (1e200); the
-        coefficients are then put back in the data's units, and the fit is the same at
-        every scale."""
         A = self._design(x)
-        Y = np.asarray(Y, np.float64)
-        sx, sy = _power_of_two_scale(A[:, :-1]), _power_of_two_scale(Y)
-        A[:, :-1] /= sx
         lam = self.ridge * np.eye(A.shape[1])
         lam[-1, -1] = 0.0  # no penalty on the intercept
-        G, rhs = A.T @ A + lam * len(A), A.T @ (Y / sy)
+        G, rhs = A.T @ A + lam * len(A), A.T @ np.asarray(Y, np.float64)
         try:
-            coef = np.linalg.solve(G, rhs)
+            self.coef = np.linalg.solve(G, rhs)
         except np.linalg.LinAlgError:  # fewer windows than weights, values in the thousands:
-            coef = np.linalg.lstsq(G, rhs, rcond=None)[0]  # the tiny term is lost; min-norm
-        coef[:-1] *= sy / sx
-        coef[-1] *= sy
-        self.coef = coef
+            self.coef = np.linalg.lstsq(G, rhs, rcond=None)[0]  # the tiny term is lost; min-norm
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.coef is None:
             raise RuntimeError("LinearAR is not fitted")
         return self._design(x) @ self.coef  # (n, K)
-
-
-def _power_of_two_scale(a: np.ndarray) -> float:
-    """A power of two near the largest finite magnitude in ``a`` (1 when there is none):
-    dividing by it is exact and brings the values to about 1."""
-    finite = np.abs(a[np.isfinite(a)])
-    top = float(finite.max()) if finite.size else 0.0
-    return float(np.ldexp(1.0, np.frexp(top)[1])) if top > 0 else 1.0
 
 
 RIDGE_GRID = (0.0, *10.0 ** np.arange(-4.0, 1.01, 0.5))  # λ per window, see ridge_gcv
