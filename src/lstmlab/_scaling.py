@@ -59,11 +59,10 @@ def range_problem(values: np.ndarray, column: str, where=None, spread: bool = Tr
     return None
 
 
-def mean_std(a: np.ndarray, axis, constant: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of ``a`` along ``axis``; ``constant`` (1 unless the
-    caller knows the data's units better) where a column is constant (its standard
-    deviation below ``CONSTANT`` times its largest magnitude), so a constant input scales
-    to 0 instead of dividing by rounding noise."""
+def mean_std(a: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``a`` along ``axis``; 1 where a column is constant
+    (its standard deviation below ``CONSTANT`` times its largest magnitude), so a constant
+    input scales to 0 instead of dividing by rounding noise."""
     a = np.asarray(a, np.float64)
     mean = a.mean(axis=axis)
     std = a.std(axis=axis)
@@ -71,4 +70,4 @@ def mean_std(a: np.ndarray, axis, constant: float = 1.0) -> tuple[np.ndarray, np
         raise ValueError("the standardisation statistics are not finite (the data overflow "
                          "float64); rescale the data")
     size = np.abs(a).max(axis=axis) if a.size else np.zeros_like(mean)
-    return mean, np.where(std > CONSTANT * size, std, constant)
+    return mean, np.where(std > CONSTANT * size, std, 1.0)

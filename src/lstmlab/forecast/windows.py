@@ -31,7 +31,6 @@ sees a value after the training part.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,11 +112,10 @@ def chronological_split(n: int, lookback: int, horizon: int, val_fraction: float
     return Split(n, n_train, n_val, n_test)
 
 
-def _stats(a: np.ndarray, axis, constant: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (``constant`` for a constant column; see
-    ``lstmlab._scaling``)."""
+def _stats(a: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (1 for a constant column; see ``lstmlab._scaling``)."""
     try:
-        return mean_std(a, axis, constant)
+        return mean_std(a, axis)
     except ValueError as exc:
         raise WindowError(f"scaling the training windows: {exc}") from None
 
@@ -196,17 +194,9 @@ class WindowScaler:
         return X, Y, a_out
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> "WindowScaler":
-        """Fit on the raw training windows ``X (n, L, D)`` and futures ``Y (n, K)``. An
-        output step whose (transformed) targets are constant scales by the largest
-        magnitude of the raw target instead of by 1, so that what the network gets wrong
-        there is as small next to a series of 1e-20 as next to one of 1 (log units are
-        already relative)."""
         Xt, Yt, _ = self._transform(X, Y, Y.shape[1])
         self.x_mean, self.x_std = _stats(Xt.reshape(-1, Xt.shape[2]), axis=0)
-        level = max(float(np.max(np.abs(X[:, :, 0]), initial=0.0)),
-                    float(np.max(np.abs(Y), initial=0.0)))
-        constant = level if level > 0 and math.isfinite(level) and not self.log else 1.0
-        self.y_mean, self.y_std = _stats(Yt, axis=0, constant=constant)
+        self.y_mean, self.y_std = _stats(Yt, axis=0)
         return self
 
     def _fitted(self) -> None:
