@@ -15,7 +15,7 @@ from lstmlab.forecast.data import SeriesError, TimeSeries
 from lstmlab.forecast.global_model import GlobalConfig, GlobalForecaster, split_series
 from lstmlab.forecast.global_report import evaluate_panel
 from lstmlab.forecast.global_select import train_global_default, validation_score
-from lstmlab.forecast.m4 import is_seasonal, naive2, owa, seasonal_indices
+from lstmlab.forecast.m4 import is_seasonal, naive2, owa, seasonal_indices, seasonal_offsets
 from lstmlab.forecast.model import MIXES, future_labels
 from lstmlab.forecast.panel import Panel, read_long, read_panel
 from lstmlab.forecast.windows import WindowError
@@ -64,6 +64,16 @@ def test_classical_decomposition_recovers_multiplicative_indices():
         np.testing.assert_allclose(seasonal_indices(y, m), f, rtol=3e-3)
 
 
+def test_classical_decomposition_recovers_additive_components_of_any_sign():
+    for m in (4, 7, 12):
+        rng = np.random.default_rng(m)
+        c = rng.normal(0, 2.0, m)
+        c -= c.mean()
+        n = 10 * m + 3
+        y = -5.0 + 0.01 * np.arange(n) + c[np.arange(n) % m]  # a linear trend through 0
+        np.testing.assert_allclose(seasonal_offsets(y, m), c, atol=1e-9)
+
+
 def test_naive2_reseasonalises_the_last_adjusted_value_and_is_naive_without_season():
     m, n = 4, 60
     f = np.array([0.8, 1.1, 1.3, 0.8])
@@ -78,6 +88,9 @@ def test_naive2_reseasonalises_the_last_adjusted_value_and_is_naive_without_seas
     shifted = y - 300  # negative values: no multiplicative index, so naive
     np.testing.assert_array_equal(naive2(shifted, 40, origins, 6, m),
                                   np.repeat(shifted[origins - 1][:, None], 6, axis=1))
+    later = y.copy()
+    later[50:] -= 300  # values <= 0 after the training part: the indices see only that part
+    np.testing.assert_allclose(naive2(later, 40, origins[:1], 6, m), truth[:1], rtol=1e-12)
 
 
 def test_owa_is_one_for_naive2_and_halves_with_both_errors():
@@ -291,6 +304,31 @@ def test_deseasonalising_lets_one_network_serve_series_of_any_phase_and_level(on
     owa_adjusted = evaluate_panel(adjusted, panel).aggregate()["lstm"]["owa"]
     owa_raw = evaluate_panel(_train(panel, deseasonalize=False), panel).aggregate()["lstm"]["owa"]
     assert owa_adjusted < 0.85 < 2 * owa_adjusted < owa_raw  # beats naive 2 only when adjusted
+
+
+def test_a_seasonal_series_with_values_below_zero_is_adjusted_additively(one_blas_thread,
+                                                                        tmp_path):
+    series = {}  # temperature-like: a season of +-8 around levels from -3 to 4
+    for i, (level, amp) in enumerate(((-3.0, 8.0), (0.5, 5.0), (4.0, 10.0))):
+        rng = np.random.default_rng(i)
+        t = np.arange(90)
+        shape = np.sin(2 * np.pi * (t % 4 + 0.5 + i) / 4)
+        y = level + 0.02 * t + amp * shape + 0.3 * rng.normal(size=90)
+        series[f"s{i}"] = TimeSeries(y[:, None], ["y"], None, f"s{i}", t + 2)
+    panel = Panel(series, "synthetic", "id", None, "y")
+    adjusted = _train(panel)
+    for info in adjusted.info.values():
+        assert info.additive and info.indices.shape == (4,)
+        assert abs(info.indices.mean()) < 1e-12
+    owa_adjusted = evaluate_panel(adjusted, panel).aggregate()["lstm"]["owa"]
+    owa_raw = evaluate_panel(_train(panel, deseasonalize=False), panel).aggregate()["lstm"]["owa"]
+    assert owa_adjusted < 0.7 * owa_raw
+    path = tmp_path / "m.ckpt"  # the kind of adjustment is kept with the model
+    adjusted.save(path)
+    again = GlobalForecaster.load(path)
+    X, at = series["s0"].target[40:52][None], np.array([52])
+    np.testing.assert_array_equal(again.predict("s0", X, at), adjusted.predict("s0", X, at))
+    assert again.info["s0"].additive
 
 
 def test_global_checkpoint_and_cli_train_then_predict(tmp_path, one_blas_thread, capsys):

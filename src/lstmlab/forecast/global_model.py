@@ -16,10 +16,12 @@ error, the MASE denominator with m = 1). A series whose training part is constan
 ``s = 0`` marks it, its windows stay out of the network's training and validation (in its
 own units they would teach the network changes of another size), and its forecast is its
 last value, the constant. Before that, a series that the M4 seasonality test
-finds seasonal (its training part, the season given or detected; positive values) is divided
-by its multiplicative seasonal indices, and the forecast multiplied back — the
-deseasonalisation of naive 2 (:mod:`.m4`) and of Smyl's ES-RNN, so the network models the
-adjusted series and need not learn every series' phase. Then one standardisation over the windows of all
+finds seasonal (its training part, the season given or detected) is seasonally adjusted, and
+the forecast re-seasonalised, so the network models the adjusted series and need not learn
+every series' phase: a series whose training part is positive is divided by its
+multiplicative seasonal indices (the deseasonalisation of naive 2, :mod:`.m4`, and of Smyl's
+ES-RNN), any other has its additive seasonal components subtracted (a ratio to the trend
+means nothing where values reach 0 or below: temperatures, rates, net flows). Then one standardisation over the windows of all
 series (inputs by one mean and deviation, outputs per step ahead). One network
 (:class:`~lstmlab.layers.seqnet.SequenceNet`, last-state readout, K outputs) is trained on the
 training windows of every series by minibatch Adam on the mean squared error, keeping the
@@ -61,7 +63,7 @@ from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
 from .data import TimeSeries, counted, detect_season
 from .intervals import Intervals
-from .m4 import is_seasonal, seasonal_indices
+from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
 from .panel import Panel
 from .windows import Split, WindowError, chronological_split, make_windows
@@ -80,7 +82,7 @@ class GlobalConfig(JsonConfig):
     val_fraction: float = 0.15  # per series, after its training part
     test_fraction: float = 0.2  # per series, at its end
     season: int | None = None  # every series' season; None: detected per series
-    deseasonalize: bool = True  # divide a seasonal series by its indices first (see above)
+    deseasonalize: bool = True  # seasonally adjust a seasonal series first (see above)
     base: str = "none"  # "ar": a ridge linear AR per series under the network (the hybrid)
 
     def __post_init__(self):
@@ -117,12 +119,14 @@ class SeriesInfo:
     intervals: Intervals | None = None
     ar: np.ndarray | None = None  # (L + 1, K) its ridge AR in relative coordinates (hybrid)
     mix: float = 1.0  # the network's weight on this series (hybrid)
+    additive: bool = False  # ``indices`` are subtracted, not divided by (values <= 0)
 
     def to_json(self) -> dict:
         return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
                 "indices": None if self.indices is None else self.indices.tolist(),
                 "intervals": None if self.intervals is None else self.intervals.to_json(),
-                "ar": None if self.ar is None else self.ar.tolist(), "mix": self.mix}
+                "ar": None if self.ar is None else self.ar.tolist(), "mix": self.mix,
+                "additive": self.additive}
 
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
@@ -130,10 +134,13 @@ class SeriesInfo:
         info = cls(float(d["scale"]), d["season"], Split(**d["split"]),
                    None if idx is None else np.asarray(idx, np.float64),
                    None if iv is None else Intervals.from_json(iv),
-                   None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)))
-        if info.indices is not None and (info.indices.shape != (info.season,)
-                                         or not np.all(info.indices > 0)):
-            raise ValueError("seasonal indices must be season positive numbers")
+                   None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)),
+                   bool(d.get("additive", False)))
+        if info.indices is not None and (
+                info.indices.shape != (info.season,) or not np.all(np.isfinite(info.indices))
+                or not (info.additive or np.all(info.indices > 0))):
+            raise ValueError("seasonal indices must be season finite numbers (positive unless "
+                             "additive)")
         return info
 
     def base(self, x: np.ndarray) -> np.ndarray:
@@ -144,25 +151,33 @@ class SeriesInfo:
         ar.coef = self.ar
         return ar.predict(x[:, :, None])
 
-    def seasonal(self, origins: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """``(n, J)`` seasonal factors of the steps ``origin + offset`` (1 without indices)."""
+    def adjust(self, a: np.ndarray, origins: np.ndarray, offsets: np.ndarray,
+               back: bool = False) -> np.ndarray:
+        """``a (n, J)``, the steps ``origin + offset`` of the series, seasonally adjusted
+        (divided by their indices, or less their additive components); ``back``: the other
+        way, re-seasonalised. Unchanged without indices."""
         if self.indices is None:
-            return np.ones((len(origins), len(offsets)))
+            return a
         steps = np.asarray(origins)[:, None] + np.asarray(offsets)[None, :]
-        return self.indices[steps % len(self.indices)]
+        s = self.indices[steps % len(self.indices)]
+        if self.additive:
+            return a + s if back else a - s
+        return a * s if back else a / s
 
 
 def fit_series_info(y: np.ndarray, split: Split, config: GlobalConfig) -> SeriesInfo:
     """Season, seasonal indices (when the M4 test finds the season on the training part)
-    and scale of one series, from its training part ``y[:split.train]``."""
+    and scale of one series, from its training part ``y[:split.train]`` alone."""
     y_train = np.asarray(y, np.float64)[: split.train]
     season = config.season or detect_season(y_train)
-    indices = None
-    if (config.deseasonalize and season and season > 1 and np.all(y > 0)
-            and is_seasonal(y_train, season)):
-        indices = seasonal_indices(y_train, season)
-        y_train = y_train / indices[np.arange(split.train) % season]
-    return SeriesInfo(series_scale(y_train, config.transform == "log"), season, split, indices)
+    info = SeriesInfo(0.0, season, split)
+    if config.deseasonalize and season and season > 1 and is_seasonal(y_train, season):
+        info.additive = not np.all(y_train > 0)
+        info.indices = (seasonal_offsets if info.additive else seasonal_indices)(y_train, season)
+        y_train = info.adjust(y_train[None, :], np.zeros(1, np.int64),
+                              np.arange(split.train))[0]
+    info.scale = series_scale(y_train, config.transform == "log")
+    return info
 
 
 class GlobalForecaster:
@@ -186,13 +201,13 @@ class GlobalForecaster:
             if log and a is not None and not np.all(a > 0):
                 raise ValueError(f"the log transform needs positive values, but {what} holds "
                                  f"{float(np.min(a)):g}; use --transform none")
-        z = f(np.asarray(X, np.float64) / info.seasonal(origins, np.arange(-L, 0)))
+        z = f(info.adjust(np.asarray(X, np.float64), origins, np.arange(-L, 0)))
         last = z[:, -1:]  # (n, 1)
         scale = info.scale or 1.0  # a constant series: its windows never reach the network
         x = (z - last) / scale
         y = None
         if Y is not None:
-            y = (f(np.asarray(Y, np.float64) / info.seasonal(origins, np.arange(K))) - last)
+            y = f(info.adjust(np.asarray(Y, np.float64), origins, np.arange(K))) - last
             y /= scale
         return x, y, last
 
@@ -315,7 +330,7 @@ class GlobalForecaster:
             w = (info.mix if mix is None else mix) if info.ar is not None else 1.0
             z = (b + w * (out * self.norm["y_std"] + self.norm["y_mean"])) * info.scale + last
         y = np.exp(z) if self.config.transform == "log" else z
-        return y * info.seasonal(origins, np.arange(K))
+        return info.adjust(y, origins, np.arange(K), back=True)
 
     def forecast_next(self, name: str, series: TimeSeries, horizon: int | None = None
                       ) -> tuple[np.ndarray, bool]:

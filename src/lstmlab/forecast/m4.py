@@ -12,8 +12,8 @@ Makridakis, Spiliotis & Assimakopoulos (2020), "The M4 Competition: 100,000 time
   ``1.645 · sqrt((1 + 2 Σ_{k<m} r_k²) / N)`` (Bartlett's standard error); the seasonal indices
   come from a classical multiplicative decomposition (a centred moving average of order m,
   2×m when m is even; the ratios y / average averaged per phase and normalised to mean 1).
-  Not seasonal, m = 1, or a value ≤ 0 (a multiplicative index needs positive data): naive 2
-  is the plain naive forecast;
+  Not seasonal, m = 1, or a training value ≤ 0 (a multiplicative index needs positive
+  data): naive 2 is the plain naive forecast;
 * **OWA** of a method: ``(sMAPE / sMAPE_naive2 + MASE / MASE_naive2) / 2``, over a whole set
   with the means over its series in place of one series' numbers. Below 1 beats naive 2.
 
@@ -42,9 +42,10 @@ def is_seasonal(y: np.ndarray, m: int | None) -> bool:
     return bool(abs(r[m]) > limit)
 
 
-def seasonal_indices(y: np.ndarray, m: int) -> np.ndarray:
-    """``(m,)`` multiplicative seasonal indices of ``y (N,)`` by classical decomposition;
-    index ``p`` belongs to the steps ``i`` with ``i % m == p``."""
+def _phase_means(y: np.ndarray, m: int, ratio: bool) -> np.ndarray:
+    """``(m,)`` the mean per phase of ``y (N,)`` against its centred moving average of order m
+    (2×m when m is even): of ``y / average`` with ``ratio``, else of ``y − average``. Phase
+    ``p`` holds the steps ``i`` with ``i % m == p``."""
     y = np.asarray(y, np.float64)
     if m % 2:
         weights = np.full(m, 1.0 / m)
@@ -53,9 +54,23 @@ def seasonal_indices(y: np.ndarray, m: int) -> np.ndarray:
     trend = np.convolve(y, weights, mode="valid")  # (N - 2h,), centred on steps h..N-1-h
     h = len(weights) // 2
     steps = np.arange(h, h + len(trend))
-    ratio = y[steps] / trend
-    idx = np.array([ratio[steps % m == p].mean() for p in range(m)])
+    detrended = y[steps] / trend if ratio else y[steps] - trend
+    return np.array([detrended[steps % m == p].mean() for p in range(m)])
+
+
+def seasonal_indices(y: np.ndarray, m: int) -> np.ndarray:
+    """``(m,)`` multiplicative seasonal indices of a positive ``y (N,)`` by classical
+    decomposition, normalised to mean 1; index ``p`` belongs to the steps ``i % m == p``."""
+    idx = _phase_means(y, m, ratio=True)
     return idx * m / idx.sum()
+
+
+def seasonal_offsets(y: np.ndarray, m: int) -> np.ndarray:
+    """``(m,)`` additive seasonal components of ``y (N,)`` (any sign) by classical
+    decomposition, normalised to mean 0: for a series with values ≤ 0, where ratios to the
+    trend mean nothing."""
+    off = _phase_means(y, m, ratio=False)
+    return off - off.mean()
 
 
 def naive2(y: np.ndarray, train_end: int, origins: np.ndarray, horizon: int,
@@ -67,7 +82,7 @@ def naive2(y: np.ndarray, train_end: int, origins: np.ndarray, horizon: int,
     last = y[origins - 1][:, None]  # (n, 1)
     k = np.arange(horizon)
     train = y[:train_end]
-    if not (season and season > 1 and np.all(y > 0) and is_seasonal(train, season)):
+    if not (season and season > 1 and np.all(train > 0) and is_seasonal(train, season)):
         return np.repeat(last, horizon, axis=1)
     s = seasonal_indices(train, season)
     adjusted = last / s[(origins - 1) % season][:, None]  # (n, 1) seasonally adjusted level
