@@ -568,14 +568,38 @@ def test_global_intervals_pool_every_series_validation_windows(one_blas_thread, 
     assert widths[0]["n"] == sum(len(i.split.origins("val", 12, 4)) for i in gf.info.values())
     # a window's interval follows that window's own roughness, in any series' units
     iv, X = gf.info["s0"].intervals, panel.series["s0"].target[:12][None, :, None]
-    lo, hi = iv.bounds(np.zeros((1, 4)), "0.8", X)
-    lo2, hi2 = iv.bounds(np.zeros((1, 4)), "0.8", 1000 * X)
+    flat = gf.info["s0"].scale  # a flat window's scale: its series'
+    lo, hi = iv.bounds(np.zeros((1, 4)), "0.8", X, flat)
+    lo2, hi2 = iv.bounds(np.zeros((1, 4)), "0.8", 1000 * X, 1000 * flat)
     np.testing.assert_allclose(hi2, 1000 * hi, rtol=1e-9)
     assert np.all(hi > 0) and np.all(lo == -hi)
+    with pytest.raises(ValueError, match="serve several series: pass the series' scale"):
+        iv.bounds(np.zeros((1, 4)), "0.8", X)
     gf.save(tmp_path / "m.ckpt")
     loaded = GlobalForecaster.load(tmp_path / "m.ckpt").info["s0"].intervals
-    np.testing.assert_array_equal(loaded.bounds(np.zeros((1, 4)), "0.95", X)[1],
-                                  iv.bounds(np.zeros((1, 4)), "0.95", X)[1])
+    np.testing.assert_array_equal(loaded.bounds(np.zeros((1, 4)), "0.95", X, flat)[1],
+                                  iv.bounds(np.zeros((1, 4)), "0.95", X, flat)[1])
+
+
+def _steps(n, seed, size=0.25, chance=0.06, level=2.0):
+    """A series that moves in rare steps of ``size`` (a policy rate): most windows are flat."""
+    rng = np.random.default_rng(seed)
+    return level + size * np.cumsum(rng.random(n) < chance)
+
+
+def test_intervals_of_a_series_that_moves_in_rare_steps_stay_near_the_step_size(
+        one_blas_thread):
+    # a flat calibration window followed by a step had its error divided by a scale near 0:
+    # the 95 % interval of such a series was +-4e7 around a rate of 5
+    series = {f"r{i}": TimeSeries(_steps(160, i)[:, None], ["y"], None, f"r{i}",
+                                  np.arange(160) + 2) for i in range(3)}
+    panel = Panel(series, "synthetic", "id", None, "y")
+    gf = _train(panel, epochs=3, season=None)
+    for name, info in gf.info.items():
+        X = series[name].target[-12:][None, :, None]
+        for window in (X, np.full_like(X, X[0, -1, 0])):  # as given, and flat
+            lo, hi = info.intervals.bounds(np.zeros((1, 4)), "0.95", window, info.scale)
+            assert np.all(hi - lo <= 20 * 0.25), (name, hi - lo)
 
 
 def _tiny_train(tmp_path, panel: bool, out) -> list[str]:

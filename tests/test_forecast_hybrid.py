@@ -303,6 +303,27 @@ def test_local_scale_interval_of_a_flat_window_does_not_depend_on_its_batch():
     assert back.bounds(np.zeros((1, 1)), "0.8", flat)[1][0, 0] == pytest.approx(0.015)
 
 
+def test_local_scale_intervals_of_mostly_flat_windows_stay_near_the_size_of_a_step():
+    # most windows of a series that moves in rare steps are flat; the few followed by a step
+    # had their error divided by a near-zero scale, which swamped the quantiles (+-4e7 at 95 %)
+    rng = np.random.default_rng(0)
+    y = 5.0 + 0.25 * np.cumsum(rng.random(800) < 0.05)
+    L, K = 6, 3
+    X = np.stack([y[i:i + L] for i in range(len(y) - L - K)])[:, :, None]
+    Y = np.stack([y[i + L:i + L + K] for i in range(len(y) - L - K)])
+    pred = np.repeat(X[:, -1:, 0], K, axis=1)  # the naive forecast
+    assert np.mean(np.ptp(X[:, :, 0], axis=1) == 0) > 0.6  # mostly flat windows
+    iv = Intervals.fit(Y[:400], pred[:400], log=False, windows=X[:400])
+    for level in ("0.8", "0.95"):
+        lo, hi = iv.bounds(pred[400:], level, X[400:])
+        assert np.max(hi - lo) <= 20 * 0.25
+        assert np.mean((Y[400:] >= lo) & (Y[400:] <= hi)) >= float(level) - 0.05
+    lo, hi = iv.bounds(pred[:1], "0.95", np.full((1, L, 1), 7.0))  # flat, at another level
+    assert np.all(hi - lo <= 20 * 0.25)
+    back = Intervals.from_json(iv.to_json())
+    np.testing.assert_array_equal(back.bounds(pred, "0.95", X)[1], iv.bounds(pred, "0.95", X)[1])
+
+
 def test_local_scale_intervals_widen_after_rough_windows_and_narrow_after_calm_ones():
     rng = np.random.default_rng(0)
 

@@ -188,7 +188,8 @@ def cmd_global_predict(args, meta: dict) -> int:
             print(f"series {name!r} was not in training: its scale comes from the data given"
                   + ("" if iv else ", and it has no prediction intervals"), file=sys.stderr)
         window = s.target[-gf.config.lookback:][None, :, None]
-        bounds = [iv.bounds(pred[None], lv, window) if iv and lv in iv.width else None
+        flat = gf.series_info(name, s).scale  # the scale of a window with no change
+        bounds = [iv.bounds(pred[None], lv, window, flat) if iv and lv in iv.width else None
                   for lv in levels]
         labels = future_labels(s.time, K)
         for k in range(K):

@@ -277,16 +277,17 @@ class GlobalForecaster:
         summary = fit_sequence_net(gf.net, x.astype(gf.net.dtype), y.astype(gf.net.dtype),
                                    mse_loss, fit_config, rng, val=val, on_epoch=on_epoch,
                                    should_stop=should_stop)
-        calibration = []  # (truth, forecast, window) of every varying series' validation
+        calibration = []  # (truth, forecast, window, scale) of every varying series' validation
         for name, origins, Xv, Yv in parts["val"]:
             if len(Xv) and config.base == "ar":
                 info[name].mix = pick_mix({w: mae(Yv, gf.predict(name, Xv, origins, mix=w))
                                            for w in MIXES})
             if len(Xv) and info[name].scale > 0:
-                calibration.append((Yv, gf.predict(name, Xv, origins), Xv[:, :, None]))
+                calibration.append((Yv, gf.predict(name, Xv, origins), Xv[:, :, None],
+                                    np.full(len(Xv), info[name].scale)))
         if calibration:  # one set of intervals for all series (see the module docstring)
-            truth, pred, windows = (np.concatenate(a) for a in zip(*calibration))
-            pooled = Intervals.fit(truth, pred, log, windows=windows)
+            truth, pred, windows, flat = (np.concatenate(a) for a in zip(*calibration))
+            pooled = Intervals.fit(truth, pred, log, windows=windows, flat=flat)
             for i in info.values():
                 i.intervals = pooled
         gf.meta = {"summary": summary, "train_windows": int(x.shape[1]),
@@ -348,8 +349,8 @@ class GlobalForecaster:
         n = len(series)
         seen = name in self.info
         info = None
-        if not seen:  # everything it has is its "training part"
-            info = fit_series_info(series.target, Split(n, n, 0, 0), self.config)
+        if not seen:
+            info = self.series_info(name, series)
             if self.config.base == "ar":  # its own AR on every window of the data given
                 if n < L + K:
                     raise ValueError(f"series {name!r} was not in training and has "
@@ -362,6 +363,14 @@ class GlobalForecaster:
                 info.ar = (ridge_gcv(x[:, :, None], y)[0].coef if info.scale > 0
                            else np.zeros((L + 1, K)))
         return self.predict(name, series.target[-L:][None], np.array([n]), info)[0, :K2], seen
+
+    def series_info(self, name: str, series: TimeSeries) -> SeriesInfo:
+        """What the model keeps of series ``name`` if it was in training, else what it fits on
+        all of ``series`` (its "training part"): season, seasonal indices, scale (no AR)."""
+        if name in self.info:
+            return self.info[name]
+        n = len(series)
+        return fit_series_info(series.target, Split(n, n, 0, 0), self.config)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:

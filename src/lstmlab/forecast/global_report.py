@@ -117,7 +117,8 @@ def evaluate_panel(gf: GlobalForecaster, panel: Panel, ets: bool = False) -> Pan
         sc = {m: scores(Y, p, scale) for m, p in preds.items()}
         for v in sc.values():
             v["owa"] = owa(v["smape"], v["mase"], sc["naive2"]["smape"], sc["naive2"]["mase"])
-        cov = info.intervals.coverage(Y, preds[net], X) if info.intervals is not None else {}
+        cov = ({} if info.intervals is None
+               else info.intervals.coverage(Y, preds[net], X, flat=info.scale))
         results[name] = SeriesResult(origins, Y, preds, sc, info.season, lag, cov)
     return PanelEvaluation(results, net, "test" if part == "test" else "validation")
 

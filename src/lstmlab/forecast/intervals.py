@@ -21,7 +21,11 @@ transform), and the interval at a new window is the forecast ± q_k(a)·s(x): th
 quantile of the ratios times the new window's own scale (normalized conformal prediction,
 Papadopoulos, Vovk & Gammerman 2008; Lei et al. 2018). Errors grow and shrink with the
 recent roughness of a series, so a calibration set that mixes calm and rough stretches gives
-intervals that widen after a rough stretch and narrow after a calm one.
+intervals that widen after a rough stretch and narrow after a calm one. A window with no
+change (a series that moves in rare steps: policy rates, prices) has no scale of its own: it
+takes the typical one, the mean scale of the calibration windows (the global model gives each
+window its series' scale). Divided by a scale near 0, the error of a step that comes after a
+flat window would swamp every quantile and make every interval absurdly wide.
 """
 
 from __future__ import annotations
@@ -33,23 +37,19 @@ import numpy as np
 LEVELS = (0.8, 0.95)
 
 
-def window_scale(X: np.ndarray, log: bool, floor: float | None = None) -> np.ndarray:
+FLAT = 1e-9  # a window whose mean one-step change is below this share of the typical one has none
+
+
+def window_scale(X: np.ndarray, log: bool, flat=0.0) -> np.ndarray:
     """``(n,)``: the mean absolute one-step change of each raw window's target ``X[:, :, 0]``
-    (in log units with ``log``), at least ``floor``, so a flat window gets a tiny positive
-    scale, never 0. The intervals pass the floor of their calibration windows
-    (:func:`scale_floor`): a flat window then gets the same scale when calibrating and when
-    forecasting, whatever other windows share its batch. Without one, the floor is that of
-    ``X`` itself."""
+    (in log units with ``log``); a window with next to no change (below ``FLAT`` times
+    ``flat``, the typical scale: a number or one per window) takes ``flat`` instead, the same
+    whether it is calibrated or forecast from, whatever other windows share its batch."""
     z = np.log(X[:, :, 0]) if log else np.asarray(X[:, :, 0], np.float64)
     if z.shape[1] < 2:
         return np.ones(len(z))
     s = np.mean(np.abs(np.diff(z, axis=1)), axis=1)
-    return np.maximum(s, scale_floor(s) if floor is None else floor)
-
-
-def scale_floor(scales: np.ndarray) -> float:
-    """The least window scale: a billionth of the largest of ``scales`` (and above 0)."""
-    return 1e-9 * max(float(np.max(scales, initial=0.0)), 1e-300)
+    return np.where(s > FLAT * np.asarray(flat), s, flat)
 
 
 def conformal_quantile(scores: np.ndarray, level: float, axis: int = 0) -> np.ndarray:
@@ -69,57 +69,67 @@ class Intervals:
     width: dict  # "0.8" -> (K,) half-width per step ahead (local: multiples of the scale)
     n: int  # calibration windows behind them
     local: bool = False  # widths are multiples of each window's scale (window_scale)
-    floor: float | None = None  # local: the least window scale, from the calibration windows
+    flat: float | None = None  # local: the scale of a window with no change (None: per series)
 
     @classmethod
     def fit(cls, truth: np.ndarray, pred: np.ndarray, log: bool, levels=LEVELS,
-            windows: np.ndarray | None = None) -> "Intervals":
+            windows: np.ndarray | None = None, flat=None) -> "Intervals":
         """``truth, pred (n, K)`` out-of-sample, in the series' units; with the raw input
-        ``windows (n, L, D)`` behind them, the widths follow each window's local scale."""
+        ``windows (n, L, D)`` behind them, the widths follow each window's local scale, a
+        flat window's being ``flat`` (one per window, when they come from several series;
+        by default the calibration windows' mean scale). Windows that are all flat give
+        fixed widths."""
         f = np.log if log else np.asarray
         err = np.abs(f(np.asarray(truth, np.float64)) - f(np.asarray(pred, np.float64)))
-        floor = None
-        if windows is not None:
-            raw = window_scale(windows, log, floor=0.0)  # (n,)
-            floor = scale_floor(raw)
-            err = err / np.maximum(raw, floor)[:, None]
+        local = windows is not None and float(np.max(window_scale(windows, log), initial=0)) > 0
+        keep = None
+        if local:
+            keep = float(np.mean(window_scale(windows, log))) if flat is None else None
+            err = err / window_scale(windows, log, keep if flat is None else flat)[:, None]
         n = len(err)
         if n == 0:
             raise ValueError("prediction intervals need at least one validation window")
         width = {}
         for a in levels:
             width[f"{a:g}"] = conformal_quantile(err, a)  # (K,)
-        return cls(log, width, n, windows is not None, floor)
+        return cls(log, width, n, local, keep)
 
-    def bounds(self, pred: np.ndarray, level: str,
-               windows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(self, pred: np.ndarray, level: str, windows: np.ndarray | None = None,
+               flat=None) -> tuple[np.ndarray, np.ndarray]:
         """``(lo, hi)``, each ``(n, K')``, around the forecasts ``pred (n, K')`` made from the
-        raw ``windows (n, L, D)`` (needed for local-scale intervals)."""
+        raw ``windows (n, L, D)`` (needed for local-scale intervals); ``flat``: the scale of a
+        flat window, when the intervals keep none (the global model's: its series' scale)."""
         w = self.width[level][: pred.shape[1]]
         if self.local:
             if windows is None:
                 raise ValueError("local-scale intervals need the input windows of the forecasts")
-            w = w * window_scale(windows, self.log, self.floor)[:, None]  # (n, K')
+            flat = self.flat if flat is None else flat
+            if flat is None:
+                raise ValueError("these intervals serve several series: pass the series' scale "
+                                 "as flat")
+            w = w * window_scale(windows, self.log, flat)[:, None]  # (n, K')
         if self.log:
             return pred * np.exp(-w), pred * np.exp(w)
         return pred - w, pred + w
 
     def coverage(self, truth: np.ndarray, pred: np.ndarray,
-                 windows: np.ndarray | None = None) -> dict:
+                 windows: np.ndarray | None = None, flat=None) -> dict:
         """Share of ``truth (n, K)`` inside the interval, per level."""
         out = {}
         for level in self.width:
-            lo, hi = self.bounds(pred, level, windows)
+            lo, hi = self.bounds(pred, level, windows, flat)
             out[level] = float(np.mean((truth >= lo) & (truth <= hi)))
         return out
 
     def to_json(self) -> dict:
-        return {"log": self.log, "n": self.n, "local": self.local, "floor": self.floor,
+        return {"log": self.log, "n": self.n, "local": self.local, "flat": self.flat,
                 "width": {k: v.tolist() for k, v in self.width.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "Intervals":
         width = {str(k): np.asarray(v, np.float64) for k, v in d["width"].items()}
-        floor = d.get("floor")
+        flat = d.get("flat")
+        if flat is None and d.get("floor"):  # kept a billionth of the largest scale instead
+            flat = d["floor"] / FLAT
         return cls(bool(d["log"]), width, int(d["n"]), bool(d.get("local", False)),
-                   None if floor is None else float(floor))
+                   None if flat is None else float(flat))
