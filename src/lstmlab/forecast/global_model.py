@@ -21,8 +21,9 @@ the forecast re-seasonalised, so the network models the adjusted series and need
 every series' phase: a series whose training part is positive is divided by its
 multiplicative seasonal indices (the deseasonalisation of naive 2, :mod:`.m4`, and of Smyl's
 ES-RNN), any other has its additive seasonal components subtracted (a ratio to the trend
-means nothing where values reach 0 or below: temperatures, rates, net flows). Then one standardisation over the windows of all
-series (inputs by one mean and deviation, outputs per step ahead). One network
+means nothing where values reach 0 or below: temperatures, rates, net flows). Then one
+standardisation over the windows of all series (inputs by one mean and deviation, outputs per
+step ahead). One network
 (:class:`~lstmlab.layers.seqnet.SequenceNet`, last-state readout, K outputs) is trained on the
 training windows of every series by minibatch Adam on the mean squared error, keeping the
 epoch with the lowest loss on the validation windows of every series.
