@@ -55,6 +55,9 @@ def test_ts_reader_errors(tmp_path):
         read_ts(write(tmp_path / "n.ts", "@problemName x\n"))
     with pytest.raises(SequenceDataError, match="line 10: 'abc' is not a number"):
         read_ts(write(tmp_path / "t.ts", TS_HEADER + "1,abc:1,2:up\n"))
+    # a line separator (U+2028) in a comment is a character of its line, not a line break
+    with pytest.raises(SequenceDataError, match="line 11: 'abc' is not a number"):
+        read_ts(write(tmp_path / "s.ts", "# a\u2028b\n" + TS_HEADER + "1,abc:1,2:up\n"))
     with pytest.raises(SequenceDataError, match="not among the declared"):
         read_ts(write(tmp_path / "l.ts", TS_HEADER + "1,2:1,2:sideways\n"))
     with pytest.raises(SequenceDataError, match="different lengths"):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import read_utf8
+from .._files import read_utf8, text_lines
 
 MISSING_POLICIES = ("refuse", "ffill", "interpolate")
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
@@ -99,7 +99,7 @@ def read_csv_table(path, empty_rows: bool = False
     text = _without_sep_line(text, path)
     # skipinitialspace: in 'date, "units"' the quotes after the space delimit the field
     # (as in every spreadsheet), rather than being read as part of the name '"units"'.
-    reader = csv.reader(text.splitlines(), skipinitialspace=True)
+    reader = csv.reader(text_lines(text), skipinitialspace=True)
     header: list[str] | None = None
     titles: list | None = None  # see _title_lines
     rows, lines = [], []
