@@ -272,7 +272,7 @@ def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already at step 6, past --steps 3" in err
     assert main(resume + ["--epochs", "0.001"]) == 2
-    assert "already at step 6, past --epochs 0.001 (1 steps)" in capsys.readouterr().err
+    assert "already at step 6, past --epochs 0.001 (1 step)" in capsys.readouterr().err
     assert {name: (out / name).read_bytes() for name in before} == before
     assert main(resume + ["--steps", "8"]) == 0  # more steps extend it
     assert _metric_steps(out) == list(range(1, 9))
@@ -297,7 +297,7 @@ def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsy
     other = write(tmp_path / "other.txt", "0123456789 xyz\n" * 200)
     assert main(["train", str(other), "--out", str(out), "--resume", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "was trained on other data (1 file(s): " in err and "resume needs the same" in err
+    assert "was trained on other data (1 file: " in err and "resume needs the same" in err
 
 
 def test_resume_reads_as_much_text_as_the_run_did(tmp_path, capsys):
@@ -316,7 +316,7 @@ def test_resume_reads_as_much_text_as_the_run_did(tmp_path, capsys):
                 f"{other} reads {int(other):,} characters (the run read 6,000)") in err, err
     write(tmp_path / "short.txt", corpus.read_text()[:3000])
     assert main(["train", str(tmp_path / "short.txt"), "--out", str(out), "--resume"]) == 2
-    assert "was trained on other data (1 file(s): " in capsys.readouterr().err
+    assert "was trained on other data (1 file: " in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -337,7 +337,7 @@ def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
     argv = _train_args(corpus, tmp_path / "b", 1, ["--warmup", "4"])
     argv[argv.index("--steps"):argv.index("--steps") + 2] = ["--epochs", "0.001"]
     assert main(argv) == 2
-    assert "--warmup 4 is not shorter than the run (--epochs 0.001 (1 steps))" in capsys.readouterr().err
+    assert "--warmup 4 is not shorter than the run (--epochs 0.001 (1 step))" in capsys.readouterr().err
     assert main(_train_args(corpus, tmp_path / "c", 5, ["--warmup", "4"])) == 0
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import read_utf8, text_lines
+from .._words import counted
 
 MISSING_POLICIES = ("refuse", "ffill", "interpolate")
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
@@ -279,11 +280,6 @@ def _number_hint(cell: str) -> str:
     if "\u2212" in cell:
         return " (it holds the minus sign '\u2212'; write the hyphen-minus '-')"
     return ""
-
-
-def counted(n: int, word: str, plural: str | None = None) -> str:
-    """``n`` and ``word`` in the number ``n`` takes: '1 row', '3 rows', '2 series'."""
-    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
