@@ -55,3 +55,34 @@ def numerical_gradient(loss, arr, eps=1e-6) -> np.ndarray:
     """:func:`central_difference` at every entry of ``arr``."""
     return np.array([central_difference(loss, arr, idx, eps) for idx in np.ndindex(arr.shape)]
                     ).reshape(arr.shape)
+
+
+# -- recurrent-layer test cases -------------------------------------------------------------
+
+# (T, B): one step of one sequence, one step of several, several steps of one.
+EDGE_SHAPES = [(1, 1), (1, 3), (5, 1)]
+
+
+def random_config(seed: int, T: int = 7, B: int = 5, D: int = 6, H: int = 7, L: int = 4,
+                  distinct: bool = True) -> dict:
+    """A recurrent-layer case drawn from ``seed``: T steps, B sequences, D inputs, H units and
+    L layers, each from 1 to below its bound, then the direction, the layout, the bias and
+    whether the sequences have lengths. Every fifth seed has one step, every seventh one
+    sequence and every fourth no bias. With ``distinct`` D differs from H, so that a weight
+    used in the other's place fails on its shape."""
+    rng = np.random.default_rng(seed)
+    cfg = dict(T=int(rng.integers(1, T)) if seed % 5 else 1,
+               B=int(rng.integers(1, B)) if seed % 7 else 1,
+               D=int(rng.integers(1, D)), H=int(rng.integers(1, H)), L=int(rng.integers(1, L)),
+               bidirectional=bool(rng.integers(2)), batch_first=bool(rng.integers(2)),
+               bias=seed % 4 != 3, use_lengths=bool(rng.integers(2)))
+    if distinct and cfg["D"] == cfg["H"]:
+        cfg["D"] += 1
+    return cfg
+
+
+def edge_config(T: int, B: int, **sizes) -> dict:
+    """A two-layer bidirectional case of T steps and B sequences (of their own lengths when
+    B > 1), for :data:`EDGE_SHAPES`; ``sizes`` replace its D=3, H=4 or add to it."""
+    return {**dict(T=T, B=B, D=3, H=4, L=2, bidirectional=True, batch_first=False, bias=True,
+                   use_lengths=B > 1), **sizes}
