@@ -86,3 +86,18 @@ def edge_config(T: int, B: int, **sizes) -> dict:
     B > 1), for :data:`EDGE_SHAPES`; ``sizes`` replace its D=3, H=4 or add to it."""
     return {**dict(T=T, B=B, D=3, H=4, L=2, bidirectional=True, batch_first=False, bias=True,
                    use_lengths=B > 1), **sizes}
+
+
+def assert_step_equals_forward(layer, x, state, atol: float) -> None:
+    """Stepping ``layer`` through ``x`` (T, B, D) from ``state`` gives, step by step, the
+    outputs of one ``forward`` over all of it, and at the end its final state (``h`` alone,
+    or the tuple ``(h, c)``), each within ``atol``."""
+    y, final = layer.forward(x, state)
+    s = state
+    for t in range(x.shape[0]):
+        y_t, s = layer.step(x[t], s)
+        np.testing.assert_allclose(y_t, y[t], rtol=0, atol=atol)
+    parts = (lambda v: v if isinstance(v, tuple) else (v,))
+    assert len(parts(s)) == len(parts(final))
+    for a, b in zip(parts(s), parts(final)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=atol)

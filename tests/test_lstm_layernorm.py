@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 
 import lstmlab  # noqa: E402
 from lstmlab.kernels import reverse_index  # noqa: E402
+from seq_helpers import assert_step_equals_forward  # noqa: E402
 from seq_helpers import random_config as shared_random_config  # noqa: E402
 from torch_ref import rel_err  # noqa: E402
 
@@ -185,13 +186,7 @@ def test_step_equals_forward(backend):
     layer.backend = backend
     x = rng.normal(size=(5, 2, 3))
     state = (rng.normal(size=(2, 2, 4)), rng.normal(size=(2, 2, 4)))
-    y, (h_n, c_n) = layer.forward(x, state)
-    s = state
-    for t in range(5):
-        y_t, s = layer.step(x[t], s)
-        np.testing.assert_allclose(y_t, y[t], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(s[0], h_n, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(s[1], c_n, rtol=0, atol=1e-12)
+    assert_step_equals_forward(layer, x, state, atol=1e-12)
     big = rng.normal(size=(5, 3))  # more rows than the streaming lane takes
     y_big = layer.step(np.tile(big, (2, 1)))[0]
     np.testing.assert_allclose(y_big[:5], y_big[5:], rtol=0, atol=1e-12)
