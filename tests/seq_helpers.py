@@ -101,3 +101,36 @@ def assert_step_equals_forward(layer, x, state, atol: float) -> None:
     assert len(parts(s)) == len(parts(final))
     for a, b in zip(parts(s), parts(final)):
         np.testing.assert_allclose(a, b, rtol=0, atol=atol)
+
+
+# -- a toy classification set ---------------------------------------------------------------
+
+TS_HEADER = """# a comment
+@problemName Toy
+@timeStamps false
+@missing true
+@univariate false
+@dimensions 2
+@equalLength false
+@classLabel true up down
+@data
+"""
+
+
+def toy_ts(path, n: int = 40, seed: int = 0, labels=("up", "down"), scale_case: int | None = None,
+           scale: float = 1.0):
+    """A ``.ts`` file of ``n`` two-dimensional cases of 5 to 11 steps, written at ``path``:
+    dimension 0 rises (class ``labels[0]``, even cases) or falls (``labels[1]``, odd ones)
+    under noise, dimension 1 is noise; case ``scale_case`` has dimension 0 times ``scale``."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n):
+        k = i % 2
+        T = int(rng.integers(5, 12))
+        a = (1.0 if k == 0 else -1.0) * np.arange(T) / T + 0.1 * rng.normal(size=T)
+        if i == scale_case:
+            a = a * scale
+        b = rng.normal(size=T)
+        lines.append(",".join(f"{v:.3f}" for v in a) + ":" + ",".join(f"{v:.3f}" for v in b)
+                     + ":" + labels[k])
+    return write(path, TS_HEADER + "\n".join(lines) + "\n")
