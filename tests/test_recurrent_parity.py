@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 import lstmlab  # noqa: E402
 from seq_helpers import EDGE_SHAPES, edge_config  # noqa: E402
 from seq_helpers import random_config as shared_random_config  # noqa: E402
-from torch_ref import make_torch_twin, rel_err, torch_run  # noqa: E402
+from torch_ref import TOL, assert_worst_within, make_torch_twin, rel_err, torch_run  # noqa: E402
 
 
 def random_config(seed):
@@ -72,20 +72,11 @@ def run_case(cfg, dtype, seed):
     return errors
 
 
-@pytest.mark.parametrize("seed", range(36))
-def test_parity_float64(seed):
+@pytest.mark.parametrize("dtype,seed", [(np.float64, s) for s in range(36)]
+                         + [(np.float32, s) for s in range(12)])
+def test_parity(dtype, seed):
     cfg = random_config(seed)
-    errors = run_case(cfg, np.float64, seed)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] <= 1e-10, (cfg, worst, errors[worst])
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_parity_float32(seed):
-    cfg = random_config(seed)
-    errors = run_case(cfg, np.float32, seed)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] <= 1e-5, (cfg, worst, errors[worst])
+    assert_worst_within(run_case(cfg, dtype, seed), TOL[dtype], cfg)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "rnn_relu"])
