@@ -57,6 +57,18 @@ def numerical_gradient(loss, arr, eps=1e-6) -> np.ndarray:
                     ).reshape(arr.shape)
 
 
+def kernel_forward(p, x, h, c=None, nonlinearity: str = "tanh"):
+    """``(y, h_T, cache)``: one recurrent layer's NumPy kernel over ``x`` (T, B, D) from the
+    state ``h`` (B, H) with the layer's parameters ``p``: an LSTM's from the cell state ``c``
+    too, an RNN's (of ``nonlinearity``) when ``c`` is None."""
+    from lstmlab.kernels import lstm_forward, rnn_forward
+
+    if c is None:
+        return rnn_forward(x, h, p, nonlinearity)
+    y, h_T, _, cache = lstm_forward(x, h, c, p)
+    return y, h_T, cache
+
+
 # -- recurrent-layer test cases -------------------------------------------------------------
 
 # (T, B): one step of one sequence, one step of several, several steps of one.
