@@ -1,5 +1,8 @@
 """Helpers shared by the tests (forecasting, classification, estimators, recurrent layers)."""
 
+import contextlib
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -38,6 +41,19 @@ def double_ctrl_c_after_each_epoch(monkeypatch):
 
     monkeypatch.setattr(forecast_cli._Progress, "__call__", twice)
 
+
+
+@contextlib.contextmanager
+def running(*args, **kwargs):
+    """``subprocess.Popen(*args, **kwargs)`` for the body of a ``with``, killed and waited for
+    on the way out if it still runs, so that a failed assertion leaves no process behind."""
+    proc = subprocess.Popen(*args, **kwargs)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def central_difference(loss, arr, idx, eps=1e-6) -> float:
