@@ -5,41 +5,16 @@ import json
 
 import numpy as np
 import pytest
-from seq_helpers import one_blas_thread, write  # noqa: F401
+from seq_helpers import TS_HEADER, one_blas_thread, toy_ts, write  # noqa: F401
 
 from lstmlab.classify import (SequenceClassifier, SequenceDataError, confusion_matrix,
                               read_sequence_csv, read_ts, stratified_split, synthetic_sequences)
 from lstmlab.cli import main
 from lstmlab.training.supervised import FitConfig
 
-TS_HEADER = """# a comment
-@problemName Toy
-@timeStamps false
-@missing true
-@univariate false
-@dimensions 2
-@equalLength false
-@classLabel true up down
-@data
-"""
-
-
-def _toy_ts(path, n=40, seed=0, labels=("up", "down")):
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(n):
-        k = i % 2
-        T = int(rng.integers(5, 12))
-        slope = 1.0 if k == 0 else -1.0
-        a = slope * np.arange(T) / T + 0.1 * rng.normal(size=T)
-        b = rng.normal(size=T)
-        lines.append(",".join(f"{v:.3f}" for v in a) + ":" + ",".join(f"{v:.3f}" for v in b)
-                     + ":" + labels[k])
-    return write(path, TS_HEADER + "\n".join(lines) + "\n")
-
 
 def test_ts_reader_variable_lengths_and_labels(tmp_path):
-    data = read_ts(_toy_ts(tmp_path / "Toy_TRAIN.ts", n=6))
+    data = read_ts(toy_ts(tmp_path / "Toy_TRAIN.ts", n=6))
     assert len(data) == 6 and data.features == ["dim_0", "dim_1"]
     assert data.labels[:2] == ["up", "down"]
     x, lengths = data.padded()
@@ -55,6 +30,9 @@ def test_ts_reader_errors(tmp_path):
         read_ts(write(tmp_path / "n.ts", "@problemName x\n"))
     with pytest.raises(SequenceDataError, match="line 10: 'abc' is not a number"):
         read_ts(write(tmp_path / "t.ts", TS_HEADER + "1,abc:1,2:up\n"))
+    # a line separator (U+2028) in a comment is a character of its line, not a line break
+    with pytest.raises(SequenceDataError, match="line 11: 'abc' is not a number"):
+        read_ts(write(tmp_path / "s.ts", "# a\u2028b\n" + TS_HEADER + "1,abc:1,2:up\n"))
     with pytest.raises(SequenceDataError, match="not among the declared"):
         read_ts(write(tmp_path / "l.ts", TS_HEADER + "1,2:1,2:sideways\n"))
     with pytest.raises(SequenceDataError, match="different lengths"):
@@ -246,8 +224,8 @@ def test_digits_row_by_row():
 def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
     folder = tmp_path / "Toy"
     folder.mkdir()
-    _toy_ts(folder / "Toy_TRAIN.ts", n=60, seed=0)
-    _toy_ts(folder / "Toy_TEST.ts", n=30, seed=1)
+    toy_ts(folder / "Toy_TRAIN.ts", n=60, seed=0)
+    toy_ts(folder / "Toy_TEST.ts", n=30, seed=1)
     out = tmp_path / "run"
     rc = main(["classify", "train", str(folder), "--hidden", "8", "--epochs", "15", "--quiet",
                "--out", str(out)])
@@ -289,15 +267,15 @@ def test_ucr_folder_names_match_in_any_case(tmp_path):
     from lstmlab.classify.data import ucr_pair
     upper = tmp_path / "upper"
     upper.mkdir()
-    _toy_ts(upper / "X_TRAIN.TS", n=4)
-    _toy_ts(upper / "X_TEST.TS", n=4)
+    toy_ts(upper / "X_TRAIN.TS", n=4)
+    toy_ts(upper / "X_TEST.TS", n=4)
     assert ucr_pair(upper) == (upper / "X_TRAIN.TS", upper / "X_TEST.TS")
     lower = tmp_path / "lower"
     lower.mkdir()
-    _toy_ts(lower / "x_train.ts", n=4)
+    toy_ts(lower / "x_train.ts", n=4)
     (lower / "notes.txt").write_text("not a .ts file\n")
     assert ucr_pair(lower) == (lower / "x_train.ts", None)
-    _toy_ts(lower / "X_Test.ts", n=4)
+    toy_ts(lower / "X_Test.ts", n=4)
     assert ucr_pair(lower) == (lower / "x_train.ts", lower / "X_Test.ts")
     # a copied folder's macOS resource forks were two more files for each role
     (lower / "._x_train.ts").write_bytes(b"\x00\x05\x16\x07Mac OS X")
@@ -306,8 +284,8 @@ def test_ucr_folder_names_match_in_any_case(tmp_path):
     # two files for one role: refused, naming both, whatever the file system's case rule
     two = tmp_path / "two"
     two.mkdir()
-    _toy_ts(two / "A_TRAIN.ts", n=4)
-    _toy_ts(two / "B_train.ts", n=4)
+    toy_ts(two / "A_TRAIN.ts", n=4)
+    toy_ts(two / "B_train.ts", n=4)
     with pytest.raises(SequenceDataError, match=r"2 files for the training set.*"
                                                 r"A_TRAIN\.ts, B_train\.ts"):
         ucr_pair(two)
@@ -318,7 +296,7 @@ def test_ucr_folder_names_match_in_any_case(tmp_path):
     with pytest.raises(SequenceDataError, match="not a folder"):
         ucr_pair(tmp_path / "missing")
     # one test-set name in two spellings, where the file system keeps both apart
-    _toy_ts(upper / "x_test.ts", n=4)
+    toy_ts(upper / "x_test.ts", n=4)
     if len(list(upper.iterdir())) == 3:
         with pytest.raises(SequenceDataError, match=r"2 files for the test set.*X_TEST\.TS, "
                                                     r"x_test\.ts"):
@@ -332,8 +310,8 @@ def test_predict_labels_a_folder_that_holds_only_the_test_set(tmp_path, capsys):
     problem, labelled = tmp_path / "Toy", tmp_path / "ToyTest"
     problem.mkdir()
     labelled.mkdir()
-    _toy_ts(problem / "Toy_TRAIN.ts", n=12)
-    _toy_ts(problem / "Toy_TEST.ts", n=6, seed=1)
+    toy_ts(problem / "Toy_TRAIN.ts", n=12)
+    toy_ts(problem / "Toy_TEST.ts", n=6, seed=1)
     (labelled / "toy_test.TS").write_bytes((problem / "Toy_TEST.ts").read_bytes())
     assert ucr_test(labelled) == labelled / "toy_test.TS"
     assert ucr_test(problem) == problem / "Toy_TEST.ts"
@@ -344,7 +322,7 @@ def test_predict_labels_a_folder_that_holds_only_the_test_set(tmp_path, capsys):
     capsys.readouterr()
     assert main(["classify", "predict", str(out / "model.ckpt"), str(labelled)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1 + 6
-    _toy_ts(labelled / "Other_TEST.ts", n=6)  # two, and no training file to pick by
+    toy_ts(labelled / "Other_TEST.ts", n=6)  # two, and no training file to pick by
     with pytest.raises(SequenceDataError, match=r"2 files for the test set.*Other_TEST\.ts, "
                                                 r"toy_test\.TS; keep one"):
         ucr_test(labelled)
@@ -416,8 +394,8 @@ def test_cli_says_before_a_long_dtw_baseline_that_it_is_coming(tmp_path, capsys,
 
     folder = tmp_path / "Toy"
     folder.mkdir()
-    _toy_ts(folder / "Toy_TRAIN.ts", n=20, seed=0)
-    _toy_ts(folder / "Toy_TEST.ts", n=10, seed=1)
+    toy_ts(folder / "Toy_TRAIN.ts", n=20, seed=0)
+    toy_ts(folder / "Toy_TEST.ts", n=10, seed=1)
     argv = ["classify", "train", str(folder), "--model", "lstm", "--hidden", "4", "--epochs",
             "1", "--quiet"]
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0

@@ -24,6 +24,26 @@ def from_torch(t):  # (B, C, T) -> (T, B, C)
     return t.detach().numpy().transpose(2, 0, 1)
 
 
+def copy_to_torch(layer, ref):
+    """``ref``'s weight and bias set to ``layer``'s."""
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(layer.weight))
+        ref.bias.copy_(torch.from_numpy(layer.bias))
+
+
+def check_against_torch(layer, ref, x, dout, grads: bool = True):
+    """``layer``'s output for ``x`` (T, B, C) and its input gradient for ``dout`` are
+    ``ref``'s; with ``grads``, so are its weight and bias gradients."""
+    xt = to_torch(x)
+    yt = ref(xt)
+    yt.backward(torch.from_numpy(np.ascontiguousarray(dout.transpose(1, 2, 0))))
+    close(layer.forward(x), from_torch(yt))
+    close(layer.backward(dout), from_torch(xt.grad))
+    if grads:
+        close(layer.grads()["weight"], ref.weight.grad)
+        close(layer.grads()["bias"], ref.bias.grad)
+
+
 @pytest.mark.parametrize("T,B", SHAPES)
 @pytest.mark.parametrize("k", [1, 2, 3, 8])
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch pads a copy
@@ -33,18 +53,9 @@ def test_conv1d_matches_torch(T, B, k):
     layer = Conv1d(C, O, k, dtype=np.float64, rng=rng)
     layer.bias[...] = rng.standard_normal(O)
     ref = torch.nn.Conv1d(C, O, k, padding="same").double()
-    with torch.no_grad():
-        ref.weight.copy_(torch.from_numpy(layer.weight))
-        ref.bias.copy_(torch.from_numpy(layer.bias))
+    copy_to_torch(layer, ref)
     x = rng.standard_normal((T, B, C))
-    dout = rng.standard_normal((T, B, O))
-    xt = to_torch(x)
-    yt = ref(xt)
-    yt.backward(torch.from_numpy(np.ascontiguousarray(dout.transpose(1, 2, 0))))
-    close(layer.forward(x), from_torch(yt))
-    close(layer.backward(dout), from_torch(xt.grad))
-    close(layer.grads()["weight"], ref.weight.grad)
-    close(layer.grads()["bias"], ref.bias.grad)
+    check_against_torch(layer, ref, x, rng.standard_normal((T, B, O)))
 
 
 @pytest.mark.parametrize("T,B", [(1, 2), (2, 1), (5, 1), (7, 4), (12, 2)])
@@ -55,19 +66,10 @@ def test_batchnorm_matches_torch_in_training_and_evaluation(T, B):
     layer.weight[...] = rng.normal(1, 0.5, C)
     layer.bias[...] = rng.standard_normal(C)
     ref = torch.nn.BatchNorm1d(C).double()
-    with torch.no_grad():
-        ref.weight.copy_(torch.from_numpy(layer.weight))
-        ref.bias.copy_(torch.from_numpy(layer.bias))
+    copy_to_torch(layer, ref)
     for step in range(3):  # running statistics accumulate the same way over batches
         x = rng.normal(step, 2.0, (T, B, C))
-        dout = rng.standard_normal((T, B, C))
-        xt = to_torch(x)
-        yt = ref(xt)
-        yt.backward(torch.from_numpy(np.ascontiguousarray(dout.transpose(1, 2, 0))))
-        close(layer.forward(x), from_torch(yt))
-        close(layer.backward(dout), from_torch(xt.grad))
-        close(layer.grads()["weight"], ref.weight.grad)
-        close(layer.grads()["bias"], ref.bias.grad)
+        check_against_torch(layer, ref, x, rng.standard_normal((T, B, C)))
         ref.weight.grad = ref.bias.grad = None
     close(layer.running_mean, ref.running_mean)
     close(layer.running_var, ref.running_var)
@@ -75,12 +77,7 @@ def test_batchnorm_matches_torch_in_training_and_evaluation(T, B):
     layer.eval()
     ref.eval()
     x = rng.standard_normal((T, B, C))
-    dout = rng.standard_normal((T, B, C))
-    xt = to_torch(x)
-    yt = ref(xt)
-    yt.backward(torch.from_numpy(np.ascontiguousarray(dout.transpose(1, 2, 0))))
-    close(layer.forward(x), from_torch(yt))
-    close(layer.backward(dout), from_torch(xt.grad))
+    check_against_torch(layer, ref, x, rng.standard_normal((T, B, C)), grads=False)
 
 
 @pytest.mark.parametrize("T,B", SHAPES)

@@ -181,6 +181,24 @@ def test_explore_save_refuses_to_overwrite_what_it_reads(charlm, tmp_path, capsy
     assert target.read_bytes() == before
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_train_counts_its_steps_and_files_in_the_number_they_take(tmp_path, capsys, n):
+    # "1 file(s): ..." and "1 steps of 2x8": the counts were spelled by hand
+    from lstmlab.training.checkpoint import load_checkpoint
+
+    files = [tmp_path / f"t{i}.txt" for i in range(n)]
+    for f in files:
+        f.write_text(TEXT[:600], encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", *map(str, files), "--out", str(out), "--steps", str(n), "--hidden",
+                 "4", "--layers", "1", "--embed", "2", "--seq-len", "8", "--batch-size", "2",
+                 "--eval-chunks", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"; {n} step{'s' if n > 1 else ''} of 2x8" in err, err
+    meta, _ = load_checkpoint(out / "last.ckpt")
+    assert meta["data"]["description"].startswith(f"{n} file{'s' if n > 1 else ''}: ")
+
+
 def test_evaluate_counts_one_scored_character_in_the_singular(charlm, tmp_path, capsys):
     two = tmp_path / "two.txt"
     two.write_text("th")  # the first character is read, the second scored

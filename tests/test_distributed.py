@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from seq_helpers import running
 
 from lstmlab.cli import main
 from lstmlab.training.checkpoint import load_checkpoint
@@ -160,9 +161,8 @@ def test_ctrl_c_stops_every_process_after_the_same_step(tmp_path, corpus):
     assert main(_args(corpus, run, 10)) == 0
     cmd = [sys.executable, "-m", "lstmlab",
            *_args(corpus, run, 100000, "--resume", "--nproc", "2", "--engine", "torch")]
-    proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=SRC), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
+    with running(cmd, env=dict(os.environ, PYTHONPATH=SRC), stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True) as proc:
         deadline = time.monotonic() + 120
         metrics = run / "metrics.jsonl"
         while time.monotonic() < deadline and proc.poll() is None \
@@ -170,10 +170,6 @@ def test_ctrl_c_stops_every_process_after_the_same_step(tmp_path, corpus):
             time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     assert "interrupted: saved" in err and "Traceback" not in err
     meta, _ = load_checkpoint(run / "last.ckpt")

@@ -18,6 +18,7 @@ import lstmlab
 from lstmlab._checks import as_float_array
 from lstmlab._memory import _sci, check_training_fits, format_bytes, recurrent_params
 from lstmlab._scaling import mean_std, range_problem
+from lstmlab._words import counted
 from lstmlab.classify import SequenceClassifier, SequenceDataError, synthetic_sequences
 from lstmlab.forecast.baselines import mase_denominator, mase_scale
 from lstmlab.forecast.report import Evaluation
@@ -246,3 +247,11 @@ def test_the_command_line_starts_without_numpy_and_the_layers_load_on_use():
     assert run.returncode == 0, run.stderr
     with pytest.raises(AttributeError, match="no attribute 'LTSM'"):
         lstmlab.LTSM  # noqa: B018
+
+
+def test_counted_gives_a_count_the_number_of_its_noun():
+    assert [counted(n, "character") for n in (0, 1, 2)] == ["0 characters", "1 character",
+                                                             "2 characters"]
+    assert [counted(n, "series", "series") for n in (1, 2)] == ["1 series", "2 series"]
+    assert counted(12345, "character", grouped=True) == "12,345 characters"
+    assert counted(12345, "row") == "12345 rows"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from seq_helpers import one_blas_thread, write  # noqa: F401
+from seq_helpers import one_blas_thread, toy_ts, write  # noqa: F401
 
 from lstmlab.cli import main
 
@@ -272,7 +272,7 @@ def test_resume_refuses_fewer_steps_than_the_run_has_taken(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already at step 6, past --steps 3" in err
     assert main(resume + ["--epochs", "0.001"]) == 2
-    assert "already at step 6, past --epochs 0.001 (1 steps)" in capsys.readouterr().err
+    assert "already at step 6, past --epochs 0.001 (1 step)" in capsys.readouterr().err
     assert {name: (out / name).read_bytes() for name in before} == before
     assert main(resume + ["--steps", "8"]) == 0  # more steps extend it
     assert _metric_steps(out) == list(range(1, 9))
@@ -297,7 +297,7 @@ def test_resume_on_a_text_with_another_vocabulary_names_the_data(tmp_path, capsy
     other = write(tmp_path / "other.txt", "0123456789 xyz\n" * 200)
     assert main(["train", str(other), "--out", str(out), "--resume", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "was trained on other data (1 file(s): " in err and "resume needs the same" in err
+    assert "was trained on other data (1 file: " in err and "resume needs the same" in err
 
 
 def test_resume_reads_as_much_text_as_the_run_did(tmp_path, capsys):
@@ -316,7 +316,7 @@ def test_resume_reads_as_much_text_as_the_run_did(tmp_path, capsys):
                 f"{other} reads {int(other):,} characters (the run read 6,000)") in err, err
     write(tmp_path / "short.txt", corpus.read_text()[:3000])
     assert main(["train", str(tmp_path / "short.txt"), "--out", str(out), "--resume"]) == 2
-    assert "was trained on other data (1 file(s): " in capsys.readouterr().err
+    assert "was trained on other data (1 file: " in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -337,7 +337,7 @@ def test_a_warmup_as_long_as_the_run_is_refused(tmp_path, capsys):
     argv = _train_args(corpus, tmp_path / "b", 1, ["--warmup", "4"])
     argv[argv.index("--steps"):argv.index("--steps") + 2] = ["--epochs", "0.001"]
     assert main(argv) == 2
-    assert "--warmup 4 is not shorter than the run (--epochs 0.001 (1 steps))" in capsys.readouterr().err
+    assert "--warmup 4 is not shorter than the run (--epochs 0.001 (1 step))" in capsys.readouterr().err
     assert main(_train_args(corpus, tmp_path / "c", 5, ["--warmup", "4"])) == 0
 
 
@@ -397,7 +397,7 @@ def test_a_huge_hidden_size_is_refused_by_forecast_and_classify(tmp_path, capsys
     if command == "forecast":
         command = ["forecast", "train", "--dataset", "sunspots"]
     else:
-        _ts(tmp_path / "Toy_TRAIN.ts", 20, 0)
+        toy_ts(tmp_path / "Toy_TRAIN.ts", 20, 0)
         command = ["classify", "train", str(tmp_path / "Toy_TRAIN.ts")]
     out = tmp_path / "run"
     assert main([*command, "--hidden", "99999999999", "--out", str(out), "--quiet"]) == 2
@@ -436,37 +436,11 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path):
 
 # -- silently wrong -----------------------------------------------------------------------------
 
-TS_HEADER = """@problemName Toy
-@timeStamps false
-@missing true
-@univariate false
-@dimensions 2
-@equalLength false
-@classLabel true up down
-@data
-"""
-
-
-def _ts(path, n, seed, scale_case=None, scale=1.0):
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(n):
-        k = i % 2
-        T = int(rng.integers(5, 12))
-        a = (1.0 if k == 0 else -1.0) * np.arange(T) / T + 0.1 * rng.normal(size=T)
-        if i == scale_case:
-            a = a * scale
-        b = rng.normal(size=T)
-        lines.append(",".join(f"{v:.4g}" for v in a) + ":" + ",".join(f"{v:.3f}" for v in b)
-                     + ":" + ("up", "down")[k])
-    return write(path, TS_HEADER + "\n".join(lines) + "\n")
-
-
 def test_a_ts_case_of_huge_values_is_an_error_naming_the_case(tmp_path, capsys):
     folder = tmp_path / "Toy"
     folder.mkdir()
-    _ts(folder / "Toy_TRAIN.ts", 60, 0, scale_case=3, scale=1e200)
-    _ts(folder / "Toy_TEST.ts", 30, 1)
+    toy_ts(folder / "Toy_TRAIN.ts", 60, 0, scale_case=3, scale=1e200)
+    toy_ts(folder / "Toy_TEST.ts", 30, 1)
     out = tmp_path / "run"
     assert main(["classify", "train", str(folder), "--hidden", "8", "--epochs", "2", "--quiet",
                  "--out", str(out)]) == 2

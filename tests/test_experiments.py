@@ -135,7 +135,7 @@ def test_experiment_cli_prints_a_table_and_continues_where_it_stopped(tmp_path, 
     html = (out / "report.html").read_text()
     assert html.count("<img") == 2
     assert main(args) == 0  # the same command again: nothing to redo
-    assert "4 run(s) already done" in capsys.readouterr().err
+    assert "4 runs already done" in capsys.readouterr().err
     assert main(args[:-1] + ["--budget", "48"]) == 2
     err = capsys.readouterr().err  # which setting differs, and the command that continues it
     assert "other settings (--budget 32 there): rerun its command to continue it (" \

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from seq_helpers import running
 
 from lstmlab.cli import main
 from lstmlab.data.text import Vocab
@@ -499,10 +500,9 @@ def test_a_max_chars_whose_trace_cannot_fit_in_memory_is_refused(checkpoint, cap
 def test_the_command_serves_until_interrupted(checkpoint):
     ckpt, text = checkpoint
     src = str(Path(__file__).resolve().parents[1] / "src")
-    proc = subprocess.Popen([sys.executable, "-m", "lstmlab", "explore", str(ckpt), str(text),
-                             "--no-browser"], env=dict(os.environ, PYTHONPATH=src),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with running([sys.executable, "-m", "lstmlab", "explore", str(ckpt), str(text),
+                  "--no-browser"], env=dict(os.environ, PYTHONPATH=src), stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True) as proc:
         line = proc.stdout.readline()
         port = int(re.search(r"at http://127\.0\.0\.1:(\d+)/ ", line).group(1))
         status, page = _request(port, "GET", "/")
@@ -511,8 +511,4 @@ def test_the_command_serves_until_interrupted(checkpoint):
         assert info["text"] == text.read_text() and info["cell"] == "lstm"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0 and "stopped" in out, err

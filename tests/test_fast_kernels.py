@@ -19,6 +19,7 @@ import threading
 
 import numpy as np
 import pytest
+from seq_helpers import running
 
 import lstmlab
 from lstmlab.kernels import (GRUParams, LSTMParams, RNNParams, fast, gru_backward, gru_forward,
@@ -424,16 +425,12 @@ def test_interrupt_during_a_team_ends_cleanly(tmp_path):
             fast.sequence_forward("lstm", x, s, *W)
     """))
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)
-    try:
+    with running([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 env=env, text=True) as proc:
         assert proc.stdout.readline().strip() == "ready"
         threading.Event().wait(0.5)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert "KeyboardInterrupt" in err
 
 

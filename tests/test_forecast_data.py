@@ -332,6 +332,22 @@ def test_quoted_fields_after_a_space_are_unquoted(tmp_path):
     assert s.columns == ["units"] and s.target.tolist() == [1.5, 2.5]
 
 
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\x1e"])
+def test_a_unicode_line_separator_in_a_cell_is_a_character_not_a_line_break(tmp_path, sep):
+    # a quoted cell holding U+2028 counted as two lines, so later errors named the line
+    # below the bad one; unquoted, it cut the row in two ("2 fields, but the header has 3")
+    from lstmlab.classify import read_sequence_csv
+
+    p = write(tmp_path / "q.csv", f't,note,y\n2001,"a{sep}b",1\n2002,x,oops\n')
+    with pytest.raises(SeriesError, match=r"line 3, column 'y': 'oops' is not a number"):
+        read_series(p, "y", time="t")
+    p = write(tmp_path / "u.csv", f"t,note,y\n2001,a{sep}b,1\n2002,x,2\n")
+    assert read_series(p, "y", time="t").target.tolist() == [1, 2]
+    p = write(tmp_path / "c.csv", f'id,x,label\na,1,"p{sep}q"\nb,zz,q\n')
+    with pytest.raises(SeriesError, match=r"line 3, column 'x': 'zz' is not a number"):
+        read_sequence_csv(p)
+
+
 def test_a_spreadsheets_separator_line_is_read_as_a_directive(tmp_path):
     # 'sep=,' on the first line (Excel's directive) was taken for the header: the columns
     # were 'sep=' and '', and 'units' was "not in" the file

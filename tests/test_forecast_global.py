@@ -14,7 +14,7 @@ from lstmlab.forecast.baselines import smape
 from lstmlab.forecast.data import SeriesError, TimeSeries
 from lstmlab.forecast.global_model import GlobalConfig, GlobalForecaster, split_series
 from lstmlab.forecast.global_report import evaluate_panel
-from lstmlab.forecast.global_select import train_global_default, validation_score
+from lstmlab.forecast.global_select import candidates, train_global_default, validation_score
 from lstmlab.forecast.m4 import is_seasonal, naive2, owa, seasonal_indices, seasonal_offsets
 from lstmlab.forecast.model import MIXES, future_labels
 from lstmlab.forecast.panel import Panel, read_long, read_panel
@@ -558,6 +558,20 @@ def test_global_choice_with_a_stop_request_keeps_the_best_candidate_so_far(one_b
     assert calls == [(0, 6, 8, "none"), (1, 6, 8, "ar")]  # 2m, 3m, 4m with each base
     assert len(choice.tried) == 2 and gf.config == choice.config
     assert gf.config == choice.tried[0][0]
+
+
+@pytest.mark.parametrize("val_fraction", [0.15, 0.0])
+def test_global_candidates_are_the_configurations_trained(one_blas_thread, val_fraction):
+    # without a validation part candidates() listed six configurations, of which one was
+    # trained: the CLI checked the series against a list the search did not use
+    panel = _panel()
+    config = GlobalConfig(horizon=4, season=4, val_fraction=val_fraction)
+    listed = candidates(panel, config, set())
+    gf, choice = train_global_default(panel, config, set(), np.random.default_rng(0),
+                                      hidden_size=4, fit_config=FitConfig(epochs=1))
+    key = lambda c: (c.lookback, c.base)  # noqa: E731
+    assert sorted((c for c, _ in choice.tried), key=key) == sorted(listed, key=key)
+    assert len(listed) == (6 if val_fraction else 1)
 
 
 def test_global_intervals_pool_every_series_validation_windows(one_blas_thread, tmp_path):

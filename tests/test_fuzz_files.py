@@ -139,6 +139,15 @@ def _paths(meta, prefix=()):
             yield from _paths(v, prefix + (k,))
 
 
+def _parent(meta, path):
+    """The dict of ``meta`` that holds the last key of ``path``; None where an earlier
+    change left no dict on the way to it."""
+    parent = meta
+    for k in path[:-1]:
+        parent = parent.get(k) if isinstance(parent, dict) else None
+    return parent if isinstance(parent, dict) else None
+
+
 @FUZZ
 @given(data=st.data())
 def test_mutated_checkpoint_descriptions(ckpt_dir, data):
@@ -149,10 +158,8 @@ def test_mutated_checkpoint_descriptions(ckpt_dir, data):
     paths = sorted(_paths(meta))
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
-        parent = meta
-        for k in path[:-1]:
-            parent = parent.get(k) if isinstance(parent, dict) else None
-        if not isinstance(parent, dict):
+        parent = _parent(meta, path)
+        if parent is None:
             continue
         how = data.draw(st.sampled_from(["value", "delete", "size"]))
         if how == "delete":
@@ -242,10 +249,8 @@ def test_mutated_classifier_and_forecaster_descriptions(other_kinds, kind, data)
     paths = sorted(_paths(meta))
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
-        parent = meta
-        for k in path[:-1]:
-            parent = parent.get(k) if isinstance(parent, dict) else None
-        if isinstance(parent, dict):
+        parent = _parent(meta, path)
+        if parent is not None:
             parent[path[-1]] = data.draw(json_values | st.sampled_from([0, 10 ** 6, 2 ** 62]))
     members["meta.json"] = json.dumps(meta).encode()
     path = hf.write_zip(other_kinds / "m.ckpt", [hf.stored(n, d) for n, d in members.items()])

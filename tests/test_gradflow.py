@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from seq_helpers import kernel_forward, numerical_gradient
 
 import lstmlab
 from lstmlab.cli import main
 from lstmlab.insight.gradflow import gradient_flow
-from lstmlab.kernels import lstm_forward, rnn_forward
 
 
 def _loss_from_step(layer, x, t, h_t, c_t, dy, o_t=None):
@@ -20,10 +20,7 @@ def _loss_from_step(layer, x, t, h_t, c_t, dy, o_t=None):
     rest = x[t + 1:]
     total = float((dy[t] * h_t).sum())
     if len(rest):
-        if c_t is None:
-            y, _, _ = rnn_forward(rest, h_t, p, layer.nonlinearity)
-        else:
-            y, _, _, _ = lstm_forward(rest, h_t, c_t, p)
+        y = kernel_forward(p, rest, h_t, c_t, getattr(layer, "nonlinearity", "tanh"))[0]
         total += float((dy[t + 1:] * y).sum())
     return total
 
@@ -39,10 +36,7 @@ def test_gradient_flow_matches_finite_differences(kind):
     flow = gradient_flow(layer, x, dy=dy)
     p = layer._layer_params("l0")
     zeros = np.zeros((B, H))
-    if kind == "lstm":
-        y, _, _, cache = lstm_forward(x, zeros, zeros, p)
-    else:
-        y, _, cache = rnn_forward(x, zeros, p, "tanh")
+    cache = kernel_forward(p, x, zeros, zeros if kind == "lstm" else None)[2]
     eps = 1e-6
     for t in range(T):
         h_t = cache.h[t + 1].copy()
@@ -50,15 +44,8 @@ def test_gradient_flow_matches_finite_differences(kind):
         o_t = cache.gates[t, :, 2 * H:3 * H] if kind == "lstm" else None
         for which, arr in [("h", h_t)] + ([("C", c_t)] if c_t is not None else []):
             o = o_t if which == "C" else None
-            num = np.zeros_like(arr)
-            for idx in np.ndindex(arr.shape):
-                old = arr[idx]
-                arr[idx] = old + eps
-                up = _loss_from_step(layer, x, t, h_t, c_t, dy, o)
-                arr[idx] = old - eps
-                down = _loss_from_step(layer, x, t, h_t, c_t, dy, o)
-                arr[idx] = old
-                num[idx] = (up - down) / (2 * eps)
+            num = numerical_gradient(lambda: _loss_from_step(layer, x, t, h_t, c_t, dy, o), arr,
+                                     eps)
             got = flow.dh_norm[0, t] if which == "h" else flow.dc_norm[0, t]
             assert got == pytest.approx(np.linalg.norm(num), rel=1e-7)
 

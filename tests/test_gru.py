@@ -16,22 +16,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lstmlab  # noqa: E402
-from torch_ref import make_torch_twin, rel_err, torch_run  # noqa: E402
+from seq_helpers import EDGE_SHAPES, edge_config, random_config  # noqa: E402
+from torch_ref import TOL, assert_worst_within, make_torch_twin, rel_err, torch_run  # noqa: E402
 
-TOL = {np.float64: 1e-10, np.float32: 1e-5}
 BACKENDS = ["numpy"] + (["fast"] if importlib.util.find_spec("numba") else [])
-
-
-def random_config(seed):
-    rng = np.random.default_rng(seed)
-    cfg = dict(T=int(rng.integers(1, 7)) if seed % 5 else 1,
-               B=int(rng.integers(1, 5)) if seed % 7 else 1,
-               D=int(rng.integers(1, 6)), H=int(rng.integers(1, 7)), L=int(rng.integers(1, 4)),
-               bidirectional=bool(rng.integers(2)), batch_first=bool(rng.integers(2)),
-               bias=seed % 4 != 3, use_lengths=bool(rng.integers(2)))
-    if cfg["D"] == cfg["H"]:
-        cfg["D"] += 1
-    return cfg
 
 
 def run_case(cfg, dtype, seed, backend):
@@ -68,17 +56,14 @@ def run_case(cfg, dtype, seed, backend):
 @pytest.mark.parametrize("dtype,seed", [(np.float64, s) for s in range(24)]
                          + [(np.float32, s) for s in range(6)])
 def test_gru_matches_torch(dtype, seed, backend):
-    errors = run_case(random_config(seed), dtype, seed, backend)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] <= TOL[dtype], (random_config(seed), worst, errors[worst])
+    cfg = random_config(seed)
+    assert_worst_within(run_case(cfg, dtype, seed, backend), TOL[dtype], cfg)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("T,B", [(1, 1), (1, 3), (5, 1)])
+@pytest.mark.parametrize("T,B", EDGE_SHAPES)
 def test_gru_edge_shapes(T, B, backend):
-    cfg = dict(T=T, B=B, D=3, H=4, L=2, bidirectional=True, batch_first=False, bias=True,
-               use_lengths=B > 1)
-    assert max(run_case(cfg, np.float64, 7 * T + B, backend).values()) <= 1e-10
+    assert max(run_case(edge_config(T, B), np.float64, 7 * T + B, backend).values()) <= 1e-10
 
 
 def test_torch_state_dict_round_trip_and_bias_layout():

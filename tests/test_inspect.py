@@ -3,13 +3,13 @@ finite differences, the text properties, the unit search, and `lstmlab inspect`.
 
 import numpy as np
 import pytest
+from seq_helpers import kernel_forward, numerical_gradient
 
 import lstmlab
 from lstmlab.cli import main
 from lstmlab.insight.gates import FIELDS, record_gates
 from lstmlab.insight.gradflow import jacobian_norms
 from lstmlab.insight.units import correlations, find_units, text_signals
-from lstmlab.kernels import lstm_forward, rnn_forward
 
 
 def _sigmoid(z):
@@ -77,18 +77,11 @@ def test_jacobian_view_matches_finite_differences(kind):
     probes = [g.normal(size=(B, H)) for _ in range(K)]
     p = layer._layer_params("l0")
     zeros = np.zeros((B, H))
-    if kind == "lstm":
-        _, _, _, cache = lstm_forward(x, zeros, zeros, p)
-    else:
-        _, _, cache = rnn_forward(x, zeros, p, "tanh")
+    cache = kernel_forward(p, x, zeros, zeros if kind == "lstm" else None)[2]
 
     def h_last(t, h_t, c_t):
         rest = x[t + 1:]
-        if not len(rest):
-            return h_t
-        if kind == "lstm":
-            return lstm_forward(rest, h_t, c_t, p)[1]
-        return rnn_forward(rest, h_t, p, "tanh")[1]
+        return kernel_forward(p, rest, h_t, c_t)[1] if len(rest) else h_t
 
     eps = 1e-6
     for t in range(T):
@@ -96,15 +89,7 @@ def test_jacobian_view_matches_finite_differences(kind):
         c_t = cache.c[t + 1].copy() if kind == "lstm" else None
         sq = np.zeros(B)
         for v in probes:
-            num = np.zeros((B, H))
-            for idx in np.ndindex(B, H):
-                old = h_t[idx]
-                h_t[idx] = old + eps
-                up = (v * h_last(t, h_t, c_t)).sum()
-                h_t[idx] = old - eps
-                down = (v * h_last(t, h_t, c_t)).sum()
-                h_t[idx] = old
-                num[idx] = (up - down) / (2 * eps)
+            num = numerical_gradient(lambda: (v * h_last(t, h_t, c_t)).sum(), h_t, eps)
             sq += (num ** 2).sum(axis=1)
         np.testing.assert_allclose(est.dh[t], np.sqrt(sq / K), rtol=1e-6)
     # at the last step the Jacobian is the identity: the estimate is the probes' own norm

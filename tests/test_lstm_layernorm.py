@@ -19,6 +19,8 @@ torch = pytest.importorskip("torch")
 
 import lstmlab  # noqa: E402
 from lstmlab.kernels import reverse_index  # noqa: E402
+from seq_helpers import assert_step_equals_forward  # noqa: E402
+from seq_helpers import random_config as shared_random_config  # noqa: E402
 from torch_ref import rel_err  # noqa: E402
 
 BACKENDS = ["numpy"] + (["fast"] if importlib.util.find_spec("numba") else [])
@@ -77,13 +79,12 @@ def random_layer(D, H, L, dtype, rng, **opts):
 
 
 def random_config(seed):
-    rng = np.random.default_rng(seed)
-    return dict(T=int(rng.integers(1, 6)) if seed % 5 else 1,
-                B=int(rng.integers(1, 5)) if seed % 7 else 1,
-                D=int(rng.integers(1, 5)), H=int(rng.integers(1, 6)), L=int(rng.integers(1, 3)),
-                bidirectional=bool(rng.integers(2)) or seed % 3 == 0,
-                batch_first=bool(rng.integers(2)), bias=seed % 4 != 3,
-                use_lengths=bool(rng.integers(2)) or seed % 5 == 1)
+    """A small case of :func:`seq_helpers.random_config`, bidirectional every third seed and
+    with lengths where seed % 5 == 1, whatever the draw."""
+    cfg = shared_random_config(seed, T=6, D=5, H=6, L=3, distinct=False)
+    cfg["bidirectional"] |= seed % 3 == 0
+    cfg["use_lengths"] |= seed % 5 == 1
+    return cfg
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -185,13 +186,7 @@ def test_step_equals_forward(backend):
     layer.backend = backend
     x = rng.normal(size=(5, 2, 3))
     state = (rng.normal(size=(2, 2, 4)), rng.normal(size=(2, 2, 4)))
-    y, (h_n, c_n) = layer.forward(x, state)
-    s = state
-    for t in range(5):
-        y_t, s = layer.step(x[t], s)
-        np.testing.assert_allclose(y_t, y[t], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(s[0], h_n, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(s[1], c_n, rtol=0, atol=1e-12)
+    assert_step_equals_forward(layer, x, state, atol=1e-12)
     big = rng.normal(size=(5, 3))  # more rows than the streaming lane takes
     y_big = layer.step(np.tile(big, (2, 1)))[0]
     np.testing.assert_allclose(y_big[:5], y_big[5:], rtol=0, atol=1e-12)

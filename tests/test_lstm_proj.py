@@ -13,21 +13,21 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lstmlab  # noqa: E402
-from torch_ref import make_torch_twin, rel_err, torch_run  # noqa: E402
+from seq_helpers import EDGE_SHAPES, edge_config  # noqa: E402
+from seq_helpers import random_config as shared_random_config  # noqa: E402
+from torch_ref import TOL, assert_worst_within, make_torch_twin, rel_err, torch_run  # noqa: E402
 
-TOL = {np.float64: 1e-10, np.float32: 1e-5}
 # torch's float32 LSTM says it skips oneDNN for projections (and computes them as it should)
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 
 
 def random_config(seed):
-    rng = np.random.default_rng(seed)
-    H = int(rng.integers(2, 7))
-    return dict(T=int(rng.integers(1, 7)) if seed % 5 else 1,
-                B=int(rng.integers(1, 5)) if seed % 7 else 1, D=int(rng.integers(1, 6)), H=H,
-                P=int(rng.integers(1, H)), L=int(rng.integers(1, 4)),
-                bidirectional=bool(rng.integers(2)), batch_first=bool(rng.integers(2)),
-                bias=seed % 4 != 3, use_lengths=bool(rng.integers(2)))
+    """A case of :func:`seq_helpers.random_config` with 2 to 6 units projected to P of them,
+    every P from 1 to H - 1 in turn over the seeds."""
+    cfg = shared_random_config(seed, H=6, distinct=False)
+    cfg["H"] += 1
+    cfg["P"] = 1 + seed % (cfg["H"] - 1)
+    return cfg
 
 
 def run_case(cfg, dtype, seed):
@@ -64,16 +64,13 @@ def run_case(cfg, dtype, seed):
 @pytest.mark.parametrize("dtype,seed", [(np.float64, s) for s in range(24)]
                          + [(np.float32, s) for s in range(6)])
 def test_projection_matches_torch(dtype, seed):
-    errors = run_case(random_config(seed), dtype, seed)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] <= TOL[dtype], (random_config(seed), worst, errors[worst])
+    cfg = random_config(seed)
+    assert_worst_within(run_case(cfg, dtype, seed), TOL[dtype], cfg)
 
 
-@pytest.mark.parametrize("T,B", [(1, 1), (1, 3), (5, 1)])
+@pytest.mark.parametrize("T,B", EDGE_SHAPES)
 def test_projection_edge_shapes(T, B):
-    cfg = dict(T=T, B=B, D=3, H=5, P=2, L=2, bidirectional=True, batch_first=False, bias=True,
-               use_lengths=B > 1)
-    assert max(run_case(cfg, np.float64, 7 * T + B).values()) <= 1e-10
+    assert max(run_case(edge_config(T, B, H=5, P=2), np.float64, 7 * T + B).values()) <= 1e-10
 
 
 def test_step_shapes_and_values_follow_forward():

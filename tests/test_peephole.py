@@ -12,7 +12,7 @@ from lstmlab import LSTM
 from lstmlab.kernels import LSTMParams, lstm_backward, lstm_forward
 from lstmlab.kernels.lstm_peephole import (LSTMPeepholeParams, lstm_peephole_backward,
                                            lstm_peephole_forward)
-from seq_helpers import central_difference, numerical_gradient
+from seq_helpers import assert_step_equals_forward, central_difference, numerical_gradient
 
 OPTIONS = [  # (peephole, clip, input_forget)
     (True, None, False), (True, 0.9, False), (True, None, True), (True, 0.7, True),
@@ -193,13 +193,7 @@ def test_step_equals_forward():
     layer = LSTM(3, 4, num_layers=2, peephole=True, clip=1.5, dtype=np.float64, rng=rng)
     x = rng.normal(size=(6, 2, 3))
     state = (rng.normal(size=(2, 2, 4)), rng.normal(size=(2, 2, 4)))
-    y, (h, c) = layer.forward(x, state)
-    s = state
-    for t in range(6):
-        yt, s = layer.step(x[t], s)
-        np.testing.assert_allclose(yt, y[t], rtol=0, atol=1e-14)
-    np.testing.assert_allclose(s[0], h, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(s[1], c, rtol=0, atol=1e-14)
+    assert_step_equals_forward(layer, x, state, atol=1e-14)
 
 
 def test_variant_layers_refuse_torch_layout():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lstmlab
-from seq_helpers import numerical_gradient
+from seq_helpers import assert_step_equals_forward, numerical_gradient
 
 
 def lstm(**kw):
@@ -133,14 +133,7 @@ def test_step_equals_forward(kind):
     else:
         layer = lstmlab.RNN(3, 4, num_layers=3, dtype=np.float64, rng=rng)
         state = rng.normal(size=(3, 2, 4))
-    x = rng.normal(size=(6, 2, 3))
-    y, final = layer.forward(x, state)
-    s = state
-    for t in range(6):
-        y_t, s = layer.step(x[t], s)
-        np.testing.assert_allclose(y_t, y[t], rtol=0, atol=1e-14)
-    for a, b in zip(s if kind == "lstm" else (s,), final if kind == "lstm" else (final,)):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
+    assert_step_equals_forward(layer, rng.normal(size=(6, 2, 3)), state, atol=1e-14)
 
 
 @pytest.mark.parametrize("kind, setting, value", [("lstm", "zoneout", 0.0),

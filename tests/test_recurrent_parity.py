@@ -11,27 +11,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lstmlab  # noqa: E402
-from torch_ref import make_torch_twin, rel_err, torch_run  # noqa: E402
+from seq_helpers import EDGE_SHAPES, edge_config  # noqa: E402
+from seq_helpers import random_config as shared_random_config  # noqa: E402
+from torch_ref import TOL, assert_worst_within, make_torch_twin, rel_err, torch_run  # noqa: E402
 
 
 def random_config(seed):
-    rng = np.random.default_rng(seed)
-    kind = ["lstm", "rnn_tanh", "rnn_relu"][seed % 3]
-    cfg = dict(
-        kind=kind,
-        T=int(rng.integers(1, 7)) if seed % 5 else 1,
-        B=int(rng.integers(1, 5)) if seed % 7 else 1,
-        D=int(rng.integers(1, 6)),
-        H=int(rng.integers(1, 6)),
-        L=int(rng.integers(1, 4)),
-        bidirectional=bool(rng.integers(2)),
-        batch_first=bool(rng.integers(2)),
-        bias=bool(seed % 4 != 3),
-        use_lengths=bool(rng.integers(2)),
-    )
-    if cfg["D"] == cfg["H"]:
-        cfg["D"] += 1
-    return cfg
+    """A case of :func:`seq_helpers.random_config` (1 to 5 units) of each cell in turn."""
+    return {"kind": ["lstm", "rnn_tanh", "rnn_relu"][seed % 3], **shared_random_config(seed, H=6)}
 
 
 def build(cfg, dtype, rng):
@@ -85,28 +72,17 @@ def run_case(cfg, dtype, seed):
     return errors
 
 
-@pytest.mark.parametrize("seed", range(36))
-def test_parity_float64(seed):
+@pytest.mark.parametrize("dtype,seed", [(np.float64, s) for s in range(36)]
+                         + [(np.float32, s) for s in range(12)])
+def test_parity(dtype, seed):
     cfg = random_config(seed)
-    errors = run_case(cfg, np.float64, seed)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] <= 1e-10, (cfg, worst, errors[worst])
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_parity_float32(seed):
-    cfg = random_config(seed)
-    errors = run_case(cfg, np.float32, seed)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] <= 1e-5, (cfg, worst, errors[worst])
+    assert_worst_within(run_case(cfg, dtype, seed), TOL[dtype], cfg)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "rnn_relu"])
-@pytest.mark.parametrize("T,B", [(1, 1), (1, 3), (5, 1)])
+@pytest.mark.parametrize("T,B", EDGE_SHAPES)
 def test_parity_edge_shapes(kind, T, B):
-    cfg = dict(kind=kind, T=T, B=B, D=3, H=4, L=2, bidirectional=True, batch_first=False,
-               bias=True, use_lengths=B > 1)
-    errors = run_case(cfg, np.float64, 7 * T + B)
+    errors = run_case(edge_config(T, B, kind=kind), np.float64, 7 * T + B)
     assert max(errors.values()) <= 1e-10, errors
 
 

@@ -66,3 +66,14 @@ def rel_err(a, b) -> float:
     scale = np.abs(b).max() if b.size else 0.0
     diff = np.abs(a - b).max() if a.size else 0.0
     return 0.0 if diff == 0 else diff / max(scale, 1e-300)
+
+
+# How far a layer may stray from its torch twin: max relative error per dtype.
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+def assert_worst_within(errors: dict, tol: float, case) -> None:
+    """The largest of ``errors`` (name -> relative error) is at most ``tol``; a failure
+    names the ``case``, the quantity and its error."""
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= tol, (case, worst, errors[worst])

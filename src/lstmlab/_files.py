@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from typing import BinaryIO
 
@@ -30,6 +31,21 @@ _OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISSOCK, "a socket"))
+
+
+# The line breaks of a text file: LF, CRLF and a lone CR (a classic Mac file's).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def text_lines(text: str) -> list[str]:
+    """``text``'s lines without their endings, broken at LF, CRLF and CR only, as a text
+    editor numbers them. ``str.splitlines`` also breaks at U+2028, U+2029, NEL, form feed and
+    a few other control characters: a cell holding one would be cut in two, and every line
+    below it numbered one too far."""
+    lines = _LINE_BREAK.split(text)
+    if lines[-1] == "":  # the break that ends the last line starts no line of its own
+        lines.pop()
+    return lines
 
 
 def shown_path(path) -> str:

@@ -28,6 +28,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
+from ._words import counted
 from . import __version__
 
 DEMO_HELP = """\
@@ -457,8 +458,9 @@ def cmd_train(args) -> int:
         distributed.own_kernel_cache()
         group = distributed.Group(args.dist_timeout)
         if args.nproc is not None and args.nproc != group.world:
-            raise ValueError(f"--nproc {args.nproc} disagrees with the {group.world} processes of "
-                             f"this run (WORLD_SIZE); under torchrun leave --nproc out")
+            world = counted(group.world, "process", "processes")
+            raise ValueError(f"--nproc {args.nproc} disagrees with the {world} of this run "
+                             f"(WORLD_SIZE); under torchrun leave --nproc out")
         from .kernels.fast import set_num_threads
         set_num_threads(distributed.threads_per_process(group.local_world))
     elif (args.nproc or 1) > 1:
@@ -527,7 +529,8 @@ def _train(args, group) -> int:
             say(f"note: the FILEs hold more than the {run_chars:,} characters the run read "
                 f"(text added since it started?); --resume trains on the run's own text, so the "
                 f"rest is not used: start a new run to train on all of it")
-        desc = (f"{len(args.files)} file(s): " + ", ".join(map(shown_path, args.files[:3]))
+        desc = (f"{counted(len(args.files), 'file')}: "
+                + ", ".join(map(shown_path, args.files[:3]))
                 + (" ..." if len(args.files) > 3 else ""))
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
@@ -550,7 +553,8 @@ def _train(args, group) -> int:
     else:
         steps = args.steps or 2000
     cfg_kwargs["steps"] = steps
-    length = f"--steps {steps}" if args.epochs is None else f"--epochs {args.epochs:g} ({steps} steps)"
+    length = (f"--steps {steps}" if args.epochs is None
+              else f"--epochs {args.epochs:g} ({counted(steps, 'step')})")
 
     if args.resume:
         done = int(meta["step"])
@@ -596,13 +600,14 @@ def _train(args, group) -> int:
                             {"--hidden": args.hidden, "--layers": args.layers, "--embed": args.embed},
                             what)
     if args.resume and max_chars_given is not None and len(ids) != run_chars:
-        _refuse_changed(last, [f"--max-chars {max_chars_given} reads {len(ids):,} characters "
-                               f"(the run read {run_chars:,})"])
+        read = counted(len(ids), "character", grouped=True)
+        _refuse_changed(last, [f"--max-chars {max_chars_given} reads {read} (the run read "
+                               f"{run_chars:,})"])
     if args.resume and config.vocab_size != len(vocab):  # (restore names other data too)
         raise ValueError(f"checkpoint {out / 'last.ckpt'} was trained on other data "
                          f"({meta['data']['description'] or 'unknown'}): its vocabulary has "
-                         f"{config.vocab_size} characters, this text's {len(vocab)}; resume "
-                         f"needs the same text files")
+                         f"{counted(config.vocab_size, 'character')}, this text's "
+                         f"{len(vocab)}; resume needs the same text files")
     rng = np.random.default_rng(args.seed)
     model = CharLM(config, rng=rng)
     trainer = LMTrainer(model, vocab, train_ids, val_ids, cfg, out, rng, data_description=desc,
@@ -615,11 +620,11 @@ def _train(args, group) -> int:
             say(f"--seed {args.seed} is not used: a resumed run draws from the random state "
                 f"its checkpoint holds (a seed only starts a run)")
     _compile_charlm_kernels(config, ("train", "eval"))
-    processes = "" if group is None else f" over {group.world} processes"
+    processes = "" if group is None else f" over {counted(group.world, 'process', 'processes')}"
     cell = "LN-LSTM" if config.layer_norm else config.cell.upper()
     say(f"model: {cell} {config.num_layers}x{config.hidden_size}, vocabulary "
         f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
-        f"{len(val_ids):,} validation characters; {cfg.steps} steps of "
+        f"{len(val_ids):,} validation characters; {counted(cfg.steps, 'step')} of "
         f"{cfg.batch_size}x{cfg.seq_len}{processes}")
     try:
         summary = trainer.run()
@@ -667,7 +672,7 @@ def _refuse_a_short_text(n: int, batch_size: int, seq_len: int, val_fraction: fl
                 break
             need += 1
         least = f", at least {need:,} in all"
-    raise ValueError(f"the text has {n:,} character{'' if n == 1 else 's'}, too few for "
+    raise ValueError(f"the text has {counted(n, 'character', grouped=True)}, too few for "
                      f"--batch-size {batch_size} and --seq-len {seq_len}: training needs "
                      f"--batch-size * (--seq-len + 1) = {batch_size * (seq_len + 1):,} "
                      f"characters and the --val-fraction {val_fraction:g} held out "
@@ -787,7 +792,7 @@ def cmd_evaluate(args) -> int:
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
     print(f"{shown_path(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
-          f"({n:,} character{'' if n == 1 else 's'} scored"
+          f"({counted(n, 'character', grouped=True)} scored"
           + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note) + ")")
     return 0
 
@@ -801,7 +806,7 @@ def _replaced_note(text: str, vocab) -> str:
     count = sum(text.count(ch) for ch in unknown)
     shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in unknown[:5])
     more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-    return (f"{count:,} character{'' if count == 1 else 's'} outside the vocabulary read as "
+    return (f"{counted(count, 'character', grouped=True)} outside the vocabulary read as "
             f"a stand-in, --unknown replace: {shown}{more}")
 
 
@@ -971,7 +976,8 @@ def cmd_experiment(args) -> int:
     results_path = out / "results.json"
     done = load_results(results_path, cfg)
     if done:
-        print(f"continuing {results_path}: {len(done)} run(s) already done", file=sys.stderr)
+        print(f"continuing {results_path}: {counted(len(done), 'run')} already done",
+              file=sys.stderr)
     finished = list(done)
 
     def save(result):
@@ -1047,7 +1053,7 @@ def cmd_inspect(args) -> int:
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
-    print(f"{len(text):,} character{'' if len(text) == 1 else 's'} from {source}"
+    print(f"{counted(len(text), 'character', grouped=True)} from {source}"
           + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note)
           + "; cells whose state C_t follows a property (Pearson r):")
     print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
@@ -1117,7 +1123,7 @@ def cmd_explore(args) -> int:
                         max_chars=args.max_chars)
     if args.save:
         n = save_page(explorer, args.save)
-        print(f"wrote {args.save} (the first {n:,} characters)")
+        print(f"wrote {args.save} (the first {counted(n, 'character', grouped=True)})")
         return 0
     server, url = start_server(explorer, args.port)
     print(f"lstmlab explore: serving {args.checkpoint} at {url} (Ctrl-C stops)", flush=True)

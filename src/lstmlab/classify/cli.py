@@ -196,7 +196,7 @@ def _predictions_csv(model, data, proba) -> str:
 
 
 def _print_evaluation(model, res: dict, what: str, file=None) -> None:
-    from ..forecast.data import counted
+    from .._words import counted
     from .model import format_confusion
 
     print(f"{what}: accuracy {res['accuracy']:.4f} on {counted(res['n'], 'sequence')} "
@@ -436,7 +436,7 @@ def cmd_classify_train(args) -> int:
 
 def _train_final(args, data, test, train, chosen: dict, rng, stop):
     """The model on the whole training set with the chosen settings, its epochs logged."""
-    from ..forecast.data import counted
+    from .._words import counted
 
     lengths = data.lengths
     shape = (f"filters {','.join(map(str, args.filters))}, LSTM {args.hidden}"
@@ -534,7 +534,7 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
 
 
 def cmd_classify_predict(args) -> int:
-    from ..forecast.data import counted
+    from .._words import counted
     from ..training.checkpoint import atomic_write_text
     from .data import read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range

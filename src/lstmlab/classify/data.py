@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import is_left_beside_data, read_utf8
+from .._files import is_left_beside_data, read_utf8, text_lines
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
                              lookalike_ids_note, read_csv_table, repeated_names, time_order,
@@ -414,7 +414,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
     xs, labels, notes = [], [], []
     unlabelled = []  # where a label is missing, when labels are optional
     dims = None
-    for ln, raw in enumerate(text.splitlines(), start=1):
+    for ln, raw in enumerate(text_lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith(("#", "%")):  # '%': the archive's ARFF-style comments
             continue

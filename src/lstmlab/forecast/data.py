@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import read_utf8
+from .._files import read_utf8, text_lines
+from .._words import counted
 
 MISSING_POLICIES = ("refuse", "ffill", "interpolate")
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
@@ -99,7 +100,7 @@ def read_csv_table(path, empty_rows: bool = False
     text = _without_sep_line(text, path)
     # skipinitialspace: in 'date, "units"' the quotes after the space delimit the field
     # (as in every spreadsheet), rather than being read as part of the name '"units"'.
-    reader = csv.reader(text.splitlines(), skipinitialspace=True)
+    reader = csv.reader(text_lines(text), skipinitialspace=True)
     header: list[str] | None = None
     titles: list | None = None  # see _title_lines
     rows, lines = [], []
@@ -279,11 +280,6 @@ def _number_hint(cell: str) -> str:
     if "\u2212" in cell:
         return " (it holds the minus sign '\u2212'; write the hyphen-minus '-')"
     return ""
-
-
-def counted(n: int, word: str, plural: str | None = None) -> str:
-    """``n`` and ``word`` in the number ``n`` takes: '1 row', '3 rows', '2 series'."""
-    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str

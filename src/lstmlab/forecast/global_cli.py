@@ -111,9 +111,9 @@ def cmd_global_train(args) -> int:
         try:
             gf, choice = train_global_default(
                 panel, config, given, np.random.default_rng(args.seed), on_candidate=announce,
-                on_epoch=progress, should_stop=lambda: stop.requested, hidden_size=args.hidden,
-                num_layers=args.layers, cell=args.model, dropout=args.dropout, dtype=args.dtype,
-                fit_config=_fit_config(args))
+                on_epoch=progress, should_stop=lambda: stop.requested, cands=cands,
+                hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
+                dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args))
         finally:
             progress.close()
     print(choice.explain())

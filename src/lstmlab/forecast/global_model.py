@@ -56,13 +56,14 @@ import numpy as np
 
 from .._config import JsonConfig
 from .._scaling import mean_std
+from .._words import counted
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, counted, detect_season
+from .data import TimeSeries, detect_season
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._columns import pad, width
+from .._words import counted
 from .baselines import mase_denominator, scores
-from .data import counted
 from .global_model import GlobalForecaster
 from .m4 import naive2, owa
 from .panel import Panel

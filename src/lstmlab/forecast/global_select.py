@@ -90,13 +90,19 @@ def validation_score(gf: GlobalForecaster, panel: Panel) -> float:
 
 
 def candidates(panel: Panel, config: GlobalConfig, given: set) -> list[GlobalConfig]:
-    """The configurations to try: ``config`` with each lookback and base not in ``given``,
-    keeping the lookbacks that fit every series (all of them when none does, so that the
-    error names the series that is too short)."""
+    """The configurations :func:`train_global_default` trains, in its order: ``config`` with
+    each lookback and base not in ``given``, keeping the lookbacks that fit every series
+    (all of them when none does, so that the error names the series that is too short).
+    Without a validation part there is nothing to choose on: the one of them with
+    ``config``'s lookback and base, else the first."""
     looks = [config.lookback] if "lookback" in given else lookback_candidates(config.season)
     fit = [L for L in looks if _fits(panel, replace(config, lookback=L))]
     bases = [config.base] if "base" in given else list(GLOBAL_BASES)
-    return [replace(config, lookback=L, base=b) for L in (fit or looks[:1]) for b in bases]
+    cands = [replace(config, lookback=L, base=b) for L in (fit or looks[:1]) for b in bases]
+    if config.val_fraction == 0:
+        cands = [c for c in cands if (c.lookback, c.base) == (config.lookback, config.base)
+                 ] or cands[:1]
+    return cands
 
 
 def _fits(panel: Panel, config: GlobalConfig) -> bool:
@@ -110,17 +116,19 @@ def _fits(panel: Panel, config: GlobalConfig) -> bool:
 
 def train_global_default(panel: Panel, config: GlobalConfig, given: set,
                          rng: np.random.Generator, on_candidate=None, on_epoch=None,
-                         should_stop=None, **network) -> tuple[GlobalForecaster, GlobalChoice]:
+                         should_stop=None, cands: list | None = None,
+                         **network) -> tuple[GlobalForecaster, GlobalChoice]:
     """``(model, choice)``: one :meth:`GlobalForecaster.train` per candidate (each on its own
     stream of ``rng``; ``network``: its keywords), the best on validation kept.
-    ``on_candidate(i, n, config)`` is called before each; ``on_epoch`` receives each epoch's
-    record with the candidate's ``lookback`` and ``base``. When ``should_stop()`` turns true
-    the search ends after the candidate being trained, the best so far kept."""
-    cands = candidates(panel, config, given)
+    ``cands``: the list :func:`candidates` gives for ``panel``, ``config`` and ``given``, when
+    the caller has it already (it splits every series once per lookback); worked out here
+    when None. ``on_candidate(i, n, config)`` is called before each; ``on_epoch`` receives
+    each epoch's record with the candidate's ``lookback`` and ``base``. When
+    ``should_stop()`` turns true the search ends after the candidate being trained, the best
+    so far kept."""
+    if cands is None:
+        cands = candidates(panel, config, given)
     chose = tuple(k for k in CHOSEN if k not in given)
-    if config.val_fraction == 0:  # nothing to judge on: the settings as given or defaulted
-        cands = [c for c in cands if (c.lookback, c.base) == (config.lookback, config.base)
-                 ] or cands[:1]
     tried, best, streams = [], None, rng.spawn(len(cands))
     for i, (cfg, stream) in enumerate(zip(cands, streams)):
         if on_candidate is not None:

@@ -57,13 +57,14 @@ from .._argtypes import repeated
 from .._config import JsonConfig
 from .._checks import positive_int
 from .._scaling import range_problem
+from .._words import counted
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, counted, detect_season
+from .data import TimeSeries, check_time_series, detect_season
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows

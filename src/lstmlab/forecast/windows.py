@@ -37,7 +37,7 @@ import numpy as np
 
 from .._checks import positive_int
 from .._scaling import mean_std
-from .data import counted
+from .._words import counted
 
 
 class WindowError(ValueError):
