@@ -356,3 +356,39 @@ def test_forget_bias_without_a_bias_is_refused_rather_than_ignored():
                                          r"and a layer with bias=False has none"):
         lstm(bias=False, forget_bias=1.0)
     assert "b_l0" not in lstm(bias=False, forget_bias=0.0).params()
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+@pytest.mark.parametrize("cls", [lstmlab.LSTM, lstmlab.GRU, lstmlab.RNN])
+def test_a_copy_holds_the_weights_but_not_the_last_forward(cls, backend, mode):
+    import copy
+    import pickle
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 8, 3)).astype(np.float32)
+    dy = rng.normal(size=(50, 8, 4)).astype(np.float32)
+
+    def layer():
+        made = cls(3, 4, rng=np.random.default_rng(0))
+        made.backend = backend
+        return getattr(made, mode)()
+
+    original = layer()
+    original.forward(x)
+    alone = len(pickle.dumps(layer()))
+    copies = [copy.deepcopy(original), pickle.loads(pickle.dumps(original))]
+    # the forward's cache (every step's gates in training; after an inference forward on the
+    # compiled kernels, a closure that does not pickle) is not in the copy
+    assert len(pickle.dumps(original)) < alone + 4096
+    for p in original.params().values():
+        p *= 2  # the original's next update: the copies keep their own weights
+    reference = layer()
+    reference.forward(x)
+    dx = reference.backward(dy)[0]
+    for c in copies:
+        with pytest.raises(RuntimeError, match=r"backward called before forward"):
+            c.backward(dy)
+        c.forward(x)
+        np.testing.assert_array_equal(c.backward(dy)[0], dx)
+        for k, v in c.grads().items():
+            np.testing.assert_array_equal(v, reference.grads()[k], err_msg=k)

@@ -23,10 +23,23 @@ from .._checks import as_float_array, as_numpy, true_or_false
 class Module:
     """Base class: a parameter registry plus a training flag."""
 
+    # What a forward keeps for its backward. A copy (copy.deepcopy, pickle) holds the
+    # parameters, gradients and settings, not the last forward: that is many times the
+    # parameters' size (a training forward keeps every step's gates), and a backward on the
+    # copy needs a forward of its own.
+    _FORWARD_STATE = ("_cache", "_caches")
+
     def __init__(self) -> None:
         self.training = True
         self._params: dict[str, np.ndarray] = {}
         self._grads: dict[str, np.ndarray] = {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._FORWARD_STATE:
+            if name in state:
+                state[name] = None
+        return state
 
     # -- registry ---------------------------------------------------------------------
     def _register(self, name: str, value: np.ndarray) -> np.ndarray:

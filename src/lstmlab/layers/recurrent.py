@@ -193,7 +193,7 @@ class _Recurrent(Module):
                     self._register(f"b_{suffix}", self._uniform(((self._bias_blocks or G) * H,), k))
 
     def __getstate__(self):  # copy.deepcopy: a new lock, not the original's
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         del state["_in_use"]
         return state
 
