@@ -192,6 +192,19 @@ def test_from_torch_refuses_what_has_no_equivalent():
         from_torch(torch.nn.Embedding(5, 2, padding_idx=0))
 
 
+@pytest.mark.parametrize("given", ["lstm.pt", {"weight_ih_l0": np.zeros((4, 3))}, None])
+def test_to_and_from_torch_name_what_they_convert_when_given_something_else(given):
+    pytest.importorskip("torch")
+    from lstmlab.interop import from_torch, to_torch
+    got = type(given).__name__
+    with pytest.raises(TypeError, match=rf"^from_torch converts torch.nn.LSTM, RNN, GRU, "
+                                        rf"Embedding and Linear; got {got}$"):
+        from_torch(given)
+    with pytest.raises(TypeError, match=rf"^to_torch converts lstmlab LSTM, RNN, GRU, "
+                                        rf"Embedding and Linear; got {got}$"):
+        to_torch(given)
+
+
 def test_from_torch_takes_bfloat16_and_names_a_bad_kind_or_state_dict():
     torch = pytest.importorskip("torch")
     from lstmlab.interop import from_torch, load_torch_state_dict

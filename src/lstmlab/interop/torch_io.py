@@ -218,9 +218,13 @@ def to_torch(module):
     holding a copy of the weights, in the layer's dtype. Imports torch. The recurrent
     regularisations act in training only and ``torch.nn`` has none: they are not carried, and
     zoneout, which changes evaluation too, is refused."""
+    Embedding, Linear = _basic()
+    from ..layers import GRU, LSTM, RNN
+    if not isinstance(module, (LSTM, RNN, GRU, Embedding, Linear)):
+        raise TypeError(f"to_torch converts lstmlab LSTM, RNN, GRU, Embedding and Linear; "
+                        f"got {type(module).__name__}")
     _refuse_zoneout(module)
     import torch
-    Embedding, Linear = _basic()
     tdt = _torch_dtype(torch, module.dtype)
     if isinstance(module, Embedding):
         out = torch.nn.Embedding(module.num_embeddings, module.embedding_dim, dtype=tdt)
@@ -256,6 +260,10 @@ def from_torch(module, dtype=None):
     import torch
     from ..layers import GRU, LSTM, RNN
     Embedding, Linear = _basic()
+    converted = (torch.nn.LSTM, torch.nn.RNN, torch.nn.GRU, torch.nn.Embedding, torch.nn.Linear)
+    if not isinstance(module, converted):
+        raise TypeError(f"from_torch converts torch.nn.LSTM, RNN, GRU, Embedding and Linear; "
+                        f"got {type(module).__name__}")
     params = list(module.parameters())
     if dtype is None:
         dtype = np.float64 if params and params[0].dtype == torch.float64 else np.float32
@@ -269,7 +277,7 @@ def from_torch(module, dtype=None):
     elif isinstance(module, torch.nn.Linear):
         out = Linear(module.in_features, module.out_features, bias=module.bias is not None,
                      dtype=dtype, rng=rng)
-    elif isinstance(module, (torch.nn.LSTM, torch.nn.RNN, torch.nn.GRU)):
+    else:
         common = dict(num_layers=module.num_layers, bias=module.bias,
                       batch_first=module.batch_first, bidirectional=module.bidirectional,
                       dropout=float(module.dropout), dtype=dtype, rng=rng)
@@ -281,9 +289,6 @@ def from_torch(module, dtype=None):
         else:
             out = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
                       **common)
-    else:
-        raise TypeError(f"from_torch converts torch.nn.LSTM, RNN, GRU, Embedding and Linear; "
-                        f"got {type(module).__name__}")
     load_torch_state_dict(out, sd)
     return out
 
