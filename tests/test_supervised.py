@@ -146,3 +146,19 @@ def test_a_loss_overflowing_before_any_update_blames_the_data_not_the_learning_r
                                          r"any update.*largest magnitude 1e\+200.*rescale") as e:
         fit_sequence_net(small_net(rng), x, y, mse_loss, FitConfig(epochs=2), rng)
     assert not isinstance(e.value, TrainingDiverged)
+
+
+def test_fit_reads_lists_as_arrays():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), rng.normal(size=(8, 1))
+    lengths = [4, 3, 2, 4, 1, 4, 4, 2]
+    given = {"arrays": (x, y, np.array(lengths)), "lists": (x.tolist(), y.tolist(), lengths)}
+    fit = {}
+    for kind, (xs, ys, ls) in given.items():
+        net = small_net(np.random.default_rng(1))
+        fit_sequence_net(net, xs, ys, mse_loss, FitConfig(epochs=2, batch_size=4),
+                         np.random.default_rng(2), lengths=ls)
+        fit[kind] = net.params()
+    for k, v in fit["arrays"].items():
+        np.testing.assert_array_equal(fit["lists"][k], v, err_msg=k)
+

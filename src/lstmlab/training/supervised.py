@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import generator, is_real, positive_int
+from .._checks import as_numpy, generator, is_real, positive_int
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 from .signals import StopNow
 
@@ -132,7 +132,8 @@ def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024)
 def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitConfig,
                      rng: np.random.Generator, lengths=None, val=None, on_epoch=None,
                      should_stop=None) -> dict:
-    """Train ``net`` on ``x (T, n, D)`` and ``target`` (first axis n), in place.
+    """Train ``net`` on ``x (T, n, D)`` and ``target`` (first axis n), in place. Arrays,
+    lists and tensors are all read as arrays.
 
     ``loss_fn(out, target) -> (loss, dout)`` (mean over the batch); ``val`` is ``(x, target,
     lengths)`` or None; ``on_epoch(record)`` receives each epoch's numbers (for progress and
@@ -142,6 +143,8 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     kept up to the last whole epoch.
     """
     rng = generator(rng)
+    x, target = as_numpy(x, "x"), as_numpy(target, "target")
+    lengths = None if lengths is None else as_numpy(lengths, "lengths")
     _check_pairs(x, target, lengths)
     if val is not None:
         if not (isinstance(val, (tuple, list)) and len(val) == 3):
