@@ -162,3 +162,20 @@ def test_fit_reads_lists_as_arrays():
     for k, v in fit["arrays"].items():
         np.testing.assert_array_equal(fit["lists"][k], v, err_msg=k)
 
+
+def test_fit_pairs_a_per_step_net_with_time_major_targets():
+    rng = np.random.default_rng(0)
+    T, n = 4, 8
+    x = rng.normal(size=(T, n, 1))
+    y = np.cumsum(x, axis=0)  # the running sum: a target per step, (T, n, 1) as the output
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3,
+                                        readout="all", dtype="float64"), rng=rng)
+    summary = fit_sequence_net(net, x, y, mse_loss, FitConfig(epochs=2, batch_size=4), rng,
+                               val=(x, y, None))
+    assert summary["status"] == "finished" and math.isfinite(summary["best_val_loss"])
+    # (n, T, 1) targets are refused: with batch_size = T a batch has the output's shape, and
+    # the loss would pair step t of sequence b with step b of sequence t
+    with pytest.raises(ValueError, match=r"target must have shape \(4, 8, \.\.\.\), a target "
+                                         r"per step .*got shape \(8, 4, 1\)"):
+        fit_sequence_net(net, x, y.transpose(1, 0, 2), mse_loss,
+                         FitConfig(epochs=1, batch_size=T), rng)

@@ -104,16 +104,32 @@ def _take(lengths, idx):
     return None if lengths is None else lengths[idx]
 
 
-def _check_pairs(x, target, lengths, names=("x", "target", "lengths")) -> None:
-    """``x (T, n, D)`` against ``target`` (first axis n) and ``lengths (n,)``: the loop pairs
-    sequence ``i`` (``x[:, i]``) with ``target[i]``, so a batch-first ``x (n, T, D)`` would
-    pair targets with other samples without a word, or fail deep inside with an IndexError.
+def _per_step(net) -> bool:
+    """Whether ``net`` outputs every step, ``(T, B, O)`` (a SequenceNet with readout "all"):
+    its targets are then time-major too, ``(T, n, ...)``, sequence ``i`` at ``[:, i]``."""
+    return getattr(getattr(net, "config", None), "readout", None) == "all"
+
+
+def _take_targets(target, idx, per_step: bool):
+    return target[:, idx] if per_step else target[idx]
+
+
+def _check_pairs(x, target, lengths, names=("x", "target", "lengths"),
+                 per_step: bool = False) -> None:
+    """``x (T, n, D)`` against ``target`` (first axis n; with ``per_step``, ``(T, n, ...)``
+    as the net's output) and ``lengths (n,)``: the loop pairs sequence ``i`` (``x[:, i]``)
+    with ``target[i]`` (``target[:, i]``), so a batch-first ``x (n, T, D)`` would pair
+    targets with other samples without a word, or fail deep inside with an IndexError.
     ``names`` are how the errors call the three."""
     xn, tn, ln = names
     if np.ndim(x) != 3:
         raise ValueError(f"{xn} must have shape (T, n, D), time-major, got {np.shape(x)}")
-    n = np.shape(x)[1]
-    if np.ndim(target) == 0 or np.shape(target)[0] != n:
+    T, n = np.shape(x)[:2]
+    if per_step and np.shape(target)[:2] != (T, n):
+        raise ValueError(f"{tn} must have shape ({T}, {n}, ...), a target per step of each "
+                         f"sequence of {xn} (T, n, D), time-major as the net's output "
+                         f"(readout 'all'), got shape {np.shape(target)}")
+    if not per_step and (np.ndim(target) == 0 or np.shape(target)[0] != n):
         raise ValueError(f"{tn} must have one row per sequence of {xn} (T, n, D), n = {n}, "
                          f"got shape {np.shape(target)}; a batch-first (n, T, D) array goes "
                          f"in as {xn}.transpose(1, 0, 2)")
@@ -132,8 +148,9 @@ def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024)
 def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitConfig,
                      rng: np.random.Generator, lengths=None, val=None, on_epoch=None,
                      should_stop=None) -> dict:
-    """Train ``net`` on ``x (T, n, D)`` and ``target`` (first axis n), in place. Arrays,
-    lists and tensors are all read as arrays.
+    """Train ``net`` on ``x (T, n, D)`` and ``target`` (first axis n), in place. A net that
+    outputs every step (a SequenceNet with readout "all") takes ``target (T, n, ...)``,
+    time-major as its output. Arrays, lists and tensors are all read as arrays.
 
     ``loss_fn(out, target) -> (loss, dout)`` (mean over the batch); ``val`` is ``(x, target,
     lengths)`` or None; ``on_epoch(record)`` receives each epoch's numbers (for progress and
@@ -143,13 +160,14 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     kept up to the last whole epoch.
     """
     rng = generator(rng)
+    per_step = _per_step(net)
     x, target = as_numpy(x, "x"), as_numpy(target, "target")
     lengths = None if lengths is None else as_numpy(lengths, "lengths")
-    _check_pairs(x, target, lengths)
+    _check_pairs(x, target, lengths, per_step=per_step)
     if val is not None:
         if not (isinstance(val, (tuple, list)) and len(val) == 3):
             raise TypeError("val must be a triple (x, target, lengths) or None")
-        _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"))
+        _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"), per_step=per_step)
         if np.shape(val[0])[1] == 0:
             raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
                              f"val=None to train without a validation set")
@@ -181,7 +199,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                 for s in range(0, n, B):
                     idx = order[s:s + B]
                     out = net.forward(x[:, idx], _take(lengths, idx))
-                    loss, dout = loss_fn(out, target[idx])
+                    loss, dout = loss_fn(out, _take_targets(target, idx, per_step))
                     if not math.isfinite(loss) and opt.step_count == 0:
                         _unfit_for_the_loss(loss, target)
                     if not math.isfinite(loss):
