@@ -630,3 +630,13 @@ def test_atomic_writes_give_the_mode_of_a_plain_open_without_touching_the_umask(
     assert (tmp_path / "out.txt").read_text() == "data"
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == want
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "plain.txt"]
+
+
+def test_load_charlm_takes_a_torch_dtype_and_names_one_it_cannot_use(trained):
+    torch = pytest.importorskip("torch")
+    ckpt = trained / "run" / "best.ckpt"
+    assert load_charlm(ckpt, dtype=torch.float64)[0].dtype == np.float64
+    assert load_charlm(ckpt, dtype="float32")[0].dtype == np.float32
+    for dtype in ("bogus", np.float16):
+        with pytest.raises(ValueError, match=r"dtype must be float32 or float64, got "):
+            load_charlm(ckpt, dtype=dtype)

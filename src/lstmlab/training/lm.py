@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import generator, is_real, positive_int, probability, true_or_false
+from .._checks import (float_dtype, generator, is_real, positive_int, probability,
+                       true_or_false)
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
 from .distributed import (GradientSum, PeerLost, check_supported, dropout_in_use,
@@ -599,7 +600,11 @@ class LMTrainer:
 
 
 def load_charlm(path, dtype=None) -> tuple[CharLM, Vocab, dict]:
-    """Rebuild a CharLM and its vocabulary from a checkpoint (for generate/evaluate/export)."""
+    """Rebuild a CharLM and its vocabulary from a checkpoint (for generate/evaluate/export).
+    ``dtype`` (float32 or float64, as NumPy or torch spells it; None: the checkpoint's) is
+    the model's, checked before the file is read."""
+    if dtype is not None:
+        dtype = float_dtype(dtype)
     meta, arrays = load_checkpoint(path, expect_kind=KIND)
     try:
         config = CharLMConfig.from_json(meta["model"])
@@ -607,7 +612,7 @@ def load_charlm(path, dtype=None) -> tuple[CharLM, Vocab, dict]:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} has a broken model description: {exc}") from None
     if dtype is not None:
-        config = CharLMConfig(**{**config.to_json(), "dtype": np.dtype(dtype).name})
+        config = CharLMConfig(**{**config.to_json(), "dtype": dtype.name})
     model = CharLM(config, rng=np.random.default_rng(0))
     restore_params(model, arrays, path)
     model.eval()
