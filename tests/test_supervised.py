@@ -179,3 +179,13 @@ def test_fit_pairs_a_per_step_net_with_time_major_targets():
                                          r"per step .*got shape \(8, 4, 1\)"):
         fit_sequence_net(net, x, y.transpose(1, 0, 2), mse_loss,
                          FitConfig(epochs=1, batch_size=T), rng)
+
+
+def test_configs_take_numpy_numbers_and_give_json_values():
+    import json
+    fit = FitConfig(epochs=np.int64(2), lr=np.float32(0.01), patience=np.int64(3))
+    assert json.loads(json.dumps(fit.to_json())) == fit.to_json()
+    assert FitConfig.from_json(fit.to_json()) == fit
+    net = SequenceNetConfig(input_size=np.int64(3), output_size=1, dtype=np.float32)
+    assert net.to_json()["dtype"] == "float32" and type(net.to_json()["input_size"]) is int
+    assert SequenceNetConfig.from_json(json.loads(json.dumps(net.to_json()))).input_size == 3

@@ -640,3 +640,21 @@ def test_load_charlm_takes_a_torch_dtype_and_names_one_it_cannot_use(trained):
     for dtype in ("bogus", np.float16):
         with pytest.raises(ValueError, match=r"dtype must be float32 or float64, got "):
             load_charlm(ckpt, dtype=dtype)
+
+
+def test_a_run_configured_with_numpy_numbers_checkpoints_and_resumes_from_them(tmp_path):
+    text = "the cell state " * 40
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=np.int64(4), num_layers=1,
+                                embed_dim=3, forget_bias=np.float32(1.5), dtype=np.float64),
+                   rng=np.random.default_rng(0))
+    cfg = TrainConfig(seq_len=5, batch_size=2, steps=np.int64(4), lr=np.float32(0.01),
+                      eval_every=2, checkpoint_every=2, patience=np.int64(3))
+    trainer = LMTrainer(model, vocab, ids[:500], ids[500:], cfg, tmp_path / "run",
+                        np.random.default_rng(0), progress=False, log=lambda msg: None)
+    assert trainer.run()["status"] == "finished"
+    loaded, _, meta = load_charlm(tmp_path / "run" / "last.ckpt")
+    assert loaded.config == CharLMConfig(vocab_size=len(vocab), hidden_size=4, num_layers=1,
+                                         embed_dim=3, forget_bias=1.5, dtype="float64")
+    assert TrainConfig.from_json(meta["train"]) == cfg

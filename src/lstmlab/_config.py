@@ -4,6 +4,33 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
+import numpy as np
+
+
+def plain(value):
+    """``value`` with every NumPy number as the Python number it holds and every NumPy dtype
+    (``np.float32``, ``np.dtype("float64")``) as its name, in dicts, lists and tuples too.
+
+    The settings dataclasses take NumPy numbers (a size from ``np.arange``, a rate from
+    ``np.linspace``) as they take Python ones; their JSON form, which checkpoints keep,
+    must hold what JSON can write."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    return value
+
+
+def config_json(config) -> dict:
+    """A settings dataclass's fields as a dict of JSON values (:func:`plain`)."""
+    return plain(asdict(config))
+
 
 class JsonConfig:
     """A dataclass mixin: :meth:`to_json` gives its fields as a dict, :meth:`from_json` builds
@@ -11,7 +38,7 @@ class JsonConfig:
     has more settings, still loads; a missing key takes its default)."""
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return config_json(self)
 
     @classmethod
     def from_json(cls, d: dict):

@@ -10,10 +10,11 @@ that training and generation carry it the same way for every cell.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import config_json
 from .._checks import finite_float, float_dtype, positive_int, probability
 from .base import Module
 from .basic import Dropout, Embedding, Linear
@@ -63,7 +64,7 @@ class CharLMConfig:
             raise ValueError(f"layer_norm is an option of the LSTM, not of cell {self.cell!r}")
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return config_json(self)
 
     @classmethod
     def from_json(cls, d: dict) -> "CharLMConfig":

@@ -15,10 +15,11 @@ Names in the parameter registry: ``rnn.*`` and ``head.weight`` / ``head.bias``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import config_json
 from .._checks import (as_float_array, as_lengths, finite_float, float_dtype, positive_int,
                        probability)
 from .base import Module
@@ -53,7 +54,7 @@ class SequenceNetConfig:
         finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return config_json(self)
 
     @classmethod
     def from_json(cls, d: dict) -> "SequenceNetConfig":

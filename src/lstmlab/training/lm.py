@@ -24,7 +24,7 @@ import numbers
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,7 @@ class TrainConfig(JsonConfig):
             raise ValueError(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
         for name in ("warmup", "eval_chunks", "patience"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
@@ -310,7 +310,7 @@ class LMTrainer:
             "kind": KIND,
             "model": self.model.config.to_json(),
             "vocab": self.vocab.to_json(),
-            "train": asdict(self.cfg),
+            "train": self.cfg.to_json(),
             "optimizer": opt_meta,
             "step": self.step,
             "rng": self.rng.bit_generator.state,

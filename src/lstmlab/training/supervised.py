@@ -26,6 +26,7 @@ commands connect it to :func:`lstmlab.training.signals.stop_signals`); a second 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass
 
@@ -66,7 +67,8 @@ class FitConfig(JsonConfig):
             if not (is_real(v) and v >= 0 and math.isfinite(v)):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
         check_decay(self.lr, self.weight_decay)
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
+        if (isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral)
+                or self.patience < 0):
             raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
         positive_int(self.plateau_epochs, "plateau_epochs")
         for name, allowed in (("schedule", SCHEDULES), ("checkpoint", CHECKPOINTS)):
