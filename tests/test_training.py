@@ -658,3 +658,17 @@ def test_a_run_configured_with_numpy_numbers_checkpoints_and_resumes_from_them(t
     assert loaded.config == CharLMConfig(vocab_size=len(vocab), hidden_size=4, num_layers=1,
                                          embed_dim=3, forget_bias=1.5, dtype="float64")
     assert TrainConfig.from_json(meta["train"]) == cfg
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_one_layer_charlm_with_dropout_builds_without_a_warning_and_drops_before_the_head(
+        cell):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "dropout ... changes nothing" would be untrue here
+        model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=1, embed_dim=3,
+                                    cell=cell, dropout=0.5), rng=np.random.default_rng(0))
+    tokens = np.array([[1, 2], [3, 4]])
+    trained, _ = model.forward(tokens)
+    evaluated, _ = model.eval().forward(tokens)
+    assert not np.allclose(trained, evaluated)  # the dropout before the head acts

@@ -88,14 +88,18 @@ class CharLM(Module):
         self.embed = Embedding(config.vocab_size, config.embed_dim, dtype=dtype, rng=rng)
         regularisation = {name: getattr(config, name) for name in REGULARISATION
                           if getattr(config, name)}
+        # The recurrent stack drops between its layers only when it has two or more: one
+        # layer has none to drop (and would warn that the setting changes nothing), while
+        # the model's own dropout acts before the head whatever the number of layers.
+        between = config.dropout if config.num_layers > 1 else 0.0
         if config.cell == "lstm":
             self.rnn = LSTM(config.embed_dim, config.hidden_size, config.num_layers,
-                            dropout=config.dropout, dtype=dtype, rng=rng,
+                            dropout=between, dtype=dtype, rng=rng,
                             forget_bias=config.forget_bias, layer_norm=config.layer_norm,
                             **regularisation)
         else:
             self.rnn = (GRU if config.cell == "gru" else RNN)(
-                config.embed_dim, config.hidden_size, config.num_layers, dropout=config.dropout,
+                config.embed_dim, config.hidden_size, config.num_layers, dropout=between,
                 dtype=dtype, rng=rng, **regularisation)
         self.drop = Dropout(config.dropout, rng=rng)
         self.head = Linear(config.hidden_size, config.vocab_size, dtype=dtype, rng=rng)
