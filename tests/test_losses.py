@@ -252,3 +252,13 @@ def test_mse_of_float32_errors_whose_squares_leave_float32():
     loss, dpred = mse_loss(np.zeros(4, np.float32), np.full(4, 1e20, np.float32))
     assert loss == pytest.approx(1e40, rel=1e-6)
     assert dpred.dtype == np.float32 and np.isfinite(dpred).all()
+
+
+def test_softmax_and_cross_entropy_name_an_axis_of_no_classes():
+    no_classes = r"has no classes along axis {}: a softmax needs at least one"
+    with pytest.raises(ValueError, match=r"x of shape \(3, 0\) " + no_classes.format(-1)):
+        softmax(np.zeros((3, 0)))
+    with pytest.raises(ValueError, match=r"x of shape \(0, 3\) " + no_classes.format(0)):
+        log_softmax(np.zeros((0, 3)), axis=0)
+    with pytest.raises(ValueError, match=r"logits of shape \(2, 0\) " + no_classes.format(-1)):
+        softmax_cross_entropy(np.zeros((2, 0)), np.array([0, 0]))

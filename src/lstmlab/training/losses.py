@@ -58,10 +58,15 @@ def _check_reduction(reduction) -> str:
 
 
 def _check_axis(x: np.ndarray, axis, name: str) -> int:
+    """``axis`` of ``x`` as an int; it must hold at least one class (a softmax over none is
+    undefined, and NumPy's max over it fails with a message about reductions)."""
     integral = isinstance(axis, numbers.Integral) and not isinstance(axis, bool)
     if not integral or not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis must be an integer in [{-x.ndim}, {x.ndim - 1}] for {name} of "
                          f"shape {x.shape}, got {axis!r}")
+    if x.shape[axis] == 0:
+        raise ValueError(f"{name} of shape {x.shape} has no classes along axis {axis}: a "
+                         f"softmax needs at least one")
     return int(axis)
 
 
@@ -125,6 +130,7 @@ def softmax_cross_entropy(logits, targets, ignore_index: int | None = None, mask
     if targets.dtype.kind not in "iu":
         raise TypeError(f"targets must be an integer array of class ids, got dtype "
                         f"{targets.dtype} (convert with .astype(np.int64))")
+    _check_axis(logits, -1, "logits")
     lead, V = logits.shape[:-1], logits.shape[-1]
     if targets.shape != lead:
         raise ValueError(f"targets must have shape {lead} (logits' shape {logits.shape} without "
