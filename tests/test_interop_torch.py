@@ -264,8 +264,9 @@ def test_non_finite_weights_are_refused_by_name():
     assert np.isfinite(lin.params()["weight"]).all()
 
 
-def test_torch_biases_whose_sum_overflows_the_layer_dtype_are_refused_before_any_copy():
-    layer = LSTM(3, 4, num_layers=2, dtype=np.float32, rng=np.random.default_rng(0))
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_torch_biases_whose_sum_overflows_the_layer_dtype_are_refused_before_any_copy(cls):
+    layer = cls(3, 4, num_layers=2, dtype=np.float32, rng=np.random.default_rng(0))
     before = {k: v.copy() for k, v in layer.params().items()}
     sd = {k: np.array(v) for k, v in layer.torch_state_dict().items()}
     sd["bias_ih_l1"][:] = 3e38  # each fits float32 (largest 3.4e38); the sum does not

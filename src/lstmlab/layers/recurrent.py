@@ -1013,9 +1013,13 @@ class GRU(_OneState):
         """Load an ``nn.GRU`` ``state_dict`` (tensors or arrays) of the same configuration:
         b_r = b_ir + b_hr, b_z = b_iz + b_hz; b_in and b_hn stay apart."""
         sd = self._checked_torch_state_dict(state_dict)
+        joined = {}  # before any copy: each bias in range, the r and z sums beyond it refused
+        for suffix, ts in self._torch_key_pairs() if self.bias else ():
+            joined[suffix] = as_float_array(
+                gru_bias_join(sd[f"bias_ih_{ts}"], sd[f"bias_hh_{ts}"]),
+                f"state_dict['bias_ih_{ts}'] + state_dict['bias_hh_{ts}']", self.dtype)
         for suffix, ts in self._torch_key_pairs():
             self._params[f"Wx_{suffix}"][...] = sd[f"weight_ih_{ts}"].T
             self._params[f"Wh_{suffix}"][...] = sd[f"weight_hh_{ts}"].T
             if self.bias:
-                self._params[f"b_{suffix}"][...] = gru_bias_join(sd[f"bias_ih_{ts}"],
-                                                                 sd[f"bias_hh_{ts}"])
+                self._params[f"b_{suffix}"][...] = joined[suffix]
