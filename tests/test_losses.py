@@ -262,3 +262,13 @@ def test_softmax_and_cross_entropy_name_an_axis_of_no_classes():
         log_softmax(np.zeros((0, 3)), axis=0)
     with pytest.raises(ValueError, match=r"logits of shape \(2, 0\) " + no_classes.format(-1)):
         softmax_cross_entropy(np.zeros((2, 0)), np.array([0, 0]))
+
+
+@pytest.mark.parametrize("pred, target, message", [
+    (np.nan, 1.0, r"^pred is nan$"),
+    (1.0, -np.inf, r"^target is -inf$"),
+    (np.float32(1.0), 1e300, r"^target holds 1e\+300, beyond the range of float32"),
+])
+def test_a_zero_dimensional_value_that_is_not_finite_is_named(pred, target, message):
+    with pytest.raises(ValueError, match=message):  # not an IndexError from the check
+        mse_loss(np.asarray(pred), np.asarray(target))

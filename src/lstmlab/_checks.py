@@ -27,11 +27,14 @@ def as_float_array(value, name: str, dtype, ndim: int | tuple[int, ...] | None =
     with np.errstate(over="ignore"):  # a finite value beyond dtype's range becomes inf: named below
         out = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not np.isfinite(out).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        # located in arr's own shape: ascontiguousarray makes a 0-d array 1-d
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out.reshape(arr.shape)))[0])
+        at = f" at index {bad}" if bad else ""
         if np.isfinite(arr[bad]):
-            raise ValueError(f"{name} holds {arr[bad]:.3g} at index {bad}, beyond the range of "
+            raise ValueError(f"{name} holds {arr[bad]:.3g}{at}, beyond the range of "
                              f"{out.dtype} (largest {np.finfo(out.dtype).max:.3g})")
-        raise ValueError(f"{name} contains NaN or inf (first at index {bad})")
+        raise ValueError(f"{name} " + (f"contains NaN or inf (first{at})" if bad
+                                       else f"is {arr[()]}"))
     return out
 
 
