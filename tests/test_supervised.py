@@ -189,3 +189,12 @@ def test_configs_take_numpy_numbers_and_give_json_values():
     net = SequenceNetConfig(input_size=np.int64(3), output_size=1, dtype=np.float32)
     assert net.to_json()["dtype"] == "float32" and type(net.to_json()["input_size"]) is int
     assert SequenceNetConfig.from_json(json.loads(json.dumps(net.to_json()))).input_size == 3
+
+
+@pytest.mark.parametrize("cfg", [{"epochs": 1}, None, 5])
+def test_fit_names_a_config_that_is_not_a_fit_config(cfg):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 8, 1)), rng.normal(size=(8, 1))
+    with pytest.raises(TypeError, match=rf"^cfg must be a FitConfig .*FitConfig.from_json\(d\) "
+                                        rf"for a dict\), got {type(cfg).__name__}$"):
+        fit_sequence_net(small_net(rng), x, y, mse_loss, cfg, rng)

@@ -162,6 +162,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     kept up to the last whole epoch.
     """
     rng = generator(rng)
+    if not isinstance(cfg, FitConfig):  # its fields are read deep inside the loop
+        raise TypeError(f"cfg must be a FitConfig (FitConfig(epochs=..., lr=...); "
+                        f"FitConfig.from_json(d) for a dict), got {type(cfg).__name__}")
     per_step = _per_step(net)
     x, target = as_numpy(x, "x"), as_numpy(target, "target")
     lengths = None if lengths is None else as_numpy(lengths, "lengths")
