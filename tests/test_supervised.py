@@ -198,3 +198,13 @@ def test_fit_names_a_config_that_is_not_a_fit_config(cfg):
     with pytest.raises(TypeError, match=rf"^cfg must be a FitConfig .*FitConfig.from_json\(d\) "
                                         rf"for a dict\), got {type(cfg).__name__}$"):
         fit_sequence_net(small_net(rng), x, y, mse_loss, cfg, rng)
+
+
+@pytest.mark.parametrize("given", [None, [1, 2], "epochs=2"])
+def test_configs_from_json_name_what_is_not_a_json_object(given):
+    from lstmlab.training.lm import TrainConfig
+    for cls in (FitConfig, SequenceNetConfig, TrainConfig):
+        with pytest.raises(ValueError, match=rf"^{cls.__name__}.from_json reads a JSON object "
+                                             rf"\(a dict of its fields\), got "
+                                             rf"{type(given).__name__}$"):
+            cls.from_json(given)

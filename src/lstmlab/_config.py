@@ -27,6 +27,13 @@ def plain(value):
     return value
 
 
+def check_json_object(d, cls) -> None:
+    """A ValueError unless ``d`` is a dict, the JSON object that ``cls.from_json`` reads."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{cls.__name__}.from_json reads a JSON object (a dict of its "
+                         f"fields), got {type(d).__name__}")
+
+
 def config_json(config) -> dict:
     """A settings dataclass's fields as a dict of JSON values (:func:`plain`)."""
     return plain(asdict(config))
@@ -42,5 +49,6 @@ class JsonConfig:
 
     @classmethod
     def from_json(cls, d: dict):
+        check_json_object(d, cls)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
