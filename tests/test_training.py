@@ -672,3 +672,14 @@ def test_a_one_layer_charlm_with_dropout_builds_without_a_warning_and_drops_befo
     trained, _ = model.forward(tokens)
     evaluated, _ = model.eval().forward(tokens)
     assert not np.allclose(trained, evaluated)  # the dropout before the head acts
+
+
+@pytest.mark.parametrize("seq_len, batch_size, name, got", [
+    (-1, 2, "seq_len", "-1"), (2.5, 2, "seq_len", "2.5"), (3, 0, "batch_size", "0"),
+    (3, -4, "batch_size", "-4")])
+def test_evaluate_lm_names_a_chunk_shape_it_cannot_use(seq_len, batch_size, name, got):
+    from lstmlab.training.lm import evaluate_lm
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=2, num_layers=1, embed_dim=2),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=rf"^{name} must be a positive integer, got {got}$"):
+        evaluate_lm(model, np.arange(30) % 3, seq_len, batch_size)

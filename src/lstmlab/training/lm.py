@@ -160,6 +160,8 @@ def score_lm(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int,
     """The summed cross-entropy (nats) and the number of characters of :func:`evaluate_lm`,
     over the streams that process ``part = (rank, processes)`` owns (see
     :func:`.distributed.stream_range`; ``(0, 0)`` when it owns none)."""
+    positive_int(seq_len, "seq_len")
+    positive_int(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     try:
