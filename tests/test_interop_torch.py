@@ -276,3 +276,14 @@ def test_torch_biases_whose_sum_overflows_the_layer_dtype_are_refused_before_any
         layer.load_torch_state_dict(sd)
     for k, v in layer.params().items():  # nothing copied, layer 0 included
         np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_model_state_dict_names_pieces_that_are_not_a_mapping():
+    from lstmlab.interop import load_model_state_dict, model_state_dict
+    layer = LSTM(3, 4, rng=np.random.default_rng(0))
+    pieces = r"^pieces must be a mapping of names to layers .*got {}$"
+    for given in (layer, [layer]):  # one layer, or a list of them, instead of {name: layer}
+        with pytest.raises(TypeError, match=pieces.format(type(given).__name__)):
+            model_state_dict(given)
+        with pytest.raises(TypeError, match=pieces.format(type(given).__name__)):
+            load_model_state_dict(given, {})

@@ -168,10 +168,17 @@ def model_state_dict(pieces: Mapping[str, object]) -> dict[str, np.ndarray]:
     ``nn.LSTM``, ``nn.Linear``. A layer with zoneout is refused, as by :func:`to_torch`: those
     modules would load its weights and compute other outputs.
     """
+    _check_pieces(pieces)
     out = {}
     for name, piece in pieces.items():
         out.update({f"{name}.{k}": v for k, v in torch_state_dict(piece).items()})
     return out
+
+
+def _check_pieces(pieces) -> None:
+    if not isinstance(pieces, Mapping):
+        raise TypeError(f"pieces must be a mapping of names to layers ({{'embed': embedding, "
+                        f"'rnn': lstm, 'head': linear}}), got {type(pieces).__name__}")
 
 
 @contextmanager
@@ -191,6 +198,7 @@ def _all_or_nothing(modules):
 def load_model_state_dict(pieces: Mapping[str, object], state_dict: Mapping) -> None:
     """The inverse of :func:`model_state_dict`: split the keys by prefix and load each piece.
     A state dict that is refused changes no piece."""
+    _check_pieces(pieces)
     sd = dict(state_dict)
     known = tuple(f"{n}." for n in pieces)
     extra = sorted(k for k in sd if not k.startswith(known))
