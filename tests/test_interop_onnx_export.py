@@ -129,6 +129,17 @@ def test_export_rejects_mismatched_pieces(tmp_path):
     onnx.checker.check_model(str(path))
 
 
+def test_export_names_an_embedding_or_head_that_is_not_a_layer():
+    rng = np.random.default_rng(0)
+    lstm = LSTM(2, 3, rng=rng)
+    table = Embedding(4, 2, rng=rng).params()["weight"]  # the array, not the layer
+    with pytest.raises(TypeError, match=r"^embedding must be an lstmlab Embedding or None, "
+                                        r"got ndarray$"):
+        to_onnx(lstm, embedding=table)
+    with pytest.raises(TypeError, match=r"^head must be an lstmlab Linear or None, got dict$"):
+        to_onnx(lstm, head=Linear(3, 4, rng=rng).params())
+
+
 def test_export_refuses_a_head_whose_width_is_not_the_vocabulary_size():
     rng = np.random.default_rng(0)
     emb, rnn = Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng)

@@ -87,9 +87,16 @@ def refuse_layer_norm(layer, fmt: str) -> None:
                          f"layer_norm=True cannot be written as {fmt}")
 
 
-def check_chain(embedding, rnn, head) -> None:
+def check_chain(embedding, rnn, head, names: tuple[str, str] = ("embedding", "head")) -> None:
     """Embedding -> recurrent layer -> head must fit together (either end may be None): a
-    clear error naming the sizes, before a format is asked to hold pieces that do not chain."""
+    clear error naming the sizes, before a format is asked to hold pieces that do not chain.
+    An end that is not an Embedding or a Linear is a TypeError naming it as the caller's
+    argument (``names``)."""
+    from ..layers.basic import Embedding, Linear
+    for name, piece, cls in zip(names, (embedding, head), (Embedding, Linear)):
+        if piece is not None and not isinstance(piece, cls):
+            raise TypeError(f"{name} must be an lstmlab {cls.__name__} or None, got "
+                            f"{type(piece).__name__}")
     if embedding is not None and embedding.embedding_dim != rnn.input_size:
         raise ValueError(f"embedding width {embedding.embedding_dim} != the recurrent layer's "
                          f"input_size {rnn.input_size}")

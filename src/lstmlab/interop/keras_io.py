@@ -240,7 +240,7 @@ def keras_charlm(embed, rnn, head):
     if rnn.bidirectional or has_variant(rnn):
         raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
                          "peepholes, clip or input_forget")
-    check_chain(embed, rnn, head)
+    check_chain(embed, rnn, head, names=("embed", "head"))
     check_vocabulary(embed, head)
     vocab_size, width = embed.params()["weight"].shape
     layers = [keras.Input((None,), dtype="int32", name="tokens"),
