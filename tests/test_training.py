@@ -683,3 +683,21 @@ def test_evaluate_lm_names_a_chunk_shape_it_cannot_use(seq_len, batch_size, name
                    rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=rf"^{name} must be a positive integer, got {got}$"):
         evaluate_lm(model, np.arange(30) % 3, seq_len, batch_size)
+
+
+@pytest.mark.parametrize("which, given, message", [
+    ("cfg", {"steps": 2}, r"^cfg must be a TrainConfig \(TrainConfig\(steps=\.\.\., lr=\.\.\.\)\), "
+                          r"got dict$"),
+    ("vocab", "the cell state ", r"^vocab must be a Vocab \(Vocab.from_text\(text\)\), got str$"),
+])
+def test_trainer_names_a_config_or_vocabulary_of_the_wrong_kind(tmp_path, which, given, message):
+    text = "the cell state " * 40
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    args = {"vocab": vocab, "cfg": TrainConfig(seq_len=5, batch_size=2, steps=2)} | {which: given}
+    with pytest.raises(TypeError, match=message):
+        LMTrainer(model, args["vocab"], ids[:500], ids[500:], args["cfg"], tmp_path / "run",
+                  np.random.default_rng(0), progress=False)
+    assert not (tmp_path / "run").exists()

@@ -249,6 +249,12 @@ class LMTrainer:
                  out_dir, rng: np.random.Generator, data_description: str = "",
                  log=None, progress: bool = True, group=None, engine: str = "numpy",
                  device: str = "cpu"):
+        for name, value, cls, hint in (
+                ("vocab", vocab, Vocab, "Vocab.from_text(text)"),
+                ("cfg", cfg, TrainConfig, "TrainConfig(steps=..., lr=...)")):
+            if not isinstance(value, cls):  # read deep inside the run otherwise
+                raise TypeError(f"{name} must be a {cls.__name__} ({hint}), got "
+                                f"{type(value).__name__}")
         if model.config.vocab_size != len(vocab):  # the embedding and the head are V wide
             raise ValueError(f"the model's vocab_size ({model.config.vocab_size}) is not the "
                              f"vocabulary's size ({len(vocab)}): build the model with "
