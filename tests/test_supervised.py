@@ -208,3 +208,13 @@ def test_configs_from_json_name_what_is_not_a_json_object(given):
                                              rf"\(a dict of its fields\), got "
                                              rf"{type(given).__name__}$"):
             cls.from_json(given)
+
+
+def test_models_name_a_config_that_is_not_their_config_class():
+    from lstmlab import CharLM
+    for make, given, name in ((SequenceNet, {"input_size": 3, "output_size": 1},
+                               "SequenceNetConfig"), (CharLM, 5, "CharLMConfig"),
+                              (CharLM, {"vocab_size": 5}, "CharLMConfig")):
+        with pytest.raises(TypeError, match=rf"^config must be a {name} \(.*{name}.from_json\(d\) "
+                                            rf"for a dict\), got {type(given).__name__}$"):
+            make(given)

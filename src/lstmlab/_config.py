@@ -34,6 +34,15 @@ def check_json_object(d, cls) -> None:
                          f"fields), got {type(d).__name__}")
 
 
+def check_config(config, cls, example: str) -> None:
+    """A TypeError unless ``config`` is a ``cls``: a model reads its fields throughout, and
+    a dict or a bare size would fail deep inside with an AttributeError. ``example`` shows
+    how to build one (a dict ``d`` goes in as ``cls.from_json(d)``)."""
+    if not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__} ({example}; {cls.__name__}.from_json(d) "
+                        f"for a dict), got {type(config).__name__}")
+
+
 def config_json(config) -> dict:
     """A settings dataclass's fields as a dict of JSON values (:func:`plain`)."""
     return plain(asdict(config))

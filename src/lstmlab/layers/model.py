@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import config_json
+from .._config import check_config, config_json
 from .._checks import finite_float, float_dtype, positive_int, probability
 from .base import Module
 from .basic import Dropout, Embedding, Linear
@@ -81,6 +81,7 @@ class CharLM(Module):
     """Embedding -> RNN/LSTM/GRU stack -> Linear, over time-major token arrays ``(T, B)``."""
 
     def __init__(self, config: CharLMConfig, rng: np.random.Generator | None = None):
+        check_config(config, CharLMConfig, "CharLMConfig(vocab_size=...)")
         super().__init__()
         self.config = config
         dtype = float_dtype(config.dtype)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import check_json_object, config_json
+from .._config import check_config, check_json_object, config_json
 from .._checks import (as_float_array, as_lengths, finite_float, float_dtype, positive_int,
                        probability)
 from .base import Module
@@ -69,6 +69,8 @@ class SequenceNet(Module):
     """RNN/LSTM over ``x (T, B, D)`` (time-major) and a linear head on the chosen readout."""
 
     def __init__(self, config: SequenceNetConfig, rng: np.random.Generator | None = None):
+        check_config(config, SequenceNetConfig,
+                     "SequenceNetConfig(input_size=..., output_size=...)")
         super().__init__()
         self.config = config
         self.dtype = float_dtype(config.dtype)
