@@ -701,3 +701,14 @@ def test_trainer_names_a_config_or_vocabulary_of_the_wrong_kind(tmp_path, which,
         LMTrainer(model, args["vocab"], ids[:500], ids[500:], args["cfg"], tmp_path / "run",
                   np.random.default_rng(0), progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_generate_names_a_model_or_vocabulary_of_the_wrong_kind():
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=4, num_layers=1, embed_dim=2),
+                   rng=np.random.default_rng(0))
+    vocab = Vocab.from_text("abc")
+    for args, message in (((vocab, model), r"^model must be a CharLM \(.*\), got Vocab$"),
+                          ((model, "abc"), r"^vocab must be a Vocab \(.*load_charlm\(path\)\), "
+                                           r"got str$")):
+        with pytest.raises(TypeError, match=message):
+            generate(*args, "ab", 3, rng=np.random.default_rng(0))

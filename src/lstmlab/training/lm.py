@@ -655,6 +655,10 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
 
     ``on_char(ch)`` is called for each new character as it is produced (streaming).
     """
+    for name, value, cls in (("model", model, CharLM), ("vocab", vocab, Vocab)):
+        if not isinstance(value, cls):  # (load_charlm returns both)
+            raise TypeError(f"{name} must be a {cls.__name__} (model, vocab, meta = "
+                            f"load_charlm(path)), got {type(value).__name__}")
     if not (is_real(temperature) and temperature >= 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
     if not isinstance(prompt, str):
