@@ -439,3 +439,16 @@ def test_an_lstm_only_flag_on_another_cell_is_named_as_typed(tmp_path, capsys, m
     assert f"error: {flag} is an option of --model lstm, not of --model {model}" in err
     assert "cell '" not in err and "_" not in err.split("error: ")[1]  # no library names
     assert not (tmp_path / "run").exists()
+
+
+def test_the_layer_s_own_torch_state_dict_refuses_zoneout_but_loads_into_it():
+    # the README's lstm.torch_state_dict(), as lstmlab.interop.torch_state_dict(lstm) does
+    layer = LSTM(2, 3, zoneout=0.1, rng=np.random.default_rng(0))
+    for grads in (False, True):
+        with pytest.raises(ValueError, match=r"torch.nn.LSTM has no zoneout: a layer with "
+                                             r"zoneout=0.1 .*compute other outputs"):
+            layer.torch_state_dict(grads=grads)
+    plain = LSTM(2, 3, rng=np.random.default_rng(1))
+    layer.load_torch_state_dict(plain.torch_state_dict())  # training with zoneout from them
+    for k, v in plain.params().items():
+        np.testing.assert_array_equal(layer.params()[k], v, err_msg=k)

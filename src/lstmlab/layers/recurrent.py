@@ -489,9 +489,13 @@ class _Recurrent(Module):
                     self._params[f"{name}_{suffix}"][...] = (
                         _permute_blocks(v, perm, 0) if v.size > self.hidden_size else v)
 
+    def _torch_layout(self) -> dict[str, np.ndarray]:
+        """The torch state dict a load into this layer must match (keys, shapes)."""
+        return self.torch_state_dict()
+
     def _checked_torch_state_dict(self, state_dict) -> dict[str, np.ndarray]:
         """``state_dict`` as arrays, once its keys, shapes and dtypes are this layer's."""
-        expected = self.torch_state_dict()
+        expected = self._torch_layout()
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a mapping of names to tensors or arrays (what "
                             f"torch's module.state_dict() returns), got "
@@ -849,7 +853,16 @@ class LSTM(_Recurrent):
         if self._is_variant():
             raise ValueError("PyTorch's LSTM has no peephole, clip or input_forget: this layer "
                              "cannot be written as a torch state_dict (ONNX export keeps them)")
+        if self.zoneout:  # as lstmlab.interop.torch_state_dict and to_torch refuse it
+            raise ValueError(f"torch.nn.LSTM has no zoneout: a layer with zoneout="
+                             f"{self.zoneout} evaluates h_t = p·h_{{t-1}} + (1-p)·h̃_t (and C_t "
+                             f"alike), so nn.LSTM would load these weights and compute other "
+                             f"outputs; write a layer with zoneout=0")
         return super().torch_state_dict(grads)
+
+    def _torch_layout(self) -> dict[str, np.ndarray]:
+        # a zoneout layer may load PyTorch weights (to train with zoneout from them)
+        return _Recurrent.torch_state_dict(self) if self.zoneout else super()._torch_layout()
 
     def __repr__(self) -> str:
         extra = [o for o, on in (("peephole=True", self.peephole),
