@@ -1,8 +1,11 @@
 """export, generate, inspect and evaluate on the edges a user meets: outputs that would
 overwrite inputs, checkpoints of the wrong kind, odd text."""
 
+import json
+
 import numpy as np
 import pytest
+from seq_helpers import write
 
 from lstmlab.cli import main
 from lstmlab.data.text import Vocab
@@ -226,15 +229,30 @@ def test_out_of_memory_names_the_commands_own_size_options(monkeypatch, capsys, 
     assert foreign not in err
 
 
-@pytest.mark.parametrize("command", ["train", "forecast", "classify"])
+@pytest.mark.parametrize("command", ["forecast", "classify"])
 def test_dropout_with_one_layer_is_refused_naming_both_flags(tmp_path, capsys, command):
-    argv = {"train": ["train", "--layers", "1"],
-            "forecast": ["forecast", "train"],
+    argv = {"forecast": ["forecast", "train"],
             "classify": ["classify", "train", "--model", "lstm"]}[command]
     assert main([*argv, "--dropout", "0.3", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "--dropout 0.3 acts between stacked layers and --layers 1 has none" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_one_layer_language_model_takes_dropout_before_its_output_layer(tmp_path, capsys):
+    # the character model's dropout also acts on the last layer's output before the head,
+    # so with --layers 1 it is not idle (it was refused as "would change nothing")
+    text = write(tmp_path / "t.txt", "the quick brown fox jumps over the lazy dog. " * 40)
+    runs = {}
+    for p in (0.0, 0.5):
+        out = tmp_path / f"run{p}"
+        assert main(["train", str(text), "--layers", "1", "--hidden", "8", "--steps", "3",
+                     "--seq-len", "16", "--batch-size", "4", "--dropout", str(p),
+                     "--out", str(out), "--quiet"]) == 0
+        runs[p] = [json.loads(line)["loss"]
+                   for line in (out / "metrics.jsonl").read_text().splitlines()
+                   if '"loss"' in line]
+    assert runs[0.0] and runs[0.0] != runs[0.5]
 
 
 def test_input_paths_written_with_a_tilde_are_read_from_the_home_folder(charlm, forecaster,

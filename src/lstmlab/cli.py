@@ -21,7 +21,7 @@ from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
-from ._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
+from ._argtypes import refuse_overwriting_inputs
 from ._argtypes import seed as _seed
 from ._argtypes import unit_score as _unit_score
 from ._argtypes import utf8_text as _utf8_text
@@ -152,7 +152,8 @@ def _add_train(sub):
                         "every quarter of the run (default cosine)")
     p.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps, fewer than the run's (default 0)")
     p.add_argument("--clip", type=_nonneg_float, default=5.0, help="global gradient-norm clip, 0 = off (default 5)")
-    p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers, in [0, 1) (default 0)")
+    p.add_argument("--dropout", type=_fraction, default=0.0,
+                   help="dropout between layers and before the output layer, in [0, 1) (default 0)")
     p.add_argument("--dropout-input", type=_fraction, default=0.0,
                    help="variational dropout of each layer's input: one mask per sequence (default 0)")
     p.add_argument("--dropout-recurrent", type=_fraction, default=0.0,
@@ -513,7 +514,6 @@ def _train(args, group) -> int:
         if args.max_chars is None:
             args.max_chars = run_chars
     if not args.resume:  # options that contradict each other, before the text is read
-        refuse_idle_dropout(args.dropout, args.layers)
         for flag, given in (("--layer-norm", args.layer_norm), ("--zoneout", args.zoneout),
                             ("--dropout-recurrent", args.dropout_recurrent)):
             if given and args.model != "lstm":
