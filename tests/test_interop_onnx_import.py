@@ -249,8 +249,15 @@ def test_bad_runtime_inputs_are_named():
     rn = node_to_layer(lstm_node(), *weights())
     with pytest.raises(OnnxImportError, match=r"initial_h must have shape \(1, 2, 2\)"):
         rn.run(np.zeros((3, 2, 3)), initial_h=np.zeros((1, 3, 2)))
-    with pytest.raises(OnnxImportError, match="sequence_lens must be 2 values in"):
+    with pytest.raises(OnnxImportError, match="sequence_lens must be 2 whole numbers in"):
         rn.run(np.zeros((3, 2, 3)), sequence_lens=np.array([4, 1]))
+    for bad in ([2.7, 3], [np.nan, 1], ["2", "1"]):  # were cut to whole numbers, or failed deep
+        with pytest.raises(OnnxImportError, match=r"sequence_lens must be 2 whole numbers in "
+                                                  r"\[0, 3\]"):
+            rn.run(np.zeros((3, 2, 3)), sequence_lens=bad)
+    y_whole = rn.run(np.ones((3, 2, 3)), sequence_lens=np.array([2.0, 3.0]))
+    y_int = rn.run(np.ones((3, 2, 3)), sequence_lens=[2, 3])
+    np.testing.assert_array_equal(y_whole[0], y_int[0])
 
 
 def test_unknown_activation_attribute_and_options_are_named():

@@ -179,10 +179,14 @@ class RecurrentNode:
             states.append(np.ascontiguousarray(s))
         lengths, empty = None, None
         if sequence_lens is not None:
-            lengths = np.asarray(sequence_lens).astype(np.int64)
+            given = np.asarray(sequence_lens)
+            whole = given.dtype.kind in "iu" or (given.dtype.kind == "f"
+                                                 and np.all(np.isfinite(given))
+                                                 and np.all(given == np.round(given)))
+            lengths = given.astype(np.int64) if whole else np.full(B, -1)
             if lengths.shape != (B,) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > T:
-                raise OnnxImportError(f"{self.op} {self.name!r}: sequence_lens must be {B} values "
-                                      f"in [0, {T}], got {np.asarray(sequence_lens).tolist()}")
+                raise OnnxImportError(f"{self.op} {self.name!r}: sequence_lens must be {B} whole "
+                                      f"numbers in [0, {T}], got {np.asarray(sequence_lens).tolist()}")
             empty = lengths == 0
             lengths = np.maximum(lengths, 1)  # run a step, then zero those rows below
             if not empty.any():
