@@ -210,6 +210,24 @@ def test_match_windows_against_a_brute_force_search():
         analysis.match_windows(values, 5, 5)
 
 
+def test_match_windows_memory_stays_bounded_for_a_wide_query():
+    # all window differences at once are (T-W+1)·N·W numbers: 46 MB here, 13 GB for half
+    # of 10,000 characters and 64 units, a request the page sends when a span is that wide
+    import tracemalloc
+
+    values = np.random.default_rng(8).normal(size=(1200, 16))
+    tracemalloc.start()
+    try:
+        found = analysis.match_windows(values, 0, 600, count=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30e6
+    z = (values - values.mean(axis=0)) / values.std(axis=0)
+    want = np.sqrt(((z[600:] - z[:600]) ** 2).mean())  # the one window beside the query
+    assert found[0].start == 600 and found[0].distance == pytest.approx(want, abs=1e-12)
+
+
 def test_counts_of_the_analysis_must_be_positive_integers():
     model, vocab = _model("lstm", 3, 1)
     tr = analysis.trace_text(model, vocab, TEXT)
