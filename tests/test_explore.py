@@ -377,6 +377,25 @@ def test_every_api_error_is_json(served):
     assert code == 404 and b"<title>" in page  # the page's own files keep werkzeug's HTML
 
 
+def test_a_deeply_nested_request_body_is_a_400_in_json(served):
+    # nested past Python's recursion limit the parser, or an error message's repr of the
+    # value, raised RecursionError: werkzeug's HTML 500 page
+    port = served[1]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for depth in (4, 995, 100_000):
+        deep = "[" * depth + "]" * depth
+        for path, body in (("/api/view", f'{{"text": "xyz", "units": [[0, {deep}]]}}'),
+                           ("/api/rank", f'{{"text": "xyz", "field": {deep}, "spans": [[0, 1]]}}'),
+                           ("/api/saturation", f'{{"text": {deep}}}')):
+            conn.request("POST", path, body.encode(), {"Content-Type": "application/json"})
+            res = conn.getresponse()
+            answer = json.loads(res.read())
+            assert res.status == 400, (path, depth, answer)
+            assert answer["error"].startswith("the request body nests lists or objects more "
+                                              "than 3 deep")
+    conn.close()
+
+
 def test_the_server_listens_on_the_loopback_address_only():
     model, vocab = _model("rnn", 2, 1)
     server, url = start_server(Explorer(model, vocab, TEXT))

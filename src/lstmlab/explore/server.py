@@ -44,6 +44,7 @@ MAX_BODY = 4 << 20  # bytes of one API request
 TOP_K = 5  # next-character predictions shown on hover
 MAX_UNITS = 64  # units one view request may ask for
 RANKED = 10  # units listed for a selection
+MAX_DEPTH = 3  # nesting of a request body: {"units": [[layer, unit], ...]}
 CACHED = 2  # traces kept: one of 10,000 characters of a 2x256 float32 LSTM is 123 MB
 
 
@@ -177,6 +178,19 @@ class Explorer:
                           for g, (left, right) in sat.items()}}
 
 
+def _depth(value) -> int:
+    """How deep lists and objects nest in the JSON value ``value`` (a number or string: 0),
+    counted without recursion, and no further than one past :data:`MAX_DEPTH`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d)
+            if d <= MAX_DEPTH:
+                stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def _json_error(message: str, status: int) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
@@ -210,9 +224,17 @@ class App:
             return Response(static_text(args["name"]), mimetype=STATIC_FILES[args["name"]])
         if args["name"] not in API:
             raise NotFound()
-        body = request.get_json(silent=True)
+        too_deep = BadRequest(f"the request body nests lists or objects more than "
+                              f"{MAX_DEPTH} deep; the deepest the API reads is units: "
+                              f"[[layer, unit], ...]")
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # the parser went past Python's recursion limit
+            raise too_deep from None
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
+        if _depth(body) > MAX_DEPTH:  # an error message's repr of it would recurse too
+            raise too_deep
         try:
             answer = getattr(self.explorer, args["name"])(body)
         except (ValueError, TypeError) as exc:  # bad input (DataError is a ValueError)
