@@ -59,6 +59,10 @@ def test_gate_traces_hold_state_past_a_sequence_end():
 def test_record_gates_refuses_what_has_no_gates():
     with pytest.raises(TypeError, match="no gates"):
         record_gates(lstmlab.RNN(2, 3, rng=np.random.default_rng(0)), np.zeros((2, 1, 2), np.float32))
+    with pytest.raises(TypeError) as err:  # a GRU has gates, only not the LSTM's
+        record_gates(lstmlab.GRU(2, 3, rng=np.random.default_rng(0)),
+                     np.zeros((2, 1, 2), np.float32))
+    assert "no gates" not in str(err.value) and "GRU's gates are r, z" in str(err.value)
     with pytest.raises(ValueError, match="unidirectional"):
         record_gates(lstmlab.LSTM(2, 3, bidirectional=True, rng=np.random.default_rng(0)),
                      np.zeros((2, 1, 2), np.float32))
