@@ -68,6 +68,21 @@ def test_ts_reader_errors(tmp_path):
     assert read_ts(nan, missing="interpolate").x[0][:, 0].tolist() == [1, 2, 3]
 
 
+def test_ts_missing_values_are_named_by_their_place_in_the_case(tmp_path):
+    # a case is one line: the messages said "(lines 10, 10)" and advised dropping a row
+    gaps = write(tmp_path / "g.ts", TS_HEADER + "?,2,?:1,2,3:up\n1,2,3:1,2,3:down\n")
+    with pytest.raises(SequenceDataError, match=r"line 10\): column 'dim_0' has 2 missing "
+                                                r"values \(values 1, 3\); pass --missing"):
+        read_ts(gaps)
+    with pytest.raises(SequenceDataError) as err:
+        read_ts(gaps, missing="ffill")
+    assert str(err.value).endswith("starts with 1 missing value (value 1): there is nothing to "
+                                   "carry forward; use --missing interpolate")
+    assert read_ts(gaps, missing="interpolate").notes == [
+        "case 0, column 'dim_0': 2 missing values at values 1, 3: interpolated linearly (gaps "
+        "at the ends take the nearest value)"]
+
+
 
 UNIVARIATE = """@problemName U
 @timeStamps false

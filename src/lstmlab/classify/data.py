@@ -462,8 +462,9 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         seq = np.array(series, np.float64).T  # (T_i, D)
         sid = str(len(xs))
         for j in range(dims):
-            seq[:, j], note = fill_missing(seq[:, j], missing, f"dim_{j}", [ln] * len(seq),
-                                           f"{where}, case {sid} (line {ln})")
+            seq[:, j], note = fill_missing(seq[:, j], missing, f"dim_{j}",
+                                           range(1, len(seq) + 1),
+                                           f"{where}, case {sid} (line {ln})", place="value")
             if note:
                 notes.append(f"case {sid}, {note}")
         xs.append(seq)

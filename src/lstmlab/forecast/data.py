@@ -286,9 +286,13 @@ def counted(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
-                 ) -> tuple[np.ndarray, str | None]:
-    """Apply the missing-value ``policy`` to one column ``(N,)``; returns ``(values, note)``."""
+def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str,
+                 place: str = "line") -> tuple[np.ndarray, str | None]:
+    """Apply the missing-value ``policy`` to one column ``(N,)``; returns ``(values, note)``.
+
+    ``lines[i]`` says where value i is, as a ``place``: the file's line for a CSV row; a
+    ``.ts`` case holds all its values on one line, so its reader names their positions
+    (``place="value"``), and there is no row to drop."""
     if policy not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {policy!r}")
     miss = np.isnan(values)
@@ -296,7 +300,7 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     if n == 0:
         return values, None
     at = [int(lines[i]) for i in np.flatnonzero(miss)]
-    shown = ("line " if n == 1 else "lines ") + ", ".join(str(a) for a in at[:8]) + (
+    shown = f"{place}{'' if n == 1 else 's'} " + ", ".join(str(a) for a in at[:8]) + (
         " ..." if n > 8 else "")
     if n == len(values):
         raise SeriesError(f"{where}: column {column!r} has no values at all (all {n} missing)")
@@ -309,11 +313,11 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     if policy == "ffill":
         if miss[0]:
             first = int(np.flatnonzero(~miss)[0])
+            drop = (f"drop {'that row' if first == 1 else 'those rows'} or "
+                    if place == "line" else "")
             raise SeriesError(f"{where}: column {column!r} starts with "
-                              f"{counted(first, 'missing value')} (line {at[0]}): there is "
-                              f"nothing to carry forward; drop "
-                              f"{'that row' if first == 1 else 'those rows'} or use --missing "
-                              f"interpolate")
+                              f"{counted(first, 'missing value')} ({place} {at[0]}): there is "
+                              f"nothing to carry forward; {drop}use --missing interpolate")
         last_seen = np.maximum.accumulate(np.where(miss, 0, idx))  # (N,) index of last value
         out = values[last_seen]
         how = "carried the previous value forward"
