@@ -398,6 +398,24 @@ def test_cli_single_class_and_empty_file(tmp_path, capsys):
     assert "lstmlab classify: error:" in capsys.readouterr().err
 
 
+def test_train_names_the_file_of_each_note(tmp_path, capsys):
+    # a training and a test file both filled: the notes did not say which file they were about
+    def gappy(name, gap_in):
+        rows = ["id,x,label"]
+        for i in range(8):
+            rows += [f"s{i},{'' if i == gap_in and t == 2 else t * (i % 2 * 2 - 1)},"
+                     f"{'ab'[i % 2]}" for t in range(5)]
+        return write(tmp_path / name, "\n".join(rows) + "\n")
+
+    train, test = gappy("train.csv", 1), gappy("test.csv", 6)
+    assert main(["classify", "train", str(train), "--test", str(test), "--missing", "ffill",
+                 "--model", "lstm", "--no-select", "--hidden", "2", "--epochs", "1", "--quiet",
+                 "--no-baselines", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert (f"{train}: sequence 's1', column 'x': 1 missing value at line 9: carried" in err
+            and f"{test}: sequence 's6', column 'x': 1 missing value at line 34: carried" in err)
+
+
 def test_predict_treats_missing_values_as_training_did_unless_told(tmp_path, capsys):
     rng = np.random.default_rng(3)
     rows = ["id,t,x,label"]

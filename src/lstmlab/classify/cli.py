@@ -331,8 +331,9 @@ def cmd_classify_train(args) -> int:
         data = read_sequences(args.data, **opts)
     if args.test:
         test = read_sequences(args.test, **opts)
-    for note in data.notes + (test.notes if test else []):
-        print(note, file=sys.stderr)
+    for part in (data, test) if test else (data,):  # two files: say which a note is about
+        for note in part.notes:
+            print(f"{part.source}: {note}", file=sys.stderr)
     check_feature_range(data)
     if len(set(data.labels)) < 2:
         raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "
