@@ -441,7 +441,14 @@ def test_save_writes_one_self_contained_page(checkpoint, tmp_path, capsys):
     assert set(re.findall(r"https?://[^\"' ]+", page)) == {"http://www.w3.org/2000/svg"}  # a name
     data = json.loads(page.split('id="saved-data">')[1].split("</script>")[0].replace("<\\/", "</"))
     assert data["view"]["text"] == (TEXT * 20)[:2000] and len(data["view"]["units"]) == 4
-    assert "wrote" in capsys.readouterr().out
+    # a text held whole was said to be cut: "the first 1,560 characters", "the first 1 characters"
+    assert capsys.readouterr().out == f"wrote {out} (the whole text, 1,560 characters)\n"
+    (tmp_path / "one.txt").write_text("x")
+    (tmp_path / "long.txt").write_text(TEXT * 40)
+    assert main(["explore", str(ckpt), str(tmp_path / "one.txt"), "--save", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (the whole text, 1 character)\n"
+    assert main(["explore", str(ckpt), str(tmp_path / "long.txt"), "--save", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (the first 2,000 of its 3,120 characters)\n"
 
 
 def test_a_cut_never_ends_between_the_two_characters_of_a_crlf(checkpoint, tmp_path, capsys):

@@ -1117,7 +1117,9 @@ def cmd_explore(args) -> int:
                         max_chars=args.max_chars)
     if args.save:
         n = save_page(explorer, args.save)
-        print(f"wrote {args.save} (the first {n:,} characters)")
+        held = (f"the whole text, {n:,} character{'' if n == 1 else 's'}" if n == len(text)
+                else f"the first {n:,} of its {len(text):,} characters")
+        print(f"wrote {args.save} ({held})")
         return 0
     server, url = start_server(explorer, args.port)
     print(f"lstmlab explore: serving {args.checkpoint} at {url} (Ctrl-C stops)", flush=True)
