@@ -194,6 +194,20 @@ def test_ids_that_differ_only_in_case_are_named_in_a_note(tmp_path, capsys):
     assert read_sequence_csv(data, time_col="t").ids[:3] == ["s1", "s2", "S1"]
 
 
+def test_labels_that_differ_only_in_case_or_spacing_are_named_in_a_note(tmp_path):
+    # 'Walk' beside 'walk' became a class of its own without a word
+    labels = ["walk", "run", "Walk", "run", "walk", "sit  down", "Sit down", "run"]
+    rows = "".join(f"s{k},{t},{lab}\n" for k, lab in enumerate(labels) for t in range(3))
+    data = read_sequence_csv(write(tmp_path / "s.csv", "id,x,activity\n" + rows),
+                             label_col="activity")
+    assert data.notes == ["the label column 'activity' holds labels that differ only in case or "
+                          "spacing ('walk', 'Walk'; 'sit  down', 'Sit down'): each is read as a "
+                          "class of its own; write them alike if they name one class"]
+    assert sorted(set(data.labels)) == ["Sit down", "Walk", "run", "sit  down", "walk"]
+    plain = "".join(f"s{k},{t},{'ab'[k % 2]}\n" for k in range(4) for t in range(3))
+    assert read_sequence_csv(write(tmp_path / "p.csv", "id,x,label\n" + plain)).notes == []
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "is empty"),
     ("id,x\na,1\n", "label column 'label' is not in"),

@@ -467,12 +467,13 @@ def unsorted_note(back: str, column: str, what: str = "the rows") -> str:
 SHOWN_ID_GROUPS = 3  # groups of look-alike ids a note names; it counts the rest
 
 
-def lookalike_ids_note(ids, column: str, what: str) -> str | None:
+def lookalike_ids_note(ids, column: str, what: str, kind: str = "id") -> str | None:
     """The note a long-format reader leaves when ids of the ``column`` differ only in case or
     in the spaces between words (``'Store A'``, ``'store a'``, ``'Store  A'``): each is read
     as a ``what`` (series, sequence) of its own, which a retyped id seldom is meant to be;
     None when no two ids fold together. Spaces around a cell are gone already (the CSV
-    reader strips every cell). A note, not an error: the file may mean them apart."""
+    reader strips every cell). A note, not an error: the file may mean them apart. ``kind``
+    names the values in the note: ids, or the labels of a classifier's classes."""
     folded: dict[str, list[str]] = {}
     for name in ids:
         folded.setdefault(" ".join(name.split()).casefold(), []).append(name)
@@ -481,7 +482,7 @@ def lookalike_ids_note(ids, column: str, what: str) -> str | None:
         return None
     shown = "; ".join(", ".join(repr(n) for n in names) for names in groups[:SHOWN_ID_GROUPS])
     more = len(groups) - SHOWN_ID_GROUPS
-    return (f"the id column {column!r} holds ids that differ only in case or spacing "
+    return (f"the {kind} column {column!r} holds {kind}s that differ only in case or spacing "
             f"({shown}{f'; and {more} more such groups' if more > 0 else ''}): each is read "
             f"as a {what} of its own; write them alike if they name one {what}")
 
