@@ -302,6 +302,23 @@ def test_inspect_text_reads_newline_tab_and_backslash_escapes(code_checkpoint, t
     assert "3 characters from --text" in capsys.readouterr().out  # other backslashes stay
 
 
+def test_inspect_says_when_max_chars_cuts_the_text(code_checkpoint, tmp_path, capsys):
+    # "20 characters from f.py" read as the whole file: the cut went unsaid
+    capsys.readouterr()
+    path = tmp_path / "f.py"
+    path.write_text("f(x)\n" * 10)
+    for given, total in ((["--file", str(path)], 50), (["--text", "(x)" * 30], 90)):
+        small = ["--heat-chars", "3", "--units", "1", "--out", str(tmp_path)]
+        assert main(["inspect", str(code_checkpoint), *given, "--max-chars", "20", *small]) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("20 characters from ")
+        assert err == (f"lstmlab inspect: the text is cut to its first 20 of {total} characters; "
+                       f"--max-chars {total} shows all of it\n")
+        assert main(["inspect", str(code_checkpoint), *given, "--max-chars", str(total),
+                     *small]) == 0
+        assert capsys.readouterr().err == ""  # the whole text: nothing cut
+
+
 def test_inspect_names_an_empty_text_flag(code_checkpoint, tmp_path, capsys):
     capsys.readouterr()
     assert main(["inspect", str(code_checkpoint), "--text", "", "--out", str(tmp_path)]) == 2
