@@ -266,6 +266,18 @@ def test_gates_figure_labels_characters_its_font_cannot_draw_without_warnings():
     assert png.startswith(b"\x89PNG")
 
 
+def test_gates_figure_numbers_the_axis_when_the_characters_cannot_be_written():
+    # 3,000 labels in 2,400 pixels overprinted one another, their ticks merged into a black
+    # bar under every panel, and drawing them took 35 s (lstmlab inspect --heat-chars 3000)
+    pytest.importorskip("matplotlib")
+    from lstmlab.insight import plots
+
+    layer = lstmlab.LSTM(1, 1, rng=np.random.default_rng(0))
+    one = record_gates(layer, np.ones((401, 1, 1)))[0].sequence(0)  # 2,400 pixels wide
+    pngs = [plots.gates_figure(one, chars=c * 401) for c in "ab"]
+    assert pngs[0] == pngs[1]  # no character is drawn
+
+
 def test_text_signals_and_correlations_name_what_they_cannot_read():
     with pytest.raises(TypeError, match="text must be a str, got bytes"):
         text_signals(b"def f(x): pass")
