@@ -430,6 +430,28 @@ def test_train_names_the_file_of_each_note(tmp_path, capsys):
             and f"{test}: sequence 's6', column 'x': 1 missing value at line 34: carried" in err)
 
 
+def test_predict_says_a_missing_column_was_named_by_the_checkpoint(tmp_path, capsys):
+    # "time column 't' is not in 'new.csv'" for a --time the user never gave to predict
+    rows = "".join(f"s{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,t,x,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--time", "t", "--model", "lstm", "--no-select",
+                 "--hidden", "2", "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    no_t = "id,x,label\n" + "".join(f"s{i},{t},a\n" for i in range(2) for t in range(3))
+    no_x = "id,t,v,label\n" + "".join(f"s{i},{t},{t},a\n" for i in range(2) for t in range(3))
+    for text, flag, name, what in ((no_t, "--time", "t", "column"),
+                                   (no_x, "--features", "x", "columns")):
+        new = write(tmp_path / "new.csv", text)
+        assert main(["classify", "predict", str(out / "model.ckpt"), str(new)]) == 2
+        assert (f"{name!r} is the model's {flag}, stored in its checkpoint at training: pass "
+                f"{flag} to name this file's {what}") in capsys.readouterr().err
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(new), "--features",
+                 "zz"]) == 2  # typed here: the message needs no word on the checkpoint
+    assert "stored in its checkpoint" not in capsys.readouterr().err
+
+
 def test_predict_treats_missing_values_as_training_did_unless_told(tmp_path, capsys):
     rng = np.random.default_rng(3)
     rows = ["id,t,x,label"]
