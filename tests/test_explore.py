@@ -377,6 +377,19 @@ def test_every_api_error_is_json(served):
     assert code == 404 and b"<title>" in page  # the page's own files keep werkzeug's HTML
 
 
+def test_a_json_body_without_its_content_type_is_named(served):
+    # curl -d '{"text": "x"}' sends a form type: the answer said the body was not a JSON object
+    conn = http.client.HTTPConnection("127.0.0.1", served[1], timeout=30)
+    for ctype in ("application/x-www-form-urlencoded", "text/plain", None):
+        headers = {} if ctype is None else {"Content-Type": ctype}
+        conn.request("POST", "/api/saturation", b'{"text": "xyz"}', headers)
+        res = conn.getresponse()
+        assert res.status == 400 and json.loads(res.read())["error"] == (
+            f"the request body must be JSON sent with Content-Type: application/json, got "
+            f"{ctype or 'no Content-Type'}")
+    conn.close()
+
+
 def test_a_deeply_nested_request_body_is_a_400_in_json(served):
     # nested past Python's recursion limit the parser, or an error message's repr of the
     # value, raised RecursionError: werkzeug's HTML 500 page

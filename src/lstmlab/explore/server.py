@@ -227,6 +227,9 @@ class App:
         too_deep = BadRequest(f"the request body nests lists or objects more than "
                               f"{MAX_DEPTH} deep; the deepest the API reads is units: "
                               f"[[layer, unit], ...]")
+        if not request.is_json:  # (a page elsewhere can post text/plain without asking)
+            raise BadRequest(f"the request body must be JSON sent with Content-Type: "
+                             f"application/json, got {request.mimetype or 'no Content-Type'}")
         try:
             body = request.get_json(silent=True)
         except RecursionError:  # the parser went past Python's recursion limit
