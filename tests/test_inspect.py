@@ -331,6 +331,16 @@ def test_inspect_says_when_max_chars_cuts_the_text(code_checkpoint, tmp_path, ca
         assert capsys.readouterr().err == ""  # the whole text: nothing cut
 
 
+def test_inspect_says_when_no_property_varies(code_checkpoint, tmp_path, capsys):
+    # blank lines: the table of cells came out empty, with no word why
+    capsys.readouterr()
+    assert main(["inspect", str(code_checkpoint), "--text", "\\n\\n\\n", "--heat-chars", "3",
+                 "--units", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "  (none of the properties varies over this text, so no cell can follow one" in out
+    assert "None of the properties varies" in (tmp_path / "inspect.html").read_text()
+
+
 def test_inspect_names_an_empty_text_flag(code_checkpoint, tmp_path, capsys):
     capsys.readouterr()
     assert main(["inspect", str(code_checkpoint), "--text", "", "--out", str(tmp_path)]) == 2

@@ -1039,7 +1039,7 @@ def _say_cut(command: str, kept: int, total: int) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from .insight.inspection import inspect_text
+    from .insight.inspection import NOTHING_VARIES, inspect_text
     from .training.lm import load_charlm
 
     model, vocab, _ = load_charlm(args.checkpoint)
@@ -1066,6 +1066,8 @@ def cmd_inspect(args) -> int:
     print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
     for m in matches:
         print(f"  {m.signal:<18}{m.layer:>6}{m.unit:>6}{m.r:>+8.3f}")
+    if not matches:
+        print(f"  ({NOTHING_VARIES})")
     if len(text) < 1000:
         print("(a short text: these correlations are noisy; pass --file with a few thousand characters)")
     print(f"report: {path}")
