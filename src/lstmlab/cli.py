@@ -969,7 +969,14 @@ def cmd_experiment(args) -> int:
     out = Path(args.out or f"runs/experiment-{args.task}")
     _refuse_another_report(out, "results.json", args.force)
     results_path = out / "results.json"
-    done = load_results(results_path, cfg)
+    try:
+        done = load_results(results_path, cfg)
+    except ValueError as exc:  # given --force, the user meant to overwrite: say what it does
+        if not args.force:
+            raise
+        raise ValueError(f"{exc}; --force overwrites the report of another command, never the "
+                         f"runs of an experiment: delete {results_path} to start this one "
+                         f"afresh") from None
     if done:
         print(f"continuing {results_path}: {len(done)} run(s) already done", file=sys.stderr)
     finished = list(done)
