@@ -377,6 +377,18 @@ def test_every_api_error_is_json(served):
     assert code == 404 and b"<title>" in page  # the page's own files keep werkzeug's HTML
 
 
+def test_a_body_over_the_limit_is_named_with_its_size(served):
+    # werkzeug's words: "The data value transmitted exceeds the capacity limit."
+    conn = http.client.HTTPConnection("127.0.0.1", served[1], timeout=30)
+    body = json.dumps({"text": "x" * (5 << 20)}).encode()
+    conn.request("POST", "/api/view", body, {"Content-Type": "application/json"})
+    res = conn.getresponse()
+    assert res.status == 413 and json.loads(res.read())["error"] == (
+        f"the request body has {len(body):,} bytes; the API takes at most 4,194,304 bytes "
+        f"(4 MiB)")
+    conn.close()
+
+
 def test_a_json_body_without_its_content_type_is_named(served):
     # curl -d '{"text": "x"}' sends a form type: the answer said the body was not a JSON object
     conn = http.client.HTTPConnection("127.0.0.1", served[1], timeout=30)

@@ -27,7 +27,8 @@ from collections import OrderedDict
 from importlib import resources
 
 import numpy as np
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
+from werkzeug.exceptions import (BadRequest, Forbidden, HTTPException, NotFound,
+                                 RequestEntityTooLarge)
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -191,6 +192,18 @@ def _depth(value) -> int:
     return deepest
 
 
+def _api_message(exc: HTTPException, request: Request) -> str:
+    """The error of ``exc`` for the API: werkzeug's own, except for a body over the limit,
+    whose words ("exceeds the capacity limit") name neither the limit nor the size."""
+    if not isinstance(exc, RequestEntityTooLarge):
+        return exc.description
+    limit = f"{MAX_BODY:,} bytes ({MAX_BODY >> 20} MiB)"
+    if request.content_length:
+        return (f"the request body has {request.content_length:,} bytes; the API takes at "
+                f"most {limit}")
+    return f"the request body is larger than the API's limit of {limit}"
+
+
 def _json_error(message: str, status: int) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
@@ -252,7 +265,7 @@ class App:
         except HTTPException as exc:
             response = exc.get_response(environ)  # its status and headers (Allow on a 405)
             if request.path.startswith("/api/"):  # the API answers every error in JSON
-                response.set_data(json.dumps({"error": exc.description}))
+                response.set_data(json.dumps({"error": _api_message(exc, request)}))
                 response.mimetype = "application/json"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
