@@ -210,6 +210,37 @@ def test_an_answer_about_a_text_typed_over_is_not_drawn(browser):
         _stop(server, thread)
 
 
+def test_a_view_asked_for_a_unit_chosen_over_is_not_drawn(browser):
+    # the answer for the unit chosen first came back last: the page looked up the unit chosen
+    # since in it, found nothing, and showed "values is not iterable"
+    b = browser
+    explorer = _explorer("lstm")
+    asked, view = threading.Event(), explorer.view
+
+    def slow_view(body):
+        if body.get("units", [None])[0] == [0, 1]:
+            asked.set()
+            time.sleep(0.6)
+        return view(body)
+
+    explorer.view = slow_view
+    server, thread, url = _serve(explorer)
+    choose = ("(() => { const u = document.getElementById('unit'); u.value = %d;"
+              " u.dispatchEvent(new Event('change')); })()")
+    try:
+        b.goto(url)
+        _settled(b, START)
+        b.eval(choose % 1)
+        assert asked.wait(10)
+        b.eval(choose % 2)
+        time.sleep(0.7)  # both answers are back
+        b.wait("document.documentElement.dataset.busy === '0'", seconds=20)
+        assert b.eval("document.getElementById('chars').dataset.unit") == "0/2"
+        assert b.eval("document.getElementById('error').hidden")
+    finally:
+        _stop(server, thread)
+
+
 def test_an_rnn_page_and_a_saved_page(browser, tmp_path):
     b = browser
     server, thread, url = _serve(_explorer("rnn"))

@@ -278,12 +278,13 @@ function choose(u, field) {
 
 // An answer about another text than the box's (typing went on while it was computed, and
 // answers can come back in any order) is dropped: the newer text's refresh draws the views.
+// So is a view asked for another unit than the chosen one: choosing refreshes it.
 const stale = (text) => text !== state.text;
 
 async function refreshView() {
-  const text = state.text;
+  const text = state.text, unit = unitName(state.current);
   const view = await api("view", {text: text, units: viewUnits()});
-  if (stale(text)) return;
+  if (stale(text) || unit !== unitName(state.current)) return;
   state.view = view;
   state.view.chars = codePoints(state.view.text);
   const rep = state.view.replaced;
