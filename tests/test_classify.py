@@ -430,6 +430,27 @@ def test_train_names_the_file_of_each_note(tmp_path, capsys):
             and f"{test}: sequence 's6', column 'x': 1 missing value at line 34: carried" in err)
 
 
+def test_train_says_when_its_test_set_is_the_training_file(tmp_path, capsys):
+    # --test DATA trained and "tested" on the same sequences without a word
+    rows = "".join(f"s{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    folder = tmp_path / "P"
+    folder.mkdir()
+    _toy_ts(folder / "P_TRAIN.ts")
+    _toy_ts(folder / "P_TEST.ts", seed=1)
+    stratified = "hold out a stratified --test-fraction"
+    folders_test = f"test on {folder / 'P_TEST.ts'}"
+    for given, test, instead in ((data, tmp_path / "." / "d.csv", stratified),
+                                 (folder, folder / "P_TRAIN.ts", folders_test)):
+        assert main(["classify", "train", str(given), "--test", str(test), "--model", "lstm",
+                     "--no-select", "--hidden", "2", "--epochs", "1", "--quiet",
+                     "--no-baselines", "--out", str(tmp_path / "run"), "--force"]) == 0
+        err = capsys.readouterr().err
+        assert f"note: --test {test} is the training data itself" in err
+        assert f"the test accuracy is measured on the sequences trained on; leave --test out " \
+               f"to {instead}" in err
+
+
 def test_predict_says_a_missing_column_was_named_by_the_checkpoint(tmp_path, capsys):
     # "time column 't' is not in 'new.csv'" for a --time the user never gave to predict
     rows = "".join(f"s{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))

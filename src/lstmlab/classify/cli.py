@@ -328,8 +328,15 @@ def cmd_classify_train(args) -> int:
         data = read_sequences(train_path, **opts)
         test = read_sequences(test_path, **opts) if test_path else None
     else:
+        train_path = args.data
         data = read_sequences(args.data, **opts)
     if args.test:
+        if args.data is not None and Path(args.test).resolve() == Path(train_path).resolve():
+            instead = (f"test on {test.source}" if test is not None else
+                       "hold out a stratified --test-fraction")
+            print(f"note: --test {args.test} is the training data itself ({train_path}): "
+                  f"the test accuracy is measured on the sequences trained on; leave --test "
+                  f"out to {instead}, or pass a file of other sequences", file=sys.stderr)
         test = read_sequences(args.test, **opts)
     for part in (data, test) if test else (data,):  # two files: say which a note is about
         for note in part.notes:
