@@ -377,48 +377,45 @@ def test_every_api_error_is_json(served):
     assert code == 404 and b"<title>" in page  # the page's own files keep werkzeug's HTML
 
 
+def _post_raw(port, path, body: bytes, content_type="application/json"):
+    """POST ``body`` as it is: ``(status, the JSON answer)``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", path, body, {} if content_type is None else
+                 {"Content-Type": content_type})
+    res = conn.getresponse()
+    answer = json.loads(res.read())
+    conn.close()
+    return res.status, answer
+
+
 def test_a_body_over_the_limit_is_named_with_its_size(served):
     # werkzeug's words: "The data value transmitted exceeds the capacity limit."
-    conn = http.client.HTTPConnection("127.0.0.1", served[1], timeout=30)
     body = json.dumps({"text": "x" * (5 << 20)}).encode()
-    conn.request("POST", "/api/view", body, {"Content-Type": "application/json"})
-    res = conn.getresponse()
-    assert res.status == 413 and json.loads(res.read())["error"] == (
+    assert _post_raw(served[1], "/api/view", body) == (413, {"error": (
         f"the request body has {len(body):,} bytes; the API takes at most 4,194,304 bytes "
-        f"(4 MiB)")
-    conn.close()
+        f"(4 MiB)")})
 
 
 def test_a_json_body_without_its_content_type_is_named(served):
     # curl -d '{"text": "x"}' sends a form type: the answer said the body was not a JSON object
-    conn = http.client.HTTPConnection("127.0.0.1", served[1], timeout=30)
     for ctype in ("application/x-www-form-urlencoded", "text/plain", None):
-        headers = {} if ctype is None else {"Content-Type": ctype}
-        conn.request("POST", "/api/saturation", b'{"text": "xyz"}', headers)
-        res = conn.getresponse()
-        assert res.status == 400 and json.loads(res.read())["error"] == (
-            f"the request body must be JSON sent with Content-Type: application/json, got "
-            f"{ctype or 'no Content-Type'}")
-    conn.close()
+        assert _post_raw(served[1], "/api/saturation", b'{"text": "xyz"}', ctype) == (
+            400, {"error": f"the request body must be JSON sent with Content-Type: "
+                           f"application/json, got {ctype or 'no Content-Type'}"})
 
 
 def test_a_deeply_nested_request_body_is_a_400_in_json(served):
     # nested past Python's recursion limit the parser, or an error message's repr of the
     # value, raised RecursionError: werkzeug's HTML 500 page
-    port = served[1]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for depth in (4, 995, 100_000):
         deep = "[" * depth + "]" * depth
         for path, body in (("/api/view", f'{{"text": "xyz", "units": [[0, {deep}]]}}'),
                            ("/api/rank", f'{{"text": "xyz", "field": {deep}, "spans": [[0, 1]]}}'),
                            ("/api/saturation", f'{{"text": {deep}}}')):
-            conn.request("POST", path, body.encode(), {"Content-Type": "application/json"})
-            res = conn.getresponse()
-            answer = json.loads(res.read())
-            assert res.status == 400, (path, depth, answer)
+            status, answer = _post_raw(served[1], path, body.encode())
+            assert status == 400, (path, depth, answer)
             assert answer["error"].startswith("the request body nests lists or objects more "
                                               "than 3 deep")
-    conn.close()
 
 
 def test_the_server_listens_on_the_loopback_address_only():
