@@ -46,6 +46,21 @@ def test_ts_reader_errors(tmp_path):
     assert read_ts(nan, missing="interpolate").x[0][:, 0].tolist() == [1, 2, 3]
 
 
+def test_ts_missing_values_are_named_by_their_place_in_the_case(tmp_path):
+    # a case is one line: the messages said "(lines 10, 10)" and advised dropping a row
+    gaps = write(tmp_path / "g.ts", TS_HEADER + "?,2,?:1,2,3:up\n1,2,3:1,2,3:down\n")
+    with pytest.raises(SequenceDataError, match=r"line 10\): column 'dim_0' has 2 missing "
+                                                r"values \(values 1, 3\); pass --missing"):
+        read_ts(gaps)
+    with pytest.raises(SequenceDataError) as err:
+        read_ts(gaps, missing="ffill")
+    assert str(err.value).endswith("starts with 1 missing value (value 1): there is nothing to "
+                                   "carry forward; use --missing interpolate")
+    assert read_ts(gaps, missing="interpolate").notes == [
+        "case 0, column 'dim_0': 2 missing values at values 1, 3: interpolated linearly (gaps "
+        "at the ends take the nearest value)"]
+
+
 
 UNIVARIATE = """@problemName U
 @timeStamps false
@@ -155,6 +170,20 @@ def test_ids_that_differ_only_in_case_are_named_in_a_note(tmp_path, capsys):
             "each is read as a sequence of its own; write them alike if they name one "
             "sequence") in capsys.readouterr().err
     assert read_sequence_csv(data, time_col="t").ids[:3] == ["s1", "s2", "S1"]
+
+
+def test_labels_that_differ_only_in_case_or_spacing_are_named_in_a_note(tmp_path):
+    # 'Walk' beside 'walk' became a class of its own without a word
+    labels = ["walk", "run", "Walk", "run", "walk", "sit  down", "Sit down", "run"]
+    rows = "".join(f"s{k},{t},{lab}\n" for k, lab in enumerate(labels) for t in range(3))
+    data = read_sequence_csv(write(tmp_path / "s.csv", "id,x,activity\n" + rows),
+                             label_col="activity")
+    assert data.notes == ["the label column 'activity' holds labels that differ only in case or "
+                          "spacing ('walk', 'Walk'; 'sit  down', 'Sit down'): each is read as a "
+                          "class of its own; write them alike if they name one class"]
+    assert sorted(set(data.labels)) == ["Sit down", "Walk", "run", "sit  down", "walk"]
+    plain = "".join(f"s{k},{t},{'ab'[k % 2]}\n" for k in range(4) for t in range(3))
+    assert read_sequence_csv(write(tmp_path / "p.csv", "id,x,label\n" + plain)).notes == []
 
 
 @pytest.mark.parametrize("text, message", [
@@ -359,6 +388,67 @@ def test_cli_single_class_and_empty_file(tmp_path, capsys):
     empty = write(tmp_path / "empty.csv", "")
     assert main(["classify", "train", str(empty), "--out", str(tmp_path / "r")]) == 2
     assert "lstmlab classify: error:" in capsys.readouterr().err
+
+
+def test_train_names_the_file_of_each_note(tmp_path, capsys):
+    # a training and a test file both filled: the notes did not say which file they were about
+    def gappy(name, gap_in):
+        rows = ["id,x,label"]
+        for i in range(8):
+            rows += [f"s{i},{'' if i == gap_in and t == 2 else t * (i % 2 * 2 - 1)},"
+                     f"{'ab'[i % 2]}" for t in range(5)]
+        return write(tmp_path / name, "\n".join(rows) + "\n")
+
+    train, test = gappy("train.csv", 1), gappy("test.csv", 6)
+    assert main(["classify", "train", str(train), "--test", str(test), "--missing", "ffill",
+                 "--model", "lstm", "--no-select", "--hidden", "2", "--epochs", "1", "--quiet",
+                 "--no-baselines", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert (f"{train}: sequence 's1', column 'x': 1 missing value at line 9: carried" in err
+            and f"{test}: sequence 's6', column 'x': 1 missing value at line 34: carried" in err)
+
+
+def test_train_says_when_its_test_set_is_the_training_file(tmp_path, capsys):
+    # --test DATA trained and "tested" on the same sequences without a word
+    rows = "".join(f"s{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    folder = tmp_path / "P"
+    folder.mkdir()
+    _toy_ts(folder / "P_TRAIN.ts")
+    _toy_ts(folder / "P_TEST.ts", seed=1)
+    stratified = "hold out a stratified --test-fraction"
+    folders_test = f"test on {folder / 'P_TEST.ts'}"
+    for given, test, instead in ((data, tmp_path / "." / "d.csv", stratified),
+                                 (folder, folder / "P_TRAIN.ts", folders_test)):
+        assert main(["classify", "train", str(given), "--test", str(test), "--model", "lstm",
+                     "--no-select", "--hidden", "2", "--epochs", "1", "--quiet",
+                     "--no-baselines", "--out", str(tmp_path / "run"), "--force"]) == 0
+        err = capsys.readouterr().err
+        assert f"note: --test {test} is the training data itself" in err
+        assert f"the test accuracy is measured on the sequences trained on; leave --test out " \
+               f"to {instead}" in err
+
+
+def test_predict_says_a_missing_column_was_named_by_the_checkpoint(tmp_path, capsys):
+    # "time column 't' is not in 'new.csv'" for a --time the user never gave to predict
+    rows = "".join(f"s{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))
+    data = write(tmp_path / "d.csv", "id,t,x,label\n" + rows)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--time", "t", "--model", "lstm", "--no-select",
+                 "--hidden", "2", "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    no_t = "id,x,label\n" + "".join(f"s{i},{t},a\n" for i in range(2) for t in range(3))
+    no_x = "id,t,v,label\n" + "".join(f"s{i},{t},{t},a\n" for i in range(2) for t in range(3))
+    for text, flag, name, what in ((no_t, "--time", "t", "column"),
+                                   (no_x, "--features", "x", "columns")):
+        new = write(tmp_path / "new.csv", text)
+        assert main(["classify", "predict", str(out / "model.ckpt"), str(new)]) == 2
+        assert (f"{name!r} is the model's {flag}, stored in its checkpoint at training: pass "
+                f"{flag} to name this file's {what}") in capsys.readouterr().err
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(new), "--features",
+                 "zz"]) == 2  # typed here: the message needs no word on the checkpoint
+    assert "stored in its checkpoint" not in capsys.readouterr().err
 
 
 def test_predict_treats_missing_values_as_training_did_unless_told(tmp_path, capsys):

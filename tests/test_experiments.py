@@ -142,6 +142,11 @@ def test_experiment_cli_prints_a_table_and_continues_where_it_stopped(tmp_path, 
         f"{stored['command']})" in err
     assert main(args[:-1] + ["--no-stop"]) == 2
     assert "other settings (without --no-stop there)" in capsys.readouterr().err
+    # --force was silently of no use: the error told to choose another --out
+    assert main(args[:-1] + ["--budget", "48", "--force"]) == 2
+    assert ("; --force overwrites the report of another command, never the runs of an "
+            f"experiment: delete {out / 'results.json'} to start this one afresh"
+            in capsys.readouterr().err)
 
 
 def test_the_lstm_starts_with_its_gate_biases_shifted():

@@ -211,6 +211,24 @@ def test_match_windows_against_a_brute_force_search():
         analysis.match_windows(values, 5, 5)
 
 
+def test_match_windows_memory_stays_bounded_for_a_wide_query():
+    # all window differences at once are (T-W+1)·N·W numbers: 46 MB here, 13 GB for half
+    # of 10,000 characters and 64 units, a request the page sends when a span is that wide
+    import tracemalloc
+
+    values = np.random.default_rng(8).normal(size=(1200, 16))
+    tracemalloc.start()
+    try:
+        found = analysis.match_windows(values, 0, 600, count=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30e6
+    z = (values - values.mean(axis=0)) / values.std(axis=0)
+    want = np.sqrt(((z[600:] - z[:600]) ** 2).mean())  # the one window beside the query
+    assert found[0].start == 600 and found[0].distance == pytest.approx(want, abs=1e-12)
+
+
 def test_counts_of_the_analysis_must_be_positive_integers():
     model, vocab = _model("lstm", 3, 1)
     tr = analysis.trace_text(model, vocab, TEXT)
@@ -360,6 +378,47 @@ def test_every_api_error_is_json(served):
     assert code == 404 and b"<title>" in page  # the page's own files keep werkzeug's HTML
 
 
+def _post_raw(port, path, body: bytes, content_type="application/json"):
+    """POST ``body`` as it is: ``(status, the JSON answer)``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", path, body, {} if content_type is None else
+                 {"Content-Type": content_type})
+    res = conn.getresponse()
+    answer = json.loads(res.read())
+    conn.close()
+    return res.status, answer
+
+
+def test_a_body_over_the_limit_is_named_with_its_size(served):
+    # werkzeug's words: "The data value transmitted exceeds the capacity limit."
+    body = json.dumps({"text": "x" * (5 << 20)}).encode()
+    assert _post_raw(served[1], "/api/view", body) == (413, {"error": (
+        f"the request body has {len(body):,} bytes; the API takes at most 4,194,304 bytes "
+        f"(4 MiB)")})
+
+
+def test_a_json_body_without_its_content_type_is_named(served):
+    # curl -d '{"text": "x"}' sends a form type: the answer said the body was not a JSON object
+    for ctype in ("application/x-www-form-urlencoded", "text/plain", None):
+        assert _post_raw(served[1], "/api/saturation", b'{"text": "xyz"}', ctype) == (
+            400, {"error": f"the request body must be JSON sent with Content-Type: "
+                           f"application/json, got {ctype or 'no Content-Type'}"})
+
+
+def test_a_deeply_nested_request_body_is_a_400_in_json(served):
+    # nested past Python's recursion limit the parser, or an error message's repr of the
+    # value, raised RecursionError: werkzeug's HTML 500 page
+    for depth in (4, 995, 100_000):
+        deep = "[" * depth + "]" * depth
+        for path, body in (("/api/view", f'{{"text": "xyz", "units": [[0, {deep}]]}}'),
+                           ("/api/rank", f'{{"text": "xyz", "field": {deep}, "spans": [[0, 1]]}}'),
+                           ("/api/saturation", f'{{"text": {deep}}}')):
+            status, answer = _post_raw(served[1], path, body.encode())
+            assert status == 400, (path, depth, answer)
+            assert answer["error"].startswith("the request body nests lists or objects more "
+                                              "than 3 deep")
+
+
 def test_the_server_listens_on_the_loopback_address_only():
     model, vocab = _model("rnn", 2, 1)
     server, url = start_server(Explorer(model, vocab, TEXT))
@@ -405,7 +464,14 @@ def test_save_writes_one_self_contained_page(checkpoint, tmp_path, capsys):
     assert set(re.findall(r"https?://[^\"' ]+", page)) == {"http://www.w3.org/2000/svg"}  # a name
     data = json.loads(page.split('id="saved-data">')[1].split("</script>")[0].replace("<\\/", "</"))
     assert data["view"]["text"] == (TEXT * 20)[:2000] and len(data["view"]["units"]) == 4
-    assert "wrote" in capsys.readouterr().out
+    # a text held whole was said to be cut: "the first 1,560 characters", "the first 1 characters"
+    assert capsys.readouterr().out == f"wrote {out} (the whole text, 1,560 characters)\n"
+    (tmp_path / "one.txt").write_text("x")
+    (tmp_path / "long.txt").write_text(TEXT * 40)
+    assert main(["explore", str(ckpt), str(tmp_path / "one.txt"), "--save", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (the whole text, 1 character)\n"
+    assert main(["explore", str(ckpt), str(tmp_path / "long.txt"), "--save", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (the first 2,000 of its 3,120 characters)\n"
 
 
 def test_a_cut_never_ends_between_the_two_characters_of_a_crlf(checkpoint, tmp_path, capsys):

@@ -6,6 +6,7 @@ installed (.ci/run installs Debian's)."""
 import json
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -173,6 +174,68 @@ def test_the_page_shows_the_models_numbers(browser):
         b.eval("(() => { const t = document.getElementById('text'); t.focus(); t.select(); })()")
         b.type("y" * 501)
         _settled(b, "y" * 500)
+        assert b.eval("document.getElementById('error').hidden")
+    finally:
+        _stop(server, thread)
+
+
+def test_an_answer_about_a_text_typed_over_is_not_drawn(browser):
+    # answers come back in any order: a slow one about an older text was drawn over the newer
+    # text's, and the page showed the old text while the box held the new one
+    b = browser
+    explorer = _explorer("lstm")
+    slow, fast = 'x = f(a, "b")\n', "y = [a]\n"
+    asked, view = threading.Event(), explorer.view
+
+    def slow_view(body):
+        if body.get("text") == slow:
+            asked.set()
+            time.sleep(0.6)
+        return view(body)
+
+    explorer.view = slow_view
+    server, thread, url = _serve(explorer)
+    try:
+        b.goto(url)
+        _settled(b, START)
+        for text in (slow, fast):
+            b.eval("(() => { const t = document.getElementById('text'); t.focus(); t.select(); })()")
+            b.type(text)
+            assert text == fast or asked.wait(10)
+        time.sleep(0.4)  # past the typing pause: the newer text's requests are sent
+        b.wait("document.documentElement.dataset.busy === '0'", seconds=20)
+        shown = b.eval("document.getElementById('chars').textContent.replaceAll('↵', '')")
+        assert shown == fast and b.eval("document.getElementById('error').hidden")
+    finally:
+        _stop(server, thread)
+
+
+def test_a_view_asked_for_a_unit_chosen_over_is_not_drawn(browser):
+    # the answer for the unit chosen first came back last: the page looked up the unit chosen
+    # since in it, found nothing, and showed "values is not iterable"
+    b = browser
+    explorer = _explorer("lstm")
+    asked, view = threading.Event(), explorer.view
+
+    def slow_view(body):
+        if body.get("units", [None])[0] == [0, 1]:
+            asked.set()
+            time.sleep(0.6)
+        return view(body)
+
+    explorer.view = slow_view
+    server, thread, url = _serve(explorer)
+    choose = ("(() => { const u = document.getElementById('unit'); u.value = %d;"
+              " u.dispatchEvent(new Event('change')); })()")
+    try:
+        b.goto(url)
+        _settled(b, START)
+        b.eval(choose % 1)
+        assert asked.wait(10)
+        b.eval(choose % 2)
+        time.sleep(0.7)  # both answers are back
+        b.wait("document.documentElement.dataset.busy === '0'", seconds=20)
+        assert b.eval("document.getElementById('chars').dataset.unit") == "0/2"
         assert b.eval("document.getElementById('error').hidden")
     finally:
         _stop(server, thread)

@@ -59,6 +59,10 @@ def test_gate_traces_hold_state_past_a_sequence_end():
 def test_record_gates_refuses_what_has_no_gates():
     with pytest.raises(TypeError, match="no gates"):
         record_gates(lstmlab.RNN(2, 3, rng=np.random.default_rng(0)), np.zeros((2, 1, 2), np.float32))
+    with pytest.raises(TypeError) as err:  # a GRU has gates, only not the LSTM's
+        record_gates(lstmlab.GRU(2, 3, rng=np.random.default_rng(0)),
+                     np.zeros((2, 1, 2), np.float32))
+    assert "no gates" not in str(err.value) and "GRU's gates are r, z" in str(err.value)
     with pytest.raises(ValueError, match="unidirectional"):
         record_gates(lstmlab.LSTM(2, 3, bidirectional=True, rng=np.random.default_rng(0)),
                      np.zeros((2, 1, 2), np.float32))
@@ -247,6 +251,18 @@ def test_gates_figure_labels_characters_its_font_cannot_draw_without_warnings():
     assert png.startswith(b"\x89PNG")
 
 
+def test_gates_figure_numbers_the_axis_when_the_characters_cannot_be_written():
+    # 3,000 labels in 2,400 pixels overprinted one another, their ticks merged into a black
+    # bar under every panel, and drawing them took 35 s (lstmlab inspect --heat-chars 3000)
+    pytest.importorskip("matplotlib")
+    from lstmlab.insight import plots
+
+    layer = lstmlab.LSTM(1, 1, rng=np.random.default_rng(0))
+    one = record_gates(layer, np.ones((401, 1, 1)))[0].sequence(0)  # 2,400 pixels wide
+    pngs = [plots.gates_figure(one, chars=c * 401) for c in "ab"]
+    assert pngs[0] == pngs[1]  # no character is drawn
+
+
 def test_text_signals_and_correlations_name_what_they_cannot_read():
     with pytest.raises(TypeError, match="text must be a str, got bytes"):
         text_signals(b"def f(x): pass")
@@ -281,6 +297,33 @@ def test_inspect_text_reads_newline_tab_and_backslash_escapes(code_checkpoint, t
     assert main(["inspect", str(code_checkpoint), "--text", "a\\x", "--unknown", "replace",
                  "--out", str(tmp_path)]) == 0
     assert "3 characters from --text" in capsys.readouterr().out  # other backslashes stay
+
+
+def test_inspect_says_when_max_chars_cuts_the_text(code_checkpoint, tmp_path, capsys):
+    # "20 characters from f.py" read as the whole file: the cut went unsaid
+    capsys.readouterr()
+    path = tmp_path / "f.py"
+    path.write_text("f(x)\n" * 10)
+    for given, total in ((["--file", str(path)], 50), (["--text", "(x)" * 30], 90)):
+        small = ["--heat-chars", "3", "--units", "1", "--out", str(tmp_path)]
+        assert main(["inspect", str(code_checkpoint), *given, "--max-chars", "20", *small]) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("20 characters from ")
+        assert err == (f"lstmlab inspect: the text is cut to its first 20 of {total} characters; "
+                       f"--max-chars {total} shows all of it\n")
+        assert main(["inspect", str(code_checkpoint), *given, "--max-chars", str(total),
+                     *small]) == 0
+        assert capsys.readouterr().err == ""  # the whole text: nothing cut
+
+
+def test_inspect_says_when_no_property_varies(code_checkpoint, tmp_path, capsys):
+    # blank lines: the table of cells came out empty, with no word why
+    capsys.readouterr()
+    assert main(["inspect", str(code_checkpoint), "--text", "\\n\\n\\n", "--heat-chars", "3",
+                 "--units", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "  (none of the properties varies over this text, so no cell can follow one" in out
+    assert "None of the properties varies" in (tmp_path / "inspect.html").read_text()
 
 
 def test_inspect_names_an_empty_text_flag(code_checkpoint, tmp_path, capsys):

@@ -974,7 +974,14 @@ def cmd_experiment(args) -> int:
     out = Path(args.out or f"runs/experiment-{args.task}")
     _refuse_another_report(out, "results.json", args.force)
     results_path = out / "results.json"
-    done = load_results(results_path, cfg)
+    try:
+        done = load_results(results_path, cfg)
+    except ValueError as exc:  # given --force, the user meant to overwrite: say what it does
+        if not args.force:
+            raise
+        raise ValueError(f"{exc}; --force overwrites the report of another command, never the "
+                         f"runs of an experiment: delete {results_path} to start this one "
+                         f"afresh") from None
     if done:
         print(f"continuing {results_path}: {counted(len(done), 'run')} already done",
               file=sys.stderr)
@@ -1037,19 +1044,32 @@ def _unescape_text(text: str) -> str:
     return re.sub(r"\\([nt\\])", lambda m: _TEXT_ESCAPES[m.group(1)], text)
 
 
+def _say_cut(command: str, kept: int, total: int) -> None:
+    """On stderr, that --max-chars cut the text to its first ``kept`` of ``total`` characters,
+    so that a cut text is not taken for the whole file."""
+    print(f"lstmlab {command}: the text is cut to its first {kept:,} of {total:,} characters; "
+          f"--max-chars {total} shows all of it", file=sys.stderr)
+
+
 def cmd_inspect(args) -> int:
-    from .insight.inspection import inspect_text
+    from .insight.inspection import NOTHING_VARIES, inspect_text
     from .training.lm import load_charlm
 
     model, vocab, _ = load_charlm(args.checkpoint)
     if args.file:
-        from .data.text import read_text_files
-        text = read_text_files([args.file], max_chars=args.max_chars)
+        from .data.text import count_text_chars, read_text_files
+        text = read_text_files([args.file], max_chars=args.max_chars + 1)  # + 1: is there more?
         source = shown_path(args.file)
+        if len(text) > args.max_chars:
+            text = text[: args.max_chars]
+            _say_cut("inspect", len(text), count_text_chars([args.file]))
     else:
-        text, source = _unescape_text(args.text)[: args.max_chars], "--text"
+        text, source = _unescape_text(args.text), "--text"
         if not text:
             raise ValueError("--text is empty: give the characters to read (or --file)")
+        if len(text) > args.max_chars:
+            _say_cut("inspect", args.max_chars, len(text))
+            text = text[: args.max_chars]
     matches, path = inspect_text(model, vocab, text, args.out, heat_chars=args.heat_chars,
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
@@ -1059,6 +1079,8 @@ def cmd_inspect(args) -> int:
     print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
     for m in matches:
         print(f"  {m.signal:<18}{m.layer:>6}{m.unit:>6}{m.r:>+8.3f}")
+    if not matches:
+        print(f"  ({NOTHING_VARIES})")
     if len(text) < 1000:
         print("(a short text: these correlations are noisy; pass --file with a few thousand characters)")
     print(f"report: {path}")
@@ -1113,17 +1135,16 @@ def cmd_explore(args) -> int:
     if args.files:
         from .data.text import count_text_chars, read_text_files
         text = read_text_files(args.files, max_chars=args.max_chars + 1)  # + 1: is there more?
-        if len(text) > args.max_chars:  # said, so a cut text is not taken for the whole file
+        if len(text) > args.max_chars:
             text = cut_text(text, args.max_chars)
-            total = count_text_chars(args.files)
-            print(f"lstmlab explore: the text is cut to its first {len(text):,} of "
-                  f"{total:,} characters; --max-chars {total} shows all of it",
-                  file=sys.stderr)
+            _say_cut("explore", len(text), count_text_chars(args.files))
     explorer = Explorer(model, vocab, text, ", ".join(map(shown_path, args.files)),
                         max_chars=args.max_chars)
     if args.save:
         n = save_page(explorer, args.save)
-        print(f"wrote {args.save} (the first {counted(n, 'character', grouped=True)})")
+        held = (f"the whole text, {counted(n, 'character', grouped=True)}" if n == len(text)
+                else f"the first {n:,} of its {len(text):,} characters")
+        print(f"wrote {args.save} ({held})")
         return 0
     server, url = start_server(explorer, args.port)
     print(f"lstmlab explore: serving {args.checkpoint} at {url} (Ctrl-C stops)", flush=True)

@@ -328,11 +328,19 @@ def cmd_classify_train(args) -> int:
         data = read_sequences(train_path, **opts)
         test = read_sequences(test_path, **opts) if test_path else None
     else:
+        train_path = args.data
         data = read_sequences(args.data, **opts)
     if args.test:
+        if args.data is not None and Path(args.test).resolve() == Path(train_path).resolve():
+            instead = (f"test on {test.source}" if test is not None else
+                       "hold out a stratified --test-fraction")
+            print(f"note: --test {args.test} is the training data itself ({train_path}): "
+                  f"the test accuracy is measured on the sequences trained on; leave --test "
+                  f"out to {instead}, or pass a file of other sequences", file=sys.stderr)
         test = read_sequences(args.test, **opts)
-    for note in data.notes + (test.notes if test else []):
-        print(note, file=sys.stderr)
+    for part in (data, test) if test else (data,):  # two files: say which a note is about
+        for note in part.notes:
+            print(f"{part.source}: {note}", file=sys.stderr)
     check_feature_range(data)
     if len(set(data.labels)) < 2:
         raise ValueError(f"the {'training ' if test is not None else ''}data has only one class "
@@ -533,10 +541,28 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     return stopped_by_signal(sm, stop) or halted or 0
 
 
+def _stored_column_hint(message: str, args, stored: dict) -> str:
+    """``message`` of a column missing from the file to label, with where its name came from
+    when the checkpoint gave it (the --id, --time or --features of training, not typed for
+    this command): the user sees a name they never passed, and the flag that overrides it."""
+    for flag, dest, what in (("--id", "id_col", "sequence-id column"),
+                             ("--time", "time_col", "time column"),
+                             ("--features", "features", "feature column")):
+        if getattr(args, dest) is not None or not stored.get(dest):
+            continue
+        for name in stored[dest] if dest == "features" else [stored[dest]]:
+            if f"{what} {name!r} is not in" in message:
+                other = " (or --time '' to keep the file's row order)" if dest == "time_col" else ""
+                return (f"{message}; {name!r} is the model's {flag}, stored in its checkpoint "
+                        f"at training: pass {flag} to name this file's "
+                        f"{'columns' if dest == 'features' else 'column'}{other}")
+    return message
+
+
 def cmd_classify_predict(args) -> int:
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
-    from .data import read_sequences, ucr_test
+    from .data import SequenceDataError, read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
@@ -548,8 +574,11 @@ def cmd_classify_predict(args) -> int:
             raise ValueError(f"DATA {args.data!r} is a UCR/UEA problem folder without a "
                              f"NAME_TEST.ts to label; pass the file to label instead")
     model = SequenceClassifier.load(args.checkpoint)
-    data = read_sequences(path, require_labels=False,
-                          **_csv_options(args, model.meta.get("csv_options")))
+    stored = model.meta.get("csv_options") or {}
+    try:
+        data = read_sequences(path, require_labels=False, **_csv_options(args, stored))
+    except SequenceDataError as exc:
+        raise SequenceDataError(_stored_column_hint(str(exc), args, stored)) from None
     for note in data.notes:
         print(note, file=sys.stderr)
     check_feature_range(data, spread=False)

@@ -14,8 +14,8 @@ Rows are grouped by id (in order of first appearance) and sorted by the time col
 sequence (numbers, date-times with a UTC offset, or ISO dates and date-times; a note names where
 a sequence's rows first went back, as the forecasting readers do); a repeated time
 inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
-by line and column) and missing values (under ``missing="refuse"``) are errors. Ids that
-differ only in case or spacing stay apart, with a note naming them.
+by line and column) and missing values (under ``missing="refuse"``) are errors. Ids, and
+labels, that differ only in case or spacing stay apart, with a note naming them.
 Missing-value tokens (``NA``, ``?``, ...) apply to the feature columns only: a label is read
 as written, and only an empty one is missing.
 
@@ -271,8 +271,11 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         what = (f"the rows of sequence {sid!r}" if len(unsorted) == 1 else
                 f"the rows of {len(unsorted)} sequences (the first: {sid!r})")
         notes.insert(0, unsorted_note(back, time_col, what))
-    lookalike = lookalike_ids_note(groups, id_col, "sequence")
-    notes[:0] = [lookalike] if lookalike else []
+    lookalike = [lookalike_ids_note(groups, id_col, "sequence")]
+    if labels is not None:  # 'Walk' beside 'walk': a class of one retyped label, silently
+        lookalike.append(lookalike_ids_note(dict.fromkeys(lab for lab in labels if lab),
+                                            label_col, "class", kind="label"))
+    notes[:0] = [note for note in lookalike if note]
     return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
 
 
@@ -462,8 +465,9 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         seq = np.array(series, np.float64).T  # (T_i, D)
         sid = str(len(xs))
         for j in range(dims):
-            seq[:, j], note = fill_missing(seq[:, j], missing, f"dim_{j}", [ln] * len(seq),
-                                           f"{where}, case {sid} (line {ln})")
+            seq[:, j], note = fill_missing(seq[:, j], missing, f"dim_{j}",
+                                           range(1, len(seq) + 1),
+                                           f"{where}, case {sid} (line {ln})", place="value")
             if note:
                 notes.append(f"case {sid}, {note}")
         xs.append(seq)

@@ -27,7 +27,8 @@ from collections import OrderedDict
 from importlib import resources
 
 import numpy as np
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
+from werkzeug.exceptions import (BadRequest, Forbidden, HTTPException, NotFound,
+                                 RequestEntityTooLarge)
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -44,6 +45,7 @@ MAX_BODY = 4 << 20  # bytes of one API request
 TOP_K = 5  # next-character predictions shown on hover
 MAX_UNITS = 64  # units one view request may ask for
 RANKED = 10  # units listed for a selection
+MAX_DEPTH = 3  # nesting of a request body: {"units": [[layer, unit], ...]}
 CACHED = 2  # traces kept: one of 10,000 characters of a 2x256 float32 LSTM is 123 MB
 
 
@@ -177,6 +179,31 @@ class Explorer:
                           for g, (left, right) in sat.items()}}
 
 
+def _depth(value) -> int:
+    """How deep lists and objects nest in the JSON value ``value`` (a number or string: 0),
+    counted without recursion, and no further than one past :data:`MAX_DEPTH`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d)
+            if d <= MAX_DEPTH:
+                stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def _api_message(exc: HTTPException, request: Request) -> str:
+    """The error of ``exc`` for the API: werkzeug's own, except for a body over the limit,
+    whose words ("exceeds the capacity limit") name neither the limit nor the size."""
+    if not isinstance(exc, RequestEntityTooLarge):
+        return exc.description
+    limit = f"{MAX_BODY:,} bytes ({MAX_BODY >> 20} MiB)"
+    if request.content_length:
+        return (f"the request body has {request.content_length:,} bytes; the API takes at "
+                f"most {limit}")
+    return f"the request body is larger than the API's limit of {limit}"
+
+
 def _json_error(message: str, status: int) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
@@ -210,9 +237,20 @@ class App:
             return Response(static_text(args["name"]), mimetype=STATIC_FILES[args["name"]])
         if args["name"] not in API:
             raise NotFound()
-        body = request.get_json(silent=True)
+        too_deep = BadRequest(f"the request body nests lists or objects more than "
+                              f"{MAX_DEPTH} deep; the deepest the API reads is units: "
+                              f"[[layer, unit], ...]")
+        if not request.is_json:  # (a page elsewhere can post text/plain without asking)
+            raise BadRequest(f"the request body must be JSON sent with Content-Type: "
+                             f"application/json, got {request.mimetype or 'no Content-Type'}")
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # the parser went past Python's recursion limit
+            raise too_deep from None
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
+        if _depth(body) > MAX_DEPTH:  # an error message's repr of it would recurse too
+            raise too_deep
         try:
             answer = getattr(self.explorer, args["name"])(body)
         except (ValueError, TypeError) as exc:  # bad input (DataError is a ValueError)
@@ -227,7 +265,7 @@ class App:
         except HTTPException as exc:
             response = exc.get_response(environ)  # its status and headers (Allow on a 405)
             if request.path.startswith("/api/"):  # the API answers every error in JSON
-                response.set_data(json.dumps({"error": exc.description}))
+                response.set_data(json.dumps({"error": _api_message(exc, request)}))
                 response.mimetype = "application/json"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"

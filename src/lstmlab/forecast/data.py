@@ -282,9 +282,13 @@ def _number_hint(cell: str) -> str:
     return ""
 
 
-def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
-                 ) -> tuple[np.ndarray, str | None]:
-    """Apply the missing-value ``policy`` to one column ``(N,)``; returns ``(values, note)``."""
+def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str,
+                 place: str = "line") -> tuple[np.ndarray, str | None]:
+    """Apply the missing-value ``policy`` to one column ``(N,)``; returns ``(values, note)``.
+
+    ``lines[i]`` says where value i is, as a ``place``: the file's line for a CSV row; a
+    ``.ts`` case holds all its values on one line, so its reader names their positions
+    (``place="value"``), and there is no row to drop."""
     if policy not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {policy!r}")
     miss = np.isnan(values)
@@ -292,7 +296,7 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     if n == 0:
         return values, None
     at = [int(lines[i]) for i in np.flatnonzero(miss)]
-    shown = ("line " if n == 1 else "lines ") + ", ".join(str(a) for a in at[:8]) + (
+    shown = f"{place}{'' if n == 1 else 's'} " + ", ".join(str(a) for a in at[:8]) + (
         " ..." if n > 8 else "")
     if n == len(values):
         raise SeriesError(f"{where}: column {column!r} has no values at all (all {n} missing)")
@@ -305,11 +309,11 @@ def fill_missing(values: np.ndarray, policy: str, column: str, lines, where: str
     if policy == "ffill":
         if miss[0]:
             first = int(np.flatnonzero(~miss)[0])
+            drop = (f"drop {'that row' if first == 1 else 'those rows'} or "
+                    if place == "line" else "")
             raise SeriesError(f"{where}: column {column!r} starts with "
-                              f"{counted(first, 'missing value')} (line {at[0]}): there is "
-                              f"nothing to carry forward; drop "
-                              f"{'that row' if first == 1 else 'those rows'} or use --missing "
-                              f"interpolate")
+                              f"{counted(first, 'missing value')} ({place} {at[0]}): there is "
+                              f"nothing to carry forward; {drop}use --missing interpolate")
         last_seen = np.maximum.accumulate(np.where(miss, 0, idx))  # (N,) index of last value
         out = values[last_seen]
         how = "carried the previous value forward"
@@ -459,12 +463,13 @@ def unsorted_note(back: str, column: str, what: str = "the rows") -> str:
 SHOWN_ID_GROUPS = 3  # groups of look-alike ids a note names; it counts the rest
 
 
-def lookalike_ids_note(ids, column: str, what: str) -> str | None:
+def lookalike_ids_note(ids, column: str, what: str, kind: str = "id") -> str | None:
     """The note a long-format reader leaves when ids of the ``column`` differ only in case or
     in the spaces between words (``'Store A'``, ``'store a'``, ``'Store  A'``): each is read
     as a ``what`` (series, sequence) of its own, which a retyped id seldom is meant to be;
     None when no two ids fold together. Spaces around a cell are gone already (the CSV
-    reader strips every cell). A note, not an error: the file may mean them apart."""
+    reader strips every cell). A note, not an error: the file may mean them apart. ``kind``
+    names the values in the note: ids, or the labels of a classifier's classes."""
     folded: dict[str, list[str]] = {}
     for name in ids:
         folded.setdefault(" ".join(name.split()).casefold(), []).append(name)
@@ -473,7 +478,7 @@ def lookalike_ids_note(ids, column: str, what: str) -> str | None:
         return None
     shown = "; ".join(", ".join(repr(n) for n in names) for names in groups[:SHOWN_ID_GROUPS])
     more = len(groups) - SHOWN_ID_GROUPS
-    return (f"the id column {column!r} holds ids that differ only in case or spacing "
+    return (f"the {kind} column {column!r} holds {kind}s that differ only in case or spacing "
             f"({shown}{f'; and {more} more such groups' if more > 0 else ''}): each is read "
             f"as a {what} of its own; write them alike if they name one {what}")
 

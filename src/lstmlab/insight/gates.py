@@ -65,8 +65,11 @@ def record_gates(layer: LSTM, x, state=None, lengths=None) -> list[GateTrace]:
     ``p·h_{t-1} + (1-p)·h̃_t`` (C alike), so ``hidden`` is the layer's output.
     """
     if not isinstance(layer, LSTM):
-        raise TypeError(f"record_gates needs an lstmlab LSTM, got {type(layer).__name__} "
-                        f"(a vanilla RNN has no gates)")
+        why = {"RNN": " (a vanilla RNN has no gates)",
+               "GRU": " (a GRU's gates are r, z and its candidate n, not the LSTM's; "
+                      "lstmlab.explore.analysis.trace_text records them for a character "
+                      "model)"}.get(type(layer).__name__, "")
+        raise TypeError(f"record_gates needs an lstmlab LSTM, got {type(layer).__name__}{why}")
     x, h0, c0 = prepare(layer, x, state, "record_gates")
     T, B, _ = x.shape
     lengths = as_lengths(lengths, T, B)

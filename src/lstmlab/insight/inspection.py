@@ -20,6 +20,13 @@ from .report import Report, colored_chars
 from .units import SIGNAL_DOCS, find_units, text_signals
 
 
+# Said for a text over which every property is constant (blank lines, one repeated letter):
+# the table of cells stays empty, and would look like a failed search.
+NOTHING_VARIES = ("none of the properties varies over this text, so no cell can follow "
+                  "one: give text with quotes, brackets, comments or lines of several "
+                  "lengths")
+
+
 def inspect_text(model, vocab, text: str, out_dir, heat_chars: int = 120, units: int = 16,
                  per_signal: int = 2, unknown: str = "error", source: str = ""):
     """Record, search and write ``out_dir/inspect.html``; returns the matches (best first
@@ -45,6 +52,8 @@ def inspect_text(model, vocab, text: str, out_dir, heat_chars: int = 120, units:
              "line somewhat, so only the gain over that baseline is learned.")
     rep.table(["property", "definition", "layer", "cell", "r"],
               [[m.signal, SIGNAL_DOCS[m.signal], m.layer, m.unit, f"{m.r:+.3f}"] for m in matches])
+    if not matches:
+        rep.text(NOTHING_VARIES[0].upper() + NOTHING_VARIES[1:] + ".", note=True)
     shown = min(len(text), 2000)  # characters coloured in the page
     best_per_signal = {}
     for m in matches:

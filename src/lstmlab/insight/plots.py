@@ -132,6 +132,10 @@ def learning_curves_figure(results, baseline: float, error_name: str, score_name
 
 
 _LABEL_FONT = "monospace"  # the family of the heatmaps' character labels
+# Pixels a column needs for its character label (7-point monospace at 100 dpi is ~6 wide):
+# with narrower columns the labels overprint one another and their tick marks merge into a
+# black bar, and drawing thousands of them takes tens of seconds.
+_LABEL_PX = 6
 
 
 def _drawable() -> dict:
@@ -185,8 +189,9 @@ def gates_figure(trace, units=None, chars: str | None = None, marks=None,
     Colours: the gates on viridis from 0 to 1, C̃ on red-blue from -1 to 1, C and h on
     red-blue symmetric about 0 up to their largest |value| (written beside each panel).
     ``units``: which units to show, in order (default all); ``chars``: label the columns
-    with these characters; ``marks``: steps to outline (e.g. the adding problem's marked
-    pairs); ``inputs (T, D)``: drawn as a strip on top.
+    with these characters (when each column is wide enough to hold one: beyond some 400
+    characters the axis is numbered instead); ``marks``: steps to outline (e.g. the adding
+    problem's marked pairs); ``inputs (T, D)``: drawn as a strip on top.
     """
     T, H, units = _figure_shape(trace, units, chars, inputs)
     rows = len(FIELDS) + (inputs is not None)
@@ -225,7 +230,10 @@ def gates_figure(trace, units=None, chars: str | None = None, marks=None,
             ax.set_yticks([])
         for m in marks if marks is not None else ():
             ax.axvline(m, color="white", lw=0.8, ls="--")
-    if chars is not None:
+    if chars is not None and len(chars) * _LABEL_PX > fig.get_figwidth() * fig.dpi:
+        axes[-1].set_xlabel(f"character t ({len(chars):,} characters: too many to write each "
+                            f"under its column)")
+    elif chars is not None:
         drawable = _drawable()
         labels = [_char_label(c, drawable) for c in chars]
         ticks = axes[-1].set_xticks(range(len(chars)), labels, fontsize=7, family=_LABEL_FONT)

@@ -276,8 +276,16 @@ function choose(u, field) {
   return guarded(refreshView);
 }
 
+// An answer about another text than the box's (typing went on while it was computed, and
+// answers can come back in any order) is dropped: the newer text's refresh draws the views.
+// So is a view asked for another unit than the chosen one: choosing refreshes it.
+const stale = (text) => text !== state.text;
+
 async function refreshView() {
-  state.view = await api("view", {text: state.text, units: viewUnits()});
+  const text = state.text, unit = unitName(state.current);
+  const view = await api("view", {text: text, units: viewUnits()});
+  if (stale(text) || unit !== unitName(state.current)) return;
+  state.view = view;
   state.view.chars = codePoints(state.view.text);
   const rep = state.view.replaced;
   $("replaced").textContent = rep.length
@@ -315,7 +323,9 @@ async function rank() {
   table.textContent = "";
   state.ranked = null;
   if (!state.spans.length) return;
-  const res = await api("rank", {text: state.text, field: state.field, spans: state.spans});
+  const text = state.text;
+  const res = await api("rank", {text: text, field: state.field, spans: state.spans});
+  if (stale(text)) return;
   state.ranked = res;
   const hr = el("tr");
   for (const h of ["#", "layer", "unit", "AUC", "r", `${res.field} over the text (spans shaded)`]) {
@@ -344,7 +354,9 @@ async function findMatches() {
   if (!state.spans.length) throw new Error("add a span first (section 3)");
   const units = state.ranked ? state.ranked.units.slice(0, 5) : viewUnits();
   const span = state.spans[state.spans.length - 1];
-  const res = await api("match", {text: state.text, field: state.field, units: units, span: span});
+  const text = state.text;
+  const res = await api("match", {text: text, field: state.field, units: units, span: span});
+  if (stale(text)) return;
   box.appendChild(el("p", {class: "note"},
     `${res.field} of ${units.map(unitName).join(", ")} on characters ${span[0]}–${span[1]}:`));
   const table = el("table", {class: "data"});
@@ -381,7 +393,9 @@ function markMatch(start, width, keep) {
 
 // -- 5. hypotheses ------------------------------------------------------------------------
 async function drawHypotheses() {
-  const res = await api("hypotheses", {text: state.text, field: state.field});
+  const text = state.text;
+  const res = await api("hypotheses", {text: text, field: state.field});
+  if (stale(text)) return;
   const table = $("hyp");
   table.textContent = "";
   const hr = el("tr");
@@ -408,7 +422,9 @@ const LAYER_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#
 async function drawSaturation() {
   const box = $("sat");
   box.textContent = "";
-  const res = await api("saturation", {text: state.text});
+  const text = state.text;
+  const res = await api("saturation", {text: text});
+  if (stale(text)) return;
   const gates = Object.keys(res.gates);
   if (!gates.length) {
     box.appendChild(el("p", {}, `a ${state.info.cell} cell has no gates: nothing saturates`));
