@@ -2,6 +2,7 @@
 on gloo/localhost, the same per-step loss as one process, resume with another N, a killed
 worker."""
 
+import contextlib
 import json
 import os
 import signal
@@ -219,3 +220,73 @@ def test_nproc_on_resume_is_checked_against_the_stored_batch_size(tmp_path, corp
     assert main(resume) != 0
     err = capsys.readouterr().err
     assert "--batch-size 5 must be at least the number of processes (6)" in err
+
+
+def _sleeper():
+    """A stand-in for a process of a run: Python's default SIGTERM ends it."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def _end(proc):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGHUP is POSIX's")
+def test_a_hangup_of_the_launcher_stops_its_processes():
+    # The processes run in their own sessions: a closed terminal reaches them only through
+    # the launcher, which passes it on as SIGTERM (stop after the step, with a checkpoint).
+    from lstmlab.training.distributed import _forward_signals
+
+    # (A handler of the test's own keeps a launcher that ignores SIGHUP from ending pytest.)
+    proc, previous = _sleeper(), signal.signal(signal.SIGHUP, lambda signum, frame: None)
+    try:
+        with _forward_signals([proc]):
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert proc.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        _end(proc)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGHUP is POSIX's")
+def test_a_hangup_under_nohup_leaves_the_processes_training():
+    from lstmlab.training.distributed import _forward_signals
+
+    proc, previous = _sleeper(), signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with _forward_signals([proc]):
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.2)
+            assert proc.poll() is None
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        _end(proc)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_processes_of_a_launcher_killed_at_once_stop():
+    import select
+
+    child = ("import os, time; from lstmlab.training.distributed import end_with_launcher; "
+             "end_with_launcher(); print(os.getpid(), flush=True); time.sleep(60)")
+    launcher = ("import os, subprocess, sys, time; "
+                "env = dict(os.environ, LSTMLAB_LAUNCHER_PID=str(os.getpid())); "
+                f"subprocess.Popen([sys.executable, '-c', {child!r}], env=env); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=SRC))
+    pid = None
+    try:
+        pid = int(proc.stdout.readline())
+        proc.kill()  # SIGKILL: the launcher forwards nothing
+        proc.wait()
+        # The child holds the pipe's other end: it reads as ended once the child has ended.
+        assert select.select([proc.stdout], [], [], 10)[0], "the child outlived its launcher"
+        assert proc.stdout.read() == ""
+    finally:
+        _end(proc)
+        proc.stdout.close()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -42,6 +42,7 @@ from .losses import softmax_cross_entropy
 
 ENV_VARS = ("RANK", "WORLD_SIZE")
 GRACE = 30.0  # seconds the launcher leaves the other processes after one has failed
+LAUNCHER_PID = "LSTMLAB_LAUNCHER_PID"  # set by launch() in the processes it starts
 
 
 class PeerLost(RuntimeError):
@@ -78,6 +79,29 @@ def own_kernel_cache() -> None:
         return
     base = os.environ.get("NUMBA_CACHE_DIR") or str(Path.home() / ".cache" / "lstmlab")
     os.environ["NUMBA_CACHE_DIR"] = str(Path(base) / f"numba-rank{local_rank.strip()}")
+
+
+def end_with_launcher() -> None:
+    """Have this process stopped (SIGTERM: after the same step as the others, with a
+    checkpoint) when the :func:`launch` that started it ends, on Linux, where the kernel
+    does this on request (``PR_SET_PDEATHSIG``). A launcher killed at once (SIGKILL, the
+    out-of-memory killer) forwards nothing, and its processes, in their own sessions, would
+    train on alone and write into --out beside a later --resume of the run. Nothing for a
+    process torchrun started (its agent ends its workers) or elsewhere than Linux."""
+    launcher = os.environ.get(LAUNCHER_PID)
+    if launcher is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    try:  # the launcher may have ended before the request was made
+        os.kill(int(launcher), 0)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGTERM)
+    except (ValueError, OSError):
+        pass
 
 
 def stream_range(batch_size: int, rank: int, world: int) -> tuple[int, int]:
@@ -246,23 +270,32 @@ def _free_port() -> int:
 @contextmanager
 def _forward_signals(procs):
     """Pass SIGINT/SIGTERM on to the processes (in their own sessions, so a terminal's Ctrl-C
-    reaches them once, through here). Elsewhere than POSIX the console already delivers
-    Ctrl-C to every process, and nothing is installed."""
+    reaches them once, through here), and SIGHUP as SIGTERM: the processes' sessions have
+    no terminal, so when the launcher's terminal closes (or its ssh connection drops) they
+    hear of it only from here, and stop as on SIGTERM instead of training on without the
+    launcher. A SIGHUP that is ignored (``nohup``) stays ignored.
+    Elsewhere than POSIX the console already delivers Ctrl-C to every process, and nothing
+    is installed."""
     if os.name != "posix":
         yield
         return
 
     def forward(signum, frame):
+        sent = signal.SIGTERM if signum == signal.SIGHUP else signum
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signum)
+                p.send_signal(sent)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    heard = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        heard.append(signal.SIGHUP)
+    previous = {s: signal.signal(s, forward) for s in heard}
     try:
         yield
     finally:
         for s, old in previous.items():
-            signal.signal(s, old)
+            # None: the previous handler was not installed from Python; the default is.
+            signal.signal(s, signal.SIG_DFL if old is None else old)
 
 
 def launch(argv: list[str], nproc: int, log=None) -> int:
@@ -283,7 +316,8 @@ def launch(argv: list[str], nproc: int, log=None) -> int:
     try:
         for rank in range(nproc):
             env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank),
-                       LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                       LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                       **{LAUNCHER_PID: str(os.getpid())})
             # The same lstmlab as this process, whatever the current directory holds.
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
