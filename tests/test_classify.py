@@ -414,8 +414,8 @@ def test_train_says_when_its_test_set_is_the_training_file(tmp_path, capsys):
     data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
     folder = tmp_path / "P"
     folder.mkdir()
-    _toy_ts(folder / "P_TRAIN.ts")
-    _toy_ts(folder / "P_TEST.ts", seed=1)
+    toy_ts(folder / "P_TRAIN.ts")
+    toy_ts(folder / "P_TEST.ts", seed=1)
     stratified = "hold out a stratified --test-fraction"
     folders_test = f"test on {folder / 'P_TEST.ts'}"
     for given, test, instead in ((data, tmp_path / "." / "d.csv", stratified),
