@@ -2,7 +2,6 @@
 on gloo/localhost, the same per-step loss as one process, resume with another N, a killed
 worker."""
 
-import contextlib
 import json
 import os
 import signal
@@ -263,30 +262,3 @@ def test_a_hangup_under_nohup_leaves_the_processes_training():
     finally:
         signal.signal(signal.SIGHUP, previous)
         _end(proc)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_the_processes_of_a_launcher_killed_at_once_stop():
-    import select
-
-    child = ("import os, time; from lstmlab.training.distributed import end_with_launcher; "
-             "end_with_launcher(); print(os.getpid(), flush=True); time.sleep(60)")
-    launcher = ("import os, subprocess, sys, time; "
-                "env = dict(os.environ, LSTMLAB_LAUNCHER_PID=str(os.getpid())); "
-                f"subprocess.Popen([sys.executable, '-c', {child!r}], env=env); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=SRC))
-    pid = None
-    try:
-        pid = int(proc.stdout.readline())
-        proc.kill()  # SIGKILL: the launcher forwards nothing
-        proc.wait()
-        # The child holds the pipe's other end: it reads as ended once the child has ended.
-        assert select.select([proc.stdout], [], [], 10)[0], "the child outlived its launcher"
-        assert proc.stdout.read() == ""
-    finally:
-        _end(proc)
-        proc.stdout.close()
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)

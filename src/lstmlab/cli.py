@@ -457,7 +457,6 @@ def cmd_train(args) -> int:
     group = None
     if distributed.in_process_group():  # one process of a data-parallel run
         distributed.own_kernel_cache()
-        distributed.end_with_launcher()
         group = distributed.Group(args.dist_timeout)
         if args.nproc is not None and args.nproc != group.world:
             world = counted(group.world, "process", "processes")

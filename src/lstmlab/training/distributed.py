@@ -42,7 +42,6 @@ from .losses import softmax_cross_entropy
 
 ENV_VARS = ("RANK", "WORLD_SIZE")
 GRACE = 30.0  # seconds the launcher leaves the other processes after one has failed
-LAUNCHER_PID = "LSTMLAB_LAUNCHER_PID"  # set by launch() in the processes it starts
 
 
 class PeerLost(RuntimeError):
@@ -79,29 +78,6 @@ def own_kernel_cache() -> None:
         return
     base = os.environ.get("NUMBA_CACHE_DIR") or str(Path.home() / ".cache" / "lstmlab")
     os.environ["NUMBA_CACHE_DIR"] = str(Path(base) / f"numba-rank{local_rank.strip()}")
-
-
-def end_with_launcher() -> None:
-    """Have this process stopped (SIGTERM: after the same step as the others, with a
-    checkpoint) when the :func:`launch` that started it ends, on Linux, where the kernel
-    does this on request (``PR_SET_PDEATHSIG``). A launcher killed at once (SIGKILL, the
-    out-of-memory killer) forwards nothing, and its processes, in their own sessions, would
-    train on alone and write into --out beside a later --resume of the run. Nothing for a
-    process torchrun started (its agent ends its workers) or elsewhere than Linux."""
-    launcher = os.environ.get(LAUNCHER_PID)
-    if launcher is None or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    try:  # the launcher may have ended before the request was made
-        os.kill(int(launcher), 0)
-    except ProcessLookupError:
-        os.kill(os.getpid(), signal.SIGTERM)
-    except (ValueError, OSError):
-        pass
 
 
 def stream_range(batch_size: int, rank: int, world: int) -> tuple[int, int]:
@@ -316,8 +292,7 @@ def launch(argv: list[str], nproc: int, log=None) -> int:
     try:
         for rank in range(nproc):
             env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank),
-                       LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                       **{LAUNCHER_PID: str(os.getpid())})
+                       LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
             # The same lstmlab as this process, whatever the current directory holds.
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
