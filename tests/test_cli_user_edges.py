@@ -95,6 +95,32 @@ def test_generate_names_an_empty_prompt_by_its_flag(charlm, capsys):
     assert out == "" and "--prompt must not be empty" in err
 
 
+def test_generate_starts_from_a_prompt_of_several_lines_in_a_file(charlm, tmp_path, capsys):
+    # --prompt takes "\n" as typed (a backslash and an n); a file gives real newlines
+    from lstmlab.training.lm import generate, load_charlm
+
+    prompt = "the gates decide.\nthe cell \n"
+    path = tmp_path / "prompt.txt"
+    path.write_text(prompt, encoding="utf-8", newline="")
+    assert main(["generate", str(charlm), "--prompt-file", str(path), "--length", "6",
+                 "--seed", "0"]) == 0
+    model, vocab, _ = load_charlm(charlm)
+    expected = generate(model, vocab, prompt, 6, rng=np.random.default_rng(0))
+    assert capsys.readouterr().out == prompt + expected + "\n"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "--prompt-file: text file '{path}' is empty"),
+    ("the Zeta\n", "--prompt-file: 1 character not in the vocabulary"),
+])
+def test_generate_names_a_prompt_file_it_cannot_use(charlm, tmp_path, capsys, content, message):
+    path = tmp_path / "prompt.txt"
+    path.write_text(content, encoding="utf-8")
+    assert main(["generate", str(charlm), "--prompt-file", str(path), "--length", "3"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and message.format(path=path) in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("command, flag", [("generate", "--prompt"), ("inspect", "--text")])
 def test_text_typed_in_a_terminal_that_is_not_utf8_is_named_by_its_byte(charlm, tmp_path,
                                                                           capsys, command, flag):

@@ -98,6 +98,7 @@ examples:
   lstmlab generate runs/stdlib/best.ckpt --prompt "def " --length 400
   lstmlab generate runs/stdlib/best.ckpt --prompt "import " --temperature 0   # greedy
   lstmlab generate runs/stdlib/best.ckpt --temperature 0.7 --top-k 10 --seed 3
+  lstmlab generate runs/stdlib/best.ckpt --prompt-file start.py   # a prompt of several lines
 """
 
 EVALUATE_HELP = """\
@@ -202,9 +203,13 @@ def _add_generate(sub):
     p = sub.add_parser("generate", help="sample text from a checkpoint", description=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
-    p.add_argument("--prompt", default=None, type=_utf8_text,
-                   help="text to start from (default: a newline, or the vocabulary's first "
-                        "character when the training text had no newline)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--prompt", default=None, type=_utf8_text,
+                   help="text to start from, as typed (default: a newline, or the vocabulary's "
+                        "first character when the training text had no newline)")
+    g.add_argument("--prompt-file", metavar="FILE", default=None, type=_input_path,
+                   help="start from this UTF-8 file's text, exactly as stored (its newlines, "
+                        "the last one too): a prompt of several lines")
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", type=_nonneg_float, default=1.0,
                    help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
@@ -755,15 +760,26 @@ def cmd_generate(args) -> int:
     from .training.lm import generate, load_charlm
 
     model, vocab, _ = load_charlm(args.checkpoint)
+    flag = "--prompt"
+    if args.prompt_file is not None:  # a prompt of several lines, which --prompt takes as typed
+        from .data.text import DataError, read_text_files
+        flag = "--prompt-file"
+        try:
+            args.prompt = read_text_files([args.prompt_file])
+        except DataError as exc:
+            raise ValueError(f"--prompt-file: {exc}") from None
     if args.prompt is None:  # a character the model knows, so the default never fails
         args.prompt = "\n" if "\n" in vocab else vocab.chars[0]
     if not args.prompt:
         raise ValueError("--prompt must not be empty: the model needs at least one character "
                          "to start from (leave --prompt out to start from one it knows)")
-    vocab.encode(args.prompt, unknown=args.unknown)  # a bad prompt is refused before any output
+    try:  # a bad prompt is refused before any output
+        vocab.encode(args.prompt, unknown=args.unknown)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
     replaced = _replaced_note(args.prompt, vocab)
     if replaced:  # said on stderr: stdout is the text
-        _say(f"lstmlab generate: --prompt: {replaced}")
+        _say(f"lstmlab generate: {flag}: {replaced}")
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
     _write_text(args.prompt)
