@@ -381,6 +381,23 @@ def test_momentum_is_refused_with_an_optimizer_that_does_not_use_it(tmp_path, ca
                             ["--optimizer", "sgd", "--momentum", "0.5", "--quiet"])) == 0
 
 
+def test_resume_judges_momentum_by_the_optimizer_of_the_run(tmp_path, capsys):
+    # An SGD run resumed with its own --momentum but without --optimizer sgd was refused:
+    # "--optimizer adam does not use it", the default, which the run never had.
+    sgd = _train_args(_corpus(tmp_path), tmp_path / "sgd", 1,
+                      ["--optimizer", "sgd", "--momentum", "0.5"])
+    assert main(sgd) == 0
+    at = sgd.index("--optimizer")
+    assert main(sgd[:at] + sgd[at + 2:] + ["--resume", "--steps", "2"]) == 0
+    assert max(_metric_steps(tmp_path / "sgd")) == 2
+    adam = _train_args(_corpus(tmp_path), tmp_path / "adam", 1)
+    assert main(adam) == 0
+    capsys.readouterr()
+    assert main(adam + ["--resume", "--steps", "2", "--momentum", "0.9"]) == 2
+    assert (f"--momentum is SGD's; the run in {tmp_path / 'adam'} trains with --optimizer adam, "
+            f"which does not use it") in capsys.readouterr().err
+
+
 # -- tracebacks ---------------------------------------------------------------------------------
 
 def test_a_huge_hidden_size_is_refused_before_allocating(tmp_path, capsys):

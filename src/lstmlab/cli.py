@@ -497,7 +497,7 @@ def _train(args, group) -> int:
     say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
     out = Path(args.out)
     given = _train_options_given(args.argv)  # the stored options written out on the command line
-    if args.optimizer != "sgd" and "momentum" in given:
+    if not args.resume and args.optimizer != "sgd" and "momentum" in given:
         raise ValueError(f"--momentum is SGD's; --optimizer {args.optimizer} does not use it "
                          f"(leave --momentum out, or use --optimizer sgd)")
     if args.resume:  # the run's own settings, read before the text is split with them
@@ -510,6 +510,9 @@ def _train(args, group) -> int:
         meta, _ = load_checkpoint(last, expect_kind="charlm")
         stored = TrainConfig.from_json(meta["train"])
         config = CharLMConfig.from_json(meta["model"])
+        if stored.optimizer != "sgd" and "momentum" in given:  # the run's optimizer, not the default
+            raise ValueError(f"--momentum is SGD's; the run in {out} trains with --optimizer "
+                             f"{stored.optimizer}, which does not use it (leave --momentum out)")
         _refuse_changed_options(args, given, {**config.to_json(), **stored.to_json()}, last)
         for name in ("seq_len", "batch_size", "val_fraction"):  # the split and --epochs' count
             setattr(args, name, getattr(stored, name))
