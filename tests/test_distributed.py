@@ -262,3 +262,34 @@ def test_a_hangup_under_nohup_leaves_the_processes_training():
     finally:
         signal.signal(signal.SIGHUP, previous)
         _end(proc)
+
+
+def test_rank_and_world_size_without_a_meeting_place_is_a_clear_error(tmp_path, corpus, capsys,
+                                                                     monkeypatch):
+    # RANK and WORLD_SIZE left over in the environment gave a traceback from init_process_group
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    assert main(_args(corpus, tmp_path / "run", 2)) == 2
+    err = capsys.readouterr().err
+    assert "sets RANK and WORLD_SIZE, as for a process of a data-parallel run, but not " \
+           "MASTER_ADDR and MASTER_PORT" in err and "unset RANK and WORLD_SIZE" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_process_whose_others_never_come_stops_with_one_line(tmp_path, corpus, capsys,
+                                                                monkeypatch):
+    # (joining a real group that nobody else joins takes gloo a second or more to give up)
+    from lstmlab.training import distributed
+
+    def never_joined(timeout):
+        raise distributed.PeerLost(f"process 0 of 2 could not join the others within "
+                                   f"{timeout:g} s at 127.0.0.1:1 (Timed out)")
+
+    monkeypatch.setattr(distributed, "Group", never_joined)
+    for name, value in _rank_env(0, 2, 1).items():
+        monkeypatch.setenv(name, value)
+    assert main(_args(corpus, tmp_path / "run", 2, "--dist-timeout", "7")) == 4
+    assert capsys.readouterr().err == ("lstmlab train: stopped: process 0 of 2 could not join "
+                                       "the others within 7 s at 127.0.0.1:1 (Timed out)\n")

@@ -460,19 +460,19 @@ def cmd_train(args) -> int:
     from .training import distributed
 
     group = None
-    if distributed.in_process_group():  # one process of a data-parallel run
-        distributed.own_kernel_cache()
-        group = distributed.Group(args.dist_timeout)
-        if args.nproc is not None and args.nproc != group.world:
-            world = counted(group.world, "process", "processes")
-            raise ValueError(f"--nproc {args.nproc} disagrees with the {world} of this run "
-                             f"(WORLD_SIZE); under torchrun leave --nproc out")
-        from .kernels.fast import set_num_threads
-        set_num_threads(distributed.threads_per_process(group.local_world))
-    elif (args.nproc or 1) > 1:
+    if not distributed.in_process_group() and (args.nproc or 1) > 1:
         distributed.check_supported(args.nproc, *_launch_settings(args))
         return distributed.launch(args.argv, args.nproc)
     try:
+        if distributed.in_process_group():  # one process of a data-parallel run
+            distributed.own_kernel_cache()
+            group = distributed.Group(args.dist_timeout)  # PeerLost when the others never come
+            if args.nproc is not None and args.nproc != group.world:
+                world = counted(group.world, "process", "processes")
+                raise ValueError(f"--nproc {args.nproc} disagrees with the {world} of this run "
+                                 f"(WORLD_SIZE); under torchrun leave --nproc out")
+            from .kernels.fast import set_num_threads
+            set_num_threads(distributed.threads_per_process(group.local_world))
         return _train(args, group)
     except distributed.PeerLost as exc:
         print(f"lstmlab train: stopped: {exc}", file=sys.stderr)

@@ -139,6 +139,13 @@ class Group:
         if not self.rank < self.world:
             raise ValueError(f"the environment's RANK must lie in [0, WORLD_SIZE), got "
                              f"RANK={self.rank}, WORLD_SIZE={self.world}")
+        missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+        if missing:  # RANK and WORLD_SIZE alone may be left over from another tool
+            raise ValueError(f"the environment sets RANK and WORLD_SIZE, as for a process of a "
+                             f"data-parallel run, but not {' and '.join(missing)}, where the "
+                             f"processes meet; start the processes with 'lstmlab train --nproc "
+                             f"N' or torchrun, or unset RANK and WORLD_SIZE to train in one "
+                             f"process")
         try:
             self.dist.init_process_group(
                 "gloo", timeout=datetime.timedelta(seconds=timeout), rank=self.rank,
