@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--max-chars", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
+    if args.steps < 2:  # the rate is taken between the middle step and the last
+        ap.error(f"--steps must be at least 2 (throughput is measured over the second half of "
+                 f"the steps), got {args.steps}")
     # torch's CPU kernels run on OpenMP threads that spin while they wait; where other jobs
     # share the cores that costs a lot, so the torch engine runs with torch's default thread
     # count and with one thread.

@@ -293,3 +293,14 @@ def test_a_process_whose_others_never_come_stops_with_one_line(tmp_path, corpus,
     assert main(_args(corpus, tmp_path / "run", 2, "--dist-timeout", "7")) == 4
     assert capsys.readouterr().err == ("lstmlab train: stopped: process 0 of 2 could not join "
                                        "the others within 7 s at 127.0.0.1:1 (Timed out)\n")
+
+
+@pytest.mark.parametrize("steps", ["1", "0"])
+def test_bench_scaling_refuses_too_few_steps_by_its_flag(steps):
+    # --steps 1 trained a run and then divided by zero: the middle step was the last one
+    bench = Path(__file__).resolve().parents[1] / "bench" / "bench_scaling.py"
+    done = subprocess.run([sys.executable, str(bench), "--steps", steps], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"--steps must be at least 2 (throughput is measured over the second half of the " \
+           f"steps), got {steps}" in done.stderr and "Traceback" not in done.stderr
