@@ -118,11 +118,13 @@ def _rank_env(rank, world, port):
 @pytest.mark.slow
 def test_a_killed_worker_ends_the_run_with_a_loadable_checkpoint(tmp_path, corpus):
     # Two processes started as torchrun starts them (the environment names each one's rank).
+    # The kill is noticed when its connection closes; the timeout only has to cover process
+    # 1's first compile into its own kernel cache, which process 0 waits for.
     from lstmlab.training.distributed import _free_port
 
     port = _free_port()
     cmd = [sys.executable, "-m", "lstmlab", *_args(corpus, tmp_path / "run", 100000,
-                                                  "--dist-timeout", "30")]
+                                                  "--dist-timeout", "150")]
     pipe = [subprocess.PIPE, subprocess.DEVNULL]  # rank 0 speaks for the run
     procs = [subprocess.Popen(cmd, env=_rank_env(r, 2, port), stdout=pipe[r], stderr=pipe[r],
                               text=True) for r in range(2)]
@@ -304,3 +306,24 @@ def test_bench_scaling_refuses_too_few_steps_by_its_flag(steps):
     assert done.returncode == 2
     assert f"--steps must be at least 2 (throughput is measured over the second half of the " \
            f"steps), got {steps}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_process_past_rank_0_loads_the_kernels_from_its_own_cache(tmp_path, corpus,
+                                                                    monkeypatch, capsys):
+    # numba fixes a kernel's cache folder when its module is imported; the folder of a
+    # process's own was named after that, so every process compiled into one shared cache
+    from lstmlab.kernels import fast
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    for name, value in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)  # stops the run before it starts
+    real, seen = fast._modules, []
+
+    def loading():
+        seen.append(os.environ.get("NUMBA_CACHE_DIR"))
+        return real()
+
+    monkeypatch.setattr(fast, "_modules", loading)
+    assert main(_args(corpus, tmp_path / "run", 2)) == 2
+    assert seen and seen[0] == str(tmp_path / "numba" / "numba-rank1")

@@ -465,7 +465,6 @@ def cmd_train(args) -> int:
         return distributed.launch(args.argv, args.nproc)
     try:
         if distributed.in_process_group():  # one process of a data-parallel run
-            distributed.own_kernel_cache()
             group = distributed.Group(args.dist_timeout)  # PeerLost when the others never come
             if args.nproc is not None and args.nproc != group.world:
                 world = counted(group.world, "process", "processes")
@@ -1226,6 +1225,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"only 'lstmlab train' (the char-LM) trains data-parallel; run "
                              f"'{command}' as one process, without torchrun (WORLD_SIZE is "
                              f"{os.environ['WORLD_SIZE']})")
+        if args.command == "train":  # before the kernels (and numba) are first imported
+            from .training import distributed
+            if distributed.in_process_group():
+                distributed.own_kernel_cache()
         needed = _needed_extra(args)
         if needed:
             require(*needed)

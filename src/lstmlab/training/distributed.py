@@ -71,8 +71,9 @@ def own_kernel_cache() -> None:
     overwrite each other, and a later run may then load another kernel's code. The
     processes of one run all compile the same kernels at the same moment, so each other
     process writes to ``<NUMBA_CACHE_DIR or ~/.cache/lstmlab>/numba-rank<LOCAL_RANK>``
-    (kept between runs). Must run before numba is imported; the kernels import it on their
-    first call."""
+    (kept between runs). Must run before the kernels' modules are imported (numba fixes
+    each kernel's cache folder when the module defines it): ``lstmlab.cli.main`` calls it
+    first thing for ``train``."""
     local_rank = os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))
     if local_rank.strip() in ("", "0"):
         return
