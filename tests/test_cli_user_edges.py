@@ -121,6 +121,18 @@ def test_generate_names_a_prompt_file_it_cannot_use(charlm, tmp_path, capsys, co
     assert out == "" and message.format(path=path) in err and "Traceback" not in err
 
 
+def test_evaluate_with_its_two_files_swapped_names_the_text_as_no_checkpoint(charlm, tmp_path,
+                                                                           capsys):
+    # it said "checkpoint held_out.txt is corrupt or truncated (BadZipFile: ...)"
+    text = tmp_path / "held_out.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    assert main(["evaluate", str(text), str(charlm)]) == 2
+    err = capsys.readouterr().err
+    assert (f"checkpoint {text} is not a checkpoint: a checkpoint is a zip archive, which "
+            f"begins with b'PK', and this file begins with b'the cell state c'") in err
+    assert "corrupt" not in err
+
+
 @pytest.mark.parametrize("command, flag", [("generate", "--prompt"), ("inspect", "--text")])
 def test_text_typed_in_a_terminal_that_is_not_utf8_is_named_by_its_byte(charlm, tmp_path,
                                                                           capsys, command, flag):

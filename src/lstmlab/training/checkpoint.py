@@ -340,6 +340,12 @@ def load_checkpoint(path: str | os.PathLike, expect_kind: str | None = None):
         if file_size == 0:
             raise CheckpointError(f"checkpoint {path} is empty (0 bytes): nothing was written "
                                   f"to it, or it was cut off; use another checkpoint")
+        head = f.read(16)
+        if not head.startswith(b"PK"):  # as every zip begins: another file, not a damaged one
+            raise CheckpointError(f"checkpoint {path} is not a checkpoint: a checkpoint is a "
+                                  f"zip archive, which begins with b'PK', and this file begins "
+                                  f"with {head!r} (a text or data file given in its place?)")
+        f.seek(0)
         try:
             _directory_size(f, path)
             with zipfile.ZipFile(f) as zf:
