@@ -177,10 +177,11 @@ def test_resuming_an_early_stopped_run_takes_no_step(tmp_path, capsys):
     assert main(argv + ["--steps", "200"]) == 0
     stopped = _metric_steps(out)[-1]
     assert stopped < 200 and _checkpoint_step(out / "last.ckpt") == stopped
-    capsys.readouterr()
+    # (the count said "1 evaluations")
+    assert "early stop: no validation improvement in 1 evaluation\n" in capsys.readouterr().err
     for more in ([], ["--steps", "300"]):
         assert main(["train", str(corpus), "--out", str(out), "--resume", "--quiet", *more]) == 0
-        assert (f"early stop: the run stopped at step {stopped} after 1 evaluations without "
+        assert (f"early stop: the run stopped at step {stopped} after 1 evaluation without "
                 f"improvement; nothing to continue") in capsys.readouterr().err
         assert _metric_steps(out)[-1] == stopped
         assert _checkpoint_step(out / "last.ckpt") == stopped

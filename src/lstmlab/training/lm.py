@@ -32,6 +32,7 @@ import numpy as np
 from .._config import JsonConfig
 from .._checks import (float_dtype, generator, is_real, positive_int, probability,
                        true_or_false)
+from .._words import counted
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
 from .distributed import (GradientSum, PeerLost, check_supported, dropout_in_use,
@@ -516,8 +517,8 @@ class LMTrainer:
                 status = "early-stopped"
                 if self.leader:
                     self.log(f"early stop: the run stopped at step {self.step} after "
-                             f"{cfg.patience} evaluations without improvement; nothing to "
-                             f"continue")
+                             f"{counted(cfg.patience, 'evaluation')} without improvement; "
+                             f"nothing to continue")
             while self.step < cfg.steps and status == "finished":
                 # Several processes stop together: after the step in which any of them saw
                 # the signal (the flag rides on the step's all-reduce).
@@ -591,7 +592,8 @@ class LMTrainer:
                 if self._patience_spent():
                     status = "early-stopped"
                     if self.leader:
-                        self.log(f"early stop: no validation improvement in {cfg.patience} evaluations")
+                        self.log(f"early stop: no validation improvement in "
+                                 f"{counted(cfg.patience, 'evaluation')}")
                     break
             if status != "finished" or self.step % cfg.checkpoint_every:
                 path = self.save("last.ckpt")
