@@ -535,6 +535,10 @@ def test_a_tiny_temperature_samples_the_greedy_text(charlm, capsys, temperature)
     (["train", "--momentum", "1.5"], "--momentum"),
     (["train", "--val-fraction", "1"], "--val-fraction"),
     (["train", "--seed", "-5"], "--seed"),
+    # torch.distributed's clock: 1e10 s failed at once with a socket timeout, 1e15 s with an
+    # OverflowError traceback
+    (["train", "--dist-timeout", "1e10"], "--dist-timeout"),
+    (["train", "--dist-timeout", "1e15"], "--dist-timeout"),
     (["forecast", "train", "--patience", "-3"], "--patience"),
     (["forecast", "train", "--lr", "nan"], "--lr"),
     (["classify", "train", "--seed", "-1"], "--seed"),

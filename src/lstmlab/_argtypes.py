@@ -88,6 +88,20 @@ def pos_float(text: str) -> float:
     return value
 
 
+YEAR_SECONDS = 365 * 24 * 3600
+
+
+def timeout_seconds(text: str) -> float:
+    """A wait in seconds, in (0, one year]: torch.distributed keeps its timeouts in
+    nanoseconds of a 64-bit clock, which overflows near 9.2e9 s (a timeout of 1e10 s
+    fails at once, one of 1e15 s cannot be made), and no run waits a year for a peer."""
+    expected = f"a number of seconds > 0 and at most {YEAR_SECONDS} (a year)"
+    value = _finite_float(text, expected)
+    if not 0 < value <= YEAR_SECONDS:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A share in [0, 1): dropout, a validation or test fraction, SGD momentum."""
     value = _finite_float(text, "a number in [0, 1)")

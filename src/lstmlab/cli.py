@@ -23,6 +23,7 @@ from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
 from ._argtypes import refuse_overwriting_inputs
 from ._argtypes import seed as _seed
+from ._argtypes import timeout_seconds as _timeout_seconds
 from ._argtypes import unit_score as _unit_score
 from ._argtypes import utf8_text as _utf8_text
 from . import _columns
@@ -189,8 +190,9 @@ def _add_train(sub):
     p.add_argument("--nproc", type=_positive, default=None,
                    help="data-parallel processes on this machine, each on its share of the batch "
                         "streams (default 1; needs PyTorch; under torchrun, torchrun starts them)")
-    p.add_argument("--dist-timeout", type=_pos_float, default=300.0,
-                   help="seconds a process waits for the others before the run stops (default 300)")
+    p.add_argument("--dist-timeout", type=_timeout_seconds, default=300.0,
+                   help="seconds (at most a year) a process waits for the others before the run "
+                        "stops (default 300)")
     p.add_argument("--engine", choices=["numpy", "torch"], default="numpy",
                    help="numpy: lstmlab's own kernels (default); torch: the exact PyTorch twin")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
