@@ -9,6 +9,7 @@ import pytest
 
 from lstmlab._columns import width
 from lstmlab.cli import main
+from lstmlab.insight.demo import DemoConfig
 
 
 def test_quick_demo_end_to_end(tmp_path, capsys):
@@ -21,6 +22,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     # the summary's value column lines up on screen, also after the combining tilde of C̃
     claims = printed.split("3. Summary\n")[1].split("\n\n")[0].splitlines()
     assert len(claims) == 7 and any("\u0303" in line for line in claims)
+    # a budget this short cannot show the adding-problem claims, and the run says so
+    note = "too short for the adding-problem rows to show their claims"
+    assert note in printed and DemoConfig().short_training() is None
     starts = {width(line[:list(re.finditer(" {2,}", line))[-1].end()]) for line in claims}
     assert len(starts) == 1, claims
     summary = json.loads((out / "summary.json").read_text())
@@ -37,6 +41,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert len(images) == html.count("<img") == 4
     for data in images:
         assert base64.b64decode(data, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+    assert note in html
     assert "http://" not in html and "https://" not in html  # self-contained
     # the command that reruns it, with the option given (it said 'lstmlab demo --quick --seed 1')
     assert "Reproduce with: lstmlab demo --quick --seed 1 --length 20." in html

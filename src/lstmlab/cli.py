@@ -914,6 +914,8 @@ def cmd_demo(args) -> int:
     for claim, measured, value in s["claims_rows"]:
         print(f"  {_columns.pad(claim, 28)}{_columns.pad(measured, width + 2)}{value}")
     print()
+    if cfg.short_training():
+        print(f"({cfg.short_training()})")
     print(f"report: {Path(cfg.out) / 'report.html'}  ({s['seconds']:.0f} s)")
     return 0
 

@@ -104,6 +104,15 @@ class DemoConfig:
             words += [DEMO_OPTIONS[name], str(getattr(self, name))]
         return " ".join(words)
 
+    def short_training(self) -> str | None:
+        """What to say under the summary when the adding problem's training is shorter than
+        the default's, where the claims about it need not show; None at the default."""
+        if self.budget >= DemoConfig.budget:
+            return None
+        return (f"A budget of {self.budget:,} sequences (the default is {DemoConfig.budget:,}) "
+                f"is too short for the adding-problem rows to show their claims: read them as "
+                f"measurements only.")
+
     @classmethod
     def quick_version(cls, **kw) -> "DemoConfig":
         base = dict(length=30, hidden=8, batch=4, adding_length=12, adding_hidden=8,
@@ -133,6 +142,8 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
     seconds = time.perf_counter() - t_start
     rep.section("4. Summary", "summary")
     rep.table(["claim", "measured", "value"], [list(c) for c in claims])
+    if cfg.short_training():
+        rep.text(cfg.short_training(), note=True)
     rep.text(f"Wall time {seconds:.0f} s. Reproduce with: {cfg.command()}. The longer "
              "experiments and their exact commands are in docs/lecture.md.", note=True)
     summary.update(claims=[dict(zip(("claim", "measured", "value"), c)) for c in claims],
