@@ -2,6 +2,7 @@
 overwrite inputs, checkpoints of the wrong kind, odd text."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -86,6 +87,19 @@ def test_generate_says_on_stderr_which_prompt_characters_were_replaced(charlm, c
     assert out.startswith("the Zeta") and len(out) == len("the Zeta") + 3  # two and a newline
     assert ("lstmlab generate: --prompt: 1 character outside the vocabulary read as a "
             "stand-in, --unknown replace: 'Z' (U+005A)") in err
+
+
+def test_generate_without_a_seed_names_the_one_it_drew_and_it_samples_the_same_text(charlm,
+                                                                                   capsys):
+    # a good sample from a fresh seed could not be had again: the seed was never said
+    assert main(["generate", str(charlm), "--length", "40"]) == 0
+    out, err = capsys.readouterr()
+    seed = re.search(r"--seed (\d+) \(give it to sample this text again\)", err).group(1)
+    assert main(["generate", str(charlm), "--length", "40", "--seed", seed]) == 0
+    again = capsys.readouterr()
+    assert again.out == out and "--seed" not in again.err
+    assert main(["generate", str(charlm), "--length", "5", "--temperature", "0"]) == 0
+    assert "--seed" not in capsys.readouterr().err  # greedy: no randomness to name
 
 
 def test_generate_names_an_empty_prompt_by_its_flag(charlm, capsys):

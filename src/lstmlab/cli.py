@@ -784,6 +784,9 @@ def cmd_generate(args) -> int:
     replaced = _replaced_note(args.prompt, vocab)
     if replaced:  # said on stderr: stdout is the text
         _say(f"lstmlab generate: {flag}: {replaced}")
+    if args.seed is None and args.temperature > 0:  # drawn here, so a good text can be had again
+        args.seed = int(np.random.SeedSequence().generate_state(1)[0])
+        _say(f"lstmlab generate: --seed {args.seed} (give it to sample this text again)")
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
     _write_text(args.prompt)
