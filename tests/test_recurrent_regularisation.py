@@ -452,3 +452,19 @@ def test_the_layer_s_own_torch_state_dict_refuses_zoneout_but_loads_into_it():
     layer.load_torch_state_dict(plain.torch_state_dict())  # training with zoneout from them
     for k, v in plain.params().items():
         np.testing.assert_array_equal(layer.params()[k], v, err_msg=k)
+
+
+@pytest.mark.skipif(not fast.available(), reason="the compiled kernels need numba")
+def test_a_zoneout_layer_compiles_its_forward_once_for_every_batch_size():
+    # zoneout's masks reached the loops in another memory order when B > 1, so the first
+    # validation batch of a training run compiled the forward again (seconds, unannounced)
+    rng = np.random.default_rng(0)
+    lstm = LSTM(3, 4, zoneout=0.3, dtype=np.float32, rng=rng)
+    forward = fast._compiled().loops.forward
+    lstm.forward(rng.normal(size=(5, 1, 3)).astype(np.float32))
+    kinds = len(forward.signatures)
+    for training in (True, False):  # drawn masks, then their expectation (validation)
+        lstm.train(training)
+        for B in (1, 2, 3, 7):
+            lstm.forward(rng.normal(size=(5, B, 3)).astype(np.float32))
+    assert len(forward.signatures) == kinds

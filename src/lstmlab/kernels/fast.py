@@ -213,8 +213,9 @@ def _regularisation(masks, B: int, H: int, dtype) -> tuple:
     if masks is not None and masks.h is not None:
         hmask = np.ascontiguousarray(masks.h, dtype)
     if masks is not None and masks.keep_h is not None:
-        keep = np.concatenate([np.broadcast_to(d, (len(d), B, H)).astype(dtype)
-                               for d in (masks.keep_h, masks.keep_c)], axis=2)
+        keep = np.ascontiguousarray(  # C order whatever B: one compiled kernel for every call
+            np.concatenate([np.broadcast_to(d, (len(d), B, H)).astype(dtype)
+                            for d in (masks.keep_h, masks.keep_c)], axis=2))
     return hmask, keep
 
 
