@@ -647,8 +647,8 @@ def test_a_run_configured_with_numpy_numbers_checkpoints_and_resumes_from_them(t
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=np.int64(4), num_layers=1,
-                                embed_dim=3, forget_bias=np.float32(1.5), dtype=np.float64),
-                   rng=np.random.default_rng(0))
+                                embed_dim=3, forget_bias=np.float32(1.5), dtype=np.float64,
+                                layer_norm=np.False_), rng=np.random.default_rng(0))
     cfg = TrainConfig(seq_len=5, batch_size=2, steps=np.int64(4), lr=np.float32(0.01),
                       eval_every=2, checkpoint_every=2, patience=np.int64(3))
     trainer = LMTrainer(model, vocab, ids[:500], ids[500:], cfg, tmp_path / "run",
@@ -657,6 +657,7 @@ def test_a_run_configured_with_numpy_numbers_checkpoints_and_resumes_from_them(t
     loaded, _, meta = load_charlm(tmp_path / "run" / "last.ckpt")
     assert loaded.config == CharLMConfig(vocab_size=len(vocab), hidden_size=4, num_layers=1,
                                          embed_dim=3, forget_bias=1.5, dtype="float64")
+    assert meta["model"]["layer_norm"] is False
     assert TrainConfig.from_json(meta["train"]) == cfg
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import check_config, config_json
-from .._checks import finite_float, float_dtype, positive_int, probability
+from .._checks import finite_float, float_dtype, positive_int, probability, true_or_false
 from .base import Module
 from .basic import Dropout, Embedding, Linear
 from .recurrent import GRU, LSTM, RNN
@@ -58,8 +58,7 @@ class CharLMConfig:
                              f"zoneout={self.zoneout} both act on the recurrent state: choose "
                              f"one (set the other to 0)")
         finite_float(self.forget_bias, "forget_bias", float_dtype(self.dtype))
-        if not isinstance(self.layer_norm, bool):
-            raise ValueError(f"layer_norm must be true or false, got {self.layer_norm!r}")
+        true_or_false(self.layer_norm, "layer_norm", ValueError)  # NumPy's bool too
         if self.layer_norm and self.cell != "lstm":
             raise ValueError(f"layer_norm is an option of the LSTM, not of cell {self.cell!r}")
 
