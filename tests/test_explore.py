@@ -329,6 +329,15 @@ def test_bad_requests_get_a_clear_error(served, path, body, message):
     assert status == 400 and message in json.loads(data)["error"]
 
 
+def test_an_error_quotes_a_huge_bad_value_in_a_few_characters(served):
+    # the answer echoed the whole offending value: a field name of a megabyte came back whole
+    for body in ({"text": "xy", "field": "Z" * 1_000_000, "spans": [[0, 1]]},
+                 {"text": "x", "units": [[0, "u" * 1_000_000]]}):
+        status, data = _request(served[1], "POST",
+                                "/api/rank" if "field" in body else "/api/view", body)
+        assert status == 400 and len(json.loads(data)["error"]) < 400
+
+
 def test_the_text_limit_counts_characters_not_utf16_units(served):
     # 300 emoji are 300 characters (600 UTF-16 units, as the page's JavaScript counts them):
     # within the limit of 300, sent as raw UTF-8 or as JSON's surrogate-pair escapes alike

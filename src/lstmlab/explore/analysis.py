@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import positive_int
+from .._checks import positive_int, short_repr
 from ..insight.gates import record_gates, refuse_layer_norm_charlm
 from ..insight.units import correlations, find_units, text_signals
 from ..kernels.gru import gru_forward
@@ -58,7 +58,7 @@ class Trace:
         """The ``(L, T, H)`` array of field ``name``; an unknown name is a ValueError."""
         if name not in self.fields:
             raise ValueError(f"field must be one of {list(self.fields)} for this {self.cell} "
-                             f"model, got {name!r}")
+                             f"model, got {short_repr(name)}")
         return self.fields[name]
 
     def values(self, field: str) -> np.ndarray:
@@ -75,9 +75,9 @@ class Trace:
     def check_unit(self, layer, unit) -> None:
         L, H = self.num_layers, self.hidden_size
         if not (_is_int(layer) and 0 <= layer < L):
-            raise ValueError(f"layer must be an integer in [0, {L - 1}], got {layer!r}")
+            raise ValueError(f"layer must be an integer in [0, {L - 1}], got {short_repr(layer)}")
         if not (_is_int(unit) and 0 <= unit < H):
-            raise ValueError(f"unit must be an integer in [0, {H - 1}], got {unit!r}")
+            raise ValueError(f"unit must be an integer in [0, {H - 1}], got {short_repr(unit)}")
 
 
 def _is_int(x) -> bool:
@@ -179,7 +179,7 @@ def spans_mask(T: int, spans) -> np.ndarray:
         if (not isinstance(span, (list, tuple)) or len(span) != 2
                 or not all(_is_int(x) for x in span) or not 0 <= span[0] < span[1] <= T):
             raise ValueError(f"each span must be [start, stop) with 0 <= start < stop <= {T}, "
-                             f"got {span!r}")
+                             f"got {short_repr(span)}")
         mask[span[0]:span[1]] = True
     return mask
 
@@ -262,7 +262,7 @@ def match_windows(values: np.ndarray, start: int, stop: int, count: int = 5) -> 
     T = values.shape[0]
     if not (_is_int(start) and _is_int(stop) and 0 <= start < stop <= T):
         raise ValueError(f"the query must be [start, stop) with 0 <= start < stop <= {T}, "
-                         f"got [{start!r}, {stop!r})")
+                         f"got [{short_repr(start)}, {short_repr(stop)})")
     W = stop - start
     query = values[start:stop].T  # (N, W)
     windows = np.lib.stride_tricks.sliding_window_view(values, W, axis=0)  # (T-W+1, N, W)

@@ -32,7 +32,7 @@ from werkzeug.exceptions import (BadRequest, Forbidden, HTTPException, NotFound,
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .._checks import positive_int
+from .._checks import positive_int, short_repr
 from .._memory import UNKNOWN_MEMORY, format_bytes, machine_memory
 from ..data.text import DataError
 from ..insight.units import SIGNAL_DOCS
@@ -60,7 +60,7 @@ def _units(trace, units) -> list[tuple[int, int]]:
     out = []
     for u in units:
         if not isinstance(u, list) or len(u) != 2:
-            raise ValueError(f"each unit must be a [layer, unit] pair, got {u!r}")
+            raise ValueError(f"each unit must be a [layer, unit] pair, got {short_repr(u)}")
         trace.check_unit(*u)
         out.append((u[0], u[1]))
     return out
@@ -119,7 +119,7 @@ class Explorer:
     def _field(self, body) -> str:
         field = body.get("field", "h")
         if field not in self.fields:
-            raise ValueError(f"field must be one of {self.fields}, got {field!r}")
+            raise ValueError(f"field must be one of {self.fields}, got {short_repr(field)}")
         return field
 
     # -- the API ---------------------------------------------------------------------------
