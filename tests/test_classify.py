@@ -408,6 +408,25 @@ def test_train_names_the_file_of_each_note(tmp_path, capsys):
             and f"{test}: sequence 's6', column 'x': 1 missing value at line 34: carried" in err)
 
 
+def test_train_takes_a_problem_folder_as_its_test_set_as_predict_does(tmp_path, capsys):
+    # --test FOLDER was refused as "not a CSV file", where predict labels a folder's _TEST.ts
+    (tmp_path / "P").mkdir()
+    (tmp_path / "Q").mkdir()
+    toy_ts(tmp_path / "P" / "P_TRAIN.ts")
+    toy_ts(tmp_path / "Q" / "Q_TRAIN.ts", seed=2)
+    toy_ts(tmp_path / "Q" / "Q_TEST.ts", seed=3)
+    argv = ["classify", "train", str(tmp_path / "P" / "P_TRAIN.ts"), "--model", "lstm",
+            "--no-select", "--hidden", "2", "--epochs", "1", "--quiet", "--no-baselines"]
+    assert main([*argv, "--test", str(tmp_path / "Q"), "--out", str(tmp_path / "a")]) == 0
+    assert main([*argv, "--test", str(tmp_path / "Q" / "Q_TEST.ts"),
+                 "--out", str(tmp_path / "b")]) == 0
+    reports = [json.loads((tmp_path / r / "report.json").read_text()) for r in "ab"]
+    for key in ("n_test", "accuracy", "confusion"):
+        assert reports[0][key] == reports[1][key]
+    assert main([*argv, "--test", str(tmp_path / "P"), "--out", str(tmp_path / "c")]) == 2
+    assert "--test" in capsys.readouterr().err
+
+
 def test_train_says_when_its_test_set_is_the_training_file(tmp_path, capsys):
     # --test DATA trained and "tested" on the same sequences without a word
     rows = "".join(f"s{i},{t},{'ab'[i % 2]}\n" for i in range(8) for t in range(3))

@@ -98,7 +98,7 @@ def add_classify_parser(sub) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("data", nargs="?", metavar="DATA", type=_input_path, help="CSV, .ts file or UCR/UEA folder "
                    "(default: scikit-learn digits)")
-    t.add_argument("--test", default=None, metavar="FILE", type=_input_path, help="test set (CSV or .ts)")
+    t.add_argument("--test", default=None, metavar="FILE", type=_input_path, help="test set (CSV, .ts, or a UCR/UEA problem folder: its NAME_TEST.ts)")
     _add_data_options(t)
     add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=PATIENCE, batch_size=16,
                         models=MODELS, hidden_help="LSTM units (default: chosen on held-out "
@@ -309,7 +309,7 @@ def cmd_classify_train(args) -> int:
     import numpy as np
 
     from ..training.signals import stop_signals
-    from .data import digits_sequences, read_sequences, ucr_pair
+    from .data import digits_sequences, read_sequences, ucr_pair, ucr_test
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
@@ -331,13 +331,19 @@ def cmd_classify_train(args) -> int:
         train_path = args.data
         data = read_sequences(args.data, **opts)
     if args.test:
-        if args.data is not None and Path(args.test).resolve() == Path(train_path).resolve():
+        test_path = Path(args.test)
+        if test_path.is_dir():  # a UCR/UEA problem folder, as predict takes it: its test set
+            test_path = ucr_test(test_path)
+            if test_path is None:
+                raise ValueError(f"--test {args.test!r} is a UCR/UEA problem folder without a "
+                                 f"NAME_TEST.ts; pass the test file itself instead")
+        if args.data is not None and test_path.resolve() == Path(train_path).resolve():
             instead = (f"test on {test.source}" if test is not None else
                        "hold out a stratified --test-fraction")
             print(f"note: --test {args.test} is the training data itself ({train_path}): "
                   f"the test accuracy is measured on the sequences trained on; leave --test "
                   f"out to {instead}, or pass a file of other sequences", file=sys.stderr)
-        test = read_sequences(args.test, **opts)
+        test = read_sequences(test_path, **opts)
     for part in (data, test) if test else (data,):  # two files: say which a note is about
         for note in part.notes:
             print(f"{part.source}: {note}", file=sys.stderr)
