@@ -121,6 +121,7 @@ def test_a_gap_in_a_regular_time_column_is_refused(tmp_path, times, jump):
         p = write(tmp_path / "e.csv", "t,y\n" + "".join(f"{t},1\n" for t in even))
         assert read_series(p, "y", time="t").time == even
 
+
 def test_an_empty_time_cell_is_named(tmp_path):
     # one empty cell made the column unorderable: every check of it was skipped and the
     # file's order taken without a word (classify said it 'cannot be ordered')

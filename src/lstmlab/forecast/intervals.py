@@ -48,8 +48,12 @@ def window_scale(X: np.ndarray, log: bool, flat=0.0) -> np.ndarray:
     z = np.log(X[:, :, 0]) if log else np.asarray(X[:, :, 0], np.float64)
     if z.shape[1] < 2:
         return np.ones(len(z))
-    s = np.mean(np.abs(np.diff(z, axis=1)), axis=1)
-    return np.where(s > FLAT * np.asarray(flat), s, flat)
+    return _or_flat(np.mean(np.abs(np.diff(z, axis=1)), axis=1), flat)
+
+
+def _or_flat(scales: np.ndarray, flat) -> np.ndarray:
+    """``scales``, with ``flat`` in place of those below ``FLAT`` times it (see above)."""
+    return np.where(scales > FLAT * np.asarray(flat), scales, flat)
 
 
 def conformal_quantile(scores: np.ndarray, level: float, axis: int = 0) -> np.ndarray:
@@ -81,11 +85,12 @@ class Intervals:
         fixed widths."""
         f = np.log if log else np.asarray
         err = np.abs(f(np.asarray(truth, np.float64)) - f(np.asarray(pred, np.float64)))
-        local = windows is not None and float(np.max(window_scale(windows, log), initial=0)) > 0
+        raw = None if windows is None else window_scale(windows, log)  # (n,) their own scales
+        local = raw is not None and float(np.max(raw, initial=0)) > 0
         keep = None
         if local:
-            keep = float(np.mean(window_scale(windows, log))) if flat is None else None
-            err = err / window_scale(windows, log, keep if flat is None else flat)[:, None]
+            keep = float(np.mean(raw)) if flat is None else None
+            err = err / _or_flat(raw, keep if flat is None else flat)[:, None]
         n = len(err)
         if n == 0:
             raise ValueError("prediction intervals need at least one validation window")
