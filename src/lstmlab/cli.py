@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import math
 import os
@@ -746,9 +747,9 @@ def _refuse_changed(path, changed: list[str]) -> None:
 
 
 def _write_text(text: str) -> None:
-    """Write ``text`` to standard output; a character its encoding cannot write (an ASCII or
-    Latin-1 locale, a Windows code page when redirected to a file) is a clear error naming
-    the character and the way to write it, not a codec's message."""
+    """Write ``text`` to standard output; a character its encoding cannot write (a terminal
+    in an ASCII or Latin-1 locale, or PYTHONIOENCODING naming such an encoding) is a clear
+    error naming the character and the way to write it, not a codec's message."""
     try:
         sys.stdout.write(text)
     except UnicodeEncodeError as exc:
@@ -1207,6 +1208,42 @@ _SIZE_OPTIONS = ("hidden", "layers", "embed", "batch_size", "batch", "seq_len", 
                  "horizon", "length", "lengths", "eval_size", "max_chars", "filters")
 
 
+def _redirected_not_utf8(stream) -> bool:
+    """Whether ``stream`` (a text stream, or None under pythonw) goes to a file or a pipe
+    rather than a terminal, and encodes in something other than UTF-8."""
+    try:
+        return (hasattr(stream, "reconfigure") and not stream.isatty()
+                and codecs.lookup(stream.encoding).name != "utf-8")
+    except (AttributeError, TypeError, LookupError, OSError, ValueError):  # closed, or no encoding
+        return False
+
+
+@contextlib.contextmanager
+def _utf8_when_redirected():
+    """While a command runs, standard output and error that go to a file or a pipe write
+    UTF-8, the encoding of every file lstmlab writes and reads. Python's default there is
+    the locale's (on Windows a code page such as cp1252): ``lstmlab generate > out.txt``
+    would write a file that ``lstmlab evaluate`` refuses as not UTF-8, and a character
+    outside the code page (the ``C̃`` of ``lstmlab demo``'s summary, a class label in
+    another script) would end the command. A terminal keeps its own encoding (Windows'
+    console writes any character), as does every stream when PYTHONIOENCODING names one;
+    the streams' error handlers stay, and their encodings are restored afterwards."""
+    changed = []
+    if not os.environ.get("PYTHONIOENCODING"):
+        for stream in (sys.stdout, sys.stderr):
+            if _redirected_not_utf8(stream):
+                changed.append((stream, stream.encoding, stream.errors))
+                stream.reconfigure(encoding="utf-8", errors=stream.errors)
+    try:
+        yield
+    finally:
+        for stream, encoding, errors in changed:
+            try:
+                stream.reconfigure(encoding=encoding, errors=errors)
+            except (OSError, ValueError):  # closed, or a pipe whose reader is gone
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
@@ -1215,8 +1252,15 @@ def main(argv: list[str] | None = None) -> int:
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
-    "interrupted" and exit 130.
+    "interrupted" and exit 130. Output that goes to a file or a pipe is UTF-8 on every
+    platform (see :func:`_utf8_when_redirected`).
     """
+    with _utf8_when_redirected():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
+    """:func:`main` in the streams it sets up."""
     command, flags, args = "lstmlab", {}, None
     try:
         parser = build_parser()

@@ -1,0 +1,66 @@
+"""What differs between Linux, macOS and Windows, checked here on any of them: the encoding of
+redirected output, the errors a platform's file system gives."""
+
+import io
+import sys
+
+import pytest
+from test_cli_user_edges import _charlm
+
+from lstmlab.cli import main
+
+
+class _Redirected(io.TextIOWrapper):
+    """Standard output or error redirected to a file in a Windows code page, as Python sets
+    it up there (``lstmlab generate > out.txt``); ``.data`` is the bytes written."""
+
+    def __init__(self, encoding="cp1252", errors="strict", tty=False):
+        self.raw_bytes, self.tty = io.BytesIO(), tty
+        super().__init__(self.raw_bytes, encoding=encoding, errors=errors)
+
+    def isatty(self):
+        return self.tty
+
+    @property
+    def data(self) -> bytes:
+        self.flush()
+        return self.raw_bytes.getvalue()
+
+
+@pytest.fixture(scope="module")
+def charlm_accents(tmp_path_factory):
+    # ✓ is outside cp1252; é is in it, as byte 0xe9 (not UTF-8)
+    return _charlm(tmp_path_factory.mktemp("lm"), "café, thé ✓ et crème; " * 60)
+
+
+def test_generate_redirected_in_a_code_page_writes_utf8(charlm_accents, monkeypatch):
+    # on Windows, 'lstmlab generate > out.txt' wrote 'é' as cp1252's byte 0xe9, a file that
+    # 'lstmlab evaluate' refused as not UTF-8, and ended on '✓' with "cp1252 cannot write"
+    monkeypatch.delenv("PYTHONIOENCODING", raising=False)
+    out = _Redirected()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["generate", str(charlm_accents), "--prompt", "é ✓", "--length", "0"]) == 0
+    assert out.data.decode("utf-8") == "é ✓\n"
+    assert out.encoding == "cp1252"  # the stream is left as it was found
+
+
+def test_an_error_redirected_in_a_code_page_is_written_in_utf8(tmp_path, monkeypatch):
+    # on Windows, '2> log.txt' had the path of the message as '\u2713' escapes
+    monkeypatch.delenv("PYTHONIOENCODING", raising=False)
+    err = _Redirected(errors="backslashreplace")
+    monkeypatch.setattr(sys, "stderr", err)
+    missing = tmp_path / "crème ✓.ckpt"
+    assert main(["generate", str(missing)]) == 2
+    assert str(missing) in err.data.decode("utf-8")
+
+
+def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, monkeypatch,
+                                                             capsys):
+    for stream, environ in ((_Redirected(tty=True), {}),
+                            (_Redirected(), {"PYTHONIOENCODING": "cp1252"})):
+        monkeypatch.delenv("PYTHONIOENCODING", raising=False)
+        for key, value in environ.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(sys, "stdout", stream)
+        assert main(["generate", str(charlm_accents), "--prompt", "é", "--length", "0"]) == 0
+        assert stream.data == b"\xe9\n"
