@@ -64,3 +64,31 @@ def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, mon
         monkeypatch.setattr(sys, "stdout", stream)
         assert main(["generate", str(charlm_accents), "--prompt", "é", "--length", "0"]) == 0
         assert stream.data == b"\xe9\n"
+
+
+def _opening_a_folder_is_refused(monkeypatch):
+    """``os.open`` as on Windows, where opening a folder fails with EACCES."""
+    import errno
+    import os
+
+    real_open = os.open
+
+    def windows_open(path, flags, *args, **kwargs):
+        if os.path.isdir(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", windows_open)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["generate", "{ckpt}", "--prompt-file", "{d}"], "'{d}' is a directory, not a text file"),
+    (["evaluate", "{ckpt}", "{d}"], "'{d}' is a directory, not a text file"),
+])
+def test_a_folder_given_for_a_file_is_named_as_a_folder_on_windows(
+        charlm_accents, tmp_path, monkeypatch, capsys, argv, said):
+    # on Windows it said "cannot read text file 'notes': Permission denied"
+    _opening_a_folder_is_refused(monkeypatch)
+    names = {"d": str(tmp_path), "ckpt": str(charlm_accents)}
+    assert main([a.format(**names) for a in argv]) == 2
+    assert said.format(**names) in capsys.readouterr().err
