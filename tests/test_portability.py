@@ -2,12 +2,18 @@
 redirected output, the errors a platform's file system gives."""
 
 import io
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from test_cli_user_edges import _charlm
 
 from lstmlab.cli import main
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 class _Redirected(io.TextIOWrapper):
@@ -69,7 +75,6 @@ def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, mon
 def _opening_a_folder_is_refused(monkeypatch):
     """``os.open`` as on Windows, where opening a folder fails with EACCES."""
     import errno
-    import os
 
     real_open = os.open
 
@@ -92,3 +97,29 @@ def test_a_folder_given_for_a_file_is_named_as_a_folder_on_windows(
     names = {"d": str(tmp_path), "ckpt": str(charlm_accents)}
     assert main([a.format(**names) for a in argv]) == 2
     assert said.format(**names) in capsys.readouterr().err
+
+
+def _in_an_ascii_locale(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a Python whose default text encoding is the C locale's ASCII (the
+    default that Windows sets to its code page), not UTF-8."""
+    env = dict(os.environ, PYTHONPATH=SRC, PYTHONUTF8="0", LC_ALL="C", PYTHONCOERCECLOCALE="0")
+    env.pop("PYTHONIOENCODING", None)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          encoding="utf-8", errors="replace")
+
+
+def test_an_experiments_results_file_is_read_as_utf8_in_any_locale(tmp_path):
+    # a results.json annotated by hand in UTF-8 was "not a readable lstmlab experiment
+    # ('ascii' codec can't decode byte 0xc3 ...)" where the locale is not UTF-8
+    from lstmlab.insight.experiments import ExperimentConfig, save_results
+
+    cfg = ExperimentConfig(task="copy", lengths=(5,))
+    path = tmp_path / "results.json"
+    save_results(path, cfg, [])
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**stored, "note": "réglé ✓"}, ensure_ascii=False),
+                    encoding="utf-8")
+    run = _in_an_ascii_locale(
+        "from lstmlab.insight.experiments import ExperimentConfig, load_results; "
+        f"print(load_results({str(path)!r}, ExperimentConfig(task='copy', lengths=(5,))))")
+    assert (run.returncode, run.stdout, run.stderr) == (0, "[]\n", "")
