@@ -4,6 +4,7 @@ redirected output, the errors a platform's file system gives."""
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,26 @@ def test_an_experiments_results_file_is_read_as_utf8_in_any_locale(tmp_path):
         "from lstmlab.insight.experiments import ExperimentConfig, load_results; "
         f"print(load_results({str(path)!r}, ExperimentConfig(task='copy', lengths=(5,))))")
     assert (run.returncode, run.stdout, run.stderr) == (0, "[]\n", "")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+@pytest.mark.parametrize("system, python, venv_python", [
+    ("Windows_NT", "python", ".venv/Scripts/python.exe"),
+    (None, "python3", ".venv/bin/python"),
+])
+def test_make_demo_finds_the_venvs_python_on_each_system(tmp_path, system, python, venv_python):
+    # on Windows 'make demo' created .venv, then ran .venv/bin/python, which a Windows venv
+    # does not have (its interpreter is .venv/Scripts/python.exe)
+    root = Path(SRC).parent
+    for name in ("Makefile", "pyproject.toml", "requirements/run.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, tmp_path / name)
+    env = {k: v for k, v in os.environ.items() if k not in ("OS", "PYTHON", "MAKEFLAGS")}
+    if system:
+        env["OS"] = system  # as Windows sets it in every process's environment
+    run = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, env=env, capture_output=True,
+                         encoding="utf-8")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == f"{python} -m venv .venv"
+    assert lines[-1] == f"{venv_python} -m lstmlab demo"
