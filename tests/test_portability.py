@@ -1,6 +1,7 @@
 """What differs between Linux, macOS and Windows, checked here on any of them: the encoding of
 redirected output, the errors a platform's file system gives."""
 
+import errno
 import io
 import json
 import os
@@ -75,8 +76,6 @@ def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, mon
 
 def _opening_a_folder_is_refused(monkeypatch):
     """``os.open`` as on Windows, where opening a folder fails with EACCES."""
-    import errno
-
     real_open = os.open
 
     def windows_open(path, flags, *args, **kwargs):
@@ -147,3 +146,31 @@ def test_make_demo_finds_the_venvs_python_on_each_system(tmp_path, system, pytho
     lines = run.stdout.splitlines()
     assert lines[0] == f"{python} -m venv .venv"
     assert lines[-1] == f"{venv_python} -m lstmlab demo"
+
+
+class _ClosedPipeOnWindows:
+    """stdout whose reader has gone away (``lstmlab generate ... | more``, quit early), as
+    Windows may report it: OSError EINVAL rather than BrokenPipeError."""
+
+    def __init__(self, room):
+        self.room = room  # characters the reader takes before it goes
+
+    def write(self, text):
+        if len(text) > self.room:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        self.room -= len(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_a_reader_that_goes_away_stops_the_output_quietly_on_windows(charlm_accents,
+                                                                     monkeypatch, capsys):
+    # on Windows it said "lstmlab generate: error: [Errno 22] Invalid argument", exit 2
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(sys, "stdout", _ClosedPipeOnWindows(3))
+    argv = ["generate", str(charlm_accents), "--prompt", "thé", "--length", "50", "--seed", "0"]
+    assert main(argv) == 141
+    assert capsys.readouterr().err == ""
+

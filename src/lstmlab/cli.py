@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import errno
 import math
 import os
 import re
@@ -1208,6 +1209,26 @@ _SIZE_OPTIONS = ("hidden", "layers", "embed", "batch_size", "batch", "seq_len", 
                  "horizon", "length", "lengths", "eval_size", "max_chars", "filters")
 
 
+def _closed_pipe_on_windows(exc: BaseException) -> bool:
+    """Whether ``exc`` is what Windows may raise instead of BrokenPipeError when the reader
+    of a pipe has gone away: an OSError EINVAL that names no file (CPython issue 79935; an
+    EINVAL of a file operation, a name Windows refuses, names its file)."""
+    return (sys.platform == "win32" and type(exc) is OSError and exc.errno == errno.EINVAL
+            and exc.filename is None)
+
+
+def _reader_gone() -> int:
+    """The end of a command whose reader of stdout is gone (``| head``): not an error of the
+    command; it stops quietly, as a program killed by SIGPIPE does, with stdout pointed at
+    the null device so that the interpreter's final flush does not fail on the closed pipe
+    again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is no file (tests, notebooks)
+        pass
+    return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
+
+
 def _redirected_not_utf8(stream) -> bool:
     """Whether ``stream`` (a text stream, or None under pythonw) goes to a file or a pipe
     rather than a terminal, and encodes in something other than UTF-8."""
@@ -1299,15 +1320,10 @@ def _run(argv: list[str] | None) -> int:
         print(f"{command}: error: out of memory{detail}{hint}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # The reader of stdout is gone (``| head``): not an error of the command; stop
-        # quietly, as a program killed by SIGPIPE does, and point stdout at the null device
-        # so that the interpreter's final flush does not fail on the closed pipe again.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):  # stdout is no file (tests, notebooks)
-            pass
-        return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
+        return _reader_gone()
     except (ValueError, TypeError, OSError) as exc:
+        if _closed_pipe_on_windows(exc):
+            return _reader_gone()
         message = str(exc)
         for library, cli in CLI_HINTS.items():
             message = message.replace(library, cli)
