@@ -194,3 +194,23 @@ def test_pip_install_asks_for_numba_only_where_it_has_wheels(platform, machine, 
     assert {r.name for r in required} == {"numpy", "threadpoolctl", "matplotlib", "werkzeug",
                                           *(["numba"] if numba else [])}
 
+
+def test_ctrl_c_on_windows_leaves_the_processes_of_a_run_to_stop_themselves(monkeypatch):
+    # the console gives Ctrl-C to the launcher and to each process; the launcher's own
+    # KeyboardInterrupt killed the processes before they wrote their checkpoint
+    import signal
+    import time
+
+    from lstmlab.training.distributed import _forward_signals
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with _forward_signals([proc]):
+            signal.raise_signal(signal.SIGINT)  # the launcher's share of the console's Ctrl-C
+            time.sleep(0.1)
+            assert proc.poll() is None  # left to stop on its own Ctrl-C, not killed
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        proc.kill()
+        proc.wait()

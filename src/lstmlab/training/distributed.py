@@ -258,10 +258,15 @@ def _forward_signals(procs):
     no terminal, so when the launcher's terminal closes (or its ssh connection drops) they
     hear of it only from here, and stop as on SIGTERM instead of training on without the
     launcher. A SIGHUP that is ignored (``nohup``) stays ignored.
-    Elsewhere than POSIX the console already delivers Ctrl-C to every process, and nothing
-    is installed."""
-    if os.name != "posix":
-        yield
+    On Windows the console already delivers Ctrl-C to every process, so the launcher only
+    keeps it from raising KeyboardInterrupt in itself, which would kill the processes in
+    the middle of the step and checkpoint they finish before stopping."""
+    if sys.platform == "win32":
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
         return
 
     def forward(signum, frame):
