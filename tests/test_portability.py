@@ -214,3 +214,30 @@ def test_ctrl_c_on_windows_leaves_the_processes_of_a_run_to_stop_themselves(monk
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_processes_of_a_run_share_the_cores_with_any_blas(monkeypatch):
+    # each process got the core count's share for OpenBLAS and MKL, but Accelerate (NumPy's
+    # BLAS on macOS arm64) kept one thread per core in every process
+    from lstmlab.training import distributed
+
+    started = []
+
+    class Done:
+        returncode = 0
+
+        def __init__(self, argv, env, **kwargs):
+            started.append(env)
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(distributed.subprocess, "Popen", Done)
+    monkeypatch.setattr(distributed, "usable_cores", lambda: 8)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert distributed.launch(["train"], 2) == 0
+    for env in started:
+        assert {env[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                 "VECLIB_MAXIMUM_THREADS")} == {"4"}
