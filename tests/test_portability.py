@@ -22,9 +22,9 @@ class _Redirected(io.TextIOWrapper):
     """Standard output or error redirected to a file in a Windows code page, as Python sets
     it up there (``lstmlab generate > out.txt``); ``.data`` is the bytes written."""
 
-    def __init__(self, encoding="cp1252", errors="strict", tty=False):
+    def __init__(self, encoding="cp1252", errors="strict", tty=False, newline=None):
         self.raw_bytes, self.tty = io.BytesIO(), tty
-        super().__init__(self.raw_bytes, encoding=encoding, errors=errors)
+        super().__init__(self.raw_bytes, encoding=encoding, errors=errors, newline=newline)
 
     def isatty(self):
         return self.tty
@@ -241,3 +241,15 @@ def test_the_processes_of_a_run_share_the_cores_with_any_blas(monkeypatch):
     for env in started:
         assert {env[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                  "VECLIB_MAXIMUM_THREADS")} == {"4"}
+
+
+def test_generate_redirected_on_windows_writes_the_models_own_line_ends(tmp_path, monkeypatch):
+    # a model trained on a Windows (CRLF) text wrote its '\r\n' as '\r\r\n' to a file, and
+    # a model of LF text wrote CRLF, which 'lstmlab evaluate' reads as an unknown '\r'
+    ckpt = _charlm(tmp_path, "one line\r\nanother line\r\n" * 60)
+    monkeypatch.delenv("PYTHONIOENCODING", raising=False)
+    monkeypatch.setattr(os, "linesep", "\r\n")
+    out = _Redirected(encoding="utf-8", newline="\r\n")  # as Python sets up stdout on Windows
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["generate", str(ckpt), "--prompt", "line\r\n", "--length", "0"]) == 0
+    assert out.data == b"line\r\n\n"

@@ -1229,12 +1229,13 @@ def _reader_gone() -> int:
     return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
 
 
-def _redirected_not_utf8(stream) -> bool:
+def _redirected(stream) -> bool:
     """Whether ``stream`` (a text stream, or None under pythonw) goes to a file or a pipe
-    rather than a terminal, and encodes in something other than UTF-8."""
+    rather than a terminal, and writes other bytes than lstmlab's files hold: an encoding
+    other than UTF-8, or line ends other than LF (Windows' CRLF)."""
     try:
         return (hasattr(stream, "reconfigure") and not stream.isatty()
-                and codecs.lookup(stream.encoding).name != "utf-8")
+                and (codecs.lookup(stream.encoding).name != "utf-8" or os.linesep != "\n"))
     except (AttributeError, TypeError, LookupError, OSError, ValueError):  # closed, or no encoding
         return False
 
@@ -1242,25 +1243,27 @@ def _redirected_not_utf8(stream) -> bool:
 @contextlib.contextmanager
 def _utf8_when_redirected():
     """While a command runs, standard output and error that go to a file or a pipe write
-    UTF-8, the encoding of every file lstmlab writes and reads. Python's default there is
-    the locale's (on Windows a code page such as cp1252): ``lstmlab generate > out.txt``
-    would write a file that ``lstmlab evaluate`` refuses as not UTF-8, and a character
-    outside the code page (the ``C̃`` of ``lstmlab demo``'s summary, a class label in
-    another script) would end the command. A terminal keeps its own encoding (Windows'
-    console writes any character), as does every stream when PYTHONIOENCODING names one;
-    the streams' error handlers stay, and their encodings are restored afterwards."""
+    UTF-8 with LF line ends, the bytes of every file lstmlab writes (``--out``) and reads.
+    Python's default there is the locale's encoding and, on Windows, CRLF: there ``lstmlab
+    generate > out.txt`` would write a file in a code page (cp1252, say) that ``lstmlab
+    evaluate`` refuses as not UTF-8, a character outside the code page (the ``C̃`` of
+    ``lstmlab demo``'s summary, a class label in another script) would end the command,
+    and a model's own ``\r\n`` would come out as ``\r\r\n``. A terminal keeps its own
+    settings (Windows' console writes any character), as does every stream when
+    PYTHONIOENCODING names an encoding; the streams' error handlers stay, and their
+    encodings and line ends are restored afterwards."""
     changed = []
     if not os.environ.get("PYTHONIOENCODING"):
         for stream in (sys.stdout, sys.stderr):
-            if _redirected_not_utf8(stream):
+            if _redirected(stream):
                 changed.append((stream, stream.encoding, stream.errors))
-                stream.reconfigure(encoding="utf-8", errors=stream.errors)
+                stream.reconfigure(encoding="utf-8", errors=stream.errors, newline="\n")
     try:
         yield
     finally:
         for stream, encoding, errors in changed:
-            try:
-                stream.reconfigure(encoding=encoding, errors=errors)
+            try:  # newline None: the platform's line ends, as Python sets up its streams
+                stream.reconfigure(encoding=encoding, errors=errors, newline=None)
             except (OSError, ValueError):  # closed, or a pipe whose reader is gone
                 pass
 
