@@ -1,5 +1,6 @@
-"""What differs between Linux, macOS and Windows, checked here on any of them: the encoding of
-redirected output, the errors a platform's file system gives."""
+"""What differs between Linux, macOS and Windows, x86-64 and arm64, checked here on any of
+them: the encoding and line ends of redirected output, the errors a platform's files and
+pipes give, Ctrl-C and BLAS threads in a data-parallel run, what pip and make install."""
 
 import errno
 import io
@@ -173,7 +174,6 @@ def test_a_reader_that_goes_away_stops_the_output_quietly_on_windows(charlm_acce
     argv = ["generate", str(charlm_accents), "--prompt", "thé", "--length", "50", "--seed", "0"]
     assert main(argv) == 141
     assert capsys.readouterr().err == ""
-
 
 
 @pytest.mark.parametrize("platform, machine, numba", [

@@ -1248,7 +1248,7 @@ def _utf8_when_redirected():
     generate > out.txt`` would write a file in a code page (cp1252, say) that ``lstmlab
     evaluate`` refuses as not UTF-8, a character outside the code page (the ``C̃`` of
     ``lstmlab demo``'s summary, a class label in another script) would end the command,
-    and a model's own ``\r\n`` would come out as ``\r\r\n``. A terminal keeps its own
+    and a model's own ``\\r\\n`` would come out as ``\\r\\r\\n``. A terminal keeps its own
     settings (Windows' console writes any character), as does every stream when
     PYTHONIOENCODING names an encoding; the streams' error handlers stay, and their
     encodings and line ends are restored afterwards."""
@@ -1276,8 +1276,8 @@ def main(argv: list[str] | None = None) -> int:
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
-    "interrupted" and exit 130. Output that goes to a file or a pipe is UTF-8 on every
-    platform (see :func:`_utf8_when_redirected`).
+    "interrupted" and exit 130. Output that goes to a file or a pipe is UTF-8 with LF line
+    ends on every platform (see :func:`_utf8_when_redirected`).
     """
     with _utf8_when_redirected():
         return _run(argv)
