@@ -260,3 +260,34 @@ def test_generate_redirected_on_windows_writes_the_models_own_line_ends(tmp_path
     monkeypatch.setattr(sys, "stdout", out)
     assert main(["generate", str(ckpt), "--prompt", "line\r\n", "--length", "0"]) == 0
     assert out.data == b"line\r\n\n"
+
+
+def _text_files_as_on_windows(monkeypatch):
+    """``open`` as on Windows, where a text file opened without ``newline`` writes each
+    "\\n" as "\\r\\n"."""
+    import builtins
+
+    real_open = builtins.open
+
+    def windows_open(file, mode="r", *args, **kwargs):
+        if "b" not in mode and "newline" not in kwargs and len(args) < 3:
+            kwargs["newline"] = "\r\n"
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", windows_open)
+
+
+def test_metrics_logs_have_lf_line_ends_on_every_system(tmp_path, monkeypatch):
+    # on Windows a char-LM's metrics.jsonl had CRLF lines, and after a --resume LF ones (the
+    # kept lines) followed by CRLF ones; forecast and classify logs had CRLF
+    from lstmlab.forecast.cli import _Progress
+
+    _text_files_as_on_windows(monkeypatch)
+    _charlm(tmp_path / "lm", "one line\nanother line\n" * 60)
+    progress = _Progress(tmp_path / "metrics.jsonl", 2, quiet=True)  # forecast's and classify's
+    for epoch in (1, 2):
+        progress({"epoch": epoch, "train_loss": 1.0})
+    progress.close()
+    for log in (tmp_path / "lm" / "metrics.jsonl", tmp_path / "metrics.jsonl"):
+        raw = log.read_bytes()
+        assert raw.count(b"\n") >= 2 and b"\r" not in raw, log
