@@ -291,3 +291,21 @@ def test_metrics_logs_have_lf_line_ends_on_every_system(tmp_path, monkeypatch):
     for log in (tmp_path / "lm" / "metrics.jsonl", tmp_path / "metrics.jsonl"):
         raw = log.read_bytes()
         assert raw.count(b"\n") >= 2 and b"\r" not in raw, log
+
+
+def test_a_folder_of_series_reads_in_the_same_order_on_every_system(tmp_path, monkeypatch):
+    # on Windows, whose paths sort ignoring case, 'South.csv' came after 'north.csv', and a
+    # global model met its series in another order than on Linux and macOS
+    from lstmlab.forecast import panel
+    from lstmlab.forecast.panel import read_panel
+
+    class WindowsOrder(type(Path())):
+        """A path that sorts as Windows' paths do: ignoring case."""
+
+        def __lt__(self, other):
+            return [p.lower() for p in self.parts] < [p.lower() for p in other.parts]
+
+    for name, rows in (("north", "1,3\n2,4\n"), ("South", "1,7\n2,8\n"), ("west", "1,5\n2,6\n")):
+        (tmp_path / f"{name}.csv").write_text("t,y\n" + rows, encoding="utf-8")
+    monkeypatch.setattr(panel, "Path", WindowsOrder)
+    assert read_panel(tmp_path, "y", time="t").names() == ["South", "north", "west"]
