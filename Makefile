@@ -1,8 +1,15 @@
 # `make demo` and `make test` work on a fresh machine: each creates .venv when it is
 # missing and installs the pinned set it needs (requirements/*.txt), then runs.
-PYTHON ?= python3
+# On Windows (make from Git Bash or MSYS2, whose sh runs the recipes) the interpreter is
+# `python` and a venv keeps it in Scripts\, elsewhere `python3` and bin/.
 VENV   := .venv
+ifeq ($(OS),Windows_NT)
+PYTHON ?= python
+PY     := $(VENV)/Scripts/python.exe
+else
+PYTHON ?= python3
 PY     := $(VENV)/bin/python
+endif
 PIP    := $(PY) -m pip --disable-pip-version-check
 
 .PHONY: demo test docs bench bench-quick memcheck clean

@@ -27,7 +27,6 @@ def write(path, text: str):
 def double_ctrl_c_after_each_epoch(monkeypatch):
     """Send two SIGINTs back to back once forecast or classify training has logged an epoch:
     a hurried double Ctrl-C, which stops the command at once."""
-    import os
     import signal
 
     from lstmlab.forecast import cli as forecast_cli
@@ -36,8 +35,8 @@ def double_ctrl_c_after_each_epoch(monkeypatch):
 
     def twice(progress, record):
         log_epoch(progress, record)
-        os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # os.kill(pid, SIGINT) ends the process on Windows
+        signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(forecast_cli._Progress, "__call__", twice)
 

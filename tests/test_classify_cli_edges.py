@@ -493,7 +493,6 @@ def test_ctrl_c_during_the_baselines_keeps_the_model_and_reports_what_finished(t
     # Ctrl-C during the 1NN baselines (1NN-DTW can take minutes) raised out of the command
     # before model.ckpt was written, throwing the trained model away; inside the compiled
     # DTW search the signal's exception could crash the interpreter
-    import os
     import signal
 
     from lstmlab.classify import baselines
@@ -501,7 +500,7 @@ def test_ctrl_c_during_the_baselines_keeps_the_model_and_reports_what_finished(t
     euclidean = baselines.euclidean_distances
 
     def ctrl_c_then_euclidean(a, b):
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
         return euclidean(a, b)
 
     monkeypatch.setattr(baselines, "euclidean_distances", ctrl_c_then_euclidean)
@@ -522,7 +521,6 @@ def test_ctrl_c_while_choosing_keeps_the_chosen_candidate(tmp_path, monkeypatch,
     # stopped while choosing --hidden/--readout, the run wrote a final model stopped before
     # its first epoch: its initial weights, reported as "the best epoch so far (0)"
     import json
-    import os
     import signal
 
     from lstmlab.classify import selection
@@ -530,7 +528,7 @@ def test_ctrl_c_while_choosing_keeps_the_chosen_candidate(tmp_path, monkeypatch,
     split = selection.stratified_split
 
     def ctrl_c_then_split(*args):
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
         return split(*args)
 
     monkeypatch.setattr(selection, "stratified_split", ctrl_c_then_split)

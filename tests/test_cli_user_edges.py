@@ -167,13 +167,17 @@ def test_text_typed_in_a_terminal_that_is_not_utf8_is_named_by_its_byte(charlm, 
 
 def test_generate_names_a_character_its_output_encoding_cannot_write(tmp_path, monkeypatch,
                                                                      capsys):
-    # an ASCII stdout: it said "'ascii' codec can't encode character '\xe9' in position 0:
+    # an ASCII terminal: it said "'ascii' codec can't encode character '\xe9' in position 0:
     # ordinal not in range(128)"
     import io
     import sys
 
+    class Terminal(io.BytesIO):
+        def isatty(self):
+            return True
+
     ckpt = _charlm(tmp_path, "café, thé et crème; " * 60)
-    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(Terminal(), encoding="ascii"))
     assert main(["generate", str(ckpt), "--prompt", "é", "--length", "0"]) == 2
     assert ("standard output's encoding (ascii) cannot write 'é' (U+00E9); set "
             "PYTHONIOENCODING=utf-8") in capsys.readouterr().err

@@ -33,7 +33,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert summary["adding"]["rnn"]["seen"] == summary["adding"]["rnn"]["curve"][-1][0]
     assert len(summary["claims"]) == 7 and summary["gates"]
 
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     sections = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
     assert [s.split(".")[0] for s in sections] == ["1", "2", "3", "4"]
     assert "vanishing" in sections[0] and "LSTM" in sections[1] and "five steps" in sections[2]

@@ -132,7 +132,7 @@ def test_experiment_cli_prints_a_table_and_continues_where_it_stopped(tmp_path, 
     assert len(stored["runs"]) == 4
     assert stored["command"].startswith("lstmlab experiment adding --lengths 12 15")
     assert (out / "adding.png").read_bytes().startswith(b"\x89PNG")
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count("<img") == 2
     assert main(args) == 0  # the same command again: nothing to redo
     assert "4 runs already done" in capsys.readouterr().err
@@ -177,10 +177,10 @@ def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, cap
     assert main(["demo", "--quick", "--out", str(experiment_run)]) == 2
     assert "report.html without summary.json" in capsys.readouterr().err
     for folder in (demo_run, experiment_run):
-        assert (folder / "report.html").read_text() == f"the report of {folder.name}"
+        assert (folder / "report.html").read_text(encoding="utf-8") == f"the report of {folder.name}"
         assert sorted(p.name for p in folder.iterdir()) == sorted(["report.html", owns[folder]])
     assert main(args + ["--force"]) == 0
-    assert "lstmlab experiment adding" in (demo_run / "report.html").read_text()
+    assert "lstmlab experiment adding" in (demo_run / "report.html").read_text(encoding="utf-8")
 
 
 def test_config_names_seeds_numbers_and_grids_it_cannot_run(tmp_path):

@@ -408,6 +408,7 @@ def test_fork_while_another_thread_runs_a_team(threads):
         worker.join()
 
 
+@pytest.mark.skipif(os.name != "posix", reason="Windows cannot send SIGINT to one process")
 @needs_numba
 def test_interrupt_during_a_team_ends_cleanly(tmp_path):
     """Ctrl-C while a multi-threaded call runs: KeyboardInterrupt reaches the caller, no hang."""

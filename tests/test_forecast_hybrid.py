@@ -377,7 +377,6 @@ def test_cli_ets_without_statsmodels_is_a_clear_error(tmp_path, capsys, monkeypa
 def test_ctrl_c_during_the_backtest_stops_the_command(tmp_path, monkeypatch, capsys):
     # Ctrl-C while a fold's network trained stopped that network only: the backtest scored
     # it as a finished one, trained the remaining folds and exited 0, the Ctrl-C lost
-    import os
     import signal
 
     from lstmlab.forecast import backtest
@@ -385,7 +384,7 @@ def test_ctrl_c_during_the_backtest_stops_the_command(tmp_path, monkeypatch, cap
     real = backtest.train_default
 
     def ctrl_c_in_training(*args, **network):
-        return real(*args, on_epoch=lambda record: os.kill(os.getpid(), signal.SIGINT),
+        return real(*args, on_epoch=lambda record: signal.raise_signal(signal.SIGINT),
                     **network)
 
     monkeypatch.setattr(backtest, "train_default", ctrl_c_in_training)

@@ -169,7 +169,7 @@ def test_inspect_cli_end_to_end(tmp_path, capsys):
                  "--heat-chars", "40", "--units", "4"]) == 0
     printed = capsys.readouterr().out
     assert "inside quotes" in printed and "indentation" in printed
-    html = (out / "inspect.html").read_text()
+    html = (out / "inspect.html").read_text(encoding="utf-8")
     assert html.count("<img") == 2  # one heatmap figure per layer
     assert html.count("class='chars'") >= 3  # the text coloured by each property's best cell
     # --text with \n escapes; a character outside the vocabulary is refused, then replaced
@@ -292,7 +292,7 @@ def test_inspect_text_reads_newline_tab_and_backslash_escapes(code_checkpoint, t
     assert main(["inspect", str(code_checkpoint), "--text", typed, "--out", str(tmp_path)]) == 0
     meant = 'def f(x):\n\treturn x + "a\\n"'
     assert f"{len(meant)} characters from --text" in capsys.readouterr().out
-    html = (tmp_path / "inspect.html").read_text()
+    html = (tmp_path / "inspect.html").read_text(encoding="utf-8")
     assert html.count("⏎") == html.count("class='chars'")  # one newline in each coloured text
     assert main(["inspect", str(code_checkpoint), "--text", "a\\x", "--unknown", "replace",
                  "--out", str(tmp_path)]) == 0
@@ -323,7 +323,7 @@ def test_inspect_says_when_no_property_varies(code_checkpoint, tmp_path, capsys)
                  "--units", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "  (none of the properties varies over this text, so no cell can follow one" in out
-    assert "None of the properties varies" in (tmp_path / "inspect.html").read_text()
+    assert "None of the properties varies" in (tmp_path / "inspect.html").read_text(encoding="utf-8")
 
 
 def test_inspect_names_an_empty_text_flag(code_checkpoint, tmp_path, capsys):

@@ -61,7 +61,7 @@ def test_report_parts_are_escaped_and_figures_must_be_png(tmp_path):
     assert "5 &lt; 6" in page and "&lt;i&gt;" in page and "Figure 1. a &lt;caption&gt;" in page
     assert "rgba(31,119,180,1.00)" in page  # the -1 character at full blue
     rep.write(tmp_path / "r.html")
-    assert (tmp_path / "r.html").read_text() == page
+    assert (tmp_path / "r.html").read_text(encoding="utf-8") == page
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed")
@@ -70,7 +70,7 @@ def test_the_demo_report_renders_with_every_figure(tmp_path):
 
     out = tmp_path / "demo"
     run_demo(DemoConfig.quick_version(out=str(out)), log=lambda msg: None)
-    page = (out / "report.html").read_text()
+    page = (out / "report.html").read_text(encoding="utf-8")
     n = page.count("<img")
     assert n >= 4
     dom = _rendered(out / "report.html", tmp_path)

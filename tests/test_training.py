@@ -196,9 +196,9 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path):
     proc = subprocess.Popen(_train_cmd(corpus, tmp_path / "cut", steps), env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert _wait_for_step(tmp_path / "cut", 25, proc), "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
+    proc.kill()  # SIGKILL; on Windows, which has no signals, TerminateProcess
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == (-signal.SIGKILL if os.name == "posix" else 1)
     meta, _ = load_checkpoint(tmp_path / "cut" / "last.ckpt")
     killed_at = meta["step"]
     assert 20 <= killed_at < steps
@@ -210,6 +210,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path):
     assert all(a[s] == b[s] for s in a), [s for s in a if a[s] != b[s]][:5]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="Windows cannot send SIGINT to one process")
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path):
     corpus = tmp_path / "corpus.txt"

@@ -94,9 +94,10 @@ def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise error(f"{what} {shown} does not exist{_tilde_note(path)}") from None
-    except IsADirectoryError:
-        raise error(f"{shown} is a directory, not {_a(what)}") from None
     except OSError as exc:
+        # Windows refuses to open a folder with "Permission denied", not "Is a directory".
+        if isinstance(exc, IsADirectoryError) or os.path.isdir(path):
+            raise error(f"{shown} is a directory, not {_a(what)}") from None
         raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
     try:
         mode = os.fstat(fd).st_mode

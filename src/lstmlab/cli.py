@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
+import errno
 import math
 import os
 import re
@@ -746,9 +748,9 @@ def _refuse_changed(path, changed: list[str]) -> None:
 
 
 def _write_text(text: str) -> None:
-    """Write ``text`` to standard output; a character its encoding cannot write (an ASCII or
-    Latin-1 locale, a Windows code page when redirected to a file) is a clear error naming
-    the character and the way to write it, not a codec's message."""
+    """Write ``text`` to standard output; a character its encoding cannot write (a terminal
+    in an ASCII or Latin-1 locale, or PYTHONIOENCODING naming such an encoding) is a clear
+    error naming the character and the way to write it, not a codec's message."""
     try:
         sys.stdout.write(text)
     except UnicodeEncodeError as exc:
@@ -1207,6 +1209,65 @@ _SIZE_OPTIONS = ("hidden", "layers", "embed", "batch_size", "batch", "seq_len", 
                  "horizon", "length", "lengths", "eval_size", "max_chars", "filters")
 
 
+def _closed_pipe_on_windows(exc: BaseException) -> bool:
+    """Whether ``exc`` is what Windows may raise instead of BrokenPipeError when the reader
+    of a pipe has gone away: an OSError EINVAL that names no file (CPython issue 79935; an
+    EINVAL of a file operation, a name Windows refuses, names its file)."""
+    return (sys.platform == "win32" and type(exc) is OSError and exc.errno == errno.EINVAL
+            and exc.filename is None)
+
+
+def _reader_gone() -> int:
+    """The end of a command whose reader of stdout is gone (``| head``): not an error of the
+    command; it stops quietly, as a program killed by SIGPIPE does, with stdout pointed at
+    the null device so that the interpreter's final flush does not fail on the closed pipe
+    again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is no file (tests, notebooks)
+        pass
+    return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
+
+
+def _redirected(stream) -> bool:
+    """Whether ``stream`` (a text stream, or None under pythonw) goes to a file or a pipe
+    rather than a terminal, and writes other bytes than lstmlab's files hold: an encoding
+    other than UTF-8, or line ends other than LF (Windows' CRLF)."""
+    try:
+        return (hasattr(stream, "reconfigure") and not stream.isatty()
+                and (codecs.lookup(stream.encoding).name != "utf-8" or os.linesep != "\n"))
+    except (AttributeError, TypeError, LookupError, OSError, ValueError):  # closed, or no encoding
+        return False
+
+
+@contextlib.contextmanager
+def _utf8_when_redirected():
+    """While a command runs, standard output and error that go to a file or a pipe write
+    UTF-8 with LF line ends, the bytes of every file lstmlab writes (``--out``) and reads.
+    Python's default there is the locale's encoding and, on Windows, CRLF: there ``lstmlab
+    generate > out.txt`` would write a file in a code page (cp1252, say) that ``lstmlab
+    evaluate`` refuses as not UTF-8, a character outside the code page (the ``C̃`` of
+    ``lstmlab demo``'s summary, a class label in another script) would end the command,
+    and a model's own ``\\r\\n`` would come out as ``\\r\\r\\n``. A terminal keeps its own
+    settings (Windows' console writes any character), as does every stream when
+    PYTHONIOENCODING names an encoding; the streams' error handlers stay, and their
+    encodings and line ends are restored afterwards."""
+    changed = []
+    if not os.environ.get("PYTHONIOENCODING"):
+        for stream in (sys.stdout, sys.stderr):
+            if _redirected(stream):
+                changed.append((stream, stream.encoding, stream.errors))
+                stream.reconfigure(encoding="utf-8", errors=stream.errors, newline="\n")
+    try:
+        yield
+    finally:
+        for stream, encoding, errors in changed:
+            try:  # newline None: the platform's line ends, as Python sets up its streams
+                stream.reconfigure(encoding=encoding, errors=errors, newline=None)
+            except (OSError, ValueError):  # closed, or a pipe whose reader is gone
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
@@ -1215,8 +1276,15 @@ def main(argv: list[str] | None = None) -> int:
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
-    "interrupted" and exit 130.
+    "interrupted" and exit 130. Output that goes to a file or a pipe is UTF-8 with LF line
+    ends on every platform (see :func:`_utf8_when_redirected`).
     """
+    with _utf8_when_redirected():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
+    """:func:`main` in the streams it sets up."""
     command, flags, args = "lstmlab", {}, None
     try:
         parser = build_parser()
@@ -1255,15 +1323,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command}: error: out of memory{detail}{hint}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # The reader of stdout is gone (``| head``): not an error of the command; stop
-        # quietly, as a program killed by SIGPIPE does, and point stdout at the null device
-        # so that the interpreter's final flush does not fail on the closed pipe again.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):  # stdout is no file (tests, notebooks)
-            pass
-        return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
+        return _reader_gone()
     except (ValueError, TypeError, OSError) as exc:
+        if _closed_pipe_on_windows(exc):
+            return _reader_gone()
         message = str(exc)
         for library, cli in CLI_HINTS.items():
             message = message.replace(library, cli)

@@ -276,7 +276,7 @@ class _Progress:
     """Per-epoch records to OUT/metrics.jsonl and a progress line on stderr."""
 
     def __init__(self, path: Path | None, epochs: int, quiet: bool):
-        self.f = open(path, "w", encoding="utf-8") if path else None
+        self.f = open(path, "w", encoding="utf-8", newline="\n") if path else None
         self.epochs, self.quiet = epochs, quiet
 
     def __call__(self, record: dict) -> None:

@@ -129,8 +129,9 @@ def read_folder(path, value: str, time: str | None = None, missing: str = "refus
     keeps while a file is open)."""
     if not Path(path).is_dir():
         raise SeriesError(f"{str(path)!r} is not a folder")
-    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(".csv")
-                   and not is_left_beside_data(p.name))
+    files = sorted((p for p in Path(path).iterdir() if p.name.lower().endswith(".csv")
+                    and not is_left_beside_data(p.name)),
+                   key=lambda p: p.name)  # by code point: Windows' paths sort ignoring case
     if not files:
         raise SeriesError(f"folder {str(path)!r} holds no .csv files")
     first = {}

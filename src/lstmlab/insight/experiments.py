@@ -443,7 +443,7 @@ def load_results(path, cfg: ExperimentConfig) -> list[RunResult]:
     if not path.exists():
         return []
     try:
-        stored = json.loads(path.read_text())
+        stored = json.loads(path.read_text(encoding="utf-8"))
         theirs = ExperimentConfig.from_json(stored["config"])
         runs = _stored_runs(stored["runs"], theirs)
     except (ValueError, KeyError, TypeError, OSError) as exc:  # OSError: a folder, unreadable

@@ -42,6 +42,10 @@ from .losses import softmax_cross_entropy
 
 ENV_VARS = ("RANK", "WORLD_SIZE")
 GRACE = 30.0  # seconds the launcher leaves the other processes after one has failed
+# The thread counts of the BLAS libraries NumPy's wheels come with: OpenBLAS (through OpenMP
+# or its own), MKL, and Accelerate (macOS on arm64), whose count vecLib reads.
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                         "VECLIB_MAXIMUM_THREADS")
 
 
 class PeerLost(RuntimeError):
@@ -258,10 +262,15 @@ def _forward_signals(procs):
     no terminal, so when the launcher's terminal closes (or its ssh connection drops) they
     hear of it only from here, and stop as on SIGTERM instead of training on without the
     launcher. A SIGHUP that is ignored (``nohup``) stays ignored.
-    Elsewhere than POSIX the console already delivers Ctrl-C to every process, and nothing
-    is installed."""
-    if os.name != "posix":
-        yield
+    On Windows the console already delivers Ctrl-C to every process, so the launcher only
+    keeps it from raising KeyboardInterrupt in itself, which would kill the processes in
+    the middle of the step and checkpoint they finish before stopping."""
+    if sys.platform == "win32":
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
         return
 
     def forward(signum, frame):
@@ -303,7 +312,7 @@ def launch(argv: list[str], nproc: int, log=None) -> int:
                        LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
             # The same lstmlab as this process, whatever the current directory holds.
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            for var in BLAS_THREAD_VARIABLES:
                 env.setdefault(var, threads)  # NumPy's BLAS: no oversubscription either
             out = None if rank == 0 else tempfile.TemporaryFile()
             outputs.append(out)

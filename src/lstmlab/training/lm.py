@@ -440,7 +440,7 @@ class LMTrainer:
         atomic_write_text(self.metrics_path, "".join(line + "\n" for line in keep))
 
     def _write_metrics(self, record: dict) -> None:
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
+        with open(self.metrics_path, "a", encoding="utf-8", newline="\n") as f:
             f.write(json.dumps(record) + "\n")
 
     # -- the loop -----------------------------------------------------------------------
