@@ -176,25 +176,6 @@ def test_a_reader_that_goes_away_stops_the_output_quietly_on_windows(charlm_acce
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("platform, machine, numba", [
-    ("linux", "x86_64", True), ("linux", "aarch64", True), ("darwin", "arm64", True),
-    ("darwin", "x86_64", True), ("win32", "AMD64", True),
-    ("win32", "ARM64", False),  # no numba (llvmlite) wheels: pip would have to build LLVM
-])
-def test_pip_install_asks_for_numba_only_where_it_has_wheels(platform, machine, numba):
-    # 'pip install .' on Windows on ARM failed building llvmlite; lstmlab runs without numba
-    import tomllib
-
-    from packaging.requirements import Requirement
-
-    project = tomllib.loads((Path(SRC).parent / "pyproject.toml").read_text(encoding="utf-8"))
-    required = [r for r in map(Requirement, project["project"]["dependencies"])
-                if r.marker is None or r.marker.evaluate({"sys_platform": platform,
-                                                          "platform_machine": machine})]
-    assert {r.name for r in required} == {"numpy", "threadpoolctl", "matplotlib", "werkzeug",
-                                          *(["numba"] if numba else [])}
-
-
 def test_ctrl_c_on_windows_leaves_the_processes_of_a_run_to_stop_themselves(monkeypatch):
     # the console gives Ctrl-C to the launcher and to each process; the launcher's own
     # KeyboardInterrupt killed the processes before they wrote their checkpoint
