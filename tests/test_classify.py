@@ -234,7 +234,7 @@ def test_known_answer_synthetic_set(tmp_path):
     model.save(tmp_path / "c.ckpt")
     back = SequenceClassifier.load(tmp_path / "c.ckpt")
     np.testing.assert_array_equal(back.predict_proba(test), model.predict_proba(test))
-    assert back.classes == ["period_16", "period_4", "period_8"]
+    assert back.classes == ["period_4", "period_8", "period_16"]
 
 
 def test_digits_row_by_row():

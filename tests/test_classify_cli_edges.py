@@ -545,3 +545,49 @@ def test_ctrl_c_while_choosing_keeps_the_chosen_candidate(tmp_path, monkeypatch,
     assert report["n_train"] == report["selection"]["n_fit"] < 24 * 0.8
     assert report["training"]["epochs_run"] >= 1 and report["training"]["best_epoch"] >= 1
     assert SequenceClassifier.load(out / "model.ckpt").classes == ["a", "b"]
+
+
+def _numbered_classes_csv(path):
+    """A CSV of 18 sequences labelled 1, 2 and 10, the class readable from the level."""
+    return write(path, "id,x,label\n" + "".join(
+        f"{i},{[1, 2, 10][i % 3] + 0.1 * t},{[1, 2, 10][i % 3]}\n" for i in range(18)
+        for t in range(4)))
+
+
+def test_numeric_labels_are_classes_in_numeric_order(tmp_path, capsys):
+    # labels 1, 2, 10 were ordered as text (1, 10, 2) in the confusion matrix, the
+    # predictions' p_ columns and the checkpoint
+    import json
+
+    from lstmlab.classify.model import class_order
+
+    data = _numbered_classes_csv(tmp_path / "d.csv")
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--hidden",
+                 "4", "--epochs", "1", "--quiet", "--no-baselines", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "truth \\ pred    1    2   10" in printed
+    assert json.loads((out / "report.json").read_text())["classes"] == ["1", "2", "10"]
+    with open(out / "predictions.csv", newline="") as f:
+        assert next(csv.reader(f))[3:] == ["p_1", "p_2", "p_10"]
+    assert class_order(["period_16", "period_4", "b", "10", "-1", "0.5", "2", "1e3", "1.0",
+                        "1", "a10", "a9"]) == ["-1", "0.5", "1", "1.0", "2", "10", "1e3", "a9", "a10",
+                                               "b", "period_4", "period_16"]
+
+
+def test_a_checkpoint_keeps_the_class_order_it_was_trained_with(tmp_path, capsys):
+    # a model saved with its classes in text order (1, 10, 2) names its outputs by that order
+    data = _numbered_classes_csv(tmp_path / "d.csv")
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--hidden",
+                 "4", "--epochs", "1", "--quiet", "--no-baselines", "--out", str(out)]) == 0
+    model = SequenceClassifier.load(out / "model.ckpt")
+    model.classes = ["1", "10", "2"]  # as a checkpoint of text-ordered classes holds them
+    model.save(tmp_path / "old.ckpt", extra={"csv_options": model.meta["csv_options"]})
+    capsys.readouterr()
+    assert main(["classify", "predict", str(tmp_path / "old.ckpt"), str(data)]) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0][3:] == ["p_1", "p_10", "p_2"]
+    for row in rows[1:]:
+        p = [float(v) for v in row[3:]]
+        assert row[1] == ["1", "10", "2"][p.index(max(p))]

@@ -310,7 +310,8 @@ def cmd_classify_train(args) -> int:
 
     from ..training.signals import stop_signals
     from .data import digits_sequences, read_sequences, ucr_pair, ucr_test
-    from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
+    from .model import (SequenceClassifier, check_feature_range, class_order, feature_mismatch,
+                        stratified_split)
     from .selection import candidates, choose, flags
 
     _refuse_unused_options(args)
@@ -364,11 +365,11 @@ def cmd_classify_train(args) -> int:
         if problem:
             raise ValueError(problem)
         check_feature_range(test, spread=False)
-        unseen = sorted(set(test.labels) - set(data.labels))
+        unseen = class_order(set(test.labels) - set(data.labels))
         if unseen:  # found only after training, the error would throw the trained model away
             raise ValueError(f"the test set {test.source} has labels that the training data "
                              f"does not have: {', '.join(map(repr, unseen[:5]))} (training "
-                             f"classes: {', '.join(map(repr, sorted(set(data.labels))))}); "
+                             f"classes: {', '.join(map(repr, class_order(data.labels)))}); "
                              f"a classifier can only predict the classes it was trained on")
     if test is None:
         keep, held = stratified_split(data.labels, args.test_fraction, rng)
@@ -569,7 +570,7 @@ def cmd_classify_predict(args) -> int:
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
     from .data import SequenceDataError, read_sequences, ucr_test
-    from .model import SequenceClassifier, check_feature_range
+    from .model import SequenceClassifier, check_feature_range, class_order
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     _refuse_csv_options_without_csv(args, [args.data])
@@ -597,7 +598,7 @@ def cmd_classify_predict(args) -> int:
         sys.stdout.write(text)
     if data.labels is not None:
         known = set(model.classes)
-        unseen = sorted({lab for lab in data.labels if lab not in known})
+        unseen = class_order(lab for lab in data.labels if lab not in known)
         if not unseen:  # stdout carries the CSV unless --out is given
             _print_evaluation(model, model.evaluate(data), str(args.data),
                               file=sys.stdout if args.out else sys.stderr)

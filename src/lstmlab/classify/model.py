@@ -37,8 +37,10 @@ same way.
 trained as above; their class probabilities are averaged. ``evaluate`` reports each member's
 accuracy beside the ensemble's, so the spread over seeds is visible.
 
-Classes are the sorted distinct training labels (so the class order, and a checkpoint, do
-not depend on the order of the rows). The feature scaler (mean and standard deviation per
+Classes are the distinct training labels in :func:`class_order` (numbers by value, other
+labels with their digit runs by value: ``1, 2, 10`` and ``class2, class10``), so the class
+order, and a checkpoint, do not depend on the order of the rows; a checkpoint stores its
+classes in their order, so a model keeps the order it was trained with. The feature scaler (mean and standard deviation per
 feature over all valid training steps) is fitted on the training sequences only and stored
 in the checkpoint (``kind = "classifier"``). A feature whose values float64 cannot
 standardise (beyond ±1e150, or varying by less than 1e-150; see ``lstmlab._scaling``), and
@@ -47,6 +49,8 @@ feature.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -65,6 +69,29 @@ from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
 KIND = "classifier"
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_DIGITS = re.compile(r"(\d+)", re.ASCII)
+
+
+def _label_key(label: str) -> tuple:
+    """The sort key of one label: a number (``-1``, ``10``, ``2.5``, ``1e3``) by its value,
+    before any other label; another label as its runs of text and of digits, the digit runs
+    by their value (``class2`` before ``class10``); the text last, so that labels equal by
+    value (``1``, ``1.0``, ``01``) still have one order."""
+    text = str(label)
+    if _NUMBER.fullmatch(text):
+        return (0, float(text), (), text)
+    parts = _DIGITS.split(text)  # text, digits, text, ...: each place holds one type
+    return (1, 0.0, tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text)
+
+
+def class_order(labels) -> list[str]:
+    """The distinct ``labels`` in the order a reader expects of classes: numeric labels by
+    value (``1, 2, 10``, not the text order ``1, 10, 2``) and before the others, the others
+    by text with their digit runs read as numbers (``run2, run10``). The order depends on
+    the set of labels only, never on the order they come in."""
+    return sorted(set(labels), key=_label_key)
 
 
 def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -285,7 +312,7 @@ class SequenceClassifier:
         _check_set(data)
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
-        classes = sorted(set(data.labels))
+        classes = class_order(data.labels)
         if len(classes) < 2:
             raise SequenceDataError(f"the training data has only one class ({classes[0]!r}); a "
                                     f"classifier needs at least two classes")
