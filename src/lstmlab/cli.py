@@ -29,6 +29,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
+from ._streams import sturdy_stderr
 from ._words import counted
 from . import __version__
 
@@ -1216,7 +1217,16 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
     "interrupted" and exit 130.
+
+    Standard error that fails or is closed (``2>&1 | head``, a closed terminal, ``2>&-``)
+    stops nothing: what cannot be written there is dropped (:mod:`lstmlab._streams`), so a
+    training run goes on and writes its files.
     """
+    with sturdy_stderr():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     command, flags, args = "lstmlab", {}, None
     try:
         parser = build_parser()
