@@ -100,6 +100,7 @@ examples:
   lstmlab generate runs/stdlib/best.ckpt --prompt "def " --length 400
   lstmlab generate runs/stdlib/best.ckpt --prompt "import " --temperature 0   # greedy
   lstmlab generate runs/stdlib/best.ckpt --temperature 0.7 --top-k 10 --seed 3
+  lstmlab generate runs/stdlib/best.ckpt --top-p 0.9 --seed 3        # nucleus sampling
   lstmlab generate runs/stdlib/best.ckpt --prompt-file start.py   # a prompt of several lines
 """
 
@@ -217,6 +218,9 @@ def _add_generate(sub):
     p.add_argument("--temperature", type=_nonneg_float, default=1.0,
                    help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
     p.add_argument("--top-k", type=_nonneg_int, default=0, help="sample among the k likeliest, 0 = all (default 0)")
+    p.add_argument("--top-p", type=_unit_score, default=1.0,
+                   help="sample within the nucleus: the fewest likeliest characters whose "
+                        "probability reaches p, a number in (0, 1]; 1 = all (default 1)")
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: fresh)")
     p.add_argument("--unknown", choices=["error", "replace"], default="error",
                    help="prompt characters outside the vocabulary: stop with an error (default) or "
@@ -797,7 +801,7 @@ def cmd_generate(args) -> int:
         sys.stdout.flush()
 
     generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, rng,
-             on_char=emit, unknown=args.unknown)
+             on_char=emit, unknown=args.unknown, top_p=args.top_p)
     sys.stdout.write("\n")
     return 0
 
