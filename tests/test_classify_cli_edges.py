@@ -591,3 +591,16 @@ def test_a_checkpoint_keeps_the_class_order_it_was_trained_with(tmp_path, capsys
     for row in rows[1:]:
         p = [float(v) for v in row[3:]]
         assert row[1] == ["1", "10", "2"][p.index(max(p))]
+
+
+def test_an_ensembles_progress_names_each_member(tmp_path, capsys):
+    # each member's epochs counted again from "epoch 1/2", with nothing saying a second
+    # network had started: it read as the first network's training starting over
+    data = _numbered_classes_csv(tmp_path / "d.csv")
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--hidden",
+                 "4", "--epochs", "2", "--ensemble", "2", "--no-baselines",
+                 "--out", str(tmp_path / "run")]) == 0
+    lines = [ln.strip() for ln in capsys.readouterr().err.splitlines()]
+    start = lines.index("member 1 of 2")
+    assert [ln.split("  ")[0] for ln in lines[start:start + 6]] == [
+        "member 1 of 2", "epoch 1/2", "epoch 2/2", "member 2 of 2", "epoch 1/2", "epoch 2/2"]

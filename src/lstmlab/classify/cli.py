@@ -465,10 +465,25 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
           + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
     progress = _Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
     try:
-        return train(data, rng, chosen, on_epoch=progress, should_stop=lambda: stop.requested,
-                     ensemble=args.ensemble)
+        return train(data, rng, chosen, on_epoch=_naming_members(progress, args),
+                     should_stop=lambda: stop.requested, ensemble=args.ensemble)
     finally:
         progress.close()
+
+
+def _naming_members(progress, args):
+    """``progress`` for each epoch's record; for an ensemble, a line naming each member as
+    its training starts, else its epochs, counted again from 1, read as the first's."""
+    if args.ensemble == 1 or args.quiet:
+        return progress
+
+    def log(record: dict) -> None:
+        if record["epoch"] == 1:  # after a member's last line, which a terminal leaves open
+            apart = "\n" if record["member"] and sys.stderr.isatty() else ""
+            print(f"{apart}member {record['member'] + 1} of {args.ensemble}", file=sys.stderr)
+        progress(record)
+
+    return log
 
 
 def _chosen_candidate(selection, data, out: Path, stop):
