@@ -604,3 +604,19 @@ def test_an_ensembles_progress_names_each_member(tmp_path, capsys):
     start = lines.index("member 1 of 2")
     assert [ln.split("  ")[0] for ln in lines[start:start + 6]] == [
         "member 1 of 2", "epoch 1/2", "epoch 2/2", "member 2 of 2", "epoch 1/2", "epoch 2/2"]
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    (dict(val_fraction=-0.1), ValueError, r"val_fraction must be a number in \[0, 1\), got -0.1"),
+    (dict(val_fraction=float("nan")), ValueError, r"val_fraction must be .*got nan"),
+    (dict(val_fraction="0.2"), ValueError, r"val_fraction must be .*got '0.2'"),
+    (dict(val_fraction=1.0), ValueError, r"val_fraction must be .*got 1.0"),
+    (dict(znorm="no"), TypeError, r"znorm must be True or False, got 'no'"),
+])
+def test_train_names_a_validation_fraction_or_znorm_it_cannot_take(kwargs, exc, message):
+    # -0.1 held nothing out and "no" z-normalised, silently; NaN and "0.2" failed inside the
+    # split ("cannot convert float NaN to integer")
+    data = synthetic_sequences(12, np.random.default_rng(0))
+    with pytest.raises(exc, match=message):
+        SequenceClassifier.train(data, np.random.default_rng(0), hidden_size=4,
+                                 fit_config=FitConfig(epochs=1), **kwargs)

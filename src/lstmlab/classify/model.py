@@ -54,7 +54,7 @@ import re
 
 import numpy as np
 
-from .._checks import generator
+from .._checks import generator, probability, true_or_false
 from .._columns import pad, width
 from .._scaling import mean_std, range_problem
 from ..layers.base import Module
@@ -303,7 +303,9 @@ class SequenceClassifier:
         "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
         convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's)
         or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only). ``class_weight`` is
-        None or "balanced" (module docstring). With ``fit_config.checkpoint == "train-loss"``
+        None or "balanced" (module docstring). ``val_fraction`` is None (the rule of the
+        module docstring) or a number in [0, 1), ``znorm`` None (univariate data only), True
+        or False. With ``fit_config.checkpoint == "train-loss"``
         nothing is held out (``val_fraction`` None or 0).
         ``on_epoch`` and ``should_stop`` are passed to
         :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
@@ -324,6 +326,10 @@ class SequenceClassifier:
             raise ValueError(f"ensemble must be an integer >= 1, got {ensemble!r}")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
+        if val_fraction is not None:  # (-0.1 held nothing out, NaN failed inside the split)
+            val_fraction = probability(val_fraction, "val_fraction")
+        if znorm is not None:  # bool() would take "no" for True
+            znorm = true_or_false(znorm, "znorm")
         fit_config = fit_config or FitConfig()
         if fit_config.checkpoint == "train-loss":
             if val_fraction:
