@@ -293,6 +293,9 @@ def test_generate_refuses_a_length_that_is_not_a_count(trained, length):
     (dict(temperature=None), ValueError, r"temperature must be a number >= 0 .*got None"),
     (dict(temperature=-0.5), ValueError, r"temperature must be a number >= 0 .*got -0.5"),
     (dict(prompt=b"ab"), TypeError, r"prompt must be a str, got bytes"),
+    # failed as "'int' object is not callable" once the prompt was read
+    (dict(on_char=3), TypeError, r"on_char must be a function of one character, or None, "
+                                 r"got int"),
 ])
 def test_generate_names_a_temperature_or_prompt_of_the_wrong_kind(kwargs, exc, message):
     model = CharLM(CharLMConfig(vocab_size=3, hidden_size=4, num_layers=1, embed_dim=2),

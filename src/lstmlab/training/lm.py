@@ -686,6 +686,9 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
         raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    if on_char is not None and not callable(on_char):  # else it fails after the prompt is read
+        raise TypeError(f"on_char must be a function of one character, or None, got "
+                        f"{type(on_char).__name__}")
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
     if not (is_real(top_p) and 0 < top_p <= 1):
