@@ -396,3 +396,39 @@ def test_generate_with_stderr_closed_writes_only_the_text(charlm, capsys, monkey
     assert main(["generate", str(charlm), "--prompt", "the", "--length", "5"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("the") and len(out) == len("the") + 5 + 1 and "seed" not in out
+
+
+class _Terminal:
+    """A stderr that is a terminal, keeping what is written to it."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_train_progress_fits_a_narrow_terminal(tmp_path, monkeypatch):
+    # the progress line rewritten in place was padded to 100 columns: on a narrower terminal
+    # it wrapped, and each rewrite left a row behind
+    import sys
+
+    monkeypatch.setenv("COLUMNS", "40")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["train", str(write(tmp_path / "t.txt", TEXT)), "--steps", "6", "--hidden", "4",
+                 "--layers", "1", "--embed", "2", "--seq-len", "8", "--batch-size", "2",
+                 "--eval-every", "3", "--eval-chunks", "1", "--out", str(tmp_path / "run")]) == 0
+    rewrites = terminal.text.split("\r")[1:]
+    open_lines = [r for r in rewrites if not r.endswith("\n")]
+    kept = [r for r in rewrites if r.endswith("\n")]
+    assert open_lines and all(len(r) <= 39 for r in open_lines), open_lines
+    # a line the next one does not overwrite keeps all it says, the validation too
+    assert [r.split()[1] for r in kept] == ["3/6", "6/6"] and all("val bpc" in r for r in kept)

@@ -73,3 +73,29 @@ def sturdy_stderr():
         yield sys.stderr
     finally:
         sys.stderr = saved
+
+
+def stderr_columns() -> int:
+    """The width of the terminal stderr writes to: ``COLUMNS`` when it is set to a positive
+    number (as shells export it), else the terminal's own, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+        if columns > 0:
+            return columns
+    except ValueError:
+        pass
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # not a terminal, or no file behind it
+        columns = 0
+    return columns if columns > 0 else 80
+
+
+def rewritten(line: str, kept: bool = False, widest: int = 100) -> str:
+    """``line`` to write over the line before it on a terminal: a carriage return, then the
+    line padded with spaces to the terminal's width less one column (at most ``widest``), so
+    that it covers a longer line before it, and cut to that width unless it is ``kept`` (a
+    line the next one does not overwrite, which may wrap): on a terminal narrower than the
+    line, each rewrite of a wrapped line would leave its first rows behind."""
+    width = max(1, min(widest, stderr_columns() - 1))
+    return "\r" + (line if kept else line[:width]).ljust(width)

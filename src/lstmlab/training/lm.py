@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._config import JsonConfig
+from .._streams import rewritten
 from .._checks import (float_dtype, generator, is_real, positive_int, probability,
                        true_or_false)
 from .._words import counted
@@ -585,7 +586,8 @@ class LMTrainer:
                         line += f"  | val bpc {record['val_bpc']:.3f}"
                     if tty:
                         end = "\n" if "val_loss" in record or final_step else ""
-                        print("\r" + line.ljust(100), end=end, file=sys.stderr, flush=True)
+                        print(rewritten(line, kept=end == "\n"), end=end, file=sys.stderr,
+                              flush=True)
                     else:
                         print(line, file=sys.stderr, flush=True)
                     last_print = now
