@@ -432,3 +432,39 @@ def test_train_progress_fits_a_narrow_terminal(tmp_path, monkeypatch):
     assert open_lines and all(len(r) <= 39 for r in open_lines), open_lines
     # a line the next one does not overwrite keeps all it says, the validation too
     assert [r.split()[1] for r in kept] == ["3/6", "6/6"] and all("val bpc" in r for r in kept)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="POSIX signals")
+def test_a_hangup_stops_training_with_a_checkpoint(tmp_path, capsys, monkeypatch):
+    # the terminal closing (SIGHUP) ended lstmlab train at once: last.ckpt still held step 0
+    import os
+    import signal
+
+    from lstmlab.training import lm
+    from lstmlab.training.checkpoint import load_checkpoint
+
+    step = lm.train_step
+    calls = []
+
+    def hang_up_at_step_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGHUP)
+        return step(*args, **kwargs)
+
+    def default_action(signum, frame):  # in place of SIGHUP's default, which ends pytest
+        raise AssertionError("SIGHUP reached the handler outside the run: it ends the process")
+
+    monkeypatch.setattr(lm, "train_step", hang_up_at_step_3)
+    before = signal.signal(signal.SIGHUP, default_action)
+    try:
+        out = tmp_path / "run"
+        assert main(["train", str(write(tmp_path / "t.txt", TEXT)), "--steps", "50", "--hidden",
+                     "4", "--layers", "1", "--embed", "2", "--seq-len", "8", "--batch-size",
+                     "2", "--checkpoint-every", "1000", "--eval-every", "1000",
+                     "--out", str(out)]) == 129
+        assert signal.getsignal(signal.SIGHUP) is default_action
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert "interrupted: saved" in capsys.readouterr().err
+    assert load_checkpoint(out / "last.ckpt")[0]["step"] == 3
