@@ -186,6 +186,18 @@ def test_labels_that_differ_only_in_case_or_spacing_are_named_in_a_note(tmp_path
     assert read_sequence_csv(write(tmp_path / "p.csv", "id,x,label\n" + plain)).notes == []
 
 
+def test_labels_that_are_one_number_written_differently_are_named_in_a_note(tmp_path):
+    # '1' beside '1.0' (two sources joined) became two classes of one number without a word
+    labels = ["1", "2", "1.0", "2", "01", "3", "+3", "10"]
+    rows = "".join(f"s{k},{t},{lab}\n" for k, lab in enumerate(labels) for t in range(3))
+    data = read_sequence_csv(write(tmp_path / "s.csv", "id,x,grade\n" + rows),
+                             label_col="grade")
+    assert data.notes == ["the label column 'grade' holds labels that are one number written "
+                          "differently ('1', '1.0', '01'; '3', '+3'): each is read as a class "
+                          "of its own; write them alike if they name one class"]
+    assert len(set(data.labels)) == 7
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "is empty"),
     ("id,x\na,1\n", "label column 'label' is not in"),

@@ -309,9 +309,8 @@ def cmd_classify_train(args) -> int:
     import numpy as np
 
     from ..training.signals import stop_signals
-    from .data import digits_sequences, read_sequences, ucr_pair, ucr_test
-    from .model import (SequenceClassifier, check_feature_range, class_order, feature_mismatch,
-                        stratified_split)
+    from .data import class_order, digits_sequences, read_sequences, ucr_pair, ucr_test
+    from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
     _refuse_unused_options(args)
@@ -584,8 +583,8 @@ def _stored_column_hint(message: str, args, stored: dict) -> str:
 def cmd_classify_predict(args) -> int:
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
-    from .data import SequenceDataError, read_sequences, ucr_test
-    from .model import SequenceClassifier, check_feature_range, class_order
+    from .data import SequenceDataError, class_order, read_sequences, ucr_test
+    from .model import SequenceClassifier, check_feature_range
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     _refuse_csv_options_without_csv(args, [args.data])

@@ -50,8 +50,6 @@ feature.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from .._checks import generator, probability, true_or_false
@@ -64,34 +62,11 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import softmax, softmax_cross_entropy
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import znormalise
-from .data import SequenceDataError, SequenceSet
+from .data import SequenceDataError, SequenceSet, class_order
 from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
 KIND = "classifier"
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_DIGITS = re.compile(r"(\d+)", re.ASCII)
-
-
-def _label_key(label: str) -> tuple:
-    """The sort key of one label: a number (``-1``, ``10``, ``2.5``, ``1e3``) by its value,
-    before any other label; another label as its runs of text and of digits, the digit runs
-    by their value (``class2`` before ``class10``); the text last, so that labels equal by
-    value (``1``, ``1.0``, ``01``) still have one order."""
-    text = str(label)
-    if _NUMBER.fullmatch(text):
-        return (0, float(text), (), text)
-    parts = _DIGITS.split(text)  # text, digits, text, ...: each place holds one type
-    return (1, 0.0, tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text)
-
-
-def class_order(labels) -> list[str]:
-    """The distinct ``labels`` in the order a reader expects of classes: numeric labels by
-    value (``1, 2, 10``, not the text order ``1, 10, 2``) and before the others, the others
-    by text with their digit runs read as numbers (``run2, run10``). The order depends on
-    the set of labels only, never on the order they come in."""
-    return sorted(set(labels), key=_label_key)
 
 
 def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
