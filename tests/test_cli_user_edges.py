@@ -468,3 +468,20 @@ def test_a_hangup_stops_training_with_a_checkpoint(tmp_path, capsys, monkeypatch
         signal.signal(signal.SIGHUP, before)
     assert "interrupted: saved" in capsys.readouterr().err
     assert load_checkpoint(out / "last.ckpt")[0]["step"] == 3
+
+
+@pytest.mark.parametrize("command", ["generate", "classify predict"])
+def test_a_closed_stdout_is_named_before_any_work(charlm, tmp_path, capsys, monkeypatch,
+                                                  command):
+    # started with stdout closed (>&-), Python has no sys.stdout: the first write of the text
+    # or the CSV failed with a traceback, "'NoneType' object has no attribute 'write'"
+    import sys
+
+    if command == "generate":
+        argv, advice = ["generate", str(charlm), "--seed", "1"], "redirect it to a file"
+    else:
+        argv, advice = ["classify", "predict", str(charlm), str(tmp_path / "d.csv")], "--out FILE"
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: standard output is closed, so the " in err and advice in err

@@ -99,3 +99,13 @@ def rewritten(line: str, kept: bool = False, widest: int = 100) -> str:
     line, each rewrite of a wrapped line would leave its first rows behind."""
     width = max(1, min(widest, stderr_columns() - 1))
     return "\r" + (line if kept else line[:width]).ljust(width)
+
+
+def require_stdout(what: str, instead: str = "") -> None:
+    """A clear error before any work when ``what`` (the text, a CSV) is to go to standard
+    output and there is none: started with it closed (``>&-``), Python has no ``sys.stdout``,
+    and the first write would fail as an ``AttributeError`` deep inside. ``instead`` says
+    what to do (an option that writes a file)."""
+    if sys.stdout is None:
+        raise ValueError(f"standard output is closed, so {what} has nowhere to go"
+                         f"{'; ' + instead if instead else ''}")

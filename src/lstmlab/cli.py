@@ -29,7 +29,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
-from ._streams import sturdy_stderr
+from ._streams import require_stdout, sturdy_stderr
 from ._words import counted
 from . import __version__
 
@@ -768,6 +768,7 @@ def cmd_generate(args) -> int:
 
     from .training.lm import generate, load_charlm
 
+    require_stdout("the generated text", "redirect it to a file (> text.txt)")
     model, vocab, _ = load_charlm(args.checkpoint)
     flag = "--prompt"
     if args.prompt_file is not None:  # a prompt of several lines, which --prompt takes as typed

@@ -583,10 +583,13 @@ def _stored_column_hint(message: str, args, stored: dict) -> str:
 def cmd_classify_predict(args) -> int:
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
+    from .._streams import require_stdout
     from .data import SequenceDataError, class_order, read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
+    if args.out is None:
+        require_stdout("the predictions CSV", "pass --out FILE to write it to a file")
     _refuse_csv_options_without_csv(args, [args.data])
     path = args.data
     if Path(path).is_dir():  # a UCR/UEA problem folder: its test set
