@@ -620,3 +620,13 @@ def test_train_names_a_validation_fraction_or_znorm_it_cannot_take(kwargs, exc, 
     with pytest.raises(exc, match=message):
         SequenceClassifier.train(data, np.random.default_rng(0), hidden_size=4,
                                  fit_config=FitConfig(epochs=1), **kwargs)
+
+
+def test_predict_out_dash_is_stdout(trained, tmp_path, capsys, monkeypatch):
+    # --out - wrote the CSV into a file named '-' in the working folder
+    ckpt, data_csv, data = trained
+    monkeypatch.chdir(tmp_path)
+    assert main(["classify", "predict", str(ckpt), str(data_csv), "--out", "-"]) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0][:3] == ["id", "predicted", "label"] and len(rows) == len(data) + 1
+    assert not (tmp_path / "-").exists()

@@ -156,7 +156,7 @@ def add_classify_parser(sub) -> None:
     p.add_argument("data", metavar="DATA", type=_input_path)
     _add_data_options(p, stored=": as in training, else")
     p.add_argument("--out", default=None, type=_output_file,
-                   help="write the predictions CSV here (default stdout)")
+                   help="write the predictions CSV here (default, or -: stdout)")
     p.set_defaults(func=cmd_classify_predict)
 
 
@@ -581,12 +581,14 @@ def _stored_column_hint(message: str, args, stored: dict) -> str:
 
 
 def cmd_classify_predict(args) -> int:
+    from .._streams import require_stdout
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
-    from .._streams import require_stdout
     from .data import SequenceDataError, class_order, read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range
 
+    if args.out == "-":  # the usual name for stdout, not a file named '-'
+        args.out = None
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     if args.out is None:
         require_stdout("the predictions CSV", "pass --out FILE to write it to a file")
