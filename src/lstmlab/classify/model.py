@@ -40,12 +40,12 @@ accuracy beside the ensemble's, so the spread over seeds is visible.
 Classes are the distinct training labels in :func:`class_order` (numbers by value, other
 labels with their digit runs by value: ``1, 2, 10`` and ``class2, class10``), so the class
 order, and a checkpoint, do not depend on the order of the rows; a checkpoint stores its
-classes in their order, so a model keeps the order it was trained with. The feature scaler (mean and standard deviation per
-feature over all valid training steps) is fitted on the training sequences only and stored
-in the checkpoint (``kind = "classifier"``). A feature whose values float64 cannot
-standardise (beyond ±1e150, or varying by less than 1e-150; see ``lstmlab._scaling``), and
-data the fitted scaler maps outside the network's dtype, are errors naming the case and
-feature.
+classes in their order, so a model keeps the order it was trained with. The feature scaler
+(mean and standard deviation per feature over all valid training steps) is fitted on the
+training sequences only and stored in the checkpoint (``kind = "classifier"``). A feature
+whose values float64 cannot standardise (beyond ±1e150, or varying by less than 1e-150; see
+``lstmlab._scaling``), and data the fitted scaler maps outside the network's dtype, are
+errors naming the case and feature.
 """
 
 from __future__ import annotations

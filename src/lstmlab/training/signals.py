@@ -10,8 +10,8 @@ While :func:`stop_signals` is active, the first SIGINT, SIGTERM or SIGHUP only r
 progress finishes, the run writes its checkpoint and returns. A second signal (of either
 kind) means "now": the handler raises :class:`StopNow` wherever the loop is, and nothing
 more is written. Either way a command exits with ``128 + the signal number`` (130 for
-SIGINT, 143 for SIGTERM, 129 for SIGHUP), the shell's convention for "stopped by that signal", so a job
-scheduler that sent SIGTERM sees what happened.
+SIGINT, 143 for SIGTERM, 129 for SIGHUP), the shell's convention for "stopped by that
+signal", so a job scheduler that sent SIGTERM sees what happened.
 
 The handlers are installed only for the duration of the ``with`` block and the previous
 ones are restored after it. Python lets only the main thread install handlers; elsewhere
