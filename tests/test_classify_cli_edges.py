@@ -402,14 +402,31 @@ def test_an_empty_unnamed_column_from_trailing_commas_is_not_a_feature(tmp_path)
 
 
 def test_constant_training_sequences_under_znorm_are_pointed_out(tmp_path, capsys):
-    # classes told apart by level alone: z-normalised, every sequence became zeros and the
-    # model scored chance without a word
-    rows = "".join(f"{i},{i % 2},{'ab'[i % 2]}\n" for i in range(12) for t in range(4))
+    # classes told apart by level alone: z-normalised, the constant sequences became zeros
+    # and the model scored chance on them without a word
+    rows = "".join(f"{i},{i % 2 + (0.1 * t if i % 4 > 1 else 0)},{'ab'[i % 2]}\n"
+                   for i in range(12) for t in range(4))
     data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
     assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
                  "1", "--quiet", "--no-baselines", "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "training sequences are constant, and z-normalisation turns each into zeros" in err
+
+
+def test_every_training_sequence_constant_under_znorm_is_refused(tmp_path, capsys):
+    # all of them zeros after z-normalisation: the run trained for its whole budget a model
+    # that could only guess, with a note; under --force it had cleared the run in --out first
+    rows = "".join(f"{i},{i % 2},{'ab'[i % 2]}\n" for i in range(12) for t in range(4))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    kept = write((tmp_path / "r").mkdir() or tmp_path / "r" / "report.json", "{}")
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--force", "--out", str(tmp_path / "r")]) == 2
+    assert ("every training sequence is constant (10 of 10), and z-normalisation (--znorm auto) "
+            "turns each into zeros" in capsys.readouterr().err)
+    assert kept.read_text() == "{}"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--znorm", "off", "--out",
+                 str(tmp_path / "off")]) == 0
 
 
 def test_train_does_not_overwrite_a_report_of_the_users_own(tmp_path, capsys):
@@ -559,7 +576,7 @@ def test_numeric_labels_are_classes_in_numeric_order(tmp_path, capsys):
     # predictions' p_ columns and the checkpoint
     import json
 
-    from lstmlab.classify.model import class_order
+    from lstmlab.classify.data import class_order
 
     data = _numbered_classes_csv(tmp_path / "d.csv")
     out = tmp_path / "run"
@@ -571,8 +588,8 @@ def test_numeric_labels_are_classes_in_numeric_order(tmp_path, capsys):
     with open(out / "predictions.csv", newline="") as f:
         assert next(csv.reader(f))[3:] == ["p_1", "p_2", "p_10"]
     assert class_order(["period_16", "period_4", "b", "10", "-1", "0.5", "2", "1e3", "1.0",
-                        "1", "a10", "a9"]) == ["-1", "0.5", "1", "1.0", "2", "10", "1e3", "a9", "a10",
-                                               "b", "period_4", "period_16"]
+                        "1", "a10", "a9"]) == ["-1", "0.5", "1", "1.0", "2", "10", "1e3", "a9",
+                                               "a10", "b", "period_4", "period_16"]
 
 
 def test_a_checkpoint_keeps_the_class_order_it_was_trained_with(tmp_path, capsys):

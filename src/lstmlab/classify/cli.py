@@ -410,10 +410,15 @@ def cmd_classify_train(args) -> int:
                          f"but {why}; training runs every epoch")
     if args.patience is None:
         args.patience = PATIENCE
-    out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
     # z-normalised, a constant series becomes all zeros: its level, all it shows, is lost
     flat = sum(bool(np.all(np.ptp(s, axis=0) == 0)) for s in data.x) if znorm else 0
+    if flat == len(data):  # (checked before --force clears the run in --out)
+        raise ValueError(f"every training sequence is constant ({flat} of {len(data)}), and "
+                         f"z-normalisation (--znorm {args.znorm}) turns each into zeros: the "
+                         f"classes could not be told apart by their values; --znorm off keeps "
+                         f"their levels")
+    out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     if flat:
         print(f"note: {flat} of {len(data)} training sequences are constant, and "
               f"z-normalisation turns each into zeros; --znorm off keeps their levels",
