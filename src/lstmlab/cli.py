@@ -1217,7 +1217,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
     (see ``--dist-timeout``), 128 + N stopped by signal N (130 Ctrl-C,
-    143 SIGTERM, 141 the reader of the output went away, as in ``lstmlab generate | head``).
+    143 SIGTERM, 129 a closed terminal's SIGHUP during training, 141 the reader of the output
+    went away, as in ``lstmlab generate | head``).
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
