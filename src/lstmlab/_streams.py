@@ -8,6 +8,10 @@ stdout instead, into the text or CSV a command writes there). None of that is a 
 lose the work: :func:`sturdy_stderr` makes stderr a stream whose writes never raise, and
 which drops what it cannot write from the first failure on, so training goes on and writes
 its files as it would have.
+
+Beside it: :func:`rewritten`, a progress line cut to the width of the terminal it is
+rewritten on (:func:`stderr_columns`), and :func:`require_stdout`, the error for a command
+whose product is to go to a standard output that is closed.
 """
 
 from __future__ import annotations
