@@ -470,15 +470,19 @@ def test_a_hangup_stops_training_with_a_checkpoint(tmp_path, capsys, monkeypatch
     assert load_checkpoint(out / "last.ckpt")[0]["step"] == 3
 
 
-@pytest.mark.parametrize("command", ["generate", "classify predict"])
+@pytest.mark.parametrize("command", ["generate", "evaluate", "classify predict"])
 def test_a_closed_stdout_is_named_before_any_work(charlm, tmp_path, capsys, monkeypatch,
                                                   command):
     # started with stdout closed (>&-), Python has no sys.stdout: the first write of the text
-    # or the CSV failed with a traceback, "'NoneType' object has no attribute 'write'"
+    # or the CSV failed with a traceback, "'NoneType' object has no attribute 'write'", and
+    # evaluate's score went nowhere with exit status 0
     import sys
 
     if command == "generate":
         argv, advice = ["generate", str(charlm), "--seed", "1"], "redirect it to a file"
+    elif command == "evaluate":
+        argv = ["evaluate", str(charlm), str(write(tmp_path / "t.txt", TEXT))]
+        advice = "redirect it to a file"
     else:
         argv, advice = ["classify", "predict", str(charlm), str(tmp_path / "d.csv")], "--out FILE"
     monkeypatch.setattr(sys, "stdout", None)

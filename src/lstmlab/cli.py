@@ -811,6 +811,7 @@ def cmd_evaluate(args) -> int:
     from .data.text import read_text_files
     from .training.lm import LN2, TrainConfig, evaluate_text, load_charlm
 
+    require_stdout("the score", "redirect it to a file (> score.txt)")
     model, vocab, meta = load_charlm(args.checkpoint)
     text = read_text_files([args.file])
     ids = vocab.encode(text, unknown=args.unknown)
