@@ -267,15 +267,20 @@ def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp
     assert len(capsys.readouterr().out.splitlines()) == 9
 
 
-@pytest.mark.parametrize("option, roles", [(["--label", "id"], "sequence-id column and the label"),
-                                           (["--time", "id"], "sequence-id column and the time"),
-                                           (["--time", "label"], "time column and the label")])
+@pytest.mark.parametrize("option, roles", [
+    (["--label", "id"], "'id' is given as both the sequence-id column and the label"),
+    (["--time", "id"], "'id' is given as both the sequence-id column and the time"),
+    (["--time", "label"], "'label' is given as both the time column and the label"),
+    # a feature in another role was "['label'] cannot be both a feature and the
+    # id/time/label column", a list and no word of which role
+    (["--features", "x,label"], "'label' is given as both a feature column and the label"),
+    (["--features", "id"], "'id' is given as both a feature column and the sequence-id")])
 def test_one_column_in_two_roles_is_refused(tmp_path, capsys, option, roles):
     # --label id read the real label column as a feature: "'a' is not a number"
     data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
         f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
     assert main(["classify", "train", str(data), *option, "--out", str(tmp_path / "r")]) == 2
-    assert f"is given as both the {roles} column" in capsys.readouterr().err
+    assert f"{roles} column; they must be different columns" in capsys.readouterr().err
 
 
 def test_test_fraction_with_a_test_set_is_refused(tmp_path, capsys):

@@ -232,9 +232,11 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     used = {i for i in (i_id, i_t, i_y) if i is not None}
     if features:
         i_f = [column_index(header, f, path, "feature column") for f in features]
-        clash = [header[i] for i in i_f if i in used]
-        if clash:
-            raise SequenceDataError(f"{clash} cannot be both a feature and the id/time/label column")
+        clash = next((i for i in i_f if i in used), None)
+        if clash is not None:  # named with its other role, as a column in two roles is above
+            role = next(r for i, r in roles if i == clash)
+            raise SequenceDataError(f"{header[clash]!r} is given as both a feature column and "
+                                    f"the {role} column; they must be different columns")
     else:
         i_f = [i for i in range(len(header)) if i not in used]
         for i in [i for i in i_f if not header[i]]:  # a trailing comma on every line
