@@ -652,3 +652,35 @@ def test_predict_out_dash_is_stdout(trained, tmp_path, capsys, monkeypatch):
     rows = list(csv.reader(capsys.readouterr().out.splitlines()))
     assert rows[0][:3] == ["id", "predicted", "label"] and len(rows) == len(data) + 1
     assert not (tmp_path / "-").exists()
+
+
+def test_an_ensemble_stopped_in_a_later_member_keeps_the_finished_ones(tmp_path, capsys,
+                                                                       monkeypatch):
+    # Ctrl-C in member 3's third epoch kept it in the average, trained 3 epochs of 30, and
+    # the message spoke of member 1: "interrupted (SIGINT) in epoch 30: kept the best epoch
+    # so far (30)"
+    import json
+    import os
+    import signal
+
+    from lstmlab.forecast import cli as forecast_cli
+
+    log_epoch = forecast_cli._Progress.__call__
+
+    def ctrl_c_in_the_third_member(progress, record):
+        log_epoch(progress, record)
+        if record.get("member") == 2 and record["epoch"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(forecast_cli._Progress, "__call__", ctrl_c_in_the_third_member)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(_numbered_classes_csv(tmp_path / "d.csv")), "--model",
+                 "lstm", "--no-select", "--hidden", "4", "--epochs", "6", "--ensemble", "3",
+                 "--quiet", "--no-baselines", "--out", str(out)]) == 130
+    assert ("interrupted (SIGINT) in epoch 3 of ensemble member 3, which is left out: the "
+            "ensemble keeps the 2 members trained to the end" in capsys.readouterr().err)
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["member_accuracies"]) == 2
+    assert [m["status"] for m in report["training"]["members"]] == ["finished", "finished",
+                                                                    "interrupted"]
+    assert len(SequenceClassifier.load(out / "model.ckpt").nets) == 2

@@ -564,7 +564,24 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     _print_evaluation(model, res, "test")
     print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}, "
           f"{out / 'metrics.jsonl'}")
-    return stopped_by_signal(sm, stop) or halted or 0
+    stopped = _stopped_member(sm, stop, len(model.nets)) or stopped_by_signal(sm, stop)
+    return stopped or halted or 0
+
+
+def _stopped_member(summary: dict, stop, kept: int) -> int | None:
+    """For an ensemble stopped in a member after the first: the exit code 128 + N, and on
+    stderr which member stopped and what the model keeps (the members trained to the end);
+    None otherwise (the message of a single model's stop applies)."""
+    from .._words import counted
+
+    members = summary.get("members") or []
+    if not stop.requested or len(members) < 2 or members[-1]["status"] != "interrupted":
+        return None
+    print(f"interrupted ({stop.name}) in epoch {members[-1]['epochs_run']} of ensemble member "
+          f"{len(members)}, which is left out: the ensemble keeps the "
+          f"{counted(kept, 'member')} trained to the end; its model and reports are written",
+          file=sys.stderr)
+    return stop.exit_code
 
 
 def _stored_column_hint(message: str, args, stored: dict) -> str:

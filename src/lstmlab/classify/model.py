@@ -35,7 +35,9 @@ same way.
 
 **Ensemble** (``ensemble=K``): K networks from K independent seeds (``rng.spawn``), each
 trained as above; their class probabilities are averaged. ``evaluate`` reports each member's
-accuracy beside the ensemble's, so the spread over seeds is visible.
+accuracy beside the ensemble's, so the spread over seeds is visible. Training stopped in
+member k > 1 (``should_stop``, Ctrl-C) keeps the k - 1 members trained to the end and leaves
+the stopped one out (the summary's ``members`` still lists it, ``interrupted``).
 
 Classes are the distinct training labels in :func:`class_order` (numbers by value, other
 labels with their digit runs by value: ``1, 2, 10`` and ``class2, class10``), so the class
@@ -359,7 +361,9 @@ class SequenceClassifier:
                                               lengths=lengths, val=val, on_epoch=record,
                                               should_stop=should_stop))
             if summaries[-1]["status"] == "interrupted":
-                model.nets = nets[:k + 1]
+                # a member stopped part-way would pull the average of the finished ones
+                # toward its half-trained guesses: it is left out, unless it is the first
+                model.nets = nets[:k] if k else nets[:1]
                 model.net = model.nets[0]
                 break
         summary = dict(summaries[0])
