@@ -172,16 +172,21 @@ def test_ids_that_differ_only_in_case_are_named_in_a_note(tmp_path, capsys):
     assert read_sequence_csv(data, time_col="t").ids[:3] == ["s1", "s2", "S1"]
 
 
-def test_labels_that_differ_only_in_case_or_spacing_are_named_in_a_note(tmp_path):
+@pytest.mark.parametrize("labels, note", [
     # 'Walk' beside 'walk' became a class of its own without a word
-    labels = ["walk", "run", "Walk", "run", "walk", "sit  down", "Sit down", "run"]
+    (["walk", "run", "Walk", "run", "walk", "sit  down", "Sit down", "run"],
+     "differ only in case or spacing ('walk', 'Walk'; 'sit  down', 'Sit down')"),
+    # '1' beside '1.0' (two sources joined) became two classes of one number without a word
+    (["1", "2", "1.0", "2", "01", "3", "+3", "10"],
+     "are one number written differently ('1', '1.0', '01'; '3', '+3')"),
+])
+def test_labels_that_look_alike_are_named_in_a_note(tmp_path, labels, note):
     rows = "".join(f"s{k},{t},{lab}\n" for k, lab in enumerate(labels) for t in range(3))
     data = read_sequence_csv(write(tmp_path / "s.csv", "id,x,activity\n" + rows),
                              label_col="activity")
-    assert data.notes == ["the label column 'activity' holds labels that differ only in case or "
-                          "spacing ('walk', 'Walk'; 'sit  down', 'Sit down'): each is read as a "
-                          "class of its own; write them alike if they name one class"]
-    assert sorted(set(data.labels)) == ["Sit down", "Walk", "run", "sit  down", "walk"]
+    assert data.notes == [f"the label column 'activity' holds labels that {note}: each is read "
+                          f"as a class of its own; write them alike if they name one class"]
+    assert data.labels == labels  # each is a class of its own
     plain = "".join(f"s{k},{t},{'ab'[k % 2]}\n" for k in range(4) for t in range(3))
     assert read_sequence_csv(write(tmp_path / "p.csv", "id,x,label\n" + plain)).notes == []
 

@@ -267,15 +267,20 @@ def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp
     assert len(capsys.readouterr().out.splitlines()) == 9
 
 
-@pytest.mark.parametrize("option, roles", [(["--label", "id"], "sequence-id column and the label"),
-                                           (["--time", "id"], "sequence-id column and the time"),
-                                           (["--time", "label"], "time column and the label")])
+@pytest.mark.parametrize("option, roles", [
+    (["--label", "id"], "'id' is given as both the sequence-id column and the label"),
+    (["--time", "id"], "'id' is given as both the sequence-id column and the time"),
+    (["--time", "label"], "'label' is given as both the time column and the label"),
+    # a feature in another role was "['label'] cannot be both a feature and the
+    # id/time/label column", a list and no word of which role
+    (["--features", "x,label"], "'label' is given as both a feature column and the label"),
+    (["--features", "id"], "'id' is given as both a feature column and the sequence-id")])
 def test_one_column_in_two_roles_is_refused(tmp_path, capsys, option, roles):
     # --label id read the real label column as a feature: "'a' is not a number"
     data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
         f"{i},{t},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
     assert main(["classify", "train", str(data), *option, "--out", str(tmp_path / "r")]) == 2
-    assert f"is given as both the {roles} column" in capsys.readouterr().err
+    assert f"{roles} column; they must be different columns" in capsys.readouterr().err
 
 
 def test_test_fraction_with_a_test_set_is_refused(tmp_path, capsys):
@@ -402,14 +407,31 @@ def test_an_empty_unnamed_column_from_trailing_commas_is_not_a_feature(tmp_path)
 
 
 def test_constant_training_sequences_under_znorm_are_pointed_out(tmp_path, capsys):
-    # classes told apart by level alone: z-normalised, every sequence became zeros and the
-    # model scored chance without a word
-    rows = "".join(f"{i},{i % 2},{'ab'[i % 2]}\n" for i in range(12) for t in range(4))
+    # classes told apart by level alone: z-normalised, the constant sequences became zeros
+    # and the model scored chance on them without a word
+    rows = "".join(f"{i},{i % 2 + (0.1 * t if i % 4 > 1 else 0)},{'ab'[i % 2]}\n"
+                   for i in range(12) for t in range(4))
     data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
     assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
                  "1", "--quiet", "--no-baselines", "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "training sequences are constant, and z-normalisation turns each into zeros" in err
+
+
+def test_every_training_sequence_constant_under_znorm_is_refused(tmp_path, capsys):
+    # all of them zeros after z-normalisation: the run trained for its whole budget a model
+    # that could only guess, with a note; under --force it had cleared the run in --out first
+    rows = "".join(f"{i},{i % 2},{'ab'[i % 2]}\n" for i in range(12) for t in range(4))
+    data = write(tmp_path / "d.csv", "id,x,label\n" + rows)
+    kept = write((tmp_path / "r").mkdir() or tmp_path / "r" / "report.json", "{}")
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--force", "--out", str(tmp_path / "r")]) == 2
+    assert ("every training sequence is constant (10 of 10), and z-normalisation (--znorm auto) "
+            "turns each into zeros" in capsys.readouterr().err)
+    assert kept.read_text() == "{}"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--epochs",
+                 "1", "--quiet", "--no-baselines", "--znorm", "off", "--out",
+                 str(tmp_path / "off")]) == 0
 
 
 def test_train_does_not_overwrite_a_report_of_the_users_own(tmp_path, capsys):
@@ -543,3 +565,120 @@ def test_ctrl_c_while_choosing_keeps_the_chosen_candidate(tmp_path, monkeypatch,
     assert report["n_train"] == report["selection"]["n_fit"] < 24 * 0.8
     assert report["training"]["epochs_run"] >= 1 and report["training"]["best_epoch"] >= 1
     assert SequenceClassifier.load(out / "model.ckpt").classes == ["a", "b"]
+
+
+def _numbered_classes_csv(path):
+    """A CSV of 18 sequences labelled 1, 2 and 10, the class readable from the level."""
+    return write(path, "id,x,label\n" + "".join(
+        f"{i},{[1, 2, 10][i % 3] + 0.1 * t},{[1, 2, 10][i % 3]}\n" for i in range(18)
+        for t in range(4)))
+
+
+def test_classes_are_in_text_order_and_messages_list_numbers_by_value(tmp_path, capsys):
+    # the documented order of the classes (the network's outputs, the confusion matrix, the
+    # p_ columns) is the labels' text order; messages that list labels list numbers by value
+    import json
+
+    from lstmlab.classify.data import class_order
+
+    data = _numbered_classes_csv(tmp_path / "d.csv")
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--hidden",
+                 "4", "--epochs", "1", "--quiet", "--no-baselines", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "truth \\ pred    1   10    2" in printed
+    assert json.loads((out / "report.json").read_text())["classes"] == ["1", "10", "2"]
+    with open(out / "predictions.csv", newline="") as f:
+        assert next(csv.reader(f))[3:] == ["p_1", "p_10", "p_2"]
+    assert class_order(["period_16", "period_4", "b", "10", "-1", "0.5", "2", "1e3", "1.0",
+                        "1", "a10", "a9"]) == ["-1", "0.5", "1", "1.0", "2", "10", "1e3", "a9",
+                                               "a10", "b", "period_4", "period_16"]
+
+
+def test_a_checkpoint_keeps_the_class_order_it_was_trained_with(tmp_path, capsys):
+    # a model saved with its classes in another order names its outputs by that order
+    data = _numbered_classes_csv(tmp_path / "d.csv")
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--hidden",
+                 "4", "--epochs", "1", "--quiet", "--no-baselines", "--out", str(out)]) == 0
+    model = SequenceClassifier.load(out / "model.ckpt")
+    model.classes = ["2", "1", "10"]  # as a checkpoint of classes in that order holds them
+    model.save(tmp_path / "old.ckpt", extra={"csv_options": model.meta["csv_options"]})
+    capsys.readouterr()
+    assert main(["classify", "predict", str(tmp_path / "old.ckpt"), str(data)]) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0][3:] == ["p_2", "p_1", "p_10"]
+    for row in rows[1:]:
+        p = [float(v) for v in row[3:]]
+        assert row[1] == ["2", "1", "10"][p.index(max(p))]
+
+
+def test_an_ensembles_progress_names_each_member(tmp_path, capsys):
+    # each member's epochs counted again from "epoch 1/2", with nothing saying a second
+    # network had started: it read as the first network's training starting over
+    data = _numbered_classes_csv(tmp_path / "d.csv")
+    assert main(["classify", "train", str(data), "--model", "lstm", "--no-select", "--hidden",
+                 "4", "--epochs", "2", "--ensemble", "2", "--no-baselines",
+                 "--out", str(tmp_path / "run")]) == 0
+    lines = [ln.strip() for ln in capsys.readouterr().err.splitlines()]
+    start = lines.index("member 1 of 2")
+    assert [ln.split("  ")[0] for ln in lines[start:start + 6]] == [
+        "member 1 of 2", "epoch 1/2", "epoch 2/2", "member 2 of 2", "epoch 1/2", "epoch 2/2"]
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    (dict(val_fraction=-0.1), ValueError, r"val_fraction must be a number in \[0, 1\), got -0.1"),
+    (dict(val_fraction=float("nan")), ValueError, r"val_fraction must be .*got nan"),
+    (dict(val_fraction="0.2"), ValueError, r"val_fraction must be .*got '0.2'"),
+    (dict(val_fraction=1.0), ValueError, r"val_fraction must be .*got 1.0"),
+    (dict(znorm="no"), TypeError, r"znorm must be True or False, got 'no'"),
+])
+def test_train_names_a_validation_fraction_or_znorm_it_cannot_take(kwargs, exc, message):
+    # -0.1 held nothing out and "no" z-normalised, silently; NaN and "0.2" failed inside the
+    # split ("cannot convert float NaN to integer")
+    data = synthetic_sequences(12, np.random.default_rng(0))
+    with pytest.raises(exc, match=message):
+        SequenceClassifier.train(data, np.random.default_rng(0), hidden_size=4,
+                                 fit_config=FitConfig(epochs=1), **kwargs)
+
+
+def test_predict_out_dash_is_stdout(trained, tmp_path, capsys, monkeypatch):
+    # --out - wrote the CSV into a file named '-' in the working folder
+    ckpt, data_csv, data = trained
+    monkeypatch.chdir(tmp_path)
+    assert main(["classify", "predict", str(ckpt), str(data_csv), "--out", "-"]) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0][:3] == ["id", "predicted", "label"] and len(rows) == len(data) + 1
+    assert not (tmp_path / "-").exists()
+
+
+def test_an_ensemble_stopped_in_a_later_member_keeps_the_finished_ones(tmp_path, capsys,
+                                                                       monkeypatch):
+    # Ctrl-C in member 3's third epoch kept it in the average, trained 3 epochs of 30, and
+    # the message spoke of member 1: "interrupted (SIGINT) in epoch 30: kept the best epoch
+    # so far (30)"
+    import json
+    import os
+    import signal
+
+    from lstmlab.forecast import cli as forecast_cli
+
+    log_epoch = forecast_cli._Progress.__call__
+
+    def ctrl_c_in_the_third_member(progress, record):
+        log_epoch(progress, record)
+        if record.get("member") == 2 and record["epoch"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(forecast_cli._Progress, "__call__", ctrl_c_in_the_third_member)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(_numbered_classes_csv(tmp_path / "d.csv")), "--model",
+                 "lstm", "--no-select", "--hidden", "4", "--epochs", "6", "--ensemble", "3",
+                 "--quiet", "--no-baselines", "--out", str(out)]) == 130
+    assert ("interrupted (SIGINT) in epoch 3 of ensemble member 3, which is left out: the "
+            "ensemble keeps the 2 members trained to the end" in capsys.readouterr().err)
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["member_accuracies"]) == 2
+    assert [m["status"] for m in report["training"]["members"]] == ["finished", "finished",
+                                                                    "interrupted"]
+    assert len(SequenceClassifier.load(out / "model.ckpt").nets) == 2

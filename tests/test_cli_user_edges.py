@@ -335,3 +335,161 @@ def test_input_paths_written_with_a_tilde_are_read_from_the_home_folder(charlm, 
     with pytest.raises(DataError, match=r"'~/two.txt' does not exist \(a leading ~ is the home "
                                         r"folder only where the shell expands it"):
         read_text_files(["~/two.txt"])
+
+
+class _StderrThatGoesAway:
+    """A stderr whose reader goes away after the first write: every later write fails as a
+    closed pipe (``2>&1 | head -1``) or a closed terminal (EIO) fails."""
+
+    def __init__(self, error):
+        self.error, self.written = error, []
+
+    def write(self, text):
+        if self.written:
+            raise self.error
+        self.written.append(text)
+        return len(text)
+
+    def flush(self):
+        if len(self.written) > 1:
+            raise self.error
+
+    def isatty(self):
+        return False
+
+
+@pytest.mark.parametrize("error", [BrokenPipeError(32, "Broken pipe"),
+                                   OSError(5, "Input/output error")])
+@pytest.mark.parametrize("command", ["train", "classify"])
+def test_training_goes_on_when_its_stderr_goes_away(tmp_path, capsys, monkeypatch, error,
+                                                    command):
+    # the first progress line written after the reader went away ended the command (exit 141,
+    # or "error: [Errno 5]"), its model lost: last.ckpt held step 0
+    import sys
+
+    from lstmlab.training.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    if command == "train":
+        argv = ["train", str(write(tmp_path / "t.txt", TEXT)), "--steps", "6", "--hidden", "4",
+                "--layers", "1", "--embed", "2", "--seq-len", "8", "--batch-size", "2",
+                "--eval-every", "2", "--eval-chunks", "1", "--checkpoint-every", "100"]
+    else:
+        data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+            f"{i},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(12) for t in range(4)))
+        argv = ["classify", "train", str(data), "--model", "lstm", "--no-select", "--hidden",
+                "4", "--epochs", "3", "--no-baselines"]
+    stderr = _StderrThatGoesAway(error)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main([*argv, "--out", str(out)]) == 0
+    assert len(stderr.written) == 1
+    if command == "train":
+        assert load_checkpoint(out / "last.ckpt")[0]["step"] == 6
+        assert capsys.readouterr().out.startswith("done: step 6,")
+    else:
+        assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+        assert (out / "model.ckpt").exists() and "test accuracy:" in capsys.readouterr().out
+
+
+def test_generate_with_stderr_closed_writes_only_the_text(charlm, capsys, monkeypatch):
+    # started with stderr closed (2>&-), Python has no sys.stderr, and print(file=None)
+    # wrote the "--seed N" note into the generated text on stdout
+    import sys
+
+    monkeypatch.setattr(sys, "stderr", None)
+    assert main(["generate", str(charlm), "--prompt", "the", "--length", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the") and len(out) == len("the") + 5 + 1 and "seed" not in out
+
+
+class _Terminal:
+    """A stderr that is a terminal, keeping what is written to it."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_train_progress_fits_a_narrow_terminal(tmp_path, monkeypatch):
+    # the progress line rewritten in place was padded to 100 columns: on a narrower terminal
+    # it wrapped, and each rewrite left a row behind
+    import sys
+
+    monkeypatch.setenv("COLUMNS", "40")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["train", str(write(tmp_path / "t.txt", TEXT)), "--steps", "6", "--hidden", "4",
+                 "--layers", "1", "--embed", "2", "--seq-len", "8", "--batch-size", "2",
+                 "--eval-every", "3", "--eval-chunks", "1", "--out", str(tmp_path / "run")]) == 0
+    rewrites = terminal.text.split("\r")[1:]
+    open_lines = [r for r in rewrites if not r.endswith("\n")]
+    kept = [r for r in rewrites if r.endswith("\n")]
+    assert open_lines and all(len(r) <= 39 for r in open_lines), open_lines
+    # a line the next one does not overwrite keeps all it says, the validation too
+    assert [r.split()[1] for r in kept] == ["3/6", "6/6"] and all("val bpc" in r for r in kept)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="POSIX signals")
+def test_a_hangup_stops_training_with_a_checkpoint(tmp_path, capsys, monkeypatch):
+    # the terminal closing (SIGHUP) ended lstmlab train at once: last.ckpt still held step 0
+    import os
+    import signal
+
+    from lstmlab.training import lm
+    from lstmlab.training.checkpoint import load_checkpoint
+
+    step = lm.train_step
+    calls = []
+
+    def hang_up_at_step_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGHUP)
+        return step(*args, **kwargs)
+
+    def default_action(signum, frame):  # in place of SIGHUP's default, which ends pytest
+        raise AssertionError("SIGHUP reached the handler outside the run: it ends the process")
+
+    monkeypatch.setattr(lm, "train_step", hang_up_at_step_3)
+    before = signal.signal(signal.SIGHUP, default_action)
+    try:
+        out = tmp_path / "run"
+        assert main(["train", str(write(tmp_path / "t.txt", TEXT)), "--steps", "50", "--hidden",
+                     "4", "--layers", "1", "--embed", "2", "--seq-len", "8", "--batch-size",
+                     "2", "--checkpoint-every", "1000", "--eval-every", "1000",
+                     "--out", str(out)]) == 129
+        assert signal.getsignal(signal.SIGHUP) is default_action
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert "interrupted: saved" in capsys.readouterr().err
+    assert load_checkpoint(out / "last.ckpt")[0]["step"] == 3
+
+
+@pytest.mark.parametrize("command", ["generate", "evaluate", "classify predict"])
+def test_a_closed_stdout_is_named_before_any_work(charlm, tmp_path, capsys, monkeypatch,
+                                                  command):
+    # started with stdout closed (>&-), Python has no sys.stdout: the first write of the text
+    # or the CSV failed with a traceback, "'NoneType' object has no attribute 'write'", and
+    # evaluate's score went nowhere with exit status 0
+    import sys
+
+    if command == "generate":
+        argv, advice = ["generate", str(charlm), "--seed", "1"], "redirect it to a file"
+    elif command == "evaluate":
+        argv = ["evaluate", str(charlm), str(write(tmp_path / "t.txt", TEXT))]
+        advice = "redirect it to a file"
+    else:
+        argv, advice = ["classify", "predict", str(charlm), str(tmp_path / "d.csv")], "--out FILE"
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: standard output is closed, so the " in err and advice in err

@@ -46,6 +46,24 @@ def test_stop_signals_record_the_first_signal_raise_on_the_second_and_restore():
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+@POSIX
+def test_stop_signals_take_a_hangup_unless_it_is_ignored():
+    # a closed terminal's SIGHUP ended a run at once, its steps since the last checkpoint
+    # lost; under nohup it must stay ignored
+    before = signal.getsignal(signal.SIGHUP)
+    try:
+        with stop_signals() as stop:
+            signal.getsignal(signal.SIGHUP)(signal.SIGHUP, None)
+            assert stop.name == "SIGHUP" and stop.exit_code == 129
+        assert signal.getsignal(signal.SIGHUP) == before
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        with stop_signals() as stop:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 def test_stop_signals_outside_the_main_thread_install_nothing():
     seen = []
 

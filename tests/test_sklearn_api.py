@@ -215,8 +215,9 @@ def test_shapes_that_do_not_fit_are_named():
     for est, target in ((LSTMClassifier(hidden_size=3, epochs=1, random_state=0), y),
                         (LSTMForecaster(hidden_size=3, epochs=1, random_state=0), X3[:, -1, 0])):
         est.fit(X3, target)
-        with pytest.raises(ValueError, match="X has 3 features per step, but the estimator was "
-                                             "fitted on 2"):
+        with pytest.raises(ValueError, match=r"X of shape \(2, 4, 3\) has 4 steps of 3 "
+                                             r"features, but \w+ was fitted on X of shape "
+                                             r"\(n, 4, 2\): 4 steps of 2 features$"):
             est.predict(rng.normal(size=(2, 4, 3)))
         with pytest.raises(ValueError, match=r"X must have shape \(n, T\*D\) or \(n, T, D\), got "
                                              r"\(10, 4, 2, 1\)"):
@@ -233,6 +234,36 @@ def test_shapes_that_do_not_fit_are_named():
     pred = clf.predict(X3)
     assert clf.score(X3, pred[:, None]) == 1.0
     assert clf.score(X3, np.where(pred == "a", "b", "a")[:, None]) == 0.0
+
+
+def test_a_sequence_of_another_length_is_named_by_its_steps():
+    # X of 6 steps of 2 features against a fit on 4 steps was "X has 6 features, but
+    # LSTMClassifier is expecting 4 features as input": the steps counted as features
+    rng = np.random.default_rng(2)
+    X3, y = rng.normal(size=(10, 4, 2)), np.array(["a", "b"] * 5)
+    clf = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X3, y)
+    with pytest.raises(ValueError) as err:
+        clf.predict(rng.normal(size=(2, 6, 2)))
+    assert str(err.value) == ("X of shape (2, 6, 2) has 6 steps of 2 features, but "
+                              "LSTMClassifier was fitted on X of shape (n, 4, 2): 4 steps of 2 "
+                              "features")
+    with pytest.raises(ValueError, match=r"^X of shape \(2, 8\) has 8 columns, read as 8 steps "
+                                         r"of 1 feature \(step_features=1\), but"):
+        clf.predict(X3[:2].reshape(2, 8))
+    # the same sequences in the other shape are read as fit read them
+    expected = clf.predict_proba(X3)
+    np.testing.assert_array_equal(clf.set_params(step_features=2).predict_proba(
+        X3.reshape(10, 8)), expected)
+    flat = LSTMClassifier(hidden_size=3, epochs=1, step_features=2,
+                          random_state=0).fit(X3.reshape(10, 8), y)
+    np.testing.assert_array_equal(flat.predict_proba(X3), flat.predict_proba(X3.reshape(10, 8)))
+    with pytest.raises(ValueError, match=r"^X has 6 features, but LSTMClassifier is expecting 8 "
+                                         r"features as input: X of shape \(n, 8\): 4 steps of 2 "
+                                         r"features \(step_features=2\)$"):
+        flat.predict(X3[:, :3].reshape(10, 6))
+    with pytest.raises(ValueError, match=r"^X of shape \(10, 3, 2\) has 3 steps of 2 features, "
+                                         r"but LSTMClassifier was fitted on X of shape \(n, 8\)"):
+        flat.predict(X3[:, :3])
 
 
 @pytest.mark.parametrize("kind", [LSTMClassifier, LSTMForecaster])

@@ -294,6 +294,9 @@ def test_generate_refuses_a_length_that_is_not_a_count(trained, length):
     (dict(temperature=None), ValueError, r"temperature must be a number >= 0 .*got None"),
     (dict(temperature=-0.5), ValueError, r"temperature must be a number >= 0 .*got -0.5"),
     (dict(prompt=b"ab"), TypeError, r"prompt must be a str, got bytes"),
+    # failed as "'int' object is not callable" once the prompt was read
+    (dict(on_char=3), TypeError, r"on_char must be a function of one character, or None, "
+                                 r"got int"),
 ])
 def test_generate_names_a_temperature_or_prompt_of_the_wrong_kind(kwargs, exc, message):
     model = CharLM(CharLMConfig(vocab_size=3, hidden_size=4, num_layers=1, embed_dim=2),
@@ -310,6 +313,54 @@ def test_generate_takes_numpy_integers_as_top_k(trained):
             == generate(*args, temperature=0))  # the likeliest only: greedy
     with pytest.raises(ValueError, match=r"top_k must be a non-negative integer .*got True"):
         generate(*args, top_k=True)
+
+
+def test_top_p_samples_only_from_the_nucleus():
+    # generate had temperature and top-k, no nucleus (top-p) sampling
+    from lstmlab.training.lm import sample_next
+
+    probs = np.array([0.06, 0.25, 0.04, 0.4, 0.1, 0.15])  # likeliest: 3, 1, 5, 4, 0, 2
+    logits = np.log(probs)
+
+    def draws(top_p, temperature=1.0, top_k=0, n=1000):
+        rng = np.random.default_rng(0)
+        return np.bincount([sample_next(logits, temperature, top_k, rng, top_p)
+                            for _ in range(n)], minlength=6) / n
+
+    # 0.4 + 0.25 = 0.65 < 0.75, with 0.15 it reaches 0.8: the nucleus is {3, 1, 5}
+    freq = draws(top_p=0.75, n=3000)
+    assert set(np.flatnonzero(freq)) == {3, 1, 5}
+    np.testing.assert_allclose(freq[[3, 1, 5]], probs[[3, 1, 5]] / 0.8, atol=0.03)
+    assert set(np.flatnonzero(draws(top_p=0.4))) == {3}  # reached by the likeliest alone
+    assert set(np.flatnonzero(draws(top_p=1.0))) == set(range(6))
+    assert set(np.flatnonzero(draws(top_p=0.9, top_k=2))) == {3, 1}  # top-k first
+    # at temperature 2 the probabilities are sqrt(p) renormalised, .277 .219 .170 .139 ...:
+    # 0.75 takes four tokens
+    assert set(np.flatnonzero(draws(top_p=0.75, temperature=2.0))) == {3, 1, 5, 4}
+
+
+@pytest.mark.parametrize("top_p", [0, 0.0, -0.1, 1.5, float("nan"), True, "0.5", None])
+def test_generate_refuses_a_top_p_outside_0_1(trained, top_p):
+    model, vocab, _ = load_charlm(str(trained / "run" / "best.ckpt"))
+    with pytest.raises(ValueError, match=r"top_p must be a number in \(0, 1\] \(1 = no "
+                                         r"limit\), got "):
+        generate(model, vocab, "the ", 3, rng=np.random.default_rng(0), top_p=top_p)
+
+
+def test_generate_top_p_from_the_command_line(trained, capsys):
+    ckpt = str(trained / "run" / "best.ckpt")
+    assert main(["generate", ckpt, "--prompt", "the ", "--length", "30", "--temperature",
+                 "0"]) == 0
+    greedy = capsys.readouterr().out
+    # a nucleus this small holds the likeliest character only: the greedy text
+    assert main(["generate", ckpt, "--prompt", "the ", "--length", "30", "--top-p", "1e-9",
+                 "--seed", "4"]) == 0
+    assert capsys.readouterr().out == greedy
+    for bad in ("0", "1.01", "nan"):
+        with pytest.raises(SystemExit) as exc:
+            main(["generate", ckpt, "--top-p", bad])
+        assert exc.value.code == 2
+        assert "argument --top-p: expected a number in (0, 1]" in capsys.readouterr().err
 
 
 def test_trainer_refuses_an_rng_that_is_not_a_generator(tmp_path):

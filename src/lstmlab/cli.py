@@ -31,6 +31,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
+from ._streams import require_stdout, sturdy_stderr
 from ._words import counted
 from . import __version__
 
@@ -101,6 +102,7 @@ examples:
   lstmlab generate runs/stdlib/best.ckpt --prompt "def " --length 400
   lstmlab generate runs/stdlib/best.ckpt --prompt "import " --temperature 0   # greedy
   lstmlab generate runs/stdlib/best.ckpt --temperature 0.7 --top-k 10 --seed 3
+  lstmlab generate runs/stdlib/best.ckpt --top-p 0.9 --seed 3        # nucleus sampling
   lstmlab generate runs/stdlib/best.ckpt --prompt-file start.py   # a prompt of several lines
 """
 
@@ -218,6 +220,9 @@ def _add_generate(sub):
     p.add_argument("--temperature", type=_nonneg_float, default=1.0,
                    help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
     p.add_argument("--top-k", type=_nonneg_int, default=0, help="sample among the k likeliest, 0 = all (default 0)")
+    p.add_argument("--top-p", type=_unit_score, default=1.0,
+                   help="sample within the nucleus: the fewest likeliest characters whose "
+                        "probability reaches p, a number in (0, 1]; 1 = all (default 1)")
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: fresh)")
     p.add_argument("--unknown", choices=["error", "replace"], default="error",
                    help="prompt characters outside the vocabulary: stop with an error (default) or "
@@ -765,6 +770,7 @@ def cmd_generate(args) -> int:
 
     from .training.lm import generate, load_charlm
 
+    require_stdout("the generated text", "redirect it to a file (> text.txt)")
     model, vocab, _ = load_charlm(args.checkpoint)
     flag = "--prompt"
     if args.prompt_file is not None:  # a prompt of several lines, which --prompt takes as typed
@@ -798,7 +804,7 @@ def cmd_generate(args) -> int:
         sys.stdout.flush()
 
     generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, rng,
-             on_char=emit, unknown=args.unknown)
+             on_char=emit, unknown=args.unknown, top_p=args.top_p)
     sys.stdout.write("\n")
     return 0
 
@@ -807,6 +813,7 @@ def cmd_evaluate(args) -> int:
     from .data.text import read_text_files
     from .training.lm import LN2, TrainConfig, evaluate_text, load_charlm
 
+    require_stdout("the score", "redirect it to a file (> score.txt)")
     model, vocab, meta = load_charlm(args.checkpoint)
     text = read_text_files([args.file])
     ids = vocab.encode(text, unknown=args.unknown)
@@ -1272,14 +1279,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
     (see ``--dist-timeout``), 128 + N stopped by signal N (130 Ctrl-C,
-    143 SIGTERM, 141 the reader of the output went away, as in ``lstmlab generate | head``).
+    143 SIGTERM, 129 a closed terminal's SIGHUP during training, 141 the reader of the output
+    went away, as in ``lstmlab generate | head``).
 
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
     "interrupted" and exit 130. Output that goes to a file or a pipe is UTF-8 with LF line
     ends on every platform (see :func:`_utf8_when_redirected`).
+
+    Standard error that fails or is closed (``2>&1 | head``, a closed terminal, ``2>&-``)
+    stops nothing: what cannot be written there is dropped (:mod:`lstmlab._streams`), so a
+    training run goes on and writes its files.
     """
-    with _utf8_when_redirected():
+    with _utf8_when_redirected(), sturdy_stderr():
         return _run(argv)
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from ._checks import as_lengths, is_real, positive_int, true_or_false
 from ._scaling import mean_std, range_problem
+from ._words import counted
 from .forecast.windows import WindowScaler
 from .forecast.windows import make_windows as _make_windows
 from .layers.seqnet import SequenceNet, SequenceNetConfig
@@ -244,6 +245,42 @@ class _LSTMEstimator(BaseEstimator):
                              f"fitted on {self.step_features_in_}")
         return X
 
+    def _in_fitted_shape(self, X):
+        """``X`` in the shape fit read, (n, T·D) or (n, T, D), when its sequences have fit's
+        T steps of D features in either shape (a 2-D X read with ``step_features``), else a
+        ``ValueError`` naming its steps and features and fit's: with 3-D X, scikit-learn's
+        check would call the steps "features". (An estimator fitted without the record of
+        fit's shape passes X on as it is.)"""
+        fitted = getattr(self, "_fit_shape", None)
+        try:  # (what NumPy cannot read is validate_data's to name)
+            shape = np.asarray(X).shape
+        except (ValueError, TypeError):
+            return X
+        if fitted is None or len(shape) not in (2, 3) or shape[1:] == fitted:
+            return X
+        D = self.step_features_in_
+        T = fitted[0] // D if len(fitted) == 1 else fitted[0]
+        d = self.step_features
+        steps = shape[1:] if len(shape) == 3 else (shape[1] // d, d) if shape[1] % d == 0 else None
+        if steps == (T, D):
+            return np.asarray(X).reshape(shape[:1] + fitted)
+        name, expected = type(self).__name__, f"{counted(T, 'step')} of {counted(D, 'feature')}"
+        if len(fitted) == 1:
+            expected = f"X of shape (n, {fitted[0]}): {expected} (step_features={D})"
+        else:
+            expected = f"X of shape (n, {T}, {D}): {expected}"
+        if len(shape) == 3:
+            given = f"has {counted(shape[1], 'step')} of {counted(shape[2], 'feature')}"
+        elif len(fitted) == 1:  # scikit-learn's own wording, which its checks look for
+            raise ValueError(f"X has {shape[1]} features, but {name} is expecting {fitted[0]} "
+                             f"features as input: {expected}")
+        elif steps is None:
+            given = f"has {shape[1]} columns, not a multiple of step_features={d}"
+        else:
+            given = (f"has {shape[1]} columns, read as {counted(steps[0], 'step')} of "
+                     f"{counted(d, 'feature')} (step_features={d})")
+        raise ValueError(f"X of shape {shape} {given}, but {name} was fitted on {expected}")
+
     def _make_net(self, input_size: int, output_size: int, readout: str, rng) -> SequenceNet:
         return SequenceNet(SequenceNetConfig(input_size=input_size, output_size=output_size,
                                              hidden_size=int(self.hidden_size),
@@ -307,6 +344,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
         true_or_false(self.log, "log", ValueError)  # bool('False') would take the log
         X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True)
         X3 = self._as_sequences(X, reset=True)  # (n, T, D)
+        self._fit_shape = X.shape[1:]
         y = np.asarray(y, np.float64)
         _checked_steps(X3, np.ones(X3.shape[:2], bool), spread=False)  # before the scaler
         K = y.size // max(len(y), 1)
@@ -344,6 +382,7 @@ class LSTMForecaster(RegressorMixin, _LSTMEstimator):
     def predict(self, X):
         """Forecasts ``(n,)`` (or ``(n, K)`` when fitted on K columns)."""
         check_is_fitted(self)
+        X = self._in_fitted_shape(X)
         X = validate_data(self, X, reset=False, allow_nd=True)
         X3 = self._as_sequences(X)
         self._check_log(X3)
@@ -453,6 +492,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
             raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier "
                              f"needs at least two classes")
         X3 = self._as_sequences(X, reset=True)
+        self._fit_shape = X.shape[1:]
         n, T = X3.shape[:2]
         if lengths is not None:
             lengths = _lengths_for(lengths, n, T)
@@ -484,6 +524,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
     def predict_proba(self, X, lengths=None):
         """``(n, C)`` class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self)
+        X = self._in_fitted_shape(X)
         X = validate_data(self, X, reset=False, allow_nd=True)
         x, lengths = self._encode(X, lengths)
         return softmax(self._predict_net(x, lengths))

@@ -156,7 +156,7 @@ def add_classify_parser(sub) -> None:
     p.add_argument("data", metavar="DATA", type=_input_path)
     _add_data_options(p, stored=": as in training, else")
     p.add_argument("--out", default=None, type=_output_file,
-                   help="write the predictions CSV here (default stdout)")
+                   help="write the predictions CSV here (default, or -: stdout)")
     p.set_defaults(func=cmd_classify_predict)
 
 
@@ -309,7 +309,7 @@ def cmd_classify_train(args) -> int:
     import numpy as np
 
     from ..training.signals import stop_signals
-    from .data import digits_sequences, read_sequences, ucr_pair, ucr_test
+    from .data import class_order, digits_sequences, read_sequences, ucr_pair, ucr_test
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
@@ -364,11 +364,11 @@ def cmd_classify_train(args) -> int:
         if problem:
             raise ValueError(problem)
         check_feature_range(test, spread=False)
-        unseen = sorted(set(test.labels) - set(data.labels))
+        unseen = class_order(set(test.labels) - set(data.labels))
         if unseen:  # found only after training, the error would throw the trained model away
             raise ValueError(f"the test set {test.source} has labels that the training data "
                              f"does not have: {', '.join(map(repr, unseen[:5]))} (training "
-                             f"classes: {', '.join(map(repr, sorted(set(data.labels))))}); "
+                             f"classes: {', '.join(map(repr, class_order(data.labels)))}); "
                              f"a classifier can only predict the classes it was trained on")
     if test is None:
         keep, held = stratified_split(data.labels, args.test_fraction, rng)
@@ -410,10 +410,15 @@ def cmd_classify_train(args) -> int:
                          f"but {why}; training runs every epoch")
     if args.patience is None:
         args.patience = PATIENCE
-    out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     znorm = {"on": True, "off": False}.get(args.znorm, data.num_features == 1)
     # z-normalised, a constant series becomes all zeros: its level, all it shows, is lost
     flat = sum(bool(np.all(np.ptp(s, axis=0) == 0)) for s in data.x) if znorm else 0
+    if flat == len(data):  # (checked before --force clears the run in --out)
+        raise ValueError(f"every training sequence is constant ({flat} of {len(data)}), and "
+                         f"z-normalisation (--znorm {args.znorm}) turns each into zeros: the "
+                         f"classes could not be told apart by their values; --znorm off keeps "
+                         f"their levels")
+    out = output_folder(args, ("report.json", "predictions.csv", "metrics.jsonl"))
     if flat:
         print(f"note: {flat} of {len(data)} training sequences are constant, and "
               f"z-normalisation turns each into zeros; --znorm off keeps their levels",
@@ -464,10 +469,25 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
           + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
     progress = _Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
     try:
-        return train(data, rng, chosen, on_epoch=progress, should_stop=lambda: stop.requested,
-                     ensemble=args.ensemble)
+        return train(data, rng, chosen, on_epoch=_naming_members(progress, args),
+                     should_stop=lambda: stop.requested, ensemble=args.ensemble)
     finally:
         progress.close()
+
+
+def _naming_members(progress, args):
+    """``progress`` for each epoch's record; for an ensemble, a line naming each member as
+    its training starts, else its epochs, counted again from 1, read as the first's."""
+    if args.ensemble == 1 or args.quiet:
+        return progress
+
+    def log(record: dict) -> None:
+        if record["epoch"] == 1:  # after a member's last line, which a terminal leaves open
+            apart = "\n" if record["member"] and sys.stderr.isatty() else ""
+            print(f"{apart}member {record['member'] + 1} of {args.ensemble}", file=sys.stderr)
+        progress(record)
+
+    return log
 
 
 def _chosen_candidate(selection, data, out: Path, stop):
@@ -544,7 +564,24 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     _print_evaluation(model, res, "test")
     print(f"wrote {out / 'model.ckpt'}, {out / 'predictions.csv'}, {out / 'report.json'}, "
           f"{out / 'metrics.jsonl'}")
-    return stopped_by_signal(sm, stop) or halted or 0
+    stopped = _stopped_member(sm, stop, len(model.nets)) or stopped_by_signal(sm, stop)
+    return stopped or halted or 0
+
+
+def _stopped_member(summary: dict, stop, kept: int) -> int | None:
+    """For an ensemble stopped in a member after the first: the exit code 128 + N, and on
+    stderr which member stopped and what the model keeps (the members trained to the end);
+    None otherwise (the message of a single model's stop applies)."""
+    from .._words import counted
+
+    members = summary.get("members") or []
+    if not stop.requested or len(members) < 2 or members[-1]["status"] != "interrupted":
+        return None
+    print(f"interrupted ({stop.name}) in epoch {members[-1]['epochs_run']} of ensemble member "
+          f"{len(members)}, which is left out: the ensemble keeps the "
+          f"{counted(kept, 'member')} trained to the end; its model and reports are written",
+          file=sys.stderr)
+    return stop.exit_code
 
 
 def _stored_column_hint(message: str, args, stored: dict) -> str:
@@ -566,12 +603,17 @@ def _stored_column_hint(message: str, args, stored: dict) -> str:
 
 
 def cmd_classify_predict(args) -> int:
+    from .._streams import require_stdout
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
-    from .data import SequenceDataError, read_sequences, ucr_test
+    from .data import SequenceDataError, class_order, read_sequences, ucr_test
     from .model import SequenceClassifier, check_feature_range
 
+    if args.out == "-":  # the usual name for stdout, not a file named '-'
+        args.out = None
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
+    if args.out is None:
+        require_stdout("the predictions CSV", "pass --out FILE to write it to a file")
     _refuse_csv_options_without_csv(args, [args.data])
     path = args.data
     if Path(path).is_dir():  # a UCR/UEA problem folder: its test set
@@ -597,7 +639,7 @@ def cmd_classify_predict(args) -> int:
         sys.stdout.write(text)
     if data.labels is not None:
         known = set(model.classes)
-        unseen = sorted({lab for lab in data.labels if lab not in known})
+        unseen = class_order(lab for lab in data.labels if lab not in known)
         if not unseen:  # stdout carries the CSV unless --out is given
             _print_evaluation(model, model.evaluate(data), str(args.data),
                               file=sys.stdout if args.out else sys.stderr)

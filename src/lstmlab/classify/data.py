@@ -15,7 +15,8 @@ sequence (numbers, date-times with a UTC offset, or ISO dates and date-times; a 
 a sequence's rows first went back, as the forecasting readers do); a repeated time
 inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
 by line and column) and missing values (under ``missing="refuse"``) are errors. Ids, and
-labels, that differ only in case or spacing stay apart, with a note naming them.
+labels, that differ only in case or spacing stay apart, with a note naming them, and so do
+labels that are one number written differently (``1``, ``1.0``).
 Missing-value tokens (``NA``, ``?``, ...) apply to the feature columns only: a label is read
 as written, and only an empty one is missing.
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,48 @@ from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, colu
                              empty_time_problem, fill_missing, parse_numeric_column,
                              lookalike_ids_note, read_csv_table, repeated_names, time_order,
                              time_order_key, unsorted_note)
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_DIGITS = re.compile(r"(\d+)", re.ASCII)
+
+
+def _label_key(label: str) -> tuple:
+    """The sort key of one label: a number (``-1``, ``10``, ``2.5``, ``1e3``) by its value,
+    before any other label; another label as its runs of text and of digits, the digit runs
+    by their value (``class2`` before ``class10``); the text last, so that labels equal by
+    value (``1``, ``1.0``, ``01``) still have one order."""
+    text = str(label)
+    if _NUMBER.fullmatch(text):
+        return (0, float(text), (), text)
+    parts = _DIGITS.split(text)  # text, digits, text, ...: each place holds one type
+    return (1, 0.0, tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text)
+
+
+def class_order(labels) -> list[str]:
+    """The distinct ``labels`` in the order a reader expects of classes: numeric labels by
+    value (``1, 2, 10``, not the text order ``1, 10, 2``) and before the others, the others
+    by text with their digit runs read as numbers (``run2, run10``). The order depends on
+    the set of labels only, never on the order they come in."""
+    return sorted(set(labels), key=_label_key)
+
+
+def same_number_note(labels, column: str) -> str | None:
+    """The note for labels of the ``column`` that are one number written differently (``1``,
+    ``1.0``, ``01``): each is read as a class of its own, as a label is read as written, which
+    labels joined from two sources seldom mean to be. None when there are none."""
+    numbers: dict[float, list[str]] = {}
+    for label in dict.fromkeys(labels):
+        if _NUMBER.fullmatch(label):
+            numbers.setdefault(float(label), []).append(label)
+    groups = [names for names in numbers.values() if len(names) > 1]
+    if not groups:
+        return None
+    shown = "; ".join(", ".join(repr(n) for n in names) for names in groups[:3])
+    more = f"; and {len(groups) - 3} more such groups" if len(groups) > 3 else ""
+    return (f"the label column {column!r} holds labels that are one number written "
+            f"differently ({shown}{more}): each is read as a class of its own; write them "
+            f"alike if they name one class")
 
 
 class SequenceDataError(SeriesError):
@@ -188,9 +232,11 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     used = {i for i in (i_id, i_t, i_y) if i is not None}
     if features:
         i_f = [column_index(header, f, path, "feature column") for f in features]
-        clash = [header[i] for i in i_f if i in used]
-        if clash:
-            raise SequenceDataError(f"{clash} cannot be both a feature and the id/time/label column")
+        clash = next((i for i in i_f if i in used), None)
+        if clash is not None:  # named with its other role, as a column in two roles is above
+            role = next(r for i, r in roles if i == clash)
+            raise SequenceDataError(f"{header[clash]!r} is given as both a feature column and "
+                                    f"the {role} column; they must be different columns")
     else:
         i_f = [i for i in range(len(header)) if i not in used]
         for i in [i for i in i_f if not header[i]]:  # a trailing comma on every line
@@ -275,6 +321,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
     if labels is not None:  # 'Walk' beside 'walk': a class of one retyped label, silently
         lookalike.append(lookalike_ids_note(dict.fromkeys(lab for lab in labels if lab),
                                             label_col, "class", kind="label"))
+        lookalike.append(same_number_note([lab for lab in labels if lab], label_col))
     notes[:0] = [note for note in lookalike if note]
     return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
 

@@ -35,22 +35,25 @@ same way.
 
 **Ensemble** (``ensemble=K``): K networks from K independent seeds (``rng.spawn``), each
 trained as above; their class probabilities are averaged. ``evaluate`` reports each member's
-accuracy beside the ensemble's, so the spread over seeds is visible.
+accuracy beside the ensemble's, so the spread over seeds is visible. Training stopped in
+member k > 1 (``should_stop``, Ctrl-C) keeps the k - 1 members trained to the end and leaves
+the stopped one out (the summary's ``members`` still lists it, ``interrupted``).
 
-Classes are the sorted distinct training labels (so the class order, and a checkpoint, do
-not depend on the order of the rows). The feature scaler (mean and standard deviation per
-feature over all valid training steps) is fitted on the training sequences only and stored
-in the checkpoint (``kind = "classifier"``). A feature whose values float64 cannot
-standardise (beyond ±1e150, or varying by less than 1e-150; see ``lstmlab._scaling``), and
-data the fitted scaler maps outside the network's dtype, are errors naming the case and
-feature.
+Classes are the sorted distinct training labels, as text (``1, 10, 2``), so the class
+order, and a checkpoint, do not depend on the order of the rows; a checkpoint stores its
+classes in their order, so a model keeps the order it was trained with. The feature scaler
+(mean and standard deviation per feature over all valid training steps) is fitted on the
+training sequences only and stored in the checkpoint (``kind = "classifier"``). A feature
+whose values float64 cannot standardise (beyond ±1e150, or varying by less than 1e-150; see
+``lstmlab._scaling``), and data the fitted scaler maps outside the network's dtype, are
+errors naming the case and feature.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._checks import generator
+from .._checks import generator, probability, true_or_false
 from .._columns import pad, width
 from .._scaling import mean_std, range_problem
 from ..layers.base import Module
@@ -276,7 +279,9 @@ class SequenceClassifier:
         "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
         convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's)
         or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only). ``class_weight`` is
-        None or "balanced" (module docstring). With ``fit_config.checkpoint == "train-loss"``
+        None or "balanced" (module docstring). ``val_fraction`` is None (the rule of the
+        module docstring) or a number in [0, 1), ``znorm`` None (univariate data only), True
+        or False. With ``fit_config.checkpoint == "train-loss"``
         nothing is held out (``val_fraction`` None or 0).
         ``on_epoch`` and ``should_stop`` are passed to
         :func:`~lstmlab.training.supervised.fit_sequence_net`; ``on_epoch`` records carry the
@@ -297,6 +302,10 @@ class SequenceClassifier:
             raise ValueError(f"ensemble must be an integer >= 1, got {ensemble!r}")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
+        if val_fraction is not None:  # (-0.1 held nothing out, NaN failed inside the split)
+            val_fraction = probability(val_fraction, "val_fraction")
+        if znorm is not None:  # bool() would take "no" for True
+            znorm = true_or_false(znorm, "znorm")
         fit_config = fit_config or FitConfig()
         if fit_config.checkpoint == "train-loss":
             if val_fraction:
@@ -351,7 +360,9 @@ class SequenceClassifier:
                                               lengths=lengths, val=val, on_epoch=record,
                                               should_stop=should_stop))
             if summaries[-1]["status"] == "interrupted":
-                model.nets = nets[:k + 1]
+                # a member stopped part-way would pull the average of the finished ones
+                # toward its half-trained guesses: it is left out, unless it is the first
+                model.nets = nets[:k] if k else nets[:1]
                 model.net = model.nets[0]
                 break
         summary = dict(summaries[0])

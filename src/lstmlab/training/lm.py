@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._config import JsonConfig
+from .._streams import rewritten
 from .._checks import (float_dtype, generator, is_real, positive_int, probability,
                        true_or_false)
 from .._words import counted
@@ -585,7 +586,8 @@ class LMTrainer:
                         line += f"  | val bpc {record['val_bpc']:.3f}"
                     if tty:
                         end = "\n" if "val_loss" in record or final_step else ""
-                        print("\r" + line.ljust(100), end=end, file=sys.stderr, flush=True)
+                        print(rewritten(line, kept=end == "\n"), end=end, file=sys.stderr,
+                              flush=True)
                     else:
                         print(line, file=sys.stderr, flush=True)
                     last_print = now
@@ -629,9 +631,13 @@ def load_charlm(path, dtype=None) -> tuple[CharLM, Vocab, dict]:
     return model, vocab, meta
 
 
-def sample_next(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
+def sample_next(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator,
+                top_p: float = 1.0) -> int:
     """One token from ``logits (V,)``: argmax at temperature 0, else softmax(logits / T)
-    restricted to the ``top_k`` largest (0 = all).
+    restricted to the ``top_k`` largest (0 = all), then to the nucleus of ``top_p``
+    (1 = all): the smallest set of the likeliest tokens whose probability reaches ``top_p``
+    (Holtzman et al. 2020), ties taken in token order; the kept probabilities are
+    renormalised.
 
     The largest logit is subtracted before dividing by T, so the exponents are <= 0 for any
     T > 0: a tiny T (even a subnormal one like 1e-310) sends the others to -inf and gives
@@ -647,13 +653,30 @@ def sample_next(logits: np.ndarray, temperature: float, top_k: int, rng: np.rand
     with np.errstate(over="ignore"):  # (z / T) -> -inf is the limit meant here
         p = np.exp(z / temperature)
     p /= p.sum()
-    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+    if top_p < 1:
+        p = _nucleus(p, top_p)
+    cdf = np.cumsum(p)
+    # u at or above cdf[-1] (its last bits rounded down) takes the last token that can come
+    return int(min(np.searchsorted(cdf, rng.random(), side="right"), np.flatnonzero(p)[-1]))
+
+
+def _nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+    """``p (V,)`` kept on its nucleus of ``top_p`` and renormalised: the likeliest tokens
+    (ties in token order) while the probability before each is below ``top_p``."""
+    order = np.argsort(-p, kind="stable")  # (V,) likeliest first
+    before = np.concatenate(([0.0], np.cumsum(p[order])[:-1]))  # (V,) mass ahead of each
+    keep = order[(before < top_p) & (p[order] > 0)]
+    out = np.zeros_like(p)
+    out[keep] = p[keep]
+    return out / out.sum()
 
 
 def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature: float = 1.0,
              top_k: int = 0, rng: np.random.Generator | None = None, on_char=None,
-             unknown: str = "error") -> str:
-    """Continue ``prompt`` by ``length`` characters with the single-step path.
+             unknown: str = "error", top_p: float = 1.0) -> str:
+    """Continue ``prompt`` by ``length`` characters with the single-step path, each sampled
+    by :func:`sample_next` at ``temperature`` among the ``top_k`` likeliest (0 = all) and
+    within the nucleus of ``top_p`` (a number in (0, 1]; 1 = all).
 
     ``on_char(ch)`` is called for each new character as it is produced (streaming).
     """
@@ -665,8 +688,13 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
         raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    if on_char is not None and not callable(on_char):  # else it fails after the prompt is read
+        raise TypeError(f"on_char must be a function of one character, or None, got "
+                        f"{type(on_char).__name__}")
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
+    if not (is_real(top_p) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must be a number in (0, 1] (1 = no limit), got {top_p!r}")
     if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
         raise ValueError(f"length must be an integer >= 0, got {length!r}")
     if not prompt:
@@ -679,7 +707,7 @@ def generate(model: CharLM, vocab: Vocab, prompt: str, length: int, temperature:
         logits, state = model.step(np.array([t]), state)
     out = []
     for _ in range(length):
-        nxt = sample_next(logits[0], temperature, top_k, rng)
+        nxt = sample_next(logits[0], temperature, top_k, rng, top_p)
         ch = vocab.decode([nxt])
         out.append(ch)
         if on_char is not None:

@@ -1,12 +1,17 @@
-"""Stopping a training run cleanly on Ctrl-C (SIGINT) or SIGTERM.
+"""Stopping a training run cleanly on Ctrl-C (SIGINT), SIGTERM or SIGHUP.
 
-While :func:`stop_signals` is active, the first SIGINT or SIGTERM only records itself in the
+SIGHUP is what a process hears when its terminal closes or its ssh connection drops; by
+default it ends the process at once, losing every step since the last checkpoint. Here it
+stops the run as SIGTERM does, unless it is ignored (``nohup``: the run is meant to outlive
+its terminal), and then it stays ignored.
+
+While :func:`stop_signals` is active, the first SIGINT, SIGTERM or SIGHUP only records itself in the
 :class:`StopRequest` it yields; the training loop looks at it between steps, so the step in
 progress finishes, the run writes its checkpoint and returns. A second signal (of either
 kind) means "now": the handler raises :class:`StopNow` wherever the loop is, and nothing
 more is written. Either way a command exits with ``128 + the signal number`` (130 for
-SIGINT, 143 for SIGTERM), the shell's convention for "stopped by that signal", so a job
-scheduler that sent SIGTERM sees what happened.
+SIGINT, 143 for SIGTERM, 129 for SIGHUP), the shell's convention for "stopped by that
+signal", so a job scheduler that sent SIGTERM sees what happened.
 
 The handlers are installed only for the duration of the ``with`` block and the previous
 ones are restored after it. Python lets only the main thread install handlers; elsewhere
@@ -20,7 +25,7 @@ from __future__ import annotations
 import signal
 from contextlib import contextmanager
 
-SIGNALS = ("SIGINT", "SIGTERM")
+SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def signal_name(signum: int) -> str:
@@ -67,8 +72,8 @@ class StopRequest:
 
 @contextmanager
 def stop_signals():
-    """Handle SIGINT and SIGTERM as "stop after this step" inside the block; yields the
-    :class:`StopRequest` to poll. See the module docstring."""
+    """Handle SIGINT, SIGTERM and (when not ignored) SIGHUP as "stop after this step" inside
+    the block; yields the :class:`StopRequest` to poll. See the module docstring."""
     request = StopRequest()
 
     def handler(signum, frame):
@@ -79,7 +84,7 @@ def stop_signals():
     previous = {}
     for name in SIGNALS:
         signum = getattr(signal, name, None)
-        if signum is None:
+        if signum is None or (name == "SIGHUP" and signal.getsignal(signum) is signal.SIG_IGN):
             continue
         try:
             previous[signum] = signal.signal(signum, handler)

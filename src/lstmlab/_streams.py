@@ -1,0 +1,115 @@
+"""Standard error that cannot stop a command.
+
+Progress lines, notes and warnings go to stderr while a command trains for minutes or hours.
+The place they go can vanish under it: the reader of a pipe exits (``lstmlab train 2>&1 |
+head -1``: EPIPE), the terminal closes (EIO), or the command starts with stderr closed
+(``2>&-``, when Python has no ``sys.stderr`` at all and ``print(file=sys.stderr)`` writes to
+stdout instead, into the text or CSV a command writes there). None of that is a reason to
+lose the work: :func:`sturdy_stderr` makes stderr a stream whose writes never raise, and
+which drops what it cannot write from the first failure on, so training goes on and writes
+its files as it would have.
+
+Beside it: :func:`rewritten`, a progress line cut to the width of the terminal it is
+rewritten on (:func:`stderr_columns`), and :func:`require_stdout`, the error for a command
+whose product is to go to a standard output that is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+class SturdyStream:
+    """A text stream passing writes to ``stream`` until one fails with an ``OSError``, and
+    dropping them from then on (``lost``); ``stream`` None (no stderr) is lost from the
+    start. Other attributes (``isatty``, ``encoding``, ...) are the stream's."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.lost = stream is None
+
+    def write(self, text: str) -> int:
+        if not self.lost:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self._lose()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.lost:
+            try:
+                self._stream.flush()
+            except OSError:
+                self._lose()
+
+    def isatty(self) -> bool:
+        return not self.lost and self._stream.isatty()
+
+    def _lose(self) -> None:
+        """From now on nothing is written; the stream's file descriptor goes to the null
+        device, so that the interpreter's final flush of what is still buffered (and any
+        other writer of the descriptor) does not fail on it again."""
+        self.lost = True
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self._stream.fileno())
+            finally:
+                os.close(null)
+        except (OSError, ValueError, AttributeError):  # no file behind it (tests, notebooks)
+            pass
+
+    def __getattr__(self, name):
+        if self._stream is None:
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def sturdy_stderr():
+    """``sys.stderr`` as a :class:`SturdyStream` for the body of a ``with``, restored after."""
+    saved = sys.stderr
+    sys.stderr = SturdyStream(saved)
+    try:
+        yield sys.stderr
+    finally:
+        sys.stderr = saved
+
+
+def stderr_columns() -> int:
+    """The width of the terminal stderr writes to: ``COLUMNS`` when it is set to a positive
+    number (as shells export it), else the terminal's own, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+        if columns > 0:
+            return columns
+    except ValueError:
+        pass
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # not a terminal, or no file behind it
+        columns = 0
+    return columns if columns > 0 else 80
+
+
+def rewritten(line: str, kept: bool = False, widest: int = 100) -> str:
+    """``line`` to write over the line before it on a terminal: a carriage return, then the
+    line padded with spaces to the terminal's width less one column (at most ``widest``), so
+    that it covers a longer line before it, and cut to that width unless it is ``kept`` (a
+    line the next one does not overwrite, which may wrap): on a terminal narrower than the
+    line, each rewrite of a wrapped line would leave its first rows behind."""
+    width = max(1, min(widest, stderr_columns() - 1))
+    return "\r" + (line if kept else line[:width]).ljust(width)
+
+
+def require_stdout(what: str, instead: str = "") -> None:
+    """A clear error before any work when ``what`` (the text, a CSV) is to go to standard
+    output and there is none: started with it closed (``>&-``), Python has no ``sys.stdout``,
+    and the first write would fail as an ``AttributeError`` deep inside. ``instead`` says
+    what to do (an option that writes a file)."""
+    if sys.stdout is None:
+        raise ValueError(f"standard output is closed, so {what} has nowhere to go"
+                         f"{'; ' + instead if instead else ''}")
