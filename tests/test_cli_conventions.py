@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -202,14 +203,19 @@ def test_an_existing_folder_this_user_cannot_write_is_refused_before_any_work(ar
     # command do its work first (the demo's minutes) and fail when it wrote
     ro = tmp_path / "ro"
     ro.mkdir()
-    access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
-        Path(path) != ro and access(path, mode, **kw)))  # a read-only folder, also for root
+    make = tempfile.TemporaryFile
+
+    def refusing(*args, dir=None, **kw):  # a read-only folder, also for root (and as an ACL
+        if dir is not None and Path(dir) == ro:  # on Windows refuses, which os.access misses)
+            raise PermissionError(13, "Permission denied", str(ro))
+        return make(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refusing)
     with pytest.raises(SystemExit) as exc:
         main([a.format(ckpt=ckpt, ro=ro) for a in argv])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert f"error: argument --out: cannot write in {str(ro)!r}: no permission" in err, err
+    assert f"error: argument --out: cannot write in {str(ro)!r}: Permission denied" in err, err
     assert list(ro.iterdir()) == []
 
 

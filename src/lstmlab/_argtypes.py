@@ -17,6 +17,7 @@ import argparse
 import math
 import os
 import re
+import tempfile
 from pathlib import Path
 
 
@@ -160,6 +161,18 @@ def column_names(text: str) -> list[str]:
     return cols
 
 
+def _write_problem(folder: Path) -> str | None:
+    """Why no file can be created in the existing ``folder``, or None: found by creating
+    (and at once removing) a temporary file there, which answers for permission bits, access
+    control lists (which ``os.access`` does not read on Windows), read-only mounts and full
+    quotas alike."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def _creatable(path: Path, text: str) -> None:
     """Refuse ``path`` when its nearest existing folder is a file or not writable."""
     for parent in path.absolute().parents:
@@ -167,9 +180,10 @@ def _creatable(path: Path, text: str) -> None:
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"cannot create {text!r}: {str(parent)!r} "
                                                  f"is a file, not a directory")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise argparse.ArgumentTypeError(f"cannot create {text!r}: no permission "
-                                                 f"to write in {str(parent)!r}")
+            problem = _write_problem(parent)
+            if problem:
+                raise argparse.ArgumentTypeError(f"cannot create {text!r}: cannot write in "
+                                                 f"{str(parent)!r} ({problem})")
             return
 
 
@@ -202,9 +216,8 @@ def output_dir(text: str) -> str:
                                          f"a file")
     if not path.exists():
         _creatable(path, text)
-    elif not os.access(path, os.W_OK | os.X_OK):  # found now, not when the first file is due
-        raise argparse.ArgumentTypeError(f"cannot write in {text!r}: no permission to write "
-                                         f"in this folder")
+    elif problem := _write_problem(path):  # found now, not when the first file is due
+        raise argparse.ArgumentTypeError(f"cannot write in {text!r}: {problem}")
     return text
 
 
