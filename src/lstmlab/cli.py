@@ -792,6 +792,11 @@ def cmd_generate(args) -> int:
     replaced = _replaced_note(args.prompt, vocab)
     if replaced:  # said on stderr: stdout is the text
         _say(f"lstmlab generate: {flag}: {replaced}")
+    idle = [f for f, on in (("--top-k", args.top_k), ("--top-p", args.top_p < 1),
+                            ("--seed", args.seed is not None)) if on]
+    if args.temperature == 0 and idle:  # greedy: each next character is the likeliest
+        _say(f"lstmlab generate: note: --temperature 0 picks the likeliest character at every "
+             f"step, so {', '.join(idle)} {'has' if len(idle) == 1 else 'have'} no effect")
     if args.seed is None and args.temperature > 0:  # drawn here, so a good text can be had again
         args.seed = int(np.random.SeedSequence().generate_state(1)[0])
         _say(f"lstmlab generate: --seed {args.seed} (give it to sample this text again)")
