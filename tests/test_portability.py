@@ -283,3 +283,36 @@ def test_a_folder_of_series_reads_in_the_same_order_on_every_system(tmp_path, mo
         (tmp_path / f"{name}.csv").write_text("t,y\n" + rows, encoding="utf-8")
     monkeypatch.setattr(panel, "Path", WindowsOrder)
     assert read_panel(tmp_path, "y", time="t").names() == ["South", "north", "west"]
+
+
+def test_a_file_another_program_holds_open_on_windows_is_written_once_it_is_let_go(
+        tmp_path, monkeypatch):
+    # Windows refuses to replace a file another program has open (a virus scanner for a
+    # moment, a spreadsheet showing a CSV): the first refusal ended the write
+    from lstmlab.training import checkpoint
+
+    target = tmp_path / "forecasts.csv"
+    target.write_text("old\n", encoding="utf-8")
+    replace, refusals = os.replace, []
+
+    def held(src, dst):
+        if len(refusals) < 3:
+            refusals.append(dst)
+            raise PermissionError(13, "Access is denied")
+        replace(src, dst)
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(checkpoint.os, "replace", held)
+    monkeypatch.setattr(checkpoint.time, "sleep", lambda s: None)
+    checkpoint.atomic_write_text(target, "new\n")
+    assert target.read_text(encoding="utf-8") == "new\n" and len(refusals) == 3
+
+    def always_held(src, dst):
+        raise PermissionError(13, "Access is denied")
+
+    monkeypatch.setattr(checkpoint.os, "replace", always_held)
+    with pytest.raises(PermissionError, match=r"cannot write .*forecasts.csv: Access is denied "
+                                              r"\(is it open in another program\?"):
+        checkpoint.atomic_write_text(target, "newer\n")
+    assert target.read_text(encoding="utf-8") == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["forecasts.csv"]  # no temporary left

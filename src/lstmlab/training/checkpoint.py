@@ -20,6 +20,8 @@ import math
 import os
 import secrets
 import struct
+import sys
+import time
 import tokenize
 import zipfile
 import zlib
@@ -74,13 +76,35 @@ def _write_through_temporary(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+REPLACE_TRIES = 20  # Windows: 2 s of retries while another program holds the file
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """``os.replace(tmp, path)``. On Windows a file that another program has open (a virus
+    scanner or an indexer, briefly; a spreadsheet showing a CSV, for as long as it is open)
+    cannot be replaced: the rename is tried again for a while, then refused with a message
+    that says why."""
+    for attempt in range(REPLACE_TRIES):
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError as exc:
+            if sys.platform != "win32" or not path.exists():
+                raise
+            if attempt == REPLACE_TRIES - 1:
+                raise PermissionError(exc.errno, f"{exc.strerror or exc} (is it open in "
+                                                 f"another program? close it and run again)"
+                                      ) from None
+            time.sleep(0.1)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
