@@ -760,3 +760,32 @@ def test_panel_mean_mase_leaves_out_the_series_scored_in_their_own_units():
     assert ev.aggregate()["lstm"]["mase"] == pytest.approx(0.6)
     assert ev.aggregate()["naive2"]["mase"] == pytest.approx(1.2)
     assert "the mean MASE leaves out jump, constant on the training part" in format_panel(ev)
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_outputs_write_a_series_far_from_zero_to_its_changes(tmp_path, panel, capsys):
+    # a series at 1e9 moving by units was written as 1e+09 in every row of forecasts.csv
+    # and of forecast predict, truth, forecasts and interval bounds alike
+    y = 1e9 + _seasonal(80, level=10.0)
+    data = tmp_path / "d.csv"
+    if panel:
+        data.write_text(_long_csv({"a": y, "b": _seasonal(80, seed=2)}))
+        columns = ["--id", "id", "--time", "t", "--value", "y"]
+    else:
+        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n" for i, v in enumerate(y)))
+        columns = ["--target", "y"]
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(data), *columns, "--horizon", "4", "--lookback", "8",
+                 "--base", "ar", "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot",
+                 "--out", str(out)]) == 0
+    rows = [r for r in csv.DictReader((out / "forecasts.csv").read_text().splitlines())
+            if r.get("series", "a") == "a"]
+    truth = np.array([float(r["truth"]) for r in rows])
+    t = np.array([int(r["target_time"]) for r in rows])
+    np.testing.assert_allclose(truth - 1e9, y[t] - 1e9, atol=0.01)
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(data)]) == 0
+    lines = [r for r in capsys.readouterr().out.splitlines()[1:] if not r.startswith("b,")]
+    values = np.array([[float(v) for v in r.split(",")[-5:]] for r in lines]) - 1e9  # (K, 5)
+    assert np.all(values[:, 1] < values[:, 0]) and np.all(values[:, 0] < values[:, 2])
+    assert np.all(np.abs(values) < 100)

@@ -513,6 +513,7 @@ def cmd_forecast_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text, load_checkpoint
     from .data import read_series
     from .model import KIND, Forecaster, check_series_range, future_labels
+    from .report import value_digits
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "CSV": args.csv})
     meta, _ = load_checkpoint(args.checkpoint)
@@ -547,7 +548,8 @@ def cmd_forecast_predict(args) -> int:
         for j, level in enumerate(fc.config.quantiles):
             columns.append(q[:, j])
             head += f",q{level * 100:g}"
-    lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.6g}" for c in columns)
+    d = value_digits(series.target)
+    lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.{d}g}" for c in columns)
                       for k in range(K)]
     text = "\n".join(lines) + "\n"
     print(f"{K}-step forecast of {target!r} after the last row ({series.time_label(len(series) - 1)}) "

@@ -149,6 +149,7 @@ def cmd_global_predict(args, meta: dict) -> int:
     from .cli import check_log_inputs
     from .global_model import GlobalForecaster
     from .model import check_series_range, future_labels
+    from .report import value_digits
     from .data import SeriesError
     from .panel import read_folder, read_long
 
@@ -192,10 +193,12 @@ def cmd_global_predict(args, meta: dict) -> int:
         bounds = [iv.bounds(pred[None], lv, window, flat) if iv and lv in iv.width else None
                   for lv in levels]
         labels = future_labels(s.time, K)
+        d = value_digits(s.target)
         for k in range(K):
-            cells = [name, str(k + 1), labels[k], f"{pred[k]:.6g}"]
+            cells = [name, str(k + 1), labels[k], f"{pred[k]:.{d}g}"]
             for b in bounds:
-                cells += ["", ""] if b is None else [f"{b[0][0, k]:.6g}", f"{b[1][0, k]:.6g}"]
+                cells += (["", ""] if b is None
+                          else [f"{b[0][0, k]:.{d}g}", f"{b[1][0, k]:.{d}g}"])
             w.writerow(cells)
     text = buf.getvalue()
     print(f"{K}-step forecasts of {len(panel)} series after their last rows in {args.csv}:",

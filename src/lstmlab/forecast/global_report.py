@@ -28,7 +28,7 @@ from .baselines import mase_denominator, scores
 from .global_model import GlobalForecaster
 from .m4 import naive2, owa
 from .panel import Panel
-from .report import LABELS, baseline_forecasts, table_cell
+from .report import LABELS, baseline_forecasts, table_cell, value_digits
 from .windows import make_windows
 
 NAMES = {**LABELS, "naive2": "naive 2 (M4)", "ets": "ETS", "lstm": "LSTM (global)",
@@ -196,11 +196,13 @@ def panel_forecasts_csv(ev: PanelEvaluation, panel: Panel) -> str:
     w.writerow(["series", "origin_time", "target_time", "step", "truth", *methods])
     for name, r in ev.series.items():
         s = panel.series[name]
+        d = value_digits(s.target)
         for i, t in enumerate(r.origins):
             for k in range(r.truth.shape[1]):
                 w.writerow([name, s.time_label(int(t) - 1), s.time_label(int(t) + k), k + 1,
-                            f"{r.truth[i, k]:.6g}",
-                            *(f"{r.preds[m][i, k]:.6g}" if m in r.preds else "" for m in methods)])
+                            f"{r.truth[i, k]:.{d}g}",
+                            *(f"{r.preds[m][i, k]:.{d}g}" if m in r.preds else ""
+                              for m in methods)])
     return buf.getvalue()
 
 
