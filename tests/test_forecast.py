@@ -177,6 +177,19 @@ def test_linear_ar_fits_fewer_windows_than_weights_at_any_level():
     assert np.all(np.isfinite(ar.predict(X + 1.0)))
 
 
+def test_linear_ar_forecasts_a_series_far_from_zero_as_it_does_near_zero():
+    # at 1e9 the normal equations of the raw values (entries near 1e18) rounded the
+    # series' changes away: forecast train scored the levels AR at MASE 3.6 beside 0.39
+    # for the same series near zero
+    rng = np.random.default_rng(0)
+    y = 10 * np.sin(np.arange(200) * 2 * np.pi / 12) + rng.normal(size=200)
+    X, Y = make_windows(y, 12, 3, np.arange(12, 150))
+    Xt, _ = make_windows(y, 12, 3, np.arange(150, 198))
+    near = LinearAR().fit(X, Y).predict(Xt)
+    far = LinearAR().fit(X + 1e9, Y + 1e9).predict(Xt + 1e9) - 1e9
+    np.testing.assert_allclose(far, near, atol=1e-3)
+
+
 def _sine(n=260, seed=0):
     t = np.arange(n)
     rng = np.random.default_rng(seed)
