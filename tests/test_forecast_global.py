@@ -789,3 +789,23 @@ def test_outputs_write_a_series_far_from_zero_to_its_changes(tmp_path, panel, ca
     values = np.array([[float(v) for v in r.split(",")[-5:]] for r in lines]) - 1e9  # (K, 5)
     assert np.all(values[:, 1] < values[:, 0]) and np.all(values[:, 0] < values[:, 2])
     assert np.all(np.abs(values) < 100)
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_no_part_to_score_on_is_refused_before_training(tmp_path, panel, capsys):
+    # the run trained, wrote model.ckpt and then stopped: 'there is neither a test nor a
+    # validation part ...' for one series, 'zero-size array to reduction operation
+    # minimum which has no identity' for a panel
+    out = tmp_path / "run"
+    argv = _tiny_train(tmp_path, panel, out)
+    assert main(argv + ["--val-fraction", "0", "--test-fraction", "0"]) == 2
+    assert ("--val-fraction 0 and --test-fraction 0 leave no part of the series to score the "
+            "model on") in capsys.readouterr().err
+    assert not (out / "model.ckpt").exists()
+
+
+def test_evaluate_panel_without_a_part_to_score_names_the_series(one_blas_thread):
+    gf = _train(_panel(n=40), epochs=1, val_fraction=0.0, test_fraction=0.0)
+    with pytest.raises(ValueError, match="series 's0' has neither a test nor a validation "
+                                         "part to evaluate on"):
+        evaluate_panel(gf, _panel(n=40))

@@ -371,6 +371,10 @@ def cmd_forecast_train(args) -> int:
 
     refuse_idle_dropout(args.dropout, args.layers)
     check_decay(args.lr, args.weight_decay)  # before the choice of settings, not after it
+    if args.val_fraction == 0 and args.test_fraction == 0:  # before training, not after it
+        raise ValueError("--val-fraction 0 and --test-fraction 0 leave no part of the series "
+                         "to score the model on (the report scores the test part, or the "
+                         "validation part when there is no test part); keep one above 0")
     if args.id is not None or (args.csv is not None and Path(args.csv).is_dir()):
         from .global_cli import cmd_global_train
 

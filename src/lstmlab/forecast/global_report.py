@@ -108,6 +108,9 @@ def evaluate_panel(gf: GlobalForecaster, panel: Panel, ets: bool = False) -> Pan
                              f"was trained "
                              f"on {split.n}: evaluate needs the training panel")
         part = "test" if split.test else "val"
+        if part == "val" and not split.val:
+            raise ValueError(f"series {name!r} has neither a test nor a validation part to "
+                             f"evaluate on; set a test fraction > 0")
         origins = split.origins(part, L, K)
         X, Y = make_windows(s.values, L, K, origins)
         base, _ = baseline_forecasts(s, split, L, K, info.season, origins, ets)
