@@ -254,6 +254,15 @@ def test_future_labels():
     assert future_labels(["2009Q3", "2009Q4"], 2) == ["2010Q1", "2010Q2"]
 
 
+def test_future_labels_continue_only_numbers_of_one_step():
+    # weekly dates written 20210623, 20210630, 20210707 were continued by the last step,
+    # 77, as 20210784 and 20210861
+    assert future_labels(["20210623", "20210630", "20210707"], 2) == ["+1", "+2"]
+    assert future_labels(["20210705", "20210706", "20210707"], 2) == ["+1", "+2"]
+    assert future_labels(["1990", "1995", "2000", "2001"], 2) == ["+1", "+2"]
+    assert future_labels(["0", "3600", "7200"], 2) == ["10800", "14400"]
+
+
 # -- the command ----------------------------------------------------------------------------
 
 def _csv(tmp_path, n=150):

@@ -469,19 +469,34 @@ def point_and_quantile_loss(K: int, quantiles):
     return loss
 
 
+SPACING_LABELS = 12  # the last labels whose one step a whole-number time column continues
+
+
+def _is_yyyymmdd(label: str) -> bool:
+    """Eight digits that read as a date, ``20210131``."""
+    t = label.strip()
+    return bool(re.fullmatch(r"\d{8}", t)) and 1 <= int(t[4:6]) <= 12 and 1 <= int(t[6:]) <= 31
+
+
 def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     """Time labels for the K steps after ``labels``: continued for equally spaced numbers
-    (years), ``YYYY-MM`` months and ``YYYY-Qn`` or ``YYYYQn`` quarters (in the spelling of the
-    last label); otherwise ``+1, +2, ...``."""
+    (years; the last 12 labels share one step), ``YYYY-MM`` months and ``YYYY-Qn`` or
+    ``YYYYQn`` quarters (in the spelling of the last label); otherwise ``+1, +2, ...``.
+    Dates written as eight digits, ``20210707``, are not continued as numbers: their steps
+    change at month ends, and 20210707 + 77 is no date."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
-    if len(labels) >= 2:
+    tail = labels[-SPACING_LABELS:]
+    if len(tail) >= 2 and not all(_is_yyyymmdd(t) for t in tail):
         try:
-            a, b = int(labels[-2]), int(labels[-1])
-            return [str(b + (b - a) * k) for k in range(1, horizon + 1)]
+            v = [int(t) for t in tail]
         except ValueError:
-            pass
+            v = []
+        spacing = {b - a for a, b in zip(v, v[1:])}
+        if len(spacing) == 1:
+            step = spacing.pop()
+            return [str(v[-1] + step * k) for k in range(1, horizon + 1)]
     q = re.fullmatch(r"(\d{4})(-?)Q([1-4])", labels[-1])
     if q:
         t0, dash = int(q.group(1)) * 4 + int(q.group(3)) - 1, q.group(2)
