@@ -400,3 +400,16 @@ def test_score_table_keeps_its_columns_and_digits_at_any_scale(scale):
     cells = rows[0].removesuffix("  <- best").split()[-4:]  # RMSE h=1, RMSE 1..2, MAE, MASE
     assert cells == [f"{0.25 * scale:.3g}", f"{0.395 * scale:.3g}", f"{0.375 * scale:.3g}",
                      "0.375"]
+
+
+def test_a_horizon_of_one_is_one_step_in_every_message(tmp_path, capsys):
+    # 'each forecasting 1 steps' and 'this model forecasts 1 steps ahead at once'
+    y = 50 + np.sin(np.arange(60))
+    p = write(tmp_path / "s.csv", "y\n" + "".join(f"{v:.4f}\n" for v in y))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--lookback", "4", "--horizon",
+                 "1", "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out",
+                 str(out)]) == 0
+    assert "windows, each forecasting 1 step; MASE" in capsys.readouterr().out
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p), "--horizon", "2"]) == 2
+    assert "this model forecasts 1 step ahead at once" in capsys.readouterr().err

@@ -359,6 +359,7 @@ def hybrid_note(fc) -> str:
 def cmd_forecast_train(args) -> int:
     import numpy as np
 
+    from .._words import counted
     from ..training.signals import stop_signals
     from ..training.supervised import check_decay
     from .backtest import backtest, check_folds, format_backtest
@@ -483,8 +484,8 @@ def cmd_forecast_train(args) -> int:
     print(f"split: {split.train} training, {split.val} validation, {split.test} test steps; "
           f"{season}; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
-    print(f"{ev.part} part: {len(ev.origins)} windows, each forecasting {config.horizon} steps; "
-          f"MASE relative to {ev.mase_basis()}")
+    print(f"{ev.part} part: {counted(len(ev.origins), 'window')}, each forecasting "
+          f"{counted(config.horizon, 'step')}; MASE relative to {ev.mase_basis()}")
     print(format_table(ev))
     print(format_coverage(ev))
     if args.backtest > 1 and not stop.requested:

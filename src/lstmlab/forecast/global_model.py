@@ -342,8 +342,8 @@ class GlobalForecaster:
         L, K = self.config.lookback, self.config.horizon
         K2 = K if horizon is None else horizon
         if not 1 <= K2 <= K:
-            raise ValueError(f"this model forecasts {K} steps ahead at once; --horizon must be "
-                             f"1..{K}, got {K2}")
+            raise ValueError(f"this model forecasts {counted(K, 'step')} ahead at once; "
+                             f"--horizon must be 1..{K}, got {K2}")
         if len(series) < L:
             raise ValueError(f"series {name!r} has {counted(len(series), 'step')}; the model "
                              f"reads the "

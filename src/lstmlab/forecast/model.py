@@ -375,9 +375,10 @@ class Forecaster:
     def _horizon(self, horizon: int | None) -> int:
         K = self.config.horizon if horizon is None else horizon
         if not 1 <= K <= self.config.horizon:
-            raise ValueError(f"this model forecasts {self.config.horizon} steps ahead at once "
-                             f"(direct multi-step output); --horizon must be 1..{self.config.horizon}"
-                             f", got {K}; retrain with --horizon {K} for more")
+            raise ValueError(f"this model forecasts {counted(self.config.horizon, 'step')} "
+                             f"ahead at once (direct multi-step output); --horizon must be "
+                             f"1..{self.config.horizon}, got {K}; retrain with --horizon {K} "
+                             f"for more")
         return K
 
     def _outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
