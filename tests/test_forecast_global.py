@@ -809,3 +809,14 @@ def test_evaluate_panel_without_a_part_to_score_names_the_series(one_blas_thread
     with pytest.raises(ValueError, match="series 's0' has neither a test nor a validation "
                                          "part to evaluate on"):
         evaluate_panel(gf, _panel(n=40))
+
+
+def test_report_of_a_run_with_nothing_to_choose_is_strict_json(tmp_path, capsys):
+    # lookback and base given: the one candidate's score was written as NaN, which
+    # strict JSON readers (jq, a browser's JSON.parse) refuse
+    out = tmp_path / "run"
+    assert main(_tiny_train(tmp_path, True, out) + ["--base", "ar"]) == 0
+    def refuse(token):
+        raise ValueError(f"{token} in report.json")
+    report = json.loads((out / "report.json").read_text(), parse_constant=refuse)
+    assert report["choice"]["tried"] == [{"lookback": 8, "base": "ar", "relative_mae": None}]
