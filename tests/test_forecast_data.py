@@ -569,6 +569,10 @@ def test_a_local_clock_time_given_twice_names_daylight_saving_time(tmp_path):
     p = write(tmp_path / "b.csv", "t,y\n2021-10-31,1\n2021-10-31,2\n")  # dates: no clock
     with pytest.raises(SeriesError, match=r"occurs twice \(lines 2 and 3\); each time"):
         read_series(p, "y", time="t")
+    # a date beside its own midnight is a row given twice, not an hour of local time repeated
+    p = write(tmp_path / "c.csv", "t,y\n2021-01-08,1\n2021-01-09,2\n2021-01-09 00:00,3\n")
+    with pytest.raises(SeriesError, match=r"occurs twice \(lines 3 and 4\); each time"):
+        read_series(p, "y", time="t")
 
 
 def test_step_counts_of_a_short_series_take_their_number(tmp_path):

@@ -410,8 +410,9 @@ def time_order(labels: list[str], lines: list[int]
                ) -> tuple[list[int], str | None, str | None]:
     """``(order, back, repeat)`` of the rows with time ``labels``: the row indices in time
     order; where the file's order first goes back in time (``"line 4: '2' after '3'"``), or
-    None; the first time that occurs twice, or None (a clock time without a UTC offset says
-    that the end of daylight saving time repeats an hour of local time).
+    None; the first time that occurs twice, or None (two clock times without a UTC offset say
+    that the end of daylight saving time repeats an hour of local time; a date beside its
+    midnight is no such hour).
 
     Labels that can be ordered (see ``time_order_key``) are sorted, keeping the file's order
     among equal times; labels in a format that cannot be ordered ('03/04/2021') keep the
@@ -432,9 +433,10 @@ def time_order(labels: list[str], lines: list[int]
             j = first[k]
             same = (repr(labels[i]) if labels[i] == labels[j] else
                     f"{labels[j]!r} (as {labels[i]!r})")
+            local = all(_CLOCK.search(t) and not _ZONED.fullmatch(t)
+                        for t in (labels[i], labels[j]))
             dst = ("; local clock times repeat an hour where daylight saving time ends: "
-                   "write them with their UTC offset, 2021-10-31T02:00+01:00"
-                   if _CLOCK.search(labels[i]) and not _ZONED.fullmatch(labels[i]) else "")
+                   "write them with their UTC offset, 2021-10-31T02:00+01:00" if local else "")
             return order, back, (f"line {lines[i]}: the time {same} occurs twice (lines "
                                  f"{lines[j]} and {lines[i]}{dst})")
         first[k] = i
