@@ -413,3 +413,20 @@ def test_a_horizon_of_one_is_one_step_in_every_message(tmp_path, capsys):
     assert "windows, each forecasting 1 step; MASE" in capsys.readouterr().out
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(p), "--horizon", "2"]) == 2
     assert "this model forecasts 1 step ahead at once" in capsys.readouterr().err
+
+
+def test_score_and_backtest_tables_widen_for_a_long_method_label():
+    # 'ETS(levels, damped trend, no season)' ran two characters into the RMSE column
+    from lstmlab.forecast.backtest import format_backtest
+    from lstmlab.forecast.report import Evaluation, format_table
+    label = "ETS(levels, damped trend, season 12)"
+    truth = np.array([[1.0, 2.0]])
+    preds = {"lstm": truth * 1.25, "ets": truth * 1.5}
+    ev = Evaluation(origins=np.array([5]), truth=truth, preds=preds,
+                    scores={m: scores(truth, p, 1.0) for m, p in preds.items()},
+                    season=None, scale=1.0, part="test", labels={"ets": label})
+    bt = {"ends": [10, 8], "mase": {"lstm": [0.5, 0.6], "ets": [0.7, 0.8]}}
+    for table in (format_table(ev), format_backtest(bt, {"lstm": "LSTM", "ets": label})):
+        rows = [r.removesuffix("  <- best") for r in table.splitlines() if r[:1] in "mLE"]
+        assert len({len(r) for r in rows}) == 1 and rows[-1].startswith(label + " ")
+

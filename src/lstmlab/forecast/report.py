@@ -204,16 +204,18 @@ def value_digits(y: np.ndarray) -> int:
 
 
 def format_table(ev: Evaluation) -> str:
-    """A plain-text table: one row per method, best RMSE marked."""
+    """A plain-text table: one row per method, best RMSE marked; the method column is as
+    wide as its longest label ('ETS(levels, damped trend, season 12)')."""
     K = ev.truth.shape[1]
-    head = f"{'method':<34}{'RMSE h=1':>10}{f'RMSE 1..{K}':>12}{'MAE':>10}{'MASE':>8}"
+    n = max([33, *(len(ev.label(m)) for m in ev.scores)]) + 1
+    head = f"{'method':<{n}}{'RMSE h=1':>10}{f'RMSE 1..{K}':>12}{'MAE':>10}{'MASE':>8}"
     lines = [head, "-" * len(head)]
     best = min(ev.scores, key=lambda k: ev.scores[k]["rmse"])
     for method, s in ev.scores.items():
         mark = "  <- best" if method == best else ""
         cells = (table_cell(s[k], w) for k, w in (("rmse_1", 10), ("rmse", 12), ("mae", 10),
                                                    ("mase", 8)))
-        lines.append(f"{ev.label(method):<34}{''.join(cells)}{mark}")
+        lines.append(f"{ev.label(method):<{n}}{''.join(cells)}{mark}")
     return "\n".join(lines)
 
 
