@@ -820,3 +820,36 @@ def test_report_of_a_run_with_nothing_to_choose_is_strict_json(tmp_path, capsys)
         raise ValueError(f"{token} in report.json")
     report = json.loads((out / "report.json").read_text(), parse_constant=refuse)
     assert report["choice"]["tried"] == [{"lookback": 8, "base": "ar", "relative_mae": None}]
+
+
+@pytest.mark.parametrize("dates", [False, True], ids=["quarters", "ISO dates"])
+def test_predict_keeps_the_seasonal_phase_of_a_file_that_starts_elsewhere(tmp_path, dates,
+                                                                          capsys):
+    # the phase was counted from the file's first row: the same series without its three
+    # oldest rows was forecast a season out of phase (2020-Q1 at 104 instead of 235)
+    def label(i):
+        year = 2000 + i // 4
+        return f"{year}-{3 * (i % 4) + 1:02d}-01" if dates else f"{year}-Q{i % 4 + 1}"
+
+    def panel_csv(path, start):
+        rows = ["id,t,y"] + [f"{n},{label(i)},{v:.4f}" for n, y in series.items()
+                             for i, v in enumerate(y) if i >= start]
+        return write(path, "\n".join(rows) + "\n")
+
+    series = {f"s{i}": 100 * (i + 1) * _seasonal(60, seed=i, amplitude=0.4) for i in range(2)}
+    full = panel_csv(tmp_path / "full.csv", 0)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(full), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--season", "4", "--base", "none",
+                 "--hidden", "4", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(full)]) == 0
+    expected = capsys.readouterr().out
+    later = panel_csv(tmp_path / "later.csv", 3)
+    rc = main(["forecast", "predict", str(out / "model.ckpt"), str(later)])
+    if dates:  # labels that are not counted in steps need the first training row
+        assert rc == 2
+        assert ("series 's0' is seasonally adjusted in the phase of its first training row, "
+                "time '2000-01-01', which the file given does not hold") in capsys.readouterr().err
+    else:
+        assert rc == 0 and capsys.readouterr().out == expected

@@ -522,7 +522,7 @@ _REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})
                                                              "quarter"))
 
 
-def _time_steps(labels: list[str]) -> tuple[list[int], str] | None:
+def time_steps(labels: list[str]) -> tuple[list[int], str] | None:
     """``(step numbers, unit)`` of regular time labels (see ``_REGULAR``), else None."""
     try:
         steps = [int(t) for t in labels]
@@ -540,7 +540,7 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
     """A message if regular time labels in increasing order skip steps (a month missing from
     monthly data): the windows would take the rows on both sides of the gap for neighbours,
     and a season would slip by the missing steps from there on."""
-    found = _time_steps(labels)
+    found = time_steps(labels)
     if found is None or len(labels) < 3:
         return None
     steps, unit = found

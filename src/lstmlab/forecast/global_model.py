@@ -63,7 +63,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, detect_season
+from .data import TimeSeries, detect_season, time_steps
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -122,13 +122,14 @@ class SeriesInfo:
     ar: np.ndarray | None = None  # (L + 1, K) its ridge AR in relative coordinates (hybrid)
     mix: float = 1.0  # the network's weight on this series (hybrid)
     additive: bool = False  # ``indices`` are subtracted, not divided by (values <= 0)
+    first: str | None = None  # time label of its first training row, where its phase starts
 
     def to_json(self) -> dict:
         return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
                 "indices": None if self.indices is None else self.indices.tolist(),
                 "intervals": None if self.intervals is None else self.intervals.to_json(),
                 "ar": None if self.ar is None else self.ar.tolist(), "mix": self.mix,
-                "additive": self.additive}
+                "additive": self.additive, "first": self.first}
 
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
@@ -137,7 +138,9 @@ class SeriesInfo:
                    None if idx is None else np.asarray(idx, np.float64),
                    None if iv is None else Intervals.from_json(iv),
                    None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)),
-                   bool(d.get("additive", False)))
+                   bool(d.get("additive", False)), d.get("first"))
+        if info.first is not None and not isinstance(info.first, str):
+            raise ValueError("the first time label must be a string")
         if info.indices is not None and (
                 info.indices.shape != (info.season,) or not np.all(np.isfinite(info.indices))
                 or not (info.additive or np.all(info.indices > 0))):
@@ -242,6 +245,7 @@ class GlobalForecaster:
                                  f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
                                  f"--transform none")
             info[name] = fit_series_info(s.target, split, config)
+            info[name].first = s.time[0] if s.time else None
             for part in parts:
                 origins = split.origins(part, L, K)
                 X, Y = make_windows(s.target, L, K, origins)
@@ -364,7 +368,33 @@ class GlobalForecaster:
                 x, y, _ = self._relative(X[:, :, 0], info, origins, Y)
                 info.ar = (ridge_gcv(x[:, :, None], y)[0].coef if info.scale > 0
                            else np.zeros((L + 1, K)))
-        return self.predict(name, series.target[-L:][None], np.array([n]), info)[0, :K2], seen
+        end = n if info is not None else self.end_position(name, series)
+        return self.predict(name, series.target[-L:][None], np.array([end]), info)[0, :K2], seen
+
+    def end_position(self, name: str, series: TimeSeries) -> int:
+        """The position after the last row of ``series``, a series the model was trained on,
+        counted from its first training row: the step the seasonal phase of its forecast
+        starts at. Time labels of whole numbers, months or quarters are counted in their
+        steps, other labels from the row that holds the first training label; so a file
+        that starts later or earlier than the training file, or leaves out old rows, is
+        forecast in the right phase. Without time labels the rows are counted from the
+        file's first row, as in training. A seasonally adjusted series whose first training
+        label can be neither found nor counted to is an error naming that label."""
+        info, n = self.info[name], len(series)
+        if info.indices is None or info.first is None or not series.time:
+            return n
+        labels = series.time
+        found = time_steps([info.first, *labels[-2:]]) if n >= 2 else None
+        if found is not None:
+            t0, before, last = found[0]
+            step = last - before
+            if step > 0 and (last - t0) % step == 0:
+                return (last - t0) // step + 1
+        if info.first in labels:
+            return n - labels.index(info.first)
+        raise ValueError(f"series {name!r} is seasonally adjusted in the phase of its first "
+                         f"training row, time {info.first!r}, which the file given does not "
+                         f"hold: give the series from {info.first!r} on")
 
     def series_info(self, name: str, series: TimeSeries) -> SeriesInfo:
         """What the model keeps of series ``name`` if it was in training, else what it fits on
