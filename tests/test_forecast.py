@@ -430,3 +430,17 @@ def test_score_and_backtest_tables_widen_for_a_long_method_label():
         rows = [r.removesuffix("  <- best") for r in table.splitlines() if r[:1] in "mLE"]
         assert len({len(r) for r in rows}) == 1 and rows[-1].startswith(label + " ")
 
+
+
+def test_predict_names_the_line_of_the_row_it_forecasts_after(tmp_path, capsys):
+    # without a time column it said 'after the last row (58)', the row's 0-based index,
+    # of a file whose last row is on line 60
+    y = 50 + np.sin(np.arange(59))
+    p = write(tmp_path / "s.csv", "y\n" + "".join(f"{v:.4f}\n" for v in y))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--lookback", "4", "--horizon",
+                 "2", "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
+    assert f"2-step forecast of 'y' after the last row (line 60) of {p}:" in capsys.readouterr().err

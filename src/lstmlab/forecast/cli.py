@@ -557,8 +557,9 @@ def cmd_forecast_predict(args) -> int:
     lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.{d}g}" for c in columns)
                       for k in range(K)]
     text = "\n".join(lines) + "\n"
-    print(f"{K}-step forecast of {target!r} after the last row ({series.time_label(len(series) - 1)}) "
-          f"of {args.csv}:", file=sys.stderr)
+    last = f"line {series.lines[-1]}" + (f", {series.time[-1]}" if series.time else "")
+    print(f"{K}-step forecast of {target!r} after the last row ({last}) of {args.csv}:",
+          file=sys.stderr)
     sys.stdout.write(text)
     if args.out:
         atomic_write_text(args.out, text)
