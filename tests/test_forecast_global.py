@@ -853,3 +853,17 @@ def test_predict_keeps_the_seasonal_phase_of_a_file_that_starts_elsewhere(tmp_pa
                 "time '2000-01-01', which the file given does not hold") in capsys.readouterr().err
     else:
         assert rc == 0 and capsys.readouterr().out == expected
+
+
+def test_a_series_far_from_zero_is_not_taken_for_a_constant(tmp_path, capsys):
+    # a series at 1e11 moving by units was said to be 'constant on their training part'
+    # and forecast by its last value, its windows left out of training
+    big = 1e11 + _seasonal(60, seed=3, level=1.0)  # changes of about 0.3
+    p = write(tmp_path / "p.csv", _long_csv({"big": big, "small": _seasonal(60, seed=4)}))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--base", "none", "--hidden", "4",
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert "constant" not in capsys.readouterr().out
+    gf = GlobalForecaster.load(out / "model.ckpt")
+    assert gf.info["big"].scale > 0

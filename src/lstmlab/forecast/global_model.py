@@ -12,7 +12,7 @@ with the same fractions), and its windows are cut with the one lookback L and ho
 
 where ``s`` is the series' mean absolute one-step change on its training part (its naive
 error, the MASE denominator with m = 1). A series whose training part is constant (its ``s``
-0, or below ``1e-10`` of its level: rounding) has no change to scale by and none to learn:
+0, or below ``1e-13`` of its level: rounding) has no change to scale by and none to learn:
 ``s = 0`` marks it, its windows stay out of the network's training and validation (in its
 own units they would teach the network changes of another size), and its forecast is its
 last value, the constant. Before that, a series that the M4 seasonality test
@@ -94,7 +94,7 @@ class GlobalConfig(JsonConfig):
 
 
 
-CONSTANT = 1e-10  # a mean one-step change below this share of the level is rounding
+CONSTANT = 1e-13  # a mean one-step change below this share of the level is rounding (~500 ulps)
 
 
 def series_scale(y: np.ndarray, log: bool) -> float:
