@@ -444,3 +444,16 @@ def test_predict_names_the_line_of_the_row_it_forecasts_after(tmp_path, capsys):
     capsys.readouterr()
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
     assert f"2-step forecast of 'y' after the last row (line 60) of {p}:" in capsys.readouterr().err
+
+
+def test_a_window_with_a_missing_value_is_named_as_such():
+    # forecast_next on a series holding NaN said the column 'is too far from the training
+    # data to scale: it falls outside float32'
+    s = _series(_sine(200))
+    fc = Forecaster.train(s, ForecastConfig(lookback=12, horizon=3, base="none"),
+                          np.random.default_rng(0), hidden_size=4, fit_config=FitConfig(epochs=1))
+    y = s.values[:, 0].copy()
+    y[-3] = np.nan
+    with pytest.raises(ValueError, match=r"column 'y' of window 0 has a missing value \(NaN\) "
+                                         r"at step 10 of 12; fill it"):
+        fc.forecast_next(_series(y))

@@ -867,3 +867,13 @@ def test_a_series_far_from_zero_is_not_taken_for_a_constant(tmp_path, capsys):
     assert "constant" not in capsys.readouterr().out
     gf = GlobalForecaster.load(out / "model.ckpt")
     assert gf.info["big"].scale > 0
+
+
+def test_a_window_with_a_missing_value_is_named_for_its_series(one_blas_thread):
+    # GlobalForecaster.predict said 'x contains NaN or inf (first at index (3, 0, 0))'
+    gf = _train(_panel(n=40), epochs=1)
+    X = np.full((1, 12), 10.0)
+    X[0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"series 's1': window 0 has a missing value \(NaN\) "
+                                         r"at step 4 of 12; fill it"):
+        gf.predict("s1", X, np.array([40]))

@@ -325,6 +325,11 @@ class GlobalForecaster:
         if X.ndim != 2 or X.shape[1] != L or origins.shape != (len(X),):
             raise ValueError(f"windows must have shape (n, {L}) with n origins, got {X.shape} "
                              f"and {origins.shape}")
+        if np.isnan(X).any():
+            i, t = np.argwhere(np.isnan(X))[0]
+            raise ValueError(f"series {name!r}: window {i} has a missing value (NaN) at step "
+                             f"{t + 1} of {L}; fill it (read_panel(..., missing='ffill' or "
+                             f"'interpolate')) before forecasting")
         if info is None:
             if name not in self.info:
                 raise ValueError(f"series {name!r} was not in training; pass its SeriesInfo")

@@ -386,6 +386,11 @@ class Forecaster:
         L, D = self.config.lookback, len(self.columns)
         if X.ndim != 3 or X.shape[1:] != (L, D):
             raise ValueError(f"windows must have shape (n, {L}, {D}), got {X.shape}")
+        if np.isnan(X).any():  # a missing value, not a value too far from the training data
+            i, t, j = np.argwhere(np.isnan(X))[0]
+            raise ValueError(f"column {self.columns[j]!r} of window {i} has a missing value "
+                             f"(NaN) at step {t + 1} of {L}; fill it (read_series(..., "
+                             f"missing='ffill' or 'interpolate')) before forecasting")
         x64, _ = self.scaler.encode(X)
         with np.errstate(over="ignore"):  # an overflow to inf is caught just below
             x = x64.astype(self.net.dtype)  # (L', n, D)
