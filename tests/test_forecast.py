@@ -457,3 +457,14 @@ def test_a_window_with_a_missing_value_is_named_as_such():
     with pytest.raises(ValueError, match=r"column 'y' of window 0 has a missing value \(NaN\) "
                                          r"at step 10 of 12; fill it"):
         fc.forecast_next(_series(y))
+
+
+@pytest.mark.parametrize("horizon", [0, -1, 2.5, "3"])
+def test_a_horizon_that_is_not_a_positive_integer_is_named(horizon):
+    # 0 said 'retrain with --horizon 0 for more'; 2.5 and '3' failed inside NumPy or on '<='
+    s = _series(_sine(200))
+    fc = Forecaster.train(s, ForecastConfig(lookback=12, horizon=3, base="none"),
+                          np.random.default_rng(0), hidden_size=4, fit_config=FitConfig(epochs=1))
+    with pytest.raises(ValueError, match="horizon must be a positive integer, got") as err:
+        fc.forecast_next(s, horizon)
+    assert "retrain" not in str(err.value)

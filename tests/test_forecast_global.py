@@ -877,3 +877,12 @@ def test_a_window_with_a_missing_value_is_named_for_its_series(one_blas_thread):
     with pytest.raises(ValueError, match=r"series 's1': window 0 has a missing value \(NaN\) "
                                          r"at step 4 of 12; fill it"):
         gf.predict("s1", X, np.array([40]))
+
+
+@pytest.mark.parametrize("horizon", [0, 2.5, "3"])
+def test_global_forecast_next_names_a_horizon_that_is_not_a_positive_integer(
+        one_blas_thread, horizon):
+    panel = _panel(n=40)
+    gf = _train(panel, epochs=1)
+    with pytest.raises(ValueError, match="horizon must be a positive integer, got"):
+        gf.forecast_next("s0", panel.series["s0"], horizon)

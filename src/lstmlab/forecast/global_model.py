@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import positive_int
 from .._config import JsonConfig
 from .._scaling import mean_std
 from .._words import counted
@@ -349,8 +350,8 @@ class GlobalForecaster:
         """``(forecast (K',), seen)``: the K' steps after the end of ``series``; ``seen`` says
         whether the series was in training (else its scale comes from ``series``)."""
         L, K = self.config.lookback, self.config.horizon
-        K2 = K if horizon is None else horizon
-        if not 1 <= K2 <= K:
+        K2 = K if horizon is None else positive_int(horizon, "horizon")
+        if K2 > K:
             raise ValueError(f"this model forecasts {counted(K, 'step')} ahead at once; "
                              f"--horizon must be 1..{K}, got {K2}")
         if len(series) < L:

@@ -373,8 +373,9 @@ class Forecaster:
         return np.sort(dec, axis=1)[:, :, :K]
 
     def _horizon(self, horizon: int | None) -> int:
-        K = self.config.horizon if horizon is None else horizon
-        if not 1 <= K <= self.config.horizon:
+        """The steps asked for: a positive integer up to the trained horizon (None: all)."""
+        K = self.config.horizon if horizon is None else positive_int(horizon, "horizon")
+        if K > self.config.horizon:
             raise ValueError(f"this model forecasts {counted(self.config.horizon, 'step')} "
                              f"ahead at once (direct multi-step output); --horizon must be "
                              f"1..{self.config.horizon}, got {K}; retrain with --horizon {K} "
