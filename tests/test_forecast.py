@@ -263,6 +263,13 @@ def test_future_labels_continue_only_numbers_of_one_step():
     assert future_labels(["0", "3600", "7200"], 2) == ["10800", "14400"]
 
 
+def test_future_labels_continue_months_written_as_six_digits():
+    # 202111, 202112 were continued as numbers: 202113, 202114
+    assert future_labels(["202111", "202112"], 3) == ["202201", "202202", "202203"]
+    # years with a gap before the last three are continued as before
+    assert future_labels(["1990", "1995", "2000", "2001", "2002"], 2) == ["2003", "2004"]
+
+
 # -- the command ----------------------------------------------------------------------------
 
 def _csv(tmp_path, n=150):
