@@ -102,6 +102,8 @@ def test_time_column_order_is_checked(tmp_path):
     # pandas' spelling of a quarter: the missing quarter went through unnoticed
     (["2001Q3", "2001Q4", "2002Q2", "2002Q3"], "'2001Q4' to '2002Q2'"),
     (["1990", "1991", "1993", "1994"], "'1991' to '1993'"),
+    # months written YYYYMM: the missing months went through unnoticed
+    (["200411", "200412", "200503", "200504"], "'200412' to '200503'"),
 ])
 def test_a_gap_in_a_regular_time_column_is_refused(tmp_path, times, jump):
     # the rows on both sides of a missing month were read as neighbours without a word

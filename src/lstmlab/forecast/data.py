@@ -516,22 +516,24 @@ def excel_dates(labels: list[str], column: str) -> tuple[list[str], str | None]:
 
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
 # years; below 1e5, so that dates written as numbers, 200401 or 20040131, are not taken for
-# counts), YYYY-MM months and YYYY-Qn quarters (or YYYYQn, as pandas writes a quarter). Days
-# are left alone: business days skip weekends by design.
-_REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-?Q([1-4])"), 4,
-                                                             "quarter"))
+# counts), YYYY-MM or YYYYMM months (every one of them 01..12) and YYYY-Qn quarters (or
+# YYYYQn, as pandas writes a quarter). Days are left alone: business days skip weekends by
+# design.
+_REGULAR = ((re.compile(r"(\d{4})-?(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-?Q([1-4])"), 4,
+                                                              "quarter"))
 
 
 def time_steps(labels: list[str]) -> tuple[list[int], str] | None:
     """``(step numbers, unit)`` of regular time labels (see ``_REGULAR``), else None."""
     try:
         steps = [int(t) for t in labels]
-        return (steps, "step") if all(abs(t) < 100_000 for t in steps) else None
+        if all(abs(t) < 100_000 for t in steps):
+            return steps, "step"
     except ValueError:
         pass
     for pattern, per_year, unit in _REGULAR:
         found = [pattern.fullmatch(t) for t in labels]
-        if all(found):
+        if all(found) and all(1 <= int(m.group(2)) <= per_year for m in found):
             return [int(m.group(1)) * per_year + int(m.group(2)) - 1 for m in found], unit
     return None
 
