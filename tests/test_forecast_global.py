@@ -886,3 +886,20 @@ def test_global_forecast_next_names_a_horizon_that_is_not_a_positive_integer(
     gf = _train(panel, epochs=1)
     with pytest.raises(ValueError, match="horizon must be a positive integer, got"):
         gf.forecast_next("s0", panel.series["s0"], horizon)
+
+
+def test_predict_names_the_trained_id_a_new_one_only_respells(tmp_path, capsys):
+    # ids '01', '02' come back from a spreadsheet as '1', '2': each was forecast as a series
+    # never seen, its scale from the data given, with nothing to say why
+    series = {"01": _seasonal(60, seed=1), "Store A": _seasonal(60, seed=2)}
+    p = write(tmp_path / "p.csv", _long_csv(series))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--base", "none", "--hidden", "4",
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    q = write(tmp_path / "q.csv", _long_csv({"1": series["01"], "store a": series["Store A"]}))
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(q)]) == 0
+    err = capsys.readouterr().err
+    assert "series '1' was not in training (the model has '01': write the id as" in err
+    assert "series 'store a' was not in training (the model has 'Store A'" in err

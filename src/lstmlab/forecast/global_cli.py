@@ -39,6 +39,22 @@ def print_notes(panel) -> None:
         print(f"... and {more} more series with notes of their own (not shown)", file=sys.stderr)
 
 
+def _id_key(name: str):
+    """An id folded as a spreadsheet or a retyping changes it: case and spacing, and a
+    number's spelling ('01', '1.0' and '1' are one number)."""
+    try:
+        return float(name)
+    except ValueError:
+        return " ".join(name.split()).casefold()
+
+
+def lookalike_trained(name: str, trained) -> str | None:
+    """The id among ``trained`` that ``name``, an id the model was not trained on, differs
+    from only in case, spacing or the spelling of a number; None when there is none."""
+    key = _id_key(name)
+    return next((t for t in trained if _id_key(t) == key), None)
+
+
 def cmd_global_train(args) -> int:
     import numpy as np
 
@@ -186,7 +202,11 @@ def cmd_global_predict(args, meta: dict) -> int:
         pred, seen = gf.forecast_next(name, s, K)
         iv = gf.info[name].intervals if seen else gf.panel_intervals()
         if not seen:
-            print(f"series {name!r} was not in training: its scale comes from the data given"
+            alike = lookalike_trained(name, gf.info)
+            print(f"series {name!r} was not in training"
+                  + (f" (the model has {alike!r}: write the id as in training to forecast it "
+                     f"as that series)" if alike else "")
+                  + ": its scale comes from the data given"
                   + ("" if iv else ", and it has no prediction intervals"), file=sys.stderr)
         window = s.target[-gf.config.lookback:][None, :, None]
         flat = gf.series_info(name, s).scale  # the scale of a window with no change
