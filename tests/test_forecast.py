@@ -409,14 +409,21 @@ def test_score_table_keeps_its_columns_and_digits_at_any_scale(scale):
                      "0.375"]
 
 
-def test_a_horizon_of_one_is_one_step_in_every_message(tmp_path, capsys):
-    # 'each forecasting 1 steps' and 'this model forecasts 1 steps ahead at once'
-    y = 50 + np.sin(np.arange(60))
+def _tiny_run(tmp_path, n: int, horizon: int):
+    """``(csv, run folder)``: a one-epoch forecast train of lookback 4 on ``n`` steps of a
+    sine, written without a time column."""
+    y = 50 + np.sin(np.arange(n))
     p = write(tmp_path / "s.csv", "y\n" + "".join(f"{v:.4f}\n" for v in y))
     out = tmp_path / "run"
     assert main(["forecast", "train", str(p), "--target", "y", "--lookback", "4", "--horizon",
-                 "1", "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out",
-                 str(out)]) == 0
+                 str(horizon), "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot",
+                 "--out", str(out)]) == 0
+    return p, out
+
+
+def test_a_horizon_of_one_is_one_step_in_every_message(tmp_path, capsys):
+    # 'each forecasting 1 steps' and 'this model forecasts 1 steps ahead at once'
+    p, out = _tiny_run(tmp_path, 60, 1)
     assert "windows, each forecasting 1 step; MASE" in capsys.readouterr().out
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(p), "--horizon", "2"]) == 2
     assert "this model forecasts 1 step ahead at once" in capsys.readouterr().err
@@ -438,16 +445,10 @@ def test_score_and_backtest_tables_widen_for_a_long_method_label():
         assert len({len(r) for r in rows}) == 1 and rows[-1].startswith(label + " ")
 
 
-
 def test_predict_names_the_line_of_the_row_it_forecasts_after(tmp_path, capsys):
     # without a time column it said 'after the last row (58)', the row's 0-based index,
     # of a file whose last row is on line 60
-    y = 50 + np.sin(np.arange(59))
-    p = write(tmp_path / "s.csv", "y\n" + "".join(f"{v:.4f}\n" for v in y))
-    out = tmp_path / "run"
-    assert main(["forecast", "train", str(p), "--target", "y", "--lookback", "4", "--horizon",
-                 "2", "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot", "--out",
-                 str(out)]) == 0
+    p, out = _tiny_run(tmp_path, 59, 2)
     capsys.readouterr()
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
     assert f"2-step forecast of 'y' after the last row (line 60) of {p}:" in capsys.readouterr().err
