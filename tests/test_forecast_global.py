@@ -903,3 +903,20 @@ def test_predict_names_the_trained_id_a_new_one_only_respells(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "series '1' was not in training (the model has '01': write the id as" in err
     assert "series 'store a' was not in training (the model has 'Store A'" in err
+
+
+def test_a_run_into_the_folder_of_csvs_it_reads_is_refused(tmp_path, capsys):
+    # forecast train sales/ --out sales wrote forecasts.csv among the series, and the next
+    # forecast predict on the folder stopped: "target column 'y' is not in
+    # 'sales/forecasts.csv'"
+    folder = tmp_path / "sales"
+    folder.mkdir()
+    for name, seed in (("a", 1), ("b", 2)):
+        y = _seasonal(60, seed=seed)
+        write(folder / f"{name}.csv", "y\n" + "".join(f"{float(v)!r}\n" for v in y))
+    argv = ["forecast", "train", str(folder), "--value", "y", "--lookback", "8", "--horizon",
+            "4", "--hidden", "4", "--epochs", "1", "--quiet"]
+    assert main(argv + ["--out", str(folder)]) == 2
+    assert "is the folder of CSVs this command reads" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["a.csv", "b.csv"]
+    assert main(argv + ["--out", str(folder / "run")]) == 0

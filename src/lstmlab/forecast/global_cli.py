@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -71,6 +72,11 @@ def cmd_global_train(args) -> int:
 
     if args.csv is None:
         raise ValueError("--id needs a CSV in long format (one row per series and time)")
+    if Path(args.csv).is_dir() and Path(args.out).is_dir() and os.path.samefile(args.out,
+                                                                                args.csv):
+        raise ValueError(f"--out {args.out} is the folder of CSVs this command reads: the run's "
+                         f"forecasts.csv would be read there as a series the next time; choose "
+                         f"another --out (a folder inside it is not read)")
     for flag, why in NOT_GLOBAL.items():
         if getattr(args, flag, None):
             raise ValueError(f"--{flag} does not apply to many series: {why}")
