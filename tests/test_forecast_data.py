@@ -102,6 +102,8 @@ def test_time_column_order_is_checked(tmp_path):
     # pandas' spelling of a quarter: the missing quarter went through unnoticed
     (["2001Q3", "2001Q4", "2002Q2", "2002Q3"], "'2001Q4' to '2002Q2'"),
     (["1990", "1991", "1993", "1994"], "'1991' to '1993'"),
+    # months written YYYYMM: the missing months went through unnoticed
+    (["200411", "200412", "200503", "200504"], "'200412' to '200503'"),
 ])
 def test_a_gap_in_a_regular_time_column_is_refused(tmp_path, times, jump):
     # the rows on both sides of a missing month were read as neighbours without a word
@@ -568,6 +570,10 @@ def test_a_local_clock_time_given_twice_names_daylight_saving_time(tmp_path):
         read_series(p, "y", time="t")
     p = write(tmp_path / "b.csv", "t,y\n2021-10-31,1\n2021-10-31,2\n")  # dates: no clock
     with pytest.raises(SeriesError, match=r"occurs twice \(lines 2 and 3\); each time"):
+        read_series(p, "y", time="t")
+    # a date beside its own midnight is a row given twice, not an hour of local time repeated
+    p = write(tmp_path / "c.csv", "t,y\n2021-01-08,1\n2021-01-09,2\n2021-01-09 00:00,3\n")
+    with pytest.raises(SeriesError, match=r"occurs twice \(lines 3 and 4\); each time"):
         read_series(p, "y", time="t")
 
 

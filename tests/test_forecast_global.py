@@ -760,3 +760,163 @@ def test_panel_mean_mase_leaves_out_the_series_scored_in_their_own_units():
     assert ev.aggregate()["lstm"]["mase"] == pytest.approx(0.6)
     assert ev.aggregate()["naive2"]["mase"] == pytest.approx(1.2)
     assert "the mean MASE leaves out jump, constant on the training part" in format_panel(ev)
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_outputs_write_a_series_far_from_zero_to_its_changes(tmp_path, panel, capsys):
+    # a series at 1e9 moving by units was written as 1e+09 in every row of forecasts.csv
+    # and of forecast predict, truth, forecasts and interval bounds alike
+    y = 1e9 + _seasonal(80, level=10.0)
+    data = tmp_path / "d.csv"
+    if panel:
+        data.write_text(_long_csv({"a": y, "b": _seasonal(80, seed=2)}))
+        columns = ["--id", "id", "--time", "t", "--value", "y"]
+    else:
+        data.write_text("t,y\n" + "".join(f"{i},{float(v)!r}\n" for i, v in enumerate(y)))
+        columns = ["--target", "y"]
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(data), *columns, "--horizon", "4", "--lookback", "8",
+                 "--base", "ar", "--hidden", "4", "--epochs", "1", "--quiet", "--no-plot",
+                 "--out", str(out)]) == 0
+    rows = [r for r in csv.DictReader((out / "forecasts.csv").read_text().splitlines())
+            if r.get("series", "a") == "a"]
+    truth = np.array([float(r["truth"]) for r in rows])
+    t = np.array([int(r["target_time"]) for r in rows])
+    np.testing.assert_allclose(truth - 1e9, y[t] - 1e9, atol=0.01)
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(data)]) == 0
+    lines = [r for r in capsys.readouterr().out.splitlines()[1:] if not r.startswith("b,")]
+    values = np.array([[float(v) for v in r.split(",")[-5:]] for r in lines]) - 1e9  # (K, 5)
+    assert np.all(values[:, 1] < values[:, 0]) and np.all(values[:, 0] < values[:, 2])
+    assert np.all(np.abs(values) < 100)
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_no_part_to_score_on_is_refused_before_training(tmp_path, panel, capsys):
+    # the run trained, wrote model.ckpt and then stopped: 'there is neither a test nor a
+    # validation part ...' for one series, 'zero-size array to reduction operation
+    # minimum which has no identity' for a panel
+    out = tmp_path / "run"
+    argv = _tiny_train(tmp_path, panel, out)
+    assert main(argv + ["--val-fraction", "0", "--test-fraction", "0"]) == 2
+    assert ("--val-fraction 0 and --test-fraction 0 leave no part of the series to score the "
+            "model on") in capsys.readouterr().err
+    assert not (out / "model.ckpt").exists()
+
+
+def test_evaluate_panel_without_a_part_to_score_names_the_series(one_blas_thread):
+    gf = _train(_panel(n=40), epochs=1, val_fraction=0.0, test_fraction=0.0)
+    with pytest.raises(ValueError, match="series 's0' has neither a test nor a validation "
+                                         "part to evaluate on"):
+        evaluate_panel(gf, _panel(n=40))
+
+
+def test_report_of_a_run_with_nothing_to_choose_is_strict_json(tmp_path, capsys):
+    # lookback and base given: the one candidate's score was written as NaN, which
+    # strict JSON readers (jq, a browser's JSON.parse) refuse
+    out = tmp_path / "run"
+    assert main(_tiny_train(tmp_path, True, out) + ["--base", "ar"]) == 0
+    def refuse(token):
+        raise ValueError(f"{token} in report.json")
+    report = json.loads((out / "report.json").read_text(), parse_constant=refuse)
+    assert report["choice"]["tried"] == [{"lookback": 8, "base": "ar", "relative_mae": None}]
+
+
+@pytest.mark.parametrize("dates", [False, True], ids=["quarters", "ISO dates"])
+def test_predict_keeps_the_seasonal_phase_of_a_file_that_starts_elsewhere(tmp_path, dates,
+                                                                          capsys):
+    # the phase was counted from the file's first row: the same series without its three
+    # oldest rows was forecast a season out of phase (2020-Q1 at 104 instead of 235)
+    def label(i):
+        year = 2000 + i // 4
+        return f"{year}-{3 * (i % 4) + 1:02d}-01" if dates else f"{year}-Q{i % 4 + 1}"
+
+    def panel_csv(path, start):
+        rows = ["id,t,y"] + [f"{n},{label(i)},{v:.4f}" for n, y in series.items()
+                             for i, v in enumerate(y) if i >= start]
+        return write(path, "\n".join(rows) + "\n")
+
+    series = {f"s{i}": 100 * (i + 1) * _seasonal(60, seed=i, amplitude=0.4) for i in range(2)}
+    full = panel_csv(tmp_path / "full.csv", 0)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(full), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--season", "4", "--base", "none",
+                 "--hidden", "4", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(full)]) == 0
+    expected = capsys.readouterr().out
+    later = panel_csv(tmp_path / "later.csv", 3)
+    rc = main(["forecast", "predict", str(out / "model.ckpt"), str(later)])
+    if dates:  # labels that are not counted in steps need the first training row
+        assert rc == 2
+        assert ("series 's0' is seasonally adjusted in the phase of its first training row, "
+                "time '2000-01-01', which the file given does not hold") in capsys.readouterr().err
+    else:
+        assert rc == 0 and capsys.readouterr().out == expected
+
+
+def test_a_series_far_from_zero_is_not_taken_for_a_constant(tmp_path, capsys):
+    # a series at 1e11 moving by units was said to be 'constant on their training part'
+    # and forecast by its last value, its windows left out of training
+    big = 1e11 + _seasonal(60, seed=3, level=1.0)  # changes of about 0.3
+    p = write(tmp_path / "p.csv", _long_csv({"big": big, "small": _seasonal(60, seed=4)}))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--base", "none", "--hidden", "4",
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert "constant" not in capsys.readouterr().out
+    gf = GlobalForecaster.load(out / "model.ckpt")
+    assert gf.info["big"].scale > 0
+
+
+def test_a_window_with_a_missing_value_is_named_for_its_series(one_blas_thread):
+    # GlobalForecaster.predict said 'x contains NaN or inf (first at index (3, 0, 0))'
+    gf = _train(_panel(n=40), epochs=1)
+    X = np.full((1, 12), 10.0)
+    X[0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"series 's1': window 0 has a missing value \(NaN\) "
+                                         r"at step 4 of 12; fill it"):
+        gf.predict("s1", X, np.array([40]))
+
+
+@pytest.mark.parametrize("horizon", [0, 2.5, "3"])
+def test_global_forecast_next_names_a_horizon_that_is_not_a_positive_integer(
+        one_blas_thread, horizon):
+    panel = _panel(n=40)
+    gf = _train(panel, epochs=1)
+    with pytest.raises(ValueError, match="horizon must be a positive integer, got"):
+        gf.forecast_next("s0", panel.series["s0"], horizon)
+
+
+def test_predict_names_the_trained_id_a_new_one_only_respells(tmp_path, capsys):
+    # ids '01', '02' come back from a spreadsheet as '1', '2': each was forecast as a series
+    # never seen, its scale from the data given, with nothing to say why
+    series = {"01": _seasonal(60, seed=1), "Store A": _seasonal(60, seed=2)}
+    p = write(tmp_path / "p.csv", _long_csv(series))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "8", "--horizon", "4", "--base", "none", "--hidden", "4",
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    q = write(tmp_path / "q.csv", _long_csv({"1": series["01"], "store a": series["Store A"]}))
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(q)]) == 0
+    err = capsys.readouterr().err
+    assert "series '1' was not in training (the model has '01': write the id as" in err
+    assert "series 'store a' was not in training (the model has 'Store A'" in err
+
+
+def test_a_run_into_the_folder_of_csvs_it_reads_is_refused(tmp_path, capsys):
+    # forecast train sales/ --out sales wrote forecasts.csv among the series, and the next
+    # forecast predict on the folder stopped: "target column 'y' is not in
+    # 'sales/forecasts.csv'"
+    folder = tmp_path / "sales"
+    folder.mkdir()
+    for name, seed in (("a", 1), ("b", 2)):
+        y = _seasonal(60, seed=seed)
+        write(folder / f"{name}.csv", "y\n" + "".join(f"{float(v)!r}\n" for v in y))
+    argv = ["forecast", "train", str(folder), "--value", "y", "--lookback", "8", "--horizon",
+            "4", "--hidden", "4", "--epochs", "1", "--quiet"]
+    assert main(argv + ["--out", str(folder)]) == 2
+    assert "is the folder of CSVs this command reads" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["a.csv", "b.csv"]
+    assert main(argv + ["--out", str(folder / "run")]) == 0

@@ -113,7 +113,9 @@ def test_choice_keeps_what_the_user_gives_and_never_logs_a_non_positive_series()
     assert c.config == given and c.tried == [] and c.explain().startswith("settings given")
     c = choose_settings(s, ForecastConfig(horizon=6, val_fraction=0.0), set())
     assert c.tried == [] and c.config.lookback == 24
-    assert c.explain().startswith("no candidate setting fits")
+    # it said 'no candidate setting fits this series', as if the series were too short
+    assert c.explain().startswith("no validation part (--val-fraction 0) to choose settings "
+                                  "on; using lookback 24")
 
 
 def test_choice_scores_rolling_origins_before_the_test_part_and_offers_the_trivial_bases():

@@ -65,15 +65,17 @@ def backtest(series: TimeSeries, config: ForecastConfig, given: set, folds: int,
 
 
 def format_backtest(result: dict, labels: dict) -> str:
-    """Mean MASE per method over the folds, with the range (methods scored in every fold)."""
+    """Mean MASE per method over the folds, with the range (methods scored in every fold);
+    the method column is as wide as its longest label."""
     folds = len(result["ends"])
-    head = f"{'method':<34}{'MASE mean':>10}{'min':>8}{'max':>8}"
+    n = max([33, *(len(labels.get(m, m)) for m in result["mase"])]) + 1
+    head = f"{'method':<{n}}{'MASE mean':>10}{'min':>8}{'max':>8}"
     lines = [f"backtest over {folds} origins (test parts ending after steps "
              f"{', '.join(str(e) for e in result['ends'])}):", head, "-" * len(head)]
     for method, values in result["mase"].items():
         if len(values) < folds:
             continue  # e.g. seasonal naive, when an early fold is too short for it
         v = np.asarray(values)
-        lines.append(f"{labels.get(method, method):<34}{v.mean():>10.3f}{v.min():>8.3f}"
+        lines.append(f"{labels.get(method, method):<{n}}{v.mean():>10.3f}{v.min():>8.3f}"
                      f"{v.max():>8.3f}")
     return "\n".join(lines)

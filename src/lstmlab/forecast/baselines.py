@@ -56,14 +56,27 @@ class LinearAR:
         return np.hstack([x, np.ones((len(x), 1))])  # (n, L*D + 1)
 
     def fit(self, x: np.ndarray, Y: np.ndarray) -> "LinearAR":
+        """Least squares with the penalty ``ridge·n·|w|²`` on the weights, the intercept
+        free. With at least as many windows as weights, the normal equations are those of
+        the windows and targets less their means (the intercept is the means'): the same
+        fit, but a series at 1e9 that moves by units keeps its changes, which the normal
+        equations of the raw values (entries near 1e18) round away. With fewer, the data
+        leave the fit undetermined and the raw equations' solution stands."""
         A = self._design(x)
+        Y = np.asarray(Y, np.float64)
+        a_mean, y_mean = np.zeros(A.shape[1] - 1), np.zeros(Y.shape[1:])
+        if len(A) >= A.shape[1]:
+            a_mean, y_mean = A[:, :-1].mean(axis=0), Y.mean(axis=0)
+            A[:, :-1] -= a_mean
         lam = self.ridge * np.eye(A.shape[1])
         lam[-1, -1] = 0.0  # no penalty on the intercept
-        G, rhs = A.T @ A + lam * len(A), A.T @ np.asarray(Y, np.float64)
+        G, rhs = A.T @ A + lam * len(A), A.T @ (Y - y_mean)
         try:
-            self.coef = np.linalg.solve(G, rhs)
+            coef = np.linalg.solve(G, rhs)
         except np.linalg.LinAlgError:  # fewer windows than weights, values in the thousands:
-            self.coef = np.linalg.lstsq(G, rhs, rcond=None)[0]  # the tiny term is lost; min-norm
+            coef = np.linalg.lstsq(G, rhs, rcond=None)[0]  # the tiny term is lost; min-norm
+        coef[-1] += y_mean - a_mean @ coef[:-1]
+        self.coef = coef
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -359,6 +359,7 @@ def hybrid_note(fc) -> str:
 def cmd_forecast_train(args) -> int:
     import numpy as np
 
+    from .._words import counted
     from ..training.signals import stop_signals
     from ..training.supervised import check_decay
     from .backtest import backtest, check_folds, format_backtest
@@ -371,6 +372,10 @@ def cmd_forecast_train(args) -> int:
 
     refuse_idle_dropout(args.dropout, args.layers)
     check_decay(args.lr, args.weight_decay)  # before the choice of settings, not after it
+    if args.val_fraction == 0 and args.test_fraction == 0:  # before training, not after it
+        raise ValueError("--val-fraction 0 and --test-fraction 0 leave no part of the series "
+                         "to score the model on (the report scores the test part, or the "
+                         "validation part when there is no test part); keep one above 0")
     if args.id is not None or (args.csv is not None and Path(args.csv).is_dir()):
         from .global_cli import cmd_global_train
 
@@ -479,8 +484,8 @@ def cmd_forecast_train(args) -> int:
     print(f"split: {split.train} training, {split.val} validation, {split.test} test steps; "
           f"{season}; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
-    print(f"{ev.part} part: {len(ev.origins)} windows, each forecasting {config.horizon} steps; "
-          f"MASE relative to {ev.mase_basis()}")
+    print(f"{ev.part} part: {counted(len(ev.origins), 'window')}, each forecasting "
+          f"{counted(config.horizon, 'step')}; MASE relative to {ev.mase_basis()}")
     print(format_table(ev))
     print(format_coverage(ev))
     if args.backtest > 1 and not stop.requested:
@@ -513,6 +518,7 @@ def cmd_forecast_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text, load_checkpoint
     from .data import read_series
     from .model import KIND, Forecaster, check_series_range, future_labels
+    from .report import value_digits
 
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "CSV": args.csv})
     meta, _ = load_checkpoint(args.checkpoint)
@@ -547,11 +553,13 @@ def cmd_forecast_predict(args) -> int:
         for j, level in enumerate(fc.config.quantiles):
             columns.append(q[:, j])
             head += f",q{level * 100:g}"
-    lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.6g}" for c in columns)
+    d = value_digits(series.target)
+    lines = [head] + [f"{k + 1},{labels[k]}," + ",".join(f"{c[0, k]:.{d}g}" for c in columns)
                       for k in range(K)]
     text = "\n".join(lines) + "\n"
-    print(f"{K}-step forecast of {target!r} after the last row ({series.time_label(len(series) - 1)}) "
-          f"of {args.csv}:", file=sys.stderr)
+    last = f"line {series.lines[-1]}" + (f", {series.time[-1]}" if series.time else "")
+    print(f"{K}-step forecast of {target!r} after the last row ({last}) of {args.csv}:",
+          file=sys.stderr)
     sys.stdout.write(text)
     if args.out:
         atomic_write_text(args.out, text)

@@ -410,8 +410,9 @@ def time_order(labels: list[str], lines: list[int]
                ) -> tuple[list[int], str | None, str | None]:
     """``(order, back, repeat)`` of the rows with time ``labels``: the row indices in time
     order; where the file's order first goes back in time (``"line 4: '2' after '3'"``), or
-    None; the first time that occurs twice, or None (a clock time without a UTC offset says
-    that the end of daylight saving time repeats an hour of local time).
+    None; the first time that occurs twice, or None (two clock times without a UTC offset say
+    that the end of daylight saving time repeats an hour of local time; a date beside its
+    midnight is no such hour).
 
     Labels that can be ordered (see ``time_order_key``) are sorted, keeping the file's order
     among equal times; labels in a format that cannot be ordered ('03/04/2021') keep the
@@ -432,9 +433,10 @@ def time_order(labels: list[str], lines: list[int]
             j = first[k]
             same = (repr(labels[i]) if labels[i] == labels[j] else
                     f"{labels[j]!r} (as {labels[i]!r})")
+            local = all(_CLOCK.search(t) and not _ZONED.fullmatch(t)
+                        for t in (labels[i], labels[j]))
             dst = ("; local clock times repeat an hour where daylight saving time ends: "
-                   "write them with their UTC offset, 2021-10-31T02:00+01:00"
-                   if _CLOCK.search(labels[i]) and not _ZONED.fullmatch(labels[i]) else "")
+                   "write them with their UTC offset, 2021-10-31T02:00+01:00" if local else "")
             return order, back, (f"line {lines[i]}: the time {same} occurs twice (lines "
                                  f"{lines[j]} and {lines[i]}{dst})")
         first[k] = i
@@ -514,22 +516,24 @@ def excel_dates(labels: list[str], column: str) -> tuple[list[str], str | None]:
 
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
 # years; below 1e5, so that dates written as numbers, 200401 or 20040131, are not taken for
-# counts), YYYY-MM months and YYYY-Qn quarters (or YYYYQn, as pandas writes a quarter). Days
-# are left alone: business days skip weekends by design.
-_REGULAR = ((re.compile(r"(\d{4})-(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-?Q([1-4])"), 4,
-                                                             "quarter"))
+# counts), YYYY-MM or YYYYMM months (every one of them 01..12) and YYYY-Qn quarters (or
+# YYYYQn, as pandas writes a quarter). Days are left alone: business days skip weekends by
+# design.
+_REGULAR = ((re.compile(r"(\d{4})-?(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-?Q([1-4])"), 4,
+                                                              "quarter"))
 
 
-def _time_steps(labels: list[str]) -> tuple[list[int], str] | None:
+def time_steps(labels: list[str]) -> tuple[list[int], str] | None:
     """``(step numbers, unit)`` of regular time labels (see ``_REGULAR``), else None."""
     try:
         steps = [int(t) for t in labels]
-        return (steps, "step") if all(abs(t) < 100_000 for t in steps) else None
+        if all(abs(t) < 100_000 for t in steps):
+            return steps, "step"
     except ValueError:
         pass
     for pattern, per_year, unit in _REGULAR:
         found = [pattern.fullmatch(t) for t in labels]
-        if all(found):
+        if all(found) and all(1 <= int(m.group(2)) <= per_year for m in found):
             return [int(m.group(1)) * per_year + int(m.group(2)) - 1 for m in found], unit
     return None
 
@@ -538,7 +542,7 @@ def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
     """A message if regular time labels in increasing order skip steps (a month missing from
     monthly data): the windows would take the rows on both sides of the gap for neighbours,
     and a season would slip by the missing steps from there on."""
-    found = _time_steps(labels)
+    found = time_steps(labels)
     if found is None or len(labels) < 3:
         return None
     steps, unit = found

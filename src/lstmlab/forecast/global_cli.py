@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,22 @@ def print_notes(panel) -> None:
         print(f"... and {more} more series with notes of their own (not shown)", file=sys.stderr)
 
 
+def _id_key(name: str):
+    """An id folded as a spreadsheet or a retyping changes it: case and spacing, and a
+    number's spelling ('01', '1.0' and '1' are one number)."""
+    try:
+        return float(name)
+    except ValueError:
+        return " ".join(name.split()).casefold()
+
+
+def lookalike_trained(name: str, trained) -> str | None:
+    """The id among ``trained`` that ``name``, an id the model was not trained on, differs
+    from only in case, spacing or the spelling of a number; None when there is none."""
+    key = _id_key(name)
+    return next((t for t in trained if _id_key(t) == key), None)
+
+
 def cmd_global_train(args) -> int:
     import numpy as np
 
@@ -55,6 +72,11 @@ def cmd_global_train(args) -> int:
 
     if args.csv is None:
         raise ValueError("--id needs a CSV in long format (one row per series and time)")
+    if Path(args.csv).is_dir() and Path(args.out).is_dir() and os.path.samefile(args.out,
+                                                                                args.csv):
+        raise ValueError(f"--out {args.out} is the folder of CSVs this command reads: the run's "
+                         f"forecasts.csv would be read there as a series the next time; choose "
+                         f"another --out (a folder inside it is not read)")
     for flag, why in NOT_GLOBAL.items():
         if getattr(args, flag, None):
             raise ValueError(f"--{flag} does not apply to many series: {why}")
@@ -149,6 +171,7 @@ def cmd_global_predict(args, meta: dict) -> int:
     from .cli import check_log_inputs
     from .global_model import GlobalForecaster
     from .model import check_series_range, future_labels
+    from .report import value_digits
     from .data import SeriesError
     from .panel import read_folder, read_long
 
@@ -185,17 +208,23 @@ def cmd_global_predict(args, meta: dict) -> int:
         pred, seen = gf.forecast_next(name, s, K)
         iv = gf.info[name].intervals if seen else gf.panel_intervals()
         if not seen:
-            print(f"series {name!r} was not in training: its scale comes from the data given"
+            alike = lookalike_trained(name, gf.info)
+            print(f"series {name!r} was not in training"
+                  + (f" (the model has {alike!r}: write the id as in training to forecast it "
+                     f"as that series)" if alike else "")
+                  + ": its scale comes from the data given"
                   + ("" if iv else ", and it has no prediction intervals"), file=sys.stderr)
         window = s.target[-gf.config.lookback:][None, :, None]
         flat = gf.series_info(name, s).scale  # the scale of a window with no change
         bounds = [iv.bounds(pred[None], lv, window, flat) if iv and lv in iv.width else None
                   for lv in levels]
         labels = future_labels(s.time, K)
+        d = value_digits(s.target)
         for k in range(K):
-            cells = [name, str(k + 1), labels[k], f"{pred[k]:.6g}"]
+            cells = [name, str(k + 1), labels[k], f"{pred[k]:.{d}g}"]
             for b in bounds:
-                cells += ["", ""] if b is None else [f"{b[0][0, k]:.6g}", f"{b[1][0, k]:.6g}"]
+                cells += (["", ""] if b is None
+                          else [f"{b[0][0, k]:.{d}g}", f"{b[1][0, k]:.{d}g}"])
             w.writerow(cells)
     text = buf.getvalue()
     print(f"{K}-step forecasts of {len(panel)} series after their last rows in {args.csv}:",

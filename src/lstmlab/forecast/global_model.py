@@ -12,7 +12,7 @@ with the same fractions), and its windows are cut with the one lookback L and ho
 
 where ``s`` is the series' mean absolute one-step change on its training part (its naive
 error, the MASE denominator with m = 1). A series whose training part is constant (its ``s``
-0, or below ``1e-10`` of its level: rounding) has no change to scale by and none to learn:
+0, or below ``1e-13`` of its level: rounding) has no change to scale by and none to learn:
 ``s = 0`` marks it, its windows stay out of the network's training and validation (in its
 own units they would teach the network changes of another size), and its forecast is its
 last value, the constant. Before that, a series that the M4 seasonality test
@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import positive_int
 from .._config import JsonConfig
 from .._scaling import mean_std
 from .._words import counted
@@ -63,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, detect_season
+from .data import TimeSeries, detect_season, time_steps
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -94,7 +95,7 @@ class GlobalConfig(JsonConfig):
 
 
 
-CONSTANT = 1e-10  # a mean one-step change below this share of the level is rounding
+CONSTANT = 1e-13  # a mean one-step change below this share of the level is rounding (~500 ulps)
 
 
 def series_scale(y: np.ndarray, log: bool) -> float:
@@ -122,13 +123,14 @@ class SeriesInfo:
     ar: np.ndarray | None = None  # (L + 1, K) its ridge AR in relative coordinates (hybrid)
     mix: float = 1.0  # the network's weight on this series (hybrid)
     additive: bool = False  # ``indices`` are subtracted, not divided by (values <= 0)
+    first: str | None = None  # time label of its first training row, where its phase starts
 
     def to_json(self) -> dict:
         return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
                 "indices": None if self.indices is None else self.indices.tolist(),
                 "intervals": None if self.intervals is None else self.intervals.to_json(),
                 "ar": None if self.ar is None else self.ar.tolist(), "mix": self.mix,
-                "additive": self.additive}
+                "additive": self.additive, "first": self.first}
 
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
@@ -137,7 +139,9 @@ class SeriesInfo:
                    None if idx is None else np.asarray(idx, np.float64),
                    None if iv is None else Intervals.from_json(iv),
                    None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)),
-                   bool(d.get("additive", False)))
+                   bool(d.get("additive", False)), d.get("first"))
+        if info.first is not None and not isinstance(info.first, str):
+            raise ValueError("the first time label must be a string")
         if info.indices is not None and (
                 info.indices.shape != (info.season,) or not np.all(np.isfinite(info.indices))
                 or not (info.additive or np.all(info.indices > 0))):
@@ -242,6 +246,7 @@ class GlobalForecaster:
                                  f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
                                  f"--transform none")
             info[name] = fit_series_info(s.target, split, config)
+            info[name].first = s.time[0] if s.time else None
             for part in parts:
                 origins = split.origins(part, L, K)
                 X, Y = make_windows(s.target, L, K, origins)
@@ -321,6 +326,11 @@ class GlobalForecaster:
         if X.ndim != 2 or X.shape[1] != L or origins.shape != (len(X),):
             raise ValueError(f"windows must have shape (n, {L}) with n origins, got {X.shape} "
                              f"and {origins.shape}")
+        if np.isnan(X).any():
+            i, t = np.argwhere(np.isnan(X))[0]
+            raise ValueError(f"series {name!r}: window {i} has a missing value (NaN) at step "
+                             f"{t + 1} of {L}; fill it (read_panel(..., missing='ffill' or "
+                             f"'interpolate')) before forecasting")
         if info is None:
             if name not in self.info:
                 raise ValueError(f"series {name!r} was not in training; pass its SeriesInfo")
@@ -340,10 +350,10 @@ class GlobalForecaster:
         """``(forecast (K',), seen)``: the K' steps after the end of ``series``; ``seen`` says
         whether the series was in training (else its scale comes from ``series``)."""
         L, K = self.config.lookback, self.config.horizon
-        K2 = K if horizon is None else horizon
-        if not 1 <= K2 <= K:
-            raise ValueError(f"this model forecasts {K} steps ahead at once; --horizon must be "
-                             f"1..{K}, got {K2}")
+        K2 = K if horizon is None else positive_int(horizon, "horizon")
+        if K2 > K:
+            raise ValueError(f"this model forecasts {counted(K, 'step')} ahead at once; "
+                             f"--horizon must be 1..{K}, got {K2}")
         if len(series) < L:
             raise ValueError(f"series {name!r} has {counted(len(series), 'step')}; the model "
                              f"reads the "
@@ -364,7 +374,33 @@ class GlobalForecaster:
                 x, y, _ = self._relative(X[:, :, 0], info, origins, Y)
                 info.ar = (ridge_gcv(x[:, :, None], y)[0].coef if info.scale > 0
                            else np.zeros((L + 1, K)))
-        return self.predict(name, series.target[-L:][None], np.array([n]), info)[0, :K2], seen
+        end = n if info is not None else self.end_position(name, series)
+        return self.predict(name, series.target[-L:][None], np.array([end]), info)[0, :K2], seen
+
+    def end_position(self, name: str, series: TimeSeries) -> int:
+        """The position after the last row of ``series``, a series the model was trained on,
+        counted from its first training row: the step the seasonal phase of its forecast
+        starts at. Time labels of whole numbers, months or quarters are counted in their
+        steps, other labels from the row that holds the first training label; so a file
+        that starts later or earlier than the training file, or leaves out old rows, is
+        forecast in the right phase. Without time labels the rows are counted from the
+        file's first row, as in training. A seasonally adjusted series whose first training
+        label can be neither found nor counted to is an error naming that label."""
+        info, n = self.info[name], len(series)
+        if info.indices is None or info.first is None or not series.time:
+            return n
+        labels = series.time
+        found = time_steps([info.first, *labels[-2:]]) if n >= 2 else None
+        if found is not None:
+            t0, before, last = found[0]
+            step = last - before
+            if step > 0 and (last - t0) % step == 0:
+                return (last - t0) // step + 1
+        if info.first in labels:
+            return n - labels.index(info.first)
+        raise ValueError(f"series {name!r} is seasonally adjusted in the phase of its first "
+                         f"training row, time {info.first!r}, which the file given does not "
+                         f"hold: give the series from {info.first!r} on")
 
     def series_info(self, name: str, series: TimeSeries) -> SeriesInfo:
         """What the model keeps of series ``name`` if it was in training, else what it fits on

@@ -28,7 +28,7 @@ from .baselines import mase_denominator, scores
 from .global_model import GlobalForecaster
 from .m4 import naive2, owa
 from .panel import Panel
-from .report import LABELS, baseline_forecasts, table_cell
+from .report import LABELS, baseline_forecasts, table_cell, value_digits
 from .windows import make_windows
 
 NAMES = {**LABELS, "naive2": "naive 2 (M4)", "ets": "ETS", "lstm": "LSTM (global)",
@@ -108,6 +108,9 @@ def evaluate_panel(gf: GlobalForecaster, panel: Panel, ets: bool = False) -> Pan
                              f"was trained "
                              f"on {split.n}: evaluate needs the training panel")
         part = "test" if split.test else "val"
+        if part == "val" and not split.val:
+            raise ValueError(f"series {name!r} has neither a test nor a validation part to "
+                             f"evaluate on; set a test fraction > 0")
         origins = split.origins(part, L, K)
         X, Y = make_windows(s.values, L, K, origins)
         base, _ = baseline_forecasts(s, split, L, K, info.season, origins, ets)
@@ -196,11 +199,13 @@ def panel_forecasts_csv(ev: PanelEvaluation, panel: Panel) -> str:
     w.writerow(["series", "origin_time", "target_time", "step", "truth", *methods])
     for name, r in ev.series.items():
         s = panel.series[name]
+        d = value_digits(s.target)
         for i, t in enumerate(r.origins):
             for k in range(r.truth.shape[1]):
                 w.writerow([name, s.time_label(int(t) - 1), s.time_label(int(t) + k), k + 1,
-                            f"{r.truth[i, k]:.6g}",
-                            *(f"{r.preds[m][i, k]:.6g}" if m in r.preds else "" for m in methods)])
+                            f"{r.truth[i, k]:.{d}g}",
+                            *(f"{r.preds[m][i, k]:.{d}g}" if m in r.preds else ""
+                              for m in methods)])
     return buf.getvalue()
 
 

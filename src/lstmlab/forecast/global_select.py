@@ -26,6 +26,7 @@ Each candidate trains one network, so the choice costs up to six trainings; give
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -64,8 +65,11 @@ class GlobalChoice:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
+        """JSON-ready: a candidate not scored (the only one) or scored on no validation
+        window has the score null, since NaN and infinity are not JSON."""
         return {"chose": list(self.chose),
-                "tried": [{"lookback": c.lookback, "base": c.base, "relative_mae": e}
+                "tried": [{"lookback": c.lookback, "base": c.base,
+                           "relative_mae": e if math.isfinite(e) else None}
                           for c, e in self.tried]}
 
 

@@ -373,11 +373,13 @@ class Forecaster:
         return np.sort(dec, axis=1)[:, :, :K]
 
     def _horizon(self, horizon: int | None) -> int:
-        K = self.config.horizon if horizon is None else horizon
-        if not 1 <= K <= self.config.horizon:
-            raise ValueError(f"this model forecasts {self.config.horizon} steps ahead at once "
-                             f"(direct multi-step output); --horizon must be 1..{self.config.horizon}"
-                             f", got {K}; retrain with --horizon {K} for more")
+        """The steps asked for: a positive integer up to the trained horizon (None: all)."""
+        K = self.config.horizon if horizon is None else positive_int(horizon, "horizon")
+        if K > self.config.horizon:
+            raise ValueError(f"this model forecasts {counted(self.config.horizon, 'step')} "
+                             f"ahead at once (direct multi-step output); --horizon must be "
+                             f"1..{self.config.horizon}, got {K}; retrain with --horizon {K} "
+                             f"for more")
         return K
 
     def _outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -385,6 +387,11 @@ class Forecaster:
         L, D = self.config.lookback, len(self.columns)
         if X.ndim != 3 or X.shape[1:] != (L, D):
             raise ValueError(f"windows must have shape (n, {L}, {D}), got {X.shape}")
+        if np.isnan(X).any():  # a missing value, not a value too far from the training data
+            i, t, j = np.argwhere(np.isnan(X))[0]
+            raise ValueError(f"column {self.columns[j]!r} of window {i} has a missing value "
+                             f"(NaN) at step {t + 1} of {L}; fill it (read_series(..., "
+                             f"missing='ffill' or 'interpolate')) before forecasting")
         x64, _ = self.scaler.encode(X)
         with np.errstate(over="ignore"):  # an overflow to inf is caught just below
             x = x64.astype(self.net.dtype)  # (L', n, D)
@@ -469,29 +476,51 @@ def point_and_quantile_loss(K: int, quantiles):
     return loss
 
 
+SPACING_LABELS = 3  # the last labels whose one step a whole-number time column continues
+
+
+def _is_yyyymmdd(label: str) -> bool:
+    """Eight digits that read as a date, ``20210131``."""
+    t = label.strip()
+    return bool(re.fullmatch(r"\d{8}", t)) and 1 <= int(t[4:6]) <= 12 and 1 <= int(t[6:]) <= 31
+
+
+def _month(label: str) -> int | None:
+    """``YYYY-MM`` or ``YYYYMM`` as a count of months, else None."""
+    m = re.fullmatch(r"(\d{4})-?(\d{2})", label.strip())
+    return int(m.group(1)) * 12 + int(m.group(2)) - 1 if m and 1 <= int(m.group(2)) <= 12 else None
+
+
 def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
-    """Time labels for the K steps after ``labels``: continued for equally spaced numbers
-    (years), ``YYYY-MM`` months and ``YYYY-Qn`` or ``YYYYQn`` quarters (in the spelling of the
-    last label); otherwise ``+1, +2, ...``."""
+    """Time labels for the K steps after ``labels``: continued for ``YYYY-MM`` months (and
+    ``YYYYMM``, when the last two are a month apart), ``YYYY-Qn`` or ``YYYYQn`` quarters (in
+    the spelling of the last label) and equally spaced whole numbers (years; the last three
+    labels share one step); otherwise ``+1, +2, ...``. Dates written as eight digits,
+    ``20210707``, are not continued as numbers: their steps change at month ends, and
+    20210707 + 77 is no date; nor are months written ``202112``, whose next is 202201."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
-    if len(labels) >= 2:
+    last = labels[-1]
+    months = [_month(t) for t in labels[-2:]]
+    dash = "-" in last
+    if months[-1] is not None and (dash or (len(months) == 2 and months[0] is not None
+                                            and months[1] - months[0] == 1)):
+        t0 = months[-1]
+        return [f"{(t0 + k) // 12:04d}{'-' if dash else ''}{(t0 + k) % 12 + 1:02d}"
+                for k in range(1, horizon + 1)]
+    tail = labels[-SPACING_LABELS:]
+    if len(tail) >= 2 and not all(_is_yyyymmdd(t) for t in tail):
         try:
-            a, b = int(labels[-2]), int(labels[-1])
-            return [str(b + (b - a) * k) for k in range(1, horizon + 1)]
+            v = [int(t) for t in tail]
         except ValueError:
-            pass
-    q = re.fullmatch(r"(\d{4})(-?)Q([1-4])", labels[-1])
+            v = []
+        spacing = {b - a for a, b in zip(v, v[1:])}
+        if len(spacing) == 1:
+            step = spacing.pop()
+            return [str(v[-1] + step * k) for k in range(1, horizon + 1)]
+    q = re.fullmatch(r"(\d{4})(-?)Q([1-4])", last)
     if q:
         t0, dash = int(q.group(1)) * 4 + int(q.group(3)) - 1, q.group(2)
         return [f"{(t0 + k) // 4}{dash}Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
-    m = re.fullmatch(r"(\d{4})-(\d{2})", labels[-1])
-    if m:
-        y, mo = int(m.group(1)), int(m.group(2))
-        out = []
-        for k in range(1, horizon + 1):
-            t = y * 12 + (mo - 1) + k
-            out.append(f"{t // 12:04d}-{t % 12 + 1:02d}")
-        return out
     return steps

@@ -188,17 +188,34 @@ def table_cell(value: float, width: int) -> str:
     return (" " + text).rjust(width)
 
 
+def value_digits(y: np.ndarray) -> int:
+    """Significant digits (6 to 17) that write the values of the series ``y``, and forecasts
+    at its level, to a thousandth of its mean absolute one-step change: six digits write a
+    series at 1e9 that moves by units as ``1e+09`` in every row, truth and forecasts alike.
+    A series without change is written to a millionth of its size."""
+    y = np.asarray(y, np.float64)
+    y = y[np.isfinite(y)]
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    if top == 0:
+        return 6
+    step = float(np.mean(np.abs(np.diff(y)))) if y.size > 1 else 0.0
+    unit = step if step > 0 else top * 1e-6
+    return int(np.clip(math.floor(math.log10(top)) - math.floor(math.log10(unit)) + 3, 6, 17))
+
+
 def format_table(ev: Evaluation) -> str:
-    """A plain-text table: one row per method, best RMSE marked."""
+    """A plain-text table: one row per method, best RMSE marked; the method column is as
+    wide as its longest label ('ETS(levels, damped trend, season 12)')."""
     K = ev.truth.shape[1]
-    head = f"{'method':<34}{'RMSE h=1':>10}{f'RMSE 1..{K}':>12}{'MAE':>10}{'MASE':>8}"
+    n = max([33, *(len(ev.label(m)) for m in ev.scores)]) + 1
+    head = f"{'method':<{n}}{'RMSE h=1':>10}{f'RMSE 1..{K}':>12}{'MAE':>10}{'MASE':>8}"
     lines = [head, "-" * len(head)]
     best = min(ev.scores, key=lambda k: ev.scores[k]["rmse"])
     for method, s in ev.scores.items():
         mark = "  <- best" if method == best else ""
         cells = (table_cell(s[k], w) for k, w in (("rmse_1", 10), ("rmse", 12), ("mae", 10),
                                                    ("mase", 8)))
-        lines.append(f"{ev.label(method):<34}{''.join(cells)}{mark}")
+        lines.append(f"{ev.label(method):<{n}}{''.join(cells)}{mark}")
     return "\n".join(lines)
 
 
@@ -212,11 +229,13 @@ def forecasts_csv(ev: Evaluation, series: TimeSeries) -> str:
              for side, b in (("lo", lo), ("hi", hi))]
     bands += [(f"{net}_q{float(lv) * 100:g}", q) for lv, q in ev.quantiles.items()]
     w.writerow(["origin_time", "target_time", "step", "truth", *methods, *(n for n, _ in bands)])
+    d = value_digits(series.target)
     for i, t in enumerate(ev.origins):
         for k in range(ev.truth.shape[1]):
             w.writerow([series.time_label(int(t) - 1), series.time_label(int(t) + k), k + 1,
-                        f"{ev.truth[i, k]:.6g}", *(f"{ev.preds[m][i, k]:.6g}" for m in methods),
-                        *(f"{b[i, k]:.6g}" for _, b in bands)])
+                        f"{ev.truth[i, k]:.{d}g}",
+                        *(f"{ev.preds[m][i, k]:.{d}g}" for m in methods),
+                        *(f"{b[i, k]:.{d}g}" for _, b in bands)])
     return buf.getvalue()
 
 

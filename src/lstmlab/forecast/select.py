@@ -75,6 +75,8 @@ class Choice:
         picked = ", ".join(f"{k} {getattr(c, k)}" for k in CHOSEN)
         if not self.chose:
             return f"settings given: {picked}"
+        if not self.tried and not c.val_fraction:
+            return f"no validation part (--val-fraction 0) to choose settings on; using {picked}"
         if not self.tried:
             return (f"no candidate setting fits this series with a validation part to judge "
                     f"it; using {picked}")
