@@ -476,3 +476,20 @@ def test_a_horizon_that_is_not_a_positive_integer_is_named(horizon):
     with pytest.raises(ValueError, match="horizon must be a positive integer, got") as err:
         fc.forecast_next(s, horizon)
     assert "retrain" not in str(err.value)
+
+
+def test_the_plot_leaves_the_callers_matplotlib_backend_as_it_was(tmp_path, capsys):
+    # plot_forecast switched the process to the Agg backend: a notebook calling the API lost
+    # its inline figures
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        assert main(["forecast", "train", str(_csv(tmp_path)), "--target", "units",
+                     "--lookback", "12", "--horizon", "3", "--hidden", "4", "--epochs", "2",
+                     "--quiet", "--out", str(tmp_path / "run")]) == 0
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "run" / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -245,10 +245,8 @@ def write_forecasts_csv(path, ev: Evaluation, series: TimeSeries) -> None:
 
 def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> None:
     """History, truth and forecasts of the evaluated part, as a PNG (needs matplotlib)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")  # files only; never open a window
-        import matplotlib.pyplot as plt
+    try:  # a Figure of its own, no pyplot: no window, and a caller's backend is left as it is
+        from matplotlib.figure import Figure
     except ImportError:
         raise OSError("the plot needs matplotlib (a dependency of lstmlab: pip install "
                       "matplotlib); pass --no-plot to skip it") from None
@@ -256,7 +254,8 @@ def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> 
     first = int(ev.origins[0])
     K = ev.truth.shape[1]
     net = next(iter(ev.preds))
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig = Figure(figsize=(10, 4.5))
+    ax = fig.subplots()
     t = np.arange(len(y))
     ax.plot(t[: first], y[: first], color="0.55", lw=1.2, label="history")
     ax.plot(t[first:], y[first:], color="black", lw=1.5, label=f"truth ({ev.part} part)")
@@ -287,5 +286,4 @@ def plot_forecast(path, ev: Evaluation, series: TimeSeries, title: str = "") -> 
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
