@@ -493,3 +493,20 @@ def test_a_closed_stdout_is_named_before_any_work(charlm, tmp_path, capsys, monk
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "error: standard output is closed, so the " in err and advice in err
+
+
+def test_forecast_progress_fits_a_narrow_terminal(tmp_path, monkeypatch):
+    # the forecast (and classify) progress line rewritten in place was padded to 70 columns:
+    # on a narrower terminal each rewrite left a row behind
+    import sys
+
+    csv_path = write(tmp_path / "s.csv", "t,v\n" + "".join(
+        f"{i},{np.sin(i / 3) + i / 50:.4f}\n" for i in range(80)))
+    monkeypatch.setenv("COLUMNS", "30")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["forecast", "train", str(csv_path), "--target", "v", "--lookback", "6",
+                 "--horizon", "2", "--epochs", "3", "--hidden", "4", "--no-plot",
+                 "--out", str(tmp_path / "run")]) == 0
+    rewrites = [r for r in terminal.text.split("\r")[1:] if r.startswith("epoch")]
+    assert rewrites and all(len(r.split("\n")[0]) <= 29 for r in rewrites), rewrites

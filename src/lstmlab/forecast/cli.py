@@ -280,6 +280,8 @@ class _Progress:
         self.epochs, self.quiet = epochs, quiet
 
     def __call__(self, record: dict) -> None:
+        from .._streams import rewritten
+
         if self.f:
             self.f.write(json.dumps(record) + "\n")
         if self.quiet:
@@ -289,8 +291,10 @@ class _Progress:
             line = f"epoch {e}/{self.epochs}  train loss {record['train_loss']:.4f}"
             if "val_loss" in record:
                 line += f"  val loss {record['val_loss']:.4f}"
-            end = "" if sys.stderr.isatty() else "\n"
-            print(("\r" if end == "" else "") + line.ljust(70), end=end, file=sys.stderr, flush=True)
+            if sys.stderr.isatty():  # one line, rewritten in place, as wide as the terminal
+                print(rewritten(line, widest=70), end="", file=sys.stderr, flush=True)
+            else:
+                print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.f:
