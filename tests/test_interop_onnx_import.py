@@ -329,3 +329,31 @@ def test_non_finite_weights_are_refused_by_their_onnx_name():
     imported = import_onnx(to_onnx(LSTM(4, 6, rng=rng), embedding=emb, head=head))
     with pytest.raises(OnnxImportError, match=r"the head bias contains NaN or inf"):
         imported.pieces()
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
+def test_a_graph_from_torch_onnx_export_imports_and_runs(cell):
+    # torch.onnx.export builds its zero initial states with ConstantOfShape, which the
+    # importer refused: no LSTM file written by PyTorch imported
+    import io
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = getattr(torch.nn, cell)(3, 4, num_layers=2, bidirectional=True).double()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(module, (torch.zeros(5, 2, 3, dtype=torch.float64),), buf,
+                          dynamo=False, input_names=["X"], dynamic_axes={"X": {0: "T", 1: "B"}})
+    imported = import_onnx(buf.getvalue())
+    x = torch.randn(7, 3, 3, dtype=torch.float64)  # another length and batch than exported
+    with torch.no_grad():
+        y, state = module(x)
+    want = [y, *(state if isinstance(state, tuple) else (state,))]
+    got = imported.run({"X": x.numpy()})
+    for g, w in zip(got.values(), want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=0, atol=1e-10)
+    layer = imported.to_layer()
+    assert isinstance(layer, {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}[cell])
+    np.testing.assert_allclose(layer(x.numpy())[0], y.numpy(), rtol=0, atol=1e-10)

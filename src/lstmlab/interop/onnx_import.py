@@ -415,6 +415,16 @@ def _shape(x, start=0, end=None):
     return np.array(x.shape[start:end], dtype=np.int64)
 
 
+def _constant_of_shape(value, shape):
+    """ConstantOfShape: ``shape`` filled with the one element of the tensor ``value`` (float32
+    zero when absent). ``torch.onnx.export`` builds its zero initial states with it."""
+    fill = (np.zeros(1, np.float32) if value is None
+            else _tensor_value(value, "its value attribute").reshape(-1))
+    if fill.size != 1:
+        raise ValueError(f"its value must hold one element, got {fill.size}")
+    return np.full(tuple(_ints(shape)), fill[0], dtype=fill.dtype)
+
+
 # op -> function(attrs, *inputs) -> output or tuple of outputs; absent optional inputs are None
 _NUMPY_OPS = {
     "Identity": lambda a, x: x,
@@ -433,6 +443,7 @@ _NUMPY_OPS = {
     "Gemm": lambda a, x, y, c=None: _gemm(x, y, c, a.get("alpha", 1.0), a.get("beta", 1.0),
                                           a.get("transA", 0), a.get("transB", 0)),
     "Cast": lambda a, x: _cast(x, a["to"]),
+    "ConstantOfShape": lambda a, shape: _constant_of_shape(a.get("value"), shape),
     "Slice": lambda a, x, starts, ends, axes=None, steps=None: _slice(x, starts, ends, axes, steps),
 }
 # Optional graph inputs (lstmlab's exported h0/c0): present or absent (None), chosen by an If.
