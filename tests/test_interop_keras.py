@@ -107,6 +107,31 @@ def test_errors_name_the_problem():
         load_keras_weights(make("RNN"), [[np.zeros((3, 5), int), np.zeros((5, 5)), np.zeros(5)]])
 
 
+def test_weights_that_are_not_lists_of_arrays_are_named():
+    # an int or None was "object of type 'int' has no len()", an empty list for an Embedding
+    # an IndexError, an array for from_keras_weights "truth value ... is ambiguous"; and an
+    # Embedding took [embeddings, anything] and dropped the second array unseen
+    layer = make("LSTM", 2, True)
+    for bad in (None, 5, np.zeros((2, 3))):
+        with pytest.raises(TypeError, match=r"weights must be a list of arrays \(what a Keras "
+                                             r"layer's get_weights\(\) returns\), got"):
+            load_keras_weights(layer, bad)
+    with pytest.raises(TypeError, match=r"weights\[1\] must be a list of arrays"):
+        load_keras_weights(layer, [to_keras_weights(layer)[0], np.zeros(3)])
+    with pytest.raises(ValueError, match="one list of arrays per layer level"):
+        from_keras_weights(np.zeros((2, 3)))
+    emb = Embedding(4, 2, rng=np.random.default_rng(0))
+    table = np.arange(8.0).reshape(4, 2)
+    for bad in ([], [table, table]):
+        with pytest.raises(ValueError, match=rf"an Embedding layer has 1 weight array "
+                                             rf"\(embeddings\), got {len(bad)}"):
+            load_keras_weights(emb, bad)
+    with pytest.raises(TypeError, match="got ndarray"):
+        load_keras_weights(emb, table)
+    load_keras_weights(emb, (table,))
+    np.testing.assert_array_equal(emb.params()["weight"], table)
+
+
 def test_a_kind_that_is_not_a_name_is_refused_by_name():
     # kind=None (which from_torch_state_dict takes, to read the kind off the shapes) was an
     # AttributeError: "'NoneType' object has no attribute 'upper'"

@@ -96,7 +96,11 @@ def to_keras_weights(module) -> list:
 def load_keras_weights(module, weights: Sequence) -> None:
     """Copy Keras weight lists (the format of :func:`to_keras_weights`) into ``module``."""
     from ..layers.basic import Embedding, Linear
+    _check_list(weights, "weights")
     if isinstance(module, Embedding):
+        if len(weights) != 1:
+            raise ValueError(f"an Embedding layer has 1 weight array (embeddings), got "
+                             f"{len(weights)}")
         module.load_params({"weight": _float(weights[0], "weights[0] (embeddings)")})
         return
     if isinstance(module, Linear):
@@ -124,6 +128,7 @@ def load_keras_weights(module, weights: Sequence) -> None:
     own = module.params()
     new = {}
     for l, (suffixes, level) in enumerate(zip(levels, weights)):
+        _check_list(level, f"weights[{l}]")
         if len(level) != per_dir * len(suffixes):
             raise ValueError(
                 f"weights[{l}] must hold {per_dir * len(suffixes)} arrays ({per_dir} per "
@@ -164,7 +169,8 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
     kind = {"SIMPLERNN": "RNN"}.get(kind.upper(), kind.upper())
     if kind not in ("LSTM", "RNN", "GRU"):
         raise ValueError(f"kind must be 'LSTM', 'SimpleRNN' or 'GRU', got {kind!r}")
-    if not weights or not all(isinstance(level, (list, tuple)) for level in weights):
+    if (not isinstance(weights, (list, tuple)) or not weights
+            or not all(isinstance(level, (list, tuple)) for level in weights)):
         raise ValueError("weights must be a non-empty list with one list of arrays per layer "
                          "level (wrap a single Keras layer's get_weights() in a list)")
     n = len(weights[0])
@@ -199,6 +205,14 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
         layer = RNN(kernel.shape[0], H, nonlinearity=nonlinearity, **common)
     load_keras_weights(layer, weights)
     return layer
+
+
+def _check_list(weights, name: str) -> None:
+    """``weights`` must be a list or tuple of arrays, as ``get_weights()`` returns: anything
+    else is a TypeError naming it, not a failure to take its length or items."""
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"{name} must be a list of arrays (what a Keras layer's get_weights() "
+                        f"returns), got {type(weights).__name__}")
 
 
 def _float(a, name) -> np.ndarray:
