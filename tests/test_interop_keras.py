@@ -273,3 +273,23 @@ def test_non_finite_weights_are_refused_by_their_keras_place():
         load_keras_weights(layer, w)
     with pytest.raises(ValueError, match=r"weights\[1\] \(bias\) contains NaN or inf"):
         load_keras_weights(Linear(3, 4), [np.zeros((3, 4)), np.array([0, np.inf, 0, 0])])
+
+
+def test_a_keras_char_lm_without_an_end_or_with_projections_is_named():
+    # embed=None or head=None was an AttributeError from inside keras_charlm; an LSTM with
+    # proj_size was refused as "head in_features P != ... output width H" for the right head
+    import importlib.util
+
+    from lstmlab.interop import keras_charlm
+
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("Keras is not installed")
+    rng = np.random.default_rng(0)
+    emb, rnn, head = Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng), Linear(4, 5, rng=rng)
+    with pytest.raises(TypeError, match="embed must be an lstmlab Embedding: .* got None"):
+        keras_charlm(None, rnn, head)
+    with pytest.raises(TypeError, match="head must be an lstmlab Linear: .* got None"):
+        keras_charlm(emb, rnn, None)
+    with pytest.raises(ValueError, match="Keras's LSTM has no projection: an LSTM with "
+                                         "proj_size=3"):
+        keras_charlm(emb, LSTM(2, 4, proj_size=3, rng=rng), Linear(3, 5, rng=rng))

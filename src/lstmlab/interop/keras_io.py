@@ -239,6 +239,19 @@ def keras_charlm(embed, rnn, head):
 
     from .._extras import MissingExtra, keras_backend, require
     require("keras", "lstmlab.interop.keras_charlm")
+    kind = kind_of(rnn)
+    refuse_projection(rnn, "Keras")
+    refuse_layer_norm(rnn, "Keras")
+    if rnn.bidirectional or has_variant(rnn):
+        raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
+                         "peepholes, clip or input_forget")
+    for name, piece in (("embed", embed), ("head", head)):
+        if piece is None:  # check_chain takes None for an absent end; a char-LM has both
+            raise TypeError(f"{name} must be an lstmlab "
+                            f"{'Embedding' if name == 'embed' else 'Linear'}: a Keras char-LM "
+                            f"has both ends, got None")
+    check_chain(embed, rnn, head, names=("embed", "head"))
+    check_vocabulary(embed, head)
     if "KERAS_BACKEND" not in os.environ and keras_backend() is not None:
         os.environ["KERAS_BACKEND"] = keras_backend()
     try:
@@ -249,13 +262,6 @@ def keras_charlm(embed, rnn, head):
                            f"what that backend needs, or set KERAS_BACKEND to an installed "
                            f"tensorflow, jax or torch") from None
 
-    kind = kind_of(rnn)
-    refuse_layer_norm(rnn, "Keras")
-    if rnn.bidirectional or has_variant(rnn):
-        raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
-                         "peepholes, clip or input_forget")
-    check_chain(embed, rnn, head, names=("embed", "head"))
-    check_vocabulary(embed, head)
     vocab_size, width = embed.params()["weight"].shape
     layers = [keras.Input((None,), dtype="int32", name="tokens"),
               keras.layers.Embedding(vocab_size, width, name="embed")]
