@@ -361,3 +361,24 @@ def test_a_graph_from_torch_onnx_export_imports_and_runs(cell):
     layer = imported.to_layer()
     assert isinstance(layer, {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}[cell])
     np.testing.assert_allclose(layer(x.numpy())[0], y.numpy(), rtol=0, atol=1e-10)
+
+
+def test_run_names_feeds_that_are_not_a_mapping_and_outputs_the_graph_lacks():
+    # outputs=["nope"] was a KeyError after the whole graph had run, an array as feeds
+    # "missing input(s) ['X']"
+    rng = np.random.default_rng(0)
+    imported = import_onnx(to_onnx(LSTM(3, 2, rng=rng)))
+    x = rng.normal(size=(4, 1, 3)).astype(np.float32)
+    with pytest.raises(TypeError, match=r"feeds must be a mapping of input names to arrays "
+                                        r"\(\{'X': array\}\), got ndarray"):
+        imported.run(x)
+    with pytest.raises(OnnxImportError, match=r"outputs \['nope'\] name no value of the graph; "
+                                              r"its outputs are \['Y', 'h_n', 'c_n'\]"):
+        imported.run({"X": x}, outputs=["Y", "nope"])
+    with pytest.raises(OnnxImportError, match=r"outputs \['h0'\] have no value in this run"):
+        imported.run({"X": x}, outputs=["h0"])  # an optional input left out
+    with pytest.raises(TypeError, match="outputs must be a list of output names, got 5"):
+        imported.run({"X": x}, outputs=5)
+    both = imported.run({"X": x})
+    assert list(imported.run({"X": x}, outputs="h_n")) == ["h_n"]
+    np.testing.assert_array_equal(imported.run({"X": x}, outputs=["c_n"])["c_n"], both["c_n"])

@@ -37,6 +37,7 @@ lstmlab doing the recurrent part. ``OnnxModel.to_layer()`` fuses a stack of leve
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -477,6 +478,16 @@ def _constant_value(node) -> np.ndarray:
                           f"are supported, got attributes {sorted(a)}")
 
 
+def _names(names, what: str) -> list[str]:
+    """``names`` as a list of strings (one string is one name); else a TypeError naming
+    ``what``."""
+    if isinstance(names, str):
+        return [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be a list of output names, got {short_repr(names)}")
+    return list(names)
+
+
 def _json_metadata(metadata: dict, key: str):
     try:
         return json.loads(metadata[key])
@@ -586,7 +597,19 @@ class OnnxModel:
     # -- running ------------------------------------------------------------------------
     def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """Evaluate the graph on ``feeds`` (name -> array); returns the requested outputs
-        (default: all graph outputs) by name, in order."""
+        (default: all graph outputs; any value of the graph can be named, one name as a
+        string) by name, in order."""
+        if not isinstance(feeds, Mapping):
+            raise TypeError(f"feeds must be a mapping of input names to arrays "
+                            f"({{{self.inputs[0] if self.inputs else 'X'!r}: array}}), got "
+                            f"{type(feeds).__name__}")
+        wanted = self.outputs if outputs is None else _names(outputs, "outputs")
+        known = set(self._feedable) | set(self.consts) | {
+            o for n in self._graph_nodes for o in n.output if o}
+        unknown = [k for k in wanted if k not in known]
+        if unknown:
+            raise OnnxImportError(f"outputs {unknown} name no value of the graph; its outputs "
+                                  f"are {self.outputs}")
         missing = [n for n in self.inputs if n not in feeds]
         if missing:
             raise OnnxImportError(f"missing input(s) {missing}; the model needs {self.inputs}")
@@ -594,7 +617,10 @@ class OnnxModel:
         for name, value in feeds.items():
             env[name] = self._checked_feed(name, value)
         self._evaluate(self._graph_nodes, env)
-        wanted = self.outputs if outputs is None else outputs
+        absent = [k for k in wanted if k not in env]  # an optional input left out
+        if absent:
+            raise OnnxImportError(f"outputs {absent} have no value in this run; its outputs "
+                                  f"are {self.outputs}")
         return {k: env[k] for k in wanted}
 
     def _checked_feed(self, name, value) -> np.ndarray:
