@@ -228,7 +228,8 @@ def test_from_torch_takes_bfloat16_and_names_a_bad_kind_or_state_dict():
     np.testing.assert_array_equal(torch_state_dict(layer)["weight_hh_l0"], want["weight_hh_l0"])
     with pytest.raises(ValueError, match="kind must be 'LSTM', 'RNN', 'GRU' or None"):
         from_torch_state_dict(want, kind="lstm2")
-    with pytest.raises(TypeError, match="state_dict must be a mapping of names to arrays"):
+    with pytest.raises(TypeError, match="state_dict must be a mapping of names to tensors or "
+                                        "arrays"):
         from_torch_state_dict(list(want.items()))
 
 
@@ -287,3 +288,23 @@ def test_model_state_dict_names_pieces_that_are_not_a_mapping():
             model_state_dict(given)
         with pytest.raises(TypeError, match=pieces.format(type(given).__name__)):
             load_model_state_dict(given, {})
+
+
+def test_a_state_dict_that_is_not_a_mapping_or_lacks_weight_hh_is_named():
+    # load_torch_state_dict(Embedding, 5) failed with "'int' object is not iterable",
+    # load_model_state_dict(pieces, list) inside dict(), and a state dict with weight_ih_l0
+    # but no weight_hh_l0 with KeyError 'weight_hh_l0'
+    rng = np.random.default_rng(0)
+    emb, lstm = Embedding(5, 3, rng=rng), LSTM(3, 4, rng=rng)
+    pieces = {"embed": emb, "rnn": lstm}
+    for call in (lambda: load_torch_state_dict(emb, 5),
+                 lambda: load_torch_state_dict(Linear(3, 2, rng=rng), None),
+                 lambda: load_model_state_dict(pieces, list(model_state_dict(pieces).items()))):
+        with pytest.raises(TypeError, match=r"state_dict must be a mapping of names to tensors "
+                                            r"or arrays \(what torch's module.state_dict\(\) "
+                                            r"returns\), got"):
+            call()
+    sd = torch_state_dict(lstm)
+    del sd["weight_hh_l0"]
+    with pytest.raises(ValueError, match="state_dict has 'weight_ih_l0' but no 'weight_hh_l0'"):
+        from_torch_state_dict(sd)

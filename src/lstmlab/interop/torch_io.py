@@ -66,7 +66,8 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
     """Copy a PyTorch state dict (tensors or arrays) into ``module``, of the same configuration."""
     Embedding, Linear = _basic()
     if isinstance(module, (Embedding, Linear)):
-        sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
+        _check_state_dict(state_dict)
+        sd = {k: as_numpy(v) for k, v in state_dict.items()}
         for k, v in sd.items():
             if v.dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {v.dtype}")
@@ -74,6 +75,12 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
         return
     kind_of(module)
     module.load_torch_state_dict(state_dict)  # (the layer takes tensors, bfloat16 too)
+
+
+def _check_state_dict(state_dict) -> None:
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to tensors or arrays (what "
+                        f"torch's module.state_dict() returns), got {type(state_dict).__name__}")
 
 
 def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
@@ -106,14 +113,16 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     ``batch_first``. ``dtype`` defaults to the arrays' (float32 or float64).
     """
     from ..layers import GRU, LSTM, RNN
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"state_dict must be a mapping of names to arrays (a torch module's "
-                        f"state_dict()), got {type(state_dict).__name__}")
+    _check_state_dict(state_dict)
     if kind is not None and str(kind).upper() not in ("LSTM", "RNN", "GRU"):
         raise ValueError(f"kind must be 'LSTM', 'RNN', 'GRU' or None (read off the weights), "
                          f"got {kind!r}")
     sd = {k: as_numpy(v) for k, v in state_dict.items()}
     L, bidirectional, bias = _layer_keys(sd)
+    if "weight_hh_l0" not in sd:
+        raise ValueError(f"state_dict has 'weight_ih_l0' but no 'weight_hh_l0': a "
+                         f"torch.nn.LSTM/RNN/GRU state dict has both; its keys are "
+                         f"{sorted(sd)[:8]}")
     w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
     if w_ih.ndim != 2 or w_hh.ndim != 2:
         raise ValueError(f"weight_ih_l0 and weight_hh_l0 must be matrices, got shapes "
@@ -199,6 +208,7 @@ def load_model_state_dict(pieces: Mapping[str, object], state_dict: Mapping) -> 
     """The inverse of :func:`model_state_dict`: split the keys by prefix and load each piece.
     A state dict that is refused changes no piece."""
     _check_pieces(pieces)
+    _check_state_dict(state_dict)
     sd = dict(state_dict)
     known = tuple(f"{n}." for n in pieces)
     extra = sorted(k for k in sd if not k.startswith(known))
