@@ -308,3 +308,20 @@ def test_a_state_dict_that_is_not_a_mapping_or_lacks_weight_hh_is_named():
     del sd["weight_hh_l0"]
     with pytest.raises(ValueError, match="state_dict has 'weight_ih_l0' but no 'weight_hh_l0'"):
         from_torch_state_dict(sd)
+
+
+def test_safetensors_metadata_that_is_not_strings_is_named(tmp_path):
+    # metadata=["vocab"] failed inside dict() ("dictionary update sequence element #0 has
+    # length 1"), a dict value as a type error of the safetensors binding
+    pytest.importorskip("safetensors")
+    from lstmlab.interop import save_safetensors
+    pieces = {"rnn": LSTM(3, 4, rng=np.random.default_rng(0))}
+    path = tmp_path / "m.safetensors"
+    for bad in (["vocab"], {"config": {"hidden_size": 4}}, {1: "a"}):
+        with pytest.raises(TypeError, match=r"metadata must be a mapping of strings to strings"):
+            save_safetensors(path, pieces, bad)
+    assert not path.exists()
+    save_safetensors(path, pieces, {"config": '{"hidden_size": 4}'})
+    from safetensors import safe_open
+    with safe_open(str(path), framework="numpy") as f:
+        assert f.metadata() == {"config": '{"hidden_size": 4}'}

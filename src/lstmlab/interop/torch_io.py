@@ -30,7 +30,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._checks import as_numpy
+from .._checks import as_numpy, short_repr
 from ._gates import kind_of, refuse_layer_norm
 
 __all__ = ["torch_state_dict", "load_torch_state_dict", "from_torch_state_dict",
@@ -326,5 +326,11 @@ def save_safetensors(path, pieces: Mapping[str, object], metadata: Mapping[str, 
     from safetensors.numpy import save
 
     from ..training.checkpoint import atomic_write_bytes
+    if metadata is not None and not (
+            isinstance(metadata, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise TypeError(f"metadata must be a mapping of strings to strings (a safetensors "
+                        f"header holds only those: json.dumps other values), got "
+                        f"{short_repr(metadata)}")
     arrays = {k: np.ascontiguousarray(v) for k, v in model_state_dict(pieces).items()}
     atomic_write_bytes(path, save(arrays, metadata=dict(metadata) if metadata else None))
