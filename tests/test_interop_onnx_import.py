@@ -382,3 +382,19 @@ def test_run_names_feeds_that_are_not_a_mapping_and_outputs_the_graph_lacks():
     both = imported.run({"X": x})
     assert list(imported.run({"X": x}, outputs="h_n")) == ["h_n"]
     np.testing.assert_array_equal(imported.run({"X": x}, outputs=["c_n"])["c_n"], both["c_n"])
+
+
+def test_a_model_argument_of_another_type_is_named(tmp_path):
+    # an open file, None or a number was "ONNX model '<_io.BufferedReader ...>' does not
+    # exist"; a memoryview of the bytes likewise
+    path = tmp_path / "m.onnx"
+    to_onnx(LSTM(3, 2, rng=np.random.default_rng(0)), path=path)
+    with open(path, "rb") as f:
+        with pytest.raises(TypeError, match=r"model must be a path, bytes or an onnx.ModelProto, "
+                                            r"got BufferedReader \(pass its path, or the bytes "
+                                            r"f.read\(\) returns\)"):
+            import_onnx(f)
+    for bad in (None, 5):
+        with pytest.raises(TypeError, match=f"got {type(bad).__name__}$"):
+            import_onnx(bad)
+    assert import_onnx(memoryview(path.read_bytes())).to_layer().hidden_size == 2

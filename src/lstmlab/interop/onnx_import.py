@@ -37,6 +37,7 @@ lstmlab doing the recurrent part. ``OnnxModel.to_layer()`` fuses a stack of leve
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -818,7 +819,8 @@ class OnnxModel:
 
 
 def import_onnx(model, weights: dict | None = None) -> OnnxModel:
-    """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes).
+    """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes: ``bytes``,
+    ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError.
 
     ``weights`` gives values for node inputs that the model leaves as graph inputs (ONNX's
     own node tests feed ``W``, ``R``, ``B``, ``P`` that way). Imports onnx.
@@ -828,6 +830,12 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     import onnx
     from google.protobuf.message import DecodeError
     what = "the model"
+    if isinstance(model, memoryview):
+        model = model.tobytes()
+    if not isinstance(model, (bytes, bytearray, str, os.PathLike, onnx.ModelProto)):
+        hint = " (pass its path, or the bytes f.read() returns)" if hasattr(model, "read") else ""
+        raise TypeError(f"model must be a path, bytes or an onnx.ModelProto, got "
+                        f"{type(model).__name__}{hint}")
     if isinstance(model, (bytes, bytearray)):
         what = "the bytes"
         try:
@@ -836,7 +844,7 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
             raise OnnxImportError(f"the bytes are not an ONNX model (protobuf: "
                                   f"{shorten(str(exc))})") from None
     elif not isinstance(model, onnx.ModelProto):
-        path = str(model)
+        path = os.fspath(model)
         what = f"ONNX model {path!r}"
         with open_regular_file(path, "ONNX model", OnnxImportError):
             pass  # missing, a directory, a device: refused before onnx reads it
