@@ -398,3 +398,19 @@ def test_a_model_argument_of_another_type_is_named(tmp_path):
         with pytest.raises(TypeError, match=f"got {type(bad).__name__}$"):
             import_onnx(bad)
     assert import_onnx(memoryview(path.read_bytes())).to_layer().hidden_size == 2
+
+
+def test_a_node_run_on_values_that_are_not_numbers_is_named():
+    # RecurrentNode.run("abc") and initial_h="abc" failed with NumPy's "could not convert
+    # string to float", a complex X lost its imaginary part with a warning at most
+    rn = node_to_layer(lstm_node(), *weights())
+    x = np.ones((3, 2, 3))
+    with pytest.raises(OnnxImportError, match=r"LSTM 'n': X must be an array of numbers, got <U3"):
+        rn.run("abc")
+    with pytest.raises(OnnxImportError, match="X must be an array of numbers, got complex128"):
+        rn.run(x + 1j)
+    with pytest.raises(OnnxImportError, match="initial_h must be an array of numbers, got bool"):
+        rn.run(x, initial_h=np.ones((1, 2, 2), bool))
+    with pytest.raises(OnnxImportError, match="X must be an array or equally long nested lists"):
+        rn.run([[[1.0, 2.0, 3.0]], [[1.0, 2.0]]])
+    np.testing.assert_array_equal(rn.run(x.astype(int))[0], rn.run(x)[0])

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import as_float_array, short_repr, shorten
+from .._checks import as_float_array, as_numpy, short_repr, shorten
 from .._files import open_regular_file
 from ..kernels import reverse_padded
 from ..kernels.gru import gru_bias_join
@@ -157,7 +157,7 @@ class RecurrentNode:
         ``Y (T, K, B, H)`` and ``Y_h (K, B, H)`` (layout 0) or ``(B, T, K, H)``, ``(B, K, H)``."""
         layer = self.layer
         dt = layer.dtype
-        x = np.asarray(X, dtype=dt)
+        x = self._numbers(X, "X")
         if x.ndim != 3:
             raise OnnxImportError(f"{self.op} {self.name!r}: X must have 3 dimensions, got "
                                   f"{x.shape}")
@@ -171,7 +171,7 @@ class RecurrentNode:
             if s is None:
                 states.append(None)
                 continue
-            s = np.asarray(s, dtype=dt)
+            s = self._numbers(s, nm)
             if self.layout == 1 and s.ndim == 3:
                 s = s.transpose(1, 0, 2)
             if s.shape != (K, B, H):
@@ -214,6 +214,18 @@ class RecurrentNode:
             Y = Y.transpose(2, 0, 1, 3)  # (B, T, K, H)
             finals = [f.transpose(1, 0, 2) for f in finals]
         return (Y, *finals)
+
+    def _numbers(self, value, name: str) -> np.ndarray:
+        """``value`` as an array of the layer's dtype, if it holds real numbers (integers or
+        floats): strings, bools and complex numbers are an OnnxImportError naming ``name``."""
+        try:
+            a = as_numpy(value, name)
+        except ValueError as exc:
+            raise OnnxImportError(f"{self.op} {self.name!r}: {exc}") from None
+        if a.dtype.kind not in "iuf":
+            raise OnnxImportError(f"{self.op} {self.name!r}: {name} must be an array of numbers, "
+                                  f"got {a.dtype}")
+        return a.astype(self.layer.dtype)
 
 
 def _check_activations(op: str, label: str, acts, K: int):
