@@ -414,3 +414,21 @@ def test_a_node_run_on_values_that_are_not_numbers_is_named():
     with pytest.raises(OnnxImportError, match="X must be an array or equally long nested lists"):
         rn.run([[[1.0, 2.0, 3.0]], [[1.0, 2.0]]])
     np.testing.assert_array_equal(rn.run(x.astype(int))[0], rn.run(x)[0])
+
+
+def test_a_declared_opset_domain_no_node_uses_does_not_stop_the_import():
+    # a model that declares ai.onnx.ml (as converters such as tf2onnx write) was refused
+    # whole, though none of its nodes is of that domain; ONNX Runtime runs it
+    rng = np.random.default_rng(0)
+    layer = LSTM(3, 4, rng=rng)
+    model = to_onnx(layer)
+    model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
+    onnx.checker.check_model(model)
+    x = rng.normal(size=(5, 2, 3)).astype(np.float32)
+    np.testing.assert_allclose(import_onnx(model).run({"X": x})["Y"], layer(x)[0], rtol=0,
+                               atol=1e-6)
+    model.graph.node.append(helper.make_node("Normalizer", ["Y"], ["Z"], name="norm",
+                                             domain="ai.onnx.ml"))
+    with pytest.raises(OnnxImportError, match="Normalizer node 'norm': domain 'ai.onnx.ml' is "
+                                              "not supported"):
+        import_onnx(model)

@@ -543,11 +543,7 @@ class OnnxModel:
     """
 
     def __init__(self, model, weights: dict | None = None):
-        graph = model.graph
-        for imp in model.opset_import:
-            if imp.domain not in ("", "ai.onnx"):
-                raise OnnxImportError(f"opset domain {imp.domain!r} is not supported (only the "
-                                      f"default ONNX domain)")
+        graph = model.graph  # other opset domains may be declared; a node of one is refused
         self.consts = {t.name: _tensor_value(t, f"initializer {t.name!r}")
                        for t in graph.initializer}
         self.consts.update({k: np.asarray(v) for k, v in (weights or {}).items()})
@@ -696,6 +692,9 @@ class OnnxModel:
             raise OnnxImportError(f"{_node_label(n)}: needs a scalar condition and two "
                                   f"branches ({e})") from None
         for m in inner:
+            if m.domain not in ("", "ai.onnx"):
+                raise OnnxImportError(f"{_node_label(m)} inside {_node_label(n)}: domain "
+                                      f"{m.domain!r} is not supported")
             if m.op_type not in _NUMPY_OPS and m.op_type not in ("If", "Constant"):
                 raise OnnxImportError(f"{_node_label(m)} inside {_node_label(n)}: op "
                                       f"{m.op_type!r} is not supported in a branch")
