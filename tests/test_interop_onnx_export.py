@@ -7,6 +7,7 @@ LSTM stack -> Linear): its logits, its vocabulary metadata, and the same greedy 
 """
 
 import errno
+import importlib.util
 import json
 import os
 import re
@@ -334,3 +335,24 @@ def test_export_takes_a_vocab_of_strings_and_a_bool_sequence_lens():
         to_onnx(rnn, sequence_lens="False")
     model = to_onnx(rnn, sequence_lens=np.bool_(True))
     assert [i.name for i in model.graph.input][:2] == ["X", "sequence_lens"]
+
+
+def test_writers_name_a_path_that_is_no_file_name(tmp_path, monkeypatch):
+    # path="" was "cannot write .: Device or resource busy", path=5 a TypeError from pathlib
+    from lstmlab.interop import save_keras_charlm, save_safetensors
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    emb, rnn, head = Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng), Linear(4, 5, rng=rng)
+    writers = [lambda p: to_onnx(rnn, path=p),
+               lambda p: save_keras_charlm(p, emb, rnn, head)]
+    if importlib.util.find_spec("safetensors") is not None:
+        writers.append(lambda p: save_safetensors(p, {"embed": emb, "rnn": rnn, "head": head}))
+    for write in writers:
+        for bad, error, said in (("", ValueError, "path must name a file, got ''"),
+                                 (".", ValueError, "path must name a file, got '.'"),
+                                 (5, TypeError, r"path must be a file name \(str or "
+                                                r"os.PathLike\), got int"),
+                                 (b"m.onnx", TypeError, "got bytes")):
+            with pytest.raises(error, match=said):
+                write(bad)
+    assert list(tmp_path.iterdir()) == []

@@ -32,8 +32,8 @@ import numpy as np
 from .._checks import as_float_array, as_numpy
 from ..kernels.gru import gru_bias_join, gru_bias_split
 from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, check_chain,
-                     check_vocabulary, direction_suffixes, has_variant, kind_of, permute_blocks,
-                     refuse_layer_norm, refuse_projection)
+                     check_vocabulary, direction_suffixes, has_variant, kind_of, output_path,
+                     permute_blocks, refuse_layer_norm, refuse_projection)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
@@ -293,7 +293,7 @@ def save_keras_charlm(path, embed, rnn, head) -> None:
     from pathlib import Path
 
     from ..training.checkpoint import atomic_write_bytes
-    path = Path(path)
+    path = output_path(path)
     if path.suffix != ".keras":
         raise ValueError(f"a Keras model file must end in .keras (keras.saving.load_model "
                          f"opens only those), got {path.name!r}")

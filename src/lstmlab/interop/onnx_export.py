@@ -38,7 +38,7 @@ import numpy as np
 from .._checks import as_float_array, short_repr, true_or_false
 from ..kernels.gru import gru_bias_split
 from ._gates import (GRU_SWAP_RZ, ONNX_FROM_OURS, ONNX_P_FROM_OURS, check_chain,
-                     check_vocabulary, direction_suffixes, kind_of, permute_blocks,
+                     check_vocabulary, direction_suffixes, kind_of, output_path, permute_blocks,
                      refuse_projection, refuse_layer_norm)
 
 __all__ = ["to_onnx", "onnx_weights", "OPSET"]
@@ -201,6 +201,8 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     import onnx
     from onnx import TensorProto, helper
     kind = kind_of(rnn)
+    if path is not None:
+        path = output_path(path)
     refuse_projection(rnn, "ONNX")
     refuse_layer_norm(rnn, "ONNX")
     check_chain(embedding, rnn, head)

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._checks import as_numpy, short_repr
-from ._gates import kind_of, refuse_layer_norm
+from ._gates import kind_of, output_path, refuse_layer_norm
 
 __all__ = ["torch_state_dict", "load_torch_state_dict", "from_torch_state_dict",
            "model_state_dict", "load_model_state_dict", "to_torch", "from_torch"]
@@ -326,6 +326,7 @@ def save_safetensors(path, pieces: Mapping[str, object], metadata: Mapping[str, 
     from safetensors.numpy import save
 
     from ..training.checkpoint import atomic_write_bytes
+    path = output_path(path)
     if metadata is not None and not (
             isinstance(metadata, Mapping)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
