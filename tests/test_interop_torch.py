@@ -325,3 +325,26 @@ def test_safetensors_metadata_that_is_not_strings_is_named(tmp_path):
     from safetensors import safe_open
     with safe_open(str(path), framework="numpy") as f:
         assert f.metadata() == {"config": '{"hidden_size": 4}'}
+
+
+def test_from_torch_takes_the_weights_a_pruned_module_computes_with():
+    # a pruned module's state dict holds weight_orig and weight_mask: from_torch refused it
+    # ("missing ['weight_hh_l0'], unexpected ['weight_hh_l0_mask', 'weight_hh_l0_orig']")
+    torch = pytest.importorskip("torch")
+    import torch.nn.utils.prune as prune
+
+    from lstmlab.interop import from_torch
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    for module, name in ((torch.nn.LSTM(3, 4, 2, bidirectional=True), "weight_hh_l1_reverse"),
+                         (torch.nn.GRU(3, 4), "weight_ih_l0"), (torch.nn.Linear(3, 4), "weight")):
+        module = module.double()
+        prune.l1_unstructured(module, name, amount=0.5)
+        layer = from_torch(module)
+        with torch.no_grad():
+            want = module(x)
+        want = want[0] if isinstance(want, tuple) else want
+        got = layer(x.numpy())
+        got = got[0] if isinstance(got, tuple) else got
+        np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-10)
+        assert (torch_state_dict(layer)[name] == 0).sum() >= getattr(module, name).numel() // 2

@@ -270,7 +270,7 @@ def to_torch(module):
 
 def from_torch(module, dtype=None):
     """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``GRU``, ``Embedding`` or
-    ``Linear``.
+    ``Linear``, with the weights the module computes with (a pruned weight as masked).
 
     ``dtype`` (float32 or float64, as NumPy or torch spells it) defaults to the module's
     (float64 stays float64, anything else becomes float32).
@@ -285,7 +285,6 @@ def from_torch(module, dtype=None):
     params = list(module.parameters())
     if dtype is None:
         dtype = np.float64 if params and params[0].dtype == torch.float64 else np.float32
-    sd = module.state_dict()
     rng = np.random.default_rng(0)
     if isinstance(module, torch.nn.Embedding):
         if module.padding_idx is not None or module.max_norm is not None:
@@ -307,7 +306,10 @@ def from_torch(module, dtype=None):
         else:
             out = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
                       **common)
-    load_torch_state_dict(out, sd)
+    # The weights the module computes with, read as its attributes: under pruning or a
+    # parametrization the state dict holds weight_orig and weight_mask (or the parts of a
+    # parametrization) instead.
+    load_torch_state_dict(out, {k: getattr(module, k) for k in torch_state_dict(out)})
     return out
 
 
