@@ -348,3 +348,13 @@ def test_from_torch_takes_the_weights_a_pruned_module_computes_with():
         got = got[0] if isinstance(got, tuple) else got
         np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-10)
         assert (torch_state_dict(layer)[name] == 0).sum() >= getattr(module, name).numel() // 2
+
+
+def test_from_torch_names_a_module_on_the_meta_device():
+    # a module built on the meta device (no values) failed inside the conversion with
+    # NotImplementedError "Cannot copy out of meta tensor; no data!"
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch
+    with pytest.raises(ValueError, match="the LSTM's parameters are on the meta device and hold "
+                                         "no values"):
+        from_torch(torch.nn.LSTM(3, 4, device="meta"))

@@ -283,6 +283,10 @@ def from_torch(module, dtype=None):
         raise TypeError(f"from_torch converts torch.nn.LSTM, RNN, GRU, Embedding and Linear; "
                         f"got {type(module).__name__}")
     params = list(module.parameters())
+    if any(p.is_meta for p in params):
+        raise ValueError(f"the {type(module).__name__}'s parameters are on the meta device and "
+                         f"hold no values: load its weights (module.to_empty(device='cpu') and "
+                         f"load_state_dict) before converting it")
     if dtype is None:
         dtype = np.float64 if params and params[0].dtype == torch.float64 else np.float32
     rng = np.random.default_rng(0)
