@@ -358,3 +358,22 @@ def test_from_torch_names_a_module_on_the_meta_device():
     with pytest.raises(ValueError, match="the LSTM's parameters are on the meta device and hold "
                                          "no values"):
         from_torch(torch.nn.LSTM(3, 4, device="meta"))
+
+
+def test_to_torch_and_from_torch_keep_evaluation_mode():
+    # an evaluating layer came back as a module in training mode (and the other way), so
+    # dropout between levels changed its outputs at random
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch, to_torch
+    rng = np.random.default_rng(0)
+    layer = LSTM(3, 4, num_layers=2, dropout=0.5, dtype=np.float64, rng=rng).eval()
+    x = rng.normal(size=(5, 2, 3))
+    module = to_torch(layer)
+    assert not module.training
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), layer(x)[0], rtol=0,
+                                   atol=1e-10)
+    back = from_torch(module)
+    assert not back.training
+    np.testing.assert_allclose(back(x)[0], layer(x)[0], rtol=0, atol=1e-10)
+    assert to_torch(layer.train()).training and from_torch(module.train()).training

@@ -233,7 +233,7 @@ def _torch_dtype(torch, dtype):
 
 def to_torch(module):
     """The equivalent ``torch.nn`` module (``LSTM``, ``RNN``, ``GRU``, ``Embedding``, ``Linear``),
-    holding a copy of the weights, in the layer's dtype. Imports torch. The recurrent
+    holding a copy of the weights, in the layer's dtype and mode (training or evaluation). Imports torch. The recurrent
     regularisations act in training only and ``torch.nn`` has none: they are not carried, and
     zoneout, which changes evaluation too, is refused."""
     Embedding, Linear = _basic()
@@ -265,12 +265,13 @@ def to_torch(module):
                                nonlinearity=module.nonlinearity, **kwargs)
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in torch_state_dict(module).items()}
     out.load_state_dict(sd)
-    return out
+    return out.train(module.training)  # an evaluating layer's dropout stays off
 
 
 def from_torch(module, dtype=None):
     """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``GRU``, ``Embedding`` or
-    ``Linear``, with the weights the module computes with (a pruned weight as masked).
+    ``Linear``, with the weights the module computes with (a pruned weight as masked), in
+    its mode (training or evaluation).
 
     ``dtype`` (float32 or float64, as NumPy or torch spells it) defaults to the module's
     (float64 stays float64, anything else becomes float32).
@@ -314,7 +315,7 @@ def from_torch(module, dtype=None):
     # parametrization the state dict holds weight_orig and weight_mask (or the parts of a
     # parametrization) instead.
     load_torch_state_dict(out, {k: getattr(module, k) for k in torch_state_dict(out)})
-    return out
+    return out.train(module.training)  # an evaluating module's dropout stays off
 
 
 # -- safetensors ------------------------------------------------------------------------------
