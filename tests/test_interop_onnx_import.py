@@ -432,3 +432,23 @@ def test_a_declared_opset_domain_no_node_uses_does_not_stop_the_import():
     with pytest.raises(OnnxImportError, match="Normalizer node 'norm': domain 'ai.onnx.ml' is "
                                               "not supported"):
         import_onnx(model)
+
+
+def test_weights_given_at_import_are_checked_by_name_and_form():
+    # weights=[...] was an AttributeError ('list' object has no attribute 'items'), ragged
+    # lists NumPy's "inhomogeneous shape", and a name no node takes (a typo) was ignored,
+    # leaving the weight it meant unset
+    rng = np.random.default_rng(0)
+    model, _ = single_node_model("LSTM", rng, 3, 2, 3, 4)
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    with pytest.raises(TypeError, match=r"weights must be a mapping of node input names to "
+                                        r"arrays .* got list"):
+        import_onnx(model, weights=list(consts.values()))
+    with pytest.raises(OnnxImportError, match=r"weights\['w'\]: no node of the graph takes an "
+                                              r"input 'w'; the recurrent nodes take \[.*'W'"):
+        import_onnx(model, weights={"w": consts["W"]})
+    with pytest.raises(OnnxImportError, match=r"weights\['W'\] must be an array or equally long "
+                                              r"nested lists"):
+        import_onnx(model, weights={"W": [[1.0, 2.0], [3.0]]})
+    zeros = {"W": np.zeros_like(consts["W"])}
+    assert not import_onnx(model, weights=zeros).nodes[0].layer.params()["Wx_l0"].any()

@@ -501,6 +501,41 @@ def _names(names, what: str) -> list[str]:
     return list(names)
 
 
+def _given_weights(weights, graph) -> dict[str, np.ndarray]:
+    """``import_onnx``'s ``weights``: a mapping from names the graph's nodes take as inputs to
+    arrays. A name no node takes (a typo) would be ignored and leave the weight it meant
+    unset, so it is an error naming it."""
+    if weights is None:
+        return {}
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a mapping of node input names to arrays "
+                        f"({{'W': W, 'R': R}}), got {type(weights).__name__}")
+    taken = _node_inputs(graph)
+    recurrent = sorted({i for n in graph.node if n.op_type in RECURRENT_OPS for i in n.input
+                        if i})
+    out = {}
+    for name, value in weights.items():
+        if name not in taken:
+            raise OnnxImportError(f"weights[{name!r}]: no node of the graph takes an input "
+                                  f"{name!r}; the recurrent nodes take {recurrent}")
+        try:
+            out[name] = as_numpy(value, f"weights[{name!r}]")
+        except ValueError as exc:
+            raise OnnxImportError(str(exc)) from None
+    return out
+
+
+def _node_inputs(graph) -> set[str]:
+    """The input names of every node of ``graph``, those of its If branches included."""
+    names = set()
+    for n in graph.node:
+        names.update(i for i in n.input if i)
+        for a in n.attribute:
+            if a.HasField("g"):
+                names |= _node_inputs(a.g)
+    return names
+
+
 def _json_metadata(metadata: dict, key: str):
     try:
         return json.loads(metadata[key])
@@ -546,7 +581,7 @@ class OnnxModel:
         graph = model.graph  # other opset domains may be declared; a node of one is refused
         self.consts = {t.name: _tensor_value(t, f"initializer {t.name!r}")
                        for t in graph.initializer}
-        self.consts.update({k: np.asarray(v) for k, v in (weights or {}).items()})
+        self.consts.update(_given_weights(weights, graph))
         self.metadata = {p.key: p.value for p in model.metadata_props}
         self.vocab = None
         if "vocab" in self.metadata:
@@ -834,7 +869,8 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError.
 
     ``weights`` gives values for node inputs that the model leaves as graph inputs (ONNX's
-    own node tests feed ``W``, ``R``, ``B``, ``P`` that way). Imports onnx.
+    own node tests feed ``W``, ``R``, ``B``, ``P`` that way), by the names the nodes take; a
+    name no node takes is an OnnxImportError. Imports onnx.
     """
     from .._extras import require
     require("onnx", "lstmlab.interop.import_onnx")  # one line naming the extra, not a traceback
