@@ -409,6 +409,15 @@ def _slice(x, starts, ends, axes=None, steps=None):
     return x[tuple(idx)]
 
 
+def _slice_args(attrs, given):
+    """Slice's (starts, ends, axes, steps): its inputs from opset 10 on, its attributes
+    ``starts``, ``ends``, ``axes`` before (as in graphs that torch.onnx.export writes for
+    opset 9)."""
+    if given:
+        return (tuple(given) + (None,) * 4)[:4]
+    return attrs["starts"], attrs["ends"], attrs.get("axes"), None
+
+
 def _gemm(a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0):
     a = a.T if transA else a
     b = b.T if transB else b
@@ -458,7 +467,7 @@ _NUMPY_OPS = {
                                           a.get("transA", 0), a.get("transB", 0)),
     "Cast": lambda a, x: _cast(x, a["to"]),
     "ConstantOfShape": lambda a, shape: _constant_of_shape(a.get("value"), shape),
-    "Slice": lambda a, x, starts, ends, axes=None, steps=None: _slice(x, starts, ends, axes, steps),
+    "Slice": lambda a, x, *given: _slice(x, *_slice_args(a, given)),
 }
 # Optional graph inputs (lstmlab's exported h0/c0): present or absent (None), chosen by an If.
 _NUMPY_OPS.update({
