@@ -377,3 +377,16 @@ def test_to_torch_and_from_torch_keep_evaluation_mode():
     assert not back.training
     np.testing.assert_allclose(back(x)[0], layer(x)[0], rtol=0, atol=1e-10)
     assert to_torch(layer.train()).training and from_torch(module.train()).training
+
+
+def test_piece_names_are_those_of_torch_children():
+    # pieces named "a" and "a.b" made keys that belong to either: load_model_state_dict of
+    # model_state_dict's own output failed with "unexpected ['b.bias', 'b.weight']"
+    rng = np.random.default_rng(0)
+    for bad in ({"a": Linear(2, 2, rng=rng), "a.b": Linear(2, 2, rng=rng)}, {"": Linear(2, 2)},
+                {3: Linear(2, 2)}):
+        with pytest.raises(ValueError, match="piece names must be non-empty strings without a "
+                                             "dot"):
+            model_state_dict(bad)
+        with pytest.raises(ValueError, match="piece names must be non-empty strings"):
+            load_model_state_dict(bad, {})

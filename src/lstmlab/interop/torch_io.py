@@ -185,9 +185,16 @@ def model_state_dict(pieces: Mapping[str, object]) -> dict[str, np.ndarray]:
 
 
 def _check_pieces(pieces) -> None:
+    """``pieces`` maps names to layers; a name is a non-empty string without a dot, as
+    ``torch.nn.Module`` requires of a child's name: ``"a"`` and ``"a.b"`` would make the key
+    ``"a.b.weight"`` belong to either."""
     if not isinstance(pieces, Mapping):
         raise TypeError(f"pieces must be a mapping of names to layers ({{'embed': embedding, "
                         f"'rnn': lstm, 'head': linear}}), got {type(pieces).__name__}")
+    for name in pieces:
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"piece names must be non-empty strings without a dot (a torch "
+                             f"module's child names), got {name!r}")
 
 
 @contextmanager
