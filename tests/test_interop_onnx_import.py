@@ -455,3 +455,26 @@ def test_weights_given_at_import_are_checked_by_name_and_form():
         import_onnx(model, weights={"W": [[1.0, 2.0], [3.0]]})
     zeros = {"W": np.zeros_like(consts["W"])}
     assert not import_onnx(model, weights=zeros).nodes[0].layer.params()["Wx_l0"].any()
+
+
+def test_external_weights_are_read_beside_the_file_and_not_from_the_working_directory(
+        tmp_path, monkeypatch):
+    # the bytes of a model with external data were imported with its weights file looked up
+    # in the working directory, where another model's file of that name was read instead
+    layer = LSTM(3, 4, rng=np.random.default_rng(0))
+    for d, seed in (("model", 0), ("elsewhere", 1)):
+        (tmp_path / d).mkdir()
+        onnx.save_model(to_onnx(LSTM(3, 4, rng=np.random.default_rng(seed))),
+                        str(tmp_path / d / "m.onnx"), save_as_external_data=True,
+                        location="weights.bin", size_threshold=0)
+    path = tmp_path / "model" / "m.onnx"
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    imported = import_onnx(path).to_layer()
+    for k, v in layer.params().items():
+        np.testing.assert_array_equal(imported.params()[k], v, err_msg=k)
+    with pytest.raises(OnnxImportError, match=r"initializer '.*' of the bytes is kept in the "
+                                              r"external file 'weights.bin', .* import the "
+                                              r"model by its path"):
+        import_onnx(path.read_bytes())
+    with pytest.raises(OnnxImportError, match="import the model by its path"):
+        import_onnx(onnx.load_model(str(path), load_external_data=False))

@@ -876,6 +876,8 @@ class OnnxModel:
 def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes: ``bytes``,
     ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError.
+    Weights in external files are read beside the .onnx file: such a model imports by its
+    path only.
 
     ``weights`` gives values for node inputs that the model leaves as graph inputs (ONNX's
     own node tests feed ``W``, ``R``, ``B``, ``P`` that way), by the names the nodes take; a
@@ -915,4 +917,19 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     if not model.HasField("graph"):  # protobuf reads empty input as a message with no fields
         raise OnnxImportError(f"no graph in {what}: an empty or truncated file is no ONNX "
                               f"model")
+    _refuse_unloaded_external_data(model, what)
     return OnnxModel(model, weights)
+
+
+def _refuse_unloaded_external_data(model, what: str) -> None:
+    """Weights kept in external files are read beside the .onnx file when a path is imported.
+    Bytes or a ModelProto loaded without them carry only the files' relative names, which
+    would be resolved against the working directory: another model's weights.bin there would
+    be read as this model's."""
+    from onnx import TensorProto
+    for t in model.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            location = next((e.value for e in t.external_data if e.key == "location"), "?")
+            raise OnnxImportError(f"initializer {t.name!r} of {what} is kept in the external "
+                                  f"file {location!r}, which is read beside the .onnx file: "
+                                  f"import the model by its path")
