@@ -191,3 +191,24 @@ def test_keras_that_does_not_import_on_its_backend_is_named(monkeypatch):
     finally:
         for name in set(sys.modules) - before:  # the half-imported Keras goes
             del sys.modules[name]
+
+
+def test_an_export_does_not_take_the_vocabulary_of_another_export(tmp_path, capsys):
+    # m.npz and m.keras-npz both keep their vocabulary in m.vocab.json: the second export
+    # replaced the first's, which then failed its reader's hash check for good
+    ckpt = _checkpoint(tmp_path / "run", "lstm", "float32")
+    side = tmp_path / "m.vocab.json"
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
+    first = side.read_bytes()
+    capsys.readouterr()
+    other = tmp_path / "m.keras-npz"
+    assert main(["export", str(ckpt), "--format", "keras-npz", "--out", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "m.vocab.json" in err and "'m.npz'" in err, err
+    assert side.read_bytes() == first and not other.exists()
+    # the same --out again replaces its own pair; a pair whose model file changed is stale
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
+    (tmp_path / "m.npz").write_bytes(b"another file")
+    assert main(["export", str(ckpt), "--format", "keras-npz", "--out", str(other)]) == 0
+    assert json.loads(side.read_text(encoding="utf-8"))["model_file"] == {
+        "name": "m.keras-npz", "sha256": _sha256(other)}

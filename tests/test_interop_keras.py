@@ -107,6 +107,31 @@ def test_errors_name_the_problem():
         load_keras_weights(make("RNN"), [[np.zeros((3, 5), int), np.zeros((5, 5)), np.zeros(5)]])
 
 
+def test_weights_that_are_not_lists_of_arrays_are_named():
+    # an int or None was "object of type 'int' has no len()", an empty list for an Embedding
+    # an IndexError, an array for from_keras_weights "truth value ... is ambiguous"; and an
+    # Embedding took [embeddings, anything] and dropped the second array unseen
+    layer = make("LSTM", 2, True)
+    for bad in (None, 5, np.zeros((2, 3))):
+        with pytest.raises(TypeError, match=r"weights must be a list of arrays \(what a Keras "
+                                             r"layer's get_weights\(\) returns\), got"):
+            load_keras_weights(layer, bad)
+    with pytest.raises(TypeError, match=r"weights\[1\] must be a list of arrays"):
+        load_keras_weights(layer, [to_keras_weights(layer)[0], np.zeros(3)])
+    with pytest.raises(ValueError, match="one list of arrays per layer level"):
+        from_keras_weights(np.zeros((2, 3)))
+    emb = Embedding(4, 2, rng=np.random.default_rng(0))
+    table = np.arange(8.0).reshape(4, 2)
+    for bad in ([], [table, table]):
+        with pytest.raises(ValueError, match=rf"an Embedding layer has 1 weight array "
+                                             rf"\(embeddings\), got {len(bad)}"):
+            load_keras_weights(emb, bad)
+    with pytest.raises(TypeError, match="got ndarray"):
+        load_keras_weights(emb, table)
+    load_keras_weights(emb, (table,))
+    np.testing.assert_array_equal(emb.params()["weight"], table)
+
+
 def test_a_kind_that_is_not_a_name_is_refused_by_name():
     # kind=None (which from_torch_state_dict takes, to read the kind off the shapes) was an
     # AttributeError: "'NoneType' object has no attribute 'upper'"
@@ -248,3 +273,23 @@ def test_non_finite_weights_are_refused_by_their_keras_place():
         load_keras_weights(layer, w)
     with pytest.raises(ValueError, match=r"weights\[1\] \(bias\) contains NaN or inf"):
         load_keras_weights(Linear(3, 4), [np.zeros((3, 4)), np.array([0, np.inf, 0, 0])])
+
+
+def test_a_keras_char_lm_without_an_end_or_with_projections_is_named():
+    # embed=None or head=None was an AttributeError from inside keras_charlm; an LSTM with
+    # proj_size was refused as "head in_features P != ... output width H" for the right head
+    import importlib.util
+
+    from lstmlab.interop import keras_charlm
+
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("Keras is not installed")
+    rng = np.random.default_rng(0)
+    emb, rnn, head = Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng), Linear(4, 5, rng=rng)
+    with pytest.raises(TypeError, match="embed must be an lstmlab Embedding: .* got None"):
+        keras_charlm(None, rnn, head)
+    with pytest.raises(TypeError, match="head must be an lstmlab Linear: .* got None"):
+        keras_charlm(emb, rnn, None)
+    with pytest.raises(ValueError, match="Keras's LSTM has no projection: an LSTM with "
+                                         "proj_size=3"):
+        keras_charlm(emb, LSTM(2, 4, proj_size=3, rng=rng), Linear(3, 5, rng=rng))

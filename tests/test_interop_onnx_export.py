@@ -7,6 +7,7 @@ LSTM stack -> Linear): its logits, its vocabulary metadata, and the same greedy 
 """
 
 import errno
+import importlib.util
 import json
 import os
 import re
@@ -304,3 +305,54 @@ def test_states_fed_or_left_out_in_lstmlab_and_onnxruntime():
     for got in (session(model).run(["logits"], only_h)[0], imported.run(only_h)["logits"],
                 imported.run({"tokens": tokens})["logits"]):
         np.testing.assert_allclose(got, head(zeros), rtol=1e-4, atol=1e-5)
+
+
+def test_export_refuses_weights_that_float32_cannot_hold(tmp_path):
+    # a diverged layer, or a float64 weight beyond float32's range, was written as NaN or inf
+    # into the graph, every output of which was then NaN or inf
+    rng = np.random.default_rng(0)
+    nan = LSTM(3, 4, rng=rng)
+    nan.params()["Wh_l0"][1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"rnn parameter 'Wh_l0' .*NaN or inf \(first at index "
+                                         r"\(1, 2\)\)"):
+        to_onnx(nan, path=tmp_path / "nan.onnx")
+    big = Linear(4, 5, dtype=np.float64, rng=rng)
+    big.params()["bias"][3] = 1e300
+    with pytest.raises(ValueError, match=r"head parameter 'bias' .*holds 1e\+300 at index \(3,\)"):
+        to_onnx(LSTM(3, 4, dtype=np.float64, rng=rng), head=big, path=tmp_path / "big.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_takes_a_vocab_of_strings_and_a_bool_sequence_lens():
+    # a vocab of numbers was written, and then refused by import_onnx; sequence_lens="False"
+    # added the sequence_lens input
+    rng = np.random.default_rng(0)
+    emb, rnn, head = Embedding(3, 2, rng=rng), LSTM(2, 4, rng=rng), Linear(4, 3, rng=rng)
+    with pytest.raises(TypeError, match=r"vocab must list one string per token .* got 7 of "
+                                        r"type int at index 1"):
+        to_onnx(rnn, embedding=emb, head=head, vocab=["a", 7, "c"])
+    with pytest.raises(TypeError, match="sequence_lens must be True or False, got 'False'"):
+        to_onnx(rnn, sequence_lens="False")
+    model = to_onnx(rnn, sequence_lens=np.bool_(True))
+    assert [i.name for i in model.graph.input][:2] == ["X", "sequence_lens"]
+
+
+def test_writers_name_a_path_that_is_no_file_name(tmp_path, monkeypatch):
+    # path="" was "cannot write .: Device or resource busy", path=5 a TypeError from pathlib
+    from lstmlab.interop import save_keras_charlm, save_safetensors
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    emb, rnn, head = Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng), Linear(4, 5, rng=rng)
+    writers = [lambda p: to_onnx(rnn, path=p),
+               lambda p: save_keras_charlm(p, emb, rnn, head)]
+    if importlib.util.find_spec("safetensors") is not None:
+        writers.append(lambda p: save_safetensors(p, {"embed": emb, "rnn": rnn, "head": head}))
+    for write in writers:
+        for bad, error, said in (("", ValueError, "path must name a file, got ''"),
+                                 (".", ValueError, "path must name a file, got '.'"),
+                                 (5, TypeError, r"path must be a file name \(str or "
+                                                r"os.PathLike\), got int"),
+                                 (b"m.onnx", TypeError, "got bytes")):
+            with pytest.raises(error, match=said):
+                write(bad)
+    assert list(tmp_path.iterdir()) == []

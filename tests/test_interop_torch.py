@@ -228,7 +228,8 @@ def test_from_torch_takes_bfloat16_and_names_a_bad_kind_or_state_dict():
     np.testing.assert_array_equal(torch_state_dict(layer)["weight_hh_l0"], want["weight_hh_l0"])
     with pytest.raises(ValueError, match="kind must be 'LSTM', 'RNN', 'GRU' or None"):
         from_torch_state_dict(want, kind="lstm2")
-    with pytest.raises(TypeError, match="state_dict must be a mapping of names to arrays"):
+    with pytest.raises(TypeError, match="state_dict must be a mapping of names to tensors or "
+                                        "arrays"):
         from_torch_state_dict(list(want.items()))
 
 
@@ -287,3 +288,105 @@ def test_model_state_dict_names_pieces_that_are_not_a_mapping():
             model_state_dict(given)
         with pytest.raises(TypeError, match=pieces.format(type(given).__name__)):
             load_model_state_dict(given, {})
+
+
+def test_a_state_dict_that_is_not_a_mapping_or_lacks_weight_hh_is_named():
+    # load_torch_state_dict(Embedding, 5) failed with "'int' object is not iterable",
+    # load_model_state_dict(pieces, list) inside dict(), and a state dict with weight_ih_l0
+    # but no weight_hh_l0 with KeyError 'weight_hh_l0'
+    rng = np.random.default_rng(0)
+    emb, lstm = Embedding(5, 3, rng=rng), LSTM(3, 4, rng=rng)
+    pieces = {"embed": emb, "rnn": lstm}
+    for call in (lambda: load_torch_state_dict(emb, 5),
+                 lambda: load_torch_state_dict(Linear(3, 2, rng=rng), None),
+                 lambda: load_model_state_dict(pieces, list(model_state_dict(pieces).items()))):
+        with pytest.raises(TypeError, match=r"state_dict must be a mapping of names to tensors "
+                                            r"or arrays \(what torch's module.state_dict\(\) "
+                                            r"returns\), got"):
+            call()
+    sd = torch_state_dict(lstm)
+    del sd["weight_hh_l0"]
+    with pytest.raises(ValueError, match="state_dict has 'weight_ih_l0' but no 'weight_hh_l0'"):
+        from_torch_state_dict(sd)
+
+
+def test_safetensors_metadata_that_is_not_strings_is_named(tmp_path):
+    # metadata=["vocab"] failed inside dict() ("dictionary update sequence element #0 has
+    # length 1"), a dict value as a type error of the safetensors binding
+    pytest.importorskip("safetensors")
+    from lstmlab.interop import save_safetensors
+    pieces = {"rnn": LSTM(3, 4, rng=np.random.default_rng(0))}
+    path = tmp_path / "m.safetensors"
+    for bad in (["vocab"], {"config": {"hidden_size": 4}}, {1: "a"}):
+        with pytest.raises(TypeError, match=r"metadata must be a mapping of strings to strings"):
+            save_safetensors(path, pieces, bad)
+    assert not path.exists()
+    save_safetensors(path, pieces, {"config": '{"hidden_size": 4}'})
+    from safetensors import safe_open
+    with safe_open(str(path), framework="numpy") as f:
+        assert f.metadata() == {"config": '{"hidden_size": 4}'}
+
+
+def test_from_torch_takes_the_weights_a_pruned_module_computes_with():
+    # a pruned module's state dict holds weight_orig and weight_mask: from_torch refused it
+    # ("missing ['weight_hh_l0'], unexpected ['weight_hh_l0_mask', 'weight_hh_l0_orig']")
+    torch = pytest.importorskip("torch")
+    import torch.nn.utils.prune as prune
+
+    from lstmlab.interop import from_torch
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    for module, name in ((torch.nn.LSTM(3, 4, 2, bidirectional=True), "weight_hh_l1_reverse"),
+                         (torch.nn.GRU(3, 4), "weight_ih_l0"), (torch.nn.Linear(3, 4), "weight")):
+        module = module.double()
+        prune.l1_unstructured(module, name, amount=0.5)
+        layer = from_torch(module)
+        with torch.no_grad():
+            want = module(x)
+        want = want[0] if isinstance(want, tuple) else want
+        got = layer(x.numpy())
+        got = got[0] if isinstance(got, tuple) else got
+        np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-10)
+        assert (torch_state_dict(layer)[name] == 0).sum() >= getattr(module, name).numel() // 2
+
+
+def test_from_torch_names_a_module_on_the_meta_device():
+    # a module built on the meta device (no values) failed inside the conversion with
+    # NotImplementedError "Cannot copy out of meta tensor; no data!"
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch
+    with pytest.raises(ValueError, match="the LSTM's parameters are on the meta device and hold "
+                                         "no values"):
+        from_torch(torch.nn.LSTM(3, 4, device="meta"))
+
+
+def test_to_torch_and_from_torch_keep_evaluation_mode():
+    # an evaluating layer came back as a module in training mode (and the other way), so
+    # dropout between levels changed its outputs at random
+    torch = pytest.importorskip("torch")
+    from lstmlab.interop import from_torch, to_torch
+    rng = np.random.default_rng(0)
+    layer = LSTM(3, 4, num_layers=2, dropout=0.5, dtype=np.float64, rng=rng).eval()
+    x = rng.normal(size=(5, 2, 3))
+    module = to_torch(layer)
+    assert not module.training
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x))[0].numpy(), layer(x)[0], rtol=0,
+                                   atol=1e-10)
+    back = from_torch(module)
+    assert not back.training
+    np.testing.assert_allclose(back(x)[0], layer(x)[0], rtol=0, atol=1e-10)
+    assert to_torch(layer.train()).training and from_torch(module.train()).training
+
+
+def test_piece_names_are_those_of_torch_children():
+    # pieces named "a" and "a.b" made keys that belong to either: load_model_state_dict of
+    # model_state_dict's own output failed with "unexpected ['b.bias', 'b.weight']"
+    rng = np.random.default_rng(0)
+    for bad in ({"a": Linear(2, 2, rng=rng), "a.b": Linear(2, 2, rng=rng)}, {"": Linear(2, 2)},
+                {3: Linear(2, 2)}):
+        with pytest.raises(ValueError, match="piece names must be non-empty strings without a "
+                                             "dot"):
+            model_state_dict(bad)
+        with pytest.raises(ValueError, match="piece names must be non-empty strings"):
+            load_model_state_dict(bad, {})

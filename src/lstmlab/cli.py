@@ -270,6 +270,8 @@ atomically. Each format's file carries the vocabulary (the characters in token o
 <out>.vocab.json holds the vocabulary, the model's sizes and "model_file": the name and
 SHA-256 of the model file written with it. Compare that hash with the model file's before
 using the vocabulary (docs/interop.md): a mismatch means the two come from different exports.
+An export whose <out>.vocab.json is the vocabulary of another model file beside it (charlm.npz
+after charlm.keras) stops before writing anything: choose another --out.
 
 examples:
   lstmlab export runs/stdlib/best.ckpt --format onnx --out charlm.onnx
@@ -291,6 +293,27 @@ def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
         raise ValueError(f"{where} a directory; choose another --out")
     if side.exists() and Path(checkpoint).exists() and os.path.samefile(side, checkpoint):
         raise ValueError(f"{where} the CKPT this command reads; choose another --out")
+    other = _paired_model_file(side)
+    if other is not None and other != Path(out).name:
+        raise ValueError(f"{where} the vocabulary of {other!r}, another export of the same "
+                         f"name stem that still matches it; writing it would leave {other} "
+                         f"without its vocabulary, so choose another --out")
+
+
+def _paired_model_file(side: Path) -> str | None:
+    """The name of the model file that the vocabulary file ``side`` belongs to, when that file
+    exists beside it with the SHA-256 recorded in ``side`` (a pair still in use); else None."""
+    import hashlib
+    import json
+
+    try:
+        pair = json.loads(side.read_text(encoding="utf-8"))["model_file"]
+        model = side.with_name(pair["name"])
+        if model.is_file() and hashlib.sha256(model.read_bytes()).hexdigest() == pair["sha256"]:
+            return model.name
+    except (OSError, ValueError, KeyError, TypeError):  # absent, not JSON, not such a file
+        pass
+    return None
 
 
 def _write_beside(out: Path, side: Path, described: dict, write_model) -> None:

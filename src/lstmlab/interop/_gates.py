@@ -14,6 +14,9 @@ A permutation ``perm`` maps blocks as ``out_block[k] = in_block[perm[k]]``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 # PyTorch orders i, f, g, o and Keras i, f, c, o: the same order, so one permutation.
@@ -121,3 +124,15 @@ def check_vocabulary(embedding, head, vocab=None) -> None:
                 f"the embedding has {tokens} rows (its vocabulary)")
         raise ValueError(f"head has {head.out_features} outputs but {held}; the logits need "
                          f"one output per token")
+
+
+def output_path(path, name: str = "path") -> Path:
+    """``path`` (a str or os.PathLike naming a file) as a Path; else a TypeError or ValueError
+    naming ``name``, before a writer builds anything or opens a file called ``5``."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        raise TypeError(f"{name} must be a file name (str or os.PathLike), got "
+                        f"{type(path).__name__}")
+    out = Path(path)
+    if not str(path) or out.name in ("", ".", ".."):
+        raise ValueError(f"{name} must name a file, got {str(path)!r}")
+    return out

@@ -32,8 +32,8 @@ import numpy as np
 from .._checks import as_float_array, as_numpy
 from ..kernels.gru import gru_bias_join, gru_bias_split
 from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, check_chain,
-                     check_vocabulary, direction_suffixes, has_variant, kind_of, permute_blocks,
-                     refuse_layer_norm, refuse_projection)
+                     check_vocabulary, direction_suffixes, has_variant, kind_of, output_path,
+                     permute_blocks, refuse_layer_norm, refuse_projection)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
@@ -96,7 +96,11 @@ def to_keras_weights(module) -> list:
 def load_keras_weights(module, weights: Sequence) -> None:
     """Copy Keras weight lists (the format of :func:`to_keras_weights`) into ``module``."""
     from ..layers.basic import Embedding, Linear
+    _check_list(weights, "weights")
     if isinstance(module, Embedding):
+        if len(weights) != 1:
+            raise ValueError(f"an Embedding layer has 1 weight array (embeddings), got "
+                             f"{len(weights)}")
         module.load_params({"weight": _float(weights[0], "weights[0] (embeddings)")})
         return
     if isinstance(module, Linear):
@@ -124,6 +128,7 @@ def load_keras_weights(module, weights: Sequence) -> None:
     own = module.params()
     new = {}
     for l, (suffixes, level) in enumerate(zip(levels, weights)):
+        _check_list(level, f"weights[{l}]")
         if len(level) != per_dir * len(suffixes):
             raise ValueError(
                 f"weights[{l}] must hold {per_dir * len(suffixes)} arrays ({per_dir} per "
@@ -164,7 +169,8 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
     kind = {"SIMPLERNN": "RNN"}.get(kind.upper(), kind.upper())
     if kind not in ("LSTM", "RNN", "GRU"):
         raise ValueError(f"kind must be 'LSTM', 'SimpleRNN' or 'GRU', got {kind!r}")
-    if not weights or not all(isinstance(level, (list, tuple)) for level in weights):
+    if (not isinstance(weights, (list, tuple)) or not weights
+            or not all(isinstance(level, (list, tuple)) for level in weights)):
         raise ValueError("weights must be a non-empty list with one list of arrays per layer "
                          "level (wrap a single Keras layer's get_weights() in a list)")
     n = len(weights[0])
@@ -201,6 +207,14 @@ def from_keras_weights(weights: Sequence, kind: str = "LSTM", bidirectional: boo
     return layer
 
 
+def _check_list(weights, name: str) -> None:
+    """``weights`` must be a list or tuple of arrays, as ``get_weights()`` returns: anything
+    else is a TypeError naming it, not a failure to take its length or items."""
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"{name} must be a list of arrays (what a Keras layer's get_weights() "
+                        f"returns), got {type(weights).__name__}")
+
+
 def _float(a, name) -> np.ndarray:
     """``a`` as a floating array without NaN or inf, errors naming it by its place in the
     Keras lists (``weights[0][1]``), which the user knows, rather than the lstmlab name."""
@@ -225,6 +239,19 @@ def keras_charlm(embed, rnn, head):
 
     from .._extras import MissingExtra, keras_backend, require
     require("keras", "lstmlab.interop.keras_charlm")
+    kind = kind_of(rnn)
+    refuse_projection(rnn, "Keras")
+    refuse_layer_norm(rnn, "Keras")
+    if rnn.bidirectional or has_variant(rnn):
+        raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
+                         "peepholes, clip or input_forget")
+    for name, piece in (("embed", embed), ("head", head)):
+        if piece is None:  # check_chain takes None for an absent end; a char-LM has both
+            raise TypeError(f"{name} must be an lstmlab "
+                            f"{'Embedding' if name == 'embed' else 'Linear'}: a Keras char-LM "
+                            f"has both ends, got None")
+    check_chain(embed, rnn, head, names=("embed", "head"))
+    check_vocabulary(embed, head)
     if "KERAS_BACKEND" not in os.environ and keras_backend() is not None:
         os.environ["KERAS_BACKEND"] = keras_backend()
     try:
@@ -235,13 +262,6 @@ def keras_charlm(embed, rnn, head):
                            f"what that backend needs, or set KERAS_BACKEND to an installed "
                            f"tensorflow, jax or torch") from None
 
-    kind = kind_of(rnn)
-    refuse_layer_norm(rnn, "Keras")
-    if rnn.bidirectional or has_variant(rnn):
-        raise ValueError("a Keras char-LM is a unidirectional LSTM/GRU/SimpleRNN stack without "
-                         "peepholes, clip or input_forget")
-    check_chain(embed, rnn, head, names=("embed", "head"))
-    check_vocabulary(embed, head)
     vocab_size, width = embed.params()["weight"].shape
     layers = [keras.Input((None,), dtype="int32", name="tokens"),
               keras.layers.Embedding(vocab_size, width, name="embed")]
@@ -273,7 +293,7 @@ def save_keras_charlm(path, embed, rnn, head) -> None:
     from pathlib import Path
 
     from ..training.checkpoint import atomic_write_bytes
-    path = Path(path)
+    path = output_path(path)
     if path.suffix != ".keras":
         raise ValueError(f"a Keras model file must end in .keras (keras.saving.load_model "
                          f"opens only those), got {path.name!r}")

@@ -35,9 +35,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._checks import as_float_array, short_repr, true_or_false
 from ..kernels.gru import gru_bias_split
 from ._gates import (GRU_SWAP_RZ, ONNX_FROM_OURS, ONNX_P_FROM_OURS, check_chain,
-                     check_vocabulary, direction_suffixes, kind_of, permute_blocks,
+                     check_vocabulary, direction_suffixes, kind_of, output_path, permute_blocks,
                      refuse_projection, refuse_layer_norm)
 
 __all__ = ["to_onnx", "onnx_weights", "OPSET"]
@@ -190,8 +191,9 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     layer's ``batch_first``. ``vocab`` (the characters in token order; a ``Vocab`` works too)
     is stored as JSON in ``metadata_props["vocab"]``; ``head`` has one output per token of
     the vocabulary (``vocab``, else the embedding's rows). ``sequence_lens=True`` adds the
-    ``sequence_lens`` input. Dropout between levels is a training-time operation and is not
-    exported. The model is checked with ``onnx.checker`` and, when ``path`` is given, saved
+    ``sequence_lens`` input. A parameter that float32, the graph's type, cannot hold (NaN,
+    inf, a float64 value beyond its range) is a ValueError naming it. Dropout between levels
+    is a training-time operation and is not exported. The model is checked with ``onnx.checker`` and, when ``path`` is given, saved
     there atomically (a failed write leaves no partial file). Imports onnx.
     """
     from .._extras import require
@@ -199,12 +201,18 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
     import onnx
     from onnx import TensorProto, helper
     kind = kind_of(rnn)
+    if path is not None:
+        path = output_path(path)
     refuse_projection(rnn, "ONNX")
     refuse_layer_norm(rnn, "ONNX")
     check_chain(embedding, rnn, head)
+    sequence_lens = true_or_false(sequence_lens, "sequence_lens")
+    for name, piece in (("rnn", rnn), ("embedding", embedding), ("head", head)):
+        _check_float32(piece, name)
     chars = None
     if vocab is not None:
         chars = vocab.to_json() if hasattr(vocab, "to_json") else list(vocab)
+        _check_tokens(chars)
     check_vocabulary(embedding, head, chars)
     if chars is not None and embedding is None and head is None:
         raise ValueError("vocab names the tokens of an embedding or a head's outputs; a graph "
@@ -276,6 +284,25 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
         from ..training.checkpoint import atomic_write_bytes
         atomic_write_bytes(path, model.SerializeToString())
     return model
+
+
+def _check_float32(piece, name: str) -> None:
+    """Every parameter of ``piece`` (None: nothing) as float32, the graph's type, is finite:
+    a NaN or inf (a diverged run), or a float64 value beyond float32's range, would be written
+    into the graph, whose every output would then be NaN or inf."""
+    if piece is None:
+        return
+    for key, value in piece.params().items():
+        as_float_array(value, f"{name} parameter {key!r} (written as float32)", np.float32)
+
+
+def _check_tokens(chars: list) -> None:
+    """``vocab`` lists one string per token: the metadata a reader decodes token ids with, and
+    what :func:`lstmlab.interop.import_onnx` takes back."""
+    for i, c in enumerate(chars):
+        if not isinstance(c, str):
+            raise TypeError(f"vocab must list one string per token (a character), got "
+                            f"{short_repr(c)} of type {type(c).__name__} at index {i}")
 
 
 def _config(rnn) -> dict:

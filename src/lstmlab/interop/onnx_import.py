@@ -37,11 +37,13 @@ lstmlab doing the recurrent part. ``OnnxModel.to_layer()`` fuses a stack of leve
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import as_float_array, short_repr, shorten
+from .._checks import as_float_array, as_numpy, short_repr, shorten
 from .._files import open_regular_file
 from ..kernels import reverse_padded
 from ..kernels.gru import gru_bias_join
@@ -155,7 +157,7 @@ class RecurrentNode:
         ``Y (T, K, B, H)`` and ``Y_h (K, B, H)`` (layout 0) or ``(B, T, K, H)``, ``(B, K, H)``."""
         layer = self.layer
         dt = layer.dtype
-        x = np.asarray(X, dtype=dt)
+        x = self._numbers(X, "X")
         if x.ndim != 3:
             raise OnnxImportError(f"{self.op} {self.name!r}: X must have 3 dimensions, got "
                                   f"{x.shape}")
@@ -169,7 +171,7 @@ class RecurrentNode:
             if s is None:
                 states.append(None)
                 continue
-            s = np.asarray(s, dtype=dt)
+            s = self._numbers(s, nm)
             if self.layout == 1 and s.ndim == 3:
                 s = s.transpose(1, 0, 2)
             if s.shape != (K, B, H):
@@ -212,6 +214,18 @@ class RecurrentNode:
             Y = Y.transpose(2, 0, 1, 3)  # (B, T, K, H)
             finals = [f.transpose(1, 0, 2) for f in finals]
         return (Y, *finals)
+
+    def _numbers(self, value, name: str) -> np.ndarray:
+        """``value`` as an array of the layer's dtype, if it holds real numbers (integers or
+        floats): strings, bools and complex numbers are an OnnxImportError naming ``name``."""
+        try:
+            a = as_numpy(value, name)
+        except ValueError as exc:
+            raise OnnxImportError(f"{self.op} {self.name!r}: {exc}") from None
+        if a.dtype.kind not in "iuf":
+            raise OnnxImportError(f"{self.op} {self.name!r}: {name} must be an array of numbers, "
+                                  f"got {a.dtype}")
+        return a.astype(self.layer.dtype)
 
 
 def _check_activations(op: str, label: str, acts, K: int):
@@ -395,6 +409,15 @@ def _slice(x, starts, ends, axes=None, steps=None):
     return x[tuple(idx)]
 
 
+def _slice_args(attrs, given):
+    """Slice's (starts, ends, axes, steps): its inputs from opset 10 on, its attributes
+    ``starts``, ``ends``, ``axes`` before (as in graphs that torch.onnx.export writes for
+    opset 9)."""
+    if given:
+        return (tuple(given) + (None,) * 4)[:4]
+    return attrs["starts"], attrs["ends"], attrs.get("axes"), None
+
+
 def _gemm(a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0):
     a = a.T if transA else a
     b = b.T if transB else b
@@ -415,6 +438,16 @@ def _shape(x, start=0, end=None):
     return np.array(x.shape[start:end], dtype=np.int64)
 
 
+def _constant_of_shape(value, shape):
+    """ConstantOfShape: ``shape`` filled with the one element of the tensor ``value`` (float32
+    zero when absent). ``torch.onnx.export`` builds its zero initial states with it."""
+    fill = (np.zeros(1, np.float32) if value is None
+            else _tensor_value(value, "its value attribute").reshape(-1))
+    if fill.size != 1:
+        raise ValueError(f"its value must hold one element, got {fill.size}")
+    return np.full(tuple(_ints(shape)), fill[0], dtype=fill.dtype)
+
+
 # op -> function(attrs, *inputs) -> output or tuple of outputs; absent optional inputs are None
 _NUMPY_OPS = {
     "Identity": lambda a, x: x,
@@ -433,7 +466,8 @@ _NUMPY_OPS = {
     "Gemm": lambda a, x, y, c=None: _gemm(x, y, c, a.get("alpha", 1.0), a.get("beta", 1.0),
                                           a.get("transA", 0), a.get("transB", 0)),
     "Cast": lambda a, x: _cast(x, a["to"]),
-    "Slice": lambda a, x, starts, ends, axes=None, steps=None: _slice(x, starts, ends, axes, steps),
+    "ConstantOfShape": lambda a, shape: _constant_of_shape(a.get("value"), shape),
+    "Slice": lambda a, x, *given: _slice(x, *_slice_args(a, given)),
 }
 # Optional graph inputs (lstmlab's exported h0/c0): present or absent (None), chosen by an If.
 _NUMPY_OPS.update({
@@ -464,6 +498,51 @@ def _constant_value(node) -> np.ndarray:
                                       f"value ({shorten(str(exc))})") from None
     raise OnnxImportError(f"{_node_label(node)}: only tensor, float(s) and int(s) constants "
                           f"are supported, got attributes {sorted(a)}")
+
+
+def _names(names, what: str) -> list[str]:
+    """``names`` as a list of strings (one string is one name); else a TypeError naming
+    ``what``."""
+    if isinstance(names, str):
+        return [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be a list of output names, got {short_repr(names)}")
+    return list(names)
+
+
+def _given_weights(weights, graph) -> dict[str, np.ndarray]:
+    """``import_onnx``'s ``weights``: a mapping from names the graph's nodes take as inputs to
+    arrays. A name no node takes (a typo) would be ignored and leave the weight it meant
+    unset, so it is an error naming it."""
+    if weights is None:
+        return {}
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a mapping of node input names to arrays "
+                        f"({{'W': W, 'R': R}}), got {type(weights).__name__}")
+    taken = _node_inputs(graph)
+    recurrent = sorted({i for n in graph.node if n.op_type in RECURRENT_OPS for i in n.input
+                        if i})
+    out = {}
+    for name, value in weights.items():
+        if name not in taken:
+            raise OnnxImportError(f"weights[{name!r}]: no node of the graph takes an input "
+                                  f"{name!r}; the recurrent nodes take {recurrent}")
+        try:
+            out[name] = as_numpy(value, f"weights[{name!r}]")
+        except ValueError as exc:
+            raise OnnxImportError(str(exc)) from None
+    return out
+
+
+def _node_inputs(graph) -> set[str]:
+    """The input names of every node of ``graph``, those of its If branches included."""
+    names = set()
+    for n in graph.node:
+        names.update(i for i in n.input if i)
+        for a in n.attribute:
+            if a.HasField("g"):
+                names |= _node_inputs(a.g)
+    return names
 
 
 def _json_metadata(metadata: dict, key: str):
@@ -508,14 +587,10 @@ class OnnxModel:
     """
 
     def __init__(self, model, weights: dict | None = None):
-        graph = model.graph
-        for imp in model.opset_import:
-            if imp.domain not in ("", "ai.onnx"):
-                raise OnnxImportError(f"opset domain {imp.domain!r} is not supported (only the "
-                                      f"default ONNX domain)")
+        graph = model.graph  # other opset domains may be declared; a node of one is refused
         self.consts = {t.name: _tensor_value(t, f"initializer {t.name!r}")
                        for t in graph.initializer}
-        self.consts.update({k: np.asarray(v) for k, v in (weights or {}).items()})
+        self.consts.update(_given_weights(weights, graph))
         self.metadata = {p.key: p.value for p in model.metadata_props}
         self.vocab = None
         if "vocab" in self.metadata:
@@ -575,7 +650,19 @@ class OnnxModel:
     # -- running ------------------------------------------------------------------------
     def run(self, feeds: dict, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """Evaluate the graph on ``feeds`` (name -> array); returns the requested outputs
-        (default: all graph outputs) by name, in order."""
+        (default: all graph outputs; any value of the graph can be named, one name as a
+        string) by name, in order."""
+        if not isinstance(feeds, Mapping):
+            raise TypeError(f"feeds must be a mapping of input names to arrays "
+                            f"({{{self.inputs[0] if self.inputs else 'X'!r}: array}}), got "
+                            f"{type(feeds).__name__}")
+        wanted = self.outputs if outputs is None else _names(outputs, "outputs")
+        known = set(self._feedable) | set(self.consts) | {
+            o for n in self._graph_nodes for o in n.output if o}
+        unknown = [k for k in wanted if k not in known]
+        if unknown:
+            raise OnnxImportError(f"outputs {unknown} name no value of the graph; its outputs "
+                                  f"are {self.outputs}")
         missing = [n for n in self.inputs if n not in feeds]
         if missing:
             raise OnnxImportError(f"missing input(s) {missing}; the model needs {self.inputs}")
@@ -583,7 +670,10 @@ class OnnxModel:
         for name, value in feeds.items():
             env[name] = self._checked_feed(name, value)
         self._evaluate(self._graph_nodes, env)
-        wanted = self.outputs if outputs is None else outputs
+        absent = [k for k in wanted if k not in env]  # an optional input left out
+        if absent:
+            raise OnnxImportError(f"outputs {absent} have no value in this run; its outputs "
+                                  f"are {self.outputs}")
         return {k: env[k] for k in wanted}
 
     def _checked_feed(self, name, value) -> np.ndarray:
@@ -646,6 +736,9 @@ class OnnxModel:
             raise OnnxImportError(f"{_node_label(n)}: needs a scalar condition and two "
                                   f"branches ({e})") from None
         for m in inner:
+            if m.domain not in ("", "ai.onnx"):
+                raise OnnxImportError(f"{_node_label(m)} inside {_node_label(n)}: domain "
+                                      f"{m.domain!r} is not supported")
             if m.op_type not in _NUMPY_OPS and m.op_type not in ("If", "Constant"):
                 raise OnnxImportError(f"{_node_label(m)} inside {_node_label(n)}: op "
                                       f"{m.op_type!r} is not supported in a branch")
@@ -781,16 +874,26 @@ class OnnxModel:
 
 
 def import_onnx(model, weights: dict | None = None) -> OnnxModel:
-    """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes).
+    """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes: ``bytes``,
+    ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError.
+    Weights in external files are read beside the .onnx file: such a model imports by its
+    path only.
 
     ``weights`` gives values for node inputs that the model leaves as graph inputs (ONNX's
-    own node tests feed ``W``, ``R``, ``B``, ``P`` that way). Imports onnx.
+    own node tests feed ``W``, ``R``, ``B``, ``P`` that way), by the names the nodes take; a
+    name no node takes is an OnnxImportError. Imports onnx.
     """
     from .._extras import require
     require("onnx", "lstmlab.interop.import_onnx")  # one line naming the extra, not a traceback
     import onnx
     from google.protobuf.message import DecodeError
     what = "the model"
+    if isinstance(model, memoryview):
+        model = model.tobytes()
+    if not isinstance(model, (bytes, bytearray, str, os.PathLike, onnx.ModelProto)):
+        hint = " (pass its path, or the bytes f.read() returns)" if hasattr(model, "read") else ""
+        raise TypeError(f"model must be a path, bytes or an onnx.ModelProto, got "
+                        f"{type(model).__name__}{hint}")
     if isinstance(model, (bytes, bytearray)):
         what = "the bytes"
         try:
@@ -799,7 +902,7 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
             raise OnnxImportError(f"the bytes are not an ONNX model (protobuf: "
                                   f"{shorten(str(exc))})") from None
     elif not isinstance(model, onnx.ModelProto):
-        path = str(model)
+        path = os.fspath(model)
         what = f"ONNX model {path!r}"
         with open_regular_file(path, "ONNX model", OnnxImportError):
             pass  # missing, a directory, a device: refused before onnx reads it
@@ -814,4 +917,19 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     if not model.HasField("graph"):  # protobuf reads empty input as a message with no fields
         raise OnnxImportError(f"no graph in {what}: an empty or truncated file is no ONNX "
                               f"model")
+    _refuse_unloaded_external_data(model, what)
     return OnnxModel(model, weights)
+
+
+def _refuse_unloaded_external_data(model, what: str) -> None:
+    """Weights kept in external files are read beside the .onnx file when a path is imported.
+    Bytes or a ModelProto loaded without them carry only the files' relative names, which
+    would be resolved against the working directory: another model's weights.bin there would
+    be read as this model's."""
+    from onnx import TensorProto
+    for t in model.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            location = next((e.value for e in t.external_data if e.key == "location"), "?")
+            raise OnnxImportError(f"initializer {t.name!r} of {what} is kept in the external "
+                                  f"file {location!r}, which is read beside the .onnx file: "
+                                  f"import the model by its path")

@@ -30,8 +30,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._checks import as_numpy
-from ._gates import kind_of, refuse_layer_norm
+from .._checks import as_numpy, short_repr
+from ._gates import kind_of, output_path, refuse_layer_norm
 
 __all__ = ["torch_state_dict", "load_torch_state_dict", "from_torch_state_dict",
            "model_state_dict", "load_model_state_dict", "to_torch", "from_torch"]
@@ -66,7 +66,8 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
     """Copy a PyTorch state dict (tensors or arrays) into ``module``, of the same configuration."""
     Embedding, Linear = _basic()
     if isinstance(module, (Embedding, Linear)):
-        sd = {k: as_numpy(v) for k, v in dict(state_dict).items()}
+        _check_state_dict(state_dict)
+        sd = {k: as_numpy(v) for k, v in state_dict.items()}
         for k, v in sd.items():
             if v.dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {v.dtype}")
@@ -74,6 +75,12 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
         return
     kind_of(module)
     module.load_torch_state_dict(state_dict)  # (the layer takes tensors, bfloat16 too)
+
+
+def _check_state_dict(state_dict) -> None:
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to tensors or arrays (what "
+                        f"torch's module.state_dict() returns), got {type(state_dict).__name__}")
 
 
 def _layer_keys(sd: Mapping) -> tuple[int, bool, bool]:
@@ -106,14 +113,16 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     ``batch_first``. ``dtype`` defaults to the arrays' (float32 or float64).
     """
     from ..layers import GRU, LSTM, RNN
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"state_dict must be a mapping of names to arrays (a torch module's "
-                        f"state_dict()), got {type(state_dict).__name__}")
+    _check_state_dict(state_dict)
     if kind is not None and str(kind).upper() not in ("LSTM", "RNN", "GRU"):
         raise ValueError(f"kind must be 'LSTM', 'RNN', 'GRU' or None (read off the weights), "
                          f"got {kind!r}")
     sd = {k: as_numpy(v) for k, v in state_dict.items()}
     L, bidirectional, bias = _layer_keys(sd)
+    if "weight_hh_l0" not in sd:
+        raise ValueError(f"state_dict has 'weight_ih_l0' but no 'weight_hh_l0': a "
+                         f"torch.nn.LSTM/RNN/GRU state dict has both; its keys are "
+                         f"{sorted(sd)[:8]}")
     w_ih, w_hh = sd["weight_ih_l0"], sd["weight_hh_l0"]
     if w_ih.ndim != 2 or w_hh.ndim != 2:
         raise ValueError(f"weight_ih_l0 and weight_hh_l0 must be matrices, got shapes "
@@ -176,9 +185,16 @@ def model_state_dict(pieces: Mapping[str, object]) -> dict[str, np.ndarray]:
 
 
 def _check_pieces(pieces) -> None:
+    """``pieces`` maps names to layers; a name is a non-empty string without a dot, as
+    ``torch.nn.Module`` requires of a child's name: ``"a"`` and ``"a.b"`` would make the key
+    ``"a.b.weight"`` belong to either."""
     if not isinstance(pieces, Mapping):
         raise TypeError(f"pieces must be a mapping of names to layers ({{'embed': embedding, "
                         f"'rnn': lstm, 'head': linear}}), got {type(pieces).__name__}")
+    for name in pieces:
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"piece names must be non-empty strings without a dot (a torch "
+                             f"module's child names), got {name!r}")
 
 
 @contextmanager
@@ -199,6 +215,7 @@ def load_model_state_dict(pieces: Mapping[str, object], state_dict: Mapping) -> 
     """The inverse of :func:`model_state_dict`: split the keys by prefix and load each piece.
     A state dict that is refused changes no piece."""
     _check_pieces(pieces)
+    _check_state_dict(state_dict)
     sd = dict(state_dict)
     known = tuple(f"{n}." for n in pieces)
     extra = sorted(k for k in sd if not k.startswith(known))
@@ -223,7 +240,7 @@ def _torch_dtype(torch, dtype):
 
 def to_torch(module):
     """The equivalent ``torch.nn`` module (``LSTM``, ``RNN``, ``GRU``, ``Embedding``, ``Linear``),
-    holding a copy of the weights, in the layer's dtype. Imports torch. The recurrent
+    holding a copy of the weights, in the layer's dtype and mode (training or evaluation). Imports torch. The recurrent
     regularisations act in training only and ``torch.nn`` has none: they are not carried, and
     zoneout, which changes evaluation too, is refused."""
     Embedding, Linear = _basic()
@@ -255,12 +272,13 @@ def to_torch(module):
                                nonlinearity=module.nonlinearity, **kwargs)
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in torch_state_dict(module).items()}
     out.load_state_dict(sd)
-    return out
+    return out.train(module.training)  # an evaluating layer's dropout stays off
 
 
 def from_torch(module, dtype=None):
     """The equivalent lstmlab layer of a ``torch.nn.LSTM``, ``RNN``, ``GRU``, ``Embedding`` or
-    ``Linear``.
+    ``Linear``, with the weights the module computes with (a pruned weight as masked), in
+    its mode (training or evaluation).
 
     ``dtype`` (float32 or float64, as NumPy or torch spells it) defaults to the module's
     (float64 stays float64, anything else becomes float32).
@@ -273,9 +291,12 @@ def from_torch(module, dtype=None):
         raise TypeError(f"from_torch converts torch.nn.LSTM, RNN, GRU, Embedding and Linear; "
                         f"got {type(module).__name__}")
     params = list(module.parameters())
+    if any(p.is_meta for p in params):
+        raise ValueError(f"the {type(module).__name__}'s parameters are on the meta device and "
+                         f"hold no values: load its weights (module.to_empty(device='cpu') and "
+                         f"load_state_dict) before converting it")
     if dtype is None:
         dtype = np.float64 if params and params[0].dtype == torch.float64 else np.float32
-    sd = module.state_dict()
     rng = np.random.default_rng(0)
     if isinstance(module, torch.nn.Embedding):
         if module.padding_idx is not None or module.max_norm is not None:
@@ -297,8 +318,11 @@ def from_torch(module, dtype=None):
         else:
             out = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity,
                       **common)
-    load_torch_state_dict(out, sd)
-    return out
+    # The weights the module computes with, read as its attributes: under pruning or a
+    # parametrization the state dict holds weight_orig and weight_mask (or the parts of a
+    # parametrization) instead.
+    load_torch_state_dict(out, {k: getattr(module, k) for k in torch_state_dict(out)})
+    return out.train(module.training)  # an evaluating module's dropout stays off
 
 
 # -- safetensors ------------------------------------------------------------------------------
@@ -316,5 +340,12 @@ def save_safetensors(path, pieces: Mapping[str, object], metadata: Mapping[str, 
     from safetensors.numpy import save
 
     from ..training.checkpoint import atomic_write_bytes
+    path = output_path(path)
+    if metadata is not None and not (
+            isinstance(metadata, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise TypeError(f"metadata must be a mapping of strings to strings (a safetensors "
+                        f"header holds only those: json.dumps other values), got "
+                        f"{short_repr(metadata)}")
     arrays = {k: np.ascontiguousarray(v) for k, v in model_state_dict(pieces).items()}
     atomic_write_bytes(path, save(arrays, metadata=dict(metadata) if metadata else None))
