@@ -281,6 +281,17 @@ def test_unknown_activation_attribute_and_options_are_named():
         node_to_layer(mixed, W2, R2)
 
 
+def test_input_forget_other_than_0_or_1_is_refused():
+    # the spec defines input_forget 0 and 1 only: 2 or -1 is no setting to import as "on"
+    W, R = weights()
+    for bad in (2, -1):
+        with pytest.raises(OnnxImportError, match=f"LSTM node 'n': input_forget must be 0 or 1, "
+                                                  f"got {bad}"):
+            node_to_layer(lstm_node(input_forget=bad), W, R)
+    assert node_to_layer(lstm_node(input_forget=1), W, R).layer.input_forget
+    assert not node_to_layer(lstm_node(input_forget=0), W, R).layer.input_forget
+
+
 def test_unhandled_op_is_named():
     rng = np.random.default_rng(0)
     model = to_onnx(LSTM(3, 4, rng=rng))

@@ -334,7 +334,10 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
                                   f"(lstmlab clips LSTM gate pre-activations only)")
         if not 0 < clip < np.inf:
             raise OnnxImportError(f"{label}: clip must be a positive number, got {clip}")
-    input_forget = bool(_attr(attrs, "input_forget", int, label, 0))
+    input_forget = _attr(attrs, "input_forget", int, label, 0)
+    if input_forget not in (0, 1):  # the ONNX spec defines these two; 2 is no "on"
+        raise OnnxImportError(f"{label}: input_forget must be 0 or 1, got {input_forget}")
+    input_forget = bool(input_forget)
 
     common = dict(num_layers=1, bias=B is not None, bidirectional=K == 2, dtype=dtype,
                   rng=np.random.default_rng(0))
