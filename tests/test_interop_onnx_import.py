@@ -465,6 +465,27 @@ def test_a_model_argument_of_another_type_is_named(tmp_path):
     assert import_onnx(memoryview(path.read_bytes())).to_layer().hidden_size == 2
 
 
+def test_a_serialized_graph_is_named_as_a_graph_not_a_model(tmp_path):
+    # graph.SerializeToString() bytes read as a ModelProto without a graph, and were called
+    # "an empty or truncated file"
+    graph = to_onnx(LSTM(3, 2, rng=np.random.default_rng(0))).graph
+    path = tmp_path / "graph.onnx"
+    path.write_bytes(graph.SerializeToString())
+    wrap = r"wrap it in a model with onnx.helper.make_model\(graph, "
+    with pytest.raises(OnnxImportError, match=r"the bytes hold an ONNX graph \(a GraphProto, .*"
+                                              r"not a model: " + wrap):
+        import_onnx(graph.SerializeToString())
+    with pytest.raises(OnnxImportError, match=r"the file '.*graph.onnx' holds an ONNX graph "
+                                              r"\(a GraphProto, .*not a model: " + wrap):
+        import_onnx(path)
+    with pytest.raises(TypeError, match=r"got GraphProto: " + wrap):
+        import_onnx(graph)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert import_onnx(model).to_layer().hidden_size == 2
+    with pytest.raises(OnnxImportError, match="no graph in the bytes: an empty or truncated"):
+        import_onnx(b"")
+
+
 def test_a_node_run_on_values_that_are_not_numbers_is_named():
     # RecurrentNode.run("abc") and initial_h="abc" failed with NumPy's "could not convert
     # string to float", a complex X lost its imaginary part with a warning at most

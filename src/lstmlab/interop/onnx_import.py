@@ -934,7 +934,9 @@ def _linear(weight: np.ndarray, bias: np.ndarray | None):
 
 def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes: ``bytes``,
-    ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError.
+    ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError. A
+    graph without its model (a GraphProto, or the bytes it serializes to) is refused with
+    the call that wraps it in one.
     Weights in external files are read beside the .onnx file: such a model imports by its
     path only.
 
@@ -951,10 +953,13 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
         model = model.tobytes()
     if not isinstance(model, (bytes, bytearray, str, os.PathLike, onnx.ModelProto)):
         hint = " (pass its path, or the bytes f.read() returns)" if hasattr(model, "read") else ""
+        if isinstance(model, onnx.GraphProto):
+            hint = f": {_WRAP_GRAPH}"
         raise TypeError(f"model must be a path, bytes or an onnx.ModelProto, got "
                         f"{type(model).__name__}{hint}")
+    data = None
     if isinstance(model, (bytes, bytearray)):
-        what = "the bytes"
+        what, data = "the bytes", bytes(model)
         try:
             model = onnx.load_model_from_string(bytes(model))
         except DecodeError as exc:
@@ -967,6 +972,8 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
             pass  # missing, a directory, a device: refused before onnx reads it
         try:
             model = onnx.load_model(path)
+            if not model.HasField("graph"):
+                data = _file_bytes(path)
         except DecodeError as exc:
             raise OnnxImportError(f"ONNX model {path!r} is corrupt: not a valid protobuf "
                                   f"({shorten(str(exc))})") from None
@@ -974,10 +981,37 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
             raise OnnxImportError(f"ONNX model {path!r} cannot be loaded "
                                   f"({type(exc).__name__}: {shorten(str(exc))})") from None
     if not model.HasField("graph"):  # protobuf reads empty input as a message with no fields
+        if data is not None and _is_graph(data):
+            holds = "the bytes hold" if what == "the bytes" else f"the file {path!r} holds"
+            raise OnnxImportError(f"{holds} an ONNX graph (a GraphProto, what "
+                                  f"graph.SerializeToString() writes), not a model: "
+                                  f"{_WRAP_GRAPH}")
         raise OnnxImportError(f"no graph in {what}: an empty or truncated file is no ONNX "
                               f"model")
     _refuse_unloaded_external_data(model, what)
     return OnnxModel(model, weights)
+
+
+_WRAP_GRAPH = ("wrap it in a model with onnx.helper.make_model(graph, opset_imports="
+               "[onnx.helper.make_opsetid('', 17)]) and import that")
+
+
+def _file_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _is_graph(data: bytes) -> bool:
+    """Whether ``data`` parses as a GraphProto with nodes: what ``graph.SerializeToString()``
+    writes, which protobuf reads as a ModelProto without a graph."""
+    import onnx
+    from google.protobuf.message import DecodeError
+    graph = onnx.GraphProto()
+    try:
+        graph.ParseFromString(data)
+    except DecodeError:
+        return False
+    return len(graph.node) > 0 and all(n.op_type for n in graph.node)
 
 
 def _refuse_unloaded_external_data(model, what: str) -> None:
