@@ -1341,6 +1341,13 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv)
 
 
+def _command_name(args) -> str:
+    """The command as typed, with its action for a command that has actions
+    (``lstmlab classify train``), as argparse names it in its own errors."""
+    action = getattr(args, f"{args.command}_command", None)
+    return f"lstmlab {args.command}" + (f" {action}" if isinstance(action, str) else "")
+
+
 def _run(argv: list[str] | None) -> int:
     """:func:`main` in the streams it sets up."""
     command, flags, args = "lstmlab", {}, None
@@ -1351,7 +1358,7 @@ def _run(argv: list[str] | None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        command = f"lstmlab {args.command}"
+        command = _command_name(args)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc's processes
         if args.command != "train" and os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):
             # torchrun would start N copies writing the same files: refuse in each of them.
