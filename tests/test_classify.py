@@ -392,7 +392,7 @@ def test_cli_single_class_and_empty_file(tmp_path, capsys):
             "none out" in capsys.readouterr().err)
     empty = write(tmp_path / "empty.csv", "")
     assert main(["classify", "train", str(empty), "--out", str(tmp_path / "r")]) == 2
-    assert "lstmlab classify: error:" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("lstmlab classify train: error: ")
 
 
 def test_train_names_the_file_of_each_note(tmp_path, capsys):

@@ -567,6 +567,21 @@ def test_ctrl_c_while_choosing_keeps_the_chosen_candidate(tmp_path, monkeypatch,
     assert SequenceClassifier.load(out / "model.ckpt").classes == ["a", "b"]
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_each_candidate_is_named_as_it_starts(tmp_path, capsys, quiet):
+    # classify train printed nothing while it trained the widths and readouts to choose from
+    data = write(tmp_path / "d.csv", "id,x,label\n" + "".join(
+        f"{i},{t * (i % 2) + 0.1 * (i % 3)},{'ab'[i % 2]}\n" for i in range(12) for t in range(4)))
+    assert main(["classify", "train", str(data), "--model", "lstm", "--hidden", "4",
+                 "--epochs", "1", "--no-baselines", "--out", str(tmp_path / "run")]
+                + ["--quiet"] * quiet) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if line.startswith("candidate ")]
+    assert lines == ([] if quiet else [
+        "candidate 1 of 2: --readout last --hidden 4 (6 sequences, 1 epoch)",
+        "candidate 2 of 2: --readout mean --hidden 4 (6 sequences, 1 epoch)"])
+
+
 def _numbered_classes_csv(path):
     """A CSV of 18 sequences labelled 1, 2 and 10, the class readable from the level."""
     return write(path, "id,x,label\n" + "".join(

@@ -64,6 +64,17 @@ def test_a_missing_extra_stops_before_any_work(argv, extra, monkeypatch, capsys,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv", [["classify", "predict"], ["forecast", "predict"]])
+def test_an_error_of_an_action_names_the_command_and_the_action(argv, tmp_path, capsys):
+    # the prefix was "lstmlab classify: error:" without the action (train, predict)
+    data = tmp_path / "data.csv"
+    data.write_text("id,x\n0,1\n", encoding="utf-8")
+    assert main(argv + [str(tmp_path / "missing.ckpt"), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lstmlab {argv[0]} predict: error: "), err
+    assert "missing.ckpt" in err
+
+
 def test_the_keras_extra_needs_a_backend(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.setattr(_extras, "_installed", lambda m: m == "keras")

@@ -135,6 +135,46 @@ def test_generate_names_a_prompt_file_it_cannot_use(charlm, tmp_path, capsys, co
     assert out == "" and message.format(path=path) in err and "Traceback" not in err
 
 
+def _stdin(monkeypatch, data: bytes):
+    import io
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="ascii"))
+
+
+def test_generate_and_evaluate_read_standard_input_for_dash(charlm, tmp_path, monkeypatch,
+                                                           capsys):
+    # `--prompt-file -` and `evaluate CKPT -` said "text file '-' does not exist"
+    from lstmlab.training.lm import generate, load_charlm
+
+    prompt = "the gates decide.\nthe cell \n"
+    _stdin(monkeypatch, prompt.encode("utf-8"))
+    assert main(["generate", str(charlm), "--prompt-file", "-", "--length", "6",
+                 "--seed", "0"]) == 0
+    model, vocab, _ = load_charlm(charlm)
+    expected = generate(model, vocab, prompt, 6, rng=np.random.default_rng(0))
+    assert capsys.readouterr().out == prompt + expected + "\n"
+    path = tmp_path / "held_out.txt"
+    path.write_text(TEXT[:200], encoding="utf-8")
+    assert main(["evaluate", str(charlm), str(path)]) == 0
+    from_file = capsys.readouterr().out
+    _stdin(monkeypatch, TEXT[:200].encode("utf-8"))  # UTF-8 bytes whatever stdin's encoding
+    assert main(["evaluate", str(charlm), "-"]) == 0
+    assert capsys.readouterr().out == from_file.replace(str(path), "standard input")
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "text file '-' (standard input) is empty"),
+    (b"the\x00cell", "'-' (standard input) looks like a binary file (NUL byte at byte offset 3)"),
+    (b"the \xe9", "'-' (standard input) is not valid UTF-8: byte 0xe9 at byte offset 4"),
+])
+def test_standard_input_gets_the_checks_of_a_file(charlm, monkeypatch, capsys, data, message):
+    for argv in (["generate", str(charlm), "--prompt-file", "-", "--length", "2"],
+                 ["evaluate", str(charlm), "-"]):
+        _stdin(monkeypatch, data)
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and message in err and "Traceback" not in err
+
+
 def test_evaluate_with_its_two_files_swapped_names_the_text_as_no_checkpoint(charlm, tmp_path,
                                                                            capsys):
     # it said "checkpoint held_out.txt is corrupt or truncated (BadZipFile: ...)"

@@ -70,7 +70,7 @@ def test_anchor_season_without_a_season_inside_the_lookback_names_the_flags(tmp_
                  "season", "--quiet", "--no-plot", "--out", str(out), *flags]) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [
-        f"lstmlab forecast: error: --anchor season reads the value one season back, so it needs "
+        f"lstmlab forecast train: error: --anchor season reads the value one season back, so it needs "
         f"a season shorter than the lookback {flags[-1] if flags else 24} (season: {season}); "
         f"pass --season M, a longer --lookback, or another --anchor"]
     assert not out.exists()
@@ -346,7 +346,7 @@ def test_cli_bad_inputs_exit_2_with_a_clear_message(tmp_path, capsys, content, a
         argv[argv.index("--time") + 1] = "date"
     assert main(argv + args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("lstmlab forecast: error: ")
+    assert err.startswith("lstmlab forecast train: error: ")
     import re
     assert re.search(message, err), err
     assert not (tmp_path / "r" / "model.ckpt").exists()

@@ -197,6 +197,57 @@ def test_char_lm_pieces_round_trip():
                                head(rnn(emb(tokens))[0]), rtol=0, atol=1e-6)
 
 
+def gemm_head_model(rng, gemm_attrs, bias_shape=(5,), weight_const=True):
+    """A float64 graph: LSTM (D=3, H=4) -> Squeeze -> Reshape (-1, 4) -> Gemm -> logits."""
+    f64 = TensorProto.DOUBLE
+    W, R = rng.normal(size=(1, 16, 3)), rng.normal(size=(1, 16, 4))
+    Bw = rng.normal(size=(5, 4)) if gemm_attrs.get("transB") else rng.normal(size=(4, 5))
+    inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R"),
+             numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+             numpy_helper.from_array(np.array([-1, 4], np.int64), "rows"),
+             numpy_helper.from_array(rng.normal(size=bias_shape), "C")]
+    gemm_in = ["flat", "Bw", "C"]
+    nodes = [helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=4),
+             helper.make_node("Squeeze", ["Y", "axis1"], ["y"]),
+             helper.make_node("Reshape", ["y", "rows"], ["flat"])]
+    if weight_const:
+        inits.append(numpy_helper.from_array(Bw, "Bw"))
+    else:
+        inits.append(numpy_helper.from_array(Bw, "Bw0"))
+        nodes.append(helper.make_node("Identity", ["Bw0"], ["Bw"]))
+    nodes.append(helper.make_node("Gemm", gemm_in, ["logits"], name="head", **gemm_attrs))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", f64, None)],
+                              [helper.make_tensor_value_info("logits", f64, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("attrs, bias_shape", [
+    (dict(transB=1), (5,)), (dict(transB=1, alpha=0.5, beta=-2.0), (1, 5)),
+    (dict(alpha=1.5, beta=0.25), ()), (dict(transB=0, beta=3.0), (1, 1))])
+def test_a_gemm_head_is_recovered_by_pieces(attrs, bias_shape):
+    # a head exported as Gemm (torch.onnx.export's nn.Linear on rows) came back as head=None
+    rng = np.random.default_rng(2)
+    imported = import_onnx(gemm_head_model(rng, attrs, bias_shape))
+    pieces = imported.pieces()
+    x = rng.normal(size=(6, 2, 3))
+    want = imported.run({"X": x})["logits"]
+    got = pieces["head"](pieces["rnn"](x)[0]).reshape(-1, 5)
+    assert pieces["head"].dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_a_gemm_after_the_stack_that_is_no_head_is_named():
+    rng = np.random.default_rng(3)
+    for attrs, shape, const, why in [
+            (dict(transA=1), (5,), True, "transA=1"),
+            (dict(), (12, 5), True, r"its bias 'C' has shape \(12, 5\), not one row of 5"),
+            (dict(), (5,), False, "its weight 'Bw' is computed in the graph")]:
+        imported = import_onnx(gemm_head_model(rng, attrs, shape, weight_const=const))
+        with pytest.warns(UserWarning, match=f"Gemm node 'head' after the recurrent stack is "
+                                             f"not a per-step Linear head \\({why}"):
+            assert imported.pieces()["head"] is None
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 def test_feeds_of_the_wrong_kind_or_name_are_named():
@@ -279,6 +330,17 @@ def test_unknown_activation_attribute_and_options_are_named():
                              direction="bidirectional", activations=["Tanh", "Relu"])
     with pytest.raises(OnnxImportError, match="different activations"):
         node_to_layer(mixed, W2, R2)
+
+
+def test_input_forget_other_than_0_or_1_is_refused():
+    # the spec defines input_forget 0 and 1 only: 2 or -1 is no setting to import as "on"
+    W, R = weights()
+    for bad in (2, -1):
+        with pytest.raises(OnnxImportError, match=f"LSTM node 'n': input_forget must be 0 or 1, "
+                                                  f"got {bad}"):
+            node_to_layer(lstm_node(input_forget=bad), W, R)
+    assert node_to_layer(lstm_node(input_forget=1), W, R).layer.input_forget
+    assert not node_to_layer(lstm_node(input_forget=0), W, R).layer.input_forget
 
 
 def test_unhandled_op_is_named():
@@ -401,6 +463,27 @@ def test_a_model_argument_of_another_type_is_named(tmp_path):
         with pytest.raises(TypeError, match=f"got {type(bad).__name__}$"):
             import_onnx(bad)
     assert import_onnx(memoryview(path.read_bytes())).to_layer().hidden_size == 2
+
+
+def test_a_serialized_graph_is_named_as_a_graph_not_a_model(tmp_path):
+    # graph.SerializeToString() bytes read as a ModelProto without a graph, and were called
+    # "an empty or truncated file"
+    graph = to_onnx(LSTM(3, 2, rng=np.random.default_rng(0))).graph
+    path = tmp_path / "graph.onnx"
+    path.write_bytes(graph.SerializeToString())
+    wrap = r"wrap it in a model with onnx.helper.make_model\(graph, "
+    with pytest.raises(OnnxImportError, match=r"the bytes hold an ONNX graph \(a GraphProto, .*"
+                                              r"not a model: " + wrap):
+        import_onnx(graph.SerializeToString())
+    with pytest.raises(OnnxImportError, match=r"the file '.*graph.onnx' holds an ONNX graph "
+                                              r"\(a GraphProto, .*not a model: " + wrap):
+        import_onnx(path)
+    with pytest.raises(TypeError, match=r"got GraphProto: " + wrap):
+        import_onnx(graph)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert import_onnx(model).to_layer().hidden_size == 2
+    with pytest.raises(OnnxImportError, match="no graph in the bytes: an empty or truncated"):
+        import_onnx(b"")
 
 
 def test_a_node_run_on_values_that_are_not_numbers_is_named():

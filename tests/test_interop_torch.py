@@ -360,6 +360,20 @@ def test_from_torch_names_a_module_on_the_meta_device():
         from_torch(torch.nn.LSTM(3, 4, device="meta"))
 
 
+def test_load_torch_state_dict_names_a_tensor_on_the_meta_device():
+    # a meta-device module's state dict holds shapes without values: the error names the key
+    # and the meta device, not torch's "Cannot copy out of meta tensor" from deep inside
+    torch = pytest.importorskip("torch")
+    layer, linear = LSTM(3, 4, rng=np.random.default_rng(0)), Linear(3, 2)
+    before = torch_state_dict(layer)
+    with pytest.raises(ValueError, match=r"state_dict\['weight_ih_l0'\] is a tensor on the "
+                                         r"meta device, which holds no values"):
+        load_torch_state_dict(layer, torch.nn.LSTM(3, 4, device="meta").state_dict())
+    with pytest.raises(ValueError, match=r"state_dict\['weight'\] is a tensor on the meta device"):
+        load_torch_state_dict(linear, torch.nn.Linear(3, 2, device="meta").state_dict())
+    assert all(np.array_equal(v, torch_state_dict(layer)[k]) for k, v in before.items())
+
+
 def test_to_torch_and_from_torch_keep_evaluation_mode():
     # an evaluating layer came back as a module in training mode (and the other way), so
     # dropout between levels changed its outputs at random

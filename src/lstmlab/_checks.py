@@ -137,8 +137,13 @@ def short_repr(value, width: int = 60) -> str:
 def as_numpy(v, name: str = "the array") -> np.ndarray:
     """A NumPy array from an array-like or a torch tensor (without importing torch). A
     bfloat16 tensor, which NumPy has no type for, becomes float32: exactly its values.
-    Nested lists of unequal lengths (no array) are a ValueError naming ``name``."""
+    Nested lists of unequal lengths (no array) and a tensor on torch's meta device (a shape
+    without values) are a ValueError naming ``name``."""
     if hasattr(v, "detach") and hasattr(v, "numpy"):
+        if getattr(v, "is_meta", False) is True:
+            raise ValueError(f"{name} is a tensor on the meta device, which holds no values: "
+                             f"materialise the module first (module.to_empty(device='cpu'), "
+                             f"then load or initialise its weights)")
         v = v.detach().cpu()
         return (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
     try:

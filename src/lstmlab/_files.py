@@ -159,45 +159,62 @@ def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = N
     begins with ASCII characters, by its NUL bytes), holds a NUL byte (a binary file;
     reported by its byte offset) or is not valid UTF-8 (reported by byte offset and line).
     """
-    shown = repr(str(path))
+    with open_regular_file(path, what, error) as f:
+        return _read_utf8_stream(f, repr(str(path)), what, error, max_chars)
+
+
+def read_utf8_stdin(what: str, error: type[Exception], max_chars: int | None = None) -> str:
+    """The UTF-8 text of standard input (given as the file ``-``), read in chunks, bytes not
+    the interpreter's text layer (whose encoding is the locale's), with the checks and the
+    ``max_chars`` bound of :func:`read_utf8`."""
+    import sys
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise error(f"cannot read {what} '-' (standard input): this process has no standard "
+                    f"input")
+    return _read_utf8_stream(stream, "'-' (standard input)", what, error, max_chars)
+
+
+def _read_utf8_stream(f: BinaryIO, shown: str, what: str, error: type[Exception],
+                      max_chars: int | None) -> str:
+    """:func:`read_utf8` of an open binary stream, named ``shown`` in errors."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     parts: list[str] = []
     chars = offset = lines = 0  # characters decoded; bytes and newlines before this chunk
-    with open_regular_file(path, what, error) as f:
-        while max_chars is None or chars < max_chars + 1:  # + 1: room for a leading BOM
-            try:
-                chunk = f.read(CHUNK_BYTES)
-            except OSError as exc:
-                raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
-            if offset == 0:
-                _refuse_other_unicode(chunk, shown, error)
-            # NUL never occurs in real UTF-8 text but is everywhere in binaries and UTF-16
-            # files; checked before decoding because NUL is itself valid UTF-8.
-            nul = chunk.find(b"\x00")
-            utf16 = _utf16_without_mark(chunk) if nul >= 0 and offset == 0 else None
-            if utf16:
-                raise error(f"{shown} looks like {utf16} text without a byte-order mark "
-                            f"(every other byte is NUL); expected UTF-8: re-save the file "
-                            f"as UTF-8")
-            if nul >= 0:
-                raise error(f"{shown} looks like a binary file (NUL byte at byte offset "
-                            f"{offset + nul}); expected UTF-8 text")
-            pending = len(decoder.getstate()[0])  # bytes of a character split across chunks
-            try:
-                text = decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as exc:
-                at = exc.start - pending  # into this chunk (negative: in the carried bytes)
-                line = lines + chunk.count(b"\n", 0, max(at, 0)) + 1
-                bad = (decoder.getstate()[0] + chunk)[exc.start:exc.start + 1]
-                raise error(f"{shown} is not valid UTF-8: byte 0x{bad.hex()} at byte offset "
-                            f"{offset + at} (line {line}) ({exc.reason}){_as_cp1252(bad, exc)}; "
-                            f"re-save the file as UTF-8") from None
-            if not chunk:
-                break
-            parts.append(text)
-            chars += len(text)
-            offset += len(chunk)
-            lines += chunk.count(b"\n")
+    while max_chars is None or chars < max_chars + 1:  # + 1: room for a leading BOM
+        try:
+            chunk = f.read(CHUNK_BYTES)
+        except OSError as exc:
+            raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
+        if offset == 0:
+            _refuse_other_unicode(chunk, shown, error)
+        # NUL never occurs in real UTF-8 text but is everywhere in binaries and UTF-16
+        # files; checked before decoding because NUL is itself valid UTF-8.
+        nul = chunk.find(b"\x00")
+        utf16 = _utf16_without_mark(chunk) if nul >= 0 and offset == 0 else None
+        if utf16:
+            raise error(f"{shown} looks like {utf16} text without a byte-order mark "
+                        f"(every other byte is NUL); expected UTF-8: re-save the file "
+                        f"as UTF-8")
+        if nul >= 0:
+            raise error(f"{shown} looks like a binary file (NUL byte at byte offset "
+                        f"{offset + nul}); expected UTF-8 text")
+        pending = len(decoder.getstate()[0])  # bytes of a character split across chunks
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            at = exc.start - pending  # into this chunk (negative: in the carried bytes)
+            line = lines + chunk.count(b"\n", 0, max(at, 0)) + 1
+            bad = (decoder.getstate()[0] + chunk)[exc.start:exc.start + 1]
+            raise error(f"{shown} is not valid UTF-8: byte 0x{bad.hex()} at byte offset "
+                        f"{offset + at} (line {line}) ({exc.reason}){_as_cp1252(bad, exc)}; "
+                        f"re-save the file as UTF-8") from None
+        if not chunk:
+            break
+        parts.append(text)
+        chars += len(text)
+        offset += len(chunk)
+        lines += chunk.count(b"\n")
     text = "".join(parts)
     if not text and offset == 0:
         raise error(f"{what} {shown} is empty")

@@ -104,6 +104,7 @@ examples:
   lstmlab generate runs/stdlib/best.ckpt --temperature 0.7 --top-k 10 --seed 3
   lstmlab generate runs/stdlib/best.ckpt --top-p 0.9 --seed 3        # nucleus sampling
   lstmlab generate runs/stdlib/best.ckpt --prompt-file start.py   # a prompt of several lines
+  head -c 300 notes.txt | lstmlab generate runs/stdlib/best.ckpt --prompt-file -   # from a pipe
 """
 
 EVALUATE_HELP = """\
@@ -111,8 +112,11 @@ Report a checkpoint's loss on a text file, in nats and in bits per character. Ev
 character after the first is scored, predicted from all the characters before it (one
 stream, the state carried from chunk to chunk), so the score does not depend on --seq-len.
 
-example:
+FILE - reads the text from standard input (a file named - is ./-).
+
+examples:
   lstmlab evaluate runs/stdlib/best.ckpt held_out.txt
+  tail -n 200 notes.txt | lstmlab evaluate runs/stdlib/best.ckpt -
 """
 
 
@@ -215,7 +219,7 @@ def _add_generate(sub):
                         "first character when the training text had no newline)")
     g.add_argument("--prompt-file", metavar="FILE", default=None, type=_input_path,
                    help="start from this UTF-8 file's text, exactly as stored (its newlines, "
-                        "the last one too): a prompt of several lines")
+                        "the last one too): a prompt of several lines; - reads standard input")
     p.add_argument("--length", type=_nonneg_int, default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", type=_nonneg_float, default=1.0,
                    help="a finite number >= 0: 0 = greedy; tiny values approach greedy (default 1)")
@@ -234,7 +238,8 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="loss of a checkpoint on a text file", description=EVALUATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
-    p.add_argument("file", metavar="FILE", type=_input_path)
+    p.add_argument("file", metavar="FILE", type=_input_path,
+                   help="the UTF-8 text to score; - reads standard input")
     p.add_argument("--seq-len", type=_positive, default=None,
                    help="characters per chunk: memory only, the score is the same "
                         "(default: the training one)")
@@ -797,10 +802,10 @@ def cmd_generate(args) -> int:
     model, vocab, _ = load_charlm(args.checkpoint)
     flag = "--prompt"
     if args.prompt_file is not None:  # a prompt of several lines, which --prompt takes as typed
-        from .data.text import DataError, read_text_files
+        from .data.text import DataError
         flag = "--prompt-file"
         try:
-            args.prompt = read_text_files([args.prompt_file])
+            args.prompt = _read_text_arg(args.prompt_file)
         except DataError as exc:
             raise ValueError(f"--prompt-file: {exc}") from None
     if args.prompt is None:  # a character the model knows, so the default never fails
@@ -837,21 +842,34 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _read_text_arg(path: str) -> str:
+    """The text of the file ``path``, or of standard input for ``-`` (as UTF-8 bytes, with a
+    file's checks): how a command reads the one text it is given."""
+    from .data.text import DataError, read_text_files
+    if path == "-":
+        from ._files import read_utf8_stdin
+        return read_utf8_stdin("text file", DataError)
+    return read_text_files([path])
+
+
+def _text_name(path: str) -> str:
+    return "standard input" if path == "-" else shown_path(path)
+
+
 def cmd_evaluate(args) -> int:
-    from .data.text import read_text_files
     from .training.lm import LN2, TrainConfig, evaluate_text, load_charlm
 
     require_stdout("the score", "redirect it to a file (> score.txt)")
     model, vocab, meta = load_charlm(args.checkpoint)
-    text = read_text_files([args.file])
+    text = _read_text_arg(args.file)
     ids = vocab.encode(text, unknown=args.unknown)
     seq_len = args.seq_len or TrainConfig.from_json(meta["train"]).seq_len
     if len(ids) < 2:
-        raise ValueError(f"{shown_path(args.file)} is too short to evaluate (needs at least 2 "
+        raise ValueError(f"{_text_name(args.file)} is too short to evaluate (needs at least 2 "
                          f"characters)")
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
-    print(f"{shown_path(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
+    print(f"{_text_name(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
           f"({counted(n, 'character', grouped=True)} scored"
           + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note) + ")")
     return 0
@@ -1323,6 +1341,13 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv)
 
 
+def _command_name(args) -> str:
+    """The command as typed, with its action for a command that has actions
+    (``lstmlab classify train``), as argparse names it in its own errors."""
+    action = getattr(args, f"{args.command}_command", None)
+    return f"lstmlab {args.command}" + (f" {action}" if isinstance(action, str) else "")
+
+
 def _run(argv: list[str] | None) -> int:
     """:func:`main` in the streams it sets up."""
     command, flags, args = "lstmlab", {}, None
@@ -1333,7 +1358,7 @@ def _run(argv: list[str] | None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        command = f"lstmlab {args.command}"
+        command = _command_name(args)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc's processes
         if args.command != "train" and os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):
             # torchrun would start N copies writing the same files: refuse in each of them.

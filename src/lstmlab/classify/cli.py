@@ -308,6 +308,7 @@ def _refuse_unused_options(args) -> None:
 def cmd_classify_train(args) -> int:
     import numpy as np
 
+    from .._words import counted
     from ..training.signals import stop_signals
     from .data import class_order, digits_sequences, read_sequences, ucr_pair, ucr_test
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
@@ -439,9 +440,15 @@ def cmd_classify_train(args) -> int:
         if len(options) > 1:
             print(f"choosing {' / '.join(flags(o) for o in options)} on held-out training "
                   f"data", file=sys.stderr)
-            selection = choose(data, rng.spawn(1)[0], options,
-                               lambda part, g, o: train(part, g, o,
-                                                        should_stop=lambda: stop.requested))
+            started = iter(range(1, len(options) + 1))
+
+            def candidate(part, generator, settings):
+                if not args.quiet:  # each trains in silence: say which one, as it starts
+                    print(f"candidate {next(started)} of {len(options)}: {flags(settings)} "
+                          f"({counted(len(part), 'sequence')}, "
+                          f"{counted(epochs_for(len(part)), 'epoch')})", file=sys.stderr)
+                return train(part, generator, settings, should_stop=lambda: stop.requested)
+            selection = choose(data, rng.spawn(1)[0], options, candidate)
             print(selection.describe(), file=sys.stderr)
         chosen = options[0] if selection is None else selection.chosen
         final = {**fixed, **chosen}

@@ -334,7 +334,10 @@ def node_to_layer(node, W, R, B=None, P=None) -> RecurrentNode:
                                   f"(lstmlab clips LSTM gate pre-activations only)")
         if not 0 < clip < np.inf:
             raise OnnxImportError(f"{label}: clip must be a positive number, got {clip}")
-    input_forget = bool(_attr(attrs, "input_forget", int, label, 0))
+    input_forget = _attr(attrs, "input_forget", int, label, 0)
+    if input_forget not in (0, 1):  # the ONNX spec defines these two; 2 is no "on"
+        raise OnnxImportError(f"{label}: input_forget must be 0 or 1, got {input_forget}")
+    input_forget = bool(input_forget)
 
     common = dict(num_layers=1, bias=B is not None, bidirectional=K == 2, dtype=dtype,
                   rng=np.random.default_rng(0))
@@ -840,8 +843,12 @@ class OnnxModel:
 
     def pieces(self) -> dict:
         """``{"embedding": Embedding | None, "rnn": LSTM | RNN | GRU, "head": Linear | None}`` of a
-        char-LM graph (Gather from a constant table -> recurrent stack -> MatMul [+ Add])."""
-        from ..layers.basic import Embedding, Linear
+        char-LM graph (Gather from a constant table -> recurrent stack -> a head: MatMul [+ Add],
+        or Gemm on the output or on its Reshape to (T·B, K·H), as torch.onnx.export writes
+        ``nn.Linear``). A Gemm there that is no per-step Linear (transA, a weight or bias
+        computed in the graph, a bias of another shape) gives ``head=None`` and a warning
+        saying why."""
+        from ..layers.basic import Embedding
         rnn = self.to_layer(batch_first=False)
         first = next(n for n in self._graph_nodes if self._rec.get(id(n)) is self.nodes[0])
         embedding = None
@@ -852,30 +859,84 @@ class OnnxModel:
                 table = _float_matrix(table, f"the embedding table {prod.input[0]!r}")
                 embedding = Embedding(*table.shape, dtype=table.dtype, rng=np.random.default_rng(0))
                 embedding.load_params({"weight": table})
-        head = None
         y = self._level_output(len(self.nodes) - 1)
-        mm = [c for c in self._consumers(y) if c.op_type == "MatMul" and c.input[0] == y
-              and c.input[1] in self.consts] if y else []
-        if mm:
-            w = _float_matrix(self.consts[mm[0].input[1]], f"the head weight {mm[0].input[1]!r}")
-
-            def bias_of(add):  # the Add's constant of shape (V,), or None
-                return next((self.consts[i] for i in add.input
-                             if i in self.consts and self.consts[i].shape == (w.shape[1],)), None)
-            biases = [b for c in self._consumers(mm[0].output[0]) if c.op_type == "Add"
-                      for b in [bias_of(c)] if b is not None]
-            head = Linear(w.shape[0], w.shape[1], bias=bool(biases), dtype=w.dtype,
-                          rng=np.random.default_rng(0))
-            vals = {"weight": w.T}  # (V, K·H)
-            if biases:
-                vals["bias"] = _finite(biases[0], "the head bias")
-            head.load_params(vals)
+        head = (self._matmul_head(y) or self._gemm_head(y, rnn.num_directions * rnn.hidden_size)
+                ) if y else None
         return {"embedding": embedding, "rnn": rnn, "head": head}
+
+    def _matmul_head(self, y: str):
+        """The Linear of ``MatMul(y, W) [+ Add(b)]`` with constant W and b, or None."""
+        mm = [c for c in self._consumers(y) if c.op_type == "MatMul" and c.input[0] == y
+              and c.input[1] in self.consts]
+        if not mm:
+            return None
+        w = _float_matrix(self.consts[mm[0].input[1]], f"the head weight {mm[0].input[1]!r}")
+
+        def bias_of(add):  # the Add's constant of shape (V,), or None
+            return next((self.consts[i] for i in add.input
+                         if i in self.consts and self.consts[i].shape == (w.shape[1],)), None)
+        biases = [b for c in self._consumers(mm[0].output[0]) if c.op_type == "Add"
+                  for b in [bias_of(c)] if b is not None]
+        return _linear(w.T, _finite(biases[0], "the head bias") if biases else None)
+
+    def _gemm_head(self, y: str, width: int):
+        """The Linear of a Gemm on ``y`` or on ``y`` reshaped to (-1, ``width``): weight
+        ``alpha·B'ᵀ`` and bias ``beta·C`` (B' = Bᵀ under transB, C broadcast to one row), or
+        None, with a warning naming why a Gemm found there is no per-step head."""
+        rows = [y] + [r.output[0] for r in self._consumers(y)
+                      if r.op_type == "Reshape" and r.input[0] == y and r.input[1] in self.consts
+                      and _ints(self.consts[r.input[1]]) == [-1, width]]
+        gemms = [c for x in rows for c in self._consumers(x) if c.op_type == "Gemm"
+                 and c.input[0] == x]
+        if not gemms:
+            return None
+        g = gemms[0]
+        a = _attrs(g)
+        C = g.input[2] if len(g.input) > 2 and g.input[2] else None
+        b_in = self.consts.get(g.input[1])
+        why = None
+        if a.get("transA", 0):
+            why = "transA=1 multiplies the transposed outputs, not each step's"
+        elif b_in is None:
+            why = f"its weight {g.input[1]!r} is computed in the graph, not a constant"
+        elif C is not None and C not in self.consts:
+            why = f"its bias {C!r} is computed in the graph, not a constant"
+        if why is None:
+            w = _float_matrix(b_in, f"the head weight {g.input[1]!r}")
+            w = w.T if a.get("transB", 0) else w  # (K·H, V)
+            V = w.shape[1]
+            if w.shape[0] != width:
+                why = f"its weight has {w.shape[0]} rows, not the {width} outputs of the stack"
+            elif C is not None and (self.consts[C].ndim > 2 or np.broadcast_shapes(
+                    self.consts[C].shape, (1, V)) != (1, V)):
+                why = f"its bias {C!r} has shape {self.consts[C].shape}, not one row of {V}"
+        if why:
+            import warnings
+            warnings.warn(f"pieces(): {_node_label(g)} after the recurrent stack is not a "
+                          f"per-step Linear head ({why}); head is None", stacklevel=3)
+            return None
+        alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+        bias = None
+        if C is not None:
+            c = _finite(self.consts[C], f"the head bias {C!r}")
+            bias = np.broadcast_to(beta * c.astype(w.dtype), (1, V)).reshape(V)
+        return _linear((alpha * w).T, bias)
+
+
+def _linear(weight: np.ndarray, bias: np.ndarray | None):
+    """A Linear holding ``weight`` (V, K·H) and ``bias`` (V,) or none, in weight's dtype."""
+    from ..layers.basic import Linear
+    head = Linear(weight.shape[1], weight.shape[0], bias=bias is not None, dtype=weight.dtype,
+                  rng=np.random.default_rng(0))
+    head.load_params({"weight": weight} if bias is None else {"weight": weight, "bias": bias})
+    return head
 
 
 def import_onnx(model, weights: dict | None = None) -> OnnxModel:
     """Import an ONNX model (a ``ModelProto``, a path, or serialized bytes: ``bytes``,
-    ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError.
+    ``bytearray`` or ``memoryview``). Anything else (an open file, None) is a TypeError. A
+    graph without its model (a GraphProto, or the bytes it serializes to) is refused with
+    the call that wraps it in one.
     Weights in external files are read beside the .onnx file: such a model imports by its
     path only.
 
@@ -892,10 +953,13 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
         model = model.tobytes()
     if not isinstance(model, (bytes, bytearray, str, os.PathLike, onnx.ModelProto)):
         hint = " (pass its path, or the bytes f.read() returns)" if hasattr(model, "read") else ""
+        if isinstance(model, onnx.GraphProto):
+            hint = f": {_WRAP_GRAPH}"
         raise TypeError(f"model must be a path, bytes or an onnx.ModelProto, got "
                         f"{type(model).__name__}{hint}")
+    data = None
     if isinstance(model, (bytes, bytearray)):
-        what = "the bytes"
+        what, data = "the bytes", bytes(model)
         try:
             model = onnx.load_model_from_string(bytes(model))
         except DecodeError as exc:
@@ -908,6 +972,8 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
             pass  # missing, a directory, a device: refused before onnx reads it
         try:
             model = onnx.load_model(path)
+            if not model.HasField("graph"):
+                data = _file_bytes(path)
         except DecodeError as exc:
             raise OnnxImportError(f"ONNX model {path!r} is corrupt: not a valid protobuf "
                                   f"({shorten(str(exc))})") from None
@@ -915,10 +981,37 @@ def import_onnx(model, weights: dict | None = None) -> OnnxModel:
             raise OnnxImportError(f"ONNX model {path!r} cannot be loaded "
                                   f"({type(exc).__name__}: {shorten(str(exc))})") from None
     if not model.HasField("graph"):  # protobuf reads empty input as a message with no fields
+        if data is not None and _is_graph(data):
+            holds = "the bytes hold" if what == "the bytes" else f"the file {path!r} holds"
+            raise OnnxImportError(f"{holds} an ONNX graph (a GraphProto, what "
+                                  f"graph.SerializeToString() writes), not a model: "
+                                  f"{_WRAP_GRAPH}")
         raise OnnxImportError(f"no graph in {what}: an empty or truncated file is no ONNX "
                               f"model")
     _refuse_unloaded_external_data(model, what)
     return OnnxModel(model, weights)
+
+
+_WRAP_GRAPH = ("wrap it in a model with onnx.helper.make_model(graph, opset_imports="
+               "[onnx.helper.make_opsetid('', 17)]) and import that")
+
+
+def _file_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _is_graph(data: bytes) -> bool:
+    """Whether ``data`` parses as a GraphProto with nodes: what ``graph.SerializeToString()``
+    writes, which protobuf reads as a ModelProto without a graph."""
+    import onnx
+    from google.protobuf.message import DecodeError
+    graph = onnx.GraphProto()
+    try:
+        graph.ParseFromString(data)
+    except DecodeError:
+        return False
+    return len(graph.node) > 0 and all(n.op_type for n in graph.node)
 
 
 def _refuse_unloaded_external_data(model, what: str) -> None:

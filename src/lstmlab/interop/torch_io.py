@@ -67,7 +67,7 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
     Embedding, Linear = _basic()
     if isinstance(module, (Embedding, Linear)):
         _check_state_dict(state_dict)
-        sd = {k: as_numpy(v) for k, v in state_dict.items()}
+        sd = {k: as_numpy(v, f"state_dict[{k!r}]") for k, v in state_dict.items()}
         for k, v in sd.items():
             if v.dtype.kind != "f":
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {v.dtype}")
@@ -117,7 +117,7 @@ def from_torch_state_dict(state_dict: Mapping, kind: str | None = None,
     if kind is not None and str(kind).upper() not in ("LSTM", "RNN", "GRU"):
         raise ValueError(f"kind must be 'LSTM', 'RNN', 'GRU' or None (read off the weights), "
                          f"got {kind!r}")
-    sd = {k: as_numpy(v) for k, v in state_dict.items()}
+    sd = {k: as_numpy(v, f"state_dict[{k!r}]") for k, v in state_dict.items()}
     L, bidirectional, bias = _layer_keys(sd)
     if "weight_hh_l0" not in sd:
         raise ValueError(f"state_dict has 'weight_ih_l0' but no 'weight_hh_l0': a "

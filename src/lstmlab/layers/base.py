@@ -117,7 +117,7 @@ class Module:
             raise ValueError(f"parameter names do not match: missing {missing}, unexpected {extra}")
         checked = {}
         for k, v in values.items():
-            v = as_numpy(v)
+            v = as_numpy(v, f"parameter {k!r}")
             if v.shape != own[k].shape:
                 raise ValueError(f"parameter {k!r}: expected shape {own[k].shape}, got {v.shape}")
             if v.dtype.kind in "biu":  # whole numbers hold no NaN or inf

@@ -500,7 +500,7 @@ class _Recurrent(Module):
             raise TypeError(f"state_dict must be a mapping of names to tensors or arrays (what "
                             f"torch's module.state_dict() returns), got "
                             f"{type(state_dict).__name__}")
-        sd = {k: as_numpy(v) for k, v in state_dict.items()}
+        sd = {k: as_numpy(v, f"state_dict[{k!r}]") for k, v in state_dict.items()}
         missing = sorted(set(expected) - set(sd))
         extra = sorted(set(sd) - set(expected))
         if missing or extra:
