@@ -920,3 +920,17 @@ def test_a_run_into_the_folder_of_csvs_it_reads_is_refused(tmp_path, capsys):
     assert "is the folder of CSVs this command reads" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["a.csv", "b.csv"]
     assert main(argv + ["--out", str(folder / "run")]) == 0
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--id", "units", "--value", "units"], "--id and --value (--target) both name the column 'units'"),
+    (["--id", "units", "--target", "t", "--time", "t"],
+     "--value (--target) and --time both name the column 't'"),
+    (["--id", "t", "--value", "t", "--time", "t"],
+     "--id, --value (--target) and --time all name the column 't'"),
+])
+def test_a_column_named_by_two_flags_is_refused_naming_the_flags_as_typed(tmp_path, capsys,
+                                                                           flags, words):
+    p = write(tmp_path / "p.csv", "units,t\n1,1\n2,2\n")
+    assert main(["forecast", "train", str(p), *flags, "--out", str(tmp_path / "run")]) != 0
+    assert words in capsys.readouterr().err

@@ -53,6 +53,24 @@ class Panel:
         return list(self.series)
 
 
+# The flags that name the columns of a long-format file; the value column's flag has two
+# spellings, and the error names both, as either may be the one typed.
+_COLUMN_FLAGS = ("--id", "--value (--target)", "--time")
+
+
+def check_distinct_columns(id_column: str, value: str, time: str | None) -> None:
+    """A ``SeriesError`` naming the flags that name one column twice: the id, the value and
+    the time are three roles, and one column cannot hold two of them."""
+    named = [(flag, col) for flag, col in zip(_COLUMN_FLAGS, (id_column, value, time))
+             if col is not None]
+    for i, (flag, col) in enumerate(named):
+        flags = [flag, *(other for other, c in named[i + 1:] if c == col)]
+        if len(flags) > 1:
+            which = " and ".join([", ".join(flags[:-1]), flags[-1]])
+            raise SeriesError(f"{which} {'both' if len(flags) == 2 else 'all'} name the column "
+                              f"{col!r}; the id, value and time columns must be different")
+
+
 def read_long(path, id_column: str, value: str, time: str | None = None,
               missing: str = "refuse", gap_rows: int | None = None,
               observed_end: bool = False) -> Panel:
@@ -61,9 +79,8 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
     ``observed_end`` so are rows without a value at a series' end (as in ``read_series``)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
+    check_distinct_columns(id_column, value, time)
     header, rows, lines = read_csv_table(path)
-    if len({id_column, value, time} - {None}) < 2 + (time is not None):
-        raise SeriesError("--id, --target and --time must name different columns")
     ci = column_index(header, id_column, path, "id column")
     cv = column_index(header, value, path, "value column")
     ct = None if time is None else column_index(header, time, path, "time column")
