@@ -934,3 +934,14 @@ def test_a_column_named_by_two_flags_is_refused_naming_the_flags_as_typed(tmp_pa
     p = write(tmp_path / "p.csv", "units,t\n1,1\n2,2\n")
     assert main(["forecast", "train", str(p), *flags, "--out", str(tmp_path / "run")]) != 0
     assert words in capsys.readouterr().err
+
+
+def test_ids_that_are_one_number_written_differently_are_named_in_a_note(tmp_path):
+    # '1', '1.0' and '01' (one id through a spreadsheet and a script) were three series
+    rows = "".join(f"{name},{t},{t + k}\n" for k, name in enumerate(["1", "1.0", "01", "2"])
+                   for t in range(20))
+    panel = read_long(write(tmp_path / "p.csv", "store,t,y\n" + rows), "store", "y", "t")
+    assert panel.names() == ["1", "1.0", "01", "2"]  # kept apart: the file may mean them apart
+    assert panel.notes == ["the id column 'store' holds ids that are one number written "
+                           "differently ('1', '1.0', '01'): each is read as a series of its "
+                           "own; write them alike if they name one series"]

@@ -16,7 +16,8 @@ time, and a note names where a series' rows first went back; otherwise its rows 
 file's order. Errors name the file, the series and the
 line: an empty id, a time that occurs twice within one series, a value that is not a number,
 missing values (handled by the same ``missing`` policy as a single series). Ids that differ
-only in case or spacing stay apart, with a note naming them. A folder holds
+only in case or spacing, or that are one number written differently (``1``, ``1.0``,
+``01``), stay apart, with a note naming them. A folder holds
 one CSV per series, named after the file (``sales_A.csv`` -> ``sales_A``), each read like a
 single series.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import is_left_beside_data
+from ..classify.data import same_number_note
 from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end,
                    checked_time_order, column_index, excel_dates, fill_missing,
                    lookalike_ids_note, parse_numeric_column, read_csv_table, read_series, time_gap_problem,
@@ -97,8 +99,9 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
             raise SeriesError(f"{str(path)!r}, line {lines[r]}: the id column {id_column!r} is "
                               f"empty; every row needs the name of its series")
         groups.setdefault(name, []).append(r)
-    lookalike = lookalike_ids_note(groups, id_column, "series")
-    notes += [lookalike] if lookalike else []
+    for note in (lookalike_ids_note(groups, id_column, "series"),
+                 same_number_note(groups, id_column, "id", "series")):
+        notes += [note] if note else []
     series = {}
     unsorted: list[tuple[str, str]] = []  # (series, where its rows first go back in time)
     mixed: list[str] = []  # the note on the first series whose times cannot be ordered
