@@ -320,7 +320,8 @@ class Forecaster:
                                    should_stop=should_stop)
         meta = {"data": {"source": series.source, "n": len(series),
                          "fingerprint": fingerprint(series.values), "notes": series.notes},
-                "summary": summary, "train_windows": int(len(X))}
+                "summary": summary, "train_windows": int(len(X)),
+                "constant_target": bool(np.ptp(y_train) == 0)}
         fc = cls(net, scaler, config, series.columns, season, split, fit_config, meta, hybrid)
         if hybrid is not None and Xv is not None:
             fc._pick_mix(Xv, Yv)
@@ -361,10 +362,14 @@ class Forecaster:
 
     def predict_quantiles(self, X: np.ndarray, horizon: int | None = None) -> np.ndarray:
         """Raw windows ``X (n, L, D)`` -> ``(n, Q, K')``: the quantile heads' forecasts of the
-        levels ``config.quantiles``, in the series' units, sorted along Q."""
+        levels ``config.quantiles``, in the series' units, sorted along Q. A model whose
+        training part has one value throughout saw no spread to learn quantiles of: each
+        level is its point forecast (a band of zero width, as its conformal intervals)."""
         K, Kf, Q = self._horizon(horizon), self.config.horizon, len(self.config.quantiles)
         if not Q:
             raise ValueError("this model has no quantile outputs; train it with quantiles")
+        if self.meta.get("constant_target"):
+            return np.repeat(self.predict_windows(X, K)[:, None, :], Q, axis=1)
         x64, out = self._outputs(X)
         q = out[:, Kf:].reshape(len(out), Q, Kf)  # (n, Q, K) scaled coordinates
         if self.hybrid is not None:  # quantiles of the standardised residual, at full weight
@@ -453,7 +458,8 @@ class Forecaster:
         if (hybrid is None) != (config.base == "none") or hybrid and hybrid.kind != config.base:
             raise CheckpointError(f"checkpoint {path} has a broken description: base "
                                   f"{config.base!r} with{'out' if hybrid is None else ''} a hybrid part")
-        rest = {k: meta[k] for k in ("data", "summary", "train_windows", "mix_val_mae", "choice")
+        rest = {k: meta[k] for k in ("data", "summary", "train_windows", "mix_val_mae", "choice",
+                                     "constant_target")
                 if k in meta}
         fc = cls(net, scaler, config, columns, season, split, fit_config, rest, hybrid)
         fc.intervals = intervals
