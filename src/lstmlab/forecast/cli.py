@@ -233,6 +233,10 @@ def add_forecast_parser(sub) -> None:
                    help="also train quantile outputs for these levels with the pinball loss, "
                         "e.g. 0.1,0.9 (an 80%% band); their test coverage is reported beside "
                         "the conformal intervals and they are drawn in the plot (default: none)")
+    t.add_argument("--nonnegative", action="store_true",
+                   help="the target never goes below 0 (counts, sales): forecasts, interval "
+                        "bounds and quantiles stop at 0, here and in predict (needs a target "
+                        "without negative values; default: off)")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
     add_network_options(t)
@@ -403,7 +407,8 @@ def cmd_forecast_train(args) -> int:
     for note in series.notes:
         print(note, file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
-                            test_fraction=args.test_fraction, quantiles=args.quantiles, **chosen)
+                            test_fraction=args.test_fraction, quantiles=args.quantiles,
+                            nonnegative=args.nonnegative, **chosen)
     given = {k for k in CHOSEN if getattr(args, k) is not None}
     check_series_range(series)
     if args.backtest > 1:
@@ -411,6 +416,11 @@ def cmd_forecast_train(args) -> int:
     if args.ets and not ets_available():
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
+    if args.nonnegative and (series.target < 0).any():
+        i = int(series.target.argmin())
+        raise ValueError(f"--nonnegative needs a target that is never below 0, but "
+                         f"{series.columns[0]!r} is {series.target[i]:g} at line "
+                         f"{series.lines[i]}; leave out --nonnegative")
     if config.transform == "log" and not (series.target > 0).all():
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "

@@ -19,6 +19,7 @@ NOT_GLOBAL = {
     "features": "a global model reads the target column only",
     "dataset": "a shipped series is one series; give a long-format CSV or a folder",
     "quantiles": "quantile outputs are trained for a single series only",
+    "nonnegative": "forecasts are clipped at 0 for a single series only",
 }
 
 
