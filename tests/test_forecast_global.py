@@ -945,3 +945,38 @@ def test_ids_that_are_one_number_written_differently_are_named_in_a_note(tmp_pat
     assert panel.notes == ["the id column 'store' holds ids that are one number written "
                            "differently ('1', '1.0', '01'): each is read as a series of its "
                            "own; write them alike if they name one series"]
+
+
+def test_skip_short_leaves_out_series_too_short_naming_them_on_train_and_predict(tmp_path,
+                                                                                 capsys):
+    # one short series stopped the whole panel, with no way to forecast the others
+    y = _seasonal(60)
+    p = write(tmp_path / "p.csv", _long_csv({"long": y, "stub": y[:14], "other": y * 2}))
+    out = tmp_path / "run"
+    argv = ["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+            "--lookback", "8", "--horizon", "2", "--hidden", "4", "--epochs", "1", "--quiet",
+            "--out", str(out)]
+    assert main(argv) != 0  # by default the error, naming the way out
+    err = capsys.readouterr().err
+    assert "series 'stub': the training part has 9" in err and "--skip-short" in err
+    assert main(argv + ["--skip-short"]) == 0
+    err = capsys.readouterr().err
+    assert ("--skip-short: left out 1 of 3 series too short for the model's windows: 'stub' "
+            "(the training part has 9 of the series' 14 steps") in err
+    report = json.loads((out / "report.json").read_text())
+    assert "stub" not in json.dumps(report) and "other" in json.dumps(report)
+    q = write(tmp_path / "q.csv", _long_csv({"long": y[:20], "stub": y[:5], "other": y[:20]}))
+    predict = ["forecast", "predict", str(out / "model.ckpt"), str(q)]
+    assert main(predict) != 0
+    assert ("series 'stub': it has 5 steps, fewer than the model's lookback 8; pass "
+            "--skip-short") in capsys.readouterr().err
+    assert main(predict + ["--skip-short"]) == 0
+    text, err = capsys.readouterr()
+    assert "left out 1 of 3 series too short for the model's windows: 'stub'" in err
+    assert {line.split(",")[0] for line in text.strip().splitlines()[1:]} == {"long", "other"}
+    both = write(tmp_path / "b.csv", _long_csv({"stub": y[:5], "tiny": y[:3]}))
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(both), "--skip-short"]) != 0
+    assert "every series of" in capsys.readouterr().err
+    assert main(["forecast", "train", str(write(tmp_path / "one.csv", "y\n1\n2\n")), "--target",
+                 "y", "--skip-short", "--out", str(tmp_path / "r1")]) == 2
+    assert "--skip-short leaves out the series of a panel" in capsys.readouterr().err

@@ -244,6 +244,10 @@ def add_forecast_parser(sub) -> None:
                    help="run directory (default runs/forecast)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     t.add_argument("--no-plot", action="store_true", help="do not draw OUT/forecast.png")
+    t.add_argument("--skip-short", action="store_true",
+                   help="many series: leave out a series too short for a training window and "
+                        "the validation and test parts, naming it, and train on the rest "
+                        "(default: such a series is an error)")
     t.set_defaults(func=cmd_forecast_train)
 
     p = fsub.add_parser("predict", help="forecast after the end of a CSV", description=PREDICT_HELP,
@@ -257,6 +261,10 @@ def add_forecast_parser(sub) -> None:
                         "forward, or interpolate")
     p.add_argument("--out", default=None, type=_output_file,
                    help="write the forecast to this CSV file")
+    p.add_argument("--skip-short", action="store_true",
+                   help="many series: leave out a series with fewer rows than the model's "
+                        "lookback, naming it, and forecast the rest (default: such a series "
+                        "is an error)")
     p.set_defaults(func=cmd_forecast_predict)
 
     b = fsub.add_parser("benchmark", help="shipped series x seeds: network vs baselines",
@@ -388,6 +396,9 @@ def cmd_forecast_train(args) -> int:
         from .global_cli import cmd_global_train
 
         return cmd_global_train(args)
+    if args.skip_short:
+        raise ValueError("--skip-short leaves out the series of a panel that are too short; "
+                         "it applies to many series (--id COLUMN, or a folder of CSVs)")
     if args.csv is None:
         name = args.dataset or "airline"
         series = load_shipped(name)
@@ -540,6 +551,9 @@ def cmd_forecast_predict(args) -> int:
         from .global_cli import cmd_global_predict
 
         return cmd_global_predict(args, meta)
+    if args.skip_short:
+        raise ValueError("--skip-short leaves out the series of a panel that are too short; "
+                         "this model forecasts one series")
     meta, _ = load_checkpoint(args.checkpoint, expect_kind=KIND)
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]
