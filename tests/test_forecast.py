@@ -493,3 +493,18 @@ def test_the_plot_leaves_the_callers_matplotlib_backend_as_it_was(tmp_path, caps
     finally:
         matplotlib.use(before)
     assert (tmp_path / "run" / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_backtest_table_labels_a_method_whose_folds_chose_different_variants_truthfully():
+    # the ETS row carried fold 0's variant, though other folds had chosen another
+    from lstmlab.forecast.backtest import format_backtest
+    log, lev = "ETS(log, damped trend, no season)", "ETS(levels, no trend, no season)"
+    bt = {"ends": [10, 8, 6], "mase": {"lstm": [0.5, 0.6, 0.7], "ets": [0.7, 0.8, 0.9]},
+          "labels": {"lstm": ["LSTM"] * 3, "ets": [log, lev, log]}}
+    table = format_backtest(bt, {"lstm": "LSTM", "ets": log})
+    rows = table.splitlines()
+    assert rows[3].startswith("LSTM ")
+    assert rows[4].startswith("ETS (variant per fold, below) ") and log not in rows[4]
+    assert rows[5] == f"ETS per fold (test part ending after step): 10: {log}; 8: {lev}; 6: {log}"
+    bt["labels"]["ets"] = [log] * 3  # one variant throughout: named in its row
+    assert format_backtest(bt, {}).splitlines()[4].startswith(log + " ")

@@ -920,3 +920,63 @@ def test_a_run_into_the_folder_of_csvs_it_reads_is_refused(tmp_path, capsys):
     assert "is the folder of CSVs this command reads" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["a.csv", "b.csv"]
     assert main(argv + ["--out", str(folder / "run")]) == 0
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--id", "units", "--value", "units"], "--id and --value (--target) both name the column 'units'"),
+    (["--id", "units", "--target", "t", "--time", "t"],
+     "--value (--target) and --time both name the column 't'"),
+    (["--id", "t", "--value", "t", "--time", "t"],
+     "--id, --value (--target) and --time all name the column 't'"),
+])
+def test_a_column_named_by_two_flags_is_refused_naming_the_flags_as_typed(tmp_path, capsys,
+                                                                           flags, words):
+    p = write(tmp_path / "p.csv", "units,t\n1,1\n2,2\n")
+    assert main(["forecast", "train", str(p), *flags, "--out", str(tmp_path / "run")]) != 0
+    assert words in capsys.readouterr().err
+
+
+def test_ids_that_are_one_number_written_differently_are_named_in_a_note(tmp_path):
+    # '1', '1.0' and '01' (one id through a spreadsheet and a script) were three series
+    rows = "".join(f"{name},{t},{t + k}\n" for k, name in enumerate(["1", "1.0", "01", "2"])
+                   for t in range(20))
+    panel = read_long(write(tmp_path / "p.csv", "store,t,y\n" + rows), "store", "y", "t")
+    assert panel.names() == ["1", "1.0", "01", "2"]  # kept apart: the file may mean them apart
+    assert panel.notes == ["the id column 'store' holds ids that are one number written "
+                           "differently ('1', '1.0', '01'): each is read as a series of its "
+                           "own; write them alike if they name one series"]
+
+
+def test_skip_short_leaves_out_series_too_short_naming_them_on_train_and_predict(tmp_path,
+                                                                                 capsys):
+    # one short series stopped the whole panel, with no way to forecast the others
+    y = _seasonal(60)
+    p = write(tmp_path / "p.csv", _long_csv({"long": y, "stub": y[:14], "other": y * 2}))
+    out = tmp_path / "run"
+    argv = ["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+            "--lookback", "8", "--horizon", "2", "--hidden", "4", "--epochs", "1", "--quiet",
+            "--out", str(out)]
+    assert main(argv) != 0  # by default the error, naming the way out
+    err = capsys.readouterr().err
+    assert "series 'stub': the training part has 9" in err and "--skip-short" in err
+    assert main(argv + ["--skip-short"]) == 0
+    err = capsys.readouterr().err
+    assert ("--skip-short: left out 1 of 3 series too short for the model's windows: 'stub' "
+            "(the training part has 9 of the series' 14 steps") in err
+    report = json.loads((out / "report.json").read_text())
+    assert "stub" not in json.dumps(report) and "other" in json.dumps(report)
+    q = write(tmp_path / "q.csv", _long_csv({"long": y[:20], "stub": y[:5], "other": y[:20]}))
+    predict = ["forecast", "predict", str(out / "model.ckpt"), str(q)]
+    assert main(predict) != 0
+    assert ("series 'stub': it has 5 steps, fewer than the model's lookback 8; pass "
+            "--skip-short") in capsys.readouterr().err
+    assert main(predict + ["--skip-short"]) == 0
+    text, err = capsys.readouterr()
+    assert "left out 1 of 3 series too short for the model's windows: 'stub'" in err
+    assert {line.split(",")[0] for line in text.strip().splitlines()[1:]} == {"long", "other"}
+    both = write(tmp_path / "b.csv", _long_csv({"stub": y[:5], "tiny": y[:3]}))
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(both), "--skip-short"]) != 0
+    assert "every series of" in capsys.readouterr().err
+    assert main(["forecast", "train", str(write(tmp_path / "one.csv", "y\n1\n2\n")), "--target",
+                 "y", "--skip-short", "--out", str(tmp_path / "r1")]) == 2
+    assert "--skip-short leaves out the series of a panel" in capsys.readouterr().err

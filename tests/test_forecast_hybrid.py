@@ -410,6 +410,8 @@ def test_cli_backtest_reruns_everything_at_earlier_origins(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     bt = report["backtest"]
     assert bt["ends"] == [160, 154, 148] and all(len(v) == 3 for v in bt["mase"].values())
+    assert bt["labels"].keys() == bt["mase"].keys()
+    assert all(len(v) == len(bt["mase"][m]) for m, v in bt["labels"].items())
     # fold 0 is the run the report describes: same settings, same seed, same scores
     assert bt["mase"]["lstm"][0] == pytest.approx(report["scores"]["lstm"]["mase"], rel=1e-12)
     assert bt["mase"]["persistence"][1] != bt["mase"]["persistence"][0]

@@ -1,6 +1,7 @@
 """Quantile outputs: the pinball loss and its exact gradient, quantile heads that learn the
 spread of the noise, their coverage in the report, checkpoint and CLI."""
 
+import csv
 import json
 
 import numpy as np
@@ -186,3 +187,56 @@ def test_hybrid_intervals_calibrate_on_training_and_validation_windows(one_blas_
     n_val = len(hybrid.split.origins("val", 24, 3))
     assert hybrid.intervals.n == n_train + n_val and plain.intervals.n == n_val
     assert np.all(hybrid.intervals.width["0.95"] >= hybrid.intervals.width["0.8"])
+
+
+@pytest.mark.parametrize("base", ["naive", "none"])
+def test_a_constant_series_gets_quantiles_of_zero_width(tmp_path, one_blas_thread, capsys, base):
+    # the heads spread 4.83..5.00 around a series that is 5 throughout, and the report said
+    # '100% below the 10% quantile'
+    p = write(tmp_path / "c.csv", "y\n" + "5\n" * 80)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--quantiles", "0.1,0.5,0.9",
+                 "--base", base, "--lookback", "8", "--horizon", "4", "--hidden", "4",
+                 "--epochs", "3", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert ("quantile heads on the test part: the training part is constant, so each quantile "
+            "is the point forecast (a band of zero width)") in text and "below the" not in text
+    with open(out / "forecasts.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["lstm_q10"] == r["lstm_q50"] == r["lstm_q90"] == r["lstm"] for r in rows)
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("step,"))
+    rows = list(csv.DictReader(lines[start:]))
+    assert len(rows) == 4
+    assert all(r["q10"] == r["q50"] == r["q90"] == r["forecast"] for r in rows)
+
+
+def test_nonnegative_keeps_forecasts_bounds_and_quantiles_of_counts_at_zero_or_above(
+        tmp_path, one_blas_thread, capsys):
+    # counts of about 1 a step got lo80 -0.47 and lo95 -1.30 from forecast predict
+    y = np.random.default_rng(0).poisson(1.0, 200)
+    p = write(tmp_path / "counts.csv", "y\n" + "".join(f"{v}\n" for v in y))
+    out = tmp_path / "run"
+    argv = ["forecast", "train", str(p), "--target", "y", "--lookback", "8", "--horizon", "4",
+            "--hidden", "4", "--epochs", "1", "--quantiles", "0.05,0.5", "--quiet", "--no-plot"]
+    assert main(argv + ["--nonnegative", "--out", str(out)]) == 0
+    with open(out / "forecasts.csv") as f:
+        rows = list(csv.DictReader(f))
+    bounds = ["lstm", "lstm_lo80", "lstm_lo95", "lstm_q5", "lstm_q50"]
+    values = np.array([[float(r[c]) for c in bounds] for r in rows])
+    assert values.min() == 0.0  # clipped, not shifted
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("step,"))
+    printed = list(csv.DictReader(lines[start:]))
+    assert min(float(r[c]) for r in printed for c in ("forecast", "lo95", "q5")) == 0.0
+    assert main(argv + ["--out", str(tmp_path / "plain")]) == 0  # off by default
+    with open(tmp_path / "plain" / "forecasts.csv") as f:
+        assert min(float(r["lstm_lo95"]) for r in csv.DictReader(f)) < 0
+    q = write(tmp_path / "net.csv", "y\n" + "".join(f"{v - 1}\n" for v in y))
+    assert main(["forecast", "train", str(q), "--target", "y", "--nonnegative",
+                 "--out", str(tmp_path / "neg")]) == 2
+    assert "--nonnegative needs a target that is never below 0, but 'y' is -1 at line" in \
+        capsys.readouterr().err

@@ -76,10 +76,13 @@ def class_order(labels) -> list[str]:
     return sorted(set(labels), key=_label_key)
 
 
-def same_number_note(labels, column: str) -> str | None:
+def same_number_note(labels, column: str, kind: str = "label",
+                     what: str = "class") -> str | None:
     """The note for labels of the ``column`` that are one number written differently (``1``,
-    ``1.0``, ``01``): each is read as a class of its own, as a label is read as written, which
-    labels joined from two sources seldom mean to be. None when there are none."""
+    ``1.0``, ``01``): each is read as a ``what`` (a class, a series) of its own, as a label
+    is read as written, which labels joined from two sources seldom mean to be. ``kind``
+    names the values in the note: labels, or the ids of a long-format file. None when there
+    are none."""
     numbers: dict[float, list[str]] = {}
     for label in dict.fromkeys(labels):
         if _NUMBER.fullmatch(label):
@@ -89,9 +92,9 @@ def same_number_note(labels, column: str) -> str | None:
         return None
     shown = "; ".join(", ".join(repr(n) for n in names) for names in groups[:3])
     more = f"; and {len(groups) - 3} more such groups" if len(groups) > 3 else ""
-    return (f"the label column {column!r} holds labels that are one number written "
-            f"differently ({shown}{more}): each is read as a class of its own; write them "
-            f"alike if they name one class")
+    return (f"the {kind} column {column!r} holds {kind}s that are one number written "
+            f"differently ({shown}{more}): each is read as a {what} of its own; write them "
+            f"alike if they name one {what}")
 
 
 class SequenceDataError(SeriesError):

@@ -49,10 +49,12 @@ def check_folds(n: int, config: ForecastConfig, folds: int) -> None:
 
 def backtest(series: TimeSeries, config: ForecastConfig, given: set, folds: int, seed: int,
              ets: bool = False, **network) -> dict:
-    """``{"ends": [N_i], "mase": {method: [MASE per fold]}}`` over ``folds`` origins;
-    ``network``: the keywords of :meth:`~lstmlab.forecast.model.Forecaster.train`."""
+    """``{"ends": [N_i], "mase": {method: [MASE per fold]}, "labels": {method: [label per
+    fold]}}`` over ``folds`` origins: each fold chooses its own variants (the ETS model, the
+    season), so a method's label is kept per fold. ``network``: the keywords of
+    :meth:`~lstmlab.forecast.model.Forecaster.train`."""
     check_folds(len(series), config, folds)
-    ends, mase = [], {}
+    ends, mase, labels = [], {}, {}
     for i in range(folds):
         end = len(series) - i * config.horizon
         part = cut(series, end)
@@ -61,13 +63,31 @@ def backtest(series: TimeSeries, config: ForecastConfig, given: set, folds: int,
         ends.append(end)
         for method, s in ev.scores.items():
             mase.setdefault(method, []).append(s["mase"])
-    return {"ends": ends, "mase": mase}
+            labels.setdefault(method, []).append(ev.label(method))
+    return {"ends": ends, "mase": mase, "labels": labels}
+
+
+def method_name(method: str, labels: list) -> str:
+    """The name of ``method`` without its variant (``ETS`` of ``ETS(log, ...)``)."""
+    return labels[0].split("(")[0].strip() or method
+
+
+def fold_label(method: str, labels: list) -> str:
+    """The row label of ``method`` in the backtest table: its label when every fold gave it
+    the same, else its name said to vary, as no one fold's variant stands for the others."""
+    if len(set(labels)) == 1:
+        return labels[0]
+    return f"{method_name(method, labels)} (variant per fold, below)"
 
 
 def format_backtest(result: dict, labels: dict) -> str:
     """Mean MASE per method over the folds, with the range (methods scored in every fold);
-    the method column is as wide as its longest label."""
+    the method column is as wide as its longest label. A method whose folds chose different
+    variants (``result["labels"]``) is labelled by its name, and its variant in each fold is
+    listed below the table; ``labels`` gives the others' labels."""
     folds = len(result["ends"])
+    per_fold = {m: v for m, v in result.get("labels", {}).items() if len(v) == folds}
+    labels = {**labels, **{m: fold_label(m, v) for m, v in per_fold.items()}}
     n = max([33, *(len(labels.get(m, m)) for m in result["mase"])]) + 1
     head = f"{'method':<{n}}{'MASE mean':>10}{'min':>8}{'max':>8}"
     lines = [f"backtest over {folds} origins (test parts ending after steps "
@@ -78,4 +98,9 @@ def format_backtest(result: dict, labels: dict) -> str:
         v = np.asarray(values)
         lines.append(f"{labels.get(method, method):<{n}}{v.mean():>10.3f}{v.min():>8.3f}"
                      f"{v.max():>8.3f}")
+    for method, names in per_fold.items():
+        if len(set(names)) > 1 and len(result["mase"].get(method, ())) == folds:
+            each = "; ".join(f"{end}: {name}" for end, name in zip(result["ends"], names))
+            lines.append(f"{method_name(method, names)} per fold (test part ending after step): "
+                         f"{each}")
     return "\n".join(lines)

@@ -233,6 +233,10 @@ def add_forecast_parser(sub) -> None:
                    help="also train quantile outputs for these levels with the pinball loss, "
                         "e.g. 0.1,0.9 (an 80%% band); their test coverage is reported beside "
                         "the conformal intervals and they are drawn in the plot (default: none)")
+    t.add_argument("--nonnegative", action="store_true",
+                   help="the target never goes below 0 (counts, sales): forecasts, interval "
+                        "bounds and quantiles stop at 0, here and in predict (needs a target "
+                        "without negative values; default: off)")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
     add_network_options(t)
@@ -240,6 +244,10 @@ def add_forecast_parser(sub) -> None:
                    help="run directory (default runs/forecast)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     t.add_argument("--no-plot", action="store_true", help="do not draw OUT/forecast.png")
+    t.add_argument("--skip-short", action="store_true",
+                   help="many series: leave out a series too short for a training window and "
+                        "the validation and test parts, naming it, and train on the rest "
+                        "(default: such a series is an error)")
     t.set_defaults(func=cmd_forecast_train)
 
     p = fsub.add_parser("predict", help="forecast after the end of a CSV", description=PREDICT_HELP,
@@ -253,6 +261,10 @@ def add_forecast_parser(sub) -> None:
                         "forward, or interpolate")
     p.add_argument("--out", default=None, type=_output_file,
                    help="write the forecast to this CSV file")
+    p.add_argument("--skip-short", action="store_true",
+                   help="many series: leave out a series with fewer rows than the model's "
+                        "lookback, naming it, and forecast the rest (default: such a series "
+                        "is an error)")
     p.set_defaults(func=cmd_forecast_predict)
 
     b = fsub.add_parser("benchmark", help="shipped series x seeds: network vs baselines",
@@ -384,6 +396,9 @@ def cmd_forecast_train(args) -> int:
         from .global_cli import cmd_global_train
 
         return cmd_global_train(args)
+    if args.skip_short:
+        raise ValueError("--skip-short leaves out the series of a panel that are too short; "
+                         "it applies to many series (--id COLUMN, or a folder of CSVs)")
     if args.csv is None:
         name = args.dataset or "airline"
         series = load_shipped(name)
@@ -403,7 +418,8 @@ def cmd_forecast_train(args) -> int:
     for note in series.notes:
         print(note, file=sys.stderr)
     config = ForecastConfig(season=args.season, val_fraction=args.val_fraction,
-                            test_fraction=args.test_fraction, quantiles=args.quantiles, **chosen)
+                            test_fraction=args.test_fraction, quantiles=args.quantiles,
+                            nonnegative=args.nonnegative, **chosen)
     given = {k for k in CHOSEN if getattr(args, k) is not None}
     check_series_range(series)
     if args.backtest > 1:
@@ -411,6 +427,11 @@ def cmd_forecast_train(args) -> int:
     if args.ets and not ets_available():
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
+    if args.nonnegative and (series.target < 0).any():
+        i = int(series.target.argmin())
+        raise ValueError(f"--nonnegative needs a target that is never below 0, but "
+                         f"{series.columns[0]!r} is {series.target[i]:g} at line "
+                         f"{series.lines[i]}; leave out --nonnegative")
     if config.transform == "log" and not (series.target > 0).all():
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "
@@ -530,6 +551,9 @@ def cmd_forecast_predict(args) -> int:
         from .global_cli import cmd_global_predict
 
         return cmd_global_predict(args, meta)
+    if args.skip_short:
+        raise ValueError("--skip-short leaves out the series of a panel that are too short; "
+                         "this model forecasts one series")
     meta, _ = load_checkpoint(args.checkpoint, expect_kind=KIND)
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 # Settings of the single-series command that a global model does not have, with why.
@@ -19,6 +20,7 @@ NOT_GLOBAL = {
     "features": "a global model reads the target column only",
     "dataset": "a shipped series is one series; give a long-format CSV or a folder",
     "quantiles": "quantile outputs are trained for a single series only",
+    "nonnegative": "forecasts are clipped at 0 for a single series only",
 }
 
 
@@ -38,6 +40,29 @@ def print_notes(panel) -> None:
     if len(noted) > NOTED_SERIES:
         more = len(noted) - NOTED_SERIES
         print(f"... and {more} more series with notes of their own (not shown)", file=sys.stderr)
+
+
+SHOWN_SHORT = 10  # series named in the --skip-short note; the rest are counted
+
+
+def skip_short(panel, short: dict):
+    """``panel`` without the series in ``short`` (``{name: why it is too short}``), said on
+    stderr naming them and why the first is too short: ``--skip-short`` forecasts the rest
+    where, without it, the first such series stops the command. An error when no series is
+    left."""
+    if not short:
+        return panel
+    names = list(short)
+    if len(names) == len(panel):
+        raise ValueError(f"--skip-short: every series of {panel.source} is too short (series "
+                         f"{names[0]!r}: {short[names[0]]}); nothing is left to forecast")
+    shown = ", ".join(repr(n) for n in names[:SHOWN_SHORT])
+    more = f" and {len(names) - SHOWN_SHORT} more" if len(names) > SHOWN_SHORT else ""
+    why = (f" ({short[names[0]]})" if len(names) == 1
+           else f"{more}; {names[0]!r}: {short[names[0]]}")
+    print(f"--skip-short: left out {len(names)} of {len(panel)} series too short for the "
+          f"model's windows: {shown}{why}", file=sys.stderr)
+    return replace(panel, series={n: s for n, s in panel.series.items() if n not in short})
 
 
 def _id_key(name: str):
@@ -65,7 +90,8 @@ def cmd_global_train(args) -> int:
                       save_before_scoring, stopped_by_signal)
     from .ets import available as ets_available
     from .global_model import GlobalConfig, split_series
-    from .global_select import candidates, train_global_default
+    from .windows import WindowError
+    from .global_select import candidates, too_short, train_global_default
     from .global_report import (evaluate_panel, format_coverage, format_panel,
                                 panel_forecasts_csv, panel_report)
     from .panel import read_panel
@@ -102,9 +128,15 @@ def cmd_global_train(args) -> int:
                           test_fraction=args.test_fraction, season=args.season,
                           base=args.base or "none")
     given = {k for k in ("lookback", "base") if getattr(args, k) is not None}
+    if args.skip_short:
+        panel = skip_short(panel, too_short(panel, config, given))
     cands = candidates(panel, config, given)
     # too short? say which before anything is written
-    splits = {name: split_series(name, s, cands[0]) for name, s in panel.series.items()}
+    try:
+        splits = {name: split_series(name, s, cands[0]) for name, s in panel.series.items()}
+    except WindowError as exc:
+        raise WindowError(f"{exc}; or pass --skip-short to leave out the series that are too "
+                          f"short") from None
     if config.season and config.season > 1:
         # the M4 seasonality test needs three seasons of a training part: a series with
         # fewer is neither deseasonalised nor given a naive 2 with indices
@@ -190,6 +222,14 @@ def cmd_global_predict(args, meta: dict) -> int:
         panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback,
                           observed_end=True)
     print_notes(panel)
+    L = gf.config.lookback
+    short = {name: f"it has {len(s)} steps, fewer than the model's lookback {L}"
+             for name, s in panel.series.items() if len(s) < L}
+    if short and not args.skip_short:
+        name = next(iter(short))
+        raise SeriesError(f"series {name!r}: {short[name]}; pass --skip-short to leave out "
+                          f"the series that are too short")
+    panel = skip_short(panel, short)
     K = args.horizon or gf.config.horizon
     levels = sorted({lv for i in gf.info.values() if i.intervals for lv in i.intervals.width},
                     key=float)

@@ -109,6 +109,21 @@ def candidates(panel: Panel, config: GlobalConfig, given: set) -> list[GlobalCon
     return cands
 
 
+def too_short(panel: Panel, config: GlobalConfig, given: set) -> dict[str, str]:
+    """``{series: why}`` for the series of ``panel`` that not even the shortest lookback
+    :func:`candidates` may try leaves a training window and the validation and test parts
+    (``why``: the split's error); the others fit at least one candidate."""
+    looks = [config.lookback] if "lookback" in given else lookback_candidates(config.season)
+    shortest = replace(config, lookback=min(looks))
+    short = {}
+    for name, s in panel.series.items():
+        try:
+            split_series(name, s, shortest)
+        except WindowError as exc:
+            short[name] = str(exc).removeprefix(f"series {name!r}: ")
+    return short
+
+
 def _fits(panel: Panel, config: GlobalConfig) -> bool:
     try:
         for name, s in panel.series.items():

@@ -74,6 +74,7 @@ class Intervals:
     n: int  # calibration windows behind them
     local: bool = False  # widths are multiples of each window's scale (window_scale)
     flat: float | None = None  # local: the scale of a window with no change (None: per series)
+    lower: float | None = None  # the least value the target takes (0 for counts): bounds stop there
 
     @classmethod
     def fit(cls, truth: np.ndarray, pred: np.ndarray, log: bool, levels=LEVELS,
@@ -114,8 +115,12 @@ class Intervals:
                                  "as flat")
             w = w * window_scale(windows, self.log, flat)[:, None]  # (n, K')
         if self.log:
-            return pred * np.exp(-w), pred * np.exp(w)
-        return pred - w, pred + w
+            lo, hi = pred * np.exp(-w), pred * np.exp(w)
+        else:
+            lo, hi = pred - w, pred + w
+        if self.lower is not None:
+            lo, hi = np.maximum(lo, self.lower), np.maximum(hi, self.lower)
+        return lo, hi
 
     def coverage(self, truth: np.ndarray, pred: np.ndarray,
                  windows: np.ndarray | None = None, flat=None) -> dict:
@@ -128,7 +133,7 @@ class Intervals:
 
     def to_json(self) -> dict:
         return {"log": self.log, "n": self.n, "local": self.local, "flat": self.flat,
-                "width": {k: v.tolist() for k, v in self.width.items()}}
+                "lower": self.lower, "width": {k: v.tolist() for k, v in self.width.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "Intervals":
@@ -136,5 +141,6 @@ class Intervals:
         flat = d.get("flat")
         if flat is None and d.get("floor"):  # kept a billionth of the largest scale instead
             flat = d["floor"] / FLAT
+        lower = d.get("lower")
         return cls(bool(d["log"]), width, int(d["n"]), bool(d.get("local", False)),
-                   None if flat is None else float(flat))
+                   None if flat is None else float(flat), None if lower is None else float(lower))

@@ -90,6 +90,7 @@ class ForecastConfig(JsonConfig):
     season: int | None = None  # seasonal-naive season; None: detect on the training part
     base: str = "none"  # the network learns the residual of "ar", "ets", "naive" or "snaive"
     quantiles: tuple = ()  # levels in (0, 1) with their own outputs (pinball loss), increasing
+    nonnegative: bool = False  # a target never below 0: forecasts and bounds clipped at 0
 
     def __post_init__(self):
         try:
@@ -291,6 +292,11 @@ class Forecaster:
         """Fit on ``series`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
         passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
         check_time_series(series)
+        if config.nonnegative and (series.target < 0).any():
+            i = int(series.target.argmin())
+            raise ValueError(f"nonnegative forecasts need a target that is never below 0, but "
+                             f"{series.columns[0]!r} is {series.target[i]:g} at line "
+                             f"{series.lines[i] if series.lines is not None else i + 1}")
         fit_config = fit_config or FitConfig()
         L, K = config.lookback, config.horizon
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
@@ -320,7 +326,8 @@ class Forecaster:
                                    should_stop=should_stop)
         meta = {"data": {"source": series.source, "n": len(series),
                          "fingerprint": fingerprint(series.values), "notes": series.notes},
-                "summary": summary, "train_windows": int(len(X))}
+                "summary": summary, "train_windows": int(len(X)),
+                "constant_target": bool(np.ptp(y_train) == 0)}
         fc = cls(net, scaler, config, series.columns, season, split, fit_config, meta, hybrid)
         if hybrid is not None and Xv is not None:
             fc._pick_mix(Xv, Yv)
@@ -330,6 +337,7 @@ class Forecaster:
                 truth, windows = np.vstack([Y, Yv]), np.vstack([X, Xv])
                 pred = np.vstack([scaler.decode(X, hybrid.loo(x, X, y, scaler)), pred])
             fc.intervals = Intervals.fit(truth, pred, config.transform == "log", windows=windows)
+            fc.intervals.lower = 0.0 if config.nonnegative else None
         return fc
 
     def _pick_mix(self, Xv: np.ndarray, Yv: np.ndarray) -> None:
@@ -349,7 +357,12 @@ class Forecaster:
         out = out[:, : self.config.horizon]  # (n, K) the point outputs
         if self.hybrid is not None:
             out = self.hybrid.combine(x64, X, out, self.scaler)
-        return self.scaler.decode(X, out)[:, :K]
+        return self._clipped(self.scaler.decode(X, out)[:, :K])
+
+    def _clipped(self, values: np.ndarray) -> np.ndarray:
+        """``values`` at 0 where they go below it, for a model of a target that never does
+        (``config.nonnegative``: counts, sales); as they are otherwise."""
+        return np.maximum(values, 0.0) if self.config.nonnegative else values
 
     def base_forecast(self, X: np.ndarray) -> np.ndarray:
         """The hybrid's base alone (weight 0 on the network) for raw windows ``X (n, L, D)``:
@@ -361,16 +374,20 @@ class Forecaster:
 
     def predict_quantiles(self, X: np.ndarray, horizon: int | None = None) -> np.ndarray:
         """Raw windows ``X (n, L, D)`` -> ``(n, Q, K')``: the quantile heads' forecasts of the
-        levels ``config.quantiles``, in the series' units, sorted along Q."""
+        levels ``config.quantiles``, in the series' units, sorted along Q. A model whose
+        training part has one value throughout saw no spread to learn quantiles of: each
+        level is its point forecast (a band of zero width, as its conformal intervals)."""
         K, Kf, Q = self._horizon(horizon), self.config.horizon, len(self.config.quantiles)
         if not Q:
             raise ValueError("this model has no quantile outputs; train it with quantiles")
+        if self.meta.get("constant_target"):
+            return np.repeat(self.predict_windows(X, K)[:, None, :], Q, axis=1)
         x64, out = self._outputs(X)
         q = out[:, Kf:].reshape(len(out), Q, Kf)  # (n, Q, K) scaled coordinates
         if self.hybrid is not None:  # quantiles of the standardised residual, at full weight
             q = self.hybrid.predict(x64, X, self.scaler)[:, None, :] + q * self.hybrid.res_std
         dec = np.stack([self.scaler.decode(X, q[:, j]) for j in range(Q)], axis=1)
-        return np.sort(dec, axis=1)[:, :, :K]
+        return self._clipped(np.sort(dec, axis=1)[:, :, :K])
 
     def _horizon(self, horizon: int | None) -> int:
         """The steps asked for: a positive integer up to the trained horizon (None: all)."""
@@ -453,7 +470,8 @@ class Forecaster:
         if (hybrid is None) != (config.base == "none") or hybrid and hybrid.kind != config.base:
             raise CheckpointError(f"checkpoint {path} has a broken description: base "
                                   f"{config.base!r} with{'out' if hybrid is None else ''} a hybrid part")
-        rest = {k: meta[k] for k in ("data", "summary", "train_windows", "mix_val_mae", "choice")
+        rest = {k: meta[k] for k in ("data", "summary", "train_windows", "mix_val_mae", "choice",
+                                     "constant_target")
                 if k in meta}
         fc = cls(net, scaler, config, columns, season, split, fit_config, rest, hybrid)
         fc.intervals = intervals

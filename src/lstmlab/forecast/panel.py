@@ -16,7 +16,8 @@ time, and a note names where a series' rows first went back; otherwise its rows 
 file's order. Errors name the file, the series and the
 line: an empty id, a time that occurs twice within one series, a value that is not a number,
 missing values (handled by the same ``missing`` policy as a single series). Ids that differ
-only in case or spacing stay apart, with a note naming them. A folder holds
+only in case or spacing, or that are one number written differently (``1``, ``1.0``,
+``01``), stay apart, with a note naming them. A folder holds
 one CSV per series, named after the file (``sales_A.csv`` -> ``sales_A``), each read like a
 single series.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import is_left_beside_data
+from ..classify.data import same_number_note
 from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end,
                    checked_time_order, column_index, excel_dates, fill_missing,
                    lookalike_ids_note, parse_numeric_column, read_csv_table, read_series, time_gap_problem,
@@ -53,6 +55,24 @@ class Panel:
         return list(self.series)
 
 
+# The flags that name the columns of a long-format file; the value column's flag has two
+# spellings, and the error names both, as either may be the one typed.
+_COLUMN_FLAGS = ("--id", "--value (--target)", "--time")
+
+
+def check_distinct_columns(id_column: str, value: str, time: str | None) -> None:
+    """A ``SeriesError`` naming the flags that name one column twice: the id, the value and
+    the time are three roles, and one column cannot hold two of them."""
+    named = [(flag, col) for flag, col in zip(_COLUMN_FLAGS, (id_column, value, time))
+             if col is not None]
+    for i, (flag, col) in enumerate(named):
+        flags = [flag, *(other for other, c in named[i + 1:] if c == col)]
+        if len(flags) > 1:
+            which = " and ".join([", ".join(flags[:-1]), flags[-1]])
+            raise SeriesError(f"{which} {'both' if len(flags) == 2 else 'all'} name the column "
+                              f"{col!r}; the id, value and time columns must be different")
+
+
 def read_long(path, id_column: str, value: str, time: str | None = None,
               missing: str = "refuse", gap_rows: int | None = None,
               observed_end: bool = False) -> Panel:
@@ -61,9 +81,8 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
     ``observed_end`` so are rows without a value at a series' end (as in ``read_series``)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
+    check_distinct_columns(id_column, value, time)
     header, rows, lines = read_csv_table(path)
-    if len({id_column, value, time} - {None}) < 2 + (time is not None):
-        raise SeriesError("--id, --target and --time must name different columns")
     ci = column_index(header, id_column, path, "id column")
     cv = column_index(header, value, path, "value column")
     ct = None if time is None else column_index(header, time, path, "time column")
@@ -80,8 +99,9 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
             raise SeriesError(f"{str(path)!r}, line {lines[r]}: the id column {id_column!r} is "
                               f"empty; every row needs the name of its series")
         groups.setdefault(name, []).append(r)
-    lookalike = lookalike_ids_note(groups, id_column, "series")
-    notes += [lookalike] if lookalike else []
+    for note in (lookalike_ids_note(groups, id_column, "series"),
+                 same_number_note(groups, id_column, "id", "series")):
+        notes += [note] if note else []
     series = {}
     unsorted: list[tuple[str, str]] = []  # (series, where its rows first go back in time)
     mixed: list[str] = []  # the note on the first series whose times cannot be ordered

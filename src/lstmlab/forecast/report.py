@@ -167,7 +167,10 @@ def format_coverage(ev: Evaluation) -> str:
         parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
                  for lv, c in ev.coverage.items()]
         line = f"prediction intervals (conformal) on the {ev.part} part: " + ", ".join(parts)
-    if ev.quantile_coverage:
+    if ev.quantile_coverage and ev.mase_lag is None:
+        line += (f"\nquantile heads on the {ev.part} part: the training part is constant, so "
+                 f"each quantile is the point forecast (a band of zero width)")
+    elif ev.quantile_coverage:
         qc = ev.quantile_coverage
         parts = [f"{float(n) * 100:g}% band covers {c * 100:.0f}%" for n, c in qc["bands"].items()]
         parts += [f"{c * 100:.0f}% below the {float(lv) * 100:g}% quantile"
