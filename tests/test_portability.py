@@ -138,11 +138,12 @@ def test_make_demo_finds_the_venvs_python_on_each_system(tmp_path, system, pytho
     for name in ("Makefile", "pyproject.toml", "requirements/run.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / name, tmp_path / name)
-    env = {k: v for k, v in os.environ.items() if k not in ("OS", "PYTHON", "MAKEFLAGS")}
+    env = {k: v for k, v in os.environ.items()  # (not a sub-make of `make test`'s)
+           if k not in ("OS", "PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     if system:
         env["OS"] = system  # as Windows sets it in every process's environment
-    run = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, env=env, capture_output=True,
-                         encoding="utf-8")
+    run = subprocess.run(["make", "--no-print-directory", "-n", "demo"], cwd=tmp_path, env=env,
+                         capture_output=True, encoding="utf-8")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == f"{python} -m venv .venv"
