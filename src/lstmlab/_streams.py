@@ -53,19 +53,27 @@ class SturdyStream:
         device, so that the interpreter's final flush of what is still buffered (and any
         other writer of the descriptor) does not fail on it again."""
         self.lost = True
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(null, self._stream.fileno())
-            finally:
-                os.close(null)
-        except (OSError, ValueError, AttributeError):  # no file behind it (tests, notebooks)
-            pass
+        to_null_device(self._stream)
 
     def __getattr__(self, name):
         if self._stream is None:
             raise AttributeError(name)
         return getattr(self._stream, name)
+
+
+def to_null_device(stream) -> None:
+    """Point ``stream``'s file descriptor at the null device, so that what is still buffered
+    for it (the interpreter's final flush) and any other writer of the descriptor write into
+    nothing instead of failing again on a reader that is gone; a stream with no file behind
+    it (tests, notebooks) is left as it is."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 @contextlib.contextmanager

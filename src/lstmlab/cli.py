@@ -31,7 +31,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
-from ._streams import require_stdout, sturdy_stderr
+from ._streams import require_stdout, sturdy_stderr, to_null_device
 from ._words import counted
 from . import __version__
 
@@ -1275,10 +1275,7 @@ def _reader_gone() -> int:
     command; it stops quietly, as a program killed by SIGPIPE does, with stdout pointed at
     the null device so that the interpreter's final flush does not fail on the closed pipe
     again."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # stdout is no file (tests, notebooks)
-        pass
+    to_null_device(sys.stdout)
     return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
 
 
