@@ -61,6 +61,10 @@ def parse_args(argv=None):
     p.add_argument("--shapes", default=None, metavar="T,B,H;...", help="replace the grid")
     p.add_argument("--quick", action="store_true", help="3 random shapes, fewer rounds")
     p.add_argument("--pause", type=float, default=0.25, help="seconds between blocks (0.25)")
+    p.add_argument("--block", type=float, default=0.3,
+                   help="seconds of consecutive calls per block (0.3)")
+    p.add_argument("--max-calls", type=int, default=10**6,
+                   help="at most this many calls per block (no limit)")
     p.add_argument("--budget", type=float, default=3.0,
                    help="seconds of calls per candidate and shape (3); at least 3 rounds")
     p.add_argument("--single-thread", action="store_true",
@@ -301,14 +305,17 @@ def stream_candidates(H, steps):
 # -- timing -----------------------------------------------------------------------------------
 def timed_blocks(cands: dict, rng: np.random.Generator) -> dict:
     """Median seconds per call of each candidate: rounds of one block of consecutive calls
-    each (in a new random order every round), a pause after every block."""
+    each (in a new random order every round), a pause after every block. A block lasts about
+    ``--block`` seconds whatever a call takes: the first calls after the pause find idle
+    cores (a lower clock, sleeping threads) and run slower, for both libraries, and a block
+    must be long enough for them to be a small part of it, as in a training loop."""
     per_call, calls = {}, {}
     for name, f in cands.items():  # warm up (compiles), then size the blocks
         f()
         t0 = CLOCK()
         f()
         per_call[name] = max(CLOCK() - t0, 1e-6)
-        calls[name] = int(np.clip(round(0.3 / per_call[name]), 1, 20))
+        calls[name] = int(np.clip(round(ARGS.block / per_call[name]), 1, ARGS.max_calls))
         time.sleep(ARGS.pause)
     slowest = max(per_call[n] * calls[n] for n in cands)
     rounds = int(np.clip(ARGS.budget / slowest, 3, 3 if ARGS.quick else 9))
@@ -429,7 +436,7 @@ def main():
           f"({torch.get_num_threads()} threads), lstmlab {lstmlab.get_num_threads()} threads"
           f"{'; set: ' + ', '.join(unset) if unset else ''}; "
           f"{'process CPU time' if ARGS.single_thread else 'wall-clock time'}; pause "
-          f"{ARGS.pause} s; random shapes: seed {ARGS.seed}")
+          f"{ARGS.pause} s, blocks {ARGS.block} s (at most {ARGS.max_calls} calls); random shapes: seed {ARGS.seed}")
     for suite in suites:
         if suite == "stream":
             run_stream([128] + [s[2] for _, s in shapes if _ == "sample"][:3], rng)
