@@ -5,7 +5,7 @@ import csv
 
 import numpy as np
 import pytest
-from seq_helpers import double_ctrl_c_after_each_epoch, one_blas_thread, write  # noqa: F401
+from seq_helpers import double_ctrl_c_after_each_epoch, one_blas_thread, toy_ts, write  # noqa: F401
 
 from lstmlab.classify import SequenceClassifier, synthetic_sequences
 from lstmlab.cli import main
@@ -697,3 +697,15 @@ def test_an_ensemble_stopped_in_a_later_member_keeps_the_finished_ones(tmp_path,
     assert [m["status"] for m in report["training"]["members"]] == ["finished", "finished",
                                                                     "interrupted"]
     assert len(SequenceClassifier.load(out / "model.ckpt").nets) == 2
+
+
+def test_quiet_train_prints_the_result_alone(tmp_path, capsys):
+    # --quiet still printed the choice of --readout, the candidates' header and the training
+    # line on stderr; a script reading the run wants the result and errors only
+    data = toy_ts(tmp_path / "Toy_TRAIN.ts", n=12)
+    assert main(["classify", "train", str(data), "--model", "lstm", "--hidden", "2",
+                 "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(tmp_path / "run")]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "chose --readout" in out and "test accuracy:" in out

@@ -107,6 +107,9 @@ def add_classify_parser(sub) -> None:
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
     t.set_defaults(patience=None)  # PATIENCE, where there is a validation loss to stop on
+    t._option_string_actions["--quiet"].help = (
+        "print the result, the notes on the data and errors only: no progress line, "
+        "candidates or training summary on stderr")
     t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default: chosen on held-out training data; with --no-select last)")
@@ -305,6 +308,13 @@ def _refuse_unused_options(args) -> None:
                          f"which --no-baselines skips; leave out one or the other")
 
 
+def _status(args, text: str) -> None:
+    """A line on stderr saying what the run is doing, left out with --quiet, which keeps
+    the result (stdout), the notes that warn about the data, and the errors."""
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
 def cmd_classify_train(args) -> int:
     import numpy as np
 
@@ -323,7 +333,7 @@ def cmd_classify_train(args) -> int:
     test = None
     if args.data is None:
         data = digits_sequences()
-        print(f"no DATA given: using {data.source}, {len(data)} sequences", file=sys.stderr)
+        _status(args, f"no DATA given: using {data.source}, {len(data)} sequences")
     elif Path(args.data).is_dir():
         train_path, test_path = ucr_pair(args.data)
         data = read_sequences(train_path, **opts)
@@ -438,18 +448,18 @@ def cmd_classify_train(args) -> int:
     selection = None
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         if len(options) > 1:
-            print(f"choosing {' / '.join(flags(o) for o in options)} on held-out training "
-                  f"data", file=sys.stderr)
+            _status(args, f"choosing {' / '.join(flags(o) for o in options)} on held-out "
+                          f"training data")
             started = iter(range(1, len(options) + 1))
 
             def candidate(part, generator, settings):
-                if not args.quiet:  # each trains in silence: say which one, as it starts
-                    print(f"candidate {next(started)} of {len(options)}: {flags(settings)} "
-                          f"({counted(len(part), 'sequence')}, "
-                          f"{counted(epochs_for(len(part)), 'epoch')})", file=sys.stderr)
+                # each trains in silence: say which one, as it starts
+                _status(args, f"candidate {next(started)} of {len(options)}: {flags(settings)} "
+                              f"({counted(len(part), 'sequence')}, "
+                              f"{counted(epochs_for(len(part)), 'epoch')})")
                 return train(part, generator, settings, should_stop=lambda: stop.requested)
             selection = choose(data, rng.spawn(1)[0], options, candidate)
-            print(selection.describe(), file=sys.stderr)
+            _status(args, selection.describe())
         chosen = options[0] if selection is None else selection.chosen
         final = {**fixed, **chosen}
         args.hidden, args.readout = final["hidden_size"], final["readout"]
@@ -469,11 +479,10 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
              + (" bidirectional" if args.bidirectional else "") if args.model == "lstm-fcn"
              else f"filters {','.join(map(str, args.filters))}, no LSTM branch"
              if args.model == "fcn" else f"{args.layers}x{args.hidden}, readout {args.readout}")
-    print(f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
-          f"{counted(data.num_features, 'feature')}), {len(set(data.labels))} classes; "
-          f"testing on "
-          f"{len(test)}; {args.model.upper()} {shape}"
-          + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
+    _status(args, f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
+                  f"{counted(data.num_features, 'feature')}), {len(set(data.labels))} classes; "
+                  f"testing on {len(test)}; {args.model.upper()} {shape}"
+                  + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""))
     progress = _Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
     try:
         return train(data, rng, chosen, on_epoch=_naming_members(progress, args),
