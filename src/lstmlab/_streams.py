@@ -10,8 +10,9 @@ which drops what it cannot write from the first failure on, so training goes on 
 its files as it would have.
 
 Beside it: :func:`rewritten`, a progress line cut to the width of the terminal it is
-rewritten on (:func:`stderr_columns`), and :func:`require_stdout`, the error for a command
-whose product is to go to a standard output that is closed.
+rewritten on (:func:`stderr_columns`), :func:`require_stdout`, the error for a command
+whose product is to go to a standard output that is closed, and :func:`note_terminal_stdin`,
+the line that says a command waits for text typed at the terminal.
 """
 
 from __future__ import annotations
@@ -121,3 +122,23 @@ def require_stdout(what: str, instead: str = "") -> None:
     if sys.stdout is None:
         raise ValueError(f"standard output is closed, so {what} has nowhere to go"
                          f"{'; ' + instead if instead else ''}")
+
+
+def end_of_input_keys(os_name: str = os.name) -> str:
+    """The keys that end standard input typed at a terminal on the system ``os_name``."""
+    return "Ctrl-Z then Enter" if os_name == "nt" else "Ctrl-D"
+
+
+def note_terminal_stdin(what: str) -> None:
+    """One line on stderr when ``what`` is to be read from standard input and that is a
+    terminal: the command waits for text to be typed, and without the line it looks hung
+    to a user who meant to pipe a file in, or did not know how to end what they typed.
+    Nothing for a pipe or a file, which end by themselves."""
+    try:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, AttributeError):  # closed, or a stand-in without isatty
+        interactive = False
+    if interactive:
+        print(f"reading the {what} from standard input (the terminal): type it, then "
+              f"{end_of_input_keys()} at the start of a line to end it", file=sys.stderr,
+              flush=True)
