@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
 import errno
 import math
@@ -31,7 +30,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
-from ._streams import require_stdout, sturdy_stderr, to_null_device
+from ._streams import require_stdout, sturdy_stderr, to_null_device, utf8_when_redirected
 from ._words import counted
 from . import __version__
 
@@ -1279,45 +1278,6 @@ def _reader_gone() -> int:
     return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
 
 
-def _redirected(stream) -> bool:
-    """Whether ``stream`` (a text stream, or None under pythonw) goes to a file or a pipe
-    rather than a terminal, and writes other bytes than lstmlab's files hold: an encoding
-    other than UTF-8, or line ends other than LF (Windows' CRLF)."""
-    try:
-        return (hasattr(stream, "reconfigure") and not stream.isatty()
-                and (codecs.lookup(stream.encoding).name != "utf-8" or os.linesep != "\n"))
-    except (AttributeError, TypeError, LookupError, OSError, ValueError):  # closed, or no encoding
-        return False
-
-
-@contextlib.contextmanager
-def _utf8_when_redirected():
-    """While a command runs, standard output and error that go to a file or a pipe write
-    UTF-8 with LF line ends, the bytes of every file lstmlab writes (``--out``) and reads.
-    Python's default there is the locale's encoding and, on Windows, CRLF: there ``lstmlab
-    generate > out.txt`` would write a file in a code page (cp1252, say) that ``lstmlab
-    evaluate`` refuses as not UTF-8, a character outside the code page (the ``C̃`` of
-    ``lstmlab demo``'s summary, a class label in another script) would end the command,
-    and a model's own ``\\r\\n`` would come out as ``\\r\\r\\n``. A terminal keeps its own
-    settings (Windows' console writes any character), as does every stream when
-    PYTHONIOENCODING names an encoding; the streams' error handlers stay, and their
-    encodings and line ends are restored afterwards."""
-    changed = []
-    if not os.environ.get("PYTHONIOENCODING"):
-        for stream in (sys.stdout, sys.stderr):
-            if _redirected(stream):
-                changed.append((stream, stream.encoding, stream.errors))
-                stream.reconfigure(encoding="utf-8", errors=stream.errors, newline="\n")
-    try:
-        yield
-    finally:
-        for stream, encoding, errors in changed:
-            try:  # newline None: the platform's line ends, as Python sets up its streams
-                stream.reconfigure(encoding=encoding, errors=errors, newline=None)
-            except (OSError, ValueError):  # closed, or a pipe whose reader is gone
-                pass
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
@@ -1328,13 +1288,13 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
     "interrupted" and exit 130. Output that goes to a file or a pipe is UTF-8 with LF line
-    ends on every platform (see :func:`_utf8_when_redirected`).
+    ends on every platform (see :func:`lstmlab._streams.utf8_when_redirected`).
 
     Standard error that fails or is closed (``2>&1 | head``, a closed terminal, ``2>&-``)
     stops nothing: what cannot be written there is dropped (:mod:`lstmlab._streams`), so a
     training run goes on and writes its files.
     """
-    with _utf8_when_redirected(), sturdy_stderr():
+    with utf8_when_redirected(), sturdy_stderr():
         return _run(argv)
 
 
