@@ -1100,7 +1100,8 @@ def _add_inspect(sub):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
-    g.add_argument("--file", type=_input_path, help="read the text from this UTF-8 file")
+    g.add_argument("--file", type=_input_path,
+                   help="read the text from this UTF-8 file; - reads standard input")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
     p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
@@ -1135,7 +1136,12 @@ def cmd_inspect(args) -> int:
     from .training.lm import load_charlm
 
     model, vocab, _ = load_charlm(args.checkpoint)
-    if args.file:
+    if args.file == "-":  # a pipe is read once: all of it, to say what a cut leaves out
+        text, source = _read_text_arg("-"), _text_name("-")
+        if len(text) > args.max_chars:
+            _say_cut("inspect", args.max_chars, len(text))
+            text = text[: args.max_chars]
+    elif args.file:
         from .data.text import count_text_chars, read_text_files
         text = read_text_files([args.file], max_chars=args.max_chars + 1)  # + 1: is there more?
         source = shown_path(args.file)
