@@ -182,6 +182,21 @@ def test_standard_input_at_a_terminal_says_it_is_read_and_how_to_end_it(charlm, 
         assert "standard input" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, name", [
+    (["train", "-", "--steps", "1", "--out", "{tmp}/run"], "FILE"),
+    (["explore", "{ckpt}", "-", "--save", "{tmp}/page.html"], "TEXT_FILE"),
+])
+def test_commands_that_read_files_only_say_so_for_dash(charlm, tmp_path, monkeypatch, capsys,
+                                                       argv, name):
+    # 'cat book.txt | lstmlab train -' said "text file '-' does not exist", where
+    # 'evaluate CKPT -' reads standard input
+    _stdin(monkeypatch, b"the cell\n")
+    assert main([a.format(tmp=tmp_path, ckpt=charlm) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert f"{name} '-': this command reads files, not standard input; save the text" in err
+    assert "does not exist" not in err and list(tmp_path.iterdir()) == []
+
+
 def test_the_keys_that_end_standard_input_are_the_systems():
     from lstmlab._streams import end_of_input_keys
 
