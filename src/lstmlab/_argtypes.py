@@ -299,6 +299,16 @@ def refuse_overwriting_inputs(out, flag: str, inputs: dict) -> None:
                              f"another {flag}")
 
 
+def refuse_standard_input(files, name: str, instead: str) -> None:
+    """A command that reads ``files`` (the arguments named ``name``) as files only refuses
+    ``-``, which elsewhere (``evaluate CKPT -``) is standard input, with what to do
+    ``instead``, rather than saying that a file named '-' does not exist. Raises
+    ValueError."""
+    if "-" in files:
+        raise ValueError(f"{name} '-': this command reads files, not standard input; "
+                         f"{instead} (a file named '-' is ./-)")
+
+
 def in_flags(message: str, flags: dict[str, str]) -> str:
     """A library's error ``message`` as a command-line user reads it: the Python parameter
     names of ``flags`` (``{"seq_len": "--seq-len", ...}``) become the options the user typed.

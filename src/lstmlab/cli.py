@@ -22,7 +22,7 @@ from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
-from ._argtypes import refuse_overwriting_inputs
+from ._argtypes import refuse_overwriting_inputs, refuse_standard_input
 from ._argtypes import seed as _seed
 from ._argtypes import timeout_seconds as _timeout_seconds
 from ._argtypes import unit_score as _unit_score
@@ -492,19 +492,10 @@ def _launch_settings(args) -> tuple[int, tuple[str, float] | None]:
     return args.batch_size, dropout_in_use(args)
 
 
-def _refuse_standard_input(files, name: str, instead: str) -> None:
-    """A command that reads ``files`` (the FILE arguments named ``name``) as files only
-    refuses ``-``, which elsewhere (``evaluate CKPT -``) is standard input, with what to do
-    ``instead``, rather than saying that a file named '-' does not exist."""
-    if "-" in files:
-        raise ValueError(f"{name} '-': this command reads files, not standard input; "
-                         f"{instead} (a file named '-' is ./-)")
-
-
 def cmd_train(args) -> int:
     from .training import distributed
 
-    _refuse_standard_input(args.files, "FILE", "save the text to a file and pass that, "
+    refuse_standard_input(args.files, "FILE", "save the text to a file and pass that, "
                            "which --resume can read again")
     group = None
     if not distributed.in_process_group() and (args.nproc or 1) > 1:
@@ -1223,7 +1214,7 @@ def cmd_explore(args) -> int:
     from .insight.gates import refuse_layer_norm_charlm
     from .training.lm import load_charlm
 
-    _refuse_standard_input(args.files, "TEXT_FILE", "save the text to a file and pass that, "
+    refuse_standard_input(args.files, "TEXT_FILE", "save the text to a file and pass that, "
                            "or paste it into the text box of the served page")
     for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
         refuse_overwriting_inputs(args.save, "--save", {name: path})

@@ -16,7 +16,7 @@ from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
-from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
+from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs, refuse_standard_input
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
@@ -324,6 +324,8 @@ def cmd_classify_train(args) -> int:
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
+    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
+    refuse_standard_input([args.test], "--test", "save the test set to a file and pass that")
     _refuse_unused_options(args)
     _refuse_csv_options_without_csv(args, [args.data, args.test])
     args.filters = args.filters or FILTERS  # (refused above where they do nothing)
@@ -627,6 +629,7 @@ def cmd_classify_predict(args) -> int:
 
     if args.out == "-":  # the usual name for stdout, not a file named '-'
         args.out = None
+    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     if args.out is None:
         require_stdout("the predictions CSV", "pass --out FILE to write it to a file")
