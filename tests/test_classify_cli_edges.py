@@ -728,3 +728,14 @@ def test_dash_for_data_says_the_command_reads_files(trained, tmp_path, monkeypat
     out, err = capsys.readouterr()
     assert f"{name} '-': this command reads files, not standard input; save the" in err
     assert out == "" and list(tmp_path.iterdir()) == []
+
+
+def test_the_choice_and_its_scores_are_printed_once(tmp_path, capsys):
+    # at a terminal the line of every candidate's scores came twice: on stderr when the
+    # choice was made and on stdout in the result
+    data = toy_ts(tmp_path / "Toy_TRAIN.ts", n=12)
+    assert main(["classify", "train", str(data), "--model", "lstm", "--hidden", "2",
+                 "--epochs", "1", "--no-baselines", "--out", str(tmp_path / "run")]) == 0
+    out, err = capsys.readouterr()
+    assert "chose --readout" in err and "accuracy (cross-entropy)" not in err
+    assert (out + err).count("accuracy (cross-entropy): --readout last --hidden 2") == 1

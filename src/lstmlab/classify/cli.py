@@ -461,7 +461,9 @@ def cmd_classify_train(args) -> int:
                               f"{counted(epochs_for(len(part)), 'epoch')})")
                 return train(part, generator, settings, should_stop=lambda: stop.requested)
             selection = choose(data, rng.spawn(1)[0], options, candidate)
-            _status(args, selection.describe())
+            # its scores come once, in the result: on a terminal both streams show
+            _status(args, f"chose {flags(selection.chosen)} (the result gives every "
+                          f"candidate's held-out scores)")
         chosen = options[0] if selection is None else selection.chosen
         final = {**fixed, **chosen}
         args.hidden, args.readout = final["hidden_size"], final["readout"]
