@@ -717,12 +717,17 @@ def _refuse_a_short_text(n: int, batch_size: int, seq_len: int, val_fraction: fl
                 break
             need += 1
         least = f", at least {need:,} in all"
+    held = _held_out(n, val_fraction)
+    advice = ("use a longer text or a smaller --batch-size or --seq-len"
+              if n - held < batch_size * (seq_len + 1) else  # the held-out part alone is short:
+              f"the held-out part is the --val-fraction {val_fraction:g} of the text, "
+              f"{counted(held, 'character', grouped=True)} here: use a longer text, a smaller "
+              f"--seq-len or a larger --val-fraction")  # (a text long enough to train on)
     raise ValueError(f"the text has {counted(n, 'character', grouped=True)}, too few for "
                      f"--batch-size {batch_size} and --seq-len {seq_len}: training needs "
                      f"--batch-size * (--seq-len + 1) = {batch_size * (seq_len + 1):,} "
                      f"characters and the --val-fraction {val_fraction:g} held out "
-                     f"--seq-len + 1 = {seq_len + 1:,}{least}; use a longer text or a smaller "
-                     f"--batch-size or --seq-len")
+                     f"--seq-len + 1 = {seq_len + 1:,}{least}; {advice}")
 
 
 def _refuse_a_run_without_last(out: Path) -> None:
