@@ -543,8 +543,7 @@ def _train(args, group) -> int:
             _refuse_a_run_without_last(out)
             raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
                              f"run the same command without --resume to start the run")
-        from .training.checkpoint import load_checkpoint
-        meta, _ = load_checkpoint(last, expect_kind="charlm")
+        meta = _resumable_meta(out)
         stored = TrainConfig.from_json(meta["train"])
         config = CharLMConfig.from_json(meta["model"])
         if stored.optimizer != "sgd" and "momentum" in given:  # the run's optimizer, not the default
@@ -728,6 +727,25 @@ def _refuse_a_short_text(n: int, batch_size: int, seq_len: int, val_fraction: fl
                      f"--batch-size * (--seq-len + 1) = {batch_size * (seq_len + 1):,} "
                      f"characters and the --val-fraction {val_fraction:g} held out "
                      f"--seq-len + 1 = {seq_len + 1:,}{least}; {advice}")
+
+
+def _resumable_meta(out: Path) -> dict:
+    """The metadata of the run's ``last.ckpt``, which --resume continues from. One that
+    cannot be read (a disk that filled up, a copy cut short) is refused with its reason,
+    and with the way on when ``best.ckpt`` beside it is intact: copied over it, the run
+    continues from its best step."""
+    from .training.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return load_checkpoint(out / "last.ckpt", expect_kind="charlm")[0]
+    except CheckpointError as exc:
+        try:
+            load_checkpoint(out / "best.ckpt", expect_kind="charlm")
+        except CheckpointError:
+            raise exc from None
+        raise ValueError(f"{exc}; best.ckpt in {out} is intact: copy it to last.ckpt and pass "
+                         f"--resume to continue from the best step, or choose another --out to "
+                         f"start a new run") from None
 
 
 def _refuse_a_run_without_last(out: Path) -> None:
