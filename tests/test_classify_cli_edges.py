@@ -5,7 +5,7 @@ import csv
 
 import numpy as np
 import pytest
-from seq_helpers import double_ctrl_c_after_each_epoch, one_blas_thread, write  # noqa: F401
+from seq_helpers import double_ctrl_c_after_each_epoch, one_blas_thread, toy_ts, write  # noqa: F401
 
 from lstmlab.classify import SequenceClassifier, synthetic_sequences
 from lstmlab.cli import main
@@ -697,3 +697,45 @@ def test_an_ensemble_stopped_in_a_later_member_keeps_the_finished_ones(tmp_path,
     assert [m["status"] for m in report["training"]["members"]] == ["finished", "finished",
                                                                     "interrupted"]
     assert len(SequenceClassifier.load(out / "model.ckpt").nets) == 2
+
+
+def test_quiet_train_prints_the_result_alone(tmp_path, capsys):
+    # --quiet still printed the choice of --readout, the candidates' header and the training
+    # line on stderr; a script reading the run wants the result and errors only
+    data = toy_ts(tmp_path / "Toy_TRAIN.ts", n=12)
+    assert main(["classify", "train", str(data), "--model", "lstm", "--hidden", "2",
+                 "--epochs", "1", "--quiet", "--no-baselines",
+                 "--out", str(tmp_path / "run")]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "chose --readout" in out and "test accuracy:" in out
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["classify", "train", "-", "--out", "{tmp}/run"], "DATA"),
+    (["classify", "train", "{csv}", "--test", "-", "--out", "{tmp}/run"], "--test"),
+    (["classify", "predict", "{ckpt}", "-"], "DATA"),
+])
+def test_dash_for_data_says_the_command_reads_files(trained, tmp_path, monkeypatch, capsys,
+                                                    argv, name):
+    # 'cat data.csv | lstmlab classify predict CKPT -' said "CSV file '-' does not exist",
+    # where 'evaluate CKPT -' reads standard input
+    import io
+
+    ckpt, csv_path, _ = trained
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(csv_path.read_bytes())))
+    assert main([a.format(tmp=tmp_path, csv=csv_path, ckpt=ckpt) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert f"{name} '-': this command reads files, not standard input; save the" in err
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
+def test_the_choice_and_its_scores_are_printed_once(tmp_path, capsys):
+    # at a terminal the line of every candidate's scores came twice: on stderr when the
+    # choice was made and on stdout in the result
+    data = toy_ts(tmp_path / "Toy_TRAIN.ts", n=12)
+    assert main(["classify", "train", str(data), "--model", "lstm", "--hidden", "2",
+                 "--epochs", "1", "--no-baselines", "--out", str(tmp_path / "run")]) == 0
+    out, err = capsys.readouterr()
+    assert "chose --readout" in err and "accuracy (cross-entropy)" not in err
+    assert (out + err).count("accuracy (cross-entropy): --readout last --hidden 2") == 1

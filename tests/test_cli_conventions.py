@@ -201,6 +201,60 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(argv, 
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
 
 
+@pytest.mark.parametrize("path, problem", [
+    ("NUL", "'NUL' is a name Windows keeps for a device"),
+    ("runs/con.txt", "'con.txt' is a name Windows keeps for a device"),
+    ("C:\\runs\\Com7 .csv", "'Com7 .csv' is a name Windows keeps for a device"),
+    ("lpt1/model.npz", "'lpt1' is a name Windows keeps for a device"),
+    ("runs/a?b", "'a?b' holds '?', which Windows does not allow in a file name"),
+    ('out"s.csv', """'out"s.csv' holds '"', which Windows"""),
+    ("runs/x:y", "'x:y' holds ':'"),
+    ("runs./m.npz", "'runs.' ends in a dot, which Windows drops"),
+    ("m.npz ", "'m.npz ' ends in a space"),
+])
+def test_a_name_windows_cannot_create_is_named_there_and_taken_elsewhere(path, problem):
+    from lstmlab._argtypes import windows_name_problem
+
+    assert problem in windows_name_problem(path, "nt")
+    assert windows_name_problem(path, "posix") is None
+
+
+def test_names_windows_can_create_pass_its_check():
+    from lstmlab._argtypes import windows_name_problem
+
+    for path in ["C:\\runs\\model.npz", "D:out.csv", "..\\runs\\.\\console.csv",
+                 "\\\\server\\share\\CONFIG\\nul-free.txt", "com10.csv", "runs/.hidden",
+                 "-"]:
+        assert windows_name_problem(path, "nt") is None, path
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["export", "{ckpt}", "--format", "torch-npz", "--out", "nul.npz"], "--out"),
+    (["classify", "train", "--out", "runs/gate?"], "--out"),
+    (["explore", "{ckpt}", "{ckpt}", "--save", "page.html."], "--save"),
+], ids=["output file", "output folder", "--save"])
+def test_a_name_windows_cannot_create_is_refused_there_before_any_work(argv, flag, ckpt,
+                                                                      tmp_path, monkeypatch,
+                                                                      capsys):
+    # on Windows, 'export --out nul.npz' trained or converted first, then failed writing
+    from lstmlab import _argtypes
+
+    class WindowsOs:  # os.name "nt" for the option checks alone: pathlib stays this system's
+        name = "nt"
+
+        def __getattr__(self, attr):
+            return getattr(os, attr)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_argtypes, "os", WindowsOs())
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(ckpt=ckpt) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {flag}: cannot create {argv[-1]!r} on Windows: " in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("argv", [
     ["inspect", "{ckpt}", "--text", "the gate", "--out", "{ro}"],
     ["demo", "--quick", "--out", "{ro}"],

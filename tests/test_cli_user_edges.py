@@ -161,6 +161,49 @@ def test_generate_and_evaluate_read_standard_input_for_dash(charlm, tmp_path, mo
     assert capsys.readouterr().out == from_file.replace(str(path), "standard input")
 
 
+def test_standard_input_at_a_terminal_says_it_is_read_and_how_to_end_it(charlm, monkeypatch,
+                                                                        capsys):
+    # `evaluate CKPT -` typed at a terminal waited for Ctrl-D without a word
+    import io
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    for argv in (["generate", str(charlm), "--prompt-file", "-", "--length", "2"],
+                 ["evaluate", str(charlm), "-"]):
+        monkeypatch.setattr("sys.stdin", Terminal(io.BytesIO(b"the cell\n"), encoding="ascii"))
+        assert main(argv) == 0
+        err = capsys.readouterr().err
+        assert err.count("from standard input (the terminal)") == 1
+        assert "Ctrl-D at the start of a line to end it" in err
+        _stdin(monkeypatch, b"the cell\n")  # a pipe: nothing to say
+        assert main(argv) == 0
+        assert "standard input" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["train", "-", "--steps", "1", "--out", "{tmp}/run"], "FILE"),
+    (["explore", "{ckpt}", "-", "--save", "{tmp}/page.html"], "TEXT_FILE"),
+])
+def test_commands_that_read_files_only_say_so_for_dash(charlm, tmp_path, monkeypatch, capsys,
+                                                       argv, name):
+    # 'cat book.txt | lstmlab train -' said "text file '-' does not exist", where
+    # 'evaluate CKPT -' reads standard input
+    _stdin(monkeypatch, b"the cell\n")
+    assert main([a.format(tmp=tmp_path, ckpt=charlm) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert f"{name} '-': this command reads files, not standard input; save the text" in err
+    assert "does not exist" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_the_keys_that_end_standard_input_are_the_systems():
+    from lstmlab._streams import end_of_input_keys
+
+    assert end_of_input_keys("posix") == "Ctrl-D"
+    assert end_of_input_keys("nt") == "Ctrl-Z then Enter"
+
+
 @pytest.mark.parametrize("data, message", [
     (b"", "text file '-' (standard input) is empty"),
     (b"the\x00cell", "'-' (standard input) looks like a binary file (NUL byte at byte offset 3)"),

@@ -204,6 +204,22 @@ def test_a_run_without_last_ckpt_says_how_to_continue_it(tmp_path, capsys):
     assert _metric_steps(out) == [1, 2, 3, 4]
 
 
+def test_a_truncated_last_ckpt_names_the_intact_best_ckpt(tmp_path, capsys):
+    # --resume said only "last.ckpt is corrupt or truncated", with best.ckpt intact beside it
+    corpus, out = _corpus(tmp_path), tmp_path / "run"
+    assert main(_train_args(corpus, out, 2)) == 0
+    last = out / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:200])  # a disk that filled up, a copy cut short
+    capsys.readouterr()
+    assert main(_train_args(corpus, out, 4, ["--resume"])) == 2
+    assert (f"checkpoint {last} is corrupt or truncated (BadZipFile: File is not a zip file); "
+            f"best.ckpt in {out} is intact: copy it to last.ckpt and pass --resume"
+            ) in capsys.readouterr().err
+    (out / "best.ckpt").write_bytes(b"PK")  # both unreadable: no way on to name
+    assert main(_train_args(corpus, out, 4, ["--resume"])) == 2
+    assert "best.ckpt" not in capsys.readouterr().err
+
+
 def test_resume_refuses_options_that_differ_from_the_run_and_keeps_its_split(tmp_path, capsys):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert main(_train_args(corpus, out, 4)) == 0

@@ -731,3 +731,20 @@ def test_import_and_help_do_not_import_numba():
             "    main(['--help'])\n"
             "assert 'numba' not in sys.modules, 'numba imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@needs_numba
+def test_more_threads_than_cores_or_work_give_one_threads_bits(threads):
+    """A count far above the cores, as torch.set_num_threads takes it, only oversubscribes:
+    the team stays within the rows and unit panels of the work, and the bits are one
+    thread's, on a small LSTM's forward and backward and on shapes that split rows, units
+    and both."""
+    for shape in [(6, 3, 4, 8), *TEAM_SHAPES]:
+        threads(1)
+        want = training_step("lstm", *shape, np.float32)
+        threads(1000)
+        nb, nu = fast.plan(shape[0], shape[1], shape[2], shape[3], 4, np.float32)
+        assert nb <= shape[1] and (nu == 1 or shape[3] >= nu * 16)  # float32: 16 a panel
+        got = training_step("lstm", *shape, np.float32)
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w), shape

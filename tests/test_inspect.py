@@ -316,6 +316,25 @@ def test_inspect_says_when_max_chars_cuts_the_text(code_checkpoint, tmp_path, ca
         assert capsys.readouterr().err == ""  # the whole text: nothing cut
 
 
+def test_inspect_file_dash_reads_standard_input_as_evaluate_does(code_checkpoint, tmp_path,
+                                                                  monkeypatch, capsys):
+    # 'git show HEAD:f.py | lstmlab inspect CKPT --file -' said "text file '-' does not exist",
+    # where generate --prompt-file - and evaluate CKPT - read standard input
+    import io
+
+    capsys.readouterr()
+    small = ["--heat-chars", "3", "--units", "1", "--out", str(tmp_path)]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"f(x)\n" * 10)))
+    assert main(["inspect", str(code_checkpoint), "--file", "-", "--max-chars", "20",
+                 *small]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("20 characters from standard input")
+    assert "cut to its first 20 of 50 characters" in err
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert main(["inspect", str(code_checkpoint), "--file", "-", *small]) == 2
+    assert "text file '-' (standard input) is empty" in capsys.readouterr().err
+
+
 def test_inspect_says_when_no_property_varies(code_checkpoint, tmp_path, capsys):
     # blank lines: the table of cells came out empty, with no word why
     capsys.readouterr()

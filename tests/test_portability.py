@@ -63,6 +63,22 @@ def test_an_error_redirected_in_a_code_page_is_written_in_utf8(tmp_path, monkeyp
     assert str(missing) in err.data.decode("utf-8")
 
 
+def test_utf8_when_redirected_lives_with_the_other_stream_helpers(monkeypatch):
+    # the helper sat in the command line's module, away from the stream helpers it belongs
+    # with; used alone, it makes a redirected stream UTF-8 with LF and restores it after
+    from lstmlab._streams import utf8_when_redirected
+
+    monkeypatch.delenv("PYTHONIOENCODING", raising=False)
+    monkeypatch.setattr(os, "linesep", "\r\n")
+    out, terminal = _Redirected(), _Redirected(tty=True)
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with utf8_when_redirected():
+        print("é ✓")
+        assert terminal.encoding == "cp1252"
+    assert out.data == "é ✓\n".encode("utf-8") and out.encoding == "cp1252"
+
+
 def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, monkeypatch,
                                                              capsys):
     for stream, environ in ((_Redirected(tty=True), {}),

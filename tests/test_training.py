@@ -554,6 +554,19 @@ def test_a_validation_split_of_exactly_one_chunk_is_enough(tmp_path, capsys):
             ) in capsys.readouterr().err
 
 
+def test_a_text_whose_held_out_part_is_short_names_val_fraction(tmp_path, capsys):
+    # 'hello world' with --seq-len 4 --batch-size 1 asked for 91 characters and advised a
+    # smaller --batch-size or --seq-len, when its 11 training characters were enough and the
+    # held-out 5 % of the text (1 character) was what fell short
+    path = tmp_path / "small.txt"
+    path.write_text("hello world\n", encoding="utf-8")
+    assert main(["train", str(path), "--seq-len", "4", "--batch-size", "1", "--steps", "1",
+                 "--out", str(tmp_path / "a")]) == 2
+    assert ("at least 91 in all; the held-out part is the --val-fraction 0.05 of the text, "
+            "1 character here: use a longer text, a smaller --seq-len or a larger "
+            "--val-fraction") in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("n", [1, 30, 3401])
 def test_a_short_text_is_named_by_its_own_length(tmp_path, capsys, n):
     # it said "cannot split 1 tokens", or "there are 28 characters" of a 30-character text

@@ -8,7 +8,8 @@ clip or temperature would mean.
 Input paths expand a leading ``~`` as the shell would have. Output paths are checked here
 too, before any work (argparse also checks a default): a
 run directory that is a file, a file path that is a directory, a path below a file or in
-a folder this user cannot write. Nothing is created; the command creates what it writes.
+a folder this user cannot write, and on Windows a name it cannot create (a device name such
+as ``NUL``, a ``?``, a trailing dot). Nothing is created; the command creates what it writes.
 """
 
 from __future__ import annotations
@@ -173,6 +174,46 @@ def _write_problem(folder: Path) -> str | None:
         return exc.strerror or str(exc)
 
 
+WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                             *(f"LPT{i}" for i in range(1, 10))])
+WINDOWS_FORBIDDEN = '<>:"|?*'
+
+
+def windows_name_problem(text: str, os_name: str | None = None) -> str | None:
+    """Why Windows cannot create the path ``text``, or None (always None when ``os_name``,
+    by default this system's ``os.name``, is not "nt"): a part that is a device name (CON,
+    PRN, AUX, NUL, COM1-9, LPT1-9, with any extension: ``nul.txt`` is the null device), that
+    holds a character Windows refuses in a name (``<>:"|?*`` or a control character), or
+    that ends in a dot or a space (which Windows drops, writing another name than the one
+    given). Found when the options are read, not when the first file is due, after the
+    work."""
+    if (os.name if os_name is None else os_name) != "nt":
+        return None
+    from pathlib import PureWindowsPath
+
+    path = PureWindowsPath(text)
+    for part in path.parts[1:] if path.anchor else path.parts:
+        if part in (".", ".."):
+            continue
+        if part.split(".")[0].rstrip(" ").upper() in WINDOWS_DEVICES:
+            return (f"{part!r} is a name Windows keeps for a device (CON, PRN, AUX, NUL, "
+                    f"COM1-9, LPT1-9, with any extension); choose another name")
+        bad = next((ch for ch in part if ch in WINDOWS_FORBIDDEN or ord(ch) < 32), None)
+        if bad is not None:
+            return (f"{part!r} holds {bad!r}, which Windows does not allow in a file name "
+                    f"(none of {' '.join(WINDOWS_FORBIDDEN)} or control characters)")
+        if part[-1] in ". ":
+            return (f"{part!r} ends in {'a dot' if part[-1] == '.' else 'a space'}, which "
+                    f"Windows drops from a file name; leave it out")
+    return None
+
+
+def _refuse_windows_names(text: str) -> None:
+    problem = windows_name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"cannot create {text!r} on Windows: {problem}")
+
+
 def _creatable(path: Path, text: str) -> None:
     """Refuse ``path`` when its nearest existing folder is a file or not writable."""
     for parent in path.absolute().parents:
@@ -210,6 +251,7 @@ def output_dir(text: str) -> str:
         raise argparse.ArgumentTypeError("expected a directory name, got '' (write . for the "
                                          "current folder)")
     text = _home_expanded(text)
+    _refuse_windows_names(text)
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a directory, got {text!r}, which is "
@@ -227,6 +269,7 @@ def output_file(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("expected a file name, got ''")
     text = _home_expanded(text)
+    _refuse_windows_names(text)
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}, which is a "
@@ -254,6 +297,16 @@ def refuse_overwriting_inputs(out, flag: str, inputs: dict) -> None:
             raise ValueError(f"{flag} {str(out)!r} is the {name} this command reads "
                              f"({str(path)!r}); writing there would overwrite it, so choose "
                              f"another {flag}")
+
+
+def refuse_standard_input(files, name: str, instead: str) -> None:
+    """A command that reads ``files`` (the arguments named ``name``) as files only refuses
+    ``-``, which elsewhere (``evaluate CKPT -``) is standard input, with what to do
+    ``instead``, rather than saying that a file named '-' does not exist. Raises
+    ValueError."""
+    if "-" in files:
+        raise ValueError(f"{name} '-': this command reads files, not standard input; "
+                         f"{instead} (a file named '-' is ./-)")
 
 
 def in_flags(message: str, flags: dict[str, str]) -> str:

@@ -166,12 +166,16 @@ def read_utf8(path, what: str, error: type[Exception], max_chars: int | None = N
 def read_utf8_stdin(what: str, error: type[Exception], max_chars: int | None = None) -> str:
     """The UTF-8 text of standard input (given as the file ``-``), read in chunks, bytes not
     the interpreter's text layer (whose encoding is the locale's), with the checks and the
-    ``max_chars`` bound of :func:`read_utf8`."""
+    ``max_chars`` bound of :func:`read_utf8`. A terminal is told first that it is read and
+    how to end it (:func:`note_terminal_stdin`)."""
     import sys
+
+    from ._streams import note_terminal_stdin
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:
         raise error(f"cannot read {what} '-' (standard input): this process has no standard "
                     f"input")
+    note_terminal_stdin(what)
     return _read_utf8_stream(stream, "'-' (standard input)", what, error, max_chars)
 
 

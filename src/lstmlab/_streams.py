@@ -7,15 +7,18 @@ head -1``: EPIPE), the terminal closes (EIO), or the command starts with stderr 
 stdout instead, into the text or CSV a command writes there). None of that is a reason to
 lose the work: :func:`sturdy_stderr` makes stderr a stream whose writes never raise, and
 which drops what it cannot write from the first failure on, so training goes on and writes
-its files as it would have.
+its files as it would have. :func:`utf8_when_redirected` makes stdout and stderr that go to a
+file or a pipe write the UTF-8 with LF line ends of lstmlab's files.
 
-Beside it: :func:`rewritten`, a progress line cut to the width of the terminal it is
-rewritten on (:func:`stderr_columns`), and :func:`require_stdout`, the error for a command
-whose product is to go to a standard output that is closed.
+Beside them: :func:`rewritten`, a progress line cut to the width of the terminal it is
+rewritten on (:func:`stderr_columns`), :func:`require_stdout`, the error for a command
+whose product is to go to a standard output that is closed, and :func:`note_terminal_stdin`,
+the line that says a command waits for text typed at the terminal.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import sys
@@ -87,6 +90,45 @@ def sturdy_stderr():
         sys.stderr = saved
 
 
+def _redirected(stream) -> bool:
+    """Whether ``stream`` (a text stream, or None under pythonw) goes to a file or a pipe
+    rather than a terminal, and writes other bytes than lstmlab's files hold: an encoding
+    other than UTF-8, or line ends other than LF (Windows' CRLF)."""
+    try:
+        return (hasattr(stream, "reconfigure") and not stream.isatty()
+                and (codecs.lookup(stream.encoding).name != "utf-8" or os.linesep != "\n"))
+    except (AttributeError, TypeError, LookupError, OSError, ValueError):  # closed, or no encoding
+        return False
+
+
+@contextlib.contextmanager
+def utf8_when_redirected():
+    """While a command runs, standard output and error that go to a file or a pipe write
+    UTF-8 with LF line ends, the bytes of every file lstmlab writes (``--out``) and reads.
+    Python's default there is the locale's encoding and, on Windows, CRLF: there ``lstmlab
+    generate > out.txt`` would write a file in a code page (cp1252, say) that ``lstmlab
+    evaluate`` refuses as not UTF-8, a character outside the code page (the ``C̃`` of
+    ``lstmlab demo``'s summary, a class label in another script) would end the command,
+    and a model's own ``\\r\\n`` would come out as ``\\r\\r\\n``. A terminal keeps its own
+    settings (Windows' console writes any character), as does every stream when
+    PYTHONIOENCODING names an encoding; the streams' error handlers stay, and their
+    encodings and line ends are restored afterwards."""
+    changed = []
+    if not os.environ.get("PYTHONIOENCODING"):
+        for stream in (sys.stdout, sys.stderr):
+            if _redirected(stream):
+                changed.append((stream, stream.encoding, stream.errors))
+                stream.reconfigure(encoding="utf-8", errors=stream.errors, newline="\n")
+    try:
+        yield
+    finally:
+        for stream, encoding, errors in changed:
+            try:  # newline None: the platform's line ends, as Python sets up its streams
+                stream.reconfigure(encoding=encoding, errors=errors, newline=None)
+            except (OSError, ValueError):  # closed, or a pipe whose reader is gone
+                pass
+
+
 def stderr_columns() -> int:
     """The width of the terminal stderr writes to: ``COLUMNS`` when it is set to a positive
     number (as shells export it), else the terminal's own, else 80."""
@@ -121,3 +163,23 @@ def require_stdout(what: str, instead: str = "") -> None:
     if sys.stdout is None:
         raise ValueError(f"standard output is closed, so {what} has nowhere to go"
                          f"{'; ' + instead if instead else ''}")
+
+
+def end_of_input_keys(os_name: str = os.name) -> str:
+    """The keys that end standard input typed at a terminal on the system ``os_name``."""
+    return "Ctrl-Z then Enter" if os_name == "nt" else "Ctrl-D"
+
+
+def note_terminal_stdin(what: str) -> None:
+    """One line on stderr when ``what`` is to be read from standard input and that is a
+    terminal: the command waits for text to be typed, and without the line it looks hung
+    to a user who meant to pipe a file in, or did not know how to end what they typed.
+    Nothing for a pipe or a file, which end by themselves."""
+    try:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, AttributeError):  # closed, or a stand-in without isatty
+        interactive = False
+    if interactive:
+        print(f"reading the {what} from standard input (the terminal): type it, then "
+              f"{end_of_input_keys()} at the start of a line to end it", file=sys.stderr,
+              flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
 import errno
 import math
@@ -23,7 +22,7 @@ from ._argtypes import output_file as _output_file
 from ._argtypes import pos_float as _pos_float
 from ._argtypes import pos_fraction as _pos_fraction
 from ._argtypes import positive_int as _positive
-from ._argtypes import refuse_overwriting_inputs
+from ._argtypes import refuse_overwriting_inputs, refuse_standard_input
 from ._argtypes import seed as _seed
 from ._argtypes import timeout_seconds as _timeout_seconds
 from ._argtypes import unit_score as _unit_score
@@ -31,7 +30,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
-from ._streams import require_stdout, sturdy_stderr, to_null_device
+from ._streams import require_stdout, sturdy_stderr, to_null_device, utf8_when_redirected
 from ._words import counted
 from . import __version__
 
@@ -496,6 +495,8 @@ def _launch_settings(args) -> tuple[int, tuple[str, float] | None]:
 def cmd_train(args) -> int:
     from .training import distributed
 
+    refuse_standard_input(args.files, "FILE", "save the text to a file and pass that, "
+                           "which --resume can read again")
     group = None
     if not distributed.in_process_group() and (args.nproc or 1) > 1:
         distributed.check_supported(args.nproc, *_launch_settings(args))
@@ -542,8 +543,7 @@ def _train(args, group) -> int:
             _refuse_a_run_without_last(out)
             raise ValueError(f"--resume: {last} does not exist, so there is nothing to continue; "
                              f"run the same command without --resume to start the run")
-        from .training.checkpoint import load_checkpoint
-        meta, _ = load_checkpoint(last, expect_kind="charlm")
+        meta = _resumable_meta(out)
         stored = TrainConfig.from_json(meta["train"])
         config = CharLMConfig.from_json(meta["model"])
         if stored.optimizer != "sgd" and "momentum" in given:  # the run's optimizer, not the default
@@ -716,12 +716,36 @@ def _refuse_a_short_text(n: int, batch_size: int, seq_len: int, val_fraction: fl
                 break
             need += 1
         least = f", at least {need:,} in all"
+    held = _held_out(n, val_fraction)
+    advice = ("use a longer text or a smaller --batch-size or --seq-len"
+              if n - held < batch_size * (seq_len + 1) else  # the held-out part alone is short:
+              f"the held-out part is the --val-fraction {val_fraction:g} of the text, "
+              f"{counted(held, 'character', grouped=True)} here: use a longer text, a smaller "
+              f"--seq-len or a larger --val-fraction")  # (a text long enough to train on)
     raise ValueError(f"the text has {counted(n, 'character', grouped=True)}, too few for "
                      f"--batch-size {batch_size} and --seq-len {seq_len}: training needs "
                      f"--batch-size * (--seq-len + 1) = {batch_size * (seq_len + 1):,} "
                      f"characters and the --val-fraction {val_fraction:g} held out "
-                     f"--seq-len + 1 = {seq_len + 1:,}{least}; use a longer text or a smaller "
-                     f"--batch-size or --seq-len")
+                     f"--seq-len + 1 = {seq_len + 1:,}{least}; {advice}")
+
+
+def _resumable_meta(out: Path) -> dict:
+    """The metadata of the run's ``last.ckpt``, which --resume continues from. One that
+    cannot be read (a disk that filled up, a copy cut short) is refused with its reason,
+    and with the way on when ``best.ckpt`` beside it is intact: copied over it, the run
+    continues from its best step."""
+    from .training.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return load_checkpoint(out / "last.ckpt", expect_kind="charlm")[0]
+    except CheckpointError as exc:
+        try:
+            load_checkpoint(out / "best.ckpt", expect_kind="charlm")
+        except CheckpointError:
+            raise exc from None
+        raise ValueError(f"{exc}; best.ckpt in {out} is intact: copy it to last.ckpt and pass "
+                         f"--resume to continue from the best step, or choose another --out to "
+                         f"start a new run") from None
 
 
 def _refuse_a_run_without_last(out: Path) -> None:
@@ -1101,7 +1125,8 @@ def _add_inspect(sub):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
-    g.add_argument("--file", type=_input_path, help="read the text from this UTF-8 file")
+    g.add_argument("--file", type=_input_path,
+                   help="read the text from this UTF-8 file; - reads standard input")
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
     p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
@@ -1136,7 +1161,12 @@ def cmd_inspect(args) -> int:
     from .training.lm import load_charlm
 
     model, vocab, _ = load_charlm(args.checkpoint)
-    if args.file:
+    if args.file == "-":  # a pipe is read once: all of it, to say what a cut leaves out
+        text, source = _read_text_arg("-"), _text_name("-")
+        if len(text) > args.max_chars:
+            _say_cut("inspect", args.max_chars, len(text))
+            text = text[: args.max_chars]
+    elif args.file:
         from .data.text import count_text_chars, read_text_files
         text = read_text_files([args.file], max_chars=args.max_chars + 1)  # + 1: is there more?
         source = shown_path(args.file)
@@ -1207,6 +1237,8 @@ def cmd_explore(args) -> int:
     from .insight.gates import refuse_layer_norm_charlm
     from .training.lm import load_charlm
 
+    refuse_standard_input(args.files, "TEXT_FILE", "save the text to a file and pass that, "
+                           "or paste it into the text box of the served page")
     for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
         refuse_overwriting_inputs(args.save, "--save", {name: path})
     model, vocab, _ = load_charlm(args.checkpoint)
@@ -1279,45 +1311,6 @@ def _reader_gone() -> int:
     return 128 + 13  # SIGPIPE's number on every POSIX system; Windows has no signal
 
 
-def _redirected(stream) -> bool:
-    """Whether ``stream`` (a text stream, or None under pythonw) goes to a file or a pipe
-    rather than a terminal, and writes other bytes than lstmlab's files hold: an encoding
-    other than UTF-8, or line ends other than LF (Windows' CRLF)."""
-    try:
-        return (hasattr(stream, "reconfigure") and not stream.isatty()
-                and (codecs.lookup(stream.encoding).name != "utf-8" or os.linesep != "\n"))
-    except (AttributeError, TypeError, LookupError, OSError, ValueError):  # closed, or no encoding
-        return False
-
-
-@contextlib.contextmanager
-def _utf8_when_redirected():
-    """While a command runs, standard output and error that go to a file or a pipe write
-    UTF-8 with LF line ends, the bytes of every file lstmlab writes (``--out``) and reads.
-    Python's default there is the locale's encoding and, on Windows, CRLF: there ``lstmlab
-    generate > out.txt`` would write a file in a code page (cp1252, say) that ``lstmlab
-    evaluate`` refuses as not UTF-8, a character outside the code page (the ``C̃`` of
-    ``lstmlab demo``'s summary, a class label in another script) would end the command,
-    and a model's own ``\\r\\n`` would come out as ``\\r\\r\\n``. A terminal keeps its own
-    settings (Windows' console writes any character), as does every stream when
-    PYTHONIOENCODING names an encoding; the streams' error handlers stay, and their
-    encodings and line ends are restored afterwards."""
-    changed = []
-    if not os.environ.get("PYTHONIOENCODING"):
-        for stream in (sys.stdout, sys.stderr):
-            if _redirected(stream):
-                changed.append((stream, stream.encoding, stream.errors))
-                stream.reconfigure(encoding="utf-8", errors=stream.errors, newline="\n")
-    try:
-        yield
-    finally:
-        for stream, encoding, errors in changed:
-            try:  # newline None: the platform's line ends, as Python sets up its streams
-                stream.reconfigure(encoding=encoding, errors=errors, newline=None)
-            except (OSError, ValueError):  # closed, or a pipe whose reader is gone
-                pass
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code: 0 done, 2 a bad argument or input (one line on
     stderr, no traceback), 3 training diverged, 4 a process of a data-parallel run was lost
@@ -1328,13 +1321,13 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C anywhere in here, also while the heavy modules are still being imported (they are
     imported by the commands, not by ``import lstmlab.cli``), is the one line
     "interrupted" and exit 130. Output that goes to a file or a pipe is UTF-8 with LF line
-    ends on every platform (see :func:`_utf8_when_redirected`).
+    ends on every platform (see :func:`lstmlab._streams.utf8_when_redirected`).
 
     Standard error that fails or is closed (``2>&1 | head``, a closed terminal, ``2>&-``)
     stops nothing: what cannot be written there is dropped (:mod:`lstmlab._streams`), so a
     training run goes on and writes its files.
     """
-    with _utf8_when_redirected(), sturdy_stderr():
+    with utf8_when_redirected(), sturdy_stderr():
         return _run(argv)
 
 

@@ -16,7 +16,7 @@ from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
-from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs
+from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs, refuse_standard_input
 from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
@@ -107,6 +107,9 @@ def add_classify_parser(sub) -> None:
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})")
     t.set_defaults(patience=None)  # PATIENCE, where there is a validation loss to stop on
+    t._option_string_actions["--quiet"].help = (
+        "print the result, the notes on the data and errors only: no progress line, "
+        "candidates or training summary on stderr")
     t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default: chosen on held-out training data; with --no-select last)")
@@ -305,6 +308,13 @@ def _refuse_unused_options(args) -> None:
                          f"which --no-baselines skips; leave out one or the other")
 
 
+def _status(args, text: str) -> None:
+    """A line on stderr saying what the run is doing, left out with --quiet, which keeps
+    the result (stdout), the notes that warn about the data, and the errors."""
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
 def cmd_classify_train(args) -> int:
     import numpy as np
 
@@ -314,6 +324,8 @@ def cmd_classify_train(args) -> int:
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
+    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
+    refuse_standard_input([args.test], "--test", "save the test set to a file and pass that")
     _refuse_unused_options(args)
     _refuse_csv_options_without_csv(args, [args.data, args.test])
     args.filters = args.filters or FILTERS  # (refused above where they do nothing)
@@ -323,7 +335,7 @@ def cmd_classify_train(args) -> int:
     test = None
     if args.data is None:
         data = digits_sequences()
-        print(f"no DATA given: using {data.source}, {len(data)} sequences", file=sys.stderr)
+        _status(args, f"no DATA given: using {data.source}, {len(data)} sequences")
     elif Path(args.data).is_dir():
         train_path, test_path = ucr_pair(args.data)
         data = read_sequences(train_path, **opts)
@@ -438,18 +450,20 @@ def cmd_classify_train(args) -> int:
     selection = None
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         if len(options) > 1:
-            print(f"choosing {' / '.join(flags(o) for o in options)} on held-out training "
-                  f"data", file=sys.stderr)
+            _status(args, f"choosing {' / '.join(flags(o) for o in options)} on held-out "
+                          f"training data")
             started = iter(range(1, len(options) + 1))
 
             def candidate(part, generator, settings):
-                if not args.quiet:  # each trains in silence: say which one, as it starts
-                    print(f"candidate {next(started)} of {len(options)}: {flags(settings)} "
-                          f"({counted(len(part), 'sequence')}, "
-                          f"{counted(epochs_for(len(part)), 'epoch')})", file=sys.stderr)
+                # each trains in silence: say which one, as it starts
+                _status(args, f"candidate {next(started)} of {len(options)}: {flags(settings)} "
+                              f"({counted(len(part), 'sequence')}, "
+                              f"{counted(epochs_for(len(part)), 'epoch')})")
                 return train(part, generator, settings, should_stop=lambda: stop.requested)
             selection = choose(data, rng.spawn(1)[0], options, candidate)
-            print(selection.describe(), file=sys.stderr)
+            # its scores come once, in the result: on a terminal both streams show
+            _status(args, f"chose {flags(selection.chosen)} (the result gives every "
+                          f"candidate's held-out scores)")
         chosen = options[0] if selection is None else selection.chosen
         final = {**fixed, **chosen}
         args.hidden, args.readout = final["hidden_size"], final["readout"]
@@ -469,11 +483,10 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
              + (" bidirectional" if args.bidirectional else "") if args.model == "lstm-fcn"
              else f"filters {','.join(map(str, args.filters))}, no LSTM branch"
              if args.model == "fcn" else f"{args.layers}x{args.hidden}, readout {args.readout}")
-    print(f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
-          f"{counted(data.num_features, 'feature')}), {len(set(data.labels))} classes; "
-          f"testing on "
-          f"{len(test)}; {args.model.upper()} {shape}"
-          + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""), file=sys.stderr)
+    _status(args, f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
+                  f"{counted(data.num_features, 'feature')}), {len(set(data.labels))} classes; "
+                  f"testing on {len(test)}; {args.model.upper()} {shape}"
+                  + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""))
     progress = _Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
     try:
         return train(data, rng, chosen, on_epoch=_naming_members(progress, args),
@@ -618,6 +631,7 @@ def cmd_classify_predict(args) -> int:
 
     if args.out == "-":  # the usual name for stdout, not a file named '-'
         args.out = None
+    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     if args.out is None:
         require_stdout("the predictions CSV", "pass --out FILE to write it to a file")

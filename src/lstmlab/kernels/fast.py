@@ -77,7 +77,10 @@ _threads = [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")  # 
 
 def set_num_threads(n: int) -> None:
     """Use at most ``n`` threads per call of the fast kernels (default: the cores this
-    process may use). Results are the same bits for every ``n``."""
+    process may use). Results are the same bits for every ``n``. Any positive count is
+    taken, as ``torch.set_num_threads`` takes it: above the cores it only oversubscribes
+    them, and a call's team is never larger than its work pays for (:func:`plan`: 20 MFLOP
+    a thread, a row group at least one row, a unit group two panels of every gate)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads needs a positive integer, got {n!r}")
     _threads[0] = int(n)
