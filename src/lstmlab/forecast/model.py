@@ -357,11 +357,12 @@ class Forecaster:
         out = out[:, : self.config.horizon]  # (n, K) the point outputs
         if self.hybrid is not None:
             out = self.hybrid.combine(x64, X, out, self.scaler)
-        return self._clipped(self.scaler.decode(X, out)[:, :K])
+        return self.clipped(self.scaler.decode(X, out)[:, :K])
 
-    def _clipped(self, values: np.ndarray) -> np.ndarray:
+    def clipped(self, values: np.ndarray) -> np.ndarray:
         """``values`` at 0 where they go below it, for a model of a target that never does
-        (``config.nonnegative``: counts, sales); as they are otherwise."""
+        (``config.nonnegative``: counts, sales); as they are otherwise. The report applies it
+        to every method's forecasts, so the baselines are compared on the same terms."""
         return np.maximum(values, 0.0) if self.config.nonnegative else values
 
     def base_forecast(self, X: np.ndarray) -> np.ndarray:
@@ -387,7 +388,7 @@ class Forecaster:
         if self.hybrid is not None:  # quantiles of the standardised residual, at full weight
             q = self.hybrid.predict(x64, X, self.scaler)[:, None, :] + q * self.hybrid.res_std
         dec = np.stack([self.scaler.decode(X, q[:, j]) for j in range(Q)], axis=1)
-        return self._clipped(np.sort(dec, axis=1)[:, :, :K])
+        return self.clipped(np.sort(dec, axis=1)[:, :, :K])
 
     def _horizon(self, horizon: int | None) -> int:
         """The steps asked for: a positive integer up to the trained horizon (None: all)."""

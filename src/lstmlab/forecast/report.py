@@ -15,6 +15,9 @@ Every report scores the same test windows with:
 * ``ets`` (with ``ets=True`` and statsmodels installed): exponential smoothing, its variant
   picked on the validation part (:mod:`.ets`).
 
+A model trained with ``nonnegative`` has every method's forecasts stopped at 0, the
+baselines' as its own, so the table compares them on the same terms.
+
 MASE uses one denominator for all methods: the in-sample seasonal-naive (m = season) MAE on
 the training part, or the plain naive one (m = 1) when there is no season or the training
 part is not longer than it; :meth:`Evaluation.mase_basis` says which was used.
@@ -132,6 +135,7 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     preds["linear_ar"] = base.pop("linear_ar")
     preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
     preds.update(base)
+    preds = {k: fc.clipped(p) for k, p in preds.items()}  # --nonnegative: every method alike
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
     ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
                     fc.season, scale, "test" if part == "test" else "validation", lag, labels)
