@@ -980,3 +980,25 @@ def test_skip_short_leaves_out_series_too_short_naming_them_on_train_and_predict
     assert main(["forecast", "train", str(write(tmp_path / "one.csv", "y\n1\n2\n")), "--target",
                  "y", "--skip-short", "--out", str(tmp_path / "r1")]) == 2
     assert "--skip-short leaves out the series of a panel" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("base", ["none", "ar"])
+def test_predict_fits_a_series_not_in_training_once(tmp_path, capsys, monkeypatch, base):
+    # forecast predict fitted the season, indices and scale of a series never seen twice:
+    # once for its forecast and again for the scale of its intervals
+    from lstmlab.forecast import global_model
+
+    gf = _train(_panel(), epochs=1, base=base)
+    gf.save(tmp_path / "m.ckpt", extra={"id": "id", "time": "t", "value": "y"})
+    new = 7 * _seasonal(40, seed=5)
+    p = write(tmp_path / "q.csv", _long_csv({"new": new}))
+    expected, _ = gf.forecast_next("new", TimeSeries(new[:, None], ["y"], None, "new"))
+    fits = []
+    fit = global_model.fit_series_info
+    monkeypatch.setattr(global_model, "fit_series_info", lambda *a: fits.append(1) or fit(*a))
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(tmp_path / "m.ckpt"), str(p)]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    np.testing.assert_allclose([float(r["forecast"]) for r in rows], expected, rtol=1e-5)
+    assert all(float(r["lo95"]) < float(r["forecast"]) < float(r["hi95"]) for r in rows)
+    assert len(fits) == 1

@@ -245,7 +245,8 @@ def cmd_global_predict(args, meta: dict) -> int:
         if gf.config.transform == "log":  # a series not seen is scaled on all of it
             check_log_inputs(s, gf.config.lookback if name in gf.info else len(s),
                              f"series {name!r}, ")
-        pred, seen = gf.forecast_next(name, s, K)
+        info = gf.series_info(name, s)  # fitted on the data given for a series not seen
+        pred, seen = gf.forecast_next(name, s, K, info)
         iv = gf.info[name].intervals if seen else gf.panel_intervals()
         if not seen:
             alike = lookalike_trained(name, gf.info)
@@ -255,7 +256,7 @@ def cmd_global_predict(args, meta: dict) -> int:
                   + ": its scale comes from the data given"
                   + ("" if iv else ", and it has no prediction intervals"), file=sys.stderr)
         window = s.target[-gf.config.lookback:][None, :, None]
-        flat = gf.series_info(name, s).scale  # the scale of a window with no change
+        flat = info.scale  # the scale of a window with no change
         bounds = [iv.bounds(pred[None], lv, window, flat) if iv and lv in iv.width else None
                   for lv in levels]
         labels = future_labels(s.time, K)

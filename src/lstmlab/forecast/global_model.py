@@ -345,10 +345,12 @@ class GlobalForecaster:
         y = np.exp(z) if self.config.transform == "log" else z
         return info.adjust(y, origins, np.arange(K), back=True)
 
-    def forecast_next(self, name: str, series: TimeSeries, horizon: int | None = None
-                      ) -> tuple[np.ndarray, bool]:
+    def forecast_next(self, name: str, series: TimeSeries, horizon: int | None = None,
+                      info: SeriesInfo | None = None) -> tuple[np.ndarray, bool]:
         """``(forecast (K',), seen)``: the K' steps after the end of ``series``; ``seen`` says
-        whether the series was in training (else its scale comes from ``series``)."""
+        whether the series was in training (else its scale comes from ``series``). ``info``:
+        :meth:`series_info` of ``series``, when the caller holds it already, so a series not
+        seen is fitted once (its linear AR is fitted here, with ``base="ar"``)."""
         L, K = self.config.lookback, self.config.horizon
         K2 = K if horizon is None else positive_int(horizon, "horizon")
         if K2 > K:
@@ -360,9 +362,10 @@ class GlobalForecaster:
                              f"last {L} (its lookback), so it needs at least {L}")
         n = len(series)
         seen = name in self.info
-        info = None
-        if not seen:
-            info = self.series_info(name, series)
+        if seen:
+            info = None
+        else:
+            info = info if info is not None else self.series_info(name, series)
             if self.config.base == "ar":  # its own AR on every window of the data given
                 if n < L + K:
                     raise ValueError(f"series {name!r} was not in training and has "
