@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, detect_season, time_steps
+from .data import TimeSeries, time_steps, training_season
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -171,11 +171,11 @@ class SeriesInfo:
         return a * s if back else a / s
 
 
-def fit_series_info(y: np.ndarray, split: Split, config: GlobalConfig) -> SeriesInfo:
+def fit_series_info(series: TimeSeries, split: Split, config: GlobalConfig) -> SeriesInfo:
     """Season, seasonal indices (when the M4 test finds the season on the training part)
-    and scale of one series, from its training part ``y[:split.train]`` alone."""
-    y_train = np.asarray(y, np.float64)[: split.train]
-    season = config.season or detect_season(y_train)
+    and scale of one series, from its training part, the first ``split.train`` steps."""
+    y_train = series.target[: split.train]
+    season = config.season or training_season(series, split.train)
     info = SeriesInfo(0.0, season, split)
     if config.deseasonalize and season and season > 1 and is_seasonal(y_train, season):
         info.additive = not np.all(y_train > 0)
@@ -245,7 +245,7 @@ class GlobalForecaster:
                 raise ValueError(f"series {name!r}: --transform log needs positive values, but "
                                  f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
                                  f"--transform none")
-            info[name] = fit_series_info(s.target, split, config)
+            info[name] = fit_series_info(s, split, config)
             info[name].first = s.time[0] if s.time else None
             for part in parts:
                 origins = split.origins(part, L, K)
@@ -411,7 +411,7 @@ class GlobalForecaster:
         if name in self.info:
             return self.info[name]
         n = len(series)
-        return fit_series_info(series.target, Split(n, n, 0, 0), self.config)
+        return fit_series_info(series, Split(n, n, 0, 0), self.config)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:

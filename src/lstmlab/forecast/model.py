@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, detect_season
+from .data import TimeSeries, check_time_series, training_season
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -302,7 +302,7 @@ class Forecaster:
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
         check_series_range(series)
         y_train = series.target[: split.train]
-        season = config.season or detect_season(y_train)
+        season = config.season or training_season(series, split.train)
         X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
         scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                               season=season).fit(X, Y)

@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .baselines import mae, persistence, ridge_gcv
-from .data import TimeSeries, check_time_series, detect_season
+from .data import TimeSeries, check_time_series, training_season
 from .model import ForecastConfig, Forecaster, base_forecast
 from .smoothing import WindowSmoothing
 from .windows import WindowError, WindowScaler, chronological_split, make_windows
@@ -233,7 +233,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
     ``smoothing_base`` adds exponential smoothing to the bases tried (both for comparisons)."""
     split = chronological_split(len(series), 1, base.horizon, base.val_fraction,
                                 base.test_fraction)
-    found = base.season or detect_season(series.target[: split.train])
+    found = base.season or training_season(series, split.train)
     season = found if found and found > 1 else None  # a season of 1 is none (see above)
     positive = bool(np.all(series.target > 0))
     options = {
