@@ -1002,3 +1002,22 @@ def test_predict_fits_a_series_not_in_training_once(tmp_path, capsys, monkeypatc
     np.testing.assert_allclose([float(r["forecast"]) for r in rows], expected, rtol=1e-5)
     assert all(float(r["lo95"]) < float(r["forecast"]) < float(r["hi95"]) for r in rows)
     assert len(fits) == 1
+
+
+def test_skip_short_leaves_out_a_new_series_too_short_for_its_own_linear_ar(tmp_path, capsys):
+    # a hybrid panel model fits a linear AR of its own to a series it never saw; one with
+    # fewer rows than lookback + horizon stopped forecast predict --skip-short with an error
+    # that did not name the flag
+    gf = _train(_panel(), epochs=1, base="ar")
+    gf.save(tmp_path / "m.ckpt", extra={"id": "id", "time": "t", "value": "y"})
+    y = _seasonal(40, seed=5)
+    q = write(tmp_path / "q.csv", _long_csv({"new": y, "stub": y[:14]}))  # 12 <= 14 < 16
+    predict = ["forecast", "predict", str(tmp_path / "m.ckpt"), str(q)]
+    assert main(predict) != 0
+    assert ("series 'stub': it was not in training and has 14 steps, fewer than lookback + "
+            "horizon = 16, which its own linear AR needs; pass --skip-short") in \
+        capsys.readouterr().err
+    assert main(predict + ["--skip-short"]) == 0
+    text, err = capsys.readouterr()
+    assert "left out 1 of 2 series too short for the model's windows: 'stub'" in err
+    assert {line.split(",")[0] for line in text.strip().splitlines()[1:]} == {"new"}

@@ -222,9 +222,8 @@ def cmd_global_predict(args, meta: dict) -> int:
         panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback,
                           observed_end=True)
     print_notes(panel)
-    L = gf.config.lookback
-    short = {name: f"it has {len(s)} steps, fewer than the model's lookback {L}"
-             for name, s in panel.series.items() if len(s) < L}
+    short = {name: why for name, s in panel.series.items()
+             if (why := gf.too_short(name, len(s)))}
     if short and not args.skip_short:
         name = next(iter(short))
         raise SeriesError(f"series {name!r}: {short[name]}; pass --skip-short to leave out "

@@ -356,22 +356,16 @@ class GlobalForecaster:
         if K2 > K:
             raise ValueError(f"this model forecasts {counted(K, 'step')} ahead at once; "
                              f"--horizon must be 1..{K}, got {K2}")
-        if len(series) < L:
-            raise ValueError(f"series {name!r} has {counted(len(series), 'step')}; the model "
-                             f"reads the "
-                             f"last {L} (its lookback), so it needs at least {L}")
         n = len(series)
+        short = self.too_short(name, n)
+        if short:
+            raise ValueError(f"series {name!r}: {short}")
         seen = name in self.info
         if seen:
             info = None
         else:
             info = info if info is not None else self.series_info(name, series)
             if self.config.base == "ar":  # its own AR on every window of the data given
-                if n < L + K:
-                    raise ValueError(f"series {name!r} was not in training and has "
-                                     f"{counted(n, 'step')}; "
-                                     f"its linear AR needs at least lookback + horizon = "
-                                     f"{L + K}")
                 origins = np.arange(L, n - K + 1)
                 X, Y = make_windows(series.target, L, K, origins)
                 x, y, _ = self._relative(X[:, :, 0], info, origins, Y)
@@ -379,6 +373,18 @@ class GlobalForecaster:
                            else np.zeros((L + 1, K)))
         end = n if info is not None else self.end_position(name, series)
         return self.predict(name, series.target[-L:][None], np.array([end]), info)[0, :K2], seen
+
+    def too_short(self, name: str, n: int) -> str | None:
+        """Why ``n`` rows of series ``name`` are too few to forecast from, or None: the model
+        reads the last lookback rows, and with ``base="ar"`` a series not in training gets
+        its own linear AR, fitted on its windows of lookback + horizon rows."""
+        L, K = self.config.lookback, self.config.horizon
+        if n < L:
+            return f"it has {counted(n, 'step')}, fewer than the model's lookback {L}"
+        if name not in self.info and self.config.base == "ar" and n < L + K:
+            return (f"it was not in training and has {counted(n, 'step')}, fewer than "
+                    f"lookback + horizon = {L + K}, which its own linear AR needs")
+        return None
 
     def end_position(self, name: str, series: TimeSeries) -> int:
         """The position after the last row of ``series``, a series the model was trained on,
