@@ -460,3 +460,17 @@ def test_cli_benchmark_refuses_a_series_named_twice(capsys):
                  "--seeds", "1", "--epochs", "1"]) == 2
     captured = capsys.readouterr()
     assert "--dataset sunspots is given more than once" in captured.err and captured.out == ""
+
+
+def test_season_1_reports_no_seasonal_naive_row_that_repeats_persistence(tmp_path, capsys):
+    # --season 1 printed 'seasonal naive (m=1)', the persistence row again under another name
+    s = 100 + np.cumsum(np.random.default_rng(3).normal(size=80))
+    p = write(tmp_path / "y.csv", "y\n" + "".join(f"{v:.3f}\n" for v in s))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--season", "1", "--horizon", "3",
+                 "--lookback", "6", "--base", "naive", "--transform", "none", "--anchor", "last",
+                 "--epochs", "1", "--hidden", "4", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "season 1 (given; a season of one step is none, so seasonal naive is left out)" in text
+    assert "seasonal naive" not in text.split("season 1 (given")[1].split(")", 1)[1]
+    assert "seasonal_naive" not in (out / "forecasts.csv").read_text().splitlines()[0]

@@ -502,7 +502,9 @@ def cmd_forecast_train(args) -> int:
         season = "no season detected (seasonal naive left out)"
     else:
         season = f"season {fc.season} ({'given' if args.season else 'detected'}"
-        if "seasonal_naive" not in ev.preds:
+        if fc.season == 1:
+            season += "; a season of one step is none, so seasonal naive is left out"
+        elif "seasonal_naive" not in ev.preds:
             season += (f"; longer than the series allows before the first {ev.part} window, "
                        f"so seasonal naive is left out")
         season += ")"

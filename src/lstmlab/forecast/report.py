@@ -94,12 +94,13 @@ def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray
 def baseline_forecasts(series: TimeSeries, split: Split, L: int, K: int, season: int | None,
                        origins: np.ndarray, ets: bool = False) -> tuple[dict, dict]:
     """``(preds, labels)``: persistence, seasonal naive (when the season fits before the first
-    origin), the least-squares linear AR in levels on the training windows and, with ``ets``,
-    exponential smoothing, each ``(n, K)`` at ``origins``; ``labels`` names fitted variants."""
+    origin; a season of 1 is none, its seasonal naive the persistence again), the
+    least-squares linear AR in levels on the training windows and, with ``ets``, exponential
+    smoothing, each ``(n, K)`` at ``origins``; ``labels`` names fitted variants."""
     X, _ = make_windows(series.values, L, K, origins)
     Xtr, Ytr = make_windows(series.values, L, K, split.origins("train", L, K))
     preds = {"persistence": persistence(X, K)}
-    if season and origins.min() >= season:
+    if season and season > 1 and origins.min() >= season:
         preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, season)
     preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
     labels = {}
