@@ -343,6 +343,11 @@ def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path)
     ("$5.00", "a currency sign: write the amount alone"),
     ("5 \u20ac", "a currency sign: write the amount alone"),
     ("(5.00)", "an accounting format's negative number: write -5.00"),
+    # a date column named as the target or a feature
+    ("03/04/2021", "a date or time: name its column with --time"),
+    ("2021-01-05", "a date or time: name its column with --time"),
+    ("2021-01-05T06:00:00Z", "a date or time: name its column with --time"),
+    ("2021-01", "a date or time: name its column with --time"),
 ])
 def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint):
     # these were only "is not a number": the user sees '1,234.5' or '−5', which look like

@@ -256,12 +256,19 @@ def parse_numeric_column(cells: list[str], lines: list[int], column: str, path) 
     return out
 
 
+# A date or date-time as a spreadsheet or ISO 8601 writes it: 2021-01-05, 03/04/2021,
+# 5.1.2021, 2021-01-05 06:00, 2021-01-05T06:00:00Z; a month 2021-01 or a quarter 2021-Q1.
+_DATE_LIKE = re.compile(r"\d{1,4}([-/.])\d{1,2}\1\d{1,4}(?:[ T]\d{1,2}:\d{2}.*)?"
+                        r"|\d{4}-(?:\d{2}|Q[1-4])")
+
+
 def _number_hint(cell: str) -> str:
     """What a spreadsheet's export most likely made of a number ``cell`` that does not read
     as one: a thousands separator (a comma; a space, a no-break space or an apostrophe, as
     French or Swiss formats write it) or decimal comma, an error value, a typographic minus,
     a dash (zero in an accounting format, or a missing value: only its writer knows which),
-    a number in a percent, currency or accounting format."""
+    a number in a percent, currency or accounting format, a date (its column named as a
+    number, where --time names the labels)."""
     if not cell.strip("-\u2013\u2014"):
         return (" (a dash: a spreadsheet writes it for zero, some exports for a missing value; "
                 "write 0, or leave the cell empty to mark it missing)")
@@ -271,6 +278,9 @@ def _number_hint(cell: str) -> str:
     if "," in cell or _is_number(re.sub(r"(?<=\d)[ \u00a0\u202f'](?=\d)", "", cell)):
         return (" (a thousands separator or a decimal comma: numbers here are written with a "
                 "decimal point and no separators, 1234.5)")
+    if _DATE_LIKE.fullmatch(cell):
+        return (" (a date or time: name its column with --time, which orders the rows; the "
+                "target and --features are columns of numbers)")
     if cell.endswith("%") and _is_number(cell[:-1]):
         return " (a percentage: write the number alone, 0.05 for 5%, or 5 in a column of percents)"
     if _is_number(cell.strip("$\u20ac\u00a3\u00a5 \u00a0")):
