@@ -508,3 +508,14 @@ def test_backtest_table_labels_a_method_whose_folds_chose_different_variants_tru
     assert rows[5] == f"ETS per fold (test part ending after step): 10: {log}; 8: {lev}; 6: {log}"
     bt["labels"]["ets"] = [log] * 3  # one variant throughout: named in its row
     assert format_backtest(bt, {}).splitlines()[4].startswith(log + " ")
+
+
+def test_train_without_target_names_the_columns_it_may_be(tmp_path, capsys):
+    # 'a CSV needs --target COLUMN' left a new user to open the file to find the name
+    p = write(tmp_path / "sales.csv", "date,units,price\n2024-01-01,3,1.5\n2024-01-02,4,1.5\n")
+    assert main(["forecast", "train", str(p)]) == 2
+    assert f"a CSV needs --target COLUMN (the column to forecast); '{p}' has the columns date, " \
+           f"units, price" in capsys.readouterr().err
+    q = write(tmp_path / "panel.csv", "store,date,units\nA,1,3\nB,1,4\n")
+    assert main(["forecast", "train", str(q), "--id", "store"]) == 2
+    assert f"'{q}' has the columns store, date, units" in capsys.readouterr().err

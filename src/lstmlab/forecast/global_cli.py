@@ -86,8 +86,8 @@ def cmd_global_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from ..training.signals import stop_signals
-    from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, output_folder,
-                      save_before_scoring, stopped_by_signal)
+    from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, columns_note,
+                      output_folder, save_before_scoring, stopped_by_signal)
     from .ets import available as ets_available
     from .global_model import GlobalConfig, split_series
     from .windows import WindowError
@@ -117,7 +117,8 @@ def cmd_global_train(args) -> int:
         raise ValueError("--backtest is for a single series; a panel already scores every "
                          "series' test part")
     if not args.target:
-        raise ValueError("many series need --target COLUMN (the value column)")
+        raise ValueError(f"many series need --target COLUMN (the value column)"
+                         f"{columns_note(args.csv)}")
     if args.ets and not ets_available():
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
