@@ -1021,3 +1021,22 @@ def test_skip_short_leaves_out_a_new_series_too_short_for_its_own_linear_ar(tmp_
     text, err = capsys.readouterr()
     assert "left out 1 of 2 series too short for the model's windows: 'stub'" in err
     assert {line.split(",")[0] for line in text.strip().splitlines()[1:]} == {"new"}
+
+
+def test_a_series_that_repeats_its_season_exactly_is_not_called_constant_alone(tmp_path,
+                                                                                 capsys):
+    # 0, 1, 2, 3, 4, 0, 1, ... was named 'constant on its training part', which its values
+    # do not show: it is constant once seasonally adjusted
+    rng = np.random.default_rng(0)
+    p = write(tmp_path / "p.csv", _long_csv({"cyc": np.arange(60) % 5,
+                                             "walk": 10 + rng.normal(size=60).cumsum()}))
+    argv = ["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+            "--lookback", "10", "--horizon", "3", "--base", "none", "--epochs", "1",
+            "--hidden", "4", "--quiet", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    assert ("1 series constant on their training part (cyc: repeats its season of 5 exactly)"
+            ) in capsys.readouterr().out
+    q = write(tmp_path / "q.csv", _long_csv({"cyc": np.arange(60) % 5, "flat": np.ones(60)}))
+    assert main(argv[:2] + [str(q)] + argv[3:-1] + [str(tmp_path / "run2")]) != 0
+    assert ("every series is constant on its training part (cyc: repeats its season of 5 "
+            "exactly; flat)") in capsys.readouterr().err

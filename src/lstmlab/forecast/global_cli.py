@@ -89,7 +89,7 @@ def cmd_global_train(args) -> int:
     from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, columns_note,
                       output_folder, save_before_scoring, stopped_by_signal)
     from .ets import available as ets_available
-    from .global_model import GlobalConfig, split_series
+    from .global_model import GlobalConfig, constant_names, split_series
     from .windows import WindowError
     from .global_select import candidates, too_short, train_global_default
     from .global_report import (evaluate_panel, format_coverage, format_panel,
@@ -187,9 +187,9 @@ def cmd_global_train(args) -> int:
           f"series; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
     if constant:
-        shown = ", ".join(constant[:5]) + (", ..." if len(constant) > 5 else "")
-        print(f"{len(constant)} series constant on their training part ({shown}): forecast "
-              f"by their value, their windows left out of training")
+        print(f"{len(constant)} series constant on their training part "
+              f"({constant_names(gf.info, constant)}): forecast by their value, their windows "
+              f"left out of training")
     print(format_panel(ev))
     print(format_coverage(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}, "

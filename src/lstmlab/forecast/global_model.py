@@ -186,6 +186,16 @@ def fit_series_info(series: TimeSeries, split: Split, config: GlobalConfig) -> S
     return info
 
 
+def constant_names(info: dict, names: list, shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, series whose training part is constant: one that is
+    seasonally adjusted is said to repeat its season exactly (constant once adjusted, as
+    ``0, 1, 2, 0, 1, 2, ...``), which its own values do not show as constant."""
+    out = [f"{n}: repeats its season of {info[n].season} exactly" if info[n].indices is not None
+           else n for n in names[:shown]]
+    sep = "; " if any(info[n].indices is not None for n in names[:shown]) else ", "
+    return sep.join(out) + (f"{sep}..." if len(names) > shown else "")
+
+
 class GlobalForecaster:
     """One network, per-series scales; ``predict(name, X)`` forecasts any series."""
 
@@ -254,9 +264,8 @@ class GlobalForecaster:
         constant = [n for n, i in info.items() if i.scale == 0]
         if len(constant) == len(info):
             raise ValueError(f"every series is constant on its training part "
-                             f"({', '.join(constant[:5])}{', ...' if len(constant) > 5 else ''})"
-                             f": there is no change for the network to learn, and a constant "
-                             f"series is forecast by its value")
+                             f"({constant_names(info, constant)}): there is no change for the "
+                             f"network to learn, and a constant series is forecast by its value")
         for name in constant:
             if config.base == "ar":  # its forecast is its level; the AR is there to be stored
                 info[name].ar = np.zeros((L + 1, K))
