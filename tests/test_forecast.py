@@ -519,3 +519,19 @@ def test_train_without_target_names_the_columns_it_may_be(tmp_path, capsys):
     q = write(tmp_path / "panel.csv", "store,date,units\nA,1,3\nB,1,4\n")
     assert main(["forecast", "train", str(q), "--id", "store"]) == 2
     assert f"'{q}' has the columns store, date, units" in capsys.readouterr().err
+
+
+def test_a_training_part_repeating_its_season_exactly_is_not_called_constant(tmp_path, capsys):
+    # 0, 1, 2, 3, 4, 0, 1, ...: the seasonal naive forecast is exact on it, and the report
+    # said 'MASE relative to nothing: the training part is constant' and that each quantile
+    # was the point forecast, though the quantile heads forecast a band
+    y = np.arange(60) % 5
+    p = write(tmp_path / "cyc.csv", "y\n" + "".join(f"{v}\n" for v in y))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "3", "--lookback",
+                 "10", "--base", "snaive", "--transform", "none", "--anchor", "last",
+                 "--quantiles", "0.1,0.9", "--epochs", "1", "--hidden", "4", "--quiet",
+                 "--no-plot", "--out", str(tmp_path / "run")]) == 0
+    text = capsys.readouterr().out
+    assert ("MASE relative to nothing: the training part repeats its season of 5 exactly, so "
+            "the seasonal naive forecast has no error there to scale by; MASE is the MAE") in text
+    assert "constant" not in text and "quantile heads (pinball loss) on the test part" in text

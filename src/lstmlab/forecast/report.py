@@ -57,12 +57,13 @@ class Evaluation:
     season: int | None
     scale: float  # MASE denominator
     part: str  # "test" (or "validation" when there is no test part)
-    mase_lag: int | None = 1  # the m of the MASE denominator; None: constant training part
+    mase_lag: int | None = 1  # the m of the MASE denominator; None: its naive error is 0
     labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
     coverage: dict = field(default_factory=dict)  # level -> share of the truth in the interval
     bounds: dict = field(default_factory=dict)  # level -> (lo, hi), each (n, K)
     quantiles: dict = field(default_factory=dict)  # quantile level -> (n, K) from the heads
     quantile_coverage: dict = field(default_factory=dict)  # see quantile_scores
+    periodic: bool = False  # no naive error (mase_lag None) on a training part not constant
 
     def label(self, method: str) -> str:
         if method in self.labels:
@@ -73,8 +74,12 @@ class Evaluation:
 
     def mase_basis(self) -> str:
         """What the MASE column is relative to, as computed."""
-        if self.mase_lag is None:
+        if self.mase_lag is None and not self.periodic:
             return "nothing: the training part is constant, so MASE is the MAE"
+        if self.mase_lag is None:
+            return (f"nothing: the training part repeats its season of {self.season} exactly, "
+                    f"so the seasonal naive forecast has no error there to scale by; MASE is "
+                    f"the MAE")
         if self.mase_lag == 1:
             return f"the in-sample naive (m=1) error {self.scale:.3g}"
         return f"the in-sample seasonal naive (m={self.mase_lag}) error {self.scale:.3g}"
@@ -139,7 +144,8 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     preds = {k: fc.clipped(p) for k, p in preds.items()}  # --nonnegative: every method alike
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
     ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
-                    fc.season, scale, "test" if part == "test" else "validation", lag, labels)
+                    fc.season, scale, "test" if part == "test" else "validation", lag, labels,
+                    periodic=lag is None and not fc.meta.get("constant_target"))
     if fc.intervals is not None:
         ev.coverage = fc.intervals.coverage(Y, preds[name], X)
         ev.bounds = {lv: fc.intervals.bounds(preds[name], lv, X) for lv in fc.intervals.width}
@@ -172,7 +178,7 @@ def format_coverage(ev: Evaluation) -> str:
         parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
                  for lv, c in ev.coverage.items()]
         line = f"prediction intervals (conformal) on the {ev.part} part: " + ", ".join(parts)
-    if ev.quantile_coverage and ev.mase_lag is None:
+    if ev.quantile_coverage and ev.mase_lag is None and not ev.periodic:
         line += (f"\nquantile heads on the {ev.part} part: the training part is constant, so "
                  f"each quantile is the point forecast (a band of zero width)")
     elif ev.quantile_coverage:
