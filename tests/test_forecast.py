@@ -263,6 +263,15 @@ def test_future_labels_continue_only_numbers_of_one_step():
     assert future_labels(["0", "3600", "7200"], 2) == ["10800", "14400"]
 
 
+def test_future_labels_continue_a_week_or_more_of_daily_dates():
+    # daily data got '+1, +2' for the days after its last date
+    days = [str(np.datetime64("2024-02-20") + i) for i in range(8)]  # ... 2024-02-27
+    assert future_labels(days, 3) == ["2024-02-28", "2024-02-29", "2024-03-01"]
+    assert future_labels(days[-5:], 2) == ["+1", "+2"]  # Monday to Friday: business days?
+    weekdays = [d for d in days if np.is_busday(np.datetime64(d))]
+    assert future_labels(weekdays, 2) == ["+1", "+2"]
+
+
 def test_future_labels_continue_months_written_as_six_digits():
     # 202111, 202112 were continued as numbers: 202113, 202114
     assert future_labels(["202111", "202112"], 3) == ["202201", "202202", "202203"]

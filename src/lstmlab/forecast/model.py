@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, training_season
+from .data import TimeSeries, check_time_series, daily, training_season
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -516,7 +516,9 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     the spelling of the last label) and equally spaced whole numbers (years; the last three
     labels share one step); otherwise ``+1, +2, ...``. Dates written as eight digits,
     ``20210707``, are not continued as numbers: their steps change at month ends, and
-    20210707 + 77 is no date; nor are months written ``202112``, whose next is 202201."""
+    20210707 + 77 is no date; nor are months written ``202112``, whose next is 202201.
+    ISO dates a day apart throughout, a week of them or more (business days would skip a
+    weekend there), are continued by days."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
@@ -542,4 +544,7 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     if q:
         t0, dash = int(q.group(1)) * 4 + int(q.group(3)) - 1, q.group(2)
         return [f"{(t0 + k) // 4}{dash}Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
+    if len(labels) >= 7 and daily(labels):
+        day = np.datetime64(last)
+        return [str(day + k) for k in range(1, horizon + 1)]
     return steps
