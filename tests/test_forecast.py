@@ -263,6 +263,15 @@ def test_future_labels_continue_only_numbers_of_one_step():
     assert future_labels(["0", "3600", "7200"], 2) == ["10800", "14400"]
 
 
+def test_future_labels_continue_a_week_or_more_of_daily_dates():
+    # daily data got '+1, +2' for the days after its last date
+    days = [str(np.datetime64("2024-02-20") + i) for i in range(8)]  # ... 2024-02-27
+    assert future_labels(days, 3) == ["2024-02-28", "2024-02-29", "2024-03-01"]
+    assert future_labels(days[-5:], 2) == ["+1", "+2"]  # Monday to Friday: business days?
+    weekdays = [d for d in days if np.is_busday(np.datetime64(d))]
+    assert future_labels(weekdays, 2) == ["+1", "+2"]
+
+
 def test_future_labels_continue_months_written_as_six_digits():
     # 202111, 202112 were continued as numbers: 202113, 202114
     assert future_labels(["202111", "202112"], 3) == ["202201", "202202", "202203"]
@@ -508,3 +517,30 @@ def test_backtest_table_labels_a_method_whose_folds_chose_different_variants_tru
     assert rows[5] == f"ETS per fold (test part ending after step): 10: {log}; 8: {lev}; 6: {log}"
     bt["labels"]["ets"] = [log] * 3  # one variant throughout: named in its row
     assert format_backtest(bt, {}).splitlines()[4].startswith(log + " ")
+
+
+def test_train_without_target_names_the_columns_it_may_be(tmp_path, capsys):
+    # 'a CSV needs --target COLUMN' left a new user to open the file to find the name
+    p = write(tmp_path / "sales.csv", "date,units,price\n2024-01-01,3,1.5\n2024-01-02,4,1.5\n")
+    assert main(["forecast", "train", str(p)]) == 2
+    assert f"a CSV needs --target COLUMN (the column to forecast); '{p}' has the columns date, " \
+           f"units, price" in capsys.readouterr().err
+    q = write(tmp_path / "panel.csv", "store,date,units\nA,1,3\nB,1,4\n")
+    assert main(["forecast", "train", str(q), "--id", "store"]) == 2
+    assert f"'{q}' has the columns store, date, units" in capsys.readouterr().err
+
+
+def test_a_training_part_repeating_its_season_exactly_is_not_called_constant(tmp_path, capsys):
+    # 0, 1, 2, 3, 4, 0, 1, ...: the seasonal naive forecast is exact on it, and the report
+    # said 'MASE relative to nothing: the training part is constant' and that each quantile
+    # was the point forecast, though the quantile heads forecast a band
+    y = np.arange(60) % 5
+    p = write(tmp_path / "cyc.csv", "y\n" + "".join(f"{v}\n" for v in y))
+    assert main(["forecast", "train", str(p), "--target", "y", "--horizon", "3", "--lookback",
+                 "10", "--base", "snaive", "--transform", "none", "--anchor", "last",
+                 "--quantiles", "0.1,0.9", "--epochs", "1", "--hidden", "4", "--quiet",
+                 "--no-plot", "--out", str(tmp_path / "run")]) == 0
+    text = capsys.readouterr().out
+    assert ("MASE relative to nothing: the training part repeats its season of 5 exactly, so "
+            "the seasonal naive forecast has no error there to scale by; MASE is the MAE") in text
+    assert "constant" not in text and "quantile heads (pinball loss) on the test part" in text

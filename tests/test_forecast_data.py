@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from seq_helpers import one_blas_thread, write  # noqa: F401
 
-from lstmlab.forecast.data import (SeriesError, autocorrelation, detect_season, load_shipped,
-                                   read_series, shipped_path)
+from lstmlab.cli import main
+from lstmlab.forecast.data import (SeriesError, TimeSeries, autocorrelation, daily, detect_season,
+                                   load_shipped, read_series, shipped_path, training_season)
 from lstmlab.forecast.panel import read_long
 
 SHA256 = {
@@ -162,6 +163,40 @@ def test_season_detection():
     assert r[0] == pytest.approx(1.0) and r[7] > 0.9
 
 
+def _weekday_counts(seed: int, n: int = 120) -> np.ndarray:
+    """Daily counts about 30, a third lower on the last two days of every week."""
+    weekday = 1 + 0.3 * np.array([0.5, 0.25, 0.25, 0.25, 0.75, -1, -1])
+    return np.random.default_rng(seed).poisson(30 * weekday[np.arange(n) % 7]).astype(float)
+
+
+@pytest.mark.parametrize("seed, plain", [(5, 14), (6, None)])
+def test_a_week_is_found_in_rows_dated_a_day_apart(seed, plain):
+    # daily counts quieter at weekends: the autocorrelation's highest peak stayed below 0.5
+    # or came at 14 days, and forecast train said 'no season detected' or took a fortnight
+    y = _weekday_counts(seed)
+    days = [str(np.datetime64("2024-01-01") + i) for i in range(len(y))]
+    months = [f"{2000 + i // 12}-{i % 12 + 1:02d}" for i in range(len(y))]
+    assert detect_season(y) == plain
+    assert training_season(TimeSeries(y[:, None], ["y"], days, "t"), len(y)) == 7
+    assert training_season(TimeSeries(y[:, None], ["y"], months, "t"), len(y)) == plain
+    assert training_season(TimeSeries(y[:, None], ["y"], None, "t"), len(y)) == plain
+    assert daily(days) and not daily(days[:3] + days[4:]) and not daily(months)
+    rng = np.random.default_rng(0)  # a week is not forced on daily rows without one
+    walk = TimeSeries(rng.normal(size=(120, 1)).cumsum(0), ["y"], days, "t")
+    assert training_season(walk, len(y)) is None
+
+
+def test_cli_detects_the_week_of_a_daily_csv(tmp_path, capsys):
+    y = _weekday_counts(6)
+    rows = "".join(f"{np.datetime64('2024-01-01') + i},{v:g}\n" for i, v in enumerate(y))
+    p = write(tmp_path / "daily.csv", "date,visits\n" + rows)
+    assert main(["forecast", "train", str(p), "--target", "visits", "--time", "date",
+                 "--horizon", "7", "--lookback", "14", "--base", "naive", "--transform", "none",
+                 "--anchor", "last", "--epochs", "1", "--hidden", "4", "--quiet", "--no-plot",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert "season 7 (detected)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_a_file_separated_by_another_character_says_so(tmp_path, sep):
     # the error listed one column, 'Date;Passengers', and said 'Passengers' was not in it
@@ -308,6 +343,11 @@ def test_a_repeated_time_is_refused_in_a_format_that_cannot_be_ordered(tmp_path)
     ("$5.00", "a currency sign: write the amount alone"),
     ("5 \u20ac", "a currency sign: write the amount alone"),
     ("(5.00)", "an accounting format's negative number: write -5.00"),
+    # a date column named as the target or a feature
+    ("03/04/2021", "a date or time: name its column with --time"),
+    ("2021-01-05", "a date or time: name its column with --time"),
+    ("2021-01-05T06:00:00Z", "a date or time: name its column with --time"),
+    ("2021-01", "a date or time: name its column with --time"),
 ])
 def test_a_cell_a_spreadsheet_wrote_says_what_it_likely_is(tmp_path, cell, hint):
     # these were only "is not a number": the user sees '1,234.5' or '−5', which look like

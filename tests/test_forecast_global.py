@@ -980,3 +980,63 @@ def test_skip_short_leaves_out_series_too_short_naming_them_on_train_and_predict
     assert main(["forecast", "train", str(write(tmp_path / "one.csv", "y\n1\n2\n")), "--target",
                  "y", "--skip-short", "--out", str(tmp_path / "r1")]) == 2
     assert "--skip-short leaves out the series of a panel" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("base", ["none", "ar"])
+def test_predict_fits_a_series_not_in_training_once(tmp_path, capsys, monkeypatch, base):
+    # forecast predict fitted the season, indices and scale of a series never seen twice:
+    # once for its forecast and again for the scale of its intervals
+    from lstmlab.forecast import global_model
+
+    gf = _train(_panel(), epochs=1, base=base)
+    gf.save(tmp_path / "m.ckpt", extra={"id": "id", "time": "t", "value": "y"})
+    new = 7 * _seasonal(40, seed=5)
+    p = write(tmp_path / "q.csv", _long_csv({"new": new}))
+    expected, _ = gf.forecast_next("new", TimeSeries(new[:, None], ["y"], None, "new"))
+    fits = []
+    fit = global_model.fit_series_info
+    monkeypatch.setattr(global_model, "fit_series_info", lambda *a: fits.append(1) or fit(*a))
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(tmp_path / "m.ckpt"), str(p)]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    np.testing.assert_allclose([float(r["forecast"]) for r in rows], expected, rtol=1e-5)
+    assert all(float(r["lo95"]) < float(r["forecast"]) < float(r["hi95"]) for r in rows)
+    assert len(fits) == 1
+
+
+def test_skip_short_leaves_out_a_new_series_too_short_for_its_own_linear_ar(tmp_path, capsys):
+    # a hybrid panel model fits a linear AR of its own to a series it never saw; one with
+    # fewer rows than lookback + horizon stopped forecast predict --skip-short with an error
+    # that did not name the flag
+    gf = _train(_panel(), epochs=1, base="ar")
+    gf.save(tmp_path / "m.ckpt", extra={"id": "id", "time": "t", "value": "y"})
+    y = _seasonal(40, seed=5)
+    q = write(tmp_path / "q.csv", _long_csv({"new": y, "stub": y[:14]}))  # 12 <= 14 < 16
+    predict = ["forecast", "predict", str(tmp_path / "m.ckpt"), str(q)]
+    assert main(predict) != 0
+    assert ("series 'stub': it was not in training and has 14 steps, fewer than lookback + "
+            "horizon = 16, which its own linear AR needs; pass --skip-short") in \
+        capsys.readouterr().err
+    assert main(predict + ["--skip-short"]) == 0
+    text, err = capsys.readouterr()
+    assert "left out 1 of 2 series too short for the model's windows: 'stub'" in err
+    assert {line.split(",")[0] for line in text.strip().splitlines()[1:]} == {"new"}
+
+
+def test_a_series_that_repeats_its_season_exactly_is_not_called_constant_alone(tmp_path,
+                                                                                 capsys):
+    # 0, 1, 2, 3, 4, 0, 1, ... was named 'constant on its training part', which its values
+    # do not show: it is constant once seasonally adjusted
+    rng = np.random.default_rng(0)
+    p = write(tmp_path / "p.csv", _long_csv({"cyc": np.arange(60) % 5,
+                                             "walk": 10 + rng.normal(size=60).cumsum()}))
+    argv = ["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+            "--lookback", "10", "--horizon", "3", "--base", "none", "--epochs", "1",
+            "--hidden", "4", "--quiet", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    assert ("1 series constant on their training part (cyc: repeats its season of 5 exactly)"
+            ) in capsys.readouterr().out
+    q = write(tmp_path / "q.csv", _long_csv({"cyc": np.arange(60) % 5, "flat": np.ones(60)}))
+    assert main(argv[:2] + [str(q)] + argv[3:-1] + [str(tmp_path / "run2")]) != 0
+    assert ("every series is constant on its training part (cyc: repeats its season of 5 "
+            "exactly; flat)") in capsys.readouterr().err

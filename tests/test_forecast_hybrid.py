@@ -178,6 +178,27 @@ def test_choice_on_a_short_series_falls_back_to_short_lookbacks():
     assert c.tried and c.config.lookback in (6, 12)
 
 
+def test_season_1_gets_the_candidates_of_a_series_without_a_season():
+    # --season 1 ("no season") narrowed the lookbacks tried to 2, 3 and 4, and added a
+    # season anchor and a seasonal naive base that are the naive ones again
+    from lstmlab.forecast.global_select import candidates
+    from lstmlab.forecast.global_model import GlobalConfig
+    from lstmlab.forecast.panel import Panel
+
+    s = _series(100 + np.cumsum(np.random.default_rng(3).normal(size=300)))
+
+    def tried(season):
+        c = choose_settings(s, ForecastConfig(horizon=3, season=season, base="ar"), set())
+        return [(cfg.lookback, cfg.transform, cfg.anchor, cfg.base, e) for cfg, e in c.tried]
+
+    none = tried(None)
+    assert {t[0] for t in none} == {6, 12, 24}
+    assert tried(1) == none
+    panel = Panel({"a": s}, "synthetic", "id", None, "y")
+    looks = {c.lookback for c in candidates(panel, GlobalConfig(horizon=3, season=1), set())}
+    assert looks == {c.lookback for c in candidates(panel, GlobalConfig(horizon=3), set())}
+
+
 def test_a_series_too_short_for_every_candidate_gets_a_lookback_that_fits(tmp_path, capsys):
     # the default lookback 24 was kept for a 10-step series: "shorter than lookback +
     # horizon = 24 + 1 = 25 ... lower --lookback", a flag the user had not given
@@ -439,3 +460,17 @@ def test_cli_benchmark_refuses_a_series_named_twice(capsys):
                  "--seeds", "1", "--epochs", "1"]) == 2
     captured = capsys.readouterr()
     assert "--dataset sunspots is given more than once" in captured.err and captured.out == ""
+
+
+def test_season_1_reports_no_seasonal_naive_row_that_repeats_persistence(tmp_path, capsys):
+    # --season 1 printed 'seasonal naive (m=1)', the persistence row again under another name
+    s = 100 + np.cumsum(np.random.default_rng(3).normal(size=80))
+    p = write(tmp_path / "y.csv", "y\n" + "".join(f"{v:.3f}\n" for v in s))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--season", "1", "--horizon", "3",
+                 "--lookback", "6", "--base", "naive", "--transform", "none", "--anchor", "last",
+                 "--epochs", "1", "--hidden", "4", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "season 1 (given; a season of one step is none, so seasonal naive is left out)" in text
+    assert "seasonal naive" not in text.split("season 1 (given")[1].split(")", 1)[1]
+    assert "seasonal_naive" not in (out / "forecasts.csv").read_text().splitlines()[0]

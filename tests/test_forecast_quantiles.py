@@ -240,3 +240,29 @@ def test_nonnegative_keeps_forecasts_bounds_and_quantiles_of_counts_at_zero_or_a
                  "--out", str(tmp_path / "neg")]) == 2
     assert "--nonnegative needs a target that is never below 0, but 'y' is -1 at line" in \
         capsys.readouterr().err
+
+
+def test_nonnegative_clips_every_methods_forecasts_in_the_report(tmp_path, capsys):
+    # the network's forecasts of counts that run down to 0 stopped at 0, but the linear AR
+    # beside them went on down to -1.5: a clipped network against unclipped baselines
+    rng = np.random.default_rng(1)
+    y = np.tile(np.r_[np.arange(8, -1, -1), [0, 0, 0]], 14) + rng.poisson(0.2, 168)
+    p = write(tmp_path / "counts.csv", "y\n" + "".join(f"{v}\n" for v in y))
+    argv = ["forecast", "train", str(p), "--target", "y", "--lookback", "8", "--horizon", "4",
+            "--hidden", "4", "--epochs", "1", "--base", "ar", "--quiet", "--no-plot"]
+    methods = ["lstm", "persistence", "linear_ar", "linear_ar_t"]
+
+    def lowest(out):
+        with open(out / "forecasts.csv") as f:
+            rows = list(csv.DictReader(f))
+        return {m: min(float(r[m]) for r in rows) for m in methods}
+
+    assert main(argv + ["--out", str(tmp_path / "plain")]) == 0
+    assert lowest(tmp_path / "plain")["linear_ar"] < 0  # the data makes the AR go below 0
+    assert main(argv + ["--nonnegative", "--out", str(tmp_path / "clip")]) == 0
+    assert min(lowest(tmp_path / "clip").values()) == 0.0
+    report = json.loads((tmp_path / "clip" / "report.json").read_text())
+    with open(tmp_path / "clip" / "forecasts.csv") as f:  # the scores are of what is written
+        rows = list(csv.DictReader(f))
+    miss = [abs(float(r["truth"]) - float(r["linear_ar"])) for r in rows]
+    assert report["scores"]["linear_ar"]["mae"] == pytest.approx(np.mean(miss), rel=1e-4)

@@ -411,7 +411,8 @@ def cmd_forecast_train(args) -> int:
         if args.dataset:
             raise ValueError("give either a CSV or --dataset, not both")
         if not args.target:
-            raise ValueError("a CSV needs --target COLUMN (the column to forecast)")
+            raise ValueError(f"a CSV needs --target COLUMN (the column to forecast)"
+                             f"{columns_note(args.csv)}")
         series = read_series(args.csv, args.target, args.features, args.time, args.missing)
         preset = DEFAULTS
     chosen = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in preset.items()}
@@ -502,7 +503,9 @@ def cmd_forecast_train(args) -> int:
         season = "no season detected (seasonal naive left out)"
     else:
         season = f"season {fc.season} ({'given' if args.season else 'detected'}"
-        if "seasonal_naive" not in ev.preds:
+        if fc.season == 1:
+            season += "; a season of one step is none, so seasonal naive is left out"
+        elif "seasonal_naive" not in ev.preds:
             season += (f"; longer than the series allows before the first {ev.part} window, "
                        f"so seasonal naive is left out")
         season += ")"
@@ -524,6 +527,16 @@ def cmd_forecast_train(args) -> int:
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}, "
           f"{out / 'metrics.jsonl'}" + ("" if args.no_plot else f", {out / 'forecast.png'}"))
     return stopped_by_signal(sm, stop) or 0
+
+
+def columns_note(path) -> str:
+    """``"; 'f.csv' has the columns a, b"`` for a CSV file, so an error asking for --target
+    shows what it may name; empty for a folder of CSVs."""
+    from .data import read_csv_table
+
+    if Path(path).is_dir():
+        return ""
+    return f"; {str(path)!r} has the columns {', '.join(read_csv_table(path)[0])}"
 
 
 def check_log_inputs(series, rows: int, what: str = "") -> None:

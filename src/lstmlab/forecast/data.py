@@ -256,12 +256,19 @@ def parse_numeric_column(cells: list[str], lines: list[int], column: str, path) 
     return out
 
 
+# A date or date-time as a spreadsheet or ISO 8601 writes it: 2021-01-05, 03/04/2021,
+# 5.1.2021, 2021-01-05 06:00, 2021-01-05T06:00:00Z; a month 2021-01 or a quarter 2021-Q1.
+_DATE_LIKE = re.compile(r"\d{1,4}([-/.])\d{1,2}\1\d{1,4}(?:[ T]\d{1,2}:\d{2}.*)?"
+                        r"|\d{4}-(?:\d{2}|Q[1-4])")
+
+
 def _number_hint(cell: str) -> str:
     """What a spreadsheet's export most likely made of a number ``cell`` that does not read
     as one: a thousands separator (a comma; a space, a no-break space or an apostrophe, as
     French or Swiss formats write it) or decimal comma, an error value, a typographic minus,
     a dash (zero in an accounting format, or a missing value: only its writer knows which),
-    a number in a percent, currency or accounting format."""
+    a number in a percent, currency or accounting format, a date (its column named as a
+    number, where --time names the labels)."""
     if not cell.strip("-\u2013\u2014"):
         return (" (a dash: a spreadsheet writes it for zero, some exports for a missing value; "
                 "write 0, or leave the cell empty to mark it missing)")
@@ -271,6 +278,9 @@ def _number_hint(cell: str) -> str:
     if "," in cell or _is_number(re.sub(r"(?<=\d)[ \u00a0\u202f'](?=\d)", "", cell)):
         return (" (a thousands separator or a decimal comma: numbers here are written with a "
                 "decimal point and no separators, 1234.5)")
+    if _DATE_LIKE.fullmatch(cell):
+        return (" (a date or time: name its column with --time, which orders the rows; the "
+                "target and --features are columns of numbers)")
     if cell.endswith("%") and _is_number(cell[:-1]):
         return " (a percentage: write the number alone, 0.05 for 5%, or 5 in a column of percents)"
     if _is_number(cell.strip("$\u20ac\u00a3\u00a5 \u00a0")):
@@ -659,7 +669,25 @@ def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
     return np.array([float(x[: len(x) - k] @ x[k:]) / denom for k in range(max_lag + 1)])
 
 
-def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = None) -> int | None:
+WEEK = 7  # the season of daily data tried beside the autocorrelation's peaks
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def daily(labels: list[str] | None) -> bool:
+    """Whether time ``labels`` are ISO dates (``2021-03-01``), each the day after the one
+    before: daily rows, in which :func:`detect_season` looks for a week."""
+    if not labels or len(labels) < 2 or not all(_ISO_DATE.fullmatch(t) for t in labels):
+        return False
+    try:
+        days = np.array([date.fromisoformat(t).toordinal() for t in labels])
+    except ValueError:
+        return False
+    return bool(np.all(np.diff(days) == 1))
+
+
+def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = None,
+                  weekly: bool = False) -> int | None:
     """The season length of ``y`` from its autocorrelation, or None if there is no clear one.
 
     The series is first differenced (a trend makes every lag look correlated); the season is
@@ -667,6 +695,12 @@ def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = N
     peak, provided that peak exceeds ``threshold``. The monthly airline series gives 12
     (``r_12 = 0.83`` on the whole series); the yearly sunspots' 11-year cycle (``r_11 = 0.42``
     on the default training part) is not taken for a season. Call it on the training part only, so the test part does not choose it.
+
+    ``weekly`` (rows that are days, :func:`daily`): a week is a season known in advance, so
+    where no peak passes ``threshold``, or the peak is at 14, 21, ... days, the season is 7
+    when the differenced series' ``r_7`` is positive and passes the M4 90 % test
+    (:func:`.m4.is_seasonal`). Day-to-day noise keeps a clear weekly cycle in counts below
+    0.5, or puts its highest peak at a multiple of 7.
     """
     y = np.asarray(y, np.float64)
     d = np.diff(y)
@@ -675,7 +709,23 @@ def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = N
         return None
     r = autocorrelation(d, max_lag)
     peaks = [k for k in range(2, max_lag) if r[k] > r[k - 1] and r[k] >= r[k + 1]]
-    if not peaks:
-        return None
-    best = max(peaks, key=lambda k: r[k])
-    return best if r[best] > threshold else None
+    best = max(peaks, key=lambda k: r[k]) if peaks else None
+    if best is not None and r[best] <= threshold:
+        best = None
+    if weekly and (best is None or best % WEEK == 0) and _has_week(d):
+        return WEEK
+    return best
+
+
+def training_season(series: TimeSeries, end: int) -> int | None:
+    """:func:`detect_season` of the first ``end`` steps of ``series``' target, looking for a
+    week when those rows are days."""
+    return detect_season(series.target[:end], weekly=daily((series.time or [])[:end]))
+
+
+def _has_week(d: np.ndarray) -> bool:
+    """Whether the differenced daily series ``d`` has a positive lag-7 autocorrelation that
+    passes the M4 90 % seasonality test."""
+    from .m4 import is_seasonal  # .m4 reads this module's autocorrelation
+
+    return is_seasonal(d, WEEK) and autocorrelation(d, WEEK)[WEEK] > 0

@@ -86,10 +86,10 @@ def cmd_global_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from ..training.signals import stop_signals
-    from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, output_folder,
-                      save_before_scoring, stopped_by_signal)
+    from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, columns_note,
+                      output_folder, save_before_scoring, stopped_by_signal)
     from .ets import available as ets_available
-    from .global_model import GlobalConfig, split_series
+    from .global_model import GlobalConfig, constant_names, split_series
     from .windows import WindowError
     from .global_select import candidates, too_short, train_global_default
     from .global_report import (evaluate_panel, format_coverage, format_panel,
@@ -117,7 +117,8 @@ def cmd_global_train(args) -> int:
         raise ValueError("--backtest is for a single series; a panel already scores every "
                          "series' test part")
     if not args.target:
-        raise ValueError("many series need --target COLUMN (the value column)")
+        raise ValueError(f"many series need --target COLUMN (the value column)"
+                         f"{columns_note(args.csv)}")
     if args.ets and not ets_available():
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
@@ -186,9 +187,9 @@ def cmd_global_train(args) -> int:
           f"series; best epoch {sm['best_epoch']} of {sm['epochs_run']} ({sm['status']}, "
           f"{sm['seconds']:.0f} s)")
     if constant:
-        shown = ", ".join(constant[:5]) + (", ..." if len(constant) > 5 else "")
-        print(f"{len(constant)} series constant on their training part ({shown}): forecast "
-              f"by their value, their windows left out of training")
+        print(f"{len(constant)} series constant on their training part "
+              f"({constant_names(gf.info, constant)}): forecast by their value, their windows "
+              f"left out of training")
     print(format_panel(ev))
     print(format_coverage(ev))
     print(f"wrote {out / 'model.ckpt'}, {out / 'forecasts.csv'}, {out / 'report.json'}, "
@@ -222,9 +223,8 @@ def cmd_global_predict(args, meta: dict) -> int:
         panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback,
                           observed_end=True)
     print_notes(panel)
-    L = gf.config.lookback
-    short = {name: f"it has {len(s)} steps, fewer than the model's lookback {L}"
-             for name, s in panel.series.items() if len(s) < L}
+    short = {name: why for name, s in panel.series.items()
+             if (why := gf.too_short(name, len(s)))}
     if short and not args.skip_short:
         name = next(iter(short))
         raise SeriesError(f"series {name!r}: {short[name]}; pass --skip-short to leave out "
@@ -245,7 +245,8 @@ def cmd_global_predict(args, meta: dict) -> int:
         if gf.config.transform == "log":  # a series not seen is scaled on all of it
             check_log_inputs(s, gf.config.lookback if name in gf.info else len(s),
                              f"series {name!r}, ")
-        pred, seen = gf.forecast_next(name, s, K)
+        info = gf.series_info(name, s)  # fitted on the data given for a series not seen
+        pred, seen = gf.forecast_next(name, s, K, info)
         iv = gf.info[name].intervals if seen else gf.panel_intervals()
         if not seen:
             alike = lookalike_trained(name, gf.info)
@@ -255,7 +256,7 @@ def cmd_global_predict(args, meta: dict) -> int:
                   + ": its scale comes from the data given"
                   + ("" if iv else ", and it has no prediction intervals"), file=sys.stderr)
         window = s.target[-gf.config.lookback:][None, :, None]
-        flat = gf.series_info(name, s).scale  # the scale of a window with no change
+        flat = info.scale  # the scale of a window with no change
         bounds = [iv.bounds(pred[None], lv, window, flat) if iv and lv in iv.width else None
                   for lv in levels]
         labels = future_labels(s.time, K)

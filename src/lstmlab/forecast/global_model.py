@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, detect_season, time_steps
+from .data import TimeSeries, time_steps, training_season
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -171,11 +171,11 @@ class SeriesInfo:
         return a * s if back else a / s
 
 
-def fit_series_info(y: np.ndarray, split: Split, config: GlobalConfig) -> SeriesInfo:
+def fit_series_info(series: TimeSeries, split: Split, config: GlobalConfig) -> SeriesInfo:
     """Season, seasonal indices (when the M4 test finds the season on the training part)
-    and scale of one series, from its training part ``y[:split.train]`` alone."""
-    y_train = np.asarray(y, np.float64)[: split.train]
-    season = config.season or detect_season(y_train)
+    and scale of one series, from its training part, the first ``split.train`` steps."""
+    y_train = series.target[: split.train]
+    season = config.season or training_season(series, split.train)
     info = SeriesInfo(0.0, season, split)
     if config.deseasonalize and season and season > 1 and is_seasonal(y_train, season):
         info.additive = not np.all(y_train > 0)
@@ -184,6 +184,16 @@ def fit_series_info(y: np.ndarray, split: Split, config: GlobalConfig) -> Series
                               np.arange(split.train))[0]
     info.scale = series_scale(y_train, config.transform == "log")
     return info
+
+
+def constant_names(info: dict, names: list, shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, series whose training part is constant: one that is
+    seasonally adjusted is said to repeat its season exactly (constant once adjusted, as
+    ``0, 1, 2, 0, 1, 2, ...``), which its own values do not show as constant."""
+    out = [f"{n}: repeats its season of {info[n].season} exactly" if info[n].indices is not None
+           else n for n in names[:shown]]
+    sep = "; " if any(info[n].indices is not None for n in names[:shown]) else ", "
+    return sep.join(out) + (f"{sep}..." if len(names) > shown else "")
 
 
 class GlobalForecaster:
@@ -245,7 +255,7 @@ class GlobalForecaster:
                 raise ValueError(f"series {name!r}: --transform log needs positive values, but "
                                  f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
                                  f"--transform none")
-            info[name] = fit_series_info(s.target, split, config)
+            info[name] = fit_series_info(s, split, config)
             info[name].first = s.time[0] if s.time else None
             for part in parts:
                 origins = split.origins(part, L, K)
@@ -254,9 +264,8 @@ class GlobalForecaster:
         constant = [n for n, i in info.items() if i.scale == 0]
         if len(constant) == len(info):
             raise ValueError(f"every series is constant on its training part "
-                             f"({', '.join(constant[:5])}{', ...' if len(constant) > 5 else ''})"
-                             f": there is no change for the network to learn, and a constant "
-                             f"series is forecast by its value")
+                             f"({constant_names(info, constant)}): there is no change for the "
+                             f"network to learn, and a constant series is forecast by its value")
         for name in constant:
             if config.base == "ar":  # its forecast is its level; the AR is there to be stored
                 info[name].ar = np.zeros((L + 1, K))
@@ -345,30 +354,27 @@ class GlobalForecaster:
         y = np.exp(z) if self.config.transform == "log" else z
         return info.adjust(y, origins, np.arange(K), back=True)
 
-    def forecast_next(self, name: str, series: TimeSeries, horizon: int | None = None
-                      ) -> tuple[np.ndarray, bool]:
+    def forecast_next(self, name: str, series: TimeSeries, horizon: int | None = None,
+                      info: SeriesInfo | None = None) -> tuple[np.ndarray, bool]:
         """``(forecast (K',), seen)``: the K' steps after the end of ``series``; ``seen`` says
-        whether the series was in training (else its scale comes from ``series``)."""
+        whether the series was in training (else its scale comes from ``series``). ``info``:
+        :meth:`series_info` of ``series``, when the caller holds it already, so a series not
+        seen is fitted once (its linear AR is fitted here, with ``base="ar"``)."""
         L, K = self.config.lookback, self.config.horizon
         K2 = K if horizon is None else positive_int(horizon, "horizon")
         if K2 > K:
             raise ValueError(f"this model forecasts {counted(K, 'step')} ahead at once; "
                              f"--horizon must be 1..{K}, got {K2}")
-        if len(series) < L:
-            raise ValueError(f"series {name!r} has {counted(len(series), 'step')}; the model "
-                             f"reads the "
-                             f"last {L} (its lookback), so it needs at least {L}")
         n = len(series)
+        short = self.too_short(name, n)
+        if short:
+            raise ValueError(f"series {name!r}: {short}")
         seen = name in self.info
-        info = None
-        if not seen:
-            info = self.series_info(name, series)
+        if seen:
+            info = None
+        else:
+            info = info if info is not None else self.series_info(name, series)
             if self.config.base == "ar":  # its own AR on every window of the data given
-                if n < L + K:
-                    raise ValueError(f"series {name!r} was not in training and has "
-                                     f"{counted(n, 'step')}; "
-                                     f"its linear AR needs at least lookback + horizon = "
-                                     f"{L + K}")
                 origins = np.arange(L, n - K + 1)
                 X, Y = make_windows(series.target, L, K, origins)
                 x, y, _ = self._relative(X[:, :, 0], info, origins, Y)
@@ -376,6 +382,18 @@ class GlobalForecaster:
                            else np.zeros((L + 1, K)))
         end = n if info is not None else self.end_position(name, series)
         return self.predict(name, series.target[-L:][None], np.array([end]), info)[0, :K2], seen
+
+    def too_short(self, name: str, n: int) -> str | None:
+        """Why ``n`` rows of series ``name`` are too few to forecast from, or None: the model
+        reads the last lookback rows, and with ``base="ar"`` a series not in training gets
+        its own linear AR, fitted on its windows of lookback + horizon rows."""
+        L, K = self.config.lookback, self.config.horizon
+        if n < L:
+            return f"it has {counted(n, 'step')}, fewer than the model's lookback {L}"
+        if name not in self.info and self.config.base == "ar" and n < L + K:
+            return (f"it was not in training and has {counted(n, 'step')}, fewer than "
+                    f"lookback + horizon = {L + K}, which its own linear AR needs")
+        return None
 
     def end_position(self, name: str, series: TimeSeries) -> int:
         """The position after the last row of ``series``, a series the model was trained on,
@@ -408,7 +426,7 @@ class GlobalForecaster:
         if name in self.info:
             return self.info[name]
         n = len(series)
-        return fit_series_info(series.target, Split(n, n, 0, 0), self.config)
+        return fit_series_info(series, Split(n, n, 0, 0), self.config)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:

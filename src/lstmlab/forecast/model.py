@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, detect_season
+from .data import TimeSeries, check_time_series, daily, training_season
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -302,7 +302,7 @@ class Forecaster:
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
         check_series_range(series)
         y_train = series.target[: split.train]
-        season = config.season or detect_season(y_train)
+        season = config.season or training_season(series, split.train)
         X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
         scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                               season=season).fit(X, Y)
@@ -357,11 +357,12 @@ class Forecaster:
         out = out[:, : self.config.horizon]  # (n, K) the point outputs
         if self.hybrid is not None:
             out = self.hybrid.combine(x64, X, out, self.scaler)
-        return self._clipped(self.scaler.decode(X, out)[:, :K])
+        return self.clipped(self.scaler.decode(X, out)[:, :K])
 
-    def _clipped(self, values: np.ndarray) -> np.ndarray:
+    def clipped(self, values: np.ndarray) -> np.ndarray:
         """``values`` at 0 where they go below it, for a model of a target that never does
-        (``config.nonnegative``: counts, sales); as they are otherwise."""
+        (``config.nonnegative``: counts, sales); as they are otherwise. The report applies it
+        to every method's forecasts, so the baselines are compared on the same terms."""
         return np.maximum(values, 0.0) if self.config.nonnegative else values
 
     def base_forecast(self, X: np.ndarray) -> np.ndarray:
@@ -387,7 +388,7 @@ class Forecaster:
         if self.hybrid is not None:  # quantiles of the standardised residual, at full weight
             q = self.hybrid.predict(x64, X, self.scaler)[:, None, :] + q * self.hybrid.res_std
         dec = np.stack([self.scaler.decode(X, q[:, j]) for j in range(Q)], axis=1)
-        return self._clipped(np.sort(dec, axis=1)[:, :, :K])
+        return self.clipped(np.sort(dec, axis=1)[:, :, :K])
 
     def _horizon(self, horizon: int | None) -> int:
         """The steps asked for: a positive integer up to the trained horizon (None: all)."""
@@ -515,7 +516,9 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     the spelling of the last label) and equally spaced whole numbers (years; the last three
     labels share one step); otherwise ``+1, +2, ...``. Dates written as eight digits,
     ``20210707``, are not continued as numbers: their steps change at month ends, and
-    20210707 + 77 is no date; nor are months written ``202112``, whose next is 202201."""
+    20210707 + 77 is no date; nor are months written ``202112``, whose next is 202201.
+    ISO dates a day apart throughout, a week of them or more (business days would skip a
+    weekend there), are continued by days."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
@@ -541,4 +544,7 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     if q:
         t0, dash = int(q.group(1)) * 4 + int(q.group(3)) - 1, q.group(2)
         return [f"{(t0 + k) // 4}{dash}Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
+    if len(labels) >= 7 and daily(labels):
+        day = np.datetime64(last)
+        return [str(day + k) for k in range(1, horizon + 1)]
     return steps

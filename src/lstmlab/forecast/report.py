@@ -15,6 +15,9 @@ Every report scores the same test windows with:
 * ``ets`` (with ``ets=True`` and statsmodels installed): exponential smoothing, its variant
   picked on the validation part (:mod:`.ets`).
 
+A model trained with ``nonnegative`` has every method's forecasts stopped at 0, the
+baselines' as its own, so the table compares them on the same terms.
+
 MASE uses one denominator for all methods: the in-sample seasonal-naive (m = season) MAE on
 the training part, or the plain naive one (m = 1) when there is no season or the training
 part is not longer than it; :meth:`Evaluation.mase_basis` says which was used.
@@ -54,12 +57,13 @@ class Evaluation:
     season: int | None
     scale: float  # MASE denominator
     part: str  # "test" (or "validation" when there is no test part)
-    mase_lag: int | None = 1  # the m of the MASE denominator; None: constant training part
+    mase_lag: int | None = 1  # the m of the MASE denominator; None: its naive error is 0
     labels: dict = field(default_factory=dict)  # method -> label, where fitting chose a variant
     coverage: dict = field(default_factory=dict)  # level -> share of the truth in the interval
     bounds: dict = field(default_factory=dict)  # level -> (lo, hi), each (n, K)
     quantiles: dict = field(default_factory=dict)  # quantile level -> (n, K) from the heads
     quantile_coverage: dict = field(default_factory=dict)  # see quantile_scores
+    periodic: bool = False  # no naive error (mase_lag None) on a training part not constant
 
     def label(self, method: str) -> str:
         if method in self.labels:
@@ -70,8 +74,12 @@ class Evaluation:
 
     def mase_basis(self) -> str:
         """What the MASE column is relative to, as computed."""
-        if self.mase_lag is None:
+        if self.mase_lag is None and not self.periodic:
             return "nothing: the training part is constant, so MASE is the MAE"
+        if self.mase_lag is None:
+            return (f"nothing: the training part repeats its season of {self.season} exactly, "
+                    f"so the seasonal naive forecast has no error there to scale by; MASE is "
+                    f"the MAE")
         if self.mase_lag == 1:
             return f"the in-sample naive (m=1) error {self.scale:.3g}"
         return f"the in-sample seasonal naive (m={self.mase_lag}) error {self.scale:.3g}"
@@ -91,12 +99,13 @@ def _linear_ar_in_model_space(fc: Forecaster, X_train, Y_train, X) -> np.ndarray
 def baseline_forecasts(series: TimeSeries, split: Split, L: int, K: int, season: int | None,
                        origins: np.ndarray, ets: bool = False) -> tuple[dict, dict]:
     """``(preds, labels)``: persistence, seasonal naive (when the season fits before the first
-    origin), the least-squares linear AR in levels on the training windows and, with ``ets``,
-    exponential smoothing, each ``(n, K)`` at ``origins``; ``labels`` names fitted variants."""
+    origin; a season of 1 is none, its seasonal naive the persistence again), the
+    least-squares linear AR in levels on the training windows and, with ``ets``, exponential
+    smoothing, each ``(n, K)`` at ``origins``; ``labels`` names fitted variants."""
     X, _ = make_windows(series.values, L, K, origins)
     Xtr, Ytr = make_windows(series.values, L, K, split.origins("train", L, K))
     preds = {"persistence": persistence(X, K)}
-    if season and origins.min() >= season:
+    if season and season > 1 and origins.min() >= season:
         preds["seasonal_naive"] = seasonal_naive(series.target, origins, K, season)
     preds["linear_ar"] = LinearAR().fit(Xtr, Ytr).predict(X)
     labels = {}
@@ -132,9 +141,11 @@ def evaluate(fc: Forecaster, series: TimeSeries, ets: bool = False) -> Evaluatio
     preds["linear_ar"] = base.pop("linear_ar")
     preds["linear_ar_t"] = _linear_ar_in_model_space(fc, Xtr, Ytr, X)
     preds.update(base)
+    preds = {k: fc.clipped(p) for k, p in preds.items()}  # --nonnegative: every method alike
     scale, lag = mase_denominator(series.target[: split.train], fc.season or 1)
     ev = Evaluation(origins, Y, preds, {k: scores(Y, p, scale) for k, p in preds.items()},
-                    fc.season, scale, "test" if part == "test" else "validation", lag, labels)
+                    fc.season, scale, "test" if part == "test" else "validation", lag, labels,
+                    periodic=lag is None and not fc.meta.get("constant_target"))
     if fc.intervals is not None:
         ev.coverage = fc.intervals.coverage(Y, preds[name], X)
         ev.bounds = {lv: fc.intervals.bounds(preds[name], lv, X) for lv in fc.intervals.width}
@@ -167,7 +178,7 @@ def format_coverage(ev: Evaluation) -> str:
         parts = [f"{float(lv) * 100:g}% interval covers {c * 100:.0f}%"
                  for lv, c in ev.coverage.items()]
         line = f"prediction intervals (conformal) on the {ev.part} part: " + ", ".join(parts)
-    if ev.quantile_coverage and ev.mase_lag is None:
+    if ev.quantile_coverage and ev.mase_lag is None and not ev.periodic:
         line += (f"\nquantile heads on the {ev.part} part: the training part is constant, so "
                  f"each quantile is the point forecast (a band of zero width)")
     elif ev.quantile_coverage:
