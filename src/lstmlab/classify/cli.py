@@ -105,11 +105,10 @@ def add_classify_parser(sub) -> None:
                         "training data from 8, 64 for lstm-fcn, 32, 64 for lstm and rnn; with "
                         "--no-select 8 and 64; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
-                        f"updates, at least {MIN_EPOCHS})")
+                        f"updates, at least {MIN_EPOCHS})",
+                        quiet_help="print the result, the notes on the data and errors only: "
+                        "no progress line, candidates or training summary on stderr")
     t.set_defaults(patience=None)  # PATIENCE, where there is a validation loss to stop on
-    t._option_string_actions["--quiet"].help = (
-        "print the result, the notes on the data and errors only: no progress line, "
-        "candidates or training summary on stderr")
     t.add_argument("--readout", choices=["last", "mean"], default=None,
                    help="lstm/rnn: classify from the last state or the mean over steps "
                    "(default: chosen on held-out training data; with --no-select last)")

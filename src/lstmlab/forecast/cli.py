@@ -158,7 +158,8 @@ def output_folder(args, writes: tuple = ()) -> Path:
 def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
                         patience: int = 50, models=("lstm", "rnn"),
                         hidden_help: str | None = None, batch_size: int = 32,
-                        epochs_help: str | None = None) -> None:
+                        epochs_help: str | None = None,
+                        quiet_help: str = "no progress line") -> None:
     """Network and training options shared by the forecast and classify commands."""
     p.add_argument("--model", choices=list(models), default=models[0],
                    help=f"network (default {models[0]})")
@@ -178,7 +179,7 @@ def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="default float32")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true", help=quiet_help)
 
 
 def add_forecast_parser(sub) -> None:
