@@ -639,3 +639,19 @@ def test_a_windows_1252_file_is_named_by_what_its_byte_reads_as(tmp_path):
     with pytest.raises(SeriesError) as err:
         read_series(p, "y")
     assert "Windows-1252" not in str(err.value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["forecast", "train", "-", "--target", "y", "--out", "{tmp}/run"],
+    ["forecast", "predict", "{tmp}/model.ckpt", "-"],
+])
+def test_dash_for_the_csv_says_the_command_reads_files(tmp_path, monkeypatch, capsys, argv):
+    # 'cat sales.csv | lstmlab forecast train - --target y' said "CSV file '-' does not
+    # exist", where 'evaluate CKPT -' reads standard input
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"y\n1\n2\n3\n")))
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert "CSV '-': this command reads files, not standard input; save the data" in err
+    assert out == "" and list(tmp_path.iterdir()) == []
