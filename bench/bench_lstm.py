@@ -75,7 +75,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-ARGS = parse_args()
+ARGS = parse_args(None if __name__ == "__main__" else [])  # imported: the defaults
 
 import lstmlab  # noqa: E402
 import torch  # noqa: E402

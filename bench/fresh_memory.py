@@ -4,7 +4,7 @@
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 \\
         .venv/bin/python bench/fresh_memory.py
 
-Each library runs a float32 LSTM training step with dx (as ``bench_lstm.py``'s train-dx
+Each library runs a float32 LSTM training step with dx (``bench_lstm.py``'s train-dx
 suite) ``--calls`` times after one warm-up call, a pause of 0.25 s after each; per call it
 prints the seconds and the minor page faults of the process (``resource``: Linux and
 macOS). glibc's malloc gives the memory of a freed array larger than its mmap threshold
@@ -20,9 +20,7 @@ import resource
 import time
 
 import numpy as np
-import torch
-
-import lstmlab
+from bench_lstm import sequence_candidates  # the train-dx suite's steps
 
 
 def faults() -> int:
@@ -47,24 +45,8 @@ def main() -> None:
           f"second {n * 4 / (t2 - t1) / 1e9:.2f} GB/s")
     del a
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(T, B, H)).astype(np.float32)
-    dy = rng.normal(size=(T, B, H)).astype(np.float32)
-    layer = lstmlab.LSTM(H, H, dtype=np.float32, rng=np.random.default_rng(1))
-    mod = torch.nn.LSTM(H, H)
-    tx, tdy = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
-
-    def ours():
-        layer.forward(x)
-        layer.backward(dy)
-
-    def theirs():
-        mod.zero_grad(set_to_none=True)
-        tx.grad = None
-        y, _ = mod(tx)
-        (y * tdy).sum().backward()
-
-    for name, step in (("lstmlab", ours), ("torch", theirs)):
+    steps = sequence_candidates("lstm", T, B, H, np.float32, train=True)
+    for name, step in steps.items():
         step()
         rows = []
         for _ in range(args.calls):
