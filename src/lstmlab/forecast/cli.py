@@ -382,7 +382,8 @@ def cmd_forecast_train(args) -> int:
     from .backtest import backtest, check_folds, format_backtest
     from .data import SHIPPED, load_shipped, read_series
     from .ets import available as ets_available
-    from .model import BASE_NAMES, ForecastConfig, Forecaster, check_series_range
+    from .model import (BASE_NAMES, ForecastConfig, Forecaster, check_nonnegative,
+                        check_series_range)
     from .report import evaluate, format_coverage, format_table, plot_forecast, write_forecasts_csv
     from .select import CHOSEN, choose_settings
     from .windows import chronological_split
@@ -430,11 +431,8 @@ def cmd_forecast_train(args) -> int:
     if args.ets and not ets_available():
         raise ValueError("--ets needs statsmodels, which is not installed: pip install "
                          "'lstmlab[ets]' (or leave out --ets)")
-    if args.nonnegative and (series.target < 0).any():
-        i = int(series.target.argmin())
-        raise ValueError(f"--nonnegative needs a target that is never below 0, but "
-                         f"{series.columns[0]!r} is {series.target[i]:g} at line "
-                         f"{series.lines[i]}; leave out --nonnegative")
+    if args.nonnegative:
+        check_nonnegative(series, "--nonnegative", "; leave out --nonnegative")
     if config.transform == "log" and not (series.target > 0).all():
         i = int(series.target.argmin())
         raise ValueError(f"--transform log needs a positive target, but {series.columns[0]!r} is "

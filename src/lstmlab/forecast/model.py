@@ -269,6 +269,16 @@ class HybridBase:
                    float(d.get("ridge", 0.0)), season, smoothing)
 
 
+def check_nonnegative(series: TimeSeries, what: str, advice: str = "") -> None:
+    """Refuse ``series`` for ``what`` (forecasts clipped at 0) when its target goes below 0,
+    naming the first lowest value and its line; ``advice`` ends the message."""
+    if (series.target < 0).any():
+        i = int(series.target.argmin())
+        line = series.lines[i] if series.lines is not None else i + 1
+        raise ValueError(f"{what} needs a target that is never below 0, but "
+                         f"{series.columns[0]!r} is {series.target[i]:g} at line {line}{advice}")
+
+
 class Forecaster:
     """A trained network with everything needed to turn raw windows into forecasts."""
 
@@ -292,11 +302,8 @@ class Forecaster:
         """Fit on ``series`` (see the module docstring); ``on_epoch`` and ``should_stop`` are
         passed to :func:`~lstmlab.training.supervised.fit_sequence_net`."""
         check_time_series(series)
-        if config.nonnegative and (series.target < 0).any():
-            i = int(series.target.argmin())
-            raise ValueError(f"nonnegative forecasts need a target that is never below 0, but "
-                             f"{series.columns[0]!r} is {series.target[i]:g} at line "
-                             f"{series.lines[i] if series.lines is not None else i + 1}")
+        if config.nonnegative:
+            check_nonnegative(series, "nonnegative=True")
         fit_config = fit_config or FitConfig()
         L, K = config.lookback, config.horizon
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
