@@ -544,3 +544,29 @@ def test_a_training_part_repeating_its_season_exactly_is_not_called_constant(tmp
     assert ("MASE relative to nothing: the training part repeats its season of 5 exactly, so "
             "the seasonal naive forecast has no error there to scale by; MASE is the MAE") in text
     assert "constant" not in text and "quantile heads (pinball loss) on the test part" in text
+
+
+def test_predict_reads_missing_values_as_trained_and_only_in_the_rows_it_reads(tmp_path,
+                                                                               capsys):
+    # a model trained with --missing ffill refused its own training file in predict,
+    # for a value missing long before the 6 rows it reads
+    y = 50 + np.sin(np.arange(60))
+    rows = [f"{i},{'' if i == 5 else f'{v:.4f}'}\n" for i, v in enumerate(y)]
+    p = write(tmp_path / "s.csv", "t,y\n" + "".join(rows))
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--target", "y", "--time", "t", "--missing",
+                 "ffill", "--lookback", "6", "--horizon", "3", "--epochs", "1", "--base",
+                 "none", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
+    assert "1 missing value at line 7: carried the previous value forward" in (
+        capsys.readouterr().err)
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p), "--missing",
+                 "refuse"]) == 0
+    assert ("line 7 has a missing value that --missing refuse does not fill, before the last "
+            "6 rows the forecast reads: the rows up to it (lines 2..7) are left out"
+            ) in capsys.readouterr().err
+    inside = write(tmp_path / "w.csv", "t,y\n" + "".join(rows[:57] + ["57,\n"] + rows[58:]))
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(inside), "--missing",
+                 "refuse"]) == 2
+    assert "column 'y' has 1 missing value (line 59)" in capsys.readouterr().err

@@ -655,3 +655,17 @@ def test_dash_for_the_csv_says_the_command_reads_files(tmp_path, monkeypatch, ca
     out, err = capsys.readouterr()
     assert "CSV '-': this command reads files, not standard input; save the data" in err
     assert out == "" and list(tmp_path.iterdir()) == []
+
+
+def test_a_forecast_leaves_out_rows_before_a_missing_value_it_does_not_read(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("t,y,x\n0,,1\n1,2,\n2,3,3\n3,4,4\n4,5,5\n5,6,6\n")
+    s = read_series(p, "y", ["x"], time="t", read_rows=3)  # refuse: the rows up to line 3 go
+    assert s.time == ["2", "3", "4", "5"] and s.lines.tolist() == [4, 5, 6, 7]
+    assert "the rows up to it (lines 2..3) are left out" in s.notes[0]
+    s = read_series(p, "y", ["x"], time="t", missing="ffill", read_rows=3)
+    assert s.time == ["1", "2", "3", "4", "5"]  # ffill: only the row before y's first value
+    assert s.values.tolist() == [[2, 1], [3, 3], [4, 4], [5, 5], [6, 6]]  # x: from line 2
+    assert len(read_series(p, "y", ["x"], missing="interpolate", read_rows=3)) == 6
+    with pytest.raises(SeriesError, match=r"column 'y' has 1 missing value \(line 2\)"):
+        read_series(p, "y", ["x"], read_rows=6)  # among the rows read

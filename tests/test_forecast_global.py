@@ -1040,3 +1040,19 @@ def test_a_series_that_repeats_its_season_exactly_is_not_called_constant_alone(t
     assert main(argv[:2] + [str(q)] + argv[3:-1] + [str(tmp_path / "run2")]) != 0
     assert ("every series is constant on its training part (cyc: repeats its season of 5 "
             "exactly; flat)") in capsys.readouterr().err
+
+
+def test_predict_reads_a_panel_by_the_missing_value_rule_it_was_trained_with(tmp_path, capsys):
+    # a model trained with --missing interpolate refused its own training file in predict
+    series = {f"s{i}": _seasonal(24, seed=i) for i in range(2)}
+    rows = _long_csv(series).splitlines()
+    rows[5] = rows[5].rsplit(",", 1)[0] + ","  # s0 at t=4: missing
+    p = write(tmp_path / "p.csv", "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(p), "--id", "id", "--time", "t", "--value", "y",
+                 "--missing", "interpolate", "--lookback", "4", "--horizon", "2", "--base",
+                 "none", "--hidden", "4", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
+    assert "series 's0': column 'y': 1 missing value at line 6: interpolated" in (
+        capsys.readouterr().err)

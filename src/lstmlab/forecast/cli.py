@@ -257,9 +257,10 @@ def add_forecast_parser(sub) -> None:
     p.add_argument("csv", metavar="CSV", type=_input_path)
     p.add_argument("--horizon", type=_positive, default=None,
                    help="steps ahead, at most the trained horizon (default: all of it)")
-    p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default="refuse",
-                   help="missing cells in the rows read: stop with an error (default), carry "
-                        "forward, or interpolate")
+    p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default=None,
+                   help="missing cells in the rows read: stop with an error, carry forward, or "
+                        "interpolate (default: as the model was trained, --missing of "
+                        "forecast train)")
     p.add_argument("--out", default=None, type=_output_file,
                    help="write the forecast to this CSV file")
     p.add_argument("--skip-short", action="store_true",
@@ -480,7 +481,8 @@ def cmd_forecast_train(args) -> int:
     sm = fc.meta["summary"]
     split = fc.split
     columns = {"target": series.columns[0], "features": series.columns[1:],
-               "time": args.time if args.csv else SHIPPED[name][1]}
+               "time": args.time if args.csv else SHIPPED[name][1],
+               "missing": args.missing if args.csv else "refuse"}
     save_before_scoring(fc, out / "model.ckpt", columns)
     ev = evaluate(fc, series, ets=args.ets)
     report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
@@ -552,6 +554,13 @@ def check_log_inputs(series, rows: int, what: str = "") -> None:
                          f"model trained with --transform none")
 
 
+def missing_rule(args, meta: dict) -> str:
+    """forecast predict's missing-value policy: ``--missing`` when given, else the one the
+    model was trained with (its checkpoint's ``missing``; ``"refuse"`` when it has none), so
+    the file it was trained on reads as it did then."""
+    return args.missing or meta.get("missing") or "refuse"
+
+
 def cmd_forecast_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text, load_checkpoint
     from .data import read_series
@@ -572,8 +581,8 @@ def cmd_forecast_predict(args) -> int:
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]
     features = meta.get("features") or fc.columns[1:]
-    series = read_series(args.csv, target, features, meta.get("time"), args.missing,
-                         fc.config.lookback, observed_end=True)
+    series = read_series(args.csv, target, features, meta.get("time"), missing_rule(args, meta),
+                         fc.config.lookback, observed_end=True, read_rows=fc.config.lookback)
     for note in series.notes:
         print(note, file=sys.stderr)
     check_series_range(series)

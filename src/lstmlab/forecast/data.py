@@ -591,9 +591,29 @@ def check_observed_end(raw: np.ndarray, lines, column: str, where: str) -> None:
                           f"from made-up values)")
 
 
+def unread_rows(raws: list[np.ndarray], missing: str, rows: int) -> int:
+    """How many rows at the start of the columns ``raws`` (each ``(N,)``, NaN where a value
+    is missing) a forecast that reads the last ``rows`` rows leaves out: those up to the
+    last missing value before the rows read that the ``missing`` policy does not fill (any,
+    with ``"refuse"``; those before a column's first value, with ``"ffill"``), so that a
+    value missing long before the window read does not stop the forecast. Filling a gap
+    among the rows read takes values before them (the last one, for ``"ffill"``; the
+    neighbours, for ``"interpolate"``), so rows the policy fills stay. 0 when none go."""
+    cut = max(len(raws[0]) - rows, 0)
+    start = 0
+    for raw in raws:
+        miss = np.isnan(raw[:cut])
+        if missing == "refuse" and miss.any():
+            start = max(start, int(np.flatnonzero(miss)[-1]) + 1)
+        elif missing == "ffill" and miss[:1].any():  # nothing before them to carry forward
+            seen = np.flatnonzero(~miss)
+            start = max(start, int(seen[0]) if len(seen) else cut)
+    return start
+
+
 def read_series(path, target: str, features: list[str] | None = None, time: str | None = None,
                 missing: str = "refuse", gap_rows: int | None = None,
-                observed_end: bool = False) -> TimeSeries:
+                observed_end: bool = False, read_rows: int | None = None) -> TimeSeries:
     """Read a forecasting table: ``target`` (and ``features``) as numbers, ``time`` as labels.
     Rows out of time order are sorted by ``time`` (see ``time_order``), and a note says where
     the file's order first went back: a file written newest first is read as meant, and a
@@ -602,7 +622,10 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     a forecast reads the last lookback rows only, so an old gap does not stop it). With
     ``observed_end`` (a forecast from the file's end) rows without a target at the end are
     an error whatever ``missing`` says: they are the times to forecast, laid out in advance,
-    and filling them would start the forecast from made-up values."""
+    and filling them would start the forecast from made-up values. With ``read_rows`` (a
+    forecast that reads the last ``read_rows`` rows) the rows before a missing value that
+    ``missing`` does not fill, outside those rows, are left out (see ``unread_rows``), and a
+    note says so."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     header, rows, lines = read_csv_table(path, empty_rows=True)
@@ -632,14 +655,25 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         problem = time_gap_problem(labels[tail:], lines[tail:])
         if problem:
             raise SeriesError(f"{where}, {problem}")
-    values = np.empty((len(rows), len(names)), np.float64)  # (N, D)
-    for j, (name, c) in enumerate(zip(names, cols)):
-        raw = parse_numeric_column([r[c] for r in rows], lines, name, path)
-        if observed_end and j == 0:
-            check_observed_end(raw, lines, name, where)
-        values[:, j], note = fill_missing(raw, missing, name, lines, where)
+    raws = [parse_numeric_column([r[c] for r in rows], lines, name, path)
+            for name, c in zip(names, cols)]
+    if observed_end:
+        check_observed_end(raws[0], lines, target, where)
+    start = unread_rows(raws, missing, read_rows) if read_rows else 0
+    if start:
+        notes.append(f"line {lines[start - 1]} has a missing value that --missing {missing} "
+                     f"does not fill, before the last {counted(read_rows, 'row')} the "
+                     f"forecast reads: the rows up to it (lines {lines[0]}..{lines[start - 1]}) "
+                     f"are left out")
+    values = np.empty((len(lines) - start, len(names)), np.float64)  # (N, D)
+    for j, (name, raw) in enumerate(zip(names, raws)):
+        # ffill carries a value from before the rows kept, from the column's first value on
+        first = min(start, int(np.argmax(~np.isnan(raw)))) if missing == "ffill" else start
+        filled, note = fill_missing(raw[first:], missing, name, lines[first:], where)
+        values[:, j] = filled[start - first:]
         if note:
             notes.append(note)
+    lines, labels = lines[start:], None if labels is None else labels[start:]
     return TimeSeries(values, names, labels, where, np.asarray(lines), notes)
 
 

@@ -176,7 +176,8 @@ def cmd_global_train(args) -> int:
     sm = gf.meta["summary"]
     save_before_scoring(gf, out / "model.ckpt", {"id": panel.id_column,
                                                  "time": panel.time_column,
-                                                 "value": panel.value_column})
+                                                 "value": panel.value_column,
+                                                 "missing": args.missing})
     ev = evaluate_panel(gf, panel, ets=args.ets)
     atomic_write_text(out / "forecasts.csv", panel_forecasts_csv(ev, panel))
     report = {"source": panel.source, "config": config.to_json(), "training": sm,
@@ -201,7 +202,7 @@ def cmd_global_train(args) -> int:
 
 def cmd_global_predict(args, meta: dict) -> int:
     from ..training.checkpoint import atomic_write_text
-    from .cli import check_log_inputs
+    from .cli import check_log_inputs, missing_rule
     from .global_model import GlobalForecaster
     from .model import check_series_range, future_labels
     from .report import value_digits
@@ -213,14 +214,15 @@ def cmd_global_predict(args, meta: dict) -> int:
     # is one series per CSV whatever the model was trained on; a file needs the model's id
     # column, which a model trained on a folder does not have.
     value, time, id_column = meta.get("value"), meta.get("time"), meta.get("id")
+    missing = missing_rule(args, meta)
     if Path(args.csv).is_dir():
-        panel = read_folder(args.csv, value, time, args.missing, gf.config.lookback,
+        panel = read_folder(args.csv, value, time, missing, gf.config.lookback,
                             observed_end=True)
     elif id_column is None:
         raise SeriesError(f"{args.csv!r} is a file, but the model was trained on a folder of "
                           f"CSVs (one series per file, column {value!r}): give such a folder")
     else:
-        panel = read_long(args.csv, id_column, value, time, args.missing, gf.config.lookback,
+        panel = read_long(args.csv, id_column, value, time, missing, gf.config.lookback,
                           observed_end=True)
     print_notes(panel)
     short = {name: why for name, s in panel.series.items()
