@@ -1056,3 +1056,27 @@ def test_predict_reads_a_panel_by_the_missing_value_rule_it_was_trained_with(tmp
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
     assert "series 's0': column 'y': 1 missing value at line 6: interpolated" in (
         capsys.readouterr().err)
+
+
+def test_predict_counts_the_weekly_phase_of_daily_dates_in_days(tmp_path, capsys):
+    # a series deseasonalised by the week found in its daily dates was refused from a file
+    # starting three days later: its phase was counted from the row of the first training day
+    def panel_csv(path, start):
+        day = np.datetime64("2024-01-01")
+        rows = ["id,t,y"] + [f"{n},{day + i},{v:.4f}" for n, y in series.items()
+                             for i, v in enumerate(y) if i >= start]
+        return write(path, "\n".join(rows) + "\n")
+
+    series = {f"s{i}": 100 * (i + 1) * _seasonal(70, m=7, seed=i, amplitude=0.4)
+              for i in range(2)}
+    full = panel_csv(tmp_path / "full.csv", 0)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(full), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "14", "--horizon", "7", "--base", "none", "--hidden", "4",
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(full)]) == 0
+    expected = capsys.readouterr().out
+    later = panel_csv(tmp_path / "later.csv", 3)
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(later)]) == 0
+    assert capsys.readouterr().out == expected

@@ -708,16 +708,24 @@ WEEK = 7  # the season of daily data tried beside the autocorrelation's peaks
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+def day_number(label: str) -> int | None:
+    """The day an ISO date ``label`` (``2021-03-01``) names, counted from 0001-01-01; None
+    for any other label."""
+    if not _ISO_DATE.fullmatch(label):
+        return None
+    try:
+        return date.fromisoformat(label).toordinal()
+    except ValueError:
+        return None
+
+
 def daily(labels: list[str] | None) -> bool:
     """Whether time ``labels`` are ISO dates (``2021-03-01``), each the day after the one
     before: daily rows, in which :func:`detect_season` looks for a week."""
-    if not labels or len(labels) < 2 or not all(_ISO_DATE.fullmatch(t) for t in labels):
+    if not labels or len(labels) < 2:
         return False
-    try:
-        days = np.array([date.fromisoformat(t).toordinal() for t in labels])
-    except ValueError:
-        return False
-    return bool(np.all(np.diff(days) == 1))
+    days = [day_number(t) for t in labels]
+    return None not in days and bool(np.all(np.diff(days) == 1))
 
 
 def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = None,

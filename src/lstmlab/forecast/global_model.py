@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, time_steps, training_season
+from .data import TimeSeries, daily, day_number, time_steps, training_season
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -399,9 +399,11 @@ class GlobalForecaster:
         """The position after the last row of ``series``, a series the model was trained on,
         counted from its first training row: the step the seasonal phase of its forecast
         starts at. Time labels of whole numbers, months or quarters are counted in their
-        steps, other labels from the row that holds the first training label; so a file
-        that starts later or earlier than the training file, or leaves out old rows, is
-        forecast in the right phase. Without time labels the rows are counted from the
+        steps, other labels from the row that holds the first training label, and daily
+        ISO dates without that label in days (a row a day, as :func:`.data.daily` finds
+        them, as the season of daily rows is counted); so a file that starts later or
+        earlier than the training file, or leaves out old rows, is forecast in the right
+        phase. Without time labels the rows are counted from the
         file's first row, as in training. A seasonally adjusted series whose first training
         label can be neither found nor counted to is an error naming that label."""
         info, n = self.info[name], len(series)
@@ -416,6 +418,9 @@ class GlobalForecaster:
                 return (last - t0) // step + 1
         if info.first in labels:
             return n - labels.index(info.first)
+        first = day_number(info.first)
+        if first is not None and daily(labels):
+            return day_number(labels[-1]) - first + 1
         raise ValueError(f"series {name!r} is seasonally adjusted in the phase of its first "
                          f"training row, time {info.first!r}, which the file given does not "
                          f"hold: give the series from {info.first!r} on")
