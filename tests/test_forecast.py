@@ -570,3 +570,27 @@ def test_predict_reads_missing_values_as_trained_and_only_in_the_rows_it_reads(t
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(inside), "--missing",
                  "refuse"]) == 2
     assert "column 'y' has 1 missing value (line 59)" in capsys.readouterr().err
+
+
+def test_predict_without_a_csv_forecasts_the_shipped_series_the_model_was_trained_on(
+        tmp_path, capsys):
+    # a model trained on the shipped airline series needed the path of its CSV inside the
+    # package to forecast ("the following arguments are required: CSV")
+    out = tmp_path / "run"
+    assert main(["forecast", "train", "--lookback", "12", "--horizon", "3", "--base", "none",
+                 "--transform", "none", "--anchor", "last", "--hidden", "4", "--epochs", "1",
+                 "--quiet", "--no-plot", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt")]) == 0
+    text, err = capsys.readouterr()
+    assert text.splitlines()[1].startswith("1,1961-01,")
+    assert "no CSV given: forecasting from the shipped series 'airline'" in err
+    p = write(tmp_path / "s.csv", "y\n" + "".join(f"{50 + np.sin(i):.4f}\n" for i in range(60)))
+    mine = tmp_path / "mine"
+    assert main(["forecast", "train", str(p), "--target", "y", "--lookback", "4", "--horizon",
+                 "2", "--base", "none", "--epochs", "1", "--quiet", "--no-plot", "--out",
+                 str(mine)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(mine / "model.ckpt")]) == 2
+    assert (f"this model was trained on {p}, not on a shipped series; pass CKPT CSV"
+            ) in capsys.readouterr().err

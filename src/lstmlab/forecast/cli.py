@@ -76,13 +76,12 @@ last --lookback rows; the columns are those it was trained on). Prints the forec
 80% and 95% prediction intervals (lo80,hi80,lo95,hi95; when the model had a validation part
 to fit them on) and, with --out, writes it as CSV.
 
-The shipped series are CSV files inside the package: a model trained on the airline series
-(`lstmlab forecast train --out runs/airline`) reads airline_passengers.csv, whose path
-python -c "from lstmlab.forecast.data import shipped_path; print(shipped_path('airline'))"
-prints.
+A model trained on a shipped series (`lstmlab forecast train --out runs/airline`, no CSV)
+forecasts from that series when no CSV is given: its checkpoint names it, and the series'
+file (airline_passengers.csv or sunspots_yearly.csv) is inside the package.
 
 examples:
-  lstmlab forecast predict runs/airline/model.ckpt airline_passengers.csv --horizon 6 --out next.csv
+  lstmlab forecast predict runs/airline/model.ckpt --horizon 6 --out next.csv
   lstmlab forecast predict runs/sales/model.ckpt sales.csv
 """
 
@@ -254,7 +253,9 @@ def add_forecast_parser(sub) -> None:
     p = fsub.add_parser("predict", help="forecast after the end of a CSV", description=PREDICT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
-    p.add_argument("csv", metavar="CSV", type=_input_path)
+    p.add_argument("csv", metavar="CSV", nargs="?", type=_input_path,
+                   help="the data to forecast from (default: the shipped series the model was "
+                        "trained on, for a model trained without a CSV)")
     p.add_argument("--horizon", type=_positive, default=None,
                    help="steps ahead, at most the trained horizon (default: all of it)")
     p.add_argument("--missing", choices=["refuse", "ffill", "interpolate"], default=None,
@@ -482,7 +483,8 @@ def cmd_forecast_train(args) -> int:
     split = fc.split
     columns = {"target": series.columns[0], "features": series.columns[1:],
                "time": args.time if args.csv else SHIPPED[name][1],
-               "missing": args.missing if args.csv else "refuse"}
+               "missing": args.missing if args.csv else "refuse",
+               "dataset": None if args.csv else name}
     save_before_scoring(fc, out / "model.ckpt", columns)
     ev = evaluate(fc, series, ets=args.ets)
     report = {"source": series.source, "columns": series.columns, "config": config.to_json(),
@@ -561,6 +563,25 @@ def missing_rule(args, meta: dict) -> str:
     return args.missing or meta.get("missing") or "refuse"
 
 
+def predict_source(args, meta: dict) -> tuple:
+    """``(path, name)`` of the data forecast predict reads: the CSV given, or without one the
+    shipped series the model was trained on (its checkpoint's ``dataset``, or the source it
+    names), whose file is inside the package; a model trained on a CSV needs that CSV."""
+    from .data import SHIPPED, shipped_path
+
+    if args.csv is not None:
+        return args.csv, args.csv
+    source = str((meta.get("data") or {}).get("source", "a CSV file"))
+    name = meta.get("dataset") or next(
+        (n for n in SHIPPED if source.startswith(f"shipped series {n!r}")), None)
+    if name not in SHIPPED:
+        raise ValueError(f"forecast predict needs the CSV to forecast from: this model was "
+                         f"trained on {source}, not on a shipped series; pass CKPT CSV")
+    print(f"no CSV given: forecasting from the shipped series {name!r} the model was trained "
+          f"on", file=sys.stderr)
+    return shipped_path(name), f"the shipped series {name!r}"
+
+
 def cmd_forecast_predict(args) -> int:
     from ..training.checkpoint import atomic_write_text, load_checkpoint
     from .data import read_series
@@ -581,13 +602,14 @@ def cmd_forecast_predict(args) -> int:
     fc = Forecaster.load(args.checkpoint)
     target = meta.get("target") or fc.columns[0]
     features = meta.get("features") or fc.columns[1:]
-    series = read_series(args.csv, target, features, meta.get("time"), missing_rule(args, meta),
+    path, where = predict_source(args, meta)
+    series = read_series(path, target, features, meta.get("time"), missing_rule(args, meta),
                          fc.config.lookback, observed_end=True, read_rows=fc.config.lookback)
     for note in series.notes:
         print(note, file=sys.stderr)
     check_series_range(series)
     if fc.config.transform == "log":
-        check_log_inputs(series, fc.config.lookback, f"{args.csv}, ")
+        check_log_inputs(series, fc.config.lookback, f"{where}, ")
     K = args.horizon or fc.config.horizon
     pred = fc.forecast_next(series, K)
     labels = future_labels(series.time, K)
@@ -609,7 +631,7 @@ def cmd_forecast_predict(args) -> int:
                       for k in range(K)]
     text = "\n".join(lines) + "\n"
     last = f"line {series.lines[-1]}" + (f", {series.time[-1]}" if series.time else "")
-    print(f"{K}-step forecast of {target!r} after the last row ({last}) of {args.csv}:",
+    print(f"{K}-step forecast of {target!r} after the last row ({last}) of {where}:",
           file=sys.stderr)
     sys.stdout.write(text)
     if args.out:

@@ -209,6 +209,9 @@ def cmd_global_predict(args, meta: dict) -> int:
     from .data import SeriesError
     from .panel import read_folder, read_long
 
+    if args.csv is None:
+        raise ValueError("a model of many series forecasts the series of a long-format CSV "
+                         "or a folder of CSVs: pass CKPT CSV")
     gf = GlobalForecaster.load(args.checkpoint)
     # The model's columns, not a flag of this command, say how a file is read: a folder
     # is one series per CSV whatever the model was trained on; a file needs the model's id
