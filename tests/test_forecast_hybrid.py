@@ -462,15 +462,41 @@ def test_cli_benchmark_refuses_a_series_named_twice(capsys):
     assert "--dataset sunspots is given more than once" in captured.err and captured.out == ""
 
 
-def test_season_1_reports_no_seasonal_naive_row_that_repeats_persistence(tmp_path, capsys):
-    # --season 1 printed 'seasonal naive (m=1)', the persistence row again under another name
+def _season_1_run(tmp_path, base: str):
+    """``(csv, run folder)``: a one-epoch forecast train with --season 1 and ``--base``."""
     s = 100 + np.cumsum(np.random.default_rng(3).normal(size=80))
     p = write(tmp_path / "y.csv", "y\n" + "".join(f"{v:.3f}\n" for v in s))
     out = tmp_path / "run"
     assert main(["forecast", "train", str(p), "--target", "y", "--season", "1", "--horizon", "3",
-                 "--lookback", "6", "--base", "naive", "--transform", "none", "--anchor", "last",
+                 "--lookback", "6", "--base", base, "--transform", "none", "--anchor", "last",
                  "--epochs", "1", "--hidden", "4", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    return p, out
+
+
+def test_season_1_reports_no_seasonal_naive_row_that_repeats_persistence(tmp_path, capsys):
+    # --season 1 printed 'seasonal naive (m=1)', the persistence row again under another name
+    _, out = _season_1_run(tmp_path, "naive")
     text = capsys.readouterr().out
-    assert "season 1 (given; a season of one step is none, so seasonal naive is left out)" in text
-    assert "seasonal naive" not in text.split("season 1 (given")[1].split(")", 1)[1]
+    assert "no season (--season 1; seasonal naive left out)" in text
+    assert "seasonal naive" not in text.split("no season (--season 1")[1].split(")", 1)[1]
     assert "seasonal_naive" not in (out / "forecasts.csv").read_text().splitlines()[0]
+
+
+def test_season_1_is_recorded_as_no_season_and_old_checkpoints_of_it_load(tmp_path, capsys):
+    # --season 1 was recorded as season 1 in report.json and the checkpoint, where a series
+    # without a detected season records none
+    p, out = _season_1_run(tmp_path, "ar")
+    report = json.loads((out / "report.json").read_text())
+    assert report["season"] is None and report["choice"]["season"] is None
+    meta, arrays = load_checkpoint(out / "model.ckpt")
+    assert meta["season"] is None and meta["choice"]["season"] is None
+    assert Forecaster.load(out / "model.ckpt").season is None
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(p)]) == 0
+    forecast = capsys.readouterr().out
+    old = tmp_path / "old.ckpt"  # as --season 1 was recorded: season 1 in the fitted parts too
+    save_checkpoint(old, {**meta, "season": 1, "scaler": {**meta["scaler"], "season": 1},
+                          "hybrid": {**meta["hybrid"], "season": 1}}, arrays)
+    assert Forecaster.load(old).season is None
+    assert main(["forecast", "predict", str(old), str(p)]) == 0
+    assert capsys.readouterr().out == forecast

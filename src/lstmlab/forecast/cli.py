@@ -504,12 +504,11 @@ def cmd_forecast_train(args) -> int:
     if not args.no_plot:
         plot_forecast(out / "forecast.png", ev, series)
     if not fc.season:
-        season = "no season detected (seasonal naive left out)"
+        season = ("no season (--season 1; seasonal naive left out)" if args.season else
+                  "no season detected (seasonal naive left out)")
     else:
         season = f"season {fc.season} ({'given' if args.season else 'detected'}"
-        if fc.season == 1:
-            season += "; a season of one step is none, so seasonal naive is left out"
-        elif "seasonal_naive" not in ev.preds:
+        if "seasonal_naive" not in ev.preds:
             season += (f"; longer than the series allows before the first {ev.part} window, "
                        f"so seasonal naive is left out")
         season += ")"

@@ -765,6 +765,15 @@ def training_season(series: TimeSeries, end: int) -> int | None:
     return detect_season(series.target[:end], weekly=daily((series.time or [])[:end]))
 
 
+def known_season(given: int | None, series: TimeSeries, end: int) -> int | None:
+    """The season of ``series``: the one ``given``, or when None the one detected on its
+    first ``end`` steps (:func:`training_season`). A season of one step is none (None, as
+    when none is detected): ``--season 1`` says the series has no season."""
+    if given is None:
+        return training_season(series, end)
+    return given if given > 1 else None
+
+
 def _has_week(d: np.ndarray) -> bool:
     """Whether the differenced daily series ``d`` has a positive lag-7 autocorrelation that
     passes the M4 90 % seasonality test."""

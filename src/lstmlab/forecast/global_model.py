@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, daily, day_number, time_steps, training_season
+from .data import TimeSeries, daily, day_number, known_season, time_steps
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -135,7 +135,8 @@ class SeriesInfo:
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
         iv, idx, ar = d.get("intervals"), d.get("indices"), d.get("ar")
-        info = cls(float(d["scale"]), d["season"], Split(**d["split"]),
+        season = None if d["season"] == 1 else d["season"]  # one step is none (known_season)
+        info = cls(float(d["scale"]), season, Split(**d["split"]),
                    None if idx is None else np.asarray(idx, np.float64),
                    None if iv is None else Intervals.from_json(iv),
                    None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)),
@@ -175,9 +176,9 @@ def fit_series_info(series: TimeSeries, split: Split, config: GlobalConfig) -> S
     """Season, seasonal indices (when the M4 test finds the season on the training part)
     and scale of one series, from its training part, the first ``split.train`` steps."""
     y_train = series.target[: split.train]
-    season = config.season or training_season(series, split.train)
+    season = known_season(config.season, series, split.train)
     info = SeriesInfo(0.0, season, split)
-    if config.deseasonalize and season and season > 1 and is_seasonal(y_train, season):
+    if config.deseasonalize and season and is_seasonal(y_train, season):
         info.additive = not np.all(y_train > 0)
         info.indices = (seasonal_offsets if info.additive else seasonal_indices)(y_train, season)
         y_train = info.adjust(y_train[None, :], np.zeros(1, np.int64),

@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, daily, training_season
+from .data import TimeSeries, check_time_series, daily, known_season
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -309,7 +309,7 @@ class Forecaster:
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
         check_series_range(series)
         y_train = series.target[: split.train]
-        season = config.season or training_season(series, split.train)
+        season = known_season(config.season, series, split.train)
         X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
         scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                               season=season).fit(X, Y)
@@ -459,7 +459,10 @@ class Forecaster:
             config = ForecastConfig.from_json(meta["forecast"])
             fit_config = FitConfig.from_json(meta["fit"])
             scaler = WindowScaler.from_json(meta["scaler"])
+            # a season of one step is none (see known_season); the fitted scaler and base
+            # keep the season they were fitted with
             columns, season = list(meta["columns"]), meta["season"]
+            season = None if season == 1 else season
             split = None if meta.get("split") is None else Split(**meta["split"])
             hybrid = None if meta.get("hybrid") is None else HybridBase.from_json(meta["hybrid"])
             intervals = (None if meta.get("intervals") is None

@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .baselines import mae, persistence, ridge_gcv
-from .data import TimeSeries, check_time_series, training_season
+from .data import TimeSeries, check_time_series, known_season
 from .model import ForecastConfig, Forecaster, base_forecast
 from .smoothing import WindowSmoothing
 from .windows import WindowError, WindowScaler, chronological_split, make_windows
@@ -233,8 +233,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
     ``smoothing_base`` adds exponential smoothing to the bases tried (both for comparisons)."""
     split = chronological_split(len(series), 1, base.horizon, base.val_fraction,
                                 base.test_fraction)
-    found = base.season or training_season(series, split.train)
-    season = found if found and found > 1 else None  # a season of 1 is none (see above)
+    season = known_season(base.season, series, split.train)
     positive = bool(np.all(series.target > 0))
     options = {
         "lookback": [base.lookback] if "lookback" in given else lookback_candidates(season),
@@ -249,7 +248,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
     chose = tuple(k for k in CHOSEN if k not in given)
     cuts = fold_cuts(series, base, folds)
     if not chose or not cuts:
-        return Choice(_fitting(base, split, given), found, [], chose)
+        return Choice(_fitting(base, split, given), season, [], chose)
     given_ets = "base" in given and base.base == "ets"  # its own candidates, placed by ARs
     ar_base = base if "base" in given and not given_ets else replace(base, base="ar")
     cands = _candidates(series, ar_base, season, options)
@@ -263,15 +262,15 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
             cuts = cuts[:F]
             break
     if not tried:  # too short for any candidate: the given or default settings, unranked
-        return Choice(_fitting(base, split, given), found, [], chose)
+        return Choice(_fitting(base, split, given), season, [], chose)
     tried.sort(key=lambda ce: ce[1])
     best = tried[0][0]
     if given_ets:
         ets = sorted(_score(series, _ets_candidates(tried, options), season, cuts, split.val),
                      key=lambda ce: ce[1])
         if ets:
-            return Choice(ets[0][0], found, ets, chose, len(cuts))
-        return Choice(replace(best, base="ets"), found, tried, chose, len(cuts))  # unscored
+            return Choice(ets[0][0], season, ets, chose, len(cuts))
+        return Choice(replace(best, base="ets"), season, tried, chose, len(cuts))  # unscored
     if "base" not in given and smoothing_base:
         tried += _score(series, _ets_candidates(tried, options), season, cuts, split.val)
     if "base" not in given and trivial_bases:
@@ -281,7 +280,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
             tried.append((replace(coords, base="snaive"),
                           snaive_score(series, base.horizon, season, cuts, split.val)))
         tried.sort(key=lambda ce: ce[1])
-    return Choice(tried[0][0], found, tried, chose, len(cuts))
+    return Choice(tried[0][0], season, tried, chose, len(cuts))
 
 
 def train_default(series: TimeSeries, config: ForecastConfig, given: set, rng: np.random.Generator,
