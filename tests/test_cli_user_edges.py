@@ -341,6 +341,23 @@ def test_train_counts_its_steps_and_files_in_the_number_they_take(tmp_path, caps
     assert meta["data"]["description"].startswith(f"{n} file{'s' if n > 1 else ''}: ")
 
 
+def test_train_quiet_prints_the_result_and_the_notes_only(tmp_path, capsys):
+    # `train --quiet` printed its model line, and with --resume its resume line, where
+    # `classify train --quiet` leaves the result, the notes and the errors
+    text = write(tmp_path / "t.txt", TEXT[:600])
+    argv = ["train", str(text), "--out", str(tmp_path / "run"), "--hidden", "4", "--layers",
+            "1", "--embed", "2", "--seq-len", "8", "--batch-size", "2", "--eval-chunks", "1",
+            "--quiet"]
+    assert main([*argv, "--steps", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("done: step 1,") and err == ""
+    assert main([*argv, "--steps", "2", "--resume", "--seed", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("done: step 2,")
+    assert err.splitlines() == ["--seed 3 is not used: a resumed run draws from the random "
+                                "state its checkpoint holds (a seed only starts a run)"]
+
+
 def test_evaluate_counts_one_scored_character_in_the_singular(charlm, tmp_path, capsys):
     two = tmp_path / "two.txt"
     two.write_text("th")  # the first character is read, the second scored

@@ -193,7 +193,9 @@ def _add_train(sub):
                    help="continue the run in --out from last.ckpt, with the run's own settings "
                         "(--steps or --epochs give it a new length, not below the steps done, "
                         "and the learning-rate schedule follows it; other options must match)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true",
+                   help="print the result, the notes and errors only: no progress line, model "
+                        "line, resume line or compile notice on stderr")
     p.add_argument("--nproc", type=_positive, default=None,
                    help="data-parallel processes on this machine, each on its share of the batch "
                         "streams (default 1; needs PyTorch; under torchrun, torchrun starts them)")
@@ -447,11 +449,12 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
+def _compile_charlm_kernels(config, uses: tuple[str, ...], log=_say) -> None:
     """Run a tiny char-LM shaped like ``config`` (cell, dtype, one or more layers, dropout)
     through the kernels a command will use (``uses``: "train", "eval", "step"), so that their
-    first compile happens here, announced on stderr, and not inside a timed loop (training's
-    ETA and chars/s). With the kernels in numba's disk cache this takes about a second."""
+    first compile happens here, announced through ``log`` (stderr), and not inside a timed
+    loop (training's ETA and chars/s). With the kernels in numba's disk cache this takes
+    about a second."""
     import numpy as np
 
     from ._compile_notice import first_compile
@@ -461,7 +464,7 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
                         embed_dim=2, cell=config.cell, dtype=config.dtype,
                         dropout=config.dropout if "train" in uses else 0.0,
                         layer_norm=config.layer_norm)
-    with first_compile(_say):
+    with first_compile(log):
         model = CharLM(tiny, rng=np.random.default_rng(0))
         tokens = np.zeros((2, 1), np.int64)
         if "train" in uses:
@@ -530,8 +533,9 @@ def _train(args, group) -> int:
     from .training.lm import LN2, LMTrainer, TrainConfig, TrainingStopped
     from .training.signals import StopNow
 
-    # In a data-parallel run rank 0 speaks for all.
+    # In a data-parallel run rank 0 speaks for all; --quiet keeps its notes, not its status.
     say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
+    status = (lambda msg: None) if args.quiet else say
     out = Path(args.out)
     given = _train_options_given(args.argv)  # the stored options written out on the command line
     if not args.resume and args.optimizer != "sgd" and "momentum" in given:
@@ -579,7 +583,7 @@ def _train(args, group) -> int:
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
         desc = in_flags(desc, args.flags)
-        say(f"no FILE given: training on the default corpus, {desc}")
+        say(f"no FILE given: training on the default corpus, {desc}")  # a note: the text read
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     lr = args.lr if args.lr is not None else (0.5 if args.optimizer == "sgd" else 2e-3)
@@ -659,14 +663,14 @@ def _train(args, group) -> int:
                         device=args.device)
     if args.resume:
         trainer.restore(out / "last.ckpt")
-        say(f"resuming {out} at step {trainer.step} of {cfg.steps}")
+        status(f"resuming {out} at step {trainer.step} of {cfg.steps}")
         if "seed" in given:
             say(f"--seed {args.seed} is not used: a resumed run draws from the random state "
                 f"its checkpoint holds (a seed only starts a run)")
-    _compile_charlm_kernels(config, ("train", "eval"))
+    _compile_charlm_kernels(config, ("train", "eval"), status)
     processes = "" if group is None else f" over {counted(group.world, 'process', 'processes')}"
     cell = "LN-LSTM" if config.layer_norm else config.cell.upper()
-    say(f"model: {cell} {config.num_layers}x{config.hidden_size}, vocabulary "
+    status(f"model: {cell} {config.num_layers}x{config.hidden_size}, vocabulary "
         f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
         f"{len(val_ids):,} validation characters; {counted(cfg.steps, 'step')} of "
         f"{cfg.batch_size}x{cfg.seq_len}{processes}")
