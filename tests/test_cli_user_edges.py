@@ -182,6 +182,33 @@ def test_standard_input_at_a_terminal_says_it_is_read_and_how_to_end_it(charlm, 
         assert "standard input" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, missing, hint", [
+    (["evaluate", "{ckpt}"], "the following arguments are required: FILE", "- as FILE"),
+    (["inspect", "{ckpt}"], "one of the arguments --text --file is required", "--file -"),
+])
+def test_a_missing_file_that_can_be_dash_says_so_when_standard_input_holds_data(
+        charlm, monkeypatch, capsys, argv, missing, hint):
+    # `lstmlab evaluate CKPT < held_out.txt` said only "the following arguments are required:
+    # FILE", with the text waiting on standard input
+    import io
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    argv = [a.format(ckpt=charlm) for a in argv]
+    for stdin, said in ((io.TextIOWrapper(io.BytesIO(b"the cell\n")), True),
+                        (Terminal(io.BytesIO(b"")), False), (None, False)):
+        monkeypatch.setattr("sys.stdin", stdin)
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        error = capsys.readouterr().err.splitlines()[-1]
+        assert error == (f"lstmlab {argv[0]}: error: {missing}"
+                         + (f"; standard input is a pipe or a file here: pass {hint} to read it"
+                            if said else ""))
+
+
 @pytest.mark.parametrize("argv, name", [
     (["train", "-", "--steps", "1", "--out", "{tmp}/run"], "FILE"),
     (["explore", "{ckpt}", "-", "--save", "{tmp}/page.html"], "TEXT_FILE"),

@@ -30,7 +30,8 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
-from ._streams import require_stdout, sturdy_stderr, to_null_device, utf8_when_redirected
+from ._streams import (dash_hint, require_stdout, sturdy_stderr, to_null_device,
+                       utf8_when_redirected)
 from ._words import counted
 from . import __version__
 
@@ -53,10 +54,33 @@ examples:
 
 
 
+def reads_dash(action: argparse.Action) -> argparse.Action:
+    """Mark ``action`` (the return of ``add_argument``) as an argument that reads ``-`` as
+    standard input, for the hint of :class:`_Parser` when it is missing."""
+    action.reads_dash = True
+    return action
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (and, through ``add_subparsers``, each command's), whose error for
+    a missing argument that reads ``-`` (:func:`reads_dash`) adds, when standard input is a
+    pipe or a file, that ``-`` reads it."""
+
+    def error(self, message: str):
+        if "required" in message:
+            for action in self._actions:
+                name = action.option_strings[0] if action.option_strings else action.metavar
+                if (getattr(action, "reads_dash", False) and name
+                        and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message)):
+                    message += dash_hint(name)
+                    break
+        super().error(message)
+
+
 def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The command line; ``train_defaults`` replaces defaults of ``lstmlab train`` (how
     :func:`_train_options_given` tells an option written out from one left out)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lstmlab",
         description="The lecture's RNN and LSTM in NumPy: exact, fast, and explained.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -239,8 +263,8 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="loss of a checkpoint on a text file", description=EVALUATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
-    p.add_argument("file", metavar="FILE", type=_input_path,
-                   help="the UTF-8 text to score; - reads standard input")
+    reads_dash(p.add_argument("file", metavar="FILE", type=_input_path,
+                              help="the UTF-8 text to score; - reads standard input"))
     p.add_argument("--seq-len", type=_positive, default=None,
                    help="characters per chunk: memory only, the score is the same "
                         "(default: the training one)")
@@ -1129,8 +1153,8 @@ def _add_inspect(sub):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
-    g.add_argument("--file", type=_input_path,
-                   help="read the text from this UTF-8 file; - reads standard input")
+    reads_dash(g.add_argument("--file", type=_input_path,
+                              help="read the text from this UTF-8 file; - reads standard input"))
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
     p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
