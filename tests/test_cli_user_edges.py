@@ -209,18 +209,22 @@ def test_a_missing_file_that_can_be_dash_says_so_when_standard_input_holds_data(
                             if said else ""))
 
 
-@pytest.mark.parametrize("argv, name", [
-    (["train", "-", "--steps", "1", "--out", "{tmp}/run"], "FILE"),
-    (["explore", "{ckpt}", "-", "--save", "{tmp}/page.html"], "TEXT_FILE"),
+@pytest.mark.parametrize("argv, name, why", [
+    (["train", "-", "--steps", "1", "--out", "{tmp}/run"], "FILE",
+     ", which --resume can read again"),
+    (["explore", "{ckpt}", "-", "--save", "{tmp}/page.html"], "TEXT_FILE",
+     ", or paste it into the text box of the served page"),
 ])
 def test_commands_that_read_files_only_say_so_for_dash(charlm, tmp_path, monkeypatch, capsys,
-                                                       argv, name):
+                                                       argv, name, why):
     # 'cat book.txt | lstmlab train -' said "text file '-' does not exist", where
     # 'evaluate CKPT -' reads standard input
     _stdin(monkeypatch, b"the cell\n")
     assert main([a.format(tmp=tmp_path, ckpt=charlm) for a in argv]) == 2
     err = capsys.readouterr().err
-    assert f"{name} '-': this command reads files, not standard input; save the text" in err
+    assert err.endswith(f": error: {name} '-': this command reads files, not standard input; "
+                        f"save the text to a file and pass that{why} (a file named '-' is "
+                        f"./-)\n")
     assert "does not exist" not in err and list(tmp_path.iterdir()) == []
 
 

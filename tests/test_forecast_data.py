@@ -653,5 +653,6 @@ def test_dash_for_the_csv_says_the_command_reads_files(tmp_path, monkeypatch, ca
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"y\n1\n2\n3\n")))
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     out, err = capsys.readouterr()
-    assert "CSV '-': this command reads files, not standard input; save the data" in err
+    assert err.endswith(": error: CSV '-': this command reads files, not standard input; save "
+                        "the data to a file and pass that (a file named '-' is ./-)\n")
     assert out == "" and list(tmp_path.iterdir()) == []

@@ -522,8 +522,7 @@ def _launch_settings(args) -> tuple[int, tuple[str, float] | None]:
 def cmd_train(args) -> int:
     from .training import distributed
 
-    refuse_standard_input(args.files, "FILE", "save the text to a file and pass that, "
-                           "which --resume can read again")
+    refuse_standard_input(args.files, "FILE", "the text", "which --resume can read again")
     group = None
     if not distributed.in_process_group() and (args.nproc or 1) > 1:
         distributed.check_supported(args.nproc, *_launch_settings(args))
@@ -1265,8 +1264,8 @@ def cmd_explore(args) -> int:
     from .insight.gates import refuse_layer_norm_charlm
     from .training.lm import load_charlm
 
-    refuse_standard_input(args.files, "TEXT_FILE", "save the text to a file and pass that, "
-                           "or paste it into the text box of the served page")
+    refuse_standard_input(args.files, "TEXT_FILE", "the text",
+                          "or paste it into the text box of the served page")
     for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
         refuse_overwriting_inputs(args.save, "--save", {name: path})
     model, vocab, _ = load_charlm(args.checkpoint)

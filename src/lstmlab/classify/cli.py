@@ -323,8 +323,8 @@ def cmd_classify_train(args) -> int:
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
-    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
-    refuse_standard_input([args.test], "--test", "save the test set to a file and pass that")
+    refuse_standard_input([args.data], "DATA")
+    refuse_standard_input([args.test], "--test", "the test set")
     _refuse_unused_options(args)
     _refuse_csv_options_without_csv(args, [args.data, args.test])
     args.filters = args.filters or FILTERS  # (refused above where they do nothing)
@@ -630,7 +630,7 @@ def cmd_classify_predict(args) -> int:
 
     if args.out == "-":  # the usual name for stdout, not a file named '-'
         args.out = None
-    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
+    refuse_standard_input([args.data], "DATA")
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     if args.out is None:
         require_stdout("the predictions CSV", "pass --out FILE to write it to a file")

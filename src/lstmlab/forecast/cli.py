@@ -388,7 +388,7 @@ def cmd_forecast_train(args) -> int:
     from .select import CHOSEN, choose_settings
     from .windows import chronological_split
 
-    refuse_standard_input([args.csv], "CSV", "save the data to a file and pass that")
+    refuse_standard_input([args.csv], "CSV")
     refuse_idle_dropout(args.dropout, args.layers)
     check_decay(args.lr, args.weight_decay)  # before the choice of settings, not after it
     if args.val_fraction == 0 and args.test_fraction == 0:  # before training, not after it
@@ -558,7 +558,7 @@ def cmd_forecast_predict(args) -> int:
     from .model import KIND, Forecaster, check_series_range, future_labels
     from .report import value_digits
 
-    refuse_standard_input([args.csv], "CSV", "save the data to a file and pass that")
+    refuse_standard_input([args.csv], "CSV")
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "CSV": args.csv})
     meta, _ = load_checkpoint(args.checkpoint)
     if meta.get("kind") == "global_forecaster":
