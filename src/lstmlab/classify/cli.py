@@ -17,7 +17,7 @@ from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
 from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs, refuse_standard_input
-from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
+from ..forecast.cli import (_Progress, _fit_config, _fraction, _status, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
                        PATIENCE, PLATEAU_EPOCHS, SCHEDULES, TEST_FRACTION, default_epochs)
@@ -305,13 +305,6 @@ def _refuse_unused_options(args) -> None:
     if args.dtw_window is not None and not args.baselines:
         raise ValueError(f"--dtw-window {args.dtw_window} sets the 1NN-DTW baseline's band, "
                          f"which --no-baselines skips; leave out one or the other")
-
-
-def _status(args, text: str) -> None:
-    """A line on stderr saying what the run is doing, left out with --quiet, which keeps
-    the result (stdout), the notes that warn about the data, and the errors."""
-    if not args.quiet:
-        print(text, file=sys.stderr)
 
 
 def cmd_classify_train(args) -> int:
