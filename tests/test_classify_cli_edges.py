@@ -711,13 +711,13 @@ def test_quiet_train_prints_the_result_alone(tmp_path, capsys):
     assert "chose --readout" in out and "test accuracy:" in out
 
 
-@pytest.mark.parametrize("argv, name", [
-    (["classify", "train", "-", "--out", "{tmp}/run"], "DATA"),
-    (["classify", "train", "{csv}", "--test", "-", "--out", "{tmp}/run"], "--test"),
-    (["classify", "predict", "{ckpt}", "-"], "DATA"),
+@pytest.mark.parametrize("argv, name, what", [
+    (["classify", "train", "-", "--out", "{tmp}/run"], "DATA", "data"),
+    (["classify", "train", "{csv}", "--test", "-", "--out", "{tmp}/run"], "--test", "test set"),
+    (["classify", "predict", "{ckpt}", "-"], "DATA", "data"),
 ])
 def test_dash_for_data_says_the_command_reads_files(trained, tmp_path, monkeypatch, capsys,
-                                                    argv, name):
+                                                    argv, name, what):
     # 'cat data.csv | lstmlab classify predict CKPT -' said "CSV file '-' does not exist",
     # where 'evaluate CKPT -' reads standard input
     import io
@@ -726,7 +726,8 @@ def test_dash_for_data_says_the_command_reads_files(trained, tmp_path, monkeypat
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(csv_path.read_bytes())))
     assert main([a.format(tmp=tmp_path, csv=csv_path, ckpt=ckpt) for a in argv]) == 2
     out, err = capsys.readouterr()
-    assert f"{name} '-': this command reads files, not standard input; save the" in err
+    assert err.endswith(f": error: {name} '-': this command reads files, not standard input; "
+                        f"save the {what} to a file and pass that (a file named '-' is ./-)\n")
     assert out == "" and list(tmp_path.iterdir()) == []
 
 

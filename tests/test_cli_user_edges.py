@@ -182,18 +182,49 @@ def test_standard_input_at_a_terminal_says_it_is_read_and_how_to_end_it(charlm, 
         assert "standard input" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, name", [
-    (["train", "-", "--steps", "1", "--out", "{tmp}/run"], "FILE"),
-    (["explore", "{ckpt}", "-", "--save", "{tmp}/page.html"], "TEXT_FILE"),
+@pytest.mark.parametrize("argv, missing, hint", [
+    (["evaluate", "{ckpt}"], "the following arguments are required: FILE", "- as FILE"),
+    (["inspect", "{ckpt}"], "one of the arguments --text --file is required", "--file -"),
+])
+def test_a_missing_file_that_can_be_dash_says_so_when_standard_input_holds_data(
+        charlm, monkeypatch, capsys, argv, missing, hint):
+    # `lstmlab evaluate CKPT < held_out.txt` said only "the following arguments are required:
+    # FILE", with the text waiting on standard input
+    import io
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    argv = [a.format(ckpt=charlm) for a in argv]
+    for stdin, said in ((io.TextIOWrapper(io.BytesIO(b"the cell\n")), True),
+                        (Terminal(io.BytesIO(b"")), False), (None, False)):
+        monkeypatch.setattr("sys.stdin", stdin)
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        error = capsys.readouterr().err.splitlines()[-1]
+        assert error == (f"lstmlab {argv[0]}: error: {missing}"
+                         + (f"; standard input is a pipe or a file here: pass {hint} to read it"
+                            if said else ""))
+
+
+@pytest.mark.parametrize("argv, name, why", [
+    (["train", "-", "--steps", "1", "--out", "{tmp}/run"], "FILE",
+     ", which --resume can read again"),
+    (["explore", "{ckpt}", "-", "--save", "{tmp}/page.html"], "TEXT_FILE",
+     ", or paste it into the text box of the served page"),
 ])
 def test_commands_that_read_files_only_say_so_for_dash(charlm, tmp_path, monkeypatch, capsys,
-                                                       argv, name):
+                                                       argv, name, why):
     # 'cat book.txt | lstmlab train -' said "text file '-' does not exist", where
     # 'evaluate CKPT -' reads standard input
     _stdin(monkeypatch, b"the cell\n")
     assert main([a.format(tmp=tmp_path, ckpt=charlm) for a in argv]) == 2
     err = capsys.readouterr().err
-    assert f"{name} '-': this command reads files, not standard input; save the text" in err
+    assert err.endswith(f": error: {name} '-': this command reads files, not standard input; "
+                        f"save the text to a file and pass that{why} (a file named '-' is "
+                        f"./-)\n")
     assert "does not exist" not in err and list(tmp_path.iterdir()) == []
 
 
@@ -339,6 +370,23 @@ def test_train_counts_its_steps_and_files_in_the_number_they_take(tmp_path, caps
     assert f"; {n} step{'s' if n > 1 else ''} of 2x8" in err, err
     meta, _ = load_checkpoint(out / "last.ckpt")
     assert meta["data"]["description"].startswith(f"{n} file{'s' if n > 1 else ''}: ")
+
+
+def test_train_quiet_prints_the_result_and_the_notes_only(tmp_path, capsys):
+    # `train --quiet` printed its model line, and with --resume its resume line, where
+    # `classify train --quiet` leaves the result, the notes and the errors
+    text = write(tmp_path / "t.txt", TEXT[:600])
+    argv = ["train", str(text), "--out", str(tmp_path / "run"), "--hidden", "4", "--layers",
+            "1", "--embed", "2", "--seq-len", "8", "--batch-size", "2", "--eval-chunks", "1",
+            "--quiet"]
+    assert main([*argv, "--steps", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("done: step 1,") and err == ""
+    assert main([*argv, "--steps", "2", "--resume", "--seed", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("done: step 2,")
+    assert err.splitlines() == ["--seed 3 is not used: a resumed run draws from the random "
+                                "state its checkpoint holds (a seed only starts a run)"]
 
 
 def test_evaluate_counts_one_scored_character_in_the_singular(charlm, tmp_path, capsys):

@@ -336,6 +336,24 @@ def test_cli_default_series_says_so(tmp_path, capsys):
     assert "no CSV given: using the shipped series 'sunspots'" in err
 
 
+def test_cli_quiet_leaves_out_the_lines_that_say_what_the_run_does(tmp_path, capsys):
+    # `forecast train --quiet` printed its settings line (one series) or its model line (many
+    # series) on stderr, as `train --quiet` did its model line
+    assert main(["forecast", "train", "--epochs", "1", "--hidden", "4", "--lookback", "12",
+                 "--transform", "none", "--anchor", "last", "--base", "none", "--quiet",
+                 "--no-plot", "--out", str(tmp_path / "one")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("no CSV given: using the shipped series 'airline'")
+    assert err[1:] == ["settings given: lookback 12, transform none, anchor last, base none"]
+    rng = np.random.default_rng(0)
+    rows = [f"{name},{t},{v:.3f}" for name in "ab" for t, v in enumerate(rng.random(40) + 1)]
+    long = write(tmp_path / "p.csv", "id,t,y\n" + "\n".join(rows) + "\n")
+    assert main(["forecast", "train", str(long), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "4", "--horizon", "2", "--base", "none", "--epochs", "1",
+                 "--hidden", "2", "--quiet", "--no-plot", "--out", str(tmp_path / "many")]) == 0
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("content, args, message", [
     ("", [], "is empty"),
     ("date,units\n2000-01,1\n", ["--target", "sales"], "target column 'sales' is not in"),

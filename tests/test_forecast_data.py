@@ -226,6 +226,23 @@ def test_time_labels_of_one_width_that_are_not_year_first_keep_the_file_order(tm
                           "id", "y", "t").series["A"].time) == ["2000-01", "2000-02"]
 
 
+def test_a_csv_that_begins_with_excels_byte_order_mark_names_its_first_column(tmp_path):
+    # Excel's 'CSV UTF-8' begins the file with a byte-order mark, before the first column's
+    # name: each reader takes the name without it
+    from lstmlab.classify import read_sequence_csv
+
+    def bom(name, text):
+        (tmp_path / name).write_bytes("\ufeff".encode("utf-8") + text.encode("utf-8"))
+        return tmp_path / name
+
+    series = read_series(bom("s.csv", "y,x\n1,2\n2,3\n"), "y", ["x"])
+    assert series.columns == ["y", "x"] and series.target.tolist() == [1, 2]
+    panel = read_long(bom("l.csv", "id,y\na,1\na,2\nb,3\nb,4\n"), "id", "y")
+    assert sorted(panel.series) == ["a", "b"]
+    sequences = read_sequence_csv(bom("c.csv", "id,label,v\n1,p,0.5\n2,q,0.25\n"))
+    assert sorted(sequences.labels) == ["p", "q"]
+
+
 def test_trailing_unnamed_columns_of_a_spreadsheet_export_are_read(tmp_path):
     # 'date,units,,' (two empty columns a spreadsheet kept) was refused: "the header names
     # [''] more than once", though no unnamed column can be asked for
@@ -653,7 +670,8 @@ def test_dash_for_the_csv_says_the_command_reads_files(tmp_path, monkeypatch, ca
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"y\n1\n2\n3\n")))
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     out, err = capsys.readouterr()
-    assert "CSV '-': this command reads files, not standard input; save the data" in err
+    assert err.endswith(": error: CSV '-': this command reads files, not standard input; save "
+                        "the data to a file and pass that (a file named '-' is ./-)\n")
     assert out == "" and list(tmp_path.iterdir()) == []
 
 

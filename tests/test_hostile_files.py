@@ -516,7 +516,7 @@ def test_max_chars_on_the_command_line(run, tmp_path, capsys):
     path.write_bytes(CORPUS.encode() * 100 + b"\x00")
     assert main(["train", str(path), "--out", str(tmp_path / "o"), "--max-chars", "5000",
                  "--steps", "1", "--hidden", "8", "--layers", "1", "--seq-len", "10",
-                 "--batch-size", "2", "--quiet"]) == 0
+                 "--batch-size", "2"]) == 0
     assert "4,750 training and 250 validation characters" in capsys.readouterr().err
 
 

@@ -544,9 +544,9 @@ def test_a_validation_split_of_exactly_one_chunk_is_enough(tmp_path, capsys):
     path = tmp_path / "text.txt"
     path.write_text(("hello world " * 200)[:2020], encoding="utf-8")
     argv = ["train", str(path), "--batch-size", "8", "--steps", "1", "--hidden", "4",
-            "--layers", "1", "--embed", "2", "--quiet"]
+            "--layers", "1", "--embed", "2"]
     assert main(argv + ["--out", str(tmp_path / "a")]) == 0
-    assert "101 validation characters" in capsys.readouterr().err
+    assert "101 validation characters" in capsys.readouterr().err  # the model line
     assert main(argv + ["--out", str(tmp_path / "b"), "--seq-len", "101"]) == 2
     assert ("the text has 2,020 characters, too few for --batch-size 8 and --seq-len 101: "
             "training needs --batch-size * (--seq-len + 1) = 816 characters and the "

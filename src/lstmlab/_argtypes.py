@@ -299,14 +299,15 @@ def refuse_overwriting_inputs(out, flag: str, inputs: dict) -> None:
                              f"another {flag}")
 
 
-def refuse_standard_input(files, name: str, instead: str) -> None:
+def refuse_standard_input(files, name: str, what: str = "the data", why: str = "") -> None:
     """A command that reads ``files`` (the arguments named ``name``) as files only refuses
-    ``-``, which elsewhere (``evaluate CKPT -``) is standard input, with what to do
-    ``instead``, rather than saying that a file named '-' does not exist. Raises
-    ValueError."""
+    ``-``, which elsewhere (``evaluate CKPT -``) is standard input, saying to save ``what``
+    (the text, the test set) to a file and pass that (``why``: what else that file is good
+    for), rather than saying that a file named '-' does not exist. Raises ValueError."""
     if "-" in files:
-        raise ValueError(f"{name} '-': this command reads files, not standard input; "
-                         f"{instead} (a file named '-' is ./-)")
+        raise ValueError(f"{name} '-': this command reads files, not standard input; save "
+                         f"{what} to a file and pass that{', ' + why if why else ''} (a file "
+                         f"named '-' is ./-)")
 
 
 def in_flags(message: str, flags: dict[str, str]) -> str:

@@ -12,8 +12,9 @@ file or a pipe write the UTF-8 with LF line ends of lstmlab's files.
 
 Beside them: :func:`rewritten`, a progress line cut to the width of the terminal it is
 rewritten on (:func:`stderr_columns`), :func:`require_stdout`, the error for a command
-whose product is to go to a standard output that is closed, and :func:`note_terminal_stdin`,
-the line that says a command waits for text typed at the terminal.
+whose product is to go to a standard output that is closed, :func:`note_terminal_stdin`,
+the line that says a command waits for text typed at the terminal, and
+:func:`dash_hint`, what a usage error adds when the data waits on standard input.
 """
 
 from __future__ import annotations
@@ -170,16 +171,32 @@ def end_of_input_keys(os_name: str = os.name) -> str:
     return "Ctrl-Z then Enter" if os_name == "nt" else "Ctrl-D"
 
 
+def _stdin_is_terminal() -> bool | None:
+    """Whether standard input is a terminal; None when there is none to read (closed, or a
+    stand-in without ``isatty``)."""
+    try:
+        return None if sys.stdin is None else bool(sys.stdin.isatty())
+    except (ValueError, AttributeError):
+        return None
+
+
+def dash_hint(name: str) -> str:
+    """What a usage error that misses the argument ``name`` (one that reads ``-`` as
+    standard input) adds when standard input is a pipe or a file: ``lstmlab evaluate CKPT <
+    held_out.txt`` means the data to be read, and ``-`` is the way to say so. Nothing when
+    standard input is a terminal or closed."""
+    if _stdin_is_terminal() is not False:
+        return ""
+    dash = f"{name} -" if name.startswith("-") else f"- as {name}"  # an option, a positional
+    return f"; standard input is a pipe or a file here: pass {dash} to read it"
+
+
 def note_terminal_stdin(what: str) -> None:
     """One line on stderr when ``what`` is to be read from standard input and that is a
     terminal: the command waits for text to be typed, and without the line it looks hung
     to a user who meant to pipe a file in, or did not know how to end what they typed.
     Nothing for a pipe or a file, which end by themselves."""
-    try:
-        interactive = sys.stdin is not None and sys.stdin.isatty()
-    except (ValueError, AttributeError):  # closed, or a stand-in without isatty
-        interactive = False
-    if interactive:
+    if _stdin_is_terminal():
         print(f"reading the {what} from standard input (the terminal): type it, then "
               f"{end_of_input_keys()} at the start of a line to end it", file=sys.stderr,
               flush=True)

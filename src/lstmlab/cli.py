@@ -30,7 +30,8 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._extras import MissingExtra, require
 from ._files import shown_path
-from ._streams import require_stdout, sturdy_stderr, to_null_device, utf8_when_redirected
+from ._streams import (dash_hint, require_stdout, sturdy_stderr, to_null_device,
+                       utf8_when_redirected)
 from ._words import counted
 from . import __version__
 
@@ -53,10 +54,33 @@ examples:
 
 
 
+def reads_dash(action: argparse.Action) -> argparse.Action:
+    """Mark ``action`` (the return of ``add_argument``) as an argument that reads ``-`` as
+    standard input, for the hint of :class:`_Parser` when it is missing."""
+    action.reads_dash = True
+    return action
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (and, through ``add_subparsers``, each command's), whose error for
+    a missing argument that reads ``-`` (:func:`reads_dash`) adds, when standard input is a
+    pipe or a file, that ``-`` reads it."""
+
+    def error(self, message: str):
+        if "required" in message:
+            for action in self._actions:
+                name = action.option_strings[0] if action.option_strings else action.metavar
+                if (getattr(action, "reads_dash", False) and name
+                        and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message)):
+                    message += dash_hint(name)
+                    break
+        super().error(message)
+
+
 def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The command line; ``train_defaults`` replaces defaults of ``lstmlab train`` (how
     :func:`_train_options_given` tells an option written out from one left out)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lstmlab",
         description="The lecture's RNN and LSTM in NumPy: exact, fast, and explained.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -193,7 +217,9 @@ def _add_train(sub):
                    help="continue the run in --out from last.ckpt, with the run's own settings "
                         "(--steps or --epochs give it a new length, not below the steps done, "
                         "and the learning-rate schedule follows it; other options must match)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true",
+                   help="print the result, the notes and errors only: no progress line, model "
+                        "line, resume line or compile notice on stderr")
     p.add_argument("--nproc", type=_positive, default=None,
                    help="data-parallel processes on this machine, each on its share of the batch "
                         "streams (default 1; needs PyTorch; under torchrun, torchrun starts them)")
@@ -237,8 +263,8 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="loss of a checkpoint on a text file", description=EVALUATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
-    p.add_argument("file", metavar="FILE", type=_input_path,
-                   help="the UTF-8 text to score; - reads standard input")
+    reads_dash(p.add_argument("file", metavar="FILE", type=_input_path,
+                              help="the UTF-8 text to score; - reads standard input"))
     p.add_argument("--seq-len", type=_positive, default=None,
                    help="characters per chunk: memory only, the score is the same "
                         "(default: the training one)")
@@ -447,11 +473,12 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
+def _compile_charlm_kernels(config, uses: tuple[str, ...], log=_say) -> None:
     """Run a tiny char-LM shaped like ``config`` (cell, dtype, one or more layers, dropout)
     through the kernels a command will use (``uses``: "train", "eval", "step"), so that their
-    first compile happens here, announced on stderr, and not inside a timed loop (training's
-    ETA and chars/s). With the kernels in numba's disk cache this takes about a second."""
+    first compile happens here, announced through ``log`` (stderr), and not inside a timed
+    loop (training's ETA and chars/s). With the kernels in numba's disk cache this takes
+    about a second."""
     import numpy as np
 
     from ._compile_notice import first_compile
@@ -461,7 +488,7 @@ def _compile_charlm_kernels(config, uses: tuple[str, ...]) -> None:
                         embed_dim=2, cell=config.cell, dtype=config.dtype,
                         dropout=config.dropout if "train" in uses else 0.0,
                         layer_norm=config.layer_norm)
-    with first_compile(_say):
+    with first_compile(log):
         model = CharLM(tiny, rng=np.random.default_rng(0))
         tokens = np.zeros((2, 1), np.int64)
         if "train" in uses:
@@ -495,8 +522,7 @@ def _launch_settings(args) -> tuple[int, tuple[str, float] | None]:
 def cmd_train(args) -> int:
     from .training import distributed
 
-    refuse_standard_input(args.files, "FILE", "save the text to a file and pass that, "
-                           "which --resume can read again")
+    refuse_standard_input(args.files, "FILE", "the text", "which --resume can read again")
     group = None
     if not distributed.in_process_group() and (args.nproc or 1) > 1:
         distributed.check_supported(args.nproc, *_launch_settings(args))
@@ -530,8 +556,9 @@ def _train(args, group) -> int:
     from .training.lm import LN2, LMTrainer, TrainConfig, TrainingStopped
     from .training.signals import StopNow
 
-    # In a data-parallel run rank 0 speaks for all.
+    # In a data-parallel run rank 0 speaks for all; --quiet keeps its notes, not its status.
     say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
+    status = (lambda msg: None) if args.quiet else say
     out = Path(args.out)
     given = _train_options_given(args.argv)  # the stored options written out on the command line
     if not args.resume and args.optimizer != "sgd" and "momentum" in given:
@@ -579,7 +606,7 @@ def _train(args, group) -> int:
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
         desc = in_flags(desc, args.flags)
-        say(f"no FILE given: training on the default corpus, {desc}")
+        say(f"no FILE given: training on the default corpus, {desc}")  # a note: the text read
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     lr = args.lr if args.lr is not None else (0.5 if args.optimizer == "sgd" else 2e-3)
@@ -659,14 +686,14 @@ def _train(args, group) -> int:
                         device=args.device)
     if args.resume:
         trainer.restore(out / "last.ckpt")
-        say(f"resuming {out} at step {trainer.step} of {cfg.steps}")
+        status(f"resuming {out} at step {trainer.step} of {cfg.steps}")
         if "seed" in given:
             say(f"--seed {args.seed} is not used: a resumed run draws from the random state "
                 f"its checkpoint holds (a seed only starts a run)")
-    _compile_charlm_kernels(config, ("train", "eval"))
+    _compile_charlm_kernels(config, ("train", "eval"), status)
     processes = "" if group is None else f" over {counted(group.world, 'process', 'processes')}"
     cell = "LN-LSTM" if config.layer_norm else config.cell.upper()
-    say(f"model: {cell} {config.num_layers}x{config.hidden_size}, vocabulary "
+    status(f"model: {cell} {config.num_layers}x{config.hidden_size}, vocabulary "
         f"{len(vocab)}, {model.num_params():,} parameters; {len(train_ids):,} training and "
         f"{len(val_ids):,} validation characters; {counted(cfg.steps, 'step')} of "
         f"{cfg.batch_size}x{cfg.seq_len}{processes}")
@@ -1125,8 +1152,8 @@ def _add_inspect(sub):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
-    g.add_argument("--file", type=_input_path,
-                   help="read the text from this UTF-8 file; - reads standard input")
+    reads_dash(g.add_argument("--file", type=_input_path,
+                              help="read the text from this UTF-8 file; - reads standard input"))
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
     p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
@@ -1237,8 +1264,8 @@ def cmd_explore(args) -> int:
     from .insight.gates import refuse_layer_norm_charlm
     from .training.lm import load_charlm
 
-    refuse_standard_input(args.files, "TEXT_FILE", "save the text to a file and pass that, "
-                           "or paste it into the text box of the served page")
+    refuse_standard_input(args.files, "TEXT_FILE", "the text",
+                          "or paste it into the text box of the served page")
     for name, path in [("CKPT", args.checkpoint)] + [("TEXT_FILE", f) for f in args.files]:
         refuse_overwriting_inputs(args.save, "--save", {name: path})
     model, vocab, _ = load_charlm(args.checkpoint)

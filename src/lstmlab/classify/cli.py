@@ -17,7 +17,7 @@ from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
 from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs, refuse_standard_input
-from ..forecast.cli import (_Progress, _fit_config, _fraction, add_network_options,
+from ..forecast.cli import (_Progress, _fit_config, _fraction, _status, add_network_options,
                             check_network_fits, output_folder, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
                        PATIENCE, PLATEAU_EPOCHS, SCHEDULES, TEST_FRACTION, default_epochs)
@@ -307,13 +307,6 @@ def _refuse_unused_options(args) -> None:
                          f"which --no-baselines skips; leave out one or the other")
 
 
-def _status(args, text: str) -> None:
-    """A line on stderr saying what the run is doing, left out with --quiet, which keeps
-    the result (stdout), the notes that warn about the data, and the errors."""
-    if not args.quiet:
-        print(text, file=sys.stderr)
-
-
 def cmd_classify_train(args) -> int:
     import numpy as np
 
@@ -323,8 +316,8 @@ def cmd_classify_train(args) -> int:
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
-    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
-    refuse_standard_input([args.test], "--test", "save the test set to a file and pass that")
+    refuse_standard_input([args.data], "DATA")
+    refuse_standard_input([args.test], "--test", "the test set")
     _refuse_unused_options(args)
     _refuse_csv_options_without_csv(args, [args.data, args.test])
     args.filters = args.filters or FILTERS  # (refused above where they do nothing)
@@ -630,7 +623,7 @@ def cmd_classify_predict(args) -> int:
 
     if args.out == "-":  # the usual name for stdout, not a file named '-'
         args.out = None
-    refuse_standard_input([args.data], "DATA", "save the data to a file and pass that")
+    refuse_standard_input([args.data], "DATA")
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "DATA": args.data})
     if args.out is None:
         require_stdout("the predictions CSV", "pass --out FILE to write it to a file")

@@ -239,7 +239,9 @@ def add_forecast_parser(sub) -> None:
                         "without negative values; default: off)")
     t.add_argument("--val-fraction", type=_fraction, default=0.15, help="validation share (default 0.15)")
     t.add_argument("--test-fraction", type=_fraction, default=0.2, help="test share at the end (default 0.2)")
-    add_network_options(t)
+    add_network_options(t, quiet_help="no progress line, settings line, candidate or "
+                        "backtest lines on stderr; the choice of settings, the notes and the "
+                        "errors stay")
     t.add_argument("--out", default="runs/forecast", type=_output_dir,
                    help="run directory (default runs/forecast)")
     t.add_argument("--force", action="store_true", help="overwrite a run already in --out")
@@ -285,6 +287,13 @@ def add_forecast_parser(sub) -> None:
 def _no_action(parser) -> int:
     parser.print_help(sys.stderr)
     return 2
+
+
+def _status(args, text: str) -> None:
+    """A line on stderr saying what the run is doing, left out with --quiet, which keeps
+    the result (stdout), the notes that warn about the data, and the errors."""
+    if not args.quiet:
+        print(text, file=sys.stderr)
 
 
 class _Progress:
@@ -390,7 +399,7 @@ def cmd_forecast_train(args) -> int:
     from .select import CHOSEN, choose_settings
     from .windows import chronological_split
 
-    refuse_standard_input([args.csv], "CSV", "save the data to a file and pass that")
+    refuse_standard_input([args.csv], "CSV")
     refuse_idle_dropout(args.dropout, args.layers)
     check_decay(args.lr, args.weight_decay)  # before the choice of settings, not after it
     if args.val_fraction == 0 and args.test_fraction == 0:  # before training, not after it
@@ -460,12 +469,11 @@ def cmd_forecast_train(args) -> int:
                         config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
     out = output_folder(args, REPORT_FILES)
-    print(f"settings: lookback {config.lookback}, horizon {config.horizon} (direct multi-step "
-          f"output), transform {config.transform}, anchor {config.anchor}; {args.model.upper()} "
-          f"{args.layers}x{args.hidden}"
-          + ("" if config.base == "none" else f" on the residual of {BASE_NAMES[config.base]} "
-             f"(hybrid)"),
-          file=sys.stderr)
+    _status(args, f"settings: lookback {config.lookback}, horizon {config.horizon} (direct "
+                  f"multi-step output), transform {config.transform}, anchor {config.anchor}; "
+                  f"{args.model.upper()} {args.layers}x{args.hidden}"
+                  + ("" if config.base == "none" else f" on the residual of "
+                     f"{BASE_NAMES[config.base]} (hybrid)"))
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         try:
@@ -520,7 +528,7 @@ def cmd_forecast_train(args) -> int:
     print(format_table(ev))
     print(format_coverage(ev))
     if args.backtest > 1 and not stop.requested:
-        print(f"backtest: {args.backtest} folds, one network each ...", file=sys.stderr)
+        _status(args, f"backtest: {args.backtest} folds, one network each ...")
         bt = backtest(series, asked, given, args.backtest, args.seed, ets=args.ets,
                       hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
                       dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args))
@@ -587,7 +595,7 @@ def cmd_forecast_predict(args) -> int:
     from .model import KIND, Forecaster, check_series_range, future_labels
     from .report import value_digits
 
-    refuse_standard_input([args.csv], "CSV", "save the data to a file and pass that")
+    refuse_standard_input([args.csv], "CSV")
     refuse_overwriting_inputs(args.out, "--out", {"CKPT": args.checkpoint, "CSV": args.csv})
     meta, _ = load_checkpoint(args.checkpoint)
     if meta.get("kind") == "global_forecaster":

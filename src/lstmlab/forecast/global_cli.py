@@ -86,8 +86,8 @@ def cmd_global_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from ..training.signals import stop_signals
-    from .cli import (REPORT_FILES, _fit_config, _Progress, check_network_fits, columns_note,
-                      output_folder, save_before_scoring, stopped_by_signal)
+    from .cli import (REPORT_FILES, _fit_config, _Progress, _status, check_network_fits,
+                      columns_note, output_folder, save_before_scoring, stopped_by_signal)
     from .ets import available as ets_available
     from .global_model import GlobalConfig, constant_names, split_series
     from .windows import WindowError
@@ -152,14 +152,14 @@ def cmd_global_train(args) -> int:
                   f"seasonal", file=sys.stderr)
     check_network_fits(args, 1, config.horizon)
     out = output_folder(args, REPORT_FILES)
-    print(f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
-          f"{args.layers}x{args.hidden} for all: horizon {config.horizon}, transform "
-          f"{config.transform}, per-series scaling", file=sys.stderr)
+    _status(args, f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
+                  f"{args.layers}x{args.hidden} for all: horizon {config.horizon}, transform "
+                  f"{config.transform}, per-series scaling")
 
     def announce(i, n, cfg):
-        if n > 1 and not args.quiet:
+        if n > 1:
             base = "a linear AR per series" if cfg.base == "ar" else "no base"
-            print(f"candidate {i + 1}/{n}: lookback {cfg.lookback}, {base}", file=sys.stderr)
+            _status(args, f"candidate {i + 1}/{n}: lookback {cfg.lookback}, {base}")
 
     progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:
