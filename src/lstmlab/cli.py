@@ -54,10 +54,12 @@ examples:
 
 
 
-def reads_dash(action: argparse.Action) -> argparse.Action:
-    """Mark ``action`` (the return of ``add_argument``) as an argument that reads ``-`` as
-    standard input, for the hint of :class:`_Parser` when it is missing."""
-    action.reads_dash = True
+def reads_dash(parser: argparse.ArgumentParser, action: argparse.Action) -> argparse.Action:
+    """Record ``action`` (the return of ``add_argument`` on ``parser`` or one of its groups)
+    as an argument of ``parser`` that reads ``-`` as standard input, for the hint of
+    :class:`_Parser` when it is missing."""
+    parser.dash_names.append(action.option_strings[0] if action.option_strings
+                             else action.metavar)
     return action
 
 
@@ -66,12 +68,14 @@ class _Parser(argparse.ArgumentParser):
     a missing argument that reads ``-`` (:func:`reads_dash`) adds, when standard input is a
     pipe or a file, that ``-`` reads it."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dash_names: list[str] = []
+
     def error(self, message: str):
         if "required" in message:
-            for action in self._actions:
-                name = action.option_strings[0] if action.option_strings else action.metavar
-                if (getattr(action, "reads_dash", False) and name
-                        and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message)):
+            for name in self.dash_names:
+                if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message):
                     message += dash_hint(name)
                     break
         super().error(message)
@@ -263,8 +267,8 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="loss of a checkpoint on a text file", description=EVALUATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
-    reads_dash(p.add_argument("file", metavar="FILE", type=_input_path,
-                              help="the UTF-8 text to score; - reads standard input"))
+    reads_dash(p, p.add_argument("file", metavar="FILE", type=_input_path,
+                                 help="the UTF-8 text to score; - reads standard input"))
     p.add_argument("--seq-len", type=_positive, default=None,
                    help="characters per chunk: memory only, the score is the same "
                         "(default: the training one)")
@@ -1152,8 +1156,8 @@ def _add_inspect(sub):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", type=_utf8_text, help="the text to read; \\n, \\t and \\\\ in it stand for a newline, "
                                   "a tab and a backslash (shells pass them on as typed)")
-    reads_dash(g.add_argument("--file", type=_input_path,
-                              help="read the text from this UTF-8 file; - reads standard input"))
+    reads_dash(p, g.add_argument("--file", type=_input_path,
+                                 help="read the text from this UTF-8 file; - reads standard input"))
     p.add_argument("--max-chars", type=_positive, default=20_000, help="use at most this many characters (default 20000)")
     p.add_argument("--heat-chars", type=_positive, default=120, help="characters in the heatmaps (default 120)")
     p.add_argument("--units", type=_positive, default=16, help="cells per heatmap (default 16)")
