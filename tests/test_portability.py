@@ -91,6 +91,21 @@ def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, mon
         assert stream.data == b"\xe9\n"
 
 
+def test_a_character_outside_a_terminals_code_page_is_written_as_a_question_mark(
+        charlm_accents, monkeypatch):
+    # a POSIX terminal in a Latin-1 locale (or PYTHONIOENCODING=cp1252) ended the command
+    # with UnicodeEncodeError at the first character it lacks, as the C̃ of demo's summary
+    for stream, environ in ((_Redirected(tty=True), {}),
+                            (_Redirected(), {"PYTHONIOENCODING": "cp1252"})):
+        monkeypatch.delenv("PYTHONIOENCODING", raising=False)
+        for key, value in environ.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(sys, "stdout", stream)
+        assert main(["generate", str(charlm_accents), "--prompt", "é✓", "--length", "0"]) == 0
+        assert stream.data == b"\xe9?\n"
+        assert stream.errors == "strict"  # restored after the command
+
+
 def _opening_a_folder_is_refused(monkeypatch):
     """``os.open`` as on Windows, where opening a folder fails with EACCES."""
     real_open = os.open

@@ -102,6 +102,17 @@ def _redirected(stream) -> bool:
         return False
 
 
+def _strict_narrow(stream) -> bool:
+    """Whether ``stream`` stops at the first character its encoding lacks: an encoding that
+    is not one of Unicode's (a POSIX terminal in a Latin-1 locale, PYTHONIOENCODING=cp1252)
+    with the ``strict`` error handler."""
+    try:
+        return (hasattr(stream, "reconfigure") and stream.errors == "strict"
+                and codecs.lookup(stream.encoding).name not in ("utf-8", "utf-16", "utf-32"))
+    except (AttributeError, TypeError, LookupError, ValueError):  # closed, or no encoding
+        return False
+
+
 @contextlib.contextmanager
 def utf8_when_redirected():
     """While a command runs, standard output and error that go to a file or a pipe write
@@ -111,15 +122,18 @@ def utf8_when_redirected():
     evaluate`` refuses as not UTF-8, a character outside the code page (the ``C̃`` of
     ``lstmlab demo``'s summary, a class label in another script) would end the command,
     and a model's own ``\\r\\n`` would come out as ``\\r\\r\\n``. A terminal keeps its own
-    settings (Windows' console writes any character), as does every stream when
-    PYTHONIOENCODING names an encoding; the streams' error handlers stay, and their
-    encodings and line ends are restored afterwards."""
-    changed = []
-    if not os.environ.get("PYTHONIOENCODING"):
-        for stream in (sys.stdout, sys.stderr):
-            if _redirected(stream):
-                changed.append((stream, stream.encoding, stream.errors))
-                stream.reconfigure(encoding="utf-8", errors=stream.errors, newline="\n")
+    encoding (Windows' console writes any character), as does every stream when
+    PYTHONIOENCODING names one; where that encoding is not Unicode and stops at a character
+    it lacks, the stream writes ``?`` for it instead, so a summary line cannot end a
+    command. Encodings, error handlers and line ends are restored afterwards."""
+    changed, relaxed = [], []
+    for stream in (sys.stdout, sys.stderr):
+        if not os.environ.get("PYTHONIOENCODING") and _redirected(stream):
+            changed.append((stream, stream.encoding, stream.errors))
+            stream.reconfigure(encoding="utf-8", errors=stream.errors, newline="\n")
+        elif _strict_narrow(stream):
+            relaxed.append(stream)
+            stream.reconfigure(errors="replace")
     try:
         yield
     finally:
@@ -127,6 +141,11 @@ def utf8_when_redirected():
             try:  # newline None: the platform's line ends, as Python sets up its streams
                 stream.reconfigure(encoding=encoding, errors=errors, newline=None)
             except (OSError, ValueError):  # closed, or a pipe whose reader is gone
+                pass
+        for stream in relaxed:
+            try:
+                stream.reconfigure(errors="strict")
+            except (OSError, ValueError):
                 pass
 
 
