@@ -267,6 +267,46 @@ def test_a_hangup_under_nohup_leaves_the_processes_training():
         _end(proc)
 
 
+def _state(pid: int) -> str:
+    """``ps``'s state letter of process ``pid``: T when it is stopped."""
+    out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return out.stdout.strip()[:1]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="job control (Ctrl-Z) is POSIX's")
+def test_ctrl_z_stops_the_processes_with_the_launcher_and_fg_continues_them(tmp_path):
+    # The processes run in their own sessions, where a SIGTSTP does not stop them: Ctrl-Z
+    # stopped the launcher alone while the processes trained on.
+    script = tmp_path / "launcher.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "from lstmlab.training.distributed import _forward_signals\n"
+        "proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+        "                        start_new_session=True)\n"
+        "print(proc.pid, flush=True)\n"
+        "with _forward_signals([proc]):\n"
+        "    time.sleep(60)\n")
+    launcher = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                                env=dict(os.environ, PYTHONPATH=SRC))
+    worker = int(launcher.stdout.readline())
+    try:
+        time.sleep(0.5)  # the launcher is inside _forward_signals
+        os.kill(launcher.pid, signal.SIGTSTP)
+        _, status = os.waitpid(launcher.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        assert _state(worker) == "T"
+        os.kill(launcher.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 5
+        while _state(worker) == "T" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(worker) in ("S", "R")
+    finally:
+        launcher.kill()
+        launcher.wait()
+        launcher.stdout.close()
+        os.kill(worker, signal.SIGKILL)
+
+
 def test_rank_and_world_size_without_a_meeting_place_is_a_clear_error(tmp_path, corpus, capsys,
                                                                      monkeypatch):
     # RANK and WORLD_SIZE left over in the environment gave a traceback from init_process_group

@@ -261,7 +261,8 @@ def _forward_signals(procs):
     reaches them once, through here), and SIGHUP as SIGTERM: the processes' sessions have
     no terminal, so when the launcher's terminal closes (or its ssh connection drops) they
     hear of it only from here, and stop as on SIGTERM instead of training on without the
-    launcher. A SIGHUP that is ignored (``nohup``) stays ignored.
+    launcher. A SIGHUP that is ignored (``nohup``) stays ignored. Ctrl-Z (SIGTSTP) stops
+    the processes with the launcher, and continuing the launcher continues them.
     On Windows the console already delivers Ctrl-C to every process, so the launcher only
     keeps it from raising KeyboardInterrupt in itself, which would kill the processes in
     the middle of the step and checkpoint they finish before stopping."""
@@ -279,10 +280,25 @@ def _forward_signals(procs):
             if p.poll() is None:
                 p.send_signal(sent)
 
-    heard = [signal.SIGINT, signal.SIGTERM]
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        heard.append(signal.SIGHUP)
-    previous = {s: signal.signal(s, forward) for s in heard}
+    def stop(signum, frame):
+        # The processes' groups have no parent in their sessions, so the kernel drops a
+        # SIGTSTP sent to them: they get SIGSTOP, then the launcher stops itself as Ctrl-Z
+        # asked, and when the shell continues it (fg, bg), it continues them.
+        alive = [p for p in procs if p.poll() is None]
+        for p in alive:
+            p.send_signal(signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)
+        signal.signal(signal.SIGTSTP, stop)
+        for p in alive:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+
+    heard = {signal.SIGINT: forward, signal.SIGTERM: forward}
+    for s, handler in ((signal.SIGHUP, forward), (signal.SIGTSTP, stop)):
+        if signal.getsignal(s) is not signal.SIG_IGN:  # nohup; a shell without job control
+            heard[s] = handler
+    previous = {s: signal.signal(s, handler) for s, handler in heard.items()}
     try:
         yield
     finally:
