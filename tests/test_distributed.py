@@ -4,6 +4,7 @@ worker."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -268,9 +269,16 @@ def test_a_hangup_under_nohup_leaves_the_processes_training():
 
 
 def _state(pid: int) -> str:
-    """``ps``'s state letter of process ``pid``: T when it is stopped."""
-    out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-    return out.stdout.strip()[:1]
+    """The state letter of process ``pid`` (T when it is stopped), from ``ps`` or, on a
+    Linux without it, from /proc."""
+    if shutil.which("ps"):
+        out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
+                             text=True)
+        return out.stdout.strip()[:1]
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        pytest.skip("neither ps nor /proc to read a process's state")
+    return stat.read_text().rsplit(")", 1)[1].split()[0]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="job control (Ctrl-Z) is POSIX's")
