@@ -92,17 +92,21 @@ def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, mon
 
 
 def test_a_character_outside_a_terminals_code_page_is_written_as_a_question_mark(
-        charlm_accents, monkeypatch):
+        charlm_accents, tmp_path, monkeypatch):
     # a POSIX terminal in a Latin-1 locale (or PYTHONIOENCODING=cp1252) ended the command
-    # with UnicodeEncodeError at the first character it lacks, as the C̃ of demo's summary
+    # with UnicodeEncodeError at the first character it lacks, as the C̃ of demo's summary;
+    # here evaluate's line naming a stand-in character (generated text stays strict)
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("café → thé\n", encoding="utf-8")
     for stream, environ in ((_Redirected(tty=True), {}),
                             (_Redirected(), {"PYTHONIOENCODING": "cp1252"})):
         monkeypatch.delenv("PYTHONIOENCODING", raising=False)
         for key, value in environ.items():
             monkeypatch.setenv(key, value)
         monkeypatch.setattr(sys, "stdout", stream)
-        assert main(["generate", str(charlm_accents), "--prompt", "é✓", "--length", "0"]) == 0
-        assert stream.data == b"\xe9?\n"
+        assert main(["evaluate", str(charlm_accents), str(held_out), "--unknown",
+                     "replace"]) == 0
+        assert b"'?' (U+2192)" in stream.data
         assert stream.errors == "strict"  # restored after the command
 
 

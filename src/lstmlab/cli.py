@@ -836,16 +836,21 @@ def _refuse_changed(path, changed: list[str]) -> None:
 
 
 def _write_text(text: str) -> None:
-    """Write ``text`` to standard output; a character its encoding cannot write (a terminal
-    in an ASCII or Latin-1 locale, or PYTHONIOENCODING naming such an encoding) is a clear
-    error naming the character and the way to write it, not a codec's message."""
+    """Write ``text``, a command's product, to standard output; a character its encoding
+    cannot write (a terminal in an ASCII or Latin-1 locale, or PYTHONIOENCODING naming such
+    an encoding) is a clear error naming the character and the way to write it, not a
+    codec's message, nor the ``?`` that the stream's lines of prose get
+    (``utf8_when_redirected``): a ``?`` in generated text would read as the model's."""
     try:
-        sys.stdout.write(text)
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
     except UnicodeEncodeError as exc:
         ch = exc.object[exc.start]
         raise ValueError(f"standard output's encoding ({exc.encoding}) cannot write {ch!r} "
                          f"(U+{ord(ch):04X}); set PYTHONIOENCODING=utf-8 (or a UTF-8 locale) "
                          f"to write every character") from None
+    except LookupError:  # an encoding Python does not know: the write itself will say
+        pass
+    sys.stdout.write(text)
 
 
 def cmd_generate(args) -> int:
