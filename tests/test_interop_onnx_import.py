@@ -428,6 +428,48 @@ def test_a_graph_from_torch_onnx_export_imports_and_runs(cell, opset):
     np.testing.assert_allclose(layer(x.numpy())[0], y.numpy(), rtol=0, atol=1e-10)
 
 
+def test_a_batch_first_module_from_torch_onnx_export_comes_back_batch_first():
+    # torch.onnx.export writes batch_first=True as a Transpose before the first node and after
+    # the last: to_layer() gave a time-major layer, which computes other outputs on the
+    # module's (B, T, D) arrays without an error, and pieces() found no embedding and no head
+    import io
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+
+    class CharLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(7, 3)
+            self.rnn = torch.nn.LSTM(3, 4, batch_first=True)
+            self.head = torch.nn.Linear(4, 7)
+
+        def forward(self, tokens):
+            return self.head(self.rnn(self.embed(tokens))[0])
+
+    module = CharLM().double().eval()
+    tokens = torch.tensor([[1, 2, 3, 4, 5], [6, 5, 4, 3, 2]])  # (B, T)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's notices
+        torch.onnx.export(module, (tokens,), buf, dynamo=False, input_names=["tokens"],
+                          opset_version=17)
+        torch.onnx.export(module.rnn, (module.embed(tokens),), rnn_buf := io.BytesIO(),
+                          dynamo=False, input_names=["X"], opset_version=17)
+    with torch.no_grad():
+        x = module.embed(tokens)
+        want_y, want_logits = module.rnn(x)[0].numpy(), module(tokens).numpy()
+    layer = import_onnx(rnn_buf.getvalue()).to_layer()
+    assert layer.batch_first
+    np.testing.assert_allclose(layer(x.numpy())[0], want_y, rtol=0, atol=1e-10)
+    parts = import_onnx(buf.getvalue()).pieces()  # time-major pieces, as for every graph
+    assert parts["embedding"] is not None and parts["head"] is not None
+    y, _ = parts["rnn"](parts["embedding"](tokens.numpy().T))
+    np.testing.assert_allclose(parts["head"](y).transpose(1, 0, 2), want_logits, rtol=0,
+                               atol=1e-10)
+
+
 def test_run_names_feeds_that_are_not_a_mapping_and_outputs_the_graph_lacks():
     # outputs=["nope"] was a KeyError after the whole graph had run, an array as feeds
     # "missing input(s) ['X']"
