@@ -101,16 +101,18 @@ def load_keras_weights(module, weights: Sequence) -> None:
         if len(weights) != 1:
             raise ValueError(f"an Embedding layer has 1 weight array (embeddings), got "
                              f"{len(weights)}")
-        module.load_params({"weight": _float(weights[0], "weights[0] (embeddings)")})
+        want = (module.num_embeddings, module.embedding_dim)
+        module.load_params({"weight": _shaped(weights[0], "weights[0] (embeddings)", want)})
         return
     if isinstance(module, Linear):
         n = 2 if module.bias is not None else 1
         if len(weights) != n:
             raise ValueError(f"a Dense layer {'with' if n == 2 else 'without'} bias has {n} "
                              f"weight arrays, got {len(weights)}")
-        vals = {"weight": _float(weights[0], "weights[0] (kernel)").T}
+        vals = {"weight": _shaped(weights[0], "weights[0] (kernel)",
+                                  (module.in_features, module.out_features)).T}
         if n == 2:
-            vals["bias"] = _float(weights[1], "weights[1] (bias)")
+            vals["bias"] = _shaped(weights[1], "weights[1] (bias)", (module.out_features,))
         module.load_params(vals)
         return
     kind = kind_of(module)
@@ -222,6 +224,16 @@ def _float(a, name) -> np.ndarray:
     if a.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got {a.dtype}")
     return as_float_array(a, name, a.dtype).reshape(a.shape)
+
+
+def _shaped(a, name, shape: tuple) -> np.ndarray:
+    """:func:`_float` of ``a``, which must have ``shape`` as Keras lays it out (a Dense
+    kernel is (in, out), the transpose of lstmlab's weight): an error naming it in those
+    terms, not in the lstmlab layer's."""
+    a = _float(a, name)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    return a
 
 
 # -- a whole char-LM as a .keras model file ---------------------------------------------------
