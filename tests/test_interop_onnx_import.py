@@ -270,6 +270,21 @@ def test_feeds_of_the_wrong_kind_or_name_are_named():
                                   layer.run({"X": np.ones((2, 1, 3), np.float32)})["Y"])
 
 
+def test_feeds_of_a_shape_the_graph_does_not_declare_are_named():
+    # an h0 for one level of a two-level graph failed inside the graph as "LSTM 'LSTM_1':
+    # initial_h must have shape (1, 2, 4), got (0, 2, 4)", and an X of the wrong width as the
+    # layer's "x must have 3 features"; ONNX Runtime names the input it was fed
+    imported = import_onnx(to_onnx(LSTM(3, 4, num_layers=2, rng=np.random.default_rng(0))))
+    x = np.zeros((5, 2, 3), np.float32)
+    with pytest.raises(OnnxImportError, match=r"feeds\['h0'\] must have shape \(2, B, 4\) "
+                                              r"\(the graph's input\), got \(1, 2, 4\)"):
+        imported.run({"X": x, "h0": np.zeros((1, 2, 4), np.float32)})
+    with pytest.raises(OnnxImportError, match=r"feeds\['X'\] must have shape \(T, B, 3\)"):
+        imported.run({"X": np.zeros((5, 2, 7), np.float32)})
+    assert imported.run({"X": np.zeros((7, 1, 3)), "h0": np.ones((2, 1, 4))})["Y"].shape == (
+        7, 1, 4)  # sizes named in the graph are the feeds' own
+
+
 def lstm_node(**attrs):
     return helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="n", hidden_size=2, **attrs)
 

@@ -606,6 +606,7 @@ class OnnxModel:
                        if i.name not in self.consts and not i.type.HasField("optional_type")]
         self._feedable = {i.name: i.type.tensor_type.elem_type if i.type.HasField("tensor_type")
                           else 0 for i in graph.input}  # name -> ONNX element type (0: any)
+        self._declared = {i.name: _declared_shape(i.type) for i in graph.input}
         self._graph_nodes = list(graph.node)
         self._producer = {o: n for n in graph.node for o in n.output if o}
         self.nodes: list[RecurrentNode] = []
@@ -695,6 +696,12 @@ class OnnxModel:
             if x.dtype.kind not in takes:
                 raise OnnxImportError(f"feeds[{name!r}] must be an array of {_KIND_NAMES[want.kind]}"
                                       f" (the graph's input is {want.name}), got {x.dtype.name}")
+        shape = self._declared[name]
+        if shape is not None and (x.ndim != len(shape) or any(
+                isinstance(d, int) and d != n for d, n in zip(shape, x.shape))):
+            shown = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+            raise OnnxImportError(f"feeds[{name!r}] must have shape {shown} (the graph's input), "
+                                  f"got {x.shape}")
         return x
 
     def _evaluate(self, nodes, env: dict) -> None:
@@ -942,6 +949,19 @@ class OnnxModel:
             c = _finite(self.consts[C], f"the head bias {C!r}")
             bias = np.broadcast_to(beta * c.astype(w.dtype), (1, V)).reshape(V)
         return _linear((alpha * w).T, bias)
+
+
+def _declared_shape(type_proto) -> tuple | None:
+    """The shape a graph input declares, a tensor's or an optional tensor's: a tuple of ints
+    (fixed sizes) and names (sizes the feeds choose), or None when no shape is declared. A
+    feed is checked against it as ONNX Runtime checks one, before the graph runs: a wrong
+    ``h0`` is named as such, not as a size mismatch deep inside."""
+    if type_proto.HasField("optional_type"):
+        type_proto = type_proto.optional_type.elem_type
+    if not (type_proto.HasField("tensor_type") and type_proto.tensor_type.HasField("shape")):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                 for d in type_proto.tensor_type.shape.dim)
 
 
 def _linear(weight: np.ndarray, bias: np.ndarray | None):
