@@ -53,14 +53,18 @@ def direction_suffixes(layer) -> list[list[str]]:
     return out
 
 
-def kind_of(layer) -> str:
+# What the converters that take the basic layers too accept, for their TypeError.
+RECURRENT_OR_BASIC = "an lstmlab LSTM, RNN, GRU, Embedding or Linear"
+
+
+def kind_of(layer, accepted: str = "an lstmlab LSTM, RNN or GRU layer") -> str:
     """``"LSTM"``, ``"RNN"`` or ``"GRU"`` for an lstmlab recurrent layer; a TypeError
-    otherwise."""
+    otherwise, saying what the caller takes (``accepted``)."""
     from ..layers import GRU, LSTM, RNN
     for cls in (LSTM, RNN, GRU):
         if isinstance(layer, cls):
             return cls.__name__
-    raise TypeError(f"expected an lstmlab LSTM, RNN or GRU layer, got {type(layer).__name__}")
+    raise TypeError(f"expected {accepted}, got {type(layer).__name__}")
 
 
 def has_variant(layer) -> bool:

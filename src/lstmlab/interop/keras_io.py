@@ -31,9 +31,9 @@ import numpy as np
 
 from .._checks import as_float_array, as_numpy
 from ..kernels.gru import gru_bias_join, gru_bias_split
-from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, check_chain,
-                     check_vocabulary, direction_suffixes, has_variant, kind_of, output_path,
-                     permute_blocks, refuse_layer_norm, refuse_projection)
+from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, RECURRENT_OR_BASIC,
+                     check_chain, check_vocabulary, direction_suffixes, has_variant, kind_of,
+                     output_path, permute_blocks, refuse_layer_norm, refuse_projection)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
@@ -73,7 +73,7 @@ def to_keras_weights(module) -> list:
     if isinstance(module, Linear):
         p = module.params()
         return [p["weight"].T.copy()] + ([p["bias"].copy()] if "bias" in p else [])
-    kind = kind_of(module)
+    kind = kind_of(module, RECURRENT_OR_BASIC)
     refuse_projection(module, "Keras")
     refuse_layer_norm(module, "Keras")
     if has_variant(module):
@@ -115,7 +115,7 @@ def load_keras_weights(module, weights: Sequence) -> None:
             vals["bias"] = _shaped(weights[1], "weights[1] (bias)", (module.out_features,))
         module.load_params(vals)
         return
-    kind = kind_of(module)
+    kind = kind_of(module, RECURRENT_OR_BASIC)
     refuse_projection(module, "Keras")
     refuse_layer_norm(module, "Keras")
     if has_variant(module):
