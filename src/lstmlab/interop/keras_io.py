@@ -116,7 +116,7 @@ def load_keras_weights(module, weights: Sequence) -> None:
         module.load_params(vals)
         return
     kind = kind_of(module, RECURRENT_OR_BASIC)
-    refuse_projection(module, "Keras")
+    refuse_projection(module, "Keras", writing=False)
     refuse_layer_norm(module, "Keras")
     if has_variant(module):
         raise ValueError("Keras's LSTM has no peephole, clip or input_forget: cannot load Keras "
