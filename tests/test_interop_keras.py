@@ -86,6 +86,20 @@ def test_embedding_and_dense_lists():
     np.testing.assert_array_equal(lin2.params()["weight"], lin.params()["weight"])
 
 
+def test_a_dense_or_embedding_list_of_the_wrong_shape_is_named_in_keras_terms():
+    # a Dense kernel given as (out, in) was refused as "parameter 'weight': expected shape
+    # (4, 3), got (3, 4)", the lstmlab weight's shape: the opposite of the kernel Keras has
+    lin = Linear(3, 4)
+    with pytest.raises(ValueError, match=r"weights\[0\] \(kernel\) must have shape \(3, 4\), "
+                                         r"got \(4, 3\)"):
+        load_keras_weights(lin, [np.zeros((4, 3), np.float32), np.zeros(4, np.float32)])
+    with pytest.raises(ValueError, match=r"weights\[1\] \(bias\) must have shape \(4,\)"):
+        load_keras_weights(lin, [np.zeros((3, 4), np.float32), np.zeros(3, np.float32)])
+    with pytest.raises(ValueError, match=r"weights\[0\] \(embeddings\) must have shape "
+                                         r"\(6, 3\), got \(5, 3\)"):
+        load_keras_weights(Embedding(6, 3), [np.zeros((5, 3), np.float32)])
+
+
 def test_errors_name_the_problem():
     layer = make("LSTM", 2, True)
     w = to_keras_weights(layer)

@@ -270,6 +270,21 @@ def test_feeds_of_the_wrong_kind_or_name_are_named():
                                   layer.run({"X": np.ones((2, 1, 3), np.float32)})["Y"])
 
 
+def test_feeds_of_a_shape_the_graph_does_not_declare_are_named():
+    # an h0 for one level of a two-level graph failed inside the graph as "LSTM 'LSTM_1':
+    # initial_h must have shape (1, 2, 4), got (0, 2, 4)", and an X of the wrong width as the
+    # layer's "x must have 3 features"; ONNX Runtime names the input it was fed
+    imported = import_onnx(to_onnx(LSTM(3, 4, num_layers=2, rng=np.random.default_rng(0))))
+    x = np.zeros((5, 2, 3), np.float32)
+    with pytest.raises(OnnxImportError, match=r"feeds\['h0'\] must have shape \(2, B, 4\) "
+                                              r"\(the graph's input\), got \(1, 2, 4\)"):
+        imported.run({"X": x, "h0": np.zeros((1, 2, 4), np.float32)})
+    with pytest.raises(OnnxImportError, match=r"feeds\['X'\] must have shape \(T, B, 3\)"):
+        imported.run({"X": np.zeros((5, 2, 7), np.float32)})
+    assert imported.run({"X": np.zeros((7, 1, 3)), "h0": np.ones((2, 1, 4))})["Y"].shape == (
+        7, 1, 4)  # sizes named in the graph are the feeds' own
+
+
 def lstm_node(**attrs):
     return helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="n", hidden_size=2, **attrs)
 
@@ -426,6 +441,48 @@ def test_a_graph_from_torch_onnx_export_imports_and_runs(cell, opset):
     layer = imported.to_layer()
     assert isinstance(layer, {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}[cell])
     np.testing.assert_allclose(layer(x.numpy())[0], y.numpy(), rtol=0, atol=1e-10)
+
+
+def test_a_batch_first_module_from_torch_onnx_export_comes_back_batch_first():
+    # torch.onnx.export writes batch_first=True as a Transpose before the first node and after
+    # the last: to_layer() gave a time-major layer, which computes other outputs on the
+    # module's (B, T, D) arrays without an error, and pieces() found no embedding and no head
+    import io
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+
+    class CharLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(7, 3)
+            self.rnn = torch.nn.LSTM(3, 4, batch_first=True)
+            self.head = torch.nn.Linear(4, 7)
+
+        def forward(self, tokens):
+            return self.head(self.rnn(self.embed(tokens))[0])
+
+    module = CharLM().double().eval()
+    tokens = torch.tensor([[1, 2, 3, 4, 5], [6, 5, 4, 3, 2]])  # (B, T)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's notices
+        torch.onnx.export(module, (tokens,), buf, dynamo=False, input_names=["tokens"],
+                          opset_version=17)
+        torch.onnx.export(module.rnn, (module.embed(tokens),), rnn_buf := io.BytesIO(),
+                          dynamo=False, input_names=["X"], opset_version=17)
+    with torch.no_grad():
+        x = module.embed(tokens)
+        want_y, want_logits = module.rnn(x)[0].numpy(), module(tokens).numpy()
+    layer = import_onnx(rnn_buf.getvalue()).to_layer()
+    assert layer.batch_first
+    np.testing.assert_allclose(layer(x.numpy())[0], want_y, rtol=0, atol=1e-10)
+    parts = import_onnx(buf.getvalue()).pieces()  # time-major pieces, as for every graph
+    assert parts["embedding"] is not None and parts["head"] is not None
+    y, _ = parts["rnn"](parts["embedding"](tokens.numpy().T))
+    np.testing.assert_allclose(parts["head"](y).transpose(1, 0, 2), want_logits, rtol=0,
+                               atol=1e-10)
 
 
 def test_run_names_feeds_that_are_not_a_mapping_and_outputs_the_graph_lacks():

@@ -404,3 +404,15 @@ def test_piece_names_are_those_of_torch_children():
             model_state_dict(bad)
         with pytest.raises(ValueError, match="piece names must be non-empty strings"):
             load_model_state_dict(bad, {})
+
+
+def test_a_piece_no_converter_takes_is_named_with_all_that_they_take():
+    # torch_state_dict(Dropout(0.5)) said "expected an lstmlab LSTM, RNN or GRU layer", though
+    # it (and the Keras weight lists) take an Embedding or a Linear too
+    from lstmlab.interop import load_keras_weights, to_keras_weights
+    from lstmlab.layers.basic import Dropout
+    what = r"expected an lstmlab LSTM, RNN, GRU, Embedding or Linear, got Dropout"
+    for convert in (torch_state_dict, to_keras_weights,
+                    lambda m: load_torch_state_dict(m, {}), lambda m: load_keras_weights(m, [])):
+        with pytest.raises(TypeError, match=what):
+            convert(Dropout(0.5))

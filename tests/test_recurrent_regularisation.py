@@ -454,6 +454,17 @@ def test_the_layer_s_own_torch_state_dict_refuses_zoneout_but_loads_into_it():
         np.testing.assert_array_equal(layer.params()[k], v, err_msg=k)
 
 
+def test_keras_weights_load_into_a_zoneout_layer_as_torch_s_do():
+    # load_keras_weights refused a layer with zoneout, saying "export a layer with
+    # zoneout=0", where load_torch_state_dict loads the same weights into it
+    from lstmlab.interop import load_keras_weights, to_keras_weights
+    layer = LSTM(2, 3, zoneout=0.1, rng=np.random.default_rng(0))
+    plain = LSTM(2, 3, rng=np.random.default_rng(1))
+    load_keras_weights(layer, to_keras_weights(plain))
+    for k, v in plain.params().items():
+        np.testing.assert_array_equal(layer.params()[k], v, err_msg=k)
+
+
 @pytest.mark.skipif(not fast.available(), reason="the compiled kernels need numba")
 def test_a_zoneout_layer_compiles_its_forward_once_for_every_batch_size():
     # zoneout's masks reached the loops in another memory order when B > 1, so the first

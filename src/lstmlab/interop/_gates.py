@@ -53,14 +53,18 @@ def direction_suffixes(layer) -> list[list[str]]:
     return out
 
 
-def kind_of(layer) -> str:
+# What the converters that take the basic layers too accept, for their TypeError.
+RECURRENT_OR_BASIC = "an lstmlab LSTM, RNN, GRU, Embedding or Linear"
+
+
+def kind_of(layer, accepted: str = "an lstmlab LSTM, RNN or GRU layer") -> str:
     """``"LSTM"``, ``"RNN"`` or ``"GRU"`` for an lstmlab recurrent layer; a TypeError
-    otherwise."""
+    otherwise, saying what the caller takes (``accepted``)."""
     from ..layers import GRU, LSTM, RNN
     for cls in (LSTM, RNN, GRU):
         if isinstance(layer, cls):
             return cls.__name__
-    raise TypeError(f"expected an lstmlab LSTM, RNN or GRU layer, got {type(layer).__name__}")
+    raise TypeError(f"expected {accepted}, got {type(layer).__name__}")
 
 
 def has_variant(layer) -> bool:
@@ -69,15 +73,17 @@ def has_variant(layer) -> bool:
                 or getattr(layer, "input_forget", False))
 
 
-def refuse_projection(layer, fmt: str) -> None:
-    """A clear error for an LSTM with ``proj_size`` in a format whose LSTM has none, and for
-    zoneout, whose evaluation (h_t = p·h_{t-1} + (1-p)·h̃_t, the same for C) no format's LSTM
-    computes. The other recurrent regularisations act in training only: the exported
-    inference graph is the plain layer's."""
+def refuse_projection(layer, fmt: str, writing: bool = True) -> None:
+    """A clear error for an LSTM with ``proj_size`` in a format whose LSTM has none, and,
+    when ``writing`` the layer out, for zoneout, whose evaluation (h_t = p·h_{t-1} +
+    (1-p)·h̃_t, the same for C) no format's LSTM computes. The other recurrent
+    regularisations act in training only: the exported inference graph is the plain
+    layer's. Weights loaded into a layer with zoneout (``writing=False``) are the user's
+    choice of lstmlab layer, as :func:`load_torch_state_dict` takes them."""
     if getattr(layer, "proj_size", 0):
         raise ValueError(f"{fmt}'s LSTM has no projection: an LSTM with proj_size="
                          f"{layer.proj_size} cannot be written as {fmt} (PyTorch's has one)")
-    if getattr(layer, "zoneout", 0):
+    if writing and getattr(layer, "zoneout", 0):
         raise ValueError(f"{fmt}'s LSTM has no zoneout: a layer with zoneout={layer.zoneout} "
                          f"evaluates h_t = p·h_{{t-1}} + (1-p)·h̃_t (and C_t alike), which {fmt} "
                          f"cannot express; export a layer with zoneout=0")

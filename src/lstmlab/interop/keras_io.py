@@ -31,9 +31,9 @@ import numpy as np
 
 from .._checks import as_float_array, as_numpy
 from ..kernels.gru import gru_bias_join, gru_bias_split
-from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, check_chain,
-                     check_vocabulary, direction_suffixes, has_variant, kind_of, output_path,
-                     permute_blocks, refuse_layer_norm, refuse_projection)
+from ._gates import (GRU_SWAP_RZ, KERAS_FROM_OURS, OURS_FROM_KERAS, RECURRENT_OR_BASIC,
+                     check_chain, check_vocabulary, direction_suffixes, has_variant, kind_of,
+                     output_path, permute_blocks, refuse_layer_norm, refuse_projection)
 
 __all__ = ["to_keras_weights", "load_keras_weights", "from_keras_weights"]
 
@@ -73,7 +73,7 @@ def to_keras_weights(module) -> list:
     if isinstance(module, Linear):
         p = module.params()
         return [p["weight"].T.copy()] + ([p["bias"].copy()] if "bias" in p else [])
-    kind = kind_of(module)
+    kind = kind_of(module, RECURRENT_OR_BASIC)
     refuse_projection(module, "Keras")
     refuse_layer_norm(module, "Keras")
     if has_variant(module):
@@ -101,20 +101,22 @@ def load_keras_weights(module, weights: Sequence) -> None:
         if len(weights) != 1:
             raise ValueError(f"an Embedding layer has 1 weight array (embeddings), got "
                              f"{len(weights)}")
-        module.load_params({"weight": _float(weights[0], "weights[0] (embeddings)")})
+        want = (module.num_embeddings, module.embedding_dim)
+        module.load_params({"weight": _shaped(weights[0], "weights[0] (embeddings)", want)})
         return
     if isinstance(module, Linear):
         n = 2 if module.bias is not None else 1
         if len(weights) != n:
             raise ValueError(f"a Dense layer {'with' if n == 2 else 'without'} bias has {n} "
                              f"weight arrays, got {len(weights)}")
-        vals = {"weight": _float(weights[0], "weights[0] (kernel)").T}
+        vals = {"weight": _shaped(weights[0], "weights[0] (kernel)",
+                                  (module.in_features, module.out_features)).T}
         if n == 2:
-            vals["bias"] = _float(weights[1], "weights[1] (bias)")
+            vals["bias"] = _shaped(weights[1], "weights[1] (bias)", (module.out_features,))
         module.load_params(vals)
         return
-    kind = kind_of(module)
-    refuse_projection(module, "Keras")
+    kind = kind_of(module, RECURRENT_OR_BASIC)
+    refuse_projection(module, "Keras", writing=False)
     refuse_layer_norm(module, "Keras")
     if has_variant(module):
         raise ValueError("Keras's LSTM has no peephole, clip or input_forget: cannot load Keras "
@@ -222,6 +224,16 @@ def _float(a, name) -> np.ndarray:
     if a.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got {a.dtype}")
     return as_float_array(a, name, a.dtype).reshape(a.shape)
+
+
+def _shaped(a, name, shape: tuple) -> np.ndarray:
+    """:func:`_float` of ``a``, which must have ``shape`` as Keras lays it out (a Dense
+    kernel is (in, out), the transpose of lstmlab's weight): an error naming it in those
+    terms, not in the lstmlab layer's."""
+    a = _float(a, name)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    return a
 
 
 # -- a whole char-LM as a .keras model file ---------------------------------------------------

@@ -606,6 +606,7 @@ class OnnxModel:
                        if i.name not in self.consts and not i.type.HasField("optional_type")]
         self._feedable = {i.name: i.type.tensor_type.elem_type if i.type.HasField("tensor_type")
                           else 0 for i in graph.input}  # name -> ONNX element type (0: any)
+        self._declared = {i.name: _declared_shape(i.type) for i in graph.input}
         self._graph_nodes = list(graph.node)
         self._producer = {o: n for n in graph.node for o in n.output if o}
         self.nodes: list[RecurrentNode] = []
@@ -695,6 +696,12 @@ class OnnxModel:
             if x.dtype.kind not in takes:
                 raise OnnxImportError(f"feeds[{name!r}] must be an array of {_KIND_NAMES[want.kind]}"
                                       f" (the graph's input is {want.name}), got {x.dtype.name}")
+        shape = self._declared[name]
+        if shape is not None and (x.ndim != len(shape) or any(
+                isinstance(d, int) and d != n for d, n in zip(shape, x.shape))):
+            shown = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+            raise OnnxImportError(f"feeds[{name!r}] must have shape {shown} (the graph's input), "
+                                  f"got {x.shape}")
         return x
 
     def _evaluate(self, nodes, env: dict) -> None:
@@ -787,8 +794,11 @@ class OnnxModel:
         The nodes must form a stack as :func:`lstmlab.interop.to_onnx` writes it: the same op,
         hidden size, direction (forward or bidirectional), layout 0 and options, each level's
         input the previous level's output through Squeeze or Transpose + Reshape.
-        ``batch_first`` defaults to what the exporter recorded, else False. The graph's
-        initial states are inputs, not parameters: pass them to the layer's forward.
+        ``batch_first`` defaults to what the exporter recorded, else to the graph's layout:
+        True when the first node's input is a ``Transpose`` perm [1, 0, 2] of (B, T, D)
+        rows (how ``torch.onnx.export`` writes a ``batch_first`` module), so the layer takes
+        the arrays the graph takes. The graph's initial states are inputs, not parameters:
+        pass them to the layer's forward.
         """
         from ..layers import GRU, LSTM, RNN
         if not self.nodes:
@@ -822,7 +832,9 @@ class OnnxModel:
         if batch_first is None:
             cfg = _json_metadata(self.metadata, "lstmlab_config") if (
                 "lstmlab_config" in self.metadata) else {}
-            batch_first = bool(cfg.get("batch_first", False)) if isinstance(cfg, dict) else False
+            batch_first = (bool(cfg.get("batch_first", False)) if isinstance(cfg, dict) else
+                           False) if "lstmlab_config" in self.metadata else (
+                self._batch_major(self._first_node().input[0]) is not None)
         common = dict(num_layers=len(self.nodes), bias=any(rn.has_bias for rn in self.nodes),
                       batch_first=batch_first, bidirectional=ref.bidirectional, dtype=ref.dtype,
                       rng=np.random.default_rng(0))
@@ -845,14 +857,14 @@ class OnnxModel:
         """``{"embedding": Embedding | None, "rnn": LSTM | RNN | GRU, "head": Linear | None}`` of a
         char-LM graph (Gather from a constant table -> recurrent stack -> a head: MatMul [+ Add],
         or Gemm on the output or on its Reshape to (T·B, K·H), as torch.onnx.export writes
-        ``nn.Linear``). A Gemm there that is no per-step Linear (transA, a weight or bias
+        ``nn.Linear``), through the Transposes of a batch-first graph; ``rnn`` is time-major. A Gemm there that is no per-step Linear (transA, a weight or bias
         computed in the graph, a bias of another shape) gives ``head=None`` and a warning
         saying why."""
         from ..layers.basic import Embedding
         rnn = self.to_layer(batch_first=False)
-        first = next(n for n in self._graph_nodes if self._rec.get(id(n)) is self.nodes[0])
+        x = self._first_node().input[0]
         embedding = None
-        prod = self._producer.get(first.input[0])
+        prod = self._producer.get(self._batch_major(x) or x)  # batch-first: after a Transpose
         if prod is not None and prod.op_type == "Gather" and prod.input[0] in self.consts:
             table = self.consts[prod.input[0]]
             if table.ndim == 2 and _attrs(prod).get("axis", 0) == 0:
@@ -860,9 +872,25 @@ class OnnxModel:
                 embedding = Embedding(*table.shape, dtype=table.dtype, rng=np.random.default_rng(0))
                 embedding.load_params({"weight": table})
         y = self._level_output(len(self.nodes) - 1)
-        head = (self._matmul_head(y) or self._gemm_head(y, rnn.num_directions * rnn.hidden_size)
-                ) if y else None
+        width = rnn.num_directions * rnn.hidden_size
+        head = None
+        for rows in [y] + [c.output[0] for c in (self._consumers(y) if y else [])
+                           if c.op_type == "Transpose" and _attrs(c).get("perm") == [1, 0, 2]]:
+            head = head or self._matmul_head(rows) or self._gemm_head(rows, width)
         return {"embedding": embedding, "rnn": rnn, "head": head}
+
+    def _first_node(self):
+        """The graph node of the first recurrent node."""
+        return next(n for n in self._graph_nodes if self._rec.get(id(n)) is self.nodes[0])
+
+    def _batch_major(self, x: str) -> str | None:
+        """The (B, T, ...) tensor that ``x`` is the Transpose perm [1, 0, 2] of, or None: a
+        batch-first model's input on its way to a time-major recurrent node."""
+        prod = self._producer.get(x)
+        if prod is not None and prod.op_type == "Transpose" and _attrs(prod).get("perm") == [
+                1, 0, 2]:
+            return prod.input[0]
+        return None
 
     def _matmul_head(self, y: str):
         """The Linear of ``MatMul(y, W) [+ Add(b)]`` with constant W and b, or None."""
@@ -921,6 +949,19 @@ class OnnxModel:
             c = _finite(self.consts[C], f"the head bias {C!r}")
             bias = np.broadcast_to(beta * c.astype(w.dtype), (1, V)).reshape(V)
         return _linear((alpha * w).T, bias)
+
+
+def _declared_shape(type_proto) -> tuple | None:
+    """The shape a graph input declares, a tensor's or an optional tensor's: a tuple of ints
+    (fixed sizes) and names (sizes the feeds choose), or None when no shape is declared. A
+    feed is checked against it as ONNX Runtime checks one, before the graph runs: a wrong
+    ``h0`` is named as such, not as a size mismatch deep inside."""
+    if type_proto.HasField("optional_type"):
+        type_proto = type_proto.optional_type.elem_type
+    if not (type_proto.HasField("tensor_type") and type_proto.tensor_type.HasField("shape")):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                 for d in type_proto.tensor_type.shape.dim)
 
 
 def _linear(weight: np.ndarray, bias: np.ndarray | None):

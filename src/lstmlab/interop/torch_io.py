@@ -31,7 +31,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._checks import as_numpy, short_repr
-from ._gates import kind_of, output_path, refuse_layer_norm
+from ._gates import RECURRENT_OR_BASIC, kind_of, output_path, refuse_layer_norm
 
 __all__ = ["torch_state_dict", "load_torch_state_dict", "from_torch_state_dict",
            "model_state_dict", "load_model_state_dict", "to_torch", "from_torch"]
@@ -58,7 +58,7 @@ def torch_state_dict(module) -> dict[str, np.ndarray]:
     if isinstance(module, Linear):
         p = module.params()
         return {k: p[k].copy() for k in ("weight", "bias") if k in p}
-    kind_of(module)  # a TypeError for anything else
+    kind_of(module, RECURRENT_OR_BASIC)  # a TypeError for anything else
     return module.torch_state_dict()
 
 
@@ -73,7 +73,7 @@ def load_torch_state_dict(module, state_dict: Mapping) -> None:
                 raise TypeError(f"state_dict[{k!r}] must be floating point, got {v.dtype}")
         module.load_params(sd)  # (checks every array before it copies any)
         return
-    kind_of(module)
+    kind_of(module, RECURRENT_OR_BASIC)
     module.load_torch_state_dict(state_dict)  # (the layer takes tensors, bfloat16 too)
 
 
