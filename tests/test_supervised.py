@@ -218,3 +218,18 @@ def test_models_name_a_config_that_is_not_their_config_class():
         with pytest.raises(TypeError, match=rf"^config must be a {name} \(.*{name}.from_json\(d\) "
                                             rf"for a dict\), got {type(given).__name__}$"):
             make(given)
+
+
+@pytest.mark.parametrize("name, value", [("loss_fn", "mse"), ("loss_fn", None),
+                                         ("on_epoch", 1),
+                                         ("should_stop", True)])
+def test_fit_names_a_loss_or_hook_that_cannot_be_called_before_any_training(name, value):
+    # the loop calls them only after a batch or an epoch: checked before it starts
+    rng = np.random.default_rng(0)
+    net = small_net(rng)
+    before = {k: v.copy() for k, v in net.params().items()}
+    kwargs = {"loss_fn": mse_loss, name: value}
+    with pytest.raises(TypeError, match=f"^{name} must be a function"):
+        fit_sequence_net(net, np.zeros((4, 3, 1)), np.zeros((3, 1)), cfg=FitConfig(epochs=1),
+                         rng=rng, **kwargs)
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import as_numpy, generator, is_real, positive_int
+from .._checks import as_numpy, generator, is_real, positive_int, short_repr
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 from .signals import StopNow
 
@@ -165,6 +165,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     if not isinstance(cfg, FitConfig):  # its fields are read deep inside the loop
         raise TypeError(f"cfg must be a FitConfig (FitConfig(epochs=..., lr=...); "
                         f"FitConfig.from_json(d) for a dict), got {type(cfg).__name__}")
+    _check_callables(loss_fn=loss_fn, on_epoch=on_epoch, should_stop=should_stop)
     per_step = _per_step(net)
     x, target = as_numpy(x, "x"), as_numpy(target, "target")
     lengths = None if lengths is None else as_numpy(lengths, "lengths")
@@ -257,6 +258,17 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             "best_val_loss": best["loss"] if val is not None and not by_train else None,
             "best_train_loss": best["loss"] if by_train else None,
             "seconds": time.perf_counter() - t0}
+
+
+def _check_callables(**functions) -> None:
+    """Refuse, before any training, a ``loss_fn``, ``on_epoch`` or ``should_stop`` that
+    cannot be called (a loss's name as a string, a flag): the loop calls them only after a
+    batch or a whole epoch, and Python's error there names none of them."""
+    for name, f in functions.items():
+        if not (callable(f) or (f is None and name != "loss_fn")):
+            what = ("a function (out, target) -> (loss, dout), such as mse_loss" if
+                    name == "loss_fn" else "a function, or None")
+            raise TypeError(f"{name} must be {what}, got {type(f).__name__} {short_repr(f)}")
 
 
 def _unfit_for_the_loss(loss: float, target) -> None:
