@@ -336,6 +336,10 @@ def test_make_windows_names_a_lookback_horizon_or_series_it_cannot_window():
         make_windows(np.zeros((10, 2, 2)), 3)
     X, y = make_windows(series, np.int64(3), 2)
     assert X.shape == (16, 3) and y.shape == (16, 2) and list(X[0]) == [0, 1, 2]
+    for bad, kind in ((["1.0", "x", "2.0"], "dtype <U3"), (np.arange(8) * 1j, "real numbers"),
+                      (np.array([1.0, {}, 2.0], object), "dtype object")):
+        with pytest.raises(ValueError, match=f"^series must hold .*{kind}"):
+            make_windows(bad, 1)
 
 
 def test_a_small_validation_fraction_still_holds_out_a_window():

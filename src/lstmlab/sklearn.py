@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_lengths, is_real, positive_int, true_or_false
+from ._checks import as_lengths, as_numpy, is_real, positive_int, short_repr, true_or_false
 from ._scaling import mean_std, range_problem
 from ._words import counted
 from .forecast.windows import WindowScaler
@@ -168,7 +168,7 @@ def make_windows(series, lookback: int, horizon: int = 1) -> tuple[np.ndarray, n
     """``(X, y)`` from a series ``(N,)`` or ``(N, D)``: every window of ``lookback`` steps
     and the ``horizon`` target values after it (``y`` is ``(n,)`` for horizon 1)."""
     lookback, horizon = positive_int(lookback, "lookback"), positive_int(horizon, "horizon")
-    values = np.asarray(series, np.float64)
+    values = _numbers(series, "series")
     if values.ndim not in (1, 2):
         raise ValueError(f"series must have shape (N,) or (N, D), got {values.shape}")
     if values.ndim == 1:
@@ -179,6 +179,20 @@ def make_windows(series, lookback: int, horizon: int = 1) -> tuple[np.ndarray, n
     X, Y = _make_windows(values, lookback, horizon, np.arange(lookback, len(values) - horizon + 1))
     X = X[:, :, 0] if values.shape[1] == 1 else X
     return X, (Y[:, 0] if horizon == 1 else Y)
+
+
+def _numbers(value, name: str) -> np.ndarray:
+    """``value`` as a float64 array, or a ValueError naming ``name``: NumPy's own error for a
+    string names no argument, and it casts complex numbers by dropping their imaginary parts
+    with only a warning."""
+    arr = as_numpy(value, name)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype} "
+                         f"({short_repr(arr.ravel()[:3].tolist())} ...)") from None
 
 
 def _generator(random_state) -> np.random.Generator:
