@@ -96,7 +96,11 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
 
         def score(self, X, y, sample_weight=None):
             y = np.asarray(y, np.float64)
-            pred = np.asarray(self.predict(X), np.float64).reshape(y.shape)
+            pred = np.asarray(self.predict(X), np.float64)
+            if y.ndim == 0 or len(y) != len(pred) or y.size != pred.size:
+                raise ValueError(f"y must hold the targets of the {len(pred)} samples of X, "
+                                 f"shape {pred.shape}, got {y.shape}")
+            pred = pred.reshape(y.shape)  # a column y against (n,) predictions, or the reverse
             w = _sample_weight(sample_weight, len(y))
             ss_res = (w[:, None] * (y - pred).reshape(len(y), -1) ** 2).sum(0)
             dev = y.reshape(len(y), -1) - np.average(y.reshape(len(y), -1), axis=0, weights=w)
