@@ -140,10 +140,27 @@ def _check_pairs(x, target, lengths, names=("x", "target", "lengths"),
                          f"got {np.shape(lengths)}")
 
 
+def _valid_steps_loss(loss_fn, out, target, lengths, per_step: bool):
+    """``loss_fn(out, target) -> (loss, dout)``; for a net that outputs every step, given
+    ``lengths``, on the valid steps only: the steps past a sequence's length are padding,
+    where the output is the head's bias and the target whatever filled the gap, and a loss
+    over them would train the head towards the padding (``loss_fn`` sees no lengths to mask
+    them). ``loss_fn`` then receives the valid steps as rows, ``(steps, ...)``, and their
+    gradient goes back in place, zero at the padding."""
+    if not per_step or lengths is None:
+        return loss_fn(out, target)
+    valid = np.arange(out.shape[0])[:, None] < np.asarray(lengths)[None, :]  # (T, b)
+    loss, dvalid = loss_fn(out[valid], np.asarray(target)[valid])
+    dout = np.zeros(out.shape, np.asarray(dvalid).dtype)
+    dout[valid] = dvalid
+    return loss, dout
+
+
 def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024) -> float:
-    """Mean loss of ``net`` (eval mode) over all n sequences."""
+    """Mean loss of ``net`` (eval mode) over all n sequences (over their valid steps, for a
+    net that outputs every step given ``lengths``)."""
     out = net.predict(x, lengths, batch_size=batch_size)
-    loss, _ = loss_fn(out, target)
+    loss, _ = _valid_steps_loss(loss_fn, out, target, lengths, _per_step(net))
     return loss
 
 
@@ -152,7 +169,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                      should_stop=None) -> dict:
     """Train ``net`` on ``x (T, n, D)`` and ``target`` (first axis n), in place. A net that
     outputs every step (a SequenceNet with readout "all") takes ``target (T, n, ...)``,
-    time-major as its output. Arrays, lists and tensors are all read as arrays.
+    time-major as its output; with ``lengths`` its loss covers the valid steps only, the
+    padded ones being neither scored nor trained on. Arrays, lists and tensors are all read
+    as arrays.
 
     ``loss_fn(out, target) -> (loss, dout)`` (mean over the batch); ``val`` is ``(x, target,
     lengths)`` or None; ``on_epoch(record)`` receives each epoch's numbers (for progress and
@@ -205,7 +224,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                 for s in range(0, n, B):
                     idx = order[s:s + B]
                     out = net.forward(x[:, idx], _take(lengths, idx))
-                    loss, dout = loss_fn(out, _take_targets(target, idx, per_step))
+                    loss, dout = _valid_steps_loss(loss_fn, out,
+                                                   _take_targets(target, idx, per_step),
+                                                   _take(lengths, idx), per_step)
                     if not math.isfinite(loss) and opt.step_count == 0:
                         _unfit_for_the_loss(loss, target)
                     if not math.isfinite(loss):
