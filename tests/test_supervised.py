@@ -256,3 +256,22 @@ def test_a_per_step_net_with_lengths_is_neither_scored_nor_trained_on_the_paddin
     assert loss0 == loss1 < 10
     for k, v in p0.items():
         np.testing.assert_array_equal(p1[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("val, message", [
+    ((np.full((4, 3, 1), np.nan), np.zeros((3, 1)), None), r"x contains NaN"),
+    ((np.zeros((4, 3, 2)), np.zeros((3, 1)), None), r"x must have 1 features"),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 2)), None), r"target must have the shape of pred"),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([1, 5, 2])), r"lengths must lie in \[1, 4\]"),
+])
+def test_fit_refuses_a_validation_set_the_net_or_loss_refuses_before_an_epoch(val, message):
+    rng = np.random.default_rng(0)
+    net = small_net(rng)
+    before = {k: v.copy() for k, v in net.params().items()}
+    epochs = []
+    with pytest.raises(ValueError, match=r"^the validation set val = \(x, target, lengths\) "
+                                         r"is refused: " + message):
+        fit_sequence_net(net, rng.normal(size=(4, 6, 1)), rng.normal(size=(6, 1)), mse_loss,
+                         FitConfig(epochs=2), rng, val=val, on_epoch=epochs.append)
+    assert epochs == []
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())

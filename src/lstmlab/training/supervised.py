@@ -196,6 +196,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
         if np.shape(val[0])[1] == 0:
             raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
                              f"val=None to train without a validation set")
+        _check_val(net, val, loss_fn)
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
@@ -279,6 +280,22 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             "best_val_loss": best["loss"] if val is not None and not by_train else None,
             "best_train_loss": best["loss"] if by_train else None,
             "seconds": time.perf_counter() - t0}
+
+
+def _check_val(net, val, loss_fn) -> None:
+    """Score ``val`` once before training, so that what the net or the loss refuses in it
+    (NaN, another width, labels out of range, lengths beyond T) stops the run before an
+    epoch changes the weights, the error saying it is the validation set's: the net and
+    the loss name their own arguments (``x``, ``target``), which read as the training
+    set's."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            evaluate_loss(net, val[0], val[1], loss_fn, val[2])
+    except (ValueError, TypeError) as exc:
+        if type(exc) not in (ValueError, TypeError):
+            raise
+        raise type(exc)(f"the validation set val = (x, target, lengths) is refused: "
+                        f"{exc}") from None
 
 
 def _check_callables(**functions) -> None:
