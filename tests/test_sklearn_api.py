@@ -354,6 +354,21 @@ def test_a_small_validation_fraction_still_holds_out_a_window():
         X, y).fit_summary_["best_val_loss"] is None
 
 
+def test_score_refuses_labels_of_another_kind_than_the_classes():
+    X = np.random.default_rng(3).normal(size=(6, 4, 2))
+    y = np.array([1, 0, 0, 1, 1, 0])
+    numbers = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y)
+    words = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y.astype(str))
+    for est, given, got, want in ((numbers, y.astype(str), "strings", "numbers"),
+                                  (words, y, "numbers", "strings"),
+                                  (words, y.astype(object), "numbers", "strings")):
+        with pytest.raises(ValueError, match=rf"^y holds labels that are {got} .*but the "
+                                             rf"classes are {want}"):
+            est.score(X, given)
+    assert numbers.score(X, y.astype(float)) == numbers.score(X, y)
+    assert words.score(X, y.astype(str).astype(object)) == words.score(X, y.astype(str))
+
+
 def test_score_names_sample_weights_that_do_not_fit():
     X, y = np.random.default_rng(5).normal(size=(10, 4)), np.arange(10) % 2
     clf = LSTMClassifier(hidden_size=2, epochs=1, random_state=0).fit(X, y)

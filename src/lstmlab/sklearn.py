@@ -437,6 +437,11 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
                      f"(y.astype(str) makes them all strings)")
 
 
+def _is_text(labels: np.ndarray) -> bool:
+    """Whether ``labels`` (as :func:`_class_labels` reads them) are strings, not numbers."""
+    return labels.dtype.kind in "USO"
+
+
 def _checked_steps(X3: np.ndarray, mask: np.ndarray, spread: bool = True) -> np.ndarray:
     """The steps of ``X3 (n, T, D)`` that ``mask (n, T)`` keeps, as ``(steps, D)``, after
     each feature's values are checked for standardising (:func:`range_problem`; ``spread``
@@ -559,5 +564,13 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         if y.shape not in ((len(pred),), (len(pred), 1)):  # a column as fit takes it
             raise ValueError(f"y must hold one label per sequence of X, shape ({len(pred)},), "
                              f"got {y.shape}")
+        y = _class_labels(y)
+        if _is_text(y) != _is_text(self.classes_):  # no label would ever equal a prediction
+            kind = {True: "strings", False: "numbers"}
+            raise ValueError(f"y holds labels that are {kind[_is_text(y)]} "
+                             f"({short_repr(y.ravel()[:3].tolist())} ...), but the classes "
+                             f"are {kind[_is_text(self.classes_)]} "
+                             f"({short_repr(self.classes_[:3].tolist())} ...): pass labels of "
+                             f"the kind fit was given")
         return float(np.average(pred == y.reshape(-1),
                                 weights=_sample_weight(sample_weight, len(pred))))
