@@ -374,6 +374,15 @@ def test_bad_params_raise_type_error(params, match):
         SGD(params, lr=0.1)
 
 
+def test_one_parameter_under_two_names_is_refused():
+    lin = Linear(2, 2, rng=np.random.default_rng(0))
+    w = np.zeros(4)
+    for params in ({**lin.params(), "again.weight": lin.weight}, {"a": w[:3], "b": w[2:]}):
+        with pytest.raises(ValueError, match=r"are the same parameter .* update it twice"):
+            Adam(params)
+    Adam({"a": w[:2], "b": w[2:]})  # two halves of one buffer are two parameters
+
+
 def test_bad_grads():
     opt = Adam({"w": np.zeros(2), "b": np.zeros(1)})
     with pytest.raises(ValueError, match=r"missing \['b'\], unexpected \['x'\]"):

@@ -95,6 +95,10 @@ for bad, message in ((lambda: LSTMClassifier(epochs=1).fit(X, np.c_[y, y] > 5),
                      (lambda: LSTMForecaster(epochs=1).fit(X, np.zeros((len(X), 2, 2))),
                       "y must have shape (n,) or (n, K), got (188, 2, 2)"),
                      (lambda: LSTMForecaster(epochs=1).fit(X + 1j, y), "Complex data not supported"),
+                     (lambda: f.score(X, y[:-1]),
+                      "y must hold the targets of the 188 samples of X, shape (188,), got (187,)"),
+                     (lambda: f.score(X, np.c_[y, y]),
+                      "y must hold the targets of the 188 samples of X, shape (188,), got (188, 2)"),
                      (lambda: f.score(X, y, sample_weight=np.ones(3)),
                       "sample_weight must have shape (188,), one weight per sample of X, got (3,)"),
                      (lambda: c.score(X, y > 5, sample_weight=np.zeros(len(X))),
@@ -336,6 +340,10 @@ def test_make_windows_names_a_lookback_horizon_or_series_it_cannot_window():
         make_windows(np.zeros((10, 2, 2)), 3)
     X, y = make_windows(series, np.int64(3), 2)
     assert X.shape == (16, 3) and y.shape == (16, 2) and list(X[0]) == [0, 1, 2]
+    for bad, kind in ((["1.0", "x", "2.0"], "dtype <U3"), (np.arange(8) * 1j, "real numbers"),
+                      (np.array([1.0, {}, 2.0], object), "dtype object")):
+        with pytest.raises(ValueError, match=f"^series must hold .*{kind}"):
+            make_windows(bad, 1)
 
 
 def test_a_small_validation_fraction_still_holds_out_a_window():
@@ -344,6 +352,21 @@ def test_a_small_validation_fraction_still_holds_out_a_window():
     assert est.fit(X, y).fit_summary_["best_val_loss"] is not None  # the last window validates
     assert LSTMForecaster(hidden_size=3, epochs=2, random_state=0).fit(
         X, y).fit_summary_["best_val_loss"] is None
+
+
+def test_score_refuses_labels_of_another_kind_than_the_classes():
+    X = np.random.default_rng(3).normal(size=(6, 4, 2))
+    y = np.array([1, 0, 0, 1, 1, 0])
+    numbers = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y)
+    words = LSTMClassifier(hidden_size=3, epochs=1, random_state=0).fit(X, y.astype(str))
+    for est, given, got, want in ((numbers, y.astype(str), "strings", "numbers"),
+                                  (words, y, "numbers", "strings"),
+                                  (words, y.astype(object), "numbers", "strings")):
+        with pytest.raises(ValueError, match=rf"^y holds labels that are {got} .*but the "
+                                             rf"classes are {want}"):
+            est.score(X, given)
+    assert numbers.score(X, y.astype(float)) == numbers.score(X, y)
+    assert words.score(X, y.astype(str).astype(object)) == words.score(X, y.astype(str))
 
 
 def test_score_names_sample_weights_that_do_not_fit():

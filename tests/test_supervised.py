@@ -218,3 +218,60 @@ def test_models_name_a_config_that_is_not_their_config_class():
         with pytest.raises(TypeError, match=rf"^config must be a {name} \(.*{name}.from_json\(d\) "
                                             rf"for a dict\), got {type(given).__name__}$"):
             make(given)
+
+
+@pytest.mark.parametrize("name, value", [("loss_fn", "mse"), ("loss_fn", None),
+                                         ("on_epoch", 1),
+                                         ("should_stop", True)])
+def test_fit_names_a_loss_or_hook_that_cannot_be_called_before_any_training(name, value):
+    # the loop calls them only after a batch or an epoch: checked before it starts
+    rng = np.random.default_rng(0)
+    net = small_net(rng)
+    before = {k: v.copy() for k, v in net.params().items()}
+    kwargs = {"loss_fn": mse_loss, name: value}
+    with pytest.raises(TypeError, match=f"^{name} must be a function"):
+        fit_sequence_net(net, np.zeros((4, 3, 1)), np.zeros((3, 1)), cfg=FitConfig(epochs=1),
+                         rng=rng, **kwargs)
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+
+
+def test_a_per_step_net_with_lengths_is_neither_scored_nor_trained_on_the_padding():
+    rng = np.random.default_rng(0)
+    T, n = 5, 6
+    lengths = np.array([5, 2, 3, 1, 4, 5])
+    pad = np.arange(T)[:, None, None] >= lengths[None, :, None]  # (T, n, 1)
+    x = np.where(pad, 0.0, rng.normal(size=(T, n, 1)))
+    y = np.where(pad, 0.0, np.cumsum(x, axis=0))
+    fitted = {}
+    for filler in (0.0, 1e3):  # what stands in the targets' padding must change nothing
+        target = np.where(pad, filler, y)
+        net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3,
+                                            readout="all", dtype="float64"),
+                          rng=np.random.default_rng(1))
+        summary = fit_sequence_net(net, x, target, mse_loss, FitConfig(epochs=2, batch_size=3),
+                                   np.random.default_rng(2), lengths=lengths,
+                                   val=(x, target, lengths))
+        fitted[filler] = summary["best_val_loss"], net.params()
+    (loss0, p0), (loss1, p1) = fitted[0.0], fitted[1e3]
+    assert loss0 == loss1 < 10
+    for k, v in p0.items():
+        np.testing.assert_array_equal(p1[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("val, message", [
+    ((np.full((4, 3, 1), np.nan), np.zeros((3, 1)), None), r"x contains NaN"),
+    ((np.zeros((4, 3, 2)), np.zeros((3, 1)), None), r"x must have 1 features"),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 2)), None), r"target must have the shape of pred"),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([1, 5, 2])), r"lengths must lie in \[1, 4\]"),
+])
+def test_fit_refuses_a_validation_set_the_net_or_loss_refuses_before_an_epoch(val, message):
+    rng = np.random.default_rng(0)
+    net = small_net(rng)
+    before = {k: v.copy() for k, v in net.params().items()}
+    epochs = []
+    with pytest.raises(ValueError, match=r"^the validation set val = \(x, target, lengths\) "
+                                         r"is refused: " + message):
+        fit_sequence_net(net, rng.normal(size=(4, 6, 1)), rng.normal(size=(6, 1)), mse_loss,
+                         FitConfig(epochs=2), rng, val=val, on_epoch=epochs.append)
+    assert epochs == []
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())

@@ -440,6 +440,7 @@ def test_checkpoint_arrays_come_back_with_their_shapes_0d_and_strided_included(t
     ({"kind": "test", "by": {1: 2, "a": 3}}, {}, r"meta\['by'\] has the key 1 \(int\), not a str"),
     ([("kind", "test")], {}, r"meta must be a dict, got list"),
     ({"kind": "test"}, [np.zeros(2)], r"arrays must be a dict, got list"),
+    ({"kind": "test"}, {1: np.zeros(2)}, r"arrays has the key 1 \(int\); array names are str"),
 ])
 def test_save_checkpoint_names_what_json_or_the_zip_cannot_hold(tmp_path, meta, arrays, message):
     path = tmp_path / "c.ckpt"

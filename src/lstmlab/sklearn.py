@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_lengths, is_real, positive_int, true_or_false
+from ._checks import as_lengths, as_numpy, is_real, positive_int, short_repr, true_or_false
 from ._scaling import mean_std, range_problem
 from ._words import counted
 from .forecast.windows import WindowScaler
@@ -96,7 +96,11 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
 
         def score(self, X, y, sample_weight=None):
             y = np.asarray(y, np.float64)
-            pred = np.asarray(self.predict(X), np.float64).reshape(y.shape)
+            pred = np.asarray(self.predict(X), np.float64)
+            if y.ndim == 0 or len(y) != len(pred) or y.size != pred.size:
+                raise ValueError(f"y must hold the targets of the {len(pred)} samples of X, "
+                                 f"shape {pred.shape}, got {y.shape}")
+            pred = pred.reshape(y.shape)  # a column y against (n,) predictions, or the reverse
             w = _sample_weight(sample_weight, len(y))
             ss_res = (w[:, None] * (y - pred).reshape(len(y), -1) ** 2).sum(0)
             dev = y.reshape(len(y), -1) - np.average(y.reshape(len(y), -1), axis=0, weights=w)
@@ -168,7 +172,7 @@ def make_windows(series, lookback: int, horizon: int = 1) -> tuple[np.ndarray, n
     """``(X, y)`` from a series ``(N,)`` or ``(N, D)``: every window of ``lookback`` steps
     and the ``horizon`` target values after it (``y`` is ``(n,)`` for horizon 1)."""
     lookback, horizon = positive_int(lookback, "lookback"), positive_int(horizon, "horizon")
-    values = np.asarray(series, np.float64)
+    values = _numbers(series, "series")
     if values.ndim not in (1, 2):
         raise ValueError(f"series must have shape (N,) or (N, D), got {values.shape}")
     if values.ndim == 1:
@@ -179,6 +183,20 @@ def make_windows(series, lookback: int, horizon: int = 1) -> tuple[np.ndarray, n
     X, Y = _make_windows(values, lookback, horizon, np.arange(lookback, len(values) - horizon + 1))
     X = X[:, :, 0] if values.shape[1] == 1 else X
     return X, (Y[:, 0] if horizon == 1 else Y)
+
+
+def _numbers(value, name: str) -> np.ndarray:
+    """``value`` as a float64 array, or a ValueError naming ``name``: NumPy's own error for a
+    string names no argument, and it casts complex numbers by dropping their imaginary parts
+    with only a warning."""
+    arr = as_numpy(value, name)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype} "
+                         f"({short_repr(arr.ravel()[:3].tolist())} ...)") from None
 
 
 def _generator(random_state) -> np.random.Generator:
@@ -419,6 +437,11 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
                      f"(y.astype(str) makes them all strings)")
 
 
+def _is_text(labels: np.ndarray) -> bool:
+    """Whether ``labels`` (as :func:`_class_labels` reads them) are strings, not numbers."""
+    return labels.dtype.kind in "USO"
+
+
 def _checked_steps(X3: np.ndarray, mask: np.ndarray, spread: bool = True) -> np.ndarray:
     """The steps of ``X3 (n, T, D)`` that ``mask (n, T)`` keeps, as ``(steps, D)``, after
     each feature's values are checked for standardising (:func:`range_problem`; ``spread``
@@ -541,5 +564,13 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         if y.shape not in ((len(pred),), (len(pred), 1)):  # a column as fit takes it
             raise ValueError(f"y must hold one label per sequence of X, shape ({len(pred)},), "
                              f"got {y.shape}")
+        y = _class_labels(y)
+        if _is_text(y) != _is_text(self.classes_):  # no label would ever equal a prediction
+            kind = {True: "strings", False: "numbers"}
+            raise ValueError(f"y holds labels that are {kind[_is_text(y)]} "
+                             f"({short_repr(y.ravel()[:3].tolist())} ...), but the classes "
+                             f"are {kind[_is_text(self.classes_)]} "
+                             f"({short_repr(self.classes_[:3].tolist())} ...): pass labels of "
+                             f"the kind fit was given")
         return float(np.average(pred == y.reshape(-1),
                                 weights=_sample_weight(sample_weight, len(pred))))

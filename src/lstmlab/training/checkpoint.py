@@ -138,6 +138,9 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr("meta.json", meta_bytes)
         for name, arr in arrays.items():
+            if not isinstance(name, str):  # written as its str(): it would load under another key
+                raise TypeError(f"arrays has the key {short_repr(name)} "
+                                f"({type(name).__name__}); array names are str")
             arr = np.asarray(arr)
             if arr.dtype.kind not in NPY_KINDS or arr.dtype.fields is not None:
                 # refused here, before anything is written, rather than by load_checkpoint

@@ -104,7 +104,22 @@ def _check_params(params) -> dict[str, np.ndarray]:
                             f"{type(p).__name__} {getattr(p, 'dtype', '')}".rstrip())
         if not p.flags.writeable:
             raise ValueError(f"params[{name!r}] is read-only; the optimizer updates it in place")
+    _check_distinct(params)
     return dict(params)
+
+
+def _check_distinct(params: dict) -> None:
+    """Refuse two names for one parameter (the same array, or views that overlap): each
+    step would update its memory once per name, a step of twice the size with the
+    gradient counted twice. (``model.params()`` merged with a child's ``params()`` gives
+    each of the child's arrays a second name.)"""
+    items = list(params.items())
+    for i, (a, p) in enumerate(items):
+        for b, q in items[i + 1:]:
+            if np.shares_memory(p, q):
+                raise ValueError(f"params[{a!r}] and params[{b!r}] are the same parameter (their "
+                                 f"arrays share memory): each step would update it twice; "
+                                 f"give each parameter one name")
 
 
 # ----------------------------------------------------------------------------------------

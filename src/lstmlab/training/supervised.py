@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import as_numpy, generator, is_real, positive_int
+from .._checks import as_numpy, generator, is_real, positive_int, short_repr
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 from .signals import StopNow
 
@@ -140,10 +140,27 @@ def _check_pairs(x, target, lengths, names=("x", "target", "lengths"),
                          f"got {np.shape(lengths)}")
 
 
+def _valid_steps_loss(loss_fn, out, target, lengths, per_step: bool):
+    """``loss_fn(out, target) -> (loss, dout)``; for a net that outputs every step, given
+    ``lengths``, on the valid steps only: the steps past a sequence's length are padding,
+    where the output is the head's bias and the target whatever filled the gap, and a loss
+    over them would train the head towards the padding (``loss_fn`` sees no lengths to mask
+    them). ``loss_fn`` then receives the valid steps as rows, ``(steps, ...)``, and their
+    gradient goes back in place, zero at the padding."""
+    if not per_step or lengths is None:
+        return loss_fn(out, target)
+    valid = np.arange(out.shape[0])[:, None] < np.asarray(lengths)[None, :]  # (T, b)
+    loss, dvalid = loss_fn(out[valid], np.asarray(target)[valid])
+    dout = np.zeros(out.shape, np.asarray(dvalid).dtype)
+    dout[valid] = dvalid
+    return loss, dout
+
+
 def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024) -> float:
-    """Mean loss of ``net`` (eval mode) over all n sequences."""
+    """Mean loss of ``net`` (eval mode) over all n sequences (over their valid steps, for a
+    net that outputs every step given ``lengths``)."""
     out = net.predict(x, lengths, batch_size=batch_size)
-    loss, _ = loss_fn(out, target)
+    loss, _ = _valid_steps_loss(loss_fn, out, target, lengths, _per_step(net))
     return loss
 
 
@@ -152,7 +169,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                      should_stop=None) -> dict:
     """Train ``net`` on ``x (T, n, D)`` and ``target`` (first axis n), in place. A net that
     outputs every step (a SequenceNet with readout "all") takes ``target (T, n, ...)``,
-    time-major as its output. Arrays, lists and tensors are all read as arrays.
+    time-major as its output; with ``lengths`` its loss covers the valid steps only, the
+    padded ones being neither scored nor trained on. Arrays, lists and tensors are all read
+    as arrays.
 
     ``loss_fn(out, target) -> (loss, dout)`` (mean over the batch); ``val`` is ``(x, target,
     lengths)`` or None; ``on_epoch(record)`` receives each epoch's numbers (for progress and
@@ -165,6 +184,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     if not isinstance(cfg, FitConfig):  # its fields are read deep inside the loop
         raise TypeError(f"cfg must be a FitConfig (FitConfig(epochs=..., lr=...); "
                         f"FitConfig.from_json(d) for a dict), got {type(cfg).__name__}")
+    _check_callables(loss_fn=loss_fn, on_epoch=on_epoch, should_stop=should_stop)
     per_step = _per_step(net)
     x, target = as_numpy(x, "x"), as_numpy(target, "target")
     lengths = None if lengths is None else as_numpy(lengths, "lengths")
@@ -176,6 +196,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
         if np.shape(val[0])[1] == 0:
             raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
                              f"val=None to train without a validation set")
+        _check_val(net, val, loss_fn)
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
@@ -204,7 +225,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
                 for s in range(0, n, B):
                     idx = order[s:s + B]
                     out = net.forward(x[:, idx], _take(lengths, idx))
-                    loss, dout = loss_fn(out, _take_targets(target, idx, per_step))
+                    loss, dout = _valid_steps_loss(loss_fn, out,
+                                                   _take_targets(target, idx, per_step),
+                                                   _take(lengths, idx), per_step)
                     if not math.isfinite(loss) and opt.step_count == 0:
                         _unfit_for_the_loss(loss, target)
                     if not math.isfinite(loss):
@@ -257,6 +280,33 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             "best_val_loss": best["loss"] if val is not None and not by_train else None,
             "best_train_loss": best["loss"] if by_train else None,
             "seconds": time.perf_counter() - t0}
+
+
+def _check_val(net, val, loss_fn) -> None:
+    """Score ``val`` once before training, so that what the net or the loss refuses in it
+    (NaN, another width, labels out of range, lengths beyond T) stops the run before an
+    epoch changes the weights, the error saying it is the validation set's: the net and
+    the loss name their own arguments (``x``, ``target``), which read as the training
+    set's."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            evaluate_loss(net, val[0], val[1], loss_fn, val[2])
+    except (ValueError, TypeError) as exc:
+        if type(exc) not in (ValueError, TypeError):
+            raise
+        raise type(exc)(f"the validation set val = (x, target, lengths) is refused: "
+                        f"{exc}") from None
+
+
+def _check_callables(**functions) -> None:
+    """Refuse, before any training, a ``loss_fn``, ``on_epoch`` or ``should_stop`` that
+    cannot be called (a loss's name as a string, a flag): the loop calls them only after a
+    batch or a whole epoch, and Python's error there names none of them."""
+    for name, f in functions.items():
+        if not (callable(f) or (f is None and name != "loss_fn")):
+            what = ("a function (out, target) -> (loss, dout), such as mse_loss" if
+                    name == "loss_fn" else "a function, or None")
+            raise TypeError(f"{name} must be {what}, got {type(f).__name__} {short_repr(f)}")
 
 
 def _unfit_for_the_loss(loss: float, target) -> None:
