@@ -337,6 +337,30 @@ def test_export_takes_a_vocab_of_strings_and_a_bool_sequence_lens():
     assert [i.name for i in model.graph.input][:2] == ["X", "sequence_lens"]
 
 
+def test_a_vocab_listing_a_token_twice_is_refused():
+    # a reader's {token: id} lookup of the stored vocab kept one id of the two
+    rng = np.random.default_rng(0)
+    emb, rnn, head = Embedding(5, 2, rng=rng), LSTM(2, 4, rng=rng), Linear(4, 5, rng=rng)
+    with pytest.raises(ValueError, match=r"vocab lists 'a' twice \(at indices 0 and 1\)"):
+        to_onnx(rnn, embedding=emb, head=head, vocab=list("aacde"))
+
+
+def test_a_batch_first_layer_in_a_char_lm_graph_reads_back_as_the_time_major_graph_runs():
+    # the graph of a char-LM is time-major whatever the layer's layout, but its metadata said
+    # batch_first: the layer read back took (B, T, D) for a graph that runs (T, B, D)
+    from lstmlab.interop import import_onnx
+    rng = np.random.default_rng(0)
+    emb, head = Embedding(5, 2, rng=rng), Linear(4, 5, rng=rng)
+    rnn = LSTM(2, 4, batch_first=True, rng=rng)
+    model = to_onnx(rnn, embedding=emb, head=head)
+    layer = import_onnx(model).to_layer()
+    assert layer.batch_first is False
+    x = rng.normal(size=(6, 3, 2)).astype(np.float32)  # (T, B, D)
+    y_back, _ = layer(x)
+    y_ref, _ = rnn(x.transpose(1, 0, 2))
+    np.testing.assert_allclose(y_back, y_ref.transpose(1, 0, 2), rtol=0, atol=1e-6)
+
+
 def test_writers_name_a_path_that_is_no_file_name(tmp_path, monkeypatch):
     # path="" was "cannot write .: Device or resource busy", path=5 a TypeError from pathlib
     from lstmlab.interop import save_keras_charlm, save_safetensors

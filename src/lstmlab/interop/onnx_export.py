@@ -275,7 +275,7 @@ def to_onnx(rnn, *, embedding=None, head=None, vocab: Sequence[str] | None = Non
                               g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="lstmlab", ir_version=IR_VERSION)
-    meta = {"lstmlab_kind": kind, "lstmlab_config": json.dumps(_config(rnn))}
+    meta = {"lstmlab_kind": kind, "lstmlab_config": json.dumps(_config(rnn, batch_first))}
     if chars is not None:
         meta["vocab"] = json.dumps(chars, ensure_ascii=False)
     helper.set_model_props(model, meta)
@@ -297,18 +297,25 @@ def _check_float32(piece, name: str) -> None:
 
 
 def _check_tokens(chars: list) -> None:
-    """``vocab`` lists one string per token: the metadata a reader decodes token ids with, and
-    what :func:`lstmlab.interop.import_onnx` takes back."""
+    """``vocab`` lists one string per token, each once: the metadata a reader decodes token
+    ids with, and what :func:`lstmlab.interop.import_onnx` takes back."""
+    seen = {}
     for i, c in enumerate(chars):
         if not isinstance(c, str):
             raise TypeError(f"vocab must list one string per token (a character), got "
                             f"{short_repr(c)} of type {type(c).__name__} at index {i}")
+        if c in seen:  # a reader's {token: id} would keep one id of the two
+            raise ValueError(f"vocab lists {short_repr(c)} twice (at indices {seen[c]} and "
+                             f"{i}); each token must be listed once")
+        seen[c] = i
 
 
-def _config(rnn) -> dict:
+def _config(rnn, batch_first: bool) -> dict:
+    """The layer's settings as the graph runs it: ``batch_first`` is the graph's layout (a
+    char-LM graph is time-major whatever the layer's), so the layer read back runs the graph."""
     cfg = dict(input_size=rnn.input_size, hidden_size=rnn.hidden_size,
                num_layers=rnn.num_layers, bias=rnn.bias, bidirectional=rnn.bidirectional,
-               batch_first=rnn.batch_first)
+               batch_first=batch_first)
     if kind_of(rnn) == "RNN":
         cfg["nonlinearity"] = rnn.nonlinearity
     elif kind_of(rnn) == "LSTM":
