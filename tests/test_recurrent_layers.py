@@ -92,6 +92,20 @@ def test_state_of_another_size_is_rejected():
         rnn.forward(x, np.zeros((1, 2, 3)))
 
 
+@pytest.mark.parametrize("cls", ["RNN", "GRU"])
+def test_a_one_state_layer_given_a_containers_tuple_state_says_so(cls):
+    # GRU.forward(x, (h0,)), the state as CharLM carries it, said "h0 must have shape
+    # (1, 2, 5), got (1, 1, 2, 5)"; a list of per-layer arrays stays a valid state
+    layer = getattr(lstmlab, cls)(3, 5, rng=np.random.default_rng(0))
+    x, h0 = np.zeros((4, 2, 3)), np.zeros((1, 2, 5))
+    with pytest.raises(TypeError, match=rf"h0 of a {cls} is the hidden state array itself, "
+                                        r"not a tuple \(h0\[0\] here"):
+        layer.forward(x, (h0,))
+    with pytest.raises(TypeError, match=r"state of a .* not a tuple \(state\[0\] here"):
+        layer.step(x[0], (h0,))
+    np.testing.assert_array_equal(layer.forward(x, [h0[0]])[1], layer.forward(x, h0)[1])
+
+
 def test_backward_before_forward_and_bad_dy():
     layer = lstm()
     with pytest.raises(RuntimeError, match="backward called before forward"):

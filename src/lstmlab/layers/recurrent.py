@@ -256,6 +256,11 @@ class _Recurrent(Module):
         n = self.num_layers * self.num_directions
         if s is None:
             return np.zeros((n, B, width or self.hidden_size), self.dtype)
+        if (isinstance(self, _OneState) and isinstance(s, (tuple, list)) and len(s) == 1
+                and np.ndim(s[0]) == len(self._state_shape(B, unbatched))):  # a container's (h,)
+            raise TypeError(f"{name} of a {type(self).__name__} is the hidden state array "
+                            f"itself, not a tuple ({name}[0] here; containers such as CharLM "
+                            f"carry it as (h,))")
         s = as_float_array(s, name, self.dtype)
         check_shape(s, self._state_shape(B, unbatched, width), name)
         return s[:, None, :] if unbatched else s
