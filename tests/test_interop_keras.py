@@ -307,3 +307,15 @@ def test_a_keras_char_lm_without_an_end_or_with_projections_is_named():
     with pytest.raises(ValueError, match="Keras's LSTM has no projection: an LSTM with "
                                          "proj_size=3"):
         keras_charlm(emb, LSTM(2, 4, proj_size=3, rng=rng), Linear(3, 5, rng=rng))
+
+
+@pytest.mark.parametrize("option, text", [({"proj_size": 2}, "no projection: an LSTM with "
+                                           "proj_size=2 cannot be loaded from Keras"),
+                                          ({"layer_norm": True}, "no layer normalisation: an "
+                                           "LSTM with layer_norm=True cannot be loaded from "
+                                           "Keras")])
+def test_loading_keras_weights_into_a_layer_keras_lacks_says_loaded_from(option, text):
+    # the refusal said the layer "cannot be written as Keras", while it was being loaded into
+    weights = to_keras_weights(LSTM(3, 4, rng=np.random.default_rng(0)))
+    with pytest.raises(ValueError, match=re.escape(f"Keras's LSTM has {text}")):
+        load_keras_weights(LSTM(3, 4, rng=np.random.default_rng(0), **option), weights)

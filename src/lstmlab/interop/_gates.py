@@ -82,18 +82,25 @@ def refuse_projection(layer, fmt: str, writing: bool = True) -> None:
     choice of lstmlab layer, as :func:`load_torch_state_dict` takes them."""
     if getattr(layer, "proj_size", 0):
         raise ValueError(f"{fmt}'s LSTM has no projection: an LSTM with proj_size="
-                         f"{layer.proj_size} cannot be written as {fmt} (PyTorch's has one)")
+                         f"{layer.proj_size} cannot be {_moved(fmt, writing)} (PyTorch's has "
+                         f"one)")
     if writing and getattr(layer, "zoneout", 0):
         raise ValueError(f"{fmt}'s LSTM has no zoneout: a layer with zoneout={layer.zoneout} "
                          f"evaluates h_t = p·h_{{t-1}} + (1-p)·h̃_t (and C_t alike), which {fmt} "
                          f"cannot express; export a layer with zoneout=0")
 
 
-def refuse_layer_norm(layer, fmt: str) -> None:
-    """A clear error for a layer-normalised LSTM in a format whose LSTM has no layer norm."""
+def refuse_layer_norm(layer, fmt: str, writing: bool = True) -> None:
+    """A clear error for a layer-normalised LSTM in a format whose LSTM has no layer norm
+    (``writing`` the layer out, or loading the format's weights into it)."""
     if getattr(layer, "layer_norm", False):
         raise ValueError(f"{fmt}'s LSTM has no layer normalisation: an LSTM with "
-                         f"layer_norm=True cannot be written as {fmt}")
+                         f"layer_norm=True cannot be {_moved(fmt, writing)}")
+
+
+def _moved(fmt: str, writing: bool) -> str:
+    """How a refused layer would have moved: ``written as Keras`` or ``loaded from Keras``."""
+    return f"written as {fmt}" if writing else f"loaded from {fmt}"
 
 
 def check_chain(embedding, rnn, head, names: tuple[str, str] = ("embedding", "head")) -> None:

@@ -117,7 +117,7 @@ def load_keras_weights(module, weights: Sequence) -> None:
         return
     kind = kind_of(module, RECURRENT_OR_BASIC)
     refuse_projection(module, "Keras", writing=False)
-    refuse_layer_norm(module, "Keras")
+    refuse_layer_norm(module, "Keras", writing=False)
     if has_variant(module):
         raise ValueError("Keras's LSTM has no peephole, clip or input_forget: cannot load Keras "
                          "weights into this layer")
