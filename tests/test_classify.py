@@ -519,3 +519,20 @@ def test_cli_says_before_a_long_dtw_baseline_that_it_is_coming(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "1NN-DTW baseline:" in err and "(10 test x 20 training sequences" in err
     assert "--no-baselines skips the baselines" in err
+
+
+def test_cli_a_gru_stack_trains_and_predicts(tmp_path, capsys):
+    # --model took lstm-fcn, fcn, lstm and rnn; a GRU stack runs the recurrent models' path
+    folder = tmp_path / "Toy"
+    folder.mkdir()
+    toy_ts(folder / "Toy_TRAIN.ts", n=30, seed=0)
+    toy_ts(folder / "Toy_TEST.ts", n=10, seed=1)
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(folder), "--model", "gru", "--no-select",
+                 "--hidden", "4", "--epochs", "2", "--quiet", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == "gru" and report["readout"] == "last"
+    assert SequenceClassifier.load(out / "model.ckpt").net.config.cell == "gru"
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(folder / "Toy_TEST.ts"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 11

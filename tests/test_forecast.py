@@ -612,3 +612,16 @@ def test_predict_without_a_csv_forecasts_the_shipped_series_the_model_was_traine
     assert main(["forecast", "predict", str(mine / "model.ckpt")]) == 2
     assert (f"this model was trained on {p}, not on a shipped series; pass CKPT CSV"
             ) in capsys.readouterr().err
+
+
+def test_cli_a_gru_trains_predicts_and_is_named_in_the_report(tmp_path, capsys):
+    # SequenceNet took "lstm" and "rnn" only; --model gru trains the GRU through the same path
+    path = _csv(tmp_path)
+    out = tmp_path / "run"
+    assert main(["forecast", "train", str(path), "--target", "units", "--time", "date",
+                 "--model", "gru", "--lookback", "12", "--horizon", "3", "--hidden", "4",
+                 "--epochs", "2", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    assert "GRU (this model)" in capsys.readouterr().out
+    assert "gru" in json.loads((out / "report.json").read_text())["scores"]
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(path)]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4  # header and 3 steps

@@ -9,13 +9,13 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.mark.parametrize("readout", ["last", "mean", "all"])
-@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_readouts_match_torch(readout, cell):
     rng = np.random.default_rng(0)
     T, B, D, H, O = 6, 4, 3, 5, 2
     net = SequenceNet(SequenceNetConfig(D, O, H, num_layers=2, cell=cell, readout=readout,
                                         dtype="float64"), rng=rng)
-    tr = (torch.nn.LSTM if cell == "lstm" else torch.nn.RNN)(D, H, 2).double()
+    tr = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](D, H, 2).double()
     tr.load_state_dict({k: torch.from_numpy(v) for k, v in net.rnn.torch_state_dict().items()})
     x = rng.normal(size=(T, B, D))
     lengths = np.array([6, 2, 4, 1])

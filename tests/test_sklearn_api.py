@@ -152,6 +152,18 @@ def test_forecaster_windows_fit_predict_score_and_random_state():
     assert y1.ndim == 1 and LSTMForecaster(epochs=1).fit(X1, y1).predict(X1).shape == y1.shape
 
 
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_the_estimators_take_every_recurrent_cell(cell):
+    # cell="gru" was refused by SequenceNetConfig ("cell must be 'lstm' or 'rnn'")
+    X, y = make_windows(_sine_series(), lookback=12)
+    est = LSTMForecaster(cell=cell, hidden_size=4, epochs=2, random_state=0).fit(X, y)
+    assert est.predict(X).shape == y.shape
+    seqs = np.random.default_rng(0).normal(size=(20, 5, 2))
+    labels = np.array(["a", "b"] * 10)
+    clf = LSTMClassifier(cell=cell, hidden_size=4, epochs=2, random_state=0).fit(seqs, labels)
+    assert set(clf.predict(seqs)) <= {"a", "b"}
+
+
 @needs_sklearn
 def test_forecaster_in_a_pipeline():
     X, y = make_windows(_sine_series(), lookback=12)

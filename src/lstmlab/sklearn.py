@@ -319,7 +319,7 @@ class _LSTMEstimator(BaseEstimator):
 class LSTMForecaster(RegressorMixin, _LSTMEstimator):
     """LSTM (or RNN) regressor over windows; direct multi-step when ``y`` has K columns.
 
-    Parameters: ``hidden_size``, ``num_layers``, ``cell`` ("lstm"/"rnn") shape the network;
+    Parameters: ``hidden_size``, ``num_layers``, ``cell`` ("lstm"/"gru"/"rnn") shape the network;
     ``anchor`` ("last": predict the change over the window's last target value; "none":
     levels), ``log`` (model log of the target; needs positive values), ``step_features``
     (columns per step for 2-D X); ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,

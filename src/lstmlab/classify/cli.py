@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .._argtypes import column_names as _column_names
+from ..layers.seqnet import CELLS
 from .._argtypes import input_path as _input_path
 from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
@@ -39,11 +40,11 @@ folder's _TEST.ts, or else a stratified --test-fraction of DATA. Univariate seri
 z-normalised (--znorm). With 300 or more training sequences a stratified 15 % picks the
 epoch; with fewer, training runs all --epochs on every sequence and keeps the last
 (--val-fraction F sets the hold-out).
---hidden (and for lstm/rnn --readout), when not given, are chosen first (--no-select: 8 or
+--hidden (and for lstm/gru/rnn --readout), when not given, are chosen first (--no-select: 8 or
 64, last): each candidate trains on part of the training set and is scored on the rest (15 %,
 or a third below 300 sequences); the report says what was chosen and why.
 --model: lstm-fcn (the default: convolutional and LSTM branches), fcn (the convolutional
-branch alone, for measuring what the LSTM branch adds), lstm or rnn (a recurrent stack).
+branch alone, for measuring what the LSTM branch adds), lstm, gru or rnn (a recurrent stack).
 --checkpoint train-loss, --lr-schedule plateau and --class-weight balanced are the LSTM-FCN
 authors' training protocol (with --lr 1e-3 --batch-size 128 --epochs 2000 --clip 0).
 
@@ -102,7 +103,7 @@ def add_classify_parser(sub) -> None:
     _add_data_options(t)
     add_network_options(t, hidden=None, epochs=None, lr=3e-3, patience=PATIENCE, batch_size=16,
                         models=MODELS, hidden_help="LSTM units (default: chosen on held-out "
-                        "training data from 8, 64 for lstm-fcn, 32, 64 for lstm and rnn; with "
+                        "training data from 8, 64 for lstm-fcn, 32, 64 for lstm, gru and rnn; with "
                         "--no-select 8 and 64; fcn has none)",
                         epochs_help=f"passes over the data (default: enough for {MIN_UPDATES} "
                         f"updates, at least {MIN_EPOCHS})",
@@ -110,7 +111,7 @@ def add_classify_parser(sub) -> None:
                         "no progress line, candidates or training summary on stderr")
     t.set_defaults(patience=None)  # PATIENCE, where there is a validation loss to stop on
     t.add_argument("--readout", choices=["last", "mean"], default=None,
-                   help="lstm/rnn: classify from the last state or the mean over steps "
+                   help="lstm/gru/rnn: classify from the last state or the mean over steps "
                    "(default: chosen on held-out training data; with --no-select last)")
     t.add_argument("--select", action=argparse.BooleanOptionalAction, default=True,
                    help="choose --hidden and --readout, those not given, on held-out training "
@@ -284,11 +285,11 @@ def _refuse_unused_options(args) -> None:
     """An option the chosen --model has no use for stops the command; silently dropped, it
     would leave the user believing, say, that the LSTM read the sequences both ways."""
     unused = {"--bidirectional": args.bidirectional and args.model != "lstm-fcn",
-              "--readout": args.readout is not None and args.model not in ("lstm", "rnn"),
+              "--readout": args.readout is not None and args.model not in CELLS,
               "--hidden": args.hidden is not None and args.model == "fcn",
               "--layers": args.layers != 1 and args.model in ("lstm-fcn", "fcn"),
               "--dropout": args.dropout > 0 and args.model in ("lstm-fcn", "fcn"),
-              "--filters": args.filters is not None and args.model in ("lstm", "rnn"),
+              "--filters": args.filters is not None and args.model in CELLS,
               # AdamW would shrink the batch-norm running statistics too
               "--weight-decay": args.weight_decay > 0 and args.model in ("lstm-fcn", "fcn")}
     for flag, given in unused.items():
@@ -559,7 +560,7 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
               "n_val": model.meta["data"]["n_val"], "n_test": res["n"],
               "classes": model.classes, "model": model.architecture,
               "hidden_size": None if args.model == "fcn" else model.net.config.hidden_size,
-              "readout": model.net.config.readout if args.model in ("lstm", "rnn") else None,
+              "readout": model.net.config.readout if args.model in CELLS else None,
               "selection": None if selection is None else selection.to_json(),
               "accuracy": res["accuracy"], "member_accuracies": res["member_accuracies"],
               "majority_accuracy": res["majority_accuracy"], "baselines": baselines,

@@ -2,7 +2,7 @@
 building the parser stays light)."""
 
 # the first is the default; fcn is LSTM-FCN without its LSTM branch
-MODELS = ("lstm-fcn", "fcn", "lstm", "rnn")
+MODELS = ("lstm-fcn", "fcn", "lstm", "gru", "rnn")
 # FitConfig's choices (lstmlab.training.supervised), repeated so the parser stays light
 SCHEDULES = ("cosine", "plateau")
 CHECKPOINTS = ("auto", "train-loss")

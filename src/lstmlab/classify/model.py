@@ -275,7 +275,7 @@ class SequenceClassifier:
               should_stop=None, znorm: bool | None = None, ensemble: int = 1,
               filters: tuple = FILTERS, bidirectional: bool = False,
               class_weight: str | None = None) -> "SequenceClassifier":
-        """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "rnn",
+        """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "gru", "rnn",
         "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
         convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's)
         or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only). ``class_weight`` is

@@ -12,7 +12,7 @@ sequences) the lower mean cross-entropy, then the candidate listed first — the
 simplest, so a tie keeps it.
 
 Candidates (:func:`candidates`): for ``lstm-fcn`` the LSTM branch's width, 8 or 64 (two of
-the three the LSTM-FCN authors tried, 8, 64 and 128); for ``lstm`` and ``rnn`` the readout,
+the three the LSTM-FCN authors tried, 8, 64 and 128); for ``lstm``, ``gru`` and ``rnn`` the readout,
 last or mean, and the width, 32 or 64; ``fcn`` has nothing to choose.
 """
 

@@ -155,7 +155,7 @@ def output_folder(args, writes: tuple = ()) -> Path:
 
 
 def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
-                        patience: int = 50, models=("lstm", "rnn"),
+                        patience: int = 50, models=("lstm", "gru", "rnn"),
                         hidden_help: str | None = None, batch_size: int = 32,
                         epochs_help: str | None = None,
                         quiet_help: str = "no progress line") -> None:

@@ -32,7 +32,7 @@ from .report import LABELS, baseline_forecasts, table_cell, value_digits
 from .windows import make_windows
 
 NAMES = {**LABELS, "naive2": "naive 2 (M4)", "ets": "ETS", "lstm": "LSTM (global)",
-         "rnn": "RNN (global)"}
+         "gru": "GRU (global)", "rnn": "RNN (global)"}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A sequence model for numeric inputs: RNN/LSTM stack -> linear head, with a readout.
+"""A sequence model for numeric inputs: LSTM, GRU or RNN stack -> linear head, with a readout.
 
 Dimensions: T time, B batch, D input features, H hidden units, O outputs, L layers.
 
@@ -24,9 +24,10 @@ from .._checks import (as_float_array, as_lengths, finite_float, float_dtype, po
                        probability)
 from .base import Module
 from .basic import Linear
-from .recurrent import LSTM, RNN
+from .recurrent import GRU, LSTM, RNN
 
 READOUTS = ("last", "mean", "all")
+CELLS = ("lstm", "gru", "rnn")  # the recurrent layer: LSTM, GRU or the tanh RNN
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class SequenceNetConfig:
     output_size: int  # O, outputs (regression targets or class logits)
     hidden_size: int = 64  # H
     num_layers: int = 1  # L
-    cell: str = "lstm"  # "lstm" or "rnn" (tanh)
+    cell: str = "lstm"  # "lstm", "gru" or "rnn" (tanh)
     readout: str = "last"  # "last", "mean" or "all"
     dropout: float = 0.0  # between recurrent layers, training only
     forget_bias: float = 1.0  # LSTM forget-gate bias at initialisation
@@ -46,8 +47,8 @@ class SequenceNetConfig:
     def __post_init__(self):
         for name in ("input_size", "output_size", "hidden_size", "num_layers"):
             positive_int(getattr(self, name), name)
-        if self.cell not in ("lstm", "rnn"):
-            raise ValueError(f"cell must be 'lstm' or 'rnn', got {self.cell!r}")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {self.readout!r}")
         probability(self.dropout, "dropout")
@@ -66,7 +67,8 @@ class SequenceNetConfig:
 
 
 class SequenceNet(Module):
-    """RNN/LSTM over ``x (T, B, D)`` (time-major) and a linear head on the chosen readout."""
+    """LSTM, GRU or RNN over ``x (T, B, D)`` (time-major) and a linear head on the chosen
+    readout."""
 
     def __init__(self, config: SequenceNetConfig, rng: np.random.Generator | None = None):
         check_config(config, SequenceNetConfig,
@@ -79,7 +81,8 @@ class SequenceNet(Module):
             self.rnn = LSTM(config.input_size, config.hidden_size, config.num_layers,
                             forget_bias=config.forget_bias, **common)
         else:
-            self.rnn = RNN(config.input_size, config.hidden_size, config.num_layers, **common)
+            self.rnn = (GRU if config.cell == "gru" else RNN)(
+                config.input_size, config.hidden_size, config.num_layers, **common)
         self.head = Linear(config.hidden_size, config.output_size, dtype=self.dtype, rng=rng)
         self._cache = None
 
