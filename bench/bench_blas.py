@@ -54,11 +54,17 @@ SETTINGS = [("NumPy's OpenBLAS as shipped", {}),
              {"OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1"})]
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shape", default="100,32,128", metavar="T,B,H")
+    p.add_argument("--repeats", type=int, default=15)
+    return p
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", default="100,32,128", metavar="T,B,H")
-    parser.add_argument("--repeats", type=int, default=15)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     shape = args.shape.split(",")
     base = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS")}
     print(f"float32 LSTM training step with dx, (T, B, D=H) = ({', '.join(shape)}), median of "

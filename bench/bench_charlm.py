@@ -19,23 +19,29 @@ import time
 import numpy as np
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--pause", type=float, default=0.15,
+                   help="seconds after each step, so that the other library's step does not "
+                        "share a core with BLAS threads still busy-waiting (OpenBLAS: ~0.11 s)")
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--embed", type=int, default=64)
+    p.add_argument("--seq-len", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--clip", type=float, default=5.0)
+    p.add_argument("--max-chars", type=int, default=2_000_000)
+    p.add_argument("--val-chunks", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--pause", type=float, default=0.15,
-                    help="seconds after each step, so that the other library's step does not "
-                         "share a core with BLAS threads still busy-waiting (OpenBLAS: ~0.11 s)")
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--embed", type=int, default=64)
-    ap.add_argument("--seq-len", type=int, default=100)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--clip", type=float, default=5.0)
-    ap.add_argument("--max-chars", type=int, default=2_000_000)
-    ap.add_argument("--val-chunks", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = build_parser().parse_args()
 
     import torch
     from threadpoolctl import ThreadpoolController

@@ -50,7 +50,9 @@ GRID = [(100, 32, 128), (100, 64, 256), (50, 16, 512), (200, 8, 64), (100, 128, 
 SUITES = ("train-dx", "infer", "f64", "rnn", "gru", "vdrop", "stream", "lnlstm")
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suites", default=",".join(SUITES), help=f"subset of {','.join(SUITES)}")
@@ -72,10 +74,10 @@ def parse_args(argv=None):
     p.add_argument("--baseline", metavar="DIR",
                    help="also time the lstmlab package of the checkout at DIR (its src/lstmlab)")
     p.add_argument("--compile", action="store_true", help="numba compile and cache-load cost")
-    return p.parse_args(argv)
+    return p
 
 
-ARGS = parse_args(None if __name__ == "__main__" else [])  # imported: the defaults
+ARGS = build_parser().parse_args(None if __name__ == "__main__" else [])  # imported: the defaults
 
 import lstmlab  # noqa: E402
 import torch  # noqa: E402

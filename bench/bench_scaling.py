@@ -38,12 +38,19 @@ def run(extra: list[str], env: dict, steps: int, max_chars: int) -> float:
         return (last["step"] - mid["step"]) * chars / (seconds[1] - seconds[0])
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--nproc", type=int, default=2)
+    p.add_argument("--max-chars", type=int, default=2_000_000)
+    p.add_argument("--repeat", type=int, default=1)
+    return p
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--nproc", type=int, default=2)
-    ap.add_argument("--max-chars", type=int, default=2_000_000)
-    ap.add_argument("--repeat", type=int, default=1)
+    ap = build_parser()
     args = ap.parse_args()
     if args.steps < 2:  # the rate is taken between the middle step and the last
         ap.error(f"--steps must be at least 2 (throughput is measured over the second half of "

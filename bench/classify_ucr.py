@@ -173,12 +173,9 @@ def merged(rows: list[dict]) -> list[dict]:
     return list(out.values())
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    train_args = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, train_args = argv[:cut], argv[cut + 1:]
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=",".join(DATASETS),
                    help=f"comma-separated (default {','.join(DATASETS)})")
@@ -189,7 +186,16 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the rows as JSON here")
     p.add_argument("--table", nargs="+", default=None, metavar="JSON",
                    help="print one table from rows saved with --json (runs nothing)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_args = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, train_args = argv[:cut], argv[cut + 1:]
+    args = build_parser().parse_args(argv)
     if args.table:
         rows = merged([r for f in args.table for r in json.loads(Path(f).read_text())])
     else:

@@ -50,13 +50,19 @@ def per_call(step, seconds: float, clear_back_off: bool) -> tuple[float, int, in
     return (time.perf_counter() - t0) / n * 1e3, backed, n
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--busy", type=int, default=1, help="spinning processes to start")
+    p.add_argument("--table-shapes", action="store_true",
+                   help="the 14 shapes of docs/speed.md's results table instead")
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--busy", type=int, default=1, help="spinning processes to start")
-    ap.add_argument("--table-shapes", action="store_true",
-                    help="the 14 shapes of docs/speed.md's results table instead")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     stop = multiprocessing.Event()
     spinners = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
                 for _ in range(args.busy)]

@@ -199,13 +199,19 @@ def table(res: dict, seeds: int) -> str:
     return "\n".join(lines)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--panel", choices=["macro", "monthly", "fertility", "quarterly", "grunfeld"],
+                   default="macro")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=300)
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--panel", choices=["macro", "monthly", "fertility", "quarterly", "grunfeld"],
-                    default="macro")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=300)
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     panel, K, m = load(args.panel)
     res, coverage = run(panel, K, m, args.seeds, args.epochs,
                         lambda msg: print(msg, file=sys.stderr, flush=True))

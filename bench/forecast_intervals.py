@@ -111,14 +111,20 @@ def variants(fc, series) -> tuple[dict, int]:
     return out, int(et.size)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--only", nargs="+", default=None)
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
+                   help="which sets (default: all five)")
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--only", nargs="+", default=None)
-    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
-                    help="which sets (default: all five)")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     every = {**panel(), **fresh_panel(), **(unseen_panel() if "unseen" in args.sets else {}),
              **(holdout_panel() if "holdout" in args.sets else {})}
     series = {k: v for k, v in every.items() if set_of(k) in args.sets}

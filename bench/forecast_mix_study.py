@@ -24,11 +24,17 @@ from lstmlab.forecast.select import train_default
 from lstmlab.training.supervised import FitConfig
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--only", nargs="+", default=["airline", "sunspots"])
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--only", nargs="+", default=["airline", "sunspots"])
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     series = panel()
     weights = " ".join(f"{w:>6g}" for w in MIXES)
     print(f"{'series':<10} seed  picked | validation MAE at weight {weights} | test MASE at "

@@ -260,22 +260,28 @@ def run_series(series: TimeSeries, horizon: int, seeds: int, epochs: int,
     return res
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--only", nargs="+", default=None, help="these series only")
+    p.add_argument("--no-plain", action="store_true", help="skip the plain LSTM column")
+    p.add_argument("--single-split", action="store_true",
+                   help="choose the settings on the one validation part among linear AR bases "
+                        "(no rolling origins, no naive bases), for comparison")
+    p.add_argument("--smoothing-base", action="store_true",
+                   help="add exponential smoothing over the window (--base ets) to the "
+                        "default's candidate bases, for comparison")
+    p.add_argument("--json", default=None, help="also write the raw rows here")
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
+                   help="which sets (default: all five)")
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--only", nargs="+", default=None, help="these series only")
-    ap.add_argument("--no-plain", action="store_true", help="skip the plain LSTM column")
-    ap.add_argument("--single-split", action="store_true",
-                    help="choose the settings on the one validation part among linear AR bases "
-                         "(no rolling origins, no naive bases), for comparison")
-    ap.add_argument("--smoothing-base", action="store_true",
-                    help="add exponential smoothing over the window (--base ets) to the "
-                         "default's candidate bases, for comparison")
-    ap.add_argument("--json", default=None, help="also write the raw rows here")
-    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
-                    help="which sets (default: all five)")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     every = {**panel(), **fresh_panel(), **(unseen_panel() if "unseen" in args.sets else {}),
              **(holdout_panel() if "holdout" in args.sets else {})}
     series = {k: v for k, v in every.items() if set_of(k) in args.sets}

@@ -27,11 +27,17 @@ def faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", default="344,82,277", metavar="T,B,H")
     p.add_argument("--calls", type=int, default=5)
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     T, B, H = (int(v) for v in args.shape.split(","))
 
     n = 50_000_000

@@ -70,14 +70,20 @@ def throughput(ids, vocab_size: int, device: str, steps: int) -> float:
     return steps * cfg.seq_len * cfg.batch_size / (time.perf_counter() - start)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    p.add_argument("--check-steps", type=int, default=20)
+    p.add_argument("--tolerance", type=float, default=1e-9)
+    p.add_argument("--steps", type=int, default=200, help="steps timed for the throughput")
+    p.add_argument("--max-chars", type=int, default=2_000_000)
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
-    ap.add_argument("--check-steps", type=int, default=20)
-    ap.add_argument("--tolerance", type=float, default=1e-9)
-    ap.add_argument("--steps", type=int, default=200, help="steps timed for the throughput")
-    ap.add_argument("--max-chars", type=int, default=2_000_000)
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
 
     import torch
 

@@ -32,10 +32,16 @@ def macrodata_long() -> str:
     return "\n".join(rows) + "\n"
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="the CSV file to write")
-    atomic_write_text(p.parse_args().out, macrodata_long())
+    return p
+
+
+def main() -> None:
+    atomic_write_text(build_parser().parse_args().out, macrodata_long())
 
 
 if __name__ == "__main__":

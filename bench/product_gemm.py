@@ -83,12 +83,18 @@ def measure(M: int, K: int, N: int, dtype, rng: np.random.Generator) -> tuple[fl
     return ours, theirs
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=6, help="random shapes besides the fixed ones")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=6, help="random shapes besides the fixed ones")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     dtype = np.dtype(args.dtype).type
     rng = np.random.default_rng(args.seed)
     shapes = list(FIXED)

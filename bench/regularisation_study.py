@@ -31,15 +31,21 @@ COMMON = ["--hidden", "256", "--layers", "2", "--val-fraction", "0.1", "--eval-c
           "--eval-every", "100", "--quiet"]
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/regularisation", help="folder of the runs")
+    p.add_argument("--max-chars", type=int, default=100_000)
+    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--seed", type=int, default=0, help="lstmlab train's --seed (default 0)")
+    p.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS),
+                   help="these settings only (default: all)")
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="runs/regularisation", help="folder of the runs")
-    ap.add_argument("--max-chars", type=int, default=100_000)
-    ap.add_argument("--steps", type=int, default=800)
-    ap.add_argument("--seed", type=int, default=0, help="lstmlab train's --seed (default 0)")
-    ap.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS),
-                    help="these settings only (default: all)")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     print(f"{'setting':<20} {'best val bpc':>12} {'at step':>8} {'last val bpc':>12} "
           f"{'last train bpc':>14}")
     for name in args.only:

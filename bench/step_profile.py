@@ -88,12 +88,18 @@ def profile(T: int, B: int, H: int, dtype, repeats: int) -> dict:
     return out
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line, built without running anything (tests/test_docs.py parses
+    the documented commands with it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shapes", nargs="+", default=list(GRID), help="T,B,H (D = H)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--repeats", type=int, default=7)
+    return p
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", nargs="+", default=list(GRID), help="T,B,H (D = H)")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--repeats", type=int, default=7)
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     threadpoolctl.threadpool_limits(1)
     lstmlab.set_num_threads(1)
     print(f"{args.dtype}, one thread, process CPU time, median of {args.repeats}\n")

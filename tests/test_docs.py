@@ -80,3 +80,205 @@ def test_every_option_of_a_command_is_on_its_page():
                         re.escape(option) + r"(?![\w-])", page):
                     missing.append(f"{' '.join(path)} {option} ({COMMAND_PAGES[path[0]]})")
     assert not missing, missing
+
+
+# Documented commands --------------------------------------------------------------------------
+# Every command line the README and docs/ show (a fenced or indented block, or inline code)
+# that runs `lstmlab ...`, `python -m lstmlab ...` or a bench/ script must parse with that
+# command's own parser, so a renamed or removed flag fails here and not in a reader's shell.
+
+# Values for the loop variables of documented `for` loops: the first value each loop runs.
+LOOP_VALUES = {"$p": "macro"}
+# Inline code that names a command without being one to run, with the reason.
+NOT_COMMANDS = {
+    "lstmlab train: stopped:": "an error message lstmlab prints, quoted",
+}
+# Inline code is a synopsis: it names a command and some of its options, leaves out what the
+# command also needs, and writes a value as a placeholder (CKPT, N, ...).
+PLACEHOLDER = re.compile(r"\.\.\.|[A-Z][A-Z_]*")
+PYTHONS = re.compile(r"(?:\S*/)?python3?(?:\.\d+)?")
+
+
+def _doc_pages():
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _snippets(text: str):
+    """(line, inline) for each command candidate of a page: each line of its fenced and
+    indented code blocks (continuations joined), and each inline code span (inline True)."""
+    parts = re.split(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
+    for i, part in enumerate(parts):
+        if i % 2:  # a fenced block
+            yield from ((line, False) for line in part.replace("\\\n", " ").splitlines())
+            continue
+        part = part.replace("\\\n", " ")
+        yield from ((m.group(1), False) for m in re.finditer(r"^(?:    |\t)(.*)$", part, re.M))
+        prose = re.sub(r"^(?:    |\t).*$", "", part, flags=re.M)
+        for span in re.findall(r"`([^`]+)`", prose):
+            yield from ((alt, True) for alt in _alternatives(span.replace("\n", " ")))
+
+
+def _alternatives(span: str):
+    """A synopsis with alternatives (`experiment adding\\|copy`, `--format onnx|torch`) as one
+    span per alternative; a span with spaces around `|` is a pipe and stays whole."""
+    span = span.replace("\\|", "|")
+    choice = re.search(r"(?<=\s)[\w.-]+(?:\|[\w.-]+)+(?=\s|$)", span)
+    if not choice:
+        yield span
+        return
+    for word in choice.group(0).split("|"):
+        yield from _alternatives(span[:choice.start()] + word + span[choice.end():])
+
+
+def _segments(line: str):
+    """Each simple command of a shell line: prompt, comments and redirections dropped, split at
+    pipes, `;` and `&&`; a loop variable (LOOP_VALUES) made its first value."""
+    import shlex
+    line = re.sub(r"^\s*\$\s", "", line).replace("\\|", "|")
+    line = re.sub(r"\s\d?>&?\d?", " >", line)
+    lexer = shlex.shlex(line, posix=True, punctuation_chars="|&;<>")
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    words = []
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: a fragment of prose, not a command
+        return
+    redirected = False
+    for token in [*tokens, ";"]:
+        if token and set(token) <= set("|&;"):
+            yield words
+            words, redirected = [], False
+        elif token and set(token) <= set("<>"):
+            redirected = True
+        elif redirected:
+            redirected = False  # the target of a redirection
+        else:
+            words.append(LOOP_VALUES.get(token, token))
+
+
+def _command(words: list[str]):
+    """("lstmlab", args) or ("bench/NAME.py", args) for a command that runs one, else None."""
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
+        words = words[1:]
+    if words[:1] in (["do"], ["then"]):
+        words = words[1:]
+    if not words:
+        return None
+    if words[0] == "lstmlab":
+        return "lstmlab", words[1:]
+    if re.fullmatch(r"bench/\w+\.py", words[0]):
+        return words[0], words[1:]
+    if PYTHONS.fullmatch(words[0]) and len(words) > 1 and re.fullmatch(r"bench/\w+\.py", words[1]):
+        return words[1], words[2:]
+    if "-m" in words and words.index("-m") + 1 < len(words) and \
+            words[words.index("-m") + 1] == "lstmlab" and \
+            (PYTHONS.fullmatch(words[0]) or words[0] == "torchrun"):
+        return "lstmlab", words[words.index("-m") + 2:]
+    return None
+
+
+def documented_commands():
+    """(page, line, inline, program, args) of every command the README and docs/ show."""
+    for page in _doc_pages():
+        for snippet, inline in _snippets(page.read_text("utf-8")):
+            if any(snippet.startswith(quote) for quote in NOT_COMMANDS):
+                continue
+            for words in _segments(snippet):
+                found = _command(words)
+                if found:
+                    yield page.name, snippet.strip(), inline, *found
+
+
+def _bench_parser(script: str):
+    """The parser of a bench script, built by its ``build_parser`` without importing the
+    script (several import torch or SciPy, seconds each): its docstring, the constants its
+    parser reads (its own, a sibling's it imports) and ``build_parser`` itself run alone."""
+    import ast
+    import argparse
+
+    def namespace(path: Path) -> dict:
+        tree = ast.parse(path.read_text("utf-8"))
+        space = {"__doc__": ast.get_docstring(tree), "argparse": argparse}
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                    (ROOT / "bench" / f"{node.module}.py").exists():
+                sibling = namespace(ROOT / "bench" / f"{node.module}.py")
+                space.update({a.asname or a.name: sibling[a.name] for a in node.names
+                              if a.name in sibling})
+            elif isinstance(node, ast.Assign | ast.AnnAssign) or (
+                    isinstance(node, ast.FunctionDef) and node.name == "build_parser"):
+                try:
+                    exec(compile(ast.Module([node], []), str(path), "exec"), space)
+                except Exception:  # a value that needs the script's imports: not the parser's
+                    pass
+        return space
+
+    build = namespace(ROOT / script).get("build_parser")
+    assert build, f"{script} has no build_parser() to parse its documented commands with"
+    parser = build()
+    parser.prog = Path(script).name
+    return parser
+
+
+def _synopsis_gap(error: str) -> bool:
+    """Whether ``error`` is one a synopsis makes: an argument it leaves out, or a value it
+    writes as a placeholder."""
+    if "required" in error:
+        return True
+    _, unrecognized, extra = error.partition("unrecognized arguments: ")
+    if unrecognized:
+        return all(PLACEHOLDER.fullmatch(word) for word in extra.split())
+    value = re.search(r"(?:got|invalid choice:) '([^']*)'", error)
+    return bool(value and PLACEHOLDER.fullmatch(value.group(1)))
+
+
+def _parse_error(parser, args: list[str]):
+    """argparse's message for ``args``, or None when they parse."""
+    import contextlib
+    import io
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args(args)
+    except SystemExit as exc:
+        return err.getvalue().strip().splitlines()[-1] if exc.code else None
+    return None
+
+
+def test_every_documented_command_parses(tmp_path, monkeypatch):
+    """The arguments of each documented command parse with its own parser (run from an empty
+    folder, so the output folders it names can be created); a bench script's arguments after
+    ``--`` are those of the lstmlab command it runs, and parse with that command's parser."""
+    from lstmlab.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    commands = list(documented_commands())
+    assert len(commands) >= 60, len(commands)
+    parsers, broken = {"lstmlab": build_parser()}, []
+    for page, line, inline, program, args in commands:
+        if program != "lstmlab" and not (ROOT / program).exists():
+            broken.append(f"{page}: {program} does not exist: {line}")
+            continue
+        if line == program:  # the script named in prose, not run
+            continue
+        if program not in parsers:
+            parsers[program] = _bench_parser(program)
+        checks = [(program, args)]
+        if program == "bench/classify_ucr.py" and "--" in args:
+            cut = args.index("--")
+            checks = [(program, args[:cut]),
+                      ("lstmlab", ["classify", "train", "DIR", *args[cut + 1:]])]
+        for name, argv in checks:
+            error = _parse_error(parsers[name], argv)
+            if error and not (inline and _synopsis_gap(error)):
+                broken.append(f"{page}: {line}\n    {error}")
+    assert not broken, "\n".join(broken)
+
+
+def test_every_bench_script_the_docs_name_exists():
+    named = {name for page in _doc_pages()
+             for name in re.findall(r"bench/[\w.-]+\.py", page.read_text("utf-8"))}
+    assert len(named) >= 15, named
+    missing = sorted(name for name in named if not (ROOT / name).exists())
+    assert not missing, missing
