@@ -191,32 +191,21 @@ def documented_commands():
 
 
 def _bench_parser(script: str):
-    """The parser of a bench script, built by its ``build_parser`` without importing the
-    script (several import torch or SciPy, seconds each): its docstring, the constants its
-    parser reads (its own, a sibling's it imports) and ``build_parser`` itself run alone."""
-    import ast
-    import argparse
+    """The parser of a bench script, from its ``build_parser`` (the script imported as a
+    module: its ``main`` does not run)."""
+    import importlib.util
+    import sys
 
-    def namespace(path: Path) -> dict:
-        tree = ast.parse(path.read_text("utf-8"))
-        space = {"__doc__": ast.get_docstring(tree), "argparse": argparse}
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and \
-                    (ROOT / "bench" / f"{node.module}.py").exists():
-                sibling = namespace(ROOT / "bench" / f"{node.module}.py")
-                space.update({a.asname or a.name: sibling[a.name] for a in node.names
-                              if a.name in sibling})
-            elif isinstance(node, ast.Assign | ast.AnnAssign) or (
-                    isinstance(node, ast.FunctionDef) and node.name == "build_parser"):
-                try:
-                    exec(compile(ast.Module([node], []), str(path), "exec"), space)
-                except Exception:  # a value that needs the script's imports: not the parser's
-                    pass
-        return space
-
-    build = namespace(ROOT / script).get("build_parser")
-    assert build, f"{script} has no build_parser() to parse its documented commands with"
-    parser = build()
+    sys.path.insert(0, str(ROOT / "bench"))  # the scripts import their siblings
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{Path(script).stem}", ROOT / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    assert hasattr(module, "build_parser"), \
+        f"{script} has no build_parser() to parse its documented commands with"
+    parser = module.build_parser()
     parser.prog = Path(script).name
     return parser
 
