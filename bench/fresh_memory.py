@@ -16,7 +16,6 @@ two environment variables above keep it in the process. A first line times writi
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
@@ -24,6 +23,8 @@ from bench_lstm import sequence_candidates  # the train-dx suite's steps
 
 
 def faults() -> int:
+    import resource  # Linux and macOS: imported here, so that importing the script works anywhere
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
