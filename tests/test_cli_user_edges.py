@@ -641,3 +641,10 @@ def test_forecast_progress_fits_a_narrow_terminal(tmp_path, monkeypatch):
                  "--out", str(tmp_path / "run")]) == 0
     rewrites = [r for r in terminal.text.split("\r")[1:] if r.startswith("epoch")]
     assert rewrites and all(len(r.split("\n")[0]) <= 29 for r in rewrites), rewrites
+
+
+def test_explore_without_a_checkpoint_names_only_what_is_required(capsys):
+    # argparse called the optional TEXT_FILEs required too: "required: CKPT, TEXT_FILE"
+    assert main(["explore"]) == 2
+    err = capsys.readouterr().err
+    assert "the following arguments are required: CKPT" in err and "TEXT_FILE" not in err

@@ -1253,7 +1253,7 @@ def _add_explore(sub):
     p = sub.add_parser("explore", help="look inside a character model in the browser",
                        description=EXPLORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", type=_input_path)
-    p.add_argument("files", nargs="*", metavar="TEXT_FILE", type=_input_path, help="UTF-8 text for the text box")
+    p.add_argument("files", nargs="*", default=[], metavar="TEXT_FILE", type=_input_path, help="UTF-8 text for the text box")
     p.add_argument("--port", type=_nonneg_int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
     p.add_argument("--max-chars", type=_positive, default=10_000,
