@@ -645,6 +645,8 @@ def test_forecast_progress_fits_a_narrow_terminal(tmp_path, monkeypatch):
 
 def test_explore_without_a_checkpoint_names_only_what_is_required(capsys):
     # argparse called the optional TEXT_FILEs required too: "required: CKPT, TEXT_FILE"
-    assert main(["explore"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["explore"])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "the following arguments are required: CKPT" in err and "TEXT_FILE" not in err
