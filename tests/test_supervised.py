@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lstmlab.layers.seqnet import SequenceNet, SequenceNetConfig
-from lstmlab.training.losses import mse_loss
+from lstmlab.training.losses import mse_loss, softmax_cross_entropy
 from lstmlab.training.supervised import FitConfig, fit_sequence_net
 
 
@@ -275,3 +275,20 @@ def test_fit_refuses_a_validation_set_the_net_or_loss_refuses_before_an_epoch(va
                          FitConfig(epochs=2), rng, val=val, on_epoch=epochs.append)
     assert epochs == []
     assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+
+
+@pytest.mark.parametrize("readout", ["last", "all"])
+def test_a_target_the_loss_refuses_in_a_later_batch_stops_the_run_before_any_update(readout):
+    # a label out of range in the last batch was found after the first batches had updated
+    # the weights in place
+    rng = np.random.default_rng(0)
+    net = SequenceNet(SequenceNetConfig(2, 3, 4, readout=readout), rng=rng)
+    x = rng.normal(size=(5, 40, 2)).astype(np.float32)
+    y = np.array([0, 1, 2, 0] * 10)
+    y[-1] = 7
+    y = y if readout == "last" else np.tile(y, (5, 1))  # per step: (T, n)
+    before = {k: v.copy() for k, v in net.params().items()}
+    with pytest.raises(ValueError, match="got 7"):
+        fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(batch_size=2, epochs=1),
+                         rng)
+    assert all(np.array_equal(before[k], v) for k, v in net.params().items())

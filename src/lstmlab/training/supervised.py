@@ -200,6 +200,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
+    _check_targets(net, x, target, lengths, loss_fn, per_step)
     B = min(cfg.batch_size, n)
     batches_per_epoch = math.ceil(n / B)
     params = net.params()
@@ -296,6 +297,26 @@ def _check_val(net, val, loss_fn) -> None:
             raise
         raise type(exc)(f"the validation set val = (x, target, lengths) is refused: "
                         f"{exc}") from None
+
+
+def _check_targets(net, x, target, lengths, loss_fn, per_step: bool,
+                   chunk: int = 4096) -> None:
+    """Give ``loss_fn`` every training target once, beside outputs of zeros of the net's
+    shape, before any update: a target it refuses (a label out of range, another width) in
+    the last batch would otherwise stop the run after earlier batches had changed the
+    weights in place. One sequence's forward in eval mode (``net.predict``, which draws
+    nothing from the Generator) gives the output's shape; a net without it goes unchecked."""
+    if not hasattr(net, "predict"):
+        return
+    probe = net.predict(x[:, :1], _take(lengths, slice(0, 1)))
+    for i in range(0, x.shape[1], chunk):
+        idx = slice(i, min(i + chunk, x.shape[1]))
+        part = _take_targets(target, idx, per_step)
+        shape = ((probe.shape[0], part.shape[1]) if per_step else (len(part),)) + \
+            probe.shape[(2 if per_step else 1):]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            _valid_steps_loss(loss_fn, np.zeros(shape, probe.dtype), part, _take(lengths, idx),
+                              per_step)
 
 
 def _check_callables(**functions) -> None:
