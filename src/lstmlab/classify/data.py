@@ -13,7 +13,8 @@ time-order column, feature columns and a label column::
 Rows are grouped by id (in order of first appearance) and sorted by the time column within a
 sequence (numbers, date-times with a UTC offset, or ISO dates and date-times; a note names where
 a sequence's rows first went back, as the forecasting readers do); a repeated time
-inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
+inside a sequence, an id whose rows hold the whole of another sequence between them (without
+a time column, where the file order is the step order), a label that changes within a sequence, a non-numeric feature cell (named
 by line and column) and missing values (under ``missing="refuse"``) are errors. Ids, and
 labels, that differ only in case or spacing stay apart, with a note naming them, and so do
 labels that are one number written differently (``1``, ``1.0``).
@@ -183,6 +184,32 @@ def _all_or_none(labels, unlabelled: list):
 
 # -- CSV ------------------------------------------------------------------------------------
 
+def _refuse_split_sequences(groups: dict, lines, where: str) -> None:
+    """Without a time column the rows of a sequence are its steps in file order, so an id
+    whose rows have the whole of another sequence (two rows or more) between two of them is
+    an id given to two sequences (files joined, a copied block) and would silently make one
+    sequence of both. Rows interleaved step by step (every sequence's first step, then every
+    second step) keep at most one row of another sequence between two of a sequence's rows
+    and are read as written."""
+    n = sum(len(ks) for ks in groups.values())
+    ends = np.full(n + 1, n, np.int64)  # ends[k]: last row of the sequence starting at row k
+    starts = {}
+    for sid, ks in groups.items():
+        if len(ks) > 1:
+            ends[ks[0]], starts[ks[0]] = ks[-1], sid
+    first_end = np.minimum.accumulate(ends[::-1])[::-1]  # first_end[k]: min of ends[k:]
+    for sid, ks in groups.items():
+        for a, b in zip(ks, ks[1:]):
+            if b - a > 2 and first_end[a + 1] < b:
+                start = next(k for k in range(a + 1, b) if ends[k] < b)
+                raise SequenceDataError(
+                    f"{where}: the rows of sequence {sid!r} on lines {lines[a]} and {lines[b]} "
+                    f"have the whole of sequence {starts[start]!r} (lines {lines[start]}-"
+                    f"{lines[ends[start]]}) between them: one id names two sequences; without "
+                    f"--time a sequence's rows are its steps in file order, so give each "
+                    f"sequence its own id, or pass --time to order rows by a time column")
+
+
 def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarray:
     """Column ``i`` as numbers; a text cell in a column taken by default (no ``features``)
     says so, since such a column (a subject's name, a session tag) is more often metadata
@@ -265,6 +292,8 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                     f"{id_col!r} is empty; every row needs the id of its "
                                     f"sequence")
         groups.setdefault(r[i_id], []).append(k)
+    if i_t is None:
+        _refuse_split_sequences(groups, lines, where)
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
     unlabelled = []  # where a label is missing, when labels are optional
     unsorted: list[tuple[str, str]] = []  # (sequence, where its rows first go back in time)
