@@ -740,3 +740,15 @@ def test_the_choice_and_its_scores_are_printed_once(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "chose --readout" in err and "accuracy (cross-entropy)" not in err
     assert (out + err).count("accuracy (cross-entropy): --readout last --hidden 2") == 1
+
+
+def test_predict_refuses_a_label_column_the_file_lacks(trained, tmp_path, capsys):
+    # `classify predict CKPT data.csv --label Label` read the file as one to label and
+    # printed no accuracy, without a word about the column it was asked to read
+    ckpt, data_csv, _ = trained
+    out = tmp_path / "p.csv"
+    assert main(["classify", "predict", str(ckpt), str(data_csv), "--label", "Label",
+                 "--out", str(out)]) == 2
+    assert "label column 'Label' is not in" in capsys.readouterr().err and not out.exists()
+    unlabelled = write(tmp_path / "u.csv", "id,x\na,1\na,2\n")  # no --label: a file to label
+    assert main(["classify", "predict", str(ckpt), str(unlabelled), "--out", str(out)]) == 0

@@ -636,8 +636,9 @@ def cmd_classify_predict(args) -> int:
                              f"NAME_TEST.ts to label; pass the file to label instead")
     model = SequenceClassifier.load(args.checkpoint)
     stored = model.meta.get("csv_options") or {}
-    try:
-        data = read_sequences(path, require_labels=False, **_csv_options(args, stored))
+    try:  # a --label typed for this file names a column it must have
+        data = read_sequences(path, require_labels=False, **_csv_options(args, stored),
+                              require_label_column=args.label_col is not None)
     except SequenceDataError as exc:
         raise SequenceDataError(_stored_column_hint(str(exc), args, stored)) from None
     for note in data.notes:

@@ -227,8 +227,15 @@ def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarr
 @_as_sequence_errors
 def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
-                      missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
-    """Read a long-format CSV of labelled sequences (see the module docstring)."""
+                      missing: str = "refuse", require_labels: bool = True,
+                      require_label_column: bool | None = None) -> SequenceSet:
+    """Read a long-format CSV of labelled sequences (see the module docstring).
+
+    Without ``require_labels`` the labels are optional: a file without the label column, or
+    with every label empty, is a file to label. ``require_label_column`` (default:
+    ``require_labels``) still requires the column itself, for a name the user gave: a file
+    that names its label column otherwise would else be read as a file to label, and the
+    accuracy asked for silently left out."""
     for name, value, optional in (("id_col", id_col, False), ("label_col", label_col, True),
                                   ("time_col", time_col, True)):
         if not (isinstance(value, str) or (optional and value is None)):
@@ -250,7 +257,9 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                 f"that, or written as a UCR/UEA .ts file") from None
     i_t = None if time_col is None else column_index(header, time_col, path, "time column")
     i_y = None
-    if label_col is not None and (require_labels or label_col in header):
+    if require_label_column is None:
+        require_label_column = require_labels
+    if label_col is not None and (require_label_column or label_col in header):
         i_y = column_index(header, label_col, path, "label column")
     roles = [(i, role) for i, role in ((i_id, "sequence-id"), (i_t, "time"), (i_y, "label"))
              if i is not None]
@@ -625,7 +634,7 @@ def ucr_test(directory) -> Path | None:
 
 def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:
     """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
-    missing)."""
+    missing, require_label_column)."""
     p = Path(path)
     if p.suffix.lower() == ".arff":  # read as CSV, its @-header gives a baffling field count
         raise SequenceDataError(f"{str(p)!r} is an ARFF file, which is not read; the UCR/UEA "
