@@ -208,6 +208,9 @@ def test_labels_that_look_alike_are_named_in_a_note(tmp_path, labels, note):
     # without --time, an id given to two sequences made one sequence of both
     ("id,x,label\na,1,u\na,2,u\nb,1,v\nb,2,v\na,3,u\na,4,u\n",
      "rows of sequence 'a' on lines 3 and 6 have the whole of sequence 'b' \\(lines 4-5\\)"),
+    # a file of one series per row with an id column trained on one-step sequences
+    ("id,label,t0,t1,t2\na,u,1,2,3\nb,v,4,5,6\n",
+     "every sequence has one row, so each would be a single time step of 3 features"),
 ])
 def test_csv_reader_bad_input(tmp_path, text, message):
     with pytest.raises(SequenceDataError, match=message):

@@ -303,6 +303,12 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         groups.setdefault(r[i_id], []).append(k)
     if i_t is None:
         _refuse_split_sequences(groups, lines, where)
+    if len(groups) > 1 and len(groups) == len(rows) and len(i_f) > 1:  # one series a row
+        raise SequenceDataError(
+            f"{where}: every sequence has one row, so each would be a single time step of "
+            f"{len(i_f)} features ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}); "
+            f"a CSV file here is in long format, one row per time step: a file of one series "
+            f"per row is reshaped to that, or written as a UCR/UEA .ts file")
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
     unlabelled = []  # where a label is missing, when labels are optional
     unsorted: list[tuple[str, str]] = []  # (sequence, where its rows first go back in time)
