@@ -752,3 +752,15 @@ def test_predict_refuses_a_label_column_the_file_lacks(trained, tmp_path, capsys
     assert "label column 'Label' is not in" in capsys.readouterr().err and not out.exists()
     unlabelled = write(tmp_path / "u.csv", "id,x\na,1\na,2\n")  # no --label: a file to label
     assert main(["classify", "predict", str(ckpt), str(unlabelled), "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("command", ["train", "predict"])
+@pytest.mark.parametrize("flag", ["--id", "--label"])
+def test_an_empty_column_option_is_refused(trained, tmp_path, capsys, command, flag):
+    # `--label ''` fell back to the column 'label' (or the checkpoint's) without a word
+    ckpt, data_csv, _ = trained
+    args = [str(data_csv)] if command == "train" else [str(ckpt), str(data_csv)]
+    with pytest.raises(SystemExit) as stop:
+        main(["classify", command, *args, flag, "", "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert f"argument {flag}: expected a column name, got ''" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .._argtypes import column_name as _column_name
 from .._argtypes import column_names as _column_names
 from .._argtypes import input_path as _input_path
 from .._argtypes import nonneg_int as _nonneg_int
@@ -74,12 +75,12 @@ example:
 
 
 def _add_data_options(p, stored: str = "") -> None:
-    p.add_argument("--id", dest="id_col", default=None,
+    p.add_argument("--id", dest="id_col", type=_column_name, default=None,
                    help=f"CSV sequence-id column (default{stored} id)")
     p.add_argument("--time", dest="time_col", default=None,
                    help=f"CSV time-order column (default{stored} row order"
                    + ("; '' keeps the row order of a file without it)" if stored else ")"))
-    p.add_argument("--label", dest="label_col", default=None,
+    p.add_argument("--label", dest="label_col", type=_column_name, default=None,
                    help=f"CSV label column (default{stored} label)")
     p.add_argument("--features", type=_column_names, default=None,
                    help=f"CSV feature columns, comma-separated (default{stored} all the others)")
