@@ -205,10 +205,23 @@ def test_labels_that_look_alike_are_named_in_a_note(tmp_path, labels, note):
     # one width, but 'Feb 2000' sorts before 'Jan 2000' as text: only year-first dates are
     ("id,t,x,label\na,Jan 2000,1,u\na,Feb 2000,2,u\n",
      "sequence 'a': the time column 't' cannot be ordered \\('Jan 2000': not numbers, nor ISO"),
+    # without --time, an id given to two sequences made one sequence of both
+    ("id,x,label\na,1,u\na,2,u\nb,1,v\nb,2,v\na,3,u\na,4,u\n",
+     "rows of sequence 'a' on lines 3 and 6 have the whole of sequence 'b' \\(lines 4-5\\)"),
+    # a file of one series per row with an id column trained on one-step sequences
+    ("id,label,t0,t1,t2\na,u,1,2,3\nb,v,4,5,6\n",
+     "every sequence has one row, so each would be a single time step of 3 features"),
 ])
 def test_csv_reader_bad_input(tmp_path, text, message):
     with pytest.raises(SequenceDataError, match=message):
         read_sequence_csv(write(tmp_path / "bad.csv", text), time_col="t" if ",t," in text else None)
+
+
+def test_csv_rows_interleaved_step_by_step_are_read_without_a_time_column(tmp_path):
+    text = "id,x,label\na,1,u\nb,10,v\na,2,u\nb,20,v\na,3,u\n"
+    data = read_sequence_csv(write(tmp_path / "s.csv", text))
+    assert data.ids == ["a", "b"] and data.labels == ["u", "v"]
+    assert data.x[0][:, 0].tolist() == [1, 2, 3] and data.x[1][:, 0].tolist() == [10, 20]
 
 
 def test_single_class_is_refused():

@@ -740,3 +740,27 @@ def test_the_choice_and_its_scores_are_printed_once(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "chose --readout" in err and "accuracy (cross-entropy)" not in err
     assert (out + err).count("accuracy (cross-entropy): --readout last --hidden 2") == 1
+
+
+def test_predict_refuses_a_label_column_the_file_lacks(trained, tmp_path, capsys):
+    # `classify predict CKPT data.csv --label Label` read the file as one to label and
+    # printed no accuracy, without a word about the column it was asked to read
+    ckpt, data_csv, _ = trained
+    out = tmp_path / "p.csv"
+    assert main(["classify", "predict", str(ckpt), str(data_csv), "--label", "Label",
+                 "--out", str(out)]) == 2
+    assert "label column 'Label' is not in" in capsys.readouterr().err and not out.exists()
+    unlabelled = write(tmp_path / "u.csv", "id,x\na,1\na,2\n")  # no --label: a file to label
+    assert main(["classify", "predict", str(ckpt), str(unlabelled), "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("command", ["train", "predict"])
+@pytest.mark.parametrize("flag", ["--id", "--label"])
+def test_an_empty_column_option_is_refused(trained, tmp_path, capsys, command, flag):
+    # `--label ''` fell back to the column 'label' (or the checkpoint's) without a word
+    ckpt, data_csv, _ = trained
+    args = [str(data_csv)] if command == "train" else [str(ckpt), str(data_csv)]
+    with pytest.raises(SystemExit) as stop:
+        main(["classify", command, *args, flag, "", "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert f"argument {flag}: expected a column name, got ''" in capsys.readouterr().err

@@ -149,6 +149,14 @@ def utf8_text(text: str) -> str:
                                      f"which is not UTF-8 (is the terminal set to UTF-8?)")
 
 
+def column_name(text: str) -> str:
+    """One CSV column's name: an empty one is refused, as an option left empty would else
+    fall back, without a word, to the default column or the checkpoint's."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a column name, got {text!r}")
+    return text
+
+
 def column_names(text: str) -> list[str]:
     """Comma-separated CSV column names, each once (a column given twice would be read as
     two inputs holding the same values)."""

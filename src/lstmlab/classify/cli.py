@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .._argtypes import column_name as _column_name
 from .._argtypes import column_names as _column_names
 from ..layers.seqnet import CELLS
 from .._argtypes import input_path as _input_path
@@ -75,12 +76,12 @@ example:
 
 
 def _add_data_options(p, stored: str = "") -> None:
-    p.add_argument("--id", dest="id_col", default=None,
+    p.add_argument("--id", dest="id_col", type=_column_name, default=None,
                    help=f"CSV sequence-id column (default{stored} id)")
     p.add_argument("--time", dest="time_col", default=None,
                    help=f"CSV time-order column (default{stored} row order"
                    + ("; '' keeps the row order of a file without it)" if stored else ")"))
-    p.add_argument("--label", dest="label_col", default=None,
+    p.add_argument("--label", dest="label_col", type=_column_name, default=None,
                    help=f"CSV label column (default{stored} label)")
     p.add_argument("--features", type=_column_names, default=None,
                    help=f"CSV feature columns, comma-separated (default{stored} all the others)")
@@ -637,8 +638,9 @@ def cmd_classify_predict(args) -> int:
                              f"NAME_TEST.ts to label; pass the file to label instead")
     model = SequenceClassifier.load(args.checkpoint)
     stored = model.meta.get("csv_options") or {}
-    try:
-        data = read_sequences(path, require_labels=False, **_csv_options(args, stored))
+    try:  # a --label typed for this file names a column it must have
+        data = read_sequences(path, require_labels=False, **_csv_options(args, stored),
+                              require_label_column=args.label_col is not None)
     except SequenceDataError as exc:
         raise SequenceDataError(_stored_column_hint(str(exc), args, stored)) from None
     for note in data.notes:

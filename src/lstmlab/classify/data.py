@@ -13,7 +13,8 @@ time-order column, feature columns and a label column::
 Rows are grouped by id (in order of first appearance) and sorted by the time column within a
 sequence (numbers, date-times with a UTC offset, or ISO dates and date-times; a note names where
 a sequence's rows first went back, as the forecasting readers do); a repeated time
-inside a sequence, a label that changes within a sequence, a non-numeric feature cell (named
+inside a sequence, an id whose rows hold the whole of another sequence between them (without
+a time column, where the file order is the step order), a label that changes within a sequence, a non-numeric feature cell (named
 by line and column) and missing values (under ``missing="refuse"``) are errors. Ids, and
 labels, that differ only in case or spacing stay apart, with a note naming them, and so do
 labels that are one number written differently (``1``, ``1.0``).
@@ -183,6 +184,32 @@ def _all_or_none(labels, unlabelled: list):
 
 # -- CSV ------------------------------------------------------------------------------------
 
+def _refuse_split_sequences(groups: dict, lines, where: str) -> None:
+    """Without a time column the rows of a sequence are its steps in file order, so an id
+    whose rows have the whole of another sequence (two rows or more) between two of them is
+    an id given to two sequences (files joined, a copied block) and would silently make one
+    sequence of both. Rows interleaved step by step (every sequence's first step, then every
+    second step) keep at most one row of another sequence between two of a sequence's rows
+    and are read as written."""
+    n = sum(len(ks) for ks in groups.values())
+    ends = np.full(n + 1, n, np.int64)  # ends[k]: last row of the sequence starting at row k
+    starts = {}
+    for sid, ks in groups.items():
+        if len(ks) > 1:
+            ends[ks[0]], starts[ks[0]] = ks[-1], sid
+    first_end = np.minimum.accumulate(ends[::-1])[::-1]  # first_end[k]: min of ends[k:]
+    for sid, ks in groups.items():
+        for a, b in zip(ks, ks[1:]):
+            if b - a > 2 and first_end[a + 1] < b:
+                start = next(k for k in range(a + 1, b) if ends[k] < b)
+                raise SequenceDataError(
+                    f"{where}: the rows of sequence {sid!r} on lines {lines[a]} and {lines[b]} "
+                    f"have the whole of sequence {starts[start]!r} (lines {lines[start]}-"
+                    f"{lines[ends[start]]}) between them: one id names two sequences; without "
+                    f"--time a sequence's rows are its steps in file order, so give each "
+                    f"sequence its own id, or pass --time to order rows by a time column")
+
+
 def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarray:
     """Column ``i`` as numbers; a text cell in a column taken by default (no ``features``)
     says so, since such a column (a subject's name, a session tag) is more often metadata
@@ -200,8 +227,15 @@ def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarr
 @_as_sequence_errors
 def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
-                      missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
-    """Read a long-format CSV of labelled sequences (see the module docstring)."""
+                      missing: str = "refuse", require_labels: bool = True,
+                      require_label_column: bool | None = None) -> SequenceSet:
+    """Read a long-format CSV of labelled sequences (see the module docstring).
+
+    Without ``require_labels`` the labels are optional: a file without the label column, or
+    with every label empty, is a file to label. ``require_label_column`` (default:
+    ``require_labels``) still requires the column itself, for a name the user gave: a file
+    that names its label column otherwise would else be read as a file to label, and the
+    accuracy asked for silently left out."""
     for name, value, optional in (("id_col", id_col, False), ("label_col", label_col, True),
                                   ("time_col", time_col, True)):
         if not (isinstance(value, str) or (optional and value is None)):
@@ -223,7 +257,9 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                 f"that, or written as a UCR/UEA .ts file") from None
     i_t = None if time_col is None else column_index(header, time_col, path, "time column")
     i_y = None
-    if label_col is not None and (require_labels or label_col in header):
+    if require_label_column is None:
+        require_label_column = require_labels
+    if label_col is not None and (require_label_column or label_col in header):
         i_y = column_index(header, label_col, path, "label column")
     roles = [(i, role) for i, role in ((i_id, "sequence-id"), (i_t, "time"), (i_y, "label"))
              if i is not None]
@@ -265,6 +301,14 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                     f"{id_col!r} is empty; every row needs the id of its "
                                     f"sequence")
         groups.setdefault(r[i_id], []).append(k)
+    if i_t is None:
+        _refuse_split_sequences(groups, lines, where)
+    if len(groups) > 1 and len(groups) == len(rows) and len(i_f) > 1:  # one series a row
+        raise SequenceDataError(
+            f"{where}: every sequence has one row, so each would be a single time step of "
+            f"{len(i_f)} features ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}); "
+            f"a CSV file here is in long format, one row per time step: a file of one series "
+            f"per row is reshaped to that, or written as a UCR/UEA .ts file")
     xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
     unlabelled = []  # where a label is missing, when labels are optional
     unsorted: list[tuple[str, str]] = []  # (sequence, where its rows first go back in time)
@@ -596,7 +640,7 @@ def ucr_test(directory) -> Path | None:
 
 def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:
     """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
-    missing)."""
+    missing, require_label_column)."""
     p = Path(path)
     if p.suffix.lower() == ".arff":  # read as CSV, its @-header gives a baffling field count
         raise SequenceDataError(f"{str(p)!r} is an ARFF file, which is not read; the UCR/UEA "
