@@ -268,11 +268,17 @@ def test_digits_row_by_row():
     assert model.evaluate(d.subset(held))["accuracy"] >= 0.9
 
 
-def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
+def _toy_folder(tmp_path, n_train: int, n_test: int):
+    """A UCR-style folder Toy/ with Toy_TRAIN.ts and Toy_TEST.ts of toy sequences."""
     folder = tmp_path / "Toy"
     folder.mkdir()
-    toy_ts(folder / "Toy_TRAIN.ts", n=60, seed=0)
-    toy_ts(folder / "Toy_TEST.ts", n=30, seed=1)
+    toy_ts(folder / "Toy_TRAIN.ts", n=n_train, seed=0)
+    toy_ts(folder / "Toy_TEST.ts", n=n_test, seed=1)
+    return folder
+
+
+def test_cli_train_on_a_ucr_folder_then_predict(tmp_path, capsys):
+    folder = _toy_folder(tmp_path, 60, 30)
     out = tmp_path / "run"
     rc = main(["classify", "train", str(folder), "--hidden", "8", "--epochs", "15", "--quiet",
                "--out", str(out)])
@@ -536,10 +542,7 @@ def test_cli_says_before_a_long_dtw_baseline_that_it_is_coming(tmp_path, capsys,
 
 def test_cli_a_gru_stack_trains_and_predicts(tmp_path, capsys):
     # --model took lstm-fcn, fcn, lstm and rnn; a GRU stack runs the recurrent models' path
-    folder = tmp_path / "Toy"
-    folder.mkdir()
-    toy_ts(folder / "Toy_TRAIN.ts", n=30, seed=0)
-    toy_ts(folder / "Toy_TEST.ts", n=10, seed=1)
+    folder = _toy_folder(tmp_path, 30, 10)
     out = tmp_path / "run"
     assert main(["classify", "train", str(folder), "--model", "gru", "--no-select",
                  "--hidden", "4", "--epochs", "2", "--quiet", "--out", str(out)]) == 0

@@ -79,14 +79,21 @@ def test_utf8_when_redirected_lives_with_the_other_stream_helpers(monkeypatch):
     assert out.data == "é ✓\n".encode("utf-8") and out.encoding == "cp1252"
 
 
-def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, monkeypatch,
-                                                             capsys):
+def _code_page_stdouts(monkeypatch):
+    """Standard output in cp1252 as a terminal, then as a pipe under PYTHONIOENCODING=cp1252:
+    each stream, once it is sys.stdout."""
     for stream, environ in ((_Redirected(tty=True), {}),
                             (_Redirected(), {"PYTHONIOENCODING": "cp1252"})):
         monkeypatch.delenv("PYTHONIOENCODING", raising=False)
         for key, value in environ.items():
             monkeypatch.setenv(key, value)
         monkeypatch.setattr(sys, "stdout", stream)
+        yield stream
+
+
+def test_a_terminal_and_pythonioencoding_keep_their_encoding(charlm_accents, monkeypatch,
+                                                             capsys):
+    for stream in _code_page_stdouts(monkeypatch):
         assert main(["generate", str(charlm_accents), "--prompt", "é", "--length", "0"]) == 0
         assert stream.data == b"\xe9\n"
 
@@ -98,12 +105,7 @@ def test_a_character_outside_a_terminals_code_page_is_written_as_a_question_mark
     # here evaluate's line naming a stand-in character (generated text stays strict)
     held_out = tmp_path / "held_out.txt"
     held_out.write_text("café → thé\n", encoding="utf-8")
-    for stream, environ in ((_Redirected(tty=True), {}),
-                            (_Redirected(), {"PYTHONIOENCODING": "cp1252"})):
-        monkeypatch.delenv("PYTHONIOENCODING", raising=False)
-        for key, value in environ.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "stdout", stream)
+    for stream in _code_page_stdouts(monkeypatch):
         assert main(["evaluate", str(charlm_accents), str(held_out), "--unknown",
                      "replace"]) == 0
         assert b"'?' (U+2192)" in stream.data
