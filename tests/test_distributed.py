@@ -286,8 +286,10 @@ def test_ctrl_z_stops_the_processes_with_the_launcher_and_fg_continues_them(tmp_
     # The processes run in their own sessions, where a SIGTSTP does not stop them: Ctrl-Z
     # stopped the launcher alone while the processes trained on.
     script = tmp_path / "launcher.py"
-    script.write_text(
-        "import subprocess, sys, time\n"
+    script.write_text(  # a job as a shell with job control starts it: SIGTSTP not blocked,
+        "import signal, subprocess, sys, time\n"  # its default action (pytest's may differ)
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTSTP])\n"
+        "signal.signal(signal.SIGTSTP, signal.SIG_DFL)\n"
         "from lstmlab.training.distributed import _forward_signals\n"
         "proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
         "                        start_new_session=True)\n"
@@ -300,7 +302,12 @@ def test_ctrl_z_stops_the_processes_with_the_launcher_and_fg_continues_them(tmp_
     try:
         time.sleep(0.5)  # the launcher is inside _forward_signals
         os.kill(launcher.pid, signal.SIGTSTP)
-        _, status = os.waitpid(launcher.pid, os.WUNTRACED)
+        deadline, status = time.monotonic() + 10, 0
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(launcher.pid, os.WUNTRACED | os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.05)
         assert os.WIFSTOPPED(status)
         assert _state(worker) == "T"
         os.kill(launcher.pid, signal.SIGCONT)
