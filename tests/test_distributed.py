@@ -296,8 +296,10 @@ def test_ctrl_z_stops_the_processes_with_the_launcher_and_fg_continues_them(tmp_
         "print(proc.pid, flush=True)\n"
         "with _forward_signals([proc]):\n"
         "    time.sleep(60)\n")
+    # In a process group of its own, as a shell's job: its parent (pytest) is in another group
+    # of the session, so the group is not orphaned, where the kernel drops a SIGTSTP.
     launcher = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                                env=dict(os.environ, PYTHONPATH=SRC))
+                                env=dict(os.environ, PYTHONPATH=SRC), process_group=0)
     worker = int(launcher.stdout.readline())
     try:
         time.sleep(0.5)  # the launcher is inside _forward_signals
