@@ -829,12 +829,11 @@ class OnnxModel:
                 raise OnnxImportError(f"the recurrent nodes do not form one stacked layer: {why}; "
                                       f"use .nodes[i].layer for each node, or .run()")
         ref = first.layer
-        if batch_first is None:
-            cfg = _json_metadata(self.metadata, "lstmlab_config") if (
-                "lstmlab_config" in self.metadata) else {}
-            batch_first = (bool(cfg.get("batch_first", False)) if isinstance(cfg, dict) else
-                           False) if "lstmlab_config" in self.metadata else (
-                self._batch_major(self._first_node().input[0]) is not None)
+        if batch_first is None and "lstmlab_config" in self.metadata:  # what lstmlab wrote
+            cfg = _json_metadata(self.metadata, "lstmlab_config")
+            batch_first = isinstance(cfg, dict) and bool(cfg.get("batch_first", False))
+        elif batch_first is None:  # another exporter's: the graph's own layout
+            batch_first = self._batch_major(self._first_node().input[0]) is not None
         common = dict(num_layers=len(self.nodes), bias=any(rn.has_bias for rn in self.nodes),
                       batch_first=batch_first, bidirectional=ref.bidirectional, dtype=ref.dtype,
                       rng=np.random.default_rng(0))
@@ -857,9 +856,9 @@ class OnnxModel:
         """``{"embedding": Embedding | None, "rnn": LSTM | RNN | GRU, "head": Linear | None}`` of a
         char-LM graph (Gather from a constant table -> recurrent stack -> a head: MatMul [+ Add],
         or Gemm on the output or on its Reshape to (T·B, K·H), as torch.onnx.export writes
-        ``nn.Linear``), through the Transposes of a batch-first graph; ``rnn`` is time-major. A Gemm there that is no per-step Linear (transA, a weight or bias
-        computed in the graph, a bias of another shape) gives ``head=None`` and a warning
-        saying why."""
+        ``nn.Linear``), through the Transposes of a batch-first graph; ``rnn`` is time-major.
+        A Gemm there that is no per-step Linear (transA, a weight or bias computed in the
+        graph, a bias of another shape) gives ``head=None`` and a warning saying why."""
         from ..layers.basic import Embedding
         rnn = self.to_layer(batch_first=False)
         x = self._first_node().input[0]
