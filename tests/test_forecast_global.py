@@ -1080,3 +1080,39 @@ def test_predict_counts_the_weekly_phase_of_daily_dates_in_days(tmp_path, capsys
     later = panel_csv(tmp_path / "later.csv", 3)
     assert main(["forecast", "predict", str(out / "model.ckpt"), str(later)]) == 0
     assert capsys.readouterr().out == expected
+
+
+@pytest.mark.parametrize("folder", [False, True], ids=["long file", "folder"])
+@pytest.mark.parametrize("missing,row", [("refuse", 2), ("ffill", 0)])
+def test_predict_leaves_out_an_old_missing_value_in_the_seasonal_phase(tmp_path, capsys,
+                                                                       folder, missing, row):
+    # a value missing before the last lookback rows, which the model's --missing rule does
+    # not fill, stopped forecast predict on a panel; one series accepts it
+    series = {f"s{i}": 100 * (i + 1) * _seasonal(40, seed=i, amplitude=0.4) for i in range(2)}
+
+    def data(name, gap):  # no --time: the phase is counted in rows from the file's first
+        values = {n: ["NA" if gap and n == "s0" and i == row else f"{v:.4f}"
+                      for i, v in enumerate(y)] for n, y in series.items()}
+        if not folder:
+            return write(tmp_path / f"{name}.csv", "id,y\n" + "".join(
+                f"{n},{v}\n" for n, vs in values.items() for v in vs))
+        (tmp_path / name).mkdir()
+        for n, vs in values.items():
+            write(tmp_path / name / f"{n}.csv", "y\n" + "".join(f"{v}\n" for v in vs))
+        return tmp_path / name
+
+    out = tmp_path / "run"
+    full = data("full", False)
+    assert main(["forecast", "train", str(full), *([] if folder else ["--id", "id"]), "--value",
+                 "y", "--missing", missing, "--lookback", "8", "--horizon", "4", "--season", "4",
+                 "--base", "none", "--hidden", "4", "--epochs", "1", "--quiet", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(full)]) == 0
+    expected = capsys.readouterr().out
+    assert main(["forecast", "predict", str(out / "model.ckpt"), str(data("gap", True))]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == expected
+    line = row + 2  # the header is line 1, s0 first
+    assert (f"series 's0': line {line} has a missing value that --missing {missing} does not "
+            f"fill") in printed.err

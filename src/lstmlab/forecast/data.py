@@ -58,6 +58,9 @@ class TimeSeries:
     source: str  # where it came from, for reports
     lines: np.ndarray = field(default=None)  # (N,) the file line of each row
     notes: list[str] = field(default_factory=list)  # what was filled or assumed
+    # rows of the file before the first one held, left out unread (``read_series``'s
+    # ``read_rows``): a position counted in rows from the file's first row counts them
+    left_out: int = 0
 
     @property
     def target(self) -> np.ndarray:
@@ -624,8 +627,8 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
     an error whatever ``missing`` says: they are the times to forecast, laid out in advance,
     and filling them would start the forecast from made-up values. With ``read_rows`` (a
     forecast that reads the last ``read_rows`` rows) the rows before a missing value that
-    ``missing`` does not fill, outside those rows, are left out (see ``unread_rows``), and a
-    note says so."""
+    ``missing`` does not fill, outside those rows, are left out (see ``unread_rows``; the
+    series' ``left_out`` counts them), and a note says so."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     header, rows, lines = read_csv_table(path, empty_rows=True)
@@ -659,7 +662,20 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
             for name, c in zip(names, cols)]
     if observed_end:
         check_observed_end(raws[0], lines, target, where)
+    values, start, filled = filled_columns(raws, names, lines, missing, where, read_rows)
+    lines, labels = lines[start:], None if labels is None else labels[start:]
+    return TimeSeries(values, names, labels, where, np.asarray(lines), notes + filled, start)
+
+
+def filled_columns(raws: list[np.ndarray], names: list[str], lines, missing: str, where: str,
+                   read_rows: int | None = None) -> tuple[np.ndarray, int, list[str]]:
+    """``(values (N - start, D), start, notes)``: the columns ``raws`` (each ``(N,)``, NaN
+    where a value is missing, named ``names``, on the file's ``lines``) filled by the
+    ``missing`` policy. With ``read_rows`` (a forecast that reads the last ``read_rows``
+    rows) the first ``start`` rows, up to a missing value the policy does not fill before
+    the rows read, are left out (see ``unread_rows``), and a note says so."""
     start = unread_rows(raws, missing, read_rows) if read_rows else 0
+    notes = []
     if start:
         notes.append(f"line {lines[start - 1]} has a missing value that --missing {missing} "
                      f"does not fill, before the last {counted(read_rows, 'row')} the "
@@ -673,8 +689,7 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         values[:, j] = filled[start - first:]
         if note:
             notes.append(note)
-    lines, labels = lines[start:], None if labels is None else labels[start:]
-    return TimeSeries(values, names, labels, where, np.asarray(lines), notes)
+    return values, start, notes
 
 
 def shipped_path(name: str) -> Path:

@@ -220,13 +220,13 @@ def cmd_global_predict(args, meta: dict) -> int:
     missing = missing_rule(args, meta)
     if Path(args.csv).is_dir():
         panel = read_folder(args.csv, value, time, missing, gf.config.lookback,
-                            observed_end=True)
+                            observed_end=True, read_rows=gf.config.lookback)
     elif id_column is None:
         raise SeriesError(f"{args.csv!r} is a file, but the model was trained on a folder of "
                           f"CSVs (one series per file, column {value!r}): give such a folder")
     else:
         panel = read_long(args.csv, id_column, value, time, missing, gf.config.lookback,
-                          observed_end=True)
+                          observed_end=True, read_rows=gf.config.lookback)
     print_notes(panel)
     short = {name: why for name, s in panel.series.items()
              if (why := gf.too_short(name, len(s)))}

@@ -405,11 +405,12 @@ class GlobalForecaster:
         them, as the season of daily rows is counted); so a file that starts later or
         earlier than the training file, or leaves out old rows, is forecast in the right
         phase. Without time labels the rows are counted from the
-        file's first row, as in training. A seasonally adjusted series whose first training
-        label can be neither found nor counted to is an error naming that label."""
+        file's first row, as in training, rows left out unread (``series.left_out``) too. A
+        seasonally adjusted series whose first training label can be neither found nor
+        counted to is an error naming that label."""
         info, n = self.info[name], len(series)
         if info.indices is None or info.first is None or not series.time:
-            return n
+            return series.left_out + n
         labels = series.time
         found = time_steps([info.first, *labels[-2:]]) if n >= 2 else None
         if found is not None:
@@ -422,9 +423,13 @@ class GlobalForecaster:
         first = day_number(info.first)
         if first is not None and daily(labels):
             return day_number(labels[-1]) - first + 1
+        why = f"the file given does not hold: give the series from {info.first!r} on"
+        if series.left_out:  # the rows before a missing value the rule does not fill
+            why = (f"the rows read do not hold (the rows before line {int(series.lines[0])} "
+                   f"are left out, up to a missing value --missing does not fill): fill it "
+                   f"with --missing interpolate")
         raise ValueError(f"series {name!r} is seasonally adjusted in the phase of its first "
-                         f"training row, time {info.first!r}, which the file given does not "
-                         f"hold: give the series from {info.first!r} on")
+                         f"training row, time {info.first!r}, which {why}")
 
     def series_info(self, name: str, series: TimeSeries) -> SeriesInfo:
         """What the model keeps of series ``name`` if it was in training, else what it fits on

@@ -32,9 +32,9 @@ import numpy as np
 from .._files import is_left_beside_data
 from ..classify.data import same_number_note
 from .data import (MISSING_POLICIES, SeriesError, TimeSeries, check_observed_end,
-                   checked_time_order, column_index, excel_dates, fill_missing,
-                   lookalike_ids_note, parse_numeric_column, read_csv_table, read_series, time_gap_problem,
-                   unsorted_note)
+                   checked_time_order, column_index, excel_dates, filled_columns,
+                   lookalike_ids_note, parse_numeric_column, read_csv_table, read_series,
+                   time_gap_problem, unsorted_note)
 
 
 @dataclass
@@ -75,10 +75,12 @@ def check_distinct_columns(id_column: str, value: str, time: str | None) -> None
 
 def read_long(path, id_column: str, value: str, time: str | None = None,
               missing: str = "refuse", gap_rows: int | None = None,
-              observed_end: bool = False) -> Panel:
+              observed_end: bool = False, read_rows: int | None = None) -> Panel:
     """A long-format CSV as a :class:`Panel` (see the module docstring); a gap in a series'
-    time column is an error among its last ``gap_rows`` rows (None: all of them), and with
-    ``observed_end`` so are rows without a value at a series' end (as in ``read_series``)."""
+    time column is an error among its last ``gap_rows`` rows (None: all of them), with
+    ``observed_end`` so are rows without a value at a series' end, and with ``read_rows`` a
+    series' rows up to a missing value that ``missing`` does not fill before its last
+    ``read_rows`` rows are left out (each as in ``read_series``)."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     check_distinct_columns(id_column, value, time)
@@ -128,9 +130,9 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
             raise SeriesError(f"series {name!r}: {exc}") from None
         if observed_end:
             check_observed_end(raw, ln, value, where)
-        values, note = fill_missing(raw, missing, value, ln, where)
-        series[name] = TimeSeries(values[:, None], [value], labels, f"{path} [{name}]",
-                                  np.asarray(ln), [note] if note else [])
+        values, start, filled = filled_columns([raw], [value], ln, missing, where, read_rows)
+        series[name] = TimeSeries(values, [value], None if labels is None else labels[start:],
+                                  f"{path} [{name}]", np.asarray(ln[start:]), filled, start)
     if unsorted:
         name, back = unsorted[0]
         what = (f"the rows of series {name!r}" if len(unsorted) == 1 else
@@ -140,13 +142,15 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
 
 
 def read_folder(path, value: str, time: str | None = None, missing: str = "refuse",
-                gap_rows: int | None = None, observed_end: bool = False) -> Panel:
+                gap_rows: int | None = None, observed_end: bool = False,
+                read_rows: int | None = None) -> Panel:
     """Every ``*.csv`` in the folder ``path`` as one series named after its file, in the
     order of the file names. The extension matches in any case (``.CSV`` too, as written by
     some exporters), on every file system, so a folder reads the same everywhere. Files a
     system or an editor leaves beside the data are not series: hidden ones (``._sales.csv``,
     macOS's resource forks on a copied folder) and ``~$sales.csv`` (the lock file Excel
-    keeps while a file is open)."""
+    keeps while a file is open). ``gap_rows``, ``observed_end`` and ``read_rows`` are
+    :func:`.data.read_series`'s, for every file."""
     if not Path(path).is_dir():
         raise SeriesError(f"{str(path)!r} is not a folder")
     files = sorted((p for p in Path(path).iterdir() if p.name.lower().endswith(".csv")
@@ -162,7 +166,8 @@ def read_folder(path, value: str, time: str | None = None, missing: str = "refus
                               f"one of them")
         first[f.stem] = f
     series = {f.stem: read_series(f, value, time=time, missing=missing, gap_rows=gap_rows,
-                                  observed_end=observed_end) for f in files}
+                                  observed_end=observed_end, read_rows=read_rows)
+              for f in files}
     return Panel(series, str(path), None, time, value)
 
 
