@@ -1058,27 +1058,35 @@ def test_predict_reads_a_panel_by_the_missing_value_rule_it_was_trained_with(tmp
         capsys.readouterr().err)
 
 
+def _daily_panel(path, keep=lambda i: True):
+    """A long-format CSV of two series with a weekly season, dated a day apart from
+    2024-01-01: the rows ``i`` (0..69) where ``keep(i)``."""
+    series = {f"s{i}": 100 * (i + 1) * _seasonal(70, m=7, seed=i, amplitude=0.4)
+              for i in range(2)}
+    day = np.datetime64("2024-01-01")
+    rows = ["id,t,y"] + [f"{n},{day + i},{v:.4f}" for n, y in series.items()
+                         for i, v in enumerate(y) if keep(i)]
+    return write(path, "\n".join(rows) + "\n")
+
+
+def _train_daily(data, out, *flags) -> str:
+    """The checkpoint of a model trained on ``data`` (:func:`_daily_panel`) into ``out``."""
+    assert main(["forecast", "train", str(data), "--id", "id", "--time", "t", "--value", "y",
+                 "--lookback", "14", "--horizon", "7", "--base", "none", "--hidden", "4",
+                 "--epochs", "1", "--quiet", "--out", str(out), *flags]) == 0
+    return str(out / "model.ckpt")
+
+
 def test_predict_counts_the_weekly_phase_of_daily_dates_in_days(tmp_path, capsys):
     # a series deseasonalised by the week found in its daily dates was refused from a file
     # starting three days later: its phase was counted from the row of the first training day
-    def panel_csv(path, start):
-        day = np.datetime64("2024-01-01")
-        rows = ["id,t,y"] + [f"{n},{day + i},{v:.4f}" for n, y in series.items()
-                             for i, v in enumerate(y) if i >= start]
-        return write(path, "\n".join(rows) + "\n")
-
-    series = {f"s{i}": 100 * (i + 1) * _seasonal(70, m=7, seed=i, amplitude=0.4)
-              for i in range(2)}
-    full = panel_csv(tmp_path / "full.csv", 0)
-    out = tmp_path / "run"
-    assert main(["forecast", "train", str(full), "--id", "id", "--time", "t", "--value", "y",
-                 "--lookback", "14", "--horizon", "7", "--base", "none", "--hidden", "4",
-                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    full = _daily_panel(tmp_path / "full.csv")
+    model = _train_daily(full, tmp_path / "run")
     capsys.readouterr()
-    assert main(["forecast", "predict", str(out / "model.ckpt"), str(full)]) == 0
+    assert main(["forecast", "predict", model, str(full)]) == 0
     expected = capsys.readouterr().out
-    later = panel_csv(tmp_path / "later.csv", 3)
-    assert main(["forecast", "predict", str(out / "model.ckpt"), str(later)]) == 0
+    later = _daily_panel(tmp_path / "later.csv", lambda i: i >= 3)
+    assert main(["forecast", "predict", model, str(later)]) == 0
     assert capsys.readouterr().out == expected
 
 
@@ -1116,3 +1124,19 @@ def test_predict_leaves_out_an_old_missing_value_in_the_seasonal_phase(tmp_path,
     line = row + 2  # the header is line 1, s0 first
     assert (f"series 's0': line {line} has a missing value that --missing {missing} does not "
             f"fill") in printed.err
+
+
+def test_predict_refuses_to_count_in_days_the_phase_of_training_dates_that_skip_days(
+        tmp_path, capsys):
+    # training dates that skip a day have their weekly phase counted in rows; a later file of
+    # dates a day apart was counted in days from the first training date, a day out of phase
+    full = _daily_panel(tmp_path / "full.csv", lambda i: i != 10)  # 2024-01-11 missing
+    model = _train_daily(full, tmp_path / "run", "--season", "7")
+    capsys.readouterr()
+    assert main(["forecast", "predict", model, str(full)]) == 0
+    later = _daily_panel(tmp_path / "later.csv", lambda i: i >= 20)
+    assert main(["forecast", "predict", model, str(later)]) == 2
+    assert ("series 's0' is seasonally adjusted in the phase of its first training row, time "
+            "'2024-01-01', which the file given does not hold; its training dates skip days "
+            "(first from '2024-01-10' to '2024-01-12' on line 12 of the training file), so its "
+            "phase counts rows from that time, not days") in capsys.readouterr().err

@@ -743,6 +743,21 @@ def daily(labels: list[str] | None) -> bool:
     return None not in days and bool(np.all(np.diff(days) == 1))
 
 
+def day_gap(labels: list[str] | None, lines=None) -> str | None:
+    """Where ISO date ``labels`` (on the file's ``lines``, or rows counted from 1 without
+    them) first are not a day apart, as ``'2024-01-10' to '2024-01-12' on line 12``; None
+    where each is the day after the one before (:func:`daily`), or a label is no ISO date."""
+    days = [day_number(t) for t in labels or []]
+    if len(days) < 2 or None in days:
+        return None
+    wrong = np.flatnonzero(np.diff(days) != 1)
+    if not len(wrong):
+        return None
+    i = int(wrong[0]) + 1
+    where = f"line {int(lines[i])}" if lines is not None else f"row {i + 1}"
+    return f"{labels[i - 1]!r} to {labels[i]!r} on {where}"
+
+
 def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = None,
                   weekly: bool = False) -> int | None:
     """The season length of ``y`` from its autocorrelation, or None if there is no clear one.

@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, daily, day_number, known_season, time_steps
+from .data import TimeSeries, daily, day_gap, day_number, known_season, time_steps
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -124,13 +124,16 @@ class SeriesInfo:
     mix: float = 1.0  # the network's weight on this series (hybrid)
     additive: bool = False  # ``indices`` are subtracted, not divided by (values <= 0)
     first: str | None = None  # time label of its first training row, where its phase starts
+    # where its training dates (ISO dates) first are not a day apart (``data.day_gap``): its
+    # phase is counted in rows, and a file without ``first`` cannot be counted to in days
+    gap: str | None = None
 
     def to_json(self) -> dict:
         return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
                 "indices": None if self.indices is None else self.indices.tolist(),
                 "intervals": None if self.intervals is None else self.intervals.to_json(),
                 "ar": None if self.ar is None else self.ar.tolist(), "mix": self.mix,
-                "additive": self.additive, "first": self.first}
+                "additive": self.additive, "first": self.first, "gap": self.gap}
 
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
@@ -140,9 +143,9 @@ class SeriesInfo:
                    None if idx is None else np.asarray(idx, np.float64),
                    None if iv is None else Intervals.from_json(iv),
                    None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)),
-                   bool(d.get("additive", False)), d.get("first"))
-        if info.first is not None and not isinstance(info.first, str):
-            raise ValueError("the first time label must be a string")
+                   bool(d.get("additive", False)), d.get("first"), d.get("gap"))
+        if not all(a is None or isinstance(a, str) for a in (info.first, info.gap)):
+            raise ValueError("the first time label and the gap in the dates must be strings")
         if info.indices is not None and (
                 info.indices.shape != (info.season,) or not np.all(np.isfinite(info.indices))
                 or not (info.additive or np.all(info.indices > 0))):
@@ -258,6 +261,7 @@ class GlobalForecaster:
                                  f"--transform none")
             info[name] = fit_series_info(s, split, config)
             info[name].first = s.time[0] if s.time else None
+            info[name].gap = day_gap(s.time, s.lines)
             for part in parts:
                 origins = split.origins(part, L, K)
                 X, Y = make_windows(s.target, L, K, origins)
@@ -402,7 +406,8 @@ class GlobalForecaster:
         starts at. Time labels of whole numbers, months or quarters are counted in their
         steps, other labels from the row that holds the first training label, and daily
         ISO dates without that label in days (a row a day, as :func:`.data.daily` finds
-        them, as the season of daily rows is counted); so a file that starts later or
+        them, as the season of daily rows is counted) where the training dates were a day
+        apart too (their phase counts rows, as days only then); so a file that starts later or
         earlier than the training file, or leaves out old rows, is forecast in the right
         phase. Without time labels the rows are counted from the
         file's first row, as in training, rows left out unread (``series.left_out``) too. A
@@ -420,10 +425,14 @@ class GlobalForecaster:
                 return (last - t0) // step + 1
         if info.first in labels:
             return n - labels.index(info.first)
-        first = day_number(info.first)
-        if first is not None and daily(labels):
-            return day_number(labels[-1]) - first + 1
+        days = day_number(info.first) is not None and daily(labels)
+        if days and info.gap is None:
+            return day_number(labels[-1]) - day_number(info.first) + 1
         why = f"the file given does not hold: give the series from {info.first!r} on"
+        if days:  # the training rows are not a day apart: their phase counts rows, not days
+            why = (f"the file given does not hold; its training dates skip days (first from "
+                   f"{info.gap} of the training file), so its phase counts rows from that "
+                   f"time, not days: give the series from {info.first!r} on")
         if series.left_out:  # the rows before a missing value the rule does not fill
             why = (f"the rows read do not hold (the rows before line {int(series.lines[0])} "
                    f"are left out, up to a missing value --missing does not fill): fill it "
