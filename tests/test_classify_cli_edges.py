@@ -764,3 +764,33 @@ def test_an_empty_column_option_is_refused(trained, tmp_path, capsys, command, f
         main(["classify", command, *args, flag, "", "--out", str(tmp_path / "out")])
     assert stop.value.code == 2
     assert f"argument {flag}: expected a column name, got ''" in capsys.readouterr().err
+
+
+def test_labels_that_are_trained_labels_written_as_other_numbers_are_named(tmp_path, capsys):
+    # a test set or a file to label with 1.0, 2.0 where training had 1, 2 was refused, or
+    # given no accuracy, as unknown labels with no word of why
+    def labelled(path, labels):
+        return write(path, "id,x,label\n" + "".join(
+            f"{i},{t * (i % 2)},{labels[i % 2]}\n" for i in range(8) for t in range(4)))
+
+    train = labelled(tmp_path / "train.csv", ["1", "2"])
+    floats = labelled(tmp_path / "floats.csv", ["1.0", "2.0"])
+    hint = ("as numbers they are the same ('1.0' is '1', '2.0' is '2'), but a label is read "
+            "as written: write them as the training data does")
+    options = ["--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "1", "--quiet",
+               "--no-baselines"]
+    assert main(["classify", "train", str(train), "--test", str(floats), *options,
+                 "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "has labels that the training data does not have: '1.0', '2.0'" in err and hint in err
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), *options, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(floats),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "no accuracy: 8 of 8 sequences have labels the model was not trained on" in err
+    assert hint in err
+    from lstmlab.classify import SequenceDataError, read_sequences
+    with pytest.raises(SequenceDataError, match=r"as numbers they are the same \('1.0' is '1'"):
+        SequenceClassifier.load(out / "model.ckpt").evaluate(read_sequences(floats))

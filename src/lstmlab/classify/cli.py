@@ -314,7 +314,8 @@ def cmd_classify_train(args) -> int:
 
     from .._words import counted
     from ..training.signals import stop_signals
-    from .data import class_order, digits_sequences, read_sequences, ucr_pair, ucr_test
+    from .data import (class_order, digits_sequences, read_sequences, same_number_hint, ucr_pair,
+                       ucr_test)
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
@@ -376,7 +377,8 @@ def cmd_classify_train(args) -> int:
             raise ValueError(f"the test set {test.source} has labels that the training data "
                              f"does not have: {', '.join(map(repr, unseen[:5]))} (training "
                              f"classes: {', '.join(map(repr, class_order(data.labels)))}); "
-                             f"a classifier can only predict the classes it was trained on")
+                             f"a classifier can only predict the classes it was trained on"
+                             f"{same_number_hint(unseen, data.labels)}")
     if test is None:
         keep, held = stratified_split(data.labels, args.test_fraction, rng)
         if len(held) == 0 and args.test_fraction > 0:  # a class keeps its only sequence
@@ -620,7 +622,8 @@ def cmd_classify_predict(args) -> int:
     from .._streams import require_stdout
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
-    from .data import SequenceDataError, class_order, read_sequences, ucr_test
+    from .data import (SequenceDataError, class_order, read_sequences, same_number_hint,
+                       ucr_test)
     from .model import SequenceClassifier, check_feature_range
 
     if args.out == "-":  # the usual name for stdout, not a file named '-'
@@ -664,5 +667,6 @@ def cmd_classify_predict(args) -> int:
             print(f"no accuracy: {n} of {counted(len(data), 'sequence')} "
                   f"{'has' if n == 1 else 'have'} labels the model was not "
                   f"trained on ({', '.join(map(repr, unseen))}; its classes: "
-                  f"{', '.join(model.classes)})", file=sys.stderr)
+                  f"{', '.join(model.classes)}){same_number_hint(unseen, known)}",
+                  file=sys.stderr)
     return 0

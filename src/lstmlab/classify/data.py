@@ -98,6 +98,26 @@ def same_number_note(labels, column: str, kind: str = "label",
             f"alike if they name one {what}")
 
 
+def same_number_hint(unseen, known) -> str:
+    """For labels ``unseen`` (of a test set, of data to label) that equal a label of ``known``
+    (the trained classes) as numbers, ``1.0`` beside ``1``: a clause saying which, to end the
+    message that refuses or does not score them; "" when none does. A label names its class
+    as written (``01`` and ``1`` may be two codes), so the two are not matched: the user
+    writes them alike."""
+    values: dict[float, str] = {}
+    for label in class_order(known):
+        if _NUMBER.fullmatch(label):
+            values.setdefault(float(label), label)
+    pairs = [(label, values[float(label)]) for label in class_order(unseen)
+             if _NUMBER.fullmatch(label) and float(label) in values]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{a!r} is {b!r}" for a, b in pairs[:5])
+    more = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+    return (f"; as numbers they are the same ({shown}{more}), but a label is read as written: "
+            f"write them as the training data does")
+
+
 class SequenceDataError(SeriesError):
     """Labelled-sequence data that cannot be used; the message says where and why."""
 

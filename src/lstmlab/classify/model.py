@@ -63,7 +63,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import softmax, softmax_cross_entropy
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import znormalise
-from .data import SequenceDataError, SequenceSet
+from .data import SequenceDataError, SequenceSet, same_number_hint
 from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
@@ -263,7 +263,8 @@ class SequenceClassifier:
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
             raise SequenceDataError(f"labels {unknown[:5]} were not seen in training "
-                                    f"(classes: {', '.join(self.classes)})")
+                                    f"(classes: {', '.join(self.classes)})"
+                                    f"{same_number_hint(unknown, self.classes)}")
         return np.array([index[lab] for lab in labels], np.int64)
 
     # -- training --------------------------------------------------------------------------
