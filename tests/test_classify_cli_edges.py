@@ -794,3 +794,33 @@ def test_labels_that_are_trained_labels_written_as_other_numbers_are_named(tmp_p
     from lstmlab.classify import SequenceDataError, read_sequences
     with pytest.raises(SequenceDataError, match=r"as numbers they are the same \('1.0' is '1'"):
         SequenceClassifier.load(out / "model.ckpt").evaluate(read_sequences(floats))
+
+
+def test_a_value_that_cannot_be_scaled_is_named_by_its_file_line(trained, tmp_path, capsys):
+    # a value too large to standardise was named by its case and step alone, which the
+    # user had to count out in the file (after the rows were sorted by --time)
+    from lstmlab.classify import SequenceDataError, read_sequences, read_ts
+    from lstmlab.classify.model import check_feature_range
+
+    ckpt, data_csv, data = trained
+    rows = data_csv.read_text().splitlines()
+    sid, _, label = rows[5].split(",")  # line 6: case '0', step 4
+    rows[5] = f"{sid},1e300,{label}"
+    huge = write(tmp_path / "huge.csv", "\n".join(rows) + "\n")
+    assert main(["classify", "predict", str(ckpt), str(huge)]) == 2
+    assert (f"{huge}: feature column 'x' holds 1e+300 at line 6, case '0' (step 4): values "
+            f"beyond") in capsys.readouterr().err
+    ts = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
+               "1,2,3:a\n3,2,1:b\n1,1e300,3:a\n")
+    with pytest.raises(SequenceDataError, match=r"holds 1e\+300 at line 6, case '2' \(step 1\)"):
+        check_feature_range(read_ts(ts))
+    train = write(tmp_path / "train.csv", "id,t,x,label\n" + "".join(
+        f"s{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    model = SequenceClassifier.train(read_sequences(train, time_col="t"),
+                                     np.random.default_rng(0), hidden_size=3, znorm=False,
+                                     fit_config=FitConfig(epochs=1))
+    far = write(tmp_path / "far.csv", "id,t,x,label\ns0,1,0,a\ns0,0,0,a\ns1,1,1e100,b\n"
+                "s1,0,0,b\n")  # line 4: step 1 of 's1' once sorted by t
+    with pytest.raises(SequenceDataError, match=r"far.csv: line 4, case 's1' \(step 1\), "
+                                                r"feature 'x': 1e\+100 is too far"):
+        model.predict(read_sequences(far, time_col="t"))

@@ -146,6 +146,10 @@ class SequenceSet:
     features: list  # D feature names
     source: str = ""
     notes: list = field(default_factory=list)
+    # n int arrays (T_i,): the file line of each step (a .ts case's line for all its steps),
+    # so that a value refused after reading is named where the user can find it; None when
+    # the set comes from no file
+    lines: list | None = None
 
     def __post_init__(self) -> None:
         """Shapes and counts checked where the set is made, by name: a (T,) array or a
@@ -157,13 +161,19 @@ class SequenceSet:
                 raise SequenceDataError(f"SequenceSet: x[{i}] must have shape (T, D) with T >= 1 "
                                         f"steps and D = {D} (features {list(self.features)}), "
                                         f"got {shape}")
-        for name, values in (("labels", self.labels), ("ids", self.ids)):
+        for name, values in (("labels", self.labels), ("ids", self.ids), ("lines", self.lines)):
             if values is not None and len(values) != n:
                 raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "
                                         f"{n} sequences")
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def where(self, i: int, t: int) -> str:
+        """Step ``t`` of sequence ``i`` as a message names it: its file line first, when the
+        set knows it, then the case and step."""
+        at = f"case {self.ids[i]!r} (step {t})"
+        return at if self.lines is None else f"line {int(self.lines[i][t])}, {at}"
 
     @property
     def num_features(self) -> int:
@@ -185,7 +195,8 @@ class SequenceSet:
         idx = [int(i) for i in idx]
         return SequenceSet([self.x[i] for i in idx],
                            None if self.labels is None else [self.labels[i] for i in idx],
-                           [self.ids[i] for i in idx], self.features, self.source, self.notes)
+                           [self.ids[i] for i in idx], self.features, self.source, self.notes,
+                           None if self.lines is None else [self.lines[i] for i in idx])
 
 
 def _all_or_none(labels, unlabelled: list):
@@ -329,7 +340,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             f"{len(i_f)} features ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}); "
             f"a CSV file here is in long format, one row per time step: a file of one series "
             f"per row is reshaped to that, or written as a UCR/UEA .ts file")
-    xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
+    xs, labels, ids, notes, steps = [], [] if i_y is not None else None, [], [], []
     unlabelled = []  # where a label is missing, when labels are optional
     unsorted: list[tuple[str, str]] = []  # (sequence, where its rows first go back in time)
     for sid, ks in groups.items():
@@ -379,6 +390,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             labels.append(label)
         xs.append(seq)
         ids.append(sid)
+        steps.append(np.array(seq_lines, np.int64))
     if unsorted:
         sid, back = unsorted[0]
         what = (f"the rows of sequence {sid!r}" if len(unsorted) == 1 else
@@ -390,7 +402,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                             label_col, "class", kind="label"))
         lookalike.append(same_number_note([lab for lab in labels if lab], label_col))
     notes[:0] = [note for note in lookalike if note]
-    return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
+    return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes, steps)
 
 
 # -- UCR/UEA .ts ----------------------------------------------------------------------------
@@ -528,7 +540,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         raise SequenceDataError(f".ts file {where!r} is empty")
     header = _TsHeader(where)
     in_data = False
-    xs, labels, notes = [], [], []
+    xs, labels, notes, steps = [], [], [], []
     unlabelled = []  # where a label is missing, when labels are optional
     dims = None
     for ln, raw in enumerate(text_lines(text), start=1):
@@ -585,6 +597,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
             if note:
                 notes.append(f"case {sid}, {note}")
         xs.append(seq)
+        steps.append(np.full(len(seq), ln, np.int64))
     if not in_data:
         raise SequenceDataError(f"{where}: no @data line; is this a UCR/UEA .ts file?")
     if not xs:
@@ -597,7 +610,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
     features = [f"dim_{j}" for j in range(dims)]
     name = header.tags.get("problemname", ("", path.stem, 0))[1] or path.stem
     return SequenceSet(xs, labels, [str(i) for i in range(len(xs))], features,
-                       f"{where} ({name})", notes)
+                       f"{where} ({name})", notes, steps)
 
 
 def ucr_pair(directory) -> tuple[Path, Path | None]:
