@@ -239,8 +239,9 @@ def test_other_feature_columns_of_the_right_count_are_refused(trained, tmp_path,
     assert main(["classify", "train", str(train), "--test", str(test), "--time", "t", "--model",
                  "lstm", "--no-select", "--epochs", "1", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert (f"the test set {test} has the features acc_x, acc_z, the training data acc_x, "
-            f"acc_y: no acc_y") in err
+    assert (f"feature column 'acc_y' is not in {str(test)!r}; its columns are: id, t, acc_x, "
+            f"acc_z, label; the test set is read by the training data's features (acc_x, "
+            f"acc_y), taken by name") in err
     assert "training on" not in err and not out.exists()
     model = SequenceClassifier.load(trained[0])
     data = trained[2]
@@ -824,3 +825,27 @@ def test_a_value_that_cannot_be_scaled_is_named_by_its_file_line(trained, tmp_pa
     with pytest.raises(SequenceDataError, match=r"far.csv: line 4, case 's1' \(step 1\), "
                                                 r"feature 'x': 1e\+100 is too far"):
         model.predict(read_sequences(far, time_col="t"))
+
+
+def test_extra_columns_of_a_test_set_or_a_file_to_label_are_left_out_with_a_note(tmp_path,
+                                                                                  capsys):
+    # train --test refused a test set with a column the training data lacked, while predict
+    # left such a column out without a word; both read the trained features by name and
+    # name the columns left out (when training read every column besides id, time, label)
+    rows = [(i, t, t * (i % 2), "ab"[i % 2]) for i in range(8) for t in range(4)]
+    train = write(tmp_path / "train.csv", "id,t,x,label\n"
+                  + "".join(f"{i},{t},{x},{y}\n" for i, t, x, y in rows))
+    extra = write(tmp_path / "extra.csv", "id,subject,t,x,z,label\n"
+                  + "".join(f"{i},ann,{t},{x},7,{y}\n" for i, t, x, y in rows))
+    note = "the columns 'subject', 'z' are not read: the features are the training data's (x)"
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(extra), "--time", "t",
+                 "--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--no-baselines", "--out", str(out)]) == 0
+    assert f"{extra}: {note}" in capsys.readouterr().err
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(extra),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert note in capsys.readouterr().err
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(extra), "--features", "x",
+                 "--out", str(tmp_path / "p.csv")]) == 0  # the columns chosen: nothing to note
+    assert "not read" not in capsys.readouterr().err

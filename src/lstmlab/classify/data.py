@@ -259,8 +259,14 @@ def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarr
 def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
                       missing: str = "refuse", require_labels: bool = True,
-                      require_label_column: bool | None = None) -> SequenceSet:
+                      require_label_column: bool | None = None,
+                      note_unread: bool = False) -> SequenceSet:
     """Read a long-format CSV of labelled sequences (see the module docstring).
+
+    With ``note_unread``, ``features`` are the training data's, taken by name from a file
+    to test or label, and a note names the file's other columns, which are not read: a
+    column the training data did not have cannot be an input, but the user learns that
+    it is left out (a file laid out otherwise than the training file shows here too).
 
     Without ``require_labels`` the labels are optional: a file without the label column, or
     with every label empty, is a file to label. ``require_label_column`` (default:
@@ -323,6 +329,12 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             raise SequenceDataError(f"{where}: the header names {dupes} more than once; "
                                     f"rename them, or choose the features with --features")
     names = [header[i] for i in i_f]
+    unread = list(dict.fromkeys(h for i, h in enumerate(header)
+                                if h and i not in used and i not in i_f))
+    unread_note = (f"{'the column' if len(unread) == 1 else 'the columns'} "
+                   f"{', '.join(map(repr, unread))} {'is' if len(unread) == 1 else 'are'} not "
+                   f"read: the features are the training data's ({', '.join(names)}), taken "
+                   f"by name" if note_unread and features and unread else None)
     values = np.column_stack([_feature_column(rows, i, lines, header, path, bool(features))
                               for i in i_f])  # (rows, D) with NaN where missing
     groups: dict[str, list[int]] = {}
@@ -396,7 +408,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         what = (f"the rows of sequence {sid!r}" if len(unsorted) == 1 else
                 f"the rows of {len(unsorted)} sequences (the first: {sid!r})")
         notes.insert(0, unsorted_note(back, time_col, what))
-    lookalike = [lookalike_ids_note(groups, id_col, "sequence")]
+    lookalike = [unread_note, lookalike_ids_note(groups, id_col, "sequence")]
     if labels is not None:  # 'Walk' beside 'walk': a class of one retyped label, silently
         lookalike.append(lookalike_ids_note(dict.fromkeys(lab for lab in labels if lab),
                                             label_col, "class", kind="label"))
@@ -673,7 +685,7 @@ def ucr_test(directory) -> Path | None:
 
 def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:
     """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
-    missing, require_label_column)."""
+    missing, require_label_column, note_unread)."""
     p = Path(path)
     if p.suffix.lower() == ".arff":  # read as CSV, its @-header gives a baffling field count
         raise SequenceDataError(f"{str(p)!r} is an ARFF file, which is not read; the UCR/UEA "
