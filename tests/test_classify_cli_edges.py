@@ -239,8 +239,9 @@ def test_other_feature_columns_of_the_right_count_are_refused(trained, tmp_path,
     assert main(["classify", "train", str(train), "--test", str(test), "--time", "t", "--model",
                  "lstm", "--no-select", "--epochs", "1", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert (f"the test set {test} has the features acc_x, acc_z, the training data acc_x, "
-            f"acc_y: no acc_y") in err
+    assert (f"feature column 'acc_y' is not in {str(test)!r}; its columns are: id, t, acc_x, "
+            f"acc_z, label; the test set is read by the training data's features (acc_x, "
+            f"acc_y), taken by name") in err
     assert "training on" not in err and not out.exists()
     model = SequenceClassifier.load(trained[0])
     data = trained[2]
@@ -764,3 +765,87 @@ def test_an_empty_column_option_is_refused(trained, tmp_path, capsys, command, f
         main(["classify", command, *args, flag, "", "--out", str(tmp_path / "out")])
     assert stop.value.code == 2
     assert f"argument {flag}: expected a column name, got ''" in capsys.readouterr().err
+
+
+def test_labels_that_are_trained_labels_written_as_other_numbers_are_named(tmp_path, capsys):
+    # a test set or a file to label with 1.0, 2.0 where training had 1, 2 was refused, or
+    # given no accuracy, as unknown labels with no word of why
+    def labelled(path, labels):
+        return write(path, "id,x,label\n" + "".join(
+            f"{i},{t * (i % 2)},{labels[i % 2]}\n" for i in range(8) for t in range(4)))
+
+    train = labelled(tmp_path / "train.csv", ["1", "2"])
+    floats = labelled(tmp_path / "floats.csv", ["1.0", "2.0"])
+    hint = ("as numbers they are the same ('1.0' is '1', '2.0' is '2'), but a label is read "
+            "as written: write them as the training data does")
+    options = ["--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "1", "--quiet",
+               "--no-baselines"]
+    assert main(["classify", "train", str(train), "--test", str(floats), *options,
+                 "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "has labels that the training data does not have: '1.0', '2.0'" in err and hint in err
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), *options, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(floats),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "no accuracy: 8 of 8 sequences have labels the model was not trained on" in err
+    assert hint in err
+    from lstmlab.classify import SequenceDataError, read_sequences
+    with pytest.raises(SequenceDataError, match=r"as numbers they are the same \('1.0' is '1'"):
+        SequenceClassifier.load(out / "model.ckpt").evaluate(read_sequences(floats))
+
+
+def test_a_value_that_cannot_be_scaled_is_named_by_its_file_line(trained, tmp_path, capsys):
+    # a value too large to standardise was named by its case and step alone, which the
+    # user had to count out in the file (after the rows were sorted by --time)
+    from lstmlab.classify import SequenceDataError, read_sequences, read_ts
+    from lstmlab.classify.model import check_feature_range
+
+    ckpt, data_csv, data = trained
+    rows = data_csv.read_text().splitlines()
+    sid, _, label = rows[5].split(",")  # line 6: case '0', step 4
+    rows[5] = f"{sid},1e300,{label}"
+    huge = write(tmp_path / "huge.csv", "\n".join(rows) + "\n")
+    assert main(["classify", "predict", str(ckpt), str(huge)]) == 2
+    assert (f"{huge}: feature column 'x' holds 1e+300 at line 6, case '0' (step 4): values "
+            f"beyond") in capsys.readouterr().err
+    ts = write(tmp_path / "x.ts", "@problemName x\n@classLabel true a b\n@data\n"
+               "1,2,3:a\n3,2,1:b\n1,1e300,3:a\n")
+    with pytest.raises(SequenceDataError, match=r"holds 1e\+300 at line 6, case '2' \(step 1\)"):
+        check_feature_range(read_ts(ts))
+    train = write(tmp_path / "train.csv", "id,t,x,label\n" + "".join(
+        f"s{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(6) for t in range(3)))
+    model = SequenceClassifier.train(read_sequences(train, time_col="t"),
+                                     np.random.default_rng(0), hidden_size=3, znorm=False,
+                                     fit_config=FitConfig(epochs=1))
+    far = write(tmp_path / "far.csv", "id,t,x,label\ns0,1,0,a\ns0,0,0,a\ns1,1,1e100,b\n"
+                "s1,0,0,b\n")  # line 4: step 1 of 's1' once sorted by t
+    with pytest.raises(SequenceDataError, match=r"far.csv: line 4, case 's1' \(step 1\), "
+                                                r"feature 'x': 1e\+100 is too far"):
+        model.predict(read_sequences(far, time_col="t"))
+
+
+def test_extra_columns_of_a_test_set_or_a_file_to_label_are_left_out_with_a_note(tmp_path,
+                                                                                  capsys):
+    # train --test refused a test set with a column the training data lacked, while predict
+    # left such a column out without a word; both read the trained features by name and
+    # name the columns left out (when training read every column besides id, time, label)
+    rows = [(i, t, t * (i % 2), "ab"[i % 2]) for i in range(8) for t in range(4)]
+    train = write(tmp_path / "train.csv", "id,t,x,label\n"
+                  + "".join(f"{i},{t},{x},{y}\n" for i, t, x, y in rows))
+    extra = write(tmp_path / "extra.csv", "id,subject,t,x,z,label\n"
+                  + "".join(f"{i},ann,{t},{x},7,{y}\n" for i, t, x, y in rows))
+    note = "the columns 'subject', 'z' are not read: the features are the training data's (x)"
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(extra), "--time", "t",
+                 "--model", "lstm", "--no-select", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--no-baselines", "--out", str(out)]) == 0
+    assert f"{extra}: {note}" in capsys.readouterr().err
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(extra),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert note in capsys.readouterr().err
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(extra), "--features", "x",
+                 "--out", str(tmp_path / "p.csv")]) == 0  # the columns chosen: nothing to note
+    assert "not read" not in capsys.readouterr().err

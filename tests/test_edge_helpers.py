@@ -207,7 +207,7 @@ def test_classifier_refuses_to_predict_what_it_cannot_scale():
     far = data.subset(range(3))
     far.x = [s.copy() for s in far.x]
     far.x[1][2, 0] = 1e100
-    with pytest.raises(SequenceDataError, match=r"case '1', step 2, feature 'x'.*float32"):
+    with pytest.raises(SequenceDataError, match=r"case '1' \(step 2\), feature 'x'.*float32"):
         model.predict(far)
 
 

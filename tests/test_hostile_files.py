@@ -470,9 +470,12 @@ def test_forecaster_and_classifier_descriptions_are_checked(tmp_path):
     ({"csv_options": {"id_col": 5}}, r"'csv_options.id_col' must be a string, got int"),
     ({"csv_options": {"features": "x"}}, r"'csv_options.features' must be a list of strings"),
     ({"csv_options": {"missing": "zap"}}, r"'csv_options.missing' must be 'refuse', 'ffill'"),
+    ({"csv_options": {"features_given": "no"}},
+     r"'csv_options.features_given' must be true or false, got 'no'"),
     ({"znorm": "false"}, r"'znorm' must be true or false, got 'false'"),
     ({"class_counts": [1]}, r"'class_counts' must be null or a list of 3 integers >= 0"),
-], ids=["csv_options", "id_col", "features", "missing", "znorm", "class_counts"])
+], ids=["csv_options", "id_col", "features", "missing", "features_given", "znorm",
+        "class_counts"])
 def test_a_classifiers_description_edited_by_hand_names_the_field(tmp_path, capsys, change,
                                                                    message):
     # csv_options that were not an object stopped classify predict with a traceback

@@ -185,6 +185,16 @@ def _csv_options(args, stored: dict | None = None) -> dict:
                 missing=args.missing or stored.get("missing") or "refuse")
 
 
+def _test_options(opts: dict, data, data_path, path) -> dict:
+    """The options that read the test set ``path``: a CSV beside CSV training data read
+    without --features takes the training data's features by name, as predict does, and a
+    note names the columns it leaves out (a harmless extra column, a subject's name, is no
+    reason to stop; one the training data lacks cannot be an input); else ``opts``."""
+    if opts["features"] is not None or not (_is_csv(data_path) and _is_csv(path)):
+        return opts
+    return {**opts, "features": list(data.features), "note_unread": True}
+
+
 def _predictions_csv(model, data, proba) -> str:
     """One row per sequence: id, predicted label, the label if known, and each class's
     probability in full (shortest round-trip) precision, so that a row sums to 1 and a
@@ -314,7 +324,8 @@ def cmd_classify_train(args) -> int:
 
     from .._words import counted
     from ..training.signals import stop_signals
-    from .data import class_order, digits_sequences, read_sequences, ucr_pair, ucr_test
+    from .data import (SequenceDataError, class_order, digits_sequences, read_sequences,
+                       same_number_hint, ucr_pair, ucr_test)
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
 
@@ -350,7 +361,15 @@ def cmd_classify_train(args) -> int:
             print(f"note: --test {args.test} is the training data itself ({train_path}): "
                   f"the test accuracy is measured on the sequences trained on; leave --test "
                   f"out to {instead}, or pass a file of other sequences", file=sys.stderr)
-        test = read_sequences(test_path, **opts)
+        test_opts = _test_options(opts, data, args.data, test_path)
+        try:
+            test = read_sequences(test_path, **test_opts)
+        except SequenceDataError as exc:
+            if test_opts is opts or "feature column" not in str(exc):
+                raise
+            raise SequenceDataError(f"{exc}; the test set is read by the training data's "
+                                    f"features ({', '.join(data.features)}), taken by name, "
+                                    f"as predict reads a file") from None
     for part in (data, test) if test else (data,):  # two files: say which a note is about
         for note in part.notes:
             print(f"{part.source}: {note}", file=sys.stderr)
@@ -376,7 +395,8 @@ def cmd_classify_train(args) -> int:
             raise ValueError(f"the test set {test.source} has labels that the training data "
                              f"does not have: {', '.join(map(repr, unseen[:5]))} (training "
                              f"classes: {', '.join(map(repr, class_order(data.labels)))}); "
-                             f"a classifier can only predict the classes it was trained on")
+                             f"a classifier can only predict the classes it was trained on"
+                             f"{same_number_hint(unseen, data.labels)}")
     if test is None:
         keep, held = stratified_split(data.labels, args.test_fraction, rng)
         if len(held) == 0 and args.test_fraction > 0:  # a class keeps its only sequence
@@ -537,6 +557,8 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     stored = dict(opts)
     if _is_csv(args.data):  # predict reads these columns by name
         stored["features"] = list(data.features)
+        # trained on every other column: a file to label with more has a column left out
+        stored["features_given"] = opts["features"] is not None
     model.save(out / "model.ckpt", extra={"csv_options": stored,
                                           "test_accuracy": res["accuracy"]})
     baselines, halted = {}, None
@@ -620,7 +642,8 @@ def cmd_classify_predict(args) -> int:
     from .._streams import require_stdout
     from .._words import counted
     from ..training.checkpoint import atomic_write_text
-    from .data import SequenceDataError, class_order, read_sequences, ucr_test
+    from .data import (SequenceDataError, class_order, read_sequences, same_number_hint,
+                       ucr_test)
     from .model import SequenceClassifier, check_feature_range
 
     if args.out == "-":  # the usual name for stdout, not a file named '-'
@@ -638,9 +661,12 @@ def cmd_classify_predict(args) -> int:
                              f"NAME_TEST.ts to label; pass the file to label instead")
     model = SequenceClassifier.load(args.checkpoint)
     stored = model.meta.get("csv_options") or {}
+    # trained on every column besides id, time and label: a column beyond those is noted
+    unread = args.features is None and stored.get("features_given") is False
     try:  # a --label typed for this file names a column it must have
         data = read_sequences(path, require_labels=False, **_csv_options(args, stored),
-                              require_label_column=args.label_col is not None)
+                              require_label_column=args.label_col is not None,
+                              note_unread=unread)
     except SequenceDataError as exc:
         raise SequenceDataError(_stored_column_hint(str(exc), args, stored)) from None
     for note in data.notes:
@@ -664,5 +690,6 @@ def cmd_classify_predict(args) -> int:
             print(f"no accuracy: {n} of {counted(len(data), 'sequence')} "
                   f"{'has' if n == 1 else 'have'} labels the model was not "
                   f"trained on ({', '.join(map(repr, unseen))}; its classes: "
-                  f"{', '.join(model.classes)})", file=sys.stderr)
+                  f"{', '.join(model.classes)}){same_number_hint(unseen, known)}",
+                  file=sys.stderr)
     return 0

@@ -98,6 +98,26 @@ def same_number_note(labels, column: str, kind: str = "label",
             f"alike if they name one {what}")
 
 
+def same_number_hint(unseen, known) -> str:
+    """For labels ``unseen`` (of a test set, of data to label) that equal a label of ``known``
+    (the trained classes) as numbers, ``1.0`` beside ``1``: a clause saying which, to end the
+    message that refuses or does not score them; "" when none does. A label names its class
+    as written (``01`` and ``1`` may be two codes), so the two are not matched: the user
+    writes them alike."""
+    values: dict[float, str] = {}
+    for label in class_order(known):
+        if _NUMBER.fullmatch(label):
+            values.setdefault(float(label), label)
+    pairs = [(label, values[float(label)]) for label in class_order(unseen)
+             if _NUMBER.fullmatch(label) and float(label) in values]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{a!r} is {b!r}" for a, b in pairs[:5])
+    more = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+    return (f"; as numbers they are the same ({shown}{more}), but a label is read as written: "
+            f"write them as the training data does")
+
+
 class SequenceDataError(SeriesError):
     """Labelled-sequence data that cannot be used; the message says where and why."""
 
@@ -126,6 +146,10 @@ class SequenceSet:
     features: list  # D feature names
     source: str = ""
     notes: list = field(default_factory=list)
+    # n int arrays (T_i,): the file line of each step (a .ts case's line for all its steps),
+    # so that a value refused after reading is named where the user can find it; None when
+    # the set comes from no file
+    lines: list | None = None
 
     def __post_init__(self) -> None:
         """Shapes and counts checked where the set is made, by name: a (T,) array or a
@@ -137,13 +161,19 @@ class SequenceSet:
                 raise SequenceDataError(f"SequenceSet: x[{i}] must have shape (T, D) with T >= 1 "
                                         f"steps and D = {D} (features {list(self.features)}), "
                                         f"got {shape}")
-        for name, values in (("labels", self.labels), ("ids", self.ids)):
+        for name, values in (("labels", self.labels), ("ids", self.ids), ("lines", self.lines)):
             if values is not None and len(values) != n:
                 raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "
                                         f"{n} sequences")
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def where(self, i: int, t: int) -> str:
+        """Step ``t`` of sequence ``i`` as a message names it: its file line first, when the
+        set knows it, then the case and step."""
+        at = f"case {self.ids[i]!r} (step {t})"
+        return at if self.lines is None else f"line {int(self.lines[i][t])}, {at}"
 
     @property
     def num_features(self) -> int:
@@ -165,7 +195,8 @@ class SequenceSet:
         idx = [int(i) for i in idx]
         return SequenceSet([self.x[i] for i in idx],
                            None if self.labels is None else [self.labels[i] for i in idx],
-                           [self.ids[i] for i in idx], self.features, self.source, self.notes)
+                           [self.ids[i] for i in idx], self.features, self.source, self.notes,
+                           None if self.lines is None else [self.lines[i] for i in idx])
 
 
 def _all_or_none(labels, unlabelled: list):
@@ -228,8 +259,14 @@ def _feature_column(rows, i: int, lines, header, path, chosen: bool) -> np.ndarr
 def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                       time_col: str | None = None, features: list[str] | None = None,
                       missing: str = "refuse", require_labels: bool = True,
-                      require_label_column: bool | None = None) -> SequenceSet:
+                      require_label_column: bool | None = None,
+                      note_unread: bool = False) -> SequenceSet:
     """Read a long-format CSV of labelled sequences (see the module docstring).
+
+    With ``note_unread``, ``features`` are the training data's, taken by name from a file
+    to test or label, and a note names the file's other columns, which are not read: a
+    column the training data did not have cannot be an input, but the user learns that
+    it is left out (a file laid out otherwise than the training file shows here too).
 
     Without ``require_labels`` the labels are optional: a file without the label column, or
     with every label empty, is a file to label. ``require_label_column`` (default:
@@ -292,6 +329,12 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             raise SequenceDataError(f"{where}: the header names {dupes} more than once; "
                                     f"rename them, or choose the features with --features")
     names = [header[i] for i in i_f]
+    unread = list(dict.fromkeys(h for i, h in enumerate(header)
+                                if h and i not in used and i not in i_f))
+    unread_note = (f"{'the column' if len(unread) == 1 else 'the columns'} "
+                   f"{', '.join(map(repr, unread))} {'is' if len(unread) == 1 else 'are'} not "
+                   f"read: the features are the training data's ({', '.join(names)}), taken "
+                   f"by name" if note_unread and features and unread else None)
     values = np.column_stack([_feature_column(rows, i, lines, header, path, bool(features))
                               for i in i_f])  # (rows, D) with NaN where missing
     groups: dict[str, list[int]] = {}
@@ -309,7 +352,7 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             f"{len(i_f)} features ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}); "
             f"a CSV file here is in long format, one row per time step: a file of one series "
             f"per row is reshaped to that, or written as a UCR/UEA .ts file")
-    xs, labels, ids, notes = [], [] if i_y is not None else None, [], []
+    xs, labels, ids, notes, steps = [], [] if i_y is not None else None, [], [], []
     unlabelled = []  # where a label is missing, when labels are optional
     unsorted: list[tuple[str, str]] = []  # (sequence, where its rows first go back in time)
     for sid, ks in groups.items():
@@ -359,18 +402,19 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
             labels.append(label)
         xs.append(seq)
         ids.append(sid)
+        steps.append(np.array(seq_lines, np.int64))
     if unsorted:
         sid, back = unsorted[0]
         what = (f"the rows of sequence {sid!r}" if len(unsorted) == 1 else
                 f"the rows of {len(unsorted)} sequences (the first: {sid!r})")
         notes.insert(0, unsorted_note(back, time_col, what))
-    lookalike = [lookalike_ids_note(groups, id_col, "sequence")]
+    lookalike = [unread_note, lookalike_ids_note(groups, id_col, "sequence")]
     if labels is not None:  # 'Walk' beside 'walk': a class of one retyped label, silently
         lookalike.append(lookalike_ids_note(dict.fromkeys(lab for lab in labels if lab),
                                             label_col, "class", kind="label"))
         lookalike.append(same_number_note([lab for lab in labels if lab], label_col))
     notes[:0] = [note for note in lookalike if note]
-    return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes)
+    return SequenceSet(xs, _all_or_none(labels, unlabelled), ids, names, where, notes, steps)
 
 
 # -- UCR/UEA .ts ----------------------------------------------------------------------------
@@ -508,7 +552,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
         raise SequenceDataError(f".ts file {where!r} is empty")
     header = _TsHeader(where)
     in_data = False
-    xs, labels, notes = [], [], []
+    xs, labels, notes, steps = [], [], [], []
     unlabelled = []  # where a label is missing, when labels are optional
     dims = None
     for ln, raw in enumerate(text_lines(text), start=1):
@@ -565,6 +609,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
             if note:
                 notes.append(f"case {sid}, {note}")
         xs.append(seq)
+        steps.append(np.full(len(seq), ln, np.int64))
     if not in_data:
         raise SequenceDataError(f"{where}: no @data line; is this a UCR/UEA .ts file?")
     if not xs:
@@ -577,7 +622,7 @@ def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> Seque
     features = [f"dim_{j}" for j in range(dims)]
     name = header.tags.get("problemname", ("", path.stem, 0))[1] or path.stem
     return SequenceSet(xs, labels, [str(i) for i in range(len(xs))], features,
-                       f"{where} ({name})", notes)
+                       f"{where} ({name})", notes, steps)
 
 
 def ucr_pair(directory) -> tuple[Path, Path | None]:
@@ -640,7 +685,7 @@ def ucr_test(directory) -> Path | None:
 
 def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:
     """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
-    missing, require_label_column)."""
+    missing, require_label_column, note_unread)."""
     p = Path(path)
     if p.suffix.lower() == ".arff":  # read as CSV, its @-header gives a baffling field count
         raise SequenceDataError(f"{str(p)!r} is an ARFF file, which is not read; the UCR/UEA "

@@ -63,7 +63,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import softmax, softmax_cross_entropy
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import znormalise
-from .data import SequenceDataError, SequenceSet
+from .data import SequenceDataError, SequenceSet, same_number_hint
 from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
@@ -89,8 +89,8 @@ def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple
 
 
 def check_feature_range(data: SequenceSet, spread: bool = True) -> None:
-    """A ``SequenceDataError`` naming the case and feature when a feature of ``data`` cannot
-    be standardised in float64 (non-finite, beyond ±1e150, or — with ``spread``, for the data
+    """A ``SequenceDataError`` naming the feature and the step (its file line, when ``data``
+    knows it, then the case) when a feature of ``data`` cannot be standardised in float64 (non-finite, beyond ±1e150, or — with ``spread``, for the data
     a scaler is fitted on — varying by less than 1e-150)."""
     if len(data) == 0:
         return
@@ -99,7 +99,7 @@ def check_feature_range(data: SequenceSet, spread: bool = True) -> None:
 
     def where(i: int) -> str:
         k = int(case[i])
-        return f"case {data.ids[k]!r} (step {i - int(data.lengths[:k].sum())})"
+        return data.where(k, i - int(data.lengths[:k].sum()))
 
     for j, name in enumerate(data.features):
         problem = range_problem(steps[:, j], name, where, spread)
@@ -241,7 +241,7 @@ class SequenceClassifier:
         if list(data.features) != self.features and sorted(data.features) == sorted(self.features):
             order = [list(data.features).index(f) for f in self.features]  # the same columns,
             data = SequenceSet([s[:, order] for s in data.x], data.labels, data.ids,  # by name
-                               list(self.features), data.source, data.notes)
+                               list(self.features), data.source, data.notes, data.lines)
         raw = data
         data = self._prepare(data)
         x, lengths = data.padded(np.float64)  # (T, n, D)
@@ -251,7 +251,8 @@ class SequenceClassifier:
             x = x.astype(self.net.dtype)
         if not np.isfinite(x).all():
             t, i, j = np.argwhere(~np.isfinite(x))[0]
-            raise SequenceDataError(f"case {raw.ids[i]!r}, step {t}, feature "
+            raise SequenceDataError(f"{raw.source + ': ' if raw.source else ''}"
+                                    f"{raw.where(i, t)}, feature "
                                     f"{self.features[j]!r}: {raw.x[i][t, j]:.3g} is too far from "
                                     f"the training data to scale (it falls outside "
                                     f"{self.net.dtype} after standardisation with the training "
@@ -263,7 +264,8 @@ class SequenceClassifier:
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
             raise SequenceDataError(f"labels {unknown[:5]} were not seen in training "
-                                    f"(classes: {', '.join(self.classes)})")
+                                    f"(classes: {', '.join(self.classes)})"
+                                    f"{same_number_hint(unknown, self.classes)}")
         return np.array([index[lab] for lab in labels], np.int64)
 
     # -- training --------------------------------------------------------------------------

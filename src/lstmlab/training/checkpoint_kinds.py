@@ -254,6 +254,9 @@ def _csv_options(meta: dict) -> None:
     for key in ("id_col", "label_col", "time_col"):
         _optional(options.get(key), f"csv_options.{key}", _string)
     _optional(options.get("features"), "csv_options.features", _strings)
+    if not isinstance(options.get("features_given", True), bool):
+        raise ValueError(f"'csv_options.features_given' must be true or false, got "
+                         f"{short_repr(options['features_given'])}")
     missing = options.get("missing")
     if missing not in (None, "refuse", "ffill", "interpolate"):
         raise ValueError(f"'csv_options.missing' must be 'refuse', 'ffill' or 'interpolate', "
