@@ -798,8 +798,8 @@ def test_labels_that_are_trained_labels_written_as_other_numbers_are_named(tmp_p
 
 
 def test_a_value_that_cannot_be_scaled_is_named_by_its_file_line(trained, tmp_path, capsys):
-    # a value too large to standardise was named by its case and step alone, which the
-    # user had to count out in the file (after the rows were sorted by --time)
+    # a value too large to standardise is named by its file line first: its case and step
+    # alone would have the user count rows in the file (after they are sorted by --time)
     from lstmlab.classify import SequenceDataError, read_sequences, read_ts
     from lstmlab.classify.model import check_feature_range
 
@@ -825,6 +825,23 @@ def test_a_value_that_cannot_be_scaled_is_named_by_its_file_line(trained, tmp_pa
     with pytest.raises(SequenceDataError, match=r"far.csv: line 4, case 's1' \(step 1\), "
                                                 r"feature 'x': 1e\+100 is too far"):
         model.predict(read_sequences(far, time_col="t"))
+
+
+def test_a_test_value_the_scaler_cannot_map_keeps_the_trained_model(tmp_path, capsys):
+    # the fitted scaler maps a test value outside float32 only once training is over: the
+    # error names it, and the trained model is written all the same
+    train = write(tmp_path / "train.csv", "id,t,x,label\n" + "".join(
+        f"s{i},{t},{t * (i % 2) + 0.1 * i},{'ab'[i % 2]}\n" for i in range(8) for t in range(3)))
+    test = write(tmp_path / "test.csv", "id,t,x,label\nq0,0,0,a\nq0,1,1e40,a\nq1,0,1,b\n"
+                 "q1,1,2,b\n")
+    out = tmp_path / "run"
+    assert main(["classify", "train", str(train), "--test", str(test), "--time", "t",
+                 "--epochs", "1", "--hidden", "3", "--dtype", "float32", "--znorm", "off",
+                 "--no-baselines", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "line 3, case 'q0' (step 1), feature 'x': 1e+40 is too far" in err
+    assert f"the trained model is written to {out / 'model.ckpt'}, without a test score" in err
+    assert main(["classify", "predict", str(out / "model.ckpt"), str(train)]) == 0
 
 
 def test_extra_columns_of_a_test_set_or_a_file_to_label_are_left_out_with_a_note(tmp_path,

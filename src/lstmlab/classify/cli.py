@@ -552,13 +552,20 @@ def _finish(args, opts: dict, out: Path, data, test, model, znorm: bool, selecti
     from ..training.signals import stop_signals
     from .baselines import baseline_accuracies, dtw_cells
 
-    res = model.evaluate(test)
-    sm = model.meta["summary"]
+    from .data import SequenceDataError
+
     stored = dict(opts)
     if _is_csv(args.data):  # predict reads these columns by name
         stored["features"] = list(data.features)
         # trained on every other column: a file to label with more has a column left out
         stored["features_given"] = opts["features"] is not None
+    try:  # a test value the fitted scaler maps outside the dtype shows only now
+        res = model.evaluate(test)
+    except SequenceDataError as exc:  # the training is not lost with the test score
+        model.save(out / "model.ckpt", extra={"csv_options": stored, "test_accuracy": None})
+        raise SequenceDataError(f"{exc}; the trained model is written to "
+                                f"{out / 'model.ckpt'}, without a test score") from None
+    sm = model.meta["summary"]
     model.save(out / "model.ckpt", extra={"csv_options": stored,
                                           "test_accuracy": res["accuracy"]})
     baselines, halted = {}, None
