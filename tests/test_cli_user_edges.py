@@ -396,21 +396,19 @@ def test_evaluate_counts_one_scored_character_in_the_singular(charlm, tmp_path, 
     assert capsys.readouterr().out.rstrip().endswith("(1 character scored)")
 
 
-@pytest.mark.parametrize("argv, named, foreign", [
-    (["experiment", "adding", "--lengths", "11"], "--hidden, --batch, --lengths, --eval-size",
-     "--batch-size"),
-    (["train", "--steps", "1"], "--hidden, --layers, --embed, --batch-size, --seq-len",
-     "--lengths"),
+@pytest.mark.parametrize("module, argv, named, foreign", [
+    ("insight_cli", ["experiment", "adding", "--lengths", "11"],
+     "--hidden, --batch, --lengths, --eval-size", "--batch-size"),
+    ("charlm_cli", ["train", "--steps", "1"],
+     "--hidden, --layers, --embed, --batch-size, --seq-len", "--lengths"),
 ])
-def test_out_of_memory_names_the_commands_own_size_options(monkeypatch, capsys, argv, named,
-                                                           foreign):
-    import lstmlab.cli as cli
-
+def test_out_of_memory_names_the_commands_own_size_options(monkeypatch, capsys, module, argv,
+                                                           named, foreign):
     def exhausted(args):
         raise MemoryError
 
-    monkeypatch.setattr(cli, f"cmd_{argv[0]}", exhausted)
-    assert cli.main(argv) == 2
+    monkeypatch.setattr(f"lstmlab.{module}.cmd_{argv[0]}", exhausted)
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"out of memory; choose smaller sizes ({named}" in err
     assert foreign not in err

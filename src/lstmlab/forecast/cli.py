@@ -1,6 +1,6 @@
 """``lstmlab forecast train|predict|benchmark``: argument parsing and the three commands.
 
-``lstmlab.cli`` registers these through ``_add_forecast``; the work is in the modules of this
+:func:`lstmlab.cli.build_parser` registers these; the work is in the modules of this
 package, so the functions here only read arguments, call them and print.
 """
 
