@@ -8,7 +8,8 @@ them, and the functions that need one import it when called. See ``docs/interop.
 from .keras_io import (from_keras_weights, keras_charlm, load_keras_weights, save_keras_charlm,
                        to_keras_weights)
 from .onnx_export import onnx_weights, to_onnx
-from .onnx_import import OnnxImportError, OnnxModel, RecurrentNode, import_onnx, node_to_layer
+from .onnx_import import OnnxModel, import_onnx
+from .onnx_nodes import OnnxImportError, RecurrentNode, node_to_layer
 from .torch_io import (from_torch, from_torch_state_dict, load_model_state_dict,
                        load_torch_state_dict, model_state_dict, save_safetensors, to_torch,
                        torch_state_dict)
