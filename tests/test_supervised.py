@@ -258,20 +258,46 @@ def test_a_per_step_net_with_lengths_is_neither_scored_nor_trained_on_the_paddin
         np.testing.assert_array_equal(p1[k], v, err_msg=k)
 
 
-@pytest.mark.parametrize("val, message", [
-    ((np.full((4, 3, 1), np.nan), np.zeros((3, 1)), None), r"x contains NaN"),
-    ((np.zeros((4, 3, 2)), np.zeros((3, 1)), None), r"x must have 1 features"),
-    ((np.zeros((4, 3, 1)), np.zeros((3, 2)), None), r"target must have the shape of pred"),
-    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([1, 5, 2])), r"lengths must lie in \[1, 4\]"),
+def _last_sequence(value, x=np.zeros((4, 3, 1))):
+    """``x`` with ``value`` in its last sequence only (the check must look past the first)."""
+    x = x.copy()
+    x[-1, -1, -1] = value
+    return x
+
+
+@pytest.mark.parametrize("val, message, loss_fn", [
+    ((np.full((4, 3, 1), np.nan), np.zeros((3, 1)), None), r"x contains NaN", mse_loss),
+    ((_last_sequence(np.nan), np.zeros((3, 1)), None), r"x contains NaN.*\(3, 2, 0\)",
+     mse_loss),
+    ((_last_sequence(np.inf), np.zeros((3, 1)), None), r"x contains NaN or inf", mse_loss),
+    ((_last_sequence(1e300).astype(np.float64), np.zeros((3, 1)), None),
+     r"x holds 1e\+300 .*beyond the range of float32", mse_loss),
+    ((np.zeros((4, 3, 1), int), np.zeros((3, 1)), None), r"x must be a real floating-point",
+     mse_loss),
+    ((np.zeros((4, 3, 2)), np.zeros((3, 1)), None), r"x must have 1 features", mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 2)), None), r"target must have the shape of pred",
+     mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([1, 5, 2])),
+     r"lengths must lie in \[1, 4\]", mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([2, 1, 0])),
+     r"lengths must lie in \[1, 4\]", mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([2.0, 1.5, 3.0])),
+     r"lengths must be integers", mse_loss),
+    ((np.zeros((4, 3, 1)), np.array([0, 0, 1]), None), r"targets must lie in \[0, 0\].*got 1",
+     softmax_cross_entropy),
+    ((np.zeros((4, 3, 1)), np.array([0, 0, -1]), None), r"targets must lie in \[0, 0\].*got -1",
+     softmax_cross_entropy),
 ])
-def test_fit_refuses_a_validation_set_the_net_or_loss_refuses_before_an_epoch(val, message):
+def test_fit_refuses_a_validation_set_the_net_or_loss_refuses_before_an_epoch(val, message,
+                                                                              loss_fn):
     rng = np.random.default_rng(0)
-    net = small_net(rng)
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3), rng=rng)
     before = {k: v.copy() for k, v in net.params().items()}
     epochs = []
-    with pytest.raises(ValueError, match=r"^the validation set val = \(x, target, lengths\) "
-                                         r"is refused: " + message):
-        fit_sequence_net(net, rng.normal(size=(4, 6, 1)), rng.normal(size=(6, 1)), mse_loss,
+    with pytest.raises((ValueError, TypeError),
+                       match=r"^the validation set val = \(x, target, lengths\) "
+                             r"is refused: " + message):
+        fit_sequence_net(net, rng.normal(size=(4, 6, 1)), np.zeros((6, 1)), loss_fn,
                          FitConfig(epochs=2), rng, val=val, on_epoch=epochs.append)
     assert epochs == []
     assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
@@ -292,3 +318,20 @@ def test_a_target_the_loss_refuses_in_a_later_batch_stops_the_run_before_any_upd
         fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(batch_size=2, epochs=1),
                          rng)
     assert all(np.array_equal(before[k], v) for k, v in net.params().items())
+
+
+def test_the_validation_set_is_scored_once_per_epoch_not_also_before_training():
+    # its check before training scored it whole, the first epoch's score then repeating it
+    class Counting(SequenceNet):
+        def predict(self, x, lengths=None, batch_size=1024):
+            self.seen.append(np.shape(x)[1])
+            return super().predict(x, lengths, batch_size)
+
+    rng = np.random.default_rng(0)
+    net = Counting(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3), rng=rng)
+    net.seen = []
+    val = (rng.normal(size=(4, 50, 1)), rng.normal(size=(50, 1)), None)
+    fit_sequence_net(net, rng.normal(size=(4, 6, 1)), rng.normal(size=(6, 1)), mse_loss,
+                     FitConfig(epochs=2), rng, val=val)
+    assert net.seen.count(50) == 2  # the two epochs' scores
+    assert sum(net.seen) <= 2 * 50 + 4  # besides them, single-sequence probes

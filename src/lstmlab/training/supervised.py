@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import as_numpy, generator, is_real, positive_int, short_repr
+from .._checks import (as_float_array, as_lengths, as_numpy, generator, is_real,
+                       positive_int, short_repr)
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 from .signals import StopNow
 
@@ -196,7 +197,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
         if np.shape(val[0])[1] == 0:
             raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
                              f"val=None to train without a validation set")
-        _check_val(net, val, loss_fn)
+        _check_val(net, val, loss_fn, per_step)
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
@@ -283,15 +284,18 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             "seconds": time.perf_counter() - t0}
 
 
-def _check_val(net, val, loss_fn) -> None:
-    """Score ``val`` once before training, so that what the net or the loss refuses in it
-    (NaN, another width, labels out of range, lengths beyond T) stops the run before an
-    epoch changes the weights, the error saying it is the validation set's: the net and
-    the loss name their own arguments (``x``, ``target``), which read as the training
-    set's."""
+def _check_val(net, val, loss_fn, per_step: bool) -> None:
+    """Refuse before training, the error saying it is the validation set's, what scoring
+    ``val`` after the first epoch would refuse: NaN, inf or values beyond the net's dtype in
+    its ``x``, lengths outside ``[1, T]`` (both checked whole, an elementwise pass), another
+    feature width and targets the loss refuses (:func:`_check_targets`: one sequence's
+    forward, the loss on zero outputs). That costs no pass of the net over the whole set,
+    which the first epoch's score makes anyway. The net and the loss name their own
+    arguments (``x``, ``target``), which read as the training set's."""
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            evaluate_loss(net, val[0], val[1], loss_fn, val[2])
+        x = as_float_array(val[0], "x", getattr(net, "dtype", None), ndim=3)
+        lengths = as_lengths(val[2], x.shape[0], x.shape[1])
+        _check_targets(net, x, as_numpy(val[1], "target"), lengths, loss_fn, per_step)
     except (ValueError, TypeError) as exc:
         if type(exc) not in (ValueError, TypeError):
             raise
