@@ -335,3 +335,25 @@ def test_the_validation_set_is_scored_once_per_epoch_not_also_before_training():
                      FitConfig(epochs=2), rng, val=val)
     assert net.seen.count(50) == 2  # the two epochs' scores
     assert sum(net.seen) <= 2 * 50 + 4  # besides them, single-sequence probes
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("nan", r"x contains NaN or inf \(first at index \(3, 39, 0\)\)"),
+    ("huge", r"x holds 1e\+300 at index \(3, 39, 0\), beyond the range of float32"),
+    ("length", r"lengths must lie in \[1, 4\] \(T = 4\), got values from 1 to 9"),
+])
+def test_bad_input_in_the_last_training_sequence_stops_the_run_before_any_update(bad, message):
+    # found by the forward of its shuffled batch, after earlier batches had changed the
+    # weights, the error giving the index within that batch
+    rng = np.random.default_rng(0)
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3), rng=rng)
+    x, lengths = rng.normal(size=(4, 40, 1)), np.arange(40) % 4 + 1
+    if bad == "length":
+        lengths[-1] = 9
+    else:
+        x[-1, -1, 0] = np.nan if bad == "nan" else 1e300
+    before = {k: v.copy() for k, v in net.params().items()}
+    with pytest.raises(ValueError, match=message):
+        fit_sequence_net(net, x, rng.normal(size=(40, 1)), mse_loss,
+                         FitConfig(epochs=1, batch_size=4), rng, lengths=lengths)
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())

@@ -201,7 +201,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
-    _check_targets(net, x, target, lengths, loss_fn, per_step)
+    x, lengths = _check_set(net, x, target, lengths, loss_fn, per_step)
     B = min(cfg.batch_size, n)
     batches_per_epoch = math.ceil(n / B)
     params = net.params()
@@ -285,22 +285,28 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
 
 
 def _check_val(net, val, loss_fn, per_step: bool) -> None:
-    """Refuse before training, the error saying it is the validation set's, what scoring
-    ``val`` after the first epoch would refuse: NaN, inf or values beyond the net's dtype in
-    its ``x``, lengths outside ``[1, T]`` (both checked whole, an elementwise pass), another
-    feature width and targets the loss refuses (:func:`_check_targets`: one sequence's
-    forward, the loss on zero outputs). That costs no pass of the net over the whole set,
-    which the first epoch's score makes anyway. The net and the loss name their own
-    arguments (``x``, ``target``), which read as the training set's."""
+    """Refuse before training what scoring ``val`` after the first epoch would refuse
+    (:func:`_check_set`), the error saying it is the validation set's: the net and the loss
+    name their own arguments (``x``, ``target``), which read as the training set's."""
     try:
-        x = as_float_array(val[0], "x", getattr(net, "dtype", None), ndim=3)
-        lengths = as_lengths(val[2], x.shape[0], x.shape[1])
-        _check_targets(net, x, as_numpy(val[1], "target"), lengths, loss_fn, per_step)
+        _check_set(net, val[0], as_numpy(val[1], "target"), val[2], loss_fn, per_step)
     except (ValueError, TypeError) as exc:
         if type(exc) not in (ValueError, TypeError):
             raise
         raise type(exc)(f"the validation set val = (x, target, lengths) is refused: "
                         f"{exc}") from None
+
+
+def _check_set(net, x, target, lengths, loss_fn, per_step: bool):
+    """``x`` and ``lengths`` as the net reads them, once everything the net or the loss
+    would refuse in a set has been refused: NaN, inf or values beyond the net's dtype in
+    ``x`` and lengths outside ``[1, T]`` (checked whole, elementwise, so that the error gives
+    the set's index, not a shuffled batch's), another feature width and targets the loss
+    refuses (:func:`_check_targets`). No pass of the net over the whole set is made."""
+    x = as_float_array(x, "x", getattr(net, "dtype", None), ndim=3)
+    lengths = as_lengths(lengths, x.shape[0], x.shape[1])
+    _check_targets(net, x, target, lengths, loss_fn, per_step)
+    return x, lengths
 
 
 def _check_targets(net, x, target, lengths, loss_fn, per_step: bool,
