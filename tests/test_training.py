@@ -781,3 +781,19 @@ def test_generate_names_a_model_or_vocabulary_of_the_wrong_kind():
                                            r"got str$")):
         with pytest.raises(TypeError, match=message):
             generate(*args, "ab", 3, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("batch, message", [
+    (0, "batch must be a positive integer, got 0"),  # forward refuses a state of no sequences
+    (-1, "batch must be a positive integer, got -1"),  # NumPy's "negative dimensions"
+    (2.0, r"batch must be a positive integer, got 2\.0"),
+    ("2", "batch must be a positive integer, got '2'"),
+])
+def test_charlm_zero_state_names_a_batch_that_is_not_a_count(batch, message):
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=2, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=message):
+        model.zero_state(batch)
+    h, c = model.zero_state(np.int64(3))
+    assert h.shape == c.shape == (2, 3, 4) and not h.any()
+

@@ -124,7 +124,8 @@ class CharLM(Module):
         return self.config.cell == "lstm"
 
     def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
-        shape = (self.config.num_layers, batch, self.config.hidden_size)
+        """The state of zeros for ``batch`` sequences (forward's and step's default)."""
+        shape = (self.config.num_layers, positive_int(batch, "batch"), self.config.hidden_size)
         n = 2 if self.is_lstm else 1
         return tuple(np.zeros(shape, self.dtype) for _ in range(n))
 
