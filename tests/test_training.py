@@ -797,3 +797,12 @@ def test_charlm_zero_state_names_a_batch_that_is_not_a_count(batch, message):
     h, c = model.zero_state(np.int64(3))
     assert h.shape == c.shape == (2, 3, 4) and not h.any()
 
+
+def test_charlm_backward_before_forward_names_the_model():
+    # the error named its head, Linear.backward, which the user never called
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match=r"^CharLM\.backward called before forward"):
+        model.backward(np.zeros((2, 1, 5)))
+    logits, _ = model.forward(np.zeros((2, 1), np.int64))
+    model.backward(np.ones_like(logits))

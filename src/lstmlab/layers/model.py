@@ -103,6 +103,7 @@ class CharLM(Module):
                 dtype=dtype, rng=rng, **regularisation)
         self.drop = Dropout(config.dropout, rng=rng)
         self.head = Linear(config.hidden_size, config.vocab_size, dtype=dtype, rng=rng)
+        self._cache = None  # forward's tokens shape: backward needs a forward first
 
     def children(self):
         return {"embed": self.embed, "rnn": self.rnn, "head": self.head}
@@ -160,11 +161,15 @@ class CharLM(Module):
             final = (h,)
         y = self.drop.forward(y)  # (T, B, H)
         logits = self.head.forward(y)  # (T, B, V)
+        self._cache = tokens.shape
         return logits, final
 
     def backward(self, dlogits, dstate=None):
         """Backprop ``dlogits (T, B, V)`` (and optionally the final-state gradients); fills
         every parameter's gradient and returns the initial-state gradient tuple."""
+        if self._cache is None:  # the head would name itself, not the model called
+            raise RuntimeError("CharLM.backward called before forward: call forward first "
+                               "(backward uses what forward saved)")
         dstate = self._state_tuple(dstate, "dstate")
         dy = self.head.backward(dlogits)  # (T, B, H)
         dy = self.drop.backward(dy)
