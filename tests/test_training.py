@@ -806,3 +806,11 @@ def test_charlm_backward_before_forward_names_the_model():
         model.backward(np.zeros((2, 1, 5)))
     logits, _ = model.forward(np.zeros((2, 1), np.int64))
     model.backward(np.ones_like(logits))
+
+
+def test_save_checkpoint_refuses_an_array_name_with_a_nul(tmp_path):
+    # zip cut the name at the NUL: the array was written, and load_checkpoint left it out
+    path = tmp_path / "c.ckpt"
+    with pytest.raises(ValueError, match=r"array name 'w\\x00b' holds a NUL character"):
+        save_checkpoint(path, {"kind": "test"}, {"w\0b": np.arange(3.0)})
+    assert not path.exists()
