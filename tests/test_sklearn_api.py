@@ -300,6 +300,16 @@ def test_settings_and_a_validation_part_that_leaves_nothing_are_named(kind):
                 random_state=0).fit(X, y).predict(X).shape == (12,)
 
 
+@pytest.mark.parametrize("kind", [LSTMClassifier, LSTMForecaster])
+@pytest.mark.parametrize("random_state", [-1, 1.5, "0", True])
+def test_a_random_state_that_seeds_nothing_is_named(kind, random_state):
+    # a negative int failed inside NumPy's seeding, "expected non-negative integer"
+    X, y = np.random.default_rng(3).normal(size=(12, 5)), np.arange(12) % 2
+    with pytest.raises(ValueError, match=r"^random_state must be None, an int >= 0 or a numpy "
+                                         rf"Generator, got {re.escape(repr(random_state))}$"):
+        kind(hidden_size=3, epochs=1, random_state=random_state).fit(X, y)
+
+
 def test_forecaster_log_names_its_own_setting():
     X, y = make_windows(np.linspace(1.0, 3.0, 40), lookback=5)
     est = LSTMForecaster(hidden_size=3, epochs=1, log=True, random_state=0)

@@ -203,13 +203,14 @@ def _generator(random_state) -> np.random.Generator:
     """A fresh Generator for one fit: seeded by an int, drawn from a given Generator or
     RandomState (which advances it, as scikit-learn does), or from entropy for None."""
     if random_state is None or (isinstance(random_state, numbers.Integral)
-                                and not isinstance(random_state, bool)):
-        return np.random.default_rng(random_state)
+                                and not isinstance(random_state, bool) and random_state >= 0):
+        return np.random.default_rng(random_state)  # (NumPy seeds with integers >= 0 only)
     if isinstance(random_state, np.random.Generator):
         return np.random.default_rng(random_state.integers(2**63))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31))
-    raise ValueError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
+    raise ValueError(f"random_state must be None, an int >= 0 or a numpy Generator, got "
+                     f"{random_state!r}")
 
 
 class _LSTMEstimator(BaseEstimator):
