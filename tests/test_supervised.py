@@ -36,6 +36,10 @@ def test_fit_refuses_batch_first_x_instead_of_pairing_targets_with_other_samples
     # an empty validation set failed after the first epoch, as "x must have at least one
     # sequence", naming the training input
     ((np.zeros((4, 0, 1)), np.zeros((0, 1)), None), r"val\[0\] has no sequences .*val=None"),
+    # nested lists of unequal lengths failed inside NumPy's shape, "inhomogeneous shape"
+    (([[[1.0]], [[1.0], [2.0]]], np.zeros((1, 1)), None), r"val\[0\] must be an array or "
+                                                         r"equally long nested lists"),
+    ((np.zeros((4, 3, 1)), [[0.0], [1.0, 2.0], [0.0]], None), r"val\[1\] must be an array"),
 ])
 def test_fit_names_what_is_wrong_with_the_validation_set(val, message):
     rng = np.random.default_rng(0)

@@ -193,6 +193,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     if val is not None:
         if not (isinstance(val, (tuple, list)) and len(val) == 3):
             raise TypeError("val must be a triple (x, target, lengths) or None")
+        val = tuple(None if v is None else as_numpy(v, f"val[{i}]") for i, v in enumerate(val))
         _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"), per_step=per_step)
         if np.shape(val[0])[1] == 0:
             raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
