@@ -361,3 +361,21 @@ def test_bad_input_in_the_last_training_sequence_stops_the_run_before_any_update
         fit_sequence_net(net, x, rng.normal(size=(40, 1)), mse_loss,
                          FitConfig(epochs=1, batch_size=4), rng, lengths=lengths)
     assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+
+
+@pytest.mark.parametrize("returned", [1.0, (np.array([1.0]), None), ("1.0", None), None])
+@pytest.mark.parametrize("readout", ["last", "all"])
+def test_a_loss_fn_that_returns_no_loss_and_gradient_is_named(returned, readout):
+    # Python's own error at the unpacking ("cannot unpack non-iterable float object", "only
+    # 0-dimensional arrays can be converted") named neither loss_fn nor its contract
+    rng = np.random.default_rng(0)
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3,
+                                        readout=readout), rng=rng)
+    x = rng.normal(size=(4, 6, 1))
+    y = rng.normal(size=(6, 1) if readout == "last" else (4, 6, 1))
+    before = {k: v.copy() for k, v in net.params().items()}
+    with pytest.raises(TypeError, match=r"^loss_fn must return a pair \(loss, dout\), a number "
+                                        r"and the gradient of out, as mse_loss does; got "):
+        fit_sequence_net(net, x, y, lambda out, target: returned, FitConfig(epochs=1), rng,
+                         lengths=np.full(6, 3))
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())

@@ -149,12 +149,25 @@ def _valid_steps_loss(loss_fn, out, target, lengths, per_step: bool):
     them). ``loss_fn`` then receives the valid steps as rows, ``(steps, ...)``, and their
     gradient goes back in place, zero at the padding."""
     if not per_step or lengths is None:
-        return loss_fn(out, target)
+        return _loss(loss_fn, out, target)
     valid = np.arange(out.shape[0])[:, None] < np.asarray(lengths)[None, :]  # (T, b)
-    loss, dvalid = loss_fn(out[valid], np.asarray(target)[valid])
+    loss, dvalid = _loss(loss_fn, out[valid], np.asarray(target)[valid])
     dout = np.zeros(out.shape, np.asarray(dvalid).dtype)
     dout[valid] = dvalid
     return loss, dout
+
+
+def _loss(loss_fn, out, target):
+    """``loss_fn(out, target)``, refused unless it is a pair ``(loss, dout)`` whose loss is
+    a number: the loop unpacks it and tests the loss, where Python's error ("cannot unpack
+    non-iterable float object") would name neither ``loss_fn`` nor what it must return."""
+    result = loss_fn(out, target)
+    if not (isinstance(result, (tuple, list)) and len(result) == 2 and np.ndim(result[0]) == 0
+            and np.asarray(result[0]).dtype.kind in "fiu"):
+        raise TypeError(f"loss_fn must return a pair (loss, dout), a number and the gradient "
+                        f"of out, as mse_loss does; got {type(result).__name__} "
+                        f"{short_repr(result)}")
+    return result
 
 
 def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024) -> float:
