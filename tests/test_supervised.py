@@ -281,6 +281,8 @@ def _last_sequence(value, x=np.zeros((4, 3, 1))):
     ((np.zeros((4, 3, 2)), np.zeros((3, 1)), None), r"x must have 1 features", mse_loss),
     ((np.zeros((4, 3, 1)), np.zeros((3, 2)), None), r"target must have the shape of pred",
      mse_loss),
+    ((np.zeros((0, 3, 1)), np.zeros((3, 1)), None),
+     r"x must have at least one time step, got shape \(0, 3, 1\)", mse_loss),
     ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([1, 5, 2])),
      r"lengths must lie in \[1, 4\]", mse_loss),
     ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([2, 1, 0])),
@@ -379,3 +381,12 @@ def test_a_loss_fn_that_returns_no_loss_and_gradient_is_named(returned, readout)
         fit_sequence_net(net, x, y, lambda out, target: returned, FitConfig(epochs=1), rng,
                          lengths=np.full(6, 3))
     assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+
+
+def test_training_sequences_of_no_steps_are_named_in_their_own_shape():
+    # the error gave the shape of the one sequence the check runs, (0, 1, 1)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"^x must have at least one time step, got shape "
+                                         r"\(0, 5, 1\)$"):
+        fit_sequence_net(small_net(rng), np.zeros((0, 5, 1)), np.zeros((5, 1)), mse_loss,
+                         FitConfig(epochs=1), rng)

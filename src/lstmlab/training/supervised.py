@@ -318,6 +318,8 @@ def _check_set(net, x, target, lengths, loss_fn, per_step: bool):
     the set's index, not a shuffled batch's), another feature width and targets the loss
     refuses (:func:`_check_targets`). No pass of the net over the whole set is made."""
     x = as_float_array(x, "x", getattr(net, "dtype", None), ndim=3)
+    if x.shape[0] == 0:  # (the net's own error would give the one-sequence probe's shape)
+        raise ValueError(f"x must have at least one time step, got shape {x.shape}")
     lengths = as_lengths(lengths, x.shape[0], x.shape[1])
     _check_targets(net, x, target, lengths, loss_fn, per_step)
     return x, lengths
