@@ -814,3 +814,15 @@ def test_save_checkpoint_refuses_an_array_name_with_a_nul(tmp_path):
     with pytest.raises(ValueError, match=r"array name 'w\\x00b' holds a NUL character"):
         save_checkpoint(path, {"kind": "test"}, {"w\0b": np.arange(3.0)})
     assert not path.exists()
+
+
+def test_charlm_backward_names_a_non_finite_dlogits():
+    # the recurrent layer named the hidden gradient made of it, "dy"
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    logits, _ = model.forward(np.zeros((3, 2), np.int64))
+    dlogits = np.zeros_like(logits)
+    dlogits[1, 0, 4] = np.inf
+    with pytest.raises(ValueError, match=r"^dlogits contains NaN or inf \(first at index "
+                                         r"\(1, 0, 4\)\)"):
+        model.backward(dlogits)

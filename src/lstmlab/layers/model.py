@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import check_config, config_json
-from .._checks import finite_float, float_dtype, positive_int, probability, true_or_false
+from .._checks import (as_float_array, finite_float, float_dtype, positive_int, probability,
+                       true_or_false)
 from .base import Module
 from .basic import Dropout, Embedding, Linear
 from .recurrent import GRU, LSTM, RNN
@@ -171,6 +172,8 @@ class CharLM(Module):
             raise RuntimeError("CharLM.backward called before forward: call forward first "
                                "(backward uses what forward saved)")
         dstate = self._state_tuple(dstate, "dstate")
+        # checked here: the recurrent layer would name the hidden gradient it makes of it, dy
+        dlogits = as_float_array(dlogits, "dlogits", self.dtype)
         dy = self.head.backward(dlogits)  # (T, B, H)
         dy = self.drop.backward(dy)
         if self.is_lstm:
