@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import os
 import signal
 import subprocess
@@ -752,6 +753,18 @@ def test_evaluate_lm_names_a_chunk_shape_it_cannot_use(seq_len, batch_size, name
                    rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=rf"^{name} must be a positive integer, got {got}$"):
         evaluate_lm(model, np.arange(30) % 3, seq_len, batch_size)
+
+
+@pytest.mark.parametrize("max_chunks", [1.5, -1, "2", None])
+def test_evaluate_lm_names_a_max_chunks_that_is_not_a_count(max_chunks):
+    # 1.5 failed in Python's range() ("'float' object cannot be interpreted as an integer")
+    from lstmlab.training.lm import evaluate_lm
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=2, num_layers=1, embed_dim=2),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=rf"^max_chunks must be a non-negative integer, got "
+                                         rf"{re.escape(repr(max_chunks))}$"):
+        evaluate_lm(model, np.arange(30) % 3, 3, 2, max_chunks=max_chunks)
+    assert evaluate_lm(model, np.arange(30) % 3, 3, 2, max_chunks=np.int64(1))[1] == 6
 
 
 @pytest.mark.parametrize("which, given, message", [
