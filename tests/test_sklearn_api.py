@@ -198,8 +198,11 @@ def test_classifier_variable_lengths_step_features_and_labels():
 @needs_sklearn
 def test_classifier_rejects_one_class_and_unfitted_use():
     X = np.zeros((5, 3))
-    with pytest.raises(ValueError, match="only one class"):
+    with pytest.raises(ValueError, match=r"^y has only one class \('a'\); a classifier"):
         LSTMClassifier().fit(X, ["a"] * 5)
+    for label in (3, 2.0, True):  # written as the user wrote it, not as np.int64(3)
+        with pytest.raises(ValueError, match=rf"^y has only one class \({label!r}\); a "):
+            LSTMClassifier().fit(X, np.full(5, label))
     with pytest.raises(sklearn.exceptions.NotFittedError):
         LSTMClassifier().predict(X)
 

@@ -513,8 +513,9 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         check_classification_targets(y)
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier "
-                             f"needs at least two classes")
+            only = self.classes_.tolist()[0]  # a Python value: NumPy 2 shows np.int64(3)
+            raise ValueError(f"y has only one class ({only!r}); a classifier needs at least "
+                             f"two classes")
         X3 = self._as_sequences(X, reset=True)
         self._fit_shape = X.shape[1:]
         n, T = X3.shape[:2]
