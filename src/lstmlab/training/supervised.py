@@ -193,6 +193,11 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     Returns a summary: epochs run, best epoch and losses, stop reason, seconds. A NaN or
     infinite training loss raises :class:`TrainingDiverged`, ``net`` holding the weights
     kept up to the last whole epoch.
+
+    Whatever the net or the loss would refuse in the training set or in ``val`` (NaN or inf
+    in x, another feature width, lengths outside ``[1, T]``, targets the loss refuses) is
+    refused before the first update, ``net`` unchanged, the error naming the validation set
+    when it is its; this costs an elementwise pass over the arrays, not a pass of the net.
     """
     rng = generator(rng)
     if not isinstance(cfg, FitConfig):  # its fields are read deep inside the loop
