@@ -204,6 +204,29 @@ def test_load_state_dict_rejects_mismatches_and_changes_nothing():
     assert target.lr == 0.5 and target.step_count == 0 and target.state == {}
 
 
+@pytest.mark.parametrize("arrays, error, message", [
+    # set() of them failed with "'NoneType' object is not iterable", "unhashable type"
+    (None, TypeError, r"^arrays must be a mapping of buffer names to arrays \(what state_dict "
+                      r"returns\), got NoneType$"),
+    ([np.zeros(8)], TypeError, r"^arrays must be a mapping .* got list$"),
+    # NumPy's "inhomogeneous shape", naming no buffer
+    ({"exp_avg/lstm.b": [[0.0], [0.0, 1.0]]}, ValueError,
+     r"^optimizer state 'exp_avg/lstm.b' must be an array or equally long nested lists"),
+])
+def test_load_state_dict_names_arrays_it_cannot_read(arrays, error, message):
+    rng = np.random.default_rng(24)
+    params = random_params(rng)
+    opt = Adam(params, lr=0.01)
+    opt.step(random_grads(rng, 1)[0])
+    meta, good = opt.state_dict()
+    if isinstance(arrays, dict):
+        arrays = dict(good, **arrays)
+    target = Adam({k: v.copy() for k, v in params.items()}, lr=0.5)
+    with pytest.raises(error, match=message):
+        target.load_state_dict(meta, arrays)
+    assert target.step_count == 0 and target.state == {}
+
+
 # -- clipping ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("max_norm", [0.1, 1.0, 1e6])

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,6 +240,9 @@ class Optimizer:
                              f"{sorted(meta['hyperparameters'])} that {kind} does not take "
                              f"({err})") from None
 
+        if not isinstance(arrays, Mapping):  # set() of a list of arrays fails on hashing
+            raise TypeError(f"arrays must be a mapping of buffer names to arrays (what "
+                            f"state_dict returns), got {type(arrays).__name__}")
         buffers = scratch._buffers_after_first_step() if step > 0 else ()
         expected = {f"{b}/{n}" for b in buffers for n in self.params}
         missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
@@ -249,7 +253,7 @@ class Optimizer:
         for b in buffers:
             for name, p in self.params.items():
                 key = f"{b}/{name}"
-                value = np.asarray(arrays[key])
+                value = _checks.as_numpy(arrays[key], f"optimizer state {key!r}")
                 arr = _checks.as_float_array(value, f"optimizer state {key!r}", p.dtype)
                 arr = arr.reshape(value.shape)  # as_float_array turns 0-d into 1-d
                 _checks.check_shape(arr, p.shape, f"optimizer state {key!r}")
