@@ -417,3 +417,22 @@ def test_bad_grads():
     with pytest.raises(TypeError, match="grads must be a dict"):
         opt.step([np.zeros(2), np.zeros(1)])
     assert opt.step_count == 0 and opt.state == {}
+
+
+@pytest.mark.parametrize("buffer", ["exp_avg_sq", "max_exp_avg_sq"])
+def test_load_state_dict_refuses_a_negative_mean_of_squares(buffer):
+    # loaded as it was, its square root made the next step's update NaN
+    rng = np.random.default_rng(24)
+    params = random_params(rng)
+    opt = Adam(params, lr=0.01, amsgrad=True)
+    opt.step(random_grads(rng, 1)[0])
+    meta, arrays = opt.state_dict()
+    bad = arrays[f"{buffer}/lstm.b"].copy()
+    bad[5] = -0.25
+    target = Adam({k: v.copy() for k, v in params.items()}, lr=0.5, amsgrad=True)
+    with pytest.raises(ValueError, match=rf"^optimizer state '{buffer}/lstm.b' holds -0.25 at "
+                                         rf"index \(5,\): a mean of squares is never negative"):
+        target.load_state_dict(meta, dict(arrays, **{f"{buffer}/lstm.b": bad}))
+    assert target.step_count == 0 and target.state == {}
+    arrays["exp_avg/lstm.b"][5] = -0.25  # a first moment may be negative
+    target.load_state_dict(meta, arrays)

@@ -132,6 +132,9 @@ class Optimizer:
     their checkpoint form. Subclasses define the update, the hyperparameters and which
     buffers exist after the first step."""
 
+    # Buffers of squared gradients (Adam's second moments), >= 0 in any state it reaches.
+    _squares: tuple[str, ...] = ()
+
     def __init__(self, params, lr: float) -> None:
         self.params = _check_params(params)
         self._lr = _positive(lr, "lr")
@@ -257,6 +260,11 @@ class Optimizer:
                 arr = _checks.as_float_array(value, f"optimizer state {key!r}", p.dtype)
                 arr = arr.reshape(value.shape)  # as_float_array turns 0-d into 1-d
                 _checks.check_shape(arr, p.shape, f"optimizer state {key!r}")
+                if b in self._squares and (arr < 0).any():  # its square root would be NaN
+                    at = tuple(int(i) for i in np.argwhere(arr < 0)[0])
+                    raise ValueError(f"optimizer state {key!r} holds {arr[at]:g} at index "
+                                     f"{at}: a mean of squares is never negative (corrupt "
+                                     f"checkpoint?)")
                 state[b][name] = arr.copy()  # own the buffer: updated in place from now on
 
         self._set_hyperparameters(**meta["hyperparameters"])
@@ -330,6 +338,7 @@ class Adam(Optimizer):
 
     # AdamW sets this: decay the parameters directly instead of adding λθ to the gradient.
     _decoupled_weight_decay = False
+    _squares = ("exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
