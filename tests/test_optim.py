@@ -436,3 +436,17 @@ def test_load_state_dict_refuses_a_negative_mean_of_squares(buffer):
     assert target.step_count == 0 and target.state == {}
     arrays["exp_avg/lstm.b"][5] = -0.25  # a first moment may be negative
     target.load_state_dict(meta, arrays)
+
+
+def test_step_and_load_params_name_extra_keys_of_another_type():
+    # sorting the unexpected names failed: "'<' not supported between instances of 'str'
+    # and 'int'"
+    opt = Adam({"w": np.zeros(2)}, lr=0.1)
+    with pytest.raises(ValueError, match=r"grads must have the names of params: missing \[\], "
+                                         r"unexpected \[0, 'b'\]"):
+        opt.step({"w": np.zeros(2), 0: np.zeros(2), "b": np.zeros(2)})
+    layer = Linear(2, 1)
+    values = {**layer.params(), 0: np.zeros(1), "zz": np.zeros(1)}
+    with pytest.raises(ValueError, match=r"parameter names do not match: missing \[\], "
+                                         r"unexpected \[0, 'zz'\]"):
+        layer.load_params(values)

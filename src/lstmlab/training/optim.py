@@ -173,8 +173,9 @@ class Optimizer:
     def _check_grads(self, grads) -> dict[str, np.ndarray]:
         if not isinstance(grads, dict):
             raise TypeError(f"grads must be a dict name -> array, got {type(grads).__name__}")
-        missing = sorted(set(self.params) - set(grads))
-        extra = sorted(set(grads) - set(self.params))
+        # key=str: a dict may mix key types (0 beside 'w'), which sorted() cannot order
+        missing = sorted(set(self.params) - set(grads), key=str)
+        extra = sorted(set(grads) - set(self.params), key=str)
         if missing or extra:
             raise ValueError(f"grads must have the names of params: missing {missing}, "
                              f"unexpected {extra}")
@@ -248,7 +249,8 @@ class Optimizer:
                             f"state_dict returns), got {type(arrays).__name__}")
         buffers = scratch._buffers_after_first_step() if step > 0 else ()
         expected = {f"{b}/{n}" for b in buffers for n in self.params}
-        missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+        missing = sorted(expected - set(arrays), key=str)
+        extra = sorted(set(arrays) - expected, key=str)
         if missing or extra:
             raise ValueError(f"optimizer state arrays do not match: missing {missing}, "
                              f"unexpected {extra}")
