@@ -450,3 +450,13 @@ def test_step_and_load_params_name_extra_keys_of_another_type():
     with pytest.raises(ValueError, match=r"parameter names do not match: missing \[\], "
                                          r"unexpected \[0, 'zz'\]"):
         layer.load_params(values)
+
+
+def test_clip_grad_norm_names_a_read_only_gradient_before_scaling_any():
+    # NumPy's "output array is read-only" named no gradient, after earlier ones were scaled
+    first, frozen = np.full(3, 4.0), np.full(3, 4.0)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match=r"^grads\['b'\] is read-only; clip_grad_norm scales "
+                                         r"the gradients in place"):
+        clip_grad_norm({"a": first, "b": frozen}, 1.0)
+    assert (first == 4.0).all()

@@ -430,6 +430,9 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float,
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
             raise TypeError(f"grads[{name!r}] must be a floating-point numpy array (clipped in "
                             f"place), got {type(g).__name__}")
+        if not g.flags.writeable:  # refused before any is scaled, whatever the norm
+            raise ValueError(f"grads[{name!r}] is read-only; clip_grad_norm scales the "
+                             f"gradients in place (pass a copy)")
     total_norm = _global_norm(list(grads.values()))
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise ValueError(f"the global gradient norm is {total_norm}, so it cannot be clipped "
