@@ -21,7 +21,7 @@ With scikit-learn installed the estimators derive from its ``BaseEstimator`` and
 validate input with its ``validate_data``, and pass ``check_estimator`` (see
 ``tests/test_sklearn_api.py`` and ``docs/classification.md``); without it they behave the
 same with a small fallback for ``get_params``/``set_params``/``score`` and validation.
-``random_state`` (None, an int, or a ``numpy.random.Generator``) seeds initialisation and
+``random_state`` (None, an int >= 0, or a ``numpy.random.Generator``) seeds initialisation and
 shuffling; an int makes ``fit`` repeatable.
 """
 
