@@ -77,3 +77,11 @@ def test_backward_names_a_non_finite_dout_in_its_own_shape(readout):
     at = r"\(0, 0, 1\)" if readout == "all" else r"\(0, 1\)"
     with pytest.raises(ValueError, match=rf"^dout contains NaN or inf \(first at index {at}\)"):
         net.backward(dout)
+
+
+def test_sequence_net_is_a_layer_of_lstmlab_layers_beside_charlm():
+    # docs/design.md lists it among the layers; only lstmlab.layers.seqnet had it
+    import lstmlab.layers
+    assert lstmlab.layers.SequenceNet is SequenceNet
+    assert lstmlab.layers.SequenceNetConfig is SequenceNetConfig
+    assert {"SequenceNet", "SequenceNetConfig"} <= set(lstmlab.layers.__all__)
