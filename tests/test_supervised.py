@@ -390,3 +390,21 @@ def test_training_sequences_of_no_steps_are_named_in_their_own_shape():
                                          r"\(0, 5, 1\)$"):
         fit_sequence_net(small_net(rng), np.zeros((0, 5, 1)), np.zeros((5, 1)), mse_loss,
                          FitConfig(epochs=1), rng)
+
+
+def test_a_per_step_validation_target_the_loss_refuses_stops_the_run_before_an_epoch():
+    rng = np.random.default_rng(0)
+    net = SequenceNet(SequenceNetConfig(2, 3, 4, readout="all"), rng=rng)
+    x = rng.normal(size=(5, 6, 2)).astype(np.float32)
+    y = np.tile(np.arange(6) % 3, (5, 1))  # (T, n) labels per step
+    bad = y.copy()
+    bad[2, -1] = 7  # a valid step of the last sequence (length 3)
+    before = {k: v.copy() for k, v in net.params().items()}
+    with pytest.raises(ValueError, match=r"^the validation set val = \(x, target, lengths\) is "
+                                         r"refused: targets must lie in \[0, 2\].*got 7"):
+        fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(epochs=1), rng,
+                         val=(x, bad, np.full(6, 3)))
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+    bad[2, -1], bad[4, -1] = 0, 7  # past the length: padding, neither scored nor refused
+    fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(epochs=1), rng,
+                     val=(x, bad, np.full(6, 3)))
