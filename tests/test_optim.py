@@ -204,6 +204,29 @@ def test_load_state_dict_rejects_mismatches_and_changes_nothing():
     assert target.lr == 0.5 and target.step_count == 0 and target.state == {}
 
 
+@pytest.mark.parametrize("arrays, error, message", [
+    # set() of them failed with "'NoneType' object is not iterable", "unhashable type"
+    (None, TypeError, r"^arrays must be a mapping of buffer names to arrays \(what state_dict "
+                      r"returns\), got NoneType$"),
+    ([np.zeros(8)], TypeError, r"^arrays must be a mapping .* got list$"),
+    # NumPy's "inhomogeneous shape", naming no buffer
+    ({"exp_avg/lstm.b": [[0.0], [0.0, 1.0]]}, ValueError,
+     r"^optimizer state 'exp_avg/lstm.b' must be an array or equally long nested lists"),
+])
+def test_load_state_dict_names_arrays_it_cannot_read(arrays, error, message):
+    rng = np.random.default_rng(24)
+    params = random_params(rng)
+    opt = Adam(params, lr=0.01)
+    opt.step(random_grads(rng, 1)[0])
+    meta, good = opt.state_dict()
+    if isinstance(arrays, dict):
+        arrays = dict(good, **arrays)
+    target = Adam({k: v.copy() for k, v in params.items()}, lr=0.5)
+    with pytest.raises(error, match=message):
+        target.load_state_dict(meta, arrays)
+    assert target.step_count == 0 and target.state == {}
+
+
 # -- clipping ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("max_norm", [0.1, 1.0, 1e6])
@@ -394,3 +417,46 @@ def test_bad_grads():
     with pytest.raises(TypeError, match="grads must be a dict"):
         opt.step([np.zeros(2), np.zeros(1)])
     assert opt.step_count == 0 and opt.state == {}
+
+
+@pytest.mark.parametrize("buffer", ["exp_avg_sq", "max_exp_avg_sq"])
+def test_load_state_dict_refuses_a_negative_mean_of_squares(buffer):
+    # loaded as it was, its square root made the next step's update NaN
+    rng = np.random.default_rng(24)
+    params = random_params(rng)
+    opt = Adam(params, lr=0.01, amsgrad=True)
+    opt.step(random_grads(rng, 1)[0])
+    meta, arrays = opt.state_dict()
+    bad = arrays[f"{buffer}/lstm.b"].copy()
+    bad[5] = -0.25
+    target = Adam({k: v.copy() for k, v in params.items()}, lr=0.5, amsgrad=True)
+    with pytest.raises(ValueError, match=rf"^optimizer state '{buffer}/lstm.b' holds -0.25 at "
+                                         rf"index \(5,\): a mean of squares is never negative"):
+        target.load_state_dict(meta, dict(arrays, **{f"{buffer}/lstm.b": bad}))
+    assert target.step_count == 0 and target.state == {}
+    arrays["exp_avg/lstm.b"][5] = -0.25  # a first moment may be negative
+    target.load_state_dict(meta, arrays)
+
+
+def test_step_and_load_params_name_extra_keys_of_another_type():
+    # sorting the unexpected names failed: "'<' not supported between instances of 'str'
+    # and 'int'"
+    opt = Adam({"w": np.zeros(2)}, lr=0.1)
+    with pytest.raises(ValueError, match=r"grads must have the names of params: missing \[\], "
+                                         r"unexpected \[0, 'b'\]"):
+        opt.step({"w": np.zeros(2), 0: np.zeros(2), "b": np.zeros(2)})
+    layer = Linear(2, 1)
+    values = {**layer.params(), 0: np.zeros(1), "zz": np.zeros(1)}
+    with pytest.raises(ValueError, match=r"parameter names do not match: missing \[\], "
+                                         r"unexpected \[0, 'zz'\]"):
+        layer.load_params(values)
+
+
+def test_clip_grad_norm_names_a_read_only_gradient_before_scaling_any():
+    # NumPy's "output array is read-only" named no gradient, after earlier ones were scaled
+    first, frozen = np.full(3, 4.0), np.full(3, 4.0)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match=r"^grads\['b'\] is read-only; clip_grad_norm scales "
+                                         r"the gradients in place"):
+        clip_grad_norm({"a": first, "b": frozen}, 1.0)
+    assert (first == 4.0).all()

@@ -65,3 +65,23 @@ def test_predict_names_an_input_of_no_sequences():
     net = SequenceNet(SequenceNetConfig(2, 1, 8, dtype="float64"), rng=np.random.default_rng(1))
     with pytest.raises(ValueError, match=r"x must have at least one sequence, got shape \(5, 0, 2\)"):
         net.predict(np.zeros((5, 0, 2)))
+
+
+@pytest.mark.parametrize("readout", ["last", "mean", "all"])
+def test_backward_names_a_non_finite_dout_in_its_own_shape(readout):
+    # the recurrent layer named the hidden gradient made of it, "dy", at an index of (T, B, H)
+    net = SequenceNet(SequenceNetConfig(2, 3, 4, readout=readout), rng=np.random.default_rng(0))
+    out = net.forward(np.ones((5, 2, 2), np.float32))
+    dout = np.zeros_like(out)
+    dout[(0,) * (dout.ndim - 1) + (1,)] = np.nan
+    at = r"\(0, 0, 1\)" if readout == "all" else r"\(0, 1\)"
+    with pytest.raises(ValueError, match=rf"^dout contains NaN or inf \(first at index {at}\)"):
+        net.backward(dout)
+
+
+def test_sequence_net_is_a_layer_of_lstmlab_layers_beside_charlm():
+    # docs/design.md lists it among the layers; only lstmlab.layers.seqnet had it
+    import lstmlab.layers
+    assert lstmlab.layers.SequenceNet is SequenceNet
+    assert lstmlab.layers.SequenceNetConfig is SequenceNetConfig
+    assert {"SequenceNet", "SequenceNetConfig"} <= set(lstmlab.layers.__all__)

@@ -198,8 +198,11 @@ def test_classifier_variable_lengths_step_features_and_labels():
 @needs_sklearn
 def test_classifier_rejects_one_class_and_unfitted_use():
     X = np.zeros((5, 3))
-    with pytest.raises(ValueError, match="only one class"):
+    with pytest.raises(ValueError, match=r"^y has only one class \('a'\); a classifier"):
         LSTMClassifier().fit(X, ["a"] * 5)
+    for label in (3, 2.0, True):  # written as the user wrote it, not as np.int64(3)
+        with pytest.raises(ValueError, match=rf"^y has only one class \({label!r}\); a "):
+            LSTMClassifier().fit(X, np.full(5, label))
     with pytest.raises(sklearn.exceptions.NotFittedError):
         LSTMClassifier().predict(X)
 
@@ -298,6 +301,16 @@ def test_settings_and_a_validation_part_that_leaves_nothing_are_named(kind):
         kind(hidden_size=3, epochs=1, validation_fraction=0.99, random_state=0).fit(X, y)
     assert kind(hidden_size=3, epochs=1, validation_fraction=0.9,
                 random_state=0).fit(X, y).predict(X).shape == (12,)
+
+
+@pytest.mark.parametrize("kind", [LSTMClassifier, LSTMForecaster])
+@pytest.mark.parametrize("random_state", [-1, 1.5, "0", True])
+def test_a_random_state_that_seeds_nothing_is_named(kind, random_state):
+    # a negative int failed inside NumPy's seeding, "expected non-negative integer"
+    X, y = np.random.default_rng(3).normal(size=(12, 5)), np.arange(12) % 2
+    with pytest.raises(ValueError, match=r"^random_state must be None, an int >= 0 or a numpy "
+                                         rf"Generator, got {re.escape(repr(random_state))}$"):
+        kind(hidden_size=3, epochs=1, random_state=random_state).fit(X, y)
 
 
 def test_forecaster_log_names_its_own_setting():

@@ -36,6 +36,10 @@ def test_fit_refuses_batch_first_x_instead_of_pairing_targets_with_other_samples
     # an empty validation set failed after the first epoch, as "x must have at least one
     # sequence", naming the training input
     ((np.zeros((4, 0, 1)), np.zeros((0, 1)), None), r"val\[0\] has no sequences .*val=None"),
+    # nested lists of unequal lengths failed inside NumPy's shape, "inhomogeneous shape"
+    (([[[1.0]], [[1.0], [2.0]]], np.zeros((1, 1)), None), r"val\[0\] must be an array or "
+                                                         r"equally long nested lists"),
+    ((np.zeros((4, 3, 1)), [[0.0], [1.0, 2.0], [0.0]], None), r"val\[1\] must be an array"),
 ])
 def test_fit_names_what_is_wrong_with_the_validation_set(val, message):
     rng = np.random.default_rng(0)
@@ -258,20 +262,48 @@ def test_a_per_step_net_with_lengths_is_neither_scored_nor_trained_on_the_paddin
         np.testing.assert_array_equal(p1[k], v, err_msg=k)
 
 
-@pytest.mark.parametrize("val, message", [
-    ((np.full((4, 3, 1), np.nan), np.zeros((3, 1)), None), r"x contains NaN"),
-    ((np.zeros((4, 3, 2)), np.zeros((3, 1)), None), r"x must have 1 features"),
-    ((np.zeros((4, 3, 1)), np.zeros((3, 2)), None), r"target must have the shape of pred"),
-    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([1, 5, 2])), r"lengths must lie in \[1, 4\]"),
+def _last_sequence(value, x=np.zeros((4, 3, 1))):
+    """``x`` with ``value`` in its last sequence only (the check must look past the first)."""
+    x = x.copy()
+    x[-1, -1, -1] = value
+    return x
+
+
+@pytest.mark.parametrize("val, message, loss_fn", [
+    ((np.full((4, 3, 1), np.nan), np.zeros((3, 1)), None), r"x contains NaN", mse_loss),
+    ((_last_sequence(np.nan), np.zeros((3, 1)), None), r"x contains NaN.*\(3, 2, 0\)",
+     mse_loss),
+    ((_last_sequence(np.inf), np.zeros((3, 1)), None), r"x contains NaN or inf", mse_loss),
+    ((_last_sequence(1e300).astype(np.float64), np.zeros((3, 1)), None),
+     r"x holds 1e\+300 .*beyond the range of float32", mse_loss),
+    ((np.zeros((4, 3, 1), int), np.zeros((3, 1)), None), r"x must be a real floating-point",
+     mse_loss),
+    ((np.zeros((4, 3, 2)), np.zeros((3, 1)), None), r"x must have 1 features", mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 2)), None), r"target must have the shape of pred",
+     mse_loss),
+    ((np.zeros((0, 3, 1)), np.zeros((3, 1)), None),
+     r"x must have at least one time step, got shape \(0, 3, 1\)", mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([1, 5, 2])),
+     r"lengths must lie in \[1, 4\]", mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([2, 1, 0])),
+     r"lengths must lie in \[1, 4\]", mse_loss),
+    ((np.zeros((4, 3, 1)), np.zeros((3, 1)), np.array([2.0, 1.5, 3.0])),
+     r"lengths must be integers", mse_loss),
+    ((np.zeros((4, 3, 1)), np.array([0, 0, 1]), None), r"targets must lie in \[0, 0\].*got 1",
+     softmax_cross_entropy),
+    ((np.zeros((4, 3, 1)), np.array([0, 0, -1]), None), r"targets must lie in \[0, 0\].*got -1",
+     softmax_cross_entropy),
 ])
-def test_fit_refuses_a_validation_set_the_net_or_loss_refuses_before_an_epoch(val, message):
+def test_fit_refuses_a_validation_set_the_net_or_loss_refuses_before_an_epoch(val, message,
+                                                                              loss_fn):
     rng = np.random.default_rng(0)
-    net = small_net(rng)
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3), rng=rng)
     before = {k: v.copy() for k, v in net.params().items()}
     epochs = []
-    with pytest.raises(ValueError, match=r"^the validation set val = \(x, target, lengths\) "
-                                         r"is refused: " + message):
-        fit_sequence_net(net, rng.normal(size=(4, 6, 1)), rng.normal(size=(6, 1)), mse_loss,
+    with pytest.raises((ValueError, TypeError),
+                       match=r"^the validation set val = \(x, target, lengths\) "
+                             r"is refused: " + message):
+        fit_sequence_net(net, rng.normal(size=(4, 6, 1)), np.zeros((6, 1)), loss_fn,
                          FitConfig(epochs=2), rng, val=val, on_epoch=epochs.append)
     assert epochs == []
     assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
@@ -292,3 +324,87 @@ def test_a_target_the_loss_refuses_in_a_later_batch_stops_the_run_before_any_upd
         fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(batch_size=2, epochs=1),
                          rng)
     assert all(np.array_equal(before[k], v) for k, v in net.params().items())
+
+
+def test_the_validation_set_is_scored_once_per_epoch_not_also_before_training():
+    # its check before training scored it whole, the first epoch's score then repeating it
+    class Counting(SequenceNet):
+        def predict(self, x, lengths=None, batch_size=1024):
+            self.seen.append(np.shape(x)[1])
+            return super().predict(x, lengths, batch_size)
+
+    rng = np.random.default_rng(0)
+    net = Counting(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3), rng=rng)
+    net.seen = []
+    val = (rng.normal(size=(4, 50, 1)), rng.normal(size=(50, 1)), None)
+    fit_sequence_net(net, rng.normal(size=(4, 6, 1)), rng.normal(size=(6, 1)), mse_loss,
+                     FitConfig(epochs=2), rng, val=val)
+    assert net.seen.count(50) == 2  # the two epochs' scores
+    assert sum(net.seen) <= 2 * 50 + 4  # besides them, single-sequence probes
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("nan", r"x contains NaN or inf \(first at index \(3, 39, 0\)\)"),
+    ("huge", r"x holds 1e\+300 at index \(3, 39, 0\), beyond the range of float32"),
+    ("length", r"lengths must lie in \[1, 4\] \(T = 4\), got values from 1 to 9"),
+])
+def test_bad_input_in_the_last_training_sequence_stops_the_run_before_any_update(bad, message):
+    # found by the forward of its shuffled batch, after earlier batches had changed the
+    # weights, the error giving the index within that batch
+    rng = np.random.default_rng(0)
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3), rng=rng)
+    x, lengths = rng.normal(size=(4, 40, 1)), np.arange(40) % 4 + 1
+    if bad == "length":
+        lengths[-1] = 9
+    else:
+        x[-1, -1, 0] = np.nan if bad == "nan" else 1e300
+    before = {k: v.copy() for k, v in net.params().items()}
+    with pytest.raises(ValueError, match=message):
+        fit_sequence_net(net, x, rng.normal(size=(40, 1)), mse_loss,
+                         FitConfig(epochs=1, batch_size=4), rng, lengths=lengths)
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+
+
+@pytest.mark.parametrize("returned", [1.0, (np.array([1.0]), None), ("1.0", None), None])
+@pytest.mark.parametrize("readout", ["last", "all"])
+def test_a_loss_fn_that_returns_no_loss_and_gradient_is_named(returned, readout):
+    # Python's own error at the unpacking ("cannot unpack non-iterable float object", "only
+    # 0-dimensional arrays can be converted") named neither loss_fn nor its contract
+    rng = np.random.default_rng(0)
+    net = SequenceNet(SequenceNetConfig(input_size=1, output_size=1, hidden_size=3,
+                                        readout=readout), rng=rng)
+    x = rng.normal(size=(4, 6, 1))
+    y = rng.normal(size=(6, 1) if readout == "last" else (4, 6, 1))
+    before = {k: v.copy() for k, v in net.params().items()}
+    with pytest.raises(TypeError, match=r"^loss_fn must return a pair \(loss, dout\), a number "
+                                        r"and the gradient of out, as mse_loss does; got "):
+        fit_sequence_net(net, x, y, lambda out, target: returned, FitConfig(epochs=1), rng,
+                         lengths=np.full(6, 3))
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+
+
+def test_training_sequences_of_no_steps_are_named_in_their_own_shape():
+    # the error gave the shape of the one sequence the check runs, (0, 1, 1)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"^x must have at least one time step, got shape "
+                                         r"\(0, 5, 1\)$"):
+        fit_sequence_net(small_net(rng), np.zeros((0, 5, 1)), np.zeros((5, 1)), mse_loss,
+                         FitConfig(epochs=1), rng)
+
+
+def test_a_per_step_validation_target_the_loss_refuses_stops_the_run_before_an_epoch():
+    rng = np.random.default_rng(0)
+    net = SequenceNet(SequenceNetConfig(2, 3, 4, readout="all"), rng=rng)
+    x = rng.normal(size=(5, 6, 2)).astype(np.float32)
+    y = np.tile(np.arange(6) % 3, (5, 1))  # (T, n) labels per step
+    bad = y.copy()
+    bad[2, -1] = 7  # a valid step of the last sequence (length 3)
+    before = {k: v.copy() for k, v in net.params().items()}
+    with pytest.raises(ValueError, match=r"^the validation set val = \(x, target, lengths\) is "
+                                         r"refused: targets must lie in \[0, 2\].*got 7"):
+        fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(epochs=1), rng,
+                         val=(x, bad, np.full(6, 3)))
+    assert all(np.array_equal(v, before[k]) for k, v in net.params().items())
+    bad[2, -1], bad[4, -1] = 0, 7  # past the length: padding, neither scored nor refused
+    fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(epochs=1), rng,
+                     val=(x, bad, np.full(6, 3)))

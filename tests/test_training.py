@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import os
 import signal
 import subprocess
@@ -754,6 +755,18 @@ def test_evaluate_lm_names_a_chunk_shape_it_cannot_use(seq_len, batch_size, name
         evaluate_lm(model, np.arange(30) % 3, seq_len, batch_size)
 
 
+@pytest.mark.parametrize("max_chunks", [1.5, -1, "2", None])
+def test_evaluate_lm_names_a_max_chunks_that_is_not_a_count(max_chunks):
+    # 1.5 failed in Python's range() ("'float' object cannot be interpreted as an integer")
+    from lstmlab.training.lm import evaluate_lm
+    model = CharLM(CharLMConfig(vocab_size=3, hidden_size=2, num_layers=1, embed_dim=2),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=rf"^max_chunks must be a non-negative integer, got "
+                                         rf"{re.escape(repr(max_chunks))}$"):
+        evaluate_lm(model, np.arange(30) % 3, 3, 2, max_chunks=max_chunks)
+    assert evaluate_lm(model, np.arange(30) % 3, 3, 2, max_chunks=np.int64(1))[1] == 6
+
+
 @pytest.mark.parametrize("which, given, message", [
     ("cfg", {"steps": 2}, r"^cfg must be a TrainConfig \(TrainConfig\(steps=\.\.\., lr=\.\.\.\)\), "
                           r"got dict$"),
@@ -781,3 +794,48 @@ def test_generate_names_a_model_or_vocabulary_of_the_wrong_kind():
                                            r"got str$")):
         with pytest.raises(TypeError, match=message):
             generate(*args, "ab", 3, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("batch, message", [
+    (0, "batch must be a positive integer, got 0"),  # forward refuses a state of no sequences
+    (-1, "batch must be a positive integer, got -1"),  # NumPy's "negative dimensions"
+    (2.0, r"batch must be a positive integer, got 2\.0"),
+    ("2", "batch must be a positive integer, got '2'"),
+])
+def test_charlm_zero_state_names_a_batch_that_is_not_a_count(batch, message):
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=2, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=message):
+        model.zero_state(batch)
+    h, c = model.zero_state(np.int64(3))
+    assert h.shape == c.shape == (2, 3, 4) and not h.any()
+
+
+def test_charlm_backward_before_forward_names_the_model():
+    # the error named its head, Linear.backward, which the user never called
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match=r"^CharLM\.backward called before forward"):
+        model.backward(np.zeros((2, 1, 5)))
+    logits, _ = model.forward(np.zeros((2, 1), np.int64))
+    model.backward(np.ones_like(logits))
+
+
+def test_save_checkpoint_refuses_an_array_name_with_a_nul(tmp_path):
+    # zip cut the name at the NUL: the array was written, and load_checkpoint left it out
+    path = tmp_path / "c.ckpt"
+    with pytest.raises(ValueError, match=r"array name 'w\\x00b' holds a NUL character"):
+        save_checkpoint(path, {"kind": "test"}, {"w\0b": np.arange(3.0)})
+    assert not path.exists()
+
+
+def test_charlm_backward_names_a_non_finite_dlogits():
+    # the recurrent layer named the hidden gradient made of it, "dy"
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=1, embed_dim=3),
+                   rng=np.random.default_rng(0))
+    logits, _ = model.forward(np.zeros((3, 2), np.int64))
+    dlogits = np.zeros_like(logits)
+    dlogits[1, 0, 4] = np.inf
+    with pytest.raises(ValueError, match=r"^dlogits contains NaN or inf \(first at index "
+                                         r"\(1, 0, 4\)\)"):
+        model.backward(dlogits)

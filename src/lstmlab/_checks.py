@@ -73,6 +73,12 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def finite_float(value, name: str, dtype=np.float64) -> float:
     """``value`` as a float: a real number, finite also when rounded to ``dtype``."""
     try:

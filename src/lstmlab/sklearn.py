@@ -21,7 +21,7 @@ With scikit-learn installed the estimators derive from its ``BaseEstimator`` and
 validate input with its ``validate_data``, and pass ``check_estimator`` (see
 ``tests/test_sklearn_api.py`` and ``docs/classification.md``); without it they behave the
 same with a small fallback for ``get_params``/``set_params``/``score`` and validation.
-``random_state`` (None, an int, or a ``numpy.random.Generator``) seeds initialisation and
+``random_state`` (None, an int >= 0, or a ``numpy.random.Generator``) seeds initialisation and
 shuffling; an int makes ``fit`` repeatable.
 """
 
@@ -203,13 +203,14 @@ def _generator(random_state) -> np.random.Generator:
     """A fresh Generator for one fit: seeded by an int, drawn from a given Generator or
     RandomState (which advances it, as scikit-learn does), or from entropy for None."""
     if random_state is None or (isinstance(random_state, numbers.Integral)
-                                and not isinstance(random_state, bool)):
-        return np.random.default_rng(random_state)
+                                and not isinstance(random_state, bool) and random_state >= 0):
+        return np.random.default_rng(random_state)  # (NumPy seeds with integers >= 0 only)
     if isinstance(random_state, np.random.Generator):
         return np.random.default_rng(random_state.integers(2**63))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31))
-    raise ValueError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
+    raise ValueError(f"random_state must be None, an int >= 0 or a numpy Generator, got "
+                     f"{random_state!r}")
 
 
 class _LSTMEstimator(BaseEstimator):
@@ -512,8 +513,9 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         check_classification_targets(y)
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier "
-                             f"needs at least two classes")
+            only = self.classes_.tolist()[0]  # a Python value: NumPy 2 shows np.int64(3)
+            raise ValueError(f"y has only one class ({only!r}); a classifier needs at least "
+                             f"two classes")
         X3 = self._as_sequences(X, reset=True)
         self._fit_shape = X.shape[1:]
         n, T = X3.shape[:2]

@@ -111,8 +111,9 @@ class Module:
             raise TypeError(f"values must be a mapping of parameter names to arrays (what "
                             f"params() returns), got {type(values).__name__}")
         own = self.params()
-        missing = sorted(set(own) - set(values))
-        extra = sorted(set(values) - set(own))
+        # key=str: a mapping may mix key types (0 beside 'w'), which sorted() cannot order
+        missing = sorted(set(own) - set(values), key=str)
+        extra = sorted(set(values) - set(own), key=str)
         if missing or extra:
             raise ValueError(f"parameter names do not match: missing {missing}, unexpected {extra}")
         checked = {}

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import check_config, config_json
-from .._checks import finite_float, float_dtype, positive_int, probability, true_or_false
+from .._checks import (as_float_array, finite_float, float_dtype, positive_int, probability,
+                       true_or_false)
 from .base import Module
 from .basic import Dropout, Embedding, Linear
 from .recurrent import GRU, LSTM, RNN
@@ -103,6 +104,7 @@ class CharLM(Module):
                 dtype=dtype, rng=rng, **regularisation)
         self.drop = Dropout(config.dropout, rng=rng)
         self.head = Linear(config.hidden_size, config.vocab_size, dtype=dtype, rng=rng)
+        self._cache = None  # forward's tokens shape: backward needs a forward first
 
     def children(self):
         return {"embed": self.embed, "rnn": self.rnn, "head": self.head}
@@ -124,7 +126,8 @@ class CharLM(Module):
         return self.config.cell == "lstm"
 
     def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
-        shape = (self.config.num_layers, batch, self.config.hidden_size)
+        """The state of zeros for ``batch`` sequences (forward's and step's default)."""
+        shape = (self.config.num_layers, positive_int(batch, "batch"), self.config.hidden_size)
         n = 2 if self.is_lstm else 1
         return tuple(np.zeros(shape, self.dtype) for _ in range(n))
 
@@ -159,12 +162,18 @@ class CharLM(Module):
             final = (h,)
         y = self.drop.forward(y)  # (T, B, H)
         logits = self.head.forward(y)  # (T, B, V)
+        self._cache = tokens.shape
         return logits, final
 
     def backward(self, dlogits, dstate=None):
         """Backprop ``dlogits (T, B, V)`` (and optionally the final-state gradients); fills
         every parameter's gradient and returns the initial-state gradient tuple."""
+        if self._cache is None:  # the head would name itself, not the model called
+            raise RuntimeError("CharLM.backward called before forward: call forward first "
+                               "(backward uses what forward saved)")
         dstate = self._state_tuple(dstate, "dstate")
+        # checked here: the recurrent layer would name the hidden gradient it makes of it, dy
+        dlogits = as_float_array(dlogits, "dlogits", self.dtype)
         dy = self.head.backward(dlogits)  # (T, B, H)
         dy = self.drop.backward(dy)
         if self.is_lstm:

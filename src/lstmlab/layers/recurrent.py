@@ -506,8 +506,8 @@ class _Recurrent(Module):
                             f"torch's module.state_dict() returns), got "
                             f"{type(state_dict).__name__}")
         sd = {k: as_numpy(v, f"state_dict[{k!r}]") for k, v in state_dict.items()}
-        missing = sorted(set(expected) - set(sd))
-        extra = sorted(set(sd) - set(expected))
+        missing = sorted(set(expected) - set(sd), key=str)  # (keys of mixed types sort too)
+        extra = sorted(set(sd) - set(expected), key=str)
         if missing or extra:
             raise ValueError(f"state_dict keys do not match this {type(self).__name__} "
                              f"configuration: missing {missing}, unexpected {extra}")

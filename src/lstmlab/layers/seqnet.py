@@ -112,6 +112,8 @@ class SequenceNet(Module):
         if self._cache is None:
             raise RuntimeError("SequenceNet.backward called before forward")
         T, B, lengths = self._cache
+        # checked here: the recurrent layer would name the hidden gradient it makes of it, dy
+        dout = as_float_array(dout, "dout", self.dtype)
         dfeats = self.head.backward(dout)
         H = self.config.hidden_size
         readout = self.config.readout

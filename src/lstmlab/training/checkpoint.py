@@ -141,6 +141,9 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
             if not isinstance(name, str):  # written as its str(): it would load under another key
                 raise TypeError(f"arrays has the key {short_repr(name)} "
                                 f"({type(name).__name__}); array names are str")
+            if "\0" in name:  # zip cuts a member's name at NUL: the array would not load
+                raise ValueError(f"array name {short_repr(name)} holds a NUL character "
+                                 f"('\\0'), which a zip member's name cannot hold")
             arr = np.asarray(arr)
             if arr.dtype.kind not in NPY_KINDS or arr.dtype.fields is not None:
                 # refused here, before anything is written, rather than by load_checkpoint

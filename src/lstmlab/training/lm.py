@@ -31,8 +31,8 @@ import numpy as np
 
 from .._config import JsonConfig
 from .._streams import rewritten
-from .._checks import (float_dtype, generator, is_real, positive_int, probability,
-                       true_or_false)
+from .._checks import (float_dtype, generator, is_real, non_negative_int, positive_int,
+                       probability, true_or_false)
 from .._words import counted
 from ..data.text import LMBatcher, Vocab
 from ..layers.model import CharLM, CharLMConfig
@@ -86,9 +86,7 @@ class TrainConfig(JsonConfig):
         if not self.clip >= 0:
             raise ValueError(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
         for name in ("warmup", "eval_chunks", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+            non_negative_int(getattr(self, name), name)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if self.weight_decay < 0:
@@ -152,7 +150,8 @@ def train_step(model: CharLM, optimizer, inputs: np.ndarray, targets: np.ndarray
 def evaluate_lm(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int,
                 max_chunks: int = 0) -> tuple[float, int]:
     """Mean cross-entropy (nats per character) of ``model`` on the token stream ``ids``, in
-    eval mode, carrying the state across chunks. Returns ``(loss, characters scored)``."""
+    eval mode, carrying the state across chunks, the first ``max_chunks`` chunks (0: all).
+    Returns ``(loss, characters scored)``."""
     total, count = score_lm(model, ids, seq_len, batch_size, max_chunks)
     return total / count, count
 
@@ -164,6 +163,7 @@ def score_lm(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int,
     :func:`.distributed.stream_range`; ``(0, 0)`` when it owns none)."""
     positive_int(seq_len, "seq_len")
     positive_int(batch_size, "batch_size")
+    non_negative_int(max_chunks, "max_chunks")
     was_training = model.training
     model.eval()
     try:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,6 +132,9 @@ class Optimizer:
     their checkpoint form. Subclasses define the update, the hyperparameters and which
     buffers exist after the first step."""
 
+    # Buffers of squared gradients (Adam's second moments), >= 0 in any state it reaches.
+    _squares: tuple[str, ...] = ()
+
     def __init__(self, params, lr: float) -> None:
         self.params = _check_params(params)
         self._lr = _positive(lr, "lr")
@@ -169,8 +173,9 @@ class Optimizer:
     def _check_grads(self, grads) -> dict[str, np.ndarray]:
         if not isinstance(grads, dict):
             raise TypeError(f"grads must be a dict name -> array, got {type(grads).__name__}")
-        missing = sorted(set(self.params) - set(grads))
-        extra = sorted(set(grads) - set(self.params))
+        # key=str: a dict may mix key types (0 beside 'w'), which sorted() cannot order
+        missing = sorted(set(self.params) - set(grads), key=str)
+        extra = sorted(set(grads) - set(self.params), key=str)
         if missing or extra:
             raise ValueError(f"grads must have the names of params: missing {missing}, "
                              f"unexpected {extra}")
@@ -239,9 +244,13 @@ class Optimizer:
                              f"{sorted(meta['hyperparameters'])} that {kind} does not take "
                              f"({err})") from None
 
+        if not isinstance(arrays, Mapping):  # set() of a list of arrays fails on hashing
+            raise TypeError(f"arrays must be a mapping of buffer names to arrays (what "
+                            f"state_dict returns), got {type(arrays).__name__}")
         buffers = scratch._buffers_after_first_step() if step > 0 else ()
         expected = {f"{b}/{n}" for b in buffers for n in self.params}
-        missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+        missing = sorted(expected - set(arrays), key=str)
+        extra = sorted(set(arrays) - expected, key=str)
         if missing or extra:
             raise ValueError(f"optimizer state arrays do not match: missing {missing}, "
                              f"unexpected {extra}")
@@ -249,10 +258,15 @@ class Optimizer:
         for b in buffers:
             for name, p in self.params.items():
                 key = f"{b}/{name}"
-                value = np.asarray(arrays[key])
+                value = _checks.as_numpy(arrays[key], f"optimizer state {key!r}")
                 arr = _checks.as_float_array(value, f"optimizer state {key!r}", p.dtype)
                 arr = arr.reshape(value.shape)  # as_float_array turns 0-d into 1-d
                 _checks.check_shape(arr, p.shape, f"optimizer state {key!r}")
+                if b in self._squares and (arr < 0).any():  # its square root would be NaN
+                    at = tuple(int(i) for i in np.argwhere(arr < 0)[0])
+                    raise ValueError(f"optimizer state {key!r} holds {arr[at]:g} at index "
+                                     f"{at}: a mean of squares is never negative (corrupt "
+                                     f"checkpoint?)")
                 state[b][name] = arr.copy()  # own the buffer: updated in place from now on
 
         self._set_hyperparameters(**meta["hyperparameters"])
@@ -326,6 +340,7 @@ class Adam(Optimizer):
 
     # AdamW sets this: decay the parameters directly instead of adding λθ to the gradient.
     _decoupled_weight_decay = False
+    _squares = ("exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
@@ -415,6 +430,9 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float,
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
             raise TypeError(f"grads[{name!r}] must be a floating-point numpy array (clipped in "
                             f"place), got {type(g).__name__}")
+        if not g.flags.writeable:  # refused before any is scaled, whatever the norm
+            raise ValueError(f"grads[{name!r}] is read-only; clip_grad_norm scales the "
+                             f"gradients in place (pass a copy)")
     total_norm = _global_norm(list(grads.values()))
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise ValueError(f"the global gradient norm is {total_norm}, so it cannot be clipped "

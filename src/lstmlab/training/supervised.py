@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import JsonConfig
-from .._checks import as_numpy, generator, is_real, positive_int, short_repr
+from .._checks import (as_float_array, as_lengths, as_numpy, generator, is_real,
+                       positive_int, short_repr)
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
 from .signals import StopNow
 
@@ -148,12 +149,25 @@ def _valid_steps_loss(loss_fn, out, target, lengths, per_step: bool):
     them). ``loss_fn`` then receives the valid steps as rows, ``(steps, ...)``, and their
     gradient goes back in place, zero at the padding."""
     if not per_step or lengths is None:
-        return loss_fn(out, target)
+        return _loss(loss_fn, out, target)
     valid = np.arange(out.shape[0])[:, None] < np.asarray(lengths)[None, :]  # (T, b)
-    loss, dvalid = loss_fn(out[valid], np.asarray(target)[valid])
+    loss, dvalid = _loss(loss_fn, out[valid], np.asarray(target)[valid])
     dout = np.zeros(out.shape, np.asarray(dvalid).dtype)
     dout[valid] = dvalid
     return loss, dout
+
+
+def _loss(loss_fn, out, target):
+    """``loss_fn(out, target)``, refused unless it is a pair ``(loss, dout)`` whose loss is
+    a number: the loop unpacks it and tests the loss, where Python's error ("cannot unpack
+    non-iterable float object") would name neither ``loss_fn`` nor what it must return."""
+    result = loss_fn(out, target)
+    if not (isinstance(result, (tuple, list)) and len(result) == 2 and np.ndim(result[0]) == 0
+            and np.asarray(result[0]).dtype.kind in "fiu"):
+        raise TypeError(f"loss_fn must return a pair (loss, dout), a number and the gradient "
+                        f"of out, as mse_loss does; got {type(result).__name__} "
+                        f"{short_repr(result)}")
+    return result
 
 
 def evaluate_loss(net, x, target, loss_fn, lengths=None, batch_size: int = 1024) -> float:
@@ -179,6 +193,11 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     Returns a summary: epochs run, best epoch and losses, stop reason, seconds. A NaN or
     infinite training loss raises :class:`TrainingDiverged`, ``net`` holding the weights
     kept up to the last whole epoch.
+
+    Whatever the net or the loss would refuse in the training set or in ``val`` (NaN or inf
+    in x, another feature width, lengths outside ``[1, T]``, targets the loss refuses) is
+    refused before the first update, ``net`` unchanged, the error naming the validation set
+    when it is its; this costs an elementwise pass over the arrays, not a pass of the net.
     """
     rng = generator(rng)
     if not isinstance(cfg, FitConfig):  # its fields are read deep inside the loop
@@ -192,15 +211,16 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     if val is not None:
         if not (isinstance(val, (tuple, list)) and len(val) == 3):
             raise TypeError("val must be a triple (x, target, lengths) or None")
+        val = tuple(None if v is None else as_numpy(v, f"val[{i}]") for i, v in enumerate(val))
         _check_pairs(*val, names=("val[0]", "val[1]", "val[2]"), per_step=per_step)
         if np.shape(val[0])[1] == 0:
             raise ValueError(f"val[0] has no sequences (shape {np.shape(val[0])}); pass "
                              f"val=None to train without a validation set")
-        _check_val(net, val, loss_fn)
+        _check_val(net, val, loss_fn, per_step)
     n = x.shape[1]
     if n == 0:
         raise ValueError("there are no training sequences")
-    _check_targets(net, x, target, lengths, loss_fn, per_step)
+    x, lengths = _check_set(net, x, target, lengths, loss_fn, per_step)
     B = min(cfg.batch_size, n)
     batches_per_epoch = math.ceil(n / B)
     params = net.params()
@@ -283,20 +303,31 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
             "seconds": time.perf_counter() - t0}
 
 
-def _check_val(net, val, loss_fn) -> None:
-    """Score ``val`` once before training, so that what the net or the loss refuses in it
-    (NaN, another width, labels out of range, lengths beyond T) stops the run before an
-    epoch changes the weights, the error saying it is the validation set's: the net and
-    the loss name their own arguments (``x``, ``target``), which read as the training
-    set's."""
+def _check_val(net, val, loss_fn, per_step: bool) -> None:
+    """Refuse before training what scoring ``val`` after the first epoch would refuse
+    (:func:`_check_set`), the error saying it is the validation set's: the net and the loss
+    name their own arguments (``x``, ``target``), which read as the training set's."""
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            evaluate_loss(net, val[0], val[1], loss_fn, val[2])
+        _check_set(net, val[0], as_numpy(val[1], "target"), val[2], loss_fn, per_step)
     except (ValueError, TypeError) as exc:
         if type(exc) not in (ValueError, TypeError):
             raise
         raise type(exc)(f"the validation set val = (x, target, lengths) is refused: "
                         f"{exc}") from None
+
+
+def _check_set(net, x, target, lengths, loss_fn, per_step: bool):
+    """``x`` and ``lengths`` as the net reads them, once everything the net or the loss
+    would refuse in a set has been refused: NaN, inf or values beyond the net's dtype in
+    ``x`` and lengths outside ``[1, T]`` (checked whole, elementwise, so that the error gives
+    the set's index, not a shuffled batch's), another feature width and targets the loss
+    refuses (:func:`_check_targets`). No pass of the net over the whole set is made."""
+    x = as_float_array(x, "x", getattr(net, "dtype", None), ndim=3)
+    if x.shape[0] == 0:  # (the net's own error would give the one-sequence probe's shape)
+        raise ValueError(f"x must have at least one time step, got shape {x.shape}")
+    lengths = as_lengths(lengths, x.shape[0], x.shape[1])
+    _check_targets(net, x, target, lengths, loss_fn, per_step)
+    return x, lengths
 
 
 def _check_targets(net, x, target, lengths, loss_fn, per_step: bool,
