@@ -29,16 +29,16 @@ def double_ctrl_c_after_each_epoch(monkeypatch):
     a hurried double Ctrl-C, which stops the command at once."""
     import signal
 
-    from lstmlab.forecast import cli as forecast_cli
+    from lstmlab.task_cli import Progress
 
-    log_epoch = forecast_cli._Progress.__call__
+    log_epoch = Progress.__call__
 
     def twice(progress, record):
         log_epoch(progress, record)
         signal.raise_signal(signal.SIGINT)  # os.kill(pid, SIGINT) ends the process on Windows
         signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(forecast_cli._Progress, "__call__", twice)
+    monkeypatch.setattr(Progress, "__call__", twice)
 
 
 

@@ -677,16 +677,16 @@ def test_an_ensemble_stopped_in_a_later_member_keeps_the_finished_ones(tmp_path,
     import os
     import signal
 
-    from lstmlab.forecast import cli as forecast_cli
+    from lstmlab.task_cli import Progress
 
-    log_epoch = forecast_cli._Progress.__call__
+    log_epoch = Progress.__call__
 
     def ctrl_c_in_the_third_member(progress, record):
         log_epoch(progress, record)
         if record.get("member") == 2 and record["epoch"] == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(forecast_cli._Progress, "__call__", ctrl_c_in_the_third_member)
+    monkeypatch.setattr(Progress, "__call__", ctrl_c_in_the_third_member)
     out = tmp_path / "run"
     assert main(["classify", "train", str(_numbered_classes_csv(tmp_path / "d.csv")), "--model",
                  "lstm", "--no-select", "--hidden", "4", "--epochs", "6", "--ensemble", "3",

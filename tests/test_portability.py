@@ -292,11 +292,11 @@ def _text_files_as_on_windows(monkeypatch):
 def test_metrics_logs_have_lf_line_ends_on_every_system(tmp_path, monkeypatch):
     # on Windows a char-LM's metrics.jsonl had CRLF lines, and after a --resume LF ones (the
     # kept lines) followed by CRLF ones; forecast and classify logs had CRLF
-    from lstmlab.forecast.cli import _Progress
+    from lstmlab.task_cli import Progress
 
     _text_files_as_on_windows(monkeypatch)
     _charlm(tmp_path / "lm", "one line\nanother line\n" * 60)
-    progress = _Progress(tmp_path / "metrics.jsonl", 2, quiet=True)  # forecast's and classify's
+    progress = Progress(tmp_path / "metrics.jsonl", 2, quiet=True)  # forecast's and classify's
     for epoch in (1, 2):
         progress({"epoch": epoch, "train_loss": 1.0})
     progress.close()

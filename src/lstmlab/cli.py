@@ -8,7 +8,8 @@ live in its own module:
 * :mod:`lstmlab.charlm_cli` — ``train``, ``generate``, ``evaluate`` (the character model);
 * :mod:`lstmlab.insight_cli` — ``demo``, ``experiment``, ``inspect``, ``explore``;
 * :mod:`lstmlab.export_cli` — ``export``;
-* :mod:`lstmlab.forecast.cli`, :mod:`lstmlab.classify.cli` — ``forecast``, ``classify``.
+* :mod:`lstmlab.forecast.cli`, :mod:`lstmlab.classify.cli` — ``forecast``, ``classify``,
+  with what these two share (network options, run folder, progress) in :mod:`lstmlab.task_cli`.
 
 Those modules import the shared helpers from here, so this module imports them inside
 :func:`build_parser` and not at its top.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._argtypes import column_name as _column_name
 from .._argtypes import column_names as _column_names
+from .._argtypes import fraction as _fraction
 from ..layers.seqnet import CELLS
 from .._argtypes import input_path as _input_path
 from .._argtypes import nonneg_int as _nonneg_int
@@ -19,8 +20,8 @@ from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
 from .._argtypes import positive_int as _positive
 from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs, refuse_standard_input
-from ..forecast.cli import (_Progress, _fit_config, _fraction, _status, add_network_options,
-                            check_network_fits, output_folder, stopped_by_signal)
+from ..task_cli import (Progress, add_network_options, check_network_fits, fit_config_of,
+                        output_folder, status, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
                        PATIENCE, PLATEAU_EPOCHS, SCHEDULES, TEST_FRACTION, default_epochs)
 
@@ -340,7 +341,7 @@ def cmd_classify_train(args) -> int:
     test = None
     if args.data is None:
         data = digits_sequences()
-        _status(args, f"no DATA given: using {data.source}, {len(data)} sequences")
+        status(args, f"no DATA given: using {data.source}, {len(data)} sequences")
     elif Path(args.data).is_dir():
         train_path, test_path = ucr_pair(args.data)
         data = read_sequences(train_path, **opts)
@@ -456,7 +457,7 @@ def cmd_classify_train(args) -> int:
         return SequenceClassifier.train(
             part, generator, **{**fixed, **settings}, num_layers=args.layers, cell=args.model,
             dropout=args.dropout, dtype=args.dtype, val_fraction=args.val_fraction,
-            fit_config=replace(_fit_config(config), schedule=args.lr_schedule,
+            fit_config=replace(fit_config_of(config), schedule=args.lr_schedule,
                                plateau_epochs=args.plateau_epochs, checkpoint=args.checkpoint),
             znorm=znorm, filters=args.filters, bidirectional=args.bidirectional,
             class_weight=None if args.class_weight == "none" else args.class_weight, **hooks)
@@ -464,20 +465,20 @@ def cmd_classify_train(args) -> int:
     selection = None
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         if len(options) > 1:
-            _status(args, f"choosing {' / '.join(flags(o) for o in options)} on held-out "
-                          f"training data")
+            status(args, f"choosing {' / '.join(flags(o) for o in options)} on held-out "
+                         f"training data")
             started = iter(range(1, len(options) + 1))
 
             def candidate(part, generator, settings):
                 # each trains in silence: say which one, as it starts
-                _status(args, f"candidate {next(started)} of {len(options)}: {flags(settings)} "
-                              f"({counted(len(part), 'sequence')}, "
-                              f"{counted(epochs_for(len(part)), 'epoch')})")
+                status(args, f"candidate {next(started)} of {len(options)}: {flags(settings)} "
+                             f"({counted(len(part), 'sequence')}, "
+                             f"{counted(epochs_for(len(part)), 'epoch')})")
                 return train(part, generator, settings, should_stop=lambda: stop.requested)
             selection = choose(data, rng.spawn(1)[0], options, candidate)
             # its scores come once, in the result: on a terminal both streams show
-            _status(args, f"chose {flags(selection.chosen)} (the result gives every "
-                          f"candidate's held-out scores)")
+            status(args, f"chose {flags(selection.chosen)} (the result gives every "
+                         f"candidate's held-out scores)")
         chosen = options[0] if selection is None else selection.chosen
         final = {**fixed, **chosen}
         args.hidden, args.readout = final["hidden_size"], final["readout"]
@@ -497,11 +498,11 @@ def _train_final(args, data, test, train, chosen: dict, rng, stop):
              + (" bidirectional" if args.bidirectional else "") if args.model == "lstm-fcn"
              else f"filters {','.join(map(str, args.filters))}, no LSTM branch"
              if args.model == "fcn" else f"{args.layers}x{args.hidden}, readout {args.readout}")
-    _status(args, f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
-                  f"{counted(data.num_features, 'feature')}), {len(set(data.labels))} classes; "
-                  f"testing on {len(test)}; {args.model.upper()} {shape}"
-                  + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""))
-    progress = _Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
+    status(args, f"training on {len(data)} sequences (lengths {lengths.min()}..{lengths.max()}, "
+                 f"{counted(data.num_features, 'feature')}), {len(set(data.labels))} classes; "
+                 f"testing on {len(test)}; {args.model.upper()} {shape}"
+                 + (f"; ensemble of {args.ensemble}" if args.ensemble > 1 else ""))
+    progress = Progress(Path(args.out) / "metrics.jsonl", args.epochs, args.quiet)
     try:
         return train(data, rng, chosen, on_epoch=_naming_members(progress, args),
                      should_stop=lambda: stop.requested, ensemble=args.ensemble)

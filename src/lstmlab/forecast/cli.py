@@ -14,15 +14,13 @@ from pathlib import Path
 from .._argtypes import column_names as _column_names
 from .._argtypes import fraction as _fraction
 from .._argtypes import input_path as _input_path
-from .._argtypes import nonneg_float as _nonneg
-from .._argtypes import nonneg_int as _nonneg_int
 from .._argtypes import output_dir as _output_dir
 from .._argtypes import output_file as _output_file
-from .._argtypes import pos_float as _posfloat
 from .._argtypes import positive_int as _positive
 from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs, refuse_standard_input
 from .._argtypes import repeated
-from .._argtypes import seed as _seed
+from ..task_cli import (Progress, add_network_options, check_network_fits, fit_config_of,
+                        output_folder, status, stopped_by_signal)
 
 FORECAST_HELP = """\
 Forecast a numeric column with an LSTM (or RNN), beside the baselines every forecaster
@@ -121,64 +119,6 @@ def _levels(text: str) -> tuple:
                                          f"{', '.join(f'{v:g}' for v in twice)} more than once "
                                          f"in {text!r}")
     return tuple(sorted(q))
-
-
-def output_folder(args, writes: tuple = ()) -> Path:
-    """``--out``, created, once it is clear that no run there is overwritten without
-    ``--force``: a forecaster's or classifier's (model.ckpt) or a char-LM's of ``lstmlab
-    train`` (last.ckpt, best.ckpt), whose metrics.jsonl this run would replace, nor any file
-    named in ``writes`` (the run's other files: a report.json of the user's own, say).
-
-    With ``--force`` the run there is removed here, before this run writes its first
-    metrics line: its model, checkpoints, log and the files in ``writes``. A run stopped
-    at once (a second Ctrl-C) or killed then leaves only its own files, never its log
-    beside the replaced run's model and reports."""
-    out = Path(args.out)
-    held = [name for name in ("model.ckpt", "last.ckpt", "best.ckpt") if (out / name).exists()]
-    if held and not args.force:
-        raise ValueError(f"--out {out} already holds a model ({', '.join(held)}); choose another "
-                         f"--out or pass --force to overwrite it (nothing was overwritten)")
-    other = [name for name in writes if (out / name).exists()]
-    if other and not args.force:
-        raise ValueError(f"--out {out} already holds {', '.join(other)}, which this run writes; "
-                         f"choose another --out or pass --force to overwrite "
-                         f"{'it' if len(other) == 1 else 'them'} (nothing was overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
-    if held or other:  # (only with --force)
-        replaced = [name for name in dict.fromkeys([*held, *other, "metrics.jsonl"])
-                    if (out / name).exists()]
-        for name in replaced:
-            (out / name).unlink()
-        print(f"--force: removed {', '.join(replaced)} from {out}; this run writes its own",
-              file=sys.stderr)
-    return out
-
-
-def add_network_options(p, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
-                        patience: int = 50, models=("lstm", "gru", "rnn"),
-                        hidden_help: str | None = None, batch_size: int = 32,
-                        epochs_help: str | None = None,
-                        quiet_help: str = "no progress line") -> None:
-    """Network and training options shared by the forecast and classify commands."""
-    p.add_argument("--model", choices=list(models), default=models[0],
-                   help=f"network (default {models[0]})")
-    p.add_argument("--hidden", type=_positive, default=hidden,
-                   help=hidden_help or f"hidden units per layer (default {hidden})")
-    p.add_argument("--layers", type=_positive, default=1, help="stacked layers (default 1)")
-    p.add_argument("--dropout", type=_fraction, default=0.0, help="dropout between layers (default 0)")
-    p.add_argument("--epochs", type=_positive, default=epochs,
-                   help=epochs_help or f"most passes over the data (default {epochs})")
-    p.add_argument("--batch-size", type=_positive, default=batch_size,
-                   help=f"sequences per update (default {batch_size})")
-    p.add_argument("--lr", type=_posfloat, default=lr, help=f"Adam learning rate, cosine-decayed (default {lr:g})")
-    p.add_argument("--weight-decay", type=_nonneg, default=0.0, help="AdamW weight decay (default 0)")
-    p.add_argument("--clip", type=_nonneg, default=1.0, help="gradient-norm clip, 0 = off (default 1)")
-    p.add_argument("--patience", type=_nonneg_int, default=patience,
-                   help=f"stop after N epochs without validation improvement, 0 = never (default {patience})")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                   help="default float32")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    p.add_argument("--quiet", action="store_true", help=quiet_help)
 
 
 def add_forecast_parser(sub) -> None:
@@ -287,72 +227,6 @@ def add_forecast_parser(sub) -> None:
 def _no_action(parser) -> int:
     parser.print_help(sys.stderr)
     return 2
-
-
-def _status(args, text: str) -> None:
-    """A line on stderr saying what the run is doing, left out with --quiet, which keeps
-    the result (stdout), the notes that warn about the data, and the errors."""
-    if not args.quiet:
-        print(text, file=sys.stderr)
-
-
-class _Progress:
-    """Per-epoch records to OUT/metrics.jsonl and a progress line on stderr."""
-
-    def __init__(self, path: Path | None, epochs: int, quiet: bool):
-        self.f = open(path, "w", encoding="utf-8", newline="\n") if path else None
-        self.epochs, self.quiet = epochs, quiet
-
-    def __call__(self, record: dict) -> None:
-        from .._streams import rewritten
-
-        if self.f:
-            self.f.write(json.dumps(record) + "\n")
-        if self.quiet:
-            return
-        e = record["epoch"]
-        if e == 1 or e % 10 == 0 or e == self.epochs:
-            line = f"epoch {e}/{self.epochs}  train loss {record['train_loss']:.4f}"
-            if "val_loss" in record:
-                line += f"  val loss {record['val_loss']:.4f}"
-            if sys.stderr.isatty():  # one line, rewritten in place, as wide as the terminal
-                print(rewritten(line, widest=70), end="", file=sys.stderr, flush=True)
-            else:
-                print(line, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.f:
-            self.f.close()
-        if not self.quiet and sys.stderr.isatty():
-            print(file=sys.stderr)
-
-
-def _fit_config(args):
-    from ..training.supervised import FitConfig
-
-    return FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     weight_decay=args.weight_decay, clip=args.clip, patience=args.patience)
-
-
-def check_network_fits(args, inputs: int, outputs: int) -> None:
-    """Refuse --hidden/--layers too large for this machine before the network is built
-    (see ``lstmlab._memory``): the recurrent stack and a linear head of ``outputs``."""
-    from .._memory import check_training_fits, recurrent_params
-
-    n = (recurrent_params(args.model, inputs, args.hidden, args.layers)
-         + args.hidden * outputs + outputs)
-    check_training_fits(n, args.dtype, 4, {"--hidden": args.hidden, "--layers": args.layers},
-                        "weights, gradients, two Adam moments")
-
-
-def stopped_by_signal(summary: dict, stop) -> int | None:
-    """The exit code 128 + N when a stop signal N ended training early (after the caller has
-    saved what it trains), else None; says so on stderr."""
-    if not stop.requested:
-        return None
-    print(f"interrupted ({stop.name}) in epoch {summary['epochs_run']}: kept the best epoch so "
-          f"far ({summary['best_epoch']}); its model and reports are written", file=sys.stderr)
-    return stop.exit_code
 
 
 # The files a forecast run writes beside its model.ckpt, each describing that model:
@@ -469,18 +343,18 @@ def cmd_forecast_train(args) -> int:
                         config.test_fraction)  # too short? say so before anything is written
     check_network_fits(args, series.values.shape[1], config.horizon * (1 + len(config.quantiles)))
     out = output_folder(args, REPORT_FILES)
-    _status(args, f"settings: lookback {config.lookback}, horizon {config.horizon} (direct "
-                  f"multi-step output), transform {config.transform}, anchor {config.anchor}; "
-                  f"{args.model.upper()} {args.layers}x{args.hidden}"
-                  + ("" if config.base == "none" else f" on the residual of "
-                     f"{BASE_NAMES[config.base]} (hybrid)"))
-    progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
+    status(args, f"settings: lookback {config.lookback}, horizon {config.horizon} (direct "
+                 f"multi-step output), transform {config.transform}, anchor {config.anchor}; "
+                 f"{args.model.upper()} {args.layers}x{args.hidden}"
+                 + ("" if config.base == "none" else f" on the residual of "
+                    f"{BASE_NAMES[config.base]} (hybrid)"))
+    progress = Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:  # Ctrl-C / SIGTERM: stop after the batch, save, exit 128 + N
         try:
             fc = Forecaster.train(series, config, np.random.default_rng(args.seed),
                                   hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
                                   dropout=args.dropout, dtype=args.dtype,
-                                  fit_config=_fit_config(args), on_epoch=progress,
+                                  fit_config=fit_config_of(args), on_epoch=progress,
                                   should_stop=lambda: stop.requested)
         finally:
             progress.close()
@@ -528,10 +402,10 @@ def cmd_forecast_train(args) -> int:
     print(format_table(ev))
     print(format_coverage(ev))
     if args.backtest > 1 and not stop.requested:
-        _status(args, f"backtest: {args.backtest} folds, one network each ...")
+        status(args, f"backtest: {args.backtest} folds, one network each ...")
         bt = backtest(series, asked, given, args.backtest, args.seed, ets=args.ets,
                       hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
-                      dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args))
+                      dropout=args.dropout, dtype=args.dtype, fit_config=fit_config_of(args))
         print(format_backtest(bt, {m: ev.label(m) for m in ev.scores}))
         report["backtest"] = bt
         atomic_write_text(out / "report.json", json.dumps(report, indent=1))

@@ -86,8 +86,9 @@ def cmd_global_train(args) -> int:
 
     from ..training.checkpoint import atomic_write_text
     from ..training.signals import stop_signals
-    from .cli import (REPORT_FILES, _fit_config, _Progress, _status, check_network_fits,
-                      columns_note, output_folder, save_before_scoring, stopped_by_signal)
+    from ..task_cli import (Progress, check_network_fits, fit_config_of, output_folder, status,
+                            stopped_by_signal)
+    from .cli import REPORT_FILES, columns_note, save_before_scoring
     from .ets import available as ets_available
     from .global_model import GlobalConfig, constant_names, split_series
     from .windows import WindowError
@@ -152,23 +153,23 @@ def cmd_global_train(args) -> int:
                   f"seasonal", file=sys.stderr)
     check_network_fits(args, 1, config.horizon)
     out = output_folder(args, REPORT_FILES)
-    _status(args, f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
-                  f"{args.layers}x{args.hidden} for all: horizon {config.horizon}, transform "
-                  f"{config.transform}, per-series scaling")
+    status(args, f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
+                 f"{args.layers}x{args.hidden} for all: horizon {config.horizon}, transform "
+                 f"{config.transform}, per-series scaling")
 
     def announce(i, n, cfg):
         if n > 1:
             base = "a linear AR per series" if cfg.base == "ar" else "no base"
-            _status(args, f"candidate {i + 1}/{n}: lookback {cfg.lookback}, {base}")
+            status(args, f"candidate {i + 1}/{n}: lookback {cfg.lookback}, {base}")
 
-    progress = _Progress(out / "metrics.jsonl", args.epochs, args.quiet)
+    progress = Progress(out / "metrics.jsonl", args.epochs, args.quiet)
     with stop_signals() as stop:
         try:
             gf, choice = train_global_default(
                 panel, config, given, np.random.default_rng(args.seed), on_candidate=announce,
                 on_epoch=progress, should_stop=lambda: stop.requested, cands=cands,
                 hidden_size=args.hidden, num_layers=args.layers, cell=args.model,
-                dropout=args.dropout, dtype=args.dtype, fit_config=_fit_config(args))
+                dropout=args.dropout, dtype=args.dtype, fit_config=fit_config_of(args))
         finally:
             progress.close()
     print(choice.explain())
