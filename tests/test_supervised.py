@@ -408,3 +408,21 @@ def test_a_per_step_validation_target_the_loss_refuses_stops_the_run_before_an_e
     bad[2, -1], bad[4, -1] = 0, 7  # past the length: padding, neither scored nor refused
     fit_sequence_net(net, x, y, softmax_cross_entropy, FitConfig(epochs=1), rng,
                      val=(x, bad, np.full(6, 3)))
+
+
+def test_a_net_without_the_models_methods_is_named_before_training():
+    # named before training: without the check, None fails on its missing params() and a
+    # bare LSTM (forward returns (y, state)) inside the loss ("pred must be an array")
+    from lstmlab.layers import LSTM
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 6, 3)), rng.normal(size=(6, 2))
+    with pytest.raises(TypeError, match=r"^net must be a model with the methods forward, "
+                                        r"backward, predict, .*; None lacks forward"):
+        fit_sequence_net(None, x, y, mse_loss, FitConfig(epochs=1), rng)
+    lstm = LSTM(3, 2, rng=rng)
+    before = {k: v.copy() for k, v in lstm.params().items()}
+    with pytest.raises(TypeError, match=r"LSTM lacks predict; a recurrent layer alone returns "
+                                        r"\(y, state\) from forward: put it in a SequenceNet"):
+        fit_sequence_net(lstm, x, y, mse_loss, FitConfig(epochs=1), rng)
+    assert all(np.array_equal(v, before[k]) for k, v in lstm.params().items())

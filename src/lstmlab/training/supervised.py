@@ -203,6 +203,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     if not isinstance(cfg, FitConfig):  # its fields are read deep inside the loop
         raise TypeError(f"cfg must be a FitConfig (FitConfig(epochs=..., lr=...); "
                         f"FitConfig.from_json(d) for a dict), got {type(cfg).__name__}")
+    _check_net(net)
     _check_callables(loss_fn=loss_fn, on_epoch=on_epoch, should_stop=should_stop)
     per_step = _per_step(net)
     x, target = as_numpy(x, "x"), as_numpy(target, "target")
@@ -348,6 +349,26 @@ def _check_targets(net, x, target, lengths, loss_fn, per_step: bool,
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             _valid_steps_loss(loss_fn, np.zeros(shape, probe.dtype), part, _take(lengths, idx),
                               per_step)
+
+
+# What the loop calls on ``net``: a SequenceNet or an LSTMFCN has every one of them.
+NET_METHODS = ("forward", "backward", "predict", "params", "grads", "load_params", "train",
+               "eval")
+
+
+def _check_net(net) -> None:
+    """Refuse, before any training, a ``net`` that lacks a method the loop calls; a
+    recurrent layer alone (its ``forward`` returns ``(y, state)``, not one output array) is
+    told to go into a SequenceNet."""
+    missing = [m for m in NET_METHODS if not callable(getattr(net, m, None))]
+    if not missing:
+        return
+    what = "None" if net is None else type(net).__name__
+    hint = ("; a recurrent layer alone returns (y, state) from forward: put it in a "
+            "SequenceNet (lstmlab.layers.SequenceNet), which adds the readout and the head"
+            if callable(getattr(net, "step", None)) else "")
+    raise TypeError(f"net must be a model with the methods {', '.join(NET_METHODS)}, such as "
+                    f"a SequenceNet; {what} lacks {', '.join(missing)}{hint}")
 
 
 def _check_callables(**functions) -> None:
