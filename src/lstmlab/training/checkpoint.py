@@ -144,6 +144,9 @@ def save_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
             if "\0" in name:  # zip cuts a member's name at NUL: the array would not load
                 raise ValueError(f"array name {short_repr(name)} holds a NUL character "
                                  f"('\\0'), which a zip member's name cannot hold")
+            if "\\" in name:  # Python's zipfile reads it as '/' on Windows: another name there
+                raise ValueError(f"array name {short_repr(name)} holds a backslash, which a "
+                                 f"zip member's name read on Windows turns into '/'; use '/'")
             arr = np.asarray(arr)
             if arr.dtype.kind not in NPY_KINDS or arr.dtype.fields is not None:
                 # refused here, before anything is written, rather than by load_checkpoint
