@@ -61,6 +61,15 @@ def test_demo_refuses_a_gradient_flow_length_with_no_step_back(tmp_path, capsys)
     assert "||dL/dh|| 1 step back," in capsys.readouterr().out  # not "1 steps back"
 
 
+def test_demo_refuses_a_folder_where_it_writes_a_file_before_running(tmp_path, capsys):
+    (tmp_path / "summary.json").mkdir()
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "holds a folder named summary.json" in captured.err
+    assert "gradient flow" not in captured.err  # refused before the first section ran
+    assert not (tmp_path / "report.html").exists()
+
+
 def test_demo_help_gives_the_defaults_of_both_versions(capsys):
     from lstmlab.insight.demo import DemoConfig
 

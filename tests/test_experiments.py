@@ -332,3 +332,11 @@ def test_experiment_errors_name_the_option_typed(argv, message, tmp_path, capsys
     err = capsys.readouterr().err
     assert f"lstmlab experiment: error: {message}" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_experiment_refuses_a_folder_where_it_writes_its_figure_before_running(tmp_path, capsys):
+    (tmp_path / "copy.png").mkdir()
+    assert main(["experiment", "copy", "--lengths", "5", "--seeds", "0", "--out",
+                 str(tmp_path)]) == 2
+    assert "holds a folder named copy.png" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()  # no run started

@@ -81,10 +81,20 @@ def _refuse_another_report(out, own: str, force: bool) -> None:
                          f"(nothing was overwritten)")
 
 
+def _refuse_folders_in_place(out, names) -> None:
+    """Stop before the work when a file the command writes last in ``out`` (``names``) is a
+    folder: otherwise the run's minutes of work end in "cannot write"."""
+    for name in names:
+        if (Path(out) / name).is_dir():
+            raise ValueError(f"--out {out} holds a folder named {name}, where this command "
+                             f"writes its file {name}; choose another --out or move the folder")
+
+
 def cmd_demo(args) -> int:
     from .insight.demo import DemoConfig, run_demo
 
     _refuse_another_report(args.out, "summary.json", args.force)
+    _refuse_folders_in_place(args.out, ("summary.json", "report.html"))
 
     given = {k: v for k, v in (("seed", args.seed), ("length", args.length),
                                ("hidden", args.hidden), ("batch", args.batch),
@@ -213,6 +223,7 @@ def cmd_experiment(args) -> int:
         raise ValueError(f"{flag} {str(exc)[setting.end(1) + 1:]}") from None
     out = Path(args.out or f"runs/experiment-{args.task}")
     _refuse_another_report(out, "results.json", args.force)
+    _refuse_folders_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
     results_path = out / "results.json"
     try:
         done = load_results(results_path, cfg)
