@@ -31,7 +31,7 @@ from ._argtypes import utf8_text as _utf8_text
 from ._files import shown_path
 from ._streams import require_stdout
 from ._words import counted
-from .cli import _read_text_arg, _replaced_note, _say, _text_name, build_parser, reads_dash
+from .cli import build_parser, read_text_arg, reads_dash, replaced_note, say, text_name
 
 
 TRAIN_HELP = """\
@@ -191,7 +191,7 @@ def add_evaluate_parser(sub):
     p.set_defaults(func=cmd_evaluate)
 
 
-def _compile_charlm_kernels(config, uses: tuple[str, ...], log=_say) -> None:
+def _compile_charlm_kernels(config, uses: tuple[str, ...], log=say) -> None:
     """Run a tiny char-LM shaped like ``config`` (cell, dtype, one or more layers, dropout)
     through the kernels a command will use (``uses``: "train", "eval", "step"), so that their
     first compile happens here, announced through ``log`` (stderr), and not inside a timed
@@ -275,8 +275,9 @@ def _train(args, group) -> int:
     from .training.signals import StopNow
 
     # In a data-parallel run rank 0 speaks for all; --quiet keeps its notes, not its status.
-    say = (lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader else (lambda msg: None)
-    status = (lambda msg: None) if args.quiet else say
+    leader_says = ((lambda msg: print(msg, file=sys.stderr)) if group is None or group.leader
+                   else (lambda msg: None))
+    status = (lambda msg: None) if args.quiet else leader_says
     out = Path(args.out)
     given = _train_options_given(args.argv)  # the stored options written out on the command line
     if not args.resume and args.optimizer != "sgd" and "momentum" in given:
@@ -315,16 +316,16 @@ def _train(args, group) -> int:
         text = read_text_files(args.files, max_chars=limit)
         if more and len(text) > run_chars:
             text = text[:run_chars]
-            say(f"note: the FILEs hold more than the {run_chars:,} characters the run read "
-                f"(text added since it started?); --resume trains on the run's own text, so the "
-                f"rest is not used: start a new run to train on all of it")
+            leader_says(f"note: the FILEs hold more than the {run_chars:,} characters the run "
+                        f"read (text added since it started?); --resume trains on the run's own "
+                        f"text, so the rest is not used: start a new run to train on all of it")
         desc = (f"{counted(len(args.files), 'file')}: "
                 + ", ".join(map(shown_path, args.files[:3]))
                 + (" ..." if len(args.files) > 3 else ""))
     else:
         text, desc = default_corpus(max_chars=args.max_chars)
         desc = in_flags(desc, args.flags)
-        say(f"no FILE given: training on the default corpus, {desc}")  # a note: the text read
+        leader_says(f"no FILE given: training on the default corpus, {desc}")  # the text read
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     lr = args.lr if args.lr is not None else (0.5 if args.optimizer == "sgd" else 2e-3)
@@ -406,8 +407,8 @@ def _train(args, group) -> int:
         trainer.restore(out / "last.ckpt")
         status(f"resuming {out} at step {trainer.step} of {cfg.steps}")
         if "seed" in given:
-            say(f"--seed {args.seed} is not used: a resumed run draws from the random state "
-                f"its checkpoint holds (a seed only starts a run)")
+            leader_says(f"--seed {args.seed} is not used: a resumed run draws from the random "
+                        f"state its checkpoint holds (a seed only starts a run)")
     _compile_charlm_kernels(config, ("train", "eval"), status)
     processes = "" if group is None else f" over {counted(group.world, 'process', 'processes')}"
     cell = "LN-LSTM" if config.layer_norm else config.cell.upper()
@@ -579,7 +580,7 @@ def cmd_generate(args) -> int:
         from .data.text import DataError
         flag = "--prompt-file"
         try:
-            args.prompt = _read_text_arg(args.prompt_file)
+            args.prompt = read_text_arg(args.prompt_file)
         except DataError as exc:
             raise ValueError(f"--prompt-file: {exc}") from None
     if args.prompt is None:  # a character the model knows, so the default never fails
@@ -591,17 +592,17 @@ def cmd_generate(args) -> int:
         vocab.encode(args.prompt, unknown=args.unknown)
     except ValueError as exc:
         raise ValueError(f"{flag}: {exc}") from None
-    replaced = _replaced_note(args.prompt, vocab)
+    replaced = replaced_note(args.prompt, vocab)
     if replaced:  # said on stderr: stdout is the text
-        _say(f"lstmlab generate: {flag}: {replaced}")
+        say(f"lstmlab generate: {flag}: {replaced}")
     idle = [f for f, on in (("--top-k", args.top_k), ("--top-p", args.top_p < 1),
                             ("--seed", args.seed is not None)) if on]
     if args.temperature == 0 and idle:  # greedy: each next character is the likeliest
-        _say(f"lstmlab generate: note: --temperature 0 picks the likeliest character at every "
+        say(f"lstmlab generate: note: --temperature 0 picks the likeliest character at every "
              f"step, so {', '.join(idle)} {'has' if len(idle) == 1 else 'have'} no effect")
     if args.seed is None and args.temperature > 0:  # drawn here, so a good text can be had again
         args.seed = int(np.random.SeedSequence().generate_state(1)[0])
-        _say(f"lstmlab generate: --seed {args.seed} (give it to sample this text again)")
+        say(f"lstmlab generate: --seed {args.seed} (give it to sample this text again)")
     rng = np.random.default_rng(args.seed)
     _compile_charlm_kernels(model.config, ("step",))
     _write_text(args.prompt)
@@ -621,15 +622,15 @@ def cmd_evaluate(args) -> int:
 
     require_stdout("the score", "redirect it to a file (> score.txt)")
     model, vocab, meta = load_charlm(args.checkpoint)
-    text = _read_text_arg(args.file)
+    text = read_text_arg(args.file)
     ids = vocab.encode(text, unknown=args.unknown)
     seq_len = args.seq_len or TrainConfig.from_json(meta["train"]).seq_len
     if len(ids) < 2:
-        raise ValueError(f"{_text_name(args.file)} is too short to evaluate (needs at least 2 "
+        raise ValueError(f"{text_name(args.file)} is too short to evaluate (needs at least 2 "
                          f"characters)")
     _compile_charlm_kernels(model.config, ("eval",))
     loss, n = evaluate_text(model, ids, seq_len)
-    print(f"{_text_name(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
+    print(f"{text_name(args.file)}: {loss:.4f} nats per character = {loss / LN2:.4f} bits per character "
           f"({counted(n, 'character', grouped=True)} scored"
-          + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note) + ")")
+          + "".join(f"; {note}" for note in [replaced_note(text, vocab)] if note) + ")")
     return 0

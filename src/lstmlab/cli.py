@@ -105,12 +105,12 @@ CLI_HINTS = {"pass unknown='replace'": "pass --unknown replace",
              "pass replacement=<a character in the vocabulary>": "remove them from the input"}
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     """A note on stderr, flushed so that it shows at once among the command's output."""
     print(message, file=sys.stderr, flush=True)
 
 
-def _read_text_arg(path: str) -> str:
+def read_text_arg(path: str) -> str:
     """The text of the file ``path``, or of standard input for ``-`` (as UTF-8 bytes, with a
     file's checks): how a command reads the one text it is given."""
     from .data.text import DataError, read_text_files
@@ -120,11 +120,11 @@ def _read_text_arg(path: str) -> str:
     return read_text_files([path])
 
 
-def _text_name(path: str) -> str:
+def text_name(path: str) -> str:
     return "standard input" if path == "-" else shown_path(path)
 
 
-def _replaced_note(text: str, vocab) -> str:
+def replaced_note(text: str, vocab) -> str:
     """What --unknown replace changed in ``text``: a score of a text with stand-ins is not
     the text's score, so the count and the characters are said beside it ("" if none)."""
     unknown = sorted(set(text) - set(vocab.chars))

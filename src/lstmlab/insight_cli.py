@@ -27,7 +27,7 @@ from ._argtypes import utf8_text as _utf8_text
 from . import _columns
 from ._files import shown_path
 from ._words import counted
-from .cli import _read_text_arg, _replaced_note, _say, _text_name, reads_dash
+from .cli import read_text_arg, reads_dash, replaced_note, say, text_name
 
 
 DEMO_HELP = """\
@@ -112,7 +112,7 @@ def cmd_demo(args) -> int:
     from ._compile_notice import first_compile
 
     # The demo's kernels compile inside it on a first run (its section times include that).
-    with first_compile(_say):
+    with first_compile(say):
         s = run_demo(cfg)
     rows, ks, T = s["rows"], s["ks"], cfg.length
     print(f"1. Vanishing gradients at initialisation (T={T}, B={cfg.batch}, H={cfg.hidden}, "
@@ -309,7 +309,7 @@ def cmd_inspect(args) -> int:
 
     model, vocab, _ = load_charlm(args.checkpoint)
     if args.file == "-":  # a pipe is read once: all of it, to say what a cut leaves out
-        text, source = _read_text_arg("-"), _text_name("-")
+        text, source = read_text_arg("-"), text_name("-")
         if len(text) > args.max_chars:
             _say_cut("inspect", args.max_chars, len(text))
             text = text[: args.max_chars]
@@ -331,7 +331,7 @@ def cmd_inspect(args) -> int:
                                  units=args.units, per_signal=args.per_signal,
                                  unknown=args.unknown, source=source)
     print(f"{counted(len(text), 'character', grouped=True)} from {source}"
-          + "".join(f"; {note}" for note in [_replaced_note(text, vocab)] if note)
+          + "".join(f"; {note}" for note in [replaced_note(text, vocab)] if note)
           + "; cells whose state C_t follows a property (Pearson r):")
     print(f"  {'property':<18}{'layer':>6}{'cell':>6}{'r':>8}")
     for m in matches:
