@@ -2,7 +2,9 @@
 overwrite inputs, checkpoints of the wrong kind, odd text."""
 
 import json
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -648,3 +650,17 @@ def test_explore_without_a_checkpoint_names_only_what_is_required(capsys):
     assert exit_.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.endswith("the following arguments are required: CKPT")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_export_refuses_an_out_that_is_no_regular_file(charlm, tmp_path, capsys):
+    # --out /dev/null (as root) had the device replaced by the exported file, renamed over it
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    with pytest.raises(SystemExit) as exc:
+        main(["export", str(charlm), "--format", "torch-npz", "--out", str(fifo)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --out" in err and "a FIFO (named pipe)" in err and "Traceback" not in err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.onnx"]

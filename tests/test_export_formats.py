@@ -6,8 +6,10 @@ keras: a .keras file that keras.saving.load_model opens; its logits equal lstmla
 """
 
 import json
+import os
 import pathlib
 import re
+import stat
 import subprocess
 import sys
 
@@ -161,6 +163,13 @@ def test_export_refuses_a_vocabulary_file_it_cannot_write_before_writing(tmp_pat
         err = capsys.readouterr().err
         assert "--out" in err and "m.vocab.json" in err and "a directory" in err, err
         assert not (tmp_path / "m.npz").exists()  # not a model file without its vocabulary
+    if hasattr(os, "mkfifo"):  # a FIFO would be replaced by the vocabulary's rename
+        os.mkfifo(tmp_path / "p.vocab.json")
+        assert main(["export", str(ckpt), "--format", "keras-npz", "--out",
+                     str(tmp_path / "p.npz")]) == 2
+        assert "p.vocab.json" in capsys.readouterr().err
+        assert stat.S_ISFIFO((tmp_path / "p.vocab.json").stat().st_mode)
+        assert not (tmp_path / "p.npz").exists()
     copy = tmp_path / "c.vocab.json"
     copy.write_bytes(ckpt.read_bytes())
     assert main(["export", str(copy), "--format", "torch-npz", "--out", str(tmp_path / "c.npz")]) == 2

@@ -18,6 +18,7 @@ import argparse
 import math
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -282,8 +283,26 @@ def output_file(text: str) -> str:
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}, which is a "
                                          f"directory")
+    _refuse_special_file(path, text)
     _creatable(path, text)
     return text
+
+
+def _refuse_special_file(path: Path, text: str) -> None:
+    """Refuse an existing ``path`` that is no regular file (``/dev/null``, a FIFO, a socket):
+    the outputs are written to a temporary file renamed over ``path``, which would replace
+    the device or pipe itself by a plain file (for root, ``/dev/null`` for every program)."""
+    from ._files import _kind
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # absent (or unreadable): the writer says what is wrong
+        return
+    if not stat.S_ISREG(mode):
+        raise argparse.ArgumentTypeError(
+            f"expected a regular file's name, got {text!r}, which is {_kind(mode)}: the file "
+            f"is written beside it and renamed over it, which would replace it; give a file "
+            f"name")
 
 
 def refuse_idle_dropout(dropout: float, layers: int) -> None:
