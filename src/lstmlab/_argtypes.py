@@ -292,7 +292,7 @@ def _refuse_special_file(path: Path, text: str) -> None:
     """Refuse an existing ``path`` that is no regular file (``/dev/null``, a FIFO, a socket):
     the outputs are written to a temporary file renamed over ``path``, which would replace
     the device or pipe itself by a plain file (for root, ``/dev/null`` for every program)."""
-    from ._files import _kind
+    from ._files import file_kind
 
     try:
         mode = path.stat().st_mode
@@ -300,7 +300,7 @@ def _refuse_special_file(path: Path, text: str) -> None:
         return
     if not stat.S_ISREG(mode):
         raise argparse.ArgumentTypeError(
-            f"expected a regular file's name, got {text!r}, which is {_kind(mode)}: the file "
+            f"expected a regular file's name, got {text!r}, which is {file_kind(mode)}: the file "
             f"is written beside it and renamed over it, which would replace it; give a file "
             f"name")
 

@@ -67,7 +67,8 @@ def _a(what: str) -> str:
     return f"{'an' if what[:1].upper() in 'AEIOU' else 'a'} {what}"
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, for a message: "a directory", "a FIFO", ..."""
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
@@ -106,7 +107,7 @@ def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
         raise error(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise error(f"{shown} is {_kind(mode)}, not {_a(what)} (only regular files are read)")
+        raise error(f"{shown} is {file_kind(mode)}, not {_a(what)} (only regular files are read)")
     return os.fdopen(fd, "rb")
 
 

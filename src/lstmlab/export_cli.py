@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 from pathlib import Path
 
 from ._argtypes import input_path as _input_path
@@ -58,17 +59,15 @@ SIDE_FILE_FORMATS = ("keras", "torch-npz", "keras-npz")  # these write <out>.voc
 
 def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
     """Refuse, before anything is written, an --out whose <out>.vocab.json cannot be written,
-    is no regular file or is the checkpoint: the export would stop half done, its model file without its
-    vocabulary, or destroy what it reads."""
-    import stat
-
-    from ._files import _kind
+    is no regular file or is the checkpoint: the export would stop half done, its model file
+    without its vocabulary, or destroy what it reads."""
+    from ._files import file_kind
 
     where = f"--out {out!r}: its vocabulary goes to {str(side)!r} beside it, which is"
     # A folder, FIFO or device there: reading it for a pairing would block (a FIFO), and the
     # write's rename would fail (a folder) or replace it.
     if side.exists() and not stat.S_ISREG(side.stat().st_mode):
-        raise ValueError(f"{where} {_kind(side.stat().st_mode)}; choose another --out")
+        raise ValueError(f"{where} {file_kind(side.stat().st_mode)}; choose another --out")
     if side.exists() and Path(checkpoint).exists() and os.path.samefile(side, checkpoint):
         raise ValueError(f"{where} the CKPT this command reads; choose another --out")
     other = _paired_model_file(side)
