@@ -172,16 +172,19 @@ class CharLM(Module):
             raise RuntimeError("CharLM.backward called before forward: call forward first "
                                "(backward uses what forward saved)")
         dstate = self._state_tuple(dstate, "dstate")
-        # checked here: the recurrent layer would name the hidden gradient it makes of it, dy
-        dlogits = as_float_array(dlogits, "dlogits", self.dtype)
         dy = self.head.backward(dlogits)  # (T, B, H)
         dy = self.drop.backward(dy)
-        if self.is_lstm:
-            demb, (dh0, dc0) = self.rnn.backward(dy, dstate)
-            dinit = (dh0, dc0)
-        else:
-            demb, dh0 = self.rnn.backward(dy, None if dstate is None else dstate[0])
-            dinit = (dh0,)
+        try:
+            if self.is_lstm:
+                demb, (dh0, dc0) = self.rnn.backward(dy, dstate)
+                dinit = (dh0, dc0)
+            else:
+                demb, dh0 = self.rnn.backward(dy, None if dstate is None else dstate[0])
+                dinit = (dh0,)
+        except ValueError as exc:  # the layer's scan of dy names the gradient it was given:
+            if str(exc).startswith("dy contains NaN"):  # a non-finite dlogits, named as such
+                as_float_array(dlogits, "dlogits", self.dtype)  # (scanned on this path only)
+            raise
         self.embed.backward(demb)
         return dinit
 
