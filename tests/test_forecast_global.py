@@ -1128,15 +1128,41 @@ def test_predict_leaves_out_an_old_missing_value_in_the_seasonal_phase(tmp_path,
 
 def test_predict_refuses_to_count_in_days_the_phase_of_training_dates_that_skip_days(
         tmp_path, capsys):
-    # training dates that skip a day have their weekly phase counted in rows; a later file of
-    # dates a day apart was counted in days from the first training date, a day out of phase
-    full = _daily_panel(tmp_path / "full.csv", lambda i: i != 10)  # 2024-01-11 missing
-    model = _train_daily(full, tmp_path / "run", "--season", "7")
+    # training dates that skip days (business days, 2024-01-01 a Monday) have their phase
+    # counted in rows; a later file of dates a day apart was counted in days from the first
+    # training date, out of phase by the days skipped
+    full = _daily_panel(tmp_path / "full.csv", lambda i: i % 7 < 5)
+    model = _train_daily(full, tmp_path / "run", "--season", "5")
     capsys.readouterr()
     assert main(["forecast", "predict", model, str(full)]) == 0
-    later = _daily_panel(tmp_path / "later.csv", lambda i: i >= 20)
+    later = _daily_panel(tmp_path / "later.csv", lambda i: i >= 21)
     assert main(["forecast", "predict", model, str(later)]) == 2
     assert ("series 's0' is seasonally adjusted in the phase of its first training row, time "
             "'2024-01-01', which the file given does not hold; its training dates skip days "
-            "(first from '2024-01-10' to '2024-01-12' on line 12 of the training file), so its "
+            "(first from '2024-01-05' to '2024-01-08' on line 7 of the training file), so its "
             "phase counts rows from that time, not days") in capsys.readouterr().err
+
+
+def test_train_refuses_a_season_counted_in_rows_of_daily_dates_that_skip_a_day(tmp_path,
+                                                                               capsys):
+    # a weekly season was fitted row by row on daily dates that skip 2024-01-11: from that
+    # row on every row was adjusted by the weekday before its own
+    data = _daily_panel(tmp_path / "skip.csv", lambda i: i != 10)
+    args = ["forecast", "train", str(data), "--id", "id", "--time", "t", "--value", "y",
+            "--lookback", "14", "--horizon", "7", "--base", "none", "--hidden", "4",
+            "--epochs", "1", "--quiet", "--season", "7", "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert ("series 's0': its dates are days that skip one ('2024-01-10' to '2024-01-12' on "
+            "line 12), but its season of 7 steps is counted in rows, which past the skip are "
+            "out of phase with their dates") in err
+    assert "--missing interpolate" in err and "train with --season 1" in err
+    assert not (tmp_path / "run" / "model.ckpt").exists()
+    filled = write(tmp_path / "filled.csv", data.read_text().replace(
+        "s0,2024-01-12,", "s0,2024-01-11,\ns0,2024-01-12,").replace(
+        "s1,2024-01-12,", "s1,2024-01-11,\ns1,2024-01-12,"))
+    model = _train_daily(filled, tmp_path / "run", "--season", "7", "--missing", "interpolate")
+    capsys.readouterr()  # a series not in training is adjusted on the rows given, as refused
+    new = write(tmp_path / "new.csv", data.read_text().replace("s0,", "new,"))
+    assert main(["forecast", "predict", model, str(new)]) == 2
+    assert "series 'new': its dates are days that skip one" in capsys.readouterr().err

@@ -64,7 +64,8 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, daily, day_gap, day_number, known_season, time_steps
+from .data import (TimeSeries, daily, day_gap, day_number, known_season, skipped_day,
+                   time_steps)
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -175,13 +176,24 @@ class SeriesInfo:
         return a * s if back else a / s
 
 
-def fit_series_info(series: TimeSeries, split: Split, config: GlobalConfig) -> SeriesInfo:
+def fit_series_info(name: str, series: TimeSeries, split: Split,
+                    config: GlobalConfig) -> SeriesInfo:
     """Season, seasonal indices (when the M4 test finds the season on the training part)
-    and scale of one series, from its training part, the first ``split.train`` steps."""
+    and scale of series ``name``, from its training part, the first ``split.train`` steps.
+    The indices are fitted and applied by row, so a series to adjust whose dates are days
+    that skip one (:func:`.data.skipped_day`) is an error naming the skip: past it every row
+    would take the phase of the day before it."""
     y_train = series.target[: split.train]
     season = known_season(config.season, series, split.train)
     info = SeriesInfo(0.0, season, split)
     if config.deseasonalize and season and is_seasonal(y_train, season):
+        skip = skipped_day(series.time, series.lines)
+        if skip:
+            raise ValueError(f"series {name!r}: its dates are days that skip one ({skip}), but "
+                             f"its season of {season} steps is counted in rows, which past the "
+                             f"skip are out of phase with their dates; add the missing dates as rows with an empty value and pass "
+                             f"--missing interpolate (or ffill), or train with --season 1 to "
+                             f"leave the season to the network")
         info.additive = not np.all(y_train > 0)
         info.indices = (seasonal_offsets if info.additive else seasonal_indices)(y_train, season)
         y_train = info.adjust(y_train[None, :], np.zeros(1, np.int64),
@@ -259,7 +271,7 @@ class GlobalForecaster:
                 raise ValueError(f"series {name!r}: --transform log needs positive values, but "
                                  f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
                                  f"--transform none")
-            info[name] = fit_series_info(s, split, config)
+            info[name] = fit_series_info(name, s, split, config)
             info[name].first = s.time[0] if s.time else None
             info[name].gap = day_gap(s.time, s.lines)
             for part in parts:
@@ -446,7 +458,7 @@ class GlobalForecaster:
         if name in self.info:
             return self.info[name]
         n = len(series)
-        return fit_series_info(series, Split(n, n, 0, 0), self.config)
+        return fit_series_info(name, series, Split(n, n, 0, 0), self.config)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:
