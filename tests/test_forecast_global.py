@@ -1166,3 +1166,50 @@ def test_train_refuses_a_season_counted_in_rows_of_daily_dates_that_skip_a_day(t
     new = write(tmp_path / "new.csv", data.read_text().replace("s0,", "new,"))
     assert main(["forecast", "predict", model, str(new)]) == 2
     assert "series 'new': its dates are days that skip one" in capsys.readouterr().err
+
+
+def test_predict_counts_the_phase_of_daily_dates_in_days_past_a_row_left_out(tmp_path,
+                                                                            capsys):
+    # a file holding the first training date but not 2024-01-31 was counted in rows from
+    # that date, and its forecast adjusted a day out of phase
+    model = _train_daily(_daily_panel(tmp_path / "full.csv"), tmp_path / "run", "--season",
+                         "7")
+    def forecasts(data):  # the forecast columns, without the times labelled
+        capsys.readouterr()
+        assert main(["forecast", "predict", model, str(data)]) == 0
+        return [{k: v for k, v in r.items() if k != "time"}
+                for r in csv.DictReader(capsys.readouterr().out.splitlines())]
+
+    expected = forecasts(tmp_path / "full.csv")
+    assert forecasts(_daily_panel(tmp_path / "gap.csv", lambda i: i != 30)) == expected
+    late = _daily_panel(tmp_path / "late.csv", lambda i: i != 65)  # in the last 14 rows
+    assert main(["forecast", "predict", model, str(late)]) == 2
+    assert ("series 's0': its last 14 rows, which the model reads, skip a day ('2024-03-05' "
+            "to '2024-03-07' on line 67), where its training dates were a day apart") in (
+        capsys.readouterr().err)
+
+
+def test_predict_refuses_rows_left_out_or_added_between_the_training_rows(tmp_path, capsys):
+    # business days are counted in rows from the first training date: a file holding it
+    # without one of the training rows, or with one more, was forecast out of phase
+    weekdays = lambda i: i % 7 < 5  # noqa: E731
+    model = _train_daily(_daily_panel(tmp_path / "full.csv", weekdays), tmp_path / "run",
+                         "--season", "5")
+    capsys.readouterr()
+    for name, keep in (("dropped", lambda i: weekdays(i) and i != 30),
+                       ("added", lambda i: weekdays(i) or i == 33)):  # a Saturday
+        data = _daily_panel(tmp_path / f"{name}.csv", keep)
+        assert main(["forecast", "predict", model, str(data)]) == 2
+        assert ("series 's0' is seasonally adjusted in the phase of its rows counted from its "
+                "first training row, time '2024-01-01'; the file given holds "
+                f"{49 if name == 'dropped' else 51} rows from it to '2024-03-08', where the "
+                "training file held 50") in capsys.readouterr().err
+    meta, arrays = load_checkpoint(model)  # saved before the gap and last time were kept
+    for info in meta["series"].values():
+        del info["last"], info["gap"]
+    save_checkpoint(tmp_path / "old.ckpt", meta, arrays)
+    outputs = []
+    for ckpt in (model, str(tmp_path / "old.ckpt")):
+        assert main(["forecast", "predict", ckpt, str(tmp_path / "full.csv")]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
