@@ -10,7 +10,8 @@ from seq_helpers import one_blas_thread, write  # noqa: F401
 
 from lstmlab.cli import main
 from lstmlab.forecast.data import (SeriesError, TimeSeries, autocorrelation, daily, detect_season,
-                                   load_shipped, read_series, shipped_path, training_season)
+                                   load_shipped, read_series, shipped_path, skipped_day,
+                                   training_season)
 from lstmlab.forecast.panel import read_long
 
 SHA256 = {
@@ -184,6 +185,19 @@ def test_a_week_is_found_in_rows_dated_a_day_apart(seed, plain):
     rng = np.random.default_rng(0)  # a week is not forced on daily rows without one
     walk = TimeSeries(rng.normal(size=(120, 1)).cumsum(0), ["y"], days, "t")
     assert training_season(walk, len(y)) is None
+
+
+def test_a_skipped_day_is_told_from_business_days_weeks_and_months():
+    # a season counted in rows is out of phase past a skipped day, but business days,
+    # weeks and months skip days by design
+    days = [str(np.datetime64("2024-01-01") + i) for i in range(30)]
+    assert skipped_day(days[:10] + days[11:]) == "'2024-01-10' to '2024-01-12' on row 11"
+    assert skipped_day(days[:10] + days[11:], range(2, 31)) == (
+        "'2024-01-10' to '2024-01-12' on line 12")
+    weekdays = [d for d in days if np.is_busday(np.datetime64(d))]
+    weeks = days[::7]
+    months = [f"20{20 + i // 12}-{i % 12 + 1:02d}-01" for i in range(30)]
+    assert [skipped_day(t) for t in (days, weekdays, weeks, months, None)] == [None] * 5
 
 
 def test_cli_detects_the_week_of_a_daily_csv(tmp_path, capsys):

@@ -1128,15 +1128,88 @@ def test_predict_leaves_out_an_old_missing_value_in_the_seasonal_phase(tmp_path,
 
 def test_predict_refuses_to_count_in_days_the_phase_of_training_dates_that_skip_days(
         tmp_path, capsys):
-    # training dates that skip a day have their weekly phase counted in rows; a later file of
-    # dates a day apart was counted in days from the first training date, a day out of phase
-    full = _daily_panel(tmp_path / "full.csv", lambda i: i != 10)  # 2024-01-11 missing
-    model = _train_daily(full, tmp_path / "run", "--season", "7")
+    # training dates that skip days (business days, 2024-01-01 a Monday) have their phase
+    # counted in rows; a later file of dates a day apart was counted in days from the first
+    # training date, out of phase by the days skipped
+    full = _daily_panel(tmp_path / "full.csv", lambda i: i % 7 < 5)
+    model = _train_daily(full, tmp_path / "run", "--season", "5")
     capsys.readouterr()
     assert main(["forecast", "predict", model, str(full)]) == 0
-    later = _daily_panel(tmp_path / "later.csv", lambda i: i >= 20)
+    later = _daily_panel(tmp_path / "later.csv", lambda i: i >= 21)
     assert main(["forecast", "predict", model, str(later)]) == 2
     assert ("series 's0' is seasonally adjusted in the phase of its first training row, time "
             "'2024-01-01', which the file given does not hold; its training dates skip days "
-            "(first from '2024-01-10' to '2024-01-12' on line 12 of the training file), so its "
+            "(first from '2024-01-05' to '2024-01-08' on line 7 of the training file), so its "
             "phase counts rows from that time, not days") in capsys.readouterr().err
+
+
+def test_train_refuses_a_season_counted_in_rows_of_daily_dates_that_skip_a_day(tmp_path,
+                                                                               capsys):
+    # a weekly season was fitted row by row on daily dates that skip 2024-01-11: from that
+    # row on every row was adjusted by the weekday before its own
+    data = _daily_panel(tmp_path / "skip.csv", lambda i: i != 10)
+    args = ["forecast", "train", str(data), "--id", "id", "--time", "t", "--value", "y",
+            "--lookback", "14", "--horizon", "7", "--base", "none", "--hidden", "4",
+            "--epochs", "1", "--quiet", "--season", "7", "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert ("series 's0': its dates are days that skip one ('2024-01-10' to '2024-01-12' on "
+            "line 12), but its season of 7 steps is counted in rows, which past the skip are "
+            "out of phase with their dates") in err
+    assert "--missing interpolate" in err and "train with --season 1" in err
+    assert not (tmp_path / "run" / "model.ckpt").exists()
+    filled = write(tmp_path / "filled.csv", data.read_text().replace(
+        "s0,2024-01-12,", "s0,2024-01-11,\ns0,2024-01-12,").replace(
+        "s1,2024-01-12,", "s1,2024-01-11,\ns1,2024-01-12,"))
+    model = _train_daily(filled, tmp_path / "run", "--season", "7", "--missing", "interpolate")
+    capsys.readouterr()  # a series not in training is adjusted on the rows given, as refused
+    new = write(tmp_path / "new.csv", data.read_text().replace("s0,", "new,"))
+    assert main(["forecast", "predict", model, str(new)]) == 2
+    assert "series 'new': its dates are days that skip one" in capsys.readouterr().err
+
+
+def test_predict_counts_the_phase_of_daily_dates_in_days_past_a_row_left_out(tmp_path,
+                                                                            capsys):
+    # a file holding the first training date but not 2024-01-31 was counted in rows from
+    # that date, and its forecast adjusted a day out of phase
+    model = _train_daily(_daily_panel(tmp_path / "full.csv"), tmp_path / "run", "--season",
+                         "7")
+    def forecasts(data):  # the forecast columns, without the times labelled
+        capsys.readouterr()
+        assert main(["forecast", "predict", model, str(data)]) == 0
+        return [{k: v for k, v in r.items() if k != "time"}
+                for r in csv.DictReader(capsys.readouterr().out.splitlines())]
+
+    expected = forecasts(tmp_path / "full.csv")
+    assert forecasts(_daily_panel(tmp_path / "gap.csv", lambda i: i != 30)) == expected
+    late = _daily_panel(tmp_path / "late.csv", lambda i: i != 65)  # in the last 14 rows
+    assert main(["forecast", "predict", model, str(late)]) == 2
+    assert ("series 's0': its last 14 rows, which the model reads, skip a day ('2024-03-05' "
+            "to '2024-03-07' on line 67), where its training dates were a day apart") in (
+        capsys.readouterr().err)
+
+
+def test_predict_refuses_rows_left_out_or_added_between_the_training_rows(tmp_path, capsys):
+    # business days are counted in rows from the first training date: a file holding it
+    # without one of the training rows, or with one more, was forecast out of phase
+    weekdays = lambda i: i % 7 < 5  # noqa: E731
+    model = _train_daily(_daily_panel(tmp_path / "full.csv", weekdays), tmp_path / "run",
+                         "--season", "5")
+    capsys.readouterr()
+    for name, keep in (("dropped", lambda i: weekdays(i) and i != 30),
+                       ("added", lambda i: weekdays(i) or i == 33)):  # a Saturday
+        data = _daily_panel(tmp_path / f"{name}.csv", keep)
+        assert main(["forecast", "predict", model, str(data)]) == 2
+        assert ("series 's0' is seasonally adjusted in the phase of its rows counted from its "
+                "first training row, time '2024-01-01'; the file given holds "
+                f"{49 if name == 'dropped' else 51} rows from it to '2024-03-08', where the "
+                "training file held 50") in capsys.readouterr().err
+    meta, arrays = load_checkpoint(model)  # saved before the gap and last time were kept
+    for info in meta["series"].values():
+        del info["last"], info["gap"]
+    save_checkpoint(tmp_path / "old.ckpt", meta, arrays)
+    outputs = []
+    for ckpt in (model, str(tmp_path / "old.ckpt")):
+        assert main(["forecast", "predict", ckpt, str(tmp_path / "full.csv")]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]

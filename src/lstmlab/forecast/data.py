@@ -758,6 +758,16 @@ def day_gap(labels: list[str] | None, lines=None) -> str | None:
     return f"{labels[i - 1]!r} to {labels[i]!r} on {where}"
 
 
+def skipped_day(labels: list[str] | None, lines=None) -> str | None:
+    """:func:`day_gap` of days that skip one: ISO date ``labels`` on every day of the week,
+    some a day apart (daily rows), that are not all a day apart. None for other labels:
+    business days skip weekends, and weeks or months are not days, by design."""
+    days = [day_number(t) for t in labels or []]
+    if None in days or len({d % 7 for d in days}) < 7 or not np.any(np.diff(days) == 1):
+        return None
+    return day_gap(labels, lines)
+
+
 def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = None,
                   weekly: bool = False) -> int | None:
     """The season length of ``y`` from its autocorrelation, or None if there is no clear one.

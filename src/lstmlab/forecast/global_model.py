@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, daily, day_gap, day_number, known_season, time_steps
+from .data import TimeSeries, day_gap, day_number, known_season, skipped_day, time_steps
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -127,13 +127,17 @@ class SeriesInfo:
     # where its training dates (ISO dates) first are not a day apart (``data.day_gap``): its
     # phase is counted in rows, and a file without ``first`` cannot be counted to in days
     gap: str | None = None
+    # time label of its last row in the training file, ``split.n`` rows from ``first`` on: a
+    # file holding both must hold as many rows between them for the phase counted in rows
+    last: str | None = None
 
     def to_json(self) -> dict:
         return {"scale": self.scale, "season": self.season, "split": self.split.to_json(),
                 "indices": None if self.indices is None else self.indices.tolist(),
                 "intervals": None if self.intervals is None else self.intervals.to_json(),
                 "ar": None if self.ar is None else self.ar.tolist(), "mix": self.mix,
-                "additive": self.additive, "first": self.first, "gap": self.gap}
+                "additive": self.additive, "first": self.first, "gap": self.gap,
+                "last": self.last}
 
     @classmethod
     def from_json(cls, d: dict) -> "SeriesInfo":
@@ -143,9 +147,10 @@ class SeriesInfo:
                    None if idx is None else np.asarray(idx, np.float64),
                    None if iv is None else Intervals.from_json(iv),
                    None if ar is None else np.asarray(ar, np.float64), float(d.get("mix", 1.0)),
-                   bool(d.get("additive", False)), d.get("first"), d.get("gap"))
-        if not all(a is None or isinstance(a, str) for a in (info.first, info.gap)):
-            raise ValueError("the first time label and the gap in the dates must be strings")
+                   bool(d.get("additive", False)), d.get("first"), d.get("gap"), d.get("last"))
+        if not all(a is None or isinstance(a, str) for a in (info.first, info.gap, info.last)):
+            raise ValueError("the first and last time labels and the gap in the dates must be "
+                             "strings")
         if info.indices is not None and (
                 info.indices.shape != (info.season,) or not np.all(np.isfinite(info.indices))
                 or not (info.additive or np.all(info.indices > 0))):
@@ -175,13 +180,25 @@ class SeriesInfo:
         return a * s if back else a / s
 
 
-def fit_series_info(series: TimeSeries, split: Split, config: GlobalConfig) -> SeriesInfo:
+def fit_series_info(name: str, series: TimeSeries, split: Split,
+                    config: GlobalConfig) -> SeriesInfo:
     """Season, seasonal indices (when the M4 test finds the season on the training part)
-    and scale of one series, from its training part, the first ``split.train`` steps."""
+    and scale of series ``name``, from its training part, the first ``split.train`` steps.
+    The indices are fitted and applied by row, so a series to adjust whose dates are days
+    that skip one (:func:`.data.skipped_day`) is an error naming the skip: past it every row
+    would take the phase of the day before it."""
     y_train = series.target[: split.train]
     season = known_season(config.season, series, split.train)
     info = SeriesInfo(0.0, season, split)
     if config.deseasonalize and season and is_seasonal(y_train, season):
+        skip = skipped_day(series.time, series.lines)
+        if skip:
+            raise ValueError(f"series {name!r}: its dates are days that skip one ({skip}), but "
+                             f"its season of {season} steps is counted in rows, which past the "
+                             f"skip are out of phase with their dates; add the missing dates "
+                             f"as rows with an empty value and pass --missing interpolate (or "
+                             f"ffill), or train with --season 1 to leave the season to the "
+                             f"network")
         info.additive = not np.all(y_train > 0)
         info.indices = (seasonal_offsets if info.additive else seasonal_indices)(y_train, season)
         y_train = info.adjust(y_train[None, :], np.zeros(1, np.int64),
@@ -259,8 +276,9 @@ class GlobalForecaster:
                 raise ValueError(f"series {name!r}: --transform log needs positive values, but "
                                  f"line {int(s.lines[i])} holds {s.target[i]:g}; use "
                                  f"--transform none")
-            info[name] = fit_series_info(s, split, config)
-            info[name].first = s.time[0] if s.time else None
+            info[name] = fit_series_info(name, s, split, config)
+            if s.time:
+                info[name].first, info[name].last = s.time[0], s.time[-1]
             info[name].gap = day_gap(s.time, s.lines)
             for part in parts:
                 origins = split.origins(part, L, K)
@@ -404,32 +422,53 @@ class GlobalForecaster:
         """The position after the last row of ``series``, a series the model was trained on,
         counted from its first training row: the step the seasonal phase of its forecast
         starts at. Time labels of whole numbers, months or quarters are counted in their
-        steps, other labels from the row that holds the first training label, and daily
-        ISO dates without that label in days (a row a day, as :func:`.data.daily` finds
-        them, as the season of daily rows is counted) where the training dates were a day
-        apart too (their phase counts rows, as days only then); so a file that starts later or
-        earlier than the training file, or leaves out old rows, is forecast in the right
-        phase. Without time labels the rows are counted from the
-        file's first row, as in training, rows left out unread (``series.left_out``) too. A
-        seasonally adjusted series whose first training label can be neither found nor
-        counted to is an error naming that label."""
+        steps; ISO dates in days where the training dates were a day apart (their phase
+        counts rows, as days only then), the last lookback rows, which the model reads and
+        adjusts, a day apart too; other labels in rows from the row that holds the first
+        training label, as many rows up to the last training label as in training where the
+        file holds it. So a file that starts later or earlier than the training file, or
+        leaves out old rows, is forecast in the right phase, and one whose rows are not
+        counted as in training is an error naming them. Without time labels the rows are
+        counted from the file's first row, as in training, rows left out unread
+        (``series.left_out``) too. A seasonally adjusted series whose first training label can
+        be neither found nor counted to is an error naming that label."""
         info, n = self.info[name], len(series)
         if info.indices is None or info.first is None or not series.time:
             return series.left_out + n
-        labels = series.time
+        labels, L = series.time, self.config.lookback
         found = time_steps([info.first, *labels[-2:]]) if n >= 2 else None
         if found is not None:
             t0, before, last = found[0]
             step = last - before
             if step > 0 and (last - t0) % step == 0:
                 return (last - t0) // step + 1
-        if info.first in labels:
-            return n - labels.index(info.first)
-        days = day_number(info.first) is not None and daily(labels)
-        if days and info.gap is None:
+        days = day_number(info.first) is not None and all(day_number(t) is not None
+                                                          for t in labels[-L:])
+        # a model that records its last training time records the gap of its dates too; an
+        # older one may not, and counts days only where the rows cannot be counted
+        if days and info.gap is None and (info.last is not None or info.first not in labels):
+            skip = day_gap(labels[-L:], None if series.lines is None else series.lines[-L:])
+            if skip:
+                raise ValueError(f"series {name!r}: its last {L} rows, which the model reads, "
+                                 f"skip a day ({skip}), where its training dates were a day "
+                                 f"apart, so the rows before the skip are out of phase; add the "
+                                 f"missing dates as rows with an empty value and pass --missing "
+                                 f"interpolate (or ffill)")
             return day_number(labels[-1]) - day_number(info.first) + 1
+        if info.first in labels:
+            start = labels.index(info.first)
+            held = labels.index(info.last, start) - start + 1 if info.last in labels[start:] else 0
+            if held and held != info.split.n:
+                raise ValueError(f"series {name!r} is seasonally adjusted in the phase of its "
+                                 f"rows counted from its first training row, time "
+                                 f"{info.first!r}; the file given holds {counted(held, 'row')} "
+                                 f"from it to {info.last!r}, where the training file held "
+                                 f"{info.split.n}: a row left out or added between them puts "
+                                 f"the rows after it out of phase; give the rows from "
+                                 f"{info.first!r} to {info.last!r} as in training")
+            return n - start
         why = f"the file given does not hold: give the series from {info.first!r} on"
-        if days:  # the training rows are not a day apart: their phase counts rows, not days
+        if days:  # the training dates are not a day apart: their phase counts rows, not days
             why = (f"the file given does not hold; its training dates skip days (first from "
                    f"{info.gap} of the training file), so its phase counts rows from that "
                    f"time, not days: give the series from {info.first!r} on")
@@ -446,7 +485,7 @@ class GlobalForecaster:
         if name in self.info:
             return self.info[name]
         n = len(series)
-        return fit_series_info(series, Split(n, n, 0, 0), self.config)
+        return fit_series_info(name, series, Split(n, n, 0, 0), self.config)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:
