@@ -282,6 +282,13 @@ def test_future_labels_continue_months_written_as_six_digits():
 # -- the command ----------------------------------------------------------------------------
 
 
+def test_future_labels_continue_days_after_an_old_skipped_day():
+    # a daily file missing one old date got '+1, +2': the whole file had to be a day apart
+    days = [str(np.datetime64("2024-02-01") + i) for i in range(27) if i != 3]  # ... 2024-02-27
+    assert future_labels(days, 2) == ["2024-02-28", "2024-02-29"]
+    assert future_labels(days[:-5] + days[-4:], 2) == ["+1", "+2"]  # a skip in the last week
+
+
 def _weekly_days(n: int, skip: int | None = None, empty: bool = False) -> str:
     """A CSV of ``n`` days with a weekly pattern, the ``skip``-th date left out (or, with
     ``empty``, kept without a value)."""

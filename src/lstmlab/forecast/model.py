@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, daily, known_season, skipped_day
+from .data import WEEK, TimeSeries, check_time_series, daily, known_season, skipped_day
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -561,8 +561,9 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     labels share one step); otherwise ``+1, +2, ...``. Dates written as eight digits,
     ``20210707``, are not continued as numbers: their steps change at month ends, and
     20210707 + 77 is no date; nor are months written ``202112``, whose next is 202201.
-    ISO dates a day apart throughout, a week of them or more (business days would skip a
-    weekend there), are continued by days."""
+    ISO dates whose last week (:data:`.data.WEEK` labels) is a day apart throughout
+    (business days would skip a weekend there) are continued by days, whatever the spacing of
+    older rows: the next dates follow the last ones."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
@@ -588,7 +589,7 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     if q:
         t0, dash = int(q.group(1)) * 4 + int(q.group(3)) - 1, q.group(2)
         return [f"{(t0 + k) // 4}{dash}Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
-    if len(labels) >= 7 and daily(labels):
+    if len(labels) >= WEEK and daily(labels[-WEEK:]):
         day = np.datetime64(last)
         return [str(day + k) for k in range(1, horizon + 1)]
     return steps
