@@ -281,6 +281,63 @@ def test_future_labels_continue_months_written_as_six_digits():
 
 # -- the command ----------------------------------------------------------------------------
 
+
+def test_future_labels_continue_days_after_an_old_skipped_day():
+    # a daily file missing one old date got '+1, +2': the whole file had to be a day apart
+    days = [str(np.datetime64("2024-02-01") + i) for i in range(27) if i != 3]  # ... 2024-02-27
+    assert future_labels(days, 2) == ["2024-02-28", "2024-02-29"]
+    assert future_labels(days[:-5] + days[-4:], 2) == ["+1", "+2"]  # a skip in the last week
+
+
+def _weekly_days(n: int, skip: int | None = None, empty: bool = False) -> str:
+    """A CSV of ``n`` days with a weekly pattern, the ``skip``-th date left out (or, with
+    ``empty``, kept without a value)."""
+    rows = []
+    for i in range(n):
+        day = np.datetime64("2024-01-01") + i  # a Monday
+        value = 10 + 5 * (0, 1, 3, 2, 5, 8, 1)[i % 7] + 0.01 * (i % 5)
+        if i != skip or empty:
+            rows.append(f"{day},{'' if i == skip else f'{value:.2f}'}\n")
+    return "date,y\n" + "".join(rows)
+
+
+def test_a_season_counted_in_rows_on_days_that_skip_one_is_refused(tmp_path, capsys):
+    # trained silently: a window across the skip took the day before for the one a week back,
+    # so the seasonal anchor, base and naive forecast read another weekday (test MAE 4.2 for
+    # a skip in the test part, 0.12 without it)
+    p = write(tmp_path / "d.csv", _weekly_days(70, skip=40))
+    out = tmp_path / "run"
+    run = ["forecast", "train", str(p), "--target", "y", "--time", "date", "--horizon", "7",
+           "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+    for flags, how in ((["--season", "7", "--anchor", "season", "--base", "snaive"], "given"),
+                       ([], "detected")):
+        assert main(run + flags) == 2
+        assert (f"error: the dates skip a day ('2024-02-09' to '2024-02-11' on line 42), but "
+                f"the season of 7 steps ({how}) is counted in rows, so a window across the "
+                f"skip takes another day for the one a season back; add the missing dates as "
+                f"rows with an empty value and pass --missing interpolate (or ffill), or pass "
+                f"--season 1 to forecast without a season") in capsys.readouterr().err
+        assert not out.exists()
+    write(p, _weekly_days(70, skip=40, empty=True))  # the fix the message gives
+    assert main(run + ["--season", "7", "--anchor", "season", "--missing", "interpolate"]) == 0
+    assert "seasonal naive (m=7)" in capsys.readouterr().out
+
+
+def test_a_seasonal_model_refuses_to_forecast_from_rows_that_skip_a_day():
+    days = [str(np.datetime64("2024-01-01") + i) for i in range(60)]
+    y = 10 + 5 * np.tile([0, 1, 3, 2, 5, 8, 1], 9)[:60] + 0.01 * (np.arange(60) % 5)
+    s = TimeSeries(y[:, None], ["y"], days, "test", np.arange(60) + 2)
+    fc = Forecaster.train(s, ForecastConfig(lookback=14, horizon=7, anchor="season", season=7),
+                          np.random.default_rng(0), hidden_size=4,
+                          fit_config=FitConfig(epochs=1))
+    old = TimeSeries(y[1:, None], ["y"], days[:1] + days[2:], "test", np.arange(59) + 2)
+    assert fc.forecast_next(old).shape == (7,)  # a skip before the rows it reads
+    late = TimeSeries(y[1:, None], ["y"], days[:50] + days[51:], "test", np.arange(59) + 2)
+    with pytest.raises(ValueError, match=r"the last 14 rows, which the model reads, skip a day "
+                       r"\('2024-02-19' to '2024-02-21' on line 52\), but the model's season "
+                       r"of 7 steps is counted in rows"):
+        fc.forecast_next(late)
+
 def _csv(tmp_path, n=150):
     y = _sine(n)
     rows = ["date,units,price"] + [f"{2000 + i // 12}-{i % 12 + 1:02d},{v:.4f},{1 + (i % 3)}"

@@ -64,7 +64,7 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import TimeSeries, check_time_series, daily, known_season
+from .data import WEEK, TimeSeries, check_time_series, daily, known_season, skipped_day
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -149,6 +149,38 @@ def check_series_range(series: TimeSeries) -> None:
         problem = range_problem(series.values[:, j], name, where)
         if problem:
             raise ValueError(f"{series.source}: {problem}")
+
+
+def check_season_days(series: TimeSeries, season: int | None, given: bool = False,
+                      rows: int | None = None) -> None:
+    """A ``ValueError`` naming the first skip where a ``season`` (``given`` or detected) is
+    known and the dates of ``series`` are days that skip one (:func:`.data.skipped_day`;
+    ``rows``: of its last ``rows`` only, those a forecast reads). The seasonal anchor, the
+    seasonal-naive base and baseline and seasonal smoothing count the season in rows, so a
+    window across the skip takes the value of another day for the one a season back. Leaving
+    the seasonal settings out instead would not mend that window, which every method reads
+    as consecutive days, and would lose them where the skip is far from it: the missing
+    dates, filled (``--missing``), mend both."""
+    if not season or not series.time:
+        return
+    labels, lines = series.time, series.lines
+    if rows is not None:
+        labels, lines = labels[-rows:], None if lines is None else lines[-rows:]
+    skip = skipped_day(labels, lines)
+    if not skip:
+        return
+    if rows is None:
+        raise ValueError(f"the dates skip a day ({skip}), but the season of {season} steps "
+                         f"({'given' if given else 'detected'}) is counted in rows, so a window "
+                         f"across the skip takes another day for the one a season back; add "
+                         f"the missing dates as rows with an empty value and pass --missing "
+                         f"interpolate (or ffill), or pass --season 1 to forecast without a "
+                         f"season")
+    raise ValueError(f"the last {rows} rows, which the model reads, skip a day ({skip}), but "
+                     f"the model's season of {season} steps is counted in rows, so the "
+                     f"forecast would take another day for the one a season back; add the "
+                     f"missing dates as rows with an empty value and pass --missing "
+                     f"interpolate (or ffill)")
 
 
 def fingerprint(values: np.ndarray) -> str:
@@ -310,6 +342,7 @@ class Forecaster:
         check_series_range(series)
         y_train = series.target[: split.train]
         season = known_season(config.season, series, split.train)
+        check_season_days(series, season, config.season is not None)
         X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
         scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                               season=season).fit(X, Y)
@@ -435,6 +468,7 @@ class Forecaster:
             raise ValueError(f"the series has {counted(len(series), 'step')}; this model reads "
                              f"the last "
                              f"{L} (its lookback), so it needs at least {L}")
+        check_season_days(series, self.season, rows=L)
         X = series.values[-L:][None]  # (1, L, D)
         return self.predict_windows(X, horizon)[0]
 
@@ -527,8 +561,9 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     labels share one step); otherwise ``+1, +2, ...``. Dates written as eight digits,
     ``20210707``, are not continued as numbers: their steps change at month ends, and
     20210707 + 77 is no date; nor are months written ``202112``, whose next is 202201.
-    ISO dates a day apart throughout, a week of them or more (business days would skip a
-    weekend there), are continued by days."""
+    ISO dates whose last week (:data:`.data.WEEK` labels) is a day apart throughout
+    (business days would skip a weekend there) are continued by days, whatever the spacing of
+    older rows: the next dates follow the last ones."""
     steps = [f"+{k}" for k in range(1, horizon + 1)]
     if not labels:
         return steps
@@ -554,7 +589,7 @@ def future_labels(labels: list[str] | None, horizon: int) -> list[str]:
     if q:
         t0, dash = int(q.group(1)) * 4 + int(q.group(3)) - 1, q.group(2)
         return [f"{(t0 + k) // 4}{dash}Q{(t0 + k) % 4 + 1}" for k in range(1, horizon + 1)]
-    if len(labels) >= 7 and daily(labels):
+    if len(labels) >= WEEK and daily(labels[-WEEK:]):
         day = np.datetime64(last)
         return [str(day + k) for k in range(1, horizon + 1)]
     return steps
