@@ -40,6 +40,9 @@ atomically. Each format's file carries the vocabulary (the characters in token o
              list of each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus
              <out>.vocab.json. No extra.
 
+--out ends in the format's ending: .onnx, .safetensors (torch), .keras, .npz (torch-npz,
+keras-npz); another name is refused before the checkpoint is read.
+
 <out>.vocab.json holds the vocabulary, the model's sizes and "model_file": the name and
 SHA-256 of the model file written with it. Compare that hash with the model file's before
 using the vocabulary (docs/interop.md): a mismatch means the two come from different exports.
@@ -54,6 +57,16 @@ examples:
 """
 
 EXPORT_EXTRAS = {"onnx": "onnx", "torch": "torch", "keras": "keras"}
+# The ending each format's --out needs, and why: the name tells the file's reader what it
+# holds (a torch.save .pt would be opened with torch.load, which cannot read safetensors).
+FORMAT_ENDINGS = {
+    "onnx": (".onnx", "the file is an ONNX graph"),
+    "torch": (".safetensors", "the file is safetensors, which safetensors.torch.load_file "
+                              "reads and torch.load does not"),
+    "keras": (".keras", "keras.saving.load_model opens only those"),
+    "torch-npz": (".npz", "the file is a NumPy archive, which np.load reads"),
+    "keras-npz": (".npz", "the file is a NumPy archive, which np.load reads"),
+}
 SIDE_FILE_FORMATS = ("keras", "torch-npz", "keras-npz")  # these write <out>.vocab.json beside
 
 
@@ -142,9 +155,11 @@ def cmd_export(args) -> int:
 
     out = Path(args.out)
     refuse_overwriting_inputs(out, "--out", {"CKPT": args.checkpoint})
-    if args.format == "keras" and out.suffix != ".keras":
-        raise ValueError(f"--out must end in .keras for --format keras (keras.saving.load_model "
-                         f"opens only those), got {args.out!r}")
+    ending, why = FORMAT_ENDINGS[args.format]
+    if out.suffix != ending:  # ".npz" alone is a hidden file with no ending
+        bare = ", a name with nothing before the ending" if out.name == ending else ""
+        raise ValueError(f"--out must end in {ending} for --format {args.format} ({why}), "
+                         f"got {args.out!r}{bare}")
     side = out.with_name(out.stem + ".vocab.json")
     if args.format in SIDE_FILE_FORMATS:
         _check_side_file(side, args.out, args.checkpoint)
