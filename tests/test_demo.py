@@ -99,3 +99,31 @@ def test_demo_config_refuses_settings_the_demo_cannot_measure(tmp_path):
         with pytest.raises(ValueError, match=message):
             run_demo(DemoConfig.quick_version(out=str(tmp_path / "d"), **kwargs))
     assert not (tmp_path / "d").exists()  # refused before anything ran or was written
+
+
+def test_a_failed_report_write_leaves_no_mismatched_pair(tmp_path, capsys, monkeypatch):
+    # summary.json was written, then report.html failed: the new summary stood beside the
+    # report of the earlier run, which it does not describe
+    from lstmlab.insight import plots
+    from lstmlab.insight.report import Report
+
+    out = tmp_path / "lecture"
+    out.mkdir()
+    (out / "summary.json").write_text('{"earlier": true}')
+    (out / "report.html").write_text("the earlier report")
+    monkeypatch.setattr(plots, "_png", lambda fig: b"\x89PNG\r\n\x1a\n")  # fast: no drawing
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(Report, "write", full_disk)
+    args = ["demo", "--quick", "--out", str(out), "--seed", "3", "--length", "2", "--hidden",
+            "2", "--batch", "1", "--budget", "16"]
+    assert main(args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # no report of another run
+    assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 3
+    monkeypatch.undo()
+    monkeypatch.setattr(plots, "_png", lambda fig: b"\x89PNG\r\n\x1a\n")
+    assert main(args) == 0  # its own folder still: no --force needed
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.json"]

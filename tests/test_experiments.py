@@ -183,6 +183,44 @@ def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, cap
     assert "lstmlab experiment adding" in (demo_run / "report.html").read_text(encoding="utf-8")
 
 
+def test_a_failed_or_interrupted_experiment_leaves_no_report_of_other_runs(tmp_path, capsys,
+                                                                           monkeypatch):
+    # adding.png was written, then report.html failed: the new figure stood beside the
+    # report of the earlier runs; an interrupted experiment left the report it replaces
+    # (another command's, under --force) beside its new results.json
+    from lstmlab.insight import experiments
+
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # a demo's folder, taken over with --force
+    (out / "report.html").write_text("the demo's report")
+    (out / "adding.png").write_bytes(b"an earlier figure")
+    args = ["experiment", "adding", "--lengths", "12", "--models", "rnn", "lstm", "--seeds",
+            "0", "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
+            "--eval-size", "20", "--quiet", "--force", "--out", str(out)]
+    real_run = experiments.train_run
+
+    def interrupted_at_the_second_run(cfg, model, *rest):
+        if model == "lstm":
+            raise KeyboardInterrupt
+        return real_run(cfg, model, *rest)
+
+    monkeypatch.setattr(experiments, "train_run", interrupted_at_the_second_run)
+    assert main(args) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 1
+    monkeypatch.undo()
+
+    def full_disk(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(experiments, "atomic_write_bytes", full_disk)
+    assert main(args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json", "summary.json"]
+    assert "lstmlab experiment adding" in (out / "report.html").read_text(encoding="utf-8")
+
+
 def test_config_names_seeds_numbers_and_grids_it_cannot_run(tmp_path):
     for kwargs, message in (({"seeds": (-1,)}, "seeds must be integers >= 0, got -1"),
                             ({"seeds": (1.5,)}, "seeds must be integers >= 0, got 1.5"),

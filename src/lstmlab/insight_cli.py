@@ -204,8 +204,9 @@ def add_experiment_parser(sub):
 
 
 def cmd_experiment(args) -> int:
-    from .insight.experiments import (ExperimentConfig, format_table, load_results, run_experiment,
-                                      save_results, summarize, table_notes, write_report)
+    from .insight.experiments import (ExperimentConfig, format_table, load_results, remove_report,
+                                      run_experiment, save_results, summarize, table_notes,
+                                      write_report)
 
     try:
         cfg = ExperimentConfig(task=args.task, lengths=tuple(args.lengths),
@@ -239,6 +240,8 @@ def cmd_experiment(args) -> int:
     finished = list(done)
 
     def save(result):
+        if len(finished) == len(done):  # the first new run: the report shows the runs before it
+            remove_report(cfg, out)
         finished.append(result)
         save_results(results_path, cfg, finished)
 
