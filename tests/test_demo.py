@@ -109,7 +109,7 @@ def test_a_failed_report_write_leaves_no_mismatched_pair(tmp_path, capsys, monke
 
     out = tmp_path / "lecture"
     out.mkdir()
-    (out / "summary.json").write_text('{"earlier": true}')
+    (out / "summary.json").write_text('{"config": {"adding_length": 12}}')  # an earlier demo's
     (out / "report.html").write_text("the earlier report")
     monkeypatch.setattr(plots, "_png", lambda fig: b"\x89PNG\r\n\x1a\n")  # fast: no drawing
 
@@ -127,3 +127,18 @@ def test_a_failed_report_write_leaves_no_mismatched_pair(tmp_path, capsys, monke
     monkeypatch.setattr(plots, "_png", lambda fig: b"\x89PNG\r\n\x1a\n")
     assert main(args) == 0  # its own folder still: no --force needed
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.json"]
+
+
+def test_demo_does_not_overwrite_a_summary_json_of_the_users_own(tmp_path, capsys):
+    # demo knew its folder by the name summary.json alone: a user's summary.json and
+    # report.html in --out were overwritten unasked
+    for name, summary in (("mine", '{"total": 3}'), ("list", "[1, 2]"), ("text", "notes")):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "summary.json").write_text(summary)
+        (out / "report.html").write_text("my report")
+        assert main(["demo", "--quick", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out} holds a summary.json that is not a demo's" in err and "--force" in err
+        assert (out / "summary.json").read_text() == summary
+        assert (out / "report.html").read_text() == "my report"

@@ -67,7 +67,8 @@ def add_demo_parser(sub):
                    help="training sequences per network; a network stops once solved (default "
                         "128000; 256 with --quick)")
     p.add_argument("--force", action="store_true",
-                   help="overwrite the report of another command in --out")
+                   help="overwrite the report of another command, or a summary.json no demo "
+                        "wrote, in --out")
     p.set_defaults(func=cmd_demo)
 
 
@@ -79,6 +80,28 @@ def _refuse_another_report(out, own: str, force: bool) -> None:
         raise ValueError(f"--out {out} holds the report of another command (report.html without "
                          f"{own}); choose another --out or pass --force to overwrite it "
                          f"(nothing was overwritten)")
+
+
+def _refuse_a_summary_not_the_demos(out, force: bool) -> None:
+    """Stop before replacing an OUT/summary.json that no demo wrote (a file of the user's, a
+    common name): demo knows its folder by that file, and would overwrite it and the
+    report.html beside it unasked."""
+    import json
+
+    path = Path(out) / "summary.json"
+    if force or not path.is_file():
+        return
+    try:
+        if path.stat().st_size >= 2**24:  # a demo's is some kilobytes: this one is not read
+            raise ValueError("too large")
+        config = json.loads(path.read_text(encoding="utf-8"))["config"]
+        ours = isinstance(config, dict) and "adding_length" in config
+    except (OSError, ValueError, KeyError, TypeError):  # unreadable, not JSON, no "config"
+        ours = False
+    if not ours:
+        raise ValueError(f"--out {out} holds a summary.json that is not a demo's (no demo "
+                         f"settings under \"config\"); choose another --out or pass --force to "
+                         f"overwrite it (nothing was overwritten)")
 
 
 def _refuse_folders_in_place(out, names) -> None:
@@ -93,6 +116,7 @@ def _refuse_folders_in_place(out, names) -> None:
 def cmd_demo(args) -> int:
     from .insight.demo import DemoConfig, run_demo
 
+    _refuse_a_summary_not_the_demos(args.out, args.force)
     _refuse_another_report(args.out, "summary.json", args.force)
     _refuse_folders_in_place(args.out, ("summary.json", "report.html"))
 
