@@ -3,7 +3,9 @@ sections follow the lecture and whose figures are real PNGs."""
 
 import base64
 import json
+import os
 import re
+import stat
 
 import pytest
 
@@ -68,6 +70,16 @@ def test_demo_refuses_a_folder_where_it_writes_a_file_before_running(tmp_path, c
     assert "holds a folder named summary.json" in captured.err
     assert "gradient flow" not in captured.err  # refused before the first section ran
     assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_demo_refuses_a_fifo_where_it_writes_its_report(tmp_path, capsys):
+    # the report's rename replaced the FIFO (or, as root in /dev, a device) by a file
+    (tmp_path / "summary.json").write_text('{"config": {"adding_length": 12}}')
+    os.mkfifo(tmp_path / "report.html")
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "holds a FIFO (named pipe) named report.html" in capsys.readouterr().err
+    assert stat.S_ISFIFO((tmp_path / "report.html").stat().st_mode)
 
 
 def test_demo_help_gives_the_defaults_of_both_versions(capsys):

@@ -2,6 +2,8 @@
 early stop, summaries, and `lstmlab experiment` with its resumable results file."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -378,3 +380,13 @@ def test_experiment_refuses_a_folder_where_it_writes_its_figure_before_running(t
                  str(tmp_path)]) == 2
     assert "holds a folder named copy.png" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()  # no run started
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_experiment_refuses_a_fifo_where_it_reads_its_results(tmp_path, capsys):
+    # a FIFO named results.json: reading it for the runs done waited forever
+    os.mkfifo(tmp_path / "results.json")
+    assert main(["experiment", "copy", "--lengths", "5", "--seeds", "0", "--out",
+                 str(tmp_path)]) == 2
+    assert "holds a FIFO (named pipe) named results.json" in capsys.readouterr().err
+    assert stat.S_ISFIFO((tmp_path / "results.json").stat().st_mode)

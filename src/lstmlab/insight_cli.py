@@ -104,13 +104,23 @@ def _refuse_a_summary_not_the_demos(out, force: bool) -> None:
                          f"overwrite it (nothing was overwritten)")
 
 
-def _refuse_folders_in_place(out, names) -> None:
-    """Stop before the work when a file the command writes last in ``out`` (``names``) is a
-    folder: otherwise the run's minutes of work end in "cannot write"."""
+def _refuse_non_files_in_place(out, names) -> None:
+    """Stop before the work when a file the command writes in ``out`` (``names``) is there as
+    a folder, FIFO, device or socket: a folder would end the run's minutes of work in "cannot
+    write", a FIFO would block the read of results.json, and the rest would be replaced."""
+    import stat
+
+    from ._files import file_kind
+
     for name in names:
-        if (Path(out) / name).is_dir():
-            raise ValueError(f"--out {out} holds a folder named {name}, where this command "
-                             f"writes its file {name}; choose another --out or move the folder")
+        try:
+            mode = (Path(out) / name).stat().st_mode
+        except OSError:  # absent (or a dangling link): written as a new file
+            continue
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else file_kind(mode)
+            raise ValueError(f"--out {out} holds {kind} named {name}, where this command "
+                             f"writes its file {name}; choose another --out or move it away")
 
 
 def cmd_demo(args) -> int:
@@ -118,7 +128,7 @@ def cmd_demo(args) -> int:
 
     _refuse_a_summary_not_the_demos(args.out, args.force)
     _refuse_another_report(args.out, "summary.json", args.force)
-    _refuse_folders_in_place(args.out, ("summary.json", "report.html"))
+    _refuse_non_files_in_place(args.out, ("summary.json", "report.html"))
 
     given = {k: v for k, v in (("seed", args.seed), ("length", args.length),
                                ("hidden", args.hidden), ("batch", args.batch),
@@ -248,7 +258,7 @@ def cmd_experiment(args) -> int:
         raise ValueError(f"{flag} {str(exc)[setting.end(1) + 1:]}") from None
     out = Path(args.out or f"runs/experiment-{args.task}")
     _refuse_another_report(out, "results.json", args.force)
-    _refuse_folders_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
+    _refuse_non_files_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
     results_path = out / "results.json"
     try:
         done = load_results(results_path, cfg)
