@@ -185,6 +185,28 @@ def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, cap
     assert "lstmlab experiment adding" in (demo_run / "report.html").read_text(encoding="utf-8")
 
 
+def test_experiment_and_demo_tell_each_others_report_by_its_title(tmp_path, capsys):
+    # an interrupted experiment's folder (results.json) where demo then ran holds both files
+    # each command knows its folder by: the experiment, continued, overwrote demo's report
+    from lstmlab.insight import demo, experiments
+    from lstmlab.insight.report import Report
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), seeds=(0,), **TINY)
+    for name, title in (("demo", demo.REPORT_TITLE), ("exp", f"{experiments.REPORT_TITLE} copy")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text('{"config": {"adding_length": 12}}')
+        experiments.save_results(tmp_path / name / "results.json", cfg, [])
+        Report(title, "").write(tmp_path / name / "report.html")
+    before = {name: (tmp_path / name / "report.html").read_text() for name in ("demo", "exp")}
+    assert main(cfg.command().split()[1:] + ["--quiet", "--out", str(tmp_path / "demo")]) == 2
+    assert ("holds the report of another command (its title begins 'The lecture, measured"
+            in capsys.readouterr().err)
+    assert main(["demo", "--quick", "--out", str(tmp_path / "exp")]) == 2
+    assert ("holds the report of another command (its title begins 'lstmlab experiment')"
+            in capsys.readouterr().err)
+    assert {name: (tmp_path / name / "report.html").read_text() for name in before} == before
+
+
 def test_a_failed_or_interrupted_experiment_leaves_no_report_of_other_runs(tmp_path, capsys,
                                                                            monkeypatch):
     # adding.png was written, then report.html failed: the new figure stood beside the

@@ -72,14 +72,30 @@ def add_demo_parser(sub):
     p.set_defaults(func=cmd_demo)
 
 
-def _refuse_another_report(out, own: str, force: bool) -> None:
+def _refuse_another_report(out, own: str, other_title: str, force: bool) -> None:
     """Stop before writing OUT/report.html over the report of another command: demo and
-    experiment both write one, and each knows its own by the file beside it (``own``)."""
-    out = Path(out)
-    if (out / "report.html").exists() and not (out / own).exists() and not force:
-        raise ValueError(f"--out {out} holds the report of another command (report.html without "
-                         f"{own}); choose another --out or pass --force to overwrite it "
-                         f"(nothing was overwritten)")
+    experiment both write one, and each knows its own by the file beside it (``own``), and
+    the other's by its title (``other_title``), as both files can be in one folder (a demo
+    run where an experiment was interrupted). Call it once the report is known to be a
+    regular file: it is read."""
+    import html
+
+    report = Path(out) / "report.html"
+    if force or not report.exists():
+        return
+    if not (Path(out) / own).exists():
+        why = f"report.html without {own}"
+    else:
+        try:
+            with open(report, "rb") as f:  # the title is in the first hundred bytes
+                head = f.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return
+        if f"<title>{html.escape(other_title)}" not in head:
+            return
+        why = f"its title begins {other_title!r}"
+    raise ValueError(f"--out {out} holds the report of another command ({why}); choose another "
+                     f"--out or pass --force to overwrite it (nothing was overwritten)")
 
 
 def _refuse_a_summary_not_the_demos(out, force: bool) -> None:
@@ -125,10 +141,11 @@ def _refuse_non_files_in_place(out, names) -> None:
 
 def cmd_demo(args) -> int:
     from .insight.demo import DemoConfig, run_demo
+    from .insight.experiments import REPORT_TITLE as EXPERIMENT_TITLE
 
-    _refuse_a_summary_not_the_demos(args.out, args.force)
-    _refuse_another_report(args.out, "summary.json", args.force)
     _refuse_non_files_in_place(args.out, ("summary.json", "report.html"))
+    _refuse_a_summary_not_the_demos(args.out, args.force)
+    _refuse_another_report(args.out, "summary.json", EXPERIMENT_TITLE, args.force)
 
     given = {k: v for k, v in (("seed", args.seed), ("length", args.length),
                                ("hidden", args.hidden), ("batch", args.batch),
@@ -238,6 +255,7 @@ def add_experiment_parser(sub):
 
 
 def cmd_experiment(args) -> int:
+    from .insight.demo import REPORT_TITLE as DEMO_TITLE
     from .insight.experiments import (ExperimentConfig, format_table, load_results, remove_report,
                                       run_experiment, save_results, summarize, table_notes,
                                       write_report)
@@ -257,8 +275,8 @@ def cmd_experiment(args) -> int:
         flag = "--" + setting.group(1).replace("_", "-")
         raise ValueError(f"{flag} {str(exc)[setting.end(1) + 1:]}") from None
     out = Path(args.out or f"runs/experiment-{args.task}")
-    _refuse_another_report(out, "results.json", args.force)
     _refuse_non_files_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
+    _refuse_another_report(out, "results.json", DEMO_TITLE, args.force)
     results_path = out / "results.json"
     try:
         done = load_results(results_path, cfg)

@@ -38,6 +38,9 @@ DEMO_OPTIONS = {"length": "--length", "hidden": "--hidden", "batch": "--batch",
                 "adding_length": "--adding-length", "budget": "--budget"}
 
 
+REPORT_TITLE = "The lecture, measured: RNN vs LSTM"  # report.html's title
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """What the demo runs (``quick`` is the tiny version the tests use)."""
@@ -134,7 +137,7 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
     t_start = time.perf_counter()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    rep = Report("The lecture, measured: RNN vs LSTM",
+    rep = Report(REPORT_TITLE,
                  f"{cfg.command()}; Python {platform.python_version()}, NumPy {np.__version__}")
     summary: dict = {"config": asdict(cfg)}
     rows, ks, flows = _section_gradients(cfg, rep, summary, log)

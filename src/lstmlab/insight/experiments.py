@@ -520,6 +520,9 @@ def save_results(path, cfg: ExperimentConfig, results: list[RunResult]) -> None:
                                         "runs": [r.to_json() for r in results]}, indent=1))
 
 
+REPORT_TITLE = "lstmlab experiment"  # report.html's title: this, then the task
+
+
 def remove_report(cfg: ExperimentConfig, out) -> None:
     """Remove ``out/TASK.png`` and ``out/report.html``: they show the runs of a results.json
     that is about to change, and would otherwise be left beside runs they do not show."""
@@ -541,7 +544,7 @@ def write_report(cfg: ExperimentConfig, results: list[RunResult], out) -> tuple:
     table = format_table(cfg, summarize(results))
     png = plots.experiment_figure(cfg.task, results, cfg.target, cfg.budget)
     adding = cfg.task == "adding"
-    rep = Report(f"lstmlab experiment {cfg.task}", cfg.command())
+    rep = Report(f"{REPORT_TITLE} {cfg.task}", cfg.command())
     rep.section("Results")
     rep.pre(table)
     rep.text(table_notes(cfg), note=True)
