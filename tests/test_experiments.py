@@ -412,3 +412,14 @@ def test_experiment_refuses_a_fifo_where_it_reads_its_results(tmp_path, capsys):
                  str(tmp_path)]) == 2
     assert "holds a FIFO (named pipe) named results.json" in capsys.readouterr().err
     assert stat.S_ISFIFO((tmp_path / "results.json").stat().st_mode)
+
+
+def test_experiment_checks_its_default_out_before_the_first_run(tmp_path, capsys, monkeypatch):
+    # a file named runs where runs/experiment-copy goes: the first run's work ended in
+    # "[Errno 20] Not a directory" and was lost
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("a file")
+    assert main(["experiment", "copy", "--lengths", "3", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--out (default runs/experiment-copy): cannot create 'runs/experiment-copy'" in err
+    assert "is a file, not a directory" in err and "copy T=3" not in err  # no run started

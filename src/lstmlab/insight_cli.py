@@ -274,7 +274,13 @@ def cmd_experiment(args) -> int:
             raise
         flag = "--" + setting.group(1).replace("_", "-")
         raise ValueError(f"{flag} {str(exc)[setting.end(1) + 1:]}") from None
-    out = Path(args.out or f"runs/experiment-{args.task}")
+    if args.out is None:  # argparse checks a --out given; this default depends on the task
+        default = f"runs/experiment-{args.task}"
+        try:
+            args.out = _output_dir(default)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"--out (default {default}): {exc}") from None
+    out = Path(args.out)
     _refuse_non_files_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
     _refuse_another_report(out, "results.json", DEMO_TITLE, args.force)
     results_path = out / "results.json"
