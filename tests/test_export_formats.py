@@ -184,6 +184,23 @@ def test_export_refuses_a_vocabulary_file_it_cannot_write_before_writing(tmp_pat
     assert copy.read_bytes() == ckpt.read_bytes() and not (tmp_path / "c.npz").exists()
 
 
+def test_export_does_not_replace_a_vocabulary_file_of_the_users_own(tmp_path, capsys):
+    # m.vocab.json, a file of the user's beside --out m.npz, was replaced unasked
+    ckpt = _checkpoint(tmp_path / "run", "lstm", "float32")
+    side = tmp_path / "m.vocab.json"
+    for mine in ('{"vocab": ["a", "b"]}', "[1, 2]", "not JSON", "\xff"):
+        side.write_text(mine, encoding="latin-1")
+        assert main(["export", str(ckpt), "--format", "torch-npz", "--out",
+                     str(tmp_path / "m.npz")]) == 2
+        err = capsys.readouterr().err
+        assert "m.vocab.json' beside it, which is a file that no export wrote" in err, err
+        assert side.read_text(encoding="latin-1") == mine and not (tmp_path / "m.npz").exists()
+    # the vocabulary of an earlier export, even one written before "model_file", is replaced
+    side.write_text(json.dumps({"vocab": ["a"], "model": {}}), encoding="utf-8")
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
+    assert json.loads(side.read_text(encoding="utf-8"))["model_file"]["name"] == "m.npz"
+
+
 def test_keras_that_does_not_import_on_its_backend_is_named(monkeypatch):
     # KERAS_BACKEND=numpy where Keras' numpy backend misses jax: `lstmlab export --format
     # keras` ended in a traceback from inside Keras; it is a MissingExtra, one line in the CLI
@@ -215,7 +232,7 @@ def test_an_export_does_not_take_the_vocabulary_of_another_export(tmp_path, caps
     ckpt = _checkpoint(tmp_path / "run", "lstm", "float32")
     side, keras_file, other = tmp_path / "m.vocab.json", tmp_path / "m.keras", tmp_path / "m.npz"
     keras_file.write_bytes(b"a keras export")  # its pair, as the keras export writes it
-    side.write_text(json.dumps({"vocab": [], "model_file": {
+    side.write_text(json.dumps({"vocab": [], "model": {}, "model_file": {
         "name": "m.keras", "sha256": _sha256(keras_file)}}), encoding="utf-8")
     first = side.read_bytes()
     assert main(["export", str(ckpt), "--format", "keras-npz", "--out", str(other)]) == 2

@@ -47,7 +47,8 @@ keras-npz); another name is refused before the checkpoint is read.
 SHA-256 of the model file written with it. Compare that hash with the model file's before
 using the vocabulary (docs/interop.md): a mismatch means the two come from different exports.
 An export whose <out>.vocab.json is the vocabulary of another model file beside it (charlm.npz
-after charlm.keras) stops before writing anything: choose another --out.
+after charlm.keras), or a file that no export wrote, stops before writing anything: choose
+another --out.
 
 examples:
   lstmlab export runs/stdlib/best.ckpt --format onnx --out charlm.onnx
@@ -72,8 +73,9 @@ SIDE_FILE_FORMATS = ("keras", "torch-npz", "keras-npz")  # these write <out>.voc
 
 def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
     """Refuse, before anything is written, an --out whose <out>.vocab.json cannot be written,
-    is no regular file or is the checkpoint: the export would stop half done, its model file
-    without its vocabulary, or destroy what it reads."""
+    is no regular file, is the checkpoint, is a file that no export wrote or belongs to another
+    model file: the export would stop half done, its model file without its vocabulary,
+    destroy what it reads, or replace a file of the user's or another export's vocabulary."""
     from ._files import file_kind
 
     where = f"--out {out!r}: its vocabulary goes to {str(side)!r} beside it, which is"
@@ -83,6 +85,10 @@ def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
         raise ValueError(f"{where} {file_kind(side.stat().st_mode)}; choose another --out")
     if side.exists() and Path(checkpoint).exists() and os.path.samefile(side, checkpoint):
         raise ValueError(f"{where} the CKPT this command reads; choose another --out")
+    if side.exists() and _export_vocabulary(side) is None:
+        raise ValueError(f"{where} a file that no export wrote (a JSON object with \"vocab\" "
+                         f"and \"model\"); writing it would replace that file, so choose "
+                         f"another --out or move the file away")
     other = _paired_model_file(side)
     if other is not None and other != Path(out).name:
         raise ValueError(f"{where} the vocabulary of {other!r}, another export of the same "
@@ -90,14 +96,23 @@ def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
                          f"without its vocabulary, so choose another --out")
 
 
+def _export_vocabulary(side: Path) -> dict | None:
+    """The content of ``side`` when an export wrote it (a JSON object with "vocab" and
+    "model"); None for any other file or none."""
+    from ._files import small_json
+
+    described = small_json(side)
+    ours = isinstance(described, dict) and {"vocab", "model"} <= described.keys()
+    return described if ours else None
+
+
 def _paired_model_file(side: Path) -> str | None:
     """The name of the model file that the vocabulary file ``side`` belongs to, when that file
     exists beside it with the SHA-256 recorded in ``side`` (a pair still in use); else None."""
     import hashlib
-    import json
 
     try:
-        pair = json.loads(side.read_text(encoding="utf-8"))["model_file"]
+        pair = (_export_vocabulary(side) or {})["model_file"]
         model = side.with_name(pair["name"])
         if model.is_file() and hashlib.sha256(model.read_bytes()).hexdigest() == pair["sha256"]:
             return model.name

@@ -102,19 +102,14 @@ def _refuse_a_summary_not_the_demos(out, force: bool) -> None:
     """Stop before replacing an OUT/summary.json that no demo wrote (a file of the user's, a
     common name): demo knows its folder by that file, and would overwrite it and the
     report.html beside it unasked."""
-    import json
+    from ._files import small_json
 
     path = Path(out) / "summary.json"
     if force or not path.is_file():
         return
-    try:
-        if path.stat().st_size >= 2**24:  # a demo's is some kilobytes: this one is not read
-            raise ValueError("too large")
-        config = json.loads(path.read_text(encoding="utf-8"))["config"]
-        ours = isinstance(config, dict) and "adding_length" in config
-    except (OSError, ValueError, KeyError, TypeError):  # unreadable, not JSON, no "config"
-        ours = False
-    if not ours:
+    summary = small_json(path)
+    config = summary.get("config") if isinstance(summary, dict) else None
+    if not (isinstance(config, dict) and "adding_length" in config):
         raise ValueError(f"--out {out} holds a summary.json that is not a demo's (no demo "
                          f"settings under \"config\"); choose another --out or pass --force to "
                          f"overwrite it (nothing was overwritten)")
