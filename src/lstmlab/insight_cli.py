@@ -293,11 +293,11 @@ def cmd_experiment(args) -> int:
     finished = list(done)
 
     def save(result):
-        if len(finished) == len(done):  # the first new run: the report shows the runs before it
-            remove_report(cfg, out)
         finished.append(result)
         save_results(results_path, cfg, finished)
 
+    if len(done) < len(cfg.lengths) * len(cfg.models) * len(cfg.seeds):
+        remove_report(cfg, out)  # it shows other runs than results.json will: before the work
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     results = run_experiment(cfg, log=log, on_result=save, done=done)
     print(format_table(cfg, summarize(results)))
