@@ -414,6 +414,20 @@ def test_experiment_refuses_a_fifo_where_it_reads_its_results(tmp_path, capsys):
     assert stat.S_ISFIFO((tmp_path / "results.json").stat().st_mode)
 
 
+def test_experiment_does_not_overwrite_a_figure_of_the_users_own(tmp_path, capsys):
+    # --out . where adding.png is the user's: replaced by the experiment's figure unasked
+    (tmp_path / "adding.png").write_bytes(b"my figure")
+    args = ["experiment", "adding", "--lengths", "12", "--models", "rnn", "--seeds", "0",
+            "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
+            "--eval-size", "20", "--quiet", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "holds adding.png without results.json" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["adding.png"]
+    assert (tmp_path / "adding.png").read_bytes() == b"my figure"
+    assert main(args + ["--force"]) == 0
+    assert (tmp_path / "adding.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_experiment_checks_its_default_out_before_the_first_run(tmp_path, capsys, monkeypatch):
     # a file named runs where runs/experiment-copy goes: the first run's work ended in
     # "[Errno 20] Not a directory" and was lost

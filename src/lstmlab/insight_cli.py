@@ -244,7 +244,8 @@ def add_experiment_parser(sub):
     p.add_argument("--out", default=None, type=_output_dir,
                    help="output directory (default runs/experiment-TASK)")
     p.add_argument("--force", action="store_true",
-                   help="overwrite the report of another command in --out")
+                   help="overwrite the report of another command, or a TASK.png without "
+                        "results.json, in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_experiment, flags={"lr": "--lr", "clip": "--clip"})
 
@@ -278,7 +279,11 @@ def cmd_experiment(args) -> int:
     out = Path(args.out)
     _refuse_non_files_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
     _refuse_another_report(out, "results.json", DEMO_TITLE, args.force)
-    results_path = out / "results.json"
+    results_path, png = out / "results.json", out / f"{args.task}.png"
+    if png.exists() and not results_path.exists() and not args.force:  # no experiment's
+        raise ValueError(f"--out {out} holds {png.name} without results.json, a figure that no "
+                         f"experiment wrote there; choose another --out or pass --force to "
+                         f"overwrite it (nothing was overwritten)")
     try:
         done = load_results(results_path, cfg)
     except ValueError as exc:  # given --force, the user meant to overwrite: say what it does
