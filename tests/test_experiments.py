@@ -17,6 +17,13 @@ from lstmlab.insight.experiments import (AddingTask, CopyTask, ExperimentConfig,
 TINY = dict(budget=64, hidden=4, batch=16, eval_every=32, eval_size=40)
 
 
+def _tiny_adding_command(out, models=("rnn",)) -> list[str]:
+    """`lstmlab experiment adding` at T=12, seed 0, in a fraction of a second, into ``out``."""
+    return ["experiment", "adding", "--lengths", "12", "--models", *models, "--seeds", "0",
+            "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
+            "--eval-size", "20", "--quiet", "--out", str(out)]
+
+
 def test_config_refuses_what_the_tasks_do_not_define():
     with pytest.raises(ValueError, match="integers >= 11"):
         ExperimentConfig(task="adding", lengths=(10,))
@@ -171,9 +178,7 @@ def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, cap
         folder.mkdir()
         (folder / own).write_text("{}")
         (folder / "report.html").write_text(f"the report of {folder.name}")
-    args = ["experiment", "adding", "--lengths", "12", "--models", "rnn", "--seeds", "0",
-            "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
-            "--eval-size", "20", "--quiet", "--out", str(demo_run)]
+    args = _tiny_adding_command(demo_run)
     assert main(args) == 2
     assert "holds the report of another command" in capsys.readouterr().err
     assert main(["demo", "--quick", "--out", str(experiment_run)]) == 2
@@ -219,9 +224,7 @@ def test_a_failed_or_interrupted_experiment_leaves_no_report_of_other_runs(tmp_p
     (out / "summary.json").write_text("{}")  # a demo's folder, taken over with --force
     (out / "report.html").write_text("the demo's report")
     (out / "adding.png").write_bytes(b"an earlier figure")
-    args = ["experiment", "adding", "--lengths", "12", "--models", "rnn", "lstm", "--seeds",
-            "0", "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
-            "--eval-size", "20", "--quiet", "--force", "--out", str(out)]
+    args = _tiny_adding_command(out, models=("rnn", "lstm")) + ["--force"]
     real_run = experiments.train_run
 
     def interrupted_at_the_second_run(cfg, model, *rest):
@@ -417,9 +420,7 @@ def test_experiment_refuses_a_fifo_where_it_reads_its_results(tmp_path, capsys):
 def test_experiment_does_not_overwrite_a_figure_of_the_users_own(tmp_path, capsys):
     # --out . where adding.png is the user's: replaced by the experiment's figure unasked
     (tmp_path / "adding.png").write_bytes(b"my figure")
-    args = ["experiment", "adding", "--lengths", "12", "--models", "rnn", "--seeds", "0",
-            "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
-            "--eval-size", "20", "--quiet", "--out", str(tmp_path)]
+    args = _tiny_adding_command(tmp_path)
     assert main(args) == 2
     assert "holds adding.png without results.json" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["adding.png"]
