@@ -401,6 +401,8 @@ def test_evaluate_counts_one_scored_character_in_the_singular(charlm, tmp_path, 
 @pytest.mark.parametrize("module, argv, named, foreign", [
     ("insight_cli", ["experiment", "adding", "--lengths", "11"],
      "--hidden, --batch, --lengths, --eval-size", "--batch-size"),
+    # demo --adding-length 1000000000 ran out of memory naming every size but that one
+    ("insight_cli", ["demo"], "--hidden, --batch, --length, --adding-length)", "--lengths"),
     ("charlm_cli", ["train", "--steps", "1"],
      "--hidden, --layers, --embed, --batch-size, --seq-len", "--lengths"),
 ])

@@ -3,7 +3,9 @@ sections follow the lecture and whose figures are real PNGs."""
 
 import base64
 import json
+import os
 import re
+import stat
 
 import pytest
 
@@ -70,6 +72,16 @@ def test_demo_refuses_a_folder_where_it_writes_a_file_before_running(tmp_path, c
     assert not (tmp_path / "report.html").exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_demo_refuses_a_fifo_where_it_writes_its_report(tmp_path, capsys):
+    # the report's rename replaced the FIFO (or, as root in /dev, a device) by a file
+    (tmp_path / "summary.json").write_text('{"config": {"adding_length": 12}}')
+    os.mkfifo(tmp_path / "report.html")
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "holds a FIFO (named pipe) named report.html" in capsys.readouterr().err
+    assert stat.S_ISFIFO((tmp_path / "report.html").stat().st_mode)
+
+
 def test_demo_help_gives_the_defaults_of_both_versions(capsys):
     from lstmlab.insight.demo import DemoConfig
 
@@ -99,3 +111,46 @@ def test_demo_config_refuses_settings_the_demo_cannot_measure(tmp_path):
         with pytest.raises(ValueError, match=message):
             run_demo(DemoConfig.quick_version(out=str(tmp_path / "d"), **kwargs))
     assert not (tmp_path / "d").exists()  # refused before anything ran or was written
+
+
+def test_a_failed_report_write_leaves_no_mismatched_pair(tmp_path, capsys, monkeypatch):
+    # summary.json was written, then report.html failed: the new summary stood beside the
+    # report of the earlier run, which it does not describe
+    from lstmlab.insight import plots
+    from lstmlab.insight.report import Report
+
+    out = tmp_path / "lecture"
+    out.mkdir()
+    (out / "summary.json").write_text('{"config": {"adding_length": 12}}')  # an earlier demo's
+    (out / "report.html").write_text("the earlier report")
+    monkeypatch.setattr(plots, "_png", lambda fig: b"\x89PNG\r\n\x1a\n")  # fast: no drawing
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(Report, "write", full_disk)
+    args = ["demo", "--quick", "--out", str(out), "--seed", "3", "--length", "2", "--hidden",
+            "2", "--batch", "1", "--budget", "16"]
+    assert main(args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # no report of another run
+    assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 3
+    monkeypatch.undo()
+    monkeypatch.setattr(plots, "_png", lambda fig: b"\x89PNG\r\n\x1a\n")
+    assert main(args) == 0  # its own folder still: no --force needed
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.json"]
+
+
+def test_demo_does_not_overwrite_a_summary_json_of_the_users_own(tmp_path, capsys):
+    # demo knew its folder by the name summary.json alone: a user's summary.json and
+    # report.html in --out were overwritten unasked
+    for name, summary in (("mine", '{"total": 3}'), ("list", "[1, 2]"), ("text", "notes")):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "summary.json").write_text(summary)
+        (out / "report.html").write_text("my report")
+        assert main(["demo", "--quick", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out} holds a summary.json that is not a demo's" in err and "--force" in err
+        assert (out / "summary.json").read_text() == summary
+        assert (out / "report.html").read_text() == "my report"

@@ -2,6 +2,8 @@
 early stop, summaries, and `lstmlab experiment` with its resumable results file."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -13,6 +15,13 @@ from lstmlab.insight.experiments import (AddingTask, CopyTask, ExperimentConfig,
                                          train_run)
 
 TINY = dict(budget=64, hidden=4, batch=16, eval_every=32, eval_size=40)
+
+
+def _tiny_adding_command(out, models=("rnn",)) -> list[str]:
+    """`lstmlab experiment adding` at T=12, seed 0, in a fraction of a second, into ``out``."""
+    return ["experiment", "adding", "--lengths", "12", "--models", *models, "--seeds", "0",
+            "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
+            "--eval-size", "20", "--quiet", "--out", str(out)]
 
 
 def test_config_refuses_what_the_tasks_do_not_define():
@@ -169,9 +178,7 @@ def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, cap
         folder.mkdir()
         (folder / own).write_text("{}")
         (folder / "report.html").write_text(f"the report of {folder.name}")
-    args = ["experiment", "adding", "--lengths", "12", "--models", "rnn", "--seeds", "0",
-            "--budget", "16", "--hidden", "3", "--batch", "16", "--eval-every", "16",
-            "--eval-size", "20", "--quiet", "--out", str(demo_run)]
+    args = _tiny_adding_command(demo_run)
     assert main(args) == 2
     assert "holds the report of another command" in capsys.readouterr().err
     assert main(["demo", "--quick", "--out", str(experiment_run)]) == 2
@@ -181,6 +188,64 @@ def test_experiment_and_demo_keep_each_others_report_unless_forced(tmp_path, cap
         assert sorted(p.name for p in folder.iterdir()) == sorted(["report.html", owns[folder]])
     assert main(args + ["--force"]) == 0
     assert "lstmlab experiment adding" in (demo_run / "report.html").read_text(encoding="utf-8")
+
+
+def test_experiment_and_demo_tell_each_others_report_by_its_title(tmp_path, capsys):
+    # an interrupted experiment's folder (results.json) where demo then ran holds both files
+    # each command knows its folder by: the experiment, continued, overwrote demo's report
+    from lstmlab.insight import demo, experiments
+    from lstmlab.insight.report import Report
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), seeds=(0,), **TINY)
+    for name, title in (("demo", demo.REPORT_TITLE), ("exp", f"{experiments.REPORT_TITLE} copy")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text('{"config": {"adding_length": 12}}')
+        experiments.save_results(tmp_path / name / "results.json", cfg, [])
+        Report(title, "").write(tmp_path / name / "report.html")
+    before = {name: (tmp_path / name / "report.html").read_text() for name in ("demo", "exp")}
+    assert main(cfg.command().split()[1:] + ["--quiet", "--out", str(tmp_path / "demo")]) == 2
+    assert ("holds the report of another command (its title begins 'The lecture, measured"
+            in capsys.readouterr().err)
+    assert main(["demo", "--quick", "--out", str(tmp_path / "exp")]) == 2
+    assert ("holds the report of another command (its title begins 'lstmlab experiment')"
+            in capsys.readouterr().err)
+    assert {name: (tmp_path / name / "report.html").read_text() for name in before} == before
+
+
+def test_a_failed_or_interrupted_experiment_leaves_no_report_of_other_runs(tmp_path, capsys,
+                                                                           monkeypatch):
+    # adding.png was written, then report.html failed: the new figure stood beside the
+    # report of the earlier runs; an interrupted experiment left the report it replaces
+    # (another command's, under --force) beside its new results.json
+    from lstmlab.insight import experiments
+
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # a demo's folder, taken over with --force
+    (out / "report.html").write_text("the demo's report")
+    (out / "adding.png").write_bytes(b"an earlier figure")
+    args = _tiny_adding_command(out, models=("rnn", "lstm")) + ["--force"]
+    real_run = experiments.train_run
+
+    def interrupted_at_the_second_run(cfg, model, *rest):
+        if model == "lstm":
+            raise KeyboardInterrupt
+        return real_run(cfg, model, *rest)
+
+    monkeypatch.setattr(experiments, "train_run", interrupted_at_the_second_run)
+    assert main(args) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 1
+    monkeypatch.undo()
+
+    def full_disk(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(experiments, "atomic_write_bytes", full_disk)
+    assert main(args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json", "summary.json"]
+    assert "lstmlab experiment adding" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_config_names_seeds_numbers_and_grids_it_cannot_run(tmp_path):
@@ -340,3 +405,36 @@ def test_experiment_refuses_a_folder_where_it_writes_its_figure_before_running(t
                  str(tmp_path)]) == 2
     assert "holds a folder named copy.png" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()  # no run started
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_experiment_refuses_a_fifo_where_it_reads_its_results(tmp_path, capsys):
+    # a FIFO named results.json: reading it for the runs done waited forever
+    os.mkfifo(tmp_path / "results.json")
+    assert main(["experiment", "copy", "--lengths", "5", "--seeds", "0", "--out",
+                 str(tmp_path)]) == 2
+    assert "holds a FIFO (named pipe) named results.json" in capsys.readouterr().err
+    assert stat.S_ISFIFO((tmp_path / "results.json").stat().st_mode)
+
+
+def test_experiment_does_not_overwrite_a_figure_of_the_users_own(tmp_path, capsys):
+    # --out . where adding.png is the user's: replaced by the experiment's figure unasked
+    (tmp_path / "adding.png").write_bytes(b"my figure")
+    args = _tiny_adding_command(tmp_path)
+    assert main(args) == 2
+    assert "holds adding.png without results.json" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["adding.png"]
+    assert (tmp_path / "adding.png").read_bytes() == b"my figure"
+    assert main(args + ["--force"]) == 0
+    assert (tmp_path / "adding.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_experiment_checks_its_default_out_before_the_first_run(tmp_path, capsys, monkeypatch):
+    # a file named runs where runs/experiment-copy goes: the first run's work ended in
+    # "[Errno 20] Not a directory" and was lost
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("a file")
+    assert main(["experiment", "copy", "--lengths", "3", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--out (default runs/experiment-copy): cannot create 'runs/experiment-copy'" in err
+    assert "is a file, not a directory" in err and "copy T=3" not in err  # no run started

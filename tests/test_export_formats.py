@@ -148,11 +148,18 @@ def test_a_failure_between_model_and_vocabulary_leaves_no_pair_of_two_exports(tm
         _sha256(out) != pair["sha256"]
 
 
-def test_keras_needs_a_keras_file_name(tmp_path, capsys):
-    assert main(["export", "any.ckpt", "--format", "keras", "--out", str(tmp_path / "m.h5")]) == 2
+@pytest.mark.parametrize("fmt, name, ending", [
+    ("keras", "m.h5", ".keras"), ("onnx", "m.pb", ".onnx"), ("torch", "m.pt", ".safetensors"),
+    ("torch-npz", "m", ".npz"), ("keras-npz", "m.keras-npz", ".npz"), ("onnx", "M.ONNX", ".onnx"),
+    ("torch-npz", ".npz", ".npz")])
+def test_export_needs_the_file_ending_of_its_format(fmt, name, ending, tmp_path, capsys):
+    # only keras checked its --out: torch-npz to "m" wrote a file np.load's users look for as
+    # m.npz, torch to "m.pt" a safetensors file that torch.load cannot open
+    missing = tmp_path / "any.ckpt"  # refused before the checkpoint is read
+    assert main(["export", str(missing), "--format", fmt, "--out", str(tmp_path / name)]) == 2
     err = capsys.readouterr().err
-    assert "--out must end in .keras" in err and "Traceback" not in err
-    assert list(tmp_path.iterdir()) == []
+    assert f"--out must end in {ending} for --format {fmt}" in err and name in err, err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
 
 
 def test_export_refuses_a_vocabulary_file_it_cannot_write_before_writing(tmp_path, capsys):
@@ -175,6 +182,23 @@ def test_export_refuses_a_vocabulary_file_it_cannot_write_before_writing(tmp_pat
     assert main(["export", str(copy), "--format", "torch-npz", "--out", str(tmp_path / "c.npz")]) == 2
     assert "the CKPT this command reads" in capsys.readouterr().err
     assert copy.read_bytes() == ckpt.read_bytes() and not (tmp_path / "c.npz").exists()
+
+
+def test_export_does_not_replace_a_vocabulary_file_of_the_users_own(tmp_path, capsys):
+    # m.vocab.json, a file of the user's beside --out m.npz, was replaced unasked
+    ckpt = _checkpoint(tmp_path / "run", "lstm", "float32")
+    side = tmp_path / "m.vocab.json"
+    for mine in ('{"vocab": ["a", "b"]}', "[1, 2]", "not JSON", "\xff"):
+        side.write_text(mine, encoding="latin-1")
+        assert main(["export", str(ckpt), "--format", "torch-npz", "--out",
+                     str(tmp_path / "m.npz")]) == 2
+        err = capsys.readouterr().err
+        assert "m.vocab.json' beside it, which is a file that no export wrote" in err, err
+        assert side.read_text(encoding="latin-1") == mine and not (tmp_path / "m.npz").exists()
+    # the vocabulary of an earlier export, even one written before "model_file", is replaced
+    side.write_text(json.dumps({"vocab": ["a"], "model": {}}), encoding="utf-8")
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
+    assert json.loads(side.read_text(encoding="utf-8"))["model_file"]["name"] == "m.npz"
 
 
 def test_keras_that_does_not_import_on_its_backend_is_named(monkeypatch):
@@ -203,21 +227,21 @@ def test_keras_that_does_not_import_on_its_backend_is_named(monkeypatch):
 
 
 def test_an_export_does_not_take_the_vocabulary_of_another_export(tmp_path, capsys):
-    # m.npz and m.keras-npz both keep their vocabulary in m.vocab.json: the second export
+    # m.keras and m.npz both keep their vocabulary in m.vocab.json: the second export
     # replaced the first's, which then failed its reader's hash check for good
     ckpt = _checkpoint(tmp_path / "run", "lstm", "float32")
-    side = tmp_path / "m.vocab.json"
-    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
+    side, keras_file, other = tmp_path / "m.vocab.json", tmp_path / "m.keras", tmp_path / "m.npz"
+    keras_file.write_bytes(b"a keras export")  # its pair, as the keras export writes it
+    side.write_text(json.dumps({"vocab": [], "model": {}, "model_file": {
+        "name": "m.keras", "sha256": _sha256(keras_file)}}), encoding="utf-8")
     first = side.read_bytes()
-    capsys.readouterr()
-    other = tmp_path / "m.keras-npz"
     assert main(["export", str(ckpt), "--format", "keras-npz", "--out", str(other)]) == 2
     err = capsys.readouterr().err
-    assert "--out" in err and "m.vocab.json" in err and "'m.npz'" in err, err
+    assert "--out" in err and "m.vocab.json" in err and "'m.keras'" in err, err
     assert side.read_bytes() == first and not other.exists()
-    # the same --out again replaces its own pair; a pair whose model file changed is stale
-    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(tmp_path / "m.npz")]) == 0
-    (tmp_path / "m.npz").write_bytes(b"another file")
+    # a pair whose model file changed is stale; the same --out again replaces its own pair
+    keras_file.write_bytes(b"another file")
+    assert main(["export", str(ckpt), "--format", "torch-npz", "--out", str(other)]) == 0
     assert main(["export", str(ckpt), "--format", "keras-npz", "--out", str(other)]) == 0
     assert json.loads(side.read_text(encoding="utf-8"))["model_file"] == {
-        "name": "m.keras-npz", "sha256": _sha256(other)}
+        "name": "m.npz", "sha256": _sha256(other)}

@@ -70,7 +70,7 @@ CASES = [
      r"declares 1,07[\d,]+ bytes of contents in a file of [\d,]+; .*zip bomb"),
     ("npy_bomb_export",
      lambda r: ["export", str(hf.npy_bomb(good(r), r / "bomb.ckpt")), "--format", "torch",
-                "--out", str(r / "x.npz")],
+                "--out", str(r / "x.safetensors")],
      r"zip bomb"),
     ("meta_bomb",
      lambda r: ["generate", str(hf.meta_bomb(good(r), r / "metabomb.ckpt"))],

@@ -369,10 +369,10 @@ def test_checkpoints_keep_the_options(tmp_path):
     model = lstmlab.CharLM(config)
     assert (model.rnn.zoneout, model.rnn.dropout_input, model.rnn.weight_drop) == (0.15, 0.1, 0.2)
     # torch.nn.LSTM evaluates without zoneout: a state dict for it would compute other logits
-    for fmt in ("torch", "torch-npz"):
+    for fmt, name in (("torch", "m.safetensors"), ("torch-npz", "m.npz")):
         assert main(["export", str(out / "last.ckpt"), "--format", fmt,
-                     "--out", str(tmp_path / f"m.{fmt}")]) == 2
-        assert not (tmp_path / f"m.{fmt}").exists()
+                     "--out", str(tmp_path / name)]) == 2
+        assert not (tmp_path / name).exists()
 
 
 def test_onnx_and_keras_export_refuse_zoneout_and_ignore_training_options():

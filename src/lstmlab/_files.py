@@ -111,6 +111,21 @@ def open_regular_file(path, what: str, error: type[Exception]) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
+def small_json(path, limit: int = 1 << 24):
+    """The JSON value in the regular file ``path``, or None where there is none to read:
+    absent, no regular file (a FIFO is not waited on), larger than ``limit`` bytes (left
+    unread), unreadable, not UTF-8 or not JSON. For telling a file that a command wrote from
+    another of the same name before writing over it."""
+    import json
+
+    try:
+        with open_regular_file(path, "file", OSError) as f:
+            data = f.read(limit + 1)
+        return json.loads(data.decode("utf-8")) if len(data) <= limit else None
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
 def _refuse_other_unicode(head: bytes, shown: str, error: type[Exception]) -> None:
     """Name a file that begins with a UTF-16 or UTF-32 byte-order mark as such text, rather
     than as binary (its NUL bytes) or as bad UTF-8 (the mark's bytes)."""

@@ -155,7 +155,8 @@ def _blas_on_one_thread():
 # Options that set how much memory a command takes, named in its out-of-memory error when
 # the command has them (by their argparse names).
 _SIZE_OPTIONS = ("hidden", "layers", "embed", "batch_size", "batch", "seq_len", "lookback",
-                 "horizon", "length", "lengths", "eval_size", "max_chars", "filters")
+                 "horizon", "length", "adding_length", "lengths", "eval_size", "max_chars",
+                 "filters")
 
 
 def _closed_pipe_on_windows(exc: BaseException) -> bool:

@@ -40,11 +40,15 @@ atomically. Each format's file carries the vocabulary (the characters in token o
              list of each LSTM/SimpleRNN/GRU level), `head/0` (kernel), `head/1` (bias), plus
              <out>.vocab.json. No extra.
 
+--out ends in the format's ending: .onnx, .safetensors (torch), .keras, .npz (torch-npz,
+keras-npz); another name is refused before the checkpoint is read.
+
 <out>.vocab.json holds the vocabulary, the model's sizes and "model_file": the name and
 SHA-256 of the model file written with it. Compare that hash with the model file's before
 using the vocabulary (docs/interop.md): a mismatch means the two come from different exports.
 An export whose <out>.vocab.json is the vocabulary of another model file beside it (charlm.npz
-after charlm.keras) stops before writing anything: choose another --out.
+after charlm.keras), or a file that no export wrote, stops before writing anything: choose
+another --out.
 
 examples:
   lstmlab export runs/stdlib/best.ckpt --format onnx --out charlm.onnx
@@ -54,13 +58,24 @@ examples:
 """
 
 EXPORT_EXTRAS = {"onnx": "onnx", "torch": "torch", "keras": "keras"}
+# The ending each format's --out needs, and why: the name tells the file's reader what it
+# holds (a torch.save .pt would be opened with torch.load, which cannot read safetensors).
+FORMAT_ENDINGS = {
+    "onnx": (".onnx", "the file is an ONNX graph"),
+    "torch": (".safetensors", "the file is safetensors, which safetensors.torch.load_file "
+                              "reads and torch.load does not"),
+    "keras": (".keras", "keras.saving.load_model opens only those"),
+    "torch-npz": (".npz", "the file is a NumPy archive, which np.load reads"),
+    "keras-npz": (".npz", "the file is a NumPy archive, which np.load reads"),
+}
 SIDE_FILE_FORMATS = ("keras", "torch-npz", "keras-npz")  # these write <out>.vocab.json beside
 
 
 def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
     """Refuse, before anything is written, an --out whose <out>.vocab.json cannot be written,
-    is no regular file or is the checkpoint: the export would stop half done, its model file
-    without its vocabulary, or destroy what it reads."""
+    is no regular file, is the checkpoint, is a file that no export wrote or belongs to another
+    model file: the export would stop half done, its model file without its vocabulary,
+    destroy what it reads, or replace a file of the user's or another export's vocabulary."""
     from ._files import file_kind
 
     where = f"--out {out!r}: its vocabulary goes to {str(side)!r} beside it, which is"
@@ -70,6 +85,10 @@ def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
         raise ValueError(f"{where} {file_kind(side.stat().st_mode)}; choose another --out")
     if side.exists() and Path(checkpoint).exists() and os.path.samefile(side, checkpoint):
         raise ValueError(f"{where} the CKPT this command reads; choose another --out")
+    if side.exists() and _export_vocabulary(side) is None:
+        raise ValueError(f"{where} a file that no export wrote (a JSON object with \"vocab\" "
+                         f"and \"model\"); writing it would replace that file, so choose "
+                         f"another --out or move the file away")
     other = _paired_model_file(side)
     if other is not None and other != Path(out).name:
         raise ValueError(f"{where} the vocabulary of {other!r}, another export of the same "
@@ -77,14 +96,23 @@ def _check_side_file(side: Path, out: str, checkpoint: str) -> None:
                          f"without its vocabulary, so choose another --out")
 
 
+def _export_vocabulary(side: Path) -> dict | None:
+    """The content of ``side`` when an export wrote it (a JSON object with "vocab" and
+    "model"); None for any other file or none."""
+    from ._files import small_json
+
+    described = small_json(side)
+    ours = isinstance(described, dict) and {"vocab", "model"} <= described.keys()
+    return described if ours else None
+
+
 def _paired_model_file(side: Path) -> str | None:
     """The name of the model file that the vocabulary file ``side`` belongs to, when that file
     exists beside it with the SHA-256 recorded in ``side`` (a pair still in use); else None."""
     import hashlib
-    import json
 
     try:
-        pair = json.loads(side.read_text(encoding="utf-8"))["model_file"]
+        pair = (_export_vocabulary(side) or {})["model_file"]
         model = side.with_name(pair["name"])
         if model.is_file() and hashlib.sha256(model.read_bytes()).hexdigest() == pair["sha256"]:
             return model.name
@@ -142,9 +170,11 @@ def cmd_export(args) -> int:
 
     out = Path(args.out)
     refuse_overwriting_inputs(out, "--out", {"CKPT": args.checkpoint})
-    if args.format == "keras" and out.suffix != ".keras":
-        raise ValueError(f"--out must end in .keras for --format keras (keras.saving.load_model "
-                         f"opens only those), got {args.out!r}")
+    ending, why = FORMAT_ENDINGS[args.format]
+    if out.suffix != ending:  # ".npz" alone is a hidden file with no ending
+        bare = ", a name with nothing before the ending" if out.name == ending else ""
+        raise ValueError(f"--out must end in {ending} for --format {args.format} ({why}), "
+                         f"got {args.out!r}{bare}")
     side = out.with_name(out.stem + ".vocab.json")
     if args.format in SIDE_FILE_FORMATS:
         _check_side_file(side, args.out, args.checkpoint)

@@ -67,34 +67,80 @@ def add_demo_parser(sub):
                    help="training sequences per network; a network stops once solved (default "
                         "128000; 256 with --quick)")
     p.add_argument("--force", action="store_true",
-                   help="overwrite the report of another command in --out")
+                   help="overwrite the report of another command, or a summary.json no demo "
+                        "wrote, in --out")
     p.set_defaults(func=cmd_demo)
 
 
-def _refuse_another_report(out, own: str, force: bool) -> None:
+def _refuse_another_report(out, own: str, other_title: str, force: bool) -> None:
     """Stop before writing OUT/report.html over the report of another command: demo and
-    experiment both write one, and each knows its own by the file beside it (``own``)."""
-    out = Path(out)
-    if (out / "report.html").exists() and not (out / own).exists() and not force:
-        raise ValueError(f"--out {out} holds the report of another command (report.html without "
-                         f"{own}); choose another --out or pass --force to overwrite it "
-                         f"(nothing was overwritten)")
+    experiment both write one, and each knows its own by the file beside it (``own``), and
+    the other's by its title (``other_title``), as both files can be in one folder (a demo
+    run where an experiment was interrupted). Call it once the report is known to be a
+    regular file: it is read."""
+    import html
+
+    report = Path(out) / "report.html"
+    if force or not report.exists():
+        return
+    if not (Path(out) / own).exists():
+        why = f"report.html without {own}"
+    else:
+        try:
+            with open(report, "rb") as f:  # the title is in the first hundred bytes
+                head = f.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return
+        if f"<title>{html.escape(other_title)}" not in head:
+            return
+        why = f"its title begins {other_title!r}"
+    raise ValueError(f"--out {out} holds the report of another command ({why}); choose another "
+                     f"--out or pass --force to overwrite it (nothing was overwritten)")
 
 
-def _refuse_folders_in_place(out, names) -> None:
-    """Stop before the work when a file the command writes last in ``out`` (``names``) is a
-    folder: otherwise the run's minutes of work end in "cannot write"."""
+def _refuse_a_summary_not_the_demos(out, force: bool) -> None:
+    """Stop before replacing an OUT/summary.json that no demo wrote (a file of the user's, a
+    common name): demo knows its folder by that file, and would overwrite it and the
+    report.html beside it unasked."""
+    from ._files import small_json
+
+    path = Path(out) / "summary.json"
+    if force or not path.is_file():
+        return
+    summary = small_json(path)
+    config = summary.get("config") if isinstance(summary, dict) else None
+    if not (isinstance(config, dict) and "adding_length" in config):
+        raise ValueError(f"--out {out} holds a summary.json that is not a demo's (no demo "
+                         f"settings under \"config\"); choose another --out or pass --force to "
+                         f"overwrite it (nothing was overwritten)")
+
+
+def _refuse_non_files_in_place(out, names) -> None:
+    """Stop before the work when a file the command writes in ``out`` (``names``) is there as
+    a folder, FIFO, device or socket: a folder would end the run's minutes of work in "cannot
+    write", a FIFO would block the read of results.json, and the rest would be replaced."""
+    import stat
+
+    from ._files import file_kind
+
     for name in names:
-        if (Path(out) / name).is_dir():
-            raise ValueError(f"--out {out} holds a folder named {name}, where this command "
-                             f"writes its file {name}; choose another --out or move the folder")
+        try:
+            mode = (Path(out) / name).stat().st_mode
+        except OSError:  # absent (or a dangling link): written as a new file
+            continue
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else file_kind(mode)
+            raise ValueError(f"--out {out} holds {kind} named {name}, where this command "
+                             f"writes its file {name}; choose another --out or move it away")
 
 
 def cmd_demo(args) -> int:
     from .insight.demo import DemoConfig, run_demo
+    from .insight.experiments import REPORT_TITLE as EXPERIMENT_TITLE
 
-    _refuse_another_report(args.out, "summary.json", args.force)
-    _refuse_folders_in_place(args.out, ("summary.json", "report.html"))
+    _refuse_non_files_in_place(args.out, ("summary.json", "report.html"))
+    _refuse_a_summary_not_the_demos(args.out, args.force)
+    _refuse_another_report(args.out, "summary.json", EXPERIMENT_TITLE, args.force)
 
     given = {k: v for k, v in (("seed", args.seed), ("length", args.length),
                                ("hidden", args.hidden), ("batch", args.batch),
@@ -198,14 +244,17 @@ def add_experiment_parser(sub):
     p.add_argument("--out", default=None, type=_output_dir,
                    help="output directory (default runs/experiment-TASK)")
     p.add_argument("--force", action="store_true",
-                   help="overwrite the report of another command in --out")
+                   help="overwrite the report of another command, or a TASK.png without "
+                        "results.json, in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_experiment, flags={"lr": "--lr", "clip": "--clip"})
 
 
 def cmd_experiment(args) -> int:
-    from .insight.experiments import (ExperimentConfig, format_table, load_results, run_experiment,
-                                      save_results, summarize, table_notes, write_report)
+    from .insight.demo import REPORT_TITLE as DEMO_TITLE
+    from .insight.experiments import (ExperimentConfig, format_table, load_results, remove_report,
+                                      run_experiment, save_results, summarize, table_notes,
+                                      write_report)
 
     try:
         cfg = ExperimentConfig(task=args.task, lengths=tuple(args.lengths),
@@ -221,10 +270,20 @@ def cmd_experiment(args) -> int:
             raise
         flag = "--" + setting.group(1).replace("_", "-")
         raise ValueError(f"{flag} {str(exc)[setting.end(1) + 1:]}") from None
-    out = Path(args.out or f"runs/experiment-{args.task}")
-    _refuse_another_report(out, "results.json", args.force)
-    _refuse_folders_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
-    results_path = out / "results.json"
+    if args.out is None:  # argparse checks a --out given; this default depends on the task
+        default = f"runs/experiment-{args.task}"
+        try:
+            args.out = _output_dir(default)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"--out (default {default}): {exc}") from None
+    out = Path(args.out)
+    _refuse_non_files_in_place(out, ("results.json", f"{args.task}.png", "report.html"))
+    _refuse_another_report(out, "results.json", DEMO_TITLE, args.force)
+    results_path, png = out / "results.json", out / f"{args.task}.png"
+    if png.exists() and not results_path.exists() and not args.force:  # no experiment's
+        raise ValueError(f"--out {out} holds {png.name} without results.json, a figure that no "
+                         f"experiment wrote there; choose another --out or pass --force to "
+                         f"overwrite it (nothing was overwritten)")
     try:
         done = load_results(results_path, cfg)
     except ValueError as exc:  # given --force, the user meant to overwrite: say what it does
@@ -242,6 +301,8 @@ def cmd_experiment(args) -> int:
         finished.append(result)
         save_results(results_path, cfg, finished)
 
+    if len(done) < len(cfg.lengths) * len(cfg.models) * len(cfg.seeds):
+        remove_report(cfg, out)  # it shows other runs than results.json will: before the work
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     results = run_experiment(cfg, log=log, on_result=save, done=done)
     print(format_table(cfg, summarize(results)))

@@ -38,6 +38,9 @@ DEMO_OPTIONS = {"length": "--length", "hidden": "--hidden", "batch": "--batch",
                 "adding_length": "--adding-length", "budget": "--budget"}
 
 
+REPORT_TITLE = "The lecture, measured: RNN vs LSTM"  # report.html's title
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """What the demo runs (``quick`` is the tiny version the tests use)."""
@@ -126,13 +129,15 @@ def _sci(v: float) -> str:
 
 
 def run_demo(cfg: DemoConfig, log=None) -> dict:
-    """Run every section, write ``cfg.out/report.html`` and ``summary.json``; return the
-    summary (what summary.json holds, plus the table rows the CLI prints)."""
+    """Run every section, write ``cfg.out/summary.json`` and ``report.html``; return the
+    summary (what summary.json holds, plus the table rows the CLI prints). The earlier
+    report.html is removed before the new pair is written: a failure between the two writes
+    leaves no report of another run beside the summary."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    rep = Report("The lecture, measured: RNN vs LSTM",
+    rep = Report(REPORT_TITLE,
                  f"{cfg.command()}; Python {platform.python_version()}, NumPy {np.__version__}")
     summary: dict = {"config": asdict(cfg)}
     rows, ks, flows = _section_gradients(cfg, rep, summary, log)
@@ -148,6 +153,9 @@ def run_demo(cfg: DemoConfig, log=None) -> dict:
              "experiments and their exact commands are in docs/lecture.md.", note=True)
     summary.update(claims=[dict(zip(("claim", "measured", "value"), c)) for c in claims],
                    seconds=seconds)
+    # A failure or kill between the writes leaves one summary alone, never a mismatched pair;
+    # summary.json goes first as it tells demo's report from another command's (insight_cli).
+    (out / "report.html").unlink(missing_ok=True)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     rep.write(out / "report.html")
     summary["rows"], summary["ks"], summary["claims_rows"] = rows, ks, claims

@@ -520,8 +520,20 @@ def save_results(path, cfg: ExperimentConfig, results: list[RunResult]) -> None:
                                         "runs": [r.to_json() for r in results]}, indent=1))
 
 
+REPORT_TITLE = "lstmlab experiment"  # report.html's title: this, then the task
+
+
+def remove_report(cfg: ExperimentConfig, out) -> None:
+    """Remove ``out/TASK.png`` and ``out/report.html``: they show the runs of a results.json
+    that is about to change, and would otherwise be left beside runs they do not show."""
+    for path in (Path(out) / f"{cfg.task}.png", Path(out) / "report.html"):
+        path.unlink(missing_ok=True)
+
+
 def write_report(cfg: ExperimentConfig, results: list[RunResult], out) -> tuple:
-    """``out/TASK.png`` (the summary figure) and ``out/report.html``; returns both paths."""
+    """``out/report.html`` and ``out/TASK.png`` (the summary figure in it); returns the paths
+    (figure, report). The earlier pair is removed first, and the report, which holds the
+    figure, is written first: a failure between the writes leaves the new report alone."""
     from . import plots
     from .report import Report
 
@@ -531,9 +543,8 @@ def write_report(cfg: ExperimentConfig, results: list[RunResult], out) -> tuple:
     out = Path(out)
     table = format_table(cfg, summarize(results))
     png = plots.experiment_figure(cfg.task, results, cfg.target, cfg.budget)
-    atomic_write_bytes(out / f"{cfg.task}.png", png)
     adding = cfg.task == "adding"
-    rep = Report(f"lstmlab experiment {cfg.task}", cfg.command())
+    rep = Report(f"{REPORT_TITLE} {cfg.task}", cfg.command())
     rep.section("Results")
     rep.pre(table)
     rep.text(table_notes(cfg), note=True)
@@ -544,5 +555,7 @@ def write_report(cfg: ExperimentConfig, results: list[RunResult], out) -> tuple:
         "fraction solved" if adding else "recall accuracy", cfg.target),
         "Held-out error and score of every run while training"
         + ("." if adding else " (dotted: the memoryless baseline of the shortest T)."))
+    remove_report(cfg, out)
     rep.write(out / "report.html")
+    atomic_write_bytes(out / f"{cfg.task}.png", png)
     return out / f"{cfg.task}.png", out / "report.html"
