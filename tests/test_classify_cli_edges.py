@@ -252,6 +252,27 @@ def test_other_feature_columns_of_the_right_count_are_refused(trained, tmp_path,
     positional = SequenceSet(data.x, data.labels, data.ids, ["dim_0"])  # as a .ts file names
     np.testing.assert_array_equal(model.predict_proba(positional), model.predict_proba(data))
 
+def test_test_set_feature_named_twice_names_the_training_features_other_faults_do_not(
+        tmp_path, capsys):
+    # the training data's features, taken by name, are the reason a test set's feature
+    # column is read: its message says so; a fault of the file itself needs no such word
+    rows = "".join(f"{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4))
+    train = write(tmp_path / "train.csv", "id,t,x,label\n" + rows)
+    twice = write(tmp_path / "twice.csv", "id,t,x,x,label\n" + "".join(
+        f"{i},{t},1,2,{'ab'[i % 2]}\n" for i in range(4) for t in range(3)))
+    text = write(tmp_path / "text.csv", "id,t,x,label\n0,0,one,a\n1,0,2,b\n")
+    run = ["classify", "train", str(train), "--time", "t", "--model", "lstm", "--no-select",
+           "--epochs", "1", "--quiet", "--test"]
+    assert main(run + [str(twice)]) == 2
+    err = capsys.readouterr().err
+    assert (f"feature column 'x': CSV file {str(twice)!r} has 2 columns of that name (columns "
+            f"3, 4); rename all but one of them in the header; the test set is read by the "
+            f"training data's features (x), taken by name") in err
+    assert main(run + [str(text)]) == 2
+    err = capsys.readouterr().err
+    assert "'one' is not a number" in err and "taken by name" not in err
+
+
 def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp_path, capsys):
     # a model trained with --time could not label a file without that column: an empty
     # --time fell back to the stored column

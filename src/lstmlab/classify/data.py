@@ -122,6 +122,12 @@ class SequenceDataError(SeriesError):
     """Labelled-sequence data that cannot be used; the message says where and why."""
 
 
+class FeatureColumnError(SequenceDataError):
+    """A feature column asked for by name that the CSV file does not hold, or holds more
+    than once; a caller that chose the names (the training data's, for its test set) tells
+    this apart from the file's other problems by its type."""
+
+
 def _as_sequence_errors(reader):
     """The CSV helpers shared with forecasting raise SeriesError; readers here raise
     SequenceDataError (a subclass), so one ``except`` catches all of their problems."""
@@ -307,7 +313,10 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                     f"{other} column; they must be different columns")
     used = {i for i in (i_id, i_t, i_y) if i is not None}
     if features:
-        i_f = [column_index(header, f, path, "feature column") for f in features]
+        try:
+            i_f = [column_index(header, f, path, "feature column") for f in features]
+        except SeriesError as exc:
+            raise FeatureColumnError(str(exc)) from None
         clash = next((i for i in i_f if i in used), None)
         if clash is not None:  # named with its other role, as a column in two roles is above
             role = next(r for i, r in roles if i == clash)
