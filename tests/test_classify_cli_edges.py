@@ -362,6 +362,50 @@ def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
         SequenceSet([np.zeros((5, 1))] * 2, ["a"], ["0", "1"], ["x"])
 
 
+@pytest.mark.parametrize("x, labels, features, message", [
+    ([[[1.0]], [[2.0]]], [1, 2], ["x"], r"labels\[0\] is 1 \(int\); class labels are strings"),
+    ([[[1.0]], [[2.0]]], ["a", None], ["x"], r"labels\[1\] is None \(NoneType\)"),
+    ([[[1.0]]], "a", ["x"], "labels must be a list of class labels, one per sequence, got the "
+                            "string 'a'"),
+    ([np.array([["1.5"]])], ["a"], ["x"], r"x\[0\] holds <U3 values; a sequence holds real "
+                                          r"numbers \(np.asarray\(values, float\)"),
+    ([np.array([[None]])], ["a"], ["x"], r"x\[0\] holds object values"),
+    ([np.ones((2, 1), complex)], ["a"], ["x"], r"x\[0\] holds complex128 values"),
+    ([[[1.0, 2.0]]], ["a"], "xy", "features must be a list of names .*, got 'xy'"),
+    ([[[1.0]]], ["a"], None, "features must be a list of names .*, got None"),
+    (3, [], ["x"], "x must be a list of .T, D. arrays, one per sequence, got int")],
+    ids=["int", "none", "str", "text", "object", "complex", "features_str", "features_none",
+         "x_int"])
+def test_a_sequence_set_of_the_wrong_types_is_refused_where_it_is_made(x, labels, features,
+                                                                       message):
+    # int labels trained, but the model saved a checkpoint that did not load ('classes'
+    # must be strings) and evaluate failed in a regex; mixed or None labels failed in
+    # sorted(); text values failed in the scaler, None ones as a format error in predict;
+    # complex values lost their imaginary part; features "xy" read as two names
+    from lstmlab.classify import SequenceSet
+
+    with pytest.raises(TypeError, match=rf"^SequenceSet: {message}"):
+        SequenceSet(x, labels, [str(i) for i in range(len(labels))], features)
+
+
+def test_train_and_predict_name_an_empty_set_a_fit_config_of_another_type_and_nan(trained):
+    # an empty set was an IndexError, a dict as fit_config an AttributeError, NaN in
+    # predict "too far from the training data to scale"
+    from lstmlab.classify import SequenceDataError, SequenceSet
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(SequenceDataError, match="^the training data has no sequences$"):
+        SequenceClassifier.train(SequenceSet([], [], [], ["x"]), rng)
+    two = SequenceSet([np.zeros((3, 1)), np.ones((3, 1))], ["a", "b"], ["0", "1"], ["x"])
+    with pytest.raises(TypeError, match=r"^fit_config must be a FitConfig \(.*got dict$"):
+        SequenceClassifier.train(two, rng, fit_config={"epochs": 1})
+    model = SequenceClassifier.load(trained[0])
+    nan = SequenceSet([np.array([[0.0], [np.nan]])], None, ["s"], ["x"])
+    with pytest.raises(SequenceDataError, match=r"^feature column 'x' holds nan at case 's' "
+                                                r"\(step 1\): values must be finite"):
+        model.predict(nan)
+
+
 def test_a_set_without_a_source_is_named_by_its_case_alone():
     # the message of a set made in Python (no source) began ": feature column ..."
     from lstmlab.classify import SequenceDataError, SequenceSet

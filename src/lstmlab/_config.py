@@ -68,12 +68,13 @@ def config_from_json(cls, d, ignore_unknown: bool = False):
     return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def check_config(config, cls, example: str) -> None:
-    """A TypeError unless ``config`` is a ``cls``: a model reads its fields throughout, and
-    a dict or a bare size would fail deep inside with an AttributeError. ``example`` shows
-    how to build one (a dict ``d`` goes in as ``cls.from_json(d)``)."""
+def check_config(config, cls, example: str, name: str = "config") -> None:
+    """A TypeError unless ``config`` (the argument ``name``) is a ``cls``: its fields are
+    read throughout, and a dict or a bare size would fail deep inside with an
+    AttributeError. ``example`` shows how to build one (a dict ``d`` goes in as
+    ``cls.from_json(d)``)."""
     if not isinstance(config, cls):
-        raise TypeError(f"config must be a {cls.__name__} ({example}; {cls.__name__}.from_json(d) "
+        raise TypeError(f"{name} must be a {cls.__name__} ({example}; {cls.__name__}.from_json(d) "
                         f"for a dict), got {type(config).__name__}")
 
 

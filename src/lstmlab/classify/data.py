@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import short_repr
 from .._files import is_left_beside_data, read_utf8, text_lines
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
@@ -158,8 +159,16 @@ class SequenceSet:
     lines: list | None = None
 
     def __post_init__(self) -> None:
-        """Shapes and counts checked where the set is made, by name: a (T,) array or a
-        missing label otherwise fails deep inside padding or training."""
+        """Types, shapes and counts checked where the set is made, by name: a (T,) array,
+        text values, a label that is no string or a missing label otherwise fail deep
+        inside padding, training or saving."""
+        if isinstance(self.x, (str, bytes)) or not hasattr(self.x, "__len__"):
+            raise TypeError(f"SequenceSet: x must be a list of (T, D) arrays, one per "
+                            f"sequence, got {type(self.x).__name__}")
+        if isinstance(self.features, str) or not isinstance(self.features, (list, tuple)) or \
+                not all(isinstance(f, str) for f in self.features):
+            raise TypeError(f"SequenceSet: features must be a list of names (strings), one per "
+                            f"column of x, got {short_repr(self.features)}")
         n, D = len(self.x), len(self.features)
         for i, s in enumerate(self.x):
             shape = np.shape(s)
@@ -167,6 +176,20 @@ class SequenceSet:
                 raise SequenceDataError(f"SequenceSet: x[{i}] must have shape (T, D) with T >= 1 "
                                         f"steps and D = {D} (features {list(self.features)}), "
                                         f"got {shape}")
+            kind = np.asarray(s).dtype
+            if kind.kind not in "biuf":
+                raise TypeError(f"SequenceSet: x[{i}] holds {kind} values; a sequence holds "
+                                f"real numbers (np.asarray(values, float) converts numbers "
+                                f"given as text or objects)")
+        if isinstance(self.labels, (str, bytes)):
+            raise TypeError(f"SequenceSet: labels must be a list of class labels, one per "
+                            f"sequence, got the string {short_repr(self.labels)}")
+        bad = next((i for i, lab in enumerate(() if self.labels is None else self.labels) if not isinstance(lab, str)),
+                   None)
+        if bad is not None:  # a checkpoint keeps its classes as strings, as a file reads them
+            raise TypeError(f"SequenceSet: labels[{bad}] is {short_repr(self.labels[bad])} "
+                            f"({type(self.labels[bad]).__name__}); class labels are strings, "
+                            f"as read from a file: pass [str(v) for v in labels]")
         for name, values in (("labels", self.labels), ("ids", self.ids), ("lines", self.lines)):
             if values is not None and len(values) != n:
                 raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "

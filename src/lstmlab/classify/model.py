@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._config import check_config
 from .._checks import generator, probability, true_or_false
 from .._columns import pad, width
 from .._scaling import mean_std, range_problem
@@ -61,7 +62,7 @@ from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
 from ..training.losses import softmax, softmax_cross_entropy
-from ..training.supervised import FitConfig, fit_sequence_net
+from ..training.supervised import FIT_CONFIG_EXAMPLE, FitConfig, fit_sequence_net
 from .baselines import znormalise
 from .data import SequenceDataError, SequenceSet, same_number_hint
 from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
@@ -238,6 +239,7 @@ class SequenceClassifier:
             raise SequenceDataError(problem)
         if len(data) == 0:
             raise SequenceDataError("there are no sequences")
+        check_feature_range(data, spread=False)  # NaN or inf, named as such
         if list(data.features) != self.features and sorted(data.features) == sorted(self.features):
             order = [list(data.features).index(f) for f in self.features]  # the same columns,
             data = SequenceSet([s[:, order] for s in data.x], data.labels, data.ids,  # by name
@@ -292,6 +294,8 @@ class SequenceClassifier:
         _check_set(data)
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
+        if len(data) == 0:
+            raise SequenceDataError("the training data has no sequences")
         classes = sorted(set(data.labels))
         if len(classes) < 2:
             raise SequenceDataError(f"the training data has only one class ({classes[0]!r}); a "
@@ -308,7 +312,9 @@ class SequenceClassifier:
             val_fraction = probability(val_fraction, "val_fraction")
         if znorm is not None:  # bool() would take "no" for True
             znorm = true_or_false(znorm, "znorm")
-        fit_config = fit_config or FitConfig()
+        if fit_config is None:
+            fit_config = FitConfig()
+        check_config(fit_config, FitConfig, FIT_CONFIG_EXAMPLE, "fit_config")
         if fit_config.checkpoint == "train-loss":
             if val_fraction:
                 raise ValueError(f"val_fraction must be 0 or None with the train-loss "
