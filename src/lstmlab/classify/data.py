@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import short_repr
+from .._checks import generator, non_negative_int, positive_int, short_repr
 from .._files import is_left_beside_data, read_utf8, text_lines
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
@@ -740,6 +740,11 @@ def synthetic_sequences(n: int, rng: np.random.Generator, min_len: int = 8, max_
     A sequence of at least 8 steps shows half a period of the slowest class, so a
     correct classifier is right on nearly every sequence; chance is 1/3.
     """
+    rng = generator(rng)
+    n = non_negative_int(n, "n")
+    min_len = positive_int(min_len, "min_len")
+    if positive_int(max_len, "max_len") < min_len:
+        raise ValueError(f"max_len must be >= min_len, got min_len={min_len}, max_len={max_len}")
     periods = (16.0, 8.0, 4.0)
     y = rng.integers(0, 3, size=n)
     xs = []

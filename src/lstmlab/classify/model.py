@@ -54,7 +54,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import check_config
-from .._checks import generator, probability, true_or_false
+from .._checks import generator, positive_int, probability, true_or_false
 from .._columns import pad, width
 from .._scaling import mean_std, range_problem
 from ..layers.base import Module
@@ -75,7 +75,11 @@ def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple
     """``(keep, held_out)`` index arrays: about ``fraction`` of each class held out (at least
     one per class when a class has two or more members)."""
     rng = generator(rng)
+    fraction = probability(fraction, "fraction")  # NaN or 2 failed inside, or held out all
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be a list of class labels, one per sequence, got "
+                         f"{'None' if labels.ndim == 0 else f'shape {labels.shape}'}")
     keep, held = [], []
     for c in sorted(set(labels.tolist())):
         idx = rng.permutation(np.flatnonzero(labels == c))
@@ -110,15 +114,40 @@ def check_feature_range(data: SequenceSet, spread: bool = True) -> None:
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """``(C, C)`` counts: row = true class, column = predicted class."""
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(cm, (np.asarray(truth), np.asarray(pred)), 1)
+    """``(C, C)`` counts: row = true class, column = predicted class, from ``truth`` and
+    ``pred`` (n,), class indices in ``[0, C)``; an index outside would count as another
+    class (-1 as the last) or fail inside NumPy, so it is refused by name."""
+    C = positive_int(num_classes, "num_classes")
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    for name, v in (("truth", truth), ("pred", pred)):
+        if v.ndim != 1 or (v.size and v.dtype.kind not in "iu"):
+            raise ValueError(f"{name} must be a 1-D array of class indices (integers), got "
+                             f"shape {v.shape}, dtype {v.dtype}")
+        outside = v[(v < 0) | (v >= C)]
+        if outside.size:
+            raise ValueError(f"{name} holds the class index {int(outside[0])}, outside "
+                             f"[0, {C}) for num_classes={C}")
+    if len(truth) != len(pred):
+        raise ValueError(f"truth and pred must hold one class index per sequence each, got "
+                         f"{len(truth)} and {len(pred)}")
+    cm = np.zeros((C, C), np.int64)
+    np.add.at(cm, (truth.astype(np.int64), pred.astype(np.int64)), 1)
     return cm
 
 
 def format_confusion(cm: np.ndarray, classes: list[str]) -> str:
-    """The confusion matrix as text, rows = truth, columns = prediction."""
+    """The confusion matrix ``cm (C, C)`` of counts as text, rows = truth, columns =
+    prediction, headed by the C ``classes``."""
     names = [str(c) for c in classes]
+    cm = np.asarray(cm)
+    C = len(names)
+    if C == 0:
+        raise ValueError("classes must name at least one class")
+    if cm.shape != (C, C):  # a row or column without a name would go unseen
+        raise ValueError(f"cm must have shape ({C}, {C}), a row and a column per class of "
+                         f"classes ({C} given), got {cm.shape}")
+    if cm.dtype.kind not in "iuf" or not (np.isfinite(cm) & (cm >= 0) & (cm % 1 == 0)).all():
+        raise ValueError(f"cm must hold counts (whole numbers >= 0), got dtype {cm.dtype}")
     w = max(4, *(width(n) for n in names), len(str(int(cm.max(initial=0)))))  # value columns
     corner = "truth \\ pred"
     first = max(len(corner), *(width(n) for n in names))  # the row-label column
