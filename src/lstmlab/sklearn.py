@@ -257,6 +257,10 @@ class _LSTMEstimator(BaseEstimator):
                 raise ValueError(f"X has {X.shape[1]} columns, not a multiple of "
                                  f"step_features={D}")
             X = X.reshape(X.shape[0], X.shape[1] // D, D)
+        if 0 in X.shape[1:]:  # else a mean over no steps, refused as an overflow
+            raise ValueError(f"X of shape {X.shape} has {counted(X.shape[1], 'step')} of "
+                             f"{counted(X.shape[2], 'feature')}: a sequence needs at least one "
+                             f"step of at least one feature")
         if reset:
             self.step_features_in_ = X.shape[2]
         elif X.shape[2] != self.step_features_in_:
