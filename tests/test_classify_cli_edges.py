@@ -365,27 +365,47 @@ def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
 @pytest.mark.parametrize("x, labels, features, message", [
     ([[[1.0]], [[2.0]]], [1, 2], ["x"], r"labels\[0\] is 1 \(int\); class labels are strings"),
     ([[[1.0]], [[2.0]]], ["a", None], ["x"], r"labels\[1\] is None \(NoneType\)"),
-    ([[[1.0]]], "a", ["x"], "labels must be a list of class labels, one per sequence, got the "
-                            "string 'a'"),
+    ([[[1.0]]], "a", ["x"], "labels must be a list, one entry per sequence, got 'a'"),
     ([np.array([["1.5"]])], ["a"], ["x"], r"x\[0\] holds <U3 values; a sequence holds real "
                                           r"numbers \(np.asarray\(values, float\)"),
     ([np.array([[None]])], ["a"], ["x"], r"x\[0\] holds object values"),
     ([np.ones((2, 1), complex)], ["a"], ["x"], r"x\[0\] holds complex128 values"),
     ([[[1.0, 2.0]]], ["a"], "xy", "features must be a list of names .*, got 'xy'"),
     ([[[1.0]]], ["a"], None, "features must be a list of names .*, got None"),
-    (3, [], ["x"], "x must be a list of .T, D. arrays, one per sequence, got int")],
+    (3, [], ["x"], "x must be a list of .T, D. arrays, one per sequence, got int"),
+    ([[[1.0]]], ["a"], ["x"], "ids must be a list, one entry per sequence, got None")],
     ids=["int", "none", "str", "text", "object", "complex", "features_str", "features_none",
-         "x_int"])
+         "x_int", "ids_none"])
 def test_a_sequence_set_of_the_wrong_types_is_refused_where_it_is_made(x, labels, features,
                                                                        message):
     # int labels trained, but the model saved a checkpoint that did not load ('classes'
     # must be strings) and evaluate failed in a regex; mixed or None labels failed in
     # sorted(); text values failed in the scaler, None ones as a format error in predict;
-    # complex values lost their imaginary part; features "xy" read as two names
+    # complex values lost their imaginary part; features "xy" read as two names; ids None
+    # failed where a message named a sequence
     from lstmlab.classify import SequenceSet
 
+    ids = None if "ids" in message else [str(i) for i in range(len(labels))]
     with pytest.raises(TypeError, match=rf"^SequenceSet: {message}"):
-        SequenceSet(x, labels, [str(i) for i in range(len(labels))], features)
+        SequenceSet(x, labels, ids, features)
+
+
+def test_subset_takes_a_boolean_mask_and_names_an_index_outside():
+    # a mask was read as the indices 1 and 0 (np.array([True, False]) took both sequences,
+    # swapped); an index outside was "list index out of range"; an empty set had no padding
+    from lstmlab.classify import SequenceSet
+
+    data = SequenceSet([np.zeros((2, 1)), np.ones((3, 1)), np.full((1, 1), 2.0)],
+                       ["a", "b", "a"], ["p", "q", "r"], ["x"])
+    assert data.subset(np.array([True, False, True])).ids == ["p", "r"]
+    assert data.subset([2, 0]).ids == ["r", "p"]
+    with pytest.raises(ValueError, match=r"^a boolean mask must have shape \(3,\), one entry "
+                                         r"per sequence, got \(2,\)$"):
+        data.subset(np.array([True, False]))
+    with pytest.raises(IndexError, match=r"^index 5 is outside the set's 3 sequences$"):
+        data.subset([0, 5])
+    x, lengths = data.subset([]).padded()
+    assert x.shape == (0, 0, 1) and lengths.shape == (0,)
 
 
 def test_train_and_predict_name_an_empty_set_a_fit_config_of_another_type_and_nan(trained):

@@ -160,8 +160,8 @@ class SequenceSet:
 
     def __post_init__(self) -> None:
         """Types, shapes and counts checked where the set is made, by name: a (T,) array,
-        text values, a label that is no string or a missing label otherwise fail deep
-        inside padding, training or saving."""
+        text values, a label that is no string, a missing label or no ids otherwise fail
+        deep inside padding, training, saving or a message naming a sequence."""
         if isinstance(self.x, (str, bytes)) or not hasattr(self.x, "__len__"):
             raise TypeError(f"SequenceSet: x must be a list of (T, D) arrays, one per "
                             f"sequence, got {type(self.x).__name__}")
@@ -181,19 +181,21 @@ class SequenceSet:
                 raise TypeError(f"SequenceSet: x[{i}] holds {kind} values; a sequence holds "
                                 f"real numbers (np.asarray(values, float) converts numbers "
                                 f"given as text or objects)")
-        if isinstance(self.labels, (str, bytes)):
-            raise TypeError(f"SequenceSet: labels must be a list of class labels, one per "
-                            f"sequence, got the string {short_repr(self.labels)}")
-        bad = next((i for i, lab in enumerate(() if self.labels is None else self.labels) if not isinstance(lab, str)),
-                   None)
-        if bad is not None:  # a checkpoint keeps its classes as strings, as a file reads them
-            raise TypeError(f"SequenceSet: labels[{bad}] is {short_repr(self.labels[bad])} "
-                            f"({type(self.labels[bad]).__name__}); class labels are strings, "
-                            f"as read from a file: pass [str(v) for v in labels]")
         for name, values in (("labels", self.labels), ("ids", self.ids), ("lines", self.lines)):
-            if values is not None and len(values) != n:
+            if values is None and name != "ids":  # unlabelled, or from no file
+                continue
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+                raise TypeError(f"SequenceSet: {name} must be a list, one entry per sequence, "
+                                f"got {short_repr(values)}")
+            if len(values) != n:
                 raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "
                                         f"{n} sequences")
+        labels = () if self.labels is None else self.labels
+        bad = next((i for i, lab in enumerate(labels) if not isinstance(lab, str)), None)
+        if bad is not None:  # a checkpoint keeps its classes as strings, as a file reads them
+            raise TypeError(f"SequenceSet: labels[{bad}] is {short_repr(labels[bad])} "
+                            f"({type(labels[bad]).__name__}); class labels are strings, as "
+                            f"read from a file: pass [str(v) for v in labels]")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -215,13 +217,26 @@ class SequenceSet:
     def padded(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         """``x (T, n, D)`` zero-padded after each sequence's end, and ``lengths (n,)``."""
         lengths = self.lengths
-        out = np.zeros((int(lengths.max()), len(self.x), self.num_features), dtype)  # (T, n, D)
+        out = np.zeros((int(lengths.max(initial=0)), len(self.x), self.num_features),
+                       dtype)  # (T, n, D); (0, 0, D) for an empty set
         for i, s in enumerate(self.x):
             out[: len(s), i] = s
         return out, lengths
 
     def subset(self, idx) -> "SequenceSet":
+        """The sequences at the indices ``idx``, in that order, or where the boolean mask
+        ``idx`` (one entry per sequence) is true: int() would read a mask's True and False
+        as the indices 1 and 0."""
+        mask = np.asarray(idx)
+        if mask.dtype == bool:
+            if mask.shape != (len(self),):
+                raise ValueError(f"a boolean mask must have shape ({len(self)},), one entry per "
+                                 f"sequence, got {mask.shape}")
+            idx = np.flatnonzero(mask)
         idx = [int(i) for i in idx]
+        outside = [i for i in idx if not -len(self) <= i < len(self)]
+        if outside:
+            raise IndexError(f"index {outside[0]} is outside the set's {len(self)} sequences")
         return SequenceSet([self.x[i] for i in idx],
                            None if self.labels is None else [self.labels[i] for i in idx],
                            [self.ids[i] for i in idx], self.features, self.source, self.notes,
