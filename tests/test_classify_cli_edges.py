@@ -390,6 +390,27 @@ def test_a_sequence_set_of_the_wrong_types_is_refused_where_it_is_made(x, labels
         SequenceSet(x, labels, ids, features)
 
 
+def test_train_names_a_hook_that_cannot_be_called_and_save_keeps_the_models_fields(
+        trained, tmp_path):
+    # on_epoch=3 failed after the first epoch ("'int' object is not callable"); extra
+    # {"classes": ...} replaced the model's classes and wrote a checkpoint that did not load
+    from lstmlab.classify import SequenceSet
+
+    two = SequenceSet([np.zeros((3, 1)), np.ones((3, 1))], ["a", "b"], ["0", "1"], ["x"])
+    with pytest.raises(TypeError, match=r"^on_epoch must be a function, or None, got int 3$"):
+        SequenceClassifier.train(two, np.random.default_rng(0), on_epoch=3)
+    model = SequenceClassifier.load(trained[0])
+    with pytest.raises(ValueError, match=r"^extra must not hold the model's own fields, got "
+                                         r"'classes', 'scaler'$"):
+        model.save(tmp_path / "m.ckpt", extra={"scaler": {}, "classes": ["z"], "note": 1})
+    with pytest.raises(TypeError, match=r"^extra must be a dict of JSON fields or None, got "
+                                        r"list$"):
+        model.save(tmp_path / "m.ckpt", extra=[1])
+    assert not (tmp_path / "m.ckpt").exists()
+    model.save(tmp_path / "m.ckpt", extra={"note": 1})
+    assert SequenceClassifier.load(tmp_path / "m.ckpt").classes == model.classes
+
+
 def test_subset_takes_a_boolean_mask_and_names_an_index_outside():
     # a mask was read as the indices 1 and 0 (np.array([True, False]) took both sequences,
     # swapped); an index outside was "list index out of range"; an empty set had no padding

@@ -62,7 +62,8 @@ from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
 from ..training.losses import softmax, softmax_cross_entropy
-from ..training.supervised import FIT_CONFIG_EXAMPLE, FitConfig, fit_sequence_net
+from ..training.supervised import (FIT_CONFIG_EXAMPLE, FitConfig, check_callables,
+                                   fit_sequence_net)
 from .baselines import znormalise
 from .data import SequenceDataError, SequenceSet, same_number_hint
 from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
@@ -341,6 +342,7 @@ class SequenceClassifier:
             val_fraction = probability(val_fraction, "val_fraction")
         if znorm is not None:  # bool() would take "no" for True
             znorm = true_or_false(znorm, "znorm")
+        check_callables(on_epoch=on_epoch, should_stop=should_stop)  # called after an epoch
         if fit_config is None:
             fit_config = FitConfig()
         check_config(fit_config, FitConfig, FIT_CONFIG_EXAMPLE, "fit_config")
@@ -448,10 +450,20 @@ class SequenceClassifier:
 
     # -- checkpoints -----------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:
-        meta = {"kind": KIND, "model": self.net.config.to_json(), "fit": self.fit_config.to_json(),
-                "classes": self.classes, "features": self.features,
-                "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()},
-                **self.meta, **(extra or {})}
+        """Write the checkpoint ``path``; ``extra`` adds JSON fields of the caller's, beside
+        the model's own, which it may not replace: the file would not load, or not as this
+        model."""
+        own = {"kind": KIND, "model": self.net.config.to_json(), "fit": self.fit_config.to_json(),
+               "classes": self.classes, "features": self.features,
+               "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()}}
+        if extra is not None and not isinstance(extra, dict):
+            raise TypeError(f"extra must be a dict of JSON fields or None, got "
+                            f"{type(extra).__name__}")
+        clash = sorted(set(extra or {}) & (set(own) | {"architecture", "znorm", "members"}))
+        if clash:
+            raise ValueError(f"extra must not hold the model's own fields, got "
+                             f"{', '.join(map(repr, clash))}")
+        meta = {**own, **self.meta, **(extra or {})}
         if isinstance(self.net, LSTMFCN):  # the FCN alone too: its config says lstm_branch false
             meta["architecture"] = "lstm-fcn"
         if self.znorm:

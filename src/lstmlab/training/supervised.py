@@ -204,7 +204,7 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     rng = generator(rng)
     check_config(cfg, FitConfig, FIT_CONFIG_EXAMPLE, "cfg")  # read deep inside the loop
     _check_net(net)
-    _check_callables(loss_fn=loss_fn, on_epoch=on_epoch, should_stop=should_stop)
+    check_callables(loss_fn=loss_fn, on_epoch=on_epoch, should_stop=should_stop)
     per_step = _per_step(net)
     x, target = as_numpy(x, "x"), as_numpy(target, "target")
     lengths = None if lengths is None else as_numpy(lengths, "lengths")
@@ -371,7 +371,7 @@ def _check_net(net) -> None:
                     f"a SequenceNet; {what} lacks {', '.join(missing)}{hint}")
 
 
-def _check_callables(**functions) -> None:
+def check_callables(**functions) -> None:
     """Refuse, before any training, a ``loss_fn``, ``on_epoch`` or ``should_stop`` that
     cannot be called (a loss's name as a string, a flag): the loop calls them only after a
     batch or a whole epoch, and Python's error there names none of them."""
