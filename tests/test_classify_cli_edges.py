@@ -360,6 +360,11 @@ def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
         SequenceSet([np.zeros((5, 1)), np.zeros(5)], ["a", "b"], ["0", "1"], ["x"])
     with pytest.raises(SequenceDataError, match="labels has 1 entries for 2 sequences"):
         SequenceSet([np.zeros((5, 1))] * 2, ["a"], ["0", "1"], ["x"])
+    # a model trained on features ["u", "u"] could label no file: a reader refuses the name
+    # twice in a header
+    with pytest.raises(SequenceDataError, match=r"^SequenceSet: features name 'u' more than "
+                                                r"once; a model reads its features by name$"):
+        SequenceSet([np.zeros((5, 3))], ["a"], ["0"], ["u", "v", "u"])
 
 
 @pytest.mark.parametrize("x, labels, features, message", [

@@ -169,6 +169,10 @@ class SequenceSet:
                 not all(isinstance(f, str) for f in self.features):
             raise TypeError(f"SequenceSet: features must be a list of names (strings), one per "
                             f"column of x, got {short_repr(self.features)}")
+        twice = repeated_names(self.features)
+        if twice:  # a model reads its features by name: which column is which?
+            raise SequenceDataError(f"SequenceSet: features name {', '.join(map(repr, twice))} "
+                                    f"more than once; a model reads its features by name")
         n, D = len(self.x), len(self.features)
         for i, s in enumerate(self.x):
             shape = np.shape(s)
