@@ -416,6 +416,16 @@ def test_train_names_a_hook_that_cannot_be_called_and_save_keeps_the_models_fiel
     assert SequenceClassifier.load(tmp_path / "m.ckpt").classes == model.classes
 
 
+def test_encode_labels_names_a_label_that_is_not_a_string(trained):
+    # [1, "a"] failed in sorted() ("'<' not supported between instances of 'str' and 'int'")
+    model = SequenceClassifier.load(trained[0])
+    with pytest.raises(TypeError, match=r"^labels\[0\] is 1 \(int\); class labels are "
+                                        r"strings, as read from a file: pass "
+                                        r"\[str\(v\) for v in labels\]$"):
+        model.encode_labels([1, "a"])
+    assert model.encode_labels(model.classes[::-1]).tolist() == [2, 1, 0]
+
+
 def test_subset_takes_a_boolean_mask_and_names_an_index_outside():
     # a mask was read as the indices 1 and 0 (np.array([True, False]) took both sequences,
     # swapped); an index outside was "list index out of range"; an empty set had no padding

@@ -123,6 +123,17 @@ class SequenceDataError(SeriesError):
     """Labelled-sequence data that cannot be used; the message says where and why."""
 
 
+def check_label_strings(labels, where: str = "") -> None:
+    """A TypeError naming the first of ``labels`` that is not a string (``where`` leads the
+    message): a checkpoint keeps its classes as strings, as a file reads them, and labels
+    of mixed types cannot be sorted into classes."""
+    bad = next((i for i, lab in enumerate(labels) if not isinstance(lab, str)), None)
+    if bad is not None:
+        raise TypeError(f"{where}labels[{bad}] is {short_repr(labels[bad])} "
+                        f"({type(labels[bad]).__name__}); class labels are strings, as read "
+                        f"from a file: pass [str(v) for v in labels]")
+
+
 class FeatureColumnError(SequenceDataError):
     """A feature column asked for by name that the CSV file does not hold, or holds more
     than once; a caller that chose the names (the training data's, for its test set) tells
@@ -194,12 +205,8 @@ class SequenceSet:
             if len(values) != n:
                 raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "
                                         f"{n} sequences")
-        labels = () if self.labels is None else self.labels
-        bad = next((i for i, lab in enumerate(labels) if not isinstance(lab, str)), None)
-        if bad is not None:  # a checkpoint keeps its classes as strings, as a file reads them
-            raise TypeError(f"SequenceSet: labels[{bad}] is {short_repr(labels[bad])} "
-                            f"({type(labels[bad]).__name__}); class labels are strings, as "
-                            f"read from a file: pass [str(v) for v in labels]")
+        if self.labels is not None:
+            check_label_strings(self.labels, "SequenceSet: ")
 
     def __len__(self) -> int:
         return len(self.x)

@@ -65,7 +65,7 @@ from ..training.losses import softmax, softmax_cross_entropy
 from ..training.supervised import (FIT_CONFIG_EXAMPLE, FitConfig, check_callables,
                                    fit_sequence_net)
 from .baselines import znormalise
-from .data import SequenceDataError, SequenceSet, same_number_hint
+from .data import SequenceDataError, SequenceSet, check_label_strings, same_number_hint
 from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
@@ -292,6 +292,8 @@ class SequenceClassifier:
         return x, lengths
 
     def encode_labels(self, labels) -> np.ndarray:
+        """The class index of each of ``labels`` (strings, as the classes are)."""
+        check_label_strings(labels)
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
