@@ -8,7 +8,8 @@ import pytest
 from seq_helpers import TS_HEADER, one_blas_thread, toy_ts, write  # noqa: F401
 
 from lstmlab.classify import (SequenceClassifier, SequenceDataError, confusion_matrix,
-                              read_sequence_csv, read_ts, stratified_split, synthetic_sequences)
+                              format_confusion, read_sequence_csv, read_ts, stratified_split,
+                              synthetic_sequences)
 from lstmlab.cli import main
 from lstmlab.training.supervised import FitConfig
 
@@ -236,6 +237,47 @@ def test_stratified_split_and_confusion():
     assert len(held) == 3 and len(keep) == 12 and not set(keep) & set(held)
     cm = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
     assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: confusion_matrix([0, 3], [0, 1], 2),
+     r"^truth holds the class index 3, outside \[0, 2\) for num_classes=2$"),
+    (lambda: confusion_matrix([0, 1], [0, -1], 2), r"^pred holds the class index -1, outside"),
+    (lambda: confusion_matrix([0.5, 1.0], [0, 1], 2),
+     r"^truth must be a 1-D array of class indices \(integers\), got shape \(2,\), "
+     r"dtype float64$"),
+    (lambda: confusion_matrix([0, 1, 1], [0, 1], 2),
+     r"^truth and pred must hold one class index per sequence each, got 3 and 2$"),
+    (lambda: confusion_matrix([0], [0], 0), r"^num_classes must be a positive integer, got 0$"),
+    (lambda: format_confusion(np.zeros((2, 2), int), ["a", "b", "c"]),
+     r"^cm must have shape \(3, 3\), a row and a column per class of classes \(3 given\), "
+     r"got \(2, 2\)$"),
+    (lambda: format_confusion(np.zeros((2, 2), int), ["a"]), r"^cm must have shape \(1, 1\)"),
+    (lambda: format_confusion(np.array([[np.nan, 1], [0, 1]]), ["a", "b"]),
+     r"^cm must hold counts \(whole numbers >= 0\), got dtype float64$"),
+    (lambda: format_confusion(np.zeros((0, 0), int), []),
+     r"^classes must name at least one class$"),
+    (lambda: stratified_split(["a", "b"] * 2, float("nan"), np.random.default_rng(0)),
+     r"^fraction must be a number in \[0, 1\), got nan$"),
+    (lambda: stratified_split(["a", "b"] * 2, 2, np.random.default_rng(0)),
+     r"^fraction must be a number in \[0, 1\), got 2$"),
+    (lambda: stratified_split([["a"], ["b"]], 0.5, np.random.default_rng(0)),
+     r"^labels must be a list of class labels, one per sequence, got shape \(2, 1\)$"),
+    (lambda: synthetic_sequences(-1, np.random.default_rng(0)),
+     r"^n must be a non-negative integer, got -1$"),
+    (lambda: synthetic_sequences(4, np.random.default_rng(0), min_len=10, max_len=3),
+     r"^max_len must be >= min_len, got min_len=10, max_len=3$"),
+], ids=["cm_index", "cm_negative", "cm_float", "cm_lengths", "cm_no_class", "fmt_more_names",
+        "fmt_fewer_names", "fmt_nan", "fmt_empty", "split_nan", "split_2", "split_2d",
+        "synthetic_n", "synthetic_lengths"])
+def test_the_classify_helpers_name_an_argument_they_cannot_use(call, message):
+    # these failed inside NumPy (IndexError, "low >= high", "cannot convert float NaN"),
+    # or gave a wrong answer without a word: index -1 counted as the last class, a matrix
+    # of more classes than names printed cut to the names, fraction 2 held out all but one
+    with pytest.raises(ValueError, match=message):
+        call()
+    with pytest.raises(TypeError, match="^rng must be a numpy.random.Generator"):
+        synthetic_sequences(4, 0)
 
 
 def test_known_answer_synthetic_set(tmp_path):

@@ -252,6 +252,27 @@ def test_other_feature_columns_of_the_right_count_are_refused(trained, tmp_path,
     positional = SequenceSet(data.x, data.labels, data.ids, ["dim_0"])  # as a .ts file names
     np.testing.assert_array_equal(model.predict_proba(positional), model.predict_proba(data))
 
+def test_test_set_feature_named_twice_names_the_training_features_other_faults_do_not(
+        tmp_path, capsys):
+    # the training data's features, taken by name, are the reason a test set's feature
+    # column is read: its message says so; a fault of the file itself needs no such word
+    rows = "".join(f"{i},{t},{t * (i % 2)},{'ab'[i % 2]}\n" for i in range(8) for t in range(4))
+    train = write(tmp_path / "train.csv", "id,t,x,label\n" + rows)
+    twice = write(tmp_path / "twice.csv", "id,t,x,x,label\n" + "".join(
+        f"{i},{t},1,2,{'ab'[i % 2]}\n" for i in range(4) for t in range(3)))
+    text = write(tmp_path / "text.csv", "id,t,x,label\n0,0,one,a\n1,0,2,b\n")
+    run = ["classify", "train", str(train), "--time", "t", "--model", "lstm", "--no-select",
+           "--epochs", "1", "--quiet", "--test"]
+    assert main(run + [str(twice)]) == 2
+    err = capsys.readouterr().err
+    assert (f"feature column 'x': CSV file {str(twice)!r} has 2 columns of that name (columns "
+            f"3, 4); rename all but one of them in the header; the test set is read by the "
+            f"training data's features (x), taken by name") in err
+    assert main(run + [str(text)]) == 2
+    err = capsys.readouterr().err
+    assert "'one' is not a number" in err and "taken by name" not in err
+
+
 def test_predict_with_an_empty_time_keeps_the_row_order_of_a_file_without_it(tmp_path, capsys):
     # a model trained with --time could not label a file without that column: an empty
     # --time fell back to the stored column
@@ -339,6 +360,106 @@ def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
         SequenceSet([np.zeros((5, 1)), np.zeros(5)], ["a", "b"], ["0", "1"], ["x"])
     with pytest.raises(SequenceDataError, match="labels has 1 entries for 2 sequences"):
         SequenceSet([np.zeros((5, 1))] * 2, ["a"], ["0", "1"], ["x"])
+    # a model trained on features ["u", "u"] could label no file: a reader refuses the name
+    # twice in a header
+    with pytest.raises(SequenceDataError, match=r"^SequenceSet: features name 'u' more than "
+                                                r"once; a model reads its features by name$"):
+        SequenceSet([np.zeros((5, 3))], ["a"], ["0"], ["u", "v", "u"])
+
+
+@pytest.mark.parametrize("x, labels, features, message", [
+    ([[[1.0]], [[2.0]]], [1, 2], ["x"], r"labels\[0\] is 1 \(int\); class labels are strings"),
+    ([[[1.0]], [[2.0]]], ["a", None], ["x"], r"labels\[1\] is None \(NoneType\)"),
+    ([[[1.0]]], "a", ["x"], "labels must be a list, one entry per sequence, got 'a'"),
+    ([np.array([["1.5"]])], ["a"], ["x"], r"x\[0\] holds <U3 values; a sequence holds real "
+                                          r"numbers \(np.asarray\(values, float\)"),
+    ([np.array([[None]])], ["a"], ["x"], r"x\[0\] holds object values"),
+    ([np.ones((2, 1), complex)], ["a"], ["x"], r"x\[0\] holds complex128 values"),
+    ([[[1.0, 2.0]]], ["a"], "xy", "features must be a list of names .*, got 'xy'"),
+    ([[[1.0]]], ["a"], None, "features must be a list of names .*, got None"),
+    (3, [], ["x"], "x must be a list of .T, D. arrays, one per sequence, got int"),
+    ([[[1.0]]], ["a"], ["x"], "ids must be a list, one entry per sequence, got None")],
+    ids=["int", "none", "str", "text", "object", "complex", "features_str", "features_none",
+         "x_int", "ids_none"])
+def test_a_sequence_set_of_the_wrong_types_is_refused_where_it_is_made(x, labels, features,
+                                                                       message):
+    # int labels trained, but the model saved a checkpoint that did not load ('classes'
+    # must be strings) and evaluate failed in a regex; mixed or None labels failed in
+    # sorted(); text values failed in the scaler, None ones as a format error in predict;
+    # complex values lost their imaginary part; features "xy" read as two names; ids None
+    # failed where a message named a sequence
+    from lstmlab.classify import SequenceSet
+
+    ids = None if "ids" in message else [str(i) for i in range(len(labels))]
+    with pytest.raises(TypeError, match=rf"^SequenceSet: {message}"):
+        SequenceSet(x, labels, ids, features)
+
+
+def test_train_names_a_hook_that_cannot_be_called_and_save_keeps_the_models_fields(
+        trained, tmp_path):
+    # on_epoch=3 failed after the first epoch ("'int' object is not callable"); extra
+    # {"classes": ...} replaced the model's classes and wrote a checkpoint that did not load
+    from lstmlab.classify import SequenceSet
+
+    two = SequenceSet([np.zeros((3, 1)), np.ones((3, 1))], ["a", "b"], ["0", "1"], ["x"])
+    with pytest.raises(TypeError, match=r"^on_epoch must be a function, or None, got int 3$"):
+        SequenceClassifier.train(two, np.random.default_rng(0), on_epoch=3)
+    model = SequenceClassifier.load(trained[0])
+    with pytest.raises(ValueError, match=r"^extra must not hold the model's own fields, got "
+                                         r"'classes', 'scaler'$"):
+        model.save(tmp_path / "m.ckpt", extra={"scaler": {}, "classes": ["z"], "note": 1})
+    with pytest.raises(TypeError, match=r"^extra must be a dict of JSON fields or None, got "
+                                        r"list$"):
+        model.save(tmp_path / "m.ckpt", extra=[1])
+    assert not (tmp_path / "m.ckpt").exists()
+    model.save(tmp_path / "m.ckpt", extra={"note": 1})
+    assert SequenceClassifier.load(tmp_path / "m.ckpt").classes == model.classes
+
+
+def test_encode_labels_names_a_label_that_is_not_a_string(trained):
+    # [1, "a"] failed in sorted() ("'<' not supported between instances of 'str' and 'int'")
+    model = SequenceClassifier.load(trained[0])
+    with pytest.raises(TypeError, match=r"^labels\[0\] is 1 \(int\); class labels are "
+                                        r"strings, as read from a file: pass "
+                                        r"\[str\(v\) for v in labels\]$"):
+        model.encode_labels([1, "a"])
+    assert model.encode_labels(model.classes[::-1]).tolist() == [2, 1, 0]
+
+
+def test_subset_takes_a_boolean_mask_and_names_an_index_outside():
+    # a mask was read as the indices 1 and 0 (np.array([True, False]) took both sequences,
+    # swapped); an index outside was "list index out of range"; an empty set had no padding
+    from lstmlab.classify import SequenceSet
+
+    data = SequenceSet([np.zeros((2, 1)), np.ones((3, 1)), np.full((1, 1), 2.0)],
+                       ["a", "b", "a"], ["p", "q", "r"], ["x"])
+    assert data.subset(np.array([True, False, True])).ids == ["p", "r"]
+    assert data.subset([2, 0]).ids == ["r", "p"]
+    with pytest.raises(ValueError, match=r"^a boolean mask must have shape \(3,\), one entry "
+                                         r"per sequence, got \(2,\)$"):
+        data.subset(np.array([True, False]))
+    with pytest.raises(IndexError, match=r"^index 5 is outside the set's 3 sequences$"):
+        data.subset([0, 5])
+    x, lengths = data.subset([]).padded()
+    assert x.shape == (0, 0, 1) and lengths.shape == (0,)
+
+
+def test_train_and_predict_name_an_empty_set_a_fit_config_of_another_type_and_nan(trained):
+    # an empty set was an IndexError, a dict as fit_config an AttributeError, NaN in
+    # predict "too far from the training data to scale"
+    from lstmlab.classify import SequenceDataError, SequenceSet
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(SequenceDataError, match="^the training data has no sequences$"):
+        SequenceClassifier.train(SequenceSet([], [], [], ["x"]), rng)
+    two = SequenceSet([np.zeros((3, 1)), np.ones((3, 1))], ["a", "b"], ["0", "1"], ["x"])
+    with pytest.raises(TypeError, match=r"^fit_config must be a FitConfig \(.*got dict$"):
+        SequenceClassifier.train(two, rng, fit_config={"epochs": 1})
+    model = SequenceClassifier.load(trained[0])
+    nan = SequenceSet([np.array([[0.0], [np.nan]])], None, ["s"], ["x"])
+    with pytest.raises(SequenceDataError, match=r"^feature column 'x' holds nan at case 's' "
+                                                r"\(step 1\): values must be finite"):
+        model.predict(nan)
 
 
 def test_a_set_without_a_source_is_named_by_its_case_alone():

@@ -344,6 +344,23 @@ def test_a_results_file_that_cannot_be_read_is_named(tmp_path):
         load_results(tmp_path / "results.json", cfg)
 
 
+def test_a_results_file_whose_config_lacks_a_field_names_the_file_and_the_field(tmp_path):
+    # the stored config without its lengths was "not a readable lstmlab experiment ('lengths')"
+    from lstmlab.insight.experiments import load_results, save_results
+
+    cfg = ExperimentConfig(task="copy", lengths=(3,), models=("lstm",), seeds=(0,), **TINY)
+    path = tmp_path / "results.json"
+    save_results(path, cfg, [])
+    stored = json.loads(path.read_text())
+    del stored["config"]["lengths"]
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match=r"results.json is not a readable lstmlab experiment "
+                                         r"\(ExperimentConfig.from_json: missing field "
+                                         r"'lengths'; ExperimentConfig takes the fields task "
+                                         r"\(required\), lengths \(required\), "):
+        load_results(path, cfg)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda r: r.update(error="x"), r"runs\[0\]: error must be a number, got 'x'"),
     (lambda r: r.update(score=None), r"runs\[0\]: score must be a number, got None"),

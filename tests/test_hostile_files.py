@@ -474,8 +474,14 @@ def test_forecaster_and_classifier_descriptions_are_checked(tmp_path):
      r"'csv_options.features_given' must be true or false, got 'no'"),
     ({"znorm": "false"}, r"'znorm' must be true or false, got 'false'"),
     ({"class_counts": [1]}, r"'class_counts' must be null or a list of 3 integers >= 0"),
+    ({"model": {"output_size": 3, "hidden_size": 4}},
+     r"'model' is not a valid SequenceNetConfig: SequenceNetConfig.from_json: missing field "
+     r"'input_size'; SequenceNetConfig takes the fields input_size \(required\), "),
+    ({"model": {"input_size": 1, "output_size": 3, "hidden_size": 4, "layers": 2}},
+     r"'model' is not a valid SequenceNetConfig: SequenceNetConfig.from_json: unknown field "
+     r"'layers'; "),
 ], ids=["csv_options", "id_col", "features", "missing", "features_given", "znorm",
-        "class_counts"])
+        "class_counts", "model_field_missing", "model_field_unknown"])
 def test_a_classifiers_description_edited_by_hand_names_the_field(tmp_path, capsys, change,
                                                                    message):
     # csv_options that were not an object stopped classify predict with a traceback

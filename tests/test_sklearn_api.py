@@ -255,6 +255,41 @@ def test_shapes_that_do_not_fit_are_named():
     assert clf.score(X3, np.where(pred == "a", "b", "a")[:, None]) == 0.0
 
 
+@pytest.mark.parametrize("kind", [LSTMClassifier, LSTMForecaster])
+@pytest.mark.parametrize("shape, given", [((8, 0, 2), "0 steps of 2 features"),
+                                          ((8, 5, 0), "5 steps of 0 features")])
+def test_sequences_without_steps_or_features_are_named(kind, shape, given):
+    # no steps was refused as an overflow of the standardisation statistics; no features
+    # as the network's input_size 0
+    y = np.array(["a", "b"] * 4) if kind is LSTMClassifier else np.arange(8.0)
+    with pytest.raises(ValueError, match=rf"^X of shape \({shape[0]}, {shape[1]}, {shape[2]}\) "
+                                         rf"has {given}: a sequence needs at least one step "
+                                         rf"of at least one feature$"):
+        kind(epochs=1).fit(np.ones(shape), y)
+
+
+def test_a_list_of_sequences_of_different_lengths_says_to_pad_them():
+    # NumPy's "setting an array element with a sequence ... inhomogeneous shape" said
+    # nothing of zero-padding and lengths=
+    ragged = [np.ones((3, 1)), np.ones((5, 1))] * 4
+    y = np.array(["a", "b"] * 4)
+    pad = (r"X holds samples of different shapes \(\(3, 1\), \(5, 1\)\): give sequences of "
+           r"different lengths zero-padded to one T, as an array \(n, T, D\), and their "
+           r"lengths as lengths= \(n,\)$")
+    with pytest.raises(ValueError, match=pad):
+        LSTMClassifier(epochs=1).fit(ragged, y)
+    with pytest.raises(ValueError, match=r"^X holds a sample whose steps have different numbers "
+                                         r"of features"):
+        LSTMClassifier(epochs=1).fit([[[1.0], [2.0, 3.0]]] * 8, y)
+    X = np.zeros((8, 5, 1))
+    for i, s in enumerate(ragged):
+        X[i, :len(s)] = s * i
+    clf = LSTMClassifier(hidden_size=2, epochs=1, random_state=0).fit(X, y, lengths=[3, 5] * 4)
+    with pytest.raises(ValueError, match=pad):
+        clf.predict(ragged)
+    assert clf.predict(X.tolist(), lengths=[3, 5] * 4).shape == (8,)
+
+
 def test_a_sequence_of_another_length_is_named_by_its_steps():
     # X of 6 steps of 2 features against a fit on 4 steps was "X has 6 features, but
     # LSTMClassifier is expecting 4 features as input": the steps counted as features

@@ -214,6 +214,55 @@ def test_configs_from_json_name_what_is_not_a_json_object(given):
             cls.from_json(given)
 
 
+def _model_configs():
+    """Each config class whose fields a JSON object must match, with a complete object."""
+    from lstmlab.classify.lstm_fcn import LSTMFCNConfig
+    from lstmlab.insight.experiments import ExperimentConfig
+    from lstmlab.layers.model import CharLMConfig
+    return [(CharLMConfig, {"vocab_size": 5}), (SequenceNetConfig, {"input_size": 2,
+                                                                    "output_size": 3}),
+            (LSTMFCNConfig, {"input_size": 1, "output_size": 2, "length": 8}),
+            (ExperimentConfig, {"task": "copy", "lengths": [4]})]
+
+
+def test_configs_from_json_name_a_missing_field_and_what_they_take():
+    # a missing field was the constructor's bare TypeError ("__init__() missing 1 required
+    # positional argument"), or a KeyError for an experiment's config
+    for cls, d in _model_configs():
+        name, first = cls.__name__, next(iter(d))
+        with pytest.raises(ValueError, match=rf"^{name}.from_json: missing field '{first}'; "
+                                             rf"{name} takes the fields {first} \(required\), "):
+            cls.from_json({k: v for k, v in d.items() if k != first})
+        assert cls.from_json(d) == cls(**d)
+    with pytest.raises(ValueError, match=r"^LSTMFCNConfig.from_json: missing fields "
+                                         r"'input_size', 'output_size', 'length'; "):
+        _model_configs()[2][0].from_json({})
+
+
+def test_configs_from_json_name_an_unknown_field():
+    for cls, d in _model_configs():
+        name = cls.__name__
+        with pytest.raises(ValueError, match=rf"^{name}.from_json: unknown field 'layers'; "
+                                             rf"{name} takes the fields "):
+            cls.from_json({**d, "layers": 2})
+    cls, d = _model_configs()[0]
+    with pytest.raises(ValueError, match=r"^CharLMConfig.from_json: missing field 'vocab_size' "
+                                         r"and unknown fields 'a', 'b', 'c', 'd', 'e' and 2 "
+                                         r"more; CharLMConfig takes"):
+        cls.from_json(dict.fromkeys("abcdefg", 1))
+
+
+def test_settings_from_json_leave_out_an_unknown_field_and_check_a_value():
+    # the training settings load from a later version's checkpoint, which has more of them
+    assert FitConfig.from_json({"epochs": 3, "warmup": 5}) == FitConfig(epochs=3)
+    with pytest.raises(ValueError, match=r"^epochs must be a positive integer, got '3'$"):
+        FitConfig.from_json({"epochs": "3"})
+    for cls, d in _model_configs():
+        first = next(iter(d))
+        with pytest.raises(ValueError, match=rf"^{first} must be "):
+            cls.from_json({**d, first: "two"})
+
+
 def test_models_name_a_config_that_is_not_their_config_class():
     from lstmlab import CharLM
     for make, given, name in ((SequenceNet, {"input_size": 3, "output_size": 1},

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 
 import numpy as np
+
+from ._checks import short_repr
 
 
 def plain(value):
@@ -34,12 +36,45 @@ def check_json_object(d, cls) -> None:
                          f"fields), got {type(d).__name__}")
 
 
-def check_config(config, cls, example: str) -> None:
-    """A TypeError unless ``config`` is a ``cls``: a model reads its fields throughout, and
-    a dict or a bare size would fail deep inside with an AttributeError. ``example`` shows
-    how to build one (a dict ``d`` goes in as ``cls.from_json(d)``)."""
+def _names(keys, most: int = 5) -> str:
+    """The first ``most`` of ``keys``, each quoted and cut short: a file edited by hand may
+    hold thousands of keys, or a long one."""
+    keys = list(keys)
+    more = f" and {len(keys) - most} more" if len(keys) > most else ""
+    return ", ".join(short_repr(k, 40) for k in keys[:most]) + more
+
+
+def config_from_json(cls, d, ignore_unknown: bool = False):
+    """The settings dataclass ``cls`` built from ``d``, its JSON object: a dict that holds
+    every field without a default and no key that is not a field (with
+    ``ignore_unknown``, such a key is left out: a checkpoint of a later version). Each
+    fault is a ValueError naming the class, the fields at fault and the fields it takes,
+    rather than the constructor's bare TypeError; the values are the constructor's to
+    check."""
+    check_json_object(d, cls)
+    params = [f for f in fields(cls) if f.init]
+    required = [f.name for f in params
+                if f.default is MISSING and f.default_factory is MISSING]
+    names = {f.name for f in params}
+    missing = [name for name in required if name not in d]
+    unknown = [] if ignore_unknown else [k for k in d if k not in names]
+    if missing or unknown:
+        faults = [f"{what} field{'s' if len(keys) > 1 else ''} {_names(keys)}"
+                  for what, keys in (("missing", missing), ("unknown", unknown)) if keys]
+        takes = ", ".join(f.name + (" (required)" if f.name in required else "")
+                          for f in params)
+        raise ValueError(f"{cls.__name__}.from_json: {' and '.join(faults)}; "
+                         f"{cls.__name__} takes the fields {takes}")
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def check_config(config, cls, example: str, name: str = "config") -> None:
+    """A TypeError unless ``config`` (the argument ``name``) is a ``cls``: its fields are
+    read throughout, and a dict or a bare size would fail deep inside with an
+    AttributeError. ``example`` shows how to build one (a dict ``d`` goes in as
+    ``cls.from_json(d)``)."""
     if not isinstance(config, cls):
-        raise TypeError(f"config must be a {cls.__name__} ({example}; {cls.__name__}.from_json(d) "
+        raise TypeError(f"{name} must be a {cls.__name__} ({example}; {cls.__name__}.from_json(d) "
                         f"for a dict), got {type(config).__name__}")
 
 
@@ -58,6 +93,4 @@ class JsonConfig:
 
     @classmethod
     def from_json(cls, d: dict):
-        check_json_object(d, cls)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return config_from_json(cls, d, ignore_unknown=True)

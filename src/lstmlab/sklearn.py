@@ -257,6 +257,10 @@ class _LSTMEstimator(BaseEstimator):
                 raise ValueError(f"X has {X.shape[1]} columns, not a multiple of "
                                  f"step_features={D}")
             X = X.reshape(X.shape[0], X.shape[1] // D, D)
+        if 0 in X.shape[1:]:  # else a mean over no steps, refused as an overflow
+            raise ValueError(f"X of shape {X.shape} has {counted(X.shape[1], 'step')} of "
+                             f"{counted(X.shape[2], 'feature')}: a sequence needs at least one "
+                             f"step of at least one feature")
         if reset:
             self.step_features_in_ = X.shape[2]
         elif X.shape[2] != self.step_features_in_:
@@ -468,6 +472,24 @@ def _lengths_for(lengths, n: int, T: int) -> np.ndarray:
     return as_lengths(lengths, T, n)
 
 
+def _refuse_ragged(X) -> None:
+    """A ValueError for a list of sequences of different shapes (lengths, most often):
+    NumPy's "inhomogeneous shape" does not say that sequences of different lengths go in
+    zero-padded, with ``lengths=``."""
+    if not isinstance(X, (list, tuple)):
+        return
+    try:
+        shapes = list(dict.fromkeys(np.shape(s) for s in X))
+    except ValueError:  # a sample ragged itself
+        raise ValueError("X holds a sample whose steps have different numbers of features; "
+                         "every step of every sequence has the same D") from None
+    if len(shapes) > 1:
+        raise ValueError(f"X holds samples of different shapes "
+                         f"({', '.join(map(str, shapes[:3]))}): give sequences of different "
+                         f"lengths zero-padded to one T, as an array (n, T, D), and their "
+                         f"lengths as lengths= (n,)")
+
+
 class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
     """LSTM (or RNN) sequence classifier with a "last"-state or "mean"-pooled readout.
 
@@ -508,6 +530,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
         self._check_settings()
         if self.readout not in ("last", "mean"):
             raise ValueError(f"readout must be 'last' or 'mean', got {self.readout!r}")
+        _refuse_ragged(X)
         X, y = validate_data(self, X, y, allow_nd=True)
         y = _class_labels(y)
         check_classification_targets(y)
@@ -549,6 +572,7 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
     def predict_proba(self, X, lengths=None):
         """``(n, C)`` class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self)
+        _refuse_ragged(X)
         X = self._in_fitted_shape(X)
         X = validate_data(self, X, reset=False, allow_nd=True)
         x, lengths = self._encode(X, lengths)

@@ -325,7 +325,7 @@ def cmd_classify_train(args) -> int:
 
     from .._words import counted
     from ..training.signals import stop_signals
-    from .data import (SequenceDataError, class_order, digits_sequences, read_sequences,
+    from .data import (FeatureColumnError, class_order, digits_sequences, read_sequences,
                        same_number_hint, ucr_pair, ucr_test)
     from .model import SequenceClassifier, check_feature_range, feature_mismatch, stratified_split
     from .selection import candidates, choose, flags
@@ -365,12 +365,12 @@ def cmd_classify_train(args) -> int:
         test_opts = _test_options(opts, data, args.data, test_path)
         try:
             test = read_sequences(test_path, **test_opts)
-        except SequenceDataError as exc:
-            if test_opts is opts or "feature column" not in str(exc):
+        except FeatureColumnError as exc:
+            if test_opts is opts:
                 raise
-            raise SequenceDataError(f"{exc}; the test set is read by the training data's "
-                                    f"features ({', '.join(data.features)}), taken by name, "
-                                    f"as predict reads a file") from None
+            raise FeatureColumnError(f"{exc}; the test set is read by the training data's "
+                                     f"features ({', '.join(data.features)}), taken by name, "
+                                     f"as predict reads a file") from None
     for part in (data, test) if test else (data,):  # two files: say which a note is about
         for note in part.notes:
             print(f"{part.source}: {note}", file=sys.stderr)

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import generator, non_negative_int, positive_int, short_repr
 from .._files import is_left_beside_data, read_utf8, text_lines
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
@@ -122,6 +123,23 @@ class SequenceDataError(SeriesError):
     """Labelled-sequence data that cannot be used; the message says where and why."""
 
 
+def check_label_strings(labels, where: str = "") -> None:
+    """A TypeError naming the first of ``labels`` that is not a string (``where`` leads the
+    message): a checkpoint keeps its classes as strings, as a file reads them, and labels
+    of mixed types cannot be sorted into classes."""
+    bad = next((i for i, lab in enumerate(labels) if not isinstance(lab, str)), None)
+    if bad is not None:
+        raise TypeError(f"{where}labels[{bad}] is {short_repr(labels[bad])} "
+                        f"({type(labels[bad]).__name__}); class labels are strings, as read "
+                        f"from a file: pass [str(v) for v in labels]")
+
+
+class FeatureColumnError(SequenceDataError):
+    """A feature column asked for by name that the CSV file does not hold, or holds more
+    than once; a caller that chose the names (the training data's, for its test set) tells
+    this apart from the file's other problems by its type."""
+
+
 def _as_sequence_errors(reader):
     """The CSV helpers shared with forecasting raise SeriesError; readers here raise
     SequenceDataError (a subclass), so one ``except`` catches all of their problems."""
@@ -152,8 +170,20 @@ class SequenceSet:
     lines: list | None = None
 
     def __post_init__(self) -> None:
-        """Shapes and counts checked where the set is made, by name: a (T,) array or a
-        missing label otherwise fails deep inside padding or training."""
+        """Types, shapes and counts checked where the set is made, by name: a (T,) array,
+        text values, a label that is no string, a missing label or no ids otherwise fail
+        deep inside padding, training, saving or a message naming a sequence."""
+        if isinstance(self.x, (str, bytes)) or not hasattr(self.x, "__len__"):
+            raise TypeError(f"SequenceSet: x must be a list of (T, D) arrays, one per "
+                            f"sequence, got {type(self.x).__name__}")
+        if isinstance(self.features, str) or not isinstance(self.features, (list, tuple)) or \
+                not all(isinstance(f, str) for f in self.features):
+            raise TypeError(f"SequenceSet: features must be a list of names (strings), one per "
+                            f"column of x, got {short_repr(self.features)}")
+        twice = repeated_names(self.features)
+        if twice:  # a model reads its features by name: which column is which?
+            raise SequenceDataError(f"SequenceSet: features name {', '.join(map(repr, twice))} "
+                                    f"more than once; a model reads its features by name")
         n, D = len(self.x), len(self.features)
         for i, s in enumerate(self.x):
             shape = np.shape(s)
@@ -161,10 +191,22 @@ class SequenceSet:
                 raise SequenceDataError(f"SequenceSet: x[{i}] must have shape (T, D) with T >= 1 "
                                         f"steps and D = {D} (features {list(self.features)}), "
                                         f"got {shape}")
+            kind = np.asarray(s).dtype
+            if kind.kind not in "biuf":
+                raise TypeError(f"SequenceSet: x[{i}] holds {kind} values; a sequence holds "
+                                f"real numbers (np.asarray(values, float) converts numbers "
+                                f"given as text or objects)")
         for name, values in (("labels", self.labels), ("ids", self.ids), ("lines", self.lines)):
-            if values is not None and len(values) != n:
+            if values is None and name != "ids":  # unlabelled, or from no file
+                continue
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+                raise TypeError(f"SequenceSet: {name} must be a list, one entry per sequence, "
+                                f"got {short_repr(values)}")
+            if len(values) != n:
                 raise SequenceDataError(f"SequenceSet: {name} has {len(values)} entries for "
                                         f"{n} sequences")
+        if self.labels is not None:
+            check_label_strings(self.labels, "SequenceSet: ")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -186,13 +228,26 @@ class SequenceSet:
     def padded(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         """``x (T, n, D)`` zero-padded after each sequence's end, and ``lengths (n,)``."""
         lengths = self.lengths
-        out = np.zeros((int(lengths.max()), len(self.x), self.num_features), dtype)  # (T, n, D)
+        out = np.zeros((int(lengths.max(initial=0)), len(self.x), self.num_features),
+                       dtype)  # (T, n, D); (0, 0, D) for an empty set
         for i, s in enumerate(self.x):
             out[: len(s), i] = s
         return out, lengths
 
     def subset(self, idx) -> "SequenceSet":
+        """The sequences at the indices ``idx``, in that order, or where the boolean mask
+        ``idx`` (one entry per sequence) is true: int() would read a mask's True and False
+        as the indices 1 and 0."""
+        mask = np.asarray(idx)
+        if mask.dtype == bool:
+            if mask.shape != (len(self),):
+                raise ValueError(f"a boolean mask must have shape ({len(self)},), one entry per "
+                                 f"sequence, got {mask.shape}")
+            idx = np.flatnonzero(mask)
         idx = [int(i) for i in idx]
+        outside = [i for i in idx if not -len(self) <= i < len(self)]
+        if outside:
+            raise IndexError(f"index {outside[0]} is outside the set's {len(self)} sequences")
         return SequenceSet([self.x[i] for i in idx],
                            None if self.labels is None else [self.labels[i] for i in idx],
                            [self.ids[i] for i in idx], self.features, self.source, self.notes,
@@ -307,7 +362,10 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
                                     f"{other} column; they must be different columns")
     used = {i for i in (i_id, i_t, i_y) if i is not None}
     if features:
-        i_f = [column_index(header, f, path, "feature column") for f in features]
+        try:
+            i_f = [column_index(header, f, path, "feature column") for f in features]
+        except SeriesError as exc:
+            raise FeatureColumnError(str(exc)) from None
         clash = next((i for i in i_f if i in used), None)
         if clash is not None:  # named with its other role, as a column in two roles is above
             role = next(r for i, r in roles if i == clash)
@@ -708,6 +766,11 @@ def synthetic_sequences(n: int, rng: np.random.Generator, min_len: int = 8, max_
     A sequence of at least 8 steps shows half a period of the slowest class, so a
     correct classifier is right on nearly every sequence; chance is 1/3.
     """
+    rng = generator(rng)
+    n = non_negative_int(n, "n")
+    min_len = positive_int(min_len, "min_len")
+    if positive_int(max_len, "max_len") < min_len:
+        raise ValueError(f"max_len must be >= min_len, got min_len={min_len}, max_len={max_len}")
     periods = (16.0, 8.0, 4.0)
     y = rng.integers(0, 3, size=n)
     xs = []

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .._config import config_from_json
 from .._checks import (as_float_array, as_lengths, float_dtype, positive_int, probability,
                        true_or_false)
 from ..layers.base import Module
@@ -81,10 +82,7 @@ class LSTMFCNConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "LSTMFCNConfig":
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"LSTM-FCN config has unknown fields {unknown}")
-        return cls(**d)
+        return config_from_json(cls, d)
 
 
 def lstmfcn_param_count(config: LSTMFCNConfig) -> int:

@@ -53,7 +53,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import generator, probability, true_or_false
+from .._config import check_config
+from .._checks import generator, positive_int, probability, true_or_false
 from .._columns import pad, width
 from .._scaling import mean_std, range_problem
 from ..layers.base import Module
@@ -61,9 +62,10 @@ from ..layers.seqnet import SequenceNet, SequenceNetConfig
 from ..training.checkpoint import (CheckpointError, load_checkpoint, param_arrays, restore_params,
                                    save_checkpoint)
 from ..training.losses import softmax, softmax_cross_entropy
-from ..training.supervised import FitConfig, fit_sequence_net
+from ..training.supervised import (FIT_CONFIG_EXAMPLE, FitConfig, check_callables,
+                                   fit_sequence_net)
 from .baselines import znormalise
-from .data import SequenceDataError, SequenceSet, same_number_hint
+from .data import SequenceDataError, SequenceSet, check_label_strings, same_number_hint
 from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
@@ -74,7 +76,11 @@ def stratified_split(labels, fraction: float, rng: np.random.Generator) -> tuple
     """``(keep, held_out)`` index arrays: about ``fraction`` of each class held out (at least
     one per class when a class has two or more members)."""
     rng = generator(rng)
+    fraction = probability(fraction, "fraction")  # NaN or 2 failed inside, or held out all
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be a list of class labels, one per sequence, got "
+                         f"{'None' if labels.ndim == 0 else f'shape {labels.shape}'}")
     keep, held = [], []
     for c in sorted(set(labels.tolist())):
         idx = rng.permutation(np.flatnonzero(labels == c))
@@ -109,15 +115,40 @@ def check_feature_range(data: SequenceSet, spread: bool = True) -> None:
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """``(C, C)`` counts: row = true class, column = predicted class."""
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(cm, (np.asarray(truth), np.asarray(pred)), 1)
+    """``(C, C)`` counts: row = true class, column = predicted class, from ``truth`` and
+    ``pred`` (n,), class indices in ``[0, C)``; an index outside would count as another
+    class (-1 as the last) or fail inside NumPy, so it is refused by name."""
+    C = positive_int(num_classes, "num_classes")
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    for name, v in (("truth", truth), ("pred", pred)):
+        if v.ndim != 1 or (v.size and v.dtype.kind not in "iu"):
+            raise ValueError(f"{name} must be a 1-D array of class indices (integers), got "
+                             f"shape {v.shape}, dtype {v.dtype}")
+        outside = v[(v < 0) | (v >= C)]
+        if outside.size:
+            raise ValueError(f"{name} holds the class index {int(outside[0])}, outside "
+                             f"[0, {C}) for num_classes={C}")
+    if len(truth) != len(pred):
+        raise ValueError(f"truth and pred must hold one class index per sequence each, got "
+                         f"{len(truth)} and {len(pred)}")
+    cm = np.zeros((C, C), np.int64)
+    np.add.at(cm, (truth.astype(np.int64), pred.astype(np.int64)), 1)
     return cm
 
 
 def format_confusion(cm: np.ndarray, classes: list[str]) -> str:
-    """The confusion matrix as text, rows = truth, columns = prediction."""
+    """The confusion matrix ``cm (C, C)`` of counts as text, rows = truth, columns =
+    prediction, headed by the C ``classes``."""
     names = [str(c) for c in classes]
+    cm = np.asarray(cm)
+    C = len(names)
+    if C == 0:
+        raise ValueError("classes must name at least one class")
+    if cm.shape != (C, C):  # a row or column without a name would go unseen
+        raise ValueError(f"cm must have shape ({C}, {C}), a row and a column per class of "
+                         f"classes ({C} given), got {cm.shape}")
+    if cm.dtype.kind not in "iuf" or not (np.isfinite(cm) & (cm >= 0) & (cm % 1 == 0)).all():
+        raise ValueError(f"cm must hold counts (whole numbers >= 0), got dtype {cm.dtype}")
     w = max(4, *(width(n) for n in names), len(str(int(cm.max(initial=0)))))  # value columns
     corner = "truth \\ pred"
     first = max(len(corner), *(width(n) for n in names))  # the row-label column
@@ -238,6 +269,7 @@ class SequenceClassifier:
             raise SequenceDataError(problem)
         if len(data) == 0:
             raise SequenceDataError("there are no sequences")
+        check_feature_range(data, spread=False)  # NaN or inf, named as such
         if list(data.features) != self.features and sorted(data.features) == sorted(self.features):
             order = [list(data.features).index(f) for f in self.features]  # the same columns,
             data = SequenceSet([s[:, order] for s in data.x], data.labels, data.ids,  # by name
@@ -260,6 +292,8 @@ class SequenceClassifier:
         return x, lengths
 
     def encode_labels(self, labels) -> np.ndarray:
+        """The class index of each of ``labels`` (strings, as the classes are)."""
+        check_label_strings(labels)
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
@@ -292,6 +326,8 @@ class SequenceClassifier:
         _check_set(data)
         if data.labels is None:
             raise SequenceDataError("training needs labelled sequences")
+        if len(data) == 0:
+            raise SequenceDataError("the training data has no sequences")
         classes = sorted(set(data.labels))
         if len(classes) < 2:
             raise SequenceDataError(f"the training data has only one class ({classes[0]!r}); a "
@@ -308,7 +344,10 @@ class SequenceClassifier:
             val_fraction = probability(val_fraction, "val_fraction")
         if znorm is not None:  # bool() would take "no" for True
             znorm = true_or_false(znorm, "znorm")
-        fit_config = fit_config or FitConfig()
+        check_callables(on_epoch=on_epoch, should_stop=should_stop)  # called after an epoch
+        if fit_config is None:
+            fit_config = FitConfig()
+        check_config(fit_config, FitConfig, FIT_CONFIG_EXAMPLE, "fit_config")
         if fit_config.checkpoint == "train-loss":
             if val_fraction:
                 raise ValueError(f"val_fraction must be 0 or None with the train-loss "
@@ -413,10 +452,20 @@ class SequenceClassifier:
 
     # -- checkpoints -----------------------------------------------------------------------
     def save(self, path, extra: dict | None = None) -> None:
-        meta = {"kind": KIND, "model": self.net.config.to_json(), "fit": self.fit_config.to_json(),
-                "classes": self.classes, "features": self.features,
-                "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()},
-                **self.meta, **(extra or {})}
+        """Write the checkpoint ``path``; ``extra`` adds JSON fields of the caller's, beside
+        the model's own, which it may not replace: the file would not load, or not as this
+        model."""
+        own = {"kind": KIND, "model": self.net.config.to_json(), "fit": self.fit_config.to_json(),
+               "classes": self.classes, "features": self.features,
+               "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()}}
+        if extra is not None and not isinstance(extra, dict):
+            raise TypeError(f"extra must be a dict of JSON fields or None, got "
+                            f"{type(extra).__name__}")
+        clash = sorted(set(extra or {}) & (set(own) | {"architecture", "znorm", "members"}))
+        if clash:
+            raise ValueError(f"extra must not hold the model's own fields, got "
+                             f"{', '.join(map(repr, clash))}")
+        meta = {**own, **self.meta, **(extra or {})}
         if isinstance(self.net, LSTMFCN):  # the FCN alone too: its config says lstm_branch false
             meta["architecture"] = "lstm-fcn"
         if self.znorm:

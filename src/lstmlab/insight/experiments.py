@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .._argtypes import repeated
+from .._config import config_from_json
 from .._checks import finite_float, is_real, positive_int
 from ..data.tasks import N_CATEGORIES, adding_problem, copy_memory, copy_memory_baseline, solved
 from ..layers.seqnet import SequenceNet, SequenceNetConfig
@@ -144,10 +145,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "ExperimentConfig":
-        d = dict(d)
-        for k in ("lengths", "models", "seeds"):
-            d[k] = tuple(d[k])
-        return cls(**d)
+        return config_from_json(cls, d)  # the lists of JSON become tuples in __post_init__
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import check_config, config_json
+from .._config import check_config, config_from_json, config_json
 from .._checks import (as_float_array, finite_float, float_dtype, positive_int, probability,
                        true_or_false)
 from .base import Module
@@ -68,13 +68,7 @@ class CharLMConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "CharLMConfig":
-        if not isinstance(d, dict):
-            raise ValueError(f"model config must be a JSON object, got {type(d).__name__}")
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"model config has unknown fields {unknown}")
-        return cls(**d)
+        return config_from_json(cls, d)
 
 
 class CharLM(Module):

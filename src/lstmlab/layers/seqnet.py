@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import check_config, check_json_object, config_json
+from .._config import check_config, config_from_json, config_json
 from .._checks import (as_float_array, as_lengths, finite_float, float_dtype, positive_int,
                        probability)
 from .base import Module
@@ -59,11 +59,7 @@ class SequenceNetConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "SequenceNetConfig":
-        check_json_object(d, cls)
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"model config has unknown fields {unknown}")
-        return cls(**d)
+        return config_from_json(cls, d)
 
 
 class SequenceNet(Module):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import JsonConfig
+from .._config import JsonConfig, check_config
 from .._checks import (as_float_array, as_lengths, as_numpy, generator, is_real,
                        positive_int, short_repr)
 from .optim import Adam, AdamW, Cosine, clip_grad_norm
@@ -42,6 +42,8 @@ from .signals import StopNow
 SCHEDULES = ("cosine", "plateau")
 CHECKPOINTS = ("auto", "train-loss")
 PLATEAU_FACTOR = 2 ** (-1 / 3)  # the LSTM-FCN authors' 1/∛2 per plateau
+
+FIT_CONFIG_EXAMPLE = "FitConfig(epochs=..., lr=...)"  # how an error shows to build one
 
 
 @dataclass(frozen=True)
@@ -200,11 +202,9 @@ def fit_sequence_net(net, x: np.ndarray, target: np.ndarray, loss_fn, cfg: FitCo
     when it is its; this costs an elementwise pass over the arrays, not a pass of the net.
     """
     rng = generator(rng)
-    if not isinstance(cfg, FitConfig):  # its fields are read deep inside the loop
-        raise TypeError(f"cfg must be a FitConfig (FitConfig(epochs=..., lr=...); "
-                        f"FitConfig.from_json(d) for a dict), got {type(cfg).__name__}")
+    check_config(cfg, FitConfig, FIT_CONFIG_EXAMPLE, "cfg")  # read deep inside the loop
     _check_net(net)
-    _check_callables(loss_fn=loss_fn, on_epoch=on_epoch, should_stop=should_stop)
+    check_callables(loss_fn=loss_fn, on_epoch=on_epoch, should_stop=should_stop)
     per_step = _per_step(net)
     x, target = as_numpy(x, "x"), as_numpy(target, "target")
     lengths = None if lengths is None else as_numpy(lengths, "lengths")
@@ -371,7 +371,7 @@ def _check_net(net) -> None:
                     f"a SequenceNet; {what} lacks {', '.join(missing)}{hint}")
 
 
-def _check_callables(**functions) -> None:
+def check_callables(**functions) -> None:
     """Refuse, before any training, a ``loss_fn``, ``on_epoch`` or ``should_stop`` that
     cannot be called (a loss's name as a string, a flag): the loop calls them only after a
     batch or a whole epoch, and Python's error there names none of them."""
