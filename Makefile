@@ -31,7 +31,7 @@ demo: $(VENV)/.run-installed
 	$(PY) -m lstmlab demo
 
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # The API reference from the docstrings (docs/api): warnings are errors; opens offline.
 docs: $(VENV)/.dev-installed
