@@ -30,8 +30,10 @@ $(VENV)/.dev-installed: requirements/dev.txt requirements/run.txt pyproject.toml
 demo: $(VENV)/.run-installed
 	$(PY) -m lstmlab demo
 
+# The tests run on up to 4 cores (pytest-xdist), each worker compiling the kernels it uses
+# once: more workers would each compile them again for little gain.
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 # The API reference from the docstrings (docs/api): warnings are errors; opens offline.
 docs: $(VENV)/.dev-installed

@@ -19,6 +19,14 @@ def one_blas_thread():
         yield
 
 
+def without_compile_notice(err: str) -> str:
+    """``err`` without the lines a command prints while its kernels compile for the first
+    time (``lstmlab._compile_notice``): whether they appear depends on which tests ran before
+    in this process, not on the command."""
+    return "".join(line for line in err.splitlines(keepends=True)
+                   if not line.startswith(("compiling kernels, once: ", "kernels compiled in ")))
+
+
 def write(path, text: str):
     path.write_text(text, encoding="utf-8")
     return path
