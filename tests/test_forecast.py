@@ -301,41 +301,51 @@ def _weekly_days(n: int, skip: int | None = None, empty: bool = False) -> str:
     return "date,y\n" + "".join(rows)
 
 
-def test_a_season_counted_in_rows_on_days_that_skip_one_is_refused(tmp_path, capsys):
-    # trained silently: a window across the skip took the day before for the one a week back,
-    # so the seasonal anchor, base and naive forecast read another weekday (test MAE 4.2 for
-    # a skip in the test part, 0.12 without it)
+def test_daily_dates_that_skip_a_day_are_refused_as_a_missing_month_is(tmp_path, capsys):
+    # without a season the windows across a skipped day read the days on either side as
+    # neighbours, silently (a skip in the test part: linear AR test MAE 5.87, 0.12 without it)
     p = write(tmp_path / "d.csv", _weekly_days(70, skip=40))
     out = tmp_path / "run"
     run = ["forecast", "train", str(p), "--target", "y", "--time", "date", "--horizon", "7",
-           "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
-    for flags, how in ((["--season", "7", "--anchor", "season", "--base", "snaive"], "given"),
-                       ([], "detected")):
+           "--lookback", "14", "--epochs", "1", "--quiet", "--no-plot", "--out", str(out)]
+    for flags in (["--season", "1"], [], ["--season", "7", "--anchor", "season"]):
         assert main(run + flags) == 2
-        assert (f"error: the dates skip a day ('2024-02-09' to '2024-02-11' on line 42), but "
-                f"the season of 7 steps ({how}) is counted in rows, so a window across the "
-                f"skip takes another day for the one a season back; add the missing dates as "
-                f"rows with an empty value and pass --missing interpolate (or ffill), or pass "
-                f"--season 1 to forecast without a season") in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert (f"{p}, line 42: the time column jumps from '2024-02-09' to '2024-02-11', "
+                f"where the other rows are one day apart (1 such jump); the model would read "
+                f"the rows on both sides as neighbours: add the missing dates as rows with an "
+                f"empty value and pass --missing interpolate (or ffill)") in err
         assert not out.exists()
     write(p, _weekly_days(70, skip=40, empty=True))  # the fix the message gives
-    assert main(run + ["--season", "7", "--anchor", "season", "--missing", "interpolate"]) == 0
-    assert "seasonal naive (m=7)" in capsys.readouterr().out
+    assert main(run + ["--season", "1", "--missing", "interpolate"]) == 0
+    assert ("column 'y': 1 missing value at line 42: interpolated linearly"
+            in capsys.readouterr().err)
+    model = str(out / "model.ckpt")
+    # a forecast reads the last 14 rows: a skip before them is no matter, one among them is
+    assert main(["forecast", "predict", model, str(write(p, _weekly_days(70, skip=50)))]) == 0
+    assert main(["forecast", "predict", model, str(write(p, _weekly_days(70, skip=60)))]) == 2
+    assert (f"{p}, line 62: the time column jumps from '2024-02-29' to '2024-03-02'"
+            in capsys.readouterr().err)
 
 
-def test_a_seasonal_model_refuses_to_forecast_from_rows_that_skip_a_day():
+def test_a_model_refuses_to_forecast_from_rows_that_skip_a_day():
+    # a series made in Python, not read from a file, is checked as the readers check one
     days = [str(np.datetime64("2024-01-01") + i) for i in range(60)]
     y = 10 + 5 * np.tile([0, 1, 3, 2, 5, 8, 1], 9)[:60] + 0.01 * (np.arange(60) % 5)
     s = TimeSeries(y[:, None], ["y"], days, "test", np.arange(60) + 2)
-    fc = Forecaster.train(s, ForecastConfig(lookback=14, horizon=7, anchor="season", season=7),
+    fc = Forecaster.train(s, ForecastConfig(lookback=14, horizon=7, season=1),
                           np.random.default_rng(0), hidden_size=4,
                           fit_config=FitConfig(epochs=1))
     old = TimeSeries(y[1:, None], ["y"], days[:1] + days[2:], "test", np.arange(59) + 2)
     assert fc.forecast_next(old).shape == (7,)  # a skip before the rows it reads
+    with pytest.raises(ValueError, match=r"test, line 3: the time column jumps from "
+                                         r"'2024-01-01' to '2024-01-03'"):
+        Forecaster.train(old, ForecastConfig(lookback=14, horizon=7, season=1),
+                         np.random.default_rng(0), hidden_size=4,
+                         fit_config=FitConfig(epochs=1))
     late = TimeSeries(y[1:, None], ["y"], days[:50] + days[51:], "test", np.arange(59) + 2)
-    with pytest.raises(ValueError, match=r"the last 14 rows, which the model reads, skip a day "
-                       r"\('2024-02-19' to '2024-02-21' on line 52\), but the model's season "
-                       r"of 7 steps is counted in rows"):
+    with pytest.raises(ValueError, match=r"test, line 52: the time column jumps from "
+                                         r"'2024-02-19' to '2024-02-21'"):
         fc.forecast_next(late)
 
 def _csv(tmp_path, n=150):

@@ -10,7 +10,7 @@ from seq_helpers import one_blas_thread, write  # noqa: F401
 
 from lstmlab.cli import main
 from lstmlab.forecast.data import (SeriesError, TimeSeries, autocorrelation, daily, detect_season,
-                                   load_shipped, read_series, shipped_path, skipped_day,
+                                   load_shipped, read_series, shipped_path, time_gap_problem,
                                    training_season)
 from lstmlab.forecast.panel import read_long
 
@@ -188,17 +188,22 @@ def test_a_week_is_found_in_rows_dated_a_day_apart(seed, plain):
 
 
 def test_a_skipped_day_is_told_from_business_days_weeks_and_months():
-    # a season counted in rows is out of phase past a skipped day, but business days,
+    # a day missing from daily dates is a gap, as a month from monthly ones; business days,
     # weeks and months skip days by design
     days = [str(np.datetime64("2024-01-01") + i) for i in range(30)]
-    assert skipped_day(days[:10] + days[11:]) == "'2024-01-10' to '2024-01-12' on row 11"
-    assert skipped_day(days[:10] + days[11:], range(2, 31)) == (
-        "'2024-01-10' to '2024-01-12' on line 12")
+    skip = days[:10] + days[11:]
+    assert time_gap_problem(skip, None).startswith(
+        "row 11: the time column jumps from '2024-01-10' to '2024-01-12', where the other rows "
+        "are one day apart (1 such jump)")
+    assert time_gap_problem(skip, list(range(2, 31))).startswith("line 12: ")
+    assert time_gap_problem(skip, None, rows=19) is None  # the rows a forecast reads
+    assert time_gap_problem(skip, None, rows=20).startswith("row 11: ")
     weekdays = [d for d in days if np.is_busday(np.datetime64(d))]
+    opened = sorted(weekdays + ["2024-01-13", "2024-01-21"])  # a Saturday and a Sunday open
     weeks = days[::7]
     months = [f"20{20 + i // 12}-{i % 12 + 1:02d}-01" for i in range(30)]
-    assert [skipped_day(t) for t in (days, weekdays, weeks, months, None)] == [None] * 5
-
+    assert [time_gap_problem(t, None) for t in (days, weekdays, opened, weeks, months)] == (
+        [None] * 5)
 
 def test_cli_detects_the_week_of_a_daily_csv(tmp_path, capsys):
     y = _weekday_counts(6)

@@ -1143,30 +1143,48 @@ def test_predict_refuses_to_count_in_days_the_phase_of_training_dates_that_skip_
             "phase counts rows from that time, not days") in capsys.readouterr().err
 
 
-def test_train_refuses_a_season_counted_in_rows_of_daily_dates_that_skip_a_day(tmp_path,
-                                                                               capsys):
-    # a weekly season was fitted row by row on daily dates that skip 2024-01-11: from that
-    # row on every row was adjusted by the weekday before its own
+def test_daily_dates_that_skip_a_day_are_refused_in_every_series_with_or_without_a_season(
+        tmp_path, capsys):
+    # without a season the windows across a skipped day read the days on either side as
+    # neighbours, silently; with one, a season fitted row by row was out of phase past it
     data = _daily_panel(tmp_path / "skip.csv", lambda i: i != 10)
-    args = ["forecast", "train", str(data), "--id", "id", "--time", "t", "--value", "y",
-            "--lookback", "14", "--horizon", "7", "--base", "none", "--hidden", "4",
-            "--epochs", "1", "--quiet", "--season", "7", "--out", str(tmp_path / "run")]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert ("series 's0': its dates are days that skip one ('2024-01-10' to '2024-01-12' on "
-            "line 12), but its season of 7 steps is counted in rows, which past the skip are "
-            "out of phase with their dates") in err
-    assert "--missing interpolate" in err and "train with --season 1" in err
-    assert not (tmp_path / "run" / "model.ckpt").exists()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write(folder / "s0.csv", "t,y\n" + "".join(
+        line[3:] + "\n" for line in data.read_text().splitlines() if line.startswith("s0,")))
+    for where, extra in ((f"{str(data)!r}, series 's0'", ["--id", "id"]),
+                         (str(folder / "s0.csv"), [])):
+        csv_path = data if extra else folder
+        args = ["forecast", "train", str(csv_path), *extra, "--time", "t", "--value", "y",
+                "--lookback", "14", "--horizon", "7", "--base", "none", "--hidden", "4",
+                "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]
+        for flags in (["--season", "1"], ["--season", "7"]):
+            assert main(args + flags) == 2
+            err = capsys.readouterr().err
+            assert (f"{where}, line 12: the time column jumps from "
+                    f"'2024-01-10' to '2024-01-12', where the other rows are one day apart (1 "
+                    f"such jump); the model would read the rows on both sides as neighbours: "
+                    f"add the missing dates as rows with an empty value and pass --missing "
+                    f"interpolate (or ffill)") in err
+            assert not (tmp_path / "run" / "model.ckpt").exists()
     filled = write(tmp_path / "filled.csv", data.read_text().replace(
         "s0,2024-01-12,", "s0,2024-01-11,\ns0,2024-01-12,").replace(
         "s1,2024-01-12,", "s1,2024-01-11,\ns1,2024-01-12,"))
-    model = _train_daily(filled, tmp_path / "run", "--season", "7", "--missing", "interpolate")
-    capsys.readouterr()  # a series not in training is adjusted on the rows given, as refused
+    model = _train_daily(filled, tmp_path / "run", "--season", "1", "--missing", "interpolate")
+    capsys.readouterr()  # a forecast reads the last 14 rows: a skip before them is no matter
+    assert main(["forecast", "predict", model, str(data)]) == 0
+    late = _daily_panel(tmp_path / "late.csv", lambda i: i != 65)  # in the last 14 rows
+    assert main(["forecast", "predict", model, str(late)]) == 2
+    assert (f"{str(late)!r}, series 's0', line 67: the time column jumps from '2024-03-05' to "
+            f"'2024-03-07'") in capsys.readouterr().err
+    # a new series adjusted by a season is fitted on all its rows, so all of them are checked
+    seasonal = _train_daily(filled, tmp_path / "run7", "--season", "7", "--missing",
+                            "interpolate")
     new = write(tmp_path / "new.csv", data.read_text().replace("s0,", "new,"))
-    assert main(["forecast", "predict", model, str(new)]) == 2
-    assert "series 'new': its dates are days that skip one" in capsys.readouterr().err
-
+    assert main(["forecast", "predict", seasonal, str(new)]) == 2
+    assert ("series 'new' is seasonally adjusted by indices fitted on all its rows, so all of "
+            "them are checked: line 12: the time column jumps from '2024-01-10' to "
+            "'2024-01-12'") in capsys.readouterr().err
 
 def test_predict_counts_the_phase_of_daily_dates_in_days_past_a_row_left_out(tmp_path,
                                                                             capsys):
@@ -1184,9 +1202,8 @@ def test_predict_counts_the_phase_of_daily_dates_in_days_past_a_row_left_out(tmp
     assert forecasts(_daily_panel(tmp_path / "gap.csv", lambda i: i != 30)) == expected
     late = _daily_panel(tmp_path / "late.csv", lambda i: i != 65)  # in the last 14 rows
     assert main(["forecast", "predict", model, str(late)]) == 2
-    assert ("series 's0': its last 14 rows, which the model reads, skip a day ('2024-03-05' "
-            "to '2024-03-07' on line 67), where its training dates were a day apart") in (
-        capsys.readouterr().err)
+    assert ("series 's0', line 67: the time column jumps from '2024-03-05' to '2024-03-07'"
+            in capsys.readouterr().err)
 
 
 def test_predict_refuses_rows_left_out_or_added_between_the_training_rows(tmp_path, capsys):

@@ -530,8 +530,8 @@ def excel_dates(labels: list[str], column: str) -> tuple[list[str], str | None]:
 # Time labels with a regular spacing a gap can be told from: whole numbers (counts and
 # years; below 1e5, so that dates written as numbers, 200401 or 20040131, are not taken for
 # counts), YYYY-MM or YYYYMM months (every one of them 01..12) and YYYY-Qn quarters (or
-# YYYYQn, as pandas writes a quarter). Days are left alone: business days skip weekends by
-# design.
+# YYYYQn, as pandas writes a quarter). Days are told apart by ``daily_dates``: business
+# days skip weekends by design.
 _REGULAR = ((re.compile(r"(\d{4})-?(\d{2})"), 12, "month"), (re.compile(r"(\d{4})-?Q([1-4])"), 4,
                                                               "quarter"))
 
@@ -551,26 +551,35 @@ def time_steps(labels: list[str]) -> tuple[list[int], str] | None:
     return None
 
 
-def time_gap_problem(labels: list[str], lines: list[int]) -> str | None:
-    """A message if regular time labels in increasing order skip steps (a month missing from
-    monthly data): the windows would take the rows on both sides of the gap for neighbours,
-    and a season would slip by the missing steps from there on."""
-    found = time_steps(labels)
-    if found is None or len(labels) < 3:
+def time_gap_problem(labels: list[str], lines: list[int] | None,
+                     rows: int | None = None) -> str | None:
+    """A message if time labels in increasing order skip steps among their last ``rows``
+    (None: all of them; a forecast reads the last lookback rows only, so an old gap does not
+    stop it): a month missing from monthly data (regular labels, see ``_REGULAR``), or a day
+    from daily dates (:func:`daily_dates`, told from business days by all the labels). The
+    windows would take the rows on both sides of the gap for neighbours, and a season would
+    slip by the missing steps from there on. ``lines``: the file's, else rows counted from 1."""
+    first = len(labels) - rows if rows and rows < len(labels) else 0
+    tail = labels[first:]
+    found = time_steps(tail)
+    if found is None and daily_dates(labels):
+        found = [day_number(t) for t in tail], "day"
+    if found is None or len(tail) < (2 if found[1] == "day" else 3):
         return None
     steps, unit = found
     diffs = np.diff(steps)
-    step = int(diffs.min())
+    step = 1 if unit == "day" else int(diffs.min())
     wrong = np.flatnonzero(diffs != step)
     if step <= 0 or not len(wrong):  # labels out of order are time_order's to sort
         return None
     i = int(wrong[0])
+    at = f"line {lines[first + i + 1]}" if lines is not None else f"row {first + i + 2}"
     apart = f"one {unit}" if step == 1 else counted(step, unit)
     excel = unit == "step" and all(_EXCEL_DAYS[0] <= t < _EXCEL_DAYS[1] for t in steps)
-    return (f"line {lines[i + 1]}: the time column jumps from {labels[i]!r} to "
-            f"{labels[i + 1]!r}, where the other rows are {apart} apart "
-            f"({counted(len(wrong), 'such jump')}); the model would read the rows on both "
-            f"sides as neighbours: add the missing times as rows with an empty value and pass "
+    return (f"{at}: the time column jumps from {tail[i]!r} to {tail[i + 1]!r}, where the "
+            f"other rows are {apart} apart ({counted(len(wrong), 'such jump')}); the model "
+            f"would read the rows on both sides as neighbours: add the missing "
+            f"{'dates' if unit == 'day' else 'times'} as rows with an empty value and pass "
             f"--missing interpolate (or ffill); forecast train without --time takes the rows "
             f"as consecutive" + (
                 f" (whole numbers {_EXCEL_DAYS[0]}..{_EXCEL_DAYS[1] - 1} may be a spreadsheet's "
@@ -654,8 +663,7 @@ def read_series(path, target: str, features: list[str] | None = None, time: str 
         if back:
             rows, lines, labels = ([a[i] for i in order] for a in (rows, lines, labels))
             notes.append(unsorted_note(back, time))
-        tail = -gap_rows if gap_rows else 0
-        problem = time_gap_problem(labels[tail:], lines[tail:])
+        problem = time_gap_problem(labels, lines, gap_rows)
         if problem:
             raise SeriesError(f"{where}, {problem}")
     raws = [parse_numeric_column([r[c] for r in rows], lines, name, path)
@@ -758,14 +766,17 @@ def day_gap(labels: list[str] | None, lines=None) -> str | None:
     return f"{labels[i - 1]!r} to {labels[i]!r} on {where}"
 
 
-def skipped_day(labels: list[str] | None, lines=None) -> str | None:
-    """:func:`day_gap` of days that skip one: ISO date ``labels`` on every day of the week,
-    some a day apart (daily rows), that are not all a day apart. None for other labels:
-    business days skip weekends, and weeks or months are not days, by design."""
+def daily_dates(labels: list[str] | None) -> bool:
+    """Whether time ``labels`` are daily dates, a day missing from which is a gap: ISO dates
+    on every day of the week, each day of the week holding at least half as many as the
+    most frequent one, some a day apart. Business days skip weekends (also when a few
+    weekend days open), and weeks or months are not days, by design."""
     days = [day_number(t) for t in labels or []]
-    if None in days or len({d % 7 for d in days}) < 7 or not np.any(np.diff(days) == 1):
-        return None
-    return day_gap(labels, lines)
+    if len(days) < 2 or None in days:
+        return False
+    per_weekday = np.bincount(np.asarray(days) % 7, minlength=7)  # (7,)
+    return 2 * int(per_weekday.min()) >= int(per_weekday.max()) and bool(
+        np.any(np.diff(days) == 1))
 
 
 def detect_season(y: np.ndarray, threshold: float = 0.5, max_lag: int | None = None,

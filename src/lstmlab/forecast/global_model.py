@@ -64,7 +64,8 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, ridge_gcv
-from .data import TimeSeries, day_gap, day_number, known_season, skipped_day, time_steps
+from .data import (TimeSeries, day_gap, day_number, known_season, time_gap_problem,
+                   time_steps)
 from .intervals import Intervals
 from .m4 import is_seasonal, seasonal_indices, seasonal_offsets
 from .model import MIXES, check_series_range, check_window_settings, pick_mix
@@ -184,21 +185,18 @@ def fit_series_info(name: str, series: TimeSeries, split: Split,
                     config: GlobalConfig) -> SeriesInfo:
     """Season, seasonal indices (when the M4 test finds the season on the training part)
     and scale of series ``name``, from its training part, the first ``split.train`` steps.
-    The indices are fitted and applied by row, so a series to adjust whose dates are days
-    that skip one (:func:`.data.skipped_day`) is an error naming the skip: past it every row
-    would take the phase of the day before it."""
+    The indices are fitted and applied by row, so a series to adjust whose time labels
+    have a gap (:func:`.data.time_gap_problem`) is an error naming it: past it every row
+    would take the phase of the one before the gap. A forecast reads a new series' last rows
+    only, but fits its indices on all of them."""
     y_train = series.target[: split.train]
     season = known_season(config.season, series, split.train)
     info = SeriesInfo(0.0, season, split)
     if config.deseasonalize and season and is_seasonal(y_train, season):
-        skip = skipped_day(series.time, series.lines)
-        if skip:
-            raise ValueError(f"series {name!r}: its dates are days that skip one ({skip}), but "
-                             f"its season of {season} steps is counted in rows, which past the "
-                             f"skip are out of phase with their dates; add the missing dates "
-                             f"as rows with an empty value and pass --missing interpolate (or "
-                             f"ffill), or train with --season 1 to leave the season to the "
-                             f"network")
+        problem = series.time and time_gap_problem(series.time, series.lines)
+        if problem:
+            raise ValueError(f"series {name!r} is seasonally adjusted by indices fitted on all "
+                             f"its rows, so all of them are checked: {problem}")
         info.additive = not np.all(y_train > 0)
         info.indices = (seasonal_offsets if info.additive else seasonal_indices)(y_train, season)
         y_train = info.adjust(y_train[None, :], np.zeros(1, np.int64),

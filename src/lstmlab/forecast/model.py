@@ -64,7 +64,8 @@ from ..training.checkpoint import (CheckpointError, load_checkpoint, param_array
 from ..training.losses import mse_loss, pinball_loss
 from ..training.supervised import FitConfig, fit_sequence_net
 from .baselines import LinearAR, mae, persistence, ridge_gcv, ridge_loo
-from .data import WEEK, TimeSeries, check_time_series, daily, known_season, skipped_day
+from .data import (WEEK, TimeSeries, check_time_series, daily, known_season,
+                   time_gap_problem)
 from .intervals import Intervals
 from .smoothing import WindowSmoothing
 from .windows import ANCHORS, Split, WindowScaler, chronological_split, make_windows
@@ -151,36 +152,15 @@ def check_series_range(series: TimeSeries) -> None:
             raise ValueError(f"{series.source}: {problem}")
 
 
-def check_season_days(series: TimeSeries, season: int | None, given: bool = False,
-                      rows: int | None = None) -> None:
-    """A ``ValueError`` naming the first skip where a ``season`` (``given`` or detected) is
-    known and the dates of ``series`` are days that skip one (:func:`.data.skipped_day`;
-    ``rows``: of its last ``rows`` only, those a forecast reads). The seasonal anchor, the
-    seasonal-naive base and baseline and seasonal smoothing count the season in rows, so a
-    window across the skip takes the value of another day for the one a season back. Leaving
-    the seasonal settings out instead would not mend that window, which every method reads
-    as consecutive days, and would lose them where the skip is far from it: the missing
-    dates, filled (``--missing``), mend both."""
-    if not season or not series.time:
-        return
-    labels, lines = series.time, series.lines
-    if rows is not None:
-        labels, lines = labels[-rows:], None if lines is None else lines[-rows:]
-    skip = skipped_day(labels, lines)
-    if not skip:
-        return
-    if rows is None:
-        raise ValueError(f"the dates skip a day ({skip}), but the season of {season} steps "
-                         f"({'given' if given else 'detected'}) is counted in rows, so a window "
-                         f"across the skip takes another day for the one a season back; add "
-                         f"the missing dates as rows with an empty value and pass --missing "
-                         f"interpolate (or ffill), or pass --season 1 to forecast without a "
-                         f"season")
-    raise ValueError(f"the last {rows} rows, which the model reads, skip a day ({skip}), but "
-                     f"the model's season of {season} steps is counted in rows, so the "
-                     f"forecast would take another day for the one a season back; add the "
-                     f"missing dates as rows with an empty value and pass --missing "
-                     f"interpolate (or ffill)")
+def check_time_gaps(series: TimeSeries, rows: int | None = None) -> None:
+    """A ``ValueError`` naming the first gap in the time labels of ``series`` (a month
+    missing from monthly data, a day from daily dates: :func:`.data.time_gap_problem`)
+    among its last ``rows`` (None: all of them), those a forecast reads, as the readers
+    name one; a series made in Python rather than read is checked so too."""
+    if series.time:
+        problem = time_gap_problem(series.time, series.lines, rows)
+        if problem:
+            raise ValueError(f"{series.source}, {problem}")
 
 
 def fingerprint(values: np.ndarray) -> str:
@@ -340,9 +320,9 @@ class Forecaster:
         L, K = config.lookback, config.horizon
         split = chronological_split(len(series), L, K, config.val_fraction, config.test_fraction)
         check_series_range(series)
+        check_time_gaps(series)
         y_train = series.target[: split.train]
         season = known_season(config.season, series, split.train)
-        check_season_days(series, season, config.season is not None)
         X, Y = make_windows(series.values, L, K, split.origins("train", L, K))
         scaler = WindowScaler(log=config.transform == "log", anchor=config.anchor,
                               season=season).fit(X, Y)
@@ -468,7 +448,7 @@ class Forecaster:
             raise ValueError(f"the series has {counted(len(series), 'step')}; this model reads "
                              f"the last "
                              f"{L} (its lookback), so it needs at least {L}")
-        check_season_days(series, self.season, rows=L)
+        check_time_gaps(series, L)
         X = series.values[-L:][None]  # (1, L, D)
         return self.predict_windows(X, horizon)[0]
 

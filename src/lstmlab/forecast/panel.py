@@ -120,8 +120,7 @@ def read_long(path, id_column: str, value: str, time: str | None = None,
                 idx, ln, labels = ([a[i] for i in order] for a in (idx, ln, labels))
             if note and not mixed:
                 mixed.append(f"series {name!r}: {note}")
-            tail = -gap_rows if gap_rows else 0
-            problem = time_gap_problem(labels[tail:], ln[tail:])
+            problem = time_gap_problem(labels, ln, gap_rows)
             if problem:
                 raise SeriesError(f"{where}, {problem}")
         try:

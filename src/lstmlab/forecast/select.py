@@ -49,7 +49,7 @@ import numpy as np
 
 from .baselines import mae, persistence, ridge_gcv
 from .data import TimeSeries, check_time_series, known_season
-from .model import ForecastConfig, Forecaster, base_forecast, check_season_days
+from .model import ForecastConfig, Forecaster, base_forecast, check_time_gaps
 from .smoothing import WindowSmoothing
 from .windows import WindowError, WindowScaler, chronological_split, make_windows
 
@@ -234,7 +234,7 @@ def choose_settings(series: TimeSeries, base: ForecastConfig, given: set, folds:
     split = chronological_split(len(series), 1, base.horizon, base.val_fraction,
                                 base.test_fraction)
     season = known_season(base.season, series, split.train)
-    check_season_days(series, season, base.season is not None)
+    check_time_gaps(series)
     positive = bool(np.all(series.target > 0))
     options = {
         "lookback": [base.lookback] if "lookback" in given else lookback_candidates(season),
