@@ -351,6 +351,29 @@ def test_read_sequence_csv_names_a_column_argument_of_the_wrong_type(tmp_path, k
         read_sequence_csv(path, **kwargs)
 
 
+@pytest.mark.parametrize("name", ["data.csv", "data.ts"])
+def test_read_sequences_refuses_a_require_labels_that_is_not_a_bool(tmp_path, name):
+    # "no" is truthy: a file to label without its label column was refused as unlabelled
+    from lstmlab.classify import read_sequences
+
+    path = write(tmp_path / name, "id,x\n1,1\n" if name.endswith(".csv") else
+                 "@problemName t\n@univariate true\n@classLabel false\n@data\n1,2\n")
+    with pytest.raises(TypeError, match="require_labels must be True or False, got 'no'"):
+        read_sequences(path, require_labels="no")
+    assert read_sequences(path, require_labels=False).labels is None
+
+
+def test_read_sequence_csv_refuses_an_empty_feature_list(tmp_path):
+    # [] read every column besides id and label, as None does, and a text column with them
+    from lstmlab.classify import read_sequence_csv
+
+    path = write(tmp_path / "d.csv", "id,x,y,label\n1,1,2,a\n")
+    with pytest.raises(ValueError, match="features must name at least one column, got an "
+                                         "empty list; None reads every column"):
+        read_sequence_csv(path, features=[])
+    assert read_sequence_csv(path, features=["y"]).features == ["y"]
+
+
 def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():
     # a (T,) array failed inside the feature check ("too many indices"), a short label list
     # inside padding ("list index out of range")
