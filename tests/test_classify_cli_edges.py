@@ -2,6 +2,7 @@
 labels, checkpoints of the wrong kind."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -26,6 +27,23 @@ def trained(tmp_path_factory):
                    for v in s[:, 0])
     csv_path = write(path.parent / "data.csv", "id,x,label\n" + rows)
     return path, csv_path, data
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("classes", ["period_16", "period_16", "period_8"],
+     "'classes' must name each once, got 'period_16' more than once"),
+    ("scaler", {"mean": [0.0], "std": [0.0]}, r"'scaler.std' must hold numbers > 0, got \[0.0\]")])
+def test_predict_refuses_a_checkpoint_with_repeated_classes_or_a_zero_scale(
+        trained, tmp_path, capsys, field, value, message):
+    # repeated classes labelled sequences with one name for two outputs (columns p_period_16
+    # twice, "no accuracy" for the class left out); a zero std divided by zero
+    from lstmlab.training.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt, data_csv, _ = trained
+    meta, arrays = load_checkpoint(ckpt)
+    save_checkpoint(tmp_path / "m.ckpt", {**meta, field: value}, arrays)
+    assert main(["classify", "predict", str(tmp_path / "m.ckpt"), str(data_csv)]) == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_predict_to_stdout_keeps_stdout_a_csv(trained, capsys):
