@@ -358,6 +358,7 @@ def test_dtw_window_with_no_baselines_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(features="xy"), "features must be a list of column names or None, got 'xy'"),
+    (dict(features=5), "features must be a list of column names or None, got 5"),
     (dict(id_col=None), "id_col must be a column name, got None")])
 def test_read_sequence_csv_names_a_column_argument_of_the_wrong_type(tmp_path, kwargs, message):
     # features="xy" was read letter by letter as the columns x and y; id_col=None was an
@@ -389,7 +390,7 @@ def test_read_sequence_csv_refuses_an_empty_feature_list(tmp_path):
     with pytest.raises(ValueError, match="features must name at least one column, got an "
                                          "empty list; None reads every column"):
         read_sequence_csv(path, features=[])
-    assert read_sequence_csv(path, features=["y"]).features == ["y"]
+    assert read_sequence_csv(path, features=np.array(["y"])).features == ["y"]
 
 
 def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():

@@ -333,12 +333,20 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         if not (isinstance(value, str) or (optional and value is None)):
             raise TypeError(f"{name} must be a column name{' or None' if optional else ''}, "
                             f"got {value!r}")
-    if features is not None and (not isinstance(features, (list, tuple)) or not all(
-            isinstance(f, str) for f in features)):  # a str would be read letter by letter
-        raise TypeError(f"features must be a list of column names or None, got {features!r}")
-    if features is not None and not features:  # [] would read every column, as None does
-        raise ValueError("features must name at least one column, got an empty list; None "
-                         "reads every column besides the id, time and label columns")
+    if features is not None:
+        names = None
+        if not isinstance(features, str):  # a str would be read letter by letter
+            try:
+                names = list(features)
+            except TypeError:  # a number, say: not a collection at all
+                pass
+        if names is None or not all(isinstance(f, str) for f in names):
+            raise TypeError(f"features must be a list of column names or None, got "
+                            f"{features!r}")
+        if not names:  # [] would read every column, as None does
+            raise ValueError("features must name at least one column, got an empty list; "
+                             "None reads every column besides the id, time and label columns")
+        features = [str(f) for f in names]
     require_labels = true_or_false(require_labels, "require_labels")  # "no" is truthy
     if require_label_column is not None:
         true_or_false(require_label_column, "require_label_column")
