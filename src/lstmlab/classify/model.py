@@ -245,9 +245,10 @@ def _refuse_unused_settings(cell: str, **settings) -> None:
                              and np.ndim(value) == 0 and value == default):
             continue
         users = SETTING_MODELS[name]
+        those = "that cell" if len(users) == 1 else "one of those"
         raise ValueError(f"{name}={value!r} is not a setting of cell={cell!r}, which would "
                          f"ignore it: it is for cell {' or '.join(map(repr, users))}; leave "
-                         f"{name} out, or choose {'that cell' if len(users) == 1 else 'one of those'}")
+                         f"{name} out, or choose {those}")
 
 
 class SequenceClassifier:
