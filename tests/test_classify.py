@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -439,6 +440,37 @@ def test_cli_an_option_the_model_has_no_use_for_is_refused(tmp_path, capsys, mod
     assert (f"error: {option[0]} is not an option of --model {model}"
             in capsys.readouterr().err)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cell, setting", [("lstm", {"bidirectional": True}),
+                                           ("gru", {"filters": (8, 8, 8)}),
+                                           ("lstm-fcn", {"readout": "last"}),
+                                           ("fcn", {"hidden_size": 8}),
+                                           ("lstm-fcn", {"num_layers": 2}),
+                                           ("fcn", {"dropout": 0.5})])
+def test_train_refuses_a_setting_the_cell_does_not_use(cell, setting):
+    # silently dropped, bidirectional=True with cell="lstm" trained a one-way LSTM
+    data = synthetic_sequences(6, np.random.default_rng(0))
+    (name, value), = setting.items()
+    with pytest.raises(ValueError, match=rf"^{re.escape(f'{name}={value!r}')} is not a "
+                                         rf"setting of cell='{cell}'.*leave {name} out"):
+        SequenceClassifier.train(data, np.random.default_rng(0), cell=cell, **setting,
+                                 fit_config=FitConfig(epochs=1))
+
+
+def test_train_takes_the_defaults_of_settings_the_cell_does_not_use():
+    data = synthetic_sequences(6, np.random.default_rng(0))
+    one = FitConfig(epochs=1)
+    fcn = SequenceClassifier.train(data, np.random.default_rng(0), cell="fcn", num_layers=1,
+                                   dropout=0.0, bidirectional=False, filters=(2, 2, 2),
+                                   fit_config=one)
+    assert fcn.architecture == "fcn" and fcn.net.config.filters == (2, 2, 2)
+    gru = SequenceClassifier.train(data, np.random.default_rng(0), cell="gru",
+                                   bidirectional=False, hidden_size=2, fit_config=one)
+    assert gru.architecture == "gru" and gru.net.config.readout == "last"
+    with pytest.raises(TypeError, match="bidirectional must be True or False, got 'no'"):
+        SequenceClassifier.train(data, np.random.default_rng(0), cell="lstm-fcn",
+                                 bidirectional="no", fit_config=one)
 
 
 def test_cli_single_class_and_empty_file(tmp_path, capsys):

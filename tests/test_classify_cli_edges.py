@@ -2,6 +2,7 @@
 labels, checkpoints of the wrong kind."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -26,6 +27,23 @@ def trained(tmp_path_factory):
                    for v in s[:, 0])
     csv_path = write(path.parent / "data.csv", "id,x,label\n" + rows)
     return path, csv_path, data
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("classes", ["period_16", "period_16", "period_8"],
+     "'classes' must name each once, got 'period_16' more than once"),
+    ("scaler", {"mean": [0.0], "std": [0.0]}, r"'scaler.std' must hold numbers > 0, got \[0.0\]")])
+def test_predict_refuses_a_checkpoint_with_repeated_classes_or_a_zero_scale(
+        trained, tmp_path, capsys, field, value, message):
+    # repeated classes labelled sequences with one name for two outputs (columns p_period_16
+    # twice, "no accuracy" for the class left out); a zero std divided by zero
+    from lstmlab.training.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt, data_csv, _ = trained
+    meta, arrays = load_checkpoint(ckpt)
+    save_checkpoint(tmp_path / "m.ckpt", {**meta, field: value}, arrays)
+    assert main(["classify", "predict", str(tmp_path / "m.ckpt"), str(data_csv)]) == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_predict_to_stdout_keeps_stdout_a_csv(trained, capsys):
@@ -340,6 +358,7 @@ def test_dtw_window_with_no_baselines_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(features="xy"), "features must be a list of column names or None, got 'xy'"),
+    (dict(features=5), "features must be a list of column names or None, got 5"),
     (dict(id_col=None), "id_col must be a column name, got None")])
 def test_read_sequence_csv_names_a_column_argument_of_the_wrong_type(tmp_path, kwargs, message):
     # features="xy" was read letter by letter as the columns x and y; id_col=None was an
@@ -349,6 +368,29 @@ def test_read_sequence_csv_names_a_column_argument_of_the_wrong_type(tmp_path, k
     path = write(tmp_path / "d.csv", "id,x,y,xy,label\n1,1,2,3,a\n")
     with pytest.raises(TypeError, match=message):
         read_sequence_csv(path, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["data.csv", "data.ts"])
+def test_read_sequences_refuses_a_require_labels_that_is_not_a_bool(tmp_path, name):
+    # "no" is truthy: a file to label without its label column was refused as unlabelled
+    from lstmlab.classify import read_sequences
+
+    path = write(tmp_path / name, "id,x\n1,1\n" if name.endswith(".csv") else
+                 "@problemName t\n@univariate true\n@classLabel false\n@data\n1,2\n")
+    with pytest.raises(TypeError, match="require_labels must be True or False, got 'no'"):
+        read_sequences(path, require_labels="no")
+    assert read_sequences(path, require_labels=False).labels is None
+
+
+def test_read_sequence_csv_refuses_an_empty_feature_list(tmp_path):
+    # [] read every column besides id and label, as None does, and a text column with them
+    from lstmlab.classify import read_sequence_csv
+
+    path = write(tmp_path / "d.csv", "id,x,y,label\n1,1,2,a\n")
+    with pytest.raises(ValueError, match="features must name at least one column, got an "
+                                         "empty list; None reads every column"):
+        read_sequence_csv(path, features=[])
+    assert read_sequence_csv(path, features=np.array(["y"])).features == ["y"]
 
 
 def test_a_sequence_set_of_the_wrong_shapes_is_refused_where_it_is_made():

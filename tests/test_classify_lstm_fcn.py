@@ -120,13 +120,14 @@ def test_ensemble_averages_its_members_and_survives_a_checkpoint(tmp_path):
 @pytest.mark.parametrize("cell", ["lstm-fcn", "lstm"])
 def test_znormalised_model_ignores_offset_and_scale_of_each_series(cell):
     data = synthetic_sequences(40, np.random.default_rng(2))
-    model = SequenceClassifier.train(data, np.random.default_rng(0), cell=cell, hidden_size=4,
-                                     filters=(4, 4, 4), fit_config=_fit(epochs=2))
+    size = dict(hidden_size=4, **({"filters": (4, 4, 4)} if cell == "lstm-fcn" else {}))
+    model = SequenceClassifier.train(data, np.random.default_rng(0), cell=cell, **size,
+                                     fit_config=_fit(epochs=2))
     moved = data.subset(range(len(data)))
     moved.x = [3.0 * s - 20.0 for s in data.x]
     np.testing.assert_allclose(model.predict_proba(moved), model.predict_proba(data), atol=1e-5)
-    raw = SequenceClassifier.train(data, np.random.default_rng(0), cell=cell, hidden_size=4,
-                                   filters=(4, 4, 4), fit_config=_fit(epochs=2), znorm=False)
+    raw = SequenceClassifier.train(data, np.random.default_rng(0), cell=cell, **size,
+                                   fit_config=_fit(epochs=2), znorm=False)
     assert not np.allclose(raw.predict_proba(moved), raw.predict_proba(data), atol=1e-3)
     assert model.znorm and not raw.znorm
 

@@ -23,7 +23,8 @@ from .._argtypes import refuse_idle_dropout, refuse_overwriting_inputs, refuse_s
 from ..task_cli import (Progress, add_network_options, check_network_fits, fit_config_of,
                         output_folder, status, stopped_by_signal)
 from .defaults import (AUTO_VAL_MIN, CHECKPOINTS, FILTERS, MIN_EPOCHS, MIN_UPDATES, MODELS,
-                       PATIENCE, PLATEAU_EPOCHS, SCHEDULES, TEST_FRACTION, default_epochs)
+                       PATIENCE, PLATEAU_EPOCHS, SCHEDULES, SETTING_MODELS, TEST_FRACTION,
+                       default_epochs)
 
 CLASSIFY_HELP = """\
 Label whole sequences with LSTM-FCN (default), an LSTM or an RNN: a long-format CSV
@@ -296,14 +297,16 @@ def _refuse_csv_options_without_csv(args, paths) -> None:
 def _refuse_unused_options(args) -> None:
     """An option the chosen --model has no use for stops the command; silently dropped, it
     would leave the user believing, say, that the LSTM read the sequences both ways."""
-    unused = {"--bidirectional": args.bidirectional and args.model != "lstm-fcn",
-              "--readout": args.readout is not None and args.model not in CELLS,
-              "--hidden": args.hidden is not None and args.model == "fcn",
-              "--layers": args.layers != 1 and args.model in ("lstm-fcn", "fcn"),
-              "--dropout": args.dropout > 0 and args.model in ("lstm-fcn", "fcn"),
-              "--filters": args.filters is not None and args.model in CELLS,
-              # AdamW would shrink the batch-norm running statistics too
-              "--weight-decay": args.weight_decay > 0 and args.model in ("lstm-fcn", "fcn")}
+    given = {"--bidirectional": ("bidirectional", args.bidirectional),
+             "--readout": ("readout", args.readout is not None),
+             "--hidden": ("hidden_size", args.hidden is not None),
+             "--layers": ("num_layers", args.layers != 1),
+             "--dropout": ("dropout", args.dropout > 0),
+             "--filters": ("filters", args.filters is not None)}
+    unused = {flag: on and args.model not in SETTING_MODELS[name]
+              for flag, (name, on) in given.items()}
+    # AdamW would shrink the batch-norm running statistics too
+    unused["--weight-decay"] = args.weight_decay > 0 and args.model in ("lstm-fcn", "fcn")
     for flag, given in unused.items():
         if given:
             raise ValueError(f"{flag} is not an option of --model {args.model}; see "
@@ -454,12 +457,14 @@ def cmd_classify_train(args) -> int:
 
     def train(part, generator, settings, **hooks):
         config = argparse.Namespace(**{**vars(args), "epochs": epochs_for(len(part))})
+        network = {**fixed, **settings, "num_layers": args.layers, "dropout": args.dropout,
+                   "filters": args.filters, "bidirectional": args.bidirectional}
         return SequenceClassifier.train(
-            part, generator, **{**fixed, **settings}, num_layers=args.layers, cell=args.model,
-            dropout=args.dropout, dtype=args.dtype, val_fraction=args.val_fraction,
+            part, generator, cell=args.model, dtype=args.dtype, val_fraction=args.val_fraction,
+            **{k: v for k, v in network.items() if args.model in SETTING_MODELS[k]},
             fit_config=replace(fit_config_of(config), schedule=args.lr_schedule,
                                plateau_epochs=args.plateau_epochs, checkpoint=args.checkpoint),
-            znorm=znorm, filters=args.filters, bidirectional=args.bidirectional,
+            znorm=znorm,
             class_weight=None if args.class_weight == "none" else args.class_weight, **hooks)
 
     selection = None

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import generator, non_negative_int, positive_int, short_repr
+from .._checks import generator, non_negative_int, positive_int, short_repr, true_or_false
 from .._files import is_left_beside_data, read_utf8, text_lines
 from ..forecast.data import (MISSING_POLICIES, MISSING_TOKENS, SeriesError, column_index,
                              empty_time_problem, fill_missing, parse_numeric_column,
@@ -333,9 +333,24 @@ def read_sequence_csv(path, id_col: str = "id", label_col: str | None = "label",
         if not (isinstance(value, str) or (optional and value is None)):
             raise TypeError(f"{name} must be a column name{' or None' if optional else ''}, "
                             f"got {value!r}")
-    if isinstance(features, str) or not (features is None or all(
-            isinstance(f, str) for f in features)):  # a str would be read letter by letter
-        raise TypeError(f"features must be a list of column names or None, got {features!r}")
+    if features is not None:
+        names = None
+        if not isinstance(features, str):  # a str would be read letter by letter
+            try:
+                names = list(features)
+            except TypeError:  # a number, say: not a collection at all
+                pass
+        if names is None or not all(isinstance(f, str) for f in names):
+            raise TypeError(f"features must be a list of column names or None, got "
+                            f"{features!r}")
+        if not names:  # [] would read every column, as None does
+            raise ValueError("features must name at least one column, got an empty list; "
+                             "None reads every column besides the id, time and label columns")
+        features = [str(f) for f in names]
+    require_labels = true_or_false(require_labels, "require_labels")  # "no" is truthy
+    if require_label_column is not None:
+        true_or_false(require_label_column, "require_label_column")
+    true_or_false(note_unread, "note_unread")
     header, rows, lines = read_csv_table(path)
     where = str(path)
     try:
@@ -601,6 +616,7 @@ def _ts_values(part: str, ln: int, where: str, header: _TsHeader) -> list[float]
 @_as_sequence_errors
 def read_ts(path, missing: str = "refuse", require_labels: bool = True) -> SequenceSet:
     """Read a UCR/UEA ``.ts`` file (see the module docstring)."""
+    require_labels = true_or_false(require_labels, "require_labels")  # "no" is truthy
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     path = Path(path)
@@ -744,6 +760,7 @@ def ucr_test(directory) -> Path | None:
 def read_sequences(path, require_labels: bool = True, **csv_options) -> SequenceSet:
     """A ``.ts`` file or a CSV file (``csv_options``: id_col, label_col, time_col, features,
     missing, require_label_column, note_unread)."""
+    require_labels = true_or_false(require_labels, "require_labels")  # "no" is truthy
     p = Path(path)
     if p.suffix.lower() == ".arff":  # read as CSV, its @-header gives a baffling field count
         raise SequenceDataError(f"{str(p)!r} is an ARFF file, which is not read; the UCR/UEA "

@@ -3,6 +3,13 @@ building the parser stays light)."""
 
 # the first is the default; fcn is LSTM-FCN without its LSTM branch
 MODELS = ("lstm-fcn", "fcn", "lstm", "gru", "rnn")
+RECURRENT = ("lstm", "gru", "rnn")  # the plain recurrent stacks (lstmlab.layers.seqnet.CELLS)
+# The models each training setting acts on (SequenceClassifier.train's names). Given for
+# another model, a setting would do nothing, and the user would believe, say, that the LSTM
+# read the sequences both ways: the classifier and its command line refuse it.
+SETTING_MODELS = {"hidden_size": ("lstm-fcn",) + RECURRENT, "readout": RECURRENT,
+                  "num_layers": RECURRENT, "dropout": RECURRENT,
+                  "filters": ("lstm-fcn", "fcn"), "bidirectional": ("lstm-fcn",)}
 # FitConfig's choices (lstmlab.training.supervised), repeated so the parser stays light
 SCHEDULES = ("cosine", "plateau")
 CHECKPOINTS = ("auto", "train-loss")

@@ -66,7 +66,7 @@ from ..training.supervised import (FIT_CONFIG_EXAMPLE, FitConfig, check_callable
                                    fit_sequence_net)
 from .baselines import znormalise
 from .data import SequenceDataError, SequenceSet, check_label_strings, same_number_hint
-from .defaults import AUTO_VAL_MIN, FILTERS, MODELS
+from .defaults import AUTO_VAL_MIN, FILTERS, MODELS, SETTING_MODELS
 from .lstm_fcn import LSTMFCN, LSTMFCNConfig
 
 KIND = "classifier"
@@ -233,6 +233,24 @@ def _build(config, rng):
     return LSTMFCN(config, rng=rng) if isinstance(config, LSTMFCNConfig) else SequenceNet(config, rng=rng)
 
 
+def _refuse_unused_settings(cell: str, **settings) -> None:
+    """A ValueError naming the first of ``settings`` that ``cell`` does not use and that
+    differs from its default (None; 1, 0 or False for num_layers, dropout, bidirectional)."""
+    neutral = {"num_layers": 1, "dropout": 0, "bidirectional": False}
+    for name, value in settings.items():
+        if cell in SETTING_MODELS[name]:
+            continue
+        default = neutral.get(name)
+        if value is None or (default is not None and not isinstance(value, str)
+                             and np.ndim(value) == 0 and value == default):
+            continue
+        users = SETTING_MODELS[name]
+        those = "that cell" if len(users) == 1 else "one of those"
+        raise ValueError(f"{name}={value!r} is not a setting of cell={cell!r}, which would "
+                         f"ignore it: it is for cell {' or '.join(map(repr, users))}; leave "
+                         f"{name} out, or choose {those}")
+
+
 class SequenceClassifier:
     """Trained networks (one, or an ensemble) with their classes and feature scaler."""
 
@@ -304,17 +322,21 @@ class SequenceClassifier:
 
     # -- training --------------------------------------------------------------------------
     @classmethod
-    def train(cls, data: SequenceSet, rng: np.random.Generator, readout: str = "last",
-              hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
+    def train(cls, data: SequenceSet, rng: np.random.Generator, readout: str | None = None,
+              hidden_size: int | None = None, num_layers: int = 1, cell: str = "lstm",
               dropout: float = 0.0, dtype: str = "float32", val_fraction: float | None = None,
               fit_config: FitConfig | None = None, on_epoch=None,
               should_stop=None, znorm: bool | None = None, ensemble: int = 1,
-              filters: tuple = FILTERS, bidirectional: bool = False,
+              filters: tuple | None = None, bidirectional: bool = False,
               class_weight: str | None = None) -> "SequenceClassifier":
-        """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "gru", "rnn",
-        "lstm-fcn" (then ``hidden_size`` is the LSTM branch's width and ``filters`` the three
-        convolution blocks'; ``readout``, ``num_layers`` and ``dropout`` are the plain stack's)
-        or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only). ``class_weight`` is
+        """Fit on ``data`` (see the module docstring). ``cell`` is "lstm", "gru", "rnn"
+        (``hidden_size``, default 64, ``readout``, default "last", ``num_layers`` and
+        ``dropout``), "lstm-fcn" (``hidden_size``, the LSTM branch's width, default 64,
+        ``filters``, the three convolution blocks', default ``FILTERS``, and
+        ``bidirectional``) or "fcn" (LSTM-FCN without its LSTM branch: ``filters`` only).
+        A setting the cell does not use is a ValueError naming it, as on the command line,
+        rather than silently dropped; its default (None; for ``num_layers``, ``dropout``
+        and ``bidirectional`` 1, 0 and False, true of every cell) is not. ``class_weight`` is
         None or "balanced" (module docstring). ``val_fraction`` is None (the rule of the
         module docstring) or a number in [0, 1), ``znorm`` None (univariate data only), True
         or False. With ``fit_config.checkpoint == "train-loss"``
@@ -334,6 +356,13 @@ class SequenceClassifier:
                                     f"classifier needs at least two classes")
         if cell not in MODELS:
             raise ValueError(f"cell must be one of {MODELS}, got {cell!r}")
+        bidirectional = true_or_false(bidirectional, "bidirectional")
+        _refuse_unused_settings(cell, hidden_size=hidden_size, readout=readout,
+                                num_layers=num_layers, dropout=dropout, filters=filters,
+                                bidirectional=bidirectional)
+        readout = "last" if readout is None else readout
+        hidden_size = 64 if hidden_size is None else hidden_size
+        filters = FILTERS if filters is None else filters
         if readout not in ("last", "mean"):
             raise ValueError(f"readout must be 'last' or 'mean', got {readout!r}")
         if isinstance(ensemble, bool) or not isinstance(ensemble, (int, np.integer)) or ensemble < 1:

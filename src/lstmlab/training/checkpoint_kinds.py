@@ -230,11 +230,18 @@ def check_classifier(meta: dict, headers: dict) -> None:
         config = _config(SequenceNetConfig, meta, "model")
         _param_count(headers, members * seqnet_param_count(config), meta["model"])
     _config(FitConfig, meta, "fit")
-    _strings(meta.get("classes"), "classes", config.output_size)
-    _strings(meta.get("features"), "features", config.input_size)
+    for key, size in (("classes", config.output_size), ("features", config.input_size)):
+        names = _strings(meta.get(key), key, size)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # two outputs, or two inputs, under one name: which is which?
+            raise ValueError(f"{key!r} must name each once, got "
+                             f"{', '.join(map(short_repr, twice))} more than once")
     scaler = _section(meta, "scaler")
     _numbers(scaler.get("mean"), "scaler.mean", config.input_size)
     _numbers(scaler.get("std"), "scaler.std", config.input_size)
+    if min(scaler["std"], default=1) <= 0:  # the fitted scaler stores 1 for a constant feature
+        raise ValueError(f"'scaler.std' must hold numbers > 0, got "
+                         f"{short_repr(scaler['std'])}")
     if not isinstance(meta.get("znorm", False), bool):  # (bool("false") is True)
         raise ValueError(f"'znorm' must be true or false, got {short_repr(meta['znorm'])}")
     counts = meta.get("class_counts")
