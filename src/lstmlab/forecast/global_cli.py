@@ -90,7 +90,7 @@ def cmd_global_train(args) -> int:
                             stopped_by_signal)
     from .cli import REPORT_FILES, columns_note, save_before_scoring
     from .ets import available as ets_available
-    from .global_model import GlobalConfig, constant_names, fit_series_info, split_series
+    from .global_model import GlobalConfig, constant_names, split_series
     from .windows import WindowError
     from .global_select import candidates, too_short, train_global_default
     from .global_report import (evaluate_panel, format_coverage, format_panel,
@@ -151,8 +151,6 @@ def cmd_global_train(args) -> int:
                   f"({names}, at most "
                   f"{max(splits[n].train for n in short)}), so they are treated as not "
                   f"seasonal", file=sys.stderr)
-    for name, s in panel.series.items():  # a season the dates refuse: before --force removes
-        fit_series_info(name, s, splits[name], cands[0])
     check_network_fits(args, 1, config.horizon)
     out = output_folder(args, REPORT_FILES)
     status(args, f"{len(panel)} series from {panel.source}; one {args.model.upper()} "
